@@ -4,10 +4,11 @@
 // encryption and decryption here are done by `jose` alone.
 //
 // Commands (same set as jwcrypto_peer.py):
-//   gen-keys DIR [--rsa-bits N]
+//   gen-keys DIR [--rsa-bits N] [--ec-alg ALG] [--rsa-alg ALG]
 //       Writes NAME.private.jwk.json and NAME.public.jwk.json into DIR for
-//       NAME in p256, p384, p521, x25519 (alg ECDH-ES+A256KW) and rsa
-//       (alg RSA-OAEP-256). kid = "jose-NAME". Prints the names, one a line.
+//       NAME in p256, p384, p521, x25519 (alg ECDH-ES+A256KW, or --ec-alg) and
+//       rsa (alg RSA-OAEP-256, or --rsa-alg); the JWKs carry that "alg".
+//       kid = "jose-NAME". Prints the names, one a line.
 //   encrypt-general DIR [--enc ENC] [--protected JSON]
 //       Reads plaintext on stdin; prints ONE general JSON JWE with every
 //       DIR/*.public.jwk.json as a recipient (per-recipient unprotected
@@ -88,8 +89,9 @@ async function genKeys(dir, flags) {
   for (const spec of KEY_SPECS) {
     const opts = { ...spec.opts, extractable: true };
     if (spec.name === 'rsa') opts.modulusLength = rsaBits;
-    const { publicKey, privateKey } = await jose.generateKeyPair(spec.alg, opts);
-    const meta = { kid: `${PEER}-${spec.name}`, use: 'enc', alg: spec.alg };
+    const alg = (spec.name === 'rsa' ? flags['rsa-alg'] : flags['ec-alg']) ?? spec.alg;
+    const { publicKey, privateKey } = await jose.generateKeyPair(alg, opts);
+    const meta = { kid: `${PEER}-${spec.name}`, use: 'enc', alg };
     const priv = { ...(await jose.exportJWK(privateKey)), ...meta };
     const pub = { ...(await jose.exportJWK(publicKey)), ...meta };
     if ('d' in pub) die('public JWK export contained a private member');

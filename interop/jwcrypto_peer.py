@@ -4,10 +4,11 @@ requirements.txt). Independent of our Rust code: keys, encryption and
 decryption here are done by jwcrypto (on pyca/cryptography) alone.
 
 Commands (same set as jose_peer.mjs):
-  gen-keys DIR [--rsa-bits N]
+  gen-keys DIR [--rsa-bits N] [--ec-alg ALG] [--rsa-alg ALG]
       Writes NAME.private.jwk.json and NAME.public.jwk.json into DIR for NAME
-      in p256, p384, p521, x25519 (alg ECDH-ES+A256KW) and rsa
-      (alg RSA-OAEP-256). kid = "jwcrypto-NAME". Prints the names, one a line.
+      in p256, p384, p521, x25519 (alg ECDH-ES+A256KW, or --ec-alg) and rsa
+      (alg RSA-OAEP-256, or --rsa-alg); the JWKs carry that "alg".
+      kid = "jwcrypto-NAME". Prints the names, one a line.
   encrypt-general DIR [--enc ENC] [--protected JSON]
       Reads plaintext on stdin; prints ONE general JSON JWE with every
       DIR/*.public.jwk.json as a recipient (per-recipient unprotected header
@@ -110,6 +111,9 @@ def gen_keys(d, flags):
         params = dict(params)
         if params["kty"] == "RSA":
             params["size"] = rsa_bits
+            alg = flags.get("rsa-alg", alg)
+        else:
+            alg = flags.get("ec-alg", alg)
         key = jwk_mod.JWK.generate(kid=f"{PEER}-{name}", use="enc", alg=alg, **params)
         priv = key.export_private(as_dict=True)
         pub = key.export_public(as_dict=True)

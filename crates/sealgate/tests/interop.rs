@@ -314,7 +314,13 @@ impl Peer {
     }
 
     fn gen_keys(self, dir: &Path) {
-        self.run(&["gen-keys", path_str(dir)], b"").ok();
+        self.gen_keys_with(dir, &[]);
+    }
+
+    fn gen_keys_with(self, dir: &Path, extra: &[&str]) {
+        let mut args = vec!["gen-keys", path_str(dir)];
+        args.extend_from_slice(extra);
+        self.run(&args, b"").ok();
         for name in PEER_KEYS {
             for kind in ["private", "public"] {
                 let f = dir.join(format!("{name}.{kind}.jwk.json"));
@@ -544,20 +550,37 @@ fn peer_flattened_and_compact_open_with_sealgate(peer: Peer) {
                 assert_sealgate_decrypts(&private, &jwe, pt, &context);
             }
         }
-        let other_algs: &[&str] = if name == "rsa" {
-            &["RSA-OAEP"]
-        } else {
-            &["ECDH-ES+A128KW", "ECDH-ES+A192KW"]
-        };
-        for alg in other_algs {
+    }
+    // The other key-management algs the contract lists. A JWK's "alg" names
+    // the one alg it is for (RFC 7517 4.4), so these need keys made for them.
+    for (ec_alg, rsa_alg) in [
+        ("ECDH-ES+A128KW", "RSA-OAEP"),
+        ("ECDH-ES+A192KW", "RSA-OAEP"),
+    ] {
+        let dir = TempDir::new(&format!("single-{}-{ec_alg}", peer.name()));
+        peer.gen_keys_with(&dir.0, &["--ec-alg", ec_alg, "--rsa-alg", rsa_alg]);
+        for name in PEER_KEYS {
+            let public = dir.path(&format!("{name}.public.jwk.json"));
+            let private = dir.path(&format!("{name}.private.jwk.json"));
+            let alg = if name == "rsa" { rsa_alg } else { ec_alg };
             for (cmd, enc) in [
                 ("encrypt-compact", "A128GCM"),
                 ("encrypt-flattened", "A256CBC-HS512"),
             ] {
-                let jwe = peer.encrypt(cmd, &public, enc, &["--alg", alg], pt);
+                let jwe = peer.encrypt(cmd, &public, enc, &[], pt);
                 let context = format!("{} {cmd}, {name}, alg {alg}, enc {enc}", peer.name());
                 assert_sealgate_decrypts(&private, &jwe, pt, &context);
             }
+        }
+        // General JSON whose recipients use different algs (ECDH-ES+AxxxKW and RSA-OAEP).
+        let jwe = peer.encrypt("encrypt-general", &dir.0, "A192GCM", &[], pt);
+        for name in PEER_KEYS {
+            let private = dir.path(&format!("{name}.private.jwk.json"));
+            let context = format!(
+                "{} general JSON, {name}, algs {ec_alg}/{rsa_alg}, enc A192GCM",
+                peer.name()
+            );
+            assert_sealgate_decrypts(&private, &jwe, pt, &context);
         }
     }
 }
@@ -869,6 +892,8 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
         assert_eq!(s("sub").as_deref(), Some(user), "{ctx}");
         assert_eq!(s("cid").as_deref(), Some(cid.as_str()), "{ctx}");
         assert_eq!(s("exch").as_deref(), Some(exchange), "{ctx}");
+        assert_eq!(s("aud").as_deref(), Some(role), "{ctx}: aud is the role");
+        assert!(s("hint").is_some(), "{ctx}: hint is a string");
         assert_eq!(s("alg").as_deref(), Some(key.alg), "{ctx}");
         assert_eq!(s("enc").as_deref(), Some("A256GCM"), "{ctx}");
         assert!(
@@ -890,23 +915,25 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
             "{ctx}: the header leaks the secret"
         );
 
-        let opened = sealgate(
-            &[
-                "open",
-                "--key",
-                path_str(&key.private),
-                "--role",
-                role,
-                "--user",
-                user,
-                "--exchange",
-                exchange,
-                "--credential-id",
-                &cid,
-            ],
-            &envelope,
-        )
-        .ok();
+        let open = |role: &str, envelope: &[u8]| {
+            sealgate(
+                &[
+                    "open",
+                    "--key",
+                    path_str(&key.private),
+                    "--role",
+                    role,
+                    "--user",
+                    user,
+                    "--exchange",
+                    exchange,
+                    "--credential-id",
+                    &cid,
+                ],
+                envelope,
+            )
+        };
+        let opened = open(role, &envelope).ok();
         let facts = opened.stdout_str();
         assert!(
             Json::parse(&facts).is_ok(),
@@ -920,6 +947,52 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
             !opened.stderr.contains(secret),
             "sealgate open leaked the secret on stderr"
         );
+        // The envelope is bound to its role: another role cannot open it.
+        let wrong = open("some-other-role", &envelope);
+        assert_eq!(
+            wrong.code,
+            Some(2),
+            "{ctx}: open with another role must be refused: {}",
+            wrong.stderr
+        );
+        assert!(
+            wrong.stdout.is_empty() && wrong.stderr.starts_with("error: "),
+            "{ctx}: refusal shape"
+        );
+
+        // The other direction: the PEER builds a credential envelope with the
+        // same protected members (its own alg/enc/epk) and `sealgate open` accepts it.
+        let members: Vec<(String, Json)> = match &header {
+            Json::Obj(m) => m
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "alg" | "enc" | "epk" | "kid"))
+                .cloned()
+                .collect(),
+            _ => unreachable!("headers are objects"),
+        };
+        let protected = Json::Obj(members).to_json();
+        let peer_envelope = peer.encrypt(
+            "encrypt-compact",
+            &key.public,
+            "A256GCM",
+            &["--protected", &protected],
+            credential.as_bytes(),
+        );
+        let opened = open(role, &peer_envelope);
+        assert_eq!(
+            opened.code,
+            Some(0),
+            "{ctx}: sealgate open refused a {} -made envelope with header {protected}: {}",
+            peer.name(),
+            opened.stderr
+        );
+        let peer_facts = Json::parse(&opened.stdout_str()).expect("open prints JSON");
+        assert_eq!(
+            peer_facts,
+            Json::parse(&facts).expect("JSON"),
+            "{ctx}: the same facts from our envelope and the peer's"
+        );
+        assert!(!opened.stdout_str().contains(secret));
     }
 }
 
@@ -993,6 +1066,40 @@ impl Json {
         match self {
             Json::Arr(a) => Some(a),
             _ => None,
+        }
+    }
+
+    /// Compact JSON text.
+    fn to_json(&self) -> String {
+        fn string(s: &str) -> String {
+            let mut o = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => o.push_str("\\\""),
+                    '\\' => o.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => o.push(c),
+                }
+            }
+            o.push('"');
+            o
+        }
+        match self {
+            Json::Null => "null".into(),
+            Json::Bool(b) => b.to_string(),
+            Json::Num(n) => n.clone(),
+            Json::Str(s) => string(s),
+            Json::Arr(a) => format!(
+                "[{}]",
+                a.iter().map(Json::to_json).collect::<Vec<_>>().join(",")
+            ),
+            Json::Obj(o) => format!(
+                "{{{}}}",
+                o.iter()
+                    .map(|(k, v)| format!("{}:{}", string(k), v.to_json()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
 
@@ -1190,6 +1297,8 @@ fn json_reader_self_check() {
         Some(&Json::Bool(false))
     );
     assert!(Json::parse("{\"a\":1,}").is_err());
+    assert_eq!(Json::parse(&j.to_json()).expect("round trip"), j);
+    assert_eq!(Json::Str("q\"\\\n".into()).to_json(), r#""q\"\\\u000a""#);
     assert_eq!(tamper_compact_ciphertext("h.k.i.Abc.t"), "h.k.i.Bbc.t");
     assert_eq!(
         tamper_json_member(r#"{"iv": "AAA", "tag":"xyz"}"#, "tag"),
