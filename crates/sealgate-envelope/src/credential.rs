@@ -339,7 +339,7 @@ pub fn seal_credential(credential_json: &[u8], to: &PublicJwk, req: &SealRequest
 /// Check an envelope's header against `expected` and the key, without
 /// opening it (rules C2-C4). The api role uses this on upload.
 pub fn check_binding(jwe: &Jwe, key_kid: Option<&str>, expected: &Binding) -> Result<CredentialHeader, Error> {
-    if jwe.recipients().len() != 1 {
+    if jwe.recipient_count() != 1 {
         return Err(E::Malformed("a credential envelope has exactly one recipient").into());
     }
     let header = CredentialHeader::from_protected(jwe.protected_header())?;

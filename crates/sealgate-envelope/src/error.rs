@@ -70,7 +70,7 @@ impl fmt::Display for EpkError {
 }
 
 /// Errors of the private-key step (the custody side of an open).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The key cannot do what was asked (wrong type, wrong curve, RSA hash
@@ -83,11 +83,11 @@ pub enum KeyError {
     Crypto,
     /// The backend (HSM, KMS, …) failed; the detail stays in `source`.
     #[error("private-key backend failed")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 /// Every way an envelope can be refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     // ---- the input (an untrusted peer's fault) ----

@@ -70,6 +70,10 @@ pub struct Jwe {
     ciphertext: Vec<u8>,
     tag: Vec<u8>,
     recipients: Vec<Recipient>,
+    /// Recipients in algorithms we refuse, kept only to explain a refusal
+    /// to the key they are addressed to (RFC 7516 §5.2 step 6 lets the
+    /// other recipients be opened).
+    refused: Vec<(Option<String>, Error)>,
 }
 
 fn str_member<'a>(m: &'a Map<String, Value>, k: &'static str) -> Result<Option<&'a str>, Error> {
@@ -217,6 +221,7 @@ impl Jwe {
         }
         let mut enc = None;
         let mut recipients = Vec::with_capacity(raw_recipients.len());
+        let mut refused = Vec::new();
         for (own, encrypted_key) in &raw_recipients {
             let h = Headers::new(&protected, shared.as_ref(), own.as_ref())?;
             if h.get("crit").is_some() {
@@ -226,13 +231,32 @@ impl Jwe {
             if h.get("zip").is_some() {
                 return Err(Error::Compression);
             }
-            let alg = policy.key_alg(h.str("alg")?.ok_or(Error::InvalidHeader("alg"))?)?;
+            let kid = || h.str("kid").ok().flatten().map(str::to_owned);
+            // Rule A1: the key-management algorithm is judged first, so a
+            // refusal names the most telling reason.
+            let alg = match h.str("alg").and_then(|a| policy.key_alg(a.ok_or(Error::InvalidHeader("alg"))?)) {
+                Ok(a) => a,
+                Err(e) => {
+                    refused.push((kid(), e));
+                    continue;
+                }
+            };
             let this_enc = policy.content_alg(h.str("enc")?.ok_or(Error::InvalidHeader("enc"))?)?;
             if enc.is_some_and(|e| e != this_enc) {
                 return Err(Error::Malformed("recipients disagree on enc"));
             }
             enc = Some(this_enc);
-            recipients.push(parse_recipient(&h, alg, this_enc, encrypted_key, policy)?);
+            match parse_recipient(&h, alg, this_enc, encrypted_key, policy) {
+                Ok(r) => recipients.push(r),
+                Err(e) => refused.push((kid(), e)),
+            }
+        }
+        // With no usable recipient the whole JWE is refused for the first reason.
+        if recipients.is_empty() {
+            if let Some((_, e)) = refused.into_iter().next() {
+                return Err(e);
+            }
+            return Err(Error::Malformed("no recipient"));
         }
         let enc = enc.ok_or(Error::Malformed("no recipient"))?;
         let iv = b64::decode("iv", iv)?;
@@ -244,7 +268,7 @@ impl Jwe {
             return Err(Error::TagLength { enc: enc.name(), got: tag.len(), want: enc.tag_len() });
         }
         let ciphertext = b64::decode("ciphertext", ct)?;
-        Ok(Self { serialization, protected_b64, protected, aad_b64, enc, iv, ciphertext, tag, recipients })
+        Ok(Self { serialization, protected_b64, protected, aad_b64, enc, iv, ciphertext, tag, recipients, refused })
     }
 
     /// The serialization the input used.
@@ -262,9 +286,14 @@ impl Jwe {
         self.enc
     }
 
-    /// The recipients, in order.
+    /// The recipients we can open, in order.
     pub fn recipients(&self) -> &[Recipient] {
         &self.recipients
+    }
+
+    /// How many recipients the JWE lists, including refused ones.
+    pub fn recipient_count(&self) -> usize {
+        self.recipients.len() + self.refused.len()
     }
 
     /// Pick the recipient addressed to `key` (rule R1): the one whose `kid`
@@ -274,8 +303,12 @@ impl Jwe {
         let by_kid = key.kid().and_then(|k| self.recipients.iter().find(|r| r.kid.as_deref() == Some(k)));
         let r = match (by_kid, &self.recipients[..]) {
             (Some(r), _) => r,
-            (None, [only]) if only.kid.is_none() || key.kid().is_none() => only,
-            _ => return Err(Error::NoMatchingRecipient),
+            (None, [only]) if self.refused.is_empty() && (only.kid.is_none() || key.kid().is_none()) => only,
+            _ => {
+                // Addressed to this key but in a refused algorithm: say why.
+                let refused = key.kid().and_then(|k| self.refused.iter().find(|(kid, _)| kid.as_deref() == Some(k)));
+                return Err(refused.map_or(Error::NoMatchingRecipient, |(_, e)| e.clone()));
+            }
         };
         if key.alg().is_some_and(|a| a != r.alg) {
             return Err(Error::KeyMismatch("the key is restricted to another alg"));
