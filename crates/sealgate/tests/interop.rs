@@ -425,9 +425,15 @@ fn flip_first(b64: &str) -> String {
 
 /// Compact JWE with one character of its ciphertext (4th part) flipped.
 fn tamper_compact_ciphertext(jwe: &str) -> String {
+    tamper_compact_part(jwe, 3)
+}
+
+/// Compact JWE with one character of part `index` (1 encrypted key, 2 iv,
+/// 3 ciphertext, 4 tag) flipped.
+fn tamper_compact_part(jwe: &str, index: usize) -> String {
     let mut parts: Vec<String> = jwe.trim().split('.').map(str::to_owned).collect();
     assert_eq!(parts.len(), 5, "not a compact JWE: {jwe}");
-    parts[3] = flip_first(&parts[3]);
+    parts[index] = flip_first(&parts[index]);
     parts.join(".")
 }
 
@@ -551,6 +557,14 @@ fn peer_flattened_and_compact_open_with_sealgate(peer: Peer) {
             }
         }
     }
+    // An empty plaintext is a valid JWE too (empty ciphertext segment).
+    for name in ["p256", "x25519", "rsa"] {
+        let public = tmp.path(&format!("{name}.public.jwk.json"));
+        let private = tmp.path(&format!("{name}.private.jwk.json"));
+        let jwe = peer.encrypt("encrypt-compact", &public, "A128CBC-HS256", &[], b"");
+        let context = format!("{} encrypt-compact, {name}, empty plaintext", peer.name());
+        assert_sealgate_decrypts(&private, &jwe, b"", &context);
+    }
     // The other key-management algs the contract lists. A JWK's "alg" names
     // the one alg it is for (RFC 7517 4.4), so these need keys made for them.
     for (ec_alg, rsa_alg) in [
@@ -617,6 +631,16 @@ fn tampered_peer_jwe_is_refused(peer: Peer) {
                 peer.name()
             ),
         );
+        for (index, part) in [(1, "encrypted_key"), (2, "iv"), (4, "tag")] {
+            assert_sealgate_refuses(
+                &private,
+                tamper_compact_part(&compact, index).as_bytes(),
+                &format!(
+                    "{} compact {name} {enc} with a flipped {part} char",
+                    peer.name()
+                ),
+            );
+        }
     }
     for enc in ["A256GCM", "A256CBC-HS512"] {
         let general = String::from_utf8(peer.encrypt("encrypt-general", &tmp.0, enc, &[], pt))
@@ -752,7 +776,13 @@ fn check_our_jwks(label: &str, kid: &str, private: &Path, public: &Path) {
 fn sealgate_jwe_encrypt_opens_with_peer(peer: Peer) {
     let tmp = TempDir::new(&format!("ours-{}", peer.name()));
     for key in sealgate_keygen(&tmp, peer) {
-        for (label, pt) in plaintexts() {
+        let mut cases = plaintexts();
+        // jwcrypto 1.6.1 cannot decrypt an empty payload (it treats b"" as
+        // "no recipient matched"), so only jose checks that one.
+        if peer == Peer::Jose {
+            cases.push(("empty", Vec::new()));
+        }
+        for (label, pt) in cases {
             let jwe = sealgate(&["jwe", "encrypt", "--to", path_str(&key.public)], &pt)
                 .ok()
                 .stdout;
