@@ -249,11 +249,7 @@ impl AlgPolicy {
 
     pub(crate) fn content_alg(&self, enc: &str) -> Result<ContentAlg, Error> {
         let parsed = ContentAlg::parse(enc)?;
-        if self.content_algs.contains(&parsed) {
-            Ok(parsed)
-        } else {
-            Err(Error::RefusedEnc(echo(enc)))
-        }
+        if self.content_algs.contains(&parsed) { Ok(parsed) } else { Err(Error::RefusedEnc(echo(enc))) }
     }
 
     pub(crate) fn allows_curve(&self, crv: Curve) -> bool {

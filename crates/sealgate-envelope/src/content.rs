@@ -7,8 +7,8 @@ use aws_lc_rs::iv::FixedLength;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use crate::alg::ContentAlg;
 use crate::Error;
+use crate::alg::ContentAlg;
 
 /// Ciphertext, IV and tag of a sealed message.
 pub(crate) struct Sealed {
@@ -91,17 +91,15 @@ fn open_cbc_hmac(
     if !bool::from(full.as_ref()[..tag.len()].ct_eq(tag)) {
         return Err(Error::Decryption);
     }
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
         return Err(Error::Decryption);
     }
     let key = PaddedBlockDecryptingKey::cbc_pkcs7(UnboundCipherKey::new(aes, enc_key).map_err(|_| Error::Decryption)?)
         .map_err(|_| Error::Decryption)?;
     let iv: [u8; 16] = iv.try_into().map_err(|_| Error::Decryption)?;
     let mut buf = Zeroizing::new(ciphertext.to_vec());
-    let n = key
-        .decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv)))
-        .map_err(|_| Error::Decryption)?
-        .len();
+    let n =
+        key.decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv))).map_err(|_| Error::Decryption)?.len();
     buf.truncate(n);
     Ok(buf)
 }

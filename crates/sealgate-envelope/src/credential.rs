@@ -319,7 +319,11 @@ pub struct SealRequest {
 }
 
 /// Seal a credential (its plaintext JSON) to one role's key.
-pub fn seal_credential(credential_json: &[u8], to: &PublicJwk, req: &SealRequest) -> Result<(String, CredentialHeader), Error> {
+pub fn seal_credential(
+    credential_json: &[u8],
+    to: &PublicJwk,
+    req: &SealRequest,
+) -> Result<(String, CredentialHeader), Error> {
     let credential = Credential::from_json(credential_json)?;
     let header = CredentialHeader {
         kid: to.kid().ok_or(Error::Usage("the recipient key needs a kid"))?.to_owned(),
@@ -343,10 +347,8 @@ pub fn check_binding(jwe: &Jwe, key_kid: Option<&str>, expected: &Binding) -> Re
         return Err(E::Malformed("a credential envelope has exactly one recipient").into());
     }
     let header = CredentialHeader::from_protected(jwe.protected_header())?;
-    if let Some(k) = key_kid {
-        if header.kid != k {
-            return Err(E::Mismatch("kid").into());
-        }
+    if key_kid.is_some_and(|k| header.kid != k) {
+        return Err(E::Mismatch("kid").into());
     }
     for (name, got, want) in [
         ("sub", &header.sub, &expected.sub),
@@ -366,7 +368,11 @@ pub fn check_binding(jwe: &Jwe, key_kid: Option<&str>, expected: &Binding) -> Re
 
 /// Open a credential envelope: parse under [`AlgPolicy::CREDENTIAL`], check
 /// the binding before any private-key work, decrypt, check the content.
-pub async fn open_credential(envelope: &[u8], key: &dyn DecryptionKey, expected: &Binding) -> Result<OpenedCredential, Error> {
+pub async fn open_credential(
+    envelope: &[u8],
+    key: &dyn DecryptionKey,
+    expected: &Binding,
+) -> Result<OpenedCredential, Error> {
     let jwe = Jwe::parse(envelope, &AlgPolicy::CREDENTIAL)?;
     let kid = key.kid().ok_or(Error::Usage("a credential key needs a kid"))?;
     let header = check_binding(&jwe, Some(kid), expected)?;
@@ -379,7 +385,11 @@ pub async fn open_credential(envelope: &[u8], key: &dyn DecryptionKey, expected:
 }
 
 /// [`open_credential`] for a key whose private step completes at once.
-pub fn open_credential_now(envelope: &[u8], key: &dyn DecryptionKey, expected: &Binding) -> Result<OpenedCredential, Error> {
+pub fn open_credential_now(
+    envelope: &[u8],
+    key: &dyn DecryptionKey,
+    expected: &Binding,
+) -> Result<OpenedCredential, Error> {
     now_or_never(open_credential(envelope, key, expected))
         .unwrap_or(Err(Error::Usage("this key is asynchronous: use open_credential")))
 }

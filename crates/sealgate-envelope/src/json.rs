@@ -28,9 +28,7 @@ pub(crate) fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<Strin
 pub(crate) fn parse_value(bytes: &[u8], what: &'static str) -> Result<Value, Error> {
     let duplicate = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = StrictSeed { duplicate: &duplicate }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
+    let parsed = StrictSeed { duplicate: &duplicate }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     match parsed {
         Ok(v) => Ok(v),
         Err(_) => match duplicate.into_inner() {
@@ -69,9 +67,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
         Ok(Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
+        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("non-finite number"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -152,10 +148,7 @@ mod tests {
     #[test]
     fn escaped_duplicate_is_still_a_duplicate() {
         // "\u0061" is "a": the comparison is on decoded names.
-        assert!(matches!(
-            parse_object(br#"{"a":1,"\u0061":2}"#, "t"),
-            Err(Error::DuplicateMember(_))
-        ));
+        assert!(matches!(parse_object(br#"{"a":1,"\u0061":2}"#, "t"), Err(Error::DuplicateMember(_))));
     }
 
     #[test]

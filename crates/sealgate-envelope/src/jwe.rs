@@ -31,6 +31,9 @@ pub enum Serialization {
     General,
 }
 
+/// A recipient as found: its own unprotected header and `encrypted_key`.
+type RawRecipient = (Option<Map<String, Value>>, Vec<u8>);
+
 /// One recipient of a parsed JWE, with its effective header resolved.
 #[derive(Debug)]
 pub struct Recipient {
@@ -107,10 +110,10 @@ impl<'a> Headers<'a> {
         let parts = [Some(protected), shared, own];
         for (i, a) in parts.iter().enumerate() {
             for b in parts.iter().skip(i + 1) {
-                if let (Some(a), Some(b)) = (a, b) {
-                    if let Some(k) = a.keys().find(|k| b.contains_key(*k)) {
-                        return Err(Error::HeaderCollision(echo(k)));
-                    }
+                if let (Some(a), Some(b)) = (a, b)
+                    && let Some(k) = a.keys().find(|k| b.contains_key(*k))
+                {
+                    return Err(Error::HeaderCollision(echo(k)));
                 }
             }
         }
@@ -137,11 +140,7 @@ impl Jwe {
             return Err(Error::TooLarge { len: input.len(), limit: MAX_INPUT });
         }
         let input = input.trim_ascii();
-        if input.first() == Some(&b'{') {
-            Self::parse_json(input, policy)
-        } else {
-            Self::parse_compact(input, policy)
-        }
+        if input.first() == Some(&b'{') { Self::parse_json(input, policy) } else { Self::parse_compact(input, policy) }
     }
 
     fn parse_compact(input: &[u8], policy: &AlgPolicy) -> Result<Self, Error> {
@@ -207,7 +206,7 @@ impl Jwe {
         protected: Map<String, Value>,
         shared: Option<Map<String, Value>>,
         aad_b64: Option<String>,
-        raw_recipients: Vec<(Option<Map<String, Value>>, Vec<u8>)>,
+        raw_recipients: Vec<RawRecipient>,
         (iv, ct, tag): (&str, &str, &str),
         policy: &AlgPolicy,
     ) -> Result<Self, Error> {
@@ -391,7 +390,8 @@ fn parse_recipient(
     policy: &AlgPolicy,
 ) -> Result<Recipient, Error> {
     let kid = h.str("kid")?.map(str::to_owned);
-    let mut r = Recipient { alg, kid, epk: None, apu: Vec::new(), apv: Vec::new(), encrypted_key: encrypted_key.to_vec() };
+    let mut r =
+        Recipient { alg, kid, epk: None, apu: Vec::new(), apv: Vec::new(), encrypted_key: encrypted_key.to_vec() };
     if alg.is_ecdh() {
         let want = enc.key_len() + 8;
         if encrypted_key.len() != want {
@@ -465,7 +465,9 @@ const RESERVED: [&str; 10] = ["alg", "enc", "epk", "zip", "crit", "apu", "apv", 
 /// join the protected header; `kid` defaults to the key's.
 pub fn seal_compact(plaintext: &[u8], to: &PublicJwk, extra: &Map<String, Value>) -> Result<String, Error> {
     if RESERVED.iter().any(|k| extra.contains_key(*k)) {
-        return Err(Error::Usage("the protected header may not set alg, enc, epk, zip, crit, apu, apv, p2s, p2c or jwk"));
+        return Err(Error::Usage(
+            "the protected header may not set alg, enc, epk, zip, crit, apu, apv, p2s, p2c or jwk",
+        ));
     }
     let alg = to.seal_alg();
     if !matches!(alg, KeyAlg::EcdhEsA256Kw | KeyAlg::RsaOaep256) {

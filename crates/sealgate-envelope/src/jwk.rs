@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::alg::{Curve, KeyAlg};
-use crate::key::{DecryptionKey, EphemeralPublicKey, KeyFuture, KeyKind, OaepHash, SecretBytes, SharedSecret};
 use crate::error::KeyError;
+use crate::key::{DecryptionKey, EphemeralPublicKey, KeyFuture, KeyKind, OaepHash, SecretBytes, SharedSecret};
 use crate::{Error, b64, json};
 
 /// Largest JWK file we parse.
@@ -86,10 +86,8 @@ impl PublicJwk {
     }
 
     fn from_map(map: &Map<String, Value>) -> Result<Self, Error> {
-        if let Some(u) = get_str(map, "use")? {
-            if u != "enc" {
-                return Err(Error::InvalidJwk("use is not \"enc\""));
-            }
+        if get_str(map, "use")?.is_some_and(|u| u != "enc") {
+            return Err(Error::InvalidJwk("use is not \"enc\""));
         }
         let kid = get_str(map, "kid")?.map(str::to_owned);
         if kid.as_ref().is_some_and(|k| k.is_empty() || k.len() > MAX_KID) {
@@ -291,9 +289,8 @@ impl LocalKey {
                 if map.contains_key("oth") {
                     return Err(Error::InvalidJwk("multi-prime RSA (oth) is not supported"));
                 }
-                let part = |k: &'static str| -> Result<Zeroizing<Vec<u8>>, Error> {
-                    b64::decode_secret(k, need_str(map, k)?)
-                };
+                let part =
+                    |k: &'static str| -> Result<Zeroizing<Vec<u8>>, Error> { b64::decode_secret(k, need_str(map, k)?) };
                 let (d, p, q, dp, dq, qi) = (part("d")?, part("p")?, part("q")?, part("dp")?, part("dq")?, part("qi")?);
                 let pair = KeyPair::from_components(&KeyPairComponents {
                     public_key: PublicKeyComponents { n: n.as_slice(), e: e.as_slice() },
@@ -378,7 +375,14 @@ impl LocalKey {
             }
             PrivateParams::Rsa { raw, .. } => {
                 let parts = RsaParts::from_key(raw)?;
-                for (k, v) in [("d", &parts.d), ("p", &parts.p), ("q", &parts.q), ("dp", &parts.dp), ("dq", &parts.dq), ("qi", &parts.qi)] {
+                for (k, v) in [
+                    ("d", &parts.d),
+                    ("p", &parts.p),
+                    ("q", &parts.q),
+                    ("dp", &parts.dp),
+                    ("dq", &parts.dq),
+                    ("qi", &parts.qi),
+                ] {
                     secrets.push((k, b64::encode_secret(v)));
                 }
             }
@@ -463,12 +467,9 @@ impl LocalKey {
         if *curve != epk.curve() {
             return Err(KeyError::Unsupported("ephemeral key is on another curve"));
         }
-        agreement::agree(
-            key,
-            UnparsedPublicKey::new(curve.agreement(), epk.encoded()),
-            KeyError::Crypto,
-            |z| Ok(SecretBytes::new(z.to_vec())),
-        )
+        agreement::agree(key, UnparsedPublicKey::new(curve.agreement(), epk.encoded()), KeyError::Crypto, |z| {
+            Ok(SecretBytes::new(z.to_vec()))
+        })
     }
 
     fn rsa_now(&self, hash: OaepHash, wrapped: &[u8]) -> Result<SecretBytes, KeyError> {

@@ -169,4 +169,3 @@ pub(crate) fn now_or_never<F: Future>(fut: F) -> Option<F::Output> {
         std::task::Poll::Pending => None,
     }
 }
-

@@ -30,7 +30,13 @@ fn request() -> SealRequest {
 }
 
 fn binding() -> Binding {
-    Binding { sub: "user-1".into(), cid: "cred-1".into(), exch: "okx".into(), aud: "trader".into(), now: Some(1_700_000_100) }
+    Binding {
+        sub: "user-1".into(),
+        cid: "cred-1".into(),
+        exch: "okx".into(),
+        aud: "trader".into(),
+        now: Some(1_700_000_100),
+    }
 }
 
 fn keys() -> Vec<LocalKey> {
@@ -79,7 +85,8 @@ fn round_trip_every_key_type() {
 fn every_binding_member_is_checked() {
     let k = LocalKey::generate_ec(Curve::P256, "trader-v1").expect("key");
     let (env, _) = seal_credential(credential_json().as_bytes(), k.public(), &request()).expect("seal");
-    let cases: [(&str, fn(&mut Binding)); 4] = [
+    type Edit = fn(&mut Binding);
+    let cases: [(&str, Edit); 4] = [
         ("sub", |b| b.sub = "user-2".into()),
         ("cid", |b| b.cid = "cred-2".into()),
         ("exch", |b| b.exch = "binance".into()),

@@ -3,9 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use sealgate_envelope::{
-    AlgPolicy, Curve, EpkError, Error, Jwe, LocalKey, MAX_INPUT, RefusedAlg, seal_compact,
-};
+use sealgate_envelope::{AlgPolicy, Curve, EpkError, Error, Jwe, LocalKey, MAX_INPUT, RefusedAlg, seal_compact};
 use serde_json::{Map, Value, json};
 
 fn key(curve: Curve) -> LocalKey {
@@ -245,7 +243,10 @@ fn structure_size_and_duplicates() {
     );
     assert!(matches!(parse(&general), Err(Error::Malformed(_))));
     // The same envelope in flattened and general form opens.
-    let flat = format!(r#"{{"protected":"{}","encrypted_key":"{}","iv":"{}","ciphertext":"{}","tag":"{}"}}"#, p[0], p[1], p[2], p[3], p[4]);
+    let flat = format!(
+        r#"{{"protected":"{}","encrypted_key":"{}","iv":"{}","ciphertext":"{}","tag":"{}"}}"#,
+        p[0], p[1], p[2], p[3], p[4]
+    );
     assert!(open(&flat, &k).is_ok());
     let general = format!(
         r#"{{"protected":"{}","recipients":[{{"header":{{"kid":"other"}},"encrypted_key":"{}"}}],"iv":"{}","ciphertext":"{}","tag":"{}"}}"#,

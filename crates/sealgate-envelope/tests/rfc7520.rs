@@ -125,9 +125,7 @@ fn rfc7520_refused_examples_name_their_reason() {
         "jwe/5_11.protecting_specific_header_fields.json",
         "jwe/5_12.protecting_content_only.json",
     ] {
-        refused(f, |e| {
-            matches!(e, Error::RefusedAlg { reason: RefusedAlg::NotAllowed, .. } | Error::RefusedEnc(_))
-        });
+        refused(f, |e| matches!(e, Error::RefusedAlg { reason: RefusedAlg::NotAllowed, .. } | Error::RefusedEnc(_)));
     }
 }
 

@@ -20,7 +20,11 @@ use crate::read_stdin;
 const MAX_PLAINTEXT: usize = 48 * 1024;
 
 #[derive(Parser)]
-#[command(name = "sealgate", version, about = "Exchange API keys sealed at the edge, opened only by a policy-enforcing signer")]
+#[command(
+    name = "sealgate",
+    version,
+    about = "Exchange API keys sealed at the edge, opened only by a policy-enforcing signer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -206,7 +210,10 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
 }
 
 fn now() -> anyhow::Result<u64> {
-    Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("system clock is before 1970")?.as_secs())
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock is before 1970")?
+        .as_secs())
 }
 
 /// Largest key file read.

@@ -13,7 +13,11 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("sealgate-cli-{tag}-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let p = std::env::temp_dir().join(format!(
+            "sealgate-cli-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("mkdir");
         Self(p)
@@ -86,10 +90,12 @@ fn keygen_writes_jwks_private_0600_and_never_overwrites() {
         assert!(privj.get("d").is_some(), "{name}: private JWK lacks d");
         // Running it again must not overwrite either file.
         let before = std::fs::read(&private).expect("read");
-        let out = run(&["keygen", "--kid", name, "--out-private", p(&private), "--out-public", p(&dir.path("new.jwk"))], b"");
+        let out =
+            run(&["keygen", "--kid", name, "--out-private", p(&private), "--out-public", p(&dir.path("new.jwk"))], b"");
         assert_eq!(out.status.code(), Some(2));
         let out = run(
-            &[&["keygen", "--kid", name, "--out-private", p(&private), "--out-public", p(&dir.path("new.jwk"))], extra].concat(),
+            &[&["keygen", "--kid", name, "--out-private", p(&private), "--out-public", p(&dir.path("new.jwk"))], extra]
+                .concat(),
             b"",
         );
         assert_refused(&out, "must not exist");
@@ -98,7 +104,22 @@ fn keygen_writes_jwks_private_0600_and_never_overwrites() {
     }
     let out = run(&["keygen", "--alg", "ECDH-ES+A256KW", "--kid", "k", "--out-private", "a", "--out-public", "b"], b"");
     assert_refused(&out, "--crv");
-    let out = run(&["keygen", "--alg", "RSA-OAEP-256", "--bits", "1024", "--kid", "k", "--out-private", p(&dir.path("a")), "--out-public", p(&dir.path("b"))], b"");
+    let out = run(
+        &[
+            "keygen",
+            "--alg",
+            "RSA-OAEP-256",
+            "--bits",
+            "1024",
+            "--kid",
+            "k",
+            "--out-private",
+            p(&dir.path("a")),
+            "--out-public",
+            p(&dir.path("b")),
+        ],
+        b"",
+    );
     assert_refused(&out, "2048, 3072 or 4096");
 }
 
@@ -112,7 +133,8 @@ fn jwe_encrypt_decrypt_every_key_type() {
         ("rsa", &["--alg", "RSA-OAEP-256"][..]),
     ] {
         let (private, public) = keygen(&dir, name, extra);
-        let enc = run(&["jwe", "encrypt", "--to", p(&public), "--protected-header", r#"{"cty":"text/plain"}"#], plaintext);
+        let enc =
+            run(&["jwe", "encrypt", "--to", p(&public), "--protected-header", r#"{"cty":"text/plain"}"#], plaintext);
         assert!(enc.status.success(), "{}", String::from_utf8_lossy(&enc.stderr));
         let compact = String::from_utf8(enc.stdout).expect("utf8");
         assert_eq!(compact.trim_end().split('.').count(), 5);
@@ -128,8 +150,14 @@ fn jwe_encrypt_decrypt_every_key_type() {
         assert_refused(&run(&["jwe", "encrypt", "--to", p(&private)], b"x"), "private members");
     }
     let (private, public) = keygen(&dir, "p384", &["--alg", "ECDH-ES+A256KW", "--crv", "P-384"]);
-    assert_refused(&run(&["jwe", "encrypt", "--to", p(&public), "--protected-header", r#"{"alg":"none"}"#], b"x"), "alg");
-    assert_refused(&run(&["jwe", "encrypt", "--to", p(&public), "--protected-header", r#"{"a":1,"a":2}"#], b"x"), "duplicate");
+    assert_refused(
+        &run(&["jwe", "encrypt", "--to", p(&public), "--protected-header", r#"{"alg":"none"}"#], b"x"),
+        "alg",
+    );
+    assert_refused(
+        &run(&["jwe", "encrypt", "--to", p(&public), "--protected-header", r#"{"a":1,"a":2}"#], b"x"),
+        "duplicate",
+    );
     assert_refused(&run(&["jwe", "decrypt", "--key", p(&private)], b"not a jwe"), "five parts");
     assert_refused(&run(&["jwe", "decrypt", "--key", p(&private)], &[0xff, 0xfe]), "malformed");
     assert_refused(&run(&["jwe", "decrypt", "--key", p(&private)], &vec![b'a'; 70_000]), "larger than");
@@ -145,7 +173,19 @@ fn seal_and_open_credential_binding_without_printing_secrets() {
     let (private, public) = keygen(&dir, "trader-v1", &["--alg", "ECDH-ES+A256KW", "--crv", "P-256"]);
     let cred = format!(r#"{{"api_key":"KEY-0123456789-HINT","api_secret":"{CANARY}"}}"#);
     let seal = |extra: &[&str]| {
-        let mut args = vec!["seal", "--to", p(&public), "--role", "trader", "--user", "u-42", "--exchange", "binance", "--scope", "read,trade"];
+        let mut args = vec![
+            "seal",
+            "--to",
+            p(&public),
+            "--role",
+            "trader",
+            "--user",
+            "u-42",
+            "--exchange",
+            "binance",
+            "--scope",
+            "read,trade",
+        ];
         args.extend_from_slice(extra);
         run(&args, cred.as_bytes())
     };
@@ -179,9 +219,27 @@ fn seal_and_open_credential_binding_without_printing_secrets() {
     let out = seal(&[]);
     assert!(out.status.success());
     // Bad scope and bad credential JSON are refused without echoing input.
-    let out = run(&["seal", "--to", p(&public), "--role", "trader", "--user", "u", "--exchange", "binance", "--scope", "read,admin"], cred.as_bytes());
+    let out = run(
+        &[
+            "seal",
+            "--to",
+            p(&public),
+            "--role",
+            "trader",
+            "--user",
+            "u",
+            "--exchange",
+            "binance",
+            "--scope",
+            "read,admin",
+        ],
+        cred.as_bytes(),
+    );
     assert_refused(&out, "scope");
     let bad = format!(r#"{{"api_key":"KEY-0123456789-HINT","api_secret":{CANARY}}}"#);
-    let out = run(&["seal", "--to", p(&public), "--role", "trader", "--user", "u", "--exchange", "binance", "--scope", "read"], bad.as_bytes());
+    let out = run(
+        &["seal", "--to", p(&public), "--role", "trader", "--user", "u", "--exchange", "binance", "--scope", "read"],
+        bad.as_bytes(),
+    );
     assert_refused(&out, "not a JSON object");
 }
