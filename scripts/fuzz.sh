@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Fuzz sealgate-envelope with cargo-fuzz (libFuzzer), non-interactively.
+#
+#   scripts/fuzz.sh [SECONDS]      # SECONDS per target, default 60
+#
+# Targets (fuzz/fuzz_targets/): jwe_parse (Jwe::parse under both policies,
+# then open_now with fixed P-256/X25519/RSA-2048 keys) and credential_open
+# (open_credential_now with fixed keys and a fixed binding). The committed
+# seeds in fuzz/seeds/ are copied into fuzz/corpus/ (gitignored) first.
+#
+# Environment:
+#   FUZZ_SANITIZER  address (default) or none
+#   FUZZ_JOBS       cargo build jobs (default 2)
+# Needs the nightly toolchain (`rustup toolchain install nightly`); installs
+# cargo-fuzz if missing. Exits non-zero if any target found a crash; the
+# input is then in fuzz/artifacts/TARGET/.
+set -euo pipefail
+
+DURATION=${1:-60}
+CARGO_FUZZ_VERSION=0.13.2
+SANITIZER=${FUZZ_SANITIZER:-address}
+TARGETS=(jwe_parse credential_open)
+
+case $DURATION in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.."
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz.sh: the nightly toolchain is needed: rustup toolchain install nightly" >&2
+    exit 1
+fi
+if [[ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+    cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+
+export CARGO_BUILD_JOBS=${FUZZ_JOBS:-2}
+start=$(date +%s)
+cargo +nightly fuzz build --sanitizer "$SANITIZER"
+echo "fuzz.sh: build took $(( $(date +%s) - start )) s (sanitizer: $SANITIZER)"
+
+failed=()
+for t in "${TARGETS[@]}"; do
+    mkdir -p "fuzz/corpus/$t"
+    cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
+    echo "fuzz.sh: $t for ${DURATION} s"
+    if ! cargo +nightly fuzz run --sanitizer "$SANITIZER" "$t" "fuzz/corpus/$t" -- \
+        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1; then
+        failed+=("$t")
+    fi
+done
+
+if ((${#failed[@]})); then
+    echo "fuzz.sh: crash or error in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    exit 1
+fi
+echo "fuzz.sh: no crash in ${TARGETS[*]}"
