@@ -21,26 +21,14 @@ const SEALGATE: &str = env!("CARGO_BIN_EXE_sealgate");
 
 /// Every key the peers' `gen-keys` writes (`NAME.private.jwk.json`, `NAME.public.jwk.json`).
 const PEER_KEYS: [&str; 5] = ["p256", "p384", "p521", "x25519", "rsa"];
-const ALL_ENCS: [&str; 6] = [
-    "A128GCM",
-    "A192GCM",
-    "A256GCM",
-    "A128CBC-HS256",
-    "A192CBC-HS384",
-    "A256CBC-HS512",
-];
+const ALL_ENCS: [&str; 6] = ["A128GCM", "A192GCM", "A256GCM", "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512"];
 
 fn plaintexts() -> Vec<(&'static str, Vec<u8>)> {
     // Binary, multi-block, not a multiple of the AES block size.
-    let binary: Vec<u8> = (0..4099u32)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8)
-        .collect();
+    let binary: Vec<u8> = (0..4099u32).map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8).collect();
     vec![
         ("ascii", b"interop: plain ASCII text".to_vec()),
-        (
-            "non-ascii",
-            "Grüße, 世界 — ключ 🔐 «secret»\n".as_bytes().to_vec(),
-        ),
+        ("non-ascii", "Grüße, 世界 — ключ 🔐 «secret»\n".as_bytes().to_vec()),
         ("binary", binary),
     ]
 }
@@ -91,9 +79,7 @@ fn run(mut cmd: Command, stdin: &[u8]) -> Out {
         // A child that refuses early may close stdin: that is not our error.
         let _ = pipe.write_all(&input);
     });
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
     writer.join().expect("stdin writer thread");
     Out {
         code: output.status.code(),
@@ -143,11 +129,7 @@ fn assert_sealgate_refuses(key: &Path, jwe: &[u8], context: &str) {
         out.stderr,
         out.stdout_str()
     );
-    assert!(
-        out.stdout.is_empty(),
-        "[{context}] refusal must print nothing on stdout, got {:?}",
-        out.stdout_str()
-    );
+    assert!(out.stdout.is_empty(), "[{context}] refusal must print nothing on stdout, got {:?}", out.stdout_str());
     assert!(
         out.stderr.starts_with("error: ") && out.stderr.trim_end().lines().count() == 1,
         "[{context}] refusal must be one `error: <reason>` line on stderr, got {:?}",
@@ -168,10 +150,7 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(label: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let dir = std::env::temp_dir().join(format!(
             "sealgate-interop-{label}-{}-{}-{nanos}",
             std::process::id(),
@@ -239,20 +218,15 @@ impl Peer {
                     .ok()
                     .and_then(|s| Json::parse(&s).ok())
                     .and_then(|j| {
-                        j.get("packages")?
-                            .get("node_modules/jose")?
-                            .get("version")?
-                            .as_str()
-                            .map(str::to_owned)
+                        j.get("packages")?.get("node_modules/jose")?.get("version")?.as_str().map(str::to_owned)
                     });
                 let Some(want) = want else {
                     return Some("interop/package-lock.json has no jose version".into());
                 };
-                let have =
-                    std::fs::read_to_string(root.join("interop/node_modules/jose/package.json"))
-                        .ok()
-                        .and_then(|s| Json::parse(&s).ok())
-                        .and_then(|j| j.get("version")?.as_str().map(str::to_owned));
+                let have = std::fs::read_to_string(root.join("interop/node_modules/jose/package.json"))
+                    .ok()
+                    .and_then(|s| Json::parse(&s).ok())
+                    .and_then(|j| j.get("version")?.as_str().map(str::to_owned));
                 match have {
                     None => return Some("interop/node_modules/jose is not installed".into()),
                     Some(have) if have != want => {
@@ -270,15 +244,9 @@ impl Peer {
                 if !python.exists() {
                     return Some("the venv .venv-interop does not exist".into());
                 }
-                let want = std::fs::read_to_string(root.join("interop/requirements.txt"))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines().find_map(|l| {
-                            l.trim()
-                                .strip_prefix("jwcrypto==")
-                                .map(|v| v.trim().to_owned())
-                        })
-                    });
+                let want = std::fs::read_to_string(root.join("interop/requirements.txt")).ok().and_then(|s| {
+                    s.lines().find_map(|l| l.trim().strip_prefix("jwcrypto==").map(|v| v.trim().to_owned()))
+                });
                 let Some(want) = want else {
                     return Some("interop/requirements.txt does not pin jwcrypto".into());
                 };
@@ -324,24 +292,12 @@ impl Peer {
         for name in PEER_KEYS {
             for kind in ["private", "public"] {
                 let f = dir.join(format!("{name}.{kind}.jwk.json"));
-                assert!(
-                    f.exists(),
-                    "{} gen-keys did not write {}",
-                    self.name(),
-                    f.display()
-                );
+                assert!(f.exists(), "{} gen-keys did not write {}", self.name(), f.display());
             }
         }
     }
 
-    fn encrypt(
-        self,
-        command: &str,
-        target: &Path,
-        enc: &str,
-        extra: &[&str],
-        plaintext: &[u8],
-    ) -> Vec<u8> {
+    fn encrypt(self, command: &str, target: &Path, enc: &str, extra: &[&str], plaintext: &[u8]) -> Vec<u8> {
         let mut args = vec![command, path_str(target), "--enc", enc];
         args.extend_from_slice(extra);
         let mut out = self.run(&args, plaintext).ok().stdout;
@@ -354,15 +310,7 @@ impl Peer {
     /// Peer decrypts `jwe` with `key`; returns (plaintext, protected header).
     fn decrypt(self, key: &Path, jwe: &[u8], tmp: &TempDir) -> (Vec<u8>, Json) {
         let header_file = tmp.path(&format!("header-{}.json", self.name()));
-        let out = self.run(
-            &[
-                "decrypt",
-                path_str(key),
-                "--header-out",
-                path_str(&header_file),
-            ],
-            jwe,
-        );
+        let out = self.run(&["decrypt", path_str(key), "--header-out", path_str(&header_file)], jwe);
         assert_eq!(
             out.code,
             Some(0),
@@ -373,8 +321,7 @@ impl Peer {
             String::from_utf8_lossy(jwe)
         );
         let header = std::fs::read_to_string(&header_file).expect("peer wrote --header-out");
-        let header =
-            Json::parse(&header).unwrap_or_else(|e| panic!("peer header JSON: {e}: {header}"));
+        let header = Json::parse(&header).unwrap_or_else(|e| panic!("peer header JSON: {e}: {header}"));
         (out.stdout, header)
     }
 }
@@ -408,11 +355,7 @@ fn require(peer: Peer) -> Option<Peer> {
 }
 
 fn default_alg(key_name: &str) -> &'static str {
-    if key_name == "rsa" {
-        "RSA-OAEP-256"
-    } else {
-        "ECDH-ES+A256KW"
-    }
+    if key_name == "rsa" { "RSA-OAEP-256" } else { "ECDH-ES+A256KW" }
 }
 
 /// Flip the first character of a base64url string (changes the first decoded byte).
@@ -440,19 +383,12 @@ fn tamper_compact_part(jwe: &str, index: usize) -> String {
 /// JSON JWE text with one character of the string member `member` flipped.
 fn tamper_json_member(jwe: &str, member: &str) -> String {
     let key = format!("\"{member}\"");
-    let at = jwe
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {member} in {jwe}"));
+    let at = jwe.find(&key).unwrap_or_else(|| panic!("no {member} in {jwe}"));
     let colon = at + key.len() + jwe[at + key.len()..].find(':').expect("colon");
     let open = colon + jwe[colon..].find('"').expect("string value");
     let start = open + 1;
     let end = start + jwe[start..].find('"').expect("closing quote");
-    format!(
-        "{}{}{}",
-        &jwe[..start],
-        flip_first(&jwe[start..end]),
-        &jwe[end..]
-    )
+    format!("{}{}{}", &jwe[..start], flip_first(&jwe[start..end]), &jwe[end..])
 }
 
 // ---------------------------------------------------------------------------
@@ -490,13 +426,7 @@ fn peers_agree_with_each_other() {
                 let pt = "peer ↔ peer".as_bytes();
                 let jwe = from.encrypt(cmd, &public, "A192CBC-HS384", &[], pt);
                 let (got, _) = to.decrypt(&private, &jwe, &tmp);
-                assert_eq!(
-                    got,
-                    pt,
-                    "{} -> {} {cmd} with {name}",
-                    from.name(),
-                    to.name()
-                );
+                assert_eq!(got, pt, "{} -> {} {cmd} with {name}", from.name(), to.name());
             }
         }
     }
@@ -515,21 +445,11 @@ fn peer_general_json_opens_with_sealgate(peer: Peer) {
         for (label, pt) in plaintexts() {
             let jwe = peer.encrypt("encrypt-general", &tmp.0, enc, &[], &pt);
             let parsed = Json::parse(&String::from_utf8_lossy(&jwe)).expect("peer general JSON");
-            let recipients = parsed
-                .get("recipients")
-                .and_then(Json::as_array)
-                .map_or(0, <[Json]>::len);
-            assert_eq!(
-                recipients,
-                PEER_KEYS.len(),
-                "peer made a general JWE with every key"
-            );
+            let recipients = parsed.get("recipients").and_then(Json::as_array).map_or(0, <[Json]>::len);
+            assert_eq!(recipients, PEER_KEYS.len(), "peer made a general JWE with every key");
             for name in PEER_KEYS {
                 let key = tmp.path(&format!("{name}.private.jwk.json"));
-                let context = format!(
-                    "{} general JSON, enc {enc}, {label}, recipient {name}",
-                    peer.name()
-                );
+                let context = format!("{} general JSON, enc {enc}, {label}, recipient {name}", peer.name());
                 assert_sealgate_decrypts(&key, &jwe, &pt, &context);
             }
         }
@@ -548,11 +468,7 @@ fn peer_flattened_and_compact_open_with_sealgate(peer: Peer) {
         for enc in ALL_ENCS {
             for cmd in ["encrypt-compact", "encrypt-flattened"] {
                 let jwe = peer.encrypt(cmd, &public, enc, &[], pt);
-                let context = format!(
-                    "{} {cmd}, {name}, alg {}, enc {enc}",
-                    peer.name(),
-                    default_alg(name)
-                );
+                let context = format!("{} {cmd}, {name}, alg {}, enc {enc}", peer.name(), default_alg(name));
                 assert_sealgate_decrypts(&private, &jwe, pt, &context);
             }
         }
@@ -567,20 +483,14 @@ fn peer_flattened_and_compact_open_with_sealgate(peer: Peer) {
     }
     // The other key-management algs the contract lists. A JWK's "alg" names
     // the one alg it is for (RFC 7517 4.4), so these need keys made for them.
-    for (ec_alg, rsa_alg) in [
-        ("ECDH-ES+A128KW", "RSA-OAEP"),
-        ("ECDH-ES+A192KW", "RSA-OAEP"),
-    ] {
+    for (ec_alg, rsa_alg) in [("ECDH-ES+A128KW", "RSA-OAEP"), ("ECDH-ES+A192KW", "RSA-OAEP")] {
         let dir = TempDir::new(&format!("single-{}-{ec_alg}", peer.name()));
         peer.gen_keys_with(&dir.0, &["--ec-alg", ec_alg, "--rsa-alg", rsa_alg]);
         for name in PEER_KEYS {
             let public = dir.path(&format!("{name}.public.jwk.json"));
             let private = dir.path(&format!("{name}.private.jwk.json"));
             let alg = if name == "rsa" { rsa_alg } else { ec_alg };
-            for (cmd, enc) in [
-                ("encrypt-compact", "A128GCM"),
-                ("encrypt-flattened", "A256CBC-HS512"),
-            ] {
+            for (cmd, enc) in [("encrypt-compact", "A128GCM"), ("encrypt-flattened", "A256CBC-HS512")] {
                 let jwe = peer.encrypt(cmd, &public, enc, &[], pt);
                 let context = format!("{} {cmd}, {name}, alg {alg}, enc {enc}", peer.name());
                 assert_sealgate_decrypts(&private, &jwe, pt, &context);
@@ -590,10 +500,7 @@ fn peer_flattened_and_compact_open_with_sealgate(peer: Peer) {
         let jwe = peer.encrypt("encrypt-general", &dir.0, "A192GCM", &[], pt);
         for name in PEER_KEYS {
             let private = dir.path(&format!("{name}.private.jwk.json"));
-            let context = format!(
-                "{} general JSON, {name}, algs {ec_alg}/{rsa_alg}, enc A192GCM",
-                peer.name()
-            );
+            let context = format!("{} general JSON, {name}, algs {ec_alg}/{rsa_alg}, enc A192GCM", peer.name());
             assert_sealgate_decrypts(&private, &jwe, pt, &context);
         }
     }
@@ -605,53 +512,31 @@ fn tampered_peer_jwe_is_refused(peer: Peer) {
     let tmp = TempDir::new(&format!("tamper-{}", peer.name()));
     peer.gen_keys(&tmp.0);
     let pt = b"do not release on tamper";
-    for (name, enc) in [
-        ("p256", "A256GCM"),
-        ("x25519", "A128CBC-HS256"),
-        ("rsa", "A256GCM"),
-    ] {
+    for (name, enc) in [("p256", "A256GCM"), ("x25519", "A128CBC-HS256"), ("rsa", "A256GCM")] {
         let public = tmp.path(&format!("{name}.public.jwk.json"));
         let private = tmp.path(&format!("{name}.private.jwk.json"));
-        let compact = String::from_utf8(peer.encrypt("encrypt-compact", &public, enc, &[], pt))
-            .expect("ASCII");
+        let compact = String::from_utf8(peer.encrypt("encrypt-compact", &public, enc, &[], pt)).expect("ASCII");
         // The untampered JWE opens, so the refusal below is due to the flip.
-        assert_sealgate_decrypts(
-            &private,
-            compact.as_bytes(),
-            pt,
-            &format!("{} untampered {name}", peer.name()),
-        );
+        assert_sealgate_decrypts(&private, compact.as_bytes(), pt, &format!("{} untampered {name}", peer.name()));
         let tampered = tamper_compact_ciphertext(&compact);
         assert_ne!(tampered, compact);
         assert_sealgate_refuses(
             &private,
             tampered.as_bytes(),
-            &format!(
-                "{} compact {name} {enc} with a flipped ciphertext char",
-                peer.name()
-            ),
+            &format!("{} compact {name} {enc} with a flipped ciphertext char", peer.name()),
         );
         for (index, part) in [(1, "encrypted_key"), (2, "iv"), (4, "tag")] {
             assert_sealgate_refuses(
                 &private,
                 tamper_compact_part(&compact, index).as_bytes(),
-                &format!(
-                    "{} compact {name} {enc} with a flipped {part} char",
-                    peer.name()
-                ),
+                &format!("{} compact {name} {enc} with a flipped {part} char", peer.name()),
             );
         }
     }
     for enc in ["A256GCM", "A256CBC-HS512"] {
-        let general = String::from_utf8(peer.encrypt("encrypt-general", &tmp.0, enc, &[], pt))
-            .expect("ASCII");
+        let general = String::from_utf8(peer.encrypt("encrypt-general", &tmp.0, enc, &[], pt)).expect("ASCII");
         let private = tmp.path("p384.private.jwk.json");
-        assert_sealgate_decrypts(
-            &private,
-            general.as_bytes(),
-            pt,
-            &format!("{} untampered general", peer.name()),
-        );
+        assert_sealgate_decrypts(&private, general.as_bytes(), pt, &format!("{} untampered general", peer.name()));
         for member in ["ciphertext", "tag", "iv"] {
             let tampered = tamper_json_member(&general, member);
             assert_sealgate_refuses(
@@ -664,13 +549,7 @@ fn tampered_peer_jwe_is_refused(peer: Peer) {
     // A JWE to a different key of the same type is not ours to open.
     let other = TempDir::new(&format!("tamper-other-{}", peer.name()));
     peer.gen_keys(&other.0);
-    let jwe = peer.encrypt(
-        "encrypt-compact",
-        &other.path("p256.public.jwk.json"),
-        "A256GCM",
-        &[],
-        pt,
-    );
+    let jwe = peer.encrypt("encrypt-compact", &other.path("p256.public.jwk.json"), "A256GCM", &[], pt);
     assert_sealgate_refuses(
         &tmp.path("p256.private.jwk.json"),
         &jwe,
@@ -693,21 +572,9 @@ struct OurKey {
 /// `sealgate keygen` for P-256, P-384, X25519 and RSA-OAEP-256, checking the files.
 fn sealgate_keygen(tmp: &TempDir, peer: Peer) -> Vec<OurKey> {
     let specs: [(&str, &[&str], &str); 4] = [
-        (
-            "p256",
-            &["--alg", "ECDH-ES+A256KW", "--crv", "P-256"],
-            "ECDH-ES+A256KW",
-        ),
-        (
-            "p384",
-            &["--alg", "ECDH-ES+A256KW", "--crv", "P-384"],
-            "ECDH-ES+A256KW",
-        ),
-        (
-            "x25519",
-            &["--alg", "ECDH-ES+A256KW", "--crv", "X25519"],
-            "ECDH-ES+A256KW",
-        ),
+        ("p256", &["--alg", "ECDH-ES+A256KW", "--crv", "P-256"], "ECDH-ES+A256KW"),
+        ("p384", &["--alg", "ECDH-ES+A256KW", "--crv", "P-384"], "ECDH-ES+A256KW"),
+        ("x25519", &["--alg", "ECDH-ES+A256KW", "--crv", "X25519"], "ECDH-ES+A256KW"),
         ("rsa", &["--alg", "RSA-OAEP-256"], "RSA-OAEP-256"),
     ];
     let mut keys = Vec::new();
@@ -727,48 +594,26 @@ fn sealgate_keygen(tmp: &TempDir, peer: Peer) -> Vec<OurKey> {
         ]);
         sealgate(&args, b"").ok();
         check_our_jwks(label, &kid, &private, &public);
-        keys.push(OurKey {
-            label,
-            kid,
-            private,
-            public,
-            alg,
-        });
+        keys.push(OurKey { label, kid, private, public, alg });
     }
     keys
 }
 
 fn check_our_jwks(label: &str, kid: &str, private: &Path, public: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(private)
-        .expect("private JWK written")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(
-        mode,
-        0o600,
-        "private JWK {} must be mode 0600",
-        private.display()
-    );
+    let mode = std::fs::metadata(private).expect("private JWK written").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "private JWK {} must be mode 0600", private.display());
     let read = |p: &Path| {
         let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         Json::parse(&s).unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()))
     };
     let (priv_jwk, pub_jwk) = (read(private), read(public));
     for jwk in [&priv_jwk, &pub_jwk] {
-        assert_eq!(
-            jwk.get("kid").and_then(Json::as_str),
-            Some(kid),
-            "{label} JWK kid"
-        );
+        assert_eq!(jwk.get("kid").and_then(Json::as_str), Some(kid), "{label} JWK kid");
     }
     assert!(priv_jwk.get("d").is_some(), "{label} private JWK has d");
     for member in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-        assert!(
-            pub_jwk.get(member).is_none(),
-            "{label} public JWK must not carry {member}"
-        );
+        assert!(pub_jwk.get(member).is_none(), "{label} public JWK must not carry {member}");
     }
 }
 
@@ -783,15 +628,9 @@ fn sealgate_jwe_encrypt_opens_with_peer(peer: Peer) {
             cases.push(("empty", Vec::new()));
         }
         for (label, pt) in cases {
-            let jwe = sealgate(&["jwe", "encrypt", "--to", path_str(&key.public)], &pt)
-                .ok()
-                .stdout;
+            let jwe = sealgate(&["jwe", "encrypt", "--to", path_str(&key.public)], &pt).ok().stdout;
             let jwe_text = String::from_utf8_lossy(&jwe).trim().to_owned();
-            assert_eq!(
-                jwe_text.split('.').count(),
-                5,
-                "sealgate jwe encrypt prints compact JWE: {jwe_text}"
-            );
+            assert_eq!(jwe_text.split('.').count(), 5, "sealgate jwe encrypt prints compact JWE: {jwe_text}");
             let (got, header) = peer.decrypt(&key.private, jwe_text.as_bytes(), &tmp);
             assert!(
                 got == pt,
@@ -800,18 +639,8 @@ fn sealgate_jwe_encrypt_opens_with_peer(peer: Peer) {
                 key.label,
                 String::from_utf8_lossy(&got)
             );
-            assert_eq!(
-                header.get("alg").and_then(Json::as_str),
-                Some(key.alg),
-                "{} alg",
-                key.label
-            );
-            assert_eq!(
-                header.get("enc").and_then(Json::as_str),
-                Some("A256GCM"),
-                "{} enc",
-                key.label
-            );
+            assert_eq!(header.get("alg").and_then(Json::as_str), Some(key.alg), "{} alg", key.label);
+            assert_eq!(header.get("enc").and_then(Json::as_str), Some("A256GCM"), "{} enc", key.label);
         }
         // --protected-header members reach the peer in the integrity-protected header.
         let pt = b"with extra protected header";
@@ -830,18 +659,8 @@ fn sealgate_jwe_encrypt_opens_with_peer(peer: Peer) {
         .stdout;
         let (got, header) = peer.decrypt(&key.private, &jwe, &tmp);
         assert_eq!(got, pt);
-        assert_eq!(
-            header.get("cty").and_then(Json::as_str),
-            Some("text/plain"),
-            "{}: {header:?}",
-            key.label
-        );
-        assert_eq!(
-            header.get("x-sealgate-test").and_then(Json::as_str),
-            Some("héllo"),
-            "{}: {header:?}",
-            key.label
-        );
+        assert_eq!(header.get("cty").and_then(Json::as_str), Some("text/plain"), "{}: {header:?}", key.label);
+        assert_eq!(header.get("x-sealgate-test").and_then(Json::as_str), Some("héllo"), "{}: {header:?}", key.label);
         // The kid, when present, is ours.
         if let Some(kid) = header.get("kid") {
             assert_eq!(kid.as_str(), Some(key.kid.as_str()), "{} kid", key.label);
@@ -881,15 +700,8 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
         .ok()
         .stdout;
         let envelope_text = String::from_utf8_lossy(&envelope).trim().to_owned();
-        assert_eq!(
-            envelope_text.split('.').count(),
-            5,
-            "seal prints a compact JWE: {envelope_text}"
-        );
-        assert!(
-            !envelope_text.contains(secret),
-            "the envelope must not carry the secret in clear"
-        );
+        assert_eq!(envelope_text.split('.').count(), 5, "seal prints a compact JWE: {envelope_text}");
+        assert!(!envelope_text.contains(secret), "the envelope must not carry the secret in clear");
 
         let (got, header) = peer.decrypt(&key.private, envelope_text.as_bytes(), &tmp);
         assert!(
@@ -899,25 +711,12 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
             key.label,
             String::from_utf8_lossy(&got)
         );
-        let ctx = format!(
-            "{} reading the {} envelope header {header:?}",
-            peer.name(),
-            key.label
-        );
-        for member in [
-            "typ", "kid", "sub", "cid", "exch", "aud", "scope", "iat", "hint",
-        ] {
-            assert!(
-                header.get(member).is_some(),
-                "{ctx}: protected header lacks {member}"
-            );
+        let ctx = format!("{} reading the {} envelope header {header:?}", peer.name(), key.label);
+        for member in ["typ", "kid", "sub", "cid", "exch", "aud", "scope", "iat", "hint"] {
+            assert!(header.get(member).is_some(), "{ctx}: protected header lacks {member}");
         }
         let s = |m: &str| header.get(m).and_then(Json::as_str).map(str::to_owned);
-        assert_eq!(
-            s("typ").as_deref(),
-            Some("sealgate-credential+jwe"),
-            "{ctx}"
-        );
+        assert_eq!(s("typ").as_deref(), Some("sealgate-credential+jwe"), "{ctx}");
         assert_eq!(s("kid").as_deref(), Some(key.kid.as_str()), "{ctx}");
         assert_eq!(s("sub").as_deref(), Some(user), "{ctx}");
         assert_eq!(s("cid").as_deref(), Some(cid.as_str()), "{ctx}");
@@ -926,24 +725,12 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
         assert!(s("hint").is_some(), "{ctx}: hint is a string");
         assert_eq!(s("alg").as_deref(), Some(key.alg), "{ctx}");
         assert_eq!(s("enc").as_deref(), Some("A256GCM"), "{ctx}");
-        assert!(
-            matches!(header.get("iat"), Some(Json::Num(_))),
-            "{ctx}: iat is a number"
-        );
+        assert!(matches!(header.get("iat"), Some(Json::Num(_))), "{ctx}: iat is a number");
         let scope = header.get("scope").map(Json::to_text).unwrap_or_default();
-        assert!(
-            scope.contains("read") && scope.contains("trade"),
-            "{ctx}: scope"
-        );
-        assert!(
-            !scope.contains("withdraw"),
-            "{ctx}: scope must not grant withdraw"
-        );
+        assert!(scope.contains("read") && scope.contains("trade"), "{ctx}: scope");
+        assert!(!scope.contains("withdraw"), "{ctx}: scope must not grant withdraw");
         let whole = format!("{header:?}");
-        assert!(
-            !whole.contains(secret),
-            "{ctx}: the header leaks the secret"
-        );
+        assert!(!whole.contains(secret), "{ctx}: the header leaks the secret");
 
         let open = |role: &str, envelope: &[u8]| {
             sealgate(
@@ -965,39 +752,20 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
         };
         let opened = open(role, &envelope).ok();
         let facts = opened.stdout_str();
-        assert!(
-            Json::parse(&facts).is_ok(),
-            "sealgate open prints JSON, got {facts:?}"
-        );
-        assert!(
-            !facts.contains(secret),
-            "sealgate open printed the secret: {facts}"
-        );
-        assert!(
-            !opened.stderr.contains(secret),
-            "sealgate open leaked the secret on stderr"
-        );
+        assert!(Json::parse(&facts).is_ok(), "sealgate open prints JSON, got {facts:?}");
+        assert!(!facts.contains(secret), "sealgate open printed the secret: {facts}");
+        assert!(!opened.stderr.contains(secret), "sealgate open leaked the secret on stderr");
         // The envelope is bound to its role: another role cannot open it.
         let wrong = open("some-other-role", &envelope);
-        assert_eq!(
-            wrong.code,
-            Some(2),
-            "{ctx}: open with another role must be refused: {}",
-            wrong.stderr
-        );
-        assert!(
-            wrong.stdout.is_empty() && wrong.stderr.starts_with("error: "),
-            "{ctx}: refusal shape"
-        );
+        assert_eq!(wrong.code, Some(2), "{ctx}: open with another role must be refused: {}", wrong.stderr);
+        assert!(wrong.stdout.is_empty() && wrong.stderr.starts_with("error: "), "{ctx}: refusal shape");
 
         // The other direction: the PEER builds a credential envelope with the
         // same protected members (its own alg/enc/epk) and `sealgate open` accepts it.
         let members: Vec<(String, Json)> = match &header {
-            Json::Obj(m) => m
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "alg" | "enc" | "epk" | "kid"))
-                .cloned()
-                .collect(),
+            Json::Obj(m) => {
+                m.iter().filter(|(k, _)| !matches!(k.as_str(), "alg" | "enc" | "epk" | "kid")).cloned().collect()
+            }
             _ => unreachable!("headers are objects"),
         };
         let protected = Json::Obj(members).to_json();
@@ -1066,10 +834,7 @@ enum Json {
 
 impl Json {
     fn parse(text: &str) -> Result<Json, String> {
-        let mut p = Parser {
-            b: text.as_bytes(),
-            i: 0,
-        };
+        let mut p = Parser { b: text.as_bytes(), i: 0 };
         let v = p.value()?;
         p.ws();
         if p.i != p.b.len() {
@@ -1119,16 +884,10 @@ impl Json {
             Json::Bool(b) => b.to_string(),
             Json::Num(n) => n.clone(),
             Json::Str(s) => string(s),
-            Json::Arr(a) => format!(
-                "[{}]",
-                a.iter().map(Json::to_json).collect::<Vec<_>>().join(",")
-            ),
+            Json::Arr(a) => format!("[{}]", a.iter().map(Json::to_json).collect::<Vec<_>>().join(",")),
             Json::Obj(o) => format!(
                 "{{{}}}",
-                o.iter()
-                    .map(|(k, v)| format!("{}:{}", string(k), v.to_json()))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                o.iter().map(|(k, v)| format!("{}:{}", string(k), v.to_json())).collect::<Vec<_>>().join(",")
             ),
         }
     }
@@ -1141,11 +900,7 @@ impl Json {
             Json::Num(n) => n.clone(),
             Json::Str(s) => s.clone(),
             Json::Arr(a) => a.iter().map(Json::to_text).collect::<Vec<_>>().join(","),
-            Json::Obj(o) => o
-                .iter()
-                .map(|(k, v)| format!("{k}:{}", v.to_text()))
-                .collect::<Vec<_>>()
-                .join(","),
+            Json::Obj(o) => o.iter().map(|(k, v)| format!("{k}:{}", v.to_text())).collect::<Vec<_>>().join(","),
         }
     }
 }
@@ -1240,17 +995,11 @@ impl Parser<'_> {
             Some(b'n') => self.literal("null", Json::Null),
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
-                while self.i < self.b.len()
-                    && matches!(
-                        self.b[self.i],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
+                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
                 {
                     self.i += 1;
                 }
-                Ok(Json::Num(
-                    String::from_utf8_lossy(&self.b[start..self.i]).into_owned(),
-                ))
+                Ok(Json::Num(String::from_utf8_lossy(&self.b[start..self.i]).into_owned()))
             }
             _ => Err(format!("unexpected input at byte {}", self.i)),
         }
@@ -1314,24 +1063,13 @@ impl Parser<'_> {
 
 #[test]
 fn json_reader_self_check() {
-    let j =
-        Json::parse(r#" {"a":"x\u00fc\ud83d\udd10\n","b":[1,-2.5e3,true,null],"c":{"d":false}} "#)
-            .expect("parses");
+    let j = Json::parse(r#" {"a":"x\u00fc\ud83d\udd10\n","b":[1,-2.5e3,true,null],"c":{"d":false}} "#).expect("parses");
     assert_eq!(j.get("a").and_then(Json::as_str), Some("xü🔐\n"));
-    assert_eq!(
-        j.get("b").and_then(Json::as_array).map(<[Json]>::len),
-        Some(4)
-    );
-    assert_eq!(
-        j.get("c").and_then(|c| c.get("d")),
-        Some(&Json::Bool(false))
-    );
+    assert_eq!(j.get("b").and_then(Json::as_array).map(<[Json]>::len), Some(4));
+    assert_eq!(j.get("c").and_then(|c| c.get("d")), Some(&Json::Bool(false)));
     assert!(Json::parse("{\"a\":1,}").is_err());
     assert_eq!(Json::parse(&j.to_json()).expect("round trip"), j);
     assert_eq!(Json::Str("q\"\\\n".into()).to_json(), r#""q\"\\\u000a""#);
     assert_eq!(tamper_compact_ciphertext("h.k.i.Abc.t"), "h.k.i.Bbc.t");
-    assert_eq!(
-        tamper_json_member(r#"{"iv": "AAA", "tag":"xyz"}"#, "tag"),
-        r#"{"iv": "AAA", "tag":"Ayz"}"#
-    );
+    assert_eq!(tamper_json_member(r#"{"iv": "AAA", "tag":"xyz"}"#, "tag"), r#"{"iv": "AAA", "tag":"Ayz"}"#);
 }
