@@ -20,7 +20,10 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (all targets)"
-cargo test --workspace --all-targets --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+totals="$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")"
 
 fuzz_seconds="${SEALGATE_FUZZ_SECONDS:-60}"
 if [ "$fuzz_seconds" != 0 ]; then
@@ -28,3 +31,4 @@ if [ "$fuzz_seconds" != 0 ]; then
   bash scripts/fuzz.sh "$fuzz_seconds"
 fi
 step "all tests passed"
+echo "$totals"

@@ -55,11 +55,8 @@ pub(crate) fn open(
     if let Some(alg) = gcm(enc) {
         let key = LessSafeKey::new(UnboundKey::new(alg, cek).map_err(|_| Error::Decryption)?);
         let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| Error::Decryption)?;
-        let mut buf = Zeroizing::new(Vec::with_capacity(ciphertext.len() + tag.len()));
-        buf.extend_from_slice(ciphertext);
-        buf.extend_from_slice(tag);
-        let n = key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| Error::Decryption)?.len();
-        buf.truncate(n);
+        let mut buf = Zeroizing::new(ciphertext.to_vec());
+        key.open_in_place_separate_tag(nonce, Aad::from(aad), tag, &mut buf).map_err(|_| Error::Decryption)?;
         return Ok(buf);
     }
     open_cbc_hmac(enc, cek, iv, aad, ciphertext, tag)

@@ -221,7 +221,7 @@ impl Jwe {
         let mut enc = None;
         let mut recipients = Vec::with_capacity(raw_recipients.len());
         let mut refused = Vec::new();
-        for (own, encrypted_key) in &raw_recipients {
+        for (own, encrypted_key) in raw_recipients {
             let h = Headers::new(&protected, shared.as_ref(), own.as_ref())?;
             if h.get("crit").is_some() {
                 return Err(Error::InvalidHeader("crit must be integrity protected"));
@@ -362,11 +362,11 @@ impl Jwe {
             }
             (Some(_), None) => return Err(Error::Malformed("epk")),
         };
-        let mut aad = self.protected_b64.clone().into_bytes();
-        if let Some(extra) = &self.aad_b64 {
-            aad.push(b'.');
-            aad.extend_from_slice(extra.as_bytes());
-        }
+        // AAD = ASCII(protected) [ "." ASCII(aad) ] (RFC 7516 §5.2 step 14).
+        let aad = match &self.aad_b64 {
+            None => std::borrow::Cow::Borrowed(self.protected_b64.as_bytes()),
+            Some(extra) => std::borrow::Cow::Owned([self.protected_b64.as_bytes(), b".", extra.as_bytes()].concat()),
+        };
         content::open(self.enc, &cek, &self.iv, &aad, &self.ciphertext, &self.tag).map(SecretBytes::from_zeroizing)
     }
 
@@ -386,17 +386,16 @@ fn parse_recipient(
     h: &Headers<'_>,
     alg: KeyAlg,
     enc: ContentAlg,
-    encrypted_key: &[u8],
+    encrypted_key: Vec<u8>,
     policy: &AlgPolicy,
 ) -> Result<Recipient, Error> {
     let kid = h.str("kid")?.map(str::to_owned);
-    let mut r =
-        Recipient { alg, kid, epk: None, apu: Vec::new(), apv: Vec::new(), encrypted_key: encrypted_key.to_vec() };
+    if alg.is_ecdh() && encrypted_key.len() != enc.key_len() + 8 {
+        let (got, want) = (encrypted_key.len(), enc.key_len() + 8);
+        return Err(Error::EncryptedKeyLength { alg: alg.name(), got, want });
+    }
+    let mut r = Recipient { alg, kid, epk: None, apu: Vec::new(), apv: Vec::new(), encrypted_key };
     if alg.is_ecdh() {
-        let want = enc.key_len() + 8;
-        if encrypted_key.len() != want {
-            return Err(Error::EncryptedKeyLength { alg: alg.name(), got: encrypted_key.len(), want });
-        }
         let Some(Value::Object(epk)) = h.get("epk") else {
             return Err(Error::InvalidEpk(EpkError::Malformed));
         };
@@ -409,7 +408,7 @@ fn parse_recipient(
                 }
             }
         }
-    } else if encrypted_key.is_empty() {
+    } else if r.encrypted_key.is_empty() {
         return Err(Error::Malformed("encrypted_key"));
     }
     Ok(r)
