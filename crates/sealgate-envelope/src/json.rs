@@ -24,6 +24,12 @@ pub(crate) fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<Strin
     }
 }
 
+/// Parse one JSON object strictly (duplicate members refused at any depth),
+/// as every JOSE input is parsed here.
+pub fn parse_json_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
+    parse_object(bytes, "JSON object")
+}
+
 /// Parse `bytes` as one JSON value, refusing duplicate members anywhere.
 pub(crate) fn parse_value(bytes: &[u8], what: &'static str) -> Result<Value, Error> {
     let duplicate = RefCell::new(None);

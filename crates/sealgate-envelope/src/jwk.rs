@@ -391,7 +391,12 @@ impl LocalKey {
         for (k, v) in secrets {
             out.0.insert(k.into(), Value::String(v.to_string()));
         }
-        Ok(Zeroizing::new(serde_json::to_string_pretty(&out.0).map_err(|_| Error::Usage("JSON"))?))
+        // Sized up front so the writer never reallocates and leaves an
+        // unzeroed copy of the key behind in freed memory.
+        let mut buf = Zeroizing::new(Vec::with_capacity(MAX_JWK));
+        serde_json::to_writer_pretty(&mut *buf, &out.0).map_err(|_| Error::Usage("JSON"))?;
+        let text = std::str::from_utf8(&buf).map_err(|_| Error::Usage("JSON"))?;
+        Ok(Zeroizing::new(text.to_owned()))
     }
 }
 

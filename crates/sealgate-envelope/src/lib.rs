@@ -27,6 +27,7 @@ pub use credential::{
 };
 pub use error::{CredentialError, EpkError, Error, KeyError, RefusedAlg};
 pub use jwe::{Jwe, MAX_RECIPIENTS, Recipient, Serialization, seal_compact};
+pub use json::parse_json_object;
 pub use jwk::{LocalKey, PublicJwk};
 pub use kdf::concat_kdf;
 pub use key::{DecryptionKey, EphemeralPublicKey, KeyFuture, KeyKind, OaepHash, SecretBytes, SharedSecret};
@@ -36,9 +37,3 @@ pub use secrecy;
 pub const MAX_INPUT: usize = 64 * 1024;
 /// Longest attacker-chosen identifier echoed in an error.
 pub(crate) const MAX_ERROR_ECHO: usize = 64;
-
-/// Parse one JSON object strictly (duplicate members refused at any depth),
-/// as every JOSE input is parsed here.
-pub fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
-    json::parse_object(bytes, "JSON object")
-}
