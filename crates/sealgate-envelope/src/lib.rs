@@ -26,8 +26,8 @@ pub use credential::{
     SealRequest, check_binding, new_credential_id, open_credential, open_credential_now, seal_credential,
 };
 pub use error::{CredentialError, EpkError, Error, KeyError, RefusedAlg};
-pub use jwe::{Jwe, MAX_RECIPIENTS, Recipient, Serialization, seal_compact};
 pub use json::parse_json_object;
+pub use jwe::{Jwe, MAX_RECIPIENTS, Recipient, Serialization, seal_compact};
 pub use jwk::{LocalKey, PublicJwk};
 pub use kdf::concat_kdf;
 pub use key::{DecryptionKey, EphemeralPublicKey, KeyFuture, KeyKind, OaepHash, SecretBytes, SharedSecret};
