@@ -41,6 +41,9 @@ enum Command {
     Seal(SealArgs),
     /// Open a credential envelope (stdin), check its binding, print its non-secret facts.
     Open(OpenArgs),
+    /// Exchange request signing and endpoint classes.
+    #[command(subcommand)]
+    Exchange(crate::exchange_cmd::ExchangeCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -145,6 +148,7 @@ struct OpenArgs {
 
 pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cli.command {
+        Command::Exchange(c) => crate::exchange_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

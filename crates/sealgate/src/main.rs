@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cmd;
+mod exchange_cmd;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();

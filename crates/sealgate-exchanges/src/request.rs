@@ -1,0 +1,210 @@
+//! Requests in and out, the credential, and the injected clock and nonces.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::Error;
+
+/// A private REST request as the caller wants it sent, before signing.
+///
+/// `query` is the raw query string without `?`, and `body` the raw body:
+/// both are signed and sent byte for byte as given (no re-serialization).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// HTTP method, upper case (`GET`, `POST`, `DELETE`, `PUT`).
+    pub method: String,
+    /// Path, starting with `/`, without query.
+    pub path: String,
+    /// Raw query string without the leading `?` (may be empty).
+    #[serde(default)]
+    pub query: String,
+    /// Raw body (may be empty).
+    #[serde(default)]
+    pub body: String,
+}
+
+impl Request {
+    /// Check the shape every scheme relies on.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !matches!(self.method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "PATCH") {
+            return Err(Error::BadRequest("method must be GET, POST, PUT, DELETE or PATCH"));
+        }
+        if !self.path.starts_with('/') || self.path.contains(['?', '#', ' ']) || self.path.chars().any(char::is_control)
+        {
+            return Err(Error::BadRequest("path must start with / and hold no query, fragment or spaces"));
+        }
+        if self.query.starts_with('?') || self.query.contains(['#', ' ']) || self.query.chars().any(char::is_control) {
+            return Err(Error::BadRequest("query must be raw, without ?, # or spaces"));
+        }
+        Ok(())
+    }
+
+    /// The path with `?query` when there is one.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.query) }
+    }
+}
+
+/// The request exactly as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Raw query string without `?`.
+    pub query: String,
+    /// Headers to add, in order.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: String,
+}
+
+impl SignedRequest {
+    /// Start from the unsigned request, with no headers.
+    pub fn from_request(r: &Request) -> Self {
+        Self {
+            method: r.method.clone(),
+            path: r.path.clone(),
+            query: r.query.clone(),
+            headers: Vec::new(),
+            body: r.body.clone(),
+        }
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// An exchange API credential: every field secret, zeroized on drop,
+/// printed as `[REDACTED]`.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// API key (identifier).
+    pub api_key: Option<SecretString>,
+    /// API secret (HMAC key).
+    pub api_secret: Option<SecretString>,
+    /// Passphrase (Coinbase Exchange, OKX, KuCoin, Bitget).
+    pub passphrase: Option<SecretString>,
+    /// PEM private key (Binance Ed25519/RSA, Coinbase CDP).
+    pub private_key: Option<SecretString>,
+    /// Key name (Coinbase CDP: `organizations/…/apiKeys/…`).
+    pub key_name: Option<SecretString>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential([REDACTED])")
+    }
+}
+
+impl Credential {
+    fn field<'a>(v: &'a Option<SecretString>, name: &'static str) -> Result<&'a str, Error> {
+        match v.as_ref().map(|s| s.expose_secret()) {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(Error::MissingField(name)),
+        }
+    }
+    /// `api_key`, required.
+    pub fn api_key(&self) -> Result<&str, Error> {
+        Self::field(&self.api_key, "api_key")
+    }
+    /// `api_secret`, required.
+    pub fn api_secret(&self) -> Result<&str, Error> {
+        Self::field(&self.api_secret, "api_secret")
+    }
+    /// `passphrase`, required.
+    pub fn passphrase(&self) -> Result<&str, Error> {
+        Self::field(&self.passphrase, "passphrase")
+    }
+    /// `private_key`, required.
+    pub fn private_key(&self) -> Result<&str, Error> {
+        Self::field(&self.private_key, "private_key")
+    }
+    /// `key_name`, required.
+    pub fn key_name(&self) -> Result<&str, Error> {
+        Self::field(&self.key_name, "key_name")
+    }
+}
+
+/// Wall clock in milliseconds since the Unix epoch, injected so signing
+/// is deterministic in tests and the signer can correct for each
+/// exchange's clock offset.
+pub trait Clock: Send + Sync {
+    /// Now, in Unix milliseconds.
+    fn now_ms(&self) -> u64;
+}
+
+/// A fixed clock.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub u64);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Per-credential strictly increasing nonces (Kraken, Bitfinex, Gemini,
+/// Bitstamp…). The signer implements it over its store so nonces increase
+/// across every instance.
+pub trait NonceSource: Send + Sync {
+    /// The next nonce for this credential: greater than every one before,
+    /// and at least `floor` (exchanges often expect a time-based nonce).
+    fn next_nonce(&self, floor: u64) -> u64;
+}
+
+/// A nonce source that returns one fixed value (for reproducing documented
+/// examples; the CLI's `nonce` field).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedNonce(pub u64);
+
+impl NonceSource for FixedNonce {
+    fn next_nonce(&self, _floor: u64) -> u64 {
+        self.0
+    }
+}
+
+/// An in-memory monotonic nonce source for one credential in one process.
+#[derive(Debug, Default)]
+pub struct MonotonicNonce(std::sync::atomic::AtomicU64);
+
+impl NonceSource for MonotonicNonce {
+    fn next_nonce(&self, floor: u64) -> u64 {
+        use std::sync::atomic::Ordering;
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let next = cur.saturating_add(1).max(floor);
+            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+}
+
+/// What a signing scheme may consult besides the credential and request.
+pub struct Context<'a> {
+    /// The clock.
+    pub clock: &'a dyn Clock,
+    /// This credential's nonce source.
+    pub nonce: &'a dyn NonceSource,
+}

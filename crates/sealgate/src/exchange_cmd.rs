@@ -1,0 +1,121 @@
+//! `sealgate exchange …`: the signing primitive and the endpoint classes.
+
+use std::io::Write;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use sealgate_exchanges::{
+    ALL, Clock, Context, Credential, FixedClock, FixedNonce, MonotonicNonce, NonceSource, Request, SystemClock,
+};
+use serde_json::json;
+
+use crate::read_stdin;
+
+/// Largest `exchange sign` input.
+const MAX_SIGN_INPUT: usize = 256 * 1024;
+
+#[derive(Subcommand)]
+pub enum ExchangeCommand {
+    /// Sign one request (JSON on stdin) exactly as it goes on the wire; applies no policy.
+    Sign,
+    /// Print the class of a private endpoint: read, trade, withdraw, account or unknown.
+    Classify {
+        /// Exchange id (see `sealgate exchange list`).
+        #[arg(long)]
+        exchange: String,
+        /// HTTP method (classes go by path alone; the method is checked, not used).
+        #[arg(long)]
+        method: String,
+        /// Request path, e.g. /api/v3/order.
+        #[arg(long)]
+        path: String,
+    },
+    /// List the supported exchanges and their key types.
+    List,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInput {
+    exchange: String,
+    credential: Credential,
+    request: Request,
+    clock_ms: Option<u64>,
+    nonce: Option<NonceValue>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum NonceValue {
+    Number(u64),
+    Text(String),
+}
+
+pub fn run(cmd: ExchangeCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    match cmd {
+        ExchangeCommand::Sign => sign(out),
+        ExchangeCommand::Classify { exchange, method, path } => {
+            if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "PATCH") {
+                bail!("--method must be GET, POST, PUT, DELETE or PATCH");
+            }
+            let class = sealgate_exchanges::classify(&exchange, &path)?;
+            writeln!(out, "{}", class.name())?;
+            Ok(())
+        }
+        ExchangeCommand::List => {
+            for s in ALL {
+                writeln!(out, "{:<18} {:<28} {}", s.id, s.name, s.key_types.join(","))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn sign(out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let input = read_stdin(MAX_SIGN_INPUT)?;
+    let text = std::str::from_utf8(&input).context("stdin is not UTF-8")?;
+    let input: SignInput = serde_json::from_str(text).map_err(describe_json_error)?;
+    let nonce = match &input.nonce {
+        None => None,
+        Some(NonceValue::Number(n)) => Some(*n),
+        Some(NonceValue::Text(t)) => Some(t.parse::<u64>().context("nonce must be a non-negative integer")?),
+    };
+    let clock: Box<dyn Clock> = match input.clock_ms {
+        Some(ms) => Box::new(FixedClock(ms)),
+        None => Box::new(SystemClock),
+    };
+    let nonces: Box<dyn NonceSource> = match nonce {
+        Some(n) => Box::new(FixedNonce(n)),
+        None => Box::new(MonotonicNonce::default()),
+    };
+    let ctx = Context { clock: &*clock, nonce: &*nonces };
+    let signed = sealgate_exchanges::sign(&input.exchange, &input.credential, &input.request, &ctx)?;
+    let mut headers = serde_json::Map::new();
+    for (k, v) in &signed.headers {
+        headers.insert(k.clone(), v.clone().into());
+    }
+    let wire = json!({
+        "method": signed.method,
+        "path": signed.path,
+        "query": signed.query,
+        "headers": headers,
+        "body": signed.body,
+    });
+    writeln!(out, "{}", serde_json::to_string_pretty(&wire)?)?;
+    Ok(())
+}
+
+/// serde_json's data errors can quote the offending value (a secret, here):
+/// keep only messages that name fields, else give the position.
+fn describe_json_error(e: serde_json::Error) -> anyhow::Error {
+    let msg = e.to_string();
+    if msg.starts_with("unknown field") || msg.starts_with("missing field") || msg.starts_with("duplicate field") {
+        anyhow::anyhow!("sign input: {msg}")
+    } else {
+        anyhow::anyhow!(
+            "sign input is not the expected JSON object (line {}, column {}); see `sealgate exchange sign --help`",
+            e.line(),
+            e.column()
+        )
+    }
+}
