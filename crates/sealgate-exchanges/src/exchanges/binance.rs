@@ -176,6 +176,47 @@ mod tests {
         assert!(s.query.starts_with("timestamp=1700000000123&signature="), "{}", s.query);
     }
 
+    /// Sign with an asymmetric key and verify as Binance does: with the
+    /// registered public key over the same totalParams.
+    fn asymmetric(pkcs8: &[u8], public: &[u8], alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm) {
+        let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8).expect("pem");
+        let cred = Credential { api_key: Some(KEY.into()), private_key: Some(pem.into()), ..Credential::default() };
+        let ctx = Context { clock: &FixedClock(1), nonce: &FixedNonce(1) };
+        let s = sign(&cred, &req("", PARAMS), &ctx).expect("sign");
+        let (params, sig_param) = s.body.rsplit_once("&signature=").expect("signature last");
+        assert_eq!(params, PARAMS);
+        let decoded: String = {
+            // Undo the percent-encoding of base64's + / =.
+            let mut out = String::new();
+            let mut it = sig_param.chars();
+            while let Some(c) = it.next() {
+                if c == '%' {
+                    let h: String = it.by_ref().take(2).collect();
+                    out.push(char::from(u8::from_str_radix(&h, 16).expect("hex")));
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD.decode(decoded).expect("base64");
+        aws_lc_rs::signature::UnparsedPublicKey::new(alg, public).verify(PARAMS.as_bytes(), &raw).expect("verifies");
+    }
+
+    #[test]
+    fn ed25519_and_rsa_keys_sign_verifiably() {
+        use aws_lc_rs::encoding::AsDer as _;
+        use aws_lc_rs::signature::KeyPair as _;
+        let ed =
+            aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).expect("ed");
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(ed.as_ref()).expect("ed pair");
+        asymmetric(ed.as_ref(), pair.public_key().as_ref(), &aws_lc_rs::signature::ED25519);
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa");
+        let der = rsa.as_der().expect("der");
+        asymmetric(der.as_ref(), rsa.public_key().as_ref(), &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256);
+    }
+
     #[test]
     fn classes() {
         use crate::class::classify_path;
