@@ -17,7 +17,6 @@ pub(crate) fn hmac(alg: hmac::Algorithm, key: &[u8], parts: &[&[u8]]) -> hmac::T
 }
 
 /// SHA-256 / SHA-384 / SHA-512 digest.
-#[allow(dead_code)] // used by exchanges added next
 pub(crate) fn digest(alg: &'static digest::Algorithm, parts: &[&[u8]]) -> digest::Digest {
     let mut ctx = digest::Context::new(alg);
     for p in parts {

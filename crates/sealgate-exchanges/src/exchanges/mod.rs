@@ -6,6 +6,7 @@ use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest};
 
 mod binance;
+mod gate;
 
 /// An exchange's signing scheme and endpoint table.
 pub struct Scheme {
@@ -28,7 +29,7 @@ impl std::fmt::Debug for Scheme {
 }
 
 /// Every supported exchange.
-pub static ALL: &[&Scheme] = &[&binance::SCHEME];
+pub static ALL: &[&Scheme] = &[&binance::SCHEME, &gate::SCHEME];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
 pub(crate) mod params {
