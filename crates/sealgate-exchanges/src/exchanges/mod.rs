@@ -7,6 +7,7 @@ use crate::{Context, Credential, Error, Request, SignedRequest};
 
 mod binance;
 mod gate;
+mod okx;
 
 /// An exchange's signing scheme and endpoint table.
 pub struct Scheme {
@@ -29,7 +30,7 @@ impl std::fmt::Debug for Scheme {
 }
 
 /// Every supported exchange.
-pub static ALL: &[&Scheme] = &[&binance::SCHEME, &gate::SCHEME];
+pub static ALL: &[&Scheme] = &[&binance::SCHEME, &gate::SCHEME, &okx::SCHEME];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
 pub(crate) mod params {
