@@ -7,6 +7,7 @@ use crate::{Context, Credential, Error, Request, SignedRequest};
 
 mod binance;
 mod gate;
+mod mexc;
 mod okx;
 
 /// An exchange's signing scheme and endpoint table.
@@ -30,7 +31,7 @@ impl std::fmt::Debug for Scheme {
 }
 
 /// Every supported exchange.
-pub static ALL: &[&Scheme] = &[&binance::SCHEME, &gate::SCHEME, &okx::SCHEME];
+pub static ALL: &[&Scheme] = &[&binance::SCHEME, &gate::SCHEME, &mexc::SCHEME, &okx::SCHEME];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
 pub(crate) mod params {
