@@ -49,7 +49,6 @@ pub(crate) fn b64url(bytes: &[u8]) -> String {
 
 /// Decode a standard-base64 secret (Kraken, Coinbase Exchange) into a
 /// zeroizing buffer.
-#[allow(dead_code)]
 pub(crate) fn b64_secret(field: &'static str, s: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
