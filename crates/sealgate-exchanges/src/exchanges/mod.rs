@@ -6,6 +6,7 @@ use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest};
 
 mod binance;
+mod bitget;
 mod coinbase_exchange;
 mod gate;
 mod mexc;
@@ -33,7 +34,7 @@ impl std::fmt::Debug for Scheme {
 
 /// Every supported exchange.
 pub static ALL: &[&Scheme] =
-    &[&binance::SCHEME, &gate::SCHEME, &mexc::SCHEME, &okx::SCHEME, &coinbase_exchange::SCHEME];
+    &[&binance::SCHEME, &bitget::SCHEME, &gate::SCHEME, &mexc::SCHEME, &okx::SCHEME, &coinbase_exchange::SCHEME];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
 pub(crate) mod params {
