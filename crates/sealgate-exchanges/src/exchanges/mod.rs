@@ -7,6 +7,7 @@ use crate::{Context, Credential, Error, Request, SignedRequest};
 
 mod binance;
 mod bitget;
+mod bybit;
 mod coinbase_exchange;
 mod gate;
 mod mexc;
@@ -33,8 +34,15 @@ impl std::fmt::Debug for Scheme {
 }
 
 /// Every supported exchange.
-pub static ALL: &[&Scheme] =
-    &[&binance::SCHEME, &bitget::SCHEME, &gate::SCHEME, &mexc::SCHEME, &okx::SCHEME, &coinbase_exchange::SCHEME];
+pub static ALL: &[&Scheme] = &[
+    &binance::SCHEME,
+    &bitget::SCHEME,
+    &gate::SCHEME,
+    &mexc::SCHEME,
+    &okx::SCHEME,
+    &coinbase_exchange::SCHEME,
+    &bybit::SCHEME,
+];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
 pub(crate) mod params {
