@@ -10,6 +10,7 @@ mod bitget;
 mod bybit;
 mod coinbase_exchange;
 mod gate;
+mod kraken;
 mod mexc;
 mod okx;
 
@@ -38,6 +39,7 @@ pub static ALL: &[&Scheme] = &[
     &binance::SCHEME,
     &bitget::SCHEME,
     &gate::SCHEME,
+    &kraken::SCHEME,
     &mexc::SCHEME,
     &okx::SCHEME,
     &coinbase_exchange::SCHEME,
