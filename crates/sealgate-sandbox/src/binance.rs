@@ -1,0 +1,305 @@
+//! Binance spot, verified as the Binance Spot API documentation describes:
+//! "Endpoint security type" (X-MBX-APIKEY; -2014/-2015), "SIGNED endpoint
+//! security" (HMAC-SHA256 of totalParams = query string concatenated with
+//! the body, `signature` removed; -1022) and "Timing security" (accept when
+//! `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`,
+//! recvWindow default 5000, at most 60000; -1021). Error bodies are
+//! `{"code": …, "msg": …}` with the documented codes and messages.
+
+use std::net::SocketAddr;
+
+use aws_lc_rs::hmac;
+use axum::Router;
+use axum::extract::{ConnectInfo, State as AxState};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use crate::params::{self, get};
+use crate::{Amount, Order, Shared, Trade, Withdrawal, lock};
+
+pub(crate) fn router(state: Shared) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+struct ApiError(StatusCode, i64, &'static str);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"code": self.1, "msg": self.2}))).into_response()
+    }
+}
+
+const BAD_KEY_FORMAT: ApiError = ApiError(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.");
+const REJECTED: ApiError = ApiError(StatusCode::UNAUTHORIZED, -2015, "Invalid API-key, IP, or permissions for action.");
+const NO_TIMESTAMP: ApiError = ApiError(
+    StatusCode::BAD_REQUEST,
+    -1102,
+    "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+);
+const NO_SIGNATURE: ApiError = ApiError(
+    StatusCode::BAD_REQUEST,
+    -1102,
+    "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+);
+const BAD_WINDOW: ApiError = ApiError(StatusCode::BAD_REQUEST, -1131, "recvWindow must be less than 60000");
+const OUTSIDE_WINDOW: ApiError =
+    ApiError(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request is outside of the recvWindow.");
+const BAD_SIGNATURE: ApiError = ApiError(StatusCode::BAD_REQUEST, -1022, "Signature for this request is not valid.");
+const MALFORMED: ApiError = ApiError(StatusCode::BAD_REQUEST, -1100, "Illegal characters found in a parameter.");
+const BAD_SYMBOL: ApiError = ApiError(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
+const BAD_PARAM: ApiError =
+    ApiError(StatusCode::BAD_REQUEST, -1102, "A mandatory parameter was not sent, was empty/null, or malformed.");
+const INSUFFICIENT: ApiError =
+    ApiError(StatusCode::BAD_REQUEST, -2010, "Account has insufficient balance for requested action.");
+const UNKNOWN_ORDER: ApiError = ApiError(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.");
+const NOT_FOUND: ApiError = ApiError(StatusCode::NOT_FOUND, -1000, "Unknown endpoint.");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Read,
+    Trade,
+    Withdraw,
+}
+
+/// Remove the `signature=` pair from a raw parameter string; return the
+/// rest (raw, as signed) and the signature value.
+fn strip_signature(raw: &str) -> (String, Option<String>) {
+    let mut sig = None;
+    let rest: Vec<&str> = raw
+        .split('&')
+        .filter(|kv| {
+            if let Some(v) = kv.strip_prefix("signature=") {
+                sig = Some(v.to_owned());
+                false
+            } else {
+                !kv.is_empty()
+            }
+        })
+        .collect();
+    (rest.join("&"), sig)
+}
+
+async fn handle(
+    AxState(state): AxState<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    match handle_inner(&state, peer, &method, &uri, &headers, &body) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle_inner(
+    state: &Shared,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<Value, ApiError> {
+    let need = match (method.as_str(), uri.path()) {
+        ("GET", "/api/v3/account" | "/api/v3/openOrders" | "/api/v3/myTrades") => Need::Read,
+        ("POST" | "DELETE", "/api/v3/order") => Need::Trade,
+        ("POST", "/sapi/v1/capital/withdraw/apply") => Need::Withdraw,
+        _ => return Err(NOT_FOUND),
+    };
+    let api_key = headers.get("X-MBX-APIKEY").and_then(|v| v.to_str().ok()).ok_or(BAD_KEY_FORMAT)?;
+    let mut st = lock(state);
+    let now = st.now_ms();
+    let account = st.accounts.get(api_key).ok_or(REJECTED)?;
+    let spec = account.spec.clone();
+    if !spec.allowed_ips.is_empty() && !spec.allowed_ips.contains(&peer.ip()) {
+        return Err(REJECTED);
+    }
+    // Signature over the raw parameters, as sent, without `signature`.
+    let (query_rest, sig_q) = strip_signature(uri.query().unwrap_or(""));
+    let (body_rest, sig_b) = strip_signature(body);
+    let signature = sig_q.or(sig_b).filter(|s| !s.is_empty()).ok_or(NO_SIGNATURE)?;
+    let mut all = params::parse(uri.query().unwrap_or("")).ok_or(MALFORMED)?;
+    all.extend(params::parse(body).ok_or(MALFORMED)?);
+    let timestamp: u64 = get(&all, "timestamp").and_then(|t| t.parse().ok()).ok_or(NO_TIMESTAMP)?;
+    let recv_window: u64 = match get(&all, "recvWindow") {
+        None => 5000,
+        Some(w) => w.parse().map_err(|_| BAD_PARAM)?,
+    };
+    if recv_window > 60_000 {
+        return Err(BAD_WINDOW);
+    }
+    if !(timestamp < now + 1000 && now.saturating_sub(timestamp) <= recv_window) {
+        return Err(OUTSIDE_WINDOW);
+    }
+    let total = [query_rest.as_bytes(), body_rest.as_bytes()].concat();
+    let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, spec.secret.as_bytes()), &total);
+    let expected_hex: String = expected.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    if !bool::from(expected_hex.as_bytes().ct_eq(signature.to_ascii_lowercase().as_bytes())) {
+        return Err(BAD_SIGNATURE);
+    }
+    let allowed = match need {
+        Need::Read => spec.permissions.read,
+        Need::Trade => spec.permissions.trade,
+        Need::Withdraw => spec.permissions.withdraw,
+    };
+    if !allowed {
+        return Err(REJECTED);
+    }
+    match (method.as_str(), uri.path()) {
+        ("GET", "/api/v3/account") => Ok(account_info(&st, api_key, now)),
+        ("GET", "/api/v3/openOrders") => {
+            let symbol = get(&all, "symbol");
+            let a = &st.accounts[api_key];
+            Ok(Value::Array(
+                a.open_orders.iter().filter(|o| symbol.is_none_or(|s| s == o.symbol)).map(order_json).collect(),
+            ))
+        }
+        ("GET", "/api/v3/myTrades") => {
+            let symbol = get(&all, "symbol").ok_or(BAD_PARAM)?;
+            let a = &st.accounts[api_key];
+            Ok(Value::Array(a.trades.iter().filter(|t| t.symbol == symbol).map(trade_json).collect()))
+        }
+        ("POST", "/api/v3/order") => new_order(&mut st, api_key, &all, now),
+        ("DELETE", "/api/v3/order") => cancel_order(&mut st, api_key, &all),
+        ("POST", "/sapi/v1/capital/withdraw/apply") => withdraw(&mut st, api_key, &all),
+        _ => Err(NOT_FOUND),
+    }
+}
+
+fn account_info(st: &crate::State, api_key: &str, now: u64) -> Value {
+    let a = &st.accounts[api_key];
+    let balances: Vec<Value> = a
+        .balances
+        .iter()
+        .map(|(asset, (free, locked))| json!({"asset": asset, "free": free.to_string(), "locked": locked.to_string()}))
+        .collect();
+    json!({
+        "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+        "canTrade": a.spec.permissions.trade, "canWithdraw": a.spec.permissions.withdraw, "canDeposit": true,
+        "brokered": false, "requireSelfTradePrevention": false, "updateTime": now,
+        "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"],
+    })
+}
+
+fn order_json(o: &Order) -> Value {
+    json!({
+        "symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": format!("sandbox{}", o.id),
+        "price": o.price.to_string(), "origQty": o.qty.to_string(), "executedQty": "0.00000000",
+        "cummulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT",
+        "side": if o.side_buy { "BUY" } else { "SELL" }, "time": o.time, "updateTime": o.time, "isWorking": true,
+    })
+}
+
+fn trade_json(t: &Trade) -> Value {
+    json!({
+        "symbol": t.symbol, "id": t.id, "orderId": t.order_id, "orderListId": -1,
+        "price": t.price.to_string(), "qty": t.qty.to_string(), "quoteQty": t.price.times(t.qty).to_string(),
+        "commission": "0.00000000", "commissionAsset": "BNB", "time": t.time,
+        "isBuyer": t.side_buy, "isMaker": false, "isBestMatch": true,
+    })
+}
+
+/// Move `amount` of `asset` from free to locked (`lock`) or spend it.
+fn take(
+    bal: &mut std::collections::BTreeMap<String, (Amount, Amount)>,
+    asset: &str,
+    amount: Amount,
+) -> Result<(), ApiError> {
+    let entry = bal.entry(asset.to_owned()).or_default();
+    if entry.0 < amount {
+        return Err(INSUFFICIENT);
+    }
+    entry.0 = Amount(entry.0.0 - amount.0);
+    Ok(())
+}
+
+fn credit(bal: &mut std::collections::BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) {
+    let entry = bal.entry(asset.to_owned()).or_default();
+    entry.0 = Amount(entry.0.0 + amount.0);
+}
+
+fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, ApiError> {
+    let symbol = get(p, "symbol").ok_or(BAD_PARAM)?;
+    let market = st.markets.iter().find(|m| m.symbol == symbol).cloned().ok_or(BAD_SYMBOL)?;
+    let side_buy = match get(p, "side") {
+        Some("BUY") => true,
+        Some("SELL") => false,
+        _ => return Err(BAD_PARAM),
+    };
+    let qty = get(p, "quantity").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD_PARAM)?;
+    let id = st.next_id();
+    let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
+    match get(p, "type") {
+        Some("MARKET") => {
+            let cost = market.price.times(qty);
+            if side_buy {
+                take(&mut a.balances, &market.quote, cost)?;
+                credit(&mut a.balances, &market.base, qty);
+            } else {
+                take(&mut a.balances, &market.base, qty)?;
+                credit(&mut a.balances, &market.quote, cost);
+            }
+            a.trades.push(Trade {
+                id,
+                order_id: id,
+                symbol: symbol.to_owned(),
+                side_buy,
+                price: market.price,
+                qty,
+                time: now,
+            });
+            Ok(json!({
+                "symbol": symbol, "orderId": id, "orderListId": -1, "clientOrderId": format!("sandbox{id}"),
+                "transactTime": now, "price": "0.00000000", "origQty": qty.to_string(), "executedQty": qty.to_string(),
+                "cummulativeQuoteQty": cost.to_string(), "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
+                "side": if side_buy { "BUY" } else { "SELL" },
+                "fills": [{"price": market.price.to_string(), "qty": qty.to_string(), "commission": "0.00000000", "commissionAsset": "BNB", "tradeId": id}],
+            }))
+        }
+        Some("LIMIT") => {
+            let price = get(p, "price").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD_PARAM)?;
+            if get(p, "timeInForce").is_none() {
+                return Err(BAD_PARAM);
+            }
+            let (asset, amount) = if side_buy { (&market.quote, price.times(qty)) } else { (&market.base, qty) };
+            take(&mut a.balances, asset, amount)?;
+            a.balances.entry(asset.clone()).or_default().1.0 += amount.0;
+            let o = Order { id, symbol: symbol.to_owned(), side_buy, price, qty, time: now };
+            let mut v = order_json(&o);
+            v["transactTime"] = now.into();
+            a.open_orders.push(o);
+            Ok(v)
+        }
+        _ => Err(BAD_PARAM),
+    }
+}
+
+fn cancel_order(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, ApiError> {
+    let symbol = get(p, "symbol").ok_or(BAD_PARAM)?.to_owned();
+    let id: u64 = get(p, "orderId").and_then(|i| i.parse().ok()).ok_or(BAD_PARAM)?;
+    let market = st.markets.iter().find(|m| m.symbol == symbol).cloned().ok_or(BAD_SYMBOL)?;
+    let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
+    let pos = a.open_orders.iter().position(|o| o.id == id && o.symbol == symbol).ok_or(UNKNOWN_ORDER)?;
+    let o = a.open_orders.remove(pos);
+    let (asset, amount) = if o.side_buy { (&market.quote, o.price.times(o.qty)) } else { (&market.base, o.qty) };
+    let entry = a.balances.entry(asset.clone()).or_default();
+    entry.1 = Amount(entry.1.0 - amount.0);
+    entry.0 = Amount(entry.0.0 + amount.0);
+    let mut v = order_json(&o);
+    v["status"] = "CANCELED".into();
+    Ok(v)
+}
+
+fn withdraw(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, ApiError> {
+    let asset = get(p, "coin").ok_or(BAD_PARAM)?.to_owned();
+    let address = get(p, "address").ok_or(BAD_PARAM)?.to_owned();
+    let amount = get(p, "amount").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD_PARAM)?;
+    let id = st.next_id();
+    let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
+    take(&mut a.balances, &asset, amount)?;
+    st.withdrawals.push(Withdrawal { api_key: api_key.to_owned(), asset, address, amount });
+    Ok(json!({"id": format!("sandbox-withdrawal-{id}")}))
+}

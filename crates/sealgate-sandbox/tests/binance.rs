@@ -1,0 +1,256 @@
+//! The Binance sandbox verifies requests as Binance does: the documented
+//! example is accepted, and every way of getting it wrong is refused with
+//! Binance's own error; orders move balances; withdrawals need the key's
+//! withdraw permission and are logged.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+
+use sealgate_exchanges::{Context, Credential, FixedNonce, Request, SystemClock};
+use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox};
+use serde_json::Value;
+
+const DOC_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+const DOC_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+
+fn amt(s: &str) -> Amount {
+    Amount::parse(s).expect("amount")
+}
+
+fn key(api_key: &str, secret: &str, permissions: Permissions, allowed_ips: Vec<IpAddr>) -> KeySpec {
+    KeySpec {
+        api_key: api_key.into(),
+        secret: secret.into(),
+        permissions,
+        allowed_ips,
+        balances: vec![("USDT".into(), amt("10000")), ("BTC".into(), amt("1"))],
+    }
+}
+
+const READ_TRADE: Permissions = Permissions { read: true, trade: true, withdraw: false };
+const ALL: Permissions = Permissions { read: true, trade: true, withdraw: true };
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    sandbox: Option<Sandbox>,
+}
+
+impl Env {
+    fn new() -> Self {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let keys = vec![
+            key("trader-key", "trader-secret", READ_TRADE, vec![]),
+            key("full-key", "full-secret", ALL, vec![]),
+            key("readonly-key", "readonly-secret", Permissions { read: true, ..Permissions::default() }, vec![]),
+            key("elsewhere-key", "elsewhere-secret", ALL, vec!["127.0.0.2".parse().expect("ip")]),
+            key(DOC_KEY, DOC_SECRET, ALL, vec![]),
+        ];
+        let markets = vec![
+            Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
+            Market { symbol: "LTCBTC".into(), base: "LTC".into(), quote: "BTC".into(), price: amt("0.002") },
+        ];
+        let sandbox = rt.block_on(Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), keys, markets)).expect("start");
+        Self { rt, sandbox: Some(sandbox) }
+    }
+
+    fn sb(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("running")
+    }
+
+    /// Send a raw HTTP/1.1 request; return status and JSON body.
+    fn send(&self, method: &str, path: &str, query: &str, headers: &[(String, String)], body: &str) -> (u16, Value) {
+        let mut s = TcpStream::connect(self.sb().addr()).expect("connect");
+        let target = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
+        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        s.write_all(req.as_bytes()).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
+        let json = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    }
+
+    /// Sign with Sealgate's Binance scheme (real clock) and send.
+    fn call(&self, api_key: &str, secret: &str, method: &str, path: &str, query: &str, body: &str) -> (u16, Value) {
+        let cred =
+            Credential { api_key: Some(api_key.into()), api_secret: Some(secret.into()), ..Credential::default() };
+        let req = Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() };
+        let signed =
+            sealgate_exchanges::sign("binance", &cred, &req, &Context { clock: &SystemClock, nonce: &FixedNonce(1) })
+                .expect("sign");
+        self.send(&signed.method, &signed.path, &signed.query, &signed.headers, &signed.body)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let sb = self.sandbox.take();
+        self.rt.block_on(async move { drop(sb) });
+    }
+}
+
+fn code(v: &Value) -> i64 {
+    v["code"].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn reads_orders_and_balances() {
+    let env = Env::new();
+    let (status, acct) = env.call("trader-key", "trader-secret", "GET", "/api/v3/account", "", "");
+    assert_eq!(status, 200, "{acct}");
+    assert_eq!(acct["canWithdraw"], false);
+    let usdt = acct["balances"].as_array().expect("balances").iter().find(|b| b["asset"] == "USDT").expect("usdt");
+    assert_eq!(usdt["free"], "10000.00000000");
+
+    // A market buy moves both balances and shows in the trade history.
+    let (status, order) = env.call(
+        "trader-key",
+        "trader-secret",
+        "POST",
+        "/api/v3/order",
+        "",
+        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
+    );
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["status"], "FILLED");
+    assert_eq!(env.sb().free_balance("trader-key", "USDT"), Some(amt("9500")));
+    assert_eq!(env.sb().free_balance("trader-key", "BTC"), Some(amt("1.01")));
+    let (_, trades) = env.call("trader-key", "trader-secret", "GET", "/api/v3/myTrades", "symbol=BTCUSDT", "");
+    assert_eq!(trades.as_array().map(Vec::len), Some(1));
+
+    // A limit sell locks BTC until it is cancelled.
+    let (status, order) = env.call(
+        "trader-key",
+        "trader-secret",
+        "POST",
+        "/api/v3/order",
+        "",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.5&price=60000",
+    );
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(env.sb().free_balance("trader-key", "BTC"), Some(amt("0.51")));
+    let (_, open) = env.call("trader-key", "trader-secret", "GET", "/api/v3/openOrders", "", "");
+    assert_eq!(open.as_array().map(Vec::len), Some(1));
+    let id = order["orderId"].as_u64().expect("id");
+    let (status, cancelled) =
+        env.call("trader-key", "trader-secret", "DELETE", "/api/v3/order", &format!("symbol=BTCUSDT&orderId={id}"), "");
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("CANCELED")));
+    assert_eq!(env.sb().free_balance("trader-key", "BTC"), Some(amt("1.01")));
+    let (status, again) =
+        env.call("trader-key", "trader-secret", "DELETE", "/api/v3/order", &format!("symbol=BTCUSDT&orderId={id}"), "");
+    assert_eq!((status, code(&again)), (400, -2011));
+    // Not enough funds.
+    let (status, e) = env.call(
+        "trader-key",
+        "trader-secret",
+        "POST",
+        "/api/v3/order",
+        "",
+        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1",
+    );
+    assert_eq!((status, code(&e)), (400, -2010));
+}
+
+#[test]
+fn withdrawals_need_the_permission_and_are_logged() {
+    let env = Env::new();
+    let body = "coin=BTC&address=bc1qexample&amount=0.1";
+    let (status, e) = env.call("trader-key", "trader-secret", "POST", "/sapi/v1/capital/withdraw/apply", "", body);
+    assert_eq!((status, code(&e)), (401, -2015));
+    let (status, e) = env.call(
+        "readonly-key",
+        "readonly-secret",
+        "POST",
+        "/api/v3/order",
+        "",
+        "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01",
+    );
+    assert_eq!((status, code(&e)), (401, -2015));
+    assert!(env.sb().withdrawals().is_empty());
+    let (status, ok) = env.call("full-key", "full-secret", "POST", "/sapi/v1/capital/withdraw/apply", "", body);
+    assert_eq!(status, 200, "{ok}");
+    let w = env.sb().withdrawals();
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].api_key.as_str(), w[0].asset.as_str(), w[0].amount), ("full-key", "BTC", amt("0.1")));
+}
+
+#[test]
+fn refuses_what_binance_refuses() {
+    let env = Env::new();
+    // Wrong secret.
+    let (status, e) = env.call("trader-key", "not-the-secret", "GET", "/api/v3/account", "", "");
+    assert_eq!((status, code(&e)), (400, -1022), "{e}");
+    // Unknown key; missing key header.
+    let (status, e) = env.call("nobody", "x", "GET", "/api/v3/account", "", "");
+    assert_eq!((status, code(&e)), (401, -2015));
+    let (status, e) = env.send("GET", "/api/v3/account", "timestamp=1&signature=00", &[], "");
+    assert_eq!((status, code(&e)), (401, -2014));
+    // IP allow-list: the request comes from 127.0.0.1.
+    let (status, e) = env.call("elsewhere-key", "elsewhere-secret", "GET", "/api/v3/account", "", "");
+    assert_eq!((status, code(&e)), (401, -2015));
+    // recvWindow too large; timestamp outside the window (sandbox clock 10 s ahead, then 2 s behind).
+    let (status, e) = env.call("trader-key", "trader-secret", "GET", "/api/v3/account", "recvWindow=70000", "");
+    assert_eq!((status, code(&e)), (400, -1131));
+    env.sb().set_clock_offset_ms(10_000);
+    let (status, e) = env.call("trader-key", "trader-secret", "GET", "/api/v3/account", "", "");
+    assert_eq!((status, code(&e)), (400, -1021));
+    env.sb().set_clock_offset_ms(-2_000);
+    let (status, e) = env.call("trader-key", "trader-secret", "GET", "/api/v3/account", "", "");
+    assert_eq!((status, code(&e)), (400, -1021));
+    env.sb().set_clock_offset_ms(0);
+    // A parameter changed after signing.
+    let cred = Credential {
+        api_key: Some("trader-key".into()),
+        api_secret: Some("trader-secret".into()),
+        ..Credential::default()
+    };
+    let req = Request {
+        method: "GET".into(),
+        path: "/api/v3/myTrades".into(),
+        query: "symbol=BTCUSDT".into(),
+        body: String::new(),
+    };
+    let s = sealgate_exchanges::sign("binance", &cred, &req, &Context { clock: &SystemClock, nonce: &FixedNonce(1) })
+        .expect("sign");
+    let (status, e) = env.send("GET", &s.path, &s.query.replace("BTCUSDT", "LTCBTC"), &s.headers, "");
+    assert_eq!((status, code(&e)), (400, -1022));
+    // No signature.
+    let (status, e) =
+        env.send("GET", "/api/v3/account", "timestamp=1", &[("X-MBX-APIKEY".into(), "trader-key".into())], "");
+    assert_eq!((status, code(&e)), (400, -1102));
+}
+
+/// The verifier checked against the documentation's own example request
+/// (its timestamp is from 2017, so the sandbox clock is set back to it).
+#[test]
+fn accepts_the_documented_example() {
+    let env = Env::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    let offset = 1_499_827_319_559i128 + 100 - i128::try_from(now).expect("ms");
+    env.sb().set_clock_offset_ms(i64::try_from(offset).expect("offset"));
+    let headers = [("X-MBX-APIKEY".to_owned(), DOC_KEY.to_owned())];
+    let (status, v) = env.send(
+        "POST",
+        "/api/v3/order",
+        "",
+        &headers,
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "NEW");
+    let (status, v) = env.send(
+        "POST",
+        "/api/v3/order",
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC",
+        &headers,
+        "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559&signature=0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77",
+    );
+    assert_eq!(status, 200, "{v}");
+}
