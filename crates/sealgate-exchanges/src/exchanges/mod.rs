@@ -10,9 +10,11 @@ mod bitget;
 mod bybit;
 mod coinbase_exchange;
 mod gate;
+mod gemini;
 mod kraken;
 mod mexc;
 mod okx;
+mod poloniex;
 
 /// An exchange's signing scheme and endpoint table.
 pub struct Scheme {
@@ -40,8 +42,10 @@ pub static ALL: &[&Scheme] = &[
     &bitget::SCHEME,
     &gate::SCHEME,
     &kraken::SCHEME,
+    &gemini::SCHEME,
     &mexc::SCHEME,
     &okx::SCHEME,
+    &poloniex::SCHEME,
     &coinbase_exchange::SCHEME,
     &bybit::SCHEME,
 ];
