@@ -12,6 +12,7 @@ mod coinbase_exchange;
 mod gate;
 mod gemini;
 mod kraken;
+mod kucoin;
 mod mexc;
 mod okx;
 mod poloniex;
@@ -48,6 +49,7 @@ pub static ALL: &[&Scheme] = &[
     &poloniex::SCHEME,
     &coinbase_exchange::SCHEME,
     &bybit::SCHEME,
+    &kucoin::SCHEME,
 ];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
