@@ -6,6 +6,7 @@ use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest};
 
 mod binance;
+mod bitfinex;
 mod bitget;
 mod bybit;
 mod coinbase_exchange;
@@ -50,6 +51,7 @@ pub static ALL: &[&Scheme] = &[
     &coinbase_exchange::SCHEME,
     &bybit::SCHEME,
     &kucoin::SCHEME,
+    &bitfinex::SCHEME,
 ];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
