@@ -6,22 +6,17 @@
 //! recvWindow default 5000, at most 60000; -1021). Error bodies are
 //! `{"code": …, "msg": …}` with the documented codes and messages.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use aws_lc_rs::hmac;
-use axum::Router;
-use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::params::{self, get};
-use crate::{Amount, Order, Shared, Trade, Withdrawal, lock};
-
-pub(crate) fn router(state: Shared) -> Router {
-    Router::new().fallback(handle).with_state(state)
-}
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
 
 struct ApiError(StatusCode, i64, &'static str);
 
@@ -81,15 +76,8 @@ fn strip_signature(raw: &str) -> (String, Option<String>) {
     (rest.join("&"), sig)
 }
 
-async fn handle(
-    AxState(state): AxState<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    match handle_inner(&state, peer, &method, &uri, &headers, &body) {
+pub(crate) fn handle(state: &Shared, req: &Incoming) -> Response {
+    match handle_inner(state, req.peer, &req.method, &req.uri, &req.headers, &req.body) {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     }
@@ -112,7 +100,7 @@ fn handle_inner(
     let api_key = headers.get("X-MBX-APIKEY").and_then(|v| v.to_str().ok()).ok_or(BAD_KEY_FORMAT)?;
     let mut st = lock(state);
     let now = st.now_ms();
-    let account = st.accounts.get(api_key).ok_or(REJECTED)?;
+    let account = st.accounts.get(api_key).filter(|a| a.spec.venue == Venue::Binance).ok_or(REJECTED)?;
     let spec = account.spec.clone();
     if !spec.allowed_ips.is_empty() && !spec.allowed_ips.contains(&peer.ip()) {
         return Err(REJECTED);
@@ -202,23 +190,8 @@ fn trade_json(t: &Trade) -> Value {
     })
 }
 
-/// Move `amount` of `asset` from free to locked (`lock`) or spend it.
-fn take(
-    bal: &mut std::collections::BTreeMap<String, (Amount, Amount)>,
-    asset: &str,
-    amount: Amount,
-) -> Result<(), ApiError> {
-    let entry = bal.entry(asset.to_owned()).or_default();
-    if entry.0 < amount {
-        return Err(INSUFFICIENT);
-    }
-    entry.0 = Amount(entry.0.0 - amount.0);
-    Ok(())
-}
-
-fn credit(bal: &mut std::collections::BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) {
-    let entry = bal.entry(asset.to_owned()).or_default();
-    entry.0 = Amount(entry.0.0 + amount.0);
+fn take(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) -> Result<(), ApiError> {
+    crate::take(bal, asset, amount).map_err(|()| INSUFFICIENT)
 }
 
 fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, ApiError> {
@@ -265,8 +238,7 @@ fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: 
                 return Err(BAD_PARAM);
             }
             let (asset, amount) = if side_buy { (&market.quote, price.times(qty)) } else { (&market.base, qty) };
-            take(&mut a.balances, asset, amount)?;
-            a.balances.entry(asset.clone()).or_default().1.0 += amount.0;
+            crate::lock_funds(&mut a.balances, asset, amount).map_err(|()| INSUFFICIENT)?;
             let o = Order { id, symbol: symbol.to_owned(), side_buy, price, qty, time: now };
             let mut v = order_json(&o);
             v["transactTime"] = now.into();
@@ -285,9 +257,7 @@ fn cancel_order(st: &mut crate::State, api_key: &str, p: &[(String, String)]) ->
     let pos = a.open_orders.iter().position(|o| o.id == id && o.symbol == symbol).ok_or(UNKNOWN_ORDER)?;
     let o = a.open_orders.remove(pos);
     let (asset, amount) = if o.side_buy { (&market.quote, o.price.times(o.qty)) } else { (&market.base, o.qty) };
-    let entry = a.balances.entry(asset.clone()).or_default();
-    entry.1 = Amount(entry.1.0 - amount.0);
-    entry.0 = Amount(entry.0.0 + amount.0);
+    crate::unlock(&mut a.balances, asset, amount);
     let mut v = order_json(&o);
     v["status"] = "CANCELED".into();
     Ok(v)

@@ -15,6 +15,7 @@
 
 mod amount;
 mod binance;
+mod kraken;
 mod params;
 
 use std::collections::BTreeMap;
@@ -34,12 +35,23 @@ pub struct Permissions {
     pub withdraw: bool,
 }
 
+/// Which exchange's wire format a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Venue {
+    /// Binance spot (`/api/v3/…`, `/sapi/…`).
+    Binance,
+    /// Kraken spot (`/0/private/…`).
+    Kraken,
+}
+
 /// One API key of the sandbox and its account.
 #[derive(Debug, Clone)]
 pub struct KeySpec {
+    /// The exchange it is a key of.
+    pub venue: Venue,
     /// API key (identifier).
     pub api_key: String,
-    /// HMAC secret.
+    /// The secret, in the exchange's own form (Binance: text; Kraken: base64).
     pub secret: String,
     /// Its permissions.
     pub permissions: Permissions,
@@ -104,6 +116,8 @@ pub(crate) struct Account {
     pub balances: BTreeMap<String, (Amount, Amount)>,
     pub open_orders: Vec<Order>,
     pub trades: Vec<Trade>,
+    /// Highest nonce accepted (Kraken: nonces must strictly increase per key).
+    pub last_nonce: u64,
 }
 
 #[derive(Debug)]
@@ -137,6 +151,64 @@ pub(crate) fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
     s.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// One HTTP request as the venues see it.
+pub(crate) struct Incoming {
+    pub peer: SocketAddr,
+    pub method: axum::http::Method,
+    pub uri: axum::http::Uri,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Incoming {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Route by path prefix to the venue whose wire format it is.
+async fn dispatch(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    let req = Incoming { peer, method, uri, headers, body };
+    if req.uri.path().starts_with("/0/") { kraken::handle(&state, &req) } else { binance::handle(&state, &req) }
+}
+
+/// Move `amount` of `asset` out of the free balance.
+pub(crate) fn take(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) -> Result<(), ()> {
+    let entry = bal.entry(asset.to_owned()).or_default();
+    if entry.0 < amount {
+        return Err(());
+    }
+    entry.0 = Amount(entry.0.0 - amount.0);
+    Ok(())
+}
+
+/// Add `amount` of `asset` to the free balance.
+pub(crate) fn credit(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) {
+    let entry = bal.entry(asset.to_owned()).or_default();
+    entry.0 = Amount(entry.0.0 + amount.0);
+}
+
+/// Move a locked amount back to free.
+pub(crate) fn unlock(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) {
+    let entry = bal.entry(asset.to_owned()).or_default();
+    entry.1 = Amount(entry.1.0 - amount.0);
+    entry.0 = Amount(entry.0.0 + amount.0);
+}
+
+/// Move a free amount to locked.
+pub(crate) fn lock_funds(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) -> Result<(), ()> {
+    take(bal, asset, amount)?;
+    bal.entry(asset.to_owned()).or_default().1.0 += amount.0;
+    Ok(())
+}
+
 /// A running sandbox. Dropping it stops the server.
 pub struct Sandbox {
     addr: SocketAddr,
@@ -154,7 +226,10 @@ impl Sandbox {
             .into_iter()
             .map(|spec| {
                 let balances = spec.balances.iter().map(|(a, v)| (a.clone(), (*v, Amount::ZERO))).collect();
-                (spec.api_key.clone(), Account { spec, balances, open_orders: Vec::new(), trades: Vec::new() })
+                (
+                    spec.api_key.clone(),
+                    Account { spec, balances, open_orders: Vec::new(), trades: Vec::new(), last_nonce: 0 },
+                )
             })
             .collect();
         let state: Shared = Arc::new(Mutex::new(State {
@@ -166,7 +241,7 @@ impl Sandbox {
         }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let app = binance::router(state.clone());
+        let app = axum::Router::new().fallback(dispatch).with_state(state.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

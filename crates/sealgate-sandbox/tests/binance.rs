@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 
 use sealgate_exchanges::{Context, Credential, FixedNonce, Request, SystemClock};
-use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox};
+use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use serde_json::Value;
 
 const DOC_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
@@ -19,6 +19,7 @@ fn amt(s: &str) -> Amount {
 
 fn key(api_key: &str, secret: &str, permissions: Permissions, allowed_ips: Vec<IpAddr>) -> KeySpec {
     KeySpec {
+        venue: Venue::Binance,
         api_key: api_key.into(),
         secret: secret.into(),
         permissions,

@@ -1,0 +1,210 @@
+//! Kraken spot, verified as the Kraken API documentation describes
+//! ("Spot REST API → Authentication"): headers `API-Key` and `API-Sign`,
+//! where `API-Sign` = base64(HMAC-SHA512(key = base64-decoded secret,
+//! message = URI path + SHA-256(nonce + POST data))); the `nonce` must
+//! increase for every request of a key. Errors are HTTP 200 with
+//! `{"error": ["EAPI:Invalid signature"], …}` and the documented codes.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::{digest, hmac};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use crate::params::{self, get};
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
+
+fn error(code: &'static str) -> Value {
+    json!({"error": [code]})
+}
+
+fn ok(result: Value) -> Value {
+    json!({"error": [], "result": result})
+}
+
+pub(crate) fn handle(state: &Shared, req: &Incoming) -> Response {
+    let v = match handle_inner(state, req) {
+        Ok(v) => ok(v),
+        Err(code) => error(code),
+    };
+    if v["error"] == json!(["EGeneral:Unknown method"]) {
+        return (StatusCode::NOT_FOUND, axum::Json(v)).into_response();
+    }
+    axum::Json(v).into_response()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Read,
+    Trade,
+    Withdraw,
+}
+
+fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, &'static str> {
+    let path = req.uri.path();
+    let need = match path {
+        "/0/private/Balance" | "/0/private/OpenOrders" | "/0/private/TradesHistory" => Need::Read,
+        "/0/private/AddOrder" | "/0/private/CancelOrder" => Need::Trade,
+        "/0/private/Withdraw" => Need::Withdraw,
+        _ => return Err("EGeneral:Unknown method"),
+    };
+    if req.method != axum::http::Method::POST {
+        return Err("EGeneral:Invalid arguments");
+    }
+    let api_key = req.header("API-Key").ok_or("EAPI:Invalid key")?;
+    let api_sign = req.header("API-Sign").ok_or("EAPI:Invalid signature")?;
+    // Parameters: form (the documented default) or JSON.
+    let json_body = req.header("Content-Type").is_some_and(|c| c.starts_with("application/json"));
+    let p: Vec<(String, String)> = if json_body {
+        let v: serde_json::Map<String, Value> =
+            serde_json::from_str(&req.body).map_err(|_| "EGeneral:Invalid arguments")?;
+        v.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
+    } else {
+        params::parse(&req.body).ok_or("EGeneral:Invalid arguments")?
+    };
+    let nonce_text = get(&p, "nonce").ok_or("EAPI:Invalid nonce")?.to_owned();
+    let nonce: u64 = nonce_text.parse().map_err(|_| "EAPI:Invalid nonce")?;
+
+    let mut st = lock(state);
+    let now = st.now_ms();
+    let account = st.accounts.get(api_key).filter(|a| a.spec.venue == Venue::Kraken).ok_or("EAPI:Invalid key")?;
+    let spec = account.spec.clone();
+    if !spec.allowed_ips.is_empty() && !spec.allowed_ips.contains(&req.peer.ip()) {
+        return Err("EGeneral:Permission denied");
+    }
+    let secret = base64::engine::general_purpose::STANDARD.decode(&spec.secret).map_err(|_| "EAPI:Invalid key")?;
+    let inner = digest::digest(&digest::SHA256, [nonce_text.as_bytes(), req.body.as_bytes()].concat().as_slice());
+    let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA512, &secret), &[path.as_bytes(), inner.as_ref()].concat());
+    let given = base64::engine::general_purpose::STANDARD.decode(api_sign).map_err(|_| "EAPI:Invalid signature")?;
+    if !bool::from(expected.as_ref().ct_eq(&given)) {
+        return Err("EAPI:Invalid signature");
+    }
+    if nonce <= account.last_nonce {
+        return Err("EAPI:Invalid nonce");
+    }
+    let allowed = match need {
+        Need::Read => spec.permissions.read,
+        Need::Trade => spec.permissions.trade,
+        Need::Withdraw => spec.permissions.withdraw,
+    };
+    if !allowed {
+        return Err("EGeneral:Permission denied");
+    }
+    if let Some(a) = st.accounts.get_mut(api_key) {
+        a.last_nonce = nonce;
+    }
+    let a = &st.accounts[api_key];
+    match path {
+        "/0/private/Balance" => Ok(Value::Object(
+            a.balances
+                .iter()
+                .map(|(k, (free, locked))| (k.clone(), Amount(free.0 + locked.0).to_string().into()))
+                .collect(),
+        )),
+        "/0/private/OpenOrders" => Ok(
+            json!({"open": a.open_orders.iter().map(|o| (txid(o.id), order_json(o))).collect::<serde_json::Map<_, _>>()}),
+        ),
+        "/0/private/TradesHistory" => Ok(json!({
+            "trades": a.trades.iter().map(|t| (format!("T{:05}-SANDB-X{:05}", t.id, t.id), trade_json(t))).collect::<serde_json::Map<_, _>>(),
+            "count": a.trades.len(),
+        })),
+        "/0/private/AddOrder" => add_order(&mut st, api_key, &p, now),
+        "/0/private/CancelOrder" => cancel_order(&mut st, api_key, &p),
+        "/0/private/Withdraw" => withdraw(&mut st, api_key, &p),
+        _ => Err("EGeneral:Unknown method"),
+    }
+}
+
+fn txid(id: u64) -> String {
+    format!("O{id:05}-SANDB-OX{:04}", id % 10_000)
+}
+
+fn order_json(o: &Order) -> Value {
+    json!({
+        "status": "open", "opentm": o.time as f64 / 1000.0, "vol": o.qty.to_string(), "vol_exec": "0.00000000",
+        "descr": {"pair": o.symbol, "type": if o.side_buy { "buy" } else { "sell" }, "ordertype": "limit", "price": o.price.to_string()},
+    })
+}
+
+fn trade_json(t: &Trade) -> Value {
+    json!({
+        "ordertxid": txid(t.order_id), "pair": t.symbol, "time": t.time as f64 / 1000.0,
+        "type": if t.side_buy { "buy" } else { "sell" }, "ordertype": "market",
+        "price": t.price.to_string(), "cost": t.price.times(t.qty).to_string(), "fee": "0.00000000", "vol": t.qty.to_string(),
+    })
+}
+
+fn funds(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) -> Result<(), &'static str> {
+    crate::take(bal, asset, amount).map_err(|()| "EOrder:Insufficient funds")
+}
+
+fn add_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, &'static str> {
+    let pair = get(p, "pair").ok_or("EGeneral:Invalid arguments")?;
+    let market = st.markets.iter().find(|m| m.symbol == pair).cloned().ok_or("EQuery:Unknown asset pair")?;
+    let side_buy = match get(p, "type") {
+        Some("buy") => true,
+        Some("sell") => false,
+        _ => return Err("EGeneral:Invalid arguments"),
+    };
+    let qty = get(p, "volume").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or("EGeneral:Invalid arguments")?;
+    let id = st.next_id();
+    let a = st.accounts.get_mut(api_key).ok_or("EAPI:Invalid key")?;
+    let side = if side_buy { "buy" } else { "sell" };
+    match get(p, "ordertype") {
+        Some("market") => {
+            let cost = market.price.times(qty);
+            if side_buy {
+                funds(&mut a.balances, &market.quote, cost)?;
+                credit(&mut a.balances, &market.base, qty);
+            } else {
+                funds(&mut a.balances, &market.base, qty)?;
+                credit(&mut a.balances, &market.quote, cost);
+            }
+            a.trades.push(Trade {
+                id,
+                order_id: id,
+                symbol: pair.to_owned(),
+                side_buy,
+                price: market.price,
+                qty,
+                time: now,
+            });
+            Ok(json!({"descr": {"order": format!("{side} {qty} {pair} @ market")}, "txid": [txid(id)]}))
+        }
+        Some("limit") => {
+            let price =
+                get(p, "price").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or("EGeneral:Invalid arguments")?;
+            let (asset, amount) = if side_buy { (&market.quote, price.times(qty)) } else { (&market.base, qty) };
+            crate::lock_funds(&mut a.balances, asset, amount).map_err(|()| "EOrder:Insufficient funds")?;
+            a.open_orders.push(Order { id, symbol: pair.to_owned(), side_buy, price, qty, time: now });
+            Ok(json!({"descr": {"order": format!("{side} {qty} {pair} @ limit {price}")}, "txid": [txid(id)]}))
+        }
+        _ => Err("EGeneral:Invalid arguments"),
+    }
+}
+
+fn cancel_order(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, &'static str> {
+    let id = get(p, "txid").ok_or("EGeneral:Invalid arguments")?;
+    let markets = st.markets.clone();
+    let a = st.accounts.get_mut(api_key).ok_or("EAPI:Invalid key")?;
+    let pos = a.open_orders.iter().position(|o| txid(o.id) == id).ok_or("EOrder:Unknown order")?;
+    let o = a.open_orders.remove(pos);
+    let market = markets.iter().find(|m| m.symbol == o.symbol).ok_or("EQuery:Unknown asset pair")?;
+    let (asset, amount) = if o.side_buy { (&market.quote, o.price.times(o.qty)) } else { (&market.base, o.qty) };
+    crate::unlock(&mut a.balances, asset, amount);
+    Ok(json!({"count": 1}))
+}
+
+fn withdraw(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, &'static str> {
+    let asset = get(p, "asset").ok_or("EGeneral:Invalid arguments")?.to_owned();
+    let key = get(p, "key").ok_or("EGeneral:Invalid arguments")?.to_owned();
+    let amount = get(p, "amount").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or("EGeneral:Invalid arguments")?;
+    let id = st.next_id();
+    let a = st.accounts.get_mut(api_key).ok_or("EAPI:Invalid key")?;
+    crate::take(&mut a.balances, &asset, amount).map_err(|()| "EFunding:Insufficient funds")?;
+    st.withdrawals.push(Withdrawal { api_key: api_key.to_owned(), asset, address: key, amount });
+    Ok(json!({"refid": format!("SANDBOX-{id}")}))
+}
