@@ -42,7 +42,6 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 }
 
 /// Unpadded base64url (JWTs).
-#[allow(dead_code)]
 pub(crate) fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -70,7 +69,6 @@ pub(crate) fn url_encode(s: &str) -> String {
 }
 
 /// Random bytes.
-#[allow(dead_code)]
 pub(crate) fn random<const N: usize>() -> Result<[u8; N], Error> {
     let mut b = [0u8; N];
     rand::fill(&mut b).map_err(|_| Error::Crypto)?;
@@ -117,7 +115,6 @@ pub(crate) fn rsa_pkcs1_sha256_sign(pem_text: &str, msg: &[u8]) -> Result<Vec<u8
 
 /// ECDSA P-256 SHA-256, fixed-width `r || s` (JWS ES256), from a SEC1
 /// ("EC PRIVATE KEY") or PKCS#8 PEM key.
-#[allow(dead_code)]
 pub(crate) fn es256_sign(pem_text: &str, msg: &[u8]) -> Result<Vec<u8>, Error> {
     let key = pem(pem_text)?;
     let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;

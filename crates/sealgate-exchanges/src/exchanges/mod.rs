@@ -9,6 +9,7 @@ mod binance;
 mod bitfinex;
 mod bitget;
 mod bybit;
+mod coinbase;
 mod coinbase_exchange;
 mod gate;
 mod gemini;
@@ -52,6 +53,7 @@ pub static ALL: &[&Scheme] = &[
     &bybit::SCHEME,
     &kucoin::SCHEME,
     &bitfinex::SCHEME,
+    &coinbase::SCHEME,
 ];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
