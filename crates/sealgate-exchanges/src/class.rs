@@ -36,18 +36,24 @@ pub type Route = (&'static str, EndpointClass);
 
 /// Classify `path` against `table`. A path that matches no row is
 /// [`EndpointClass::Unknown`]. Paths are compared segment by segment,
-/// exactly (case-sensitive); `.`/`..` segments and empty segments never match.
+/// exactly (case-sensitive); `.`/`..` segments and empty segments never match,
+/// except a trailing `/`, which must be in the pattern too (Bitstamp's paths
+/// end with `/`).
 pub fn classify_path(table: &[Route], path: &str) -> EndpointClass {
     let path = path.split(['?', '#']).next().unwrap_or("");
     let segs: Vec<&str> = path.split('/').skip(1).collect();
-    if !path.starts_with('/') || segs.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    let inner = match segs.split_last() {
+        Some((last, rest)) if last.is_empty() && !rest.is_empty() => rest, // trailing `/`
+        _ => &segs[..],
+    };
+    if !path.starts_with('/') || inner.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
         return EndpointClass::Unknown;
     }
     table
         .iter()
         .find(|(pattern, _)| {
             let pat: Vec<&str> = pattern.split('/').skip(1).collect();
-            pat.len() == segs.len() && pat.iter().zip(&segs).all(|(p, s)| *p == "{}" || p == s)
+            pat.len() == segs.len() && pat.iter().zip(&segs).all(|(p, s)| p == s || (*p == "{}" && !s.is_empty()))
         })
         .map_or(EndpointClass::Unknown, |(_, c)| *c)
 }
@@ -69,5 +75,18 @@ mod tests {
         assert_eq!(classify_path(T, "/a/../c"), Unknown);
         assert_eq!(classify_path(T, "/A/b"), Unknown);
         assert_eq!(classify_path(T, "a/b"), Unknown);
+    }
+
+    #[test]
+    fn trailing_slash_must_be_in_the_pattern() {
+        const S: &[Route] = &[("/x/y/", Read), ("/x/{}/z/", Trade)];
+        assert_eq!(classify_path(S, "/x/y/"), Read);
+        assert_eq!(classify_path(S, "/x/y"), Unknown);
+        assert_eq!(classify_path(S, "/x/1/z/"), Trade);
+        assert_eq!(classify_path(S, "/x//z/"), Unknown);
+        assert_eq!(classify_path(S, "/x/y//"), Unknown);
+        assert_eq!(classify_path(S, "/x/../y/"), Unknown);
+        assert_eq!(classify_path(S, "/"), Unknown);
+        assert_eq!(classify_path(&[("/{}", Read)], "/"), Unknown);
     }
 }

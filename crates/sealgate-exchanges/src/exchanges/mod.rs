@@ -8,6 +8,7 @@ use crate::{Context, Credential, Error, Request, SignedRequest};
 mod binance;
 mod bitfinex;
 mod bitget;
+mod bitstamp;
 mod bybit;
 mod coinbase;
 mod coinbase_exchange;
@@ -54,6 +55,7 @@ pub static ALL: &[&Scheme] = &[
     &kucoin::SCHEME,
     &bitfinex::SCHEME,
     &coinbase::SCHEME,
+    &bitstamp::SCHEME,
 ];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
