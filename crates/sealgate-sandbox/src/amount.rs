@@ -33,6 +33,13 @@ impl Amount {
     }
 }
 
+impl Amount {
+    /// `self / other` (both scaled), truncated to 8 decimals; zero for a zero divisor.
+    pub fn divided_by(self, other: Self) -> Self {
+        if other.0 == 0 { Self::ZERO } else { Self(self.0 * SCALE / other.0) }
+    }
+}
+
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };

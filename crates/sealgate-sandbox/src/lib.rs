@@ -16,6 +16,7 @@
 mod amount;
 mod binance;
 mod kraken;
+mod okx;
 mod params;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ pub enum Venue {
     Binance,
     /// Kraken spot (`/0/private/…`).
     Kraken,
+    /// OKX v5 (`/api/v5/…`).
+    Okx,
 }
 
 /// One API key of the sandbox and its account.
@@ -57,6 +60,8 @@ pub struct KeySpec {
     pub permissions: Permissions,
     /// Source IPs allowed; empty = any.
     pub allowed_ips: Vec<IpAddr>,
+    /// Passphrase, for venues that have one (OKX).
+    pub passphrase: Option<String>,
     /// Starting free balances, by asset.
     pub balances: Vec<(String, Amount)>,
 }
@@ -176,7 +181,14 @@ async fn dispatch(
     body: String,
 ) -> axum::response::Response {
     let req = Incoming { peer, method, uri, headers, body };
-    if req.uri.path().starts_with("/0/") { kraken::handle(&state, &req) } else { binance::handle(&state, &req) }
+    let path = req.uri.path();
+    if path.starts_with("/0/") {
+        kraken::handle(&state, &req)
+    } else if path.starts_with("/api/v5/") {
+        okx::handle(&state, &req)
+    } else {
+        binance::handle(&state, &req)
+    }
 }
 
 /// Move `amount` of `asset` out of the free balance.

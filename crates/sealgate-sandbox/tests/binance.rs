@@ -24,6 +24,7 @@ fn key(api_key: &str, secret: &str, permissions: Permissions, allowed_ips: Vec<I
         secret: secret.into(),
         permissions,
         allowed_ips,
+        passphrase: None,
         balances: vec![("USDT".into(), amt("10000")), ("BTC".into(), amt("1"))],
     }
 }

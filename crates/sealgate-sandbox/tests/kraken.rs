@@ -30,6 +30,7 @@ impl Env {
             secret: DOC_SECRET.into(),
             permissions,
             allowed_ips: vec![],
+            passphrase: None,
             balances: vec![("ZUSD".into(), amt("100000")), ("XXBT".into(), amt("2"))],
         }];
         let markets =
