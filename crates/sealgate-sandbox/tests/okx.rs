@@ -40,6 +40,7 @@ impl Env {
         self.sandbox.as_ref().expect("running")
     }
 
+    #[allow(clippy::too_many_arguments)] // a test helper mirroring one request
     fn call_with(
         &self,
         key: &str,
