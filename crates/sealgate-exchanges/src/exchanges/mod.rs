@@ -12,6 +12,7 @@ mod bitstamp;
 mod bybit;
 mod coinbase;
 mod coinbase_exchange;
+mod deribit;
 mod gate;
 mod gemini;
 mod kraken;
@@ -56,6 +57,7 @@ pub static ALL: &[&Scheme] = &[
     &bitfinex::SCHEME,
     &coinbase::SCHEME,
     &bitstamp::SCHEME,
+    &deribit::SCHEME,
 ];
 
 /// Helpers for `key=value&…` parameter strings (query strings, form bodies).
