@@ -8,13 +8,15 @@
 //! shares nothing with `sealgate-exchanges`' signing code: a bug in one is
 //! not mirrored in the other.
 //!
-//! Venues so far: Binance spot. (Kraken, Coinbase Advanced Trade and OKX
-//! are to follow: see the project's issue on exchange signing.)
+//! Venues: Binance spot, Kraken spot, OKX v5 and Coinbase Advanced Trade
+//! (CDP keys), each for balances, trade history, open orders, place and
+//! cancel order, and withdraw.
 
 #![forbid(unsafe_code)]
 
 mod amount;
 mod binance;
+mod coinbase;
 mod kraken;
 mod okx;
 mod params;
@@ -45,6 +47,8 @@ pub enum Venue {
     Kraken,
     /// OKX v5 (`/api/v5/…`).
     Okx,
+    /// Coinbase Advanced Trade (`/api/v3/brokerage/…`, sends via `/v2/…`).
+    Coinbase,
 }
 
 /// One API key of the sandbox and its account.
@@ -186,6 +190,8 @@ async fn dispatch(
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {
         okx::handle(&state, &req)
+    } else if path.starts_with("/api/v3/brokerage/") || path.starts_with("/v2/") {
+        coinbase::handle(&state, &req)
     } else {
         binance::handle(&state, &req)
     }

@@ -1,0 +1,249 @@
+//! Coinbase Advanced Trade with CDP API keys, verified as the Coinbase
+//! Developer Platform documents ("API Key Authentication → JWT"): every
+//! request carries `Authorization: Bearer <JWT>`; the JWT header has `alg`
+//! (ES256 or EdDSA), `kid` = the key name, `nonce`, `typ` "JWT"; the claims
+//! have `sub` = the key name, `iss` "cdp", `nbf`/`exp` (two minutes) and
+//! `uri` = "METHOD api.coinbase.com/path". The signature is checked with
+//! the key's registered public key.
+//!
+//! The key's `secret` in the sandbox is the base64 of its public key: a
+//! 65-byte uncompressed P-256 point (ES256) or 32 Ed25519 bytes (EdDSA).
+
+use aws_lc_rs::signature;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
+
+/// The host the `uri` claim names.
+const HOST: &str = "api.coinbase.com";
+
+struct ApiError(StatusCode, &'static str, &'static str);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"error": self.1, "error_details": self.2, "message": self.2}))).into_response()
+    }
+}
+
+const UNAUTH: fn(&'static str) -> ApiError = |why| ApiError(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", why);
+const FORBIDDEN: ApiError = ApiError(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "Missing required scopes");
+const INVALID: ApiError = ApiError(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "invalid request");
+const NOT_FOUND: ApiError = ApiError(StatusCode::NOT_FOUND, "NOT_FOUND", "Not Found");
+
+fn b64url(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+#[derive(Clone, Copy)]
+enum Need {
+    Read,
+    Trade,
+    Withdraw,
+}
+
+pub(crate) fn handle(state: &Shared, req: &Incoming) -> Response {
+    match handle_inner(state, req) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
+    let path = req.uri.path();
+    let segs: Vec<&str> = path.split('/').collect();
+    let need = match (req.method.as_str(), path) {
+        (
+            "GET",
+            "/api/v3/brokerage/accounts"
+            | "/api/v3/brokerage/orders/historical/fills"
+            | "/api/v3/brokerage/orders/historical/batch",
+        ) => Need::Read,
+        ("POST", "/api/v3/brokerage/orders" | "/api/v3/brokerage/orders/batch_cancel") => Need::Trade,
+        ("POST", _) if segs.len() == 5 && segs[1] == "v2" && segs[2] == "accounts" && segs[4] == "transactions" => {
+            Need::Withdraw
+        }
+        _ => return Err(NOT_FOUND),
+    };
+    let token =
+        req.header("Authorization").and_then(|a| a.strip_prefix("Bearer ")).ok_or(UNAUTH("missing bearer token"))?;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [h, p, s] = parts[..] else { return Err(UNAUTH("malformed JWT")) };
+    let header: Value =
+        b64url(h).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(UNAUTH("malformed JWT header"))?;
+    let claims: Value =
+        b64url(p).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(UNAUTH("malformed JWT claims"))?;
+    let sig = b64url(s).ok_or(UNAUTH("malformed JWT signature"))?;
+    let kid = header["kid"].as_str().ok_or(UNAUTH("JWT kid missing"))?;
+
+    let mut st = lock(state);
+    let now_s = st.now_ms() / 1000;
+    let account = st.accounts.get(kid).filter(|a| a.spec.venue == Venue::Coinbase).ok_or(UNAUTH("unknown key"))?;
+    let spec = account.spec.clone();
+    let public = base64::engine::general_purpose::STANDARD.decode(&spec.secret).map_err(|_| UNAUTH("key"))?;
+    let alg: &dyn signature::VerificationAlgorithm = match (header["alg"].as_str(), public.len()) {
+        (Some("ES256"), 65) => &signature::ECDSA_P256_SHA256_FIXED,
+        (Some("EdDSA"), 32) => &signature::ED25519,
+        _ => return Err(UNAUTH("JWT alg does not fit the key")),
+    };
+    signature::UnparsedPublicKey::new(alg, &public)
+        .verify(format!("{h}.{p}").as_bytes(), &sig)
+        .map_err(|_| UNAUTH("invalid signature"))?;
+    if header["typ"] != "JWT" || !header["nonce"].is_string() {
+        return Err(UNAUTH("JWT header lacks typ or nonce"));
+    }
+    if claims["sub"] != kid || claims["iss"] != "cdp" {
+        return Err(UNAUTH("JWT sub or iss is wrong"));
+    }
+    let (nbf, exp) = (claims["nbf"].as_u64().unwrap_or(u64::MAX), claims["exp"].as_u64().unwrap_or(0));
+    if nbf > now_s + 5 || exp <= now_s || exp.saturating_sub(nbf) > 120 {
+        return Err(UNAUTH("JWT expired or not yet valid"));
+    }
+    if claims["uri"] != format!("{} {HOST}{path}", req.method.as_str()) {
+        return Err(UNAUTH("JWT uri does not match the request"));
+    }
+    if !spec.allowed_ips.is_empty() && !spec.allowed_ips.contains(&req.peer.ip()) {
+        return Err(UNAUTH("IP not allowed"));
+    }
+    let allowed = match need {
+        Need::Read => spec.permissions.read,
+        Need::Trade => spec.permissions.trade,
+        Need::Withdraw => spec.permissions.withdraw,
+    };
+    if !allowed {
+        return Err(FORBIDDEN);
+    }
+    let now = st.now_ms();
+    let body: Value =
+        if req.body.is_empty() { json!({}) } else { serde_json::from_str(&req.body).map_err(|_| INVALID)? };
+    match path {
+        "/api/v3/brokerage/accounts" => {
+            let a = &st.accounts[kid];
+            let accounts: Vec<Value> = a
+                .balances
+                .iter()
+                .map(|(c, (free, locked))| {
+                    json!({"uuid": format!("acct-{c}"), "name": format!("{c} Wallet"), "currency": c,
+                           "available_balance": {"value": free.to_string(), "currency": c},
+                           "hold": {"value": locked.to_string(), "currency": c}, "active": true, "type": "ACCOUNT_TYPE_CRYPTO"})
+                })
+                .collect();
+            Ok(json!({"accounts": accounts, "has_next": false, "cursor": "", "size": a.balances.len()}))
+        }
+        "/api/v3/brokerage/orders/historical/fills" => {
+            let fills: Vec<Value> = st.accounts[kid].trades.iter().map(fill_json).collect();
+            Ok(json!({"fills": fills, "cursor": ""}))
+        }
+        "/api/v3/brokerage/orders/historical/batch" => {
+            let orders: Vec<Value> = st.accounts[kid].open_orders.iter().map(order_json).collect();
+            Ok(json!({"orders": orders, "sequence": "0", "has_next": false, "cursor": ""}))
+        }
+        "/api/v3/brokerage/orders" => place(&mut st, kid, &body, now),
+        "/api/v3/brokerage/orders/batch_cancel" => {
+            let ids: Vec<String> = body["order_ids"]
+                .as_array()
+                .ok_or(INVALID)?
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            let markets = st.markets.clone();
+            let a = st.accounts.get_mut(kid).ok_or(UNAUTH("unknown key"))?;
+            let results: Vec<Value> = ids
+                .iter()
+                .map(|id| match a.open_orders.iter().position(|o| o.id.to_string() == *id) {
+                    Some(pos) => {
+                        let o = a.open_orders.remove(pos);
+                        if let Some(m) = markets.iter().find(|m| m.symbol == o.symbol) {
+                            let (asset, amount) =
+                                if o.side_buy { (&m.quote, o.price.times(o.qty)) } else { (&m.base, o.qty) };
+                            crate::unlock(&mut a.balances, asset, amount);
+                        }
+                        json!({"success": true, "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON", "order_id": id})
+                    }
+                    None => json!({"success": false, "failure_reason": "UNKNOWN_CANCEL_ORDER", "order_id": id}),
+                })
+                .collect();
+            Ok(json!({"results": results}))
+        }
+        _ => {
+            // POST /v2/accounts/{id}/transactions with type "send".
+            if body["type"] != "send" {
+                return Err(INVALID);
+            }
+            let asset = body["currency"].as_str().ok_or(INVALID)?.to_owned();
+            let to = body["to"].as_str().ok_or(INVALID)?.to_owned();
+            let amount = body["amount"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
+            let id = st.next_id();
+            let a = st.accounts.get_mut(kid).ok_or(UNAUTH("unknown key"))?;
+            crate::take(&mut a.balances, &asset, amount).map_err(|()| INVALID)?;
+            st.withdrawals.push(Withdrawal { api_key: kid.to_owned(), asset: asset.clone(), address: to, amount });
+            Ok(json!({"data": {"id": format!("tx-{id}"), "type": "send", "status": "pending",
+                               "amount": {"amount": format!("-{amount}"), "currency": asset}}}))
+        }
+    }
+}
+
+fn place(st: &mut crate::State, kid: &str, body: &Value, now: u64) -> Result<Value, ApiError> {
+    let product = body["product_id"].as_str().ok_or(INVALID)?.to_owned();
+    let market = st.markets.iter().find(|m| m.symbol == product).cloned().ok_or(INVALID)?;
+    let side_buy = match body["side"].as_str() {
+        Some("BUY") => true,
+        Some("SELL") => false,
+        _ => return Err(INVALID),
+    };
+    let client_id = body["client_order_id"].as_str().unwrap_or("").to_owned();
+    let conf = &body["order_configuration"];
+    let id = st.next_id();
+    let a = st.accounts.get_mut(kid).ok_or(UNAUTH("unknown key"))?;
+    let failure = |reason: &str| json!({"success": false, "failure_reason": "UNKNOWN_FAILURE_REASON", "error_response": {"error": reason}});
+    if let Some(m) = conf.get("market_market_ioc") {
+        let (qty, cost) = if let Some(q) = m["quote_size"].as_str().and_then(Amount::parse) {
+            (q.divided_by(market.price), q)
+        } else {
+            let b = m["base_size"].as_str().and_then(Amount::parse).ok_or(INVALID)?;
+            (b, market.price.times(b))
+        };
+        let (pay, pay_amt, get, get_amt) =
+            if side_buy { (&market.quote, cost, &market.base, qty) } else { (&market.base, qty, &market.quote, cost) };
+        if crate::take(&mut a.balances, pay, pay_amt).is_err() {
+            return Ok(failure("INSUFFICIENT_FUND"));
+        }
+        credit(&mut a.balances, get, get_amt);
+        a.trades.push(Trade {
+            id,
+            order_id: id,
+            symbol: product.clone(),
+            side_buy,
+            price: market.price,
+            qty,
+            time: now,
+        });
+    } else if let Some(l) = conf.get("limit_limit_gtc") {
+        let qty = l["base_size"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
+        let px = l["limit_price"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
+        let (asset, amount) = if side_buy { (&market.quote, px.times(qty)) } else { (&market.base, qty) };
+        if crate::lock_funds(&mut a.balances, asset, amount).is_err() {
+            return Ok(failure("INSUFFICIENT_FUND"));
+        }
+        a.open_orders.push(Order { id, symbol: product.clone(), side_buy, price: px, qty, time: now });
+    } else {
+        return Err(INVALID);
+    }
+    Ok(json!({"success": true, "success_response": {"order_id": id.to_string(), "product_id": product,
+              "side": if side_buy { "BUY" } else { "SELL" }, "client_order_id": client_id},
+              "order_configuration": conf}))
+}
+
+fn order_json(o: &Order) -> Value {
+    json!({"order_id": o.id.to_string(), "product_id": o.symbol, "side": if o.side_buy { "BUY" } else { "SELL" },
+           "status": "OPEN", "order_configuration": {"limit_limit_gtc": {"base_size": o.qty.to_string(), "limit_price": o.price.to_string()}},
+           "created_time": o.time.to_string()})
+}
+
+fn fill_json(t: &Trade) -> Value {
+    json!({"entry_id": t.id.to_string(), "trade_id": t.id.to_string(), "order_id": t.order_id.to_string(),
+           "product_id": t.symbol, "price": t.price.to_string(), "size": t.qty.to_string(),
+           "side": if t.side_buy { "BUY" } else { "SELL" }, "trade_time": t.time.to_string()})
+}
