@@ -64,7 +64,7 @@ pub fn run(cmd: ExchangeCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
         }
         ExchangeCommand::List => {
             for s in ALL {
-                writeln!(out, "{:<18} {:<28} {}", s.id, s.name, s.key_types.join(","))?;
+                writeln!(out, "{:<18} {:<40} {}", s.id, s.name, s.key_types.join(","))?;
             }
             Ok(())
         }
