@@ -6,7 +6,6 @@
 //! recvWindow default 5000, at most 60000; -1021). Error bodies are
 //! `{"code": …, "msg": …}` with the documented codes and messages.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use aws_lc_rs::hmac;
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::params::{self, get};
-use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
 struct ApiError(StatusCode, i64, &'static str);
 
@@ -190,10 +189,6 @@ fn trade_json(t: &Trade) -> Value {
     })
 }
 
-fn take(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) -> Result<(), ApiError> {
-    crate::take(bal, asset, amount).map_err(|()| INSUFFICIENT)
-}
-
 fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, ApiError> {
     let symbol = get(p, "symbol").ok_or(BAD_PARAM)?;
     let market = st.markets.iter().find(|m| m.symbol == symbol).cloned().ok_or(BAD_SYMBOL)?;
@@ -207,23 +202,7 @@ fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: 
     let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
     match get(p, "type") {
         Some("MARKET") => {
-            let cost = market.price.times(qty);
-            if side_buy {
-                take(&mut a.balances, &market.quote, cost)?;
-                credit(&mut a.balances, &market.base, qty);
-            } else {
-                take(&mut a.balances, &market.base, qty)?;
-                credit(&mut a.balances, &market.quote, cost);
-            }
-            a.trades.push(Trade {
-                id,
-                order_id: id,
-                symbol: symbol.to_owned(),
-                side_buy,
-                price: market.price,
-                qty,
-                time: now,
-            });
+            let cost = a.fill_market(&market, side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
             Ok(json!({
                 "symbol": symbol, "orderId": id, "orderListId": -1, "clientOrderId": format!("sandbox{id}"),
                 "transactTime": now, "price": "0.00000000", "origQty": qty.to_string(), "executedQty": qty.to_string(),
@@ -237,12 +216,9 @@ fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: 
             if get(p, "timeInForce").is_none() {
                 return Err(BAD_PARAM);
             }
-            let (asset, amount) = if side_buy { (&market.quote, price.times(qty)) } else { (&market.base, qty) };
-            crate::lock_funds(&mut a.balances, asset, amount).map_err(|()| INSUFFICIENT)?;
-            let o = Order { id, symbol: symbol.to_owned(), side_buy, price, qty, time: now };
-            let mut v = order_json(&o);
+            let order = Order { id, symbol: symbol.to_owned(), side_buy, price, qty, time: now };
+            let mut v = order_json(a.place_limit(&market, order).map_err(|()| INSUFFICIENT)?);
             v["transactTime"] = now.into();
-            a.open_orders.push(o);
             Ok(v)
         }
         _ => Err(BAD_PARAM),
@@ -252,12 +228,12 @@ fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: 
 fn cancel_order(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, ApiError> {
     let symbol = get(p, "symbol").ok_or(BAD_PARAM)?.to_owned();
     let id: u64 = get(p, "orderId").and_then(|i| i.parse().ok()).ok_or(BAD_PARAM)?;
-    let market = st.markets.iter().find(|m| m.symbol == symbol).cloned().ok_or(BAD_SYMBOL)?;
+    if !st.markets.iter().any(|m| m.symbol == symbol) {
+        return Err(BAD_SYMBOL);
+    }
+    let markets = st.markets.clone();
     let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
-    let pos = a.open_orders.iter().position(|o| o.id == id && o.symbol == symbol).ok_or(UNKNOWN_ORDER)?;
-    let o = a.open_orders.remove(pos);
-    let (asset, amount) = if o.side_buy { (&market.quote, o.price.times(o.qty)) } else { (&market.base, o.qty) };
-    crate::unlock(&mut a.balances, asset, amount);
+    let o = a.cancel(&markets, |o| o.id == id && o.symbol == symbol).ok_or(UNKNOWN_ORDER)?;
     let mut v = order_json(&o);
     v["status"] = "CANCELED".into();
     Ok(v)
@@ -269,7 +245,7 @@ fn withdraw(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Res
     let amount = get(p, "amount").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD_PARAM)?;
     let id = st.next_id();
     let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
-    take(&mut a.balances, &asset, amount)?;
+    crate::take(&mut a.balances, &asset, amount).map_err(|()| INSUFFICIENT)?;
     st.withdrawals.push(Withdrawal { api_key: api_key.to_owned(), asset, address, amount });
     Ok(json!({"id": format!("sandbox-withdrawal-{id}")}))
 }

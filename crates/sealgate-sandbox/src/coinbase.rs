@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
 /// The host the `uri` claim names.
 const HOST: &str = "api.coinbase.com";
@@ -152,14 +152,8 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             let a = st.accounts.get_mut(kid).ok_or(UNAUTH("unknown key"))?;
             let results: Vec<Value> = ids
                 .iter()
-                .map(|id| match a.open_orders.iter().position(|o| o.id.to_string() == *id) {
-                    Some(pos) => {
-                        let o = a.open_orders.remove(pos);
-                        if let Some(m) = markets.iter().find(|m| m.symbol == o.symbol) {
-                            let (asset, amount) =
-                                if o.side_buy { (&m.quote, o.price.times(o.qty)) } else { (&m.base, o.qty) };
-                            crate::unlock(&mut a.balances, asset, amount);
-                        }
+                .map(|id| match a.cancel(&markets, |o| o.id.to_string() == *id) {
+                    Some(_) => {
                         json!({"success": true, "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON", "order_id": id})
                     }
                     None => json!({"success": false, "failure_reason": "UNKNOWN_CANCEL_ORDER", "order_id": id}),
@@ -199,35 +193,20 @@ fn place(st: &mut crate::State, kid: &str, body: &Value, now: u64) -> Result<Val
     let a = st.accounts.get_mut(kid).ok_or(UNAUTH("unknown key"))?;
     let failure = |reason: &str| json!({"success": false, "failure_reason": "UNKNOWN_FAILURE_REASON", "error_response": {"error": reason}});
     if let Some(m) = conf.get("market_market_ioc") {
-        let (qty, cost) = if let Some(q) = m["quote_size"].as_str().and_then(Amount::parse) {
-            (q.divided_by(market.price), q)
-        } else {
-            let b = m["base_size"].as_str().and_then(Amount::parse).ok_or(INVALID)?;
-            (b, market.price.times(b))
+        let qty = match m["quote_size"].as_str().and_then(Amount::parse) {
+            Some(quote) => quote.divided_by(market.price),
+            None => m["base_size"].as_str().and_then(Amount::parse).ok_or(INVALID)?,
         };
-        let (pay, pay_amt, get, get_amt) =
-            if side_buy { (&market.quote, cost, &market.base, qty) } else { (&market.base, qty, &market.quote, cost) };
-        if crate::take(&mut a.balances, pay, pay_amt).is_err() {
+        if a.fill_market(&market, side_buy, qty, id, now).is_err() {
             return Ok(failure("INSUFFICIENT_FUND"));
         }
-        credit(&mut a.balances, get, get_amt);
-        a.trades.push(Trade {
-            id,
-            order_id: id,
-            symbol: product.clone(),
-            side_buy,
-            price: market.price,
-            qty,
-            time: now,
-        });
     } else if let Some(l) = conf.get("limit_limit_gtc") {
         let qty = l["base_size"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
         let px = l["limit_price"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
-        let (asset, amount) = if side_buy { (&market.quote, px.times(qty)) } else { (&market.base, qty) };
-        if crate::lock_funds(&mut a.balances, asset, amount).is_err() {
+        let order = Order { id, symbol: product.clone(), side_buy, price: px, qty, time: now };
+        if a.place_limit(&market, order).is_err() {
             return Ok(failure("INSUFFICIENT_FUND"));
         }
-        a.open_orders.push(Order { id, symbol: product.clone(), side_buy, price: px, qty, time: now });
     } else {
         return Err(INVALID);
     }

@@ -5,8 +5,6 @@
 //! increase for every request of a key. Errors are HTTP 200 with
 //! `{"error": ["EAPI:Invalid signature"], …}` and the documented codes.
 
-use std::collections::BTreeMap;
-
 use aws_lc_rs::{digest, hmac};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +13,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::params::{self, get};
-use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
 fn error(code: &'static str) -> Value {
     json!({"error": [code]})
@@ -137,10 +135,6 @@ fn trade_json(t: &Trade) -> Value {
     })
 }
 
-fn funds(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &str, amount: Amount) -> Result<(), &'static str> {
-    crate::take(bal, asset, amount).map_err(|()| "EOrder:Insufficient funds")
-}
-
 fn add_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, &'static str> {
     let pair = get(p, "pair").ok_or("EGeneral:Invalid arguments")?;
     let market = st.markets.iter().find(|m| m.symbol == pair).cloned().ok_or("EQuery:Unknown asset pair")?;
@@ -155,31 +149,14 @@ fn add_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: 
     let side = if side_buy { "buy" } else { "sell" };
     match get(p, "ordertype") {
         Some("market") => {
-            let cost = market.price.times(qty);
-            if side_buy {
-                funds(&mut a.balances, &market.quote, cost)?;
-                credit(&mut a.balances, &market.base, qty);
-            } else {
-                funds(&mut a.balances, &market.base, qty)?;
-                credit(&mut a.balances, &market.quote, cost);
-            }
-            a.trades.push(Trade {
-                id,
-                order_id: id,
-                symbol: pair.to_owned(),
-                side_buy,
-                price: market.price,
-                qty,
-                time: now,
-            });
+            a.fill_market(&market, side_buy, qty, id, now).map_err(|()| "EOrder:Insufficient funds")?;
             Ok(json!({"descr": {"order": format!("{side} {qty} {pair} @ market")}, "txid": [txid(id)]}))
         }
         Some("limit") => {
             let price =
                 get(p, "price").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or("EGeneral:Invalid arguments")?;
-            let (asset, amount) = if side_buy { (&market.quote, price.times(qty)) } else { (&market.base, qty) };
-            crate::lock_funds(&mut a.balances, asset, amount).map_err(|()| "EOrder:Insufficient funds")?;
-            a.open_orders.push(Order { id, symbol: pair.to_owned(), side_buy, price, qty, time: now });
+            let order = Order { id, symbol: pair.to_owned(), side_buy, price, qty, time: now };
+            a.place_limit(&market, order).map_err(|()| "EOrder:Insufficient funds")?;
             Ok(json!({"descr": {"order": format!("{side} {qty} {pair} @ limit {price}")}, "txid": [txid(id)]}))
         }
         _ => Err("EGeneral:Invalid arguments"),
@@ -190,11 +167,7 @@ fn cancel_order(st: &mut crate::State, api_key: &str, p: &[(String, String)]) ->
     let id = get(p, "txid").ok_or("EGeneral:Invalid arguments")?;
     let markets = st.markets.clone();
     let a = st.accounts.get_mut(api_key).ok_or("EAPI:Invalid key")?;
-    let pos = a.open_orders.iter().position(|o| txid(o.id) == id).ok_or("EOrder:Unknown order")?;
-    let o = a.open_orders.remove(pos);
-    let market = markets.iter().find(|m| m.symbol == o.symbol).ok_or("EQuery:Unknown asset pair")?;
-    let (asset, amount) = if o.side_buy { (&market.quote, o.price.times(o.qty)) } else { (&market.base, o.qty) };
-    crate::unlock(&mut a.balances, asset, amount);
+    a.cancel(&markets, |o| txid(o.id) == id).ok_or("EOrder:Unknown order")?;
     Ok(json!({"count": 1}))
 }
 

@@ -129,6 +129,59 @@ pub(crate) struct Account {
     pub last_nonce: u64,
 }
 
+impl Account {
+    /// Fill a market order at the market price: pay one asset, receive the
+    /// other, record the trade. Returns the quote amount.
+    pub(crate) fn fill_market(
+        &mut self,
+        m: &Market,
+        side_buy: bool,
+        qty: Amount,
+        id: u64,
+        now: u64,
+    ) -> Result<Amount, ()> {
+        let cost = m.price.times(qty);
+        let (pay, pay_amount, get, get_amount) =
+            if side_buy { (&m.quote, cost, &m.base, qty) } else { (&m.base, qty, &m.quote, cost) };
+        take(&mut self.balances, pay, pay_amount)?;
+        credit(&mut self.balances, get, get_amount);
+        self.trades.push(Trade {
+            id,
+            order_id: id,
+            symbol: m.symbol.clone(),
+            side_buy,
+            price: m.price,
+            qty,
+            time: now,
+        });
+        Ok(cost)
+    }
+
+    /// Rest a limit order, locking what it could spend.
+    pub(crate) fn place_limit(&mut self, m: &Market, order: Order) -> Result<&Order, ()> {
+        let (asset, amount) = reserved(m, &order);
+        lock_funds(&mut self.balances, asset, amount)?;
+        self.open_orders.push(order);
+        self.open_orders.last().ok_or(())
+    }
+
+    /// Cancel the first open order `which` picks, unlocking its funds.
+    pub(crate) fn cancel(&mut self, markets: &[Market], which: impl Fn(&Order) -> bool) -> Option<Order> {
+        let pos = self.open_orders.iter().position(which)?;
+        let o = self.open_orders.remove(pos);
+        if let Some(m) = markets.iter().find(|m| m.symbol == o.symbol) {
+            let (asset, amount) = reserved(m, &o);
+            unlock(&mut self.balances, asset, amount);
+        }
+        Some(o)
+    }
+}
+
+/// What a resting order holds back: quote for a buy, base for a sell.
+fn reserved<'m>(m: &'m Market, o: &Order) -> (&'m str, Amount) {
+    if o.side_buy { (&m.quote, o.price.times(o.qty)) } else { (&m.base, o.qty) }
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     pub accounts: BTreeMap<String, Account>,

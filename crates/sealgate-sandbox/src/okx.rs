@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::params::{self, get};
-use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, credit, lock};
+use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
 struct ApiError(StatusCode, &'static str, &'static str);
 
@@ -173,35 +173,17 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             let sz = field("sz").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
             let id = st.next_id();
             let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            let take = |bal: &mut _, asset: &str, amount| crate::take(bal, asset, amount).map_err(|()| INSUFFICIENT);
             match field("ordType") {
                 Some("market") => {
                     // Spot market buys are sized in the quote currency by
                     // default (tgtCcy = quote_ccy); sells in the base.
-                    let (qty, cost) =
-                        if side_buy { (sz.divided_by(market.price), sz) } else { (sz, market.price.times(sz)) };
-                    if side_buy {
-                        take(&mut a.balances, &market.quote, cost)?;
-                        credit(&mut a.balances, &market.base, qty);
-                    } else {
-                        take(&mut a.balances, &market.base, qty)?;
-                        credit(&mut a.balances, &market.quote, cost);
-                    }
-                    a.trades.push(Trade {
-                        id,
-                        order_id: id,
-                        symbol: inst,
-                        side_buy,
-                        price: market.price,
-                        qty,
-                        time: now,
-                    });
+                    let qty = if side_buy { sz.divided_by(market.price) } else { sz };
+                    a.fill_market(&market, side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
                 }
                 Some("limit") => {
                     let px = field("px").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
-                    let (asset, amount) = if side_buy { (&market.quote, px.times(sz)) } else { (&market.base, sz) };
-                    crate::lock_funds(&mut a.balances, asset, amount).map_err(|()| INSUFFICIENT)?;
-                    a.open_orders.push(Order { id, symbol: inst, side_buy, price: px, qty: sz, time: now });
+                    let order = Order { id, symbol: inst, side_buy, price: px, qty: sz, time: now };
+                    a.place_limit(&market, order).map_err(|()| INSUFFICIENT)?;
                 }
                 _ => return Err(PARAM),
             }
@@ -210,13 +192,12 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         "/api/v5/trade/cancel-order" => {
             let inst = field("instId").ok_or(PARAM)?.to_owned();
             let ord: u64 = field("ordId").and_then(|o| o.parse().ok()).ok_or(PARAM)?;
-            let market = st.markets.iter().find(|m| m.symbol == inst).cloned().ok_or(BAD_INST)?;
+            if !st.markets.iter().any(|m| m.symbol == inst) {
+                return Err(BAD_INST);
+            }
+            let markets = st.markets.clone();
             let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            let pos = a.open_orders.iter().position(|o| o.id == ord && o.symbol == inst).ok_or(NO_ORDER)?;
-            let o = a.open_orders.remove(pos);
-            let (asset, amount) =
-                if o.side_buy { (&market.quote, o.price.times(o.qty)) } else { (&market.base, o.qty) };
-            crate::unlock(&mut a.balances, asset, amount);
+            a.cancel(&markets, |o| o.id == ord && o.symbol == inst).ok_or(NO_ORDER)?;
             Ok(json!([{"ordId": ord.to_string(), "clOrdId": "", "sCode": "0", "sMsg": ""}]))
         }
         "/api/v5/asset/withdrawal" => {

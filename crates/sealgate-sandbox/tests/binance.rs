@@ -3,19 +3,17 @@
 //! Binance's own error; orders move balances; withdrawals need the key's
 //! withdraw permission and are logged.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+mod common;
 
-use sealgate_exchanges::{Context, Credential, FixedNonce, Request, SystemClock};
-use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use std::net::IpAddr;
+
+use common::{Env, amt, request, sign};
+use sealgate_exchanges::{Credential, SystemClock};
+use sealgate_sandbox::{KeySpec, Market, Permissions, Venue};
 use serde_json::Value;
 
 const DOC_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
 const DOC_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-
-fn amt(s: &str) -> Amount {
-    Amount::parse(s).expect("amount")
-}
 
 fn key(api_key: &str, secret: &str, permissions: Permissions, allowed_ips: Vec<IpAddr>) -> KeySpec {
     KeySpec {
@@ -32,69 +30,31 @@ fn key(api_key: &str, secret: &str, permissions: Permissions, allowed_ips: Vec<I
 const READ_TRADE: Permissions = Permissions { read: true, trade: true, withdraw: false };
 const ALL: Permissions = Permissions { read: true, trade: true, withdraw: true };
 
-struct Env {
-    rt: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
+fn env() -> Env {
+    let keys = vec![
+        key("trader-key", "trader-secret", READ_TRADE, vec![]),
+        key("full-key", "full-secret", ALL, vec![]),
+        key("readonly-key", "readonly-secret", Permissions { read: true, ..Permissions::default() }, vec![]),
+        key("elsewhere-key", "elsewhere-secret", ALL, vec!["127.0.0.2".parse().expect("ip")]),
+        key(DOC_KEY, DOC_SECRET, ALL, vec![]),
+    ];
+    let markets = vec![
+        Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
+        Market { symbol: "LTCBTC".into(), base: "LTC".into(), quote: "BTC".into(), price: amt("0.002") },
+    ];
+    Env::new(keys, markets)
 }
 
-impl Env {
-    fn new() -> Self {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let keys = vec![
-            key("trader-key", "trader-secret", READ_TRADE, vec![]),
-            key("full-key", "full-secret", ALL, vec![]),
-            key("readonly-key", "readonly-secret", Permissions { read: true, ..Permissions::default() }, vec![]),
-            key("elsewhere-key", "elsewhere-secret", ALL, vec!["127.0.0.2".parse().expect("ip")]),
-            key(DOC_KEY, DOC_SECRET, ALL, vec![]),
-        ];
-        let markets = vec![
-            Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
-            Market { symbol: "LTCBTC".into(), base: "LTC".into(), quote: "BTC".into(), price: amt("0.002") },
-        ];
-        let sandbox = rt.block_on(Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), keys, markets)).expect("start");
-        Self { rt, sandbox: Some(sandbox) }
-    }
+trait Call {
+    fn call(&self, api_key: &str, secret: &str, method: &str, path: &str, query: &str, body: &str) -> (u16, Value);
+}
 
-    fn sb(&self) -> &Sandbox {
-        self.sandbox.as_ref().expect("running")
-    }
-
-    /// Send a raw HTTP/1.1 request; return status and JSON body.
-    fn send(&self, method: &str, path: &str, query: &str, headers: &[(String, String)], body: &str) -> (u16, Value) {
-        let mut s = TcpStream::connect(self.sb().addr()).expect("connect");
-        let target = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
-        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
-        s.write_all(req.as_bytes()).expect("write");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read");
-        let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
-        let json = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        (status, serde_json::from_str(json).unwrap_or(Value::Null))
-    }
-
+impl Call for Env {
     /// Sign with Sealgate's Binance scheme (real clock) and send.
     fn call(&self, api_key: &str, secret: &str, method: &str, path: &str, query: &str, body: &str) -> (u16, Value) {
         let cred =
             Credential { api_key: Some(api_key.into()), api_secret: Some(secret.into()), ..Credential::default() };
-        let req = Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() };
-        let signed =
-            sealgate_exchanges::sign("binance", &cred, &req, &Context { clock: &SystemClock, nonce: &FixedNonce(1) })
-                .expect("sign");
-        self.send(&signed.method, &signed.path, &signed.query, &signed.headers, &signed.body)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let sb = self.sandbox.take();
-        self.rt.block_on(async move { drop(sb) });
+        self.send_signed(&sign("binance", &cred, &request(method, path, query, body), &SystemClock, 1))
     }
 }
 
@@ -104,7 +64,7 @@ fn code(v: &Value) -> i64 {
 
 #[test]
 fn reads_orders_and_balances() {
-    let env = Env::new();
+    let env = env();
     let (status, acct) = env.call("trader-key", "trader-secret", "GET", "/api/v3/account", "", "");
     assert_eq!(status, 200, "{acct}");
     assert_eq!(acct["canWithdraw"], false);
@@ -162,7 +122,7 @@ fn reads_orders_and_balances() {
 
 #[test]
 fn withdrawals_need_the_permission_and_are_logged() {
-    let env = Env::new();
+    let env = env();
     let body = "coin=BTC&address=bc1qexample&amount=0.1";
     let (status, e) = env.call("trader-key", "trader-secret", "POST", "/sapi/v1/capital/withdraw/apply", "", body);
     assert_eq!((status, code(&e)), (401, -2015));
@@ -185,7 +145,7 @@ fn withdrawals_need_the_permission_and_are_logged() {
 
 #[test]
 fn refuses_what_binance_refuses() {
-    let env = Env::new();
+    let env = env();
     // Wrong secret.
     let (status, e) = env.call("trader-key", "not-the-secret", "GET", "/api/v3/account", "", "");
     assert_eq!((status, code(&e)), (400, -1022), "{e}");
@@ -213,14 +173,7 @@ fn refuses_what_binance_refuses() {
         api_secret: Some("trader-secret".into()),
         ..Credential::default()
     };
-    let req = Request {
-        method: "GET".into(),
-        path: "/api/v3/myTrades".into(),
-        query: "symbol=BTCUSDT".into(),
-        body: String::new(),
-    };
-    let s = sealgate_exchanges::sign("binance", &cred, &req, &Context { clock: &SystemClock, nonce: &FixedNonce(1) })
-        .expect("sign");
+    let s = sign("binance", &cred, &request("GET", "/api/v3/myTrades", "symbol=BTCUSDT", ""), &SystemClock, 1);
     let (status, e) = env.send("GET", &s.path, &s.query.replace("BTCUSDT", "LTCBTC"), &s.headers, "");
     assert_eq!((status, code(&e)), (400, -1022));
     // No signature.
@@ -233,7 +186,7 @@ fn refuses_what_binance_refuses() {
 /// (its timestamp is from 2017, so the sandbox clock is set back to it).
 #[test]
 fn accepts_the_documented_example() {
-    let env = Env::new();
+    let env = env();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
     let offset = 1_499_827_319_559i128 + 100 - i128::try_from(now).expect("ms");
     env.sb().set_clock_offset_ms(i64::try_from(offset).expect("offset"));

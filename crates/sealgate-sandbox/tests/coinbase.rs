@@ -1,18 +1,14 @@
 //! The Coinbase Advanced Trade sandbox verifies CDP JWTs (ES256 and EdDSA)
 //! with the key's public key; Sealgate's Coinbase scheme passes it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
 
 use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::Engine as _;
-use sealgate_exchanges::{Context, Credential, FixedNonce, Request, SystemClock};
-use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use common::{Env, amt, request, sign};
+use sealgate_exchanges::{Credential, SystemClock};
+use sealgate_sandbox::{KeySpec, Market, Permissions, Venue};
 use serde_json::Value;
-
-fn amt(s: &str) -> Amount {
-    Amount::parse(s).expect("amount")
-}
 
 struct Key {
     name: String,
@@ -44,66 +40,35 @@ fn ed25519_key(name: &str) -> Key {
     }
 }
 
-struct Env {
-    rt: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
+fn env(keys: &[(&Key, Permissions)]) -> Env {
+    let specs = keys
+        .iter()
+        .map(|(k, permissions)| KeySpec {
+            venue: Venue::Coinbase,
+            api_key: k.name.clone(),
+            secret: k.public_b64.clone(),
+            permissions: *permissions,
+            allowed_ips: vec![],
+            passphrase: None,
+            balances: vec![("USD".into(), amt("1000")), ("BTC".into(), amt("0.5"))],
+        })
+        .collect();
+    Env::new(
+        specs,
+        vec![Market { symbol: "BTC-USD".into(), base: "BTC".into(), quote: "USD".into(), price: amt("50000") }],
+    )
 }
 
-impl Env {
-    fn new(keys: &[(&Key, Permissions)]) -> Self {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let specs = keys
-            .iter()
-            .map(|(k, permissions)| KeySpec {
-                venue: Venue::Coinbase,
-                api_key: k.name.clone(),
-                secret: k.public_b64.clone(),
-                permissions: *permissions,
-                allowed_ips: vec![],
-                passphrase: None,
-                balances: vec![("USD".into(), amt("1000")), ("BTC".into(), amt("0.5"))],
-            })
-            .collect();
-        let markets =
-            vec![Market { symbol: "BTC-USD".into(), base: "BTC".into(), quote: "USD".into(), price: amt("50000") }];
-        let sandbox =
-            rt.block_on(Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), specs, markets)).expect("start");
-        Self { rt, sandbox: Some(sandbox) }
-    }
-
-    fn sb(&self) -> &Sandbox {
-        self.sandbox.as_ref().expect("running")
-    }
-
-    fn call(&self, key: &Key, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let cred = Credential {
-            key_name: Some(key.name.clone().into()),
-            private_key: Some(key.pem.clone().into()),
-            ..Credential::default()
-        };
-        let req = Request { method: method.into(), path: path.into(), query: String::new(), body: body.into() };
-        let s =
-            sealgate_exchanges::sign("coinbase", &cred, &req, &Context { clock: &SystemClock, nonce: &FixedNonce(1) })
-                .expect("sign");
-        let mut stream = TcpStream::connect(self.sb().addr()).expect("connect");
-        let mut raw = format!("{} {} HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n", s.method, s.path);
-        for (k, v) in &s.headers {
-            raw.push_str(&format!("{k}: {v}\r\n"));
-        }
-        raw.push_str(&format!("Content-Length: {}\r\n\r\n{}", s.body.len(), s.body));
-        stream.write_all(raw.as_bytes()).expect("write");
-        let mut resp = String::new();
-        stream.read_to_string(&mut resp).expect("read");
-        let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status");
-        (status, serde_json::from_str(resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let sb = self.sandbox.take();
-        self.rt.block_on(async move { drop(sb) });
-    }
+/// Sign with Sealgate's Coinbase scheme (real clock) and send.
+fn call(env: &Env, key: &Key, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let cred = Credential {
+        key_name: Some(key.name.clone().into()),
+        private_key: Some(key.pem.clone().into()),
+        ..Credential::default()
+    };
+    let mut s = sign("coinbase", &cred, &request(method, path, "", body), &SystemClock, 1);
+    s.headers.push(("Content-Type".into(), "application/json".into()));
+    env.send_signed(&s)
 }
 
 const TRADER: Permissions = Permissions { read: true, trade: true, withdraw: false };
@@ -112,13 +77,14 @@ const TRADER: Permissions = Permissions { read: true, trade: true, withdraw: fal
 fn es256_and_eddsa_keys_trade() {
     let es = es256_key("organizations/org-1/apiKeys/es");
     let ed = ed25519_key("organizations/org-1/apiKeys/ed");
-    let env = Env::new(&[(&es, TRADER), (&ed, TRADER)]);
+    let env = env(&[(&es, TRADER), (&ed, TRADER)]);
     for k in [&es, &ed] {
-        let (status, v) = env.call(k, "GET", "/api/v3/brokerage/accounts", "");
+        let (status, v) = call(&env, k, "GET", "/api/v3/brokerage/accounts", "");
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["accounts"].as_array().map(Vec::len), Some(2));
     }
-    let (status, v) = env.call(
+    let (status, v) = call(
+        &env,
         &es,
         "POST",
         "/api/v3/brokerage/orders",
@@ -126,19 +92,20 @@ fn es256_and_eddsa_keys_trade() {
     );
     assert_eq!((status, v["success"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(env.sb().free_balance(&es.name, "BTC"), Some(amt("0.502")));
-    let (_, v) = env.call(
+    let (_, v) = call(
+        &env,
         &es,
         "POST",
         "/api/v3/brokerage/orders",
         r#"{"client_order_id":"c2","product_id":"BTC-USD","side":"SELL","order_configuration":{"limit_limit_gtc":{"base_size":"0.1","limit_price":"70000"}}}"#,
     );
     let id = v["success_response"]["order_id"].as_str().expect("id").to_owned();
-    let (_, v) = env.call(&es, "GET", "/api/v3/brokerage/orders/historical/batch", "");
+    let (_, v) = call(&env, &es, "GET", "/api/v3/brokerage/orders/historical/batch", "");
     assert_eq!(v["orders"].as_array().map(Vec::len), Some(1));
     let (_, v) =
-        env.call(&es, "POST", "/api/v3/brokerage/orders/batch_cancel", &format!(r#"{{"order_ids":["{id}"]}}"#));
+        call(&env, &es, "POST", "/api/v3/brokerage/orders/batch_cancel", &format!(r#"{{"order_ids":["{id}"]}}"#));
     assert_eq!(v["results"][0]["success"], true, "{v}");
-    let (_, v) = env.call(&es, "GET", "/api/v3/brokerage/orders/historical/fills", "");
+    let (_, v) = call(&env, &es, "GET", "/api/v3/brokerage/orders/historical/fills", "");
     assert_eq!(v["fills"].as_array().map(Vec::len), Some(1));
 }
 
@@ -147,15 +114,15 @@ fn sends_need_the_transfer_permission_and_a_valid_key() {
     let trader = es256_key("organizations/org-1/apiKeys/trader");
     let treasury = ed25519_key("organizations/org-1/apiKeys/treasury");
     let stranger = es256_key("organizations/org-1/apiKeys/trader");
-    let env = Env::new(&[(&trader, TRADER), (&treasury, Permissions { read: true, trade: true, withdraw: true })]);
+    let env = env(&[(&trader, TRADER), (&treasury, Permissions { read: true, trade: true, withdraw: true })]);
     let send = r#"{"type":"send","to":"bc1qexample","amount":"0.1","currency":"BTC"}"#;
-    let (status, v) = env.call(&trader, "POST", "/v2/accounts/acct-BTC/transactions", send);
+    let (status, v) = call(&env, &trader, "POST", "/v2/accounts/acct-BTC/transactions", send);
     assert_eq!((status, v["error"].as_str()), (403, Some("PERMISSION_DENIED")), "{v}");
     assert!(env.sb().withdrawals().is_empty());
-    let (status, v) = env.call(&treasury, "POST", "/v2/accounts/acct-BTC/transactions", send);
+    let (status, v) = call(&env, &treasury, "POST", "/v2/accounts/acct-BTC/transactions", send);
     assert_eq!(status, 200, "{v}");
     assert_eq!(env.sb().withdrawals().len(), 1);
     // Same key name, another private key: the signature does not verify.
-    let (status, v) = env.call(&stranger, "GET", "/api/v3/brokerage/accounts", "");
+    let (status, v) = call(&env, &stranger, "GET", "/api/v3/brokerage/accounts", "");
     assert_eq!((status, v["error"].as_str()), (401, Some("UNAUTHENTICATED")), "{v}");
 }
