@@ -3,7 +3,10 @@
 #   - panva `jose` (npm), exact version from interop/package-lock.json, into
 #     interop/node_modules via `npm ci`;
 #   - `jwcrypto` (PyPI) and its dependencies, exact versions from
-#     interop/requirements.txt, into the venv .venv-interop at the repo root.
+#     interop/requirements.txt, into the venv .venv-interop at the repo root;
+#   - `ccxt` (PyPI, same file and venv) for crates/sealgate/tests/ccxt_crosscheck.rs.
+#     requirements.txt is the complete list (installed with --no-deps; see the
+#     comment there for why).
 # Idempotent and non-interactive: when the pinned versions are already there it
 # does nothing and returns quickly. Needs node+npm and python3 (with venv).
 set -euo pipefail
@@ -41,7 +44,7 @@ else
   [ "$have_jose" = "$want_jose" ] || die "npm ci installed jose $have_jose, expected $want_jose"
 fi
 
-# ---- jwcrypto (PyPI) --------------------------------------------------------
+# ---- jwcrypto + ccxt (PyPI) -------------------------------------------------
 # True when every `name==version` line of requirements.txt is installed in the venv.
 pins_match() {
   [ -x "$VENV/bin/python" ] || return 1
@@ -61,13 +64,14 @@ for line in open(sys.argv[1]):
             ok = False
     except metadata.PackageNotFoundError:
         ok = False
-import jwcrypto.jwe  # noqa: F401  (the import itself must work)
+import jwcrypto.jwe  # noqa: F401  (the imports themselves must work)
+import ccxt  # noqa: F401
 sys.exit(0 if ok else 1)
 PY
 }
 
 if pins_match; then
-  log "jwcrypto venv already matches interop/requirements.txt"
+  log "jwcrypto+ccxt venv already matches interop/requirements.txt"
 else
   if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     log "creating venv $VENV"
@@ -76,10 +80,10 @@ else
       || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
   fi
   log "installing interop/requirements.txt into $VENV"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --no-deps \
     -r "$INTEROP/requirements.txt" </dev/null
   pins_match || die "venv does not match interop/requirements.txt after install"
 fi
 
-py_versions="$("$VENV/bin/python" -c 'import sys; from importlib.metadata import version as v; print("python %s, jwcrypto %s, cryptography %s" % (sys.version.split()[0], v("jwcrypto"), v("cryptography")))')"
+py_versions="$("$VENV/bin/python" -c 'import sys; from importlib.metadata import version as v; print("python %s, jwcrypto %s, cryptography %s, ccxt %s" % (sys.version.split()[0], v("jwcrypto"), v("cryptography"), v("ccxt")))')"
 log "ready: node $(node --version), jose $have_jose; $py_versions"
