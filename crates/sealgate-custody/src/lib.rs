@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod conformance;
 mod error;
 pub mod keyset;

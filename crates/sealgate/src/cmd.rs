@@ -107,9 +107,16 @@ enum JweCommand {
 
 #[derive(clap::Args)]
 struct SealArgs {
-    /// The role's public JWK file.
-    #[arg(long)]
-    to: PathBuf,
+    /// The role's public JWK file (or use --recipients with --pin).
+    #[arg(long, required_unless_present = "recipients", conflicts_with = "recipients")]
+    to: Option<PathBuf>,
+    /// A signed recipient key set (JWS, from `sealgate keys export-recipients`):
+    /// the role's active key is taken from it after the signature is checked.
+    #[arg(long, requires = "pin")]
+    recipients: Option<PathBuf>,
+    /// RFC 7638 thumbprint of the root key that must have signed --recipients.
+    #[arg(long, requires = "recipients")]
+    pin: Option<String>,
     /// The role that will open the envelope (e.g. importer, trader).
     #[arg(long)]
     role: String,
@@ -172,7 +179,11 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seal(a) => {
-            let key = read_public(&a.to)?;
+            let key = match (&a.to, &a.recipients, &a.pin) {
+                (Some(to), None, None) => read_public(to)?,
+                (None, Some(set), Some(pin)) => recipient_from_set(set, pin, &a.role)?,
+                _ => bail!("give --to PUBLIC_JWK_FILE, or --recipients SIGNED_SET with --pin THUMBPRINT"),
+            };
             let req = SealRequest {
                 sub: a.user,
                 cid: match a.credential_id {
@@ -210,6 +221,19 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
             writeln!(out, "{}", serde_json::to_string_pretty(&facts)?)?;
             Ok(())
         }
+    }
+}
+
+/// The active key of `role` in a signed recipient key set, after checking
+/// its signature against the pinned root, and its expiry.
+fn recipient_from_set(path: &Path, pin: &str, role: &str) -> anyhow::Result<PublicJwk> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let recipients = sealgate_custody::keyset::verify(&text, pin, now()?)?;
+    let mut for_role = recipients.into_iter().filter(|r| r.role == role);
+    match (for_role.next(), for_role.next()) {
+        (Some(r), None) => Ok(r.key),
+        (None, _) => bail!("the recipient key set has no active key for role {role:?}"),
+        (Some(_), Some(_)) => bail!("the recipient key set has several active keys for role {role:?}"),
     }
 }
 

@@ -1,0 +1,222 @@
+//! The custody configuration: one TOML file naming the backend and its
+//! settings. Secrets (passphrases, PINs, tokens) are never in it: it names
+//! the file or environment variable that holds them.
+//!
+//! ```toml
+//! backend = "local"            # or "pkcs11", "openbao"
+//!
+//! [local]
+//! keyring = "/var/lib/sealgate/keyring"
+//! key_file = "/etc/sealgate/master.key"        # 32 random bytes, mode 0600
+//! # passphrase_env = "SEALGATE_PASSPHRASE"     # or passphrase_file = "…"
+//!
+//! [pkcs11]
+//! module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token_label = "sealgate"
+//! pin_file = "/etc/sealgate/hsm.pin"           # or pin_env = "SEALGATE_HSM_PIN"
+//! sessions = 4
+//!
+//! [openbao]
+//! address = "https://bao.internal:8200"
+//! mount = "transit"
+//! token_file = "/etc/sealgate/bao.token"       # or token_env, or:
+//! # approle_role_id = "…"
+//! # approle_secret_id_file = "/etc/sealgate/bao.secret-id"  # or approle_secret_id_env
+//! # ca_cert = "/etc/sealgate/bao-ca.pem"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::CustodyError;
+
+/// Largest configuration file read.
+const MAX_CONFIG: u64 = 64 * 1024;
+
+/// Which backend, and its section.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustodyConfig {
+    /// `local`, `pkcs11` or `openbao`.
+    pub backend: Backend,
+    /// Settings of the local keyring.
+    pub local: Option<LocalSection>,
+    /// Settings of the PKCS#11 token.
+    pub pkcs11: Option<Pkcs11Section>,
+    /// Settings of the OpenBao (Vault Transit) server.
+    pub openbao: Option<OpenBaoSection>,
+}
+
+/// The backend named in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Keyring file encrypted at rest (the embedded default).
+    Local,
+    /// A PKCS#11 token (HSM; SoftHSM2 in tests).
+    Pkcs11,
+    /// OpenBao / Vault Transit.
+    Openbao,
+}
+
+/// `[local]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSection {
+    /// The keyring file.
+    pub keyring: PathBuf,
+    /// A file holding the master key.
+    pub key_file: Option<PathBuf>,
+    /// A file holding the passphrase.
+    pub passphrase_file: Option<PathBuf>,
+    /// An environment variable holding the passphrase.
+    pub passphrase_env: Option<String>,
+}
+
+/// `[pkcs11]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Section {
+    /// The PKCS#11 module (shared library).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// A file holding the user PIN.
+    pub pin_file: Option<PathBuf>,
+    /// An environment variable holding the user PIN.
+    pub pin_env: Option<String>,
+    /// Sessions in the pool (default 4).
+    pub sessions: Option<usize>,
+}
+
+/// `[openbao]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBaoSection {
+    /// Server address, e.g. `https://bao.internal:8200`.
+    pub address: String,
+    /// Transit mount (default `transit`).
+    pub mount: Option<String>,
+    /// A file holding a token.
+    pub token_file: Option<PathBuf>,
+    /// An environment variable holding a token.
+    pub token_env: Option<String>,
+    /// AppRole role id (with a secret id source).
+    pub approle_role_id: Option<String>,
+    /// A file holding the AppRole secret id.
+    pub approle_secret_id_file: Option<PathBuf>,
+    /// An environment variable holding the AppRole secret id.
+    pub approle_secret_id_env: Option<String>,
+    /// CA certificate (PEM) to trust for the server.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl CustodyConfig {
+    /// Read and check a configuration file.
+    pub fn load(path: &Path) -> Result<Self, CustodyError> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(path)
+            .map_err(|e| CustodyError::Config(format!("cannot read custody config {}: {e}", path.display())))?;
+        let mut text = String::new();
+        file.take(MAX_CONFIG + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| CustodyError::Config(format!("cannot read custody config {}: {e}", path.display())))?;
+        if text.len() as u64 > MAX_CONFIG {
+            return Err(CustodyError::Config(format!("custody config {} is larger than 64 KiB", path.display())));
+        }
+        Self::parse(&text).map_err(|e| match e {
+            CustodyError::Config(m) => CustodyError::Config(format!("custody config {}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parse configuration text.
+    pub fn parse(text: &str) -> Result<Self, CustodyError> {
+        let c: Self = toml::from_str(text).map_err(|e| CustodyError::Config(e.message().to_owned()))?;
+        let missing = |s: &str| CustodyError::Config(format!("backend = \"{s}\" needs a [{s}] section"));
+        match c.backend {
+            Backend::Local => {
+                let l = c.local.as_ref().ok_or_else(|| missing("local"))?;
+                let sources = [l.key_file.is_some(), l.passphrase_file.is_some(), l.passphrase_env.is_some()];
+                if sources.iter().filter(|s| **s).count() != 1 {
+                    return Err(CustodyError::Config(
+                        "[local] needs exactly one of key_file, passphrase_file, passphrase_env".into(),
+                    ));
+                }
+            }
+            Backend::Pkcs11 => {
+                let p = c.pkcs11.as_ref().ok_or_else(|| missing("pkcs11"))?;
+                if p.pin_file.is_some() == p.pin_env.is_some() {
+                    return Err(CustodyError::Config("[pkcs11] needs exactly one of pin_file, pin_env".into()));
+                }
+                if p.sessions == Some(0) {
+                    return Err(CustodyError::Config("[pkcs11] sessions must be at least 1".into()));
+                }
+            }
+            Backend::Openbao => {
+                let o = c.openbao.as_ref().ok_or_else(|| missing("openbao"))?;
+                let token = o.token_file.is_some() || o.token_env.is_some();
+                let approle = o.approle_role_id.is_some();
+                let secret_id = o.approle_secret_id_file.is_some() || o.approle_secret_id_env.is_some();
+                let ok = (token && !approle && !secret_id && !(o.token_file.is_some() && o.token_env.is_some()))
+                    || (!token
+                        && approle
+                        && secret_id
+                        && !(o.approle_secret_id_file.is_some() && o.approle_secret_id_env.is_some()));
+                if !ok {
+                    return Err(CustodyError::Config(
+                        "[openbao] needs one of token_file, token_env, or approle_role_id with one of approle_secret_id_file, approle_secret_id_env".into(),
+                    ));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_parse_and_mistakes_are_named() {
+        let local =
+            CustodyConfig::parse("backend = \"local\"\n[local]\nkeyring = \"/k\"\nkey_file = \"/m\"\n").expect("local");
+        assert_eq!(local.backend, Backend::Local);
+        assert!(
+            CustodyConfig::parse(
+                "backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_env = \"P\"\n"
+            )
+            .is_ok()
+        );
+        assert!(
+            CustodyConfig::parse(
+                "backend = \"openbao\"\n[openbao]\naddress = \"http://127.0.0.1:8200\"\ntoken_env = \"T\"\n"
+            )
+            .is_ok()
+        );
+        assert!(
+            CustodyConfig::parse("backend = \"openbao\"\n[openbao]\naddress = \"a\"\napprole_role_id = \"r\"\napprole_secret_id_env = \"S\"\n")
+                .is_ok()
+        );
+        for (bad, want) in [
+            ("backend = \"cloud\"\n", "unknown variant"),
+            ("backend = \"local\"\n", "needs a [local] section"),
+            ("backend = \"local\"\n[local]\nkeyring = \"/k\"\n", "exactly one"),
+            (
+                "backend = \"local\"\n[local]\nkeyring = \"/k\"\nkey_file = \"/m\"\npassphrase_env = \"P\"\n",
+                "exactly one",
+            ),
+            ("backend = \"local\"\n[local]\nkeyring = \"/k\"\nkey_file = \"/m\"\npin = \"1234\"\n", "unknown field"),
+            ("backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m\"\ntoken_label = \"t\"\n", "pin_file"),
+            (
+                "backend = \"openbao\"\n[openbao]\naddress = \"a\"\ntoken_env = \"T\"\napprole_role_id = \"r\"\n",
+                "one of",
+            ),
+        ] {
+            match CustodyConfig::parse(bad) {
+                Err(CustodyError::Config(m)) => assert!(m.contains(want), "{bad:?}: {m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+}
