@@ -154,14 +154,11 @@ impl CustodyConfig {
             }
             Backend::Openbao => {
                 let o = c.openbao.as_ref().ok_or_else(|| missing("openbao"))?;
-                let token = o.token_file.is_some() || o.token_env.is_some();
+                let count = |v: &[bool]| v.iter().filter(|b| **b).count();
+                let tokens = count(&[o.token_file.is_some(), o.token_env.is_some()]);
+                let secret_ids = count(&[o.approle_secret_id_file.is_some(), o.approle_secret_id_env.is_some()]);
                 let approle = o.approle_role_id.is_some();
-                let secret_id = o.approle_secret_id_file.is_some() || o.approle_secret_id_env.is_some();
-                let ok = (token && !approle && !secret_id && !(o.token_file.is_some() && o.token_env.is_some()))
-                    || (!token
-                        && approle
-                        && secret_id
-                        && !(o.approle_secret_id_file.is_some() && o.approle_secret_id_env.is_some()));
+                let ok = matches!((tokens, approle, secret_ids), (1, false, 0) | (0, true, 1));
                 if !ok {
                     return Err(CustodyError::Config(
                         "[openbao] needs one of token_file, token_env, or approle_role_id with one of approle_secret_id_file, approle_secret_id_env".into(),
