@@ -170,6 +170,30 @@ impl CustodyConfig {
     }
 }
 
+impl CustodyConfig {
+    /// Open the configured custody.
+    pub async fn open(&self) -> Result<Box<dyn crate::Custody>, CustodyError> {
+        Err(CustodyError::Unsupported { backend: self.backend.name(), what: "be opened by this build yet" })
+    }
+
+    /// Initialise the configured custody (create the keyring or the root
+    /// key) and open it.
+    pub async fn init(&self) -> Result<Box<dyn crate::Custody>, CustodyError> {
+        Err(CustodyError::Unsupported { backend: self.backend.name(), what: "be initialised by this build yet" })
+    }
+}
+
+impl Backend {
+    /// Its name in the configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Pkcs11 => "pkcs11",
+            Self::Openbao => "openbao",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,12 @@ enum Command {
     /// Exchange request signing and endpoint classes.
     #[command(subcommand)]
     Exchange(crate::exchange_cmd::ExchangeCommand),
+    /// Role keys in the custody (local keyring, PKCS#11 token, OpenBao).
+    #[command(subcommand)]
+    Keys(crate::keys_cmd::KeysCommand),
+    /// Custody checks.
+    #[command(subcommand)]
+    Custody(crate::keys_cmd::CustodyCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -156,6 +162,8 @@ struct OpenArgs {
 pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cli.command {
         Command::Exchange(c) => crate::exchange_cmd::run(c, out),
+        Command::Keys(c) => crate::keys_cmd::run_keys(c, out),
+        Command::Custody(c) => crate::keys_cmd::run_custody(c, out),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

@@ -10,6 +10,7 @@ use clap::Parser;
 
 mod cmd;
 mod exchange_cmd;
+mod keys_cmd;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();

@@ -1,0 +1,235 @@
+//! `sealgate keys …` and `sealgate custody selftest`: role keys in the
+//! configured custody (local keyring, PKCS#11 token or OpenBao Transit).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Subcommand, ValueEnum};
+use sealgate_custody::config::CustodyConfig;
+use sealgate_custody::{Custody, Exportability, KeyStatus, RoleKeyType, keyset};
+use sealgate_envelope::secrecy::ExposeSecret as _;
+use sealgate_envelope::{Binding, Scope, SealRequest, open_credential, seal_credential};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create the custody's root signing key (and, for `local`, the keyring
+    /// and a missing master key file); print the root key's pin.
+    Init {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+    },
+    /// List role key versions.
+    List {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+    },
+    /// Create a new active version for a role (the previous one becomes decrypt-only).
+    Rotate {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+        /// The role (importer, trader, …).
+        #[arg(long)]
+        role: String,
+        /// Key type.
+        #[arg(long, value_enum, default_value = "ecdh-p256")]
+        key_type: KeyTypeArg,
+    },
+    /// Set a version's status.
+    SetStatus {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+        /// The version.
+        #[arg(long)]
+        kid: String,
+        /// active, decrypt-only, retired or disabled.
+        #[arg(long)]
+        status: String,
+    },
+    /// Print the signed recipient key set (JWS) of the active role keys.
+    ExportRecipients {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+        /// Seconds until the set expires.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
+    /// Print the RFC 7638 thumbprint of the root key: the pin clients carry.
+    Pin {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CustodyCommand {
+    /// For every active key: seal a random canary, open it through the
+    /// custody, check the key cannot be exported, print per-key latency.
+    Selftest {
+        /// Custody configuration (TOML).
+        #[arg(long)]
+        custody: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KeyTypeArg {
+    EcdhP256,
+    EcdhP384,
+    EcdhX25519,
+    Rsa3072,
+    Rsa4096,
+}
+
+impl From<KeyTypeArg> for RoleKeyType {
+    fn from(k: KeyTypeArg) -> Self {
+        match k {
+            KeyTypeArg::EcdhP256 => Self::EcdhP256,
+            KeyTypeArg::EcdhP384 => Self::EcdhP384,
+            KeyTypeArg::EcdhX25519 => Self::EcdhX25519,
+            KeyTypeArg::Rsa3072 => Self::Rsa3072,
+            KeyTypeArg::Rsa4096 => Self::Rsa4096,
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn now() -> anyhow::Result<u64> {
+    Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).context("clock before 1970")?.as_secs())
+}
+
+pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        match cmd {
+            KeysCommand::Init { custody } => {
+                let config = CustodyConfig::load(&custody)?;
+                let c = config.init().await?;
+                writeln!(out, "{}", keyset::thumbprint(&c.root_public().await?)?)?;
+            }
+            KeysCommand::List { custody } => {
+                let c = CustodyConfig::load(&custody)?.open().await?;
+                writeln!(out, "{:<24} {:<12} {:>7} {:<13} {:<16} created", "kid", "role", "version", "status", "alg")?;
+                for k in c.keys().await? {
+                    let alg = k.public.seal_alg().name();
+                    writeln!(
+                        out,
+                        "{:<24} {:<12} {:>7} {:<13} {:<16} {}",
+                        k.kid, k.role, k.version, k.status, alg, k.created_at
+                    )?;
+                }
+            }
+            KeysCommand::Rotate { custody, role, key_type } => {
+                check_role(&role)?;
+                let c = CustodyConfig::load(&custody)?.open().await?;
+                let k = c.rotate(&role, key_type.into()).await?;
+                writeln!(out, "{}", k.kid)?;
+            }
+            KeysCommand::SetStatus { custody, kid, status } => {
+                let status = KeyStatus::parse(&status)
+                    .with_context(|| format!("--status {status:?}: use active, decrypt-only, retired or disabled"))?;
+                let c = CustodyConfig::load(&custody)?.open().await?;
+                c.set_status(&kid, status).await?;
+            }
+            KeysCommand::ExportRecipients { custody, ttl } => {
+                let c = CustodyConfig::load(&custody)?.open().await?;
+                writeln!(out, "{}", keyset::sign(c.as_ref(), now()?, ttl).await?)?;
+            }
+            KeysCommand::Pin { custody } => {
+                let c = CustodyConfig::load(&custody)?.open().await?;
+                writeln!(out, "{}", keyset::thumbprint(&c.root_public().await?)?)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn check_role(role: &str) -> anyhow::Result<()> {
+    let ok = !role.is_empty()
+        && role.len() <= 32
+        && role.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        bail!("--role must be 1-32 characters of a-z, 0-9 and -");
+    }
+    Ok(())
+}
+
+/// Opens per key in the latency figure.
+const SELFTEST_OPENS: usize = 10;
+
+pub fn run_custody(cmd: CustodyCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let CustodyCommand::Selftest { custody } = cmd;
+    runtime()?.block_on(async {
+        let c = CustodyConfig::load(&custody)?.open().await?;
+        let mut failures = 0;
+        writeln!(out, "{:<24} {:<12} {:<16} {:>12} result", "kid", "role", "exportable", "open µs p50")?;
+        for k in c.keys().await?.into_iter().filter(|k| k.status == KeyStatus::Active) {
+            let result = selftest_one(c.as_ref(), &k).await;
+            let export = match c.exportability(&k.kid).await {
+                Ok(Exportability::NonExportable) => "no",
+                Ok(Exportability::SoftwareKey) => "software key",
+                Ok(Exportability::Unknown) | Err(_) => "unknown",
+            };
+            match result {
+                Ok(us) => writeln!(out, "{:<24} {:<12} {:<16} {:>12.0} ok", k.kid, k.role, export, us)?,
+                Err(e) => {
+                    failures += 1;
+                    writeln!(out, "{:<24} {:<12} {:<16} {:>12} FAILED: {e:#}", k.kid, k.role, export, "-")?;
+                }
+            }
+        }
+        if failures > 0 {
+            // The table is still wanted: print it on stderr with the error.
+            let table = String::from_utf8_lossy(out).into_owned();
+            out.clear();
+            bail!("{failures} key(s) failed the selftest\n{table}");
+        }
+        Ok(())
+    })
+}
+
+/// Seal a random canary to the key and open it through the custody;
+/// return the median open time in µs.
+async fn selftest_one(c: &dyn Custody, k: &sealgate_custody::KeyInfo) -> anyhow::Result<f64> {
+    // Random canaries (UUID v4 text: 122 random bits each).
+    let secret = sealgate_envelope::new_credential_id()?;
+    let credential = format!(r#"{{"api_key":"SELFTEST-{}","api_secret":"{secret}"}}"#, &secret[..8]);
+    let req = SealRequest {
+        sub: "selftest".into(),
+        cid: sealgate_envelope::new_credential_id()?,
+        exch: "selftest".into(),
+        aud: k.role.clone(),
+        scope: Scope::parse_list("read")?,
+        iat: now()?,
+    };
+    let (envelope, _) = seal_credential(credential.as_bytes(), &k.public, &req)?;
+    let binding = Binding {
+        sub: req.sub.clone(),
+        cid: req.cid.clone(),
+        exch: req.exch.clone(),
+        aud: req.aud.clone(),
+        now: Some(now()?),
+    };
+    let key = c.decryption_key(&k.kid).await?;
+    let mut times = Vec::with_capacity(SELFTEST_OPENS);
+    for _ in 0..SELFTEST_OPENS {
+        let started = Instant::now();
+        let opened = open_credential(envelope.as_bytes(), key.as_ref(), &binding).await?;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        let got = opened.credential.get("api_secret").map(|s| s.expose_secret() == secret);
+        if got != Some(true) {
+            bail!("the opened canary differs from the sealed one");
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
