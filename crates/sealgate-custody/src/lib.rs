@@ -17,6 +17,7 @@ pub mod config;
 pub mod conformance;
 mod error;
 pub mod keyset;
+pub mod local;
 
 pub use error::CustodyError;
 

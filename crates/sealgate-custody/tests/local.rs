@@ -1,0 +1,402 @@
+//! The `local` keyring backend: conformance, persistence, unlock failures,
+//! tamper and truncation, permissions, and a canary for key material.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sealgate_custody::local::{KdfParams, LocalCustody, MasterKey};
+use sealgate_custody::{Custody, CustodyError, KeyStatus, RoleKeyType, conformance};
+use sealgate_envelope::secrecy::SecretString;
+use sealgate_envelope::{Binding, Curve, LocalKey, Scope, SealRequest, open_credential, seal_credential};
+
+const PASSPHRASE: &str = "correct horse battery staple";
+const CREDENTIAL: &[u8] = br#"{"api_key":"LOCAL-KEY-1234","api_secret":"local-secret"}"#;
+
+fn cheap(pass: &str) -> MasterKey {
+    MasterKey::from_passphrase_with_params(
+        SecretString::from(pass),
+        KdfParams::new(8, 1, 1).expect("cheap argon2 params"),
+    )
+}
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn keyring(d: &tempfile::TempDir) -> PathBuf {
+    d.path().join("keyring")
+}
+
+fn config_msg(r: Result<LocalCustody, CustodyError>) -> String {
+    match r {
+        Err(CustodyError::Config(m)) => m,
+        Err(e) => panic!("expected a Config error, got {e:?}"),
+        Ok(_) => panic!("expected a Config error, got a keyring"),
+    }
+}
+
+fn is_unlock(r: &Result<LocalCustody, CustodyError>) -> bool {
+    matches!(r, Err(CustodyError::Unlock(_)))
+}
+
+fn request(aud: &str, cid: &str) -> (SealRequest, Binding) {
+    let req = SealRequest {
+        sub: "u1".into(),
+        cid: cid.into(),
+        exch: "binance".into(),
+        aud: aud.into(),
+        scope: Scope::parse_list("read").expect("scope"),
+        iat: 1,
+    };
+    let binding = Binding { sub: "u1".into(), cid: cid.into(), exch: "binance".into(), aud: aud.into(), now: None };
+    (req, binding)
+}
+
+async fn run_conformance(role: &str, key_type: RoleKeyType) {
+    let d = dir();
+    let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
+    conformance::run(&custody, role, key_type).await;
+    // Everything the suite did is on disk.
+    let reopened = LocalCustody::open(&keyring(&d), cheap(PASSPHRASE)).expect("reopen");
+    let a: Vec<_> = custody.keys().await.expect("keys").into_iter().map(|k| (k.kid, k.status)).collect();
+    let b: Vec<_> = reopened.keys().await.expect("keys").into_iter().map(|k| (k.kid, k.status)).collect();
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn conformance_p256() {
+    run_conformance("conf-p256", RoleKeyType::EcdhP256).await;
+}
+
+#[tokio::test]
+async fn conformance_x25519() {
+    run_conformance("conf-x25519", RoleKeyType::EcdhX25519).await;
+}
+
+#[tokio::test]
+async fn conformance_rsa3072() {
+    run_conformance("conf-rsa3072", RoleKeyType::Rsa3072).await;
+}
+
+#[tokio::test]
+async fn reopen_after_rotate_sees_the_same_keys() {
+    let d = dir();
+    let path = keyring(&d);
+    let custody = LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    let v1 = custody.rotate("trader", RoleKeyType::EcdhP256).await.expect("rotate");
+    let v2 = custody.rotate("trader", RoleKeyType::EcdhP256).await.expect("rotate");
+    let r1 = custody.rotate("importer", RoleKeyType::EcdhX25519).await.expect("rotate");
+    assert_eq!((v1.kid.as_str(), v2.kid.as_str(), r1.kid.as_str()), ("trader-v1", "trader-v2", "importer-v1"));
+    custody.set_status(&v1.kid, KeyStatus::Retired).await.expect("retire");
+    let root = custody.root_public().await.expect("root");
+    let before = custody.keys().await.expect("keys");
+    drop(custody);
+
+    let custody = LocalCustody::open(&path, cheap(PASSPHRASE)).expect("open");
+    let after = custody.keys().await.expect("keys");
+    assert_eq!(before.len(), after.len());
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(
+            (&a.kid, &a.role, a.version, a.status, a.created_at),
+            (&b.kid, &b.role, b.version, b.status, b.created_at)
+        );
+        assert_eq!(a.public, b.public);
+    }
+    assert_eq!(custody.root_public().await.expect("root"), root);
+    // A key sealed to before the reopen opens after it.
+    for v in [&v2, &r1] {
+        let (req, binding) = request(&v.role, "c1");
+        let (env, _) = seal_credential(CREDENTIAL, &v.public, &req).expect("seal");
+        let key = custody.decryption_key(&v.kid).await.expect("key");
+        open_credential(env.as_bytes(), key.as_ref(), &binding).await.expect("open after reopen");
+    }
+    // Rotation continues the numbering.
+    let v3 = custody.rotate("trader", RoleKeyType::EcdhP256).await.expect("rotate");
+    assert_eq!(v3.kid, "trader-v3");
+    // Mutations leave no temporary files behind.
+    let mut names: Vec<_> = fs::read_dir(d.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["keyring", "keyring.bak"]);
+}
+
+#[tokio::test]
+async fn key_file_round_trip() {
+    let d = dir();
+    let kf = d.path().join("master.key");
+    let master = MasterKey::generate_key_file(&kf).expect("generate key file");
+    assert_eq!(fs::metadata(&kf).expect("stat").permissions().mode() & 0o777, 0o600);
+    let text = fs::read_to_string(&kf).expect("read");
+    assert_eq!(text.trim_end().len(), 44, "32 bytes in base64");
+    assert!(matches!(MasterKey::generate_key_file(&kf), Err(CustodyError::Config(_))), "never overwrites");
+    assert_eq!(fs::read_to_string(&kf).expect("read"), text);
+
+    let path = keyring(&d);
+    let custody = LocalCustody::init(&path, master).expect("init");
+    assert_eq!(fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o600);
+    let v = custody.rotate("r", RoleKeyType::EcdhP256).await.expect("rotate");
+    drop(custody);
+    let custody = LocalCustody::open(&path, MasterKey::from_key_file(&kf).expect("key file")).expect("open");
+    assert_eq!(custody.keys().await.expect("keys")[0].kid, v.kid);
+
+    // Another key file: wrong key. A passphrase: wrong kind, said clearly.
+    let other = d.path().join("other.key");
+    MasterKey::generate_key_file(&other).expect("generate");
+    assert!(is_unlock(&LocalCustody::open(&path, MasterKey::from_key_file(&other).expect("key file"))));
+    let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+    assert!(m.contains("key file"), "{m}");
+
+    // A malformed key file says what it must hold.
+    let bad = d.path().join("bad.key");
+    fs::write(&bad, "not base64\n").expect("write");
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let m = match MasterKey::from_key_file(&bad) {
+        Err(CustodyError::Config(m)) => m,
+        other => panic!("expected Config, got {other:?}"),
+    };
+    assert!(m.contains("32 random bytes in base64"), "{m}");
+}
+
+#[tokio::test]
+async fn wrong_passphrase_is_unlock() {
+    let d = dir();
+    LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
+    let r = LocalCustody::open(&keyring(&d), cheap("Correct horse battery staple"));
+    assert!(is_unlock(&r), "{r:?}");
+    // The recorded parameters are used, not the caller's.
+    LocalCustody::open(&keyring(&d), MasterKey::from_passphrase(SecretString::from(PASSPHRASE)))
+        .expect("open with default params object");
+}
+
+#[tokio::test]
+async fn any_flipped_byte_is_refused() {
+    let d = dir();
+    let path = keyring(&d);
+    let custody = LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    custody.rotate("r", RoleKeyType::EcdhP256).await.expect("rotate");
+    drop(custody);
+    let good = fs::read(&path).expect("read");
+    const HEADER_LEN: usize = 78;
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0x01;
+        fs::write(&path, &bad).expect("write");
+        let r = LocalCustody::open(&path, cheap(PASSPHRASE));
+        assert!(r.is_err(), "flipped byte {i} accepted");
+        // Salt, key check, nonce and ciphertext: an unlock failure. (Magic,
+        // version and length may say so more specifically.)
+        if (30..74).contains(&i) || i >= HEADER_LEN {
+            assert!(is_unlock(&r), "byte {i}: {r:?}");
+        }
+    }
+    fs::write(&path, &good).expect("restore");
+    LocalCustody::open(&path, cheap(PASSPHRASE)).expect("the original still opens");
+}
+
+#[tokio::test]
+async fn truncated_keyring_is_explained_and_bak_opens() {
+    let d = dir();
+    let path = keyring(&d);
+    let custody = LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    let v1 = custody.rotate("r", RoleKeyType::EcdhP256).await.expect("rotate");
+    custody.rotate("r", RoleKeyType::EcdhP256).await.expect("rotate");
+    drop(custody);
+    let full = fs::read(&path).expect("read");
+    for len in [0, 10, 77, 78, full.len() / 2, full.len() - 1] {
+        fs::write(&path, &full[..len]).expect("truncate");
+        let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+        assert!(m.contains("truncated") && m.contains(".bak"), "{len}: {m}");
+    }
+    // The previous keyring (before the last rotation) is intact.
+    let bak = d.path().join("keyring.bak");
+    let old = LocalCustody::open(&bak, cheap(PASSPHRASE)).expect("open .bak");
+    let kids: Vec<_> = old.keys().await.expect("keys").into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, [v1.kid]);
+}
+
+#[tokio::test]
+async fn loose_permissions_are_refused_with_the_fix() {
+    let d = dir();
+    let path = keyring(&d);
+    LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    for mode in [0o640, 0o604, 0o660, 0o644] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
+        let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+        assert!(m.contains(&format!("chmod 600 {}", path.display())), "{m}");
+    }
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    LocalCustody::open(&path, cheap(PASSPHRASE)).expect("0600 opens");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).expect("chmod");
+    LocalCustody::open(&path, cheap(PASSPHRASE)).expect("0400 opens");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    // A directory others can write to.
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o777)).expect("chmod dir");
+    let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+    assert!(m.contains(&format!("chmod o-w {}", d.path().display())), "{m}");
+    let m = config_msg(LocalCustody::init(&d.path().join("new"), cheap(PASSPHRASE)));
+    assert!(m.contains("chmod o-w"), "{m}");
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod dir");
+
+    // A key file readable by the group.
+    let kf = d.path().join("master.key");
+    MasterKey::generate_key_file(&kf).expect("generate");
+    fs::set_permissions(&kf, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let m = match MasterKey::from_key_file(&kf) {
+        Err(CustodyError::Config(m)) => m,
+        other => panic!("expected Config, got {other:?}"),
+    };
+    assert!(m.contains(&format!("chmod 600 {}", kf.display())), "{m}");
+
+    // A symlinked keyring (it is replaced by rename).
+    let link = d.path().join("link");
+    std::os::unix::fs::symlink(&path, &link).expect("symlink");
+    let m = config_msg(LocalCustody::open(&link, cheap(PASSPHRASE)));
+    assert!(m.contains("symbolic link"), "{m}");
+}
+
+#[tokio::test]
+async fn init_refuses_to_overwrite() {
+    let d = dir();
+    let path = keyring(&d);
+    let custody = LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    custody.rotate("r", RoleKeyType::EcdhP256).await.expect("rotate");
+    let before = fs::read(&path).expect("read");
+    let m = config_msg(LocalCustody::init(&path, cheap(PASSPHRASE)));
+    assert!(m.contains("already exists"), "{m}");
+    assert_eq!(fs::read(&path).expect("read"), before);
+    // Nor an empty passphrase.
+    let m = config_msg(LocalCustody::init(&d.path().join("k2"), cheap("")));
+    assert!(m.contains("empty"), "{m}");
+}
+
+#[tokio::test]
+async fn another_writer_is_not_overwritten() {
+    let d = dir();
+    let path = keyring(&d);
+    let a = LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    let b = LocalCustody::open(&path, cheap(PASSPHRASE)).expect("open");
+    a.rotate("r", RoleKeyType::EcdhP256).await.expect("rotate in a");
+    let r = b.rotate("r", RoleKeyType::EcdhP256).await;
+    assert!(matches!(&r, Err(CustodyError::Config(m)) if m.contains("changed by another process")), "{r:?}");
+    // b's memory is unchanged by the refused write.
+    assert!(b.keys().await.expect("keys").is_empty());
+}
+
+/// A private key with a known `d`, its base64url text and raw bytes.
+fn known_key() -> (Vec<u8>, String, Vec<u8>) {
+    use base64::Engine as _;
+    let key = LocalKey::generate_ec(Curve::P256, "canary").expect("generate");
+    let jwk = key.to_private_json().expect("export");
+    let v: serde_json::Value = serde_json::from_str(&jwk).expect("json");
+    let d = v["d"].as_str().expect("d").to_owned();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&d).expect("b64");
+    (jwk.as_bytes().to_vec(), d, raw)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn canary_private_key_never_leaks() {
+    let d = dir();
+    let path = keyring(&d);
+    let (jwk, d_b64, d_raw) = known_key();
+    let custody = LocalCustody::init(&path, cheap(PASSPHRASE)).expect("init");
+    let info = custody.import_jwk("canary", &jwk).expect("import");
+    assert_eq!(info.kid, "canary-v1");
+    assert_eq!(info.public.kid(), Some("canary-v1"));
+    custody.rotate("canary", RoleKeyType::EcdhP256).await.expect("rotate");
+
+    // The imported key opens through the custody under its new kid.
+    let (req, binding) = request("canary", "c9");
+    let (env, _) = seal_credential(CREDENTIAL, &info.public, &req).expect("seal");
+    let handle = custody.decryption_key(&info.kid).await.expect("handle");
+    open_credential(env.as_bytes(), handle.as_ref(), &binding).await.expect("open imported");
+
+    let mut seen = String::new();
+    seen += &format!("{custody:?} {info:?} {:?}", custody.keys().await);
+    seen += &format!("{:?}", cheap(PASSPHRASE));
+    seen += &format!("{:?}", LocalCustody::open(&path, cheap("wrong")));
+    custody.set_status(&info.kid, KeyStatus::Disabled).await.expect("disable");
+    let e = open_credential(env.as_bytes(), handle.as_ref(), &binding).await.expect_err("disabled");
+    seen += &format!("{e} {e:?}");
+    let e = custody.decryption_key(&info.kid).await.err().expect("disabled");
+    seen += &format!("{e} {e:?}");
+    seen += &format!("{:?}", custody.import_jwk("canary", b"{\"kty\":\"EC\",\"d\":\"x\"}"));
+    drop(custody);
+    let reopened = LocalCustody::open(&path, cheap(PASSPHRASE)).expect("reopen");
+    seen += &format!("{reopened:?}");
+    assert!(!seen.contains(&d_b64), "d in Debug/error output");
+    assert!(!seen.contains(PASSPHRASE), "passphrase in Debug/error output");
+
+    for f in ["keyring", "keyring.bak"] {
+        let bytes = fs::read(d.path().join(f)).expect("read");
+        assert!(!contains(&bytes, d_b64.as_bytes()), "d (base64url) in {f}");
+        assert!(!contains(&bytes, &d_raw), "d (raw) in {f}");
+        assert!(!contains(&bytes, PASSPHRASE.as_bytes()), "passphrase in {f}");
+        assert!(!contains(&bytes, b"\"d\""), "a JWK in {f}");
+    }
+}
+
+#[tokio::test]
+async fn memory_lock_status_is_reported() {
+    let d = dir();
+    let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
+    // Best effort: report, do not require (RLIMIT_MEMLOCK varies).
+    println!("local keyring memory locked: {}", custody.memory_locked());
+}
+
+fn timed_opens(custody: &LocalCustody, kid: &str, public: &sealgate_envelope::PublicJwk, role: &str, n: u32) -> f64 {
+    let (req, binding) = request(role, "bench");
+    let (env, _) = seal_credential(CREDENTIAL, public, &req).expect("seal");
+    let key = futures_now(custody.decryption_key(kid)).expect("key");
+    let start = Instant::now();
+    for _ in 0..n {
+        futures_now(open_credential(env.as_bytes(), key.as_ref(), &binding)).expect("open");
+    }
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+}
+
+/// The local backend's futures are ready at once.
+fn futures_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("local custody future was not ready"),
+    }
+}
+
+#[tokio::test]
+async fn timing_per_open() {
+    let d = dir();
+    let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
+    for (role, t, n) in [
+        ("t-p256", RoleKeyType::EcdhP256, 300),
+        ("t-x25519", RoleKeyType::EcdhX25519, 300),
+        ("t-rsa3072", RoleKeyType::Rsa3072, 50),
+    ] {
+        let v = custody.rotate(role, t).await.expect("rotate");
+        let us = timed_opens(&custody, &v.kid, &v.public, role, n);
+        println!("local {t:?}: {us:.0} µs/open (status check + private step + KDF + unwrap + A256GCM)");
+    }
+}
+
+/// Unlock cost with the default argon2id parameters (m = 64 MiB, t = 3):
+/// meaningful only in release (`cargo test --release -- --ignored`).
+#[tokio::test]
+#[ignore = "slow in debug builds; run with --release --ignored"]
+async fn timing_default_unlock() {
+    let d = dir();
+    let path = keyring(&d);
+    LocalCustody::init(&path, MasterKey::from_passphrase(SecretString::from(PASSPHRASE))).expect("init");
+    let start = Instant::now();
+    LocalCustody::open(&path, MasterKey::from_passphrase(SecretString::from(PASSPHRASE))).expect("open");
+    println!("local open with default argon2id: {} ms", start.elapsed().as_millis());
+}
