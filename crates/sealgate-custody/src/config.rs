@@ -28,6 +28,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::CustodyError;
+use crate::local::{LocalCustody, MasterKey};
 
 /// Largest configuration file read.
 const MAX_CONFIG: u64 = 64 * 1024;
@@ -173,13 +174,53 @@ impl CustodyConfig {
 impl CustodyConfig {
     /// Open the configured custody.
     pub async fn open(&self) -> Result<Box<dyn crate::Custody>, CustodyError> {
-        Err(CustodyError::Unsupported { backend: self.backend.name(), what: "be opened by this build yet" })
+        match self.backend {
+            Backend::Local => {
+                let l = self.local_section()?;
+                Ok(Box::new(LocalCustody::open(&l.keyring, l.master_key(false)?)?))
+            }
+            other => Err(CustodyError::Unsupported { backend: other.name(), what: "be opened by this build yet" }),
+        }
     }
 
-    /// Initialise the configured custody (create the keyring or the root
-    /// key) and open it.
+    /// Initialise the configured custody and open it: for `local`, create
+    /// the keyring (and the master key file if it does not exist yet); for
+    /// the others, make sure the root signing key exists.
     pub async fn init(&self) -> Result<Box<dyn crate::Custody>, CustodyError> {
-        Err(CustodyError::Unsupported { backend: self.backend.name(), what: "be initialised by this build yet" })
+        match self.backend {
+            Backend::Local => {
+                let l = self.local_section()?;
+                Ok(Box::new(LocalCustody::init(&l.keyring, l.master_key(true)?)?))
+            }
+            _ => {
+                let c = self.open().await?;
+                c.root_public().await?;
+                Ok(c)
+            }
+        }
+    }
+
+    fn local_section(&self) -> Result<&LocalSection, CustodyError> {
+        self.local.as_ref().ok_or_else(|| CustodyError::Config("backend = \"local\" needs a [local] section".into()))
+    }
+}
+
+impl LocalSection {
+    /// The master key from the one source configured; at init a missing key
+    /// file is created (0600).
+    fn master_key(&self, init: bool) -> Result<MasterKey, CustodyError> {
+        if let Some(path) = &self.key_file {
+            return if init && !path.exists() { MasterKey::generate_key_file(path) } else { MasterKey::from_key_file(path) };
+        }
+        if let Some(path) = &self.passphrase_file {
+            return MasterKey::from_passphrase_file(path);
+        }
+        if let Some(var) = &self.passphrase_env {
+            let value = std::env::var(var)
+                .map_err(|_| CustodyError::Config(format!("the environment variable {var} (passphrase_env) is not set")))?;
+            return Ok(MasterKey::from_passphrase(value.into()));
+        }
+        Err(CustodyError::Config("[local] needs exactly one of key_file, passphrase_file, passphrase_env".into()))
     }
 }
 
