@@ -62,11 +62,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use sealgate_envelope::secrecy::{ExposeSecret, SecretString};
 use sealgate_envelope::{
     DecryptionKey, EphemeralPublicKey, KeyAlg, KeyError, KeyFuture, KeyKind, OaepHash, PublicJwk, SecretBytes,
     SharedSecret,
 };
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
