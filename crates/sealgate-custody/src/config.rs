@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use crate::CustodyError;
 use crate::local::{LocalCustody, MasterKey};
+use crate::openbao::{self, Auth, OpenBaoConfig, OpenBaoCustody, SecretSource};
 
 /// Largest configuration file read.
 const MAX_CONFIG: u64 = 64 * 1024;
@@ -179,6 +180,13 @@ impl CustodyConfig {
                 let l = self.local_section()?;
                 Ok(Box::new(LocalCustody::open(&l.keyring, l.master_key(false)?)?))
             }
+            Backend::Openbao => {
+                let o = self
+                    .openbao
+                    .as_ref()
+                    .ok_or_else(|| CustodyError::Config("backend = \"openbao\" needs an [openbao] section".into()))?;
+                Ok(Box::new(OpenBaoCustody::connect(o.client_config()?).await?))
+            }
             other => Err(CustodyError::Unsupported { backend: other.name(), what: "be opened by this build yet" }),
         }
     }
@@ -205,19 +213,49 @@ impl CustodyConfig {
     }
 }
 
+impl OpenBaoSection {
+    fn client_config(&self) -> Result<OpenBaoConfig, CustodyError> {
+        let address = openbao::Url::parse(&self.address)
+            .map_err(|e| CustodyError::Config(format!("[openbao] address {:?} is not a URL: {e}", self.address)))?;
+        let source = |file: &Option<PathBuf>, env: &Option<String>, what: &str| match (file, env) {
+            (Some(f), None) => Ok(SecretSource::File(f.clone())),
+            (None, Some(e)) => Ok(SecretSource::Env(e.clone())),
+            _ => Err(CustodyError::Config(format!("[openbao] needs exactly one source for the {what}"))),
+        };
+        let auth = match &self.approle_role_id {
+            Some(role_id) => Auth::AppRole {
+                role_id: role_id.clone(),
+                secret_id: source(&self.approle_secret_id_file, &self.approle_secret_id_env, "AppRole secret id")?,
+            },
+            None => Auth::Token(source(&self.token_file, &self.token_env, "token")?),
+        };
+        let mut config = OpenBaoConfig::new(address, auth);
+        if let Some(mount) = &self.mount {
+            config.mount = mount.clone();
+        }
+        config.ca_cert = self.ca_cert.clone();
+        Ok(config)
+    }
+}
+
 impl LocalSection {
     /// The master key from the one source configured; at init a missing key
     /// file is created (0600).
     fn master_key(&self, init: bool) -> Result<MasterKey, CustodyError> {
         if let Some(path) = &self.key_file {
-            return if init && !path.exists() { MasterKey::generate_key_file(path) } else { MasterKey::from_key_file(path) };
+            return if init && !path.exists() {
+                MasterKey::generate_key_file(path)
+            } else {
+                MasterKey::from_key_file(path)
+            };
         }
         if let Some(path) = &self.passphrase_file {
             return MasterKey::from_passphrase_file(path);
         }
         if let Some(var) = &self.passphrase_env {
-            let value = std::env::var(var)
-                .map_err(|_| CustodyError::Config(format!("the environment variable {var} (passphrase_env) is not set")))?;
+            let value = std::env::var(var).map_err(|_| {
+                CustodyError::Config(format!("the environment variable {var} (passphrase_env) is not set"))
+            })?;
             return Ok(MasterKey::from_passphrase(value.into()));
         }
         Err(CustodyError::Config("[local] needs exactly one of key_file, passphrase_file, passphrase_env".into()))
