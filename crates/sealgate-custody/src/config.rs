@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use crate::CustodyError;
 use crate::local::{LocalCustody, MasterKey};
 use crate::openbao::{self, Auth, OpenBaoConfig, OpenBaoCustody, SecretSource};
+use crate::pkcs11::{Pkcs11Config, Pkcs11Custody};
 
 /// Largest configuration file read.
 const MAX_CONFIG: u64 = 64 * 1024;
@@ -187,7 +188,13 @@ impl CustodyConfig {
                     .ok_or_else(|| CustodyError::Config("backend = \"openbao\" needs an [openbao] section".into()))?;
                 Ok(Box::new(OpenBaoCustody::connect(o.client_config()?).await?))
             }
-            other => Err(CustodyError::Unsupported { backend: other.name(), what: "be opened by this build yet" }),
+            Backend::Pkcs11 => {
+                let p = self
+                    .pkcs11
+                    .as_ref()
+                    .ok_or_else(|| CustodyError::Config("backend = \"pkcs11\" needs a [pkcs11] section".into()))?;
+                Ok(Box::new(Pkcs11Custody::open(Pkcs11Config::from_section(p)?)?))
+            }
         }
     }
 

@@ -84,7 +84,9 @@ pub enum KeyTypeArg {
     EcdhP256,
     EcdhP384,
     EcdhX25519,
+    #[value(name = "rsa-3072")]
     Rsa3072,
+    #[value(name = "rsa-4096")]
     Rsa4096,
 }
 
@@ -124,7 +126,7 @@ pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
                     writeln!(
                         out,
                         "{:<24} {:<12} {:>7} {:<13} {:<16} {}",
-                        k.kid, k.role, k.version, k.status, alg, k.created_at
+                        k.kid, k.role, k.version, k.status.name(), alg, k.created_at
                     )?;
                 }
             }
