@@ -87,6 +87,12 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
+        // The keyring refuses a directory others can read.
+        std::fs::set_permissions(
+            dir.path(),
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+        )
+        .expect("chmod 700");
         let master = MasterKey::from_passphrase_with_params(
             SecretString::from("bench"),
             KdfParams::new(8, 1, 1).expect("params"),

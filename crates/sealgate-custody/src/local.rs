@@ -386,16 +386,18 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Refuse a directory others can write to (they could swap our files).
+/// Refuse a directory others can read (they learn which keyrings exist and
+/// when they change) or write (they could swap our files): the issue asks
+/// for the directory too not to be readable by others, stricter than ssh.
 fn check_dir(path: &Path, what: &str) -> Result<(), CustodyError> {
     let dir = parent_of(path);
     let md = fs::metadata(&dir).map_err(|e| {
         CustodyError::Config(format!("cannot read directory {} of {what}: {}", dir.display(), e.kind()))
     })?;
     let mode = md.permissions().mode() & 0o7777;
-    if mode & 0o002 != 0 {
+    if mode & 0o006 != 0 {
         return Err(CustodyError::Config(format!(
-            "directory {} of {what} {} is writable by others (mode {mode:04o}); fix: chmod o-w {}",
+            "directory {} of {what} {} is readable or writable by others (mode {mode:04o}); fix: chmod o-rw {}",
             dir.display(),
             path.display(),
             dir.display()

@@ -21,8 +21,11 @@ fn cheap(pass: &str) -> MasterKey {
     )
 }
 
+/// A private directory (0700): the keyring refuses one others can read.
 fn dir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
+    let d = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod 700");
+    d
 }
 
 fn keyring(d: &tempfile::TempDir) -> PathBuf {
@@ -237,9 +240,15 @@ async fn loose_permissions_are_refused_with_the_fix() {
     // A directory others can write to.
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o777)).expect("chmod dir");
     let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
-    assert!(m.contains(&format!("chmod o-w {}", d.path().display())), "{m}");
+    assert!(m.contains(&format!("chmod o-rw {}", d.path().display())), "{m}");
     let m = config_msg(LocalCustody::init(&d.path().join("new"), cheap(PASSPHRASE)));
-    assert!(m.contains("chmod o-w"), "{m}");
+    assert!(m.contains("chmod o-rw"), "{m}");
+    // A directory others can list (0755) is refused too.
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+    assert!(m.contains("readable or writable by others"), "{m}");
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o750)).expect("chmod dir");
+    LocalCustody::open(&path, cheap(PASSPHRASE)).expect("0750 directory opens");
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod dir");
 
     // A key file readable by the group.
