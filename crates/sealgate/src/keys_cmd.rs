@@ -126,7 +126,12 @@ pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
                     writeln!(
                         out,
                         "{:<24} {:<12} {:>7} {:<13} {:<16} {}",
-                        k.kid, k.role, k.version, k.status.name(), alg, k.created_at
+                        k.kid,
+                        k.role,
+                        k.version,
+                        k.status.name(),
+                        alg,
+                        k.created_at
                     )?;
                 }
             }
