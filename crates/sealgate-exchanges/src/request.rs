@@ -26,6 +26,11 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request from its four parts.
+    pub fn new(method: &str, path: &str, query: &str, body: &str) -> Self {
+        Self { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
+    }
+
     /// Check the shape every scheme relies on.
     pub fn validate(&self) -> Result<(), Error> {
         if !matches!(self.method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "PATCH") {
@@ -72,6 +77,11 @@ impl SignedRequest {
             headers: Vec::new(),
             body: r.body.clone(),
         }
+    }
+
+    /// The value of header `name` (names compare case-insensitively, as in HTTP).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Add a header.

@@ -140,10 +140,6 @@ mod tests {
         Request { method: "POST".into(), path: path.into(), query: String::new(), body: body.into() }
     }
 
-    fn header<'a>(s: &'a SignedRequest, name: &str) -> &'a str {
-        s.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).expect("header")
-    }
-
     /// The docs publish no signature value; this is their construction,
     /// `/api/${apiPath}${nonce}${JSON.stringify(body)}`, for the Submit
     /// Order example body, checked against an independent HMAC-SHA384 (the
@@ -180,11 +176,11 @@ mod tests {
         let ctx = Context { clock: &FixedClock(1_700_000_000_123), nonce: &n };
         let a = sign(&cred(), &req("/v2/auth/r/wallets", ""), &ctx).expect("sign");
         let b = sign(&cred(), &req("/v2/auth/r/wallets", ""), &ctx).expect("sign");
-        assert_eq!(header(&a, "bfx-nonce"), "1700000000123000");
-        assert_eq!(header(&b, "bfx-nonce"), "1700000000123001");
+        assert_eq!(a.header_value("bfx-nonce").expect("bfx-nonce"), "1700000000123000");
+        assert_eq!(b.header_value("bfx-nonce").expect("bfx-nonce"), "1700000000123001");
         assert_eq!(a.body, "{}");
         let mac = sig::hmac(HMAC_SHA384, b"SECRET", &[b"/api/v2/auth/r/wallets1700000000123000{}"]);
-        assert_eq!(header(&a, "bfx-signature"), sig::hex(mac.as_ref()));
+        assert_eq!(a.header_value("bfx-signature").expect("bfx-signature"), sig::hex(mac.as_ref()));
     }
 
     #[test]

@@ -189,10 +189,6 @@ mod tests {
         "organizations/7d1c4e1c-0000-4000-8000-000000000001/apiKeys/0b2c4e1c-0000-4000-8000-000000000002";
     const NOW_MS: u64 = 1_700_000_000_789;
 
-    fn req(method: &str, path: &str, query: &str, body: &str) -> Request {
-        Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
-    }
-
     fn cred(private_key: String) -> Credential {
         Credential { key_name: Some(KEY_NAME.into()), private_key: Some(private_key.into()), ..Credential::default() }
     }
@@ -252,7 +248,7 @@ mod tests {
             .expect("pem")
             .replace('\n', "\\n");
         let c = cred(pem);
-        let r = req("GET", "/api/v3/brokerage/accounts", "limit=5", "");
+        let r = Request::new("GET", "/api/v3/brokerage/accounts", "limit=5", "");
         let s = sign_at(&c, &r).expect("sign");
         let n1 = check_jwt(
             &s,
@@ -285,7 +281,7 @@ mod tests {
         let raw = [seed.as_ref(), pair.public_key().as_ref()].concat();
         let c = cred(sig::b64(&raw));
         let body = r#"{"client_order_id":"0000-1","product_id":"BTC-USD","side":"BUY","order_configuration":{"market_market_ioc":{"quote_size":"10"}}}"#;
-        let s = sign_at(&c, &req("POST", "/api/v3/brokerage/orders", "", body)).expect("sign");
+        let s = sign_at(&c, &Request::new("POST", "/api/v3/brokerage/orders", "", body)).expect("sign");
         check_jwt(
             &s,
             "EdDSA",
@@ -297,7 +293,7 @@ mod tests {
 
         // The same key as a PKCS#8 PEM.
         let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8.as_ref()).expect("pem");
-        let s = sign_at(&cred(pem), &req("DELETE", "/api/v3/brokerage/portfolios/abc", "", "")).expect("sign");
+        let s = sign_at(&cred(pem), &Request::new("DELETE", "/api/v3/brokerage/portfolios/abc", "", "")).expect("sign");
         check_jwt(
             &s,
             "EdDSA",
@@ -313,7 +309,7 @@ mod tests {
         let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &aws_lc_rs::rand::SystemRandom::new()).expect("gen");
         let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).expect("pair");
         let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8.as_ref()).expect("pem");
-        let s = sign_at(&cred(pem), &req("GET", "/api/v3/brokerage/key_permissions", "", "")).expect("sign");
+        let s = sign_at(&cred(pem), &Request::new("GET", "/api/v3/brokerage/key_permissions", "", "")).expect("sign");
         check_jwt(
             &s,
             "ES256",
@@ -325,7 +321,7 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused_without_echo() {
-        let r = req("GET", "/api/v3/brokerage/accounts", "", "");
+        let r = Request::new("GET", "/api/v3/brokerage/accounts", "", "");
         for bad in [
             "SECRETSECRET".to_owned(),
             sig::b64(&[7u8; 64]),          // seed and public key do not match
@@ -340,7 +336,7 @@ mod tests {
 
     #[test]
     fn missing_fields() {
-        let r = req("GET", "/api/v3/brokerage/accounts", "", "");
+        let r = Request::new("GET", "/api/v3/brokerage/accounts", "", "");
         let c = Credential { private_key: Some("x".into()), ..Credential::default() };
         assert_eq!(sign_at(&c, &r), Err(Error::MissingField("key_name")));
         let c = Credential { key_name: Some(KEY_NAME.into()), ..Credential::default() };

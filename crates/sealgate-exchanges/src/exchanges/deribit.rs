@@ -175,10 +175,6 @@ mod tests {
         Credential { api_key: Some("AMANDA".into()), api_secret: Some("AMANDASECRECT".into()), ..Credential::default() }
     }
 
-    fn req(method: &str, path: &str, query: &str, body: &str) -> Request {
-        Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
-    }
-
     fn sign_at(r: &Request) -> SignedRequest {
         let ctx = Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(1_700_000_000_001) };
         sign(&cred(), r, &ctx).expect("sign")
@@ -191,7 +187,7 @@ mod tests {
     /// -hmac AMANDASECRECT` gives for the same fixed timestamp and nonce.
     #[test]
     fn documented_example_construction() {
-        let s = sign_at(&req("GET", "/api/v2/private/get_account_summary", "currency=BTC", ""));
+        let s = sign_at(&Request::new("GET", "/api/v2/private/get_account_summary", "currency=BTC", ""));
         assert_eq!(
             s.headers,
             [(
@@ -205,7 +201,7 @@ mod tests {
     #[test]
     fn body_is_signed_and_typed() {
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"private/buy","params":{"instrument_name":"BTC-PERPETUAL","amount":10}}"#;
-        let s = sign_at(&req("POST", "/api/v2/private/buy", "", body));
+        let s = sign_at(&Request::new("POST", "/api/v2/private/buy", "", body));
         let text = format!("1700000000000\n1700000000001\nPOST\n/api/v2/private/buy\n{body}\n");
         let mac = sig::hmac(HMAC_SHA256, b"AMANDASECRECT", &[text.as_bytes()]);
         let expected =
@@ -218,7 +214,7 @@ mod tests {
     #[test]
     fn credentials() {
         let ctx = Context { clock: &FixedClock(1), nonce: &FixedNonce(1) };
-        let r = req("GET", "/api/v2/private/get_positions", "", "");
+        let r = Request::new("GET", "/api/v2/private/get_positions", "", "");
         let no_key = Credential { api_secret: Some("s".into()), ..Credential::default() };
         assert_eq!(sign(&no_key, &r, &ctx).expect_err("no key"), Error::MissingField("api_key"));
         let no_secret = Credential { api_key: Some("k".into()), ..Credential::default() };

@@ -214,10 +214,6 @@ mod tests {
         sign(&cred(), &r, &ctx)
     }
 
-    fn header<'a>(s: &'a SignedRequest, name: &str) -> Option<&'a str> {
-        s.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
     #[test]
     fn doc_example_1_list_all_orders() {
         let q = "contract=BTC_USD&status=finished&limit=50";
@@ -250,23 +246,23 @@ mod tests {
         );
         let s = sign_at(1_541_993_715_999, "POST", "/api/v4/futures/orders", "", body).expect("sign");
         assert_eq!(
-            header(&s, "SIGN"),
+            s.header_value("SIGN"),
             Some(
                 "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541f\
                  c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0"
             )
         );
-        assert_eq!(header(&s, "Timestamp"), Some("1541993715"));
-        assert_eq!(header(&s, "Content-Type"), Some("application/json"));
+        assert_eq!(s.header_value("Timestamp"), Some("1541993715"));
+        assert_eq!(s.header_value("Content-Type"), Some("application/json"));
         assert_eq!(s.body, body);
     }
 
     #[test]
     fn timestamp_comes_from_the_clock_in_seconds() {
         let s = sign_at(1_700_000_000_123, "GET", "/api/v4/spot/accounts", "", "").expect("sign");
-        assert_eq!(header(&s, "Timestamp"), Some("1700000000"));
+        assert_eq!(s.header_value("Timestamp"), Some("1700000000"));
         assert_eq!(s.query, "");
-        assert_eq!(header(&s, "Content-Type"), None);
+        assert_eq!(s.header_value("Content-Type"), None);
     }
 
     #[test]

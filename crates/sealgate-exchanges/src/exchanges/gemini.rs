@@ -165,13 +165,11 @@ mod tests {
         sign(&cred(), r, &Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(nonce) })
     }
 
-    fn header<'a>(s: &'a SignedRequest, name: &str) -> &'a str {
-        s.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).expect("header")
-    }
-
     fn decoded_payload(s: &SignedRequest) -> String {
         use base64::Engine as _;
-        let raw = base64::engine::general_purpose::STANDARD.decode(header(s, "X-GEMINI-PAYLOAD")).expect("b64");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(s.header_value("X-GEMINI-PAYLOAD").expect("X-GEMINI-PAYLOAD"))
+            .expect("b64");
         String::from_utf8(raw).expect("utf8")
     }
 
@@ -202,9 +200,15 @@ mod tests {
         assert_eq!(decoded_payload(&s), r#"{"request":"/v1/order/status","nonce":7, "order_id": 18834 }"#);
         let s = sign_at(&req("/v1/order/status", r#"{"order_id":1,"request":"/v1/order/status"}"#), 7).expect("sign");
         assert_eq!(decoded_payload(&s), r#"{"nonce":7,"order_id":1,"request":"/v1/order/status"}"#);
-        let expected =
-            sig::hex(sig::hmac(HMAC_SHA384, b"1234abcd", &[header(&s, "X-GEMINI-PAYLOAD").as_bytes()]).as_ref());
-        assert_eq!(header(&s, "X-GEMINI-SIGNATURE"), expected);
+        let expected = sig::hex(
+            sig::hmac(
+                HMAC_SHA384,
+                b"1234abcd",
+                &[s.header_value("X-GEMINI-PAYLOAD").expect("X-GEMINI-PAYLOAD").as_bytes()],
+            )
+            .as_ref(),
+        );
+        assert_eq!(s.header_value("X-GEMINI-SIGNATURE").expect("X-GEMINI-SIGNATURE"), expected);
     }
 
     #[test]

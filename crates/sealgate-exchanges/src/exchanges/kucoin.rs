@@ -231,16 +231,8 @@ mod tests {
         }
     }
 
-    fn req(method: &str, path: &str, query: &str, body: &str) -> Request {
-        Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
-    }
-
     fn at(r: &Request, v: KeyVersion) -> SignedRequest {
         sign_version(&cred(), r, &Context { clock: &FixedClock(TS), nonce: &FixedNonce(1) }, v).expect("sign")
-    }
-
-    fn header<'a>(s: &'a SignedRequest, name: &str) -> &'a str {
-        s.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).expect(name)
     }
 
     const HMAC_PASSPHRASE: &str = "eNS/KpPhYZX0natiMyxtVdXb0JQDS0x+Eo1HCUkMkvM=";
@@ -248,7 +240,7 @@ mod tests {
     #[test]
     fn doc_example_get_accounts_version_2() {
         // Docs: str_to_sign = str(now) + 'GET' + '/api/v1/accounts'.
-        let r = req("GET", "/api/v1/accounts", "", "");
+        let r = Request::new("GET", "/api/v1/accounts", "", "");
         let s = sign(&cred(), &r, &Context { clock: &FixedClock(TS), nonce: &FixedNonce(1) }).expect("sign");
         assert_eq!(
             s.headers,
@@ -264,35 +256,38 @@ mod tests {
 
     #[test]
     fn versions_1_and_3() {
-        let r = req("GET", "/api/v1/accounts", "", "");
+        let r = Request::new("GET", "/api/v1/accounts", "", "");
         let v1 = at(&r, KeyVersion::V1);
-        assert_eq!(header(&v1, "KC-API-PASSPHRASE"), PASSPHRASE);
-        assert_eq!(header(&v1, "KC-API-KEY-VERSION"), "1");
+        assert_eq!(v1.header_value("KC-API-PASSPHRASE").expect("KC-API-PASSPHRASE"), PASSPHRASE);
+        assert_eq!(v1.header_value("KC-API-KEY-VERSION").expect("KC-API-KEY-VERSION"), "1");
         let v3 = at(&r, KeyVersion::V3);
-        assert_eq!(header(&v3, "KC-API-PASSPHRASE"), HMAC_PASSPHRASE);
-        assert_eq!(header(&v3, "KC-API-KEY-VERSION"), "3");
-        assert_eq!(header(&v1, "KC-API-SIGN"), header(&v3, "KC-API-SIGN"));
+        assert_eq!(v3.header_value("KC-API-PASSPHRASE").expect("KC-API-PASSPHRASE"), HMAC_PASSPHRASE);
+        assert_eq!(v3.header_value("KC-API-KEY-VERSION").expect("KC-API-KEY-VERSION"), "3");
+        assert_eq!(
+            v1.header_value("KC-API-SIGN").expect("KC-API-SIGN"),
+            v3.header_value("KC-API-SIGN").expect("KC-API-SIGN")
+        );
     }
 
     #[test]
     fn doc_example_query_is_signed_url_decoded_and_sent_as_given() {
         // Docs: for `/api/v1/sub/api-key?apiKey=67b3&subName=test&passphrase=abc%21%40%2311`
         // the signed URL is `/api/v1/sub/api-key?apiKey=67b3&subName=test&passphrase=abc!@#11`.
-        let r = req("GET", "/api/v1/sub/api-key", "apiKey=67b3&subName=test&passphrase=abc%21%40%2311", "");
+        let r = Request::new("GET", "/api/v1/sub/api-key", "apiKey=67b3&subName=test&passphrase=abc%21%40%2311", "");
         assert_eq!(
             prehash("1700000000000", &r),
             b"1700000000000GET/api/v1/sub/api-key?apiKey=67b3&subName=test&passphrase=abc!@#11"
         );
         let s = at(&r, KeyVersion::V2);
-        assert_eq!(header(&s, "KC-API-SIGN"), "6VlVZm8fra9JYyVs8+vAP/jyARG1W/vsQtWofReuBeQ=");
+        assert_eq!(s.header_value("KC-API-SIGN").expect("KC-API-SIGN"), "6VlVZm8fra9JYyVs8+vAP/jyARG1W/vsQtWofReuBeQ=");
         assert_eq!(s.query, "apiKey=67b3&subName=test&passphrase=abc%21%40%2311");
     }
 
     #[test]
     fn post_body_is_signed_and_sent_verbatim() {
         let body = r#"{"clientOid":"5c52e11203aa677f33e493fb","side":"buy","symbol":"BTC-USDT","type":"limit","price":"10000","size":"0.001"}"#;
-        let s = at(&req("POST", "/api/v1/hf/orders", "", body), KeyVersion::V2);
-        assert_eq!(header(&s, "KC-API-SIGN"), "ChCR3G34Z5JN4lhQW23e/l2asu1boDLQREWfnWCvXxQ=");
+        let s = at(&Request::new("POST", "/api/v1/hf/orders", "", body), KeyVersion::V2);
+        assert_eq!(s.header_value("KC-API-SIGN").expect("KC-API-SIGN"), "ChCR3G34Z5JN4lhQW23e/l2asu1boDLQREWfnWCvXxQ=");
         assert_eq!(s.body, body);
     }
 
@@ -307,17 +302,17 @@ mod tests {
     fn timestamp_comes_from_the_clock() {
         let s = sign(
             &cred(),
-            &req("GET", "/api/v1/accounts", "", ""),
+            &Request::new("GET", "/api/v1/accounts", "", ""),
             &Context { clock: &FixedClock(123), nonce: &FixedNonce(9) },
         )
         .expect("sign");
-        assert_eq!(header(&s, "KC-API-TIMESTAMP"), "123");
+        assert_eq!(s.header_value("KC-API-TIMESTAMP").expect("KC-API-TIMESTAMP"), "123");
     }
 
     #[test]
     fn missing_fields() {
         let ctx = Context { clock: &FixedClock(1), nonce: &FixedNonce(1) };
-        let r = req("GET", "/api/v1/accounts", "", "");
+        let r = Request::new("GET", "/api/v1/accounts", "", "");
         let mut c = cred();
         c.passphrase = None;
         assert_eq!(sign(&c, &r, &ctx), Err(Error::MissingField("passphrase")));

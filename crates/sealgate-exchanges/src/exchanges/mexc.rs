@@ -117,17 +117,13 @@ mod tests {
         Credential { api_key: Some(KEY.into()), api_secret: Some(SECRET.into()), ..Credential::default() }
     }
 
-    fn req(method: &str, path: &str, query: &str, body: &str) -> Request {
-        Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
-    }
-
     fn sign_at(ms: u64, r: &Request) -> Result<SignedRequest, Error> {
         sign(&cred(), r, &Context { clock: &FixedClock(ms), nonce: &FixedNonce(1) })
     }
 
     #[test]
     fn doc_example_2_query_string() {
-        let s = sign_at(1, &req("POST", "/api/v3/order", PARAMS, "")).expect("sign");
+        let s = sign_at(1, &Request::new("POST", "/api/v3/order", PARAMS, "")).expect("sign");
         assert_eq!(s.query, format!("{PARAMS}&signature={DOC_SIG}"));
         assert_eq!(s.headers, [("X-MEXC-APIKEY".to_owned(), KEY.to_owned())]);
         assert_eq!(s.body, "");
@@ -139,7 +135,7 @@ mod tests {
     /// totalParams, which is identical, so Example 2's value is the right one.
     #[test]
     fn doc_example_1_body() {
-        let s = sign_at(1, &req("POST", "/api/v3/order", "", PARAMS)).expect("sign");
+        let s = sign_at(1, &Request::new("POST", "/api/v3/order", "", PARAMS)).expect("sign");
         assert_eq!(s.body, format!("{PARAMS}&signature={DOC_SIG}"));
         assert_eq!(s.query, "");
         assert_eq!(
@@ -155,7 +151,7 @@ mod tests {
     fn doc_example_3_mixed() {
         let s = sign_at(
             1,
-            &req(
+            &Request::new(
                 "POST",
                 "/api/v3/order",
                 "symbol=BTCUSDT&side=BUY&type=LIMIT",
@@ -173,24 +169,25 @@ mod tests {
 
     #[test]
     fn timestamp_is_added_when_absent_and_kept_when_present() {
-        let s = sign_at(1_700_000_000_123, &req("GET", "/api/v3/account", "", "")).expect("sign");
+        let s = sign_at(1_700_000_000_123, &Request::new("GET", "/api/v3/account", "", "")).expect("sign");
         assert!(s.query.starts_with("timestamp=1700000000123&signature="), "{}", s.query);
-        let s = sign_at(1_700_000_000_123, &req("GET", "/api/v3/myTrades", "symbol=MXUSDT", "")).expect("sign");
-        assert!(s.query.starts_with("symbol=MXUSDT&timestamp=1700000000123&signature="), "{}", s.query);
         let s =
-            sign_at(1_700_000_000_123, &req("GET", "/api/v3/account", "timestamp=5&recvWindow=1", "")).expect("sign");
+            sign_at(1_700_000_000_123, &Request::new("GET", "/api/v3/myTrades", "symbol=MXUSDT", "")).expect("sign");
+        assert!(s.query.starts_with("symbol=MXUSDT&timestamp=1700000000123&signature="), "{}", s.query);
+        let s = sign_at(1_700_000_000_123, &Request::new("GET", "/api/v3/account", "timestamp=5&recvWindow=1", ""))
+            .expect("sign");
         assert!(s.query.starts_with("timestamp=5&recvWindow=1&signature="), "{}", s.query);
     }
 
     #[test]
     fn json_body_is_refused() {
-        let e = sign_at(1, &req("POST", "/api/v3/order", "", r#"{"symbol":"BTCUSDT"}"#)).expect_err("json");
+        let e = sign_at(1, &Request::new("POST", "/api/v3/order", "", r#"{"symbol":"BTCUSDT"}"#)).expect_err("json");
         assert!(matches!(e, Error::BadRequest(_)));
     }
 
     #[test]
     fn missing_fields() {
-        let r = req("GET", "/api/v3/account", "", "");
+        let r = Request::new("GET", "/api/v3/account", "", "");
         let ctx = Context { clock: &FixedClock(1), nonce: &FixedNonce(1) };
         let no_secret = Credential { api_key: Some(KEY.into()), ..Credential::default() };
         assert_eq!(sign(&no_secret, &r, &ctx).expect_err("no secret"), Error::MissingField("api_secret"));

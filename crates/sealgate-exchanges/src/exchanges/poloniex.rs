@@ -130,31 +130,23 @@ mod tests {
         Credential { api_key: Some("key".into()), api_secret: Some("secret".into()), ..Credential::default() }
     }
 
-    fn req(method: &str, path: &str, query: &str, body: &str) -> Request {
-        Request { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
-    }
-
     fn sign_at(ms: u64, r: &Request) -> Result<SignedRequest, Error> {
         sign(&cred(), r, &Context { clock: &FixedClock(ms), nonce: &FixedNonce(1) })
-    }
-
-    fn header<'a>(s: &'a SignedRequest, name: &str) -> Option<&'a str> {
-        s.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The docs' strings to sign (they publish no key and signature): GET
     /// with parameters, DELETE with a body, DELETE without one.
     #[test]
     fn doc_strings_to_sign() {
-        let r = req("GET", "/orders", "symbol=ETH_USDT&limit=5", "");
+        let r = Request::new("GET", "/orders", "symbol=ETH_USDT&limit=5", "");
         assert_eq!(message(&r, "1659259836247"), "GET\n/orders\nlimit=5&signTimestamp=1659259836247&symbol=ETH_USDT");
         let body = r#"{"orderIds":["1234567890"],"clientOrderIds":["myId-1"]}"#;
-        let r = req("DELETE", "/orders/cancelByIds", "", body);
+        let r = Request::new("DELETE", "/orders/cancelByIds", "", body);
         assert_eq!(
             message(&r, "1631018760000"),
             format!("DELETE\n/orders/cancelByIds\nrequestBody={body}&signTimestamp=1631018760000")
         );
-        let r = req("DELETE", "/orders/1", "", "");
+        let r = Request::new("DELETE", "/orders/1", "", "");
         assert_eq!(message(&r, "1631018760000"), "DELETE\n/orders/1\nsignTimestamp=1631018760000");
     }
 
@@ -162,7 +154,7 @@ mod tests {
     /// secret -binary | base64` of the documented GET string.
     #[test]
     fn get_signature_and_headers() {
-        let s = sign_at(TS, &req("GET", "/orders", "symbol=ETH_USDT&limit=5", "")).expect("sign");
+        let s = sign_at(TS, &Request::new("GET", "/orders", "symbol=ETH_USDT&limit=5", "")).expect("sign");
         assert_eq!(
             s.headers,
             [
@@ -177,29 +169,29 @@ mod tests {
     #[test]
     fn post_body_signature() {
         let body = r#"{"symbol":"ETH_USDT","side":"BUY","type":"LIMIT","price":"1","quantity":"10"}"#;
-        let s = sign_at(TS, &req("POST", "/orders", "", body)).expect("sign");
-        assert_eq!(header(&s, "signature"), Some("pXBeoqQlifGem0/d91Hn8lR5Wvuu7rWEIfQY2htxUTk="));
-        assert_eq!(header(&s, "Content-Type"), Some("application/json"));
+        let s = sign_at(TS, &Request::new("POST", "/orders", "", body)).expect("sign");
+        assert_eq!(s.header_value("signature"), Some("pXBeoqQlifGem0/d91Hn8lR5Wvuu7rWEIfQY2htxUTk="));
+        assert_eq!(s.header_value("Content-Type"), Some("application/json"));
         assert_eq!(s.body, body);
     }
 
     #[test]
     fn timestamp_is_added_when_absent_and_kept_when_present() {
-        let s = sign_at(1_700_000_000_123, &req("GET", "/accounts/balances", "", "")).expect("sign");
-        assert_eq!(header(&s, "signTimestamp"), Some("1700000000123"));
+        let s = sign_at(1_700_000_000_123, &Request::new("GET", "/accounts/balances", "", "")).expect("sign");
+        assert_eq!(s.header_value("signTimestamp"), Some("1700000000123"));
         assert_eq!(s.query, "");
-        let r = req("GET", "/orders", "symbol=ETH_USDT&signTimestamp=1659259836247&limit=5", "");
+        let r = Request::new("GET", "/orders", "symbol=ETH_USDT&signTimestamp=1659259836247&limit=5", "");
         let s = sign_at(1_700_000_000_123, &r).expect("sign");
-        assert_eq!(header(&s, "signTimestamp"), Some("1659259836247"));
+        assert_eq!(s.header_value("signTimestamp"), Some("1659259836247"));
         assert_eq!(s.query, "symbol=ETH_USDT&signTimestamp=1659259836247&limit=5");
         assert_eq!(message(&r, "1659259836247"), "GET\n/orders\nlimit=5&signTimestamp=1659259836247&symbol=ETH_USDT");
-        let bad = req("GET", "/orders", "signTimestamp=soon", "");
+        let bad = Request::new("GET", "/orders", "signTimestamp=soon", "");
         assert!(matches!(sign_at(1, &bad), Err(Error::BadRequest(_))));
     }
 
     #[test]
     fn missing_fields() {
-        let r = req("GET", "/accounts/balances", "", "");
+        let r = Request::new("GET", "/accounts/balances", "", "");
         let ctx = Context { clock: &FixedClock(1), nonce: &FixedNonce(1) };
         let no_secret = Credential { api_key: Some("key".into()), ..Credential::default() };
         assert_eq!(sign(&no_secret, &r, &ctx).expect_err("no secret"), Error::MissingField("api_secret"));
