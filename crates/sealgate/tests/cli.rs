@@ -1,54 +1,14 @@
 //! The `sealgate` CLI contract: flags, exit codes, stdout/stderr discipline,
 //! key-file modes, and that no secret reaches any output.
 
-use std::io::Write;
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+use common::{TempDir, p, run};
 const CANARY: &str = "CANARY-cli-secret-77aa55";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "sealgate-cli-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("mkdir");
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sealgate");
-    // A refusal may close stdin early; a broken pipe here is fine.
-    let _ = child.stdin.take().expect("stdin").write_all(stdin);
-    child.wait_with_output().expect("wait")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf8 path")
-}
 
 fn keygen(dir: &TempDir, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
     let (private, public) = (dir.path(&format!("{name}.priv.jwk")), dir.path(&format!("{name}.pub.jwk")));
@@ -59,15 +19,8 @@ fn keygen(dir: &TempDir, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
     (private, public)
 }
 
-/// Exit 2, one `error: …` line on stderr, nothing on stdout, no canary.
 fn assert_refused(out: &Output, want_in_error: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(out.stdout.is_empty(), "stdout not empty: {:?}", String::from_utf8_lossy(&out.stdout));
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(want_in_error), "expected {want_in_error:?} in {stderr}");
-    assert!(!stderr.contains(CANARY));
+    common::refused(out, want_in_error, &[CANARY]);
 }
 
 #[test]

@@ -2,30 +2,15 @@
 //! on, bad input refused with exit 2, and no secret in any output but the
 //! signed request itself.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+use std::process::Output;
+
+use common::run;
 const CANARY: &str = "CANARYsecret0123456789abcdefCANARY";
 
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sealgate");
-    let _ = child.stdin.take().expect("stdin").write_all(stdin);
-    child.wait_with_output().expect("wait")
-}
-
 fn refused(out: &Output, want: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(out.stdout.is_empty());
-    assert!(stderr.starts_with("error: ") && stderr.contains(want), "want {want:?} in {stderr}");
-    assert!(!stderr.contains(CANARY), "{stderr}");
+    common::refused(out, want, &[CANARY]);
 }
 
 #[test]
