@@ -1,0 +1,269 @@
+//! Sealgate's request policy, pure and deterministic: the one place that
+//! decides whether a concrete exchange request may be signed for a
+//! credential. The signer and the desktop agent both use it, so they
+//! refuse exactly the same things.
+//!
+//! An approval is a [`PolicyApproved`] value that only [`evaluate`] can
+//! make: signing code that takes one cannot be reached without a decision.
+//!
+//! Order of checks (the first failure is the reason given):
+//! 1. the global kill switch; 2. the credential's status; 3. unknown
+//! endpoints (always denied); 4. the class against the role; 5. the class
+//! against the scope the user sealed; 6. the symbol allow-list; 7. the
+//! maximum order notional; 8. the rate limit (only approved requests
+//! consume it).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod decimal;
+
+pub use decimal::Decimal;
+pub use sealgate_envelope::{Class, Scope};
+pub use sealgate_exchanges::EndpointClass;
+
+use std::collections::BTreeSet;
+
+/// A consumer role and what it may ever do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Imports balances and history: reads only.
+    Importer,
+    /// Places and cancels orders: reads and trades; withdraws only where
+    /// the user sealed `withdraw`.
+    Trader,
+    /// The desktop agent: whatever the user's local policy allows.
+    Agent,
+}
+
+impl Role {
+    /// Parse a role name (`importer`, `trader`, `agent`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "importer" => Self::Importer,
+            "trader" => Self::Trader,
+            "agent" => Self::Agent,
+            _ => return None,
+        })
+    }
+
+    /// Its name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Importer => "importer",
+            Self::Trader => "trader",
+            Self::Agent => "agent",
+        }
+    }
+
+    /// Whether the role may ever use endpoints of `class` (before scope).
+    const fn allows(self, class: Class) -> bool {
+        match self {
+            Self::Importer => matches!(class, Class::Read),
+            Self::Trader | Self::Agent => true,
+        }
+    }
+}
+
+/// A credential's lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialStatus {
+    /// In use.
+    Active,
+    /// Frozen by a lockdown or an anomaly: nothing is signed.
+    Frozen,
+    /// Deleted.
+    Deleted,
+}
+
+/// A rate limit: at most `max` approved requests per `window_ms`, as a
+/// token bucket refilled continuously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Burst size and requests per window.
+    pub max: u32,
+    /// Window length in milliseconds.
+    pub window_ms: u64,
+}
+
+/// The policy of one credential, as configured by its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialPolicy {
+    /// Classes the user sealed in the envelope's `scope`.
+    pub scope: Scope,
+    /// Status.
+    pub status: CredentialStatus,
+    /// Symbols trades may touch (exchange spelling); `None` = any.
+    pub symbols: Option<BTreeSet<String>>,
+    /// Largest order notional (quantity × price, in quote units); `None` = no cap.
+    pub max_notional: Option<Decimal>,
+    /// Rate limit; `None` = none.
+    pub rate: Option<RateLimit>,
+}
+
+impl CredentialPolicy {
+    /// The default for a scope: active, any symbol, no caps.
+    pub fn new(scope: Scope) -> Self {
+        Self { scope, status: CredentialStatus::Active, symbols: None, max_notional: None, rate: None }
+    }
+}
+
+/// What is known about the request being decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// Its endpoint class (from the exchange's table, by path).
+    pub class: EndpointClass,
+    /// The symbol it trades, if any.
+    pub symbol: Option<String>,
+    /// Whether it places (or amends) an order; cancels do not.
+    pub places_order: bool,
+    /// The order's notional (quantity × price) in quote units, when known.
+    pub notional: Option<Decimal>,
+}
+
+impl RequestFacts {
+    /// Facts of a request that is not an order placement.
+    pub fn of_class(class: EndpointClass) -> Self {
+        Self { class, symbol: None, places_order: false, notional: None }
+    }
+}
+
+/// Why a request is denied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denial {
+    /// The global kill switch is on.
+    #[error("the kill switch is on")]
+    KillSwitch,
+    /// The credential is frozen or deleted.
+    #[error("the credential is {0}")]
+    CredentialInactive(&'static str),
+    /// The endpoint is not in the exchange's table.
+    #[error("unknown endpoint: denied by default")]
+    UnknownEndpoint,
+    /// The role may never use this class.
+    #[error("role {role} may not use {class} endpoints")]
+    RoleForbids {
+        /// The role.
+        role: &'static str,
+        /// The class.
+        class: &'static str,
+    },
+    /// The user did not seal this class.
+    #[error("the user did not grant {0}")]
+    NotGranted(&'static str),
+    /// Account management is never signed for a consumer role.
+    #[error("account management endpoints are never signed")]
+    AccountEndpoint,
+    /// A trade on a symbol outside the allow-list (or without a symbol
+    /// while an allow-list is set).
+    #[error("symbol not allowed")]
+    SymbolNotAllowed,
+    /// An order above the notional cap, or one whose notional is unknown
+    /// while a cap is set.
+    #[error("order notional above the limit")]
+    NotionalTooLarge,
+    /// Too many requests.
+    #[error("rate limit reached")]
+    RateLimited,
+}
+
+/// Proof that [`evaluate`] approved a request. It cannot be made elsewhere.
+#[derive(Debug)]
+#[must_use]
+pub struct PolicyApproved {
+    _private: (),
+}
+
+/// Token-bucket state of one credential's rate limit (kept by the caller,
+/// per credential).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateState {
+    /// Tokens available, in thousandths.
+    milli_tokens: u64,
+    /// When the bucket was last refilled (Unix ms).
+    last_ms: u64,
+    /// Whether the bucket has been initialised.
+    started: bool,
+}
+
+/// The decision context shared by all credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// The role asking.
+    pub role: Role,
+    /// The global kill switch.
+    pub kill_switch: bool,
+    /// Now, Unix ms (rate limiting).
+    pub now_ms: u64,
+}
+
+/// Decide. On approval the rate state is charged one request.
+pub fn evaluate(
+    ctx: &Context,
+    policy: &CredentialPolicy,
+    req: &RequestFacts,
+    rate: &mut RateState,
+) -> Result<PolicyApproved, Denial> {
+    if ctx.kill_switch {
+        return Err(Denial::KillSwitch);
+    }
+    match policy.status {
+        CredentialStatus::Active => {}
+        CredentialStatus::Frozen => return Err(Denial::CredentialInactive("frozen")),
+        CredentialStatus::Deleted => return Err(Denial::CredentialInactive("deleted")),
+    }
+    let class = match req.class {
+        EndpointClass::Unknown => return Err(Denial::UnknownEndpoint),
+        EndpointClass::Account => return Err(Denial::AccountEndpoint),
+        EndpointClass::Read => Class::Read,
+        EndpointClass::Trade => Class::Trade,
+        EndpointClass::Withdraw => Class::Withdraw,
+    };
+    if !ctx.role.allows(class) {
+        return Err(Denial::RoleForbids { role: ctx.role.name(), class: class.name() });
+    }
+    if !policy.scope.contains(class) {
+        return Err(Denial::NotGranted(class.name()));
+    }
+    if class == Class::Trade {
+        if let Some(allowed) = &policy.symbols {
+            match &req.symbol {
+                Some(s) if allowed.contains(s) => {}
+                _ => return Err(Denial::SymbolNotAllowed),
+            }
+        }
+        if let (Some(cap), true) = (policy.max_notional, req.places_order) {
+            // An order whose size is unknown cannot be shown to be under the cap.
+            if !req.notional.is_some_and(|n| n <= cap) {
+                return Err(Denial::NotionalTooLarge);
+            }
+        }
+    }
+    if let Some(limit) = policy.rate {
+        take_token(limit, rate, ctx.now_ms)?;
+    }
+    Ok(PolicyApproved { _private: () })
+}
+
+fn take_token(limit: RateLimit, state: &mut RateState, now: u64) -> Result<(), Denial> {
+    let capacity = u64::from(limit.max).saturating_mul(1000);
+    if !state.started {
+        *state = RateState { milli_tokens: capacity, last_ms: now, started: true };
+    }
+    // Refill: `max` tokens per `window_ms`, continuously; a clock that goes
+    // backwards refills nothing.
+    let elapsed = now.saturating_sub(state.last_ms);
+    let refill = if limit.window_ms == 0 {
+        capacity
+    } else {
+        u64::try_from(u128::from(elapsed) * u128::from(capacity) / u128::from(limit.window_ms)).unwrap_or(u64::MAX)
+    };
+    state.milli_tokens = state.milli_tokens.saturating_add(refill).min(capacity);
+    state.last_ms = state.last_ms.max(now);
+    if state.milli_tokens < 1000 {
+        return Err(Denial::RateLimited);
+    }
+    state.milli_tokens -= 1000;
+    Ok(())
+}
