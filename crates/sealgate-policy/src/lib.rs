@@ -7,11 +7,14 @@
 //! make: signing code that takes one cannot be reached without a decision.
 //!
 //! Order of checks (the first failure is the reason given):
-//! 1. the global kill switch; 2. the credential's status; 3. unknown
-//! endpoints (always denied); 4. the class against the role; 5. the class
-//! against the scope the user sealed; 6. the symbol allow-list; 7. the
-//! maximum order notional; 8. the rate limit (only approved requests
-//! consume it).
+//! 1. the global kill switch;
+//! 2. the credential's status;
+//! 3. unknown and account-management endpoints (always denied);
+//! 4. the class against the role;
+//! 5. the class against the scope the user sealed;
+//! 6. the symbol allow-list;
+//! 7. the maximum order notional;
+//! 8. the rate limit (only approved requests consume it).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
