@@ -238,7 +238,7 @@ pub fn evaluate(
         }
         if let (Some(cap), true) = (policy.max_notional, req.places_order) {
             // An order whose size is unknown cannot be shown to be under the cap.
-            if !req.notional.is_some_and(|n| n <= cap) {
+            if req.notional.is_none_or(|n| n > cap) {
                 return Err(Denial::NotionalTooLarge);
             }
         }
