@@ -155,9 +155,9 @@ proptest! {
         if approved {
             prop_assert!(!kill && !frozen);
             prop_assert!(!matches!(class, EndpointClass::Unknown | EndpointClass::Account));
-            prop_assert!(!(class == EndpointClass::Withdraw && !scope.contains("withdraw")));
-            prop_assert!(!(role == Role::Importer && class != EndpointClass::Read));
-            prop_assert!(!(class == EndpointClass::Trade && notional.is_none_or(|n| n > 1000)));
+            prop_assert!(class != EndpointClass::Withdraw || scope.contains("withdraw"));
+            prop_assert!(role != Role::Importer || class == EndpointClass::Read);
+            prop_assert!(class != EndpointClass::Trade || notional.is_some_and(|n| n <= 1000));
         }
     }
 }
