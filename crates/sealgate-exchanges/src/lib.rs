@@ -14,12 +14,14 @@
 mod class;
 mod error;
 mod exchanges;
+mod facts;
 mod request;
 mod sig;
 
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
 pub use exchanges::{ALL, Scheme};
+pub use facts::{OrderFacts, order_facts};
 pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock,

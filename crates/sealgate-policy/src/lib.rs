@@ -129,6 +129,15 @@ impl RequestFacts {
     pub fn of_class(class: EndpointClass) -> Self {
         Self { class, symbol: None, places_order: false, notional: None }
     }
+
+    /// Facts from what the exchange module read off the request: the
+    /// notional is the quote amount, else quantity × price; unknown (and
+    /// so refused under a cap) for a market order sized in base units.
+    pub fn from_order(class: EndpointClass, order: &sealgate_exchanges::OrderFacts) -> Self {
+        let d = |s: &Option<String>| s.as_deref().and_then(Decimal::parse);
+        let notional = d(&order.quote_amount).or_else(|| d(&order.quantity)?.checked_mul(d(&order.price)?));
+        Self { class, symbol: order.symbol.clone(), places_order: order.places_order, notional }
+    }
 }
 
 /// Why a request is denied.

@@ -89,6 +89,40 @@ fn symbols_and_notional() {
 }
 
 #[test]
+fn facts_read_off_real_requests() {
+    use sealgate_exchanges::{Request, classify, order_facts};
+    let mut policy = CredentialPolicy::new(Scope::parse_list("read,trade").expect("scope"));
+    policy.symbols = Some(BTreeSet::from(["BTCUSDT".to_owned()]));
+    policy.max_notional = Decimal::parse("30000");
+    let decide = |req: &Request| {
+        let class = classify("binance", &req.path).expect("binance");
+        let facts = RequestFacts::from_order(class, &order_facts("binance", req));
+        evaluate(&ctx(Role::Trader), &policy, &facts, &mut RateState::default()).map(|_| ())
+    };
+    let limit = |qty: &str| {
+        Request::new(
+            "POST",
+            "/api/v3/order",
+            "",
+            &format!("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity={qty}&price=60000&timeInForce=GTC"),
+        )
+    };
+    assert_eq!(decide(&limit("0.5")), Ok(()));
+    assert_eq!(decide(&limit("0.51")), Err(Denial::NotionalTooLarge));
+    let quote = Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=100", "");
+    assert_eq!(decide(&quote), Ok(()));
+    // A market order in base units has no price to bound it: refused under a cap.
+    let market = Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "");
+    assert_eq!(decide(&market), Err(Denial::NotionalTooLarge));
+    let other = Request::new("POST", "/api/v3/order", "symbol=ETHUSDT&side=BUY&type=LIMIT&quantity=1&price=1", "");
+    assert_eq!(decide(&other), Err(Denial::SymbolNotAllowed));
+    let cancel = Request::new("DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", "");
+    assert_eq!(decide(&cancel), Ok(()));
+    let withdraw = Request::new("POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=x&amount=1", "");
+    assert_eq!(decide(&withdraw), Err(Denial::NotGranted("withdraw")));
+}
+
+#[test]
 fn rate_limit_token_bucket() {
     let mut policy = CredentialPolicy::new(Scope::parse_list("read").expect("scope"));
     policy.rate = Some(RateLimit { max: 3, window_ms: 1000 });
