@@ -50,6 +50,9 @@ enum Command {
     /// Custody checks.
     #[command(subcommand)]
     Custody(crate::keys_cmd::CustodyCommand),
+    /// The tamper-evident audit chain.
+    #[command(subcommand)]
+    Audit(crate::audit_cmd::AuditCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -164,6 +167,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Exchange(c) => crate::exchange_cmd::run(c, out),
         Command::Keys(c) => crate::keys_cmd::run_keys(c, out),
         Command::Custody(c) => crate::keys_cmd::run_custody(c, out),
+        Command::Audit(c) => crate::audit_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

@@ -1,0 +1,201 @@
+//! Checkpoints with a real ES256 key (aws-lc-rs): verified under the root,
+//! refused under another key or when any field changed; a chain rewritten
+//! below a checkpoint, or cut short below the last one, is refused.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use sealgate_audit::jsonl::{Trust, checkpoint_line, record_line, root_line, verify_export};
+use sealgate_audit::{
+    Action, AuditError, Chain, Checkpoint, CheckpointFault, Detail, Reason, Record, RootKey, SignedCheckpoint,
+    checkpoint_signing_input, verify, verify_checkpoint, verify_with_checkpoints,
+};
+use serde_json::json;
+
+struct Signer(EcdsaKeyPair);
+
+impl Signer {
+    fn new() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("keygen");
+        Self(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).expect("key"))
+    }
+    fn root(&self) -> RootKey {
+        RootKey::from_point(self.0.public_key().as_ref()).expect("point")
+    }
+    /// What `Custody::root_sign` does: ES256, `r || s`.
+    fn sign(&self, cp: Checkpoint) -> SignedCheckpoint {
+        let sig = self.0.sign(&SystemRandom::new(), &checkpoint_signing_input(&cp)).expect("sign");
+        SignedCheckpoint { checkpoint: cp, sig: sig.as_ref().to_vec() }
+    }
+}
+
+/// 10 records with a checkpoint every 4: at seq 4 and 8.
+fn chain(signer: &Signer) -> (Vec<Record>, Vec<SignedCheckpoint>) {
+    let mut c = Chain::new();
+    let mut records = Vec::new();
+    let mut cps = Vec::new();
+    for i in 0..10u64 {
+        let d = Detail::new(&json!({"n": i})).expect("detail");
+        records.push(c.append("service:signer", Action::Forwarded, "cred_1", d, 1_000 + i).expect("append"));
+        if c.checkpoint_due(4) {
+            cps.push(signer.sign(c.checkpoint(2_000 + i).expect("checkpoint")));
+        }
+    }
+    (records, cps)
+}
+
+#[test]
+fn verified_under_the_root_only() {
+    let signer = Signer::new();
+    let (records, cps) = chain(&signer);
+    assert_eq!(cps.iter().map(|c| c.checkpoint.seq).collect::<Vec<_>>(), [4, 8]);
+    let s = verify_with_checkpoints(records.clone(), cps.clone(), &signer.root()).expect("verifies");
+    assert_eq!((s.records, s.checkpoints_verified), (10, 2));
+
+    // The standalone check, with the JWK custody publishes.
+    let jwk = signer.root().to_jwk();
+    for cp in &cps {
+        verify_checkpoint(&cp.checkpoint, &cp.sig, &jwk).expect("checkpoint verifies");
+    }
+
+    let other = Signer::new().root();
+    assert_eq!(
+        verify_with_checkpoints(records.clone(), cps.clone(), &other),
+        Err(AuditError::BadCheckpoint { seq: 4, reason: CheckpointFault::BadSignature })
+    );
+    assert!(verify_checkpoint(&cps[0].checkpoint, &cps[0].sig, &other.to_jwk()).is_err());
+}
+
+#[test]
+fn any_changed_checkpoint_is_refused() {
+    let signer = Signer::new();
+    let (records, cps) = chain(&signer);
+    let root = signer.root();
+    let jwk = root.to_jwk();
+    let base = cps[1].clone();
+    let changes: [fn(&mut SignedCheckpoint); 5] = [
+        |c| c.checkpoint.seq = 9,
+        |c| c.checkpoint.hash.0[31] ^= 1,
+        |c| c.checkpoint.time += 1,
+        |c| c.sig[10] ^= 1,
+        |c| c.sig.truncate(63),
+    ];
+    for change in changes {
+        let mut c = base.clone();
+        change(&mut c);
+        assert!(verify_checkpoint(&c.checkpoint, &c.sig, &jwk).is_err(), "{c:?}");
+        let err = verify_with_checkpoints(records.clone(), [cps[0].clone(), c.clone()], &root).expect_err("refused");
+        assert!(matches!(err, AuditError::BadCheckpoint { reason: CheckpointFault::BadSignature, .. }), "{err}");
+    }
+}
+
+#[test]
+fn rewritten_chain_no_longer_matches_its_checkpoint() {
+    let signer = Signer::new();
+    let (mut records, cps) = chain(&signer);
+    // Rewrite record 2 and rehash everything after it: the chain alone
+    // verifies, but not against the checkpoint at 4.
+    records[1].subject = "cred_2".into();
+    let mut prev = records[0].hash;
+    for r in &mut records[1..] {
+        r.prev_hash = prev;
+        r.hash = r.compute_hash();
+        prev = r.hash;
+    }
+    assert!(verify(records.clone()).is_ok());
+    assert_eq!(
+        verify_with_checkpoints(records, cps, &signer.root()),
+        Err(AuditError::BadRecord { seq: 4, reason: Reason::CheckpointMismatch })
+    );
+}
+
+#[test]
+fn truncation_below_the_last_checkpoint_is_detected() {
+    let signer = Signer::new();
+    let (records, cps) = chain(&signer);
+    let root = signer.root();
+    for keep in 0..8 {
+        assert_eq!(
+            verify_with_checkpoints(records[..keep].to_vec(), cps.clone(), &root),
+            Err(AuditError::Truncated { last_seq: keep as u64, checkpoint_seq: 8 }),
+            "keep {keep}"
+        );
+    }
+    // Records after the last checkpoint can go unnoticed (FORMAT.md §4).
+    for keep in 8..=10 {
+        assert!(verify_with_checkpoints(records[..keep].to_vec(), cps.clone(), &root).is_ok());
+    }
+    // A forged checkpoint beyond the end is a bad checkpoint, not truncation.
+    let mut forged = cps[1].clone();
+    forged.checkpoint.seq = 50;
+    assert_eq!(
+        verify_with_checkpoints(records, [forged], &root),
+        Err(AuditError::BadCheckpoint { seq: 50, reason: CheckpointFault::BadSignature })
+    );
+}
+
+#[test]
+fn export_with_checkpoints_root_and_pin() {
+    let signer = Signer::new();
+    let (records, cps) = chain(&signer);
+    let root = signer.root();
+    let mut lines = vec![root_line(&root)];
+    for r in &records {
+        lines.push(record_line(r));
+        if let Some(cp) = cps.iter().find(|c| c.checkpoint.seq == r.seq) {
+            lines.push(checkpoint_line(cp));
+        }
+    }
+    let text = lines.join("\n");
+    let pin = root.thumbprint();
+    let s = verify_export(text.as_bytes(), Trust::Pin(&pin)).expect("pinned");
+    assert_eq!((s.records, s.checkpoints_verified, s.checkpoints_unverified), (10, 2, 0));
+    assert_eq!(verify_export(text.as_bytes(), Trust::Root(root)).expect("root").checkpoints_verified, 2);
+    let s = verify_export(text.as_bytes(), Trust::None).expect("no root");
+    assert_eq!((s.checkpoints_verified, s.checkpoints_unverified), (0, 2));
+    assert!(matches!(verify_export(text.as_bytes(), Trust::Pin("x")), Err(AuditError::RootKey(_))));
+    assert!(matches!(
+        verify_export(text.as_bytes(), Trust::Root(Signer::new().root())),
+        Err(AuditError::BadCheckpoint { seq: 4, .. })
+    ));
+
+    // Lines: root, records 1-4, checkpoint 4, records 5-8, checkpoint 8,
+    // records 9-10. Keep records up to 6 and both checkpoints: truncated.
+    assert!(lines[10].contains(r#""type":"checkpoint","seq":8"#));
+    let cut: Vec<&str> = lines[..8].iter().chain([&lines[10]]).map(String::as_str).collect();
+    assert_eq!(
+        verify_export(cut.join("\n").as_bytes(), Trust::Pin(&pin)),
+        Err(AuditError::Truncated { last_seq: 6, checkpoint_seq: 8 })
+    );
+
+    // A malformed checkpoint line is a format error with its line number.
+    let mut bad = lines.clone();
+    bad[5] = bad[5].replace(r#""type":"checkpoint","seq":4"#, r#""type":"checkpoint","seq":0"#);
+    assert_eq!(
+        verify_export(bad.join("\n").as_bytes(), Trust::Pin(&pin)),
+        Err(AuditError::Format { line: 6, what: "seq is 0 (records start at 1)" })
+    );
+}
+
+#[test]
+fn root_jwk_rules() {
+    let signer = Signer::new();
+    let jwk = signer.root().to_jwk();
+    assert_eq!(RootKey::from_jwk(&jwk).expect("ok"), signer.root());
+    let with = |k: &str, v: serde_json::Value| {
+        let mut j = jwk.clone();
+        j.as_object_mut().expect("object").insert(k.into(), v);
+        RootKey::from_jwk(&j)
+    };
+    assert!(with("kid", json!("root-1")).is_ok());
+    assert!(with("d", json!("AAAA")).is_err());
+    assert!(with("crv", json!("P-384")).is_err());
+    assert!(with("alg", json!("ES384")).is_err());
+    assert!(with("x", json!("AAAA")).is_err());
+    assert!(with("extra", json!(1)).is_err());
+    assert!(RootKey::from_point(&[4; 33]).is_err());
+    // Not on the curve: accepted as bytes, but nothing verifies under it.
+    let off = RootKey::from_point(&[4; 65]).expect("bytes");
+    let (_, cps) = chain(&signer);
+    assert!(off.verify(&cps[0].checkpoint, &cps[0].sig).is_err());
+}
