@@ -165,6 +165,7 @@ impl Verifier {
     pub fn push(&mut self, r: &Record) -> Result<(), AuditError> {
         let seq = self.expected();
         let bad = |reason| Err(AuditError::BadRecord { seq, reason });
+        // FORMAT.md §4, in this order: R1, R2/R4, R7, R6, then C1/C2.
         if self.last_seq == u64::MAX || r.seq < seq {
             return bad(Reason::SeqDuplicate { found: r.seq });
         }

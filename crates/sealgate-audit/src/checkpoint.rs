@@ -33,7 +33,7 @@ pub struct SignedCheckpoint {
     pub sig: Vec<u8>,
 }
 
-/// The exact bytes the root key signs: the tag, then `seq` (u64
+/// C1: the exact bytes the root key signs: the tag, then `seq` (u64
 /// big-endian), `hash` (32 bytes), `time` (u64 big-endian) — 76 bytes.
 pub fn checkpoint_signing_input(cp: &Checkpoint) -> Vec<u8> {
     let mut b = Vec::with_capacity(CHECKPOINT_TAG.len() + 48);

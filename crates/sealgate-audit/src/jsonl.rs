@@ -145,6 +145,7 @@ fn parse_record(m: &Map<String, Value>, line: &[u8]) -> Result<Record, &'static 
         prev_hash: hash_of(m, "prev_hash", "prev_hash is not 64 lowercase hex digits")?,
         hash: hash_of(m, "hash", "hash is not 64 lowercase hex digits")?,
     };
+    // J3: one spelling per record.
     if record_line(&r).as_bytes() != line {
         return Err("not in the export's canonical form (member order, spacing or escapes)");
     }

@@ -216,7 +216,7 @@ pub struct Record {
 }
 
 impl Record {
-    /// The bytes `hash` is computed over (FORMAT.md §1): every field but
+    /// R7: the bytes `hash` is computed over (FORMAT.md §1): every field but
     /// `hash`, length-prefixed, after a domain-separation tag.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let d = self.detail.canonical().as_bytes();
