@@ -1,0 +1,46 @@
+//! Sealgate's persistence layer: one schema and one behaviour on SQLite (the embedded
+//! default, one file) and PostgreSQL (at scale), with embedded append-only migrations.
+//!
+//! What it holds (see `migrations/`): users; credential metadata (owner, exchange, label,
+//! hint, scope, status, created, last used); envelopes — one JWE per (credential, role),
+//! ciphertext the store can never open; recipient key versions (public JWKs); nonces;
+//! the import job queue; balances and trades; orders; the audit hash chain; the
+//! notification outbox. **No column ever holds a plaintext secret**, and no error carries a
+//! SQL parameter or a database message (see [`StoreError`]).
+//!
+//! Concurrency-critical operations and how they stay correct across processes:
+//! - [`Store::next_nonce`]: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement.
+//! - [`Store::claim`]: `FOR UPDATE SKIP LOCKED` (PostgreSQL) or one `UPDATE … RETURNING` in
+//!   a `BEGIN IMMEDIATE` transaction (SQLite); leases on the database clock; claims fenced
+//!   by attempt number.
+//! - [`Store::append_audit`]: unique `seq` plus a check of the named tail, in one
+//!   transaction: two appenders cannot fork the chain.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sealgate_store::StoreError> {
+//! let store = sealgate_store::Store::connect("sqlite://sealgate.db?mode=rwc").await?;
+//! let nonce = store.next_nonce("cid-1", 1_700_000_000_000).await?;
+//! # let _ = nonce; Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod credentials;
+mod error;
+mod jobs;
+mod nonce;
+mod outbox;
+mod portfolio;
+mod store;
+
+pub use audit::{AuditRecord, AuditTail, NewAuditRecord};
+pub use credentials::{
+    Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
+};
+pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
+pub use jobs::{ClaimedJob, Job, JobState};
+pub use outbox::Notification;
+pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
+pub use store::{Backend, Store, StoreOptions};

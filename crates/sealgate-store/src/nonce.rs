@@ -1,0 +1,41 @@
+//! Per-credential nonces, strictly increasing across every process and connection.
+
+use crate::error::{Ctx, Result, StoreError};
+use crate::store::{Db, Store};
+
+impl Store {
+    /// The next nonce for a credential: `max(last + 1, floor)`, recorded as the new last.
+    ///
+    /// One atomic statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`): the row lock
+    /// (PostgreSQL) or the write lock (SQLite) orders concurrent callers, so across every
+    /// signer instance each call gets a value strictly greater than every value returned
+    /// before it for that credential. `floor` lets a caller keep nonces near a clock
+    /// (Kraken-style `ms` or `µs` timestamps) without ever going backwards. Values are
+    /// bounded by `i64::MAX` (the column type on both databases).
+    pub async fn next_nonce(&self, credential_id: &str, floor: u64) -> Result<u64> {
+        const SQLITE: &str = "INSERT INTO nonces (credential_id, last) VALUES ($1, $2) \
+             ON CONFLICT (credential_id) DO UPDATE SET last = MAX(nonces.last + 1, excluded.last) \
+             RETURNING last";
+        const POSTGRES: &str = "INSERT INTO nonces (credential_id, last) VALUES ($1, $2) \
+             ON CONFLICT (credential_id) DO UPDATE SET last = GREATEST(nonces.last + 1, excluded.last) \
+             RETURNING last";
+        let floor =
+            i64::try_from(floor).map_err(|_| StoreError::Invalid { what: "floor", reason: "above i64::MAX" })?;
+        let last: i64 = match &self.db {
+            Db::Sqlite(p) => sqlx::query_scalar(SQLITE).bind(credential_id).bind(floor).fetch_one(p).await,
+            Db::Postgres(p) => sqlx::query_scalar(POSTGRES).bind(credential_id).bind(floor).fetch_one(p).await,
+        }
+        .ctx("next nonce")
+        .map_err(|e| match e {
+            StoreError::Database { kind: crate::DbErrorKind::ForeignKeyViolation, .. } => {
+                StoreError::NotFound { what: "credential" }
+            }
+            // last + 1 overflowed the column.
+            StoreError::Database { .. } if floor == i64::MAX => {
+                StoreError::Invalid { what: "nonce", reason: "exhausted" }
+            }
+            e => e,
+        })?;
+        u64::try_from(last).map_err(|_| StoreError::Internal { op: "next nonce", cause: "negative nonce" })
+    }
+}

@@ -1,0 +1,192 @@
+//! Connecting, migrating, and running one SQL text on either database.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::error::{Ctx, Result, StoreError};
+
+/// Migrations are embedded at build time and append-only; one directory per dialect, kept
+/// in step (same tables, columns and constraints).
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite (the embedded default), one file.
+    Sqlite,
+    /// PostgreSQL (at scale).
+    Postgres,
+}
+
+/// Pool settings; the defaults suit both the embedded default and one role instance.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Maximum connections in the pool.
+    pub max_connections: u32,
+    /// How long to wait for a free connection before [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a writer waits for another connection's write lock.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+            sqlite_busy_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The persistence layer of every role. Cheap to clone (a pool handle).
+///
+/// Every method that reads or changes a user's credential takes the owner's user id and
+/// matches it in the same statement, so one user can never reach another's rows; methods
+/// for services (the signer, workers) say so in their names or docs.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+/// Runs `$body` with `$pool` bound to the typed pool of either backend. The body is
+/// compiled once per backend, so one SQL text (with `$1`-style placeholders, which both
+/// drivers accept) serves both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The database clock in milliseconds since the epoch, used by everything that compares
+/// times across processes (leases, run-after): one clock, whatever the workers' clocks say.
+macro_rules! now_sqlite {
+    () => {
+        "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+    };
+}
+macro_rules! now_postgres {
+    () => {
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
+pub(crate) use {now_postgres, now_sqlite};
+
+/// Starting a write transaction: `BEGIN IMMEDIATE` on SQLite takes the write lock up front
+/// (a deferred transaction that upgrades can fail with SQLITE_BUSY without waiting);
+/// PostgreSQL's row locks and constraints do the rest.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+/// Wall-clock milliseconds since the epoch, for `created`/`updated` stamps.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+/// A duration in whole milliseconds, bounded to what the columns hold.
+pub(crate) fn millis(what: &'static str, d: Duration) -> Result<i64> {
+    i64::try_from(d.as_millis())
+        .ok()
+        .filter(|ms| *ms <= i64::MAX / 4)
+        .ok_or(StoreError::Invalid { what, reason: "duration too long" })
+}
+
+impl Store {
+    /// Connects with default [`StoreOptions`] and applies pending migrations.
+    ///
+    /// `url` is `sqlite://PATH?mode=rwc` (creates the file) or `postgres://USER@HOST/DB`.
+    /// SQLite runs in WAL mode with `synchronous=FULL` (a committed nonce or audit record
+    /// survives power loss), foreign keys on, and a busy timeout so concurrent writers
+    /// from several pools or processes wait instead of failing. Run migrations on a fresh
+    /// SQLite file from one process first: SQLite has no migration lock (PostgreSQL takes an
+    /// advisory lock, so concurrent role instances may all connect at once).
+    pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with explicit pool settings.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store> {
+        let store = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::InvalidUrl("bad sqlite URL"))?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(options.sqlite_busy_timeout);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .ctx("connect")?;
+            SQLITE_MIGRATIONS.run(&pool).await.map_err(StoreError::from_migrate)?;
+            Store { db: Db::Sqlite(pool) }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = PgConnectOptions::from_str(url).map_err(|_| StoreError::InvalidUrl("bad postgres URL"))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .ctx("connect")?;
+            POSTGRES_MIGRATIONS.run(&pool).await.map_err(StoreError::from_migrate)?;
+            Store { db: Db::Postgres(pool) }
+        } else {
+            return Err(StoreError::InvalidUrl("unknown scheme"));
+        };
+        Ok(store)
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+
+    /// The versions of the migrations applied to this database, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>(SQL).fetch_all(p).await).ctx("applied migrations")
+    }
+}

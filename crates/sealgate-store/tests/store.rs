@@ -1,0 +1,688 @@
+//! The store's behaviour, each test on SQLite and on PostgreSQL (see `harness`).
+
+mod harness;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harness::{TestDb, on_both};
+use sealgate_store::{
+    AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
+    Side, Store, StoreError, Trade,
+};
+
+async fn connect(db: &TestDb) -> Store {
+    Store::connect(&db.url).await.expect("connect")
+}
+
+/// A user with one credential sealed to `importer` (and `trader` if `trade`).
+async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
+    if store.user(user).await.expect("user").is_none() {
+        store.create_user(user, None).await.expect("create user");
+    }
+    let new =
+        NewCredential { id: cid, owner: user, exchange: "kraken", label: "main", hint: "x7Qa", scope: "read,trade" };
+    store
+        .create_credential(&new, &[NewEnvelope { role: "importer", kid: "imp-1", jwe }])
+        .await
+        .expect("create credential");
+}
+
+const TABLES: [&str; 11] = [
+    "audit_log",
+    "balances",
+    "credentials",
+    "envelopes",
+    "import_jobs",
+    "nonces",
+    "notification_outbox",
+    "orders",
+    "recipient_keys",
+    "trades",
+    "users",
+];
+
+/// Every row of every table (including the migrator's own), as text: `(table, row)`.
+async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if db.backend == "sqlite" {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("raw sqlite");
+        let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&pool)
+            .await
+            .expect("tables");
+        for t in tables {
+            let cols: Vec<String> = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                .fetch_all(&pool)
+                .await
+                .expect("columns");
+            let expr = cols.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {expr} FROM \"{t}\"")).fetch_all(&pool).await.expect("rows");
+            out.extend(rows.into_iter().map(|r| (t.clone(), r)));
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("raw postgres");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("tables");
+        for t in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT r::text FROM \"{t}\" r")).fetch_all(&pool).await.expect("rows");
+            out.extend(rows.into_iter().map(|r| (t.clone(), r)));
+        }
+        pool.close().await;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
+    on_both("migrations", |db| async move {
+        let store = connect(&db).await;
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1]);
+        store.close().await;
+        // A second start (another role instance, a restart) applies nothing new.
+        let again = connect(&db).await;
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1]);
+        let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
+        tables.dedup();
+        // The schema has every table (queried directly: fresh tables have no rows).
+        for t in TABLES {
+            let sql = format!("SELECT COUNT(*) FROM {t}");
+            let n: i64 = if db.backend == "sqlite" {
+                let p = sqlx::SqlitePool::connect(&db.url).await.expect("raw");
+                sqlx::query_scalar(&sql).fetch_one(&p).await.expect(t)
+            } else {
+                let p = sqlx::PgPool::connect(&db.url).await.expect("raw");
+                sqlx::query_scalar(&sql).fetch_one(&p).await.expect(t)
+            };
+            assert_eq!(n, 0, "{t} starts empty");
+        }
+        assert!(matches!(Store::connect("mysql://x").await, Err(StoreError::InvalidUrl(_))));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
+    on_both("credentials", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "alice", "cid-a1", "jwe.a1.importer").await;
+        user_with_credential(&store, "bob", "cid-b1", "jwe.b1.importer").await;
+
+        let list = store.list_credentials("alice").await.expect("list");
+        assert_eq!(list.len(), 1);
+        let c = &list[0];
+        assert_eq!((c.id.as_str(), c.owner.as_str(), c.exchange.as_str()), ("cid-a1", "alice", "kraken"));
+        assert_eq!((c.hint.as_str(), c.scope.as_str(), c.status), ("x7Qa", "read,trade", CredentialStatus::Active));
+        assert_eq!(c.last_used_ms, None);
+
+        // The cid is global: bob cannot take alice's.
+        let dup = NewCredential { id: "cid-a1", owner: "bob", exchange: "kraken", label: "", hint: "", scope: "read" };
+        assert!(matches!(store.create_credential(&dup, &[]).await, Err(StoreError::AlreadyExists { .. })));
+        let ghost =
+            NewCredential { id: "cid-x", owner: "nobody", exchange: "kraken", label: "", hint: "", scope: "read" };
+        assert!(matches!(store.create_credential(&ghost, &[]).await, Err(StoreError::NotFound { .. })));
+
+        // Owner isolation: every read and write with the wrong owner sees nothing.
+        assert!(store.get_credential("bob", "cid-a1").await.expect("get").is_none());
+        assert!(store.get_credential("alice", "cid-a1").await.expect("get").is_some());
+        assert!(store.envelope_roles("bob", "cid-a1").await.expect("roles").is_empty());
+        let trader = NewEnvelope { role: "trader", kid: "trd-1", jwe: "jwe.a1.trader" };
+        assert!(matches!(store.put_envelope("bob", "cid-a1", &trader).await, Err(StoreError::NotFound { .. })));
+        assert!(!store.delete_envelope("bob", "cid-a1", "importer").await.expect("delete"));
+        assert!(matches!(store.delete_credential("bob", "cid-a1").await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            store.set_credential_status("bob", "cid-a1", CredentialStatus::Frozen).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(store.lockdown("bob").await.expect("lockdown"), 1); // bob's own only
+        assert_eq!(
+            store.get_credential("alice", "cid-a1").await.expect("get").map(|c| c.status),
+            Some(CredentialStatus::Active)
+        );
+
+        // Envelopes: put, replace, read (signer side), revoke.
+        store.put_envelope("alice", "cid-a1", &trader).await.expect("put trader");
+        let roles: Vec<(String, String)> = store
+            .envelope_roles("alice", "cid-a1")
+            .await
+            .expect("roles")
+            .into_iter()
+            .map(|e| (e.role, e.kid))
+            .collect();
+        assert_eq!(roles, vec![("importer".into(), "imp-1".into()), ("trader".into(), "trd-1".into())]);
+        let (cred, env) = store.signer_envelope("cid-a1", "trader").await.expect("signer").expect("present");
+        assert_eq!((cred.owner.as_str(), env.kid.as_str(), env.jwe.as_str()), ("alice", "trd-1", "jwe.a1.trader"));
+        assert!(!format!("{env:?}").contains("jwe.a1.trader"), "Debug shows no ciphertext");
+        let resealed = NewEnvelope { role: "trader", kid: "trd-2", jwe: "jwe.a1.trader.v2" };
+        store.put_envelope("alice", "cid-a1", &resealed).await.expect("replace");
+        let (_, env) = store.signer_envelope("cid-a1", "trader").await.expect("signer").expect("present");
+        assert_eq!((env.kid.as_str(), env.jwe.as_str()), ("trd-2", "jwe.a1.trader.v2"));
+        assert!(store.delete_envelope("alice", "cid-a1", "trader").await.expect("revoke"));
+        assert!(store.signer_envelope("cid-a1", "trader").await.expect("signer").is_none());
+        assert!(!store.delete_envelope("alice", "cid-a1", "trader").await.expect("revoke twice"));
+        store.touch_credential("cid-a1").await.expect("touch");
+        assert!(store.get_credential("alice", "cid-a1").await.expect("get").and_then(|c| c.last_used_ms).is_some());
+
+        // Recipient keys: retire refused while an envelope uses the key.
+        store
+            .add_recipient_key("imp-1", "importer", r#"{"kty":"EC","crv":"P-256","x":"..","y":".."}"#)
+            .await
+            .expect("key");
+        store.add_recipient_key("imp-2", "importer", r#"{"kty":"OKP","crv":"X25519","x":".."}"#).await.expect("key");
+        assert!(matches!(
+            store.add_recipient_key("imp-2", "importer", "{}").await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(matches!(store.retire_recipient_key("imp-1").await, Err(StoreError::InUse { .. })));
+        assert!(matches!(store.retire_recipient_key("nope").await, Err(StoreError::NotFound { .. })));
+        // Re-wrap moves the envelope to imp-2 (compare-and-set on the old kid), then imp-1 retires.
+        let batch = store.envelopes_for_kid("imp-1", None, 100).await.expect("by kid");
+        assert_eq!(batch.len(), 2); // alice's and bob's importer envelopes
+        for e in &batch {
+            let new = NewEnvelope { role: "importer", kid: "imp-2", jwe: "jwe.rewrapped" };
+            assert!(store.rewrap_envelope(&e.credential_id, &e.role, "imp-1", &new).await.expect("rewrap"));
+            assert!(!store.rewrap_envelope(&e.credential_id, &e.role, "imp-1", &new).await.expect("stale rewrap"));
+        }
+        store.retire_recipient_key("imp-1").await.expect("retire");
+        let keys = store.recipient_keys(Some("importer")).await.expect("keys");
+        assert_eq!(
+            keys.iter().map(|k| (k.kid.as_str(), k.status)).collect::<Vec<_>>(),
+            vec![("imp-1", KeyStatus::Retired), ("imp-2", KeyStatus::Active)]
+        );
+        assert!(store.recipient_keys(Some("trader")).await.expect("keys").is_empty());
+        assert_eq!(store.recipient_keys(None).await.expect("keys").len(), 2);
+
+        // Delete: envelopes destroyed, row kept as `deleted`, no longer listed.
+        store.delete_credential("alice", "cid-a1").await.expect("delete");
+        assert!(store.signer_envelope("cid-a1", "importer").await.expect("signer").is_none());
+        assert!(store.list_credentials("alice").await.expect("list").is_empty());
+        assert_eq!(
+            store.get_credential("alice", "cid-a1").await.expect("get").map(|c| c.status),
+            Some(CredentialStatus::Deleted)
+        );
+        let late = NewEnvelope { role: "importer", kid: "imp-2", jwe: "jwe.late" };
+        assert!(matches!(store.put_envelope("alice", "cid-a1", &late).await, Err(StoreError::NotFound { .. })));
+
+        // OIDC users: first sight creates, second returns the same user.
+        let u1 = store.user_for_oidc_subject("sub-123", "u-new-1").await.expect("oidc");
+        let u2 = store.user_for_oidc_subject("sub-123", "u-new-2").await.expect("oidc");
+        assert_eq!((u1.id.as_str(), u2.id.as_str()), ("u-new-1", "u-new-1"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lockdown_freezes_all_of_one_users_credentials() {
+    on_both("lockdown", |db| async move {
+        let store = connect(&db).await;
+        for i in 0..5 {
+            user_with_credential(&store, "carol", &format!("cid-c{i}"), "jwe").await;
+        }
+        user_with_credential(&store, "dave", "cid-d0", "jwe").await;
+        store.delete_credential("carol", "cid-c4").await.expect("delete");
+        assert_eq!(store.lockdown("carol").await.expect("lockdown"), 4);
+        let statuses: Vec<_> =
+            store.list_credentials("carol").await.expect("list").into_iter().map(|c| c.status).collect();
+        assert_eq!(statuses, vec![CredentialStatus::Frozen; 4]);
+        assert_eq!(
+            store.get_credential("carol", "cid-c4").await.expect("get").map(|c| c.status),
+            Some(CredentialStatus::Deleted)
+        );
+        assert_eq!(
+            store.get_credential("dave", "cid-d0").await.expect("get").map(|c| c.status),
+            Some(CredentialStatus::Active)
+        );
+        assert_eq!(store.lockdown("carol").await.expect("again"), 0);
+        store.set_credential_status("carol", "cid-c0", CredentialStatus::Active).await.expect("unfreeze");
+        assert!(matches!(
+            store.set_credential_status("carol", "cid-c4", CredentialStatus::Active).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nonces_are_strictly_increasing_across_pools_and_tasks() {
+    const POOLS: usize = 2;
+    const TASKS: usize = 8;
+    const CALLS: usize = 200;
+    on_both("nonce", |db| async move {
+        let first = connect(&db).await;
+        user_with_credential(&first, "erin", "cid-n", "jwe").await;
+        user_with_credential(&first, "erin", "cid-m", "jwe").await;
+        let second = connect(&db).await;
+        let floor = 1_700_000_000_000u64;
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for (p, store) in [first.clone(), second.clone()].into_iter().enumerate().take(POOLS) {
+            for t in 0..TASKS {
+                let store = store.clone();
+                // Two credentials interleaved: one key's sequence never disturbs another's.
+                let cid = if (p + t) % 4 == 3 { "cid-m" } else { "cid-n" };
+                handles.push(tokio::spawn(async move {
+                    let mut seen = Vec::with_capacity(CALLS);
+                    for _ in 0..CALLS {
+                        seen.push(store.next_nonce(cid, floor).await.expect("nonce"));
+                    }
+                    (cid, seen)
+                }));
+            }
+        }
+        let mut per_cred: HashMap<&str, Vec<u64>> = HashMap::new();
+        for h in handles {
+            let (cid, seen) = h.await.expect("task");
+            assert!(seen.windows(2).all(|w| w[0] < w[1]), "each caller sees strictly increasing nonces");
+            per_cred.entry(cid).or_default().extend(seen);
+        }
+        let elapsed = started.elapsed();
+        let total = POOLS * TASKS * CALLS;
+        for (cid, mut all) in per_cred {
+            let n = all.len();
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), n, "{cid}: every nonce unique");
+            assert_eq!(all.first().copied(), Some(floor), "{cid}: starts at the floor");
+            assert_eq!(all.last().copied(), Some(floor + n as u64 - 1), "{cid}: no gaps, max(last+1, floor)");
+        }
+        eprintln!(
+            "nonce [{}]: {total} calls from {POOLS} pools x {TASKS} tasks in {elapsed:.2?} = {:.0} calls/s",
+            db.backend,
+            total as f64 / elapsed.as_secs_f64()
+        );
+        // A floor ahead of the last value jumps to it; one behind is ignored.
+        assert_eq!(first.next_nonce("cid-n", floor + 1_000_000).await.expect("jump"), floor + 1_000_000);
+        assert_eq!(second.next_nonce("cid-n", 5).await.expect("behind"), floor + 1_000_001);
+        assert!(matches!(first.next_nonce("cid-n", u64::MAX).await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(first.next_nonce("no-such-cid", 1).await, Err(StoreError::NotFound { .. })));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_claim_concurrently_and_no_job_is_done_twice_or_lost() {
+    const JOBS: usize = 300;
+    on_both("queue", |db| async move {
+        let a = connect(&db).await;
+        user_with_credential(&a, "fay", "cid-q", "jwe").await;
+        let b = connect(&db).await;
+        let mut ids = Vec::new();
+        for i in 0..JOBS {
+            ids.push(
+                a.enqueue("cid-q", if i % 2 == 0 { "full" } else { "trades" }, 3, Duration::ZERO)
+                    .await
+                    .expect("enqueue"),
+            );
+        }
+        let done: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for (name, store) in [("worker-a", a.clone()), ("worker-b", b.clone())] {
+            let done = done.clone();
+            workers.push(tokio::spawn(async move {
+                while let Some(job) = store.claim(name, Duration::from_secs(60)).await.expect("claim") {
+                    assert_eq!(job.attempts, 1);
+                    // The work itself is idempotent: a trade keyed by the job.
+                    let t = trade(&format!("job-{}", job.id), "0.1");
+                    store.upsert_trades(&job.credential_id, &[t]).await.expect("work");
+                    store.complete(&job).await.expect("complete");
+                    done.lock().expect("lock").push((name.to_owned(), job.id));
+                }
+            }));
+        }
+        for w in workers {
+            w.await.expect("worker");
+        }
+        let elapsed = started.elapsed();
+        let done = done.lock().expect("lock").clone();
+        let mut per_job: HashMap<i64, usize> = HashMap::new();
+        let mut per_worker: BTreeMap<String, usize> = BTreeMap::new();
+        for (w, id) in &done {
+            *per_job.entry(*id).or_default() += 1;
+            *per_worker.entry(w.clone()).or_default() += 1;
+        }
+        assert!(per_job.values().all(|&n| n == 1), "no job done twice");
+        assert_eq!(per_job.len(), JOBS, "no job lost");
+        assert_eq!(ids.iter().collect::<HashSet<_>>(), per_job.keys().collect::<HashSet<_>>());
+        assert_eq!(a.job_counts().await.expect("counts"), (0, 0, JOBS as i64, 0));
+        assert_eq!(a.trade_count("cid-q").await.expect("trades"), JOBS as i64);
+        eprintln!(
+            "queue [{}]: {JOBS} jobs claimed+completed by 2 workers in {elapsed:.2?} = {:.0} jobs/s ({per_worker:?})",
+            db.backend,
+            JOBS as f64 / elapsed.as_secs_f64()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_leases_are_reclaimed_backoff_is_respected_and_cursors_resume() {
+    on_both("leases", |db| async move {
+        let a = connect(&db).await;
+        user_with_credential(&a, "gus", "cid-l", "jwe").await;
+        let b = connect(&db).await;
+
+        // A worker claims with a short lease and dies (never completes).
+        let id = a.enqueue("cid-l", "full", 3, Duration::ZERO).await.expect("enqueue");
+        let dead = a.claim("worker-dead", Duration::from_millis(300)).await.expect("claim").expect("job");
+        assert_eq!((dead.id, dead.attempts), (id, 1));
+        a.checkpoint(&dead, Some("page-7"), Duration::from_millis(300)).await.expect("checkpoint");
+        assert!(b.claim("worker-b", Duration::from_secs(60)).await.expect("claim").is_none(), "lease still held");
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let live = b.claim("worker-b", Duration::from_secs(60)).await.expect("claim").expect("re-claimed");
+        assert_eq!((live.id, live.attempts, live.cursor.as_deref()), (id, 2, Some("page-7")), "resumes at the cursor");
+        // The dead worker wakes up: everything it tries is refused.
+        assert!(matches!(a.complete(&dead).await, Err(StoreError::LeaseLost)));
+        assert!(matches!(a.fail(&dead, "late", Duration::ZERO).await, Err(StoreError::LeaseLost)));
+        assert!(matches!(a.checkpoint(&dead, Some("x"), Duration::from_secs(1)).await, Err(StoreError::LeaseLost)));
+
+        // Failure with backoff: not claimable before run_after, claimable after.
+        assert_eq!(b.fail(&live, "exchange 503", Duration::from_millis(600)).await.expect("fail"), JobState::Queued);
+        let stored = b.job(id).await.expect("job").expect("exists");
+        assert_eq!(
+            (stored.state, stored.last_error.as_deref(), stored.locked_by),
+            (JobState::Queued, Some("exchange 503"), None)
+        );
+        assert!(a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").is_none(), "backoff respected");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").is_none(), "still backing off");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let third = a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").expect("after backoff");
+        assert_eq!((third.attempts, third.cursor.as_deref()), (3, Some("page-7")));
+        // The last attempt fails: the job is failed, not queued again.
+        assert_eq!(a.fail(&third, "exchange 503", Duration::ZERO).await.expect("fail"), JobState::Failed);
+        assert!(a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").is_none());
+
+        // A worker dying on the last attempt: the job is failed on the next claim sweep.
+        let once = a.enqueue("cid-l", "full", 1, Duration::ZERO).await.expect("enqueue");
+        let j = a.claim("worker-dead", Duration::from_millis(100)).await.expect("claim").expect("job");
+        assert_eq!(j.id, once);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(b.claim("worker-b", Duration::from_secs(60)).await.expect("claim").is_none());
+        assert_eq!(b.job(once).await.expect("job").map(|j| j.state), Some(JobState::Failed));
+
+        // Delayed enqueue.
+        let later = a.enqueue("cid-l", "trades", 2, Duration::from_millis(300)).await.expect("enqueue");
+        assert!(a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").is_none());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let j = a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").expect("job");
+        assert_eq!(j.id, later);
+        a.complete(&j).await.expect("complete");
+        assert!(matches!(a.complete(&j).await, Err(StoreError::LeaseLost)), "completing twice is refused");
+        assert!(matches!(a.enqueue("cid-l", "full", 0, Duration::ZERO).await, Err(StoreError::Invalid { .. })));
+    })
+    .await;
+}
+
+fn trade(id: &str, fee: &str) -> Trade {
+    Trade {
+        exchange_trade_id: id.to_owned(),
+        symbol: "BTC/USD".into(),
+        side: Side::Buy,
+        price: "43000.10".into(),
+        qty: "0.015".into(),
+        fee: fee.into(),
+        fee_asset: Some("USD".into()),
+        time_ms: 1_700_000_000_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trades_upsert_is_idempotent_and_portfolio_is_owner_scoped() {
+    on_both("portfolio", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "hal", "cid-p", "jwe").await;
+        user_with_credential(&store, "ivy", "cid-i", "jwe").await;
+        let batch: Vec<Trade> =
+            (0..100).map(|i| Trade { time_ms: 1_700_000_000_000 + i, ..trade(&format!("T{i:04}"), "0.01") }).collect();
+        store.upsert_trades("cid-p", &batch).await.expect("import");
+        store.upsert_trades("cid-p", &batch).await.expect("re-import");
+        store.upsert_trades("cid-p", &batch[..50]).await.expect("partial re-import");
+        assert_eq!(store.trade_count("cid-p").await.expect("count"), 100);
+        // The same exchange trade id under another credential is another trade.
+        store.upsert_trades("cid-i", &batch[..1]).await.expect("other");
+        assert_eq!(store.trade_count("cid-i").await.expect("count"), 1);
+        // A corrected fee updates in place.
+        store
+            .upsert_trades("cid-p", &[Trade { time_ms: 1_700_000_000_000, ..trade("T0000", "0.02") }])
+            .await
+            .expect("fix");
+        let got = store.trades("hal", "cid-p", 0, 1000).await.expect("trades");
+        assert_eq!(got.len(), 100);
+        assert_eq!(got[0].fee, "0.02");
+        assert_eq!(got[1], batch[1]);
+        assert!(store.trades("ivy", "cid-p", 0, 1000).await.expect("other owner").is_empty());
+        assert_eq!(store.trades("hal", "cid-p", 1_700_000_000_049, 1000).await.expect("after").len(), 50);
+        assert!(matches!(store.upsert_trades("nope", &batch[..1]).await, Err(StoreError::NotFound { .. })));
+
+        let snap = [
+            NewBalance { asset: "BTC", free: "0.5", locked: "0.1" },
+            NewBalance { asset: "USD", free: "1000.00", locked: "0" },
+        ];
+        store.replace_balances("cid-p", &snap).await.expect("balances");
+        store.replace_balances("cid-p", &snap[..1]).await.expect("balances again");
+        let b = store.balances("hal").await.expect("balances");
+        assert_eq!(
+            b.iter().map(|b| (b.asset.as_str(), b.exchange.as_str(), b.free.as_str())).collect::<Vec<_>>(),
+            vec![("BTC", "kraken", "0.5")]
+        );
+        assert!(store.balances("ivy").await.expect("balances").is_empty());
+
+        let order = NewOrder {
+            id: "ord-1",
+            credential_id: "cid-p",
+            client_order_id: "sg-1",
+            symbol: "BTC/USD",
+            side: Side::Sell,
+            order_type: "limit",
+            qty: "0.01",
+            price: Some("50000"),
+        };
+        let o = store.create_order(&order).await.expect("order");
+        assert_eq!((o.status.as_str(), o.exchange_order_id), ("new", None));
+        assert!(matches!(
+            store.create_order(&NewOrder { id: "ord-2", ..order.clone() }).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        store.update_order("ord-1", Some("OX-77"), "open").await.expect("update");
+        store.update_order("ord-1", None, "canceled").await.expect("update");
+        let o = store.order("hal", "ord-1").await.expect("order").expect("exists");
+        assert_eq!(
+            (o.status.as_str(), o.exchange_order_id.as_deref(), o.side),
+            ("canceled", Some("OX-77"), Side::Sell)
+        );
+        assert!(store.order("ivy", "ord-1").await.expect("order").is_none());
+        assert_eq!(store.orders("hal", 10).await.expect("orders").len(), 1);
+        assert!(store.orders("ivy", 10).await.expect("orders").is_empty());
+    })
+    .await;
+}
+
+/// A stand-in for the real audit hash (another crate): any function of prev hash and record.
+fn toy_hash(prev: &str, seq: i64, actor: &str, action: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (prev, seq, actor, action).hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+fn records_after(tail: Option<&AuditTail>, actor: &str, n: usize) -> Vec<NewAuditRecord> {
+    let (mut seq, mut prev) = tail.map_or((0, "genesis".to_owned()), |t| (t.seq, t.hash.clone()));
+    (0..n)
+        .map(|i| {
+            seq += 1;
+            let hash = toy_hash(&prev, seq, actor, "sign");
+            NewAuditRecord {
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+                time_ms: 1_700_000_000_000,
+                actor: actor.to_owned(),
+                action: "sign".into(),
+                subject: "cid-1".into(),
+                owner: Some(if i % 2 == 0 { "alice".into() } else { "bob".into() }),
+                detail: format!(r#"{{"n":{i},"b":"z","a":1}}"#),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_audit_appenders_cannot_fork_the_chain() {
+    const APPENDS: usize = 60;
+    on_both("audit", |db| async move {
+        let a = connect(&db).await;
+        let b = connect(&db).await;
+        assert!(a.audit_tail().await.expect("tail").is_none());
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for (name, store) in [("signer-a", a.clone()), ("signer-b", b.clone())] {
+            handles.push(tokio::spawn(async move {
+                let (mut written, mut builds) = (0, 0);
+                for i in 0..APPENDS {
+                    let n = 1 + i % 3; // group commits of 1..3 records
+                    store
+                        .append_audit_with(|tail| {
+                            builds += 1;
+                            records_after(tail, name, n)
+                        })
+                        .await
+                        .expect("append");
+                    written += n;
+                }
+                (written, builds - APPENDS)
+            }));
+        }
+        let (mut total, mut retries) = (0, 0);
+        for h in handles {
+            let (written, conflicts) = h.await.expect("appender");
+            total += written;
+            retries += conflicts;
+        }
+        let elapsed = started.elapsed();
+        let chain = a.audit_range(0, 100_000).await.expect("range");
+        assert_eq!(chain.len(), total);
+        let mut prev = "genesis".to_owned();
+        for (i, r) in chain.iter().enumerate() {
+            assert_eq!(r.seq, i as i64 + 1, "seq has no gaps");
+            assert_eq!(r.prev_hash, prev, "record {} links to its predecessor", r.seq);
+            assert_eq!(r.hash, toy_hash(&r.prev_hash, r.seq, &r.actor, &r.action), "hashed against the real tail");
+            prev = r.hash.clone();
+        }
+        // The detail JSON is stored byte for byte (PostgreSQL JSONB would reorder the keys).
+        assert_eq!(chain[0].detail, r#"{"n":0,"b":"z","a":1}"#);
+        let tail = a.audit_tail().await.expect("tail").expect("non-empty");
+        assert_eq!((tail.seq, tail.hash.as_str()), (total as i64, prev.as_str()));
+        eprintln!(
+            "audit [{}]: {total} records in {} appends from 2 appenders in {elapsed:.2?} ({retries} conflicts re-hashed and retried)",
+            db.backend,
+            2 * APPENDS
+        );
+
+        // A stale tail is a conflict, a wrong link is refused, and neither writes anything.
+        let stale = AuditTail { seq: tail.seq - 1, hash: chain[chain.len() - 2].hash.clone() };
+        let recs = records_after(Some(&stale), "x", 1);
+        assert!(matches!(a.append_audit(Some(&stale), &recs).await, Err(StoreError::AuditConflict)));
+        let forged = AuditTail { seq: tail.seq, hash: "forged".into() };
+        let recs = records_after(Some(&forged), "x", 1);
+        assert!(matches!(a.append_audit(Some(&forged), &recs).await, Err(StoreError::AuditConflict)));
+        assert!(matches!(a.append_audit(None, &records_after(None, "x", 1)).await, Err(StoreError::AuditConflict)));
+        let mut bad = records_after(Some(&tail), "x", 2);
+        bad[1].prev_hash = "nope".into();
+        assert!(matches!(a.append_audit(Some(&tail), &bad).await, Err(StoreError::Invalid { .. })));
+        let mut bad = records_after(Some(&tail), "x", 1);
+        bad[0].detail = "not json".into();
+        assert!(matches!(a.append_audit(Some(&tail), &bad).await, Err(StoreError::Invalid { .. })));
+        assert_eq!(a.audit_tail().await.expect("tail"), Some(tail));
+        let alice = a.audit_for_owner("alice", 0, 100_000).await.expect("owner trail");
+        assert!(!alice.is_empty() && alice.iter().all(|r| r.owner.as_deref() == Some("alice")));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
+    // The plaintext secret the user typed; sealing happens in the client, so the store is
+    // never given it. The marker stands for bytes of the ciphertext.
+    const SECRET: &str = "kraken-api-secret-CANARY-5f1e0c9a";
+    const MARKER: &str = "JWECANARY7d41b2";
+    on_both("canary", |db| async move {
+        let store = connect(&db).await;
+        let jwe = format!("eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.{MARKER}.iv.{MARKER}ct.tag");
+        user_with_credential(&store, "jan", "cid-k", &jwe).await;
+        // Populate every other table so the scan has rows to look at.
+        store.add_recipient_key("imp-1", "importer", r#"{"kty":"EC"}"#).await.expect("key");
+        store.next_nonce("cid-k", 1).await.expect("nonce");
+        let job = store.enqueue("cid-k", "full", 3, Duration::ZERO).await.expect("job");
+        let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
+        assert_eq!(claimed.id, job);
+        store.checkpoint(&claimed, Some("cursor-1"), Duration::from_secs(5)).await.expect("checkpoint");
+        store.upsert_trades("cid-k", &[trade("T1", "0.1")]).await.expect("trade");
+        store.replace_balances("cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }]).await.expect("balance");
+        let order = NewOrder {
+            id: "o1",
+            credential_id: "cid-k",
+            client_order_id: "c1",
+            symbol: "BTC/USD",
+            side: Side::Buy,
+            order_type: "market",
+            qty: "1",
+            price: None,
+        };
+        store.create_order(&order).await.expect("order");
+        store.append_audit_with(|t| records_after(t, "signer", 2)).await.expect("audit");
+        let n = store
+            .enqueue_notification("jan@example.com", "lockdown", "Your credentials were frozen.")
+            .await
+            .expect("outbox");
+        assert_eq!(store.pending_notifications(10).await.expect("pending").len(), 1);
+        assert!(store.mark_notification_sent(n).await.expect("sent"));
+        assert!(!store.mark_notification_sent(n).await.expect("sent twice"));
+
+        // Errors never echo a parameter: a refused write whose parameters hold the marker.
+        let dup =
+            NewCredential { id: "cid-k", owner: "jan", exchange: "kraken", label: MARKER, hint: "", scope: "read" };
+        let err = store
+            .create_credential(&dup, &[NewEnvelope { role: "importer", kid: "k", jwe: &jwe }])
+            .await
+            .expect_err("dup");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(MARKER), "error text leaks a parameter: {shown}");
+        let ghost =
+            NewCredential { id: "cid-z", owner: MARKER, exchange: "kraken", label: "", hint: "", scope: "read" };
+        let err = store.create_credential(&ghost, &[]).await.expect_err("no owner");
+        assert!(!format!("{err} {err:?}").contains(MARKER));
+
+        let rows = all_rows(&db).await;
+        let tables: HashSet<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+        for t in TABLES {
+            assert!(tables.contains(t), "{t} was scanned and has rows");
+        }
+        for (table, row) in &rows {
+            assert!(!row.contains(SECRET), "plaintext secret found in {table}");
+            if row.contains(MARKER) {
+                assert_eq!(table, "envelopes", "ciphertext marker outside the envelopes table");
+            }
+        }
+        assert!(rows.iter().any(|(t, r)| t == "envelopes" && r.contains(MARKER)), "the scan sees the envelope");
+        // And not one byte of the SQLite files holds the secret.
+        if let Some(path) = &db.sqlite_path {
+            store.close().await;
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{}{suffix}", path.display());
+                if let Ok(bytes) = std::fs::read(&file) {
+                    assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "secret in {file}");
+                }
+            }
+        }
+    })
+    .await;
+}
