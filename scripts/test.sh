@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine of this kind: installs what the
-# tests need (pinned interop peers, cargo-fuzz), then formatting, lints, every
-# test target (criterion benches run once each in test mode), and a bounded
-# coverage-guided fuzz run.
+# tests need (pinned interop peers, OpenBao, SoftHSM2, cargo-audit,
+# cargo-fuzz), then formatting, lints, the RustSec advisory check, every test
+# target (benches run once each in test mode), and a bounded coverage-guided
+# fuzz run.
 #   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +25,9 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "supply chain: RustSec advisories (offline snapshot)"
+bash scripts/audit-deps.sh
 
 step "cargo test (all targets)"
 log="$(mktemp)"
