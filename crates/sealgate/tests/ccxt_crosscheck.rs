@@ -29,8 +29,10 @@
 //! or if any case mismatches. If ccxt is not installed the test fails (run
 //! `bash scripts/setup-interop.sh`), unless `SEALGATE_SKIP_INTEROP=1`.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
@@ -879,21 +881,8 @@ const COINBASE_ED25519_KNOWN: &[(&str, &str)] = &[
 // Running the two sides
 // ---------------------------------------------------------------------------
 
-fn run(mut cmd: Command, stdin: &[u8]) -> (Option<i32>, String, String) {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    writer.join().expect("stdin writer thread");
+fn run(cmd: Command, stdin: &[u8]) -> (Option<i32>, String, String) {
+    let out = common::run_command(cmd, stdin);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

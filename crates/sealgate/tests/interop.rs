@@ -10,9 +10,11 @@
 //!
 //! Only std is used: JSON is read with the small parser at the bottom.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,23 +66,9 @@ impl Out {
     }
 }
 
-fn run(mut cmd: Command, stdin: &[u8]) -> Out {
+fn run(cmd: Command, stdin: &[u8]) -> Out {
     let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    let input = stdin.to_vec();
-    // Write from a thread so a child that writes before reading cannot deadlock us.
-    let writer = std::thread::spawn(move || {
-        // A child that refuses early may close stdin: that is not our error.
-        let _ = pipe.write_all(&input);
-    });
-    let output = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    writer.join().expect("stdin writer thread");
+    let output = common::run_command(cmd, stdin);
     Out {
         code: output.status.code(),
         stdout: output.stdout,

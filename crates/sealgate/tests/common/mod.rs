@@ -39,16 +39,30 @@ impl Drop for TempDir {
 
 /// Run `sealgate` with `stdin`.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    run_command(cmd, stdin)
+}
+
+/// Run any command with `stdin`, collecting its output.
+pub fn run_command(mut cmd: Command, stdin: &[u8]) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sealgate");
-    // A refusal may close stdin early; a broken pipe here is fine.
-    let _ = child.stdin.take().expect("stdin").write_all(stdin);
-    child.wait_with_output().expect("wait")
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_vec();
+    // Write from a thread so a child that writes before reading cannot deadlock us.
+    let writer = std::thread::spawn(move || {
+        // A child that refuses early may close stdin: that is not our error.
+        let _ = pipe.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+    writer.join().expect("stdin writer thread");
+    output
 }
 
 /// Success: stdout as text.
