@@ -10,7 +10,7 @@ use crate::Error;
 ///
 /// `query` is the raw query string without `?`, and `body` the raw body:
 /// both are signed and sent byte for byte as given (no re-serialization).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// HTTP method, upper case (`GET`, `POST`, `DELETE`, `PUT`).

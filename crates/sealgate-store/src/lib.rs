@@ -33,6 +33,7 @@ mod jobs;
 mod nonce;
 mod outbox;
 mod portfolio;
+mod settings;
 mod store;
 
 pub use audit::{AuditRecord, AuditTail, NewAuditRecord};
@@ -43,4 +44,5 @@ pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
 pub use jobs::{ClaimedJob, Job, JobState};
 pub use outbox::Notification;
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
+pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};
 pub use store::{Backend, Store, StoreOptions};

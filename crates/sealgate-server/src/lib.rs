@@ -1,0 +1,32 @@
+//! Sealgate's roles as services.
+//!
+//! - [`api`]: the user-facing HTTP API (authentication, credentials as
+//!   envelopes and metadata, lockdown, portfolio, orders, the user's audit
+//!   trail). It never holds a private key and never opens an envelope.
+//! - [`signer`]: the only component that opens envelopes. It authenticates
+//!   services ([`service_auth`]), applies `sealgate-policy`, owns nonces,
+//!   signs or forwards, and audits every use.
+//! - [`importer`] and [`trader`]: workers that reach exchanges only through
+//!   a [`client::SignerClient`].
+//! - [`audit`]: the group-committing writer of the hash chain all roles share.
+//! - [`serve`]: wiring for `sealgate serve`.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod hardening;
+pub mod importer;
+pub mod metrics;
+pub mod serve;
+pub mod service_auth;
+pub mod signer;
+pub mod trader;
+pub mod venues;
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    sealgate_exchanges::Clock::now_ms(&sealgate_exchanges::SystemClock)
+}
