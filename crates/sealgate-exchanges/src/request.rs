@@ -53,7 +53,7 @@ impl Request {
 }
 
 /// The request exactly as it goes on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedRequest {
     /// HTTP method.
     pub method: String,

@@ -239,7 +239,9 @@ async fn dispatch(
 ) -> axum::response::Response {
     let req = Incoming { peer, method, uri, headers, body };
     let path = req.uri.path();
-    if path.starts_with("/0/") {
+    if let Some(resp) = server_time(&state, &req) {
+        resp
+    } else if path.starts_with("/0/") {
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {
         okx::handle(&state, &req)
@@ -248,6 +250,26 @@ async fn dispatch(
     } else {
         binance::handle(&state, &req)
     }
+}
+
+/// The venues' public server-time endpoints (no key), on the sandbox's
+/// clock, offset included: what a signer measures its clock offset against.
+fn server_time(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    if req.method != axum::http::Method::GET {
+        return None;
+    }
+    let ms = lock(state).now_ms();
+    let body = match req.uri.path() {
+        "/api/v3/time" => serde_json::json!({"serverTime": ms}),
+        "/0/public/Time" => serde_json::json!({"error": [], "result": {"unixtime": ms / 1000}}),
+        "/api/v5/public/time" => serde_json::json!({"code": "0", "msg": "", "data": [{"ts": ms.to_string()}]}),
+        "/api/v3/brokerage/time" => serde_json::json!({
+            "epochSeconds": (ms / 1000).to_string(), "epochMillis": ms.to_string(),
+        }),
+        _ => return None,
+    };
+    Some(axum::Json(body).into_response())
 }
 
 /// Move `amount` of `asset` out of the free balance.

@@ -216,7 +216,8 @@ async fn sign_checkpoint(store: &Store, policy: &CheckpointPolicy, tail: &AuditT
     let seq = u64::try_from(tail.seq).map_err(|_| "negative seq".to_owned())?;
     let hash = Hash::from_hex(&tail.hash).ok_or("bad tail hash")?;
     let cp = sealgate_audit::Checkpoint { seq, hash, time: crate::now_ms() };
-    let sig = policy.custody.root_sign(&sealgate_audit::checkpoint_signing_input(&cp)).await.map_err(|e| e.to_string())?;
+    let sig =
+        policy.custody.root_sign(&sealgate_audit::checkpoint_signing_input(&cp)).await.map_err(|e| e.to_string())?;
     store
         .add_audit_checkpoint(&StoredCheckpoint {
             seq: tail.seq,

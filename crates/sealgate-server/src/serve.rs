@@ -1,1 +1,563 @@
-//! (being written)
+//! `sealgate serve`: the roles wired together.
+//!
+//! With no options it is the embedded default — every role in one process,
+//! SQLite and the local keyring under `./sealgate-data`, created on first
+//! start. `--roles` runs a subset for a scaled deployment (PostgreSQL, one
+//! signer fleet holding custody access, importer and trader fleets reaching
+//! it over HTTP with their service keys).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sealgate_custody::{Custody, KeyStatus, RoleKeyType};
+use sealgate_policy::Role;
+use sealgate_store::Store;
+
+use crate::audit::{AuditLog, CheckpointPolicy};
+use crate::client::SignerClient;
+use crate::metrics::Metrics;
+use crate::service_auth::{ServiceKey, ServiceVerifier};
+use crate::signer::{HttpSignerClient, LocalSignerClient, Signer, SignerConfig};
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServeRole {
+    /// User-facing API.
+    Api,
+    /// The signer.
+    Signer,
+    /// Import workers.
+    Importer,
+    /// The trader (serves the api's order endpoints; runs inside the api process).
+    Trader,
+}
+
+impl ServeRole {
+    /// Parse a role name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "api" => Self::Api,
+            "signer" => Self::Signer,
+            "importer" => Self::Importer,
+            "trader" => Self::Trader,
+            _ => return None,
+        })
+    }
+}
+
+/// Options of `sealgate serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Data directory (created 0700).
+    pub data_dir: PathBuf,
+    /// Start the exchange sandbox in-process and point the exchanges at it.
+    pub sandbox: bool,
+    /// Sandbox keys file (default `<data>/sandbox-keys.json`, created with demo keys).
+    pub sandbox_keys: Option<PathBuf>,
+    /// Roles to run (all by default).
+    pub roles: Vec<ServeRole>,
+    /// Database URL (default SQLite in the data directory).
+    pub database: Option<String>,
+    /// Custody configuration (default: the local keyring in the data directory).
+    pub custody_config: Option<PathBuf>,
+    /// Where the signer is, when this process does not run it.
+    pub signer_url: Option<String>,
+    /// Directory of service keys (`<role>.key` / `<role>.pub`); default `<data>/service`.
+    pub service_keys: Option<PathBuf>,
+    /// Exchange base URLs (`binance=https://api.binance.com`).
+    pub exchange_urls: Vec<(String, String)>,
+    /// Roles that may have signatures returned by `/v1/sign`.
+    pub allow_sign: Vec<Role>,
+    /// Import workers in this process.
+    pub importer_workers: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: PathBuf::from("sealgate-data"),
+            sandbox: false,
+            sandbox_keys: None,
+            roles: vec![ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader],
+            database: None,
+            custody_config: None,
+            signer_url: None,
+            service_keys: None,
+            exchange_urls: Vec::new(),
+            allow_sign: Vec::new(),
+            importer_workers: 1,
+        }
+    }
+}
+
+/// Why serving failed to start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeError(pub String);
+
+fn err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> ServeError + '_ {
+    move |e| ServeError(format!("{what}: {e}"))
+}
+
+/// The exchanges' production addresses.
+pub fn default_exchange_urls() -> HashMap<String, String> {
+    [
+        ("binance", "https://api.binance.com"),
+        ("coinbase", "https://api.coinbase.com"),
+        ("coinbase-exchange", "https://api.exchange.coinbase.com"),
+        ("kraken", "https://api.kraken.com"),
+        ("bitfinex", "https://api.bitfinex.com"),
+        ("okx", "https://www.okx.com"),
+        ("bybit", "https://api.bybit.com"),
+        ("kucoin", "https://api.kucoin.com"),
+        ("gemini", "https://api.gemini.com"),
+        ("bitstamp", "https://www.bitstamp.net"),
+        ("gate", "https://api.gateio.ws"),
+        ("mexc", "https://api.mexc.com"),
+        ("bitget", "https://api.bitget.com"),
+        ("poloniex", "https://api.poloniex.com"),
+        ("deribit", "https://www.deribit.com"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Refuses a private file others can read or write, naming the fix.
+pub fn check_private_file(path: &Path) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!("mode {mode:o} lets others read it; run: chmod 600 {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Writes a new private file (0600; never overwrites), durably.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| e.to_string())?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| e.to_string())
+}
+
+fn private_dir(dir: &Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
+    let mode = std::fs::metadata(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Opens (creating on first start) the custody named by the options.
+async fn open_custody(opts: &ServeOptions) -> Result<Arc<dyn Custody>, ServeError> {
+    let (config, first) = match &opts.custody_config {
+        Some(path) => (sealgate_custody::config::CustodyConfig::load(path).map_err(|e| err("custody")(&e))?, false),
+        None => {
+            let path = opts.data_dir.join("custody.toml");
+            let first = !path.exists();
+            if first {
+                let text = format!(
+                    "# Written by `sealgate serve` on first start: the local keyring, its master key beside it.\n\
+                     backend = \"local\"\n\n[local]\nkeyring = {:?}\nkey_file = {:?}\n",
+                    opts.data_dir.join("keyring").display().to_string(),
+                    opts.data_dir.join("master.key").display().to_string(),
+                );
+                write_private_file(&path, text.as_bytes()).map_err(|e| err("custody.toml")(&e))?;
+                println!("sealgate: created {}", path.display());
+            }
+            (sealgate_custody::config::CustodyConfig::load(&path).map_err(|e| err("custody")(&e))?, first)
+        }
+    };
+    let custody = if first || !opts.data_dir.join("keyring").exists() && opts.custody_config.is_none() {
+        config.init().await
+    } else {
+        config.open().await
+    }
+    .map_err(|e| err("custody")(&e))?;
+    Ok(Arc::from(custody))
+}
+
+/// Every consumer role has an active key; the store lists the same versions.
+async fn sync_recipient_keys(custody: &dyn Custody, store: &Store) -> Result<(), ServeError> {
+    let mut keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
+    for role in ["importer", "trader"] {
+        if !keys.iter().any(|k| k.role == role && k.status == KeyStatus::Active) {
+            let k = custody.rotate(role, RoleKeyType::EcdhP256).await.map_err(|e| err("custody rotate")(&e))?;
+            println!("sealgate: created recipient key {} for role {role}", k.kid);
+            keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
+        }
+    }
+    let stored = store.recipient_keys(None).await.map_err(|e| err("store")(&e))?;
+    for k in &keys {
+        let known = stored.iter().find(|s| s.kid == k.kid);
+        if known.is_none() && k.status == KeyStatus::Active {
+            store
+                .add_recipient_key(&k.kid, &k.role, &k.public.to_json().to_string())
+                .await
+                .map_err(|e| err("store")(&e))?;
+        }
+        if known.is_some_and(|s| s.status == sealgate_store::KeyStatus::Active) && k.status != KeyStatus::Active {
+            store.retire_recipient_key(&k.kid).await.map_err(|e| err("store")(&e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A key of the sandbox, as the keys file holds it (and as a user pastes it).
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxKey {
+    /// `binance`, `kraken`, `okx` or `coinbase`.
+    pub exchange: String,
+    /// The API key.
+    pub api_key: String,
+    /// HMAC secret (Binance text, Kraken base64, OKX text); for Coinbase the
+    /// base64 SEC1 public key the sandbox verifies with.
+    pub secret: String,
+    /// OKX passphrase.
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// `read`, `trade`, `withdraw`.
+    pub permissions: Vec<String>,
+    /// Starting balances: asset → amount.
+    pub balances: std::collections::BTreeMap<String, String>,
+}
+
+fn random_text(n: usize) -> Result<String, ServeError> {
+    let mut b = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| ServeError("random".into()))?;
+    Ok(B64.encode(b))
+}
+
+fn demo_sandbox_keys() -> Result<Vec<SandboxKey>, ServeError> {
+    let perms = vec!["read".to_owned(), "trade".to_owned(), "withdraw".to_owned()];
+    let bal = |v: &[(&str, &str)]| v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+    let kraken_secret = {
+        let mut b = vec![0u8; 64];
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| ServeError("random".into()))?;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    };
+    Ok(vec![
+        SandboxKey {
+            exchange: "binance".into(),
+            api_key: random_text(24)?,
+            secret: random_text(32)?,
+            passphrase: None,
+            permissions: perms.clone(),
+            balances: bal(&[("BTC", "1.5"), ("USDT", "25000")]),
+        },
+        SandboxKey {
+            exchange: "kraken".into(),
+            api_key: random_text(24)?,
+            secret: kraken_secret,
+            passphrase: None,
+            permissions: perms.clone(),
+            balances: bal(&[("XXBT", "0.75"), ("ZUSD", "10000")]),
+        },
+        SandboxKey {
+            exchange: "okx".into(),
+            api_key: random_text(24)?,
+            secret: random_text(32)?,
+            passphrase: Some(random_text(12)?),
+            permissions: perms,
+            balances: bal(&[("BTC", "2"), ("USDT", "5000")]),
+        },
+    ])
+}
+
+/// The markets every sandbox venue trades.
+pub fn sandbox_markets() -> Vec<sealgate_sandbox::Market> {
+    let m = |symbol: &str, base: &str, quote: &str, price: &str| sealgate_sandbox::Market {
+        symbol: symbol.into(),
+        base: base.into(),
+        quote: quote.into(),
+        price: sealgate_sandbox::Amount::parse(price).unwrap_or_else(unreachable_amount),
+    };
+    vec![
+        m("BTCUSDT", "BTC", "USDT", "50000"),
+        m("XBTUSD", "XXBT", "ZUSD", "40000"),
+        m("BTC-USDT", "BTC", "USDT", "50000"),
+        m("BTC-USD", "BTC", "USD", "50000"),
+    ]
+}
+
+fn unreachable_amount() -> sealgate_sandbox::Amount {
+    // The literals above all parse; this keeps the code free of unwrap.
+    sealgate_sandbox::Amount::parse("0").unwrap_or_default()
+}
+
+/// Reads a sandbox keys file into the sandbox's key specs.
+pub fn load_sandbox_keys(path: &Path) -> Result<Vec<sealgate_sandbox::KeySpec>, ServeError> {
+    let text = std::fs::read(path).map_err(|e| ServeError(format!("{}: {e}", path.display())))?;
+    let keys: Vec<SandboxKey> =
+        serde_json::from_slice(&text).map_err(|e| ServeError(format!("{}: not a keys file: {e}", path.display())))?;
+    keys.into_iter()
+        .map(|k| {
+            let venue = match k.exchange.as_str() {
+                "binance" => sealgate_sandbox::Venue::Binance,
+                "kraken" => sealgate_sandbox::Venue::Kraken,
+                "okx" => sealgate_sandbox::Venue::Okx,
+                "coinbase" => sealgate_sandbox::Venue::Coinbase,
+                other => return Err(ServeError(format!("sandbox keys: exchange {other:?} is not in the sandbox"))),
+            };
+            let has = |p: &str| k.permissions.iter().any(|x| x == p);
+            let balances = k
+                .balances
+                .iter()
+                .map(|(a, v)| {
+                    sealgate_sandbox::Amount::parse(v)
+                        .map(|amt| (a.clone(), amt))
+                        .ok_or_else(|| ServeError(format!("sandbox keys: balance {a} {v:?} is not an amount")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(sealgate_sandbox::KeySpec {
+                venue,
+                api_key: k.api_key,
+                secret: k.secret,
+                permissions: sealgate_sandbox::Permissions {
+                    read: has("read"),
+                    trade: has("trade"),
+                    withdraw: has("withdraw"),
+                },
+                allowed_ips: Vec::new(),
+                passphrase: k.passphrase,
+                balances,
+            })
+        })
+        .collect()
+}
+
+/// What the health endpoints look at.
+#[derive(Clone)]
+struct Health {
+    store: Store,
+    metrics: Arc<Metrics>,
+    hardening: crate::hardening::Hardening,
+}
+
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn readyz(State(h): State<Health>) -> impl IntoResponse {
+    match h.store.audit_tail().await {
+        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".to_owned())
+        }
+    }
+}
+
+async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
+    let mut text = h.metrics.render();
+    let b = |v: bool| u8::from(v);
+    text.push_str(&format!(
+        "# HELP sealgate_memory_locked Whether the process memory is locked.\n# TYPE sealgate_memory_locked gauge\nsealgate_memory_locked {}\n\
+         # HELP sealgate_non_dumpable Whether the process is non-dumpable.\n# TYPE sealgate_non_dumpable gauge\nsealgate_non_dumpable {}\n",
+        b(h.hardening.memory_locked),
+        b(h.hardening.non_dumpable)
+    ));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Runs until `shutdown` resolves.
+pub async fn run(
+    mut opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let has = |r: ServeRole| opts.roles.contains(&r);
+    let hardening = if has(ServeRole::Signer) { crate::hardening::harden() } else { Default::default() };
+    private_dir(&opts.data_dir)?;
+    let data = std::fs::canonicalize(&opts.data_dir).map_err(|e| err("data directory")(&e))?;
+    opts.data_dir = data.clone();
+    let has = |r: ServeRole| opts.roles.contains(&r);
+    println!("sealgate: data directory {}", data.display());
+
+    let url = match &opts.database {
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}?mode=rwc", data.join("sealgate.db").display()),
+    };
+    let store = Store::connect(&url).await.map_err(|e| err("database")(&e))?;
+    println!("sealgate: database {}", redact_url(&url));
+    let metrics = Arc::new(Metrics::default());
+
+    let custody = if has(ServeRole::Signer) || opts.custody_config.is_some() || opts.database.is_none() {
+        Some(open_custody(&opts).await?)
+    } else {
+        None
+    };
+    if let Some(c) = &custody {
+        sync_recipient_keys(c.as_ref(), &store).await?;
+        let root = c.root_public().await.map_err(|e| err("custody root")(&e))?;
+        let pin = sealgate_custody::keyset::thumbprint(&root).map_err(|e| err("custody root")(&e))?;
+        if store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| err("store")(&e))?.is_none() {
+            store.set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string()).await.map_err(|e| err("store")(&e))?;
+        }
+        println!("sealgate: root key pin {pin}");
+    }
+    let audit = AuditLog::start(
+        store.clone(),
+        custody.as_ref().map(|c| CheckpointPolicy {
+            custody: c.clone(),
+            every_records: 1000,
+            every: Duration::from_secs(60),
+        }),
+    );
+
+    // Exchanges: production addresses, the sandbox, or what was given.
+    let mut exchanges = default_exchange_urls();
+    let mut _sandbox = None;
+    if opts.sandbox {
+        let keys_path = opts.sandbox_keys.clone().unwrap_or_else(|| data.join("sandbox-keys.json"));
+        if !keys_path.exists() {
+            let demo = demo_sandbox_keys()?;
+            let text = serde_json::to_vec_pretty(&demo).map_err(|e| err("sandbox keys")(&e))?;
+            write_private_file(&keys_path, &text).map_err(|e| err("sandbox keys")(&e))?;
+        }
+        check_private_file(&keys_path).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
+        let specs = load_sandbox_keys(&keys_path)?;
+        let sb = sealgate_sandbox::Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), specs, sandbox_markets())
+            .await
+            .map_err(|e| err("sandbox")(&e))?;
+        let base = format!("http://{}", sb.addr());
+        for id in ["binance", "kraken", "okx", "coinbase"] {
+            exchanges.insert(id.to_owned(), base.clone());
+        }
+        println!(
+            "sealgate: exchange sandbox on {base} (binance, kraken, okx, coinbase); its API keys: {}",
+            keys_path.display()
+        );
+        _sandbox = Some(sb);
+    }
+    for (id, u) in &opts.exchange_urls {
+        exchanges.insert(id.clone(), u.clone());
+    }
+
+    let service_dir = opts.service_keys.clone().unwrap_or_else(|| data.join("service"));
+    let mut app = Router::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    // The signer, and how the other roles reach it.
+    let signer = match (&custody, has(ServeRole::Signer)) {
+        (Some(c), true) => {
+            let cfg = SignerConfig { exchanges, sign_allowed: opts.allow_sign.clone(), ..SignerConfig::default() };
+            let signer = Arc::new(
+                Signer::new(store.clone(), c.clone(), audit.clone(), metrics.clone(), cfg)
+                    .map_err(|e| err("signer")(&e))?,
+            );
+            private_dir(&service_dir)?;
+            // Service keys for the roles that may run elsewhere; the signer trusts their public halves.
+            let mut trusted = HashMap::new();
+            for role in ["importer", "trader"] {
+                let pub_path = service_dir.join(format!("{role}.pub"));
+                if !pub_path.exists() {
+                    let key = ServiceKey::load_or_create(&service_dir, role).map_err(|e| err("service key")(&e))?;
+                    std::fs::write(&pub_path, B64.encode(key.public_key())).map_err(|e| err("service key")(&e))?;
+                }
+                let v = ServiceVerifier::load(&service_dir, &[role]).map_err(|e| err("service key")(&e))?;
+                let _ = &v;
+                let text = std::fs::read_to_string(&pub_path).map_err(|e| err("service key")(&e))?;
+                if let Ok(raw) = B64.decode(text.trim()) {
+                    trusted.insert(role.to_owned(), raw);
+                }
+            }
+            let verifier = Arc::new(ServiceVerifier::new(trusted));
+            app = app.merge(signer.clone().router(verifier));
+            Some(signer)
+        }
+        _ => None,
+    };
+    let client_for = |role: Role| -> Result<Arc<dyn SignerClient>, ServeError> {
+        if let Some(s) = &signer {
+            return Ok(Arc::new(LocalSignerClient::new(s.clone(), role)));
+        }
+        let url = opts.signer_url.as_deref().ok_or_else(|| {
+            ServeError(format!("role {} needs --signer-url (this process runs no signer)", role.name()))
+        })?;
+        let key = ServiceKey::load_or_create(&service_dir, role.name()).map_err(|e| err("service key")(&e))?;
+        Ok(Arc::new(HttpSignerClient::new(url, Arc::new(key)).map_err(|e| err("signer client")(&e))?))
+    };
+
+    if has(ServeRole::Importer) {
+        let client = client_for(Role::Importer)?;
+        for i in 0..opts.importer_workers.max(1) {
+            // MERGE: crate::importer::Importer::new(store.clone(), client.clone(), name).run(stop_rx.clone())
+            let _ = (&client, format!("{}-{i}", worker_name()), stop_rx.clone());
+        }
+        println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));
+    }
+
+    let trader = if has(ServeRole::Trader) {
+        Some(Arc::new(crate::trader::Trader::new(store.clone(), client_for(Role::Trader)?)))
+    } else {
+        None
+    };
+    if has(ServeRole::Api) {
+        // MERGE: the api router
+        let _ = (&trader, &audit);
+    }
+
+    let health = Health { store: store.clone(), metrics: metrics.clone(), hardening };
+    app = app.merge(
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics_text))
+            .with_state(health),
+    );
+
+    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| err("listen")(&e))?;
+    let addr = listener.local_addr().map_err(|e| err("listen")(&e))?;
+    println!("sealgate: listening on http://{addr}");
+    if has(ServeRole::Api) {
+        // MERGE: print the login link
+    }
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, roles = ?opts.roles, "serving");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| err("server")(&e))?;
+    let _ = stop_tx.send(true);
+    store.close().await;
+    Ok(())
+}
+
+fn worker_name() -> String {
+    format!("{}-{}", std::process::id(), crate::now_ms() % 100_000)
+}
+
+/// The URL without a password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:[REDACTED]{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

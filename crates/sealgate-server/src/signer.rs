@@ -1,1 +1,794 @@
-//! (being written)
+//! The signer: the only component that opens an envelope.
+//!
+//! For each request, in this order, and before any private-key work:
+//! 1. the caller's role is proved (a service token, or in-process);
+//! 2. the credential row and the envelope sealed to that role are loaded;
+//!    the envelope's protected header must bind the row's owner, id and
+//!    exchange and the caller's role (checked without opening);
+//! 3. `sealgate-policy` decides: kill switch, credential status, the
+//!    endpoint's class (by path) against the role and the sealed `scope`,
+//!    symbol and notional limits, rate;
+//! 4. only then is the envelope opened (through the custody) — once: the
+//!    opened credential is cached for a short TTL in a bounded cache (the
+//!    process's memory is locked and non-dumpable, see [`crate::hardening`]);
+//! 5. nonces come from the store (strictly increasing per credential across
+//!    every signer instance) and timestamps from the exchange's clock (the
+//!    measured offset);
+//! 6. the request is signed, and forwarded when asked; every unseal,
+//!    signature, forward and denial is in the audit chain before the caller
+//!    gets an answer.
+//!
+//! Cached entries are re-checked against the store every `revalidate`
+//! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
+//! switch reaches every signer instance within it, and this instance at once
+//! through [`Signer::invalidate`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use sealgate_audit::Action;
+use sealgate_custody::Custody;
+use sealgate_envelope::secrecy::{ExposeSecret as _, SecretString};
+use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, check_binding, open_credential};
+use sealgate_exchanges::{EndpointClass, FixedClock, FixedNonce, NonceSource, Request, SignedRequest};
+use sealgate_policy::{Context, CredentialPolicy, RateState, RequestFacts, Role};
+use sealgate_store::{CredentialStatus, Store};
+use serde_json::json;
+
+use crate::audit::{AuditEvent, AuditLog};
+use crate::client::{CallFuture, ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
+use crate::metrics::{Metrics, inc};
+use crate::service_auth::{ServiceKey, ServiceVerifier};
+
+/// Largest request body the signer accepts.
+const MAX_CALL: usize = 256 * 1024;
+
+/// How a signer behaves.
+#[derive(Debug, Clone)]
+pub struct SignerConfig {
+    /// Roles whose envelopes this signer opens.
+    pub roles: Vec<Role>,
+    /// Roles that may have a signature returned (`/v1/sign`). By default none:
+    /// importer and trader get `forward` only, so no signature leaves the signer.
+    pub sign_allowed: Vec<Role>,
+    /// Base URL of each exchange (`https://api.binance.com`, or the sandbox).
+    pub exchanges: HashMap<String, String>,
+    /// How long an opened credential stays cached.
+    pub cache_ttl: Duration,
+    /// Most cached credentials.
+    pub cache_max: usize,
+    /// How often a cached entry, and the kill switch, are re-checked in the store.
+    pub revalidate: Duration,
+    /// Largest exchange response passed back.
+    pub max_response: usize,
+    /// Timeout of one exchange round trip.
+    pub forward_timeout: Duration,
+}
+
+impl Default for SignerConfig {
+    fn default() -> Self {
+        Self {
+            roles: vec![Role::Importer, Role::Trader],
+            sign_allowed: Vec::new(),
+            exchanges: HashMap::new(),
+            cache_ttl: Duration::from_secs(60),
+            cache_max: 10_000,
+            revalidate: Duration::from_millis(500),
+            max_response: 4 * 1024 * 1024,
+            forward_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// An opened credential and what it was opened under.
+struct Entry {
+    credential: sealgate_exchanges::Credential,
+    exchange: String,
+    owner: String,
+    scope: Scope,
+    /// The envelope text's digest: a re-wrap or re-seal replaces the entry.
+    envelope_digest: [u8; 32],
+    opened: Instant,
+    /// When the row was last confirmed in the store (ms since `opened`… as Unix ms).
+    checked_ms: AtomicU64,
+    frozen: AtomicBool,
+}
+
+/// A cache slot: one credential opened for one role.
+type CacheKey = (String, Role);
+
+/// What [`Signer::prepare`] hands to signing.
+struct Ready {
+    entry: Arc<Entry>,
+    class: EndpointClass,
+}
+
+/// The signer.
+pub struct Signer {
+    store: Store,
+    custody: Arc<dyn Custody>,
+    audit: AuditLog,
+    metrics: Arc<Metrics>,
+    cfg: SignerConfig,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<CacheKey, Arc<Entry>>>,
+    opening: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    rates: Mutex<HashMap<String, RateState>>,
+    kill: AtomicBool,
+    kill_checked_ms: AtomicU64,
+    offsets: Mutex<HashMap<String, i64>>,
+    touched: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("roles", &self.cfg.roles).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn store_err(e: sealgate_store::StoreError) -> SignerCallError {
+    tracing::error!(error = %e, "signer store error");
+    SignerCallError::Unavailable("store unavailable".into())
+}
+
+impl Signer {
+    /// A signer over `store` and `custody`, auditing to `audit`.
+    pub fn new(
+        store: Store,
+        custody: Arc<dyn Custody>,
+        audit: AuditLog,
+        metrics: Arc<Metrics>,
+        cfg: SignerConfig,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.forward_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        Ok(Self {
+            store,
+            custody,
+            audit,
+            metrics,
+            cfg,
+            http,
+            cache: Mutex::new(HashMap::new()),
+            opening: Mutex::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
+            kill: AtomicBool::new(false),
+            kill_checked_ms: AtomicU64::new(0),
+            offsets: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Drops every cached entry of `credential_id` (after a revoke, delete or
+    /// freeze made by this process), so the next request re-reads the store.
+    pub fn invalidate(&self, credential_id: &str) {
+        lock(&self.cache).retain(|(cid, _), _| cid != credential_id);
+    }
+
+    /// Drops every cached entry and re-reads the kill switch on the next request.
+    pub fn invalidate_all(&self) {
+        lock(&self.cache).clear();
+        self.kill_checked_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// Number of cached opened credentials.
+    pub fn cached(&self) -> usize {
+        lock(&self.cache).len()
+    }
+
+    /// The measured clock offset of `exchange` (exchange − us, ms).
+    pub fn clock_offset_ms(&self, exchange: &str) -> i64 {
+        lock(&self.offsets).get(exchange).copied().unwrap_or(0)
+    }
+
+    /// Signs `call.request` for `role` and returns it (only for roles in `sign_allowed`).
+    pub async fn sign(&self, role: Role, call: &ForwardCall) -> Result<SignedRequest, SignerCallError> {
+        inc(&self.metrics.signer_requests_total);
+        if !self.cfg.sign_allowed.contains(&role) {
+            return Err(SignerCallError::Unauthorized(format!(
+                "role {} may not have signatures returned; use forward",
+                role.name()
+            )));
+        }
+        let ready = self.prepare(role, call).await?;
+        let signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        self.audit_use(role, call, &ready, Action::Signed, None).await?;
+        inc(&self.metrics.signer_signed_total);
+        Ok(signed)
+    }
+
+    /// Signs `call.request` for `role`, sends it to the exchange, and returns the answer.
+    pub async fn forward(&self, role: Role, call: &ForwardCall) -> Result<ExchangeResponse, SignerCallError> {
+        inc(&self.metrics.signer_requests_total);
+        let ready = self.prepare(role, call).await?;
+        let exchange = ready.entry.exchange.clone();
+        let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        let mut resp = self.send(&exchange, &signed).await?;
+        if clock_rejected(&exchange, &resp) && self.sync_clock(&exchange).await.is_ok() {
+            // The exchange's clock moved: re-sign once with the new offset (and a new nonce).
+            signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+            resp = self.send(&exchange, &signed).await?;
+        }
+        drop(signed);
+        self.audit_use(role, call, &ready, Action::Forwarded, Some(resp.status)).await?;
+        inc(&self.metrics.signer_forwarded_total);
+        Ok(resp)
+    }
+
+    async fn audit_use(
+        &self,
+        role: Role,
+        call: &ForwardCall,
+        ready: &Ready,
+        action: Action,
+        status: Option<u16>,
+    ) -> Result<(), SignerCallError> {
+        let mut detail = json!({
+            "exchange": ready.entry.exchange, "role": role.name(), "class": ready.class.name(),
+            "method": call.request.method, "path": call.request.path,
+        });
+        if let Some(s) = status {
+            detail["status"] = json!(s);
+        }
+        self.record(
+            AuditEvent::new(format!("role:{}", role.name()), action, &call.credential_id, detail)
+                .owner(&ready.entry.owner),
+        )
+        .await?;
+        self.touch(&call.credential_id);
+        Ok(())
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), SignerCallError> {
+        // No audit, no signature: an unrecorded use must not happen.
+        self.audit.record(event).await.map_err(|e| {
+            tracing::error!(error = %e, "audit write failed; refusing");
+            SignerCallError::Unavailable("audit unavailable".into())
+        })?;
+        inc(&self.metrics.audit_records_total);
+        Ok(())
+    }
+
+    /// Steps 2-4: load, bind, decide, open (or hit the cache).
+    async fn prepare(&self, role: Role, call: &ForwardCall) -> Result<Ready, SignerCallError> {
+        if !self.cfg.roles.contains(&role) {
+            return Err(SignerCallError::Unauthorized(format!("this signer does not serve role {}", role.name())));
+        }
+        call.request.validate().map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let cid = call.credential_id.as_str();
+        if cid.is_empty() || cid.len() > 64 {
+            return Err(SignerCallError::BadRequest("credential_id must be 1 to 64 characters".into()));
+        }
+        let kill = self.kill_switch().await?;
+        let key = (cid.to_owned(), role);
+        let now = crate::now_ms();
+        let cached = lock(&self.cache).get(&key).cloned();
+        let fresh = cached.filter(|e| {
+            e.opened.elapsed() < self.cfg.cache_ttl
+                && now.saturating_sub(e.checked_ms.load(Ordering::Relaxed)) < self.cfg.revalidate.as_millis() as u64
+        });
+        if let Some(entry) = fresh {
+            inc(&self.metrics.signer_cache_hits_total);
+            let status = if entry.frozen.load(Ordering::Relaxed) {
+                sealgate_policy::CredentialStatus::Frozen
+            } else {
+                sealgate_policy::CredentialStatus::Active
+            };
+            let class = self.decide(role, kill, status, &entry.scope, &entry.exchange, &entry.owner, call).await?;
+            return Ok(Ready { entry, class });
+        }
+
+        // Miss or stale: read the row and the envelope.
+        let (row, env) = self.store.signer_envelope(cid, role.name()).await.map_err(store_err)?.ok_or_else(|| {
+            self.invalidate(cid);
+            SignerCallError::NotFound
+        })?;
+        let jwe = Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL)
+            .map_err(|_| SignerCallError::Unavailable("stored envelope is unreadable".into()))?;
+        let binding = Binding {
+            sub: row.owner.clone(),
+            cid: row.id.clone(),
+            exch: row.exchange.clone(),
+            aud: role.name().to_owned(),
+            now: Some(now / 1000),
+        };
+        let header = check_binding(&jwe, Some(&env.kid), &binding).map_err(|e| {
+            tracing::warn!(credential = cid, error = %e, "envelope binding mismatch");
+            SignerCallError::Denied(format!("envelope binding: {e}"))
+        })?;
+        let status = match row.status {
+            CredentialStatus::Active => sealgate_policy::CredentialStatus::Active,
+            CredentialStatus::Frozen => sealgate_policy::CredentialStatus::Frozen,
+            _ => sealgate_policy::CredentialStatus::Deleted,
+        };
+        // Policy before the secret: a denied request never opens anything.
+        let class = self.decide(role, kill, status, &header.scope, &row.exchange, &row.owner, call).await?;
+
+        let digest = sha256(env.jwe.as_bytes());
+        if let Some(entry) = lock(&self.cache).get(&key).cloned()
+            && entry.envelope_digest == digest
+            && entry.opened.elapsed() < self.cfg.cache_ttl
+        {
+            // Same envelope: the row was re-confirmed, keep the opened credential.
+            entry.checked_ms.store(now, Ordering::Relaxed);
+            entry.frozen.store(status != sealgate_policy::CredentialStatus::Active, Ordering::Relaxed);
+            inc(&self.metrics.signer_cache_hits_total);
+            return Ok(Ready { entry, class });
+        }
+
+        // One open per credential and role at a time.
+        let gate = lock(&self.opening).entry(key.clone()).or_default().clone();
+        let _g = gate.lock().await;
+        if let Some(entry) = lock(&self.cache).get(&key).cloned()
+            && entry.envelope_digest == digest
+            && entry.opened.elapsed() < self.cfg.cache_ttl
+        {
+            return Ok(Ready { entry, class });
+        }
+        let dk = self.custody.decryption_key(&env.kid).await.map_err(|e| {
+            tracing::warn!(credential = cid, kid = %env.kid, error = %e, "custody refused the key");
+            SignerCallError::Denied(format!("recipient key {}: {e}", env.kid))
+        })?;
+        let opened = open_credential(env.jwe.as_bytes(), dk.as_ref(), &binding).await.map_err(|e| {
+            tracing::warn!(credential = cid, error = %e, "envelope did not open");
+            SignerCallError::Denied(format!("envelope: {e}"))
+        })?;
+        inc(&self.metrics.signer_unseals_total);
+        let field = |n: &str| opened.credential.get(n).map(|s| SecretString::from(s.expose_secret().to_owned()));
+        let credential = sealgate_exchanges::Credential {
+            api_key: field("api_key"),
+            api_secret: field("api_secret"),
+            passphrase: field("passphrase"),
+            private_key: field("private_key"),
+            key_name: field("key_name"),
+        };
+        drop(opened);
+        self.record(
+            AuditEvent::new(
+                format!("role:{}", role.name()),
+                Action::Unsealed,
+                cid,
+                json!({"exchange": row.exchange, "role": role.name(), "kid": env.kid}),
+            )
+            .owner(&row.owner),
+        )
+        .await?;
+        let entry = Arc::new(Entry {
+            credential,
+            exchange: row.exchange,
+            owner: row.owner,
+            scope: header.scope,
+            envelope_digest: digest,
+            opened: Instant::now(),
+            checked_ms: AtomicU64::new(now),
+            frozen: AtomicBool::new(status != sealgate_policy::CredentialStatus::Active),
+        });
+        {
+            let mut cache = lock(&self.cache);
+            if cache.len() >= self.cfg.cache_max && !cache.contains_key(&key) {
+                let ttl = self.cfg.cache_ttl;
+                cache.retain(|_, e| e.opened.elapsed() < ttl);
+                if cache.len() >= self.cfg.cache_max {
+                    // Still full: evict the oldest.
+                    if let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.opened).map(|(k, _)| k.clone()) {
+                        cache.remove(&oldest);
+                    }
+                }
+            }
+            cache.insert(key.clone(), entry.clone());
+        }
+        lock(&self.opening).remove(&key);
+        Ok(Ready { entry, class })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn decide(
+        &self,
+        role: Role,
+        kill: bool,
+        status: sealgate_policy::CredentialStatus,
+        scope: &Scope,
+        exchange: &str,
+        owner: &str,
+        call: &ForwardCall,
+    ) -> Result<EndpointClass, SignerCallError> {
+        let class = sealgate_exchanges::classify(exchange, &call.request.path)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let facts = if class == EndpointClass::Trade {
+            RequestFacts::from_order(class, &sealgate_exchanges::order_facts(exchange, &call.request))
+        } else {
+            RequestFacts::of_class(class)
+        };
+        let mut policy = CredentialPolicy::new(scope.clone());
+        policy.status = status;
+        let ctx = Context { role, kill_switch: kill, now_ms: crate::now_ms() };
+        let verdict = {
+            let mut rates = lock(&self.rates);
+            let rate = rates.entry(call.credential_id.clone()).or_default();
+            sealgate_policy::evaluate(&ctx, &policy, &facts, rate).map(|_| ())
+        };
+        if let Err(denial) = verdict {
+            inc(&self.metrics.signer_denied_total);
+            tracing::info!(credential = %call.credential_id, role = role.name(), class = class.name(), reason = %denial, "denied");
+            self.record(
+                AuditEvent::new(
+                    format!("role:{}", role.name()),
+                    Action::Denied,
+                    &call.credential_id,
+                    json!({
+                        "exchange": exchange, "role": role.name(), "class": class.name(),
+                        "method": call.request.method, "path": call.request.path, "reason": denial.to_string(),
+                    }),
+                )
+                .owner(owner),
+            )
+            .await?;
+            return Err(SignerCallError::Denied(denial.to_string()));
+        }
+        Ok(class)
+    }
+
+    async fn kill_switch(&self) -> Result<bool, SignerCallError> {
+        let now = crate::now_ms();
+        if now.saturating_sub(self.kill_checked_ms.load(Ordering::Relaxed)) >= self.cfg.revalidate.as_millis() as u64 {
+            let on = self.store.kill_switch().await.map_err(store_err)?;
+            self.kill.store(on, Ordering::Relaxed);
+            self.kill_checked_ms.store(now, Ordering::Relaxed);
+        }
+        Ok(self.kill.load(Ordering::Relaxed))
+    }
+
+    /// Step 5-6: nonce, clock, signature.
+    async fn sign_ready(&self, ready: &Ready, cid: &str, req: &Request) -> Result<SignedRequest, SignerCallError> {
+        let exch = &ready.entry.exchange;
+        let now = crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch));
+        let clock = FixedClock(now);
+        let probe = NonceProbe::default();
+        let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &probe };
+        let signed = sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let Some(floor) = probe.floor() else { return Ok(signed) };
+        // The scheme needs a nonce: take the next one from the store, shared by every signer.
+        let nonce = self.store.next_nonce(cid, floor).await.map_err(store_err)?;
+        let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &FixedNonce(nonce) };
+        sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))
+    }
+
+    fn base_url(&self, exchange: &str) -> Result<&str, SignerCallError> {
+        self.cfg
+            .exchanges
+            .get(exchange)
+            .map(String::as_str)
+            .ok_or_else(|| SignerCallError::Unavailable(format!("no address configured for exchange {exchange}")))
+    }
+
+    async fn send(&self, exchange: &str, signed: &SignedRequest) -> Result<ExchangeResponse, SignerCallError> {
+        let base = self.base_url(exchange)?;
+        let url = if signed.query.is_empty() {
+            format!("{base}{}", signed.path)
+        } else {
+            format!("{base}{}?{}", signed.path, signed.query)
+        };
+        let method = reqwest::Method::from_bytes(signed.method.as_bytes())
+            .map_err(|_| SignerCallError::BadRequest("method".into()))?;
+        let mut rb = self.http.request(method, url);
+        for (k, v) in &signed.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if !signed.body.is_empty() {
+            rb = rb.body(signed.body.clone());
+        }
+        let mut resp = rb.send().await.map_err(|e| {
+            tracing::warn!(exchange, error = %e.without_url(), "exchange unreachable");
+            SignerCallError::Unavailable(format!("exchange {exchange} unreachable"))
+        })?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|_| SignerCallError::Unavailable("exchange response".into()))?
+        {
+            if body.len() + chunk.len() > self.cfg.max_response {
+                return Err(SignerCallError::Unavailable("exchange response too large".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(ExchangeResponse { status, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+
+    /// Measures `exchange`'s clock against ours through its public time endpoint.
+    pub async fn sync_clock(&self, exchange: &str) -> Result<i64, SignerCallError> {
+        let (path, parse) = time_endpoint(exchange)
+            .ok_or_else(|| SignerCallError::Unavailable(format!("no time endpoint known for {exchange}")))?;
+        let url = format!("{}{path}", self.base_url(exchange)?);
+        let t0 = crate::now_ms();
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|_| SignerCallError::Unavailable("exchange time".into()))?
+            .text()
+            .await
+            .map_err(|_| SignerCallError::Unavailable("exchange time".into()))?;
+        let t1 = crate::now_ms();
+        let server = parse(&text).ok_or_else(|| SignerCallError::Unavailable("exchange time unreadable".into()))?;
+        let mid = i64::try_from(t0 / 2 + t1 / 2).unwrap_or(i64::MAX);
+        let offset = i64::try_from(server).unwrap_or(i64::MAX).saturating_sub(mid);
+        lock(&self.offsets).insert(exchange.to_owned(), offset);
+        inc(&self.metrics.signer_clock_syncs_total);
+        tracing::info!(exchange, offset_ms = offset, "exchange clock measured");
+        Ok(offset)
+    }
+
+    fn touch(&self, cid: &str) {
+        // last_used is for display: write it at most every 10 s per credential.
+        let now = crate::now_ms();
+        let due = {
+            let mut t = lock(&self.touched);
+            let last = t.entry(cid.to_owned()).or_insert(0);
+            let due = now.saturating_sub(*last) >= 10_000;
+            if due {
+                *last = now;
+            }
+            due
+        };
+        if due {
+            let store = self.store.clone();
+            let cid = cid.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_credential(&cid).await {
+                    tracing::warn!(error = %e, "last-used update failed");
+                }
+            });
+        }
+    }
+
+    /// The signer's HTTP routes (`/v1/sign`, `/v1/forward`), for services.
+    pub fn router(self: Arc<Self>, verifier: Arc<ServiceVerifier>) -> Router {
+        Router::new()
+            .route("/v1/sign", post(http_sign))
+            .route("/v1/forward", post(http_forward))
+            .layer(DefaultBodyLimit::max(MAX_CALL))
+            .with_state(HttpState { signer: self, verifier })
+    }
+}
+
+/// Records the floor a scheme asks a nonce for, and answers with it; the
+/// real nonce is then reserved in the store.
+#[derive(Default)]
+struct NonceProbe {
+    floor: Mutex<Option<u64>>,
+}
+
+impl NonceProbe {
+    fn floor(&self) -> Option<u64> {
+        *lock(&self.floor)
+    }
+}
+
+impl NonceSource for NonceProbe {
+    fn next_nonce(&self, floor: u64) -> u64 {
+        *lock(&self.floor) = Some(floor);
+        floor
+    }
+}
+
+type TimeParser = fn(&str) -> Option<u64>;
+
+/// Each exchange's public server-time endpoint and how to read it (Unix ms).
+fn time_endpoint(exchange: &str) -> Option<(&'static str, TimeParser)> {
+    fn field(text: &str, ptr: &str) -> Option<serde_json::Value> {
+        serde_json::from_str::<serde_json::Value>(text).ok()?.pointer(ptr).cloned()
+    }
+    fn num(v: serde_json::Value) -> Option<u64> {
+        v.as_u64().or_else(|| v.as_str()?.parse().ok())
+    }
+    Some(match exchange {
+        // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints#check-server-time
+        "binance" => ("/api/v3/time", |t| num(field(t, "/serverTime")?)),
+        // https://docs.kraken.com/api/docs/rest-api/get-server-time (seconds)
+        "kraken" => ("/0/public/Time", |t| num(field(t, "/result/unixtime")?).map(|s| s * 1000)),
+        // https://www.okx.com/docs-v5/en/#public-data-rest-api-get-system-time
+        "okx" => ("/api/v5/public/time", |t| num(field(t, "/data/0/ts")?)),
+        // https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getservertime
+        "coinbase" => ("/api/v3/brokerage/time", |t| num(field(t, "/epochMillis")?)),
+        _ => return None,
+    })
+}
+
+/// Whether the exchange refused the request for its timestamp.
+fn clock_rejected(exchange: &str, resp: &ExchangeResponse) -> bool {
+    match exchange {
+        // -1021: "Timestamp for this request is outside of the recvWindow."
+        "binance" => resp.status == 400 && resp.body.contains("-1021"),
+        // 50102: "Timestamp request expired".
+        "okx" => resp.body.contains("\"50102\""),
+        _ => false,
+    }
+}
+
+#[derive(Clone)]
+struct HttpState {
+    signer: Arc<Signer>,
+    verifier: Arc<ServiceVerifier>,
+}
+
+fn call_error(e: &SignerCallError) -> Response {
+    let status = match e {
+        SignerCallError::Denied(_) => StatusCode::FORBIDDEN,
+        SignerCallError::NotFound => StatusCode::NOT_FOUND,
+        SignerCallError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        SignerCallError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        SignerCallError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(json!({"error": e.to_string()}))).into_response()
+}
+
+fn authenticate(st: &HttpState, headers: &HeaderMap) -> Result<Role, SignerCallError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| SignerCallError::Unauthorized("service token required".into()))?;
+    let role =
+        st.verifier.verify(token, crate::now_ms() / 1000).map_err(|e| SignerCallError::Unauthorized(e.to_string()))?;
+    Role::parse(&role).ok_or_else(|| SignerCallError::Unauthorized(format!("{role} is not a consumer role")))
+}
+
+fn parse_call(body: &[u8]) -> Result<ForwardCall, SignerCallError> {
+    serde_json::from_slice(body).map_err(|e| SignerCallError::BadRequest(format!("body: {}", e.classify_msg())))
+}
+
+trait ClassifyMsg {
+    fn classify_msg(&self) -> String;
+}
+
+impl ClassifyMsg for serde_json::Error {
+    /// serde's message without echoing input (line/column and the category only).
+    fn classify_msg(&self) -> String {
+        let what = match self.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "wrong fields or types",
+            serde_json::error::Category::Eof => "truncated",
+        };
+        format!("{what} at line {} column {}", self.line(), self.column())
+    }
+}
+
+async fn http_sign(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let role = match authenticate(&st, &headers) {
+        Ok(r) => r,
+        Err(e) => return call_error(&e),
+    };
+    let call = match parse_call(&body) {
+        Ok(c) => c,
+        Err(e) => return call_error(&e),
+    };
+    match st.signer.sign(role, &call).await {
+        Ok(signed) => Json(signed).into_response(),
+        Err(e) => call_error(&e),
+    }
+}
+
+async fn http_forward(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let role = match authenticate(&st, &headers) {
+        Ok(r) => r,
+        Err(e) => return call_error(&e),
+    };
+    let call = match parse_call(&body) {
+        Ok(c) => c,
+        Err(e) => return call_error(&e),
+    };
+    match st.signer.forward(role, &call).await {
+        Ok(resp) => Json(resp).into_response(),
+        Err(e) => call_error(&e),
+    }
+}
+
+/// The signer in the same process, as one role.
+pub struct LocalSignerClient {
+    signer: Arc<Signer>,
+    role: Role,
+}
+
+impl LocalSignerClient {
+    /// A client acting as `role`.
+    pub fn new(signer: Arc<Signer>, role: Role) -> Self {
+        Self { signer, role }
+    }
+}
+
+impl SignerClient for LocalSignerClient {
+    fn role(&self) -> &str {
+        self.role.name()
+    }
+    fn forward<'a>(&'a self, call: &'a ForwardCall) -> CallFuture<'a, ExchangeResponse> {
+        Box::pin(self.signer.forward(self.role, call))
+    }
+}
+
+/// A signer over HTTP, authenticated by a service key.
+pub struct HttpSignerClient {
+    base: String,
+    key: Arc<ServiceKey>,
+    http: reqwest::Client,
+}
+
+impl HttpSignerClient {
+    /// A client of the signer at `base` (`http://127.0.0.1:8787`), as the key's role.
+    pub fn new(base: &str, key: Arc<ServiceKey>) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), key, http })
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, call: &ForwardCall) -> Result<T, SignerCallError> {
+        let token = self.key.token(crate::now_ms() / 1000);
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(call)
+            .send()
+            .await
+            .map_err(|e| SignerCallError::Unavailable(format!("signer unreachable: {}", e.without_url())))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|_| SignerCallError::Unavailable("signer response".into()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|_| SignerCallError::Unavailable("signer response".into()));
+        }
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| status.to_string());
+        let strip = |p: &str| msg.strip_prefix(p).unwrap_or(&msg).to_owned();
+        Err(match status {
+            StatusCode::FORBIDDEN => SignerCallError::Denied(strip("denied: ")),
+            StatusCode::NOT_FOUND => SignerCallError::NotFound,
+            StatusCode::UNAUTHORIZED => SignerCallError::Unauthorized(strip("unauthorized: ")),
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
+                SignerCallError::BadRequest(strip("bad request: "))
+            }
+            _ => SignerCallError::Unavailable(strip("unavailable: ")),
+        })
+    }
+
+    /// `/v1/sign`: the signed request (only for roles the signer allows it).
+    pub async fn sign(&self, call: &ForwardCall) -> Result<SignedRequest, SignerCallError> {
+        self.post("/v1/sign", call).await
+    }
+}
+
+impl SignerClient for HttpSignerClient {
+    fn role(&self) -> &str {
+        self.key.role()
+    }
+    fn forward<'a>(&'a self, call: &'a ForwardCall) -> CallFuture<'a, ExchangeResponse> {
+        Box::pin(self.post("/v1/forward", call))
+    }
+}

@@ -53,6 +53,8 @@ enum Command {
     /// The tamper-evident audit chain.
     #[command(subcommand)]
     Audit(crate::audit_cmd::AuditCommand),
+    /// Run Sealgate's roles: api, signer, importer, trader (all by default).
+    Serve(crate::serve_cmd::ServeArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -168,6 +170,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Keys(c) => crate::keys_cmd::run_keys(c, out),
         Command::Custody(c) => crate::keys_cmd::run_custody(c, out),
         Command::Audit(c) => crate::audit_cmd::run(c, out),
+        Command::Serve(a) => crate::serve_cmd::run(a),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

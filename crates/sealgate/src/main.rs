@@ -12,6 +12,7 @@ mod audit_cmd;
 mod cmd;
 mod exchange_cmd;
 mod keys_cmd;
+mod serve_cmd;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();

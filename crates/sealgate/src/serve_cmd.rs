@@ -1,0 +1,117 @@
+//! `sealgate serve`: run the roles (all of them by default, on SQLite and the
+//! local keyring under `./sealgate-data`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use sealgate_server::serve::{ServeOptions, ServeRole};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Data directory (created 0700 on first start).
+    #[arg(long, default_value = "./sealgate-data")]
+    data_dir: PathBuf,
+    /// Start the exchange sandbox in-process and point binance, kraken, okx and coinbase at it.
+    #[arg(long)]
+    sandbox: bool,
+    /// The sandbox's API keys (JSON; default <data-dir>/sandbox-keys.json, demo keys made on first start).
+    #[arg(long, requires = "sandbox")]
+    sandbox_keys: Option<PathBuf>,
+    /// Roles to run, comma-separated: api, signer, importer, trader (default: all).
+    #[arg(long, value_delimiter = ',')]
+    roles: Vec<String>,
+    /// Database URL (default: SQLite in the data directory); e.g. postgres://user@host/db.
+    #[arg(long)]
+    database: Option<String>,
+    /// Custody configuration (TOML; default: the local keyring in the data directory).
+    #[arg(long)]
+    custody_config: Option<PathBuf>,
+    /// The signer's base URL, for roles that reach a signer in another process.
+    #[arg(long)]
+    signer_url: Option<String>,
+    /// Directory of service keys (<role>.key, <role>.pub); default <data-dir>/service.
+    #[arg(long)]
+    service_keys: Option<PathBuf>,
+    /// An exchange's base URL, as ID=URL (repeatable), e.g. binance=https://api.binance.com.
+    #[arg(long = "exchange-url", value_name = "ID=URL")]
+    exchange_urls: Vec<String>,
+    /// Roles that may have signatures returned by /v1/sign (default: none; forward only).
+    #[arg(long, value_delimiter = ',')]
+    allow_sign: Vec<String>,
+    /// Import workers in this process.
+    #[arg(long, default_value_t = 1)]
+    importer_workers: usize,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text")]
+    log_format: String,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match a.log_format.as_str() {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => anyhow::bail!("--log-format must be text or json, not {other:?}"),
+    }
+    let mut opts = ServeOptions {
+        listen: a.listen,
+        data_dir: a.data_dir,
+        sandbox: a.sandbox,
+        sandbox_keys: a.sandbox_keys,
+        database: a.database,
+        custody_config: a.custody_config,
+        signer_url: a.signer_url,
+        service_keys: a.service_keys,
+        importer_workers: a.importer_workers,
+        ..ServeOptions::default()
+    };
+    if !a.roles.is_empty() {
+        opts.roles = a
+            .roles
+            .iter()
+            .map(|r| {
+                ServeRole::parse(r)
+                    .with_context(|| format!("--roles: unknown role {r:?} (api, signer, importer, trader)"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    for e in &a.exchange_urls {
+        let (id, url) = e.split_once('=').with_context(|| format!("--exchange-url {e:?}: expected ID=URL"))?;
+        sealgate_exchanges::scheme(id).with_context(|| format!("--exchange-url {e:?}"))?;
+        opts.exchange_urls.push((id.to_owned(), url.to_owned()));
+    }
+    for r in &a.allow_sign {
+        opts.allow_sign
+            .push(sealgate_policy::Role::parse(r).with_context(|| format!("--allow-sign: unknown role {r:?}"))?);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(sealgate_server::serve::run(opts, shutdown_signal()))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
