@@ -198,7 +198,7 @@ async fn open_custody(opts: &ServeOptions) -> Result<Arc<dyn Custody>, ServeErro
 }
 
 /// Every consumer role has an active key; the store lists the same versions.
-async fn sync_recipient_keys(custody: &dyn Custody, store: &Store) -> Result<(), ServeError> {
+pub async fn sync_recipient_keys(custody: &dyn Custody, store: &Store) -> Result<(), ServeError> {
     let mut keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
     for role in ["importer", "trader"] {
         if !keys.iter().any(|k| k.role == role && k.status == KeyStatus::Active) {

@@ -120,6 +120,7 @@ pub struct Signer {
     http: reqwest::Client,
     cache: Mutex<HashMap<CacheKey, Arc<Entry>>>,
     opening: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    nonce_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     rates: Mutex<HashMap<String, RateState>>,
     kill: AtomicBool,
     kill_checked_ms: AtomicU64,
@@ -172,6 +173,7 @@ impl Signer {
             http,
             cache: Mutex::new(HashMap::new()),
             opening: Mutex::new(HashMap::new()),
+            nonce_locks: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
             kill: AtomicBool::new(false),
             kill_checked_ms: AtomicU64::new(0),
@@ -223,6 +225,15 @@ impl Signer {
         inc(&self.metrics.signer_requests_total);
         let ready = self.prepare(role, call).await?;
         let exchange = ready.entry.exchange.clone();
+        // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
+        // the credential's lock (in this process, and across processes through the store).
+        let _local;
+        let _shared;
+        if self.uses_nonce(&ready, &call.request) {
+            let gate = lock(&self.nonce_locks).entry(call.credential_id.clone()).or_default().clone();
+            _local = gate.lock_owned().await;
+            _shared = self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?;
+        }
         let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         if clock_rejected(&exchange, &resp) && self.sync_clock(&exchange).await.is_ok() {
@@ -457,6 +468,15 @@ impl Signer {
             self.kill_checked_ms.store(now, Ordering::Relaxed);
         }
         Ok(self.kill.load(Ordering::Relaxed))
+    }
+
+    /// Whether the exchange's scheme takes a nonce for this request (asked by
+    /// signing once with a probe; an HMAC costs about a microsecond).
+    fn uses_nonce(&self, ready: &Ready, req: &Request) -> bool {
+        let probe = NonceProbe::default();
+        let ctx = sealgate_exchanges::Context { clock: &FixedClock(crate::now_ms()), nonce: &probe };
+        let _ = sealgate_exchanges::sign(&ready.entry.exchange, &ready.entry.credential, req, &ctx);
+        probe.floor().is_some()
     }
 
     /// Step 5-6: nonce, clock, signature.

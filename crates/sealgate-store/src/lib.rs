@@ -42,6 +42,7 @@ pub use credentials::{
 };
 pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
 pub use jobs::{ClaimedJob, Job, JobState};
+pub use nonce::NonceGuard;
 pub use outbox::Notification;
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};

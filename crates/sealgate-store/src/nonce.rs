@@ -39,3 +39,40 @@ impl Store {
         u64::try_from(last).map_err(|_| StoreError::Internal { op: "next nonce", cause: "negative nonce" })
     }
 }
+
+/// Holds the per-credential nonce lock across signer processes while a
+/// request signed with a nonce travels to the exchange: exchanges such as
+/// Kraken refuse a nonce lower than one they have already seen, so the
+/// reservation and the send must not interleave with another signer's.
+///
+/// PostgreSQL: a transaction-scoped advisory lock on the credential, held by
+/// one pooled connection until the guard is dropped (the transaction rolls
+/// back, which releases it; it wrote nothing). SQLite is single-host: the
+/// guard is empty and the signer serializes per credential in-process.
+pub struct NonceGuard {
+    _tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+}
+
+impl std::fmt::Debug for NonceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceGuard")
+    }
+}
+
+impl Store {
+    /// Takes the cross-process nonce lock of `credential_id` (see [`NonceGuard`]).
+    pub async fn nonce_guard(&self, credential_id: &str) -> Result<NonceGuard> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(NonceGuard { _tx: None }),
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await.ctx("nonce guard")?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+                    .bind(credential_id)
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("nonce guard")?;
+                Ok(NonceGuard { _tx: Some(tx) })
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! A world for signer tests: a store (SQLite or PostgreSQL), a local
+//! keyring custody with importer and trader keys, the exchange sandbox, and
+//! credentials sealed to the roles exactly as a client seals them.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sealgate_custody::Custody;
+use sealgate_custody::local::{LocalCustody, MasterKey};
+use sealgate_envelope::{PublicJwk, Scope, SealRequest, seal_credential};
+use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use sealgate_server::audit::{AuditLog, CheckpointPolicy};
+use sealgate_server::metrics::Metrics;
+use sealgate_server::signer::{Signer, SignerConfig};
+use sealgate_store::{NewCredential, NewEnvelope, Store};
+
+pub const BINANCE_KEY: &str = "bn-key-0001";
+pub const BINANCE_SECRET: &str = "CANARY-binance-secret-5f3c9e1a";
+pub const KRAKEN_KEY: &str = "kr-key-0001";
+/// base64 of 64 bytes; the text itself is the canary.
+pub const KRAKEN_SECRET: &str =
+    "Q0FOQVJZLWtyYWtlbi1zZWNyZXQtMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMA==";
+
+pub fn amt(s: &str) -> Amount {
+    Amount::parse(s).expect("amount")
+}
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+    pub custody: Arc<dyn Custody>,
+    pub audit: AuditLog,
+    pub sandbox: Sandbox,
+    pub keys: HashMap<String, PublicJwk>,
+}
+
+const ALL: Permissions = Permissions { read: true, trade: true, withdraw: true };
+
+impl World {
+    pub async fn new(url: &str) -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let master = MasterKey::generate_key_file(&dir.path().join("master.key")).expect("master key");
+        let custody: Arc<dyn Custody> =
+            Arc::new(LocalCustody::init(&dir.path().join("keyring"), master).expect("keyring"));
+        let store = Store::connect(url).await.expect("store");
+        sealgate_server::serve::sync_recipient_keys(custody.as_ref(), &store).await.expect("keys");
+        let mut keys = HashMap::new();
+        for k in custody.keys().await.expect("keys") {
+            keys.insert(k.role.clone(), k.public.clone());
+        }
+        let audit = AuditLog::start(
+            store.clone(),
+            Some(CheckpointPolicy { custody: custody.clone(), every_records: 4, every: Duration::from_secs(60) }),
+        );
+        // The exchange keys may do everything, withdrawals included: only the signer stands
+        // between a consumer role and a withdrawal.
+        let specs = vec![
+            KeySpec {
+                venue: Venue::Binance,
+                api_key: BINANCE_KEY.into(),
+                secret: BINANCE_SECRET.into(),
+                permissions: ALL,
+                allowed_ips: vec![],
+                passphrase: None,
+                balances: vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))],
+            },
+            KeySpec {
+                venue: Venue::Kraken,
+                api_key: KRAKEN_KEY.into(),
+                secret: KRAKEN_SECRET.into(),
+                permissions: ALL,
+                allowed_ips: vec![],
+                passphrase: None,
+                balances: vec![("XXBT".into(), amt("2")), ("ZUSD".into(), amt("100000"))],
+            },
+        ];
+        let markets = vec![
+            Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
+            Market { symbol: "XBTUSD".into(), base: "XXBT".into(), quote: "ZUSD".into(), price: amt("40000") },
+        ];
+        let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), specs, markets).await.expect("sandbox");
+        World { dir, store, custody, audit, sandbox, keys }
+    }
+
+    pub fn signer_config(&self) -> SignerConfig {
+        let base = format!("http://{}", self.sandbox.addr());
+        SignerConfig {
+            exchanges: HashMap::from([("binance".into(), base.clone()), ("kraken".into(), base)]),
+            ..SignerConfig::default()
+        }
+    }
+
+    pub fn signer(&self, cfg: SignerConfig) -> Arc<Signer> {
+        Arc::new(
+            Signer::new(self.store.clone(), self.custody.clone(), self.audit.clone(), Arc::new(Metrics::default()), cfg)
+                .expect("signer"),
+        )
+    }
+
+    pub fn seal(&self, owner: &str, cid: &str, exch: &str, role: &str, scope: &str, cred_json: &str) -> String {
+        let req = SealRequest {
+            sub: owner.into(),
+            cid: cid.into(),
+            exch: exch.into(),
+            aud: role.into(),
+            scope: Scope::parse_list(scope).expect("scope"),
+            iat: sealgate_server::now_ms() / 1000,
+        };
+        seal_credential(cred_json.as_bytes(), &self.keys[role], &req).expect("seal").0
+    }
+
+    /// Creates `owner` (if new) and a credential with an envelope per (role, scope).
+    pub async fn credential(&self, owner: &str, cid: &str, exch: &str, cred_json: &str, roles: &[(&str, &str)]) {
+        if self.store.user(owner).await.expect("user").is_none() {
+            self.store.create_user(owner, None).await.expect("create user");
+        }
+        let jwes: Vec<(String, String, String)> = roles
+            .iter()
+            .map(|(role, scope)| {
+                ((*role).to_owned(), self.keys[*role].kid().expect("kid").to_owned(), self.seal(owner, cid, exch, role, scope, cred_json))
+            })
+            .collect();
+        let envs: Vec<NewEnvelope<'_>> =
+            jwes.iter().map(|(role, kid, jwe)| NewEnvelope { role, kid, jwe }).collect();
+        let scope = roles.iter().map(|(_, s)| *s).collect::<Vec<_>>().join(",");
+        let hint = "0001";
+        self.store
+            .create_credential(&NewCredential { id: cid, owner, exchange: exch, label: "test", hint, scope: &scope }, &envs)
+            .await
+            .expect("create credential");
+    }
+}
+
+pub fn binance_json() -> String {
+    serde_json::json!({"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET}).to_string()
+}
+
+pub fn kraken_json() -> String {
+    serde_json::json!({"api_key": KRAKEN_KEY, "api_secret": KRAKEN_SECRET}).to_string()
+}
