@@ -136,17 +136,14 @@ type ApiResult<T> = Result<T, ApiError>;
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     match body {
         Ok(Json(v)) => Ok(v),
-        Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is larger than {MAX_BODY} bytes"),
         )),
         Err(e @ JsonRejection::MissingJsonContentType(_)) => {
             Err(ApiError::new(e.status(), "the request body must be JSON (Content-Type: application/json)"))
         }
-        Err(e) => {
-            let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { e.status() } else { StatusCode::BAD_REQUEST };
-            Err(ApiError::new(status, bounded(&e.body_text())))
-        }
+        Err(e) => Err(ApiError::bad(bounded(&e.body_text()))),
     }
 }
 
@@ -224,6 +221,17 @@ pub fn router(state: ApiState) -> Router {
 
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status().as_u16() >= 400 && !is_json {
+        // A refusal from axum itself (a path or header it could not parse): JSON like ours.
+        let status = response.status();
+        let text = match axum::body::to_bytes(std::mem::take(response.body_mut()), 4096).await {
+            Ok(b) if !b.is_empty() => bounded(&String::from_utf8_lossy(&b)),
+            _ => status.canonical_reason().unwrap_or("refused").to_owned(),
+        };
+        response = ApiError::new(status, text).into_response();
+    }
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -104,6 +104,11 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// The authentication settings are unusable (the message says which and why).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("authentication settings: {0}")]
+pub struct AuthConfigError(String);
+
 fn unauthenticated(msg: impl Into<String>) -> AuthError {
     AuthError::Unauthenticated(msg.into())
 }
@@ -225,9 +230,9 @@ impl fmt::Debug for Auth {
 
 impl Auth {
     /// An authenticator over `store` (OIDC subjects are mapped to users there).
-    pub fn new(store: Store, config: AuthConfig) -> Result<Self, String> {
+    pub fn new(store: Store, config: AuthConfig) -> Result<Self, AuthConfigError> {
         let oidc = match config.oidc {
-            Some(c) => Some(Oidc::new(c)?),
+            Some(c) => Some(Oidc::new(c).map_err(AuthConfigError)?),
             None => None,
         };
         Ok(Self { store, local: config.local.map(LocalLogin::new), oidc })
@@ -713,7 +718,8 @@ impl Oidc {
             return Err(unauthenticated("unsigned JWTs (alg none) are refused"));
         }
         if alg_name.starts_with("HS") {
-            return Err(unauthenticated(format!("{alg_name} (a shared-secret MAC) is refused; use RS256 or ES256")));
+            let shown: String = alg_name.chars().take(8).collect();
+            return Err(unauthenticated(format!("{shown} (a shared-secret MAC) is refused; use RS256 or ES256")));
         }
         let alg = JwtAlg::parse(alg_name)
             .filter(|a| self.config.algs.contains(a))

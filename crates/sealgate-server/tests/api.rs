@@ -674,7 +674,9 @@ async fn credential_lifecycle_and_own_audit_trail() {
         assert_eq!(r.status, 503);
         assert!(r.text.contains("trading is not enabled"));
         assert_eq!(env.call("DELETE", "/v1/orders/o1", &alice, None).await.status, 503);
-        // Unknown paths and methods: JSON too.
+        // Unknown paths and methods, and refusals by axum itself: JSON too.
+        let r = env.call("GET", "/v1/credentials/%FF%FE", &alice, None).await;
+        assert_eq!(r.status, 400, "{}", r.text);
         assert_eq!(env.call("GET", "/v1/nope", &alice, None).await.status, 404);
         assert_eq!(env.call("PUT", "/v1/credentials", &alice, None).await.status, 405);
     })
