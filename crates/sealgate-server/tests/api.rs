@@ -769,3 +769,39 @@ async fn openapi_describes_every_route() {
     let r = env.call("GET", "/v1/recipients", &Who::Anon, None).await;
     assert_eq!((r.body["keyset"].as_str().is_some(), r.body["root_pin"].as_str()), (true, Some("root-pin-thumbprint")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_eddsa_when_enabled_and_config_refusals() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("e.db").display());
+    let idp = start_idp().await;
+    let ed = signature::Ed25519KeyPair::generate().expect("ed25519");
+    let x = B64.encode(ed.public_key().as_ref());
+    *idp.jwks.lock().expect("jwks") = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "x": x}]});
+    let mut oidc = OidcConfig::new(idp.issuer.clone(), "sealgate-api");
+    oidc.jwks_uri = Some(format!("{}/jwks", idp.issuer));
+    oidc.algs = vec![JwtAlg::EdDsa];
+    let env = start(&url, AuthConfig { local: None, oidc: Some(oidc.clone()) }).await;
+    let claims = json!({"iss": idp.issuer, "aud": "sealgate-api", "sub": "ed-user", "exp": now() + 60});
+    let input = format!("{}.{}", B64.encode(r#"{"alg":"EdDSA","kid":"ed-1"}"#), B64.encode(claims.to_string()));
+    let token = format!("{input}.{}", B64.encode(ed.sign(input.as_bytes()).as_ref()));
+    let r = env.call("GET", "/v1/me", &Who::Bearer(token), None).await;
+    assert_eq!((r.status, r.body["oidc_subject"].as_str()), (200, Some("ed-user")), "{}", r.text);
+    // Without local login: no cookie sessions, no login links.
+    assert_eq!(env.call("GET", "/login?token=x", &Who::Anon, None).await.status, 404);
+    assert!(env.auth.issue_login_token("alice").await.is_err());
+    let r = env.call("GET", "/v1/me", &Who::Session { cookie: "x".into(), csrf: "y".into() }, None).await;
+    assert_eq!(r.status, 401);
+
+    // Settings that would fetch keys over plain HTTP from a non-loopback host, or accept nothing.
+    let store = Store::connect(&url).await.expect("connect");
+    let mut bad = oidc.clone();
+    bad.jwks_uri = Some("http://idp.example/jwks".into());
+    assert!(Auth::new(store.clone(), AuthConfig { local: None, oidc: Some(bad) }).is_err());
+    let mut bad = OidcConfig::new("http://idp.example", "sealgate-api");
+    bad.jwks_uri = None;
+    assert!(Auth::new(store.clone(), AuthConfig { local: None, oidc: Some(bad) }).is_err());
+    let mut bad = oidc;
+    bad.algs.clear();
+    assert!(Auth::new(store, AuthConfig { local: None, oidc: Some(bad) }).is_err());
+}
