@@ -733,9 +733,13 @@ impl Oidc {
             Some(_) => return Err(unauthenticated("the JWT kid is malformed")),
         };
         let sig = B64.decode(s).map_err(|_| unauthenticated("the JWT signature is not base64url"))?;
-        let keys = self.keys_for(kid, alg).await?;
+        let keys = self.keys_for(kid).await?;
+        let fitting: Vec<&Jwk> = keys.iter().filter(|k| k.kid.as_deref() == kid && k.fits(alg)).collect();
+        if fitting.is_empty() {
+            return Err(unauthenticated("the JWT alg does not fit the type of the key its kid names"));
+        }
         let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
-        if !keys.iter().any(|k| k.kid.as_deref() == kid && k.fits(alg) && k.verify(signing_input, &sig)) {
+        if !fitting.iter().any(|k| k.verify(signing_input, &sig)) {
             return Err(unauthenticated("the JWT signature does not verify"));
         }
         let claims = decode_object(p).ok_or_else(|| unauthenticated("the JWT payload is not base64url JSON"))?;
@@ -786,8 +790,9 @@ impl Oidc {
 
     /// Keys that may verify a token with `kid`: from the cache, or after a (rate-limited)
     /// fetch when the cache is stale or does not know `kid`.
-    async fn keys_for(&self, kid: Option<&str>, alg: JwtAlg) -> Result<Arc<Vec<Jwk>>, AuthError> {
-        let known = |keys: &[Jwk]| keys.iter().any(|k| k.kid.as_deref() == kid && k.fits(alg));
+    async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<Vec<Jwk>>, AuthError> {
+        // Only a kid we have never seen is worth a fetch; a known kid of the wrong type is not.
+        let known = |keys: &[Jwk]| keys.iter().any(|k| k.kid.as_deref() == kid);
         let (keys, fresh) = self.cached();
         if fresh && known(&keys) {
             return Ok(keys);
