@@ -1,0 +1,807 @@
+//! The api role over real HTTP: the router served on 127.0.0.1:0, on SQLite (a temp file)
+//! and PostgreSQL (a fresh database with a random name; `SEALGATE_SKIP_POSTGRES=1` skips
+//! it), with real envelopes sealed to role keys held in the store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sealgate_envelope::secrecy::ExposeSecret as _;
+use sealgate_envelope::{Curve, LocalKey, Scope, SealRequest, seal_credential};
+use sealgate_server::api::{self, ApiState, RecipientSet};
+use sealgate_server::audit::AuditLog;
+use sealgate_server::auth::{Auth, AuthConfig, JwtAlg, LocalConfig, OidcConfig};
+use sealgate_store::Store;
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+
+const CANARY: &str = "CANARY-api-s3cr3t-77aa";
+const API_KEY: &str = "AKIAEXAMPLEKEY0000WXYZ";
+/// How every envelope of these tests begins: base64url of `{"alg":"ECDH`.
+const JWE_PREFIX: &str = "eyJhbGciOiJFQ0RI";
+
+// --- databases -------------------------------------------------------------------------------
+
+fn admin_url() -> String {
+    std::env::var("SEALGATE_TEST_POSTGRES_ADMIN")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn unique() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_usize(N.fetch_add(1, Ordering::Relaxed));
+    format!("{}_{:016x}", std::process::id(), h.finish())
+}
+
+/// Runs `body(url)` on SQLite, then on PostgreSQL.
+async fn on_both<F, Fut>(test: &str, body: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display());
+    let outcome = tokio::spawn(body(url)).await;
+    if let Err(e) = outcome {
+        eprintln!("{test} [sqlite]: FAILED");
+        std::panic::resume_unwind(e.into_panic());
+    }
+    let mut admin = match sqlx::PgConnection::connect(&admin_url()).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("SEALGATE_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
+            eprintln!("!!! {test}: PostgreSQL SKIPPED (SEALGATE_SKIP_POSTGRES=1): {e}");
+            return;
+        }
+        Err(e) => panic!("{test}: PostgreSQL unreachable ({e}); set SEALGATE_SKIP_POSTGRES=1 to run SQLite only"),
+    };
+    let name = format!("sealgate_api_test_{}", unique());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+    let base = admin_url();
+    let url = format!("{}/{name}", &base[..base.rfind('/').expect("admin URL ends in /DB")]);
+    let outcome = tokio::spawn(body(url)).await;
+    let dropped = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await;
+    if let Err(e) = outcome {
+        eprintln!("{test} [postgres]: FAILED");
+        std::panic::resume_unwind(e.into_panic());
+    }
+    dropped.expect("drop database");
+}
+
+// --- the server under test -------------------------------------------------------------------
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    store: Store,
+    auth: Arc<Auth>,
+    keys: HashMap<&'static str, LocalKey>,
+}
+
+async fn start(url: &str, config: AuthConfig) -> Env {
+    let store = Store::connect(url).await.expect("connect");
+    let mut keys = HashMap::new();
+    for (role, kid) in [("importer", "importer-v1"), ("trader", "trader-v1")] {
+        let k = LocalKey::generate_ec(Curve::P256, kid).expect("key");
+        store.add_recipient_key(kid, role, &k.public().to_json().to_string()).await.expect("add key");
+        keys.insert(role, k);
+    }
+    // A retired key version and a key the store never heard of.
+    let old = LocalKey::generate_ec(Curve::P256, "trader-v0").expect("key");
+    store.add_recipient_key("trader-v0", "trader", &old.public().to_json().to_string()).await.expect("add key");
+    store.retire_recipient_key("trader-v0").await.expect("retire");
+    keys.insert("retired", old);
+    keys.insert("unknown", LocalKey::generate_ec(Curve::P256, "trader-v9").expect("key"));
+    for u in ["alice", "bob"] {
+        store.create_user(u, None).await.expect("user");
+    }
+    let auth = Arc::new(Auth::new(store.clone(), config).expect("auth"));
+    let state = ApiState {
+        store: store.clone(),
+        audit: AuditLog::start(store.clone(), None),
+        trader: None,
+        recipients: Arc::new(tokio::sync::RwLock::new(RecipientSet {
+            jws: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln".into(),
+            pin: "root-pin-thumbprint".into(),
+        })),
+        auth: auth.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    Env { base, http, store, auth, keys }
+}
+
+fn local() -> AuthConfig {
+    AuthConfig { local: Some(LocalConfig::default()), oidc: None }
+}
+
+#[derive(Clone, Debug)]
+enum Who {
+    Anon,
+    Session { cookie: String, csrf: String },
+    Bearer(String),
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Env {
+    async fn call(&self, method: &str, path: &str, who: &Who, body: Option<Value>) -> Reply {
+        self.call_raw(method, path, who, body.map(|b| b.to_string()), true).await
+    }
+
+    async fn call_raw(&self, method: &str, path: &str, who: &Who, body: Option<String>, csrf: bool) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self.http.request(method, format!("{}{path}", self.base));
+        match who {
+            Who::Anon => {}
+            Who::Session { cookie, csrf: token } => {
+                rb = rb.header("cookie", format!("sealgate_session={cookie}; sealgate_csrf={token}"));
+                if csrf {
+                    rb = rb.header("x-csrf-token", token);
+                }
+            }
+            Who::Bearer(t) => rb = rb.header("authorization", format!("Bearer {t}")),
+        }
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/json").body(b);
+        }
+        let resp = rb.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // Every response: JSON (or empty), nosniff, no-store, no framing.
+        assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]));
+        assert_eq!(headers.get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+        let csp = headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        if status >= 400 {
+            assert!(body.get("error").and_then(Value::as_str).is_some_and(|e| !e.is_empty()), "{status}: {text}");
+        }
+        Reply { status, headers, body, text }
+    }
+
+    async fn login(&self, user: &str) -> Who {
+        let token = self.auth.issue_login_token(user).await.expect("token");
+        let r = self.call("GET", &format!("/login?token={}", token.expose_secret()), &Who::Anon, None).await;
+        assert_eq!(r.status, 303, "{}", r.text);
+        let cookies = set_cookies(&r.headers);
+        let cookie = cookies["sealgate_session"].0.clone();
+        let csrf = r.body["csrf_token"].as_str().expect("csrf").to_owned();
+        Who::Session { cookie, csrf }
+    }
+
+    fn seal(&self, key: &str, sub: &str, cid: &str, exch: &str, aud: &str, scope: &str) -> String {
+        self.seal_key(key, sub, cid, exch, aud, scope, API_KEY)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seal_key(&self, key: &str, sub: &str, cid: &str, exch: &str, aud: &str, scope: &str, api_key: &str) -> String {
+        let req = SealRequest {
+            sub: sub.into(),
+            cid: cid.into(),
+            exch: exch.into(),
+            aud: aud.into(),
+            scope: Scope::parse_list(scope).expect("scope"),
+            iat: SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs(),
+        };
+        let plaintext = json!({"api_key": api_key, "api_secret": CANARY}).to_string();
+        let jwe = seal_credential(plaintext.as_bytes(), self.keys[key].public(), &req).expect("seal").0;
+        assert!(jwe.starts_with(JWE_PREFIX), "the leak check's needle is stale: {}", &jwe[..40]);
+        jwe
+    }
+
+    /// A credential of `user` sealed to both roles.
+    async fn create(&self, who: &Who, user: &str, cid: &str) -> Reply {
+        let body = json!({"id": cid, "exchange": "binance", "label": "main", "envelopes": [
+            {"role": "importer", "jwe": self.seal("importer", user, cid, "binance", "importer", "read")},
+            {"role": "trader", "jwe": self.seal("trader", user, cid, "binance", "trader", "read,trade")},
+        ]});
+        self.call("POST", "/v1/credentials", who, Some(body)).await
+    }
+}
+
+/// `name -> (value, attributes)` of the Set-Cookie headers.
+fn set_cookies(h: &reqwest::header::HeaderMap) -> HashMap<String, (String, String)> {
+    h.get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| {
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=')?;
+            Some((k.to_owned(), (v.to_owned(), attrs.to_owned())))
+        })
+        .collect()
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for bad in [CANARY, "\"jwe\"", JWE_PREFIX, "api_secret"] {
+        assert!(!text.contains(bad), "{what} leaks {bad}: {text}");
+    }
+}
+
+// --- local login -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_login_sessions_and_csrf() {
+    on_both("local_login_sessions_and_csrf", |url| async move {
+        let env = start(&url, local()).await;
+        let token = env.auth.issue_login_token("alice").await.expect("token");
+        let path = format!("/login?token={}", token.expose_secret());
+        let r = env.call("GET", &path, &Who::Anon, None).await;
+        assert_eq!(r.status, 303);
+        assert_eq!(r.headers.get("location").map(|v| v.as_bytes()), Some(&b"/"[..]));
+        let cookies = set_cookies(&r.headers);
+        let (session, attrs) = &cookies["sealgate_session"];
+        for a in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(attrs.contains(a), "session cookie lacks {a}: {attrs}");
+        }
+        assert!(!attrs.contains("Secure"), "not configured for https: {attrs}");
+        let (csrf, csrf_attrs) = &cookies["sealgate_csrf"];
+        assert!(!csrf_attrs.contains("HttpOnly") && csrf_attrs.contains("SameSite=Strict"));
+        assert_eq!(r.body["csrf_token"].as_str(), Some(csrf.as_str()));
+        assert_eq!(B64.decode(session).expect("b64").len(), 32);
+
+        // Single use; made-up tokens and unknown users fail.
+        let again = env.call("GET", &path, &Who::Anon, None).await;
+        assert_eq!(again.status, 401, "{}", again.text);
+        assert_eq!(env.call("GET", "/login?token=AAAA", &Who::Anon, None).await.status, 401);
+        assert_eq!(env.call("GET", "/login", &Who::Anon, None).await.status, 401);
+        assert!(env.auth.issue_login_token("nobody").await.is_err());
+
+        let alice = Who::Session { cookie: session.clone(), csrf: csrf.clone() };
+        let me = env.call("GET", "/v1/me", &alice, None).await;
+        assert_eq!(
+            (me.status, me.body["id"].as_str(), me.body["auth"].as_str()),
+            (200, Some("alice"), Some("session"))
+        );
+
+        // Unsafe methods need the CSRF token: missing, wrong, another session's.
+        let r = env.call_raw("POST", "/v1/lockdown", &alice, None, false).await;
+        assert_eq!(r.status, 403);
+        assert!(r.body["error"].as_str().is_some_and(|e| e.contains("X-CSRF-Token")), "{}", r.text);
+        let wrong = Who::Session { cookie: session.clone(), csrf: "A".repeat(43) };
+        assert_eq!(env.call("POST", "/v1/lockdown", &wrong, None).await.status, 403);
+        let Who::Session { csrf: other_csrf, .. } = env.login("alice").await else { unreachable!() };
+        let crossed = Who::Session { cookie: session.clone(), csrf: other_csrf };
+        assert_eq!(env.call("POST", "/v1/lockdown", &crossed, None).await.status, 403);
+        assert_eq!(env.call("POST", "/v1/lockdown", &alice, None).await.status, 200);
+        // A GET needs none.
+        assert_eq!(env.call_raw("GET", "/v1/credentials", &alice, None, false).await.status, 200);
+
+        // Logout needs CSRF too, ends the session and clears the cookies.
+        assert_eq!(env.call_raw("POST", "/v1/logout", &alice, None, false).await.status, 403);
+        let out = env.call("POST", "/v1/logout", &alice, None).await;
+        assert_eq!(out.status, 204);
+        let cleared = set_cookies(&out.headers);
+        assert!(cleared["sealgate_session"].0.is_empty() && cleared["sealgate_session"].1.contains("Max-Age=0"));
+        let r = env.call("GET", "/v1/me", &alice, None).await;
+        assert_eq!(r.status, 401);
+        assert!(r.headers.get("www-authenticate").is_some_and(|v| v.as_bytes().starts_with(b"Bearer")));
+        let forged = Who::Session { cookie: B64.encode([7u8; 32]), csrf: csrf.clone() };
+        assert_eq!(env.call("GET", "/v1/me", &forged, None).await.status, 401);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_cookie_flags_and_idle_expiry() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    let config = LocalConfig {
+        secure_cookies: true,
+        idle_timeout: Duration::from_millis(400),
+        absolute_timeout: Duration::from_secs(3600),
+    };
+    let env = start(&url, AuthConfig { local: Some(config), oidc: None }).await;
+    let token = env.auth.issue_login_token("alice").await.expect("token");
+    let r = env.call("GET", &format!("/login?token={}", token.expose_secret()), &Who::Anon, None).await;
+    let cookies = set_cookies(&r.headers);
+    assert!(cookies["sealgate_session"].1.contains("Secure") && cookies["sealgate_csrf"].1.contains("Secure"));
+    let alice =
+        Who::Session { cookie: cookies["sealgate_session"].0.clone(), csrf: cookies["sealgate_csrf"].0.clone() };
+    assert_eq!(env.call("GET", "/v1/me", &alice, None).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = env.call("GET", "/v1/me", &alice, None).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("expired"), "{}", r.text);
+}
+
+// --- OIDC ------------------------------------------------------------------------------------
+
+enum SignKey {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+struct Idp {
+    issuer: String,
+    jwks: Arc<std::sync::Mutex<Value>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+fn jwk_of(kid: &str, key: &SignKey) -> Value {
+    match key {
+        SignKey::Rsa(kp) => {
+            let c = signature::RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+            json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": B64.encode(&c.n), "e": B64.encode(&c.e)})
+        }
+        SignKey::Ec(kp) => {
+            let p = kp.public_key().as_ref();
+            json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..65])})
+        }
+    }
+}
+
+fn jwt(header: &Value, claims: &Value, key: &SignKey) -> String {
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let rng = SystemRandom::new();
+    let sig = match key {
+        SignKey::Rsa(kp) => {
+            let mut sig = vec![0u8; kp.public_modulus_len()];
+            kp.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig).expect("rsa sign");
+            sig
+        }
+        SignKey::Ec(kp) => kp.sign(&rng, input.as_bytes()).expect("ec sign").as_ref().to_vec(),
+    };
+    format!("{input}.{}", B64.encode(sig))
+}
+
+async fn start_idp() -> Idp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+    let jwks = Arc::new(std::sync::Mutex::new(json!({"keys": []})));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (j, f, iss) = (jwks.clone(), fetches.clone(), issuer.clone());
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || {
+                let iss = iss.clone();
+                async move { axum::Json(json!({"issuer": iss, "jwks_uri": format!("{iss}/jwks")})) }
+            }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (j, f) = (j.clone(), f.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    let doc = j.lock().expect("jwks").clone();
+                    axum::Json(doc)
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Idp { issuer, jwks, fetches }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_bearer_tokens() {
+    on_both("oidc_bearer_tokens", |url| async move {
+        let idp = start_idp().await;
+        let rsa = SignKey::Rsa(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa"));
+        let ec = SignKey::Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec"));
+        let ec2 = SignKey::Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec"));
+        let stranger = SignKey::Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec"));
+        *idp.jwks.lock().expect("jwks") = json!({"keys": [jwk_of("rsa-1", &rsa), jwk_of("ec-1", &ec)]});
+        let mut oidc = OidcConfig::new(idp.issuer.clone(), "sealgate-api");
+        oidc.algs = vec![JwtAlg::Rs256, JwtAlg::Es256];
+        oidc.min_refetch_interval = Duration::from_millis(300);
+        let env = start(&url, AuthConfig { local: Some(LocalConfig::default()), oidc: Some(oidc) }).await;
+
+        let claims =
+            |sub: &str| json!({"iss": idp.issuer, "aud": "sealgate-api", "sub": sub, "iat": now(), "exp": now() + 300});
+        let call = |token: String| {
+            let env = &env;
+            async move { env.call("GET", "/v1/me", &Who::Bearer(token), None).await }
+        };
+        // RS256 and ES256; aud as an array; the subject maps to one user.
+        let r = call(jwt(&json!({"alg": "RS256", "kid": "rsa-1", "typ": "JWT"}), &claims("idp|carol"), &rsa)).await;
+        assert_eq!(
+            (r.status, r.body["auth"].as_str(), r.body["oidc_subject"].as_str()),
+            (200, Some("bearer"), Some("idp|carol")),
+            "{}",
+            r.text
+        );
+        let carol = r.body["id"].as_str().expect("id").to_owned();
+        let mut c = claims("idp|carol");
+        c["aud"] = json!(["other", "sealgate-api"]);
+        let r = call(jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &c, &ec)).await;
+        assert_eq!((r.status, r.body["id"].as_str()), (200, Some(carol.as_str())), "{}", r.text);
+        assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "one JWKS fetch, then the cache");
+
+        // Bearer requests need no CSRF token.
+        let t = jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &claims("idp|carol"), &ec);
+        assert_eq!(env.call("POST", "/v1/lockdown", &Who::Bearer(t), None).await.status, 200);
+
+        // Refusals, each 401 with WWW-Authenticate.
+        let refuse = |token: String, why: &'static str| {
+            let env = &env;
+            async move {
+                let r = env.call("GET", "/v1/me", &Who::Bearer(token), None).await;
+                assert_eq!(r.status, 401, "{why}: {}", r.text);
+                assert!(
+                    r.headers
+                        .get("www-authenticate")
+                        .is_some_and(|v| v.to_str().is_ok_and(|s| s.starts_with("Bearer")))
+                );
+                r.body["error"].as_str().unwrap_or("").to_owned()
+            }
+        };
+        let h_ec = json!({"alg": "ES256", "kid": "ec-1"});
+        let mut expired = claims("idp|carol");
+        expired["exp"] = json!(now() - 3600);
+        assert!(refuse(jwt(&h_ec, &expired, &ec), "expired").await.contains("expired"));
+        let mut later = claims("idp|carol");
+        later["nbf"] = json!(now() + 3600);
+        assert!(refuse(jwt(&h_ec, &later, &ec), "nbf").await.contains("nbf"));
+        let mut wrong_aud = claims("idp|carol");
+        wrong_aud["aud"] = json!("someone-else");
+        assert!(refuse(jwt(&h_ec, &wrong_aud, &ec), "aud").await.contains("aud"));
+        let mut wrong_iss = claims("idp|carol");
+        wrong_iss["iss"] = json!("https://evil.example");
+        assert!(refuse(jwt(&h_ec, &wrong_iss, &ec), "iss").await.contains("iss"));
+        let mut no_exp = claims("idp|carol");
+        no_exp.as_object_mut().expect("obj").remove("exp");
+        assert!(refuse(jwt(&h_ec, &no_exp, &ec), "no exp").await.contains("exp"));
+        // Bad signature: signed by a key that is not the kid's; and a tampered payload.
+        assert!(refuse(jwt(&h_ec, &claims("idp|carol"), &stranger), "bad sig").await.contains("signature"));
+        let good = jwt(&h_ec, &claims("idp|carol"), &ec);
+        let parts: Vec<&str> = good.split('.').collect();
+        let tampered = format!("{}.{}.{}", parts[0], B64.encode(claims("idp|mallory").to_string()), parts[2]);
+        assert!(refuse(tampered, "tampered").await.contains("signature"));
+        // alg none, HS256 (the RSA modulus as an HMAC key), alg/key-type mismatch.
+        let unsigned = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), B64.encode(claims("idp|carol").to_string()));
+        assert!(refuse(unsigned, "none").await.contains("none"));
+        let hs = format!(
+            "{}.{}.{}",
+            B64.encode(r#"{"alg":"HS256","kid":"rsa-1"}"#),
+            B64.encode(claims("x").to_string()),
+            B64.encode([0u8; 32])
+        );
+        assert!(refuse(hs, "HS256").await.contains("HS256"));
+        let mismatch = jwt(&json!({"alg": "ES256", "kid": "rsa-1"}), &claims("idp|carol"), &ec);
+        assert!(refuse(mismatch, "alg/key mismatch").await.contains("does not fit"));
+        let eddsa = format!(
+            "{}.{}.{}",
+            B64.encode(r#"{"alg":"EdDSA","kid":"ec-1"}"#),
+            B64.encode(claims("x").to_string()),
+            B64.encode([0u8; 64])
+        );
+        assert!(refuse(eddsa, "alg not allowed").await.contains("alg"));
+        refuse(format!("{}.{}.{}", "a".repeat(9000), "b", "c"), "oversized").await;
+        refuse("not-a-jwt".into(), "garbage").await;
+        let crit = jwt(&json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]}), &claims("idp|carol"), &ec);
+        assert!(refuse(crit, "crit").await.contains("crit"));
+        assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "none of these fetched the JWKS again");
+
+        // Unknown kid: refetched (after the rate-limit interval) and then accepted.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        idp.jwks.lock().expect("jwks")["keys"].as_array_mut().expect("keys").push(jwk_of("ec-2", &ec2));
+        let rotated = jwt(&json!({"alg": "ES256", "kid": "ec-2"}), &claims("idp|dave"), &ec2);
+        let r = call(rotated).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
+        // A flood of made-up kids cannot make us fetch again within the interval.
+        for i in 0..5 {
+            let t = jwt(&json!({"alg": "ES256", "kid": format!("made-up-{i}")}), &claims("idp|carol"), &ec);
+            assert!(refuse(t, "unknown kid").await.contains("kid"));
+        }
+        assert_eq!(idp.fetches.load(Ordering::SeqCst), 2, "rate-limited");
+        // And still unknown after a refetch: refused.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let t = jwt(&json!({"alg": "ES256", "kid": "made-up-x"}), &claims("idp|carol"), &stranger);
+        refuse(t, "unknown kid after refetch").await;
+        assert_eq!(idp.fetches.load(Ordering::SeqCst), 3);
+        // Bearer users are separate users: carol sees none of alice's credentials.
+        let alice = env.login("alice").await;
+        assert_eq!(env.create(&alice, "alice", "cred-oidc").await.status, 201);
+        let t = jwt(&h_ec, &claims("idp|carol"), &ec);
+        let r = env.call("GET", "/v1/credentials/cred-oidc", &Who::Bearer(t), None).await;
+        assert_eq!(r.status, 404);
+    })
+    .await;
+}
+
+// --- credentials -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_create_checks_every_binding() {
+    on_both("credential_create_checks_every_binding", |url| async move {
+        let env = start(&url, local()).await;
+        let alice = env.login("alice").await;
+        let post = |body: Value| {
+            let (env, alice) = (&env, alice.clone());
+            async move { env.call("POST", "/v1/credentials", &alice, Some(body)).await }
+        };
+        let one = |role: &str, jwe: String, cid: &str| json!({"id": cid, "exchange": "binance", "label": "x", "envelopes": [{"role": role, "jwe": jwe}]});
+        let refused = |r: Reply, status: u16, needle: &str| {
+            assert_eq!(r.status, status, "{}", r.text);
+            let e = r.body["error"].as_str().unwrap_or("");
+            assert!(e.contains(needle), "error {e:?} should mention {needle:?}");
+            assert_no_secret("error", &r.text);
+        };
+        // Each binding mismatch.
+        refused(post(one("trader", env.seal("trader", "bob", "c1", "binance", "trader", "trade"), "c1")).await, 400, "sub");
+        refused(post(one("trader", env.seal("trader", "alice", "c2", "binance", "trader", "trade"), "c1")).await, 400, "cid");
+        refused(post(one("trader", env.seal("trader", "alice", "c1", "okx", "trader", "trade"), "c1")).await, 400, "exch");
+        refused(post(one("importer", env.seal("trader", "alice", "c1", "binance", "trader", "trade"), "c1")).await, 400, "aud");
+        refused(post(one("trader", env.seal("importer", "alice", "c1", "binance", "trader", "trade"), "c1")).await, 400, "not a recipient key of role trader");
+        refused(post(one("trader", env.seal("unknown", "alice", "c1", "binance", "trader", "trade"), "c1")).await, 400, "not a recipient key");
+        refused(post(one("trader", env.seal("retired", "alice", "c1", "binance", "trader", "trade"), "c1")).await, 400, "retired");
+        refused(post(one("trader", "not.a.jwe.at.all".into(), "c1")).await, 400, "envelope for role trader");
+        refused(post(one("trader", "x".repeat(70_000), "c1")).await, 400, "too large");
+        let jwe = env.seal("trader", "alice", "c1", "binance", "trader", "trade");
+        refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe}, {"role": "trader", "jwe": jwe}]})).await, 400, "more than once");
+        refused(post(one("signer", jwe.clone(), "c1")).await, 400, "importer or trader");
+        refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": []})).await, 400, "at least one role");
+        refused(post(json!({"id": "c1", "exchange": "nope", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "unknown exchange");
+        refused(post(json!({"id": "c1", "exchange": "binance", "secret": 1, "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "unknown field");
+        refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe, "kid": "k"}]})).await, 400, "unknown field");
+        refused(post(json!({"id": "c 1", "exchange": "binance", "envelopes": []})).await, 400, "id must be");
+        refused(post(json!({"id": "c1", "exchange": "binance", "label": "a\u{7}", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "label");
+        let disagree = json!({"id": "c1", "exchange": "binance", "envelopes": [
+            {"role": "trader", "jwe": jwe},
+            {"role": "importer", "jwe": env.seal_key("importer", "alice", "c1", "binance", "importer", "read", "OTHERKEY00001234")},
+        ]});
+        refused(post(disagree).await, 400, "hint");
+        let big = json!({"id": "c1", "exchange": "binance", "label": "x".repeat(200 * 1024), "envelopes": []});
+        refused(post(big).await, 413, "larger than");
+        let r = env.call_raw("POST", "/v1/credentials", &alice, Some("{not json".into()), true).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(env.store.list_credentials("alice").await.expect("list").len(), 0, "nothing stored");
+
+        // The good one: scope is the union, roles and kids recorded, an import queued.
+        let r = env.create(&alice, "alice", "c1").await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_no_secret("create", &r.text);
+        assert_eq!(r.body["scope"], json!(["read", "trade"]));
+        assert_eq!(r.body["hint"], json!("WXYZ"));
+        assert_eq!(r.body["status"], json!("active"));
+        assert_eq!(r.body["roles"][0]["role"], json!("importer"));
+        assert_eq!(r.body["roles"][1]["kid"], json!("trader-v1"));
+        assert_eq!(env.store.job_counts().await.expect("jobs").0, 1);
+        // The id is taken, by anyone.
+        assert_eq!(env.create(&alice, "alice", "c1").await.status, 409);
+        let bob = env.login("bob").await;
+        assert_eq!(env.create(&bob, "bob", "c1").await.status, 409);
+        // A trader-only credential queues no import.
+        let t = json!({"id": "c2", "exchange": "okx", "envelopes": [{"role": "trader", "jwe": env.seal("trader", "alice", "c2", "okx", "trader", "trade")}]});
+        assert_eq!(post(t).await.status, 201);
+        assert_eq!(env.store.job_counts().await.expect("jobs").0, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_lifecycle_and_own_audit_trail() {
+    on_both("credential_lifecycle_and_own_audit_trail", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        assert_eq!(env.create(&alice, "alice", "a1").await.status, 201);
+        assert_eq!(env.create(&alice, "alice", "a2").await.status, 201);
+        assert_eq!(env.create(&bob, "bob", "b1").await.status, 201);
+
+        let list = env.call("GET", "/v1/credentials", &alice, None).await;
+        assert_eq!(list.status, 200);
+        assert_no_secret("list", &list.text);
+        let ids: Vec<&str> =
+            list.body["credentials"].as_array().expect("array").iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, ["a1", "a2"]);
+        let show = env.call("GET", "/v1/credentials/a1", &alice, None).await;
+        assert_eq!((show.status, show.body["label"].as_str()), (200, Some("main")));
+        assert_no_secret("show", &show.text);
+        assert_eq!(env.call("GET", "/v1/credentials/b1", &alice, None).await.status, 404);
+        assert_eq!(env.call("GET", "/v1/credentials/nope", &alice, None).await.status, 404);
+
+        // Revoke one role.
+        let r = env.call("DELETE", "/v1/credentials/a1/roles/trader", &alice, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["roles"].as_array().map(Vec::len), Some(1));
+        assert_eq!(env.call("DELETE", "/v1/credentials/a1/roles/trader", &alice, None).await.status, 404);
+        assert_eq!(env.call("DELETE", "/v1/credentials/a1/roles/signer", &alice, None).await.status, 400);
+        assert_eq!(env.call("DELETE", "/v1/credentials/b1/roles/trader", &alice, None).await.status, 404);
+        // Delete.
+        let r = env.call("DELETE", "/v1/credentials/a2", &alice, None).await;
+        assert_eq!((r.status, r.body["status"].as_str()), (200, Some("deleted")), "{}", r.text);
+        assert_eq!(r.body["roles"], json!([]));
+        assert_eq!(env.call("DELETE", "/v1/credentials/a2", &alice, None).await.status, 404);
+        assert_eq!(env.call("DELETE", "/v1/credentials/b1", &alice, None).await.status, 404);
+        // Lockdown freezes alice's, not bob's.
+        let r = env.call("POST", "/v1/lockdown", &alice, None).await;
+        assert_eq!((r.status, r.body["frozen"].as_u64()), (200, Some(1)));
+        let a1 = env.call("GET", "/v1/credentials/a1", &alice, None).await;
+        assert_eq!(a1.body["status"], json!("frozen"));
+        let b1 = env.call("GET", "/v1/credentials/b1", &bob, None).await;
+        assert_eq!((b1.body["status"].as_str(), b1.body["roles"].as_array().map(Vec::len)), (Some("active"), Some(2)));
+
+        // Audit: alice sees her records, in order, bob sees only his.
+        let trail = env.call("GET", "/v1/audit", &alice, None).await;
+        assert_eq!(trail.status, 200);
+        assert_no_secret("audit", &trail.text);
+        let actions: Vec<&str> =
+            trail.body["records"].as_array().expect("records").iter().filter_map(|r| r["action"].as_str()).collect();
+        assert_eq!(actions, ["credential_created", "credential_created", "revoked", "credential_deleted", "lockdown"]);
+        let created = &trail.body["records"][0];
+        assert_eq!(created["actor"], json!("user:alice"));
+        assert_eq!(created["detail"]["exchange"], json!("binance"));
+        assert_eq!(created["detail"]["roles"], json!(["importer", "trader"]));
+        assert_eq!(created["detail"]["scope"], json!(["read", "trade"]));
+        assert_eq!(created["detail"]["kids"], json!(["importer-v1", "trader-v1"]));
+        assert_eq!(trail.body["records"][2]["detail"]["kid"], json!("trader-v1"));
+        let seqs: Vec<i64> =
+            trail.body["records"].as_array().expect("r").iter().filter_map(|r| r["seq"].as_i64()).collect();
+        let page = env.call("GET", &format!("/v1/audit?after={}&limit=2", seqs[1]), &alice, None).await;
+        let page_seqs: Vec<i64> =
+            page.body["records"].as_array().expect("r").iter().filter_map(|r| r["seq"].as_i64()).collect();
+        assert_eq!(page_seqs, seqs[2..4]);
+        assert_eq!(page.body["next_after"].as_i64(), Some(seqs[3]));
+        let bobs = env.call("GET", "/v1/audit", &bob, None).await;
+        let subjects: BTreeSet<&str> =
+            bobs.body["records"].as_array().expect("r").iter().filter_map(|r| r["subject"].as_str()).collect();
+        assert_eq!(subjects, BTreeSet::from(["b1"]));
+        for q in ["?limit=0", "?limit=5000", "?after=-1", "?owner=alice", "?after=x"] {
+            let r = env.call("GET", &format!("/v1/audit{q}"), &bob, None).await;
+            assert_eq!(r.status, 400, "{q}: {}", r.text);
+        }
+        // Portfolio and orders (no trader configured).
+        assert_eq!(env.call("GET", "/v1/portfolio", &alice, None).await.status, 200);
+        let r = env.call("GET", "/v1/orders", &alice, None).await;
+        assert_eq!((r.status, r.body["orders"].clone()), (200, json!([])));
+        let order =
+            json!({"credential_id": "a1", "symbol": "BTCUSDT", "side": "buy", "order_type": "market", "qty": "0.001"});
+        let r = env.call("POST", "/v1/orders", &alice, Some(order)).await;
+        assert_eq!(r.status, 503);
+        assert!(r.text.contains("trading is not enabled"));
+        assert_eq!(env.call("DELETE", "/v1/orders/o1", &alice, None).await.status, 503);
+        // Unknown paths and methods, and refusals by axum itself: JSON too.
+        let r = env.call("GET", "/v1/credentials/%FF%FE", &alice, None).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(env.call("GET", "/v1/nope", &alice, None).await.status, 404);
+        assert_eq!(env.call("PUT", "/v1/credentials", &alice, None).await.status, 405);
+    })
+    .await;
+}
+
+// --- the matrix and the document -------------------------------------------------------------
+
+/// Expected status for (owner, other user, anonymous) on each route.
+fn expected(method: &str, path: &str) -> (u16, u16, u16) {
+    match (method, path) {
+        ("GET", "/openapi.json") | ("GET", "/v1/recipients") => (200, 200, 200),
+        ("GET", "/login") => (401, 401, 401),
+        ("POST", "/v1/logout") => (204, 204, 401),
+        ("POST", "/v1/credentials") => (201, 400, 401),
+        ("GET", "/v1/credentials/{id}")
+        | ("DELETE", "/v1/credentials/{id}")
+        | ("DELETE", "/v1/credentials/{id}/roles/{role}") => (200, 404, 401),
+        ("POST", "/v1/orders") | ("DELETE", "/v1/orders/{id}") => (503, 503, 401),
+        _ => (200, 200, 401),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_matrix() {
+    on_both("authorization_matrix", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        let mut routes = api::routes();
+        // Logout last: it ends the sessions the rest use.
+        routes.sort_by_key(|(_, p)| *p == "/v1/logout");
+        for (n, (method, path)) in routes.into_iter().enumerate() {
+            let cid = format!("m{n}");
+            assert_eq!(env.create(&alice, "alice", &cid).await.status, 201);
+            let concrete = path.replace("{id}", &cid).replace("{role}", "trader");
+            let body = match (method, path) {
+                ("POST", "/v1/credentials") => Some(json!({"id": format!("new{n}"), "exchange": "binance", "envelopes": [
+                    {"role": "trader", "jwe": env.seal("trader", "alice", &format!("new{n}"), "binance", "trader", "trade")}]})),
+                ("POST", "/v1/orders") => Some(json!({"credential_id": cid, "symbol": "BTCUSDT", "side": "buy", "order_type": "market", "qty": "1"})),
+                _ => None,
+            };
+            let (owner, other, anon) = expected(method, path);
+            let r = env.call(method, &concrete, &Who::Anon, body.clone()).await;
+            assert_eq!(r.status, anon, "anonymous {method} {path}: {}", r.text);
+            if anon == 401 {
+                assert!(r.headers.get("www-authenticate").is_some(), "{method} {path}");
+            }
+            let r = env.call(method, &concrete, &bob, body.clone()).await;
+            assert_eq!(r.status, other, "other user {method} {path}: {}", r.text);
+            assert!(!r.text.contains(&cid) && !r.text.contains("alice"), "bob sees alice's data at {method} {path}: {}", r.text);
+            // Nothing of alice's changed.
+            let c = env.store.get_credential("alice", &cid).await.expect("get").expect("exists");
+            assert_eq!(c.status, sealgate_store::CredentialStatus::Active, "{method} {path}");
+            assert_eq!(env.store.envelope_roles("alice", &cid).await.expect("roles").len(), 2, "{method} {path}");
+            let r = env.call(method, &concrete, &alice, body).await;
+            assert_eq!(r.status, owner, "owner {method} {path}: {}", r.text);
+            if path != "/openapi.json" {
+                assert_no_secret(path, &r.text);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_describes_every_route() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = start(&format!("sqlite://{}?mode=rwc", dir.path().join("o.db").display()), local()).await;
+    let doc = env.call("GET", "/openapi.json", &Who::Anon, None).await.body;
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> =
+        api::routes().into_iter().map(|(m, p)| (m.to_owned(), p.to_owned())).collect();
+    assert_eq!(documented, served);
+    // Every route is really served (not the fallback), and every $ref resolves.
+    for (method, path) in &served {
+        let r = env.call(method, &path.replace("{id}", "x").replace("{role}", "trader"), &Who::Anon, None).await;
+        assert!(!r.text.contains("no such endpoint") && r.status != 405, "{method} {path}: {}", r.text);
+    }
+    let text = doc.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = piece.split('"').next().expect("name");
+        assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
+    }
+    let r = env.call("GET", "/v1/recipients", &Who::Anon, None).await;
+    assert_eq!((r.body["keyset"].as_str().is_some(), r.body["root_pin"].as_str()), (true, Some("root-pin-thumbprint")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_eddsa_when_enabled_and_config_refusals() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("e.db").display());
+    let idp = start_idp().await;
+    let ed = signature::Ed25519KeyPair::generate().expect("ed25519");
+    let x = B64.encode(ed.public_key().as_ref());
+    *idp.jwks.lock().expect("jwks") = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "x": x}]});
+    let mut oidc = OidcConfig::new(idp.issuer.clone(), "sealgate-api");
+    oidc.jwks_uri = Some(format!("{}/jwks", idp.issuer));
+    oidc.algs = vec![JwtAlg::EdDsa];
+    let env = start(&url, AuthConfig { local: None, oidc: Some(oidc.clone()) }).await;
+    let claims = json!({"iss": idp.issuer, "aud": "sealgate-api", "sub": "ed-user", "exp": now() + 60});
+    let input = format!("{}.{}", B64.encode(r#"{"alg":"EdDSA","kid":"ed-1"}"#), B64.encode(claims.to_string()));
+    let token = format!("{input}.{}", B64.encode(ed.sign(input.as_bytes()).as_ref()));
+    let r = env.call("GET", "/v1/me", &Who::Bearer(token), None).await;
+    assert_eq!((r.status, r.body["oidc_subject"].as_str()), (200, Some("ed-user")), "{}", r.text);
+    // Without local login: no cookie sessions, no login links.
+    assert_eq!(env.call("GET", "/login?token=x", &Who::Anon, None).await.status, 404);
+    assert!(env.auth.issue_login_token("alice").await.is_err());
+    let r = env.call("GET", "/v1/me", &Who::Session { cookie: "x".into(), csrf: "y".into() }, None).await;
+    assert_eq!(r.status, 401);
+
+    // Settings that would fetch keys over plain HTTP from a non-loopback host, or accept nothing.
+    let store = Store::connect(&url).await.expect("connect");
+    let mut bad = oidc.clone();
+    bad.jwks_uri = Some("http://idp.example/jwks".into());
+    assert!(Auth::new(store.clone(), AuthConfig { local: None, oidc: Some(bad) }).is_err());
+    let mut bad = OidcConfig::new("http://idp.example", "sealgate-api");
+    bad.jwks_uri = None;
+    assert!(Auth::new(store.clone(), AuthConfig { local: None, oidc: Some(bad) }).is_err());
+    let mut bad = oidc;
+    bad.algs.clear();
+    assert!(Auth::new(store, AuthConfig { local: None, oidc: Some(bad) }).is_err());
+}
