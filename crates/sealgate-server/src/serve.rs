@@ -84,6 +84,11 @@ pub struct ServeOptions {
     pub allow_sign: Vec<Role>,
     /// Import workers in this process.
     pub importer_workers: usize,
+    /// OIDC bearer authentication (issuer, audience); `None`: the local login.
+    pub oidc: Option<(String, String)>,
+    /// A signed recipient key set to publish, for an api without custody access
+    /// (`sealgate keys export-recipients`), with its root pin.
+    pub recipients_file: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -101,6 +106,8 @@ impl Default for ServeOptions {
             exchange_urls: Vec::new(),
             allow_sign: Vec::new(),
             importer_workers: 1,
+            oidc: None,
+            recipients_file: None,
         }
     }
 }
@@ -508,14 +515,16 @@ pub async fn run(
         println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));
     }
 
+    let mut api_auth = None;
     let trader = if has(ServeRole::Trader) {
         Some(Arc::new(crate::trader::Trader::new(store.clone(), client_for(Role::Trader)?)))
     } else {
         None
     };
     if has(ServeRole::Api) {
-        // MERGE: the api router
-        let _ = (&trader, &audit);
+        let (router, auth) = api_router(&store, &audit, trader.clone(), custody.as_ref(), &opts).await?;
+        app = app.merge(router);
+        api_auth = Some(auth);
     }
 
     let health = Health { store: store.clone(), metrics: metrics.clone(), hardening };
@@ -530,8 +539,10 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| err("listen")(&e))?;
     let addr = listener.local_addr().map_err(|e| err("listen")(&e))?;
     println!("sealgate: listening on http://{addr}");
-    if has(ServeRole::Api) {
-        // MERGE: print the login link
+    if let Some(auth) = &api_auth
+        && opts.oidc.is_none()
+    {
+        print_login_link(&store, auth, addr).await?;
     }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, roles = ?opts.roles, "serving");
@@ -541,6 +552,67 @@ pub async fn run(
         .map_err(|e| err("server")(&e))?;
     let _ = stop_tx.send(true);
     store.close().await;
+    Ok(())
+}
+
+/// Lifetime of the recipient key set the api publishes (re-signed at each start).
+const KEYSET_TTL_SECS: u64 = 30 * 24 * 3600;
+
+async fn api_router(
+    store: &Store,
+    audit: &AuditLog,
+    trader: Option<Arc<crate::trader::Trader>>,
+    custody: Option<&Arc<dyn Custody>>,
+    opts: &ServeOptions,
+) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
+    use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
+    let config = match &opts.oidc {
+        Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
+        None => AuthConfig { local: Some(LocalConfig::default()), oidc: None },
+    };
+    let auth = Arc::new(Auth::new(store.clone(), config).map_err(|e| err("auth")(&e))?);
+    let recipients = match (custody, &opts.recipients_file) {
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ServeError(format!("{}: {e}", path.display())))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ServeError(format!("{}: not JSON: {e}", path.display())))?;
+            match (v.get("jws").and_then(|x| x.as_str()), v.get("pin").and_then(|x| x.as_str())) {
+                (Some(jws), Some(pin)) => crate::api::RecipientSet { jws: jws.to_owned(), pin: pin.to_owned() },
+                _ => return Err(ServeError(format!("{}: needs \"jws\" and \"pin\"", path.display()))),
+            }
+        }
+        (Some(c), None) => {
+            let jws = sealgate_custody::keyset::sign(c.as_ref(), crate::now_ms() / 1000, KEYSET_TTL_SECS)
+                .await
+                .map_err(|e| err("recipient key set")(&e))?;
+            let root = c.root_public().await.map_err(|e| err("custody root")(&e))?;
+            let pin = sealgate_custody::keyset::thumbprint(&root).map_err(|e| err("custody root")(&e))?;
+            crate::api::RecipientSet { jws, pin }
+        }
+        (None, None) => {
+            return Err(ServeError("the api needs custody access or --recipients-file to publish the key set".into()));
+        }
+    };
+    let state = crate::api::ApiState {
+        store: store.clone(),
+        audit: audit.clone(),
+        trader,
+        recipients: Arc::new(tokio::sync::RwLock::new(recipients)),
+        auth: auth.clone(),
+    };
+    Ok((crate::api::router(state), auth))
+}
+
+/// The local user of the embedded default.
+pub const LOCAL_USER: &str = "local";
+
+async fn print_login_link(store: &Store, auth: &crate::auth::Auth, addr: SocketAddr) -> Result<(), ServeError> {
+    use sealgate_envelope::secrecy::ExposeSecret as _;
+    if store.user(LOCAL_USER).await.map_err(|e| err("store")(&e))?.is_none() {
+        store.create_user(LOCAL_USER, None).await.map_err(|e| err("store")(&e))?;
+    }
+    let token = auth.issue_login_token(LOCAL_USER).await.map_err(|e| err("login")(&e))?;
+    println!("sealgate: sign in (one-time link, 15 minutes): http://{addr}/login?token={}", token.expose_secret());
     Ok(())
 }
 

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     /// Import workers in this process.
     #[arg(long, default_value_t = 1)]
     importer_workers: usize,
+    /// OIDC issuer: users authenticate with bearer JWTs from it (instead of the local login link).
+    #[arg(long, requires = "oidc_audience")]
+    oidc_issuer: Option<String>,
+    /// The audience those JWTs must name.
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_audience: Option<String>,
+    /// For an api without custody access: the signed recipient key set to publish ({"jws", "pin"}).
+    #[arg(long)]
+    recipients_file: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -73,6 +82,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         signer_url: a.signer_url,
         service_keys: a.service_keys,
         importer_workers: a.importer_workers,
+        oidc: a.oidc_issuer.zip(a.oidc_audience),
+        recipients_file: a.recipients_file,
         ..ServeOptions::default()
     };
     if !a.roles.is_empty() {
