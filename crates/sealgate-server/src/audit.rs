@@ -218,6 +218,11 @@ async fn sign_checkpoint(store: &Store, policy: &CheckpointPolicy, tail: &AuditT
     let cp = sealgate_audit::Checkpoint { seq, hash, time: crate::now_ms() };
     let sig =
         policy.custody.root_sign(&sealgate_audit::checkpoint_signing_input(&cp)).await.map_err(|e| e.to_string())?;
+    // Name the root key beside the checkpoints it signs (verifiers still pin its thumbprint).
+    if store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| e.to_string())?.is_none() {
+        let root = policy.custody.root_public().await.map_err(|e| e.to_string())?;
+        store.set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string()).await.map_err(|e| e.to_string())?;
+    }
     store
         .add_audit_checkpoint(&StoredCheckpoint {
             seq: tail.seq,
@@ -227,4 +232,80 @@ async fn sign_checkpoint(store: &Store, policy: &CheckpointPolicy, tail: &AuditT
         })
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Writes the store's chain as the JSON Lines export (`sealgate-audit`
+/// FORMAT.md §4): the root line (when the store names the root key), every
+/// record in order, then every checkpoint. A row that cannot even be read
+/// as a record is written as a line the verifier reports as malformed at
+/// its position, so a damaged database is named, not skipped.
+pub async fn export_store(store: &Store, out: &mut Vec<u8>) -> Result<(), String> {
+    use sealgate_audit::jsonl;
+    if let Some(text) = store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| e.to_string())?
+        && let Ok(jwk) = serde_json::from_str::<Value>(&text)
+        && let Ok(root) = sealgate_audit::RootKey::from_jwk(&jwk)
+    {
+        out.extend_from_slice(jsonl::root_line(&root).as_bytes());
+        out.push(b'\n');
+    }
+    let mut after = 0;
+    loop {
+        let rows = store.audit_range(after, 1000).await.map_err(|e| e.to_string())?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in &rows {
+            let line = match record_of(row) {
+                Some(r) => jsonl::record_line(&r),
+                None => format!("{{\"type\":\"record\",\"unreadable_seq\":{}}}", row.seq),
+            };
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    for cp in store.audit_checkpoints().await.map_err(|e| e.to_string())? {
+        let signed = (|| {
+            Some(sealgate_audit::SignedCheckpoint {
+                checkpoint: sealgate_audit::Checkpoint {
+                    seq: u64::try_from(cp.seq).ok()?,
+                    hash: Hash::from_hex(&cp.hash)?,
+                    time: u64::try_from(cp.time_ms).ok()?,
+                },
+                sig: B64.decode(&cp.sig).ok()?,
+            })
+        })();
+        let line = match signed {
+            Some(s) => jsonl::checkpoint_line(&s),
+            None => format!("{{\"type\":\"checkpoint\",\"unreadable_seq\":{}}}", cp.seq),
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+fn record_of(row: &sealgate_store::AuditRecord) -> Option<sealgate_audit::Record> {
+    let detail: Value = serde_json::from_str(&row.detail).ok()?;
+    let r = sealgate_audit::Record {
+        seq: u64::try_from(row.seq).ok()?,
+        time: u64::try_from(row.time_ms).ok()?,
+        actor: row.actor.clone(),
+        action: row.action.parse().ok()?,
+        subject: row.subject.clone(),
+        detail: Detail::new(&detail).ok()?,
+        prev_hash: Hash::from_hex(&row.prev_hash)?,
+        hash: Hash::from_hex(&row.hash)?,
+    };
+    // The stored detail must be the canonical bytes the hash covered.
+    (r.detail.canonical() == row.detail).then_some(r)
+}
+
+/// Verifies the store's whole chain and its checkpoints under `trust`;
+/// the error names the first bad record.
+pub async fn verify_store(
+    store: &Store,
+    trust: sealgate_audit::jsonl::Trust<'_>,
+) -> Result<sealgate_audit::Summary, String> {
+    let mut text = Vec::new();
+    export_store(store, &mut text).await?;
+    sealgate_audit::jsonl::verify_export(&text, trust).map_err(|e| e.to_string())
 }

@@ -120,7 +120,6 @@ pub struct Signer {
     http: reqwest::Client,
     cache: Mutex<HashMap<CacheKey, Arc<Entry>>>,
     opening: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
-    nonce_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     rates: Mutex<HashMap<String, RateState>>,
     kill: AtomicBool,
     kill_checked_ms: AtomicU64,
@@ -173,7 +172,6 @@ impl Signer {
             http,
             cache: Mutex::new(HashMap::new()),
             opening: Mutex::new(HashMap::new()),
-            nonce_locks: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
             kill: AtomicBool::new(false),
             kill_checked_ms: AtomicU64::new(0),
@@ -227,13 +225,10 @@ impl Signer {
         let exchange = ready.entry.exchange.clone();
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
-        let _local;
-        let _shared;
-        if self.uses_nonce(&ready, &call.request) {
-            let gate = lock(&self.nonce_locks).entry(call.credential_id.clone()).or_default().clone();
-            _local = gate.lock_owned().await;
-            _shared = self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?;
-        }
+        let _guard = match self.uses_nonce(&ready, &call.request) {
+            true => Some(self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?),
+            false => None,
+        };
         let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         if clock_rejected(&exchange, &resp) && self.sync_clock(&exchange).await.is_ok() {

@@ -47,10 +47,23 @@ impl Store {
 ///
 /// PostgreSQL: a transaction-scoped advisory lock on the credential, held by
 /// one pooled connection until the guard is dropped (the transaction rolls
-/// back, which releases it; it wrote nothing). SQLite is single-host: the
-/// guard is empty and the signer serializes per credential in-process.
+/// back, which releases it; it wrote nothing). SQLite is one host and, for
+/// this guarantee, one process: a process-wide lock per credential.
 pub struct NonceGuard {
     _tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    _local: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+type LocalLocks = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>;
+static LOCAL_LOCKS: std::sync::LazyLock<LocalLocks> = std::sync::LazyLock::new(Default::default);
+
+fn local_lock(credential_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    let mut locks = LOCAL_LOCKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Forget locks nobody holds, so the map stays as small as the set of busy credentials.
+    if locks.len() > 1024 {
+        locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+    }
+    locks.entry(credential_id.to_owned()).or_default().clone()
 }
 
 impl std::fmt::Debug for NonceGuard {
@@ -62,8 +75,11 @@ impl std::fmt::Debug for NonceGuard {
 impl Store {
     /// Takes the cross-process nonce lock of `credential_id` (see [`NonceGuard`]).
     pub async fn nonce_guard(&self, credential_id: &str) -> Result<NonceGuard> {
+        // In-process first: then at most one connection per credential and process waits on
+        // the advisory lock, and the pool cannot be drained by waiters.
+        let local = local_lock(credential_id).lock_owned().await;
         match &self.db {
-            Db::Sqlite(_) => Ok(NonceGuard { _tx: None }),
+            Db::Sqlite(_) => Ok(NonceGuard { _tx: None, _local: Some(local) }),
             Db::Postgres(p) => {
                 let mut tx = p.begin().await.ctx("nonce guard")?;
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
@@ -71,7 +87,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .ctx("nonce guard")?;
-                Ok(NonceGuard { _tx: Some(tx) })
+                Ok(NonceGuard { _tx: Some(tx), _local: Some(local) })
             }
         }
     }

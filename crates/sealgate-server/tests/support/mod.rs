@@ -42,6 +42,7 @@ const ALL: Permissions = Permissions { read: true, trade: true, withdraw: true }
 impl World {
     pub async fn new(url: &str) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
         let master = MasterKey::generate_key_file(&dir.path().join("master.key")).expect("master key");
         let custody: Arc<dyn Custody> =
             Arc::new(LocalCustody::init(&dir.path().join("keyring"), master).expect("keyring"));
@@ -95,8 +96,14 @@ impl World {
 
     pub fn signer(&self, cfg: SignerConfig) -> Arc<Signer> {
         Arc::new(
-            Signer::new(self.store.clone(), self.custody.clone(), self.audit.clone(), Arc::new(Metrics::default()), cfg)
-                .expect("signer"),
+            Signer::new(
+                self.store.clone(),
+                self.custody.clone(),
+                self.audit.clone(),
+                Arc::new(Metrics::default()),
+                cfg,
+            )
+            .expect("signer"),
         )
     }
 
@@ -120,15 +127,21 @@ impl World {
         let jwes: Vec<(String, String, String)> = roles
             .iter()
             .map(|(role, scope)| {
-                ((*role).to_owned(), self.keys[*role].kid().expect("kid").to_owned(), self.seal(owner, cid, exch, role, scope, cred_json))
+                (
+                    (*role).to_owned(),
+                    self.keys[*role].kid().expect("kid").to_owned(),
+                    self.seal(owner, cid, exch, role, scope, cred_json),
+                )
             })
             .collect();
-        let envs: Vec<NewEnvelope<'_>> =
-            jwes.iter().map(|(role, kid, jwe)| NewEnvelope { role, kid, jwe }).collect();
+        let envs: Vec<NewEnvelope<'_>> = jwes.iter().map(|(role, kid, jwe)| NewEnvelope { role, kid, jwe }).collect();
         let scope = roles.iter().map(|(_, s)| *s).collect::<Vec<_>>().join(",");
         let hint = "0001";
         self.store
-            .create_credential(&NewCredential { id: cid, owner, exchange: exch, label: "test", hint, scope: &scope }, &envs)
+            .create_credential(
+                &NewCredential { id: cid, owner, exchange: exch, label: "test", hint, scope: &scope },
+                &envs,
+            )
             .await
             .expect("create credential");
     }

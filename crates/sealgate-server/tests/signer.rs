@@ -1,0 +1,259 @@
+//! The signer against a real store (SQLite and PostgreSQL), the local
+//! keyring custody and the exchange sandbox: policy before the secret,
+//! withdrawals refused and audited, lockdown, revocation and the kill switch
+//! reaching a warm cache, one unseal per credential and role, nonces shared
+//! by two signers, the exchange clock followed, and service tokens.
+
+#[path = "../../sealgate-store/tests/harness/mod.rs"]
+mod harness;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sealgate_exchanges::Request;
+use sealgate_policy::Role;
+use sealgate_server::client::{ForwardCall, SignerCallError, SignerClient};
+use sealgate_server::service_auth::{ServiceKey, ServiceVerifier};
+use sealgate_server::signer::{HttpSignerClient, SignerConfig};
+use serde_json::Value;
+use support::*;
+
+fn call(cid: &str, method: &str, path: &str, query: &str, body: &str) -> ForwardCall {
+    ForwardCall { credential_id: cid.into(), request: Request::new(method, path, query, body) }
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).expect("json")
+}
+
+async fn audit_actions(world: &World) -> Vec<(String, String)> {
+    let rows = world.store.audit_range(0, 10_000).await.expect("audit");
+    rows.into_iter().map(|r| (r.action, r.detail)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_decides_before_the_secret_and_every_use_is_audited() {
+    harness::on_both("signer_policy", |db| async move {
+        let world = World::new(&db.url).await;
+        world
+            .credential(
+                "alice",
+                "cid-bn",
+                "binance",
+                &binance_json(),
+                &[("importer", "read"), ("trader", "read,trade")],
+            )
+            .await;
+        let signer = world.signer(world.signer_config());
+
+        // Importer reads.
+        let r = signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect("read");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"BTC\""), "{}", r.body);
+        // Importer may not trade: denied, no order reached the exchange.
+        let order = call("cid-bn", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "");
+        let e = signer.forward(Role::Importer, &order).await.expect_err("importer trade");
+        assert!(matches!(&e, SignerCallError::Denied(m) if m.contains("importer may not use trade")), "{e}");
+        assert_eq!(world.sandbox.free_balance(BINANCE_KEY, "BTC"), Some(amt("1.5")));
+        // Trader trades.
+        let r = signer.forward(Role::Trader, &order).await.expect("trade");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(world.sandbox.free_balance(BINANCE_KEY, "BTC"), Some(amt("1.6")));
+        // Withdrawal: the user did not seal `withdraw`, and the exchange key would allow it.
+        let w = call("cid-bn", "POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=attacker&amount=1", "");
+        let e = signer.forward(Role::Trader, &w).await.expect_err("withdraw");
+        assert_eq!(e, SignerCallError::Denied("the user did not grant withdraw".into()));
+        assert!(world.sandbox.withdrawals().is_empty());
+        // Unknown endpoints are denied.
+        let e = signer
+            .forward(Role::Trader, &call("cid-bn", "GET", "/sapi/v9/whatever", "", ""))
+            .await
+            .expect_err("unknown");
+        assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
+        // An unknown credential, or a role without an envelope, is not found.
+        let e =
+            signer.forward(Role::Trader, &call("nope", "GET", "/api/v3/account", "", "")).await.expect_err("missing");
+        assert_eq!(e, SignerCallError::NotFound);
+
+        // Many requests, one unseal per role.
+        for _ in 0..20 {
+            signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect("read");
+        }
+        let actions = audit_actions(&world).await;
+        let count = |a: &str| actions.iter().filter(|(x, _)| x == a).count();
+        assert_eq!(count("unsealed"), 2, "{actions:?}");
+        assert_eq!(count("forwarded"), 22);
+        assert_eq!(count("denied"), 3);
+        let withdraw_denial = actions.iter().find(|(a, d)| a == "denied" && d.contains("withdraw")).expect("audited");
+        assert!(withdraw_denial.1.contains("\"owner\":\"alice\""), "{withdraw_denial:?}");
+        // The audited history names no secret.
+        for (_, d) in &actions {
+            assert!(!d.contains(BINANCE_SECRET) && !d.contains("signature="), "{d}");
+        }
+
+        // Lockdown reaches the warm cache within the revalidation interval.
+        assert_eq!(world.store.lockdown("alice").await.expect("lockdown"), 1);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let e = signer
+            .forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", ""))
+            .await
+            .expect_err("frozen");
+        assert_eq!(e, SignerCallError::Denied("the credential is frozen".into()));
+        world
+            .store
+            .set_credential_status("alice", "cid-bn", sealgate_store::CredentialStatus::Active)
+            .await
+            .expect("thaw");
+
+        // The kill switch stops everything.
+        world.store.set_setting(sealgate_store::KILL_SWITCH, "on").await.expect("kill");
+        signer.invalidate_all();
+        let e =
+            signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect_err("kill");
+        assert_eq!(e, SignerCallError::Denied("the kill switch is on".into()));
+        world.store.set_setting(sealgate_store::KILL_SWITCH, "off").await.expect("unkill");
+        signer.invalidate_all();
+
+        // Revoking the trader envelope: the trader is gone at once for this signer.
+        assert!(world.store.delete_envelope("alice", "cid-bn", "trader").await.expect("revoke"));
+        signer.invalidate("cid-bn");
+        let e =
+            signer.forward(Role::Trader, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect_err("revoked");
+        assert_eq!(e, SignerCallError::NotFound);
+        signer
+            .forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", ""))
+            .await
+            .expect("importer still");
+
+        // The chain verifies end to end, checkpoints signed by the custody root included.
+        let root = sealgate_audit::RootKey::from_jwk(&world.custody.root_public().await.expect("root")).expect("root");
+        let pin = root.thumbprint();
+        let summary = sealgate_server::audit::verify_store(&world.store, sealgate_audit::jsonl::Trust::Pin(&pin))
+            .await
+            .expect("chain verifies");
+        assert!(summary.records >= 27 && summary.checkpoints_verified >= 1, "{summary:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_bound_elsewhere_is_refused_without_opening() {
+    harness::on_both("signer_binding", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-a", "binance", &binance_json(), &[("importer", "read")]).await;
+        world.store.create_user("mallory", None).await.expect("user");
+        // Mallory's row, holding an envelope Alice sealed for cid-a: the binding refuses it.
+        let jwe = world.seal("alice", "cid-a", "binance", "importer", "read", &binance_json());
+        let kid = world.keys["importer"].kid().expect("kid").to_owned();
+        world
+            .store
+            .create_credential(
+                &sealgate_store::NewCredential {
+                    id: "cid-m",
+                    owner: "mallory",
+                    exchange: "binance",
+                    label: "stolen",
+                    hint: "0001",
+                    scope: "read",
+                },
+                &[sealgate_store::NewEnvelope { role: "importer", kid: &kid, jwe: &jwe }],
+            )
+            .await
+            .expect("row");
+        let signer = world.signer(world.signer_config());
+        let e =
+            signer.forward(Role::Importer, &call("cid-m", "GET", "/api/v3/account", "", "")).await.expect_err("bound");
+        assert!(matches!(&e, SignerCallError::Denied(m) if m.contains("binding")), "{e}");
+        let actions = audit_actions(&world).await;
+        assert!(actions.iter().all(|(a, _)| a != "unsealed"), "{actions:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_signers_share_one_kraken_nonce_sequence() {
+    harness::on_both("signer_nonces", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-kr", "kraken", &kraken_json(), &[("importer", "read")]).await;
+        let a = world.signer(world.signer_config());
+        let b = world.signer(world.signer_config());
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                s.forward(Role::Importer, &call("cid-kr", "POST", "/0/private/Balance", "", "")).await
+            }));
+        }
+        for t in tasks {
+            let r = t.await.expect("join").expect("forward");
+            assert_eq!(json(&r.body)["error"], serde_json::json!([]), "nonce rejected: {}", r.body);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signer_follows_the_exchange_clock() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    let world = World::new(&url).await;
+    world.credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read")]).await;
+    let signer = world.signer(world.signer_config());
+    // The exchange runs 30 s ahead: a timestamp from our clock is outside its window.
+    world.sandbox.set_clock_offset_ms(30_000);
+    let r = signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect("read");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let offset = signer.clock_offset_ms("binance");
+    assert!((29_000..=31_000).contains(&offset), "{offset}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_prove_their_role_over_http() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    let world = World::new(&url).await;
+    world
+        .credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read"), ("trader", "read,trade")])
+        .await;
+    let signer = world.signer(SignerConfig { sign_allowed: vec![Role::Trader], ..world.signer_config() });
+    let (importer, _) = ServiceKey::generate("importer").expect("key");
+    let (trader, _) = ServiceKey::generate("trader").expect("key");
+    let (stranger, _) = ServiceKey::generate("trader").expect("key");
+    let verifier = Arc::new(ServiceVerifier::new(
+        [("importer".to_owned(), importer.public_key()), ("trader".to_owned(), trader.public_key())].into(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, signer.router(verifier)).await });
+
+    let imp = HttpSignerClient::new(&base, Arc::new(importer)).expect("client");
+    let tr = HttpSignerClient::new(&base, Arc::new(trader)).expect("client");
+    let bad = HttpSignerClient::new(&base, Arc::new(stranger)).expect("client");
+    let read = call("cid-bn", "GET", "/api/v3/account", "", "");
+    assert_eq!(imp.forward(&read).await.expect("forward").status, 200);
+    // The importer's token cannot place an order, nor have a signature returned.
+    let order = call("cid-bn", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "");
+    assert!(matches!(imp.forward(&order).await, Err(SignerCallError::Denied(_))));
+    assert!(matches!(imp.sign(&read).await, Err(SignerCallError::Unauthorized(_))));
+    // The trader may (sign is allowed for it in this configuration).
+    let signed = tr.sign(&read).await.expect("sign");
+    assert!(signed.query.contains("signature="));
+    // A key the signer does not trust.
+    assert!(matches!(bad.forward(&read).await, Err(SignerCallError::Unauthorized(_))));
+    // No token, garbage bodies.
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{base}/v1/forward")).body("{}").send().await.expect("send");
+    assert_eq!(r.status(), 401);
+    let tok = ServiceKey::generate("importer").expect("k").0; // untrusted, but shows 401 before parsing
+    let r = http
+        .post(format!("{base}/v1/forward"))
+        .bearer_auth(tok.token(sealgate_server::now_ms() / 1000))
+        .body("x")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    let r = http.post(format!("{base}/v1/forward")).body(vec![b'a'; 300 * 1024]).send().await.expect("send");
+    assert_eq!(r.status(), 413);
+}
