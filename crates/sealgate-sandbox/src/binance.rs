@@ -145,9 +145,17 @@ fn handle_inner(
             ))
         }
         ("GET", "/api/v3/myTrades") => {
+            // "Account trade list": trades with id >= fromId, oldest first, `limit` (default 500, max 1000).
             let symbol = get(&all, "symbol").ok_or(BAD_PARAM)?;
+            let from: u64 = get(&all, "fromId").map_or(Ok(0), str::parse).map_err(|_| BAD_PARAM)?;
+            let limit: usize = get(&all, "limit").map_or(Ok(500), str::parse).map_err(|_| BAD_PARAM)?;
+            if limit == 0 || limit > 1000 {
+                return Err(BAD_PARAM);
+            }
             let a = &st.accounts[api_key];
-            Ok(Value::Array(a.trades.iter().filter(|t| t.symbol == symbol).map(trade_json).collect()))
+            let mut page: Vec<&Trade> = a.trades.iter().filter(|t| t.symbol == symbol && t.id >= from).collect();
+            page.sort_by_key(|t| t.id);
+            Ok(Value::Array(page.into_iter().take(limit).map(trade_json).collect()))
         }
         ("POST", "/api/v3/order") => new_order(&mut st, api_key, &all, now),
         ("DELETE", "/api/v3/order") => cancel_order(&mut st, api_key, &all),

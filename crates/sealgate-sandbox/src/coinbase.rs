@@ -133,8 +133,21 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             Ok(json!({"accounts": accounts, "has_next": false, "cursor": "", "size": a.balances.len()}))
         }
         "/api/v3/brokerage/orders/historical/fills" => {
-            let fills: Vec<Value> = st.accounts[kid].trades.iter().map(fill_json).collect();
-            Ok(json!({"fills": fills, "cursor": ""}))
+            // Newest first; `limit` (default 100, max 1000); the cursor is opaque (an offset here).
+            let query = crate::params::parse(req.uri.query().unwrap_or("")).ok_or(INVALID)?;
+            let limit: usize = crate::params::get(&query, "limit").map_or(Ok(100), str::parse).map_err(|_| INVALID)?;
+            let from: usize = crate::params::get(&query, "cursor")
+                .filter(|c| !c.is_empty())
+                .map_or(Ok(0), str::parse)
+                .map_err(|_| INVALID)?;
+            if limit == 0 || limit > 1000 {
+                return Err(INVALID);
+            }
+            let mut all: Vec<&Trade> = st.accounts[kid].trades.iter().collect();
+            all.sort_by_key(|t| std::cmp::Reverse((t.time, t.id)));
+            let fills: Vec<Value> = all.iter().skip(from).take(limit).map(|t| fill_json(t)).collect();
+            let cursor = if from + fills.len() < all.len() { (from + fills.len()).to_string() } else { String::new() };
+            Ok(json!({"fills": fills, "cursor": cursor}))
         }
         "/api/v3/brokerage/orders/historical/batch" => {
             let orders: Vec<Value> = st.accounts[kid].open_orders.iter().map(order_json).collect();
@@ -224,5 +237,23 @@ fn order_json(o: &Order) -> Value {
 fn fill_json(t: &Trade) -> Value {
     json!({"entry_id": t.id.to_string(), "trade_id": t.id.to_string(), "order_id": t.order_id.to_string(),
            "product_id": t.symbol, "price": t.price.to_string(), "size": t.qty.to_string(),
-           "side": if t.side_buy { "BUY" } else { "SELL" }, "trade_time": t.time.to_string()})
+           "side": if t.side_buy { "BUY" } else { "SELL" }, "trade_time": rfc3339(t.time), "commission": "0.00",
+           "trade_type": "FILL", "size_in_quote": false, "liquidity_indicator": "TAKER"})
+}
+
+/// `2021-05-31T09:59:59.123Z` of a Unix ms time.
+fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }

@@ -44,7 +44,9 @@ enum Need {
 fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, &'static str> {
     let path = req.uri.path();
     let need = match path {
-        "/0/private/Balance" | "/0/private/OpenOrders" | "/0/private/TradesHistory" => Need::Read,
+        "/0/private/Balance" | "/0/private/BalanceEx" | "/0/private/OpenOrders" | "/0/private/TradesHistory" => {
+            Need::Read
+        }
         "/0/private/AddOrder" | "/0/private/CancelOrder" => Need::Trade,
         "/0/private/Withdraw" => Need::Withdraw,
         _ => return Err("EGeneral:Unknown method"),
@@ -102,18 +104,40 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, &'static str> {
                 .map(|(k, (free, locked))| (k.clone(), Amount(free.0 + locked.0).to_string().into()))
                 .collect(),
         )),
+        "/0/private/BalanceEx" => Ok(Value::Object(
+            a.balances
+                .iter()
+                .map(|(k, (free, locked))| {
+                    (
+                        k.clone(),
+                        json!({"balance": Amount(free.0 + locked.0).to_string(), "hold_trade": locked.to_string()}),
+                    )
+                })
+                .collect(),
+        )),
         "/0/private/OpenOrders" => Ok(
             json!({"open": a.open_orders.iter().map(|o| (txid(o.id), order_json(o))).collect::<serde_json::Map<_, _>>()}),
         ),
-        "/0/private/TradesHistory" => Ok(json!({
-            "trades": a.trades.iter().map(|t| (format!("T{:05}-SANDB-X{:05}", t.id, t.id), trade_json(t))).collect::<serde_json::Map<_, _>>(),
-            "count": a.trades.len(),
-        })),
+        "/0/private/TradesHistory" => {
+            // Newest first, 50 a page from offset `ofs`; `count` is the total.
+            let ofs: usize = get(&p, "ofs").map_or(Ok(0), str::parse).map_err(|_| "EGeneral:Invalid arguments")?;
+            let mut all: Vec<&Trade> = a.trades.iter().collect();
+            all.sort_by_key(|t| std::cmp::Reverse((t.time, t.id)));
+            Ok(json!({
+                "trades": all.iter().skip(ofs).take(50).map(|t| (trade_txid(t.id), trade_json(t))).collect::<serde_json::Map<_, _>>(),
+                "count": a.trades.len(),
+            }))
+        }
         "/0/private/AddOrder" => add_order(&mut st, api_key, &p, now),
         "/0/private/CancelOrder" => cancel_order(&mut st, api_key, &p),
         "/0/private/Withdraw" => withdraw(&mut st, api_key, &p),
         _ => Err("EGeneral:Unknown method"),
     }
+}
+
+/// The txid of trade `id`, as the sandbox prints it.
+pub(crate) fn trade_txid(id: u64) -> String {
+    format!("T{id:05}-SANDB-X{id:05}")
 }
 
 fn txid(id: u64) -> String {

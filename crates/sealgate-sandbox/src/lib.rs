@@ -84,6 +84,24 @@ pub struct Market {
     pub price: Amount,
 }
 
+/// A trade in an account's history, as the sandbox recorded it (for tests
+/// to compare with what an import stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRecord {
+    /// The sandbox's trade id (also the order id for market fills).
+    pub id: u64,
+    /// Market symbol.
+    pub symbol: String,
+    /// Whether the key's side was the buyer.
+    pub side_buy: bool,
+    /// Price.
+    pub price: Amount,
+    /// Quantity in base units.
+    pub qty: Amount,
+    /// Execution time, Unix ms.
+    pub time_ms: u64,
+}
+
 /// A withdrawal the sandbox accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Withdrawal {
@@ -359,6 +377,69 @@ impl Sandbox {
     /// Free balance of `asset` for `api_key`.
     pub fn free_balance(&self, api_key: &str, asset: &str) -> Option<Amount> {
         lock(&self.state).accounts.get(api_key).map(|a| a.balances.get(asset).map_or(Amount::ZERO, |b| b.0))
+    }
+
+    /// Every asset of `api_key`'s account: (asset, free, locked), by asset.
+    pub fn balances(&self, api_key: &str) -> Vec<(String, Amount, Amount)> {
+        lock(&self.state)
+            .accounts
+            .get(api_key)
+            .map(|a| a.balances.iter().map(|(k, (f, l))| (k.clone(), *f, *l)).collect())
+            .unwrap_or_default()
+    }
+
+    /// `api_key`'s trade history, oldest first.
+    pub fn trades(&self, api_key: &str) -> Vec<TradeRecord> {
+        lock(&self.state)
+            .accounts
+            .get(api_key)
+            .map(|a| {
+                a.trades
+                    .iter()
+                    .map(|t| TradeRecord {
+                        id: t.id,
+                        symbol: t.symbol.clone(),
+                        side_buy: t.side_buy,
+                        price: t.price,
+                        qty: t.qty,
+                        time_ms: t.time,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Adds `n` historical trades on `symbol` (a market) to `api_key`'s
+    /// history — alternating buy and sell of 0.001 at the market price, one
+    /// second apart and ending a day ago — without touching balances, as if
+    /// they happened before the account's current snapshot. Returns false
+    /// if the key or the market is unknown.
+    pub fn seed_trades(&self, api_key: &str, symbol: &str, n: usize) -> bool {
+        let mut st = lock(&self.state);
+        let Some(price) = st.markets.iter().find(|m| m.symbol == symbol).map(|m| m.price) else { return false };
+        if !st.accounts.contains_key(api_key) {
+            return false;
+        }
+        let end = st.now_ms().saturating_sub(86_400_000);
+        let mut seeded = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = st.next_id();
+            let back = u64::try_from(n - i).unwrap_or(u64::MAX).saturating_mul(1000);
+            seeded.push(Trade {
+                id,
+                order_id: id,
+                symbol: symbol.to_owned(),
+                side_buy: i % 2 == 0,
+                price,
+                qty: Amount(100_000),
+                time: end.saturating_sub(back),
+            });
+        }
+        if let Some(a) = st.accounts.get_mut(api_key) {
+            a.trades.extend(seeded);
+            a.trades.sort_by_key(|t| (t.time, t.id));
+        }
+        true
     }
 
     /// Shift the sandbox clock (to test timestamp windows).

@@ -93,7 +93,13 @@ enum Need {
 fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
     let path = req.uri.path();
     let need = match (req.method.as_str(), path) {
-        ("GET", "/api/v5/account/balance" | "/api/v5/trade/fills" | "/api/v5/trade/orders-pending") => Need::Read,
+        (
+            "GET",
+            "/api/v5/account/balance"
+            | "/api/v5/trade/fills"
+            | "/api/v5/trade/fills-history"
+            | "/api/v5/trade/orders-pending",
+        ) => Need::Read,
         ("POST", "/api/v5/trade/order" | "/api/v5/trade/cancel-order") => Need::Trade,
         ("POST", "/api/v5/asset/withdrawal") => Need::Withdraw,
         _ => return Err(NOT_FOUND),
@@ -158,9 +164,17 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             let a = &st.accounts[key];
             Ok(Value::Array(a.open_orders.iter().map(order_json).collect()))
         }
-        "/api/v5/trade/fills" => {
+        "/api/v5/trade/fills" | "/api/v5/trade/fills-history" => {
+            // Newest first; `after`: records with a billId below it; `limit` at most 100.
+            let after: u64 = get(&query, "after").map_or(Ok(u64::MAX), str::parse).map_err(|_| PARAM)?;
+            let limit: usize = get(&query, "limit").map_or(Ok(100), str::parse).map_err(|_| PARAM)?;
+            if limit == 0 || limit > 100 {
+                return Err(PARAM);
+            }
             let a = &st.accounts[key];
-            Ok(Value::Array(a.trades.iter().map(fill_json).collect()))
+            let mut page: Vec<&Trade> = a.trades.iter().filter(|t| t.id < after).collect();
+            page.sort_by_key(|t| std::cmp::Reverse(t.id));
+            Ok(Value::Array(page.into_iter().take(limit).map(fill_json).collect()))
         }
         "/api/v5/trade/order" => {
             let inst = field("instId").ok_or(PARAM)?.to_owned();
@@ -177,7 +191,8 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 Some("market") => {
                     // Spot market buys are sized in the quote currency by
                     // default (tgtCcy = quote_ccy); sells in the base.
-                    let qty = if side_buy { sz.divided_by(market.price) } else { sz };
+                    let qty =
+                        if side_buy && field("tgtCcy") != Some("base_ccy") { sz.divided_by(market.price) } else { sz };
                     a.fill_market(&market, side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
                 }
                 Some("limit") => {
@@ -223,7 +238,8 @@ fn order_json(o: &Order) -> Value {
 
 fn fill_json(t: &Trade) -> Value {
     json!({"instId": t.symbol, "tradeId": t.id.to_string(), "ordId": t.order_id.to_string(), "fillPx": t.price.to_string(),
-           "fillSz": t.qty.to_string(), "side": if t.side_buy { "buy" } else { "sell" }, "ts": t.time.to_string()})
+           "fillSz": t.qty.to_string(), "side": if t.side_buy { "buy" } else { "sell" }, "ts": t.time.to_string(),
+           "billId": t.id.to_string(), "instType": "SPOT", "fee": "-0.00000000", "execType": "T"})
 }
 
 #[cfg(test)]

@@ -469,8 +469,7 @@ async fn create_credential(
         ));
     }
     if roles.contains(&"importer") {
-        // TODO(lead): importer::enqueue_full_import once it lands.
-        if let Err(e) = s.store.enqueue(&cred.id, "full", 8, Duration::ZERO).await {
+        if let Err(e) = crate::importer::enqueue_full_import(&s.store, &cred.id).await {
             tracing::error!(error = %e, credential = %cred.id, "full import not queued");
         }
     }

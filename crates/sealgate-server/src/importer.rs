@@ -1,9 +1,28 @@
 //! The importer role: a job queue worker that imports balances and trades
 //! through the signer, and the normalized portfolio view.
 //!
-//! INTERFACE (fixed; the body is being written): the api calls [`portfolio`].
+//! The api calls [`portfolio`] and [`enqueue_full_import`]; `serve` runs an
+//! [`Importer`].
+//!
+//! A `full` job: the balances (a fresh snapshot replaces the stored one),
+//! then the trade history page by page. After each page the trades are
+//! upserted (idempotent on the exchange trade id) and the next page's cursor
+//! is checkpointed, which also extends the lease: a job re-claimed after a
+//! crash resumes at its cursor, and a page done twice changes nothing.
+//! Failures the exchange or signer may get over (unreachable, 5xx, 429, rate
+//! limits) are retried with exponential backoff; the rest (policy denial,
+//! no envelope, unknown exchange, a response we cannot read) end the job.
+//! Logs hold ids, counts and statuses only — never a request or a response
+//! body.
 
-use sealgate_store::Store;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sealgate_store::{ClaimedJob, CredentialStatus, JobState, NewBalance, Store, StoreError};
+
+use crate::client::{ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
+use crate::venues::{self, Amount, Venue, VenueBalance, VenueError};
 
 /// One asset across all of a user's exchanges.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -51,7 +70,370 @@ pub struct Portfolio {
     pub imports: Vec<ImportStatus>,
 }
 
-/// The normalized portfolio of `owner`.
-pub async fn portfolio(_store: &Store, _owner: &str) -> Result<Portfolio, sealgate_store::StoreError> {
-    Ok(Portfolio { assets: Vec::new(), imports: Vec::new() })
+fn stored_amount(s: &str) -> Result<Amount, StoreError> {
+    Amount::parse(s).ok_or(StoreError::Internal { op: "portfolio", cause: "stored amount is not a decimal" })
+}
+
+/// The normalized portfolio of `owner`: per asset, the exact sum of free +
+/// locked over every credential, with the per-credential breakdown; and the
+/// import progress of each credential.
+pub async fn portfolio(store: &Store, owner: &str) -> Result<Portfolio, StoreError> {
+    let overflow = || StoreError::Internal { op: "portfolio", cause: "sum out of range" };
+    let mut by_asset: BTreeMap<String, (Amount, Vec<ExchangeHolding>)> = BTreeMap::new();
+    for b in store.balances(owner).await? {
+        let amount = stored_amount(&b.free)?.checked_add(stored_amount(&b.locked)?).ok_or_else(overflow)?;
+        let entry = by_asset.entry(b.asset).or_insert((Amount::ZERO, Vec::new()));
+        entry.0 = entry.0.checked_add(amount).ok_or_else(overflow)?;
+        entry.1.push(ExchangeHolding {
+            exchange: b.exchange,
+            credential_id: b.credential_id,
+            free: b.free,
+            locked: b.locked,
+        });
+    }
+    let assets = by_asset
+        .into_iter()
+        .map(|(asset, (total, by_exchange))| AssetHolding { asset, total: total.normalized().to_string(), by_exchange })
+        .collect();
+    let imports = store
+        .import_summaries(owner)
+        .await?
+        .into_iter()
+        .map(|s| ImportStatus {
+            credential_id: s.credential_id,
+            state: match s.state {
+                None => "none",
+                Some(JobState::Queued) => "queued",
+                Some(JobState::Running) => "running",
+                Some(JobState::Done) => "done",
+                Some(JobState::Failed) => "failed",
+                Some(_) => "unknown",
+            }
+            .to_owned(),
+            trades: s.trades,
+            last_import_ms: s.last_done_ms,
+        })
+        .collect();
+    Ok(Portfolio { assets, imports })
+}
+
+/// Attempts a queued import gets by default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// The job kind of a full import (balances, then the whole trade history).
+pub const FULL: &str = "full";
+
+/// Queues a full import of `credential_id` (the api calls this when a
+/// credential sealed to the importer is created). Returns the job id.
+pub async fn enqueue_full_import(store: &Store, credential_id: &str) -> Result<i64, StoreError> {
+    store.enqueue(credential_id, FULL, DEFAULT_MAX_ATTEMPTS, Duration::ZERO).await
+}
+
+/// Why an import attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The signer refused or could not be reached.
+    #[error("signer: {0}")]
+    Signer(#[from] SignerCallError),
+    /// The exchange refused, or answered something we cannot use.
+    #[error("exchange: {0}")]
+    Venue(#[from] VenueError),
+    /// The job's credential does not exist or is not active.
+    #[error("credential {0}")]
+    Credential(&'static str),
+    /// The job is of a kind this worker does not run.
+    #[error("unknown job kind")]
+    UnknownKind,
+    /// The exchange's pagination did not end or did not advance.
+    #[error("trade history pagination {0}")]
+    Pagination(&'static str),
+}
+
+impl ImportError {
+    /// Whether a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(StoreError::LeaseLost) => false,
+            Self::Store(_) => true,
+            Self::Signer(e) => e.is_transient(),
+            Self::Venue(e) => e.is_transient(),
+            Self::Credential(_) | Self::UnknownKind | Self::Pagination(_) => false,
+        }
+    }
+}
+
+/// Most pages of one list followed in one job (a runaway exchange cursor ends here).
+const MAX_PAGES: usize = 1_000_000;
+/// Most pages of balances (only Coinbase pages them).
+const MAX_BALANCE_PAGES: usize = 100;
+
+/// The import worker.
+pub struct Importer {
+    store: Store,
+    client: Arc<dyn SignerClient>,
+    worker_id: String,
+    lease: Duration,
+    backoff_base: Duration,
+    backoff_max: Duration,
+    max_attempts: u32,
+    idle_sleep: Duration,
+}
+
+impl Importer {
+    /// A worker named `worker_id` that reaches exchanges through `client` (role `importer`).
+    /// Defaults: lease 60 s, backoff 5 s doubling to 10 min, 8 attempts, 1 s idle poll.
+    pub fn new(store: Store, client: Arc<dyn SignerClient>, worker_id: String) -> Self {
+        Self {
+            store,
+            client,
+            worker_id,
+            lease: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(600),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            idle_sleep: Duration::from_secs(1),
+        }
+    }
+
+    /// How long a claim lasts without a checkpoint (each page extends it).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Backoff after a transient failure: `base × 2^(attempt-1)`, at most `max`.
+    pub fn with_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_max = max;
+        self
+    }
+
+    /// Attempts for jobs queued through [`Importer::enqueue_full`].
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// How long [`Importer::run`] sleeps when there is no job.
+    pub fn with_idle_sleep(mut self, idle: Duration) -> Self {
+        self.idle_sleep = idle;
+        self
+    }
+
+    /// Queues a full import with this worker's attempt budget.
+    pub async fn enqueue_full(&self, credential_id: &str) -> Result<i64, StoreError> {
+        self.store.enqueue(credential_id, FULL, self.max_attempts, Duration::ZERO).await
+    }
+
+    fn backoff(&self, attempt: i64) -> Duration {
+        backoff(self.backoff_base, self.backoff_max, attempt)
+    }
+
+    /// Claims one job and runs it to its end (done, retry later, or failed).
+    /// `Ok(true)` if there was a job; `Err` only when the store cannot record the outcome.
+    pub async fn run_once(&self) -> Result<bool, ImportError> {
+        let Some(job) = self.store.claim(&self.worker_id, self.lease).await? else { return Ok(false) };
+        tracing::info!(job = job.id, credential = %job.credential_id, attempt = job.attempts, "import claimed");
+        let outcome = match job.kind.as_str() {
+            FULL => self.full(&job).await,
+            _ => Err(ImportError::UnknownKind),
+        };
+        let recorded = match outcome {
+            Ok(trades) => {
+                tracing::info!(job = job.id, credential = %job.credential_id, trades, "import done");
+                self.store.complete(&job).await
+            }
+            Err(ImportError::Store(StoreError::LeaseLost)) => Err(StoreError::LeaseLost),
+            Err(e) if e.is_transient() => {
+                let backoff = self.backoff(job.attempts);
+                tracing::warn!(job = job.id, credential = %job.credential_id, error = %e, ?backoff, "import failed; will retry");
+                self.store.fail(&job, &e.to_string(), backoff).await.map(|state| {
+                    if state == JobState::Failed {
+                        tracing::warn!(job = job.id, "import failed on its last attempt");
+                    }
+                })
+            }
+            Err(e) => {
+                tracing::warn!(job = job.id, credential = %job.credential_id, error = %e, "import failed; not retried");
+                self.store.give_up(&job, &e.to_string()).await
+            }
+        };
+        match recorded {
+            Ok(()) => Ok(true),
+            // Another worker holds the job now: our result is dropped, the work was idempotent.
+            Err(StoreError::LeaseLost) => {
+                tracing::warn!(job = job.id, "lease lost; result dropped");
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs jobs until `shutdown` turns true (or its sender is dropped),
+    /// sleeping briefly when the queue is empty or the store is failing.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let idle = tokio::select! {
+                r = self.run_once() => match r {
+                    Ok(true) => false,
+                    Ok(false) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, "importer: store failure");
+                        true
+                    }
+                },
+                _ = shutdown.changed() => break,
+            };
+            if idle {
+                tokio::select! {
+                    () = tokio::time::sleep(self.idle_sleep) => {}
+                    r = shutdown.changed() => if r.is_err() { break },
+                }
+            }
+        }
+        tracing::info!(worker = %self.worker_id, "importer stopped");
+    }
+
+    async fn call(
+        &self,
+        credential_id: &str,
+        request: sealgate_exchanges::Request,
+    ) -> Result<ExchangeResponse, ImportError> {
+        let call = ForwardCall { credential_id: credential_id.to_owned(), request };
+        let resp = self.client.forward(&call).await?;
+        tracing::debug!(credential = %credential_id, path = %call.request.path, status = resp.status, "exchange answered");
+        Ok(resp)
+    }
+
+    /// Balances, then every page of trades; returns the trades stored.
+    async fn full(&self, job: &ClaimedJob) -> Result<usize, ImportError> {
+        let cid = job.credential_id.as_str();
+        let cred = self.store.job_credential(cid).await?.ok_or(ImportError::Credential("not found"))?;
+        match cred.status {
+            CredentialStatus::Active => {}
+            CredentialStatus::Frozen => return Err(ImportError::Credential("is frozen")),
+            _ => return Err(ImportError::Credential("is deleted")),
+        }
+        let venue = Venue::from_exchange(&cred.exchange)?;
+
+        // Balances: every page, merged per normalized asset (Kraken may list XBT and XXBT).
+        let mut raw: Vec<VenueBalance> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_BALANCE_PAGES {
+            let resp = self.call(cid, venues::balances_request(venue, cursor.as_deref())?).await?;
+            let page = venues::parse_balances(venue, &resp)?;
+            raw.extend(page.balances);
+            match page.next {
+                Some(n) if Some(&n) != cursor.as_ref() => cursor = Some(n),
+                Some(_) => return Err(ImportError::Pagination("did not advance")),
+                None => break,
+            }
+        }
+        let assets: Vec<String> = raw.iter().map(|b| b.asset.clone()).collect();
+        let merged = merge_balances(&raw)?;
+        let rows: Vec<NewBalance<'_>> =
+            merged.iter().map(|(asset, (free, locked))| NewBalance { asset, free, locked }).collect();
+        self.store.replace_balances(cid, &rows).await?;
+
+        // Trades, from the checkpointed cursor.
+        let symbols = if venue == Venue::Binance { venues::binance_symbols(&assets) } else { Vec::new() };
+        let mut cursor = job.cursor.clone();
+        let mut stored = 0usize;
+        for _ in 0..MAX_PAGES {
+            let Some(request) = venues::trades_request(venue, &symbols, cursor.as_deref())? else { break };
+            let resp = self.call(cid, request).await?;
+            let page = venues::parse_trades(venue, &symbols, cursor.as_deref(), &resp)?;
+            if !page.trades.is_empty() {
+                self.store.upsert_trades(cid, &page.trades).await?;
+                stored += page.trades.len();
+            }
+            match page.next {
+                Some(next) if Some(&next) == cursor.as_ref() => return Err(ImportError::Pagination("did not advance")),
+                Some(next) => {
+                    self.store.checkpoint(job, Some(&next), self.lease).await?;
+                    cursor = Some(next);
+                }
+                None => return Ok(stored),
+            }
+        }
+        match cursor {
+            Some(_) if venue != Venue::Binance => Err(ImportError::Pagination("did not end")),
+            _ => Ok(stored),
+        }
+    }
+}
+
+/// `base × 2^(attempt-1)`, at most `max`.
+fn backoff(base: Duration, max: Duration, attempt: i64) -> Duration {
+    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    base.saturating_mul(1u32 << exp).min(max)
+}
+
+/// Non-zero balances merged per asset: `(asset → (free, locked))`, exact.
+fn merge_balances(raw: &[VenueBalance]) -> Result<BTreeMap<String, (String, String)>, ImportError> {
+    let bad = |field| ImportError::Venue(VenueError::Malformed { field, reason: "is out of range" });
+    let mut sums: BTreeMap<&str, (Amount, Amount)> = BTreeMap::new();
+    for b in raw {
+        let free = Amount::parse(&b.free).ok_or(bad("free"))?;
+        let locked = Amount::parse(&b.locked).ok_or(bad("locked"))?;
+        let e = sums.entry(b.asset.as_str()).or_insert((Amount::ZERO, Amount::ZERO));
+        e.0 = e.0.checked_add(free).ok_or(bad("free"))?;
+        e.1 = e.1.checked_add(locked).ok_or(bad("locked"))?;
+    }
+    // Exact text when an asset appears once; the exact sum otherwise.
+    Ok(sums
+        .into_iter()
+        .filter(|(_, (f, l))| !(f.is_zero() && l.is_zero()))
+        .map(|(asset, (f, l))| {
+            let once: Vec<&VenueBalance> = raw.iter().filter(|b| b.asset == asset).collect();
+            match once.as_slice() {
+                [only] => (asset.to_owned(), (only.free.clone(), only.locked.clone())),
+                _ => (asset.to_owned(), (f.to_string(), l.to_string())),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vb(asset: &str, free: &str, locked: &str) -> VenueBalance {
+        VenueBalance { asset: asset.into(), free: free.into(), locked: locked.into() }
+    }
+
+    #[test]
+    fn balances_merge_exactly_and_zeros_drop() {
+        let m = merge_balances(&[
+            vb("BTC", "0.1", "0"),
+            vb("BTC", "0.2", "0.00000001"),
+            vb("USD", "10.50", "0.00"),
+            vb("ETH", "0.00000000", "0"),
+        ])
+        .expect("merge");
+        assert_eq!(m.get("BTC"), Some(&("0.3".to_owned(), "0.00000001".to_owned())));
+        assert_eq!(m.get("USD"), Some(&("10.50".to_owned(), "0.00".to_owned())), "kept as printed");
+        assert!(!m.contains_key("ETH"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let (base, max) = (Duration::from_secs(1), Duration::from_secs(10));
+        let got: Vec<u64> = (1..=6).map(|a| backoff(base, max, a).as_secs()).collect();
+        assert_eq!(got, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(backoff(base, max, i64::MAX), max);
+        assert_eq!(backoff(base, max, 0), base);
+        assert!(ImportError::Signer(SignerCallError::Unavailable("x".into())).is_transient());
+        assert!(!ImportError::Signer(SignerCallError::Denied("x".into())).is_transient());
+        assert!(!ImportError::Venue(VenueError::Exchange { status: 401, message: "x".into() }).is_transient());
+        assert!(ImportError::Venue(VenueError::Exchange { status: 429, message: "x".into() }).is_transient());
+        assert!(!ImportError::Store(StoreError::LeaseLost).is_transient());
+    }
 }

@@ -509,8 +509,9 @@ pub async fn run(
     if has(ServeRole::Importer) {
         let client = client_for(Role::Importer)?;
         for i in 0..opts.importer_workers.max(1) {
-            // MERGE: crate::importer::Importer::new(store.clone(), client.clone(), name).run(stop_rx.clone())
-            let _ = (&client, format!("{}-{i}", worker_name()), stop_rx.clone());
+            let worker =
+                crate::importer::Importer::new(store.clone(), client.clone(), format!("{}-{i}", worker_name()));
+            tokio::spawn(worker.run(stop_rx.clone()));
         }
         println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));
     }

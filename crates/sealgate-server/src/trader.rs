@@ -1,12 +1,22 @@
 //! The trader role: places and cancels a user's orders through the signer.
 //!
-//! INTERFACE (fixed; the body is being written): the api calls exactly these.
+//! The api calls exactly [`Trader::place`] and [`Trader::cancel`].
+//!
+//! Placing: the request is validated (side, type, exact decimal quantity and
+//! price, symbol charset); the credential is looked up *for this owner*
+//! (another user's credential is [`TradeError::NotFound`], exactly like a
+//! missing one); the order is recorded (`new`) with a fresh client order id
+//! that is also sent to the exchange, so a retried placement cannot become
+//! two orders; then the venue request goes through the signer, and the
+//! order row takes the exchange's id and status. Exchange messages are
+//! bounded before they reach the user.
 
 use std::sync::Arc;
 
-use sealgate_store::{Order, Side, Store};
+use sealgate_store::{CredentialStatus, NewOrder, Order, Side, Store, StoreError};
 
-use crate::client::SignerClient;
+use crate::client::{ForwardCall, SignerCallError, SignerClient};
+use crate::venues::{self, OrderKind, PlaceOrder, Venue, VenueError};
 
 /// An order as the user asks for it (exchange-neutral).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -52,11 +62,79 @@ pub enum TradeError {
     Unavailable(String),
 }
 
+/// The store failed: the user gets a generic message; the detail goes to the log.
+fn store_down(e: StoreError) -> TradeError {
+    tracing::error!(error = %e, "trader: store failure");
+    TradeError::Unavailable("the order store is unavailable".into())
+}
+
+/// A validated [`OrderRequest`].
+struct Checked<'a> {
+    side: Side,
+    kind: OrderKind,
+    price: Option<&'a str>,
+}
+
+fn validate(order: &OrderRequest) -> Result<Checked<'_>, TradeError> {
+    let bad = |m: &str| TradeError::BadRequest(m.to_owned());
+    let id = &order.credential_id;
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("credential_id must be 1 to 128 printable characters"));
+    }
+    venues::check_symbol(&order.symbol).map_err(|e| TradeError::BadRequest(e.to_string()))?;
+    let side = match order.side.as_str() {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        _ => return Err(bad("side must be buy or sell")),
+    };
+    let kind = match order.order_type.as_str() {
+        "market" => OrderKind::Market,
+        "limit" => OrderKind::Limit,
+        _ => return Err(bad("order_type must be market or limit")),
+    };
+    venues::check_positive(&order.qty, "qty").map_err(|e| TradeError::BadRequest(e.to_string()))?;
+    let price = match (kind, order.price.as_deref()) {
+        (OrderKind::Limit, None) => return Err(bad("a limit order needs a price")),
+        (OrderKind::Market, Some(_)) => return Err(bad("a market order must not have a price")),
+        (OrderKind::Limit, Some(p)) => {
+            venues::check_positive(p, "price").map_err(|e| TradeError::BadRequest(e.to_string()))?;
+            Some(p)
+        }
+        (OrderKind::Market, None) => None,
+    };
+    Ok(Checked { side, kind, price })
+}
+
+fn random_16() -> Result<[u8; 16], TradeError> {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| TradeError::Unavailable("no randomness".into()))?;
+    Ok(b)
+}
+
+/// The signer's refusal, as the trader reports it.
+fn signer_error(e: SignerCallError) -> TradeError {
+    match e {
+        SignerCallError::Denied(why) => TradeError::Denied(why),
+        SignerCallError::NotFound => TradeError::Denied("this credential is not sealed for trading".into()),
+        SignerCallError::BadRequest(why) => TradeError::BadRequest(why),
+        SignerCallError::Unauthorized(_) => {
+            TradeError::Unavailable("the trader is not authorized at the signer".into())
+        }
+        SignerCallError::Unavailable(why) => TradeError::Unavailable(why),
+    }
+}
+
+/// The exchange's refusal or an unreadable answer, bounded.
+fn venue_error(e: VenueError, status: u16) -> TradeError {
+    match e {
+        VenueError::Exchange { status, message } => TradeError::Exchange { status, message },
+        other => TradeError::Exchange { status, message: format!("unreadable response: {other}") },
+    }
+}
+
 /// The trader.
 pub struct Trader {
-    #[allow(dead_code)]
     store: Store,
-    #[allow(dead_code)]
     client: Arc<dyn SignerClient>,
 }
 
@@ -66,14 +144,150 @@ impl Trader {
         Self { store, client }
     }
 
+    /// The owner's active credential and its venue; `NotFound` for anyone else's.
+    async fn credential(&self, owner: &str, id: &str) -> Result<Venue, TradeError> {
+        let cred = self.store.get_credential(owner, id).await.map_err(store_down)?.ok_or(TradeError::NotFound)?;
+        match cred.status {
+            CredentialStatus::Active => {}
+            CredentialStatus::Frozen => return Err(TradeError::Denied("the credential is frozen".into())),
+            _ => return Err(TradeError::NotFound),
+        }
+        Venue::from_exchange(&cred.exchange)
+            .map_err(|_| TradeError::BadRequest(format!("trading is not supported on {}", cred.exchange)))
+    }
+
+    async fn set_status(&self, id: &str, exchange_order_id: Option<&str>, status: &str) -> Result<(), TradeError> {
+        self.store.update_order(id, exchange_order_id, status).await.map_err(store_down)
+    }
+
+    async fn reload(&self, owner: &str, id: &str) -> Result<Order, TradeError> {
+        self.store.order(owner, id).await.map_err(store_down)?.ok_or(TradeError::NotFound)
+    }
+
     /// Places an order for `owner`.
-    pub async fn place(&self, _owner: &str, _order: &OrderRequest) -> Result<Order, TradeError> {
-        let _ = Side::Buy;
-        Err(TradeError::Unavailable("trader not built yet".into()))
+    pub async fn place(&self, owner: &str, order: &OrderRequest) -> Result<Order, TradeError> {
+        let checked = validate(order)?;
+        let venue = self.credential(owner, &order.credential_id).await?;
+        let id: String = random_16()?.iter().map(|b| format!("{b:02x}")).collect();
+        let client_order_id = venues::client_order_id(venue, &random_16()?);
+        let place = PlaceOrder {
+            symbol: &order.symbol,
+            side: checked.side,
+            kind: checked.kind,
+            qty: &order.qty,
+            price: checked.price,
+            client_order_id: &client_order_id,
+        };
+        let request = venues::place_request(venue, &place).map_err(|e| TradeError::BadRequest(e.to_string()))?;
+        let new = NewOrder {
+            id: &id,
+            credential_id: &order.credential_id,
+            client_order_id: &client_order_id,
+            symbol: &order.symbol,
+            side: checked.side,
+            order_type: &order.order_type,
+            qty: &order.qty,
+            price: checked.price,
+        };
+        self.store.create_order(&new).await.map_err(store_down)?;
+        tracing::info!(order = %id, credential = %order.credential_id, exchange = %venue, "placing order");
+
+        let call = ForwardCall { credential_id: order.credential_id.clone(), request };
+        let resp = match self.client.forward(&call).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Unreachable: the exchange may or may not have the order; say so.
+                let status = if e.is_transient() { "unknown" } else { "rejected" };
+                self.set_status(&id, None, status).await?;
+                tracing::warn!(order = %id, error = %e, "order not placed");
+                return Err(signer_error(e));
+            }
+        };
+        match venues::parse_placed(venue, &resp) {
+            Ok(placed) => {
+                self.set_status(&id, Some(&placed.exchange_order_id), placed.status).await?;
+                tracing::info!(order = %id, status = placed.status, "order placed");
+                self.reload(owner, &id).await
+            }
+            Err(e) => {
+                let status = match e {
+                    VenueError::Exchange { .. } if !e.is_transient() => "rejected",
+                    _ => "unknown",
+                };
+                self.set_status(&id, None, status).await?;
+                tracing::warn!(order = %id, http = resp.status, status, "order refused or unreadable");
+                Err(venue_error(e, resp.status))
+            }
+        }
     }
 
     /// Cancels `owner`'s order `order_id`.
-    pub async fn cancel(&self, _owner: &str, _order_id: &str) -> Result<Order, TradeError> {
-        Err(TradeError::Unavailable("trader not built yet".into()))
+    pub async fn cancel(&self, owner: &str, order_id: &str) -> Result<Order, TradeError> {
+        if order_id.is_empty() || order_id.len() > 128 {
+            return Err(TradeError::NotFound);
+        }
+        let order = self.reload(owner, order_id).await?;
+        let venue = self.credential(owner, &order.credential_id).await?;
+        if matches!(order.status.as_str(), "canceled" | "filled" | "rejected" | "expired") {
+            return Err(TradeError::BadRequest(format!("the order is already {}", order.status)));
+        }
+        let Some(exchange_order_id) = order.exchange_order_id.as_deref() else {
+            return Err(TradeError::BadRequest("the exchange never acknowledged this order".into()));
+        };
+        let request = venues::cancel_request(venue, &order.symbol, exchange_order_id)
+            .map_err(|e| TradeError::BadRequest(e.to_string()))?;
+        let call = ForwardCall { credential_id: order.credential_id.clone(), request };
+        let resp = self.client.forward(&call).await.map_err(signer_error)?;
+        venues::parse_cancelled(venue, &resp).map_err(|e| venue_error(e, resp.status))?;
+        self.set_status(&order.id, None, "canceled").await?;
+        tracing::info!(order = %order.id, "order cancelled");
+        self.reload(owner, &order.id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(side: &str, order_type: &str, qty: &str, price: Option<&str>) -> OrderRequest {
+        OrderRequest {
+            credential_id: "cid".into(),
+            symbol: "BTCUSDT".into(),
+            side: side.into(),
+            order_type: order_type.into(),
+            qty: qty.into(),
+            price: price.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn orders_are_validated_before_anything_else() {
+        assert!(validate(&req("buy", "limit", "0.5", Some("30000.1"))).is_ok());
+        assert!(validate(&req("sell", "market", "1", None)).is_ok());
+        for (r, why) in [
+            (req("BUY", "market", "1", None), "side"),
+            (req("buy", "stop", "1", None), "order_type"),
+            (req("buy", "limit", "1", None), "needs a price"),
+            (req("buy", "market", "1", Some("2")), "must not have a price"),
+            (req("buy", "market", "0", None), "qty"),
+            (req("buy", "market", "-1", None), "qty"),
+            (req("buy", "market", "1e3", None), "qty"),
+            (req("buy", "market", "0.1.2", None), "qty"),
+            (req("buy", "limit", "1", Some("abc")), "price"),
+            (req("buy", "limit", "1", Some("0")), "price"),
+        ] {
+            match validate(&r) {
+                Err(TradeError::BadRequest(m)) => assert!(m.contains(why), "{m} should mention {why}"),
+                _ => panic!("{r:?} accepted"),
+            }
+        }
+        let mut r = req("buy", "market", "1", None);
+        r.symbol = "BTC USDT".into();
+        assert!(matches!(validate(&r), Err(TradeError::BadRequest(_))));
+        r.symbol = "X".repeat(33);
+        assert!(matches!(validate(&r), Err(TradeError::BadRequest(_))));
+        r.symbol = "BTCUSDT".into();
+        r.credential_id = String::new();
+        assert!(matches!(validate(&r), Err(TradeError::BadRequest(_))));
     }
 }

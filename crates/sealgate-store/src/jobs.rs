@@ -89,6 +89,30 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
+/// Import progress of one credential, for the portfolio view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// The credential.
+    pub credential_id: String,
+    /// Its exchange.
+    pub exchange: String,
+    /// The state of its most recent job, if it ever had one.
+    pub state: Option<JobState>,
+    /// Trades stored for it.
+    pub trades: i64,
+    /// When its last job finished (`done`), database clock ms.
+    pub last_done_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    credential_id: String,
+    exchange: String,
+    state: Option<String>,
+    trades: i64,
+    last_done_ms: Option<i64>,
+}
+
 /// Bound on `last_error`, which workers fill: it must stay a short reason.
 const MAX_ERROR_LEN: usize = 500;
 
@@ -161,6 +185,18 @@ macro_rules! checkpoint_sql {
             " \
              WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running' \
              RETURNING locked_until_ms"
+        )
+    };
+}
+
+macro_rules! give_up_sql {
+    ($now:expr) => {
+        concat!(
+            "UPDATE import_jobs SET state = 'failed', locked_by = NULL, locked_until_ms = NULL, \
+               last_error = $4, updated_ms = ",
+            $now,
+            " \
+             WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running'"
         )
     };
 }
@@ -353,6 +389,75 @@ impl Store {
         .ctx("fail")?;
         let state = state.ok_or(StoreError::LeaseLost)?;
         JobState::try_from(state).map_err(|_| StoreError::Internal { op: "fail", cause: "job state" })
+    }
+
+    /// Records a failure no retry can fix (the credential is gone, the exchange refused
+    /// the key): the job is marked failed now, whatever attempts it has left. `error` as
+    /// for [`Store::fail`]. [`StoreError::LeaseLost`] if the job is no longer ours.
+    pub async fn give_up(&self, job: &ClaimedJob, error: &str) -> Result<()> {
+        let mut end = error.len().min(MAX_ERROR_LEN);
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        let error = &error[..end];
+        let n = match &self.db {
+            Db::Sqlite(p) => sqlx::query(give_up_sql!(now_sqlite!()))
+                .bind(job.id)
+                .bind(&job.locked_by)
+                .bind(job.attempts)
+                .bind(error)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Postgres(p) => sqlx::query(give_up_sql!(now_postgres!()))
+                .bind(job.id)
+                .bind(&job.locked_by)
+                .bind(job.attempts)
+                .bind(error)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .ctx("give up")?;
+        if n == 0 { Err(StoreError::LeaseLost) } else { Ok(()) }
+    }
+
+    /// Service side (importer): the credential a job names, whoever owns it and whatever
+    /// its status (the worker checks it is still active).
+    pub async fn job_credential(&self, credential_id: &str) -> Result<Option<crate::Credential>> {
+        const SQL: &str = "SELECT id, owner, exchange, label, hint, scope, status, created_ms, last_used_ms \
+             FROM credentials WHERE id = $1";
+        with_pool!(self, p => sqlx::query_as::<_, crate::Credential>(SQL).bind(credential_id).fetch_optional(p).await)
+            .ctx("job credential")
+    }
+
+    /// Import progress of each of the owner's credentials that are not deleted, by id:
+    /// the latest job's state, the trades stored, and when an import last finished.
+    pub async fn import_summaries(&self, owner: &str) -> Result<Vec<ImportSummary>> {
+        const SQL: &str = "SELECT c.id AS credential_id, c.exchange, \
+               (SELECT j.state FROM import_jobs j WHERE j.credential_id = c.id ORDER BY j.id DESC LIMIT 1) AS state, \
+               (SELECT COUNT(*) FROM trades t WHERE t.credential_id = c.id) AS trades, \
+               (SELECT MAX(j.updated_ms) FROM import_jobs j WHERE j.credential_id = c.id AND j.state = 'done') \
+                 AS last_done_ms \
+             FROM credentials c WHERE c.owner = $1 AND c.status <> 'deleted' ORDER BY c.id";
+        let rows = with_pool!(self, p => sqlx::query_as::<_, SummaryRow>(SQL).bind(owner).fetch_all(p).await)
+            .ctx("import summaries")?;
+        rows.into_iter()
+            .map(|r| {
+                let state = r
+                    .state
+                    .map(JobState::try_from)
+                    .transpose()
+                    .map_err(|_| StoreError::Internal { op: "import summaries", cause: "job state" })?;
+                Ok(ImportSummary {
+                    credential_id: r.credential_id,
+                    exchange: r.exchange,
+                    state,
+                    trades: r.trades,
+                    last_done_ms: r.last_done_ms,
+                })
+            })
+            .collect()
     }
 
     /// A job as stored.

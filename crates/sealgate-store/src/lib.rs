@@ -41,6 +41,7 @@ pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };
 pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
+pub use jobs::ImportSummary;
 pub use jobs::{ClaimedJob, Job, JobState};
 pub use nonce::NonceGuard;
 pub use outbox::Notification;

@@ -87,11 +87,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -420,6 +420,52 @@ async fn expired_leases_are_reclaimed_backoff_is_respected_and_cursors_resume() 
         a.complete(&j).await.expect("complete");
         assert!(matches!(a.complete(&j).await, Err(StoreError::LeaseLost)), "completing twice is refused");
         assert!(matches!(a.enqueue("cid-l", "full", 0, Duration::ZERO).await, Err(StoreError::Invalid { .. })));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn give_up_ends_a_job_now_and_summaries_report_import_progress() {
+    on_both("give_up_ends_a_job_now_and_summaries_report_import_progress", |db| async move {
+        let s = connect(&db).await;
+        user_with_credential(&s, "alice", "cid-g", "jwe").await;
+        user_with_credential(&s, "alice", "cid-h", "jwe").await;
+        user_with_credential(&s, "bob", "cid-b", "jwe").await;
+        let none = s.import_summaries("alice").await.expect("summaries");
+        assert_eq!(
+            none.iter().map(|r| (r.credential_id.as_str(), r.state)).collect::<Vec<_>>(),
+            [("cid-g", None), ("cid-h", None)]
+        );
+
+        // give_up: failed at once, with attempts left, and fenced like the rest.
+        let id = s.enqueue("cid-g", "full", 5, Duration::ZERO).await.expect("enqueue");
+        let j = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
+        s.give_up(&j, &"x".repeat(2000)).await.expect("give up");
+        let stored = s.job(id).await.expect("job").expect("stored");
+        assert_eq!(
+            (stored.state, stored.attempts, stored.last_error.map(|e| e.len())),
+            (JobState::Failed, 1, Some(500))
+        );
+        assert!(s.claim("w", Duration::from_secs(60)).await.expect("claim").is_none(), "not retried");
+        assert!(matches!(s.give_up(&j, "again").await, Err(StoreError::LeaseLost)));
+
+        // A later job that completes: its state, the trade count and the finish time.
+        s.enqueue("cid-g", "full", 3, Duration::ZERO).await.expect("enqueue");
+        let j = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
+        s.upsert_trades("cid-g", &[trade("t1", "0"), trade("t2", "0")]).await.expect("trades");
+        s.complete(&j).await.expect("complete");
+        s.enqueue("cid-h", "full", 3, Duration::ZERO).await.expect("enqueue");
+        let rows = s.import_summaries("alice").await.expect("summaries");
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].state, rows[0].trades, rows[0].exchange.as_str()), (Some(JobState::Done), 2, "kraken"));
+        assert!(rows[0].last_done_ms.is_some_and(|t| t > 1_600_000_000_000));
+        assert_eq!((rows[1].state, rows[1].trades, rows[1].last_done_ms), (Some(JobState::Queued), 0, None));
+        assert_eq!(s.import_summaries("bob").await.expect("bob").len(), 1, "owner scoped");
+
+        // job_credential: any owner, any status; None for an unknown id.
+        let c = s.job_credential("cid-b").await.expect("cred").expect("exists");
+        assert_eq!((c.owner.as_str(), c.exchange.as_str()), ("bob", "kraken"));
+        assert!(s.job_credential("nope").await.expect("cred").is_none());
     })
     .await;
 }

@@ -1,0 +1,43 @@
+//! Import throughput: 10,000 trades from the sandbox into SQLite through the
+//! stand-in signer client (sign + HTTP on loopback + parse + upsert +
+//! checkpoint per page). A plain main: `cargo bench -p sealgate-server --bench import`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestClient, VENUES, market_of, start_exchanges, store_with_credentials};
+use sealgate_server::importer::{Importer, enqueue_full_import};
+
+const TRADES: usize = 10_000;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        println!("import benchmark: {TRADES} trades per venue, sandbox on loopback -> SQLite (one worker)");
+        for (cid, key, exchange) in VENUES {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+            let ex = start_exchanges().await;
+            assert!(ex.sandbox.seed_trades(key, market_of(exchange).0, TRADES));
+            let store = store_with_credentials(&url).await;
+            let client = TestClient::new(&ex, "importer");
+            let importer =
+                Importer::new(store.clone(), client.clone(), "bench".into()).with_idle_sleep(Duration::from_millis(1));
+            enqueue_full_import(&store, cid).await.expect("enqueue");
+            let started = Instant::now();
+            assert!(importer.run_once().await.expect("import"));
+            let elapsed = started.elapsed();
+            let stored = store.trade_count(cid).await.expect("count");
+            assert_eq!(stored as usize, TRADES, "{exchange}: every trade stored");
+            let calls = client.requests().len();
+            println!(
+                "{exchange:>9}: {TRADES} trades in {:>8.1} ms  ({:>8.0} trades/s, {calls} exchange calls)",
+                elapsed.as_secs_f64() * 1000.0,
+                TRADES as f64 / elapsed.as_secs_f64()
+            );
+            store.close().await;
+        }
+    });
+}

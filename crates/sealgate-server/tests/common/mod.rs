@@ -1,0 +1,330 @@
+//! What the importer/trader tests (and the import benchmark) share: the
+//! sandbox with a key on each venue, a stand-in [`SignerClient`] that signs
+//! with `sealgate_exchanges::sign` and sends with reqwest (the real signer is
+//! built elsewhere), a store with a user per credential, and `on_both` to run
+//! a body on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL: `SEALGATE_TEST_POSTGRES_ADMIN` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); if unreachable the test
+//! FAILS unless `SEALGATE_SKIP_POSTGRES=1`, which skips it with a loud notice.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{self, KeyPair as _};
+use base64::Engine as _;
+use sealgate_exchanges::{Context, Credential, MonotonicNonce, Request, SystemClock};
+use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use sealgate_server::client::{CallFuture, ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
+use sealgate_store::{NewCredential, NewEnvelope, Store};
+use sqlx::Connection as _;
+
+pub fn amt(s: &str) -> Amount {
+    Amount::parse(s).expect("amount")
+}
+
+/// The secret material of one sandbox key, as the signer would hold it.
+#[derive(Clone)]
+pub struct KeyMaterial {
+    pub exchange: &'static str,
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
+    pub passphrase: Option<String>,
+    pub private_key: Option<String>,
+    pub key_name: Option<String>,
+}
+
+impl KeyMaterial {
+    fn credential(&self) -> Credential {
+        Credential {
+            api_key: self.api_key.clone().map(Into::into),
+            api_secret: self.api_secret.clone().map(Into::into),
+            passphrase: self.passphrase.clone().map(Into::into),
+            private_key: self.private_key.clone().map(Into::into),
+            key_name: self.key_name.clone().map(Into::into),
+        }
+    }
+}
+
+/// One credential per venue: (credential id, sandbox api key, exchange).
+pub const VENUES: [(&str, &str, &str); 4] = [
+    ("cid-binance", "bin-key", "binance"),
+    ("cid-kraken", "kr-key", "kraken"),
+    ("cid-okx", "okx-key", "okx"),
+    ("cid-coinbase", "organizations/org-1/apiKeys/cb", "coinbase"),
+];
+
+/// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
+pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
+    match exchange {
+        "binance" => ("BTCUSDT", "BTC", "USDT"),
+        "kraken" => ("XBTUSD", "XXBT", "ZUSD"),
+        "okx" => ("BTC-USDT", "BTC", "USDT"),
+        _ => ("BTC-USD", "BTC", "USD"),
+    }
+}
+
+/// The sandbox and the key material of every credential id.
+pub struct Exchanges {
+    pub sandbox: Sandbox,
+    pub keys: HashMap<String, KeyMaterial>,
+}
+
+const ALL: Permissions = Permissions { read: true, trade: true, withdraw: false };
+
+pub async fn start_exchanges() -> Exchanges {
+    let kraken_secret = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("gen");
+    let pair = signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("pair");
+    let cb_pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8.as_ref()).expect("pem");
+    let cb_public = base64::engine::general_purpose::STANDARD.encode(pair.public_key().as_ref());
+    let spec = |venue, api_key: &str, secret: String, passphrase: Option<&str>, balances: &[(&str, &str)]| KeySpec {
+        venue,
+        api_key: api_key.into(),
+        secret,
+        permissions: ALL,
+        allowed_ips: vec![],
+        passphrase: passphrase.map(Into::into),
+        balances: balances.iter().map(|(a, v)| ((*a).to_owned(), amt(v))).collect(),
+    };
+    let keys = vec![
+        spec(Venue::Binance, "bin-key", "bin-secret".into(), None, &[("BTC", "1.5"), ("USDT", "50000"), ("BNB", "3")]),
+        spec(
+            Venue::Kraken,
+            "kr-key",
+            kraken_secret.clone(),
+            None,
+            &[("XXBT", "2"), ("ZUSD", "100000"), ("XETH", "0.25")],
+        ),
+        spec(Venue::Okx, "okx-key", "okx-secret".into(), Some("okx-pass"), &[("BTC", "0.75"), ("USDT", "20000")]),
+        spec(Venue::Coinbase, VENUES[3].1, cb_public, None, &[("BTC", "0.5"), ("USD", "10000")]),
+    ];
+    let markets = ["binance", "kraken", "okx", "coinbase"]
+        .iter()
+        .map(|e| {
+            let (symbol, base, quote) = market_of(e);
+            Market { symbol: symbol.into(), base: base.into(), quote: quote.into(), price: amt("25000") }
+        })
+        .collect();
+    let sandbox =
+        Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), keys, markets).await.expect("start the sandbox");
+    let none = KeyMaterial {
+        exchange: "",
+        api_key: None,
+        api_secret: None,
+        passphrase: None,
+        private_key: None,
+        key_name: None,
+    };
+    let mut m = HashMap::new();
+    m.insert(
+        VENUES[0].0.to_owned(),
+        KeyMaterial {
+            exchange: "binance",
+            api_key: Some("bin-key".into()),
+            api_secret: Some("bin-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        VENUES[1].0.to_owned(),
+        KeyMaterial {
+            exchange: "kraken",
+            api_key: Some("kr-key".into()),
+            api_secret: Some(kraken_secret),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        VENUES[2].0.to_owned(),
+        KeyMaterial {
+            exchange: "okx",
+            api_key: Some("okx-key".into()),
+            api_secret: Some("okx-secret".into()),
+            passphrase: Some("okx-pass".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        VENUES[3].0.to_owned(),
+        KeyMaterial { exchange: "coinbase", key_name: Some(VENUES[3].1.into()), private_key: Some(cb_pem), ..none },
+    );
+    Exchanges { sandbox, keys: m }
+}
+
+/// A stand-in for the signer: signs with `sealgate_exchanges::sign` and
+/// sends with reqwest. `fail_after` makes every call after the first N fail
+/// as the signer would when the exchange is unreachable.
+pub struct TestClient {
+    base: String,
+    http: reqwest::Client,
+    keys: HashMap<String, KeyMaterial>,
+    nonce: MonotonicNonce,
+    role: &'static str,
+    calls: AtomicUsize,
+    fail_after: AtomicUsize,
+    /// Every request forwarded: (credential id, request).
+    pub log: Mutex<Vec<(String, Request)>>,
+}
+
+impl TestClient {
+    pub fn new(ex: &Exchanges, role: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            base: format!("http://{}", ex.sandbox.addr()),
+            http: reqwest::Client::new(),
+            keys: ex.keys.clone(),
+            nonce: MonotonicNonce::default(),
+            role,
+            calls: AtomicUsize::new(0),
+            fail_after: AtomicUsize::new(usize::MAX),
+            log: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// From now on, allow `n` more calls, then fail transiently.
+    pub fn fail_after(&self, n: usize) {
+        let done = self.calls.load(Ordering::SeqCst);
+        self.fail_after.store(done.saturating_add(n), Ordering::SeqCst);
+    }
+
+    pub fn heal(&self) {
+        self.fail_after.store(usize::MAX, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<(String, Request)> {
+        self.log.lock().expect("log").clone()
+    }
+
+    async fn send(&self, call: &ForwardCall) -> Result<ExchangeResponse, SignerCallError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n >= self.fail_after.load(Ordering::SeqCst) {
+            return Err(SignerCallError::Unavailable("simulated outage".into()));
+        }
+        self.log.lock().expect("log").push((call.credential_id.clone(), call.request.clone()));
+        let key = self.keys.get(&call.credential_id).ok_or(SignerCallError::NotFound)?;
+        let ctx = Context { clock: &SystemClock, nonce: &self.nonce };
+        let signed = sealgate_exchanges::sign(key.exchange, &key.credential(), &call.request, &ctx)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let url = if signed.query.is_empty() {
+            format!("{}{}", self.base, signed.path)
+        } else {
+            format!("{}{}?{}", self.base, signed.path, signed.query)
+        };
+        let method = reqwest::Method::from_bytes(signed.method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, url);
+        for (k, v) in &signed.headers {
+            req = req.header(k, v);
+        }
+        if signed.header_value("Content-Type").is_none() && !signed.body.is_empty() {
+            let ct =
+                if signed.body.starts_with('{') { "application/json" } else { "application/x-www-form-urlencoded" };
+            req = req.header("Content-Type", ct);
+        }
+        let resp = req.body(signed.body).send().await.map_err(|e| SignerCallError::Unavailable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(|e| SignerCallError::Unavailable(e.to_string()))?;
+        Ok(ExchangeResponse { status, body })
+    }
+}
+
+impl SignerClient for TestClient {
+    fn role(&self) -> &str {
+        self.role
+    }
+    fn forward<'a>(&'a self, call: &'a ForwardCall) -> CallFuture<'a, ExchangeResponse> {
+        Box::pin(self.send(call))
+    }
+}
+
+/// A store at `url` with user `alice` owning one credential per venue and
+/// user `mallory` owning none.
+pub async fn store_with_credentials(url: &str) -> Store {
+    let store = Store::connect(url).await.expect("connect");
+    store.create_user("alice", None).await.expect("alice");
+    store.create_user("mallory", None).await.expect("mallory");
+    for (cid, _, exchange) in VENUES {
+        let new = NewCredential { id: cid, owner: "alice", exchange, label: "main", hint: "abcd", scope: "read,trade" };
+        let envs = [
+            NewEnvelope { role: "importer", kid: "imp-1", jwe: "sealed" },
+            NewEnvelope { role: "trader", kid: "trd-1", jwe: "sealed" },
+        ];
+        store.create_credential(&new, &envs).await.expect("credential");
+    }
+    store
+}
+
+// --- SQLite and PostgreSQL ------------------------------------------------------------
+
+fn admin_url() -> String {
+    std::env::var("SEALGATE_TEST_POSTGRES_ADMIN")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(nanos);
+    h.write_u64(n);
+    format!("{}_{}_{:016x}", std::process::id(), n, h.finish())
+}
+
+/// Runs `body(url)` on a fresh SQLite file, then on a fresh PostgreSQL database.
+pub async fn on_both<F, Fut>(test: &str, body: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("server.db").display());
+    let started = Instant::now();
+    let outcome = tokio::spawn(body(url)).await;
+    drop(dir);
+    finish(test, "sqlite", started, outcome);
+
+    let mut admin = match sqlx::PgConnection::connect(&admin_url()).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("SEALGATE_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
+            eprintln!(
+                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                 !!! {test}: PostgreSQL SKIPPED (SEALGATE_SKIP_POSTGRES=1): {e}\n\
+                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            );
+            return;
+        }
+        Err(e) => panic!("{test}: cannot reach PostgreSQL ({e}); set SEALGATE_SKIP_POSTGRES=1 to run SQLite only"),
+    };
+    let name = format!("sealgate_server_test_{}", unique_suffix());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+    let base = admin_url();
+    let url = match base.rfind('/') {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => panic!("admin URL must end in /DATABASE"),
+    };
+    let started = Instant::now();
+    let outcome = tokio::spawn(body(url)).await;
+    let dropped = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await;
+    let _ = admin.close().await;
+    finish(test, "postgres", started, outcome);
+    dropped.expect("drop test database");
+}
+
+fn finish(test: &str, backend: &str, started: Instant, outcome: Result<(), tokio::task::JoinError>) {
+    match outcome {
+        Ok(()) => eprintln!("{test} [{backend}]: ok in {:.2?}", started.elapsed()),
+        Err(e) if e.is_panic() => {
+            eprintln!("{test} [{backend}]: FAILED");
+            std::panic::resume_unwind(e.into_panic())
+        }
+        Err(e) => panic!("{test} [{backend}]: task {e}"),
+    }
+}

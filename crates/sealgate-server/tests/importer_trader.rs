@@ -1,0 +1,327 @@
+//! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
+//! Coinbase), through a stand-in signer client, on SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{Exchanges, TestClient, VENUES, market_of, on_both, start_exchanges, store_with_credentials};
+use sealgate_server::importer::{Importer, enqueue_full_import, portfolio};
+use sealgate_server::trader::{OrderRequest, TradeError, Trader};
+use sealgate_server::venues::Amount;
+use sealgate_store::{JobState, Side, Store, Trade};
+
+/// Trades seeded per venue: more than one page everywhere (Binance pages 1000).
+fn seeded(exchange: &str) -> usize {
+    if exchange == "binance" { 1_005 } else { 230 }
+}
+
+fn seed(ex: &Exchanges) {
+    for (_, key, exchange) in VENUES {
+        assert!(ex.sandbox.seed_trades(key, market_of(exchange).0, seeded(exchange)));
+    }
+}
+
+fn norm(s: &str) -> String {
+    Amount::parse(s).unwrap_or_else(|| panic!("decimal {s}")).normalized().to_string()
+}
+
+/// The normalized asset code of a sandbox asset.
+fn asset(exchange: &str, a: &str) -> String {
+    sealgate_server::venues::normalize_asset(sealgate_server::venues::Venue::from_exchange(exchange).expect("v"), a)
+        .expect("asset")
+}
+
+/// The sandbox account as the portfolio should show it: asset → (free, locked), non-zero only.
+fn sandbox_balances(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String, (String, String)> {
+    ex.sandbox
+        .balances(key)
+        .into_iter()
+        .filter(|(_, f, l)| f.0 != 0 || l.0 != 0)
+        .map(|(a, f, l)| (asset(exchange, &a), (norm(&f.to_string()), norm(&l.to_string()))))
+        .collect()
+}
+
+/// The sandbox trades as the importer should store them, keyed by exchange trade id.
+fn sandbox_trades(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String, (String, Side, String, String, i64)> {
+    ex.sandbox
+        .trades(key)
+        .into_iter()
+        .map(|t| {
+            let id = match exchange {
+                "binance" | "okx" => format!("{}-{}", t.symbol, t.id),
+                "kraken" => format!("T{:05}-SANDB-X{:05}", t.id, t.id),
+                _ => t.id.to_string(),
+            };
+            let side = if t.side_buy { Side::Buy } else { Side::Sell };
+            let row = (t.symbol, side, norm(&t.price.to_string()), norm(&t.qty.to_string()), t.time_ms as i64);
+            (id, row)
+        })
+        .collect()
+}
+
+async fn stored_trades(store: &Store, cid: &str) -> BTreeMap<String, (String, Side, String, String, i64)> {
+    let rows: Vec<Trade> = store.trades("alice", cid, -1, 1_000_000).await.expect("trades");
+    let n = rows.len();
+    let map: BTreeMap<_, _> = rows
+        .into_iter()
+        .map(|t| (t.exchange_trade_id, (t.symbol, t.side, norm(&t.price), norm(&t.qty), t.time_ms)))
+        .collect();
+    assert_eq!(map.len(), n, "no duplicate trade ids");
+    map
+}
+
+async fn drain(importer: &Importer) -> usize {
+    let mut jobs = 0;
+    while importer.run_once().await.expect("run_once") {
+        jobs += 1;
+        assert!(jobs < 100, "the queue does not drain");
+    }
+    jobs
+}
+
+/// Checks the portfolio and the trades of every venue equal the sandbox.
+async fn assert_imported(store: &Store, ex: &Exchanges) {
+    let p = portfolio(store, "alice").await.expect("portfolio");
+    for (cid, key, exchange) in VENUES {
+        let want = sandbox_balances(ex, key, exchange);
+        let got: BTreeMap<String, (String, String)> = p
+            .assets
+            .iter()
+            .flat_map(|a| a.by_exchange.iter().map(move |h| (a.asset.clone(), h)))
+            .filter(|(_, h)| h.credential_id == cid)
+            .map(|(a, h)| {
+                assert_eq!(h.exchange, exchange);
+                (a, (norm(&h.free), norm(&h.locked)))
+            })
+            .collect();
+        assert_eq!(got, want, "{exchange} balances");
+        assert_eq!(stored_trades(store, cid).await, sandbox_trades(ex, key, exchange), "{exchange} trades");
+        let status = p.imports.iter().find(|s| s.credential_id == cid).expect("import status");
+        assert_eq!(status.state, "done", "{exchange}");
+        assert_eq!(status.trades as usize, ex.sandbox.trades(key).len());
+        assert!(status.last_import_ms.is_some());
+    }
+    // Totals are the exact sums across exchanges.
+    let mut want: BTreeMap<String, Amount> = BTreeMap::new();
+    for (_, key, exchange) in VENUES {
+        for (a, (f, l)) in sandbox_balances(ex, key, exchange) {
+            let e = want.entry(a).or_insert(Amount::ZERO);
+            *e = e
+                .checked_add(Amount::parse(&f).expect("f"))
+                .and_then(|x| x.checked_add(Amount::parse(&l)?))
+                .expect("sum");
+        }
+    }
+    let got: BTreeMap<String, String> = p.assets.iter().map(|a| (a.asset.clone(), a.total.clone())).collect();
+    let want: BTreeMap<String, String> = want.into_iter().map(|(a, t)| (a, t.normalized().to_string())).collect();
+    assert_eq!(got, want, "totals");
+    assert!(got.contains_key("BTC") && got.contains_key("USD") && got.contains_key("ETH"), "Kraken codes normalized");
+    assert!(!got.contains_key("XXBT") && !got.contains_key("ZUSD"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
+    on_both("full_import_of_every_venue_equals_the_sandbox_and_is_idempotent", |url| async move {
+        let ex = start_exchanges().await;
+        seed(&ex);
+        let store = store_with_credentials(&url).await;
+        // Live activity on top of the history: a market fill and a resting limit order per venue.
+        let trader = Trader::new(store.clone(), TestClient::new(&ex, "trader"));
+        for (cid, _, exchange) in VENUES {
+            let symbol = market_of(exchange).0.to_owned();
+            let market = OrderRequest {
+                credential_id: cid.into(),
+                symbol: symbol.clone(),
+                side: "buy".into(),
+                order_type: "market".into(),
+                qty: "0.01".into(),
+                price: None,
+            };
+            trader.place("alice", &market).await.unwrap_or_else(|e| panic!("{exchange} market: {e}"));
+            let limit = OrderRequest { order_type: "limit".into(), price: Some("20000".into()), ..market };
+            trader.place("alice", &limit).await.unwrap_or_else(|e| panic!("{exchange} limit: {e}"));
+        }
+
+        let client = TestClient::new(&ex, "importer");
+        let importer = Importer::new(store.clone(), client.clone(), "worker-1".into());
+        for (cid, _, _) in VENUES {
+            enqueue_full_import(&store, cid).await.expect("enqueue");
+        }
+        assert_eq!(drain(&importer).await, 4);
+        assert_eq!(store.job_counts().await.expect("counts"), (0, 0, 4, 0));
+        assert_imported(&store, &ex).await;
+        // Reads only: nothing the importer sent is an order, a cancel or Binance openOrders.
+        for (_, r) in client.requests() {
+            assert!(!r.path.contains("openOrders") && !r.path.ends_with("/order") && !r.path.contains("AddOrder"));
+        }
+
+        // Again: nothing duplicated, nothing lost.
+        for (cid, _, _) in VENUES {
+            enqueue_full_import(&store, cid).await.expect("enqueue");
+        }
+        assert_eq!(drain(&importer).await, 4);
+        assert_imported(&store, &ex).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
+    on_both("an_interrupted_import_resumes_from_its_cursor_with_the_same_rows", |url| async move {
+        let ex = start_exchanges().await;
+        seed(&ex);
+        let store = store_with_credentials(&url).await;
+        let client = TestClient::new(&ex, "importer");
+        let importer = Importer::new(store.clone(), client.clone(), "worker-1".into())
+            .with_backoff(Duration::ZERO, Duration::ZERO)
+            .with_idle_sleep(Duration::from_millis(10));
+        for (cid, _, exchange) in VENUES {
+            let job = enqueue_full_import(&store, cid).await.expect("enqueue");
+            // Balances (Binance: plus the pages of the symbols before BTCUSDT), one page of trades, then an outage.
+            let before_trades = if exchange == "binance" { 1 + 3 } else { 1 };
+            client.fail_after(before_trades + 1);
+            assert!(importer.run_once().await.expect("run"));
+            let stored = store.job(job).await.expect("job").expect("stored");
+            assert_eq!(stored.state, JobState::Queued, "{exchange}: a transient failure is retried");
+            let cursor = stored.cursor.clone().unwrap_or_else(|| panic!("{exchange}: checkpointed a cursor"));
+            assert!(stored.last_error.as_deref().is_some_and(|e| e.contains("simulated outage")));
+            let partial = store.trade_count(cid).await.expect("count");
+            assert!(
+                partial > 0
+                    && (partial as usize) < ex.sandbox.trades(VENUES.iter().find(|v| v.0 == cid).expect("v").1).len()
+            );
+
+            // The retry starts at the cursor, not at the first page.
+            client.heal();
+            let seen = client.requests().len();
+            assert!(importer.run_once().await.expect("run"));
+            let resumed: Vec<_> = client.requests()[seen..].iter().map(|(_, r)| r.clone()).collect();
+            let first_trades = resumed
+                .iter()
+                .find(|r| !r.path.contains("alance") && !r.path.contains("account"))
+                .expect("a trades call");
+            let cursor_text = match exchange {
+                "binance" => format!("fromId={}", cursor.split(':').nth(1).expect("fromId")),
+                "kraken" => format!("ofs={cursor}"),
+                "okx" => format!("after={cursor}"),
+                _ => format!("cursor={cursor}"),
+            };
+            assert!(
+                first_trades.query.contains(&cursor_text) || first_trades.body.contains(&cursor_text),
+                "{exchange}: resumed with {first_trades:?}, cursor {cursor}"
+            );
+            assert_eq!(store.job(job).await.expect("job").map(|j| (j.state, j.attempts)), Some((JobState::Done, 2)));
+        }
+        assert_imported(&store, &ex).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn permanent_failures_are_not_retried_and_shutdown_stops_the_worker() {
+    on_both("permanent_failures_are_not_retried_and_shutdown_stops_the_worker", |url| async move {
+        let ex = start_exchanges().await;
+        let store = store_with_credentials(&url).await;
+        // A credential on an exchange the importer does not speak.
+        let new = sealgate_store::NewCredential {
+            id: "cid-bitmex",
+            owner: "alice",
+            exchange: "bitmex",
+            label: "x",
+            hint: "x",
+            scope: "read",
+        };
+        store.create_credential(&new, &[]).await.expect("credential");
+        let job = enqueue_full_import(&store, "cid-bitmex").await.expect("enqueue");
+        let importer = Importer::new(store.clone(), TestClient::new(&ex, "importer"), "w".into())
+            .with_idle_sleep(Duration::from_millis(20));
+        assert!(importer.run_once().await.expect("run"));
+        let j = store.job(job).await.expect("job").expect("stored");
+        assert_eq!((j.state, j.attempts), (JobState::Failed, 1));
+        assert_eq!(j.last_error.as_deref(), Some("exchange: import not supported for bitmex"));
+
+        // run() drains the queue and stops promptly on shutdown.
+        enqueue_full_import(&store, "cid-okx").await.expect("enqueue");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(importer.run(rx));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while store.job_counts().await.expect("counts").2 < 1 {
+            assert!(std::time::Instant::now() < deadline, "the worker did not run the job");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tx.send(true).expect("shutdown");
+        tokio::time::timeout(Duration::from_secs(2), worker).await.expect("stopped promptly").expect("no panic");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn place_and_cancel_on_every_venue_move_the_sandbox_account() {
+    on_both("place_and_cancel_on_every_venue_move_the_sandbox_account", |url| async move {
+        let ex = start_exchanges().await;
+        let store = store_with_credentials(&url).await;
+        let trader = Trader::new(store.clone(), TestClient::new(&ex, "trader"));
+        let free = |key: &str, a: &str| ex.sandbox.free_balance(key, a).expect("balance");
+        for (cid, key, exchange) in VENUES {
+            let (symbol, base, quote) = market_of(exchange);
+            // A limit buy of 0.1 at 20000 locks 2000 of the quote.
+            let quote_before = free(key, quote);
+            let limit = OrderRequest {
+                credential_id: cid.into(),
+                symbol: symbol.into(),
+                side: "buy".into(),
+                order_type: "limit".into(),
+                qty: "0.1".into(),
+                price: Some("20000".into()),
+            };
+            let o = trader.place("alice", &limit).await.unwrap_or_else(|e| panic!("{exchange}: {e}"));
+            assert!(o.exchange_order_id.is_some(), "{exchange}");
+            assert_eq!(
+                (o.status.as_str(), o.side, o.qty.as_str()),
+                (if exchange == "binance" { "open" } else { "accepted" }, Side::Buy, "0.1")
+            );
+            assert_eq!(quote_before.0 - free(key, quote).0, common::amt("2000").0, "{exchange}: quote locked");
+            // Cancelled: the quote is free again.
+            let c = trader.cancel("alice", &o.id).await.unwrap_or_else(|e| panic!("{exchange} cancel: {e}"));
+            assert_eq!(c.status, "canceled");
+            assert_eq!(free(key, quote), quote_before, "{exchange}: quote unlocked");
+            assert!(matches!(trader.cancel("alice", &o.id).await, Err(TradeError::BadRequest(_))), "twice");
+
+            // A market sell of 0.02 base at 25000 pays 500 of the quote.
+            let base_before = free(key, base);
+            let market = OrderRequest {
+                side: "sell".into(),
+                order_type: "market".into(),
+                qty: "0.02".into(),
+                price: None,
+                ..limit.clone()
+            };
+            trader.place("alice", &market).await.unwrap_or_else(|e| panic!("{exchange} market: {e}"));
+            assert_eq!(base_before.0 - free(key, base).0, common::amt("0.02").0, "{exchange}: base sold");
+            assert_eq!(free(key, quote).0 - quote_before.0, common::amt("500").0, "{exchange}: quote received");
+
+            // The exchange's refusal comes back bounded, and the order is recorded rejected.
+            let too_big = OrderRequest { qty: "1000000".into(), ..limit.clone() };
+            match trader.place("alice", &too_big).await {
+                Err(TradeError::Exchange { message, .. }) => assert!(!message.is_empty() && message.len() <= 200),
+                other => panic!("{exchange}: {other:?}"),
+            }
+            let orders = store.orders("alice", 100).await.expect("orders");
+            assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "rejected"), "{exchange}");
+            // Client order ids are unique per order.
+            let ids: std::collections::HashSet<_> = orders.iter().map(|o| &o.client_order_id).collect();
+            assert_eq!(ids.len(), orders.len());
+
+            // Someone else's credential or order: NotFound, exactly like a missing one.
+            assert_eq!(trader.place("mallory", &limit).await, Err(TradeError::NotFound));
+            assert_eq!(trader.cancel("mallory", &o.id).await, Err(TradeError::NotFound));
+            let missing = OrderRequest { credential_id: "cid-nope".into(), ..limit.clone() };
+            assert_eq!(trader.place("alice", &missing).await, Err(TradeError::NotFound));
+        }
+        assert!(matches!(trader.cancel("alice", "no-such-order").await, Err(TradeError::NotFound)));
+        assert!(ex.sandbox.withdrawals().is_empty());
+    })
+    .await;
+}
