@@ -17,7 +17,6 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, Request, State};
@@ -468,10 +467,10 @@ async fn create_credential(
             "the audit log is unavailable, so the credential was not kept; try again later with a new id",
         ));
     }
-    if roles.contains(&"importer") {
-        if let Err(e) = crate::importer::enqueue_full_import(&s.store, &cred.id).await {
-            tracing::error!(error = %e, credential = %cred.id, "full import not queued");
-        }
+    if roles.contains(&"importer")
+        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &cred.id).await
+    {
+        tracing::error!(error = %e, credential = %cred.id, "full import not queued");
     }
     let info = s.store.envelope_roles(&user.id, &cred.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
     Ok((StatusCode::CREATED, Json(credential_view(&cred, &info))))
