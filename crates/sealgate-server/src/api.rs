@@ -69,6 +69,21 @@ pub struct ApiState {
     pub recipients: Arc<RwLock<RecipientSet>>,
     /// Authentication.
     pub auth: Arc<Auth>,
+    /// Told the credential id (or `None`: all of them) after a revoke, delete or
+    /// lockdown, so a signer in this process drops its cached copy at once
+    /// (signers elsewhere re-check the store within their revalidation interval).
+    pub on_change: Option<ChangeHook>,
+}
+
+/// See [`ApiState::on_change`].
+pub type ChangeHook = Arc<dyn Fn(Option<&str>) + Send + Sync>;
+
+impl ApiState {
+    fn changed(&self, credential: Option<&str>) {
+        if let Some(hook) = &self.on_change {
+            hook(credential);
+        }
+    }
 }
 
 impl FromRef<ApiState> for Arc<Auth> {
@@ -508,6 +523,7 @@ async fn revoke_role(
     let roles = s.store.envelope_roles(&user.id, &id).await.map_err(|e| ApiError::store("envelope roles", e))?;
     let kid = roles.iter().find(|r| r.role == role).map(|r| r.kid.clone());
     let deleted = s.store.delete_envelope(&user.id, &id, &role).await.map_err(|e| ApiError::store("revoke", e))?;
+    s.changed(Some(&id));
     if !deleted {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no envelope for this role on this credential"));
     }
@@ -524,6 +540,7 @@ async fn delete_credential(
     let c = s.store.get_credential(&user.id, &id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     s.store.delete_credential(&user.id, &id).await.map_err(|e| ApiError::store("delete credential", e))?;
+    s.changed(Some(&id));
     let event =
         AuditEvent::new(actor(&user), Action::CredentialDeleted, &id, json!({"exchange": c.exchange})).owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the credential was deleted", e))?;
@@ -532,6 +549,7 @@ async fn delete_credential(
 
 async fn lockdown(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
     let n = s.store.lockdown(&user.id).await.map_err(|e| ApiError::store("lockdown", e))?;
+    s.changed(None);
     let event = AuditEvent::new(actor(&user), Action::Lockdown, &user.id, json!({"frozen": n})).owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("all credentials were frozen", e))?;
     Ok(Json(json!({ "frozen": n })))

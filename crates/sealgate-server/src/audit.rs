@@ -140,7 +140,24 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<(Prepared, Reply)>, checkpo
     let mut batch: Vec<(Prepared, Reply)> = Vec::new();
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = tokio::time::Instant::now();
-    while let Some(first) = rx.recv().await {
+    let idle = checkpoints.as_ref().map_or(Duration::from_secs(3600), |p| p.every);
+    loop {
+        let first = match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => break,
+            Err(_) => {
+                // Quiet for a while: seal what was written since the last checkpoint.
+                if let Some(policy) = &checkpoints
+                    && since_checkpoint > 0
+                    && let Ok(Some(tail)) = store.audit_tail().await
+                    && sign_checkpoint(&store, policy, &tail).await.is_ok()
+                {
+                    since_checkpoint = 0;
+                    last_checkpoint = tokio::time::Instant::now();
+                }
+                continue;
+            }
+        };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

@@ -428,7 +428,7 @@ pub async fn run(
         custody.as_ref().map(|c| CheckpointPolicy {
             custody: c.clone(),
             every_records: 1000,
-            every: Duration::from_secs(60),
+            every: Duration::from_secs(1),
         }),
     );
 
@@ -523,7 +523,13 @@ pub async fn run(
         None
     };
     if has(ServeRole::Api) {
-        let (router, auth) = api_router(&store, &audit, trader.clone(), custody.as_ref(), &opts).await?;
+        let hook: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
+            Arc::new(move |cid: Option<&str>| match cid {
+                Some(c) => s.invalidate(c),
+                None => s.invalidate_all(),
+            }) as crate::api::ChangeHook
+        });
+        let (router, auth) = api_router(&store, &audit, trader.clone(), custody.as_ref(), hook, &opts).await?;
         app = app.merge(router);
         api_auth = Some(auth);
     }
@@ -564,6 +570,7 @@ async fn api_router(
     audit: &AuditLog,
     trader: Option<Arc<crate::trader::Trader>>,
     custody: Option<&Arc<dyn Custody>>,
+    on_change: Option<crate::api::ChangeHook>,
     opts: &ServeOptions,
 ) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
@@ -600,6 +607,7 @@ async fn api_router(
         trader,
         recipients: Arc::new(tokio::sync::RwLock::new(recipients)),
         auth: auth.clone(),
+        on_change,
     };
     Ok((crate::api::router(state), auth))
 }

@@ -113,6 +113,7 @@ async fn start(url: &str, config: AuthConfig) -> Env {
             pin: "root-pin-thumbprint".into(),
         })),
         auth: auth.clone(),
+        on_change: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

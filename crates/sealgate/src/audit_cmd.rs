@@ -22,8 +22,12 @@ pub enum AuditCommand {
     /// summary, or exits 2 naming the first bad record.
     Verify {
         /// The export to verify.
+        #[arg(long, required_unless_present = "database", conflicts_with = "database")]
+        file: Option<PathBuf>,
+        /// Verify the chain in a Sealgate database instead (sqlite://… or postgres://…),
+        /// with its signed checkpoints.
         #[arg(long)]
-        file: PathBuf,
+        database: Option<String>,
         /// Root public JWK file (EC P-256) the checkpoints must be signed with.
         #[arg(long, conflicts_with = "pin")]
         root_jwk: Option<PathBuf>,
@@ -36,7 +40,7 @@ pub enum AuditCommand {
 
 pub fn run(cmd: AuditCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cmd {
-        AuditCommand::Verify { file, root_jwk, pin } => {
+        AuditCommand::Verify { file, database, root_jwk, pin } => {
             let root = match &root_jwk {
                 Some(path) => Some(read_root(path)?),
                 None => None,
@@ -46,13 +50,29 @@ pub fn run(cmd: AuditCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 (None, Some(p)) => Trust::Pin(p),
                 (None, None) => Trust::None,
             };
-            let text = read_bounded(&file, MAX_EXPORT)?;
+            let text = match (&file, &database) {
+                (Some(file), _) => read_bounded(file, MAX_EXPORT)?,
+                (None, Some(url)) => export_database(url)?,
+                (None, None) => bail!("give --file or --database"),
+            };
             // The error is the line: `record N: <reason>` names the first bad record.
             let summary = verify_export(&text, trust)?;
             writeln!(out, "{summary}")?;
             Ok(())
         }
     }
+}
+
+/// The database's chain as the JSON Lines export.
+fn export_database(url: &str) -> anyhow::Result<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let store = sealgate_store::Store::connect(url).await.context("database")?;
+        let mut text = Vec::new();
+        sealgate_server::audit::export_store(&store, &mut text).await.map_err(|e| anyhow::anyhow!("database: {e}"))?;
+        store.close().await;
+        Ok(text)
+    })
 }
 
 fn read_bounded(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
