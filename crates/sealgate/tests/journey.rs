@@ -286,6 +286,19 @@ async fn the_whole_journey_through_http() {
         let base = server.base.clone();
         let client = Client { http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http"), transcript: Mutex::new(String::new()) };
 
+        // Health, readiness, metrics; the process holding opened credentials is hardened.
+        for path in ["/healthz", "/readyz"] {
+            let r = client.http.get(format!("{base}{path}")).send().await.expect("health");
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+        }
+        let metrics = client.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        assert!(metrics.contains("sealgate_non_dumpable 1"), "{metrics}");
+        if metrics.contains("sealgate_memory_locked 1") {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).expect("status");
+            let locked = status.lines().find(|l| l.starts_with("VmLck:")).expect("VmLck");
+            assert_ne!(locked.split_whitespace().nth(1), Some("0"), "{locked}");
+        }
+
         // Sign in; the recipient key set verifies against the printed pin.
         let me = login(&client, &server).await;
         let (s, who) = client.call(&base, &me, "GET", "/v1/me", None).await;
