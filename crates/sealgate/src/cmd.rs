@@ -55,6 +55,9 @@ enum Command {
     Audit(crate::audit_cmd::AuditCommand),
     /// Run Sealgate's roles: api, signer, importer, trader (all by default).
     Serve(crate::serve_cmd::ServeArgs),
+    /// Operator actions (the global kill switch).
+    #[command(subcommand)]
+    Admin(crate::admin_cmd::AdminCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -171,6 +174,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Custody(c) => crate::keys_cmd::run_custody(c, out),
         Command::Audit(c) => crate::audit_cmd::run(c, out),
         Command::Serve(a) => crate::serve_cmd::run(a),
+        Command::Admin(c) => crate::admin_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod admin_cmd;
 mod audit_cmd;
 mod cmd;
 mod exchange_cmd;

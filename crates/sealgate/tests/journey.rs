@@ -393,6 +393,19 @@ async fn the_whole_journey_through_http() {
         let (s, v) = client.call(&base, &Who::Service(token("trader")), "POST", "/v1/sign", Some(read.clone())).await;
         assert_eq!(s, 401, "signatures are not returned to the trader by default: {v}");
 
+        // The operator's kill switch stops every signature within the revalidation interval, and is audited.
+        let url = db.url_or_sqlite(&data);
+        for state in ["on", "off"] {
+            let out = Command::new(BIN).args(["admin", "kill-switch", state, "--database", &url]).output().expect("admin");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let (s, v) = client.call(&base, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
+            match state {
+                "on" => assert_eq!((s, v["error"].as_str()), (403, Some("denied: the kill switch is on")), "{v}"),
+                _ => assert_eq!(s, 200, "{v}"),
+            }
+        }
+
         // Revoke the trader: orders are refused; the importer still reads.
         let (s, v) = client.call(&base, &me, "DELETE", &format!("/v1/credentials/{cid}/roles/trader"), None).await;
         assert!(s == 200 || s == 204, "{s} {v}");
