@@ -19,7 +19,6 @@ use sealgate_server::audit::AuditLog;
 use sealgate_server::auth::{Auth, AuthConfig, JwtAlg, LocalConfig, OidcConfig};
 use sealgate_store::Store;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 
 const CANARY: &str = "CANARY-api-s3cr3t-77aa";
 const API_KEY: &str = "AKIAEXAMPLEKEY0000WXYZ";
@@ -28,52 +27,16 @@ const JWE_PREFIX: &str = "eyJhbGciOiJFQ0RI";
 
 // --- databases -------------------------------------------------------------------------------
 
-fn admin_url() -> String {
-    std::env::var("SEALGATE_TEST_POSTGRES_ADMIN")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+#[path = "../../sealgate-store/tests/harness/mod.rs"]
+mod harness;
 
-fn unique() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    h.write_usize(N.fetch_add(1, Ordering::Relaxed));
-    format!("{}_{:016x}", std::process::id(), h.finish())
-}
-
-/// Runs `body(url)` on SQLite, then on PostgreSQL.
+/// Runs `body(url)` on SQLite, then on PostgreSQL (the store's harness).
 async fn on_both<F, Fut>(test: &str, body: F)
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display());
-    let outcome = tokio::spawn(body(url)).await;
-    if let Err(e) = outcome {
-        eprintln!("{test} [sqlite]: FAILED");
-        std::panic::resume_unwind(e.into_panic());
-    }
-    let mut admin = match sqlx::PgConnection::connect(&admin_url()).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("SEALGATE_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
-            eprintln!("!!! {test}: PostgreSQL SKIPPED (SEALGATE_SKIP_POSTGRES=1): {e}");
-            return;
-        }
-        Err(e) => panic!("{test}: PostgreSQL unreachable ({e}); set SEALGATE_SKIP_POSTGRES=1 to run SQLite only"),
-    };
-    let name = format!("sealgate_api_test_{}", unique());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-    let base = admin_url();
-    let url = format!("{}/{name}", &base[..base.rfind('/').expect("admin URL ends in /DB")]);
-    let outcome = tokio::spawn(body(url)).await;
-    let dropped = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await;
-    if let Err(e) = outcome {
-        eprintln!("{test} [postgres]: FAILED");
-        std::panic::resume_unwind(e.into_panic());
-    }
-    dropped.expect("drop database");
+    harness::on_both(test, |db| body(db.url)).await
 }
 
 // --- the server under test -------------------------------------------------------------------

@@ -13,9 +13,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::Engine as _;
@@ -23,7 +22,6 @@ use sealgate_exchanges::{Context, Credential, MonotonicNonce, Request, SystemClo
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use sealgate_server::client::{CallFuture, ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
-use sqlx::Connection as _;
 
 pub fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
@@ -262,69 +260,14 @@ pub async fn store_with_credentials(url: &str) -> Store {
 
 // --- SQLite and PostgreSQL ------------------------------------------------------------
 
-fn admin_url() -> String {
-    std::env::var("SEALGATE_TEST_POSTGRES_ADMIN")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+#[path = "../../../sealgate-store/tests/harness/mod.rs"]
+mod harness;
 
-fn unique_suffix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(nanos);
-    h.write_u64(n);
-    format!("{}_{}_{:016x}", std::process::id(), n, h.finish())
-}
-
-/// Runs `body(url)` on a fresh SQLite file, then on a fresh PostgreSQL database.
+/// Runs `body(url)` on a fresh SQLite file, then on a fresh PostgreSQL database (the store's harness).
 pub async fn on_both<F, Fut>(test: &str, body: F)
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("server.db").display());
-    let started = Instant::now();
-    let outcome = tokio::spawn(body(url)).await;
-    drop(dir);
-    finish(test, "sqlite", started, outcome);
-
-    let mut admin = match sqlx::PgConnection::connect(&admin_url()).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("SEALGATE_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
-            eprintln!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! {test}: PostgreSQL SKIPPED (SEALGATE_SKIP_POSTGRES=1): {e}\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-            );
-            return;
-        }
-        Err(e) => panic!("{test}: cannot reach PostgreSQL ({e}); set SEALGATE_SKIP_POSTGRES=1 to run SQLite only"),
-    };
-    let name = format!("sealgate_server_test_{}", unique_suffix());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
-    let base = admin_url();
-    let url = match base.rfind('/') {
-        Some(i) => format!("{}/{name}", &base[..i]),
-        None => panic!("admin URL must end in /DATABASE"),
-    };
-    let started = Instant::now();
-    let outcome = tokio::spawn(body(url)).await;
-    let dropped = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await;
-    let _ = admin.close().await;
-    finish(test, "postgres", started, outcome);
-    dropped.expect("drop test database");
-}
-
-fn finish(test: &str, backend: &str, started: Instant, outcome: Result<(), tokio::task::JoinError>) {
-    match outcome {
-        Ok(()) => eprintln!("{test} [{backend}]: ok in {:.2?}", started.elapsed()),
-        Err(e) if e.is_panic() => {
-            eprintln!("{test} [{backend}]: FAILED");
-            std::panic::resume_unwind(e.into_panic())
-        }
-        Err(e) => panic!("{test} [{backend}]: task {e}"),
-    }
+    harness::on_both(test, |db| body(db.url)).await
 }
