@@ -4,6 +4,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,38 @@ fn main() {
                 trades as f64 / elapsed.as_secs_f64()
             );
             store.close().await;
+        }
+
+        // The production path: the real signer in-process (policy, one unseal, every forward
+        // durably audited) between the importer and the exchange.
+        for (exchange, key, symbol, cred) in [
+            ("binance", support::BINANCE_KEY, "BTCUSDT", support::binance_json()),
+            ("kraken", support::KRAKEN_KEY, "XBTUSD", support::kraken_json()),
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+            let world = support::World::new(&url).await;
+            assert!(world.sandbox.seed_trades(key, symbol, trades));
+            world.credential("bench-user", "bench-cid", exchange, &cred, &[("importer", "read")]).await;
+            let signer = world.signer(world.signer_config());
+            let client = std::sync::Arc::new(sealgate_server::signer::LocalSignerClient::new(
+                signer,
+                sealgate_policy::Role::Importer,
+            ));
+            let importer = Importer::new(world.store.clone(), client, "bench".into())
+                .with_idle_sleep(Duration::from_millis(1));
+            enqueue_full_import(&world.store, "bench-cid").await.expect("enqueue");
+            let started = Instant::now();
+            assert!(importer.run_once().await.expect("import"));
+            let elapsed = started.elapsed();
+            let stored = world.store.trade_count("bench-cid").await.expect("count");
+            assert_eq!(stored as usize, trades, "{exchange}: every trade stored");
+            let audited = world.store.audit_range(0, u32::MAX).await.expect("audit").len();
+            println!(
+                "{exchange:>9}: {trades} trades in {:>8.1} ms  ({:>8.0} trades/s) through the real signer, {audited} audit records",
+                elapsed.as_secs_f64() * 1000.0,
+                trades as f64 / elapsed.as_secs_f64()
+            );
         }
     });
 }
