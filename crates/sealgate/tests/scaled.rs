@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -570,6 +570,8 @@ async fn credential(store: &Store, jwk: &PublicJwk, owner: &str, cid: &str, exch
 struct Hammer {
     stop: Arc<AtomicBool>,
     a_up: Arc<AtomicBool>,
+    /// Requests sent to signer A and not yet answered.
+    in_flight_a: Arc<AtomicUsize>,
     report: Arc<Mutex<HammerReport>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -591,17 +593,25 @@ impl Hammer {
         let stop = Arc::new(AtomicBool::new(false));
         let a_up = Arc::new(AtomicBool::new(true));
         let report = Arc::new(Mutex::new(HammerReport::default()));
+        let in_flight_a = Arc::new(AtomicUsize::new(0));
         let clients = [world.client(0), world.client(1)];
         let tasks = (0..tasks)
             .map(|t| {
                 let (stop, a_up, report, clients) = (stop.clone(), a_up.clone(), report.clone(), clients.clone());
+                let in_flight_a = in_flight_a.clone();
                 tokio::spawn(async move {
                     let mut n = t;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
                         let a_was_up = a_up.load(Ordering::Relaxed);
                         let i = if a_was_up { n % 2 } else { 1 };
+                        if i == 0 {
+                            in_flight_a.fetch_add(1, Ordering::SeqCst);
+                        }
                         let r: Result<ExchangeResponse, SignerCallError> = clients[i].forward(&kraken_balance()).await;
+                        if i == 0 {
+                            in_flight_a.fetch_sub(1, Ordering::SeqCst);
+                        }
                         {
                             let mut rep = report.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                             match r {
@@ -616,16 +626,22 @@ impl Hammer {
                                 Err(e) => rep.unexpected.push(format!("signer {i}: {e}")),
                             }
                         }
-                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 })
             })
             .collect();
-        Hammer { stop, a_up, report, tasks }
+        Hammer { stop, a_up, in_flight_a, report, tasks }
     }
 
-    /// From now on signer A is expected to fail.
-    fn a_down(&self) {
+    /// Waits until requests are in flight through signer A, then declares it down: from
+    /// now on its failures are expected (and no new request goes to it).
+    async fn a_down_with_requests_in_flight(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.in_flight_a.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no request ever in flight through signer A");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         self.a_up.store(false, Ordering::Relaxed);
     }
 
@@ -645,6 +661,7 @@ async fn two_signers_and_two_importer_processes_share_one_postgresql() {
     let _one_at_a_time = SERIAL.lock().await;
     let started = Instant::now();
     let Some(world) = World::start("scaled-run", 2_500).await else { return };
+    eprintln!("{:.1?}: two signers ready, credentials created", started.elapsed());
 
     // (a) One Kraken credential through both signers, 100 requests in flight together:
     // the nonce sequence in the store keeps Kraken from refusing any.
@@ -662,6 +679,8 @@ async fn two_signers_and_two_importer_processes_share_one_postgresql() {
     let forwarded = world.forwarded().await;
     assert_eq!(forwarded.get(&(KRAKEN_CID.into(), "/0/private/Balance".into())), Some(&100));
 
+    eprintln!("{:.1?}: 100 Kraken requests answered", started.elapsed());
+
     // (b) Twenty imports, two importer processes (two workers each), each through its own signer.
     let jobs = world.enqueue_all().await;
     let mut i1 = world.spawn_importer("importer-1", 0, 60);
@@ -669,6 +688,7 @@ async fn two_signers_and_two_importer_processes_share_one_postgresql() {
     i1.ready().await;
     i2.ready().await;
     world.wait_done(&jobs, &[&i1, &i2], Duration::from_secs(45)).await;
+    eprintln!("{:.1?}: every job done", started.elapsed());
 
     // No job lost, none run twice: each done on its first attempt, by exactly one importer.
     for (id, cid) in &jobs {
@@ -708,7 +728,8 @@ const KILL_LEASE_SECS: u64 = 3;
 async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     let _one_at_a_time = SERIAL.lock().await;
     let started = Instant::now();
-    let Some(mut world) = World::start("kill-mid-work", 3_500).await else { return };
+    let Some(mut world) = World::start("kill-mid-work", 2_500).await else { return };
+    eprintln!("{:.1?}: two signers ready, credentials created", started.elapsed());
     let jobs = world.enqueue_all().await;
     // Kraken traffic through both signers the whole time.
     let hammer = Hammer::start(&world, 4);
@@ -720,8 +741,11 @@ async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     i1.kill();
     let partial = world.store.trade_count(&interrupted.credential_id).await.expect("count");
     eprintln!(
-        "killed importer-1 during job {} ({}) at cursor {:?}, {partial} trades stored",
-        interrupted.id, interrupted.credential_id, interrupted.cursor
+        "{:.1?}: killed importer-1 during job {} ({}) at cursor {:?}, {partial} trades stored",
+        started.elapsed(),
+        interrupted.id,
+        interrupted.credential_id,
+        interrupted.cursor
     );
 
     // 2. Signer A SIGKILLed while requests are in flight through it (Kraken requests from
@@ -730,15 +754,23 @@ async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     i2.ready().await;
     world.wait_running(&jobs, &i2, false).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    hammer.a_down();
+    hammer.a_down_with_requests_in_flight().await;
     world.signers[0].kill();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!("{:.1?}: killed signer-a", started.elapsed());
+    // importer-2 finds its signer gone mid-job: a transient failure, the job is queued again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !i2.stderr().contains("import failed; will retry") {
+        assert!(Instant::now() < deadline, "importer-2 did not notice\n{}", i2.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     i2.kill();
 
     // 3. A fresh importer through the surviving signer finishes everything.
     let mut i3 = world.spawn_importer("importer-3", 1, KILL_LEASE_SECS);
     i3.ready().await;
+    eprintln!("{:.1?}: importer-3 started", started.elapsed());
     world.wait_done(&jobs, &[&i1, &i2, &i3, &world.signers[1]], Duration::from_secs(60)).await;
+    eprintln!("{:.1?}: every job done", started.elapsed());
     let report = hammer.finish().await;
 
     // Every job done; the interrupted one was taken over (a later attempt).
@@ -761,6 +793,7 @@ async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     assert!(report.refused.is_empty(), "Kraken refused: {:?}", report.refused);
     assert!(report.unexpected.is_empty(), "a live signer failed: {:?}", report.unexpected);
     assert!(report.ok[0] > 0 && report.ok_on_b_after_a_down > 0, "{report:?}");
+    assert!(report.lost_with_a > 0, "requests were in flight through signer A when it died: {report:?}");
     // The audit chain, written by two signers one of which died mid-flight, verifies.
     let summary = world.verify_audit().await;
     let retried: BTreeSet<i64> = attempts.iter().filter(|(_, a)| **a > 1).map(|(id, _)| *id).collect();
