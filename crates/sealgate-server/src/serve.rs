@@ -84,6 +84,9 @@ pub struct ServeOptions {
     pub allow_sign: Vec<Role>,
     /// Import workers in this process.
     pub importer_workers: usize,
+    /// How long an import job stays claimed without a checkpoint (each page
+    /// extends it): a job whose worker died is taken over after this.
+    pub import_lease: Duration,
     /// OIDC bearer authentication (issuer, audience); `None`: the local login.
     pub oidc: Option<(String, String)>,
     /// A signed recipient key set to publish, for an api without custody access
@@ -106,6 +109,7 @@ impl Default for ServeOptions {
             exchange_urls: Vec::new(),
             allow_sign: Vec::new(),
             importer_workers: 1,
+            import_lease: Duration::from_secs(60),
             oidc: None,
             recipients_file: None,
         }
@@ -510,7 +514,8 @@ pub async fn run(
         let client = client_for(Role::Importer)?;
         for i in 0..opts.importer_workers.max(1) {
             let worker =
-                crate::importer::Importer::new(store.clone(), client.clone(), format!("{}-{i}", worker_name()));
+                crate::importer::Importer::new(store.clone(), client.clone(), format!("{}-{i}", worker_name()))
+                    .with_lease(opts.import_lease);
             tokio::spawn(worker.run(stop_rx.clone()));
         }
         println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));

@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// Import workers in this process.
     #[arg(long, default_value_t = 1)]
     importer_workers: usize,
+    /// How long an import job stays claimed without progress (seconds); a job whose
+    /// importer died is taken over by another after this. Each page extends it.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    import_lease_secs: u64,
     /// OIDC issuer: users authenticate with bearer JWTs from it (instead of the local login link).
     #[arg(long, requires = "oidc_audience")]
     oidc_issuer: Option<String>,
@@ -82,6 +86,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         signer_url: a.signer_url,
         service_keys: a.service_keys,
         importer_workers: a.importer_workers,
+        import_lease: std::time::Duration::from_secs(a.import_lease_secs),
         oidc: a.oidc_issuer.zip(a.oidc_audience),
         recipients_file: a.recipients_file,
         ..ServeOptions::default()
