@@ -82,6 +82,14 @@ impl Store {
             Db::Sqlite(_) => Ok(NonceGuard { _tx: None, _local: Some(local) }),
             Db::Postgres(p) => {
                 let mut tx = p.begin().await.ctx("nonce guard")?;
+                // A holder that vanishes (host down, network split) must not block the fleet
+                // for TCP keepalive's two hours: the server ends an idle transaction after
+                // 30 s, and a waiter gives up after 20 s (the request fails, transiently).
+                sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '30s'")
+                    .execute(&mut *tx)
+                    .await
+                    .ctx("nonce guard")?;
+                sqlx::query("SET LOCAL lock_timeout = '20s'").execute(&mut *tx).await.ctx("nonce guard")?;
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
                     .bind(credential_id)
                     .execute(&mut *tx)
