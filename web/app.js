@@ -31,7 +31,7 @@ const EXCHANGES = [
 ];
 const exchangeName = (id) => (EXCHANGES.find((e) => e.id === id) || { name: id }).name;
 
-const state = { me: null, credentials: [], pollTimer: null };
+const state = { me: null, credentials: [], pollTimer: null, flash: '' };
 
 // --- small helpers -------------------------------------------------------------------
 
@@ -142,6 +142,13 @@ function showScreen(name) {
 async function route() {
   clearTimeout(state.pollTimer);
   showAlert('');
+  // A message for the next screen (after a delete or a lockdown) survives one navigation.
+  say(state.flash);
+  state.flash = '';
+  if (state.flashAlert) {
+    showAlert(state.flashAlert);
+    state.flashAlert = '';
+  }
   if (!state.me) {
     try {
       state.me = await api('GET', '/v1/me');
@@ -384,7 +391,7 @@ async function deleteCredential() {
   if (!ok) return;
   try {
     await api('DELETE', `/v1/credentials/${encodeURIComponent(id)}`);
-    say('The credential was deleted.');
+    state.flash = 'The credential was deleted.';
     location.hash = '#/credentials';
   } catch (e) {
     showAlert(e.message);
@@ -396,10 +403,15 @@ async function lockdown() {
   if (!ok) return;
   try {
     const r = await api('POST', '/v1/lockdown');
-    say(`Lockdown: ${r.frozen} credential(s) frozen.`);
-    showAlert(`Lockdown done: ${r.frozen} credential(s) frozen.`);
-    if ((location.hash || '#/credentials') === '#/credentials') await showCredentials();
-    else location.hash = '#/credentials';
+    say('');
+    const text = `Lockdown done: ${r.frozen} credential(s) frozen. No service can use them until the operator unfreezes them.`;
+    if ((location.hash || '#/credentials') === '#/credentials') {
+      await showCredentials();
+      showAlert(text);
+    } else {
+      state.flashAlert = text;
+      location.hash = '#/credentials';
+    }
   } catch (e) {
     showAlert(e.message);
   }
@@ -440,7 +452,7 @@ async function showPortfolio() {
         el('th', { scope: 'row', 'data-label': 'Asset' }, a.asset),
         el('td', { 'data-label': 'Total', class: 'num', 'data-total': a.total }, a.total),
         el('td', { 'data-label': 'By exchange' },
-          el('ul', { class: 'plain' }, a.by_exchange.map((b) => el('li', {}, `${name(b.credential_id)}: ${b.free} free${b.locked !== '0' ? `, ${b.locked} locked` : ''}`)))),
+          el('ul', { class: 'plain' }, a.by_exchange.map((b) => el('li', {}, `${name(b.credential_id)}: ${b.free} free${Number(b.locked) !== 0 ? `, ${b.locked} locked` : ''}`)))),
       ),
     );
   }
