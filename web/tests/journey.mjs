@@ -28,6 +28,8 @@ const EXPIRED = env('SEALGATE_EXPIRED_KEYSET');
 const EXPECT = JSON.parse(env('SEALGATE_EXPECT'));
 const ART = env('SEALGATE_ARTIFACTS');
 const RESULT = env('SEALGATE_RESULT');
+// Public JWKs (P-256, P-384, X25519) whose private halves the Rust test holds.
+const EXTRA_KEYS = JSON.parse(env('SEALGATE_EXTRA_KEYS', '[]'));
 const OKX_KEY = 'okx-web-key-5Tq8';
 const OKX_SECRET = `${SECRET}-okx`;
 const OKX_PASS = `PASS-${SECRET}`;
@@ -125,6 +127,16 @@ try {
   const user = await page.locator('#who-name').textContent();
   await visible('#screen-credentials');
   log('signed in as', user);
+
+  // The page's sealing code on every curve it supports, opened by the Rust test.
+  const extra = await page.evaluate(async ({ keys, apiKey }) => {
+    const out = [];
+    for (const jwk of keys) {
+      const binding = { sub: 'web-user', cid: 'web-cid', exch: 'kraken', aud: 'importer', scope: ['read'], iat: Math.floor(Date.now() / 1000) };
+      out.push({ kid: jwk.kid, jwe: await window.sealgateSeal.sealCredential(jwk, binding, { api_key: apiKey, api_secret: 'extra-curve-secret' }) });
+    }
+    return out;
+  }, { keys: EXTRA_KEYS, apiKey: API_KEY });
 
   // 3. Keyboard: Tab to "Add a credential", Enter opens it; focus is visible.
   await page.locator('body').focus();
@@ -353,7 +365,7 @@ try {
     }
   }
   writeFileSync(join(ART, 'requests.json'), JSON.stringify(sent, null, 2));
-  result = { user, cid, okx_cid: okxCid, pin, refusals, envelopes, requests: sent.length };
+  result = { user, cid, okx_cid: okxCid, pin, refusals, envelopes, extra, requests: sent.length };
   log(`${sent.length} requests recorded; none carries a secret`);
 } catch (e) {
   console.error('[journey] FAILED:', e && e.stack ? e.stack : e);

@@ -19,8 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sealgate_envelope::Binding;
 use sealgate_envelope::secrecy::ExposeSecret as _;
+use sealgate_envelope::{Binding, Curve, LocalKey};
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use serde_json::Value;
 
@@ -185,6 +185,14 @@ async fn the_web_client_in_headless_chromium() {
     let long_ago = sealgate_server::now_ms() / 1000 - 7200;
     let expired = sealgate_custody::keyset::sign(custody.as_ref(), long_ago, 3600).await.expect("expired set");
 
+    // Keys on every curve the page seals to; the script seals to each and we open them.
+    let extra_keys: Vec<LocalKey> =
+        [(Curve::P256, "web-p256"), (Curve::P384, "web-p384"), (Curve::X25519, "web-x25519")]
+            .into_iter()
+            .map(|(curve, kid)| LocalKey::generate_ec(curve, kid).expect("key"))
+            .collect();
+    let extra_public: Vec<Value> = extra_keys.iter().map(|k| k.public().to_json()).collect();
+
     let result_path = dir.path().join("result.json");
     let expect = serde_json::json!({"BTC": "1.5", "USDT": "25000"});
     run_journey(
@@ -198,6 +206,7 @@ async fn the_web_client_in_headless_chromium() {
             ("SEALGATE_EXPECT", expect.to_string()),
             ("SEALGATE_ARTIFACTS", artifacts.display().to_string()),
             ("SEALGATE_RESULT", result_path.display().to_string()),
+            ("SEALGATE_EXTRA_KEYS", Value::from(extra_public).to_string()),
             ("CHROMIUM", CHROMIUM.to_owned()),
         ],
     );
@@ -205,6 +214,28 @@ async fn the_web_client_in_headless_chromium() {
     let user = result["user"].as_str().expect("user");
     let cid = result["cid"].as_str().expect("cid");
     assert_eq!(user, sealgate_server::serve::LOCAL_USER);
+
+    // The page's envelopes on P-256, P-384 and X25519 open with our keys.
+    let extra = result["extra"].as_array().expect("extra");
+    assert_eq!(extra.len(), extra_keys.len(), "{result}");
+    for (key, sealed) in extra_keys.iter().zip(extra) {
+        let binding = Binding {
+            sub: "web-user".into(),
+            cid: "web-cid".into(),
+            exch: "kraken".into(),
+            aud: "importer".into(),
+            now: Some(sealgate_server::now_ms() / 1000),
+        };
+        let jwe = sealed["jwe"].as_str().expect("jwe");
+        let opened = sealgate_envelope::open_credential(jwe.as_bytes(), key, &binding)
+            .await
+            .unwrap_or_else(|e| panic!("the page's envelope to {:?} does not open: {e}", key.public().kid()));
+        assert_eq!(
+            opened.credential.get("api_secret").map(|v| v.expose_secret().to_owned()).as_deref(),
+            Some("extra-curve-secret")
+        );
+        assert_eq!(opened.header.hint, &API_KEY[API_KEY.len() - 4..]);
+    }
 
     // Every request the page made: no secret, only envelopes (the script checked too).
     let sent = std::fs::read(artifacts.join("requests.json")).expect("requests.json");
