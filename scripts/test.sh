@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine of this kind: installs what the
-# tests need (pinned interop peers, OpenBao, SoftHSM2, cargo-audit,
+# tests need (pinned interop peers, OpenBao, SoftHSM2, Chromium, cargo-audit,
 # cargo-fuzz), then formatting, lints, the RustSec advisory check, every test
 # target (benches run once each in test mode), and a bounded coverage-guided
 # fuzz run.
@@ -19,6 +19,9 @@ bash scripts/setup-openbao.sh
 
 step "SoftHSM2 (for the custody pkcs11 tests)"
 bash scripts/setup-softhsm.sh
+
+step "browser (Debian chromium, pinned playwright-core; for the web client test)"
+bash scripts/setup-browser.sh
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -12,7 +12,9 @@
 //! fields and query parameters are refused. Another user's credential or order answers
 //! exactly like a nonexistent one (404).
 //!
-//! The endpoint list is [`routes`]; `GET /openapi.json` describes each of them.
+//! The endpoint list is [`routes`]; `GET /openapi.json` describes each of them. The router
+//! also serves the browser client (`/`, `/app/…`, `/csp-report`: see [`crate::web`]),
+//! whose pages carry their own, looser CSP.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
@@ -224,6 +226,7 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 pub fn router(state: ApiState) -> Router {
     table()
         .router
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint; see /openapi.json")

@@ -10,6 +10,7 @@
 //!   a [`client::SignerClient`].
 //! - [`audit`]: the group-committing writer of the hash chain all roles share.
 //! - [`serve`]: wiring for `sealgate serve`.
+//! - [`web`]: the browser client (`web/`, embedded), served by the api role.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod service_auth;
 pub mod signer;
 pub mod trader;
 pub mod venues;
+pub mod web;
 
 /// Unix milliseconds now.
 pub fn now_ms() -> u64 {

@@ -385,9 +385,11 @@ async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
     let b = |v: bool| u8::from(v);
     text.push_str(&format!(
         "# HELP sealgate_memory_locked Whether the process memory is locked.\n# TYPE sealgate_memory_locked gauge\nsealgate_memory_locked {}\n\
-         # HELP sealgate_non_dumpable Whether the process is non-dumpable.\n# TYPE sealgate_non_dumpable gauge\nsealgate_non_dumpable {}\n",
+         # HELP sealgate_non_dumpable Whether the process is non-dumpable.\n# TYPE sealgate_non_dumpable gauge\nsealgate_non_dumpable {}\n\
+         # HELP sealgate_csp_reports_total Content-Security-Policy violations the web client reported.\n# TYPE sealgate_csp_reports_total counter\nsealgate_csp_reports_total {}\n",
         b(h.hardening.memory_locked),
-        b(h.hardening.non_dumpable)
+        b(h.hardening.non_dumpable),
+        crate::web::csp_reports()
     ));
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

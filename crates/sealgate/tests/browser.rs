@@ -1,0 +1,335 @@
+//! The web client in real headless Chromium (Debian's `chromium`, driven by npm
+//! `playwright-core` at a pinned version: `scripts/setup-browser.sh` installs both).
+//!
+//! The test starts a Binance sandbox and `sealgate serve` pointed at it, makes an expired
+//! key set signed by the server's real root, and runs `web/tests/journey.mjs`: sign in with
+//! the printed link, refuse three tampered key sets, onboard the sandbox key through the
+//! page (sealed in the browser), see the portfolio equal the sandbox account, place and
+//! cancel an order, revoke a role, add and delete a second key, lock down, check the CSP
+//! and Subresource Integrity, and record every request the page made. Then, in Rust: the
+//! canary secret is in no request, no log line and no byte of the database; the envelope
+//! the browser made opens with the role key from the custody, and its header binds the
+//! signed-in user, the credential id, the exchange and the role.
+//!
+//! Without Chromium the test fails, unless `SEALGATE_SKIP_BROWSER=1`, when it skips loudly.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sealgate_envelope::secrecy::ExposeSecret as _;
+use sealgate_envelope::{Binding, Curve, LocalKey};
+use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+const CHROMIUM: &str = "/usr/bin/chromium";
+const API_KEY: &str = "browser-api-key-W3b7";
+/// The canary: it must appear in no request the page makes, no log line, no database byte.
+const SECRET: &str = "CANARY-5c0e7a91-browser-secret-b2f4";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn amt(s: &str) -> Amount {
+    Amount::parse(s).expect("amount")
+}
+
+/// `sealgate serve`, killed on drop; its stdout and stderr collected.
+struct Server {
+    child: Child,
+    base: String,
+    login: String,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(data: &Path, binance: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(["--exchange-url", &format!("binance={binance}")])
+            .env("SEALGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sealgate serve");
+        let logs = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut l = logs.lock().expect("logs");
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = logs.lock().expect("logs").clone();
+            let base = text.lines().find_map(|l| l.strip_prefix("sealgate: listening on ").map(str::to_owned));
+            let login = text
+                .lines()
+                .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].to_owned()));
+            if let (Some(base), Some(login)) = (base, login) {
+                return Server { child, base: base.trim().to_owned(), login: login.trim().to_owned(), logs };
+            }
+            assert!(Instant::now() < deadline, "serve did not start:\n{text}");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("serve exited {status}:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().expect("logs").clone()
+    }
+}
+
+/// Chromium and the pinned playwright-core are installed, or the test says how to get them.
+fn browser_ready(root: &Path) -> bool {
+    let chromium = Path::new(CHROMIUM).exists();
+    if !chromium && std::env::var("SEALGATE_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!(
+            "\n!!! SKIPPED: the web client's browser test did not run: {CHROMIUM} is missing and \
+             SEALGATE_SKIP_BROWSER=1. Run scripts/setup-browser.sh to install it. !!!\n"
+        );
+        return false;
+    }
+    assert!(chromium, "{CHROMIUM} is missing: run scripts/setup-browser.sh (or set SEALGATE_SKIP_BROWSER=1 to skip)");
+    assert!(
+        root.join("web/tests/node_modules/playwright-core/package.json").exists(),
+        "playwright-core is not installed: run scripts/setup-browser.sh"
+    );
+    true
+}
+
+/// Runs `node web/tests/journey.mjs` with a deadline; its output goes to our output.
+fn run_journey(root: &Path, envs: &[(&str, String)]) {
+    let mut cmd = Command::new("node");
+    cmd.arg("journey.mjs").current_dir(root.join("web/tests")).stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run node (is Node.js installed?)");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait node") {
+            assert!(status.success(), "web/tests/journey.mjs failed ({status}); see its output above");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("web/tests/journey.mjs did not finish in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_client_in_headless_chromium() {
+    let root = repo_root();
+    if !browser_ready(&root) {
+        return;
+    }
+    let artifacts = root.join("target/browser-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+
+    // The exchange, which the test can inspect.
+    let spec = KeySpec {
+        venue: Venue::Binance,
+        api_key: API_KEY.into(),
+        secret: SECRET.into(),
+        permissions: Permissions { read: true, trade: true, withdraw: true },
+        allowed_ips: vec![],
+        passphrase: None,
+        balances: vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))],
+    };
+    let market = Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") };
+    let sandbox =
+        Sandbox::start("127.0.0.1:0".parse().expect("addr"), vec![spec], vec![market]).await.expect("sandbox");
+    assert!(sandbox.seed_trades(API_KEY, "BTCUSDT", 5));
+
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &format!("http://{}", sandbox.addr())).await;
+
+    // An expired key set signed by the real root (the page must refuse it for its date alone).
+    let custody = sealgate_custody::config::CustodyConfig::load(&data.join("custody.toml"))
+        .expect("custody config")
+        .open()
+        .await
+        .expect("custody");
+    let long_ago = sealgate_server::now_ms() / 1000 - 7200;
+    let expired = sealgate_custody::keyset::sign(custody.as_ref(), long_ago, 3600).await.expect("expired set");
+
+    // Keys on every curve the page seals to; the script seals to each and we open them.
+    let extra_keys: Vec<LocalKey> =
+        [(Curve::P256, "web-p256"), (Curve::P384, "web-p384"), (Curve::X25519, "web-x25519")]
+            .into_iter()
+            .map(|(curve, kid)| LocalKey::generate_ec(curve, kid).expect("key"))
+            .collect();
+    let extra_public: Vec<Value> = extra_keys.iter().map(|k| k.public().to_json()).collect();
+
+    let result_path = dir.path().join("result.json");
+    let expect = serde_json::json!({"BTC": "1.5", "USDT": "25000"});
+    run_journey(
+        &root,
+        &[
+            ("SEALGATE_BASE", server.base.clone()),
+            ("SEALGATE_LOGIN", server.login.clone()),
+            ("SEALGATE_API_KEY", API_KEY.to_owned()),
+            ("SEALGATE_SECRET", SECRET.to_owned()),
+            ("SEALGATE_EXPIRED_KEYSET", expired),
+            ("SEALGATE_EXPECT", expect.to_string()),
+            ("SEALGATE_ARTIFACTS", artifacts.display().to_string()),
+            ("SEALGATE_RESULT", result_path.display().to_string()),
+            ("SEALGATE_EXTRA_KEYS", Value::from(extra_public).to_string()),
+            ("CHROMIUM", CHROMIUM.to_owned()),
+        ],
+    );
+    let result: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
+    let user = result["user"].as_str().expect("user");
+    let cid = result["cid"].as_str().expect("cid");
+    assert_eq!(user, sealgate_server::serve::LOCAL_USER);
+
+    // The page's envelopes on P-256, P-384 and X25519 open with our keys.
+    let extra = result["extra"].as_array().expect("extra");
+    assert_eq!(extra.len(), extra_keys.len(), "{result}");
+    for (key, sealed) in extra_keys.iter().zip(extra) {
+        let binding = Binding {
+            sub: "web-user".into(),
+            cid: "web-cid".into(),
+            exch: "kraken".into(),
+            aud: "importer".into(),
+            now: Some(sealgate_server::now_ms() / 1000),
+        };
+        let jwe = sealed["jwe"].as_str().expect("jwe");
+        let opened = sealgate_envelope::open_credential(jwe.as_bytes(), key, &binding)
+            .await
+            .unwrap_or_else(|e| panic!("the page's envelope to {:?} does not open: {e}", key.public().kid()));
+        assert_eq!(
+            opened.credential.get("api_secret").map(|v| v.expose_secret().to_owned()).as_deref(),
+            Some("extra-curve-secret")
+        );
+        assert_eq!(opened.header.hint, &API_KEY[API_KEY.len() - 4..]);
+    }
+
+    // Every request the page made: no secret, only envelopes (the script checked too).
+    let sent = std::fs::read(artifacts.join("requests.json")).expect("requests.json");
+    assert!(!contains(&sent, SECRET), "the canary is in a request the page made");
+    let requests: Value = serde_json::from_slice(&sent).expect("requests json");
+    assert!(requests.as_array().expect("list").len() >= 20, "{requests}");
+    for s in ["binance", "okx"] {
+        assert!(result["envelopes"].as_array().expect("envelopes").iter().any(|e| e["exchange"] == s), "{result}");
+    }
+    // Scopes as the user ticked them: importer read; trader read+trade; withdraw only when chosen.
+    let scope_of = |cred: &str, role: &str| {
+        result["envelopes"]
+            .as_array()
+            .expect("envelopes")
+            .iter()
+            .find(|e| e["credential"] == cred && e["role"] == role)
+            .map(|e| e["header"]["scope"].clone())
+    };
+    assert_eq!(scope_of(cid, "importer"), Some(serde_json::json!(["read"])));
+    assert_eq!(scope_of(cid, "trader"), Some(serde_json::json!(["read", "trade"])));
+    let okx = result["okx_cid"].as_str().expect("okx cid");
+    assert_eq!(scope_of(okx, "trader"), Some(serde_json::json!(["read", "trade", "withdraw"])));
+    assert_eq!(scope_of(okx, "importer"), None);
+
+    // The envelope the browser made opens in Rust with the role's key from the custody.
+    let store = sealgate_store::Store::connect(&format!("sqlite://{}?mode=rw", data.join("sealgate.db").display()))
+        .await
+        .expect("store");
+    let (row, envelope) = store.signer_envelope(cid, "trader").await.expect("read").expect("trader envelope");
+    assert_eq!((row.owner.as_str(), row.exchange.as_str()), (user, "binance"));
+    let key = custody.decryption_key(&envelope.kid).await.expect("role key");
+    let binding = Binding {
+        sub: user.to_owned(),
+        cid: cid.to_owned(),
+        exch: "binance".into(),
+        aud: "trader".into(),
+        now: Some(sealgate_server::now_ms() / 1000),
+    };
+    let opened = sealgate_envelope::open_credential(envelope.jwe.as_bytes(), key.as_ref(), &binding)
+        .await
+        .expect("the browser's envelope opens with the trader key");
+    let h = &opened.header;
+    assert_eq!((h.sub.as_str(), h.cid.as_str(), h.exch.as_str(), h.aud.as_str()), (user, cid, "binance", "trader"));
+    assert_eq!(h.kid, envelope.kid);
+    assert_eq!(h.hint, &API_KEY[API_KEY.len() - 4..]);
+    let scope: Vec<&str> = h.scope.classes().iter().map(|c| c.name()).collect();
+    assert_eq!(scope, ["read", "trade"]);
+    let field = |name: &str| opened.credential.get(name).map(|v| v.expose_secret().to_owned());
+    assert_eq!(field("api_key").as_deref(), Some(API_KEY));
+    assert_eq!(field("api_secret").as_deref(), Some(SECRET));
+    assert_eq!(opened.credential.field_names().collect::<Vec<_>>(), ["api_key", "api_secret"]);
+    // Bound: the same envelope refuses another user, credential, exchange or role.
+    for wrong in [
+        Binding { sub: "mallory".into(), ..binding.clone() },
+        Binding { cid: "other".into(), ..binding.clone() },
+        Binding { exch: "kraken".into(), ..binding.clone() },
+        Binding { aud: "importer".into(), ..binding.clone() },
+    ] {
+        assert!(sealgate_envelope::open_credential(envelope.jwe.as_bytes(), key.as_ref(), &wrong).await.is_err());
+    }
+    // The revoked importer envelope is gone; the deleted OKX key has no envelope left.
+    assert!(store.signer_envelope(cid, "importer").await.expect("read").is_none());
+    assert!(store.signer_envelope(okx, "trader").await.expect("read").is_none());
+    // The order the page placed reached the exchange and was cancelled there.
+    let orders = store.orders(user, 10).await.expect("orders");
+    assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "canceled"), "{orders:?}");
+    store.close().await;
+
+    // The CSP held: the only report is the one the script provoked on purpose.
+    let logs = server.logs();
+    assert_eq!(logs.matches("csp violation reported").count(), 1, "{logs}");
+    // The canary is in no log line and no byte of the database.
+    assert!(!logs.contains(SECRET), "the canary is in the server's logs");
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(&data).expect("data dir").flatten() {
+        if entry.file_name().to_string_lossy().starts_with("sealgate.db") {
+            db.extend(std::fs::read(entry.path()).expect("db file"));
+        }
+    }
+    assert!(!db.is_empty() && !contains(&db, SECRET), "the canary is in the database");
+
+    // Screenshots of every screen are artifacts.
+    for name in [
+        "01-signin",
+        "02-add-credential",
+        "03-refused-keyset",
+        "04-credentials",
+        "05-portfolio",
+        "06-trade",
+        "07-credential-detail",
+        "10-lockdown",
+        "11-phone-add",
+    ] {
+        assert!(artifacts.join(format!("{name}.png")).exists(), "screenshot {name}");
+    }
+    drop(server);
+}

@@ -1,0 +1,578 @@
+// Sealgate web client: the screens. Plain DOM (no innerHTML), no dependencies.
+// seal.js (a separate <script>, under its own integrity hash) ran first and left its
+// functions here; without them this page refuses to run rather than seal wrongly.
+const seal = globalThis.sealgateSeal;
+const { KeysetError, keyForRole, sealCredential, verifyKeyset } = seal || {};
+
+const $ = (id) => document.getElementById(id);
+const DONE_STATES = ['canceled', 'filled', 'rejected', 'expired'];
+
+// The exchanges this page can onboard and the fields each needs (the signer's names).
+const FIELD = {
+  api_key: { label: 'API key', secret: false },
+  api_secret: { label: 'API secret', secret: true },
+  passphrase: { label: 'API passphrase', secret: true },
+  key_name: { label: 'API key name', secret: false },
+  private_key: { label: 'Private key (PEM or base64)', secret: true, multiline: true },
+};
+const EXCHANGES = [
+  { id: 'binance', name: 'Binance', fields: ['api_key', 'api_secret'], symbol: 'BTCUSDT' },
+  { id: 'kraken', name: 'Kraken', fields: ['api_key', 'api_secret'], symbol: 'XBTUSD' },
+  { id: 'okx', name: 'OKX', fields: ['api_key', 'api_secret', 'passphrase'], symbol: 'BTC-USDT' },
+  { id: 'coinbase', name: 'Coinbase (CDP key)', fields: ['key_name', 'private_key'], symbol: 'BTC-USD' },
+  { id: 'coinbase-exchange', name: 'Coinbase Exchange', fields: ['api_key', 'api_secret', 'passphrase'], symbol: 'BTC-USD' },
+  { id: 'kucoin', name: 'KuCoin', fields: ['api_key', 'api_secret', 'passphrase'], symbol: 'BTC-USDT' },
+  { id: 'bitget', name: 'Bitget', fields: ['api_key', 'api_secret', 'passphrase'], symbol: 'BTCUSDT' },
+  { id: 'bybit', name: 'Bybit', fields: ['api_key', 'api_secret'], symbol: 'BTCUSDT' },
+  { id: 'bitfinex', name: 'Bitfinex', fields: ['api_key', 'api_secret'], symbol: 'tBTCUSD' },
+  { id: 'gemini', name: 'Gemini', fields: ['api_key', 'api_secret'], symbol: 'btcusd' },
+  { id: 'gate', name: 'Gate', fields: ['api_key', 'api_secret'], symbol: 'BTC_USDT' },
+  { id: 'mexc', name: 'MEXC', fields: ['api_key', 'api_secret'], symbol: 'BTCUSDT' },
+];
+const exchangeName = (id) => (EXCHANGES.find((e) => e.id === id) || { name: id }).name;
+
+const state = { me: null, credentials: [], pollTimer: null, flash: '' };
+
+// --- small helpers -------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function when(ms) {
+  if (ms === null || ms === undefined) return 'never';
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function cookie(name) {
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return '';
+}
+
+function say(text) {
+  $('status').textContent = text;
+}
+
+function showAlert(text) {
+  const a = $('alert');
+  a.textContent = text;
+  a.hidden = !text;
+}
+
+function showError(id, text) {
+  const e = $(id);
+  e.textContent = text || '';
+  e.hidden = !text;
+}
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') headers['X-CSRF-Token'] = cookie('sealgate_csrf');
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const resp = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch {
+    data = null;
+  }
+  if (!resp.ok) {
+    if (resp.status === 401) showScreen('signin');
+    throw new HttpError(resp.status, (data && data.error) || `${resp.status} ${resp.statusText}`);
+  }
+  return data;
+}
+
+function confirmDialog(title, text, okLabel) {
+  const d = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = okLabel;
+  d.returnValue = '';
+  return new Promise((resolve) => {
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+    d.showModal();
+    $('confirm-cancel').focus();
+  });
+}
+
+// --- navigation ----------------------------------------------------------------------
+
+const SCREENS = ['loading', 'signin', 'credentials', 'add', 'detail', 'portfolio', 'trade'];
+
+function showScreen(name) {
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
+  const signedIn = name !== 'signin' && name !== 'loading';
+  $('nav').hidden = !signedIn;
+  $('who').hidden = !signedIn;
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.dataset.screen === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  document.body.dataset.screen = name;
+}
+
+async function route() {
+  clearTimeout(state.pollTimer);
+  showAlert('');
+  // A message for the next screen (after a delete or a lockdown) survives one navigation.
+  say(state.flash);
+  state.flash = '';
+  if (state.flashAlert) {
+    showAlert(state.flashAlert);
+    state.flashAlert = '';
+  }
+  if (!state.me) {
+    try {
+      state.me = await api('GET', '/v1/me');
+    } catch (e) {
+      if (e.status === 401) return showScreen('signin');
+      return showAlert(`Could not reach the server: ${e.message}`);
+    }
+    $('who-name').textContent = state.me.id;
+  }
+  const hash = location.hash || '#/credentials';
+  const [, name, arg] = hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
+  const screens = { credentials: showCredentials, add: showAdd, credential: showDetail, portfolio: showPortfolio, trade: showTrade };
+  const show = screens[name] || showCredentials;
+  try {
+    await show(arg && decodeURIComponent(arg));
+  } catch (e) {
+    if (e.status !== 401) showAlert(e.message);
+  }
+  const h1 = document.querySelector('.screen:not([hidden]) h1');
+  if (h1) document.title = `${h1.textContent} · Sealgate`;
+}
+
+// --- credentials ---------------------------------------------------------------------
+
+async function loadCredentials() {
+  state.credentials = (await api('GET', '/v1/credentials')).credentials;
+  return state.credentials;
+}
+
+function roleNames(c) {
+  return c.roles.map((r) => r.role);
+}
+
+async function showCredentials() {
+  const creds = await loadCredentials();
+  showScreen('credentials');
+  const body = $('credentials-body');
+  body.replaceChildren();
+  $('credentials-empty').hidden = creds.length > 0;
+  $('credentials-table').hidden = creds.length === 0;
+  for (const c of creds) {
+    body.append(
+      el('tr', { 'data-id': c.id },
+        el('td', { 'data-label': 'Exchange' }, exchangeName(c.exchange)),
+        el('td', { 'data-label': 'Label' }, c.label || '—'),
+        el('td', { 'data-label': 'Key' }, el('code', { text: `…${c.hint}` })),
+        el('td', { 'data-label': 'Roles' }, roleNames(c).join(', ') || 'none'),
+        el('td', { 'data-label': 'Scope' }, c.scope.join(', ')),
+        el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${c.status}`, text: c.status })),
+        el('td', { 'data-label': 'Last used' }, when(c.last_used_ms)),
+        el('td', {}, el('a', { href: `#/credential/${encodeURIComponent(c.id)}`, 'aria-label': `Details of ${c.label || c.exchange} …${c.hint}` }, 'Details')),
+      ),
+    );
+  }
+}
+
+// --- add a credential ----------------------------------------------------------------
+
+function renderSecretFields() {
+  const ex = EXCHANGES.find((e) => e.id === $('exchange').value) || EXCHANGES[0];
+  const box = $('secret-fields');
+  box.replaceChildren();
+  for (const f of ex.fields) {
+    const spec = FIELD[f];
+    const attrs = {
+      id: `field-${f}`,
+      name: f,
+      required: true,
+      autocomplete: 'off',
+      spellcheck: 'false',
+      autocapitalize: 'off',
+      'data-secret-field': '',
+    };
+    const input = spec.multiline
+      ? el('textarea', { ...attrs, rows: '4' })
+      : el('input', { ...attrs, type: spec.secret ? 'password' : 'text' });
+    box.append(el('div', { class: 'field' }, el('label', { for: `field-${f}`, text: spec.label }), input));
+  }
+}
+
+function clearSecretFields() {
+  for (const input of document.querySelectorAll('[data-secret-field]')) input.value = '';
+}
+
+async function showAdd() {
+  showScreen('add');
+  $('add-form').hidden = false;
+  $('add-done').hidden = true;
+  showError('add-error', '');
+  $('root-pin').textContent = rootPin() || '(none: this page cannot seal)';
+}
+
+function rootPin() {
+  const m = document.querySelector('meta[name="sealgate-root-pin"]');
+  return m ? m.content : '';
+}
+
+async function submitCredential(ev) {
+  ev.preventDefault();
+  showError('add-error', '');
+  const button = $('seal-submit');
+  const exch = $('exchange').value;
+  const ex = EXCHANGES.find((e) => e.id === exch);
+  const roles = [...document.querySelectorAll('input[name="role"]:checked')].map((i) => i.value);
+  const withdraw = $('allow-withdraw').checked;
+  const fields = {};
+  for (const f of ex.fields) fields[f] = $(`field-${f}`).value.trim();
+  const missing = ex.fields.filter((f) => !fields[f]);
+  if (missing.length) return showError('add-error', `Please fill in: ${missing.map((f) => FIELD[f].label).join(', ')}.`);
+  if (roles.length === 0) return showError('add-error', 'Tick at least one role: Importer or Trader.');
+  if (withdraw && !roles.includes('trader')) {
+    return showError('add-error', 'Withdrawals can only be granted to the Trader role: tick Trader, or untick withdrawals.');
+  }
+  button.disabled = true;
+  say('Checking the signed recipient keys…');
+  try {
+    const set = await api('GET', '/v1/recipients');
+    let verified;
+    try {
+      verified = await verifyKeyset(set.keyset, rootPin(), Math.floor(Date.now() / 1000));
+    } catch (e) {
+      if (e instanceof KeysetError) {
+        throw new Error(`Refused to seal: ${e.reason}. Nothing was sent. Tell your operator.`);
+      }
+      throw e;
+    }
+    say('Sealing in this browser…');
+    const cid = crypto.randomUUID();
+    const iat = Math.floor(Date.now() / 1000);
+    const envelopes = [];
+    for (const role of roles) {
+      let jwk;
+      try {
+        jwk = keyForRole(verified.keys, role);
+      } catch (e) {
+        throw new Error(`Refused to seal: ${e.message}. Nothing was sent.`);
+      }
+      const scope = role === 'importer' ? ['read'] : withdraw ? ['read', 'trade', 'withdraw'] : ['read', 'trade'];
+      const jwe = await sealCredential(jwk, { sub: state.me.id, cid, exch, aud: role, scope, iat }, fields);
+      envelopes.push({ role, jwe });
+    }
+    for (const k of Object.keys(fields)) fields[k] = '';
+    clearSecretFields();
+    say('Saving the sealed envelopes…');
+    const created = await api('POST', '/v1/credentials', { id: cid, exchange: exch, label: $('label').value.trim(), envelopes });
+    $('label').value = '';
+    $('allow-withdraw').checked = false;
+    $('add-form').hidden = true;
+    $('add-done-text').textContent = `Your ${exchangeName(exch)} key …${created.hint} is sealed to ${roles.join(' and ')} (scope: ${created.scope.join(', ')}).`;
+    $('add-done-link').href = `#/credential/${encodeURIComponent(created.id)}`;
+    $('add-done').dataset.id = created.id;
+    $('add-done').hidden = false;
+    $('add-done').focus();
+    say('Saved.');
+  } catch (e) {
+    showError('add-error', e.message);
+    say('');
+  } finally {
+    // Whatever happened, the secrets leave the page: the user pastes again to retry.
+    clearSecretFields();
+    button.disabled = false;
+  }
+}
+
+// --- credential detail ---------------------------------------------------------------
+
+async function auditFor(id) {
+  const out = [];
+  let after = 0;
+  for (let i = 0; i < 50; i++) {
+    const page = await api('GET', `/v1/audit?after=${after}&limit=1000`);
+    out.push(...page.records.filter((r) => r.subject === id));
+    if (page.records.length < 1000) break;
+    after = page.next_after;
+  }
+  return out;
+}
+
+function auditDetail(d) {
+  if (!d || typeof d !== 'object') return '';
+  return Object.entries(d)
+    .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v !== null ? JSON.stringify(v) : v}`)
+    .join('; ');
+}
+
+async function showDetail(id) {
+  const c = await api('GET', `/v1/credentials/${encodeURIComponent(id)}`);
+  showScreen('detail');
+  $('detail-title').textContent = `${exchangeName(c.exchange)} …${c.hint}${c.label ? ` — ${c.label}` : ''}`;
+  const facts = $('detail-facts');
+  facts.replaceChildren();
+  for (const [k, v] of [
+    ['Exchange', exchangeName(c.exchange)], ['Label', c.label || '—'], ['Key', `…${c.hint}`], ['Status', c.status],
+    ['Scope', c.scope.join(', ')], ['Added', when(c.created_ms)], ['Last used', when(c.last_used_ms)], ['Credential id', c.id],
+  ]) {
+    facts.append(el('dt', { text: k }), el('dd', { text: v }));
+  }
+  const roles = $('detail-roles');
+  roles.replaceChildren();
+  if (c.roles.length === 0) roles.append(el('li', { text: 'No role can use this key any more.' }));
+  for (const r of c.roles) {
+    const what = r.role === 'importer' ? 'reads balances and history' : 'reads and trades';
+    roles.append(
+      el('li', { 'data-role': r.role },
+        el('span', {}, el('strong', { text: r.role }), ` — ${what} (key ${r.kid}, sealed ${when(r.created_ms)})`),
+        el('button', { type: 'button', class: 'danger small', 'data-revoke': r.role, onclick: () => revokeRole(c, r.role) }, `Revoke ${r.role}`),
+      ),
+    );
+  }
+  $('delete-credential').dataset.id = c.id;
+  $('delete-credential').disabled = c.status === 'deleted';
+  const records = await auditFor(c.id);
+  const body = $('audit-body');
+  body.replaceChildren();
+  for (const r of records) {
+    body.append(
+      el('tr', {},
+        el('td', { 'data-label': '#' }, String(r.seq)),
+        el('td', { 'data-label': 'Time' }, when(r.time_ms)),
+        el('td', { 'data-label': 'Who' }, r.actor),
+        el('td', { 'data-label': 'What' }, r.action),
+        el('td', { 'data-label': 'Detail' }, auditDetail(r.detail)),
+      ),
+    );
+  }
+  if (records.length === 0) body.append(el('tr', {}, el('td', { colspan: '5', text: 'No records yet.' })));
+}
+
+async function revokeRole(c, role) {
+  const ok = await confirmDialog(`Revoke the ${role} role?`, `The ${role} envelope of this key is destroyed: that service can no longer use it. To give it back you paste and seal the key again.`, `Revoke ${role}`);
+  if (!ok) return;
+  await api('DELETE', `/v1/credentials/${encodeURIComponent(c.id)}/roles/${role}`);
+  say(`The ${role} role was revoked.`);
+  await showDetail(c.id);
+}
+
+async function deleteCredential() {
+  const id = $('delete-credential').dataset.id;
+  const ok = await confirmDialog('Delete this credential?', 'Every sealed envelope of this key is destroyed; no service can use it again. Also delete or disable the key on the exchange.', 'Delete');
+  if (!ok) return;
+  try {
+    await api('DELETE', `/v1/credentials/${encodeURIComponent(id)}`);
+    state.flash = 'The credential was deleted.';
+    location.hash = '#/credentials';
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+async function lockdown() {
+  const ok = await confirmDialog('Lock down every credential?', 'All your keys are frozen at once: no service can use any of them until the operator unfreezes them. Use this if you suspect anything is wrong.', 'Lock down now');
+  if (!ok) return;
+  try {
+    const r = await api('POST', '/v1/lockdown');
+    say('');
+    const text = `Lockdown done: ${r.frozen} credential(s) frozen. No service can use them until the operator unfreezes them.`;
+    if ((location.hash || '#/credentials') === '#/credentials') {
+      await showCredentials();
+      showAlert(text);
+    } else {
+      state.flashAlert = text;
+      location.hash = '#/credentials';
+    }
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+// --- portfolio -----------------------------------------------------------------------
+
+async function showPortfolio() {
+  const [p, creds] = await Promise.all([api('GET', '/v1/portfolio'), loadCredentials()]);
+  if (!location.hash.startsWith('#/portfolio')) return;
+  showScreen('portfolio');
+  const name = (id) => {
+    const c = creds.find((x) => x.id === id);
+    return c ? `${exchangeName(c.exchange)} …${c.hint}${c.label ? ` (${c.label})` : ''}` : id;
+  };
+  const imports = $('imports-body');
+  imports.replaceChildren();
+  let busy = false;
+  for (const i of p.imports) {
+    const running = i.state === 'queued' || i.state === 'running';
+    busy ||= running;
+    imports.append(
+      el('tr', { 'data-credential': i.credential_id, 'data-state': i.state },
+        el('td', { 'data-label': 'Credential' }, name(i.credential_id)),
+        el('td', { 'data-label': 'State' }, running ? el('progress', { 'aria-label': `Import ${i.state}` }) : null, ` ${i.state}`),
+        el('td', { 'data-label': 'Trades' }, String(i.trades)),
+        el('td', { 'data-label': 'Last import' }, when(i.last_import_ms)),
+      ),
+    );
+  }
+  if (p.imports.length === 0) imports.append(el('tr', {}, el('td', { colspan: '4', text: 'No credential is sealed to the Importer.' })));
+  const holdings = $('holdings-body');
+  holdings.replaceChildren();
+  $('portfolio-empty').hidden = p.assets.length > 0;
+  for (const a of p.assets) {
+    holdings.append(
+      el('tr', { 'data-asset': a.asset },
+        el('th', { scope: 'row', 'data-label': 'Asset' }, a.asset),
+        el('td', { 'data-label': 'Total', class: 'num', 'data-total': a.total }, a.total),
+        el('td', { 'data-label': 'By exchange' },
+          el('ul', { class: 'plain' }, a.by_exchange.map((b) => el('li', {}, `${name(b.credential_id)}: ${b.free} free${Number(b.locked) !== 0 ? `, ${b.locked} locked` : ''}`)))),
+      ),
+    );
+  }
+  if (busy) state.pollTimer = setTimeout(() => showPortfolio().catch((e) => showAlert(e.message)), 1000);
+}
+
+// --- trade ---------------------------------------------------------------------------
+
+async function showTrade() {
+  const creds = await loadCredentials();
+  showScreen('trade');
+  const traders = creds.filter((c) => roleNames(c).includes('trader') && c.status === 'active');
+  $('trade-none').hidden = traders.length > 0;
+  $('order-form').hidden = traders.length === 0;
+  const sel = $('order-credential');
+  const previous = sel.value;
+  sel.replaceChildren(...traders.map((c) => el('option', { value: c.id }, `${exchangeName(c.exchange)} …${c.hint}${c.label ? ` (${c.label})` : ''}`)));
+  if (traders.some((c) => c.id === previous)) sel.value = previous;
+  if (!$('order-symbol').value) setDefaultSymbol();
+  await renderOrders(creds);
+}
+
+function setDefaultSymbol() {
+  const c = state.credentials.find((x) => x.id === $('order-credential').value);
+  const ex = c && EXCHANGES.find((e) => e.id === c.exchange);
+  $('order-symbol').value = ex ? ex.symbol : '';
+}
+
+async function renderOrders(creds) {
+  const { orders } = await api('GET', '/v1/orders?limit=50');
+  const body = $('orders-body');
+  body.replaceChildren();
+  for (const o of orders) {
+    const c = creds.find((x) => x.id === o.credential_id);
+    body.append(
+      el('tr', { 'data-order': o.id, 'data-status': o.status },
+        el('td', { 'data-label': 'Time' }, when(o.created_ms)),
+        el('td', { 'data-label': 'Symbol' }, `${o.symbol}${c ? ` · ${exchangeName(c.exchange)}` : ''}`),
+        el('td', { 'data-label': 'Side' }, o.side),
+        el('td', { 'data-label': 'Quantity', class: 'num' }, o.qty),
+        el('td', { 'data-label': 'Price', class: 'num' }, o.price || 'market'),
+        el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${o.status}`, text: o.status })),
+        el('td', {}, DONE_STATES.includes(o.status) ? null
+          : el('button', { type: 'button', class: 'small', 'data-cancel': o.id, onclick: () => cancelOrder(o.id) }, 'Cancel')),
+      ),
+    );
+  }
+  if (orders.length === 0) body.append(el('tr', {}, el('td', { colspan: '7', text: 'No orders yet.' })));
+}
+
+async function submitOrder(ev) {
+  ev.preventDefault();
+  showError('order-error', '');
+  const type = $('order-type').value;
+  const body = {
+    credential_id: $('order-credential').value,
+    symbol: $('order-symbol').value.trim(),
+    side: $('order-side').value,
+    order_type: type,
+    qty: $('order-qty').value.trim(),
+    price: type === 'limit' ? $('order-price').value.trim() : null,
+  };
+  if (!body.symbol || !body.qty || (type === 'limit' && !body.price)) {
+    return showError('order-error', type === 'limit' ? 'Fill in the symbol, quantity and limit price.' : 'Fill in the symbol and quantity.');
+  }
+  $('order-submit').disabled = true;
+  try {
+    const o = await api('POST', '/v1/orders', body);
+    say(`Order placed: ${o.side} ${o.qty} ${o.symbol}, ${o.status}.`);
+    await renderOrders(state.credentials);
+  } catch (e) {
+    showError('order-error', e.message);
+  } finally {
+    $('order-submit').disabled = false;
+  }
+}
+
+async function cancelOrder(id) {
+  try {
+    const o = await api('DELETE', `/v1/orders/${encodeURIComponent(id)}`);
+    say(`Order ${o.status}.`);
+  } catch (e) {
+    showAlert(e.message);
+  }
+  await renderOrders(state.credentials);
+}
+
+// --- start ---------------------------------------------------------------------------
+
+function start() {
+  $('exchange').replaceChildren(...EXCHANGES.map((e) => el('option', { value: e.id }, e.name)));
+  renderSecretFields();
+  $('exchange').addEventListener('change', renderSecretFields);
+  $('add-form').addEventListener('submit', submitCredential);
+  $('order-form').addEventListener('submit', submitOrder);
+  $('order-credential').addEventListener('change', setDefaultSymbol);
+  $('order-type').addEventListener('change', () => {
+    $('order-price-field').hidden = $('order-type').value !== 'limit';
+  });
+  $('delete-credential').addEventListener('click', deleteCredential);
+  $('lockdown').addEventListener('click', lockdown);
+  $('logout').addEventListener('click', async () => {
+    try {
+      await api('POST', '/v1/logout');
+    } finally {
+      state.me = null;
+      showScreen('signin');
+    }
+  });
+  window.addEventListener('hashchange', () => {
+    route();
+    $('main').focus({ preventScroll: true });
+  });
+  // A sign-in link lands on `/`: drop any query so a reload does not re-submit anything.
+  if (location.search) history.replaceState(null, '', location.pathname + location.hash);
+  route();
+}
+
+if (seal) {
+  start();
+} else {
+  showAlert('The sealing code of this page did not load (it failed its integrity check or was blocked). Nothing can be sealed: reload, or tell your operator.');
+}
