@@ -7,10 +7,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if [ ! -x /usr/bin/chromium ]; then
+# Pinned like every other system package the suite installs (bookworm-security).
+chromium_version="156.0.8078.108-1~deb12u1"
+have_chromium="$(dpkg-query -W -f='${Version}' chromium 2>/dev/null || true)"
+if [ "$have_chromium" != "$chromium_version" ]; then
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq >/dev/null
-  as_root apt-get install -y -qq chromium >/dev/null
+  as_root apt-get install -y -qq --allow-downgrades "chromium=$chromium_version" "chromium-common=$chromium_version" >/dev/null
 fi
 command -v node >/dev/null || { echo "setup-browser: Node.js 20+ is needed (node not found)" >&2; exit 1; }
 
