@@ -229,15 +229,19 @@ impl Signer {
             true => Some(self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?),
             false => None,
         };
+        // Each signed request is on the record before it leaves: a signer that dies after
+        // sending cannot leave a use of the key unaudited.
         let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         if clock_rejected(&exchange, &resp) && self.sync_clock(&exchange).await.is_ok() {
             // The exchange's clock moved: re-sign once with the new offset (and a new nonce).
             signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+            self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
             resp = self.send(&exchange, &signed).await?;
         }
         drop(signed);
-        self.audit_use(role, call, &ready, Action::Forwarded, Some(resp.status)).await?;
+        tracing::debug!(credential = %call.credential_id, status = resp.status, "forwarded");
         inc(&self.metrics.signer_forwarded_total);
         Ok(resp)
     }
