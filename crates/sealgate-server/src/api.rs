@@ -209,6 +209,7 @@ fn table() -> Table {
         .add("GET", "/v1/credentials/{id}", show_credential)
         .add("DELETE", "/v1/credentials/{id}", delete_credential)
         .add("DELETE", "/v1/credentials/{id}/roles/{role}", revoke_role)
+        .add("PUT", "/v1/credentials/{id}/limits", set_limits)
         .add("POST", "/v1/lockdown", lockdown)
         .add("GET", "/v1/portfolio", portfolio)
         .add("POST", "/v1/orders", place_order)
@@ -508,7 +509,92 @@ async fn load_credential(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<V
     let c = s.store.get_credential(&user.id, id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     let roles = s.store.envelope_roles(&user.id, id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-    Ok(credential_view(&c, &roles))
+    let limits = s.store.credential_limits(id).await.map_err(|e| ApiError::store("credential limits", e))?;
+    let mut view = credential_view(&c, &roles);
+    view["limits"] = limits_view(limits.as_ref());
+    Ok(view)
+}
+
+fn limits_view(l: Option<&sealgate_store::CredentialLimits>) -> Value {
+    let l = l.cloned().unwrap_or_default();
+    json!({
+        "symbols": l.symbols.map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>()),
+        "max_notional": l.max_notional,
+        "rate": l.rate_max.zip(l.rate_window_ms).map(|(max, window_ms)| json!({"max": max, "window_ms": window_ms})),
+    })
+}
+
+/// The owner's limits on a credential: they only narrow what the envelopes allow, so the
+/// server may set them (adding a class would need the user to seal again).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsIn {
+    #[serde(default)]
+    symbols: Option<Vec<String>>,
+    #[serde(default)]
+    max_notional: Option<String>,
+    #[serde(default)]
+    rate: Option<RateIn>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateIn {
+    max: u32,
+    window_ms: u64,
+}
+
+async fn set_limits(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: Result<Json<LimitsIn>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let req = json_body(body)?;
+    let symbols = match &req.symbols {
+        None => None,
+        Some(list) => {
+            let ok = |x: &String| {
+                (1..=32).contains(&x.len())
+                    && x.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b':' | b'.'))
+            };
+            if list.is_empty() || list.len() > 64 || !list.iter().all(ok) {
+                return Err(ApiError::bad(
+                    "symbols must be 1 to 64 symbols of 1 to 32 letters, digits or - _ / : . (null: any symbol)",
+                ));
+            }
+            Some(list.join(","))
+        }
+    };
+    if let Some(n) = &req.max_notional
+        && sealgate_policy::Decimal::parse(n).is_none_or(|d| d <= sealgate_policy::Decimal::parse("0").unwrap_or(d))
+    {
+        return Err(ApiError::bad("max_notional must be a positive decimal string such as \"1000.50\""));
+    }
+    if let Some(r) = &req.rate
+        && (!(1..=100_000).contains(&r.max) || !(1_000..=86_400_000).contains(&r.window_ms))
+    {
+        return Err(ApiError::bad("rate.max must be 1 to 100000 and rate.window_ms 1000 to 86400000"));
+    }
+    let limits = sealgate_store::CredentialLimits {
+        symbols,
+        max_notional: req.max_notional.clone(),
+        rate_max: req.rate.as_ref().map(|r| i64::from(r.max)),
+        rate_window_ms: req.rate.as_ref().map(|r| i64::try_from(r.window_ms).unwrap_or(i64::MAX)),
+    };
+    s.store.set_credential_limits(&user.id, &id, &limits).await.map_err(|e| ApiError::store("set limits", e))?;
+    s.changed(Some(&id));
+    let event = AuditEvent::new(
+        actor(&user),
+        "limits_changed"
+            .parse::<Action>()
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?,
+        &id,
+        json!({"limits": limits_view(Some(&limits))}),
+    )
+    .owner(&user.id);
+    s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the limits were set", e))?;
+    load_credential(&s, &user, &id).await.map(Json)
 }
 
 async fn show_credential(State(s): State<ApiState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -720,6 +806,16 @@ pub fn openapi_document() -> Value {
                           json!({"parameters": [id_param("id", "credential id")]})),
                 "delete": op("Delete a credential: destroys every envelope", auth_errs(m(vec![("200", ok("deleted", r("Credential"))), ("404", err("not found"))])),
                              json!({"parameters": [id_param("id", "credential id")]}))
+            },
+            "/v1/credentials/{id}/limits": {
+                "put": op("Set the owner's limits (symbol allow-list, notional cap, rate); they only narrow the sealed scope", auth_errs(m(vec![
+                    ("200", ok("limits set", r("Credential"))), ("400", err("invalid limits")), ("404", err("no such credential"))
+                ])), json!({"parameters": [id_param("id", "credential id")], "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "properties": {
+                        "symbols": {"type": ["array", "null"], "items": {"type": "string"}},
+                        "max_notional": {"type": ["string", "null"]},
+                        "rate": {"type": ["object", "null"], "properties": {"max": {"type": "integer"}, "window_ms": {"type": "integer"}}}
+                    }}}}}}))
             },
             "/v1/credentials/{id}/roles/{role}": {
                 "delete": op("Revoke one role: destroys that envelope", auth_errs(m(vec![

@@ -92,13 +92,13 @@ struct Entry {
     credential: sealgate_exchanges::Credential,
     exchange: String,
     owner: String,
-    scope: Scope,
     /// The envelope text's digest: a re-wrap or re-seal replaces the entry.
     envelope_digest: [u8; 32],
     opened: Instant,
-    /// When the row was last confirmed in the store (ms since `opened`… as Unix ms).
+    /// When the row was last confirmed in the store (Unix ms).
     checked_ms: AtomicU64,
-    frozen: AtomicBool,
+    /// Sealed scope, status and the owner's limits, as last read from the store.
+    policy: Mutex<CredentialPolicy>,
 }
 
 /// A cache slot: one credential opened for one role.
@@ -300,12 +300,8 @@ impl Signer {
         });
         if let Some(entry) = fresh {
             inc(&self.metrics.signer_cache_hits_total);
-            let status = if entry.frozen.load(Ordering::Relaxed) {
-                sealgate_policy::CredentialStatus::Frozen
-            } else {
-                sealgate_policy::CredentialStatus::Active
-            };
-            let class = self.decide(role, kill, status, &entry.scope, &entry.exchange, &entry.owner, call).await?;
+            let policy = lock(&entry.policy).clone();
+            let class = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
             return Ok(Ready { entry, class });
         }
 
@@ -332,8 +328,10 @@ impl Signer {
             CredentialStatus::Frozen => sealgate_policy::CredentialStatus::Frozen,
             _ => sealgate_policy::CredentialStatus::Deleted,
         };
+        let limits = self.store.credential_limits(cid).await.map_err(store_err)?;
+        let policy = policy_of(header.scope.clone(), status, limits.as_ref())?;
         // Policy before the secret: a denied request never opens anything.
-        let class = self.decide(role, kill, status, &header.scope, &row.exchange, &row.owner, call).await?;
+        let class = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
 
         let digest = sha256(env.jwe.as_bytes());
         if let Some(entry) = lock(&self.cache).get(&key).cloned()
@@ -342,7 +340,7 @@ impl Signer {
         {
             // Same envelope: the row was re-confirmed, keep the opened credential.
             entry.checked_ms.store(now, Ordering::Relaxed);
-            entry.frozen.store(status != sealgate_policy::CredentialStatus::Active, Ordering::Relaxed);
+            *lock(&entry.policy) = policy;
             inc(&self.metrics.signer_cache_hits_total);
             return Ok(Ready { entry, class });
         }
@@ -388,11 +386,10 @@ impl Signer {
             credential,
             exchange: row.exchange,
             owner: row.owner,
-            scope: header.scope,
             envelope_digest: digest,
             opened: Instant::now(),
             checked_ms: AtomicU64::new(now),
-            frozen: AtomicBool::new(status != sealgate_policy::CredentialStatus::Active),
+            policy: Mutex::new(policy),
         });
         {
             let mut cache = lock(&self.cache);
@@ -412,13 +409,11 @@ impl Signer {
         Ok(Ready { entry, class })
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn decide(
         &self,
         role: Role,
         kill: bool,
-        status: sealgate_policy::CredentialStatus,
-        scope: &Scope,
+        policy: &CredentialPolicy,
         exchange: &str,
         owner: &str,
         call: &ForwardCall,
@@ -430,13 +425,11 @@ impl Signer {
         } else {
             RequestFacts::of_class(class)
         };
-        let mut policy = CredentialPolicy::new(scope.clone());
-        policy.status = status;
         let ctx = Context { role, kill_switch: kill, now_ms: crate::now_ms() };
         let verdict = {
             let mut rates = lock(&self.rates);
             let rate = rates.entry(call.credential_id.clone()).or_default();
-            sealgate_policy::evaluate(&ctx, &policy, &facts, rate).map(|_| ())
+            sealgate_policy::evaluate(&ctx, policy, &facts, rate).map(|_| ())
         };
         if let Err(denial) = verdict {
             inc(&self.metrics.signer_denied_total);
@@ -592,6 +585,33 @@ impl Signer {
             .layer(DefaultBodyLimit::max(MAX_CALL))
             .with_state(HttpState { signer: self, verifier })
     }
+}
+
+/// The policy of a credential: what was sealed, its status, and the owner's limits.
+/// Stored limits that do not parse fail closed.
+fn policy_of(
+    scope: Scope,
+    status: sealgate_policy::CredentialStatus,
+    limits: Option<&sealgate_store::CredentialLimits>,
+) -> Result<CredentialPolicy, SignerCallError> {
+    let mut policy = CredentialPolicy::new(scope);
+    policy.status = status;
+    let Some(l) = limits else { return Ok(policy) };
+    let unreadable = || SignerCallError::Denied("the credential's stored limits are unreadable".into());
+    policy.symbols = l.symbols.as_deref().map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect());
+    policy.max_notional = match &l.max_notional {
+        Some(n) => Some(sealgate_policy::Decimal::parse(n).ok_or_else(unreadable)?),
+        None => None,
+    };
+    policy.rate = match (l.rate_max, l.rate_window_ms) {
+        (Some(max), Some(window)) => Some(sealgate_policy::RateLimit {
+            max: u32::try_from(max).map_err(|_| unreadable())?,
+            window_ms: u64::try_from(window).map_err(|_| unreadable())?,
+        }),
+        (None, None) => None,
+        _ => return Err(unreadable()),
+    };
+    Ok(policy)
 }
 
 /// Records the floor a scheme asks a nonce for, and answers with it; the

@@ -658,7 +658,8 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         ("POST", "/v1/credentials") => (201, 400, 401),
         ("GET", "/v1/credentials/{id}")
         | ("DELETE", "/v1/credentials/{id}")
-        | ("DELETE", "/v1/credentials/{id}/roles/{role}") => (200, 404, 401),
+        | ("DELETE", "/v1/credentials/{id}/roles/{role}")
+        | ("PUT", "/v1/credentials/{id}/limits") => (200, 404, 401),
         ("POST", "/v1/orders") | ("DELETE", "/v1/orders/{id}") => (503, 503, 401),
         _ => (200, 200, 401),
     }
@@ -680,6 +681,7 @@ async fn authorization_matrix() {
                 ("POST", "/v1/credentials") => Some(json!({"id": format!("new{n}"), "exchange": "binance", "envelopes": [
                     {"role": "trader", "jwe": env.seal("trader", "alice", &format!("new{n}"), "binance", "trader", "trade")}]})),
                 ("POST", "/v1/orders") => Some(json!({"credential_id": cid, "symbol": "BTCUSDT", "side": "buy", "order_type": "market", "qty": "1"})),
+                ("PUT", "/v1/credentials/{id}/limits") => Some(json!({"symbols": ["BTCUSDT"], "max_notional": "1000"})),
                 _ => None,
             };
             let (owner, other, anon) = expected(method, path);

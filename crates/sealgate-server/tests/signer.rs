@@ -257,3 +257,55 @@ async fn services_prove_their_role_over_http() {
     let r = http.post(format!("{base}/v1/forward")).body(vec![b'a'; 300 * 1024]).send().await.expect("send");
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_limits_narrow_what_the_sealed_scope_allows() {
+    harness::on_both("signer_limits", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-bn", "binance", &binance_json(), &[("trader", "read,trade")]).await;
+        let signer = world.signer(world.signer_config());
+        let set = |l: sealgate_store::CredentialLimits| {
+            let store = world.store.clone();
+            let signer = signer.clone();
+            async move {
+                store.set_credential_limits("alice", "cid-bn", &l).await.expect("limits");
+                signer.invalidate("cid-bn");
+            }
+        };
+        let buy =
+            |q: &str| call("cid-bn", "POST", "/api/v3/order", &format!("symbol=BTCUSDT&side=BUY&type=MARKET&{q}"), "");
+        // Another user's credential cannot be limited (nor learned about).
+        let other = world.store.set_credential_limits("mallory", "cid-bn", &Default::default()).await;
+        assert!(matches!(other, Err(sealgate_store::StoreError::NotFound { .. })), "{other:?}");
+
+        set(sealgate_store::CredentialLimits { symbols: Some("ETHUSDT".into()), ..Default::default() }).await;
+        let e = signer.forward(Role::Trader, &buy("quoteOrderQty=100")).await.expect_err("symbol");
+        assert_eq!(e, SignerCallError::Denied("symbol not allowed".into()));
+
+        set(sealgate_store::CredentialLimits { max_notional: Some("1000".into()), ..Default::default() }).await;
+        let e = signer.forward(Role::Trader, &buy("quoteOrderQty=5000")).await.expect_err("notional");
+        assert_eq!(e, SignerCallError::Denied("order notional above the limit".into()));
+        // Sized in base units at market: the notional is unknown, so a cap refuses it.
+        let e = signer.forward(Role::Trader, &buy("quantity=0.1")).await.expect_err("unknown notional");
+        assert_eq!(e, SignerCallError::Denied("order notional above the limit".into()));
+        let limit = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000";
+        let ok = signer
+            .forward(Role::Trader, &call("cid-bn", "POST", "/api/v3/order", limit, ""))
+            .await
+            .expect("under the cap");
+        assert_eq!(ok.status, 200, "{}", ok.body);
+
+        set(sealgate_store::CredentialLimits { rate_max: Some(2), rate_window_ms: Some(60_000), ..Default::default() })
+            .await;
+        let read = call("cid-bn", "GET", "/api/v3/account", "", "");
+        for _ in 0..2 {
+            assert_eq!(signer.forward(Role::Trader, &read).await.expect("within the rate").status, 200);
+        }
+        let e = signer.forward(Role::Trader, &read).await.expect_err("rate");
+        assert_eq!(e, SignerCallError::Denied("rate limit reached".into()));
+        // Every refusal is in the owner's trail.
+        let denied = audit_actions(&world).await.into_iter().filter(|(a, _)| a == "denied").count();
+        assert_eq!(denied, 4);
+    })
+    .await;
+}

@@ -30,6 +30,7 @@ mod audit;
 mod credentials;
 mod error;
 mod jobs;
+mod limits;
 mod nonce;
 mod outbox;
 mod portfolio;
@@ -43,6 +44,7 @@ pub use credentials::{
 pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
 pub use jobs::ImportSummary;
 pub use jobs::{ClaimedJob, Job, JobState};
+pub use limits::CredentialLimits;
 pub use nonce::NonceGuard;
 pub use outbox::Notification;
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};

@@ -334,6 +334,19 @@ async fn the_whole_journey_through_http() {
         assert!(s == 200 || s == 201, "{s} {placed}");
         assert!(sandbox.free_balance(API_KEY, "BTC").expect("btc") > btc_before);
 
+        // The owner's limits narrow what the trader may do, at once.
+        let limits = format!("/v1/credentials/{cid}/limits");
+        let (s, v) = client.call(&base, &me, "PUT", &limits, Some(json!({"symbols": ["ETHUSDT"]}))).await;
+        assert_eq!((s, v["limits"]["symbols"].clone()), (200, json!(["ETHUSDT"])), "{v}");
+        let (s, v) = client.call(&base, &me, "POST", "/v1/orders", Some(order.clone())).await;
+        assert_eq!(s, 403, "an order outside the allow-list: {v}");
+        for bad in [json!({"max_notional": "-1"}), json!({"symbols": []}), json!({"rate": {"max": 0, "window_ms": 1000}}), json!({"nope": 1})] {
+            let (s, v) = client.call(&base, &me, "PUT", &limits, Some(bad.clone())).await;
+            assert_eq!(s, 400, "{bad}: {v}");
+        }
+        let (s, v) = client.call(&base, &me, "PUT", &limits, Some(json!({}))).await;
+        assert_eq!(s, 200, "{v}");
+
         // A withdrawal, tried by each service role with its own key: refused, audited, never sent.
         let service_dir = server.data.join("service");
         let token = |role: &str| ServiceKey::load_or_create(&service_dir, role).expect("service key").token(sealgate_server::now_ms() / 1000);
