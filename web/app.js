@@ -1,4 +1,4 @@
-// Sealgate web client: the screens. Plain DOM (no innerHTML), no dependencies.
+// Sealgate web client: the screens. Plain DOM nodes (never HTML strings), no dependencies.
 // seal.js (a separate <script>, under its own integrity hash) ran first and left its
 // functions here; without them this page refuses to run rather than seal wrongly.
 const seal = globalThis.sealgateSeal;

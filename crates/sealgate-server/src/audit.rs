@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most records in one transaction.
 const MAX_BATCH: usize = 2048;
+/// Times the writer lets other tasks run while gathering a batch.
+const GATHER_YIELDS: u32 = 3;
 /// Events that may wait for the writer before senders are slowed down.
 const QUEUE: usize = 65_536;
 
@@ -140,6 +142,10 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<(Prepared, Reply)>, checkpo
     let mut batch: Vec<(Prepared, Reply)> = Vec::new();
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = tokio::time::Instant::now();
+    // The tail this writer last committed: the next batch is hashed against it without
+    // reading it back; when another writer moved the tail, the store refuses and the
+    // batch is re-hashed against the tail read from the store.
+    let mut known_tail: Option<AuditTail> = None;
     let idle = checkpoints.as_ref().map_or(Duration::from_secs(3600), |p| p.every);
     loop {
         let first = match tokio::time::timeout(idle, rx.recv()).await {
@@ -159,15 +165,24 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<(Prepared, Reply)>, checkpo
             }
         };
         batch.push(first);
+        // Gather: take what is queued, and let the runtime's other ready tasks (requests
+        // about to be audited) run a few times before committing. Idle, a yield returns at
+        // once; under load it fills the batch, and one commit answers more callers.
+        let mut yields = 0;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => batch.push(item),
+                Err(_) if yields < GATHER_YIELDS => {
+                    yields += 1;
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => break,
             }
         }
-        let result = commit(&store, &batch).await;
+        let result = commit(&store, &batch, known_tail.take()).await;
         match result {
             Ok(tail) => {
+                known_tail = Some(tail.clone());
                 let last = u64::try_from(tail.seq).unwrap_or(0);
                 let n = batch.len() as u64;
                 for (i, (_, reply)) in batch.drain(..).enumerate() {
@@ -196,37 +211,43 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<(Prepared, Reply)>, checkpo
     }
 }
 
-async fn commit(store: &Store, batch: &[(Prepared, Reply)]) -> Result<AuditTail, String> {
+async fn commit(store: &Store, batch: &[(Prepared, Reply)], known: Option<AuditTail>) -> Result<AuditTail, String> {
     let time = crate::now_ms();
-    store
-        .append_audit_with(|tail| {
-            let mut chain = match tail {
-                Some(t) => match (u64::try_from(t.seq), Hash::from_hex(&t.hash)) {
-                    (Ok(seq), Some(h)) => Chain::resume(seq, h),
-                    // A tail we cannot read: hash against nothing; the store refuses the link.
-                    _ => Chain::new(),
-                },
-                None => Chain::new(),
-            };
-            batch
-                .iter()
-                .filter_map(|(p, _)| {
-                    let r = chain.append(&p.actor, p.action.clone(), &p.subject, p.detail.clone(), time).ok()?;
-                    Some(NewAuditRecord {
-                        prev_hash: r.prev_hash.to_string(),
-                        hash: r.hash.to_string(),
-                        time_ms: i64::try_from(time).unwrap_or(i64::MAX),
-                        actor: r.actor,
-                        action: r.action.as_str().to_owned(),
-                        subject: r.subject,
-                        owner: p.owner.clone(),
-                        detail: r.detail.canonical().to_owned(),
-                    })
-                })
-                .collect()
+    if let Some(tail) = known {
+        match store.append_audit(Some(&tail), &records(batch, Some(&tail), time)).await {
+            Err(sealgate_store::StoreError::AuditConflict) => {} // another writer: read the tail
+            other => return other.map_err(|e| e.to_string()),
+        }
+    }
+    store.append_audit_with(|tail| records(batch, tail, time)).await.map_err(|e| e.to_string())
+}
+
+/// The batch as records hashed against `tail`.
+fn records(batch: &[(Prepared, Reply)], tail: Option<&AuditTail>, time: u64) -> Vec<NewAuditRecord> {
+    let mut chain = match tail {
+        Some(t) => match (u64::try_from(t.seq), Hash::from_hex(&t.hash)) {
+            (Ok(seq), Some(h)) => Chain::resume(seq, h),
+            // A tail we cannot read: hash against nothing; the store refuses the link.
+            _ => Chain::new(),
+        },
+        None => Chain::new(),
+    };
+    batch
+        .iter()
+        .filter_map(|(p, _)| {
+            let r = chain.append(&p.actor, p.action.clone(), &p.subject, p.detail.clone(), time).ok()?;
+            Some(NewAuditRecord {
+                prev_hash: r.prev_hash.to_string(),
+                hash: r.hash.to_string(),
+                time_ms: i64::try_from(time).unwrap_or(i64::MAX),
+                actor: r.actor,
+                action: r.action.as_str().to_owned(),
+                subject: r.subject,
+                owner: p.owner.clone(),
+                detail: r.detail.canonical().to_owned(),
+            })
         })
-        .await
-        .map_err(|e| e.to_string())
+        .collect()
 }
 
 async fn sign_checkpoint(store: &Store, policy: &CheckpointPolicy, tail: &AuditTail) -> Result<(), String> {

@@ -65,6 +65,10 @@ pub struct AuditRecord {
 /// How often [`Store::append_audit_with`] re-hashes and retries before giving up.
 const MAX_APPEND_RETRIES: usize = 1000;
 
+/// Records per INSERT statement (9 parameters each: well under SQLite's and PostgreSQL's
+/// limits, and few distinct statements in the prepared-statement cache).
+const INSERT_ROWS: usize = 64;
+
 const RECORD_COLUMNS: &str = "seq, prev_hash, hash, time_ms, actor, action, subject, owner, detail";
 
 impl Store {
@@ -104,7 +108,7 @@ impl Store {
         const CHECK: &str = "SELECT \
              (SELECT COUNT(*) FROM audit_log WHERE seq = $1 AND hash = $2), \
              (SELECT COUNT(*) FROM audit_log WHERE seq > $1)";
-        let insert = format!("INSERT INTO audit_log ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let insert = format!("INSERT INTO audit_log ({RECORD_COLUMNS}) ");
         let tail_hash = tail.map(|t| t.hash.as_str()).unwrap_or("");
         let outcome = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
@@ -113,12 +117,19 @@ impl Store {
             if after > 0 || (tail.is_some() && matching == 0) {
                 return Ok(false);
             }
-            for (i, r) in (1..).zip(records) {
-                // Unique `seq`: a concurrent appender that passed the check with the same
-                // tail fails here (PostgreSQL waits for the first to commit, then refuses).
-                sqlx::query(&insert).bind(base + i).bind(&r.prev_hash).bind(&r.hash)
-                    .bind(r.time_ms).bind(&r.actor).bind(&r.action).bind(&r.subject)
-                    .bind(&r.owner).bind(&r.detail).execute(&mut *tx).await?;
+            // Unique `seq`: a concurrent appender that passed the check with the same
+            // tail fails here (PostgreSQL waits for the first to commit, then refuses).
+            // Multi-row statements: a group commit costs a few round trips, not one per record.
+            let mut seq = base;
+            for chunk in records.chunks(INSERT_ROWS) {
+                let mut q = sqlx::QueryBuilder::new(&insert);
+                q.push_values(chunk, |mut row, r| {
+                    seq += 1;
+                    row.push_bind(seq).push_bind(&r.prev_hash).push_bind(&r.hash).push_bind(r.time_ms)
+                        .push_bind(&r.actor).push_bind(&r.action).push_bind(&r.subject)
+                        .push_bind(&r.owner).push_bind(&r.detail);
+                });
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(true)

@@ -1,0 +1,557 @@
+//! Signer load benchmark, side by side in one session (issue 5 item 9):
+//!
+//! - the signer's `POST /v1/sign` over loopback (warm cache, a Binance HMAC
+//!   credential, role `trader`, a real service token), every signature
+//!   durably audited (SQLite on a temp dir, group commit, each request
+//!   waits for its commit);
+//! - a bare echo endpoint merged into the same Router, on the same server,
+//!   runtime and process;
+//! - OpenBao Transit `hmac` (the dev server from `scripts/setup-openbao.sh`),
+//!   the closest open-source peer; skipped with a notice when absent.
+//!
+//! Load comes from `wrk` (Debian package; `scripts/setup-wrk.sh`), run as a
+//! subprocess with the same threads and connections for all three. After the
+//! run the audit chain is verified and holds one `signed` record per signed
+//! response. Not a pass/fail test: `cargo bench -p sealgate-server --bench
+//! signer_load` measures and prints a table; under `cargo test --all-targets`
+//! (no `--bench` argument) it runs a short smoke pass without wrk or OpenBao.
+//!
+//! Environment: `SEALGATE_BENCH_SECONDS` (default 10), `SEALGATE_BENCH_CONNECTIONS`
+//! (default 32), `SEALGATE_BENCH_THREADS` (wrk threads, default 2),
+//! `SEALGATE_BENCH_BAO` (the `bao` binary; default `.venv-openbao/bin/bao`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use sealgate_custody::Custody;
+use sealgate_custody::local::{LocalCustody, MasterKey};
+use sealgate_envelope::{Scope, SealRequest, seal_credential};
+use sealgate_policy::Role;
+use sealgate_server::audit::{AuditLog, CheckpointPolicy};
+use sealgate_server::metrics::Metrics;
+use sealgate_server::service_auth::{ServiceKey, ServiceVerifier};
+use sealgate_server::signer::{Signer, SignerConfig};
+use sealgate_store::{NewCredential, NewEnvelope, Store};
+
+const CID: &str = "bench-binance-1";
+const OWNER: &str = "bench-user";
+const SIGN_BODY: &str =
+    r#"{"credential_id":"bench-binance-1","request":{"method":"GET","path":"/api/v3/account","query":"","body":""}}"#;
+
+/// The bench's own endpoint: returns the body it was given.
+async fn echo(body: Bytes) -> Bytes {
+    body
+}
+
+/// One wrk run, parsed.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    requests: u64,
+    non_2xx: u64,
+    socket_errors: Option<String>,
+}
+
+/// A latency as wrk prints it (`224.00us`, `3.30ms`, `1.02s`, `1.00m`), in µs.
+fn wrk_latency_us(s: &str) -> Option<f64> {
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => v,
+        "ms" => v * 1e3,
+        "s" => v * 1e6,
+        "m" => v * 60e6,
+        "h" => v * 3600e6,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(out: &str) -> Result<Run, String> {
+    let mut run = Run::default();
+    let (mut p50, mut p99, mut rps, mut reqs) = (None, None, None, None);
+    for line in out.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("50%") => p50 = words.next().and_then(wrk_latency_us),
+            Some("99%") => p99 = words.next().and_then(wrk_latency_us),
+            Some("Requests/sec:") => rps = words.next().and_then(|w| w.parse::<f64>().ok()),
+            Some("Non-2xx") => run.non_2xx = line.rsplit(' ').next().and_then(|w| w.parse().ok()).unwrap_or(0),
+            Some("Socket") => run.socket_errors = Some(line.to_owned()),
+            Some(first) if line.contains(" requests in ") => reqs = first.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    match (p50, p99, rps, reqs) {
+        (Some(a), Some(b), Some(c), Some(d)) => {
+            (run.p50_us, run.p99_us, run.rps, run.requests) = (a, b, c, d);
+            Ok(run)
+        }
+        _ => Err(format!("could not read wrk's output:\n{out}")),
+    }
+}
+
+fn lua_string(s: &str) -> String {
+    // A Lua long string cannot be closed early by our (JSON / token) text.
+    assert!(!s.contains("]==]"));
+    format!("[==[{s}]==]")
+}
+
+/// Writes a wrk script POSTing `body` with `headers`.
+fn post_script(dir: &Path, name: &str, body: &str, headers: &[(&str, &str)]) -> PathBuf {
+    let mut lua = String::from("wrk.method = \"POST\"\n");
+    lua.push_str(&format!("wrk.body = {}\n", lua_string(body)));
+    for (k, v) in headers {
+        lua.push_str(&format!("wrk.headers[ {} ] = {}\n", lua_string(k), lua_string(v)));
+    }
+    let path = dir.join(format!("{name}.lua"));
+    std::fs::write(&path, lua).expect("write wrk script");
+    path
+}
+
+struct Load {
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+}
+
+impl Load {
+    fn wrk(&self, script: &Path, url: &str, seconds: u32) -> Run {
+        let out = Command::new("wrk")
+            .arg(format!("-t{}", self.threads))
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{seconds}s"))
+            .arg("--latency")
+            .arg("-s")
+            .arg(script)
+            .arg(url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run wrk");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "wrk failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+        parse_wrk(&text).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn wrk_present() -> bool {
+    Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// The signer's world: SQLite on a temp dir, local custody, one Binance credential
+/// sealed to `trader`, the audit writer with the `serve` checkpoint policy.
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    custody: Arc<dyn Custody>,
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+    token: String,
+    signer: Arc<Signer>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let master = MasterKey::generate_key_file(&dir.path().join("master.key")).expect("master key");
+    let custody: Arc<dyn Custody> = Arc::new(LocalCustody::init(&dir.path().join("keyring"), master).expect("keyring"));
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let store = Store::connect(&url).await.expect("store");
+    sealgate_server::serve::sync_recipient_keys(custody.as_ref(), &store).await.expect("recipient keys");
+    let key = custody.keys().await.expect("keys").into_iter().find(|k| k.role == "trader").expect("trader key");
+    // As `serve` runs it: a checkpoint signed by the custody root every 1000 records or minute.
+    let audit = AuditLog::start(
+        store.clone(),
+        Some(CheckpointPolicy { custody: custody.clone(), every_records: 1000, every: Duration::from_secs(60) }),
+    );
+
+    store.create_user(OWNER, None).await.expect("user");
+    let req = SealRequest {
+        sub: OWNER.into(),
+        cid: CID.into(),
+        exch: "binance".into(),
+        aud: "trader".into(),
+        scope: Scope::parse_list("read,trade").expect("scope"),
+        iat: sealgate_server::now_ms() / 1000,
+    };
+    let cred = r#"{"api_key":"BENCH-binance-key-0001","api_secret":"BENCH-binance-secret-0001"}"#;
+    let (jwe, _) = seal_credential(cred.as_bytes(), &key.public, &req).expect("seal");
+    let kid = key.public.kid().expect("kid").to_owned();
+    store
+        .create_credential(
+            &NewCredential {
+                id: CID,
+                owner: OWNER,
+                exchange: "binance",
+                label: "bench",
+                hint: "0001",
+                scope: "read,trade",
+            },
+            &[NewEnvelope { role: "trader", kid: &kid, jwe: &jwe }],
+        )
+        .await
+        .expect("credential");
+
+    let metrics = Arc::new(Metrics::default());
+    let cfg = SignerConfig { sign_allowed: vec![Role::Trader], ..SignerConfig::default() };
+    let signer = Arc::new(Signer::new(store.clone(), custody.clone(), audit, metrics.clone(), cfg).expect("signer"));
+    let (trader, _) = ServiceKey::generate("trader").expect("service key");
+    let verifier = Arc::new(ServiceVerifier::new(HashMap::from([("trader".to_owned(), trader.public_key())])));
+    let token = trader.token(sealgate_server::now_ms() / 1000);
+
+    // One Router, one server: the signer's routes and the echo.
+    let app = signer.clone().router(verifier).merge(Router::new().route("/echo", post(echo)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+    World { _dir: dir, store, custody, metrics, addr, token, signer }
+}
+
+/// Records in the store's chain: (`signed`, any other action).
+async fn count_records(store: &Store) -> (u64, u64) {
+    let (mut after, mut signed, mut other) = (0, 0, 0);
+    loop {
+        let rows = store.audit_range(after, 10_000).await.expect("audit range");
+        let Some(last) = rows.last() else { return (signed, other) };
+        after = last.seq;
+        let s = rows.iter().filter(|r| r.action == "signed").count();
+        signed += s as u64;
+        other += (rows.len() - s) as u64;
+    }
+}
+
+/// `signed` records in the store's chain.
+async fn signed_records(store: &Store) -> u64 {
+    count_records(store).await.0
+}
+
+/// Waits until the signer has answered everything in flight (wrk drops its last
+/// requests unanswered when its time is up; the server still finishes them).
+async fn settle(metrics: &Metrics) -> u64 {
+    let mut last = metrics.signer_signed_total.load(Ordering::SeqCst);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = metrics.signer_signed_total.load(Ordering::SeqCst);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// An OpenBao dev server, killed on drop.
+struct Bao {
+    child: Child,
+    addr: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bao_binary() -> PathBuf {
+    std::env::var_os("SEALGATE_BENCH_BAO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-openbao/bin/bao"))
+}
+
+async fn start_bao(bin: &Path) -> Result<Bao, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?;
+    let addr = format!("127.0.0.1:{}", port.port());
+    let token = format!("root-bench-{}", sealgate_server::now_ms());
+    let log = std::fs::File::create(dir.path().join("bao.log")).map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .args(["server", "-dev", "-dev-no-store-token"])
+        .arg(format!("-dev-root-token-id={token}"))
+        .arg(format!("-dev-listen-address={addr}"))
+        .env("HOME", dir.path())
+        .env_remove("VAULT_TOKEN")
+        .env_remove("BAO_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+    let bao = Bao { child, addr, token, _dir: dir };
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", bao.addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/v1/sys/health")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("OpenBao dev server did not become healthy in 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin = |path: &str, body: &str| {
+        http.post(format!("{base}{path}")).header("X-Vault-Token", &bao.token).body(body.to_owned()).send()
+    };
+    let r = admin("/v1/sys/mounts/transit", r#"{"type":"transit"}"#).await.map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("enable transit: {}", r.status()));
+    }
+    let r = admin("/v1/transit/keys/bench", r#"{"type":"aes256-gcm96"}"#).await.map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("create transit key: {}", r.status()));
+    }
+    Ok(bao)
+}
+
+/// The HMAC input the peer computes: about what the signer signs for `/api/v3/account`.
+fn bao_hmac_body() -> String {
+    use base64::Engine as _;
+    let input = format!("timestamp={}&recvWindow=5000", sealgate_server::now_ms());
+    format!(r#"{{"input":"{}"}}"#, base64::engine::general_purpose::STANDARD.encode(input))
+}
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn fmt_us(us: f64) -> String {
+    if us >= 1000.0 { format!("{:.2} ms", us / 1000.0) } else { format!("{us:.0} µs") }
+}
+
+/// The signer without HTTP: `tasks` callers of [`Signer::sign`] in this runtime for
+/// `duration` (what the audited signature path alone sustains on these cores).
+async fn in_process(signer: &Arc<Signer>, tasks: u32, duration: Duration) -> Run {
+    let call: sealgate_server::client::ForwardCall = serde_json::from_str(SIGN_BODY).expect("call");
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (signer, call) = (signer.clone(), call.clone());
+        handles.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            while started.elapsed() < duration {
+                let t = Instant::now();
+                signer.sign(Role::Trader, &call).await.expect("sign");
+                times.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.expect("task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(f64::NAN);
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        requests: all.len() as u64,
+        ..Run::default()
+    }
+}
+
+/// Under `cargo test`: a few requests through the same stack, audit checked; no wrk.
+async fn smoke(w: &World) {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", w.addr);
+    let before = signed_records(&w.store).await;
+    for _ in 0..20 {
+        let r = http
+            .post(format!("{base}/v1/sign"))
+            .bearer_auth(&w.token)
+            .header("content-type", "application/json")
+            .body(SIGN_BODY)
+            .send()
+            .await
+            .expect("sign");
+        assert_eq!(r.status(), 200);
+        let r = http.post(format!("{base}/echo")).body(SIGN_BODY).send().await.expect("echo");
+        assert_eq!(r.bytes().await.expect("echo body").as_ref(), SIGN_BODY.as_bytes());
+    }
+    assert_eq!(signed_records(&w.store).await - before, 20);
+    println!("signer_load smoke pass: 20 signatures, 20 echoes, 20 `signed` records (run with cargo bench to measure)");
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let w = world().await;
+        let base = format!("http://{}", w.addr);
+
+        // Warm the cache (the one unseal) and check the answer is a signature.
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("{base}/v1/sign"))
+            .bearer_auth(&w.token)
+            .header("content-type", "application/json")
+            .body(SIGN_BODY)
+            .send()
+            .await
+            .expect("warm-up sign");
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("signature="), "{text}");
+
+        if !measuring {
+            smoke(&w).await;
+            return;
+        }
+        assert!(
+            wrk_present(),
+            "wrk is not installed: run scripts/setup-wrk.sh (apt-get install -y wrk)"
+        );
+        let load = Load {
+            threads: env_u32("SEALGATE_BENCH_THREADS", 2),
+            connections: env_u32("SEALGATE_BENCH_CONNECTIONS", 32),
+            seconds: env_u32("SEALGATE_BENCH_SECONDS", 10),
+        };
+        let scripts = tempfile::tempdir().expect("script dir");
+        let auth = format!("Bearer {}", w.token);
+        let json = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+        let sign_lua = post_script(scripts.path(), "sign", SIGN_BODY, &json);
+        let echo_lua = post_script(scripts.path(), "echo", SIGN_BODY, &json);
+        println!(
+            "signer_load: wrk -t{} -c{} -d{}s --latency, {} runtime workers, {} cores shared by wrk and the servers",
+            load.threads, load.connections, load.seconds, workers, workers
+        );
+
+        // Short warm-up of both paths (not measured).
+        for (lua, path) in [(&echo_lua, "/echo"), (&sign_lua, "/v1/sign")] {
+            let r = load.wrk(lua, &format!("{base}{path}"), 1);
+            assert_eq!(r.non_2xx, 0, "{path} answered errors to wrk's requests");
+        }
+
+        let inproc_run = in_process(&w.signer, load.connections, Duration::from_secs(u64::from(load.seconds))).await;
+        let echo_run = load.wrk(&echo_lua, &format!("{base}/echo"), load.seconds);
+        let signed_before = settle(&w.metrics).await;
+        let rows_before = signed_records(&w.store).await;
+        let sign_run = load.wrk(&sign_lua, &format!("{base}/v1/sign"), load.seconds);
+        let signed_after = settle(&w.metrics).await;
+        let rows_after = signed_records(&w.store).await;
+
+        let bin = bao_binary();
+        let bao_run = if bin.exists() {
+            match start_bao(&bin).await {
+                Ok(bao) => {
+                    let body = bao_hmac_body();
+                    let hdrs = [("Content-Type", "application/json"), ("X-Vault-Token", bao.token.as_str())];
+                    let lua = post_script(scripts.path(), "bao", &body, &hdrs);
+                    let url = format!("http://{}/v1/transit/hmac/bench", bao.addr);
+                    let r = http
+                        .post(&url)
+                        .header("X-Vault-Token", &bao.token)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("bao hmac");
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    assert!(status.is_success() && text.contains("vault:v1:"), "{status} {text}");
+                    let r = load.wrk(&lua, &url, 1);
+                    assert_eq!(r.non_2xx, 0, "OpenBao answered errors to wrk's requests");
+                    Some(load.wrk(&lua, &url, load.seconds))
+                }
+                Err(e) => {
+                    println!("!!!! OpenBao skipped: {e} !!!!");
+                    None
+                }
+            }
+        } else {
+            println!(
+                "!!!! OpenBao skipped: no bao binary at {} (run scripts/setup-openbao.sh, or set SEALGATE_BENCH_BAO) !!!!",
+                bin.display()
+            );
+            None
+        };
+
+        println!();
+        println!("| target | req/s | p50 | p99 | responses | non-2xx |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        let row = |name: &str, r: &Run| {
+            println!(
+                "| {name} | {:.0} | {} | {} | {} | {} |",
+                r.rps,
+                fmt_us(r.p50_us),
+                fmt_us(r.p99_us),
+                r.requests,
+                r.non_2xx
+            );
+            if let Some(e) = &r.socket_errors {
+                println!("|   ({e}) | | | | | |");
+            }
+        };
+        row("echo (same server)", &echo_run);
+        row("signer /v1/sign", &sign_run);
+        row("signer in-process, no HTTP (callers = connections)", &inproc_run);
+        if let Some(b) = &bao_run {
+            row("OpenBao transit/hmac", b);
+        }
+        println!();
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        let tput = sign_run.rps / echo_run.rps;
+        let tail = sign_run.p99_us / echo_run.p99_us;
+        println!("signer/echo throughput  {tput:>6.2}x  (target >= 0.6x: {})", verdict(tput >= 0.6));
+        println!("signer/echo p99         {tail:>6.2}x  (target <= 1.5x: {})", verdict(tail <= 1.5));
+        if let Some(b) = &bao_run {
+            let peer = sign_run.rps / b.rps;
+            println!("signer/OpenBao hmac     {peer:>6.2}x  (target >= 7x:   {})", verdict(peer >= 7.0));
+        } else {
+            println!("signer/OpenBao hmac        n/a  (OpenBao skipped)");
+        }
+
+        // "Durably audited" checked, not assumed: each signed response wrk saw has its record,
+        // the records match the signer's count exactly, and the whole chain verifies.
+        let ok_responses = sign_run.requests - sign_run.non_2xx;
+        let records = rows_after - rows_before;
+        let answered = signed_after - signed_before;
+        println!();
+        println!(
+            "audit: {records} `signed` records, {answered} signatures answered by the signer, \
+             {ok_responses} counted by wrk (up to {} left in flight when wrk stopped)",
+            load.connections
+        );
+        assert_eq!(sign_run.non_2xx, 0, "the signer refused requests under load");
+        // Each answer was committed first; a request whose connection wrk closed while it
+        // waited for its commit is recorded but never answered (at most one per connection).
+        assert!(answered >= ok_responses, "signer answered {answered} < wrk's {ok_responses}");
+        assert!(
+            records >= answered && records <= answered + u64::from(load.connections),
+            "{records} `signed` records for {answered} answers ({ok_responses} counted by wrk)"
+        );
+        let root = sealgate_audit::RootKey::from_jwk(&w.custody.root_public().await.expect("root")).expect("root key");
+        let pin = root.thumbprint();
+        let started = Instant::now();
+        let summary = sealgate_server::audit::verify_store(&w.store, sealgate_audit::jsonl::Trust::Pin(&pin))
+            .await
+            .expect("the audit chain verifies");
+        let (signed, other) = count_records(&w.store).await;
+        assert_eq!(summary.records, signed + other, "{summary:?}");
+        println!(
+            "audit chain verified: {} records, {} checkpoints signed by the custody root verified ({:.1} s)",
+            summary.records,
+            summary.checkpoints_verified,
+            started.elapsed().as_secs_f64()
+        );
+        w.store.close().await;
+    });
+}
