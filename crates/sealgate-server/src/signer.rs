@@ -717,34 +717,29 @@ impl ClassifyMsg for serde_json::Error {
     }
 }
 
-async fn http_sign(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let role = match authenticate(&st, &headers) {
-        Ok(r) => r,
-        Err(e) => return call_error(&e),
-    };
-    let call = match parse_call(&body) {
-        Ok(c) => c,
-        Err(e) => return call_error(&e),
-    };
-    match st.signer.sign(role, &call).await {
-        Ok(signed) => Json(signed).into_response(),
+/// Authenticates the service and parses the call, then runs `op`.
+async fn serve_call<'a, T, F, Fut>(st: &'a HttpState, headers: &HeaderMap, body: &[u8], op: F) -> Response
+where
+    T: serde::Serialize,
+    F: FnOnce(&'a Signer, Role, ForwardCall) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SignerCallError>>,
+{
+    let call = authenticate(st, headers).and_then(|role| Ok((role, parse_call(body)?)));
+    match call {
+        Ok((role, call)) => match op(&st.signer, role, call).await {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => call_error(&e),
+        },
         Err(e) => call_error(&e),
     }
 }
 
+async fn http_sign(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    serve_call(&st, &headers, &body, |s, role, call| async move { s.sign(role, &call).await }).await
+}
+
 async fn http_forward(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let role = match authenticate(&st, &headers) {
-        Ok(r) => r,
-        Err(e) => return call_error(&e),
-    };
-    let call = match parse_call(&body) {
-        Ok(c) => c,
-        Err(e) => return call_error(&e),
-    };
-    match st.signer.forward(role, &call).await {
-        Ok(resp) => Json(resp).into_response(),
-        Err(e) => call_error(&e),
-    }
+    serve_call(&st, &headers, &body, |s, role, call| async move { s.forward(role, &call).await }).await
 }
 
 /// The signer in the same process, as one role.
