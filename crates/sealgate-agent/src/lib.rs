@@ -381,3 +381,50 @@ pub async fn write_frame(s: &mut UnixStream, v: &Value) -> std::io::Result<()> {
     out.extend_from_slice(&body);
     s.write_all(&out).await
 }
+
+/// Read a line from the controlling terminal without echo.
+pub fn prompt_no_echo(prompt: &str) -> std::io::Result<secrecy::SecretString> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    use std::io::{BufRead as _, Write as _};
+    let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let old = tcgetattr(&tty)?;
+    let mut quiet = old.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    (&tty).write_all(prompt.as_bytes())?;
+    tcsetattr(&tty, OptionalActions::Flush, &quiet)?;
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    tcsetattr(&tty, OptionalActions::Flush, &old)?;
+    r?;
+    Ok(secrecy::SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// The keystore passphrase: from `SEALGATE_AGENT_PASSPHRASE_FILE` (a file
+/// readable by its owner only; the non-interactive path), else a no-echo
+/// prompt on the terminal.
+pub fn passphrase() -> Result<secrecy::SecretString, String> {
+    if let Some(p) = std::env::var_os("SEALGATE_AGENT_PASSPHRASE_FILE") {
+        let p = PathBuf::from(p);
+        let meta = fs::metadata(&p).map_err(|e| format!("passphrase file {}: {e}", p.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!("passphrase file {} is readable by group or others; chmod 600 it", p.display()));
+        }
+        let text = zeroize::Zeroizing::new(
+            fs::read_to_string(&p).map_err(|e| format!("passphrase file {}: {e}", p.display()))?,
+        );
+        return Ok(secrecy::SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()));
+    }
+    prompt_no_echo("keystore passphrase: ").map_err(|e| {
+        format!("no terminal for the passphrase prompt ({e}); set SEALGATE_AGENT_PASSPHRASE_FILE to a 0600 file")
+    })
+}
+
+/// The default keystore: `$XDG_CONFIG_HOME/sealgate/agent.keystore`
+/// (or `~/.config/…`).
+pub fn default_keystore() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".config"));
+    base.join("sealgate").join("agent.keystore")
+}
