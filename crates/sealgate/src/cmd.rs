@@ -58,6 +58,9 @@ enum Command {
     /// Operator actions (the global kill switch).
     #[command(subcommand)]
     Admin(crate::admin_cmd::AdminCommand),
+    /// The desktop agent: a local signer on a Unix socket, so a bot never holds its secret.
+    #[command(subcommand)]
+    Agent(crate::agent_cmd::AgentCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -175,6 +178,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Audit(c) => crate::audit_cmd::run(c, out),
         Command::Serve(a) => crate::serve_cmd::run(a),
         Command::Admin(c) => crate::admin_cmd::run(c, out),
+        Command::Agent(c) => crate::agent_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod admin_cmd;
+mod agent_cmd;
 mod audit_cmd;
 mod cmd;
 mod exchange_cmd;

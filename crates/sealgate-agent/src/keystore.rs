@@ -1,0 +1,473 @@
+//! The agent's keystore: one file, encrypted at rest under a passphrase.
+//!
+//! Layout (all integers big-endian):
+//!
+//! ```text
+//!  offset len
+//!      0   8  magic "SGAGENT1"
+//!      8   4  argon2id m (KiB)
+//!     12   4  argon2id t (passes)
+//!     16   4  argon2id p (lanes)
+//!     20  16  salt
+//!     36  32  key check: SHA-256("sealgate-agent check" || key)
+//!     68  12  AES-256-GCM nonce (random, new on every write)
+//!     80   8  ciphertext length (with the 16-byte tag)
+//!     88   …  ciphertext of the JSON entry list; AAD = bytes 0..88
+//! ```
+//!
+//! The key check tells a wrong passphrase apart from a corrupted body; the
+//! length tells a truncated file apart from both. Every write goes to a
+//! temporary file (0600, fsynced) renamed over the keystore, after the
+//! previous keystore is kept as `FILE.bak` — the method of the custody
+//! crate's local keyring.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+const MAGIC: &[u8; 8] = b"SGAGENT1";
+const HEADER: usize = 88;
+
+/// Keystore errors, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    /// The passphrase does not open this keystore.
+    #[error("wrong passphrase for keystore {0}")]
+    WrongPassphrase(PathBuf),
+    /// The file is damaged.
+    #[error("keystore {path} is corrupted ({what}); restore the previous one: cp -p {path}.bak {path}")]
+    Corrupted {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The file is shorter than its header says.
+    #[error("keystore {path} is truncated ({have} of {want} bytes); restore the previous one: cp -p {path}.bak {path}")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes present.
+        have: usize,
+        /// Bytes expected.
+        want: usize,
+    },
+    /// No keystore yet.
+    #[error("no keystore at {0}; add a credential first (`sealgate agent add`)")]
+    NotFound(PathBuf),
+    /// The keystore is readable by others.
+    #[error("keystore {0} is readable by group or others; chmod 600 it")]
+    Permissions(PathBuf),
+    /// A label is already used.
+    #[error("a credential labelled {0:?} already exists")]
+    Exists(String),
+    /// A label is unknown.
+    #[error("no credential labelled {0:?}")]
+    Unknown(String),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// I/O.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> KeystoreError {
+    move |source| KeystoreError::Io { what, source }
+}
+
+/// Argon2id cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory, KiB.
+    pub m_kib: u32,
+    /// Passes.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+impl KdfParams {
+    /// m = 64 MiB, t = 3, p = 1.
+    pub const DEFAULT: Self = Self { m_kib: 64 * 1024, t: 3, p: 1 };
+    /// Cheap, for tests only.
+    pub const TEST: Self = Self { m_kib: 8, t: 1, p: 1 };
+
+    fn check(self) -> bool {
+        (1..=16).contains(&self.p)
+            && (1..=64).contains(&self.t)
+            && self.m_kib >= 8 * self.p
+            && self.m_kib <= 2 * 1024 * 1024
+    }
+
+    fn derive(self, passphrase: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
+        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map_err(|_| KeystoreError::Invalid("argon2id parameters rejected".into()))?;
+        let blocks = params.block_count();
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut memory = Zeroizing::new(vec![argon2::Block::default(); blocks]);
+        let mut out = Zeroizing::new([0u8; 32]);
+        argon
+            .hash_password_into_with_memory(passphrase, salt, out.as_mut_slice(), &mut *memory)
+            .map_err(|_| KeystoreError::Invalid("argon2id failed (passphrase too long?)".into()))?;
+        Ok(out)
+    }
+}
+
+/// A secret string: zeroized on drop, printed as `[REDACTED]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+impl Secret {
+    /// Wrap.
+    pub fn new(s: String) -> Self {
+        Self(Zeroizing::new(s))
+    }
+    /// The value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// The secret fields of one credential (the exchanges crate's names).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Secrets {
+    /// API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    /// API secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_secret: Option<Secret>,
+    /// Passphrase (OKX, Coinbase Exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<Secret>,
+    /// PEM private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<Secret>,
+    /// Key name (Coinbase CDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<Secret>,
+}
+
+impl Secrets {
+    /// A credential for the exchanges crate (copies zeroized on drop).
+    pub fn credential(&self) -> sealgate_exchanges::Credential {
+        let f = |s: &Option<Secret>| s.as_ref().map(|s| secrecy::SecretString::from(s.expose().to_owned()));
+        sealgate_exchanges::Credential {
+            api_key: f(&self.api_key),
+            api_secret: f(&self.api_secret),
+            passphrase: f(&self.passphrase),
+            private_key: f(&self.private_key),
+            key_name: f(&self.key_name),
+        }
+    }
+
+    /// A non-secret hint: the last 4 characters of the API key (or key name).
+    pub fn hint(&self) -> String {
+        let k = self.api_key.as_ref().or(self.key_name.as_ref()).map(Secret::expose).unwrap_or("");
+        let n = k.chars().count();
+        let tail: String = k.chars().skip(n.saturating_sub(4)).collect();
+        format!("…{tail}")
+    }
+}
+
+/// A rate limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests per window.
+    pub max: u32,
+    /// Window, ms.
+    pub window_ms: u64,
+}
+
+/// One credential and its policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    /// Unique label.
+    pub label: String,
+    /// Exchange id (`binance`, `kraken`, `okx`, `coinbase`, …).
+    pub exchange: String,
+    /// Non-secret hint.
+    pub hint: String,
+    /// Allowed classes (`read`, `trade`, `withdraw`).
+    pub classes: Vec<String>,
+    /// Symbol allow-list (exchange spelling); `None` = any.
+    #[serde(default)]
+    pub symbols: Option<Vec<String>>,
+    /// Largest order notional, decimal string.
+    #[serde(default)]
+    pub max_notional: Option<String>,
+    /// Rate limit.
+    #[serde(default)]
+    pub rate: Option<Rate>,
+    /// When added, Unix ms.
+    pub added_ms: u64,
+    /// Lifetime in seconds from `added_ms`; `None` = forever.
+    #[serde(default)]
+    pub lifetime_s: Option<u64>,
+    /// The secret fields.
+    pub secrets: Secrets,
+}
+
+impl Entry {
+    /// Whether the lifetime is over at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.lifetime_s.is_some_and(|s| now_ms >= self.added_ms.saturating_add(s.saturating_mul(1000)))
+    }
+
+    /// The policy of this entry.
+    pub fn policy(&self, now_ms: u64) -> Result<sealgate_policy::CredentialPolicy, KeystoreError> {
+        let scope = sealgate_policy::Scope::parse_list(&self.classes.join(","))
+            .map_err(|e| KeystoreError::Invalid(format!("classes: {e}")))?;
+        let mut p = sealgate_policy::CredentialPolicy::new(scope);
+        if self.expired(now_ms) {
+            p.status = sealgate_policy::CredentialStatus::Frozen;
+        }
+        p.symbols = self.symbols.as_ref().map(|s| s.iter().cloned().collect());
+        p.max_notional = match &self.max_notional {
+            Some(s) => Some(
+                sealgate_policy::Decimal::parse(s)
+                    .ok_or_else(|| KeystoreError::Invalid(format!("max notional {s:?} is not a decimal")))?,
+            ),
+            None => None,
+        };
+        p.rate = self.rate.map(|r| sealgate_policy::RateLimit { max: r.max, window_ms: r.window_ms });
+        Ok(p)
+    }
+
+    /// What may be shown: everything but the secrets.
+    pub fn public(&self) -> serde_json::Value {
+        serde_json::json!({
+            "label": self.label, "exchange": self.exchange, "hint": self.hint, "classes": self.classes,
+            "symbols": self.symbols, "max_notional": self.max_notional, "rate": self.rate,
+            "added_ms": self.added_ms, "lifetime_s": self.lifetime_s,
+        })
+    }
+}
+
+/// An opened keystore.
+pub struct Keystore {
+    path: PathBuf,
+    key: Zeroizing<[u8; 32]>,
+    params: KdfParams,
+    salt: [u8; 16],
+    /// The credentials.
+    pub entries: Vec<Entry>,
+}
+
+impl fmt::Debug for Keystore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keystore").field("path", &self.path).field("entries", &self.entries.len()).finish()
+    }
+}
+
+fn key_check(key: &[u8; 32]) -> digest::Digest {
+    let mut c = digest::Context::new(&digest::SHA256);
+    c.update(b"sealgate-agent check");
+    c.update(key);
+    c.finish()
+}
+
+fn random<const N: usize>() -> Result<[u8; N], KeystoreError> {
+    let mut b = [0u8; N];
+    SystemRandom::new().fill(&mut b).map_err(|_| KeystoreError::Invalid("no randomness".into()))?;
+    Ok(b)
+}
+
+impl Keystore {
+    /// A new, empty keystore (not written until [`Keystore::save`]).
+    pub fn create(path: &Path, passphrase: &[u8], params: KdfParams) -> Result<Self, KeystoreError> {
+        if path.exists() {
+            return Err(KeystoreError::Invalid(format!("keystore {} already exists", path.display())));
+        }
+        let salt = random::<16>()?;
+        let key = params.derive(passphrase, &salt)?;
+        Ok(Self { path: path.to_owned(), key, params, salt, entries: Vec::new() })
+    }
+
+    /// Open an existing keystore, or create one when `path` does not exist.
+    pub fn open_or_create(path: &Path, passphrase: &[u8], params: KdfParams) -> Result<Self, KeystoreError> {
+        match Self::open(path, passphrase) {
+            Err(KeystoreError::NotFound(_)) => Self::create(path, passphrase, params),
+            r => r,
+        }
+    }
+
+    /// Open and decrypt.
+    pub fn open(path: &Path, passphrase: &[u8]) -> Result<Self, KeystoreError> {
+        let corrupted = |what| KeystoreError::Corrupted { path: path.to_owned(), what };
+        let meta = match fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeystoreError::NotFound(path.to_owned())),
+            r => r.map_err(io_err("read the keystore"))?,
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(KeystoreError::Permissions(path.to_owned()));
+        }
+        let bytes = fs::read(path).map_err(io_err("read the keystore"))?;
+        if bytes.len() < HEADER {
+            if bytes.len() >= 8 && &bytes[..8] != MAGIC {
+                return Err(corrupted("not an agent keystore"));
+            }
+            return Err(KeystoreError::Truncated { path: path.to_owned(), have: bytes.len(), want: HEADER });
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(corrupted("not an agent keystore"));
+        }
+        let u32_at = |o: usize| u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let params = KdfParams { m_kib: u32_at(8), t: u32_at(12), p: u32_at(16) };
+        if !params.check() {
+            return Err(corrupted("argon2id parameters out of range"));
+        }
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&bytes[20..36]);
+        let mut len8 = [0u8; 8];
+        len8.copy_from_slice(&bytes[80..88]);
+        let ct_len = usize::try_from(u64::from_be_bytes(len8)).map_err(|_| corrupted("length"))?;
+        let want = HEADER.checked_add(ct_len).ok_or_else(|| corrupted("length"))?;
+        if bytes.len() < want {
+            return Err(KeystoreError::Truncated { path: path.to_owned(), have: bytes.len(), want });
+        }
+        if bytes.len() > want || ct_len < 16 {
+            return Err(corrupted("length does not match the header"));
+        }
+        let key = params.derive(passphrase, &salt)?;
+        if key_check(&key).as_ref() != &bytes[36..68] {
+            return Err(KeystoreError::WrongPassphrase(path.to_owned()));
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&bytes[68..80]);
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.as_slice()).map_err(|_| corrupted("key"))?);
+        let mut buf = Zeroizing::new(bytes[HEADER..].to_vec());
+        let plain = aead
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&bytes[..HEADER]), &mut buf)
+            .map_err(|_| corrupted("authentication failed"))?;
+        let entries: Vec<Entry> = serde_json::from_slice(plain).map_err(|_| corrupted("entries"))?;
+        Ok(Self { path: path.to_owned(), key, params, salt, entries })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Encrypt and write atomically, keeping the previous file as `.bak`.
+    pub fn save(&self) -> Result<(), KeystoreError> {
+        let plain =
+            Zeroizing::new(serde_json::to_vec(&self.entries).map_err(|e| KeystoreError::Invalid(e.to_string()))?);
+        let nonce = random::<12>()?;
+        let mut out = Vec::with_capacity(HEADER + plain.len() + 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.params.m_kib.to_be_bytes());
+        out.extend_from_slice(&self.params.t.to_be_bytes());
+        out.extend_from_slice(&self.params.p.to_be_bytes());
+        out.extend_from_slice(&self.salt);
+        out.extend_from_slice(key_check(&self.key).as_ref());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&(plain.len() as u64 + 16).to_be_bytes());
+        let aead = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, self.key.as_slice()).map_err(|_| KeystoreError::Invalid("key".into()))?,
+        );
+        let mut ct = Zeroizing::new(plain.to_vec());
+        aead.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&out[..HEADER]), &mut *ct)
+            .map_err(|_| KeystoreError::Invalid("encryption failed".into()))?;
+        out.extend_from_slice(&ct);
+        replace_file(&self.path, &out)
+    }
+
+    /// Add an entry (labels are unique).
+    pub fn add(&mut self, e: Entry) -> Result<(), KeystoreError> {
+        if self.entries.iter().any(|x| x.label == e.label) {
+            return Err(KeystoreError::Exists(e.label));
+        }
+        sealgate_exchanges::scheme(&e.exchange).map_err(|x| KeystoreError::Invalid(x.to_string()))?;
+        e.policy(e.added_ms)?;
+        self.entries.push(e);
+        Ok(())
+    }
+
+    /// Remove an entry.
+    pub fn remove(&mut self, label: &str) -> Result<(), KeystoreError> {
+        let n = self.entries.len();
+        self.entries.retain(|e| e.label != label);
+        if self.entries.len() == n { Err(KeystoreError::Unknown(label.to_owned())) } else { Ok(()) }
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Replace `path` atomically, keeping the previous file as `path.bak`.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeystoreError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let r = random::<6>()?;
+    let tmp = parent_of(path).join(format!(".{name}.tmp-{}-{}", std::process::id(), hex(&r)));
+    let res = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        if path.exists() {
+            let mut bak = path.as_os_str().to_owned();
+            bak.push(".bak");
+            let bak = PathBuf::from(bak);
+            let mut bak_tmp = bak.as_os_str().to_owned();
+            bak_tmp.push(".tmp");
+            let bak_tmp = PathBuf::from(bak_tmp);
+            match fs::remove_file(&bak_tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            if fs::hard_link(path, &bak_tmp).is_err() {
+                fs::copy(path, &bak_tmp)?;
+                File::open(&bak_tmp)?.sync_all()?;
+            }
+            fs::rename(&bak_tmp, &bak)?;
+        }
+        fs::rename(&tmp, path)?;
+        File::open(parent_of(path))?.sync_all()
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(KeystoreError::Io { what: "write the keystore", source: e });
+    }
+    Ok(())
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,433 @@
+//! The Sealgate desktop agent: like ssh-agent, for exchange API keys.
+//!
+//! A trading bot connects to a Unix socket and asks the agent to `sign` a
+//! private REST request, or to sign and send it (`request`); the exchange
+//! secret stays in the agent, which applies the same policy as the signer
+//! ([`sealgate_policy::evaluate`] with [`Role::Agent`]) and appends every
+//! decision to a local audit chain (JSONL, `sealgate audit verify --file`).
+//!
+//! # Protocol (version 1)
+//!
+//! Each message is a u32 big-endian length, then that many bytes of JSON
+//! (at most 1 MiB). Requests are `{"v":1,"op":…}`; replies carry `"v":1`
+//! and `"ok"`:
+//!
+//! * `{"v":1,"op":"list"}` → `{"ok":true,"credentials":[{label,exchange,hint,classes,…}]}`
+//! * `{"v":1,"op":"sign","credential":L,"request":{method,path,query,body}}` →
+//!   `{"ok":true,"signed":{method,path,query,headers:[[n,v]…],body}}`
+//! * `{"v":1,"op":"request",…same…}` → the agent signs and sends it to the
+//!   exchange's base URL → `{"ok":true,"status":N,"headers":[[n,v]…],"body":S}`
+//! * any refusal → `{"ok":false,"error":KIND,"message":S}` with KIND one of
+//!   `bad_request`, `unknown_credential`, `denied`, `sign_failed`, `upstream`.
+
+pub mod hardening;
+pub mod keystore;
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lc_rs::digest;
+use sealgate_audit::{Action, Chain, Detail};
+use sealgate_exchanges::{Clock as _, MonotonicNonce, Request, SignedRequest, SystemClock};
+use sealgate_policy::{Context, RateState, RequestFacts, Role};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{UnixListener, UnixStream};
+
+pub use keystore::{Entry, KdfParams, Keystore, KeystoreError, Rate, Secret, Secrets};
+
+/// Largest message, either way.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// An executable a client may run as.
+#[derive(Debug, Clone)]
+pub struct AllowedExe {
+    /// Its path.
+    pub path: PathBuf,
+    /// SHA-256 of its contents, hex.
+    pub sha256: String,
+}
+
+impl AllowedExe {
+    /// Pin `path` as it is now.
+    pub fn pin(path: &Path) -> std::io::Result<Self> {
+        let path = fs::canonicalize(path)?;
+        let sha256 = sha256_file(&path)?;
+        Ok(Self { path, sha256 })
+    }
+}
+
+fn sha256_file(p: &Path) -> std::io::Result<String> {
+    let bytes = fs::read(p)?;
+    Ok(keystore::hex(digest::digest(&digest::SHA256, &bytes).as_ref()))
+}
+
+/// How the agent runs.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Audit chain file (JSONL).
+    pub audit: PathBuf,
+    /// Base URL per exchange id, for `request`.
+    pub exchange_urls: HashMap<String, String>,
+    /// When non-empty, only clients running one of these executables.
+    pub allow_exe: Vec<AllowedExe>,
+}
+
+/// The default socket: `$XDG_RUNTIME_DIR/sealgate/agent.sock`.
+pub fn default_socket() -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR").map_or_else(
+        || std::env::temp_dir().join(format!("sealgate-{}", rustix::process::getuid().as_raw())),
+        PathBuf::from,
+    );
+    base.join("sealgate").join("agent.sock")
+}
+
+struct Audit {
+    chain: Chain,
+    file: fs::File,
+}
+
+impl Audit {
+    fn open(path: &Path) -> Result<Self, String> {
+        let mut chain = Chain::new();
+        if let Ok(text) = fs::read(path) {
+            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                if let Ok(sealgate_audit::jsonl::Line::Record(r)) = sealgate_audit::jsonl::parse_line(line) {
+                    chain = Chain::resume(r.seq, r.hash);
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("open audit chain {}: {e}", path.display()))?;
+        Ok(Self { chain, file })
+    }
+
+    fn log(&mut self, action: Action, subject: &str, detail: &Value) {
+        let rec = Detail::new(detail)
+            .and_then(|d| self.chain.append("service:agent", action, subject, d, SystemClock.now_ms()));
+        match rec {
+            Ok(r) => {
+                let line = sealgate_audit::jsonl::record_line(&r);
+                // One write(2) per record, appended; not fsynced per record (an
+                // fsync costs ~1.5 ms here, 60× the whole round trip): a crash
+                // of the machine may lose the last records, never reorder them.
+                let _ = self.file.write_all(format!("{line}\n").as_bytes());
+            }
+            Err(e) => eprintln!("sealgate agent: audit record refused: {e}"),
+        }
+    }
+}
+
+struct State {
+    entries: Vec<Entry>,
+    rates: HashMap<String, RateState>,
+    nonces: HashMap<String, Arc<MonotonicNonce>>,
+    audit: Audit,
+}
+
+/// The running agent.
+pub struct Agent {
+    cfg: Config,
+    state: Mutex<State>,
+    http: reqwest::Client,
+    uid: u32,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("socket", &self.cfg.socket).finish_non_exhaustive()
+    }
+}
+
+enum Refusal {
+    Bad(String),
+    Unknown(String),
+    Denied(String),
+    Sign(String),
+    Upstream(String),
+}
+
+impl Refusal {
+    fn reply(self) -> Value {
+        let (k, m) = match self {
+            Self::Bad(m) => ("bad_request", m),
+            Self::Unknown(m) => ("unknown_credential", m),
+            Self::Denied(m) => ("denied", m),
+            Self::Sign(m) => ("sign_failed", m),
+            Self::Upstream(m) => ("upstream", m),
+        };
+        json!({"v": 1, "ok": false, "error": k, "message": m})
+    }
+}
+
+impl Agent {
+    /// An agent over the opened keystore's entries.
+    pub fn new(cfg: Config, keystore: Keystore) -> Result<Arc<Self>, String> {
+        let audit = Audit::open(&cfg.audit)?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        let entries = keystore.entries.clone();
+        drop(keystore);
+        Ok(Arc::new(Self {
+            cfg,
+            state: Mutex::new(State { entries, rates: HashMap::new(), nonces: HashMap::new(), audit }),
+            http,
+            uid: rustix::process::getuid().as_raw(),
+        }))
+    }
+
+    /// Bind the socket (directory 0700, socket 0600), replacing a stale one.
+    pub fn bind(&self) -> Result<UnixListener, String> {
+        let sock = &self.cfg.socket;
+        if let Some(dir) = sock.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| format!("chmod 700 {}: {e}", dir.display()))?;
+        }
+        if sock.exists() {
+            if std::os::unix::net::UnixStream::connect(sock).is_ok() {
+                return Err(format!("an agent is already listening on {}", sock.display()));
+            }
+            let _ = fs::remove_file(sock);
+        }
+        let l = UnixListener::bind(sock).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+        fs::set_permissions(sock, fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod 600 {}: {e}", sock.display()))?;
+        Ok(l)
+    }
+
+    /// Serve forever.
+    pub async fn serve(self: Arc<Self>, listener: UnixListener) -> std::io::Result<()> {
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let me = self.clone();
+            tokio::spawn(async move { me.client(stream).await });
+        }
+    }
+
+    fn check_peer(&self, stream: &UnixStream) -> Result<(), String> {
+        let cred = stream.peer_cred().map_err(|e| format!("no peer credentials: {e}"))?;
+        if cred.uid() != self.uid {
+            return Err(format!("uid {} is not the agent's uid {}", cred.uid(), self.uid));
+        }
+        if self.cfg.allow_exe.is_empty() {
+            return Ok(());
+        }
+        let pid = cred.pid().ok_or("no peer pid")?;
+        let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+        let path = fs::read_link(&exe).map_err(|e| format!("peer executable unreadable: {e}"))?;
+        let sum = sha256_file(&exe).map_err(|e| format!("peer executable unreadable: {e}"))?;
+        if self.cfg.allow_exe.iter().any(|a| a.path == path && a.sha256 == sum) {
+            Ok(())
+        } else {
+            Err(format!("executable {} (sha256 {sum}) is not allowed", path.display()))
+        }
+    }
+
+    async fn client(self: Arc<Self>, mut stream: UnixStream) {
+        if let Err(why) = self.check_peer(&stream) {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner).audit.log(
+                client_refused(),
+                "",
+                &json!({"reason": why}),
+            );
+            let _ = write_frame(&mut stream, &json!({"v":1,"ok":false,"error":"refused","message":why})).await;
+            return;
+        }
+        while let Ok(Some(req)) = read_frame(&mut stream).await {
+            let reply = match serde_json::from_slice::<Value>(&req) {
+                Ok(v) => self.handle(&v).await.unwrap_or_else(Refusal::reply),
+                Err(_) => Refusal::Bad("not JSON".into()).reply(),
+            };
+            if write_frame(&mut stream, &reply).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn handle(&self, v: &Value) -> Result<Value, Refusal> {
+        if v.get("v").and_then(Value::as_u64) != Some(1) {
+            return Err(Refusal::Bad("unsupported protocol version (want \"v\":1)".into()));
+        }
+        match v.get("op").and_then(Value::as_str) {
+            Some("list") => {
+                let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                let list: Vec<Value> = st.entries.iter().map(Entry::public).collect();
+                Ok(json!({"v":1,"ok":true,"credentials":list}))
+            }
+            Some("sign") => {
+                let (_, signed) = self.sign(v, "sign")?;
+                Ok(json!({"v":1,"ok":true,"signed":signed}))
+            }
+            Some("request") => {
+                let (exchange, signed) = self.sign(v, "request")?;
+                self.forward(&exchange, &signed).await
+            }
+            _ => Err(Refusal::Bad("unknown op (list, sign, request)".into())),
+        }
+    }
+
+    /// Decide and sign; every decision is audited.
+    fn sign(&self, v: &Value, op: &str) -> Result<(String, SignedRequest), Refusal> {
+        let label =
+            v.get("credential").and_then(Value::as_str).ok_or_else(|| Refusal::Bad("credential missing".into()))?;
+        let req: Request = serde_json::from_value(v.get("request").cloned().unwrap_or(Value::Null))
+            .map_err(|e| Refusal::Bad(format!("request: {e}")))?;
+        req.validate().map_err(|e| Refusal::Bad(e.to_string()))?;
+        let now = SystemClock.now_ms();
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let st = &mut *st;
+        let Some(entry) = st.entries.iter().find(|e| e.label == label) else {
+            return Err(Refusal::Unknown(format!("no credential labelled {label:?}")));
+        };
+        let exchange = entry.exchange.clone();
+        let class = sealgate_exchanges::classify(&exchange, &req.path).map_err(|e| Refusal::Sign(e.to_string()))?;
+        let order = sealgate_exchanges::order_facts(&exchange, &req);
+        let facts = RequestFacts::from_order(class, &order);
+        let detail = json!({"op": op, "exchange": exchange, "method": req.method, "path": req.path,
+            "class": format!("{class:?}").to_lowercase(), "symbol": facts.symbol});
+        let decision = entry.policy(now).map_err(|e| Refusal::Denied(e.to_string())).and_then(|policy| {
+            let ctx = Context { role: Role::Agent, kill_switch: false, now_ms: now };
+            let rate = st.rates.entry(label.to_owned()).or_default();
+            sealgate_policy::evaluate(&ctx, &policy, &facts, rate).map_err(|d| {
+                Refusal::Denied(if entry.expired(now) {
+                    "the credential's lifetime is over".into()
+                } else {
+                    d.to_string()
+                })
+            })
+        });
+        if let Err(Refusal::Denied(why)) = &decision {
+            let mut d = detail.clone();
+            d["reason"] = json!(why);
+            st.audit.log(Action::Denied, label, &d);
+        }
+        let _approved = decision?;
+        let nonce = st.nonces.entry(label.to_owned()).or_default().clone();
+        let cred = entry.secrets.credential();
+        let ctx = sealgate_exchanges::Context { clock: &SystemClock, nonce: &*nonce };
+        let signed =
+            sealgate_exchanges::sign(&exchange, &cred, &req, &ctx).map_err(|e| Refusal::Sign(e.to_string()))?;
+        drop(cred);
+        let action = if op == "request" { Action::Forwarded } else { Action::Signed };
+        st.audit.log(action, label, &detail);
+        Ok((exchange, signed))
+    }
+
+    async fn forward(&self, exchange: &str, s: &SignedRequest) -> Result<Value, Refusal> {
+        let base = self.cfg.exchange_urls.get(exchange).ok_or_else(|| {
+            Refusal::Bad(format!("no base URL for {exchange} (agent start --exchange-url {exchange}=URL)"))
+        })?;
+        let url = format!(
+            "{}{}",
+            base.trim_end_matches('/'),
+            if s.query.is_empty() { s.path.clone() } else { format!("{}?{}", s.path, s.query) }
+        );
+        let method = reqwest::Method::from_bytes(s.method.as_bytes()).map_err(|e| Refusal::Bad(e.to_string()))?;
+        let mut rb = self.http.request(method, url);
+        for (n, v) in &s.headers {
+            rb = rb.header(n.as_str(), v.as_str());
+        }
+        if !s.body.is_empty() {
+            rb = rb.body(s.body.clone());
+        }
+        let resp = rb.send().await.map_err(|e| Refusal::Upstream(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = resp.text().await.map_err(|e| Refusal::Upstream(e.to_string()))?;
+        Ok(json!({"v":1,"ok":true,"status":status,"headers":headers,"body":body}))
+    }
+}
+
+fn client_refused() -> Action {
+    "client_refused".parse().unwrap_or(Action::Denied)
+}
+
+/// Read one frame; `None` at a clean end of stream.
+pub async fn read_frame(s: &mut UnixStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match s.read_exact(&mut len).await {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        r => r?,
+    };
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "frame larger than 1 MiB"));
+    }
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).await?;
+    Ok(Some(buf))
+}
+
+/// Write one frame.
+pub async fn write_frame(s: &mut UnixStream, v: &Value) -> std::io::Result<()> {
+    let body = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+    let n = u32::try_from(body.len()).map_err(std::io::Error::other)?;
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&n.to_be_bytes());
+    out.extend_from_slice(&body);
+    s.write_all(&out).await
+}
+
+/// Read a line from the controlling terminal without echo.
+pub fn prompt_no_echo(prompt: &str) -> std::io::Result<secrecy::SecretString> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    use std::io::{BufRead as _, Write as _};
+    let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let old = tcgetattr(&tty)?;
+    let mut quiet = old.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    (&tty).write_all(prompt.as_bytes())?;
+    tcsetattr(&tty, OptionalActions::Flush, &quiet)?;
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    tcsetattr(&tty, OptionalActions::Flush, &old)?;
+    r?;
+    Ok(secrecy::SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// The keystore passphrase: from `SEALGATE_AGENT_PASSPHRASE_FILE` (a file
+/// readable by its owner only; the non-interactive path), else a no-echo
+/// prompt on the terminal.
+pub fn passphrase() -> Result<secrecy::SecretString, String> {
+    if let Some(p) = std::env::var_os("SEALGATE_AGENT_PASSPHRASE_FILE") {
+        let p = PathBuf::from(p);
+        let meta = fs::metadata(&p).map_err(|e| format!("passphrase file {}: {e}", p.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!("passphrase file {} is readable by group or others; chmod 600 it", p.display()));
+        }
+        let text = zeroize::Zeroizing::new(
+            fs::read_to_string(&p).map_err(|e| format!("passphrase file {}: {e}", p.display()))?,
+        );
+        return Ok(secrecy::SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()));
+    }
+    prompt_no_echo("keystore passphrase: ").map_err(|e| {
+        format!("no terminal for the passphrase prompt ({e}); set SEALGATE_AGENT_PASSPHRASE_FILE to a 0600 file")
+    })
+}
+
+/// The default keystore: `$XDG_CONFIG_HOME/sealgate/agent.keystore`
+/// (or `~/.config/…`).
+pub fn default_keystore() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".config"));
+    base.join("sealgate").join("agent.keystore")
+}

@@ -1,0 +1,137 @@
+//! The agent in-process against the exchange sandbox: list, sign, request,
+//! a withdrawal denied and audited, the audit chain verifies.
+
+use std::collections::HashMap;
+
+use sealgate_agent::{Agent, Config, Entry, KdfParams, Keystore, Secret, Secrets, read_frame, write_frame};
+use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use serde_json::{Value, json};
+use tokio::net::UnixStream;
+
+type R<T> = Result<T, Box<dyn std::error::Error>>;
+
+async fn call(s: &mut UnixStream, v: Value) -> R<Value> {
+    write_frame(s, &v).await?;
+    let b = read_frame(s).await?.ok_or("agent closed")?;
+    Ok(serde_json::from_slice(&b)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_request_deny_and_audit() -> R<()> {
+    let amt = |s: &str| Amount::parse(s).ok_or("amount");
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse()?,
+        vec![KeySpec {
+            venue: Venue::Binance,
+            api_key: "agentkey".into(),
+            secret: "agent-secret-xyz".into(),
+            permissions: Permissions { read: true, trade: true, withdraw: true },
+            allowed_ips: vec![],
+            passphrase: None,
+            balances: vec![("USDT".into(), amt("10000")?), ("BTC".into(), amt("1")?)],
+        }],
+        vec![Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? }],
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    ks.add(Entry {
+        label: "bin".into(),
+        exchange: "binance".into(),
+        hint: "…tkey".into(),
+        classes: vec!["read".into(), "trade".into()],
+        symbols: Some(vec!["BTCUSDT".into()]),
+        max_notional: Some("1000".into()),
+        rate: None,
+        added_ms: 0,
+        lifetime_s: None,
+        secrets: Secrets {
+            api_key: Some(Secret::new("agentkey".into())),
+            api_secret: Some(Secret::new("agent-secret-xyz".into())),
+            ..Secrets::default()
+        },
+    })?;
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: audit.clone(),
+        exchange_urls: HashMap::from([("binance".into(), format!("http://{}", sandbox.addr()))]),
+        allow_exe: vec![],
+    };
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&cfg.socket)?.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(dir.path().join("run"))?.permissions().mode() & 0o777, 0o700);
+    tokio::spawn(agent.serve(l));
+    let mut c = UnixStream::connect(&cfg.socket).await?;
+
+    let list = call(&mut c, json!({"v":1,"op":"list"})).await?;
+    assert_eq!(list["credentials"][0]["label"], "bin");
+    assert!(!list.to_string().contains("agent-secret-xyz"));
+
+    let signed = call(
+        &mut c,
+        json!({"v":1,"op":"sign","credential":"bin",
+        "request":{"method":"GET","path":"/api/v3/account","query":"","body":""}}),
+    )
+    .await?;
+    assert_eq!(signed["ok"], true, "{signed}");
+    assert!(signed["signed"]["query"].as_str().unwrap_or("").contains("signature="), "{signed}");
+
+    let bal = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"bin",
+        "request":{"method":"GET","path":"/api/v3/account","query":"","body":""}}),
+    )
+    .await?;
+    assert_eq!(bal["status"], 200, "{bal}");
+    assert!(bal["body"].as_str().unwrap_or("").contains("USDT"), "{bal}");
+
+    let order = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"bin",
+        "request":{"method":"POST","path":"/api/v3/order",
+        "query":"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000","body":""}}),
+    )
+    .await?;
+    assert_eq!(order["status"], 200, "{order}");
+
+    let big = call(
+        &mut c,
+        json!({"v":1,"op":"sign","credential":"bin",
+        "request":{"method":"POST","path":"/api/v3/order",
+        "query":"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=40000","body":""}}),
+    )
+    .await?;
+    assert_eq!(big["error"], "denied", "{big}");
+
+    let wd = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"bin",
+        "request":{"method":"POST","path":"/sapi/v1/capital/withdraw/apply",
+        "query":"coin=BTC&address=bc1qattacker&amount=0.5","body":""}}),
+    )
+    .await?;
+    assert_eq!(wd["ok"], false, "{wd}");
+    assert_eq!(wd["error"], "denied", "{wd}");
+    assert!(sandbox.withdrawals().is_empty(), "a withdrawal reached the exchange");
+
+    let unknown = call(
+        &mut c,
+        json!({"v":1,"op":"sign","credential":"bin",
+        "request":{"method":"GET","path":"/api/v3/someNewThing","query":"","body":""}}),
+    )
+    .await?;
+    assert_eq!(unknown["error"], "denied", "{unknown}");
+    let badv = call(&mut c, json!({"v":2,"op":"list"})).await?;
+    assert_eq!(badv["error"], "bad_request");
+
+    let text = std::fs::read(&audit)?;
+    let summary = sealgate_audit::jsonl::verify_export(&text, sealgate_audit::jsonl::Trust::None)?;
+    let s = String::from_utf8(text)?;
+    assert!(s.contains("withdraw/apply") && s.contains("\"denied\""), "{s}");
+    assert!(!s.contains("agent-secret-xyz"));
+    eprintln!("audit: {summary:?}");
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Keystore: round trip, wrong passphrase, corruption, truncation, `.bak`.
+
+use sealgate_agent::{Entry, KdfParams, Keystore, KeystoreError, Secret, Secrets};
+
+fn entry(label: &str) -> Entry {
+    Entry {
+        label: label.into(),
+        exchange: "binance".into(),
+        hint: "…KEY1".into(),
+        classes: vec!["read".into(), "trade".into()],
+        symbols: Some(vec!["BTCUSDT".into()]),
+        max_notional: Some("1000".into()),
+        rate: None,
+        added_ms: 0,
+        lifetime_s: None,
+        secrets: Secrets {
+            api_key: Some(Secret::new("KEY1".into())),
+            api_secret: Some(Secret::new("SECRET-VALUE-1".into())),
+            ..Secrets::default()
+        },
+    }
+}
+
+#[test]
+fn keystore_errors_are_clear_and_nothing_is_lost() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("agent.keystore");
+    let mut ks = Keystore::create(&path, b"pass", KdfParams::TEST)?;
+    ks.add(entry("a"))?;
+    ks.save()?;
+    assert!(matches!(ks.add(entry("a")), Err(KeystoreError::Exists(_))));
+    ks.add(entry("b"))?;
+    ks.save()?; // previous (one entry) kept as .bak
+    assert!(format!("{:?}", ks.entries[0].secrets).contains("[REDACTED]"));
+    assert!(!format!("{:?}", ks.entries[0]).contains("SECRET-VALUE-1"));
+
+    let bytes = std::fs::read(&path)?;
+    assert!(!bytes.windows(14).any(|w| w == b"SECRET-VALUE-1"), "secret in clear at rest");
+    let again = Keystore::open(&path, b"pass")?;
+    assert_eq!(again.entries.len(), 2);
+    let bak = dir.path().join("agent.keystore.bak");
+    assert_eq!(Keystore::open(&bak, b"pass")?.entries.len(), 1);
+
+    let e = Keystore::open(&path, b"wrong").err().ok_or("wrong passphrase accepted")?;
+    assert!(matches!(e, KeystoreError::WrongPassphrase(_)), "{e}");
+    assert!(e.to_string().contains("wrong passphrase"));
+
+    // Corrupted body.
+    let mut bad = bytes.clone();
+    let last = bad.len() - 20;
+    bad[last] ^= 1;
+    std::fs::write(&path, &bad)?;
+    let e = Keystore::open(&path, b"pass").err().ok_or("corruption accepted")?;
+    assert!(matches!(e, KeystoreError::Corrupted { .. }), "{e}");
+    assert!(e.to_string().contains(".bak"), "{e}");
+
+    // Truncated write.
+    std::fs::write(&path, &bytes[..bytes.len() - 7])?;
+    let e = Keystore::open(&path, b"pass").err().ok_or("truncation accepted")?;
+    assert!(matches!(e, KeystoreError::Truncated { .. }), "{e}");
+    std::fs::write(&path, &bytes[..40])?;
+    assert!(matches!(Keystore::open(&path, b"pass"), Err(KeystoreError::Truncated { .. })));
+    // The backup is intact throughout.
+    assert_eq!(Keystore::open(&bak, b"pass")?.entries.len(), 1);
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! `sealgate agent`: the desktop agent and its keystore.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use sealgate_agent::{AllowedExe, Config, Entry, KdfParams, Keystore, Rate, Secret, Secrets};
+use secrecy::ExposeSecret as _;
+
+/// `sealgate agent …`
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Run the agent on a Unix socket (passphrase: TTY prompt or SEALGATE_AGENT_PASSPHRASE_FILE).
+    Start(StartArgs),
+    /// Add a credential; its secret fields come from stdin as JSON
+    /// (`{"api_key":…,"api_secret":…,"passphrase":…}`) or, on a terminal, no-echo prompts.
+    Add(AddArgs),
+    /// List credentials (exchange, label, hint, classes, limits; never secrets).
+    List(KeystoreArg),
+    /// Remove a credential.
+    Remove {
+        /// Its label.
+        #[arg(long)]
+        label: String,
+        #[command(flatten)]
+        ks: KeystoreArg,
+    },
+}
+
+/// The keystore file.
+#[derive(Args)]
+pub struct KeystoreArg {
+    /// Keystore file (default `$XDG_CONFIG_HOME/sealgate/agent.keystore`).
+    #[arg(long)]
+    keystore: Option<PathBuf>,
+}
+
+impl KeystoreArg {
+    fn path(&self) -> PathBuf {
+        self.keystore.clone().unwrap_or_else(sealgate_agent::default_keystore)
+    }
+}
+
+/// `agent start`.
+#[derive(Args)]
+pub struct StartArgs {
+    /// Socket (default `$XDG_RUNTIME_DIR/sealgate/agent.sock`).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    #[command(flatten)]
+    ks: KeystoreArg,
+    /// Audit chain file (JSONL; default `agent-audit.jsonl` beside the keystore).
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// Base URL of an exchange for the `request` op, `ID=URL` (repeatable).
+    #[arg(long = "exchange-url")]
+    exchange_url: Vec<String>,
+    /// Only clients running this executable (pinned by path and SHA-256 at start; repeatable).
+    #[arg(long = "allow-exe")]
+    allow_exe: Vec<PathBuf>,
+}
+
+/// `agent add`.
+#[derive(Args)]
+pub struct AddArgs {
+    /// Exchange id (binance, kraken, okx, coinbase, …).
+    #[arg(long)]
+    exchange: String,
+    /// A unique label.
+    #[arg(long)]
+    label: String,
+    /// Allowed classes (read, trade, withdraw).
+    #[arg(long, default_value = "read,trade")]
+    classes: String,
+    /// Symbol allow-list, comma-separated, exchange spelling.
+    #[arg(long)]
+    symbols: Option<String>,
+    /// Largest order notional (quote units).
+    #[arg(long = "max-notional")]
+    max_notional: Option<String>,
+    /// Rate limit: MAX/WINDOW_MS, e.g. 10/1000.
+    #[arg(long)]
+    rate: Option<String>,
+    /// Lifetime in seconds; afterwards nothing is signed with it.
+    #[arg(long)]
+    lifetime: Option<u64>,
+    #[command(flatten)]
+    ks: KeystoreArg,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn open(path: &std::path::Path) -> anyhow::Result<Keystore> {
+    let pass = sealgate_agent::passphrase().map_err(anyhow::Error::msg)?;
+    Ok(Keystore::open(path, pass.expose_secret().as_bytes())?)
+}
+
+/// Run.
+pub fn run(c: AgentCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    match c {
+        AgentCommand::List(ks) => {
+            let ks = open(&ks.path())?;
+            let list: Vec<_> = ks.entries.iter().map(Entry::public).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        AgentCommand::Remove { label, ks } => {
+            let mut ks = open(&ks.path())?;
+            ks.remove(&label)?;
+            ks.save()?;
+            writeln!(out, "removed {label}")?;
+        }
+        AgentCommand::Add(a) => add(a, out)?,
+        AgentCommand::Start(a) => start(a)?,
+    }
+    Ok(())
+}
+
+fn add(a: AddArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let secrets: Secrets = if std::io::stdin().is_terminal() {
+        let ask = |p: &str| -> anyhow::Result<Option<Secret>> {
+            let s = sealgate_agent::prompt_no_echo(p)?;
+            Ok((!s.expose_secret().is_empty()).then(|| Secret::new(s.expose_secret().to_owned())))
+        };
+        Secrets {
+            api_key: ask("api_key: ")?,
+            api_secret: ask("api_secret: ")?,
+            passphrase: ask("passphrase (empty if none): ")?,
+            ..Secrets::default()
+        }
+    } else {
+        let mut buf = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().read_to_string(&mut buf).context("read the secret fields from stdin")?;
+        serde_json::from_str(&buf)
+            .context("stdin: a JSON object of api_key, api_secret, passphrase, private_key, key_name")?
+    };
+    let rate = match &a.rate {
+        Some(r) => {
+            let (m, w) = r.split_once('/').context("--rate MAX/WINDOW_MS")?;
+            Some(Rate { max: m.parse().context("--rate MAX")?, window_ms: w.parse().context("--rate WINDOW_MS")? })
+        }
+        None => None,
+    };
+    let path = a.ks.path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let pass = sealgate_agent::passphrase().map_err(anyhow::Error::msg)?;
+    let mut ks = Keystore::open_or_create(&path, pass.expose_secret().as_bytes(), KdfParams::DEFAULT)?;
+    let hint = secrets.hint();
+    ks.add(Entry {
+        label: a.label.clone(),
+        exchange: a.exchange,
+        hint,
+        classes: a.classes.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        symbols: a.symbols.map(|s| s.split(',').map(|x| x.trim().to_owned()).collect()),
+        max_notional: a.max_notional,
+        rate,
+        added_ms: now_ms(),
+        lifetime_s: a.lifetime,
+        secrets,
+    })?;
+    ks.save()?;
+    writeln!(out, "added {}", a.label)?;
+    Ok(())
+}
+
+fn start(a: StartArgs) -> anyhow::Result<()> {
+    let h = sealgate_agent::hardening::harden();
+    let path = a.ks.path();
+    let ks = open(&path)?;
+    let audit = a.audit.unwrap_or_else(|| path.with_file_name("agent-audit.jsonl"));
+    let mut urls = HashMap::new();
+    for u in &a.exchange_url {
+        let (id, url) = u.split_once('=').context("--exchange-url ID=URL")?;
+        urls.insert(id.to_owned(), url.to_owned());
+    }
+    let allow_exe = a
+        .allow_exe
+        .iter()
+        .map(|p| AllowedExe::pin(p).with_context(|| format!("--allow-exe {}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cfg = Config {
+        socket: a.socket.unwrap_or_else(sealgate_agent::default_socket),
+        audit,
+        exchange_urls: urls,
+        allow_exe,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let agent = sealgate_agent::Agent::new(cfg.clone(), ks).map_err(anyhow::Error::msg)?;
+        let l = agent.bind().map_err(anyhow::Error::msg)?;
+        eprintln!(
+            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {})",
+            cfg.socket.display(),
+            h.non_dumpable,
+            h.no_core,
+            h.memory_locked
+        );
+        agent.serve(l).await?;
+        bail!("agent stopped")
+    })
+}
