@@ -43,6 +43,13 @@ impl Chain {
         self.last_hash
     }
 
+    /// Whether `actor` and `subject` would be accepted by [`Chain::append`]
+    /// (lets a writer refuse one bad event before it joins a batch).
+    pub fn check(actor: &str, subject: &str) -> Result<(), AuditError> {
+        check_actor(actor)?;
+        check_subject(subject)
+    }
+
     /// Make the next record, at `time` (Unix ms), and advance the head.
     pub fn append(
         &mut self,
@@ -52,8 +59,7 @@ impl Chain {
         detail: Detail,
         time: u64,
     ) -> Result<Record, AuditError> {
-        check_actor(actor)?;
-        check_subject(subject)?;
+        Self::check(actor, subject)?;
         let seq = self.last_seq.checked_add(1).ok_or(AuditError::Exhausted)?;
         let mut r = Record {
             seq,

@@ -17,7 +17,8 @@
 //! (no `--bench` argument) it runs a short smoke pass without wrk or OpenBao.
 //!
 //! Environment: `SEALGATE_BENCH_SECONDS` (default 10), `SEALGATE_BENCH_CONNECTIONS`
-//! (default 32), `SEALGATE_BENCH_THREADS` (wrk threads, default 2),
+//! (default 32), `SEALGATE_BENCH_THREADS` (wrk threads, default 2), `SEALGATE_BENCH_ONLY`
+//! (comma list of `inproc`, `echo`, `bao` to run beside the sign run; default all),
 //! `SEALGATE_BENCH_BAO` (the `bao` binary; default `.venv-openbao/bin/bao`).
 
 use std::collections::HashMap;
@@ -388,6 +389,12 @@ async fn smoke(w: &World) {
     println!("signer_load smoke pass: 20 signatures, 20 echoes, 20 `signed` records (run with cargo bench to measure)");
 }
 
+/// Whether `target` is to run: `SEALGATE_BENCH_ONLY` (a comma list of inproc, echo, bao;
+/// the HTTP sign run always runs) or all of them.
+fn only(target: &str) -> bool {
+    std::env::var("SEALGATE_BENCH_ONLY").map_or(true, |v| v.split(',').any(|t| t.trim() == target))
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` does not.
     let measuring = std::env::args().any(|a| a == "--bench");
@@ -441,8 +448,14 @@ fn main() {
             assert_eq!(r.non_2xx, 0, "{path} answered errors to wrk's requests");
         }
 
-        let inproc_run = in_process(&w.signer, load.connections, Duration::from_secs(u64::from(load.seconds))).await;
-        let echo_run = load.wrk(&echo_lua, &format!("{base}/echo"), load.seconds);
+        let inproc_run = match only("inproc") {
+            true => in_process(&w.signer, load.connections, Duration::from_secs(u64::from(load.seconds))).await,
+            false => Run::default(),
+        };
+        let echo_run = match only("echo") {
+            true => load.wrk(&echo_lua, &format!("{base}/echo"), load.seconds),
+            false => Run::default(),
+        };
         let signed_before = settle(&w.metrics).await;
         let rows_before = signed_records(&w.store).await;
         let sign_run = load.wrk(&sign_lua, &format!("{base}/v1/sign"), load.seconds);
@@ -450,7 +463,9 @@ fn main() {
         let rows_after = signed_records(&w.store).await;
 
         let bin = bao_binary();
-        let bao_run = if bin.exists() {
+        let bao_run = if !only("bao") {
+            None
+        } else if bin.exists() {
             match start_bao(&bin).await {
                 Ok(bao) => {
                     let body = bao_hmac_body();

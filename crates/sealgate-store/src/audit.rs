@@ -69,7 +69,33 @@ const MAX_APPEND_RETRIES: usize = 1000;
 /// limits, and few distinct statements in the prepared-statement cache).
 const INSERT_ROWS: usize = 64;
 
-const RECORD_COLUMNS: &str = "seq, prev_hash, hash, time_ms, actor, action, subject, owner, detail";
+pub(crate) const RECORD_COLUMNS: &str = "seq, prev_hash, hash, time_ms, actor, action, subject, owner, detail";
+
+/// The tail named must still be the tail: its row holds that hash and no row follows.
+pub(crate) const CHECK_TAIL: &str = "SELECT \
+     (SELECT COUNT(*) FROM audit_log WHERE seq = $1 AND hash = $2), \
+     (SELECT COUNT(*) FROM audit_log WHERE seq > $1)";
+
+/// Checks that `records` link to `tail` and to each other and that every detail is JSON;
+/// returns the tail the append would make.
+pub(crate) fn check_append(tail: Option<&AuditTail>, records: &[NewAuditRecord]) -> Result<AuditTail> {
+    let (first, last) = match (records.first(), records.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err(StoreError::Invalid { what: "audit records", reason: "empty" }),
+    };
+    if tail.is_some_and(|t| first.prev_hash != t.hash) {
+        return Err(StoreError::Invalid { what: "audit records", reason: "first prev_hash is not the tail's hash" });
+    }
+    if records.windows(2).any(|w| w[1].prev_hash != w[0].hash) {
+        return Err(StoreError::Invalid { what: "audit records", reason: "prev_hash does not link" });
+    }
+    if records.iter().any(|r| serde_json::from_str::<serde::de::IgnoredAny>(&r.detail).is_err()) {
+        return Err(StoreError::Invalid { what: "audit detail", reason: "not JSON" });
+    }
+    let count =
+        i64::try_from(records.len()).map_err(|_| StoreError::Invalid { what: "audit records", reason: "too many" })?;
+    Ok(AuditTail { seq: tail.map_or(0, |t| t.seq) + count, hash: last.hash.clone() })
+}
 
 impl Store {
     /// The chain's last record, or `None` while it is empty.
@@ -85,35 +111,14 @@ impl Store {
     /// [`StoreError::Invalid`] if the records do not link to `tail` and to each other, or
     /// a `detail` is not JSON.
     pub async fn append_audit(&self, tail: Option<&AuditTail>, records: &[NewAuditRecord]) -> Result<AuditTail> {
-        let (first, last) = match (records.first(), records.last()) {
-            (Some(f), Some(l)) => (f, l),
-            _ => return Err(StoreError::Invalid { what: "audit records", reason: "empty" }),
-        };
-        if tail.is_some_and(|t| first.prev_hash != t.hash) {
-            return Err(StoreError::Invalid {
-                what: "audit records",
-                reason: "first prev_hash is not the tail's hash",
-            });
-        }
-        if records.windows(2).any(|w| w[1].prev_hash != w[0].hash) {
-            return Err(StoreError::Invalid { what: "audit records", reason: "prev_hash does not link" });
-        }
-        if records.iter().any(|r| serde_json::from_str::<serde::de::IgnoredAny>(&r.detail).is_err()) {
-            return Err(StoreError::Invalid { what: "audit detail", reason: "not JSON" });
-        }
+        let new_tail = check_append(tail, records)?;
         let base = tail.map_or(0, |t| t.seq);
-        let count = i64::try_from(records.len())
-            .map_err(|_| StoreError::Invalid { what: "audit records", reason: "too many" })?;
-        // The tail named must still be the tail: its row holds that hash and no row follows.
-        const CHECK: &str = "SELECT \
-             (SELECT COUNT(*) FROM audit_log WHERE seq = $1 AND hash = $2), \
-             (SELECT COUNT(*) FROM audit_log WHERE seq > $1)";
         let insert = format!("INSERT INTO audit_log ({RECORD_COLUMNS}) ");
         let tail_hash = tail.map(|t| t.hash.as_str()).unwrap_or("");
         let outcome = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             let (matching, after): (i64, i64) =
-                sqlx::query_as(CHECK).bind(base).bind(tail_hash).fetch_one(&mut *tx).await?;
+                sqlx::query_as(CHECK_TAIL).bind(base).bind(tail_hash).fetch_one(&mut *tx).await?;
             if after > 0 || (tail.is_some() && matching == 0) {
                 return Ok(false);
             }
@@ -139,7 +144,7 @@ impl Store {
         if !outcome {
             return Err(StoreError::AuditConflict);
         }
-        Ok(AuditTail { seq: base + count, hash: last.hash.clone() })
+        Ok(new_tail)
     }
 
     /// Reads the tail, asks `build` for records hashed against it, appends them, and on

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod audit_sqlite;
 mod credentials;
 mod error;
 mod jobs;
@@ -38,6 +39,7 @@ mod settings;
 mod store;
 
 pub use audit::{AuditRecord, AuditTail, NewAuditRecord};
+pub use audit_sqlite::SqliteAuditAppender;
 pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };

@@ -59,6 +59,9 @@ pub(crate) enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// SQLite: the database file and busy timeout, for dedicated blocking connections
+    /// (`None` for PostgreSQL and in-memory databases).
+    pub(crate) sqlite_file: Option<std::sync::Arc<(std::path::PathBuf, Duration)>>,
 }
 
 /// Runs `$body` with `$pool` bound to the typed pool of either backend. The body is
@@ -147,6 +150,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(options.sqlite_busy_timeout);
+            let file = connect.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
@@ -154,7 +158,9 @@ impl Store {
                 .await
                 .ctx("connect")?;
             SQLITE_MIGRATIONS.run(&pool).await.map_err(StoreError::from_migrate)?;
-            Store { db: Db::Sqlite(pool) }
+            let sqlite_file = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
+                .then(|| std::sync::Arc::new((file, options.sqlite_busy_timeout)));
+            Store { db: Db::Sqlite(pool), sqlite_file }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url).map_err(|_| StoreError::InvalidUrl("bad postgres URL"))?;
             let pool = PgPoolOptions::new()
@@ -164,7 +170,7 @@ impl Store {
                 .await
                 .ctx("connect")?;
             POSTGRES_MIGRATIONS.run(&pool).await.map_err(StoreError::from_migrate)?;
-            Store { db: Db::Postgres(pool) }
+            Store { db: Db::Postgres(pool), sqlite_file: None }
         } else {
             return Err(StoreError::InvalidUrl("unknown scheme"));
         };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    Side, Store, StoreError, Trade,
+    Side, Store, StoreError, StoredCheckpoint, Trade,
 };
 
 async fn connect(db: &TestDb) -> Store {
@@ -650,6 +650,69 @@ async fn two_concurrent_audit_appenders_cannot_fork_the_chain() {
         assert_eq!(a.audit_tail().await.expect("tail"), Some(tail));
         let alice = a.audit_for_owner("alice", 0, 100_000).await.expect("owner trail");
         assert!(!alice.is_empty() && alice.iter().all(|r| r.owner.as_deref() == Some("alice")));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dedicated_sqlite_audit_appender_keeps_the_pool_semantics() {
+    on_both("audit-appender", |db| async move {
+        let store = connect(&db).await;
+        let Some(mut app) = store.sqlite_audit_appender().expect("open appender") else {
+            // PostgreSQL (and in-memory SQLite) write through the pool.
+            assert_eq!(db.backend, "postgres");
+            return;
+        };
+        assert_eq!(app.tail().expect("tail"), None);
+        // The appender's thread and the pool race for the same chain: exactly one of two
+        // appends naming the same tail succeeds, and the loser's retry extends the winner's.
+        let thread = std::thread::spawn(move || {
+            let mut written = 0;
+            while written < 150 {
+                let tail = app.tail().expect("tail");
+                match app.append(tail.as_ref(), &records_after(tail.as_ref(), "thread", 3)) {
+                    Ok(_) => written += 3,
+                    Err(StoreError::AuditConflict) => {}
+                    Err(e) => panic!("append: {e}"),
+                }
+            }
+            app
+        });
+        for _ in 0..50 {
+            store.append_audit_with(|t| records_after(t, "pool", 3)).await.expect("pool append");
+        }
+        let mut app = tokio::task::spawn_blocking(move || thread.join().expect("thread")).await.expect("join");
+        let chain = store.audit_range(0, 100_000).await.expect("range");
+        assert_eq!(chain.len(), 300);
+        let mut prev = "genesis".to_owned();
+        for (i, r) in chain.iter().enumerate() {
+            assert_eq!((r.seq, r.prev_hash.as_str()), (i as i64 + 1, prev.as_str()), "no fork, no gap");
+            prev = r.hash.clone();
+        }
+        let tail = app.tail().expect("tail").expect("non-empty");
+        assert_eq!((tail.seq, tail.hash.as_str()), (300, prev.as_str()));
+
+        // Same refusals as the pool's append, and none writes anything.
+        let stale = AuditTail { seq: 299, hash: chain[298].hash.clone() };
+        assert!(matches!(
+            app.append(Some(&stale), &records_after(Some(&stale), "x", 1)),
+            Err(StoreError::AuditConflict)
+        ));
+        assert!(matches!(app.append(None, &records_after(None, "x", 1)), Err(StoreError::AuditConflict)));
+        let mut bad = records_after(Some(&tail), "x", 2);
+        bad[1].prev_hash = "nope".into();
+        assert!(matches!(app.append(Some(&tail), &bad), Err(StoreError::Invalid { .. })));
+        let mut bad = records_after(Some(&tail), "x", 1);
+        bad[0].detail = "not json".into();
+        assert!(matches!(app.append(Some(&tail), &bad), Err(StoreError::Invalid { .. })));
+        assert!(matches!(app.append(Some(&tail), &[]), Err(StoreError::Invalid { .. })));
+        assert_eq!(store.audit_tail().await.expect("tail"), Some(tail.clone()));
+
+        // Checkpoints through the appender land in the same table, once per seq.
+        let cp = StoredCheckpoint { seq: tail.seq, hash: tail.hash.clone(), time_ms: 1, sig: "sig".into() };
+        app.add_checkpoint(&cp).expect("checkpoint");
+        app.add_checkpoint(&StoredCheckpoint { sig: "other".into(), ..cp.clone() }).expect("duplicate ignored");
+        assert_eq!(store.audit_checkpoints().await.expect("checkpoints"), vec![cp]);
     })
     .await;
 }
