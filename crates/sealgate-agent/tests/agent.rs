@@ -45,6 +45,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
         rate: None,
         added_ms: 0,
         lifetime_s: None,
+        confirm: vec![],
         secrets: Secrets {
             api_key: Some(Secret::new("agentkey".into())),
             api_secret: Some(Secret::new("agent-secret-xyz".into())),
@@ -56,7 +57,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
         socket: dir.path().join("run/agent.sock"),
         audit: audit.clone(),
         exchange_urls: HashMap::from([("binance".into(), format!("http://{}", sandbox.addr()))]),
-        allow_exe: vec![],
+        ..Config::default()
     };
     let agent = Agent::new(cfg.clone(), ks)?;
     let l = agent.bind()?;
