@@ -66,9 +66,8 @@ impl KeystoreArg {
 /// `agent start`.
 #[derive(Args)]
 pub struct StartArgs {
-    /// Socket (default `$XDG_RUNTIME_DIR/sealgate/agent.sock`).
-    #[arg(long)]
-    socket: Option<PathBuf>,
+    #[command(flatten)]
+    socket: SocketArg,
     #[command(flatten)]
     ks: KeystoreArg,
     /// Audit chain file (JSONL; default `agent-audit.jsonl` beside the keystore).
@@ -246,7 +245,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         }
     }
     let cfg = Config {
-        socket: a.socket.unwrap_or_else(sealgate_agent::default_socket),
+        socket: a.socket.path(),
         audit,
         exchange_urls: urls,
         allow_exe,

@@ -105,6 +105,43 @@ fn run_py(code: &str, args: &[&str]) -> R<std::process::Output> {
     Ok(Command::new(python()).arg("-c").arg(code).args(args).output()?)
 }
 
+/// Whether the pinned venv is there (else the test says SKIPPED and passes);
+/// installs the client into it.
+fn python_ready() -> R<bool> {
+    if !Path::new(&python()).exists() {
+        eprintln!("SKIPPED: no {} (run scripts/setup-interop.sh)", python());
+        return Ok(false);
+    }
+    pip_install()?;
+    Ok(true)
+}
+
+/// A file readable by its owner only (the passphrase files).
+fn write_private(path: &Path, text: &str) -> R<()> {
+    std::fs::write(path, text)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// A sandbox with one Binance key (`API_KEY`, `secret`): 10000 USDT, 1 BTC; market BTCUSDT at 50000.
+async fn binance_sandbox(secret: &str, withdraw: bool) -> R<Sandbox> {
+    let amt = |s: &str| Amount::parse(s).ok_or("amount");
+    Ok(Sandbox::start(
+        "127.0.0.1:0".parse()?,
+        vec![KeySpec {
+            venue: Venue::Binance,
+            api_key: API_KEY.into(),
+            secret: secret.into(),
+            permissions: Permissions { read: true, trade: true, withdraw },
+            allowed_ips: vec![],
+            passphrase: None,
+            balances: vec![("USDT".into(), amt("10000")?), ("BTC".into(), amt("1")?)],
+        }],
+        vec![Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? }],
+    )
+    .await?)
+}
+
 /// `pip install ./clients/python` into the venv, once per test binary (the
 /// tests run in parallel and two pips would race).
 fn pip_install() -> R<()> {
@@ -132,6 +169,17 @@ fn add_credential(d: &Path, args: &[&str], secrets: &str) -> R<std::process::Out
         .spawn()?;
     add.stdin.take().ok_or("stdin")?.write_all(secrets.as_bytes())?;
     Ok(add.wait_with_output()?)
+}
+
+/// `sealgate agent list` of the keystore in `d`.
+fn agent_list(d: &Path) -> R<String> {
+    let out = Command::new(bin())
+        .args(["agent", "list", "--keystore"])
+        .arg(d.join("ks"))
+        .env("SEALGATE_AGENT_PASSPHRASE_FILE", d.join("pw"))
+        .output()?;
+    assert!(out.status.success(), "agent list: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// Run the example ccxt bot (`clients/python/examples/bot.py`); returns its
@@ -170,31 +218,14 @@ fn run_bot(args: &[&str], secrets: &[&[u8]], expect_found: bool) -> R<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ccxt_bot_trades_through_the_agent_without_the_secret() -> R<()> {
-    if !Path::new(&python()).exists() {
-        eprintln!("SKIPPED: no {} (run scripts/setup-interop.sh)", python());
+    if !python_ready()? {
         return Ok(());
     }
-    pip_install()?;
-    let amt = |s: &str| Amount::parse(s).ok_or("amount");
-    let sandbox = Sandbox::start(
-        "127.0.0.1:0".parse()?,
-        vec![KeySpec {
-            venue: Venue::Binance,
-            api_key: API_KEY.into(),
-            secret: SECRET.into(),
-            permissions: Permissions { read: true, trade: true, withdraw: true },
-            allowed_ips: vec![],
-            passphrase: None,
-            balances: vec![("USDT".into(), amt("10000")?), ("BTC".into(), amt("1")?)],
-        }],
-        vec![Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? }],
-    )
-    .await?;
+    let sandbox = binance_sandbox(SECRET, true).await?;
     let base = format!("http://{}", sandbox.addr());
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    std::fs::write(d.join("pw"), "correct horse battery staple\n")?;
-    std::fs::set_permissions(d.join("pw"), std::fs::Permissions::from_mode(0o600))?;
+    write_private(&d.join("pw"), "correct horse battery staple\n")?;
 
     // Add the credential: secret on stdin, never argv.
     let add = add_credential(
@@ -203,12 +234,7 @@ async fn a_ccxt_bot_trades_through_the_agent_without_the_secret() -> R<()> {
         &format!(r#"{{"api_key":"{API_KEY}","api_secret":"{SECRET}"}}"#),
     )?;
     assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    let list = Command::new(bin())
-        .args(["agent", "list", "--keystore"])
-        .arg(d.join("ks"))
-        .env("SEALGATE_AGENT_PASSPHRASE_FILE", d.join("pw"))
-        .output()?;
-    let list = String::from_utf8(list.stdout)?;
+    let list = agent_list(d)?;
     assert!(list.contains("\"bin\"") && !list.contains(SECRET), "{list}");
 
     let (agent, sock) = start_agent(d, "run", &base, &[])?;
@@ -289,11 +315,9 @@ fn coinbase_key() -> R<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ccxt_adapter_trades_on_kraken_okx_and_coinbase() -> R<()> {
-    if !Path::new(&python()).exists() {
-        eprintln!("SKIPPED: no {} (run scripts/setup-interop.sh)", python());
+    if !python_ready()? {
         return Ok(());
     }
-    pip_install()?;
     const KRAKEN_SECRET: &str = "c2VhbGdhdGUta3Jha2VuLXByb29mLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==";
     const OKX_SECRET: &str = "sealgate-okx-proof-secret-7c1e";
     const OKX_PASS: &str = "okx-proof-passphrase-3f9a";
@@ -326,8 +350,7 @@ async fn the_ccxt_adapter_trades_on_kraken_okx_and_coinbase() -> R<()> {
     let base = format!("http://{}", sandbox.addr());
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    std::fs::write(d.join("pw"), "correct horse battery staple\n")?;
-    std::fs::set_permissions(d.join("pw"), std::fs::Permissions::from_mode(0o600))?;
+    write_private(&d.join("pw"), "correct horse battery staple\n")?;
     let creds = [
         ("kraken", "krk", "krakenproofkey", json_str(&[("api_key", "krakenproofkey"), ("api_secret", KRAKEN_SECRET)])),
         (
@@ -397,46 +420,24 @@ fn agent_cli(op: &str, sock: &Path, pw: &Path) -> R<std::process::Output> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_unlock_and_confirm_on_a_running_agent() -> R<()> {
-    if !Path::new(&python()).exists() {
-        eprintln!("SKIPPED: no {} (run scripts/setup-interop.sh)", python());
+    if !python_ready()? {
         return Ok(());
     }
-    pip_install()?;
     const LOCK_SECRET: &str = "Lk9sealgateLockProofSecret0xBEEF42";
-    let amt = |s: &str| Amount::parse(s).ok_or("amount");
-    let sandbox = Sandbox::start(
-        "127.0.0.1:0".parse()?,
-        vec![KeySpec {
-            venue: Venue::Binance,
-            api_key: API_KEY.into(),
-            secret: LOCK_SECRET.into(),
-            permissions: Permissions { read: true, trade: true, withdraw: false },
-            allowed_ips: vec![],
-            passphrase: None,
-            balances: vec![("USDT".into(), amt("10000")?), ("BTC".into(), amt("1")?)],
-        }],
-        vec![Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? }],
-    )
-    .await?;
+    let sandbox = binance_sandbox(LOCK_SECRET, false).await?;
     let base = format!("http://{}", sandbox.addr());
     let dir = tempfile::tempdir()?;
     let d = dir.path();
-    for (f, text) in [("pw", "correct horse battery staple\n"), ("wrong-pw", "incorrect horse\n")] {
-        std::fs::write(d.join(f), text)?;
-        std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o600))?;
-    }
+    write_private(&d.join("pw"), "correct horse battery staple\n")?;
+    write_private(&d.join("wrong-pw"), "incorrect horse\n")?;
     let secrets = format!(r#"{{"api_key":"{API_KEY}","api_secret":"{LOCK_SECRET}"}}"#);
     let bad = add_credential(d, &["--exchange", "binance", "--label", "x", "--confirm", "withdraw"], &secrets)?;
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not among the allowed classes"), "{bad:?}");
     let add = add_credential(d, &["--exchange", "binance", "--label", "bin", "--confirm", "trade"], &secrets)?;
     assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    let list = Command::new(bin())
-        .args(["agent", "list", "--keystore"])
-        .arg(d.join("ks"))
-        .env("SEALGATE_AGENT_PASSPHRASE_FILE", d.join("pw"))
-        .output()?;
-    let list: serde_json::Value = serde_json::from_slice(&list.stdout)?;
+    let list = agent_list(d)?;
+    let list: serde_json::Value = serde_json::from_str(&list)?;
     assert_eq!(list[0]["confirm"], serde_json::json!(["trade"]), "{list}");
 
     // The confirm program: records what it was asked, answers from a file.
