@@ -201,6 +201,10 @@ pub struct Agent {
     state: Mutex<State>,
     http: reqwest::Client,
     uid: u32,
+    /// The agent's own executable, pinned at start when `allow_exe` is set:
+    /// always allowed, so `sealgate agent lock|unlock` reach an agent whose
+    /// clients are restricted to a bot's interpreter.
+    own_exe: Option<AllowedExe>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -246,6 +250,7 @@ impl Agent {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("http client: {e}"))?;
+        let cfg_has_allow_list = !cfg.allow_exe.is_empty();
         let entries = std::mem::take(&mut keystore.entries);
         let path = keystore.path().to_owned();
         drop(keystore);
@@ -263,6 +268,7 @@ impl Agent {
             }),
             http,
             uid: rustix::process::getuid().as_raw(),
+            own_exe: if cfg_has_allow_list { AllowedExe::pin(Path::new("/proc/self/exe")).ok() } else { None },
         }))
     }
 
@@ -307,7 +313,7 @@ impl Agent {
         let exe = PathBuf::from(format!("/proc/{pid}/exe"));
         let path = fs::read_link(&exe).map_err(|e| format!("peer executable unreadable: {e}"))?;
         let sum = sha256_file(&exe).map_err(|e| format!("peer executable unreadable: {e}"))?;
-        if self.cfg.allow_exe.iter().any(|a| a.path == path && a.sha256 == sum) {
+        if self.cfg.allow_exe.iter().chain(&self.own_exe).any(|a| a.path == path && a.sha256 == sum) {
             Ok(())
         } else {
             Err(format!("executable {} (sha256 {sum}) is not allowed", path.display()))

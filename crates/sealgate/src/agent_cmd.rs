@@ -77,6 +77,7 @@ pub struct StartArgs {
     #[arg(long = "exchange-url")]
     exchange_url: Vec<String>,
     /// Only clients running this executable (pinned by path and SHA-256 at start; repeatable).
+    /// The agent's own executable stays allowed, for `agent lock` / `agent unlock`.
     #[arg(long = "allow-exe")]
     allow_exe: Vec<PathBuf>,
     /// Program asked to confirm requests of a credential's `--confirm` classes: it gets a

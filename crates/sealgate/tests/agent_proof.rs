@@ -279,6 +279,9 @@ async fn a_ccxt_bot_trades_through_the_agent_without_the_secret() -> R<()> {
         &[sock2.to_str().ok_or("path")?],
     )?;
     assert_eq!(String::from_utf8(r.stdout)?.trim(), "refused");
+    // The agent's own executable (the CLI's lock/unlock) is always allowed.
+    let lock = agent_cli("lock", &sock2, &d.join("pw"))?;
+    assert!(lock.status.success(), "lock under --allow-exe: {}", String::from_utf8_lossy(&lock.stderr));
 
     // Another uid is refused at the socket.
     if is_root() {
