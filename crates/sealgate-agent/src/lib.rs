@@ -501,8 +501,9 @@ impl Agent {
         }
         let _approved = decision?;
         let confirm = entry.needs_confirm(class.name());
-        let description = confirm::describe(&exchange, label, class.name(), &req, &order);
-        Ok(Plan { op, label: label.to_owned(), exchange, req, detail, confirm, description })
+        // The order facts are kept only for the confirm program's description.
+        let order = if confirm { Some(order) } else { None };
+        Ok(Plan { op, label: label.to_owned(), exchange, class: class.name(), req, detail, confirm, order })
     }
 
     /// Ask the user through the confirm program; a refusal is audited.
@@ -510,7 +511,9 @@ impl Agent {
     async fn confirm(&self, plan: &Plan) -> Result<(), Refusal> {
         let answer = match &self.cfg.confirm_program {
             Some(prog) => {
-                confirm::ask(prog, &plan.description, self.cfg.confirm_timeout).await.map_err(|e| e.to_string())
+                let order = plan.order.clone().unwrap_or_default();
+                let description = confirm::describe(&plan.exchange, &plan.label, plan.class, &plan.req, &order);
+                confirm::ask(prog, &description, self.cfg.confirm_timeout).await.map_err(|e| e.to_string())
             }
             None => Err("this credential needs a confirmation for this class, and no confirm program is \
                  configured (agent start --confirm-program PATH, or SEALGATE_ASKPASS)"
@@ -617,10 +620,12 @@ struct Plan {
     op: Op,
     label: String,
     exchange: String,
+    class: &'static str,
     req: Request,
     detail: Value,
     confirm: bool,
-    description: String,
+    /// Set when `confirm`: for the description.
+    order: Option<sealgate_exchanges::OrderFacts>,
 }
 
 /// An audit action outside the known set (`[a-z][a-z0-9_]*`).
@@ -699,4 +704,15 @@ pub fn default_keystore() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".config"));
     base.join("sealgate").join("agent.keystore")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlock_delay_doubles_up_to_five_minutes() {
+        let secs: Vec<u64> = [1, 2, 3, 4, 9, 10, 40, u32::MAX].iter().map(|n| unlock_delay(*n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 256, 300, 300, 300]);
+    }
 }
