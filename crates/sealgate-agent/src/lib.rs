@@ -328,6 +328,7 @@ impl Agent {
                 &json!({"reason": why}),
             );
             let _ = write_frame(&mut stream, &json!({"v":1,"ok":false,"error":"refused","message":why})).await;
+            drain_and_close(stream).await;
             return;
         }
         while let Ok(Some(req)) = read_frame(&mut stream).await {
@@ -631,6 +632,25 @@ struct Plan {
 /// An audit action outside the known set (`[a-z][a-z0-9_]*`).
 fn other(name: &'static str) -> Action {
     name.parse().unwrap_or(Action::Denied)
+}
+
+/// Close a refused client's connection so that it reads the refusal:
+/// closing a Unix socket with unread data resets it, and the client would
+/// get ECONNRESET instead. So: end our side, then read and discard what it
+/// sent (at most one frame, for at most 1 s).
+async fn drain_and_close(mut stream: UnixStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left = MAX_FRAME + 4;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Read one frame; `None` at a clean end of stream.

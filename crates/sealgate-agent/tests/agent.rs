@@ -136,3 +136,41 @@ async fn sign_request_deny_and_audit() -> R<()> {
     eprintln!("audit: {summary:?}");
     Ok(())
 }
+
+/// A client outside `allow_exe` (the system python3: the test binary itself
+/// is the agent's own executable, which stays allowed) that sends its
+/// request before reading gets the refusal, not a reset connection
+/// (closing a Unix socket with unread data resets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_reads_the_refusal() -> R<()> {
+    if std::process::Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: no python3");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: dir.path().join("audit.jsonl"),
+        allow_exe: vec![sealgate_agent::AllowedExe::pin(std::path::Path::new("/bin/true"))?],
+        ..Config::default()
+    };
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    // Send, let the agent refuse and close, then read.
+    let script = "import socket,struct,sys,time\n\
+        s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
+        b=b'{\"v\":1,\"op\":\"list\"}'; s.sendall(struct.pack('>I',len(b))+b); time.sleep(0.3)\n\
+        h=s.recv(4); n=struct.unpack('>I',h)[0]; d=b''\n\
+        while len(d)<n: d+=s.recv(n-len(d))\n\
+        print(d.decode())";
+    let out = tokio::process::Command::new("python3").arg("-c").arg(script).arg(&cfg.socket).output().await?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        text.contains("\"error\":\"refused\"") && text.contains("is not allowed"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

@@ -278,7 +278,7 @@ async fn a_ccxt_bot_trades_through_the_agent_without_the_secret() -> R<()> {
          except AgentError as e: print(e.kind)",
         &[sock2.to_str().ok_or("path")?],
     )?;
-    assert_eq!(String::from_utf8(r.stdout)?.trim(), "refused");
+    assert_eq!(String::from_utf8(r.stdout)?.trim(), "refused", "{}", String::from_utf8_lossy(&r.stderr));
     // The agent's own executable (the CLI's lock/unlock) is always allowed.
     let lock = agent_cli("lock", &sock2, &d.join("pw"))?;
     assert!(lock.status.success(), "lock under --allow-exe: {}", String::from_utf8_lossy(&lock.stderr));
