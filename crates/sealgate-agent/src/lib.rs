@@ -581,6 +581,15 @@ impl Agent {
             rb = rb.header(n.as_str(), v.as_str());
         }
         if !s.body.is_empty() {
+            // OKX and Coinbase refuse a JSON body without its media type; the
+            // signed request names one only where the signature covers it (Kraken).
+            if !s.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                let json = matches!(s.body.trim_start().as_bytes().first(), Some(b'{' | b'['));
+                rb = rb.header(
+                    "Content-Type",
+                    if json { "application/json" } else { "application/x-www-form-urlencoded" },
+                );
+            }
             rb = rb.body(s.body.clone());
         }
         let resp = rb.send().await.map_err(|e| Refusal::Upstream(e.to_string()))?;

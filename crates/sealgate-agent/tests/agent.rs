@@ -174,3 +174,84 @@ async fn a_refused_client_reads_the_refusal() -> R<()> {
     );
     Ok(())
 }
+
+/// What an HTTP server received: the request head, lower-cased.
+async fn capture_one(l: tokio::net::TcpListener) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut s, _) = l.accept().await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await?;
+    Ok(String::from_utf8_lossy(&buf).to_lowercase())
+}
+
+/// `request` sends a JSON body with `Content-Type: application/json` (OKX
+/// and Coinbase refuse it otherwise), and a form body as a form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_bodies_carry_their_media_type() -> R<()> {
+    let dir = tempfile::tempdir()?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let secrets = |key: &str, pass: Option<&str>| Secrets {
+        api_key: Some(Secret::new(key.into())),
+        api_secret: Some(Secret::new("c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into())),
+        passphrase: pass.map(|p| Secret::new(p.into())),
+        ..Secrets::default()
+    };
+    for (label, exchange, pass) in [("okx", "okx", Some("p")), ("bitstamp", "bitstamp", None)] {
+        ks.add(Entry {
+            label: label.into(),
+            exchange: exchange.into(),
+            hint: "…".into(),
+            classes: vec!["read".into(), "trade".into()],
+            symbols: None,
+            max_notional: None,
+            rate: None,
+            added_ms: 0,
+            lifetime_s: None,
+            confirm: vec![],
+            secrets: secrets("k", pass),
+        })?;
+    }
+    let okx = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let form = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: dir.path().join("audit.jsonl"),
+        exchange_urls: HashMap::from([
+            ("okx".into(), format!("http://{}", okx.local_addr()?)),
+            ("bitstamp".into(), format!("http://{}", form.local_addr()?)),
+        ]),
+        ..Config::default()
+    };
+    let (okx_head, form_head) = (tokio::spawn(capture_one(okx)), tokio::spawn(capture_one(form)));
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    let mut c = UnixStream::connect(&cfg.socket).await?;
+    let r = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"okx","request":{"method":"POST","path":"/api/v5/trade/order","query":"",
+            "body":"{\"instId\":\"BTC-USDT\",\"tdMode\":\"cash\",\"side\":\"buy\",\"ordType\":\"limit\",\"px\":\"1\",\"sz\":\"1\"}"}}),
+    )
+    .await?;
+    assert_eq!(r["status"], 200, "{r}");
+    let head = okx_head.await??;
+    assert!(head.contains("\r\ncontent-type: application/json\r\n"), "{head}");
+    let r = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"bitstamp","request":{"method":"POST","path":"/api/v2/balance/",
+            "query":"","body":"a=1"}}),
+    )
+    .await?;
+    assert_eq!(r["status"], 200, "{r}");
+    let head = form_head.await??;
+    assert_eq!(head.matches("\r\ncontent-type: ").count(), 1, "{head}");
+    Ok(())
+}
