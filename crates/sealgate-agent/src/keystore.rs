@@ -247,6 +247,25 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A credential with the default policy: classes read and trade, no
+    /// symbol list, cap, rate limit, lifetime or confirmation; the hint is
+    /// taken from the secrets.
+    pub fn new(label: &str, exchange: &str, secrets: Secrets, added_ms: u64) -> Self {
+        Self {
+            label: label.to_owned(),
+            exchange: exchange.to_owned(),
+            hint: secrets.hint(),
+            classes: vec!["read".into(), "trade".into()],
+            symbols: None,
+            max_notional: None,
+            rate: None,
+            added_ms,
+            lifetime_s: None,
+            confirm: Vec::new(),
+            secrets,
+        }
+    }
+
     /// Whether the lifetime is over at `now_ms`.
     pub fn expired(&self, now_ms: u64) -> bool {
         self.lifetime_s.is_some_and(|s| now_ms >= self.added_ms.saturating_add(s.saturating_mul(1000)))

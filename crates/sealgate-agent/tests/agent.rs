@@ -205,19 +205,7 @@ async fn forwarded_bodies_carry_their_media_type() -> R<()> {
         ..Secrets::default()
     };
     for (label, exchange, pass) in [("okx", "okx", Some("p")), ("bitstamp", "bitstamp", None)] {
-        ks.add(Entry {
-            label: label.into(),
-            exchange: exchange.into(),
-            hint: "…".into(),
-            classes: vec!["read".into(), "trade".into()],
-            symbols: None,
-            max_notional: None,
-            rate: None,
-            added_ms: 0,
-            lifetime_s: None,
-            confirm: vec![],
-            secrets: secrets("k", pass),
-        })?;
+        ks.add(Entry::new(label, exchange, secrets("k", pass), 0))?;
     }
     let okx = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let form = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

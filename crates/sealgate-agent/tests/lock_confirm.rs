@@ -24,23 +24,12 @@ async fn call(s: &mut UnixStream, v: Value) -> R<Value> {
 }
 
 fn entry(confirm: &[&str]) -> Entry {
-    Entry {
-        label: "bin".into(),
-        exchange: "binance".into(),
-        hint: "…tkey".into(),
-        classes: vec!["read".into(), "trade".into()],
-        symbols: None,
-        max_notional: None,
-        rate: None,
-        added_ms: 0,
-        lifetime_s: None,
-        confirm: confirm.iter().map(|c| (*c).to_owned()).collect(),
-        secrets: Secrets {
-            api_key: Some(Secret::new("agentkey".into())),
-            api_secret: Some(Secret::new(SECRET.into())),
-            ..Secrets::default()
-        },
-    }
+    let secrets = Secrets {
+        api_key: Some(Secret::new("agentkey".into())),
+        api_secret: Some(Secret::new(SECRET.into())),
+        ..Secrets::default()
+    };
+    Entry { confirm: confirm.iter().map(|c| (*c).to_owned()).collect(), ..Entry::new("bin", "binance", secrets, 0) }
 }
 
 /// A saved keystore and an agent on it, serving.

@@ -204,19 +204,14 @@ fn add(a: AddArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     }
     let pass = sealgate_agent::passphrase().map_err(anyhow::Error::msg)?;
     let mut ks = Keystore::open_or_create(&path, pass.expose_secret().as_bytes(), KdfParams::DEFAULT)?;
-    let hint = secrets.hint();
     ks.add(Entry {
-        label: a.label.clone(),
-        exchange: a.exchange,
-        hint,
         classes: list_arg(&a.classes),
-        symbols: a.symbols.map(|s| s.split(',').map(|x| x.trim().to_owned()).collect()),
+        symbols: a.symbols.as_deref().map(list_arg),
         max_notional: a.max_notional,
         rate,
-        added_ms: now_ms(),
         lifetime_s: a.lifetime,
         confirm: a.confirm.as_deref().map(list_arg).unwrap_or_default(),
-        secrets,
+        ..Entry::new(&a.label, &a.exchange, secrets, now_ms())
     })?;
     ks.save()?;
     writeln!(out, "added {}", a.label)?;
