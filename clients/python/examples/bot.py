@@ -1,27 +1,65 @@
-"""A ccxt bot for the proof test: balance, order, cancel, then waits on stdin.
+"""A ccxt bot for the proof tests: balance, order, cancel, then waits on stdin.
 
-usage: bot.py agent SOCKET LABEL BASE_URL   (through the agent, holds no secret)
-       bot.py direct API_KEY SECRET BASE_URL (holds the secret itself: the control)
+usage: bot.py agent SOCKET LABEL BASE_URL [EXCHANGE]   (through the agent, holds no secret)
+       bot.py direct API_KEY SECRET BASE_URL            (binance, holds the secret itself: the control)
+
+EXCHANGE is binance (default), kraken, okx or coinbase; BASE_URL is where
+the exchange (the sandbox) listens. Prints
+"RESULT <free quote balance> <order id> <cancel status>" then "READY".
 """
 import sys
 
 import ccxt
 
 mode, a, b, base = sys.argv[1:5]
-ex = ccxt.binance({"enableRateLimit": False, "options": {"adjustForTimeDifference": False, "warnOnFetchOpenOrdersWithoutSymbol": False}})
-for k in list(ex.urls["api"].keys()):
-    if isinstance(ex.urls["api"][k], str) and ("/api/" in ex.urls["api"][k] or "/sapi/" in ex.urls["api"][k]):
-        path = ex.urls["api"][k].split(".com", 1)[1]
-        ex.urls["api"][k] = base + path
-ex.set_markets([{
-    "id": "BTCUSDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "BTC", "quoteId": "USDT",
-    "settle": None, "settleId": None, "type": "spot", "spot": True, "margin": False, "swap": False,
-    "future": False, "option": False, "contract": False, "linear": None, "inverse": None, "active": True,
-    "precision": {"amount": 0.00001, "price": 0.01}, "contractSize": None, "expiry": None, "strike": None,
-    "limits": {"amount": {"min": None, "max": None}, "price": {"min": None, "max": None},
-               "cost": {"min": None, "max": None}, "leverage": {"min": None, "max": None}},
-    "info": {"orderTypes": ["LIMIT", "MARKET"]}, "taker": 0.001, "maker": 0.001, "percentage": True, "tierBased": False,
-}])
+exchange_id = sys.argv[5] if len(sys.argv) > 5 else "binance"
+
+
+def market(mid, symbol, base_code, quote_code, base_id, quote_id, **extra):
+    m = {
+        "id": mid, "symbol": symbol, "base": base_code, "quote": quote_code, "baseId": base_id, "quoteId": quote_id,
+        "settle": None, "settleId": None, "type": "spot", "spot": True, "margin": False, "swap": False,
+        "future": False, "option": False, "contract": False, "linear": None, "inverse": None, "active": True,
+        "precision": {"amount": 0.00001, "price": 0.01}, "contractSize": None, "expiry": None, "strike": None,
+        "limits": {"amount": {"min": None, "max": None}, "price": {"min": None, "max": None},
+                   "cost": {"min": None, "max": None}, "leverage": {"min": None, "max": None}},
+        "info": {"orderTypes": ["LIMIT", "MARKET"]}, "taker": 0.001, "maker": 0.001, "percentage": True,
+        "tierBased": False,
+    }
+    m.update(extra)
+    return m
+
+
+opts = {"enableRateLimit": False, "options": {"adjustForTimeDifference": False}}
+if exchange_id == "binance":
+    ex = ccxt.binance(dict(opts, options={"adjustForTimeDifference": False,
+                                          "warnOnFetchOpenOrdersWithoutSymbol": False}))
+    for k in list(ex.urls["api"].keys()):
+        if isinstance(ex.urls["api"][k], str) and ("/api/" in ex.urls["api"][k] or "/sapi/" in ex.urls["api"][k]):
+            ex.urls["api"][k] = base + ex.urls["api"][k].split(".com", 1)[1]
+    ex.set_markets([market("BTCUSDT", "BTC/USDT", "BTC", "USDT", "BTC", "USDT")])
+    symbol, quote = "BTC/USDT", "USDT"
+elif exchange_id == "kraken":
+    ex = ccxt.kraken(opts)
+    ex.urls["api"]["public"] = base
+    ex.urls["api"]["private"] = base
+    ex.set_markets([market("XBTUSD", "BTC/USD", "BTC", "USD", "XXBT", "ZUSD", altname="XBTUSD")])
+    symbol, quote = "BTC/USD", "USD"
+elif exchange_id == "okx":
+    ex = ccxt.okx(opts)
+    ex.urls["api"]["rest"] = base
+    ex.set_markets([market("BTC-USDT", "BTC/USDT", "BTC", "USDT", "BTC", "USDT")])
+    symbol, quote = "BTC/USDT", "USDT"
+elif exchange_id == "coinbase":
+    # The Advanced Trade (v3) balance: the sandbox has no Coinbase App v2 /v2/accounts.
+    ex = ccxt.coinbase(dict(opts, options={"adjustForTimeDifference": False,
+                                           "fetchBalance": "v3PrivateGetBrokerageAccounts"}))
+    ex.urls["api"]["rest"] = base
+    ex.set_markets([market("BTC-USD", "BTC/USD", "BTC", "USD", "BTC", "USD")])
+    symbol, quote = "BTC/USD", "USD"
+else:
+    sys.exit("unknown exchange " + exchange_id)
+
 if mode == "agent":
     from sealgate_agent import AgentClient
     import sealgate_agent.ccxt
@@ -29,8 +67,8 @@ if mode == "agent":
 else:
     ex.apiKey, ex.secret = a, b
 bal = ex.fetch_balance()
-order = ex.create_order("BTC/USDT", "limit", "buy", 0.01, 40000)
-cancelled = ex.cancel_order(order["id"], "BTC/USDT")
-print("RESULT", bal["USDT"]["free"], order["id"], cancelled["status"], flush=True)
+order = ex.create_order(symbol, "limit", "buy", 0.01, 40000)
+cancelled = ex.cancel_order(order["id"], symbol)
+print("RESULT", bal[quote]["free"], order["id"], cancelled.get("status"), flush=True)
 print("READY", flush=True)
 sys.stdin.readline()

@@ -21,7 +21,8 @@ def default_socket():
 
 class AgentError(Exception):
     """A refusal from the agent: .kind is bad_request, unknown_credential,
-    denied, sign_failed, upstream or refused."""
+    denied, sign_failed, upstream, refused, locked, wrong_passphrase,
+    rate_limited or keystore."""
 
     def __init__(self, kind, message):
         super().__init__("%s: %s" % (kind, message))
@@ -75,7 +76,21 @@ class AgentClient:
         return reply
 
     def list(self):
+        """The credentials (never secrets); empty while the agent is locked."""
         return self.call({"v": 1, "op": "list"})["credentials"]
+
+    def lock(self):
+        """Lock the agent: it drops every opened credential and refuses to
+        sign (AgentError kind "locked") until unlocked."""
+        self.call({"v": 1, "op": "lock"})
+
+    def unlock(self, passphrase):
+        """Unlock with the keystore passphrase (str); returns the number of
+        credentials opened. A wrong one raises AgentError "wrong_passphrase";
+        retrying too soon after it raises "rate_limited"."""
+        if not isinstance(passphrase, str):
+            raise TypeError("passphrase must be a str")
+        return self.call({"v": 1, "op": "unlock", "passphrase": passphrase})["credentials"]
 
     @staticmethod
     def _req(method, path, query, body):

@@ -8,7 +8,9 @@ through the agent's `request` op.
 ccxt signs private requests with placeholder credentials; the adapter's
 session recognises them by the placeholder key, strips ccxt's signature and
 auth headers, and has the agent sign and send the request. Supported:
-binance, kraken, okx.
+binance, kraken, okx, coinbase (Advanced Trade with a CDP key: the agent
+makes the ES256/EdDSA JWT; ccxt is handed a placeholder bearer token for
+private calls only, so it holds no key and does no JWT signing).
 """
 
 from urllib.parse import urlsplit
@@ -23,6 +25,7 @@ _STRIP = {
     "binance": ("binance", {"x-mbx-apikey"}, {"signature"}),
     "kraken": ("kraken", {"api-key", "api-sign"}, set()),
     "okx": ("okx", {"ok-access-key", "ok-access-sign", "ok-access-timestamp", "ok-access-passphrase"}, set()),
+    "coinbase": ("coinbase", {"authorization"}, set()),
 }
 
 
@@ -45,7 +48,7 @@ class _AgentSession:
 
     def request(self, method, url, data=None, headers=None, **kw):
         headers = headers or {}
-        if PLACEHOLDER_KEY not in [str(v) for v in headers.values()]:
+        if not any(str(v) in (PLACEHOLDER_KEY, _BEARER) for v in headers.values()):
             return self._real.request(method, url, data=data, headers=headers, **kw)
         import requests  # ccxt's own dependency
 
@@ -64,14 +67,44 @@ class _AgentSession:
         return resp
 
 
+_BEARER = "Bearer " + PLACEHOLDER_KEY
+
+
+def _placeholder_bearer(exchange):
+    """ccxt.coinbase signs a private call with `headers["Authorization"]`
+    verbatim when it is set: set it to the placeholder for private calls only
+    (public calls keep going straight to the exchange)."""
+    real_sign = exchange.sign
+
+    def sign(path, api=[], method="GET", params={}, *rest, **kw):
+        private = isinstance(api, (list, tuple)) and len(api) > 1 and api[1] == "private"
+        if not private:
+            return real_sign(path, api, method, params, *rest, **kw)
+        saved = exchange.headers
+        exchange.headers = dict(saved or {}, Authorization=_BEARER)
+        try:
+            return real_sign(path, api, method, params, *rest, **kw)
+        finally:
+            exchange.headers = saved
+
+    exchange.sign = sign
+
+
 def wrap(exchange, client, credential_label):
     """Route `exchange`'s private calls through the agent; returns it."""
     strip = _STRIP.get(exchange.id)
     if strip is None:
-        raise ValueError("sealgate_agent.ccxt: unsupported exchange %r (binance, kraken, okx)" % exchange.id)
-    exchange.apiKey = PLACEHOLDER_KEY
-    exchange.secret = PLACEHOLDER_SECRET
+        raise ValueError("sealgate_agent.ccxt: unsupported exchange %r (%s)" % (exchange.id, ", ".join(_STRIP)))
+    if exchange.id == "coinbase":
+        _placeholder_bearer(exchange)
+    else:
+        exchange.apiKey = PLACEHOLDER_KEY
+        exchange.secret = PLACEHOLDER_SECRET
     if exchange.id == "okx":
         exchange.password = PLACEHOLDER_PASSWORD
+        # ccxt sends one order as a one-element batch by default; the single-order
+        # endpoint lets the agent read the order's symbol and size for its policy
+        # (a batch is an order of unknown size, refused under a symbol or notional cap).
+        exchange.options["createOrder"] = "privatePostTradeOrder"
     exchange.session = _AgentSession(exchange.session, client, credential_label, (strip[1], strip[2]))
     return exchange

@@ -237,11 +237,35 @@ pub struct Entry {
     /// Lifetime in seconds from `added_ms`; `None` = forever.
     #[serde(default)]
     pub lifetime_s: Option<u64>,
+    /// Classes whose every use the user confirms (the agent's confirm
+    /// program); a subset of `classes`. Absent in keystores written before
+    /// confirm-on-use: none.
+    #[serde(default)]
+    pub confirm: Vec<String>,
     /// The secret fields.
     pub secrets: Secrets,
 }
 
 impl Entry {
+    /// A credential with the default policy: classes read and trade, no
+    /// symbol list, cap, rate limit, lifetime or confirmation; the hint is
+    /// taken from the secrets.
+    pub fn new(label: &str, exchange: &str, secrets: Secrets, added_ms: u64) -> Self {
+        Self {
+            label: label.to_owned(),
+            exchange: exchange.to_owned(),
+            hint: secrets.hint(),
+            classes: vec!["read".into(), "trade".into()],
+            symbols: None,
+            max_notional: None,
+            rate: None,
+            added_ms,
+            lifetime_s: None,
+            confirm: Vec::new(),
+            secrets,
+        }
+    }
+
     /// Whether the lifetime is over at `now_ms`.
     pub fn expired(&self, now_ms: u64) -> bool {
         self.lifetime_s.is_some_and(|s| now_ms >= self.added_ms.saturating_add(s.saturating_mul(1000)))
@@ -267,12 +291,36 @@ impl Entry {
         Ok(p)
     }
 
+    /// Whether a request of `class` (`read`, `trade`, …) needs the user's confirmation.
+    pub fn needs_confirm(&self, class: &str) -> bool {
+        self.confirm.iter().any(|c| c == class)
+    }
+
+    /// The confirm list must name allowed classes, each once.
+    fn check_confirm(&self) -> Result<(), KeystoreError> {
+        for (i, c) in self.confirm.iter().enumerate() {
+            if !["read", "trade", "withdraw"].contains(&c.as_str()) {
+                return Err(KeystoreError::Invalid(format!("confirm: unknown class {c:?} (read, trade, withdraw)")));
+            }
+            if !self.classes.contains(c) {
+                return Err(KeystoreError::Invalid(format!(
+                    "confirm: class {c:?} is not among the allowed classes {:?}",
+                    self.classes
+                )));
+            }
+            if self.confirm[..i].contains(c) {
+                return Err(KeystoreError::Invalid(format!("confirm: class {c:?} given twice")));
+            }
+        }
+        Ok(())
+    }
+
     /// What may be shown: everything but the secrets.
     pub fn public(&self) -> serde_json::Value {
         serde_json::json!({
             "label": self.label, "exchange": self.exchange, "hint": self.hint, "classes": self.classes,
             "symbols": self.symbols, "max_notional": self.max_notional, "rate": self.rate,
-            "added_ms": self.added_ms, "lifetime_s": self.lifetime_s,
+            "added_ms": self.added_ms, "lifetime_s": self.lifetime_s, "confirm": self.confirm,
         })
     }
 }
@@ -413,6 +461,7 @@ impl Keystore {
         }
         sealgate_exchanges::scheme(&e.exchange).map_err(|x| KeystoreError::Invalid(x.to_string()))?;
         e.policy(e.added_ms)?;
+        e.check_confirm()?;
         self.entries.push(e);
         Ok(())
     }

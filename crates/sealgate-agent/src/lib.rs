@@ -17,9 +17,29 @@
 //!   `{"ok":true,"signed":{method,path,query,headers:[[n,v]…],body}}`
 //! * `{"v":1,"op":"request",…same…}` → the agent signs and sends it to the
 //!   exchange's base URL → `{"ok":true,"status":N,"headers":[[n,v]…],"body":S}`
+//! * `{"v":1,"op":"lock"}` → `{"ok":true,"locked":true}`: the agent drops
+//!   every opened credential (zeroized) and refuses `sign` and `request`
+//!   with `locked` until unlocked; `list` then answers `"locked":true` and
+//!   no credentials (like `ssh-add -x`).
+//! * `{"v":1,"op":"unlock","passphrase":S}` → `{"ok":true,"locked":false,
+//!   "credentials":N}`: the agent re-opens its keystore file with the
+//!   passphrase (like `ssh-add -X`). A wrong passphrase leaves it locked
+//!   (`wrong_passphrase`), and each consecutive failure doubles the time
+//!   before the next attempt is even tried (1 s, 2 s, 4 s, … at most 5 min;
+//!   earlier attempts get `rate_limited`); failures are audited.
+//! * a `sign` or `request` of a class the credential marks `confirm` waits
+//!   for the user's answer through the confirm program (see [`confirm`]);
+//!   no program, a refusal or no answer in time → `denied`.
 //! * any refusal → `{"ok":false,"error":KIND,"message":S}` with KIND one of
-//!   `bad_request`, `unknown_credential`, `denied`, `sign_failed`, `upstream`.
+//!   `bad_request`, `unknown_credential`, `denied`, `sign_failed`, `upstream`,
+//!   `locked`, `wrong_passphrase`, `rate_limited`, `keystore` (`refused`
+//!   when the client itself is not allowed).
+//!
+//! Version 1 grew `lock` and `unlock` after its first release; an older
+//! agent answers them with `bad_request` ("unknown op").
 
+pub mod client;
+pub mod confirm;
 pub mod hardening;
 pub mod keystore;
 
@@ -29,6 +49,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use sealgate_audit::{Action, Chain, Detail};
@@ -37,6 +58,7 @@ use sealgate_policy::{Context, RateState, RequestFacts, Role};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
+use zeroize::Zeroizing;
 
 pub use keystore::{Entry, KdfParams, Keystore, KeystoreError, Rate, Secret, Secrets};
 
@@ -67,7 +89,7 @@ fn sha256_file(p: &Path) -> std::io::Result<String> {
 }
 
 /// How the agent runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Socket path.
     pub socket: PathBuf,
@@ -77,7 +99,31 @@ pub struct Config {
     pub exchange_urls: HashMap<String, String>,
     /// When non-empty, only clients running one of these executables.
     pub allow_exe: Vec<AllowedExe>,
+    /// The confirm program (see [`confirm`]); `None`: requests that need a
+    /// confirmation are denied.
+    pub confirm_program: Option<PathBuf>,
+    /// How long the confirm program may take to answer (default 60 s).
+    pub confirm_timeout: Duration,
 }
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::new(),
+            audit: PathBuf::new(),
+            exchange_urls: HashMap::new(),
+            allow_exe: Vec::new(),
+            confirm_program: None,
+            confirm_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The first failed unlock delays the next attempt by this much; each
+/// further consecutive failure doubles it, up to [`UNLOCK_DELAY_MAX`].
+pub const UNLOCK_DELAY_FIRST: Duration = Duration::from_secs(1);
+/// The longest delay between failed unlocks.
+pub const UNLOCK_DELAY_MAX: Duration = Duration::from_secs(300);
 
 /// The default socket: `$XDG_RUNTIME_DIR/sealgate/agent.sock`.
 pub fn default_socket() -> PathBuf {
@@ -128,8 +174,21 @@ impl Audit {
     }
 }
 
+/// Failed unlocks, for the exponential delay.
+#[derive(Default)]
+struct UnlockTries {
+    failures: u32,
+    not_before: Option<Instant>,
+    busy: bool,
+}
+
 struct State {
+    /// The opened credentials; empty while locked.
     entries: Vec<Entry>,
+    locked: bool,
+    /// Bumped by every lock, so an unlock that began before a lock does not undo it.
+    epoch: u64,
+    unlock: UnlockTries,
     rates: HashMap<String, RateState>,
     nonces: HashMap<String, Arc<MonotonicNonce>>,
     audit: Audit,
@@ -138,9 +197,14 @@ struct State {
 /// The running agent.
 pub struct Agent {
     cfg: Config,
+    keystore: PathBuf,
     state: Mutex<State>,
     http: reqwest::Client,
     uid: u32,
+    /// The agent's own executable, pinned at start when `allow_exe` is set:
+    /// always allowed, so `sealgate agent lock|unlock` reach an agent whose
+    /// clients are restricted to a bot's interpreter.
+    own_exe: Option<AllowedExe>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -155,6 +219,10 @@ enum Refusal {
     Denied(String),
     Sign(String),
     Upstream(String),
+    Locked,
+    WrongPassphrase(String),
+    RateLimited(String),
+    Keystore(String),
 }
 
 impl Refusal {
@@ -165,6 +233,10 @@ impl Refusal {
             Self::Denied(m) => ("denied", m),
             Self::Sign(m) => ("sign_failed", m),
             Self::Upstream(m) => ("upstream", m),
+            Self::Locked => ("locked", "the agent is locked; unlock it with `sealgate agent unlock`".to_owned()),
+            Self::WrongPassphrase(m) => ("wrong_passphrase", m),
+            Self::RateLimited(m) => ("rate_limited", m),
+            Self::Keystore(m) => ("keystore", m),
         };
         json!({"v": 1, "ok": false, "error": k, "message": m})
     }
@@ -172,19 +244,31 @@ impl Refusal {
 
 impl Agent {
     /// An agent over the opened keystore's entries.
-    pub fn new(cfg: Config, keystore: Keystore) -> Result<Arc<Self>, String> {
+    pub fn new(cfg: Config, mut keystore: Keystore) -> Result<Arc<Self>, String> {
         let audit = Audit::open(&cfg.audit)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("http client: {e}"))?;
-        let entries = keystore.entries.clone();
+        let cfg_has_allow_list = !cfg.allow_exe.is_empty();
+        let entries = std::mem::take(&mut keystore.entries);
+        let path = keystore.path().to_owned();
         drop(keystore);
         Ok(Arc::new(Self {
             cfg,
-            state: Mutex::new(State { entries, rates: HashMap::new(), nonces: HashMap::new(), audit }),
+            keystore: path,
+            state: Mutex::new(State {
+                entries,
+                locked: false,
+                epoch: 0,
+                unlock: UnlockTries::default(),
+                rates: HashMap::new(),
+                nonces: HashMap::new(),
+                audit,
+            }),
             http,
             uid: rustix::process::getuid().as_raw(),
+            own_exe: if cfg_has_allow_list { AllowedExe::pin(Path::new("/proc/self/exe")).ok() } else { None },
         }))
     }
 
@@ -229,7 +313,7 @@ impl Agent {
         let exe = PathBuf::from(format!("/proc/{pid}/exe"));
         let path = fs::read_link(&exe).map_err(|e| format!("peer executable unreadable: {e}"))?;
         let sum = sha256_file(&exe).map_err(|e| format!("peer executable unreadable: {e}"))?;
-        if self.cfg.allow_exe.iter().any(|a| a.path == path && a.sha256 == sum) {
+        if self.cfg.allow_exe.iter().chain(&self.own_exe).any(|a| a.path == path && a.sha256 == sum) {
             Ok(())
         } else {
             Err(format!("executable {} (sha256 {sum}) is not allowed", path.display()))
@@ -239,16 +323,20 @@ impl Agent {
     async fn client(self: Arc<Self>, mut stream: UnixStream) {
         if let Err(why) = self.check_peer(&stream) {
             self.state.lock().unwrap_or_else(PoisonError::into_inner).audit.log(
-                client_refused(),
+                other("client_refused"),
                 "",
                 &json!({"reason": why}),
             );
             let _ = write_frame(&mut stream, &json!({"v":1,"ok":false,"error":"refused","message":why})).await;
+            drain_and_close(stream).await;
             return;
         }
         while let Ok(Some(req)) = read_frame(&mut stream).await {
+            // An unlock frame carries the passphrase: the bytes are wiped
+            // after parsing, and the value is taken out of the JSON tree.
+            let req = Zeroizing::new(req);
             let reply = match serde_json::from_slice::<Value>(&req) {
-                Ok(v) => self.handle(&v).await.unwrap_or_else(Refusal::reply),
+                Ok(v) => self.handle(v).await.unwrap_or_else(Refusal::reply),
                 Err(_) => Refusal::Bad("not JSON".into()).reply(),
             };
             if write_frame(&mut stream, &reply).await.is_err() {
@@ -257,7 +345,7 @@ impl Agent {
         }
     }
 
-    async fn handle(&self, v: &Value) -> Result<Value, Refusal> {
+    async fn handle(&self, mut v: Value) -> Result<Value, Refusal> {
         if v.get("v").and_then(Value::as_u64) != Some(1) {
             return Err(Refusal::Bad("unsupported protocol version (want \"v\":1)".into()));
         }
@@ -265,22 +353,115 @@ impl Agent {
             Some("list") => {
                 let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
                 let list: Vec<Value> = st.entries.iter().map(Entry::public).collect();
-                Ok(json!({"v":1,"ok":true,"credentials":list}))
+                Ok(json!({"v":1,"ok":true,"locked":st.locked,"credentials":list}))
             }
-            Some("sign") => {
-                let (_, signed) = self.sign(v, "sign")?;
-                Ok(json!({"v":1,"ok":true,"signed":signed}))
+            Some(op @ ("sign" | "request")) => {
+                let op = if op == "sign" { Op::Sign } else { Op::Request };
+                let plan = self.decide(&v, op)?;
+                if plan.confirm {
+                    self.confirm(&plan).await?;
+                }
+                let signed = self.sign(&plan)?;
+                match op {
+                    Op::Sign => Ok(json!({"v":1,"ok":true,"signed":signed})),
+                    Op::Request => self.forward(&plan.exchange, &signed).await,
+                }
             }
-            Some("request") => {
-                let (exchange, signed) = self.sign(v, "request")?;
-                self.forward(&exchange, &signed).await
+            Some("lock") => Ok(self.lock()),
+            Some("unlock") => {
+                let pass = match v.as_object_mut().and_then(|o| o.remove("passphrase")) {
+                    Some(Value::String(p)) => Zeroizing::new(p),
+                    _ => return Err(Refusal::Bad("unlock: passphrase (a string) missing".into())),
+                };
+                self.unlock(pass).await
             }
-            _ => Err(Refusal::Bad("unknown op (list, sign, request)".into())),
+            _ => Err(Refusal::Bad("unknown op (list, sign, request, lock, unlock)".into())),
         }
     }
 
-    /// Decide and sign; every decision is audited.
-    fn sign(&self, v: &Value, op: &str) -> Result<(String, SignedRequest), Refusal> {
+    fn lock(&self) -> Value {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let dropped = st.entries.len();
+        // Each entry's secrets are `Zeroizing`: dropping them wipes them.
+        st.entries = Vec::new();
+        let was = st.locked;
+        st.locked = true;
+        st.epoch += 1;
+        st.audit.log(other("agent_locked"), "", &json!({"dropped": dropped, "was_locked": was}));
+        json!({"v":1,"ok":true,"locked":true})
+    }
+
+    async fn unlock(&self, pass: Zeroizing<String>) -> Result<Value, Refusal> {
+        let epoch = {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if !st.locked {
+                return Err(Refusal::Bad("the agent is not locked".into()));
+            }
+            if st.unlock.busy {
+                return Err(Refusal::RateLimited("another unlock is in progress; retry after it".into()));
+            }
+            if let Some(wait) = st.unlock.not_before.and_then(|t| t.checked_duration_since(Instant::now())) {
+                let ms = wait.as_millis();
+                let tries = st.unlock.failures;
+                st.audit.log(
+                    other("unlock_refused"),
+                    "",
+                    &json!({"reason": "rate limited", "failures": tries, "retry_after_ms": ms}),
+                );
+                return Err(Refusal::RateLimited(format!(
+                    "{tries} wrong passphrase(s) in a row; the next attempt is accepted in {ms} ms"
+                )));
+            }
+            st.unlock.busy = true;
+            st.epoch
+        };
+        // argon2id takes ~0.3 s and 64 MiB: off the async workers.
+        let path = self.keystore.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            Keystore::open(&path, pass.as_bytes()).map(|mut ks| std::mem::take(&mut ks.entries))
+        })
+        .await;
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.unlock.busy = false;
+        match opened {
+            Ok(Ok(entries)) if st.epoch == epoch => {
+                let n = entries.len();
+                st.entries = entries;
+                st.locked = false;
+                st.unlock = UnlockTries::default();
+                st.audit.log(other("agent_unlocked"), "", &json!({"credentials": n}));
+                Ok(json!({"v":1,"ok":true,"locked":false,"credentials":n}))
+            }
+            Ok(Ok(_)) => Err(Refusal::Locked),
+            Ok(Err(KeystoreError::WrongPassphrase(_))) => {
+                st.unlock.failures = st.unlock.failures.saturating_add(1);
+                let delay = unlock_delay(st.unlock.failures);
+                st.unlock.not_before = Some(Instant::now() + delay);
+                let tries = st.unlock.failures;
+                st.audit.log(
+                    other("unlock_failed"),
+                    "",
+                    &json!({"reason": "wrong passphrase", "failures": tries, "retry_after_ms": delay.as_millis()}),
+                );
+                Err(Refusal::WrongPassphrase(format!(
+                    "wrong passphrase; the agent stays locked (next attempt accepted in {} ms)",
+                    delay.as_millis()
+                )))
+            }
+            Ok(Err(e)) => {
+                st.audit.log(other("unlock_failed"), "", &json!({"reason": e.to_string()}));
+                Err(Refusal::Keystore(format!("{e}; the agent stays locked")))
+            }
+            Err(e) => {
+                st.audit.log(other("unlock_failed"), "", &json!({"reason": e.to_string()}));
+                Err(Refusal::Keystore(format!("unlock failed ({e}); the agent stays locked")))
+            }
+        }
+    }
+
+    /// Parse and decide by policy (audited when denied); whether the user
+    /// must confirm.
+    fn decide(&self, v: &Value, op: Op) -> Result<Plan, Refusal> {
         let label =
             v.get("credential").and_then(Value::as_str).ok_or_else(|| Refusal::Bad("credential missing".into()))?;
         let req: Request = serde_json::from_value(v.get("request").cloned().unwrap_or(Value::Null))
@@ -289,6 +470,11 @@ impl Agent {
         let now = SystemClock.now_ms();
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let st = &mut *st;
+        if st.locked {
+            let d = json!({"op": op.name(), "method": req.method, "path": req.path, "reason": "locked"});
+            st.audit.log(Action::Denied, label, &d);
+            return Err(Refusal::Locked);
+        }
         let Some(entry) = st.entries.iter().find(|e| e.label == label) else {
             return Err(Refusal::Unknown(format!("no credential labelled {label:?}")));
         };
@@ -296,8 +482,8 @@ impl Agent {
         let class = sealgate_exchanges::classify(&exchange, &req.path).map_err(|e| Refusal::Sign(e.to_string()))?;
         let order = sealgate_exchanges::order_facts(&exchange, &req);
         let facts = RequestFacts::from_order(class, &order);
-        let detail = json!({"op": op, "exchange": exchange, "method": req.method, "path": req.path,
-            "class": format!("{class:?}").to_lowercase(), "symbol": facts.symbol});
+        let detail = json!({"op": op.name(), "exchange": exchange, "method": req.method, "path": req.path,
+            "class": class.name(), "symbol": facts.symbol});
         let decision = entry.policy(now).map_err(|e| Refusal::Denied(e.to_string())).and_then(|policy| {
             let ctx = Context { role: Role::Agent, kill_switch: false, now_ms: now };
             let rate = st.rates.entry(label.to_owned()).or_default();
@@ -315,15 +501,69 @@ impl Agent {
             st.audit.log(Action::Denied, label, &d);
         }
         let _approved = decision?;
-        let nonce = st.nonces.entry(label.to_owned()).or_default().clone();
+        let confirm = entry.needs_confirm(class.name());
+        // The order facts are kept only for the confirm program's description.
+        let order = if confirm { Some(order) } else { None };
+        Ok(Plan { op, label: label.to_owned(), exchange, class: class.name(), req, detail, confirm, order })
+    }
+
+    /// Ask the user through the confirm program; a refusal is audited.
+    /// The state lock is not held while waiting.
+    async fn confirm(&self, plan: &Plan) -> Result<(), Refusal> {
+        let answer = match &self.cfg.confirm_program {
+            Some(prog) => {
+                let order = plan.order.clone().unwrap_or_default();
+                let description = confirm::describe(&plan.exchange, &plan.label, plan.class, &plan.req, &order);
+                confirm::ask(prog, &description, self.cfg.confirm_timeout).await.map_err(|e| e.to_string())
+            }
+            None => Err("this credential needs a confirmation for this class, and no confirm program is \
+                 configured (agent start --confirm-program PATH, or SEALGATE_ASKPASS)"
+                .to_owned()),
+        };
+        if let Err(why) = answer {
+            let mut d = plan.detail.clone();
+            d["reason"] = json!(why);
+            d["confirm"] = json!("denied");
+            self.state.lock().unwrap_or_else(PoisonError::into_inner).audit.log(Action::Denied, &plan.label, &d);
+            return Err(Refusal::Denied(why));
+        }
+        Ok(())
+    }
+
+    /// Sign a decided request; audited. The credential is looked up again:
+    /// the agent may have been locked, or the lifetime may have ended,
+    /// while the user was asked.
+    fn sign(&self, plan: &Plan) -> Result<SignedRequest, Refusal> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let st = &mut *st;
+        if st.locked {
+            let mut d = plan.detail.clone();
+            d["reason"] = json!("locked");
+            st.audit.log(Action::Denied, &plan.label, &d);
+            return Err(Refusal::Locked);
+        }
+        let Some(entry) = st.entries.iter().find(|e| e.label == plan.label) else {
+            return Err(Refusal::Unknown(format!("no credential labelled {:?}", plan.label)));
+        };
+        if entry.expired(SystemClock.now_ms()) {
+            return Err(Refusal::Denied("the credential's lifetime is over".into()));
+        }
+        let nonce = st.nonces.entry(plan.label.clone()).or_default().clone();
         let cred = entry.secrets.credential();
         let ctx = sealgate_exchanges::Context { clock: &SystemClock, nonce: &*nonce };
-        let signed =
-            sealgate_exchanges::sign(&exchange, &cred, &req, &ctx).map_err(|e| Refusal::Sign(e.to_string()))?;
+        let signed = sealgate_exchanges::sign(&plan.exchange, &cred, &plan.req, &ctx)
+            .map_err(|e| Refusal::Sign(e.to_string()))?;
         drop(cred);
-        let action = if op == "request" { Action::Forwarded } else { Action::Signed };
-        st.audit.log(action, label, &detail);
-        Ok((exchange, signed))
+        let action = match plan.op {
+            Op::Request => Action::Forwarded,
+            Op::Sign => Action::Signed,
+        };
+        let mut d = plan.detail.clone();
+        if plan.confirm {
+            d["confirm"] = json!("allowed");
+        }
+        st.audit.log(action, &plan.label, &d);
+        Ok(signed)
     }
 
     async fn forward(&self, exchange: &str, s: &SignedRequest) -> Result<Value, Refusal> {
@@ -341,6 +581,15 @@ impl Agent {
             rb = rb.header(n.as_str(), v.as_str());
         }
         if !s.body.is_empty() {
+            // OKX and Coinbase refuse a JSON body without its media type; the
+            // signed request names one only where the signature covers it (Kraken).
+            if !s.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                let json = matches!(s.body.trim_start().as_bytes().first(), Some(b'{' | b'['));
+                rb = rb.header(
+                    "Content-Type",
+                    if json { "application/json" } else { "application/x-www-form-urlencoded" },
+                );
+            }
             rb = rb.body(s.body.clone());
         }
         let resp = rb.send().await.map_err(|e| Refusal::Upstream(e.to_string()))?;
@@ -355,8 +604,62 @@ impl Agent {
     }
 }
 
-fn client_refused() -> Action {
-    "client_refused".parse().unwrap_or(Action::Denied)
+/// The delay after `failures` consecutive wrong passphrases: 1 s, 2 s, 4 s, …, at most 5 min.
+fn unlock_delay(failures: u32) -> Duration {
+    let shift = failures.saturating_sub(1).min(16);
+    UNLOCK_DELAY_FIRST.saturating_mul(1 << shift).min(UNLOCK_DELAY_MAX)
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Sign,
+    Request,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sign => "sign",
+            Self::Request => "request",
+        }
+    }
+}
+
+/// A request the policy allowed, on its way to being signed.
+struct Plan {
+    op: Op,
+    label: String,
+    exchange: String,
+    class: &'static str,
+    req: Request,
+    detail: Value,
+    confirm: bool,
+    /// Set when `confirm`: for the description.
+    order: Option<sealgate_exchanges::OrderFacts>,
+}
+
+/// An audit action outside the known set (`[a-z][a-z0-9_]*`).
+fn other(name: &'static str) -> Action {
+    name.parse().unwrap_or(Action::Denied)
+}
+
+/// Close a refused client's connection so that it reads the refusal:
+/// closing a Unix socket with unread data resets it, and the client would
+/// get ECONNRESET instead. So: end our side, then read and discard what it
+/// sent (at most one frame, for at most 1 s).
+async fn drain_and_close(mut stream: UnixStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left = MAX_FRAME + 4;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Read one frame; `None` at a clean end of stream.
@@ -430,4 +733,15 @@ pub fn default_keystore() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".config"));
     base.join("sealgate").join("agent.keystore")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlock_delay_doubles_up_to_five_minutes() {
+        let secs: Vec<u64> = [1, 2, 3, 4, 9, 10, 40, u32::MAX].iter().map(|n| unlock_delay(*n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 256, 300, 300, 300]);
+    }
 }

@@ -45,6 +45,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
         rate: None,
         added_ms: 0,
         lifetime_s: None,
+        confirm: vec![],
         secrets: Secrets {
             api_key: Some(Secret::new("agentkey".into())),
             api_secret: Some(Secret::new("agent-secret-xyz".into())),
@@ -56,7 +57,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
         socket: dir.path().join("run/agent.sock"),
         audit: audit.clone(),
         exchange_urls: HashMap::from([("binance".into(), format!("http://{}", sandbox.addr()))]),
-        allow_exe: vec![],
+        ..Config::default()
     };
     let agent = Agent::new(cfg.clone(), ks)?;
     let l = agent.bind()?;
@@ -133,5 +134,112 @@ async fn sign_request_deny_and_audit() -> R<()> {
     assert!(s.contains("withdraw/apply") && s.contains("\"denied\""), "{s}");
     assert!(!s.contains("agent-secret-xyz"));
     eprintln!("audit: {summary:?}");
+    Ok(())
+}
+
+/// A client outside `allow_exe` (the system python3: the test binary itself
+/// is the agent's own executable, which stays allowed) that sends its
+/// request before reading gets the refusal, not a reset connection
+/// (closing a Unix socket with unread data resets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_reads_the_refusal() -> R<()> {
+    if std::process::Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: no python3");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: dir.path().join("audit.jsonl"),
+        allow_exe: vec![sealgate_agent::AllowedExe::pin(std::path::Path::new("/bin/true"))?],
+        ..Config::default()
+    };
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    // Send, let the agent refuse and close, then read.
+    let script = "import socket,struct,sys,time\n\
+        s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
+        b=b'{\"v\":1,\"op\":\"list\"}'; s.sendall(struct.pack('>I',len(b))+b); time.sleep(0.3)\n\
+        h=s.recv(4); n=struct.unpack('>I',h)[0]; d=b''\n\
+        while len(d)<n: d+=s.recv(n-len(d))\n\
+        print(d.decode())";
+    let out = tokio::process::Command::new("python3").arg("-c").arg(script).arg(&cfg.socket).output().await?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(
+        text.contains("\"error\":\"refused\"") && text.contains("is not allowed"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// What an HTTP server received: the request head, lower-cased.
+async fn capture_one(l: tokio::net::TcpListener) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut s, _) = l.accept().await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await?;
+    Ok(String::from_utf8_lossy(&buf).to_lowercase())
+}
+
+/// `request` sends a JSON body with `Content-Type: application/json` (OKX
+/// and Coinbase refuse it otherwise), and a form body as a form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_bodies_carry_their_media_type() -> R<()> {
+    let dir = tempfile::tempdir()?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let secrets = |key: &str, pass: Option<&str>| Secrets {
+        api_key: Some(Secret::new(key.into())),
+        api_secret: Some(Secret::new("c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into())),
+        passphrase: pass.map(|p| Secret::new(p.into())),
+        ..Secrets::default()
+    };
+    for (label, exchange, pass) in [("okx", "okx", Some("p")), ("bitstamp", "bitstamp", None)] {
+        ks.add(Entry::new(label, exchange, secrets("k", pass), 0))?;
+    }
+    let okx = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let form = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: dir.path().join("audit.jsonl"),
+        exchange_urls: HashMap::from([
+            ("okx".into(), format!("http://{}", okx.local_addr()?)),
+            ("bitstamp".into(), format!("http://{}", form.local_addr()?)),
+        ]),
+        ..Config::default()
+    };
+    let (okx_head, form_head) = (tokio::spawn(capture_one(okx)), tokio::spawn(capture_one(form)));
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    let mut c = UnixStream::connect(&cfg.socket).await?;
+    let r = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"okx","request":{"method":"POST","path":"/api/v5/trade/order","query":"",
+            "body":"{\"instId\":\"BTC-USDT\",\"tdMode\":\"cash\",\"side\":\"buy\",\"ordType\":\"limit\",\"px\":\"1\",\"sz\":\"1\"}"}}),
+    )
+    .await?;
+    assert_eq!(r["status"], 200, "{r}");
+    let head = okx_head.await??;
+    assert!(head.contains("\r\ncontent-type: application/json\r\n"), "{head}");
+    let r = call(
+        &mut c,
+        json!({"v":1,"op":"request","credential":"bitstamp","request":{"method":"POST","path":"/api/v2/balance/",
+            "query":"","body":"a=1"}}),
+    )
+    .await?;
+    assert_eq!(r["status"], 200, "{r}");
+    let head = form_head.await??;
+    assert_eq!(head.matches("\r\ncontent-type: ").count(), 1, "{head}");
     Ok(())
 }

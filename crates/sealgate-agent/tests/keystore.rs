@@ -13,6 +13,7 @@ fn entry(label: &str) -> Entry {
         rate: None,
         added_ms: 0,
         lifetime_s: None,
+        confirm: vec![],
         secrets: Secrets {
             api_key: Some(Secret::new("KEY1".into())),
             api_secret: Some(Secret::new("SECRET-VALUE-1".into())),

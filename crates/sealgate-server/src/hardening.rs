@@ -1,42 +1,14 @@
 //! Process hardening for any process that may hold an opened credential
-//! (the signer, `sealgate serve`): no core dumps, not ptrace-attachable by
-//! other processes of the same user, memory locked so secrets are never
-//! swapped out.
+//! (the signer, `sealgate serve`): [`sealgate_hardening`], the same as the
+//! desktop agent's, with its warnings logged.
 
-use rustix::mm::{MlockAllFlags, mlockall};
-use rustix::process::{DumpableBehavior, Resource, Rlimit, getrlimit, set_dumpable_behavior, setrlimit};
+pub use sealgate_hardening::Hardening;
 
-/// What [`harden`] achieved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Hardening {
-    /// `PR_SET_DUMPABLE 0`: no core dump, no ptrace attach, /proc/<pid>/mem closed to others.
-    pub non_dumpable: bool,
-    /// `RLIMIT_CORE` 0.
-    pub no_core: bool,
-    /// `mlockall(MCL_CURRENT | MCL_FUTURE)`.
-    pub memory_locked: bool,
-}
-
-/// Harden this process. Locking memory is attempted only when it cannot
-/// starve later allocations: with `MCL_FUTURE` under a finite
-/// `RLIMIT_MEMLOCK` (and no `CAP_IPC_LOCK`) the process would fail to grow
-/// once the limit is reached, so then memory is left unlocked and a warning
-/// says how to fix it.
+/// Harden this process (see [`sealgate_hardening::harden`]); warnings are logged.
 pub fn harden() -> Hardening {
-    let non_dumpable = set_dumpable_behavior(DumpableBehavior::NotDumpable).is_ok();
-    let no_core = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) }).is_ok();
-    // Try to lift the memlock limit (allowed with CAP_SYS_RESOURCE).
-    let _ = setrlimit(Resource::Memlock, Rlimit { current: None, maximum: None });
-    let unlimited = getrlimit(Resource::Memlock).current.is_none();
-    let privileged = rustix::process::geteuid().is_root();
-    let memory_locked = (unlimited || privileged) && mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE).is_ok();
-    if !memory_locked {
-        tracing::warn!(
-            "memory not locked: run with CAP_IPC_LOCK or `ulimit -l unlimited` so opened credentials cannot be swapped"
-        );
+    let h = sealgate_hardening::harden();
+    for w in h.warnings() {
+        tracing::warn!("{w}");
     }
-    if !non_dumpable {
-        tracing::warn!("could not make the process non-dumpable");
-    }
-    Hardening { non_dumpable, no_core, memory_locked }
+    h
 }

@@ -27,6 +27,26 @@ pub enum AgentCommand {
         #[command(flatten)]
         ks: KeystoreArg,
     },
+    /// Lock the running agent: it drops every opened credential from memory and
+    /// refuses to sign until unlocked (like `ssh-add -x`).
+    Lock(SocketArg),
+    /// Unlock the running agent with the keystore passphrase (TTY prompt or
+    /// SEALGATE_AGENT_PASSPHRASE_FILE); it re-opens the keystore (like `ssh-add -X`).
+    Unlock(SocketArg),
+}
+
+/// The agent's socket.
+#[derive(Args)]
+pub struct SocketArg {
+    /// Socket (default `$XDG_RUNTIME_DIR/sealgate/agent.sock`).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl SocketArg {
+    fn path(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(sealgate_agent::default_socket)
+    }
 }
 
 /// The keystore file.
@@ -46,9 +66,8 @@ impl KeystoreArg {
 /// `agent start`.
 #[derive(Args)]
 pub struct StartArgs {
-    /// Socket (default `$XDG_RUNTIME_DIR/sealgate/agent.sock`).
-    #[arg(long)]
-    socket: Option<PathBuf>,
+    #[command(flatten)]
+    socket: SocketArg,
     #[command(flatten)]
     ks: KeystoreArg,
     /// Audit chain file (JSONL; default `agent-audit.jsonl` beside the keystore).
@@ -58,8 +77,17 @@ pub struct StartArgs {
     #[arg(long = "exchange-url")]
     exchange_url: Vec<String>,
     /// Only clients running this executable (pinned by path and SHA-256 at start; repeatable).
+    /// The agent's own executable stays allowed, for `agent lock` / `agent unlock`.
     #[arg(long = "allow-exe")]
     allow_exe: Vec<PathBuf>,
+    /// Program asked to confirm requests of a credential's `--confirm` classes: it gets a
+    /// one-line description as its argument; exit 0 allows (default: $SEALGATE_ASKPASS;
+    /// none: such requests are denied).
+    #[arg(long = "confirm-program")]
+    confirm_program: Option<PathBuf>,
+    /// Seconds the confirm program has to answer; no answer denies.
+    #[arg(long = "confirm-timeout", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    confirm_timeout: u64,
 }
 
 /// `agent add`.
@@ -86,6 +114,10 @@ pub struct AddArgs {
     /// Lifetime in seconds; afterwards nothing is signed with it.
     #[arg(long)]
     lifetime: Option<u64>,
+    /// Classes whose every use the user confirms through the agent's confirm
+    /// program, comma-separated (e.g. `trade`); must be among --classes.
+    #[arg(long)]
+    confirm: Option<String>,
     #[command(flatten)]
     ks: KeystoreArg,
 }
@@ -117,8 +149,28 @@ pub fn run(c: AgentCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
         }
         AgentCommand::Add(a) => add(a, out)?,
         AgentCommand::Start(a) => start(a)?,
+        AgentCommand::Lock(s) => {
+            block_on(sealgate_agent::client::lock(&s.path()))?;
+            writeln!(out, "agent locked: credentials dropped from its memory")?;
+        }
+        AgentCommand::Unlock(s) => {
+            let pass = sealgate_agent::passphrase().map_err(anyhow::Error::msg)?;
+            let r = block_on(sealgate_agent::client::unlock(&s.path(), &pass))?;
+            drop(pass);
+            let n = r.get("credentials").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            writeln!(out, "agent unlocked: {n} credential(s) opened")?;
+        }
     }
     Ok(())
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> anyhow::Result<T> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(f).map_err(anyhow::Error::msg)
+}
+
+fn list_arg(s: &str) -> Vec<String> {
+    s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect()
 }
 
 fn add(a: AddArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
@@ -152,18 +204,14 @@ fn add(a: AddArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     }
     let pass = sealgate_agent::passphrase().map_err(anyhow::Error::msg)?;
     let mut ks = Keystore::open_or_create(&path, pass.expose_secret().as_bytes(), KdfParams::DEFAULT)?;
-    let hint = secrets.hint();
     ks.add(Entry {
-        label: a.label.clone(),
-        exchange: a.exchange,
-        hint,
-        classes: a.classes.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-        symbols: a.symbols.map(|s| s.split(',').map(|x| x.trim().to_owned()).collect()),
+        classes: list_arg(&a.classes),
+        symbols: a.symbols.as_deref().map(list_arg),
         max_notional: a.max_notional,
         rate,
-        added_ms: now_ms(),
         lifetime_s: a.lifetime,
-        secrets,
+        confirm: a.confirm.as_deref().map(list_arg).unwrap_or_default(),
+        ..Entry::new(&a.label, &a.exchange, secrets, now_ms())
     })?;
     ks.save()?;
     writeln!(out, "added {}", a.label)?;
@@ -185,22 +233,32 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| AllowedExe::pin(p).with_context(|| format!("--allow-exe {}", p.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let confirm_program = a.confirm_program.or_else(|| std::env::var_os("SEALGATE_ASKPASS").map(PathBuf::from));
+    if let Some(p) = &confirm_program {
+        let meta = std::fs::metadata(p).with_context(|| format!("confirm program {}", p.display()))?;
+        if !meta.is_file() || std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0 {
+            bail!("confirm program {} is not an executable file", p.display());
+        }
+    }
     let cfg = Config {
-        socket: a.socket.unwrap_or_else(sealgate_agent::default_socket),
+        socket: a.socket.path(),
         audit,
         exchange_urls: urls,
         allow_exe,
+        confirm_program,
+        confirm_timeout: std::time::Duration::from_secs(a.confirm_timeout),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let agent = sealgate_agent::Agent::new(cfg.clone(), ks).map_err(anyhow::Error::msg)?;
         let l = agent.bind().map_err(anyhow::Error::msg)?;
         eprintln!(
-            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {})",
+            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {}, confirm program: {})",
             cfg.socket.display(),
             h.non_dumpable,
             h.no_core,
-            h.memory_locked
+            h.memory_locked,
+            cfg.confirm_program.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string())
         );
         agent.serve(l).await?;
         bail!("agent stopped")
