@@ -233,7 +233,8 @@ impl Batches {
         }
     }
 
-    /// The tail to checkpoint after a quiet spell, if records were added since the last one.
+    /// Whether a quiet spell calls for a checkpoint: records were added since the last one
+    /// and it is older than the policy's interval.
     fn idle_due(&self, policy: Option<&CheckpointPolicy>) -> bool {
         policy.is_some_and(|p| self.since_checkpoint > 0 && self.last_checkpoint.elapsed() >= p.every)
     }
