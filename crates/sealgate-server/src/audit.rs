@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_audit::{Action, Chain, Detail, Hash};
 use sealgate_custody::Custody;
-use sealgate_store::{AuditTail, NewAuditRecord, SqliteAuditAppender, Store, StoredCheckpoint};
+use sealgate_store::{AuditTail, NewAuditRecord, SqliteAuditAppender, Store, StoredCheckpoint, WalCheckpointer};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,6 +26,10 @@ const MAX_BATCH: usize = 2048;
 const GATHER_YIELDS: u32 = 3;
 /// Events that may wait for the writer before senders are slowed down.
 const QUEUE: usize = 65_536;
+/// WAL frames (4 KiB pages) past which the checkpointer resets the WAL.
+const WAL_RESTART_FRAMES: i64 = 4096;
+/// Least time between two WAL checkpoints.
+const WAL_CHECKPOINT_GAP: Duration = Duration::from_millis(50);
 
 /// Something to audit.
 #[derive(Debug, Clone)]
@@ -308,6 +312,23 @@ fn blocking_writer(
 ) {
     let mut b = Batches::new();
     let mut root_named = false;
+    // The WAL is copied into the database on a thread of its own, woken after commits; it
+    // says when the WAL is long and mostly copied, and this thread then resets it.
+    let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+    let restart_due = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let due = restart_due.clone();
+    let copier = match store.sqlite_wal_checkpointer() {
+        Ok(Some(c)) => std::thread::Builder::new()
+            .name("sealgate-audit-wal".into())
+            .spawn(move || wal_checkpointer(c, kicked, &due))
+            .map_err(|e| tracing::error!(error = %e, "audit: no WAL checkpoint thread; the WAL grows until restart"))
+            .ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "audit: no WAL checkpoint connection; the WAL grows until restart");
+            None
+        }
+    };
     let mut checkpoint = |b: &mut Batches, app: &mut SqliteAuditAppender, tail: &AuditTail| {
         if let Some(policy) = &checkpoints {
             // Signing may need the custody's I/O (OpenBao, PKCS#11): run it on the runtime.
@@ -341,9 +362,39 @@ fn blocking_writer(
             }
         }
         let result = commit_blocking(&mut app, &b.batch, b.known_tail.take());
+        let _ = kick.try_send(());
         if let Some(tail) = b.finish(result, checkpoints.as_ref()) {
             checkpoint(&mut b, &mut app, &tail);
         }
+        if restart_due.swap(false, std::sync::atomic::Ordering::Relaxed)
+            && let Err(e) = app.restart_wal()
+        {
+            tracing::warn!(error = %e, "audit WAL reset failed; will retry");
+        }
+    }
+    drop(kick);
+    if let Some(t) = copier {
+        let _ = t.join();
+    }
+}
+
+/// The WAL checkpoint thread of [`blocking_writer`]: after commits (at most every
+/// [`WAL_CHECKPOINT_GAP`]) copies the WAL into the database, and raises `restart_due` when
+/// the WAL is past [`WAL_RESTART_FRAMES`] and copied; stops with the writer.
+fn wal_checkpointer(
+    mut c: WalCheckpointer,
+    kicked: std::sync::mpsc::Receiver<()>,
+    restart_due: &std::sync::atomic::AtomicBool,
+) {
+    while kicked.recv().is_ok() {
+        match c.run() {
+            Ok(w) if w.frames > WAL_RESTART_FRAMES && w.copied == w.frames => {
+                restart_due.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit WAL checkpoint failed; will retry"),
+        }
+        std::thread::sleep(WAL_CHECKPOINT_GAP);
     }
 }
 

@@ -7,6 +7,13 @@
 //! the rate of those commits. A writer thread that owns a connection does the whole
 //! transaction in one go. Same checks and semantics as [`Store::append_audit`]: the named
 //! tail must still be the tail, `seq` is unique, and the same `synchronous=FULL`.
+//!
+//! Checkpoints (copying the WAL into the database file) are not this connection's job: one
+//! ran inside every ~100th commit, and under load it held that commit, and every signer
+//! request waiting on it, for 12 to 200 ms. A [`WalCheckpointer`] on its own thread copies
+//! the WAL while appends go on (PASSIVE), and once most of a long WAL is copied the appender
+//! resets it between two commits ([`SqliteAuditAppender::restart_wal`]): a passive copy alone
+//! never catches up while appends go on, so the WAL would grow without end.
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
@@ -70,12 +77,65 @@ impl Store {
         // Per connection: the same durability as the pool's (a committed record survives power loss).
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_err(op, e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_err(op, e))?;
+        // A WalCheckpointer does it (see the module docs).
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| db_err(op, e))?;
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| db_err(op, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Internal { op, cause: "database is not in WAL mode" });
         }
         Ok(Some(SqliteAuditAppender { conn }))
     }
+
+    /// On a SQLite file, a connection that checkpoints the WAL for a [`SqliteAuditAppender`]
+    /// (which does not); `None` where there is no appender.
+    pub fn sqlite_wal_checkpointer(&self) -> Result<Option<WalCheckpointer>> {
+        let Some(file) = self.sqlite_file.as_deref() else { return Ok(None) };
+        let (path, busy) = file;
+        let op = "open WAL checkpointer";
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| db_err(op, e))?;
+        conn.busy_timeout(*busy).map_err(|e| db_err(op, e))?;
+        // The checkpoint syncs the WAL before copying it and the database before the WAL is reused.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_err(op, e))?;
+        Ok(Some(WalCheckpointer { conn }))
+    }
+}
+
+/// What one [`WalCheckpointer::run`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// Frames in the WAL.
+    pub frames: i64,
+    /// Frames copied into the database.
+    pub copied: i64,
+}
+
+/// Checkpoints the WAL of a database an appender writes to (see the module docs).
+pub struct WalCheckpointer {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for WalCheckpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WalCheckpointer")
+    }
+}
+
+impl WalCheckpointer {
+    /// Copies what it can of the WAL into the database without blocking writers (PASSIVE).
+    pub fn run(&mut self) -> Result<WalCheckpoint> {
+        let (frames, copied) = checkpoint(&self.conn, "PASSIVE")?;
+        Ok(WalCheckpoint { frames, copied })
+    }
+}
+
+/// `PRAGMA wal_checkpoint(<mode>)`: (frames in the WAL, frames copied).
+fn checkpoint(conn: &Connection, mode: &str) -> Result<(i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get(1)?, r.get(2)?)))
+        .map_err(|e| db_err("WAL checkpoint", e))
 }
 
 impl SqliteAuditAppender {
@@ -137,6 +197,14 @@ impl SqliteAuditAppender {
         }
         tx.commit().map_err(|e| db_err(op, e))?;
         Ok(new_tail)
+    }
+
+    /// Copies the rest of the WAL into the database and has the next commit write the WAL
+    /// from its start again (RESTART): called between commits once a [`WalCheckpointer`] has
+    /// copied most of it, so it holds the appender only for the remainder and one sync.
+    pub fn restart_wal(&mut self) -> Result<WalCheckpoint> {
+        let (frames, copied) = checkpoint(&self.conn, "RESTART")?;
+        Ok(WalCheckpoint { frames, copied })
     }
 
     /// Records a checkpoint on its own; a second one for the same `seq` is ignored.

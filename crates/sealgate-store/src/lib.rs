@@ -39,7 +39,7 @@ mod settings;
 mod store;
 
 pub use audit::{AuditRecord, AuditTail, NewAuditRecord};
-pub use audit_sqlite::SqliteAuditAppender;
+pub use audit_sqlite::{SqliteAuditAppender, WalCheckpoint, WalCheckpointer};
 pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };

@@ -795,3 +795,57 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_copied_beside_the_appender_and_reset_between_commits() {
+    on_both("audit-wal", |db| async move {
+        let store = connect(&db).await;
+        let (Some(mut app), Some(mut copier)) = (
+            store.sqlite_audit_appender().expect("open appender"),
+            store.sqlite_wal_checkpointer().expect("open checkpointer"),
+        ) else {
+            assert_eq!(db.backend, "postgres");
+            return;
+        };
+        let mut append = |app: &mut sealgate_store::SqliteAuditAppender, n: usize| {
+            for _ in 0..n {
+                let tail = app.tail().expect("tail");
+                app.append(tail.as_ref(), &records_after(tail.as_ref(), "w", 5)).expect("append");
+            }
+        };
+        // The appender never checkpoints on its own: its WAL only grows.
+        append(&mut app, 40);
+        let first = copier.run().expect("passive");
+        assert!(first.frames >= 40, "{first:?}");
+        assert_eq!(first.copied, first.frames, "nothing else writes: all of it is copied");
+        // Once all of it is copied, the next commit starts the WAL again by itself.
+        append(&mut app, 10);
+        let second = copier.run().expect("passive");
+        assert!(second.frames < first.frames, "{second:?} vs {first:?}");
+
+        // Copies run on another thread while appends go on; nothing is lost or forked.
+        let copying = std::thread::spawn(move || {
+            for _ in 0..50 {
+                copier.run().expect("passive beside appends");
+            }
+            copier
+        });
+        append(&mut app, 100);
+        let mut copier = copying.join().expect("copier");
+        let reset = app.restart_wal().expect("restart");
+        assert_eq!(reset.copied, reset.frames);
+        // After the reset the next commit writes the WAL from its start.
+        append(&mut app, 1);
+        let after = copier.run().expect("passive");
+        assert!(after.frames < first.frames, "the WAL started again: {after:?} vs {first:?}");
+
+        let chain = store.audit_range(0, 100_000).await.expect("range");
+        assert_eq!(chain.len(), 151 * 5);
+        let mut prev = "genesis".to_owned();
+        for (i, r) in chain.iter().enumerate() {
+            assert_eq!((r.seq, r.prev_hash.as_str()), (i as i64 + 1, prev.as_str()), "no fork, no gap");
+            prev = r.hash.clone();
+        }
+    })
+    .await;
+}
