@@ -807,7 +807,7 @@ async fn the_wal_is_copied_beside_the_appender_and_reset_between_commits() {
             assert_eq!(db.backend, "postgres");
             return;
         };
-        let mut append = |app: &mut sealgate_store::SqliteAuditAppender, n: usize| {
+        let append = |app: &mut sealgate_store::SqliteAuditAppender, n: usize| {
             for _ in 0..n {
                 let tail = app.tail().expect("tail");
                 app.append(tail.as_ref(), &records_after(tail.as_ref(), "w", 5)).expect("append");
