@@ -10,6 +10,7 @@
 //! batch against the new tail and tries again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -98,6 +99,8 @@ enum Msg {
     Event(Prepared, Reply),
     /// "Time passed": lets a writer that blocks on the queue sign an idle checkpoint.
     Tick,
+    /// A checkpoint the custody root signed for the writer thread (or why not).
+    Signed(Result<StoredCheckpoint, String>),
 }
 
 /// A handle on the audit writer (cheap to clone).
@@ -132,12 +135,12 @@ impl AuditLog {
         // Handed to the thread through a slot, so a failed spawn gives it back.
         let slot = Arc::new(std::sync::Mutex::new(Some(rx)));
         if let Some(appender) = appender {
-            let (st, cps, rt, sl) =
-                (store.clone(), checkpoints.clone(), tokio::runtime::Handle::current(), slot.clone());
+            let (st, cps, rt, sl, weak) =
+                (store.clone(), checkpoints.clone(), tokio::runtime::Handle::current(), slot.clone(), tx.downgrade());
             let spawned = std::thread::Builder::new().name("sealgate-audit".into()).spawn(move || {
                 let rx = sl.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 if let Some(rx) = rx {
-                    blocking_writer(appender, st, rx, cps, rt);
+                    blocking_writer(appender, st, Queue { rx, weak }, cps, rt);
                 }
             });
             match spawned {
@@ -243,10 +246,12 @@ impl Batches {
         policy.is_some_and(|p| self.since_checkpoint > 0 && self.last_checkpoint.elapsed() >= p.every)
     }
 
-    fn checkpointed(&mut self, result: Result<(), String>) {
+    /// A checkpoint of the chain as it was `covered` records ago (in `since_checkpoint`) was
+    /// stored, or not.
+    fn checkpointed(&mut self, result: Result<(), String>, covered: u64) {
         match result {
             Ok(()) => {
-                self.since_checkpoint = 0;
+                self.since_checkpoint = self.since_checkpoint.saturating_sub(covered);
                 self.last_checkpoint = tokio::time::Instant::now();
             }
             Err(e) => tracing::warn!(error = %e, "audit checkpoint not signed; will retry"),
@@ -257,11 +262,12 @@ impl Batches {
 async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<CheckpointPolicy>) {
     let mut b = Batches::new();
     let idle = checkpoints.as_ref().map_or(Duration::from_secs(3600), |p| p.every);
-    let mut root_named = false;
+    let root_named = AtomicBool::new(false);
     loop {
         let first = match tokio::time::timeout(idle, rx.recv()).await {
             Ok(Some(Msg::Event(p, r))) => (p, r),
-            Ok(Some(Msg::Tick)) => continue,
+            // (Only the writer thread signs in the background and is sent `Signed`.)
+            Ok(Some(Msg::Tick | Msg::Signed(_))) => continue,
             Ok(None) => break,
             Err(_) => {
                 // Quiet for a while: seal what was written since the last checkpoint.
@@ -269,8 +275,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
                     && b.since_checkpoint > 0
                     && let Ok(Some(tail)) = store.audit_tail().await
                 {
-                    let r = sign_checkpoint(&store, policy, &tail, &mut root_named).await;
-                    b.checkpointed(r);
+                    let r = sign_checkpoint(&store, policy, &tail, &root_named).await;
+                    b.checkpointed(r, b.since_checkpoint);
                 }
                 continue;
             }
@@ -283,7 +289,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
         while b.batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Msg::Event(p, r)) => b.batch.push((p, r)),
-                Ok(Msg::Tick) => {}
+                Ok(Msg::Tick | Msg::Signed(_)) => {}
                 Err(_) if yields < GATHER_YIELDS => {
                     yields += 1;
                     tokio::task::yield_now().await;
@@ -295,9 +301,54 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
         if let Some(tail) = b.finish(result, checkpoints.as_ref())
             && let Some(policy) = &checkpoints
         {
-            let r = sign_checkpoint(&store, policy, &tail, &mut root_named).await;
-            b.checkpointed(r);
+            let r = sign_checkpoint(&store, policy, &tail, &root_named).await;
+            b.checkpointed(r, b.since_checkpoint);
         }
+    }
+}
+
+/// The writer thread's queue, and a way for its checkpoint signer to post into it (weak, so
+/// the queue still closes when the last [`AuditLog`] handle is dropped).
+struct Queue {
+    rx: mpsc::Receiver<Msg>,
+    weak: mpsc::WeakSender<Msg>,
+}
+
+/// The writer thread's checkpoints: signed on the runtime while commits go on, since a
+/// custody root may take milliseconds (PKCS#11) or an HTTP round trip (OpenBao), and every
+/// signer request waits on the writer.
+struct Checkpoints {
+    policy: Option<CheckpointPolicy>,
+    rt: tokio::runtime::Handle,
+    store: Store,
+    weak: mpsc::WeakSender<Msg>,
+    root_named: Arc<AtomicBool>,
+    /// `since_checkpoint` when the signature in flight was asked for.
+    in_flight: Option<u64>,
+}
+
+impl Checkpoints {
+    /// Asks the custody root to sign a checkpoint of `tail`, unless one is being signed.
+    fn launch(&mut self, b: &Batches, tail: AuditTail) {
+        let Some(policy) = self.policy.clone() else { return };
+        if self.in_flight.is_some() {
+            return;
+        }
+        self.in_flight = Some(b.since_checkpoint);
+        let (store, weak, named) = (self.store.clone(), self.weak.clone(), self.root_named.clone());
+        self.rt.spawn(async move {
+            let r = signed_checkpoint(&store, &policy, &tail, &named).await;
+            if let Some(tx) = weak.upgrade() {
+                let _ = tx.send(Msg::Signed(r)).await;
+            }
+        });
+    }
+
+    /// Stores a signed checkpoint on the writer's connection.
+    fn landed(&mut self, b: &mut Batches, app: &mut SqliteAuditAppender, r: Result<StoredCheckpoint, String>) {
+        let covered = self.in_flight.take().unwrap_or(0);
+        let r = r.and_then(|cp| app.add_checkpoint(&cp).map_err(|e| e.to_string()));
+        b.checkpointed(r, covered);
     }
 }
 
@@ -306,12 +357,20 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
 fn blocking_writer(
     mut app: SqliteAuditAppender,
     store: Store,
-    mut rx: mpsc::Receiver<Msg>,
+    queue: Queue,
     checkpoints: Option<CheckpointPolicy>,
     rt: tokio::runtime::Handle,
 ) {
+    let Queue { mut rx, weak } = queue;
     let mut b = Batches::new();
-    let mut root_named = false;
+    let mut cps = Checkpoints {
+        policy: checkpoints,
+        rt,
+        store: store.clone(),
+        weak,
+        root_named: Arc::new(AtomicBool::new(false)),
+        in_flight: None,
+    };
     // The WAL is copied into the database on a thread of its own, woken after commits; it
     // says when the WAL is long and mostly copied, and this thread then resets it.
     let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
@@ -329,24 +388,19 @@ fn blocking_writer(
             None
         }
     };
-    let mut checkpoint = |b: &mut Batches, app: &mut SqliteAuditAppender, tail: &AuditTail| {
-        if let Some(policy) = &checkpoints {
-            // Signing may need the custody's I/O (OpenBao, PKCS#11): run it on the runtime.
-            let r = rt
-                .block_on(signed_checkpoint(&store, policy, tail, &mut root_named))
-                .and_then(|cp| app.add_checkpoint(&cp).map_err(|e| e.to_string()));
-            b.checkpointed(r);
-        }
-    };
     while let Some(msg) = rx.blocking_recv() {
         let first = match msg {
             Msg::Event(p, r) => (p, r),
             Msg::Tick => {
-                if b.idle_due(checkpoints.as_ref())
+                if b.idle_due(cps.policy.as_ref())
                     && let Ok(Some(tail)) = app.tail()
                 {
-                    checkpoint(&mut b, &mut app, &tail);
+                    cps.launch(&b, tail);
                 }
+                continue;
+            }
+            Msg::Signed(r) => {
+                cps.landed(&mut b, &mut app, r);
                 continue;
             }
         };
@@ -358,13 +412,14 @@ fn blocking_writer(
             match rx.try_recv() {
                 Ok(Msg::Event(p, r)) => b.batch.push((p, r)),
                 Ok(Msg::Tick) => {}
+                Ok(Msg::Signed(r)) => cps.landed(&mut b, &mut app, r),
                 Err(_) => break,
             }
         }
         let result = commit_blocking(&mut app, &b.batch, b.known_tail.take());
         let _ = kick.try_send(());
-        if let Some(tail) = b.finish(result, checkpoints.as_ref()) {
-            checkpoint(&mut b, &mut app, &tail);
+        if let Some(tail) = b.finish(result, cps.policy.as_ref()) {
+            cps.launch(&b, tail);
         }
         if restart_due.swap(false, std::sync::atomic::Ordering::Relaxed)
             && let Err(e) = app.restart_wal()
@@ -464,7 +519,7 @@ async fn signed_checkpoint(
     store: &Store,
     policy: &CheckpointPolicy,
     tail: &AuditTail,
-    root_named: &mut bool,
+    root_named: &AtomicBool,
 ) -> Result<StoredCheckpoint, String> {
     let seq = u64::try_from(tail.seq).map_err(|_| "negative seq".to_owned())?;
     let hash = Hash::from_hex(&tail.hash).ok_or("bad tail hash")?;
@@ -472,12 +527,12 @@ async fn signed_checkpoint(
     let sig =
         policy.custody.root_sign(&sealgate_audit::checkpoint_signing_input(&cp)).await.map_err(|e| e.to_string())?;
     // Name the root key beside the checkpoints it signs (verifiers still pin its thumbprint).
-    if !*root_named {
+    if !root_named.load(Ordering::Relaxed) {
         if store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| e.to_string())?.is_none() {
             let root = policy.custody.root_public().await.map_err(|e| e.to_string())?;
             store.set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string()).await.map_err(|e| e.to_string())?;
         }
-        *root_named = true;
+        root_named.store(true, Ordering::Relaxed);
     }
     Ok(StoredCheckpoint {
         seq: tail.seq,
@@ -491,7 +546,7 @@ async fn sign_checkpoint(
     store: &Store,
     policy: &CheckpointPolicy,
     tail: &AuditTail,
-    root_named: &mut bool,
+    root_named: &AtomicBool,
 ) -> Result<(), String> {
     let cp = signed_checkpoint(store, policy, tail, root_named).await?;
     store.add_audit_checkpoint(&cp).await.map_err(|e| e.to_string())
