@@ -61,21 +61,28 @@ fn db_err(op: &'static str, e: rusqlite::Error) -> StoreError {
 }
 
 impl Store {
-    /// On a SQLite file, opens a dedicated blocking connection for the audit writer;
-    /// `None` on PostgreSQL (whose pool is used as is) and on in-memory databases.
-    pub fn sqlite_audit_appender(&self) -> Result<Option<SqliteAuditAppender>> {
-        let Some(file) = self.sqlite_file.as_deref() else { return Ok(None) };
-        let (path, busy) = file;
-        let op = "open audit appender";
-        // The pool has created the file and migrated it; this connection only writes rows.
+    /// A blocking connection of its own to this store's SQLite file (`None` on PostgreSQL
+    /// and in-memory databases), with the pool's busy timeout and `synchronous=FULL`.
+    fn own_sqlite_connection(&self, op: &'static str) -> Result<Option<Connection>> {
+        let Some((path, busy)) = self.sqlite_file.as_deref() else { return Ok(None) };
+        // The pool has created the file and migrated it.
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(|e| db_err(op, e))?;
         conn.busy_timeout(*busy).map_err(|e| db_err(op, e))?;
-        // Per connection: the same durability as the pool's (a committed record survives power loss).
+        // Per connection: the same durability as the pool's (a committed record survives power
+        // loss; a checkpoint syncs the WAL before copying it and the database before reusing it).
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_err(op, e))?;
+        Ok(Some(conn))
+    }
+
+    /// On a SQLite file, opens a dedicated blocking connection for the audit writer;
+    /// `None` on PostgreSQL (whose pool is used as is) and on in-memory databases.
+    pub fn sqlite_audit_appender(&self) -> Result<Option<SqliteAuditAppender>> {
+        let op = "open audit appender";
+        let Some(conn) = self.own_sqlite_connection(op)? else { return Ok(None) };
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_err(op, e))?;
         // A WalCheckpointer does it (see the module docs).
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| db_err(op, e))?;
@@ -89,18 +96,7 @@ impl Store {
     /// On a SQLite file, a connection that checkpoints the WAL for a [`SqliteAuditAppender`]
     /// (which does not); `None` where there is no appender.
     pub fn sqlite_wal_checkpointer(&self) -> Result<Option<WalCheckpointer>> {
-        let Some(file) = self.sqlite_file.as_deref() else { return Ok(None) };
-        let (path, busy) = file;
-        let op = "open WAL checkpointer";
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(|e| db_err(op, e))?;
-        conn.busy_timeout(*busy).map_err(|e| db_err(op, e))?;
-        // The checkpoint syncs the WAL before copying it and the database before the WAL is reused.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_err(op, e))?;
-        Ok(Some(WalCheckpointer { conn }))
+        Ok(self.own_sqlite_connection("open WAL checkpointer")?.map(|conn| WalCheckpointer { conn }))
     }
 }
 
