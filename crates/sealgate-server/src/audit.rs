@@ -374,7 +374,7 @@ fn blocking_writer(
     // The WAL is copied into the database on a thread of its own, woken after commits; it
     // says when the WAL is long and mostly copied, and this thread then resets it.
     let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-    let restart_due = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let restart_due = Arc::new(AtomicBool::new(false));
     let due = restart_due.clone();
     let copier = match store.sqlite_wal_checkpointer() {
         Ok(Some(c)) => std::thread::Builder::new()
@@ -421,7 +421,7 @@ fn blocking_writer(
         if let Some(tail) = b.finish(result, cps.policy.as_ref()) {
             cps.launch(&b, tail);
         }
-        if restart_due.swap(false, std::sync::atomic::Ordering::Relaxed)
+        if restart_due.swap(false, Ordering::Relaxed)
             && let Err(e) = app.restart_wal()
         {
             tracing::warn!(error = %e, "audit WAL reset failed; will retry");
@@ -436,15 +436,11 @@ fn blocking_writer(
 /// The WAL checkpoint thread of [`blocking_writer`]: after commits (at most every
 /// [`WAL_CHECKPOINT_GAP`]) copies the WAL into the database, and raises `restart_due` when
 /// the WAL is past [`WAL_RESTART_FRAMES`] and copied; stops with the writer.
-fn wal_checkpointer(
-    mut c: WalCheckpointer,
-    kicked: std::sync::mpsc::Receiver<()>,
-    restart_due: &std::sync::atomic::AtomicBool,
-) {
+fn wal_checkpointer(mut c: WalCheckpointer, kicked: std::sync::mpsc::Receiver<()>, restart_due: &AtomicBool) {
     while kicked.recv().is_ok() {
         match c.run() {
             Ok(w) if w.frames > WAL_RESTART_FRAMES && w.copied == w.frames => {
-                restart_due.store(true, std::sync::atomic::Ordering::Relaxed);
+                restart_due.store(true, Ordering::Relaxed);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "audit WAL checkpoint failed; will retry"),
