@@ -380,14 +380,19 @@ fn blocking_writer(
         Ok(Some(c)) => std::thread::Builder::new()
             .name("sealgate-audit-wal".into())
             .spawn(move || wal_checkpointer(c, kicked, &due))
-            .map_err(|e| tracing::error!(error = %e, "audit: no WAL checkpoint thread; the WAL grows until restart"))
+            .map_err(|e| tracing::error!(error = %e, "audit: no WAL checkpoint thread; checkpointing in commits"))
             .ok(),
         Ok(None) => None,
         Err(e) => {
-            tracing::error!(error = %e, "audit: no WAL checkpoint connection; the WAL grows until restart");
+            tracing::error!(error = %e, "audit: no WAL checkpoint connection; checkpointing in commits");
             None
         }
     };
+    if copier.is_none()
+        && let Err(e) = app.checkpoint_in_commits()
+    {
+        tracing::error!(error = %e, "audit: cannot checkpoint in commits either; the WAL grows until restart");
+    }
     while let Some(msg) = rx.blocking_recv() {
         let first = match msg {
             Msg::Event(p, r) => (p, r),

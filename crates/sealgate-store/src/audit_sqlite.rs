@@ -203,6 +203,12 @@ impl SqliteAuditAppender {
         Ok(WalCheckpoint { frames, copied })
     }
 
+    /// Checkpoints inside commits again, as SQLite does by default (every 1000 WAL frames):
+    /// for a writer that could not get a [`WalCheckpointer`] thread, so its WAL stays bounded.
+    pub fn checkpoint_in_commits(&mut self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 1000).map_err(|e| db_err("WAL autocheckpoint", e))
+    }
+
     /// Records a checkpoint on its own; a second one for the same `seq` is ignored.
     pub fn add_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<()> {
         self.conn

@@ -839,8 +839,15 @@ async fn the_wal_is_copied_beside_the_appender_and_reset_between_commits() {
         let after = copier.run().expect("passive");
         assert!(after.frames < first.frames, "the WAL started again: {after:?} vs {first:?}");
 
+        // A writer without a checkpointer thread goes back to checkpointing in its commits
+        // (every 1000 frames): 600 commits of two or more frames each stay under that.
+        app.checkpoint_in_commits().expect("autocheckpoint");
+        append(&mut app, 600);
+        let bounded = copier.run().expect("passive");
+        assert!(bounded.frames < 1100, "{bounded:?}");
+
         let chain = store.audit_range(0, 100_000).await.expect("range");
-        assert_eq!(chain.len(), 151 * 5);
+        assert_eq!(chain.len(), 751 * 5);
         let mut prev = "genesis".to_owned();
         for (i, r) in chain.iter().enumerate() {
             assert_eq!((r.seq, r.prev_hash.as_str()), (i as i64 + 1, prev.as_str()), "no fork, no gap");
