@@ -386,7 +386,20 @@ async fn smoke(w: &World) {
         assert_eq!(r.bytes().await.expect("echo body").as_ref(), SIGN_BODY.as_bytes());
     }
     assert_eq!(signed_records(&w.store).await - before, 20);
-    println!("signer_load smoke pass: 20 signatures, 20 echoes, 20 `signed` records (run with cargo bench to measure)");
+    // The own client, briefly: every answer it counted is a signature on the record.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let auth = format!("Bearer {}", w.token);
+    let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+    let load = Load { threads: 2, connections: 4, seconds: 1 };
+    let before = signed_records(&w.store).await;
+    let run = own_client(w.addr, "/v1/sign", SIGN_BODY, &headers, &load, dir.path());
+    assert!(run.requests > 0 && run.non_2xx == 0, "{run:?}");
+    assert_eq!(signed_records(&w.store).await - before, run.requests, "one record per answer");
+    println!(
+        "signer_load smoke pass: 20 signatures, 20 echoes, 20 `signed` records; own client {} signatures \
+         (run with cargo bench to measure)",
+        run.requests
+    );
 }
 
 /// Whether `target` is to run: `SEALGATE_BENCH_ONLY` (a comma list of inproc, echo, bao;
@@ -396,6 +409,10 @@ fn only(target: &str) -> bool {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--client") {
+        return client_main(&args[2..]);
+    }
     // `cargo bench` passes --bench; `cargo test --all-targets` does not.
     let measuring = std::env::args().any(|a| a == "--bench");
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
@@ -553,6 +570,21 @@ fn main() {
             records >= answered && records <= answered + u64::from(load.connections),
             "{records} `signed` records for {answered} answers ({ok_responses} counted by wrk)"
         );
+
+        // The same two targets under a client that times every request itself (see
+        // `client_main`): a second opinion on the latencies wrk prints.
+        let own_echo = own_client(w.addr, "/echo", SIGN_BODY, &json, &load, scripts.path());
+        let own_sign = own_client(w.addr, "/v1/sign", SIGN_BODY, &json, &load, scripts.path());
+        assert_eq!(own_sign.non_2xx + own_echo.non_2xx, 0, "errors under the own client");
+        println!();
+        println!("| own client (closed loop, 2 threads, same connections) | req/s | p50 | p99 | responses |");
+        println!("|---|---:|---:|---:|---:|");
+        for (name, r) in [("echo", &own_echo), ("signer /v1/sign", &own_sign)] {
+            println!("| {name} | {:.0} | {} | {} | {} |", r.rps, fmt_us(r.p50_us), fmt_us(r.p99_us), r.requests);
+        }
+        let (tput, tail) = (own_sign.rps / own_echo.rps, own_sign.p99_us / own_echo.p99_us);
+        println!("own client: signer/echo throughput {tput:.2}x, p99 {tail:.2}x (target <= 1.5x: {})", verdict(tail <= 1.5));
+
         let root = sealgate_audit::RootKey::from_jwk(&w.custody.root_public().await.expect("root")).expect("root key");
         let pin = root.thumbprint();
         let started = Instant::now();
@@ -569,4 +601,111 @@ fn main() {
         );
         w.store.close().await;
     });
+}
+
+/// `signer_load --client ADDR SECONDS CONNECTIONS REQUEST_FILE`: a closed-loop HTTP/1.1
+/// keep-alive client in its own process (like wrk), which times every request itself and
+/// prints `client: <requests> <non-2xx> <seconds> <p50 µs> <p99 µs> <mean µs>`. It exists
+/// because wrk 4.1's latency figures contradicted its own request count in runs with
+/// stalls (a mean above what 32 connections allow).
+fn client_main(args: &[String]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let [addr, seconds, connections, request] = args else { panic!("usage: --client ADDR SECONDS CONNECTIONS FILE") };
+    let addr: SocketAddr = addr.parse().expect("address");
+    let seconds: u64 = seconds.parse().expect("seconds");
+    let connections: usize = connections.parse().expect("connections");
+    let request = Arc::new(std::fs::read(request).expect("request file"));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let request = request.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                let (mut times, mut non_2xx, mut buf) = (Vec::new(), 0u64, Vec::with_capacity(16 * 1024));
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    s.write_all(&request).await.expect("write");
+                    buf.clear();
+                    let total = loop {
+                        if let Some(n) = response_length(&buf)
+                            && buf.len() >= n
+                        {
+                            break n;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        let n = s.read(&mut chunk).await.expect("read");
+                        assert!(n > 0, "the server closed the connection");
+                        buf.extend_from_slice(&chunk[..n]);
+                    };
+                    assert_eq!(buf.len(), total, "one response per request");
+                    if !buf.starts_with(b"HTTP/1.1 2") {
+                        non_2xx += 1;
+                    }
+                    times.push(t.elapsed().as_micros() as u64);
+                }
+                (times, non_2xx)
+            }));
+        }
+        let (mut all, mut non_2xx) = (Vec::new(), 0);
+        for t in tasks {
+            let (times, n) = t.await.expect("client task");
+            all.extend(times);
+            non_2xx += n;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
+        let mean = all.iter().sum::<u64>() as f64 / all.len().max(1) as f64;
+        println!("client: {} {non_2xx} {elapsed:.3} {} {} {mean:.0}", all.len(), pct(0.5), pct(0.99));
+    });
+}
+
+/// The whole length of the HTTP response at the start of `buf`, once its head is in
+/// (`Content-Length` responses only, which is what axum sends here).
+fn response_length(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let len = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+    })?;
+    Some(head_end + len)
+}
+
+/// Runs [`client_main`] in a child process against `path` and parses its line.
+fn own_client(addr: SocketAddr, path: &str, body: &str, headers: &[(&str, &str)], load: &Load, dir: &Path) -> Run {
+    let mut req = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    let file = dir.join(format!("request{}.http", path.replace('/', "_")));
+    std::fs::write(&file, req).expect("request file");
+    let out = Command::new(std::env::current_exe().expect("own exe"))
+        .arg("--client")
+        .arg(addr.to_string())
+        .arg(load.seconds.to_string())
+        .arg(load.connections.to_string())
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "client failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    let line = text.lines().find_map(|l| l.strip_prefix("client: ")).expect("client line");
+    let f: Vec<f64> = line.split(' ').map(|w| w.parse().expect("number")).collect();
+    let [requests, non_2xx, seconds, p50, p99, _mean] = f[..] else { panic!("client line: {line}") };
+    Run {
+        rps: requests / seconds,
+        p50_us: p50,
+        p99_us: p99,
+        requests: requests as u64,
+        non_2xx: non_2xx as u64,
+        socket_errors: None,
+    }
 }
