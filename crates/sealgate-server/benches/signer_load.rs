@@ -414,7 +414,7 @@ fn main() {
         return client_main(&args[2..]);
     }
     // `cargo bench` passes --bench; `cargo test --all-targets` does not.
-    let measuring = std::env::args().any(|a| a == "--bench");
+    let measuring = args.iter().any(|a| a == "--bench");
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("runtime");
     rt.block_on(async {

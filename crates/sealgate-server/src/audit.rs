@@ -140,7 +140,7 @@ impl AuditLog {
             let spawned = std::thread::Builder::new().name("sealgate-audit".into()).spawn(move || {
                 let rx = sl.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 if let Some(rx) = rx {
-                    blocking_writer(appender, st, Queue { rx, weak }, cps, rt);
+                    blocking_writer(appender, st, rx, weak, cps, rt);
                 }
             });
             match spawned {
@@ -307,13 +307,6 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
     }
 }
 
-/// The writer thread's queue, and a way for its checkpoint signer to post into it (weak, so
-/// the queue still closes when the last [`AuditLog`] handle is dropped).
-struct Queue {
-    rx: mpsc::Receiver<Msg>,
-    weak: mpsc::WeakSender<Msg>,
-}
-
 /// The writer thread's checkpoints: signed on the runtime while commits go on, since a
 /// custody root may take milliseconds (PKCS#11) or an HTTP round trip (OpenBao), and every
 /// signer request waits on the writer.
@@ -321,6 +314,8 @@ struct Checkpoints {
     policy: Option<CheckpointPolicy>,
     rt: tokio::runtime::Handle,
     store: Store,
+    /// The writer's queue, for signed checkpoints (weak, so it still closes when the last
+    /// [`AuditLog`] handle is dropped).
     weak: mpsc::WeakSender<Msg>,
     root_named: Arc<AtomicBool>,
     /// `since_checkpoint` when the signature in flight was asked for.
@@ -357,11 +352,11 @@ impl Checkpoints {
 fn blocking_writer(
     mut app: SqliteAuditAppender,
     store: Store,
-    queue: Queue,
+    mut rx: mpsc::Receiver<Msg>,
+    weak: mpsc::WeakSender<Msg>,
     checkpoints: Option<CheckpointPolicy>,
     rt: tokio::runtime::Handle,
 ) {
-    let Queue { mut rx, weak } = queue;
     let mut b = Batches::new();
     let mut cps = Checkpoints {
         policy: checkpoints,
