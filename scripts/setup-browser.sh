@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
 # The web client's browser test needs Debian's Chromium and the npm playwright-core
 # pinned in web/tests/package-lock.json (it drives the system browser; it never
-# downloads one). Idempotent and quiet: installs only what is missing or different.
+# downloads one). Idempotent and quiet: installs only what is missing or too old.
+#
+# Chromium comes from bookworm-security, which keeps only its newest build: a
+# minimum version, never an exact pin (scripts/lib/debian.sh). The version used
+# is logged here and written into the browser test's artifacts.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/debian.sh
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# The oldest build the web client's test was run against.
+deb_require chromium 156.0.8078.108-1~deb12u1 chromium-common 156.0.8078.108-1~deb12u1
 
-# Pinned like every other system package the suite installs (bookworm-security).
-chromium_version="156.0.8078.108-1~deb12u1"
-have_chromium="$(dpkg-query -W -f='${Version}' chromium 2>/dev/null || true)"
-if [ "$have_chromium" != "$chromium_version" ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq >/dev/null
-  as_root apt-get install -y -qq --allow-downgrades "chromium=$chromium_version" "chromium-common=$chromium_version" >/dev/null
-fi
 command -v node >/dev/null || { echo "setup-browser: Node.js 20+ is needed (node not found)" >&2; exit 1; }
 
 lock=web/tests/package-lock.json

@@ -1,19 +1,12 @@
 #!/usr/bin/env bash
 # Installs the HTTP load generator the signer load benchmark drives
-# (crates/sealgate-server/benches/signer_load.rs): Debian's wrk, pinned.
-# Idempotent: does nothing when the pinned version is installed. Needs root
+# (crates/sealgate-server/benches/signer_load.rs): Debian's wrk, at least the
+# tested build (scripts/lib/debian.sh). Idempotent. Needs root or sudo
 # (apt-get). Not needed by the test suite: under `cargo test` the benchmark
 # runs a smoke pass without wrk.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib/debian.sh
 
-WRK_VERSION="4.1.0-3+b2"
-
-log() { printf 'setup-wrk: %s\n' "$*"; }
-
-if [ "$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || true)" = "$WRK_VERSION" ]; then
-  log "wrk $WRK_VERSION already installed"
-else
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y "wrk=$WRK_VERSION" >/dev/null || { apt-get update >/dev/null && apt-get install -y "wrk=$WRK_VERSION" >/dev/null; }
-fi
-log "ready: $(command -v wrk) ($(wrk --version 2>&1 | head -n1))"
+deb_require wrk 4.1.0-3+b2
+echo "setup-wrk: ready: $(command -v wrk) ($(wrk --version 2>&1 | head -n1))"

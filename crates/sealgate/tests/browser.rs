@@ -120,6 +120,19 @@ fn browser_ready(root: &Path) -> bool {
     true
 }
 
+/// Chromium is required by minimum version, not pinned (Debian replaces its builds):
+/// the build this run used goes to stderr and into the artifacts.
+fn record_versions(root: &Path, artifacts: &Path) {
+    let chromium = Command::new(CHROMIUM).arg("--version").output().expect("run chromium --version");
+    let chromium = String::from_utf8_lossy(&chromium.stdout).trim().to_string();
+    let playwright = std::fs::read_to_string(root.join("web/tests/node_modules/playwright-core/package.json"))
+        .expect("playwright-core package.json");
+    let playwright: serde_json::Value = serde_json::from_str(&playwright).expect("package.json is JSON");
+    let versions = format!("{chromium}\nplaywright-core {}\n", playwright["version"].as_str().unwrap_or("?"));
+    eprint!("browser test versions:\n{versions}");
+    std::fs::write(artifacts.join("versions.txt"), versions).expect("write versions.txt");
+}
+
 /// Runs `node web/tests/journey.mjs` with a deadline; its output goes to our output.
 fn run_journey(root: &Path, envs: &[(&str, String)]) {
     let mut cmd = Command::new("node");
@@ -156,6 +169,7 @@ async fn the_web_client_in_headless_chromium() {
     let artifacts = root.join("target/browser-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    record_versions(&root, &artifacts);
 
     // The exchange, which the test can inspect.
     let spec = KeySpec {
