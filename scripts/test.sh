@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine of this kind: installs what the
-# tests need (pinned interop peers, OpenBao, SoftHSM2, Chromium, cargo-audit,
-# cargo-fuzz), then formatting, lints, the RustSec advisory check, every test
-# target (benches run once each in test mode), and a bounded coverage-guided
-# fuzz run.
-#   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
+# tests need (pinned interop peers, OpenBao, SoftHSM2 and Chromium by minimum
+# version, cargo-deny, cargo-fuzz), then formatting, lints, the supply-chain
+# check, every test target (benches run once each in test mode), and a bounded
+# coverage-guided fuzz run.
+#   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing,
+#                          refused under CI=true)
+#   SEALGATE_SKIP_*        a test's explicit opt-in to skip (refused under CI=true)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# No silent passes: in CI nothing may be skipped, however it was asked for.
+if [ "${CI:-}" = true ]; then
+  skips="$(env | sed -n 's/^\(SEALGATE_SKIP_[A-Za-z0-9_]*\)=.*/\1/p' | tr '\n' ' ')"
+  if [ -n "$skips" ]; then
+    echo "test.sh: CI=true and ${skips}is set: CI runs every test; unset it" >&2
+    exit 1
+  fi
+  if [ "${SEALGATE_FUZZ_SECONDS:-60}" = 0 ]; then
+    echo "test.sh: CI=true and SEALGATE_FUZZ_SECONDS=0: CI runs the fuzzers; unset it" >&2
+    exit 1
+  fi
+fi
 
 step "interop peers (jose, jwcrypto)"
 bash scripts/setup-interop.sh
@@ -29,8 +44,8 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "supply chain: RustSec advisories (offline snapshot)"
-bash scripts/audit-deps.sh
+step "supply chain: cargo deny (licenses, bans, sources, RustSec advisories offline), lockfiles"
+bash scripts/supply-chain.sh
 
 step "cargo test (all targets)"
 log="$(mktemp)"
