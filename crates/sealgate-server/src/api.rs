@@ -814,7 +814,7 @@ pub struct LimitsIn {
     symbols: Option<Vec<String>>,
     /// Largest order value in the quote currency: a positive decimal string.
     #[serde(default)]
-    #[schema(max_length = 39, pattern = "^([0-9]{1,20}|[0-9]{0,20}\\.[0-9]{1,18}|[0-9]{1,20}\\.)$")]
+    #[schema(max_length = 39, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]*)?|[0-9]*\\.[0-9]*[1-9][0-9]*)$")]
     max_notional: Option<String>,
     /// Most signer requests per window (`null`: no rate limit).
     #[serde(default, deserialize_with = "crate::json::opt_object")]

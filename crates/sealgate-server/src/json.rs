@@ -61,17 +61,43 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, json.into_body())
 }
 
+/// Bytes of a refused body read and dropped after the 413 is sent, so that a client still
+/// sending it reads the answer instead of a reset connection (a "lingering close").
+const DISCARD_MAX: usize = 1024 * 1024;
+/// How long that may take.
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Middleware (with `max` as its state): 413 at once for a declared `Content-Length` over
-/// `max`, before the body is read; an unreadable `Content-Length` is 400.
+/// `max`, before the body is read (nothing of it reaches a handler; what the client goes on
+/// sending is dropped, up to [`DISCARD_MAX`] bytes or [`DISCARD_TIME`], while the answer is
+/// on its way); an unreadable `Content-Length` is 400.
 pub async fn limit_body(axum::extract::State(max): axum::extract::State<usize>, req: Request, next: Next) -> Response {
     if let Some(v) = req.headers().get(header::CONTENT_LENGTH) {
         match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-            Some(n) if n > max as u64 => return too_large(max),
+            Some(n) if n > max as u64 => {
+                let body = req.into_body();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(DISCARD_TIME, discard(body, DISCARD_MAX)).await;
+                });
+                return too_large(max);
+            }
             Some(_) => {}
             None => return error_response(StatusCode::BAD_REQUEST, "the Content-Length header is not a number"),
         }
     }
     next.run(req).await
+}
+
+/// Reads and drops up to about `max` bytes of `body`.
+async fn discard(mut body: Body, max: usize) {
+    use axum::body::HttpBody as _;
+    let mut seen = 0usize;
+    while seen <= max {
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
 }
 
 /// The 413 answer for a body over `max` bytes.

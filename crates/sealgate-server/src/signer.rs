@@ -731,7 +731,11 @@ impl ClassifyMsg for serde_json::Error {
             serde_json::error::Category::Data => "wrong fields or types",
             serde_json::error::Category::Eof => "truncated",
         };
-        format!("{what} at line {} column {}", self.line(), self.column())
+        if self.line() == 0 {
+            what.to_owned()
+        } else {
+            format!("{what} at line {} column {}", self.line(), self.column())
+        }
     }
 }
 
