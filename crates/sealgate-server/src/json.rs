@@ -69,7 +69,7 @@ const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Middleware (with `max` as its state): 413 at once for a declared `Content-Length` over
 /// `max`, before the body is read (nothing of it reaches a handler; what the client goes on
-/// sending is dropped, up to [`DISCARD_MAX`] bytes or [`DISCARD_TIME`], while the answer is
+/// sending is dropped, up to 1 MiB or 5 seconds, while the answer is
 /// on its way); an unreadable `Content-Length` is 400.
 pub async fn limit_body(axum::extract::State(max): axum::extract::State<usize>, req: Request, next: Next) -> Response {
     if let Some(v) = req.headers().get(header::CONTENT_LENGTH) {
