@@ -577,7 +577,7 @@ impl Signer {
     }
 
     /// The signer's HTTP routes (`/v1/sign`, `/v1/forward`), for services. Every refusal is
-    /// `{"error": …}`; a `Content-Length` over [`MAX_CALL`] is 413 before the body is read.
+    /// `{"error": …}`; a `Content-Length` over 256 KiB is 413 before the body is read.
     pub fn router(self: Arc<Self>, verifier: Arc<ServiceVerifier>) -> Router {
         table()
             .router
