@@ -713,9 +713,11 @@ fn authenticate(st: &HttpState, headers: &HeaderMap) -> Result<Role, SignerCallE
 
 fn parse_call(body: &[u8]) -> Result<ForwardCall, SignerCallError> {
     let bad = |e: serde_json::Error| SignerCallError::BadRequest(format!("body: {}", e.classify_msg()));
-    // An object only: serde would take an array for the struct.
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(bad)?;
-    serde::Deserialize::deserialize(serde_json::Value::Object(map)).map_err(bad)
+    // An object only (serde would take an array for the struct), each key once.
+    match crate::json::strict_value(body).map_err(bad)? {
+        v @ serde_json::Value::Object(_) => serde::Deserialize::deserialize(v).map_err(bad),
+        _ => Err(SignerCallError::BadRequest("body: not a JSON object".into())),
+    }
 }
 
 trait ClassifyMsg {

@@ -672,6 +672,9 @@ async fn bodies_are_the_objects_the_schema_states() {
         r#"{"extra": 1}"#,
         "null",
         "\"{}\"",
+        // A key twice: serde_json would keep the last (no symbol limit), a struct its first error.
+        r#"{"symbols": ["BTCUSDT"], "symbols": null}"#,
+        r#"{"rate": {"max": 5, "max": 100000, "window_ms": 1000}}"#,
     ] {
         let r = put(body).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text);

@@ -296,6 +296,8 @@ async fn services_prove_their_role_over_http() {
         "[]",
         r#"["cid-bn", {"method": "GET", "path": "/api/v3/account"}]"#,
         r#"{"credential_id": "cid-bn", "request": ["GET", "/api/v3/account", "", ""]}"#,
+        // A key twice is ambiguous (serde_json keeps the last): refused.
+        r#"{"credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/order", "path": "/api/v3/account"}}"#,
     ] {
         let r = http
             .post(format!("{base}/v1/forward"))
