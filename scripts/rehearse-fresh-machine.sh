@@ -7,7 +7,7 @@
 # - a fresh clone of HEAD (committed work only), beside `../shared` like the
 #   project itself, with no `target/`, no venvs and no node_modules;
 # - an empty CARGO_HOME (no registry cache, no cargo-installed tools such as
-#   cargo-audit, cargo-deny or cargo-fuzz; the rustup toolchains stay: a machine
+#   cargo-deny or cargo-fuzz; the rustup toolchains stay: a machine
 #   of this kind comes with stable and nightly), empty npm and pip caches;
 # - the Debian packages the suite installs (Chromium, SoftHSM2, OpenSC) are
 #   purged first (needs root), unless --keep-debian; whatever stays is then at

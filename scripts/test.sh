@@ -6,6 +6,8 @@
 # coverage-guided fuzz run.
 #   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing,
 #                          refused under CI=true)
+#   SEALGATE_API_FUZZ_SECONDS  seconds of API fuzzing with schemathesis (default 60;
+#                          0 skips it, refused under CI=true)
 #   SEALGATE_SKIP_*        a test's explicit opt-in to skip (refused under CI=true)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,10 +22,12 @@ if [ "${CI:-}" = true ]; then
     echo "test.sh: CI=true and ${skips}is set: CI runs every test; unset it" >&2
     exit 1
   fi
-  if [ "${SEALGATE_FUZZ_SECONDS:-60}" = 0 ]; then
-    echo "test.sh: CI=true and SEALGATE_FUZZ_SECONDS=0: CI runs the fuzzers; unset it" >&2
-    exit 1
-  fi
+  for v in SEALGATE_FUZZ_SECONDS SEALGATE_API_FUZZ_SECONDS; do
+    if [ "${!v:-60}" = 0 ]; then
+      echo "test.sh: CI=true and $v=0: CI runs the fuzzers; unset it" >&2
+      exit 1
+    fi
+  done
 fi
 
 step "interop peers (jose, jwcrypto)"
@@ -53,8 +57,18 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 totals="$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")"
 
+api_fuzz_seconds="${SEALGATE_API_FUZZ_SECONDS:-60}"
+if [ "$api_fuzz_seconds" = 0 ]; then
+  echo "test.sh: SKIPPED the API fuzz step (SEALGATE_API_FUZZ_SECONDS=0)" >&2
+else
+  step "API fuzz: schemathesis against sealgate serve --sandbox, signed in (${api_fuzz_seconds}s)"
+  bash scripts/api-fuzz.sh "$api_fuzz_seconds"
+fi
+
 fuzz_seconds="${SEALGATE_FUZZ_SECONDS:-60}"
-if [ "$fuzz_seconds" != 0 ]; then
+if [ "$fuzz_seconds" = 0 ]; then
+  echo "test.sh: SKIPPED the fuzz step (SEALGATE_FUZZ_SECONDS=0)" >&2
+else
   step "fuzz (${fuzz_seconds}s per target)"
   bash scripts/fuzz.sh "$fuzz_seconds"
 fi
