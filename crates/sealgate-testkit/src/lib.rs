@@ -58,9 +58,79 @@ pub fn skip_or_fail(var: &str, what: &str, why: &str, fix: &str) {
     }
 }
 
+/// What this process may do, read from `/proc/self` (Linux).
+pub mod privileges {
+    /// `CAP_IPC_LOCK`: lock memory beyond `RLIMIT_MEMLOCK`.
+    pub const CAP_IPC_LOCK: u32 = 14;
+    /// `CAP_SYS_PTRACE`: read the memory of a non-dumpable process.
+    pub const CAP_SYS_PTRACE: u32 = 19;
+
+    fn status() -> String {
+        std::fs::read_to_string("/proc/self/status").unwrap_or_default()
+    }
+
+    /// The effective uid is 0.
+    pub fn is_root() -> bool {
+        effective_uid(&status()) == Some(0)
+    }
+
+    /// Capability number `cap` is in the effective set.
+    pub fn has_capability(cap: u32) -> bool {
+        effective_caps(&status()).is_some_and(|bits| bits.checked_shr(cap).is_some_and(|b| b & 1 == 1))
+    }
+
+    /// The soft `RLIMIT_MEMLOCK` is unlimited.
+    pub fn memlock_unlimited() -> bool {
+        memlock_soft(&std::fs::read_to_string("/proc/self/limits").unwrap_or_default()) == Some("unlimited")
+    }
+
+    /// The effective uid of a `/proc/<pid>/status` text.
+    pub fn effective_uid(status: &str) -> Option<u32> {
+        status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// The effective capability set of a `/proc/<pid>/status` text.
+    pub fn effective_caps(status: &str) -> Option<u64> {
+        u64::from_str_radix(status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim(), 16).ok()
+    }
+
+    /// The soft "Max locked memory" limit of a `/proc/<pid>/limits` text.
+    pub fn memlock_soft(limits: &str) -> Option<&str> {
+        limits.lines().find_map(|l| l.strip_prefix("Max locked memory"))?.split_whitespace().next()
+    }
+
+    /// A `kB` field (`VmLck:`, `VmRSS:`, …) of `/proc/<pid>/status`.
+    pub fn status_kb(pid: u32, field: &str) -> Result<u64, String> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("{pid}: {e}"))?;
+        let line = status.lines().find(|l| l.starts_with(field)).ok_or_else(|| format!("no {field} for {pid}"))?;
+        line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("bad {line:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_texts_are_read_right() {
+        use super::privileges::*;
+        let status = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t0\nCapEff:\t0000000000084000\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid("Uid:\t0\t1000\t0\t0\n"), Some(1000));
+        assert_eq!(effective_caps(status), Some((1 << CAP_SYS_PTRACE) | (1 << CAP_IPC_LOCK)));
+        assert_eq!(effective_caps("Name:\tx\n"), None);
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max locked memory         8388608              8388608              bytes\n";
+        assert_eq!(memlock_soft(limits), Some("8388608"));
+        assert_eq!(
+            memlock_soft("Max locked memory         unlimited            unlimited            bytes\n"),
+            Some("unlimited")
+        );
+        // This process: its own status has a VmRSS, and a uid that matches is_root().
+        let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        assert_eq!(is_root(), effective_uid(&own) == Some(0));
+        assert!(status_kb(std::process::id(), "VmRSS:").is_ok_and(|kb| kb > 0));
+    }
 
     #[test]
     fn only_the_value_1_opts_in() {
