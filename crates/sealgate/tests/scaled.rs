@@ -115,7 +115,7 @@ impl PgDb {
                     "SEALGATE_SKIP_POSTGRES",
                     &format!("the scaled test {test} (two signers and importers on PostgreSQL)"),
                     &format!("PostgreSQL is unreachable: {e}"),
-                    "start PostgreSQL or set SEALGATE_TEST_POSTGRES_ADMIN (see scripts/test.sh)",
+                    "start PostgreSQL, or point SEALGATE_TEST_POSTGRES_ADMIN at one (postgres://USER@HOST:PORT/DB)",
                 );
                 return None;
             }

@@ -103,7 +103,7 @@ where
                 "SEALGATE_SKIP_POSTGRES",
                 &format!("{test} on PostgreSQL (it passed on SQLite)"),
                 &format!("PostgreSQL is unreachable: {e}"),
-                "start PostgreSQL or set SEALGATE_TEST_POSTGRES_ADMIN (see scripts/test.sh)",
+                "start PostgreSQL, or point SEALGATE_TEST_POSTGRES_ADMIN at one (postgres://USER@HOST:PORT/DB)",
             );
             return;
         }
