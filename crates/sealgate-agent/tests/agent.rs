@@ -133,7 +133,29 @@ async fn sign_request_deny_and_audit() -> R<()> {
     let s = String::from_utf8(text)?;
     assert!(s.contains("withdraw/apply") && s.contains("\"denied\""), "{s}");
     assert!(!s.contains("agent-secret-xyz"));
-    eprintln!("audit: {summary:?}");
+    // One chained record per sign/request above, in order, each with its outcome (list and
+    // the bad version are not credential uses), and no checkpoint.
+    let got: Vec<(String, String, String)> = s
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            let f = |x: &serde_json::Value| x.as_str().unwrap_or("?").to_owned();
+            (f(&v["action"]), f(&v["detail"]["op"]), f(&v["detail"]["path"]))
+        })
+        .collect();
+    let want = [
+        ("signed", "sign", "/api/v3/account"),
+        ("forwarded", "request", "/api/v3/account"),
+        ("forwarded", "request", "/api/v3/order"),
+        ("denied", "sign", "/api/v3/order"),
+        ("denied", "request", "/sapi/v1/capital/withdraw/apply"),
+        ("denied", "sign", "/api/v3/someNewThing"),
+    ];
+    let want: Vec<(String, String, String)> =
+        want.iter().map(|(a, o, p)| ((*a).to_owned(), (*o).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(got, want, "{s}");
+    assert_eq!((summary.records, summary.last_seq), (want.len() as u64, want.len() as u64), "{summary:?}");
+    assert_eq!((summary.checkpoints_verified, summary.checkpoints_unverified), (0, 0), "{summary:?}");
     Ok(())
 }
 
@@ -143,8 +165,13 @@ async fn sign_request_deny_and_audit() -> R<()> {
 /// (closing a Unix socket with unread data resets it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_client_reads_the_refusal() -> R<()> {
-    if std::process::Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: no python3");
+    if let Err(e) = std::process::Command::new("python3").arg("-V").output() {
+        sealgate_testkit::skip_or_fail(
+            "SEALGATE_SKIP_INTEROP",
+            "agent::a_refused_client_reads_the_refusal (a python3 client outside the allow-list)",
+            &format!("python3 cannot be run: {e}"),
+            "install python3 (Python >= 3.9), as `bash scripts/setup-interop.sh` requires",
+        );
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

@@ -1,6 +1,6 @@
 //! Load generator: envelope opens through each custody backend, with 1, 2
 //! and 8 concurrent callers; prints per-open latency (p50, p99) and
-//! opens/s. Not a pass/fail test: `cargo bench -p sealgate-custody --bench
+//! opens/s; and the local keyring's unlock time with the default argon2id. Not a pass/fail test: `cargo bench -p sealgate-custody --bench
 //! custody_load` measures; under `cargo test --all-targets` it runs a
 //! short smoke pass.
 //!
@@ -104,6 +104,14 @@ fn main() {
             local.rotate(role, t).await.expect("rotate");
         }
         report("local", Arc::new(local), duration).await;
+        if measuring {
+            // Unlock cost with the default argon2id parameters (m = 64 MiB, t = 3).
+            let path = dir.path().join("keyring-default-kdf");
+            LocalCustody::init(&path, MasterKey::from_passphrase(SecretString::from("bench"))).expect("init");
+            let t = Instant::now();
+            LocalCustody::open(&path, MasterKey::from_passphrase(SecretString::from("bench"))).expect("open");
+            println!("local    unlock with the default argon2id: {} ms", t.elapsed().as_millis());
+        }
         for (name, var) in [("pkcs11", "SEALGATE_BENCH_PKCS11"), ("openbao", "SEALGATE_BENCH_OPENBAO")] {
             if let Ok(path) = std::env::var(var) {
                 let config = sealgate_custody::config::CustodyConfig::load(path.as_ref()).expect("config");

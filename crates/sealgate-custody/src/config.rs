@@ -36,7 +36,7 @@ use crate::pkcs11::{Pkcs11Config, Pkcs11Custody};
 const MAX_CONFIG: u64 = 64 * 1024;
 
 /// Which backend, and its section.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustodyConfig {
     /// `local`, `pkcs11` or `openbao`.
@@ -62,7 +62,7 @@ pub enum Backend {
 }
 
 /// `[local]`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalSection {
     /// The keyring file.
@@ -76,7 +76,7 @@ pub struct LocalSection {
 }
 
 /// `[pkcs11]`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pkcs11Section {
     /// The PKCS#11 module (shared library).
@@ -92,7 +92,7 @@ pub struct Pkcs11Section {
 }
 
 /// `[openbao]`.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenBaoSection {
     /// Server address, e.g. `https://bao.internal:8200`.
@@ -284,27 +284,179 @@ impl Backend {
 mod tests {
     use super::*;
 
+    fn path(p: &str) -> Option<PathBuf> {
+        Some(PathBuf::from(p))
+    }
+
+    fn text(t: &str) -> Option<String> {
+        Some(t.to_owned())
+    }
+
+    fn local(
+        key_file: Option<PathBuf>,
+        passphrase_file: Option<PathBuf>,
+        passphrase_env: Option<String>,
+    ) -> CustodyConfig {
+        CustodyConfig {
+            backend: Backend::Local,
+            local: Some(LocalSection { keyring: PathBuf::from("/k"), key_file, passphrase_file, passphrase_env }),
+            pkcs11: None,
+            openbao: None,
+        }
+    }
+
+    const NO_OPENBAO: OpenBaoSection = OpenBaoSection {
+        address: String::new(),
+        mount: None,
+        token_file: None,
+        token_env: None,
+        approle_role_id: None,
+        approle_secret_id_file: None,
+        approle_secret_id_env: None,
+        ca_cert: None,
+    };
+
+    fn openbao(section: OpenBaoSection) -> CustodyConfig {
+        CustodyConfig { backend: Backend::Openbao, local: None, pkcs11: None, openbao: Some(section) }
+    }
+
     #[test]
-    fn examples_parse_and_mistakes_are_named() {
-        let local =
-            CustodyConfig::parse("backend = \"local\"\n[local]\nkeyring = \"/k\"\nkey_file = \"/m\"\n").expect("local");
-        assert_eq!(local.backend, Backend::Local);
-        assert!(
-            CustodyConfig::parse(
-                "backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_env = \"P\"\n"
-            )
-            .is_ok()
+    fn examples_parse_into_every_field() {
+        let parsed = |text: &str| CustodyConfig::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        // [local], each master key source.
+        assert_eq!(
+            parsed("backend = \"local\"\n[local]\nkeyring = \"/k\"\nkey_file = \"/m\"\n"),
+            local(path("/m"), None, None)
         );
-        assert!(
-            CustodyConfig::parse(
-                "backend = \"openbao\"\n[openbao]\naddress = \"http://127.0.0.1:8200\"\ntoken_env = \"T\"\n"
-            )
-            .is_ok()
+        assert_eq!(
+            parsed("backend = \"local\"\n[local]\nkeyring = \"/k\"\npassphrase_file = \"/p\"\n"),
+            local(None, path("/p"), None)
         );
-        assert!(
-            CustodyConfig::parse("backend = \"openbao\"\n[openbao]\naddress = \"a\"\napprole_role_id = \"r\"\napprole_secret_id_env = \"S\"\n")
-                .is_ok()
+        assert_eq!(
+            parsed("backend = \"local\"\n[local]\nkeyring = \"/k\"\npassphrase_env = \"SG_PASS\"\n"),
+            local(None, None, text("SG_PASS"))
         );
+        // [pkcs11], with and without the optional fields; other sections kept as written.
+        let pkcs11 = |pin_file, pin_env, sessions| Pkcs11Section {
+            module: PathBuf::from("/m.so"),
+            token_label: "t".into(),
+            pin_file,
+            pin_env,
+            sessions,
+        };
+        assert_eq!(
+            parsed("backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_env = \"P\"\n"),
+            CustodyConfig {
+                backend: Backend::Pkcs11,
+                local: None,
+                pkcs11: Some(pkcs11(None, text("P"), None)),
+                openbao: None
+            }
+        );
+        assert_eq!(
+            parsed(
+                "backend = \"pkcs11\"\n[local]\nkeyring = \"/k\"\n\
+                 [pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_file = \"/pin\"\nsessions = 7\n"
+            ),
+            CustodyConfig {
+                backend: Backend::Pkcs11,
+                local: Some(LocalSection {
+                    keyring: PathBuf::from("/k"),
+                    key_file: None,
+                    passphrase_file: None,
+                    passphrase_env: None
+                }),
+                pkcs11: Some(pkcs11(path("/pin"), None, Some(7))),
+                openbao: None,
+            }
+        );
+        // [openbao]: a token from the environment; every optional field; AppRole.
+        assert_eq!(
+            parsed("backend = \"openbao\"\n[openbao]\naddress = \"http://127.0.0.1:8200\"\ntoken_env = \"T\"\n"),
+            openbao(OpenBaoSection { address: "http://127.0.0.1:8200".into(), token_env: text("T"), ..NO_OPENBAO })
+        );
+        assert_eq!(
+            parsed(
+                "backend = \"openbao\"\n[openbao]\naddress = \"https://bao.internal:8200\"\nmount = \"sg-transit\"\n\
+                 token_file = \"/etc/sealgate/bao.token\"\nca_cert = \"/etc/sealgate/bao-ca.pem\"\n"
+            ),
+            openbao(OpenBaoSection {
+                address: "https://bao.internal:8200".into(),
+                mount: text("sg-transit"),
+                token_file: path("/etc/sealgate/bao.token"),
+                ca_cert: path("/etc/sealgate/bao-ca.pem"),
+                ..NO_OPENBAO
+            })
+        );
+        assert_eq!(
+            parsed(
+                "backend = \"openbao\"\n[openbao]\naddress = \"a\"\napprole_role_id = \"r\"\napprole_secret_id_env = \"S\"\n"
+            ),
+            openbao(OpenBaoSection {
+                address: "a".into(),
+                approle_role_id: text("r"),
+                approle_secret_id_env: text("S"),
+                ..NO_OPENBAO
+            })
+        );
+        assert_eq!(
+            parsed(
+                "backend = \"openbao\"\n[openbao]\naddress = \"a\"\napprole_role_id = \"r\"\n\
+                 approle_secret_id_file = \"/sid\"\n"
+            ),
+            openbao(OpenBaoSection {
+                address: "a".into(),
+                approle_role_id: text("r"),
+                approle_secret_id_file: path("/sid"),
+                ..NO_OPENBAO
+            })
+        );
+    }
+
+    /// What the backends are given: every field of the section, and the
+    /// documented defaults where the section is silent.
+    #[test]
+    fn sections_become_the_backends_configurations() {
+        use crate::pkcs11::{DEFAULT_SESSIONS, PinSource};
+        let parsed = |text: &str| CustodyConfig::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let c = parsed(
+            "backend = \"openbao\"\n[openbao]\naddress = \"https://bao.internal:8200\"\nmount = \"sg-transit\"\n\
+             token_file = \"/etc/sealgate/bao.token\"\nca_cert = \"/etc/sealgate/bao-ca.pem\"\n",
+        );
+        let o = c.openbao.as_ref().expect("[openbao]").client_config().expect("client config");
+        assert_eq!(o.address.as_str(), "https://bao.internal:8200/");
+        assert_eq!(o.mount, "sg-transit");
+        assert_eq!(o.auth, Auth::Token(SecretSource::File(PathBuf::from("/etc/sealgate/bao.token"))));
+        assert_eq!(o.ca_cert, path("/etc/sealgate/bao-ca.pem"));
+        assert_eq!(
+            (o.kv_mount.as_str(), o.kv_prefix.as_str(), o.root_key.as_str()),
+            ("secret", "sealgate-custody", "sealgate-root")
+        );
+        let c = parsed(
+            "backend = \"openbao\"\n[openbao]\naddress = \"http://127.0.0.1:8200\"\napprole_role_id = \"r\"\napprole_secret_id_env = \"S\"\n",
+        );
+        let o = c.openbao.as_ref().expect("[openbao]").client_config().expect("client config");
+        assert_eq!(
+            (o.address.as_str(), o.mount.as_str(), o.ca_cert.as_ref()),
+            ("http://127.0.0.1:8200/", "transit", None)
+        );
+        assert_eq!(o.auth, Auth::AppRole { role_id: "r".into(), secret_id: SecretSource::Env("S".into()) });
+
+        let c = parsed(
+            "backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_file = \"/pin\"\nsessions = 7\n",
+        );
+        let p = Pkcs11Config::from_section(c.pkcs11.as_ref().expect("[pkcs11]")).expect("pkcs11 config");
+        assert_eq!(
+            (p.module, p.token_label, p.pin, p.sessions),
+            (PathBuf::from("/m.so"), "t".into(), PinSource::File(PathBuf::from("/pin")), 7)
+        );
+        let c = parsed("backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m.so\"\ntoken_label = \"t\"\npin_env = \"P\"\n");
+        let p = Pkcs11Config::from_section(c.pkcs11.as_ref().expect("[pkcs11]")).expect("pkcs11 config");
+        assert_eq!((p.pin, p.sessions), (PinSource::Env("P".into()), DEFAULT_SESSIONS));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
         for (bad, want) in [
             ("backend = \"cloud\"\n", "unknown variant"),
             ("backend = \"local\"\n", "needs a [local] section"),
@@ -315,6 +467,11 @@ mod tests {
             ),
             ("backend = \"local\"\n[local]\nkeyring = \"/k\"\nkey_file = \"/m\"\npin = \"1234\"\n", "unknown field"),
             ("backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m\"\ntoken_label = \"t\"\n", "pin_file"),
+            (
+                "backend = \"pkcs11\"\n[pkcs11]\nmodule = \"/m\"\ntoken_label = \"t\"\npin_env = \"P\"\nsessions = 0\n",
+                "at least 1",
+            ),
+            ("backend = \"openbao\"\n", "needs a [openbao] section"),
             (
                 "backend = \"openbao\"\n[openbao]\naddress = \"a\"\ntoken_env = \"T\"\napprole_role_id = \"r\"\n",
                 "one of",

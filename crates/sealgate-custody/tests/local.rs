@@ -4,7 +4,6 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use sealgate_custody::local::{KdfParams, LocalCustody, MasterKey};
 use sealgate_custody::{Custody, CustodyError, KeyStatus, RoleKeyType, conformance};
@@ -353,59 +352,26 @@ async fn canary_private_key_never_leaks() {
     }
 }
 
+/// The keyring's buffers are locked wherever the kernel lets this process
+/// lock them: with CAP_IPC_LOCK (root, as in CI) or an unlimited
+/// `RLIMIT_MEMLOCK`. Under a finite limit locking is best effort (other
+/// tests of this binary lock pages in parallel), and then a "locked" answer
+/// must at least be backed by locked pages.
 #[tokio::test]
-async fn memory_lock_status_is_reported() {
+async fn memory_is_locked_where_it_can_be() {
+    use sealgate_testkit::privileges::{CAP_IPC_LOCK, has_capability, memlock_unlimited, status_kb};
     let d = dir();
+    let must_lock = has_capability(CAP_IPC_LOCK) || memlock_unlimited();
+    let check = |custody: &LocalCustody, when: &str| {
+        let locked = custody.memory_locked();
+        assert!(locked || !must_lock, "{when}: the keyring's memory could be locked here but is not");
+        if locked {
+            let vmlck = status_kb(std::process::id(), "VmLck:").expect("VmLck");
+            assert!(vmlck > 0, "{when}: memory_locked() is true but the kernel shows VmLck {vmlck} kB");
+        }
+    };
     let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
-    // Best effort: report, do not require (RLIMIT_MEMLOCK varies).
-    println!("local keyring memory locked: {}", custody.memory_locked());
-}
-
-fn timed_opens(custody: &LocalCustody, kid: &str, public: &sealgate_envelope::PublicJwk, role: &str, n: u32) -> f64 {
-    let (req, binding) = request(role, "bench");
-    let (env, _) = seal_credential(CREDENTIAL, public, &req).expect("seal");
-    let key = futures_now(custody.decryption_key(kid)).expect("key");
-    let start = Instant::now();
-    for _ in 0..n {
-        futures_now(open_credential(env.as_bytes(), key.as_ref(), &binding)).expect("open");
-    }
-    start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
-}
-
-/// The local backend's futures are ready at once.
-fn futures_now<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => panic!("local custody future was not ready"),
-    }
-}
-
-#[tokio::test]
-async fn timing_per_open() {
-    let d = dir();
-    let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
-    for (role, t, n) in [
-        ("t-p256", RoleKeyType::EcdhP256, 300),
-        ("t-x25519", RoleKeyType::EcdhX25519, 300),
-        ("t-rsa3072", RoleKeyType::Rsa3072, 50),
-    ] {
-        let v = custody.rotate(role, t).await.expect("rotate");
-        let us = timed_opens(&custody, &v.kid, &v.public, role, n);
-        println!("local {t:?}: {us:.0} µs/open (status check + private step + KDF + unwrap + A256GCM)");
-    }
-}
-
-/// Unlock cost with the default argon2id parameters (m = 64 MiB, t = 3):
-/// meaningful only in release (`cargo test --release -- --ignored`).
-#[tokio::test]
-#[ignore = "slow in debug builds; run with --release --ignored"]
-async fn timing_default_unlock() {
-    let d = dir();
-    let path = keyring(&d);
-    LocalCustody::init(&path, MasterKey::from_passphrase(SecretString::from(PASSPHRASE))).expect("init");
-    let start = Instant::now();
-    LocalCustody::open(&path, MasterKey::from_passphrase(SecretString::from(PASSPHRASE))).expect("open");
-    println!("local open with default argon2id: {} ms", start.elapsed().as_millis());
+    check(&custody, "created");
+    drop(custody);
+    check(&LocalCustody::open(&keyring(&d), cheap(PASSPHRASE)).expect("open"), "reopened");
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use sealgate_custody::openbao::{Auth, OpenBaoConfig, OpenBaoCustody, SecretSource, Url};
 use sealgate_custody::{Custody, CustodyError, Exportability, KeyStatus, RoleKeyType, conformance};
+use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, SealRequest, open_credential, seal_compact, seal_credential};
 
 fn workspace_root() -> PathBuf {
@@ -86,16 +87,13 @@ impl Bao {
     fn start() -> Option<Self> {
         let bin = workspace_root().join(".venv-openbao/bin/bao");
         if !bin.exists() {
-            if std::env::var("SEALGATE_SKIP_CUSTODY_SERVICES").as_deref() == Ok("1") {
-                // Written to the real stderr (not libtest's capture), so the skip is seen.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n!!!! SKIPPED: OpenBao tests (no {}; SEALGATE_SKIP_CUSTODY_SERVICES=1) !!!!\n",
-                    bin.display()
-                );
-                return None;
-            }
-            panic!("OpenBao server binary {} is missing: run scripts/setup-openbao.sh", bin.display());
+            sealgate_testkit::skip_or_fail(
+                "SEALGATE_SKIP_CUSTODY_SERVICES",
+                "the OpenBao custody tests",
+                &format!("the OpenBao server binary {} is missing", bin.display()),
+                "run `bash scripts/setup-openbao.sh`",
+            );
+            return None;
         }
         let mut dir = TempDir::new();
         let root_token = format!("root-{}", random_hex(16));
@@ -212,7 +210,7 @@ fn dechunk(mut s: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_rsa3072_and_latency() {
+async fn conformance_rsa3072_and_a_credential_opens() {
     let Some(bao) = Bao::start() else { return };
     bao.enable_transit();
     let custody = OpenBaoCustody::connect(bao.token_config()).await.expect("connect");
@@ -282,18 +280,15 @@ async fn conformance_rsa3072_and_latency() {
         Err(sealgate_envelope::KeyError::Unsupported(_))
     ));
 
-    // Per-open latency through the custody (status re-check + Transit decrypt).
-    const N: u32 = 50;
-    open_credential(env.as_bytes(), key.as_ref(), &binding).await.expect("warm-up open");
-    let t = Instant::now();
-    for _ in 0..N {
-        open_credential(env.as_bytes(), key.as_ref(), &binding).await.expect("open");
-    }
-    let per = t.elapsed().as_micros() / u128::from(N);
-    let _ = writeln!(
-        std::io::stderr(),
-        "openbao: {per} µs/open (RSA-3072, Transit dev server, status re-check + decrypt, {N} sequential opens)"
-    );
+    // The credential opens through Transit, every field intact. (Its latency is
+    // measured by `cargo bench -p sealgate-custody --bench custody_load` with
+    // SEALGATE_BENCH_OPENBAO, not here.)
+    let opened = open_credential(env.as_bytes(), key.as_ref(), &binding).await.expect("open");
+    let field = |n: &str| opened.credential.get(n).map(|v| v.expose_secret().to_owned());
+    assert_eq!(field("api_key").as_deref(), Some("LATENCY-KEY-9876"));
+    assert_eq!(field("api_secret").as_deref(), Some("latency-secret"));
+    assert_eq!(opened.credential.field_names().collect::<Vec<_>>(), ["api_key", "api_secret"]);
+    assert_eq!((opened.header.cid.as_str(), opened.header.aud.as_str()), ("c-latency", "trader"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

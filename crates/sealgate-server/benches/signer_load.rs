@@ -7,7 +7,8 @@
 //! - a bare echo endpoint merged into the same Router, on the same server,
 //!   runtime and process;
 //! - OpenBao Transit `hmac` (the dev server from `scripts/setup-openbao.sh`),
-//!   the closest open-source peer; skipped with a notice when absent.
+//!   the closest open-source peer. Absent, the benchmark fails, unless
+//!   `SEALGATE_SKIP_CUSTODY_SERVICES=1` or `SEALGATE_BENCH_ONLY` leaves it out.
 //!
 //! Load comes from `wrk` (Debian package; `scripts/setup-wrk.sh`), run as a
 //! subprocess with the same threads and connections for all three. After the
@@ -503,15 +504,15 @@ fn main() {
                     assert_eq!(r.non_2xx, 0, "OpenBao answered errors to wrk's requests");
                     Some(load.wrk(&lua, &url, load.seconds))
                 }
-                Err(e) => {
-                    println!("!!!! OpenBao skipped: {e} !!!!");
-                    None
-                }
+                // Installed but not starting: a broken setup, not a skip.
+                Err(e) => panic!("the OpenBao dev server did not start: {e}"),
             }
         } else {
-            println!(
-                "!!!! OpenBao skipped: no bao binary at {} (run scripts/setup-openbao.sh, or set SEALGATE_BENCH_BAO) !!!!",
-                bin.display()
+            sealgate_testkit::skip_or_fail(
+                "SEALGATE_SKIP_CUSTODY_SERVICES",
+                "the OpenBao Transit row of the signer benchmark",
+                &format!("no bao binary at {}", bin.display()),
+                "run `bash scripts/setup-openbao.sh` (or set SEALGATE_BENCH_BAO, or leave `bao` out of SEALGATE_BENCH_ONLY)",
             );
             None
         };
@@ -548,7 +549,7 @@ fn main() {
             let peer = sign_run.rps / b.rps;
             println!("signer/OpenBao hmac     {peer:>6.2}x  (target >= 7x:   {})", verdict(peer >= 7.0));
         } else {
-            println!("signer/OpenBao hmac        n/a  (OpenBao skipped)");
+            println!("signer/OpenBao hmac        n/a  (OpenBao not run)");
         }
 
         // "Durably audited" checked, not assumed: each signed response wrk saw has its record,

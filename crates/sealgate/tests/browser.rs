@@ -105,14 +105,15 @@ impl Server {
 /// Chromium and the pinned playwright-core are installed, or the test says how to get them.
 fn browser_ready(root: &Path) -> bool {
     let chromium = Path::new(CHROMIUM).exists();
-    if !chromium && std::env::var("SEALGATE_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!(
-            "\n!!! SKIPPED: the web client's browser test did not run: {CHROMIUM} is missing and \
-             SEALGATE_SKIP_BROWSER=1. Run scripts/setup-browser.sh to install it. !!!\n"
+    if !chromium {
+        sealgate_testkit::skip_or_fail(
+            "SEALGATE_SKIP_BROWSER",
+            "the web client's browser test",
+            &format!("{CHROMIUM} is missing"),
+            "run `bash scripts/setup-browser.sh`",
         );
         return false;
     }
-    assert!(chromium, "{CHROMIUM} is missing: run scripts/setup-browser.sh (or set SEALGATE_SKIP_BROWSER=1 to skip)");
     assert!(
         root.join("web/tests/node_modules/playwright-core/package.json").exists(),
         "playwright-core is not installed: run scripts/setup-browser.sh"

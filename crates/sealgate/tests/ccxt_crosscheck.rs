@@ -21,17 +21,22 @@
 //!   the decoded JWT header and claims are compared member by member, and
 //!   Sealgate's signature is verified with the public key (pyca/cryptography).
 //!
+//!   Sealgate's JWT `uri` claim is also compared with the value Coinbase
+//!   documents for each case (`COINBASE_URIS`), so a drift shared with ccxt,
+//!   or a field ccxt is `known` to differ on, is still caught.
+//!
 //! Where ccxt itself departs from the exchange's documentation the case says
 //! so (`known`): that field is then printed, not compared.
 //!
-//! Cases for exchanges not (yet) in `sealgate exchange list` are skipped with
-//! a notice; the test FAILS if a listed exchange lacks a read or a trade case,
-//! or if any case mismatches. If ccxt is not installed the test fails (run
+//! The test FAILS unless every exchange of `sealgate_exchanges::ALL` is
+//! listed by `sealgate exchange list` and compared in at least one read and
+//! one trade case, every case is for such an exchange, and every case
+//! agrees. If ccxt is not installed the test fails (run
 //! `bash scripts/setup-interop.sh`), unless `SEALGATE_SKIP_INTEROP=1`.
 
 mod common;
 
-use std::io::Write;
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::{Map, Value, json};
@@ -110,7 +115,7 @@ const GEMINI_KEY: &str = "account-sealgate0test0key";
 // The cases
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Kind {
     Read,
     Trade,
@@ -866,15 +871,30 @@ const COINBASE_KNOWN: &[(&str, &str)] = &[
 
 /// Coinbase Advanced Trade with an Ed25519 CDP key: ccxt 4.5.90 switches to
 /// the CDP v2 claim set (`aud: ["cdp_service"]`, `iat`, and the request in
-/// a `uris` LIST instead of a `uri` string); Sealgate uses the same claims
-/// as for ES256 keys (`iss: "cdp"`, `uri`), as its module documents.
-/// NOT confirmed against Coinbase's docs for Advanced Trade (api.coinbase.com)
-/// either way: reported, not compared.
+/// a `uris` LIST instead of a `uri` string), as Coinbase's CDP SDK
+/// `generate_jwt` (which the CDP "JWT Authentication" page uses for its
+/// Ed25519 samples) also does; Sealgate uses the same claims as for ES256
+/// keys (`iss: "cdp"`, a `uri` string), as its module documents. Which claim
+/// set api.coinbase.com requires of Ed25519 keys is NOT confirmed: the claim
+/// names are reported, not compared. The request string itself is compared
+/// on both sides with the documented value (`COINBASE_URIS`).
 const COINBASE_ED25519_KNOWN: &[(&str, &str)] = &[
     ("jwt.payload.aud", "UNCONFIRMED: ccxt sends aud ['cdp_service'] for Ed25519 keys; Sealgate sends none"),
     ("jwt.payload.iat", "UNCONFIRMED: ccxt adds iat; Sealgate sends only nbf/exp"),
     ("jwt.payload.uri", "UNCONFIRMED: ccxt puts the request in `uris` (a list) for Ed25519 keys; Sealgate in `uri`"),
     ("jwt.payload.uris", "UNCONFIRMED: ccxt puts the request in `uris` (a list) for Ed25519 keys; Sealgate in `uri`"),
+];
+
+/// The request string Coinbase documents in the JWT for each Coinbase case,
+/// by case name: `"{METHOD} api.coinbase.com{path}"`, the path without the
+/// query (coinbase-advanced-py `jwt_generator.format_jwt_uri`, e.g. "GET
+/// api.coinbase.com/api/v3/brokerage/accounts"; the CDP SDK's
+/// `generate_jwt` builds the same string). Sealgate's `uri` claim must be
+/// exactly this, and so must ccxt's `uri` (or its `uris` list's one entry).
+const COINBASE_URIS: &[(&str, &str)] = &[
+    ("GET brokerage/accounts?limit=10", "GET api.coinbase.com/api/v3/brokerage/accounts"),
+    ("POST brokerage/orders", "POST api.coinbase.com/api/v3/brokerage/orders"),
+    ("GET brokerage/accounts with an Ed25519 (EdDSA) CDP key", "GET api.coinbase.com/api/v3/brokerage/accounts"),
 ];
 
 // ---------------------------------------------------------------------------
@@ -1066,6 +1086,25 @@ fn run_case(case: &Case) -> Result<Vec<String>, Vec<String>> {
         if theirs_jwt["valid"] != json!(true) {
             fails.push("harness: ccxt's own JWT does not verify".to_owned());
         }
+        match COINBASE_URIS.iter().find(|(name, _)| *name == case.name) {
+            None => fails.push(format!("table error: no documented `uri` for the Coinbase case {:?}", case.name)),
+            Some((_, want)) => {
+                let ours_uri = &ours_jwt["payload"]["uri"];
+                if ours_uri != want {
+                    fails.push(format!("jwt.payload.uri is {ours_uri}, Coinbase documents {want:?}"));
+                }
+                // ccxt's request string: its `uri`, or the one entry of its `uris`.
+                let p = &theirs_jwt["payload"];
+                let theirs_uri = if p["uri"].is_null() {
+                    p["uris"].as_array().map(|u| (u.len(), u.first().unwrap_or(&Value::Null)))
+                } else {
+                    Some((1, &p["uri"]))
+                };
+                if theirs_uri != Some((1, &json!(want))) {
+                    fails.push(format!("ccxt's JWT request string is {theirs_uri:?}, Coinbase documents {want:?}"));
+                }
+            }
+        }
         for part in ["header", "payload"] {
             let empty = Map::new();
             let c = theirs_jwt[part].as_object().unwrap_or(&empty);
@@ -1083,44 +1122,80 @@ fn run_case(case: &Case) -> Result<Vec<String>, Vec<String>> {
     if fails.is_empty() { Ok(notes) } else { Err(fails) }
 }
 
+/// Every exchange the exchanges crate implements, by id.
+fn implemented_exchanges() -> BTreeSet<String> {
+    sealgate_exchanges::ALL.iter().map(|s| s.id.to_owned()).collect()
+}
+
+/// The exchanges (and classes) whose cases passed, against those
+/// implemented: an exchange with no passing read case or no passing trade
+/// case is one line of the answer.
+fn not_compared(implemented: &BTreeSet<String>, passed: &BTreeSet<(String, Kind)>) -> Vec<String> {
+    let mut missing = Vec::new();
+    for id in implemented {
+        for kind in [Kind::Read, Kind::Trade] {
+            if !passed.contains(&(id.clone(), kind)) {
+                missing.push(format!("{id}: no {kind:?} case compared and agreeing"));
+            }
+        }
+    }
+    missing
+}
+
+#[test]
+fn the_coverage_check_names_every_exchange_left_out() {
+    let implemented = implemented_exchanges();
+    assert!(implemented.len() > 1, "{implemented:?}");
+    let mut passed: BTreeSet<(String, Kind)> =
+        implemented.iter().flat_map(|id| [(id.clone(), Kind::Read), (id.clone(), Kind::Trade)]).collect();
+    assert!(not_compared(&implemented, &passed).is_empty());
+    let first = implemented.iter().next().cloned().unwrap_or_default();
+    passed.remove(&(first.clone(), Kind::Trade));
+    let last = implemented.iter().next_back().cloned().unwrap_or_default();
+    passed.retain(|(id, _)| *id != last);
+    assert_eq!(
+        not_compared(&implemented, &passed),
+        vec![
+            format!("{first}: no Trade case compared and agreeing"),
+            format!("{last}: no Read case compared and agreeing"),
+            format!("{last}: no Trade case compared and agreeing"),
+        ]
+    );
+}
+
 #[test]
 fn every_listed_exchange_signs_like_ccxt() {
     if let Some(problem) = ccxt_problem() {
-        if std::env::var("SEALGATE_SKIP_INTEROP").as_deref() == Ok("1") {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! SKIPPED the ccxt cross-check: {problem}\n\
-                 !!! (SEALGATE_SKIP_INTEROP=1). Exchange signing was NOT cross-checked.\n\
-                 !!! Run `bash scripts/setup-interop.sh` to install ccxt {CCXT_VERSION}.\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-            );
-            return;
-        }
-        panic!(
-            "ccxt peer is not ready: {problem}.\nRun `bash scripts/setup-interop.sh` \
-             (or set SEALGATE_SKIP_INTEROP=1 to skip the interop tests explicitly)."
+        sealgate_testkit::skip_or_fail(
+            "SEALGATE_SKIP_INTEROP",
+            "the ccxt cross-check of every exchange's signing",
+            &problem,
+            &format!("run `bash scripts/setup-interop.sh` (installs ccxt {CCXT_VERSION})"),
         );
+        return;
     }
 
-    let listed = listed_exchanges();
+    let implemented = implemented_exchanges();
+    // A case for an exchange no longer in ALL fails below, so none drops out unseen.
+    assert!(!implemented.is_empty(), "sealgate_exchanges::ALL is empty");
+    let listed: BTreeSet<String> = listed_exchanges().into_iter().collect();
+    assert_eq!(listed, implemented, "`sealgate exchange list` differs from sealgate_exchanges::ALL");
     let cases = cases();
     let mut report = String::new();
     let mut failed = Vec::new();
-    let mut skipped_ids: Vec<&str> = Vec::new();
+    let mut passed: BTreeSet<(String, Kind)> = BTreeSet::new();
 
     for case in &cases {
         let label = format!("{} [{:?}] {}", case.exchange, case.kind, case.name);
-        if !listed.iter().any(|id| id == case.exchange) {
-            if !skipped_ids.contains(&case.exchange) {
-                skipped_ids.push(case.exchange);
-            }
-            report.push_str(&format!("SKIP  {label} (not in `sealgate exchange list` yet)\n"));
+        if !implemented.contains(case.exchange) {
+            report.push_str(&format!("FAIL  {label} (not an exchange of sealgate_exchanges::ALL)\n"));
+            failed.push(format!("{label}: unknown exchange"));
             continue;
         }
         let (auth, _) = auth_headers(case.exchange);
         match run_case(case) {
             Ok(notes) => {
+                passed.insert((case.exchange.to_owned(), case.kind));
                 report.push_str(&format!(
                     "PASS  {label}\n      compared: method, path, query, body, {}\n",
                     auth.join(", ")
@@ -1139,21 +1214,13 @@ fn every_listed_exchange_signs_like_ccxt() {
         }
     }
 
-    for id in &listed {
-        for kind in [Kind::Read, Kind::Trade] {
-            if !cases.iter().any(|c| c.exchange == id && c.kind == kind) {
-                report.push_str(&format!("FAIL  {id}: listed by `sealgate exchange list` but has no {kind:?} case\n"));
-                failed.push(format!("{id}: no {kind:?} case"));
-            }
-        }
+    for missing in not_compared(&implemented, &passed) {
+        report.push_str(&format!("FAIL  {missing}\n"));
+        failed.push(missing);
     }
-    let _ = writeln!(std::io::stderr(), "\n==== ccxt {CCXT_VERSION} cross-check ====\n{report}");
-    if !skipped_ids.is_empty() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTICE: skipped exchanges not (yet) in `sealgate exchange list`: {}",
-            skipped_ids.join(", ")
-        );
-    }
+    let compared: BTreeSet<&str> = passed.iter().map(|(id, _)| id.as_str()).collect();
+    report.push_str(&format!("compared {} of {} exchanges: {compared:?}\n", compared.len(), implemented.len()));
+    sealgate_testkit::notice(&format!("\n==== ccxt {CCXT_VERSION} cross-check ====\n{report}"));
     assert!(failed.is_empty(), "ccxt cross-check failed for:\n  {}\n(see the report above)", failed.join("\n  "));
+    assert_eq!(compared.len(), implemented.len(), "not every exchange was compared");
 }

@@ -110,15 +110,15 @@ impl PgDb {
     async fn create(test: &str) -> Option<PgDb> {
         let mut conn = match admin().await {
             Ok(c) => c,
-            Err(e) if std::env::var("SEALGATE_SKIP_POSTGRES").is_ok_and(|v| v == "1") => {
-                eprintln!(
-                    "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                     !!! {test}: SKIPPED (SEALGATE_SKIP_POSTGRES=1): {e}\n\
-                     !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            Err(e) => {
+                sealgate_testkit::skip_or_fail(
+                    "SEALGATE_SKIP_POSTGRES",
+                    &format!("the scaled test {test} (two signers and importers on PostgreSQL)"),
+                    &format!("PostgreSQL is unreachable: {e}"),
+                    "start PostgreSQL, or point SEALGATE_TEST_POSTGRES_ADMIN at one (postgres://USER@HOST:PORT/DB)",
                 );
                 return None;
             }
-            Err(e) => panic!("{test}: {e}\n(set SEALGATE_SKIP_POSTGRES=1 to skip the scaled tests)"),
         };
         let name = format!("sealgate_scaled_{}", unique_suffix());
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");

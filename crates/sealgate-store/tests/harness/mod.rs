@@ -31,10 +31,6 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-fn skip_postgres_allowed() -> bool {
-    std::env::var("SEALGATE_SKIP_POSTGRES").is_ok_and(|v| v == "1")
-}
-
 static START_ATTEMPT: Mutex<bool> = Mutex::const_new(false);
 
 /// Connects as admin, starting the local cluster once if needed.
@@ -102,18 +98,15 @@ where
     // PostgreSQL: CREATE DATABASE with a random name, DROP … WITH (FORCE) afterwards.
     let mut admin = match admin().await {
         Ok(c) => c,
-        Err(e) if skip_postgres_allowed() => {
-            eprintln!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! {test}: PostgreSQL SKIPPED (SEALGATE_SKIP_POSTGRES=1): {e}\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        Err(e) => {
+            sealgate_testkit::skip_or_fail(
+                "SEALGATE_SKIP_POSTGRES",
+                &format!("{test} on PostgreSQL (it passed on SQLite)"),
+                &format!("PostgreSQL is unreachable: {e}"),
+                "start PostgreSQL, or point SEALGATE_TEST_POSTGRES_ADMIN at one (postgres://USER@HOST:PORT/DB)",
             );
             return;
         }
-        Err(e) => panic!(
-            "{test}: {e}\n(the store tests need PostgreSQL as well as SQLite; \
-             set SEALGATE_SKIP_POSTGRES=1 to run SQLite only)"
-        ),
     };
     let name = format!("sealgate_store_test_{}", unique_suffix());
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
