@@ -66,9 +66,9 @@ IFS=: read -r -a parts <<<"$PATH"
 for p in "${parts[@]}"; do
   case "$p" in "$rustup_bin" | "$HOME/.cargo/bin") ;; *) clean_path="$clean_path:$p" ;; esac
 done
-fresh_env=(env -u SEALGATE_SKIP_BROWSER -u SEALGATE_SKIP_INTEROP -u SEALGATE_SKIP_POSTGRES
-  -u SEALGATE_SKIP_CUSTODY_SERVICES -u CARGO_TARGET_DIR
-  "PATH=$clean_path" "CARGO_HOME=$work/cargo-home"
+fresh_env=(env -u CARGO_TARGET_DIR)
+for v in $(env | sed -n 's/^\(SEALGATE_[A-Za-z0-9_]*\)=.*/\1/p'); do fresh_env+=(-u "$v"); done
+fresh_env+=("PATH=$clean_path" "CARGO_HOME=$work/cargo-home"
   "npm_config_cache=$work/npm-cache" "PIP_CACHE_DIR=$work/pip-cache" CI=true)
 
 say "started $(date -u +%FT%TZ) on $(hostname), $(nproc) cores; HEAD $(git -C "$ROOT" rev-parse --short HEAD)"
