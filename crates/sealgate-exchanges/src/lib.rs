@@ -20,11 +20,11 @@ mod sig;
 
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
-pub use exchanges::{ALL, Scheme};
+pub use exchanges::{ALL, Coverage, Scheme};
 pub use facts::{OrderFacts, order_facts};
 pub use request::{
-    Clock, Context, Credential, FixedClock, FixedNonce, MonotonicNonce, NonceSource, Request, SignedRequest,
-    SystemClock,
+    Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
+    SystemClock, check_path,
 };
 
 /// The scheme of exchange `id`.
@@ -38,7 +38,18 @@ pub fn sign(id: &str, cred: &Credential, req: &Request, ctx: &Context<'_>) -> Re
     (scheme(id)?.sign)(cred, req, ctx)
 }
 
-/// The class of a private endpoint of exchange `id`, by path alone.
+/// Whether a signed request of exchange `id` may be handed out (`sign`),
+/// see [`Scheme::check_sign`]. The signer and the agent refuse `sign`
+/// otherwise; [`sign`] itself (the primitive, also behind `forward`) does
+/// not ask.
+pub fn check_sign(id: &str) -> Result<(), Error> {
+    scheme(id)?.check_sign()
+}
+
+/// The class of a private endpoint of exchange `id`, by path alone. A path
+/// the one path rule refuses ([`check_path`]) is an error, never a class.
 pub fn classify(id: &str, path: &str) -> Result<EndpointClass, Error> {
-    Ok(classify_path(scheme(id)?.routes, path))
+    let scheme = scheme(id)?;
+    check_path(path)?;
+    Ok(classify_path(scheme.routes, path))
 }
