@@ -97,14 +97,18 @@ fn the_scripts_import_and_evaluate_nothing() {
     assert!(!css.contains("@import"), "app.css imports a style sheet");
     for (i, _) in css.match_indices("url(") {
         let rest = css[i + 4..].trim_start_matches(['"', '\'']);
-        assert!(rest.starts_with("data:") || (rest.starts_with('/') && !rest.starts_with("//")), "app.css loads {rest:.40}");
+        assert!(
+            rest.starts_with("data:") || (rest.starts_with('/') && !rest.starts_with("//")),
+            "app.css loads {rest:.40}"
+        );
     }
 }
 
 #[test]
 fn the_csp_allows_nothing_from_elsewhere() {
     let csp = sealgate_server::web::PAGE_CSP;
-    for directive in ["default-src 'self'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "object-src 'none'"]
+    for directive in
+        ["default-src 'self'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "object-src 'none'"]
     {
         assert!(csp.contains(directive), "the page CSP lacks {directive:?}: {csp}");
     }
