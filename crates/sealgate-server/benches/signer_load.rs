@@ -1,7 +1,8 @@
 //! Signer load benchmark, side by side in one session (issue 5 item 9):
 //!
-//! - the signer's `POST /v1/sign` over loopback (warm cache, a Gate HMAC
-//!   credential (HMAC-SHA512; Binance until `sign` became Gate/Bitstamp/Deribit only), role `trader`, a real service token), every signature
+//! - the signer's `POST /v1/sign` over loopback (warm cache, a Gate HMAC-SHA512
+//!   credential: Binance's `sign` is refused since issue 14; role `trader`, a
+//!   real service token), every signature
 //!   durably audited (SQLite on a temp dir, group commit, each request
 //!   waits for its commit);
 //! - a bare echo endpoint merged into the same Router, on the same server,
