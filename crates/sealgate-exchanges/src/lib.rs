@@ -7,6 +7,58 @@
 //! and the signer can own nonces across instances. Query strings and bodies
 //! are signed and sent exactly as given: nothing is re-serialized after
 //! signing.
+//!
+//! # One path rule
+//!
+//! [`check_path`] is the only path rule: [`Request::validate`], [`classify`]
+//! (and [`classify_path`]) and every scheme's `sign` apply it, and the
+//! signer and the agent call `validate` before anything else. A path is
+//! `/`-separated segments of `A-Z a-z 0-9 - . _ ~ :` only: no `\`, no `%`
+//! (no percent-encoding at all), no `?`/`#`, no `.`/`..` segment, no empty
+//! segment except one trailing `/` (Bitstamp's paths end with it), no
+//! non-ASCII, at most [`MAX_PATH`] bytes. Nothing normalises a path after it
+//! was classified, so a `{}` segment of a read route cannot hide
+//! `x\..\..\orders` or `%2e%2e`. The query is never part of the path (a path
+//! holding `?` is refused, a query holding `#` too); its canonical form is
+//! a separate rule.
+//!
+//! # What each signature binds, and where `sign` is allowed
+//!
+//! Each [`Scheme`] declares which parts of a request its signature binds
+//! ([`Coverage`]) and which header, if any, carries a credential component
+//! in clear; `tests/coverage.rs` checks every declaration against the real
+//! signature by changing each part. A signed request may be handed out
+//! (`sign` in the signer and the agent) only where method, path, query and
+//! body are all bound and nothing travels in clear
+//! ([`Scheme::check_sign`]); elsewhere the holder of the signature could
+//! send another request than the one the policy judged (a Binance read's
+//! query, signed, withdraws when sent to `/sapi/v1/capital/withdraw/apply`),
+//! so the signer offers `forward` and the agent `request`, which send the
+//! request exactly as judged. The host is not required: another host is
+//! another exchange, which does not know the key.
+//!
+//! | exchange | method | host | path | query | body | in clear | `sign` |
+//! |---|:-:|:-:|:-:|:-:|:-:|---|:-:|
+//! | binance | – | – | – | ✓ | ✓ | | refused |
+//! | mexc | – | – | – | ✓ | ✓ | | refused |
+//! | bybit | – | – | – | GET only | non-GET only | | refused |
+//! | coinbase (CDP JWT `uri`) | ✓ | ✓ | ✓ | – | – | | refused |
+//! | kraken | – | – | ✓ | – (refused, travels unsigned if added) | ✓ | | refused |
+//! | bitfinex | – | – | ✓ | – (idem) | ✓ | | refused |
+//! | gemini (payload) | – | – | ✓ | – (idem) | ✓ | | refused |
+//! | okx | ✓ | – | ✓ | ✓ | ✓ | `OK-ACCESS-PASSPHRASE` | refused |
+//! | coinbase-exchange | ✓ | – | ✓ | ✓ | ✓ | `CB-ACCESS-PASSPHRASE` | refused |
+//! | bitget | ✓ | – | ✓ | ✓ | ✓ | `ACCESS-PASSPHRASE` | refused |
+//! | kucoin (key v2) | ✓ | – | ✓ | – (percent-decoded: `%26` = `&`) | ✓ | (key v1 would) | refused |
+//! | poloniex | ✓ | – | ✓ | – (sorted; unsigned with a body) | ✓ | | refused |
+//! | gate | ✓ | – | ✓ | ✓ | ✓ (SHA-512) | | allowed |
+//! | bitstamp | ✓ | ✓ | ✓ | ✓ | ✓ | | allowed |
+//! | deribit | ✓ | – | ✓ | ✓ | ✓ | | allowed |
+//!
+//! Binance and MEXC also concatenate query and body without a separator, so
+//! bytes moved from one to the other keep the signature. Headers other than
+//! the signature's own (notably `Content-Type`, which only Bitstamp signs)
+//! are not bound by any scheme but Bitstamp.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
