@@ -59,6 +59,14 @@
 //! bytes moved from one to the other keep the signature. Headers other than
 //! the signature's own (notably `Content-Type`, which only Bitstamp signs)
 //! are not bound by any scheme but Bitstamp.
+//!
+//! A signature that binds the whole request still binds it for as long as
+//! the exchange accepts it: Bitstamp refuses a nonce it saw within 150 s,
+//! but Gate has no nonce (an exact copy executes again within its 60 s
+//! timestamp window) and Deribit does not document its nonce as single-use.
+//! A `sign`ed request counts once against the rate limit and notional cap,
+//! however often its holder sends it; that is what `--allow-sign` (signer)
+//! and `agent add --allow-sign` opt into.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
