@@ -268,6 +268,14 @@ mod tests {
         );
     }
 
+    /// Key version 1 sends the passphrase in clear: the declaration follows
+    /// the version every key is signed as.
+    #[test]
+    fn the_plaintext_declaration_follows_the_key_version() {
+        assert_eq!(SCHEME.plaintext_header.is_some(), DEFAULT_KEY_VERSION == KeyVersion::V1);
+        assert_eq!(SCHEME.plaintext_header, None);
+    }
+
     #[test]
     fn versions_1_and_3() {
         let r = Request::new("GET", "/api/v1/accounts", "", "");
