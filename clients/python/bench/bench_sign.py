@@ -1,7 +1,12 @@
 """Benchmark: `sign` round trip from Python through the agent, beside a bare
 Unix-socket JSON echo (same framing, a Python echo server process) and
-ccxt's in-process binance sign() of the same request; then signs/s from 1
+ccxt's in-process gate sign() of the same request; then signs/s from 1
 and 4 client processes.
+
+LABEL is a Gate credential added with `sealgate agent add --exchange gate
+--allow-sign`: the agent hands out signatures only where they bind the whole
+request (Gate, Bitstamp, Deribit) and only with that opt-in (until issue 14
+this bench signed a Binance order, whose `sign` is now refused).
 
 usage: bench_sign.py AGENT_SOCKET LABEL [N]
 """
@@ -16,7 +21,9 @@ import time
 
 from sealgate_agent import AgentClient
 
-QUERY = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000"
+PATH = "/api/v4/spot/orders"
+ORDER = {"currency_pair": "BTC_USDT", "side": "buy", "type": "limit", "amount": "0.01", "price": "40000"}
+BODY = json.dumps(ORDER, separators=(",", ":"))
 
 
 def echo_server(path, ready):
@@ -50,7 +57,7 @@ def per_call(fn, n):
 
 def agent_sign(sock, label):
     c = AgentClient(sock)
-    return lambda: c.sign(label, "POST", "/api/v3/order", QUERY)
+    return lambda: c.sign(label, "POST", PATH, "", BODY)
 
 
 def worker(sock, label, n, q):
@@ -73,13 +80,12 @@ def main():
     ready.wait()
     echo = AgentClient(epath)
     req = {"v": 1, "op": "sign", "credential": label,
-           "request": {"method": "POST", "path": "/api/v3/order", "query": QUERY, "body": ""}}
+           "request": {"method": "POST", "path": PATH, "query": "", "body": BODY}}
     echo_us = per_call(lambda: echo.call(req), n)
     agent_us = per_call(agent_sign(sock, label), n)
     import ccxt
-    ex = ccxt.binance({"apiKey": "k", "secret": "s", "options": {"adjustForTimeDifference": False}})
-    params = dict(p.split("=") for p in QUERY.split("&"))
-    ccxt_us = per_call(lambda: ex.sign("order", ["private"], "POST", dict(params)), n)
+    ex = ccxt.gate({"apiKey": "k", "secret": "s"})
+    ccxt_us = per_call(lambda: ex.sign("orders", ["private", "spot"], "POST", dict(ORDER)), n)
     rates = {}
     for procs in (1, 4):
         q = mp.Queue()

@@ -97,7 +97,11 @@ class AgentClient:
         return {"method": method.upper(), "path": path, "query": query or "", "body": body or ""}
 
     def sign(self, credential, method, path, query="", body=""):
-        """Sign; returns {method, path, query, headers: [[name, value]...], body}."""
+        """Sign; returns {method, path, query, headers: [[name, value]...], body}.
+
+        Only for a credential added with `sealgate agent add --allow-sign`, on
+        an exchange whose signature binds method, path, query and body (Gate,
+        Bitstamp, Deribit); otherwise AgentError "denied". Bots use request()."""
         return self.call({"v": 1, "op": "sign", "credential": credential,
                           "request": self._req(method, path, query, body)})["signed"]
 

@@ -242,6 +242,13 @@ pub struct Entry {
     /// confirm-on-use: none.
     #[serde(default)]
     pub confirm: Vec<String>,
+    /// Whether the `sign` op (the signed request handed to the client) is
+    /// allowed: an explicit opt-in (`agent add --allow-sign`), and only for an
+    /// exchange whose signature binds the whole request
+    /// ([`sealgate_exchanges::check_sign`]). Absent in keystores written
+    /// before: off. Clients use `request` (the agent signs and sends).
+    #[serde(default)]
+    pub allow_sign: bool,
     /// The secret fields.
     pub secrets: Secrets,
 }
@@ -262,6 +269,7 @@ impl Entry {
             added_ms,
             lifetime_s: None,
             confirm: Vec::new(),
+            allow_sign: false,
             secrets,
         }
     }
@@ -321,6 +329,7 @@ impl Entry {
             "label": self.label, "exchange": self.exchange, "hint": self.hint, "classes": self.classes,
             "symbols": self.symbols, "max_notional": self.max_notional, "rate": self.rate,
             "added_ms": self.added_ms, "lifetime_s": self.lifetime_s, "confirm": self.confirm,
+            "allow_sign": self.allow_sign,
         })
     }
 }
@@ -460,6 +469,11 @@ impl Keystore {
             return Err(KeystoreError::Exists(e.label));
         }
         sealgate_exchanges::scheme(&e.exchange).map_err(|x| KeystoreError::Invalid(x.to_string()))?;
+        if e.allow_sign {
+            // An opt-in that could never take effect is refused, not stored.
+            sealgate_exchanges::check_sign(&e.exchange)
+                .map_err(|x| KeystoreError::Invalid(format!("--allow-sign: {x}")))?;
+        }
         e.policy(e.added_ms)?;
         e.check_confirm()?;
         self.entries.push(e);

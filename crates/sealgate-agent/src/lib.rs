@@ -13,10 +13,22 @@
 //! and `"ok"`:
 //!
 //! * `{"v":1,"op":"list"}` → `{"ok":true,"credentials":[{label,exchange,hint,classes,…}]}`
-//! * `{"v":1,"op":"sign","credential":L,"request":{method,path,query,body}}` →
-//!   `{"ok":true,"signed":{method,path,query,headers:[[n,v]…],body}}`
-//! * `{"v":1,"op":"request",…same…}` → the agent signs and sends it to the
-//!   exchange's base URL → `{"ok":true,"status":N,"headers":[[n,v]…],"body":S}`
+//! * `{"v":1,"op":"request","credential":L,"request":{method,path,query,body}}`
+//!   → the agent signs and sends it to the exchange's base URL →
+//!   `{"ok":true,"status":N,"headers":[[n,v]…],"body":S}`. This is the op for
+//!   bots (and the ccxt adapter): what is sent is what the policy judged.
+//! * `{"v":1,"op":"sign",…same…}` →
+//!   `{"ok":true,"signed":{method,path,query,headers:[[n,v]…],body}}`, only
+//!   for a credential added with `--allow-sign`, and only for an exchange
+//!   whose signature binds method, path, query and body and carries no
+//!   credential in clear (Gate, Bitstamp, Deribit; see
+//!   `sealgate_exchanges::Scheme::check_sign`); otherwise `denied`, naming
+//!   `request`. A signature that binds less could be sent with another
+//!   method, path or parameters than the ones judged (a Binance read's
+//!   query, signed, withdraws when sent to the withdrawal endpoint).
+//! * Every request's path obeys the one path rule of `sealgate-exchanges`
+//!   (`check_path`: no `\`, `%`, `.`/`..` or empty segments, ASCII only),
+//!   checked before anything else: `bad_request` otherwise.
 //! * `{"v":1,"op":"lock"}` → `{"ok":true,"locked":true}`: the agent drops
 //!   every opened credential (zeroized) and refuses `sign` and `request`
 //!   with `locked` until unlocked; `list` then answers `"locked":true` and
@@ -479,6 +491,24 @@ impl Agent {
             return Err(Refusal::Unknown(format!("no credential labelled {label:?}")));
         };
         let exchange = entry.exchange.clone();
+        if let Op::Sign = op {
+            // A signature handed out must bind the whole request, and the user
+            // must have opted in for this credential; else the client uses `request`.
+            let refused = match sealgate_exchanges::check_sign(&exchange) {
+                Err(e) => Some(e.to_string()),
+                Ok(()) if !entry.allow_sign => Some(format!(
+                    "`sign` is off for credential {label:?}: it was not added with `--allow-sign`; use `request`, \
+                     which signs and sends the request exactly as the policy judged it"
+                )),
+                Ok(()) => None,
+            };
+            if let Some(why) = refused {
+                let d = json!({"op": op.name(), "exchange": exchange, "method": req.method, "path": req.path,
+                    "reason": why});
+                st.audit.log(Action::Denied, label, &d);
+                return Err(Refusal::Denied(why));
+            }
+        }
         let class = sealgate_exchanges::classify(&exchange, &req.path).map_err(|e| Refusal::Sign(e.to_string()))?;
         let order = sealgate_exchanges::order_facts(&exchange, &req);
         let facts = RequestFacts::from_order(class, &order);

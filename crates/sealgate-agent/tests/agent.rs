@@ -46,6 +46,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
         added_ms: 0,
         lifetime_s: None,
         confirm: vec![],
+        allow_sign: false,
         secrets: Secrets {
             api_key: Some(Secret::new("agentkey".into())),
             api_secret: Some(Secret::new("agent-secret-xyz".into())),
@@ -71,14 +72,20 @@ async fn sign_request_deny_and_audit() -> R<()> {
     assert_eq!(list["credentials"][0]["label"], "bin");
     assert!(!list.to_string().contains("agent-secret-xyz"));
 
-    let signed = call(
+    // The replay: a read whose query is a withdrawal's parameters.
+    // Binance signs only query + body, so that signed query, sent to
+    // POST /sapi/v1/capital/withdraw/apply, would withdraw: `sign` is refused.
+    let replay = call(
         &mut c,
         json!({"v":1,"op":"sign","credential":"bin",
-        "request":{"method":"GET","path":"/api/v3/account","query":"","body":""}}),
+        "request":{"method":"GET","path":"/api/v3/account",
+        "query":"coin=BTC&address=bc1qattacker&amount=0.5","body":""}}),
     )
     .await?;
-    assert_eq!(signed["ok"], true, "{signed}");
-    assert!(signed["signed"]["query"].as_str().unwrap_or("").contains("signature="), "{signed}");
+    assert_eq!((replay["ok"].clone(), replay["error"].clone()), (json!(false), json!("denied")), "{replay}");
+    let m = replay["message"].as_str().unwrap_or("");
+    assert!(m.contains("method, path") && m.contains("`request`"), "{replay}");
+    assert!(replay.get("signed").is_none(), "{replay}");
 
     let bal = call(
         &mut c,
@@ -100,7 +107,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
 
     let big = call(
         &mut c,
-        json!({"v":1,"op":"sign","credential":"bin",
+        json!({"v":1,"op":"request","credential":"bin",
         "request":{"method":"POST","path":"/api/v3/order",
         "query":"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=40000","body":""}}),
     )
@@ -120,7 +127,7 @@ async fn sign_request_deny_and_audit() -> R<()> {
 
     let unknown = call(
         &mut c,
-        json!({"v":1,"op":"sign","credential":"bin",
+        json!({"v":1,"op":"request","credential":"bin",
         "request":{"method":"GET","path":"/api/v3/someNewThing","query":"","body":""}}),
     )
     .await?;
@@ -132,6 +139,9 @@ async fn sign_request_deny_and_audit() -> R<()> {
     let summary = sealgate_audit::jsonl::verify_export(&text, sealgate_audit::jsonl::Trust::None)?;
     let s = String::from_utf8(text)?;
     assert!(s.contains("withdraw/apply") && s.contains("\"denied\""), "{s}");
+    assert!(s.contains("\"op\":\"sign\"") && s.contains("does not bind the method, path"), "{s}");
+    assert!(!s.contains("\"signed\""), "no signature was handed out: {s}");
+    assert_eq!(sandbox.free_balance("agentkey", "BTC"), Some(amt("1")?));
     assert!(!s.contains("agent-secret-xyz"));
     // One chained record per sign/request above, in order, each with its outcome (list and
     // the bad version are not credential uses), and no checkpoint.
@@ -268,5 +278,95 @@ async fn forwarded_bodies_carry_their_media_type() -> R<()> {
     assert_eq!(r["status"], 200, "{r}");
     let head = form_head.await??;
     assert_eq!(head.matches("\r\ncontent-type: ").count(), 1, "{head}");
+    Ok(())
+}
+
+/// `sign` needs both: an exchange whose signature binds the whole request
+/// (Gate here), and the credential's explicit opt-in (`agent add
+/// --allow-sign`). An opt-in for an exchange where it could never apply is
+/// refused when the credential is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_needs_a_binding_signature_and_the_opt_in() -> R<()> {
+    let dir = tempfile::tempdir()?;
+    let secrets = || Secrets {
+        api_key: Some(Secret::new("gatekey".into())),
+        api_secret: Some(Secret::new("gate-secret-xyz".into())),
+        ..Secrets::default()
+    };
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    ks.add(Entry::new("gate-off", "gate", secrets(), 0))?;
+    ks.add(Entry { allow_sign: true, ..Entry::new("gate-on", "gate", secrets(), 0) })?;
+    for exchange in ["binance", "kraken", "okx", "coinbase", "bybit", "kucoin"] {
+        let e = ks.add(Entry { allow_sign: true, ..Entry::new("x", exchange, secrets(), 0) }).expect_err(exchange);
+        assert!(e.to_string().contains("--allow-sign") && e.to_string().contains("`request`"), "{e}");
+    }
+    assert_eq!(ks.entries.iter().map(|e| e.public()["allow_sign"].clone()).collect::<Vec<_>>(), [false, true]);
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: dir.path().join("audit.jsonl"),
+        ..Config::default()
+    };
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    let mut c = UnixStream::connect(&cfg.socket).await?;
+    let sign = |label: &str, path: &str| {
+        json!({"v":1,"op":"sign","credential":label,
+            "request":{"method":"GET","path":path,"query":"currency=BTC","body":""}})
+    };
+
+    let off = call(&mut c, sign("gate-off", "/api/v4/spot/accounts")).await?;
+    assert_eq!(off["error"], "denied", "{off}");
+    assert!(off["message"].as_str().unwrap_or("").contains("--allow-sign"), "{off}");
+    let on = call(&mut c, sign("gate-on", "/api/v4/spot/accounts")).await?;
+    assert_eq!(on["ok"], true, "{on}");
+    assert_eq!(on["signed"]["query"], "currency=BTC", "{on}");
+    assert!(on["signed"]["headers"].to_string().contains("\"SIGN\""), "{on}");
+    assert!(!on.to_string().contains("gate-secret-xyz"), "{on}");
+    // The policy still judges what is signed: a withdrawal is denied.
+    let wd = call(&mut c, sign("gate-on", "/api/v4/withdrawals")).await?;
+    assert_eq!(wd["error"], "denied", "{wd}");
+    // The one path rule comes first: a path the URL library would rewrite is refused.
+    for bad in ["/api/v4/spot/accounts/..", "/api/v4/spot/%61ccounts", "/api/v4\\spot/accounts"] {
+        let r = call(&mut c, sign("gate-on", bad)).await?;
+        assert_eq!(r["error"], "bad_request", "{bad}: {r}");
+    }
+    Ok(())
+}
+
+/// The agent checks the path before classifying it: the hidden
+/// Coinbase order (`accounts/x\..\..\orders`, a read route's `{}` segment)
+/// and hidden send-crypto path are refused, never classified as read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_paths_are_refused_before_classification() -> R<()> {
+    let dir = tempfile::tempdir()?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let secrets = Secrets {
+        api_key: Some(Secret::new("bfxkey".into())),
+        api_secret: Some(Secret::new("bfx-secret".into())),
+        ..Secrets::default()
+    };
+    ks.add(Entry { classes: vec!["read".into()], ..Entry::new("bfx", "bitfinex", secrets, 0) })?;
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: dir.path().join("audit.jsonl"),
+        // Nothing listens there: a request that got through would fail as `upstream`.
+        exchange_urls: HashMap::from([("bitfinex".into(), "http://127.0.0.1:9".into())]),
+        ..Config::default()
+    };
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    let mut c = UnixStream::connect(&cfg.socket).await?;
+    for path in ["/v2/auth/r/orders/..\\..\\w\\withdraw", "/v2/auth/r/orders/%2e%2e%2f%2e%2e%2fw%2fwithdraw"] {
+        let r = call(
+            &mut c,
+            json!({"v":1,"op":"request","credential":"bfx",
+                "request":{"method":"POST","path":path,"query":"","body":"{}"}}),
+        )
+        .await?;
+        assert_eq!(r["error"], "bad_request", "{path}: {r}");
+        assert!(r["message"].as_str().unwrap_or("").starts_with("invalid request: path holds"), "{r}");
+    }
     Ok(())
 }

@@ -14,6 +14,7 @@ fn entry(label: &str) -> Entry {
         added_ms: 0,
         lifetime_s: None,
         confirm: vec![],
+        allow_sign: false,
         secrets: Secrets {
             api_key: Some(Secret::new("KEY1".into())),
             api_secret: Some(Secret::new("SECRET-VALUE-1".into())),
@@ -63,5 +64,17 @@ fn keystore_errors_are_clear_and_nothing_is_lost() -> Result<(), Box<dyn std::er
     assert!(matches!(Keystore::open(&path, b"pass"), Err(KeystoreError::Truncated { .. })));
     // The backup is intact throughout.
     assert_eq!(Keystore::open(&bak, b"pass")?.entries.len(), 1);
+    Ok(())
+}
+
+/// Entries written before `allow_sign` existed open with `sign` off.
+#[test]
+fn older_entries_have_sign_off() -> Result<(), Box<dyn std::error::Error>> {
+    let old = serde_json::json!({
+        "label": "a", "exchange": "gate", "hint": "…KEY1", "classes": ["read"], "added_ms": 0,
+        "secrets": {"api_key": "KEY1", "api_secret": "S"},
+    });
+    let e: Entry = serde_json::from_value(old)?;
+    assert!(!e.allow_sign);
     Ok(())
 }

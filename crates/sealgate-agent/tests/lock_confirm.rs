@@ -39,19 +39,38 @@ async fn agent(dir: &Path, name: &str, confirm: &[&str], cfg: Config) -> R<(Arc<
     ks.add(entry(confirm))?;
     ks.save()?;
     let sock = dir.join(name).join("agent.sock");
-    let cfg = Config { socket: sock.clone(), audit: dir.join(format!("{name}.audit.jsonl")), ..cfg };
+    let exchange_urls = std::collections::HashMap::from([("binance".to_owned(), answering_server().await?)]);
+    let cfg = Config { socket: sock.clone(), audit: dir.join(format!("{name}.audit.jsonl")), exchange_urls, ..cfg };
     let a = Agent::new(cfg, ks)?;
     let l = a.bind()?;
     tokio::spawn(a.clone().serve(l));
     Ok((a, sock))
 }
 
+/// An exchange stand-in for `request`: answers every request 200 `{}`.
+async fn answering_server() -> R<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", l.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+// Bots use `request` (the agent signs and sends); `sign` is refused for Binance.
 fn read_req() -> Value {
-    json!({"v":1,"op":"sign","credential":"bin","request":{"method":"GET","path":"/api/v3/account","query":"","body":""}})
+    json!({"v":1,"op":"request","credential":"bin","request":{"method":"GET","path":"/api/v3/account","query":"","body":""}})
 }
 
 fn order_req() -> Value {
-    json!({"v":1,"op":"sign","credential":"bin","request":{"method":"POST","path":"/api/v3/order",
+    json!({"v":1,"op":"request","credential":"bin","request":{"method":"POST","path":"/api/v3/order",
         "query":"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000","body":""}})
 }
 
@@ -175,7 +194,7 @@ async fn confirm_on_use_asks_the_program_and_denies_by_default() -> R<()> {
     std::fs::write(d.join("answer"), "yes\n")?;
     let r = call(&mut c, order_req()).await?;
     assert_eq!(r["ok"], true, "{r}");
-    assert!(r["signed"]["query"].as_str().unwrap_or("").contains("signature="), "{r}");
+    assert_eq!(r["status"], 200, "{r}");
     let asked = std::fs::read_to_string(d.join("asked"))?;
     assert_eq!(
         asked.trim(),

@@ -35,27 +35,34 @@ impl EndpointClass {
 pub type Route = (&'static str, EndpointClass);
 
 /// Classify `path` against `table`. A path that matches no row is
-/// [`EndpointClass::Unknown`]. Paths are compared segment by segment,
-/// exactly (case-sensitive); `.`/`..` segments and empty segments never match,
-/// except a trailing `/`, which must be in the pattern too (Bitstamp's paths
-/// end with `/`).
+/// [`EndpointClass::Unknown`], and so is every path the one path rule
+/// ([`crate::check_path`]) refuses: a query or fragment (`?`, `#`), `\`,
+/// `%`, `.`/`..` or empty segments, non-ASCII. Paths are compared segment by
+/// segment, exactly (case-sensitive); a trailing `/` must be in the pattern
+/// too (Bitstamp's paths end with `/`). A `{}` segment therefore only ever
+/// matches one literal, non-empty segment that no URL library or server
+/// rewrites.
 pub fn classify_path(table: &[Route], path: &str) -> EndpointClass {
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    let inner = match segs.split_last() {
-        Some((last, rest)) if last.is_empty() && !rest.is_empty() => rest, // trailing `/`
-        _ => &segs[..],
-    };
-    if !path.starts_with('/') || inner.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    if crate::check_path(path).is_err() {
         return EndpointClass::Unknown;
     }
-    table
-        .iter()
-        .find(|(pattern, _)| {
-            let pat: Vec<&str> = pattern.split('/').skip(1).collect();
-            pat.len() == segs.len() && pat.iter().zip(&segs).all(|(p, s)| p == s || (*p == "{}" && !s.is_empty()))
-        })
-        .map_or(EndpointClass::Unknown, |(_, c)| *c)
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    // Of the rows that match, the most specific wins whatever the order of
+    // the table: a literal segment beats `{}` at the first segment where the
+    // rows differ (KuCoin's `/api/v1/accounts/sub-transfer`, a transfer, is
+    // not `/api/v1/accounts/{}`, a read). Equally specific rows: the first.
+    let mut best: Option<(Vec<bool>, EndpointClass)> = None;
+    for (pattern, class) in table {
+        let pat: Vec<&str> = pattern.split('/').skip(1).collect();
+        if pat.len() != segs.len() || !pat.iter().zip(&segs).all(|(p, s)| p == s || (*p == "{}" && !s.is_empty())) {
+            continue;
+        }
+        let literal: Vec<bool> = pat.iter().map(|p| *p != "{}").collect();
+        if best.as_ref().is_none_or(|(b, _)| literal > *b) {
+            best = Some((literal, *class));
+        }
+    }
+    best.map_or(EndpointClass::Unknown, |(_, c)| c)
 }
 
 #[cfg(test)]
@@ -68,13 +75,22 @@ mod tests {
     #[test]
     fn matches_exact_and_param_segments() {
         assert_eq!(classify_path(T, "/a/b"), Read);
-        assert_eq!(classify_path(T, "/a/b?x=1"), Read);
+        assert_eq!(classify_path(T, "/a/b?x=1"), Unknown, "a query is never part of the path");
         assert_eq!(classify_path(T, "/a/42/c"), Trade);
         assert_eq!(classify_path(T, "/a/b/"), Unknown);
         assert_eq!(classify_path(T, "/a//c"), Unknown);
         assert_eq!(classify_path(T, "/a/../c"), Unknown);
         assert_eq!(classify_path(T, "/A/b"), Unknown);
         assert_eq!(classify_path(T, "a/b"), Unknown);
+    }
+
+    #[test]
+    fn the_most_specific_row_wins_whatever_the_order() {
+        const O: &[Route] = &[("/a/{}", Read), ("/a/{}/{}", Read), ("/a/x", Withdraw), ("/a/{}/y", Trade)];
+        assert_eq!(classify_path(O, "/a/x"), Withdraw);
+        assert_eq!(classify_path(O, "/a/z"), Read);
+        assert_eq!(classify_path(O, "/a/z/y"), Trade);
+        assert_eq!(classify_path(O, "/a/z/w"), Read);
     }
 
     #[test]
@@ -88,5 +104,28 @@ mod tests {
         assert_eq!(classify_path(S, "/x/../y/"), Unknown);
         assert_eq!(classify_path(S, "/"), Unknown);
         assert_eq!(classify_path(&[("/{}", Read)], "/"), Unknown);
+    }
+
+    /// `{}` segments used to match `\`, `%`-encoded and non-ASCII text that
+    /// the URL library or the exchange then normalised into other segments.
+    #[test]
+    fn param_segments_match_only_literal_segments() {
+        const P: &[Route] = &[("/acc/{}/list", Read), ("/acc/{}", Read), ("/orders", Trade)];
+        for bad in [
+            "/acc/x\\..\\..\\orders/list",
+            "/acc/x\\..\\..\\orders",
+            "/acc/%2e%2e/list",
+            "/acc/%2E%2E",
+            "/acc/%2F/list",
+            "/acc/a%00/list",
+            "/acc/\u{0430}/list",
+            "/acc/a;b/list",
+            "/acc/./list",
+            "/acc/a b/list",
+            "/acc/a\tb/list",
+        ] {
+            assert_eq!(classify_path(P, bad), Unknown, "{bad:?}");
+        }
+        assert_eq!(classify_path(P, "/acc/A-1_b.c~d:e/list"), Read);
     }
 }

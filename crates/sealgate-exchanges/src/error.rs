@@ -33,6 +33,18 @@ pub enum Error {
         /// What is unsupported.
         what: &'static str,
     },
+    /// `sign` (a signature handed out) is refused for this exchange: its
+    /// signature does not bind the whole request, or it carries a
+    /// credential component in clear.
+    #[error(
+        "`sign` is refused for {exchange}: {why}; use `forward` (signer) or `request` (agent), which send the request exactly as the policy judged it"
+    )]
+    SignRefused {
+        /// Exchange id.
+        exchange: &'static str,
+        /// What the signature leaves open.
+        why: String,
+    },
     /// The signing primitive failed (randomness, internal).
     #[error("signing failed")]
     Crypto,

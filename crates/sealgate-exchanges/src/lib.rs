@@ -7,6 +7,66 @@
 //! and the signer can own nonces across instances. Query strings and bodies
 //! are signed and sent exactly as given: nothing is re-serialized after
 //! signing.
+//!
+//! # One path rule
+//!
+//! [`check_path`] is the only path rule: [`Request::validate`], [`classify`]
+//! (and [`classify_path`]) and every scheme's `sign` apply it, and the
+//! signer and the agent call `validate` before anything else. A path is
+//! `/`-separated segments of `A-Z a-z 0-9 - . _ ~ :` only: no `\`, no `%`
+//! (no percent-encoding at all), no `?`/`#`, no `.`/`..` segment, no empty
+//! segment except one trailing `/` (Bitstamp's paths end with it), no
+//! non-ASCII, at most [`MAX_PATH`] bytes. Nothing normalises a path after it
+//! was classified, so a `{}` segment of a read route cannot hide
+//! `x\..\..\orders` or `%2e%2e`. The query is never part of the path (a path
+//! holding `?` is refused, a query holding `#` too); its canonical form is
+//! a separate rule.
+//!
+//! # What each signature binds, and where `sign` is allowed
+//!
+//! Each [`Scheme`] declares which parts of a request its signature binds
+//! ([`Coverage`]) and which header, if any, carries a credential component
+//! in clear; `tests/coverage.rs` checks every declaration against the real
+//! signature by changing each part. A signed request may be handed out
+//! (`sign` in the signer and the agent) only where method, path, query and
+//! body are all bound and nothing travels in clear
+//! ([`Scheme::check_sign`]); elsewhere the holder of the signature could
+//! send another request than the one the policy judged (a Binance read's
+//! query, signed, withdraws when sent to `/sapi/v1/capital/withdraw/apply`),
+//! so the signer offers `forward` and the agent `request`, which send the
+//! request exactly as judged. The host is not required: another host is
+//! another exchange, which does not know the key.
+//!
+//! | exchange | method | host | path | query | body | in clear | `sign` |
+//! |---|:-:|:-:|:-:|:-:|:-:|---|:-:|
+//! | binance | – | – | – | ✓ | ✓ | | refused |
+//! | mexc | – | – | – | ✓ | ✓ | | refused |
+//! | bybit | – | – | – | GET only | non-GET only | | refused |
+//! | coinbase (CDP JWT `uri`) | ✓ | ✓ | ✓ | – | – | | refused |
+//! | kraken | – | – | ✓ | – (refused, travels unsigned if added) | ✓ | | refused |
+//! | bitfinex | – | – | ✓ | – (idem) | ✓ | | refused |
+//! | gemini (payload) | – | – | ✓ | – (idem) | ✓ | | refused |
+//! | okx | ✓ | – | ✓ | ✓ | ✓ | `OK-ACCESS-PASSPHRASE` | refused |
+//! | coinbase-exchange | ✓ | – | ✓ | ✓ | ✓ | `CB-ACCESS-PASSPHRASE` | refused |
+//! | bitget | ✓ | – | ✓ | ✓ | ✓ | `ACCESS-PASSPHRASE` | refused |
+//! | kucoin (key v2) | ✓ | – | ✓ | – (percent-decoded: `%26` = `&`) | ✓ | (key v1 would) | refused |
+//! | poloniex | ✓ | – | ✓ | – (sorted; unsigned with a body) | ✓ | | refused |
+//! | gate | ✓ | – | ✓ | ✓ | ✓ (SHA-512) | | allowed |
+//! | bitstamp | ✓ | ✓ | ✓ | ✓ | ✓ | | allowed |
+//! | deribit | ✓ | – | ✓ | ✓ | ✓ | | allowed |
+//!
+//! Binance and MEXC also concatenate query and body without a separator, so
+//! bytes moved from one to the other keep the signature. Headers other than
+//! the signature's own (notably `Content-Type`, which only Bitstamp signs)
+//! are not bound by any scheme but Bitstamp.
+//!
+//! A signature that binds the whole request still binds it for as long as
+//! the exchange accepts it: Bitstamp refuses a nonce it saw within 150 s,
+//! but Gate has no nonce (an exact copy executes again within its 60 s
+//! timestamp window) and Deribit does not document its nonce as single-use.
+//! A `sign`ed request counts once against the rate limit and notional cap,
+//! however often its holder sends it; that is what `--allow-sign` (signer)
+//! and `agent add --allow-sign` opt into.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,11 +80,11 @@ mod sig;
 
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
-pub use exchanges::{ALL, Scheme};
+pub use exchanges::{ALL, Coverage, Scheme};
 pub use facts::{OrderFacts, order_facts};
 pub use request::{
-    Clock, Context, Credential, FixedClock, FixedNonce, MonotonicNonce, NonceSource, Request, SignedRequest,
-    SystemClock,
+    Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
+    SystemClock, check_path,
 };
 
 /// The scheme of exchange `id`.
@@ -38,7 +98,18 @@ pub fn sign(id: &str, cred: &Credential, req: &Request, ctx: &Context<'_>) -> Re
     (scheme(id)?.sign)(cred, req, ctx)
 }
 
-/// The class of a private endpoint of exchange `id`, by path alone.
+/// Whether a signed request of exchange `id` may be handed out (`sign`),
+/// see [`Scheme::check_sign`]. The signer and the agent refuse `sign`
+/// otherwise; [`sign`] itself (the primitive, also behind `forward`) does
+/// not ask.
+pub fn check_sign(id: &str) -> Result<(), Error> {
+    scheme(id)?.check_sign()
+}
+
+/// The class of a private endpoint of exchange `id`, by path alone. A path
+/// the one path rule refuses ([`check_path`]) is an error, never a class.
 pub fn classify(id: &str, path: &str) -> Result<EndpointClass, Error> {
-    Ok(classify_path(scheme(id)?.routes, path))
+    let scheme = scheme(id)?;
+    check_path(path)?;
+    Ok(classify_path(scheme.routes, path))
 }

@@ -38,15 +38,14 @@ impl Request {
         Self { method: method.into(), path: path.into(), query: query.into(), body: body.into() }
     }
 
-    /// Check the shape every scheme relies on.
+    /// Check the shape every scheme relies on, the path by [`check_path`]
+    /// (the one path rule). The signer and the agent call it before
+    /// anything else, and every scheme's `sign` calls it again.
     pub fn validate(&self) -> Result<(), Error> {
         if !matches!(self.method.as_str(), "GET" | "POST" | "PUT" | "DELETE" | "PATCH") {
             return Err(Error::BadRequest("method must be GET, POST, PUT, DELETE or PATCH"));
         }
-        if !self.path.starts_with('/') || self.path.contains(['?', '#', ' ']) || self.path.chars().any(char::is_control)
-        {
-            return Err(Error::BadRequest("path must start with / and hold no query, fragment or spaces"));
-        }
+        check_path(&self.path)?;
         if self.query.starts_with('?') || self.query.contains(['#', ' ']) || self.query.chars().any(char::is_control) {
             return Err(Error::BadRequest("query must be raw, without ?, # or spaces"));
         }
@@ -57,6 +56,68 @@ impl Request {
     pub fn path_and_query(&self) -> String {
         if self.query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.query) }
     }
+}
+
+/// Longest path accepted (no documented private endpoint comes close).
+pub const MAX_PATH: usize = 512;
+
+/// The one path rule: the path that is classified, signed and sent is one
+/// literal sequence of segments that every HTTP stack and URL library reads
+/// the same way, so no normalisation can happen after the policy judged it.
+///
+/// A path is accepted only when
+/// - it starts with `/` and is at most [`MAX_PATH`] bytes;
+/// - every byte is ASCII `A-Z a-z 0-9 - . _ ~ :` or the `/` separator: no
+///   `\` (URL libraries turn it into `/`), no `%` (no percent-encoding at
+///   all: `%2e%2e` becomes `..`, `%2f` a separator, on some servers), no
+///   `?`/`#` (the query travels on its own), no `;` (matrix parameters that
+///   some servers strip), no space, control or non-ASCII character;
+/// - no segment is `.` or `..` (resolved away by URL libraries and servers);
+/// - no segment is empty (`//`), except one trailing `/`, which Bitstamp's
+///   documented paths all end with (`/api/v2/balance/`); elsewhere a
+///   trailing `/` is kept as is and matches no endpoint (`unknown`). `/`
+///   alone names no private endpoint and is refused.
+///
+/// The characters are those of the exchanges' documented private paths:
+/// unreserved characters of RFC 3986 and `:` (Bitfinex's `perf:1D`).
+/// Path parameters (`{}` segments of the endpoint tables: ids, symbols,
+/// currencies) obey the same rule.
+pub fn check_path(path: &str) -> Result<(), Error> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(Error::BadRequest("path must start with /"));
+    };
+    if path.len() > MAX_PATH {
+        return Err(Error::BadRequest("path is longer than 512 bytes"));
+    }
+    for c in path.chars() {
+        match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '.' | '_' | '~' | ':' | '/' => {}
+            '\\' => return Err(Error::BadRequest("path holds a backslash (\\), which URL libraries read as /")),
+            '%' => return Err(Error::BadRequest("path holds a percent-encoding (%): send the path literally")),
+            '?' | '#' => return Err(Error::BadRequest("path holds ? or #: give the query in its own field")),
+            c if !c.is_ascii() => return Err(Error::BadRequest("path holds a non-ASCII character")),
+            c if c.is_ascii_control() || c == ' ' => {
+                return Err(Error::BadRequest("path holds a space or control character"));
+            }
+            _ => return Err(Error::BadRequest("path holds a character outside A-Z a-z 0-9 - . _ ~ : /")),
+        }
+    }
+    if rest.is_empty() {
+        return Err(Error::BadRequest("path / names no endpoint"));
+    }
+    let segs: Vec<&str> = rest.split('/').collect();
+    let inner = match segs.split_last() {
+        Some((&"", init)) => init, // one trailing `/`
+        _ => &segs[..],
+    };
+    for s in inner {
+        match *s {
+            "" => return Err(Error::BadRequest("path holds an empty segment (//)")),
+            "." | ".." => return Err(Error::BadRequest("path holds a . or .. segment")),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The request exactly as it goes on the wire.

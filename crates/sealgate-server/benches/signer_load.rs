@@ -1,7 +1,8 @@
 //! Signer load benchmark, side by side in one session (issue 5 item 9):
 //!
-//! - the signer's `POST /v1/sign` over loopback (warm cache, a Binance HMAC
-//!   credential, role `trader`, a real service token), every signature
+//! - the signer's `POST /v1/sign` over loopback (warm cache, a Gate HMAC-SHA512
+//!   credential: Binance's `sign` is refused since issue 14; role `trader`, a
+//!   real service token), every signature
 //!   durably audited (SQLite on a temp dir, group commit, each request
 //!   waits for its commit);
 //! - a bare echo endpoint merged into the same Router, on the same server,
@@ -43,10 +44,11 @@ use sealgate_server::service_auth::{ServiceKey, ServiceVerifier};
 use sealgate_server::signer::{Signer, SignerConfig};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
 
-const CID: &str = "bench-binance-1";
+/// Gate: an exchange whose signature binds the whole request, so `sign` is
+/// allowed for it (Binance's is refused: its signature binds only query and body).
+const CID: &str = "bench-gate-1";
 const OWNER: &str = "bench-user";
-const SIGN_BODY: &str =
-    r#"{"credential_id":"bench-binance-1","request":{"method":"GET","path":"/api/v3/account","query":"","body":""}}"#;
+const SIGN_BODY: &str = r#"{"credential_id":"bench-gate-1","request":{"method":"GET","path":"/api/v4/spot/accounts","query":"","body":""}}"#;
 
 /// The bench's own endpoint: returns the body it was given.
 async fn echo(body: Bytes) -> Bytes {
@@ -181,12 +183,12 @@ async fn world() -> World {
     let req = SealRequest {
         sub: OWNER.into(),
         cid: CID.into(),
-        exch: "binance".into(),
+        exch: "gate".into(),
         aud: "trader".into(),
         scope: Scope::parse_list("read,trade").expect("scope"),
         iat: sealgate_server::now_ms() / 1000,
     };
-    let cred = r#"{"api_key":"BENCH-binance-key-0001","api_secret":"BENCH-binance-secret-0001"}"#;
+    let cred = r#"{"api_key":"BENCH-gate-key-0001","api_secret":"BENCH-gate-secret-0001"}"#;
     let (jwe, _) = seal_credential(cred.as_bytes(), &key.public, &req).expect("seal");
     let kid = key.public.kid().expect("kid").to_owned();
     store
@@ -194,7 +196,7 @@ async fn world() -> World {
             &NewCredential {
                 id: CID,
                 owner: OWNER,
-                exchange: "binance",
+                exchange: "gate",
                 label: "bench",
                 hint: "0001",
                 scope: "read,trade",

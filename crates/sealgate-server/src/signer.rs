@@ -1,10 +1,16 @@
 //! The signer: the only component that opens an envelope.
 //!
 //! For each request, in this order, and before any private-key work:
-//! 1. the caller's role is proved (a service token, or in-process);
+//! 1. the caller's role is proved (a service token, or in-process), and the
+//!    request is checked (`Request::validate`: the one path rule of
+//!    `sealgate-exchanges`, so the path classified is the path signed and sent);
 //! 2. the credential row and the envelope sealed to that role are loaded;
 //!    the envelope's protected header must bind the row's owner, id and
 //!    exchange and the caller's role (checked without opening);
+//!    For `sign`, the exchange's signature must bind the whole request
+//!    (method, path, query, body) and carry no credential in clear
+//!    (`sealgate_exchanges::check_sign`: Gate, Bitstamp and Deribit today);
+//!    otherwise `sign` is refused (audited) and the caller uses `forward`;
 //! 3. `sealgate-policy` decides: kill switch, credential status, the
 //!    endpoint's class (by path) against the role and the sealed `scope`,
 //!    symbol and notional limits, rate;
@@ -56,6 +62,8 @@ pub struct SignerConfig {
     pub roles: Vec<Role>,
     /// Roles that may have a signature returned (`/v1/sign`). By default none:
     /// importer and trader get `forward` only, so no signature leaves the signer.
+    /// Even for these roles, `sign` is refused for an exchange whose signature
+    /// does not bind the whole request ([`sealgate_exchanges::check_sign`]).
     pub sign_allowed: Vec<Role>,
     /// Base URL of each exchange (`https://api.binance.com`, or the sandbox).
     pub exchanges: HashMap<String, String>,
@@ -210,7 +218,7 @@ impl Signer {
                 role.name()
             )));
         }
-        let ready = self.prepare(role, call).await?;
+        let ready = self.prepare(role, call, Op::Sign).await?;
         let signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
         self.audit_use(role, call, &ready, Action::Signed, None).await?;
         inc(&self.metrics.signer_signed_total);
@@ -220,7 +228,7 @@ impl Signer {
     /// Signs `call.request` for `role`, sends it to the exchange, and returns the answer.
     pub async fn forward(&self, role: Role, call: &ForwardCall) -> Result<ExchangeResponse, SignerCallError> {
         inc(&self.metrics.signer_requests_total);
-        let ready = self.prepare(role, call).await?;
+        let ready = self.prepare(role, call, Op::Forward).await?;
         let exchange = ready.entry.exchange.clone();
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
@@ -279,8 +287,39 @@ impl Signer {
         Ok(())
     }
 
+    /// `sign` hands the signature out: only where it binds the whole request
+    /// ([`sealgate_exchanges::check_sign`]), else the holder could send
+    /// another request than the one judged. Refused before the policy and
+    /// before any envelope is opened; the refusal is audited.
+    async fn check_sign(
+        &self,
+        op: Op,
+        role: Role,
+        exchange: &str,
+        owner: &str,
+        call: &ForwardCall,
+    ) -> Result<(), SignerCallError> {
+        let Op::Sign = op else { return Ok(()) };
+        let Err(e) = sealgate_exchanges::check_sign(exchange) else { return Ok(()) };
+        inc(&self.metrics.signer_denied_total);
+        self.record(
+            AuditEvent::new(
+                format!("role:{}", role.name()),
+                Action::Denied,
+                &call.credential_id,
+                json!({
+                    "exchange": exchange, "role": role.name(), "op": "sign",
+                    "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
+                }),
+            )
+            .owner(owner),
+        )
+        .await?;
+        Err(SignerCallError::Denied(e.to_string()))
+    }
+
     /// Steps 2-4: load, bind, decide, open (or hit the cache).
-    async fn prepare(&self, role: Role, call: &ForwardCall) -> Result<Ready, SignerCallError> {
+    async fn prepare(&self, role: Role, call: &ForwardCall, op: Op) -> Result<Ready, SignerCallError> {
         if !self.cfg.roles.contains(&role) {
             return Err(SignerCallError::Unauthorized(format!("this signer does not serve role {}", role.name())));
         }
@@ -299,6 +338,7 @@ impl Signer {
         });
         if let Some(entry) = fresh {
             inc(&self.metrics.signer_cache_hits_total);
+            self.check_sign(op, role, &entry.exchange, &entry.owner, call).await?;
             let policy = lock(&entry.policy).clone();
             let class = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
             return Ok(Ready { entry, class });
@@ -322,6 +362,7 @@ impl Signer {
             tracing::warn!(credential = cid, error = %e, "envelope binding mismatch");
             SignerCallError::Denied(format!("envelope binding: {e}"))
         })?;
+        self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
         let status = match row.status {
             CredentialStatus::Active => sealgate_policy::CredentialStatus::Active,
             CredentialStatus::Frozen => sealgate_policy::CredentialStatus::Frozen,
@@ -627,6 +668,13 @@ fn policy_of(
         _ => return Err(unreadable()),
     };
     Ok(policy)
+}
+
+/// What the caller gets: the signed request (`sign`) or the exchange's answer (`forward`).
+#[derive(Clone, Copy)]
+enum Op {
+    Sign,
+    Forward,
 }
 
 /// Records the floor a scheme asks a nonce for, and answers with it; the

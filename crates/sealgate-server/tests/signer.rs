@@ -216,6 +216,9 @@ async fn services_prove_their_role_over_http() {
     world
         .credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read"), ("trader", "read,trade")])
         .await;
+    // Gate's signature binds method, path, query and body: sign may be allowed for it.
+    let gate = serde_json::json!({"api_key": "gate-key", "api_secret": "gate-secret"}).to_string();
+    world.credential("alice", "cid-gate", "gate", &gate, &[("importer", "read"), ("trader", "read,trade")]).await;
     let signer = world.signer(SignerConfig { sign_allowed: vec![Role::Trader], ..world.signer_config() });
     let (importer, _) = ServiceKey::generate("importer").expect("key");
     let (trader, _) = ServiceKey::generate("trader").expect("key");
@@ -236,10 +239,17 @@ async fn services_prove_their_role_over_http() {
     // The importer's token cannot place an order, nor have a signature returned.
     let order = call("cid-bn", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "");
     assert!(matches!(imp.forward(&order).await, Err(SignerCallError::Denied(_))));
-    assert!(matches!(imp.sign(&read).await, Err(SignerCallError::Unauthorized(_))));
-    // The trader may (sign is allowed for it in this configuration).
-    let signed = tr.sign(&read).await.expect("sign");
-    assert!(signed.query.contains("signature="));
+    let gate_read = call("cid-gate", "GET", "/api/v4/spot/accounts", "currency=BTC", "");
+    assert!(matches!(imp.sign(&gate_read).await, Err(SignerCallError::Unauthorized(_))));
+    // The trader may (sign is allowed for it in this configuration), where the
+    // signature binds the whole request.
+    let signed = tr.sign(&gate_read).await.expect("sign");
+    assert!(signed.header_value("SIGN").is_some() && signed.query == "currency=BTC", "{signed:?}");
+    // Binance's signature binds neither method nor path: refused, naming forward.
+    match tr.sign(&read).await {
+        Err(SignerCallError::Denied(m)) => assert!(m.contains("`forward`"), "{m}"),
+        other => panic!("binance sign: {other:?}"),
+    }
     // A key the signer does not trust.
     assert!(matches!(bad.forward(&read).await, Err(SignerCallError::Unauthorized(_))));
     // No token, garbage bodies.
@@ -416,4 +426,65 @@ async fn owner_limits_narrow_what_the_sealed_scope_allows() {
         assert_eq!(denied, 4);
     })
     .await;
+}
+
+/// The replay: a read-only `sign` of `GET /api/v3/account` whose query
+/// is a withdrawal's parameters. Binance signs only query + body, so the
+/// signed query, sent to `POST /sapi/v1/capital/withdraw/apply`, withdraws.
+/// `sign` is refused for Binance even for a role in `--allow-sign`, before the
+/// policy and before any envelope is opened, and the refusal is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_is_refused_where_the_signature_does_not_bind_the_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    let world = World::new(&url).await;
+    world.credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read"), ("trader", "read")]).await;
+    world.credential("alice", "cid-kr", "kraken", &kraken_json(), &[("trader", "read")]).await;
+    let signer =
+        world.signer(SignerConfig { sign_allowed: vec![Role::Importer, Role::Trader], ..world.signer_config() });
+    let withdraw_query = "coin=BTC&address=bc1qattacker000000000000000000000000000000&amount=0.5";
+    let replay = call("cid-bn", "GET", "/api/v3/account", withdraw_query, "");
+
+    // What the signature would have been worth: the same bytes, signed by the
+    // primitive and sent to the withdrawal endpoint, are paid by the exchange.
+    let cred = sealgate_exchanges::Credential {
+        api_key: Some(BINANCE_KEY.into()),
+        api_secret: Some(BINANCE_SECRET.into()),
+        ..Default::default()
+    };
+    let ctx = sealgate_exchanges::Context {
+        clock: &sealgate_exchanges::SystemClock,
+        nonce: &sealgate_exchanges::FixedNonce(1),
+    };
+    let s = sealgate_exchanges::sign("binance", &cred, &replay.request, &ctx).expect("primitive");
+    let http = reqwest::Client::new();
+    let mut rb = http.post(format!("http://{}/sapi/v1/capital/withdraw/apply?{}", world.sandbox.addr(), s.query));
+    for (k, v) in &s.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    assert_eq!(rb.send().await.expect("send").status(), 200, "the replay works against the exchange");
+    assert_eq!(world.sandbox.withdrawals().len(), 1);
+
+    for role in [Role::Importer, Role::Trader] {
+        match signer.sign(role, &replay).await {
+            Err(SignerCallError::Denied(m)) => {
+                assert!(m.contains("binance") && m.contains("`forward`") && m.contains("method, path"), "{m}");
+            }
+            other => panic!("{role:?}: {other:?}"),
+        }
+    }
+    // Kraken's signature binds the path but not the method, nor a query added later.
+    match signer.sign(Role::Trader, &call("cid-kr", "POST", "/0/private/Balance", "", "")).await {
+        Err(SignerCallError::Denied(m)) => assert!(m.contains("method, query"), "{m}"),
+        other => panic!("kraken: {other:?}"),
+    }
+    // Nothing was opened, the refusals are on the record, and forward still reads.
+    let actions = audit_actions(&world).await;
+    assert!(!actions.iter().any(|(a, _)| a == "unsealed" || a == "signed"), "{actions:?}");
+    let denied: Vec<&String> = actions.iter().filter(|(a, _)| a == "denied").map(|(_, d)| d).collect();
+    assert_eq!(denied.len(), 3, "{actions:?}");
+    assert!(denied.iter().all(|d| d.contains("\"op\":\"sign\"") && d.contains("`forward`")), "{denied:?}");
+    assert_eq!(world.sandbox.withdrawals().len(), 1);
+    let r = signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect("read");
+    assert_eq!(r.status, 200);
 }

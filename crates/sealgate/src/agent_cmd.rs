@@ -118,6 +118,12 @@ pub struct AddArgs {
     /// program, comma-separated (e.g. `trade`); must be among --classes.
     #[arg(long)]
     confirm: Option<String>,
+    /// Allow the `sign` op (the signed request handed to the client) for this
+    /// credential. Off by default: bots use `request`. Refused for an exchange
+    /// whose signature does not bind method, path, query and body, or that
+    /// sends a passphrase in clear (only Gate, Bitstamp and Deribit qualify).
+    #[arg(long = "allow-sign")]
+    allow_sign: bool,
     #[command(flatten)]
     ks: KeystoreArg,
 }
@@ -211,6 +217,7 @@ fn add(a: AddArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         rate,
         lifetime_s: a.lifetime,
         confirm: a.confirm.as_deref().map(list_arg).unwrap_or_default(),
+        allow_sign: a.allow_sign,
         ..Entry::new(&a.label, &a.exchange, secrets, now_ms())
     })?;
     ks.save()?;

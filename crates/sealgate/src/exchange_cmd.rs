@@ -17,6 +17,13 @@ const MAX_SIGN_INPUT: usize = 256 * 1024;
 #[derive(Subcommand)]
 pub enum ExchangeCommand {
     /// Sign one request (JSON on stdin) exactly as it goes on the wire; applies no policy.
+    ///
+    /// The raw primitive, kept for every exchange (it judges nothing anyway).
+    /// Where the exchange's signature does not bind method, path, query and
+    /// body, or carries a passphrase in clear, a warning on stderr says so:
+    /// the signed request can be sent as another request than the one
+    /// given. The signer and the agent refuse `sign` there (use `forward` /
+    /// `request`).
     Sign,
     /// Print the class of a private endpoint: read, trade, withdraw, account or unknown.
     Classify {
@@ -90,6 +97,10 @@ fn sign(out: &mut Vec<u8>) -> anyhow::Result<()> {
     };
     let ctx = Context { clock: &*clock, nonce: &*nonces };
     let signed = sealgate_exchanges::sign(&input.exchange, &input.credential, &input.request, &ctx)?;
+    if let Err(why) = sealgate_exchanges::check_sign(&input.exchange) {
+        // The primitive signs anyway; whoever holds the output should know what it binds.
+        eprintln!("sealgate: warning: {why}");
+    }
     let mut headers = serde_json::Map::new();
     for (k, v) in &signed.headers {
         headers.insert(k.clone(), v.clone().into());

@@ -41,6 +41,8 @@ pub struct ServeArgs {
     #[arg(long = "exchange-url", value_name = "ID=URL")]
     exchange_urls: Vec<String>,
     /// Roles that may have signatures returned by /v1/sign (default: none; forward only).
+    /// Even then, only for exchanges whose signature binds method, path, query and
+    /// body and sends no passphrase in clear (Gate, Bitstamp, Deribit); others: forward.
     #[arg(long, value_delimiter = ',')]
     allow_sign: Vec<String>,
     /// Import workers in this process.

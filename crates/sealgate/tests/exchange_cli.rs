@@ -34,6 +34,29 @@ fn sign_reproduces_the_binance_documented_example() {
             .ends_with("&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71")
     );
     assert_eq!(v["headers"]["X-MBX-APIKEY"], "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A");
+    // The raw primitive signs, and says on stderr what the signature leaves open.
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("warning") && warning.contains("method, path") && warning.contains("`forward`"),
+        "{warning}"
+    );
+}
+
+/// Where the signature binds the whole request, no warning.
+#[test]
+fn sign_warns_only_where_the_signature_leaves_parts_open() {
+    let input = |exchange: &str| {
+        format!(
+            r#"{{"exchange":"{exchange}","credential":{{"api_key":"k","api_secret":"{CANARY}","passphrase":"{CANARY}"}},
+            "request":{{"method":"GET","path":"/api/v4/spot/accounts"}},"clock_ms":1700000000000}}"#
+        )
+    };
+    let out = run(&["exchange", "sign"], input("gate").as_bytes());
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["exchange", "sign"], input("okx").as_bytes());
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && warning.contains("OK-ACCESS-PASSPHRASE"), "{warning}");
+    assert!(!warning.contains(CANARY), "{warning}");
 }
 
 #[test]

@@ -15,13 +15,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA384;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "bitfinex", name: "Bitfinex (API v2)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "bitfinex",
+    name: "Bitfinex (API v2)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: false,
+        host: false,
+        path: true,
+        query: false,
+        body: true,
+        signs: "`/api` + path + nonce + body; a query is refused at signing and travels unsigned when added",
+    },
+    plaintext_header: None,
+};
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

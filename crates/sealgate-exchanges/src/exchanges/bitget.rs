@@ -17,13 +17,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "bitget", name: "Bitget (API v2)", key_types: &["hmac", "rsa"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "bitget",
+    name: "Bitget (API v2)",
+    key_types: &["hmac", "rsa"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: false,
+        path: true,
+        query: true,
+        body: true,
+        signs: "timestamp + METHOD + path?query + body",
+    },
+    plaintext_header: Some("ACCESS-PASSPHRASE"),
+};
 
 /// The string Bitget signs.
 fn message(ts: &str, req: &Request) -> String {

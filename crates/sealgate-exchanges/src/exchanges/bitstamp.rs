@@ -22,13 +22,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "bitstamp", name: "Bitstamp (API v2)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "bitstamp",
+    name: "Bitstamp (API v2)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: true,
+        path: true,
+        query: true,
+        body: true,
+        signs: "key + METHOD + host + path + ?query + content type + nonce + timestamp + body",
+    },
+    plaintext_header: None,
+};
 
 const HOST: &str = "www.bitstamp.net";
 const FORM: &str = "application/x-www-form-urlencoded";

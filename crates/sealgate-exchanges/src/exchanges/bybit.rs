@@ -16,13 +16,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "bybit", name: "Bybit (API v5)", key_types: &["hmac", "rsa"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "bybit",
+    name: "Bybit (API v5)",
+    key_types: &["hmac", "rsa"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: false,
+        host: false,
+        path: false,
+        query: false,
+        body: false,
+        signs: "timestamp + api key + recv window + the query (GET) or the body (other methods)",
+    },
+    plaintext_header: None,
+};
 
 /// The documented default `X-BAPI-RECV-WINDOW`.
 const RECV_WINDOW: &str = "5000";

@@ -18,7 +18,7 @@
 
 use aws_lc_rs::signature::Ed25519KeyPair;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
@@ -29,6 +29,15 @@ pub(crate) const SCHEME: Scheme = Scheme {
     key_types: &["es256", "ed25519"],
     sign,
     routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: true,
+        path: true,
+        query: false,
+        body: false,
+        signs: "a JWT whose `uri` claim is `METHOD host path` (no query, no body)",
+    },
+    plaintext_header: None,
 };
 
 /// The host in the `uri` claim.

@@ -15,7 +15,7 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
@@ -26,6 +26,15 @@ pub(crate) const SCHEME: Scheme = Scheme {
     key_types: &["hmac"],
     sign,
     routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: false,
+        path: true,
+        query: true,
+        body: true,
+        signs: "timestamp + METHOD + path?query + body",
+    },
+    plaintext_header: Some("CB-ACCESS-PASSPHRASE"),
 };
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {

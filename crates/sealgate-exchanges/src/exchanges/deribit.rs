@@ -18,13 +18,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "deribit", name: "Deribit (API v2)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "deribit",
+    name: "Deribit (API v2)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: false,
+        path: true,
+        query: true,
+        body: true,
+        signs: "timestamp + nonce + METHOD + path?query + body",
+    },
+    plaintext_header: None,
+};
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;
@@ -230,7 +244,8 @@ mod tests {
         assert_eq!(classify_path(ROUTES, "/api/v2/private/buy"), Trade);
         assert_eq!(classify_path(ROUTES, "/api/v2/private/cancel_all"), Trade);
         assert_eq!(classify_path(ROUTES, "/api/v2/private/withdraw"), Withdraw);
-        assert_eq!(classify_path(ROUTES, "/api/v2/private/withdraw?currency=BTC&amount=1"), Withdraw);
+        // A path never carries its query (the one path rule): such a path is no endpoint.
+        assert_eq!(classify_path(ROUTES, "/api/v2/private/withdraw?currency=BTC&amount=1"), EndpointClass::Unknown);
         assert_eq!(classify_path(ROUTES, "/api/v2/private/submit_transfer_to_user"), Withdraw);
         assert_eq!(classify_path(ROUTES, "/api/v2/private/create_api_key"), Account);
         assert_eq!(classify_path(ROUTES, "/api/v2/private/create_subaccount"), Account);

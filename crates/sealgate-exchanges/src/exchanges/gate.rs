@@ -19,13 +19,27 @@
 use aws_lc_rs::digest::SHA512;
 use aws_lc_rs::hmac::HMAC_SHA512;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "gate", name: "Gate (API v4)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "gate",
+    name: "Gate (API v4)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: false,
+        path: true,
+        query: true,
+        body: true,
+        signs: "METHOD + path + query + SHA-512(body) + timestamp",
+    },
+    plaintext_header: None,
+};
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

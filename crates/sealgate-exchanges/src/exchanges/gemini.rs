@@ -19,12 +19,27 @@
 use aws_lc_rs::hmac::HMAC_SHA384;
 use serde_json::Value;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme = Scheme { id: "gemini", name: "Gemini", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "gemini",
+    name: "Gemini",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: false,
+        host: false,
+        path: true,
+        query: false,
+        body: true,
+        signs: "the base64 JSON payload (the body, with `request` = path and `nonce`); no method, no query",
+    },
+    plaintext_header: None,
+};
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

@@ -19,13 +19,27 @@
 use aws_lc_rs::digest::SHA256;
 use aws_lc_rs::hmac::HMAC_SHA512;
 
-use super::{Scheme, params};
+use super::{Coverage, Scheme, params};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "kraken", name: "Kraken (spot)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "kraken",
+    name: "Kraken (spot)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: false,
+        host: false,
+        path: true,
+        query: false,
+        body: true,
+        signs: "the path + SHA-256(nonce + body); a query is refused at signing and travels unsigned when added",
+    },
+    plaintext_header: None,
+};
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

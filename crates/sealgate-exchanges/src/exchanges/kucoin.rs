@@ -23,13 +23,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "kucoin", name: "KuCoin (API key version 2)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "kucoin",
+    name: "KuCoin (API key version 2)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: false,
+        path: true,
+        query: false,
+        body: true,
+        signs: "timestamp + METHOD + path?query + body, the query percent-decoded (`%26` and `&` sign alike)",
+    },
+    plaintext_header: None,
+};
 
 /// The key version every credential is signed as (see the module doc).
 const DEFAULT_KEY_VERSION: KeyVersion = KeyVersion::V2;
@@ -252,6 +266,14 @@ mod tests {
                 ("KC-API-KEY-VERSION".to_owned(), "2".to_owned()),
             ]
         );
+    }
+
+    /// Key version 1 sends the passphrase in clear: the declaration follows
+    /// the version every key is signed as.
+    #[test]
+    fn the_plaintext_declaration_follows_the_key_version() {
+        assert_eq!(SCHEME.plaintext_header.is_some(), DEFAULT_KEY_VERSION == KeyVersion::V1);
+        assert_eq!(SCHEME.plaintext_header, None);
     }
 
     #[test]

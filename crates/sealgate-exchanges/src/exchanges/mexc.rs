@@ -17,13 +17,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::{Scheme, params};
+use super::{Coverage, Scheme, params};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "mexc", name: "MEXC (spot v3)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "mexc",
+    name: "MEXC (spot v3)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: false,
+        host: false,
+        path: false,
+        query: true,
+        body: true,
+        signs: "the query string concatenated with the body (totalParams)",
+    },
+    plaintext_header: None,
+};
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

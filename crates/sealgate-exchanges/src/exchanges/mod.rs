@@ -33,6 +33,72 @@ pub struct Scheme {
     pub sign: fn(&Credential, &Request, &Context<'_>) -> Result<SignedRequest, Error>,
     /// Private endpoints and their classes (path patterns, `{}` = one segment).
     pub routes: &'static [Route],
+    /// Which parts of a request the signature binds.
+    pub covers: Coverage,
+    /// The signed-request header that carries a credential component in
+    /// clear (a passphrase), if any.
+    pub plaintext_header: Option<&'static str>,
+}
+
+/// Which parts of a request a scheme's signature binds. A part is bound
+/// (`true`) when every change to it, in every request the scheme signs,
+/// changes the signature: the exchange then refuses the changed request.
+/// A part that is left out of the string to sign, signed only for some
+/// methods, or signed after a transformation that maps two different
+/// values to one (sorting, percent-decoding) is not bound.
+/// `tests/coverage.rs` checks each declaration against the real signature,
+/// both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coverage {
+    /// The HTTP method.
+    pub method: bool,
+    /// The host (only Bitstamp and Coinbase CDP sign it).
+    pub host: bool,
+    /// The path.
+    pub path: bool,
+    /// The query string.
+    pub query: bool,
+    /// The body.
+    pub body: bool,
+    /// What the signature is computed over, in the exchange's terms.
+    pub signs: &'static str,
+}
+
+impl Scheme {
+    /// The parts of a request (among method, path, query and body) that
+    /// the signature leaves unbound. The host is not required: a request
+    /// sent to another host reaches another exchange, which does not know
+    /// the key.
+    pub fn unbound_parts(&self) -> Vec<&'static str> {
+        let c = &self.covers;
+        [(c.method, "method"), (c.path, "path"), (c.query, "query"), (c.body, "body")]
+            .into_iter()
+            .filter_map(|(bound, name)| (!bound).then_some(name))
+            .collect()
+    }
+
+    /// Whether a signed request of this scheme may be handed out (`sign`):
+    /// only when its signature binds method, path, query and body, and no
+    /// header carries a credential component in clear. Otherwise the
+    /// holder of the signature could send another request than the one
+    /// the policy judged (or keep the passphrase): the caller must use
+    /// `forward` (signer) or `request` (agent), which send exactly the
+    /// request that was judged.
+    pub fn check_sign(&self) -> Result<(), Error> {
+        let unbound = self.unbound_parts();
+        let why = match (unbound.is_empty(), self.plaintext_header) {
+            (true, None) => return Ok(()),
+            (false, None) => format!("its signature does not bind the {}", unbound.join(", ")),
+            (true, Some(h)) => format!("it sends the passphrase in clear ({h})"),
+            (false, Some(h)) => {
+                format!(
+                    "its signature does not bind the {} and it sends the passphrase in clear ({h})",
+                    unbound.join(", ")
+                )
+            }
+        };
+        Err(Error::SignRefused { exchange: self.id, why })
+    }
 }
 
 impl std::fmt::Debug for Scheme {

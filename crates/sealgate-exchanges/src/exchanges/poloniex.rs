@@ -23,13 +23,27 @@
 
 use aws_lc_rs::hmac::HMAC_SHA256;
 
-use super::Scheme;
+use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
-pub(crate) const SCHEME: Scheme =
-    Scheme { id: "poloniex", name: "Poloniex (spot)", key_types: &["hmac"], sign, routes: ROUTES };
+pub(crate) const SCHEME: Scheme = Scheme {
+    id: "poloniex",
+    name: "Poloniex (spot)",
+    key_types: &["hmac"],
+    sign,
+    routes: ROUTES,
+    covers: Coverage {
+        method: true,
+        host: false,
+        path: true,
+        query: false,
+        body: true,
+        signs: "METHOD + path + the query's parameters sorted by key, or the body and no query when there is a body",
+    },
+    plaintext_header: None,
+};
 
 /// The value of parameter `name` in `query`, if present.
 fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
