@@ -17,6 +17,7 @@ mod exchanges;
 mod facts;
 mod request;
 mod sig;
+mod sign_input;
 
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
@@ -26,6 +27,7 @@ pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock,
 };
+pub use sign_input::{MAX_SIGN_INPUT, SignInput, SignInputError};
 
 /// The scheme of exchange `id`.
 pub fn scheme(id: &str) -> Result<&'static Scheme, Error> {
