@@ -11,11 +11,14 @@ use crate::Error;
 /// `query` is the raw query string without `?`, and `body` the raw body:
 /// both are signed and sent byte for byte as given (no re-serialization).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// HTTP method, upper case (`GET`, `POST`, `DELETE`, `PUT`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(GET|POST|PUT|DELETE|PATCH)$"))]
     pub method: String,
     /// Path, starting with `/`, without query.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^/[^?# ]*$"))]
     pub path: String,
     /// Raw query string without the leading `?` (may be empty).
     #[serde(default)]
@@ -54,6 +57,7 @@ impl Request {
 
 /// The request exactly as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedRequest {
     /// HTTP method.
     pub method: String,
@@ -61,7 +65,8 @@ pub struct SignedRequest {
     pub path: String,
     /// Raw query string without `?`.
     pub query: String,
-    /// Headers to add, in order.
+    /// Headers to add, in order: `[name, value]` pairs.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
     pub headers: Vec<(String, String)>,
     /// Raw body.
     pub body: String,

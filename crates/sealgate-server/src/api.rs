@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, Request, State};
 use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -31,13 +31,16 @@ use axum::{Json, Router};
 use sealgate_audit::Action;
 use sealgate_envelope::{AlgPolicy, Binding, Class, Jwe, PublicJwk};
 use sealgate_store::{AuditRecord, Credential, EnvelopeInfo, KeyStatus, Order, Store, StoreError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 use tokio::sync::RwLock;
+use utoipa::openapi::path::HttpMethod;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{self, Auth, AuthUser};
 use crate::importer;
+use crate::json::{ErrorBody, JsonObject, bounded, error_response};
 use crate::trader::{OrderRequest, TradeError, Trader};
 
 /// Largest request body (two 64 KiB envelopes and their metadata fit).
@@ -143,83 +146,85 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        error_response(self.status, self.message)
     }
 }
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    match body {
-        Ok(Json(v)) => Ok(v),
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {MAX_BODY} bytes"),
-        )),
-        Err(e @ JsonRejection::MissingJsonContentType(_)) => {
-            Err(ApiError::new(e.status(), "the request body must be JSON (Content-Type: application/json)"))
-        }
-        Err(e) => Err(ApiError::bad(bounded(&e.body_text()))),
-    }
-}
-
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|e| ApiError::bad(bounded(&e.body_text())))
 }
 
-fn bounded(s: &str) -> String {
-    s.chars().take(300).collect()
-}
-
 // --- router ----------------------------------------------------------------------------------
 
-struct Table {
-    router: Router<ApiState>,
-    routes: Vec<(&'static str, &'static str)>,
+/// The method of a documented operation, as a name and as axum's filter.
+fn method_of(m: &HttpMethod) -> (&'static str, MethodFilter) {
+    match m {
+        HttpMethod::Get => ("GET", MethodFilter::GET),
+        HttpMethod::Post => ("POST", MethodFilter::POST),
+        HttpMethod::Put => ("PUT", MethodFilter::PUT),
+        HttpMethod::Patch => ("PATCH", MethodFilter::PATCH),
+        HttpMethod::Delete => ("DELETE", MethodFilter::DELETE),
+        HttpMethod::Head => ("HEAD", MethodFilter::HEAD),
+        HttpMethod::Options => ("OPTIONS", MethodFilter::OPTIONS),
+        HttpMethod::Trace => ("TRACE", MethodFilter::TRACE),
+    }
 }
 
-impl Table {
-    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+/// A router whose routes are taken from their handlers' OpenAPI operations
+/// (`#[utoipa::path]`): the method and path served are the ones documented.
+pub(crate) struct Table<S> {
+    pub(crate) router: Router<S>,
+    pub(crate) routes: Vec<(&'static str, String)>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Table<S> {
+    pub(crate) fn new() -> Self {
+        Self { router: Router::new(), routes: Vec::new() }
+    }
+
+    /// Serves `handler` at the method and path of its operation `P`.
+    pub(crate) fn add<P, H, T>(mut self, handler: H) -> Self
     where
-        H: Handler<T, ApiState>,
+        P: utoipa::Path,
+        H: Handler<T, S>,
         T: 'static,
     {
-        let filter = match method {
-            "GET" => MethodFilter::GET,
-            "POST" => MethodFilter::POST,
-            "PUT" => MethodFilter::PUT,
-            "PATCH" => MethodFilter::PATCH,
-            _ => MethodFilter::DELETE,
-        };
-        self.router = self.router.route(path, on(filter, handler));
-        self.routes.push((method, path));
+        let path = P::path();
+        for m in P::methods() {
+            let (name, filter) = method_of(&m);
+            self.router = self.router.route(&path, on(filter, handler.clone()));
+            self.routes.push((name, path.clone()));
+        }
         self
     }
 }
 
-fn table() -> Table {
-    Table { router: Router::new(), routes: Vec::new() }
-        .add("GET", "/openapi.json", openapi)
-        .add("GET", "/login", auth::login)
-        .add("POST", "/v1/logout", auth::logout)
-        .add("GET", "/v1/me", me)
-        .add("GET", "/v1/recipients", recipients)
-        .add("POST", "/v1/credentials", create_credential)
-        .add("GET", "/v1/credentials", list_credentials)
-        .add("GET", "/v1/credentials/{id}", show_credential)
-        .add("DELETE", "/v1/credentials/{id}", delete_credential)
-        .add("DELETE", "/v1/credentials/{id}/roles/{role}", revoke_role)
-        .add("PUT", "/v1/credentials/{id}/limits", set_limits)
-        .add("POST", "/v1/lockdown", lockdown)
-        .add("GET", "/v1/portfolio", portfolio)
-        .add("POST", "/v1/orders", place_order)
-        .add("GET", "/v1/orders", list_orders)
-        .add("DELETE", "/v1/orders/{id}", cancel_order)
-        .add("GET", "/v1/audit", audit_trail)
+fn table() -> Table<ApiState> {
+    Table::new()
+        .add::<__path_openapi, _, _>(openapi)
+        .add::<auth::__path_login, _, _>(auth::login)
+        .add::<auth::__path_logout, _, _>(auth::logout)
+        .add::<__path_me, _, _>(me)
+        .add::<__path_recipients, _, _>(recipients)
+        .add::<__path_create_credential, _, _>(create_credential)
+        .add::<__path_list_credentials, _, _>(list_credentials)
+        .add::<__path_show_credential, _, _>(show_credential)
+        .add::<__path_delete_credential, _, _>(delete_credential)
+        .add::<__path_revoke_role, _, _>(revoke_role)
+        .add::<__path_set_limits, _, _>(set_limits)
+        .add::<__path_lockdown, _, _>(lockdown)
+        .add::<__path_portfolio, _, _>(portfolio)
+        .add::<__path_place_order, _, _>(place_order)
+        .add::<__path_list_orders, _, _>(list_orders)
+        .add::<__path_cancel_order, _, _>(cancel_order)
+        .add::<__path_audit_trail, _, _>(audit_trail)
 }
 
-/// Every `(method, path)` the router serves (paths in axum/OpenAPI `{param}` form).
-pub fn routes() -> Vec<(&'static str, &'static str)> {
+/// Every `(method, path)` the api's own router serves (paths in axum/OpenAPI `{param}`
+/// form), without the browser client's routes ([`crate::web::routes`]).
+pub fn routes() -> Vec<(&'static str, String)> {
     table().routes
 }
 
@@ -233,23 +238,14 @@ pub fn router(state: ApiState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint; see /openapi.json")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(MAX_BODY, crate::json::limit_body))
+        .layer(middleware::from_fn(crate::json::json_errors))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
-    let is_json =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status().as_u16() >= 400 && !is_json {
-        // A refusal from axum itself (a path or header it could not parse): JSON like ours.
-        let status = response.status();
-        let text = match axum::body::to_bytes(std::mem::take(response.body_mut()), 4096).await {
-            Ok(b) if !b.is_empty() => bounded(&String::from_utf8_lossy(&b)),
-            _ => status.canonical_reason().unwrap_or("refused").to_owned(),
-        };
-        response = ApiError::new(status, text).into_response();
-    }
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -260,50 +256,295 @@ async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
-// --- views -----------------------------------------------------------------------------------
+// --- views: what the handlers answer (each its own schema in /openapi.json) -----------------
 
-fn credential_view(c: &Credential, roles: &[EnvelopeInfo]) -> Value {
-    json!({
-        "id": c.id,
-        "exchange": c.exchange,
-        "label": c.label,
-        "hint": c.hint,
-        "scope": c.scope.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
-        "status": c.status.as_str(),
-        "created_ms": c.created_ms,
-        "last_used_ms": c.last_used_ms,
-        "roles": roles.iter().map(|r| json!({"role": r.role, "kid": r.kid, "created_ms": r.created_ms})).collect::<Vec<_>>(),
-    })
+/// A credential class a user sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassName {
+    /// Balances and history.
+    Read,
+    /// Orders.
+    Trade,
+    /// Withdrawals and transfers.
+    Withdraw,
 }
 
-fn order_view(o: &Order) -> Value {
-    json!({
-        "id": o.id,
-        "credential_id": o.credential_id,
-        "client_order_id": o.client_order_id,
-        "exchange_order_id": o.exchange_order_id,
-        "symbol": o.symbol,
-        "side": o.side.as_str(),
-        "order_type": o.order_type,
-        "qty": o.qty,
-        "price": o.price,
-        "status": o.status,
-        "created_ms": o.created_ms,
-        "updated_ms": o.updated_ms,
-    })
+impl ClassName {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "trade" => Some(Self::Trade),
+            "withdraw" => Some(Self::Withdraw),
+            _ => None,
+        }
+    }
 }
 
-fn audit_view(r: &AuditRecord) -> Value {
-    json!({
-        "seq": r.seq,
-        "time_ms": r.time_ms,
-        "actor": r.actor,
-        "action": r.action,
-        "subject": r.subject,
-        "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
-        "prev_hash": r.prev_hash,
-        "hash": r.hash,
-    })
+/// A consumer role a credential can be sealed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Reads balances and history.
+    Importer,
+    /// Places and cancels orders.
+    Trader,
+}
+
+impl RoleName {
+    /// `importer` or `trader`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Importer => "importer",
+            Self::Trader => "trader",
+        }
+    }
+}
+
+/// Where a credential stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialState {
+    /// Usable by the roles it was sealed to.
+    Active,
+    /// Refused by the signer (lockdown, anomaly); reversible.
+    Frozen,
+    /// Envelopes destroyed; the metadata stays for the audit trail.
+    Deleted,
+}
+
+impl From<sealgate_store::CredentialStatus> for CredentialState {
+    fn from(s: sealgate_store::CredentialStatus) -> Self {
+        match s {
+            sealgate_store::CredentialStatus::Active => Self::Active,
+            sealgate_store::CredentialStatus::Frozen => Self::Frozen,
+            _ => Self::Deleted,
+        }
+    }
+}
+
+/// One envelope of a credential (never the envelope itself).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleView {
+    /// The role it is sealed to.
+    #[schema(value_type = RoleName)]
+    pub role: String,
+    /// The recipient key version it is sealed to.
+    pub kid: String,
+    /// When it was stored (Unix ms).
+    pub created_ms: i64,
+}
+
+/// A credential: metadata only, never an envelope or a secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CredentialView {
+    /// The credential id (`cid` in every envelope).
+    pub id: String,
+    /// Exchange id.
+    pub exchange: String,
+    /// The user's label.
+    pub label: String,
+    /// The last characters of the API key, for display.
+    pub hint: String,
+    /// The classes sealed (union over the envelopes).
+    pub scope: Vec<ClassName>,
+    /// Where it stands.
+    pub status: CredentialState,
+    /// When it was stored (Unix ms).
+    pub created_ms: i64,
+    /// When a role last used it (Unix ms), if ever.
+    pub last_used_ms: Option<i64>,
+    /// Its envelopes, one per role.
+    pub roles: Vec<RoleView>,
+    /// The owner's limits (in the answers about one credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsView>,
+}
+
+/// The owner's limits on a credential (`null`: no limit of that kind).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LimitsView {
+    /// Symbols the roles may trade (`null`: any).
+    #[schema(required)]
+    pub symbols: Option<Vec<String>>,
+    /// Largest order value in the quote currency, a decimal string.
+    #[schema(required)]
+    pub max_notional: Option<String>,
+    /// Most signer requests per window.
+    #[schema(required)]
+    pub rate: Option<RateView>,
+}
+
+/// A rate limit.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RateView {
+    /// Most requests per window.
+    pub max: i64,
+    /// The window (ms).
+    pub window_ms: i64,
+}
+
+/// `GET /v1/credentials`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialList {
+    /// The caller's credentials.
+    pub credentials: Vec<CredentialView>,
+}
+
+/// An order (exchange-neutral).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrderView {
+    /// Our order id.
+    pub id: String,
+    /// The credential it trades with.
+    pub credential_id: String,
+    /// The client order id sent to the exchange.
+    pub client_order_id: String,
+    /// The exchange's order id, once acknowledged.
+    pub exchange_order_id: Option<String>,
+    /// The exchange's symbol.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    #[schema(value_type = crate::trader::OrderSide)]
+    pub side: String,
+    /// `market` or `limit`.
+    #[schema(value_type = crate::trader::OrderType)]
+    pub order_type: String,
+    /// Quantity, a decimal string.
+    pub qty: String,
+    /// Limit price, a decimal string.
+    pub price: Option<String>,
+    /// `new`, `open`, `filled`, `canceled`, `rejected`, `unknown`, …
+    pub status: String,
+    /// When it was placed (Unix ms).
+    pub created_ms: i64,
+    /// When it last changed (Unix ms).
+    pub updated_ms: i64,
+}
+
+/// `GET /v1/orders`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderList {
+    /// The caller's orders, newest first.
+    pub orders: Vec<OrderView>,
+}
+
+/// One record of the caller's audit trail.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditRecordView {
+    /// Position in the chain.
+    pub seq: i64,
+    /// When (Unix ms).
+    pub time_ms: i64,
+    /// Who acted: `user:<id>`, `role:importer`, …
+    pub actor: String,
+    /// What happened.
+    pub action: String,
+    /// What it concerned.
+    pub subject: String,
+    /// Non-secret facts (`null` if the stored detail is unreadable).
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Map<String, Value>>,
+    /// Hash of the previous record.
+    pub prev_hash: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// `GET /v1/audit`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Records after `after`, oldest first.
+    pub records: Vec<AuditRecordView>,
+    /// The `after` of the next page.
+    pub next_after: i64,
+}
+
+/// How a request was authenticated.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// A local login session cookie.
+    Session,
+    /// An OIDC bearer JWT.
+    Bearer,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// Our user id (the envelopes' `sub`).
+    pub id: String,
+    /// When the user was created (Unix ms).
+    pub created_ms: i64,
+    /// The identity provider's subject, for OIDC users.
+    pub oidc_subject: Option<String>,
+    /// How this request was authenticated.
+    pub auth: AuthKind,
+}
+
+/// `GET /v1/recipients`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recipients {
+    /// Compact JWS (typ `sealgate-keyset+jws`) over the JWKS of every active role key.
+    pub keyset: String,
+    /// RFC 7638 thumbprint of the root key that clients pin.
+    pub root_pin: String,
+}
+
+/// `POST /v1/lockdown`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Lockdown {
+    /// Credentials frozen by this call.
+    pub frozen: u64,
+}
+
+fn credential_view(c: &Credential, roles: &[EnvelopeInfo]) -> CredentialView {
+    CredentialView {
+        id: c.id.clone(),
+        exchange: c.exchange.clone(),
+        label: c.label.clone(),
+        hint: c.hint.clone(),
+        scope: c.scope.split(',').filter_map(ClassName::parse).collect(),
+        status: c.status.into(),
+        created_ms: c.created_ms,
+        last_used_ms: c.last_used_ms,
+        roles: roles
+            .iter()
+            .map(|r| RoleView { role: r.role.clone(), kid: r.kid.clone(), created_ms: r.created_ms })
+            .collect(),
+        limits: None,
+    }
+}
+
+fn order_view(o: &Order) -> OrderView {
+    OrderView {
+        id: o.id.clone(),
+        credential_id: o.credential_id.clone(),
+        client_order_id: o.client_order_id.clone(),
+        exchange_order_id: o.exchange_order_id.clone(),
+        symbol: o.symbol.clone(),
+        side: o.side.as_str().to_owned(),
+        order_type: o.order_type.clone(),
+        qty: o.qty.clone(),
+        price: o.price.clone(),
+        status: o.status.clone(),
+        created_ms: o.created_ms,
+        updated_ms: o.updated_ms,
+    }
+}
+
+fn audit_view(r: &AuditRecord) -> AuditRecordView {
+    AuditRecordView {
+        seq: r.seq,
+        time_ms: r.time_ms,
+        actor: r.actor.clone(),
+        action: r.action.clone(),
+        subject: r.subject.clone(),
+        detail: serde_json::from_str(&r.detail).ok(),
+        prev_hash: r.prev_hash.clone(),
+        hash: r.hash.clone(),
+    }
 }
 
 fn actor(user: &AuthUser) -> String {
@@ -311,41 +552,73 @@ fn actor(user: &AuthUser) -> String {
 }
 
 // --- handlers --------------------------------------------------------------------------------
+//
+// Each handler's `#[utoipa::path]` is its route: [`Table::add`] serves it at the method and
+// path documented. The answers every authenticated route or every body can give (401, 403,
+// 400, 413, 415) are added to the document by [`crate::openapi`] from the same rules the
+// extractors apply.
 
-async fn me(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
+/// The caller.
+#[utoipa::path(get, path = "/v1/me", tag = "api", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "the user", body = Me), (status = 404, description = "the user is gone", body = ErrorBody)))]
+async fn me(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Me>> {
     let u = s.store.user(&user.id).await.map_err(|e| ApiError::store("get user", e))?;
     let u = u.ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Json(json!({
-        "id": u.id,
-        "created_ms": u.created_ms,
-        "oidc_subject": u.oidc_subject,
-        "auth": user.via.as_str(),
-    })))
+    let auth = match user.via {
+        auth::AuthVia::Bearer => AuthKind::Bearer,
+        _ => AuthKind::Session,
+    };
+    Ok(Json(Me { id: u.id, created_ms: u.created_ms, oidc_subject: u.oidc_subject, auth }))
 }
 
-async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
+/// The signed recipient key set (JWS) and the root key pin.
+#[utoipa::path(get, path = "/v1/recipients", tag = "api", security(),
+    responses((status = 200, description = "the key set", body = Recipients),
+              (status = 503, description = "not published yet", body = ErrorBody)))]
+async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Recipients>> {
     let set = s.recipients.read().await;
     if set.jws.is_empty() {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the recipient key set is not published yet"));
     }
-    Ok(Json(json!({ "keyset": set.jws, "root_pin": set.pin })))
+    Ok(Json(Recipients { keyset: set.jws.clone(), root_pin: set.pin.clone() }))
 }
 
 /// Body of `POST /v1/credentials`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateCredential {
+pub struct CreateCredential {
+    /// The credential id, made by the client and sealed in every envelope (`cid`).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     id: String,
+    /// Exchange id.
+    #[schema(schema_with = exchange_schema)]
     exchange: String,
+    /// A label for display: at most 100 characters, no control characters.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     label: String,
+    /// The envelopes: one per role, at most one of each.
+    #[serde(deserialize_with = "crate::json::objects")]
+    #[schema(min_items = 1, max_items = 2)]
     envelopes: Vec<EnvelopeIn>,
 }
 
-#[derive(Deserialize)]
+/// The exchange ids the api accepts: every exchange the signer can sign for.
+fn exchange_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(sealgate_exchanges::ALL.iter().map(|s| s.id)))
+        .build()
+}
+
+/// One sealed envelope.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EnvelopeIn {
-    role: String,
+pub struct EnvelopeIn {
+    /// The role it is sealed to (its `aud`).
+    role: RoleName,
+    /// Compact JWE, credential envelope v1 (at most 64 KiB).
+    #[schema(min_length = 1, max_length = 65536)]
     jwe: String,
 }
 
@@ -363,7 +636,7 @@ async fn check_envelope(
     env: &EnvelopeIn,
     now: u64,
 ) -> ApiResult<sealgate_envelope::CredentialHeader> {
-    let role = env.role.as_str();
+    let role = env.role.name();
     let err = |m: String| ApiError::bad(format!("envelope for role {role}: {m}"));
     let jwe = Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL).map_err(|e| err(e.to_string()))?;
     let binding = Binding {
@@ -411,12 +684,17 @@ fn check_id(what: &str, v: &str) -> ApiResult<()> {
     }
 }
 
+/// Store a credential sealed to one or both roles.
+#[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = CreateCredential,
+    responses((status = 201, description = "stored", body = CredentialView),
+              (status = 409, description = "the credential id is taken", body = ErrorBody),
+              (status = 503, description = "the audit log is unavailable; nothing was kept", body = ErrorBody)))]
 async fn create_credential(
     State(s): State<ApiState>,
     user: AuthUser,
-    body: Result<Json<CreateCredential>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req = json_body(body)?;
+    JsonObject(req): JsonObject<CreateCredential>,
+) -> ApiResult<(StatusCode, Json<CredentialView>)> {
     check_id("id", &req.id)?;
     if sealgate_exchanges::scheme(&req.exchange).is_err() {
         return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
@@ -429,11 +707,8 @@ async fn create_credential(
     }
     let mut seen = HashSet::new();
     for env in &req.envelopes {
-        if !ROLES.contains(&env.role.as_str()) {
-            return Err(ApiError::bad("envelopes: role must be importer or trader"));
-        }
-        if !seen.insert(env.role.as_str()) {
-            return Err(ApiError::bad(format!("envelopes: role {} appears more than once", env.role)));
+        if !seen.insert(env.role) {
+            return Err(ApiError::bad(format!("envelopes: role {} appears more than once", env.role.name())));
         }
     }
     let now = crate::now_ms() / 1000;
@@ -460,7 +735,7 @@ async fn create_credential(
         .envelopes
         .iter()
         .zip(&headers)
-        .map(|(e, h)| sealgate_store::NewEnvelope { role: &e.role, kid: &h.kid, jwe: &e.jwe })
+        .map(|(e, h)| sealgate_store::NewEnvelope { role: e.role.name(), kid: &h.kid, jwe: &e.jwe })
         .collect();
     let cred = s.store.create_credential(&new, &envelopes).await.map_err(|e| match e {
         StoreError::AlreadyExists { .. } => {
@@ -468,7 +743,7 @@ async fn create_credential(
         }
         e => ApiError::store("create credential", e),
     })?;
-    let roles: Vec<&str> = req.envelopes.iter().map(|e| e.role.as_str()).collect();
+    let roles: Vec<&str> = req.envelopes.iter().map(|e| e.role.name()).collect();
     let kids: Vec<&str> = headers.iter().map(|h| h.kid.as_str()).collect();
     let event = AuditEvent::new(
         actor(&user),
@@ -495,62 +770,99 @@ async fn create_credential(
     Ok((StatusCode::CREATED, Json(credential_view(&cred, &info))))
 }
 
-async fn list_credentials(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
+/// The caller's credentials (metadata only).
+#[utoipa::path(get, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "the credentials", body = CredentialList)))]
+async fn list_credentials(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<CredentialList>> {
     let creds = s.store.list_credentials(&user.id).await.map_err(|e| ApiError::store("list credentials", e))?;
     let mut out = Vec::with_capacity(creds.len());
     for c in &creds {
         let roles = s.store.envelope_roles(&user.id, &c.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
         out.push(credential_view(c, &roles));
     }
-    Ok(Json(json!({ "credentials": out })))
+    Ok(Json(CredentialList { credentials: out }))
 }
 
-async fn load_credential(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<Value> {
+async fn load_credential(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<CredentialView> {
     let c = s.store.get_credential(&user.id, id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     let roles = s.store.envelope_roles(&user.id, id).await.map_err(|e| ApiError::store("envelope roles", e))?;
     let limits = s.store.credential_limits(id).await.map_err(|e| ApiError::store("credential limits", e))?;
     let mut view = credential_view(&c, &roles);
-    view["limits"] = limits_view(limits.as_ref());
+    view.limits = Some(limits_view(limits.as_ref()));
     Ok(view)
 }
 
-fn limits_view(l: Option<&sealgate_store::CredentialLimits>) -> Value {
+fn limits_view(l: Option<&sealgate_store::CredentialLimits>) -> LimitsView {
     let l = l.cloned().unwrap_or_default();
-    json!({
-        "symbols": l.symbols.map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>()),
-        "max_notional": l.max_notional,
-        "rate": l.rate_max.zip(l.rate_window_ms).map(|(max, window_ms)| json!({"max": max, "window_ms": window_ms})),
-    })
+    LimitsView {
+        symbols: l.symbols.map(|s| s.split(',').map(str::to_owned).collect()),
+        max_notional: l.max_notional,
+        rate: l.rate_max.zip(l.rate_window_ms).map(|(max, window_ms)| RateView { max, window_ms }),
+    }
 }
 
 /// The owner's limits on a credential: they only narrow what the envelopes allow, so the
-/// server may set them (adding a class would need the user to seal again).
-#[derive(serde::Deserialize)]
+/// server may set them (adding a class would need the user to seal again). An absent or
+/// `null` field removes that limit.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LimitsIn {
+pub struct LimitsIn {
+    /// Symbols the roles may trade (`null`: any symbol).
     #[serde(default)]
+    #[schema(schema_with = symbols_schema)]
     symbols: Option<Vec<String>>,
+    /// Largest order value in the quote currency: a positive decimal string.
     #[serde(default)]
+    #[schema(max_length = 39, pattern = "^([0-9]{1,20}|[0-9]{0,20}\\.[0-9]{1,18}|[0-9]{1,20}\\.)$")]
     max_notional: Option<String>,
-    #[serde(default)]
+    /// Most signer requests per window (`null`: no rate limit).
+    #[serde(default, deserialize_with = "crate::json::opt_object")]
     rate: Option<RateIn>,
 }
 
-#[derive(serde::Deserialize)]
+/// Symbols of a limit: 1 to 64 names of 1 to 32 letters, digits or `- _ / : .`, or `null`.
+fn symbols_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(32))
+                .pattern(Some("^[A-Za-z0-9_/:.-]{1,32}$")),
+        )
+        .min_items(Some(1))
+        .max_items(Some(64))
+        .build()
+}
+
+/// A rate limit.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RateIn {
+pub struct RateIn {
+    /// Most requests per window.
+    #[schema(minimum = 1, maximum = 100_000)]
     max: u32,
+    /// The window (ms): one second to one day.
+    #[schema(minimum = 1_000, maximum = 86_400_000)]
     window_ms: u64,
 }
 
+/// Set the owner's limits (symbol allow-list, notional cap, rate); they only narrow the sealed scope.
+#[utoipa::path(put, path = "/v1/credentials/{id}/limits", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "credential id")),
+    request_body = LimitsIn,
+    responses((status = 200, description = "the limits are set", body = CredentialView),
+              (status = 404, description = "no such credential", body = ErrorBody),
+              (status = 503, description = "set, but not audited", body = ErrorBody)))]
 async fn set_limits(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(id): Path<String>,
-    body: Result<Json<LimitsIn>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    let req = json_body(body)?;
+    JsonObject(req): JsonObject<LimitsIn>,
+) -> ApiResult<Json<CredentialView>> {
     let symbols = match &req.symbols {
         None => None,
         Some(list) => {
@@ -597,15 +909,30 @@ async fn set_limits(
     load_credential(&s, &user, &id).await.map(Json)
 }
 
-async fn show_credential(State(s): State<ApiState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// One credential (metadata and limits only).
+#[utoipa::path(get, path = "/v1/credentials/{id}", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, description = "the credential", body = CredentialView),
+              (status = 404, description = "no such credential", body = ErrorBody)))]
+async fn show_credential(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialView>> {
     load_credential(&s, &user, &id).await.map(Json)
 }
 
+/// Revoke one role: destroys that envelope.
+#[utoipa::path(delete, path = "/v1/credentials/{id}/roles/{role}", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "credential id"), ("role" = RoleName, Path, description = "the role to revoke")),
+    responses((status = 200, description = "revoked", body = CredentialView),
+              (status = 404, description = "no envelope for this role on this credential", body = ErrorBody),
+              (status = 503, description = "revoked, but not audited", body = ErrorBody)))]
 async fn revoke_role(
     State(s): State<ApiState>,
     user: AuthUser,
     Path((id, role)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CredentialView>> {
     if !ROLES.contains(&role.as_str()) {
         return Err(ApiError::bad("role must be importer or trader"));
     }
@@ -621,11 +948,17 @@ async fn revoke_role(
     load_credential(&s, &user, &id).await.map(Json)
 }
 
+/// Delete a credential: destroys every envelope (the metadata stays, `deleted`).
+#[utoipa::path(delete, path = "/v1/credentials/{id}", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, description = "deleted", body = CredentialView),
+              (status = 404, description = "no such credential", body = ErrorBody),
+              (status = 503, description = "deleted, but not audited", body = ErrorBody)))]
 async fn delete_credential(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CredentialView>> {
     let c = s.store.get_credential(&user.id, &id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     s.store.delete_credential(&user.id, &id).await.map_err(|e| ApiError::store("delete credential", e))?;
@@ -636,14 +969,21 @@ async fn delete_credential(
     load_credential(&s, &user, &id).await.map(Json)
 }
 
-async fn lockdown(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
+/// Freeze all the caller's credentials.
+#[utoipa::path(post, path = "/v1/lockdown", tag = "api", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "frozen", body = Lockdown),
+              (status = 503, description = "frozen, but not audited", body = ErrorBody)))]
+async fn lockdown(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Lockdown>> {
     let n = s.store.lockdown(&user.id).await.map_err(|e| ApiError::store("lockdown", e))?;
     s.changed(None);
     let event = AuditEvent::new(actor(&user), Action::Lockdown, &user.id, json!({"frozen": n})).owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("all credentials were frozen", e))?;
-    Ok(Json(json!({ "frozen": n })))
+    Ok(Json(Lockdown { frozen: n }))
 }
 
+/// The caller's normalized portfolio.
+#[utoipa::path(get, path = "/v1/portfolio", tag = "api", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "the portfolio", body = importer::Portfolio)))]
 async fn portfolio(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<importer::Portfolio>> {
     importer::portfolio(&s.store, &user.id).await.map(Json).map_err(|e| ApiError::store("portfolio", e))
 }
@@ -669,55 +1009,86 @@ fn trade_error(e: TradeError) -> ApiError {
     }
 }
 
+/// Place an order through the trader.
+#[utoipa::path(post, path = "/v1/orders", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = OrderRequest,
+    responses((status = 201, description = "placed", body = OrderView),
+              (status = 404, description = "no such credential", body = ErrorBody),
+              (status = 502, description = "the exchange refused the order", body = ErrorBody),
+              (status = 503, description = "trading is not enabled or unavailable", body = ErrorBody)))]
 async fn place_order(
     State(s): State<ApiState>,
     user: AuthUser,
-    body: Result<Json<OrderRequest>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    JsonObject(req): JsonObject<OrderRequest>,
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let trader = trader(&s)?;
-    let req = json_body(body)?;
     let order = trader.place(&user.id, &req).await.map_err(trade_error)?;
     Ok((StatusCode::CREATED, Json(order_view(&order))))
 }
 
-async fn cancel_order(State(s): State<ApiState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Cancel an order.
+#[utoipa::path(delete, path = "/v1/orders/{id}", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "order id")),
+    responses((status = 200, description = "cancelled", body = OrderView),
+              (status = 404, description = "no such order", body = ErrorBody),
+              (status = 502, description = "the exchange refused", body = ErrorBody),
+              (status = 503, description = "trading is not enabled or unavailable", body = ErrorBody)))]
+async fn cancel_order(State(s): State<ApiState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
     let trader = trader(&s)?;
     let order = trader.cancel(&user.id, &id).await.map_err(trade_error)?;
     Ok(Json(order_view(&order)))
 }
 
-#[derive(Debug, Deserialize)]
+/// Query of `GET /v1/orders`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Most orders answered (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/v1/orders", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "the orders", body = OrderList)))]
 async fn list_orders(
     State(s): State<ApiState>,
     user: AuthUser,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrderList>> {
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad("limit must be 1 to 500"));
     }
     let orders = s.store.orders(&user.id, limit).await.map_err(|e| ApiError::store("list orders", e))?;
-    Ok(Json(json!({ "orders": orders.iter().map(order_view).collect::<Vec<_>>() })))
+    Ok(Json(OrderList { orders: orders.iter().map(order_view).collect() }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Records after this sequence number (default 0: from the start).
+    #[param(minimum = 0)]
     after: Option<i64>,
+    /// Most records answered (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
+/// The caller's own audit records.
+#[utoipa::path(get, path = "/v1/audit", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(AuditQuery),
+    responses((status = 200, description = "the records", body = AuditPage)))]
 async fn audit_trail(
     State(s): State<ApiState>,
     user: AuthUser,
     q: Result<Query<AuditQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let q = query(q)?;
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(100);
@@ -729,166 +1100,44 @@ async fn audit_trail(
     }
     let records =
         s.store.audit_for_owner(&user.id, after, limit).await.map_err(|e| ApiError::store("audit trail", e))?;
-    let next = records.last().map_or(after, |r| r.seq);
-    Ok(Json(json!({ "records": records.iter().map(audit_view).collect::<Vec<_>>(), "next_after": next })))
+    let next_after = records.last().map_or(after, |r| r.seq);
+    Ok(Json(AuditPage { records: records.iter().map(audit_view).collect(), next_after }))
 }
 
-// --- OpenAPI ---------------------------------------------------------------------------------
-
-async fn openapi() -> Json<Value> {
-    Json(openapi_document())
+/// This document: every route of `sealgate serve`, generated from the handlers' types.
+#[utoipa::path(get, path = "/openapi.json", tag = "api", security(),
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+async fn openapi() -> Response {
+    match crate::openapi::document().to_json() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
 }
 
-/// The OpenAPI 3.1 document of the api.
+/// The OpenAPI 3.1 document of `sealgate serve` (see [`crate::openapi::document`]), as JSON.
 pub fn openapi_document() -> Value {
-    let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    let ok = |d: &str, schema: Value| json!({"description": d, "content": {"application/json": {"schema": schema}}});
-    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
-    let auth_errs = |mut responses: serde_json::Map<String, Value>| {
-        responses.insert("401".into(), err("not authenticated (WWW-Authenticate: Bearer)"));
-        responses.insert("403".into(), err("session cookie without a matching X-CSRF-Token (unsafe methods)"));
-        Value::Object(responses)
-    };
-    let m = |pairs: Vec<(&str, Value)>| {
-        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<serde_json::Map<_, _>>()
-    };
-    let id_param = |name: &str, d: &str| json!({"name": name, "in": "path", "required": true, "description": d, "schema": {"type": "string"}});
-    let limit_param =
-        |max: u32| json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max}});
-    let security = json!([{"bearer": []}, {"session": []}]);
-    let op = |summary: &str, responses: Value, extra: Value| {
-        let mut o = json!({"summary": summary, "responses": responses, "security": security});
-        if let (Some(o), Value::Object(e)) = (o.as_object_mut(), extra) {
-            o.extend(e);
-        }
-        o
-    };
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Sealgate API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Stores sealed credential envelopes (JWE) it cannot open; never returns an envelope or a secret."
-        },
-        "paths": {
-            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI 3.1", json!({"type": "object"}))}}},
-            "/login": {"get": {
-                "summary": "Consume a one-time local login link and start a session",
-                "security": [],
-                "parameters": [{"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}],
-                "responses": {
-                    "303": {"description": "session started; sets sealgate_session (HttpOnly) and sealgate_csrf cookies; Location: /",
-                            "content": {"application/json": {"schema": r("LoginResult")}}},
-                    "401": err("the link is invalid, expired or already used"),
-                    "404": err("local login is not enabled")
-                }
-            }},
-            "/v1/logout": {"post": op("End the session", auth_errs(m(vec![("204", json!({"description": "session ended; cookies cleared"}))])), json!({}))},
-            "/v1/me": {"get": op("The caller", auth_errs(m(vec![("200", ok("the user", r("Me")))])), json!({}))},
-            "/v1/recipients": {"get": {
-                "summary": "The signed recipient key set (JWS) and the root key pin",
-                "security": [],
-                "responses": {"200": ok("key set", r("Recipients")), "503": err("not published yet")}
-            }},
-            "/v1/credentials": {
-                "post": op("Store a credential sealed to one or both roles", auth_errs(m(vec![
-                    ("201", ok("created", r("Credential"))),
-                    ("400", err("an envelope or field is refused (the message says which and why)")),
-                    ("409", err("credential id is taken")),
-                    ("413", err("body too large")),
-                ])), json!({"requestBody": {"required": true, "content": {"application/json": {"schema": r("NewCredential")}}}})),
-                "get": op("The caller's credentials (metadata only)", auth_errs(m(vec![
-                    ("200", ok("credentials", json!({"type": "object", "properties": {"credentials": {"type": "array", "items": r("Credential")}}}))),
-                ])), json!({}))
-            },
-            "/v1/credentials/{id}": {
-                "get": op("One credential (metadata only)", auth_errs(m(vec![("200", ok("credential", r("Credential"))), ("404", err("not found"))])),
-                          json!({"parameters": [id_param("id", "credential id")]})),
-                "delete": op("Delete a credential: destroys every envelope", auth_errs(m(vec![("200", ok("deleted", r("Credential"))), ("404", err("not found"))])),
-                             json!({"parameters": [id_param("id", "credential id")]}))
-            },
-            "/v1/credentials/{id}/limits": {
-                "put": op("Set the owner's limits (symbol allow-list, notional cap, rate); they only narrow the sealed scope", auth_errs(m(vec![
-                    ("200", ok("limits set", r("Credential"))), ("400", err("invalid limits")), ("404", err("no such credential"))
-                ])), json!({"parameters": [id_param("id", "credential id")], "requestBody": {"required": true, "content": {"application/json": {"schema": {
-                    "type": "object", "additionalProperties": false, "properties": {
-                        "symbols": {"type": ["array", "null"], "items": {"type": "string"}},
-                        "max_notional": {"type": ["string", "null"]},
-                        "rate": {"type": ["object", "null"], "properties": {"max": {"type": "integer"}, "window_ms": {"type": "integer"}}}
-                    }}}}}}))
-            },
-            "/v1/credentials/{id}/roles/{role}": {
-                "delete": op("Revoke one role: destroys that envelope", auth_errs(m(vec![
-                    ("200", ok("revoked", r("Credential"))), ("400", err("unknown role")), ("404", err("no such envelope"))
-                ])), json!({"parameters": [id_param("id", "credential id"), id_param("role", "importer or trader")]}))
-            },
-            "/v1/lockdown": {"post": op("Freeze all the caller's credentials", auth_errs(m(vec![
-                ("200", ok("frozen", json!({"type": "object", "properties": {"frozen": {"type": "integer"}}})))
-            ])), json!({}))},
-            "/v1/portfolio": {"get": op("The caller's normalized portfolio", auth_errs(m(vec![("200", ok("portfolio", r("Portfolio")))])), json!({}))},
-            "/v1/orders": {
-                "post": op("Place an order through the trader", auth_errs(m(vec![
-                    ("201", ok("placed", r("Order"))), ("400", err("bad order")), ("404", err("no such credential")),
-                    ("502", err("the exchange refused")), ("503", err("trading not enabled or unavailable"))
-                ])), json!({"requestBody": {"required": true, "content": {"application/json": {"schema": r("OrderRequest")}}}})),
-                "get": op("The caller's orders, newest first", auth_errs(m(vec![
-                    ("200", ok("orders", json!({"type": "object", "properties": {"orders": {"type": "array", "items": r("Order")}}})))
-                ])), json!({"parameters": [limit_param(500)]}))
-            },
-            "/v1/orders/{id}": {
-                "delete": op("Cancel an order", auth_errs(m(vec![
-                    ("200", ok("cancelled", r("Order"))), ("404", err("no such order")),
-                    ("502", err("the exchange refused")), ("503", err("trading not enabled or unavailable"))
-                ])), json!({"parameters": [id_param("id", "order id")]}))
-            },
-            "/v1/audit": {"get": op("The caller's own audit records", auth_errs(m(vec![
-                ("200", ok("records", json!({"type": "object", "properties": {
-                    "records": {"type": "array", "items": r("AuditRecord")}, "next_after": {"type": "integer"}}})))
-            ])), json!({"parameters": [
-                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                limit_param(1000)
-            ]}))}
-        },
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "sealgate_session",
-                            "description": "local login; unsafe methods also need X-CSRF-Token = the sealgate_csrf cookie"}
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-                "LoginResult": {"type": "object", "properties": {"user_id": {"type": "string"}, "csrf_token": {"type": "string"}}},
-                "Me": {"type": "object", "properties": {"id": {"type": "string"}, "created_ms": {"type": "integer"},
-                       "oidc_subject": {"type": ["string", "null"]}, "auth": {"enum": ["session", "bearer"]}}},
-                "Recipients": {"type": "object", "properties": {"keyset": {"type": "string", "description": "compact JWS, typ sealgate-keyset+jws"},
-                               "root_pin": {"type": "string", "description": "RFC 7638 thumbprint of the root key"}}},
-                "NewCredential": {"type": "object", "additionalProperties": false, "required": ["id", "exchange", "envelopes"],
-                    "properties": {
-                        "id": {"type": "string", "maxLength": MAX_ID, "description": "the cid sealed in every envelope"},
-                        "exchange": {"type": "string"},
-                        "label": {"type": "string", "maxLength": MAX_LABEL},
-                        "envelopes": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "object", "additionalProperties": false,
-                            "required": ["role", "jwe"], "properties": {"role": {"enum": ROLES}, "jwe": {"type": "string", "description": "compact JWE, credential envelope v1"}}}}
-                    }},
-                "Credential": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "exchange": {"type": "string"}, "label": {"type": "string"}, "hint": {"type": "string"},
-                    "scope": {"type": "array", "items": {"enum": ["read", "trade", "withdraw"]}},
-                    "status": {"enum": ["active", "frozen", "deleted"]}, "created_ms": {"type": "integer"},
-                    "last_used_ms": {"type": ["integer", "null"]},
-                    "roles": {"type": "array", "items": {"type": "object", "properties": {"role": {"type": "string"}, "kid": {"type": "string"}, "created_ms": {"type": "integer"}}}}
-                }},
-                "Portfolio": {"type": "object", "properties": {"assets": {"type": "array", "items": {"type": "object"}}, "imports": {"type": "array", "items": {"type": "object"}}}},
-                "OrderRequest": {"type": "object", "additionalProperties": false, "required": ["credential_id", "symbol", "side", "order_type", "qty"],
-                    "properties": {"credential_id": {"type": "string"}, "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]},
-                                   "order_type": {"enum": ["market", "limit"]}, "qty": {"type": "string"}, "price": {"type": ["string", "null"]}}},
-                "Order": {"type": "object", "properties": {"id": {"type": "string"}, "credential_id": {"type": "string"},
-                    "client_order_id": {"type": "string"}, "exchange_order_id": {"type": ["string", "null"]}, "symbol": {"type": "string"},
-                    "side": {"type": "string"}, "order_type": {"type": "string"}, "qty": {"type": "string"}, "price": {"type": ["string", "null"]},
-                    "status": {"type": "string"}, "created_ms": {"type": "integer"}, "updated_ms": {"type": "integer"}}},
-                "AuditRecord": {"type": "object", "properties": {"seq": {"type": "integer"}, "time_ms": {"type": "integer"}, "actor": {"type": "string"},
-                    "action": {"type": "string"}, "subject": {"type": "string"}, "detail": {"type": "object"},
-                    "prev_hash": {"type": "string"}, "hash": {"type": "string"}}}
-            }
-        }
-    })
+    serde_json::to_value(crate::openapi::document()).unwrap_or(Value::Null)
 }
+
+/// The api's operations, for [`crate::openapi`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    openapi,
+    auth::login,
+    auth::logout,
+    me,
+    recipients,
+    create_credential,
+    list_credentials,
+    show_credential,
+    delete_credential,
+    revoke_role,
+    set_limits,
+    lockdown,
+    portfolio,
+    place_order,
+    list_orders,
+    cancel_order,
+    audit_trail
+))]
+pub(crate) struct ApiDoc;

@@ -37,7 +37,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_store::Store;
 use secrecy::{ExposeSecret as _, SecretString};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
 
 /// Name of the session cookie (HttpOnly).
@@ -91,7 +91,7 @@ impl IntoResponse for AuthError {
             AuthError::LocalDisabled => StatusCode::NOT_FOUND,
             AuthError::Unavailable(_) | AuthError::Rng => StatusCode::SERVICE_UNAVAILABLE,
         };
-        let mut response = (status, Json(json!({ "error": self.to_string() }))).into_response();
+        let mut response = crate::json::error_response(status, self.to_string());
         if status == StatusCode::UNAUTHORIZED {
             let challenge = if matches!(self, AuthError::NoCredentials(_)) {
                 "Bearer realm=\"sealgate\""
@@ -513,14 +513,33 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
 }
 
 /// Query of `GET /login`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
+    /// The one-time token of the printed login link.
     token: String,
+}
+
+/// The body of a successful login (the cookies carry the same).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LoginResult {
+    /// The user signed in.
+    pub user_id: String,
+    /// The CSRF token to send as `X-CSRF-Token` on unsafe methods.
+    pub csrf_token: String,
 }
 
 /// `GET /login?token=…`: consumes a login link, starts a session, sets the cookies and
 /// redirects (303) to `/`. The body (JSON) also carries the CSRF token.
+#[utoipa::path(get, path = "/login", tag = "api", security(), params(LoginQuery),
+    summary = "Consume a one-time local login link and start a session",
+    responses(
+        (status = 303, description = "session started; sets the sealgate_session (HttpOnly) and sealgate_csrf cookies",
+         body = LoginResult, headers(("location" = String, description = "/"), ("set-cookie" = String))),
+        (status = 401, description = "the link is invalid, expired or already used", body = crate::json::ErrorBody),
+        (status = 404, description = "local login is not enabled", body = crate::json::ErrorBody),
+        (status = 503, description = "the user store is unavailable", body = crate::json::ErrorBody)))]
 pub async fn login(
     State(auth): State<Arc<Auth>>,
     query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
@@ -536,7 +555,8 @@ pub async fn login(
     let age = local.config.absolute_timeout.as_secs();
     let session_cookie = local.cookie(SESSION_COOKIE, session.session_id.expose_secret(), true, Some(age));
     let csrf_cookie = local.cookie(CSRF_COOKIE, session.csrf_token.expose_secret(), false, Some(age));
-    let body = json!({ "user_id": session.user_id, "csrf_token": session.csrf_token.expose_secret() });
+    let body =
+        LoginResult { user_id: session.user_id.clone(), csrf_token: session.csrf_token.expose_secret().to_owned() };
     let mut response = (StatusCode::SEE_OTHER, Json(body)).into_response();
     let h = response.headers_mut();
     h.insert(header::LOCATION, HeaderValue::from_static("/"));
@@ -551,6 +571,9 @@ pub async fn login(
 
 /// `POST /v1/logout`: ends the caller's session (a bearer token cannot be ended here; the
 /// call succeeds and changes nothing) and clears the cookies.
+#[utoipa::path(post, path = "/v1/logout", tag = "api", security(("session" = []), ("bearer" = [])),
+    summary = "End the session",
+    responses((status = 204, description = "session ended; cookies cleared")))]
 pub async fn logout(State(auth): State<Arc<Auth>>, user: AuthUser) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let (Some(local), Some(key)) = (auth.local(), user.session) {

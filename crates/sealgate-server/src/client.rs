@@ -10,17 +10,18 @@ use sealgate_exchanges::Request;
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SignerCallError>> + Send + 'a>>;
 
 /// "Sign this request for credential `credential_id` and send it."
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardCall {
     /// The credential (its `cid`).
     pub credential_id: String,
     /// The unsigned exchange request.
+    #[serde(deserialize_with = "crate::json::object")]
     pub request: Request,
 }
 
 /// The exchange's answer, as the signer received it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ExchangeResponse {
     /// HTTP status.
     pub status: u16,

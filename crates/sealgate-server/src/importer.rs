@@ -25,7 +25,7 @@ use crate::client::{ExchangeResponse, ForwardCall, SignerCallError, SignerClient
 use crate::venues::{self, Amount, Venue, VenueBalance, VenueError};
 
 /// One asset across all of a user's exchanges.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AssetHolding {
     /// Normalized asset code (`BTC`, `USDT`, `USD`…).
     pub asset: String,
@@ -36,7 +36,7 @@ pub struct AssetHolding {
 }
 
 /// One asset at one credential.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ExchangeHolding {
     /// Exchange id.
     pub exchange: String,
@@ -49,7 +49,7 @@ pub struct ExchangeHolding {
 }
 
 /// Import progress of one credential.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportStatus {
     /// Credential id.
     pub credential_id: String,
@@ -62,7 +62,7 @@ pub struct ImportStatus {
 }
 
 /// A user's portfolio.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Portfolio {
     /// Holdings by asset, sorted by asset.
     pub assets: Vec<AssetHolding>,

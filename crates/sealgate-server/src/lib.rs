@@ -11,6 +11,8 @@
 //! - [`audit`]: the group-committing writer of the hash chain all roles share.
 //! - [`serve`]: wiring for `sealgate serve`.
 //! - [`web`]: the browser client (`web/`, embedded), served by the api role.
+//! - [`openapi`]: `GET /openapi.json`, generated from the handlers' types; [`json`]: the
+//!   one error shape and the request-body rules every route shares.
 
 #![forbid(unsafe_code)]
 
@@ -20,7 +22,9 @@ pub mod auth;
 pub mod client;
 pub mod hardening;
 pub mod importer;
+pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod serve;
 pub mod service_auth;
 pub mod signer;

@@ -17,8 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_custody::{Custody, KeyStatus, RoleKeyType};
@@ -366,20 +365,30 @@ struct Health {
     hardening: crate::hardening::Hardening,
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(),
+    responses((status = 200, description = "alive", content_type = "text/plain", body = String)))]
 async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-async fn readyz(State(h): State<Health>) -> impl IntoResponse {
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "ops", security(),
+    responses((status = 200, description = "ready", content_type = "text/plain", body = String),
+              (status = 503, description = "the store is unavailable", body = crate::json::ErrorBody)))]
+async fn readyz(State(h): State<Health>) -> Response {
     match h.store.audit_tail().await {
-        Ok(_) => (StatusCode::OK, "ready\n".to_owned()),
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".to_owned())
+            crate::json::error_response(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
         }
     }
 }
 
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "ops", security(),
+    responses((status = 200, description = "the metrics", content_type = "text/plain", body = String)))]
 async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
     let mut text = h.metrics.render();
     let b = |v: bool| u8::from(v);
@@ -392,6 +401,28 @@ async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
         crate::web::csp_reports()
     ));
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+fn ops_table() -> crate::api::Table<Health> {
+    crate::api::Table::new()
+        .add::<__path_healthz, _, _>(healthz)
+        .add::<__path_readyz, _, _>(readyz)
+        .add::<__path_metrics_text, _, _>(metrics_text)
+}
+
+/// The operations of the health and metrics routes, for [`crate::openapi`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics_text))]
+pub(crate) struct OpsDoc;
+
+/// Every `(method, path)` a `sealgate serve` running every role serves: the api's, the
+/// browser client's, the signer's, and the health and metrics routes.
+pub fn routes() -> Vec<(&'static str, String)> {
+    let mut all = crate::api::routes();
+    all.extend(crate::web::route_list());
+    all.extend(crate::signer::routes());
+    all.extend(ops_table().routes);
+    all
 }
 
 /// Runs until `shutdown` resolves.
@@ -542,13 +573,16 @@ pub async fn run(
     }
 
     let health = Health { store: store.clone(), metrics: metrics.clone(), hardening };
-    app = app.merge(
-        Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics_text))
-            .with_state(health),
-    );
+    if api_auth.is_none() {
+        // The api router answers unknown paths itself; without it, this does (as JSON).
+        app = app.fallback(|| async {
+            crate::json::error_response(
+                StatusCode::NOT_FOUND,
+                "no such endpoint on this process (roles without the api)",
+            )
+        });
+    }
+    app = app.merge(ops_table().router.with_state(health)).layer(axum::middleware::from_fn(crate::json::json_errors));
 
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| err("listen")(&e))?;
     let addr = listener.local_addr().map_err(|e| err("listen")(&e))?;

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 use sealgate_audit::Action;
 use sealgate_custody::Custody;
@@ -577,15 +576,31 @@ impl Signer {
         }
     }
 
-    /// The signer's HTTP routes (`/v1/sign`, `/v1/forward`), for services.
+    /// The signer's HTTP routes (`/v1/sign`, `/v1/forward`), for services. Every refusal is
+    /// `{"error": …}`; a `Content-Length` over [`MAX_CALL`] is 413 before the body is read.
     pub fn router(self: Arc<Self>, verifier: Arc<ServiceVerifier>) -> Router {
-        Router::new()
-            .route("/v1/sign", post(http_sign))
-            .route("/v1/forward", post(http_forward))
+        table()
+            .router
             .layer(DefaultBodyLimit::max(MAX_CALL))
+            .layer(axum::middleware::from_fn_with_state(MAX_CALL, crate::json::limit_body))
+            .layer(axum::middleware::from_fn(crate::json::json_errors))
             .with_state(HttpState { signer: self, verifier })
     }
 }
+
+fn table() -> crate::api::Table<HttpState> {
+    crate::api::Table::new().add::<__path_http_sign, _, _>(http_sign).add::<__path_http_forward, _, _>(http_forward)
+}
+
+/// Every `(method, path)` of [`Signer::router`].
+pub fn routes() -> Vec<(&'static str, String)> {
+    table().routes
+}
+
+/// The signer's operations, for [`crate::openapi`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(http_sign, http_forward))]
+pub(crate) struct SignerDoc;
 
 /// The policy of a credential: what was sealed, its status, and the owner's limits.
 /// Stored limits that do not parse fail closed.
@@ -682,7 +697,7 @@ fn call_error(e: &SignerCallError) -> Response {
         SignerCallError::BadRequest(_) => StatusCode::BAD_REQUEST,
         SignerCallError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    (status, Json(json!({"error": e.to_string()}))).into_response()
+    crate::json::error_response(status, e.to_string())
 }
 
 fn authenticate(st: &HttpState, headers: &HeaderMap) -> Result<Role, SignerCallError> {
@@ -697,7 +712,10 @@ fn authenticate(st: &HttpState, headers: &HeaderMap) -> Result<Role, SignerCallE
 }
 
 fn parse_call(body: &[u8]) -> Result<ForwardCall, SignerCallError> {
-    serde_json::from_slice(body).map_err(|e| SignerCallError::BadRequest(format!("body: {}", e.classify_msg())))
+    let bad = |e: serde_json::Error| SignerCallError::BadRequest(format!("body: {}", e.classify_msg()));
+    // An object only: serde would take an array for the struct.
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(bad)?;
+    serde::Deserialize::deserialize(serde_json::Value::Object(map)).map_err(bad)
 }
 
 trait ClassifyMsg {
@@ -734,10 +752,34 @@ where
     }
 }
 
+/// Sign a request and hand the signature back (only for roles the signer allows it; by
+/// default none). Services only: a service token of role `importer` or `trader`.
+#[utoipa::path(post, path = "/v1/sign", tag = "signer", security(("service" = [])),
+    request_body = ForwardCall,
+    responses(
+        (status = 200, description = "the request as it goes on the wire, signed", body = sealgate_exchanges::SignedRequest),
+        (status = 400, description = "the call or the request is malformed", body = crate::json::ErrorBody),
+        (status = 401, description = "no valid service token", body = crate::json::ErrorBody),
+        (status = 403, description = "denied by policy", body = crate::json::ErrorBody),
+        (status = 404, description = "no envelope for this credential and role", body = crate::json::ErrorBody),
+        (status = 413, description = "the body is larger than 256 KiB", body = crate::json::ErrorBody),
+        (status = 503, description = "the store, the custody or the exchange is unavailable", body = crate::json::ErrorBody)))]
 async fn http_sign(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     serve_call(&st, &headers, &body, |s, role, call| async move { s.sign(role, &call).await }).await
 }
 
+/// Sign a request and send it to the exchange; the exchange's answer comes back. Services
+/// only: a service token of role `importer` or `trader`.
+#[utoipa::path(post, path = "/v1/forward", tag = "signer", security(("service" = [])),
+    request_body = ForwardCall,
+    responses(
+        (status = 200, description = "the exchange's answer", body = ExchangeResponse),
+        (status = 400, description = "the call or the request is malformed", body = crate::json::ErrorBody),
+        (status = 401, description = "no valid service token", body = crate::json::ErrorBody),
+        (status = 403, description = "denied by policy", body = crate::json::ErrorBody),
+        (status = 404, description = "no envelope for this credential and role", body = crate::json::ErrorBody),
+        (status = 413, description = "the body is larger than 256 KiB", body = crate::json::ErrorBody),
+        (status = 503, description = "the store, the custody or the exchange is unavailable", body = crate::json::ErrorBody)))]
 async fn http_forward(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     serve_call(&st, &headers, &body, |s, role, call| async move { s.forward(role, &call).await }).await
 }

@@ -19,22 +19,50 @@ use crate::client::{ForwardCall, SignerCallError, SignerClient};
 use crate::venues::{self, OrderKind, PlaceOrder, Venue, VenueError};
 
 /// An order as the user asks for it (exchange-neutral).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+///
+/// Its schema states what [`Trader::place`] checks first (a refusal is a 400 naming the field).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     /// The credential to trade with.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
     pub credential_id: String,
     /// The exchange's symbol spelling (`BTCUSDT`, `XBTUSD`, `BTC-USDT`, `BTC-USD`).
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_/.-]{1,32}$")]
     pub symbol: String,
     /// `buy` or `sell`.
+    #[schema(value_type = OrderSide)]
     pub side: String,
     /// `market` or `limit`.
+    #[schema(value_type = OrderType)]
     pub order_type: String,
-    /// Quantity in base units, a decimal string.
+    /// Quantity in base units, a positive decimal string.
+    #[schema(max_length = 40, pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub qty: String,
-    /// Limit price, a decimal string (limit orders only).
+    /// Limit price, a positive decimal string (limit orders only; a market order has none).
     #[serde(default)]
+    #[schema(max_length = 40, pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub price: Option<String>,
+}
+
+/// The side of an order (the schema of [`OrderRequest::side`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderSide {
+    /// Buy the base asset.
+    Buy,
+    /// Sell the base asset.
+    Sell,
+}
+
+/// The type of an order (the schema of [`OrderRequest::order_type`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderType {
+    /// Fill now at the market's price.
+    Market,
+    /// Rest at a limit price.
+    Limit,
 }
 
 /// Why an order was not placed or cancelled.

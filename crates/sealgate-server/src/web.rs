@@ -23,12 +23,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::api::ApiState;
+use crate::api::{ApiState, Table};
 
 /// The Content-Security-Policy of the page and its files.
 pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -78,13 +78,33 @@ pub fn index_html(pin: &str) -> String {
     INDEX_WITH_SRI.replace("{{root_pin}}", &pin)
 }
 
+fn tables() -> (Table<ApiState>, Table<ApiState>) {
+    let pages = Table::new().add::<__path_index, _, _>(index).add::<__path_asset, _, _>(asset);
+    let reports = Table::new().add::<__path_csp_report, _, _>(csp_report);
+    (pages, reports)
+}
+
 /// The page's routes (merged into the api router).
 pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/app/{file}", get(asset))
-        .route("/csp-report", post(csp_report).layer(DefaultBodyLimit::max(MAX_REPORT)))
+    let (pages, reports) = tables();
+    pages.router.merge(
+        reports
+            .router
+            .layer(DefaultBodyLimit::max(MAX_REPORT))
+            .layer(middleware::from_fn_with_state(MAX_REPORT, crate::json::limit_body)),
+    )
 }
+
+/// Every `(method, path)` of [`routes`].
+pub fn route_list() -> Vec<(&'static str, String)> {
+    let (pages, reports) = tables();
+    pages.routes.into_iter().chain(reports.routes).collect()
+}
+
+/// The page's operations, for [`crate::openapi`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(index, asset, csp_report))]
+pub(crate) struct WebDoc;
 
 fn page_headers(mut response: Response, content_type: &'static str) -> Response {
     let h = response.headers_mut();
@@ -99,15 +119,25 @@ fn page_headers(mut response: Response, content_type: &'static str) -> Response 
     response
 }
 
+/// The browser client: `web/index.html` with its SRI hashes and the root pin filled in.
+#[utoipa::path(get, path = "/", tag = "web", security(),
+    responses((status = 200, description = "the page", content_type = "text/html", body = String)))]
 async fn index(State(s): State<ApiState>) -> Response {
     let pin = s.recipients.read().await.pin.clone();
     page_headers(index_html(&pin).into_response(), "text/html; charset=utf-8")
 }
 
+/// The page's scripts and style sheet.
+#[utoipa::path(get, path = "/app/{file}", tag = "web", security(),
+    params(("file" = String, Path, description = "app.js, seal.js or app.css")),
+    responses(
+        (status = 200, description = "the file", content(
+            (String = "text/javascript"), (String = "text/css"))),
+        (status = 404, description = "no such file", body = crate::json::ErrorBody)))]
 async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => page_headers((*body).into_response(), content_type),
-        None => (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such file"}))).into_response(),
+        None => crate::json::error_response(StatusCode::NOT_FOUND, "no such file"),
     }
 }
 
@@ -123,6 +153,12 @@ fn field(report: &Value, names: &[&str]) -> String {
         .collect()
 }
 
+/// Where the browser reports Content-Security-Policy violations (`report-uri`); any body
+/// up to 16 KiB is taken, counted and (the first 100) logged.
+#[utoipa::path(post, path = "/csp-report", tag = "web", security(),
+    request_body(description = "a CSP violation report", content(
+        (Object = "application/csp-report"), (Object = "application/reports+json"), (Object = "application/json"))),
+    responses((status = 204, description = "counted")))]
 async fn csp_report(body: Bytes) -> StatusCode {
     let n = CSP_REPORTS.fetch_add(1, Ordering::Relaxed) + 1;
     if n <= MAX_LOGGED_REPORTS {

@@ -517,7 +517,7 @@ async fn credential_create_checks_every_binding() {
         refused(post(one("trader", "x".repeat(70_000), "c1")).await, 400, "too large");
         let jwe = env.seal("trader", "alice", "c1", "binance", "trader", "trade");
         refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe}, {"role": "trader", "jwe": jwe}]})).await, 400, "more than once");
-        refused(post(one("signer", jwe.clone(), "c1")).await, 400, "importer or trader");
+        refused(post(one("signer", jwe.clone(), "c1")).await, 400, "expected `importer` or `trader`");
         refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": []})).await, 400, "at least one role");
         refused(post(json!({"id": "c1", "exchange": "nope", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "unknown exchange");
         refused(post(json!({"id": "c1", "exchange": "binance", "secret": 1, "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "unknown field");
@@ -647,6 +647,187 @@ async fn credential_lifecycle_and_own_audit_trail() {
     .await;
 }
 
+// --- bodies: the shape the schema states, refusals before reading ----------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_are_the_objects_the_schema_states() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = start(&format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display()), local()).await;
+    let alice = env.login("alice").await;
+    assert_eq!(env.create(&alice, "alice", "c1").await.status, 201);
+    let put =
+        |body: &'static str| env.call_raw("PUT", "/v1/credentials/c1/limits", &alice, Some(body.to_owned()), true);
+    // serde takes a sequence for a struct: `[]` was `{}` (all limits removed), `[n, ms]` a rate.
+    for body in [
+        "[]",
+        "[null, null, null]",
+        r#"{"rate": [5, 1000]}"#,
+        r#"{"rate": {"max": 4294967296, "window_ms": 1000}}"#,
+        r#"{"rate": {"max": 0, "window_ms": 1000}}"#,
+        r#"{"rate": {"max": 5}}"#,
+        r#"{"symbols": []}"#,
+        r#"{"symbols": "BTCUSDT"}"#,
+        r#"{"max_notional": 1000}"#,
+        r#"{"max_notional": "0"}"#,
+        r#"{"extra": 1}"#,
+        "null",
+        "\"{}\"",
+    ] {
+        let r = put(body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+    }
+    let r = put(r#"{"rate": {"max": 5, "window_ms": 1000}, "symbols": ["BTCUSDT"]}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["limits"]["rate"], json!({"max": 5, "window_ms": 1000}));
+    let r = put(r#"{"rate": null}"#).await;
+    assert_eq!((r.status, &r.body["limits"]["rate"]), (200, &Value::Null), "{}", r.text);
+    // Creating: the body, each envelope, the role and the exchange as the schema says.
+    let jwe = env.seal("trader", "alice", "c2", "binance", "trader", "trade");
+    for body in [
+        json!([{"id": "c2"}]),
+        json!({"id": "c2", "exchange": "binance", "envelopes": [["trader", jwe]]}),
+        json!({"id": "c2", "exchange": "binance", "envelopes": [{"role": "admin", "jwe": jwe}]}),
+        json!({"id": "c2", "exchange": "nowhere", "envelopes": [{"role": "trader", "jwe": jwe}]}),
+        json!({"id": "c2", "exchange": "binance", "envelopes": []}),
+        json!({"id": "c2", "exchange": "binance", "label": "a\u{7}b", "envelopes": [{"role": "trader", "jwe": jwe}]}),
+        json!({"id": "c 2", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe}]}),
+    ] {
+        let r = env.call("POST", "/v1/credentials", &alice, Some(body.clone())).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_no_secret("refusal", &r.text);
+    }
+    let ok = json!({"id": "c2", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe}]});
+    assert_eq!(env.call("POST", "/v1/credentials", &alice, Some(ok)).await.status, 201);
+    // Query parameters out of their range, or not numbers.
+    for q in ["limit=0", "limit=501", "limit=-1", "limit=4294967296", "limit=x", "limit=1&limit=2", "other=1"] {
+        assert_eq!(env.call("GET", &format!("/v1/orders?{q}"), &alice, None).await.status, 400, "{q}");
+    }
+    for q in ["after=-1", "limit=1001", "after=9223372036854775808", "after=1.5"] {
+        assert_eq!(env.call("GET", &format!("/v1/audit?{q}"), &alice, None).await.status, 400, "{q}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_refusal_is_json_and_sizes_are_refused_before_reading() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = start(&format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display()), local()).await;
+    let alice = env.login("alice").await;
+    // `call_raw` checks every status >= 400 answers {"error": "..."}; these are axum's own.
+    let r = env.call_raw("POST", "/v1/credentials", &alice, Some("{".into()), true).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = env.call_raw("POST", "/v1/orders", &alice, Some("[1,".into()), true).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = env.call("GET", "/v1/nope", &alice, None).await;
+    assert_eq!(r.status, 404);
+    let r = env.call("PATCH", "/v1/credentials", &alice, None).await;
+    assert_eq!(r.status, 405);
+    assert!(r.headers.get("allow").is_some(), "405 without Allow");
+    let r = env.call("GET", "/app/nope.js", &Who::Anon, None).await;
+    assert_eq!(r.status, 404);
+    // Not JSON: 415.
+    let r = env
+        .http
+        .post(format!("{}/v1/credentials", env.base))
+        .header("cookie", cookie_of(&alice))
+        .header("x-csrf-token", csrf_of(&alice))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 415);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("application/json")), "{v}");
+    // Over the limit by Content-Length, no body sent: 413 at once (auth is not even asked).
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    for (path, length) in
+        [("/v1/credentials", api::MAX_BODY + 1), ("/csp-report", 16 * 1024 + 1), ("/v1/orders", 1 << 40)]
+    {
+        let started = std::time::Instant::now();
+        let (status, text) = raw_post(&addr, path, &format!("Content-Length: {length}"), b"").await;
+        assert_eq!(status, 413, "{path}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{path}: 413 took {:?}", started.elapsed());
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
+        assert!(v["error"].as_str().is_some_and(|e| e.contains("larger than")), "{path}: {v}");
+    }
+    // Within the limit, and no body: the server (the caller signed in) waits for it.
+    let within = format!("Content-Length: {}", api::MAX_BODY);
+    let wait =
+        tokio::time::timeout(Duration::from_millis(500), raw_post_as(&addr, "/v1/credentials", &within, b"", &alice));
+    assert!(wait.await.is_err(), "answered before the body arrived");
+    // A Content-Length that is not a number.
+    let (status, text) = raw_post(&addr, "/v1/credentials", "Content-Length: lots", b"").await;
+    assert_eq!(status, 400, "{text}");
+    // Streamed over the limit (chunked): 413 as JSON once the limit is passed.
+    let mut chunked = Vec::new();
+    for _ in 0..200 {
+        chunked.extend_from_slice(format!("400\r\n{}\r\n", "a".repeat(1024)).as_bytes());
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (status, text) = raw_post_as(&addr, "/v1/credentials", "Transfer-Encoding: chunked", &chunked, &alice).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(serde_json::from_str::<Value>(&text).is_ok_and(|v| v["error"].is_string()), "{text}");
+}
+
+fn cookie_of(who: &Who) -> String {
+    match who {
+        Who::Session { cookie, csrf } => format!("sealgate_session={cookie}; sealgate_csrf={csrf}"),
+        _ => String::new(),
+    }
+}
+
+fn csrf_of(who: &Who) -> String {
+    match who {
+        Who::Session { csrf, .. } => csrf.clone(),
+        _ => String::new(),
+    }
+}
+
+async fn raw_post(addr: &str, path: &str, framing: &str, body: &[u8]) -> (u16, String) {
+    raw_post_as(addr, path, framing, body, &Who::Anon).await
+}
+
+/// One POST over a raw connection (the head, then `body`); answers the status and body.
+async fn raw_post_as(addr: &str, path: &str, framing: &str, body: &[u8], who: &Who) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let auth = match who {
+        Who::Session { .. } => format!("Cookie: {}\r\nX-CSRF-Token: {}\r\n", cookie_of(who), csrf_of(who)),
+        _ => String::new(),
+    };
+    let head =
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}{framing}\r\n\r\n");
+    s.write_all(head.as_bytes()).await.expect("write");
+    for part in body.chunks(1029) {
+        if s.write_all(part).await.is_err() {
+            break; // answered and closed before all was sent
+        }
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if len.is_some_and(|l| body.len() >= l) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
 // --- the matrix and the document -------------------------------------------------------------
 
 /// Expected status for (owner, other user, anonymous) on each route.
@@ -672,8 +853,9 @@ async fn authorization_matrix() {
         let (alice, bob) = (env.login("alice").await, env.login("bob").await);
         let mut routes = api::routes();
         // Logout last: it ends the sessions the rest use.
-        routes.sort_by_key(|(_, p)| *p == "/v1/logout");
+        routes.sort_by_key(|(_, p)| p == "/v1/logout");
         for (n, (method, path)) in routes.into_iter().enumerate() {
+            let path = path.as_str();
             let cid = format!("m{n}");
             assert_eq!(env.create(&alice, "alice", &cid).await.status, 201);
             let concrete = path.replace("{id}", &cid).replace("{role}", "trader");
@@ -713,25 +895,85 @@ async fn openapi_describes_every_route() {
     let env = start(&format!("sqlite://{}?mode=rwc", dir.path().join("o.db").display()), local()).await;
     let doc = env.call("GET", "/openapi.json", &Who::Anon, None).await.body;
     assert_eq!(doc["openapi"], json!("3.1.0"));
+    assert_eq!(doc, api::openapi_document(), "the document served is the one generated");
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("item").keys() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
+    // The document is the listener's: every route `sealgate serve` serves, the signer's and
+    // the health routes included, and nothing else.
     let served: BTreeSet<(String, String)> =
-        api::routes().into_iter().map(|(m, p)| (m.to_owned(), p.to_owned())).collect();
+        sealgate_server::serve::routes().into_iter().map(|(m, p)| (m.to_owned(), p)).collect();
     assert_eq!(documented, served);
-    // Every route is really served (not the fallback), and every $ref resolves.
-    for (method, path) in &served {
-        let r = env.call(method, &path.replace("{id}", "x").replace("{role}", "trader"), &Who::Anon, None).await;
-        assert!(!r.text.contains("no such endpoint") && r.status != 405, "{method} {path}: {}", r.text);
+    for must in [
+        ("POST", "/v1/sign"),
+        ("POST", "/v1/forward"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+        ("POST", "/csp-report"),
+        ("GET", "/"),
+        ("GET", "/app/{file}"),
+        ("PUT", "/v1/credentials/{id}/limits"),
+    ] {
+        assert!(served.contains(&(must.0.to_owned(), must.1.to_owned())), "{must:?} is not listed");
     }
+    // Every route of the api router is really served (not the fallback), and every other
+    // method on its path is 405 (JSON): nothing is served that is not documented.
+    let api_routes: BTreeSet<(String, String)> =
+        api::routes().into_iter().chain(sealgate_server::web::route_list()).map(|(m, p)| (m.to_owned(), p)).collect();
+    for (method, path) in &api_routes {
+        let concrete = path.replace("{id}", "x").replace("{role}", "trader").replace("{file}", "app.js");
+        let r = env.call(method, &concrete, &Who::Anon, None).await;
+        assert!(!r.text.contains("no such endpoint") && r.status != 405, "{method} {path}: {}", r.text);
+        for other in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if !api_routes.contains(&(other.to_owned(), path.clone())) {
+                let r = env.call(other, &concrete, &Who::Anon, None).await;
+                assert_eq!(r.status, 405, "{other} {path} is served but not documented: {}", r.text);
+            }
+        }
+    }
+    // Every $ref resolves; every operation says who may call it; every error answer is the
+    // one Error shape; every security scheme used is defined.
     let text = doc.to_string();
     for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = piece.split('"').next().expect("name");
         assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
     }
+    let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+    assert_eq!(schemes["service"]["scheme"], json!("bearer"));
+    assert_eq!(schemes["session"]["in"], json!("cookie"));
+    assert_eq!(schemes["session"]["name"], json!("sealgate_session"));
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path}: no security"));
+            for req in security {
+                for name in req.as_object().expect("requirement").keys() {
+                    assert!(schemes.contains_key(name), "{method} {path}: unknown scheme {name}");
+                }
+            }
+            let signer = path == "/v1/sign" || path == "/v1/forward";
+            let user = security.iter().any(|r| r.get("session").is_some());
+            assert_eq!(security.iter().any(|r| r.get("service").is_some()), signer, "{method} {path}");
+            for (code, resp) in op["responses"].as_object().expect("responses") {
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert_eq!(
+                        resp["content"]["application/json"]["schema"]["$ref"],
+                        json!("#/components/schemas/Error"),
+                        "{method} {path} {code}"
+                    );
+                }
+            }
+            if user || signer {
+                assert!(op["responses"].get("401").is_some(), "{method} {path}: no 401");
+            }
+        }
+    }
+    let limits = &doc["components"]["schemas"]["LimitsIn"];
+    assert_eq!(limits["type"], json!("object"));
+    assert_eq!(limits["additionalProperties"], json!(false));
     let r = env.call("GET", "/v1/recipients", &Who::Anon, None).await;
     assert_eq!((r.body["keyset"].as_str().is_some(), r.body["root_pin"].as_str()), (true, Some("root-pin-thumbprint")));
 }

@@ -228,7 +228,8 @@ async fn services_prove_their_role_over_http() {
     tokio::spawn(async move { axum::serve(listener, signer.router(verifier)).await });
 
     let imp = HttpSignerClient::new(&base, Arc::new(importer)).expect("client");
-    let tr = HttpSignerClient::new(&base, Arc::new(trader)).expect("client");
+    let tr_http_key = Arc::new(trader);
+    let tr = HttpSignerClient::new(&base, tr_http_key.clone()).expect("client");
     let bad = HttpSignerClient::new(&base, Arc::new(stranger)).expect("client");
     let read = call("cid-bn", "GET", "/api/v3/account", "", "");
     assert_eq!(imp.forward(&read).await.expect("forward").status, 200);
@@ -256,6 +257,112 @@ async fn services_prove_their_role_over_http() {
     assert_eq!(r.status(), 401);
     let r = http.post(format!("{base}/v1/forward")).body(vec![b'a'; 300 * 1024]).send().await.expect("send");
     assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/json");
+
+    // Every refusal is {"error": …}: the 413s (declared or streamed), the 401s, axum's own.
+    let expect_error = |status: u16, text: &str, want: u16, what: &str| {
+        assert_eq!(status, want, "{what}: {text}");
+        let v: Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+        let obj = v.as_object().unwrap_or_else(|| panic!("{what}: {text}"));
+        assert!(obj.len() == 1 && obj["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {text}");
+    };
+    let untrusted = ServiceKey::generate("trader").expect("k").0;
+    let r = http.post(format!("{base}/v1/forward")).body("{}").send().await.expect("send");
+    let status = r.status().as_u16();
+    expect_error(status, &r.text().await.expect("text"), 401, "no token");
+    let r = http.post(format!("{base}/v1/sign")).bearer_auth(token(&untrusted)).body("x").send().await.expect("send");
+    let status = r.status().as_u16();
+    expect_error(status, &r.text().await.expect("text"), 401, "untrusted token");
+    let r = http.get(format!("{base}/v1/forward")).send().await.expect("send");
+    let status = r.status().as_u16();
+    expect_error(status, &r.text().await.expect("text"), 405, "GET on a POST route");
+    let r = http.post(format!("{base}/v1/nope")).body("{}").send().await.expect("send");
+    let status = r.status().as_u16();
+    expect_error(status, &r.text().await.expect("text"), 404, "unknown path");
+    let addr = base.trim_start_matches("http://").to_owned();
+    // A streamed body (chunked, no Content-Length) over the limit: 413 once 256 KiB are read.
+    let (status, text) = raw(&addr, "/v1/forward", Head::Chunked(300)).await;
+    expect_error(status, &text, 413, "streamed");
+    // A declared Content-Length over the limit, and no body: 413 at once, the body unread.
+    let started = std::time::Instant::now();
+    let (status, text) = raw(&addr, "/v1/forward", Head::Declared(10 * 1024 * 1024)).await;
+    expect_error(status, &text, 413, "declared Content-Length");
+    assert!(started.elapsed() < Duration::from_secs(2), "413 took {:?}", started.elapsed());
+    // Within the limit and no body sent: the server waits for the body (no answer in time).
+    let wait = tokio::time::timeout(Duration::from_millis(500), raw(&addr, "/v1/forward", Head::Declared(1024)));
+    assert!(wait.await.is_err(), "a request within the limit was answered before its body arrived");
+    // A trusted service, bodies that are not a call: arrays are not objects (serde would take them).
+    for body in [
+        "[]",
+        r#"["cid-bn", {"method": "GET", "path": "/api/v3/account"}]"#,
+        r#"{"credential_id": "cid-bn", "request": ["GET", "/api/v3/account", "", ""]}"#,
+    ] {
+        let r = http
+            .post(format!("{base}/v1/forward"))
+            .bearer_auth(token(&tr_http_key))
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        expect_error(status, &r.text().await.expect("text"), 400, body);
+    }
+}
+
+fn token(k: &ServiceKey) -> String {
+    k.token(sealgate_server::now_ms() / 1000)
+}
+
+/// How [`raw`] sends its body.
+pub enum Head {
+    /// Declares this many bytes and sends none.
+    Declared(usize),
+    /// Sends this many KiB, chunked.
+    Chunked(usize),
+}
+
+/// One POST over a raw connection; answers the status and body.
+pub async fn raw(addr: &str, path: &str, head: Head) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let framing = match head {
+        Head::Declared(n) => format!("Content-Length: {n}"),
+        Head::Chunked(_) => "Transfer-Encoding: chunked".to_owned(),
+    };
+    let start = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n");
+    s.write_all(start.as_bytes()).await.expect("write");
+    if let Head::Chunked(kib) = head {
+        for _ in 0..kib {
+            // The server may answer and close before all is sent.
+            if s.write_all(format!("400\r\n{}\r\n", "a".repeat(1024)).as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n").await;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if len.is_some_and(|l| body.len() >= l) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
