@@ -80,12 +80,17 @@ pub fn too_large(max: usize) -> Response {
 }
 
 /// Parses `bytes` as a JSON object into `T`: anything but an object is refused, and so are
-/// nested arrays where `T` has a struct (see [`object`]). The message is safe to show.
+/// nested arrays where `T` has a struct (see [`object`]), and a member name repeated in any
+/// object (a `Map` keeps the last one silently: two readers could see two bodies). The
+/// message is safe to show.
 pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let map: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => "the request body must be a JSON object".to_owned(),
         _ => format!("the request body is not JSON: {}", bounded(&e.to_string())),
     })?;
+    if let Err(sealgate_envelope::Error::DuplicateMember(name)) = sealgate_envelope::parse_json_object(bytes) {
+        return Err(format!("the request body repeats the member {:?}", bounded(&name)));
+    }
     T::deserialize(Value::Object(map)).map_err(|e| bounded(&e.to_string()))
 }
 
@@ -173,5 +178,14 @@ mod tests {
         assert_eq!(parse_object::<Outer>(b"[]"), Err("the request body must be a JSON object".to_owned()));
         assert!(parse_object::<Outer>(b"{").is_err_and(|e| e.starts_with("the request body is not JSON")));
         assert!(parse_object::<Outer>(br#"{"x": 1}"#).is_err_and(|e| e.contains("unknown field")));
+        // A repeated member, at any depth, is refused (a Map alone keeps the last one).
+        for dup in [&br#"{"one": {"a": 1}, "one": null}"#[..], br#"{"many": [{"a": 2, "a": 3}]}"#] {
+            assert_eq!(
+                parse_object::<Outer>(dup).map_err(|e| e.starts_with("the request body repeats the member")),
+                Err(true),
+                "{}",
+                String::from_utf8_lossy(dup)
+            );
+        }
     }
 }
