@@ -12,7 +12,8 @@
 # and api_bodies (the api's JSON request bodies, parsed and checked as their
 # handlers do: api::check_body).
 # The committed seeds in fuzz/seeds/ are copied into fuzz/corpus/
-# (gitignored) first.
+# (gitignored) first; fuzz/dicts/json.dict (JSON tokens, member names) is
+# given to every target.
 #
 # Environment:
 #   FUZZ_SANITIZER  address (default) or none
@@ -50,8 +51,9 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
     echo "fuzz.sh: $t for ${DURATION} s"
+    # Every input is JSON or holds JSON: the token dictionary helps each target.
     if ! cargo +nightly fuzz run --sanitizer "$SANITIZER" "$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1; then
+        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1 -dict=fuzz/dicts/json.dict; then
         failed+=("$t")
     fi
 done
