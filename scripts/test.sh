@@ -5,6 +5,8 @@
 # target (benches run once each in test mode), and a bounded coverage-guided
 # fuzz run.
 #   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
+#   SEALGATE_API_FUZZ_SECONDS  seconds of API fuzzing with schemathesis (default 60; 0 skips
+#                          it, and fails under CI=true)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -37,6 +39,18 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 totals="$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")"
+
+api_fuzz_seconds="${SEALGATE_API_FUZZ_SECONDS:-60}"
+if [ "$api_fuzz_seconds" = 0 ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "test.sh: error: SEALGATE_API_FUZZ_SECONDS=0 would skip the API fuzz step, which CI may not skip" >&2
+    exit 1
+  fi
+  echo "test.sh: SKIPPED the API fuzz step (SEALGATE_API_FUZZ_SECONDS=0)" >&2
+else
+  step "API fuzz: schemathesis against sealgate serve --sandbox, signed in (${api_fuzz_seconds}s)"
+  bash scripts/api-fuzz.sh "$api_fuzz_seconds"
+fi
 
 fuzz_seconds="${SEALGATE_FUZZ_SECONDS:-60}"
 if [ "$fuzz_seconds" != 0 ]; then

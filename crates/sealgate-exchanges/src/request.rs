@@ -18,10 +18,14 @@ pub struct Request {
     #[cfg_attr(feature = "openapi", schema(pattern = "^(GET|POST|PUT|DELETE|PATCH)$"))]
     pub method: String,
     /// Path, starting with `/`, without query.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^/[^?# ]*$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^/[^?# \\u0000-\\u001f\\u007f-\\u009f]*$"))]
     pub path: String,
     /// Raw query string without the leading `?` (may be empty).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^([^?# \\u0000-\\u001f\\u007f-\\u009f][^# \\u0000-\\u001f\\u007f-\\u009f]*)?$")
+    )]
     pub query: String,
     /// Raw body (may be empty).
     #[serde(default)]

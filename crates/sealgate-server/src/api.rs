@@ -8,13 +8,16 @@
 //! Every response is JSON (errors are `{"error": "…"}` with a precise message and never a
 //! database or internal detail), carries `X-Content-Type-Options: nosniff`,
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer` and a CSP with
-//! `frame-ancestors 'none'`. Request bodies are limited to [`MAX_BODY`], unknown JSON
-//! fields and query parameters are refused. Another user's credential or order answers
-//! exactly like a nonexistent one (404).
+//! `frame-ancestors 'none'`. Request bodies are limited to [`MAX_BODY`] (a larger
+//! `Content-Length` is 413 before the body is read) and must be the JSON object their schema
+//! states ([`crate::json`]); unknown JSON fields and query parameters are refused. Another
+//! user's credential or order answers exactly like a nonexistent one (404).
 //!
-//! The endpoint list is [`routes`]; `GET /openapi.json` describes each of them. The router
-//! also serves the browser client (`/`, `/app/…`, `/csp-report`: see [`crate::web`]),
-//! whose pages carry their own, looser CSP.
+//! Each handler's `#[utoipa::path]` operation is its route: `Table` serves it at the
+//! documented method and path, and `GET /openapi.json` ([`crate::openapi`]) is generated from
+//! those operations and the request and response types below. The endpoint list is
+//! [`routes`]. The router also serves the browser client (`/`, `/app/…`, `/csp-report`: see
+//! [`crate::web`]), whose pages carry their own, looser CSP.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
@@ -820,7 +823,7 @@ pub struct LimitsIn {
     symbols: Option<Vec<String>>,
     /// Largest order value in the quote currency: a positive decimal string.
     #[serde(default)]
-    #[schema(max_length = 39, pattern = "^([0-9]{1,20}|[0-9]{0,20}\\.[0-9]{1,18}|[0-9]{1,20}\\.)$")]
+    #[schema(max_length = 39, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]*)?|[0-9]*\\.[0-9]*[1-9][0-9]*)$")]
     max_notional: Option<String>,
     /// Most signer requests per window (`null`: no rate limit).
     #[serde(default, deserialize_with = "crate::json::opt_object")]

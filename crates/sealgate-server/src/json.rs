@@ -61,17 +61,43 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, json.into_body())
 }
 
+/// Bytes of a refused body read and dropped after the 413 is sent, so that a client still
+/// sending it reads the answer instead of a reset connection (a "lingering close").
+const DISCARD_MAX: usize = 1024 * 1024;
+/// How long that may take.
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Middleware (with `max` as its state): 413 at once for a declared `Content-Length` over
-/// `max`, before the body is read; an unreadable `Content-Length` is 400.
+/// `max`, before the body is read (nothing of it reaches a handler; what the client goes on
+/// sending is dropped, up to 1 MiB or 5 seconds, while the answer is
+/// on its way); an unreadable `Content-Length` is 400.
 pub async fn limit_body(axum::extract::State(max): axum::extract::State<usize>, req: Request, next: Next) -> Response {
     if let Some(v) = req.headers().get(header::CONTENT_LENGTH) {
         match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-            Some(n) if n > max as u64 => return too_large(max),
+            Some(n) if n > max as u64 => {
+                let body = req.into_body();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(DISCARD_TIME, discard(body, DISCARD_MAX)).await;
+                });
+                return too_large(max);
+            }
             Some(_) => {}
             None => return error_response(StatusCode::BAD_REQUEST, "the Content-Length header is not a number"),
         }
     }
     next.run(req).await
+}
+
+/// Reads and drops up to about `max` bytes of `body`.
+async fn discard(mut body: Body, max: usize) {
+    use axum::body::HttpBody as _;
+    let mut seen = 0usize;
+    while seen <= max {
+        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
 }
 
 /// The 413 answer for a body over `max` bytes.
@@ -80,18 +106,82 @@ pub fn too_large(max: usize) -> Response {
 }
 
 /// Parses `bytes` as a JSON object into `T`: anything but an object is refused, and so are
-/// nested arrays where `T` has a struct (see [`object`]), and a member name repeated in any
-/// object (a `Map` keeps the last one silently: two readers could see two bodies). The
-/// message is safe to show.
+/// nested arrays where `T` has a struct (see [`object`]) and a key given twice in any object
+/// (one request, one meaning). The message is safe to show.
 pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let map: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => "the request body must be a JSON object".to_owned(),
-        _ => format!("the request body is not JSON: {}", bounded(&e.to_string())),
-    })?;
-    if let Err(sealgate_envelope::Error::DuplicateMember(name)) = sealgate_envelope::parse_json_object(bytes) {
-        return Err(format!("the request body repeats the member {:?}", bounded(&name)));
-    }
+    let map = match strict_value(bytes) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err("the request body must be a JSON object".to_owned()),
+        Err(e) => return Err(format!("the request body is not JSON: {}", bounded(&e.to_string()))),
+    };
     T::deserialize(Value::Object(map)).map_err(|e| bounded(&e.to_string()))
+}
+
+/// Parses JSON, refusing an object that names a key twice, at any depth (serde_json keeps
+/// the last, and a struct parsed from bytes refuses only its own level's duplicates).
+pub fn strict_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<Strict>(bytes).map(|s| s.0)
+}
+
+/// A JSON value without duplicate keys.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some((k, Strict(v))) = map.next_entry::<String, Strict>()? {
+            if out.contains_key(&k) {
+                let k: String = k.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format!("the key {k:?} appears twice")));
+            }
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn from_map<T: DeserializeOwned, E: serde::de::Error>(m: Map<String, Value>) -> Result<T, E> {
@@ -178,14 +268,21 @@ mod tests {
         assert_eq!(parse_object::<Outer>(b"[]"), Err("the request body must be a JSON object".to_owned()));
         assert!(parse_object::<Outer>(b"{").is_err_and(|e| e.starts_with("the request body is not JSON")));
         assert!(parse_object::<Outer>(br#"{"x": 1}"#).is_err_and(|e| e.contains("unknown field")));
-        // A repeated member, at any depth, is refused (a Map alone keeps the last one).
-        for dup in [&br#"{"one": {"a": 1}, "one": null}"#[..], br#"{"many": [{"a": 2, "a": 3}]}"#] {
-            assert_eq!(
-                parse_object::<Outer>(dup).map_err(|e| e.starts_with("the request body repeats the member")),
-                Err(true),
+        // A key twice, at any depth: refused, not "the last one wins".
+        for dup in [
+            &br#"{"one": {"a": 1}, "one": null}"#[..],
+            br#"{"one": {"a": 1, "a": 2}}"#,
+            br#"{"many": [{"a": 1, "a": 1}]}"#,
+        ] {
+            assert!(
+                parse_object::<Outer>(dup).is_err_and(|e| e.contains("appears twice")),
                 "{}",
                 String::from_utf8_lossy(dup)
             );
         }
+        assert_eq!(
+            strict_value(br#"[1, -2, 2.5, "x", true, null, {"a": [{}]}]"#).ok(),
+            serde_json::from_str(r#"[1, -2, 2.5, "x", true, null, {"a": [{}]}]"#).ok()
+        );
     }
 }

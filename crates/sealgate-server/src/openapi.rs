@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document of a `sealgate serve` process, generated
 //! from the handlers' own `#[utoipa::path]` operations and request and response types, so
 //! it cannot drift from what is served: the routers take each route's method and path from
-//! the same operation ([`crate::api::Table`]).
+//! the same operation (`api::Table`).
 //!
 //! It describes every route a process running every role serves: the api's, the browser
 //! client's, the signer's service routes (tag `signer`; served only where the signer role

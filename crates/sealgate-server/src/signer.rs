@@ -577,7 +577,7 @@ impl Signer {
     }
 
     /// The signer's HTTP routes (`/v1/sign`, `/v1/forward`), for services. Every refusal is
-    /// `{"error": …}`; a `Content-Length` over [`MAX_CALL`] is 413 before the body is read.
+    /// `{"error": …}`; a `Content-Length` over 256 KiB is 413 before the body is read.
     pub fn router(self: Arc<Self>, verifier: Arc<ServiceVerifier>) -> Router {
         table()
             .router
@@ -713,9 +713,11 @@ fn authenticate(st: &HttpState, headers: &HeaderMap) -> Result<Role, SignerCallE
 
 fn parse_call(body: &[u8]) -> Result<ForwardCall, SignerCallError> {
     let bad = |e: serde_json::Error| SignerCallError::BadRequest(format!("body: {}", e.classify_msg()));
-    // An object only: serde would take an array for the struct.
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(bad)?;
-    serde::Deserialize::deserialize(serde_json::Value::Object(map)).map_err(bad)
+    // An object only (serde would take an array for the struct), each key once.
+    match crate::json::strict_value(body).map_err(bad)? {
+        v @ serde_json::Value::Object(_) => serde::Deserialize::deserialize(v).map_err(bad),
+        _ => Err(SignerCallError::BadRequest("body: not a JSON object".into())),
+    }
 }
 
 trait ClassifyMsg {
@@ -731,7 +733,11 @@ impl ClassifyMsg for serde_json::Error {
             serde_json::error::Category::Data => "wrong fields or types",
             serde_json::error::Category::Eof => "truncated",
         };
-        format!("{what} at line {} column {}", self.line(), self.column())
+        if self.line() == 0 {
+            what.to_owned()
+        } else {
+            format!("{what} at line {} column {}", self.line(), self.column())
+        }
     }
 }
 

@@ -37,11 +37,11 @@ pub struct OrderRequest {
     #[schema(value_type = OrderType)]
     pub order_type: String,
     /// Quantity in base units, a positive decimal string.
-    #[schema(max_length = 40, pattern = "^[0-9]+(\\.[0-9]+)?$")]
+    #[schema(max_length = 40, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
     pub qty: String,
     /// Limit price, a positive decimal string (limit orders only; a market order has none).
     #[serde(default)]
-    #[schema(max_length = 40, pattern = "^[0-9]+(\\.[0-9]+)?$")]
+    #[schema(max_length = 40, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
     pub price: Option<String>,
 }
 

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -153,16 +153,44 @@ fn field(report: &Value, names: &[&str]) -> String {
         .collect()
 }
 
-/// Where the browser reports Content-Security-Policy violations (`report-uri`); any body
-/// up to 16 KiB is taken, counted and (the first 100) logged.
+/// Where the browser reports Content-Security-Policy violations: `report-uri` sends one
+/// report object (`application/csp-report`), the Reporting API a list of them
+/// (`application/reports+json`). Up to 16 KiB; each is counted and the first 100 logged.
 #[utoipa::path(post, path = "/csp-report", tag = "web", security(),
     request_body(description = "a CSP violation report", content(
-        (Object = "application/csp-report"), (Object = "application/reports+json"), (Object = "application/json"))),
-    responses((status = 204, description = "counted")))]
-async fn csp_report(body: Bytes) -> StatusCode {
+        (Object = "application/csp-report"), (Vec<Object> = "application/reports+json"), (Object = "application/json"))),
+    responses(
+        (status = 204, description = "counted"),
+        (status = 400, description = "not a report: JSON of the shape its content type names", body = crate::json::ErrorBody),
+        (status = 415, description = "not a report's content type", body = crate::json::ErrorBody)))]
+async fn csp_report(headers: HeaderMap, body: Bytes) -> Response {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let list = match media.as_str() {
+        "application/reports+json" => true,
+        "application/csp-report" | "application/json" => false,
+        _ => {
+            return crate::json::error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a report is application/csp-report or application/reports+json",
+            );
+        }
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return crate::json::error_response(StatusCode::BAD_REQUEST, "a report is JSON"),
+    };
+    let shaped = if list { v.as_array().is_some_and(|a| a.iter().all(Value::is_object)) } else { v.is_object() };
+    if !shaped {
+        let want = if list { "a list of report objects" } else { "a report object" };
+        return crate::json::error_response(StatusCode::BAD_REQUEST, format!("{media} carries {want}"));
+    }
     let n = CSP_REPORTS.fetch_add(1, Ordering::Relaxed) + 1;
     if n <= MAX_LOGGED_REPORTS {
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         // `report-uri` sends {"csp-report": {...}}; the Reporting API a list of {"body": {...}}.
         let report = v
             .get("csp-report")
@@ -175,7 +203,7 @@ async fn csp_report(body: Bytes) -> StatusCode {
             "csp violation reported"
         );
     }
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ enum Command {
     Audit(crate::audit_cmd::AuditCommand),
     /// Run Sealgate's roles: api, signer, importer, trader (all by default).
     Serve(crate::serve_cmd::ServeArgs),
-    /// Operator actions (the global kill switch).
+    /// Operator actions (the global kill switch, service tokens).
     #[command(subcommand)]
     Admin(crate::admin_cmd::AdminCommand),
     /// The desktop agent: a local signer on a Unix socket, so a bot never holds its secret.

@@ -1,0 +1,221 @@
+//! The listener of a real `sealgate serve --sandbox` against its own `/openapi.json`:
+//! every documented operation is served (not the fallback, not 405), every other method on
+//! a documented path is 405, unknown paths are 404, a `Content-Length` over the limit is
+//! 413 at once on every route that takes a body (the signer's included) — and every one of
+//! those refusals, on every route, is `{"error": "…"}`. `sealgate admin service-token`
+//! makes a token the signer takes.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+
+struct Server {
+    child: Child,
+    base: String,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(data: &std::path::Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sealgate serve");
+    let logs = Arc::new(Mutex::new(String::new()));
+    for pipe in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut l = logs.lock().expect("logs");
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = logs.lock().expect("logs").clone();
+        if let Some(base) = text.lines().find_map(|l| l.strip_prefix("sealgate: listening on ")) {
+            let base = base.trim().to_owned();
+            return Server { child, base, logs };
+        }
+        assert!(Instant::now() < deadline, "serve did not start:\n{text}");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("serve exited {status}:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `{"error": "<non-empty>"}` and nothing else.
+fn assert_error_shape(what: &str, status: u16, content_type: &str, text: &str) {
+    assert!(content_type.starts_with("application/json"), "{what}: {status} {content_type}: {text}");
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: {status} not JSON: {text}"));
+    let obj = v.as_object().unwrap_or_else(|| panic!("{what}: {text}"));
+    assert!(obj.len() == 1 && obj["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {status} {text}");
+}
+
+async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<&str>) -> (u16, String, String) {
+    let mut rb = http.request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), url);
+    if let Some(b) = body {
+        rb = rb.header("content-type", "application/json").body(b.to_owned());
+    }
+    let r = rb.send().await.expect("send");
+    let status = r.status().as_u16();
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (status, ct, r.text().await.expect("text"))
+}
+
+/// Sends only the head of `method path` declaring `length` body bytes.
+async fn head_only(addr: &str, method: &str, path: &str, length: u64) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((h, b)) = text.split_once("\r\n\r\n") {
+            let len = h
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if len.is_some_and(|l| b.len() >= l) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let ct = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
+    (status, ct, body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_serves_exactly_its_document_and_refuses_in_json() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(&dir.path().join("data")).await;
+    let base = server.base.clone();
+    let addr = base.trim_start_matches("http://").to_owned();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    let (status, _, text) = call(&http, "GET", &format!("{base}/openapi.json"), None).await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&text).expect("document");
+    let mut documented = BTreeSet::new();
+    let mut with_body = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            documented.insert((method.to_uppercase(), path.clone()));
+            if op.get("requestBody").is_some() {
+                with_body.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    for must in ["/v1/sign", "/v1/forward", "/healthz", "/readyz", "/metrics", "/csp-report", "/", "/app/{file}"] {
+        assert!(documented.iter().any(|(_, p)| p == must), "{must} is not documented");
+    }
+    let concrete = |p: &str| p.replace("{id}", "x").replace("{role}", "trader").replace("{file}", "app.js");
+
+    for (method, path) in &documented {
+        let url = format!("{base}{}", concrete(path));
+        let body = (method != "GET").then_some("{}");
+        let (status, ct, text) = call(&http, method, &url, body).await;
+        assert!(status != 405 && !text.contains("no such endpoint"), "{method} {path} is not served: {status} {text}");
+        if status >= 400 {
+            assert_error_shape(&format!("{method} {path}"), status, &ct, &text);
+        }
+        for other in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if !documented.contains(&(other.to_owned(), path.clone())) {
+                let (status, ct, text) = call(&http, other, &url, None).await;
+                assert_eq!(status, 405, "{other} {path} is served but not documented: {text}");
+                assert_error_shape(&format!("{other} {path}"), status, &ct, &text);
+            }
+        }
+    }
+    for path in ["/nope", "/v1/nope", "/v1/sign/x", "/app/x/y"] {
+        let (status, ct, text) = call(&http, "GET", &format!("{base}{path}"), None).await;
+        assert_eq!(status, 404, "{path}: {text}");
+        assert_error_shape(path, status, &ct, &text);
+    }
+    // Over the limit by Content-Length, no body sent: 413 at once on every route with a body.
+    assert!(with_body.iter().any(|(_, p)| p == "/v1/forward"), "{with_body:?}");
+    for (method, path) in &with_body {
+        let target = concrete(path);
+        let answer = head_only(&addr, method, &target, 64 * 1024 * 1024);
+        let (status, ct, text) = tokio::time::timeout(Duration::from_secs(3), answer)
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no 413 within 3 s"));
+        assert_eq!(status, 413, "{method} {path}: {text}");
+        assert_error_shape(&format!("413 {method} {path}"), status, &ct, &text);
+    }
+
+    // The signer with a token from `sealgate admin service-token`: refusals are JSON too.
+    let out = Command::new(BIN)
+        .args(["admin", "service-token", "--role", "trader", "--service-keys"])
+        .arg(dir.path().join("data/service"))
+        .output()
+        .expect("service-token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a compact JWS");
+    let forward = |body: &'static str| {
+        http.post(format!("{base}/v1/forward"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for (body, want) in [
+        ("[]", 400),
+        ("{", 400),
+        (r#"{"credential_id": "nope", "request": {"method": "GET", "path": "/api/v3/account"}}"#, 404),
+        (r#"{"credential_id": "nope", "request": ["GET", "/api/v3/account"]}"#, 400),
+    ] {
+        let r = forward(body).send().await.expect("send");
+        let status = r.status().as_u16();
+        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let text = r.text().await.expect("text");
+        assert_eq!(status, want, "{body}: {text}");
+        assert_error_shape(body, status, &ct, &text);
+    }
+    // A role without a key file: a clear refusal, not a token.
+    let out = Command::new(BIN)
+        .args(["admin", "service-token", "--role", "importer", "--service-keys"])
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .expect("service-token");
+    assert!(!out.status.success() && out.stdout.is_empty());
+    let logs = server.logs.lock().expect("logs").clone();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
