@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Fuzz sealgate-envelope with cargo-fuzz (libFuzzer), non-interactively.
+# Fuzz the parsers that take outside input with cargo-fuzz (libFuzzer),
+# non-interactively.
 #
 #   scripts/fuzz.sh [SECONDS]      # SECONDS per target, default 60
 #
 # Targets (fuzz/fuzz_targets/): jwe_parse (Jwe::parse under both policies,
-# then open_now with fixed P-256/X25519/RSA-2048 keys) and credential_open
-# (open_credential_now with fixed keys and a fixed binding). The committed
-# seeds in fuzz/seeds/ are copied into fuzz/corpus/ (gitignored) first.
+# then open_now with fixed P-256/X25519/RSA-2048 keys), credential_open
+# (open_credential_now with fixed keys and a fixed binding), audit_jsonl
+# (the audit JSON Lines import: parse_line and verify_export),
+# exchange_sign_input (the input of `sealgate exchange sign`, then signed),
+# and api_bodies (the api's JSON request bodies, parsed and checked as their
+# handlers do: api::check_body).
+# The committed seeds in fuzz/seeds/ are copied into fuzz/corpus/
+# (gitignored) first; fuzz/dicts/json.dict (JSON tokens, member names) is
+# given to every target.
 #
 # Environment:
 #   FUZZ_SANITIZER  address (default) or none
@@ -19,7 +26,7 @@ set -euo pipefail
 DURATION=${1:-60}
 CARGO_FUZZ_VERSION=0.13.2
 SANITIZER=${FUZZ_SANITIZER:-address}
-TARGETS=(jwe_parse credential_open)
+TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input api_bodies)
 
 case $DURATION in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
@@ -32,6 +39,8 @@ if [[ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_V
     cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
+echo "fuzz.sh: toolchain: $(cargo +nightly --version); $(rustc +nightly --version); $(cargo fuzz --version)"
+
 export CARGO_BUILD_JOBS=${FUZZ_JOBS:-2}
 start=$(date +%s)
 cargo +nightly fuzz build --sanitizer "$SANITIZER"
@@ -42,8 +51,9 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
     echo "fuzz.sh: $t for ${DURATION} s"
+    # Every input is JSON or holds JSON: the token dictionary helps each target.
     if ! cargo +nightly fuzz run --sanitizer "$SANITIZER" "$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1; then
+        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1 -dict=fuzz/dicts/json.dict; then
         failed+=("$t")
     fi
 done

@@ -77,6 +77,7 @@ mod exchanges;
 mod facts;
 mod request;
 mod sig;
+mod sign_input;
 
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
@@ -86,6 +87,7 @@ pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock, check_path,
 };
+pub use sign_input::{MAX_SIGN_INPUT, SignInput, SignInputError};
 
 /// The scheme of exchange `id`.
 pub fn scheme(id: &str) -> Result<&'static Scheme, Error> {

@@ -687,17 +687,8 @@ fn check_id(what: &str, v: &str) -> ApiResult<()> {
     }
 }
 
-/// Store a credential sealed to one or both roles.
-#[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
-    request_body = CreateCredential,
-    responses((status = 201, description = "stored", body = CredentialView),
-              (status = 409, description = "the credential id is taken", body = ErrorBody),
-              (status = 503, description = "the audit log is unavailable; nothing was kept", body = ErrorBody)))]
-async fn create_credential(
-    State(s): State<ApiState>,
-    user: AuthUser,
-    JsonObject(req): JsonObject<CreateCredential>,
-) -> ApiResult<(StatusCode, Json<CredentialView>)> {
+/// The checks of a [`CreateCredential`] that need no store (the envelopes' come after).
+fn check_create(req: &CreateCredential) -> ApiResult<()> {
     check_id("id", &req.id)?;
     if sealgate_exchanges::scheme(&req.exchange).is_err() {
         return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
@@ -714,6 +705,21 @@ async fn create_credential(
             return Err(ApiError::bad(format!("envelopes: role {} appears more than once", env.role.name())));
         }
     }
+    Ok(())
+}
+
+/// Store a credential sealed to one or both roles.
+#[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = CreateCredential,
+    responses((status = 201, description = "stored", body = CredentialView),
+              (status = 409, description = "the credential id is taken", body = ErrorBody),
+              (status = 503, description = "the audit log is unavailable; nothing was kept", body = ErrorBody)))]
+async fn create_credential(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    JsonObject(req): JsonObject<CreateCredential>,
+) -> ApiResult<(StatusCode, Json<CredentialView>)> {
+    check_create(&req)?;
     let now = crate::now_ms() / 1000;
     let mut headers = Vec::new();
     for env in &req.envelopes {
@@ -866,6 +872,24 @@ async fn set_limits(
     Path(id): Path<String>,
     JsonObject(req): JsonObject<LimitsIn>,
 ) -> ApiResult<Json<CredentialView>> {
+    let limits = check_limits(&req)?;
+    s.store.set_credential_limits(&user.id, &id, &limits).await.map_err(|e| ApiError::store("set limits", e))?;
+    s.changed(Some(&id));
+    let event = AuditEvent::new(
+        actor(&user),
+        "limits_changed"
+            .parse::<Action>()
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?,
+        &id,
+        json!({"limits": limits_view(Some(&limits))}),
+    )
+    .owner(&user.id);
+    s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the limits were set", e))?;
+    load_credential(&s, &user, &id).await.map(Json)
+}
+
+/// The checks of a [`LimitsIn`], and the limits it sets.
+fn check_limits(req: &LimitsIn) -> ApiResult<sealgate_store::CredentialLimits> {
     let symbols = match &req.symbols {
         None => None,
         Some(list) => {
@@ -891,25 +915,37 @@ async fn set_limits(
     {
         return Err(ApiError::bad("rate.max must be 1 to 100000 and rate.window_ms 1000 to 86400000"));
     }
-    let limits = sealgate_store::CredentialLimits {
+    Ok(sealgate_store::CredentialLimits {
         symbols,
         max_notional: req.max_notional.clone(),
         rate_max: req.rate.as_ref().map(|r| i64::from(r.max)),
         rate_window_ms: req.rate.as_ref().map(|r| i64::try_from(r.window_ms).unwrap_or(i64::MAX)),
-    };
-    s.store.set_credential_limits(&user.id, &id, &limits).await.map_err(|e| ApiError::store("set limits", e))?;
-    s.changed(Some(&id));
-    let event = AuditEvent::new(
-        actor(&user),
-        "limits_changed"
-            .parse::<Action>()
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?,
-        &id,
-        json!({"limits": limits_view(Some(&limits))}),
-    )
-    .owner(&user.id);
-    s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the limits were set", e))?;
-    load_credential(&s, &user, &id).await.map(Json)
+    })
+}
+
+/// The api's JSON request bodies, for [`check_body`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `POST /v1/credentials`: [`CreateCredential`].
+    CreateCredential,
+    /// `PUT /v1/credentials/{id}/limits`: [`LimitsIn`].
+    Limits,
+    /// `POST /v1/orders`: [`OrderRequest`].
+    Order,
+}
+
+/// A request body parsed as its handler's extractor parses it ([`JsonObject`]) and
+/// checked as the handler checks it before any store, custody or signer work; the
+/// error is the 400 message. For the `api_bodies` fuzz target.
+#[doc(hidden)]
+pub fn check_body(kind: BodyKind, bytes: &[u8]) -> Result<(), String> {
+    use crate::json::parse_object;
+    match kind {
+        BodyKind::CreateCredential => check_create(&parse_object(bytes)?).map_err(|e| e.message.into()),
+        BodyKind::Limits => check_limits(&parse_object(bytes)?).map(|_| ()).map_err(|e| e.message.into()),
+        BodyKind::Order => crate::trader::check_order(&parse_object(bytes)?).map_err(|e| e.to_string()),
+    }
 }
 
 /// One credential (metadata and limits only).

@@ -103,6 +103,13 @@ struct Checked<'a> {
     price: Option<&'a str>,
 }
 
+/// The checks [`Trader::place`] makes before anything else (for the `api_bodies` fuzz
+/// target, through `api::check_body`).
+#[doc(hidden)]
+pub fn check_order(order: &OrderRequest) -> Result<(), TradeError> {
+    validate(order).map(|_| ())
+}
+
 fn validate(order: &OrderRequest) -> Result<Checked<'_>, TradeError> {
     let bad = |m: &str| TradeError::BadRequest(m.to_owned());
     let id = &order.credential_id;

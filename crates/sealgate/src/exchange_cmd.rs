@@ -2,17 +2,14 @@
 
 use std::io::Write;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Subcommand;
 use sealgate_exchanges::{
-    ALL, Clock, Context, Credential, FixedClock, FixedNonce, MonotonicNonce, NonceSource, Request, SystemClock,
+    ALL, Clock, Context, FixedClock, FixedNonce, MAX_SIGN_INPUT, MonotonicNonce, NonceSource, SignInput, SystemClock,
 };
 use serde_json::json;
 
 use crate::read_stdin;
-
-/// Largest `exchange sign` input.
-const MAX_SIGN_INPUT: usize = 256 * 1024;
 
 #[derive(Subcommand)]
 pub enum ExchangeCommand {
@@ -41,23 +38,6 @@ pub enum ExchangeCommand {
     List,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignInput {
-    exchange: String,
-    credential: Credential,
-    request: Request,
-    clock_ms: Option<u64>,
-    nonce: Option<NonceValue>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum NonceValue {
-    Number(u64),
-    Text(String),
-}
-
 pub fn run(cmd: ExchangeCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cmd {
         ExchangeCommand::Sign => sign(out),
@@ -79,14 +59,8 @@ pub fn run(cmd: ExchangeCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
 }
 
 fn sign(out: &mut Vec<u8>) -> anyhow::Result<()> {
-    let input = read_stdin(MAX_SIGN_INPUT)?;
-    let text = std::str::from_utf8(&input).context("stdin is not UTF-8")?;
-    let input: SignInput = serde_json::from_str(text).map_err(describe_json_error)?;
-    let nonce = match &input.nonce {
-        None => None,
-        Some(NonceValue::Number(n)) => Some(*n),
-        Some(NonceValue::Text(t)) => Some(t.parse::<u64>().context("nonce must be a non-negative integer")?),
-    };
+    let input = SignInput::parse(&read_stdin(MAX_SIGN_INPUT)?)?;
+    let nonce = input.nonce;
     let clock: Box<dyn Clock> = match input.clock_ms {
         Some(ms) => Box::new(FixedClock(ms)),
         None => Box::new(SystemClock),
@@ -114,19 +88,4 @@ fn sign(out: &mut Vec<u8>) -> anyhow::Result<()> {
     });
     writeln!(out, "{}", serde_json::to_string_pretty(&wire)?)?;
     Ok(())
-}
-
-/// serde_json's data errors can quote the offending value (a secret, here):
-/// keep only messages that name fields, else give the position.
-fn describe_json_error(e: serde_json::Error) -> anyhow::Error {
-    let msg = e.to_string();
-    if msg.starts_with("unknown field") || msg.starts_with("missing field") || msg.starts_with("duplicate field") {
-        anyhow::anyhow!("sign input: {msg}")
-    } else {
-        anyhow::anyhow!(
-            "sign input is not the expected JSON object (line {}, column {}); see `sealgate exchange sign --help`",
-            e.line(),
-            e.column()
-        )
-    }
 }

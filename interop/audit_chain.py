@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""An independent implementation of the audit chain format v1.
+
+Written from crates/sealgate-audit/FORMAT.md alone (not from the Rust code),
+with the Python standard library only: hashlib, struct, json, base64 and a
+few lines of P-256 arithmetic for the ES256 checkpoints. It is the second
+opinion the Rust test `independent_peer.rs` asks for, in both directions:
+
+  audit_chain.py example FORMAT.md
+      re-encodes the records of FORMAT.md section 5 from the values its prose
+      states, and checks them against the documented canonical bytes,
+      hashes and checkpoint signing input; then verifies the documented
+      export under the documented pin.
+
+  audit_chain.py verify FILE|- [--pin THUMBPRINT]
+      verifies a JSON Lines export (section 4; - reads stdin) and prints, like
+      `sealgate audit verify`,
+        ok: N records, last seq S, last hash H, C checkpoints verified
+      or, on the first fault, exits 1 after printing
+        refused: record N: <reason>   (reason: seq-gap, seq-duplicate,
+                                       malformed, hash-mismatch,
+                                       broken-link, checkpoint-mismatch)
+        refused: checkpoint at seq N: bad-signature
+        refused: truncated at seq L, checkpoint at seq C
+        refused: line N: <what>       (a bad checkpoint or root line)
+        refused: root: <what>
+"""
+
+import base64
+import hashlib
+import json
+import re
+import struct
+import sys
+import unicodedata
+
+RECORD_TAG = b"sealgate-audit-record-v1"
+CHECKPOINT_TAG = b"sealgate-audit-checkpoint-v1"
+GENESIS = bytes(32)
+MAX_LINE = 16 * 1024
+U64_MAX = 2**64 - 1
+I64_MIN = -(2**63)
+
+
+class Refused(Exception):
+    pass
+
+
+class BadRecord(Refused):
+    def __init__(self, seq, reason):
+        super().__init__(f"record {seq}: {reason}")
+
+
+# ---- section 2: canonical JSON ---------------------------------------------
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def canon_str(s):
+    out = ['"']
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def canon(v):
+    """Canonical JSON text of a value (section 2); ValueError if it has none."""
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, int):
+        if not I64_MIN <= v <= U64_MAX:
+            raise ValueError("integer out of range")
+        return str(v)
+    if isinstance(v, float):
+        raise ValueError("floating-point number")
+    if isinstance(v, str):
+        return canon_str(v)
+    if isinstance(v, list):
+        return "[" + ",".join(canon(x) for x in v) + "]"
+    if isinstance(v, dict):
+        names = sorted(v, key=lambda k: k.encode("utf-8"))
+        return "{" + ",".join(canon_str(k) + ":" + canon(v[k]) for k in names) + "}"
+    raise ValueError("not a JSON value")
+
+
+def depth(v):
+    """Levels of containers: {} is 1, {"a":[]} is 2."""
+    if isinstance(v, dict):
+        return 1 + max((depth(x) for x in v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max((depth(x) for x in v), default=0)
+    return 0
+
+
+def strict_loads(text):
+    """json.loads refusing duplicate members (any depth) and non-integers."""
+
+    def pairs(items):
+        d = {}
+        for k, v in items:
+            if k in d:
+                raise ValueError("duplicate member")
+            d[k] = v
+        return d
+
+    def no_float(_):
+        raise ValueError("floating-point number")
+
+    def no_constant(_):
+        raise ValueError("NaN or Infinity")
+
+    return json.loads(text, object_pairs_hook=pairs, parse_float=no_float, parse_constant=no_constant)
+
+
+# ---- section 1: records ----------------------------------------------------
+
+_KIND = re.compile(r"[a-z][a-z0-9_-]*\Z")
+_ACTION = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+def has_control(s):
+    return any(unicodedata.category(ch) == "Cc" for ch in s)
+
+
+def check_fields(r):
+    """R2-R5; returns what is wrong, or None."""
+    actor, action, subject, detail = r["actor"], r["action"], r["subject"], r["detail"]
+    kind, colon, ident = actor.partition(":")
+    if len(actor.encode("utf-8")) > 256 or not colon or not _KIND.match(kind) or not ident or has_control(actor):
+        return "actor"
+    if len(action.encode("utf-8")) > 64 or not _ACTION.match(action):
+        return "action"
+    if len(subject.encode("utf-8")) > 256 or has_control(subject):
+        return "subject"
+    if not isinstance(detail, dict):
+        return "detail is not an object"
+    try:
+        text = canon(detail)
+    except ValueError as e:
+        return f"detail: {e}"
+    if len(text.encode("utf-8")) > 4096:
+        return "detail longer than 4096 bytes"
+    if depth(detail) > 4:
+        return "detail nested deeper than 4 levels"
+    return None
+
+
+def lp(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def canonical_bytes(r):
+    return (
+        RECORD_TAG
+        + struct.pack(">QQ", r["seq"], r["time"])
+        + lp(r["actor"].encode("utf-8"))
+        + lp(r["action"].encode("utf-8"))
+        + lp(r["subject"].encode("utf-8"))
+        + lp(canon(r["detail"]).encode("utf-8"))
+        + r["prev_hash"]
+    )
+
+
+def record_hash(r):
+    return hashlib.sha256(canonical_bytes(r)).digest()
+
+
+def checkpoint_input(seq, h, time):
+    return CHECKPOINT_TAG + struct.pack(">Q", seq) + h + struct.pack(">Q", time)
+
+
+# ---- ES256 (P-256, SHA-256) verification and RFC 7638 ----------------------
+
+P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+A = P - 3
+B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+G = (
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+)
+
+
+def on_curve(pt):
+    x, y = pt
+    return 0 <= x < P and 0 <= y < P and (y * y - (x * x * x + A * x + B)) % P == 0
+
+
+def add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % P == 0:
+        return None
+    if p1 == p2:
+        lam = (3 * x1 * x1 + A) * pow(2 * y1, -1, P) % P
+    else:
+        lam = (y2 - y1) * pow(x2 - x1, -1, P) % P
+    x3 = (lam * lam - x1 - x2) % P
+    return (x3, (lam * (x1 - x3) - y1) % P)
+
+
+def mul(k, pt):
+    acc = None
+    while k:
+        if k & 1:
+            acc = add(acc, pt)
+        pt = add(pt, pt)
+        k >>= 1
+    return acc
+
+
+def es256_verify(q, msg, sig):
+    if len(sig) != 64:
+        return False
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    if not (1 <= r < N and 1 <= s < N):
+        return False
+    e = int.from_bytes(hashlib.sha256(msg).digest(), "big")
+    w = pow(s, -1, N)
+    x = add(mul(e * w % N, G), mul(r * w % N, q))
+    return x is not None and x[0] % N == r
+
+
+def b64u_decode(s):
+    if not isinstance(s, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", s) or len(s) % 4 == 1:
+        raise ValueError("not unpadded base64url")
+    raw = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != s:
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def root_key(jwk):
+    """Section 3, C2: the root public key from its JWK."""
+    if not isinstance(jwk, dict):
+        raise Refused("root: jwk is not an object")
+    if not set(jwk) <= {"kty", "crv", "x", "y", "use", "alg", "kid"}:
+        raise Refused("root: jwk has a member other than kty, crv, x, y, use, alg, kid")
+    if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        raise Refused("root: not an EC P-256 key")
+    if jwk.get("use", "sig") != "sig" or jwk.get("alg", "ES256") != "ES256":
+        raise Refused("root: use or alg is not sig / ES256")
+    try:
+        x, y = b64u_decode(jwk["x"]), b64u_decode(jwk["y"])
+    except (KeyError, ValueError) as e:
+        raise Refused(f"root: x or y: {e}") from None
+    if len(x) != 32 or len(y) != 32:
+        raise Refused("root: x or y is not 32 bytes")
+    q = (int.from_bytes(x, "big"), int.from_bytes(y, "big"))
+    if not on_curve(q):
+        raise Refused("root: the point is not on P-256")
+    return q, jwk["x"], jwk["y"]
+
+
+def thumbprint(x, y):
+    """RFC 7638: members crv, kty, x, y in that order, no whitespace."""
+    text = '{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}' % (x, y)
+    return b64u(hashlib.sha256(text.encode()).digest())
+
+
+# ---- section 4: the JSON Lines export --------------------------------------
+
+
+def record_line(r):
+    return (
+        '{"type":"record","seq":%d,"time":%d,"actor":%s,"action":%s,"subject":%s,"detail":%s,'
+        '"prev_hash":"%s","hash":"%s"}'
+        % (
+            r["seq"],
+            r["time"],
+            canon_str(r["actor"]),
+            canon_str(r["action"]),
+            canon_str(r["subject"]),
+            canon(r["detail"]),
+            r["prev_hash"].hex(),
+            r["hash"].hex(),
+        )
+    )
+
+
+def checkpoint_line(seq, h, time, sig):
+    return '{"type":"checkpoint","seq":%d,"hash":"%s","time":%d,"sig":"%s"}' % (seq, h.hex(), time, b64u(sig))
+
+
+def is_u64(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= U64_MAX
+
+
+def hash_of(v):
+    if not isinstance(v, str) or not re.fullmatch(r"[0-9a-f]{64}", v):
+        raise ValueError("not 64 lowercase hex digits")
+    return bytes.fromhex(v)
+
+
+def parse_line(raw):
+    """('record', dict) | ('checkpoint', tuple) | ('root', key) | ('bad-record', why);
+    raises Refused for a bad checkpoint or root line."""
+    if len(raw) > MAX_LINE:
+        return ("bad-record", "line longer than 16 KiB")
+    try:
+        text = raw.decode("utf-8")
+        m = strict_loads(text)
+    except (UnicodeError, ValueError, RecursionError):
+        return ("bad-record", "not one JSON object")
+    if not isinstance(m, dict):
+        return ("bad-record", "not one JSON object")
+    kind = m.get("type")
+    if kind == "checkpoint":
+        try:
+            if set(m) != {"type", "seq", "hash", "time", "sig"}:
+                raise ValueError("members")
+            seq, time = m["seq"], m["time"]
+            if not (is_u64(seq) and is_u64(time)) or seq == 0:
+                raise ValueError("seq or time")
+            h, sig = hash_of(m["hash"]), b64u_decode(m["sig"])
+            if len(sig) != 64 or checkpoint_line(seq, h, time, sig).encode() != raw:
+                raise ValueError("not the exporter's line")
+        except ValueError as e:
+            raise Refused(f"checkpoint line: {e}") from None
+        return ("checkpoint", (seq, h, time, sig))
+    if kind == "root":
+        if set(m) != {"type", "jwk"}:
+            raise Refused("root line: members")
+        return ("root", root_key(m["jwk"]))
+    try:
+        if set(m) != {"type", "seq", "time", "actor", "action", "subject", "detail", "prev_hash", "hash"}:
+            raise ValueError("members")
+        if kind != "record" or not (is_u64(m["seq"]) and is_u64(m["time"])):
+            raise ValueError("type, seq or time")
+        if not all(isinstance(m[k], str) for k in ("actor", "action", "subject")):
+            raise ValueError("actor, action or subject is not a string")
+        r = dict(m, prev_hash=hash_of(m["prev_hash"]), hash=hash_of(m["hash"]))
+        if not isinstance(r["detail"], dict):
+            raise ValueError("detail is not an object")
+        if record_line(r).encode("utf-8") != raw:
+            raise ValueError("not the exporter's line (J3)")
+    except ValueError as e:
+        return ("bad-record", str(e))
+    return ("record", r)
+
+
+def verify_export(data, pin=None):
+    """Returns the summary line; raises Refused on the first fault."""
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    lines = data.split(b"\n") if data else []
+    records, checkpoints, root = [], [], None
+    for no, raw in enumerate(lines, 1):
+        try:
+            kind, value = parse_line(raw)
+        except Refused as e:
+            raise Refused(f"line {no}: {e}") from None
+        if kind in ("record", "bad-record"):
+            records.append((kind, value))
+        elif kind == "checkpoint":
+            checkpoints.append(value)
+        elif root is not None:
+            raise Refused(f"line {no}: a second root line")
+        else:
+            root = value
+    q = None
+    if pin is not None:
+        if root is None:
+            raise Refused("root: no root line")
+        if thumbprint(root[1], root[2]) != pin:
+            raise Refused("root: the root line does not match the pin")
+        q = root[0]
+    pending = {}
+    for cp in checkpoints:
+        pending.setdefault(cp[0], []).append(cp)
+
+    def signature_ok(cp):
+        seq, h, time, sig = cp
+        if not es256_verify(q, checkpoint_input(seq, h, time), sig):
+            raise Refused(f"checkpoint at seq {seq}: bad-signature")
+
+    last_seq, last_hash, verified = 0, GENESIS, 0
+    for kind, r in records:
+        seq = last_seq + 1
+        if kind == "bad-record":
+            raise BadRecord(seq, f"malformed ({r})")
+        if r["seq"] > seq:
+            raise BadRecord(seq, "seq-gap")
+        if r["seq"] < seq:
+            raise BadRecord(seq, "seq-duplicate")
+        why = check_fields(r)
+        if why:
+            raise BadRecord(seq, f"malformed ({why})")
+        if record_hash(r) != r["hash"]:
+            raise BadRecord(seq, "hash-mismatch")
+        if r["prev_hash"] != last_hash:
+            raise BadRecord(seq, "broken-link")
+        if q is not None:
+            for cp in pending.pop(seq, []):
+                signature_ok(cp)
+                if cp[1] != r["hash"]:
+                    raise BadRecord(seq, "checkpoint-mismatch")
+                verified += 1
+        last_seq, last_hash = seq, r["hash"]
+    if q is not None and pending:
+        for seq in sorted(pending):
+            for cp in pending[seq]:
+                signature_ok(cp)
+        raise Refused(f"truncated at seq {last_seq}, checkpoint at seq {max(pending)}")
+    out = f"ok: {last_seq} records, last seq {last_seq}, last hash {last_hash.hex()}, {verified} checkpoints verified"
+    if q is None and checkpoints:
+        out += f", {len(checkpoints)} not verified (no root key given)"
+    return out
+
+
+# ---- section 5: the worked example -----------------------------------------
+
+
+def example(format_md):
+    section = format_md.split("## 5. Worked example", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1] for b in section.split("```")[1::2]]
+    hashes = re.findall(r"hash = `([0-9a-f]{64})`", section)
+    pin = re.search(r"thumbprint is\s+`([A-Za-z0-9_-]{43})`", section).group(1)
+    unhex = lambda block: bytes.fromhex("".join(block.split()))  # noqa: E731
+    # The records as section 5's prose states them.
+    r1 = {
+        "seq": 1,
+        "time": 1767225600000,
+        "actor": "user:u1",
+        "action": "credential_created",
+        "subject": "cred_1",
+        "detail": {"scope": ["read", "trade"], "exchange": "binance"},
+        "prev_hash": GENESIS,
+    }
+    r2 = {
+        "seq": 2,
+        "time": 1767225600250,
+        "actor": "service:signer",
+        "action": "denied",
+        "subject": "cred_1",
+        "detail": {"rule": "scope", "class": "withdraw"},
+    }
+    checks = []
+
+    def check(what, got, want):
+        checks.append(what)
+        if got != want:
+            raise Refused(f"example: {what}: computed {got!r}, FORMAT.md says {want!r}")
+
+    check("record 1 canonical detail", canon(r1["detail"]), '{"exchange":"binance","scope":["read","trade"]}')
+    check("record 1 detail length", len(canon(r1["detail"])), 47)
+    check("record 1 canonical bytes", canonical_bytes(r1), unhex(blocks[0]))
+    check("record 1 length", len(canonical_bytes(r1)), 166)
+    r1["hash"] = record_hash(r1)
+    check("record 1 hash", r1["hash"].hex(), hashes[0])
+    check("record 2 canonical detail", canon(r2["detail"]), '{"class":"withdraw","rule":"scope"}')
+    r2["prev_hash"] = r1["hash"]
+    check("record 2 canonical bytes", canonical_bytes(r2), unhex(blocks[1]))
+    check("record 2 length", len(canonical_bytes(r2)), 149)
+    r2["hash"] = record_hash(r2)
+    check("record 2 hash", r2["hash"].hex(), hashes[1])
+    cp_input = checkpoint_input(2, r2["hash"], 1767225601000)
+    check("checkpoint signing input", cp_input, unhex(blocks[2]))
+    check("checkpoint signing input length", len(cp_input), 76)
+    export = blocks[3]
+    lines = export.rstrip("\n").split("\n")
+    check("export record 1 line", lines[1], record_line(r1))
+    check("export record 2 line", lines[2], record_line(r2))
+    check("export summary", verify_export(export.encode(), pin), blocks[4].strip())
+    return checks
+
+
+def main(argv):
+    try:
+        if len(argv) == 3 and argv[1] == "example":
+            with open(argv[2], encoding="utf-8") as f:
+                checks = example(f.read())
+            print(f"ok: FORMAT.md section 5 reproduced ({len(checks)} checks)")
+            return 0
+        if len(argv) in (3, 5) and argv[1] == "verify" and (len(argv) == 3 or argv[3] == "--pin"):
+            if argv[2] == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(argv[2], "rb") as f:
+                    data = f.read()
+            print(verify_export(data, argv[4] if len(argv) == 5 else None))
+            return 0
+    except Refused as e:
+        print(f"refused: {e}")
+        return 1
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
