@@ -54,6 +54,7 @@ pub mod client;
 pub mod confirm;
 pub mod hardening;
 pub mod keystore;
+pub mod socket_dir;
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -285,13 +286,15 @@ impl Agent {
     }
 
     /// Bind the socket (directory 0700, socket 0600), replacing a stale one.
+    /// Every directory on the way is checked like ssh-agent's
+    /// ([`socket_dir::prepare`]): one another user owns or may write is refused.
     pub fn bind(&self) -> Result<UnixListener, String> {
         let sock = &self.cfg.socket;
-        if let Some(dir) = sock.parent() {
-            fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| format!("chmod 700 {}: {e}", dir.display()))?;
-        }
+        let dir = match sock.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        socket_dir::prepare(dir, self.uid).map_err(|e| e.to_string())?;
         if sock.exists() {
             if std::os::unix::net::UnixStream::connect(sock).is_ok() {
                 return Err(format!("an agent is already listening on {}", sock.display()));
