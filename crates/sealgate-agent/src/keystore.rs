@@ -536,6 +536,11 @@ impl Keystore {
     pub fn save(&self) -> Result<(), KeystoreError> {
         let body = BodyOut { entries: &self.entries, audit_key: self.audit_key.as_ref() };
         let plain = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| KeystoreError::Invalid(e.to_string()))?);
+        self.save_body(&plain)
+    }
+
+    /// Encrypt `plain` as the body and write it (see [`Keystore::save`]).
+    fn save_body(&self, plain: &[u8]) -> Result<(), KeystoreError> {
         let nonce = random::<12>()?;
         let mut out = Vec::with_capacity(HEADER + plain.len() + 16);
         out.extend_from_slice(MAGIC);
@@ -626,4 +631,34 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeystoreError> {
 
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_key_is_kept_and_an_old_keystore_gets_one() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("sealgate-ks-audit-{}", std::process::id()));
+        fs::create_dir_all(&dir)?;
+        let path = dir.join("ks");
+        let _ = fs::remove_file(&path);
+        let ks = Keystore::create(&path, b"pw", KdfParams::TEST)?;
+        let pin = ks.audit_key()?.ok_or("a new keystore has an audit key")?.public().thumbprint();
+        ks.save()?;
+        let mut again = Keystore::open(&path, b"pw")?;
+        assert_eq!(again.audit_key()?.map(|k| k.public().thumbprint()), Some(pin.clone()));
+        assert!(!again.ensure_audit_key()?, "kept, not replaced");
+        assert!(!format!("{again:?}").contains(again.audit_key.as_ref().map_or("-", Secret::expose)));
+        // A keystore written before the audit key: the bare entry list.
+        again.save_body(&serde_json::to_vec(&again.entries)?)?;
+        let mut old = Keystore::open(&path, b"pw")?;
+        assert!(old.audit_key()?.is_none());
+        assert!(old.ensure_audit_key()?);
+        old.save()?;
+        let new_pin = Keystore::open(&path, b"pw")?.audit_key()?.ok_or("key")?.public().thumbprint();
+        assert_ne!(new_pin, pin);
+        fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }

@@ -10,9 +10,11 @@ use sealgate_agent::{Agent, Config, KdfParams, Keystore};
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// The error `Agent::bind` gives for a socket at `sock`.
-fn bind(dir: &Path, sock: PathBuf) -> R<Result<(), String>> {
-    let ks = Keystore::create(&dir.join("ks"), b"pw", KdfParams::TEST)?;
-    let cfg = Config { socket: sock, audit: dir.join("audit.jsonl"), ..Config::default() };
+/// (Each call has a keystore, and so an audit key and chain, of its own.)
+fn bind(_dir: &Path, sock: PathBuf) -> R<Result<(), String>> {
+    let own = tempfile::tempdir()?;
+    let ks = Keystore::create(&own.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let cfg = Config { socket: sock, audit: own.path().join("audit.jsonl"), ..Config::default() };
     let agent = Agent::new(cfg, ks)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     Ok(rt.block_on(async { agent.bind().map(drop) }))
