@@ -311,7 +311,10 @@ impl Audit {
         })();
         match res {
             Ok(()) => self.checkpointed = cp.seq,
-            Err(e) => eprintln!("sealgate agent: audit checkpoint at seq {} not written: {e}", cp.seq),
+            Err(e) => {
+                let _ =
+                    writeln!(std::io::stderr(), "sealgate agent: audit checkpoint at seq {} not written: {e}", cp.seq);
+            }
         }
     }
 }

@@ -278,18 +278,18 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
     rt.block_on(async move {
         let agent = sealgate_agent::Agent::new(cfg.clone(), ks).map_err(anyhow::Error::msg)?;
         let l = agent.bind().map_err(anyhow::Error::msg)?;
+        // One line (a supervisor may read only the first and close the pipe;
+        // later lines are written without panicking on a closed stderr).
+        let audit = cfg.audit.display();
         eprintln!(
-            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {}, confirm program: {})",
+            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {}, confirm program: {}); \
+             audit chain {audit}, checkpoints signed by the keystore's audit key (pin {pin}); verify with: sealgate \
+             audit verify --file {audit} --checkpoints {} --pin {pin}",
             cfg.socket.display(),
             h.non_dumpable,
             h.no_core,
             h.memory_locked,
-            cfg.confirm_program.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string())
-        );
-        let audit = cfg.audit.display();
-        eprintln!(
-            "sealgate agent: audit chain {audit}, checkpoints signed by the keystore's audit key (pin {pin}); verify \
-             with: sealgate audit verify --file {audit} --checkpoints {} --pin {pin}",
+            cfg.confirm_program.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
             sealgate_agent::checkpoint_path(&cfg.audit).display(),
             pin = agent.audit_pin(),
         );
@@ -305,7 +305,7 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         // A clean stop: audited, and the chain's head signed.
         agent.shutdown();
         let _ = std::fs::remove_file(&cfg.socket);
-        eprintln!("sealgate agent: stopped");
+        let _ = writeln!(std::io::stderr(), "sealgate agent: stopped");
         Ok(())
     })
 }
