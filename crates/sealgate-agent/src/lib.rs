@@ -277,7 +277,9 @@ impl Audit {
                     self.checkpoint();
                 }
             }
-            Err(e) => eprintln!("sealgate agent: audit record refused: {e}"),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "sealgate agent: audit record refused: {e}");
+            }
         }
     }
 
