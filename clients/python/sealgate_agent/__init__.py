@@ -30,6 +30,25 @@ class AgentError(Exception):
         self.message = message
 
 
+def _check_server(s, path):
+    """The process listening on the socket must run as this user or as root
+    (SO_PEERCRED), before anything (a passphrase above all) is sent to it."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        raise AgentError(
+            "refused",
+            "cannot check who listens on %s (no SO_PEERCRED on this platform); nothing was sent" % path,
+        )
+    _pid, uid, _gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    me = os.getuid()
+    if uid not in (me, 0):
+        raise AgentError(
+            "refused",
+            "the process listening on %s runs as uid %d, neither you (uid %d) nor root: it is not your agent, "
+            "and nothing was sent to it; remove the socket (and its directory, if another user made it) and "
+            "start your agent again" % (path, uid, me),
+        )
+
+
 class AgentClient:
     def __init__(self, path=None):
         self.path = path or default_socket()
@@ -38,7 +57,12 @@ class AgentClient:
     def _conn(self):
         if self._sock is None:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(self.path)
+            try:
+                s.connect(self.path)
+                _check_server(s, self.path)
+            except BaseException:
+                s.close()
+                raise
             self._sock = s
         return self._sock
 

@@ -1,5 +1,10 @@
 //! A minimal client of the agent's protocol, for `sealgate agent lock` and
 //! `sealgate agent unlock` (bots use the Python client).
+//!
+//! Before anything is sent (the keystore passphrase above all), the process
+//! at the other end of the socket must run as the user or as root
+//! (SO_PEERCRED, like ssh-add's check of ssh-agent): a socket planted by
+//! another user gets nothing.
 
 use std::path::Path;
 
@@ -12,9 +17,29 @@ use zeroize::Zeroizing;
 use crate::{read_frame, write_frame};
 
 async fn connect(socket: &Path) -> Result<UnixStream, String> {
-    UnixStream::connect(socket)
+    let s = UnixStream::connect(socket)
         .await
-        .map_err(|e| format!("no agent at {} ({e}); is `sealgate agent start` running?", socket.display()))
+        .map_err(|e| format!("no agent at {} ({e}); is `sealgate agent start` running?", socket.display()))?;
+    check_server(&s, socket)?;
+    Ok(s)
+}
+
+/// The listening process must run as this user or as root.
+fn check_server(s: &UnixStream, socket: &Path) -> Result<(), String> {
+    let me = rustix::process::getuid().as_raw();
+    let peer = s
+        .peer_cred()
+        .map_err(|e| format!("cannot tell who listens on {} ({e}); nothing was sent", socket.display()))?
+        .uid();
+    if peer == me || peer == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "the process listening on {} runs as uid {peer}, neither you (uid {me}) nor root: it is not your agent, \
+         and nothing was sent to it; remove the socket (and its directory, if another user made it) and start \
+         your agent again",
+        socket.display()
+    ))
 }
 
 async fn reply(s: &mut UnixStream) -> Result<Value, String> {

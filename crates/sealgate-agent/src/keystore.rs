@@ -12,8 +12,14 @@
 //!     36  32  key check: SHA-256("sealgate-agent check" || key)
 //!     68  12  AES-256-GCM nonce (random, new on every write)
 //!     80   8  ciphertext length (with the 16-byte tag)
-//!     88   …  ciphertext of the JSON entry list; AAD = bytes 0..88
+//!     88   …  ciphertext of the JSON body; AAD = bytes 0..88
 //! ```
+//!
+//! The body is `{"entries":[…],"audit_key":S}`: the credentials, and the
+//! agent's audit signing key (ES256, PKCS#8, base64url), which signs the
+//! checkpoints of the agent's audit chain. A keystore written before the
+//! audit key holds the bare entry list; it gets a key on first use
+//! ([`Keystore::ensure_audit_key`]).
 //!
 //! The key check tells a wrong passphrase apart from a corrupted body; the
 //! length tells a truncated file apart from both. Every write goes to a
@@ -30,6 +36,9 @@ use std::path::{Path, PathBuf};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -342,6 +351,65 @@ pub struct Keystore {
     salt: [u8; 16],
     /// The credentials.
     pub entries: Vec<Entry>,
+    /// The audit signing key (PKCS#8, base64url); `None` in a keystore
+    /// written before it, until [`Keystore::ensure_audit_key`].
+    audit_key: Option<Secret>,
+}
+
+/// The encrypted body as written.
+#[derive(Serialize)]
+struct BodyOut<'a> {
+    entries: &'a [Entry],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_key: Option<&'a Secret>,
+}
+
+/// The encrypted body as read: the current object, or the bare entry list
+/// of a keystore written before the audit key.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BodyIn {
+    Current {
+        entries: Vec<Entry>,
+        #[serde(default)]
+        audit_key: Option<Secret>,
+    },
+    Entries(Vec<Entry>),
+}
+
+/// The agent's audit signing key: ES256 (P-256), the algorithm of the
+/// platform's checkpoints, so `sealgate audit verify` checks both alike.
+pub struct AuditKey {
+    pair: EcdsaKeyPair,
+    public: sealgate_audit::RootKey,
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuditKey({})", self.public().thumbprint())
+    }
+}
+
+impl AuditKey {
+    /// The public key, as the audit crate verifies with it.
+    pub fn public(&self) -> &sealgate_audit::RootKey {
+        &self.public
+    }
+
+    /// Sign a checkpoint (ES256, `r || s`).
+    pub fn sign(&self, cp: &sealgate_audit::Checkpoint) -> Result<sealgate_audit::SignedCheckpoint, KeystoreError> {
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), &sealgate_audit::checkpoint_signing_input(cp))
+            .map_err(|_| KeystoreError::Invalid("signing the audit checkpoint failed".into()))?;
+        Ok(sealgate_audit::SignedCheckpoint { checkpoint: *cp, sig: sig.as_ref().to_vec() })
+    }
+}
+
+fn new_audit_key() -> Result<Secret, KeystoreError> {
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .map_err(|_| KeystoreError::Invalid("generating the audit key failed".into()))?;
+    Ok(Secret::new(B64.encode(doc.as_ref())))
 }
 
 impl fmt::Debug for Keystore {
@@ -371,7 +439,8 @@ impl Keystore {
         }
         let salt = random::<16>()?;
         let key = params.derive(passphrase, &salt)?;
-        Ok(Self { path: path.to_owned(), key, params, salt, entries: Vec::new() })
+        let audit_key = Some(new_audit_key()?);
+        Ok(Self { path: path.to_owned(), key, params, salt, entries: Vec::new(), audit_key })
     }
 
     /// Open an existing keystore, or create one when `path` does not exist.
@@ -430,8 +499,32 @@ impl Keystore {
         let plain = aead
             .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&bytes[..HEADER]), &mut buf)
             .map_err(|_| corrupted("authentication failed"))?;
-        let entries: Vec<Entry> = serde_json::from_slice(plain).map_err(|_| corrupted("entries"))?;
-        Ok(Self { path: path.to_owned(), key, params, salt, entries })
+        let (entries, audit_key) = match serde_json::from_slice(plain).map_err(|_| corrupted("entries"))? {
+            BodyIn::Current { entries, audit_key } => (entries, audit_key),
+            BodyIn::Entries(entries) => (entries, None),
+        };
+        Ok(Self { path: path.to_owned(), key, params, salt, entries, audit_key })
+    }
+
+    /// Give the keystore an audit key if it has none (a keystore written
+    /// before the audit key); `true` when one was made (then [`Keystore::save`]).
+    pub fn ensure_audit_key(&mut self) -> Result<bool, KeystoreError> {
+        if self.audit_key.is_some() {
+            return Ok(false);
+        }
+        self.audit_key = Some(new_audit_key()?);
+        Ok(true)
+    }
+
+    /// The audit signing key; `None` before [`Keystore::ensure_audit_key`]
+    /// in a keystore written before it.
+    pub fn audit_key(&self) -> Result<Option<AuditKey>, KeystoreError> {
+        let corrupted = || KeystoreError::Corrupted { path: self.path.clone(), what: "audit key" };
+        let Some(k) = &self.audit_key else { return Ok(None) };
+        let der = Zeroizing::new(B64.decode(k.expose()).map_err(|_| corrupted())?);
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map_err(|_| corrupted())?;
+        let public = sealgate_audit::RootKey::from_point(pair.public_key().as_ref()).map_err(|_| corrupted())?;
+        Ok(Some(AuditKey { pair, public }))
     }
 
     /// The file.
@@ -441,8 +534,13 @@ impl Keystore {
 
     /// Encrypt and write atomically, keeping the previous file as `.bak`.
     pub fn save(&self) -> Result<(), KeystoreError> {
-        let plain =
-            Zeroizing::new(serde_json::to_vec(&self.entries).map_err(|e| KeystoreError::Invalid(e.to_string()))?);
+        let body = BodyOut { entries: &self.entries, audit_key: self.audit_key.as_ref() };
+        let plain = Zeroizing::new(serde_json::to_vec(&body).map_err(|e| KeystoreError::Invalid(e.to_string()))?);
+        self.save_body(&plain)
+    }
+
+    /// Encrypt `plain` as the body and write it (see [`Keystore::save`]).
+    fn save_body(&self, plain: &[u8]) -> Result<(), KeystoreError> {
         let nonce = random::<12>()?;
         let mut out = Vec::with_capacity(HEADER + plain.len() + 16);
         out.extend_from_slice(MAGIC);
@@ -533,4 +631,34 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeystoreError> {
 
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_key_is_kept_and_an_old_keystore_gets_one() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("sealgate-ks-audit-{}", std::process::id()));
+        fs::create_dir_all(&dir)?;
+        let path = dir.join("ks");
+        let _ = fs::remove_file(&path);
+        let ks = Keystore::create(&path, b"pw", KdfParams::TEST)?;
+        let pin = ks.audit_key()?.ok_or("a new keystore has an audit key")?.public().thumbprint();
+        ks.save()?;
+        let mut again = Keystore::open(&path, b"pw")?;
+        assert_eq!(again.audit_key()?.map(|k| k.public().thumbprint()), Some(pin.clone()));
+        assert!(!again.ensure_audit_key()?, "kept, not replaced");
+        assert!(!format!("{again:?}").contains(again.audit_key.as_ref().map_or("-", Secret::expose)));
+        // A keystore written before the audit key: the bare entry list.
+        again.save_body(&serde_json::to_vec(&again.entries)?)?;
+        let mut old = Keystore::open(&path, b"pw")?;
+        assert!(old.audit_key()?.is_none());
+        assert!(old.ensure_audit_key()?);
+        old.save()?;
+        let new_pin = Keystore::open(&path, b"pw")?.audit_key()?.ok_or("key")?.public().thumbprint();
+        assert_ne!(new_pin, pin);
+        fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }

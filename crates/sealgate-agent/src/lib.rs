@@ -49,11 +49,25 @@
 //!
 //! Version 1 grew `lock` and `unlock` after its first release; an older
 //! agent answers them with `bad_request` ("unknown op").
+//!
+//! # Audit chain and its checkpoints
+//!
+//! The chain file (JSONL) starts with a `root` line naming the keystore's
+//! audit key (ES256, generated with the keystore, stored encrypted in it);
+//! every [`CHECKPOINT_EVERY`] records, at start, at `lock`, at
+//! [`Agent::shutdown`] and every [`CHECKPOINT_INTERVAL`] while records are
+//! added, the head is signed with it (the platform's checkpoint format,
+//! `sealgate-audit`'s FORMAT.md §3) and appended to the chain and to
+//! [`checkpoint_path`] beside it. `sealgate audit verify --file F
+//! --checkpoints F.checkpoint --pin PIN` then catches a chain cut short,
+//! its own checkpoint lines with it; the agent itself refuses to start on a
+//! chain that does not verify.
 
 pub mod client;
 pub mod confirm;
 pub mod hardening;
 pub mod keystore;
+pub mod socket_dir;
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -116,7 +130,16 @@ pub struct Config {
     pub confirm_program: Option<PathBuf>,
     /// How long the confirm program may take to answer (default 60 s).
     pub confirm_timeout: Duration,
+    /// A signed audit checkpoint every this many records (default
+    /// [`CHECKPOINT_EVERY`]); also at start, at `lock`, at [`Agent::shutdown`]
+    /// and every [`CHECKPOINT_INTERVAL`] when records were added.
+    pub checkpoint_every: u64,
 }
+
+/// Default records between two signed audit checkpoints.
+pub const CHECKPOINT_EVERY: u64 = 64;
+/// A checkpoint at least this often while records are being added.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Default for Config {
     fn default() -> Self {
@@ -127,6 +150,7 @@ impl Default for Config {
             allow_exe: Vec::new(),
             confirm_program: None,
             confirm_timeout: Duration::from_secs(60),
+            checkpoint_every: CHECKPOINT_EVERY,
         }
     }
 }
@@ -146,28 +170,96 @@ pub fn default_socket() -> PathBuf {
     base.join("sealgate").join("agent.sock")
 }
 
+/// The file beside the audit chain `audit` that holds its latest signed
+/// checkpoint (`AUDIT.checkpoint`, replaced atomically): a chain whose tail
+/// was cut, its own checkpoint lines with it, still fails `audit verify
+/// --checkpoints` as truncated.
+pub fn checkpoint_path(audit: &Path) -> PathBuf {
+    let mut p = audit.as_os_str().to_owned();
+    p.push(".checkpoint");
+    PathBuf::from(p)
+}
+
+/// The agent's audit chain (JSONL): records, the root line naming the
+/// keystore's audit key, and checkpoints signed with it.
 struct Audit {
     chain: Chain,
     file: fs::File,
+    path: PathBuf,
+    key: keystore::AuditKey,
+    every: u64,
+    /// The seq of the last checkpoint written (0: none).
+    checkpointed: u64,
 }
 
 impl Audit {
-    fn open(path: &Path) -> Result<Self, String> {
-        let mut chain = Chain::new();
-        if let Ok(text) = fs::read(path) {
-            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                if let Ok(sealgate_audit::jsonl::Line::Record(r)) = sealgate_audit::jsonl::parse_line(line) {
-                    chain = Chain::resume(r.seq, r.hash);
+    /// Open (or start) the chain at `path`: an existing chain must verify
+    /// under `key`, with the checkpoint file beside it, before anything is
+    /// appended; a chain of another key, or a truncated or edited one, is
+    /// refused (kept as evidence, never extended).
+    fn open(path: &Path, key: keystore::AuditKey, every: u64) -> Result<Self, String> {
+        use sealgate_audit::jsonl::{self, Line, Trust};
+        let read = |p: &Path| match fs::read(p) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(format!("read audit chain {}: {e}", p.display())),
+        };
+        let side = checkpoint_path(path);
+        let text = read(path)?;
+        let side_text = read(&side)?;
+        let pin = key.public().thumbprint();
+        let aside = format!(
+            "keep it as evidence and move it aside (mv {p} {p}.bad; mv {s} {s}.bad), or start with another --audit",
+            p = path.display(),
+            s = side.display()
+        );
+        let mut has_root = false;
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            if let Ok(Line::Root(k)) = jsonl::parse_line(line) {
+                if k != *key.public() {
+                    return Err(format!(
+                        "audit chain {} is signed by another audit key (pin {}), not this keystore's (pin {pin}); {aside}",
+                        path.display(),
+                        k.thumbprint()
+                    ));
                 }
+                has_root = true;
             }
         }
-        let file = OpenOptions::new()
+        let summary = jsonl::parse_checkpoints(&side_text)
+            .and_then(|extra| jsonl::verify_export_with(&text, extra, Trust::Root(key.public().clone())))
+            .map_err(|e| {
+                format!(
+                    "audit chain {} does not verify under this keystore's audit key (pin {pin}): {e}; it was \
+                     truncated or edited since the agent last wrote it: {aside}",
+                    path.display()
+                )
+            })?;
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)
             .map_err(|e| format!("open audit chain {}: {e}", path.display()))?;
-        Ok(Self { chain, file })
+        if !has_root {
+            let line = jsonl::root_line(key.public());
+            file.write_all(format!("{line}\n").as_bytes())
+                .map_err(|e| format!("write audit chain {}: {e}", path.display()))?;
+        }
+        let mut audit = Self {
+            chain: Chain::resume(summary.last_seq, summary.last_hash),
+            file,
+            path: path.to_owned(),
+            key,
+            every,
+            checkpointed: 0,
+        };
+        if summary.last_seq > 0 {
+            // The head found at start: a tail left unsigned by a crash is
+            // signed now, and the checkpoint file is brought up to date.
+            audit.checkpoint();
+        }
+        Ok(audit)
     }
 
     fn log(&mut self, action: Action, subject: &str, detail: &Value) {
@@ -179,9 +271,52 @@ impl Audit {
                 // One write(2) per record, appended; not fsynced per record (an
                 // fsync costs ~1.5 ms here, 60× the whole round trip): a crash
                 // of the machine may lose the last records, never reorder them.
+                // A checkpoint fsyncs the records it covers first.
                 let _ = self.file.write_all(format!("{line}\n").as_bytes());
+                if self.chain.checkpoint_due(self.every) {
+                    self.checkpoint();
+                }
             }
-            Err(e) => eprintln!("sealgate agent: audit record refused: {e}"),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "sealgate agent: audit record refused: {e}");
+            }
+        }
+    }
+
+    /// Sign the head (if it moved since the last checkpoint): the records
+    /// are made durable, then the checkpoint line is appended to the chain
+    /// and written (atomically) to the checkpoint file beside it.
+    fn checkpoint(&mut self) {
+        let Some(cp) = self.chain.checkpoint(SystemClock.now_ms()) else { return };
+        if cp.seq == self.checkpointed {
+            return;
+        }
+        let res = (|| -> Result<(), String> {
+            let signed = self.key.sign(&cp).map_err(|e| e.to_string())?;
+            let line = format!("{}\n", sealgate_audit::jsonl::checkpoint_line(&signed));
+            self.file.sync_data().map_err(|e| format!("fsync: {e}"))?;
+            self.file.write_all(line.as_bytes()).map_err(|e| format!("write: {e}"))?;
+            let side = checkpoint_path(&self.path);
+            let mut tmp = side.as_os_str().to_owned();
+            tmp.push(format!(".tmp-{}", std::process::id()));
+            let tmp = PathBuf::from(tmp);
+            let _ = fs::remove_file(&tmp);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            f.write_all(line.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            fs::rename(&tmp, &side).map_err(|e| format!("{}: {e}", side.display()))?;
+            Ok(())
+        })();
+        match res {
+            Ok(()) => self.checkpointed = cp.seq,
+            Err(e) => {
+                let _ =
+                    writeln!(std::io::stderr(), "sealgate agent: audit checkpoint at seq {} not written: {e}", cp.seq);
+            }
         }
     }
 }
@@ -256,8 +391,15 @@ impl Refusal {
 
 impl Agent {
     /// An agent over the opened keystore's entries.
+    ///
+    /// A keystore without an audit key (written before it) gets one, and is
+    /// saved; the audit chain must verify under it (see [`checkpoint_path`]).
     pub fn new(cfg: Config, mut keystore: Keystore) -> Result<Arc<Self>, String> {
-        let audit = Audit::open(&cfg.audit)?;
+        if keystore.ensure_audit_key().map_err(|e| e.to_string())? {
+            keystore.save().map_err(|e| e.to_string())?;
+        }
+        let key = keystore.audit_key().map_err(|e| e.to_string())?.ok_or("the keystore has no audit key")?;
+        let audit = Audit::open(&cfg.audit, key, cfg.checkpoint_every)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
@@ -285,13 +427,15 @@ impl Agent {
     }
 
     /// Bind the socket (directory 0700, socket 0600), replacing a stale one.
+    /// Every directory on the way is checked like ssh-agent's
+    /// ([`socket_dir::prepare`]): one another user owns or may write is refused.
     pub fn bind(&self) -> Result<UnixListener, String> {
         let sock = &self.cfg.socket;
-        if let Some(dir) = sock.parent() {
-            fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| format!("chmod 700 {}: {e}", dir.display()))?;
-        }
+        let dir = match sock.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        socket_dir::prepare(dir, self.uid).map_err(|e| e.to_string())?;
         if sock.exists() {
             if std::os::unix::net::UnixStream::connect(sock).is_ok() {
                 return Err(format!("an agent is already listening on {}", sock.display()));
@@ -304,8 +448,40 @@ impl Agent {
         Ok(l)
     }
 
-    /// Serve forever.
+    /// The RFC 7638 thumbprint of the audit key that signs this agent's
+    /// checkpoints: the pin for `sealgate audit verify --pin`.
+    pub fn audit_pin(&self) -> String {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).audit.key.public().thumbprint()
+    }
+
+    /// Sign a checkpoint of the audit chain now (if records were added
+    /// since the last one).
+    pub fn checkpoint(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).audit.checkpoint();
+    }
+
+    /// Before the process exits: audit the stop and sign a final checkpoint.
+    pub fn shutdown(&self) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.audit.log(other("agent_stopped"), "", &json!({}));
+        st.audit.checkpoint();
+    }
+
+    /// Serve forever (and sign a checkpoint every [`CHECKPOINT_INTERVAL`]
+    /// when records were added).
     pub async fn serve(self: Arc<Self>, listener: UnixListener) -> std::io::Result<()> {
+        let weak = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(agent) => agent.checkpoint(),
+                    None => return,
+                }
+            }
+        });
         loop {
             let (stream, _) = listener.accept().await?;
             let me = self.clone();
@@ -400,6 +576,7 @@ impl Agent {
         st.locked = true;
         st.epoch += 1;
         st.audit.log(other("agent_locked"), "", &json!({"dropped": dropped, "was_locked": was}));
+        st.audit.checkpoint();
         json!({"v":1,"ok":true,"locked":true})
     }
 

@@ -144,9 +144,12 @@ async fn sign_request_deny_and_audit() -> R<()> {
     assert_eq!(sandbox.free_balance("agentkey", "BTC"), Some(amt("1")?));
     assert!(!s.contains("agent-secret-xyz"));
     // One chained record per sign/request above, in order, each with its outcome (list and
-    // the bad version are not credential uses), and no checkpoint.
+    // the bad version are not credential uses), and no checkpoint yet (after the root
+    // line naming the audit key that will sign them).
+    assert!(s.starts_with("{\"type\":\"root\""), "{s}");
     let got: Vec<(String, String, String)> = s
         .lines()
+        .skip(1)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
             let f = |x: &serde_json::Value| x.as_str().unwrap_or("?").to_owned();

@@ -203,9 +203,34 @@ pub enum Trust<'a> {
 /// checkpoint or root line ([`AuditError::Format`]), a bad checkpoint, or
 /// truncation below the last checkpoint.
 pub fn verify_export(text: &[u8], trust: Trust<'_>) -> Result<Summary, AuditError> {
+    verify_export_with(text, Vec::new(), trust)
+}
+
+/// A file of checkpoint lines only (every non-empty line a checkpoint
+/// line), such as the desktop agent's `FILE.checkpoint` beside its chain:
+/// kept apart from the chain, it proves the chain reached its seq even when
+/// the chain's own tail (records and checkpoint lines) was cut off.
+pub fn parse_checkpoints(text: &[u8]) -> Result<Vec<SignedCheckpoint>, AuditError> {
+    let mut out = Vec::new();
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(Line::Checkpoint(cp)) => out.push(cp),
+            Err(LineError::Checkpoint(what)) => return Err(AuditError::Format { line: i as u64 + 1, what }),
+            _ => return Err(AuditError::Format { line: i as u64 + 1, what: "not a checkpoint line" }),
+        }
+    }
+    Ok(out)
+}
+
+/// [`verify_export`], with `extra` checkpoints (from [`parse_checkpoints`])
+/// verified as if they were in the export.
+pub fn verify_export_with(text: &[u8], extra: Vec<SignedCheckpoint>, trust: Trust<'_>) -> Result<Summary, AuditError> {
     let text = text.strip_suffix(b"\n").unwrap_or(text);
     let mut records: Vec<Result<Record, &'static str>> = Vec::new();
-    let mut checkpoints = Vec::new();
+    let mut checkpoints = extra;
     let mut file_root = None;
     if !text.is_empty() {
         for (i, line) in text.split(|b| *b == b'\n').enumerate() {

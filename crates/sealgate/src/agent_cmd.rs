@@ -33,6 +33,9 @@ pub enum AgentCommand {
     /// Unlock the running agent with the keystore passphrase (TTY prompt or
     /// SEALGATE_AGENT_PASSPHRASE_FILE); it re-opens the keystore (like `ssh-add -X`).
     Unlock(SocketArg),
+    /// Print the pin (RFC 7638 thumbprint) and public JWK of the keystore's audit
+    /// key, which signs the agent's audit checkpoints: for `sealgate audit verify --pin`.
+    AuditPin(KeystoreArg),
 }
 
 /// The agent's socket.
@@ -88,6 +91,11 @@ pub struct StartArgs {
     /// Seconds the confirm program has to answer; no answer denies.
     #[arg(long = "confirm-timeout", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     confirm_timeout: u64,
+    /// A signed audit checkpoint every this many records (also at start, lock, exit
+    /// and every 30 s while records are added).
+    #[arg(long = "checkpoint-every", default_value_t = sealgate_agent::CHECKPOINT_EVERY,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    checkpoint_every: u64,
 }
 
 /// `agent add`.
@@ -155,6 +163,16 @@ pub fn run(c: AgentCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
         }
         AgentCommand::Add(a) => add(a, out)?,
         AgentCommand::Start(a) => start(a)?,
+        AgentCommand::AuditPin(ks) => {
+            let path = ks.path();
+            let mut ks = open(&path)?;
+            if ks.ensure_audit_key()? {
+                ks.save()?;
+            }
+            let key = ks.audit_key()?.context("the keystore has no audit key")?;
+            writeln!(out, "{}", key.public().thumbprint())?;
+            writeln!(out, "{}", key.public().to_jwk())?;
+        }
         AgentCommand::Lock(s) => {
             block_on(sealgate_agent::client::lock(&s.path()))?;
             writeln!(out, "agent locked: credentials dropped from its memory")?;
@@ -254,20 +272,40 @@ fn start(a: StartArgs) -> anyhow::Result<()> {
         allow_exe,
         confirm_program,
         confirm_timeout: std::time::Duration::from_secs(a.confirm_timeout),
+        checkpoint_every: a.checkpoint_every,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let agent = sealgate_agent::Agent::new(cfg.clone(), ks).map_err(anyhow::Error::msg)?;
         let l = agent.bind().map_err(anyhow::Error::msg)?;
+        // One line (a supervisor may read only the first and close the pipe;
+        // later lines are written without panicking on a closed stderr).
+        let audit = cfg.audit.display();
         eprintln!(
-            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {}, confirm program: {})",
+            "sealgate agent: listening on {} (non-dumpable: {}, core 0: {}, memory locked: {}, confirm program: {}); \
+             audit chain {audit}, checkpoints signed by the keystore's audit key (pin {pin}); verify with: sealgate \
+             audit verify --file {audit} --checkpoints {} --pin {pin}",
             cfg.socket.display(),
             h.non_dumpable,
             h.no_core,
             h.memory_locked,
-            cfg.confirm_program.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string())
+            cfg.confirm_program.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
+            sealgate_agent::checkpoint_path(&cfg.audit).display(),
+            pin = agent.audit_pin(),
         );
-        agent.serve(l).await?;
-        bail!("agent stopped")
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = agent.clone().serve(l) => {
+                r?;
+                bail!("agent stopped")
+            }
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        // A clean stop: audited, and the chain's head signed.
+        agent.shutdown();
+        let _ = std::fs::remove_file(&cfg.socket);
+        let _ = writeln!(std::io::stderr(), "sealgate agent: stopped");
+        Ok(())
     })
 }

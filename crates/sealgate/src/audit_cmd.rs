@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use sealgate_audit::RootKey;
-use sealgate_audit::jsonl::{Trust, verify_export};
+use sealgate_audit::jsonl::{Trust, parse_checkpoints, verify_export_with};
 
 /// Largest export read (about a million records); the whole file is held in
 /// memory while it is verified.
@@ -35,12 +35,17 @@ pub enum AuditCommand {
         /// match; its key then verifies the checkpoints.
         #[arg(long)]
         pin: Option<String>,
+        /// A file of further signed checkpoint lines, kept apart from the chain
+        /// (the desktop agent's `FILE.checkpoint`): a chain cut short below one
+        /// of them fails as truncated even if its own tail was cut with it.
+        #[arg(long, requires = "file")]
+        checkpoints: Option<PathBuf>,
     },
 }
 
 pub fn run(cmd: AuditCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cmd {
-        AuditCommand::Verify { file, database, root_jwk, pin } => {
+        AuditCommand::Verify { file, database, root_jwk, pin, checkpoints } => {
             let root = match &root_jwk {
                 Some(path) => Some(read_root(path)?),
                 None => None,
@@ -56,7 +61,12 @@ pub fn run(cmd: AuditCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 (None, None) => bail!("give --file or --database"),
             };
             // The error is the line: `record N: <reason>` names the first bad record.
-            let summary = verify_export(&text, trust)?;
+            let extra = match &checkpoints {
+                Some(path) => parse_checkpoints(&read_bounded(path, MAX_EXPORT)?)
+                    .with_context(|| format!("--checkpoints {}", path.display()))?,
+                None => Vec::new(),
+            };
+            let summary = verify_export_with(&text, extra, trust)?;
             writeln!(out, "{summary}")?;
             Ok(())
         }
