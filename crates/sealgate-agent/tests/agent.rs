@@ -157,12 +157,12 @@ async fn sign_request_deny_and_audit() -> R<()> {
         })
         .collect();
     let want = [
-        ("signed", "sign", "/api/v3/account"),
+        ("denied", "sign", "/api/v3/account"),
         ("forwarded", "request", "/api/v3/account"),
         ("forwarded", "request", "/api/v3/order"),
-        ("denied", "sign", "/api/v3/order"),
+        ("denied", "request", "/api/v3/order"),
         ("denied", "request", "/sapi/v1/capital/withdraw/apply"),
-        ("denied", "sign", "/api/v3/someNewThing"),
+        ("denied", "request", "/api/v3/someNewThing"),
     ];
     let want: Vec<(String, String, String)> =
         want.iter().map(|(a, o, p)| ((*a).to_owned(), (*o).to_owned(), (*p).to_owned())).collect();
