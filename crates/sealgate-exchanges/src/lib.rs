@@ -76,6 +76,7 @@ mod error;
 mod exchanges;
 mod facts;
 mod request;
+mod send;
 mod sig;
 
 pub use class::{EndpointClass, Route, classify_path};
@@ -86,6 +87,7 @@ pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock, check_path,
 };
+pub use send::{Answer, FORM, JSON, answer, content_type};
 
 /// The scheme of exchange `id`.
 pub fn scheme(id: &str) -> Result<&'static Scheme, Error> {

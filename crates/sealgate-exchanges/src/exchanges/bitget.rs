@@ -37,7 +37,17 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body",
     },
     plaintext_header: Some("ACCESS-PASSPHRASE"),
+    answer: answer,
+    content_type: crate::send::json_body,
 };
+
+/// Bitget v2: `{"code":"40008","msg":"Request timestamp expired"}`.
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_str(body, "code", "40008") {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 /// The string Bitget signs.
 fn message(ts: &str, req: &Request) -> String {

@@ -42,6 +42,8 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "key + METHOD + host + path + ?query + content type + nonce + timestamp + body",
     },
     plaintext_header: None,
+    answer: crate::send::never,
+    content_type: crate::send::form_body,
 };
 
 const HOST: &str = "www.bitstamp.net";

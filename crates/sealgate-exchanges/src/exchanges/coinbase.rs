@@ -38,6 +38,8 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "a JWT whose `uri` claim is `METHOD host path` (no query, no body)",
     },
     plaintext_header: None,
+    answer: crate::send::never,
+    content_type: crate::send::json_body,
 };
 
 /// The host in the `uri` claim.
