@@ -9,7 +9,8 @@
 //!   a body is sent with, per exchange ([`Scheme::content_type`]): JSON
 //!   for most, a form for Binance, MEXC and Bitstamp, form or JSON by the
 //!   body's first byte for Kraken (as its signer builds it), `text/plain`
-//!   always for Gemini (its payload travels in a header). Nothing else
+//!   always for Gemini (its payload travels in a header), and JSON on every
+//!   Bitget `POST`, empty or not. Nothing else
 //!   guesses: a scheme that puts a `Content-Type` into the signed request
 //!   puts this one (checked by a test), and the sender sets it from here.
 //! - **Responses are parsed, never searched.** [`answer`] reads a
@@ -73,19 +74,19 @@ pub fn answer(id: &str, status: u16, body: &[u8]) -> Result<Answer, Error> {
     Ok((scheme(id)?.answer)(status, body))
 }
 
-/// The `Content-Type` a body is sent with to exchange `id` (`None`: no
-/// header, as for an empty body).
-pub fn content_type(id: &str, body: &str) -> Result<Option<&'static str>, Error> {
-    Ok((scheme(id)?.content_type)(body))
+/// The `Content-Type` a request with `method` and `body` is sent with to
+/// exchange `id` (`None`: no header, as for an empty body).
+pub fn content_type(id: &str, method: &str, body: &str) -> Result<Option<&'static str>, Error> {
+    Ok((scheme(id)?.content_type)(method, body))
 }
 
 /// A JSON body for a non-empty body.
-pub(crate) fn json_body(body: &str) -> Option<&'static str> {
+pub(crate) fn json_body(_method: &str, body: &str) -> Option<&'static str> {
     (!body.is_empty()).then_some(JSON)
 }
 
 /// A form body for a non-empty body.
-pub(crate) fn form_body(body: &str) -> Option<&'static str> {
+pub(crate) fn form_body(_method: &str, body: &str) -> Option<&'static str> {
     (!body.is_empty()).then_some(FORM)
 }
 

@@ -39,7 +39,7 @@ fn a_signed_content_type_is_the_rule() {
             let req = Request::new("POST", &path, "", body);
             let ctx = Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(1_700_000_000_000) };
             let Ok(signed) = sealgate_exchanges::sign(s.id, &cred, &req, &ctx) else { continue };
-            let rule = content_type(s.id, &signed.body).expect("known exchange");
+            let rule = content_type(s.id, &signed.method, &signed.body).expect("known exchange");
             if let Some(ct) = signed.header_value("Content-Type") {
                 assert_eq!(Some(ct), rule, "{} signs one Content-Type and the rule names another ({body:?})", s.id);
                 checked += 1;

@@ -38,8 +38,13 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: Some("ACCESS-PASSPHRASE"),
     answer: answer,
-    content_type: crate::send::json_body,
+    content_type,
 };
+
+/// JSON on every `POST` (as [`sign`] sends it), and with any other body.
+fn content_type(method: &str, body: &str) -> Option<&'static str> {
+    (method == "POST" || !body.is_empty()).then_some(crate::send::JSON)
+}
 
 /// Bitget v2: `{"code":"40008","msg":"Request timestamp expired"}`.
 fn answer(_status: u16, body: &[u8]) -> crate::Answer {

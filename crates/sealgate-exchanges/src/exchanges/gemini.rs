@@ -53,7 +53,7 @@ fn answer(_status: u16, body: &[u8]) -> crate::Answer {
 
 /// `text/plain` always: the payload travels in `X-GEMINI-PAYLOAD` and the
 /// body is empty, as the docs' example sends it.
-fn content_type(_body: &str) -> Option<&'static str> {
+fn content_type(_method: &str, _body: &str) -> Option<&'static str> {
     Some("text/plain")
 }
 

@@ -55,7 +55,7 @@ fn answer(_status: u16, body: &[u8]) -> crate::Answer {
 }
 
 /// A form body, or JSON when it starts with `{` (as [`sign`] decides).
-fn content_type(body: &str) -> Option<&'static str> {
+fn content_type(_method: &str, body: &str) -> Option<&'static str> {
     if body.is_empty() {
         None
     } else if body.trim_start().starts_with('{') {

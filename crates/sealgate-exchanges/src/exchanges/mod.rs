@@ -42,8 +42,9 @@ pub struct Scheme {
     /// read from the parsed body (status and body bytes in), see
     /// [`crate::answer`].
     pub answer: fn(u16, &[u8]) -> crate::Answer,
-    /// The `Content-Type` a body is sent with, see [`crate::content_type`].
-    pub content_type: fn(&str) -> Option<&'static str>,
+    /// The `Content-Type` a request (method, body) is sent with, see
+    /// [`crate::content_type`].
+    pub content_type: fn(&str, &str) -> Option<&'static str>,
 }
 
 /// Which parts of a request a scheme's signature binds. A part is bound
