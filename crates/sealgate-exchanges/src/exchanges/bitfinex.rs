@@ -35,7 +35,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "`/api` + path + nonce + body; a query is refused at signing and travels unsigned when added",
     },
     plaintext_header: None,
-    answer: answer,
+    answer,
     content_type: crate::send::json_body,
 };
 

@@ -37,7 +37,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body",
     },
     plaintext_header: Some("ACCESS-PASSPHRASE"),
-    answer: answer,
+    answer,
     content_type,
 };
 

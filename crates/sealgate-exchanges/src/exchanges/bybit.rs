@@ -36,7 +36,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + api key + recv window + the query (GET) or the body (other methods)",
     },
     plaintext_header: None,
-    answer: answer,
+    answer,
     content_type: crate::send::json_body,
 };
 

@@ -35,7 +35,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body",
     },
     plaintext_header: Some("CB-ACCESS-PASSPHRASE"),
-    answer: answer,
+    answer,
     content_type: crate::send::json_body,
 };
 

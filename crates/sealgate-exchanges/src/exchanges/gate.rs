@@ -39,7 +39,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "METHOD + path + query + SHA-512(body) + timestamp",
     },
     plaintext_header: None,
-    answer: answer,
+    answer,
     content_type: crate::send::json_body,
 };
 

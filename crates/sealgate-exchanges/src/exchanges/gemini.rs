@@ -39,8 +39,8 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the base64 JSON payload (the body, with `request` = path and `nonce`); no method, no query",
     },
     plaintext_header: None,
-    answer: answer,
-    content_type: content_type,
+    answer,
+    content_type,
 };
 
 /// Gemini: `{"result":"error","reason":"InvalidNonce",…}` ("Error Codes").

@@ -39,8 +39,8 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the path + SHA-256(nonce + body); a query is refused at signing and travels unsigned when added",
     },
     plaintext_header: None,
-    answer: answer,
-    content_type: content_type,
+    answer,
+    content_type,
 };
 
 /// Kraken: `{"error":["EAPI:Invalid nonce"]}` (an element of the top-level

@@ -43,7 +43,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body, the query percent-decoded (`%26` and `&` sign alike)",
     },
     plaintext_header: None,
-    answer: answer,
+    answer,
     content_type: crate::send::json_body,
 };
 

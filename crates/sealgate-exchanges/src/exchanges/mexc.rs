@@ -37,7 +37,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the query string concatenated with the body (totalParams)",
     },
     plaintext_header: None,
-    answer: answer,
+    answer,
     content_type: crate::send::form_body,
 };
 
