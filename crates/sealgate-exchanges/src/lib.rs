@@ -100,7 +100,7 @@ pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock, check_path,
 };
-pub use send::{Answer, FORM, JSON, answer, content_type};
+pub use send::{Answer, FORM, JSON, TimeEndpoint, answer, content_type, time_endpoint};
 
 /// The scheme of exchange `id`.
 pub fn scheme(id: &str) -> Result<&'static Scheme, Error> {

@@ -80,6 +80,27 @@ pub fn content_type(id: &str, method: &str, body: &str) -> Result<Option<&'stati
     Ok((scheme(id)?.content_type)(method, body))
 }
 
+/// An exchange's public server-time endpoint: its path, and how to read
+/// the time (Unix ms) from its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeEndpoint {
+    /// Path (`GET`, no credentials).
+    pub path: &'static str,
+    /// The server time in Unix ms, from the answer body (`None`: unreadable).
+    pub parse: fn(&[u8]) -> Option<u64>,
+}
+
+/// Exchange `id`'s public server-time endpoint, if the signer measures its
+/// clock (Binance, Kraken, OKX, Coinbase Advanced).
+pub fn time_endpoint(id: &str) -> Result<Option<TimeEndpoint>, Error> {
+    Ok(scheme(id)?.time)
+}
+
+/// A number, or a string holding one.
+pub(crate) fn num(v: Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
 /// A JSON body for a non-empty body.
 pub(crate) fn json_body(_method: &str, body: &str) -> Option<&'static str> {
     (!body.is_empty()).then_some(JSON)
@@ -183,6 +204,23 @@ mod tests {
             );
         }
         assert!(answer("nope", 400, b"").is_err());
+    }
+
+    #[test]
+    fn server_times_are_read_in_ms() {
+        let t = |id: &str, body: &str| (time_endpoint(id).expect("id").expect("endpoint").parse)(body.as_bytes());
+        assert_eq!(t("binance", r#"{"serverTime":1499827319559}"#), Some(1_499_827_319_559));
+        assert_eq!(
+            t("kraken", r#"{"error":[],"result":{"unixtime":1688669448,"rfc1123":"x"}}"#),
+            Some(1_688_669_448_000)
+        );
+        assert_eq!(t("okx", r#"{"code":"0","msg":"","data":[{"ts":"1597026383085"}]}"#), Some(1_597_026_383_085));
+        assert_eq!(
+            t("coinbase", r#"{"iso":"x","epochSeconds":"1","epochMillis":"1693228800123"}"#),
+            Some(1_693_228_800_123)
+        );
+        assert_eq!(t("okx", "not json"), None);
+        assert_eq!(time_endpoint("gate").expect("id").map(|e| e.path), None);
     }
 
     #[test]

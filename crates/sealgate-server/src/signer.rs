@@ -552,17 +552,19 @@ impl Signer {
 
     /// Measures `exchange`'s clock against ours through its public time endpoint.
     pub async fn sync_clock(&self, exchange: &str) -> Result<i64, SignerCallError> {
-        let (path, parse) = time_endpoint(exchange)
+        let endpoint = sealgate_exchanges::time_endpoint(exchange)
+            .ok()
+            .flatten()
             .ok_or_else(|| SignerCallError::Unavailable(format!("no time endpoint known for {exchange}")))?;
         let t0 = crate::now_ms();
         let reply = self
             .sender
-            .get_public(self.base_url(exchange)?, path)
+            .get_public(self.base_url(exchange)?, endpoint.path)
             .await
             .map_err(|_| SignerCallError::Unavailable("exchange time".into()))?;
-        let text = String::from_utf8_lossy(&reply.body);
         let t1 = crate::now_ms();
-        let server = parse(&text).ok_or_else(|| SignerCallError::Unavailable("exchange time unreadable".into()))?;
+        let server = (endpoint.parse)(&reply.body)
+            .ok_or_else(|| SignerCallError::Unavailable("exchange time unreadable".into()))?;
         let mid = i64::try_from(t0 / 2 + t1 / 2).unwrap_or(i64::MAX);
         let offset = i64::try_from(server).unwrap_or(i64::MAX).saturating_sub(mid);
         lock(&self.offsets).insert(exchange.to_owned(), offset);
@@ -672,29 +674,6 @@ impl NonceSource for NonceProbe {
         *lock(&self.floor) = Some(floor);
         floor
     }
-}
-
-type TimeParser = fn(&str) -> Option<u64>;
-
-/// Each exchange's public server-time endpoint and how to read it (Unix ms).
-fn time_endpoint(exchange: &str) -> Option<(&'static str, TimeParser)> {
-    fn field(text: &str, ptr: &str) -> Option<serde_json::Value> {
-        serde_json::from_str::<serde_json::Value>(text).ok()?.pointer(ptr).cloned()
-    }
-    fn num(v: serde_json::Value) -> Option<u64> {
-        v.as_u64().or_else(|| v.as_str()?.parse().ok())
-    }
-    Some(match exchange {
-        // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints#check-server-time
-        "binance" => ("/api/v3/time", |t| num(field(t, "/serverTime")?)),
-        // https://docs.kraken.com/api/docs/rest-api/get-server-time (seconds)
-        "kraken" => ("/0/public/Time", |t| num(field(t, "/result/unixtime")?).map(|s| s * 1000)),
-        // https://www.okx.com/docs-v5/en/#public-data-rest-api-get-system-time
-        "okx" => ("/api/v5/public/time", |t| num(field(t, "/data/0/ts")?)),
-        // https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getservertime
-        "coinbase" => ("/api/v3/brokerage/time", |t| num(field(t, "/epochMillis")?)),
-        _ => return None,
-    })
 }
 
 /// A send failure as the caller sees it: never the URL, a header or the body.

@@ -33,6 +33,11 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: None,
     answer,
+    // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints#check-server-time
+    time: Some(crate::TimeEndpoint {
+        path: "/api/v3/time",
+        parse: |b| crate::send::num(crate::send::top(b, "serverTime")?),
+    }),
     content_type: crate::send::form_body,
 };
 

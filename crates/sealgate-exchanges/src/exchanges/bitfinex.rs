@@ -36,6 +36,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: None,
     answer,
+    time: None,
     content_type: crate::send::json_body,
 };
 

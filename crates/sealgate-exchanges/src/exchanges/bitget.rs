@@ -38,6 +38,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: Some("ACCESS-PASSPHRASE"),
     answer,
+    time: None,
     content_type,
 };
 

@@ -39,6 +39,11 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: None,
     answer: crate::send::never,
+    // https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getservertime
+    time: Some(crate::TimeEndpoint {
+        path: "/api/v3/brokerage/time",
+        parse: |b| crate::send::num(crate::send::top(b, "epochMillis")?),
+    }),
     content_type: crate::send::json_body,
 };
 

@@ -36,6 +36,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: Some("CB-ACCESS-PASSPHRASE"),
     answer,
+    time: None,
     content_type: crate::send::json_body,
 };
 

@@ -39,6 +39,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: None,
     answer: crate::send::never,
+    time: None,
     content_type: crate::send::json_body,
 };
 

@@ -40,6 +40,11 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: None,
     answer,
+    // https://docs.kraken.com/api/docs/rest-api/get-server-time (seconds)
+    time: Some(crate::TimeEndpoint {
+        path: "/0/public/Time",
+        parse: |b| crate::send::num(crate::send::parse(b)?.pointer("/result/unixtime")?.clone())?.checked_mul(1000),
+    }),
     content_type,
 };
 

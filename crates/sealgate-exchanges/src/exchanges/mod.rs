@@ -42,6 +42,10 @@ pub struct Scheme {
     /// read from the parsed body (status and body bytes in), see
     /// [`crate::answer`].
     pub answer: fn(u16, &[u8]) -> crate::Answer,
+    /// The exchange's public server-time endpoint, for the signer to
+    /// measure its clock offset (`None`: not measured, never re-sent for
+    /// the clock).
+    pub time: Option<crate::TimeEndpoint>,
     /// The `Content-Type` a request (method, body) is sent with, see
     /// [`crate::content_type`].
     pub content_type: fn(&str, &str) -> Option<&'static str>,

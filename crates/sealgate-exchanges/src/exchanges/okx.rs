@@ -36,6 +36,11 @@ pub(crate) const SCHEME: Scheme = Scheme {
     },
     plaintext_header: Some("OK-ACCESS-PASSPHRASE"),
     answer,
+    // https://www.okx.com/docs-v5/en/#public-data-rest-api-get-system-time
+    time: Some(crate::TimeEndpoint {
+        path: "/api/v5/public/time",
+        parse: |b| crate::send::num(crate::send::parse(b)?.pointer("/data/0/ts")?.clone()),
+    }),
     content_type: crate::send::json_body,
 };
 
