@@ -20,9 +20,13 @@
 //! 5. nonces come from the store (strictly increasing per credential across
 //!    every signer instance) and timestamps from the exchange's clock (the
 //!    measured offset);
-//! 6. the request is signed, and forwarded when asked; every unseal,
-//!    signature, forward and denial is in the audit chain before the caller
-//!    gets an answer.
+//! 6. the request is signed, and forwarded when asked, through the one send
+//!    path of the signer and the agent (`sealgate-send`: no redirects, a
+//!    bounded answer, the exchange's Content-Type rule); the answer is parsed,
+//!    never searched (`sealgate_exchanges::answer`), and only a documented
+//!    clock or nonce rejection — proof that nothing was executed — is
+//!    re-signed and sent again, once; every unseal, signature, forward and
+//!    denial is in the audit chain before the caller gets an answer.
 //!
 //! Cached entries are re-checked against the store every `revalidate`
 //! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
@@ -827,8 +831,10 @@ pub struct HttpSignerClient {
 impl HttpSignerClient {
     /// A client of the signer at `base` (`http://127.0.0.1:8787`), as the key's role.
     pub fn new(base: &str, key: Arc<ServiceKey>) -> Result<Self, String> {
+        // The service token never follows a redirect elsewhere.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("http client: {e}"))?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), key, http })
