@@ -17,6 +17,13 @@
 //!   → the agent signs and sends it to the exchange's base URL →
 //!   `{"ok":true,"status":N,"headers":[[n,v]…],"body":S}`. This is the op for
 //!   bots (and the ccxt adapter): what is sent is what the policy judged.
+//!   It is sent once, through the one send path of the signer and the agent
+//!   (`sealgate-send`): redirects are not followed (a `3xx` comes back as
+//!   the answer; the API-key headers go nowhere else), the answer body is
+//!   read up to [`MAX_RESPONSE`] bytes (else `upstream`, "cut off"), and
+//!   the `Content-Type` is the exchange's rule
+//!   (`sealgate_exchanges::content_type`). The agent never re-sends: a
+//!   clock or nonce rejection comes back to the bot as the exchange gave it.
 //! * `{"v":1,"op":"sign",…same…}` →
 //!   `{"ok":true,"signed":{method,path,query,headers:[[n,v]…],body}}`, only
 //!   for a credential added with `--allow-sign`, and only for an exchange
@@ -90,6 +97,11 @@ pub use keystore::{Entry, KdfParams, Keystore, KeystoreError, Rate, Secret, Secr
 
 /// Largest message, either way.
 pub const MAX_FRAME: usize = 1 << 20;
+
+/// Largest exchange answer body a `request` reads (half a frame, so the
+/// reply, JSON-escaped, still fits one); a larger one is cut off with
+/// `upstream`.
+pub const MAX_RESPONSE: usize = MAX_FRAME / 2;
 
 /// An executable a client may run as.
 #[derive(Debug, Clone)]
@@ -346,7 +358,7 @@ pub struct Agent {
     cfg: Config,
     keystore: PathBuf,
     state: Mutex<State>,
-    http: reqwest::Client,
+    sender: sealgate_send::Sender,
     uid: u32,
     /// The agent's own executable, pinned at start when `allow_exe` is set:
     /// always allowed, so `sealgate agent lock|unlock` reach an agent whose
@@ -400,10 +412,10 @@ impl Agent {
         }
         let key = keystore.audit_key().map_err(|e| e.to_string())?.ok_or("the keystore has no audit key")?;
         let audit = Audit::open(&cfg.audit, key, cfg.checkpoint_every)?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+        let sender = sealgate_send::Sender::new(sealgate_send::SendConfig {
+            timeout: Duration::from_secs(30),
+            max_response: MAX_RESPONSE,
+        })?;
         let cfg_has_allow_list = !cfg.allow_exe.is_empty();
         let entries = std::mem::take(&mut keystore.entries);
         let path = keystore.path().to_owned();
@@ -420,7 +432,7 @@ impl Agent {
                 nonces: HashMap::new(),
                 audit,
             }),
-            http,
+            sender,
             uid: rustix::process::getuid().as_raw(),
             own_exe: if cfg_has_allow_list { AllowedExe::pin(Path::new("/proc/self/exe")).ok() } else { None },
         }))
@@ -773,41 +785,18 @@ impl Agent {
         Ok(signed)
     }
 
+    /// Send once through the one send path (`sealgate-send`: no redirects, a bounded
+    /// answer, the Content-Type rule of `sealgate_exchanges::content_type`).
     async fn forward(&self, exchange: &str, s: &SignedRequest) -> Result<Value, Refusal> {
         let base = self.cfg.exchange_urls.get(exchange).ok_or_else(|| {
             Refusal::Bad(format!("no base URL for {exchange} (agent start --exchange-url {exchange}=URL)"))
         })?;
-        let url = format!(
-            "{}{}",
-            base.trim_end_matches('/'),
-            if s.query.is_empty() { s.path.clone() } else { format!("{}?{}", s.path, s.query) }
-        );
-        let method = reqwest::Method::from_bytes(s.method.as_bytes()).map_err(|e| Refusal::Bad(e.to_string()))?;
-        let mut rb = self.http.request(method, url);
-        for (n, v) in &s.headers {
-            rb = rb.header(n.as_str(), v.as_str());
-        }
-        if !s.body.is_empty() {
-            // OKX and Coinbase refuse a JSON body without its media type; the
-            // signed request names one only where the signature covers it (Kraken).
-            if !s.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
-                let json = matches!(s.body.trim_start().as_bytes().first(), Some(b'{' | b'['));
-                rb = rb.header(
-                    "Content-Type",
-                    if json { "application/json" } else { "application/x-www-form-urlencoded" },
-                );
-            }
-            rb = rb.body(s.body.clone());
-        }
-        let resp = rb.send().await.map_err(|e| Refusal::Upstream(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        let body = resp.text().await.map_err(|e| Refusal::Upstream(e.to_string()))?;
-        Ok(json!({"v":1,"ok":true,"status":status,"headers":headers,"body":body}))
+        let reply = self.sender.send(exchange, base, s).await.map_err(|e| match e {
+            sealgate_send::SendError::Method(_) => Refusal::Bad(e.to_string()),
+            _ => Refusal::Upstream(e.to_string()),
+        })?;
+        let body = String::from_utf8_lossy(&reply.body);
+        Ok(json!({"v":1,"ok":true,"status":reply.status,"headers":reply.headers,"body":body}))
     }
 }
 

@@ -68,6 +68,19 @@
 //! however often its holder sends it; that is what `--allow-sign` (signer)
 //! and `agent add --allow-sign` opt into.
 
+//!
+//! # Send rules
+//!
+//! How a signed request is sent and its answer read is decided here too,
+//! purely, and applied by the one sender of the signer and the agent
+//! (`sealgate-send`): the `Content-Type` of a body per exchange
+//! ([`content_type`]); clock and nonce rejections recognised by the
+//! documented code field of the parsed answer, never by searching the body
+//! ([`answer`], one function per exchange module); a request re-sent at most
+//! once, and only after such a rejection, which proves nothing was executed
+//! ([`Answer::resend`]); redirects never followed; answers bounded. See
+//! [`send`] for the full list.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -76,6 +89,7 @@ mod error;
 mod exchanges;
 mod facts;
 mod request;
+pub mod send;
 mod sig;
 mod sign_input;
 
@@ -87,6 +101,7 @@ pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock, check_path,
 };
+pub use send::{Answer, FORM, JSON, TimeEndpoint, answer, content_type, time_endpoint};
 pub use sign_input::{MAX_SIGN_INPUT, SignInput, SignInputError};
 
 /// The scheme of exchange `id`.

@@ -185,6 +185,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 _ => return Err(PARAM),
             };
             let sz = field("sz").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
+            let cl_ord_id = field("clOrdId").unwrap_or("").to_owned();
             let id = st.next_id();
             let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
             match field("ordType") {
@@ -202,7 +203,10 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 }
                 _ => return Err(PARAM),
             }
-            Ok(json!([{"ordId": id.to_string(), "clOrdId": "", "tag": "", "sCode": "0", "sMsg": "Order placed"}]))
+            // As OKX does, the answer echoes the caller's clOrdId.
+            Ok(
+                json!([{"ordId": id.to_string(), "clOrdId": cl_ord_id, "tag": "", "sCode": "0", "sMsg": "Order placed"}]),
+            )
         }
         "/api/v5/trade/cancel-order" => {
             let inst = field("instId").ok_or(PARAM)?.to_owned();

@@ -20,9 +20,13 @@
 //! 5. nonces come from the store (strictly increasing per credential across
 //!    every signer instance) and timestamps from the exchange's clock (the
 //!    measured offset);
-//! 6. the request is signed, and forwarded when asked; every unseal,
-//!    signature, forward and denial is in the audit chain before the caller
-//!    gets an answer.
+//! 6. the request is signed, and forwarded when asked, through the one send
+//!    path of the signer and the agent (`sealgate-send`: no redirects, a
+//!    bounded answer, the exchange's Content-Type rule); the answer is parsed,
+//!    never searched (`sealgate_exchanges::answer`), and only a documented
+//!    clock or nonce rejection — proof that nothing was executed — is
+//!    re-signed and sent again, once; every unseal, signature, forward and
+//!    denial is in the audit chain before the caller gets an answer.
 //!
 //! Cached entries are re-checked against the store every `revalidate`
 //! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
@@ -42,7 +46,7 @@ use sealgate_audit::Action;
 use sealgate_custody::Custody;
 use sealgate_envelope::secrecy::{ExposeSecret as _, SecretString};
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, check_binding, open_credential};
-use sealgate_exchanges::{EndpointClass, FixedClock, FixedNonce, NonceSource, Request, SignedRequest};
+use sealgate_exchanges::{Answer, EndpointClass, FixedClock, FixedNonce, NonceSource, Request, SignedRequest};
 use sealgate_policy::{Context, CredentialPolicy, RateState, RequestFacts, Role};
 use sealgate_store::{CredentialStatus, Store};
 use serde_json::json;
@@ -124,7 +128,7 @@ pub struct Signer {
     audit: AuditLog,
     metrics: Arc<Metrics>,
     cfg: SignerConfig,
-    http: reqwest::Client,
+    sender: sealgate_send::Sender,
     cache: Mutex<HashMap<CacheKey, Arc<Entry>>>,
     opening: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
     rates: Mutex<HashMap<String, RateState>>,
@@ -165,18 +169,17 @@ impl Signer {
         metrics: Arc<Metrics>,
         cfg: SignerConfig,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.forward_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+        let sender = sealgate_send::Sender::new(sealgate_send::SendConfig {
+            timeout: cfg.forward_timeout,
+            max_response: cfg.max_response,
+        })?;
         Ok(Self {
             store,
             custody,
             audit,
             metrics,
             cfg,
-            http,
+            sender,
             cache: Mutex::new(HashMap::new()),
             opening: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
@@ -241,8 +244,15 @@ impl Signer {
         let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
         self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
         let mut resp = self.send(&exchange, &signed).await?;
-        if clock_rejected(&exchange, &resp) && self.sync_clock(&exchange).await.is_ok() {
-            // The exchange's clock moved: re-sign once with the new offset (and a new nonce).
+        // The answer is parsed, never searched (`sealgate_exchanges::answer`): only a documented
+        // clock or nonce rejection, which proves nothing was executed, earns one re-signed copy
+        // (with the exchange's clock measured again, and a new nonce). Never a second one.
+        let resend = match sealgate_exchanges::answer(&exchange, resp.status, resp.body.as_bytes()) {
+            Ok(Answer::ClockRejected) => self.sync_clock(&exchange).await.is_ok(),
+            Ok(Answer::NonceRejected) => true,
+            Ok(Answer::Other) | Err(_) => false,
+        };
+        if resend {
             signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
             self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
             resp = self.send(&exchange, &signed).await?;
@@ -536,56 +546,29 @@ impl Signer {
             .ok_or_else(|| SignerCallError::Unavailable(format!("no address configured for exchange {exchange}")))
     }
 
+    /// One round trip through the one send path (`sealgate-send`: no redirects, a bounded
+    /// answer, the Content-Type rule).
     async fn send(&self, exchange: &str, signed: &SignedRequest) -> Result<ExchangeResponse, SignerCallError> {
         let base = self.base_url(exchange)?;
-        let url = if signed.query.is_empty() {
-            format!("{base}{}", signed.path)
-        } else {
-            format!("{base}{}?{}", signed.path, signed.query)
-        };
-        let method = reqwest::Method::from_bytes(signed.method.as_bytes())
-            .map_err(|_| SignerCallError::BadRequest("method".into()))?;
-        let mut rb = self.http.request(method, url);
-        for (k, v) in &signed.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if !signed.body.is_empty() {
-            rb = rb.body(signed.body.clone());
-        }
-        let mut resp = rb.send().await.map_err(|e| {
-            tracing::warn!(exchange, error = %e.without_url(), "exchange unreachable");
-            SignerCallError::Unavailable(format!("exchange {exchange} unreachable"))
-        })?;
-        let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|_| SignerCallError::Unavailable("exchange response".into()))?
-        {
-            if body.len() + chunk.len() > self.cfg.max_response {
-                return Err(SignerCallError::Unavailable("exchange response too large".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(ExchangeResponse { status, body: String::from_utf8_lossy(&body).into_owned() })
+        let reply = self.sender.send(exchange, base, signed).await.map_err(|e| send_error(exchange, &e))?;
+        Ok(ExchangeResponse { status: reply.status, body: String::from_utf8_lossy(&reply.body).into_owned() })
     }
 
     /// Measures `exchange`'s clock against ours through its public time endpoint.
     pub async fn sync_clock(&self, exchange: &str) -> Result<i64, SignerCallError> {
-        let (path, parse) = time_endpoint(exchange)
+        let endpoint = sealgate_exchanges::time_endpoint(exchange)
+            .ok()
+            .flatten()
             .ok_or_else(|| SignerCallError::Unavailable(format!("no time endpoint known for {exchange}")))?;
-        let url = format!("{}{path}", self.base_url(exchange)?);
         let t0 = crate::now_ms();
-        let text = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|_| SignerCallError::Unavailable("exchange time".into()))?
-            .text()
+        let reply = self
+            .sender
+            .get_public(self.base_url(exchange)?, endpoint.path)
             .await
             .map_err(|_| SignerCallError::Unavailable("exchange time".into()))?;
         let t1 = crate::now_ms();
-        let server = parse(&text).ok_or_else(|| SignerCallError::Unavailable("exchange time unreadable".into()))?;
+        let server = (endpoint.parse)(&reply.body)
+            .ok_or_else(|| SignerCallError::Unavailable("exchange time unreadable".into()))?;
         let mid = i64::try_from(t0 / 2 + t1 / 2).unwrap_or(i64::MAX);
         let offset = i64::try_from(server).unwrap_or(i64::MAX).saturating_sub(mid);
         lock(&self.offsets).insert(exchange.to_owned(), offset);
@@ -697,37 +680,15 @@ impl NonceSource for NonceProbe {
     }
 }
 
-type TimeParser = fn(&str) -> Option<u64>;
-
-/// Each exchange's public server-time endpoint and how to read it (Unix ms).
-fn time_endpoint(exchange: &str) -> Option<(&'static str, TimeParser)> {
-    fn field(text: &str, ptr: &str) -> Option<serde_json::Value> {
-        serde_json::from_str::<serde_json::Value>(text).ok()?.pointer(ptr).cloned()
-    }
-    fn num(v: serde_json::Value) -> Option<u64> {
-        v.as_u64().or_else(|| v.as_str()?.parse().ok())
-    }
-    Some(match exchange {
-        // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints#check-server-time
-        "binance" => ("/api/v3/time", |t| num(field(t, "/serverTime")?)),
-        // https://docs.kraken.com/api/docs/rest-api/get-server-time (seconds)
-        "kraken" => ("/0/public/Time", |t| num(field(t, "/result/unixtime")?).map(|s| s * 1000)),
-        // https://www.okx.com/docs-v5/en/#public-data-rest-api-get-system-time
-        "okx" => ("/api/v5/public/time", |t| num(field(t, "/data/0/ts")?)),
-        // https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getservertime
-        "coinbase" => ("/api/v3/brokerage/time", |t| num(field(t, "/epochMillis")?)),
-        _ => return None,
-    })
-}
-
-/// Whether the exchange refused the request for its timestamp.
-fn clock_rejected(exchange: &str, resp: &ExchangeResponse) -> bool {
-    match exchange {
-        // -1021: "Timestamp for this request is outside of the recvWindow."
-        "binance" => resp.status == 400 && resp.body.contains("-1021"),
-        // 50102: "Timestamp request expired".
-        "okx" => resp.body.contains("\"50102\""),
-        _ => false,
+/// A send failure as the caller sees it: never the URL, a header or the body.
+fn send_error(exchange: &str, e: &sealgate_send::SendError) -> SignerCallError {
+    match e {
+        sealgate_send::SendError::Unreachable(why) => {
+            tracing::warn!(exchange, error = %why, "exchange unreachable");
+            SignerCallError::Unavailable(format!("exchange {exchange} unreachable"))
+        }
+        sealgate_send::SendError::Method(_) => SignerCallError::BadRequest("method".into()),
+        other => SignerCallError::Unavailable(other.to_string()),
     }
 }
 
@@ -870,8 +831,10 @@ pub struct HttpSignerClient {
 impl HttpSignerClient {
     /// A client of the signer at `base` (`http://127.0.0.1:8787`), as the key's role.
     pub fn new(base: &str, key: Arc<ServiceKey>) -> Result<Self, String> {
+        // The service token never follows a redirect elsewhere.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("http client: {e}"))?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), key, http })

@@ -32,7 +32,24 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the query string concatenated with the body (totalParams)",
     },
     plaintext_header: None,
+    answer,
+    // https://developers.binance.com/docs/binance-spot-api-docs/rest-api/general-endpoints#check-server-time
+    time: Some(crate::TimeEndpoint {
+        path: "/api/v3/time",
+        parse: |b| crate::send::num(crate::send::top(b, "serverTime")?),
+    }),
+    content_type: crate::send::form_body,
 };
+
+/// Binance: `{"code":-1021,"msg":"Timestamp for this request is outside of
+/// the recvWindow."}` with HTTP 400 ("Error codes → 10xx - General Server or
+/// Network issues").
+fn answer(status: u16, body: &[u8]) -> crate::Answer {
+    if status == 400 && crate::send::top_int(body, "code", -1021) {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

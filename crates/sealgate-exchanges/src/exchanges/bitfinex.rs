@@ -35,7 +35,22 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "`/api` + path + nonce + body; a query is refused at signing and travels unsigned when added",
     },
     plaintext_header: None,
+    answer,
+    time: None,
+    content_type: crate::send::json_body,
 };
+
+/// Bitfinex v2: `["error",10114,"nonce: small"]` (error code 10114).
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    let v = crate::send::parse(body);
+    let a = v.as_ref().and_then(|v| v.as_array());
+    if a.is_some_and(|a| {
+        a.first().and_then(|x| x.as_str()) == Some("error") && a.get(1).and_then(|x| x.as_i64()) == Some(10114)
+    }) {
+        return crate::Answer::NonceRejected;
+    }
+    crate::Answer::Other
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

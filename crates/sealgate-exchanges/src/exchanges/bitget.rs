@@ -37,7 +37,23 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body",
     },
     plaintext_header: Some("ACCESS-PASSPHRASE"),
+    answer,
+    time: None,
+    content_type,
 };
+
+/// JSON on every `POST` (as [`sign`] sends it), and with any other body.
+fn content_type(method: &str, body: &str) -> Option<&'static str> {
+    (method == "POST" || !body.is_empty()).then_some(crate::send::JSON)
+}
+
+/// Bitget v2: `{"code":"40008","msg":"Request timestamp expired"}`.
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_str(body, "code", "40008") {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 /// The string Bitget signs.
 fn message(ts: &str, req: &Request) -> String {

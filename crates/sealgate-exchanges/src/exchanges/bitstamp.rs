@@ -42,6 +42,9 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "key + METHOD + host + path + ?query + content type + nonce + timestamp + body",
     },
     plaintext_header: None,
+    answer: crate::send::never,
+    time: None,
+    content_type: crate::send::form_body,
 };
 
 const HOST: &str = "www.bitstamp.net";

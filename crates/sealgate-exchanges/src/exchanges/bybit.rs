@@ -36,7 +36,19 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + api key + recv window + the query (GET) or the body (other methods)",
     },
     plaintext_header: None,
+    answer,
+    time: None,
+    content_type: crate::send::json_body,
 };
+
+/// Bybit v5: `"retCode":10002` ("The request time exceeds the time window
+/// range"; "Error Codes → HTTP Code").
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_int(body, "retCode", 10002) {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 /// The documented default `X-BAPI-RECV-WINDOW`.
 const RECV_WINDOW: &str = "5000";

@@ -38,6 +38,13 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "a JWT whose `uri` claim is `METHOD host path` (no query, no body)",
     },
     plaintext_header: None,
+    answer: crate::send::never,
+    // https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getservertime
+    time: Some(crate::TimeEndpoint {
+        path: "/api/v3/brokerage/time",
+        parse: |b| crate::send::num(crate::send::top(b, "epochMillis")?),
+    }),
+    content_type: crate::send::json_body,
 };
 
 /// The host in the `uri` claim.

@@ -35,7 +35,20 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body",
     },
     plaintext_header: Some("CB-ACCESS-PASSPHRASE"),
+    answer,
+    time: None,
+    content_type: crate::send::json_body,
 };
+
+/// Coinbase Exchange: `{"message":"request timestamp expired"}` (the
+/// documented 30 s window; the only error field it has is `message`,
+/// compared whole).
+fn answer(status: u16, body: &[u8]) -> crate::Answer {
+    if matches!(status, 400 | 401) && crate::send::top_str(body, "message", "request timestamp expired") {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

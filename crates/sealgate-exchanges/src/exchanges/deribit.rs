@@ -38,6 +38,9 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + nonce + METHOD + path?query + body",
     },
     plaintext_header: None,
+    answer: crate::send::never,
+    time: None,
+    content_type: crate::send::json_body,
 };
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {

@@ -39,7 +39,19 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "METHOD + path + query + SHA-512(body) + timestamp",
     },
     plaintext_header: None,
+    answer,
+    time: None,
+    content_type: crate::send::json_body,
 };
+
+/// Gate v4: `{"label":"REQUEST_EXPIRED",…}` ("Error codes": the request
+/// timestamp is more than 60 s away from the server's).
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_str(body, "label", "REQUEST_EXPIRED") {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

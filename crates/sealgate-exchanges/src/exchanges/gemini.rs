@@ -39,7 +39,24 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the base64 JSON payload (the body, with `request` = path and `nonce`); no method, no query",
     },
     plaintext_header: None,
+    answer,
+    time: None,
+    content_type,
 };
+
+/// Gemini: `{"result":"error","reason":"InvalidNonce",…}` ("Error Codes").
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_str(body, "result", "error") && crate::send::top_str(body, "reason", "InvalidNonce") {
+        return crate::Answer::NonceRejected;
+    }
+    crate::Answer::Other
+}
+
+/// `text/plain` always: the payload travels in `X-GEMINI-PAYLOAD` and the
+/// body is empty, as the docs' example sends it.
+fn content_type(_method: &str, _body: &str) -> Option<&'static str> {
+    Some("text/plain")
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

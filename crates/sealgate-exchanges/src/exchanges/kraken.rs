@@ -39,7 +39,36 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the path + SHA-256(nonce + body); a query is refused at signing and travels unsigned when added",
     },
     plaintext_header: None,
+    answer,
+    // https://docs.kraken.com/api/docs/rest-api/get-server-time (seconds)
+    time: Some(crate::TimeEndpoint {
+        path: "/0/public/Time",
+        parse: |b| crate::send::num(crate::send::parse(b)?.pointer("/result/unixtime")?.clone())?.checked_mul(1000),
+    }),
+    content_type,
 };
+
+/// Kraken: `{"error":["EAPI:Invalid nonce"]}` (an element of the top-level
+/// `error` list, exactly; "Spot REST API → Errors").
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    let nonce = crate::send::top(body, "error")
+        .and_then(|e| e.as_array().map(|a| a.iter().any(|x| x.as_str() == Some("EAPI:Invalid nonce"))));
+    if nonce == Some(true) {
+        return crate::Answer::NonceRejected;
+    }
+    crate::Answer::Other
+}
+
+/// A form body, or JSON when it starts with `{` (as [`sign`] decides).
+fn content_type(_method: &str, body: &str) -> Option<&'static str> {
+    if body.is_empty() {
+        None
+    } else if body.trim_start().starts_with('{') {
+        Some(crate::send::JSON)
+    } else {
+        Some(crate::send::FORM)
+    }
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

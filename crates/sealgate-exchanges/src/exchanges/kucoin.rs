@@ -43,7 +43,19 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body, the query percent-decoded (`%26` and `&` sign alike)",
     },
     plaintext_header: None,
+    answer,
+    time: None,
+    content_type: crate::send::json_body,
 };
+
+/// KuCoin: `{"code":"400002","msg":"KC-API-TIMESTAMP Invalid"}` (the
+/// timestamp differs from the server's by more than 5 s).
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_str(body, "code", "400002") {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 /// The key version every credential is signed as (see the module doc).
 const DEFAULT_KEY_VERSION: KeyVersion = KeyVersion::V2;

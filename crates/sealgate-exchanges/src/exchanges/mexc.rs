@@ -37,7 +37,19 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "the query string concatenated with the body (totalParams)",
     },
     plaintext_header: None,
+    answer,
+    time: None,
+    content_type: crate::send::form_body,
 };
+
+/// MEXC spot v3: `{"code":700003,"msg":"Timestamp for this request is
+/// outside of the recvWindow."}` ("Error Code").
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_int(body, "code", 700_003) {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

@@ -38,6 +38,17 @@ pub struct Scheme {
     /// The signed-request header that carries a credential component in
     /// clear (a passphrase), if any.
     pub plaintext_header: Option<&'static str>,
+    /// How the exchange answered: a documented clock or nonce rejection,
+    /// read from the parsed body (status and body bytes in), see
+    /// [`crate::answer`].
+    pub answer: fn(u16, &[u8]) -> crate::Answer,
+    /// The exchange's public server-time endpoint, for the signer to
+    /// measure its clock offset (`None`: not measured, never re-sent for
+    /// the clock).
+    pub time: Option<crate::TimeEndpoint>,
+    /// The `Content-Type` a request (method, body) is sent with, see
+    /// [`crate::content_type`].
+    pub content_type: fn(&str, &str) -> Option<&'static str>,
 }
 
 /// Which parts of a request a scheme's signature binds. A part is bound

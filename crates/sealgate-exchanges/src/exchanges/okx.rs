@@ -35,7 +35,24 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "timestamp + METHOD + path?query + body",
     },
     plaintext_header: Some("OK-ACCESS-PASSPHRASE"),
+    answer,
+    // https://www.okx.com/docs-v5/en/#public-data-rest-api-get-system-time
+    time: Some(crate::TimeEndpoint {
+        path: "/api/v5/public/time",
+        parse: |b| crate::send::num(crate::send::parse(b)?.pointer("/data/0/ts")?.clone()),
+    }),
+    content_type: crate::send::json_body,
 };
+
+/// OKX v5: the top-level `"code":"50102"` ("Timestamp request expired", in
+/// the REST error-code table). Order results carry their own `sCode`s and
+/// the caller's `clOrdId` inside `data`: never read here.
+fn answer(_status: u16, body: &[u8]) -> crate::Answer {
+    if crate::send::top_str(body, "code", "50102") {
+        return crate::Answer::ClockRejected;
+    }
+    crate::Answer::Other
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

@@ -43,6 +43,9 @@ pub(crate) const SCHEME: Scheme = Scheme {
         signs: "METHOD + path + the query's parameters sorted by key, or the body and no query when there is a body",
     },
     plaintext_header: None,
+    answer: crate::send::never,
+    time: None,
+    content_type: crate::send::json_body,
 };
 
 /// The value of parameter `name` in `query`, if present.

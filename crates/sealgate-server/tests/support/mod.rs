@@ -24,6 +24,10 @@ pub const KRAKEN_KEY: &str = "kr-key-0001";
 pub const KRAKEN_SECRET: &str =
     "Q0FOQVJZLWtyYWtlbi1zZWNyZXQtMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMA==";
 
+pub const OKX_KEY: &str = "okx-key-0001";
+pub const OKX_SECRET: &str = "CANARY-okx-secret-7d21a0";
+pub const OKX_PASSPHRASE: &str = "CANARY-okx-passphrase";
+
 pub fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
 }
@@ -77,10 +81,20 @@ impl World {
                 passphrase: None,
                 balances: vec![("XXBT".into(), amt("2")), ("ZUSD".into(), amt("100000"))],
             },
+            KeySpec {
+                venue: Venue::Okx,
+                api_key: OKX_KEY.into(),
+                secret: OKX_SECRET.into(),
+                permissions: ALL,
+                allowed_ips: vec![],
+                passphrase: Some(OKX_PASSPHRASE.into()),
+                balances: vec![("BTC".into(), amt("1")), ("USDT".into(), amt("25000"))],
+            },
         ];
         let markets = vec![
             Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
             Market { symbol: "XBTUSD".into(), base: "XXBT".into(), quote: "ZUSD".into(), price: amt("40000") },
+            Market { symbol: "BTC-USDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
         ];
         let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), specs, markets).await.expect("sandbox");
         World { dir, store, custody, audit, sandbox, keys }
@@ -89,7 +103,11 @@ impl World {
     pub fn signer_config(&self) -> SignerConfig {
         let base = format!("http://{}", self.sandbox.addr());
         SignerConfig {
-            exchanges: HashMap::from([("binance".into(), base.clone()), ("kraken".into(), base)]),
+            exchanges: HashMap::from([
+                ("binance".into(), base.clone()),
+                ("kraken".into(), base.clone()),
+                ("okx".into(), base),
+            ]),
             ..SignerConfig::default()
         }
     }
@@ -149,6 +167,10 @@ impl World {
 
 pub fn binance_json() -> String {
     serde_json::json!({"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET}).to_string()
+}
+
+pub fn okx_json() -> String {
+    serde_json::json!({"api_key": OKX_KEY, "api_secret": OKX_SECRET, "passphrase": OKX_PASSPHRASE}).to_string()
 }
 
 pub fn kraken_json() -> String {
