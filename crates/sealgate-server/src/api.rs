@@ -1107,7 +1107,8 @@ async fn audit_trail(
     Ok(Json(AuditPage { records: records.iter().map(audit_view).collect(), next_after }))
 }
 
-/// This document: every route of `sealgate serve`, generated from the handlers' types.
+/// This document: every route of the public listener of `sealgate serve`, generated from
+/// the handlers' types (the service listener serves its own).
 #[utoipa::path(get, path = "/openapi.json", tag = "api", security(),
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn openapi() -> Response {
@@ -1117,9 +1118,15 @@ async fn openapi() -> Response {
     }
 }
 
-/// The OpenAPI 3.1 document of `sealgate serve` (see [`crate::openapi::document`]), as JSON.
+/// The OpenAPI 3.1 document of the public listener (see [`crate::openapi::document`]), as JSON.
 pub fn openapi_document() -> Value {
     serde_json::to_value(crate::openapi::document()).unwrap_or(Value::Null)
+}
+
+/// The OpenAPI 3.1 document of the service listener (see
+/// [`crate::openapi::service_document`]), as JSON.
+pub fn service_openapi_document() -> Value {
+    serde_json::to_value(crate::openapi::service_document()).unwrap_or(Value::Null)
 }
 
 /// The api's operations, for [`crate::openapi`].

@@ -59,8 +59,13 @@ impl ServeRole {
 /// Options of `sealgate serve`.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where to listen.
+    /// Where to listen: the public listener (the api, the browser client, `/healthz`,
+    /// `/readyz`).
     pub listen: SocketAddr,
+    /// The service listener (the signer's `/v1/sign` and `/v1/forward`, `/metrics`,
+    /// `/healthz`, `/readyz` and its own `/openapi.json`); never the public one.
+    /// `None`: [`default_service_listen`] of `listen`.
+    pub service_listen: Option<SocketAddr>,
     /// Data directory (created 0700).
     pub data_dir: PathBuf,
     /// Start the exchange sandbox in-process and point the exchanges at it.
@@ -97,6 +102,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            service_listen: None,
             data_dir: PathBuf::from("sealgate-data"),
             sandbox: false,
             sandbox_keys: None,
@@ -146,6 +152,23 @@ pub fn default_exchange_urls() -> HashMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// The service listener when none is given: loopback, on the port after the public
+/// listener's (`127.0.0.1:8788` beside the default `127.0.0.1:8787`), or an ephemeral
+/// port when the public one is ephemeral. Never a non-loopback address: services that
+/// reach the signer from other hosts need an explicit `--service-listen`.
+pub fn default_service_listen(listen: SocketAddr) -> SocketAddr {
+    let port = match listen.port() {
+        0 | u16::MAX => 0,
+        p => p + 1,
+    };
+    let ip: std::net::IpAddr = if listen.is_ipv6() && listen.ip().is_loopback() {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    };
+    SocketAddr::new(ip, port)
 }
 
 /// Refuses a private file others can read or write, naming the fix.
@@ -403,25 +426,50 @@ async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-fn ops_table() -> crate::api::Table<Health> {
-    crate::api::Table::new()
-        .add::<__path_healthz, _, _>(healthz)
-        .add::<__path_readyz, _, _>(readyz)
-        .add::<__path_metrics_text, _, _>(metrics_text)
+/// The service listener's own document (the signer's routes, metrics, health).
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", security(),
+    responses((status = 200, description = "OpenAPI 3.1: the service listener's routes", body = Object)))]
+async fn service_openapi() -> Response {
+    match crate::openapi::service_document().to_json() {
+        Ok(text) => ([(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(_) => crate::json::error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
 }
 
-/// The operations of the health and metrics routes, for [`crate::openapi`].
+/// The public listener's health routes.
+fn ops_table() -> crate::api::Table<Health> {
+    crate::api::Table::new().add::<__path_healthz, _, _>(healthz).add::<__path_readyz, _, _>(readyz)
+}
+
+/// The service listener's own routes: health, metrics and its document.
+fn service_ops_table() -> crate::api::Table<Health> {
+    ops_table().add::<__path_metrics_text, _, _>(metrics_text).add::<__path_service_openapi, _, _>(service_openapi)
+}
+
+/// The operations of the public listener's health routes, for [`crate::openapi`].
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz, metrics_text))]
+#[openapi(paths(healthz, readyz))]
 pub(crate) struct OpsDoc;
 
-/// Every `(method, path)` a `sealgate serve` running every role serves: the api's, the
-/// browser client's, the signer's, and the health and metrics routes.
+/// The operations of the service listener's own routes, for [`crate::openapi`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics_text, service_openapi))]
+pub(crate) struct ServiceOpsDoc;
+
+/// Every `(method, path)` the public listener of a `sealgate serve` running every role
+/// serves: the api's, the browser client's and the health routes.
 pub fn routes() -> Vec<(&'static str, String)> {
     let mut all = crate::api::routes();
     all.extend(crate::web::route_list());
-    all.extend(crate::signer::routes());
     all.extend(ops_table().routes);
+    all
+}
+
+/// Every `(method, path)` the service listener of a process running the signer serves:
+/// the signer's, the health and metrics routes and its `/openapi.json`.
+pub fn service_routes() -> Vec<(&'static str, String)> {
+    let mut all = crate::signer::routes();
+    all.extend(service_ops_table().routes);
     all
 }
 
@@ -500,6 +548,7 @@ pub async fn run(
 
     let service_dir = opts.service_keys.clone().unwrap_or_else(|| data.join("service"));
     let mut app = Router::new();
+    let mut service_app = Router::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
     // The signer, and how the other roles reach it.
@@ -527,7 +576,7 @@ pub async fn run(
                 }
             }
             let verifier = Arc::new(ServiceVerifier::new(trusted));
-            app = app.merge(signer.clone().router(verifier));
+            service_app = service_app.merge(signer.clone().router(verifier));
             Some(signer)
         }
         _ => None,
@@ -582,22 +631,60 @@ pub async fn run(
             )
         });
     }
-    app = app.merge(ops_table().router.with_state(health)).layer(axum::middleware::from_fn(crate::json::json_errors));
+    app = app
+        .merge(ops_table().router.with_state(health.clone()))
+        .layer(axum::middleware::from_fn(crate::json::json_errors));
+    service_app = service_app
+        .merge(service_ops_table().router.with_state(health))
+        .fallback(|| async {
+            crate::json::error_response(
+                StatusCode::NOT_FOUND,
+                "no such endpoint on the service listener; see /openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            crate::json::error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint; see /openapi.json",
+            )
+        })
+        .layer(axum::middleware::from_fn(crate::json::json_errors));
 
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| err("listen")(&e))?;
     let addr = listener.local_addr().map_err(|e| err("listen")(&e))?;
+    let service_at = opts.service_listen.unwrap_or_else(|| default_service_listen(addr));
+    let service_listener = tokio::net::TcpListener::bind(service_at)
+        .await
+        .map_err(|e| err(&format!("service listen {service_at}"))(&e))?;
+    let service_addr = service_listener.local_addr().map_err(|e| err("service listen")(&e))?;
+    if service_addr == addr {
+        return Err(ServeError("--service-listen must differ from --listen".into()));
+    }
     println!("sealgate: listening on http://{addr}");
+    println!("sealgate: service listener on http://{service_addr} (signer, /metrics)");
     if let Some(auth) = &api_auth
         && opts.oidc.is_none()
     {
         print_login_link(&store, auth, addr).await?;
     }
     let _ = std::io::stdout().flush();
-    tracing::info!(%addr, roles = ?opts.roles, "serving");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| err("server")(&e))?;
+    tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let public = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(until(shutdown_rx.clone()));
+    let service = axum::serve(service_listener, service_app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(until(shutdown_rx));
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+    // Either listener failing stops both.
+    tokio::try_join!(async { public.await.map_err(|e| err("server")(&e)) }, async {
+        service.await.map_err(|e| err("service listener")(&e))
+    })?;
     let _ = stop_tx.send(true);
     store.close().await;
     Ok(())

@@ -906,17 +906,28 @@ async fn openapi_describes_every_route() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    // The document is the listener's: every route `sealgate serve` serves, the signer's and
-    // the health routes included, and nothing else.
+    // The document is the public listener's: every route it serves, the health routes
+    // included, and nothing else; the service routes are in the service listener's document.
     let served: BTreeSet<(String, String)> =
         sealgate_server::serve::routes().into_iter().map(|(m, p)| (m.to_owned(), p)).collect();
     assert_eq!(documented, served);
+    let service_doc = api::service_openapi_document();
+    let mut service_documented = BTreeSet::new();
+    for (path, item) in service_doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            service_documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let service_served: BTreeSet<(String, String)> =
+        sealgate_server::serve::service_routes().into_iter().map(|(m, p)| (m.to_owned(), p)).collect();
+    assert_eq!(service_documented, service_served);
+    for must in [("POST", "/v1/sign"), ("POST", "/v1/forward"), ("GET", "/metrics"), ("GET", "/healthz")] {
+        let must = (must.0.to_owned(), must.1.to_owned());
+        assert!(service_served.contains(&must) && !served.contains(&must) || must.1 == "/healthz", "{must:?}");
+    }
     for must in [
-        ("POST", "/v1/sign"),
-        ("POST", "/v1/forward"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
-        ("GET", "/metrics"),
         ("POST", "/csp-report"),
         ("GET", "/"),
         ("GET", "/app/{file}"),
@@ -941,37 +952,40 @@ async fn openapi_describes_every_route() {
     }
     // Every $ref resolves; every operation says who may call it; every error answer is the
     // one Error shape; every security scheme used is defined.
-    let text = doc.to_string();
-    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
-        let name = piece.split('"').next().expect("name");
-        assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
-    }
-    let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
-    assert_eq!(schemes["service"]["scheme"], json!("bearer"));
-    assert_eq!(schemes["session"]["in"], json!("cookie"));
-    assert_eq!(schemes["session"]["name"], json!("sealgate_session"));
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("item") {
-            let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path}: no security"));
-            for req in security {
-                for name in req.as_object().expect("requirement").keys() {
-                    assert!(schemes.contains_key(name), "{method} {path}: unknown scheme {name}");
+    assert_eq!(service_doc["components"]["securitySchemes"]["service"]["scheme"], json!("bearer"));
+    let public_schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+    assert_eq!(public_schemes["session"]["in"], json!("cookie"));
+    assert_eq!(public_schemes["session"]["name"], json!("sealgate_session"));
+    for doc in [&doc, &service_doc] {
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().expect("name");
+            assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
+        }
+        let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path}: no security"));
+                for req in security {
+                    for name in req.as_object().expect("requirement").keys() {
+                        assert!(schemes.contains_key(name), "{method} {path}: unknown scheme {name}");
+                    }
                 }
-            }
-            let signer = path == "/v1/sign" || path == "/v1/forward";
-            let user = security.iter().any(|r| r.get("session").is_some());
-            assert_eq!(security.iter().any(|r| r.get("service").is_some()), signer, "{method} {path}");
-            for (code, resp) in op["responses"].as_object().expect("responses") {
-                if code.starts_with('4') || code.starts_with('5') {
-                    assert_eq!(
-                        resp["content"]["application/json"]["schema"]["$ref"],
-                        json!("#/components/schemas/Error"),
-                        "{method} {path} {code}"
-                    );
+                let signer = path == "/v1/sign" || path == "/v1/forward";
+                let user = security.iter().any(|r| r.get("session").is_some());
+                assert_eq!(security.iter().any(|r| r.get("service").is_some()), signer, "{method} {path}");
+                for (code, resp) in op["responses"].as_object().expect("responses") {
+                    if code.starts_with('4') || code.starts_with('5') {
+                        assert_eq!(
+                            resp["content"]["application/json"]["schema"]["$ref"],
+                            json!("#/components/schemas/Error"),
+                            "{method} {path} {code}"
+                        );
+                    }
                 }
-            }
-            if user || signer {
-                assert!(op["responses"].get("401").is_some(), "{method} {path}: no 401");
+                if user || signer {
+                    assert!(op["responses"].get("401").is_some(), "{method} {path}: no 401");
+                }
             }
         }
     }
