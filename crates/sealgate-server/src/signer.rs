@@ -77,6 +77,13 @@ pub struct SignerConfig {
     pub max_response: usize,
     /// Timeout of one exchange round trip.
     pub forward_timeout: Duration,
+    /// Denial records per caller (service role): a token bucket of this many, refilled
+    /// at [`Self::denial_audit_per_sec`]. Past it, a denial is still refused but not
+    /// recorded (counted in `sealgate_audit_denials_dropped_total`): a caller cannot
+    /// flood the audit chain with refusals.
+    pub denial_audit_burst: u32,
+    /// Refill of [`Self::denial_audit_burst`], records per second.
+    pub denial_audit_per_sec: u32,
 }
 
 impl Default for SignerConfig {
@@ -90,8 +97,33 @@ impl Default for SignerConfig {
             revalidate: Duration::from_millis(500),
             max_response: 4 * 1024 * 1024,
             forward_timeout: Duration::from_secs(15),
+            denial_audit_burst: 60,
+            denial_audit_per_sec: 5,
         }
     }
+}
+
+/// Most bytes of caller-chosen text (a path, a method, a reason that quotes the
+/// request) an audit record's detail keeps.
+pub const AUDIT_TEXT_MAX: usize = 256;
+
+/// `text` cut to [`AUDIT_TEXT_MAX`] bytes at a character boundary, marked `…` when cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= AUDIT_TEXT_MAX {
+        return text.to_owned();
+    }
+    let mut end = AUDIT_TEXT_MAX - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A token bucket: `tokens` left as of `at_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at_ms: u64,
 }
 
 /// An opened credential and what it was opened under.
@@ -132,6 +164,8 @@ pub struct Signer {
     kill_checked_ms: AtomicU64,
     offsets: Mutex<HashMap<String, i64>>,
     touched: Mutex<HashMap<String, u64>>,
+    /// Denial-record buckets by caller (`role:importer`, `role:trader`).
+    denial_buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -184,7 +218,52 @@ impl Signer {
             kill_checked_ms: AtomicU64::new(0),
             offsets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            denial_buckets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `actor` may have one more denial recorded now (its token bucket).
+    fn admit_denial(&self, actor: &str) -> bool {
+        let now = crate::now_ms();
+        let burst = f64::from(self.cfg.denial_audit_burst);
+        let mut buckets = lock(&self.denial_buckets);
+        let b = buckets.entry(actor.to_owned()).or_insert(Bucket { tokens: burst, at_ms: now });
+        let refill = now.saturating_sub(b.at_ms) as f64 / 1000.0 * f64::from(self.cfg.denial_audit_per_sec);
+        b.tokens = (b.tokens + refill).min(burst);
+        b.at_ms = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a denial, unless its caller's bucket is empty (then counts it as dropped).
+    /// Caller-chosen text in `detail` is bounded ([`bounded`]).
+    async fn record_denial(
+        &self,
+        role: Role,
+        credential_id: &str,
+        owner: &str,
+        mut detail: serde_json::Value,
+    ) -> Result<(), SignerCallError> {
+        if let Some(map) = detail.as_object_mut() {
+            for v in map.values_mut() {
+                if let Some(text) = v.as_str()
+                    && text.len() > AUDIT_TEXT_MAX
+                {
+                    *v = json!(bounded(text));
+                }
+            }
+        }
+        let actor = format!("role:{}", role.name());
+        if !self.admit_denial(&actor) {
+            inc(&self.metrics.audit_denials_dropped_total);
+            tracing::debug!(actor = %actor, "denial record dropped (rate limit)");
+            return Ok(());
+        }
+        self.record(AuditEvent::new(actor, Action::Denied, credential_id, detail).owner(owner)).await
     }
 
     /// Drops every cached entry of `credential_id` (after a revoke, delete or
@@ -263,7 +342,7 @@ impl Signer {
     ) -> Result<(), SignerCallError> {
         let mut detail = json!({
             "exchange": ready.entry.exchange, "role": role.name(), "class": ready.class.name(),
-            "method": call.request.method, "path": call.request.path,
+            "method": bounded(&call.request.method), "path": bounded(&call.request.path),
         });
         if let Some(s) = status {
             detail["status"] = json!(s);
@@ -302,17 +381,14 @@ impl Signer {
         let Op::Sign = op else { return Ok(()) };
         let Err(e) = sealgate_exchanges::check_sign(exchange) else { return Ok(()) };
         inc(&self.metrics.signer_denied_total);
-        self.record(
-            AuditEvent::new(
-                format!("role:{}", role.name()),
-                Action::Denied,
-                &call.credential_id,
-                json!({
-                    "exchange": exchange, "role": role.name(), "op": "sign",
-                    "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
-                }),
-            )
-            .owner(owner),
+        self.record_denial(
+            role,
+            &call.credential_id,
+            owner,
+            json!({
+                "exchange": exchange, "role": role.name(), "op": "sign",
+                "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
+            }),
         )
         .await?;
         Err(SignerCallError::Denied(e.to_string()))
@@ -473,18 +549,15 @@ impl Signer {
         };
         if let Err(denial) = verdict {
             inc(&self.metrics.signer_denied_total);
-            tracing::info!(credential = %call.credential_id, role = role.name(), class = class.name(), reason = %denial, "denied");
-            self.record(
-                AuditEvent::new(
-                    format!("role:{}", role.name()),
-                    Action::Denied,
-                    &call.credential_id,
-                    json!({
-                        "exchange": exchange, "role": role.name(), "class": class.name(),
-                        "method": call.request.method, "path": call.request.path, "reason": denial.to_string(),
-                    }),
-                )
-                .owner(owner),
+            tracing::info!(credential = %call.credential_id, role = role.name(), class = class.name(), reason = %bounded(&denial.to_string()), "denied");
+            self.record_denial(
+                role,
+                &call.credential_id,
+                owner,
+                json!({
+                    "exchange": exchange, "role": role.name(), "class": class.name(),
+                    "method": call.request.method, "path": call.request.path, "reason": denial.to_string(),
+                }),
             )
             .await?;
             return Err(SignerCallError::Denied(denial.to_string()));
