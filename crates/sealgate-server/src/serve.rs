@@ -93,6 +93,9 @@ pub struct ServeOptions {
     pub import_lease: Duration,
     /// OIDC bearer authentication (issuer, audience); `None`: the local login.
     pub oidc: Option<(String, String)>,
+    /// The URL users reach the api at (behind a TLS-terminating proxy, say). When it is
+    /// `https`, the session and CSRF cookies are `Secure`; the login link names it.
+    pub public_url: Option<String>,
     /// A signed recipient key set to publish, for an api without custody access
     /// (`sealgate keys export-recipients`), with its root pin.
     pub recipients_file: Option<PathBuf>,
@@ -116,6 +119,7 @@ impl Default for ServeOptions {
             importer_workers: 1,
             import_lease: Duration::from_secs(60),
             oidc: None,
+            public_url: None,
             recipients_file: None,
         }
     }
@@ -169,6 +173,25 @@ pub fn default_service_listen(listen: SocketAddr) -> SocketAddr {
         std::net::Ipv4Addr::LOCALHOST.into()
     };
     SocketAddr::new(ip, port)
+}
+
+/// Checks a `--public-url`: an absolute `http` or `https` URL with a host and nothing
+/// after the path; returns it without a trailing `/`, and whether it is `https`.
+pub fn parse_public_url(text: &str) -> Result<(String, bool), ServeError> {
+    let bad = |why: &str| ServeError(format!("--public-url {text:?}: {why}"));
+    let url = reqwest::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return Err(bad("must be an http:// or https:// URL")),
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not carry credentials, a query or a fragment"));
+    }
+    Ok((url.as_str().trim_end_matches('/').to_owned(), https))
 }
 
 /// Refuses a private file others can read or write, naming the fix.
@@ -478,6 +501,9 @@ pub async fn run(
     mut opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    if let Some(u) = &opts.public_url {
+        parse_public_url(u)?;
+    }
     let has = |r: ServeRole| opts.roles.contains(&r);
     let hardening = if has(ServeRole::Signer) { crate::hardening::harden() } else { Default::default() };
     private_dir(&opts.data_dir)?;
@@ -665,7 +691,11 @@ pub async fn run(
     if let Some(auth) = &api_auth
         && opts.oidc.is_none()
     {
-        print_login_link(&store, auth, addr).await?;
+        let base = match &opts.public_url {
+            Some(u) => parse_public_url(u)?.0,
+            None => format!("http://{addr}"),
+        };
+        print_login_link(&store, auth, &base).await?;
     }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
@@ -704,7 +734,13 @@ async fn api_router(
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
     let config = match &opts.oidc {
         Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
-        None => AuthConfig { local: Some(LocalConfig::default()), oidc: None },
+        None => {
+            let secure_cookies = match &opts.public_url {
+                Some(u) => parse_public_url(u)?.1,
+                None => false,
+            };
+            AuthConfig { local: Some(LocalConfig { secure_cookies, ..LocalConfig::default() }), oidc: None }
+        }
     };
     let auth = Arc::new(Auth::new(store.clone(), config).map_err(|e| err("auth")(&e))?);
     let recipients = match (custody, &opts.recipients_file) {
@@ -743,13 +779,13 @@ async fn api_router(
 /// The local user of the embedded default.
 pub const LOCAL_USER: &str = "local";
 
-async fn print_login_link(store: &Store, auth: &crate::auth::Auth, addr: SocketAddr) -> Result<(), ServeError> {
+async fn print_login_link(store: &Store, auth: &crate::auth::Auth, base: &str) -> Result<(), ServeError> {
     use sealgate_envelope::secrecy::ExposeSecret as _;
     if store.user(LOCAL_USER).await.map_err(|e| err("store")(&e))?.is_none() {
         store.create_user(LOCAL_USER, None).await.map_err(|e| err("store")(&e))?;
     }
     let token = auth.issue_login_token(LOCAL_USER).await.map_err(|e| err("login")(&e))?;
-    println!("sealgate: sign in (one-time link, 15 minutes): http://{addr}/login?token={}", token.expose_secret());
+    println!("sealgate: sign in (one-time link, 15 minutes): {base}/login?token={}", token.expose_secret());
     Ok(())
 }
 

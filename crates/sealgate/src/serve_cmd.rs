@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// The audience those JWTs must name.
     #[arg(long, requires = "oidc_issuer")]
     oidc_audience: Option<String>,
+    /// The URL users reach the api at (e.g. https://sealgate.example.com behind a TLS proxy):
+    /// when it is https, the session and CSRF cookies are Secure; the login link names it.
+    #[arg(long)]
+    public_url: Option<String>,
     /// For an api without custody access: the signed recipient key set to publish ({"jws", "pin"}).
     #[arg(long)]
     recipients_file: Option<PathBuf>,
@@ -97,6 +101,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         import_lease: std::time::Duration::from_secs(a.import_lease_secs),
         oidc: a.oidc_issuer.zip(a.oidc_audience),
         recipients_file: a.recipients_file,
+        public_url: a.public_url,
         ..ServeOptions::default()
     };
     if !a.roles.is_empty() {

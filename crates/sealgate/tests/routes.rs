@@ -31,9 +31,14 @@ impl Drop for Server {
 }
 
 async fn start(data: &std::path::Path) -> Server {
+    start_with(data, &[]).await
+}
+
+async fn start_with(data: &std::path::Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -255,4 +260,55 @@ async fn the_listener_serves_exactly_its_document_and_refuses_in_json() {
     assert!(!out.status.success() && out.stdout.is_empty());
     let logs = server.logs.lock().expect("logs").clone();
     assert!(!logs.contains("panicked"), "{logs}");
+}
+
+/// The session and CSRF cookies of a login at `server`, as `Set-Cookie` values.
+async fn login_cookies(server: &Server) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let token = loop {
+        let logs = server.logs.lock().expect("logs").clone();
+        if let Some(t) = logs.lines().find_map(|l| l.split_once("/login?token=").map(|(_, t)| t.trim().to_owned())) {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no login link:\n{logs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = http.get(format!("{}/login?token={token}", server.base)).send().await.expect("login");
+    assert_eq!(r.status().as_u16(), 303);
+    let cookies: Vec<String> =
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii").to_owned()).collect();
+    for name in ["sealgate_session=", "sealgate_csrf="] {
+        assert!(cookies.iter().any(|c| c.starts_with(name)), "{name} {cookies:?}");
+    }
+    cookies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secure = |c: &String| c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure"));
+    // Plain http (the embedded default): a browser would drop Secure cookies, so none.
+    let server = start(&dir.path().join("plain")).await;
+    let cookies = login_cookies(&server).await;
+    assert!(!cookies.iter().any(secure), "{cookies:?}");
+    drop(server);
+    // Behind TLS: both cookies Secure, and the login link names the public URL.
+    let server = start_with(&dir.path().join("tls"), &["--public-url", "https://sealgate.example.com/"]).await;
+    let cookies = login_cookies(&server).await;
+    assert!(cookies.iter().all(secure) && cookies.len() == 2, "{cookies:?}");
+    let logs = server.logs.lock().expect("logs").clone();
+    assert!(logs.contains("sign in (one-time link, 15 minutes): https://sealgate.example.com/login?token="), "{logs}");
+    drop(server);
+    // A URL that is not one: refused at start, naming the option.
+    for bad in ["ftp://x.example", "sealgate.example.com", "https://u:p@x.example/", "https://x.example/?a=1"] {
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--public-url", bad, "--data-dir"])
+            .arg(dir.path().join("bad"))
+            .output()
+            .expect("serve");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--public-url"), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }
