@@ -50,8 +50,6 @@ use crate::trader::{OrderRequest, TradeError, Trader};
 pub const MAX_BODY: usize = 160 * 1024;
 /// Roles a credential may be sealed to.
 pub const ROLES: [&str; 2] = ["importer", "trader"];
-/// Longest credential id.
-const MAX_ID: usize = 128;
 /// Longest label, in characters.
 const MAX_LABEL: usize = 100;
 
@@ -676,17 +674,6 @@ async fn check_envelope(
     Ok(header)
 }
 
-fn check_id(what: &str, v: &str) -> ApiResult<()> {
-    let ok = !v.is_empty()
-        && v.len() <= MAX_ID
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad(format!("{what} must be 1 to {MAX_ID} characters of A-Z a-z 0-9 - _ . :")))
-    }
-}
-
 /// Store a credential sealed to one or both roles.
 #[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
     request_body = CreateCredential,
@@ -698,7 +685,7 @@ async fn create_credential(
     user: AuthUser,
     JsonObject(req): JsonObject<CreateCredential>,
 ) -> ApiResult<(StatusCode, Json<CredentialView>)> {
-    check_id("id", &req.id)?;
+    sealgate_envelope::check_credential_id(&req.id).map_err(ApiError::bad)?;
     if sealgate_exchanges::scheme(&req.exchange).is_err() {
         return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
     }

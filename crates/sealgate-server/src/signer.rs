@@ -401,9 +401,7 @@ impl Signer {
         }
         call.request.validate().map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let cid = call.credential_id.as_str();
-        if cid.is_empty() || cid.len() > 64 {
-            return Err(SignerCallError::BadRequest("credential_id must be 1 to 64 characters".into()));
-        }
+        sealgate_envelope::check_credential_id(cid).map_err(|e| SignerCallError::BadRequest(e.into()))?;
         let kill = self.kill_switch().await?;
         let key = (cid.to_owned(), role);
         let now = crate::now_ms();

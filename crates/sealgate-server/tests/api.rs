@@ -523,6 +523,11 @@ async fn credential_create_checks_every_binding() {
         refused(post(json!({"id": "c1", "exchange": "binance", "secret": 1, "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "unknown field");
         refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe, "kid": "k"}]})).await, 400, "unknown field");
         refused(post(json!({"id": "c 1", "exchange": "binance", "envelopes": []})).await, 400, "id must be");
+        // The one id rule (the signer's, the store's and `sealgate seal`'s): 64 is the most.
+        let id65 = "x".repeat(65);
+        let long = one("trader", env.seal("trader", "alice", &id65, "binance", "trader", "trade"), &id65);
+        refused(post(long).await, 400, sealgate_envelope::CREDENTIAL_ID_RULE);
+
         refused(post(json!({"id": "c1", "exchange": "binance", "label": "a\u{7}", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "label");
         let disagree = json!({"id": "c1", "exchange": "binance", "envelopes": [
             {"role": "trader", "jwe": jwe},
@@ -534,6 +539,11 @@ async fn credential_create_checks_every_binding() {
         let r = env.call_raw("POST", "/v1/credentials", &alice, Some("{not json".into()), true).await;
         assert_eq!(r.status, 400, "{}", r.text);
         assert_eq!(env.store.list_credentials("alice").await.expect("list").len(), 0, "nothing stored");
+        // 64 is allowed (and stored; deleted again).
+        let id64 = "y".repeat(64);
+        let r = post(one("trader", env.seal("trader", "alice", &id64, "binance", "trader", "trade"), &id64)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        env.store.delete_credential("alice", &id64).await.expect("delete");
 
         // The good one: scope is the union, roles and kids recorded, an import queued.
         let r = env.create(&alice, "alice", "c1").await;

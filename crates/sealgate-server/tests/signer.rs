@@ -71,6 +71,12 @@ async fn policy_decides_before_the_secret_and_every_use_is_audited() {
             .await
             .expect_err("unknown");
         assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
+        // The one credential id rule: over 64 characters is a bad request, in the api's words.
+        let e = signer
+            .forward(Role::Trader, &call(&"x".repeat(65), "GET", "/api/v3/account", "", ""))
+            .await
+            .expect_err("long id");
+        assert_eq!(e, SignerCallError::BadRequest(sealgate_envelope::CREDENTIAL_ID_RULE.into()));
         // An unknown credential, or a role without an envelope, is not found.
         let e =
             signer.forward(Role::Trader, &call("nope", "GET", "/api/v3/account", "", "")).await.expect_err("missing");

@@ -210,7 +210,12 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
             let req = SealRequest {
                 sub: a.user,
                 cid: match a.credential_id {
-                    Some(c) => c,
+                    Some(c) => {
+                        // The one id rule, the api's and the signer's: refused here, before sealing.
+                        sealgate_envelope::check_credential_id(&c)
+                            .map_err(|e| anyhow::anyhow!("--credential-id: {e}"))?;
+                        c
+                    }
                     None => new_credential_id()?,
                 },
                 exch: a.exchange,
