@@ -468,13 +468,20 @@ impl Signer {
         {
             return Ok(Ready { entry, class });
         }
+        // The custody's and the backend's words stay in the log: a caller learns only
+        // whether to retry (503) or not (403).
         let dk = self.custody.decryption_key(&env.kid).await.map_err(|e| {
             tracing::warn!(credential = cid, kid = %env.kid, error = %e, "custody refused the key");
-            SignerCallError::Denied(format!("recipient key {}: {e}", env.kid))
+            match e {
+                sealgate_custody::CustodyError::Backend { .. } => {
+                    SignerCallError::Unavailable("the key custody is unavailable".into())
+                }
+                _ => SignerCallError::Denied("the envelope's recipient key is not usable".into()),
+            }
         })?;
         let opened = open_credential(env.jwe.as_bytes(), dk.as_ref(), &binding).await.map_err(|e| {
             tracing::warn!(credential = cid, error = %e, "envelope did not open");
-            SignerCallError::Denied(format!("envelope: {e}"))
+            SignerCallError::Denied("the envelope did not open".into())
         })?;
         inc(&self.metrics.signer_unseals_total);
         let field = |n: &str| opened.credential.get(n).map(|s| SecretString::from(s.expose_secret().to_owned()));
@@ -950,14 +957,11 @@ impl HttpSignerClient {
 
     async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, call: &ForwardCall) -> Result<T, SignerCallError> {
         let token = self.key.token(crate::now_ms() / 1000);
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(call)
-            .send()
-            .await
-            .map_err(|e| SignerCallError::Unavailable(format!("signer unreachable: {}", e.without_url())))?;
+        let resp =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(call).send().await.map_err(|e| {
+                tracing::warn!(error = %e.without_url(), "signer unreachable");
+                SignerCallError::Unavailable("signer unreachable".into())
+            })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|_| SignerCallError::Unavailable("signer response".into()))?;
         if status.is_success() {

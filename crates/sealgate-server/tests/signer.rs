@@ -541,3 +541,74 @@ async fn denial_records_are_bounded_and_rate_limited_per_caller() {
     assert_eq!(dropped as usize, 31 - by("importer"));
     assert!(metrics.render().contains(&format!("sealgate_audit_denials_dropped_total {dropped}")));
 }
+
+/// A custody whose backend fails when asked for a key, with words that must stay in the log.
+struct FailingCustody(Arc<dyn sealgate_custody::Custody>);
+
+const BACKEND_WORDS: &str = "CKR_DEVICE_ERROR on slot 7 at /secret/hsm/path";
+
+impl sealgate_custody::Custody for FailingCustody {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+    fn keys(&self) -> sealgate_custody::CustodyFuture<'_, Vec<sealgate_custody::KeyInfo>> {
+        self.0.keys()
+    }
+    fn decryption_key<'a>(
+        &'a self,
+        _kid: &'a str,
+    ) -> sealgate_custody::CustodyFuture<'a, Arc<dyn sealgate_envelope::DecryptionKey>> {
+        Box::pin(async {
+            Err(sealgate_custody::CustodyError::Backend { backend: "pkcs11", what: BACKEND_WORDS, source: None })
+        })
+    }
+    fn rotate<'a>(
+        &'a self,
+        role: &'a str,
+        key_type: sealgate_custody::RoleKeyType,
+    ) -> sealgate_custody::CustodyFuture<'a, sealgate_custody::KeyInfo> {
+        self.0.rotate(role, key_type)
+    }
+    fn set_status<'a>(
+        &'a self,
+        kid: &'a str,
+        status: sealgate_custody::KeyStatus,
+    ) -> sealgate_custody::CustodyFuture<'a, ()> {
+        self.0.set_status(kid, status)
+    }
+    fn exportability<'a>(
+        &'a self,
+        kid: &'a str,
+    ) -> sealgate_custody::CustodyFuture<'a, sealgate_custody::Exportability> {
+        self.0.exportability(kid)
+    }
+    fn root_public(&self) -> sealgate_custody::CustodyFuture<'_, Value> {
+        self.0.root_public()
+    }
+    fn root_sign<'a>(&'a self, message: &'a [u8]) -> sealgate_custody::CustodyFuture<'a, Vec<u8>> {
+        self.0.root_sign(message)
+    }
+}
+
+/// The custody's and the backend's error text stays in the log: the caller gets a
+/// generic answer that says only whether to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custody_error_text_never_reaches_the_caller() {
+    let dir = tempfile::tempdir().expect("dir");
+    let world = World::new(&format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display())).await;
+    world.credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read")]).await;
+    let signer = Arc::new(
+        sealgate_server::signer::Signer::new(
+            world.store.clone(),
+            Arc::new(FailingCustody(world.custody.clone())),
+            world.audit.clone(),
+            Arc::new(sealgate_server::metrics::Metrics::default()),
+            world.signer_config(),
+        )
+        .expect("signer"),
+    );
+    let e =
+        signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect_err("custody");
+    assert_eq!(e, SignerCallError::Unavailable("the key custody is unavailable".into()));
+    assert!(!e.to_string().contains("CKR") && !e.to_string().contains("pkcs11"), "{e}");
+}
