@@ -194,7 +194,9 @@ pub fn parse_public_url(text: &str) -> Result<(String, bool), ServeError> {
     Ok((url.as_str().trim_end_matches('/').to_owned(), https))
 }
 
-/// Refuses a private file others can read or write, naming the fix.
+/// Refuses a private file others can read or write, naming the fix; and, like ssh's
+/// StrictModes, one owned by another user or in a directory another user owns or the
+/// group or others can write ([`sealgate_hardening::check_strict_modes`]).
 pub fn check_private_file(path: &Path) -> Result<(), String> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
@@ -204,7 +206,7 @@ pub fn check_private_file(path: &Path) -> Result<(), String> {
     if mode & 0o077 != 0 {
         return Err(format!("mode {mode:o} lets others read it; run: chmod 600 {}", path.display()));
     }
-    Ok(())
+    sealgate_hardening::check_strict_modes(path, true)
 }
 
 /// Writes a new private file (0600; never overwrites), durably.
@@ -215,8 +217,18 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 fn private_dir(dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::MetadataExt as _;
     std::fs::create_dir_all(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
-    let mode = std::fs::metadata(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?.permissions().mode();
+    let meta = std::fs::metadata(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
+    // Like ssh's StrictModes: the data (keyring, database, service keys) is this user's.
+    let me = sealgate_hardening::effective_uid();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(ServeError(format!(
+            "{} is not a directory owned by this user (uid {me}); it holds keys and the database",
+            dir.display()
+        )));
+    }
+    let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
