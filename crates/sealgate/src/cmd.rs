@@ -54,7 +54,7 @@ enum Command {
     #[command(subcommand)]
     Audit(crate::audit_cmd::AuditCommand),
     /// Run Sealgate's roles: api, signer, importer, trader (all by default).
-    Serve(crate::serve_cmd::ServeArgs),
+    Serve(Box<crate::serve_cmd::ServeArgs>),
     /// Operator actions (the global kill switch, service tokens).
     #[command(subcommand)]
     Admin(crate::admin_cmd::AdminCommand),
@@ -176,7 +176,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Keys(c) => crate::keys_cmd::run_keys(c, out),
         Command::Custody(c) => crate::keys_cmd::run_custody(c, out),
         Command::Audit(c) => crate::audit_cmd::run(c, out),
-        Command::Serve(a) => crate::serve_cmd::run(a),
+        Command::Serve(a) => crate::serve_cmd::run(*a),
         Command::Admin(c) => crate::admin_cmd::run(c, out),
         Command::Agent(c) => crate::agent_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
