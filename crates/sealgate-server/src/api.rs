@@ -589,7 +589,7 @@ async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Recipients>> {
 #[serde(deny_unknown_fields)]
 pub struct CreateCredential {
     /// The credential id, made by the client and sealed in every envelope (`cid`).
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     id: String,
     /// Exchange id.
     #[schema(schema_with = exchange_schema)]

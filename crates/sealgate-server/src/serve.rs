@@ -690,7 +690,7 @@ pub async fn run(
 
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| err("listen")(&e))?;
     let addr = listener.local_addr().map_err(|e| err("listen")(&e))?;
-    let service_at = opts.service_listen.unwrap_or_else(|| default_service_listen(addr));
+    let service_at = opts.service_listen.unwrap_or_else(|| default_service_listen(opts.listen));
     let service_listener = tokio::net::TcpListener::bind(service_at)
         .await
         .map_err(|e| err(&format!("service listen {service_at}"))(&e))?;
@@ -816,5 +816,37 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_listener_defaults_to_loopback_on_the_next_port() {
+        let at = |s: &str| default_service_listen(s.parse().expect("addr")).to_string();
+        assert_eq!(at("127.0.0.1:8787"), "127.0.0.1:8788");
+        assert_eq!(at("0.0.0.0:8080"), "127.0.0.1:8081", "never a public address by default");
+        assert_eq!(at("10.0.0.5:9000"), "127.0.0.1:9001");
+        assert_eq!(at("[::1]:8787"), "[::1]:8788");
+        assert_eq!(at("127.0.0.1:0"), "127.0.0.1:0", "ephemeral stays ephemeral");
+        assert_eq!(at("127.0.0.1:65535"), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn public_url_must_be_http_or_https_with_a_host() {
+        assert_eq!(parse_public_url("https://s.example/").expect("ok"), ("https://s.example".into(), true));
+        assert_eq!(parse_public_url("http://127.0.0.1:8787").expect("ok"), ("http://127.0.0.1:8787".into(), false));
+        for bad in [
+            "ftp://s.example",
+            "s.example",
+            "https://u:p@s.example",
+            "https://s.example/?q",
+            "https://s.example/#f",
+            "",
+        ] {
+            assert!(parse_public_url(bad).expect_err(bad).0.contains("--public-url"), "{bad}");
+        }
     }
 }

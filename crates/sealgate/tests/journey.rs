@@ -461,7 +461,7 @@ async fn the_whole_journey_through_http() {
 
         // The chain verifies, checkpoints included, pinned to the root printed at start.
         let out = Command::new(BIN)
-            .args(["audit", "verify", "--database", &db.url_or_sqlite(&data), "--pin", &keys_pin(&logs)])
+            .args(["audit", "verify", "--database", &db.url_or_sqlite(&data), &format!("--pin={}", keys_pin(&logs))])
             .output()
             .expect("audit verify");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
