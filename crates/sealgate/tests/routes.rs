@@ -326,14 +326,30 @@ fn serve_refuses_data_another_user_owns() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("mkdir");
     std::os::unix::fs::chown(&data, Some(4242), None).expect("chown");
-    let out = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("serve");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("not a directory owned by this user"), "{err}");
+    // It must refuse at once, not start serving.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started on a data directory another user owns");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    assert!(!status.success() && err.contains("not a directory owned by this user"), "{err}");
     // A service key another user owns.
     std::os::unix::fs::chown(&data, Some(0), None).expect("chown back");
     let keys = dir.path().join("service");
