@@ -9,8 +9,10 @@
 # port in a temporary data directory, signs in with the printed one-time link (session
 # cookie + CSRF token), stores one real credential sealed to both roles with `sealgate seal`
 # and places one order (so the list, portfolio and audit answers carry data), then runs
-# schemathesis on every operation of /openapi.json but `POST /v1/logout` (it would end the
-# session the rest uses) with the checks:
+# schemathesis on every operation of the public listener's /openapi.json but
+# `POST /v1/logout` (it would end the session the rest uses), and on the signer's
+# operations of the service listener's /openapi.json (`--service-listen`; the signer's
+# routes are never on the public listener), with the checks:
 #   not_a_server_error            no 5xx at all
 #   status_code_conformance       every status is documented for its operation
 #   content_type_conformance      every Content-Type is documented
@@ -101,8 +103,10 @@ for _ in $(seq 1 300); do
 done
 [ -n "$LOGIN" ] || { cat "$WORK/serve.log" >&2; die "no sign-in link after 30 s"; }
 BASE="${LOGIN%%/login*}"
+SERVICE="$(sed -n 's/^sealgate: service listener on \([^ ]*\).*/\1/p' "$WORK/serve.log" | head -n1)"
+[ -n "$SERVICE" ] || { cat "$WORK/serve.log" >&2; die "no service listener printed"; }
 PIN="$(sed -n 's/^sealgate: root key pin //p' "$WORK/serve.log" | head -n1)"
-log "sealgate serve --sandbox at $BASE (data in $WORK/data)"
+log "sealgate serve --sandbox at $BASE, service listener $SERVICE (data in $WORK/data)"
 
 # Sign in; seal the sandbox's Binance key to both roles as a client does; store it; one order.
 SEED="$("$VENV/bin/python" - "$LOGIN" "$BASE" "$WORK" "$BIN" "$PIN" <<'PY'
@@ -169,12 +173,12 @@ signer_seconds=$(( SECONDS_BUDGET - api_seconds ))
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection
 started=$(date +%s)
 failed=0
-fuzz() { # name seconds args...
-  local name="$1" seconds="$2"
-  shift 2
-  log "schemathesis ($name) for ${seconds}s against $BASE/openapi.json"
+fuzz() { # name base seconds args...
+  local name="$1" base="$2" seconds="$3"
+  shift 3
+  log "schemathesis ($name) for ${seconds}s against $base/openapi.json"
   set +e
-  "$VENV/bin/schemathesis" run "$BASE/openapi.json" --checks "$CHECKS" "$@" \
+  "$VENV/bin/schemathesis" run "$base/openapi.json" --checks "$CHECKS" "$@" \
     --generation-with-security-parameters false \
     --max-redirects 0 --request-timeout 10 \
     --max-time "$seconds" --workers 2 --continue-on-failure \
@@ -185,9 +189,9 @@ fuzz() { # name seconds args...
   set -e
   [ "$rc" -eq 0 ] || { failed=1; log "schemathesis ($name) failed (exit $rc)"; }
 }
-fuzz user "$api_seconds" --exclude-path /v1/logout --exclude-path /v1/sign --exclude-path /v1/forward \
+fuzz user "$BASE" "$api_seconds" --exclude-path /v1/logout \
   -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF"
-fuzz signer "$signer_seconds" --include-path /v1/sign --include-path /v1/forward -H "Authorization: Bearer $TOKEN"
+fuzz signer "$SERVICE" "$signer_seconds" --include-path /v1/sign --include-path /v1/forward -H "Authorization: Bearer $TOKEN"
 elapsed=$(( $(date +%s) - started ))
 kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "sealgate serve died during the run"; }
 if grep -qi 'panicked' "$WORK/serve.log"; then

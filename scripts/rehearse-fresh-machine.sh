@@ -36,10 +36,12 @@ DEBS=(chromium chromium-common softhsm2 softhsm2-common libsofthsm2 opensc opens
 if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]; then
   echo "rehearsal: note: uncommitted changes in $ROOT are NOT rehearsed (a clone takes HEAD)" >&2
 fi
-if (exec 3<>/dev/tcp/127.0.0.1/8787) 2>/dev/null; then
-  echo "rehearsal: 127.0.0.1:8787 is taken; stop what listens there first (serve's default address)" >&2
-  exit 1
-fi
+for port in 8787 8788; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "rehearsal: 127.0.0.1:$port is taken; stop what listens there first (serve's default addresses)" >&2
+    exit 1
+  fi
+done
 
 # The clone sits beside ../shared, as the project does (tests read ../shared).
 work="$(mktemp -d "$(dirname "$ROOT")/rehearsal.XXXXXX")"

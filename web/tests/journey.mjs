@@ -1,7 +1,8 @@
 // The web client in real headless Chromium (Debian's), driven by playwright-core.
 // Run by crates/sealgate/tests/browser.rs, which starts `sealgate serve` and an exchange
 // sandbox, then checks in Rust what this script reports. Environment:
-//   SEALGATE_BASE             http://127.0.0.1:PORT of the server
+//   SEALGATE_BASE             http://127.0.0.1:PORT of the server (its public listener)
+//   SEALGATE_SERVICE          its service listener (`/metrics`), never the public one
 //   SEALGATE_LOGIN            the one-time login link it printed
 //   SEALGATE_API_KEY          the sandbox API key to onboard (Binance)
 //   SEALGATE_SECRET           its secret: the canary that must appear in no request
@@ -21,6 +22,7 @@ const env = (k, d) => {
   return v;
 };
 const BASE = env('SEALGATE_BASE');
+const SERVICE = env('SEALGATE_SERVICE');
 const LOGIN = env('SEALGATE_LOGIN');
 const API_KEY = env('SEALGATE_API_KEY');
 const SECRET = env('SEALGATE_SECRET');
@@ -74,7 +76,7 @@ async function tamperedSets() {
 }
 
 async function metricsCsp() {
-  const text = await (await fetch(`${BASE}/metrics`)).text();
+  const text = await (await fetch(`${SERVICE}/metrics`)).text();
   const m = text.match(/^sealgate_csp_reports_total (\d+)$/m);
   check(m, 'metrics carry sealgate_csp_reports_total');
   return Number(m[1]);

@@ -436,7 +436,10 @@ fn check_private_file(path: &Path, what: &str, no_symlink: bool) -> Result<(), C
             path.display()
         )));
     }
-    check_dir(path, what)
+    check_dir(path, what)?;
+    // ssh's StrictModes: owned by this user; its directory this user's (or root's) and
+    // not group- or other-writable.
+    sealgate_hardening::check_strict_modes(path, true).map_err(|e| CustodyError::Config(format!("{what}: {e}")))
 }
 
 fn sync_dir(path: &Path) -> Result<(), CustodyError> {

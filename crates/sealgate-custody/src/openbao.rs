@@ -111,6 +111,8 @@ impl SecretSource {
                             path.display()
                         )));
                     }
+                    sealgate_hardening::check_strict_modes(path, false)
+                        .map_err(|e| CustodyError::Config(format!("the {what} file: {e}")))?;
                 }
                 let mut buf = Zeroizing::new(String::new());
                 file.take(MAX_SECRET_FILE).read_to_string(&mut buf).map_err(|e| {

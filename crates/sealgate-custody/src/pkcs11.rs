@@ -221,6 +221,8 @@ fn read_pin_file(path: &Path) -> Result<Zeroizing<String>, CustodyError> {
                 mode & 0o777
             )));
         }
+        sealgate_hardening::check_strict_modes(path, true)
+            .map_err(|e| CustodyError::Config(format!("the PKCS#11 PIN file: {e}")))?;
     }
     let mut buf = Zeroizing::new(Vec::new());
     file.take(MAX_PIN_FILE + 1).read_to_end(&mut buf).map_err(cannot)?;

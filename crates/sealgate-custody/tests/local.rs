@@ -249,6 +249,27 @@ async fn loose_permissions_are_refused_with_the_fix() {
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o750)).expect("chmod dir");
     LocalCustody::open(&path, cheap(PASSPHRASE)).expect("0750 directory opens");
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod dir");
+    // ssh's StrictModes: a group-writable directory (the group could swap the keyring).
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o770)).expect("chmod dir");
+    let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+    assert!(m.contains("writable by group or others") && m.contains("chmod go-w"), "{m}");
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod dir");
+    // A keyring, or a key file, owned by another user (only root can make one here).
+    if rustix_is_root() {
+        std::os::unix::fs::chown(&path, Some(4242), None).expect("chown");
+        let m = config_msg(LocalCustody::open(&path, cheap(PASSPHRASE)));
+        assert!(m.contains("owned by uid 4242"), "{m}");
+        std::os::unix::fs::chown(&path, Some(0), None).expect("chown back");
+        let kf = d.path().join("other.key");
+        MasterKey::generate_key_file(&kf).expect("generate");
+        std::os::unix::fs::chown(&kf, Some(4242), None).expect("chown");
+        match MasterKey::from_key_file(&kf) {
+            Err(CustodyError::Config(m)) => assert!(m.contains("owned by uid 4242"), "{m}"),
+            other => panic!("expected Config, got {other:?}"),
+        }
+    } else {
+        eprintln!("NOTE: not root: the other-owner checks of StrictModes are covered in sealgate-hardening only");
+    }
 
     // A key file readable by the group.
     let kf = d.path().join("master.key");
@@ -374,4 +395,8 @@ async fn memory_is_locked_where_it_can_be() {
     check(&custody, "created");
     drop(custody);
     check(&LocalCustody::open(&keyring(&d), cheap(PASSPHRASE)).expect("open"), "reopened");
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
 }

@@ -186,6 +186,23 @@ impl CredentialHeader {
     }
 }
 
+/// Longest credential id ([`check_credential_id`]).
+pub const CREDENTIAL_ID_MAX: usize = 64;
+
+/// What [`check_credential_id`] refuses, in the words every refusal uses.
+pub const CREDENTIAL_ID_RULE: &str = "credential id must be 1 to 64 characters of A-Z a-z 0-9 - _ . :";
+
+/// The one rule for a credential id (the `cid` a client makes), applied wherever an id
+/// enters: the api, the signer, the store and `sealgate seal`. 1 to
+/// [`CREDENTIAL_ID_MAX`] bytes of `A-Z a-z 0-9 - _ . :` — nothing that needs escaping in
+/// a URL path segment, a log line or a SQL literal. The error is [`CREDENTIAL_ID_RULE`].
+pub fn check_credential_id(id: &str) -> Result<(), &'static str> {
+    let ok = !id.is_empty()
+        && id.len() <= CREDENTIAL_ID_MAX
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok { Ok(()) } else { Err(CREDENTIAL_ID_RULE) }
+}
+
 fn check_id(name: &'static str, v: &str) -> Result<(), Error> {
     if v.is_empty() || v.len() > MAX_ID_LEN || v.chars().any(char::is_control) {
         return Err(E::Malformed(name).into());
@@ -402,4 +419,20 @@ pub fn new_credential_id() -> Result<String, Error> {
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+}
+
+#[cfg(test)]
+mod id_rule_tests {
+    use super::*;
+
+    #[test]
+    fn the_one_credential_id_rule() {
+        let fresh = new_credential_id().expect("id");
+        for ok in ["a", "cid-bn", "A.b_c:d-9", &"x".repeat(64), &fresh] {
+            assert_eq!(check_credential_id(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", &"x".repeat(65), "a b", "a/b", "a%2f", "é", "a\n", "a?b", "a#b"] {
+            assert_eq!(check_credential_id(bad), Err(CREDENTIAL_ID_RULE), "{bad:?}");
+        }
+    }
 }

@@ -50,8 +50,6 @@ use crate::trader::{OrderRequest, TradeError, Trader};
 pub const MAX_BODY: usize = 160 * 1024;
 /// Roles a credential may be sealed to.
 pub const ROLES: [&str; 2] = ["importer", "trader"];
-/// Longest credential id.
-const MAX_ID: usize = 128;
 /// Longest label, in characters.
 const MAX_LABEL: usize = 100;
 
@@ -591,7 +589,7 @@ async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Recipients>> {
 #[serde(deny_unknown_fields)]
 pub struct CreateCredential {
     /// The credential id, made by the client and sealed in every envelope (`cid`).
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     id: String,
     /// Exchange id.
     #[schema(schema_with = exchange_schema)]
@@ -676,20 +674,9 @@ async fn check_envelope(
     Ok(header)
 }
 
-fn check_id(what: &str, v: &str) -> ApiResult<()> {
-    let ok = !v.is_empty()
-        && v.len() <= MAX_ID
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad(format!("{what} must be 1 to {MAX_ID} characters of A-Z a-z 0-9 - _ . :")))
-    }
-}
-
 /// The checks of a [`CreateCredential`] that need no store (the envelopes' come after).
 fn check_create(req: &CreateCredential) -> ApiResult<()> {
-    check_id("id", &req.id)?;
+    sealgate_envelope::check_credential_id(&req.id).map_err(ApiError::bad)?;
     if sealgate_exchanges::scheme(&req.exchange).is_err() {
         return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
     }
@@ -1143,7 +1130,8 @@ async fn audit_trail(
     Ok(Json(AuditPage { records: records.iter().map(audit_view).collect(), next_after }))
 }
 
-/// This document: every route of `sealgate serve`, generated from the handlers' types.
+/// This document: every route of the public listener of `sealgate serve`, generated from
+/// the handlers' types (the service listener serves its own).
 #[utoipa::path(get, path = "/openapi.json", tag = "api", security(),
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn openapi() -> Response {
@@ -1153,9 +1141,15 @@ async fn openapi() -> Response {
     }
 }
 
-/// The OpenAPI 3.1 document of `sealgate serve` (see [`crate::openapi::document`]), as JSON.
+/// The OpenAPI 3.1 document of the public listener (see [`crate::openapi::document`]), as JSON.
 pub fn openapi_document() -> Value {
     serde_json::to_value(crate::openapi::document()).unwrap_or(Value::Null)
+}
+
+/// The OpenAPI 3.1 document of the service listener (see
+/// [`crate::openapi::service_document`]), as JSON.
+pub fn service_openapi_document() -> Value {
+    serde_json::to_value(crate::openapi::service_document()).unwrap_or(Value::Null)
 }
 
 /// The api's operations, for [`crate::openapi`].

@@ -14,7 +14,7 @@ pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SignerCallErr
 #[serde(deny_unknown_fields)]
 pub struct ForwardCall {
     /// The credential (its `cid`).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     pub credential_id: String,
     /// The unsigned exchange request.
     #[serde(deserialize_with = "crate::json::object")]

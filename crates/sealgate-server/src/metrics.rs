@@ -36,6 +36,7 @@ counters! {
     signer_cache_hits_total: "Requests served from the opened-credential cache.",
     signer_clock_syncs_total: "Exchange clock offset measurements.",
     audit_records_total: "Audit records committed by this process.",
+    audit_denials_dropped_total: "Denial records not written: the caller's denial-record rate limit was reached.",
     api_requests_total: "Requests to the api role.",
     import_jobs_done_total: "Import jobs completed.",
     import_jobs_failed_total: "Import job attempts failed.",

@@ -3,9 +3,14 @@
 //! it cannot drift from what is served: the routers take each route's method and path from
 //! the same operation (`api::Table`).
 //!
-//! It describes every route a process running every role serves: the api's, the browser
-//! client's, the signer's service routes (tag `signer`; served only where the signer role
-//! runs), and the health and metrics routes (tag `ops`). What every route of one kind shares
+//! There are two documents, one per listener, each served at that listener's
+//! `/openapi.json`: [`document`] for the public listener (the api's routes, the browser
+//! client's, `/healthz` and `/readyz`) and [`service_document`] for the service listener
+//! (the signer's service routes, tag `signer`, served only where the signer role runs;
+//! `/metrics`, the health routes). Two documents rather than one with `servers` entries:
+//! each listener serves exactly its own document (a client of the public api is not shown
+//! routes it cannot reach there, and a conformance check runs the same way on both), and
+//! the listeners' addresses are known only at run time. What every route of one kind shares
 //! is added here, from the same rules the extractors apply:
 //! - an operation with a user security requirement may answer 401 (no or bad credentials,
 //!   with `WWW-Authenticate: Bearer`), 403 (a session cookie without the matching
@@ -29,45 +34,71 @@ pub const BEARER: &str = "bearer";
 /// The service token scheme's name (the signer's routes).
 pub const SERVICE: &str = "service";
 
-/// The document.
+/// The public listener's document: the api, the browser client and the health routes.
 pub fn document() -> OpenApi {
     let mut doc = crate::api::ApiDoc::openapi();
     doc.merge(crate::web::WebDoc::openapi());
-    doc.merge(crate::signer::SignerDoc::openapi());
     doc.merge(crate::serve::OpsDoc::openapi());
+    finish(
+        doc,
+        "The routes of the public listener of `sealgate serve`: the user-facing api (it stores sealed \
+         credential envelopes it cannot open and never returns an envelope or a secret), the browser client \
+         and the health routes. The signer's service routes and `/metrics` are on the service listener \
+         (`--service-listen`), described by its own `/openapi.json`. Every error answer is \
+         `{\"error\": \"…\"}`.",
+        &[SESSION, BEARER],
+    )
+}
+
+/// The service listener's document: the signer's routes (where the signer role runs),
+/// `/metrics`, the health routes and this document.
+pub fn service_document() -> OpenApi {
+    let mut doc = crate::signer::SignerDoc::openapi();
+    doc.merge(crate::serve::ServiceOpsDoc::openapi());
+    finish(
+        doc,
+        "The routes of the service listener of `sealgate serve` (`--service-listen`), for services, never \
+         on the public listener: the signer's `/v1/sign` and `/v1/forward` (where the signer role runs), \
+         `/metrics` and the health routes. Every error answer is `{\"error\": \"…\"}`.",
+        &[SERVICE],
+    )
+}
+
+fn finish(mut doc: OpenApi, description: &str, schemes: &[&str]) -> OpenApi {
     doc.info.title = "Sealgate".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
-    doc.info.description = Some(
-        "The routes of `sealgate serve`: the user-facing api (it stores sealed credential envelopes it \
-         cannot open and never returns an envelope or a secret), the browser client, the signer's service \
-         routes (where the signer role runs) and the health and metrics routes. Every error answer is \
-         `{\"error\": \"…\"}`."
-            .into(),
-    );
+    doc.info.description = Some(description.into());
     doc.info.license = None;
     doc.info.contact = None;
     let components = doc.components.get_or_insert_with(Default::default);
-    let mut session = ApiKey::Cookie(ApiKeyValue::with_description(
-        crate::auth::SESSION_COOKIE,
-        "local login (`GET /login`); unsafe methods also need `X-CSRF-Token` equal to the `sealgate_csrf` cookie",
-    ));
-    if let ApiKey::Cookie(v) = &mut session {
-        v.name = crate::auth::SESSION_COOKIE.into();
+    if schemes.contains(&SESSION) {
+        let mut session = ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::auth::SESSION_COOKIE,
+            "local login (`GET /login`); unsafe methods also need `X-CSRF-Token` equal to the `sealgate_csrf` cookie",
+        ));
+        if let ApiKey::Cookie(v) = &mut session {
+            v.name = crate::auth::SESSION_COOKIE.into();
+        }
+        components.add_security_scheme(SESSION, SecurityScheme::ApiKey(session));
     }
-    components.add_security_scheme(SESSION, SecurityScheme::ApiKey(session));
-    let mut bearer = Http::new(HttpAuthScheme::Bearer);
-    bearer.bearer_format = Some("JWT".into());
-    bearer.description = Some("an OIDC access token of the platform's identity provider (RS256, ES256, EdDSA)".into());
-    components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
-    let mut service = Http::new(HttpAuthScheme::Bearer);
-    service.bearer_format = Some("JWS".into());
-    service.description = Some(format!(
-        "a service token: a compact JWS (EdDSA, Ed25519) by the role's service key, audience `{}`, \
-         role `importer` or `trader`, valid {} seconds",
-        crate::service_auth::AUDIENCE,
-        crate::service_auth::TOKEN_LIFETIME_SECS
-    ));
-    components.add_security_scheme(SERVICE, SecurityScheme::Http(service));
+    if schemes.contains(&BEARER) {
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("JWT".into());
+        bearer.description =
+            Some("an OIDC access token of the platform's identity provider (RS256, ES256, EdDSA)".into());
+        components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
+    }
+    if schemes.contains(&SERVICE) {
+        let mut service = Http::new(HttpAuthScheme::Bearer);
+        service.bearer_format = Some("JWS".into());
+        service.description = Some(format!(
+            "a service token: a compact JWS (EdDSA, Ed25519) by the role's service key, audience `{}`, \
+             role `importer` or `trader`, valid {} seconds",
+            crate::service_auth::AUDIENCE,
+            crate::service_auth::TOKEN_LIFETIME_SECS
+        ));
+        components.add_security_scheme(SERVICE, SecurityScheme::Http(service));
+    }
 
     for item in doc.paths.paths.values_mut() {
         let unsafe_ops = [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete];

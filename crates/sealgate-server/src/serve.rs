@@ -59,8 +59,13 @@ impl ServeRole {
 /// Options of `sealgate serve`.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Where to listen.
+    /// Where to listen: the public listener (the api, the browser client, `/healthz`,
+    /// `/readyz`).
     pub listen: SocketAddr,
+    /// The service listener (the signer's `/v1/sign` and `/v1/forward`, `/metrics`,
+    /// `/healthz`, `/readyz` and its own `/openapi.json`); never the public one.
+    /// `None`: [`default_service_listen`] of `listen`.
+    pub service_listen: Option<SocketAddr>,
     /// Data directory (created 0700).
     pub data_dir: PathBuf,
     /// Start the exchange sandbox in-process and point the exchanges at it.
@@ -88,6 +93,9 @@ pub struct ServeOptions {
     pub import_lease: Duration,
     /// OIDC bearer authentication (issuer, audience); `None`: the local login.
     pub oidc: Option<(String, String)>,
+    /// The URL users reach the api at (behind a TLS-terminating proxy, say). When it is
+    /// `https`, the session and CSRF cookies are `Secure`; the login link names it.
+    pub public_url: Option<String>,
     /// A signed recipient key set to publish, for an api without custody access
     /// (`sealgate keys export-recipients`), with its root pin.
     pub recipients_file: Option<PathBuf>,
@@ -97,6 +105,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            service_listen: None,
             data_dir: PathBuf::from("sealgate-data"),
             sandbox: false,
             sandbox_keys: None,
@@ -110,6 +119,7 @@ impl Default for ServeOptions {
             importer_workers: 1,
             import_lease: Duration::from_secs(60),
             oidc: None,
+            public_url: None,
             recipients_file: None,
         }
     }
@@ -148,7 +158,45 @@ pub fn default_exchange_urls() -> HashMap<String, String> {
     .collect()
 }
 
-/// Refuses a private file others can read or write, naming the fix.
+/// The service listener when none is given: loopback, on the port after the public
+/// listener's (`127.0.0.1:8788` beside the default `127.0.0.1:8787`), or an ephemeral
+/// port when the public one is ephemeral. Never a non-loopback address: services that
+/// reach the signer from other hosts need an explicit `--service-listen`.
+pub fn default_service_listen(listen: SocketAddr) -> SocketAddr {
+    let port = match listen.port() {
+        0 | u16::MAX => 0,
+        p => p + 1,
+    };
+    let ip: std::net::IpAddr = if listen.is_ipv6() && listen.ip().is_loopback() {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// Checks a `--public-url`: an absolute `http` or `https` URL with a host and nothing
+/// after the path; returns it without a trailing `/`, and whether it is `https`.
+pub fn parse_public_url(text: &str) -> Result<(String, bool), ServeError> {
+    let bad = |why: &str| ServeError(format!("--public-url {text:?}: {why}"));
+    let url = reqwest::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return Err(bad("must be an http:// or https:// URL")),
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not carry credentials, a query or a fragment"));
+    }
+    Ok((url.as_str().trim_end_matches('/').to_owned(), https))
+}
+
+/// Refuses a private file others can read or write, naming the fix; and, like ssh's
+/// StrictModes, one owned by another user or in a directory another user owns or the
+/// group or others can write ([`sealgate_hardening::check_strict_modes`]).
 pub fn check_private_file(path: &Path) -> Result<(), String> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
@@ -158,7 +206,7 @@ pub fn check_private_file(path: &Path) -> Result<(), String> {
     if mode & 0o077 != 0 {
         return Err(format!("mode {mode:o} lets others read it; run: chmod 600 {}", path.display()));
     }
-    Ok(())
+    sealgate_hardening::check_strict_modes(path, true)
 }
 
 /// Writes a new private file (0600; never overwrites), durably.
@@ -169,8 +217,18 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 fn private_dir(dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::MetadataExt as _;
     std::fs::create_dir_all(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
-    let mode = std::fs::metadata(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?.permissions().mode();
+    let meta = std::fs::metadata(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
+    // Like ssh's StrictModes: the data (keyring, database, service keys) is this user's.
+    let me = sealgate_hardening::effective_uid();
+    if !meta.is_dir() || meta.uid() != me {
+        return Err(ServeError(format!(
+            "{} is not a directory owned by this user (uid {me}); it holds keys and the database",
+            dir.display()
+        )));
+    }
+    let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
@@ -403,25 +461,50 @@ async fn metrics_text(State(h): State<Health>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-fn ops_table() -> crate::api::Table<Health> {
-    crate::api::Table::new()
-        .add::<__path_healthz, _, _>(healthz)
-        .add::<__path_readyz, _, _>(readyz)
-        .add::<__path_metrics_text, _, _>(metrics_text)
+/// The service listener's own document (the signer's routes, metrics, health).
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", security(),
+    responses((status = 200, description = "OpenAPI 3.1: the service listener's routes", body = Object)))]
+async fn service_openapi() -> Response {
+    match crate::openapi::service_document().to_json() {
+        Ok(text) => ([(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(_) => crate::json::error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
 }
 
-/// The operations of the health and metrics routes, for [`crate::openapi`].
+/// The public listener's health routes.
+fn ops_table() -> crate::api::Table<Health> {
+    crate::api::Table::new().add::<__path_healthz, _, _>(healthz).add::<__path_readyz, _, _>(readyz)
+}
+
+/// The service listener's own routes: health, metrics and its document.
+fn service_ops_table() -> crate::api::Table<Health> {
+    ops_table().add::<__path_metrics_text, _, _>(metrics_text).add::<__path_service_openapi, _, _>(service_openapi)
+}
+
+/// The operations of the public listener's health routes, for [`crate::openapi`].
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz, metrics_text))]
+#[openapi(paths(healthz, readyz))]
 pub(crate) struct OpsDoc;
 
-/// Every `(method, path)` a `sealgate serve` running every role serves: the api's, the
-/// browser client's, the signer's, and the health and metrics routes.
+/// The operations of the service listener's own routes, for [`crate::openapi`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics_text, service_openapi))]
+pub(crate) struct ServiceOpsDoc;
+
+/// Every `(method, path)` the public listener of a `sealgate serve` running every role
+/// serves: the api's, the browser client's and the health routes.
 pub fn routes() -> Vec<(&'static str, String)> {
     let mut all = crate::api::routes();
     all.extend(crate::web::route_list());
-    all.extend(crate::signer::routes());
     all.extend(ops_table().routes);
+    all
+}
+
+/// Every `(method, path)` the service listener of a process running the signer serves:
+/// the signer's, the health and metrics routes and its `/openapi.json`.
+pub fn service_routes() -> Vec<(&'static str, String)> {
+    let mut all = crate::signer::routes();
+    all.extend(service_ops_table().routes);
     all
 }
 
@@ -430,6 +513,9 @@ pub async fn run(
     mut opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    if let Some(u) = &opts.public_url {
+        parse_public_url(u)?;
+    }
     let has = |r: ServeRole| opts.roles.contains(&r);
     let hardening = if has(ServeRole::Signer) { crate::hardening::harden() } else { Default::default() };
     private_dir(&opts.data_dir)?;
@@ -500,6 +586,7 @@ pub async fn run(
 
     let service_dir = opts.service_keys.clone().unwrap_or_else(|| data.join("service"));
     let mut app = Router::new();
+    let mut service_app = Router::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
     // The signer, and how the other roles reach it.
@@ -527,7 +614,7 @@ pub async fn run(
                 }
             }
             let verifier = Arc::new(ServiceVerifier::new(trusted));
-            app = app.merge(signer.clone().router(verifier));
+            service_app = service_app.merge(signer.clone().router(verifier));
             Some(signer)
         }
         _ => None,
@@ -582,22 +669,64 @@ pub async fn run(
             )
         });
     }
-    app = app.merge(ops_table().router.with_state(health)).layer(axum::middleware::from_fn(crate::json::json_errors));
+    app = app
+        .merge(ops_table().router.with_state(health.clone()))
+        .layer(axum::middleware::from_fn(crate::json::json_errors));
+    service_app = service_app
+        .merge(service_ops_table().router.with_state(health))
+        .fallback(|| async {
+            crate::json::error_response(
+                StatusCode::NOT_FOUND,
+                "no such endpoint on the service listener; see /openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            crate::json::error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint; see /openapi.json",
+            )
+        })
+        .layer(axum::middleware::from_fn(crate::json::json_errors));
 
     let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|e| err("listen")(&e))?;
     let addr = listener.local_addr().map_err(|e| err("listen")(&e))?;
+    let service_at = opts.service_listen.unwrap_or_else(|| default_service_listen(opts.listen));
+    let service_listener = tokio::net::TcpListener::bind(service_at)
+        .await
+        .map_err(|e| err(&format!("service listen {service_at}"))(&e))?;
+    let service_addr = service_listener.local_addr().map_err(|e| err("service listen")(&e))?;
+    if service_addr == addr {
+        return Err(ServeError("--service-listen must differ from --listen".into()));
+    }
     println!("sealgate: listening on http://{addr}");
+    println!("sealgate: service listener on http://{service_addr} (signer, /metrics)");
     if let Some(auth) = &api_auth
         && opts.oidc.is_none()
     {
-        print_login_link(&store, auth, addr).await?;
+        let base = match &opts.public_url {
+            Some(u) => parse_public_url(u)?.0,
+            None => format!("http://{addr}"),
+        };
+        print_login_link(&store, auth, &base).await?;
     }
     let _ = std::io::stdout().flush();
-    tracing::info!(%addr, roles = ?opts.roles, "serving");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| err("server")(&e))?;
+    tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let public = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(until(shutdown_rx.clone()));
+    let service = axum::serve(service_listener, service_app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(until(shutdown_rx));
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+    // Either listener failing stops both.
+    tokio::try_join!(async { public.await.map_err(|e| err("server")(&e)) }, async {
+        service.await.map_err(|e| err("service listener")(&e))
+    })?;
     let _ = stop_tx.send(true);
     store.close().await;
     Ok(())
@@ -617,7 +746,13 @@ async fn api_router(
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
     let config = match &opts.oidc {
         Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
-        None => AuthConfig { local: Some(LocalConfig::default()), oidc: None },
+        None => {
+            let secure_cookies = match &opts.public_url {
+                Some(u) => parse_public_url(u)?.1,
+                None => false,
+            };
+            AuthConfig { local: Some(LocalConfig { secure_cookies, ..LocalConfig::default() }), oidc: None }
+        }
     };
     let auth = Arc::new(Auth::new(store.clone(), config).map_err(|e| err("auth")(&e))?);
     let recipients = match (custody, &opts.recipients_file) {
@@ -656,13 +791,13 @@ async fn api_router(
 /// The local user of the embedded default.
 pub const LOCAL_USER: &str = "local";
 
-async fn print_login_link(store: &Store, auth: &crate::auth::Auth, addr: SocketAddr) -> Result<(), ServeError> {
+async fn print_login_link(store: &Store, auth: &crate::auth::Auth, base: &str) -> Result<(), ServeError> {
     use sealgate_envelope::secrecy::ExposeSecret as _;
     if store.user(LOCAL_USER).await.map_err(|e| err("store")(&e))?.is_none() {
         store.create_user(LOCAL_USER, None).await.map_err(|e| err("store")(&e))?;
     }
     let token = auth.issue_login_token(LOCAL_USER).await.map_err(|e| err("login")(&e))?;
-    println!("sealgate: sign in (one-time link, 15 minutes): http://{addr}/login?token={}", token.expose_secret());
+    println!("sealgate: sign in (one-time link, 15 minutes): {base}/login?token={}", token.expose_secret());
     Ok(())
 }
 
@@ -681,5 +816,37 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_listener_defaults_to_loopback_on_the_next_port() {
+        let at = |s: &str| default_service_listen(s.parse().expect("addr")).to_string();
+        assert_eq!(at("127.0.0.1:8787"), "127.0.0.1:8788");
+        assert_eq!(at("0.0.0.0:8080"), "127.0.0.1:8081", "never a public address by default");
+        assert_eq!(at("10.0.0.5:9000"), "127.0.0.1:9001");
+        assert_eq!(at("[::1]:8787"), "[::1]:8788");
+        assert_eq!(at("127.0.0.1:0"), "127.0.0.1:0", "ephemeral stays ephemeral");
+        assert_eq!(at("127.0.0.1:65535"), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn public_url_must_be_http_or_https_with_a_host() {
+        assert_eq!(parse_public_url("https://s.example/").expect("ok"), ("https://s.example".into(), true));
+        assert_eq!(parse_public_url("http://127.0.0.1:8787").expect("ok"), ("http://127.0.0.1:8787".into(), false));
+        for bad in [
+            "ftp://s.example",
+            "s.example",
+            "https://u:p@s.example",
+            "https://s.example/?q",
+            "https://s.example/#f",
+            "",
+        ] {
+            assert!(parse_public_url(bad).expect_err(bad).0.contains("--public-url"), "{bad}");
+        }
     }
 }

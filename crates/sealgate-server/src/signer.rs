@@ -81,6 +81,13 @@ pub struct SignerConfig {
     pub max_response: usize,
     /// Timeout of one exchange round trip.
     pub forward_timeout: Duration,
+    /// Denial records per caller (service role): a token bucket of this many, refilled
+    /// at [`Self::denial_audit_per_sec`]. Past it, a denial is still refused but not
+    /// recorded (counted in `sealgate_audit_denials_dropped_total`): a caller cannot
+    /// flood the audit chain with refusals.
+    pub denial_audit_burst: u32,
+    /// Refill of [`Self::denial_audit_burst`], records per second.
+    pub denial_audit_per_sec: u32,
 }
 
 impl Default for SignerConfig {
@@ -94,8 +101,33 @@ impl Default for SignerConfig {
             revalidate: Duration::from_millis(500),
             max_response: 4 * 1024 * 1024,
             forward_timeout: Duration::from_secs(15),
+            denial_audit_burst: 60,
+            denial_audit_per_sec: 5,
         }
     }
+}
+
+/// Most bytes of caller-chosen text (a path, a method, a reason that quotes the
+/// request) an audit record's detail keeps.
+pub const AUDIT_TEXT_MAX: usize = 256;
+
+/// `text` cut to [`AUDIT_TEXT_MAX`] bytes at a character boundary, marked `…` when cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= AUDIT_TEXT_MAX {
+        return text.to_owned();
+    }
+    let mut end = AUDIT_TEXT_MAX - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A token bucket: `tokens` left as of `at_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at_ms: u64,
 }
 
 /// An opened credential and what it was opened under.
@@ -136,6 +168,8 @@ pub struct Signer {
     kill_checked_ms: AtomicU64,
     offsets: Mutex<HashMap<String, i64>>,
     touched: Mutex<HashMap<String, u64>>,
+    /// Denial-record buckets by caller (`role:importer`, `role:trader`).
+    denial_buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -187,7 +221,52 @@ impl Signer {
             kill_checked_ms: AtomicU64::new(0),
             offsets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            denial_buckets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `actor` may have one more denial recorded now (its token bucket).
+    fn admit_denial(&self, actor: &str) -> bool {
+        let now = crate::now_ms();
+        let burst = f64::from(self.cfg.denial_audit_burst);
+        let mut buckets = lock(&self.denial_buckets);
+        let b = buckets.entry(actor.to_owned()).or_insert(Bucket { tokens: burst, at_ms: now });
+        let refill = now.saturating_sub(b.at_ms) as f64 / 1000.0 * f64::from(self.cfg.denial_audit_per_sec);
+        b.tokens = (b.tokens + refill).min(burst);
+        b.at_ms = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a denial, unless its caller's bucket is empty (then counts it as dropped).
+    /// Caller-chosen text in `detail` is bounded ([`bounded`]).
+    async fn record_denial(
+        &self,
+        role: Role,
+        credential_id: &str,
+        owner: &str,
+        mut detail: serde_json::Value,
+    ) -> Result<(), SignerCallError> {
+        if let Some(map) = detail.as_object_mut() {
+            for v in map.values_mut() {
+                if let Some(text) = v.as_str()
+                    && text.len() > AUDIT_TEXT_MAX
+                {
+                    *v = json!(bounded(text));
+                }
+            }
+        }
+        let actor = format!("role:{}", role.name());
+        if !self.admit_denial(&actor) {
+            inc(&self.metrics.audit_denials_dropped_total);
+            tracing::debug!(actor = %actor, "denial record dropped (rate limit)");
+            return Ok(());
+        }
+        self.record(AuditEvent::new(actor, Action::Denied, credential_id, detail).owner(owner)).await
     }
 
     /// Drops every cached entry of `credential_id` (after a revoke, delete or
@@ -273,7 +352,7 @@ impl Signer {
     ) -> Result<(), SignerCallError> {
         let mut detail = json!({
             "exchange": ready.entry.exchange, "role": role.name(), "class": ready.class.name(),
-            "method": call.request.method, "path": call.request.path,
+            "method": bounded(&call.request.method), "path": bounded(&call.request.path),
         });
         if let Some(s) = status {
             detail["status"] = json!(s);
@@ -312,17 +391,14 @@ impl Signer {
         let Op::Sign = op else { return Ok(()) };
         let Err(e) = sealgate_exchanges::check_sign(exchange) else { return Ok(()) };
         inc(&self.metrics.signer_denied_total);
-        self.record(
-            AuditEvent::new(
-                format!("role:{}", role.name()),
-                Action::Denied,
-                &call.credential_id,
-                json!({
-                    "exchange": exchange, "role": role.name(), "op": "sign",
-                    "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
-                }),
-            )
-            .owner(owner),
+        self.record_denial(
+            role,
+            &call.credential_id,
+            owner,
+            json!({
+                "exchange": exchange, "role": role.name(), "op": "sign",
+                "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
+            }),
         )
         .await?;
         Err(SignerCallError::Denied(e.to_string()))
@@ -335,9 +411,7 @@ impl Signer {
         }
         call.request.validate().map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let cid = call.credential_id.as_str();
-        if cid.is_empty() || cid.len() > 64 {
-            return Err(SignerCallError::BadRequest("credential_id must be 1 to 64 characters".into()));
-        }
+        sealgate_envelope::check_credential_id(cid).map_err(|e| SignerCallError::BadRequest(e.into()))?;
         let kill = self.kill_switch().await?;
         let key = (cid.to_owned(), role);
         let now = crate::now_ms();
@@ -404,13 +478,20 @@ impl Signer {
         {
             return Ok(Ready { entry, class });
         }
+        // The custody's and the backend's words stay in the log: a caller learns only
+        // whether to retry (503) or not (403).
         let dk = self.custody.decryption_key(&env.kid).await.map_err(|e| {
             tracing::warn!(credential = cid, kid = %env.kid, error = %e, "custody refused the key");
-            SignerCallError::Denied(format!("recipient key {}: {e}", env.kid))
+            match e {
+                sealgate_custody::CustodyError::Backend { .. } => {
+                    SignerCallError::Unavailable("the key custody is unavailable".into())
+                }
+                _ => SignerCallError::Denied("the envelope's recipient key is not usable".into()),
+            }
         })?;
         let opened = open_credential(env.jwe.as_bytes(), dk.as_ref(), &binding).await.map_err(|e| {
             tracing::warn!(credential = cid, error = %e, "envelope did not open");
-            SignerCallError::Denied(format!("envelope: {e}"))
+            SignerCallError::Denied("the envelope did not open".into())
         })?;
         inc(&self.metrics.signer_unseals_total);
         let field = |n: &str| opened.credential.get(n).map(|s| SecretString::from(s.expose_secret().to_owned()));
@@ -483,18 +564,15 @@ impl Signer {
         };
         if let Err(denial) = verdict {
             inc(&self.metrics.signer_denied_total);
-            tracing::info!(credential = %call.credential_id, role = role.name(), class = class.name(), reason = %denial, "denied");
-            self.record(
-                AuditEvent::new(
-                    format!("role:{}", role.name()),
-                    Action::Denied,
-                    &call.credential_id,
-                    json!({
-                        "exchange": exchange, "role": role.name(), "class": class.name(),
-                        "method": call.request.method, "path": call.request.path, "reason": denial.to_string(),
-                    }),
-                )
-                .owner(owner),
+            tracing::info!(credential = %call.credential_id, role = role.name(), class = class.name(), reason = %bounded(&denial.to_string()), "denied");
+            self.record_denial(
+                role,
+                &call.credential_id,
+                owner,
+                json!({
+                    "exchange": exchange, "role": role.name(), "class": class.name(),
+                    "method": call.request.method, "path": call.request.path, "reason": denial.to_string(),
+                }),
             )
             .await?;
             return Err(SignerCallError::Denied(denial.to_string()));
@@ -842,14 +920,11 @@ impl HttpSignerClient {
 
     async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, call: &ForwardCall) -> Result<T, SignerCallError> {
         let token = self.key.token(crate::now_ms() / 1000);
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(call)
-            .send()
-            .await
-            .map_err(|e| SignerCallError::Unavailable(format!("signer unreachable: {}", e.without_url())))?;
+        let resp =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(call).send().await.map_err(|e| {
+                tracing::warn!(error = %e.without_url(), "signer unreachable");
+                SignerCallError::Unavailable("signer unreachable".into())
+            })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|_| SignerCallError::Unavailable("signer response".into()))?;
         if status.is_success() {

@@ -523,6 +523,11 @@ async fn credential_create_checks_every_binding() {
         refused(post(json!({"id": "c1", "exchange": "binance", "secret": 1, "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "unknown field");
         refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe, "kid": "k"}]})).await, 400, "unknown field");
         refused(post(json!({"id": "c 1", "exchange": "binance", "envelopes": []})).await, 400, "id must be");
+        // The one id rule (the signer's, the store's and `sealgate seal`'s): 64 is the most.
+        let id65 = "x".repeat(65);
+        let long = one("trader", env.seal("trader", "alice", &id65, "binance", "trader", "trade"), &id65);
+        refused(post(long).await, 400, sealgate_envelope::CREDENTIAL_ID_RULE);
+
         refused(post(json!({"id": "c1", "exchange": "binance", "label": "a\u{7}", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "label");
         let disagree = json!({"id": "c1", "exchange": "binance", "envelopes": [
             {"role": "trader", "jwe": jwe},
@@ -534,6 +539,11 @@ async fn credential_create_checks_every_binding() {
         let r = env.call_raw("POST", "/v1/credentials", &alice, Some("{not json".into()), true).await;
         assert_eq!(r.status, 400, "{}", r.text);
         assert_eq!(env.store.list_credentials("alice").await.expect("list").len(), 0, "nothing stored");
+        // 64 is allowed (and stored; deleted again).
+        let id64 = "y".repeat(64);
+        let r = post(one("trader", env.seal("trader", "alice", &id64, "binance", "trader", "trade"), &id64)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        env.store.delete_credential("alice", &id64).await.expect("delete");
 
         // The good one: scope is the union, roles and kids recorded, an import queued.
         let r = env.create(&alice, "alice", "c1").await;
@@ -906,17 +916,28 @@ async fn openapi_describes_every_route() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    // The document is the listener's: every route `sealgate serve` serves, the signer's and
-    // the health routes included, and nothing else.
+    // The document is the public listener's: every route it serves, the health routes
+    // included, and nothing else; the service routes are in the service listener's document.
     let served: BTreeSet<(String, String)> =
         sealgate_server::serve::routes().into_iter().map(|(m, p)| (m.to_owned(), p)).collect();
     assert_eq!(documented, served);
+    let service_doc = api::service_openapi_document();
+    let mut service_documented = BTreeSet::new();
+    for (path, item) in service_doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            service_documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let service_served: BTreeSet<(String, String)> =
+        sealgate_server::serve::service_routes().into_iter().map(|(m, p)| (m.to_owned(), p)).collect();
+    assert_eq!(service_documented, service_served);
+    for must in [("POST", "/v1/sign"), ("POST", "/v1/forward"), ("GET", "/metrics"), ("GET", "/healthz")] {
+        let must = (must.0.to_owned(), must.1.to_owned());
+        assert!(service_served.contains(&must) && !served.contains(&must) || must.1 == "/healthz", "{must:?}");
+    }
     for must in [
-        ("POST", "/v1/sign"),
-        ("POST", "/v1/forward"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
-        ("GET", "/metrics"),
         ("POST", "/csp-report"),
         ("GET", "/"),
         ("GET", "/app/{file}"),
@@ -941,37 +962,40 @@ async fn openapi_describes_every_route() {
     }
     // Every $ref resolves; every operation says who may call it; every error answer is the
     // one Error shape; every security scheme used is defined.
-    let text = doc.to_string();
-    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
-        let name = piece.split('"').next().expect("name");
-        assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
-    }
-    let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
-    assert_eq!(schemes["service"]["scheme"], json!("bearer"));
-    assert_eq!(schemes["session"]["in"], json!("cookie"));
-    assert_eq!(schemes["session"]["name"], json!("sealgate_session"));
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("item") {
-            let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path}: no security"));
-            for req in security {
-                for name in req.as_object().expect("requirement").keys() {
-                    assert!(schemes.contains_key(name), "{method} {path}: unknown scheme {name}");
+    assert_eq!(service_doc["components"]["securitySchemes"]["service"]["scheme"], json!("bearer"));
+    let public_schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+    assert_eq!(public_schemes["session"]["in"], json!("cookie"));
+    assert_eq!(public_schemes["session"]["name"], json!("sealgate_session"));
+    for doc in [&doc, &service_doc] {
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().expect("name");
+            assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
+        }
+        let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path}: no security"));
+                for req in security {
+                    for name in req.as_object().expect("requirement").keys() {
+                        assert!(schemes.contains_key(name), "{method} {path}: unknown scheme {name}");
+                    }
                 }
-            }
-            let signer = path == "/v1/sign" || path == "/v1/forward";
-            let user = security.iter().any(|r| r.get("session").is_some());
-            assert_eq!(security.iter().any(|r| r.get("service").is_some()), signer, "{method} {path}");
-            for (code, resp) in op["responses"].as_object().expect("responses") {
-                if code.starts_with('4') || code.starts_with('5') {
-                    assert_eq!(
-                        resp["content"]["application/json"]["schema"]["$ref"],
-                        json!("#/components/schemas/Error"),
-                        "{method} {path} {code}"
-                    );
+                let signer = path == "/v1/sign" || path == "/v1/forward";
+                let user = security.iter().any(|r| r.get("session").is_some());
+                assert_eq!(security.iter().any(|r| r.get("service").is_some()), signer, "{method} {path}");
+                for (code, resp) in op["responses"].as_object().expect("responses") {
+                    if code.starts_with('4') || code.starts_with('5') {
+                        assert_eq!(
+                            resp["content"]["application/json"]["schema"]["$ref"],
+                            json!("#/components/schemas/Error"),
+                            "{method} {path} {code}"
+                        );
+                    }
                 }
-            }
-            if user || signer {
-                assert!(op["responses"].get("401").is_some(), "{method} {path}: no 401");
+                if user || signer {
+                    assert!(op["responses"].get("401").is_some(), "{method} {path}: no 401");
+                }
             }
         }
     }

@@ -71,6 +71,12 @@ async fn policy_decides_before_the_secret_and_every_use_is_audited() {
             .await
             .expect_err("unknown");
         assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
+        // The one credential id rule: over 64 characters is a bad request, in the api's words.
+        let e = signer
+            .forward(Role::Trader, &call(&"x".repeat(65), "GET", "/api/v3/account", "", ""))
+            .await
+            .expect_err("long id");
+        assert_eq!(e, SignerCallError::BadRequest(sealgate_envelope::CREDENTIAL_ID_RULE.into()));
         // An unknown credential, or a role without an envelope, is not found.
         let e =
             signer.forward(Role::Trader, &call("nope", "GET", "/api/v3/account", "", "")).await.expect_err("missing");
@@ -487,4 +493,122 @@ async fn sign_is_refused_where_the_signature_does_not_bind_the_request() {
     assert_eq!(world.sandbox.withdrawals().len(), 1);
     let r = signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect("read");
     assert_eq!(r.status, 200);
+}
+
+/// Denials are recorded with bounded caller-chosen text and rate-limited per caller:
+/// past the bucket a denial is still refused, but not recorded, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denial_records_are_bounded_and_rate_limited_per_caller() {
+    let dir = tempfile::tempdir().expect("dir");
+    let world = World::new(&format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display())).await;
+    world
+        .credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read"), ("trader", "read,trade")])
+        .await;
+    let metrics = Arc::new(sealgate_server::metrics::Metrics::default());
+    let cfg = SignerConfig { denial_audit_burst: 5, denial_audit_per_sec: 1, ..world.signer_config() };
+    let signer = Arc::new(
+        sealgate_server::signer::Signer::new(
+            world.store.clone(),
+            world.custody.clone(),
+            world.audit.clone(),
+            metrics.clone(),
+            cfg,
+        )
+        .expect("signer"),
+    );
+    // 500 bytes of caller-chosen path (the longest a request may carry is 512), on an
+    // endpoint that does not exist: denied, and the record keeps at most 256 bytes of it.
+    let long = format!("/sapi/v9/{}", "x".repeat(490));
+    let e = signer.forward(Role::Importer, &call("cid-bn", "GET", &long, "", "")).await.expect_err("unknown");
+    assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
+    // The importer floods refusals: every one is refused, only the bucket's are recorded.
+    let order = call("cid-bn", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "");
+    for _ in 0..30 {
+        let e = signer.forward(Role::Importer, &order).await.expect_err("importer trade");
+        assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
+    }
+    // Another caller has a bucket of its own.
+    let w = call("cid-bn", "POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=a&amount=1", "");
+    assert!(matches!(signer.forward(Role::Trader, &w).await, Err(SignerCallError::Denied(_))));
+    let actions = audit_actions(&world).await;
+    let denied: Vec<&String> = actions.iter().filter(|(a, _)| a == "denied").map(|(_, d)| d).collect();
+    let by = |who: &str| denied.iter().filter(|d| d.contains(&format!("\"role\":\"{who}\""))).count();
+    assert!((5..=6).contains(&by("importer")), "{denied:?}");
+    assert_eq!(by("trader"), 1, "{denied:?}");
+    assert!(denied.iter().any(|d| d.contains("/sapi/v9/xxx")), "{denied:?}");
+    assert!(denied.iter().all(|d| d.len() < 600 && !d.contains(&"x".repeat(250))), "{denied:?}");
+    let dropped = metrics.audit_denials_dropped_total.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(dropped as usize, 31 - by("importer"));
+    assert!(metrics.render().contains(&format!("sealgate_audit_denials_dropped_total {dropped}")));
+}
+
+/// A custody whose backend fails when asked for a key, with words that must stay in the log.
+struct FailingCustody(Arc<dyn sealgate_custody::Custody>);
+
+const BACKEND_WORDS: &str = "CKR_DEVICE_ERROR on slot 7 at /secret/hsm/path";
+
+impl sealgate_custody::Custody for FailingCustody {
+    fn backend(&self) -> &'static str {
+        self.0.backend()
+    }
+    fn keys(&self) -> sealgate_custody::CustodyFuture<'_, Vec<sealgate_custody::KeyInfo>> {
+        self.0.keys()
+    }
+    fn decryption_key<'a>(
+        &'a self,
+        _kid: &'a str,
+    ) -> sealgate_custody::CustodyFuture<'a, Arc<dyn sealgate_envelope::DecryptionKey>> {
+        Box::pin(async {
+            Err(sealgate_custody::CustodyError::Backend { backend: "pkcs11", what: BACKEND_WORDS, source: None })
+        })
+    }
+    fn rotate<'a>(
+        &'a self,
+        role: &'a str,
+        key_type: sealgate_custody::RoleKeyType,
+    ) -> sealgate_custody::CustodyFuture<'a, sealgate_custody::KeyInfo> {
+        self.0.rotate(role, key_type)
+    }
+    fn set_status<'a>(
+        &'a self,
+        kid: &'a str,
+        status: sealgate_custody::KeyStatus,
+    ) -> sealgate_custody::CustodyFuture<'a, ()> {
+        self.0.set_status(kid, status)
+    }
+    fn exportability<'a>(
+        &'a self,
+        kid: &'a str,
+    ) -> sealgate_custody::CustodyFuture<'a, sealgate_custody::Exportability> {
+        self.0.exportability(kid)
+    }
+    fn root_public(&self) -> sealgate_custody::CustodyFuture<'_, Value> {
+        self.0.root_public()
+    }
+    fn root_sign<'a>(&'a self, message: &'a [u8]) -> sealgate_custody::CustodyFuture<'a, Vec<u8>> {
+        self.0.root_sign(message)
+    }
+}
+
+/// The custody's and the backend's error text stays in the log: the caller gets a
+/// generic answer that says only whether to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custody_error_text_never_reaches_the_caller() {
+    let dir = tempfile::tempdir().expect("dir");
+    let world = World::new(&format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display())).await;
+    world.credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read")]).await;
+    let signer = Arc::new(
+        sealgate_server::signer::Signer::new(
+            world.store.clone(),
+            Arc::new(FailingCustody(world.custody.clone())),
+            world.audit.clone(),
+            Arc::new(sealgate_server::metrics::Metrics::default()),
+            world.signer_config(),
+        )
+        .expect("signer"),
+    );
+    let e =
+        signer.forward(Role::Importer, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect_err("custody");
+    assert_eq!(e, SignerCallError::Unavailable("the key custody is unavailable".into()));
+    assert!(!e.to_string().contains("CKR") && !e.to_string().contains("pkcs11"), "{e}");
 }

@@ -253,6 +253,8 @@ impl Store {
         );
         const INSERT_ENV: &str = "INSERT INTO envelopes (credential_id, role, kid, jwe, created_ms) \
                                   VALUES ($1, $2, $3, $4, $5)";
+        sealgate_envelope::check_credential_id(new.id)
+            .map_err(|reason| StoreError::Invalid { what: "credential id", reason })?;
         let now = now_ms();
         let result = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;

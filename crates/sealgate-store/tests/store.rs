@@ -131,6 +131,14 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
         let ghost =
             NewCredential { id: "cid-x", owner: "nobody", exchange: "kraken", label: "", hint: "", scope: "read" };
         assert!(matches!(store.create_credential(&ghost, &[]).await, Err(StoreError::NotFound { .. })));
+        // The one credential id rule (the api's, the signer's, the CLI's): refused before SQL.
+        let id65 = "x".repeat(65);
+        for bad in [id65.as_str(), "", "a b", "a/b"] {
+            let new = NewCredential { id: bad, owner: "alice", exchange: "kraken", label: "", hint: "", scope: "read" };
+            let e = store.create_credential(&new, &[]).await.expect_err("invalid id");
+            assert!(matches!(e, StoreError::Invalid { what: "credential id", .. }), "{e}");
+            assert!(e.to_string().contains(sealgate_envelope::CREDENTIAL_ID_RULE), "{e}");
+        }
 
         // Owner isolation: every read and write with the wrong owner sees nothing.
         assert!(store.get_credential("bob", "cid-a1").await.expect("get").is_none());

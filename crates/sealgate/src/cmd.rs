@@ -54,7 +54,7 @@ enum Command {
     #[command(subcommand)]
     Audit(crate::audit_cmd::AuditCommand),
     /// Run Sealgate's roles: api, signer, importer, trader (all by default).
-    Serve(crate::serve_cmd::ServeArgs),
+    Serve(Box<crate::serve_cmd::ServeArgs>),
     /// Operator actions (the global kill switch, service tokens).
     #[command(subcommand)]
     Admin(crate::admin_cmd::AdminCommand),
@@ -176,7 +176,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Keys(c) => crate::keys_cmd::run_keys(c, out),
         Command::Custody(c) => crate::keys_cmd::run_custody(c, out),
         Command::Audit(c) => crate::audit_cmd::run(c, out),
-        Command::Serve(a) => crate::serve_cmd::run(a),
+        Command::Serve(a) => crate::serve_cmd::run(*a),
         Command::Admin(c) => crate::admin_cmd::run(c, out),
         Command::Agent(c) => crate::agent_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
@@ -210,7 +210,12 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
             let req = SealRequest {
                 sub: a.user,
                 cid: match a.credential_id {
-                    Some(c) => c,
+                    Some(c) => {
+                        // The one id rule, the api's and the signer's: refused here, before sealing.
+                        sealgate_envelope::check_credential_id(&c)
+                            .map_err(|e| anyhow::anyhow!("--credential-id: {e}"))?;
+                        c
+                    }
                     None => new_credential_id()?,
                 },
                 exch: a.exchange,

@@ -10,9 +10,14 @@ use sealgate_server::serve::{ServeOptions, ServeRole};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address of the public listener (the api, the web client, /healthz, /readyz).
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
+    /// Address of the service listener (the signer's /v1/sign and /v1/forward, /metrics);
+    /// never the public one. Default: loopback, the port after --listen's (127.0.0.1:8788).
+    /// Importers and traders elsewhere reach the signer here (--signer-url).
+    #[arg(long)]
+    service_listen: Option<SocketAddr>,
     /// Data directory (created 0700 on first start).
     #[arg(long, default_value = "./sealgate-data")]
     data_dir: PathBuf,
@@ -31,7 +36,7 @@ pub struct ServeArgs {
     /// Custody configuration (TOML; default: the local keyring in the data directory).
     #[arg(long)]
     custody_config: Option<PathBuf>,
-    /// The signer's base URL, for roles that reach a signer in another process.
+    /// The signer's base URL (its service listener), for roles that reach a signer in another process.
     #[arg(long)]
     signer_url: Option<String>,
     /// Directory of service keys (<role>.key, <role>.pub); default <data-dir>/service.
@@ -58,6 +63,10 @@ pub struct ServeArgs {
     /// The audience those JWTs must name.
     #[arg(long, requires = "oidc_issuer")]
     oidc_audience: Option<String>,
+    /// The URL users reach the api at (e.g. https://sealgate.example.com behind a TLS proxy):
+    /// when it is https, the session and CSRF cookies are Secure; the login link names it.
+    #[arg(long)]
+    public_url: Option<String>,
     /// For an api without custody access: the signed recipient key set to publish ({"jws", "pin"}).
     #[arg(long)]
     recipients_file: Option<PathBuf>,
@@ -80,6 +89,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     }
     let mut opts = ServeOptions {
         listen: a.listen,
+        service_listen: a.service_listen,
         data_dir: a.data_dir,
         sandbox: a.sandbox,
         sandbox_keys: a.sandbox_keys,
@@ -91,6 +101,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         import_lease: std::time::Duration::from_secs(a.import_lease_secs),
         oidc: a.oidc_issuer.zip(a.oidc_audience),
         recipients_file: a.recipients_file,
+        public_url: a.public_url,
         ..ServeOptions::default()
     };
     if !a.roles.is_empty() {

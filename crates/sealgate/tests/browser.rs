@@ -42,6 +42,7 @@ fn amt(s: &str) -> Amount {
 struct Server {
     child: Child,
     base: String,
+    service: String,
     login: String,
     logs: Arc<Mutex<String>>,
 }
@@ -86,8 +87,13 @@ impl Server {
             let login = text
                 .lines()
                 .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].to_owned()));
-            if let (Some(base), Some(login)) = (base, login) {
-                return Server { child, base: base.trim().to_owned(), login: login.trim().to_owned(), logs };
+            let service = text
+                .lines()
+                .find_map(|l| l.strip_prefix("sealgate: service listener on "))
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_owned);
+            if let (Some(base), Some(service), Some(login)) = (base, service, login) {
+                return Server { child, base: base.trim().to_owned(), service, login: login.trim().to_owned(), logs };
             }
             assert!(Instant::now() < deadline, "serve did not start:\n{text}");
             if let Ok(Some(status)) = child.try_wait() {
@@ -214,6 +220,7 @@ async fn the_web_client_in_headless_chromium() {
         &root,
         &[
             ("SEALGATE_BASE", server.base.clone()),
+            ("SEALGATE_SERVICE", server.service.clone()),
             ("SEALGATE_LOGIN", server.login.clone()),
             ("SEALGATE_API_KEY", API_KEY.to_owned()),
             ("SEALGATE_SECRET", SECRET.to_owned()),

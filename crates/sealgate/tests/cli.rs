@@ -142,6 +142,12 @@ fn seal_and_open_credential_binding_without_printing_secrets() {
         args.extend_from_slice(extra);
         run(&args, cred.as_bytes())
     };
+    // The one id rule, the api's and the signer's: a 65-character id is refused, in its words.
+    let out = seal(&["--credential-id", &"x".repeat(65)]);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(sealgate_envelope::CREDENTIAL_ID_RULE), "{err}");
+    assert!(!err.contains(CANARY), "{err}");
     let out = seal(&["--credential-id", "cred-9"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let env = out.stdout;

@@ -39,6 +39,7 @@ fn amt(s: &str) -> Amount {
 struct Server {
     child: Child,
     base: String,
+    service: String,
     pin: String,
     login: String,
     logs: Arc<Mutex<String>>,
@@ -87,13 +88,14 @@ impl Server {
                 text.lines()
                     .find_map(|l| l.strip_prefix(prefix).map(|r| r.split_whitespace().next().unwrap_or("").to_owned()))
             };
-            if let (Some(base), Some(pin), Some(login)) = (
+            if let (Some(base), Some(service), Some(pin), Some(login)) = (
                 find("sealgate: listening on "),
+                find("sealgate: service listener on "),
                 find("sealgate: root key pin "),
                 text.lines()
                     .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].to_owned())),
             ) {
-                return Server { child, base, pin, login, logs, data: data.to_path_buf() };
+                return Server { child, base, service, pin, login, logs, data: data.to_path_buf() };
             }
             if Instant::now() > deadline {
                 panic!("serve did not start:\n{text}");
@@ -284,6 +286,7 @@ async fn the_whole_journey_through_http() {
         let database = (db.backend == "postgres").then_some(db.url.as_str());
         let server = Server::start(&data, database, &format!("http://{}", sandbox.addr())).await;
         let base = server.base.clone();
+        let service = server.service.clone();
         let client = Client { http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http"), transcript: Mutex::new(String::new()) };
 
         // Health, readiness, metrics; the process holding opened credentials is hardened.
@@ -291,7 +294,14 @@ async fn the_whole_journey_through_http() {
             let r = client.http.get(format!("{base}{path}")).send().await.expect("health");
             assert_eq!(r.status().as_u16(), 200, "{path}");
         }
-        let metrics = client.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let metrics = client.http.get(format!("{service}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        // The service routes are on the service listener only.
+        for path in ["/metrics", "/v1/sign", "/v1/forward"] {
+            for method in [reqwest::Method::GET, reqwest::Method::POST] {
+                let r = client.http.request(method.clone(), format!("{base}{path}")).send().await.expect("public");
+                assert_eq!(r.status().as_u16(), 404, "{method} {path} on the public listener");
+            }
+        }
         assert!(metrics.contains("sealgate_non_dumpable 1"), "{metrics}");
         if metrics.contains("sealgate_memory_locked 1") {
             let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).expect("status");
@@ -352,7 +362,7 @@ async fn the_whole_journey_through_http() {
         let token = |role: &str| ServiceKey::load_or_create(&service_dir, role).expect("service key").token(sealgate_server::now_ms() / 1000);
         let withdraw = json!({"credential_id": cid, "request": {"method": "POST", "path": "/sapi/v1/capital/withdraw/apply", "query": "coin=BTC&address=attacker&amount=1", "body": ""}});
         for role in ["trader", "importer"] {
-            let (s, v) = client.call(&base, &Who::Service(token(role)), "POST", "/v1/forward", Some(withdraw.clone())).await;
+            let (s, v) = client.call(&service, &Who::Service(token(role)), "POST", "/v1/forward", Some(withdraw.clone())).await;
             assert_eq!(s, 403, "{role}: {v}");
         }
         assert!(sandbox.withdrawals().is_empty(), "the exchange logged a withdrawal");
@@ -396,14 +406,14 @@ async fn the_whole_journey_through_http() {
         let read = json!({"credential_id": cid, "request": {"method": "GET", "path": "/api/v3/account", "query": "", "body": ""}});
         for who in [Who::Anonymous, me.clone()] {
             for path in ["/v1/forward", "/v1/sign"] {
-                let (s, v) = client.call(&base, &who, "POST", path, Some(read.clone())).await;
+                let (s, v) = client.call(&service, &who, "POST", path, Some(read.clone())).await;
                 assert_eq!(s, 401, "{path}: {v}");
             }
         }
         let buy = json!({"credential_id": cid, "request": {"method": "POST", "path": "/api/v3/order", "query": "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01", "body": ""}});
-        let (s, v) = client.call(&base, &Who::Service(token("importer")), "POST", "/v1/forward", Some(buy.clone())).await;
+        let (s, v) = client.call(&service, &Who::Service(token("importer")), "POST", "/v1/forward", Some(buy.clone())).await;
         assert_eq!(s, 403, "importer placing an order: {v}");
-        let (s, v) = client.call(&base, &Who::Service(token("trader")), "POST", "/v1/sign", Some(read.clone())).await;
+        let (s, v) = client.call(&service, &Who::Service(token("trader")), "POST", "/v1/sign", Some(read.clone())).await;
         assert_eq!(s, 401, "signatures are not returned to the trader by default: {v}");
 
         // The operator's kill switch stops every signature within the revalidation interval, and is audited.
@@ -412,7 +422,7 @@ async fn the_whole_journey_through_http() {
             let out = Command::new(BIN).args(["admin", "kill-switch", state, "--database", &url]).output().expect("admin");
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             tokio::time::sleep(Duration::from_millis(700)).await;
-            let (s, v) = client.call(&base, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
+            let (s, v) = client.call(&service, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
             match state {
                 "on" => assert_eq!((s, v["error"].as_str()), (403, Some("denied: the kill switch is on")), "{v}"),
                 _ => assert_eq!(s, 200, "{v}"),
@@ -422,15 +432,15 @@ async fn the_whole_journey_through_http() {
         // Revoke the trader: orders are refused; the importer still reads.
         let (s, v) = client.call(&base, &me, "DELETE", &format!("/v1/credentials/{cid}/roles/trader"), None).await;
         assert!(s == 200 || s == 204, "{s} {v}");
-        let (s, v) = client.call(&base, &Who::Service(token("trader")), "POST", "/v1/forward", Some(read.clone())).await;
+        let (s, v) = client.call(&service, &Who::Service(token("trader")), "POST", "/v1/forward", Some(read.clone())).await;
         assert_eq!(s, 404, "revoked: {v}");
-        let (s, v) = client.call(&base, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
+        let (s, v) = client.call(&service, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
         assert_eq!(s, 200, "{v}");
 
         // Lockdown: every use stops at once (the api tells the signer in its process).
         let (s, v) = client.call(&base, &me, "POST", "/v1/lockdown", Some(json!({}))).await;
         assert_eq!(s, 200, "{v}");
-        let (s, v) = client.call(&base, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
+        let (s, v) = client.call(&service, &Who::Service(token("importer")), "POST", "/v1/forward", Some(read.clone())).await;
         assert_eq!(s, 403, "frozen: {v}");
         let (s, v) = client.call(&base, &me, "GET", &format!("/v1/credentials/{cid}"), None).await;
         assert_eq!((s, v["status"].as_str()), (200, Some("frozen")), "{v}");
@@ -451,7 +461,7 @@ async fn the_whole_journey_through_http() {
 
         // The chain verifies, checkpoints included, pinned to the root printed at start.
         let out = Command::new(BIN)
-            .args(["audit", "verify", "--database", &db.url_or_sqlite(&data), "--pin", &keys_pin(&logs)])
+            .args(["audit", "verify", "--database", &db.url_or_sqlite(&data), &format!("--pin={}", keys_pin(&logs))])
             .output()
             .expect("audit verify");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -355,7 +355,16 @@ impl World {
         let mut urls = Vec::new();
         for name in ["signer-a", "signer-b"] {
             let mut p = Proc::spawn(name, &dir.0, &signer_args);
-            urls.push(p.ready().await);
+            p.ready().await;
+            // Importers reach a signer at its service listener, never the public one.
+            let service = p
+                .stdout()
+                .lines()
+                .find_map(|l| l.strip_prefix("sealgate: service listener on "))
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no service listener printed\n{}", p.logs()));
+            urls.push(service);
             signers.push(p);
         }
         let pin_of = |p: &Proc| {
