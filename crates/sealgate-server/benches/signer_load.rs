@@ -437,7 +437,7 @@ fn main() {
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
         assert_eq!(status, 200, "{text}");
-        assert!(text.contains("signature="), "{text}");
+        assert!(text.contains("[\"SIGN\","), "not a Gate signature: {text}");
 
         if !measuring {
             smoke(&w).await;
