@@ -31,6 +31,11 @@ git -C "$db" -c user.name=sealgate -c user.email=ci@localhost commit -qm "snapsh
 export SEALGATE_ADVISORY_DBS="$work/advisory-dbs"
 echo "supply-chain: advisories from $(head -n 1 "$snapshot/SNAPSHOT")"
 
+# cargo-deny reads `cargo metadata` for every target, so the crates of other platforms
+# (windows-sys…) must be in the registry cache, which a build on Linux never fetches:
+# fetch them first (the one network step), then check offline.
+cargo fetch --locked >/dev/null
+cargo fetch --locked --manifest-path fuzz/Cargo.toml >/dev/null
 cargo deny --offline --locked check
 # fuzz/ is its own workspace: the skips and ignores above are for the main one.
 cargo deny --offline --locked --manifest-path fuzz/Cargo.toml check -A unmatched-skip -A unnecessary-skip -A advisory-not-detected
