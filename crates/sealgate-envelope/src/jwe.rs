@@ -19,6 +19,8 @@ use crate::{Error, MAX_INPUT, PublicJwk, b64, content, json, kdf};
 pub const MAX_RECIPIENTS: usize = 32;
 /// Longest decoded `apu`/`apv`.
 const MAX_PARTY_INFO: usize = 1024;
+/// Domain-separation tag of [`Jwe::content_digest`].
+const CONTENT_DIGEST_TAG: &[u8] = b"sealgate-jwe-content-v1";
 
 /// Which serialization an input used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +285,36 @@ impl Jwe {
     /// The content-encryption algorithm.
     pub fn enc(&self) -> ContentAlg {
         self.enc
+    }
+
+    /// Rule D1: the identity of the sealed content, whatever the serialization.
+    ///
+    /// SHA-256 over a domain tag and, length-prefixed, the protected header exactly as
+    /// received (it is the AAD), the JWE `aad` member if any, the IV, the ciphertext and
+    /// the tag. These are the bytes the tag authenticates under the CEK: without the CEK
+    /// no one can change one of them and still have the JWE open, while everything else
+    /// (the serialization, surrounding whitespace, unprotected headers) can change freely
+    /// — so a digest of the *text* is no identity (the same envelope restored as JSON or
+    /// with a trailing newline would be "new"). A revocation names this digest.
+    pub fn content_digest(&self) -> [u8; 32] {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(CONTENT_DIGEST_TAG);
+        let aad = self.aad_b64.as_deref().map(str::as_bytes);
+        for part in [Some(self.protected_b64.as_bytes()), aad, Some(&self.iv), Some(&self.ciphertext), Some(&self.tag)]
+        {
+            match part {
+                // Every part is bounded by the 64 KiB input limit, so the cast is exact.
+                Some(p) => {
+                    ctx.update(&[1]);
+                    ctx.update(&(p.len() as u32).to_be_bytes());
+                    ctx.update(p);
+                }
+                None => ctx.update(&[0]),
+            }
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
     }
 
     /// The recipients we can open, in order.
