@@ -93,7 +93,7 @@ impl Chain {
 /// What a successful verification saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    /// Records verified.
+    /// Records verified (for a [`Verifier::resume`]d run, counted from seq 1).
     pub records: u64,
     /// The last seq (0 for an empty chain).
     pub last_seq: u64,
@@ -153,6 +153,31 @@ impl Verifier {
             pending.entry(cp.checkpoint.seq).or_default().push(cp);
         }
         Self { root: Some(root), pending, ..Self::new() }
+    }
+
+    /// Continue a verification that already covered records `1..=last_seq`, the last of
+    /// them hashing to `last_hash` (a follower that reads the chain as it grows): the next
+    /// record pushed must be `last_seq + 1` and link to `last_hash`. `checkpoints` (under
+    /// `root`) must all lie beyond `last_seq`: one at or below it concerns a record this
+    /// verifier will not see, so it is refused ([`AuditError::Invalid`]) rather than
+    /// reported as truncation or silently skipped — check those against their records.
+    pub fn resume(
+        last_seq: u64,
+        last_hash: Hash,
+        root: Option<RootKey>,
+        checkpoints: impl IntoIterator<Item = SignedCheckpoint>,
+    ) -> Result<Self, AuditError> {
+        let mut pending: BTreeMap<u64, Vec<SignedCheckpoint>> = BTreeMap::new();
+        for cp in checkpoints {
+            if cp.checkpoint.seq <= last_seq {
+                return Err(AuditError::Invalid { field: "checkpoints", why: "at or below the resumed seq" });
+            }
+            pending.entry(cp.checkpoint.seq).or_default().push(cp);
+        }
+        if root.is_none() && !pending.is_empty() {
+            return Err(AuditError::Invalid { field: "checkpoints", why: "given without a root key" });
+        }
+        Ok(Self { last_seq, last_hash, root, pending, checkpoints_verified: 0 })
     }
 
     /// The seq the next record must carry.

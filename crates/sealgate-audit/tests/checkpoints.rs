@@ -199,3 +199,32 @@ fn root_jwk_rules() {
     let (_, cps) = chain(&signer);
     assert!(off.verify(&cps[0].checkpoint, &cps[0].sig).is_err());
 }
+
+#[test]
+fn a_resumed_verifier_checks_what_follows_as_a_whole_one_would() {
+    use sealgate_audit::Verifier;
+    let signer = Signer::new();
+    let (records, cps) = chain(&signer);
+    let later = |after: u64| cps.iter().filter(|c| c.checkpoint.seq > after).cloned().collect::<Vec<_>>();
+    // Resumed after record 5: the checkpoint at 8 is checked, the chain ends at 10.
+    let mut v = Verifier::resume(5, records[4].hash, Some(signer.root()), later(5)).expect("resume");
+    for r in &records[5..] {
+        v.push(r).expect("push");
+    }
+    let s = v.finish().expect("verifies");
+    assert_eq!((s.last_seq, s.last_hash, s.checkpoints_verified), (10, records[9].hash, 1));
+
+    // A record that does not link to the resumed hash is a broken link at its position.
+    let mut v = Verifier::resume(5, records[3].hash, Some(signer.root()), later(5)).expect("resume");
+    assert!(matches!(v.push(&records[5]), Err(AuditError::BadRecord { seq: 6, reason: Reason::BrokenLink })));
+    // Cut below the checkpoint at 8: truncated, as for a whole verification.
+    let mut v = Verifier::resume(5, records[4].hash, Some(signer.root()), later(5)).expect("resume");
+    v.push(&records[5]).expect("push");
+    assert!(matches!(v.finish(), Err(AuditError::Truncated { last_seq: 6, checkpoint_seq: 8 })));
+    // A checkpoint the resumed verifier cannot see, or one without a root, is misuse.
+    assert!(matches!(
+        Verifier::resume(5, records[4].hash, Some(signer.root()), cps.clone()),
+        Err(AuditError::Invalid { .. })
+    ));
+    assert!(matches!(Verifier::resume(5, records[4].hash, None, later(5)), Err(AuditError::Invalid { .. })));
+}
