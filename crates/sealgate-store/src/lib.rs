@@ -35,6 +35,7 @@ mod limits;
 mod nonce;
 mod outbox;
 mod portfolio;
+mod revocation;
 mod settings;
 mod store;
 
