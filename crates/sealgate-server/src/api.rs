@@ -44,6 +44,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{self, Auth, AuthUser};
 use crate::importer;
 use crate::json::{ErrorBody, JsonObject, bounded, error_response};
+use crate::revocation::{ENVELOPE_REPLACED, REVOKED_MEMBER, envelope_digest, revoked_member};
 use crate::trader::{OrderRequest, TradeError, Trader};
 
 /// Largest request body (two 64 KiB envelopes and their metadata fit).
@@ -136,6 +137,15 @@ impl ApiError {
         }
     }
 
+    /// The record that must precede a change could not be written: nothing was changed.
+    fn audit_first(undone: &'static str, e: crate::audit::AuditWriteError) -> Self {
+        tracing::error!(error = %e, undone, "audit record not written; nothing changed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the audit log is unavailable, so {undone}; try again later"),
+        )
+    }
+
     fn audit_failed(done: &'static str, e: crate::audit::AuditWriteError) -> Self {
         tracing::error!(error = %e, done, "audit record not written");
         Self::new(
@@ -214,6 +224,7 @@ fn table() -> Table<ApiState> {
         .add::<__path_show_credential, _, _>(show_credential)
         .add::<__path_delete_credential, _, _>(delete_credential)
         .add::<__path_revoke_role, _, _>(revoke_role)
+        .add::<__path_reseal_role, _, _>(reseal_role)
         .add::<__path_set_limits, _, _>(set_limits)
         .add::<__path_lockdown, _, _>(lockdown)
         .add::<__path_portfolio, _, _>(portfolio)
@@ -637,13 +648,26 @@ async fn check_envelope(
     env: &EnvelopeIn,
     now: u64,
 ) -> ApiResult<sealgate_envelope::CredentialHeader> {
-    let role = env.role.name();
+    check_sealed(s, user, &req.id, &req.exchange, env.role.name(), &env.jwe, now).await.map(|(h, _)| h)
+}
+
+/// Checks an envelope sealed by `user` for credential `cid` on `exchange` to `role`
+/// without opening it; returns its header and content digest.
+async fn check_sealed(
+    s: &ApiState,
+    user: &AuthUser,
+    cid: &str,
+    exchange: &str,
+    role: &str,
+    text: &str,
+    now: u64,
+) -> ApiResult<(sealgate_envelope::CredentialHeader, sealgate_audit::Hash)> {
     let err = |m: String| ApiError::bad(format!("envelope for role {role}: {m}"));
-    let jwe = Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL).map_err(|e| err(e.to_string()))?;
+    let jwe = Jwe::parse(text.as_bytes(), &AlgPolicy::CREDENTIAL).map_err(|e| err(e.to_string()))?;
     let binding = Binding {
         sub: user.id.clone(),
-        cid: req.id.clone(),
-        exch: req.exchange.clone(),
+        cid: cid.to_owned(),
+        exch: exchange.to_owned(),
         aud: role.to_owned(),
         now: Some(now),
     };
@@ -671,7 +695,7 @@ async fn check_envelope(
             return Err(err(format!("the ephemeral key is on another curve than key {}", key.kid)));
         }
     }
-    Ok(header)
+    Ok((header, sealgate_audit::Hash(jwe.content_digest())))
 }
 
 /// The checks of a [`CreateCredential`] that need no store (the envelopes' come after).
@@ -741,11 +765,17 @@ async fn create_credential(
     })?;
     let roles: Vec<&str> = req.envelopes.iter().map(|e| e.role.name()).collect();
     let kids: Vec<&str> = headers.iter().map(|h| h.kid.as_str()).collect();
+    // Each envelope's identity, as a later revocation will name it (PROFILE.md D1).
+    let digests: Map<String, Value> = req
+        .envelopes
+        .iter()
+        .map(|e| (e.role.name().to_owned(), json!(envelope_digest(&e.jwe).map(|d| d.to_string()))))
+        .collect();
     let event = AuditEvent::new(
         actor(&user),
         Action::CredentialCreated,
         &cred.id,
-        json!({"exchange": cred.exchange, "roles": roles, "scope": scope_names, "kids": kids}),
+        json!({"exchange": cred.exchange, "roles": roles, "scope": scope_names, "kids": kids, "envelopes": digests}),
     )
     .owner(&user.id);
     if let Err(e) = s.audit.record(event).await {
@@ -948,12 +978,13 @@ async fn show_credential(
     load_credential(&s, &user, &id).await.map(Json)
 }
 
-/// Revoke one role: destroys that envelope.
+/// Revoke one role: destroys that envelope, for good (a signer refuses it even if its row
+/// is restored).
 #[utoipa::path(delete, path = "/v1/credentials/{id}/roles/{role}", tag = "api", security(("session" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "credential id"), ("role" = RoleName, Path, description = "the role to revoke")),
     responses((status = 200, description = "revoked", body = CredentialView),
               (status = 404, description = "no envelope for this role on this credential", body = ErrorBody),
-              (status = 503, description = "revoked, but not audited", body = ErrorBody)))]
+              (status = 503, description = "the audit log is unavailable; nothing was revoked", body = ErrorBody)))]
 async fn revoke_role(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -962,24 +993,151 @@ async fn revoke_role(
     if !ROLES.contains(&role.as_str()) {
         return Err(ApiError::bad("role must be importer or trader"));
     }
-    let roles = s.store.envelope_roles(&user.id, &id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-    let kid = roles.iter().find(|r| r.role == role).map(|r| r.kid.clone());
-    let deleted = s.store.delete_envelope(&user.id, &id, &role).await.map_err(|e| ApiError::store("revoke", e))?;
-    s.changed(Some(&id));
-    if !deleted {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no envelope for this role on this credential"));
+    // A concurrent re-seal or re-wrap may replace the envelope between the record and the
+    // delete: then the new one is recorded and revoked in turn.
+    for _ in 0..3 {
+        let envs = s.store.owner_envelopes(&user.id, &id).await.map_err(|e| ApiError::store("envelope roles", e))?;
+        let Some(env) = envs.into_iter().find(|e| e.role == role) else {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "no envelope for this role on this credential"));
+        };
+        // On the record before the row goes (crate::revocation): no envelope is ever gone
+        // without the record that keeps it revoked.
+        let event = AuditEvent::new(actor(&user), Action::Revoked, &id, revocation_detail(&role, &env, json!({})))
+            .owner(&user.id);
+        s.audit.record(event).await.map_err(|e| ApiError::audit_first("nothing was revoked", e))?;
+        let deleted = s
+            .store
+            .delete_envelope_if(&user.id, &id, &role, &env.jwe)
+            .await
+            .map_err(|e| ApiError::store("revoke", e))?;
+        s.changed(Some(&id));
+        if deleted {
+            return load_credential(&s, &user, &id).await.map(Json);
+        }
     }
-    let event = AuditEvent::new(actor(&user), Action::Revoked, &id, json!({"role": role, "kid": kid})).owner(&user.id);
-    s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the role was revoked", e))?;
+    Err(ApiError::new(StatusCode::CONFLICT, "the envelope keeps changing; try again"))
+}
+
+/// The detail of a record destroying `env`: `extra`, the role, its kid, and its content
+/// digest under [`REVOKED_MEMBER`] (or `unreadable` when the stored text does not parse:
+/// it cannot be opened either).
+fn revocation_detail(role: &str, env: &sealgate_store::Envelope, mut extra: Value) -> Value {
+    let digest = envelope_digest(&env.jwe);
+    extra["role"] = json!(role);
+    extra["kid"] = json!(env.kid);
+    extra[REVOKED_MEMBER] = revoked_member(digest);
+    if digest.is_none() {
+        extra["unreadable"] = json!(true);
+    }
+    extra
+}
+
+/// Body of `PUT /v1/credentials/{id}/roles/{role}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResealIn {
+    /// Compact JWE, credential envelope v1 (at most 64 KiB), sealed to the role's current
+    /// key, with the same API key (hint) and at most the classes of the envelope it replaces.
+    #[schema(min_length = 1, max_length = 65536)]
+    jwe: String,
+}
+
+impl std::fmt::Debug for ResealIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResealIn").field("jwe_len", &self.jwe.len()).finish()
+    }
+}
+
+/// Re-seal one role (to a new key version, or to fewer classes): the new envelope replaces
+/// the old, which is revoked for good. It must seal the same API key, and may not add a
+/// class (that is a new credential).
+#[utoipa::path(put, path = "/v1/credentials/{id}/roles/{role}", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "credential id"), ("role" = RoleName, Path, description = "the role to re-seal")),
+    request_body = ResealIn,
+    responses((status = 200, description = "replaced; the old envelope is revoked", body = CredentialView),
+              (status = 400, description = "the envelope is not a valid re-seal of this role", body = ErrorBody),
+              (status = 404, description = "no envelope for this role on this credential", body = ErrorBody),
+              (status = 409, description = "the envelope changed meanwhile (it is revoked); seal again", body = ErrorBody),
+              (status = 503, description = "the audit log is unavailable; nothing was replaced", body = ErrorBody)))]
+async fn reseal_role(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    Path((id, role)): Path<(String, String)>,
+    JsonObject(req): JsonObject<ResealIn>,
+) -> ApiResult<Json<CredentialView>> {
+    if !ROLES.contains(&role.as_str()) {
+        return Err(ApiError::bad("role must be importer or trader"));
+    }
+    let c = s.store.get_credential(&user.id, &id).await.map_err(|e| ApiError::store("get credential", e))?;
+    let c = c
+        .filter(|c| c.status != sealgate_store::CredentialStatus::Deleted)
+        .ok_or_else(|| ApiError::not_found("credential"))?;
+    let envs = s.store.owner_envelopes(&user.id, &id).await.map_err(|e| ApiError::store("envelope roles", e))?;
+    let Some(old) = envs.iter().find(|e| e.role == role) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no envelope for this role on this credential (a revoked role comes back only as a new credential)",
+        ));
+    };
+    let (header, digest) = check_sealed(&s, &user, &id, &c.exchange, &role, &req.jwe, crate::now_ms() / 1000).await?;
+    if header.hint != c.hint {
+        return Err(ApiError::bad("the envelope seals another API key (hint differs): a new key is a new credential"));
+    }
+    // The classes each stored envelope grants, as its own protected header says.
+    let sealed_scope = |e: &sealgate_store::Envelope| {
+        let binding =
+            Binding { sub: user.id.clone(), cid: id.clone(), exch: c.exchange.clone(), aud: e.role.clone(), now: None };
+        Jwe::parse(e.jwe.as_bytes(), &AlgPolicy::CREDENTIAL)
+            .ok()
+            .and_then(|j| sealgate_envelope::check_binding(&j, None, &binding).ok())
+            .map(|h| h.scope.classes().to_vec())
+    };
+    let Some(old_scope) = sealed_scope(old) else {
+        return Err(ApiError::bad("the stored envelope of this role is unreadable: revoke it instead"));
+    };
+    if let Some(extra) = header.scope.classes().iter().find(|c| !old_scope.contains(c)) {
+        return Err(ApiError::bad(format!(
+            "a re-seal may not add a class ({}): seal a new credential for that",
+            extra.name()
+        )));
+    }
+    if envelope_digest(&old.jwe) == Some(digest) {
+        return Err(ApiError::bad("this is the envelope already stored"));
+    }
+    let mut scope: BTreeSet<Class> = header.scope.classes().iter().copied().collect();
+    for e in envs.iter().filter(|e| e.role != role) {
+        scope.extend(sealed_scope(e).unwrap_or_default());
+    }
+    let scope_text = scope.iter().map(|c| c.name()).collect::<Vec<_>>().join(",");
+    let detail = json!({"old_kid": old.kid, "new_kid": header.kid, "envelope": digest.to_string(),
+                        "scope": header.scope.classes().iter().map(|c| c.name()).collect::<Vec<_>>()});
+    let action = ENVELOPE_REPLACED
+        .parse::<Action>()
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    let event = AuditEvent::new(actor(&user), action, &id, revocation_detail(&role, old, detail)).owner(&user.id);
+    s.audit.record(event).await.map_err(|e| ApiError::audit_first("nothing was replaced", e))?;
+    let new = sealgate_store::NewEnvelope { role: &role, kid: &header.kid, jwe: &req.jwe };
+    let replaced = s
+        .store
+        .replace_envelope(&user.id, &id, &old.jwe, &new, &scope_text)
+        .await
+        .map_err(|e| ApiError::store("replace envelope", e))?;
+    s.changed(Some(&id));
+    if !replaced {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the envelope changed meanwhile (the one you replaced is revoked); reload and seal again",
+        ));
+    }
     load_credential(&s, &user, &id).await.map(Json)
 }
 
-/// Delete a credential: destroys every envelope (the metadata stays, `deleted`).
+/// Delete a credential: destroys every envelope, for good (the metadata stays, `deleted`).
 #[utoipa::path(delete, path = "/v1/credentials/{id}", tag = "api", security(("session" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "credential id")),
     responses((status = 200, description = "deleted", body = CredentialView),
               (status = 404, description = "no such credential", body = ErrorBody),
-              (status = 503, description = "deleted, but not audited", body = ErrorBody)))]
+              (status = 503, description = "the audit log is unavailable; nothing was deleted", body = ErrorBody)))]
 async fn delete_credential(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -987,12 +1145,39 @@ async fn delete_credential(
 ) -> ApiResult<Json<CredentialView>> {
     let c = s.store.get_credential(&user.id, &id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
-    s.store.delete_credential(&user.id, &id).await.map_err(|e| ApiError::store("delete credential", e))?;
+    if c.status == sealgate_store::CredentialStatus::Deleted {
+        return Err(ApiError::not_found("credential"));
+    }
+    let envs = s.store.owner_envelopes(&user.id, &id).await.map_err(|e| ApiError::store("envelope roles", e))?;
+    let event = AuditEvent::new(actor(&user), Action::CredentialDeleted, &id, deletion_detail(&c.exchange, &envs))
+        .owner(&user.id);
+    s.audit.record(event).await.map_err(|e| ApiError::audit_first("nothing was deleted", e))?;
+    let gone = s
+        .store
+        .delete_credential_envelopes(&user.id, &id)
+        .await
+        .map_err(|e| ApiError::store("delete credential", e))?;
     s.changed(Some(&id));
-    let event =
-        AuditEvent::new(actor(&user), Action::CredentialDeleted, &id, json!({"exchange": c.exchange})).owner(&user.id);
-    s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the credential was deleted", e))?;
+    // An envelope re-sealed or re-wrapped between the record and the delete: record it too.
+    let late: Vec<_> = gone.into_iter().filter(|g| !envs.iter().any(|e| e.jwe == g.jwe)).collect();
+    if !late.is_empty() {
+        let event = AuditEvent::new(actor(&user), Action::CredentialDeleted, &id, deletion_detail(&c.exchange, &late))
+            .owner(&user.id);
+        s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the credential was deleted", e))?;
+    }
     load_credential(&s, &user, &id).await.map(Json)
+}
+
+/// The detail of a credential's deletion: its exchange and the digests of `envs`.
+fn deletion_detail(exchange: &str, envs: &[sealgate_store::Envelope]) -> Value {
+    let digests: Vec<_> = envs.iter().filter_map(|e| envelope_digest(&e.jwe)).collect();
+    let unreadable: Vec<&str> =
+        envs.iter().filter(|e| envelope_digest(&e.jwe).is_none()).map(|e| e.role.as_str()).collect();
+    let mut d = json!({"exchange": exchange, REVOKED_MEMBER: revoked_member(digests)});
+    if !unreadable.is_empty() {
+        d["unreadable"] = json!(unreadable);
+    }
+    d
 }
 
 /// Freeze all the caller's credentials.
@@ -1165,6 +1350,7 @@ pub fn service_openapi_document() -> Value {
     show_credential,
     delete_credential,
     revoke_role,
+    reseal_role,
     set_limits,
     lockdown,
     portfolio,

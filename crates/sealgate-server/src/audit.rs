@@ -577,17 +577,7 @@ pub async fn export_store(store: &Store, out: &mut Vec<u8>) -> Result<(), String
         }
     }
     for cp in store.audit_checkpoints().await.map_err(|e| e.to_string())? {
-        let signed = (|| {
-            Some(sealgate_audit::SignedCheckpoint {
-                checkpoint: sealgate_audit::Checkpoint {
-                    seq: u64::try_from(cp.seq).ok()?,
-                    hash: Hash::from_hex(&cp.hash)?,
-                    time: u64::try_from(cp.time_ms).ok()?,
-                },
-                sig: B64.decode(&cp.sig).ok()?,
-            })
-        })();
-        let line = match signed {
+        let line = match checkpoint_of(&cp) {
             Some(s) => jsonl::checkpoint_line(&s),
             None => format!("{{\"type\":\"checkpoint\",\"unreadable_seq\":{}}}", cp.seq),
         };
@@ -597,7 +587,21 @@ pub async fn export_store(store: &Store, out: &mut Vec<u8>) -> Result<(), String
     Ok(())
 }
 
-fn record_of(row: &sealgate_store::AuditRecord) -> Option<sealgate_audit::Record> {
+/// A stored checkpoint as the chain crate reads it, or `None` when a field is unreadable.
+pub(crate) fn checkpoint_of(cp: &StoredCheckpoint) -> Option<sealgate_audit::SignedCheckpoint> {
+    Some(sealgate_audit::SignedCheckpoint {
+        checkpoint: sealgate_audit::Checkpoint {
+            seq: u64::try_from(cp.seq).ok()?,
+            hash: Hash::from_hex(&cp.hash)?,
+            time: u64::try_from(cp.time_ms).ok()?,
+        },
+        sig: B64.decode(&cp.sig).ok()?,
+    })
+}
+
+/// A stored row as the chain crate reads it, or `None` when it is not a well-formed record
+/// (it then fails verification as malformed at its position).
+pub(crate) fn record_of(row: &sealgate_store::AuditRecord) -> Option<sealgate_audit::Record> {
     let detail: Value = serde_json::from_str(&row.detail).ok()?;
     let r = sealgate_audit::Record {
         seq: u64::try_from(row.seq).ok()?,

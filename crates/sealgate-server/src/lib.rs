@@ -9,6 +9,8 @@
 //! - [`importer`] and [`trader`]: workers that reach exchanges only through
 //!   a [`client::SignerClient`].
 //! - [`audit`]: the group-committing writer of the hash chain all roles share.
+//! - [`revocation`]: why a revoked envelope never opens again, even restored by a
+//!   database writer, and what remains (a whole-database rollback) and how it is detected.
 //! - [`serve`]: wiring for `sealgate serve`.
 //! - [`web`]: the browser client (`web/`, embedded), served by the api role.
 //! - [`openapi`]: `GET /openapi.json`, generated from the handlers' types; [`json`]: the
@@ -25,6 +27,7 @@ pub mod importer;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod revocation;
 pub mod serve;
 pub mod service_auth;
 pub mod signer;

@@ -592,10 +592,23 @@ pub async fn run(
     // The signer, and how the other roles reach it.
     let signer = match (&custody, has(ServeRole::Signer)) {
         (Some(c), true) => {
-            let cfg = SignerConfig { exchanges, sign_allowed: opts.allow_sign.clone(), ..SignerConfig::default() };
+            let cfg = SignerConfig {
+                exchanges,
+                sign_allowed: opts.allow_sign.clone(),
+                state_file: Some(data.join(SIGNER_STATE)),
+                ..SignerConfig::default()
+            };
             let signer = Arc::new(
                 Signer::new(store.clone(), c.clone(), audit.clone(), metrics.clone(), cfg)
                     .map_err(|e| err("signer")(&e))?,
+            );
+            // The revoked envelopes, from the audit chain verified under the custody root: a
+            // chain that does not verify, or a database rolled back below what this signer
+            // saw, stops the start (crate::revocation).
+            let followed = signer.follow_audit().await.map_err(|e| err("signer")(&e))?;
+            println!(
+                "sealgate: signer: audit chain verified to seq {} (checkpoint {}), {} revoked envelope(s)",
+                followed.seq, followed.checkpoint_seq, followed.revoked
             );
             private_dir(&service_dir)?;
             // Service keys for the roles that may run elsewhere; the signer trusts their public halves.
@@ -731,6 +744,9 @@ pub async fn run(
     store.close().await;
     Ok(())
 }
+
+/// The signer's state file in the data directory ([`crate::revocation`]).
+pub const SIGNER_STATE: &str = "signer-state.json";
 
 /// Lifetime of the recipient key set the api publishes (re-signed at each start).
 const KEYSET_TTL_SECS: u64 = 30 * 24 * 3600;

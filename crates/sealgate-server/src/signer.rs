@@ -42,7 +42,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use sealgate_audit::Action;
+use sealgate_audit::{Action, Hash};
 use sealgate_custody::Custody;
 use sealgate_envelope::secrecy::{ExposeSecret as _, SecretString};
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, check_binding, open_credential};
@@ -54,6 +54,7 @@ use serde_json::json;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::client::{CallFuture, ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
 use crate::metrics::{Metrics, inc};
+use crate::revocation::{Followed, RESTORED_REASON, RevocationError, Revocations};
 use crate::service_auth::{ServiceKey, ServiceVerifier};
 
 /// Largest request body the signer accepts.
@@ -88,6 +89,10 @@ pub struct SignerConfig {
     pub denial_audit_burst: u32,
     /// Refill of [`Self::denial_audit_burst`], records per second.
     pub denial_audit_per_sec: u32,
+    /// Where the signer remembers the audit chain it verified and the envelopes revoked
+    /// in it, so a restart resumes there and a database rolled back below it is refused
+    /// ([`crate::revocation`]). `None`: memory only (each start verifies from seq 1).
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SignerConfig {
@@ -103,6 +108,7 @@ impl Default for SignerConfig {
             forward_timeout: Duration::from_secs(15),
             denial_audit_burst: 60,
             denial_audit_per_sec: 5,
+            state_file: None,
         }
     }
 }
@@ -135,8 +141,9 @@ struct Entry {
     credential: sealgate_exchanges::Credential,
     exchange: String,
     owner: String,
-    /// The envelope text's digest: a re-wrap or re-seal replaces the entry.
-    envelope_digest: [u8; 32],
+    /// The envelope's content digest (PROFILE.md D1): a re-wrap or re-seal replaces the
+    /// entry, and a revocation naming it drops the entry.
+    envelope_digest: Hash,
     opened: Instant,
     /// When the row was last confirmed in the store (Unix ms).
     checked_ms: AtomicU64,
@@ -170,6 +177,8 @@ pub struct Signer {
     touched: Mutex<HashMap<String, u64>>,
     /// Denial-record buckets by caller (`role:importer`, `role:trader`).
     denial_buckets: Mutex<HashMap<String, Bucket>>,
+    /// Envelopes revoked in the verified audit chain ([`crate::revocation`]).
+    revocations: Revocations,
 }
 
 impl std::fmt::Debug for Signer {
@@ -180,13 +189,6 @@ impl std::fmt::Debug for Signer {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 fn store_err(e: sealgate_store::StoreError) -> SignerCallError {
@@ -212,7 +214,6 @@ impl Signer {
             custody,
             audit,
             metrics,
-            cfg,
             sender,
             cache: Mutex::new(HashMap::new()),
             opening: Mutex::new(HashMap::new()),
@@ -222,6 +223,8 @@ impl Signer {
             offsets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             denial_buckets: Mutex::new(HashMap::new()),
+            revocations: Revocations::new(cfg.state_file.clone()),
+            cfg,
         })
     }
 
@@ -273,12 +276,75 @@ impl Signer {
     /// freeze made by this process), so the next request re-reads the store.
     pub fn invalidate(&self, credential_id: &str) {
         lock(&self.cache).retain(|(cid, _), _| cid != credential_id);
+        // A revocation is on the audit record before its row goes: read it before the next use.
+        self.revocations.kick();
     }
 
     /// Drops every cached entry and re-reads the kill switch on the next request.
     pub fn invalidate_all(&self) {
         lock(&self.cache).clear();
         self.kill_checked_ms.store(0, Ordering::Relaxed);
+        self.revocations.kick();
+    }
+
+    /// Reads and verifies the audit chain up to its end now (from the state file's record,
+    /// or from seq 1), learning every revoked envelope. `sealgate serve` calls it before it
+    /// serves: a chain that does not verify, or a database rolled back below what the state
+    /// file remembers, stops the start with the reason ([`crate::revocation`]).
+    pub async fn follow_audit(&self) -> Result<Followed, RevocationError> {
+        let (learnt, followed) = self.revocations.ensure(&self.store, self.custody.as_ref(), 0).await?;
+        self.forget(&learnt);
+        Ok(followed)
+    }
+
+    /// Follows the audit chain when the last read is older than `revalidate` (or a revoke in
+    /// this process asked for it), and drops the cached credentials of what it learnt.
+    async fn follow_revocations(&self) -> Result<(), SignerCallError> {
+        let max_age = self.cfg.revalidate.as_millis() as u64;
+        match self.revocations.ensure(&self.store, self.custody.as_ref(), max_age).await {
+            Ok((learnt, _)) => {
+                self.forget(&learnt);
+                Ok(())
+            }
+            Err(RevocationError::Broken(_)) => Err(SignerCallError::Unavailable(
+                "the audit chain does not verify; nothing is opened until an operator restarts the signer (see its log)"
+                    .into(),
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "revocations not read");
+                Err(SignerCallError::Unavailable("audit chain unavailable".into()))
+            }
+        }
+    }
+
+    /// Drops at once every cached credential opened from one of `digests`.
+    fn forget(&self, digests: &[Hash]) {
+        if !digests.is_empty() {
+            lock(&self.cache).retain(|_, e| !digests.contains(&e.envelope_digest));
+        }
+    }
+
+    /// Refuses the stored envelope for `reason`, on the record like a policy denial
+    /// (bounded, rate-limited per caller): a row swapped, restored or corrupted by whoever
+    /// writes to the database is evidence.
+    async fn refuse_envelope(
+        &self,
+        role: Role,
+        row: &sealgate_store::Credential,
+        reason: &str,
+        digest: Option<&Hash>,
+        err: SignerCallError,
+    ) -> SignerCallError {
+        inc(&self.metrics.signer_denied_total);
+        inc(&self.metrics.signer_envelopes_refused_total);
+        let mut detail = json!({"exchange": row.exchange, "role": role.name(), "op": "open", "reason": reason});
+        if let Some(d) = digest {
+            detail["envelope"] = json!(d.to_string());
+        }
+        match self.record_denial(role, &row.id, &row.owner, detail).await {
+            Ok(()) => err,
+            Err(audit) => audit,
+        }
     }
 
     /// Number of cached opened credentials.
@@ -413,6 +479,7 @@ impl Signer {
         let cid = call.credential_id.as_str();
         sealgate_envelope::check_credential_id(cid).map_err(|e| SignerCallError::BadRequest(e.into()))?;
         let kill = self.kill_switch().await?;
+        self.follow_revocations().await?;
         let key = (cid.to_owned(), role);
         let now = crate::now_ms();
         let cached = lock(&self.cache).get(&key).cloned();
@@ -420,7 +487,9 @@ impl Signer {
             e.opened.elapsed() < self.cfg.cache_ttl
                 && now.saturating_sub(e.checked_ms.load(Ordering::Relaxed)) < self.cfg.revalidate.as_millis() as u64
         });
-        if let Some(entry) = fresh {
+        if let Some(entry) = fresh
+            && !self.revocations.is_revoked(&entry.envelope_digest)
+        {
             inc(&self.metrics.signer_cache_hits_total);
             self.check_sign(op, role, &entry.exchange, &entry.owner, call).await?;
             let policy = lock(&entry.policy).clone();
@@ -430,11 +499,25 @@ impl Signer {
 
         // Miss or stale: read the row and the envelope.
         let (row, env) = self.store.signer_envelope(cid, role.name()).await.map_err(store_err)?.ok_or_else(|| {
-            self.invalidate(cid);
+            lock(&self.cache).retain(|(c, _), _| c != cid);
             SignerCallError::NotFound
         })?;
-        let jwe = Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL)
-            .map_err(|_| SignerCallError::Unavailable("stored envelope is unreadable".into()))?;
+        let jwe = match Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL) {
+            Ok(jwe) => jwe,
+            Err(_) => {
+                let e = SignerCallError::Unavailable("stored envelope is unreadable".into());
+                return Err(self.refuse_envelope(role, &row, "stored envelope is unreadable", None, e).await);
+            }
+        };
+        // The owner revoked or replaced this envelope: its row was put back by whoever writes
+        // to the database (the signer's set comes from the verified audit chain).
+        let digest = Hash(jwe.content_digest());
+        if self.revocations.is_revoked(&digest) {
+            lock(&self.cache).remove(&key);
+            tracing::error!(credential = cid, role = role.name(), envelope = %digest, "{RESTORED_REASON}: refused");
+            let e = SignerCallError::Denied(format!("{RESTORED_REASON}: the owner revoked this envelope"));
+            return Err(self.refuse_envelope(role, &row, RESTORED_REASON, Some(&digest), e).await);
+        }
         let binding = Binding {
             sub: row.owner.clone(),
             cid: row.id.clone(),
@@ -442,10 +525,15 @@ impl Signer {
             aud: role.name().to_owned(),
             now: Some(now / 1000),
         };
-        let header = check_binding(&jwe, Some(&env.kid), &binding).map_err(|e| {
-            tracing::warn!(credential = cid, error = %e, "envelope binding mismatch");
-            SignerCallError::Denied(format!("envelope binding: {e}"))
-        })?;
+        let header = match check_binding(&jwe, Some(&env.kid), &binding) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(credential = cid, error = %e, "envelope binding mismatch");
+                let reason = bounded(&format!("envelope binding: {e}"));
+                let err = SignerCallError::Denied(reason.clone());
+                return Err(self.refuse_envelope(role, &row, &reason, Some(&digest), err).await);
+            }
+        };
         self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
         let status = match row.status {
             CredentialStatus::Active => sealgate_policy::CredentialStatus::Active,
@@ -457,7 +545,6 @@ impl Signer {
         // Policy before the secret: a denied request never opens anything.
         let class = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
 
-        let digest = sha256(env.jwe.as_bytes());
         if let Some(entry) = lock(&self.cache).get(&key).cloned()
             && entry.envelope_digest == digest
             && entry.opened.elapsed() < self.cfg.cache_ttl
@@ -480,19 +567,27 @@ impl Signer {
         }
         // The custody's and the backend's words stay in the log: a caller learns only
         // whether to retry (503) or not (403).
-        let dk = self.custody.decryption_key(&env.kid).await.map_err(|e| {
-            tracing::warn!(credential = cid, kid = %env.kid, error = %e, "custody refused the key");
-            match e {
-                sealgate_custody::CustodyError::Backend { .. } => {
-                    SignerCallError::Unavailable("the key custody is unavailable".into())
+        let dk = match self.custody.decryption_key(&env.kid).await {
+            Ok(dk) => dk,
+            Err(e) => {
+                tracing::warn!(credential = cid, kid = %env.kid, error = %e, "custody refused the key");
+                if let sealgate_custody::CustodyError::Backend { .. } = e {
+                    return Err(SignerCallError::Unavailable("the key custody is unavailable".into()));
                 }
-                _ => SignerCallError::Denied("the envelope's recipient key is not usable".into()),
+                let reason = "the envelope's recipient key is not usable";
+                let err = SignerCallError::Denied(reason.into());
+                return Err(self.refuse_envelope(role, &row, reason, Some(&digest), err).await);
             }
-        })?;
-        let opened = open_credential(env.jwe.as_bytes(), dk.as_ref(), &binding).await.map_err(|e| {
-            tracing::warn!(credential = cid, error = %e, "envelope did not open");
-            SignerCallError::Denied("the envelope did not open".into())
-        })?;
+        };
+        let opened = match open_credential(env.jwe.as_bytes(), dk.as_ref(), &binding).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(credential = cid, error = %e, "envelope did not open");
+                let reason = "the envelope did not open";
+                let err = SignerCallError::Denied(reason.into());
+                return Err(self.refuse_envelope(role, &row, reason, Some(&digest), err).await);
+            }
+        };
         inc(&self.metrics.signer_unseals_total);
         let field = |n: &str| opened.credential.get(n).map(|s| SecretString::from(s.expose_secret().to_owned()));
         let credential = sealgate_exchanges::Credential {

@@ -657,6 +657,102 @@ async fn credential_lifecycle_and_own_audit_trail() {
     .await;
 }
 
+// --- re-seal, and revocation that is on the record first ------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reseal_replaces_one_role_and_never_widens_it() {
+    on_both("reseal", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        assert_eq!(env.create(&alice, "alice", "r1").await.status, 201);
+        let old = env.store.owner_envelopes("alice", "r1").await.expect("envelopes");
+        let put = |jwe: String| json!({ "jwe": jwe });
+        let path = "/v1/credentials/r1/roles/trader";
+        let refused = [
+            // A class the replaced envelope did not grant.
+            (env.seal("trader", "alice", "r1", "binance", "trader", "read,trade,withdraw"), "may not add a class"),
+            // Another API key.
+            (env.seal_key("trader", "alice", "r1", "binance", "trader", "read", "AKIAOTHERKEY0000ZZZZ"), "hint"),
+            // Bound to another credential, user or role.
+            (env.seal("trader", "alice", "r2", "binance", "trader", "read"), "cid"),
+            (env.seal("trader", "bob", "r1", "binance", "trader", "read"), "sub"),
+            (env.seal("importer", "alice", "r1", "binance", "importer", "read"), "aud"),
+            // A retired key version.
+            (env.seal("retired", "alice", "r1", "binance", "trader", "read"), "retired"),
+        ];
+        for (jwe, why) in refused {
+            let r = env.call("PUT", path, &alice, Some(put(jwe))).await;
+            assert_eq!(r.status, 400, "{why}: {}", r.text);
+            assert!(r.text.contains(why), "{why}: {}", r.text);
+        }
+        let stored = |role: &'static str| {
+            let store = env.store.clone();
+            async move {
+                store.owner_envelopes("alice", "r1").await.expect("envelopes").into_iter().find(|e| e.role == role)
+            }
+        };
+        assert_eq!(stored("trader").await.map(|e| e.jwe), Some(old[1].jwe.clone()), "nothing replaced");
+        // The same envelope again is no re-seal; another user's session reaches nothing.
+        let r = env.call("PUT", path, &alice, Some(put(old[1].jwe.clone()))).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let narrower = env.seal("trader", "alice", "r1", "binance", "trader", "read");
+        assert_eq!(env.call("PUT", path, &bob, Some(put(narrower.clone()))).await.status, 404);
+
+        // A narrower re-seal replaces it; the credential's scope follows.
+        let r = env.call("PUT", path, &alice, Some(put(narrower.clone()))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["scope"], json!(["read"]));
+        assert_no_secret("reseal", &r.text);
+        assert_eq!(stored("trader").await.map(|e| e.jwe), Some(narrower));
+        let trail = env.call("GET", "/v1/audit", &alice, None).await;
+        let last = trail.body["records"].as_array().and_then(|r| r.last()).cloned().expect("record");
+        assert_eq!(last["action"], json!("envelope_replaced"));
+        let digest = sealgate_server::revocation::envelope_digest(&old[1].jwe).expect("digest").to_string();
+        assert_eq!(last["detail"]["revoked_envelopes"], json!([digest]));
+        // A revoked role does not come back by re-seal.
+        assert_eq!(env.call("DELETE", "/v1/credentials/r1/roles/importer", &alice, None).await.status, 200);
+        let again = env.seal("importer", "alice", "r1", "binance", "importer", "read");
+        let r = env.call("PUT", "/v1/credentials/r1/roles/importer", &alice, Some(put(again))).await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert_eq!(env.call("PUT", "/v1/credentials/r1/roles/signer", &alice, Some(put("x".into()))).await.status, 400);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_revoked_replaced_or_deleted_without_its_record() {
+    on_both("audit_first", |url| async move {
+        let env = start(&url, local()).await;
+        let alice = env.login("alice").await;
+        assert_eq!(env.create(&alice, "alice", "f1").await.status, 201);
+        // The audit log becomes unwritable.
+        let sql = "ALTER TABLE audit_log RENAME TO audit_log_gone";
+        if url.starts_with("sqlite:") {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.expect("sqlite");
+            sqlx::query(sql).execute(&mut c).await.expect("rename");
+        } else {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("postgres");
+            sqlx::query(sql).execute(&mut c).await.expect("rename");
+        }
+        let reseal = json!({"jwe": env.seal("trader", "alice", "f1", "binance", "trader", "read")});
+        for (method, path, body, undone) in [
+            ("DELETE", "/v1/credentials/f1/roles/trader", None, "nothing was revoked"),
+            ("PUT", "/v1/credentials/f1/roles/trader", Some(reseal), "nothing was replaced"),
+            ("DELETE", "/v1/credentials/f1", None, "nothing was deleted"),
+        ] {
+            let r = env.call(method, path, &alice, body).await;
+            assert_eq!(r.status, 503, "{method} {path}: {}", r.text);
+            assert!(r.text.contains(undone), "{}", r.text);
+        }
+        let c = env.store.get_credential("alice", "f1").await.expect("get").expect("exists");
+        assert_eq!((c.status, c.scope.as_str()), (sealgate_store::CredentialStatus::Active, "read,trade"));
+        let envs = env.store.owner_envelopes("alice", "f1").await.expect("envelopes");
+        assert_eq!(envs.len(), 2, "both envelopes are still there, unchanged");
+        assert!(envs.iter().all(|e| e.jwe.starts_with(JWE_PREFIX)));
+    })
+    .await;
+}
+
 // --- bodies: the shape the schema states, refusals before reading ----------------------------
 
 #[tokio::test(flavor = "multi_thread")]
@@ -854,6 +950,7 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         ("GET", "/v1/credentials/{id}")
         | ("DELETE", "/v1/credentials/{id}")
         | ("DELETE", "/v1/credentials/{id}/roles/{role}")
+        | ("PUT", "/v1/credentials/{id}/roles/{role}")
         | ("PUT", "/v1/credentials/{id}/limits") => (200, 404, 401),
         ("POST", "/v1/orders") | ("DELETE", "/v1/orders/{id}") => (503, 503, 401),
         _ => (200, 200, 401),
@@ -878,6 +975,9 @@ async fn authorization_matrix() {
                     {"role": "trader", "jwe": env.seal("trader", "alice", &format!("new{n}"), "binance", "trader", "trade")}]})),
                 ("POST", "/v1/orders") => Some(json!({"credential_id": cid, "symbol": "BTCUSDT", "side": "buy", "order_type": "market", "qty": "1"})),
                 ("PUT", "/v1/credentials/{id}/limits") => Some(json!({"symbols": ["BTCUSDT"], "max_notional": "1000"})),
+                // A re-seal of alice's trader role (narrower); bob's session cannot reach it.
+                ("PUT", "/v1/credentials/{id}/roles/{role}") => Some(json!({
+                    "jwe": env.seal("trader", "alice", &cid, "binance", "trader", "read")})),
                 _ => None,
             };
             let (owner, other, anon) = expected(method, path);

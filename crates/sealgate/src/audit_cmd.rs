@@ -36,9 +36,12 @@ pub enum AuditCommand {
         #[arg(long)]
         pin: Option<String>,
         /// A file of further signed checkpoint lines, kept apart from the chain
-        /// (the desktop agent's `FILE.checkpoint`): a chain cut short below one
-        /// of them fails as truncated even if its own tail was cut with it.
-        #[arg(long, requires = "file")]
+        /// (the desktop agent's `FILE.checkpoint`, a signer's
+        /// `<data>/signer-state.checkpoint`): a chain cut short below one of them
+        /// fails as truncated even if its own tail was cut with it — with
+        /// `--database`, a database rolled back (checkpoints included) to before
+        /// what the signer saw.
+        #[arg(long)]
         checkpoints: Option<PathBuf>,
     },
 }
