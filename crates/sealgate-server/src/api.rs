@@ -984,6 +984,7 @@ async fn show_credential(
     params(("id" = String, Path, description = "credential id"), ("role" = RoleName, Path, description = "the role to revoke")),
     responses((status = 200, description = "revoked", body = CredentialView),
               (status = 404, description = "no envelope for this role on this credential", body = ErrorBody),
+              (status = 409, description = "the envelope kept changing while it was revoked; try again", body = ErrorBody),
               (status = 503, description = "the audit log is unavailable; nothing was revoked", body = ErrorBody)))]
 async fn revoke_role(
     State(s): State<ApiState>,

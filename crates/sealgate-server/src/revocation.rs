@@ -22,10 +22,15 @@
 //! even when its row is back — an audited denial, reason [`RESTORED_REASON`].
 //!
 //! **What the signer remembers.** With a state file (`sealgate serve` keeps
-//! `<data>/signer-state.json`, 0600 beside the keyring), the last record it verified
-//! (seq and hash), the last checkpoint and the revoked set survive a restart: the next
-//! start verifies only what follows, and refuses to start when that record is gone or
-//! changed — the database, audit chain included, was rolled back or rewritten.
+//! `<data>/signer-state.json`, 0600 beside the keyring; checked like ssh's StrictModes,
+//! since another account able to write it could make the signer forget), the last record
+//! it verified (seq and hash), the last checkpoint and the revoked set survive a restart:
+//! the next start verifies only what follows, and refuses to start when that record is
+//! gone or changed — the database, audit chain included, was rolled back or rewritten.
+//! Beside it, `<data>/signer-state.checkpoint` holds the last signed checkpoint it
+//! verified as a checkpoint file (FORMAT.md J5). Both are rewritten atomically when a
+//! revocation is learnt, and otherwise at most every 5 s. Without the file (a new
+//! signer) the chain is verified from seq 1: about 140,000 records a second on SQLite.
 //!
 //! **What remains.** A rollback of the whole database, audit chain and checkpoints
 //! included, to before a revocation is caught only by a signer that saw the revocation
@@ -33,11 +38,13 @@
 //! back database, cannot tell. So is a revocation record dropped by a writer who rewrites
 //! the chain's unsigned tail before any signer read it (checkpoints are signed every
 //! 1,000 records or after 1 s of quiet; a signer in the api's process reads it at once).
-//! An operator detects both by keeping the signed checkpoints apart from the database and
-//! checking that their sequence never goes back: the state file's `seq`, and
-//! `sealgate audit verify --database URL --pin PIN --checkpoints FILE` with a file of
-//! checkpoint lines saved earlier (a chain shorter than a saved checkpoint fails as
-//! truncated; one rewritten below it fails the signature).
+//! An operator detects both by keeping signed checkpoints apart from the database and
+//! checking that the chain never goes back below them: a signer with its state file
+//! refuses to start, and `sealgate audit verify --database URL --pin PIN --checkpoints
+//! <data>/signer-state.checkpoint` (or any copy of it kept elsewhere) fails as truncated
+//! when the chain is shorter than the saved checkpoint, and names the record when it was
+//! rewritten below it. Keep a copy of that file off the database host (a backup restored
+//! with the database would take the file back with it).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

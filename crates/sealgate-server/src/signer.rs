@@ -5,8 +5,13 @@
 //!    request is checked (`Request::validate`: the one path rule of
 //!    `sealgate-exchanges`, so the path classified is the path signed and sent);
 //! 2. the credential row and the envelope sealed to that role are loaded;
-//!    the envelope's protected header must bind the row's owner, id and
-//!    exchange and the caller's role (checked without opening);
+//!    an envelope the owner revoked, replaced or deleted — its content digest
+//!    is in the revoked set learnt from the verified audit chain
+//!    ([`crate::revocation`]) — is refused even though its row is back; the
+//!    envelope's protected header must bind the row's owner, id and
+//!    exchange and the caller's role (checked without opening); each such
+//!    refusal (and an unreadable or non-opening envelope) is an audited
+//!    denial, bounded and rate-limited per caller like a policy denial;
 //!    For `sign`, the exchange's signature must bind the whole request
 //!    (method, path, query, body) and carry no credential in clear
 //!    (`sealgate_exchanges::check_sign`: Gate, Bitstamp and Deribit today);
@@ -31,7 +36,12 @@
 //! Cached entries are re-checked against the store every `revalidate`
 //! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
 //! switch reaches every signer instance within it, and this instance at once
-//! through [`Signer::invalidate`].
+//! through [`Signer::invalidate`]. The audit chain is followed on the same
+//! clock (a request finding it older reads what was appended; others do not
+//! wait for that read unless it is twice as old): a revocation recorded
+//! anywhere drops the cached credential it names, even if its row was put
+//! back. A chain that does not verify stops every open (503) until an
+//! operator has looked and restarted the signer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

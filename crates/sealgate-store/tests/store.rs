@@ -864,3 +864,61 @@ async fn the_wal_is_copied_beside_the_appender_and_reset_between_commits() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_touches_only_the_recorded_envelope_and_reads_the_chain_by_seq() {
+    on_both("revocation", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "alice", "cid-r1", "jwe.r1.importer").await;
+        user_with_credential(&store, "bob", "cid-b1", "jwe.b1.importer").await;
+        let trader = NewEnvelope { role: "trader", kid: "trd-1", jwe: "jwe.r1.trader" };
+        store.put_envelope("alice", "cid-r1", &trader).await.expect("trader");
+
+        // The owner's envelopes, ciphertext included, by role; another owner sees none.
+        let envs = store.owner_envelopes("alice", "cid-r1").await.expect("envelopes");
+        let texts: Vec<(&str, &str)> = envs.iter().map(|e| (e.role.as_str(), e.jwe.as_str())).collect();
+        assert_eq!(texts, [("importer", "jwe.r1.importer"), ("trader", "jwe.r1.trader")]);
+        assert!(store.owner_envelopes("bob", "cid-r1").await.expect("envelopes").is_empty());
+
+        // Compare-and-set delete: only the recorded text, only by its owner.
+        assert!(!store.delete_envelope_if("alice", "cid-r1", "trader", "jwe.other").await.expect("cas"));
+        assert!(!store.delete_envelope_if("bob", "cid-r1", "trader", "jwe.r1.trader").await.expect("owner"));
+        assert!(store.delete_envelope_if("alice", "cid-r1", "trader", "jwe.r1.trader").await.expect("delete"));
+        assert!(!store.delete_envelope_if("alice", "cid-r1", "trader", "jwe.r1.trader").await.expect("twice"));
+
+        // Compare-and-set re-seal, with the credential's scope, in one transaction.
+        let new = NewEnvelope { role: "importer", kid: "imp-2", jwe: "jwe.r1.importer.v2" };
+        assert!(!store.replace_envelope("alice", "cid-r1", "jwe.stale", &new, "read").await.expect("stale"));
+        assert!(!store.replace_envelope("bob", "cid-r1", "jwe.r1.importer", &new, "read").await.expect("owner"));
+        let c = store.get_credential("alice", "cid-r1").await.expect("get").expect("exists");
+        assert_eq!(c.scope, "read,trade", "a refused re-seal changes nothing");
+        assert!(store.replace_envelope("alice", "cid-r1", "jwe.r1.importer", &new, "read").await.expect("replace"));
+        let (c, env) = store.signer_envelope("cid-r1", "importer").await.expect("signer").expect("present");
+        assert_eq!((c.scope.as_str(), env.kid.as_str(), env.jwe.as_str()), ("read", "imp-2", "jwe.r1.importer.v2"));
+
+        // Delete returns what it destroyed; a deleted credential takes no re-seal and is not found again.
+        let gone = store.delete_credential_envelopes("alice", "cid-r1").await.expect("delete");
+        assert_eq!(gone.iter().map(|e| e.jwe.as_str()).collect::<Vec<_>>(), ["jwe.r1.importer.v2"]);
+        let again = NewEnvelope { role: "importer", kid: "imp-3", jwe: "jwe.r1.importer.v3" };
+        assert!(!store.replace_envelope("alice", "cid-r1", "jwe.r1.importer.v2", &again, "read").await.expect("gone"));
+        assert!(matches!(store.delete_credential_envelopes("alice", "cid-r1").await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.delete_credential_envelopes("alice", "cid-b1").await, Err(StoreError::NotFound { .. })));
+        assert_eq!(store.owner_envelopes("bob", "cid-b1").await.expect("bob's").len(), 1, "bob's untouched");
+
+        // The chain by seq, and checkpoints in a range.
+        store.append_audit_with(|tail| records_after(tail, "x", 5)).await.expect("append");
+        let third = store.audit_record(3).await.expect("record").expect("present");
+        assert_eq!(third.seq, 3);
+        assert!(store.audit_record(6).await.expect("record").is_none());
+        for seq in [2, 4, 5] {
+            let cp = StoredCheckpoint { seq, hash: format!("h{seq}"), time_ms: 1, sig: "s".into() };
+            store.add_audit_checkpoint(&cp).await.expect("checkpoint");
+        }
+        let seqs = |v: Vec<StoredCheckpoint>| v.into_iter().map(|c| c.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.audit_checkpoints_in(2, 5, 10).await.expect("in")), [4, 5]);
+        assert_eq!(seqs(store.audit_checkpoints_in(0, 4, 10).await.expect("in")), [2, 4]);
+        assert_eq!(seqs(store.audit_checkpoints_in(0, i64::MAX, 1).await.expect("in")), [2]);
+        assert!(store.audit_checkpoints_in(5, i64::MAX, 10).await.expect("in").is_empty());
+    })
+    .await;
+}
