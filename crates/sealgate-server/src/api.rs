@@ -4,6 +4,10 @@
 //! checked against the caller and the request ([`sealgate_envelope::check_binding`]) and
 //! its `kid` against the active recipient keys of its role, and nothing is decrypted. No
 //! endpoint returns an envelope or a secret: credentials come back as metadata only.
+//! Revoking a role, re-sealing one and deleting a credential first put the content digests
+//! of the envelopes they destroy on the audit record, then destroy exactly those; without
+//! the record nothing changes (503). That record is what keeps them revoked when a database
+//! writer puts their rows back ([`crate::revocation`]).
 //!
 //! Every response is JSON (errors are `{"error": "…"}` with a precise message and never a
 //! database or internal detail), carries `X-Content-Type-Options: nosniff`,

@@ -287,15 +287,18 @@ impl Revocations {
                 root
             }
         };
+        // What is learnt joins the set before the position moves past it: a follow cut short
+        // (its request dropped) never skips a revocation.
         let mut learnt = Vec::new();
         if !pos.loaded {
             if let Some(state) = self.load_state()? {
-                pos.seq = state.seq;
-                pos.hash = Hash::from_hex(&state.hash).ok_or_else(|| self.state_error("hash is not 64 hex digits"))?;
-                pos.checkpoint_seq = state.checkpoint_seq;
+                let hash = Hash::from_hex(&state.hash).ok_or_else(|| self.state_error("hash is not 64 hex digits"))?;
+                let mut revoked = Vec::with_capacity(state.revoked.len());
                 for d in &state.revoked {
-                    learnt.push(Hash::from_hex(d).ok_or_else(|| self.state_error("a revoked digest is not 64 hex"))?);
+                    revoked.push(Hash::from_hex(d).ok_or_else(|| self.state_error("a revoked digest is not 64 hex"))?);
                 }
+                learnt.extend(self.learn(revoked));
+                (pos.seq, pos.hash, pos.checkpoint_seq) = (state.seq, hash, state.checkpoint_seq);
             }
             pos.loaded = true;
             pos.dirty = true;
@@ -313,8 +316,12 @@ impl Revocations {
                     )));
                 }
                 None => {
+                    let aside =
+                        self.state_file.as_deref().map(Path::display).map(|p| p.to_string()).unwrap_or_default();
                     return Err(broken(format_args!(
-                        "record {} that this signer verified is gone: the database was rolled back or the chain cut",
+                        "record {} that this signer verified is gone: the database was rolled back or the chain cut \
+                         (if it was restored from a backup on purpose, envelopes revoked since may be back: revoke \
+                         them again, then move {aside} aside)",
                         pos.seq
                     )));
                 }
@@ -376,14 +383,16 @@ impl Revocations {
                 .collect::<Result<Vec<SignedCheckpoint>, _>>()?;
             let highest = cps.iter().max_by_key(|c| c.checkpoint.seq).cloned();
             let mut v = Verifier::resume(pos.seq, pos.hash, Some(root.clone()), cps).map_err(broken)?;
+            let mut page = Vec::new();
             for row in &rows {
                 let Some(r) = record_of(row) else {
                     return Err(broken(v.malformed("the stored row is not a well-formed record")));
                 };
                 v.push(&r).map_err(broken)?;
-                learnt.extend(revoked_by(&r));
+                page.extend(revoked_by(&r));
             }
             let s = v.finish().map_err(broken)?;
+            learnt.extend(self.learn(page));
             (pos.seq, pos.hash) = (s.last_seq, s.last_hash);
             if let Some(h) = highest
                 && h.checkpoint.seq > pos.checkpoint_seq
@@ -394,11 +403,7 @@ impl Revocations {
             pos.dirty = true;
         }
 
-        // 4. Learn, and remember.
-        {
-            let mut set = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
-            learnt.retain(|d| set.insert(*d));
-        }
+        // 4. Remember.
         let now = crate::now_ms();
         if let Some(path) = &self.state_file
             && (!learnt.is_empty() || (pos.dirty && now.saturating_sub(pos.persisted_ms) >= PERSIST_GAP_MS))
@@ -416,6 +421,15 @@ impl Revocations {
             }
         }
         Ok(learnt)
+    }
+
+    /// Adds `digests` to the set; returns those that were not in it.
+    fn learn(&self, mut digests: Vec<Hash>) -> Vec<Hash> {
+        if !digests.is_empty() {
+            let mut set = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+            digests.retain(|d| set.insert(*d));
+        }
+        digests
     }
 
     fn state_error(&self, why: &str) -> RevocationError {

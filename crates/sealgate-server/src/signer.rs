@@ -330,7 +330,8 @@ impl Signer {
     /// Drops at once every cached credential opened from one of `digests`.
     fn forget(&self, digests: &[Hash]) {
         if !digests.is_empty() {
-            lock(&self.cache).retain(|_, e| !digests.contains(&e.envelope_digest));
+            let gone: std::collections::HashSet<&Hash> = digests.iter().collect();
+            lock(&self.cache).retain(|_, e| !gone.contains(&e.envelope_digest));
         }
     }
 
