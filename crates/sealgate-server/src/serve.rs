@@ -655,7 +655,13 @@ pub async fn run(
             }) as crate::api::ChangeHook
         });
         let (router, auth) = api_router(&store, &audit, trader.clone(), custody.as_ref(), hook, &opts).await?;
-        app = app.merge(router);
+        let counted = metrics.clone();
+        app = app.merge(router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                crate::metrics::inc(&counted.api_requests_total);
+                next.run(req)
+            },
+        )));
         api_auth = Some(auth);
     }
 

@@ -222,6 +222,13 @@ async fn the_listener_serves_exactly_its_document_and_refuses_in_json() {
     assert!(doc["paths"]["/v1/forward"]["post"]["requestBody"].is_object(), "{doc}");
     let (status, _, text) = call(&http, "GET", &format!("{service}/metrics"), None).await;
     assert!(status == 200 && text.contains("sealgate_signer_requests_total"), "{status} {text}");
+    // The api's requests are counted (the calls above reached it).
+    let api_requests = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sealgate_api_requests_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("sealgate_api_requests_total");
+    assert!(api_requests > 0, "api requests were not counted: {text}");
 
     // The signer with a token from `sealgate admin service-token`: refusals are JSON too.
     let out = Command::new(BIN)
