@@ -309,18 +309,8 @@ impl Audit {
             self.file.sync_data().map_err(|e| format!("fsync: {e}"))?;
             self.file.write_all(line.as_bytes()).map_err(|e| format!("write: {e}"))?;
             let side = checkpoint_path(&self.path);
-            let mut tmp = side.as_os_str().to_owned();
-            tmp.push(format!(".tmp-{}", std::process::id()));
-            let tmp = PathBuf::from(tmp);
-            let _ = fs::remove_file(&tmp);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| format!("{}: {e}", tmp.display()))?;
-            f.write_all(line.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            fs::rename(&tmp, &side).map_err(|e| format!("{}: {e}", side.display()))?;
+            sealgate_hardening::private_file::replace(&side, line.as_bytes())
+                .map_err(|e| format!("{}: {e}", side.display()))?;
             Ok(())
         })();
         match res {
