@@ -19,6 +19,7 @@ mod binance;
 mod coinbase;
 mod kraken;
 mod okx;
+mod orders;
 mod params;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use amount::Amount;
+pub use orders::{IntentSize, OrderIntent, read_order};
 
 /// What a key may do (the exchange's own API-key restrictions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
