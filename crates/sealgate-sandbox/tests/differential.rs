@@ -59,6 +59,9 @@ fn check(id: &str, venue: Venue, cred: &Credential, req: &Request, tally: &mut T
         tally.refused += 1;
         return Ok(());
     };
+    // The canonical form is a fixed point: read again, the same bytes and facts.
+    let again = sealgate_exchanges::canonicalize(id, &canon.request);
+    prop_assert_eq!(again.as_ref(), Ok(&canon), "not a fixed point: {:?}", req);
     let ctx = Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(1_700_000_000_001) };
     let signed = sealgate_exchanges::sign(id, cred, &canon.request, &ctx)
         .map_err(|e| TestCaseError::fail(format!("a canonical request did not sign: {e}: {:?}", canon.request)))?;
