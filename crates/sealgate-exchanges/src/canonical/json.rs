@@ -3,7 +3,9 @@
 //! the two names differ only in ASCII case (Go's `encoding/json`, behind
 //! Coinbase, matches names case-insensitively and keeps the last), member
 //! names in ASCII (Unicode case folding would make `K` and `K`, U+212A, one
-//! name), and for exchanges with a reader, numbers that are integers only:
+//! name), and for exchanges with a reader, no control character in a
+//! string (a NUL ends a string for some readers) and numbers that are
+//! integers only:
 //! a decimal amount in a JSON number means what the reader's floating point
 //! makes of it, so amounts travel as strings. The body sent is printed from
 //! the parsed value ([`print`]): compact, members sorted.
@@ -62,10 +64,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
             )),
         }
     }
-    fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
-        Ok(Strict(Value::String(v.to_owned())))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Strict, E> {
+        self.visit_string(v.to_owned())
     }
-    fn visit_string<E>(self, v: String) -> Result<Strict, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Strict, E> {
+        // A NUL or other control character ends or splits a string for some readers.
+        if self.0 == Numbers::Integers && v.chars().any(char::is_control) {
+            return Err(E::custom("a string holds a control character"));
+        }
         Ok(Strict(Value::String(v)))
     }
     fn visit_unit<E>(self) -> Result<Strict, E> {
@@ -82,8 +88,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         let mut seen = BTreeSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !key.is_ascii() {
-                return Err(de::Error::custom(format!("member name {} is not ASCII", shown(&key))));
+            if !key.is_ascii() || key.chars().any(|c| c.is_ascii_control()) {
+                return Err(de::Error::custom(format!("member name {} is not printable ASCII", shown(&key))));
             }
             if !seen.insert(key.to_ascii_lowercase()) {
                 return Err(de::Error::custom(format!(
@@ -152,6 +158,8 @@ mod tests {
         // The same name spelled with an escape is the same name.
         assert!(bad(r#"{"price":"1","pr\u0069ce":"2"}"#));
         assert!(bad(r#"{"\u212aey":1}"#));
+        assert!(bad(r#"{"product_id":"BTC-USD\u0000"}"#));
+        assert!(bad(r#"{"a\nb":1}"#));
         assert!(!bad(r#"{"a":{"c":1},"b":{"c":1}}"#));
     }
 

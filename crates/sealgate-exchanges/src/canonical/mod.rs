@@ -52,7 +52,8 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
 /// duplicate is read differently by different JSON libraries); a
 /// trade-class request has unknown facts.
 fn unread(id: &str, req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
-    if crate::content_type(id, &req.method, &req.body)? == Some(crate::JSON) {
+    // (Bitget announces JSON on every POST, an empty body included.)
+    if !req.body.is_empty() && crate::content_type(id, &req.method, &req.body)? == Some(crate::JSON) {
         json::parse(&req.body, json::Numbers::Any)?;
     }
     let order = if class == EndpointClass::Trade { OrderFacts::unknown() } else { OrderFacts::no_order(None) };
@@ -203,5 +204,8 @@ mod tests {
             Err(Error::Ambiguous(_))
         ));
         assert!(canonicalize("nope", &r).is_err());
+        // An empty POST body where JSON is announced (Bitget) is no JSON to check.
+        let empty = Request::new("POST", "/api/v2/spot/trade/cancel-symbol-order", "", "");
+        assert_eq!(canonicalize("bitget", &empty).map(|c| c.request), Ok(empty));
     }
 }
