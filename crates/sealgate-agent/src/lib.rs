@@ -689,8 +689,20 @@ impl Agent {
             }
         }
         let class = sealgate_exchanges::classify(&exchange, &req.path).map_err(|e| Refusal::Sign(e.to_string()))?;
-        let order = sealgate_exchanges::order_facts(&exchange, &req);
-        let facts = RequestFacts::from_order(class, &order);
+        // One request, one meaning: read as the exchange reads it (ambiguity refused and
+        // audited); the canonical request is what is judged, signed and sent.
+        let canon = match sealgate_exchanges::canonicalize(&exchange, &req) {
+            Ok(c) => c,
+            Err(e) => {
+                let d = json!({"op": op.name(), "exchange": exchange, "method": req.method, "path": req.path,
+                    "class": class.name(), "reason": e.to_string()});
+                st.audit.log(Action::Denied, label, &d);
+                return Err(Refusal::Denied(e.to_string()));
+            }
+        };
+        let (req, order) = (canon.request, canon.order);
+        // No reference price yet: a market order sized in base units is refused under a cap.
+        let facts = RequestFacts::from_order(class, &order, None);
         let detail = json!({"op": op.name(), "exchange": exchange, "method": req.method, "path": req.path,
             "class": class.name(), "symbol": facts.symbol});
         let decision = entry.policy(now).map_err(|e| Refusal::Denied(e.to_string())).and_then(|policy| {

@@ -11,9 +11,12 @@
 //!    (method, path, query, body) and carry no credential in clear
 //!    (`sealgate_exchanges::check_sign`: Gate, Bitstamp and Deribit today);
 //!    otherwise `sign` is refused (audited) and the caller uses `forward`;
-//! 3. `sealgate-policy` decides: kill switch, credential status, the
-//!    endpoint's class (by path) against the role and the sealed `scope`,
-//!    symbol and notional limits, rate;
+//! 3. the request is read as the exchange reads it
+//!    (`sealgate_exchanges::canonicalize`: anything ambiguous is refused and
+//!    audited), and `sealgate-policy` decides on that reading: kill switch,
+//!    credential status, the endpoint's class (by path) against the role and
+//!    the sealed `scope`, symbol and notional limits, rate; what is signed and
+//!    sent is the canonical request, produced from what was judged;
 //! 4. only then is the envelope opened (through the custody) — once: the
 //!    opened credential is cached for a short TTL in a bounded cache (the
 //!    process's memory is locked and non-dumpable, see [`crate::hardening`]);
@@ -151,6 +154,9 @@ type CacheKey = (String, Role);
 struct Ready {
     entry: Arc<Entry>,
     class: EndpointClass,
+    /// The request as the policy judged it (`sealgate_exchanges::canonicalize`):
+    /// what is signed and sent, never the caller's bytes.
+    request: Request,
 }
 
 /// The signer.
@@ -301,7 +307,7 @@ impl Signer {
             )));
         }
         let ready = self.prepare(role, call, Op::Sign).await?;
-        let signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        let signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
         self.audit_use(role, call, &ready, Action::Signed, None).await?;
         inc(&self.metrics.signer_signed_total);
         Ok(signed)
@@ -314,13 +320,13 @@ impl Signer {
         let exchange = ready.entry.exchange.clone();
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
-        let _guard = match self.uses_nonce(&ready, &call.request) {
+        let _guard = match self.uses_nonce(&ready, &ready.request) {
             true => Some(self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?),
             false => None,
         };
         // Each signed request is on the record before it leaves: a signer that dies after
         // sending cannot leave a use of the key unaudited.
-        let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        let mut signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
         self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         // The answer is parsed, never searched (`sealgate_exchanges::answer`): only a documented
@@ -332,7 +338,7 @@ impl Signer {
             Ok(Answer::Other) | Err(_) => false,
         };
         if resend {
-            signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+            signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
             self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
             resp = self.send(&exchange, &signed).await?;
         }
@@ -424,8 +430,8 @@ impl Signer {
             inc(&self.metrics.signer_cache_hits_total);
             self.check_sign(op, role, &entry.exchange, &entry.owner, call).await?;
             let policy = lock(&entry.policy).clone();
-            let class = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
-            return Ok(Ready { entry, class });
+            let (class, request) = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
+            return Ok(Ready { entry, class, request });
         }
 
         // Miss or stale: read the row and the envelope.
@@ -455,7 +461,7 @@ impl Signer {
         let limits = self.store.credential_limits(cid).await.map_err(store_err)?;
         let policy = policy_of(header.scope.clone(), status, limits.as_ref())?;
         // Policy before the secret: a denied request never opens anything.
-        let class = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
+        let (class, request) = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
 
         let digest = sha256(env.jwe.as_bytes());
         if let Some(entry) = lock(&self.cache).get(&key).cloned()
@@ -466,7 +472,7 @@ impl Signer {
             entry.checked_ms.store(now, Ordering::Relaxed);
             *lock(&entry.policy) = policy;
             inc(&self.metrics.signer_cache_hits_total);
-            return Ok(Ready { entry, class });
+            return Ok(Ready { entry, class, request });
         }
 
         // One open per credential and role at a time.
@@ -476,7 +482,7 @@ impl Signer {
             && entry.envelope_digest == digest
             && entry.opened.elapsed() < self.cfg.cache_ttl
         {
-            return Ok(Ready { entry, class });
+            return Ok(Ready { entry, class, request });
         }
         // The custody's and the backend's words stay in the log: a caller learns only
         // whether to retry (503) or not (403).
@@ -537,7 +543,7 @@ impl Signer {
             cache.insert(key.clone(), entry.clone());
         }
         lock(&self.opening).remove(&key);
-        Ok(Ready { entry, class })
+        Ok(Ready { entry, class, request })
     }
 
     async fn decide(
@@ -548,11 +554,31 @@ impl Signer {
         exchange: &str,
         owner: &str,
         call: &ForwardCall,
-    ) -> Result<EndpointClass, SignerCallError> {
+    ) -> Result<(EndpointClass, Request), SignerCallError> {
         let class = sealgate_exchanges::classify(exchange, &call.request.path)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        // One request, one meaning: read as the exchange reads it; what is judged is what is
+        // sent. An ambiguous request is refused, and the refusal is evidence.
+        let canon = match sealgate_exchanges::canonicalize(exchange, &call.request) {
+            Ok(c) => c,
+            Err(e) => {
+                inc(&self.metrics.signer_denied_total);
+                self.record_denial(
+                    role,
+                    &call.credential_id,
+                    owner,
+                    json!({
+                        "exchange": exchange, "role": role.name(), "class": class.name(),
+                        "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
+                    }),
+                )
+                .await?;
+                return Err(SignerCallError::Denied(e.to_string()));
+            }
+        };
+        // No reference price yet: a market order sized in base units is refused under a cap.
         let facts = if class == EndpointClass::Trade {
-            RequestFacts::from_order(class, &sealgate_exchanges::order_facts(exchange, &call.request))
+            RequestFacts::from_order(class, &canon.order, None)
         } else {
             RequestFacts::of_class(class)
         };
@@ -577,7 +603,7 @@ impl Signer {
             .await?;
             return Err(SignerCallError::Denied(denial.to_string()));
         }
-        Ok(class)
+        Ok((class, canon.request))
     }
 
     async fn kill_switch(&self) -> Result<bool, SignerCallError> {
