@@ -524,8 +524,9 @@ async fn credential_create_checks_every_binding() {
         refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe, "kid": "k"}]})).await, 400, "unknown field");
         refused(post(json!({"id": "c 1", "exchange": "binance", "envelopes": []})).await, 400, "id must be");
         // The one id rule (the signer's, the store's and `sealgate seal`'s): 64 is the most.
+        // (No envelope can even be sealed to such an id: the envelope's cid follows it too.)
         let id65 = "x".repeat(65);
-        let long = one("trader", env.seal("trader", "alice", &id65, "binance", "trader", "trade"), &id65);
+        let long = one("trader", env.seal("trader", "alice", "c1", "binance", "trader", "trade"), &id65);
         refused(post(long).await, 400, sealgate_envelope::CREDENTIAL_ID_RULE);
 
         refused(post(json!({"id": "c1", "exchange": "binance", "label": "a\u{7}", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "label");
@@ -555,14 +556,82 @@ async fn credential_create_checks_every_binding() {
         assert_eq!(r.body["roles"][0]["role"], json!("importer"));
         assert_eq!(r.body["roles"][1]["kid"], json!("trader-v1"));
         assert_eq!(env.store.job_counts().await.expect("jobs").0, 1);
-        // The id is taken, by anyone.
-        assert_eq!(env.create(&alice, "alice", "c1").await.status, 409);
-        let bob = env.login("bob").await;
-        assert_eq!(env.create(&bob, "bob", "c1").await.status, 409);
+        // The id is taken among alice's own credentials (bob's ids are his: see
+        // credential_ids_are_unique_per_owner_only).
+        let again = env.create(&alice, "alice", "c1").await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        assert!(again.text.contains("you already have a credential with this id"), "{}", again.text);
         // A trader-only credential queues no import.
         let t = json!({"id": "c2", "exchange": "okx", "envelopes": [{"role": "trader", "jwe": env.seal("trader", "alice", "c2", "okx", "trader", "trade")}]});
         assert_eq!(post(t).await.status, 201);
         assert_eq!(env.store.job_counts().await.expect("jobs").0, 1);
+    })
+    .await;
+}
+
+/// A credential id is unique per owner only. Bob may use an id alice holds (201, not the old
+/// 409 that told him alice has it and let him squat ids before she used them), and nothing
+/// bob does with his `same` — show, revoke, limit, delete — is seen on alice's `same`.
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_ids_are_unique_per_owner_only() {
+    on_both("credential_ids_are_unique_per_owner_only", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        assert_eq!(env.create(&alice, "alice", "same").await.status, 201);
+        // Bob's answer for an id alice holds is the answer for a fresh one: no oracle.
+        let fresh = env.create(&bob, "bob", "fresh").await;
+        let taken = env.create(&bob, "bob", "same").await;
+        assert_eq!((fresh.status, taken.status), (201, 201), "{}", taken.text);
+        assert_eq!(taken.body["id"], json!("same"));
+        assert_eq!(env.create(&alice, "alice", "same").await.status, 409, "alice's own id is taken for alice");
+        assert_eq!(env.create(&bob, "bob", "same").await.status, 409, "and bob's for bob");
+
+        // Each sees their own, with their own envelopes.
+        let ids = |r: &Reply| -> Vec<String> {
+            r.body["credentials"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(ids(&env.call("GET", "/v1/credentials", &alice, None).await), ["same"]);
+        assert_eq!(ids(&env.call("GET", "/v1/credentials", &bob, None).await), ["fresh", "same"]);
+        // Bob revokes, limits and deletes his `same`: alice's is as it was.
+        let r = env.call("DELETE", "/v1/credentials/same/roles/trader", &bob, None).await;
+        assert_eq!((r.status, r.body["roles"].as_array().map(Vec::len)), (200, Some(1)), "{}", r.text);
+        let r = env.call("PUT", "/v1/credentials/same/limits", &bob, Some(json!({"max_notional": "5"}))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = env.call("DELETE", "/v1/credentials/same", &bob, None).await;
+        assert_eq!(r.body["status"], json!("deleted"), "{}", r.text);
+        let a = env.call("GET", "/v1/credentials/same", &alice, None).await;
+        assert_eq!((a.status, a.body["status"].as_str()), (200, Some("active")), "{}", a.text);
+        assert_eq!(a.body["roles"].as_array().map(Vec::len), Some(2), "alice's trader envelope stays");
+        assert_eq!(a.body["limits"]["max_notional"], Value::Null, "bob's limit is not alice's");
+        let (_, envelope) = env.store.signer_envelope("alice", "same", "trader").await.expect("read").expect("alice's");
+        assert!(env.store.signer_envelope("bob", "same", "trader").await.expect("read").is_none());
+        assert!(envelope.jwe.starts_with(JWE_PREFIX));
+        // Each import job is queued for its owner's credential.
+        let mut jobs = Vec::new();
+        for id in 1..=3 {
+            let j = env.store.job(id).await.expect("job").expect("queued");
+            jobs.push((j.owner, j.credential_id));
+        }
+        let jobs: BTreeSet<(String, String)> = jobs.into_iter().collect();
+        let want = [("alice", "same"), ("bob", "fresh"), ("bob", "same")].map(|(o, c)| (o.to_owned(), c.to_owned()));
+        assert_eq!(jobs, BTreeSet::from(want));
+        // Alice's trail names alice's `same` only; bob's, bob's.
+        let trail = env.call("GET", "/v1/audit", &alice, None).await;
+        let actions: Vec<&str> =
+            trail.body["records"].as_array().expect("records").iter().filter_map(|r| r["action"].as_str()).collect();
+        assert_eq!(actions, ["credential_created"]);
+        let trail = env.call("GET", "/v1/audit", &bob, None).await;
+        let actions: Vec<&str> =
+            trail.body["records"].as_array().expect("records").iter().filter_map(|r| r["action"].as_str()).collect();
+        assert_eq!(
+            actions,
+            ["credential_created", "credential_created", "revoked", "limits_changed", "credential_deleted"]
+        );
     })
     .await;
 }

@@ -286,7 +286,7 @@ async fn the_web_client_in_headless_chromium() {
     let store = sealgate_store::Store::connect(&format!("sqlite://{}?mode=rw", data.join("sealgate.db").display()))
         .await
         .expect("store");
-    let (row, envelope) = store.signer_envelope(cid, "trader").await.expect("read").expect("trader envelope");
+    let (row, envelope) = store.signer_envelope(user, cid, "trader").await.expect("read").expect("trader envelope");
     assert_eq!((row.owner.as_str(), row.exchange.as_str()), (user, "binance"));
     let key = custody.decryption_key(&envelope.kid).await.expect("role key");
     let binding = Binding {
@@ -319,8 +319,8 @@ async fn the_web_client_in_headless_chromium() {
         assert!(sealgate_envelope::open_credential(envelope.jwe.as_bytes(), key.as_ref(), &wrong).await.is_err());
     }
     // The revoked importer envelope is gone; the deleted OKX key has no envelope left.
-    assert!(store.signer_envelope(cid, "importer").await.expect("read").is_none());
-    assert!(store.signer_envelope(okx, "trader").await.expect("read").is_none());
+    assert!(store.signer_envelope(user, cid, "importer").await.expect("read").is_none());
+    assert!(store.signer_envelope(user, okx, "trader").await.expect("read").is_none());
     // The order the page placed reached the exchange and was cancelled there.
     let orders = store.orders(user, 10).await.expect("orders");
     assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "canceled"), "{orders:?}");
