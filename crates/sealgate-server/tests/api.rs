@@ -170,6 +170,13 @@ impl Env {
         jwe
     }
 
+    /// The actions of the caller's audit trail, oldest first.
+    async fn trail_actions(&self, who: &Who) -> Vec<String> {
+        let trail = self.call("GET", "/v1/audit", who, None).await;
+        let records = trail.body["records"].as_array().cloned().unwrap_or_default();
+        records.iter().filter_map(|r| r["action"].as_str().map(str::to_owned)).collect()
+    }
+
     /// A credential of `user` sealed to both roles.
     async fn create(&self, who: &Who, user: &str, cid: &str) -> Reply {
         let body = json!({"id": cid, "exchange": "binance", "label": "main", "envelopes": [
@@ -621,17 +628,9 @@ async fn credential_ids_are_unique_per_owner_only() {
         let want = [("alice", "same"), ("bob", "fresh"), ("bob", "same")].map(|(o, c)| (o.to_owned(), c.to_owned()));
         assert_eq!(jobs, BTreeSet::from(want));
         // Alice's trail names alice's `same` only; bob's, bob's.
-        let trail = env.call("GET", "/v1/audit", &alice, None).await;
-        let actions: Vec<&str> =
-            trail.body["records"].as_array().expect("records").iter().filter_map(|r| r["action"].as_str()).collect();
-        assert_eq!(actions, ["credential_created"]);
-        let trail = env.call("GET", "/v1/audit", &bob, None).await;
-        let actions: Vec<&str> =
-            trail.body["records"].as_array().expect("records").iter().filter_map(|r| r["action"].as_str()).collect();
-        assert_eq!(
-            actions,
-            ["credential_created", "credential_created", "revoked", "limits_changed", "credential_deleted"]
-        );
+        assert_eq!(env.trail_actions(&alice).await, ["credential_created"]);
+        let bobs = ["credential_created", "credential_created", "revoked", "limits_changed", "credential_deleted"];
+        assert_eq!(env.trail_actions(&bob).await, bobs);
     })
     .await;
 }
@@ -870,45 +869,15 @@ async fn raw_post(addr: &str, path: &str, framing: &str, body: &[u8]) -> (u16, S
     raw_post_as(addr, path, framing, body, &Who::Anon).await
 }
 
-/// One POST over a raw connection (the head, then `body`); answers the status and body.
+/// One POST over a raw connection (the head, then `body` in pieces); answers the status and body.
 async fn raw_post_as(addr: &str, path: &str, framing: &str, body: &[u8], who: &Who) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let auth = match who {
         Who::Session { .. } => format!("Cookie: {}\r\nX-CSRF-Token: {}\r\n", cookie_of(who), csrf_of(who)),
         _ => String::new(),
     };
-    let head =
-        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}{framing}\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
-    for part in body.chunks(1029) {
-        if s.write_all(part).await.is_err() {
-            break; // answered and closed before all was sent
-        }
-    }
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                .and_then(|v| v.parse::<usize>().ok());
-            if len.is_some_and(|l| body.len() >= l) {
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let head = sealgate_testkit::raw_http::head("POST", path, addr, &format!("{auth}{framing}\r\n"));
+    let r = sealgate_testkit::raw_http::exchange(addr, &head, body.chunks(1029)).await;
+    (r.status, r.body)
 }
 
 // --- the matrix and the document -------------------------------------------------------------

@@ -25,6 +25,7 @@
 
 mod error;
 mod id;
+mod names;
 mod role;
 mod status;
 

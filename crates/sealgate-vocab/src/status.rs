@@ -1,6 +1,5 @@
 //! A credential's lifecycle.
 
-use std::fmt;
 use std::str::FromStr;
 
 use crate::UnknownName;
@@ -50,21 +49,4 @@ impl TryFrom<String> for CredentialStatus {
     }
 }
 
-impl fmt::Display for CredentialStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for CredentialStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for CredentialStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::names::spelled_by!(CredentialStatus, as_str);

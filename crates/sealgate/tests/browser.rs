@@ -13,15 +13,14 @@
 //!
 //! Without Chromium the test fails, unless `SEALGATE_SKIP_BROWSER=1`, when it skips loudly.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{Binding, Curve, LocalKey};
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use sealgate_testkit::process::{ServeListening, Spawned};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
@@ -38,73 +37,33 @@ fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
 }
 
-/// `sealgate serve`, killed on drop; its stdout and stderr collected.
+/// `sealgate serve` (killed on drop) and what it printed when it started.
 struct Server {
-    child: Child,
+    proc: Spawned,
     base: String,
     service: String,
     login: String,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     async fn start(data: &Path, binance: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .args(["--exchange-url", &format!("binance={binance}")])
-            .env("SEALGATE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sealgate serve");
-        let logs = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut l = logs.lock().expect("logs");
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = logs.lock().expect("logs").clone();
-            let base = text.lines().find_map(|l| l.strip_prefix("sealgate: listening on ").map(str::to_owned));
-            let login = text
-                .lines()
-                .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].to_owned()));
-            let service = text
-                .lines()
-                .find_map(|l| l.strip_prefix("sealgate: service listener on "))
-                .and_then(|l| l.split_whitespace().next())
-                .map(str::to_owned);
-            if let (Some(base), Some(service), Some(login)) = (base, service, login) {
-                return Server { child, base: base.trim().to_owned(), service, login: login.trim().to_owned(), logs };
-            }
-            assert!(Instant::now() < deadline, "serve did not start:\n{text}");
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("serve exited {status}:\n{text}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut proc = Spawned::spawn(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(data)
+                .args(["--exchange-url", &format!("binance={binance}")])
+                .env("SEALGATE_LOG", "info"),
+        );
+        let up = proc
+            .wait_for("serve listening", Duration::from_secs(60), |text| {
+                ServeListening::from_logs(text).filter(|u| u.login.is_some())
+            })
+            .await;
+        Server { proc, base: up.base, service: up.service, login: up.login.unwrap_or_default() }
     }
 
     fn logs(&self) -> String {
-        self.logs.lock().expect("logs").clone()
+        self.proc.logs()
     }
 }
 
