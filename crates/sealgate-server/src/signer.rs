@@ -309,7 +309,7 @@ impl Signer {
             )));
         }
         let ready = self.prepare(role, call, Op::Sign).await?;
-        let signed = self.sign_ready(&ready, call, &call.request).await?;
+        let signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
         self.audit_use(role, call, &ready, Action::Signed, None).await?;
         inc(&self.metrics.signer_signed_total);
         Ok(signed)
@@ -330,7 +330,7 @@ impl Signer {
         };
         // Each signed request is on the record before it leaves: a signer that dies after
         // sending cannot leave a use of the key unaudited.
-        let mut signed = self.sign_ready(&ready, call, &call.request).await?;
+        let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
         self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         // The answer is parsed, never searched (`sealgate_exchanges::answer`): only a documented
@@ -342,7 +342,7 @@ impl Signer {
             Ok(Answer::Other) | Err(_) => false,
         };
         if resend {
-            signed = self.sign_ready(&ready, call, &call.request).await?;
+            signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
             self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
             resp = self.send(&exchange, &signed).await?;
         }
@@ -609,7 +609,7 @@ impl Signer {
     async fn sign_ready(
         &self,
         ready: &Ready,
-        call: &ForwardCall,
+        cid: &CredentialId,
         req: &Request,
     ) -> Result<SignedRequest, SignerCallError> {
         let exch = &ready.entry.exchange;
@@ -621,8 +621,8 @@ impl Signer {
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let Some(floor) = probe.floor() else { return Ok(signed) };
         // The scheme needs a nonce: take the next one from the store, shared by every signer.
-        let nonce =
-            self.store.next_nonce(call.owner.as_str(), call.credential_id.as_str(), floor).await.map_err(store_err)?;
+        // The entry's owner is the call's: the entry was loaded, and is cached, by (owner, id).
+        let nonce = self.store.next_nonce(&ready.entry.owner, cid.as_str(), floor).await.map_err(store_err)?;
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &FixedNonce(nonce) };
         sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))
