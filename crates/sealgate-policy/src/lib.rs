@@ -30,56 +30,23 @@ pub use sealgate_exchanges::EndpointClass;
 
 use std::collections::BTreeSet;
 
-/// A consumer role and what it may ever do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Imports balances and history: reads only.
-    Importer,
-    /// Places and cancels orders: reads and trades; withdraws only where
-    /// the user sealed `withdraw`.
-    Trader,
-    /// The desktop agent: whatever the user's local policy allows.
-    Agent,
-}
+/// The consumer roles and credential statuses are the vocabulary's; what a role may ever
+/// do is decided here.
+pub use sealgate_vocab::{CredentialStatus, Role};
 
-impl Role {
-    /// Parse a role name (`importer`, `trader`, `agent`).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "importer" => Self::Importer,
-            "trader" => Self::Trader,
-            "agent" => Self::Agent,
-            _ => return None,
-        })
-    }
-
-    /// Its name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Importer => "importer",
-            Self::Trader => "trader",
-            Self::Agent => "agent",
-        }
-    }
-
+/// What a role may ever do, before the sealed scope.
+trait RoleAllows {
     /// Whether the role may ever use endpoints of `class` (before scope).
-    const fn allows(self, class: Class) -> bool {
-        match self {
-            Self::Importer => matches!(class, Class::Read),
-            Self::Trader | Self::Agent => true,
-        }
-    }
+    fn allows(self, class: Class) -> bool;
 }
 
-/// A credential's lifecycle status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialStatus {
-    /// In use.
-    Active,
-    /// Frozen by a lockdown or an anomaly: nothing is signed.
-    Frozen,
-    /// Deleted.
-    Deleted,
+impl RoleAllows for Role {
+    fn allows(self, class: Class) -> bool {
+        match self {
+            Role::Importer => matches!(class, Class::Read),
+            Role::Trader | Role::Agent => true,
+        }
+    }
 }
 
 /// A rate limit: at most `max` approved requests per `window_ms`, as a

@@ -75,17 +75,18 @@ pub struct ApiState {
     pub recipients: Arc<RwLock<RecipientSet>>,
     /// Authentication.
     pub auth: Arc<Auth>,
-    /// Told the credential id (or `None`: all of them) after a revoke, delete or
-    /// lockdown, so a signer in this process drops its cached copy at once
-    /// (signers elsewhere re-check the store within their revalidation interval).
+    /// Told the credential, as (owner, id) (or `None`: all of them), after a revoke,
+    /// delete, limits change or lockdown, so a signer in this process drops its cached
+    /// copy at once (signers elsewhere re-check the store within their revalidation
+    /// interval).
     pub on_change: Option<ChangeHook>,
 }
 
-/// See [`ApiState::on_change`].
-pub type ChangeHook = Arc<dyn Fn(Option<&str>) + Send + Sync>;
+/// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
+pub type ChangeHook = Arc<dyn Fn(Option<(&str, &str)>) + Send + Sync>;
 
 impl ApiState {
-    fn changed(&self, credential: Option<&str>) {
+    fn changed(&self, credential: Option<(&str, &str)>) {
         if let Some(hook) = &self.on_change {
             hook(credential);
         }
@@ -588,9 +589,11 @@ async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Recipients>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCredential {
-    /// The credential id, made by the client and sealed in every envelope (`cid`).
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
-    id: String,
+    /// The credential id, made by the client and sealed in every envelope (`cid`). Unique
+    /// among the caller's own credentials only: another user's ids neither block it nor
+    /// show through.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    id: sealgate_vocab::CredentialId,
     /// Exchange id.
     #[schema(schema_with = exchange_schema)]
     exchange: String,
@@ -642,7 +645,7 @@ async fn check_envelope(
     let jwe = Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL).map_err(|e| err(e.to_string()))?;
     let binding = Binding {
         sub: user.id.clone(),
-        cid: req.id.clone(),
+        cid: req.id.to_string(),
         exch: req.exchange.clone(),
         aud: role.to_owned(),
         now: Some(now),
@@ -676,7 +679,7 @@ async fn check_envelope(
 
 /// The checks of a [`CreateCredential`] that need no store (the envelopes' come after).
 fn check_create(req: &CreateCredential) -> ApiResult<()> {
-    sealgate_envelope::check_credential_id(&req.id).map_err(ApiError::bad)?;
+    // `req.id` is a CredentialId: the one id rule held when the body was parsed.
     if sealgate_exchanges::scheme(&req.exchange).is_err() {
         return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
     }
@@ -699,7 +702,7 @@ fn check_create(req: &CreateCredential) -> ApiResult<()> {
 #[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
     request_body = CreateCredential,
     responses((status = 201, description = "stored", body = CredentialView),
-              (status = 409, description = "the credential id is taken", body = ErrorBody),
+              (status = 409, description = "the caller already has a credential with this id (other users' ids are never in the way)", body = ErrorBody),
               (status = 503, description = "the audit log is unavailable; nothing was kept", body = ErrorBody)))]
 async fn create_credential(
     State(s): State<ApiState>,
@@ -720,7 +723,7 @@ async fn create_credential(
     let scope_names: Vec<&str> = scope.iter().map(|c| c.name()).collect();
     let scope_text = scope_names.join(",");
     let new = sealgate_store::NewCredential {
-        id: &req.id,
+        id: req.id.as_str(),
         owner: &user.id,
         exchange: &req.exchange,
         label: &req.label,
@@ -734,9 +737,10 @@ async fn create_credential(
         .map(|(e, h)| sealgate_store::NewEnvelope { role: e.role.name(), kid: &h.kid, jwe: &e.jwe })
         .collect();
     let cred = s.store.create_credential(&new, &envelopes).await.map_err(|e| match e {
-        StoreError::AlreadyExists { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "credential id is taken; make a new id and seal again")
-        }
+        StoreError::AlreadyExists { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "you already have a credential with this id; make a new id and seal again",
+        ),
         e => ApiError::store("create credential", e),
     })?;
     let roles: Vec<&str> = req.envelopes.iter().map(|e| e.role.name()).collect();
@@ -758,7 +762,7 @@ async fn create_credential(
         ));
     }
     if roles.contains(&"importer")
-        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &cred.id).await
+        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &user.id, &cred.id).await
     {
         tracing::error!(error = %e, credential = %cred.id, "full import not queued");
     }
@@ -783,7 +787,7 @@ async fn load_credential(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<C
     let c = s.store.get_credential(&user.id, id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     let roles = s.store.envelope_roles(&user.id, id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-    let limits = s.store.credential_limits(id).await.map_err(|e| ApiError::store("credential limits", e))?;
+    let limits = s.store.credential_limits(&user.id, id).await.map_err(|e| ApiError::store("credential limits", e))?;
     let mut view = credential_view(&c, &roles);
     view.limits = Some(limits_view(limits.as_ref()));
     Ok(view)
@@ -861,7 +865,7 @@ async fn set_limits(
 ) -> ApiResult<Json<CredentialView>> {
     let limits = check_limits(&req)?;
     s.store.set_credential_limits(&user.id, &id, &limits).await.map_err(|e| ApiError::store("set limits", e))?;
-    s.changed(Some(&id));
+    s.changed(Some((&user.id, &id)));
     let event = AuditEvent::new(
         actor(&user),
         "limits_changed"
@@ -965,7 +969,7 @@ async fn revoke_role(
     let roles = s.store.envelope_roles(&user.id, &id).await.map_err(|e| ApiError::store("envelope roles", e))?;
     let kid = roles.iter().find(|r| r.role == role).map(|r| r.kid.clone());
     let deleted = s.store.delete_envelope(&user.id, &id, &role).await.map_err(|e| ApiError::store("revoke", e))?;
-    s.changed(Some(&id));
+    s.changed(Some((&user.id, &id)));
     if !deleted {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no envelope for this role on this credential"));
     }
@@ -988,7 +992,7 @@ async fn delete_credential(
     let c = s.store.get_credential(&user.id, &id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     s.store.delete_credential(&user.id, &id).await.map_err(|e| ApiError::store("delete credential", e))?;
-    s.changed(Some(&id));
+    s.changed(Some((&user.id, &id)));
     let event =
         AuditEvent::new(actor(&user), Action::CredentialDeleted, &id, json!({"exchange": c.exchange})).owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the credential was deleted", e))?;

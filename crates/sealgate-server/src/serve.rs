@@ -632,8 +632,8 @@ pub async fn run(
     };
     if has(ServeRole::Api) {
         let hook: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
-            Arc::new(move |cid: Option<&str>| match cid {
-                Some(c) => s.invalidate(c),
+            Arc::new(move |changed: Option<(&str, &str)>| match changed {
+                Some((owner, cid)) => s.invalidate(owner, cid),
                 None => s.invalidate_all(),
             }) as crate::api::ChangeHook
         });

@@ -4,9 +4,10 @@
 //! 1. the caller's role is proved (a service token, or in-process), and the
 //!    request is checked (`Request::validate`: the one path rule of
 //!    `sealgate-exchanges`, so the path classified is the path signed and sent);
-//! 2. the credential row and the envelope sealed to that role are loaded;
-//!    the envelope's protected header must bind the row's owner, id and
-//!    exchange and the caller's role (checked without opening);
+//! 2. the credential row keyed (owner, id) — a call names both, an id is
+//!    unique per owner only — and the envelope sealed to that role are
+//!    loaded; the envelope's protected header must bind the row's owner, id
+//!    and exchange and the caller's role (checked without opening);
 //!    For `sign`, the exchange's signature must bind the whole request
 //!    (method, path, query, body) and carry no credential in clear
 //!    (`sealgate_exchanges::check_sign`: Gate, Bitstamp and Deribit today);
@@ -20,9 +21,9 @@
 //! 4. only then is the envelope opened (through the custody) — once: the
 //!    opened credential is cached for a short TTL in a bounded cache (the
 //!    process's memory is locked and non-dumpable, see [`crate::hardening`]);
-//! 5. nonces come from the store (strictly increasing per credential across
-//!    every signer instance) and timestamps from the exchange's clock (the
-//!    measured offset);
+//! 5. nonces come from the store (strictly increasing per (owner, credential)
+//!    across every signer instance) and timestamps from the exchange's clock
+//!    (the measured offset);
 //! 6. the request is signed, and forwarded when asked, through the one send
 //!    path of the signer and the agent (`sealgate-send`: no redirects, a
 //!    bounded answer, the exchange's Content-Type rule); the answer is parsed,
@@ -34,7 +35,9 @@
 //! Cached entries are re-checked against the store every `revalidate`
 //! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
 //! switch reaches every signer instance within it, and this instance at once
-//! through [`Signer::invalidate`].
+//! through [`Signer::invalidate`]. The cache, the rate limits and the nonce
+//! locks are keyed by (owner, credential): two users' credentials that share
+//! an id share nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,7 +54,8 @@ use sealgate_envelope::secrecy::{ExposeSecret as _, SecretString};
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, check_binding, open_credential};
 use sealgate_exchanges::{Answer, EndpointClass, FixedClock, FixedNonce, NonceSource, Request, SignedRequest};
 use sealgate_policy::{Context, CredentialPolicy, RateState, RequestFacts, Role};
-use sealgate_store::{CredentialStatus, Store};
+use sealgate_store::Store;
+use sealgate_vocab::{CredentialId, OwnerId};
 use serde_json::json;
 
 use crate::audit::{AuditEvent, AuditLog};
@@ -147,8 +151,11 @@ struct Entry {
     policy: Mutex<CredentialPolicy>,
 }
 
-/// A cache slot: one credential opened for one role.
-type CacheKey = (String, Role);
+/// A cache slot: one (owner's) credential opened for one role.
+type CacheKey = (OwnerId, CredentialId, Role);
+
+/// One credential: ids are unique per owner only.
+type CredentialKey = (OwnerId, CredentialId);
 
 /// What [`Signer::prepare`] hands to signing.
 struct Ready {
@@ -169,11 +176,11 @@ pub struct Signer {
     sender: sealgate_send::Sender,
     cache: Mutex<HashMap<CacheKey, Arc<Entry>>>,
     opening: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
-    rates: Mutex<HashMap<String, RateState>>,
+    rates: Mutex<HashMap<CredentialKey, RateState>>,
     kill: AtomicBool,
     kill_checked_ms: AtomicU64,
     offsets: Mutex<HashMap<String, i64>>,
-    touched: Mutex<HashMap<String, u64>>,
+    touched: Mutex<HashMap<CredentialKey, u64>>,
     /// Denial-record buckets by caller (`role:importer`, `role:trader`).
     denial_buckets: Mutex<HashMap<String, Bucket>>,
 }
@@ -253,7 +260,7 @@ impl Signer {
     async fn record_denial(
         &self,
         role: Role,
-        credential_id: &str,
+        credential_id: &CredentialId,
         owner: &str,
         mut detail: serde_json::Value,
     ) -> Result<(), SignerCallError> {
@@ -272,13 +279,14 @@ impl Signer {
             tracing::debug!(actor = %actor, "denial record dropped (rate limit)");
             return Ok(());
         }
-        self.record(AuditEvent::new(actor, Action::Denied, credential_id, detail).owner(owner)).await
+        self.record(AuditEvent::new(actor, Action::Denied, credential_id.as_str(), detail).owner(owner)).await
     }
 
-    /// Drops every cached entry of `credential_id` (after a revoke, delete or
-    /// freeze made by this process), so the next request re-reads the store.
-    pub fn invalidate(&self, credential_id: &str) {
-        lock(&self.cache).retain(|(cid, _), _| cid != credential_id);
+    /// Drops every cached entry of `owner`'s credential `credential_id` (after a
+    /// revoke, delete or freeze made by this process), so the next request re-reads
+    /// the store. Another owner's credential with the same id stays cached.
+    pub fn invalidate(&self, owner: &str, credential_id: &str) {
+        lock(&self.cache).retain(|(o, cid, _), _| !(o == owner && cid == credential_id));
     }
 
     /// Drops every cached entry and re-reads the kill switch on the next request.
@@ -321,7 +329,9 @@ impl Signer {
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
         let _guard = match self.uses_nonce(&ready, &ready.request) {
-            true => Some(self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?),
+            true => Some(
+                self.store.nonce_guard(call.owner.as_str(), call.credential_id.as_str()).await.map_err(store_err)?,
+            ),
             false => None,
         };
         // Each signed request is on the record before it leaves: a signer that dies after
@@ -364,11 +374,11 @@ impl Signer {
             detail["status"] = json!(s);
         }
         self.record(
-            AuditEvent::new(format!("role:{}", role.name()), action, &call.credential_id, detail)
+            AuditEvent::new(format!("role:{}", role.name()), action, call.credential_id.as_str(), detail)
                 .owner(&ready.entry.owner),
         )
         .await?;
-        self.touch(&call.credential_id);
+        self.touch(call);
         Ok(())
     }
 
@@ -416,10 +426,10 @@ impl Signer {
             return Err(SignerCallError::Unauthorized(format!("this signer does not serve role {}", role.name())));
         }
         call.request.validate().map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
-        let cid = call.credential_id.as_str();
-        sealgate_envelope::check_credential_id(cid).map_err(|e| SignerCallError::BadRequest(e.into()))?;
+        // The ids are the vocabulary's types: a call cannot carry one that breaks the rule.
+        let (owner, cid) = (call.owner.as_str(), call.credential_id.as_str());
         let kill = self.kill_switch().await?;
-        let key = (cid.to_owned(), role);
+        let key = (call.owner.clone(), call.credential_id.clone(), role);
         let now = crate::now_ms();
         let cached = lock(&self.cache).get(&key).cloned();
         let fresh = cached.filter(|e| {
@@ -435,10 +445,11 @@ impl Signer {
         }
 
         // Miss or stale: read the row and the envelope.
-        let (row, env) = self.store.signer_envelope(cid, role.name()).await.map_err(store_err)?.ok_or_else(|| {
-            self.invalidate(cid);
-            SignerCallError::NotFound
-        })?;
+        let (row, env) =
+            self.store.signer_envelope(owner, cid, role.name()).await.map_err(store_err)?.ok_or_else(|| {
+                self.invalidate(owner, cid);
+                SignerCallError::NotFound
+            })?;
         let jwe = Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL)
             .map_err(|_| SignerCallError::Unavailable("stored envelope is unreadable".into()))?;
         let binding = Binding {
@@ -453,13 +464,8 @@ impl Signer {
             SignerCallError::Denied(format!("envelope binding: {e}"))
         })?;
         self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
-        let status = match row.status {
-            CredentialStatus::Active => sealgate_policy::CredentialStatus::Active,
-            CredentialStatus::Frozen => sealgate_policy::CredentialStatus::Frozen,
-            _ => sealgate_policy::CredentialStatus::Deleted,
-        };
-        let limits = self.store.credential_limits(cid).await.map_err(store_err)?;
-        let policy = policy_of(header.scope.clone(), status, limits.as_ref())?;
+        let limits = self.store.credential_limits(owner, cid).await.map_err(store_err)?;
+        let policy = policy_of(header.scope.clone(), row.status, limits.as_ref())?;
         // Policy before the secret: a denied request never opens anything.
         let (class, request) = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
 
@@ -585,7 +591,7 @@ impl Signer {
         let ctx = Context { role, kill_switch: kill, now_ms: crate::now_ms() };
         let verdict = {
             let mut rates = lock(&self.rates);
-            let rate = rates.entry(call.credential_id.clone()).or_default();
+            let rate = rates.entry((call.owner.clone(), call.credential_id.clone())).or_default();
             sealgate_policy::evaluate(&ctx, policy, &facts, rate).map(|_| ())
         };
         if let Err(denial) = verdict {
@@ -626,7 +632,12 @@ impl Signer {
     }
 
     /// Step 5-6: nonce, clock, signature.
-    async fn sign_ready(&self, ready: &Ready, cid: &str, req: &Request) -> Result<SignedRequest, SignerCallError> {
+    async fn sign_ready(
+        &self,
+        ready: &Ready,
+        cid: &CredentialId,
+        req: &Request,
+    ) -> Result<SignedRequest, SignerCallError> {
         let exch = &ready.entry.exchange;
         let now = crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch));
         let clock = FixedClock(now);
@@ -636,7 +647,8 @@ impl Signer {
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let Some(floor) = probe.floor() else { return Ok(signed) };
         // The scheme needs a nonce: take the next one from the store, shared by every signer.
-        let nonce = self.store.next_nonce(cid, floor).await.map_err(store_err)?;
+        // The entry's owner is the call's: the entry was loaded, and is cached, by (owner, id).
+        let nonce = self.store.next_nonce(&ready.entry.owner, cid.as_str(), floor).await.map_err(store_err)?;
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &FixedNonce(nonce) };
         sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))
@@ -681,12 +693,12 @@ impl Signer {
         Ok(offset)
     }
 
-    fn touch(&self, cid: &str) {
+    fn touch(&self, call: &ForwardCall) {
         // last_used is for display: write it at most every 10 s per credential.
         let now = crate::now_ms();
         let due = {
             let mut t = lock(&self.touched);
-            let last = t.entry(cid.to_owned()).or_insert(0);
+            let last = t.entry((call.owner.clone(), call.credential_id.clone())).or_insert(0);
             let due = now.saturating_sub(*last) >= 10_000;
             if due {
                 *last = now;
@@ -695,9 +707,9 @@ impl Signer {
         };
         if due {
             let store = self.store.clone();
-            let cid = cid.to_owned();
+            let (owner, cid) = (call.owner.clone(), call.credential_id.clone());
             tokio::spawn(async move {
-                if let Err(e) = store.touch_credential(&cid).await {
+                if let Err(e) = store.touch_credential(owner.as_str(), cid.as_str()).await {
                     tracing::warn!(error = %e, "last-used update failed");
                 }
             });
