@@ -7,13 +7,12 @@
 
 mod support;
 
-use sealgate_exchanges::Request;
 use sealgate_policy::Role;
 use sealgate_server::client::{ForwardCall, SignerCallError};
 use support::*;
 
-fn call(cid: &str, body: &str) -> ForwardCall {
-    ForwardCall { credential_id: cid.into(), request: Request::new("POST", "/0/private/AddOrder", "", body) }
+fn order(cid: &str, body: &str) -> ForwardCall {
+    call(cid, "POST", "/0/private/AddOrder", "", body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,11 +30,11 @@ async fn the_signer_judges_and_sends_one_reading() {
     let signer = world.signer(world.signer_config());
 
     let hidden = r#"{"x&pair=XBTUSD&volume=0.0001&price=40000&y":"1","ordertype":"market","pair":"XBTUSD","type":"buy","volume":"0.5"}"#;
-    let e = signer.forward(Role::Trader, &call("cid-kr", hidden)).await.expect_err("ambiguous");
+    let e = signer.forward(Role::Trader, &order("cid-kr", hidden)).await.expect_err("ambiguous");
     assert!(matches!(&e, SignerCallError::Denied(m) if m.starts_with("ambiguous request")), "{e:?}");
     // Without the decoy it is a 0.5 BTC market order: no reference price, so a cap refuses it.
     let plain = r#"{"ordertype":"market","pair":"XBTUSD","type":"buy","volume":"0.5"}"#;
-    let e = signer.forward(Role::Trader, &call("cid-kr", plain)).await.expect_err("market");
+    let e = signer.forward(Role::Trader, &order("cid-kr", plain)).await.expect_err("market");
     assert_eq!(e, SignerCallError::Denied("order notional above the limit".into()));
     assert!(world.sandbox.trades(KRAKEN_KEY).is_empty());
     assert_eq!(world.sandbox.free_balance(KRAKEN_KEY, "XXBT"), Some(amt("2")));
@@ -43,7 +42,7 @@ async fn the_signer_judges_and_sends_one_reading() {
     // A small limit order, spaced and escaped: judged on its reading, sent in canonical form,
     // and rested by the sandbox at exactly the size and price judged (0.002 × 40000 = 80).
     let spaced = "{ \"ordertype\" : \"limit\", \"pair\": \"XBTUSD\", \"type\": \"b\\u0075y\", \"volume\": \"0.002\", \"price\": \"40000\" }";
-    let r = signer.forward(Role::Trader, &call("cid-kr", spaced)).await.expect("under the cap");
+    let r = signer.forward(Role::Trader, &order("cid-kr", spaced)).await.expect("under the cap");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("buy 0.00200000 XBTUSD @ limit 40000.00000000"), "{}", r.body);
     assert_eq!(world.sandbox.balances(KRAKEN_KEY).iter().find(|b| b.0 == "ZUSD").map(|b| b.2), Some(amt("80")));
