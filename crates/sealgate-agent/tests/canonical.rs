@@ -243,9 +243,23 @@ async fn what_the_policy_judges_is_what_executes() -> R<()> {
     }
     assert_eq!(sandbox.balances("kr-key").iter().find(|(a, _, _)| a == "ZUSD").map(|b| b.2), Some(amt("50")?));
 
+    // A market order sized in base units is valued at the exchange's own ticker (50000 + 5 %),
+    // read by the agent: 0.01 BTC is 525, under the cap of 1000, and fills; 0.02 BTC is 1050.
+    let market = |qty: &str| format!("symbol=BTCUSDT&side=BUY&type=MARKET&quantity={qty}");
+    let r = request("bn", "POST", "/api/v3/order", &market("0.01"), "").await?;
+    assert_eq!((r["ok"].clone(), r["status"].clone()), (json!(true), json!(200)), "{r}");
+    assert_eq!(sandbox.trades("bn-key").len(), 2);
+    let r = request("bn", "POST", "/api/v3/order", &market("0.02"), "").await?;
+    assert_eq!((r["ok"].clone(), r["error"].clone()), (json!(false), json!("denied")), "{r}");
+    // The market moves: 0.01 BTC at 100000 is 1050, refused.
+    assert!(sandbox.set_price("BTCUSDT", amt("100000")?));
+    let r = request("bn", "POST", "/api/v3/order", &market("0.01"), "").await?;
+    assert_eq!((r["ok"].clone(), r["error"].clone()), (json!(false), json!("denied")), "{r}");
+    assert_eq!(sandbox.trades("bn-key").len(), 2, "nothing more executed");
+
     let log = std::fs::read_to_string(&audit)?;
     let denied = log.lines().filter(|l| l.contains("\"action\":\"denied\"")).count();
-    assert_eq!(denied, attacks.len(), "{log}");
+    assert_eq!(denied, attacks.len() + 2, "{log}");
     assert!(log.contains("ambiguous request"), "{log}");
     Ok(())
 }

@@ -183,7 +183,13 @@ pub struct Signer {
     touched: Mutex<HashMap<CredentialKey, u64>>,
     /// Denial-record buckets by caller (`role:importer`, `role:trader`).
     denial_buckets: Mutex<HashMap<String, Bucket>>,
+    /// Reference prices by (exchange, symbol), each with when it was read.
+    prices: Mutex<HashMap<(String, String), (Instant, sealgate_policy::Decimal)>>,
 }
+
+/// How long a reference price read from an exchange's public ticker is used
+/// before it is read again: short against the policy's 5 % margin.
+const PRICE_TTL: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -235,6 +241,7 @@ impl Signer {
             offsets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             denial_buckets: Mutex::new(HashMap::new()),
+            prices: Mutex::new(HashMap::new()),
         })
     }
 
@@ -582,9 +589,22 @@ impl Signer {
                 return Err(SignerCallError::Denied(e.to_string()));
             }
         };
-        // No reference price yet: a market order sized in base units is refused under a cap.
+        // A capped placement is valued at the exchange's own reference price (its public
+        // ticker, read here), never at a price the caller wrote; without one, a leg no
+        // limit price bounds has an unknown notional, which a cap refuses.
         let facts = if class == EndpointClass::Trade {
-            RequestFacts::from_order(class, &canon.order, None)
+            let listed = |s: &Option<String>| match (&policy.symbols, s) {
+                (None, _) => true,
+                (Some(allowed), Some(s)) => allowed.contains(s),
+                (Some(_), None) => false,
+            };
+            let reference = match policy.max_notional {
+                Some(_) if canon.order.places_order && listed(&canon.order.symbol) => {
+                    self.reference_price(exchange, &canon.order).await
+                }
+                _ => None,
+            };
+            RequestFacts::from_order(class, &canon.order, reference)
         } else {
             RequestFacts::of_class(class)
         };
@@ -668,6 +688,51 @@ impl Signer {
         let base = self.base_url(exchange)?;
         let reply = self.sender.send(exchange, base, signed).await.map_err(|e| send_error(exchange, &e))?;
         Ok(ExchangeResponse { status: reply.status, body: String::from_utf8_lossy(&reply.body).into_owned() })
+    }
+
+    /// The reference price of the order's symbol: `exchange`'s public ticker, read through
+    /// the one send path and kept for [`PRICE_TTL`]. `None` (logged) when the exchange has
+    /// no ticker here or it cannot be read: the policy then refuses what it cannot value.
+    async fn reference_price(
+        &self,
+        exchange: &str,
+        order: &sealgate_exchanges::OrderFacts,
+    ) -> Option<sealgate_policy::Decimal> {
+        let symbol = order.symbol.as_deref()?;
+        let key = (exchange.to_owned(), symbol.to_owned());
+        if let Some((at, price)) = lock(&self.prices).get(&key)
+            && at.elapsed() < PRICE_TTL
+        {
+            return Some(*price);
+        }
+        let req = sealgate_exchanges::ticker_request(exchange, symbol)?;
+        let read = async {
+            let reply = self
+                .sender
+                .send(exchange, self.base_url(exchange).ok()?, &SignedRequest::from_request(&req))
+                .await
+                .map_err(|e| tracing::warn!(exchange, error = %e, "reference price: ticker unreachable"))
+                .ok()?;
+            if reply.status != 200 {
+                tracing::warn!(exchange, status = reply.status, "reference price: ticker refused");
+                return None;
+            }
+            let text = sealgate_exchanges::ticker_price(exchange, symbol, &reply.body)
+                .map_err(|e| tracing::warn!(exchange, error = %e, "reference price: ticker unreadable"))
+                .ok()?;
+            sealgate_policy::Decimal::parse(&text)
+        };
+        let price = read.await?;
+        let mut prices = lock(&self.prices);
+        if prices.len() >= 4096 {
+            // Bounded: a caller naming endless symbols cannot grow it.
+            prices.retain(|_, (at, _)| at.elapsed() < PRICE_TTL);
+            if prices.len() >= 4096 {
+                prices.clear();
+            }
+        }
+        prices.insert(key, (Instant::now(), price));
+        Some(price)
     }
 
     /// Measures `exchange`'s clock against ours through its public time endpoint.

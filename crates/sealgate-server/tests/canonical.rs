@@ -32,12 +32,31 @@ async fn the_signer_judges_and_sends_one_reading() {
     let hidden = r#"{"x&pair=XBTUSD&volume=0.0001&price=40000&y":"1","ordertype":"market","pair":"XBTUSD","type":"buy","volume":"0.5"}"#;
     let e = signer.forward(Role::Trader, &order("cid-kr", hidden)).await.expect_err("ambiguous");
     assert!(matches!(&e, SignerCallError::Denied(m) if m.starts_with("ambiguous request")), "{e:?}");
-    // Without the decoy it is a 0.5 BTC market order: no reference price, so a cap refuses it.
+    // Without the decoy it is a 0.5 BTC market order, valued at Kraken's own ticker
+    // (40000 + 5 %): 21000, far above the cap.
     let plain = r#"{"ordertype":"market","pair":"XBTUSD","type":"buy","volume":"0.5"}"#;
     let e = signer.forward(Role::Trader, &order("cid-kr", plain)).await.expect_err("market");
     assert_eq!(e, SignerCallError::Denied("order notional above the limit".into()));
     assert!(world.sandbox.trades(KRAKEN_KEY).is_empty());
     assert_eq!(world.sandbox.free_balance(KRAKEN_KEY, "XXBT"), Some(amt("2")));
+    // A price written on a market order is refused, never used to value it.
+    let priced = r#"{"ordertype":"market","pair":"XBTUSD","price":"1","type":"buy","volume":"0.5"}"#;
+    let e = signer.forward(Role::Trader, &order("cid-kr", priced)).await.expect_err("priced market");
+    assert!(matches!(&e, SignerCallError::Denied(m) if m.starts_with("ambiguous request")), "{e:?}");
+    // A small market buy: 0.002 × 40000 × 1.05 = 84, under the cap of 100; it fills.
+    let small = r#"{"ordertype":"market","pair":"XBTUSD","type":"buy","volume":"0.002"}"#;
+    let r = signer.forward(Role::Trader, &order("cid-kr", small)).await.expect("valued at the ticker");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(world.sandbox.trades(KRAKEN_KEY).len(), 1);
+    // The market moves: the same order is now worth 0.002 × 60000 × 1.05 = 126, above the
+    // cap, once the signer's reference (kept 2 s) is read again.
+    assert!(world.sandbox.set_price("XBTUSD", amt("60000")));
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let e = signer.forward(Role::Trader, &order("cid-kr", small)).await.expect_err("the market moved");
+    assert_eq!(e, SignerCallError::Denied("order notional above the limit".into()));
+    assert_eq!(world.sandbox.trades(KRAKEN_KEY).len(), 1, "nothing more executed");
+    assert!(world.sandbox.set_price("XBTUSD", amt("40000")));
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
 
     // A small limit order, spaced and escaped: judged on its reading, sent in canonical form,
     // and rested by the sandbox at exactly the size and price judged (0.002 × 40000 = 80).
@@ -49,6 +68,6 @@ async fn the_signer_judges_and_sends_one_reading() {
 
     let rows = world.store.audit_range(0, 10_000).await.expect("audit");
     let denied: Vec<&str> = rows.iter().filter(|r| r.action == "denied").map(|r| r.detail.as_str()).collect();
-    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(denied.len(), 4, "{denied:?}");
     assert!(denied[0].contains("ambiguous request") && denied[0].contains("/0/private/AddOrder"), "{denied:?}");
 }
