@@ -12,8 +12,10 @@ opinion the Rust test `independent_peer.rs` asks for, in both directions:
       hashes and checkpoint signing input; then verifies the documented
       export under the documented pin.
 
-  audit_chain.py verify FILE|- [--pin THUMBPRINT]
-      verifies a JSON Lines export (section 4; - reads stdin) and prints, like
+  audit_chain.py verify FILE|- [--pin THUMBPRINT] [--checkpoints CPFILE]
+      verifies a JSON Lines export (section 4; - reads stdin), with the
+      checkpoint lines of CPFILE (J5: such as the agent's FILE.checkpoint)
+      counted as if they were in the export, and prints, like
       `sealgate audit verify`,
         ok: N records, last seq S, last hash H, C checkpoints verified
       or, on the first fault, exits 1 after printing
@@ -23,6 +25,7 @@ opinion the Rust test `independent_peer.rs` asks for, in both directions:
         refused: checkpoint at seq N: bad-signature
         refused: truncated at seq L, checkpoint at seq C
         refused: line N: <what>       (a bad checkpoint or root line)
+        refused: checkpoints line N: <what>  (CPFILE: checkpoint lines only)
         refused: root: <what>
 """
 
@@ -356,8 +359,26 @@ def parse_line(raw):
     return ("record", r)
 
 
-def verify_export(data, pin=None):
-    """Returns the summary line; raises Refused on the first fault."""
+def parse_checkpoints(data):
+    """J5: a checkpoint file holds checkpoint lines only; anything else is
+    refused by its line number."""
+    out = []
+    for no, raw in enumerate(data.split(b"\n"), 1):
+        if not raw:
+            continue
+        try:
+            kind, value = parse_line(raw)
+        except Refused as e:
+            raise Refused(f"checkpoints line {no}: {e}") from None
+        if kind != "checkpoint":
+            raise Refused(f"checkpoints line {no}: not a checkpoint line")
+        out.append(value)
+    return out
+
+
+def verify_export(data, pin=None, extra=()):
+    """Returns the summary line; raises Refused on the first fault. `extra`
+    checkpoints (from a checkpoint file) count as if they were in `data`."""
     if data.endswith(b"\n"):
         data = data[:-1]
     lines = data.split(b"\n") if data else []
@@ -375,6 +396,7 @@ def verify_export(data, pin=None):
             raise Refused(f"line {no}: a second root line")
         else:
             root = value
+    checkpoints.extend(extra)
     q = None
     if pin is not None:
         if root is None:
@@ -489,13 +511,24 @@ def main(argv):
                 checks = example(f.read())
             print(f"ok: FORMAT.md section 5 reproduced ({len(checks)} checks)")
             return 0
-        if len(argv) in (3, 5) and argv[1] == "verify" and (len(argv) == 3 or argv[3] == "--pin"):
+        opts = dict(zip(argv[3::2], argv[4::2]))
+        if (
+            len(argv) >= 3
+            and argv[1] == "verify"
+            and len(argv) % 2 == 1
+            and set(opts) <= {"--pin", "--checkpoints"}
+            and len(opts) == (len(argv) - 3) // 2
+        ):
             if argv[2] == "-":
                 data = sys.stdin.buffer.read()
             else:
                 with open(argv[2], "rb") as f:
                     data = f.read()
-            print(verify_export(data, argv[4] if len(argv) == 5 else None))
+            extra = []
+            if "--checkpoints" in opts:
+                with open(opts["--checkpoints"], "rb") as f:
+                    extra = parse_checkpoints(f.read())
+            print(verify_export(data, opts.get("--pin"), extra))
             return 0
     except Refused as e:
         print(f"refused: {e}")

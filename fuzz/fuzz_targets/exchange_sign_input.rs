@@ -1,12 +1,12 @@
 //! Arbitrary bytes into the input of `sealgate exchange sign`
 //! (`SignInput::parse`); whatever parses is signed with a fixed clock and
-//! nonce, classified, and read for its order facts. Any panic is a bug; an
+//! nonce, classified, and canonicalized (read for its order facts). Any panic is a bug; an
 //! accepted input is one JSON object (serde's array form of a struct is a
 //! second spelling), and a refusal's message is bounded.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sealgate_exchanges::{Context, FixedClock, FixedNonce, SignInput, classify, order_facts, sign};
+use sealgate_exchanges::{Context, FixedClock, FixedNonce, SignInput, canonicalize, classify, sign};
 
 fuzz_target!(|data: &[u8]| {
     match SignInput::parse(data) {
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!signed.method.is_empty());
             }
             let _ = classify(&input.exchange, &input.request.path);
-            let _ = order_facts(&input.exchange, &input.request);
+            let _ = canonicalize(&input.exchange, &input.request);
         }
         Err(e) => assert!(e.to_string().len() <= 256, "an unbounded refusal: {} bytes", e.to_string().len()),
     }

@@ -63,12 +63,29 @@ pub fn describe(exchange: &str, label: &str, class: &str, req: &Request, order: 
         clean(&req.method),
         clean(&req.path)
     );
+    use sealgate_exchanges::{Amount, Price, Size};
+    let leg = order.leg();
+    let amount = |quote: bool| match leg.map(|l| &l.amount) {
+        Some(Amount::Base(q)) if !quote => Some(q.clone()),
+        Some(Amount::Quote(q)) if quote => Some(q.clone()),
+        _ => None,
+    };
+    let price = leg.map(|l| match &l.price {
+        Price::Limit(p) => p.clone(),
+        Price::Market => "market".to_owned(),
+    });
+    let legs = match &order.size {
+        Size::Legs(l) if l.len() > 1 => Some(l.len().to_string()),
+        Size::Unknown(_) if order.places_order => Some("unknown size".to_owned()),
+        _ => None,
+    };
     let fields = [
         ("symbol", order.symbol.clone()),
         ("side", side(req)),
-        ("quantity", order.quantity.clone()),
-        ("price", order.price.clone()),
-        ("quote_amount", order.quote_amount.clone()),
+        ("quantity", amount(false)),
+        ("price", price),
+        ("quote_amount", amount(true)),
+        ("orders", legs),
     ];
     for (name, value) in fields {
         if let Some(v) = value {
@@ -135,7 +152,7 @@ mod tests {
     #[test]
     fn description_is_one_bounded_printable_line() {
         let r = req("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.01&price=40000", "");
-        let facts = sealgate_exchanges::order_facts("binance", &r);
+        let facts = sealgate_exchanges::canonicalize("binance", &r).expect("canonical").order;
         let d = describe("binance", "main", "trade", &r, &facts);
         assert_eq!(
             d,

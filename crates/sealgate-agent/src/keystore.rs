@@ -28,9 +28,9 @@
 //! crate's local keyring.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -586,47 +586,11 @@ impl Keystore {
     }
 }
 
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Replace `path` atomically, keeping the previous file as `path.bak`.
+/// Replace `path` atomically, keeping the previous file as `path.bak` (the
+/// shared private-file rule).
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), KeystoreError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let r = random::<6>()?;
-    let tmp = parent_of(path).join(format!(".{name}.tmp-{}-{}", std::process::id(), hex(&r)));
-    let res = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        if path.exists() {
-            let mut bak = path.as_os_str().to_owned();
-            bak.push(".bak");
-            let bak = PathBuf::from(bak);
-            let mut bak_tmp = bak.as_os_str().to_owned();
-            bak_tmp.push(".tmp");
-            let bak_tmp = PathBuf::from(bak_tmp);
-            match fs::remove_file(&bak_tmp) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            if fs::hard_link(path, &bak_tmp).is_err() {
-                fs::copy(path, &bak_tmp)?;
-                File::open(&bak_tmp)?.sync_all()?;
-            }
-            fs::rename(&bak_tmp, &bak)?;
-        }
-        fs::rename(&tmp, path)?;
-        File::open(parent_of(path))?.sync_all()
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(KeystoreError::Io { what: "write the keystore", source: e });
-    }
-    Ok(())
+    sealgate_hardening::private_file::replace_with_backup(path, bytes)
+        .map_err(|source| KeystoreError::Io { what: "write the keystore", source })
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {

@@ -309,18 +309,8 @@ impl Audit {
             self.file.sync_data().map_err(|e| format!("fsync: {e}"))?;
             self.file.write_all(line.as_bytes()).map_err(|e| format!("write: {e}"))?;
             let side = checkpoint_path(&self.path);
-            let mut tmp = side.as_os_str().to_owned();
-            tmp.push(format!(".tmp-{}", std::process::id()));
-            let tmp = PathBuf::from(tmp);
-            let _ = fs::remove_file(&tmp);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| format!("{}: {e}", tmp.display()))?;
-            f.write_all(line.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            fs::rename(&tmp, &side).map_err(|e| format!("{}: {e}", side.display()))?;
+            sealgate_hardening::private_file::replace(&side, line.as_bytes())
+                .map_err(|e| format!("{}: {e}", side.display()))?;
             Ok(())
         })();
         match res {
@@ -557,7 +547,8 @@ impl Agent {
             }
             Some(op @ ("sign" | "request")) => {
                 let op = if op == "sign" { Op::Sign } else { Op::Request };
-                let plan = self.decide(&v, op)?;
+                let reference = self.reference_for(&v).await;
+                let plan = self.decide(&v, op, reference)?;
                 if plan.confirm {
                     self.confirm(&plan).await?;
                 }
@@ -660,9 +651,42 @@ impl Agent {
         }
     }
 
+    /// The reference price [`Self::decide`] values a capped placement at: the
+    /// exchange's public ticker of the order's symbol, read through the one
+    /// send path before the state lock is taken, never a price the caller
+    /// wrote. `None` when nothing needs it or the ticker cannot be read: the
+    /// policy then refuses what it cannot value.
+    async fn reference_for(&self, v: &Value) -> Option<sealgate_policy::Decimal> {
+        let label = v.get("credential")?.as_str()?;
+        let req: Request = serde_json::from_value(v.get("request")?.clone()).ok()?;
+        req.validate().ok()?;
+        let (exchange, symbols) = {
+            let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = st.entries.iter().find(|e| e.label == label).filter(|_| !st.locked)?;
+            let policy = entry.policy(SystemClock.now_ms()).ok()?;
+            policy.max_notional?;
+            (entry.exchange.clone(), policy.symbols)
+        };
+        if sealgate_exchanges::classify(&exchange, &req.path).ok()? != sealgate_exchanges::EndpointClass::Trade {
+            return None;
+        }
+        let order = sealgate_exchanges::canonicalize(&exchange, &req).ok()?.order;
+        let symbol = order.symbol.as_deref().filter(|_| order.places_order)?;
+        if symbols.is_some_and(|allowed| !allowed.contains(symbol)) {
+            return None;
+        }
+        let ticker = sealgate_exchanges::ticker_request(&exchange, symbol)?;
+        let base = self.cfg.exchange_urls.get(&exchange)?;
+        let reply = self.sender.send(&exchange, base, &SignedRequest::from_request(&ticker)).await.ok()?;
+        if reply.status != 200 {
+            return None;
+        }
+        sealgate_policy::Decimal::parse(&sealgate_exchanges::ticker_price(&exchange, symbol, &reply.body).ok()?)
+    }
+
     /// Parse and decide by policy (audited when denied); whether the user
-    /// must confirm.
-    fn decide(&self, v: &Value, op: Op) -> Result<Plan, Refusal> {
+    /// must confirm. `reference`: see [`Self::reference_for`].
+    fn decide(&self, v: &Value, op: Op, reference: Option<sealgate_policy::Decimal>) -> Result<Plan, Refusal> {
         let label =
             v.get("credential").and_then(Value::as_str).ok_or_else(|| Refusal::Bad("credential missing".into()))?;
         let req: Request = serde_json::from_value(v.get("request").cloned().unwrap_or(Value::Null))
@@ -699,8 +723,19 @@ impl Agent {
             }
         }
         let class = sealgate_exchanges::classify(&exchange, &req.path).map_err(|e| Refusal::Sign(e.to_string()))?;
-        let order = sealgate_exchanges::order_facts(&exchange, &req);
-        let facts = RequestFacts::from_order(class, &order);
+        // One request, one meaning: read as the exchange reads it (ambiguity refused and
+        // audited); the canonical request is what is judged, signed and sent.
+        let canon = match sealgate_exchanges::canonicalize(&exchange, &req) {
+            Ok(c) => c,
+            Err(e) => {
+                let d = json!({"op": op.name(), "exchange": exchange, "method": req.method, "path": req.path,
+                    "class": class.name(), "reason": e.to_string()});
+                st.audit.log(Action::Denied, label, &d);
+                return Err(Refusal::Denied(e.to_string()));
+            }
+        };
+        let (req, order) = (canon.request, canon.order);
+        let facts = RequestFacts::from_order(class, &order, reference);
         let detail = json!({"op": op.name(), "exchange": exchange, "method": req.method, "path": req.path,
             "class": class.name(), "symbol": facts.symbol});
         let decision = entry.policy(now).map_err(|e| Refusal::Denied(e.to_string())).and_then(|policy| {

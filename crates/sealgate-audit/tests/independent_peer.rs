@@ -232,3 +232,59 @@ fn peer_verifies_what_this_crate_writes_and_refuses_the_same_tampering() {
         assert_eq!(peer_verdict(&text, &pin), want, "{what}: the independent peer");
     }
 }
+
+/// J5: a checkpoint file kept beside the chain (the agent's `FILE.checkpoint`)
+/// counts as if its lines were in the export, so a chain cut together with
+/// its own checkpoint lines is still caught, by both implementations.
+#[test]
+fn peer_reads_a_checkpoint_file_like_this_crate() {
+    use sealgate_audit::jsonl::{parse_checkpoints, verify_export_with};
+    let signer = Signer::new();
+    let root = signer.root();
+    let pin = root.thumbprint();
+    let (records, cps) = chain(&signer, "cred_4");
+    // The chain cut after record 6, its checkpoint lines with it; the side file holds checkpoint 8.
+    let cut = export(&root, &records[..6], &cps[..2]);
+    let side = checkpoint_line(&cps[2]) + "\n";
+    let dir = tempfile::tempdir().expect("dir");
+    let cp_file = dir.path().join("audit.jsonl.checkpoint");
+    let verdicts = |text: &str, side: &str| {
+        std::fs::write(&cp_file, side).expect("write the checkpoint file");
+        let rust = parse_checkpoints(side.as_bytes())
+            .and_then(|extra| verify_export_with(text.as_bytes(), extra, Trust::Pin(&pin)))
+            .map_or_else(
+                |e| match e {
+                    AuditError::Truncated { last_seq, checkpoint_seq } => {
+                        format!("refused: truncated at seq {last_seq}, checkpoint at seq {checkpoint_seq}")
+                    }
+                    AuditError::Format { line, .. } => format!("refused: checkpoints line {line}"),
+                    other => panic!("unexpected: {other}"),
+                },
+                |s| s.to_string(),
+            );
+        let (code, out) =
+            peer(&["verify", "-", "--pin", &pin, "--checkpoints", cp_file.to_str().expect("path")], text.as_bytes());
+        assert_eq!(code, i32::from(!out.starts_with("ok: ")), "exit code and verdict disagree: {out}");
+        let peer = if out.starts_with("refused: checkpoints line ") {
+            out.split(':').take(2).collect::<Vec<_>>().join(":")
+        } else {
+            out
+        };
+        (rust, peer)
+    };
+    let (rust, peer) = verdicts(&cut, "");
+    assert!(rust.starts_with("ok: 6 records"), "without the side file the cut chain verifies: {rust}");
+    assert_eq!(peer, rust);
+    let (rust, peer) = verdicts(&cut, &side);
+    assert_eq!(rust, "refused: truncated at seq 6, checkpoint at seq 8");
+    assert_eq!(peer, rust);
+    // The whole chain with its side file verifies, the side file's checkpoint counted too.
+    let whole = export(&root, &records, &cps);
+    let (rust, peer) = verdicts(&whole, &side);
+    assert_eq!(rust, format!("ok: 8 records, last seq 8, last hash {}, 4 checkpoints verified", records[7].hash));
+    assert_eq!(peer, rust);
+    // Anything but checkpoint lines in the side file is refused by line number.
+    let (rust, peer) = verdicts(&whole, &format!("{side}{}\n", record_line(&records[0])));
+    assert_eq!(rust, "refused: checkpoints line 2");
+    assert_eq!(peer, rust);
+}

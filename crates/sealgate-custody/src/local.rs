@@ -56,9 +56,9 @@
 //! cleared by aws-lc on free), argon2's work area (zeroized after use) and
 //! short-lived copies while a key is parsed or exported (zeroized).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -77,6 +77,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::{Custody, CustodyError, CustodyFuture, Exportability, KeyInfo, KeyStatus, RoleKeyType, keyset};
+use sealgate_hardening::private_file;
 
 const BACKEND: &str = "local";
 const MAGIC: &[u8; 16] = b"sealgate-keyring";
@@ -311,7 +312,7 @@ impl MasterKey {
             source: None,
         })?;
         text[n] = b'\n';
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+        private_file::write_new(path, &text[..=n]).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 CustodyError::Config(format!(
                     "key file {} already exists; refusing to overwrite it (move it away first)",
@@ -321,9 +322,6 @@ impl MasterKey {
                 CustodyError::backend(BACKEND, "create the key file", e)
             }
         })?;
-        f.write_all(&text[..=n]).map_err(|e| CustodyError::backend(BACKEND, "write the key file", e))?;
-        f.sync_all().map_err(|e| CustodyError::backend(BACKEND, "write the key file", e))?;
-        sync_dir(path)?;
         Ok(Self(Master::KeyFile(key)))
     }
 
@@ -379,18 +377,11 @@ fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>, Custo
 // Permissions
 // ---------------------------------------------------------------------------
 
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Refuse a directory others can read (they learn which keyrings exist and
 /// when they change) or write (they could swap our files): the issue asks
 /// for the directory too not to be readable by others, stricter than ssh.
 fn check_dir(path: &Path, what: &str) -> Result<(), CustodyError> {
-    let dir = parent_of(path);
+    let dir = private_file::parent_of(path);
     let md = fs::metadata(&dir).map_err(|e| {
         CustodyError::Config(format!("cannot read directory {} of {what}: {}", dir.display(), e.kind()))
     })?;
@@ -440,12 +431,6 @@ fn check_private_file(path: &Path, what: &str, no_symlink: bool) -> Result<(), C
     // ssh's StrictModes: owned by this user; its directory this user's (or root's) and
     // not group- or other-writable.
     sealgate_hardening::check_strict_modes(path, true).map_err(|e| CustodyError::Config(format!("{what}: {e}")))
-}
-
-fn sync_dir(path: &Path) -> Result<(), CustodyError> {
-    File::open(parent_of(path))
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CustodyError::backend(BACKEND, "fsync the keyring directory", e))
 }
 
 // ---------------------------------------------------------------------------
@@ -1070,73 +1055,21 @@ impl LocalCustody {
     }
 }
 
-/// A temporary file beside `path`, created mode 0600, written and fsynced.
-fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf, CustodyError> {
-    let mut r = [0u8; 8];
-    SystemRandom::new().fill(&mut r).map_err(|_| CustodyError::Backend {
-        backend: BACKEND,
-        what: "random bytes",
-        source: None,
-    })?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = parent_of(path).join(format!(".{name}.tmp-{}-{}", std::process::id(), B64.encode(r)));
-    let res = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(CustodyError::backend(BACKEND, "write the keyring", e));
-    }
-    Ok(tmp)
-}
-
-/// Create `path` atomically, never replacing an existing file (hard link of
-/// a complete temporary file: `link` fails if the name exists).
+/// Create `path` atomically, never replacing an existing file (the shared
+/// private-file rule: 0600 temporary file, `link`, directory fsync).
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CustodyError> {
-    let tmp = write_temp(path, bytes)?;
-    let res = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    res.map_err(|e| {
+    private_file::write_new(path, bytes).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             CustodyError::Config(format!("keyring {} already exists; refusing to overwrite it", path.display()))
         } else {
             CustodyError::backend(BACKEND, "create the keyring", e)
         }
-    })?;
-    sync_dir(path)
+    })
 }
 
 /// Replace `path` atomically, keeping the previous file as `path.bak`.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), CustodyError> {
-    let tmp = write_temp(path, bytes)?;
-    let res = (|| -> io::Result<()> {
-        let mut bak = path.as_os_str().to_owned();
-        bak.push(".bak");
-        let bak = PathBuf::from(bak);
-        let mut bak_tmp = bak.as_os_str().to_owned();
-        bak_tmp.push(".tmp");
-        let bak_tmp = PathBuf::from(bak_tmp);
-        match fs::remove_file(&bak_tmp) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        // The old keyring's inode lives on as .bak; the rename below only
-        // moves the name. A crash between the two leaves .bak = keyring.
-        if fs::hard_link(path, &bak_tmp).is_err() {
-            fs::copy(path, &bak_tmp)?;
-            File::open(&bak_tmp)?.sync_all()?;
-        }
-        fs::rename(&bak_tmp, &bak)?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(CustodyError::backend(BACKEND, "replace the keyring", e));
-    }
-    sync_dir(path)
+    private_file::replace_with_backup(path, bytes).map_err(|e| CustodyError::backend(BACKEND, "replace the keyring", e))
 }
 
 fn status_check(state: &RwLock<State>, kid: &str) -> Result<(), CustodyError> {

@@ -161,9 +161,13 @@ impl CredentialHeader {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        for (name, v) in [("kid", &self.kid), ("sub", &self.sub), ("cid", &self.cid), ("aud", &self.aud)] {
+        for (name, v) in [("kid", &self.kid), ("aud", &self.aud)] {
             check_id(name, v)?;
         }
+        // The ids a stored row is keyed by follow the vocabulary's rules (C4), so an envelope
+        // can only ever bind to an id the api and the store could hold.
+        sealgate_vocab::OwnerId::parse(&self.sub).map_err(|_| E::Malformed("sub"))?;
+        sealgate_vocab::CredentialId::parse(&self.cid).map_err(|_| E::Malformed("cid"))?;
         check_exchange(&self.exch)?;
         if self.hint.chars().count() != HINT_LEN || self.hint.chars().any(char::is_control) {
             return Err(E::Malformed("hint").into());
@@ -186,21 +190,12 @@ impl CredentialHeader {
     }
 }
 
-/// Longest credential id ([`check_credential_id`]).
-pub const CREDENTIAL_ID_MAX: usize = 64;
-
-/// What [`check_credential_id`] refuses, in the words every refusal uses.
-pub const CREDENTIAL_ID_RULE: &str = "credential id must be 1 to 64 characters of A-Z a-z 0-9 - _ . :";
-
 /// The one rule for a credential id (the `cid` a client makes), applied wherever an id
-/// enters: the api, the signer, the store and `sealgate seal`. 1 to
-/// [`CREDENTIAL_ID_MAX`] bytes of `A-Z a-z 0-9 - _ . :` — nothing that needs escaping in
-/// a URL path segment, a log line or a SQL literal. The error is [`CREDENTIAL_ID_RULE`].
+/// enters: the api, the signer, the store, `sealgate seal` and the envelope header (C4).
+/// It is [`sealgate_vocab::CredentialId`]'s rule; this is the same check for callers that
+/// hold a `&str`. The error is [`crate::CREDENTIAL_ID_RULE`].
 pub fn check_credential_id(id: &str) -> Result<(), &'static str> {
-    let ok = !id.is_empty()
-        && id.len() <= CREDENTIAL_ID_MAX
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok { Ok(()) } else { Err(CREDENTIAL_ID_RULE) }
+    sealgate_vocab::CredentialId::parse(id).map(drop).map_err(sealgate_vocab::IdError::rule)
 }
 
 fn check_id(name: &'static str, v: &str) -> Result<(), Error> {
@@ -432,7 +427,7 @@ mod id_rule_tests {
             assert_eq!(check_credential_id(ok), Ok(()), "{ok}");
         }
         for bad in ["", &"x".repeat(65), "a b", "a/b", "a%2f", "é", "a\n", "a?b", "a#b"] {
-            assert_eq!(check_credential_id(bad), Err(CREDENTIAL_ID_RULE), "{bad:?}");
+            assert_eq!(check_credential_id(bad), Err(crate::CREDENTIAL_ID_RULE), "{bad:?}");
         }
     }
 }

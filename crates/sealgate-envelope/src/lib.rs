@@ -22,9 +22,9 @@ mod key;
 
 pub use alg::{AlgPolicy, ContentAlg, Curve, KeyAlg};
 pub use credential::{
-    Binding, CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE, CREDENTIAL_TYP, Class, Credential, CredentialHeader,
-    MAX_IAT_SKEW_SECS, OpenedCredential, Scope, SealRequest, check_binding, check_credential_id, new_credential_id,
-    open_credential, open_credential_now, seal_credential,
+    Binding, CREDENTIAL_TYP, Class, Credential, CredentialHeader, MAX_IAT_SKEW_SECS, OpenedCredential, Scope,
+    SealRequest, check_binding, check_credential_id, new_credential_id, open_credential, open_credential_now,
+    seal_credential,
 };
 pub use error::{CredentialError, EpkError, Error, KeyError, RefusedAlg};
 pub use json::parse_json_object;
@@ -32,6 +32,7 @@ pub use jwe::{Jwe, MAX_RECIPIENTS, Recipient, Serialization, seal_compact};
 pub use jwk::{LocalKey, PublicJwk};
 pub use kdf::concat_kdf;
 pub use key::{DecryptionKey, EphemeralPublicKey, KeyFuture, KeyKind, OaepHash, SecretBytes, SharedSecret};
+pub use sealgate_vocab::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE};
 pub use secrecy;
 
 /// Largest JWE we parse or produce (rule L1).

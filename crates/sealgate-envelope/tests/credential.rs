@@ -153,6 +153,10 @@ fn header_and_content_checks() {
         (|h| drop(h.insert("scope".into(), json!(["admin"]))), CredentialError::Malformed("scope")),
         (|h| drop(h.insert("exch".into(), json!("OKX!"))), CredentialError::Malformed("exch")),
         (|h| drop(h.insert("sub".into(), json!(7))), CredentialError::Malformed("sub")),
+        (|h| drop(h.insert("sub".into(), json!("a\nb"))), CredentialError::Malformed("sub")),
+        // The cid follows the one credential id rule (C4), not only "1-256 characters".
+        (|h| drop(h.insert("cid".into(), json!("a/b"))), CredentialError::Malformed("cid")),
+        (|h| drop(h.insert("cid".into(), json!("x".repeat(65)))), CredentialError::Malformed("cid")),
         (|h| drop(h.insert("hint".into(), json!("ABCD"))), CredentialError::HintMismatch),
     ];
     for (edit, want) in cases {

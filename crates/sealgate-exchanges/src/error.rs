@@ -25,6 +25,15 @@ pub enum Error {
     /// The request itself is malformed for this exchange.
     #[error("invalid request: {0}")]
     BadRequest(&'static str),
+    /// The request could be read two ways, or carries what the exchange
+    /// would not read there: refused before any policy or signature (see
+    /// the crate docs, "Canonical requests"). The text names the parameter
+    /// (bounded), never a credential.
+    #[error("ambiguous request: {0}")]
+    Ambiguous(String),
+    /// An exchange's answer (a public ticker) does not say what it should.
+    #[error("unreadable exchange answer: {0}")]
+    BadAnswer(&'static str),
     /// This exchange does not offer that key type.
     #[error("{exchange} does not support {what}")]
     Unsupported {

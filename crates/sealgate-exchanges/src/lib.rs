@@ -5,8 +5,64 @@
 //! Pure: no I/O, no async runtime. The clock and per-credential nonces are
 //! injected ([`Clock`], [`NonceSource`]) so signing is deterministic in tests
 //! and the signer can own nonces across instances. Query strings and bodies
-//! are signed and sent exactly as given: nothing is re-serialized after
-//! signing.
+//! are signed and sent exactly as given to [`sign`]: nothing is
+//! re-serialized after signing. What the signer and the agent give to
+//! [`sign`] is the canonical request ([`canonicalize`]), produced from what
+//! the policy judged.
+//!
+//! # Canonical requests
+//!
+//! One request, one meaning: [`canonicalize`] is the only reader of a
+//! request's parameters, and the signer and the agent call it (after
+//! [`Request::validate`]) before the policy. For each exchange with a
+//! reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced) it reads the
+//! request as that exchange reads it — where its parameters are for that
+//! method and endpoint (query, form body or JSON body, the body in the
+//! format [`content_type`] will announce) — and refuses
+//! ([`Error::Ambiguous`]):
+//! - a parameter or JSON member given twice, at any depth, also when the
+//!   two names differ only in ASCII case (Go's JSON reader, behind Coinbase,
+//!   matches names case-insensitively), and non-ASCII member names;
+//! - a parameter in both query and body where the exchange merges them
+//!   (Binance, MEXC), a query where the exchange reads the body (Kraken,
+//!   OKX and Coinbase POSTs), a body where it reads the query (GETs), a body
+//!   in a format the exchange would not read there (JSON in a Binance form
+//!   body, a form in an OKX JSON body);
+//! - a query or form that is not in the one spelling: `+` (space or plus?),
+//!   `%41` for a character that needs no encoding, lower-case hex, a bare or
+//!   short `%`, `;`, a pair without `=` or with two, an empty pair, a
+//!   character outside RFC 3986's unreserved set and `! $ ' ( ) * , : @ / ?`,
+//!   decoded text that is not UTF-8 or holds a control character;
+//! - JSON numbers with a fraction or an exponent (amounts travel as
+//!   strings: a float means what the reader's floating point makes of it);
+//! - on a trade or withdraw endpoint, a parameter the exchange's
+//!   documentation does not list for that method and path (an allow-list
+//!   per endpoint; a call with no list is refused), and the signature
+//!   parameter the signer adds;
+//! - in an order, a price the exchange ignores for its type (a Binance
+//!   `MARKET`/`STOP_LOSS`/`TAKE_PROFIT` or pegged order's `price`, an OKX
+//!   market order's `px`, a Coinbase market configuration's
+//!   `limit_price`, a Kraken market order's `price`), two competing sizes
+//!   (Binance `quantity` and `quoteOrderQty`, Coinbase `base_size` and
+//!   `quote_size`), a Coinbase `order_configuration` with other than
+//!   exactly one entry.
+//!
+//! The bytes to sign and send are then produced from the parsed form:
+//! queries and forms with unreserved characters as themselves and every
+//! other byte as upper-case `%XX`, JSON compact with members sorted. The
+//! order facts ([`OrderFacts`]) come from that same parsed form. Every
+//! trade endpoint places orders unless the exchange's table says it only
+//! reads, cancels (or reduces) or changes a setting; a placement whose size
+//! is not read (algo orders, conversions, OKX and Coinbase derivatives, a
+//! Kraken edit) is [`Size::Unknown`], and every leg of an OCO, OTO, OTOCO
+//! or batch is counted. A market order carries no price ([`Price::Market`]):
+//! the policy values it at the exchange's public ticker
+//! ([`ticker_request`], [`ticker_price`]).
+//!
+//! Exchanges without a reader keep their request as given, with a JSON
+//! body checked for duplicate members; their trade requests have unknown
+//! facts ([`OrderFacts::unknown`]), refused wherever a symbol allow-list or
+//! a notional cap is set.
 //!
 //! # One path rule
 //!
@@ -84,6 +140,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod canonical;
 mod class;
 mod error;
 mod exchanges;
@@ -92,17 +149,20 @@ mod request;
 pub mod send;
 mod sig;
 mod sign_input;
+mod ticker;
 
+pub use canonical::{Canonical, canonicalize};
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
 pub use exchanges::{ALL, Coverage, Scheme};
-pub use facts::{OrderFacts, order_facts};
+pub use facts::{Amount, Leg, OrderFacts, Price, Side, Size};
 pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock, check_path,
 };
 pub use send::{Answer, FORM, JSON, TimeEndpoint, answer, content_type, time_endpoint};
 pub use sign_input::{MAX_SIGN_INPUT, SignInput, SignInputError};
+pub use ticker::{ticker_price, ticker_request};
 
 /// The scheme of exchange `id`.
 pub fn scheme(id: &str) -> Result<&'static Scheme, Error> {

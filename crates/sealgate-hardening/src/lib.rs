@@ -5,6 +5,12 @@
 //!
 //! One implementation for both: the server logs the warnings with
 //! `tracing`, the agent prints them, so this crate only returns them.
+//!
+//! Also the one rule for private files ([`private_file`]: create, replace
+//! with backup, private directories, ssh's StrictModes), used by the
+//! custody, the agent and the server.
+
+pub mod private_file;
 
 use rustix::mm::{MlockAllFlags, mlockall};
 use rustix::process::{DumpableBehavior, Resource, Rlimit, getrlimit, set_dumpable_behavior, setrlimit};

@@ -29,6 +29,16 @@ impl Decimal {
         i.checked_mul(SCALE)?.checked_add(f).map(Self)
     }
 
+    /// `n` percent (`105` is 1.05).
+    pub const fn from_percent(n: u32) -> Self {
+        Self(n as u128 * (SCALE / 100))
+    }
+
+    /// `self + other`; `None` on overflow.
+    pub fn checked_add(self, other: Self) -> Option<Self> {
+        self.0.checked_add(other.0).map(Self)
+    }
+
     /// `self × other`, truncated; `None` on overflow.
     pub fn checked_mul(self, other: Self) -> Option<Self> {
         // (a/S)·(b/S) = a·b/S²; split to avoid overflowing u128.
@@ -66,5 +76,8 @@ mod tests {
         }
         assert!(d("99999999999999999999").checked_mul(d("99999999999999999999")).is_none());
         assert!(d("0.1") < d("0.11"));
+        assert_eq!(Decimal::from_percent(105), d("1.05"));
+        assert_eq!(d("1.5").checked_add(d("2.25")), Some(d("3.75")));
+        assert_eq!(Decimal(u128::MAX).checked_add(d("1")), None);
     }
 }

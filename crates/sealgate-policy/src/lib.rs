@@ -13,7 +13,10 @@
 //! 4. the class against the role;
 //! 5. the class against the scope the user sealed;
 //! 6. the symbol allow-list;
-//! 7. the maximum order notional;
+//! 7. the maximum order notional, summed over every leg of a placement, a
+//!    market order valued at the exchange's reference price plus
+//!    [`MARKET_MARGIN_PERCENT`], never at a price the caller wrote
+//!    ([`RequestFacts::from_order`]); an unknown notional is refused;
 //! 8. the rate limit (only approved requests consume it).
 
 #![forbid(unsafe_code)]
@@ -27,56 +30,23 @@ pub use sealgate_exchanges::EndpointClass;
 
 use std::collections::BTreeSet;
 
-/// A consumer role and what it may ever do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Imports balances and history: reads only.
-    Importer,
-    /// Places and cancels orders: reads and trades; withdraws only where
-    /// the user sealed `withdraw`.
-    Trader,
-    /// The desktop agent: whatever the user's local policy allows.
-    Agent,
-}
+/// The consumer roles and credential statuses are the vocabulary's; what a role may ever
+/// do is decided here.
+pub use sealgate_vocab::{CredentialStatus, Role};
 
-impl Role {
-    /// Parse a role name (`importer`, `trader`, `agent`).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "importer" => Self::Importer,
-            "trader" => Self::Trader,
-            "agent" => Self::Agent,
-            _ => return None,
-        })
-    }
-
-    /// Its name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Importer => "importer",
-            Self::Trader => "trader",
-            Self::Agent => "agent",
-        }
-    }
-
+/// What a role may ever do, before the sealed scope.
+trait RoleAllows {
     /// Whether the role may ever use endpoints of `class` (before scope).
-    const fn allows(self, class: Class) -> bool {
-        match self {
-            Self::Importer => matches!(class, Class::Read),
-            Self::Trader | Self::Agent => true,
-        }
-    }
+    fn allows(self, class: Class) -> bool;
 }
 
-/// A credential's lifecycle status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialStatus {
-    /// In use.
-    Active,
-    /// Frozen by a lockdown or an anomaly: nothing is signed.
-    Frozen,
-    /// Deleted.
-    Deleted,
+impl RoleAllows for Role {
+    fn allows(self, class: Class) -> bool {
+        match self {
+            Role::Importer => matches!(class, Class::Read),
+            Role::Trader | Role::Agent => true,
+        }
+    }
 }
 
 /// A rate limit: at most `max` approved requests per `window_ms`, as a
@@ -124,19 +94,78 @@ pub struct RequestFacts {
     pub notional: Option<Decimal>,
 }
 
+/// The margin over the reference price at which an order that no limit
+/// price bounds (a market order, a stop that turns into one, a pegged
+/// order) is valued: 5 %. A market order fills at whatever the book
+/// offers, and the reference (the exchange's public ticker, read by the
+/// signer just before) is a moment old; 5 % covers the slippage of an
+/// order a cap lets through and the move of a price between the two reads
+/// on a liquid market. An order that would move the book further is larger
+/// than any cap this protects.
+pub const MARKET_MARGIN_PERCENT: u32 = 5;
+
 impl RequestFacts {
     /// Facts of a request that is not an order placement.
     pub fn of_class(class: EndpointClass) -> Self {
         Self { class, symbol: None, places_order: false, notional: None }
     }
 
-    /// Facts from what the exchange module read off the request: the
-    /// notional is the quote amount, else quantity × price; unknown (and
-    /// so refused under a cap) for a market order sized in base units.
-    pub fn from_order(class: EndpointClass, order: &sealgate_exchanges::OrderFacts) -> Self {
-        let d = |s: &Option<String>| s.as_deref().and_then(Decimal::parse);
-        let notional = d(&order.quote_amount).or_else(|| d(&order.quantity)?.checked_mul(d(&order.price)?));
+    /// Facts from what the exchange module read off the canonical request
+    /// ([`sealgate_exchanges::canonicalize`]). The notional of a placement
+    /// is the sum over its legs (every leg of an OCO or a batch, although
+    /// an OCO executes one: an upper bound) of:
+    /// - a quote-sized leg: its quote amount;
+    /// - a limit buy: quantity × limit price (it never pays more);
+    /// - a limit sell: quantity × the larger of its limit and the
+    ///   reference with the margin (a sell limit below the market executes
+    ///   at the market, so its size is the market's);
+    /// - a leg no limit price bounds: quantity × `reference` × (1 +
+    ///   [`MARKET_MARGIN_PERCENT`] %), never a price in the request.
+    ///
+    /// `reference` is the exchange's public ticker price of the request's
+    /// one symbol ([`sealgate_exchanges::ticker_request`]); without it, or
+    /// for a leg on another market, such a leg's notional is unknown, and an
+    /// unknown notional is refused wherever a cap is set, as is a placement
+    /// whose size was not read ([`sealgate_exchanges::Size::Unknown`]).
+    pub fn from_order(
+        class: EndpointClass,
+        order: &sealgate_exchanges::OrderFacts,
+        reference: Option<Decimal>,
+    ) -> Self {
+        let notional = match &order.size {
+            sealgate_exchanges::Size::Legs(legs) if order.places_order => {
+                let at_market = reference.and_then(with_margin);
+                legs.iter().try_fold(Decimal::ZERO, |sum, leg| {
+                    // The reference is the price of the request's one symbol.
+                    let market = at_market.filter(|_| order.symbol.is_some() && leg.symbol == order.symbol);
+                    sum.checked_add(leg_notional(leg, market)?)
+                })
+            }
+            _ => None,
+        };
         Self { class, symbol: order.symbol.clone(), places_order: order.places_order, notional }
+    }
+}
+
+/// `price × (1 + margin)`.
+fn with_margin(price: Decimal) -> Option<Decimal> {
+    price.checked_mul(Decimal::from_percent(100 + MARKET_MARGIN_PERCENT))
+}
+
+/// One leg's notional; `market` is the reference price with the margin.
+fn leg_notional(leg: &sealgate_exchanges::Leg, market: Option<Decimal>) -> Option<Decimal> {
+    use sealgate_exchanges::{Amount, Price, Side};
+    match (&leg.amount, &leg.price) {
+        (Amount::Quote(q), _) => Decimal::parse(q),
+        (Amount::Base(b), Price::Market) => Decimal::parse(b)?.checked_mul(market?),
+        (Amount::Base(b), Price::Limit(p)) => {
+            let (qty, limit) = (Decimal::parse(b)?, Decimal::parse(p)?);
+            let price = match (leg.side, market) {
+                (Some(Side::Buy), _) | (_, None) => limit,
+                (_, Some(m)) => limit.max(m),
+            };
+            qty.checked_mul(price)
+        }
     }
 }
 

@@ -88,17 +88,27 @@ fn symbols_and_notional() {
     assert_eq!(d(&RequestFacts::of_class(EndpointClass::Read)), Ok(()));
 }
 
+fn capped() -> CredentialPolicy {
+    let mut policy = CredentialPolicy::new(Scope::parse_list("read,trade").expect("scope"));
+    policy.symbols =
+        Some(BTreeSet::from(["BTCUSDT".to_owned(), "XBTUSD".to_owned(), "BTC-USDT".to_owned(), "BTC-USD".to_owned()]));
+    policy.max_notional = Decimal::parse("30000");
+    policy
+}
+
+/// Decide `req` for `exchange` under [`capped`], the request read by
+/// `canonicalize` and valued with `reference` (the ticker price).
+fn judge(exchange: &str, req: &sealgate_exchanges::Request, reference: Option<&str>) -> Result<(), String> {
+    let class = sealgate_exchanges::classify(exchange, &req.path).expect("exchange");
+    let canon = sealgate_exchanges::canonicalize(exchange, req).map_err(|e| e.to_string())?;
+    let facts = RequestFacts::from_order(class, &canon.order, reference.map(|r| Decimal::parse(r).expect("reference")));
+    evaluate(&ctx(Role::Trader), &capped(), &facts, &mut RateState::default()).map(|_| ()).map_err(|d| d.to_string())
+}
+
 #[test]
 fn facts_read_off_real_requests() {
-    use sealgate_exchanges::{Request, classify, order_facts};
-    let mut policy = CredentialPolicy::new(Scope::parse_list("read,trade").expect("scope"));
-    policy.symbols = Some(BTreeSet::from(["BTCUSDT".to_owned()]));
-    policy.max_notional = Decimal::parse("30000");
-    let decide = |req: &Request| {
-        let class = classify("binance", &req.path).expect("binance");
-        let facts = RequestFacts::from_order(class, &order_facts("binance", req));
-        evaluate(&ctx(Role::Trader), &policy, &facts, &mut RateState::default()).map(|_| ())
-    };
+    use sealgate_exchanges::Request;
+    let decide = |req: &Request| judge("binance", req, None);
     let limit = |qty: &str| {
         Request::new(
             "POST",
@@ -108,18 +118,165 @@ fn facts_read_off_real_requests() {
         )
     };
     assert_eq!(decide(&limit("0.5")), Ok(()));
-    assert_eq!(decide(&limit("0.51")), Err(Denial::NotionalTooLarge));
+    assert_eq!(decide(&limit("0.51")), Err(Denial::NotionalTooLarge.to_string()));
     let quote = Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quoteOrderQty=100", "");
     assert_eq!(decide(&quote), Ok(()));
-    // A market order in base units has no price to bound it: refused under a cap.
+    // A market order in base units without a reference price: refused under a cap.
     let market = Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "");
-    assert_eq!(decide(&market), Err(Denial::NotionalTooLarge));
-    let other = Request::new("POST", "/api/v3/order", "symbol=ETHUSDT&side=BUY&type=LIMIT&quantity=1&price=1", "");
-    assert_eq!(decide(&other), Err(Denial::SymbolNotAllowed));
+    assert_eq!(decide(&market), Err(Denial::NotionalTooLarge.to_string()));
+    let other = Request::new(
+        "POST",
+        "/api/v3/order",
+        "symbol=ETHUSDT&side=BUY&type=LIMIT&quantity=1&price=1&timeInForce=GTC",
+        "",
+    );
+    assert_eq!(decide(&other), Err(Denial::SymbolNotAllowed.to_string()));
     let cancel = Request::new("DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", "");
     assert_eq!(decide(&cancel), Ok(()));
     let withdraw = Request::new("POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=x&amount=1", "");
-    assert_eq!(decide(&withdraw), Err(Denial::NotGranted("withdraw")));
+    assert_eq!(decide(&withdraw), Err(Denial::NotGranted("withdraw").to_string()));
+}
+
+/// A market order is valued at the reference price with the margin, never
+/// at a price the caller wrote. Each of these was approved by the old
+/// reader (first value wins, notional = quantity × caller price), and
+/// executed for 2,500-5,000 against a cap of 1,000 in the issue.
+#[test]
+fn market_orders_are_valued_at_the_market() {
+    use sealgate_exchanges::Request;
+    let mut policy = capped();
+    policy.max_notional = Decimal::parse("1000");
+    let decide = |exchange: &str, req: &Request, reference: Option<&str>| -> Result<(), String> {
+        let class = sealgate_exchanges::classify(exchange, &req.path).expect("exchange");
+        let canon = sealgate_exchanges::canonicalize(exchange, req).map_err(|e| e.to_string())?;
+        let facts = RequestFacts::from_order(class, &canon.order, reference.map(|r| Decimal::parse(r).expect("ref")));
+        evaluate(&ctx(Role::Trader), &policy, &facts, &mut RateState::default()).map(|_| ()).map_err(|d| d.to_string())
+    };
+    // Binance MARKET with price=1: refused before valuation.
+    let r = Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.05&price=1", "");
+    assert!(decide("binance", &r, Some("50000")).expect_err("price").contains("price on a MARKET"));
+    // quantity + quoteOrderQty: refused.
+    let r =
+        Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1&quoteOrderQty=10", "");
+    assert!(decide("binance", &r, Some("50000")).expect_err("two sizes").contains("compete"));
+    // The same market order without a price: 0.05 × 50,000 × 1.05 = 2,625 > 1,000.
+    let r = Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.05", "");
+    assert_eq!(decide("binance", &r, Some("50000")), Err(Denial::NotionalTooLarge.to_string()));
+    assert_eq!(decide("binance", &r, None), Err(Denial::NotionalTooLarge.to_string()), "no reference: refused");
+    // 0.019 × 50,000 × 1.05 = 997.5 ≤ 1,000; 0.0191 → 1,002.75.
+    let small = |q: &str| {
+        Request::new("POST", "/api/v3/order", &format!("symbol=BTCUSDT&side=SELL&type=MARKET&quantity={q}"), "")
+    };
+    assert_eq!(decide("binance", &small("0.019"), Some("50000")), Ok(()));
+    assert_eq!(decide("binance", &small("0.0191"), Some("50000")), Err(Denial::NotionalTooLarge.to_string()));
+    // A sell limit far below the market executes at the market.
+    let r = Request::new(
+        "POST",
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.05&price=1",
+        "",
+    );
+    assert_eq!(decide("binance", &r, Some("50000")), Err(Denial::NotionalTooLarge.to_string()));
+    // OKX market with px=1, Coinbase market with limit_price: refused.
+    let r = Request::new(
+        "POST",
+        "/api/v5/trade/order",
+        "",
+        r#"{"instId":"BTC-USDT","tdMode":"cash","side":"sell","ordType":"market","sz":"0.05","px":"1"}"#,
+    );
+    assert!(decide("okx", &r, Some("50000")).is_err());
+    let r = Request::new(
+        "POST",
+        "/api/v5/trade/order",
+        "",
+        r#"{"instId":"BTC-USDT","tdMode":"cash","side":"sell","ordType":"market","sz":"0.05"}"#,
+    );
+    assert_eq!(decide("okx", &r, Some("50000")), Err(Denial::NotionalTooLarge.to_string()));
+    let r = Request::new(
+        "POST",
+        "/api/v3/brokerage/orders",
+        "",
+        r#"{"product_id":"BTC-USD","side":"BUY","order_configuration":{"market_market_ioc":{"base_size":"0.05","limit_price":"1"}}}"#,
+    );
+    assert!(decide("coinbase", &r, Some("50000")).is_err());
+    // OKX derivatives: contract size unknown, refused under a cap.
+    let r = Request::new(
+        "POST",
+        "/api/v5/trade/order",
+        "",
+        r#"{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","sz":"1","px":"1"}"#,
+    );
+    let mut swap = policy.clone();
+    swap.symbols = None;
+    let class = sealgate_exchanges::classify("okx", &r.path).expect("okx");
+    let facts =
+        RequestFacts::from_order(class, &sealgate_exchanges::canonicalize("okx", &r).expect("swap").order, None);
+    assert_eq!(
+        evaluate(&ctx(Role::Trader), &swap, &facts, &mut RateState::default()).map(|_| ()),
+        Err(Denial::NotionalTooLarge)
+    );
+}
+
+/// Placements that the old fixed list did not count, and a Coinbase body
+/// with two configurations: each is refused under a cap now.
+#[test]
+fn every_placement_counts() {
+    use sealgate_exchanges::Request;
+    let mut policy = capped();
+    policy.symbols = None;
+    policy.max_notional = Decimal::parse("1000");
+    let decide = |exchange: &str, req: &Request| -> Result<(), String> {
+        let class = sealgate_exchanges::classify(exchange, &req.path).expect("exchange");
+        let canon = sealgate_exchanges::canonicalize(exchange, req).map_err(|e| e.to_string())?;
+        let facts = RequestFacts::from_order(class, &canon.order, Some(Decimal::parse("50000").expect("ref")));
+        evaluate(&ctx(Role::Trader), &policy, &facts, &mut RateState::default()).map(|_| ()).map_err(|d| d.to_string())
+    };
+    let too_large = Err(Denial::NotionalTooLarge.to_string());
+    // Binance OCO: both legs, 0.1 × 70,000 + 0.1 × 52,500.
+    let oco = Request::new(
+        "POST",
+        "/api/v3/orderList/oco",
+        "symbol=BTCUSDT&side=SELL&quantity=0.1&aboveType=LIMIT_MAKER&abovePrice=70000&belowType=STOP_LOSS&belowStopPrice=45000",
+        "",
+    );
+    assert_eq!(decide("binance", &oco), too_large);
+    // Kraken AmendOrder, OKX algo and convert, MEXC batch.
+    assert_eq!(
+        decide("kraken", &Request::new("POST", "/0/private/AmendOrder", "", "txid=O1&order_qty=5&limit_price=60000")),
+        too_large
+    );
+    assert_eq!(decide("kraken", &Request::new("POST", "/0/private/AmendOrder", "", "txid=O1&order_qty=5")), too_large);
+    let algo = Request::new(
+        "POST",
+        "/api/v5/trade/order-algo",
+        "",
+        r#"{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"conditional","sz":"1","tpTriggerPx":"1","tpOrdPx":"-1"}"#,
+    );
+    assert_eq!(decide("okx", &algo), too_large);
+    let convert = Request::new(
+        "POST",
+        "/api/v5/asset/convert/trade",
+        "",
+        r#"{"quoteId":"q","baseCcy":"BTC","quoteCcy":"USDT","side":"buy","sz":"1","szCcy":"BTC"}"#,
+    );
+    assert_eq!(decide("okx", &convert), too_large);
+    assert_eq!(decide("mexc", &Request::new("POST", "/api/v3/batchOrders", "batchOrders=%5B%5D", "")), too_large);
+    // Coinbase: two order configurations, judged by one and executed by the other.
+    let two = Request::new(
+        "POST",
+        "/api/v3/brokerage/orders",
+        "",
+        r#"{"product_id":"BTC-USD","side":"BUY","order_configuration":{"limit_limit_gtc":{"base_size":"0.0001","limit_price":"10"},"market_market_ioc":{"quote_size":"5000"}}}"#,
+    );
+    assert!(decide("coinbase", &two).expect_err("two").contains("exactly one"));
+    // Kraken: the JSON body whose first key hides a small form order.
+    let kraken = Request::new(
+        "POST",
+        "/0/private/AddOrder",
+        "",
+        r#"{"nonce":1,"x&pair=XBTUSD&volume=0.0001&y":"1","ordertype":"market","pair":"XBTUSD","type":"buy","volume":"0.5"}"#,
+    );
+    assert!(decide("kraken", &kraken).is_err());
 }
 
 #[test]

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq as _;
 use crate::params::{self, get};
 use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
-struct ApiError(StatusCode, i64, &'static str);
+pub(crate) struct ApiError(StatusCode, i64, pub(crate) &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -49,6 +49,104 @@ const INSUFFICIENT: ApiError =
     ApiError(StatusCode::BAD_REQUEST, -2010, "Account has insufficient balance for requested action.");
 const UNKNOWN_ORDER: ApiError = ApiError(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.");
 const NOT_FOUND: ApiError = ApiError(StatusCode::NOT_FOUND, -1000, "Unknown endpoint.");
+const DUPLICATE: ApiError = ApiError(StatusCode::BAD_REQUEST, -1101, "Duplicate values for a parameter detected.");
+const NOT_ALL_READ: ApiError = ApiError(StatusCode::BAD_REQUEST, -1104, "Not all sent parameters were read.");
+const NOT_REQUIRED: ApiError = ApiError(StatusCode::BAD_REQUEST, -1106, "A parameter was sent when not required.");
+const BAD_TYPE: ApiError = ApiError(StatusCode::BAD_REQUEST, -1116, "Invalid orderType.");
+
+/// The parameters as Binance reads them ("General API Information"): the
+/// query string and the form body, each refused if it repeats a name
+/// (-1101); a name in both is read from the query.
+fn read_params(query: &str, body: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let q = params::parse(query).ok_or(MALFORMED)?;
+    let b = params::parse(body).ok_or(MALFORMED)?;
+    for part in [&q, &b] {
+        for (i, (k, _)) in part.iter().enumerate() {
+            if part[..i].iter().any(|(n, _)| n == k) {
+                return Err(DUPLICATE);
+            }
+        }
+    }
+    let mut all = q;
+    for (k, v) in b {
+        if !all.iter().any(|(n, _)| *n == k) {
+            all.push((k, v));
+        }
+    }
+    Ok(all)
+}
+
+/// The parameters `POST /api/v3/order` reads ("New order (TRADE)"); any
+/// other is -1104.
+const ORDER_READS: &[&str] = &[
+    "symbol",
+    "side",
+    "type",
+    "timeInForce",
+    "quantity",
+    "quoteOrderQty",
+    "price",
+    "newClientOrderId",
+    "strategyId",
+    "strategyType",
+    "stopPrice",
+    "trailingDelta",
+    "icebergQty",
+    "newOrderRespType",
+    "selfTradePreventionMode",
+    "pegPriceType",
+    "pegOffsetValue",
+    "pegOffsetType",
+    "recvWindow",
+    "timestamp",
+    "signature",
+];
+
+/// The order of a `POST /api/v3/order`, as Binance reads it: a MARKET order
+/// is sized by `quantity` (base; it wins over `quoteOrderQty`) or
+/// `quoteOrderQty` (quote), and refuses a `price` (-1106); a LIMIT order
+/// needs `timeInForce`, `quantity` and `price`. Other types are not
+/// supported by the sandbox.
+pub(crate) fn order_intent(query: &str, body: &str) -> Result<crate::OrderIntent, ApiError> {
+    let p = read_params(query, body)?;
+    if p.iter().any(|(k, _)| !ORDER_READS.contains(&k.as_str())) {
+        return Err(NOT_ALL_READ);
+    }
+    let symbol = get(&p, "symbol").ok_or(BAD_PARAM)?.to_owned();
+    let side_buy = match get(&p, "side") {
+        Some("BUY") => true,
+        Some("SELL") => false,
+        _ => return Err(BAD_PARAM),
+    };
+    let amount = |name: &str| get(&p, name).map(|v| Amount::parse(v).filter(|q| q.0 > 0).ok_or(BAD_PARAM)).transpose();
+    let (quantity, quote) = (amount("quantity")?, amount("quoteOrderQty")?);
+    let (size, limit) = match get(&p, "type") {
+        Some("MARKET") => {
+            if get(&p, "price").is_some() {
+                return Err(NOT_REQUIRED);
+            }
+            let size = match (quantity, quote) {
+                (Some(q), _) => crate::IntentSize::Base(q),
+                (None, Some(q)) => crate::IntentSize::Quote(q),
+                (None, None) => return Err(BAD_PARAM),
+            };
+            (size, None)
+        }
+        Some("LIMIT") => {
+            if quote.is_some() {
+                return Err(NOT_REQUIRED);
+            }
+            if get(&p, "timeInForce").is_none() {
+                return Err(BAD_PARAM);
+            }
+            let price = amount("price")?.ok_or(BAD_PARAM)?;
+            (crate::IntentSize::Base(quantity.ok_or(BAD_PARAM)?), Some(price))
+        }
+        Some(_) => return Err(BAD_TYPE),
+        None => return Err(BAD_PARAM),
+    };
+    Ok(crate::OrderIntent { symbol, side_buy, size, limit })
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -108,8 +206,7 @@ fn handle_inner(
     let (query_rest, sig_q) = strip_signature(uri.query().unwrap_or(""));
     let (body_rest, sig_b) = strip_signature(body);
     let signature = sig_q.or(sig_b).filter(|s| !s.is_empty()).ok_or(NO_SIGNATURE)?;
-    let mut all = params::parse(uri.query().unwrap_or("")).ok_or(MALFORMED)?;
-    all.extend(params::parse(body).ok_or(MALFORMED)?);
+    let all = read_params(uri.query().unwrap_or(""), body)?;
     let timestamp: u64 = get(&all, "timestamp").and_then(|t| t.parse().ok()).ok_or(NO_TIMESTAMP)?;
     let recv_window: u64 = match get(&all, "recvWindow") {
         None => 5000,
@@ -157,7 +254,7 @@ fn handle_inner(
             page.sort_by_key(|t| t.id);
             Ok(Value::Array(page.into_iter().take(limit).map(trade_json).collect()))
         }
-        ("POST", "/api/v3/order") => new_order(&mut st, api_key, &all, now),
+        ("POST", "/api/v3/order") => new_order(&mut st, api_key, &order_intent(uri.query().unwrap_or(""), body)?, now),
         ("DELETE", "/api/v3/order") => cancel_order(&mut st, api_key, &all),
         ("POST", "/sapi/v1/capital/withdraw/apply") => withdraw(&mut st, api_key, &all),
         _ => Err(NOT_FOUND),
@@ -197,39 +294,33 @@ fn trade_json(t: &Trade) -> Value {
     })
 }
 
-fn new_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, ApiError> {
-    let symbol = get(p, "symbol").ok_or(BAD_PARAM)?;
-    let market = st.markets.iter().find(|m| m.symbol == symbol).cloned().ok_or(BAD_SYMBOL)?;
-    let side_buy = match get(p, "side") {
-        Some("BUY") => true,
-        Some("SELL") => false,
-        _ => return Err(BAD_PARAM),
-    };
-    let qty = get(p, "quantity").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD_PARAM)?;
+fn new_order(st: &mut crate::State, api_key: &str, o: &crate::OrderIntent, now: u64) -> Result<Value, ApiError> {
+    let market = st.markets.iter().find(|m| m.symbol == o.symbol).cloned().ok_or(BAD_SYMBOL)?;
     let id = st.next_id();
     let a = st.accounts.get_mut(api_key).ok_or(REJECTED)?;
-    match get(p, "type") {
-        Some("MARKET") => {
-            let cost = a.fill_market(&market, side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
+    let side = if o.side_buy { "BUY" } else { "SELL" };
+    match (o.limit, o.size) {
+        (None, size) => {
+            let qty = match size {
+                crate::IntentSize::Base(q) => q,
+                crate::IntentSize::Quote(q) => q.divided_by(market.price),
+            };
+            let cost = a.fill_market(&market, o.side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
             Ok(json!({
-                "symbol": symbol, "orderId": id, "orderListId": -1, "clientOrderId": format!("sandbox{id}"),
+                "symbol": o.symbol, "orderId": id, "orderListId": -1, "clientOrderId": format!("sandbox{id}"),
                 "transactTime": now, "price": "0.00000000", "origQty": qty.to_string(), "executedQty": qty.to_string(),
                 "cummulativeQuoteQty": cost.to_string(), "status": "FILLED", "timeInForce": "GTC", "type": "MARKET",
-                "side": if side_buy { "BUY" } else { "SELL" },
+                "side": side,
                 "fills": [{"price": market.price.to_string(), "qty": qty.to_string(), "commission": "0.00000000", "commissionAsset": "BNB", "tradeId": id}],
             }))
         }
-        Some("LIMIT") => {
-            let price = get(p, "price").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD_PARAM)?;
-            if get(p, "timeInForce").is_none() {
-                return Err(BAD_PARAM);
-            }
-            let order = Order { id, symbol: symbol.to_owned(), side_buy, price, qty, time: now };
+        (Some(price), crate::IntentSize::Base(qty)) => {
+            let order = Order { id, symbol: o.symbol.clone(), side_buy: o.side_buy, price, qty, time: now };
             let mut v = order_json(a.place_limit(&market, order).map_err(|()| INSUFFICIENT)?);
             v["transactTime"] = now.into();
             Ok(v)
         }
-        _ => Err(BAD_PARAM),
+        (Some(_), crate::IntentSize::Quote(_)) => Err(NOT_REQUIRED),
     }
 }
 

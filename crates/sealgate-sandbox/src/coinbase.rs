@@ -20,7 +20,7 @@ use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 /// The host the `uri` claim names.
 const HOST: &str = "api.coinbase.com";
 
-struct ApiError(StatusCode, &'static str, &'static str);
+pub(crate) struct ApiError(StatusCode, &'static str, pub(crate) &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -153,7 +153,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             let orders: Vec<Value> = st.accounts[kid].open_orders.iter().map(order_json).collect();
             Ok(json!({"orders": orders, "sequence": "0", "has_next": false, "cursor": ""}))
         }
-        "/api/v3/brokerage/orders" => place(&mut st, kid, &body, now),
+        "/api/v3/brokerage/orders" => place(&mut st, kid, &req.body, &body, now),
         "/api/v3/brokerage/orders/batch_cancel" => {
             let ids: Vec<String> = body["order_ids"]
                 .as_array()
@@ -192,39 +192,154 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
     }
 }
 
-fn place(st: &mut crate::State, kid: &str, body: &Value, now: u64) -> Result<Value, ApiError> {
-    let product = body["product_id"].as_str().ok_or(INVALID)?.to_owned();
-    let market = st.markets.iter().find(|m| m.symbol == product).cloned().ok_or(INVALID)?;
-    let side_buy = match body["side"].as_str() {
+/// A JSON value as Go's `encoding/json` sees it when decoding into a
+/// struct: objects keep every member in source order (repeats included).
+enum GoJson {
+    Object(Vec<(String, GoJson)>),
+    Text(String),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for GoJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = GoJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<GoJson, A::Error> {
+                let mut members = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, GoJson>()? {
+                    members.push((k, v));
+                }
+                Ok(GoJson::Object(members))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<GoJson, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(GoJson::Other)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<GoJson, E> {
+                Ok(GoJson::Text(v.to_owned()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<GoJson, E> {
+                Ok(GoJson::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<GoJson, E> {
+                Ok(GoJson::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<GoJson, E> {
+                Ok(GoJson::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<GoJson, E> {
+                Ok(GoJson::Other)
+            }
+            fn visit_unit<E>(self) -> Result<GoJson, E> {
+                Ok(GoJson::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Go's name folding for struct fields: case-insensitive, with the Kelvin
+/// sign and the long s folding to `k` and `s`.
+fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            '\u{212a}' => 'k',
+            '\u{17f}' => 's',
+            c => c,
+        })
+        .collect()
+}
+
+/// The member a Go struct field `name` takes: every member whose name folds
+/// to it is decoded in turn, so the last one wins.
+fn member<'a>(o: &'a [(String, GoJson)], name: &str) -> Option<&'a GoJson> {
+    o.iter().rev().find(|(k, _)| fold(k) == fold(name)).map(|(_, v)| v)
+}
+
+fn member_text<'a>(o: &'a [(String, GoJson)], name: &str) -> Result<Option<&'a str>, ApiError> {
+    match member(o, name) {
+        None => Ok(None),
+        Some(GoJson::Text(t)) => Ok(Some(t)),
+        Some(_) => Err(INVALID),
+    }
+}
+
+fn member_object<'a>(o: &'a [(String, GoJson)], name: &str) -> Option<&'a [(String, GoJson)]> {
+    match member(o, name) {
+        Some(GoJson::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// The order of a `POST /api/v3/brokerage/orders`, read as Coinbase's Go
+/// service decodes it into its request struct: names matched
+/// case-insensitively, the last repeat winning; of several
+/// `order_configuration` entries the sandbox executes `market_market_ioc`
+/// (sized by `quote_size`, else `base_size`; a `limit_price` there is not
+/// read) before `limit_limit_gtc` (`base_size` at `limit_price`).
+pub(crate) fn order_intent(body: &str) -> Result<crate::OrderIntent, ApiError> {
+    let GoJson::Object(top) = serde_json::from_str::<GoJson>(body).map_err(|_| INVALID)? else {
+        return Err(INVALID);
+    };
+    let symbol = member_text(&top, "product_id")?.ok_or(INVALID)?.to_owned();
+    let side_buy = match member_text(&top, "side")? {
         Some("BUY") => true,
         Some("SELL") => false,
         _ => return Err(INVALID),
     };
+    let conf = member_object(&top, "order_configuration").ok_or(INVALID)?;
+    let amount = |o: &[(String, GoJson)], name: &str| -> Result<Option<Amount>, ApiError> {
+        member_text(o, name)?.map(|t| Amount::parse(t).filter(|a| a.0 > 0).ok_or(INVALID)).transpose()
+    };
+    if let Some(m) = member_object(conf, "market_market_ioc") {
+        let size = match (amount(m, "quote_size")?, amount(m, "base_size")?) {
+            (Some(q), _) => crate::IntentSize::Quote(q),
+            (None, Some(b)) => crate::IntentSize::Base(b),
+            (None, None) => return Err(INVALID),
+        };
+        Ok(crate::OrderIntent { symbol, side_buy, size, limit: None })
+    } else if let Some(l) = member_object(conf, "limit_limit_gtc") {
+        let qty = amount(l, "base_size")?.ok_or(INVALID)?;
+        let px = amount(l, "limit_price")?.ok_or(INVALID)?;
+        Ok(crate::OrderIntent { symbol, side_buy, size: crate::IntentSize::Base(qty), limit: Some(px) })
+    } else {
+        Err(INVALID)
+    }
+}
+
+fn place(st: &mut crate::State, kid: &str, body_text: &str, body: &Value, now: u64) -> Result<Value, ApiError> {
+    let o = order_intent(body_text)?;
+    let market = st.markets.iter().find(|m| m.symbol == o.symbol).cloned().ok_or(INVALID)?;
     let client_id = body["client_order_id"].as_str().unwrap_or("").to_owned();
     let conf = &body["order_configuration"];
     let id = st.next_id();
     let a = st.accounts.get_mut(kid).ok_or(UNAUTH("unknown key"))?;
     let failure = |reason: &str| json!({"success": false, "failure_reason": "UNKNOWN_FAILURE_REASON", "error_response": {"error": reason}});
-    if let Some(m) = conf.get("market_market_ioc") {
-        let qty = match m["quote_size"].as_str().and_then(Amount::parse) {
-            Some(quote) => quote.divided_by(market.price),
-            None => m["base_size"].as_str().and_then(Amount::parse).ok_or(INVALID)?,
-        };
-        if a.fill_market(&market, side_buy, qty, id, now).is_err() {
-            return Ok(failure("INSUFFICIENT_FUND"));
+    match (o.limit, o.size) {
+        (None, size) => {
+            let qty = match size {
+                crate::IntentSize::Quote(q) => q.divided_by(market.price),
+                crate::IntentSize::Base(b) => b,
+            };
+            if a.fill_market(&market, o.side_buy, qty, id, now).is_err() {
+                return Ok(failure("INSUFFICIENT_FUND"));
+            }
         }
-    } else if let Some(l) = conf.get("limit_limit_gtc") {
-        let qty = l["base_size"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
-        let px = l["limit_price"].as_str().and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(INVALID)?;
-        let order = Order { id, symbol: product.clone(), side_buy, price: px, qty, time: now };
-        if a.place_limit(&market, order).is_err() {
-            return Ok(failure("INSUFFICIENT_FUND"));
+        (Some(px), crate::IntentSize::Base(qty)) => {
+            let order = Order { id, symbol: o.symbol.clone(), side_buy: o.side_buy, price: px, qty, time: now };
+            if a.place_limit(&market, order).is_err() {
+                return Ok(failure("INSUFFICIENT_FUND"));
+            }
         }
-    } else {
-        return Err(INVALID);
+        (Some(_), crate::IntentSize::Quote(_)) => return Err(INVALID),
     }
-    Ok(json!({"success": true, "success_response": {"order_id": id.to_string(), "product_id": product,
-              "side": if side_buy { "BUY" } else { "SELL" }, "client_order_id": client_id},
+    Ok(json!({"success": true, "success_response": {"order_id": id.to_string(), "product_id": o.symbol,
+              "side": if o.side_buy { "BUY" } else { "SELL" }, "client_order_id": client_id},
               "order_configuration": conf}))
 }
 

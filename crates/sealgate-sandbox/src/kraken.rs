@@ -12,7 +12,47 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
-use crate::params::{self, get};
+use crate::params;
+
+/// The value of `name`; of a repeated name, the last (as many form and JSON
+/// readers do: the sandbox does not assume Kraken refuses repeats).
+fn get<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    p.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The parameters of a private call, read by its `Content-Type`: a JSON
+/// object (`application/json`) or a form (the documented default).
+pub(crate) fn body_params(content_type: Option<&str>, body: &str) -> Result<Vec<(String, String)>, String> {
+    if content_type.is_some_and(|c| c.starts_with("application/json")) {
+        let v: serde_json::Map<String, Value> =
+            serde_json::from_str(body).map_err(|_| "EGeneral:Invalid arguments".to_owned())?;
+        Ok(v.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+    } else {
+        params::parse(body).ok_or_else(|| "EGeneral:Invalid arguments".to_owned())
+    }
+}
+
+/// The order of an `AddOrder`, as the sandbox reads it: `pair`, `type`,
+/// `ordertype` (`market`, whose `price` is not read, or `limit`), `volume`
+/// in the base currency unless `oflags` holds `viqc` (then the quote).
+pub(crate) fn order_intent(p: &[(String, String)]) -> Result<crate::OrderIntent, &'static str> {
+    const BAD: &str = "EGeneral:Invalid arguments";
+    let symbol = get(p, "pair").ok_or(BAD)?.to_owned();
+    let side_buy = match get(p, "type") {
+        Some("buy") => true,
+        Some("sell") => false,
+        _ => return Err(BAD),
+    };
+    let volume = get(p, "volume").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD)?;
+    let in_quote = get(p, "oflags").is_some_and(|f| f.split(',').any(|x| x == "viqc"));
+    let size = if in_quote { crate::IntentSize::Quote(volume) } else { crate::IntentSize::Base(volume) };
+    let limit = match get(p, "ordertype") {
+        Some("market") => None,
+        Some("limit") => Some(get(p, "price").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or(BAD)?),
+        _ => return Err(BAD),
+    };
+    Ok(crate::OrderIntent { symbol, side_buy, size, limit })
+}
 use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
 fn error(code: &'static str) -> Value {
@@ -56,15 +96,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, &'static str> {
     }
     let api_key = req.header("API-Key").ok_or("EAPI:Invalid key")?;
     let api_sign = req.header("API-Sign").ok_or("EAPI:Invalid signature")?;
-    // Parameters: form (the documented default) or JSON.
-    let json_body = req.header("Content-Type").is_some_and(|c| c.starts_with("application/json"));
-    let p: Vec<(String, String)> = if json_body {
-        let v: serde_json::Map<String, Value> =
-            serde_json::from_str(&req.body).map_err(|_| "EGeneral:Invalid arguments")?;
-        v.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
-    } else {
-        params::parse(&req.body).ok_or("EGeneral:Invalid arguments")?
-    };
+    let p = body_params(req.header("Content-Type"), &req.body).map_err(|_| "EGeneral:Invalid arguments")?;
     let nonce_text = get(&p, "nonce").ok_or("EAPI:Invalid nonce")?.to_owned();
     let nonce: u64 = nonce_text.parse().map_err(|_| "EAPI:Invalid nonce")?;
 
@@ -160,30 +192,27 @@ fn trade_json(t: &Trade) -> Value {
 }
 
 fn add_order(st: &mut crate::State, api_key: &str, p: &[(String, String)], now: u64) -> Result<Value, &'static str> {
-    let pair = get(p, "pair").ok_or("EGeneral:Invalid arguments")?;
-    let market = st.markets.iter().find(|m| m.symbol == pair).cloned().ok_or("EQuery:Unknown asset pair")?;
-    let side_buy = match get(p, "type") {
-        Some("buy") => true,
-        Some("sell") => false,
-        _ => return Err("EGeneral:Invalid arguments"),
-    };
-    let qty = get(p, "volume").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or("EGeneral:Invalid arguments")?;
+    let o = order_intent(p)?;
+    let market = st.markets.iter().find(|m| m.symbol == o.symbol).cloned().ok_or("EQuery:Unknown asset pair")?;
     let id = st.next_id();
     let a = st.accounts.get_mut(api_key).ok_or("EAPI:Invalid key")?;
-    let side = if side_buy { "buy" } else { "sell" };
-    match get(p, "ordertype") {
-        Some("market") => {
-            a.fill_market(&market, side_buy, qty, id, now).map_err(|()| "EOrder:Insufficient funds")?;
+    let side = if o.side_buy { "buy" } else { "sell" };
+    let pair = &o.symbol;
+    match (o.limit, o.size) {
+        (None, size) => {
+            let qty = match size {
+                crate::IntentSize::Base(q) => q,
+                crate::IntentSize::Quote(q) => q.divided_by(market.price),
+            };
+            a.fill_market(&market, o.side_buy, qty, id, now).map_err(|()| "EOrder:Insufficient funds")?;
             Ok(json!({"descr": {"order": format!("{side} {qty} {pair} @ market")}, "txid": [txid(id)]}))
         }
-        Some("limit") => {
-            let price =
-                get(p, "price").and_then(Amount::parse).filter(|q| q.0 > 0).ok_or("EGeneral:Invalid arguments")?;
-            let order = Order { id, symbol: pair.to_owned(), side_buy, price, qty, time: now };
+        (Some(price), crate::IntentSize::Base(qty)) => {
+            let order = Order { id, symbol: pair.clone(), side_buy: o.side_buy, price, qty, time: now };
             a.place_limit(&market, order).map_err(|()| "EOrder:Insufficient funds")?;
             Ok(json!({"descr": {"order": format!("{side} {qty} {pair} @ limit {price}")}, "txid": [txid(id)]}))
         }
-        _ => Err("EGeneral:Invalid arguments"),
+        (Some(_), crate::IntentSize::Quote(_)) => Err("EGeneral:Invalid arguments"),
     }
 }
 

@@ -10,7 +10,9 @@
 //!
 //! Venues: Binance spot, Kraken spot, OKX v5 and Coinbase Advanced Trade
 //! (CDP keys), each for balances, trade history, open orders, place and
-//! cancel order, and withdraw.
+//! cancel order, and withdraw; and each one's public server time and
+//! ticker. Each venue's order reader ([`read_order`]) is what its handler
+//! executes, so tests can compare it with what a client judged.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ mod binance;
 mod coinbase;
 mod kraken;
 mod okx;
+mod orders;
 mod params;
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use amount::Amount;
+pub use orders::{IntentSize, OrderIntent, read_order};
 
 /// What a key may do (the exchange's own API-key restrictions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,6 +263,8 @@ async fn dispatch(
     let path = req.uri.path();
     if let Some(resp) = server_time(&state, &req) {
         resp
+    } else if let Some(resp) = ticker(&state, &req) {
+        resp
     } else if path.starts_with("/0/") {
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {
@@ -288,6 +294,57 @@ fn server_time(state: &Shared, req: &Incoming) -> Option<axum::response::Respons
         _ => return None,
     };
     Some(axum::Json(body).into_response())
+}
+
+/// The venues' public ticker endpoints (no key), at each market's price
+/// (the price market orders fill at; tests change it with
+/// [`Sandbox::set_price`]): what a signer reads its reference price from.
+/// Shapes as documented: Binance "Symbol price ticker", Kraken "Get Ticker
+/// Information" (`c` = last trade), OKX "Get ticker", Coinbase "Get Public
+/// Product".
+fn ticker(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    use serde_json::json;
+    if req.method != axum::http::Method::GET {
+        return None;
+    }
+    let path = req.uri.path();
+    let query = params::parse(req.uri.query().unwrap_or("")).unwrap_or_default();
+    let price_of = |symbol: &str| lock(state).markets.iter().find(|m| m.symbol == symbol).map(|m| m.price.to_string());
+    let (status, body) = if path == "/api/v3/ticker/price" {
+        let symbol = params::get(&query, "symbol").unwrap_or("");
+        match price_of(symbol) {
+            Some(p) => (StatusCode::OK, json!({"symbol": symbol, "price": p})),
+            None => (StatusCode::BAD_REQUEST, json!({"code": -1121, "msg": "Invalid symbol."})),
+        }
+    } else if path == "/0/public/Ticker" {
+        let pair = params::get(&query, "pair").unwrap_or("");
+        match price_of(pair) {
+            Some(p) => (
+                StatusCode::OK,
+                json!({"error": [], "result": {pair: {"a": [p, "1", "1.000"], "b": [p, "1", "1.000"], "c": [p, "0.00100000"]}}}),
+            ),
+            None => (StatusCode::OK, json!({"error": ["EQuery:Unknown asset pair"]})),
+        }
+    } else if path == "/api/v5/market/ticker" {
+        let inst = params::get(&query, "instId").unwrap_or("");
+        match price_of(inst) {
+            Some(p) => (
+                StatusCode::OK,
+                json!({"code": "0", "msg": "", "data": [{"instType": "SPOT", "instId": inst, "last": p, "askPx": p, "bidPx": p}]}),
+            ),
+            None => (StatusCode::OK, json!({"code": "51001", "msg": "Instrument ID does not exist", "data": []})),
+        }
+    } else if let Some(product) = path.strip_prefix("/api/v3/brokerage/market/products/") {
+        match price_of(product) {
+            Some(p) => (StatusCode::OK, json!({"product_id": product, "price": p, "status": "online"})),
+            None => (StatusCode::NOT_FOUND, json!({"error": "NOT_FOUND", "message": "product not found"})),
+        }
+    } else {
+        return None;
+    };
+    Some((status, axum::Json(body)).into_response())
 }
 
 /// Move `amount` of `asset` out of the free balance.
@@ -440,6 +497,19 @@ impl Sandbox {
             a.trades.sort_by_key(|t| (t.time, t.id));
         }
         true
+    }
+
+    /// Set `symbol`'s price: what market orders fill at and the public
+    /// tickers answer. Returns false if the market is unknown.
+    pub fn set_price(&self, symbol: &str, price: Amount) -> bool {
+        let mut st = lock(&self.state);
+        match st.markets.iter_mut().find(|m| m.symbol == symbol) {
+            Some(m) => {
+                m.price = price;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Shift the sandbox clock (to test timestamp windows).

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq as _;
 use crate::params::{self, get};
 use crate::{Amount, Incoming, Order, Shared, Trade, Venue, Withdrawal, lock};
 
-struct ApiError(StatusCode, &'static str, &'static str);
+pub(crate) struct ApiError(StatusCode, &'static str, pub(crate) &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -177,31 +177,24 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             Ok(Value::Array(page.into_iter().take(limit).map(fill_json).collect()))
         }
         "/api/v5/trade/order" => {
-            let inst = field("instId").ok_or(PARAM)?.to_owned();
-            let market = st.markets.iter().find(|m| m.symbol == inst).cloned().ok_or(BAD_INST)?;
-            let side_buy = match field("side") {
-                Some("buy") => true,
-                Some("sell") => false,
-                _ => return Err(PARAM),
-            };
-            let sz = field("sz").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
+            let o = order_intent(&req.body)?;
+            let market = st.markets.iter().find(|m| m.symbol == o.symbol).cloned().ok_or(BAD_INST)?;
             let cl_ord_id = field("clOrdId").unwrap_or("").to_owned();
             let id = st.next_id();
             let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            match field("ordType") {
-                Some("market") => {
-                    // Spot market buys are sized in the quote currency by
-                    // default (tgtCcy = quote_ccy); sells in the base.
-                    let qty =
-                        if side_buy && field("tgtCcy") != Some("base_ccy") { sz.divided_by(market.price) } else { sz };
-                    a.fill_market(&market, side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
+            match (o.limit, o.size) {
+                (None, size) => {
+                    let qty = match size {
+                        crate::IntentSize::Base(q) => q,
+                        crate::IntentSize::Quote(q) => q.divided_by(market.price),
+                    };
+                    a.fill_market(&market, o.side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
                 }
-                Some("limit") => {
-                    let px = field("px").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
-                    let order = Order { id, symbol: inst, side_buy, price: px, qty: sz, time: now };
+                (Some(px), crate::IntentSize::Base(qty)) => {
+                    let order = Order { id, symbol: o.symbol, side_buy: o.side_buy, price: px, qty, time: now };
                     a.place_limit(&market, order).map_err(|()| INSUFFICIENT)?;
                 }
-                _ => return Err(PARAM),
+                (Some(_), crate::IntentSize::Quote(_)) => return Err(PARAM),
             }
             // As OKX does, the answer echoes the caller's clOrdId.
             Ok(
@@ -232,6 +225,40 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             )
         }
         _ => Err(NOT_FOUND),
+    }
+}
+
+/// The order of a `POST /api/v5/trade/order`, as OKX documents it ("Place
+/// order"): `instId`, `side`, `ordType` (`market`, whose `px` OKX does not
+/// use, or `limit` at `px`), `sz` — for a spot market order in the quote
+/// currency on a buy and the base on a sell, unless `tgtCcy` says
+/// `base_ccy` or `quote_ccy`. A repeated member: the last (Jackson's
+/// default).
+pub(crate) fn order_intent(body: &str) -> Result<crate::OrderIntent, ApiError> {
+    let b: serde_json::Map<String, Value> = serde_json::from_str(body).map_err(|_| PARAM)?;
+    let field = |k: &str| b.get(k).and_then(Value::as_str);
+    let symbol = field("instId").ok_or(PARAM)?.to_owned();
+    let side_buy = match field("side") {
+        Some("buy") => true,
+        Some("sell") => false,
+        _ => return Err(PARAM),
+    };
+    let sz = field("sz").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
+    match field("ordType") {
+        Some("market") => {
+            let quote = match field("tgtCcy") {
+                Some("base_ccy") => false,
+                Some("quote_ccy") => true,
+                _ => side_buy,
+            };
+            let size = if quote { crate::IntentSize::Quote(sz) } else { crate::IntentSize::Base(sz) };
+            Ok(crate::OrderIntent { symbol, side_buy, size, limit: None })
+        }
+        Some("limit") => {
+            let px = field("px").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAM)?;
+            Ok(crate::OrderIntent { symbol, side_buy, size: crate::IntentSize::Base(sz), limit: Some(px) })
+        }
+        _ => Err(PARAM),
     }
 }
 

@@ -29,11 +29,11 @@ fn main() {
             let client = TestClient::new(&ex, "importer");
             let importer =
                 Importer::new(store.clone(), client.clone(), "bench".into()).with_idle_sleep(Duration::from_millis(1));
-            enqueue_full_import(&store, cid).await.expect("enqueue");
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
             let started = Instant::now();
             assert!(importer.run_once().await.expect("import"));
             let elapsed = started.elapsed();
-            let stored = store.trade_count(cid).await.expect("count");
+            let stored = store.trade_count("alice", cid).await.expect("count");
             assert_eq!(stored as usize, trades, "{exchange}: every trade stored");
             let calls = client.requests().len();
             println!(
@@ -62,11 +62,11 @@ fn main() {
             ));
             let importer = Importer::new(world.store.clone(), client, "bench".into())
                 .with_idle_sleep(Duration::from_millis(1));
-            enqueue_full_import(&world.store, "bench-cid").await.expect("enqueue");
+            enqueue_full_import(&world.store, "bench-user", "bench-cid").await.expect("enqueue");
             let started = Instant::now();
             assert!(importer.run_once().await.expect("import"));
             let elapsed = started.elapsed();
-            let stored = world.store.trade_count("bench-cid").await.expect("count");
+            let stored = world.store.trade_count("bench-user", "bench-cid").await.expect("count");
             assert_eq!(stored as usize, trades, "{exchange}: every trade stored");
             let audited = world.store.audit_range(0, u32::MAX).await.expect("audit").len();
             println!(

@@ -48,7 +48,7 @@ use sealgate_store::{NewCredential, NewEnvelope, Store};
 /// allowed for it (Binance's is refused: its signature binds only query and body).
 const CID: &str = "bench-gate-1";
 const OWNER: &str = "bench-user";
-const SIGN_BODY: &str = r#"{"credential_id":"bench-gate-1","request":{"method":"GET","path":"/api/v4/spot/accounts","query":"","body":""}}"#;
+const SIGN_BODY: &str = r#"{"owner":"bench-user","credential_id":"bench-gate-1","request":{"method":"GET","path":"/api/v4/spot/accounts","query":"","body":""}}"#;
 
 /// The bench's own endpoint: returns the body it was given.
 async fn echo(body: Bytes) -> Bytes {

@@ -80,17 +80,18 @@ pub struct ApiState {
     pub recipients: Arc<RwLock<RecipientSet>>,
     /// Authentication.
     pub auth: Arc<Auth>,
-    /// Told the credential id (or `None`: all of them) after a revoke, delete or
-    /// lockdown, so a signer in this process drops its cached copy at once
-    /// (signers elsewhere re-check the store within their revalidation interval).
+    /// Told the credential, as (owner, id) (or `None`: all of them), after a revoke,
+    /// delete, limits change or lockdown, so a signer in this process drops its cached
+    /// copy at once (signers elsewhere re-check the store within their revalidation
+    /// interval).
     pub on_change: Option<ChangeHook>,
 }
 
-/// See [`ApiState::on_change`].
-pub type ChangeHook = Arc<dyn Fn(Option<&str>) + Send + Sync>;
+/// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
+pub type ChangeHook = Arc<dyn Fn(Option<(&str, &str)>) + Send + Sync>;
 
 impl ApiState {
-    fn changed(&self, credential: Option<&str>) {
+    fn changed(&self, credential: Option<(&str, &str)>) {
         if let Some(hook) = &self.on_change {
             hook(credential);
         }
@@ -603,9 +604,11 @@ async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Recipients>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCredential {
-    /// The credential id, made by the client and sealed in every envelope (`cid`).
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
-    id: String,
+    /// The credential id, made by the client and sealed in every envelope (`cid`). Unique
+    /// among the caller's own credentials only: another user's ids neither block it nor
+    /// show through.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    id: sealgate_vocab::CredentialId,
     /// Exchange id.
     #[schema(schema_with = exchange_schema)]
     exchange: String,
@@ -652,7 +655,7 @@ async fn check_envelope(
     env: &EnvelopeIn,
     now: u64,
 ) -> ApiResult<sealgate_envelope::CredentialHeader> {
-    check_sealed(s, user, &req.id, &req.exchange, env.role.name(), &env.jwe, now).await.map(|(h, _)| h)
+    check_sealed(s, user, req.id.as_str(), &req.exchange, env.role.name(), &env.jwe, now).await.map(|(h, _)| h)
 }
 
 /// Checks an envelope sealed by `user` for credential `cid` on `exchange` to `role`
@@ -704,7 +707,7 @@ async fn check_sealed(
 
 /// The checks of a [`CreateCredential`] that need no store (the envelopes' come after).
 fn check_create(req: &CreateCredential) -> ApiResult<()> {
-    sealgate_envelope::check_credential_id(&req.id).map_err(ApiError::bad)?;
+    // `req.id` is a CredentialId: the one id rule held when the body was parsed.
     if sealgate_exchanges::scheme(&req.exchange).is_err() {
         return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
     }
@@ -727,7 +730,7 @@ fn check_create(req: &CreateCredential) -> ApiResult<()> {
 #[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
     request_body = CreateCredential,
     responses((status = 201, description = "stored", body = CredentialView),
-              (status = 409, description = "the credential id is taken", body = ErrorBody),
+              (status = 409, description = "the caller already has a credential with this id (other users' ids are never in the way)", body = ErrorBody),
               (status = 503, description = "the audit log is unavailable; nothing was kept", body = ErrorBody)))]
 async fn create_credential(
     State(s): State<ApiState>,
@@ -748,7 +751,7 @@ async fn create_credential(
     let scope_names: Vec<&str> = scope.iter().map(|c| c.name()).collect();
     let scope_text = scope_names.join(",");
     let new = sealgate_store::NewCredential {
-        id: &req.id,
+        id: req.id.as_str(),
         owner: &user.id,
         exchange: &req.exchange,
         label: &req.label,
@@ -762,9 +765,10 @@ async fn create_credential(
         .map(|(e, h)| sealgate_store::NewEnvelope { role: e.role.name(), kid: &h.kid, jwe: &e.jwe })
         .collect();
     let cred = s.store.create_credential(&new, &envelopes).await.map_err(|e| match e {
-        StoreError::AlreadyExists { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "credential id is taken; make a new id and seal again")
-        }
+        StoreError::AlreadyExists { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "you already have a credential with this id; make a new id and seal again",
+        ),
         e => ApiError::store("create credential", e),
     })?;
     let roles: Vec<&str> = req.envelopes.iter().map(|e| e.role.name()).collect();
@@ -792,7 +796,7 @@ async fn create_credential(
         ));
     }
     if roles.contains(&"importer")
-        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &cred.id).await
+        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &user.id, &cred.id).await
     {
         tracing::error!(error = %e, credential = %cred.id, "full import not queued");
     }
@@ -817,7 +821,7 @@ async fn load_credential(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<C
     let c = s.store.get_credential(&user.id, id).await.map_err(|e| ApiError::store("get credential", e))?;
     let c = c.ok_or_else(|| ApiError::not_found("credential"))?;
     let roles = s.store.envelope_roles(&user.id, id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-    let limits = s.store.credential_limits(id).await.map_err(|e| ApiError::store("credential limits", e))?;
+    let limits = s.store.credential_limits(&user.id, id).await.map_err(|e| ApiError::store("credential limits", e))?;
     let mut view = credential_view(&c, &roles);
     view.limits = Some(limits_view(limits.as_ref()));
     Ok(view)
@@ -895,7 +899,7 @@ async fn set_limits(
 ) -> ApiResult<Json<CredentialView>> {
     let limits = check_limits(&req)?;
     s.store.set_credential_limits(&user.id, &id, &limits).await.map_err(|e| ApiError::store("set limits", e))?;
-    s.changed(Some(&id));
+    s.changed(Some((&user.id, &id)));
     let event = AuditEvent::new(
         actor(&user),
         "limits_changed"
@@ -1015,7 +1019,7 @@ async fn revoke_role(
             .delete_envelope_if(&user.id, &id, &role, &env.jwe)
             .await
             .map_err(|e| ApiError::store("revoke", e))?;
-        s.changed(Some(&id));
+        s.changed(Some((&user.id, &id)));
         if deleted {
             return load_credential(&s, &user, &id).await.map(Json);
         }
@@ -1127,7 +1131,7 @@ async fn reseal_role(
         .replace_envelope(&user.id, &id, &old.jwe, &new, &scope_text)
         .await
         .map_err(|e| ApiError::store("replace envelope", e))?;
-    s.changed(Some(&id));
+    s.changed(Some((&user.id, &id)));
     if !replaced {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1162,7 +1166,7 @@ async fn delete_credential(
         .delete_credential_envelopes(&user.id, &id)
         .await
         .map_err(|e| ApiError::store("delete credential", e))?;
-    s.changed(Some(&id));
+    s.changed(Some((&user.id, &id)));
     // An envelope re-sealed or re-wrapped between the record and the delete: record it too.
     let late: Vec<_> = gone.into_iter().filter(|g| !envs.iter().any(|e| e.jwe == g.jwe)).collect();
     if !late.is_empty() {

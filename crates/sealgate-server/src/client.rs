@@ -5,17 +5,26 @@ use std::future::Future;
 use std::pin::Pin;
 
 use sealgate_exchanges::Request;
+use sealgate_vocab::{CredentialId, OwnerId};
 
 /// A boxed future, so [`SignerClient`] stays dyn-compatible.
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SignerCallError>> + Send + 'a>>;
 
-/// "Sign this request for credential `credential_id` and send it."
+/// "Sign this request for `owner`'s credential `credential_id` and send it."
+///
+/// A credential id is unique per owner only, so a call names both: the signer loads exactly
+/// the row keyed (`owner`, `credential_id`) and never reaches a credential by its id alone.
+/// A service token proves a role, not a user (one importer serves every user), so the owner
+/// travels in the call; the signer then checks the envelope's `sub` against it as well.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardCall {
-    /// The credential (its `cid`).
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
-    pub credential_id: String,
+    /// The user the credential belongs to (our user id, the envelopes' `sub`).
+    #[schema(value_type = String, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,256}$")]
+    pub owner: OwnerId,
+    /// The credential (its `cid`), one of `owner`'s.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    pub credential_id: CredentialId,
     /// The unsigned exchange request.
     #[serde(deserialize_with = "crate::json::object")]
     pub request: Request,

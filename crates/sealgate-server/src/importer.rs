@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use sealgate_store::{ClaimedJob, CredentialStatus, JobState, NewBalance, Store, StoreError};
 
+use sealgate_vocab::{CredentialId, OwnerId};
+
 use crate::client::{ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
 use crate::venues::{self, Amount, Venue, VenueBalance, VenueError};
 
@@ -123,10 +125,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// The job kind of a full import (balances, then the whole trade history).
 pub const FULL: &str = "full";
 
-/// Queues a full import of `credential_id` (the api calls this when a
-/// credential sealed to the importer is created). Returns the job id.
-pub async fn enqueue_full_import(store: &Store, credential_id: &str) -> Result<i64, StoreError> {
-    store.enqueue(credential_id, FULL, DEFAULT_MAX_ATTEMPTS, Duration::ZERO).await
+/// Queues a full import of `owner`'s credential `credential_id` (the api calls this when
+/// a credential sealed to the importer is created). Returns the job id.
+pub async fn enqueue_full_import(store: &Store, owner: &str, credential_id: &str) -> Result<i64, StoreError> {
+    store.enqueue(owner, credential_id, FULL, DEFAULT_MAX_ATTEMPTS, Duration::ZERO).await
 }
 
 /// Why an import attempt failed.
@@ -164,6 +166,12 @@ impl ImportError {
             Self::Credential(_) | Self::UnknownKind | Self::Pagination(_) => false,
         }
     }
+}
+
+/// The credential a job imports: its owner and id, as a signer call names them.
+struct Who {
+    owner: OwnerId,
+    credential_id: CredentialId,
 }
 
 /// Most pages of one list followed in one job (a runaway exchange cursor ends here).
@@ -224,9 +232,9 @@ impl Importer {
         self
     }
 
-    /// Queues a full import with this worker's attempt budget.
-    pub async fn enqueue_full(&self, credential_id: &str) -> Result<i64, StoreError> {
-        self.store.enqueue(credential_id, FULL, self.max_attempts, Duration::ZERO).await
+    /// Queues a full import of `owner`'s credential with this worker's attempt budget.
+    pub async fn enqueue_full(&self, owner: &str, credential_id: &str) -> Result<i64, StoreError> {
+        self.store.enqueue(owner, credential_id, FULL, self.max_attempts, Duration::ZERO).await
     }
 
     fn backoff(&self, attempt: i64) -> Duration {
@@ -301,21 +309,24 @@ impl Importer {
         tracing::info!(worker = %self.worker_id, "importer stopped");
     }
 
-    async fn call(
-        &self,
-        credential_id: &str,
-        request: sealgate_exchanges::Request,
-    ) -> Result<ExchangeResponse, ImportError> {
-        let call = ForwardCall { credential_id: credential_id.to_owned(), request };
+    /// Forwards `request` for the job's credential: the call names the owner too, so the
+    /// signer opens exactly the credential the job was queued for.
+    async fn call(&self, who: &Who, request: sealgate_exchanges::Request) -> Result<ExchangeResponse, ImportError> {
+        let call = ForwardCall { owner: who.owner.clone(), credential_id: who.credential_id.clone(), request };
         let resp = self.client.forward(&call).await?;
-        tracing::debug!(credential = %credential_id, path = %call.request.path, status = resp.status, "exchange answered");
+        tracing::debug!(credential = %who.credential_id, path = %call.request.path, status = resp.status, "exchange answered");
         Ok(resp)
     }
 
     /// Balances, then every page of trades; returns the trades stored.
     async fn full(&self, job: &ClaimedJob) -> Result<usize, ImportError> {
-        let cid = job.credential_id.as_str();
-        let cred = self.store.job_credential(cid).await?.ok_or(ImportError::Credential("not found"))?;
+        let (owner, cid) = (job.owner.as_str(), job.credential_id.as_str());
+        // A row whose ids break the vocabulary's rules (a database writer's) is never sent.
+        let who = Who {
+            owner: OwnerId::parse(owner).map_err(|_| ImportError::Credential("has an unreadable owner id"))?,
+            credential_id: CredentialId::parse(cid).map_err(|_| ImportError::Credential("has an unreadable id"))?,
+        };
+        let cred = self.store.job_credential(owner, cid).await?.ok_or(ImportError::Credential("not found"))?;
         match cred.status {
             CredentialStatus::Active => {}
             CredentialStatus::Frozen => return Err(ImportError::Credential("is frozen")),
@@ -327,7 +338,7 @@ impl Importer {
         let mut raw: Vec<VenueBalance> = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_BALANCE_PAGES {
-            let resp = self.call(cid, venues::balances_request(venue, cursor.as_deref())?).await?;
+            let resp = self.call(&who, venues::balances_request(venue, cursor.as_deref())?).await?;
             let page = venues::parse_balances(venue, &resp)?;
             raw.extend(page.balances);
             match page.next {
@@ -340,7 +351,7 @@ impl Importer {
         let merged = merge_balances(&raw)?;
         let rows: Vec<NewBalance<'_>> =
             merged.iter().map(|(asset, (free, locked))| NewBalance { asset, free, locked }).collect();
-        self.store.replace_balances(cid, &rows).await?;
+        self.store.replace_balances(owner, cid, &rows).await?;
 
         // Trades, from the checkpointed cursor.
         let symbols = if venue == Venue::Binance { venues::binance_symbols(&assets) } else { Vec::new() };
@@ -348,10 +359,10 @@ impl Importer {
         let mut stored = 0usize;
         for _ in 0..MAX_PAGES {
             let Some(request) = venues::trades_request(venue, &symbols, cursor.as_deref())? else { break };
-            let resp = self.call(cid, request).await?;
+            let resp = self.call(&who, request).await?;
             let page = venues::parse_trades(venue, &symbols, cursor.as_deref(), &resp)?;
             if !page.trades.is_empty() {
-                self.store.upsert_trades(cid, &page.trades).await?;
+                self.store.upsert_trades(owner, cid, &page.trades).await?;
                 stored += page.trades.len();
             }
             match page.next {

@@ -491,32 +491,12 @@ pub fn checkpoint_file(state_file: &Path) -> PathBuf {
     state_file.with_extension("checkpoint")
 }
 
-/// Writes `bytes` to `path` through a 0600 temporary file in the same directory.
+/// Replaces `path` with `bytes` through the one private-file rule (a 0600 temporary file
+/// beside it, fsynced, renamed, the directory fsynced): a crash leaves the old state or the
+/// new one, never a torn file. The temporary name is unique per process and call, so
+/// signers sharing a data directory may write at once.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    // A name of its own: signers sharing a data directory may write at once.
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp =
-        path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| e.kind().to_string())?;
-    let done = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.kind().to_string());
-    }
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    sealgate_hardening::private_file::replace(path, bytes).map_err(|e| e.kind().to_string())
 }
 
 /// A stored checkpoint read and its signature checked under `root`.

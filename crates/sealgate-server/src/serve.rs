@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,29 +211,12 @@ pub fn check_private_file(path: &Path) -> Result<(), String> {
 
 /// Writes a new private file (0600; never overwrites), durably.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| e.to_string())?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| e.to_string())
+    sealgate_hardening::private_file::write_new(path, bytes).map_err(|e| e.to_string())
 }
 
+/// The data directory (keyring, database, service keys) is this user's, 0700.
 fn private_dir(dir: &Path) -> Result<(), ServeError> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::create_dir_all(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
-    let meta = std::fs::metadata(dir).map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
-    // Like ssh's StrictModes: the data (keyring, database, service keys) is this user's.
-    let me = sealgate_hardening::effective_uid();
-    if !meta.is_dir() || meta.uid() != me {
-        return Err(ServeError(format!(
-            "{} is not a directory owned by this user (uid {me}); it holds keys and the database",
-            dir.display()
-        )));
-    }
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| ServeError(format!("{}: {e}", dir.display())))?;
-    }
-    Ok(())
+    sealgate_hardening::private_file::private_dir(dir).map_err(ServeError)
 }
 
 /// Opens (creating on first start) the custody named by the options.
@@ -662,13 +645,19 @@ pub async fn run(
     };
     if has(ServeRole::Api) {
         let hook: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
-            Arc::new(move |cid: Option<&str>| match cid {
-                Some(c) => s.invalidate(c),
+            Arc::new(move |changed: Option<(&str, &str)>| match changed {
+                Some((owner, cid)) => s.invalidate(owner, cid),
                 None => s.invalidate_all(),
             }) as crate::api::ChangeHook
         });
         let (router, auth) = api_router(&store, &audit, trader.clone(), custody.as_ref(), hook, &opts).await?;
-        app = app.merge(router);
+        let counted = metrics.clone();
+        app = app.merge(router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                crate::metrics::inc(&counted.api_requests_total);
+                next.run(req)
+            },
+        )));
         api_auth = Some(auth);
     }
 

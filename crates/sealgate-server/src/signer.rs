@@ -4,27 +4,31 @@
 //! 1. the caller's role is proved (a service token, or in-process), and the
 //!    request is checked (`Request::validate`: the one path rule of
 //!    `sealgate-exchanges`, so the path classified is the path signed and sent);
-//! 2. the credential row and the envelope sealed to that role are loaded;
-//!    an envelope the owner revoked, replaced or deleted — its content digest
-//!    is in the revoked set learnt from the verified audit chain
+//! 2. the credential row keyed (owner, id) — a call names both, an id is
+//!    unique per owner only — and the envelope sealed to that role are
+//!    loaded; an envelope the owner revoked, replaced or deleted — its content
+//!    digest is in the revoked set learnt from the verified audit chain
 //!    ([`crate::revocation`]) — is refused even though its row is back; the
-//!    envelope's protected header must bind the row's owner, id and
-//!    exchange and the caller's role (checked without opening); each such
-//!    refusal (and an unreadable or non-opening envelope) is an audited
-//!    denial, bounded and rate-limited per caller like a policy denial;
+//!    envelope's protected header must bind the row's owner, id and exchange
+//!    and the caller's role (checked without opening); each such refusal (and
+//!    an unreadable or non-opening envelope) is an audited denial, bounded and
+//!    rate-limited per caller like a policy denial;
 //!    For `sign`, the exchange's signature must bind the whole request
 //!    (method, path, query, body) and carry no credential in clear
 //!    (`sealgate_exchanges::check_sign`: Gate, Bitstamp and Deribit today);
 //!    otherwise `sign` is refused (audited) and the caller uses `forward`;
-//! 3. `sealgate-policy` decides: kill switch, credential status, the
-//!    endpoint's class (by path) against the role and the sealed `scope`,
-//!    symbol and notional limits, rate;
+//! 3. the request is read as the exchange reads it
+//!    (`sealgate_exchanges::canonicalize`: anything ambiguous is refused and
+//!    audited), and `sealgate-policy` decides on that reading: kill switch,
+//!    credential status, the endpoint's class (by path) against the role and
+//!    the sealed `scope`, symbol and notional limits, rate; what is signed and
+//!    sent is the canonical request, produced from what was judged;
 //! 4. only then is the envelope opened (through the custody) — once: the
 //!    opened credential is cached for a short TTL in a bounded cache (the
 //!    process's memory is locked and non-dumpable, see [`crate::hardening`]);
-//! 5. nonces come from the store (strictly increasing per credential across
-//!    every signer instance) and timestamps from the exchange's clock (the
-//!    measured offset);
+//! 5. nonces come from the store (strictly increasing per (owner, credential)
+//!    across every signer instance) and timestamps from the exchange's clock
+//!    (the measured offset);
 //! 6. the request is signed, and forwarded when asked, through the one send
 //!    path of the signer and the agent (`sealgate-send`: no redirects, a
 //!    bounded answer, the exchange's Content-Type rule); the answer is parsed,
@@ -36,12 +40,14 @@
 //! Cached entries are re-checked against the store every `revalidate`
 //! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
 //! switch reaches every signer instance within it, and this instance at once
-//! through [`Signer::invalidate`]. The audit chain is followed on the same
-//! clock (a request finding it older reads what was appended; others do not
-//! wait for that read unless it is twice as old): a revocation recorded
-//! anywhere drops the cached credential it names, even if its row was put
-//! back. A chain that does not verify stops every open (503) until an
-//! operator has looked and restarted the signer.
+//! through [`Signer::invalidate`]. The cache, the rate limits and the nonce
+//! locks are keyed by (owner, credential): two users' credentials that share
+//! an id share nothing. The audit chain is followed on the same clock (a
+//! request finding it older reads what was appended; others do not wait for
+//! that read unless it is twice as old): a revocation recorded anywhere drops
+//! the cached credential it names, even if its row was put back. A chain that
+//! does not verify stops every open (503) until an operator has looked and
+//! restarted the signer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,7 +64,8 @@ use sealgate_envelope::secrecy::{ExposeSecret as _, SecretString};
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, check_binding, open_credential};
 use sealgate_exchanges::{Answer, EndpointClass, FixedClock, FixedNonce, NonceSource, Request, SignedRequest};
 use sealgate_policy::{Context, CredentialPolicy, RateState, RequestFacts, Role};
-use sealgate_store::{CredentialStatus, Store};
+use sealgate_store::Store;
+use sealgate_vocab::{CredentialId, OwnerId};
 use serde_json::json;
 
 use crate::audit::{AuditEvent, AuditLog};
@@ -161,13 +168,19 @@ struct Entry {
     policy: Mutex<CredentialPolicy>,
 }
 
-/// A cache slot: one credential opened for one role.
-type CacheKey = (String, Role);
+/// A cache slot: one (owner's) credential opened for one role.
+type CacheKey = (OwnerId, CredentialId, Role);
+
+/// One credential: ids are unique per owner only.
+type CredentialKey = (OwnerId, CredentialId);
 
 /// What [`Signer::prepare`] hands to signing.
 struct Ready {
     entry: Arc<Entry>,
     class: EndpointClass,
+    /// The request as the policy judged it (`sealgate_exchanges::canonicalize`):
+    /// what is signed and sent, never the caller's bytes.
+    request: Request,
 }
 
 /// The signer.
@@ -180,16 +193,22 @@ pub struct Signer {
     sender: sealgate_send::Sender,
     cache: Mutex<HashMap<CacheKey, Arc<Entry>>>,
     opening: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
-    rates: Mutex<HashMap<String, RateState>>,
+    rates: Mutex<HashMap<CredentialKey, RateState>>,
     kill: AtomicBool,
     kill_checked_ms: AtomicU64,
     offsets: Mutex<HashMap<String, i64>>,
-    touched: Mutex<HashMap<String, u64>>,
+    touched: Mutex<HashMap<CredentialKey, u64>>,
     /// Denial-record buckets by caller (`role:importer`, `role:trader`).
     denial_buckets: Mutex<HashMap<String, Bucket>>,
     /// Envelopes revoked in the verified audit chain ([`crate::revocation`]).
     revocations: Revocations,
+    /// Reference prices by (exchange, symbol), each with when it was read.
+    prices: Mutex<HashMap<(String, String), (Instant, sealgate_policy::Decimal)>>,
 }
+
+/// How long a reference price read from an exchange's public ticker is used
+/// before it is read again: short against the policy's 5 % margin.
+const PRICE_TTL: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -233,6 +252,7 @@ impl Signer {
             offsets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             denial_buckets: Mutex::new(HashMap::new()),
+            prices: Mutex::new(HashMap::new()),
             revocations: Revocations::new(cfg.state_file.clone()),
             cfg,
         })
@@ -260,7 +280,7 @@ impl Signer {
     async fn record_denial(
         &self,
         role: Role,
-        credential_id: &str,
+        credential_id: &CredentialId,
         owner: &str,
         mut detail: serde_json::Value,
     ) -> Result<(), SignerCallError> {
@@ -279,13 +299,14 @@ impl Signer {
             tracing::debug!(actor = %actor, "denial record dropped (rate limit)");
             return Ok(());
         }
-        self.record(AuditEvent::new(actor, Action::Denied, credential_id, detail).owner(owner)).await
+        self.record(AuditEvent::new(actor, Action::Denied, credential_id.as_str(), detail).owner(owner)).await
     }
 
-    /// Drops every cached entry of `credential_id` (after a revoke, delete or
-    /// freeze made by this process), so the next request re-reads the store.
-    pub fn invalidate(&self, credential_id: &str) {
-        lock(&self.cache).retain(|(cid, _), _| cid != credential_id);
+    /// Drops every cached entry of `owner`'s credential `credential_id` (after a
+    /// revoke, delete or freeze made by this process), so the next request re-reads
+    /// the store. Another owner's credential with the same id stays cached.
+    pub fn invalidate(&self, owner: &str, credential_id: &str) {
+        lock(&self.cache).retain(|(o, cid, _), _| !(o == owner && cid == credential_id));
         // A revocation is on the audit record before its row goes: read it before the next use.
         self.revocations.kick();
     }
@@ -341,6 +362,7 @@ impl Signer {
     async fn refuse_envelope(
         &self,
         role: Role,
+        call: &ForwardCall,
         row: &sealgate_store::Credential,
         reason: &str,
         digest: Option<&Hash>,
@@ -352,7 +374,7 @@ impl Signer {
         if let Some(d) = digest {
             detail["envelope"] = json!(d.to_string());
         }
-        match self.record_denial(role, &row.id, &row.owner, detail).await {
+        match self.record_denial(role, &call.credential_id, &row.owner, detail).await {
             Ok(()) => err,
             Err(audit) => audit,
         }
@@ -378,7 +400,7 @@ impl Signer {
             )));
         }
         let ready = self.prepare(role, call, Op::Sign).await?;
-        let signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        let signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
         self.audit_use(role, call, &ready, Action::Signed, None).await?;
         inc(&self.metrics.signer_signed_total);
         Ok(signed)
@@ -391,13 +413,15 @@ impl Signer {
         let exchange = ready.entry.exchange.clone();
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
-        let _guard = match self.uses_nonce(&ready, &call.request) {
-            true => Some(self.store.nonce_guard(&call.credential_id).await.map_err(store_err)?),
+        let _guard = match self.uses_nonce(&ready, &ready.request) {
+            true => Some(
+                self.store.nonce_guard(call.owner.as_str(), call.credential_id.as_str()).await.map_err(store_err)?,
+            ),
             false => None,
         };
         // Each signed request is on the record before it leaves: a signer that dies after
         // sending cannot leave a use of the key unaudited.
-        let mut signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+        let mut signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
         self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         // The answer is parsed, never searched (`sealgate_exchanges::answer`): only a documented
@@ -409,7 +433,7 @@ impl Signer {
             Ok(Answer::Other) | Err(_) => false,
         };
         if resend {
-            signed = self.sign_ready(&ready, &call.credential_id, &call.request).await?;
+            signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
             self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
             resp = self.send(&exchange, &signed).await?;
         }
@@ -435,11 +459,11 @@ impl Signer {
             detail["status"] = json!(s);
         }
         self.record(
-            AuditEvent::new(format!("role:{}", role.name()), action, &call.credential_id, detail)
+            AuditEvent::new(format!("role:{}", role.name()), action, call.credential_id.as_str(), detail)
                 .owner(&ready.entry.owner),
         )
         .await?;
-        self.touch(&call.credential_id);
+        self.touch(call);
         Ok(())
     }
 
@@ -487,11 +511,11 @@ impl Signer {
             return Err(SignerCallError::Unauthorized(format!("this signer does not serve role {}", role.name())));
         }
         call.request.validate().map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
-        let cid = call.credential_id.as_str();
-        sealgate_envelope::check_credential_id(cid).map_err(|e| SignerCallError::BadRequest(e.into()))?;
+        // The ids are the vocabulary's types: a call cannot carry one that breaks the rule.
+        let (owner, cid) = (call.owner.as_str(), call.credential_id.as_str());
         let kill = self.kill_switch().await?;
         self.follow_revocations().await?;
-        let key = (cid.to_owned(), role);
+        let key = (call.owner.clone(), call.credential_id.clone(), role);
         let now = crate::now_ms();
         let cached = lock(&self.cache).get(&key).cloned();
         let fresh = cached.filter(|e| {
@@ -504,20 +528,22 @@ impl Signer {
             inc(&self.metrics.signer_cache_hits_total);
             self.check_sign(op, role, &entry.exchange, &entry.owner, call).await?;
             let policy = lock(&entry.policy).clone();
-            let class = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
-            return Ok(Ready { entry, class });
+            let (class, request) = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
+            return Ok(Ready { entry, class, request });
         }
 
         // Miss or stale: read the row and the envelope.
-        let (row, env) = self.store.signer_envelope(cid, role.name()).await.map_err(store_err)?.ok_or_else(|| {
-            lock(&self.cache).retain(|(c, _), _| c != cid);
-            SignerCallError::NotFound
-        })?;
+        let (row, env) =
+            self.store.signer_envelope(owner, cid, role.name()).await.map_err(store_err)?.ok_or_else(|| {
+                // Not `invalidate`: nothing was revoked here, the chain need not be read again.
+                lock(&self.cache).retain(|(o, c, _), _| !(o == owner && c == cid));
+                SignerCallError::NotFound
+            })?;
         let jwe = match Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL) {
             Ok(jwe) => jwe,
             Err(_) => {
                 let e = SignerCallError::Unavailable("stored envelope is unreadable".into());
-                return Err(self.refuse_envelope(role, &row, "stored envelope is unreadable", None, e).await);
+                return Err(self.refuse_envelope(role, call, &row, "stored envelope is unreadable", None, e).await);
             }
         };
         // The owner revoked or replaced this envelope: its row was put back by whoever writes
@@ -525,9 +551,9 @@ impl Signer {
         let digest = Hash(jwe.content_digest());
         if self.revocations.is_revoked(&digest) {
             lock(&self.cache).remove(&key);
-            tracing::error!(credential = cid, role = role.name(), envelope = %digest, "{RESTORED_REASON}: refused");
+            tracing::error!(owner, credential = cid, role = role.name(), envelope = %digest, "{RESTORED_REASON}: refused");
             let e = SignerCallError::Denied(format!("{RESTORED_REASON}: the owner revoked this envelope"));
-            return Err(self.refuse_envelope(role, &row, RESTORED_REASON, Some(&digest), e).await);
+            return Err(self.refuse_envelope(role, call, &row, RESTORED_REASON, Some(&digest), e).await);
         }
         let binding = Binding {
             sub: row.owner.clone(),
@@ -542,19 +568,14 @@ impl Signer {
                 tracing::warn!(credential = cid, error = %e, "envelope binding mismatch");
                 let reason = bounded(&format!("envelope binding: {e}"));
                 let err = SignerCallError::Denied(reason.clone());
-                return Err(self.refuse_envelope(role, &row, &reason, Some(&digest), err).await);
+                return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
             }
         };
         self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
-        let status = match row.status {
-            CredentialStatus::Active => sealgate_policy::CredentialStatus::Active,
-            CredentialStatus::Frozen => sealgate_policy::CredentialStatus::Frozen,
-            _ => sealgate_policy::CredentialStatus::Deleted,
-        };
-        let limits = self.store.credential_limits(cid).await.map_err(store_err)?;
-        let policy = policy_of(header.scope.clone(), status, limits.as_ref())?;
+        let limits = self.store.credential_limits(owner, cid).await.map_err(store_err)?;
+        let policy = policy_of(header.scope.clone(), row.status, limits.as_ref())?;
         // Policy before the secret: a denied request never opens anything.
-        let class = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
+        let (class, request) = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
 
         if let Some(entry) = lock(&self.cache).get(&key).cloned()
             && entry.envelope_digest == digest
@@ -564,7 +585,7 @@ impl Signer {
             entry.checked_ms.store(now, Ordering::Relaxed);
             *lock(&entry.policy) = policy;
             inc(&self.metrics.signer_cache_hits_total);
-            return Ok(Ready { entry, class });
+            return Ok(Ready { entry, class, request });
         }
 
         // One open per credential and role at a time.
@@ -574,7 +595,7 @@ impl Signer {
             && entry.envelope_digest == digest
             && entry.opened.elapsed() < self.cfg.cache_ttl
         {
-            return Ok(Ready { entry, class });
+            return Ok(Ready { entry, class, request });
         }
         // The custody's and the backend's words stay in the log: a caller learns only
         // whether to retry (503) or not (403).
@@ -587,7 +608,7 @@ impl Signer {
                 }
                 let reason = "the envelope's recipient key is not usable";
                 let err = SignerCallError::Denied(reason.into());
-                return Err(self.refuse_envelope(role, &row, reason, Some(&digest), err).await);
+                return Err(self.refuse_envelope(role, call, &row, reason, Some(&digest), err).await);
             }
         };
         let opened = match open_credential(env.jwe.as_bytes(), dk.as_ref(), &binding).await {
@@ -596,7 +617,7 @@ impl Signer {
                 tracing::warn!(credential = cid, error = %e, "envelope did not open");
                 let reason = "the envelope did not open";
                 let err = SignerCallError::Denied(reason.into());
-                return Err(self.refuse_envelope(role, &row, reason, Some(&digest), err).await);
+                return Err(self.refuse_envelope(role, call, &row, reason, Some(&digest), err).await);
             }
         };
         inc(&self.metrics.signer_unseals_total);
@@ -643,7 +664,7 @@ impl Signer {
             cache.insert(key.clone(), entry.clone());
         }
         lock(&self.opening).remove(&key);
-        Ok(Ready { entry, class })
+        Ok(Ready { entry, class, request })
     }
 
     async fn decide(
@@ -654,18 +675,51 @@ impl Signer {
         exchange: &str,
         owner: &str,
         call: &ForwardCall,
-    ) -> Result<EndpointClass, SignerCallError> {
+    ) -> Result<(EndpointClass, Request), SignerCallError> {
         let class = sealgate_exchanges::classify(exchange, &call.request.path)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        // One request, one meaning: read as the exchange reads it; what is judged is what is
+        // sent. An ambiguous request is refused, and the refusal is evidence.
+        let canon = match sealgate_exchanges::canonicalize(exchange, &call.request) {
+            Ok(c) => c,
+            Err(e) => {
+                inc(&self.metrics.signer_denied_total);
+                self.record_denial(
+                    role,
+                    &call.credential_id,
+                    owner,
+                    json!({
+                        "exchange": exchange, "role": role.name(), "class": class.name(),
+                        "method": call.request.method, "path": call.request.path, "reason": e.to_string(),
+                    }),
+                )
+                .await?;
+                return Err(SignerCallError::Denied(e.to_string()));
+            }
+        };
+        // A capped placement is valued at the exchange's own reference price (its public
+        // ticker, read here), never at a price the caller wrote; without one, a leg no
+        // limit price bounds has an unknown notional, which a cap refuses.
         let facts = if class == EndpointClass::Trade {
-            RequestFacts::from_order(class, &sealgate_exchanges::order_facts(exchange, &call.request))
+            let listed = |s: &Option<String>| match (&policy.symbols, s) {
+                (None, _) => true,
+                (Some(allowed), Some(s)) => allowed.contains(s),
+                (Some(_), None) => false,
+            };
+            let reference = match policy.max_notional {
+                Some(_) if canon.order.places_order && listed(&canon.order.symbol) => {
+                    self.reference_price(exchange, &canon.order).await
+                }
+                _ => None,
+            };
+            RequestFacts::from_order(class, &canon.order, reference)
         } else {
             RequestFacts::of_class(class)
         };
         let ctx = Context { role, kill_switch: kill, now_ms: crate::now_ms() };
         let verdict = {
             let mut rates = lock(&self.rates);
-            let rate = rates.entry(call.credential_id.clone()).or_default();
+            let rate = rates.entry((call.owner.clone(), call.credential_id.clone())).or_default();
             sealgate_policy::evaluate(&ctx, policy, &facts, rate).map(|_| ())
         };
         if let Err(denial) = verdict {
@@ -683,7 +737,7 @@ impl Signer {
             .await?;
             return Err(SignerCallError::Denied(denial.to_string()));
         }
-        Ok(class)
+        Ok((class, canon.request))
     }
 
     async fn kill_switch(&self) -> Result<bool, SignerCallError> {
@@ -706,7 +760,12 @@ impl Signer {
     }
 
     /// Step 5-6: nonce, clock, signature.
-    async fn sign_ready(&self, ready: &Ready, cid: &str, req: &Request) -> Result<SignedRequest, SignerCallError> {
+    async fn sign_ready(
+        &self,
+        ready: &Ready,
+        cid: &CredentialId,
+        req: &Request,
+    ) -> Result<SignedRequest, SignerCallError> {
         let exch = &ready.entry.exchange;
         let now = crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch));
         let clock = FixedClock(now);
@@ -716,7 +775,8 @@ impl Signer {
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let Some(floor) = probe.floor() else { return Ok(signed) };
         // The scheme needs a nonce: take the next one from the store, shared by every signer.
-        let nonce = self.store.next_nonce(cid, floor).await.map_err(store_err)?;
+        // The entry's owner is the call's: the entry was loaded, and is cached, by (owner, id).
+        let nonce = self.store.next_nonce(&ready.entry.owner, cid.as_str(), floor).await.map_err(store_err)?;
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &FixedNonce(nonce) };
         sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))
@@ -736,6 +796,51 @@ impl Signer {
         let base = self.base_url(exchange)?;
         let reply = self.sender.send(exchange, base, signed).await.map_err(|e| send_error(exchange, &e))?;
         Ok(ExchangeResponse { status: reply.status, body: String::from_utf8_lossy(&reply.body).into_owned() })
+    }
+
+    /// The reference price of the order's symbol: `exchange`'s public ticker, read through
+    /// the one send path and kept for [`PRICE_TTL`]. `None` (logged) when the exchange has
+    /// no ticker here or it cannot be read: the policy then refuses what it cannot value.
+    async fn reference_price(
+        &self,
+        exchange: &str,
+        order: &sealgate_exchanges::OrderFacts,
+    ) -> Option<sealgate_policy::Decimal> {
+        let symbol = order.symbol.as_deref()?;
+        let key = (exchange.to_owned(), symbol.to_owned());
+        if let Some((at, price)) = lock(&self.prices).get(&key)
+            && at.elapsed() < PRICE_TTL
+        {
+            return Some(*price);
+        }
+        let req = sealgate_exchanges::ticker_request(exchange, symbol)?;
+        let read = async {
+            let reply = self
+                .sender
+                .send(exchange, self.base_url(exchange).ok()?, &SignedRequest::from_request(&req))
+                .await
+                .map_err(|e| tracing::warn!(exchange, error = %e, "reference price: ticker unreachable"))
+                .ok()?;
+            if reply.status != 200 {
+                tracing::warn!(exchange, status = reply.status, "reference price: ticker refused");
+                return None;
+            }
+            let text = sealgate_exchanges::ticker_price(exchange, symbol, &reply.body)
+                .map_err(|e| tracing::warn!(exchange, error = %e, "reference price: ticker unreadable"))
+                .ok()?;
+            sealgate_policy::Decimal::parse(&text)
+        };
+        let price = read.await?;
+        let mut prices = lock(&self.prices);
+        if prices.len() >= 4096 {
+            // Bounded: a caller naming endless symbols cannot grow it.
+            prices.retain(|_, (at, _)| at.elapsed() < PRICE_TTL);
+            if prices.len() >= 4096 {
+                prices.clear();
+            }
+        }
+        prices.insert(key, (Instant::now(), price));
+        Some(price)
     }
 
     /// Measures `exchange`'s clock against ours through its public time endpoint.
@@ -761,12 +866,12 @@ impl Signer {
         Ok(offset)
     }
 
-    fn touch(&self, cid: &str) {
+    fn touch(&self, call: &ForwardCall) {
         // last_used is for display: write it at most every 10 s per credential.
         let now = crate::now_ms();
         let due = {
             let mut t = lock(&self.touched);
-            let last = t.entry(cid.to_owned()).or_insert(0);
+            let last = t.entry((call.owner.clone(), call.credential_id.clone())).or_insert(0);
             let due = now.saturating_sub(*last) >= 10_000;
             if due {
                 *last = now;
@@ -775,9 +880,9 @@ impl Signer {
         };
         if due {
             let store = self.store.clone();
-            let cid = cid.to_owned();
+            let (owner, cid) = (call.owner.clone(), call.credential_id.clone());
             tokio::spawn(async move {
-                if let Err(e) = store.touch_credential(&cid).await {
+                if let Err(e) = store.touch_credential(owner.as_str(), cid.as_str()).await {
                     tracing::warn!(error = %e, "last-used update failed");
                 }
             });

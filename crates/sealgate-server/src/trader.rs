@@ -7,13 +7,15 @@
 //! (another user's credential is [`TradeError::NotFound`], exactly like a
 //! missing one); the order is recorded (`new`) with a fresh client order id
 //! that is also sent to the exchange, so a retried placement cannot become
-//! two orders; then the venue request goes through the signer, and the
+//! two orders; then the venue request goes through the signer (the call names
+//! the owner and the credential id: ids are unique per owner only), and the
 //! order row takes the exchange's id and status. Exchange messages are
 //! bounded before they reach the user.
 
 use std::sync::Arc;
 
 use sealgate_store::{CredentialStatus, NewOrder, Order, Side, Store, StoreError};
+use sealgate_vocab::{CredentialId, OwnerId};
 
 use crate::client::{ForwardCall, SignerCallError, SignerClient};
 use crate::venues::{self, OrderKind, PlaceOrder, Venue, VenueError};
@@ -24,9 +26,9 @@ use crate::venues::{self, OrderKind, PlaceOrder, Venue, VenueError};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
-    /// The credential to trade with.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
-    pub credential_id: String,
+    /// The credential to trade with (one of the caller's): the one credential id rule.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    pub credential_id: CredentialId,
     /// The exchange's symbol spelling (`BTCUSDT`, `XBTUSD`, `BTC-USDT`, `BTC-USD`).
     #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_/.-]{1,32}$")]
     pub symbol: String,
@@ -112,10 +114,7 @@ pub fn check_order(order: &OrderRequest) -> Result<(), TradeError> {
 
 fn validate(order: &OrderRequest) -> Result<Checked<'_>, TradeError> {
     let bad = |m: &str| TradeError::BadRequest(m.to_owned());
-    let id = &order.credential_id;
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad("credential_id must be 1 to 128 printable characters"));
-    }
+    // credential_id is a CredentialId: the one id rule held when the body was parsed.
     venues::check_symbol(&order.symbol).map_err(|e| TradeError::BadRequest(e.to_string()))?;
     let side = match order.side.as_str() {
         "buy" => Side::Buy,
@@ -191,8 +190,24 @@ impl Trader {
             .map_err(|_| TradeError::BadRequest(format!("trading is not supported on {}", cred.exchange)))
     }
 
-    async fn set_status(&self, id: &str, exchange_order_id: Option<&str>, status: &str) -> Result<(), TradeError> {
-        self.store.update_order(id, exchange_order_id, status).await.map_err(store_down)
+    async fn set_status(
+        &self,
+        owner: &str,
+        id: &str,
+        exchange_order_id: Option<&str>,
+        status: &str,
+    ) -> Result<(), TradeError> {
+        self.store.update_order(owner, id, exchange_order_id, status).await.map_err(store_down)
+    }
+
+    /// The signer call for `owner`'s credential: it names both, so the signer can only open
+    /// the credential this owner asked for.
+    fn call(owner: &str, credential_id: &str, request: sealgate_exchanges::Request) -> Result<ForwardCall, TradeError> {
+        Ok(ForwardCall {
+            owner: OwnerId::parse(owner).map_err(|_| TradeError::NotFound)?,
+            credential_id: CredentialId::parse(credential_id).map_err(|_| TradeError::NotFound)?,
+            request,
+        })
     }
 
     async fn reload(&self, owner: &str, id: &str) -> Result<Order, TradeError> {
@@ -202,7 +217,7 @@ impl Trader {
     /// Places an order for `owner`.
     pub async fn place(&self, owner: &str, order: &OrderRequest) -> Result<Order, TradeError> {
         let checked = validate(order)?;
-        let venue = self.credential(owner, &order.credential_id).await?;
+        let venue = self.credential(owner, order.credential_id.as_str()).await?;
         let id: String = random_16()?.iter().map(|b| format!("{b:02x}")).collect();
         let client_order_id = venues::client_order_id(venue, &random_16()?);
         let place = PlaceOrder {
@@ -216,7 +231,8 @@ impl Trader {
         let request = venues::place_request(venue, &place).map_err(|e| TradeError::BadRequest(e.to_string()))?;
         let new = NewOrder {
             id: &id,
-            credential_id: &order.credential_id,
+            owner,
+            credential_id: order.credential_id.as_str(),
             client_order_id: &client_order_id,
             symbol: &order.symbol,
             side: checked.side,
@@ -227,20 +243,20 @@ impl Trader {
         self.store.create_order(&new).await.map_err(store_down)?;
         tracing::info!(order = %id, credential = %order.credential_id, exchange = %venue, "placing order");
 
-        let call = ForwardCall { credential_id: order.credential_id.clone(), request };
+        let call = Self::call(owner, order.credential_id.as_str(), request)?;
         let resp = match self.client.forward(&call).await {
             Ok(r) => r,
             Err(e) => {
                 // Unreachable: the exchange may or may not have the order; say so.
                 let status = if e.is_transient() { "unknown" } else { "rejected" };
-                self.set_status(&id, None, status).await?;
+                self.set_status(owner, &id, None, status).await?;
                 tracing::warn!(order = %id, error = %e, "order not placed");
                 return Err(signer_error(e));
             }
         };
         match venues::parse_placed(venue, &resp) {
             Ok(placed) => {
-                self.set_status(&id, Some(&placed.exchange_order_id), placed.status).await?;
+                self.set_status(owner, &id, Some(&placed.exchange_order_id), placed.status).await?;
                 tracing::info!(order = %id, status = placed.status, "order placed");
                 self.reload(owner, &id).await
             }
@@ -249,7 +265,7 @@ impl Trader {
                     VenueError::Exchange { .. } if !e.is_transient() => "rejected",
                     _ => "unknown",
                 };
-                self.set_status(&id, None, status).await?;
+                self.set_status(owner, &id, None, status).await?;
                 tracing::warn!(order = %id, http = resp.status, status, "order refused or unreadable");
                 Err(venue_error(e, resp.status))
             }
@@ -271,10 +287,10 @@ impl Trader {
         };
         let request = venues::cancel_request(venue, &order.symbol, exchange_order_id)
             .map_err(|e| TradeError::BadRequest(e.to_string()))?;
-        let call = ForwardCall { credential_id: order.credential_id.clone(), request };
+        let call = Self::call(owner, &order.credential_id, request)?;
         let resp = self.client.forward(&call).await.map_err(signer_error)?;
         venues::parse_cancelled(venue, &resp).map_err(|e| venue_error(e, resp.status))?;
-        self.set_status(&order.id, None, "canceled").await?;
+        self.set_status(owner, &order.id, None, "canceled").await?;
         tracing::info!(order = %order.id, "order cancelled");
         self.reload(owner, &order.id).await
     }
@@ -286,7 +302,7 @@ mod tests {
 
     fn req(side: &str, order_type: &str, qty: &str, price: Option<&str>) -> OrderRequest {
         OrderRequest {
-            credential_id: "cid".into(),
+            credential_id: CredentialId::parse("cid").expect("id"),
             symbol: "BTCUSDT".into(),
             side: side.into(),
             order_type: order_type.into(),
@@ -321,8 +337,11 @@ mod tests {
         assert!(matches!(validate(&r), Err(TradeError::BadRequest(_))));
         r.symbol = "X".repeat(33);
         assert!(matches!(validate(&r), Err(TradeError::BadRequest(_))));
-        r.symbol = "BTCUSDT".into();
-        r.credential_id = String::new();
-        assert!(matches!(validate(&r), Err(TradeError::BadRequest(_))));
+        // The id rule is the body's type: an order naming a bad id never parses.
+        for bad in ["", "a b", &"x".repeat(65)] {
+            let body = serde_json::json!({"credential_id": bad, "symbol": "BTCUSDT", "side": "buy",
+                "order_type": "market", "qty": "1"});
+            assert!(serde_json::from_value::<OrderRequest>(body).is_err(), "{bad:?}");
+        }
     }
 }

@@ -170,6 +170,13 @@ impl Env {
         jwe
     }
 
+    /// The actions of the caller's audit trail, oldest first.
+    async fn trail_actions(&self, who: &Who) -> Vec<String> {
+        let trail = self.call("GET", "/v1/audit", who, None).await;
+        let records = trail.body["records"].as_array().cloned().unwrap_or_default();
+        records.iter().filter_map(|r| r["action"].as_str().map(str::to_owned)).collect()
+    }
+
     /// A credential of `user` sealed to both roles.
     async fn create(&self, who: &Who, user: &str, cid: &str) -> Reply {
         let body = json!({"id": cid, "exchange": "binance", "label": "main", "envelopes": [
@@ -524,8 +531,9 @@ async fn credential_create_checks_every_binding() {
         refused(post(json!({"id": "c1", "exchange": "binance", "envelopes": [{"role": "trader", "jwe": jwe, "kid": "k"}]})).await, 400, "unknown field");
         refused(post(json!({"id": "c 1", "exchange": "binance", "envelopes": []})).await, 400, "id must be");
         // The one id rule (the signer's, the store's and `sealgate seal`'s): 64 is the most.
+        // (No envelope can even be sealed to such an id: the envelope's cid follows it too.)
         let id65 = "x".repeat(65);
-        let long = one("trader", env.seal("trader", "alice", &id65, "binance", "trader", "trade"), &id65);
+        let long = one("trader", env.seal("trader", "alice", "c1", "binance", "trader", "trade"), &id65);
         refused(post(long).await, 400, sealgate_envelope::CREDENTIAL_ID_RULE);
 
         refused(post(json!({"id": "c1", "exchange": "binance", "label": "a\u{7}", "envelopes": [{"role": "trader", "jwe": jwe}]})).await, 400, "label");
@@ -555,14 +563,74 @@ async fn credential_create_checks_every_binding() {
         assert_eq!(r.body["roles"][0]["role"], json!("importer"));
         assert_eq!(r.body["roles"][1]["kid"], json!("trader-v1"));
         assert_eq!(env.store.job_counts().await.expect("jobs").0, 1);
-        // The id is taken, by anyone.
-        assert_eq!(env.create(&alice, "alice", "c1").await.status, 409);
-        let bob = env.login("bob").await;
-        assert_eq!(env.create(&bob, "bob", "c1").await.status, 409);
+        // The id is taken among alice's own credentials (bob's ids are his: see
+        // credential_ids_are_unique_per_owner_only).
+        let again = env.create(&alice, "alice", "c1").await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        assert!(again.text.contains("you already have a credential with this id"), "{}", again.text);
         // A trader-only credential queues no import.
         let t = json!({"id": "c2", "exchange": "okx", "envelopes": [{"role": "trader", "jwe": env.seal("trader", "alice", "c2", "okx", "trader", "trade")}]});
         assert_eq!(post(t).await.status, 201);
         assert_eq!(env.store.job_counts().await.expect("jobs").0, 1);
+    })
+    .await;
+}
+
+/// A credential id is unique per owner only. Bob may use an id alice holds (201, not the old
+/// 409 that told him alice has it and let him squat ids before she used them), and nothing
+/// bob does with his `same` — show, revoke, limit, delete — is seen on alice's `same`.
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_ids_are_unique_per_owner_only() {
+    on_both("credential_ids_are_unique_per_owner_only", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        assert_eq!(env.create(&alice, "alice", "same").await.status, 201);
+        // Bob's answer for an id alice holds is the answer for a fresh one: no oracle.
+        let fresh = env.create(&bob, "bob", "fresh").await;
+        let taken = env.create(&bob, "bob", "same").await;
+        assert_eq!((fresh.status, taken.status), (201, 201), "{}", taken.text);
+        assert_eq!(taken.body["id"], json!("same"));
+        assert_eq!(env.create(&alice, "alice", "same").await.status, 409, "alice's own id is taken for alice");
+        assert_eq!(env.create(&bob, "bob", "same").await.status, 409, "and bob's for bob");
+
+        // Each sees their own, with their own envelopes.
+        let ids = |r: &Reply| -> Vec<String> {
+            r.body["credentials"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(ids(&env.call("GET", "/v1/credentials", &alice, None).await), ["same"]);
+        assert_eq!(ids(&env.call("GET", "/v1/credentials", &bob, None).await), ["fresh", "same"]);
+        // Bob revokes, limits and deletes his `same`: alice's is as it was.
+        let r = env.call("DELETE", "/v1/credentials/same/roles/trader", &bob, None).await;
+        assert_eq!((r.status, r.body["roles"].as_array().map(Vec::len)), (200, Some(1)), "{}", r.text);
+        let r = env.call("PUT", "/v1/credentials/same/limits", &bob, Some(json!({"max_notional": "5"}))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = env.call("DELETE", "/v1/credentials/same", &bob, None).await;
+        assert_eq!(r.body["status"], json!("deleted"), "{}", r.text);
+        let a = env.call("GET", "/v1/credentials/same", &alice, None).await;
+        assert_eq!((a.status, a.body["status"].as_str()), (200, Some("active")), "{}", a.text);
+        assert_eq!(a.body["roles"].as_array().map(Vec::len), Some(2), "alice's trader envelope stays");
+        assert_eq!(a.body["limits"]["max_notional"], Value::Null, "bob's limit is not alice's");
+        let (_, envelope) = env.store.signer_envelope("alice", "same", "trader").await.expect("read").expect("alice's");
+        assert!(env.store.signer_envelope("bob", "same", "trader").await.expect("read").is_none());
+        assert!(envelope.jwe.starts_with(JWE_PREFIX));
+        // Each import job is queued for its owner's credential.
+        let mut jobs = Vec::new();
+        for id in 1..=3 {
+            let j = env.store.job(id).await.expect("job").expect("queued");
+            jobs.push((j.owner, j.credential_id));
+        }
+        let jobs: BTreeSet<(String, String)> = jobs.into_iter().collect();
+        let want = [("alice", "same"), ("bob", "fresh"), ("bob", "same")].map(|(o, c)| (o.to_owned(), c.to_owned()));
+        assert_eq!(jobs, BTreeSet::from(want));
+        // Alice's trail names alice's `same` only; bob's, bob's.
+        assert_eq!(env.trail_actions(&alice).await, ["credential_created"]);
+        let bobs = ["credential_created", "credential_created", "revoked", "limits_changed", "credential_deleted"];
+        assert_eq!(env.trail_actions(&bob).await, bobs);
     })
     .await;
 }
@@ -897,45 +965,15 @@ async fn raw_post(addr: &str, path: &str, framing: &str, body: &[u8]) -> (u16, S
     raw_post_as(addr, path, framing, body, &Who::Anon).await
 }
 
-/// One POST over a raw connection (the head, then `body`); answers the status and body.
+/// One POST over a raw connection (the head, then `body` in pieces); answers the status and body.
 async fn raw_post_as(addr: &str, path: &str, framing: &str, body: &[u8], who: &Who) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let auth = match who {
         Who::Session { .. } => format!("Cookie: {}\r\nX-CSRF-Token: {}\r\n", cookie_of(who), csrf_of(who)),
         _ => String::new(),
     };
-    let head =
-        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}{framing}\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
-    for part in body.chunks(1029) {
-        if s.write_all(part).await.is_err() {
-            break; // answered and closed before all was sent
-        }
-    }
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                .and_then(|v| v.parse::<usize>().ok());
-            if len.is_some_and(|l| body.len() >= l) {
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let head = sealgate_testkit::raw_http::head("POST", path, addr, &format!("{auth}{framing}\r\n"));
+    let r = sealgate_testkit::raw_http::exchange(addr, &head, body.chunks(1029)).await;
+    (r.status, r.body)
 }
 
 // --- the matrix and the document -------------------------------------------------------------

@@ -132,7 +132,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
         for (cid, _, exchange) in VENUES {
             let symbol = market_of(exchange).0.to_owned();
             let market = OrderRequest {
-                credential_id: cid.into(),
+                credential_id: cid.parse().expect("id"),
                 symbol: symbol.clone(),
                 side: "buy".into(),
                 order_type: "market".into(),
@@ -147,7 +147,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
         let client = TestClient::new(&ex, "importer");
         let importer = Importer::new(store.clone(), client.clone(), "worker-1".into());
         for (cid, _, _) in VENUES {
-            enqueue_full_import(&store, cid).await.expect("enqueue");
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
         assert_eq!(drain(&importer).await, 4);
         assert_eq!(store.job_counts().await.expect("counts"), (0, 0, 4, 0));
@@ -159,7 +159,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
 
         // Again: nothing duplicated, nothing lost.
         for (cid, _, _) in VENUES {
-            enqueue_full_import(&store, cid).await.expect("enqueue");
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
         assert_eq!(drain(&importer).await, 4);
         assert_imported(&store, &ex).await;
@@ -178,7 +178,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
             .with_backoff(Duration::ZERO, Duration::ZERO)
             .with_idle_sleep(Duration::from_millis(10));
         for (cid, _, exchange) in VENUES {
-            let job = enqueue_full_import(&store, cid).await.expect("enqueue");
+            let job = enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
             // Balances (Binance: plus the pages of the symbols before BTCUSDT), one page of trades, then an outage.
             let before_trades = if exchange == "binance" { 1 + 3 } else { 1 };
             client.fail_after(before_trades + 1);
@@ -187,7 +187,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
             assert_eq!(stored.state, JobState::Queued, "{exchange}: a transient failure is retried");
             let cursor = stored.cursor.clone().unwrap_or_else(|| panic!("{exchange}: checkpointed a cursor"));
             assert!(stored.last_error.as_deref().is_some_and(|e| e.contains("simulated outage")));
-            let partial = store.trade_count(cid).await.expect("count");
+            let partial = store.trade_count("alice", cid).await.expect("count");
             assert!(
                 partial > 0
                     && (partial as usize) < ex.sandbox.trades(VENUES.iter().find(|v| v.0 == cid).expect("v").1).len()
@@ -234,7 +234,7 @@ async fn permanent_failures_are_not_retried_and_shutdown_stops_the_worker() {
             scope: "read",
         };
         store.create_credential(&new, &[]).await.expect("credential");
-        let job = enqueue_full_import(&store, "cid-bitmex").await.expect("enqueue");
+        let job = enqueue_full_import(&store, "alice", "cid-bitmex").await.expect("enqueue");
         let importer = Importer::new(store.clone(), TestClient::new(&ex, "importer"), "w".into())
             .with_idle_sleep(Duration::from_millis(20));
         assert!(importer.run_once().await.expect("run"));
@@ -243,7 +243,7 @@ async fn permanent_failures_are_not_retried_and_shutdown_stops_the_worker() {
         assert_eq!(j.last_error.as_deref(), Some("exchange: import not supported for bitmex"));
 
         // run() drains the queue and stops promptly on shutdown.
-        enqueue_full_import(&store, "cid-okx").await.expect("enqueue");
+        enqueue_full_import(&store, "alice", "cid-okx").await.expect("enqueue");
         let (tx, rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(importer.run(rx));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -269,7 +269,7 @@ async fn place_and_cancel_on_every_venue_move_the_sandbox_account() {
             // A limit buy of 0.1 at 20000 locks 2000 of the quote.
             let quote_before = free(key, quote);
             let limit = OrderRequest {
-                credential_id: cid.into(),
+                credential_id: cid.parse().expect("id"),
                 symbol: symbol.into(),
                 side: "buy".into(),
                 order_type: "limit".into(),
@@ -317,11 +317,73 @@ async fn place_and_cancel_on_every_venue_move_the_sandbox_account() {
             // Someone else's credential or order: NotFound, exactly like a missing one.
             assert_eq!(trader.place("mallory", &limit).await, Err(TradeError::NotFound));
             assert_eq!(trader.cancel("mallory", &o.id).await, Err(TradeError::NotFound));
-            let missing = OrderRequest { credential_id: "cid-nope".into(), ..limit.clone() };
+            let missing = OrderRequest { credential_id: "cid-nope".parse().expect("id"), ..limit.clone() };
             assert_eq!(trader.place("alice", &missing).await, Err(TradeError::NotFound));
         }
         assert!(matches!(trader.cancel("alice", "no-such-order").await, Err(TradeError::NotFound)));
         assert!(ex.sandbox.withdrawals().is_empty());
+    })
+    .await;
+}
+
+/// Alice and bob each have a credential `cid-binance`, on two sandbox accounts. Importing and
+/// trading for bob's reaches bob's key only (every signer call names bob), stores rows under
+/// bob only, and leaves alice's balances, trades and orders as they were — and the other way
+/// round. Fails where a job, a call or a row names the credential by its id alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_owners_import_and_orders_never_touch_another_owners_credential_of_the_same_id() {
+    on_both("owner_scoped_import_and_trade", |url| async move {
+        let ex = start_exchanges().await;
+        let (cid, alice_key, _) = VENUES[0];
+        assert!(ex.sandbox.seed_trades(alice_key, "BTCUSDT", 5));
+        assert!(ex.sandbox.seed_trades(common::BOB_BINANCE_KEY, "BTCUSDT", 3));
+        let store = store_with_credentials(&url).await;
+        let client = TestClient::new(&ex, "importer");
+        let importer = Importer::new(store.clone(), client.clone(), "w".into());
+
+        // Bob's import first: his key, his rows.
+        enqueue_full_import(&store, "bob", cid).await.expect("enqueue");
+        assert_eq!(drain(&importer).await, 1);
+        let requests = client.requests();
+        assert!(!requests.is_empty() && requests.iter().all(|((o, c), _)| o == "bob" && c == cid), "{requests:?}");
+        let bob = portfolio(&store, "bob").await.expect("portfolio");
+        let btc = bob.assets.iter().find(|a| a.asset == "BTC").expect("bob's BTC");
+        assert_eq!((btc.total.as_str(), btc.by_exchange.len()), ("7", 1), "bob's own account");
+        assert_eq!(store.trade_count("bob", cid).await.expect("count"), 3);
+        assert_eq!(store.trade_count("alice", cid).await.expect("count"), 0, "alice's x untouched");
+        assert!(portfolio(&store, "alice").await.expect("portfolio").assets.is_empty());
+
+        // Alice's import: hers, and bob's rows stay as they were.
+        enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
+        assert_eq!(drain(&importer).await, 1);
+        assert_eq!(store.trade_count("alice", cid).await.expect("count"), 5);
+        assert_eq!(store.trade_count("bob", cid).await.expect("count"), 3);
+        let alice_btc = portfolio(&store, "alice").await.expect("portfolio");
+        let alice_btc = alice_btc.assets.iter().find(|a| a.asset == "BTC").expect("alice's BTC").total.clone();
+        assert_eq!(alice_btc, "1.5");
+        assert_eq!(portfolio(&store, "bob").await.expect("portfolio"), bob, "bob's portfolio unchanged");
+
+        // Bob trades on his x: his account moves, alice's does not; the order is his alone.
+        let trader_client = TestClient::new(&ex, "trader");
+        let trader = Trader::new(store.clone(), trader_client.clone());
+        let alice_usdt = ex.sandbox.free_balance(alice_key, "USDT");
+        let order = OrderRequest {
+            credential_id: cid.parse().expect("id"),
+            symbol: "BTCUSDT".into(),
+            side: "sell".into(),
+            order_type: "market".into(),
+            qty: "0.5".into(),
+            price: None,
+        };
+        let placed = trader.place("bob", &order).await.expect("bob sells");
+        assert_eq!(ex.sandbox.free_balance(common::BOB_BINANCE_KEY, "BTC"), Some(common::amt("6.5")));
+        assert_eq!(ex.sandbox.free_balance(alice_key, "USDT"), alice_usdt, "alice's account untouched");
+        assert!(trader_client.requests().iter().all(|((o, _), _)| o == "bob"));
+        assert!(store.orders("alice", 10).await.expect("orders").is_empty());
+        assert_eq!(store.orders("bob", 10).await.expect("orders").len(), 1);
+        assert_eq!(trader.cancel("alice", &placed.id).await, Err(TradeError::NotFound));
+        // Mallory has no cid-binance: naming the id gets her nothing, though two others have one.
+        assert_eq!(trader.place("mallory", &order).await, Err(TradeError::NotFound));
     })
     .await;
 }

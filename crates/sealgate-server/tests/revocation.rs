@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use harness::TestDb;
 use sealgate_audit::jsonl::{Trust, parse_checkpoints, verify_export_with};
-use sealgate_exchanges::Request;
 use sealgate_policy::Role;
 use sealgate_server::api::{self, ApiState, ChangeHook, RecipientSet};
 use sealgate_server::auth::{Auth, AuthConfig, LocalConfig};
@@ -28,8 +27,14 @@ use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::*;
 
+/// A read of alice's credential `cid`.
 fn read(cid: &str) -> ForwardCall {
-    ForwardCall { credential_id: cid.into(), request: Request::new("GET", "/api/v3/account", "", "") }
+    read_as("alice", cid)
+}
+
+/// A read of `owner`'s credential `cid`.
+fn read_as(owner: &str, cid: &str) -> ForwardCall {
+    call_as(owner, cid, "GET", "/api/v3/account", "", "")
 }
 
 // --- a database writer -----------------------------------------------------------------------
@@ -71,21 +76,21 @@ impl Raw {
     /// Puts an envelope row back exactly as it was.
     async fn restore(&mut self, e: &Envelope) {
         let sql = format!(
-            "INSERT INTO envelopes (credential_id, role, kid, jwe, created_ms) VALUES ($1, $2, $3, $4, {})",
+            "INSERT INTO envelopes (owner, credential_id, role, kid, jwe, created_ms) VALUES ($1, $2, $3, $4, $5, {})",
             e.created_ms
         );
-        assert_eq!(self.exec(&sql, &[&e.credential_id, &e.role, &e.kid, &e.jwe]).await, 1);
+        assert_eq!(self.exec(&sql, &[&e.owner, &e.credential_id, &e.role, &e.kid, &e.jwe]).await, 1);
     }
 
-    /// Replaces the text of an envelope row.
-    async fn set_jwe(&mut self, cid: &str, role: &str, kid: &str, jwe: &str) {
+    /// Replaces the text of `owner`'s envelope row.
+    async fn set_jwe(&mut self, owner: &str, cid: &str, role: &str, kid: &str, jwe: &str) {
         let n = self
             .exec(
-                "UPDATE envelopes SET jwe = $3, kid = $4 WHERE credential_id = $1 AND role = $2",
-                &[cid, role, jwe, kid],
+                "UPDATE envelopes SET jwe = $3, kid = $4 WHERE credential_id = $1 AND role = $2 AND owner = $5",
+                &[cid, role, jwe, kid, owner],
             )
             .await;
-        assert_eq!(n, 1, "{cid}/{role}");
+        assert_eq!(n, 1, "{owner}/{cid}/{role}");
     }
 }
 
@@ -109,8 +114,8 @@ async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
         Auth::new(world.store.clone(), AuthConfig { local: Some(LocalConfig::default()), oidc: None }).expect("auth"),
     );
     let on_change: Option<ChangeHook> = signer.map(|s| {
-        Arc::new(move |cid: Option<&str>| match cid {
-            Some(c) => s.invalidate(c),
+        Arc::new(move |credential: Option<(&str, &str)>| match credential {
+            Some((owner, cid)) => s.invalidate(owner, cid),
             None => s.invalidate_all(),
         }) as ChangeHook
     });
@@ -268,7 +273,7 @@ async fn a_revoked_role_restored_by_a_database_writer_never_opens() {
                                "unprotected": {"note": "restored"}})
         .to_string();
         for text in [format!(" {}\n", trader.jwe), flattened] {
-            raw.set_jwe("cid-r", "trader", &trader.kid, &text).await;
+            raw.set_jwe("alice", "cid-r", "trader", &trader.kid, &text).await;
             let e = signer.forward(Role::Trader, &read("cid-r")).await.expect_err("respelled");
             assert!(denied_restored(&e), "{e}");
         }
@@ -341,10 +346,7 @@ async fn a_replaced_envelope_restored_never_opens() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(envelope(&world, "alice", "cid-p", "trader").await.jwe, new);
         signer.forward(Role::Trader, &read("cid-p")).await.expect("the new envelope opens");
-        let order = ForwardCall {
-            credential_id: "cid-p".into(),
-            request: Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01", ""),
-        };
+        let order = call("cid-p", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01", "");
         let e = signer.forward(Role::Trader, &order).await.expect_err("narrowed");
         assert!(matches!(&e, SignerCallError::Denied(m) if m.contains("trade")), "{e}");
         let replaced = records(&world).await.into_iter().find(|r| r.action == "envelope_replaced").expect("record");
@@ -352,7 +354,7 @@ async fn a_replaced_envelope_restored_never_opens() {
         assert_eq!(detail(&replaced)[REVOKED_MEMBER], json!([old_digest]));
 
         // A database writer puts the old (wider) envelope back: refused and recorded.
-        Raw::connect(&db).await.set_jwe("cid-p", "trader", &old.kid, &old.jwe).await;
+        Raw::connect(&db).await.set_jwe("alice", "cid-p", "trader", &old.kid, &old.jwe).await;
         signer.invalidate_all();
         let e = signer.forward(Role::Trader, &order).await.expect_err("old envelope");
         assert!(denied_restored(&e), "{e}");
@@ -384,7 +386,11 @@ async fn a_deleted_credential_restored_never_opens() {
 
         // Row and envelopes put back by a database writer.
         let mut raw = Raw::connect(&db).await;
-        assert_eq!(raw.exec("UPDATE credentials SET status = 'active' WHERE id = $1", &["cid-d"]).await, 1);
+        assert_eq!(
+            raw.exec("UPDATE credentials SET status = 'active' WHERE id = $1 AND owner = $2", &["cid-d", "alice"])
+                .await,
+            1
+        );
         for e in &envs {
             raw.restore(e).await;
         }
@@ -393,6 +399,81 @@ async fn a_deleted_credential_restored_never_opens() {
             assert!(denied_restored(&e), "{}: {e}", role.name());
         }
         assert_eq!(denials(&world, RESTORED_REASON).await.len(), 2);
+    })
+    .await;
+}
+
+/// Ids are unique per owner only: alice's revoke and delete of `cid-s` name, destroy and
+/// refuse her envelopes, never bob's under the same id (a store query matching the id
+/// alone would record, delete or refuse his too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_credential_id_another_owner_also_has_touches_only_the_revoking_owners_envelopes() {
+    harness::on_both("same_id_two_owners", |db| async move {
+        let world = World::new(&db.url).await;
+        let roles = [("importer", "read"), ("trader", "read,trade")];
+        // Bob's first: a query that ignored the owner would meet his rows before alice's.
+        world.credential("bob", "cid-s", "binance", &binance_json(), &roles).await;
+        world.credential("alice", "cid-s", "binance", &binance_json(), &roles).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        let alice = api.login("alice").await;
+        for owner in ["bob", "alice"] {
+            for role in [Role::Importer, Role::Trader] {
+                signer.forward(role, &read_as(owner, "cid-s")).await.expect(owner);
+            }
+        }
+        assert_eq!(signer.cached(), 4);
+        let a_imp = envelope(&world, "alice", "cid-s", "importer").await;
+        let a_trd = envelope(&world, "alice", "cid-s", "trader").await;
+        let bobs = world.store.owner_envelopes("bob", "cid-s").await.expect("bob's");
+        assert_eq!(bobs.len(), 2);
+        let digest = |e: &Envelope| sealgate_server::revocation::envelope_digest(&e.jwe).expect("digest").to_string();
+
+        // Alice revokes her trader role: the record names her envelope only, and only her
+        // cached copies go.
+        let (status, body) = api.call(&alice, "DELETE", "/v1/credentials/cid-s/roles/trader", None).await;
+        assert_eq!(status, 200, "{body}");
+        let revoked = records(&world).await.into_iter().find(|r| r.action == "revoked").expect("revoked record");
+        assert_eq!(detail(&revoked)[REVOKED_MEMBER], json!([digest(&a_trd)]), "{}", revoked.detail);
+        assert_eq!(revoked.owner.as_deref(), Some("alice"));
+        assert_eq!(signer.cached(), 2, "bob's cached copies stay");
+        // Then deletes the credential: her importer envelope only.
+        let (status, body) = api.call(&alice, "DELETE", "/v1/credentials/cid-s", None).await;
+        assert_eq!(status, 200, "{body}");
+        let deleted = records(&world).await.into_iter().find(|r| r.action == "credential_deleted").expect("record");
+        assert_eq!(detail(&deleted)[REVOKED_MEMBER], json!([digest(&a_imp)]), "{}", deleted.detail);
+        assert_eq!(world.store.owner_envelopes("bob", "cid-s").await.expect("bob's"), bobs, "bob's rows untouched");
+        let bob_cred = world.store.get_credential("bob", "cid-s").await.expect("get").expect("bob's credential");
+        assert_eq!(bob_cred.status, sealgate_store::CredentialStatus::Active);
+
+        // Bob's envelopes still open, in the warm signer and in one that learns from the chain.
+        let fresh = world.signer(world.signer_config());
+        for s in [&signer, &fresh] {
+            for role in [Role::Importer, Role::Trader] {
+                s.forward(role, &read_as("bob", "cid-s")).await.expect("bob's envelope opens");
+            }
+        }
+
+        // A database writer puts alice's rows back: refused, on the record as hers.
+        let mut raw = Raw::connect(&db).await;
+        let revive = "UPDATE credentials SET status = 'active' WHERE id = $1 AND owner = $2";
+        assert_eq!(raw.exec(revive, &["cid-s", "alice"]).await, 1);
+        raw.restore(&a_imp).await;
+        raw.restore(&a_trd).await;
+        for s in [&signer, &fresh] {
+            for role in [Role::Importer, Role::Trader] {
+                let e = s.forward(role, &read_as("alice", "cid-s")).await.expect_err("restored");
+                assert!(denied_restored(&e), "{}: {e}", role.name());
+                s.forward(role, &read_as("bob", "cid-s")).await.expect("bob's still opens");
+            }
+        }
+        let d = denials(&world, RESTORED_REASON).await;
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d.iter().all(|d| d["owner"] == json!("alice")), "{d:?}");
+        let refused: std::collections::BTreeSet<_> = d.iter().filter_map(|d| d["envelope"].as_str()).collect();
+        assert_eq!(refused, [digest(&a_imp), digest(&a_trd)].iter().map(String::as_str).collect());
+        let pin = pin(&world).await;
+        sealgate_server::audit::verify_store(&world.store, Trust::Pin(&pin)).await.expect("chain verifies");
     })
     .await;
 }
@@ -412,16 +493,16 @@ async fn envelopes_swapped_between_users_credentials_roles_and_exchanges_are_ref
         let mut raw = Raw::connect(&db).await;
 
         // Alice's envelope in Bob's row (another user).
-        raw.set_jwe("cid-b", "importer", &a_imp.kid, &a_imp.jwe).await;
+        raw.set_jwe("bob", "cid-b", "importer", &a_imp.kid, &a_imp.jwe).await;
         // Alice's envelope in her other credential's row (another credential).
-        raw.set_jwe("cid-a2", "importer", &a_imp.kid, &a_imp.jwe).await;
+        raw.set_jwe("alice", "cid-a2", "importer", &a_imp.kid, &a_imp.jwe).await;
         // Alice's trader envelope in her importer row (another role).
-        raw.set_jwe("cid-a", "importer", &a_trd.kid, &a_trd.jwe).await;
+        raw.set_jwe("alice", "cid-a", "importer", &a_trd.kid, &a_trd.jwe).await;
         // A row whose exchange was changed (another exchange).
-        raw.exec("UPDATE credentials SET exchange = 'kraken' WHERE id = $1", &["cid-k"]).await;
+        raw.exec("UPDATE credentials SET exchange = 'kraken' WHERE id = $1 AND owner = $2", &["cid-k", "bob"]).await;
         // A row naming another key version than the envelope's (kid).
         let b_trd = envelope(&world, "bob", "cid-b", "trader").await;
-        raw.set_jwe("cid-b", "trader", &a_imp.kid, &b_trd.jwe).await;
+        raw.set_jwe("bob", "cid-b", "trader", &a_imp.kid, &b_trd.jwe).await;
 
         let cases = [
             (Role::Importer, "cid-b", "bob", "sub"),
@@ -431,13 +512,10 @@ async fn envelopes_swapped_between_users_credentials_roles_and_exchanges_are_ref
             (Role::Trader, "cid-b", "bob", "kid"),
         ];
         for (role, cid, owner, field) in cases {
-            let call = ForwardCall {
-                credential_id: cid.into(),
-                request: if cid == "cid-k" {
-                    Request::new("POST", "/0/private/Balance", "", "")
-                } else {
-                    Request::new("GET", "/api/v3/account", "", "")
-                },
+            let call = if cid == "cid-k" {
+                call_as(owner, cid, "POST", "/0/private/Balance", "", "")
+            } else {
+                read_as(owner, cid)
             };
             let e = signer.forward(role, &call).await.expect_err(cid);
             assert!(
@@ -456,7 +534,7 @@ async fn envelopes_swapped_between_users_credentials_roles_and_exchanges_are_ref
         assert_eq!(denials(&world, "envelope binding").await.len(), cases.len());
         assert!(records(&world).await.iter().all(|r| r.action != "unsealed"), "nothing was opened");
         // An unreadable row is refused on the record too.
-        raw.set_jwe("cid-a2", "trader", &a_trd.kid, "not a jwe").await;
+        raw.set_jwe("alice", "cid-a2", "trader", &a_trd.kid, "not a jwe").await;
         let e = signer.forward(Role::Trader, &read("cid-a2")).await.expect_err("unreadable");
         assert!(matches!(e, SignerCallError::Unavailable(_)), "{e}");
         assert_eq!(denials(&world, "stored envelope is unreadable").await.len(), 1);

@@ -9,18 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sealgate_exchanges::Request;
 use sealgate_policy::Role;
-use sealgate_server::client::ForwardCall;
 use sealgate_server::signer::SignerConfig;
 use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
-
-fn call(cid: &str, method: &str, path: &str, query: &str, body: &str) -> ForwardCall {
-    ForwardCall { credential_id: cid.into(), request: Request::new(method, path, query, body) }
-}
 
 async fn world() -> (tempfile::TempDir, World) {
     let dir = tempfile::tempdir().expect("dir");

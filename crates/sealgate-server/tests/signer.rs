@@ -11,17 +11,12 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealgate_exchanges::Request;
 use sealgate_policy::Role;
-use sealgate_server::client::{ForwardCall, SignerCallError, SignerClient};
+use sealgate_server::client::{SignerCallError, SignerClient};
 use sealgate_server::service_auth::{ServiceKey, ServiceVerifier};
 use sealgate_server::signer::{HttpSignerClient, SignerConfig};
 use serde_json::Value;
 use support::*;
-
-fn call(cid: &str, method: &str, path: &str, query: &str, body: &str) -> ForwardCall {
-    ForwardCall { credential_id: cid.into(), request: Request::new(method, path, query, body) }
-}
 
 fn json(body: &str) -> Value {
     serde_json::from_str(body).expect("json")
@@ -71,12 +66,12 @@ async fn policy_decides_before_the_secret_and_every_use_is_audited() {
             .await
             .expect_err("unknown");
         assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
-        // The one credential id rule: over 64 characters is a bad request, in the api's words.
-        let e = signer
-            .forward(Role::Trader, &call(&"x".repeat(65), "GET", "/api/v3/account", "", ""))
-            .await
-            .expect_err("long id");
-        assert_eq!(e, SignerCallError::BadRequest(sealgate_envelope::CREDENTIAL_ID_RULE.into()));
+        // The one credential id rule is the call's type: an id over 64 characters cannot be
+        // named at all (over HTTP such a body is a 400: services_prove_their_role_over_http).
+        assert_eq!(
+            "x".repeat(65).parse::<sealgate_vocab::CredentialId>().map_err(|e| e.to_string()),
+            Err(sealgate_envelope::CREDENTIAL_ID_RULE.to_owned())
+        );
         // An unknown credential, or a role without an envelope, is not found.
         let e =
             signer.forward(Role::Trader, &call("nope", "GET", "/api/v3/account", "", "")).await.expect_err("missing");
@@ -123,7 +118,7 @@ async fn policy_decides_before_the_secret_and_every_use_is_audited() {
 
         // Revoking the trader envelope: the trader is gone at once for this signer.
         assert!(world.store.delete_envelope("alice", "cid-bn", "trader").await.expect("revoke"));
-        signer.invalidate("cid-bn");
+        signer.invalidate("alice", "cid-bn");
         let e =
             signer.forward(Role::Trader, &call("cid-bn", "GET", "/api/v3/account", "", "")).await.expect_err("revoked");
         assert_eq!(e, SignerCallError::NotFound);
@@ -152,27 +147,97 @@ async fn an_envelope_bound_elsewhere_is_refused_without_opening() {
         // Mallory's row, holding an envelope Alice sealed for cid-a: the binding refuses it.
         let jwe = world.seal("alice", "cid-a", "binance", "importer", "read", &binance_json());
         let kid = world.keys["importer"].kid().expect("kid").to_owned();
-        world
-            .store
-            .create_credential(
-                &sealgate_store::NewCredential {
-                    id: "cid-m",
-                    owner: "mallory",
-                    exchange: "binance",
-                    label: "stolen",
-                    hint: "0001",
-                    scope: "read",
-                },
-                &[sealgate_store::NewEnvelope { role: "importer", kid: &kid, jwe: &jwe }],
-            )
-            .await
-            .expect("row");
+        // Ids are per owner now, so Mallory can also file it under alice's very id: the
+        // envelope's `sub` (alice) is not the row's owner (mallory), and that refuses it too.
+        for (id, label) in [("cid-m", "stolen"), ("cid-a", "same id")] {
+            let row = sealgate_store::NewCredential {
+                id,
+                owner: "mallory",
+                exchange: "binance",
+                label,
+                hint: "0001",
+                scope: "read",
+            };
+            let envelope = [sealgate_store::NewEnvelope { role: "importer", kid: &kid, jwe: &jwe }];
+            world.store.create_credential(&row, &envelope).await.expect("mallory's row");
+        }
         let signer = world.signer(world.signer_config());
-        let e =
-            signer.forward(Role::Importer, &call("cid-m", "GET", "/api/v3/account", "", "")).await.expect_err("bound");
-        assert!(matches!(&e, SignerCallError::Denied(m) if m.contains("binding")), "{e}");
+        for cid in ["cid-m", "cid-a"] {
+            let e = signer
+                .forward(Role::Importer, &call_as("mallory", cid, "GET", "/api/v3/account", "", ""))
+                .await
+                .expect_err("bound");
+            assert!(matches!(&e, SignerCallError::Denied(m) if m.contains("binding")), "{cid}: {e}");
+        }
         let actions = audit_actions(&world).await;
         assert!(actions.iter().all(|(a, _)| a != "unsealed"), "{actions:?}");
+    })
+    .await;
+}
+
+/// Two users each have a credential `x`: alice's on Kraken, bob's on Binance. Every call names
+/// its owner, and nothing of one `x` — the opened secret in the cache, the rate limit, the
+/// nonce sequence, a revocation, the audit trail — reaches the other. Fails on a signer that
+/// keys any of these by the id alone (and on a store that refuses bob's `x` as taken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_with_one_credential_id_share_nothing() {
+    harness::on_both("signer_owner_scoped", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "x", "kraken", &kraken_json(), &[("importer", "read")]).await;
+        world.credential("bob", "x", "binance", &binance_json(), &[("importer", "read")]).await;
+        world.store.create_user("mallory", None).await.expect("user");
+        let limit =
+            sealgate_store::CredentialLimits { rate_max: Some(2), rate_window_ms: Some(60_000), ..Default::default() };
+        world.store.set_credential_limits("alice", "x", &limit).await.expect("alice's limit");
+        let signer = world.signer(world.signer_config());
+        let alice = call_as("alice", "x", "POST", "/0/private/Balance", "", "");
+        let bob = call_as("bob", "x", "GET", "/api/v3/account", "", "");
+
+        // Each owner's x opens with its own key.
+        let r = signer.forward(Role::Importer, &alice).await.expect("alice reads kraken");
+        assert_eq!(json(&r.body)["error"], serde_json::json!([]), "{}", r.body);
+        assert!(r.body.contains("XXBT"), "{}", r.body);
+        for _ in 0..4 {
+            let r = signer.forward(Role::Importer, &bob).await.expect("bob reads binance; alice's rate is not his");
+            assert!(r.body.contains("\"BTC\""), "{}", r.body);
+        }
+        // Bob's x is a Binance key: a Kraken path on it is refused, never sent with alice's key.
+        let e = signer
+            .forward(Role::Importer, &call_as("bob", "x", "POST", "/0/private/Balance", "", ""))
+            .await
+            .expect_err("bob's x is not alice's");
+        assert!(matches!(e, SignerCallError::Denied(_) | SignerCallError::BadRequest(_)), "{e}");
+        // Someone who has no x gets nothing, whoever else has one.
+        let e = signer.forward(Role::Importer, &call_as("mallory", "x", "GET", "/api/v3/account", "", "")).await;
+        assert_eq!(e.expect_err("mallory"), SignerCallError::NotFound);
+
+        // Bob's revocation drops bob's cached x only.
+        assert!(world.store.delete_envelope("bob", "x", "importer").await.expect("revoke"));
+        signer.invalidate("bob", "x");
+        assert_eq!(signer.forward(Role::Importer, &bob).await.expect_err("revoked"), SignerCallError::NotFound);
+        let r = signer.forward(Role::Importer, &alice).await.expect("alice's x is still cached and allowed");
+        assert_eq!(json(&r.body)["error"], serde_json::json!([]), "{}", r.body);
+        // Alice's rate limit counted alice's calls only: the third is refused.
+        let e = signer.forward(Role::Importer, &alice).await.expect_err("alice's rate");
+        assert_eq!(e, SignerCallError::Denied("rate limit reached".into()));
+
+        // Nonces: alice's Kraken calls advanced alice's sequence, not bob's.
+        assert!(world.store.next_nonce("alice", "x", 0).await.expect("alice") > 1_600_000_000_000);
+        assert_eq!(world.store.next_nonce("bob", "x", 0).await.expect("bob's own, untouched"), 0);
+
+        // One unseal per owner, and every record names the right owner.
+        let rows = world.store.audit_range(0, 10_000).await.expect("audit");
+        let of = |action: &str, owner: &str| {
+            rows.iter().filter(|r| r.action == action && r.subject == "x" && r.owner.as_deref() == Some(owner)).count()
+        };
+        assert_eq!((of("unsealed", "alice"), of("unsealed", "bob")), (1, 1));
+        assert_eq!((of("forwarded", "alice"), of("forwarded", "bob")), (2, 4));
+        assert_eq!((of("denied", "alice"), of("denied", "bob")), (1, 1));
+        for r in rows.iter().filter(|r| r.subject == "x") {
+            let exchange = serde_json::from_str::<Value>(&r.detail).expect("detail")["exchange"].clone();
+            let want = if r.owner.as_deref() == Some("alice") { "kraken" } else { "binance" };
+            assert_eq!(exchange, serde_json::json!(want), "{r:?}");
+        }
     })
     .await;
 }
@@ -307,13 +372,26 @@ async fn services_prove_their_role_over_http() {
     let wait = tokio::time::timeout(Duration::from_millis(500), raw(&addr, "/v1/forward", Head::Declared(1024)));
     assert!(wait.await.is_err(), "a request within the limit was answered before its body arrived");
     // A trusted service, bodies that are not a call: arrays are not objects (serde would take them).
-    for body in [
+    for (body, want) in [
         "[]",
         r#"["cid-bn", {"method": "GET", "path": "/api/v3/account"}]"#,
         r#"{"credential_id": "cid-bn", "request": ["GET", "/api/v3/account", "", ""]}"#,
         // A key twice is ambiguous (serde_json keeps the last): refused.
-        r#"{"credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/order", "path": "/api/v3/account"}}"#,
-    ] {
+        r#"{"owner": "alice", "credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/order", "path": "/api/v3/account"}}"#,
+        // An id alone names no credential (ids are unique per owner only): the owner is required.
+        r#"{"credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/account"}}"#,
+        // Ids that break their rules never reach the store.
+        r#"{"owner": "alice", "credential_id": "cid bn", "request": {"method": "GET", "path": "/api/v3/account"}}"#,
+        r#"{"owner": "", "credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/account"}}"#,
+        r#"{"owner": "al\u0000ice", "credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/account"}}"#,
+    ]
+    .map(|body| (body, 400))
+    .into_iter()
+    // The owner and the id together: alice's credential is alice's, no one else's.
+    .chain([
+        (r#"{"owner": "alice", "credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/account"}}"#, 200),
+        (r#"{"owner": "mallory", "credential_id": "cid-bn", "request": {"method": "GET", "path": "/api/v3/account"}}"#, 404),
+    ]) {
         let r = http
             .post(format!("{base}/v1/forward"))
             .bearer_auth(token(&tr_http_key))
@@ -322,7 +400,11 @@ async fn services_prove_their_role_over_http() {
             .await
             .expect("send");
         let status = r.status().as_u16();
-        expect_error(status, &r.text().await.expect("text"), 400, body);
+        let text = r.text().await.expect("text");
+        match want {
+            200 => assert_eq!(status, 200, "{body}: {text}"),
+            _ => expect_error(status, &text, want, body),
+        }
     }
 }
 
@@ -340,46 +422,17 @@ pub enum Head {
 
 /// One POST over a raw connection; answers the status and body.
 pub async fn raw(addr: &str, path: &str, head: Head) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let framing = match head {
-        Head::Declared(n) => format!("Content-Length: {n}"),
-        Head::Chunked(_) => "Transfer-Encoding: chunked".to_owned(),
+    let (framing, body) = match head {
+        Head::Declared(n) => (format!("Content-Length: {n}\r\n"), Vec::new()),
+        Head::Chunked(kib) => {
+            let mut parts = vec![format!("400\r\n{}\r\n", "a".repeat(1024)); kib];
+            parts.push("0\r\n\r\n".to_owned());
+            ("Transfer-Encoding: chunked\r\n".to_owned(), parts)
+        }
     };
-    let start = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n");
-    s.write_all(start.as_bytes()).await.expect("write");
-    if let Head::Chunked(kib) = head {
-        for _ in 0..kib {
-            // The server may answer and close before all is sent.
-            if s.write_all(format!("400\r\n{}\r\n", "a".repeat(1024)).as_bytes()).await.is_err() {
-                break;
-            }
-        }
-        let _ = s.write_all(b"0\r\n\r\n").await;
-    }
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                .and_then(|v| v.parse::<usize>().ok());
-            if len.is_some_and(|l| body.len() >= l) {
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let head = sealgate_testkit::raw_http::head("POST", path, addr, &framing);
+    let r = sealgate_testkit::raw_http::exchange(addr, &head, body).await;
+    (r.status, r.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +446,7 @@ async fn owner_limits_narrow_what_the_sealed_scope_allows() {
             let signer = signer.clone();
             async move {
                 store.set_credential_limits("alice", "cid-bn", &l).await.expect("limits");
-                signer.invalidate("cid-bn");
+                signer.invalidate("alice", "cid-bn");
             }
         };
         let buy =

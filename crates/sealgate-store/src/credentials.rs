@@ -3,6 +3,10 @@
 //! Invariant: only `envelopes.jwe` holds credential material, and only as JWE ciphertext
 //! sealed by the client; the store never sees plaintext. Every user-facing method matches
 //! the owner in the same statement as the row it reads or changes.
+//!
+//! A credential is keyed by (owner, id): its id is unique per owner only (migration 0004),
+//! and every method that names a credential, service side included, names its owner too —
+//! an id alone reaches nothing.
 
 use std::fmt;
 
@@ -20,45 +24,14 @@ pub struct User {
     pub oidc_subject: Option<String>,
 }
 
-/// Lifecycle of a credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CredentialStatus {
-    /// Usable by the roles it was sealed to.
-    Active,
-    /// Refused by the signer (lockdown, anomaly, user's choice); reversible.
-    Frozen,
-    /// Envelopes destroyed; the metadata row stays for the audit trail.
-    Deleted,
-}
-
-impl CredentialStatus {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialStatus::Active => "active",
-            CredentialStatus::Frozen => "frozen",
-            CredentialStatus::Deleted => "deleted",
-        }
-    }
-}
-
-impl TryFrom<String> for CredentialStatus {
-    type Error = UnknownValue;
-    fn try_from(s: String) -> std::result::Result<Self, UnknownValue> {
-        match s.as_str() {
-            "active" => Ok(CredentialStatus::Active),
-            "frozen" => Ok(CredentialStatus::Frozen),
-            "deleted" => Ok(CredentialStatus::Deleted),
-            _ => Err(UnknownValue("credential status")),
-        }
-    }
-}
+/// Lifecycle of a credential: the vocabulary's ([`sealgate_vocab::CredentialStatus`]),
+/// stored by its spelling.
+pub use sealgate_vocab::CredentialStatus;
 
 /// Credential metadata (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Credential {
-    /// The `cid` the client made.
+    /// The `cid` the client made (unique per owner).
     pub id: String,
     /// The owning user's id (the envelope's `sub`).
     pub owner: String,
@@ -82,7 +55,8 @@ pub struct Credential {
 /// A credential to create (status starts `active`).
 #[derive(Debug, Clone)]
 pub struct NewCredential<'a> {
-    /// The `cid` the client made.
+    /// The `cid` the client made: the one id rule ([`sealgate_vocab::CredentialId`]),
+    /// unique per owner.
     pub id: &'a str,
     /// The owning user's id.
     pub owner: &'a str,
@@ -99,6 +73,8 @@ pub struct NewCredential<'a> {
 /// One sealed envelope: the JWE for one (credential, role).
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Envelope {
+    /// The credential's owner.
+    pub owner: String,
     /// The credential.
     pub credential_id: String,
     /// The consumer role it is sealed to (`importer`, `trader`).
@@ -115,6 +91,7 @@ impl fmt::Debug for Envelope {
     /// The JWE is ciphertext, but large and of no use in logs: only its length is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope")
+            .field("owner", &self.owner)
             .field("credential_id", &self.credential_id)
             .field("role", &self.role)
             .field("kid", &self.kid)
@@ -240,7 +217,9 @@ impl Store {
     // --- credentials ---------------------------------------------------------------------
 
     /// Creates a credential and its envelopes in one transaction (status `active`).
-    /// Fails with [`StoreError::AlreadyExists`] if the `cid` is taken (by anyone) and
+    /// Fails with [`StoreError::AlreadyExists`] if the owner already has a credential with
+    /// this id (another user's ids are no obstacle and stay invisible),
+    /// [`StoreError::Invalid`] if the id breaks the one id rule, and
     /// [`StoreError::NotFound`] if the owner does not exist.
     pub async fn create_credential(
         &self,
@@ -251,10 +230,10 @@ impl Store {
             "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, NULL) RETURNING {CREDENTIAL_COLUMNS}"
         );
-        const INSERT_ENV: &str = "INSERT INTO envelopes (credential_id, role, kid, jwe, created_ms) \
-                                  VALUES ($1, $2, $3, $4, $5)";
-        sealgate_envelope::check_credential_id(new.id)
-            .map_err(|reason| StoreError::Invalid { what: "credential id", reason })?;
+        const INSERT_ENV: &str = "INSERT INTO envelopes (owner, credential_id, role, kid, jwe, created_ms) \
+                                  VALUES ($1, $2, $3, $4, $5, $6)";
+        sealgate_vocab::CredentialId::parse(new.id)
+            .map_err(|e| StoreError::Invalid { what: "credential id", reason: e.rule() })?;
         let now = now_ms();
         let result = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
@@ -264,7 +243,7 @@ impl Store {
                 .fetch_one(&mut *tx).await?;
             for env in envelopes {
                 sqlx::query(INSERT_ENV)
-                    .bind(new.id).bind(env.role).bind(env.kid).bind(env.jwe).bind(now)
+                    .bind(new.owner).bind(new.id).bind(env.role).bind(env.kid).bind(env.jwe).bind(now)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -322,12 +301,12 @@ impl Store {
     pub async fn delete_credential(&self, owner: &str, id: &str) -> Result<()> {
         const MARK: &str = "UPDATE credentials SET status = 'deleted' \
                             WHERE id = $1 AND owner = $2 AND status <> 'deleted'";
-        const DROP_ENV: &str = "DELETE FROM envelopes WHERE credential_id = $1";
+        const DROP_ENV: &str = "DELETE FROM envelopes WHERE credential_id = $1 AND owner = $2";
         let n = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             let n = sqlx::query(MARK).bind(id).bind(owner).execute(&mut *tx).await?.rows_affected();
             if n > 0 {
-                sqlx::query(DROP_ENV).bind(id).execute(&mut *tx).await?;
+                sqlx::query(DROP_ENV).bind(id).bind(owner).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(n)
@@ -336,11 +315,11 @@ impl Store {
         if n == 0 { Err(StoreError::NotFound { what: "credential" }) } else { Ok(()) }
     }
 
-    /// Service side (signer): records a use of the credential.
-    pub async fn touch_credential(&self, id: &str) -> Result<()> {
-        const SQL: &str = "UPDATE credentials SET last_used_ms = $2 WHERE id = $1";
+    /// Service side (signer): records a use of the owner's credential.
+    pub async fn touch_credential(&self, owner: &str, id: &str) -> Result<()> {
+        const SQL: &str = "UPDATE credentials SET last_used_ms = $3 WHERE id = $1 AND owner = $2";
         let now = now_ms();
-        with_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|_| ()))
+        with_pool!(self, p => sqlx::query(SQL).bind(id).bind(owner).bind(now).execute(p).await.map(|_| ()))
             .ctx("touch credential")?;
         Ok(())
     }
@@ -350,10 +329,10 @@ impl Store {
     /// Stores (or replaces) the envelope of one role of one of the owner's credentials,
     /// in one statement that checks ownership. Deleted credentials take no envelopes.
     pub async fn put_envelope(&self, owner: &str, credential_id: &str, env: &NewEnvelope<'_>) -> Result<()> {
-        const SQL: &str = "INSERT INTO envelopes (credential_id, role, kid, jwe, created_ms) \
-             SELECT id, $3, $4, $5, $6 FROM credentials \
+        const SQL: &str = "INSERT INTO envelopes (owner, credential_id, role, kid, jwe, created_ms) \
+             SELECT owner, id, $3, $4, $5, $6 FROM credentials \
              WHERE id = $1 AND owner = $2 AND status <> 'deleted' \
-             ON CONFLICT (credential_id, role) DO UPDATE \
+             ON CONFLICT (owner, credential_id, role) DO UPDATE \
              SET kid = excluded.kid, jwe = excluded.jwe, created_ms = excluded.created_ms";
         let now = now_ms();
         let n = with_pool!(self, p => sqlx::query(SQL)
@@ -365,8 +344,7 @@ impl Store {
 
     /// Revokes one role's access: deletes that envelope. Returns whether one existed.
     pub async fn delete_envelope(&self, owner: &str, credential_id: &str, role: &str) -> Result<bool> {
-        const SQL: &str = "DELETE FROM envelopes WHERE credential_id = $1 AND role = $2 \
-             AND EXISTS (SELECT 1 FROM credentials c WHERE c.id = $1 AND c.owner = $3)";
+        const SQL: &str = "DELETE FROM envelopes WHERE credential_id = $1 AND role = $2 AND owner = $3";
         let n = with_pool!(self, p => sqlx::query(SQL).bind(credential_id).bind(role).bind(owner)
             .execute(p).await.map(|r| r.rows_affected()))
         .ctx("delete envelope")?;
@@ -375,27 +353,31 @@ impl Store {
 
     /// The roles one of the owner's credentials is sealed to (metadata, no ciphertext).
     pub async fn envelope_roles(&self, owner: &str, credential_id: &str) -> Result<Vec<EnvelopeInfo>> {
-        const SQL: &str = "SELECT e.role, e.kid, e.created_ms FROM envelopes e \
-             JOIN credentials c ON c.id = e.credential_id \
-             WHERE e.credential_id = $1 AND c.owner = $2 ORDER BY e.role";
+        const SQL: &str = "SELECT role, kid, created_ms FROM envelopes \
+             WHERE credential_id = $1 AND owner = $2 ORDER BY role";
         with_pool!(self, p => sqlx::query_as::<_, EnvelopeInfo>(SQL).bind(credential_id).bind(owner)
             .fetch_all(p).await)
         .ctx("envelope roles")
     }
 
-    /// Service side (signer only): the credential row and the envelope sealed to `role`.
-    /// The signer then checks the envelope's `sub`/`cid`/`exch` against this row, its
+    /// Service side (signer only): the owner's credential row and the envelope sealed to
+    /// `role`. The signer then checks the envelope's `sub`/`cid`/`exch` against this row, its
     /// status, and the `kid` against the recipient keys.
-    pub async fn signer_envelope(&self, credential_id: &str, role: &str) -> Result<Option<(Credential, Envelope)>> {
-        let cred_sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1");
-        const ENV: &str = "SELECT credential_id, role, kid, jwe, created_ms FROM envelopes \
-                           WHERE credential_id = $1 AND role = $2";
+    pub async fn signer_envelope(
+        &self,
+        owner: &str,
+        credential_id: &str,
+        role: &str,
+    ) -> Result<Option<(Credential, Envelope)>> {
+        let cred_sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1 AND owner = $2");
+        const ENV: &str = "SELECT owner, credential_id, role, kid, jwe, created_ms FROM envelopes \
+                           WHERE credential_id = $1 AND owner = $2 AND role = $3";
         with_pool!(self, p => async {
             // One read transaction: the row and the envelope are from one snapshot.
             let mut tx = p.begin().await?;
-            let cred = sqlx::query_as::<_, Credential>(&cred_sql).bind(credential_id)
+            let cred = sqlx::query_as::<_, Credential>(&cred_sql).bind(credential_id).bind(owner)
                 .fetch_optional(&mut *tx).await?;
-            let env = sqlx::query_as::<_, Envelope>(ENV).bind(credential_id).bind(role)
+            let env = sqlx::query_as::<_, Envelope>(ENV).bind(credential_id).bind(owner).bind(role)
                 .fetch_optional(&mut *tx).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(cred.zip(env))
@@ -403,14 +385,19 @@ impl Store {
         .ctx("signer envelope")
     }
 
-    /// Service side (re-wrap): envelopes sealed to `kid`, in credential order after
-    /// `after` (exclusive), at most `limit`.
-    pub async fn envelopes_for_kid(&self, kid: &str, after: Option<(&str, &str)>, limit: u32) -> Result<Vec<Envelope>> {
-        const SQL: &str = "SELECT credential_id, role, kid, jwe, created_ms FROM envelopes \
-             WHERE kid = $1 AND (credential_id > $2 OR (credential_id = $2 AND role > $3)) \
-             ORDER BY credential_id, role LIMIT $4";
-        let (c, r) = after.unwrap_or(("", ""));
-        with_pool!(self, p => sqlx::query_as::<_, Envelope>(SQL).bind(kid).bind(c).bind(r)
+    /// Service side (re-wrap): envelopes sealed to `kid`, in (owner, credential, role)
+    /// order after `after` (exclusive), at most `limit`.
+    pub async fn envelopes_for_kid(
+        &self,
+        kid: &str,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Envelope>> {
+        const SQL: &str = "SELECT owner, credential_id, role, kid, jwe, created_ms FROM envelopes \
+             WHERE kid = $1 AND (owner, credential_id, role) > ($2, $3, $4) \
+             ORDER BY owner, credential_id, role LIMIT $5";
+        let (o, c, r) = after.unwrap_or(("", "", ""));
+        with_pool!(self, p => sqlx::query_as::<_, Envelope>(SQL).bind(kid).bind(o).bind(c).bind(r)
             .bind(i64::from(limit)).fetch_all(p).await)
         .ctx("envelopes for kid")
     }
@@ -420,17 +407,18 @@ impl Store {
     /// it was replaced.
     pub async fn rewrap_envelope(
         &self,
+        owner: &str,
         credential_id: &str,
         role: &str,
         old_kid: &str,
         new: &NewEnvelope<'_>,
     ) -> Result<bool> {
-        const SQL: &str = "UPDATE envelopes SET kid = $4, jwe = $5 \
-             WHERE credential_id = $1 AND role = $2 AND kid = $3";
+        const SQL: &str = "UPDATE envelopes SET kid = $5, jwe = $6 \
+             WHERE owner = $1 AND credential_id = $2 AND role = $3 AND kid = $4";
         if new.role != role {
             return Err(StoreError::Invalid { what: "role", reason: "re-wrap cannot change the role" });
         }
-        let n = with_pool!(self, p => sqlx::query(SQL).bind(credential_id).bind(role).bind(old_kid)
+        let n = with_pool!(self, p => sqlx::query(SQL).bind(owner).bind(credential_id).bind(role).bind(old_kid)
             .bind(new.kid).bind(new.jwe).execute(p).await.map(|r| r.rows_affected()))
         .ctx("rewrap envelope")?;
         Ok(n > 0)

@@ -45,7 +45,9 @@ impl TryFrom<String> for JobState {
 pub struct ClaimedJob {
     /// Job id.
     pub id: i64,
-    /// The credential to import.
+    /// The credential's owner.
+    pub owner: String,
+    /// The credential to import (the owner's).
     pub credential_id: String,
     /// What to import (`full`, `trades`, …).
     pub kind: String,
@@ -66,6 +68,8 @@ pub struct ClaimedJob {
 pub struct Job {
     /// Job id.
     pub id: i64,
+    /// The credential's owner.
+    pub owner: String,
     /// The credential.
     pub credential_id: String,
     /// What to import.
@@ -135,7 +139,7 @@ macro_rules! claim_sql {
                ORDER BY run_after_ms, id LIMIT 1",
             $skip_locked,
             ") \
-             RETURNING id, credential_id, kind, attempts, max_attempts, cursor, locked_by, locked_until_ms"
+             RETURNING id, owner, credential_id, kind, attempts, max_attempts, cursor, locked_by, locked_until_ms"
         )
     };
 }
@@ -216,11 +220,11 @@ macro_rules! complete_sql {
 macro_rules! enqueue_sql {
     ($now:expr) => {
         concat!(
-            "INSERT INTO import_jobs (credential_id, kind, state, attempts, max_attempts, \
+            "INSERT INTO import_jobs (owner, credential_id, kind, state, attempts, max_attempts, \
                run_after_ms, created_ms, updated_ms) \
-             VALUES ($1, $2, 'queued', 0, $3, ",
+             VALUES ($1, $2, $3, 'queued', 0, $4, ",
             $now,
-            " + $4, ",
+            " + $5, ",
             $now,
             ", ",
             $now,
@@ -230,8 +234,15 @@ macro_rules! enqueue_sql {
 }
 
 impl Store {
-    /// Queues a job, claimable after `delay`; returns its id.
-    pub async fn enqueue(&self, credential_id: &str, kind: &str, max_attempts: u32, delay: Duration) -> Result<i64> {
+    /// Queues a job for the owner's credential, claimable after `delay`; returns its id.
+    pub async fn enqueue(
+        &self,
+        owner: &str,
+        credential_id: &str,
+        kind: &str,
+        max_attempts: u32,
+        delay: Duration,
+    ) -> Result<i64> {
         if max_attempts == 0 {
             return Err(StoreError::Invalid { what: "max_attempts", reason: "must be at least 1" });
         }
@@ -240,6 +251,7 @@ impl Store {
         match &self.db {
             Db::Sqlite(p) => {
                 sqlx::query_scalar(sqlite)
+                    .bind(owner)
                     .bind(credential_id)
                     .bind(kind)
                     .bind(i64::from(max_attempts))
@@ -249,6 +261,7 @@ impl Store {
             }
             Db::Postgres(p) => {
                 sqlx::query_scalar(postgres)
+                    .bind(owner)
                     .bind(credential_id)
                     .bind(kind)
                     .bind(i64::from(max_attempts))
@@ -422,23 +435,25 @@ impl Store {
         if n == 0 { Err(StoreError::LeaseLost) } else { Ok(()) }
     }
 
-    /// Service side (importer): the credential a job names, whoever owns it and whatever
-    /// its status (the worker checks it is still active).
-    pub async fn job_credential(&self, credential_id: &str) -> Result<Option<crate::Credential>> {
+    /// Service side (importer): the credential a job names (its owner's), whatever its
+    /// status (the worker checks it is still active).
+    pub async fn job_credential(&self, owner: &str, credential_id: &str) -> Result<Option<crate::Credential>> {
         const SQL: &str = "SELECT id, owner, exchange, label, hint, scope, status, created_ms, last_used_ms \
-             FROM credentials WHERE id = $1";
-        with_pool!(self, p => sqlx::query_as::<_, crate::Credential>(SQL).bind(credential_id).fetch_optional(p).await)
-            .ctx("job credential")
+             FROM credentials WHERE id = $1 AND owner = $2";
+        with_pool!(self, p => sqlx::query_as::<_, crate::Credential>(SQL).bind(credential_id).bind(owner)
+            .fetch_optional(p).await)
+        .ctx("job credential")
     }
 
     /// Import progress of each of the owner's credentials that are not deleted, by id:
     /// the latest job's state, the trades stored, and when an import last finished.
     pub async fn import_summaries(&self, owner: &str) -> Result<Vec<ImportSummary>> {
         const SQL: &str = "SELECT c.id AS credential_id, c.exchange, \
-               (SELECT j.state FROM import_jobs j WHERE j.credential_id = c.id ORDER BY j.id DESC LIMIT 1) AS state, \
-               (SELECT COUNT(*) FROM trades t WHERE t.credential_id = c.id) AS trades, \
-               (SELECT MAX(j.updated_ms) FROM import_jobs j WHERE j.credential_id = c.id AND j.state = 'done') \
-                 AS last_done_ms \
+               (SELECT j.state FROM import_jobs j WHERE j.owner = c.owner AND j.credential_id = c.id \
+                 ORDER BY j.id DESC LIMIT 1) AS state, \
+               (SELECT COUNT(*) FROM trades t WHERE t.owner = c.owner AND t.credential_id = c.id) AS trades, \
+               (SELECT MAX(j.updated_ms) FROM import_jobs j WHERE j.owner = c.owner AND j.credential_id = c.id \
+                 AND j.state = 'done') AS last_done_ms \
              FROM credentials c WHERE c.owner = $1 AND c.status <> 'deleted' ORDER BY c.id";
         let rows = with_pool!(self, p => sqlx::query_as::<_, SummaryRow>(SQL).bind(owner).fetch_all(p).await)
             .ctx("import summaries")?;
@@ -462,7 +477,7 @@ impl Store {
 
     /// A job as stored.
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
-        const SQL: &str = "SELECT id, credential_id, kind, state, attempts, max_attempts, run_after_ms, \
+        const SQL: &str = "SELECT id, owner, credential_id, kind, state, attempts, max_attempts, run_after_ms, \
              cursor, locked_by, locked_until_ms, last_error FROM import_jobs WHERE id = $1";
         with_pool!(self, p => sqlx::query_as::<_, Job>(SQL).bind(id).fetch_optional(p).await).ctx("get job")
     }

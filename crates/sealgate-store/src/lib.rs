@@ -2,7 +2,9 @@
 //! default, one file) and PostgreSQL (at scale), with embedded append-only migrations.
 //!
 //! What it holds (see `migrations/`): users; credential metadata (owner, exchange, label,
-//! hint, scope, status, created, last used); envelopes — one JWE per (credential, role),
+//! hint, scope, status, created, last used), keyed by (owner, id) — a credential id is
+//! unique per owner only, and every table and method that names a credential names its
+//! owner too; envelopes — one JWE per (credential, role),
 //! ciphertext the store can never open; recipient key versions (public JWKs); nonces;
 //! the import job queue; balances and trades; orders; the audit hash chain; the
 //! notification outbox. **No column ever holds a plaintext secret**, and no error carries a
@@ -19,7 +21,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), sealgate_store::StoreError> {
 //! let store = sealgate_store::Store::connect("sqlite://sealgate.db?mode=rwc").await?;
-//! let nonce = store.next_nonce("cid-1", 1_700_000_000_000).await?;
+//! let nonce = store.next_nonce("user-1", "cid-1", 1_700_000_000_000).await?;
 //! # let _ = nonce; Ok(()) }
 //! ```
 

@@ -21,9 +21,9 @@ impl Store {
     /// when the credential is not the owner's (or is deleted).
     pub async fn set_credential_limits(&self, owner: &str, credential_id: &str, l: &CredentialLimits) -> Result<()> {
         const SQL: &str = "INSERT INTO credential_limits \
-             (credential_id, symbols, max_notional, rate_max, rate_window_ms, updated_ms) \
-             SELECT id, $3, $4, $5, $6, $7 FROM credentials WHERE id = $1 AND owner = $2 AND status <> 'deleted' \
-             ON CONFLICT (credential_id) DO UPDATE SET symbols = excluded.symbols, \
+             (owner, credential_id, symbols, max_notional, rate_max, rate_window_ms, updated_ms) \
+             SELECT owner, id, $3, $4, $5, $6, $7 FROM credentials WHERE id = $1 AND owner = $2 AND status <> 'deleted' \
+             ON CONFLICT (owner, credential_id) DO UPDATE SET symbols = excluded.symbols, \
              max_notional = excluded.max_notional, rate_max = excluded.rate_max, \
              rate_window_ms = excluded.rate_window_ms, updated_ms = excluded.updated_ms";
         let n = with_pool!(self, p => sqlx::query(SQL).bind(credential_id).bind(owner).bind(&l.symbols)
@@ -36,11 +36,12 @@ impl Store {
         Ok(())
     }
 
-    /// The limits of a credential (service side: the signer), if any were set.
-    pub async fn credential_limits(&self, credential_id: &str) -> Result<Option<CredentialLimits>> {
+    /// The limits of the owner's credential (the api, and the signer), if any were set.
+    pub async fn credential_limits(&self, owner: &str, credential_id: &str) -> Result<Option<CredentialLimits>> {
         const SQL: &str = "SELECT symbols, max_notional, rate_max, rate_window_ms FROM credential_limits \
-                           WHERE credential_id = $1";
-        with_pool!(self, p => sqlx::query_as::<_, CredentialLimits>(SQL).bind(credential_id).fetch_optional(p).await)
-            .ctx("credential limits")
+                           WHERE credential_id = $1 AND owner = $2";
+        with_pool!(self, p => sqlx::query_as::<_, CredentialLimits>(SQL).bind(credential_id).bind(owner)
+            .fetch_optional(p).await)
+        .ctx("credential limits")
     }
 }

@@ -1,4 +1,6 @@
-//! Per-credential nonces, strictly increasing across every process and connection.
+//! Per-credential nonces, strictly increasing across every process and connection. A
+//! credential is (owner, id): two users' credentials with the same id never share a nonce
+//! or a lock.
 
 use crate::error::{Ctx, Result, StoreError};
 use crate::store::{Db, Store};
@@ -12,18 +14,20 @@ impl Store {
     /// before it for that credential. `floor` lets a caller keep nonces near a clock
     /// (Kraken-style `ms` or `µs` timestamps) without ever going backwards. Values are
     /// bounded by `i64::MAX` (the column type on both databases).
-    pub async fn next_nonce(&self, credential_id: &str, floor: u64) -> Result<u64> {
-        const SQLITE: &str = "INSERT INTO nonces (credential_id, last) VALUES ($1, $2) \
-             ON CONFLICT (credential_id) DO UPDATE SET last = MAX(nonces.last + 1, excluded.last) \
+    pub async fn next_nonce(&self, owner: &str, credential_id: &str, floor: u64) -> Result<u64> {
+        const SQLITE: &str = "INSERT INTO nonces (owner, credential_id, last) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner, credential_id) DO UPDATE SET last = MAX(nonces.last + 1, excluded.last) \
              RETURNING last";
-        const POSTGRES: &str = "INSERT INTO nonces (credential_id, last) VALUES ($1, $2) \
-             ON CONFLICT (credential_id) DO UPDATE SET last = GREATEST(nonces.last + 1, excluded.last) \
+        const POSTGRES: &str = "INSERT INTO nonces (owner, credential_id, last) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner, credential_id) DO UPDATE SET last = GREATEST(nonces.last + 1, excluded.last) \
              RETURNING last";
         let floor =
             i64::try_from(floor).map_err(|_| StoreError::Invalid { what: "floor", reason: "above i64::MAX" })?;
         let last: i64 = match &self.db {
-            Db::Sqlite(p) => sqlx::query_scalar(SQLITE).bind(credential_id).bind(floor).fetch_one(p).await,
-            Db::Postgres(p) => sqlx::query_scalar(POSTGRES).bind(credential_id).bind(floor).fetch_one(p).await,
+            Db::Sqlite(p) => sqlx::query_scalar(SQLITE).bind(owner).bind(credential_id).bind(floor).fetch_one(p).await,
+            Db::Postgres(p) => {
+                sqlx::query_scalar(POSTGRES).bind(owner).bind(credential_id).bind(floor).fetch_one(p).await
+            }
         }
         .ctx("next nonce")
         .map_err(|e| match e {
@@ -54,16 +58,16 @@ pub struct NonceGuard {
     _local: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-type LocalLocks = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>;
+type LocalLocks = std::sync::Mutex<std::collections::HashMap<(String, String), std::sync::Arc<tokio::sync::Mutex<()>>>>;
 static LOCAL_LOCKS: std::sync::LazyLock<LocalLocks> = std::sync::LazyLock::new(Default::default);
 
-fn local_lock(credential_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+fn local_lock(owner: &str, credential_id: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
     let mut locks = LOCAL_LOCKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Forget locks nobody holds, so the map stays as small as the set of busy credentials.
     if locks.len() > 1024 {
         locks.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
     }
-    locks.entry(credential_id.to_owned()).or_default().clone()
+    locks.entry((owner.to_owned(), credential_id.to_owned())).or_default().clone()
 }
 
 impl std::fmt::Debug for NonceGuard {
@@ -73,11 +77,11 @@ impl std::fmt::Debug for NonceGuard {
 }
 
 impl Store {
-    /// Takes the cross-process nonce lock of `credential_id` (see [`NonceGuard`]).
-    pub async fn nonce_guard(&self, credential_id: &str) -> Result<NonceGuard> {
+    /// Takes the cross-process nonce lock of the owner's credential (see [`NonceGuard`]).
+    pub async fn nonce_guard(&self, owner: &str, credential_id: &str) -> Result<NonceGuard> {
         // In-process first: then at most one connection per credential and process waits on
         // the advisory lock, and the pool cannot be drained by waiters.
-        let local = local_lock(credential_id).lock_owned().await;
+        let local = local_lock(owner, credential_id).lock_owned().await;
         match &self.db {
             Db::Sqlite(_) => Ok(NonceGuard { _tx: None, _local: Some(local) }),
             Db::Postgres(p) => {
@@ -90,8 +94,11 @@ impl Store {
                     .await
                     .ctx("nonce guard")?;
                 sqlx::query("SET LOCAL lock_timeout = '20s'").execute(&mut *tx).await.ctx("nonce guard")?;
+                // One key per (owner, id): the id has no `/` (the one id rule), so
+                // "id/owner" names exactly one pair. A hash collision only serialises two
+                // credentials' sends; it never shares a nonce.
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
-                    .bind(credential_id)
+                    .bind(format!("{credential_id}/{owner}"))
                     .execute(&mut *tx)
                     .await
                     .ctx("nonce guard")?;

@@ -91,6 +91,8 @@ pub struct Trade {
 pub struct Order {
     /// Our order id.
     pub id: String,
+    /// The owner of the credential it was placed with.
+    pub owner: String,
     /// The credential it was placed with.
     pub credential_id: String,
     /// The client order id sent to the exchange (unique per credential: idempotency).
@@ -121,6 +123,8 @@ pub struct Order {
 pub struct NewOrder<'a> {
     /// Our order id.
     pub id: &'a str,
+    /// The credential's owner.
+    pub owner: &'a str,
     /// The credential.
     pub credential_id: &'a str,
     /// Client order id.
@@ -137,22 +141,22 @@ pub struct NewOrder<'a> {
     pub price: Option<&'a str>,
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.credential_id, o.client_order_id, o.exchange_order_id, o.symbol, \
+const ORDER_COLUMNS: &str = "o.id, o.owner, o.credential_id, o.client_order_id, o.exchange_order_id, o.symbol, \
      o.side, o.order_type, o.qty, o.price, o.status, o.created_ms, o.updated_ms";
 
 impl Store {
-    /// Service side (importer): replaces a credential's balances with a fresh snapshot,
-    /// in one transaction (assets no longer held disappear).
-    pub async fn replace_balances(&self, credential_id: &str, balances: &[NewBalance<'_>]) -> Result<()> {
-        const DELETE: &str = "DELETE FROM balances WHERE credential_id = $1";
-        const INSERT: &str = "INSERT INTO balances (credential_id, asset, free, locked, updated_ms) \
-                              VALUES ($1, $2, $3, $4, $5)";
+    /// Service side (importer): replaces the balances of the owner's credential with a
+    /// fresh snapshot, in one transaction (assets no longer held disappear).
+    pub async fn replace_balances(&self, owner: &str, credential_id: &str, balances: &[NewBalance<'_>]) -> Result<()> {
+        const DELETE: &str = "DELETE FROM balances WHERE owner = $1 AND credential_id = $2";
+        const INSERT: &str = "INSERT INTO balances (owner, credential_id, asset, free, locked, updated_ms) \
+                              VALUES ($1, $2, $3, $4, $5, $6)";
         let now = now_ms();
         with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
-            sqlx::query(DELETE).bind(credential_id).execute(&mut *tx).await?;
+            sqlx::query(DELETE).bind(owner).bind(credential_id).execute(&mut *tx).await?;
             for b in balances {
-                sqlx::query(INSERT).bind(credential_id).bind(b.asset).bind(b.free).bind(b.locked)
+                sqlx::query(INSERT).bind(owner).bind(credential_id).bind(b.asset).bind(b.free).bind(b.locked)
                     .bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await
@@ -164,24 +168,24 @@ impl Store {
     /// The owner's balances across all their credentials that are not deleted.
     pub async fn balances(&self, owner: &str) -> Result<Vec<Balance>> {
         const SQL: &str = "SELECT b.credential_id, c.exchange, b.asset, b.free, b.locked, b.updated_ms \
-             FROM balances b JOIN credentials c ON c.id = b.credential_id \
-             WHERE c.owner = $1 AND c.status <> 'deleted' ORDER BY b.asset, c.exchange, b.credential_id";
+             FROM balances b JOIN credentials c ON c.owner = b.owner AND c.id = b.credential_id \
+             WHERE b.owner = $1 AND c.status <> 'deleted' ORDER BY b.asset, c.exchange, b.credential_id";
         with_pool!(self, p => sqlx::query_as::<_, Balance>(SQL).bind(owner).fetch_all(p).await).ctx("balances")
     }
 
-    /// Service side (importer): inserts trades, or updates them in place if the exchange
-    /// trade id is already stored for this credential — re-running an import is a no-op.
-    /// One transaction.
-    pub async fn upsert_trades(&self, credential_id: &str, trades: &[Trade]) -> Result<()> {
-        const SQL: &str = "INSERT INTO trades (credential_id, exchange_trade_id, symbol, side, price, \
-               qty, fee, fee_asset, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (credential_id, exchange_trade_id) DO UPDATE SET symbol = excluded.symbol, \
+    /// Service side (importer): inserts trades of the owner's credential, or updates them in
+    /// place if the exchange trade id is already stored for it — re-running an import is a
+    /// no-op. One transaction.
+    pub async fn upsert_trades(&self, owner: &str, credential_id: &str, trades: &[Trade]) -> Result<()> {
+        const SQL: &str = "INSERT INTO trades (owner, credential_id, exchange_trade_id, symbol, side, price, \
+               qty, fee, fee_asset, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (owner, credential_id, exchange_trade_id) DO UPDATE SET symbol = excluded.symbol, \
                side = excluded.side, price = excluded.price, qty = excluded.qty, fee = excluded.fee, \
                fee_asset = excluded.fee_asset, time_ms = excluded.time_ms";
         with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             for t in trades {
-                sqlx::query(SQL).bind(credential_id).bind(&t.exchange_trade_id).bind(&t.symbol)
+                sqlx::query(SQL).bind(owner).bind(credential_id).bind(&t.exchange_trade_id).bind(&t.symbol)
                     .bind(t.side.as_str()).bind(&t.price).bind(&t.qty).bind(&t.fee)
                     .bind(&t.fee_asset).bind(t.time_ms).execute(&mut *tx).await?;
             }
@@ -194,18 +198,18 @@ impl Store {
     /// Trades of one of the owner's credentials, oldest first, after `after_time_ms`.
     pub async fn trades(&self, owner: &str, credential_id: &str, after_time_ms: i64, limit: u32) -> Result<Vec<Trade>> {
         const SQL: &str = "SELECT t.exchange_trade_id, t.symbol, t.side, t.price, t.qty, t.fee, \
-               t.fee_asset, t.time_ms FROM trades t JOIN credentials c ON c.id = t.credential_id \
-             WHERE t.credential_id = $1 AND c.owner = $2 AND t.time_ms > $3 \
+               t.fee_asset, t.time_ms FROM trades t \
+             WHERE t.credential_id = $1 AND t.owner = $2 AND t.time_ms > $3 \
              ORDER BY t.time_ms, t.exchange_trade_id LIMIT $4";
         with_pool!(self, p => sqlx::query_as::<_, Trade>(SQL).bind(credential_id).bind(owner)
             .bind(after_time_ms).bind(i64::from(limit)).fetch_all(p).await)
         .ctx("trades")
     }
 
-    /// How many trades a credential has (service side, for import progress).
-    pub async fn trade_count(&self, credential_id: &str) -> Result<i64> {
-        const SQL: &str = "SELECT COUNT(*) FROM trades WHERE credential_id = $1";
-        with_pool!(self, p => sqlx::query_scalar::<_, i64>(SQL).bind(credential_id).fetch_one(p).await)
+    /// How many trades the owner's credential has (service side, for import progress).
+    pub async fn trade_count(&self, owner: &str, credential_id: &str) -> Result<i64> {
+        const SQL: &str = "SELECT COUNT(*) FROM trades WHERE owner = $1 AND credential_id = $2";
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>(SQL).bind(owner).bind(credential_id).fetch_one(p).await)
             .ctx("trade count")
     }
 
@@ -213,15 +217,16 @@ impl Store {
     /// [`StoreError::AlreadyExists`] if the client order id was used before for this
     /// credential — a retried placement must not become two orders.
     pub async fn create_order(&self, order: &NewOrder<'_>) -> Result<Order> {
-        const SQL: &str = "INSERT INTO orders (id, credential_id, client_order_id, exchange_order_id, \
+        const SQL: &str = "INSERT INTO orders (id, owner, credential_id, client_order_id, exchange_order_id, \
                symbol, side, order_type, qty, price, status, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, 'new', $9, $9) \
-             RETURNING id, credential_id, client_order_id, exchange_order_id, symbol, side, \
+             VALUES ($1, $10, $2, $3, NULL, $4, $5, $6, $7, $8, 'new', $9, $9) \
+             RETURNING id, owner, credential_id, client_order_id, exchange_order_id, symbol, side, \
                order_type, qty, price, status, created_ms, updated_ms";
         let now = now_ms();
         with_pool!(self, p => sqlx::query_as::<_, Order>(SQL).bind(order.id).bind(order.credential_id)
             .bind(order.client_order_id).bind(order.symbol).bind(order.side.as_str())
-            .bind(order.order_type).bind(order.qty).bind(order.price).bind(now).fetch_one(p).await)
+            .bind(order.order_type).bind(order.qty).bind(order.price).bind(now).bind(order.owner)
+            .fetch_one(p).await)
         .ctx("create order")
         .map_err(|e| {
             if e.is_unique_violation() {
@@ -234,23 +239,27 @@ impl Store {
         })
     }
 
-    /// Service side (trader): records the exchange's id (if now known) and a new status.
-    pub async fn update_order(&self, id: &str, exchange_order_id: Option<&str>, status: &str) -> Result<()> {
+    /// Service side (trader): records the exchange's id (if now known) and a new status of
+    /// one of the owner's orders.
+    pub async fn update_order(
+        &self,
+        owner: &str,
+        id: &str,
+        exchange_order_id: Option<&str>,
+        status: &str,
+    ) -> Result<()> {
         const SQL: &str = "UPDATE orders SET exchange_order_id = COALESCE($2, exchange_order_id), \
-             status = $3, updated_ms = $4 WHERE id = $1";
+             status = $3, updated_ms = $4 WHERE id = $1 AND owner = $5";
         let now = now_ms();
         let n = with_pool!(self, p => sqlx::query(SQL).bind(id).bind(exchange_order_id).bind(status)
-            .bind(now).execute(p).await.map(|r| r.rows_affected()))
+            .bind(now).bind(owner).execute(p).await.map(|r| r.rows_affected()))
         .ctx("update order")?;
         if n == 0 { Err(StoreError::NotFound { what: "order" }) } else { Ok(()) }
     }
 
     /// One of the owner's orders.
     pub async fn order(&self, owner: &str, id: &str) -> Result<Option<Order>> {
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders o JOIN credentials c ON c.id = o.credential_id \
-             WHERE o.id = $1 AND c.owner = $2"
-        );
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = $1 AND o.owner = $2");
         with_pool!(self, p => sqlx::query_as::<_, Order>(&sql).bind(id).bind(owner).fetch_optional(p).await)
             .ctx("get order")
     }
@@ -258,8 +267,7 @@ impl Store {
     /// The owner's orders, newest first, at most `limit`.
     pub async fn orders(&self, owner: &str, limit: u32) -> Result<Vec<Order>> {
         let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders o JOIN credentials c ON c.id = o.credential_id \
-             WHERE c.owner = $1 ORDER BY o.created_ms DESC, o.id DESC LIMIT $2"
+            "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.owner = $1 ORDER BY o.created_ms DESC, o.id DESC LIMIT $2"
         );
         with_pool!(self, p => sqlx::query_as::<_, Order>(&sql).bind(owner).bind(i64::from(limit))
             .fetch_all(p).await)

@@ -14,11 +14,11 @@ use crate::settings::StoredCheckpoint;
 use crate::store::{BeginWrite, Store, now_ms, with_pool};
 
 impl Store {
-    /// Every envelope (ciphertext) of one of the owner's credentials, by role.
+    /// Every envelope (ciphertext) of one of the owner's credentials, by role. A credential
+    /// is keyed by (owner, id): another owner's credential with the same id is not read.
     pub async fn owner_envelopes(&self, owner: &str, credential_id: &str) -> Result<Vec<Envelope>> {
-        const SQL: &str = "SELECT e.credential_id, e.role, e.kid, e.jwe, e.created_ms FROM envelopes e \
-             JOIN credentials c ON c.id = e.credential_id \
-             WHERE e.credential_id = $1 AND c.owner = $2 ORDER BY e.role";
+        const SQL: &str = "SELECT owner, credential_id, role, kid, jwe, created_ms FROM envelopes \
+             WHERE credential_id = $1 AND owner = $2 ORDER BY role";
         with_pool!(self, p => sqlx::query_as::<_, Envelope>(SQL).bind(credential_id).bind(owner).fetch_all(p).await)
             .ctx("owner envelopes")
     }
@@ -26,8 +26,7 @@ impl Store {
     /// Revokes one role of one of the owner's credentials, only if its envelope is still
     /// `jwe` (the one whose digest was recorded). Returns whether it was deleted.
     pub async fn delete_envelope_if(&self, owner: &str, credential_id: &str, role: &str, jwe: &str) -> Result<bool> {
-        const SQL: &str = "DELETE FROM envelopes WHERE credential_id = $1 AND role = $2 AND jwe = $4 \
-             AND EXISTS (SELECT 1 FROM credentials c WHERE c.id = $1 AND c.owner = $3)";
+        const SQL: &str = "DELETE FROM envelopes WHERE credential_id = $1 AND role = $2 AND owner = $3 AND jwe = $4";
         let n = with_pool!(self, p => sqlx::query(SQL).bind(credential_id).bind(role).bind(owner).bind(jwe)
             .execute(p).await.map(|r| r.rows_affected()))
         .ctx("delete envelope")?;
@@ -46,7 +45,7 @@ impl Store {
         scope: &str,
     ) -> Result<bool> {
         const ENV: &str = "UPDATE envelopes SET kid = $5, jwe = $6, created_ms = $7 \
-             WHERE credential_id = $1 AND role = $2 AND jwe = $4 AND EXISTS \
+             WHERE credential_id = $1 AND role = $2 AND owner = $3 AND jwe = $4 AND EXISTS \
              (SELECT 1 FROM credentials c WHERE c.id = $1 AND c.owner = $3 AND c.status <> 'deleted')";
         const SCOPE: &str = "UPDATE credentials SET scope = $3 WHERE id = $1 AND owner = $2";
         let now = now_ms();
@@ -69,13 +68,13 @@ impl Store {
     pub async fn delete_credential_envelopes(&self, owner: &str, id: &str) -> Result<Vec<Envelope>> {
         const MARK: &str = "UPDATE credentials SET status = 'deleted' \
                             WHERE id = $1 AND owner = $2 AND status <> 'deleted'";
-        const DROP_ENV: &str = "DELETE FROM envelopes WHERE credential_id = $1 \
-                                RETURNING credential_id, role, kid, jwe, created_ms";
+        const DROP_ENV: &str = "DELETE FROM envelopes WHERE credential_id = $1 AND owner = $2 \
+                                RETURNING owner, credential_id, role, kid, jwe, created_ms";
         let out = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             let n = sqlx::query(MARK).bind(id).bind(owner).execute(&mut *tx).await?.rows_affected();
             let gone = if n > 0 {
-                Some(sqlx::query_as::<_, Envelope>(DROP_ENV).bind(id).fetch_all(&mut *tx).await?)
+                Some(sqlx::query_as::<_, Envelope>(DROP_ENV).bind(id).bind(owner).fetch_all(&mut *tx).await?)
             } else {
                 None
             };

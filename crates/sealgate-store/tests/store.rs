@@ -87,11 +87,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -111,6 +111,119 @@ async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     .await;
 }
 
+/// Rows a database at migration 3 holds (ids were global then), in the v3 schema.
+const V3_ROWS: &str = "
+    INSERT INTO users (id, created_ms) VALUES ('alice', 1), ('bob', 1);
+    INSERT INTO credentials (id, owner, exchange, label, hint, scope, status, created_ms, last_used_ms)
+        VALUES ('a1', 'alice', 'kraken', 'main', 'h1h1', 'read,trade', 'active', 10, NULL),
+               ('b1', 'bob', 'okx', 'bee', 'h2h2', 'read', 'frozen', 11, 12);
+    INSERT INTO envelopes (credential_id, role, kid, jwe, created_ms)
+        VALUES ('a1', 'importer', 'imp-1', 'jwe.a1.imp', 10), ('a1', 'trader', 'trd-1', 'jwe.a1.trd', 10),
+               ('b1', 'importer', 'imp-1', 'jwe.b1.imp', 11);
+    INSERT INTO nonces (credential_id, last) VALUES ('a1', 500);
+    INSERT INTO import_jobs (credential_id, kind, state, attempts, max_attempts, run_after_ms, cursor,
+                             created_ms, updated_ms)
+        VALUES ('b1', 'full', 'queued', 0, 3, 0, 'page-3', 1, 1), ('a1', 'full', 'done', 1, 3, 0, NULL, 1, 1),
+               ('a1', 'full', 'done', 1, 3, 0, NULL, 1, 1);
+    DELETE FROM import_jobs WHERE id = 3;
+    INSERT INTO balances (credential_id, asset, free, locked, updated_ms) VALUES ('a1', 'BTC', '0.5', '0.1', 5);
+    INSERT INTO trades (credential_id, exchange_trade_id, symbol, side, price, qty, fee, fee_asset, time_ms)
+        VALUES ('a1', 'T1', 'XBTUSD', 'buy', '1', '1', '0', NULL, 1700000000000);
+    INSERT INTO orders (id, credential_id, client_order_id, exchange_order_id, symbol, side, order_type, qty,
+                        price, status, created_ms, updated_ms)
+        VALUES ('o1', 'b1', 'c1', 'X9', 'BTC-USDT', 'sell', 'limit', '1', '2', 'open', 1, 2);
+    INSERT INTO credential_limits (credential_id, symbols, max_notional, rate_max, rate_window_ms, updated_ms)
+        VALUES ('a1', 'XBTUSD', '100', 5, 1000, 3);
+";
+
+/// Migration 0004 (ids scoped to their owner) keeps every row of a v3 database, gives each
+/// child row its credential's owner, keeps ids and the job id sequence, and leaves working
+/// keys and foreign keys behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
+    on_both("migration-0004", |db| async move {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(db.backend);
+        let mut v3 = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
+        v3.migrations = v3.migrations.iter().filter(|m| m.version <= 3).cloned().collect::<Vec<_>>().into();
+        if db.backend == "sqlite" {
+            let opts: sqlx::sqlite::SqliteConnectOptions = db.url.parse().expect("url");
+            let pool = sqlx::SqlitePool::connect_with(opts.foreign_keys(true)).await.expect("raw sqlite");
+            v3.run(&pool).await.expect("v3");
+            sqlx::raw_sql(V3_ROWS).execute(&pool).await.expect("v3 rows");
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("raw postgres");
+            v3.run(&pool).await.expect("v3");
+            sqlx::raw_sql(V3_ROWS).execute(&pool).await.expect("v3 rows");
+            pool.close().await;
+        }
+
+        let store = connect(&db).await;
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4]);
+        let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
+        assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
+        let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
+        assert_eq!((b1.status, b1.last_used_ms, b1.created_ms), (CredentialStatus::Frozen, Some(12), 11));
+        assert!(store.get_credential("bob", "a1").await.expect("get").is_none());
+        let roles = store.envelope_roles("alice", "a1").await.expect("roles");
+        assert_eq!(roles.iter().map(|r| r.role.as_str()).collect::<Vec<_>>(), ["importer", "trader"]);
+        let (_, env) = store.signer_envelope("alice", "a1", "trader").await.expect("signer").expect("envelope");
+        assert_eq!((env.owner.as_str(), env.jwe.as_str()), ("alice", "jwe.a1.trd"));
+        let (_, env) = store.signer_envelope("bob", "b1", "importer").await.expect("signer").expect("envelope");
+        assert_eq!(env.jwe, "jwe.b1.imp");
+        assert_eq!(store.next_nonce("alice", "a1", 1).await.expect("nonce"), 501, "the sequence goes on");
+        let job = store.claim("w", Duration::from_secs(60)).await.expect("claim").expect("the queued job");
+        assert_eq!(
+            (job.id, job.owner.as_str(), job.credential_id.as_str(), job.cursor.as_deref()),
+            (1, "bob", "b1", Some("page-3"))
+        );
+        assert_eq!(
+            store.job(2).await.expect("job").map(|j| (j.owner, j.state)),
+            Some(("alice".into(), JobState::Done))
+        );
+        let next = store.enqueue("alice", "a1", "full", 3, Duration::ZERO).await.expect("enqueue");
+        assert_eq!(next, 4, "job ids are never reused (3 was deleted before the migration)");
+        let bal = store.balances("alice").await.expect("balances");
+        assert_eq!(
+            bal.iter().map(|b| (b.asset.as_str(), b.free.as_str(), b.locked.as_str())).collect::<Vec<_>>(),
+            [("BTC", "0.5", "0.1")]
+        );
+        store.upsert_trades("alice", "a1", &[trade("T1", "0.3")]).await.expect("upsert on the migrated key");
+        assert_eq!(store.trade_count("alice", "a1").await.expect("count"), 1);
+        let o = store.order("bob", "o1").await.expect("order").expect("bob's order");
+        assert_eq!((o.owner.as_str(), o.status.as_str(), o.exchange_order_id.as_deref()), ("bob", "open", Some("X9")));
+        assert!(store.orders("alice", 10).await.expect("orders").is_empty());
+        let l = store.credential_limits("alice", "a1").await.expect("limits").expect("kept");
+        assert_eq!(
+            (l.symbols.as_deref(), l.max_notional.as_deref(), l.rate_max, l.rate_window_ms),
+            (Some("XBTUSD"), Some("100"), Some(5), Some(1000))
+        );
+        // The new keys and foreign keys are in force.
+        let bobs_a1 = NewCredential { id: "a1", owner: "bob", exchange: "gate", label: "", hint: "", scope: "read" };
+        store.create_credential(&bobs_a1, &[]).await.expect("bob may now have an a1 too");
+        assert!(matches!(
+            store.enqueue("bob", "zz", "full", 3, Duration::ZERO).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(store.next_nonce("alice", "b1", 1).await, Err(StoreError::NotFound { .. })));
+        if db.backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("raw sqlite");
+            let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&pool)
+                .await
+                .expect("fk check");
+            assert!(broken.is_empty(), "foreign key violations after the migration: {broken:?}");
+            let leftovers: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name LIKE '%_v3'")
+                .fetch_all(&pool)
+                .await
+                .expect("tables");
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+            pool.close().await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
     on_both("credentials", |db| async move {
@@ -125,8 +238,9 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
         assert_eq!((c.hint.as_str(), c.scope.as_str(), c.status), ("x7Qa", "read,trade", CredentialStatus::Active));
         assert_eq!(c.last_used_ms, None);
 
-        // The cid is global: bob cannot take alice's.
-        let dup = NewCredential { id: "cid-a1", owner: "bob", exchange: "kraken", label: "", hint: "", scope: "read" };
+        // An id is unique per owner: alice cannot have two cid-a1 (bob could: see
+        // credential_ids_are_scoped_to_their_owner).
+        let dup = NewCredential { id: "cid-a1", owner: "alice", exchange: "okx", label: "", hint: "", scope: "read" };
         assert!(matches!(store.create_credential(&dup, &[]).await, Err(StoreError::AlreadyExists { .. })));
         let ghost =
             NewCredential { id: "cid-x", owner: "nobody", exchange: "kraken", label: "", hint: "", scope: "read" };
@@ -137,7 +251,7 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
             let new = NewCredential { id: bad, owner: "alice", exchange: "kraken", label: "", hint: "", scope: "read" };
             let e = store.create_credential(&new, &[]).await.expect_err("invalid id");
             assert!(matches!(e, StoreError::Invalid { what: "credential id", .. }), "{e}");
-            assert!(e.to_string().contains(sealgate_envelope::CREDENTIAL_ID_RULE), "{e}");
+            assert!(e.to_string().contains(sealgate_vocab::CREDENTIAL_ID_RULE), "{e}");
         }
 
         // Owner isolation: every read and write with the wrong owner sees nothing.
@@ -168,17 +282,17 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
             .map(|e| (e.role, e.kid))
             .collect();
         assert_eq!(roles, vec![("importer".into(), "imp-1".into()), ("trader".into(), "trd-1".into())]);
-        let (cred, env) = store.signer_envelope("cid-a1", "trader").await.expect("signer").expect("present");
+        let (cred, env) = store.signer_envelope("alice", "cid-a1", "trader").await.expect("signer").expect("present");
         assert_eq!((cred.owner.as_str(), env.kid.as_str(), env.jwe.as_str()), ("alice", "trd-1", "jwe.a1.trader"));
         assert!(!format!("{env:?}").contains("jwe.a1.trader"), "Debug shows no ciphertext");
         let resealed = NewEnvelope { role: "trader", kid: "trd-2", jwe: "jwe.a1.trader.v2" };
         store.put_envelope("alice", "cid-a1", &resealed).await.expect("replace");
-        let (_, env) = store.signer_envelope("cid-a1", "trader").await.expect("signer").expect("present");
+        let (_, env) = store.signer_envelope("alice", "cid-a1", "trader").await.expect("signer").expect("present");
         assert_eq!((env.kid.as_str(), env.jwe.as_str()), ("trd-2", "jwe.a1.trader.v2"));
         assert!(store.delete_envelope("alice", "cid-a1", "trader").await.expect("revoke"));
-        assert!(store.signer_envelope("cid-a1", "trader").await.expect("signer").is_none());
+        assert!(store.signer_envelope("alice", "cid-a1", "trader").await.expect("signer").is_none());
         assert!(!store.delete_envelope("alice", "cid-a1", "trader").await.expect("revoke twice"));
-        store.touch_credential("cid-a1").await.expect("touch");
+        store.touch_credential("alice", "cid-a1").await.expect("touch");
         assert!(store.get_credential("alice", "cid-a1").await.expect("get").and_then(|c| c.last_used_ms).is_some());
 
         // Recipient keys: retire refused while an envelope uses the key.
@@ -198,8 +312,9 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
         assert_eq!(batch.len(), 2); // alice's and bob's importer envelopes
         for e in &batch {
             let new = NewEnvelope { role: "importer", kid: "imp-2", jwe: "jwe.rewrapped" };
-            assert!(store.rewrap_envelope(&e.credential_id, &e.role, "imp-1", &new).await.expect("rewrap"));
-            assert!(!store.rewrap_envelope(&e.credential_id, &e.role, "imp-1", &new).await.expect("stale rewrap"));
+            assert!(store.rewrap_envelope(&e.owner, &e.credential_id, &e.role, "imp-1", &new).await.expect("rewrap"));
+            let stale = store.rewrap_envelope(&e.owner, &e.credential_id, &e.role, "imp-1", &new).await;
+            assert!(!stale.expect("stale rewrap"));
         }
         store.retire_recipient_key("imp-1").await.expect("retire");
         let keys = store.recipient_keys(Some("importer")).await.expect("keys");
@@ -212,7 +327,7 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
 
         // Delete: envelopes destroyed, row kept as `deleted`, no longer listed.
         store.delete_credential("alice", "cid-a1").await.expect("delete");
-        assert!(store.signer_envelope("cid-a1", "importer").await.expect("signer").is_none());
+        assert!(store.signer_envelope("alice", "cid-a1", "importer").await.expect("signer").is_none());
         assert!(store.list_credentials("alice").await.expect("list").is_empty());
         assert_eq!(
             store.get_credential("alice", "cid-a1").await.expect("get").map(|c| c.status),
@@ -225,6 +340,132 @@ async fn credentials_and_envelopes_round_trip_and_owners_are_isolated() {
         let u1 = store.user_for_oidc_subject("sub-123", "u-new-1").await.expect("oidc");
         let u2 = store.user_for_oidc_subject("sub-123", "u-new-2").await.expect("oidc");
         assert_eq!((u1.id.as_str(), u2.id.as_str()), ("u-new-1", "u-new-1"));
+    })
+    .await;
+}
+
+/// Fails on a store keyed by the id alone: there, bob's `x` is a 409 (an oracle on alice's
+/// ids, and a way to squat them), and every service-side call that names `x` reaches
+/// whichever row holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credential_ids_are_scoped_to_their_owner() {
+    on_both("owner-scoped-ids", |db| async move {
+        let store = connect(&db).await;
+        for user in ["alice", "bob"] {
+            store.create_user(user, None).await.expect("user");
+        }
+        let new = |owner: &'static str, exchange: &'static str| NewCredential {
+            id: "x",
+            owner,
+            exchange,
+            label: owner,
+            hint: "hint",
+            scope: "read,trade",
+        };
+        let env = |jwe: &'static str| [NewEnvelope { role: "importer", kid: "imp-1", jwe }];
+        store.create_credential(&new("alice", "kraken"), &env("jwe.alice")).await.expect("alice's x");
+        let bobs = store.create_credential(&new("bob", "okx"), &env("jwe.bob")).await.expect("bob's x: no 409");
+        assert_eq!((bobs.owner.as_str(), bobs.exchange.as_str()), ("bob", "okx"));
+        assert!(matches!(
+            store.create_credential(&new("alice", "gate"), &[]).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+
+        // Each owner sees only their own x, everywhere.
+        for (owner, exchange, jwe) in [("alice", "kraken", "jwe.alice"), ("bob", "okx", "jwe.bob")] {
+            let list = store.list_credentials(owner).await.expect("list");
+            assert_eq!(
+                list.iter().map(|c| (c.id.as_str(), c.exchange.as_str())).collect::<Vec<_>>(),
+                [("x", exchange)]
+            );
+            let (row, e) = store.signer_envelope(owner, "x", "importer").await.expect("signer").expect("present");
+            assert_eq!(
+                (row.owner.as_str(), row.exchange.as_str(), e.owner.as_str(), e.jwe.as_str()),
+                (owner, exchange, owner, jwe)
+            );
+            assert_eq!(
+                store.job_credential(owner, "x").await.expect("job cred").map(|c| c.exchange),
+                Some(exchange.into())
+            );
+        }
+        assert!(store.signer_envelope("mallory", "x", "importer").await.expect("signer").is_none());
+
+        // Nonces: one sequence per (owner, id).
+        assert_eq!(store.next_nonce("alice", "x", 100).await.expect("nonce"), 100);
+        assert_eq!(store.next_nonce("alice", "x", 1).await.expect("nonce"), 101);
+        assert_eq!(store.next_nonce("bob", "x", 1).await.expect("nonce"), 1, "bob's x has its own sequence");
+        assert!(matches!(store.next_nonce("mallory", "x", 1).await, Err(StoreError::NotFound { .. })));
+        // Nonce locks: alice's held lock does not hold bob's.
+        let held = store.nonce_guard("alice", "x").await.expect("alice's lock");
+        let bob = tokio::time::timeout(Duration::from_secs(5), store.nonce_guard("bob", "x")).await;
+        assert!(bob.expect("bob's lock is another lock").is_ok());
+        drop(held);
+
+        // Limits, last use, balances, trades, jobs and orders stay with their owner.
+        let limits = sealgate_store::CredentialLimits { max_notional: Some("10".into()), ..Default::default() };
+        store.set_credential_limits("alice", "x", &limits).await.expect("limits");
+        assert_eq!(store.credential_limits("alice", "x").await.expect("limits"), Some(limits));
+        assert_eq!(store.credential_limits("bob", "x").await.expect("limits"), None);
+        store.touch_credential("alice", "x").await.expect("touch");
+        assert!(store.get_credential("bob", "x").await.expect("get").and_then(|c| c.last_used_ms).is_none());
+        store
+            .replace_balances("alice", "x", &[NewBalance { asset: "BTC", free: "1", locked: "0" }])
+            .await
+            .expect("bal");
+        store.replace_balances("bob", "x", &[NewBalance { asset: "ETH", free: "2", locked: "0" }]).await.expect("bal");
+        store.replace_balances("bob", "x", &[]).await.expect("bob's snapshot is empty now");
+        assert_eq!(store.balances("alice").await.expect("balances").len(), 1, "bob's snapshot left alice's alone");
+        assert!(store.balances("bob").await.expect("balances").is_empty());
+        store.upsert_trades("alice", "x", &[trade("T1", "0.1"), trade("T2", "0.1")]).await.expect("trades");
+        store.upsert_trades("bob", "x", &[trade("T1", "0.5")]).await.expect("same exchange trade id, other owner");
+        assert_eq!(store.trade_count("alice", "x").await.expect("count"), 2);
+        assert_eq!(
+            store.trades("bob", "x", 0, 10).await.expect("trades").iter().map(|t| t.fee.as_str()).collect::<Vec<_>>(),
+            ["0.5"]
+        );
+        let job = store.enqueue("bob", "x", "full", 3, Duration::ZERO).await.expect("job");
+        let claimed = store.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
+        assert_eq!((claimed.id, claimed.owner.as_str(), claimed.credential_id.as_str()), (job, "bob", "x"));
+        assert_eq!(store.job(job).await.expect("job").map(|j| j.owner), Some("bob".into()));
+        assert!(matches!(
+            store.enqueue("mallory", "x", "full", 3, Duration::ZERO).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let order = |id: &'static str, owner: &'static str| NewOrder {
+            id,
+            owner,
+            credential_id: "x",
+            client_order_id: "same-client-id",
+            symbol: "BTCUSDT",
+            side: Side::Buy,
+            order_type: "market",
+            qty: "1",
+            price: None,
+        };
+        store.create_order(&order("o-a", "alice")).await.expect("alice's order");
+        store.create_order(&order("o-b", "bob")).await.expect("bob's order, same client order id");
+        assert!(matches!(store.update_order("bob", "o-a", None, "canceled").await, Err(StoreError::NotFound { .. })));
+        assert_eq!(store.order("alice", "o-a").await.expect("order").map(|o| o.status), Some("new".into()));
+        assert!(store.order("bob", "o-a").await.expect("order").is_none());
+
+        // Re-wrap pages by (owner, id, role) and moves one owner's envelope only.
+        let batch = store.envelopes_for_kid("imp-1", None, 1).await.expect("page 1");
+        assert_eq!(batch.iter().map(|e| e.owner.as_str()).collect::<Vec<_>>(), ["alice"]);
+        let next = store.envelopes_for_kid("imp-1", Some(("alice", "x", "importer")), 10).await.expect("page 2");
+        assert_eq!(next.iter().map(|e| e.owner.as_str()).collect::<Vec<_>>(), ["bob"]);
+        let rewrapped = NewEnvelope { role: "importer", kid: "imp-2", jwe: "jwe.alice.v2" };
+        assert!(store.rewrap_envelope("alice", "x", "importer", "imp-1", &rewrapped).await.expect("rewrap"));
+        let (_, e) = store.signer_envelope("bob", "x", "importer").await.expect("signer").expect("present");
+        assert_eq!((e.kid.as_str(), e.jwe.as_str()), ("imp-1", "jwe.bob"));
+
+        // Revoke, freeze and delete of alice's x leave bob's x as it was.
+        assert!(store.delete_envelope("alice", "x", "importer").await.expect("revoke"));
+        assert!(store.signer_envelope("bob", "x", "importer").await.expect("signer").is_some());
+        store.set_credential_status("alice", "x", CredentialStatus::Frozen).await.expect("freeze");
+        store.delete_credential("alice", "x").await.expect("delete");
+        let b = store.get_credential("bob", "x").await.expect("get").expect("bob's x");
+        assert_eq!(b.status, CredentialStatus::Active);
+        assert_eq!(store.envelope_roles("bob", "x").await.expect("roles").len(), 1);
     })
     .await;
 }
@@ -281,7 +522,7 @@ async fn nonces_are_strictly_increasing_across_pools_and_tasks() {
                 handles.push(tokio::spawn(async move {
                     let mut seen = Vec::with_capacity(CALLS);
                     for _ in 0..CALLS {
-                        seen.push(store.next_nonce(cid, floor).await.expect("nonce"));
+                        seen.push(store.next_nonce("erin", cid, floor).await.expect("nonce"));
                     }
                     (cid, seen)
                 }));
@@ -309,10 +550,10 @@ async fn nonces_are_strictly_increasing_across_pools_and_tasks() {
             total as f64 / elapsed.as_secs_f64()
         );
         // A floor ahead of the last value jumps to it; one behind is ignored.
-        assert_eq!(first.next_nonce("cid-n", floor + 1_000_000).await.expect("jump"), floor + 1_000_000);
-        assert_eq!(second.next_nonce("cid-n", 5).await.expect("behind"), floor + 1_000_001);
-        assert!(matches!(first.next_nonce("cid-n", u64::MAX).await, Err(StoreError::Invalid { .. })));
-        assert!(matches!(first.next_nonce("no-such-cid", 1).await, Err(StoreError::NotFound { .. })));
+        assert_eq!(first.next_nonce("erin", "cid-n", floor + 1_000_000).await.expect("jump"), floor + 1_000_000);
+        assert_eq!(second.next_nonce("erin", "cid-n", 5).await.expect("behind"), floor + 1_000_001);
+        assert!(matches!(first.next_nonce("erin", "cid-n", u64::MAX).await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(first.next_nonce("erin", "no-such-cid", 1).await, Err(StoreError::NotFound { .. })));
     })
     .await;
 }
@@ -327,7 +568,7 @@ async fn two_workers_claim_concurrently_and_no_job_is_done_twice_or_lost() {
         let mut ids = Vec::new();
         for i in 0..JOBS {
             ids.push(
-                a.enqueue("cid-q", if i % 2 == 0 { "full" } else { "trades" }, 3, Duration::ZERO)
+                a.enqueue("fay", "cid-q", if i % 2 == 0 { "full" } else { "trades" }, 3, Duration::ZERO)
                     .await
                     .expect("enqueue"),
             );
@@ -342,7 +583,7 @@ async fn two_workers_claim_concurrently_and_no_job_is_done_twice_or_lost() {
                     assert_eq!(job.attempts, 1);
                     // The work itself is idempotent: a trade keyed by the job.
                     let t = trade(&format!("job-{}", job.id), "0.1");
-                    store.upsert_trades(&job.credential_id, &[t]).await.expect("work");
+                    store.upsert_trades(&job.owner, &job.credential_id, &[t]).await.expect("work");
                     store.complete(&job).await.expect("complete");
                     done.lock().expect("lock").push((name.to_owned(), job.id));
                 }
@@ -363,7 +604,7 @@ async fn two_workers_claim_concurrently_and_no_job_is_done_twice_or_lost() {
         assert_eq!(per_job.len(), JOBS, "no job lost");
         assert_eq!(ids.iter().collect::<HashSet<_>>(), per_job.keys().collect::<HashSet<_>>());
         assert_eq!(a.job_counts().await.expect("counts"), (0, 0, JOBS as i64, 0));
-        assert_eq!(a.trade_count("cid-q").await.expect("trades"), JOBS as i64);
+        assert_eq!(a.trade_count("fay", "cid-q").await.expect("trades"), JOBS as i64);
         eprintln!(
             "queue [{}]: {JOBS} jobs claimed+completed by 2 workers in {elapsed:.2?} = {:.0} jobs/s ({per_worker:?})",
             db.backend,
@@ -381,7 +622,7 @@ async fn expired_leases_are_reclaimed_backoff_is_respected_and_cursors_resume() 
         let b = connect(&db).await;
 
         // A worker claims with a short lease and dies (never completes).
-        let id = a.enqueue("cid-l", "full", 3, Duration::ZERO).await.expect("enqueue");
+        let id = a.enqueue("gus", "cid-l", "full", 3, Duration::ZERO).await.expect("enqueue");
         let dead = a.claim("worker-dead", Duration::from_millis(300)).await.expect("claim").expect("job");
         assert_eq!((dead.id, dead.attempts), (id, 1));
         a.checkpoint(&dead, Some("page-7"), Duration::from_millis(300)).await.expect("checkpoint");
@@ -412,7 +653,7 @@ async fn expired_leases_are_reclaimed_backoff_is_respected_and_cursors_resume() 
         assert!(a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").is_none());
 
         // A worker dying on the last attempt: the job is failed on the next claim sweep.
-        let once = a.enqueue("cid-l", "full", 1, Duration::ZERO).await.expect("enqueue");
+        let once = a.enqueue("gus", "cid-l", "full", 1, Duration::ZERO).await.expect("enqueue");
         let j = a.claim("worker-dead", Duration::from_millis(100)).await.expect("claim").expect("job");
         assert_eq!(j.id, once);
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -420,14 +661,14 @@ async fn expired_leases_are_reclaimed_backoff_is_respected_and_cursors_resume() 
         assert_eq!(b.job(once).await.expect("job").map(|j| j.state), Some(JobState::Failed));
 
         // Delayed enqueue.
-        let later = a.enqueue("cid-l", "trades", 2, Duration::from_millis(300)).await.expect("enqueue");
+        let later = a.enqueue("gus", "cid-l", "trades", 2, Duration::from_millis(300)).await.expect("enqueue");
         assert!(a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").is_none());
         tokio::time::sleep(Duration::from_millis(400)).await;
         let j = a.claim("worker-a", Duration::from_secs(60)).await.expect("claim").expect("job");
         assert_eq!(j.id, later);
         a.complete(&j).await.expect("complete");
         assert!(matches!(a.complete(&j).await, Err(StoreError::LeaseLost)), "completing twice is refused");
-        assert!(matches!(a.enqueue("cid-l", "full", 0, Duration::ZERO).await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(a.enqueue("gus", "cid-l", "full", 0, Duration::ZERO).await, Err(StoreError::Invalid { .. })));
     })
     .await;
 }
@@ -446,7 +687,7 @@ async fn give_up_ends_a_job_now_and_summaries_report_import_progress() {
         );
 
         // give_up: failed at once, with attempts left, and fenced like the rest.
-        let id = s.enqueue("cid-g", "full", 5, Duration::ZERO).await.expect("enqueue");
+        let id = s.enqueue("alice", "cid-g", "full", 5, Duration::ZERO).await.expect("enqueue");
         let j = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
         s.give_up(&j, &"x".repeat(2000)).await.expect("give up");
         let stored = s.job(id).await.expect("job").expect("stored");
@@ -458,11 +699,11 @@ async fn give_up_ends_a_job_now_and_summaries_report_import_progress() {
         assert!(matches!(s.give_up(&j, "again").await, Err(StoreError::LeaseLost)));
 
         // A later job that completes: its state, the trade count and the finish time.
-        s.enqueue("cid-g", "full", 3, Duration::ZERO).await.expect("enqueue");
+        s.enqueue("alice", "cid-g", "full", 3, Duration::ZERO).await.expect("enqueue");
         let j = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
-        s.upsert_trades("cid-g", &[trade("t1", "0"), trade("t2", "0")]).await.expect("trades");
+        s.upsert_trades("alice", "cid-g", &[trade("t1", "0"), trade("t2", "0")]).await.expect("trades");
         s.complete(&j).await.expect("complete");
-        s.enqueue("cid-h", "full", 3, Duration::ZERO).await.expect("enqueue");
+        s.enqueue("alice", "cid-h", "full", 3, Duration::ZERO).await.expect("enqueue");
         let rows = s.import_summaries("alice").await.expect("summaries");
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].state, rows[0].trades, rows[0].exchange.as_str()), (Some(JobState::Done), 2, "kraken"));
@@ -470,10 +711,12 @@ async fn give_up_ends_a_job_now_and_summaries_report_import_progress() {
         assert_eq!((rows[1].state, rows[1].trades, rows[1].last_done_ms), (Some(JobState::Queued), 0, None));
         assert_eq!(s.import_summaries("bob").await.expect("bob").len(), 1, "owner scoped");
 
-        // job_credential: any owner, any status; None for an unknown id.
-        let c = s.job_credential("cid-b").await.expect("cred").expect("exists");
+        // job_credential: the named owner's, any status; None for an unknown id or the
+        // wrong owner.
+        let c = s.job_credential("bob", "cid-b").await.expect("cred").expect("exists");
         assert_eq!((c.owner.as_str(), c.exchange.as_str()), ("bob", "kraken"));
-        assert!(s.job_credential("nope").await.expect("cred").is_none());
+        assert!(s.job_credential("bob", "nope").await.expect("cred").is_none());
+        assert!(s.job_credential("alice", "cid-b").await.expect("cred").is_none());
     })
     .await;
 }
@@ -499,16 +742,16 @@ async fn trades_upsert_is_idempotent_and_portfolio_is_owner_scoped() {
         user_with_credential(&store, "ivy", "cid-i", "jwe").await;
         let batch: Vec<Trade> =
             (0..100).map(|i| Trade { time_ms: 1_700_000_000_000 + i, ..trade(&format!("T{i:04}"), "0.01") }).collect();
-        store.upsert_trades("cid-p", &batch).await.expect("import");
-        store.upsert_trades("cid-p", &batch).await.expect("re-import");
-        store.upsert_trades("cid-p", &batch[..50]).await.expect("partial re-import");
-        assert_eq!(store.trade_count("cid-p").await.expect("count"), 100);
+        store.upsert_trades("hal", "cid-p", &batch).await.expect("import");
+        store.upsert_trades("hal", "cid-p", &batch).await.expect("re-import");
+        store.upsert_trades("hal", "cid-p", &batch[..50]).await.expect("partial re-import");
+        assert_eq!(store.trade_count("hal", "cid-p").await.expect("count"), 100);
         // The same exchange trade id under another credential is another trade.
-        store.upsert_trades("cid-i", &batch[..1]).await.expect("other");
-        assert_eq!(store.trade_count("cid-i").await.expect("count"), 1);
+        store.upsert_trades("ivy", "cid-i", &batch[..1]).await.expect("other");
+        assert_eq!(store.trade_count("ivy", "cid-i").await.expect("count"), 1);
         // A corrected fee updates in place.
         store
-            .upsert_trades("cid-p", &[Trade { time_ms: 1_700_000_000_000, ..trade("T0000", "0.02") }])
+            .upsert_trades("hal", "cid-p", &[Trade { time_ms: 1_700_000_000_000, ..trade("T0000", "0.02") }])
             .await
             .expect("fix");
         let got = store.trades("hal", "cid-p", 0, 1000).await.expect("trades");
@@ -517,14 +760,14 @@ async fn trades_upsert_is_idempotent_and_portfolio_is_owner_scoped() {
         assert_eq!(got[1], batch[1]);
         assert!(store.trades("ivy", "cid-p", 0, 1000).await.expect("other owner").is_empty());
         assert_eq!(store.trades("hal", "cid-p", 1_700_000_000_049, 1000).await.expect("after").len(), 50);
-        assert!(matches!(store.upsert_trades("nope", &batch[..1]).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.upsert_trades("hal", "nope", &batch[..1]).await, Err(StoreError::NotFound { .. })));
 
         let snap = [
             NewBalance { asset: "BTC", free: "0.5", locked: "0.1" },
             NewBalance { asset: "USD", free: "1000.00", locked: "0" },
         ];
-        store.replace_balances("cid-p", &snap).await.expect("balances");
-        store.replace_balances("cid-p", &snap[..1]).await.expect("balances again");
+        store.replace_balances("hal", "cid-p", &snap).await.expect("balances");
+        store.replace_balances("hal", "cid-p", &snap[..1]).await.expect("balances again");
         let b = store.balances("hal").await.expect("balances");
         assert_eq!(
             b.iter().map(|b| (b.asset.as_str(), b.exchange.as_str(), b.free.as_str())).collect::<Vec<_>>(),
@@ -534,6 +777,7 @@ async fn trades_upsert_is_idempotent_and_portfolio_is_owner_scoped() {
 
         let order = NewOrder {
             id: "ord-1",
+            owner: "hal",
             credential_id: "cid-p",
             client_order_id: "sg-1",
             symbol: "BTC/USD",
@@ -548,8 +792,8 @@ async fn trades_upsert_is_idempotent_and_portfolio_is_owner_scoped() {
             store.create_order(&NewOrder { id: "ord-2", ..order.clone() }).await,
             Err(StoreError::AlreadyExists { .. })
         ));
-        store.update_order("ord-1", Some("OX-77"), "open").await.expect("update");
-        store.update_order("ord-1", None, "canceled").await.expect("update");
+        store.update_order("hal", "ord-1", Some("OX-77"), "open").await.expect("update");
+        store.update_order("hal", "ord-1", None, "canceled").await.expect("update");
         let o = store.order("hal", "ord-1").await.expect("order").expect("exists");
         assert_eq!(
             (o.status.as_str(), o.exchange_order_id.as_deref(), o.side),
@@ -737,15 +981,19 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         user_with_credential(&store, "jan", "cid-k", &jwe).await;
         // Populate every other table so the scan has rows to look at.
         store.add_recipient_key("imp-1", "importer", r#"{"kty":"EC"}"#).await.expect("key");
-        store.next_nonce("cid-k", 1).await.expect("nonce");
-        let job = store.enqueue("cid-k", "full", 3, Duration::ZERO).await.expect("job");
+        store.next_nonce("jan", "cid-k", 1).await.expect("nonce");
+        let job = store.enqueue("jan", "cid-k", "full", 3, Duration::ZERO).await.expect("job");
         let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
         assert_eq!(claimed.id, job);
         store.checkpoint(&claimed, Some("cursor-1"), Duration::from_secs(5)).await.expect("checkpoint");
-        store.upsert_trades("cid-k", &[trade("T1", "0.1")]).await.expect("trade");
-        store.replace_balances("cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }]).await.expect("balance");
+        store.upsert_trades("jan", "cid-k", &[trade("T1", "0.1")]).await.expect("trade");
+        store
+            .replace_balances("jan", "cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }])
+            .await
+            .expect("balance");
         let order = NewOrder {
             id: "o1",
+            owner: "jan",
             credential_id: "cid-k",
             client_order_id: "c1",
             symbol: "BTC/USD",
@@ -873,11 +1121,19 @@ async fn revocation_touches_only_the_recorded_envelope_and_reads_the_chain_by_se
         user_with_credential(&store, "bob", "cid-b1", "jwe.b1.importer").await;
         let trader = NewEnvelope { role: "trader", kid: "trd-1", jwe: "jwe.r1.trader" };
         store.put_envelope("alice", "cid-r1", &trader).await.expect("trader");
+        // Carol has a credential with the same id, and (as a database writer could arrange)
+        // rows with the same texts: only the owner tells them apart.
+        user_with_credential(&store, "carol", "cid-r1", "jwe.r1.importer").await;
+        store.put_envelope("carol", "cid-r1", &trader).await.expect("carol's trader");
+        let carols = store.owner_envelopes("carol", "cid-r1").await.expect("carol's");
+        assert_eq!(carols.len(), 2);
+        assert!(carols.iter().all(|e| e.owner == "carol" && e.credential_id == "cid-r1"), "{carols:?}");
 
         // The owner's envelopes, ciphertext included, by role; another owner sees none.
         let envs = store.owner_envelopes("alice", "cid-r1").await.expect("envelopes");
-        let texts: Vec<(&str, &str)> = envs.iter().map(|e| (e.role.as_str(), e.jwe.as_str())).collect();
-        assert_eq!(texts, [("importer", "jwe.r1.importer"), ("trader", "jwe.r1.trader")]);
+        let texts: Vec<(&str, &str, &str)> =
+            envs.iter().map(|e| (e.owner.as_str(), e.role.as_str(), e.jwe.as_str())).collect();
+        assert_eq!(texts, [("alice", "importer", "jwe.r1.importer"), ("alice", "trader", "jwe.r1.trader")]);
         assert!(store.owner_envelopes("bob", "cid-r1").await.expect("envelopes").is_empty());
 
         // Compare-and-set delete: only the recorded text, only by its owner.
@@ -885,6 +1141,7 @@ async fn revocation_touches_only_the_recorded_envelope_and_reads_the_chain_by_se
         assert!(!store.delete_envelope_if("bob", "cid-r1", "trader", "jwe.r1.trader").await.expect("owner"));
         assert!(store.delete_envelope_if("alice", "cid-r1", "trader", "jwe.r1.trader").await.expect("delete"));
         assert!(!store.delete_envelope_if("alice", "cid-r1", "trader", "jwe.r1.trader").await.expect("twice"));
+        assert_eq!(store.owner_envelopes("carol", "cid-r1").await.expect("carol's"), carols, "carol's untouched");
 
         // Compare-and-set re-seal, with the credential's scope, in one transaction.
         let new = NewEnvelope { role: "importer", kid: "imp-2", jwe: "jwe.r1.importer.v2" };
@@ -893,12 +1150,21 @@ async fn revocation_touches_only_the_recorded_envelope_and_reads_the_chain_by_se
         let c = store.get_credential("alice", "cid-r1").await.expect("get").expect("exists");
         assert_eq!(c.scope, "read,trade", "a refused re-seal changes nothing");
         assert!(store.replace_envelope("alice", "cid-r1", "jwe.r1.importer", &new, "read").await.expect("replace"));
-        let (c, env) = store.signer_envelope("cid-r1", "importer").await.expect("signer").expect("present");
+        let (c, env) = store.signer_envelope("alice", "cid-r1", "importer").await.expect("signer").expect("present");
         assert_eq!((c.scope.as_str(), env.kid.as_str(), env.jwe.as_str()), ("read", "imp-2", "jwe.r1.importer.v2"));
+        assert_eq!(store.owner_envelopes("carol", "cid-r1").await.expect("carol's"), carols, "carol's untouched");
+        let c = store.get_credential("carol", "cid-r1").await.expect("get").expect("carol's");
+        assert_eq!(c.scope, "read,trade", "carol's scope untouched");
 
         // Delete returns what it destroyed; a deleted credential takes no re-seal and is not found again.
         let gone = store.delete_credential_envelopes("alice", "cid-r1").await.expect("delete");
-        assert_eq!(gone.iter().map(|e| e.jwe.as_str()).collect::<Vec<_>>(), ["jwe.r1.importer.v2"]);
+        assert_eq!(
+            gone.iter().map(|e| (e.owner.as_str(), e.jwe.as_str())).collect::<Vec<_>>(),
+            [("alice", "jwe.r1.importer.v2")]
+        );
+        assert_eq!(store.owner_envelopes("carol", "cid-r1").await.expect("carol's"), carols, "carol's untouched");
+        let c = store.get_credential("carol", "cid-r1").await.expect("get").expect("carol's");
+        assert_eq!(c.status, CredentialStatus::Active, "carol's credential is not deleted");
         let again = NewEnvelope { role: "importer", kid: "imp-3", jwe: "jwe.r1.importer.v3" };
         assert!(!store.replace_envelope("alice", "cid-r1", "jwe.r1.importer.v2", &again, "read").await.expect("gone"));
         assert!(matches!(store.delete_credential_envelopes("alice", "cid-r1").await, Err(StoreError::NotFound { .. })));

@@ -9,6 +9,12 @@
 //!   write (a per-thread capture, inherited by spawned threads); a write
 //!   through the [`std::io::stderr`] handle goes straight to file descriptor
 //!   2 and is shown even when the test passes (`tests/notice.rs` proves it).
+//! - [`raw_http`]: one HTTP/1.1 exchange over a raw connection (heads and bodies a client
+//!   library would not send); [`process`]: a child such as `sealgate serve`, its output
+//!   collected, waited on, killed on drop.
+
+pub mod process;
+pub mod raw_http;
 
 use std::io::Write as _;
 

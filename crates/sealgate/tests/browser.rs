@@ -13,15 +13,14 @@
 //!
 //! Without Chromium the test fails, unless `SEALGATE_SKIP_BROWSER=1`, when it skips loudly.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{Binding, Curve, LocalKey};
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use sealgate_testkit::process::{ServeListening, Spawned};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
@@ -38,73 +37,33 @@ fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
 }
 
-/// `sealgate serve`, killed on drop; its stdout and stderr collected.
+/// `sealgate serve` (killed on drop) and what it printed when it started.
 struct Server {
-    child: Child,
+    proc: Spawned,
     base: String,
     service: String,
     login: String,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     async fn start(data: &Path, binance: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .args(["--exchange-url", &format!("binance={binance}")])
-            .env("SEALGATE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sealgate serve");
-        let logs = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut l = logs.lock().expect("logs");
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = logs.lock().expect("logs").clone();
-            let base = text.lines().find_map(|l| l.strip_prefix("sealgate: listening on ").map(str::to_owned));
-            let login = text
-                .lines()
-                .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].to_owned()));
-            let service = text
-                .lines()
-                .find_map(|l| l.strip_prefix("sealgate: service listener on "))
-                .and_then(|l| l.split_whitespace().next())
-                .map(str::to_owned);
-            if let (Some(base), Some(service), Some(login)) = (base, service, login) {
-                return Server { child, base: base.trim().to_owned(), service, login: login.trim().to_owned(), logs };
-            }
-            assert!(Instant::now() < deadline, "serve did not start:\n{text}");
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("serve exited {status}:\n{text}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut proc = Spawned::spawn(
+            Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(data)
+                .args(["--exchange-url", &format!("binance={binance}")])
+                .env("SEALGATE_LOG", "info"),
+        );
+        let up = proc
+            .wait_for("serve listening", Duration::from_secs(60), |text| {
+                ServeListening::from_logs(text).filter(|u| u.login.is_some())
+            })
+            .await;
+        Server { proc, base: up.base, service: up.service, login: up.login.unwrap_or_default() }
     }
 
     fn logs(&self) -> String {
-        self.logs.lock().expect("logs").clone()
+        self.proc.logs()
     }
 }
 
@@ -286,7 +245,7 @@ async fn the_web_client_in_headless_chromium() {
     let store = sealgate_store::Store::connect(&format!("sqlite://{}?mode=rw", data.join("sealgate.db").display()))
         .await
         .expect("store");
-    let (row, envelope) = store.signer_envelope(cid, "trader").await.expect("read").expect("trader envelope");
+    let (row, envelope) = store.signer_envelope(user, cid, "trader").await.expect("read").expect("trader envelope");
     assert_eq!((row.owner.as_str(), row.exchange.as_str()), (user, "binance"));
     let key = custody.decryption_key(&envelope.kid).await.expect("role key");
     let binding = Binding {
@@ -319,8 +278,8 @@ async fn the_web_client_in_headless_chromium() {
         assert!(sealgate_envelope::open_credential(envelope.jwe.as_bytes(), key.as_ref(), &wrong).await.is_err());
     }
     // The revoked importer envelope is gone; the deleted OKX key has no envelope left.
-    assert!(store.signer_envelope(cid, "importer").await.expect("read").is_none());
-    assert!(store.signer_envelope(okx, "trader").await.expect("read").is_none());
+    assert!(store.signer_envelope(user, cid, "importer").await.expect("read").is_none());
+    assert!(store.signer_envelope(user, okx, "trader").await.expect("read").is_none());
     // The order the page placed reached the exchange and was cancelled there.
     let orders = store.orders(user, 10).await.expect("orders");
     assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "canceled"), "{orders:?}");

@@ -13,15 +13,15 @@
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sealgate_envelope::{Scope, SealRequest, seal_credential};
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use sealgate_server::service_auth::ServiceKey;
+use sealgate_testkit::process::{ServeListening, Spawned, word_after};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
@@ -35,22 +35,14 @@ fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
 }
 
-/// A `sealgate serve` child; killed on drop. Collects its stdout and stderr.
+/// A `sealgate serve` child (killed on drop) and what it printed when it started.
 struct Server {
-    child: Child,
+    proc: Spawned,
     base: String,
     service: String,
     pin: String,
     login: String,
-    logs: Arc<Mutex<String>>,
     data: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
@@ -59,56 +51,23 @@ impl Server {
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(["--exchange-url", &format!("binance={binance}")])
-            .env("SEALGATE_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("SEALGATE_LOG", "debug");
         if let Some(db) = database {
             cmd.args(["--database", db]);
         }
-        let mut child = cmd.spawn().expect("spawn sealgate serve");
-        let logs = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut l = logs.lock().expect("logs");
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = logs.lock().expect("logs").clone();
-            let find = |prefix: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(prefix).map(|r| r.split_whitespace().next().unwrap_or("").to_owned()))
-            };
-            if let (Some(base), Some(service), Some(pin), Some(login)) = (
-                find("sealgate: listening on "),
-                find("sealgate: service listener on "),
-                find("sealgate: root key pin "),
-                text.lines()
-                    .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].to_owned())),
-            ) {
-                return Server { child, base, service, pin, login, logs, data: data.to_path_buf() };
-            }
-            if Instant::now() > deadline {
-                panic!("serve did not start:\n{text}");
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("serve exited {status}:\n{text}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let mut proc = Spawned::spawn(&mut cmd);
+        let (up, pin) = proc
+            .wait_for("serve listening", Duration::from_secs(60), |text| {
+                let up = ServeListening::from_logs(text).filter(|u| u.login.is_some())?;
+                Some((up, word_after(text, "sealgate: root key pin ")?))
+            })
+            .await;
+        let login = up.login.unwrap_or_default();
+        Server { proc, base: up.base, service: up.service, pin, login, data: data.to_path_buf() }
     }
 
     fn logs(&self) -> String {
-        self.logs.lock().expect("logs").clone()
+        self.proc.logs()
     }
 }
 
@@ -304,7 +263,7 @@ async fn the_whole_journey_through_http() {
         }
         assert!(metrics.contains("sealgate_non_dumpable 1"), "{metrics}");
         if metrics.contains("sealgate_memory_locked 1") {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).expect("status");
+            let status = std::fs::read_to_string(format!("/proc/{}/status", server.proc.child.id())).expect("status");
             let locked = status.lines().find(|l| l.starts_with("VmLck:")).expect("VmLck");
             assert_ne!(locked.split_whitespace().nth(1), Some("0"), "{locked}");
         }
@@ -360,7 +319,7 @@ async fn the_whole_journey_through_http() {
         // A withdrawal, tried by each service role with its own key: refused, audited, never sent.
         let service_dir = server.data.join("service");
         let token = |role: &str| ServiceKey::load_or_create(&service_dir, role).expect("service key").token(sealgate_server::now_ms() / 1000);
-        let withdraw = json!({"credential_id": cid, "request": {"method": "POST", "path": "/sapi/v1/capital/withdraw/apply", "query": "coin=BTC&address=attacker&amount=1", "body": ""}});
+        let withdraw = json!({"owner": user, "credential_id": cid, "request": {"method": "POST", "path": "/sapi/v1/capital/withdraw/apply", "query": "coin=BTC&address=attacker&amount=1", "body": ""}});
         for role in ["trader", "importer"] {
             let (s, v) = client.call(&service, &Who::Service(token(role)), "POST", "/v1/forward", Some(withdraw.clone())).await;
             assert_eq!(s, 403, "{role}: {v}");
@@ -403,14 +362,14 @@ async fn the_whole_journey_through_http() {
             }
         }
         // The signer refuses users and the anonymous; a role cannot act beyond itself.
-        let read = json!({"credential_id": cid, "request": {"method": "GET", "path": "/api/v3/account", "query": "", "body": ""}});
+        let read = json!({"owner": user, "credential_id": cid, "request": {"method": "GET", "path": "/api/v3/account", "query": "", "body": ""}});
         for who in [Who::Anonymous, me.clone()] {
             for path in ["/v1/forward", "/v1/sign"] {
                 let (s, v) = client.call(&service, &who, "POST", path, Some(read.clone())).await;
                 assert_eq!(s, 401, "{path}: {v}");
             }
         }
-        let buy = json!({"credential_id": cid, "request": {"method": "POST", "path": "/api/v3/order", "query": "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01", "body": ""}});
+        let buy = json!({"owner": user, "credential_id": cid, "request": {"method": "POST", "path": "/api/v3/order", "query": "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01", "body": ""}});
         let (s, v) = client.call(&service, &Who::Service(token("importer")), "POST", "/v1/forward", Some(buy.clone())).await;
         assert_eq!(s, 403, "importer placing an order: {v}");
         let (s, v) = client.call(&service, &Who::Service(token("trader")), "POST", "/v1/sign", Some(read.clone())).await;

@@ -7,27 +7,20 @@
 //! makes a token the signer takes.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sealgate_testkit::process::{ServeListening, Spawned};
+use sealgate_testkit::raw_http;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 
+/// `sealgate serve --sandbox`, killed on drop.
 struct Server {
-    child: Child,
+    proc: Spawned,
     base: String,
     service: String,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start(data: &std::path::Path) -> Server {
@@ -35,47 +28,11 @@ async fn start(data: &std::path::Path) -> Server {
 }
 
 async fn start_with(data: &std::path::Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sealgate serve");
-    let logs = Arc::new(Mutex::new(String::new()));
-    for pipe in [
-        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().expect("stderr")),
-    ] {
-        let logs = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut l = logs.lock().expect("logs");
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = logs.lock().expect("logs").clone();
-        let base = text.lines().find_map(|l| l.strip_prefix("sealgate: listening on "));
-        let service = text
-            .lines()
-            .find_map(|l| l.strip_prefix("sealgate: service listener on "))
-            .and_then(|l| l.split_whitespace().next());
-        if let (Some(base), Some(service)) = (base, service) {
-            let (base, service) = (base.trim().to_owned(), service.to_owned());
-            return Server { child, base, service, logs };
-        }
-        assert!(Instant::now() < deadline, "serve did not start:\n{text}");
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("serve exited {status}:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut proc = Spawned::spawn(
+        Command::new(BIN).args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data).args(extra),
+    );
+    let up = proc.wait_for("serve listening", Duration::from_secs(60), ServeListening::from_logs).await;
+    Server { proc, base: up.base, service: up.service }
 }
 
 /// `{"error": "<non-empty>"}` and nothing else.
@@ -99,39 +56,9 @@ async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<&str
 
 /// Sends only the head of `method path` declaring `length` body bytes.
 async fn head_only(addr: &str, method: &str, path: &str, length: u64) -> (u16, String, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf);
-        if let Some((h, b)) = text.split_once("\r\n\r\n") {
-            let len = h
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                .and_then(|v| v.parse::<usize>().ok());
-            if len.is_some_and(|l| b.len() >= l) {
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let ct = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()))
-        .unwrap_or_default();
-    (status, ct, body.to_owned())
+    let head = raw_http::head(method, path, addr, &format!("Content-Length: {length}\r\n"));
+    let r = raw_http::exchange(addr, &head, [b""]).await;
+    (r.status, r.header("content-type").unwrap_or_default().to_owned(), r.body)
 }
 
 /// The listener at `base` serves exactly the document at its `/openapi.json`, refuses in
@@ -222,6 +149,13 @@ async fn the_listener_serves_exactly_its_document_and_refuses_in_json() {
     assert!(doc["paths"]["/v1/forward"]["post"]["requestBody"].is_object(), "{doc}");
     let (status, _, text) = call(&http, "GET", &format!("{service}/metrics"), None).await;
     assert!(status == 200 && text.contains("sealgate_signer_requests_total"), "{status} {text}");
+    // The api's requests are counted (the calls above reached it).
+    let api_requests = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sealgate_api_requests_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("sealgate_api_requests_total");
+    assert!(api_requests > 0, "api requests were not counted: {text}");
 
     // The signer with a token from `sealgate admin service-token`: refusals are JSON too.
     let out = Command::new(BIN)
@@ -241,8 +175,13 @@ async fn the_listener_serves_exactly_its_document_and_refuses_in_json() {
     for (body, want) in [
         ("[]", 400),
         ("{", 400),
-        (r#"{"credential_id": "nope", "request": {"method": "GET", "path": "/api/v3/account"}}"#, 404),
-        (r#"{"credential_id": "nope", "request": ["GET", "/api/v3/account"]}"#, 400),
+        (
+            r#"{"owner": "local", "credential_id": "nope", "request": {"method": "GET", "path": "/api/v3/account"}}"#,
+            404,
+        ),
+        // Ids are unique per owner only: a call must name the owner.
+        (r#"{"credential_id": "nope", "request": {"method": "GET", "path": "/api/v3/account"}}"#, 400),
+        (r#"{"owner": "local", "credential_id": "nope", "request": ["GET", "/api/v3/account"]}"#, 400),
     ] {
         let r = forward(body).send().await.expect("send");
         let status = r.status().as_u16();
@@ -258,21 +197,18 @@ async fn the_listener_serves_exactly_its_document_and_refuses_in_json() {
         .output()
         .expect("service-token");
     assert!(!out.status.success() && out.stdout.is_empty());
-    let logs = server.logs.lock().expect("logs").clone();
+    let logs = server.proc.logs();
     assert!(!logs.contains("panicked"), "{logs}");
 }
 
 /// The session and CSRF cookies of a login at `server`, as `Set-Cookie` values.
-async fn login_cookies(server: &Server) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let token = loop {
-        let logs = server.logs.lock().expect("logs").clone();
-        if let Some(t) = logs.lines().find_map(|l| l.split_once("/login?token=").map(|(_, t)| t.trim().to_owned())) {
-            break t;
-        }
-        assert!(Instant::now() < deadline, "no login link:\n{logs}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+async fn login_cookies(server: &mut Server) -> Vec<String> {
+    let token = server
+        .proc
+        .wait_for("a login link", Duration::from_secs(30), |logs| {
+            logs.lines().find_map(|l| l.split_once("/login?token=").map(|(_, t)| t.trim().to_owned()))
+        })
+        .await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let r = http.get(format!("{}/login?token={token}", server.base)).send().await.expect("login");
     assert_eq!(r.status().as_u16(), 303);
@@ -289,15 +225,15 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
     let dir = tempfile::tempdir().expect("dir");
     let secure = |c: &String| c.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure"));
     // Plain http (the embedded default): a browser would drop Secure cookies, so none.
-    let server = start(&dir.path().join("plain")).await;
-    let cookies = login_cookies(&server).await;
+    let mut server = start(&dir.path().join("plain")).await;
+    let cookies = login_cookies(&mut server).await;
     assert!(!cookies.iter().any(secure), "{cookies:?}");
     drop(server);
     // Behind TLS: both cookies Secure, and the login link names the public URL.
-    let server = start_with(&dir.path().join("tls"), &["--public-url", "https://sealgate.example.com/"]).await;
-    let cookies = login_cookies(&server).await;
+    let mut server = start_with(&dir.path().join("tls"), &["--public-url", "https://sealgate.example.com/"]).await;
+    let cookies = login_cookies(&mut server).await;
     assert!(cookies.iter().all(secure) && cookies.len() == 2, "{cookies:?}");
-    let logs = server.logs.lock().expect("logs").clone();
+    let logs = server.proc.logs();
     assert!(logs.contains("sign in (one-time link, 15 minutes): https://sealgate.example.com/login?token="), "{logs}");
     drop(server);
     // A URL that is not one: refused at start, naming the option.

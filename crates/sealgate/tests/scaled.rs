@@ -285,7 +285,11 @@ fn norm(s: &str) -> String {
 }
 
 fn kraken_balance() -> ForwardCall {
-    ForwardCall { credential_id: KRAKEN_CID.into(), request: Request::new("POST", "/0/private/Balance", "", "") }
+    ForwardCall {
+        owner: "user-0".parse().expect("owner"),
+        credential_id: KRAKEN_CID.parse().expect("id"),
+        request: Request::new("POST", "/0/private/Balance", "", ""),
+    }
 }
 
 /// Whether a Kraken answer is a success (`error: []`).
@@ -432,9 +436,9 @@ impl World {
     /// Queues a full import of every Binance credential: (job id, credential id).
     async fn enqueue_all(&self) -> Vec<(i64, String)> {
         let mut jobs = Vec::new();
-        for (cid, _, _) in &self.binance {
+        for (cid, owner, _) in &self.binance {
             jobs.push((
-                sealgate_server::importer::enqueue_full_import(&self.store, cid).await.expect("enqueue"),
+                sealgate_server::importer::enqueue_full_import(&self.store, owner, cid).await.expect("enqueue"),
                 cid.clone(),
             ));
         }
@@ -516,7 +520,7 @@ impl World {
             assert_eq!(got.len(), n, "{cid}: a trade stored twice");
             assert_eq!(n, want.len(), "{cid}: trade count");
             assert!(got == want, "{cid}: stored trades differ from the exchange's");
-            assert_eq!(self.store.trade_count(cid).await.expect("count"), want.len() as i64);
+            assert_eq!(self.store.trade_count(owner, cid).await.expect("count"), want.len() as i64);
         }
     }
 
@@ -753,7 +757,7 @@ async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     i1.ready().await;
     let interrupted = world.wait_running(&jobs, &i1, true).await;
     i1.kill();
-    let partial = world.store.trade_count(&interrupted.credential_id).await.expect("count");
+    let partial = world.store.trade_count(&interrupted.owner, &interrupted.credential_id).await.expect("count");
     eprintln!(
         "{:.1?}: killed importer-1 during job {} ({}) at cursor {:?}, {partial} trades stored",
         started.elapsed(),

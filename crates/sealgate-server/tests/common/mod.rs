@@ -68,10 +68,13 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// The sandbox and the key material of every credential id.
+/// Bob's Binance key: bob's credential `cid-binance` has the same id as alice's.
+pub const BOB_BINANCE_KEY: &str = "bin-key-bob";
+
+/// The sandbox and the key material of every credential, by (owner, credential id).
 pub struct Exchanges {
     pub sandbox: Sandbox,
-    pub keys: HashMap<String, KeyMaterial>,
+    pub keys: HashMap<(String, String), KeyMaterial>,
 }
 
 const ALL: Permissions = Permissions { read: true, trade: true, withdraw: false };
@@ -103,6 +106,7 @@ pub async fn start_exchanges() -> Exchanges {
         ),
         spec(Venue::Okx, "okx-key", "okx-secret".into(), Some("okx-pass"), &[("BTC", "0.75"), ("USDT", "20000")]),
         spec(Venue::Coinbase, VENUES[3].1, cb_public, None, &[("BTC", "0.5"), ("USD", "10000")]),
+        spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     let markets = ["binance", "kraken", "okx", "coinbase"]
         .iter()
@@ -122,8 +126,18 @@ pub async fn start_exchanges() -> Exchanges {
         key_name: None,
     };
     let mut m = HashMap::new();
+    let alice = |cid: &str| ("alice".to_owned(), cid.to_owned());
     m.insert(
-        VENUES[0].0.to_owned(),
+        ("bob".to_owned(), VENUES[0].0.to_owned()),
+        KeyMaterial {
+            exchange: "binance",
+            api_key: Some(BOB_BINANCE_KEY.into()),
+            api_secret: Some("bin-secret-bob".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[0].0),
         KeyMaterial {
             exchange: "binance",
             api_key: Some("bin-key".into()),
@@ -132,7 +146,7 @@ pub async fn start_exchanges() -> Exchanges {
         },
     );
     m.insert(
-        VENUES[1].0.to_owned(),
+        alice(VENUES[1].0),
         KeyMaterial {
             exchange: "kraken",
             api_key: Some("kr-key".into()),
@@ -141,7 +155,7 @@ pub async fn start_exchanges() -> Exchanges {
         },
     );
     m.insert(
-        VENUES[2].0.to_owned(),
+        alice(VENUES[2].0),
         KeyMaterial {
             exchange: "okx",
             api_key: Some("okx-key".into()),
@@ -151,7 +165,7 @@ pub async fn start_exchanges() -> Exchanges {
         },
     );
     m.insert(
-        VENUES[3].0.to_owned(),
+        alice(VENUES[3].0),
         KeyMaterial { exchange: "coinbase", key_name: Some(VENUES[3].1.into()), private_key: Some(cb_pem), ..none },
     );
     Exchanges { sandbox, keys: m }
@@ -163,13 +177,13 @@ pub async fn start_exchanges() -> Exchanges {
 pub struct TestClient {
     base: String,
     http: reqwest::Client,
-    keys: HashMap<String, KeyMaterial>,
+    keys: HashMap<(String, String), KeyMaterial>,
     nonce: MonotonicNonce,
     role: &'static str,
     calls: AtomicUsize,
     fail_after: AtomicUsize,
-    /// Every request forwarded: (credential id, request).
-    pub log: Mutex<Vec<(String, Request)>>,
+    /// Every request forwarded: ((owner, credential id), request).
+    pub log: Mutex<Vec<((String, String), Request)>>,
 }
 
 impl TestClient {
@@ -196,7 +210,7 @@ impl TestClient {
         self.fail_after.store(usize::MAX, Ordering::SeqCst);
     }
 
-    pub fn requests(&self) -> Vec<(String, Request)> {
+    pub fn requests(&self) -> Vec<((String, String), Request)> {
         self.log.lock().expect("log").clone()
     }
 
@@ -205,8 +219,10 @@ impl TestClient {
         if n >= self.fail_after.load(Ordering::SeqCst) {
             return Err(SignerCallError::Unavailable("simulated outage".into()));
         }
-        self.log.lock().expect("log").push((call.credential_id.clone(), call.request.clone()));
-        let key = self.keys.get(&call.credential_id).ok_or(SignerCallError::NotFound)?;
+        // Keyed like the signer: by (owner, id), never by the id alone.
+        let who = (call.owner.to_string(), call.credential_id.to_string());
+        self.log.lock().expect("log").push((who.clone(), call.request.clone()));
+        let key = self.keys.get(&who).ok_or(SignerCallError::NotFound)?;
         let ctx = Context { clock: &SystemClock, nonce: &self.nonce };
         let signed = sealgate_exchanges::sign(key.exchange, &key.credential(), &call.request, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
@@ -241,14 +257,17 @@ impl SignerClient for TestClient {
     }
 }
 
-/// A store at `url` with user `alice` owning one credential per venue and
-/// user `mallory` owning none.
+/// A store at `url` with user `alice` owning one credential per venue,
+/// user `bob` owning one Binance credential with the same id as alice's
+/// (`cid-binance`, on his own key), and user `mallory` owning none.
 pub async fn store_with_credentials(url: &str) -> Store {
     let store = Store::connect(url).await.expect("connect");
     store.create_user("alice", None).await.expect("alice");
     store.create_user("mallory", None).await.expect("mallory");
-    for (cid, _, exchange) in VENUES {
-        let new = NewCredential { id: cid, owner: "alice", exchange, label: "main", hint: "abcd", scope: "read,trade" };
+    store.create_user("bob", None).await.expect("bob");
+    let owned = VENUES.iter().map(|(cid, _, exchange)| ("alice", *cid, *exchange));
+    for (owner, cid, exchange) in owned.chain([("bob", VENUES[0].0, "binance")]) {
+        let new = NewCredential { id: cid, owner, exchange, label: "main", hint: "abcd", scope: "read,trade" };
         let envs = [
             NewEnvelope { role: "importer", kid: "imp-1", jwe: "sealed" },
             NewEnvelope { role: "trader", kid: "trd-1", jwe: "sealed" },

@@ -11,8 +11,10 @@ use std::time::Duration;
 use sealgate_custody::Custody;
 use sealgate_custody::local::{LocalCustody, MasterKey};
 use sealgate_envelope::{PublicJwk, Scope, SealRequest, seal_credential};
+use sealgate_exchanges::Request;
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use sealgate_server::audit::{AuditLog, CheckpointPolicy};
+use sealgate_server::client::ForwardCall;
 use sealgate_server::metrics::Metrics;
 use sealgate_server::signer::{Signer, SignerConfig};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
@@ -27,6 +29,21 @@ pub const KRAKEN_SECRET: &str =
 pub const OKX_KEY: &str = "okx-key-0001";
 pub const OKX_SECRET: &str = "CANARY-okx-secret-7d21a0";
 pub const OKX_PASSPHRASE: &str = "CANARY-okx-passphrase";
+
+/// A call for alice's credential `cid` (every credential of these tests is alice's unless
+/// a test says otherwise: see [`call_as`]).
+pub fn call(cid: &str, method: &str, path: &str, query: &str, body: &str) -> ForwardCall {
+    call_as("alice", cid, method, path, query, body)
+}
+
+/// A call for `owner`'s credential `cid`.
+pub fn call_as(owner: &str, cid: &str, method: &str, path: &str, query: &str, body: &str) -> ForwardCall {
+    ForwardCall {
+        owner: owner.parse().expect("owner id"),
+        credential_id: cid.parse().expect("credential id"),
+        request: Request::new(method, path, query, body),
+    }
+}
 
 pub fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")

@@ -1,0 +1,211 @@
+//! Canonical requests: one request, one meaning. See the crate docs
+//! ("Canonical requests") for the rule; this module holds the shared
+//! machinery (the form and strict JSON readers, the endpoint tables) and
+//! one reader per exchange that has one.
+
+mod binance;
+mod coinbase;
+pub(crate) mod form;
+pub(crate) mod json;
+mod kraken;
+mod okx;
+
+use crate::class::EndpointClass;
+use crate::{Error, OrderFacts, Request};
+
+/// A request as the exchange will read it: the bytes to sign and send,
+/// produced from the parsed form, and the order facts read from that same
+/// parsed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical {
+    /// What to sign and send (method and path as given; query and body
+    /// re-produced from what was parsed).
+    pub request: Request,
+    /// What the request does with orders, for the policy.
+    pub order: OrderFacts,
+}
+
+/// Read `req` as exchange `id` reads it, refuse anything ambiguous, and
+/// return the bytes to send with the facts the policy judges. The one path
+/// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
+///
+/// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced)
+/// get the full rule; the others keep their request as given, with a JSON
+/// body checked for duplicate members and trade-class requests given
+/// unknown facts ([`OrderFacts::unknown`]).
+pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
+    let scheme = crate::scheme(id)?;
+    req.validate()?;
+    let class = crate::classify_path(scheme.routes, &req.path);
+    match id {
+        "binance" => binance::read(req, class, &binance::BINANCE),
+        "mexc" => binance::read(req, class, &binance::MEXC),
+        "kraken" => kraken::read(req, class),
+        "okx" => okx::read(req, class),
+        "coinbase" => coinbase::read(req, class),
+        _ => unread(id, req, class),
+    }
+}
+
+/// Exchanges without a reader: the request travels as given. A JSON body
+/// must still be one JSON value without duplicate members (cheap, and a
+/// duplicate is read differently by different JSON libraries); a
+/// trade-class request has unknown facts.
+fn unread(id: &str, req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
+    // (Bitget announces JSON on every POST, an empty body included.)
+    if !req.body.is_empty() && crate::content_type(id, &req.method, &req.body)? == Some(crate::JSON) {
+        json::parse(&req.body, json::Numbers::Any)?;
+    }
+    let order = if class == EndpointClass::Trade { OrderFacts::unknown() } else { OrderFacts::no_order(None) };
+    Ok(Canonical { request: req.clone(), order })
+}
+
+/// A refusal naming what is ambiguous.
+pub(crate) fn refuse(why: impl Into<String>) -> Error {
+    Error::Ambiguous(why.into())
+}
+
+/// A parameter or member name as an error shows it: quoted, escaped, at
+/// most 40 characters (it is caller-chosen text).
+pub(crate) fn shown(name: &str) -> String {
+    let cut: String = name.chars().take(40).collect();
+    let more = if name.chars().count() > 40 { "…" } else { "" };
+    format!("{cut:?}{more}")
+}
+
+/// What an endpoint does, by its per-exchange entry. Everything of the
+/// trade class places an order unless its entry says otherwise.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind<R> {
+    /// Only reads (a GET on a path that also places).
+    Reads,
+    /// Only cancels, or reduces an order it names.
+    Cancels,
+    /// Changes an account setting; places nothing.
+    Setting,
+    /// Places orders, read by `R`.
+    Places(R),
+    /// Places, but its size is not read here (why).
+    Unsized(&'static str),
+    /// Withdraw-class: moves funds (its amount is not a notional).
+    Moves,
+}
+
+/// One documented call of a trade or withdraw endpoint: its method, its
+/// path pattern (`{}` = one segment), the parameters (or top-level JSON
+/// members) the documentation lists, and what it does.
+#[derive(Debug)]
+pub(crate) struct Endpoint<R: 'static> {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub params: &'static [&'static str],
+    pub kind: Kind<R>,
+}
+
+/// The entry of `method path` in `table`.
+pub(crate) fn find<'t, R>(table: &'t [Endpoint<R>], method: &str, path: &str) -> Option<&'t Endpoint<R>> {
+    table.iter().find(|e| e.method == method && matches(e.path, path))
+}
+
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut p, mut s) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), s.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b || (a == "{}" && !b.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The entry for a trade- or withdraw-class request, or the refusal that
+/// names the undocumented call.
+pub(crate) fn entry<'t, R>(
+    table: &'t [Endpoint<R>],
+    req: &Request,
+    class: EndpointClass,
+) -> Result<Option<&'t Endpoint<R>>, Error> {
+    if !matches!(class, EndpointClass::Trade | EndpointClass::Withdraw) {
+        return Ok(None);
+    }
+    find(table, &req.method, &req.path).map(Some).ok_or_else(|| {
+        refuse(format!(
+            "{} {} is not a documented call of this {} endpoint (no parameter list is known for it)",
+            req.method,
+            req.path,
+            class.name()
+        ))
+    })
+}
+
+/// Refuse a name that is not in `listed` (nor in `always`).
+pub(crate) fn check_listed<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    listed: &[&str],
+    always: &[&str],
+    what: &str,
+) -> Result<(), Error> {
+    for n in names {
+        if !listed.contains(&n) && !always.contains(&n) {
+            return Err(refuse(format!(
+                "{} is not a parameter the exchange documents for {what}; undocumented parameters are refused on \
+                 trade and withdraw endpoints",
+                shown(n)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an instrument is spot: exactly `BASE-QUOTE` (OKX, Coinbase);
+/// futures, swaps and options carry more segments.
+pub(crate) fn is_spot_pair(inst: &str) -> bool {
+    let mut parts = inst.split('-');
+    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_patterns() {
+        assert!(matches("/v2/accounts/{}/transactions", "/v2/accounts/abc/transactions"));
+        assert!(!matches("/v2/accounts/{}/transactions", "/v2/accounts//transactions"));
+        assert!(!matches("/v2/accounts/{}/transactions", "/v2/accounts/a/b/transactions"));
+        assert!(matches("/a", "/a") && !matches("/a", "/a/"));
+    }
+
+    #[test]
+    fn spot_pairs() {
+        assert!(is_spot_pair("BTC-USDT") && is_spot_pair("1INCH-USD"));
+        for d in ["BTC-USDT-SWAP", "BTC-USD-240329", "BTC-USD-240329-60000-C", "BTCUSDT", "BTC-", "-USD", "BTC-US D"] {
+            assert!(!is_spot_pair(d), "{d}");
+        }
+    }
+
+    #[test]
+    fn shown_is_bounded() {
+        assert_eq!(shown("a\"b"), "\"a\\\"b\"");
+        assert!(shown(&"x".repeat(500)).len() < 50);
+    }
+
+    #[test]
+    fn unread_exchanges_keep_their_bytes_but_not_duplicates() {
+        let r = Request::new("POST", "/api/v4/spot/orders", "", r#"{"currency_pair":"BTC_USDT", "amount":"1"}"#);
+        let c = canonicalize("gate", &r).expect("gate");
+        assert_eq!(c.request, r);
+        assert_eq!(c.order, OrderFacts::unknown());
+        let dup = Request::new("POST", "/api/v4/spot/orders", "", r#"{"amount":"1","amount":"9"}"#);
+        assert!(matches!(canonicalize("gate", &dup), Err(Error::Ambiguous(_))));
+        assert!(matches!(
+            canonicalize("gate", &Request::new("POST", "/api/v4/spot/orders", "", "{")),
+            Err(Error::Ambiguous(_))
+        ));
+        assert!(canonicalize("nope", &r).is_err());
+        // An empty POST body where JSON is announced (Bitget) is no JSON to check.
+        let empty = Request::new("POST", "/api/v2/spot/trade/cancel-symbol-order", "", "");
+        assert_eq!(canonicalize("bitget", &empty).map(|c| c.request), Ok(empty));
+    }
+}

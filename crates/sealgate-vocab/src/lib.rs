@@ -1,0 +1,35 @@
+//! Sealgate's vocabulary: the types every crate speaks, at the bottom floor (like rustls's
+//! pki-types). Pure: no I/O, no async runtime, no database.
+//!
+//! - [`CredentialId`]: the one rule for a credential id (the `cid` a client makes), applied
+//!   wherever an id enters — the api, the signer, the store, the CLI, the envelope header.
+//!   A credential id is unique **per owner**, never globally: the store keys credentials by
+//!   ([`OwnerId`], [`CredentialId`]), so one user's id says nothing about another's.
+//! - [`OwnerId`]: the user a credential belongs to (the envelope's `sub`).
+//! - [`Role`]: a consumer role (`importer`, `trader`, `agent`).
+//! - [`CredentialStatus`]: a credential's lifecycle (`active`, `frozen`, `deleted`).
+//!
+//! Each type can only be made by parsing, prints itself in the form it parses, and
+//! deserializes through the same parser (serde never builds one that the rule refuses).
+//!
+//! ```
+//! use sealgate_vocab::{CredentialId, IdError};
+//! let id: CredentialId = "binance-main".parse()?;
+//! assert_eq!(id.as_str(), "binance-main");
+//! assert!(CredentialId::parse("has space").is_err());
+//! # Ok::<(), IdError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod id;
+mod names;
+mod role;
+mod status;
+
+pub use error::{IdError, UnknownName};
+pub use id::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE, CredentialId, OWNER_ID_MAX, OWNER_ID_RULE, OwnerId};
+pub use role::Role;
+pub use status::CredentialStatus;
