@@ -296,16 +296,14 @@ impl Entry {
         if self.expired(now_ms) {
             p.status = sealgate_policy::CredentialStatus::Frozen;
         }
-        p.symbols = self.symbols.as_ref().map(|s| s.iter().cloned().collect());
-        p.max_notional = match &self.max_notional {
-            Some(s) => Some(
-                sealgate_policy::Decimal::parse(s)
-                    .ok_or_else(|| KeystoreError::Invalid(format!("max notional {s:?} is not a decimal")))?,
-            ),
-            None => None,
-        };
-        p.rate = self.rate.map(|r| sealgate_policy::RateLimit { max: r.max, window_ms: r.window_ms });
-        Ok(p)
+        Ok(p.with_limits(&self.limits()?))
+    }
+
+    /// The entry's limits, through the one limits parser (`sealgate_vocab::Limits`).
+    pub fn limits(&self) -> Result<sealgate_policy::Limits, KeystoreError> {
+        let rate = self.rate.map(|r| (i64::from(r.max), i64::try_from(r.window_ms).unwrap_or(i64::MAX)));
+        sealgate_policy::Limits::parse(self.symbols.as_deref(), self.max_notional.as_deref(), rate)
+            .map_err(|e| KeystoreError::Invalid(e.to_string()))
     }
 
     /// Whether a request of `class` (`read`, `trade`, …) needs the user's confirmation.

@@ -78,3 +78,37 @@ fn older_entries_have_sign_off() -> Result<(), Box<dyn std::error::Error>> {
     assert!(!e.allow_sign);
     Ok(())
 }
+
+/// The agent's limits go through the api's one limits parser (`sealgate_vocab::Limits`):
+/// what the api refuses, `agent add` refuses too, and nothing is added.
+#[test]
+fn limits_follow_the_one_rule() -> Result<(), Box<dyn std::error::Error>> {
+    use sealgate_agent::Rate;
+    let dir = tempfile::tempdir()?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pass", KdfParams::TEST)?;
+    type Edit = Box<dyn Fn(&mut Entry)>;
+    let bad: Vec<(&str, Edit)> = vec![
+        ("symbols", Box::new(|e| e.symbols = Some(vec!["BTC USDT".into()]))),
+        ("symbols", Box::new(|e| e.symbols = Some(vec![]))),
+        ("max_notional", Box::new(|e| e.max_notional = Some("0".into()))),
+        ("max_notional", Box::new(|e| e.max_notional = Some("1e3".into()))),
+        ("rate", Box::new(|e| e.rate = Some(Rate { max: 5, window_ms: 100 }))),
+        ("rate", Box::new(|e| e.rate = Some(Rate { max: 0, window_ms: 1000 }))),
+    ];
+    for (what, edit) in bad {
+        let mut e = entry("x");
+        edit(&mut e);
+        match ks.add(e) {
+            Err(KeystoreError::Invalid(m)) => assert!(m.starts_with(what), "{what}: {m}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    assert!(ks.entries.is_empty(), "nothing was added");
+    let mut e = entry("ok");
+    e.symbols = Some(vec!["BTCUSDT".into(), "BTCUSDT".into()]);
+    e.max_notional = Some("1000.50".into());
+    e.rate = Some(Rate { max: 5, window_ms: 1000 });
+    assert_eq!(e.limits()?.to_string(), "symbols=BTCUSDT max_notional=1000.5 rate=5/1000ms");
+    ks.add(e)?;
+    Ok(())
+}

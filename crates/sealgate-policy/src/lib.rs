@@ -22,11 +22,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod decimal;
-
-pub use decimal::Decimal;
 pub use sealgate_envelope::{Class, Scope};
 pub use sealgate_exchanges::EndpointClass;
+pub use sealgate_vocab::{Decimal, Limits, RateLimit};
 
 use std::collections::BTreeSet;
 
@@ -49,16 +47,6 @@ impl RoleAllows for Role {
     }
 }
 
-/// A rate limit: at most `max` approved requests per `window_ms`, as a
-/// token bucket refilled continuously.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Burst size and requests per window.
-    pub max: u32,
-    /// Window length in milliseconds.
-    pub window_ms: u64,
-}
-
 /// The policy of one credential, as configured by its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialPolicy {
@@ -78,6 +66,15 @@ impl CredentialPolicy {
     /// The default for a scope: active, any symbol, no caps.
     pub fn new(scope: Scope) -> Self {
         Self { scope, status: CredentialStatus::Active, symbols: None, max_notional: None, rate: None }
+    }
+
+    /// This policy under the owner's `limits` (replacing any set before).
+    #[must_use]
+    pub fn with_limits(mut self, limits: &Limits) -> Self {
+        self.symbols = limits.symbols().map(|s| s.iter().cloned().collect());
+        self.max_notional = limits.max_notional();
+        self.rate = limits.rate();
+        self
     }
 }
 

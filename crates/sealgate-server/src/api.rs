@@ -913,38 +913,17 @@ async fn set_limits(
     load_credential(&s, &user, &id).await.map(Json)
 }
 
-/// The checks of a [`LimitsIn`], and the limits it sets.
+/// The checks of a [`LimitsIn`] (the one limits parser, `sealgate_vocab::Limits`), and the
+/// limits it sets.
 fn check_limits(req: &LimitsIn) -> ApiResult<sealgate_store::CredentialLimits> {
-    let symbols = match &req.symbols {
-        None => None,
-        Some(list) => {
-            let ok = |x: &String| {
-                (1..=32).contains(&x.len())
-                    && x.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b':' | b'.'))
-            };
-            if list.is_empty() || list.len() > 64 || !list.iter().all(ok) {
-                return Err(ApiError::bad(
-                    "symbols must be 1 to 64 symbols of 1 to 32 letters, digits or - _ / : . (null: any symbol)",
-                ));
-            }
-            Some(list.join(","))
-        }
-    };
-    if let Some(n) = &req.max_notional
-        && sealgate_policy::Decimal::parse(n).is_none_or(|d| d <= sealgate_policy::Decimal::parse("0").unwrap_or(d))
-    {
-        return Err(ApiError::bad("max_notional must be a positive decimal string such as \"1000.50\""));
-    }
-    if let Some(r) = &req.rate
-        && (!(1..=100_000).contains(&r.max) || !(1_000..=86_400_000).contains(&r.window_ms))
-    {
-        return Err(ApiError::bad("rate.max must be 1 to 100000 and rate.window_ms 1000 to 86400000"));
-    }
+    let rate = req.rate.as_ref().map(|r| (i64::from(r.max), i64::try_from(r.window_ms).unwrap_or(i64::MAX)));
+    let limits = sealgate_policy::Limits::parse(req.symbols.as_deref(), req.max_notional.as_deref(), rate)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
     Ok(sealgate_store::CredentialLimits {
-        symbols,
-        max_notional: req.max_notional.clone(),
-        rate_max: req.rate.as_ref().map(|r| i64::from(r.max)),
-        rate_window_ms: req.rate.as_ref().map(|r| i64::try_from(r.window_ms).unwrap_or(i64::MAX)),
+        symbols: limits.symbols_csv(),
+        max_notional: limits.max_notional().map(|d| d.to_string()),
+        rate_max: limits.rate().map(|r| i64::from(r.max)),
+        rate_window_ms: limits.rate().map(|r| i64::try_from(r.window_ms).unwrap_or(i64::MAX)),
     })
 }
 

@@ -925,21 +925,19 @@ fn policy_of(
     let mut policy = CredentialPolicy::new(scope);
     policy.status = status;
     let Some(l) = limits else { return Ok(policy) };
-    let unreadable = || SignerCallError::Denied("the credential's stored limits are unreadable".into());
-    policy.symbols = l.symbols.as_deref().map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect());
-    policy.max_notional = match &l.max_notional {
-        Some(n) => Some(sealgate_policy::Decimal::parse(n).ok_or_else(unreadable)?),
-        None => None,
-    };
-    policy.rate = match (l.rate_max, l.rate_window_ms) {
-        (Some(max), Some(window)) => Some(sealgate_policy::RateLimit {
-            max: u32::try_from(max).map_err(|_| unreadable())?,
-            window_ms: u64::try_from(window).map_err(|_| unreadable())?,
-        }),
-        (None, None) => None,
-        _ => return Err(unreadable()),
-    };
-    Ok(policy)
+    // The one limits parser (`sealgate_vocab::Limits`): a row a writer filled with what the
+    // api would refuse is refused here too.
+    let limits = sealgate_policy::Limits::from_stored(
+        l.symbols.as_deref(),
+        l.max_notional.as_deref(),
+        l.rate_max,
+        l.rate_window_ms,
+    )
+    .map_err(|e| {
+        tracing::warn!(error = %e, "stored limits unreadable");
+        SignerCallError::Denied("the credential's stored limits are unreadable".into())
+    })?;
+    Ok(policy.with_limits(&limits))
 }
 
 /// What the caller gets: the signed request (`sign`) or the exchange's answer (`forward`).

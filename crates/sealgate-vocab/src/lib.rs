@@ -8,6 +8,8 @@
 //! - [`OwnerId`]: the user a credential belongs to (the envelope's `sub`).
 //! - [`Role`]: a consumer role (`importer`, `trader`, `agent`).
 //! - [`CredentialStatus`]: a credential's lifecycle (`active`, `frozen`, `deleted`).
+//! - [`Limits`]: the owner's limits on a credential (symbol allow-list, notional cap in
+//!   [`Decimal`], [`RateLimit`]), one parser for the api, the store's rows and the agent.
 //!
 //! Each type can only be made by parsing, prints itself in the form it parses, and
 //! deserializes through the same parser (serde never builds one that the rule refuses).
@@ -23,13 +25,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod decimal;
 mod error;
 mod id;
+mod limits;
 mod names;
 mod role;
 mod status;
 
+pub use decimal::Decimal;
 pub use error::{IdError, UnknownName};
 pub use id::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE, CredentialId, OWNER_ID_MAX, OWNER_ID_RULE, OwnerId};
+pub use limits::{Limits, LimitsError, RATE_MAX, RATE_WINDOW_MS, RateLimit, SYMBOL_LEN_MAX, SYMBOLS_MAX};
 pub use role::Role;
 pub use status::CredentialStatus;
