@@ -732,8 +732,12 @@ async fn reseal_replaces_one_role_and_never_widens_it() {
     on_both("reseal", |url| async move {
         let env = start(&url, local()).await;
         let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        // Bob has an `r1` too (ids are unique per owner only), made first: a lookup that
+        // ignored the owner would meet his rows before alice's.
+        assert_eq!(env.create(&bob, "bob", "r1").await.status, 201);
         assert_eq!(env.create(&alice, "alice", "r1").await.status, 201);
         let old = env.store.owner_envelopes("alice", "r1").await.expect("envelopes");
+        let bobs = env.store.owner_envelopes("bob", "r1").await.expect("bob's envelopes");
         let put = |jwe: String| json!({ "jwe": jwe });
         let path = "/v1/credentials/r1/roles/trader";
         let refused = [
@@ -760,11 +764,14 @@ async fn reseal_replaces_one_role_and_never_widens_it() {
             }
         };
         assert_eq!(stored("trader").await.map(|e| e.jwe), Some(old[1].jwe.clone()), "nothing replaced");
-        // The same envelope again is no re-seal; another user's session reaches nothing.
+        // The same envelope again is no re-seal; another user's session reaches only its own
+        // `r1`, which alice's envelope does not bind.
         let r = env.call("PUT", path, &alice, Some(put(old[1].jwe.clone()))).await;
         assert_eq!(r.status, 400, "{}", r.text);
         let narrower = env.seal("trader", "alice", "r1", "binance", "trader", "read");
-        assert_eq!(env.call("PUT", path, &bob, Some(put(narrower.clone()))).await.status, 404);
+        let r = env.call("PUT", path, &bob, Some(put(narrower.clone()))).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.text.contains("sub"), "{}", r.text);
 
         // A narrower re-seal replaces it; the credential's scope follows.
         let r = env.call("PUT", path, &alice, Some(put(narrower.clone()))).await;
@@ -772,6 +779,10 @@ async fn reseal_replaces_one_role_and_never_widens_it() {
         assert_eq!(r.body["scope"], json!(["read"]));
         assert_no_secret("reseal", &r.text);
         assert_eq!(stored("trader").await.map(|e| e.jwe), Some(narrower));
+        // Bob's `r1` is untouched: its envelopes and its scope.
+        assert_eq!(env.store.owner_envelopes("bob", "r1").await.expect("bob's"), bobs);
+        let b = env.store.get_credential("bob", "r1").await.expect("get").expect("bob's r1");
+        assert_eq!(b.scope, "read,trade");
         let trail = env.call("GET", "/v1/audit", &alice, None).await;
         let last = trail.body["records"].as_array().and_then(|r| r.last()).cloned().expect("record");
         assert_eq!(last["action"], json!("envelope_replaced"));
