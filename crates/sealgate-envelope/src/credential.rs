@@ -28,82 +28,17 @@ const MIN_KEY_LEN_FOR_HINT: usize = 8;
 /// Characters in a hint.
 const HINT_LEN: usize = 4;
 
-/// An endpoint class a user can grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Class {
-    /// Balances, orders, trades: nothing moves.
-    Read,
-    /// Placing and cancelling orders.
-    Trade,
-    /// Withdrawals and transfers: off unless the user sealed it.
-    Withdraw,
+pub use sealgate_vocab::{Class, Scope};
+
+/// The envelope's `scope`: a non-empty JSON array of distinct class names (PROFILE C4).
+fn scope_from_json(v: &Value) -> Result<Scope, Error> {
+    let Value::Array(a) = v else { return Err(E::Malformed("scope").into()) };
+    let names: Option<Vec<&str>> = a.iter().map(Value::as_str).collect();
+    Ok(Scope::from_names(names.ok_or(E::Malformed("scope"))?).map_err(|_| E::Malformed("scope"))?)
 }
 
-impl Class {
-    /// Its name in `scope`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Trade => "trade",
-            Self::Withdraw => "withdraw",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "read" => Self::Read,
-            "trade" => Self::Trade,
-            "withdraw" => Self::Withdraw,
-            _ => return None,
-        })
-    }
-}
-
-/// The classes a user granted: non-empty, no repeats, kept in canonical order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope(Vec<Class>);
-
-impl Scope {
-    /// Parse `read,trade,...` (the CLI form).
-    pub fn parse_list(s: &str) -> Result<Self, Error> {
-        Self::from_names(s.split(',').map(str::trim))
-    }
-
-    fn from_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<Self, Error> {
-        let mut out = Vec::new();
-        for n in names {
-            let c = Class::parse(n).ok_or(E::Malformed("scope"))?;
-            if out.contains(&c) {
-                return Err(E::Malformed("scope").into());
-            }
-            out.push(c);
-        }
-        if out.is_empty() {
-            return Err(E::Malformed("scope").into());
-        }
-        out.sort();
-        Ok(Self(out))
-    }
-
-    fn from_json(v: &Value) -> Result<Self, Error> {
-        let Value::Array(a) = v else { return Err(E::Malformed("scope").into()) };
-        let names: Option<Vec<&str>> = a.iter().map(Value::as_str).collect();
-        Self::from_names(names.ok_or(E::Malformed("scope"))?.into_iter())
-    }
-
-    /// Whether `c` was granted.
-    pub fn contains(&self, c: Class) -> bool {
-        self.0.contains(&c)
-    }
-
-    /// The classes, in canonical order.
-    pub fn classes(&self) -> &[Class] {
-        &self.0
-    }
-
-    fn to_json(&self) -> Value {
-        Value::Array(self.0.iter().map(|c| Value::from(c.name())).collect())
-    }
+fn scope_to_json(s: &Scope) -> Value {
+    Value::Array(s.classes().iter().map(|c| Value::from(c.name())).collect())
 }
 
 /// The public facts of an envelope: its protected header.
@@ -152,7 +87,7 @@ impl CredentialHeader {
             cid: s("cid")?,
             exch: s("exch")?,
             aud: s("aud")?,
-            scope: Scope::from_json(h.get("scope").ok_or(E::Missing("scope"))?)?,
+            scope: scope_from_json(h.get("scope").ok_or(E::Missing("scope"))?)?,
             iat: h.get("iat").ok_or(E::Missing("iat"))?.as_u64().ok_or(E::Malformed("iat"))?,
             hint: s("hint")?,
         };
@@ -183,7 +118,7 @@ impl CredentialHeader {
         m.insert("cid".into(), self.cid.clone().into());
         m.insert("exch".into(), self.exch.clone().into());
         m.insert("aud".into(), self.aud.clone().into());
-        m.insert("scope".into(), self.scope.to_json());
+        m.insert("scope".into(), scope_to_json(&self.scope));
         m.insert("iat".into(), self.iat.into());
         m.insert("hint".into(), self.hint.clone().into());
         m

@@ -60,7 +60,8 @@
 //! ([`ticker_request`], [`ticker_price`]).
 //!
 //! Exchanges without a reader keep their request as given, with a JSON
-//! body checked for duplicate members; their trade requests have unknown
+//! body checked for duplicate members (and a Deribit body naming no other
+//! JSON-RPC `method` than its path: Deribit executes the body's); their trade requests have unknown
 //! facts ([`OrderFacts::unknown`]), refused wherever a symbol allow-list or
 //! a notional cap is set.
 //!

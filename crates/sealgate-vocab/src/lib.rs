@@ -8,6 +8,7 @@
 //! - [`OwnerId`]: the user a credential belongs to (the envelope's `sub`).
 //! - [`Role`]: a consumer role (`importer`, `trader`, `agent`).
 //! - [`CredentialStatus`]: a credential's lifecycle (`active`, `frozen`, `deleted`).
+//! - [`Class`] and [`Scope`]: the endpoint classes a user grants, sealed into each envelope.
 //! - [`Limits`]: the owner's limits on a credential (symbol allow-list, notional cap in
 //!   [`Decimal`], [`RateLimit`]), one parser for the api, the store's rows and the agent.
 //!
@@ -31,6 +32,7 @@ mod id;
 mod limits;
 mod names;
 mod role;
+mod scope;
 mod status;
 
 pub use decimal::Decimal;
@@ -38,4 +40,5 @@ pub use error::{IdError, UnknownName};
 pub use id::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE, CredentialId, OWNER_ID_MAX, OWNER_ID_RULE, OwnerId};
 pub use limits::{Limits, LimitsError, RATE_MAX, RATE_WINDOW_MS, RateLimit, SYMBOL_LEN_MAX, SYMBOLS_MAX};
 pub use role::Role;
+pub use scope::{Class, Scope, ScopeError};
 pub use status::CredentialStatus;

@@ -54,10 +54,31 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
 fn unread(id: &str, req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
     // (Bitget announces JSON on every POST, an empty body included.)
     if !req.body.is_empty() && crate::content_type(id, &req.method, &req.body)? == Some(crate::JSON) {
-        json::parse(&req.body, json::Numbers::Any)?;
+        let body = json::parse(&req.body, json::Numbers::Any)?;
+        if id == "deribit" {
+            deribit_method(req, &body)?;
+        }
     }
     let order = if class == EndpointClass::Trade { OrderFacts::unknown() } else { OrderFacts::no_order(None) };
     Ok(Canonical { request: req.clone(), order })
+}
+
+/// Deribit reads a JSON-RPC body's `method` (its HTTP API also takes a
+/// whole JSON-RPC request): a body naming another method than the path the
+/// policy classified (`private/withdraw` POSTed to `/api/v2/private/buy`)
+/// is refused, and so is a body that is not one JSON-RPC request object.
+fn deribit_method(req: &Request, body: &serde_json::Value) -> Result<(), Error> {
+    let Some(obj) = body.as_object() else {
+        return Err(refuse("a Deribit body must be one JSON-RPC request object"));
+    };
+    match obj.get("method") {
+        None => Ok(()),
+        Some(serde_json::Value::String(m)) if req.path.strip_prefix("/api/v2/") == Some(m.as_str()) => Ok(()),
+        Some(_) => Err(refuse(format!(
+            "the body's JSON-RPC method is not the path's ({}): Deribit would execute the body's",
+            shown(&req.path)
+        ))),
+    }
 }
 
 /// A refusal naming what is ambiguous.
@@ -182,6 +203,26 @@ mod tests {
         assert!(is_spot_pair("BTC-USDT") && is_spot_pair("1INCH-USD"));
         for d in ["BTC-USDT-SWAP", "BTC-USD-240329", "BTC-USD-240329-60000-C", "BTCUSDT", "BTC-", "-USD", "BTC-US D"] {
             assert!(!is_spot_pair(d), "{d}");
+        }
+    }
+
+    /// Deribit executes a JSON-RPC body's `method`: a withdraw POSTed to the buy path
+    /// was classified `trade` by its path.
+    #[test]
+    fn a_deribit_body_names_the_paths_method_or_none() {
+        let buy = |body: &str| Request::new("POST", "/api/v2/private/buy", "", body);
+        let same = r#"{"jsonrpc":"2.0","id":1,"method":"private/buy","params":{"instrument_name":"BTC-PERPETUAL","amount":10}}"#;
+        assert_eq!(canonicalize("deribit", &buy(same)).map(|c| c.request), Ok(buy(same)));
+        let none = r#"{"instrument_name":"BTC-PERPETUAL","amount":10}"#;
+        assert!(canonicalize("deribit", &buy(none)).is_ok());
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"private/withdraw","params":{"currency":"BTC","amount":1}}"#,
+            r#"{"method":"private/buy/"}"#,
+            r#"{"method":1}"#,
+            r#"[{"method":"private/buy"}]"#,
+            r#"{"method":"private/buy","method":"private/withdraw"}"#,
+        ] {
+            assert!(matches!(canonicalize("deribit", &buy(bad)), Err(Error::Ambiguous(_))), "{bad}");
         }
     }
 

@@ -157,10 +157,12 @@ fn order(o: &Map<String, Value>) -> Result<Result<Leg, &'static str>, Error> {
              the order at it"
         )));
     }
-    // tgtCcy chooses the unit of a spot market order's sz; elsewhere OKX ignores it.
+    // tgtCcy chooses the unit of a spot market order's sz; elsewhere OKX ignores it. On a
+    // limit order only `base_ccy` is taken (ccxt sends it on every spot order): it says
+    // what OKX reads there anyway, sz in the base currency; `quote_ccy` would not.
     let tgt = text(o, "tgtCcy")?;
-    if !market && tgt.is_some() {
-        return Err(refuse("tgtCcy on a limit order: OKX uses it only for market orders"));
+    if !market && tgt.is_some_and(|t| t != "base_ccy") {
+        return Err(refuse("tgtCcy other than base_ccy on a limit order: OKX sizes limit orders in the base currency"));
     }
     if !is_spot_pair(inst) {
         return Ok(Err(DERIVATIVE));
@@ -437,6 +439,15 @@ mod tests {
         )
         .expect("base");
         assert_eq!(c.order.leg().map(|l| &l.amount), Some(&Amount::Base("1".into())));
+        // ccxt sends tgtCcy=base_ccy on limit orders too: it says what OKX reads there.
+        let c = canon(
+            "POST",
+            "/api/v5/trade/order",
+            "",
+            r#"{"instId":"BTC-USDT","side":"buy","ordType":"limit","sz":"0.01","px":"40000","tgtCcy":"base_ccy"}"#,
+        )
+        .expect("limit with base_ccy");
+        assert_eq!(c.order.leg().map(|l| &l.amount), Some(&Amount::Base("0.01".into())));
         // The issue's attack: a market order with px=1.
         let e = canon(
             "POST",
@@ -510,6 +521,7 @@ mod tests {
                 "",
                 r#"{"instId":"BTC-USDT","side":"buy","ordType":"limit","sz":"1","px":"1","tgtCcy":"quote_ccy"}"#,
             ),
+            ("POST", "", r#"{"instId":"BTC-USDT","side":"buy","ordType":"limit","sz":"1","px":"1","tgtCcy":"bogus"}"#),
         ] {
             assert!(canon(m, "/api/v5/trade/order", q, b).is_err(), "{m} {q} {b}");
         }
