@@ -54,7 +54,9 @@ fn bench(c: &mut Criterion) {
     // The HMAC signature of the same Kraken order, for scale.
     let cred = Credential {
         api_key: Some("key".into()),
-        api_secret: Some("kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg==".into()),
+        api_secret: Some(
+            "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg==".into(),
+        ),
         ..Credential::default()
     };
     let ctx = Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(1) };
