@@ -12,6 +12,8 @@ pub struct Spawned {
     /// The process.
     pub child: Child,
     logs: Arc<Mutex<String>>,
+    /// The pipe readers still running (each ends at its pipe's end of file).
+    readers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Spawned {
@@ -24,20 +26,22 @@ impl Spawned {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let logs = Arc::new(Mutex::new(String::new()));
+        let readers = Arc::new(std::sync::atomic::AtomicUsize::new(2));
         for pipe in [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().expect("stderr")),
         ] {
-            let logs = logs.clone();
+            let (logs, readers) = (logs.clone(), readers.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     let mut l = logs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     l.push_str(&line);
                     l.push('\n');
                 }
+                readers.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             });
         }
-        Spawned { child, logs }
+        Spawned { child, logs, readers }
     }
 
     /// Everything printed so far (stdout and stderr, interleaved by line).
@@ -55,7 +59,13 @@ impl Spawned {
                 return v;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{what}: the process exited {status}:\n{text}");
+                // Its last words may still be in the pipes: read them to the end (bounded:
+                // a grandchild may hold a pipe open).
+                let drained = Instant::now() + Duration::from_secs(2);
+                while self.readers.load(std::sync::atomic::Ordering::Acquire) > 0 && Instant::now() < drained {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("{what}: the process exited {status}:\n{}", self.logs());
             }
             assert!(Instant::now() < deadline, "{what}: not within {timeout:?}:\n{text}");
             tokio::time::sleep(Duration::from_millis(100)).await;
