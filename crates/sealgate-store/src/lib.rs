@@ -46,7 +46,7 @@ pub use audit_sqlite::{SqliteAuditAppender, WalCheckpoint, WalCheckpointer};
 pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };
-pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
+pub use error::{ConnectError, DbErrorKind, Result, StoreError, UnknownValue};
 pub use jobs::ImportSummary;
 pub use jobs::{ClaimedJob, Job, JobState};
 pub use limits::CredentialLimits;
