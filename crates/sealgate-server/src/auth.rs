@@ -421,7 +421,12 @@ impl LocalLogin {
     /// Consumes a login token (whatever the outcome, it cannot be used again) and starts a
     /// session.
     pub async fn login(&self, token: &str) -> Result<NewSession, AuthError> {
-        let invalid = || unauthenticated("this login link is invalid, expired or already used; ask for a new one");
+        let invalid = || {
+            unauthenticated(
+                "this login link is invalid, expired or already used; get a new one with `sealgate login-link` \
+                 (no restart needed)",
+            )
+        };
         if token.len() > 128 {
             return Err(invalid());
         }
