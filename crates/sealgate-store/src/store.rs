@@ -34,9 +34,9 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// SQLite only: how long a writer waits for another connection's write lock.
     pub sqlite_busy_timeout: Duration,
-    /// PostgreSQL: how long the first connection at [`Store::connect`] may take before
-    /// [`ConnectError::TimedOut`] (a wrong port or host answers in seconds, not after
-    /// `acquire_timeout` of silent retries).
+    /// PostgreSQL: how long the first connection at [`Store::connect`] may take, refusals
+    /// and a server starting up retried meanwhile, before [`ConnectError`] names the cause
+    /// (a wrong port or host answers in seconds, not after `acquire_timeout`).
     pub connect_timeout: Duration,
 }
 
@@ -174,17 +174,26 @@ impl Store {
             let connect = PgConnectOptions::from_str(url).map_err(|_| StoreError::InvalidUrl("bad postgres URL"))?;
             // One connection first, bounded by connect_timeout: the pool would retry a refused
             // connection silently until acquire_timeout, and reduces refusals to a SQLSTATE.
+            // A refusal or a server still starting up (57P03) is retried until then, so a
+            // PostgreSQL started alongside still gets its few seconds.
             let at = pg_address(&connect);
-            match tokio::time::timeout(options.connect_timeout, PgConnection::connect_with(&connect)).await {
-                Ok(Ok(probe)) => {
-                    let _ = probe.close().await;
-                }
-                Ok(Err(e)) => return Err(pg_connect_error(&connect, at, e)),
-                Err(_) => {
-                    return Err(StoreError::Connect(ConnectError::TimedOut {
-                        at,
-                        secs: options.connect_timeout.as_secs().max(1),
-                    }));
+            let deadline = tokio::time::Instant::now() + options.connect_timeout;
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match tokio::time::timeout_at(deadline, PgConnection::connect_with(&connect)).await {
+                    Ok(Ok(probe)) => {
+                        let _ = probe.close().await;
+                        break;
+                    }
+                    Ok(Err(e)) if may_be_starting(&e) && tokio::time::Instant::now() + pause < deadline => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                    Ok(Err(e)) => return Err(pg_connect_error(&connect, at, e)),
+                    Err(_) => {
+                        let secs = options.connect_timeout.as_secs().max(1);
+                        return Err(StoreError::Connect(ConnectError::TimedOut { at, secs }));
+                    }
                 }
             }
             let pool = PgPoolOptions::new()
@@ -227,6 +236,15 @@ fn pg_address(o: &PgConnectOptions) -> String {
         Some(dir) => format!("socket {} port {}", dir.display(), o.get_port()),
         None if o.get_host().contains(':') => format!("[{}]:{}", o.get_host(), o.get_port()),
         None => format!("{}:{}", o.get_host(), o.get_port()),
+    }
+}
+
+/// Nothing listens yet, or PostgreSQL is starting up: worth another try.
+fn may_be_starting(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
     }
 }
 

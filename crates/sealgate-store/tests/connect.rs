@@ -64,7 +64,8 @@ async fn a_closed_port_is_refused_in_seconds_not_after_30() {
     };
     let (err, took) = connect_err(&format!("postgres://sealgate:pw@127.0.0.1:{port}/sealgate")).await;
     assert_eq!(err.to_string(), format!("connection refused at 127.0.0.1:{port}: is PostgreSQL running there?"));
-    // A hang guard, not a benchmark: the old code retried silently for 30 s.
+    // Retried for connect_timeout (5 s) in case PostgreSQL is starting, then named. A hang
+    // guard, not a benchmark: the old code retried silently for 30 s.
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
 
@@ -164,4 +165,33 @@ async fn sqlite_in_a_missing_directory_or_under_a_file_names_the_path() {
     assert!(err.to_string().contains("?mode=rwc"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(left, ["plain"], "nothing created, no probe file left");
+}
+
+#[tokio::test]
+async fn a_postgresql_started_alongside_gets_its_few_seconds() {
+    let Some(at) = postgres_at("started alongside").await else { return };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    // Nothing listens for 1.5 s; then a TCP relay to the real server opens the port.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let relay = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("rebind");
+        loop {
+            let Ok((mut client, _)) = relay.accept().await else { return };
+            let at = at.clone();
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(&at).await.expect("postgres");
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    // A database that does not exist: the answer comes from the real server through the
+    // relay, and nothing is created or migrated anywhere.
+    let db = unique("alongside");
+    let started = Instant::now();
+    let err = Store::connect(&format!("postgres://postgres@127.0.0.1:{port}/{db}")).await.expect_err("no such db");
+    assert!(matches!(err, StoreError::Connect(ConnectError::DatabaseMissing { .. })), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1400), "it waited for the port");
 }
