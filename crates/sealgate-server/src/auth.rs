@@ -2,11 +2,12 @@
 //! OIDC bearer JWT from the platform's identity provider.
 //!
 //! - **Local login** ([`LocalLogin`]): the operator (or `sealgate serve`) issues a
-//!   one-time login link for a local user; `GET /login?token=…` consumes it and starts a
-//!   server-side session held in this process's memory, so local login is for the
-//!   single-process embedded default only (a fleet uses OIDC). Tokens, session ids and
-//!   their CSRF tokens are 32 random bytes; only SHA-256 hashes of tokens and session ids
-//!   are kept. Every unsafe method (POST, PUT, PATCH, DELETE) authenticated by the session
+//!   one-time login link for a local user (`sealgate login-link` mints one any time, from
+//!   another process); `GET /login?token=…` consumes it and starts a server-side session.
+//!   Links and sessions live in the store, so a restart keeps browsers signed in and
+//!   logout ends the session for good. Tokens, session ids and their CSRF tokens are 32
+//!   random bytes; only their SHA-256 hashes are stored (a copy of the database signs no
+//!   one in). Every unsafe method (POST, PUT, PATCH, DELETE) authenticated by the session
 //!   cookie must carry `X-CSRF-Token` equal to the session's synchronizer token (compared
 //!   in constant time), else 403.
 //! - **OIDC** ([`OidcConfig`]): RS256, ES256 and EdDSA (Ed25519) signatures checked with
@@ -56,8 +57,6 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 const MAX_JWKS_KEYS: usize = 64;
 /// Most OIDC subjects whose user id we remember (then the map is cleared).
 const MAX_SUBJECT_CACHE: usize = 100_000;
-/// Most live sessions and outstanding login tokens (each).
-const MAX_LIVE: usize = 100_000;
 
 /// Why authentication failed (the message is safe to show the caller).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -235,7 +234,8 @@ impl Auth {
             Some(c) => Some(Oidc::new(c).map_err(AuthConfigError)?),
             None => None,
         };
-        Ok(Self { store, local: config.local.map(LocalLogin::new), oidc })
+        let local = config.local.map(|c| LocalLogin::new(c, store.clone()));
+        Ok(Self { store, local, oidc })
     }
 
     /// Local login, if enabled.
@@ -247,7 +247,7 @@ impl Auth {
     pub async fn issue_login_token(&self, user_id: &str) -> Result<SecretString, AuthError> {
         let local = self.local.as_ref().ok_or(AuthError::LocalDisabled)?;
         match self.store.user(user_id).await {
-            Ok(Some(_)) => local.issue(user_id),
+            Ok(Some(_)) => local.issue(user_id).await,
             Ok(None) => Err(unauthenticated("no such user")),
             Err(_) => Err(AuthError::Unavailable("the user store is unavailable")),
         }
@@ -276,7 +276,7 @@ impl Auth {
         }
         let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         let csrf = headers.get(CSRF_HEADER).map(|v| v.as_bytes());
-        local.check_session(&cookies, unsafe_method.then_some(csrf))
+        local.check_session(&cookies, unsafe_method.then_some(csrf)).await
     }
 }
 
@@ -331,23 +331,16 @@ where
 
 // --- local login -----------------------------------------------------------------------------
 
-struct PendingLogin {
-    user_id: String,
-    expires: Instant,
-}
+/// A session's last-seen time is written at most this often (not on every request); the
+/// idle timeout is therefore exact to within this.
+const TOUCH_EVERY_MS: i64 = 60_000;
 
-struct Session {
-    user_id: String,
-    csrf: SecretString,
-    created: Instant,
-    last_seen: Instant,
-}
-
-/// Local login: one-time login tokens and in-memory sessions (single process).
+/// Local login: one-time login tokens and sessions, kept in the store as SHA-256 hashes
+/// (migration 0005), so `sealgate login-link` can mint a link for a running server and a
+/// restart keeps browsers signed in.
 pub struct LocalLogin {
     config: LocalConfig,
-    tokens: Mutex<HashMap<[u8; 32], PendingLogin>>,
-    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    store: Store,
 }
 
 impl fmt::Debug for LocalLogin {
@@ -380,13 +373,38 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave these maps half-updated.
+    // A panic while holding the lock cannot leave this map half-updated.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn now_ms() -> i64 {
+    i64::try_from(crate::now_ms()).unwrap_or(i64::MAX)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4).min(i64::MAX / 4)
+}
+
+fn store_down(_: sealgate_store::StoreError) -> AuthError {
+    AuthError::Unavailable("the session store is unavailable")
+}
+
+/// Mints a one-time login token for `user_id` (who must exist) into `store`, valid
+/// [`LOGIN_TOKEN_TTL`]: what `sealgate serve` prints at start and `sealgate login-link`
+/// prints any time; any server on the same database accepts it once.
+pub async fn mint_login_token(store: &Store, user_id: &str) -> Result<SecretString, AuthError> {
+    let token = random_token()?;
+    let now = now_ms();
+    store
+        .add_login_token(&sha256(token.as_bytes()), user_id, now, now + ms(LOGIN_TOKEN_TTL))
+        .await
+        .map_err(store_down)?;
+    Ok(SecretString::from(token))
+}
+
 impl LocalLogin {
-    fn new(config: LocalConfig) -> Self {
-        Self { config, tokens: Mutex::new(HashMap::new()), sessions: Mutex::new(HashMap::new()) }
+    fn new(config: LocalConfig, store: Store) -> Self {
+        Self { config, store }
     }
 
     /// Whether cookies are marked `Secure`.
@@ -396,70 +414,53 @@ impl LocalLogin {
 
     /// Issues a one-time login token for `user_id` (valid [`LOGIN_TOKEN_TTL`]). The caller
     /// checks the user exists ([`Auth::issue_login_token`] does).
-    pub fn issue(&self, user_id: &str) -> Result<SecretString, AuthError> {
-        let token = random_token()?;
-        let now = Instant::now();
-        let mut tokens = lock(&self.tokens);
-        tokens.retain(|_, p| p.expires > now);
-        if tokens.len() >= MAX_LIVE {
-            return Err(AuthError::Unavailable("too many outstanding login links"));
-        }
-        tokens.insert(
-            sha256(token.as_bytes()),
-            PendingLogin { user_id: user_id.to_owned(), expires: now + LOGIN_TOKEN_TTL },
-        );
-        Ok(SecretString::from(token))
+    pub async fn issue(&self, user_id: &str) -> Result<SecretString, AuthError> {
+        mint_login_token(&self.store, user_id).await
     }
 
     /// Consumes a login token (whatever the outcome, it cannot be used again) and starts a
     /// session.
-    pub fn login(&self, token: &str) -> Result<NewSession, AuthError> {
-        let invalid = || unauthenticated("this login link is invalid, expired or already used; ask for a new one");
+    pub async fn login(&self, token: &str) -> Result<NewSession, AuthError> {
+        let invalid = || {
+            unauthenticated(
+                "this login link is invalid, expired or already used; get a new one with `sealgate login-link` \
+                 (no restart needed)",
+            )
+        };
         if token.len() > 128 {
             return Err(invalid());
         }
-        let now = Instant::now();
-        let pending = lock(&self.tokens).remove(&sha256(token.as_bytes())).ok_or_else(invalid)?;
-        if pending.expires <= now {
+        let now = now_ms();
+        let (user_id, expires) =
+            self.store.take_login_token(&sha256(token.as_bytes())).await.map_err(store_down)?.ok_or_else(invalid)?;
+        if expires <= now {
             return Err(invalid());
         }
         let session_id = random_token()?;
         let csrf = random_token()?;
-        let mut sessions = lock(&self.sessions);
-        sessions.retain(|_, s| !self.expired(s, now));
-        if sessions.len() >= MAX_LIVE {
-            return Err(AuthError::Unavailable("too many sessions"));
-        }
-        sessions.insert(
-            sha256(session_id.as_bytes()),
-            Session {
-                user_id: pending.user_id.clone(),
-                csrf: SecretString::from(csrf.clone()),
-                created: now,
-                last_seen: now,
-            },
-        );
-        Ok(NewSession {
-            session_id: SecretString::from(session_id),
-            csrf_token: SecretString::from(csrf),
-            user_id: pending.user_id,
-        })
-    }
-
-    fn expired(&self, s: &Session, now: Instant) -> bool {
-        now.duration_since(s.last_seen) >= self.config.idle_timeout
-            || now.duration_since(s.created) >= self.config.absolute_timeout
+        let session = sealgate_store::NewSession {
+            id_hash: &sha256(session_id.as_bytes()),
+            user_id: &user_id,
+            csrf_hash: &sha256(csrf.as_bytes()),
+            now_ms: now,
+            expires_ms: now.saturating_add(ms(self.config.absolute_timeout)),
+        };
+        self.store.add_session(&session).await.map_err(store_down)?;
+        Ok(NewSession { session_id: SecretString::from(session_id), csrf_token: SecretString::from(csrf), user_id })
     }
 
     /// Checks the session cookie(s); for unsafe methods `csrf` is `Some(header)`.
-    fn check_session(&self, cookies: &[&str], csrf: Option<Option<&[u8]>>) -> Result<AuthUser, AuthError> {
-        let now = Instant::now();
-        let mut sessions = lock(&self.sessions);
+    async fn check_session(&self, cookies: &[&str], csrf: Option<Option<&[u8]>>) -> Result<AuthUser, AuthError> {
+        let now = now_ms();
         for cookie in cookies {
             let key = sha256(cookie.as_bytes());
-            let Some(session) = sessions.get_mut(&key) else { continue };
-            if self.expired(session, now) {
-                sessions.remove(&key);
+            let Some(session) = self.store.session(&key).await.map_err(store_down)? else { continue };
+            // The absolute end is the one stored at login; the idle timeout is this server's.
+            if now >= session.expires_ms
+                || now.saturating_sub(session.last_seen_ms) >= ms(self.config.idle_timeout)
+                || now.saturating_sub(session.created_ms) >= ms(self.config.absolute_timeout)
+            {
+                self.store.delete_session(&key).await.map_err(store_down)?;
                 return Err(unauthenticated("the session has expired; log in again"));
             }
             if let Some(header) = csrf {
@@ -467,19 +468,21 @@ impl LocalLogin {
                     "missing X-CSRF-Token header: requests that change state with a session cookie must echo \
                      the sealgate_csrf token",
                 ))?;
-                if !bool::from(header.ct_eq(session.csrf.expose_secret().as_bytes())) {
+                if !bool::from(sha256(header).ct_eq(session.csrf_hash.as_slice())) {
                     return Err(AuthError::Csrf("the X-CSRF-Token header does not match this session's CSRF token"));
                 }
             }
-            session.last_seen = now;
-            return Ok(AuthUser { id: session.user_id.clone(), via: AuthVia::Session, session: Some(key) });
+            if now.saturating_sub(session.last_seen_ms) >= TOUCH_EVERY_MS {
+                self.store.touch_session(&key, now).await.map_err(store_down)?;
+            }
+            return Ok(AuthUser { id: session.user_id, via: AuthVia::Session, session: Some(key) });
         }
         Err(unauthenticated("the session is unknown or has ended; log in again"))
     }
 
     /// Ends a session.
-    fn end(&self, key: &[u8; 32]) {
-        lock(&self.sessions).remove(key);
+    async fn end(&self, key: &[u8; 32]) -> Result<(), AuthError> {
+        self.store.delete_session(key).await.map_err(store_down)
     }
 
     fn cookie(&self, name: &str, value: &str, http_only: bool, max_age: Option<u64>) -> String {
@@ -548,7 +551,7 @@ pub async fn login(
     let Ok(Query(q)) = query else {
         return AuthError::Unauthenticated("the login link needs exactly one parameter, token".into()).into_response();
     };
-    let session = match local.login(&q.token) {
+    let session = match local.login(&q.token).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -577,7 +580,10 @@ pub async fn login(
 pub async fn logout(State(auth): State<Arc<Auth>>, user: AuthUser) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let (Some(local), Some(key)) = (auth.local(), user.session) {
-        local.end(&key);
+        if let Err(e) = local.end(&key).await {
+            // Not ended: say so rather than clear the cookies of a session that still works.
+            return e.into_response();
+        }
         for name in [SESSION_COOKIE, CSRF_COOKIE] {
             if let Ok(v) = HeaderValue::from_str(&local.cookie(name, "", name == SESSION_COOKIE, Some(0))) {
                 response.headers_mut().append(header::SET_COOKIE, v);

@@ -509,7 +509,7 @@ pub async fn run(
 
     let url = match &opts.database {
         Some(u) => u.clone(),
-        None => format!("sqlite://{}?mode=rwc", data.join("sealgate.db").display()),
+        None => format!("sqlite://{}?mode=rwc", default_database_file(&data).display()),
     };
     let store = Store::connect(&url).await.map_err(|e| err("database")(&e))?;
     println!("sealgate: database {}", redact_url(&url));
@@ -702,14 +702,8 @@ pub async fn run(
     }
     println!("sealgate: listening on http://{addr}");
     println!("sealgate: service listener on http://{service_addr} (signer, /metrics)");
-    if let Some(auth) = &api_auth
-        && opts.oidc.is_none()
-    {
-        let base = match &opts.public_url {
-            Some(u) => parse_public_url(u)?.0,
-            None => format!("http://{addr}"),
-        };
-        print_login_link(&store, auth, &base).await?;
+    if api_auth.is_some() && opts.oidc.is_none() {
+        print_login_link(&store, &login_base(opts.public_url.as_deref(), addr)?).await?;
     }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
@@ -796,14 +790,37 @@ async fn api_router(
 /// The local user of the embedded default.
 pub const LOCAL_USER: &str = "local";
 
-async fn print_login_link(store: &Store, auth: &crate::auth::Auth, base: &str) -> Result<(), ServeError> {
+async fn print_login_link(store: &Store, base: &str) -> Result<(), ServeError> {
+    use sealgate_envelope::secrecy::ExposeSecret as _;
+    let link = login_link(store, base).await?;
+    println!("sealgate: sign in (one-time link, 15 minutes): {}", link.expose_secret());
+    Ok(())
+}
+
+/// A fresh one-time sign-in link (15 minutes) for the local user, creating the user on
+/// first use: what `serve` prints at start and `sealgate login-link` prints any time. The
+/// token is stored hashed ([`crate::auth::mint_login_token`]), so any server on `store`'s
+/// database accepts it, once. `base` is the server's public URL without a trailing slash.
+pub async fn login_link(store: &Store, base: &str) -> Result<secrecy::SecretString, ServeError> {
     use sealgate_envelope::secrecy::ExposeSecret as _;
     if store.user(LOCAL_USER).await.map_err(|e| err("store")(&e))?.is_none() {
         store.create_user(LOCAL_USER, None).await.map_err(|e| err("store")(&e))?;
     }
-    let token = auth.issue_login_token(LOCAL_USER).await.map_err(|e| err("login")(&e))?;
-    println!("sealgate: sign in (one-time link, 15 minutes): {base}/login?token={}", token.expose_secret());
-    Ok(())
+    let token = crate::auth::mint_login_token(store, LOCAL_USER).await.map_err(|e| err("login")(&e))?;
+    Ok(format!("{base}/login?token={}", token.expose_secret()).into())
+}
+
+/// The base of the sign-in link: `--public-url`, else `http://` and the listen address.
+pub fn login_base(public_url: Option<&str>, listen: SocketAddr) -> Result<String, ServeError> {
+    match public_url {
+        Some(u) => Ok(parse_public_url(u)?.0),
+        None => Ok(format!("http://{listen}")),
+    }
+}
+
+/// The database of a data directory when `--database` is not given: `sealgate.db` in it.
+pub fn default_database_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("sealgate.db")
 }
 
 fn worker_name() -> String {

@@ -270,6 +270,99 @@ async fn local_login_sessions_and_csrf() {
     .await;
 }
 
+/// Every row of every table as text (SQLite `quote()`, PostgreSQL `row::text`), lowercased:
+/// what a copy of the database shows.
+async fn all_rows_text(url: &str) -> String {
+    use sqlx::Connection as _;
+    let mut out = String::new();
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.expect("raw sqlite");
+        let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut c)
+            .await
+            .expect("tables");
+        for t in tables {
+            let cols: Vec<String> = sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{t}')"))
+                .fetch_all(&mut c)
+                .await
+                .expect("columns");
+            let expr = cols.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {expr} FROM \"{t}\"")).fetch_all(&mut c).await.expect("rows");
+            out.extend(rows.into_iter().map(|r| format!("{t}: {r}\n")));
+        }
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("raw postgres");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .expect("tables");
+        for t in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT r::text FROM \"{t}\" r")).fetch_all(&mut c).await.expect("rows");
+            out.extend(rows.into_iter().map(|r| format!("{t}: {r}\n")));
+        }
+    }
+    out.to_lowercase()
+}
+
+fn sha256_hex(text: &str) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_and_links_live_in_the_store_hashed() {
+    on_both("sessions_and_links_live_in_the_store_hashed", |url| async move {
+        let env = start(&url, local()).await;
+        let Who::Session { cookie, csrf } = env.login("alice").await else { unreachable!() };
+
+        // Another process (`sealgate login-link`, a restarted server) on the same database:
+        // its link works on this server once, and this server's session works there.
+        let other = Store::connect(&url).await.expect("second connection");
+        let link = sealgate_server::auth::mint_login_token(&other, "alice").await.expect("mint");
+        let path = format!("/login?token={}", link.expose_secret());
+        assert_eq!(env.call("GET", &path, &Who::Anon, None).await.status, 303);
+        assert_eq!(env.call("GET", &path, &Who::Anon, None).await.status, 401, "once");
+        let restarted = Auth::new(other.clone(), local()).expect("auth");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("cookie", format!("sealgate_session={cookie}").parse().expect("header"));
+        let user = restarted.authenticate(&axum::http::Method::GET, &headers).await.expect("the session survives");
+        assert_eq!(user.id, "alice");
+        headers.insert("x-csrf-token", csrf.parse().expect("header"));
+        assert!(restarted.authenticate(&axum::http::Method::POST, &headers).await.is_ok(), "its CSRF token too");
+        headers.insert("x-csrf-token", "A".repeat(43).parse().expect("header"));
+        assert!(restarted.authenticate(&axum::http::Method::POST, &headers).await.is_err());
+
+        // A copy of the database: hashes only (the positive control finds the session's).
+        let unused = env.auth.issue_login_token("bob").await.expect("token");
+        let rows = all_rows_text(&url).await;
+        for (what, raw) in
+            [("session id", &cookie), ("csrf", &csrf), ("unused link", &unused.expose_secret().to_owned())]
+        {
+            assert!(!rows.contains(&raw.to_lowercase()), "the {what} is stored raw");
+            let hex: String = B64.decode(raw).expect("b64").iter().map(|b| format!("{b:02x}")).collect();
+            assert!(!rows.contains(&hex), "the {what}'s bytes are stored raw");
+        }
+        assert!(rows.contains(&sha256_hex(&cookie)), "the session's hash is stored: {rows}");
+        assert!(rows.contains(&sha256_hex(unused.expose_secret())), "the link's hash is stored");
+
+        // Logout on one server ends the session on the other.
+        let alice = Who::Session { cookie: cookie.clone(), csrf: csrf.clone() };
+        assert_eq!(env.call("POST", "/v1/logout", &alice, None).await.status, 204);
+        headers.remove("x-csrf-token");
+        assert!(restarted.authenticate(&axum::http::Method::GET, &headers).await.is_err(), "logout deletes");
+        other.close().await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn session_cookie_flags_and_idle_expiry() {
     let dir = tempfile::tempdir().expect("dir");

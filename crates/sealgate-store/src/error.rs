@@ -58,6 +58,10 @@ pub enum StoreError {
     LeaseLost,
 
     // --- the database -------------------------------------------------------------------
+    /// The database could not be opened at connect time; the message names the cause in
+    /// words and what to do (never the URL's password).
+    #[error("{0}")]
+    Connect(ConnectError),
     /// The database could not be reached or the pool is exhausted or closed.
     #[error("database unavailable during {op} ({cause})")]
     Unavailable {
@@ -94,6 +98,117 @@ pub enum StoreError {
         op: &'static str,
         /// The class of failure.
         cause: &'static str,
+    },
+}
+
+/// Why connecting to the database failed, in the operator's words. `at` is `HOST:PORT`
+/// (or the socket directory); names come from the URL the operator gave, never a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Nothing listens at the address.
+    #[error("connection refused at {at}: is PostgreSQL running there?")]
+    Refused {
+        /// `HOST:PORT`.
+        at: String,
+    },
+    /// The address accepted no connection, or did not answer, in time.
+    #[error("no answer from {at} within {secs} s: is PostgreSQL running there, and is the port right?")]
+    TimedOut {
+        /// `HOST:PORT`.
+        at: String,
+        /// The connect timeout.
+        secs: u64,
+    },
+    /// The host could not be reached or resolved.
+    #[error("cannot reach {at}: {reason}")]
+    Unreachable {
+        /// `HOST:PORT`.
+        at: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The role (user) the URL names does not exist (SQLSTATE 28000, "role … does not exist").
+    #[error("role {role} does not exist at {at} (create it: createuser {role})")]
+    RoleMissing {
+        /// The role.
+        role: String,
+        /// `HOST:PORT`.
+        at: String,
+    },
+    /// Password or other authentication refused (SQLSTATE 28P01 or 28000).
+    #[error("authentication failed for role {role} at {at} (check the user and password in the database URL)")]
+    AuthenticationFailed {
+        /// The role.
+        role: String,
+        /// `HOST:PORT`.
+        at: String,
+    },
+    /// The database the URL names does not exist (SQLSTATE 3D000).
+    #[error("database {database} does not exist at {at} (create it: createdb -O {role} {database})")]
+    DatabaseMissing {
+        /// The database.
+        database: String,
+        /// The role that should own it.
+        role: String,
+        /// `HOST:PORT`.
+        at: String,
+    },
+    /// TLS to the server failed.
+    #[error("TLS with {at} failed (check sslmode and the server's certificate)")]
+    Tls {
+        /// `HOST:PORT`.
+        at: String,
+    },
+    /// The server refused the connection for another reason.
+    #[error("PostgreSQL at {at} refused the connection (SQLSTATE {code})")]
+    Refusal {
+        /// `HOST:PORT`.
+        at: String,
+        /// The SQLSTATE.
+        code: String,
+    },
+    /// SQLite: the database file's directory does not exist.
+    #[error(
+        "cannot open the SQLite database {file}: directory {dir} does not exist (create it: mkdir -p -m 0700 {dir})"
+    )]
+    SqliteDirMissing {
+        /// The database file.
+        file: String,
+        /// Its directory.
+        dir: String,
+    },
+    /// SQLite: the file's "directory" is not a directory.
+    #[error("cannot open the SQLite database {file}: {dir} is not a directory")]
+    SqliteNotADirectory {
+        /// The database file.
+        file: String,
+        /// Its parent path.
+        dir: String,
+    },
+    /// SQLite: the directory or the file is not writable by this user.
+    #[error("cannot open the SQLite database {file}: {what} is not writable by this user ({reason})")]
+    SqliteNotWritable {
+        /// The database file.
+        file: String,
+        /// `directory D` or `the file`.
+        what: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// SQLite: the file does not exist and the URL does not allow creating it.
+    #[error("the SQLite database {file} does not exist (add ?mode=rwc to the URL to create it)")]
+    SqliteMissing {
+        /// The database file.
+        file: String,
+    },
+    /// SQLite: another reason (the file is not a database, …).
+    #[error("cannot open the SQLite database {file} (SQLite code {code})")]
+    SqliteOther {
+        /// The database file.
+        file: String,
+        /// SQLite's extended result code.
+        code: String,
     },
 }
 

@@ -7,8 +7,9 @@
 //! owner too; envelopes — one JWE per (credential, role),
 //! ciphertext the store can never open; recipient key versions (public JWKs); nonces;
 //! the import job queue; balances and trades; orders; the audit hash chain; the
-//! notification outbox. **No column ever holds a plaintext secret**, and no error carries a
-//! SQL parameter or a database message (see [`StoreError`]).
+//! notification outbox; local sign-in links and sessions (SHA-256 hashes of their tokens
+//! only). **No column ever holds a plaintext secret**, and no error carries a SQL parameter
+//! or a database message (see [`StoreError`]).
 //!
 //! Concurrency-critical operations and how they stay correct across processes:
 //! - [`Store::next_nonce`]: one `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement.
@@ -38,6 +39,7 @@ mod nonce;
 mod outbox;
 mod portfolio;
 mod revocation;
+mod sessions;
 mod settings;
 mod store;
 
@@ -46,12 +48,13 @@ pub use audit_sqlite::{SqliteAuditAppender, WalCheckpoint, WalCheckpointer};
 pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };
-pub use error::{DbErrorKind, Result, StoreError, UnknownValue};
+pub use error::{ConnectError, DbErrorKind, Result, StoreError, UnknownValue};
 pub use jobs::ImportSummary;
 pub use jobs::{ClaimedJob, Job, JobState};
 pub use limits::CredentialLimits;
 pub use nonce::NonceGuard;
 pub use outbox::Notification;
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
+pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};
 pub use store::{Backend, Store, StoreOptions};

@@ -3,10 +3,11 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::error::{Ctx, Result, StoreError};
+use crate::error::{ConnectError, Ctx, Result, StoreError};
 
 /// Migrations are embedded at build time and append-only; one directory per dialect, kept
 /// in step (same tables, columns and constraints).
@@ -33,6 +34,10 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// SQLite only: how long a writer waits for another connection's write lock.
     pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL: how long the first connection at [`Store::connect`] may take, refusals
+    /// and a server starting up retried meanwhile, before [`ConnectError`] names the cause
+    /// (a wrong port or host answers in seconds, not after `acquire_timeout`).
+    pub connect_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -41,6 +46,7 @@ impl Default for StoreOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
             sqlite_busy_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -151,18 +157,45 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(options.sqlite_busy_timeout);
             let file = connect.get_filename().to_path_buf();
-            let pool = SqlitePoolOptions::new()
+            let pool = match SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await
-                .ctx("connect")?;
+            {
+                Ok(pool) => pool,
+                Err(e) => return Err(sqlite_connect_error(&file, e)),
+            };
             SQLITE_MIGRATIONS.run(&pool).await.map_err(StoreError::from_migrate)?;
             let sqlite_file = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
                 .then(|| std::sync::Arc::new((file, options.sqlite_busy_timeout)));
             Store { db: Db::Sqlite(pool), sqlite_file }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url).map_err(|_| StoreError::InvalidUrl("bad postgres URL"))?;
+            // One connection first, bounded by connect_timeout: the pool would retry a refused
+            // connection silently until acquire_timeout, and reduces refusals to a SQLSTATE.
+            // A refusal or a server still starting up (57P03) is retried until then, so a
+            // PostgreSQL started alongside still gets its few seconds.
+            let at = pg_address(&connect);
+            let deadline = tokio::time::Instant::now() + options.connect_timeout;
+            let mut pause = Duration::from_millis(100);
+            loop {
+                match tokio::time::timeout_at(deadline, PgConnection::connect_with(&connect)).await {
+                    Ok(Ok(probe)) => {
+                        let _ = probe.close().await;
+                        break;
+                    }
+                    Ok(Err(e)) if may_be_starting(&e) && tokio::time::Instant::now() + pause < deadline => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                    Ok(Err(e)) => return Err(pg_connect_error(&connect, at, e)),
+                    Err(_) => {
+                        let secs = options.connect_timeout.as_secs().max(1);
+                        return Err(StoreError::Connect(ConnectError::TimedOut { at, secs }));
+                    }
+                }
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
@@ -195,4 +228,92 @@ impl Store {
         const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
         with_pool!(self, p => sqlx::query_scalar::<_, i64>(SQL).fetch_all(p).await).ctx("applied migrations")
     }
+}
+
+/// `HOST:PORT`, or the socket directory, of a PostgreSQL URL (never its password).
+fn pg_address(o: &PgConnectOptions) -> String {
+    match o.get_socket() {
+        Some(dir) => format!("socket {} port {}", dir.display(), o.get_port()),
+        None if o.get_host().contains(':') => format!("[{}]:{}", o.get_host(), o.get_port()),
+        None => format!("{}:{}", o.get_host(), o.get_port()),
+    }
+}
+
+/// Nothing listens yet, or PostgreSQL is starting up: worth another try.
+fn may_be_starting(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}
+
+/// A failed first PostgreSQL connection, in words (see [`ConnectError`]).
+fn pg_connect_error(o: &PgConnectOptions, at: String, err: sqlx::Error) -> StoreError {
+    let role = o.get_username().to_owned();
+    let e = match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                // 28000 is invalid_authorization_specification: PostgreSQL uses it for a
+                // missing role and for pg_hba.conf refusals. Its message is only classified
+                // here, never carried (it may quote values; see the module docs of error.rs).
+                "28000" if db.message().starts_with("role ") && db.message().ends_with("does not exist") => {
+                    ConnectError::RoleMissing { role, at }
+                }
+                "28000" | "28P01" => ConnectError::AuthenticationFailed { role, at },
+                "3D000" => {
+                    let database = o.get_database().unwrap_or(&role).to_owned();
+                    ConnectError::DatabaseMissing { database, role, at }
+                }
+                _ => ConnectError::Refusal { at, code },
+            }
+        }
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => ConnectError::Refused { at },
+        sqlx::Error::Io(io) => ConnectError::Unreachable { at, reason: io.to_string() },
+        sqlx::Error::Tls(_) => ConnectError::Tls { at },
+        other => return StoreError::from_sqlx("connect", other),
+    };
+    StoreError::Connect(e)
+}
+
+/// A failed SQLite open, in words: SQLite says only "unable to open database file" (code
+/// 14), so the path is examined to name the cause.
+fn sqlite_connect_error(file: &std::path::Path, err: sqlx::Error) -> StoreError {
+    let code = match &err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()).unwrap_or_default(),
+        _ => return StoreError::from_sqlx("connect", err),
+    };
+    let shown = file.display().to_string();
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let e = if code != "14" {
+        ConnectError::SqliteOther { file: shown, code }
+    } else if !dir.exists() {
+        ConnectError::SqliteDirMissing { file: shown, dir: dir.display().to_string() }
+    } else if !dir.is_dir() {
+        ConnectError::SqliteNotADirectory { file: shown, dir: dir.display().to_string() }
+    } else if file.exists() {
+        match std::fs::OpenOptions::new().read(true).write(true).open(file) {
+            Err(e) => ConnectError::SqliteNotWritable { file: shown, what: "the file".into(), reason: e.to_string() },
+            Ok(_) => ConnectError::SqliteOther { file: shown, code },
+        }
+    } else {
+        // Only on this failure path: can this user create a file in the directory at all?
+        let probe = dir.join(format!(".sealgate-probe-{}", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+            Err(e) => ConnectError::SqliteNotWritable {
+                file: shown,
+                what: format!("directory {}", dir.display()),
+                reason: e.to_string(),
+            },
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                ConnectError::SqliteMissing { file: shown }
+            }
+        }
+    };
+    StoreError::Connect(e)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    Side, Store, StoreError, StoredCheckpoint, Trade,
+    NewSession, Side, Store, StoreError, StoredCheckpoint, Trade,
 };
 
 async fn connect(db: &TestDb) -> Store {
@@ -30,16 +30,18 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 13] = [
     "audit_log",
     "balances",
     "credentials",
     "envelopes",
     "import_jobs",
+    "login_tokens",
     "nonces",
     "notification_outbox",
     "orders",
     "recipient_keys",
+    "sessions",
     "trades",
     "users",
 ];
@@ -87,11 +89,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -159,7 +161,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -1011,6 +1013,10 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         assert_eq!(store.pending_notifications(10).await.expect("pending").len(), 1);
         assert!(store.mark_notification_sent(n).await.expect("sent"));
         assert!(!store.mark_notification_sent(n).await.expect("sent twice"));
+        store.add_login_token(&[5u8; 32], "jan", 1, i64::MAX).await.expect("login token");
+        let session =
+            NewSession { id_hash: &[6u8; 32], user_id: "jan", csrf_hash: &[7u8; 32], now_ms: 1, expires_ms: i64::MAX };
+        store.add_session(&session).await.expect("session");
 
         // Errors never echo a parameter: a refused write whose parameters hold the marker.
         let dup =
@@ -1185,6 +1191,47 @@ async fn revocation_touches_only_the_recorded_envelope_and_reads_the_chain_by_se
         assert_eq!(seqs(store.audit_checkpoints_in(0, 4, 10).await.expect("in")), [2, 4]);
         assert_eq!(seqs(store.audit_checkpoints_in(0, i64::MAX, 1).await.expect("in")), [2]);
         assert!(store.audit_checkpoints_in(5, i64::MAX, 10).await.expect("in").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_token_is_taken_once_even_by_racing_servers_and_sessions_end() {
+    on_both("login tokens and sessions", |db| async move {
+        let store = connect(&db).await;
+        store.create_user("alice", None).await.expect("user");
+        let (now, token) = (1_700_000_000_000_i64, [1u8; 32]);
+        store.add_login_token(&token, "alice", now, now + 900_000).await.expect("add");
+        // An expired token is purged by the next add.
+        store.add_login_token(&[2u8; 32], "alice", now - 2_000_000, now - 1_000_000).await.expect("add old");
+        store.add_login_token(&[3u8; 32], "alice", now, now + 900_000).await.expect("add another");
+        assert_eq!(store.take_login_token(&[2u8; 32]).await.expect("take"), None, "purged");
+        let takers: Vec<_> = (0..8)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move { s.take_login_token(&token).await.expect("take") })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for t in takers {
+            won.extend(t.await.expect("join"));
+        }
+        assert_eq!(won, vec![("alice".to_owned(), now + 900_000)], "exactly one taker");
+        // An unknown user cannot be given a token (foreign key).
+        assert!(store.add_login_token(&[4u8; 32], "nobody", now, now + 1).await.is_err());
+
+        let id = [9u8; 32];
+        let new =
+            NewSession { id_hash: &id, user_id: "alice", csrf_hash: &[8u8; 32], now_ms: now, expires_ms: now + 10 };
+        store.add_session(&new).await.expect("session");
+        let got = store.session(&id).await.expect("get").expect("stored");
+        assert_eq!((got.user_id.as_str(), got.csrf_hash.as_slice(), got.last_seen_ms), ("alice", &[8u8; 32][..], now));
+        store.touch_session(&id, now + 5).await.expect("touch");
+        store.touch_session(&id, now + 1).await.expect("touch back");
+        assert_eq!(store.session(&id).await.expect("get").expect("stored").last_seen_ms, now + 5, "never moves back");
+        store.delete_session(&id).await.expect("delete");
+        assert_eq!(store.session(&id).await.expect("get"), None);
+        store.close().await;
     })
     .await;
 }

@@ -14,6 +14,7 @@ mod audit_cmd;
 mod cmd;
 mod exchange_cmd;
 mod keys_cmd;
+mod login_cmd;
 mod serve_cmd;
 
 fn main() -> ExitCode {

@@ -26,7 +26,7 @@ pub struct TestDb {
     pub sqlite_path: Option<std::path::PathBuf>,
 }
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("SEALGATE_TEST_POSTGRES_ADMIN")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
@@ -34,7 +34,7 @@ fn admin_url() -> String {
 static START_ATTEMPT: Mutex<bool> = Mutex::const_new(false);
 
 /// Connects as admin, starting the local cluster once if needed.
-async fn admin() -> Result<sqlx::PgConnection, String> {
+pub async fn admin() -> Result<sqlx::PgConnection, String> {
     let url = admin_url();
     if let Ok(c) = sqlx::PgConnection::connect(&url).await {
         return Ok(c);
