@@ -72,6 +72,8 @@ pub struct ServeOptions {
     pub sandbox: bool,
     /// Sandbox keys file (default `<data>/sandbox-keys.json`, created with demo keys).
     pub sandbox_keys: Option<PathBuf>,
+    /// A sandbox running elsewhere (`sealgate sandbox`): the sandbox's exchanges are pointed at it.
+    pub sandbox_url: Option<String>,
     /// Roles to run (all by default).
     pub roles: Vec<ServeRole>,
     /// Database URL (default SQLite in the data directory).
@@ -109,6 +111,7 @@ impl Default for ServeOptions {
             data_dir: PathBuf::from("sealgate-data"),
             sandbox: false,
             sandbox_keys: None,
+            sandbox_url: None,
             roles: vec![ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader],
             database: None,
             custody_config: None,
@@ -192,6 +195,19 @@ pub fn parse_public_url(text: &str) -> Result<(String, bool), ServeError> {
         return Err(bad("must not carry credentials, a query or a fragment"));
     }
     Ok((url.as_str().trim_end_matches('/').to_owned(), https))
+}
+
+/// An exchange's base URL: absolute http(s) with a host, no credentials, query or fragment;
+/// returned without a trailing `/` (request paths are appended to it).
+pub fn exchange_base_url(text: &str) -> Result<String, ServeError> {
+    let url = reqwest::Url::parse(text).map_err(|e| ServeError(format!("{text:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(ServeError(format!("{text:?} must be an http:// or https:// URL with a host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(ServeError(format!("{text:?} must not carry credentials, a query or a fragment")));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// Refuses a private file others can read or write, naming the fix; and, like ssh's
@@ -355,6 +371,42 @@ pub fn sandbox_markets() -> Vec<sealgate_sandbox::Market> {
 fn unreachable_amount() -> sealgate_sandbox::Amount {
     // The literals above all parse; this keeps the code free of unwrap.
     sealgate_sandbox::Amount::parse("0").unwrap_or_default()
+}
+
+/// The exchanges the sandbox speaks.
+pub const SANDBOX_VENUES: [&str; 4] = ["binance", "kraken", "okx", "coinbase"];
+
+/// Starts the exchange sandbox on `listen` with the keys of `keys_path`, writing demo keys
+/// there (0600) first when the file does not exist: what `serve --sandbox` runs in-process
+/// and `sealgate sandbox` runs alone for a whole fleet.
+pub async fn start_sandbox(listen: SocketAddr, keys_path: &Path) -> Result<sealgate_sandbox::Sandbox, ServeError> {
+    if !keys_path.exists() {
+        let demo = demo_sandbox_keys()?;
+        let text = serde_json::to_vec_pretty(&demo).map_err(|e| err("sandbox keys")(&e))?;
+        write_private_file(keys_path, &text).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
+    }
+    check_private_file(keys_path).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
+    let specs = load_sandbox_keys(keys_path)?;
+    sealgate_sandbox::Sandbox::start(listen, specs, sandbox_markets())
+        .await
+        .map_err(|e| err(&format!("sandbox on {listen}"))(&e))
+}
+
+/// `id=url` for every exchange not at its production address, then how many are.
+fn exchange_url_summary(exchanges: &HashMap<String, String>) -> String {
+    let production = default_exchange_urls();
+    let mut changed: Vec<String> = exchanges
+        .iter()
+        .filter(|(id, url)| production.get(*id) != Some(*url))
+        .map(|(id, url)| format!("{id}={url}"))
+        .collect();
+    changed.sort();
+    let rest = exchanges.len() - changed.len();
+    match (changed.is_empty(), rest) {
+        (true, _) => "every exchange at its production address".to_owned(),
+        (false, 0) => changed.join(", "),
+        (false, n) => format!("{}; {n} other(s) at their production addresses", changed.join(", ")),
+    }
 }
 
 /// Reads a sandbox keys file into the sandbox's key specs.
@@ -543,28 +595,28 @@ pub async fn run(
     let mut _sandbox = None;
     if opts.sandbox {
         let keys_path = opts.sandbox_keys.clone().unwrap_or_else(|| data.join("sandbox-keys.json"));
-        if !keys_path.exists() {
-            let demo = demo_sandbox_keys()?;
-            let text = serde_json::to_vec_pretty(&demo).map_err(|e| err("sandbox keys")(&e))?;
-            write_private_file(&keys_path, &text).map_err(|e| err("sandbox keys")(&e))?;
-        }
-        check_private_file(&keys_path).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
-        let specs = load_sandbox_keys(&keys_path)?;
-        let sb = sealgate_sandbox::Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), specs, sandbox_markets())
-            .await
-            .map_err(|e| err("sandbox")(&e))?;
+        let sb = start_sandbox(SocketAddr::from(([127, 0, 0, 1], 0)), &keys_path).await?;
         let base = format!("http://{}", sb.addr());
-        for id in ["binance", "kraken", "okx", "coinbase"] {
+        for id in SANDBOX_VENUES {
             exchanges.insert(id.to_owned(), base.clone());
         }
         println!(
-            "sealgate: exchange sandbox on {base} (binance, kraken, okx, coinbase); its API keys: {}",
+            "sealgate: exchange sandbox on {base} ({}); its API keys: {}",
+            SANDBOX_VENUES.join(", "),
             keys_path.display()
         );
         _sandbox = Some(sb);
     }
+    if let Some(base) = &opts.sandbox_url {
+        for id in SANDBOX_VENUES {
+            exchanges.insert(id.to_owned(), base.clone());
+        }
+    }
     for (id, u) in &opts.exchange_urls {
         exchanges.insert(id.clone(), u.clone());
+    }
+    if has(ServeRole::Signer) {
+        println!("sealgate: exchange URLs: {}", exchange_url_summary(&exchanges));
     }
 
     let service_dir = opts.service_keys.clone().unwrap_or_else(|| data.join("service"));

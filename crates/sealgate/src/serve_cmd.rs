@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// The sandbox's API keys (JSON; default <data-dir>/sandbox-keys.json, demo keys made on first start).
     #[arg(long, requires = "sandbox")]
     sandbox_keys: Option<PathBuf>,
+    /// A shared sandbox (`sealgate sandbox --listen ADDR`) for a fleet: point binance, kraken,
+    /// okx and coinbase at this URL, e.g. http://127.0.0.1:9900.
+    #[arg(long, conflicts_with = "sandbox", value_name = "URL")]
+    sandbox_url: Option<String>,
     /// Roles to run, comma-separated: api, signer, importer, trader (default: all).
     #[arg(long, value_delimiter = ',')]
     roles: Vec<String>,
@@ -93,6 +97,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         data_dir: a.data_dir,
         sandbox: a.sandbox,
         sandbox_keys: a.sandbox_keys,
+        sandbox_url: a
+            .sandbox_url
+            .as_deref()
+            .map(sealgate_server::serve::exchange_base_url)
+            .transpose()
+            .context("--sandbox-url")?,
         database: a.database,
         custody_config: a.custody_config,
         signer_url: a.signer_url,
@@ -117,7 +127,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     for e in &a.exchange_urls {
         let (id, url) = e.split_once('=').with_context(|| format!("--exchange-url {e:?}: expected ID=URL"))?;
         sealgate_exchanges::scheme(id).with_context(|| format!("--exchange-url {e:?}"))?;
-        opts.exchange_urls.push((id.to_owned(), url.to_owned()));
+        let url = sealgate_server::serve::exchange_base_url(url).with_context(|| format!("--exchange-url {e:?}"))?;
+        opts.exchange_urls.push((id.to_owned(), url));
     }
     for r in &a.allow_sign {
         opts.allow_sign
@@ -128,7 +139,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
