@@ -222,7 +222,7 @@ const BATCH_ORDER: &[&str] = &[
 ];
 
 const fn e(path: &'static str, params: &'static [&'static str], kind: super::Kind<Reader>) -> Endpoint<Reader> {
-    Endpoint { method: "POST", path, params, kind }
+    Endpoint::new("POST", path, params, kind)
 }
 
 /// Every documented trade and withdraw call (all POST).

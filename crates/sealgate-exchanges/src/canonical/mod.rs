@@ -123,6 +123,18 @@ pub(crate) struct Endpoint<R: 'static> {
     pub kind: Kind<R>,
 }
 
+impl<R> Endpoint<R> {
+    /// A table row (a `const fn`, so the tables stay `static`).
+    pub(crate) const fn new(
+        method: &'static str,
+        path: &'static str,
+        params: &'static [&'static str],
+        kind: Kind<R>,
+    ) -> Self {
+        Endpoint { method, path, params, kind }
+    }
+}
+
 /// The entry of `method path` in `table`.
 pub(crate) fn find<'t, R>(table: &'t [Endpoint<R>], method: &str, path: &str) -> Option<&'t Endpoint<R>> {
     table.iter().find(|e| e.method == method && matches(e.path, path))
