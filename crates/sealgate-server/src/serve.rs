@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use sealgate_custody::{Custody, KeyStatus, RoleKeyType};
+use sealgate_custody::{Custody, KeyStatus};
 use sealgate_policy::Role;
 use sealgate_store::Store;
 
@@ -44,6 +44,16 @@ pub enum ServeRole {
 }
 
 impl ServeRole {
+    /// Its name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Signer => "signer",
+            Self::Importer => "importer",
+            Self::Trader => "trader",
+        }
+    }
+
     /// Parse a role name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -235,6 +245,138 @@ fn private_dir(dir: &Path) -> Result<(), ServeError> {
     sealgate_hardening::private_file::private_dir(dir).map_err(ServeError)
 }
 
+/// The consumer roles that reach a signer with a service key.
+const SERVICE_ROLES: [&str; 2] = ["importer", "trader"];
+
+/// How an operator re-exports a recipient key set.
+const REEXPORT: &str = "sealgate keys export-recipients --custody CUSTODY_TOML --ttl SECONDS \
+                        (and write {\"jws\", \"pin\"} as docs/scaled-deployment.md shows)";
+
+/// Whether these are every role, as the embedded default runs them: the one setting in
+/// which a start creates keys (custody, service keys) on its own.
+fn embedded_default(roles: &[ServeRole]) -> bool {
+    [ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader].iter().all(|r| roles.contains(r))
+}
+
+/// The service-keys directory of the options.
+fn service_dir_of(opts: &ServeOptions) -> PathBuf {
+    opts.service_keys.clone().unwrap_or_else(|| opts.data_dir.join("service"))
+}
+
+/// Creates the service key pairs of the consumer roles in `dir` (0700): `<role>.key`
+/// (PKCS#8, 0600) and `<role>.pub` (base64url of the raw Ed25519 key) for importer and
+/// trader. Existing pairs are kept (a missing `.pub` is derived from its `.key`).
+/// Returns, per role, whether its pair was created.
+pub fn create_service_keys(dir: &Path) -> Result<Vec<(&'static str, bool)>, ServeError> {
+    private_dir(dir)?;
+    let mut made = Vec::new();
+    for role in SERVICE_ROLES {
+        let existed = dir.join(format!("{role}.key")).exists();
+        let key = ServiceKey::load_or_create(dir, role).map_err(|e| err("service key")(&e))?;
+        let pub_path = dir.join(format!("{role}.pub"));
+        if !pub_path.exists() {
+            std::fs::write(&pub_path, format!("{}\n", B64.encode(key.public_key())))
+                .map_err(|e| ServeError(format!("service key {}: {e}", pub_path.display())))?;
+        }
+        made.push((role, !existed));
+    }
+    Ok(made)
+}
+
+/// Checks the options before anything is created: no data directory, database, key or
+/// custody exists because of a start that then fails on its options. Returns the
+/// `--recipients-file`'s set, verified under its own pin and not expired.
+pub fn check_options(opts: &ServeOptions) -> Result<Option<crate::api::RecipientSet>, ServeError> {
+    if let Some(u) = &opts.public_url {
+        parse_public_url(u)?;
+    }
+    let has = |r: ServeRole| opts.roles.contains(&r);
+    let names = || opts.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",");
+    if opts.roles.is_empty() {
+        return Err(ServeError("--roles: name at least one of api, signer, importer, trader".into()));
+    }
+    let embedded = embedded_default(&opts.roles);
+    if !embedded && opts.database.is_none() {
+        return Err(ServeError(format!(
+            "--roles {} needs --database: the processes of a split deployment share one database \
+             (e.g. --database postgres://sealgate@127.0.0.1/sealgate)",
+            names()
+        )));
+    }
+    if has(ServeRole::Signer) && opts.database.is_some() && opts.custody_config.is_none() {
+        return Err(ServeError(format!(
+            "a signer with --database needs --custody-config: every signer on a database shares one custody, \
+             and without it this process would create its own local keyring in {}; write the custody TOML \
+             (see README, Usage) and run: sealgate keys init --custody FILE",
+            opts.data_dir.display()
+        )));
+    }
+    let service_dir = service_dir_of(opts);
+    if !has(ServeRole::Signer) {
+        for role in [ServeRole::Importer, ServeRole::Trader].into_iter().filter(|r| has(*r)) {
+            if opts.signer_url.is_none() {
+                return Err(ServeError(format!(
+                    "role {} needs --signer-url (this process runs no signer)",
+                    role.name()
+                )));
+            }
+            let key = service_dir.join(format!("{}.key", role.name()));
+            if !key.exists() {
+                return Err(ServeError(format!(
+                    "role {} needs its service key {}, which does not exist: create the pairs once with \
+                     `sealgate keys service-keys --dir DIR` and copy {}.key (mode 0600) here \
+                     (the signers trust DIR's .pub files)",
+                    role.name(),
+                    key.display(),
+                    role.name()
+                )));
+            }
+        }
+        if has(ServeRole::Api) && opts.custody_config.is_none() && opts.recipients_file.is_none() {
+            return Err(ServeError(
+                "the api needs custody access (--custody-config) or --recipients-file to publish the key set".into(),
+            ));
+        }
+    } else if !embedded {
+        for role in SERVICE_ROLES {
+            let public = service_dir.join(format!("{role}.pub"));
+            if !public.exists() {
+                return Err(ServeError(format!(
+                    "the signer trusts the {role} service key {}, which does not exist: create the service \
+                     key pairs with `sealgate keys service-keys --dir {}`",
+                    public.display(),
+                    service_dir.display()
+                )));
+            }
+        }
+    }
+    opts.recipients_file.as_deref().map(load_recipients_file).transpose()
+}
+
+/// Reads a `--recipients-file` (`{"jws", "pin"}`) and checks it: its JWS verifies under
+/// its pin and has not expired.
+fn load_recipients_file(path: &Path) -> Result<crate::api::RecipientSet, ServeError> {
+    let bad = |why: String| ServeError(format!("{}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let (Some(jws), Some(pin)) = (v.get("jws").and_then(|x| x.as_str()), v.get("pin").and_then(|x| x.as_str())) else {
+        return Err(bad("needs \"jws\" and \"pin\"".into()));
+    };
+    sealgate_custody::keyset::verify(jws, pin, crate::now_ms() / 1000)
+        .map_err(|e| bad(format!("{e}; re-export it: {REEXPORT}")))?;
+    Ok(crate::api::RecipientSet { jws: jws.to_owned(), pin: pin.to_owned() })
+}
+
+/// The pin of the custody root the database trusts (set by the first signer), if any.
+async fn database_root_pin(store: &Store) -> Result<Option<String>, ServeError> {
+    let Some(text) = store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| err("store")(&e))? else {
+        return Ok(None);
+    };
+    let jwk: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ServeError(format!("store: the trusted root key is not JSON: {e}")))?;
+    sealgate_custody::keyset::thumbprint(&jwk).map(Some).map_err(|e| err("store: the trusted root key")(&e))
+}
+
 /// Opens (creating on first start) the custody named by the options.
 async fn open_custody(opts: &ServeOptions) -> Result<Arc<dyn Custody>, ServeError> {
     let (config, first) = match &opts.custody_config {
@@ -269,7 +411,9 @@ pub async fn sync_recipient_keys(custody: &dyn Custody, store: &Store) -> Result
     let mut keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
     for role in ["importer", "trader"] {
         if !keys.iter().any(|k| k.role == role && k.status == KeyStatus::Active) {
-            let k = custody.rotate(role, RoleKeyType::EcdhP256).await.map_err(|e| err("custody rotate")(&e))?;
+            // A kind this custody can hold (RSA-OAEP-256 on Transit, P-256 elsewhere).
+            let k =
+                custody.rotate(role, custody.default_role_key_type()).await.map_err(|e| err("custody rotate")(&e))?;
             println!("sealgate: created recipient key {} for role {role}", k.kid);
             keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
         }
@@ -548,9 +692,8 @@ pub async fn run(
     mut opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    if let Some(u) = &opts.public_url {
-        parse_public_url(u)?;
-    }
+    // Every mistake in the options is reported before anything is created.
+    let recipients_file = check_options(&opts)?;
     let has = |r: ServeRole| opts.roles.contains(&r);
     let hardening = if has(ServeRole::Signer) { crate::hardening::harden() } else { Default::default() };
     private_dir(&opts.data_dir)?;
@@ -572,13 +715,49 @@ pub async fn run(
     } else {
         None
     };
+    let trusted_pin = database_root_pin(&store).await?;
+    if let (Some(set), Some(path)) = (&recipients_file, &opts.recipients_file) {
+        // The set clients get must be signed by the root the signers' chain is checked under.
+        match &trusted_pin {
+            Some(db) if *db == set.pin => {}
+            Some(db) => {
+                return Err(ServeError(format!(
+                    "{}: the recipient key set is pinned to root {}, but the database trusts root {db}; \
+                     re-export it from the deployment's custody: {REEXPORT}",
+                    path.display(),
+                    set.pin
+                )));
+            }
+            None => {
+                return Err(ServeError(format!(
+                    "{}: the database trusts no custody root yet, so the recipient key set (root {}) cannot be \
+                     checked: start a signer on this database first",
+                    path.display(),
+                    set.pin
+                )));
+            }
+        }
+    }
     if let Some(c) = &custody {
-        sync_recipient_keys(c.as_ref(), &store).await?;
         let root = c.root_public().await.map_err(|e| err("custody root")(&e))?;
         let pin = sealgate_custody::keyset::thumbprint(&root).map_err(|e| err("custody root")(&e))?;
-        if store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| err("store")(&e))?.is_none() {
-            store.set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string()).await.map_err(|e| err("store")(&e))?;
+        // Checked before any role key is made or published: a custody that is not the
+        // deployment's (another keyring, another Transit) must not join its database.
+        match &trusted_pin {
+            Some(db) if *db == pin => {}
+            Some(db) => {
+                return Err(ServeError(format!(
+                    "custody: its root key {pin} differs from the root the database already trusts ({db}): \
+                     this is not the custody of the deployment on this database; start with the \
+                     deployment's --custody-config"
+                )));
+            }
+            None => store
+                .set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string())
+                .await
+                .map_err(|e| err("store")(&e))?,
         }
+        sync_recipient_keys(c.as_ref(), &store).await?;
         println!("sealgate: root key pin {pin}");
     }
     let audit = AuditLog::start(
@@ -645,23 +824,14 @@ pub async fn run(
                 "sealgate: signer: audit chain verified to seq {} (checkpoint {}), {} revoked envelope(s)",
                 followed.seq, followed.checkpoint_seq, followed.revoked
             );
-            private_dir(&service_dir)?;
-            // Service keys for the roles that may run elsewhere; the signer trusts their public halves.
-            let mut trusted = HashMap::new();
-            for role in ["importer", "trader"] {
-                let pub_path = service_dir.join(format!("{role}.pub"));
-                if !pub_path.exists() {
-                    let key = ServiceKey::load_or_create(&service_dir, role).map_err(|e| err("service key")(&e))?;
-                    std::fs::write(&pub_path, B64.encode(key.public_key())).map_err(|e| err("service key")(&e))?;
-                }
-                let v = ServiceVerifier::load(&service_dir, &[role]).map_err(|e| err("service key")(&e))?;
-                let _ = &v;
-                let text = std::fs::read_to_string(&pub_path).map_err(|e| err("service key")(&e))?;
-                if let Ok(raw) = B64.decode(text.trim()) {
-                    trusted.insert(role.to_owned(), raw);
-                }
+            // The signer trusts the public halves of the consumer roles' service keys. Only
+            // the embedded default makes them (its roles all run here); a split signer was
+            // given them (`sealgate keys service-keys`, checked in `check_options`).
+            if embedded_default(&opts.roles) {
+                create_service_keys(&service_dir)?;
             }
-            let verifier = Arc::new(ServiceVerifier::new(trusted));
+            let verifier =
+                Arc::new(ServiceVerifier::load(&service_dir, &SERVICE_ROLES).map_err(|e| err("service key")(&e))?);
             service_app = service_app.merge(signer.clone().router(verifier));
             Some(signer)
         }
@@ -674,7 +844,8 @@ pub async fn run(
         let url = opts.signer_url.as_deref().ok_or_else(|| {
             ServeError(format!("role {} needs --signer-url (this process runs no signer)", role.name()))
         })?;
-        let key = ServiceKey::load_or_create(&service_dir, role.name()).map_err(|e| err("service key")(&e))?;
+        // Never made here: a new key would be one the signers do not trust.
+        let key = ServiceKey::load(&service_dir, role.name()).map_err(|e| err("service key")(&e))?;
         Ok(Arc::new(HttpSignerClient::new(url, Arc::new(key)).map_err(|e| err("signer client")(&e))?))
     };
 
@@ -807,15 +978,7 @@ async fn api_router(
     };
     let auth = Arc::new(Auth::new(store.clone(), config).map_err(|e| err("auth")(&e))?);
     let recipients = match (custody, &opts.recipients_file) {
-        (_, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| ServeError(format!("{}: {e}", path.display())))?;
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| ServeError(format!("{}: not JSON: {e}", path.display())))?;
-            match (v.get("jws").and_then(|x| x.as_str()), v.get("pin").and_then(|x| x.as_str())) {
-                (Some(jws), Some(pin)) => crate::api::RecipientSet { jws: jws.to_owned(), pin: pin.to_owned() },
-                _ => return Err(ServeError(format!("{}: needs \"jws\" and \"pin\"", path.display()))),
-            }
-        }
+        (_, Some(path)) => load_recipients_file(path)?,
         (Some(c), None) => {
             let jws = sealgate_custody::keyset::sign(c.as_ref(), crate::now_ms() / 1000, KEYSET_TTL_SECS)
                 .await
