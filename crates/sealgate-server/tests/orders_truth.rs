@@ -1,0 +1,169 @@
+//! Orders tell the truth, and a lockdown does what a user in a hurry needs — with the real
+//! trader, the real signer (in process and over HTTP), the audit chain and the exchange
+//! sandbox, on SQLite and PostgreSQL:
+//! - a placement on a frozen credential is `rejected` with "the credential is frozen", in the
+//!   order list and as a denial in the owner's audit trail;
+//! - a frozen credential still cancels (and the lockdown's "cancel all open orders" does it),
+//!   while every "cancel" that can place (cancel-and-replace, an amend) is refused and audited;
+//! - an order never sent (the signer unreachable) is `rejected` with the reason; one whose
+//!   answer was lost after the exchange took it is `unknown`, then reconciled by a status
+//!   query to its real state.
+
+#[path = "../../sealgate-store/tests/harness/mod.rs"]
+mod harness;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sealgate_policy::Role;
+use sealgate_server::client::SignerCallError;
+use sealgate_server::service_auth::ServiceKey;
+use sealgate_server::signer::{HttpSignerClient, LocalSignerClient};
+use sealgate_server::trader::{FROZEN, OrderRequest, TradeError, Trader};
+use support::*;
+
+fn limit(cid: &str, qty: &str, price: &str) -> OrderRequest {
+    serde_json::from_value(serde_json::json!({
+        "credential_id": cid, "symbol": "BTCUSDT", "side": "buy", "order_type": "limit", "qty": qty, "price": price,
+    }))
+    .expect("order")
+}
+
+fn locked_usdt(world: &World) -> sealgate_sandbox::Amount {
+    world
+        .sandbox
+        .balances(BINANCE_KEY)
+        .into_iter()
+        .find(|(a, _, _)| a == "USDT")
+        .map(|(_, _, locked)| locked)
+        .expect("USDT")
+}
+
+/// Denial records of alice's trail that say the credential is frozen.
+async fn frozen_denials(world: &World) -> Vec<String> {
+    let rows = world.store.audit_for_owner("alice", 0, 1000).await.expect("trail");
+    rows.into_iter().filter(|r| r.action == "denied" && r.detail.contains(FROZEN)).map(|r| r.detail).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_credential_cancels_but_places_nothing_and_every_refusal_is_on_record() {
+    harness::on_both("orders_frozen", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-bn", "binance", &binance_json(), &[("trader", "read,trade")]).await;
+        let signer = world.signer(world.signer_config());
+        let client = Arc::new(LocalSignerClient::new(signer.clone(), Role::Trader));
+        let trader = Trader::new(world.store.clone(), client).with_audit(world.audit.clone());
+
+        let a = trader.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect("place");
+        let b = trader.place("alice", &limit("cid-bn", "0.02", "41000")).await.expect("place");
+        assert_eq!((a.status.as_str(), b.status.as_str()), ("open", "open"));
+        assert_ne!(locked_usdt(&world), amt("0"));
+
+        assert_eq!(world.store.lockdown("alice").await.expect("lockdown"), 1);
+        signer.invalidate_all();
+
+        // A placement: refused before the signer, recorded as rejected, in the trail.
+        let e = trader.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect_err("frozen");
+        assert_eq!(e, TradeError::Denied(FROZEN.into()));
+        let orders = world.store.orders("alice", 10).await.expect("orders");
+        let refused = orders.iter().find(|o| o.status == "rejected").expect("the refused order is listed");
+        assert_eq!(refused.reason.as_deref(), Some(FROZEN));
+        assert_eq!(frozen_denials(&world).await.len(), 1);
+
+        // At the signer, as the trader: each "cancel" that can place is refused and audited.
+        for (method, path, query) in [
+            ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1"),
+            (
+                "POST",
+                "/api/v3/order/cancelReplace",
+                "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=1\
+                 &cancelReplaceMode=STOP_ON_FAILURE&cancelOrderId=1",
+            ),
+            ("PUT", "/api/v3/order/amend/keepPriority", "symbol=BTCUSDT&orderId=1&newQty=0.001"),
+        ] {
+            let e = signer.forward(Role::Trader, &call("cid-bn", method, path, query, "")).await.expect_err(path);
+            assert_eq!(e, SignerCallError::Denied(FROZEN.into()), "{path}");
+        }
+        assert_eq!(frozen_denials(&world).await.len(), 4, "each refusal is a denial in the owner's trail");
+
+        // One cancel by hand (DELETE /v1/orders/{id}), then the lockdown's cancel-all.
+        let done = trader.cancel("alice", &a.id).await.expect("a frozen credential cancels");
+        assert_eq!(done.status, "canceled");
+        let outcomes = trader.cancel_frozen_orders("alice").await.expect("cancel all");
+        let by_id: Vec<(&str, &str)> = outcomes.iter().map(|o| (o.order_id.as_str(), o.result.as_str())).collect();
+        assert_eq!(by_id, [(b.id.as_str(), "canceled")], "{outcomes:?}");
+        assert_eq!(locked_usdt(&world), amt("0"), "nothing rests on the exchange");
+        // Nothing left to cancel: an empty report, not an error.
+        assert!(trader.cancel_frozen_orders("alice").await.expect("again").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_sent_is_rejected_and_a_lost_answer_is_unknown_until_a_status_query_settles_it() {
+    harness::on_both("orders_unknown", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-bn", "binance", &binance_json(), &[("trader", "read,trade")]).await;
+        let signer = world.signer(world.signer_config());
+
+        // The signer is not listening: nothing was sent, so the order is rejected, with why.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let (key, _) = ServiceKey::generate("trader").expect("key");
+        let http = HttpSignerClient::new(&format!("http://127.0.0.1:{port}"), Arc::new(key)).expect("client");
+        let offline = Trader::new(world.store.clone(), Arc::new(http));
+        let e = offline.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect_err("unreachable");
+        assert!(matches!(&e, TradeError::Unavailable(m) if m.starts_with("not sent")), "{e:?}");
+        let o = world.store.orders("alice", 1).await.expect("orders").remove(0);
+        assert_eq!(o.status, "rejected");
+        assert!(o.reason.as_deref().is_some_and(|r| r.contains("the signer could not be reached")), "{:?}", o.reason);
+
+        // The exchange takes the order but its answer is lost (a 503 "execution status
+        // unknown"): the order is unknown, not rejected, and not placed twice.
+        let trader = Trader::new(world.store.clone(), Arc::new(LocalSignerClient::new(signer.clone(), Role::Trader)))
+            .with_audit(world.audit.clone());
+        world.sandbox.lose_next_order_answers(1);
+        let e = trader.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect_err("answer lost");
+        assert!(matches!(&e, TradeError::Exchange { status: 503, .. }), "{e:?}");
+        assert_eq!(world.sandbox.lost_order_answers_pending(), 0);
+        let lost = world.store.orders("alice", 1).await.expect("orders").remove(0);
+        assert_eq!((lost.status.as_str(), lost.exchange_order_id.as_deref()), ("unknown", None));
+        assert!(lost.reason.as_deref().is_some_and(|r| r.contains("status will be queried")), "{:?}", lost.reason);
+        assert_ne!(locked_usdt(&world), amt("0"), "the exchange has it");
+
+        // The status query (by client order id, through the signer, audited) settles it.
+        let forwarded = |rows: &[sealgate_store::AuditRecord]| rows.iter().filter(|r| r.action == "forwarded").count();
+        let before = forwarded(&world.store.audit_for_owner("alice", 0, 1000).await.expect("trail"));
+        let settled = trader.reconcile("alice", &lost.id).await.expect("reconcile");
+        assert_eq!(settled.status, "open");
+        assert!(settled.exchange_order_id.is_some() && settled.reason.is_none(), "{settled:?}");
+        assert_eq!(settled.status_checks, 1);
+        let after = forwarded(&world.store.audit_for_owner("alice", 0, 1000).await.expect("trail"));
+        assert_eq!(after, before + 1, "the status query is an audited use");
+        // Settled orders are left alone; the real one can now be cancelled.
+        assert_eq!(trader.reconcile("alice", &lost.id).await.expect("again").status_checks, 1);
+        assert_eq!(trader.cancel("alice", &lost.id).await.expect("cancel").status, "canceled");
+
+        // In the background too: a lost answer settles without anyone asking.
+        world.sandbox.lose_next_order_answers(1);
+        trader.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect_err("answer lost");
+        let id = world.store.orders("alice", 1).await.expect("orders").remove(0).id;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let trader = Arc::new(trader);
+        let bg = tokio::spawn(trader.clone().run_reconciler(Duration::from_millis(100), stopped));
+        let mut status = String::new();
+        for _ in 0..100 {
+            status = world.store.order("alice", &id).await.expect("order").expect("exists").status;
+            if status != "unknown" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, "open");
+        stop.send(true).expect("stop");
+        bg.await.expect("reconciler stops");
+    })
+    .await;
+}
