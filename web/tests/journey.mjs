@@ -35,7 +35,9 @@ const EXTRA_KEYS = JSON.parse(env('SEALGATE_EXTRA_KEYS', '[]'));
 const OKX_KEY = 'okx-web-key-5Tq8';
 const OKX_SECRET = `${SECRET}-okx`;
 const OKX_PASS = `PASS-${SECRET}`;
-const CANARIES = [SECRET, OKX_SECRET, OKX_PASS];
+const KC_SECRET = `${SECRET}-kucoin`;
+const KC_PASS = `KCPASS-${SECRET}`;
+const CANARIES = [SECRET, OKX_SECRET, OKX_PASS, KC_SECRET, KC_PASS];
 
 mkdirSync(ART, { recursive: true });
 const log = (...a) => console.log('[journey]', ...a);
@@ -287,7 +289,7 @@ try {
   // whose import the importer does not speak.
   await page.evaluate(() => { location.hash = '#/add'; });
   await visible('#add-form');
-  await fill({ exchange: 'kucoin', key: 'kc-key-0001', secret: 'kc-secret-0001', passphrase: 'kc-pass', importer: true, trader: false, withdraw: false, label: 'kucoin' });
+  await fill({ exchange: 'kucoin', key: 'kc-key-0001', secret: KC_SECRET, passphrase: KC_PASS, importer: true, trader: false, withdraw: false, label: 'kucoin' });
   await page.click('#seal-submit');
   await visible('#add-done');
   const kcCid = await page.locator('#add-done').getAttribute('data-id');
@@ -390,7 +392,7 @@ try {
     check(new URL(r.url).origin === new URL(BASE).origin, `a request left the origin: ${r.url}`);
   }
   const posts = sent.filter((r) => r.method === 'POST' && r.url.endsWith('/v1/credentials'));
-  check(posts.length === 2, `two credentials sent (${posts.length})`);
+  check(posts.length === 3, `three credentials sent (${posts.length})`);
   const envelopes = [];
   for (const p of posts) {
     const body = JSON.parse(p.body);

@@ -167,3 +167,52 @@ async fn never_sent_is_rejected_and_a_lost_answer_is_unknown_until_a_status_quer
     })
     .await;
 }
+
+/// The importer started without its key: it made a new one the signer does not
+/// trust. The job fails with a reason the owner can read (and the operator finds in the
+/// log with the job id), not "failed" alone; once the key is fixed, the owner's retry
+/// imports from where the job stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_importer_key_fails_the_job_with_its_reason_and_a_retry_imports() {
+    use sealgate_server::importer::{DEFAULT_MAX_ATTEMPTS, Importer};
+    use sealgate_server::service_auth::ServiceVerifier;
+    harness::on_both("import_untrusted", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-bn", "binance", &binance_json(), &[("importer", "read")]).await;
+        let signer = world.signer(world.signer_config());
+        let (trusted, _) = ServiceKey::generate("importer").expect("key");
+        let (stray, _) = ServiceKey::generate("importer").expect("key");
+        let verifier = Arc::new(ServiceVerifier::new([("importer".to_owned(), trusted.public_key())].into()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, signer.router(verifier)).await });
+
+        let metrics = Arc::new(sealgate_server::metrics::Metrics::default());
+        let id = sealgate_server::importer::enqueue_full_import(&world.store, "alice", "cid-bn").await.expect("enqueue");
+        let stray_client = Arc::new(HttpSignerClient::new(&base, Arc::new(stray)).expect("client"));
+        let bad = Importer::new(world.store.clone(), stray_client, "w-stray".into()).with_metrics(metrics.clone());
+        assert!(bad.run_once().await.expect("ran"));
+        let job = world.store.job(id).await.expect("job").expect("exists");
+        assert_eq!(job.state, sealgate_store::JobState::Failed, "an untrusted key is not retried blindly");
+        let reason = job.last_error.expect("a reason");
+        assert!(reason.starts_with("the importer's service key is not trusted by the signer"), "{reason}");
+        let summary = sealgate_server::importer::portfolio(&world.store, "alice").await.expect("portfolio");
+        assert_eq!(summary.imports[0].reason.as_deref(), Some(reason.as_str()));
+        assert_eq!(metrics.import_jobs_failed_total.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+        // The operator installs the right key; the owner retries.
+        let good_client = Arc::new(HttpSignerClient::new(&base, Arc::new(trusted)).expect("client"));
+        let good = Importer::new(world.store.clone(), good_client, "w-good".into()).with_metrics(metrics.clone());
+        assert!(!good.run_once().await.expect("nothing queued"), "a failed job waits for its owner");
+        assert!(matches!(
+            world.store.retry_job("alice", id, DEFAULT_MAX_ATTEMPTS).await.expect("retry"),
+            Some(sealgate_store::RetryOutcome::Queued(_))
+        ));
+        assert!(good.run_once().await.expect("ran"));
+        let job = world.store.job(id).await.expect("job").expect("exists");
+        assert_eq!((job.state, job.last_error), (sealgate_store::JobState::Done, None));
+        assert_eq!(metrics.import_jobs_done_total.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(!sealgate_server::importer::portfolio(&world.store, "alice").await.expect("p").assets.is_empty());
+    })
+    .await;
+}
