@@ -427,9 +427,7 @@ async fn an_expired_credential_cancels_and_places_nothing() -> R<()> {
     let l = agent.bind()?;
     tokio::spawn(agent.serve(l));
     let mut c = UnixStream::connect(&cfg.socket).await?;
-    let req = |method: &str, path: &str, query: &str| {
-        json!({"v":1,"op":"request","credential":"short","request":{"method":method,"path":path,"query":query,"body":""}})
-    };
+    let req = |method: &str, path: &str, query: &str| json!({"v":1,"op":"request","credential":"short","request":{"method":method,"path":path,"query":query,"body":""}});
     let placed = call(
         &mut c,
         req("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000"),
@@ -441,7 +439,11 @@ async fn an_expired_credential_cancels_and_places_nothing() -> R<()> {
 
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     for (method, path, query) in [
-        ("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000".to_owned()),
+        (
+            "POST",
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000".to_owned(),
+        ),
         (
             "POST",
             "/api/v3/order/cancelReplace",

@@ -1319,12 +1319,20 @@ async fn failed_imports_say_why_and_their_owner_retries_them() {
         env.store.give_up(&claimed, why).await.expect("give up");
         let list = env.call("GET", "/v1/imports", &alice, None).await;
         assert_eq!(
-            (list.body["jobs"][0]["state"].as_str(), list.body["jobs"][0]["reason"].as_str(), list.body["jobs"][0]["retryable"].as_bool()),
+            (
+                list.body["jobs"][0]["state"].as_str(),
+                list.body["jobs"][0]["reason"].as_str(),
+                list.body["jobs"][0]["retryable"].as_bool()
+            ),
             (Some("failed"), Some(why), Some(true))
         );
         let p = env.call("GET", "/v1/portfolio", &alice, None).await;
         assert_eq!(
-            (p.body["imports"][0]["state"].as_str(), p.body["imports"][0]["reason"].as_str(), p.body["imports"][0]["job_id"].as_i64()),
+            (
+                p.body["imports"][0]["state"].as_str(),
+                p.body["imports"][0]["reason"].as_str(),
+                p.body["imports"][0]["job_id"].as_i64()
+            ),
             (Some("failed"), Some(why), Some(id))
         );
 
@@ -1338,7 +1346,8 @@ async fn failed_imports_say_why_and_their_owner_retries_them() {
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!((r.body["state"].as_str(), r.body["reason"].clone()), (Some("queued"), Value::Null));
         assert_eq!(r.body["attempts_left"].as_i64(), Some(i64::from(sealgate_server::importer::DEFAULT_MAX_ATTEMPTS)));
-        let again = env.store.claim("w-test", std::time::Duration::from_secs(60)).await.expect("claim").expect("runnable now");
+        let again =
+            env.store.claim("w-test", std::time::Duration::from_secs(60)).await.expect("claim").expect("runnable now");
         assert_eq!((again.id, again.cursor.as_deref()), (id, Some("page-2")), "resumes at its checkpoint");
     })
     .await;

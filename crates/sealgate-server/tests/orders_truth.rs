@@ -188,7 +188,8 @@ async fn an_untrusted_importer_key_fails_the_job_with_its_reason_and_a_retry_imp
         tokio::spawn(async move { axum::serve(listener, signer.router(verifier)).await });
 
         let metrics = Arc::new(sealgate_server::metrics::Metrics::default());
-        let id = sealgate_server::importer::enqueue_full_import(&world.store, "alice", "cid-bn").await.expect("enqueue");
+        let id =
+            sealgate_server::importer::enqueue_full_import(&world.store, "alice", "cid-bn").await.expect("enqueue");
         let stray_client = Arc::new(HttpSignerClient::new(&base, Arc::new(stray)).expect("client"));
         let bad = Importer::new(world.store.clone(), stray_client, "w-stray".into()).with_metrics(metrics.clone());
         assert!(bad.run_once().await.expect("ran"));
