@@ -217,3 +217,105 @@ async fn an_untrusted_importer_key_fails_the_job_with_its_reason_and_a_retry_imp
     })
     .await;
 }
+
+/// The issue's lockdown, over the api as a user in a hurry drives it: open orders are
+/// cancelled (`POST /v1/lockdown?cancel_orders=true`, each reported), `DELETE
+/// /v1/orders/{id}` works on a frozen credential, and a placement afterwards is refused
+/// with the reason in the order list and in `GET /v1/audit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lockdown_over_the_api_cancels_open_orders_and_shows_every_refusal() {
+    use sealgate_envelope::secrecy::ExposeSecret as _;
+    use sealgate_server::api::{self, ApiState, RecipientSet};
+    use sealgate_server::auth::{Auth, AuthConfig, LocalConfig};
+    use serde_json::{Value, json};
+    harness::on_both("lockdown_api", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-bn", "binance", &binance_json(), &[("trader", "read,trade")]).await;
+        let signer = world.signer(world.signer_config());
+        let trader = Arc::new(
+            Trader::new(world.store.clone(), Arc::new(LocalSignerClient::new(signer.clone(), Role::Trader)))
+                .with_audit(world.audit.clone()),
+        );
+        let auth = Arc::new(
+            Auth::new(world.store.clone(), AuthConfig { local: Some(LocalConfig::default()), oidc: None })
+                .expect("auth"),
+        );
+        let hook_signer = signer.clone();
+        let state = ApiState {
+            store: world.store.clone(),
+            audit: world.audit.clone(),
+            trader: Some(trader),
+            recipients: Arc::new(tokio::sync::RwLock::new(RecipientSet::default())),
+            auth: auth.clone(),
+            on_change: Some(Arc::new(move |_: Option<(&str, &str)>| hook_signer.invalidate_all())),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+        let token = auth.issue_login_token("alice").await.expect("token");
+        let login = http.get(format!("{base}/login?token={}", token.expose_secret())).send().await.expect("login");
+        let cookie = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|c| c.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let csrf = login.json::<Value>().await.expect("login body")["csrf_token"].as_str().expect("csrf").to_owned();
+        let call = |method: &str, path: &str, body: Option<Value>| {
+            let mut rb = http
+                .request(method.parse().expect("method"), format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .header("x-csrf-token", &csrf);
+            if let Some(b) = body {
+                rb = rb.json(&b);
+            }
+            async move {
+                let r = rb.send().await.expect("send");
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let order = json!({"credential_id": "cid-bn", "symbol": "BTCUSDT", "side": "buy", "order_type": "limit",
+            "qty": "0.01", "price": "40000"});
+        let (s, open) = call("POST", "/v1/orders", Some(order.clone())).await;
+        assert_eq!((s, open["status"].as_str()), (201, Some("open")), "{open}");
+        let (s, second) = call("POST", "/v1/orders", Some(order.clone())).await;
+        assert_eq!(s, 201, "{second}");
+
+        let (s, v) = call("POST", "/v1/lockdown?cancel_orders=true", None).await;
+        assert_eq!((s, v["frozen"].as_u64()), (200, Some(1)), "{v}");
+        let outcomes = v["orders"].as_array().expect("each order's outcome");
+        assert_eq!(outcomes.len(), 2, "{v}");
+        assert!(outcomes.iter().all(|o| o["result"] == "canceled" && o["status"] == "canceled"), "{v}");
+        assert_eq!(locked_usdt(&world), amt("0"));
+
+        // Nothing open is left; cancelling again says so (not "the credential is frozen").
+        let (s, v) = call("DELETE", &format!("/v1/orders/{}", open["id"].as_str().expect("id")), None).await;
+        assert_eq!(s, 400, "{v}");
+        assert!(v["error"].as_str().is_some_and(|e| e.contains("already canceled")), "{v}");
+
+        let (s, v) = call("POST", "/v1/orders", Some(order)).await;
+        assert_eq!((s, v["error"].as_str()), (403, Some("denied by policy: the credential is frozen")), "{v}");
+        let (_, list) = call("GET", "/v1/orders", None).await;
+        let newest = &list["orders"][0];
+        assert_eq!((newest["status"].as_str(), newest["reason"].as_str()), (Some("rejected"), Some(FROZEN)), "{list}");
+        let (_, shown) = call("GET", &format!("/v1/orders/{}", newest["id"].as_str().expect("id")), None).await;
+        assert_eq!(shown["reason"].as_str(), Some(FROZEN));
+        let (_, trail) = call("GET", "/v1/audit?limit=1000", None).await;
+        let denied: Vec<&Value> = trail["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .filter(|r| r["action"] == "denied" && r["detail"]["reason"] == FROZEN)
+            .collect();
+        assert_eq!(denied.len(), 1, "{trail}");
+        assert_eq!(denied[0]["actor"], "role:trader");
+        // A query flag that is not a boolean is refused before anything changes.
+        let (s, _) = call("POST", "/v1/lockdown?cancel_orders=yes", None).await;
+        assert_eq!(s, 400);
+    })
+    .await;
+}
