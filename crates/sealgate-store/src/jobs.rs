@@ -225,7 +225,7 @@ macro_rules! complete_sql {
     ($now:expr) => {
         concat!(
             "UPDATE import_jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, \
-             updated_ms = ",
+             last_error = NULL, updated_ms = ",
             $now,
             " \
              WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running'"
@@ -377,7 +377,8 @@ impl Store {
         until.ok_or(StoreError::LeaseLost)
     }
 
-    /// Marks a claimed job done; [`StoreError::LeaseLost`] if it is no longer ours.
+    /// Marks a claimed job done (an earlier attempt's error is cleared: it no longer
+    /// describes the job); [`StoreError::LeaseLost`] if it is no longer ours.
     pub async fn complete(&self, job: &ClaimedJob) -> Result<()> {
         let n = match &self.db {
             Db::Sqlite(p) => sqlx::query(complete_sql!(now_sqlite!()))

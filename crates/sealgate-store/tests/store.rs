@@ -1279,7 +1279,11 @@ async fn the_owner_retries_a_failed_job_from_its_cursor_and_no_one_else_can() {
         assert!(matches!(s.retry_job("rae", id, 2).await.expect("retry"), Some(RetryOutcome::Queued(_))));
         assert!(matches!(s.retry_job("rae", id, 0).await, Err(StoreError::Invalid { .. })));
         let now = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("runnable now");
+        assert_eq!(s.fail(&now, "exchange 503", Duration::ZERO).await.expect("fail"), JobState::Queued);
+        let now = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("runnable now");
         s.complete(&now).await.expect("complete");
+        let done = s.job(id).await.expect("job").expect("stored");
+        assert_eq!((done.state, done.last_error), (JobState::Done, None), "a done job shows no old error");
         assert_eq!(s.retry_job("rae", id, 2).await.expect("retry"), Some(RetryOutcome::NotRetryable(JobState::Done)));
     })
     .await;
