@@ -186,6 +186,10 @@ pub const MAX_STATUS_CHECKS: i64 = 5;
 /// placement still travelling after this cannot be executed any more.
 const NEVER_ARRIVED_AFTER_MS: i64 = 10_000;
 
+/// Most orders one lockdown cancels (oldest first): one request's work stays bounded;
+/// a second `cancel_orders` lockdown takes the rest.
+pub const MAX_LOCKDOWN_CANCELS: u32 = 500;
+
 /// What happened to one order of a lockdown's "cancel all open orders".
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CancelOutcome {
@@ -491,7 +495,7 @@ impl Trader {
     /// that the exchange may still execute, cancelled through the signer one by one; what
     /// happened to each is reported. An `unknown` order is reconciled first.
     pub async fn cancel_frozen_orders(&self, owner: &str) -> Result<Vec<CancelOutcome>, TradeError> {
-        let orders = self.store.open_orders_on(owner, "frozen").await.map_err(store_down)?;
+        let orders = self.store.open_orders_on(owner, "frozen", MAX_LOCKDOWN_CANCELS).await.map_err(store_down)?;
         let mut out = Vec::with_capacity(orders.len());
         for o in orders {
             let current = match o.status.as_str() {

@@ -275,7 +275,10 @@ async fn the_lockdown_over_the_api_cancels_open_orders_and_shows_every_refusal()
             async move {
                 let r = rb.send().await.expect("send");
                 let status = r.status().as_u16();
-                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+                let text = r.text().await.expect("body");
+                // The canary: no answer (reasons and outcomes included) carries the secret.
+                assert!(!text.contains(BINANCE_SECRET), "{text}");
+                (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
             }
         };
         let order = json!({"credential_id": "cid-bn", "symbol": "BTCUSDT", "side": "buy", "order_type": "limit",
@@ -313,6 +316,9 @@ async fn the_lockdown_over_the_api_cancels_open_orders_and_shows_every_refusal()
             .collect();
         assert_eq!(denied.len(), 1, "{trail}");
         assert_eq!(denied[0]["actor"], "role:trader");
+        // Nothing in the whole audit chain carries the secret either.
+        let chain = world.store.audit_range(0, 10_000).await.expect("chain");
+        assert!(chain.iter().all(|r| !r.detail.contains(BINANCE_SECRET)));
         // A query flag that is not a boolean is refused before anything changes.
         let (s, _) = call("POST", "/v1/lockdown?cancel_orders=yes", None).await;
         assert_eq!(s, 400);

@@ -318,15 +318,16 @@ impl Store {
     }
 
     /// The owner's orders in a state the exchange may still execute (`new`, `accepted`,
-    /// `open`, `unknown`) on the owner's credentials of `status` (`frozen` for a lockdown).
-    pub async fn open_orders_on(&self, owner: &str, credential_status: &str) -> Result<Vec<Order>> {
+    /// `open`, `unknown`) on the owner's credentials of `status` (`frozen` for a lockdown),
+    /// oldest first, at most `limit`.
+    pub async fn open_orders_on(&self, owner: &str, credential_status: &str, limit: u32) -> Result<Vec<Order>> {
         let sql = format!(
             "SELECT {ORDER_COLUMNS} FROM orders o JOIN credentials c ON c.owner = o.owner AND c.id = o.credential_id \
              WHERE o.owner = $1 AND c.status = $2 AND o.status IN ('new', 'accepted', 'open', 'unknown') \
-             ORDER BY o.created_ms, o.id"
+             ORDER BY o.created_ms, o.id LIMIT $3"
         );
         with_pool!(self, p => sqlx::query_as::<_, Order>(&sql).bind(owner).bind(credential_status)
-            .fetch_all(p).await)
+            .bind(i64::from(limit)).fetch_all(p).await)
         .ctx("open orders")
     }
 

@@ -1336,12 +1336,13 @@ async fn orders_keep_their_reason_and_unknown_ones_are_found_for_reconciling() {
         assert!(matches!(s.count_status_check("vic", "o-2").await, Err(StoreError::NotFound { .. })));
 
         // Open orders of frozen credentials (a lockdown's cancel-all).
-        assert!(s.open_orders_on("vic", "frozen").await.expect("open").is_empty());
+        assert!(s.open_orders_on("vic", "frozen", 100).await.expect("open").is_empty());
         s.lockdown("vic").await.expect("lockdown");
-        let open = s.open_orders_on("vic", "frozen").await.expect("open");
+        let open = s.open_orders_on("vic", "frozen", 100).await.expect("open");
         assert_eq!(open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o-3"]);
-        let una = s.open_orders_on("una", "active").await.expect("open");
+        let una = s.open_orders_on("una", "active", 100).await.expect("open");
         assert_eq!(una.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o-2"], "rejected is not open");
+        assert!(s.open_orders_on("una", "active", 0).await.expect("open").is_empty(), "bounded");
     })
     .await;
 }
