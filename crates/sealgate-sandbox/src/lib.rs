@@ -13,6 +13,11 @@
 //! cancel order, and withdraw; and each one's public server time and
 //! ticker. Each venue's order reader ([`read_order`]) is what its handler
 //! executes, so tests can compare it with what a client judged.
+//!
+//! Binance also answers "Query order" (by `orderId` or `origClientOrderId`),
+//! and can lose the answer of an executed placement
+//! ([`Sandbox::lose_next_order_answers`]: a 503 "execution status unknown",
+//! code -1007), to test that a client reconciles instead of guessing.
 
 #![forbid(unsafe_code)]
 
