@@ -325,3 +325,73 @@ async fn the_lockdown_over_the_api_cancels_open_orders_and_shows_every_refusal()
     })
     .await;
 }
+
+/// Where the line between `rejected` and `unknown` is drawn: an exchange that cannot be
+/// connected to got nothing (the order is rejected, "not sent"); one that took the request
+/// and never answered may have executed it (504 from the signer, `unknown` at the trader),
+/// in process and over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_left_is_unknown_and_one_that_never_connected_is_rejected() {
+    use sealgate_server::service_auth::ServiceVerifier;
+    harness::on_both("orders_sent_or_not", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-bn", "binance", &binance_json(), &[("trader", "read,trade")]).await;
+        // An exchange that reads the request and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let silent_url = format!("http://{}", silent.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = silent.accept().await {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
+                held.push(sock);
+            }
+        });
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        let closed_url = format!("http://{}", closed.local_addr().expect("addr"));
+        drop(closed);
+        let signer_to = |url: &str| {
+            let mut cfg = world.signer_config();
+            cfg.forward_timeout = Duration::from_millis(500);
+            cfg.exchanges.insert("binance".into(), url.to_owned());
+            world.signer(cfg)
+        };
+        let order = call(
+            "cid-bn",
+            "POST",
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000",
+            "",
+        );
+
+        // In process.
+        let lost = signer_to(&silent_url);
+        let e = lost.forward(Role::Trader, &order).await.expect_err("no answer");
+        assert!(matches!(&e, SignerCallError::Indeterminate(m) if m.contains("may have reached")), "{e:?}");
+        let refused = signer_to(&closed_url);
+        let e = refused.forward(Role::Trader, &order).await.expect_err("no connection");
+        assert_eq!(e, SignerCallError::Unavailable("exchange binance unreachable".into()));
+        let trader = Trader::new(world.store.clone(), Arc::new(LocalSignerClient::new(refused, Role::Trader)));
+        trader.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect_err("not sent");
+        let o = world.store.orders("alice", 1).await.expect("orders").remove(0);
+        assert_eq!(
+            (o.status.as_str(), o.reason.as_deref()),
+            ("rejected", Some("not sent: exchange binance unreachable"))
+        );
+
+        // Over HTTP: the signer's 504 reaches the trader as "may have left".
+        let (key, _) = ServiceKey::generate("trader").expect("key");
+        let verifier = Arc::new(ServiceVerifier::new([("trader".to_owned(), key.public_key())].into()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, lost.router(verifier)).await });
+        let http = HttpSignerClient::new(&base, Arc::new(key)).expect("client");
+        let trader = Trader::new(world.store.clone(), Arc::new(http));
+        let e = trader.place("alice", &limit("cid-bn", "0.01", "40000")).await.expect_err("no answer");
+        assert!(matches!(&e, TradeError::Unavailable(m) if m.contains("`unknown`")), "{e:?}");
+        let o = world.store.orders("alice", 1).await.expect("orders").remove(0);
+        assert_eq!(o.status, "unknown");
+        assert!(o.reason.as_deref().is_some_and(|r| r.contains("did not answer")), "{:?}", o.reason);
+    })
+    .await;
+}
