@@ -854,7 +854,8 @@ pub async fn run(
         for i in 0..opts.importer_workers.max(1) {
             let worker =
                 crate::importer::Importer::new(store.clone(), client.clone(), format!("{}-{i}", worker_name()))
-                    .with_lease(opts.import_lease);
+                    .with_lease(opts.import_lease)
+                    .with_metrics(metrics.clone());
             tokio::spawn(worker.run(stop_rx.clone()));
         }
         println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));
@@ -862,7 +863,11 @@ pub async fn run(
 
     let mut api_auth = None;
     let trader = if has(ServeRole::Trader) {
-        Some(Arc::new(crate::trader::Trader::new(store.clone(), client_for(Role::Trader)?)))
+        let trader =
+            Arc::new(crate::trader::Trader::new(store.clone(), client_for(Role::Trader)?).with_audit(audit.clone()));
+        // Orders whose placement got no answer are asked about until they settle.
+        tokio::spawn(trader.clone().run_reconciler(std::time::Duration::from_secs(2), stop_rx.clone()));
+        Some(trader)
     } else {
         None
     };

@@ -285,6 +285,8 @@ async fn the_web_client_in_headless_chromium() {
     // The order the page placed reached the exchange and was cancelled there.
     let orders = store.orders(user, 10).await.expect("orders");
     assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "canceled"), "{orders:?}");
+    // Two: the one cancelled by hand, and the one the lockdown's "cancel all open orders" took.
+    assert_eq!(orders.iter().filter(|o| o.status == "canceled").count(), 2, "{orders:?}");
     store.close().await;
 
     // The CSP held: the only report is the one the script provoked on purpose.

@@ -11,7 +11,7 @@
 //! and sub-account docs for the withdraw class; MEXC: "Spot V3 → Spot
 //! Account/Trade" and "Wallet Endpoints".
 
-use super::Kind::{Cancels, Moves, Places, Reads, Setting, Unsized};
+use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form::{self, Pairs, get};
 use super::{Canonical, Endpoint, check_listed, entry, refuse, shown};
 use crate::facts::{Amount, Leg, Price, Side};
@@ -88,7 +88,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass, fam: &Family) -> Result<
                 &format!("{} {}", e.method, e.path),
             )?;
             match e.kind {
-                Reads | Cancels | Setting | Moves => OrderFacts::no_order(symbol),
+                Cancels => OrderFacts::cancel(symbol),
+                Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
                 Places(r) => OrderFacts::legs(legs(fam, r, &all)?),
             }
@@ -451,7 +452,7 @@ static BINANCE_TABLE: &[Endpoint<Reader>] = &[
         "PUT",
         "/api/v3/order/amend/keepPriority",
         &["symbol", "orderId", "origClientOrderId", "newClientOrderId", "newQty"],
-        Cancels,
+        Reduces,
     ),
     E::new("GET", "/api/v3/openOrders", &["symbol"], Reads),
     E::new("DELETE", "/api/v3/openOrders", &["symbol"], Cancels),
@@ -710,7 +711,7 @@ mod tests {
     #[test]
     fn cancels_reads_and_unsized() {
         let c = canon("DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", "").expect("cancel");
-        assert_eq!(c.order, OrderFacts::no_order(Some("BTCUSDT".into())));
+        assert_eq!(c.order, OrderFacts::cancel(Some("BTCUSDT".into())));
         let c = canon("GET", "/api/v3/openOrders", "symbol=BTCUSDT", "").expect("read");
         assert!(!c.order.places_order);
         let c = canon("POST", "/sapi/v1/asset/dust", "asset=BTC&asset=ETH", "").expect("dust");

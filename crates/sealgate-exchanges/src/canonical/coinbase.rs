@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Kind::{Cancels, Moves, Places, Reads, Setting, Unsized};
+use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form;
 use super::json::{self, text};
 use super::{Canonical, Endpoint, check_listed, entry, is_spot_pair, refuse, shown};
@@ -74,7 +74,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
                 Places(Reader::Order) => order(o)?,
                 Places(Reader::Edit) => edit(o)?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
-                Reads | Cancels | Setting | Moves => OrderFacts::no_order(symbol),
+                Cancels => OrderFacts::cancel(symbol),
+                Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
             }
         }
     };

@@ -87,6 +87,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
                 Places(Reader::Batch) => batch(&params, symbol)?,
                 Places(Reader::Amend) => amend(&params)?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
+                Cancels => OrderFacts::cancel(symbol),
                 _ => OrderFacts::no_order(symbol),
             }
         }

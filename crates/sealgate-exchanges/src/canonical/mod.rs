@@ -100,8 +100,11 @@ pub(crate) fn shown(name: &str) -> String {
 pub(crate) enum Kind<R> {
     /// Only reads (a GET on a path that also places).
     Reads,
-    /// Only cancels, or reduces an order it names.
+    /// Only cancels.
     Cancels,
+    /// Changes an order it names without being able to enlarge it (an amend that may only
+    /// lower a quantity): places nothing, but is no cancel either.
+    Reduces,
     /// Changes an account setting; places nothing.
     Setting,
     /// Places orders, read by `R`.

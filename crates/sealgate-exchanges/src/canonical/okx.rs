@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Kind::{Cancels, Moves, Places, Reads, Setting, Unsized};
+use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form;
 use super::json::{self, text};
 use super::{Canonical, Endpoint, check_listed, entry, is_spot_pair, refuse, shown};
@@ -95,7 +95,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
                 Places(Reader::Order | Reader::Batch) => legs(&body.objects(), false)?,
                 Places(Reader::Amend | Reader::AmendBatch) => legs(&body.objects(), true)?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
-                Reads | Cancels | Setting | Moves => OrderFacts::no_order(symbol),
+                Cancels => OrderFacts::cancel(symbol),
+                Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
             }
         }
     };
