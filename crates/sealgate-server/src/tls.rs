@@ -5,8 +5,10 @@
 //! The pair is re-read without a restart, on SIGHUP and when either file changes
 //! (checked every [`POLL`]). A new pair that does not load, or whose key does not
 //! match its certificate, is refused with a logged error and the old pair stays. A
-//! handshake takes the pair current at that moment: established connections are
-//! untouched, new ones get the new certificate.
+//! handshake takes the configuration current at that moment: established connections
+//! are untouched, new ones get the new certificate. Each pair has a configuration (and
+//! so a session cache) of its own: a session made under a replaced certificate is not
+//! resumed, so after a rotation no new connection is vouched for by the old one.
 //!
 //! Error texts name the file and what is wrong with it, never key material: a
 //! malformed key file is described in our words, not by the PEM parser's (which
@@ -157,28 +159,39 @@ pub fn load(files: &TlsFiles) -> Result<Arc<CertifiedKey>, TlsError> {
     Ok(Arc::new(certified))
 }
 
-/// The pair a new handshake gets; replaced by the reload task.
+/// One loaded pair.
 #[derive(Debug)]
-struct Current(RwLock<Arc<CertifiedKey>>);
+struct Fixed(Arc<CertifiedKey>);
 
-impl Current {
-    fn get(&self) -> Arc<CertifiedKey> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-    fn set(&self, new: Arc<CertifiedKey>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = new;
-    }
-}
-
-impl ResolvesServerCert for Current {
+impl ResolvesServerCert for Fixed {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.get())
+        Some(self.0.clone())
     }
 }
 
-/// TLS for one listener: its rustls configuration and the task that re-reads the files.
+/// The rustls configuration for a pair: TLS 1.2 and 1.3, rustls's safe defaults.
+fn server_config(pair: Arc<CertifiedKey>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(pair)));
+    // Our listeners speak HTTP/1.1 only.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The configuration a new handshake gets; replaced by the reload task.
+type Current = Arc<RwLock<Arc<rustls::ServerConfig>>>;
+
+fn current(c: &Current) -> Arc<rustls::ServerConfig> {
+    c.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+/// TLS for one listener: its current rustls configuration and the task that re-reads
+/// the files.
 pub struct ServerTls {
-    config: Arc<rustls::ServerConfig>,
+    config: Current,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -202,14 +215,8 @@ impl ServerTls {
     /// listener in the logs. Needs a tokio runtime.
     pub fn start(name: &'static str, files: TlsFiles, poll: Duration) -> Result<Self, TlsError> {
         let mut seen = stamp(&files);
-        let current = Arc::new(Current(RwLock::new(load(&files)?)));
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(current.clone());
-        // Our listeners speak HTTP/1.1 only.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config: Current = Arc::new(RwLock::new(server_config(load(&files)?)?));
+        let shared = config.clone();
         // The signal handler is installed now, before the listener announces itself, so a
         // SIGHUP sent after the start line never takes the default action (exit).
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -234,9 +241,9 @@ impl ServerTls {
                 // A broken pair is not retried until a file changes again (or SIGHUP).
                 seen = now;
                 let why = if signalled { "SIGHUP" } else { "file changed" };
-                match load(&files) {
-                    Ok(pair) => {
-                        current.set(pair);
+                match load(&files).and_then(server_config) {
+                    Ok(new) => {
+                        *shared.write().unwrap_or_else(std::sync::PoisonError::into_inner) = new;
                         tracing::info!(listener = name, cert = %files.cert.display(), why, "tls: certificate reloaded");
                     }
                     Err(e) => tracing::error!(
@@ -248,7 +255,7 @@ impl ServerTls {
                 }
             }
         });
-        Ok(Self { config: Arc::new(config), watcher })
+        Ok(Self { config, watcher })
     }
 
     /// A TLS listener on `tcp` with this configuration.
@@ -275,10 +282,9 @@ impl Drop for TlsListener {
 }
 
 impl TlsListener {
-    fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+    fn new(tcp: TcpListener, config: Current) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let tls = tokio_rustls::TlsAcceptor::from(config);
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let acceptor = tokio::spawn(async move {
             loop {
@@ -292,7 +298,7 @@ impl TlsListener {
                     }
                 };
                 let Ok(slot) = slots.clone().acquire_owned().await else { return };
-                let (tls, tx) = (tls.clone(), tx.clone());
+                let (tls, tx) = (tokio_rustls::TlsAcceptor::from(current(&config)), tx.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&tls, stream)).await {
