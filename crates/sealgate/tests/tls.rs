@@ -8,8 +8,10 @@
 //!   old certificate stays; SIGHUP reloads.
 //! - Mistakes in the flags stop the start with the cause, before anything is created,
 //!   and never echo key material.
-//! - An importer reaches the signer over https with `--signer-ca` (health-checked), and
-//!   names the certificate problem with a wrong CA; plain http to another host is warned.
+//! - An importer process given a closed port and the signer's https URL with
+//!   `--signer-ca` prints both, finds the signer healthy and the other not, and imports a
+//!   user's credential through it; with a wrong CA it names the certificate problem;
+//!   plain http to another host is warned about at start.
 
 mod common;
 
@@ -280,25 +282,67 @@ fn private_file(tmp: &TempDir, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Follows the sign-in link: the cookie header and the CSRF token.
+async fn sign_in(http: &reqwest::Client, link: &str) -> (String, String) {
+    let r = http.get(link).send().await.expect("login");
+    assert_eq!(r.status(), 303);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    let body: serde_json::Value = r.json().await.expect("login body");
+    (cookies.join("; "), body["csrf_token"].as_str().expect("csrf").to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_importer_reaches_the_signer_over_https_with_its_ca() {
+async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
+    use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+    const API_KEY: &str = "tls-importer-key";
+    const SECRET: &str = "CANARY-tls-importer-secret-51c2";
+    let amt = |v: &str| Amount::parse(v).expect("amount");
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        vec![KeySpec {
+            venue: Venue::Binance,
+            api_key: API_KEY.into(),
+            secret: SECRET.into(),
+            permissions: Permissions { read: true, trade: true, withdraw: false },
+            allowed_ips: vec![],
+            passphrase: None,
+            balances: vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))],
+        }],
+        vec![Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") }],
+    )
+    .await
+    .expect("sandbox");
+    assert!(sandbox.seed_trades(API_KEY, "BTCUSDT", 12));
+
     let tmp = TempDir::new("tls-importer");
     let ca = pki(&tmp.0, "fleet");
     let wrong = pki(&tmp.0, "elsewhere");
     let svc = ca.issue("service", "signer-1", 5).expect("cert");
     let data = tmp.path("signer");
+    // The signer (with the api, which enqueues imports), its service listener on TLS; no importer.
     let mut signer = Spawned::spawn(Command::new(BIN).args([
         "serve",
+        "--roles",
+        "signer,api",
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
         p(&data),
+        "--exchange-url",
+        &format!("binance=http://{}", sandbox.addr()),
         "--service-tls-cert",
         p(&svc.cert),
         "--service-tls-key",
         p(&svc.key),
     ]));
-    let at = signer.wait_for("signer", Duration::from_secs(60), ServeListening::from_logs).await;
+    let at = signer
+        .wait_for("signer", Duration::from_secs(60), |t| ServeListening::from_logs(t).filter(|u| u.login.is_some()))
+        .await;
     assert!(at.service.starts_with("https://"), "{at:?}");
     let down = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -325,9 +369,10 @@ async fn an_importer_reaches_the_signer_over_https_with_its_ca() {
         ]))
     };
 
-    // The right CA: the signer is healthy over https, the closed one is not; both named at start.
-    let mut good = importer("imp-good", &ca.ca, &format!("{},{down}", at.service));
-    let want = format!("sealgate: signers: {}, {down} (https verified against CA {})", at.service, p(&ca.ca));
+    // The right CA, a closed port first: both named at start, the signer healthy over
+    // https, the closed one not.
+    let mut good = importer("imp-good", &ca.ca, &format!("{down},{}", at.service));
+    let want = format!("sealgate: signers: {down}, {} (https verified against CA {})", at.service, p(&ca.ca));
     good.wait_for("signer URLs printed", Duration::from_secs(60), |l| l.contains(&want).then_some(())).await;
     good.wait_for("health of both", Duration::from_secs(30), |l| {
         let ok = l.lines().any(|x| x.contains("signer healthy") && x.contains(&at.service));
@@ -335,6 +380,70 @@ async fn an_importer_reaches_the_signer_over_https_with_its_ca() {
         (ok && bad).then_some(())
     })
     .await;
+
+    // A user stores a credential; the importer process imports it through the https signer.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+    let (cookie, csrf) = sign_in(&http, at.login.as_deref().expect("login")).await;
+    let me: serde_json::Value = http
+        .get(format!("{}/v1/me", at.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("me");
+    let user = me["id"].as_str().or(me["user_id"].as_str()).expect("user id").to_owned();
+    let set: serde_json::Value =
+        http.get(format!("{}/v1/recipients", at.base)).send().await.expect("set").json().await.expect("set");
+    let pin = set["root_pin"].as_str().expect("pin");
+    let keys =
+        sealgate_custody::keyset::verify(set["keyset"].as_str().expect("jws"), pin, sealgate_server::now_ms() / 1000)
+            .expect("key set");
+    let key = &keys.iter().find(|r| r.role == "importer").expect("importer key").key;
+    let cid = sealgate_envelope::new_credential_id().expect("cid");
+    let req = sealgate_envelope::SealRequest {
+        sub: user.clone(),
+        cid: cid.clone(),
+        exch: "binance".into(),
+        aud: "importer".into(),
+        scope: sealgate_envelope::Scope::parse_list("read").expect("scope"),
+        iat: sealgate_server::now_ms() / 1000,
+    };
+    let cred = serde_json::json!({"api_key": API_KEY, "api_secret": SECRET}).to_string();
+    let jwe = sealgate_envelope::seal_credential(cred.as_bytes(), key, &req).expect("seal").0;
+    let body = serde_json::json!({"id": cid, "exchange": "binance", "label": "tls",
+        "envelopes": [{"role": "importer", "jwe": jwe}]});
+    let r = http
+        .post(format!("{}/v1/credentials", at.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("store");
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p: serde_json::Value = http
+            .get(format!("{}/v1/portfolio", at.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("portfolio")
+            .json()
+            .await
+            .expect("portfolio");
+        let import =
+            p["imports"].as_array().into_iter().flatten().find(|i| i["credential_id"] == cid.as_str()).cloned();
+        if let Some(i) = import.filter(|i| i["state"] == "done") {
+            assert_eq!(i["trades"], serde_json::json!(12), "{p}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "import not done through the https signer: {p}\n{}", good.logs());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert!(!good.logs().lines().any(|x| x.contains("signer unhealthy") && x.contains(&at.service)), "{}", good.logs());
 
     // The wrong CA: the signer's certificate is refused, and the log says why.
@@ -368,4 +477,7 @@ async fn an_importer_reaches_the_signer_over_https_with_its_ca() {
                 .then_some(())
         })
         .await;
+    for proc in [&signer, &good, &bad, &plain] {
+        assert!(!proc.logs().contains(SECRET), "the secret is in no log");
+    }
 }
