@@ -875,15 +875,15 @@ pub async fn run(
         }
         _ => None,
     };
-    if let (Some(pool), None) = (&signer_pool, &signer) {
-        if has(ServeRole::Importer) || has(ServeRole::Trader) {
-            println!("sealgate: signers: {} (https verified against {})", pool.urls().join(", "), pool.roots());
-            for w in pool.warnings() {
-                println!("sealgate: warning: {w}");
-                tracing::warn!("{w}");
-            }
-            pool.spawn_health_checks(crate::signer_pool::HEALTH_EVERY);
+    if let (Some(pool), None) = (&signer_pool, &signer)
+        && (has(ServeRole::Importer) || has(ServeRole::Trader))
+    {
+        println!("sealgate: signers: {} (https verified against {})", pool.urls().join(", "), pool.roots());
+        for w in pool.warnings() {
+            println!("sealgate: warning: {w}");
+            tracing::warn!("{w}");
         }
+        pool.spawn_health_checks(crate::signer_pool::HEALTH_EVERY);
     }
     let client_for = |role: Role| -> Result<Arc<dyn SignerClient>, ServeError> {
         if let Some(s) = &signer {

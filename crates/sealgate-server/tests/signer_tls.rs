@@ -127,7 +127,7 @@ async fn https_to_the_signer_is_verified_against_the_configured_ca() {
 
     // The right CA, by IP and by name (both in the certificate).
     for url in [served.url.clone(), served.url.replace("127.0.0.1", "localhost")] {
-        let (pool, c) = client(SignerPool::new(&[url.clone()], Some(&ca.ca)).expect("pool"), &s.trader);
+        let (pool, c) = client(SignerPool::new(std::slice::from_ref(&url), Some(&ca.ca)).expect("pool"), &s.trader);
         let r = c.forward(&read).await.unwrap_or_else(|e| panic!("{url}: {e}"));
         assert_eq!(r.status, 200, "{}", r.body);
         pool.check_once().await;
@@ -138,7 +138,7 @@ async fn https_to_the_signer_is_verified_against_the_configured_ca() {
 
     // Another CA, or the system's roots: the certificate is refused before any request.
     for (ca_file, what) in [(Some(other.ca.as_path()), "wrong CA"), (None, "system roots")] {
-        let (pool, c) = client(SignerPool::new(&[served.url.clone()], ca_file).expect("pool"), &s.trader);
+        let (pool, c) = client(SignerPool::new(std::slice::from_ref(&served.url), ca_file).expect("pool"), &s.trader);
         match c.forward(&read).await {
             Err(SignerCallError::Unavailable(m)) => {
                 assert!(m.contains("no signer reachable") && m.contains(&served.url), "{what}: {m}");

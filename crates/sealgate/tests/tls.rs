@@ -72,10 +72,10 @@ fn install(from: &Issued, cert: &Path, key: &Path) {
 async fn until_cert(client: &reqwest::Client, url: &str, want: &[u8], what: &str, p: &Spawned) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok((200, _, der)) = get(client, url).await {
-            if der == want {
-                return;
-            }
+        if let Ok((200, _, der)) = get(client, url).await
+            && der == want
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "{what}: not served within 20 s:\n{}", p.logs());
         tokio::time::sleep(Duration::from_millis(200)).await;
