@@ -324,6 +324,17 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
     let wrong = pki(&tmp.0, "elsewhere");
     let svc = ca.issue("service", "signer-1", 5).expect("cert");
     let data = tmp.path("signer");
+    // The split deployment's one-time steps: a custody and the service key pairs.
+    let (custody, service) = (tmp.path("custody.toml"), tmp.path("service"));
+    let toml = format!(
+        "backend = \"local\"\n[local]\nkeyring = {:?}\nkey_file = {:?}\n",
+        p(&tmp.path("keyring")),
+        p(&tmp.path("master.key"))
+    );
+    std::fs::write(&custody, toml).expect("custody.toml");
+    common::ok(common::run(&["keys", "init", "--custody", p(&custody)], b""));
+    common::ok(common::run(&["keys", "service-keys", "--dir", p(&service)], b""));
+    let db = format!("sqlite://{}?mode=rwc", tmp.path("sealgate.db").display());
     // The signer (with the api, which enqueues imports), its service listener on TLS; no importer.
     let mut signer = Spawned::spawn(Command::new(BIN).args([
         "serve",
@@ -333,6 +344,12 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
         "127.0.0.1:0",
         "--data-dir",
         p(&data),
+        "--database",
+        &db,
+        "--custody-config",
+        p(&custody),
+        "--service-keys",
+        p(&service),
         "--exchange-url",
         &format!("binance=http://{}", sandbox.addr()),
         "--service-tls-cert",
@@ -348,7 +365,6 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("https://{}", l.local_addr().expect("addr"))
     };
-    let db = format!("sqlite://{}?mode=rwc", data.join("sealgate.db").display());
     let importer = |name: &str, ca_file: &Path, urls: &str| {
         Spawned::spawn(Command::new(BIN).args([
             "serve",
@@ -361,7 +377,7 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
             "--database",
             &db,
             "--service-keys",
-            p(&data.join("service")),
+            p(&service),
             "--signer-url",
             urls,
             "--signer-ca",
@@ -467,7 +483,7 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
         "--database",
         &db,
         "--service-keys",
-        p(&data.join("service")),
+        p(&service),
         "--signer-url",
         "http://192.0.2.10:8788",
     ]));
