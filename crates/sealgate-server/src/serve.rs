@@ -90,8 +90,17 @@ pub struct ServeOptions {
     pub database: Option<String>,
     /// Custody configuration (default: the local keyring in the data directory).
     pub custody_config: Option<PathBuf>,
-    /// Where the signer is, when this process does not run it.
-    pub signer_url: Option<String>,
+    /// Where the signers are (base URLs of their service listeners), when this process
+    /// does not run one: several give health-checked failover ([`crate::signer_pool`]).
+    pub signer_urls: Vec<String>,
+    /// The CA bundle (PEM) `https` signer URLs are verified against; `None`: the system's roots.
+    pub signer_ca: Option<PathBuf>,
+    /// TLS on the public listener (`None`: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// TLS on the service listener (the signer's routes, `/metrics`, health).
+    pub service_tls: Option<crate::tls::TlsFiles>,
+    /// How often the TLS files are checked for a change ([`crate::tls::POLL`]).
+    pub tls_poll: Duration,
     /// Directory of service keys (`<role>.key` / `<role>.pub`); default `<data>/service`.
     pub service_keys: Option<PathBuf>,
     /// Exchange base URLs (`binance=https://api.binance.com`).
@@ -125,7 +134,11 @@ impl Default for ServeOptions {
             roles: vec![ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader],
             database: None,
             custody_config: None,
-            signer_url: None,
+            signer_urls: Vec::new(),
+            signer_ca: None,
+            tls: None,
+            service_tls: None,
+            tls_poll: crate::tls::POLL,
             service_keys: None,
             exchange_urls: Vec::new(),
             allow_sign: Vec::new(),
@@ -314,7 +327,7 @@ pub fn check_options(opts: &ServeOptions) -> Result<Option<crate::api::Recipient
     let service_dir = service_dir_of(opts);
     if !has(ServeRole::Signer) {
         for role in [ServeRole::Importer, ServeRole::Trader].into_iter().filter(|r| has(*r)) {
-            if opts.signer_url.is_none() {
+            if opts.signer_urls.is_empty() {
                 return Err(ServeError(format!(
                     "role {} needs --signer-url (this process runs no signer)",
                     role.name()
@@ -692,6 +705,31 @@ pub async fn run(
     mut opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // The TLS pairs and the signer URLs are checked before anything is created.
+    let public_tls = match &opts.tls {
+        Some(f) => Some(
+            crate::tls::ServerTls::start("public", f.clone(), opts.tls_poll)
+                .map_err(|e| err("--tls-cert/--tls-key")(&e))?,
+        ),
+        None => None,
+    };
+    let service_tls = match &opts.service_tls {
+        Some(f) => Some(
+            crate::tls::ServerTls::start("service", f.clone(), opts.tls_poll)
+                .map_err(|e| err("--service-tls-cert/--service-tls-key")(&e))?,
+        ),
+        None => None,
+    };
+    let signer_pool = if opts.signer_urls.is_empty() {
+        if opts.signer_ca.is_some() {
+            return Err(ServeError("--signer-ca needs --signer-url".into()));
+        }
+        None
+    } else {
+        let pool = crate::signer_pool::SignerPool::new(&opts.signer_urls, opts.signer_ca.as_deref())
+            .map_err(|e| ServeError(e.to_string()))?;
+        Some(Arc::new(pool))
+    };
     // Every mistake in the options is reported before anything is created.
     let recipients_file = check_options(&opts)?;
     let has = |r: ServeRole| opts.roles.contains(&r);
@@ -837,16 +875,26 @@ pub async fn run(
         }
         _ => None,
     };
+    if let (Some(pool), None) = (&signer_pool, &signer)
+        && (has(ServeRole::Importer) || has(ServeRole::Trader))
+    {
+        println!("sealgate: signers: {} (https verified against {})", pool.urls().join(", "), pool.roots());
+        for w in pool.warnings() {
+            println!("sealgate: warning: {w}");
+            tracing::warn!("{w}");
+        }
+        pool.spawn_health_checks(crate::signer_pool::HEALTH_EVERY);
+    }
     let client_for = |role: Role| -> Result<Arc<dyn SignerClient>, ServeError> {
         if let Some(s) = &signer {
             return Ok(Arc::new(LocalSignerClient::new(s.clone(), role)));
         }
-        let url = opts.signer_url.as_deref().ok_or_else(|| {
+        let pool = signer_pool.clone().ok_or_else(|| {
             ServeError(format!("role {} needs --signer-url (this process runs no signer)", role.name()))
         })?;
         // Never made here: a new key would be one the signers do not trust.
         let key = ServiceKey::load(&service_dir, role.name()).map_err(|e| err("service key")(&e))?;
-        Ok(Arc::new(HttpSignerClient::new(url, Arc::new(key)).map_err(|e| err("signer client")(&e))?))
+        Ok(Arc::new(HttpSignerClient::with_pool(pool, Arc::new(key))))
     };
 
     if has(ServeRole::Importer) {
@@ -928,10 +976,15 @@ pub async fn run(
     if service_addr == addr {
         return Err(ServeError("--service-listen must differ from --listen".into()));
     }
-    println!("sealgate: listening on http://{addr}");
-    println!("sealgate: service listener on http://{service_addr} (signer, /metrics)");
+    let scheme = |tls: &Option<crate::tls::ServerTls>| if tls.is_some() { "https" } else { "http" };
+    println!("sealgate: listening on {}://{addr}", scheme(&public_tls));
+    println!("sealgate: service listener on {}://{service_addr} (signer, /metrics)", scheme(&service_tls));
     if api_auth.is_some() && opts.oidc.is_none() {
-        print_login_link(&store, &login_base(opts.public_url.as_deref(), addr)?).await?;
+        let base = match &opts.public_url {
+            Some(_) => login_base(opts.public_url.as_deref(), addr)?,
+            None => format!("{}://{addr}", scheme(&public_tls)),
+        };
+        print_login_link(&store, &base).await?;
     }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
@@ -939,10 +992,8 @@ pub async fn run(
     let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let public = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(until(shutdown_rx.clone()));
-    let service = axum::serve(service_listener, service_app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(until(shutdown_rx));
+    let public = serve_on(listener, public_tls.as_ref(), app, until(shutdown_rx.clone()))?;
+    let service = serve_on(service_listener, service_tls.as_ref(), service_app, until(shutdown_rx))?;
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(true);
@@ -954,6 +1005,28 @@ pub async fn run(
     let _ = stop_tx.send(true);
     store.close().await;
     Ok(())
+}
+
+/// Serves `app` on `tcp`, over TLS when `tls` is given, until `stop` resolves; the
+/// handlers see the peer's address (`ConnectInfo<SocketAddr>`) either way.
+fn serve_on(
+    tcp: tokio::net::TcpListener,
+    tls: Option<&crate::tls::ServerTls>,
+    app: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>, ServeError> {
+    use axum::serve::ListenerExt as _;
+    use std::future::IntoFuture as _;
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    Ok(match tls {
+        None => Box::pin(axum::serve(tcp, service).with_graceful_shutdown(stop).into_future()),
+        Some(tls) => {
+            // `tap_io` (a no-op here) is what gives a custom listener axum's
+            // `ConnectInfo<SocketAddr>` (its address type).
+            let listener = tls.listener(tcp).map_err(|e| err("tls listener")(&e))?.tap_io(|_| {});
+            Box::pin(axum::serve(listener, service).with_graceful_shutdown(stop).into_future())
+        }
+    })
 }
 
 /// The signer's state file in the data directory ([`crate::revocation`]).
@@ -974,9 +1047,10 @@ async fn api_router(
     let config = match &opts.oidc {
         Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
         None => {
+            // Secure cookies when users reach us over https: our own TLS, or a proxy's.
             let secure_cookies = match &opts.public_url {
                 Some(u) => parse_public_url(u)?.1,
-                None => false,
+                None => opts.tls.is_some(),
             };
             AuthConfig { local: Some(LocalConfig { secure_cookies, ..LocalConfig::default() }), oidc: None }
         }

@@ -1119,38 +1119,34 @@ impl SignerClient for LocalSignerClient {
 
 /// A signer over HTTP, authenticated by a service key.
 pub struct HttpSignerClient {
-    base: String,
+    pool: Arc<crate::signer_pool::SignerPool>,
     key: Arc<ServiceKey>,
-    http: reqwest::Client,
 }
 
 impl HttpSignerClient {
-    /// A client of the signer at `base` (`http://127.0.0.1:8787`), as the key's role.
+    /// A client of the signer at `base` (`http://127.0.0.1:8788`), as the key's role.
     pub fn new(base: &str, key: Arc<ServiceKey>) -> Result<Self, String> {
-        // The service token never follows a redirect elsewhere.
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), key, http })
+        let pool = crate::signer_pool::SignerPool::new(&[base.to_owned()], None).map_err(|e| e.to_string())?;
+        Ok(Self::with_pool(Arc::new(pool), key))
+    }
+
+    /// A client of the signers of `pool` (shared by the roles of one process), as the key's role.
+    pub fn with_pool(pool: Arc<crate::signer_pool::SignerPool>, key: Arc<ServiceKey>) -> Self {
+        Self { pool, key }
     }
 
     async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, call: &ForwardCall) -> Result<T, SignerCallError> {
         let token = self.key.token(crate::now_ms() / 1000);
-        // Only a failure to connect proves the call never left: past that, the signer may
-        // have forwarded the request to the exchange.
+        // One token for whichever signer takes the call: each verifies it the same way. Only
+        // a failure to connect proves the call never left (the pool then tries the next
+        // signer); past that, the signer may have forwarded the request to the exchange.
         let lost = || {
             SignerCallError::Indeterminate(
                 "the signer's answer was lost; the request may have reached the exchange".into(),
             )
         };
         let resp =
-            self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(call).send().await.map_err(|e| {
-                let connect = e.is_connect();
-                tracing::warn!(error = %e.without_url(), "signer unreachable");
-                if connect { SignerCallError::Unavailable("the signer could not be reached".into()) } else { lost() }
-            })?;
+            self.pool.send(|http, base| http.post(format!("{base}{path}")).bearer_auth(&token).json(call)).await?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|_| lost())?;
         if status.is_success() {
