@@ -118,7 +118,7 @@ async fn never_sent_is_rejected_and_a_lost_answer_is_unknown_until_a_status_quer
         assert!(matches!(&e, TradeError::Unavailable(m) if m.starts_with("not sent")), "{e:?}");
         let o = world.store.orders("alice", 1).await.expect("orders").remove(0);
         assert_eq!(o.status, "rejected");
-        assert!(o.reason.as_deref().is_some_and(|r| r.contains("the signer could not be reached")), "{:?}", o.reason);
+        assert!(o.reason.as_deref().is_some_and(|r| r.contains("no signer reachable")), "{:?}", o.reason);
 
         // The exchange takes the order but its answer is lost (a 503 "execution status
         // unknown"): the order is unknown, not rejected, and not placed twice.
