@@ -16,6 +16,25 @@ use sealgate_store::{NewAuditRecord, Store};
 /// One record in this many is the bench user's.
 const USER_EVERY: u64 = 97;
 
+/// The next record: one in [`USER_EVERY`] is Alice's, the rest Bob's.
+fn next(chain: &mut Chain) -> NewAuditRecord {
+    let seq = chain.last_seq() + 1;
+    let owner = if seq.is_multiple_of(USER_EVERY) { "alice" } else { "bob" };
+    let d = Detail::new(&serde_json::json!({"owner": owner, "n": seq})).expect("detail");
+    let r =
+        chain.append(&format!("user:{owner}"), Action::Signed, "cred-1", d, 1_767_225_600_000 + seq).expect("append");
+    NewAuditRecord {
+        prev_hash: r.prev_hash.to_string(),
+        hash: r.hash.to_string(),
+        time_ms: i64::try_from(r.time).expect("time"),
+        actor: r.actor,
+        action: r.action.as_str().to_owned(),
+        subject: r.subject,
+        owner: Some(owner.to_owned()),
+        detail: r.detail.canonical().to_owned(),
+    }
+}
+
 async fn fill(store: &Store, n: u64) {
     let mut chain = Chain::new();
     let mut tail = None;
@@ -23,25 +42,7 @@ async fn fill(store: &Store, n: u64) {
     while left > 0 {
         let batch = left.min(2048);
         left -= batch;
-        let records: Vec<NewAuditRecord> = (0..batch)
-            .map(|_| {
-                let seq = chain.last_seq() + 1;
-                let owner = if seq % USER_EVERY == 0 { "alice" } else { "bob" };
-                let d = Detail::new(&serde_json::json!({"owner": owner, "n": seq})).expect("detail");
-                let r = chain.append(&format!("user:{owner}"), Action::Signed, "cred-1", d, 1_767_225_600_000 + seq);
-                let r = r.expect("append");
-                NewAuditRecord {
-                    prev_hash: r.prev_hash.to_string(),
-                    hash: r.hash.to_string(),
-                    time_ms: i64::try_from(r.time).expect("time"),
-                    actor: r.actor,
-                    action: r.action.as_str().to_owned(),
-                    subject: r.subject,
-                    owner: Some(owner.to_owned()),
-                    detail: r.detail.canonical().to_owned(),
-                }
-            })
-            .collect();
+        let records: Vec<NewAuditRecord> = (0..batch).map(|_| next(&mut chain)).collect();
         tail = Some(store.append_audit(tail.as_ref(), &records).await.expect("append"));
     }
 }
@@ -111,24 +112,6 @@ async fn fill_more(store: &Store, n: u64) {
     // The last 1000 records, after the tree was built: a checkpoint's worth.
     let tail = store.audit_tail().await.expect("tail").expect("non-empty");
     let mut chain = Chain::resume(u64::try_from(tail.seq).expect("seq"), Hash::from_hex(&tail.hash).expect("hash"));
-    let records: Vec<NewAuditRecord> = (chain.last_seq()..n)
-        .map(|_| {
-            let seq = chain.last_seq() + 1;
-            let owner = if seq % USER_EVERY == 0 { "alice" } else { "bob" };
-            let d = Detail::new(&serde_json::json!({"owner": owner, "n": seq})).expect("detail");
-            let r = chain.append(&format!("user:{owner}"), Action::Signed, "cred-1", d, 1_767_225_600_000 + seq);
-            let r = r.expect("append");
-            NewAuditRecord {
-                prev_hash: r.prev_hash.to_string(),
-                hash: r.hash.to_string(),
-                time_ms: i64::try_from(r.time).expect("time"),
-                actor: r.actor,
-                action: r.action.as_str().to_owned(),
-                subject: r.subject,
-                owner: Some(owner.to_owned()),
-                detail: r.detail.canonical().to_owned(),
-            }
-        })
-        .collect();
+    let records: Vec<NewAuditRecord> = (chain.last_seq()..n).map(|_| next(&mut chain)).collect();
     store.append_audit(Some(&tail), &records).await.expect("append");
 }
