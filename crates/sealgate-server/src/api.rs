@@ -1500,6 +1500,7 @@ pub fn service_openapi_document() -> Value {
     place_order,
     list_orders,
     cancel_order,
-    audit_trail
+    audit_trail,
+    audit_export
 ))]
 pub(crate) struct ApiDoc;

@@ -166,6 +166,13 @@ async fn a_user_verifies_their_own_trail_alone() {
         let alice = env.login("alice").await;
         let bob = env.login("bob").await;
 
+        // In the OpenAPI document, with its answer's schema.
+        let (_, doc) = env.get("/openapi.json", None).await;
+        let doc: Value = serde_json::from_str(&doc).expect("openapi");
+        let op = &doc["paths"]["/v1/audit/export"]["get"];
+        assert!(op["responses"]["200"].is_object() && op["responses"]["503"].is_object(), "{op}");
+        assert!(doc["components"]["schemas"]["UserAuditExport"]["properties"]["records"].is_object());
+
         // Before any checkpoint: a clear 503; unauthenticated: 401; bad paging: 400.
         let (status, body) = env.get("/v1/audit/export", Some(&alice)).await;
         assert_eq!(status, 503, "{body}");
