@@ -1420,17 +1420,21 @@ async fn audit_export(
         .ok_or_else(not_yet)?;
     let rows =
         s.store.audit_for_owner(&user.id, after, limit + 1).await.map_err(|e| ApiError::store("audit export", e))?;
-    let covered: Vec<&AuditRecord> =
-        rows.iter().filter(|r| u64::try_from(r.seq).is_ok_and(|seq| seq <= tree.size)).take(limit as usize).collect();
+    // Leaves are seq - 1 (T1): only seqs 1..=tree size have one in the signed tree.
+    let covered: Vec<(&AuditRecord, u64)> = rows
+        .iter()
+        .filter_map(|r| u64::try_from(r.seq).ok().filter(|seq| (1..=tree.size).contains(seq)).map(|seq| (r, seq - 1)))
+        .take(limit as usize)
+        .collect();
     let more = rows.len() > covered.len();
-    let indices: Vec<u64> = covered.iter().filter_map(|r| u64::try_from(r.seq - 1).ok()).collect();
+    let indices: Vec<u64> = covered.iter().map(|(_, index)| *index).collect();
     let proofs = crate::audit::inclusion_proofs(&s.store, tree.size, &indices)
         .await
         .map_err(|e| internal("inclusion proofs", e))?;
     let records = covered
         .iter()
-        .zip(indices.iter().zip(proofs))
-        .map(|(row, (index, proof))| ExportRecord {
+        .zip(proofs)
+        .map(|((row, index), proof)| ExportRecord {
             index: *index,
             tree_size: tree.size,
             // A row that no longer reads as a record is still listed (empty), so the
@@ -1453,7 +1457,7 @@ async fn audit_export(
             sig: B64.encode(&cp.sig),
         }],
         records,
-        next_after: covered.last().map_or(after, |r| r.seq),
+        next_after: covered.last().map_or(after, |(r, _)| r.seq),
         more,
     }))
 }
