@@ -10,7 +10,8 @@ opinion the Rust test `independent_peer.rs` asks for, in both directions:
       re-encodes the records of FORMAT.md section 5 from the values its prose
       states, and checks them against the documented canonical bytes,
       hashes and checkpoint signing input; then verifies the documented
-      export under the documented pin.
+      export under the documented pin; and re-derives section 6's example
+      (leaf hashes, tree root, v2 checkpoint signing input, a proof).
 
   audit_chain.py verify FILE|- [--pin THUMBPRINT] [--checkpoints CPFILE]
       verifies a JSON Lines export (section 4; - reads stdin), with the
@@ -711,6 +712,19 @@ def example(format_md):
     check("export record 1 line", lines[1], record_line(r1))
     check("export record 2 line", lines[2], record_line(r2))
     check("export summary", verify_export(export.encode(), pin), blocks[4].strip())
+    # Section 6's example: the tree over these two records and the v2 checkpoint input.
+    tree_md = format_md.split("## 6. The Merkle tree", 1)[1].split("\n## ", 1)[0]
+    stated = lambda label: re.search(label + r" = ([0-9a-f]{64})", tree_md).group(1)  # noqa: E731
+    leaves = [leaf_hash(r1["hash"]), leaf_hash(r2["hash"])]
+    check("tree leaf 1", leaves[0].hex(), stated("leaf1"))
+    check("tree leaf 2", leaves[1].hex(), stated("leaf2"))
+    tree = Tree()
+    for leaf in leaves:
+        tree.push(leaf)
+    check("tree root", tree.root().hex(), stated("root"))
+    v2_input = checkpoint_input(2, r2["hash"], 1767225601000, (2, tree.root()))
+    check("v2 checkpoint signing input", v2_input, unhex(tree_md.split("```")[1].split("\n", 1)[1]))
+    check("proof of leaf 1", inclusion_root(1, 2, leaves[1], [leaves[0]]), tree.root())
     return checks
 
 
@@ -719,7 +733,7 @@ def main(argv):
         if len(argv) == 3 and argv[1] == "example":
             with open(argv[2], encoding="utf-8") as f:
                 checks = example(f.read())
-            print(f"ok: FORMAT.md section 5 reproduced ({len(checks)} checks)")
+            print(f"ok: FORMAT.md sections 5 and 6 reproduced ({len(checks)} checks)")
             return 0
         if len(argv) == 5 and argv[1] == "verify-export" and argv[3] == "--pin":
             if argv[2] == "-":
