@@ -9,14 +9,13 @@
 //! append that does not extend the current tail, and the writer re-hashes the
 //! batch against the new tail and tries again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use std::collections::HashMap;
-
 use sealgate_audit::merkle::{self, NodeId};
 use sealgate_audit::{Action, Chain, Detail, Hash};
 use sealgate_custody::Custody;
