@@ -417,7 +417,7 @@ async fn the_whole_journey_through_http() {
             .args(["audit", "verify", "--user-export", saved.to_str().expect("path"), "--pin", &server.pin])
             .output()
             .expect("audit verify --user-export");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{}\nthe export: {export}", String::from_utf8_lossy(&out.stderr));
         let mine = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(mine.starts_with(&format!("ok: user {user}: ")) && !mine.contains(": 0 records"), "{mine}");
         let logs = server.logs();
