@@ -110,11 +110,16 @@ async function api(method, path, body) {
   return data;
 }
 
-function confirmDialog(title, text, okLabel) {
+// `option`: the text of a checkbox the dialog offers (unticked), or none; its state is
+// read from #confirm-option-box after the dialog closes.
+function confirmDialog(title, text, okLabel, option) {
   const d = $('confirm');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = okLabel;
+  $('confirm-option').hidden = !option;
+  $('confirm-option-label').textContent = option || '';
+  $('confirm-option-box').checked = false;
   d.returnValue = '';
   return new Promise((resolve) => {
     d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
@@ -398,13 +403,25 @@ async function deleteCredential() {
   }
 }
 
+// What a lockdown's "cancel all open orders" did, in one sentence.
+function cancelSummary(orders) {
+  if (!orders) return '';
+  if (orders.length === 0) return ' No open orders.';
+  const n = (result) => orders.filter((o) => o.result === result).length;
+  const failed = orders.filter((o) => o.result === 'failed');
+  let text = ` Open orders: ${n('canceled')} cancelled, ${n('closed')} already closed, ${failed.length} could not be cancelled.`;
+  for (const o of failed) text += ` Order ${o.order_id}: ${o.reason || 'unknown reason'}.`;
+  return text;
+}
+
 async function lockdown() {
-  const ok = await confirmDialog('Lock down every credential?', 'All your keys are frozen at once: no service can use any of them until the operator unfreezes them. Use this if you suspect anything is wrong.', 'Lock down now');
+  const ok = await confirmDialog('Lock down every credential?', 'All your keys are frozen at once: no service can use any of them until the operator unfreezes them. Use this if you suspect anything is wrong.', 'Lock down now', 'Also cancel all open orders (a frozen key can still cancel)');
   if (!ok) return;
+  const cancelOrders = $('confirm-option-box').checked;
   try {
-    const r = await api('POST', '/v1/lockdown');
+    const r = await api('POST', cancelOrders ? '/v1/lockdown?cancel_orders=true' : '/v1/lockdown');
     say('');
-    const text = `Lockdown done: ${r.frozen} credential(s) frozen. No service can use them until the operator unfreezes them.`;
+    const text = `Lockdown done: ${r.frozen} credential(s) frozen. No service can use them until the operator unfreezes them.${cancelSummary(r.orders)}`;
     if ((location.hash || '#/credentials') === '#/credentials') {
       await showCredentials();
       showAlert(text);
@@ -433,16 +450,22 @@ async function showPortfolio() {
   for (const i of p.imports) {
     const running = i.state === 'queued' || i.state === 'running';
     busy ||= running;
+    // A failed job, or one waiting to try again after a failure, says why and can be retried.
+    const retryable = i.job_id !== null && (i.state === 'failed' || (i.state === 'queued' && i.reason));
     imports.append(
       el('tr', { 'data-credential': i.credential_id, 'data-state': i.state },
         el('td', { 'data-label': 'Credential' }, name(i.credential_id)),
-        el('td', { 'data-label': 'State' }, running ? el('progress', { 'aria-label': `Import ${i.state}` }) : null, ` ${i.state}`),
+        el('td', { 'data-label': 'State' }, running ? el('progress', { 'aria-label': `Import ${i.state}` }) : null, ` ${i.state}`,
+          i.reason ? el('p', { class: 'reason', 'data-reason': '', text: i.reason }) : null),
         el('td', { 'data-label': 'Trades' }, String(i.trades)),
         el('td', { 'data-label': 'Last import' }, when(i.last_import_ms)),
+        el('td', {}, retryable
+          ? el('button', { type: 'button', class: 'small', 'data-retry': String(i.job_id), onclick: () => retryImport(i.job_id) }, 'Retry')
+          : null),
       ),
     );
   }
-  if (p.imports.length === 0) imports.append(el('tr', {}, el('td', { colspan: '4', text: 'No credential is sealed to the Importer.' })));
+  if (p.imports.length === 0) imports.append(el('tr', {}, el('td', { colspan: '5', text: 'No credential is sealed to the Importer.' })));
   const holdings = $('holdings-body');
   holdings.replaceChildren();
   $('portfolio-empty').hidden = p.assets.length > 0;
@@ -457,6 +480,17 @@ async function showPortfolio() {
     );
   }
   if (busy) state.pollTimer = setTimeout(() => showPortfolio().catch((e) => showAlert(e.message)), 1000);
+}
+
+async function retryImport(id) {
+  try {
+    await api('POST', `/v1/imports/${encodeURIComponent(id)}/retry`);
+    showAlert('Import queued again: it continues from where it stopped.');
+  } catch (e) {
+    showAlert(e.message);
+  }
+  clearTimeout(state.pollTimer);
+  await showPortfolio();
 }
 
 // --- trade ---------------------------------------------------------------------------
@@ -494,7 +528,8 @@ async function renderOrders(creds) {
         el('td', { 'data-label': 'Side' }, o.side),
         el('td', { 'data-label': 'Quantity', class: 'num' }, o.qty),
         el('td', { 'data-label': 'Price', class: 'num' }, o.price || 'market'),
-        el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${o.status}`, text: o.status })),
+        el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${o.status}`, text: o.status }),
+          o.reason ? el('p', { class: 'reason', 'data-reason': '', text: o.reason }) : null),
         el('td', {}, DONE_STATES.includes(o.status) ? null
           : el('button', { type: 'button', class: 'small', 'data-cancel': o.id, onclick: () => cancelOrder(o.id) }, 'Cancel')),
       ),

@@ -4,7 +4,8 @@
 //   header) is accepted only if the root's RFC 7638 thumbprint equals the pin, the
 //   signature verifies with that root, and it has not expired.
 // - sealCredential: one compact JWE per role, credential envelope v1 (PROFILE.md C1-C6):
-//   ECDH-ES+A256KW (P-256, P-384, or X25519 where the browser has it) + A256GCM,
+//   ECDH-ES+A256KW (P-256, P-384, or X25519 where the browser has it) or RSA-OAEP-256
+//   (2048-4096-bit keys, as OpenBao Transit holds them) + A256GCM,
 //   Concat KDF per RFC 7518 §4.6.2 with empty apu/apv (profile rule E3), protected
 //   header typ, kid, sub, cid, exch, aud, scope, iat, hint (rule C2).
 
@@ -141,6 +142,13 @@ export function keyForRole(keys, role) {
 
 function curveOf(jwk) {
   if (jwk.use && jwk.use !== 'enc') return null;
+  if (jwk.kty === 'RSA') {
+    // RSA keys only for RSA-OAEP-256 (never SHA-1 OAEP or RSA1_5), 2048-4096 bits.
+    if (jwk.alg !== 'RSA-OAEP-256' || typeof jwk.n !== 'string' || typeof jwk.e !== 'string') return null;
+    const bits = (jwk.n.length * 6) & ~7;
+    if (bits < 2048 || bits > 4096 + 8) return null;
+    return { name: 'RSA-OAEP', coords: ['n', 'e'] };
+  }
   if (jwk.alg && jwk.alg !== 'ECDH-ES+A256KW') return null;
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return { name: 'ECDH', namedCurve: 'P-256', bits: 256, coords: ['x', 'y'] };
   if (jwk.kty === 'EC' && jwk.crv === 'P-384') return { name: 'ECDH', namedCurve: 'P-384', bits: 384, coords: ['x', 'y'] };
@@ -177,25 +185,18 @@ export async function sealCredential(jwk, binding, fields) {
   const keyId = fields.api_key || fields.key_name || '';
   if ([...keyId].length < 8) throw new Error('the API key must be at least 8 characters long');
   const hint = [...keyId].slice(-4).join('');
-  const algo = curve.name === 'ECDH' ? { name: 'ECDH', namedCurve: curve.namedCurve } : { name: 'X25519' };
-  const pub = {};
-  for (const m of ['kty', 'crv', ...curve.coords]) pub[m] = jwk[m];
-  const recipient = await subtle.importKey('jwk', pub, algo, false, []);
-  const eph = await subtle.generateKey(algo, true, ['deriveBits']);
-  const epkFull = await subtle.exportKey('jwk', eph.publicKey);
-  const epk = {};
-  for (const m of ['kty', 'crv', ...curve.coords]) epk[m] = epkFull[m];
-  const z = new Uint8Array(await subtle.deriveBits({ name: algo.name, public: recipient }, eph.privateKey, curve.bits));
-  const kekBytes = await concatKdf(z, 'ECDH-ES+A256KW');
-  z.fill(0);
-  const kek = await subtle.importKey('raw', kekBytes, 'AES-KW', false, ['wrapKey']);
-  kekBytes.fill(0);
   const cek = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt']);
-  const wrapped = new Uint8Array(await subtle.wrapKey('raw', cek, kek, 'AES-KW'));
-  const header = {
-    alg: 'ECDH-ES+A256KW',
-    enc: 'A256GCM',
-    epk,
+  const header = { alg: curve.name === 'RSA-OAEP' ? 'RSA-OAEP-256' : 'ECDH-ES+A256KW', enc: 'A256GCM' };
+  let wrapped;
+  if (curve.name === 'RSA-OAEP') {
+    // RFC 7518 §4.3: RSAES-OAEP with SHA-256 and MGF1-SHA-256 wraps the CEK directly.
+    const rsa = await subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e, alg: 'RSA-OAEP-256', ext: true },
+      { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['wrapKey']);
+    wrapped = new Uint8Array(await subtle.wrapKey('raw', cek, rsa, { name: 'RSA-OAEP' }));
+  } else {
+    wrapped = await ecdhWrap(jwk, curve, cek, header);
+  }
+  Object.assign(header, {
     typ: CREDENTIAL_TYP,
     kid: jwk.kid,
     sub: binding.sub,
@@ -205,7 +206,7 @@ export async function sealCredential(jwk, binding, fields) {
     scope: binding.scope,
     iat: binding.iat,
     hint,
-  };
+  });
   const protectedB64 = b64uEncode(enc.encode(JSON.stringify(header)));
   const iv = crypto.getRandomValues(new Uint8Array(12));
   // JS strings cannot be wiped; the byte copy of the plaintext at least is.
@@ -219,6 +220,25 @@ export async function sealCredential(jwk, binding, fields) {
   const ct = sealed.subarray(0, sealed.length - 16);
   const tag = sealed.subarray(sealed.length - 16);
   return [protectedB64, b64uEncode(wrapped), b64uEncode(iv), b64uEncode(ct), b64uEncode(tag)].join('.');
+}
+
+/** ECDH-ES+A256KW: wraps `cek` under a KEK agreed with `jwk`; sets `epk` in `header`. */
+async function ecdhWrap(jwk, curve, cek, header) {
+  const algo = curve.name === 'ECDH' ? { name: 'ECDH', namedCurve: curve.namedCurve } : { name: 'X25519' };
+  const pub = {};
+  for (const m of ['kty', 'crv', ...curve.coords]) pub[m] = jwk[m];
+  const recipient = await subtle.importKey('jwk', pub, algo, false, []);
+  const eph = await subtle.generateKey(algo, true, ['deriveBits']);
+  const epkFull = await subtle.exportKey('jwk', eph.publicKey);
+  const epk = {};
+  for (const m of ['kty', 'crv', ...curve.coords]) epk[m] = epkFull[m];
+  const z = new Uint8Array(await subtle.deriveBits({ name: algo.name, public: recipient }, eph.privateKey, curve.bits));
+  const kekBytes = await concatKdf(z, 'ECDH-ES+A256KW');
+  z.fill(0);
+  const kek = await subtle.importKey('raw', kekBytes, 'AES-KW', false, ['wrapKey']);
+  kekBytes.fill(0);
+  header.epk = epk;
+  return new Uint8Array(await subtle.wrapKey('raw', cek, kek, 'AES-KW'));
 }
 
 /** Whether this browser can do X25519 key agreement. */

@@ -35,7 +35,9 @@ const EXTRA_KEYS = JSON.parse(env('SEALGATE_EXTRA_KEYS', '[]'));
 const OKX_KEY = 'okx-web-key-5Tq8';
 const OKX_SECRET = `${SECRET}-okx`;
 const OKX_PASS = `PASS-${SECRET}`;
-const CANARIES = [SECRET, OKX_SECRET, OKX_PASS];
+const KC_SECRET = `${SECRET}-kucoin`;
+const KC_PASS = `KCPASS-${SECRET}`;
+const CANARIES = [SECRET, OKX_SECRET, OKX_PASS, KC_SECRET, KC_PASS];
 
 mkdirSync(ART, { recursive: true });
 const log = (...a) => console.log('[journey]', ...a);
@@ -244,6 +246,13 @@ try {
   await page.click(`[data-cancel="${orderId}"]`);
   await page.locator(`#orders-body tr[data-order="${orderId}"][data-status="canceled"]`).waitFor();
   log('order placed and cancelled', orderId);
+  // One more, left open for the lockdown's "cancel all open orders".
+  await page.fill('#order-qty', '0.02');
+  await page.click('#order-submit');
+  const openRow = page.locator('#orders-body tr[data-status="open"]').first();
+  await openRow.waitFor();
+  const openId = await openRow.getAttribute('data-order');
+  check(openId !== orderId, 'a second order rests');
 
   // 9. Detail with its audit trail; revoke the importer role.
   await page.evaluate((id) => { location.hash = `#/credential/${id}`; }, cid);
@@ -276,14 +285,42 @@ try {
   const okxRow = page.locator(`#credentials-body tr[data-id="${okxCid}"]`);
   check((await okxRow.count()) === 0 || (await okxRow.textContent()).includes('deleted'), 'the OKX key is deleted');
 
-  // 11. Lockdown.
+  // 10b. An import that fails says why, and the Retry button queues it again: a KuCoin key,
+  // whose import the importer does not speak.
+  await page.evaluate(() => { location.hash = '#/add'; });
+  await visible('#add-form');
+  await fill({ exchange: 'kucoin', key: 'kc-key-0001', secret: KC_SECRET, passphrase: KC_PASS, importer: true, trader: false, withdraw: false, label: 'kucoin' });
+  await page.click('#seal-submit');
+  await visible('#add-done');
+  const kcCid = await page.locator('#add-done').getAttribute('data-id');
+  await page.evaluate(() => { location.hash = '#/portfolio'; });
+  const kcRow = page.locator(`#imports-body tr[data-credential="${kcCid}"][data-state="failed"]`);
+  await kcRow.waitFor({ timeout: 60000 });
+  const kcReason = await kcRow.locator('[data-reason]').textContent();
+  check(kcReason.includes('not supported for kucoin'), `the failed import says why: ${kcReason}`);
+  await shot('08b-import-failed');
+  await kcRow.locator('[data-retry]').click();
+  await page.locator('#alert').filter({ hasText: 'Import queued again' }).waitFor();
+  await page.locator(`#imports-body tr[data-credential="${kcCid}"][data-state="failed"]`).waitFor({ timeout: 60000 });
+  log('failed import retried', kcCid);
+
+  // 11. Lockdown, cancelling the open order (a frozen key may still cancel).
+  await page.evaluate(() => { location.hash = '#/credentials'; });
+  await page.locator('#credentials-body').waitFor();
   await page.click('#lockdown');
   await visible('#confirm');
+  await visible('#confirm-option');
+  await page.check('#confirm-option-box');
   await shot('09-confirm-lockdown');
   await page.click('#confirm-ok');
-  await page.locator('#alert').filter({ hasText: 'Lockdown done' }).waitFor();
+  const lockAlert = page.locator('#alert').filter({ hasText: 'Lockdown done' });
+  await lockAlert.waitFor();
+  const lockText = await lockAlert.textContent();
+  check(lockText.includes('Open orders: 1 cancelled'), `the lockdown reports the cancelled order: ${lockText}`);
   await page.locator(`#credentials-body tr[data-id="${cid}"]`).filter({ hasText: 'frozen' }).waitFor();
   await shot('10-lockdown');
+  await page.evaluate(() => { location.hash = '#/trade'; });
+  await page.locator(`#orders-body tr[data-order="${openId}"][data-status="canceled"]`).waitFor();
 
   // 12. Phone-sized screens: no sideways scrolling.
   await page.setViewportSize({ width: 390, height: 844 });
@@ -355,7 +392,7 @@ try {
     check(new URL(r.url).origin === new URL(BASE).origin, `a request left the origin: ${r.url}`);
   }
   const posts = sent.filter((r) => r.method === 'POST' && r.url.endsWith('/v1/credentials'));
-  check(posts.length === 2, `two credentials sent (${posts.length})`);
+  check(posts.length === 3, `three credentials sent (${posts.length})`);
   const envelopes = [];
   for (const p of posts) {
     const body = JSON.parse(p.body);

@@ -757,8 +757,19 @@ impl Agent {
         let _approved = decision?;
         let confirm = entry.needs_confirm(class.name());
         // The order facts are kept only for the confirm program's description.
+        let cancels_only = facts.cancels_only;
         let order = if confirm { Some(order) } else { None };
-        Ok(Plan { op, label: label.to_owned(), exchange, class: class.name(), req, detail, confirm, order })
+        Ok(Plan {
+            op,
+            label: label.to_owned(),
+            exchange,
+            class: class.name(),
+            req,
+            detail,
+            confirm,
+            order,
+            cancels_only,
+        })
     }
 
     /// Ask the user through the confirm program; a refusal is audited.
@@ -799,8 +810,13 @@ impl Agent {
         let Some(entry) = st.entries.iter().find(|e| e.label == plan.label) else {
             return Err(Refusal::Unknown(format!("no credential labelled {:?}", plan.label)));
         };
-        if entry.expired(SystemClock.now_ms()) {
-            return Err(Refusal::Denied("the credential's lifetime is over".into()));
+        // An expired credential is frozen: as in the policy, it may still cancel.
+        if entry.expired(SystemClock.now_ms()) && !plan.cancels_only {
+            let why = "the credential's lifetime is over";
+            let mut d = plan.detail.clone();
+            d["reason"] = json!(why);
+            st.audit.log(Action::Denied, &plan.label, &d);
+            return Err(Refusal::Denied(why.into()));
         }
         let nonce = st.nonces.entry(plan.label.clone()).or_default().clone();
         let cred = entry.secrets.credential();
@@ -867,6 +883,9 @@ struct Plan {
     confirm: bool,
     /// Set when `confirm`: for the description.
     order: Option<sealgate_exchanges::OrderFacts>,
+    /// The request only cancels orders (the policy lets a frozen, i.e. expired,
+    /// credential do that).
+    cancels_only: bool,
 }
 
 /// An audit action outside the known set (`[a-z][a-z0-9_]*`).

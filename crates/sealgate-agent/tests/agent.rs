@@ -373,3 +373,109 @@ async fn hidden_paths_are_refused_before_classification() -> R<()> {
     }
     Ok(())
 }
+
+/// A credential whose lifetime is over is frozen: it still cancels its open orders (the
+/// policy the signer shares: cancelling only tightens), but a placement, a cancel-and-replace
+/// and an amend are refused and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_credential_cancels_and_places_nothing() -> R<()> {
+    let amt = |s: &str| Amount::parse(s).ok_or("amount");
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse()?,
+        vec![KeySpec {
+            venue: Venue::Binance,
+            api_key: "agentkey2".into(),
+            secret: "agent-secret-2".into(),
+            permissions: Permissions { read: true, trade: true, withdraw: false },
+            allowed_ips: vec![],
+            passphrase: None,
+            balances: vec![("USDT".into(), amt("10000")?), ("BTC".into(), amt("1")?)],
+        }],
+        vec![Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? }],
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
+    ks.add(Entry {
+        label: "short".into(),
+        exchange: "binance".into(),
+        hint: "…key2".into(),
+        classes: vec!["read".into(), "trade".into()],
+        symbols: None,
+        max_notional: None,
+        rate: None,
+        // Alive for 2 s from now.
+        added_ms: now_ms,
+        lifetime_s: Some(2),
+        confirm: vec![],
+        allow_sign: false,
+        secrets: Secrets {
+            api_key: Some(Secret::new("agentkey2".into())),
+            api_secret: Some(Secret::new("agent-secret-2".into())),
+            ..Secrets::default()
+        },
+    })?;
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = Config {
+        socket: dir.path().join("run/agent.sock"),
+        audit: audit.clone(),
+        exchange_urls: HashMap::from([("binance".into(), format!("http://{}", sandbox.addr()))]),
+        ..Config::default()
+    };
+    let agent = Agent::new(cfg.clone(), ks)?;
+    let l = agent.bind()?;
+    tokio::spawn(agent.serve(l));
+    let mut c = UnixStream::connect(&cfg.socket).await?;
+    let req = |method: &str, path: &str, query: &str| json!({"v":1,"op":"request","credential":"short","request":{"method":method,"path":path,"query":query,"body":""}});
+    let placed = call(
+        &mut c,
+        req("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000"),
+    )
+    .await?;
+    assert_eq!(placed["status"], 200, "{placed}");
+    let body: Value = serde_json::from_str(placed["body"].as_str().ok_or("body")?)?;
+    let id = body["orderId"].as_u64().ok_or("order id")?;
+
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    for (method, path, query) in [
+        (
+            "POST",
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000".to_owned(),
+        ),
+        (
+            "POST",
+            "/api/v3/order/cancelReplace",
+            format!(
+                "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=40000\
+                 &cancelReplaceMode=STOP_ON_FAILURE&cancelOrderId={id}"
+            ),
+        ),
+        ("PUT", "/api/v3/order/amend/keepPriority", format!("symbol=BTCUSDT&orderId={id}&newQty=0.001")),
+        ("GET", "/api/v3/account", String::new()),
+    ] {
+        let r = call(&mut c, req(method, path, &query)).await?;
+        assert_eq!((r["ok"].clone(), r["error"].clone()), (json!(false), json!("denied")), "{path}: {r}");
+    }
+    let cancel = call(&mut c, req("DELETE", "/api/v3/order", &format!("symbol=BTCUSDT&orderId={id}"))).await?;
+    assert_eq!(cancel["status"], 200, "an expired credential still cancels: {cancel}");
+    assert!(cancel["body"].as_str().unwrap_or("").contains("CANCELED"), "{cancel}");
+    let zero = amt("0")?;
+    let locked: Vec<_> = sandbox.balances("agentkey2").into_iter().filter(|(_, _, l)| *l != zero).collect();
+    assert!(locked.is_empty(), "nothing rests: {locked:?}");
+
+    let s = std::fs::read_to_string(&audit)?;
+    let actions: Vec<(String, String)> = s
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_default();
+            (v["action"].as_str().unwrap_or("?").to_owned(), v["detail"]["path"].as_str().unwrap_or("?").to_owned())
+        })
+        .collect();
+    let denied = actions.iter().filter(|(a, _)| a == "denied").count();
+    assert_eq!(denied, 4, "each refusal is audited: {actions:?}");
+    assert_eq!(actions.last().map(|(a, p)| (a.as_str(), p.as_str())), Some(("forwarded", "/api/v3/order")));
+    Ok(())
+}

@@ -85,13 +85,13 @@ impl std::fmt::Display for KeyStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoleKeyType {
-    /// ECDH-ES+A256KW on P-256 (the default: every backend has it).
+    /// ECDH-ES+A256KW on P-256 (the default of the local keyring and PKCS#11).
     EcdhP256,
     /// ECDH-ES+A256KW on P-384.
     EcdhP384,
     /// ECDH-ES+A256KW on X25519.
     EcdhX25519,
-    /// RSA-OAEP-256, 3072 bits.
+    /// RSA-OAEP-256, 3072 bits (the default of OpenBao Transit, which has no ECDH).
     Rsa3072,
     /// RSA-OAEP-256, 4096 bits.
     Rsa4096,
@@ -129,6 +129,14 @@ pub enum Exportability {
 pub trait Custody: Send + Sync {
     /// Backend name (`local`, `pkcs11`, `openbao`).
     fn backend(&self) -> &'static str;
+
+    /// The kind of role key a start creates when a role has none: one this
+    /// backend can hold and the browser client can seal to. P-256 ECDH unless
+    /// the backend says otherwise (Transit has no ECDH: RSA-OAEP-256 there;
+    /// SoftHSM 2.6 has RSA-OAEP with SHA-1 only: P-256 there).
+    fn default_role_key_type(&self) -> RoleKeyType {
+        RoleKeyType::EcdhP256
+    }
 
     /// Every role key version.
     fn keys(&self) -> CustodyFuture<'_, Vec<KeyInfo>>;

@@ -43,14 +43,9 @@
 //!
 //! # Policy needed (AppRole or token)
 //!
-//! ```hcl
-//! path "transit/keys/*"        { capabilities = ["create", "read", "update"] }
-//! path "transit/decrypt/*"     { capabilities = ["update"] }
-//! path "transit/sign/sealgate-root" { capabilities = ["update"] }
-//! path "secret/data/sealgate-custody/*"     { capabilities = ["create", "read", "update"] }
-//! path "secret/metadata/sealgate-custody/*" { capabilities = ["list"] }
-//! path "auth/token/lookup-self" { capabilities = ["read"] }
-//! ```
+//! `docs/openbao-policy.hcl`, tested as written (`tests/openbao.rs`): create
+//! non-exportable keys and read them (`transit/keys/+`, never `…/config`),
+//! decrypt, sign with the root key, the KV records; no export, no backup.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -86,8 +81,8 @@ const CAS_RETRIES: usize = 8;
 /// Where a secret (token, AppRole secret_id) comes from. Never argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
-    /// A file holding the secret (trailing whitespace trimmed); it must not
-    /// be readable by others (`o+r` is refused).
+    /// A file holding the secret (trailing whitespace trimmed); mode 0600
+    /// (any group or other permission is refused).
     File(PathBuf),
     /// An environment variable holding the secret.
     Env(String),
@@ -104,10 +99,12 @@ impl SecretSource {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt as _;
-                    let mode = file.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
-                    if mode & 0o004 != 0 {
+                    // 0600 like every other secret file: the group may not read a token either.
+                    let mode = file.metadata().map(|m| m.permissions().mode()).unwrap_or(0o777) & 0o777;
+                    if mode & 0o077 != 0 {
                         return Err(CustodyError::Config(format!(
-                            "the {what} file {} is readable by everyone: chmod 600 it",
+                            "the {what} file {}: mode {mode:o} lets others read it; run: chmod 600 {}",
+                            path.display(),
                             path.display()
                         )));
                     }
@@ -721,6 +718,10 @@ impl Inner {
 impl Custody for OpenBaoCustody {
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn default_role_key_type(&self) -> RoleKeyType {
+        RoleKeyType::Rsa3072
     }
 
     fn keys(&self) -> CustodyFuture<'_, Vec<KeyInfo>> {

@@ -404,3 +404,92 @@ async fn refusals_bad_token_open_file_ecdh_exportable() {
     let err = custody.rotate("evil", RoleKeyType::Rsa3072).await.expect_err("adopted an exportable key");
     assert!(matches!(&err, CustodyError::Config(m) if m.contains("exportable")), "{err:?}");
 }
+
+/// `docs/openbao-policy.hcl`, loaded as written into a real OpenBao: a token with only that
+/// policy runs the custody (init, rotate, open, status, sign), and cannot make a key
+/// exportable, export or back one up, delete or rotate it in Transit, or create an
+/// exportable key of its own: 403 each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_file_grants_the_least() {
+    let Some(bao) = Bao::start() else { return };
+    bao.enable_transit();
+    let policy = std::fs::read_to_string(workspace_root().join("docs/openbao-policy.hcl")).expect("policy file");
+    let body = serde_json::json!({ "policy": policy }).to_string();
+    bao.admin("PUT", "/v1/sys/policies/acl/sealgate-custody", Some(&body));
+    let created: serde_json::Value = serde_json::from_str(&bao.admin(
+        "POST",
+        "/v1/auth/token/create",
+        Some(r#"{"policies":["sealgate-custody"],"no_default_policy":true,"ttl":"1h"}"#),
+    ))
+    .expect("json");
+    let token = created["auth"]["client_token"].as_str().expect("token").to_owned();
+    let file = bao.dir.secret_file("policy-token", &token);
+    let config = || OpenBaoConfig::new(bao.url(), Auth::Token(SecretSource::File(file.clone())));
+
+    // Everything the custody does, under the policy.
+    let custody = OpenBaoCustody::connect(config()).await.expect("connect under the policy");
+    let root = custody.root_public().await.expect("init: the root key");
+    assert_eq!(custody.default_role_key_type(), RoleKeyType::Rsa3072);
+    let v1 = custody.rotate("importer", RoleKeyType::Rsa3072).await.expect("create a role key");
+    let v2 = custody.rotate("importer", RoleKeyType::Rsa3072).await.expect("rotate");
+    custody.set_status(&v1.kid, KeyStatus::Retired).await.expect("set status");
+    let keys = custody.keys().await.expect("list");
+    assert_eq!(
+        keys.iter().map(|k| (k.kid.as_str(), k.status)).collect::<Vec<_>>(),
+        [(v1.kid.as_str(), KeyStatus::Retired), (v2.kid.as_str(), KeyStatus::Active)]
+    );
+    assert_eq!(custody.exportability(&v2.kid).await.expect("exportability"), Exportability::NonExportable);
+    let jwe = seal_compact(b"under the policy", &v2.public, &serde_json::Map::new()).expect("seal");
+    let key = custody.decryption_key(&v2.kid).await.expect("handle");
+    let plain =
+        Jwe::parse(jwe.as_bytes(), &AlgPolicy::CREDENTIAL).expect("parse").open(key.as_ref()).await.expect("open");
+    assert_eq!(plain.expose_secret(), b"under the policy");
+    assert_eq!(custody.root_sign(b"checkpoint").await.expect("sign").len(), 64);
+    let again = OpenBaoCustody::connect(config()).await.expect("reconnect");
+    assert_eq!(again.root_public().await.expect("root again"), root);
+
+    // What the token must not do: each is refused by the policy (403), not by Transit.
+    for (method, path, body) in [
+        ("POST", "/v1/transit/keys/sealgate-root/config", Some(r#"{"exportable":true}"#)),
+        ("POST", "/v1/transit/keys/sealgate-root/config", Some(r#"{"deletion_allowed":true}"#)),
+        ("POST", "/v1/transit/keys/sealgate-root", Some(r#"{"type":"ecdsa-p256","exportable":true}"#)),
+        ("GET", "/v1/transit/export/signing-key/sealgate-root", None),
+        ("GET", "/v1/transit/export/encryption-key/importer-v2", None),
+        ("GET", "/v1/transit/backup/sealgate-root", None),
+        ("POST", "/v1/transit/keys/importer-v2/config", Some(r#"{"exportable":true}"#)),
+        ("POST", "/v1/transit/keys/importer-v2/rotate", None),
+        ("DELETE", "/v1/transit/keys/importer-v2", None),
+        ("POST", "/v1/transit/keys/mine", Some(r#"{"type":"rsa-3072","exportable":true}"#)),
+        ("POST", "/v1/transit/keys/mine", Some(r#"{"type":"aes256-gcm96"}"#)),
+        ("POST", "/v1/transit/keys/mine", Some(r#"{"type":"rsa-3072","allow_plaintext_backup":true}"#)),
+        ("LIST", "/v1/transit/keys", None),
+        ("POST", "/v1/sys/mounts/transit2", Some(r#"{"type":"transit"}"#)),
+    ] {
+        let (status, answer) = http(&bao.addr, method, path, Some(&token), body).expect("request");
+        assert_eq!(status, 403, "{method} {path} {body:?} was not refused by the policy: {answer}");
+    }
+    // Nothing changed: the root key is still not exportable.
+    let read = bao.admin("GET", "/v1/transit/keys/sealgate-root", None);
+    assert!(read.contains(r#""exportable":false"#) && read.contains(r#""deletion_allowed":false"#), "{read}");
+}
+
+/// The token file is a secret file like any other: 0640 is refused with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_readable_token_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new();
+    let path = dir.secret_file("token", "some-token");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    // No server needed: the file is judged before any connection.
+    let url = Url::parse("http://127.0.0.1:9").expect("url");
+    let err = OpenBaoCustody::connect(OpenBaoConfig::new(url, Auth::Token(SecretSource::File(path.clone()))))
+        .await
+        .expect_err("a 0640 token file was accepted");
+    let want = format!(
+        "the OpenBao token file {}: mode 640 lets others read it; run: chmod 600 {}",
+        path.display(),
+        path.display()
+    );
+    assert!(matches!(&err, CustodyError::Config(m) if *m == want), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("some-token"));
+}

@@ -23,6 +23,11 @@ pub struct OrderFacts {
     pub places_order: bool,
     /// The size of what it places (meaningful when `places_order`).
     pub size: Size,
+    /// Whether the request only cancels orders: its endpoint's entry says it cancels
+    /// (one order, a batch of cancels, all orders, a cancel-after timer). Never an amend,
+    /// a cancel-and-replace or a batch that places: those are placements. The one kind of
+    /// trade request a frozen credential may still make (it only tightens).
+    pub cancels_only: bool,
 }
 
 /// What a placement puts on the market.
@@ -87,17 +92,27 @@ impl OrderFacts {
     /// Nothing known: a placement of unknown size on an unknown market
     /// (exchanges without a reader).
     pub fn unknown() -> Self {
-        Self { symbol: None, places_order: true, size: Size::Unknown("this exchange's orders are not read") }
+        Self {
+            symbol: None,
+            places_order: true,
+            size: Size::Unknown("this exchange's orders are not read"),
+            cancels_only: false,
+        }
     }
 
     /// Not a placement (a cancel, a read, a setting), naming `symbol`.
     pub fn no_order(symbol: Option<String>) -> Self {
-        Self { symbol, places_order: false, size: Size::None }
+        Self { symbol, places_order: false, size: Size::None, cancels_only: false }
+    }
+
+    /// A request that only cancels orders (see [`OrderFacts::cancels_only`]), naming `symbol`.
+    pub fn cancel(symbol: Option<String>) -> Self {
+        Self { symbol, places_order: false, size: Size::None, cancels_only: true }
     }
 
     /// A placement of unknown size, naming `symbol`.
     pub fn size_unknown(symbol: Option<String>, why: &'static str) -> Self {
-        Self { symbol, places_order: true, size: Size::Unknown(why) }
+        Self { symbol, places_order: true, size: Size::Unknown(why), cancels_only: false }
     }
 
     /// A placement of these legs; the request's symbol is the legs' one
@@ -106,7 +121,7 @@ impl OrderFacts {
         let first = legs.first().and_then(|l| l.symbol.clone());
         let symbol = first.filter(|s| legs.iter().all(|l| l.symbol.as_deref() == Some(s.as_str())));
         let size = if legs.is_empty() { Size::Unknown("a placement without orders") } else { Size::Legs(legs) };
-        Self { symbol, places_order: true, size }
+        Self { symbol, places_order: true, size, cancels_only: false }
     }
 
     /// The one leg of a single-order placement.

@@ -8,7 +8,11 @@
 //!
 //! Order of checks (the first failure is the reason given):
 //! 1. the global kill switch;
-//! 2. the credential's status;
+//! 2. the credential's status: a frozen credential may still cancel orders
+//!    (a request whose facts say it only cancels, [`RequestFacts::cancels_only`]):
+//!    cancelling only tightens, and a user who locked a credential down needs
+//!    its open orders gone. Amends, cancel-and-replace and batches that place
+//!    are placements and stay refused;
 //! 3. unknown and account-management endpoints (always denied);
 //! 4. the class against the role;
 //! 5. the class against the scope the user sealed;
@@ -89,6 +93,9 @@ pub struct RequestFacts {
     pub places_order: bool,
     /// The order's notional (quantity × price) in quote units, when known.
     pub notional: Option<Decimal>,
+    /// Whether it only cancels orders ([`sealgate_exchanges::OrderFacts::cancels_only`]):
+    /// the one trade request a frozen credential may make.
+    pub cancels_only: bool,
 }
 
 /// The margin over the reference price at which an order that no limit
@@ -104,7 +111,7 @@ pub const MARKET_MARGIN_PERCENT: u32 = 5;
 impl RequestFacts {
     /// Facts of a request that is not an order placement.
     pub fn of_class(class: EndpointClass) -> Self {
-        Self { class, symbol: None, places_order: false, notional: None }
+        Self { class, symbol: None, places_order: false, notional: None, cancels_only: false }
     }
 
     /// Facts from what the exchange module read off the canonical request
@@ -140,7 +147,13 @@ impl RequestFacts {
             }
             _ => None,
         };
-        Self { class, symbol: order.symbol.clone(), places_order: order.places_order, notional }
+        Self {
+            class,
+            symbol: order.symbol.clone(),
+            places_order: order.places_order,
+            notional,
+            cancels_only: order.cancels_only && !order.places_order,
+        }
     }
 }
 
@@ -248,6 +261,8 @@ pub fn evaluate(
     }
     match policy.status {
         CredentialStatus::Active => {}
+        // Cancelling only tightens: still allowed, through every check below.
+        CredentialStatus::Frozen if req.class == EndpointClass::Trade && req.cancels_only && !req.places_order => {}
         CredentialStatus::Frozen => return Err(Denial::CredentialInactive("frozen")),
         CredentialStatus::Deleted => return Err(Denial::CredentialInactive("deleted")),
     }

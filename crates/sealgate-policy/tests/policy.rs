@@ -66,6 +66,7 @@ fn order(symbol: Option<&str>, notional: Option<&str>) -> RequestFacts {
         symbol: symbol.map(str::to_owned),
         places_order: true,
         notional: notional.map(|n| Decimal::parse(n).expect("decimal")),
+        cancels_only: false,
     }
 }
 
@@ -135,6 +136,125 @@ fn facts_read_off_real_requests() {
     assert_eq!(decide(&cancel), Ok(()));
     let withdraw = Request::new("POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=x&amount=1", "");
     assert_eq!(decide(&withdraw), Err(Denial::NotGranted("withdraw").to_string()));
+}
+
+/// A frozen credential may still cancel: cancelling only tightens. Everything else stays
+/// refused, and above all each "cancel" that can place — the attempts a frozen credential's
+/// holder (or a thief with a service token) would make.
+#[test]
+fn a_frozen_credential_cancels_and_nothing_else() {
+    use sealgate_exchanges::Request;
+    let mut policy = capped();
+    // (Kraken's cancel names no pair, which an allow-list refuses, frozen or not.)
+    policy.symbols = None;
+    policy.status = CredentialStatus::Frozen;
+    let judge_frozen = |exchange: &str, role: Role, req: &Request| {
+        let class = sealgate_exchanges::classify(exchange, &req.path).expect("exchange");
+        let canon = sealgate_exchanges::canonicalize(exchange, req).map_err(|e| e.to_string())?;
+        let facts = RequestFacts::from_order(class, &canon.order, Decimal::parse("60000"));
+        evaluate(&ctx(role), &policy, &facts, &mut RateState::default()).map(|_| ()).map_err(|d| d.to_string())
+    };
+    let frozen = Err(Denial::CredentialInactive("frozen").to_string());
+    for role in [Role::Trader, Role::Agent] {
+        let cancel = Request::new("DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", "");
+        assert_eq!(judge_frozen("binance", role, &cancel), Ok(()), "{role:?}");
+        let all = Request::new("DELETE", "/api/v3/openOrders", "symbol=BTCUSDT", "");
+        assert_eq!(judge_frozen("binance", role, &all), Ok(()));
+        let kraken = Request::new("POST", "/0/private/CancelOrder", "", "nonce=1&txid=OABC");
+        assert_eq!(judge_frozen("kraken", role, &kraken), Ok(()));
+        let okx = Request::new("POST", "/api/v5/trade/cancel-order", "", r#"{"instId":"BTC-USDT","ordId":"1"}"#);
+        assert_eq!(judge_frozen("okx", role, &okx), Ok(()));
+        for (exchange, req) in [
+            (
+                "binance",
+                Request::new(
+                    "POST",
+                    "/api/v3/order",
+                    "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.1&price=1&timeInForce=GTC",
+                    "",
+                ),
+            ),
+            (
+                "binance",
+                Request::new(
+                    "POST",
+                    "/api/v3/order/cancelReplace",
+                    "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.1&price=1&timeInForce=GTC&cancelReplaceMode=STOP_ON_FAILURE&cancelOrderId=1",
+                    "",
+                ),
+            ),
+            (
+                "binance",
+                Request::new("PUT", "/api/v3/order/amend/keepPriority", "symbol=BTCUSDT&orderId=1&newQty=0.05", ""),
+            ),
+            ("binance", Request::new("GET", "/api/v3/openOrders", "symbol=BTCUSDT", "")),
+            (
+                "kraken",
+                Request::new("POST", "/0/private/AmendOrder", "", "nonce=1&txid=OABC&order_qty=0.1&limit_price=100"),
+            ),
+            (
+                "kraken",
+                Request::new(
+                    "POST",
+                    "/0/private/AddOrderBatch",
+                    "",
+                    r#"{"nonce":1,"pair":"XBTUSD","orders":[{"ordertype":"limit","type":"buy","volume":"0.1","price":"10"}]}"#,
+                ),
+            ),
+            (
+                "okx",
+                Request::new(
+                    "POST",
+                    "/api/v5/trade/amend-order",
+                    "",
+                    r#"{"instId":"BTC-USDT","ordId":"1","newSz":"0.1","newPx":"10"}"#,
+                ),
+            ),
+            (
+                "okx",
+                Request::new(
+                    "POST",
+                    "/api/v5/trade/batch-orders",
+                    "",
+                    r#"[{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","sz":"0.1","px":"10"}]"#,
+                ),
+            ),
+            (
+                "coinbase",
+                Request::new(
+                    "POST",
+                    "/api/v3/brokerage/orders/edit",
+                    "",
+                    r#"{"order_id":"a","size":"0.1","price":"10"}"#,
+                ),
+            ),
+        ] {
+            assert_eq!(judge_frozen(exchange, role, &req), frozen, "{exchange} {} {}", req.method, req.path);
+        }
+    }
+    // Facts that claim to cancel and place at once are a placement.
+    let both = RequestFacts { cancels_only: true, ..order(Some("BTCUSDT"), Some("1")) };
+    assert_eq!(
+        evaluate(&ctx(Role::Trader), &policy, &both, &mut RateState::default()).map(|_| ()),
+        Err(Denial::CredentialInactive("frozen"))
+    );
+    // A deleted credential cancels nothing; the kill switch stops cancels too.
+    let cancel =
+        RequestFacts { places_order: false, notional: None, cancels_only: true, ..order(Some("BTCUSDT"), None) };
+    policy.status = CredentialStatus::Deleted;
+    assert_eq!(
+        evaluate(&ctx(Role::Trader), &policy, &cancel, &mut RateState::default()).map(|_| ()),
+        Err(Denial::CredentialInactive("deleted"))
+    );
+    policy.status = CredentialStatus::Frozen;
+    let mut c = ctx(Role::Trader);
+    c.kill_switch = true;
+    assert_eq!(evaluate(&c, &policy, &cancel, &mut RateState::default()).map(|_| ()), Err(Denial::KillSwitch));
+    // The importer never cancels, frozen or not.
+    assert_eq!(
+        evaluate(&ctx(Role::Importer), &policy, &cancel, &mut RateState::default()).map(|_| ()),
+        Err(Denial::RoleForbids { role: "importer", class: "trade" })
+    );
 }
 
 /// A market order is valued at the reference price with the margin, never
@@ -341,9 +461,11 @@ proptest! {
             symbol: Some("X".into()),
             places_order: true,
             notional: notional.map(|n| Decimal::parse(&n.to_string()).expect("n")),
+            cancels_only: false,
         };
         let approved = evaluate(&Context { role, kill_switch: kill, now_ms: now }, &policy, &facts, &mut RateState::default()).is_ok();
         if approved {
+            // (Only a cancel passes a frozen credential; these facts place.)
             prop_assert!(!kill && !frozen);
             prop_assert!(!matches!(class, EndpointClass::Unknown | EndpointClass::Account));
             prop_assert!(class != EndpointClass::Withdraw || scope.contains("withdraw"));

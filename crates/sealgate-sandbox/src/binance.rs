@@ -48,6 +48,12 @@ const BAD_PARAM: ApiError =
 const INSUFFICIENT: ApiError =
     ApiError(StatusCode::BAD_REQUEST, -2010, "Account has insufficient balance for requested action.");
 const UNKNOWN_ORDER: ApiError = ApiError(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.");
+const NO_SUCH_ORDER: ApiError = ApiError(StatusCode::BAD_REQUEST, -2013, "Order does not exist.");
+const STATUS_UNKNOWN: ApiError = ApiError(
+    StatusCode::SERVICE_UNAVAILABLE,
+    -1007,
+    "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+);
 const NOT_FOUND: ApiError = ApiError(StatusCode::NOT_FOUND, -1000, "Unknown endpoint.");
 const DUPLICATE: ApiError = ApiError(StatusCode::BAD_REQUEST, -1101, "Duplicate values for a parameter detected.");
 const NOT_ALL_READ: ApiError = ApiError(StatusCode::BAD_REQUEST, -1104, "Not all sent parameters were read.");
@@ -189,7 +195,7 @@ fn handle_inner(
     body: &str,
 ) -> Result<Value, ApiError> {
     let need = match (method.as_str(), uri.path()) {
-        ("GET", "/api/v3/account" | "/api/v3/openOrders" | "/api/v3/myTrades") => Need::Read,
+        ("GET", "/api/v3/account" | "/api/v3/openOrders" | "/api/v3/myTrades" | "/api/v3/order") => Need::Read,
         ("POST" | "DELETE", "/api/v3/order") => Need::Trade,
         ("POST", "/sapi/v1/capital/withdraw/apply") => Need::Withdraw,
         _ => return Err(NOT_FOUND),
@@ -254,7 +260,23 @@ fn handle_inner(
             page.sort_by_key(|t| t.id);
             Ok(Value::Array(page.into_iter().take(limit).map(trade_json).collect()))
         }
-        ("POST", "/api/v3/order") => new_order(&mut st, api_key, &order_intent(uri.query().unwrap_or(""), body)?, now),
+        ("GET", "/api/v3/order") => query_order(&st, api_key, &all),
+        ("POST", "/api/v3/order") => {
+            let placed = new_order(&mut st, api_key, &order_intent(uri.query().unwrap_or(""), body)?, now)?;
+            if let (Some(client), Some(id)) =
+                (get(&all, "newClientOrderId"), placed.get("orderId").and_then(Value::as_u64))
+            {
+                let symbol = get(&all, "symbol").unwrap_or_default().to_owned();
+                if let Some(a) = st.accounts.get_mut(api_key) {
+                    a.client_ids.insert(client.to_owned(), (symbol, id));
+                }
+            }
+            if st.lose_order_answers > 0 {
+                st.lose_order_answers -= 1;
+                return Err(STATUS_UNKNOWN);
+            }
+            Ok(placed)
+        }
         ("DELETE", "/api/v3/order") => cancel_order(&mut st, api_key, &all),
         ("POST", "/sapi/v1/capital/withdraw/apply") => withdraw(&mut st, api_key, &all),
         _ => Err(NOT_FOUND),
@@ -322,6 +344,38 @@ fn new_order(st: &mut crate::State, api_key: &str, o: &crate::OrderIntent, now: 
         }
         (Some(_), crate::IntentSize::Quote(_)) => Err(NOT_REQUIRED),
     }
+}
+
+/// "Query order (USER_DATA)": by `orderId` or `origClientOrderId`; an order that rests is
+/// `NEW`, one with a trade `FILLED`, any other this account placed `CANCELED`.
+fn query_order(st: &crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, ApiError> {
+    let symbol = get(p, "symbol").ok_or(BAD_PARAM)?;
+    let a = st.accounts.get(api_key).ok_or(REJECTED)?;
+    let id = match (get(p, "orderId"), get(p, "origClientOrderId")) {
+        (Some(id), _) => id.parse::<u64>().map_err(|_| BAD_PARAM)?,
+        (None, Some(client)) => match a.client_ids.get(client) {
+            Some((s, id)) if s == symbol => *id,
+            _ => return Err(NO_SUCH_ORDER),
+        },
+        (None, None) => return Err(BAD_PARAM),
+    };
+    let client = a.client_ids.iter().find(|(_, (_, i))| *i == id).map(|(c, _)| c.clone());
+    let mut v = if let Some(o) = a.open_orders.iter().find(|o| o.id == id && o.symbol == symbol) {
+        order_json(o)
+    } else if let Some(t) = a.trades.iter().find(|t| t.order_id == id && t.symbol == symbol) {
+        let mut v = trade_json(t);
+        v["status"] = "FILLED".into();
+        v
+    } else if client.is_some() {
+        json!({"symbol": symbol, "orderId": id, "status": "CANCELED"})
+    } else {
+        return Err(NO_SUCH_ORDER);
+    };
+    v["orderId"] = id.into();
+    if let Some(c) = client {
+        v["clientOrderId"] = c.into();
+    }
+    Ok(v)
 }
 
 fn cancel_order(st: &mut crate::State, api_key: &str, p: &[(String, String)]) -> Result<Value, ApiError> {

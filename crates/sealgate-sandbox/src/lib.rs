@@ -13,6 +13,11 @@
 //! cancel order, and withdraw; and each one's public server time and
 //! ticker. Each venue's order reader ([`read_order`]) is what its handler
 //! executes, so tests can compare it with what a client judged.
+//!
+//! Binance also answers "Query order" (by `orderId` or `origClientOrderId`),
+//! and can lose the answer of an executed placement
+//! ([`Sandbox::lose_next_order_answers`]: a 503 "execution status unknown",
+//! code -1007), to test that a client reconciles instead of guessing.
 
 #![forbid(unsafe_code)]
 
@@ -149,6 +154,9 @@ pub(crate) struct Account {
     pub trades: Vec<Trade>,
     /// Highest nonce accepted (Kraken: nonces must strictly increase per key).
     pub last_nonce: u64,
+    /// Binance: each order's client order id (`newClientOrderId`) → (symbol, order id), for
+    /// "Query order" by `origClientOrderId`.
+    pub client_ids: BTreeMap<String, (String, u64)>,
 }
 
 impl Account {
@@ -212,6 +220,9 @@ pub(crate) struct State {
     pub next_id: u64,
     /// Added to the system clock (ms), to test timestamp windows.
     pub clock_offset_ms: i64,
+    /// Binance: this many next order placements are executed, but answered with a 503
+    /// "execution status unknown" (the answer lost after the order was taken).
+    pub lose_order_answers: u32,
 }
 
 impl State {
@@ -396,7 +407,14 @@ impl Sandbox {
                 let balances = spec.balances.iter().map(|(a, v)| (a.clone(), (*v, Amount::ZERO))).collect();
                 (
                     spec.api_key.clone(),
-                    Account { spec, balances, open_orders: Vec::new(), trades: Vec::new(), last_nonce: 0 },
+                    Account {
+                        spec,
+                        balances,
+                        open_orders: Vec::new(),
+                        trades: Vec::new(),
+                        last_nonce: 0,
+                        client_ids: BTreeMap::new(),
+                    },
                 )
             })
             .collect();
@@ -406,6 +424,7 @@ impl Sandbox {
             withdrawals: Vec::new(),
             next_id: 1000,
             clock_offset_ms: 0,
+            lose_order_answers: 0,
         }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -510,6 +529,18 @@ impl Sandbox {
             }
             None => false,
         }
+    }
+
+    /// Binance: the next `n` order placements (`POST /api/v3/order`) are executed, but
+    /// answered with a 503 "execution status unknown" (code -1007), as Binance answers when
+    /// its backend timed out: the order exists although the caller got no answer.
+    pub fn lose_next_order_answers(&self, n: u32) {
+        lock(&self.state).lose_order_answers = n;
+    }
+
+    /// How many of [`Sandbox::lose_next_order_answers`] are still to come.
+    pub fn lost_order_answers_pending(&self) -> u32 {
+        lock(&self.state).lose_order_answers
     }
 
     /// Shift the sandbox clock (to test timestamp windows).

@@ -75,7 +75,12 @@ pub enum SendError {
     /// The exchange id is unknown.
     #[error("{0}")]
     Exchange(#[from] sealgate_exchanges::Error),
-    /// No answer: connection refused, timeout, TLS failure (without the URL).
+    /// No connection was made (refused, name not resolved, TLS handshake failed): nothing
+    /// was sent (without the URL).
+    #[error("exchange unreachable: {0}")]
+    Connect(String),
+    /// No answer after the connection was made (a timeout, a reset): the request may have
+    /// reached the exchange (without the URL).
     #[error("exchange unreachable: {0}")]
     Unreachable(String),
     /// The answer body is larger than the bound; it was cut off.
@@ -87,6 +92,14 @@ pub enum SendError {
     /// The answer body broke off or timed out while being read.
     #[error("exchange response unreadable: {0}")]
     Body(String),
+}
+
+impl SendError {
+    /// Whether the request may have reached the exchange (and been executed): anything
+    /// after a connection was made. A caller must not report such a request as refused.
+    pub fn may_have_arrived(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::TooLarge { .. } | Self::Body(_))
+    }
 }
 
 /// The HTTP client of the signer and the agent (rustls, no redirects,
@@ -148,7 +161,14 @@ impl Sender {
 
     async fn read(&self, rb: reqwest::RequestBuilder) -> Result<Reply, SendError> {
         let limit = self.cfg.max_response;
-        let mut resp = rb.send().await.map_err(|e| SendError::Unreachable(e.without_url().to_string()))?;
+        let mut resp = rb.send().await.map_err(|e| {
+            // Only a failure to connect proves nothing left; any later failure may not.
+            if e.is_connect() {
+                SendError::Connect(e.without_url().to_string())
+            } else {
+                SendError::Unreachable(e.without_url().to_string())
+            }
+        })?;
         if resp.content_length().is_some_and(|n| n > limit as u64) {
             return Err(SendError::TooLarge { limit });
         }

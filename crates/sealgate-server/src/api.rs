@@ -238,6 +238,9 @@ fn table() -> Table<ApiState> {
         .add::<__path_place_order, _, _>(place_order)
         .add::<__path_list_orders, _, _>(list_orders)
         .add::<__path_cancel_order, _, _>(cancel_order)
+        .add::<__path_show_order, _, _>(show_order)
+        .add::<__path_list_imports, _, _>(list_imports)
+        .add::<__path_retry_import, _, _>(retry_import)
         .add::<__path_audit_trail, _, _>(audit_trail)
         .add::<__path_audit_export, _, _>(audit_export)
 }
@@ -434,12 +437,16 @@ pub struct OrderView {
     pub qty: String,
     /// Limit price, a decimal string.
     pub price: Option<String>,
-    /// `new`, `open`, `filled`, `canceled`, `rejected`, `unknown`, …
+    /// `new`, `accepted`, `open`, `filled`, `canceled`, `expired`, `rejected` (never
+    /// executed: see `reason`), or `unknown` (the placement got no answer and the exchange
+    /// may have it; status queries settle it).
     pub status: String,
     /// When it was placed (Unix ms).
     pub created_ms: i64,
     /// When it last changed (Unix ms).
     pub updated_ms: i64,
+    /// Why it is `rejected` or `unknown` (e.g. "the credential is frozen").
+    pub reason: Option<String>,
 }
 
 /// `GET /v1/orders`.
@@ -571,6 +578,49 @@ pub struct Recipients {
 pub struct Lockdown {
     /// Credentials frozen by this call.
     pub frozen: u64,
+    /// With `cancel_orders=true`: what happened to each open order of the caller's frozen
+    /// credentials (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orders: Option<Vec<crate::trader::CancelOutcome>>,
+}
+
+/// Query of `POST /v1/lockdown`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LockdownQuery {
+    /// Also cancel every open order of the caller's frozen credentials, through the
+    /// signer (a frozen credential may still cancel); each order's outcome is reported.
+    cancel_orders: Option<bool>,
+}
+
+/// One import job, as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportJobView {
+    /// Job id.
+    pub id: i64,
+    /// The credential it imports.
+    pub credential_id: String,
+    /// What it imports (`full`).
+    pub kind: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Why it failed (or its last attempt did, while it waits to try again).
+    pub reason: Option<String>,
+    /// Attempts left before it fails for good.
+    pub attempts_left: i64,
+    /// When it may run next (Unix ms, database clock), while `queued`.
+    pub run_after_ms: i64,
+    /// Whether `POST /v1/imports/{id}/retry` applies (`failed`, or `queued` waiting out a
+    /// backoff).
+    pub retryable: bool,
+}
+
+/// `GET /v1/imports`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportJobList {
+    /// The caller's import jobs, newest first (at most 100).
+    pub jobs: Vec<ImportJobView>,
 }
 
 fn credential_view(c: &Credential, roles: &[EnvelopeInfo]) -> CredentialView {
@@ -605,6 +655,31 @@ fn order_view(o: &Order) -> OrderView {
         status: o.status.clone(),
         created_ms: o.created_ms,
         updated_ms: o.updated_ms,
+        reason: o.reason.clone(),
+    }
+}
+
+fn job_state(s: sealgate_store::JobState) -> &'static str {
+    match s {
+        sealgate_store::JobState::Queued => "queued",
+        sealgate_store::JobState::Running => "running",
+        sealgate_store::JobState::Done => "done",
+        sealgate_store::JobState::Failed => "failed",
+        _ => "unknown",
+    }
+}
+
+fn job_view(j: &sealgate_store::Job) -> ImportJobView {
+    use sealgate_store::JobState;
+    ImportJobView {
+        id: j.id,
+        credential_id: j.credential_id.clone(),
+        kind: j.kind.clone(),
+        state: job_state(j.state).to_owned(),
+        reason: j.last_error.clone(),
+        attempts_left: j.max_attempts.saturating_sub(j.attempts).max(0),
+        run_after_ms: j.run_after_ms,
+        retryable: matches!(j.state, JobState::Failed | JobState::Queued),
     }
 }
 
@@ -1225,16 +1300,76 @@ fn deletion_detail(exchange: &str, envs: &[sealgate_store::Envelope]) -> Value {
     d
 }
 
-/// Freeze all the caller's credentials.
+/// Freeze all the caller's credentials; with `cancel_orders=true`, then cancel every open
+/// order of the caller's frozen credentials (a frozen credential may still cancel: it only
+/// tightens) and report each order's outcome.
 #[utoipa::path(post, path = "/v1/lockdown", tag = "api", security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "frozen", body = Lockdown),
-              (status = 503, description = "frozen, but not audited", body = ErrorBody)))]
-async fn lockdown(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Lockdown>> {
+    params(LockdownQuery),
+    responses((status = 200, description = "frozen (and, if asked, each open order's cancel outcome)", body = Lockdown),
+              (status = 503, description = "frozen, but not audited; or frozen, but trading is not enabled to cancel orders", body = ErrorBody)))]
+async fn lockdown(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    q: Result<Query<LockdownQuery>, QueryRejection>,
+) -> ApiResult<Json<Lockdown>> {
+    let cancel = query(q)?.cancel_orders.unwrap_or(false);
     let n = s.store.lockdown(&user.id).await.map_err(|e| ApiError::store("lockdown", e))?;
     s.changed(None);
-    let event = AuditEvent::new(actor(&user), Action::Lockdown, &user.id, json!({"frozen": n})).owner(&user.id);
+    let event =
+        AuditEvent::new(actor(&user), Action::Lockdown, &user.id, json!({"frozen": n, "cancel_orders": cancel}))
+            .owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("all credentials were frozen", e))?;
-    Ok(Json(Lockdown { frozen: n }))
+    let orders = match cancel {
+        false => None,
+        true => {
+            let trader = s.trader.as_deref().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "all credentials were frozen, but trading is not enabled on this server to cancel open orders",
+                )
+            })?;
+            Some(trader.cancel_frozen_orders(&user.id).await.map_err(trade_error)?)
+        }
+    };
+    Ok(Json(Lockdown { frozen: n, orders }))
+}
+
+/// The caller's import jobs, newest first, each with why it failed.
+#[utoipa::path(get, path = "/v1/imports", tag = "api", security(("session" = []), ("bearer" = [])),
+    responses((status = 200, description = "the jobs", body = ImportJobList)))]
+async fn list_imports(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<ImportJobList>> {
+    let jobs = s.store.owner_jobs(&user.id, 100).await.map_err(|e| ApiError::store("list imports", e))?;
+    Ok(Json(ImportJobList { jobs: jobs.iter().map(job_view).collect() }))
+}
+
+/// Retry one of the caller's import jobs: a `failed` one, or a `queued` one waiting out a
+/// backoff. It runs again now with a fresh budget of attempts, from where it got to (its
+/// checkpoint: trades already imported are not imported twice).
+#[utoipa::path(post, path = "/v1/imports/{id}/retry", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = i64, Path, description = "import job id")),
+    responses((status = 200, description = "queued again", body = ImportJobView),
+              (status = 400, description = "the id is not a job id", body = ErrorBody),
+              (status = 404, description = "no such import job of the caller", body = ErrorBody),
+              (status = 409, description = "the job is running or done", body = ErrorBody)))]
+async fn retry_import(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ImportJobView>> {
+    let id: i64 = id.parse().map_err(|_| ApiError::bad("the import job id must be a number"))?;
+    match s.store.retry_job(&user.id, id, importer::DEFAULT_MAX_ATTEMPTS).await {
+        Ok(Some(sealgate_store::RetryOutcome::Queued(job))) => {
+            tracing::info!(job = id, owner = %user.id, "import job retried by its owner");
+            Ok(Json(job_view(&job)))
+        }
+        Ok(Some(sealgate_store::RetryOutcome::NotRetryable(state))) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("the import job is {}; only a failed or waiting job can be retried", job_state(state)),
+        )),
+        Ok(Some(_)) => Err(ApiError::new(StatusCode::CONFLICT, "the import job cannot be retried")),
+        Ok(None) => Err(ApiError::not_found("import job")),
+        Err(e) => Err(ApiError::store("retry import", e)),
+    }
 }
 
 /// The caller's normalized portfolio.
@@ -1292,6 +1427,26 @@ async fn place_order(
 async fn cancel_order(State(s): State<ApiState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
     let trader = trader(&s)?;
     let order = trader.cancel(&user.id, &id).await.map_err(trade_error)?;
+    Ok(Json(order_view(&order)))
+}
+
+/// One of the caller's orders. An `unknown` order (its placement got no answer) is
+/// reconciled first: the exchange is asked for it by client order id, through the signer.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "order id")),
+    responses((status = 200, description = "the order", body = OrderView),
+              (status = 404, description = "no such order", body = ErrorBody)))]
+async fn show_order(State(s): State<ApiState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::not_found("order"));
+    }
+    let order = s.store.order(&user.id, &id).await.map_err(|e| ApiError::store("get order", e))?;
+    let order = order.ok_or_else(|| ApiError::not_found("order"))?;
+    let order = match (&s.trader, order.status.as_str()) {
+        // The stored order stands when the query cannot be made now; the reconciler retries.
+        (Some(trader), "unknown") => trader.reconcile(&user.id, &id).await.unwrap_or(order),
+        _ => order,
+    };
     Ok(Json(order_view(&order)))
 }
 
@@ -1504,6 +1659,9 @@ pub fn service_openapi_document() -> Value {
     place_order,
     list_orders,
     cancel_order,
+    show_order,
+    list_imports,
+    retry_import,
     audit_trail,
     audit_export
 ))]

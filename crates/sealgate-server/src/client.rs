@@ -54,15 +54,26 @@ pub enum SignerCallError {
     /// The request itself is malformed.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// The signer or the exchange could not be reached, or failed; worth a retry.
+    /// The signer or the exchange could not be reached, or failed, before the request
+    /// left for the exchange: nothing was sent. Worth a retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The request may have reached the exchange, but its answer was lost (a timeout or
+    /// a reset after it was sent, to the exchange or to the signer): the exchange may have
+    /// executed it. Worth a status query, never a blind resend of a placement.
+    #[error("no answer: {0}")]
+    Indeterminate(String),
 }
 
 impl SignerCallError {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::Indeterminate(_))
+    }
+
+    /// Whether the request may have reached the exchange ([`Self::Indeterminate`]).
+    pub fn may_have_arrived(&self) -> bool {
+        matches!(self, Self::Indeterminate(_))
     }
 }
 

@@ -61,6 +61,10 @@ pub struct ImportStatus {
     pub trades: i64,
     /// When the last import finished (ms), if ever.
     pub last_import_ms: Option<i64>,
+    /// The latest import job's id (for `POST /v1/imports/{id}/retry`), if there is one.
+    pub job_id: Option<i64>,
+    /// Why the latest job failed (or its last attempt did, while it waits to try again).
+    pub reason: Option<String>,
 }
 
 /// A user's portfolio.
@@ -114,6 +118,8 @@ pub async fn portfolio(store: &Store, owner: &str) -> Result<Portfolio, StoreErr
             .to_owned(),
             trades: s.trades,
             last_import_ms: s.last_done_ms,
+            job_id: s.job_id,
+            reason: s.last_error,
         })
         .collect();
     Ok(Portfolio { assets, imports })
@@ -156,6 +162,41 @@ pub enum ImportError {
 }
 
 impl ImportError {
+    /// Why the import failed, as the job's owner sees it (the job's `last_error`, the
+    /// portfolio and the web UI) and the operator logs it: short, naming the cause and
+    /// who can fix it, bounded, and free of secrets and of database internals.
+    pub fn reason(&self) -> String {
+        use crate::json::bounded;
+        match self {
+            Self::Signer(SignerCallError::Unauthorized(m)) if m.contains("signature") || m.contains("unknown role") => {
+                "the importer's service key is not trusted by the signer (the operator must install the importer's \
+                 public key at the signer, or give the importer its importer.key)"
+                    .into()
+            }
+            Self::Signer(SignerCallError::Unauthorized(m)) if m.contains("expired") => {
+                "the signer found the importer's service token expired (the clocks of importer and signer differ)"
+                    .into()
+            }
+            Self::Signer(SignerCallError::Unauthorized(m)) => {
+                format!("the importer is not authorized at the signer: {}", bounded(m))
+            }
+            Self::Signer(SignerCallError::Denied(m)) => format!("the signer refused: {}", bounded(m)),
+            Self::Signer(SignerCallError::NotFound) => "this credential is not sealed for the importer".into(),
+            Self::Signer(SignerCallError::BadRequest(m)) => format!("the signer refused the request: {}", bounded(m)),
+            Self::Signer(SignerCallError::Unavailable(m)) => format!("the signer is unavailable: {}", bounded(m)),
+            Self::Signer(SignerCallError::Indeterminate(m)) => format!("no answer: {}", bounded(m)),
+            Self::Venue(VenueError::Unsupported(x)) => format!("import is not supported for {}", bounded(x)),
+            Self::Venue(VenueError::Exchange { status, message }) => {
+                format!("the exchange refused ({status}): {}", bounded(message))
+            }
+            Self::Venue(e) => format!("the exchange's answer could not be read: {e}"),
+            Self::Store(_) => "the database is unavailable".into(),
+            Self::Credential(what) => format!("the credential {what}"),
+            Self::UnknownKind => "this job kind is unknown to the importer".into(),
+            Self::Pagination(what) => format!("the exchange's trade history pagination {what}"),
+        }
+    }
+
     /// Whether a later attempt may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -182,6 +223,7 @@ const MAX_BALANCE_PAGES: usize = 100;
 /// The import worker.
 pub struct Importer {
     store: Store,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     client: Arc<dyn SignerClient>,
     worker_id: String,
     lease: Duration,
@@ -197,6 +239,7 @@ impl Importer {
     pub fn new(store: Store, client: Arc<dyn SignerClient>, worker_id: String) -> Self {
         Self {
             store,
+            metrics: None,
             client,
             worker_id,
             lease: Duration::from_secs(60),
@@ -204,6 +247,18 @@ impl Importer {
             backoff_max: Duration::from_secs(600),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             idle_sleep: Duration::from_secs(1),
+        }
+    }
+
+    /// Counts done and failed jobs in `metrics` (`sealgate_import_jobs_*_total`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, which: fn(&crate::metrics::Metrics) -> &std::sync::atomic::AtomicU64) {
+        if let Some(m) = &self.metrics {
+            crate::metrics::inc(which(m));
         }
     }
 
@@ -253,21 +308,26 @@ impl Importer {
         let recorded = match outcome {
             Ok(trades) => {
                 tracing::info!(job = job.id, credential = %job.credential_id, trades, "import done");
-                self.store.complete(&job).await
+                self.store.complete(&job).await.inspect(|()| self.count(|m| &m.import_jobs_done_total))
             }
             Err(ImportError::Store(StoreError::LeaseLost)) => Err(StoreError::LeaseLost),
+            // The reason is what the owner sees; the operator's line carries it with the job id.
             Err(e) if e.is_transient() => {
                 let backoff = self.backoff(job.attempts);
-                tracing::warn!(job = job.id, credential = %job.credential_id, error = %e, ?backoff, "import failed; will retry");
-                self.store.fail(&job, &e.to_string(), backoff).await.map(|state| {
+                let reason = e.reason();
+                self.count(|m| &m.import_jobs_failed_total);
+                tracing::warn!(job = job.id, credential = %job.credential_id, reason = %reason, ?backoff, "import failed; will retry");
+                self.store.fail(&job, &reason, backoff).await.map(|state| {
                     if state == JobState::Failed {
-                        tracing::warn!(job = job.id, "import failed on its last attempt");
+                        tracing::warn!(job = job.id, credential = %job.credential_id, reason = %reason, "import failed on its last attempt; the owner can retry it");
                     }
                 })
             }
             Err(e) => {
-                tracing::warn!(job = job.id, credential = %job.credential_id, error = %e, "import failed; not retried");
-                self.store.give_up(&job, &e.to_string()).await
+                let reason = e.reason();
+                self.count(|m| &m.import_jobs_failed_total);
+                tracing::warn!(job = job.id, credential = %job.credential_id, reason = %reason, "import failed; not retried until the owner retries it");
+                self.store.give_up(&job, &reason).await
             }
         };
         match recorded {

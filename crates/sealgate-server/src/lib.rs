@@ -11,7 +11,9 @@
 //! - [`audit`]: the group-committing writer of the hash chain all roles share.
 //! - [`revocation`]: why a revoked envelope never opens again, even restored by a
 //!   database writer, and what remains (a whole-database rollback) and how it is detected.
-//! - [`serve`]: wiring for `sealgate serve`.
+//! - [`serve`]: wiring for `sealgate serve`; [`tls`]: TLS on its listeners (files
+//!   reloaded without a restart); [`signer_pool`]: the signers other processes reach,
+//!   with health checks and a failover that never sends a request twice.
 //! - [`web`]: the browser client (`web/`, embedded), served by the api role.
 //! - [`openapi`]: `GET /openapi.json`, generated from the handlers' types; [`json`]: the
 //!   one error shape and the request-body rules every route shares.
@@ -31,6 +33,8 @@ pub mod revocation;
 pub mod serve;
 pub mod service_auth;
 pub mod signer;
+pub mod signer_pool;
+pub mod tls;
 pub mod trader;
 pub mod venues;
 pub mod web;

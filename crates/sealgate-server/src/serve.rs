@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use sealgate_custody::{Custody, KeyStatus, RoleKeyType};
+use sealgate_custody::{Custody, KeyStatus};
 use sealgate_policy::Role;
 use sealgate_store::Store;
 
@@ -44,6 +44,16 @@ pub enum ServeRole {
 }
 
 impl ServeRole {
+    /// Its name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Signer => "signer",
+            Self::Importer => "importer",
+            Self::Trader => "trader",
+        }
+    }
+
     /// Parse a role name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -72,14 +82,25 @@ pub struct ServeOptions {
     pub sandbox: bool,
     /// Sandbox keys file (default `<data>/sandbox-keys.json`, created with demo keys).
     pub sandbox_keys: Option<PathBuf>,
+    /// A sandbox running elsewhere (`sealgate sandbox`): the sandbox's exchanges are pointed at it.
+    pub sandbox_url: Option<String>,
     /// Roles to run (all by default).
     pub roles: Vec<ServeRole>,
     /// Database URL (default SQLite in the data directory).
     pub database: Option<String>,
     /// Custody configuration (default: the local keyring in the data directory).
     pub custody_config: Option<PathBuf>,
-    /// Where the signer is, when this process does not run it.
-    pub signer_url: Option<String>,
+    /// Where the signers are (base URLs of their service listeners), when this process
+    /// does not run one: several give health-checked failover ([`crate::signer_pool`]).
+    pub signer_urls: Vec<String>,
+    /// The CA bundle (PEM) `https` signer URLs are verified against; `None`: the system's roots.
+    pub signer_ca: Option<PathBuf>,
+    /// TLS on the public listener (`None`: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// TLS on the service listener (the signer's routes, `/metrics`, health).
+    pub service_tls: Option<crate::tls::TlsFiles>,
+    /// How often the TLS files are checked for a change ([`crate::tls::POLL`]).
+    pub tls_poll: Duration,
     /// Directory of service keys (`<role>.key` / `<role>.pub`); default `<data>/service`.
     pub service_keys: Option<PathBuf>,
     /// Exchange base URLs (`binance=https://api.binance.com`).
@@ -109,10 +130,15 @@ impl Default for ServeOptions {
             data_dir: PathBuf::from("sealgate-data"),
             sandbox: false,
             sandbox_keys: None,
+            sandbox_url: None,
             roles: vec![ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader],
             database: None,
             custody_config: None,
-            signer_url: None,
+            signer_urls: Vec::new(),
+            signer_ca: None,
+            tls: None,
+            service_tls: None,
+            tls_poll: crate::tls::POLL,
             service_keys: None,
             exchange_urls: Vec::new(),
             allow_sign: Vec::new(),
@@ -194,6 +220,19 @@ pub fn parse_public_url(text: &str) -> Result<(String, bool), ServeError> {
     Ok((url.as_str().trim_end_matches('/').to_owned(), https))
 }
 
+/// An exchange's base URL: absolute http(s) with a host, no credentials, query or fragment;
+/// returned without a trailing `/` (request paths are appended to it).
+pub fn exchange_base_url(text: &str) -> Result<String, ServeError> {
+    let url = reqwest::Url::parse(text).map_err(|e| ServeError(format!("{text:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(ServeError(format!("{text:?} must be an http:// or https:// URL with a host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(ServeError(format!("{text:?} must not carry credentials, a query or a fragment")));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// Refuses a private file others can read or write, naming the fix; and, like ssh's
 /// StrictModes, one owned by another user or in a directory another user owns or the
 /// group or others can write ([`sealgate_hardening::check_strict_modes`]).
@@ -217,6 +256,138 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// The data directory (keyring, database, service keys) is this user's, 0700.
 fn private_dir(dir: &Path) -> Result<(), ServeError> {
     sealgate_hardening::private_file::private_dir(dir).map_err(ServeError)
+}
+
+/// The consumer roles that reach a signer with a service key.
+const SERVICE_ROLES: [&str; 2] = ["importer", "trader"];
+
+/// How an operator re-exports a recipient key set.
+const REEXPORT: &str = "sealgate keys export-recipients --custody CUSTODY_TOML --ttl SECONDS \
+                        (and write {\"jws\", \"pin\"} as docs/scaled-deployment.md shows)";
+
+/// Whether these are every role, as the embedded default runs them: the one setting in
+/// which a start creates keys (custody, service keys) on its own.
+fn embedded_default(roles: &[ServeRole]) -> bool {
+    [ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader].iter().all(|r| roles.contains(r))
+}
+
+/// The service-keys directory of the options.
+fn service_dir_of(opts: &ServeOptions) -> PathBuf {
+    opts.service_keys.clone().unwrap_or_else(|| opts.data_dir.join("service"))
+}
+
+/// Creates the service key pairs of the consumer roles in `dir` (0700): `<role>.key`
+/// (PKCS#8, 0600) and `<role>.pub` (base64url of the raw Ed25519 key) for importer and
+/// trader. Existing pairs are kept (a missing `.pub` is derived from its `.key`).
+/// Returns, per role, whether its pair was created.
+pub fn create_service_keys(dir: &Path) -> Result<Vec<(&'static str, bool)>, ServeError> {
+    private_dir(dir)?;
+    let mut made = Vec::new();
+    for role in SERVICE_ROLES {
+        let existed = dir.join(format!("{role}.key")).exists();
+        let key = ServiceKey::load_or_create(dir, role).map_err(|e| err("service key")(&e))?;
+        let pub_path = dir.join(format!("{role}.pub"));
+        if !pub_path.exists() {
+            std::fs::write(&pub_path, format!("{}\n", B64.encode(key.public_key())))
+                .map_err(|e| ServeError(format!("service key {}: {e}", pub_path.display())))?;
+        }
+        made.push((role, !existed));
+    }
+    Ok(made)
+}
+
+/// Checks the options before anything is created: no data directory, database, key or
+/// custody exists because of a start that then fails on its options. Returns the
+/// `--recipients-file`'s set, verified under its own pin and not expired.
+pub fn check_options(opts: &ServeOptions) -> Result<Option<crate::api::RecipientSet>, ServeError> {
+    if let Some(u) = &opts.public_url {
+        parse_public_url(u)?;
+    }
+    let has = |r: ServeRole| opts.roles.contains(&r);
+    let names = || opts.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",");
+    if opts.roles.is_empty() {
+        return Err(ServeError("--roles: name at least one of api, signer, importer, trader".into()));
+    }
+    let embedded = embedded_default(&opts.roles);
+    if !embedded && opts.database.is_none() {
+        return Err(ServeError(format!(
+            "--roles {} needs --database: the processes of a split deployment share one database \
+             (e.g. --database postgres://sealgate@127.0.0.1/sealgate)",
+            names()
+        )));
+    }
+    if has(ServeRole::Signer) && opts.database.is_some() && opts.custody_config.is_none() {
+        return Err(ServeError(format!(
+            "a signer with --database needs --custody-config: every signer on a database shares one custody, \
+             and without it this process would create its own local keyring in {}; write the custody TOML \
+             (see README, Usage) and run: sealgate keys init --custody FILE",
+            opts.data_dir.display()
+        )));
+    }
+    let service_dir = service_dir_of(opts);
+    if !has(ServeRole::Signer) {
+        for role in [ServeRole::Importer, ServeRole::Trader].into_iter().filter(|r| has(*r)) {
+            if opts.signer_urls.is_empty() {
+                return Err(ServeError(format!(
+                    "role {} needs --signer-url (this process runs no signer)",
+                    role.name()
+                )));
+            }
+            let key = service_dir.join(format!("{}.key", role.name()));
+            if !key.exists() {
+                return Err(ServeError(format!(
+                    "role {} needs its service key {}, which does not exist: create the pairs once with \
+                     `sealgate keys service-keys --dir DIR` and copy {}.key (mode 0600) here \
+                     (the signers trust DIR's .pub files)",
+                    role.name(),
+                    key.display(),
+                    role.name()
+                )));
+            }
+        }
+        if has(ServeRole::Api) && opts.custody_config.is_none() && opts.recipients_file.is_none() {
+            return Err(ServeError(
+                "the api needs custody access (--custody-config) or --recipients-file to publish the key set".into(),
+            ));
+        }
+    } else if !embedded {
+        for role in SERVICE_ROLES {
+            let public = service_dir.join(format!("{role}.pub"));
+            if !public.exists() {
+                return Err(ServeError(format!(
+                    "the signer trusts the {role} service key {}, which does not exist: create the service \
+                     key pairs with `sealgate keys service-keys --dir {}`",
+                    public.display(),
+                    service_dir.display()
+                )));
+            }
+        }
+    }
+    opts.recipients_file.as_deref().map(load_recipients_file).transpose()
+}
+
+/// Reads a `--recipients-file` (`{"jws", "pin"}`) and checks it: its JWS verifies under
+/// its pin and has not expired.
+fn load_recipients_file(path: &Path) -> Result<crate::api::RecipientSet, ServeError> {
+    let bad = |why: String| ServeError(format!("{}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let (Some(jws), Some(pin)) = (v.get("jws").and_then(|x| x.as_str()), v.get("pin").and_then(|x| x.as_str())) else {
+        return Err(bad("needs \"jws\" and \"pin\"".into()));
+    };
+    sealgate_custody::keyset::verify(jws, pin, crate::now_ms() / 1000)
+        .map_err(|e| bad(format!("{e}; re-export it: {REEXPORT}")))?;
+    Ok(crate::api::RecipientSet { jws: jws.to_owned(), pin: pin.to_owned() })
+}
+
+/// The pin of the custody root the database trusts (set by the first signer), if any.
+async fn database_root_pin(store: &Store) -> Result<Option<String>, ServeError> {
+    let Some(text) = store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| err("store")(&e))? else {
+        return Ok(None);
+    };
+    let jwk: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ServeError(format!("store: the trusted root key is not JSON: {e}")))?;
+    sealgate_custody::keyset::thumbprint(&jwk).map(Some).map_err(|e| err("store: the trusted root key")(&e))
 }
 
 /// Opens (creating on first start) the custody named by the options.
@@ -253,7 +424,9 @@ pub async fn sync_recipient_keys(custody: &dyn Custody, store: &Store) -> Result
     let mut keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
     for role in ["importer", "trader"] {
         if !keys.iter().any(|k| k.role == role && k.status == KeyStatus::Active) {
-            let k = custody.rotate(role, RoleKeyType::EcdhP256).await.map_err(|e| err("custody rotate")(&e))?;
+            // A kind this custody can hold (RSA-OAEP-256 on Transit, P-256 elsewhere).
+            let k =
+                custody.rotate(role, custody.default_role_key_type()).await.map_err(|e| err("custody rotate")(&e))?;
             println!("sealgate: created recipient key {} for role {role}", k.kid);
             keys = custody.keys().await.map_err(|e| err("custody keys")(&e))?;
         }
@@ -355,6 +528,42 @@ pub fn sandbox_markets() -> Vec<sealgate_sandbox::Market> {
 fn unreachable_amount() -> sealgate_sandbox::Amount {
     // The literals above all parse; this keeps the code free of unwrap.
     sealgate_sandbox::Amount::parse("0").unwrap_or_default()
+}
+
+/// The exchanges the sandbox speaks.
+pub const SANDBOX_VENUES: [&str; 4] = ["binance", "kraken", "okx", "coinbase"];
+
+/// Starts the exchange sandbox on `listen` with the keys of `keys_path`, writing demo keys
+/// there (0600) first when the file does not exist: what `serve --sandbox` runs in-process
+/// and `sealgate sandbox` runs alone for a whole fleet.
+pub async fn start_sandbox(listen: SocketAddr, keys_path: &Path) -> Result<sealgate_sandbox::Sandbox, ServeError> {
+    if !keys_path.exists() {
+        let demo = demo_sandbox_keys()?;
+        let text = serde_json::to_vec_pretty(&demo).map_err(|e| err("sandbox keys")(&e))?;
+        write_private_file(keys_path, &text).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
+    }
+    check_private_file(keys_path).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
+    let specs = load_sandbox_keys(keys_path)?;
+    sealgate_sandbox::Sandbox::start(listen, specs, sandbox_markets())
+        .await
+        .map_err(|e| err(&format!("sandbox on {listen}"))(&e))
+}
+
+/// `id=url` for every exchange not at its production address, then how many are.
+fn exchange_url_summary(exchanges: &HashMap<String, String>) -> String {
+    let production = default_exchange_urls();
+    let mut changed: Vec<String> = exchanges
+        .iter()
+        .filter(|(id, url)| production.get(*id) != Some(*url))
+        .map(|(id, url)| format!("{id}={url}"))
+        .collect();
+    changed.sort();
+    let rest = exchanges.len() - changed.len();
+    match (changed.is_empty(), rest) {
+        (true, _) => "every exchange at its production address".to_owned(),
+        (false, 0) => changed.join(", "),
+        (false, n) => format!("{}; {n} other(s) at their production addresses", changed.join(", ")),
+    }
 }
 
 /// Reads a sandbox keys file into the sandbox's key specs.
@@ -496,9 +705,33 @@ pub async fn run(
     mut opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    if let Some(u) = &opts.public_url {
-        parse_public_url(u)?;
-    }
+    // The TLS pairs and the signer URLs are checked before anything is created.
+    let public_tls = match &opts.tls {
+        Some(f) => Some(
+            crate::tls::ServerTls::start("public", f.clone(), opts.tls_poll)
+                .map_err(|e| err("--tls-cert/--tls-key")(&e))?,
+        ),
+        None => None,
+    };
+    let service_tls = match &opts.service_tls {
+        Some(f) => Some(
+            crate::tls::ServerTls::start("service", f.clone(), opts.tls_poll)
+                .map_err(|e| err("--service-tls-cert/--service-tls-key")(&e))?,
+        ),
+        None => None,
+    };
+    let signer_pool = if opts.signer_urls.is_empty() {
+        if opts.signer_ca.is_some() {
+            return Err(ServeError("--signer-ca needs --signer-url".into()));
+        }
+        None
+    } else {
+        let pool = crate::signer_pool::SignerPool::new(&opts.signer_urls, opts.signer_ca.as_deref())
+            .map_err(|e| ServeError(e.to_string()))?;
+        Some(Arc::new(pool))
+    };
+    // Every mistake in the options is reported before anything is created.
+    let recipients_file = check_options(&opts)?;
     let has = |r: ServeRole| opts.roles.contains(&r);
     let hardening = if has(ServeRole::Signer) { crate::hardening::harden() } else { Default::default() };
     private_dir(&opts.data_dir)?;
@@ -520,13 +753,49 @@ pub async fn run(
     } else {
         None
     };
+    let trusted_pin = database_root_pin(&store).await?;
+    if let (Some(set), Some(path)) = (&recipients_file, &opts.recipients_file) {
+        // The set clients get must be signed by the root the signers' chain is checked under.
+        match &trusted_pin {
+            Some(db) if *db == set.pin => {}
+            Some(db) => {
+                return Err(ServeError(format!(
+                    "{}: the recipient key set is pinned to root {}, but the database trusts root {db}; \
+                     re-export it from the deployment's custody: {REEXPORT}",
+                    path.display(),
+                    set.pin
+                )));
+            }
+            None => {
+                return Err(ServeError(format!(
+                    "{}: the database trusts no custody root yet, so the recipient key set (root {}) cannot be \
+                     checked: start a signer on this database first",
+                    path.display(),
+                    set.pin
+                )));
+            }
+        }
+    }
     if let Some(c) = &custody {
-        sync_recipient_keys(c.as_ref(), &store).await?;
         let root = c.root_public().await.map_err(|e| err("custody root")(&e))?;
         let pin = sealgate_custody::keyset::thumbprint(&root).map_err(|e| err("custody root")(&e))?;
-        if store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| err("store")(&e))?.is_none() {
-            store.set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string()).await.map_err(|e| err("store")(&e))?;
+        // Checked before any role key is made or published: a custody that is not the
+        // deployment's (another keyring, another Transit) must not join its database.
+        match &trusted_pin {
+            Some(db) if *db == pin => {}
+            Some(db) => {
+                return Err(ServeError(format!(
+                    "custody: its root key {pin} differs from the root the database already trusts ({db}): \
+                     this is not the custody of the deployment on this database; start with the \
+                     deployment's --custody-config"
+                )));
+            }
+            None => store
+                .set_setting(sealgate_store::AUDIT_ROOT_JWK, &root.to_string())
+                .await
+                .map_err(|e| err("store")(&e))?,
         }
+        sync_recipient_keys(c.as_ref(), &store).await?;
         println!("sealgate: root key pin {pin}");
     }
     let audit = AuditLog::start(
@@ -543,28 +812,28 @@ pub async fn run(
     let mut _sandbox = None;
     if opts.sandbox {
         let keys_path = opts.sandbox_keys.clone().unwrap_or_else(|| data.join("sandbox-keys.json"));
-        if !keys_path.exists() {
-            let demo = demo_sandbox_keys()?;
-            let text = serde_json::to_vec_pretty(&demo).map_err(|e| err("sandbox keys")(&e))?;
-            write_private_file(&keys_path, &text).map_err(|e| err("sandbox keys")(&e))?;
-        }
-        check_private_file(&keys_path).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
-        let specs = load_sandbox_keys(&keys_path)?;
-        let sb = sealgate_sandbox::Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), specs, sandbox_markets())
-            .await
-            .map_err(|e| err("sandbox")(&e))?;
+        let sb = start_sandbox(SocketAddr::from(([127, 0, 0, 1], 0)), &keys_path).await?;
         let base = format!("http://{}", sb.addr());
-        for id in ["binance", "kraken", "okx", "coinbase"] {
+        for id in SANDBOX_VENUES {
             exchanges.insert(id.to_owned(), base.clone());
         }
         println!(
-            "sealgate: exchange sandbox on {base} (binance, kraken, okx, coinbase); its API keys: {}",
+            "sealgate: exchange sandbox on {base} ({}); its API keys: {}",
+            SANDBOX_VENUES.join(", "),
             keys_path.display()
         );
         _sandbox = Some(sb);
     }
+    if let Some(base) = &opts.sandbox_url {
+        for id in SANDBOX_VENUES {
+            exchanges.insert(id.to_owned(), base.clone());
+        }
+    }
     for (id, u) in &opts.exchange_urls {
         exchanges.insert(id.clone(), u.clone());
+    }
+    if has(ServeRole::Signer) {
+        println!("sealgate: exchange URLs: {}", exchange_url_summary(&exchanges));
     }
 
     let service_dir = opts.service_keys.clone().unwrap_or_else(|| data.join("service"));
@@ -593,37 +862,39 @@ pub async fn run(
                 "sealgate: signer: audit chain verified to seq {} (checkpoint {}), {} revoked envelope(s)",
                 followed.seq, followed.checkpoint_seq, followed.revoked
             );
-            private_dir(&service_dir)?;
-            // Service keys for the roles that may run elsewhere; the signer trusts their public halves.
-            let mut trusted = HashMap::new();
-            for role in ["importer", "trader"] {
-                let pub_path = service_dir.join(format!("{role}.pub"));
-                if !pub_path.exists() {
-                    let key = ServiceKey::load_or_create(&service_dir, role).map_err(|e| err("service key")(&e))?;
-                    std::fs::write(&pub_path, B64.encode(key.public_key())).map_err(|e| err("service key")(&e))?;
-                }
-                let v = ServiceVerifier::load(&service_dir, &[role]).map_err(|e| err("service key")(&e))?;
-                let _ = &v;
-                let text = std::fs::read_to_string(&pub_path).map_err(|e| err("service key")(&e))?;
-                if let Ok(raw) = B64.decode(text.trim()) {
-                    trusted.insert(role.to_owned(), raw);
-                }
+            // The signer trusts the public halves of the consumer roles' service keys. Only
+            // the embedded default makes them (its roles all run here); a split signer was
+            // given them (`sealgate keys service-keys`, checked in `check_options`).
+            if embedded_default(&opts.roles) {
+                create_service_keys(&service_dir)?;
             }
-            let verifier = Arc::new(ServiceVerifier::new(trusted));
+            let verifier =
+                Arc::new(ServiceVerifier::load(&service_dir, &SERVICE_ROLES).map_err(|e| err("service key")(&e))?);
             service_app = service_app.merge(signer.clone().router(verifier));
             Some(signer)
         }
         _ => None,
     };
+    if let (Some(pool), None) = (&signer_pool, &signer)
+        && (has(ServeRole::Importer) || has(ServeRole::Trader))
+    {
+        println!("sealgate: signers: {} (https verified against {})", pool.urls().join(", "), pool.roots());
+        for w in pool.warnings() {
+            println!("sealgate: warning: {w}");
+            tracing::warn!("{w}");
+        }
+        pool.spawn_health_checks(crate::signer_pool::HEALTH_EVERY);
+    }
     let client_for = |role: Role| -> Result<Arc<dyn SignerClient>, ServeError> {
         if let Some(s) = &signer {
             return Ok(Arc::new(LocalSignerClient::new(s.clone(), role)));
         }
-        let url = opts.signer_url.as_deref().ok_or_else(|| {
+        let pool = signer_pool.clone().ok_or_else(|| {
             ServeError(format!("role {} needs --signer-url (this process runs no signer)", role.name()))
         })?;
-        let key = ServiceKey::load_or_create(&service_dir, role.name()).map_err(|e| err("service key")(&e))?;
-        Ok(Arc::new(HttpSignerClient::new(url, Arc::new(key)).map_err(|e| err("signer client")(&e))?))
+        // Never made here: a new key would be one the signers do not trust.
+        let key = ServiceKey::load(&service_dir, role.name()).map_err(|e| err("service key")(&e))?;
+        Ok(Arc::new(HttpSignerClient::with_pool(pool, Arc::new(key))))
     };
 
     if has(ServeRole::Importer) {
@@ -631,7 +902,8 @@ pub async fn run(
         for i in 0..opts.importer_workers.max(1) {
             let worker =
                 crate::importer::Importer::new(store.clone(), client.clone(), format!("{}-{i}", worker_name()))
-                    .with_lease(opts.import_lease);
+                    .with_lease(opts.import_lease)
+                    .with_metrics(metrics.clone());
             tokio::spawn(worker.run(stop_rx.clone()));
         }
         println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));
@@ -639,7 +911,11 @@ pub async fn run(
 
     let mut api_auth = None;
     let trader = if has(ServeRole::Trader) {
-        Some(Arc::new(crate::trader::Trader::new(store.clone(), client_for(Role::Trader)?)))
+        let trader =
+            Arc::new(crate::trader::Trader::new(store.clone(), client_for(Role::Trader)?).with_audit(audit.clone()));
+        // Orders whose placement got no answer are asked about until they settle.
+        tokio::spawn(trader.clone().run_reconciler(std::time::Duration::from_secs(2), stop_rx.clone()));
+        Some(trader)
     } else {
         None
     };
@@ -700,10 +976,15 @@ pub async fn run(
     if service_addr == addr {
         return Err(ServeError("--service-listen must differ from --listen".into()));
     }
-    println!("sealgate: listening on http://{addr}");
-    println!("sealgate: service listener on http://{service_addr} (signer, /metrics)");
+    let scheme = |tls: &Option<crate::tls::ServerTls>| if tls.is_some() { "https" } else { "http" };
+    println!("sealgate: listening on {}://{addr}", scheme(&public_tls));
+    println!("sealgate: service listener on {}://{service_addr} (signer, /metrics)", scheme(&service_tls));
     if api_auth.is_some() && opts.oidc.is_none() {
-        print_login_link(&store, &login_base(opts.public_url.as_deref(), addr)?).await?;
+        let base = match &opts.public_url {
+            Some(_) => login_base(opts.public_url.as_deref(), addr)?,
+            None => format!("{}://{addr}", scheme(&public_tls)),
+        };
+        print_login_link(&store, &base).await?;
     }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
@@ -711,10 +992,8 @@ pub async fn run(
     let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let public = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(until(shutdown_rx.clone()));
-    let service = axum::serve(service_listener, service_app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(until(shutdown_rx));
+    let public = serve_on(listener, public_tls.as_ref(), app, until(shutdown_rx.clone()))?;
+    let service = serve_on(service_listener, service_tls.as_ref(), service_app, until(shutdown_rx))?;
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(true);
@@ -726,6 +1005,28 @@ pub async fn run(
     let _ = stop_tx.send(true);
     store.close().await;
     Ok(())
+}
+
+/// Serves `app` on `tcp`, over TLS when `tls` is given, until `stop` resolves; the
+/// handlers see the peer's address (`ConnectInfo<SocketAddr>`) either way.
+fn serve_on(
+    tcp: tokio::net::TcpListener,
+    tls: Option<&crate::tls::ServerTls>,
+    app: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>, ServeError> {
+    use axum::serve::ListenerExt as _;
+    use std::future::IntoFuture as _;
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    Ok(match tls {
+        None => Box::pin(axum::serve(tcp, service).with_graceful_shutdown(stop).into_future()),
+        Some(tls) => {
+            // `tap_io` (a no-op here) is what gives a custom listener axum's
+            // `ConnectInfo<SocketAddr>` (its address type).
+            let listener = tls.listener(tcp).map_err(|e| err("tls listener")(&e))?.tap_io(|_| {});
+            Box::pin(axum::serve(listener, service).with_graceful_shutdown(stop).into_future())
+        }
+    })
 }
 
 /// The signer's state file in the data directory ([`crate::revocation`]).
@@ -746,24 +1047,17 @@ async fn api_router(
     let config = match &opts.oidc {
         Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
         None => {
+            // Secure cookies when users reach us over https: our own TLS, or a proxy's.
             let secure_cookies = match &opts.public_url {
                 Some(u) => parse_public_url(u)?.1,
-                None => false,
+                None => opts.tls.is_some(),
             };
             AuthConfig { local: Some(LocalConfig { secure_cookies, ..LocalConfig::default() }), oidc: None }
         }
     };
     let auth = Arc::new(Auth::new(store.clone(), config).map_err(|e| err("auth")(&e))?);
     let recipients = match (custody, &opts.recipients_file) {
-        (_, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| ServeError(format!("{}: {e}", path.display())))?;
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| ServeError(format!("{}: not JSON: {e}", path.display())))?;
-            match (v.get("jws").and_then(|x| x.as_str()), v.get("pin").and_then(|x| x.as_str())) {
-                (Some(jws), Some(pin)) => crate::api::RecipientSet { jws: jws.to_owned(), pin: pin.to_owned() },
-                _ => return Err(ServeError(format!("{}: needs \"jws\" and \"pin\"", path.display()))),
-            }
-        }
+        (_, Some(path)) => load_recipients_file(path)?,
         (Some(c), None) => {
             let jws = sealgate_custody::keyset::sign(c.as_ref(), crate::now_ms() / 1000, KEYSET_TTL_SECS)
                 .await

@@ -86,6 +86,16 @@ impl ServiceKey {
         Ok(Self { role: role.to_owned(), pair, cached: Mutex::new(None) })
     }
 
+    /// Loads `<dir>/<role>.key` (it must exist, mode 0600). A process that reaches a
+    /// signer uses this: a key made on the spot would be one no signer trusts.
+    pub fn load(dir: &Path, role: &str) -> Result<Self, ServiceAuthError> {
+        let path = dir.join(format!("{role}.key"));
+        let err = |reason: String| ServiceAuthError::KeyFile { path: path.display().to_string(), reason };
+        let der = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+        crate::serve::check_private_file(&path).map_err(err)?;
+        Self::from_pkcs8(role, &zeroize::Zeroizing::new(der))
+    }
+
     /// Loads `<dir>/<role>.key`, creating it (0600, in a 0700 directory) when absent.
     pub fn load_or_create(dir: &Path, role: &str) -> Result<Self, ServiceAuthError> {
         let path = dir.join(format!("{role}.key"));

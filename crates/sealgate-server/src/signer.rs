@@ -970,11 +970,18 @@ impl NonceSource for NonceProbe {
 /// A send failure as the caller sees it: never the URL, a header or the body.
 fn send_error(exchange: &str, e: &sealgate_send::SendError) -> SignerCallError {
     match e {
-        sealgate_send::SendError::Unreachable(why) => {
+        sealgate_send::SendError::Connect(why) => {
             tracing::warn!(exchange, error = %why, "exchange unreachable");
             SignerCallError::Unavailable(format!("exchange {exchange} unreachable"))
         }
+        sealgate_send::SendError::Unreachable(why) => {
+            tracing::warn!(exchange, error = %why, "exchange did not answer");
+            SignerCallError::Indeterminate(format!(
+                "exchange {exchange} did not answer; the request may have reached it"
+            ))
+        }
         sealgate_send::SendError::Method(_) => SignerCallError::BadRequest("method".into()),
+        other if other.may_have_arrived() => SignerCallError::Indeterminate(other.to_string()),
         other => SignerCallError::Unavailable(other.to_string()),
     }
 }
@@ -992,6 +999,7 @@ fn call_error(e: &SignerCallError) -> Response {
         SignerCallError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         SignerCallError::BadRequest(_) => StatusCode::BAD_REQUEST,
         SignerCallError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SignerCallError::Indeterminate(_) => StatusCode::GATEWAY_TIMEOUT,
     };
     crate::json::error_response(status, e.to_string())
 }
@@ -1081,7 +1089,8 @@ async fn http_sign(State(st): State<HttpState>, headers: HeaderMap, body: axum::
         (status = 403, description = "denied by policy", body = crate::json::ErrorBody),
         (status = 404, description = "no envelope for this credential and role", body = crate::json::ErrorBody),
         (status = 413, description = "the body is larger than 256 KiB", body = crate::json::ErrorBody),
-        (status = 503, description = "the store, the custody or the exchange is unavailable", body = crate::json::ErrorBody)))]
+        (status = 503, description = "the store, the custody or the exchange is unavailable; nothing was sent", body = crate::json::ErrorBody),
+        (status = 504, description = "the exchange did not answer after the request was sent: it may have executed it", body = crate::json::ErrorBody)))]
 async fn http_forward(State(st): State<HttpState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     serve_call(&st, &headers, &body, |s, role, call| async move { s.forward(role, &call).await }).await
 }
@@ -1110,34 +1119,38 @@ impl SignerClient for LocalSignerClient {
 
 /// A signer over HTTP, authenticated by a service key.
 pub struct HttpSignerClient {
-    base: String,
+    pool: Arc<crate::signer_pool::SignerPool>,
     key: Arc<ServiceKey>,
-    http: reqwest::Client,
 }
 
 impl HttpSignerClient {
-    /// A client of the signer at `base` (`http://127.0.0.1:8787`), as the key's role.
+    /// A client of the signer at `base` (`http://127.0.0.1:8788`), as the key's role.
     pub fn new(base: &str, key: Arc<ServiceKey>) -> Result<Self, String> {
-        // The service token never follows a redirect elsewhere.
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), key, http })
+        let pool = crate::signer_pool::SignerPool::new(&[base.to_owned()], None).map_err(|e| e.to_string())?;
+        Ok(Self::with_pool(Arc::new(pool), key))
+    }
+
+    /// A client of the signers of `pool` (shared by the roles of one process), as the key's role.
+    pub fn with_pool(pool: Arc<crate::signer_pool::SignerPool>, key: Arc<ServiceKey>) -> Self {
+        Self { pool, key }
     }
 
     async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, call: &ForwardCall) -> Result<T, SignerCallError> {
         let token = self.key.token(crate::now_ms() / 1000);
+        // One token for whichever signer takes the call: each verifies it the same way. Only
+        // a failure to connect proves the call never left (the pool then tries the next
+        // signer); past that, the signer may have forwarded the request to the exchange.
+        let lost = || {
+            SignerCallError::Indeterminate(
+                "the signer's answer was lost; the request may have reached the exchange".into(),
+            )
+        };
         let resp =
-            self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(call).send().await.map_err(|e| {
-                tracing::warn!(error = %e.without_url(), "signer unreachable");
-                SignerCallError::Unavailable("signer unreachable".into())
-            })?;
+            self.pool.send(|http, base| http.post(format!("{base}{path}")).bearer_auth(&token).json(call)).await?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|_| SignerCallError::Unavailable("signer response".into()))?;
+        let body = resp.bytes().await.map_err(|_| lost())?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|_| SignerCallError::Unavailable("signer response".into()));
+            return serde_json::from_slice(&body).map_err(|_| lost());
         }
         let msg = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -1151,7 +1164,13 @@ impl HttpSignerClient {
             StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => {
                 SignerCallError::BadRequest(strip("bad request: "))
             }
-            _ => SignerCallError::Unavailable(strip("unavailable: ")),
+            StatusCode::GATEWAY_TIMEOUT => SignerCallError::Indeterminate(strip("no answer: ")),
+            // The signer's own 503s (store, audit, custody, an unreachable exchange) come
+            // before anything was sent; any other answer is not the signer's and proves nothing.
+            StatusCode::SERVICE_UNAVAILABLE => SignerCallError::Unavailable(strip("unavailable: ")),
+            _ => SignerCallError::Indeterminate(format!(
+                "the signer answered {status}; the request may have reached the exchange"
+            )),
         })
     }
 

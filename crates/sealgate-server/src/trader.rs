@@ -14,8 +14,12 @@
 
 use std::sync::Arc;
 
+use sealgate_audit::Action;
 use sealgate_store::{CredentialStatus, NewOrder, Order, Side, Store, StoreError};
 use sealgate_vocab::{CredentialId, OwnerId};
+use serde_json::json;
+
+use crate::audit::{AuditEvent, AuditLog};
 
 use crate::client::{ForwardCall, SignerCallError, SignerClient};
 use crate::venues::{self, OrderKind, PlaceOrder, Venue, VenueError};
@@ -154,7 +158,10 @@ fn signer_error(e: SignerCallError) -> TradeError {
         SignerCallError::Unauthorized(_) => {
             TradeError::Unavailable("the trader is not authorized at the signer".into())
         }
-        SignerCallError::Unavailable(why) => TradeError::Unavailable(why),
+        SignerCallError::Unavailable(why) => TradeError::Unavailable(format!("not sent: {why}")),
+        SignerCallError::Indeterminate(why) => TradeError::Unavailable(format!(
+            "{why}; the order is `unknown` until the exchange's answer to a status query settles it"
+        )),
     }
 }
 
@@ -166,28 +173,98 @@ fn venue_error(e: VenueError, status: u16) -> TradeError {
     }
 }
 
+/// The reason a frozen credential's placement is refused: in the order list, the user's
+/// audit trail and the API answer.
+pub const FROZEN: &str = "the credential is frozen";
+
+/// Status queries made to reconcile one `unknown` order before the trader gives up and
+/// asks the user to check the exchange.
+pub const MAX_STATUS_CHECKS: i64 = 5;
+
+/// How old an `unknown` order must be before "the exchange has no such order" is final:
+/// Binance refuses a request older than its receive window (5 s by default), so a
+/// placement still travelling after this cannot be executed any more.
+const NEVER_ARRIVED_AFTER_MS: i64 = 10_000;
+
+/// Most orders one lockdown cancels (oldest first): one request's work stays bounded;
+/// a second `cancel_orders` lockdown takes the rest.
+pub const MAX_LOCKDOWN_CANCELS: u32 = 500;
+
+/// What happened to one order of a lockdown's "cancel all open orders".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct CancelOutcome {
+    /// Our order id.
+    pub order_id: String,
+    /// The credential it was placed with.
+    pub credential_id: String,
+    /// `canceled` (the exchange cancelled it), `closed` (it had filled, expired or been
+    /// cancelled already) or `failed` (it may still be open: see `reason`).
+    pub result: String,
+    /// The order's status after the attempt.
+    pub status: String,
+    /// Why it failed, for `failed`.
+    pub reason: Option<String>,
+}
+
 /// The trader.
 pub struct Trader {
     store: Store,
     client: Arc<dyn SignerClient>,
+    audit: Option<AuditLog>,
+}
+
+/// The order status and the reason for a placement the signer call did not complete:
+/// `rejected` when nothing was sent, `unknown` only when the request may have reached the
+/// exchange.
+fn unsent(e: &SignerCallError) -> (&'static str, String) {
+    let b = |m: &str| crate::json::bounded(m);
+    match e {
+        SignerCallError::Indeterminate(m) => ("unknown", format!("{}; its status will be queried", b(m))),
+        SignerCallError::Denied(m) => ("rejected", format!("denied by policy: {}", b(m))),
+        SignerCallError::NotFound => ("rejected", "this credential is not sealed for trading".into()),
+        SignerCallError::BadRequest(m) => ("rejected", format!("not sent: {}", b(m))),
+        SignerCallError::Unauthorized(_) => ("rejected", "not sent: the trader is not authorized at the signer".into()),
+        SignerCallError::Unavailable(m) => ("rejected", format!("not sent: {}", b(m))),
+    }
+}
+
+/// The order status for an exchange answer that is not a placement: `rejected` when the
+/// exchange refused it, `unknown` when it may have executed it (a 5xx "execution status
+/// unknown", an answer we cannot read).
+fn refused_status(e: &VenueError) -> &'static str {
+    match e {
+        VenueError::Exchange { status: 429 | 418, .. } => "rejected",
+        VenueError::Exchange { .. } if e.is_transient() => "unknown",
+        VenueError::Exchange { .. } => "rejected",
+        _ => "unknown",
+    }
 }
 
 impl Trader {
     /// A trader that reaches exchanges through `client` (role `trader`).
     pub fn new(store: Store, client: Arc<dyn SignerClient>) -> Self {
-        Self { store, client }
+        Self { store, client, audit: None }
     }
 
-    /// The owner's active credential and its venue; `NotFound` for anyone else's.
-    async fn credential(&self, owner: &str, id: &str) -> Result<Venue, TradeError> {
+    /// Records the trader's own refusals (a placement on a frozen credential) in `audit`,
+    /// as denials in the owner's trail.
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The owner's credential, its venue and whether it is frozen; `NotFound` for anyone
+    /// else's or a deleted one.
+    async fn credential(&self, owner: &str, id: &str) -> Result<(Venue, bool), TradeError> {
         let cred = self.store.get_credential(owner, id).await.map_err(store_down)?.ok_or(TradeError::NotFound)?;
-        match cred.status {
-            CredentialStatus::Active => {}
-            CredentialStatus::Frozen => return Err(TradeError::Denied("the credential is frozen".into())),
+        let frozen = match cred.status {
+            CredentialStatus::Active => false,
+            CredentialStatus::Frozen => true,
             _ => return Err(TradeError::NotFound),
-        }
-        Venue::from_exchange(&cred.exchange)
-            .map_err(|_| TradeError::BadRequest(format!("trading is not supported on {}", cred.exchange)))
+        };
+        let venue = Venue::from_exchange(&cred.exchange)
+            .map_err(|_| TradeError::BadRequest(format!("trading is not supported on {}", cred.exchange)))?;
+        Ok((venue, frozen))
     }
 
     async fn set_status(
@@ -196,8 +273,24 @@ impl Trader {
         id: &str,
         exchange_order_id: Option<&str>,
         status: &str,
+        reason: Option<&str>,
     ) -> Result<(), TradeError> {
-        self.store.update_order(owner, id, exchange_order_id, status).await.map_err(store_down)
+        self.store.set_order_outcome(owner, id, exchange_order_id, status, reason).await.map_err(store_down)
+    }
+
+    /// Puts the trader's own refusal on the audit record (a denial in the owner's trail).
+    async fn audit_refusal(
+        &self,
+        owner: &str,
+        credential_id: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), TradeError> {
+        let Some(audit) = &self.audit else { return Ok(()) };
+        let event = AuditEvent::new("role:trader", Action::Denied, credential_id, detail).owner(owner);
+        audit.record(event).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "trader: refusal not audited");
+            TradeError::Unavailable("the order was refused, but the audit log is unavailable".into())
+        })
     }
 
     /// The signer call for `owner`'s credential: it names both, so the signer can only open
@@ -214,10 +307,13 @@ impl Trader {
         self.store.order(owner, id).await.map_err(store_down)?.ok_or(TradeError::NotFound)
     }
 
-    /// Places an order for `owner`.
+    /// Places an order for `owner`. Every order that passes validation is recorded: one
+    /// that is never sent ends `rejected` with its reason (a frozen credential, a policy
+    /// refusal, an unreachable signer); one whose request may have reached the exchange
+    /// without an answer ends `unknown` and is reconciled ([`Trader::reconcile`]).
     pub async fn place(&self, owner: &str, order: &OrderRequest) -> Result<Order, TradeError> {
         let checked = validate(order)?;
-        let venue = self.credential(owner, order.credential_id.as_str()).await?;
+        let (venue, frozen) = self.credential(owner, order.credential_id.as_str()).await?;
         let id: String = random_16()?.iter().map(|b| format!("{b:02x}")).collect();
         let client_order_id = venues::client_order_id(venue, &random_16()?);
         let place = PlaceOrder {
@@ -241,44 +337,58 @@ impl Trader {
             price: checked.price,
         };
         self.store.create_order(&new).await.map_err(store_down)?;
+        if frozen {
+            // Refused here, before the signer: on the order, and in the owner's trail.
+            self.set_status(owner, &id, None, "rejected", Some(FROZEN)).await?;
+            tracing::info!(order = %id, credential = %order.credential_id, "order refused: the credential is frozen");
+            self.audit_refusal(
+                owner,
+                order.credential_id.as_str(),
+                json!({"op": "place", "order": id, "exchange": venue.to_string(), "symbol": order.symbol,
+                       "reason": FROZEN}),
+            )
+            .await?;
+            return Err(TradeError::Denied(FROZEN.into()));
+        }
         tracing::info!(order = %id, credential = %order.credential_id, exchange = %venue, "placing order");
 
         let call = Self::call(owner, order.credential_id.as_str(), request)?;
         let resp = match self.client.forward(&call).await {
             Ok(r) => r,
             Err(e) => {
-                // Unreachable: the exchange may or may not have the order; say so.
-                let status = if e.is_transient() { "unknown" } else { "rejected" };
-                self.set_status(owner, &id, None, status).await?;
-                tracing::warn!(order = %id, error = %e, "order not placed");
+                let (status, reason) = unsent(&e);
+                self.set_status(owner, &id, None, status, Some(&reason)).await?;
+                tracing::warn!(order = %id, status, reason = %reason, "order not placed");
                 return Err(signer_error(e));
             }
         };
         match venues::parse_placed(venue, &resp) {
             Ok(placed) => {
-                self.set_status(owner, &id, Some(&placed.exchange_order_id), placed.status).await?;
+                self.set_status(owner, &id, Some(&placed.exchange_order_id), placed.status, None).await?;
                 tracing::info!(order = %id, status = placed.status, "order placed");
                 self.reload(owner, &id).await
             }
             Err(e) => {
-                let status = match e {
-                    VenueError::Exchange { .. } if !e.is_transient() => "rejected",
-                    _ => "unknown",
+                let status = refused_status(&e);
+                let reason = match status {
+                    "unknown" => format!("{}; its status will be queried", crate::json::bounded(&e.to_string())),
+                    _ => crate::json::bounded(&e.to_string()),
                 };
-                self.set_status(owner, &id, None, status).await?;
+                self.set_status(owner, &id, None, status, Some(&reason)).await?;
                 tracing::warn!(order = %id, http = resp.status, status, "order refused or unreadable");
                 Err(venue_error(e, resp.status))
             }
         }
     }
 
-    /// Cancels `owner`'s order `order_id`.
+    /// Cancels `owner`'s order `order_id`. Allowed on a frozen credential too: cancelling
+    /// only tightens (the signer's policy allows cancels, and nothing else, when frozen).
     pub async fn cancel(&self, owner: &str, order_id: &str) -> Result<Order, TradeError> {
         if order_id.is_empty() || order_id.len() > 128 {
             return Err(TradeError::NotFound);
         }
         let order = self.reload(owner, order_id).await?;
-        let venue = self.credential(owner, &order.credential_id).await?;
+        let (venue, _frozen) = self.credential(owner, &order.credential_id).await?;
         if matches!(order.status.as_str(), "canceled" | "filled" | "rejected" | "expired") {
             return Err(TradeError::BadRequest(format!("the order is already {}", order.status)));
         }
@@ -290,9 +400,128 @@ impl Trader {
         let call = Self::call(owner, &order.credential_id, request)?;
         let resp = self.client.forward(&call).await.map_err(signer_error)?;
         venues::parse_cancelled(venue, &resp).map_err(|e| venue_error(e, resp.status))?;
-        self.set_status(owner, &order.id, None, "canceled").await?;
+        self.set_status(owner, &order.id, None, "canceled", None).await?;
         tracing::info!(order = %order.id, "order cancelled");
         self.reload(owner, &order.id).await
+    }
+
+    /// Asks the exchange, by our client order id, what became of `owner`'s order if it is
+    /// `unknown` (its placement got no answer), and records the answer: its real status, or
+    /// `rejected` when the exchange has no such order (and the request is too old to still
+    /// arrive). At most [`MAX_STATUS_CHECKS`] queries per order; each goes through the signer
+    /// (audited like every use). Any other order is returned as it is.
+    pub async fn reconcile(&self, owner: &str, order_id: &str) -> Result<Order, TradeError> {
+        let order = self.reload(owner, order_id).await?;
+        if order.status != "unknown" || order.status_checks >= MAX_STATUS_CHECKS {
+            return Ok(order);
+        }
+        let (venue, _frozen) = self.credential(owner, &order.credential_id).await?;
+        let request = venues::status_request(venue, &order.symbol, &order.client_order_id)
+            .map_err(|e| TradeError::BadRequest(e.to_string()))?;
+        let Some(request) = request else {
+            let why = format!(
+                "the placement got no answer and {venue} offers no status query by client order id \
+                               here: check the order on the exchange"
+            );
+            self.store.count_status_check(owner, order_id).await.map_err(store_down)?;
+            self.set_status(owner, order_id, None, "unknown", Some(&why)).await?;
+            return self.reload(owner, order_id).await;
+        };
+        let checks = self.store.count_status_check(owner, order_id).await.map_err(store_down)?;
+        let call = Self::call(owner, &order.credential_id, request)?;
+        let answer = match self.client.forward(&call).await {
+            Ok(resp) => venues::parse_status(venue, &resp).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match answer {
+            Ok(Some(found)) => {
+                self.set_status(owner, order_id, Some(&found.exchange_order_id), found.status, None).await?;
+                tracing::info!(order = %order_id, status = found.status, "unknown order reconciled");
+            }
+            Ok(None)
+                if crate::now_ms().saturating_sub(u64::try_from(order.created_ms).unwrap_or(0))
+                    >= NEVER_ARRIVED_AFTER_MS as u64 =>
+            {
+                let why = "the exchange has no such order: the placement never reached it";
+                self.set_status(owner, order_id, None, "rejected", Some(why)).await?;
+                tracing::info!(order = %order_id, "unknown order reconciled: never arrived");
+            }
+            Ok(None) => tracing::debug!(order = %order_id, "not at the exchange yet; asking again later"),
+            Err(e) => {
+                tracing::warn!(order = %order_id, checks, error = %crate::json::bounded(&e), "status query failed");
+                if checks >= MAX_STATUS_CHECKS {
+                    let why = format!(
+                        "the placement got no answer and {checks} status queries did not settle it: check the \
+                         order on the exchange"
+                    );
+                    self.set_status(owner, order_id, None, "unknown", Some(&why)).await?;
+                }
+            }
+        }
+        self.reload(owner, order_id).await
+    }
+
+    /// Reconciles every user's `unknown` orders in the background, every `every`, until
+    /// `shutdown` turns true (or its sender is dropped).
+    pub async fn run_reconciler(
+        self: Arc<Self>,
+        every: std::time::Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+            }
+            let before = i64::try_from(crate::now_ms()).unwrap_or(i64::MAX).saturating_sub(every_ms);
+            let orders = match self.store.unknown_orders(before, MAX_STATUS_CHECKS, 100).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciler: store unavailable");
+                    continue;
+                }
+            };
+            for o in orders {
+                if let Err(e) = self.reconcile(&o.owner, &o.id).await {
+                    tracing::warn!(order = %o.id, error = %e, "reconcile failed");
+                }
+            }
+        }
+        tracing::info!("order reconciler stopped");
+    }
+
+    /// A lockdown's "cancel all open orders": every order of `owner`'s frozen credentials
+    /// that the exchange may still execute, cancelled through the signer one by one; what
+    /// happened to each is reported. An `unknown` order is reconciled first.
+    pub async fn cancel_frozen_orders(&self, owner: &str) -> Result<Vec<CancelOutcome>, TradeError> {
+        let orders = self.store.open_orders_on(owner, "frozen", MAX_LOCKDOWN_CANCELS).await.map_err(store_down)?;
+        let mut out = Vec::with_capacity(orders.len());
+        for o in orders {
+            let current = match o.status.as_str() {
+                "unknown" => self.reconcile(owner, &o.id).await.unwrap_or(o),
+                _ => o,
+            };
+            let (result, status, reason) = match current.status.as_str() {
+                "canceled" | "filled" | "rejected" | "expired" => ("closed", current.status.clone(), None),
+                _ => match self.cancel(owner, &current.id).await {
+                    Ok(done) => ("canceled", done.status, None),
+                    Err(e) => {
+                        let now = self.reload(owner, &current.id).await.map_or(current.status.clone(), |x| x.status);
+                        ("failed", now, Some(crate::json::bounded(&e.to_string())))
+                    }
+                },
+            };
+            tracing::info!(order = %current.id, result, "lockdown: cancel");
+            out.push(CancelOutcome {
+                order_id: current.id,
+                credential_id: current.credential_id,
+                result: result.into(),
+                status,
+                reason,
+            });
+        }
+        Ok(out)
     }
 }
 

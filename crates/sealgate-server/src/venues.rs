@@ -1083,6 +1083,70 @@ pub fn parse_cancelled(venue: Venue, resp: &ExchangeResponse) -> Result<()> {
     }
 }
 
+/// The request asking the exchange for the order our client order id names (Binance
+/// "Query order" by `origClientOrderId`, OKX "Get order details" by `clOrdId`): how an
+/// order whose placement got no answer is reconciled. `None` where the exchange offers no
+/// query by client order id that the trader speaks (Kraken, Coinbase here).
+pub fn status_request(venue: Venue, symbol: &str, client_order_id: &str) -> Result<Option<Request>> {
+    check_symbol(symbol)?;
+    check_id(client_order_id, "client_order_id")?;
+    Ok(match venue {
+        Venue::Binance => Some(Request::new(
+            "GET",
+            "/api/v3/order",
+            &form(&[("symbol", symbol), ("origClientOrderId", client_order_id)]),
+            "",
+        )),
+        Venue::Okx => Some(Request::new(
+            "GET",
+            "/api/v5/trade/order",
+            &form(&[("instId", symbol), ("clOrdId", client_order_id)]),
+            "",
+        )),
+        Venue::Kraken | Venue::Coinbase => None,
+    })
+}
+
+/// The order a status query found (`Some`), or `None` when the exchange says it has no
+/// such order (Binance -2013, OKX 51603): the placement never reached it.
+pub fn parse_status(venue: Venue, resp: &ExchangeResponse) -> Result<Option<Placed>> {
+    let v = match checked_body(venue, resp) {
+        Ok(v) => v,
+        Err(VenueError::Exchange { message, .. })
+            if (venue == Venue::Binance && message.starts_with("-2013 "))
+                || (venue == Venue::Okx && message.starts_with("51603 ")) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    match venue {
+        Venue::Binance => {
+            let o = obj(&v, "$")?;
+            let status = match string(o, "status", "status")? {
+                "NEW" | "PARTIALLY_FILLED" | "PENDING_NEW" => "open",
+                "FILLED" => "filled",
+                "CANCELED" | "PENDING_CANCEL" => "canceled",
+                "EXPIRED" | "EXPIRED_IN_MATCH" => "expired",
+                "REJECTED" => "rejected",
+                _ => return Err(malformed("status", "is not an order status")),
+            };
+            Ok(Some(Placed { exchange_order_id: id(o, "orderId", "orderId")?, status }))
+        }
+        Venue::Okx => {
+            let d = okx_first(&v, resp.status)?;
+            let status = match string(d, "state", "data[0].state")? {
+                "live" | "partially_filled" => "open",
+                "filled" => "filled",
+                "canceled" | "mmp_canceled" => "canceled",
+                _ => return Err(malformed("data[0].state", "is not an order state")),
+            };
+            Ok(Some(Placed { exchange_order_id: id(d, "ordId", "data[0].ordId")?, status }))
+        }
+        Venue::Kraken | Venue::Coinbase => Err(VenueError::Unsupported(venue.to_string())),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Errors in bodies.
 
@@ -1172,6 +1236,28 @@ mod tests {
 
     fn ok(body: &str) -> ExchangeResponse {
         ExchangeResponse { status: 200, body: body.into() }
+    }
+
+    #[test]
+    fn status_queries_find_the_order_or_say_it_never_arrived() {
+        let r = status_request(Venue::Binance, "BTCUSDT", "sg0123abcd").expect("request").expect("binance");
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.query.as_str()),
+            ("GET", "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=sg0123abcd")
+        );
+        assert!(status_request(Venue::Kraken, "XBTUSD", "x").expect("request").is_none());
+        assert!(status_request(Venue::Binance, "BTC USDT", "x").is_err());
+        let found = parse_status(Venue::Binance, &ok(r#"{"symbol":"BTCUSDT","orderId":77,"status":"FILLED"}"#));
+        assert_eq!(found, Ok(Some(Placed { exchange_order_id: "77".into(), status: "filled" })));
+        let none = resp(400, r#"{"code":-2013,"msg":"Order does not exist."}"#);
+        assert_eq!(parse_status(Venue::Binance, &none), Ok(None));
+        // A 5xx is no answer: still unknown.
+        let busy = resp(503, r#"{"code":-1007,"msg":"Timeout waiting for response from backend server."}"#);
+        assert!(parse_status(Venue::Binance, &busy).is_err_and(|e| e.is_transient()));
+        let okx = ok(r#"{"code":"0","msg":"","data":[{"ordId":"9","clOrdId":"c","state":"live"}]}"#);
+        assert_eq!(parse_status(Venue::Okx, &okx), Ok(Some(Placed { exchange_order_id: "9".into(), status: "open" })));
+        let gone = ok(r#"{"code":"51603","msg":"Order does not exist","data":[]}"#);
+        assert_eq!(parse_status(Venue::Okx, &gone), Ok(None));
     }
 
     fn resp(status: u16, body: &str) -> ExchangeResponse {

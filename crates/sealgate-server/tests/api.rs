@@ -1098,6 +1098,10 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         // No custody signs checkpoints here, so there is nothing to prove against yet
         // (tests/audit_export.rs serves it with a signer's checkpoints).
         ("GET", "/v1/audit/export") => (503, 503, 401),
+        // The matrix names a credential id, which is no order.
+        ("GET", "/v1/orders/{id}") => (404, 404, 401),
+        // Alice's newest import job (queued: retryable), which bob cannot see.
+        ("POST", "/v1/imports/{id}/retry") => (200, 404, 401),
         _ => (200, 200, 401),
     }
 }
@@ -1114,7 +1118,14 @@ async fn authorization_matrix() {
             let path = path.as_str();
             let cid = format!("m{n}");
             assert_eq!(env.create(&alice, "alice", &cid).await.status, 201);
-            let concrete = path.replace("{id}", &cid).replace("{role}", "trader");
+            let id = match path {
+                "/v1/imports/{id}/retry" => {
+                    let jobs = env.store.owner_jobs("alice", 1).await.expect("jobs");
+                    jobs.first().expect("an import job was queued for the credential").id.to_string()
+                }
+                _ => cid.clone(),
+            };
+            let concrete = path.replace("{id}", &id).replace("{role}", "trader");
             let body = match (method, path) {
                 ("POST", "/v1/credentials") => Some(json!({"id": format!("new{n}"), "exchange": "binance", "envelopes": [
                     {"role": "trader", "jwe": env.seal("trader", "alice", &format!("new{n}"), "binance", "trader", "trade")}]})),
@@ -1285,4 +1296,62 @@ async fn oidc_eddsa_when_enabled_and_config_refusals() {
     let mut bad = oidc;
     bad.algs.clear();
     assert!(Auth::new(store, AuthConfig { local: None, oidc: Some(bad) }).is_err());
+}
+
+/// A failed import shows its reason to its owner (the job list and the portfolio) and can
+/// be retried by them only: from where it got to, with a fresh attempt budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_imports_say_why_and_their_owner_retries_them() {
+    on_both("import_retry", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        assert_eq!(env.create(&alice, "alice", "imp1").await.status, 201);
+        let list = env.call("GET", "/v1/imports", &alice, None).await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        let job = &list.body["jobs"][0];
+        let id = job["id"].as_i64().expect("job id");
+        assert_eq!((job["state"].as_str(), job["credential_id"].as_str()), (Some("queued"), Some("imp1")));
+        assert_eq!(env.call("GET", "/v1/imports", &bob, None).await.body["jobs"], json!([]));
+
+        // A worker runs it, checkpoints, and gives up with the reason an operator fixes.
+        let claimed = env.store.claim("w-test", std::time::Duration::from_secs(60)).await.expect("claim").expect("job");
+        env.store.checkpoint(&claimed, Some("page-2"), std::time::Duration::from_secs(60)).await.expect("checkpoint");
+        let r = env.call("POST", &format!("/v1/imports/{id}/retry"), &alice, None).await;
+        assert_eq!(r.status, 409, "running: {}", r.text);
+        let why = "the importer's service key is not trusted by the signer";
+        env.store.give_up(&claimed, why).await.expect("give up");
+        let list = env.call("GET", "/v1/imports", &alice, None).await;
+        assert_eq!(
+            (
+                list.body["jobs"][0]["state"].as_str(),
+                list.body["jobs"][0]["reason"].as_str(),
+                list.body["jobs"][0]["retryable"].as_bool()
+            ),
+            (Some("failed"), Some(why), Some(true))
+        );
+        let p = env.call("GET", "/v1/portfolio", &alice, None).await;
+        assert_eq!(
+            (
+                p.body["imports"][0]["state"].as_str(),
+                p.body["imports"][0]["reason"].as_str(),
+                p.body["imports"][0]["job_id"].as_i64()
+            ),
+            (Some("failed"), Some(why), Some(id))
+        );
+
+        // Someone else's job is not found; nonsense is a 400; nothing changed.
+        assert_eq!(env.call("POST", &format!("/v1/imports/{id}/retry"), &bob, None).await.status, 404);
+        assert_eq!(env.call("POST", "/v1/imports/999999/retry", &alice, None).await.status, 404);
+        assert_eq!(env.call("POST", "/v1/imports/x1/retry", &alice, None).await.status, 400);
+        assert_eq!(env.store.job(id).await.expect("job").map(|j| j.state), Some(sealgate_store::JobState::Failed));
+
+        let r = env.call("POST", &format!("/v1/imports/{id}/retry"), &alice, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!((r.body["state"].as_str(), r.body["reason"].clone()), (Some("queued"), Value::Null));
+        assert_eq!(r.body["attempts_left"].as_i64(), Some(i64::from(sealgate_server::importer::DEFAULT_MAX_ATTEMPTS)));
+        let again =
+            env.store.claim("w-test", std::time::Duration::from_secs(60)).await.expect("claim").expect("runnable now");
+        assert_eq!((again.id, again.cursor.as_deref()), (id, Some("page-2")), "resumes at its checkpoint");
+    })
+    .await;
 }

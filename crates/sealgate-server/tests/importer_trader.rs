@@ -240,7 +240,7 @@ async fn permanent_failures_are_not_retried_and_shutdown_stops_the_worker() {
         assert!(importer.run_once().await.expect("run"));
         let j = store.job(job).await.expect("job").expect("stored");
         assert_eq!((j.state, j.attempts), (JobState::Failed, 1));
-        assert_eq!(j.last_error.as_deref(), Some("exchange: import not supported for bitmex"));
+        assert_eq!(j.last_error.as_deref(), Some("import is not supported for bitmex"));
 
         // run() drains the queue and stops promptly on shutdown.
         enqueue_full_import(&store, "alice", "cid-okx").await.expect("enqueue");

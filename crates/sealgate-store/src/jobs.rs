@@ -106,6 +106,10 @@ pub struct ImportSummary {
     pub trades: i64,
     /// When its last job finished (`done`), database clock ms.
     pub last_done_ms: Option<i64>,
+    /// Its most recent job's id.
+    pub job_id: Option<i64>,
+    /// Its most recent job's last failure, as the worker gave it.
+    pub last_error: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -115,6 +119,18 @@ struct SummaryRow {
     state: Option<String>,
     trades: i64,
     last_done_ms: Option<i64>,
+    job_id: Option<i64>,
+    last_error: Option<String>,
+}
+
+/// What [`Store::retry_job`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryOutcome {
+    /// The job is queued again, runnable now, with a fresh attempt budget and its cursor kept.
+    Queued(Job),
+    /// The job is in a state a retry does not apply to (`running`, `done`).
+    NotRetryable(JobState),
 }
 
 /// Bound on `last_error`, which workers fill: it must stay a short reason.
@@ -209,10 +225,26 @@ macro_rules! complete_sql {
     ($now:expr) => {
         concat!(
             "UPDATE import_jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, \
-             updated_ms = ",
+             last_error = NULL, updated_ms = ",
             $now,
             " \
              WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'running'"
+        )
+    };
+}
+
+macro_rules! retry_sql {
+    ($now:expr) => {
+        concat!(
+            "UPDATE import_jobs SET state = 'queued', max_attempts = attempts + $3, run_after_ms = ",
+            $now,
+            ", \
+               locked_by = NULL, locked_until_ms = NULL, last_error = NULL, updated_ms = ",
+            $now,
+            " \
+             WHERE id = $1 AND owner = $2 AND state IN ('failed', 'queued') \
+             RETURNING id, owner, credential_id, kind, state, attempts, max_attempts, run_after_ms, \
+               cursor, locked_by, locked_until_ms, last_error"
         )
     };
 }
@@ -345,7 +377,8 @@ impl Store {
         until.ok_or(StoreError::LeaseLost)
     }
 
-    /// Marks a claimed job done; [`StoreError::LeaseLost`] if it is no longer ours.
+    /// Marks a claimed job done (an earlier attempt's error is cleared: it no longer
+    /// describes the job); [`StoreError::LeaseLost`] if it is no longer ours.
     pub async fn complete(&self, job: &ClaimedJob) -> Result<()> {
         let n = match &self.db {
             Db::Sqlite(p) => sqlx::query(complete_sql!(now_sqlite!()))
@@ -435,6 +468,49 @@ impl Store {
         if n == 0 { Err(StoreError::LeaseLost) } else { Ok(()) }
     }
 
+    /// The owner retries one of their jobs: a `failed` one, or a `queued` one waiting out
+    /// a backoff. It becomes `queued`, runnable now, with a fresh budget of `attempts`
+    /// attempts and its last error cleared; its cursor stays, so the import resumes where
+    /// it got to (trades upsert by exchange trade id: nothing is stored twice). The attempt
+    /// counter itself keeps counting: it fences claims, and a worker still holding a claim
+    /// from before the retry must not match a new one. `None` if the owner has no such
+    /// job (another user's job is not theirs).
+    pub async fn retry_job(&self, owner: &str, id: i64, attempts: u32) -> Result<Option<RetryOutcome>> {
+        if attempts == 0 {
+            return Err(StoreError::Invalid { what: "attempts", reason: "must be at least 1" });
+        }
+        let (sqlite, postgres) = (retry_sql!(now_sqlite!()), retry_sql!(now_postgres!()));
+        let budget = i64::from(attempts);
+        let retried: Option<Job> = match &self.db {
+            Db::Sqlite(p) => sqlx::query_as::<_, Job>(sqlite).bind(id).bind(owner).bind(budget).fetch_optional(p).await,
+            Db::Postgres(p) => {
+                sqlx::query_as::<_, Job>(postgres).bind(id).bind(owner).bind(budget).fetch_optional(p).await
+            }
+        }
+        .ctx("retry job")?;
+        if let Some(job) = retried {
+            return Ok(Some(RetryOutcome::Queued(job)));
+        }
+        Ok(self.owner_job(owner, id).await?.map(|j| RetryOutcome::NotRetryable(j.state)))
+    }
+
+    /// One of the owner's jobs (another user's is `None`).
+    pub async fn owner_job(&self, owner: &str, id: i64) -> Result<Option<Job>> {
+        const SQL: &str = "SELECT id, owner, credential_id, kind, state, attempts, max_attempts, run_after_ms, \
+             cursor, locked_by, locked_until_ms, last_error FROM import_jobs WHERE id = $1 AND owner = $2";
+        with_pool!(self, p => sqlx::query_as::<_, Job>(SQL).bind(id).bind(owner).fetch_optional(p).await)
+            .ctx("get owner job")
+    }
+
+    /// The owner's jobs, newest first, at most `limit`.
+    pub async fn owner_jobs(&self, owner: &str, limit: u32) -> Result<Vec<Job>> {
+        const SQL: &str = "SELECT id, owner, credential_id, kind, state, attempts, max_attempts, run_after_ms, \
+             cursor, locked_by, locked_until_ms, last_error FROM import_jobs WHERE owner = $1 \
+             ORDER BY id DESC LIMIT $2";
+        with_pool!(self, p => sqlx::query_as::<_, Job>(SQL).bind(owner).bind(i64::from(limit)).fetch_all(p).await)
+            .ctx("owner jobs")
+    }
+
     /// Service side (importer): the credential a job names (its owner's), whatever its
     /// status (the worker checks it is still active).
     pub async fn job_credential(&self, owner: &str, credential_id: &str) -> Result<Option<crate::Credential>> {
@@ -453,7 +529,11 @@ impl Store {
                  ORDER BY j.id DESC LIMIT 1) AS state, \
                (SELECT COUNT(*) FROM trades t WHERE t.owner = c.owner AND t.credential_id = c.id) AS trades, \
                (SELECT MAX(j.updated_ms) FROM import_jobs j WHERE j.owner = c.owner AND j.credential_id = c.id \
-                 AND j.state = 'done') AS last_done_ms \
+                 AND j.state = 'done') AS last_done_ms, \
+               (SELECT j.id FROM import_jobs j WHERE j.owner = c.owner AND j.credential_id = c.id \
+                 ORDER BY j.id DESC LIMIT 1) AS job_id, \
+               (SELECT j.last_error FROM import_jobs j WHERE j.owner = c.owner AND j.credential_id = c.id \
+                 ORDER BY j.id DESC LIMIT 1) AS last_error \
              FROM credentials c WHERE c.owner = $1 AND c.status <> 'deleted' ORDER BY c.id";
         let rows = with_pool!(self, p => sqlx::query_as::<_, SummaryRow>(SQL).bind(owner).fetch_all(p).await)
             .ctx("import summaries")?;
@@ -470,6 +550,8 @@ impl Store {
                     state,
                     trades: r.trades,
                     last_done_ms: r.last_done_ms,
+                    job_id: r.job_id,
+                    last_error: r.last_error,
                 })
             })
             .collect()

@@ -52,7 +52,7 @@ pub use credentials::{
 };
 pub use error::{ConnectError, DbErrorKind, Result, StoreError, UnknownValue};
 pub use jobs::ImportSummary;
-pub use jobs::{ClaimedJob, Job, JobState};
+pub use jobs::{ClaimedJob, Job, JobState, RetryOutcome};
 pub use limits::CredentialLimits;
 pub use nonce::NonceGuard;
 pub use outbox::Notification;

@@ -110,12 +110,28 @@ pub struct Order {
     pub qty: String,
     /// Limit price (decimal string), if any.
     pub price: Option<String>,
-    /// `new`, `open`, `filled`, `canceled`, `rejected`, …
+    /// `new`, `open`, `filled`, `canceled`, `rejected`, `unknown`, …
     pub status: String,
     /// Created, ms since the epoch.
     pub created_ms: i64,
     /// Last status change, ms since the epoch.
     pub updated_ms: i64,
+    /// Why the order is `rejected` (or `unknown`): short, for the user, never a secret.
+    pub reason: Option<String>,
+    /// Status queries made to reconcile an `unknown` order.
+    pub status_checks: i64,
+}
+
+/// Bound on an order's `reason`: it must stay a short sentence.
+const MAX_REASON_LEN: usize = 300;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// An order to record before it is sent.
@@ -142,7 +158,7 @@ pub struct NewOrder<'a> {
 }
 
 const ORDER_COLUMNS: &str = "o.id, o.owner, o.credential_id, o.client_order_id, o.exchange_order_id, o.symbol, \
-     o.side, o.order_type, o.qty, o.price, o.status, o.created_ms, o.updated_ms";
+     o.side, o.order_type, o.qty, o.price, o.status, o.created_ms, o.updated_ms, o.reason, o.status_checks";
 
 impl Store {
     /// Service side (importer): replaces the balances of the owner's credential with a
@@ -221,7 +237,7 @@ impl Store {
                symbol, side, order_type, qty, price, status, created_ms, updated_ms) \
              VALUES ($1, $10, $2, $3, NULL, $4, $5, $6, $7, $8, 'new', $9, $9) \
              RETURNING id, owner, credential_id, client_order_id, exchange_order_id, symbol, side, \
-               order_type, qty, price, status, created_ms, updated_ms";
+               order_type, qty, price, status, created_ms, updated_ms, reason, status_checks";
         let now = now_ms();
         with_pool!(self, p => sqlx::query_as::<_, Order>(SQL).bind(order.id).bind(order.credential_id)
             .bind(order.client_order_id).bind(order.symbol).bind(order.side.as_str())
@@ -255,6 +271,64 @@ impl Store {
             .bind(now).bind(owner).execute(p).await.map(|r| r.rows_affected()))
         .ctx("update order")?;
         if n == 0 { Err(StoreError::NotFound { what: "order" }) } else { Ok(()) }
+    }
+
+    /// Service side (trader): like [`Store::update_order`], and sets the order's reason
+    /// (`None` clears it; cut to 300 bytes: a short sentence for the user, never an
+    /// exchange response or a secret).
+    pub async fn set_order_outcome(
+        &self,
+        owner: &str,
+        id: &str,
+        exchange_order_id: Option<&str>,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        const SQL: &str = "UPDATE orders SET exchange_order_id = COALESCE($2, exchange_order_id), \
+             status = $3, updated_ms = $4, reason = $6 WHERE id = $1 AND owner = $5";
+        let now = now_ms();
+        let reason = reason.map(|r| cut(r, MAX_REASON_LEN));
+        let n = with_pool!(self, p => sqlx::query(SQL).bind(id).bind(exchange_order_id).bind(status)
+            .bind(now).bind(owner).bind(reason).execute(p).await.map(|r| r.rows_affected()))
+        .ctx("set order outcome")?;
+        if n == 0 { Err(StoreError::NotFound { what: "order" }) } else { Ok(()) }
+    }
+
+    /// Service side (trader): counts one status query made to reconcile the owner's order;
+    /// returns how many were made in all.
+    pub async fn count_status_check(&self, owner: &str, id: &str) -> Result<i64> {
+        const SQL: &str =
+            "UPDATE orders SET status_checks = status_checks + 1 WHERE id = $1 AND owner = $2 RETURNING status_checks";
+        let n: Option<i64> = with_pool!(self, p => sqlx::query_scalar(SQL).bind(id).bind(owner)
+            .fetch_optional(p).await)
+        .ctx("count status check")?;
+        n.ok_or(StoreError::NotFound { what: "order" })
+    }
+
+    /// Service side (trader's reconciler): every user's orders in `unknown` with fewer than
+    /// `max_checks` status queries, last changed before `before_ms`, oldest first.
+    pub async fn unknown_orders(&self, before_ms: i64, max_checks: i64, limit: u32) -> Result<Vec<Order>> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o WHERE o.status = 'unknown' AND o.updated_ms < $1 \
+             AND o.status_checks < $2 ORDER BY o.updated_ms, o.id LIMIT $3"
+        );
+        with_pool!(self, p => sqlx::query_as::<_, Order>(&sql).bind(before_ms).bind(max_checks)
+            .bind(i64::from(limit)).fetch_all(p).await)
+        .ctx("unknown orders")
+    }
+
+    /// The owner's orders in a state the exchange may still execute (`new`, `accepted`,
+    /// `open`, `unknown`) on the owner's credentials of `status` (`frozen` for a lockdown),
+    /// oldest first, at most `limit`.
+    pub async fn open_orders_on(&self, owner: &str, credential_status: &str, limit: u32) -> Result<Vec<Order>> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o JOIN credentials c ON c.owner = o.owner AND c.id = o.credential_id \
+             WHERE o.owner = $1 AND c.status = $2 AND o.status IN ('new', 'accepted', 'open', 'unknown') \
+             ORDER BY o.created_ms, o.id LIMIT $3"
+        );
+        with_pool!(self, p => sqlx::query_as::<_, Order>(&sql).bind(owner).bind(credential_status)
+            .bind(i64::from(limit)).fetch_all(p).await)
+        .ctx("open orders")
     }
 
     /// One of the owner's orders.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    NewSession, Side, Store, StoreError, StoredCheckpoint, Trade,
+    NewSession, RetryOutcome, Side, Store, StoreError, StoredCheckpoint, Trade,
 };
 
 async fn connect(db: &TestDb) -> Store {
@@ -89,11 +89,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -161,7 +161,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -1246,6 +1246,117 @@ async fn a_login_token_is_taken_once_even_by_racing_servers_and_sessions_end() {
         store.delete_session(&id).await.expect("delete");
         assert_eq!(store.session(&id).await.expect("get"), None);
         store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_owner_retries_a_failed_job_from_its_cursor_and_no_one_else_can() {
+    on_both("retry_job", |db| async move {
+        let s = connect(&db).await;
+        user_with_credential(&s, "rae", "cid-r", "jwe").await;
+        user_with_credential(&s, "sam", "cid-s", "jwe").await;
+        let id = s.enqueue("rae", "cid-r", "full", 2, Duration::ZERO).await.expect("enqueue");
+        let j = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
+        s.checkpoint(&j, Some("page-3"), Duration::from_secs(60)).await.expect("checkpoint");
+        // Running: not retryable; nobody else's either.
+        assert_eq!(
+            s.retry_job("rae", id, 2).await.expect("retry"),
+            Some(RetryOutcome::NotRetryable(JobState::Running))
+        );
+        s.give_up(&j, "the importer's service key is not trusted by the signer").await.expect("give up");
+        assert_eq!(s.retry_job("sam", id, 2).await.expect("retry"), None, "another user's job is not found");
+        assert_eq!(s.retry_job("rae", id + 1000, 2).await.expect("retry"), None);
+        let summary = s.import_summaries("rae").await.expect("summaries");
+        assert_eq!(
+            (summary[0].job_id, summary[0].last_error.as_deref()),
+            (Some(id), Some("the importer's service key is not trusted by the signer"))
+        );
+        assert!(s.owner_job("sam", id).await.expect("job").is_none());
+        assert_eq!(s.owner_jobs("rae", 10).await.expect("jobs").len(), 1);
+
+        let Some(RetryOutcome::Queued(q)) = s.retry_job("rae", id, 2).await.expect("retry") else {
+            panic!("not queued")
+        };
+        assert_eq!(
+            (q.state, q.attempts, q.max_attempts, q.cursor.as_deref(), q.last_error, q.locked_by),
+            (JobState::Queued, 1, 3, Some("page-3"), None, None)
+        );
+        // Runnable now, from the cursor, with a full budget of attempts again.
+        let again = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("claimable");
+        assert_eq!((again.id, again.attempts, again.cursor.as_deref()), (id, 2, Some("page-3")));
+        // The old claim (same worker name, attempt 1) stays fenced out.
+        assert!(matches!(s.complete(&j).await, Err(StoreError::LeaseLost)));
+        // A job waiting out a long backoff is retried now.
+        assert_eq!(s.fail(&again, "exchange 503", Duration::from_secs(3600)).await.expect("fail"), JobState::Queued);
+        assert!(s.claim("w", Duration::from_secs(60)).await.expect("claim").is_none(), "backing off");
+        assert!(matches!(s.retry_job("rae", id, 2).await.expect("retry"), Some(RetryOutcome::Queued(_))));
+        assert!(matches!(s.retry_job("rae", id, 0).await, Err(StoreError::Invalid { .. })));
+        let now = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("runnable now");
+        assert_eq!(s.fail(&now, "exchange 503", Duration::ZERO).await.expect("fail"), JobState::Queued);
+        let now = s.claim("w", Duration::from_secs(60)).await.expect("claim").expect("runnable now");
+        s.complete(&now).await.expect("complete");
+        let done = s.job(id).await.expect("job").expect("stored");
+        assert_eq!((done.state, done.last_error), (JobState::Done, None), "a done job shows no old error");
+        assert_eq!(s.retry_job("rae", id, 2).await.expect("retry"), Some(RetryOutcome::NotRetryable(JobState::Done)));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_keep_their_reason_and_unknown_ones_are_found_for_reconciling() {
+    on_both("order_outcomes", |db| async move {
+        let s = connect(&db).await;
+        user_with_credential(&s, "una", "cid-u", "jwe").await;
+        user_with_credential(&s, "vic", "cid-v", "jwe").await;
+        let order = |id: &'static str, owner: &'static str, cid: &'static str| NewOrder {
+            id,
+            owner,
+            credential_id: cid,
+            client_order_id: id,
+            symbol: "XBTUSD",
+            side: Side::Buy,
+            order_type: "limit",
+            qty: "1",
+            price: Some("10"),
+        };
+        for (id, owner, cid) in [("o-1", "una", "cid-u"), ("o-2", "una", "cid-u"), ("o-3", "vic", "cid-v")] {
+            let o = s.create_order(&order(id, owner, cid)).await.expect("order");
+            assert_eq!((o.reason, o.status_checks), (None, 0));
+        }
+        let long = "é".repeat(400);
+        s.set_order_outcome("una", "o-1", None, "rejected", Some(&long)).await.expect("reject");
+        let o = s.order("una", "o-1").await.expect("order").expect("exists");
+        assert_eq!(o.status, "rejected");
+        assert!(o.reason.as_deref().is_some_and(|r| r.len() <= 300 && r.chars().all(|c| c == 'é')), "bounded");
+        assert!(matches!(
+            s.set_order_outcome("vic", "o-1", None, "rejected", None).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        s.set_order_outcome("una", "o-2", None, "unknown", Some("the exchange did not answer")).await.expect("unknown");
+        s.set_order_outcome("vic", "o-3", Some("X-3"), "open", None).await.expect("open");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let far =
+            i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_millis())
+                .expect("ms")
+                + 1000;
+        let found = s.unknown_orders(far, 3, 10).await.expect("unknown");
+        assert_eq!(found.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o-2"]);
+        assert!(s.unknown_orders(0, 3, 10).await.expect("unknown").is_empty(), "too recent");
+        for n in 1..=3 {
+            assert_eq!(s.count_status_check("una", "o-2").await.expect("check"), n);
+        }
+        assert!(s.unknown_orders(far, 3, 10).await.expect("unknown").is_empty(), "bounded checks");
+        assert!(matches!(s.count_status_check("vic", "o-2").await, Err(StoreError::NotFound { .. })));
+
+        // Open orders of frozen credentials (a lockdown's cancel-all).
+        assert!(s.open_orders_on("vic", "frozen", 100).await.expect("open").is_empty());
+        s.lockdown("vic").await.expect("lockdown");
+        let open = s.open_orders_on("vic", "frozen", 100).await.expect("open");
+        assert_eq!(open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o-3"]);
+        let una = s.open_orders_on("una", "active", 100).await.expect("open");
+        assert_eq!(una.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o-2"], "rejected is not open");
+        assert!(s.open_orders_on("una", "active", 0).await.expect("open").is_empty(), "bounded");
     })
     .await;
 }

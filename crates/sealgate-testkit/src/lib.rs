@@ -11,8 +11,10 @@
 //!   2 and is shown even when the test passes (`tests/notice.rs` proves it).
 //! - [`raw_http`]: one HTTP/1.1 exchange over a raw connection (heads and bodies a client
 //!   library would not send); [`process`]: a child such as `sealgate serve`, its output
-//!   collected, waited on, killed on drop.
+//!   collected, waited on, killed on drop; [`pki`]: a test CA and server certificates
+//!   (the `openssl` command).
 
+pub mod pki;
 pub mod process;
 pub mod raw_http;
 

@@ -89,9 +89,9 @@ pub fn word_after(text: &str, prefix: &str) -> Option<String> {
 /// base URLs, and (when it prints one) the local sign-in link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeListening {
-    /// `http://…` of the public listener.
+    /// `http://…` (or `https://…`) of the public listener.
     pub base: String,
-    /// `http://…` of the service listener.
+    /// `http://…` (or `https://…`) of the service listener.
     pub service: String,
     /// The local sign-in link (`…/login?token=…`), if printed.
     pub login: Option<String>,
@@ -104,7 +104,7 @@ impl ServeListening {
         let service = word_after(text, "sealgate: service listener on ")?;
         let login = text
             .lines()
-            .find_map(|l| l.find("http://").filter(|_| l.contains("login?token=")).map(|i| l[i..].trim().to_owned()));
+            .find_map(|l| l.find("http").filter(|_| l.contains("login?token=")).map(|i| l[i..].trim().to_owned()));
         Some(ServeListening { base, service, login })
     }
 }

@@ -55,6 +55,8 @@ enum Command {
     Audit(crate::audit_cmd::AuditCommand),
     /// Run Sealgate's roles: api, signer, importer, trader (all by default).
     Serve(Box<crate::serve_cmd::ServeArgs>),
+    /// Run the exchange sandbox alone, for a fleet of signers (`serve --sandbox-url`).
+    Sandbox(crate::sandbox_cmd::SandboxArgs),
     /// Print a new one-time sign-in link for the local user (no restart of serve needed).
     LoginLink(crate::login_cmd::LoginLinkArgs),
     /// Operator actions (the global kill switch, service tokens).
@@ -180,6 +182,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Audit(c) => crate::audit_cmd::run(c, out),
         Command::Serve(a) => crate::serve_cmd::run(*a),
         Command::Admin(c) => crate::admin_cmd::run(c, out),
+        Command::Sandbox(a) => crate::sandbox_cmd::run(a),
         Command::LoginLink(a) => crate::login_cmd::run(a, out),
         Command::Agent(c) => crate::agent_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),

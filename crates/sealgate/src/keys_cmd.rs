@@ -35,9 +35,9 @@ pub enum KeysCommand {
         /// The role (importer, trader, …).
         #[arg(long)]
         role: String,
-        /// Key type.
-        #[arg(long, value_enum, default_value = "ecdh-p256")]
-        key_type: KeyTypeArg,
+        /// Key type (default: the custody's own, rsa-3072 on OpenBao, ecdh-p256 elsewhere).
+        #[arg(long, value_enum)]
+        key_type: Option<KeyTypeArg>,
     },
     /// Set a version's status.
     SetStatus {
@@ -65,6 +65,14 @@ pub enum KeysCommand {
         /// Custody configuration (TOML).
         #[arg(long)]
         custody: PathBuf,
+    },
+    /// Create the service key pairs of a split deployment in DIR (0700): importer.key and
+    /// trader.key (0600; for the importer and trader hosts) and their .pub files (for the
+    /// signers). Existing pairs are kept.
+    ServiceKeys {
+        /// The directory (created 0700).
+        #[arg(long)]
+        dir: PathBuf,
     },
 }
 
@@ -138,7 +146,8 @@ pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
             KeysCommand::Rotate { custody, role, key_type } => {
                 check_role(&role)?;
                 let c = CustodyConfig::load(&custody)?.open().await?;
-                let k = c.rotate(&role, key_type.into()).await?;
+                let key_type = key_type.map_or_else(|| c.default_role_key_type(), RoleKeyType::from);
+                let k = c.rotate(&role, key_type).await?;
                 writeln!(out, "{}", k.kid)?;
             }
             KeysCommand::SetStatus { custody, kid, status } => {
@@ -150,6 +159,13 @@ pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
             KeysCommand::ExportRecipients { custody, ttl } => {
                 let c = CustodyConfig::load(&custody)?.open().await?;
                 writeln!(out, "{}", keyset::sign(c.as_ref(), now()?, ttl).await?)?;
+            }
+            KeysCommand::ServiceKeys { dir } => {
+                for (role, made) in sealgate_server::serve::create_service_keys(&dir)? {
+                    let what = if made { "created" } else { "kept" };
+                    let key = dir.join(format!("{role}.key"));
+                    writeln!(out, "{what} {} and {role}.pub", key.display())?;
+                }
             }
             KeysCommand::Pin { custody } => {
                 let c = CustodyConfig::load(&custody)?.open().await?;

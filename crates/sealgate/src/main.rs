@@ -15,6 +15,7 @@ mod cmd;
 mod exchange_cmd;
 mod keys_cmd;
 mod login_cmd;
+mod sandbox_cmd;
 mod serve_cmd;
 
 fn main() -> ExitCode {

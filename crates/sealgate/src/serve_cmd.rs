@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// The sandbox's API keys (JSON; default <data-dir>/sandbox-keys.json, demo keys made on first start).
     #[arg(long, requires = "sandbox")]
     sandbox_keys: Option<PathBuf>,
+    /// A shared sandbox (`sealgate sandbox --listen ADDR`) for a fleet: point binance, kraken,
+    /// okx and coinbase at this URL, e.g. http://127.0.0.1:9900.
+    #[arg(long, conflicts_with = "sandbox", value_name = "URL")]
+    sandbox_url: Option<String>,
     /// Roles to run, comma-separated: api, signer, importer, trader (default: all).
     #[arg(long, value_delimiter = ',')]
     roles: Vec<String>,
@@ -36,9 +40,31 @@ pub struct ServeArgs {
     /// Custody configuration (TOML; default: the local keyring in the data directory).
     #[arg(long)]
     custody_config: Option<PathBuf>,
-    /// The signer's base URL (its service listener), for roles that reach a signer in another process.
-    #[arg(long)]
-    signer_url: Option<String>,
+    /// The signers' base URLs (their service listeners), for roles that reach a signer in
+    /// another process: repeat the flag or separate with commas. Several: each one's
+    /// /readyz is checked every 2 s, calls go round robin to the healthy ones and move to
+    /// the next only when connecting fails (a call that may have reached a signer is never
+    /// sent twice).
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    signer_url: Vec<String>,
+    /// CA certificates (PEM bundle) that https:// signer URLs are verified against (only
+    /// these). Without it: the system's roots.
+    #[arg(long, value_name = "FILE")]
+    signer_ca: Option<PathBuf>,
+    /// TLS on the public listener: certificate chain (PEM, leaf first). Needs --tls-key.
+    /// Re-read on SIGHUP and when the file changes.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS on the public listener: private key (PEM; a 0600 file). Needs --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// TLS on the service listener (signer routes, /metrics, health): certificate chain.
+    /// Needs --service-tls-key.
+    #[arg(long, value_name = "FILE")]
+    service_tls_cert: Option<PathBuf>,
+    /// TLS on the service listener: private key (PEM; a 0600 file). Needs --service-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    service_tls_key: Option<PathBuf>,
     /// Directory of service keys (<role>.key, <role>.pub); default <data-dir>/service.
     #[arg(long)]
     service_keys: Option<PathBuf>,
@@ -75,7 +101,23 @@ pub struct ServeArgs {
     log_format: String,
 }
 
+/// A certificate and key flag pair: both or neither.
+fn tls_pair(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    names: (&str, &str),
+) -> anyhow::Result<Option<sealgate_server::tls::TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(sealgate_server::tls::TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!("{} needs {} (the certificate's private key)", names.0, names.1),
+        (None, Some(_)) => anyhow::bail!("{} needs {} (the key's certificate chain)", names.1, names.0),
+    }
+}
+
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let tls = tls_pair(a.tls_cert, a.tls_key, ("--tls-cert", "--tls-key"))?;
+    let service_tls = tls_pair(a.service_tls_cert, a.service_tls_key, ("--service-tls-cert", "--service-tls-key"))?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEALGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -93,9 +135,18 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         data_dir: a.data_dir,
         sandbox: a.sandbox,
         sandbox_keys: a.sandbox_keys,
+        sandbox_url: a
+            .sandbox_url
+            .as_deref()
+            .map(sealgate_server::serve::exchange_base_url)
+            .transpose()
+            .context("--sandbox-url")?,
         database: a.database,
         custody_config: a.custody_config,
-        signer_url: a.signer_url,
+        signer_urls: a.signer_url.iter().map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect(),
+        signer_ca: a.signer_ca,
+        tls,
+        service_tls,
         service_keys: a.service_keys,
         importer_workers: a.importer_workers,
         import_lease: std::time::Duration::from_secs(a.import_lease_secs),
@@ -117,7 +168,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     for e in &a.exchange_urls {
         let (id, url) = e.split_once('=').with_context(|| format!("--exchange-url {e:?}: expected ID=URL"))?;
         sealgate_exchanges::scheme(id).with_context(|| format!("--exchange-url {e:?}"))?;
-        opts.exchange_urls.push((id.to_owned(), url.to_owned()));
+        let url = sealgate_server::serve::exchange_base_url(url).with_context(|| format!("--exchange-url {e:?}"))?;
+        opts.exchange_urls.push((id.to_owned(), url));
     }
     for r in &a.allow_sign {
         opts.allow_sign
@@ -128,7 +180,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

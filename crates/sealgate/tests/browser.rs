@@ -165,12 +165,14 @@ async fn the_web_client_in_headless_chromium() {
     let long_ago = sealgate_server::now_ms() / 1000 - 7200;
     let expired = sealgate_custody::keyset::sign(custody.as_ref(), long_ago, 3600).await.expect("expired set");
 
-    // Keys on every curve the page seals to; the script seals to each and we open them.
-    let extra_keys: Vec<LocalKey> =
+    // Keys of every kind the page seals to (RSA-OAEP-256: what an OpenBao custody holds);
+    // the script seals to each and we open them.
+    let mut extra_keys: Vec<LocalKey> =
         [(Curve::P256, "web-p256"), (Curve::P384, "web-p384"), (Curve::X25519, "web-x25519")]
             .into_iter()
             .map(|(curve, kid)| LocalKey::generate_ec(curve, kid).expect("key"))
             .collect();
+    extra_keys.push(LocalKey::generate_rsa(3072, "web-rsa3072").expect("RSA key"));
     let extra_public: Vec<Value> = extra_keys.iter().map(|k| k.public().to_json()).collect();
 
     let result_path = dir.path().join("result.json");
@@ -196,7 +198,7 @@ async fn the_web_client_in_headless_chromium() {
     let cid = result["cid"].as_str().expect("cid");
     assert_eq!(user, sealgate_server::serve::LOCAL_USER);
 
-    // The page's envelopes on P-256, P-384 and X25519 open with our keys.
+    // The page's envelopes on P-256, P-384, X25519 and RSA-OAEP-256 open with our keys.
     let extra = result["extra"].as_array().expect("extra");
     assert_eq!(extra.len(), extra_keys.len(), "{result}");
     for (key, sealed) in extra_keys.iter().zip(extra) {
@@ -283,6 +285,8 @@ async fn the_web_client_in_headless_chromium() {
     // The order the page placed reached the exchange and was cancelled there.
     let orders = store.orders(user, 10).await.expect("orders");
     assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "canceled"), "{orders:?}");
+    // Two: the one cancelled by hand, and the one the lockdown's "cancel all open orders" took.
+    assert_eq!(orders.iter().filter(|o| o.status == "canceled").count(), 2, "{orders:?}");
     store.close().await;
 
     // The CSP held: the only report is the one the script provoked on purpose.

@@ -53,7 +53,23 @@ impl Server {
             .args(["--exchange-url", &format!("binance={binance}")])
             .env("SEALGATE_LOG", "debug");
         if let Some(db) = database {
-            cmd.args(["--database", db]);
+            // A signer on a --database names its custody: here a local keyring beside the data.
+            let beside = data.parent().expect("the data directory has a parent").join("custody");
+            std::fs::create_dir(&beside).expect("custody dir");
+            std::fs::set_permissions(&beside, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+            let custody = beside.join("custody.toml");
+            std::fs::write(
+                &custody,
+                format!(
+                    "backend = \"local\"\n[local]\nkeyring = {:?}\nkey_file = {:?}\n",
+                    beside.join("keyring").display().to_string(),
+                    beside.join("master.key").display().to_string()
+                ),
+            )
+            .expect("custody.toml");
+            let init = Command::new(BIN).args(["keys", "init", "--custody"]).arg(&custody).output().expect("keys init");
+            assert!(init.status.success(), "keys init: {}", String::from_utf8_lossy(&init.stderr));
+            cmd.args(["--database", db]).arg("--custody-config").arg(&custody);
         }
         let mut proc = Spawned::spawn(&mut cmd);
         let (up, pin) = proc

@@ -1,8 +1,8 @@
 //! A scaled deployment, for real: `sealgate serve` processes (the built
 //! binary) on one PostgreSQL database, against the exchange sandbox started
-//! in this test process. Two signers share one data directory (one local
-//! keyring) and one service-keys directory; importer processes reach them
-//! over HTTP with the importer's service key.
+//! in this test process. Two signers share one custody (a local keyring made
+//! by `keys init`) and one service-keys directory (made by `keys service-keys`);
+//! importer processes reach them over HTTP with the importer's service key.
 //!
 //! 1. Scaled run: one Kraken credential hammered through both signers at
 //!    once (no nonce refused); twenty Binance imports shared by two importer
@@ -334,13 +334,28 @@ impl World {
         }
         let exchange = format!("http://{}", sandbox.addr());
 
-        // Signer A creates the keyring, the recipient keys and the service keys; B opens them.
-        let (data, keys) = (dir.path("signer-data"), dir.path("service-keys"));
+        // As the scaled doc says: the custody (a local keyring here) and the service key
+        // pairs are made once, explicitly; signer A's first start creates the recipient
+        // keys; B opens the same custody.
+        let (data, keys, custody) = (dir.path("signer-data"), dir.path("service-keys"), dir.path("custody.toml"));
+        std::fs::write(
+            &custody,
+            format!(
+                "backend = \"local\"\n[local]\nkeyring = {:?}\nkey_file = {:?}\n",
+                common::p(&dir.path("keyring")),
+                common::p(&dir.path("master.key"))
+            ),
+        )
+        .expect("custody.toml");
+        common::ok(common::run(&["keys", "init", "--custody", common::p(&custody)], b""));
+        common::ok(common::run(&["keys", "service-keys", "--dir", common::p(&keys)], b""));
         let signer_args: Vec<String> = [
             "--roles",
             "signer",
             "--database",
             &db.url,
+            "--custody-config",
+            common::p(&custody),
             "--data-dir",
             common::p(&data),
             "--service-keys",
@@ -396,7 +411,7 @@ impl World {
             credential(&store, &jwk, &owner, &cid, "binance", &secret).await;
             binance.push((cid, owner, binance_key(i)));
         }
-        let importer_key = Arc::new(ServiceKey::load_or_create(&keys, "importer").expect("importer service key"));
+        let importer_key = Arc::new(ServiceKey::load(&keys, "importer").expect("importer service key"));
         Some(World { signers, store, db, sandbox, dir, urls, pin, importer_key, binance })
     }
 

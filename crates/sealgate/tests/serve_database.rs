@@ -12,11 +12,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 /// Runs `serve --database url` to its end (at most 60 s): exit code, output, time taken.
 fn serve_with(url: &str) -> (Option<i32>, String, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
+    // A signer on a --database names its custody (every signer on a database shares one).
+    let custody = dir.path().join("custody.toml");
+    std::fs::write(
+        &custody,
+        format!(
+            "backend = \"local\"\n[local]\nkeyring = {:?}\nkey_file = {:?}\n",
+            dir.path().join("keyring").display().to_string(),
+            dir.path().join("master.key").display().to_string()
+        ),
+    )
+    .expect("custody.toml");
     let started = Instant::now();
     let mut p = Spawned::spawn(
         Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--database", url, "--data-dir"])
-            .arg(dir.path().join("data")),
+            .arg(dir.path().join("data"))
+            .arg("--custody-config")
+            .arg(&custody),
     );
     loop {
         if let Some(status) = p.child.try_wait().expect("wait") {

@@ -11,7 +11,7 @@
 //! and sub-account docs for the withdraw class; MEXC: "Spot V3 → Spot
 //! Account/Trade" and "Wallet Endpoints".
 
-use super::Kind::{Cancels, Moves, Places, Reads, Setting, Unsized};
+use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form::{self, Pairs, get};
 use super::{Canonical, Endpoint, check_listed, entry, refuse, shown};
 use crate::facts::{Amount, Leg, Price, Side};
@@ -88,7 +88,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass, fam: &Family) -> Result<
                 &format!("{} {}", e.method, e.path),
             )?;
             match e.kind {
-                Reads | Cancels | Setting | Moves => OrderFacts::no_order(symbol),
+                Cancels => OrderFacts::cancel(symbol),
+                Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
                 Places(r) => OrderFacts::legs(legs(fam, r, &all)?),
             }
@@ -431,48 +432,41 @@ const OTOCO: &[&str] = &[
     "pendingBelowPegOffsetValue",
 ];
 
-const fn e(
-    method: &'static str,
-    path: &'static str,
-    params: &'static [&'static str],
-    kind: super::Kind<Reader>,
-) -> Endpoint<Reader> {
-    Endpoint { method, path, params, kind }
-}
+use Endpoint as E;
 
 /// Every documented call of Binance's trade and withdraw endpoints.
 static BINANCE_TABLE: &[Endpoint<Reader>] = &[
-    e("POST", "/api/v3/order", ORDER, Places(Reader::Order)),
-    e("GET", "/api/v3/order", &["symbol", "orderId", "origClientOrderId"], Reads),
-    e(
+    E::new("POST", "/api/v3/order", ORDER, Places(Reader::Order)),
+    E::new("GET", "/api/v3/order", &["symbol", "orderId", "origClientOrderId"], Reads),
+    E::new(
         "DELETE",
         "/api/v3/order",
         &["symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"],
         Cancels,
     ),
     // A test order executes nothing, but is judged as the order it tests.
-    e("POST", "/api/v3/order/test", ORDER_TEST, Places(Reader::Order)),
-    e("POST", "/api/v3/order/cancelReplace", CANCEL_REPLACE, Places(Reader::Order)),
+    E::new("POST", "/api/v3/order/test", ORDER_TEST, Places(Reader::Order)),
+    E::new("POST", "/api/v3/order/cancelReplace", CANCEL_REPLACE, Places(Reader::Order)),
     // keepPriority amends may only lower an open order's quantity.
-    e(
+    E::new(
         "PUT",
         "/api/v3/order/amend/keepPriority",
         &["symbol", "orderId", "origClientOrderId", "newClientOrderId", "newQty"],
-        Cancels,
+        Reduces,
     ),
-    e("GET", "/api/v3/openOrders", &["symbol"], Reads),
-    e("DELETE", "/api/v3/openOrders", &["symbol"], Cancels),
-    e("GET", "/api/v3/orderList", &["orderListId", "origClientOrderId"], Reads),
-    e("DELETE", "/api/v3/orderList", &["symbol", "orderListId", "listClientOrderId", "newClientOrderId"], Cancels),
-    e("POST", "/api/v3/orderList/oco", OCO, Places(Reader::Oco)),
-    e("POST", "/api/v3/orderList/oto", OTO, Places(Reader::Oto)),
-    e("POST", "/api/v3/orderList/otoco", OTOCO, Places(Reader::Otoco)),
-    e("POST", "/api/v3/order/oco", OCO_LEGACY, Places(Reader::OcoLegacy)),
-    e("POST", "/api/v3/sor/order", SOR, Places(Reader::Order)),
-    e("POST", "/api/v3/sor/order/test", SOR_TEST, Places(Reader::Order)),
-    e("POST", "/sapi/v1/asset/dust", &["asset", "accountType"], Unsized("a dust conversion")),
+    E::new("GET", "/api/v3/openOrders", &["symbol"], Reads),
+    E::new("DELETE", "/api/v3/openOrders", &["symbol"], Cancels),
+    E::new("GET", "/api/v3/orderList", &["orderListId", "origClientOrderId"], Reads),
+    E::new("DELETE", "/api/v3/orderList", &["symbol", "orderListId", "listClientOrderId", "newClientOrderId"], Cancels),
+    E::new("POST", "/api/v3/orderList/oco", OCO, Places(Reader::Oco)),
+    E::new("POST", "/api/v3/orderList/oto", OTO, Places(Reader::Oto)),
+    E::new("POST", "/api/v3/orderList/otoco", OTOCO, Places(Reader::Otoco)),
+    E::new("POST", "/api/v3/order/oco", OCO_LEGACY, Places(Reader::OcoLegacy)),
+    E::new("POST", "/api/v3/sor/order", SOR, Places(Reader::Order)),
+    E::new("POST", "/api/v3/sor/order/test", SOR_TEST, Places(Reader::Order)),
+    E::new("POST", "/sapi/v1/asset/dust", &["asset", "accountType"], Unsized("a dust conversion")),
     // Withdraw class.
-    e(
+    E::new(
         "POST",
         "/sapi/v1/capital/withdraw/apply",
         &[
@@ -488,47 +482,47 @@ static BINANCE_TABLE: &[Endpoint<Reader>] = &[
         ],
         Moves,
     ),
-    e("GET", "/sapi/v1/capital/deposit/address", &["coin", "network", "amount"], Moves),
-    e("GET", "/sapi/v1/capital/deposit/address/list", &["coin", "network"], Moves),
-    e("POST", "/sapi/v1/asset/transfer", &["type", "asset", "amount", "fromSymbol", "toSymbol"], Moves),
-    e(
+    E::new("GET", "/sapi/v1/capital/deposit/address", &["coin", "network", "amount"], Moves),
+    E::new("GET", "/sapi/v1/capital/deposit/address/list", &["coin", "network"], Moves),
+    E::new("POST", "/sapi/v1/asset/transfer", &["type", "asset", "amount", "fromSymbol", "toSymbol"], Moves),
+    E::new(
         "GET",
         "/sapi/v1/asset/transfer",
         &["type", "startTime", "endTime", "current", "size", "fromSymbol", "toSymbol"],
         Moves,
     ),
-    e("POST", "/sapi/v1/futures/transfer", &["asset", "amount", "type"], Moves),
-    e("GET", "/sapi/v1/futures/transfer", &["asset", "startTime", "endTime", "current", "size"], Moves),
-    e("POST", "/sapi/v1/margin/transfer", &["asset", "amount", "type"], Moves),
-    e(
+    E::new("POST", "/sapi/v1/futures/transfer", &["asset", "amount", "type"], Moves),
+    E::new("GET", "/sapi/v1/futures/transfer", &["asset", "startTime", "endTime", "current", "size"], Moves),
+    E::new("POST", "/sapi/v1/margin/transfer", &["asset", "amount", "type"], Moves),
+    E::new(
         "GET",
         "/sapi/v1/margin/transfer",
         &["asset", "type", "startTime", "endTime", "current", "size", "isolatedSymbol"],
         Moves,
     ),
-    e("POST", "/sapi/v1/sub-account/transfer/subToSub", &["toEmail", "asset", "amount"], Moves),
-    e("POST", "/sapi/v1/sub-account/transfer/subToMaster", &["asset", "amount"], Moves),
-    e(
+    E::new("POST", "/sapi/v1/sub-account/transfer/subToSub", &["toEmail", "asset", "amount"], Moves),
+    E::new("POST", "/sapi/v1/sub-account/transfer/subToMaster", &["asset", "amount"], Moves),
+    E::new(
         "POST",
         "/sapi/v1/sub-account/universalTransfer",
         &["fromEmail", "toEmail", "fromAccountType", "toAccountType", "clientTranId", "symbol", "asset", "amount"],
         Moves,
     ),
-    e(
+    E::new(
         "GET",
         "/sapi/v1/sub-account/universalTransfer",
         &["fromEmail", "toEmail", "clientTranId", "startTime", "endTime", "page", "limit"],
         Moves,
     ),
-    e("POST", "/sapi/v1/sub-account/futures/transfer", &["email", "asset", "amount", "type"], Moves),
-    e("POST", "/sapi/v1/sub-account/margin/transfer", &["email", "asset", "amount", "type"], Moves),
-    e(
+    E::new("POST", "/sapi/v1/sub-account/futures/transfer", &["email", "asset", "amount", "type"], Moves),
+    E::new("POST", "/sapi/v1/sub-account/margin/transfer", &["email", "asset", "amount", "type"], Moves),
+    E::new(
         "POST",
         "/sapi/v1/sub-account/futures/internalTransfer",
         &["fromEmail", "toEmail", "futuresType", "asset", "amount"],
         Moves,
     ),
-    e(
+    E::new(
         "GET",
         "/sapi/v1/sub-account/futures/internalTransfer",
         &["email", "futuresType", "startTime", "endTime", "page", "limit"],
@@ -541,53 +535,53 @@ const MEXC_ORDER: &[&str] =
 
 /// Every documented call of MEXC's trade and withdraw endpoints.
 static MEXC_TABLE: &[Endpoint<Reader>] = &[
-    e("POST", "/api/v3/order", MEXC_ORDER, Places(Reader::Order)),
-    e("POST", "/api/v3/order/test", MEXC_ORDER, Places(Reader::Order)),
-    e("GET", "/api/v3/order", &["symbol", "origClientOrderId", "orderId"], Reads),
-    e("DELETE", "/api/v3/order", &["symbol", "orderId", "origClientOrderId", "newClientOrderId"], Cancels),
+    E::new("POST", "/api/v3/order", MEXC_ORDER, Places(Reader::Order)),
+    E::new("POST", "/api/v3/order/test", MEXC_ORDER, Places(Reader::Order)),
+    E::new("GET", "/api/v3/order", &["symbol", "origClientOrderId", "orderId"], Reads),
+    E::new("DELETE", "/api/v3/order", &["symbol", "orderId", "origClientOrderId", "newClientOrderId"], Cancels),
     // Up to 20 orders as JSON inside one parameter: not read, so refused under a cap.
-    e("POST", "/api/v3/batchOrders", &["batchOrders", "symbol"], Unsized("a batch of orders")),
-    e("GET", "/api/v3/openOrders", &["symbol"], Reads),
-    e("DELETE", "/api/v3/openOrders", &["symbol"], Cancels),
-    e("GET", "/api/v3/mxDeduct/enable", &[], Reads),
-    e("POST", "/api/v3/mxDeduct/enable", &["mxDeductEnable"], Setting),
-    e("POST", "/api/v3/capital/convert", &["asset"], Unsized("a dust conversion")),
+    E::new("POST", "/api/v3/batchOrders", &["batchOrders", "symbol"], Unsized("a batch of orders")),
+    E::new("GET", "/api/v3/openOrders", &["symbol"], Reads),
+    E::new("DELETE", "/api/v3/openOrders", &["symbol"], Cancels),
+    E::new("GET", "/api/v3/mxDeduct/enable", &[], Reads),
+    E::new("POST", "/api/v3/mxDeduct/enable", &["mxDeductEnable"], Setting),
+    E::new("POST", "/api/v3/capital/convert", &["asset"], Unsized("a dust conversion")),
     // Withdraw class.
-    e(
+    E::new(
         "POST",
         "/api/v3/capital/withdraw",
         &["coin", "withdrawOrderId", "netWork", "contractAddress", "address", "memo", "amount", "remark"],
         Moves,
     ),
-    e("DELETE", "/api/v3/capital/withdraw", &["id"], Moves),
-    e(
+    E::new("DELETE", "/api/v3/capital/withdraw", &["id"], Moves),
+    E::new(
         "POST",
         "/api/v3/capital/withdraw/apply",
         &["coin", "withdrawOrderId", "network", "address", "memo", "amount", "remark"],
         Moves,
     ),
-    e("GET", "/api/v3/capital/deposit/address", &["coin", "network"], Moves),
-    e("POST", "/api/v3/capital/deposit/address", &["coin", "network"], Moves),
-    e("POST", "/api/v3/capital/transfer", &["fromAccountType", "toAccountType", "asset", "amount"], Moves),
-    e(
+    E::new("GET", "/api/v3/capital/deposit/address", &["coin", "network"], Moves),
+    E::new("POST", "/api/v3/capital/deposit/address", &["coin", "network"], Moves),
+    E::new("POST", "/api/v3/capital/transfer", &["fromAccountType", "toAccountType", "asset", "amount"], Moves),
+    E::new(
         "GET",
         "/api/v3/capital/transfer",
         &["fromAccountType", "toAccountType", "startTime", "endTime", "page", "size"],
         Moves,
     ),
-    e(
+    E::new(
         "POST",
         "/api/v3/capital/transfer/internal",
         &["toAccountType", "toAccount", "areaCode", "asset", "amount"],
         Moves,
     ),
-    e(
+    E::new(
         "POST",
         "/api/v3/capital/sub-account/universalTransfer",
         &["fromAccount", "toAccount", "fromAccountType", "toAccountType", "asset", "amount"],
         Moves,
     ),
-    e(
+    E::new(
         "GET",
         "/api/v3/capital/sub-account/universalTransfer",
         &["fromAccount", "toAccount", "fromAccountType", "toAccountType", "startTime", "endTime", "page", "limit"],
@@ -717,7 +711,7 @@ mod tests {
     #[test]
     fn cancels_reads_and_unsized() {
         let c = canon("DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", "").expect("cancel");
-        assert_eq!(c.order, OrderFacts::no_order(Some("BTCUSDT".into())));
+        assert_eq!(c.order, OrderFacts::cancel(Some("BTCUSDT".into())));
         let c = canon("GET", "/api/v3/openOrders", "symbol=BTCUSDT", "").expect("read");
         assert!(!c.order.places_order);
         let c = canon("POST", "/sapi/v1/asset/dust", "asset=BTC&asset=ETH", "").expect("dust");

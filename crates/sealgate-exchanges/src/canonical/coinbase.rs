@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Kind::{Cancels, Moves, Places, Reads, Setting, Unsized};
+use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form;
 use super::json::{self, text};
 use super::{Canonical, Endpoint, check_listed, entry, is_spot_pair, refuse, shown};
@@ -74,7 +74,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
                 Places(Reader::Order) => order(o)?,
                 Places(Reader::Edit) => edit(o)?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
-                Reads | Cancels | Setting | Moves => OrderFacts::no_order(symbol),
+                Cancels => OrderFacts::cancel(symbol),
+                Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
             }
         }
     };
@@ -165,57 +166,50 @@ const PREVIEW: &[&str] =
     &["product_id", "side", "order_configuration", "leverage", "margin_type", "retail_portfolio_id"];
 const PAGE: &[&str] = &["limit", "order", "starting_after", "ending_before"];
 
-const fn e(
-    method: &'static str,
-    path: &'static str,
-    params: &'static [&'static str],
-    kind: super::Kind<Reader>,
-) -> Endpoint<Reader> {
-    Endpoint { method, path, params, kind }
-}
+use Endpoint as E;
 
 /// Every documented call of the trade and withdraw endpoints.
 static TABLE: &[Endpoint<Reader>] = &[
-    e("POST", "/api/v3/brokerage/orders", ORDER, Places(Reader::Order)),
+    E::new("POST", "/api/v3/brokerage/orders", ORDER, Places(Reader::Order)),
     // A preview executes nothing, but is judged as the order it previews.
-    e("POST", "/api/v3/brokerage/orders/preview", PREVIEW, Places(Reader::Order)),
-    e("POST", "/api/v3/brokerage/orders/batch_cancel", &["order_ids"], Cancels),
-    e("POST", "/api/v3/brokerage/orders/edit", &["order_id", "size", "price"], Places(Reader::Edit)),
-    e("POST", "/api/v3/brokerage/orders/edit_preview", &["order_id", "size", "price"], Places(Reader::Edit)),
-    e(
+    E::new("POST", "/api/v3/brokerage/orders/preview", PREVIEW, Places(Reader::Order)),
+    E::new("POST", "/api/v3/brokerage/orders/batch_cancel", &["order_ids"], Cancels),
+    E::new("POST", "/api/v3/brokerage/orders/edit", &["order_id", "size", "price"], Places(Reader::Edit)),
+    E::new("POST", "/api/v3/brokerage/orders/edit_preview", &["order_id", "size", "price"], Places(Reader::Edit)),
+    E::new(
         "POST",
         "/api/v3/brokerage/orders/close_position",
         &["client_order_id", "product_id", "size"],
         Unsized("closes a futures position"),
     ),
-    e(
+    E::new(
         "POST",
         "/api/v3/brokerage/convert/quote",
         &["from_account", "to_account", "amount", "trade_incentive_metadata"],
         Unsized("a conversion quote"),
     ),
-    e("GET", "/api/v3/brokerage/convert/trade/{}", &["from_account", "to_account"], Reads),
-    e("POST", "/api/v3/brokerage/convert/trade/{}", &["from_account", "to_account"], Unsized("a conversion")),
-    e("GET", "/api/v3/brokerage/cfm/intraday/margin_setting", &[], Reads),
-    e("POST", "/api/v3/brokerage/cfm/intraday/margin_setting", &["setting"], Setting),
-    e(
+    E::new("GET", "/api/v3/brokerage/convert/trade/{}", &["from_account", "to_account"], Reads),
+    E::new("POST", "/api/v3/brokerage/convert/trade/{}", &["from_account", "to_account"], Unsized("a conversion")),
+    E::new("GET", "/api/v3/brokerage/cfm/intraday/margin_setting", &[], Reads),
+    E::new("POST", "/api/v3/brokerage/cfm/intraday/margin_setting", &["setting"], Setting),
+    E::new(
         "POST",
         "/api/v3/brokerage/intx/multi_asset_collateral",
         &["portfolio_uuid", "multi_asset_collateral_enabled"],
         Setting,
     ),
     // Withdraw class.
-    e(
+    E::new(
         "POST",
         "/api/v3/brokerage/portfolios/move_funds",
         &["funds", "source_portfolio_uuid", "target_portfolio_uuid"],
         Moves,
     ),
-    e("GET", "/api/v3/brokerage/cfm/sweeps", &[], Moves),
-    e("DELETE", "/api/v3/brokerage/cfm/sweeps", &[], Moves),
-    e("POST", "/api/v3/brokerage/cfm/sweeps/schedule", &["usd_amount"], Moves),
-    e("POST", "/api/v3/brokerage/intx/allocate", &["portfolio_uuid", "symbol", "amount", "currency"], Moves),
-    e(
+    E::new("GET", "/api/v3/brokerage/cfm/sweeps", &[], Moves),
+    E::new("DELETE", "/api/v3/brokerage/cfm/sweeps", &[], Moves),
+    E::new("POST", "/api/v3/brokerage/cfm/sweeps/schedule", &["usd_amount"], Moves),
+    E::new("POST", "/api/v3/brokerage/intx/allocate", &["portfolio_uuid", "symbol", "amount", "currency"], Moves),
+    E::new(
         "POST",
         "/v2/accounts/{}/transactions",
         &[
@@ -234,15 +228,15 @@ static TABLE: &[Endpoint<Reader>] = &[
         ],
         Moves,
     ),
-    e("GET", "/v2/accounts/{}/transactions", PAGE, Moves),
-    e("POST", "/v2/accounts/{}/addresses", &["name", "network"], Moves),
-    e("GET", "/v2/accounts/{}/addresses", PAGE, Moves),
-    e("POST", "/v2/accounts/{}/deposits", &["amount", "currency", "payment_method", "commit"], Moves),
-    e("GET", "/v2/accounts/{}/deposits", PAGE, Moves),
-    e("POST", "/v2/accounts/{}/deposits/{}/commit", &[], Moves),
-    e("POST", "/v2/accounts/{}/withdrawals", &["amount", "currency", "payment_method", "commit"], Moves),
-    e("GET", "/v2/accounts/{}/withdrawals", PAGE, Moves),
-    e("POST", "/v2/accounts/{}/withdrawals/{}/commit", &[], Moves),
+    E::new("GET", "/v2/accounts/{}/transactions", PAGE, Moves),
+    E::new("POST", "/v2/accounts/{}/addresses", &["name", "network"], Moves),
+    E::new("GET", "/v2/accounts/{}/addresses", PAGE, Moves),
+    E::new("POST", "/v2/accounts/{}/deposits", &["amount", "currency", "payment_method", "commit"], Moves),
+    E::new("GET", "/v2/accounts/{}/deposits", PAGE, Moves),
+    E::new("POST", "/v2/accounts/{}/deposits/{}/commit", &[], Moves),
+    E::new("POST", "/v2/accounts/{}/withdrawals", &["amount", "currency", "payment_method", "commit"], Moves),
+    E::new("GET", "/v2/accounts/{}/withdrawals", PAGE, Moves),
+    E::new("POST", "/v2/accounts/{}/withdrawals/{}/commit", &[], Moves),
 ];
 
 #[cfg(test)]

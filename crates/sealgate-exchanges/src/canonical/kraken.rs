@@ -87,6 +87,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
                 Places(Reader::Batch) => batch(&params, symbol)?,
                 Places(Reader::Amend) => amend(&params)?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
+                Cancels => OrderFacts::cancel(symbol),
                 _ => OrderFacts::no_order(symbol),
             }
         }
@@ -222,7 +223,7 @@ const BATCH_ORDER: &[&str] = &[
 ];
 
 const fn e(path: &'static str, params: &'static [&'static str], kind: super::Kind<Reader>) -> Endpoint<Reader> {
-    Endpoint { method: "POST", path, params, kind }
+    Endpoint::new("POST", path, params, kind)
 }
 
 /// Every documented trade and withdraw call (all POST).

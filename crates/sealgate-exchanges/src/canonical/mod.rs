@@ -100,8 +100,11 @@ pub(crate) fn shown(name: &str) -> String {
 pub(crate) enum Kind<R> {
     /// Only reads (a GET on a path that also places).
     Reads,
-    /// Only cancels, or reduces an order it names.
+    /// Only cancels.
     Cancels,
+    /// Changes an order it names without being able to enlarge it (an amend that may only
+    /// lower a quantity): places nothing, but is no cancel either.
+    Reduces,
     /// Changes an account setting; places nothing.
     Setting,
     /// Places orders, read by `R`.
@@ -121,6 +124,18 @@ pub(crate) struct Endpoint<R: 'static> {
     pub path: &'static str,
     pub params: &'static [&'static str],
     pub kind: Kind<R>,
+}
+
+impl<R> Endpoint<R> {
+    /// A table row (a `const fn`, so the tables stay `static`).
+    pub(crate) const fn new(
+        method: &'static str,
+        path: &'static str,
+        params: &'static [&'static str],
+        kind: Kind<R>,
+    ) -> Self {
+        Endpoint { method, path, params, kind }
+    }
 }
 
 /// The entry of `method path` in `table`.

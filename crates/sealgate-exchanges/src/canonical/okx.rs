@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Kind::{Cancels, Moves, Places, Reads, Setting, Unsized};
+use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form;
 use super::json::{self, text};
 use super::{Canonical, Endpoint, check_listed, entry, is_spot_pair, refuse, shown};
@@ -95,7 +95,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
                 Places(Reader::Order | Reader::Batch) => legs(&body.objects(), false)?,
                 Places(Reader::Amend | Reader::AmendBatch) => legs(&body.objects(), true)?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
-                Reads | Cancels | Setting | Moves => OrderFacts::no_order(symbol),
+                Cancels => OrderFacts::cancel(symbol),
+                Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
             }
         }
     };
@@ -302,105 +303,98 @@ const AMEND_ALGO: &[&str] = &[
 const BATCH_CANCELS: &[&str] =
     &["/api/v5/trade/cancel-batch-orders", "/api/v5/trade/cancel-algos", "/api/v5/trade/cancel-advance-algos"];
 
-const fn e(
-    method: &'static str,
-    path: &'static str,
-    params: &'static [&'static str],
-    kind: super::Kind<Reader>,
-) -> Endpoint<Reader> {
-    Endpoint { method, path, params, kind }
-}
+use Endpoint as E;
 
 /// Every documented call of OKX's trade and withdraw endpoints.
 static TABLE: &[Endpoint<Reader>] = &[
-    e("POST", "/api/v5/trade/order", ORDER, Places(Reader::Order)),
-    e("GET", "/api/v5/trade/order", &["instId", "ordId", "clOrdId"], Reads),
-    e("POST", "/api/v5/trade/batch-orders", ORDER, Places(Reader::Batch)),
-    e("POST", "/api/v5/trade/cancel-order", &["instId", "ordId", "clOrdId"], Cancels),
-    e("POST", "/api/v5/trade/cancel-batch-orders", &["instId", "ordId", "clOrdId"], Cancels),
-    e("POST", "/api/v5/trade/amend-order", AMEND, Places(Reader::Amend)),
-    e("POST", "/api/v5/trade/amend-batch-orders", AMEND, Places(Reader::AmendBatch)),
-    e(
+    E::new("POST", "/api/v5/trade/order", ORDER, Places(Reader::Order)),
+    E::new("GET", "/api/v5/trade/order", &["instId", "ordId", "clOrdId"], Reads),
+    E::new("POST", "/api/v5/trade/batch-orders", ORDER, Places(Reader::Batch)),
+    E::new("POST", "/api/v5/trade/cancel-order", &["instId", "ordId", "clOrdId"], Cancels),
+    E::new("POST", "/api/v5/trade/cancel-batch-orders", &["instId", "ordId", "clOrdId"], Cancels),
+    E::new("POST", "/api/v5/trade/amend-order", AMEND, Places(Reader::Amend)),
+    E::new("POST", "/api/v5/trade/amend-batch-orders", AMEND, Places(Reader::AmendBatch)),
+    E::new(
         "POST",
         "/api/v5/trade/close-position",
         &["instId", "posSide", "mgnMode", "ccy", "autoCxl", "clOrdId", "tag"],
         Unsized("closes a position (its size is the position's)"),
     ),
-    e("POST", "/api/v5/trade/mass-cancel", &["instType", "instFamily", "lockInterval"], Cancels),
-    e("POST", "/api/v5/trade/cancel-all-after", &["timeOut", "tag"], Cancels),
+    E::new("POST", "/api/v5/trade/mass-cancel", &["instType", "instFamily", "lockInterval"], Cancels),
+    E::new("POST", "/api/v5/trade/cancel-all-after", &["timeOut", "tag"], Cancels),
     // A precheck executes nothing, but is judged as the order it checks.
-    e(
+    E::new(
         "POST",
         "/api/v5/trade/order-precheck",
         &["instId", "tdMode", "side", "posSide", "ordType", "sz", "px", "reduceOnly", "tgtCcy", "attachAlgoOrds"],
         Places(Reader::Order),
     ),
-    e(
+    E::new(
         "POST",
         "/api/v5/trade/order-algo",
         ALGO,
         Unsized("an algo order (trigger, conditional, OCO, iceberg, TWAP, trailing)"),
     ),
-    e("GET", "/api/v5/trade/order-algo", &["algoId", "algoClOrdId"], Reads),
-    e("POST", "/api/v5/trade/cancel-algos", &["instId", "algoId", "algoClOrdId"], Cancels),
-    e("POST", "/api/v5/trade/amend-algos", AMEND_ALGO, Unsized("an algo order amendment")),
-    e("POST", "/api/v5/trade/cancel-advance-algos", &["instId", "algoId"], Cancels),
-    e("POST", "/api/v5/trade/easy-convert", &["fromCcy", "toCcy", "source"], Unsized("a conversion")),
-    e("POST", "/api/v5/trade/one-click-repay", &["debtCcy", "repayCcy"], Unsized("a repayment by conversion")),
-    e(
+    E::new("GET", "/api/v5/trade/order-algo", &["algoId", "algoClOrdId"], Reads),
+    E::new("POST", "/api/v5/trade/cancel-algos", &["instId", "algoId", "algoClOrdId"], Cancels),
+    E::new("POST", "/api/v5/trade/amend-algos", AMEND_ALGO, Unsized("an algo order amendment")),
+    E::new("POST", "/api/v5/trade/cancel-advance-algos", &["instId", "algoId"], Cancels),
+    E::new("POST", "/api/v5/trade/easy-convert", &["fromCcy", "toCcy", "source"], Unsized("a conversion")),
+    E::new("POST", "/api/v5/trade/one-click-repay", &["debtCcy", "repayCcy"], Unsized("a repayment by conversion")),
+    E::new(
         "POST",
         "/api/v5/asset/convert/estimate-quote",
         &["baseCcy", "quoteCcy", "side", "rfqSz", "rfqSzCcy", "clQReqId", "tag"],
         Unsized("a conversion quote"),
     ),
-    e(
+    E::new(
         "POST",
         "/api/v5/asset/convert/trade",
         &["quoteId", "baseCcy", "quoteCcy", "side", "sz", "szCcy", "clTReqId", "tag"],
         Unsized("a conversion"),
     ),
-    e("POST", "/api/v5/account/set-leverage", &["instId", "ccy", "lever", "mgnMode", "posSide"], Setting),
-    e("POST", "/api/v5/account/set-position-mode", &["posMode"], Setting),
-    e(
+    E::new("POST", "/api/v5/account/set-leverage", &["instId", "ccy", "lever", "mgnMode", "posSide"], Setting),
+    E::new("POST", "/api/v5/account/set-position-mode", &["posMode"], Setting),
+    E::new(
         "POST",
         "/api/v5/account/position/margin-balance",
         &["instId", "posSide", "type", "amt", "ccy", "auto", "loanTrans"],
         Setting,
     ),
-    e("POST", "/api/v5/account/set-greeks", &["greeksType"], Setting),
-    e("POST", "/api/v5/account/set-isolated-mode", &["isoMode", "type"], Setting),
-    e("POST", "/api/v5/account/borrow-repay", &["ccy", "side", "amt", "ordId"], Setting),
-    e("POST", "/api/v5/account/set-auto-loan", &["autoLoan"], Setting),
+    E::new("POST", "/api/v5/account/set-greeks", &["greeksType"], Setting),
+    E::new("POST", "/api/v5/account/set-isolated-mode", &["isoMode", "type"], Setting),
+    E::new("POST", "/api/v5/account/borrow-repay", &["ccy", "side", "amt", "ordId"], Setting),
+    E::new("POST", "/api/v5/account/set-auto-loan", &["autoLoan"], Setting),
     // Withdraw class.
-    e(
+    E::new(
         "POST",
         "/api/v5/asset/withdrawal",
         &["ccy", "amt", "dest", "toAddr", "toAddrType", "chain", "areaCode", "rcvrInfo", "clientId"],
         Moves,
     ),
-    e("POST", "/api/v5/asset/withdrawal-lightning", &["ccy", "invoice", "memo"], Moves),
-    e("POST", "/api/v5/asset/cancel-withdrawal", &["wdId"], Moves),
-    e(
+    E::new("POST", "/api/v5/asset/withdrawal-lightning", &["ccy", "invoice", "memo"], Moves),
+    E::new("POST", "/api/v5/asset/cancel-withdrawal", &["wdId"], Moves),
+    E::new(
         "POST",
         "/api/v5/asset/transfer",
         &["ccy", "amt", "from", "to", "subAcct", "type", "loanTrans", "omitPosRisk", "clientId"],
         Moves,
     ),
-    e(
+    E::new(
         "POST",
         "/api/v5/asset/subaccount/transfer",
         &["ccy", "amt", "from", "to", "fromSubAccount", "toSubAccount", "loanTrans", "omitPosRisk"],
         Moves,
     ),
-    e("GET", "/api/v5/asset/deposit-address", &["ccy"], Moves),
-    e("GET", "/api/v5/asset/deposit-lightning", &["ccy", "amt", "to"], Moves),
-    e(
+    E::new("GET", "/api/v5/asset/deposit-address", &["ccy"], Moves),
+    E::new("GET", "/api/v5/asset/deposit-lightning", &["ccy", "amt", "to"], Moves),
+    E::new(
         "POST",
         "/api/v5/asset/broker/nd/subaccount-deposit-address",
         &["subAcct", "ccy", "chain", "addrType", "to"],
         Moves,
     ),
-    e(
+    E::new(
         "POST",
         "/api/v5/asset/broker/nd/modify-subaccount-deposit-address",
         &["subAcct", "ccy", "chain", "addr", "to"],

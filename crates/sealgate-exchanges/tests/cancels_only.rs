@@ -1,0 +1,76 @@
+//! `OrderFacts::cancels_only`: the one kind of trade request a frozen credential may still
+//! make. Only the endpoints that cancel get it; every "cancel" that can also place (a
+//! cancel-and-replace, an amend, an edit, a batch that places) and every other request do
+//! not — the attempts a weak reader would let through on a frozen credential.
+
+use sealgate_exchanges::{Request, canonicalize};
+
+fn facts(exchange: &str, method: &str, path: &str, query: &str, body: &str) -> sealgate_exchanges::OrderFacts {
+    canonicalize(exchange, &Request::new(method, path, query, body))
+        .unwrap_or_else(|e| panic!("{exchange} {method} {path}: {e}"))
+        .order
+}
+
+#[test]
+fn cancels_are_cancels() {
+    for (exchange, method, path, query, body) in [
+        ("binance", "DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", ""),
+        ("binance", "DELETE", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
+        ("binance", "DELETE", "/api/v3/orderList", "symbol=BTCUSDT&orderListId=3", ""),
+        ("mexc", "DELETE", "/api/v3/order", "symbol=BTCUSDT&orderId=7", ""),
+        ("kraken", "POST", "/0/private/CancelOrder", "", "nonce=1&txid=OABC"),
+        ("kraken", "POST", "/0/private/CancelAll", "", "nonce=1"),
+        ("okx", "POST", "/api/v5/trade/cancel-order", "", r#"{"instId":"BTC-USDT","ordId":"1"}"#),
+        ("okx", "POST", "/api/v5/trade/cancel-batch-orders", "", r#"[{"instId":"BTC-USDT","ordId":"1"}]"#),
+        ("coinbase", "POST", "/api/v3/brokerage/orders/batch_cancel", "", r#"{"order_ids":["a","b"]}"#),
+    ] {
+        let f = facts(exchange, method, path, query, body);
+        assert!(f.cancels_only && !f.places_order, "{exchange} {path}: {f:?}");
+    }
+}
+
+#[test]
+fn a_cancel_that_places_or_amends_is_no_cancel() {
+    for (exchange, method, path, query, body) in [
+        // Cancel-and-replace places its new order.
+        (
+            "binance",
+            "POST",
+            "/api/v3/order/cancelReplace",
+            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&cancelReplaceMode=STOP_ON_FAILURE&cancelOrderId=1",
+            "",
+        ),
+        // An amend, even one that may only lower a quantity, is not a cancel.
+        ("binance", "PUT", "/api/v3/order/amend/keepPriority", "symbol=BTCUSDT&orderId=1&newQty=0.5", ""),
+        ("kraken", "POST", "/0/private/AmendOrder", "", "nonce=1&txid=OABC&order_qty=2&limit_price=100"),
+        (
+            "kraken",
+            "POST",
+            "/0/private/AddOrderBatch",
+            "",
+            r#"{"nonce":1,"pair":"XBTUSD","orders":[{"ordertype":"limit","type":"buy","volume":"1","price":"10"}]}"#,
+        ),
+        (
+            "okx",
+            "POST",
+            "/api/v5/trade/amend-order",
+            "",
+            r#"{"instId":"BTC-USDT","ordId":"1","newSz":"2","newPx":"10"}"#,
+        ),
+        (
+            "okx",
+            "POST",
+            "/api/v5/trade/batch-orders",
+            "",
+            r#"[{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","sz":"1","px":"10"}]"#,
+        ),
+        ("coinbase", "POST", "/api/v3/brokerage/orders/edit", "", r#"{"order_id":"a","size":"1","price":"10"}"#),
+        // A placement, a read, and an exchange whose orders are not read.
+        ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
+        ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
+        ("bybit", "POST", "/v5/order/cancel", "", r#"{"category":"spot","symbol":"BTCUSDT","orderId":"1"}"#),
+    ] {
+        let f = facts(exchange, method, path, query, body);
+        assert!(!f.cancels_only, "{exchange} {path}: {f:?}");
+    }
+}
