@@ -10,7 +10,8 @@ opinion the Rust test `independent_peer.rs` asks for, in both directions:
       re-encodes the records of FORMAT.md section 5 from the values its prose
       states, and checks them against the documented canonical bytes,
       hashes and checkpoint signing input; then verifies the documented
-      export under the documented pin.
+      export under the documented pin; and re-derives section 6's example
+      (leaf hashes, tree root, v2 checkpoint signing input, a proof).
 
   audit_chain.py verify FILE|- [--pin THUMBPRINT] [--checkpoints CPFILE]
       verifies a JSON Lines export (section 4; - reads stdin), with the
@@ -27,6 +28,21 @@ opinion the Rust test `independent_peer.rs` asks for, in both directions:
         refused: line N: <what>       (a bad checkpoint or root line)
         refused: checkpoints line N: <what>  (CPFILE: checkpoint lines only)
         refused: root: <what>
+
+  audit_chain.py verify-export FILE|- --pin THUMBPRINT
+      verifies a user's export (GET /v1/audit/export, section 7): the root
+      key's thumbprint is the pin, every checkpoint is a v2 checkpoint it
+      signed, and every record decodes from its canonical bytes, sits at leaf
+      seq - 1, names the export's user (detail.owner) and is proven by its
+      RFC 9162 inclusion proof under a signed tree head. Prints, like
+      `sealgate audit verify --user-export`,
+        ok: user U: N records (seq A to B), each proven in a signed tree of
+        S records; C checkpoints verified
+      or exits 1 after one "refused: ..." line per fault.
+
+The Merkle tree (section 6, RFC 9162 section 2.1) is computed here from the
+RFC's definitions with hashlib: leaf = SHA-256(0x00 || record hash), node =
+SHA-256(0x01 || left || right).
 """
 
 import base64
@@ -39,6 +55,8 @@ import unicodedata
 
 RECORD_TAG = b"sealgate-audit-record-v1"
 CHECKPOINT_TAG = b"sealgate-audit-checkpoint-v1"
+CHECKPOINT_TAG_V2 = b"sealgate-audit-checkpoint-v2"
+USER_EXPORT_FORMAT = "sealgate-audit-user-export-v1"
 GENESIS = bytes(32)
 MAX_LINE = 16 * 1024
 U64_MAX = 2**64 - 1
@@ -178,8 +196,67 @@ def record_hash(r):
     return hashlib.sha256(canonical_bytes(r)).digest()
 
 
-def checkpoint_input(seq, h, time):
-    return CHECKPOINT_TAG + struct.pack(">Q", seq) + h + struct.pack(">Q", time)
+def checkpoint_input(seq, h, time, tree=None):
+    """C1 (v1, 76 bytes) or, with tree = (size, root), C3 (v2, 116 bytes)."""
+    if tree is None:
+        return CHECKPOINT_TAG + struct.pack(">Q", seq) + h + struct.pack(">Q", time)
+    return CHECKPOINT_TAG_V2 + struct.pack(">Q", seq) + h + struct.pack(">QQ", time, tree[0]) + tree[1]
+
+
+# ---- section 6: the Merkle tree (RFC 9162 section 2.1) ---------------------
+
+
+def leaf_hash(data):
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+class Tree:
+    """MTH of a growing list of leaves, kept as the roots of its complete
+    subtrees (one per bit of the size, largest first)."""
+
+    def __init__(self):
+        self.size, self.stack = 0, []
+
+    def push(self, leaf):
+        h, level = leaf, 0
+        while self.stack and self.stack[-1][0] == level:
+            h = node_hash(self.stack.pop()[1], h)
+            level += 1
+        self.stack.append((level, h))
+        self.size += 1
+
+    def root(self):
+        if not self.stack:
+            return hashlib.sha256(b"").digest()
+        h = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            h = node_hash(left, h)
+        return h
+
+
+def inclusion_root(index, size, leaf, path):
+    """RFC 9162 section 2.1.3.2: the root `path` leads to from `leaf` at
+    `index` in a tree of `size` leaves, or None if the path cannot fit."""
+    if index >= size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
 
 
 # ---- ES256 (P-256, SHA-256) verification and RFC 7638 ----------------------
@@ -298,8 +375,17 @@ def record_line(r):
     )
 
 
-def checkpoint_line(seq, h, time, sig):
-    return '{"type":"checkpoint","seq":%d,"hash":"%s","time":%d,"sig":"%s"}' % (seq, h.hex(), time, b64u(sig))
+def checkpoint_line(seq, h, time, sig, tree=None):
+    if tree is None:
+        return '{"type":"checkpoint","seq":%d,"hash":"%s","time":%d,"sig":"%s"}' % (seq, h.hex(), time, b64u(sig))
+    return '{"type":"checkpoint","seq":%d,"hash":"%s","time":%d,"tree_size":%d,"tree_root":"%s","sig":"%s"}' % (
+        seq,
+        h.hex(),
+        time,
+        tree[0],
+        tree[1].hex(),
+        b64u(sig),
+    )
 
 
 def is_u64(v):
@@ -327,17 +413,23 @@ def parse_line(raw):
     kind = m.get("type")
     if kind == "checkpoint":
         try:
-            if set(m) != {"type", "seq", "hash", "time", "sig"}:
+            v1 = {"type", "seq", "hash", "time", "sig"}
+            if set(m) not in (v1, v1 | {"tree_size", "tree_root"}):
                 raise ValueError("members")
             seq, time = m["seq"], m["time"]
             if not (is_u64(seq) and is_u64(time)) or seq == 0:
                 raise ValueError("seq or time")
+            tree = None
+            if "tree_size" in m:
+                if not is_u64(m["tree_size"]):
+                    raise ValueError("tree_size")
+                tree = (m["tree_size"], hash_of(m["tree_root"]))
             h, sig = hash_of(m["hash"]), b64u_decode(m["sig"])
-            if len(sig) != 64 or checkpoint_line(seq, h, time, sig).encode() != raw:
+            if len(sig) != 64 or checkpoint_line(seq, h, time, sig, tree).encode() != raw:
                 raise ValueError("not the exporter's line")
         except ValueError as e:
             raise Refused(f"checkpoint line: {e}") from None
-        return ("checkpoint", (seq, h, time, sig))
+        return ("checkpoint", (seq, h, time, sig, tree))
     if kind == "root":
         if set(m) != {"type", "jwk"}:
             raise Refused("root line: members")
@@ -409,11 +501,14 @@ def verify_export(data, pin=None, extra=()):
         pending.setdefault(cp[0], []).append(cp)
 
     def signature_ok(cp):
-        seq, h, time, sig = cp
-        if not es256_verify(q, checkpoint_input(seq, h, time), sig):
+        seq, h, time, sig, tree = cp
+        if tree is not None and tree[0] != seq:
+            raise Refused(f"checkpoint at seq {seq}: bad-signature")
+        if not es256_verify(q, checkpoint_input(seq, h, time, tree), sig):
             raise Refused(f"checkpoint at seq {seq}: bad-signature")
 
     last_seq, last_hash, verified = 0, GENESIS, 0
+    tree = Tree()
     for kind, r in records:
         seq = last_seq + 1
         if kind == "bad-record":
@@ -429,11 +524,14 @@ def verify_export(data, pin=None, extra=()):
             raise BadRecord(seq, "hash-mismatch")
         if r["prev_hash"] != last_hash:
             raise BadRecord(seq, "broken-link")
+        tree.push(leaf_hash(r["hash"]))
         if q is not None:
             for cp in pending.pop(seq, []):
                 signature_ok(cp)
                 if cp[1] != r["hash"]:
                     raise BadRecord(seq, "checkpoint-mismatch")
+                if cp[4] is not None and cp[4][1] != tree.root():
+                    raise BadRecord(seq, "tree-mismatch")
                 verified += 1
         last_seq, last_hash = seq, r["hash"]
     if q is not None and pending:
@@ -445,6 +543,119 @@ def verify_export(data, pin=None, extra=()):
     if q is None and checkpoints:
         out += f", {len(checkpoints)} not verified (no root key given)"
     return out
+
+
+# ---- section 7: a user's export ---------------------------------------------
+
+
+def decode_record(b):
+    """Section 1 backwards: the record whose canonical bytes are exactly b."""
+    if not b.startswith(RECORD_TAG):
+        raise ValueError("does not start with the record tag")
+    at = len(RECORD_TAG)
+    if len(b) < at + 16:
+        raise ValueError("ends inside seq or time")
+    seq, time = struct.unpack(">QQ", b[at : at + 16])
+    at += 16
+    fields = []
+    for name in ("actor", "action", "subject", "detail"):
+        if len(b) < at + 4:
+            raise ValueError(f"ends inside the length of {name}")
+        (n,) = struct.unpack(">I", b[at : at + 4])
+        at += 4
+        if len(b) < at + n:
+            raise ValueError(f"{name} runs past the end")
+        fields.append(b[at : at + n].decode("utf-8"))
+        at += n
+    if len(b) - at != 32:
+        raise ValueError("prev_hash is not the last 32 bytes")
+    actor, action, subject, detail_text = fields
+    detail = strict_loads(detail_text)
+    if not isinstance(detail, dict) or canon(detail) != detail_text:
+        raise ValueError("detail is not a canonical JSON object")
+    r = {"seq": seq, "time": time, "actor": actor, "action": action, "subject": subject, "detail": detail}
+    r["prev_hash"] = b[at:]
+    why = check_fields(r)
+    if why:
+        raise ValueError(f"malformed ({why})")
+    if canonical_bytes(r) != b:
+        raise ValueError("not the canonical encoding")
+    r["hash"] = hashlib.sha256(b).digest()
+    return r
+
+
+def verify_user_export(data, pin):
+    """Returns the summary line; raises Refused with every fault found."""
+    try:
+        doc = strict_loads(data.decode("utf-8"))
+    except (UnicodeError, ValueError, RecursionError):
+        raise Refused("not a user export: not one JSON object") from None
+    if not isinstance(doc, dict) or doc.get("format") != USER_EXPORT_FORMAT:
+        raise Refused(f"not a user export: format is not {USER_EXPORT_FORMAT}")
+    if set(doc) != {"format", "user", "root", "checkpoints", "records", "next_after", "more"}:
+        raise Refused("not a user export: members")
+    user = doc["user"]
+    if not isinstance(user, str):
+        raise Refused("not a user export: user is not a string")
+    q, x, y = root_key(doc["root"])
+    if thumbprint(x, y) != pin:
+        raise Refused("root: the export's root key does not match the pin")
+    cps = doc["checkpoints"]
+    if not isinstance(cps, list) or not cps:
+        raise Refused("not a user export: no checkpoints")
+    heads = {}
+    for i, c in enumerate(cps, 1):
+        try:
+            if not isinstance(c, dict) or set(c) != {"seq", "hash", "time", "tree_size", "tree_root", "sig"}:
+                raise ValueError("members")
+            if not all(is_u64(c[k]) for k in ("seq", "time", "tree_size")):
+                raise ValueError("seq, time or tree_size")
+            h, root, sig = hash_of(c["hash"]), hash_of(c["tree_root"]), b64u_decode(c["sig"])
+        except ValueError as e:
+            raise Refused(f"checkpoint {i}: {e}") from None
+        if c["tree_size"] != c["seq"] or not es256_verify(
+            q, checkpoint_input(c["seq"], h, c["time"], (c["tree_size"], root)), sig
+        ):
+            raise Refused(f"checkpoint {i} (seq {c['seq']}): bad-signature")
+        heads[c["tree_size"]] = root
+    entries = doc["records"]
+    if not isinstance(entries, list):
+        raise Refused("not a user export: records is not a list")
+    faults, seqs = [], []
+    for i, e in enumerate(entries, 1):
+        seq = None
+        try:
+            if not isinstance(e, dict) or set(e) != {"index", "tree_size", "record", "proof"}:
+                raise ValueError("members")
+            if not (is_u64(e["index"]) and is_u64(e["tree_size"])):
+                raise ValueError("index or tree_size")
+            r = decode_record(b64u_decode(e["record"]))
+            seq = r["seq"]
+            path = e["proof"]
+            if not isinstance(path, list) or len(path) > 64:
+                raise ValueError("proof is not a list of at most 64 hashes")
+            path = [hash_of(p) for p in path]
+            if e["index"] != seq - 1:
+                raise ValueError("index is not seq - 1")
+            if r["detail"].get("owner") != user:
+                raise ValueError(f"does not name user {user}")
+            if e["tree_size"] not in heads:
+                raise ValueError("no signed tree of that size")
+            got = inclusion_root(e["index"], e["tree_size"], leaf_hash(r["hash"]), path)
+            if got != heads[e["tree_size"]]:
+                raise ValueError("inclusion proof does not lead to the signed tree root")
+            if seqs and seq <= seqs[-1]:
+                raise ValueError("out of order or repeated")
+            seqs.append(seq)
+        except (ValueError, UnicodeError, RecursionError) as ex:
+            where = f"record {i}" + (f" (seq {seq})" if seq is not None else "")
+            faults.append(f"{where}: {ex}")
+    if faults:
+        raise Refused("\nrefused: ".join(faults))
+    out = f"ok: user {user}: {len(seqs)} records"
+    if seqs:
+        out += f" (seq {seqs[0]} to {seqs[-1]})"
+    return out + f", each proven in a signed tree of {max(heads)} records; {len(cps)} checkpoints verified"
 
 
 # ---- section 5: the worked example -----------------------------------------
@@ -501,6 +712,19 @@ def example(format_md):
     check("export record 1 line", lines[1], record_line(r1))
     check("export record 2 line", lines[2], record_line(r2))
     check("export summary", verify_export(export.encode(), pin), blocks[4].strip())
+    # Section 6's example: the tree over these two records and the v2 checkpoint input.
+    tree_md = format_md.split("## 6. The Merkle tree", 1)[1].split("\n## ", 1)[0]
+    stated = lambda label: re.search(label + r" = ([0-9a-f]{64})", tree_md).group(1)  # noqa: E731
+    leaves = [leaf_hash(r1["hash"]), leaf_hash(r2["hash"])]
+    check("tree leaf 1", leaves[0].hex(), stated("leaf1"))
+    check("tree leaf 2", leaves[1].hex(), stated("leaf2"))
+    tree = Tree()
+    for leaf in leaves:
+        tree.push(leaf)
+    check("tree root", tree.root().hex(), stated("root"))
+    v2_input = checkpoint_input(2, r2["hash"], 1767225601000, (2, tree.root()))
+    check("v2 checkpoint signing input", v2_input, unhex(tree_md.split("```")[1].split("\n", 1)[1]))
+    check("proof of leaf 1", inclusion_root(1, 2, leaves[1], [leaves[0]]), tree.root())
     return checks
 
 
@@ -509,7 +733,15 @@ def main(argv):
         if len(argv) == 3 and argv[1] == "example":
             with open(argv[2], encoding="utf-8") as f:
                 checks = example(f.read())
-            print(f"ok: FORMAT.md section 5 reproduced ({len(checks)} checks)")
+            print(f"ok: FORMAT.md sections 5 and 6 reproduced ({len(checks)} checks)")
+            return 0
+        if len(argv) == 5 and argv[1] == "verify-export" and argv[3] == "--pin":
+            if argv[2] == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(argv[2], "rb") as f:
+                    data = f.read()
+            print(verify_user_export(data, argv[4]))
             return 0
         opts = dict(zip(argv[3::2], argv[4::2]))
         if (

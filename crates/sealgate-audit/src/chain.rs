@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::merkle::{Frontier, leaf_hash};
 use crate::record::{check_actor, check_subject};
 use crate::{Action, AuditError, Checkpoint, Detail, GENESIS, Hash, Reason, Record, RootKey, SignedCheckpoint};
 
@@ -80,7 +81,7 @@ impl Chain {
     /// A checkpoint of the head now (on demand), to be signed by the root
     /// key over [`crate::checkpoint_signing_input`]; `None` when empty.
     pub fn checkpoint(&self, time: u64) -> Option<Checkpoint> {
-        (self.last_seq > 0).then_some(Checkpoint { seq: self.last_seq, hash: self.last_hash, time })
+        (self.last_seq > 0).then_some(Checkpoint { seq: self.last_seq, hash: self.last_hash, time, tree: None })
     }
 
     /// Whether the policy "a checkpoint every `every` records" asks for one
@@ -129,6 +130,9 @@ pub struct Verifier {
     root: Option<RootKey>,
     pending: BTreeMap<u64, Vec<SignedCheckpoint>>,
     checkpoints_verified: u64,
+    /// The Merkle tree over the records so far, to check v2 tree heads
+    /// (`None` after [`Verifier::resume`], which does not know the tree).
+    tree: Option<Frontier>,
 }
 
 impl Default for Verifier {
@@ -140,7 +144,14 @@ impl Default for Verifier {
 impl Verifier {
     /// Verify the chain alone (no checkpoints).
     pub fn new() -> Self {
-        Self { last_seq: 0, last_hash: GENESIS, root: None, pending: BTreeMap::new(), checkpoints_verified: 0 }
+        Self {
+            last_seq: 0,
+            last_hash: GENESIS,
+            root: None,
+            pending: BTreeMap::new(),
+            checkpoints_verified: 0,
+            tree: Some(Frontier::new()),
+        }
     }
 
     /// Verify the chain and `checkpoints` against `root`: each checkpoint's
@@ -161,6 +172,9 @@ impl Verifier {
     /// `root`) must all lie beyond `last_seq`: one at or below it concerns a record this
     /// verifier will not see, so it is refused ([`AuditError::Invalid`]) rather than
     /// reported as truncation or silently skipped — check those against their records.
+    /// The Merkle tree over the records before `last_seq` is unknown here, so the tree head
+    /// of a v2 checkpoint is not checked by a resumed verifier (its seq, hash and signature
+    /// are); a full verification or an inclusion proof checks it.
     pub fn resume(
         last_seq: u64,
         last_hash: Hash,
@@ -177,7 +191,7 @@ impl Verifier {
         if root.is_none() && !pending.is_empty() {
             return Err(AuditError::Invalid { field: "checkpoints", why: "given without a root key" });
         }
-        Ok(Self { last_seq, last_hash, root, pending, checkpoints_verified: 0 })
+        Ok(Self { last_seq, last_hash, root, pending, checkpoints_verified: 0, tree: None })
     }
 
     /// The seq the next record must carry.
@@ -212,11 +226,20 @@ impl Verifier {
         if r.prev_hash != self.last_hash {
             return bad(Reason::BrokenLink);
         }
+        if let Some(t) = &mut self.tree {
+            // Leaf seq - 1 is this record's hash (FORMAT.md §6, T1).
+            t.push(leaf_hash(&r.hash.0));
+        }
         if let Some(cps) = self.pending.remove(&seq) {
             for cp in cps {
                 self.check_signature(&cp)?;
                 if cp.checkpoint.hash != r.hash {
                     return bad(Reason::CheckpointMismatch);
+                }
+                if let (Some(head), Some(t)) = (&cp.checkpoint.tree, &self.tree)
+                    && head.root != t.root()
+                {
+                    return bad(Reason::TreeMismatch);
                 }
                 self.checkpoints_verified += 1;
             }

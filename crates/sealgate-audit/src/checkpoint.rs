@@ -8,11 +8,25 @@ use serde_json::Value;
 
 use crate::{AuditError, CheckpointFault, Hash};
 
-/// Domain-separation tag that starts a checkpoint's signing input.
+/// Domain-separation tag that starts a v1 checkpoint's signing input.
 pub const CHECKPOINT_TAG: &[u8] = b"sealgate-audit-checkpoint-v1";
+/// Domain-separation tag that starts a v2 checkpoint's signing input (one
+/// that also signs a tree head).
+pub const CHECKPOINT_TAG_V2: &[u8] = b"sealgate-audit-checkpoint-v2";
+
+/// A signed tree head (FORMAT.md §6): the size and root hash of the Merkle
+/// tree over records `1..=size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    /// Leaves: records 1 to `size` (C3: equal to the checkpoint's seq).
+    pub size: u64,
+    /// The RFC 9162 root hash.
+    pub root: Hash,
+}
 
 /// The chain's head at `seq`: the hash of record `seq`, and when the
-/// checkpoint was taken.
+/// checkpoint was taken; from format v2 on also the Merkle tree head over
+/// records `1..=seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The seq covered (at least 1).
@@ -21,6 +35,8 @@ pub struct Checkpoint {
     pub hash: Hash,
     /// When the checkpoint was taken, in Unix milliseconds.
     pub time: u64,
+    /// The tree head signed with it (v2); `None` for a v1 checkpoint.
+    pub tree: Option<TreeHead>,
 }
 
 /// A checkpoint and its ES256 signature (`r || s`, 64 bytes, as
@@ -33,14 +49,20 @@ pub struct SignedCheckpoint {
     pub sig: Vec<u8>,
 }
 
-/// C1: the exact bytes the root key signs: the tag, then `seq` (u64
-/// big-endian), `hash` (32 bytes), `time` (u64 big-endian) — 76 bytes.
+/// C1: the exact bytes the root key signs. v1: the v1 tag, then `seq` (u64
+/// big-endian), `hash` (32 bytes), `time` (u64 big-endian) — 76 bytes. v2
+/// (C3): the v2 tag, the same three, then the tree size (u64 big-endian) and
+/// root (32 bytes) — 116 bytes.
 pub fn checkpoint_signing_input(cp: &Checkpoint) -> Vec<u8> {
-    let mut b = Vec::with_capacity(CHECKPOINT_TAG.len() + 48);
-    b.extend_from_slice(CHECKPOINT_TAG);
+    let mut b = Vec::with_capacity(CHECKPOINT_TAG_V2.len() + 88);
+    b.extend_from_slice(if cp.tree.is_some() { CHECKPOINT_TAG_V2 } else { CHECKPOINT_TAG });
     b.extend_from_slice(&cp.seq.to_be_bytes());
     b.extend_from_slice(&cp.hash.0);
     b.extend_from_slice(&cp.time.to_be_bytes());
+    if let Some(t) = &cp.tree {
+        b.extend_from_slice(&t.size.to_be_bytes());
+        b.extend_from_slice(&t.root.0);
+    }
     b
 }
 
@@ -127,8 +149,12 @@ impl RootKey {
         B64.encode(digest::digest(&digest::SHA256, text.as_bytes()))
     }
 
-    /// Verify `sig` (64 bytes, `r || s`) over `cp`.
+    /// Verify `sig` (64 bytes, `r || s`) over `cp`; a v2 checkpoint whose
+    /// tree size is not its seq (C3) is refused like a bad signature.
     pub fn verify(&self, cp: &Checkpoint, sig: &[u8]) -> Result<(), AuditError> {
+        if cp.tree.is_some_and(|t| t.size != cp.seq) {
+            return Err(AuditError::BadCheckpoint { seq: cp.seq, reason: CheckpointFault::BadSignature });
+        }
         signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &self.point[..])
             .verify(&checkpoint_signing_input(cp), sig)
             .map_err(|_| AuditError::BadCheckpoint { seq: cp.seq, reason: CheckpointFault::BadSignature })

@@ -91,6 +91,10 @@ pub enum Reason {
     /// validly signed checkpoint holds for this seq: the chain up to here
     /// was rewritten and rehashed.
     CheckpointMismatch,
+    /// The chain up to this record is well linked and matches a v2
+    /// checkpoint's hash, but not the Merkle tree root it signs (the stored
+    /// tree was wrong when the checkpoint was signed).
+    TreeMismatch,
 }
 
 impl std::fmt::Display for Reason {
@@ -106,6 +110,7 @@ impl std::fmt::Display for Reason {
             Self::CheckpointMismatch => {
                 f.write_str("hash differs from the signed checkpoint (the chain up to here was rewritten)")
             }
+            Self::TreeMismatch => f.write_str("the Merkle tree root differs from the one the checkpoint signs"),
         }
     }
 }

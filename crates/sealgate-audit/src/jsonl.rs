@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Map, Value};
 
 use crate::canon::write_str;
-use crate::{AuditError, Checkpoint, Detail, Hash, Record, RootKey, SignedCheckpoint, Summary, Verifier};
+use crate::{AuditError, Checkpoint, Detail, Hash, Record, RootKey, SignedCheckpoint, Summary, TreeHead, Verifier};
 
 /// Longest line, in bytes (without its newline). A record is at most about
 /// 8 KiB: 4 KiB of detail, two 256-byte strings escaped, fixed members.
@@ -19,6 +19,7 @@ pub const MAX_LINE: usize = 16 * 1024;
 
 const RECORD_MEMBERS: [&str; 9] = ["type", "seq", "time", "actor", "action", "subject", "detail", "prev_hash", "hash"];
 const CHECKPOINT_MEMBERS: [&str; 5] = ["type", "seq", "hash", "time", "sig"];
+const CHECKPOINT_V2_MEMBERS: [&str; 7] = ["type", "seq", "hash", "time", "tree_size", "tree_root", "sig"];
 const ROOT_MEMBERS: [&str; 2] = ["type", "jwk"];
 
 /// The export line of a record (no newline).
@@ -44,16 +45,28 @@ pub fn record_line(r: &Record) -> String {
     s
 }
 
-/// The export line of a signed checkpoint (no newline).
+/// The export line of a signed checkpoint (no newline); a v2 checkpoint
+/// carries `tree_size` and `tree_root` before `sig`.
 pub fn checkpoint_line(cp: &SignedCheckpoint) -> String {
     let c = &cp.checkpoint;
-    format!(
-        r#"{{"type":"checkpoint","seq":{},"hash":"{}","time":{},"sig":"{}"}}"#,
-        c.seq,
-        c.hash,
-        c.time,
-        B64.encode(&cp.sig)
-    )
+    match &c.tree {
+        None => format!(
+            r#"{{"type":"checkpoint","seq":{},"hash":"{}","time":{},"sig":"{}"}}"#,
+            c.seq,
+            c.hash,
+            c.time,
+            B64.encode(&cp.sig)
+        ),
+        Some(t) => format!(
+            r#"{{"type":"checkpoint","seq":{},"hash":"{}","time":{},"tree_size":{},"tree_root":"{}","sig":"{}"}}"#,
+            c.seq,
+            c.hash,
+            c.time,
+            t.size,
+            t.root,
+            B64.encode(&cp.sig)
+        ),
+    }
 }
 
 /// The export line naming the root key checkpoints are signed with (no
@@ -153,7 +166,9 @@ fn parse_record(m: &Map<String, Value>, line: &[u8]) -> Result<Record, &'static 
 }
 
 fn parse_checkpoint(m: &Map<String, Value>, line: &[u8]) -> Result<SignedCheckpoint, &'static str> {
-    members(m, &CHECKPOINT_MEMBERS)?;
+    // v1 or v2 (FORMAT.md §3, §6): the member set says which.
+    let v2 = m.contains_key("tree_size") || m.contains_key("tree_root");
+    members(m, if v2 { &CHECKPOINT_V2_MEMBERS[..] } else { &CHECKPOINT_MEMBERS[..] })?;
     let seq = u64_of(m, "seq", "seq is not an unsigned integer")?;
     if seq == 0 {
         return Err("seq is 0 (records start at 1)");
@@ -168,6 +183,14 @@ fn parse_checkpoint(m: &Map<String, Value>, line: &[u8]) -> Result<SignedCheckpo
             seq,
             hash: hash_of(m, "hash", "hash is not 64 lowercase hex digits")?,
             time: u64_of(m, "time", "time is not an unsigned integer")?,
+            tree: if v2 {
+                Some(TreeHead {
+                    size: u64_of(m, "tree_size", "tree_size is not an unsigned integer")?,
+                    root: hash_of(m, "tree_root", "tree_root is not 64 lowercase hex digits")?,
+                })
+            } else {
+                None
+            },
         },
         sig,
     };

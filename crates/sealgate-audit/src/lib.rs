@@ -24,11 +24,14 @@ mod chain;
 mod checkpoint;
 mod error;
 pub mod jsonl;
+pub mod merkle;
 mod record;
+pub mod user_export;
 
 pub use chain::{Chain, Summary, Verifier, verify, verify_with_checkpoints};
 pub use checkpoint::{
-    CHECKPOINT_TAG, Checkpoint, RootKey, SignedCheckpoint, checkpoint_signing_input, verify_checkpoint,
+    CHECKPOINT_TAG, CHECKPOINT_TAG_V2, Checkpoint, RootKey, SignedCheckpoint, TreeHead, checkpoint_signing_input,
+    verify_checkpoint,
 };
 pub use error::{AuditError, CheckpointFault, Reason};
 pub use record::{

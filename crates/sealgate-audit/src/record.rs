@@ -242,11 +242,64 @@ impl Record {
         Hash(h)
     }
 
+    /// The record whose [`Record::canonical_bytes`] are exactly `b` (the
+    /// inverse of R7's encoding), with `hash` computed over them. Refused:
+    /// another tag, a length past the end, bytes left over, a field that is
+    /// not UTF-8 or breaks R2–R5, a detail that is not canonical (so one
+    /// record has one encoding).
+    pub fn from_canonical_bytes(b: &[u8]) -> Result<Self, &'static str> {
+        let rest = b.strip_prefix(RECORD_TAG).ok_or("does not start with sealgate-audit-record-v1")?;
+        let (seq, rest) = take_u64(rest).ok_or("ends inside seq")?;
+        let (time, rest) = take_u64(rest).ok_or("ends inside time")?;
+        let (actor, rest) = take_field(rest).ok_or("actor runs past the end or is not UTF-8")?;
+        let (action, rest) = take_field(rest).ok_or("action runs past the end or is not UTF-8")?;
+        let (subject, rest) = take_field(rest).ok_or("subject runs past the end or is not UTF-8")?;
+        let (detail, rest) = take_field(rest).ok_or("detail runs past the end or is not UTF-8")?;
+        let prev: [u8; 32] = rest.try_into().map_err(|_| "prev_hash is not the last 32 bytes")?;
+        let parsed = sealgate_envelope::parse_json_object(detail.as_bytes())
+            .map_err(|_| "detail is not one JSON object without duplicate members")?;
+        let detail_v = Detail::new(&Value::Object(parsed)).map_err(|e| match e {
+            AuditError::Invalid { why, .. } => why,
+            _ => "detail is invalid",
+        })?;
+        if detail_v.canonical() != detail {
+            return Err("detail is not in canonical form");
+        }
+        let mut r = Self {
+            seq,
+            time,
+            actor: actor.to_owned(),
+            action: action.parse().map_err(|_| "action is not a valid name")?,
+            subject: subject.to_owned(),
+            detail: detail_v,
+            prev_hash: Hash(prev),
+            hash: GENESIS,
+        };
+        r.check_fields().map_err(|e| match e {
+            AuditError::Invalid { why, .. } => why,
+            _ => "invalid field",
+        })?;
+        r.hash = r.compute_hash();
+        Ok(r)
+    }
+
     /// Check the fields a caller can set freely (actor and subject).
     pub(crate) fn check_fields(&self) -> Result<(), AuditError> {
         check_actor(&self.actor)?;
         check_subject(&self.subject)
     }
+}
+
+fn take_u64(b: &[u8]) -> Option<(u64, &[u8])> {
+    let (n, rest) = b.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*n), rest))
+}
+
+fn take_field(b: &[u8]) -> Option<(&str, &[u8])> {
+    let (n, rest) = b.split_first_chunk::<4>()?;
+    let n = usize::try_from(u32::from_be_bytes(*n)).ok()?;
+    let (field, rest) = (rest.get(..n)?, rest.get(n..)?);
+    Some((std::str::from_utf8(field).ok()?, rest))
 }
 
 fn no_controls(s: &str) -> bool {
@@ -315,6 +368,26 @@ mod tests {
         check_subject("").expect("empty");
         assert!(check_subject("a\u{1b}[2J").is_err());
         assert!(check_subject(&"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn canonical_bytes_round_trip_and_refuse_any_other_encoding() {
+        let mut c = crate::Chain::new();
+        let d = Detail::new(&json!({"owner": "u1", "n": -3, "s": "é\n"})).expect("detail");
+        let r = c.append("user:u1", Action::Signed, "cred_1", d, 7).expect("append");
+        let b = r.canonical_bytes();
+        assert_eq!(Record::from_canonical_bytes(&b), Ok(r));
+        for cut in [0, 20, 30, b.len() - 1] {
+            assert!(Record::from_canonical_bytes(&b[..cut]).is_err(), "{cut}");
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(Record::from_canonical_bytes(&longer).is_err());
+        // A non-canonical detail of the same meaning (members swapped, lengths equal).
+        let text = String::from_utf8_lossy(&b).into_owned();
+        let swapped = text.replacen(r#"{"n":-3,"owner":"u1""#, r#"{"owner":"u1","n":-3"#, 1);
+        assert_ne!(swapped, text);
+        assert!(Record::from_canonical_bytes(swapped.as_bytes()).is_err());
     }
 
     #[test]

@@ -228,3 +228,49 @@ fn a_resumed_verifier_checks_what_follows_as_a_whole_one_would() {
     ));
     assert!(matches!(Verifier::resume(5, records[4].hash, None, later(5)), Err(AuditError::Invalid { .. })));
 }
+
+/// v2 (FORMAT.md §6): the checkpoint also signs the Merkle tree head over records
+/// `1..=seq`. It verifies beside v1 checkpoints, through the export too; a tree root
+/// that is not the chain's, a tree size that is not the seq, or a v2 signature
+/// replayed as v1 (or the reverse) is refused.
+#[test]
+fn v2_checkpoints_sign_the_tree_head_and_v1_still_verify() {
+    use sealgate_audit::TreeHead;
+    use sealgate_audit::merkle::{leaf_hash, root};
+    let signer = Signer::new();
+    let (records, v1) = chain(&signer);
+    let leaves: Vec<_> = records.iter().map(|r| leaf_hash(&r.hash.0)).collect();
+    let head = |seq: u64| TreeHead { size: seq, root: root(&leaves[..seq as usize]) };
+    let at = |seq: u64, tree| Checkpoint { seq, hash: records[seq as usize - 1].hash, time: 9_000 + seq, tree };
+    let v2 = signer.sign(at(10, Some(head(10))));
+    let mut all = v1.clone();
+    all.push(v2.clone());
+    let s = verify_with_checkpoints(records.clone(), all.clone(), &signer.root()).expect("v1 and v2 verify");
+    assert_eq!(s.checkpoints_verified, 3);
+
+    // The export line carries the head, parses back, and the export verifies.
+    let line = checkpoint_line(&v2);
+    assert!(line.contains(r#","tree_size":10,"tree_root":""#), "{line}");
+    let mut text = vec![root_line(&signer.root())];
+    text.extend(records.iter().map(record_line));
+    text.extend(all.iter().map(checkpoint_line));
+    let s = verify_export(text.join("\n").as_bytes(), Trust::Root(signer.root())).expect("export verifies");
+    assert_eq!(s.checkpoints_verified, 3);
+
+    // A validly signed head whose root is not the chain's tree: refused at its seq.
+    let wrong = signer.sign(at(6, Some(TreeHead { size: 6, root: root(&leaves[..5]) })));
+    let err = verify_with_checkpoints(records.clone(), [wrong], &signer.root()).expect_err("wrong root");
+    assert_eq!(err, AuditError::BadRecord { seq: 6, reason: Reason::TreeMismatch });
+
+    // Tree size not the seq (C3): refused even though the signature is good.
+    let bad_size = signer.sign(at(6, Some(TreeHead { size: 5, root: root(&leaves[..5]) })));
+    let err = verify_with_checkpoints(records.clone(), [bad_size], &signer.root()).expect_err("size");
+    assert!(matches!(err, AuditError::BadCheckpoint { seq: 6, .. }), "{err}");
+
+    // The v2 signature does not verify a v1 reading of the same checkpoint, nor v1's a v2.
+    let stripped = SignedCheckpoint { checkpoint: at(10, None), sig: v2.sig.clone() };
+    assert!(verify_with_checkpoints(records.clone(), [stripped], &signer.root()).is_err());
+    let v1_8 = v1[1].clone();
+    let dressed = SignedCheckpoint { checkpoint: Checkpoint { tree: Some(head(8)), ..v1_8.checkpoint }, sig: v1_8.sig };
+    assert!(verify_with_checkpoints(records, [dressed], &signer.root()).is_err());
+}

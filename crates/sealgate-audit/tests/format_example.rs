@@ -80,3 +80,29 @@ fn worked_example_reproduces() {
     assert_eq!(summary.to_string(), blocks[4].trim());
     assert_eq!(summary.checkpoints_verified, 1);
 }
+
+/// FORMAT.md §6's example: the tree over §5's two records, and the v2 checkpoint input.
+#[test]
+fn tree_example_reproduces() {
+    use sealgate_audit::merkle::{inclusion_proof, leaf_hash, root, verify_inclusion};
+    use sealgate_audit::{Checkpoint, TreeHead};
+    let section = FORMAT.split("## 6. The Merkle tree").nth(1).expect("§6");
+    let section = section.split("\n## ").next().expect("§6 body");
+    let stated = |label: &str| {
+        let s = section.split(label).nth(1).expect("label");
+        Hash::from_hex(&s[..64]).expect("hash in §6")
+    };
+    let block = section.split("```").nth(1).expect("block").split_once('\n').expect("fence").1;
+    let h1 = hash_after("hash = `", 1);
+    let h2 = hash_after("hash = `", 2);
+    let leaves = [leaf_hash(&h1.0), leaf_hash(&h2.0)];
+    assert_eq!(leaves, [stated("`leaf1 = "), stated("`leaf2 = ")]);
+    let r = root(&leaves);
+    assert_eq!(r, stated("`root = "));
+    let cp = Checkpoint { seq: 2, hash: h2, time: 1_767_225_601_000, tree: Some(TreeHead { size: 2, root: r }) };
+    assert_eq!(checkpoint_signing_input(&cp), unhex(block));
+    assert_eq!(checkpoint_signing_input(&cp).len(), 116);
+    assert_eq!(inclusion_proof(&leaves, 0), Some(vec![leaves[1]]));
+    assert_eq!(inclusion_proof(&leaves, 1), Some(vec![leaves[0]]));
+    verify_inclusion(1, 2, &leaves[1], &[leaves[0]], &r).expect("proof");
+}

@@ -48,7 +48,7 @@ fn peer(args: &[&str], stdin: &[u8]) -> (i32, String) {
 fn peer_reproduces_the_worked_example_from_the_text() {
     let format = root_dir().join("crates/sealgate-audit/FORMAT.md");
     let (code, out) = peer(&["example", format.to_str().expect("path")], b"");
-    assert_eq!((code, out.as_str()), (0, "ok: FORMAT.md section 5 reproduced (14 checks)"));
+    assert_eq!((code, out.as_str()), (0, "ok: FORMAT.md sections 5 and 6 reproduced (19 checks)"));
 }
 
 struct Signer(EcdsaKeyPair);
@@ -127,6 +127,7 @@ fn rust_verdict(text: &str, pin: &str) -> String {
                 Reason::HashMismatch => "hash-mismatch",
                 Reason::BrokenLink => "broken-link",
                 Reason::CheckpointMismatch => "checkpoint-mismatch",
+                Reason::TreeMismatch => "tree-mismatch",
                 other => panic!("a reason the peer does not know: {other:?}"),
             };
             format!("refused: record {seq}: {why}")
@@ -287,4 +288,41 @@ fn peer_reads_a_checkpoint_file_like_this_crate() {
     let (rust, peer) = verdicts(&whole, &format!("{side}{}\n", record_line(&records[0])));
     assert_eq!(rust, "refused: checkpoints line 2");
     assert_eq!(peer, rust);
+}
+
+/// v2 checkpoints (FORMAT.md §6) sign the Merkle tree head too: the peer computes the
+/// tree from the RFC's definitions and agrees, on a good chain and on a validly signed
+/// head whose root is not the chain's tree.
+#[test]
+fn peer_checks_the_tree_heads_of_v2_checkpoints() {
+    use sealgate_audit::merkle::{leaf_hash, root};
+    use sealgate_audit::{Checkpoint, TreeHead};
+    let signer = Signer::new();
+    let key = signer.root();
+    let pin = key.thumbprint();
+    let (records, v1) = chain(&signer, "cred_4");
+    let leaves: Vec<_> = records.iter().map(|r| leaf_hash(&r.hash.0)).collect();
+    let v2 = |seq: u64, tree_root| {
+        let cp = Checkpoint {
+            seq,
+            hash: records[seq as usize - 1].hash,
+            time: 1_767_225_900_000,
+            tree: Some(TreeHead { size: seq, root: tree_root }),
+        };
+        let sig = signer.0.sign(&SystemRandom::new(), &checkpoint_signing_input(&cp)).expect("sign");
+        SignedCheckpoint { checkpoint: cp, sig: sig.as_ref().to_vec() }
+    };
+    let mut cps = v1.clone();
+    cps.push(v2(5, root(&leaves[..5])));
+    cps.push(v2(8, root(&leaves)));
+    let good = export(&key, &records, &cps);
+    let summary = rust_verdict(&good, &pin);
+    assert!(summary.ends_with(", 5 checkpoints verified"), "{summary}");
+    assert_eq!(peer_verdict(&good, &pin), summary);
+
+    let mut wrong = v1;
+    wrong.push(v2(5, root(&leaves[..4])));
+    let bad = export(&key, &records, &wrong);
+    assert_eq!(rust_verdict(&bad, &pin), "refused: record 5: tree-mismatch");
+    assert_eq!(peer_verdict(&bad, &pin), "refused: record 5: tree-mismatch");
 }

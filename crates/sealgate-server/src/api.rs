@@ -35,6 +35,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_audit::Action;
 use sealgate_envelope::{AlgPolicy, Binding, Class, Jwe, PublicJwk};
 use sealgate_store::{AuditRecord, Credential, EnvelopeInfo, KeyStatus, Order, Store, StoreError};
@@ -240,6 +242,7 @@ fn table() -> Table<ApiState> {
         .add::<__path_list_imports, _, _>(list_imports)
         .add::<__path_retry_import, _, _>(retry_import)
         .add::<__path_audit_trail, _, _>(audit_trail)
+        .add::<__path_audit_export, _, _>(audit_export)
 }
 
 /// Every `(method, path)` the api's own router serves (paths in axum/OpenAPI `{param}`
@@ -482,6 +485,60 @@ pub struct AuditPage {
     pub records: Vec<AuditRecordView>,
     /// The `after` of the next page.
     pub next_after: i64,
+}
+
+/// A signed checkpoint of a user export (sealgate-audit FORMAT.md §3, §6): v2, signing
+/// the Merkle tree head over records `1..=seq`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExportCheckpoint {
+    /// The last record it covers.
+    pub seq: u64,
+    /// That record's hash (64 lowercase hex digits).
+    pub hash: String,
+    /// When it was signed (Unix ms).
+    pub time: u64,
+    /// Leaves of the tree it signs: records 1 to `seq`.
+    pub tree_size: u64,
+    /// The RFC 9162 root hash of that tree (hex).
+    pub tree_root: String,
+    /// ES256 signature (r || s, base64url) by the custody root.
+    pub sig: String,
+}
+
+/// One of the user's records with its inclusion proof.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExportRecord {
+    /// Its leaf in the tree: seq - 1.
+    pub index: u64,
+    /// The size of the signed tree it is proven in (a checkpoint's `tree_size`).
+    pub tree_size: u64,
+    /// Exactly the bytes hashed into the chain (FORMAT.md §1), base64url without padding.
+    pub record: String,
+    /// The RFC 9162 inclusion path, leaf to root (hex hashes).
+    pub proof: Vec<String>,
+}
+
+/// `GET /v1/audit/export`: the caller's records, each provable against a checkpoint
+/// signed by the custody root (sealgate-audit FORMAT.md §7;
+/// `sealgate audit verify --user-export FILE --pin PIN` checks it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserAuditExport {
+    /// `sealgate-audit-user-export-v1`.
+    pub format: String,
+    /// The user every record names (its detail's `owner`).
+    pub user: String,
+    /// The custody root's public key (EC P-256 JWK); pin its RFC 7638 thumbprint.
+    #[schema(value_type = Object)]
+    pub root: Value,
+    /// The checkpoints the proofs lead to.
+    pub checkpoints: Vec<ExportCheckpoint>,
+    /// The caller's records after `after` that a checkpoint covers, oldest first.
+    pub records: Vec<ExportRecord>,
+    /// The `after` of the next page.
+    pub next_after: i64,
+    /// Whether the caller has records after `next_after` (on a later page, or newer than
+    /// the latest checkpoint: ask again in a few seconds).
+    pub more: bool,
 }
 
 /// How a request was authenticated.
@@ -1458,6 +1515,108 @@ async fn audit_trail(
     Ok(Json(AuditPage { records: records.iter().map(audit_view).collect(), next_after }))
 }
 
+/// Query of `GET /v1/audit/export`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditExportQuery {
+    /// Records after this sequence number (default 0: from the start).
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// Most records answered (default and maximum 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// The caller's own audit records with what proves them: for each its leaf index and an
+/// RFC 9162 inclusion proof into the Merkle tree that the latest signed checkpoint commits
+/// to, that checkpoint, and the custody root's public key. Nothing of other users'
+/// records but the hashes in the proofs. Verify with
+/// `sealgate audit verify --user-export FILE --pin PIN`.
+#[utoipa::path(get, path = "/v1/audit/export", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(AuditExportQuery),
+    responses((status = 200, description = "the records and their proofs", body = UserAuditExport),
+              (status = 400, description = "a bad `after` or `limit`", body = ErrorBody),
+              (status = 503, description = "no signed checkpoint yet (one follows new records within seconds)", body = ErrorBody)))]
+async fn audit_export(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    q: Result<Query<AuditExportQuery>, QueryRejection>,
+) -> ApiResult<Json<UserAuditExport>> {
+    let q = query(q)?;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000);
+    if after < 0 {
+        return Err(ApiError::bad("after must be a sequence number (0 or more)"));
+    }
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad("limit must be 1 to 1000"));
+    }
+    let not_yet = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no signed checkpoint covers the audit chain yet (the signer signs one within seconds of new records); try again shortly",
+        )
+    };
+    let internal = |what: &'static str, e: String| {
+        tracing::error!(error = %e, what, "audit export failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    };
+    let stored = s.store.latest_tree_checkpoint().await.map_err(|e| ApiError::store("audit export", e))?;
+    let Some(cp) = stored.as_ref().and_then(crate::audit::checkpoint_of) else { return Err(not_yet()) };
+    let Some(tree) = cp.checkpoint.tree else { return Err(not_yet()) };
+    let root = s
+        .store
+        .setting(sealgate_store::AUDIT_ROOT_JWK)
+        .await
+        .map_err(|e| ApiError::store("audit export", e))?
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|jwk| sealgate_audit::RootKey::from_jwk(&jwk).ok())
+        .ok_or_else(not_yet)?;
+    let rows =
+        s.store.audit_for_owner(&user.id, after, limit + 1).await.map_err(|e| ApiError::store("audit export", e))?;
+    // Leaves are seq - 1 (T1): only seqs 1..=tree size have one in the signed tree.
+    let covered: Vec<(&AuditRecord, u64)> = rows
+        .iter()
+        .filter_map(|r| u64::try_from(r.seq).ok().filter(|seq| (1..=tree.size).contains(seq)).map(|seq| (r, seq - 1)))
+        .take(limit as usize)
+        .collect();
+    let more = rows.len() > covered.len();
+    let indices: Vec<u64> = covered.iter().map(|(_, index)| *index).collect();
+    let proofs = crate::audit::inclusion_proofs(&s.store, tree.size, &indices)
+        .await
+        .map_err(|e| internal("inclusion proofs", e))?;
+    let records = covered
+        .iter()
+        .zip(proofs)
+        .map(|((row, index), proof)| ExportRecord {
+            index: *index,
+            tree_size: tree.size,
+            // A row that no longer reads as a record is still listed (empty), so the
+            // verifier names it instead of it vanishing from the trail.
+            record: crate::audit::record_of(row).map(|r| B64.encode(r.canonical_bytes())).unwrap_or_default(),
+            proof: proof.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    let c = &cp.checkpoint;
+    Ok(Json(UserAuditExport {
+        format: sealgate_audit::user_export::USER_EXPORT_FORMAT.to_owned(),
+        user: user.id.clone(),
+        root: root.to_jwk(),
+        checkpoints: vec![ExportCheckpoint {
+            seq: c.seq,
+            hash: c.hash.to_string(),
+            time: c.time,
+            tree_size: tree.size,
+            tree_root: tree.root.to_string(),
+            sig: B64.encode(&cp.sig),
+        }],
+        records,
+        next_after: covered.last().map_or(after, |(r, _)| r.seq),
+        more,
+    }))
+}
+
 /// This document: every route of the public listener of `sealgate serve`, generated from
 /// the handlers' types (the service listener serves its own).
 #[utoipa::path(get, path = "/openapi.json", tag = "api", security(),
@@ -1503,6 +1662,7 @@ pub fn service_openapi_document() -> Value {
     show_order,
     list_imports,
     retry_import,
-    audit_trail
+    audit_trail,
+    audit_export
 ))]
 pub(crate) struct ApiDoc;

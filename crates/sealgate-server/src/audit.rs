@@ -9,12 +9,14 @@
 //! append that does not extend the current tail, and the writer re-hashes the
 //! batch against the new tail and tries again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sealgate_audit::merkle::{self, NodeId};
 use sealgate_audit::{Action, Chain, Detail, Hash};
 use sealgate_custody::Custody;
 use sealgate_store::{AuditTail, NewAuditRecord, SqliteAuditAppender, Store, StoredCheckpoint, WalCheckpointer};
@@ -519,7 +521,10 @@ async fn signed_checkpoint(
 ) -> Result<StoredCheckpoint, String> {
     let seq = u64::try_from(tail.seq).map_err(|_| "negative seq".to_owned())?;
     let hash = Hash::from_hex(&tail.hash).ok_or("bad tail hash")?;
-    let cp = sealgate_audit::Checkpoint { seq, hash, time: crate::now_ms() };
+    // v2 (FORMAT.md §6): the checkpoint also signs the Merkle tree over records 1..=seq.
+    let root = tree_root(store, seq).await?;
+    let tree = sealgate_audit::TreeHead { size: seq, root };
+    let cp = sealgate_audit::Checkpoint { seq, hash, time: crate::now_ms(), tree: Some(tree) };
     let sig =
         policy.custody.root_sign(&sealgate_audit::checkpoint_signing_input(&cp)).await.map_err(|e| e.to_string())?;
     // Name the root key beside the checkpoints it signs (verifiers still pin its thumbprint).
@@ -535,7 +540,87 @@ async fn signed_checkpoint(
         hash: tail.hash.clone(),
         time_ms: i64::try_from(cp.time).unwrap_or(i64::MAX),
         sig: B64.encode(sig),
+        tree_size: Some(tail.seq),
+        tree_root: Some(root.to_string()),
     })
+}
+
+/// Leaves read from the chain per step while the stored tree is extended.
+const TREE_PAGE: u32 = 10_000;
+
+/// The perfect nodes `ids` from the store.
+async fn tree_nodes(store: &Store, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, String> {
+    let keys: Vec<(i32, i64)> =
+        ids.iter().filter_map(|id| Some((i32::try_from(id.level).ok()?, i64::try_from(id.idx).ok()?))).collect();
+    let rows = store.audit_tree_nodes(&keys).await.map_err(|e| e.to_string())?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(level, idx, h)| {
+            let id = NodeId { level: u32::try_from(level).ok()?, idx: u64::try_from(idx).ok()? };
+            Some((id, Hash(h.try_into().ok()?)))
+        })
+        .collect())
+}
+
+/// Extends the stored Merkle tree (`audit_tree`) to at least `size` leaves from the
+/// chain's record hashes, and returns the root of the tree of `size` leaves. Only leaves
+/// not yet stored are read, so a checkpoint costs O(records since the last one); the
+/// first one after an upgrade reads the whole chain once.
+pub async fn tree_root(store: &Store, size: u64) -> Result<Hash, String> {
+    let have = u64::try_from(store.audit_tree_leaves().await.map_err(|e| e.to_string())?).unwrap_or(0);
+    if have >= size {
+        let nodes = tree_nodes(store, &merkle::root_nodes(size)).await?;
+        return merkle::root_from(size, |id| nodes.get(&id).copied())
+            .ok_or_else(|| format!("the stored audit tree lacks nodes of its first {size} leaves"));
+    }
+    let nodes = tree_nodes(store, &merkle::root_nodes(have)).await?;
+    let mut tree = merkle::Frontier::resume(have, |id| nodes.get(&id).copied())
+        .ok_or_else(|| format!("the stored audit tree lacks nodes of its first {have} leaves"))?;
+    while tree.size() < size {
+        let want = u32::try_from(size - tree.size()).unwrap_or(TREE_PAGE).min(TREE_PAGE);
+        let after = i64::try_from(tree.size()).map_err(|_| "tree too large".to_owned())?;
+        let rows = store.audit_hashes(after, want).await.map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Err(format!("the chain ends at seq {} below the tree size {size}", tree.size()));
+        }
+        let mut batch = Vec::with_capacity(rows.len() * 2);
+        for row in rows {
+            if u64::try_from(row.seq).ok() != Some(tree.size() + 1) {
+                return Err(format!("the chain has a gap before seq {}", row.seq));
+            }
+            let h = Hash::from_hex(&row.hash).ok_or_else(|| format!("record {}: unreadable hash", row.seq))?;
+            // T1: leaf i is the hash of record i + 1.
+            let done = tree.push(merkle::leaf_hash(&h.0)).ok_or("tree full")?;
+            batch.extend(done.into_iter().filter_map(|(id, h)| {
+                Some((i32::try_from(id.level).ok()?, i64::try_from(id.idx).ok()?, h.0.to_vec()))
+            }));
+        }
+        store.add_audit_tree_nodes(&batch).await.map_err(|e| e.to_string())?;
+    }
+    Ok(tree.root())
+}
+
+/// Inclusion proofs of leaves `indices` in the tree of `size` leaves, from the stored
+/// perfect nodes (one query per level for the whole batch; shared nodes fetched once).
+pub async fn inclusion_proofs(store: &Store, size: u64, indices: &[u64]) -> Result<Vec<Vec<Hash>>, String> {
+    let mut ids: Vec<NodeId> =
+        indices.iter().filter_map(|i| merkle::proof_nodes(*i, size)).flatten().flatten().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut nodes = tree_nodes(store, &ids).await?;
+    if nodes.len() < ids.len() {
+        // A tree not (yet) stored this far, e.g. a node table restored from an older
+        // backup: extend it from the chain once and look again.
+        tree_root(store, size).await?;
+        nodes = tree_nodes(store, &ids).await?;
+    }
+    indices
+        .iter()
+        .map(|i| {
+            merkle::inclusion_proof_from(*i, size, |id| nodes.get(&id).copied())
+                .ok_or_else(|| format!("no inclusion proof of leaf {i} in a tree of {size}"))
+        })
+        .collect()
 }
 
 async fn sign_checkpoint(
@@ -594,6 +679,13 @@ pub(crate) fn checkpoint_of(cp: &StoredCheckpoint) -> Option<sealgate_audit::Sig
             seq: u64::try_from(cp.seq).ok()?,
             hash: Hash::from_hex(&cp.hash)?,
             time: u64::try_from(cp.time_ms).ok()?,
+            tree: match (cp.tree_size, &cp.tree_root) {
+                (None, None) => None,
+                (Some(size), Some(root)) => {
+                    Some(sealgate_audit::TreeHead { size: u64::try_from(size).ok()?, root: Hash::from_hex(root)? })
+                }
+                _ => return None,
+            },
         },
         sig: B64.decode(&cp.sig).ok()?,
     })

@@ -213,10 +213,10 @@ impl SqliteAuditAppender {
     pub fn add_checkpoint(&mut self, cp: &StoredCheckpoint) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO audit_checkpoints (seq, hash, time_ms, sig) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (seq) DO NOTHING",
+                "INSERT INTO audit_checkpoints (seq, hash, time_ms, sig, tree_size, tree_root) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
             )
-            .and_then(|mut st| st.execute(params![cp.seq, cp.hash, cp.time_ms, cp.sig]))
+            .and_then(|mut st| st.execute(params![cp.seq, cp.hash, cp.time_ms, cp.sig, cp.tree_size, cp.tree_root]))
             .map(|_| ())
             .map_err(|e| db_err("add audit checkpoint", e))
     }

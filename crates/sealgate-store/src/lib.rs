@@ -31,6 +31,7 @@
 
 mod audit;
 mod audit_sqlite;
+mod audit_tree;
 mod credentials;
 mod error;
 mod jobs;
@@ -45,6 +46,7 @@ mod store;
 
 pub use audit::{AuditRecord, AuditTail, NewAuditRecord};
 pub use audit_sqlite::{SqliteAuditAppender, WalCheckpoint, WalCheckpointer};
+pub use audit_tree::TreeNode;
 pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };

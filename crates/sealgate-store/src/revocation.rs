@@ -87,7 +87,7 @@ impl Store {
 
     /// Checkpoints covering a seq in `after < seq <= upto`, by seq, at most `limit`.
     pub async fn audit_checkpoints_in(&self, after: i64, upto: i64, limit: u32) -> Result<Vec<StoredCheckpoint>> {
-        const SQL: &str = "SELECT seq, hash, time_ms, sig FROM audit_checkpoints \
+        const SQL: &str = "SELECT seq, hash, time_ms, sig, tree_size, tree_root FROM audit_checkpoints \
                            WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
         with_pool!(self, p => sqlx::query_as::<_, StoredCheckpoint>(SQL).bind(after).bind(upto)
             .bind(i64::from(limit)).fetch_all(p).await)

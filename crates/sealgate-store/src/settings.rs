@@ -14,6 +14,10 @@ pub struct StoredCheckpoint {
     pub time_ms: i64,
     /// base64url ES256 signature (r||s).
     pub sig: String,
+    /// The Merkle tree size a v2 checkpoint signs (`None`: a v1 checkpoint).
+    pub tree_size: Option<i64>,
+    /// The Merkle tree root (hex) a v2 checkpoint signs.
+    pub tree_root: Option<String>,
 }
 
 /// Setting name of the global kill switch (`on` / `off`).
@@ -24,18 +28,26 @@ pub const AUDIT_ROOT_JWK: &str = "audit_root_jwk";
 impl Store {
     /// Records a checkpoint; a second one for the same `seq` is ignored.
     pub async fn add_audit_checkpoint(&self, cp: &StoredCheckpoint) -> Result<()> {
-        const SQL: &str = "INSERT INTO audit_checkpoints (seq, hash, time_ms, sig) VALUES ($1, $2, $3, $4) \
-                           ON CONFLICT (seq) DO NOTHING";
+        const SQL: &str = "INSERT INTO audit_checkpoints (seq, hash, time_ms, sig, tree_size, tree_root) \
+                           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING";
         with_pool!(self, p => sqlx::query(SQL).bind(cp.seq).bind(&cp.hash).bind(cp.time_ms).bind(&cp.sig)
-            .execute(p).await.map(|_| ()))
+            .bind(cp.tree_size).bind(&cp.tree_root).execute(p).await.map(|_| ()))
         .ctx("add audit checkpoint")?;
         Ok(())
     }
 
     /// All checkpoints, by seq.
     pub async fn audit_checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
-        const SQL: &str = "SELECT seq, hash, time_ms, sig FROM audit_checkpoints ORDER BY seq";
+        const SQL: &str = "SELECT seq, hash, time_ms, sig, tree_size, tree_root FROM audit_checkpoints ORDER BY seq";
         with_pool!(self, p => sqlx::query_as::<_, StoredCheckpoint>(SQL).fetch_all(p).await).ctx("audit checkpoints")
+    }
+
+    /// The latest checkpoint that signs a tree head (v2), if any.
+    pub async fn latest_tree_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        const SQL: &str = "SELECT seq, hash, time_ms, sig, tree_size, tree_root FROM audit_checkpoints \
+                           WHERE tree_size IS NOT NULL ORDER BY seq DESC LIMIT 1";
+        with_pool!(self, p => sqlx::query_as::<_, StoredCheckpoint>(SQL).fetch_optional(p).await)
+            .ctx("latest tree checkpoint")
     }
 
     /// A setting's value.

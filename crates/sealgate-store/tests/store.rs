@@ -89,11 +89,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -161,7 +161,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -963,7 +963,14 @@ async fn dedicated_sqlite_audit_appender_keeps_the_pool_semantics() {
         assert_eq!(store.audit_tail().await.expect("tail"), Some(tail.clone()));
 
         // Checkpoints through the appender land in the same table, once per seq.
-        let cp = StoredCheckpoint { seq: tail.seq, hash: tail.hash.clone(), time_ms: 1, sig: "sig".into() };
+        let cp = StoredCheckpoint {
+            seq: tail.seq,
+            hash: tail.hash.clone(),
+            time_ms: 1,
+            sig: "sig".into(),
+            tree_size: None,
+            tree_root: None,
+        };
         app.add_checkpoint(&cp).expect("checkpoint");
         app.add_checkpoint(&StoredCheckpoint { sig: "other".into(), ..cp.clone() }).expect("duplicate ignored");
         assert_eq!(store.audit_checkpoints().await.expect("checkpoints"), vec![cp]);
@@ -1183,7 +1190,14 @@ async fn revocation_touches_only_the_recorded_envelope_and_reads_the_chain_by_se
         assert_eq!(third.seq, 3);
         assert!(store.audit_record(6).await.expect("record").is_none());
         for seq in [2, 4, 5] {
-            let cp = StoredCheckpoint { seq, hash: format!("h{seq}"), time_ms: 1, sig: "s".into() };
+            let cp = StoredCheckpoint {
+                seq,
+                hash: format!("h{seq}"),
+                time_ms: 1,
+                sig: "s".into(),
+                tree_size: None,
+                tree_root: None,
+            };
             store.add_audit_checkpoint(&cp).await.expect("checkpoint");
         }
         let seqs = |v: Vec<StoredCheckpoint>| v.into_iter().map(|c| c.seq).collect::<Vec<_>>();

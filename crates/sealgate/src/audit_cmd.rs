@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use sealgate_audit::RootKey;
 use sealgate_audit::jsonl::{Trust, parse_checkpoints, verify_export_with};
+use sealgate_audit::user_export::{UserExportError, is_audit_page, is_user_export, verify_user_export};
 
 /// Largest export read (about a million records); the whole file is held in
 /// memory while it is verified.
@@ -18,12 +19,19 @@ const MAX_JWK_FILE: u64 = 16 * 1024;
 pub enum AuditCommand {
     /// Verify a JSON Lines audit export (records, signed checkpoints, an
     /// optional root line; see crates/sealgate-audit/FORMAT.md): every seq,
-    /// hash and link, and every checkpoint's signature. Prints a one-line
-    /// summary, or exits 2 naming the first bad record.
+    /// hash and link, and every checkpoint's signature (and the Merkle tree
+    /// head of v2 checkpoints). Or, with --user-export, a user's own export
+    /// (`GET /v1/audit/export`). Prints a one-line summary, or exits 2 naming
+    /// the first bad record (every bad record, for a user export).
     Verify {
-        /// The export to verify.
-        #[arg(long, required_unless_present = "database", conflicts_with = "database")]
+        /// The export to verify (the operator's full chain).
+        #[arg(long, required_unless_present_any = ["database", "user_export"], conflicts_with = "database")]
         file: Option<PathBuf>,
+        /// A user's export saved from `GET /v1/audit/export`: checks that the root key's
+        /// thumbprint is --pin, every checkpoint's signature, every record's inclusion
+        /// proof into the signed Merkle tree, and that every record names the user.
+        #[arg(long, requires = "pin", conflicts_with_all = ["file", "database", "root_jwk", "checkpoints"])]
+        user_export: Option<PathBuf>,
         /// Verify the chain in a Sealgate database instead (sqlite://… or postgres://…),
         /// with its signed checkpoints.
         #[arg(long)]
@@ -48,7 +56,21 @@ pub enum AuditCommand {
 
 pub fn run(cmd: AuditCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cmd {
-        AuditCommand::Verify { file, database, root_jwk, pin, checkpoints } => {
+        AuditCommand::Verify { user_export: Some(path), pin: Some(pin), .. } => {
+            let text = read_bounded(&path, MAX_EXPORT)?;
+            let summary = verify_user_export(&text, &pin).map_err(|e| match e {
+                UserExportError::Records(faults) => anyhow::anyhow!(
+                    "{} of the export's records do not verify: {}",
+                    faults.len(),
+                    faults.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                ),
+                other => anyhow::anyhow!("{}: {other}", path.display()),
+            })?;
+            writeln!(out, "{summary}")?;
+            Ok(())
+        }
+        AuditCommand::Verify { user_export: Some(_), pin: None, .. } => bail!("--user-export needs --pin"),
+        AuditCommand::Verify { file, database, root_jwk, pin, checkpoints, .. } => {
             let root = match &root_jwk {
                 Some(path) => Some(read_root(path)?),
                 None => None,
@@ -59,7 +81,28 @@ pub fn run(cmd: AuditCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 (None, None) => Trust::None,
             };
             let text = match (&file, &database) {
-                (Some(file), _) => read_bounded(file, MAX_EXPORT)?,
+                (Some(file), _) => {
+                    let text = read_bounded(file, MAX_EXPORT)?;
+                    // Say what a JSON document given as a JSON Lines chain is, rather than
+                    // "record 1: malformed".
+                    if is_audit_page(&text) {
+                        bail!(
+                            "{} is a saved GET /v1/audit page (a user's records without proofs), not a chain \
+                             export: it cannot be checked against the signed checkpoints; save \
+                             GET /v1/audit/export instead and run `sealgate audit verify --user-export FILE --pin PIN`",
+                            file.display()
+                        );
+                    }
+                    if is_user_export(&text) {
+                        bail!(
+                            "{} is a user export (GET /v1/audit/export): verify it with \
+                             `sealgate audit verify --user-export {} --pin PIN`",
+                            file.display(),
+                            file.display()
+                        );
+                    }
+                    text
+                }
                 (None, Some(url)) => export_database(url)?,
                 (None, None) => bail!("give --file or --database"),
             };

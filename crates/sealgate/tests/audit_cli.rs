@@ -96,3 +96,107 @@ fn good_and_tampered_chains() {
     refused(&run(&["audit", "verify", "--file", p(&good), "--pin", "AAAA"], b""), "does not match the pin", &[]);
     refused(&run(&["audit", "verify", "--file", p(&dir.path("missing"))], b""), "cannot read", &[]);
 }
+
+/// A user export as `GET /v1/audit/export` writes it (FORMAT.md §7) for `user`, over a
+/// chain of 9 records alternating between alice and bob, with one v2 checkpoint.
+fn user_export(user: &str, key: &EcdsaKeyPair) -> serde_json::Value {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use sealgate_audit::merkle::{inclusion_proof, leaf_hash, root};
+    use sealgate_audit::{Checkpoint, TreeHead};
+    let mut chain = Chain::new();
+    let records: Vec<_> = (0..9u64)
+        .map(|i| {
+            let owner = if i % 2 == 0 { "alice" } else { "bob" };
+            let d = Detail::new(&json!({"owner": owner, "i": i})).expect("detail");
+            chain.append(&format!("user:{owner}"), Action::Signed, "cred_1", d, 1_767_225_600_000 + i).expect("append")
+        })
+        .collect();
+    let leaves: Vec<_> = records.iter().map(|r| leaf_hash(&r.hash.0)).collect();
+    let tree = TreeHead { size: 9, root: root(&leaves) };
+    let cp = Checkpoint { seq: 9, hash: records[8].hash, time: 1_767_225_700_000, tree: Some(tree) };
+    let sig = key.sign(&SystemRandom::new(), &checkpoint_signing_input(&cp)).expect("sign");
+    let entries: Vec<_> = records
+        .iter()
+        .filter(|r| r.actor == format!("user:{user}"))
+        .map(|r| {
+            let proof = inclusion_proof(&leaves, r.seq - 1).expect("proof");
+            json!({"index": r.seq - 1, "tree_size": 9, "record": B64.encode(r.canonical_bytes()),
+                   "proof": proof.iter().map(ToString::to_string).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({
+        "format": "sealgate-audit-user-export-v1", "user": user,
+        "root": RootKey::from_point(key.public_key().as_ref()).expect("root").to_jwk(),
+        "checkpoints": [{"seq": 9, "hash": cp.hash.to_string(), "time": cp.time, "tree_size": 9,
+                         "tree_root": tree.root.to_string(), "sig": B64.encode(sig.as_ref())}],
+        "records": entries, "next_after": 9, "more": false,
+    })
+}
+
+#[test]
+fn user_export_verifies_alone_and_names_each_bad_record() {
+    let dir = TempDir::new("audit-user");
+    let key = key();
+    let pin = RootKey::from_point(key.public_key().as_ref()).expect("root").thumbprint();
+    let good = user_export("alice", &key);
+    let file = dir.path("alice.json");
+    std::fs::write(&file, good.to_string()).expect("write");
+    let out = ok(run(&["audit", "verify", "--user-export", p(&file), "--pin", &pin], b""));
+    assert_eq!(
+        out.trim_end(),
+        "ok: user alice: 5 records (seq 1 to 9), each proven in a signed tree of 9 records; 1 checkpoints verified"
+    );
+
+    // Every bad record is named, each with its own reason.
+    let bob = user_export("bob", &key);
+    let mut bad = good.clone();
+    bad["records"][0] = bob["records"][0].clone();
+    bad["records"][2]["proof"][0] = json!("00".repeat(32));
+    std::fs::write(&file, bad.to_string()).expect("write");
+    refused(
+        &run(&["audit", "verify", "--user-export", p(&file), "--pin", &pin], b""),
+        "2 of the export's records do not verify: record 1 (seq 2): names another user, not alice; \
+         record 3 (seq 5): the inclusion proof does not lead to the signed tree root",
+        &[],
+    );
+    // The pin, a forged checkpoint, and the missing --pin.
+    std::fs::write(&file, good.to_string()).expect("write");
+    refused(&run(&["audit", "verify", "--user-export", p(&file), "--pin", "AAAA"], b""), "does not match the pin", &[]);
+    let mut forged = good.clone();
+    forged["checkpoints"][0]["time"] = json!(1);
+    std::fs::write(&file, forged.to_string()).expect("write");
+    refused(
+        &run(&["audit", "verify", "--user-export", p(&file), "--pin", &pin], b""),
+        "checkpoint 1 (seq 9): signature does not verify",
+        &[],
+    );
+    let out = run(&["audit", "verify", "--user-export", p(&file)], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pin"));
+}
+
+/// A saved `GET /v1/audit` page, or a user export, given to `--file` says what it is and
+/// what to run instead (it used to say `record 1: malformed`).
+#[test]
+fn file_says_what_a_saved_trail_is() {
+    let dir = TempDir::new("audit-page");
+    let page = dir.path("trail.json");
+    let body = json!({"records": [{"seq": 3, "time_ms": 1, "actor": "user:alice", "action": "signed",
+        "subject": "c", "detail": {"owner": "alice"}, "prev_hash": "00", "hash": "11"}], "next_after": 3});
+    std::fs::write(&page, serde_json::to_string_pretty(&body).expect("json")).expect("write");
+    refused(
+        &run(&["audit", "verify", "--file", p(&page)], b""),
+        "is a saved GET /v1/audit page (a user's records without proofs), not a chain export: it cannot be \
+         checked against the signed checkpoints; save GET /v1/audit/export instead and run \
+         `sealgate audit verify --user-export FILE --pin PIN`",
+        &[],
+    );
+    let export = dir.path("export.json");
+    std::fs::write(&export, user_export("alice", &key()).to_string()).expect("write");
+    refused(
+        &run(&["audit", "verify", "--file", p(&export)], b""),
+        "verify it with `sealgate audit verify --user-export",
+        &[],
+    );
+}

@@ -363,6 +363,7 @@ async fn the_whole_journey_through_http() {
             ("POST", "/v1/orders".into(), Some(order.clone())),
             ("DELETE", format!("/v1/orders/{order_id}"), None),
             ("GET", "/v1/audit".into(), None),
+            ("GET", "/v1/audit/export".into(), None),
         ];
         for (m, path, body) in &user_routes {
             // Anonymous, and a service token (services are not users): 401, nothing changed.
@@ -422,6 +423,19 @@ async fn the_whole_journey_through_http() {
 
         // The canary: nowhere in logs, HTTP traffic or the database.
         tokio::time::sleep(Duration::from_millis(1500)).await; // the idle checkpoint
+        // The user checks their own trail alone: the export, saved, verified by the CLI
+        // against the pin printed at start (FORMAT.md §7).
+        let (s, export) = client.call(&base, &me, "GET", "/v1/audit/export", None).await;
+        assert_eq!(s, 200, "{export}");
+        let saved = data.join("my-trail.json");
+        std::fs::write(&saved, export.to_string()).expect("save the export");
+        let out = Command::new(BIN)
+            .args(["audit", "verify", "--user-export", saved.to_str().expect("path"), "--pin", &server.pin])
+            .output()
+            .expect("audit verify --user-export");
+        assert!(out.status.success(), "{}\nthe export: {export}", String::from_utf8_lossy(&out.stderr));
+        let mine = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(mine.starts_with(&format!("ok: user {user}: ")) && !mine.contains(": 0 records"), "{mine}");
         let logs = server.logs();
         drop(server); // SIGKILL: the database files are what a crash leaves behind.
         let transcript = client.transcript.lock().expect("t").clone();
