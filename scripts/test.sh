@@ -57,6 +57,9 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 totals="$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")"
 
+step "the scaled deployment, as docs/scaled-deployment.md prints it (PostgreSQL, two signers, TLS)"
+SEALGATE_BIN="$PWD/target/debug" bash scripts/scaled-deployment.sh
+
 api_fuzz_seconds="${SEALGATE_API_FUZZ_SECONDS:-60}"
 if [ "$api_fuzz_seconds" = 0 ]; then
   echo "test.sh: SKIPPED the API fuzz step (SEALGATE_API_FUZZ_SECONDS=0)" >&2

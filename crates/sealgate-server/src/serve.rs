@@ -978,7 +978,8 @@ pub async fn run(
     }
     let scheme = |tls: &Option<crate::tls::ServerTls>| if tls.is_some() { "https" } else { "http" };
     println!("sealgate: listening on {}://{addr}", scheme(&public_tls));
-    println!("sealgate: service listener on {}://{service_addr} (signer, /metrics)", scheme(&service_tls));
+    let serves = if signer.is_some() { "the signer, /metrics" } else { "/metrics, health" };
+    println!("sealgate: service listener on {}://{service_addr} ({serves})", scheme(&service_tls));
     if api_auth.is_some() && opts.oidc.is_none() {
         let base = match &opts.public_url {
             Some(_) => login_base(opts.public_url.as_deref(), addr)?,
