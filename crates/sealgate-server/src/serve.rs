@@ -720,6 +720,17 @@ pub async fn run(
         ),
         None => None,
     };
+    if public_tls.is_none() && service_tls.is_none() {
+        // `systemctl reload` (SIGHUP) must never stop a process that has nothing to reload:
+        // the default action of SIGHUP is to exit.
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: no TLS files to reload");
+                }
+            });
+        }
+    }
     let signer_pool = if opts.signer_urls.is_empty() {
         if opts.signer_ca.is_some() {
             return Err(ServeError("--signer-ca needs --signer-url".into()));

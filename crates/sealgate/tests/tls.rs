@@ -497,3 +497,22 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
         assert!(!proc.logs().contains(SECRET), "the secret is in no log");
     }
 }
+
+/// `systemctl reload` sends SIGHUP to every process: one without TLS has nothing to reload
+/// and must keep serving (the signal's default action would stop it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_never_stops_a_process_without_tls() {
+    let tmp = TempDir::new("tls-hup");
+    let mut proc = Spawned::spawn(
+        Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(tmp.path("data")),
+    );
+    let at = proc.wait_for("serve listening", Duration::from_secs(60), ServeListening::from_logs).await;
+    hup(proc.child.id());
+    proc.wait_for("the SIGHUP logged", Duration::from_secs(20), |l| {
+        l.contains("SIGHUP: no TLS files to reload").then_some(())
+    })
+    .await;
+    let status = reqwest::get(format!("{}/healthz", at.base)).await.expect("still serving").status();
+    assert_eq!(status, 200);
+    assert!(proc.child.try_wait().expect("wait").is_none(), "the process is still running");
+}
