@@ -1103,6 +1103,12 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         ("GET", "/v1/orders/{id}") => (404, 404, 401),
         // Alice's newest import job (queued: retryable), which bob cannot see.
         ("POST", "/v1/imports/{id}/retry") => (200, 404, 401),
+        // The matrix sends these no body.
+        ("PUT", "/v1/notifications/settings")
+        | ("POST", "/v1/notifications/email")
+        | ("POST", "/v1/notifications/webhooks") => (400, 400, 401),
+        // The matrix names a credential id, which is no endpoint of anyone's.
+        ("DELETE", "/v1/notifications/webhooks/{id}") => (404, 404, 401),
         _ => (200, 200, 401),
     }
 }
