@@ -645,8 +645,8 @@ mod tests {
         assert_eq!(backoff(b, c, -3), Duration::from_secs(5));
     }
 
-    #[test]
-    fn smtp_urls_are_checked() {
+    #[tokio::test]
+    async fn smtp_urls_are_checked() {
         let cfg = |url: &str| SmtpConfig {
             url: url.into(),
             starttls: StartTls::None,

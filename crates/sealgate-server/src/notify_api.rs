@@ -199,7 +199,7 @@ pub(crate) async fn add_webhook(
 #[utoipa::path(delete, path = "/v1/notifications/webhooks/{id}", tag = "api", security(("session" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "endpoint id")),
     responses((status = 204, description = "removed"),
-              (status = 404, description = "no such endpoint of yours", body = crate::json::ErrorBody)))]
+              (status = 404, description = "not one of your endpoints", body = crate::json::ErrorBody)))]
 pub(crate) async fn delete_webhook(
     State(s): State<ApiState>,
     user: AuthUser,
