@@ -486,3 +486,38 @@ async fn two_senders_send_each_message_once() {
     })
     .await;
 }
+
+/// Refused withdraws and trades reach a user only if they asked, and never operators; the
+/// other events reach the user's address, their endpoints and the operators'.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_go_only_to_users_who_asked() {
+    harness::on_both("refusals_go_only_to_users_who_asked", |db| async move {
+        let env = start(&db.url).await;
+        let alice = env.login("alice").await;
+        env.store.set_contact_email("alice", "alice@example.test", "confirmed").await.expect("contact");
+        env.store.add_webhook_endpoint("wh_a", Some("alice"), "https://hooks.example/a").await.expect("hook");
+        env.store.add_webhook_endpoint("wh_op", None, "https://ops.example/h").await.expect("hook");
+        let refused = NotifyEvent::Refused {
+            user: "alice".into(),
+            credential_id: "a1".into(),
+            what: "withdraw".into(),
+            reason: "withdraw is not in the credential's scope".into(),
+        };
+        let enqueue = |e: NotifyEvent| {
+            let store = env.store.clone();
+            async move { sealgate_server::notifier::enqueue(&store, &e).await.expect("enqueue") }
+        };
+        assert_eq!(enqueue(refused.clone()).await, 0, "not asked for");
+        let (s, t) =
+            env.call("PUT", "/v1/notifications/settings", Some(&alice), Some(json!({"notify_refusals": true}))).await;
+        assert_eq!(s, 200, "{t}");
+        assert_eq!(enqueue(refused).await, 2, "her address and her endpoint; not the operator's");
+        let revoked = NotifyEvent::RoleRevoked { user: "alice".into(), credential_id: "a1".into(), role: "trader".into() };
+        assert_eq!(enqueue(revoked).await, 3);
+        let other = NotifyEvent::RoleRevoked { user: "bob".into(), credential_id: "b1".into(), role: "trader".into() };
+        assert_eq!(enqueue(other).await, 1, "bob has nowhere but the operator");
+        let rows = env.store.list_notifications(None, 100).await.expect("list");
+        assert!(rows.iter().filter(|r| r.user_id.as_deref() == Some("bob")).count() == 0, "nothing addressed to bob's name");
+    })
+    .await;
+}
