@@ -497,6 +497,20 @@ async fn oidc_bearer_tokens() {
         assert_eq!((r.status, r.body["id"].as_str()), (200, Some(carol.as_str())), "{}", r.text);
         assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "one JWKS fetch, then the cache");
 
+        // A verified email claim becomes the notification address; an unverified one never.
+        let mut c = claims("idp|carol");
+        c["email"] = json!("carol@mail.example");
+        c["email_verified"] = json!(false);
+        assert_eq!(call(jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &c, &ec)).await.status, 200);
+        assert_eq!(env.store.contact(&carol).await.expect("contact").email, None, "unverified");
+        c["email_verified"] = json!("true");
+        assert_eq!(call(jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &c, &ec)).await.status, 200);
+        assert_eq!(env.store.contact(&carol).await.expect("contact").email, None, "only the boolean true");
+        c["email_verified"] = json!(true);
+        assert_eq!(call(jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &c, &ec)).await.status, 200);
+        let contact = env.store.contact(&carol).await.expect("contact");
+        assert_eq!((contact.email.as_deref(), contact.email_source.as_deref()), (Some("carol@mail.example"), Some("oidc")));
+
         // Bearer requests need no CSRF token.
         let t = jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &claims("idp|carol"), &ec);
         assert_eq!(env.call("POST", "/v1/lockdown", &Who::Bearer(t), None).await.status, 200);
