@@ -49,8 +49,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{self, Auth, AuthUser};
 use crate::importer;
-use crate::notify_api;
 use crate::json::{ErrorBody, JsonObject, bounded, error_response};
+use crate::notify_api;
 use crate::revocation::{ENVELOPE_REPLACED, REVOKED_MEMBER, envelope_digest, revoked_member};
 use crate::trader::{OrderRequest, TradeError, Trader};
 

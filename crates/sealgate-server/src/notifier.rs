@@ -31,8 +31,8 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::{ExposeSecret, SecretString};
 use sealgate_store::{Channel, ClaimedNotification, NewEvent, Store};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -261,7 +261,8 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 pub fn sign_webhook(secret: &SecretString, id: &str, timestamp: u64, body: &[u8]) -> Result<String, NotifyError> {
     let s = secret.expose_secret();
     let b64 = s.strip_prefix("whsec_").unwrap_or(s);
-    let raw = Zeroizing::new(B64STD.decode(b64).map_err(|_| NotifyError::Config("webhook secret is not base64".into()))?);
+    let raw =
+        Zeroizing::new(B64STD.decode(b64).map_err(|_| NotifyError::Config("webhook secret is not base64".into()))?);
     let key = hmac::Key::new(hmac::HMAC_SHA256, &raw);
     let mut ctx = hmac::Context::with_key(&key);
     ctx.update(id.as_bytes());
@@ -371,9 +372,8 @@ fn smtp_transport(c: &SmtpConfig, timeout: Duration) -> Result<AsyncSmtpTranspor
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    let params = || {
-        TlsParameters::new(host.to_owned()).map_err(|e| NotifyError::Config(format!("--smtp-url: TLS setup: {e}")))
-    };
+    let params =
+        || TlsParameters::new(host.to_owned()).map_err(|e| NotifyError::Config(format!("--smtp-url: TLS setup: {e}")));
     let tls = match (wrapper, c.starttls) {
         (true, _) => Tls::Wrapper(params()?),
         (false, StartTls::Required) => Tls::Required(params()?),
@@ -433,8 +433,10 @@ impl Notifier {
     ) -> Result<Self, NotifyError> {
         let (smtp, from) = match &config.smtp {
             Some(c) => {
-                let from: Mailbox =
-                    c.from.parse().map_err(|_| NotifyError::Config(format!("--smtp-from {:?}: not an address", c.from)))?;
+                let from: Mailbox = c
+                    .from
+                    .parse()
+                    .map_err(|_| NotifyError::Config(format!("--smtp-from {:?}: not an address", c.from)))?;
                 (Some(smtp_transport(c, config.timeout)?), Some(from))
             }
             None => (None, None),
@@ -525,7 +527,10 @@ impl Notifier {
             Some(user) => {
                 let (token, hash) = new_link_token()?;
                 let ttl = i64::try_from(LOCKDOWN_LINK_TTL.as_millis()).unwrap_or(i64::MAX);
-                self.store.add_lockdown_token(&hash, user, Some(n.id), now.saturating_add(ttl)).await.map_err(store_err)?;
+                self.store
+                    .add_lockdown_token(&hash, user, Some(n.id), now.saturating_add(ttl))
+                    .await
+                    .map_err(store_err)?;
                 Some(Zeroizing::new(format!("{base}/lockdown/{}", token.as_str())))
             }
             None => None,
@@ -666,6 +671,9 @@ mod tests {
         let e = NotifyEvent::RoleRevoked { user: "u".into(), credential_id: "c".into(), role: "trader".into() };
         let s = serde_json::to_string(&e).expect("json");
         assert_eq!(serde_json::from_str::<NotifyEvent>(&s).expect("back"), e);
-        assert!(serde_json::from_str::<NotifyEvent>(r#"{"type":"lockdown","user":"u","frozen":1,"via":"api","jwe":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<NotifyEvent>(r#"{"type":"lockdown","user":"u","frozen":1,"via":"api","jwe":"x"}"#)
+                .is_err()
+        );
     }
 }

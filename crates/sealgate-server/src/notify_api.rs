@@ -190,7 +190,8 @@ pub(crate) async fn add_webhook(
         return Err(ApiError::bad("at most 10 webhook endpoints; delete one first"));
     }
     let id = random_id()?;
-    let ep = s.store.add_webhook_endpoint(&id, Some(&user.id), &req.url).await.map_err(|e| ApiError::store("webhook", e))?;
+    let ep =
+        s.store.add_webhook_endpoint(&id, Some(&user.id), &req.url).await.map_err(|e| ApiError::store("webhook", e))?;
     let secret = secrecy::ExposeSecret::expose_secret(&key.webhook_secret(&ep.id)).to_owned();
     Ok((StatusCode::CREATED, Json(WebhookView { id: ep.id, url: ep.url, secret: Some(secret) })))
 }
@@ -325,8 +326,9 @@ pub(crate) async fn lockdown_use(State(s): State<ApiState>, Path(token): Path<St
         }
     };
     s.changed_all();
-    let event = AuditEvent::new(format!("lockdown-link:{user}"), Action::Lockdown, &user, json!({"frozen": n, "via": "link"}))
-        .owner(&user);
+    let event =
+        AuditEvent::new(format!("lockdown-link:{user}"), Action::Lockdown, &user, json!({"frozen": n, "via": "link"}))
+            .owner(&user);
     if let Err(e) = s.audit.record(event).await {
         tracing::error!(error = %e, "lockdown by link not audited");
     }
@@ -381,19 +383,20 @@ pub(crate) async fn confirm_use(State(s): State<ApiState>, Path(token): Path<Str
     };
     let Some(hash) = token_of(&token) else { return gone() };
     match s.store.take_email_confirm_token(&hash).await {
-        Ok(Some((user, email, exp))) if exp > now() => match s.store.set_contact_email(&user, &email, "confirmed").await
-        {
-            Ok(()) => page(
-                StatusCode::OK,
-                "Address confirmed",
-                "Notifications about your Sealgate account now go to this address.",
-                None,
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "confirm: store unavailable");
-                page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The service is unavailable; try again.", None)
+        Ok(Some((user, email, exp))) if exp > now() => {
+            match s.store.set_contact_email(&user, &email, "confirmed").await {
+                Ok(()) => page(
+                    StatusCode::OK,
+                    "Address confirmed",
+                    "Notifications about your Sealgate account now go to this address.",
+                    None,
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "confirm: store unavailable");
+                    page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The service is unavailable; try again.", None)
+                }
             }
-        },
+        }
         Ok(_) => gone(),
         Err(e) => {
             tracing::error!(error = %e, "confirm: store unavailable");
@@ -414,7 +417,9 @@ mod tests {
         }
         assert!(check_webhook_url("https://hooks.example/x").is_ok());
         assert!(check_webhook_url("http://127.0.0.1:9/x").is_ok());
-        for bad in ["http://hooks.example/x", "https://u:p@hooks.example/", "ftp://x/", "not a url", "file:///etc/passwd"] {
+        for bad in
+            ["http://hooks.example/x", "https://u:p@hooks.example/", "ftp://x/", "not a url", "file:///etc/passwd"]
+        {
             assert!(check_webhook_url(bad).is_err(), "{bad:?}");
         }
     }

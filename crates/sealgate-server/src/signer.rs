@@ -1199,7 +1199,11 @@ impl SignerClient for HttpSignerClient {
 }
 
 /// The notification of a denial, if it refused a withdraw or a trade.
-pub(crate) fn refusal_event(owner: &str, credential_id: &str, detail: &serde_json::Value) -> Option<crate::notifier::NotifyEvent> {
+pub(crate) fn refusal_event(
+    owner: &str,
+    credential_id: &str,
+    detail: &serde_json::Value,
+) -> Option<crate::notifier::NotifyEvent> {
     let what = match (detail.get("class").and_then(|v| v.as_str()), detail.get("op").and_then(|v| v.as_str())) {
         (Some("withdraw"), _) => "withdraw",
         (Some("trade"), _) | (None, Some("place")) => "trade",

@@ -509,7 +509,10 @@ async fn oidc_bearer_tokens() {
         c["email_verified"] = json!(true);
         assert_eq!(call(jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &c, &ec)).await.status, 200);
         let contact = env.store.contact(&carol).await.expect("contact");
-        assert_eq!((contact.email.as_deref(), contact.email_source.as_deref()), (Some("carol@mail.example"), Some("oidc")));
+        assert_eq!(
+            (contact.email.as_deref(), contact.email_source.as_deref()),
+            (Some("carol@mail.example"), Some("oidc"))
+        );
 
         // Bearer requests need no CSRF token.
         let t = jwt(&json!({"alg": "ES256", "kid": "ec-1"}), &claims("idp|carol"), &ec);

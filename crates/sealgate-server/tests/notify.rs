@@ -16,7 +16,7 @@ use sealgate_server::api::{self, ApiState, RecipientSet};
 use sealgate_server::audit::AuditLog;
 use sealgate_server::auth::{Auth, AuthConfig, LocalConfig};
 use sealgate_server::metrics::Metrics;
-use sealgate_server::notifier::{NotifierConfig, Notifier, NotifyEvent, NotifyKey, SmtpConfig, StartTls};
+use sealgate_server::notifier::{Notifier, NotifierConfig, NotifyEvent, NotifyKey, SmtpConfig, StartTls};
 use sealgate_store::{CredentialStatus, Store};
 use serde_json::{Value, json};
 
@@ -175,12 +175,8 @@ impl Env {
 
     async fn login(&self, user: &str) -> Who {
         let token = self.auth.issue_login_token(user).await.expect("token");
-        let r = self
-            .http
-            .get(format!("{}/login?token={}", self.base, token.expose_secret()))
-            .send()
-            .await
-            .expect("login");
+        let r =
+            self.http.get(format!("{}/login?token={}", self.base, token.expose_secret())).send().await.expect("login");
         assert_eq!(r.status().as_u16(), 303);
         let cookie = r
             .headers()
@@ -255,8 +251,9 @@ async fn notifications_end_to_end() {
         // Alice sets her address: the confirmation goes to it, and only to it.
         let (s, t) = env.call("POST", "/v1/notifications/email", Some(&alice), Some(json!({"email": "bad"}))).await;
         assert_eq!(s, 400, "{t}");
-        let (s, t) =
-            env.call("POST", "/v1/notifications/email", Some(&alice), Some(json!({"email": "alice@example.test"}))).await;
+        let (s, t) = env
+            .call("POST", "/v1/notifications/email", Some(&alice), Some(json!({"email": "alice@example.test"})))
+            .await;
         assert_eq!(s, 202, "{t}");
         assert_eq!(notifier.drain().await.expect("drain"), 1);
         let mails = sink.mails();
@@ -295,7 +292,12 @@ async fn notifications_end_to_end() {
         let (_, t) = env.call("GET", "/v1/notifications/webhooks", Some(&alice), None).await;
         assert_eq!(serde_json::from_str::<Value>(&t).expect("json")["webhooks"], json!([]), "bob's are bob's");
         let (s, _) = env
-            .call("DELETE", &format!("/v1/notifications/webhooks/{}", created["id"].as_str().expect("id")), Some(&alice), None)
+            .call(
+                "DELETE",
+                &format!("/v1/notifications/webhooks/{}", created["id"].as_str().expect("id")),
+                Some(&alice),
+                None,
+            )
             .await;
         assert_eq!(s, 404, "alice cannot remove bob's endpoint");
         env.store
@@ -334,7 +336,10 @@ async fn notifications_end_to_end() {
             .collect();
         assert_eq!(op_hooks.len(), 4);
         assert_eq!(op_events.len(), 4, "one per event: {op_events:?}");
-        assert!(op_hooks.iter().all(|h| h["payload"]["data"].get("lockdown_url").is_none()), "no user link to operators");
+        assert!(
+            op_hooks.iter().all(|h| h["payload"]["data"].get("lockdown_url").is_none()),
+            "no user link to operators"
+        );
         let ids: BTreeSet<&str> = hooks.iter().map(|h| h["id"].as_str().expect("id")).collect();
         assert_eq!(ids.len(), hooks.len(), "one webhook-id per message");
 
@@ -394,7 +399,10 @@ async fn notifications_end_to_end() {
             for suffix in ["", "-wal"] {
                 let bytes = std::fs::read(format!("{}{suffix}", path.display())).unwrap_or_default();
                 for needle in [tok.as_bytes(), CANARY.as_bytes()] {
-                    assert!(!bytes.windows(needle.len()).any(|w| w == needle), "raw token or canary in the database file");
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle),
+                        "raw token or canary in the database file"
+                    );
                 }
             }
         }
@@ -408,7 +416,10 @@ async fn failed_webhooks_are_retried_with_the_same_id() {
         let Some(sink) = start_sink(1) else { return };
         let env = start(&db.url).await;
         let notifier = env.notifier(env.store.clone(), &sink, "n1", Duration::from_millis(200));
-        env.store.add_webhook_endpoint("wh_b", Some("bob"), &format!("http://127.0.0.1:{}/b", sink.http)).await.expect("hook");
+        env.store
+            .add_webhook_endpoint("wh_b", Some("bob"), &format!("http://127.0.0.1:{}/b", sink.http))
+            .await
+            .expect("hook");
         sink.add_secret("/b", env.key.webhook_secret("wh_b").expose_secret());
         let event = NotifyEvent::RoleRevoked { user: "bob".into(), credential_id: "b1".into(), role: "trader".into() };
         assert_eq!(sealgate_server::notifier::enqueue(&env.store, &event).await.expect("enqueue"), 1);
@@ -425,12 +436,18 @@ async fn failed_webhooks_are_retried_with_the_same_id() {
         assert_eq!(hooks[1]["verified"], json!(true));
         // A message whose attempts run out is failed, for the operator to see.
         env.store.add_webhook_endpoint("wh_dead", Some("carol"), "http://127.0.0.1:9/dead").await.expect("hook");
-        let event = NotifyEvent::RoleRevoked { user: "carol".into(), credential_id: "c1".into(), role: "trader".into() };
+        let event =
+            NotifyEvent::RoleRevoked { user: "carol".into(), credential_id: "c1".into(), role: "trader".into() };
         sealgate_server::notifier::enqueue(&env.store, &event).await.expect("enqueue");
         let short = Notifier::new(
             env.store.clone(),
             env.key.clone(),
-            Arc::new(NotifierConfig { public_url: env.base.clone(), backoff_base: Duration::from_millis(1), backoff_cap: Duration::from_millis(2), ..NotifierConfig::default() }),
+            Arc::new(NotifierConfig {
+                public_url: env.base.clone(),
+                backoff_base: Duration::from_millis(1),
+                backoff_cap: Duration::from_millis(2),
+                ..NotifierConfig::default()
+            }),
             "n2".into(),
             Arc::new(Metrics::default()),
         )
@@ -461,7 +478,11 @@ async fn two_senders_send_each_message_once() {
             env.store.create_user(&id, None).await.expect("user");
             env.store.set_contact_email(&id, &format!("{id}@example.test"), "confirmed").await.expect("contact");
             for e in 0..EVENTS {
-                let ev = NotifyEvent::RoleRevoked { user: id.clone(), credential_id: format!("c{e}"), role: "trader".into() };
+                let ev = NotifyEvent::RoleRevoked {
+                    user: id.clone(),
+                    credential_id: format!("c{e}"),
+                    role: "trader".into(),
+                };
                 sealgate_server::notifier::enqueue(&env.store, &ev).await.expect("enqueue");
             }
         }
@@ -477,7 +498,12 @@ async fn two_senders_send_each_message_once() {
         assert_eq!(mails.len(), USERS * EVENTS, "each message once");
         let distinct: BTreeSet<(String, String)> = mails
             .iter()
-            .map(|m| (m["to"][0].as_str().expect("to").to_owned(), m["body"].as_str().expect("body").lines().next().unwrap_or("").to_owned()))
+            .map(|m| {
+                (
+                    m["to"][0].as_str().expect("to").to_owned(),
+                    m["body"].as_str().expect("body").lines().next().unwrap_or("").to_owned(),
+                )
+            })
             .collect();
         assert_eq!(distinct.len(), USERS * EVENTS, "no message twice, none missing");
         if db.backend == "postgres" {
@@ -512,12 +538,16 @@ async fn refusals_go_only_to_users_who_asked() {
             env.call("PUT", "/v1/notifications/settings", Some(&alice), Some(json!({"notify_refusals": true}))).await;
         assert_eq!(s, 200, "{t}");
         assert_eq!(enqueue(refused).await, 2, "her address and her endpoint; not the operator's");
-        let revoked = NotifyEvent::RoleRevoked { user: "alice".into(), credential_id: "a1".into(), role: "trader".into() };
+        let revoked =
+            NotifyEvent::RoleRevoked { user: "alice".into(), credential_id: "a1".into(), role: "trader".into() };
         assert_eq!(enqueue(revoked).await, 3);
         let other = NotifyEvent::RoleRevoked { user: "bob".into(), credential_id: "b1".into(), role: "trader".into() };
         assert_eq!(enqueue(other).await, 1, "bob has nowhere but the operator");
         let rows = env.store.list_notifications(None, 100).await.expect("list");
-        assert!(rows.iter().filter(|r| r.user_id.as_deref() == Some("bob")).count() == 0, "nothing addressed to bob's name");
+        assert!(
+            rows.iter().filter(|r| r.user_id.as_deref() == Some("bob")).count() == 0,
+            "nothing addressed to bob's name"
+        );
     })
     .await;
 }

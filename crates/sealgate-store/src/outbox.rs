@@ -195,11 +195,19 @@ macro_rules! claim_notification_sql {
     ($now:expr, $skip_locked:expr) => {
         concat!(
             "UPDATE notification_outbox SET state = 'sending', attempts = attempts + 1, locked_by = $1, \
-             locked_until_ms = ", $now, " + $2 \
+             locked_until_ms = ",
+            $now,
+            " + $2 \
              WHERE id = (SELECT id FROM notification_outbox \
-               WHERE (state = 'queued' AND run_after_ms <= ", $now, ") \
-                  OR (state = 'sending' AND locked_until_ms < ", $now, " AND attempts < max_attempts) \
-               ORDER BY run_after_ms, id LIMIT 1", $skip_locked, ") \
+               WHERE (state = 'queued' AND run_after_ms <= ",
+            $now,
+            ") \
+                  OR (state = 'sending' AND locked_until_ms < ",
+            $now,
+            " AND attempts < max_attempts) \
+               ORDER BY run_after_ms, id LIMIT 1",
+            $skip_locked,
+            ") \
              RETURNING id, recipient, kind, body, user_id, channel, endpoint_id, attempts, max_attempts, locked_by"
         )
     };
@@ -211,7 +219,11 @@ macro_rules! sweep_notification_sql {
             "UPDATE notification_outbox SET state = 'failed', locked_by = NULL, locked_until_ms = NULL, \
              last_error = 'lease expired on the last attempt' \
              WHERE id IN (SELECT id FROM notification_outbox WHERE state = 'sending' \
-               AND locked_until_ms < ", $now, " AND attempts >= max_attempts", $skip_locked, ")"
+               AND locked_until_ms < ",
+            $now,
+            " AND attempts >= max_attempts",
+            $skip_locked,
+            ")"
         )
     };
 }
@@ -221,7 +233,9 @@ macro_rules! fail_notification_sql {
         concat!(
             "UPDATE notification_outbox SET \
                state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               run_after_ms = ", $now, " + $4, locked_by = NULL, locked_until_ms = NULL, last_error = $5 \
+               run_after_ms = ",
+            $now,
+            " + $4, locked_by = NULL, locked_until_ms = NULL, last_error = $5 \
              WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND state = 'sending' RETURNING state"
         )
     };
@@ -289,9 +303,7 @@ impl Store {
             }
             Db::Postgres(p) => {
                 async {
-                    sqlx::query(sweep_notification_sql!(now_postgres!(), " FOR UPDATE SKIP LOCKED"))
-                        .execute(p)
-                        .await?;
+                    sqlx::query(sweep_notification_sql!(now_postgres!(), " FOR UPDATE SKIP LOCKED")).execute(p).await?;
                     sqlx::query_as::<_, ClaimedNotification>(claim_notification_sql!(
                         now_postgres!(),
                         " FOR UPDATE SKIP LOCKED"
@@ -408,9 +420,16 @@ impl Store {
     }
 
     /// Stores an address-confirmation token (its SHA-256); expired ones are purged.
-    pub async fn add_email_confirm_token(&self, hash: &[u8; 32], user_id: &str, email: &str, expires_ms: i64) -> Result<()> {
+    pub async fn add_email_confirm_token(
+        &self,
+        hash: &[u8; 32],
+        user_id: &str,
+        email: &str,
+        expires_ms: i64,
+    ) -> Result<()> {
         const PURGE: &str = "DELETE FROM email_confirm_tokens WHERE expires_ms <= $1";
-        const SQL: &str = "INSERT INTO email_confirm_tokens (token_hash, user_id, email, expires_ms) VALUES ($1, $2, $3, $4)";
+        const SQL: &str =
+            "INSERT INTO email_confirm_tokens (token_hash, user_id, email, expires_ms) VALUES ($1, $2, $3, $4)";
         let now = now_ms();
         with_pool!(self, p => sqlx::query(PURGE).bind(now).execute(p).await.map(|_| ())).ctx("purge confirm tokens")?;
         with_pool!(self, p => sqlx::query(SQL).bind(&hash[..]).bind(user_id).bind(email).bind(expires_ms)
@@ -449,8 +468,9 @@ impl Store {
     pub async fn delete_webhook_endpoint(&self, user_id: Option<&str>, id: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM webhook_endpoints WHERE id = $2 \
                            AND (($1 IS NULL AND user_id IS NULL) OR user_id = $1)";
-        let n = with_pool!(self, p => sqlx::query(SQL).bind(user_id).bind(id).execute(p).await.map(|r| r.rows_affected()))
-            .ctx("delete webhook endpoint")?;
+        let n =
+            with_pool!(self, p => sqlx::query(SQL).bind(user_id).bind(id).execute(p).await.map(|r| r.rows_affected()))
+                .ctx("delete webhook endpoint")?;
         Ok(n > 0)
     }
 

@@ -143,7 +143,11 @@ pub fn run(cmd: AdminCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
             store.add_webhook_endpoint(&id, None, &url).await.context("webhook")?;
             store.close().await;
             let secret = key.webhook_secret(&id);
-            writeln!(out, "webhook {id} added; its signing secret (shown once): {}", secrecy::ExposeSecret::expose_secret(&secret))?;
+            writeln!(
+                out,
+                "webhook {id} added; its signing secret (shown once): {}",
+                secrecy::ExposeSecret::expose_secret(&secret)
+            )?;
             Ok(())
         }),
         AdminCommand::WebhookRemove { id, database } => rt.block_on(async {
