@@ -157,7 +157,7 @@ impl Default for NotifyOptions {
             smtp_starttls: crate::notifier::StartTls::Required,
             smtp_from: "sealgate@localhost".into(),
             smtp_credentials_file: None,
-            workers: 2,
+            workers: 4,
             backoff_base: Duration::from_secs(5),
             backoff_cap: Duration::from_secs(15 * 60),
             key_file: None,
