@@ -1,8 +1,8 @@
 //! Notification delivery rate: N queued e-mail notifications (one event each) delivered by
 //! the notifier to a real SMTP server on loopback (aiosmtpd, interop/notify/sink.py; run
 //! `bash scripts/setup-notify.sh` first), on SQLite and on PostgreSQL (when reachable),
-//! with 1 and 4 workers. Each delivery: claim (lease) + a lockdown token minted and stored
-//! + one SMTP transaction + completion. A plain main:
+//! with 1 and 4 workers. Each delivery: a leased claim, a lockdown token minted and stored,
+//! one SMTP transaction and its completion. A plain main:
 //! `cargo bench -p sealgate-server --bench notify`.
 
 use std::io::{BufRead, BufReader};

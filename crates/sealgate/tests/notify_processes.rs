@@ -40,7 +40,12 @@ fn wait_for_text(path: &Path, text: &str, timeout: Duration) {
         if std::fs::read_to_string(path).unwrap_or_default().contains(text) {
             return;
         }
-        assert!(Instant::now() < deadline, "{} never said {text:?}: {}", path.display(), std::fs::read_to_string(path).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "{} never said {text:?}: {}",
+            path.display(),
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -127,7 +132,8 @@ async fn two_notifier_processes_send_each_message_once() {
         store.create_user(&id, None).await.expect("user");
         store.set_contact_email(&id, &format!("{id}@example.test"), "confirmed").await.expect("contact");
         for e in 0..EVENTS {
-            let ev = NotifyEvent::RoleRevoked { user: id.clone(), credential_id: format!("c{e}"), role: "trader".into() };
+            let ev =
+                NotifyEvent::RoleRevoked { user: id.clone(), credential_id: format!("c{e}"), role: "trader".into() };
             sealgate_server::notifier::enqueue(&store, &ev).await.expect("enqueue");
         }
     }
@@ -157,10 +163,8 @@ async fn two_notifier_processes_send_each_message_once() {
         .collect();
     assert_eq!(distinct.len(), total, "none twice, none missing");
     drop(procs);
-    let shares: Vec<usize> = logs
-        .iter()
-        .map(|l| std::fs::read_to_string(l).expect("log").matches("notification sent").count())
-        .collect();
+    let shares: Vec<usize> =
+        logs.iter().map(|l| std::fs::read_to_string(l).expect("log").matches("notification sent").count()).collect();
     assert_eq!(shares.iter().sum::<usize>(), total, "{shares:?}");
     assert!(shares.iter().all(|n| *n > 0), "both processes took a share: {shares:?}");
     for l in &logs {
