@@ -25,6 +25,8 @@ use crate::notifier::{NotifyEvent, token_hash};
 
 /// Longest e-mail address or webhook URL accepted.
 const MAX_ADDRESS: usize = 320;
+/// Confirmation links a user may ask for per hour.
+const MAX_CONFIRMATIONS_PER_HOUR: i64 = 5;
 /// Most webhook endpoints per user.
 const MAX_ENDPOINTS: usize = 10;
 
@@ -146,13 +148,27 @@ pub(crate) async fn put_settings(
 #[utoipa::path(post, path = "/v1/notifications/email", tag = "api", security(("session" = []), ("bearer" = [])),
     request_body = EmailIn,
     responses((status = 202, description = "a confirmation link is on its way to the address"),
-              (status = 400, description = "not an address", body = crate::json::ErrorBody)))]
+              (status = 400, description = "not an address", body = crate::json::ErrorBody),
+              (status = 429, description = "more than 5 asked for in the last hour", body = crate::json::ErrorBody)))]
 pub(crate) async fn request_email(
     State(s): State<ApiState>,
     user: AuthUser,
     JsonObject(req): JsonObject<EmailIn>,
 ) -> ApiResult<StatusCode> {
     check_email(&req.email).map_err(ApiError::bad)?;
+    // Each request mails an address the caller names: bounded, so the server is no spam relay.
+    let hour_ago = now().saturating_sub(3_600_000);
+    let recent = s
+        .store
+        .count_user_notifications(&user.id, "email_confirm", hour_ago)
+        .await
+        .map_err(|e| ApiError::store("count", e))?;
+    if recent >= MAX_CONFIRMATIONS_PER_HOUR {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many confirmation links asked for in the last hour; open one already sent, or try later",
+        ));
+    }
     let body = serde_json::to_string(&NotifyEvent::EmailConfirm { user: user.id.clone() }).unwrap_or_default();
     s.store
         .enqueue_email(&user.id, &req.email, "email_confirm", &body)

@@ -551,3 +551,31 @@ async fn refusals_go_only_to_users_who_asked() {
     })
     .await;
 }
+
+/// Two clicks on one lockdown link at once (two servers, a double submit): one freezes, the
+/// other is told the link was used. Confirmation links are rate limited per user.
+#[tokio::test(flavor = "multi_thread")]
+async fn links_are_used_once_under_races_and_confirmations_are_bounded() {
+    harness::on_both("links_are_used_once_under_races_and_confirmations_are_bounded", |db| async move {
+        let env = Arc::new(start(&db.url).await);
+        let alice = env.login("alice").await;
+        env.create(&alice, "alice", "a1").await;
+        for _ in 0..5 {
+            let (token, hash) = sealgate_server::notifier::new_link_token().expect("token");
+            env.store.add_lockdown_token(&hash, "alice", None, i64::MAX).await.expect("token");
+            let url = format!("/lockdown/{}", token.as_str());
+            let (a, b) = tokio::join!(env.call("POST", &url, None, None), env.call("POST", &url, None, None));
+            let mut statuses = [a.0, b.0];
+            statuses.sort_unstable();
+            assert_eq!(statuses, [200, 410], "{} / {}", a.1, b.1);
+        }
+        let body = json!({"email": "someone@example.test"});
+        for _ in 0..5 {
+            let (s, t) = env.call("POST", "/v1/notifications/email", Some(&alice), Some(body.clone())).await;
+            assert_eq!(s, 202, "{t}");
+        }
+        let (s, t) = env.call("POST", "/v1/notifications/email", Some(&alice), Some(body)).await;
+        assert_eq!(s, 429, "{t}");
+    })
+    .await;
+}

@@ -281,6 +281,14 @@ impl Store {
         .ctx("enqueue email")
     }
 
+    /// How many messages of `kind` were queued for `user_id` since `since_ms` (rate limits).
+    pub async fn count_user_notifications(&self, user_id: &str, kind: &str, since_ms: i64) -> Result<i64> {
+        const SQL: &str =
+            "SELECT COUNT(*) FROM notification_outbox WHERE user_id = $1 AND kind = $2 AND created_ms >= $3";
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>(SQL).bind(user_id).bind(kind).bind(since_ms).fetch_one(p).await)
+            .ctx("count notifications")
+    }
+
     /// Claims the oldest deliverable notification for `sender` for `lease` (a queued one
     /// whose backoff passed, or one whose sender's lease expired). PostgreSQL: `FOR UPDATE
     /// SKIP LOCKED`, so two senders never take one row; SQLite: one writer at a time.
