@@ -329,6 +329,10 @@ pub struct NotifierConfig {
     pub poll: Duration,
     /// Timeout of one SMTP or webhook delivery.
     pub timeout: Duration,
+    /// Deliver users' webhooks to loopback, private and link-local addresses too. Off by
+    /// default: a user's endpoint must not reach the deployment's internal network (SSRF).
+    /// Operators' endpoints are trusted either way.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for NotifierConfig {
@@ -341,6 +345,7 @@ impl Default for NotifierConfig {
             backoff_cap: Duration::from_secs(15 * 60),
             poll: Duration::from_millis(500),
             timeout: Duration::from_secs(20),
+            allow_private_webhooks: false,
         }
     }
 }
@@ -602,8 +607,16 @@ impl Notifier {
         }
         let body = Zeroizing::new(serde_json::to_vec(&payload).unwrap_or_default());
         let sig = sign_webhook(&secret, &id, ts, &body)?;
-        let resp = self
-            .http
+        // A user's endpoint is resolved here, checked to be public, and connected to at that
+        // very address (no second lookup a rebinding DNS server could answer differently).
+        let pinned;
+        let client = if n.user_id.is_some() && !self.config.allow_private_webhooks {
+            pinned = self.pinned_client(&n.recipient).await?;
+            &pinned
+        } else {
+            &self.http
+        };
+        let resp = client
             .post(&n.recipient)
             .header("content-type", "application/json")
             .header("webhook-id", &id)
@@ -617,6 +630,62 @@ impl Notifier {
             Ok(())
         } else {
             Err(NotifyError::Delivery(format!("webhook: HTTP {}", resp.status().as_u16())))
+        }
+    }
+}
+
+impl Notifier {
+    async fn pinned_client(&self, url: &str) -> Result<reqwest::Client, NotifyError> {
+        let u = reqwest::Url::parse(url).map_err(|_| NotifyError::Delivery("webhook: bad URL".into()))?;
+        let host = u.host_str().ok_or_else(|| NotifyError::Delivery("webhook: no host".into()))?.to_owned();
+        let port = u.port_or_known_default().unwrap_or(443);
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
+            .await
+            .map_err(|_| NotifyError::Delivery("webhook: the host does not resolve".into()))?
+            .collect();
+        if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
+            return Err(NotifyError::Delivery(
+                "webhook: the host resolves to a loopback, private or link-local address (refused for users' \
+                 endpoints)"
+                    .into(),
+            ));
+        }
+        reqwest::Client::builder()
+            .timeout(self.config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve_to_addrs(&bare, &addrs)
+            .build()
+            .map_err(|e| NotifyError::Delivery(format!("webhook client: {e}")))
+    }
+}
+
+/// Whether `ip` is a public unicast address (not loopback, private, link-local, CGNAT,
+/// unspecified, multicast, documentation or unique-local).
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64))
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(std::net::IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80)
         }
     }
 }
@@ -637,6 +706,28 @@ mod tests {
         let other = sign_webhook(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, br#"{"test": 2432232314}"#)
             .expect("sign");
         assert_ne!(sig, other);
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(is_public(ip.parse().expect("ip")), "{ip}");
+        }
     }
 
     #[test]

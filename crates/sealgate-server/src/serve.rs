@@ -148,6 +148,8 @@ pub struct NotifyOptions {
     /// The notify key file (default `<data>/notify.key`; made by a process running both the
     /// api and the notifier, copied to the others).
     pub key_file: Option<PathBuf>,
+    /// Let users' webhooks reach loopback and private addresses (development only).
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for NotifyOptions {
@@ -161,6 +163,7 @@ impl Default for NotifyOptions {
             backoff_base: Duration::from_secs(5),
             backoff_cap: Duration::from_secs(15 * 60),
             key_file: None,
+            allow_private_webhooks: false,
         }
     }
 }
@@ -1059,6 +1062,7 @@ pub async fn run(
             public_url,
             backoff_base: n.backoff_base,
             backoff_cap: n.backoff_cap,
+            allow_private_webhooks: n.allow_private_webhooks,
             ..crate::notifier::NotifierConfig::default()
         });
         for i in 0..n.workers.max(1) {

@@ -224,6 +224,8 @@ impl Env {
             public_url: self.base.clone(),
             backoff_base: backoff,
             backoff_cap: backoff * 4,
+            // The receiver is on loopback (the refusal without this is tested below).
+            allow_private_webhooks: true,
             ..NotifierConfig::default()
         };
         Notifier::new(store, self.key.clone(), Arc::new(config), name.into(), Arc::new(Metrics::default()))
@@ -576,6 +578,39 @@ async fn links_are_used_once_under_races_and_confirmations_are_bounded() {
         }
         let (s, t) = env.call("POST", "/v1/notifications/email", Some(&alice), Some(body)).await;
         assert_eq!(s, 429, "{t}");
+    })
+    .await;
+}
+
+/// A user's webhook endpoint may not reach the deployment's own network (SSRF): an address
+/// on loopback is refused at delivery by default; an operator's endpoint is trusted.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_webhooks_to_private_addresses_are_refused() {
+    harness::on_both("users_webhooks_to_private_addresses_are_refused", |db| async move {
+        let Some(sink) = start_sink(0) else { return };
+        let env = start(&db.url).await;
+        let strict = Notifier::new(
+            env.store.clone(),
+            env.key.clone(),
+            Arc::new(NotifierConfig { public_url: env.base.clone(), ..NotifierConfig::default() }),
+            "strict".into(),
+            Arc::new(Metrics::default()),
+        )
+        .expect("notifier");
+        for (id, user, path) in [("wh_u", Some("bob"), "/u"), ("wh_o", None, "/o")] {
+            let url = format!("http://localhost:{}{path}", sink.http);
+            env.store.add_webhook_endpoint(id, user, &url).await.expect("hook");
+            sink.add_secret(path, env.key.webhook_secret(id).expose_secret());
+        }
+        let event = NotifyEvent::RoleRevoked { user: "bob".into(), credential_id: "b1".into(), role: "trader".into() };
+        assert_eq!(sealgate_server::notifier::enqueue(&env.store, &event).await.expect("enqueue"), 2);
+        assert_eq!(strict.drain().await.expect("drain"), 1, "the operator's only");
+        let hooks = sink.hooks();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0]["path"], "/o");
+        let queued = env.store.list_notifications(Some("queued"), 10).await.expect("list");
+        assert_eq!(queued.len(), 1);
+        assert!(queued[0].last_error.as_deref().is_some_and(|e| e.contains("loopback, private")), "{:?}", queued[0]);
     })
     .await;
 }

@@ -120,6 +120,11 @@ pub struct ServeArgs {
     /// process running both the api and the notifier; copy it to the others, 0600).
     #[arg(long, value_name = "FILE")]
     notify_key: Option<PathBuf>,
+    /// Deliver users' webhooks to loopback and private addresses too (development only: by
+    /// default a user's endpoint that resolves there is refused, so it cannot reach the
+    /// deployment's own network).
+    #[arg(long)]
+    webhook_allow_private: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -187,6 +192,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             workers: a.notifier_workers,
             backoff_base: std::time::Duration::from_secs(a.notify_backoff_secs),
             key_file: a.notify_key,
+            allow_private_webhooks: a.webhook_allow_private,
             ..Default::default()
         },
         ..ServeOptions::default()
