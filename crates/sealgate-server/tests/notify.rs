@@ -362,6 +362,11 @@ async fn notifications_end_to_end() {
         let (s, page) = env.call("POST", &lockdown, None, None).await;
         assert_eq!(s, 410);
         assert!(page.contains("already used"), "{page}");
+        let trail = env.store.audit_for_owner("alice", 0, 1000).await.expect("audit");
+        assert!(
+            trail.iter().any(|r| r.action == "lockdown" && r.actor == "lockdown-link:alice"),
+            "the lockdown by link is on alice's record"
+        );
         // Another of alice's links (the revocation message's) still works: each is single-use.
         let other = link(mails[2]["body"].as_str().expect("body"), "/lockdown/");
         assert_ne!(other, lockdown);
