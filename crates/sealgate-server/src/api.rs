@@ -50,6 +50,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{self, Auth, AuthUser};
 use crate::importer;
 use crate::json::{ErrorBody, JsonObject, bounded, error_response};
+use crate::notify_api;
 use crate::revocation::{ENVELOPE_REPLACED, REVOKED_MEMBER, envelope_digest, revoked_member};
 use crate::trader::{OrderRequest, TradeError, Trader};
 
@@ -87,6 +88,8 @@ pub struct ApiState {
     /// copy at once (signers elsewhere re-check the store within their revalidation
     /// interval).
     pub on_change: Option<ChangeHook>,
+    /// The notify key (derives webhook secrets); `None`: webhook endpoints cannot be added.
+    pub notify: Option<Arc<crate::notifier::NotifyKey>>,
 }
 
 /// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
@@ -96,6 +99,19 @@ impl ApiState {
     fn changed(&self, credential: Option<(&str, &str)>) {
         if let Some(hook) = &self.on_change {
             hook(credential);
+        }
+    }
+
+    /// Every credential may have changed (a lockdown by link).
+    pub(crate) fn changed_all(&self) {
+        self.changed(None);
+    }
+
+    /// Queues `event` for its user's recipients; a failure is logged, never the caller's
+    /// (the change it reports is done and audited).
+    async fn notify(&self, event: crate::notifier::NotifyEvent) {
+        if let Err(e) = crate::notifier::enqueue(&self.store, &event).await {
+            tracing::error!(error = %e, kind = event.kind(), "notification not queued");
         }
     }
 }
@@ -116,11 +132,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self { status, message: message.into() }
     }
 
-    fn bad(message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn bad(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
@@ -128,7 +144,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
     }
 
-    fn store(op: &'static str, e: StoreError) -> Self {
+    pub(crate) fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    pub(crate) fn store(op: &'static str, e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => Self::new(StatusCode::NOT_FOUND, format!("{what} not found")),
             StoreError::AlreadyExists { what } => Self::new(StatusCode::CONFLICT, format!("{what} already exists")),
@@ -168,7 +188,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|e| ApiError::bad(bounded(&e.body_text())))
@@ -243,6 +263,12 @@ fn table() -> Table<ApiState> {
         .add::<__path_retry_import, _, _>(retry_import)
         .add::<__path_audit_trail, _, _>(audit_trail)
         .add::<__path_audit_export, _, _>(audit_export)
+        .add::<notify_api::__path_get_settings, _, _>(notify_api::get_settings)
+        .add::<notify_api::__path_put_settings, _, _>(notify_api::put_settings)
+        .add::<notify_api::__path_request_email, _, _>(notify_api::request_email)
+        .add::<notify_api::__path_list_webhooks, _, _>(notify_api::list_webhooks)
+        .add::<notify_api::__path_add_webhook, _, _>(notify_api::add_webhook)
+        .add::<notify_api::__path_delete_webhook, _, _>(notify_api::delete_webhook)
 }
 
 /// Every `(method, path)` the api's own router serves (paths in axum/OpenAPI `{param}`
@@ -932,6 +958,14 @@ async fn create_credential(
     {
         tracing::error!(error = %e, credential = %cred.id, "full import not queued");
     }
+    s.notify(crate::notifier::NotifyEvent::CredentialAdded {
+        user: user.id.clone(),
+        credential_id: cred.id.clone(),
+        exchange: cred.exchange.clone(),
+        label: cred.label.clone(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    })
+    .await;
     let info = s.store.envelope_roles(&user.id, &cred.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
     Ok((StatusCode::CREATED, Json(credential_view(&cred, &info))))
 }
@@ -1132,6 +1166,12 @@ async fn revoke_role(
             .map_err(|e| ApiError::store("revoke", e))?;
         s.changed(Some((&user.id, &id)));
         if deleted {
+            s.notify(crate::notifier::NotifyEvent::RoleRevoked {
+                user: user.id.clone(),
+                credential_id: id.clone(),
+                role: role.clone(),
+            })
+            .await;
             return load_credential(&s, &user, &id).await.map(Json);
         }
     }
@@ -1319,6 +1359,7 @@ async fn lockdown(
         AuditEvent::new(actor(&user), Action::Lockdown, &user.id, json!({"frozen": n, "cancel_orders": cancel}))
             .owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("all credentials were frozen", e))?;
+    s.notify(crate::notifier::NotifyEvent::Lockdown { user: user.id.clone(), frozen: n, via: "api".into() }).await;
     let orders = match cancel {
         false => None,
         true => {
@@ -1663,6 +1704,12 @@ pub fn service_openapi_document() -> Value {
     list_imports,
     retry_import,
     audit_trail,
-    audit_export
+    audit_export,
+    notify_api::get_settings,
+    notify_api::put_settings,
+    notify_api::request_email,
+    notify_api::list_webhooks,
+    notify_api::add_webhook,
+    notify_api::delete_webhook
 ))]
 pub(crate) struct ApiDoc;

@@ -263,8 +263,11 @@ impl Auth {
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or_else(|| unauthenticated("the Authorization header must be \"Bearer <token>\""))?
                 .trim();
-            let subject = oidc.verify(token).await?;
+            let (subject, email) = oidc.verify(token).await?;
             let id = oidc.user_for(&self.store, &subject).await?;
+            if let Some(email) = email {
+                oidc.note_email(&self.store, &id, &email).await;
+            }
             return Ok(AuthUser { id, via: AuthVia::Bearer, session: None });
         }
         let Some(local) = &self.local else {
@@ -680,6 +683,8 @@ struct Oidc {
     /// Serializes fetches; holds when the last attempt was and the discovered JWKS URL.
     fetch: tokio::sync::Mutex<(Option<Instant>, Option<String>)>,
     subjects: Mutex<HashMap<String, String>>,
+    /// The verified e-mail last recorded per user id, so the store is written only on a change.
+    emails: Mutex<HashMap<String, String>>,
 }
 
 fn check_url(url: &str) -> Result<reqwest::Url, String> {
@@ -723,6 +728,7 @@ impl Oidc {
             cache: std::sync::RwLock::new(JwksCache::default()),
             fetch: tokio::sync::Mutex::new((None, None)),
             subjects: Mutex::new(HashMap::new()),
+            emails: Mutex::new(HashMap::new()),
         })
     }
 
@@ -733,7 +739,8 @@ impl Oidc {
     }
 
     /// Verifies `token` and returns its `sub`.
-    async fn verify(&self, token: &str) -> Result<String, AuthError> {
+    /// The subject, and the `email` claim when `email_verified` is `true` (and it is an address).
+    async fn verify(&self, token: &str) -> Result<(String, Option<String>), AuthError> {
         if token.len() > MAX_JWT_LEN {
             return Err(unauthenticated(format!("the bearer token is larger than {MAX_JWT_LEN} bytes")));
         }
@@ -772,7 +779,32 @@ impl Oidc {
             return Err(unauthenticated("the JWT signature does not verify"));
         }
         let claims = decode_object(p).ok_or_else(|| unauthenticated("the JWT payload is not base64url JSON"))?;
-        self.check_claims(&claims)
+        let subject = self.check_claims(&claims)?;
+        // Only a verified address is used: an unverified claim may name anyone's mailbox.
+        let email = match (claims.get("email"), claims.get("email_verified")) {
+            (Some(Value::String(e)), Some(Value::Bool(true))) if crate::notify_api::check_email(e).is_ok() => {
+                Some(e.clone())
+            }
+            _ => None,
+        };
+        Ok((subject, email))
+    }
+
+    /// Records a verified address as the user's notification address, when it changed.
+    async fn note_email(&self, store: &Store, user_id: &str, email: &str) {
+        if lock(&self.emails).get(user_id).is_some_and(|e| e == email) {
+            return;
+        }
+        match store.set_contact_email(user_id, email, "oidc").await {
+            Ok(()) => {
+                let mut emails = lock(&self.emails);
+                if emails.len() >= MAX_SUBJECT_CACHE {
+                    emails.clear();
+                }
+                emails.insert(user_id.to_owned(), email.to_owned());
+            }
+            Err(e) => tracing::warn!(error = %e, "verified e-mail not recorded"),
+        }
     }
 
     fn check_claims(&self, c: &Map<String, Value>) -> Result<String, AuthError> {

@@ -46,7 +46,9 @@ fn is_json(response: &Response) -> bool {
 /// 405) becomes `{"error": …}` with the same status and the same headers otherwise.
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
-    if response.status().as_u16() < 400 || is_json(&response) {
+    // Our own HTML pages (the link pages) say what went wrong themselves.
+    let html = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if response.status().as_u16() < 400 || is_json(&response) || html {
         return response;
     }
     let (mut parts, body) = response.into_parts();

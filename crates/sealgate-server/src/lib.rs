@@ -28,6 +28,8 @@ pub mod hardening;
 pub mod importer;
 pub mod json;
 pub mod metrics;
+pub mod notifier;
+pub mod notify_api;
 pub mod openapi;
 pub mod revocation;
 pub mod serve;

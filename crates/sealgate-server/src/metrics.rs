@@ -41,6 +41,8 @@ counters! {
     api_requests_total: "Requests to the api role.",
     import_jobs_done_total: "Import jobs completed.",
     import_jobs_failed_total: "Import job attempts failed.",
+    notifications_sent_total: "Notifications delivered (e-mail and webhook).",
+    notifications_failed_total: "Notification delivery attempts failed (each is retried until its last attempt).",
 }
 
 /// Add one.

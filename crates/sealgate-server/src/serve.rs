@@ -41,6 +41,8 @@ pub enum ServeRole {
     Importer,
     /// The trader (serves the api's order endpoints; runs inside the api process).
     Trader,
+    /// The notifier: delivers the notification outbox (e-mail, webhooks).
+    Notifier,
 }
 
 impl ServeRole {
@@ -51,6 +53,7 @@ impl ServeRole {
             Self::Signer => "signer",
             Self::Importer => "importer",
             Self::Trader => "trader",
+            Self::Notifier => "notifier",
         }
     }
 
@@ -61,6 +64,7 @@ impl ServeRole {
             "signer" => Self::Signer,
             "importer" => Self::Importer,
             "trader" => Self::Trader,
+            "notifier" => Self::Notifier,
             _ => return None,
         })
     }
@@ -120,6 +124,48 @@ pub struct ServeOptions {
     /// A signed recipient key set to publish, for an api without custody access
     /// (`sealgate keys export-recipients`), with its root pin.
     pub recipients_file: Option<PathBuf>,
+    /// The notifier's settings (role `notifier`).
+    pub notify: NotifyOptions,
+}
+
+/// Options of the notifier role (and the api's webhook endpoints).
+#[derive(Debug, Clone)]
+pub struct NotifyOptions {
+    /// `smtp://HOST:PORT` or `smtps://HOST:PORT`; `None`: no e-mail (webhooks only).
+    pub smtp_url: Option<String>,
+    /// STARTTLS on `smtp://`.
+    pub smtp_starttls: crate::notifier::StartTls,
+    /// The `From:` address.
+    pub smtp_from: String,
+    /// SMTP user (line 1) and password (line 2), a 0600 file.
+    pub smtp_credentials_file: Option<PathBuf>,
+    /// Delivery workers in this process.
+    pub workers: usize,
+    /// First retry delay (doubles per attempt, capped at `backoff_cap`).
+    pub backoff_base: Duration,
+    /// Largest retry delay.
+    pub backoff_cap: Duration,
+    /// The notify key file (default `<data>/notify.key`; made by a process running both the
+    /// api and the notifier, copied to the others).
+    pub key_file: Option<PathBuf>,
+    /// Let users' webhooks reach loopback and private addresses (development only).
+    pub allow_private_webhooks: bool,
+}
+
+impl Default for NotifyOptions {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            smtp_starttls: crate::notifier::StartTls::Required,
+            smtp_from: "sealgate@localhost".into(),
+            smtp_credentials_file: None,
+            workers: 4,
+            backoff_base: Duration::from_secs(5),
+            backoff_cap: Duration::from_secs(15 * 60),
+            key_file: None,
+            allow_private_webhooks: false,
+        }
+    }
 }
 
 impl Default for ServeOptions {
@@ -131,7 +177,7 @@ impl Default for ServeOptions {
             sandbox: false,
             sandbox_keys: None,
             sandbox_url: None,
-            roles: vec![ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader],
+            roles: vec![ServeRole::Api, ServeRole::Signer, ServeRole::Importer, ServeRole::Trader, ServeRole::Notifier],
             database: None,
             custody_config: None,
             signer_urls: Vec::new(),
@@ -147,6 +193,7 @@ impl Default for ServeOptions {
             oidc: None,
             public_url: None,
             recipients_file: None,
+            notify: NotifyOptions::default(),
         }
     }
 }
@@ -306,7 +353,7 @@ pub fn check_options(opts: &ServeOptions) -> Result<Option<crate::api::Recipient
     let has = |r: ServeRole| opts.roles.contains(&r);
     let names = || opts.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(",");
     if opts.roles.is_empty() {
-        return Err(ServeError("--roles: name at least one of api, signer, importer, trader".into()));
+        return Err(ServeError("--roles: name at least one of api, signer, importer, trader, notifier".into()));
     }
     let embedded = embedded_default(&opts.roles);
     if !embedded && opts.database.is_none() {
@@ -930,6 +977,17 @@ pub async fn run(
     } else {
         None
     };
+    // The notify key: made here only by a process that runs both the api (which shows
+    // webhook secrets) and the notifier (which signs with them); others load the copy.
+    let key_file = opts.notify.key_file.clone().unwrap_or_else(|| data.join(crate::notifier::NOTIFY_KEY_FILE));
+    let notify_key = if has(ServeRole::Notifier) || key_file.exists() {
+        let create = has(ServeRole::Notifier) && has(ServeRole::Api);
+        Some(Arc::new(
+            crate::notifier::NotifyKey::load_or_create(&key_file, create).map_err(|e| ServeError(e.to_string()))?,
+        ))
+    } else {
+        None
+    };
     if has(ServeRole::Api) {
         let hook: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
             Arc::new(move |changed: Option<(&str, &str)>| match changed {
@@ -937,7 +995,8 @@ pub async fn run(
                 None => s.invalidate_all(),
             }) as crate::api::ChangeHook
         });
-        let (router, auth) = api_router(&store, &audit, trader.clone(), custody.as_ref(), hook, &opts).await?;
+        let (router, auth) =
+            api_router(&store, &audit, trader.clone(), custody.as_ref(), hook, notify_key.clone(), &opts).await?;
         let counted = metrics.clone();
         app = app.merge(router.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -998,6 +1057,44 @@ pub async fn run(
         };
         print_login_link(&store, &base).await?;
     }
+    if let (true, Some(key)) = (has(ServeRole::Notifier), &notify_key) {
+        let public_url = match &opts.public_url {
+            Some(u) => parse_public_url(u)?.0,
+            None if has(ServeRole::Api) => format!("{}://{addr}", scheme(&public_tls)),
+            None => return Err(ServeError("role notifier needs --public-url (the links it sends point there)".into())),
+        };
+        let n = &opts.notify;
+        let config = Arc::new(crate::notifier::NotifierConfig {
+            smtp: n.smtp_url.clone().map(|url| crate::notifier::SmtpConfig {
+                url,
+                starttls: n.smtp_starttls,
+                from: n.smtp_from.clone(),
+                credentials_file: n.smtp_credentials_file.clone(),
+            }),
+            public_url,
+            backoff_base: n.backoff_base,
+            backoff_cap: n.backoff_cap,
+            allow_private_webhooks: n.allow_private_webhooks,
+            ..crate::notifier::NotifierConfig::default()
+        });
+        for i in 0..n.workers.max(1) {
+            let worker = crate::notifier::Notifier::new(
+                store.clone(),
+                key.clone(),
+                config.clone(),
+                format!("notify-{}-{i}", worker_name()),
+                metrics.clone(),
+            )
+            .map_err(|e| ServeError(e.to_string()))?;
+            tokio::spawn(worker.run(stop_rx.clone()));
+        }
+        println!(
+            "sealgate: notifier running ({} worker(s); e-mail {}; links to {})",
+            n.workers.max(1),
+            n.smtp_url.as_deref().unwrap_or("off (no --smtp-url)"),
+            config.public_url
+        );
+    }
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, %service_addr, roles = ?opts.roles, "serving");
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -1053,6 +1150,7 @@ async fn api_router(
     trader: Option<Arc<crate::trader::Trader>>,
     custody: Option<&Arc<dyn Custody>>,
     on_change: Option<crate::api::ChangeHook>,
+    notify: Option<Arc<crate::notifier::NotifyKey>>,
     opts: &ServeOptions,
 ) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
@@ -1089,6 +1187,7 @@ async fn api_router(
         recipients: Arc::new(tokio::sync::RwLock::new(recipients)),
         auth: auth.clone(),
         on_change,
+        notify,
     };
     Ok((crate::api::router(state), auth))
 }

@@ -299,7 +299,16 @@ impl Signer {
             tracing::debug!(actor = %actor, "denial record dropped (rate limit)");
             return Ok(());
         }
-        self.record(AuditEvent::new(actor, Action::Denied, credential_id.as_str(), detail).owner(owner)).await
+        let refused = refusal_event(owner, credential_id.as_str(), &detail);
+        self.record(AuditEvent::new(actor, Action::Denied, credential_id.as_str(), detail).owner(owner)).await?;
+        // A refused withdraw or trade is told to users who asked (under the same rate limit
+        // as its record, so a flood of refusals is not a flood of messages).
+        if let Some(event) = refused
+            && let Err(e) = crate::notifier::enqueue(&self.store, &event).await
+        {
+            tracing::warn!(error = %e, "refusal notification not queued");
+        }
+        Ok(())
     }
 
     /// Drops every cached entry of `owner`'s credential `credential_id` (after a
@@ -1187,4 +1196,24 @@ impl SignerClient for HttpSignerClient {
     fn forward<'a>(&'a self, call: &'a ForwardCall) -> CallFuture<'a, ExchangeResponse> {
         Box::pin(self.post("/v1/forward", call))
     }
+}
+
+/// The notification of a denial, if it refused a withdraw or a trade.
+pub(crate) fn refusal_event(
+    owner: &str,
+    credential_id: &str,
+    detail: &serde_json::Value,
+) -> Option<crate::notifier::NotifyEvent> {
+    let what = match (detail.get("class").and_then(|v| v.as_str()), detail.get("op").and_then(|v| v.as_str())) {
+        (Some("withdraw"), _) => "withdraw",
+        (Some("trade"), _) | (None, Some("place")) => "trade",
+        _ => return None,
+    };
+    let reason: String = detail.get("reason").and_then(|v| v.as_str()).unwrap_or("refused").chars().take(200).collect();
+    Some(crate::notifier::NotifyEvent::Refused {
+        user: owner.to_owned(),
+        credential_id: credential_id.to_owned(),
+        what: what.to_owned(),
+        reason,
+    })
 }

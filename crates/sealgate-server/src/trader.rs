@@ -286,11 +286,18 @@ impl Trader {
         detail: serde_json::Value,
     ) -> Result<(), TradeError> {
         let Some(audit) = &self.audit else { return Ok(()) };
+        let refused = crate::signer::refusal_event(owner, credential_id, &detail);
         let event = AuditEvent::new("role:trader", Action::Denied, credential_id, detail).owner(owner);
         audit.record(event).await.map(|_| ()).map_err(|e| {
             tracing::error!(error = %e, "trader: refusal not audited");
             TradeError::Unavailable("the order was refused, but the audit log is unavailable".into())
-        })
+        })?;
+        if let Some(event) = refused
+            && let Err(e) = crate::notifier::enqueue(&self.store, &event).await
+        {
+            tracing::warn!(error = %e, "refusal notification not queued");
+        }
+        Ok(())
     }
 
     /// The signer call for `owner`'s credential: it names both, so the signer can only open

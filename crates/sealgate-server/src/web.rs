@@ -79,7 +79,13 @@ pub fn index_html(pin: &str) -> String {
 }
 
 fn tables() -> (Table<ApiState>, Table<ApiState>) {
-    let pages = Table::new().add::<__path_index, _, _>(index).add::<__path_asset, _, _>(asset);
+    let pages = Table::new()
+        .add::<__path_index, _, _>(index)
+        .add::<__path_asset, _, _>(asset)
+        .add::<crate::notify_api::__path_lockdown_page, _, _>(crate::notify_api::lockdown_page)
+        .add::<crate::notify_api::__path_lockdown_use, _, _>(crate::notify_api::lockdown_use)
+        .add::<crate::notify_api::__path_confirm_page, _, _>(crate::notify_api::confirm_page)
+        .add::<crate::notify_api::__path_confirm_use, _, _>(crate::notify_api::confirm_use);
     let reports = Table::new().add::<__path_csp_report, _, _>(csp_report);
     (pages, reports)
 }
@@ -103,7 +109,15 @@ pub fn route_list() -> Vec<(&'static str, String)> {
 
 /// The page's operations, for [`crate::openapi`].
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(index, asset, csp_report))]
+#[openapi(paths(
+    index,
+    asset,
+    csp_report,
+    crate::notify_api::lockdown_page,
+    crate::notify_api::lockdown_use,
+    crate::notify_api::confirm_page,
+    crate::notify_api::confirm_use
+))]
 pub(crate) struct WebDoc;
 
 fn page_headers(mut response: Response, content_type: &'static str) -> Response {

@@ -70,6 +70,7 @@ async fn start(url: &str) -> Env {
         recipients: Arc::new(tokio::sync::RwLock::new(RecipientSet { jws: "x.e30.c2ln".into(), pin: "pin".into() })),
         auth: auth.clone(),
         on_change: None,
+        notify: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

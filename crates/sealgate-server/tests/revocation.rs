@@ -126,6 +126,7 @@ async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
         recipients: Arc::new(tokio::sync::RwLock::new(RecipientSet { jws: "x.y.z".into(), pin: "pin".into() })),
         auth: auth.clone(),
         on_change,
+        notify: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

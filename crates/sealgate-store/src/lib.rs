@@ -55,7 +55,9 @@ pub use jobs::ImportSummary;
 pub use jobs::{ClaimedJob, Job, JobState, RetryOutcome};
 pub use limits::CredentialLimits;
 pub use nonce::NonceGuard;
-pub use outbox::Notification;
+pub use outbox::{
+    Channel, ClaimedNotification, Contact, LockdownToken, NewEvent, Notification, NotificationState, WebhookEndpoint,
+};
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
 pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};

@@ -30,20 +30,24 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 17] = [
     "audit_log",
     "balances",
     "credentials",
+    "email_confirm_tokens",
     "envelopes",
     "import_jobs",
+    "lockdown_tokens",
     "login_tokens",
     "nonces",
     "notification_outbox",
+    "notify_contacts",
     "orders",
     "recipient_keys",
     "sessions",
     "trades",
     "users",
+    "webhook_endpoints",
 ];
 
 /// Every row of every table (including the migrator's own), as text: `(table, row)`.
@@ -89,11 +93,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 9]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 9]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -161,7 +165,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 9]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -1020,6 +1024,10 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         assert_eq!(store.pending_notifications(10).await.expect("pending").len(), 1);
         assert!(store.mark_notification_sent(n).await.expect("sent"));
         assert!(!store.mark_notification_sent(n).await.expect("sent twice"));
+        store.set_contact_email("jan", "jan@example.com", "confirmed").await.expect("contact");
+        store.add_email_confirm_token(&[8u8; 32], "jan", "jan@example.com", i64::MAX).await.expect("confirm token");
+        store.add_webhook_endpoint("wh1", Some("jan"), "https://hooks.example/x").await.expect("webhook");
+        store.add_lockdown_token(&[9u8; 32], "jan", Some(n), i64::MAX).await.expect("lockdown token");
         store.add_login_token(&[5u8; 32], "jan", 1, i64::MAX).await.expect("login token");
         let session =
             NewSession { id_hash: &[6u8; 32], user_id: "jan", csrf_hash: &[7u8; 32], now_ms: 1, expires_ms: i64::MAX };

@@ -31,7 +31,7 @@ pub struct ServeArgs {
     /// okx and coinbase at this URL, e.g. http://127.0.0.1:9900.
     #[arg(long, conflicts_with = "sandbox", value_name = "URL")]
     sandbox_url: Option<String>,
-    /// Roles to run, comma-separated: api, signer, importer, trader (default: all).
+    /// Roles to run, comma-separated: api, signer, importer, trader, notifier (default: all).
     #[arg(long, value_delimiter = ',')]
     roles: Vec<String>,
     /// Database URL (default: SQLite in the data directory); e.g. postgres://user@host/db.
@@ -96,6 +96,35 @@ pub struct ServeArgs {
     /// For an api without custody access: the signed recipient key set to publish ({"jws", "pin"}).
     #[arg(long)]
     recipients_file: Option<PathBuf>,
+    /// The notifier's SMTP server: smtp://HOST:PORT (STARTTLS per --smtp-starttls) or
+    /// smtps://HOST:PORT (TLS from the start). Without it, e-mail is off (webhooks still go).
+    #[arg(long, value_name = "URL")]
+    smtp_url: Option<String>,
+    /// STARTTLS on smtp://: required (default), opportunistic, or none (a relay on loopback).
+    #[arg(long, default_value = "required")]
+    smtp_starttls: String,
+    /// The From: address of notification e-mail.
+    #[arg(long, default_value = "sealgate@localhost")]
+    smtp_from: String,
+    /// SMTP user name (line 1) and password (line 2), in a 0600 file (never on the command line).
+    #[arg(long, value_name = "FILE")]
+    smtp_credentials_file: Option<PathBuf>,
+    /// Notification delivery workers in this process (each its own SMTP connection: one
+    /// connection delivers ~20 messages/s, see the README's figures).
+    #[arg(long, default_value_t = 4)]
+    notifier_workers: usize,
+    /// First retry delay of a failed delivery, seconds (doubles per attempt, at most 15 minutes; 8 attempts).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    notify_backoff_secs: u64,
+    /// The notify key (derives webhook signing secrets; default <data-dir>/notify.key, made by a
+    /// process running both the api and the notifier; copy it to the others, 0600).
+    #[arg(long, value_name = "FILE")]
+    notify_key: Option<PathBuf>,
+    /// Deliver users' webhooks to loopback and private addresses too (development only: by
+    /// default a user's endpoint that resolves there is refused, so it cannot reach the
+    /// deployment's own network).
+    #[arg(long)]
+    webhook_allow_private: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -153,6 +182,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         oidc: a.oidc_issuer.zip(a.oidc_audience),
         recipients_file: a.recipients_file,
         public_url: a.public_url,
+        notify: sealgate_server::serve::NotifyOptions {
+            smtp_url: a.smtp_url,
+            smtp_starttls: sealgate_server::notifier::StartTls::parse(&a.smtp_starttls).with_context(|| {
+                format!("--smtp-starttls must be required, opportunistic or none, not {:?}", a.smtp_starttls)
+            })?,
+            smtp_from: a.smtp_from,
+            smtp_credentials_file: a.smtp_credentials_file,
+            workers: a.notifier_workers,
+            backoff_base: std::time::Duration::from_secs(a.notify_backoff_secs),
+            key_file: a.notify_key,
+            allow_private_webhooks: a.webhook_allow_private,
+            ..Default::default()
+        },
         ..ServeOptions::default()
     };
     if !a.roles.is_empty() {
@@ -161,7 +203,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             .iter()
             .map(|r| {
                 ServeRole::parse(r)
-                    .with_context(|| format!("--roles: unknown role {r:?} (api, signer, importer, trader)"))
+                    .with_context(|| format!("--roles: unknown role {r:?} (api, signer, importer, trader, notifier)"))
             })
             .collect::<anyhow::Result<_>>()?;
     }
