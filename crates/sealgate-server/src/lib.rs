@@ -30,6 +30,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod revocation;
+pub mod rewrap;
 pub mod serve;
 pub mod service_auth;
 pub mod signer;
