@@ -19,7 +19,9 @@
 //! Killed at any point and started again: a batch whose transaction did not commit is
 //! still on the old version and is done again (new ciphertext, a new record); one that
 //! committed is not on the old version any more, so it is not read again. Every envelope
-//! thus ends with exactly one live version. Between 3 and 4 (a few milliseconds, or until
+//! thus ends with exactly one live version. When the first pass is through, the process
+//! starts over, waiting for rows other re-wrap processes hold (or held when they were
+//! killed), until only envelopes it could not re-wrap are left. Between 3 and 4 (a few milliseconds, or until
 //! the re-wrap is run again when it was killed there) a signer refuses the batch's
 //! envelopes as revoked: the safe side.
 //!
@@ -46,6 +48,8 @@ pub const KEY_STATUS: &str = "key_status";
 /// Most envelopes per batch: the record's detail lists each old digest (67 bytes each)
 /// within the chain's 4096-byte detail.
 pub const MAX_BATCH: u32 = 48;
+/// Passes over the old version before giving up on rows other processes hold.
+const MAX_PASSES: u32 = 600;
 
 /// Why a re-wrap or a status change was refused or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -295,15 +299,37 @@ pub async fn rewrap(
     };
     let (mut open_ns, mut seal_ns, mut crypto_wall, mut done_count) = (0u64, 0u64, Duration::ZERO, 0u64);
     let mut cursor: Option<(String, String, String)> = None;
+    // Rows that failed here: not tried again in later passes.
+    let mut failed: std::collections::HashSet<(String, String, String)> = std::collections::HashSet::new();
+    // Pass 1 skips rows other processes hold; later passes start over and wait for them (a
+    // process killed mid-batch releases its rows, which are then done here).
+    let (mut pass, mut progressed) = (1u32, false);
     loop {
         let after = cursor.as_ref().map(|(o, c, r)| (o.as_str(), c.as_str(), r.as_str()));
-        let claim = store.claim_rewrap(&old.kid, after, opts.batch).await?;
-        let Some(last) = claim.rows.last() else { break };
+        let claim = store.claim_rewrap(&old.kid, after, opts.batch, pass > 1).await?;
+        let Some(last) = claim.rows.last() else {
+            drop(claim);
+            let left = store.envelopes_on_kid(&old.kid).await?;
+            if left <= failed.len() as u64 || pass >= MAX_PASSES {
+                break;
+            }
+            if !progressed {
+                // Others still hold rows: give them time rather than spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (pass, progressed, cursor) = (pass + 1, false, None);
+            continue;
+        };
         cursor = Some((last.owner.clone(), last.credential_id.clone(), last.role.clone()));
 
         // Open and seal, `workers` tasks, each a contiguous share of the batch.
         let crypto_started = Instant::now();
-        let rows = claim.rows.clone();
+        let rows: Vec<RewrapRow> = claim
+            .rows
+            .iter()
+            .filter(|r| !failed.contains(&(r.owner.clone(), r.credential_id.clone(), r.role.clone())))
+            .cloned()
+            .collect();
         let per = rows.len().div_ceil(workers).max(1);
         let mut tasks = Vec::new();
         let mut rest = rows;
@@ -327,6 +353,7 @@ pub async fn rewrap(
                     Ok(d) => done.push(d),
                     Err((row, reason)) => {
                         s.failed += 1;
+                        failed.insert((row.owner.clone(), row.credential_id.clone(), row.role.clone()));
                         tracing::warn!(owner = %row.owner, credential = %row.credential_id, role = %row.role, reason, "not re-wrapped");
                         if s.failures.len() < 20 {
                             s.failures.push(Failure {
@@ -362,12 +389,18 @@ pub async fn rewrap(
         });
         detail[REVOKED_MEMBER] = revoked_member(pairs.iter().map(|p| p.0));
         audit
-            .record(AuditEvent::new(opts.actor.clone(), Action::Other(REWRAPPED.parse_other()?), old.kid.clone(), detail))
+            .record(AuditEvent::new(
+                opts.actor.clone(),
+                Action::Other(REWRAPPED.parse_other()?),
+                old.kid.clone(),
+                detail,
+            ))
             .await?;
         s.batches += 1;
         let replacements: Vec<Rewrapped<'_>> =
             done.iter().map(|d| Rewrapped { old: &d.row, new_kid: &target.kid, new_jwe: &d.new_jwe }).collect();
         let n = claim.finish(&replacements).await?;
+        progressed |= n > 0;
         s.rewrapped += n;
         s.lost_race += done.len() as u64 - n;
         progress(Progress { total: found, rewrapped: s.rewrapped, skipped: s.lost_race + s.failed });

@@ -68,14 +68,17 @@ const REPLACE: &str = "UPDATE envelopes SET kid = $5, jwe = $6 \
 
 impl Store {
     /// Service side (re-wrap): claims up to `limit` envelopes sealed to `kid` after `after`
-    /// (owner, credential, role; exclusive). PostgreSQL locks them (`FOR UPDATE SKIP
-    /// LOCKED`: rows another process holds are skipped, not waited for); SQLite reads them
-    /// (one writer at a time; the compare-and-set of [`RewrapClaim::finish`] decides).
+    /// (owner, credential, role; exclusive). PostgreSQL locks them: `FOR UPDATE SKIP
+    /// LOCKED` (rows another process holds are skipped), or with `wait` `FOR UPDATE` (waits
+    /// for them; a row the other process moved off `kid` meanwhile is then not returned).
+    /// SQLite reads them (one writer at a time; the compare-and-set of
+    /// [`RewrapClaim::finish`] decides).
     pub async fn claim_rewrap(
         &self,
         kid: &str,
         after: Option<(&str, &str, &str)>,
         limit: u32,
+        wait: bool,
     ) -> Result<RewrapClaim> {
         let (o, c, r) = after.unwrap_or(("", "", ""));
         match &self.db {
@@ -92,7 +95,7 @@ impl Store {
                 Ok(RewrapClaim { rows, tx: None, store: self.clone() })
             }
             Db::Postgres(p) => {
-                let sql = format!("{CLAIM} FOR UPDATE OF e SKIP LOCKED");
+                let sql = format!("{CLAIM} FOR UPDATE OF e{}", if wait { "" } else { " SKIP LOCKED" });
                 let claimed = async {
                     let mut tx = p.begin().await?;
                     let rows = sqlx::query_as::<_, RewrapRow>(&sql)

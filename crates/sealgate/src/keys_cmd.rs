@@ -353,7 +353,11 @@ fn run_rewrap(
         let store = sealgate_store::Store::connect(database).await.context("database")?;
         let audit = AuditLog::start(
             store.clone(),
-            Some(CheckpointPolicy { custody: c.clone(), every_records: 1000, every: std::time::Duration::from_secs(1) }),
+            Some(CheckpointPolicy {
+                custody: c.clone(),
+                every_records: 1000,
+                every: std::time::Duration::from_secs(1),
+            }),
         );
         let opts = RewrapOptions { role, from, batch, workers, actor: format!("operator:{operator}") };
         let bar = tty.then(|| {

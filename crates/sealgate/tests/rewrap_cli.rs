@@ -76,7 +76,8 @@ async fn deploy(tag: &str, url: &str, n: usize) -> Deployment {
         };
         let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
         let (o, c) = (owner(i), cid(i));
-        let new = NewCredential { id: &c, owner: &o, exchange: "binance", label: "t", hint: "0000", scope: "read,trade" };
+        let new =
+            NewCredential { id: &c, owner: &o, exchange: "binance", label: "t", hint: "0000", scope: "read,trade" };
         store
             .create_credential(&new, &[NewEnvelope { role: "trader", kid: &old, jwe: &jwe }])
             .await
@@ -88,7 +89,18 @@ async fn deploy(tag: &str, url: &str, n: usize) -> Deployment {
 
 fn rewrap_args<'a>(d: &'a Deployment, from: &'a str, role: &'a str) -> Vec<&'a str> {
     vec![
-        "keys", "rewrap", "--custody", &d.config, "--database", &d.url, "--role", role, "--from", from, "--workers", "2",
+        "keys",
+        "rewrap",
+        "--custody",
+        &d.config,
+        "--database",
+        &d.url,
+        "--role",
+        role,
+        "--from",
+        from,
+        "--workers",
+        "2",
     ]
 }
 
@@ -106,9 +118,8 @@ fn xorshift(seed: &mut u64) -> u64 {
 
 /// Starts re-wraps and SIGKILLs them at random points, `kills` times; then runs one to the end.
 fn kill_and_resume(d: &Deployment, kills: usize) -> serde_json::Value {
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos()
-        as u64
-        | 1;
+    let mut seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
     eprintln!("rewrap kill test seed {seed}");
     let log = d.dir.0.join("killed-runs.log");
     for _ in 0..kills {
@@ -166,13 +177,8 @@ async fn check_all(d: &Deployment, n: usize, original: &HashSet<String>) -> Stri
         after = Some((last.owner.clone(), last.credential_id.clone(), last.role.clone()));
         for env in &page {
             let i: usize = env.credential_id[1..].parse().expect("index");
-            let binding = Binding {
-                sub: owner(i),
-                cid: cid(i),
-                exch: "binance".into(),
-                aud: "trader".into(),
-                now: None,
-            };
+            let binding =
+                Binding { sub: owner(i), cid: cid(i), exch: "binance".into(), aud: "trader".into(), now: None };
             let opened = open_credential(env.jwe.as_bytes(), key.as_ref(), &binding).await.expect("opens through new");
             assert_eq!(opened.credential.get("api_secret").expect("secret").expose_secret(), secret(i));
             assert_eq!(opened.header.iat, 1_700_000_000 + i as u64, "the binding is kept, iat included");
@@ -260,7 +266,10 @@ async fn proof(d: &Deployment, n: usize) {
     let out = status(&d.old, "retired");
     refused(&out, &format!("{n} envelope(s) are still sealed to"));
     refused(&out, "sealgate keys rewrap --role trader --from");
-    refused(&run(&["keys", "set-status", "--custody", &d.config, "--kid", &d.old, "--status", "retired"], b""), "needs --database");
+    refused(
+        &run(&["keys", "set-status", "--custody", &d.config, "--kid", &d.old, "--status", "retired"], b""),
+        "needs --database",
+    );
 
     // Hostile inputs.
     refused(&run(&rewrap_args(d, "trader-v99", "trader"), b""), "no key version \"trader-v99\"");
@@ -273,7 +282,10 @@ async fn proof(d: &Deployment, n: usize) {
         .to_owned();
     refused(&run(&rewrap_args(d, &importer, "trader"), b""), "belongs to role \"importer\"");
     refused(&run(&rewrap_args(d, &new, "trader"), b""), "is the active version");
-    refused(&run(&[&rewrap_args(d, &d.old, "trader")[..], &["--batch", "49"]].concat(), b""), "--batch must be 1 to 48");
+    refused(
+        &run(&[&rewrap_args(d, &d.old, "trader")[..], &["--batch", "49"]].concat(), b""),
+        "--batch must be 1 to 48",
+    );
     refused(&run(&rewrap_args(d, &d.old, "Trader!"), b""), "--role must be");
 
     let summary = kill_and_resume(d, 4);
@@ -283,8 +295,12 @@ async fn proof(d: &Deployment, n: usize) {
     assert_eq!(check_all(d, n, &original).await, new);
 
     // A second run finds nothing and changes nothing.
-    let again: serde_json::Value = serde_json::from_str(&ok(run(&rewrap_args(d, &d.old, "trader"), b""))).expect("json");
-    assert_eq!((again["found"].as_u64(), again["rewrapped"].as_u64(), again["left"].as_u64()), (Some(0), Some(0), Some(0)));
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(run(&rewrap_args(d, &d.old, "trader"), b""))).expect("json");
+    assert_eq!(
+        (again["found"].as_u64(), again["rewrapped"].as_u64(), again["left"].as_u64()),
+        (Some(0), Some(0), Some(0))
+    );
 
     // Now the old version retires, and then opens nothing; re-wrapping from it is refused.
     ok(status(&d.old, "retired"));
