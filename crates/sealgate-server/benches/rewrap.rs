@@ -52,8 +52,14 @@ async fn populate(store: &Store, custody: &dyn Custody, n: usize) -> String {
                     iat: 1_700_000_000,
                 };
                 let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
-                let new =
-                    NewCredential { id: &cid, owner: &owner, exchange: "binance", label: "b", hint: "0000", scope: "read" };
+                let new = NewCredential {
+                    id: &cid,
+                    owner: &owner,
+                    exchange: "binance",
+                    label: "b",
+                    hint: "0000",
+                    scope: "read",
+                };
                 store
                     .create_credential(&new, &[NewEnvelope { role: "trader", kid: &kid, jwe: &jwe }])
                     .await
@@ -82,8 +88,7 @@ async fn run_one(name: &str, url: &str, n: usize, workers: usize) -> RewrapSumma
         store.clone(),
         Some(CheckpointPolicy { custody: custody.clone(), every_records: 1000, every: Duration::from_secs(1) }),
     );
-    let opts =
-        RewrapOptions { role: "trader".into(), from: old, batch: 48, workers, actor: "operator:bench".into() };
+    let opts = RewrapOptions { role: "trader".into(), from: old, batch: 48, workers, actor: "operator:bench".into() };
     let s = rewrap(&store, custody, &audit, &opts, |_| {}).await.expect("rewrap");
     assert_eq!((s.rewrapped, s.left), (n as u64, 0), "{s:?}");
     drop(audit);
@@ -104,7 +109,10 @@ fn main() {
     let mut rows = Vec::new();
     rt.block_on(async {
         if only.contains("sqlite") {
-            rows.push(("local, SQLite", run_one("local, SQLite", "sqlite://{dir}/bench.db?mode=rwc", n, workers).await));
+            rows.push((
+                "local, SQLite",
+                run_one("local, SQLite", "sqlite://{dir}/bench.db?mode=rwc", n, workers).await,
+            ));
         }
         if only.contains("postgres") {
             match sqlx::PgConnection::connect(&admin_url()).await {

@@ -100,9 +100,10 @@ async fn a_disabled_version_stops_every_running_signer_within_revalidation() {
         assert!(matches!(&e, SignerCallError::Denied(m) if m == DISABLED_REASON), "{e}");
 
         // Retiring it is refused while its envelope is there; lifting the mark works.
-        let e = set_key_status(&world.store, operator.as_ref(), &world.audit, "operator:test", &kid, KeyStatus::Retired)
-            .await
-            .expect_err("in use");
+        let e =
+            set_key_status(&world.store, operator.as_ref(), &world.audit, "operator:test", &kid, KeyStatus::Retired)
+                .await
+                .expect_err("in use");
         assert!(e.to_string().contains("1 envelope(s) are still sealed to"), "{e}");
         set_key_status(&world.store, operator.as_ref(), &world.audit, "operator:test", &kid, KeyStatus::Active)
             .await
