@@ -10,7 +10,10 @@
 //!
 //! Environment: `SEALGATE_BENCH_REWRAP_N` (default 100000), `SEALGATE_BENCH_WORKERS`
 //! (default 2), `SEALGATE_BENCH_ONLY` (comma list of `sqlite`, `postgres`; default both),
-//! `SEALGATE_TEST_POSTGRES_ADMIN` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! `SEALGATE_TEST_POSTGRES_ADMIN` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! `SEALGATE_BENCH_CUSTODY` (comma list of `name=custody.toml`, e.g. a fresh SoftHSM2
+//! token's `pkcs11=…`: re-wrapped on SQLite beside the local rows, with
+//! `SEALGATE_BENCH_REWRAP_N_CUSTODY` envelopes, default 5000; its `trader` role is rotated).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,11 +77,19 @@ async fn populate(store: &Store, custody: &dyn Custody, n: usize) -> String {
     k.kid
 }
 
-async fn run_one(name: &str, url: &str, n: usize, workers: usize) -> RewrapSummary {
+async fn run_one(name: &str, url: &str, n: usize, workers: usize, config: Option<&str>) -> RewrapSummary {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-    let master = MasterKey::generate_key_file(&dir.path().join("master.key")).expect("master key");
-    let custody: Arc<dyn Custody> = Arc::new(LocalCustody::init(&dir.path().join("keyring"), master).expect("keyring"));
+    let custody: Arc<dyn Custody> = match config {
+        Some(path) => {
+            let config = sealgate_custody::config::CustodyConfig::load(std::path::Path::new(path)).expect("config");
+            Arc::from(config.init().await.expect("custody"))
+        }
+        None => {
+            let master = MasterKey::generate_key_file(&dir.path().join("master.key")).expect("master key");
+            Arc::new(LocalCustody::init(&dir.path().join("keyring"), master).expect("keyring"))
+        }
+    };
     let url = url.replace("{dir}", dir.path().to_str().expect("utf8"));
     let store = Store::connect(&url).await.expect("store");
     eprintln!("{name}:");
@@ -109,10 +120,8 @@ fn main() {
     let mut rows = Vec::new();
     rt.block_on(async {
         if only.contains("sqlite") {
-            rows.push((
-                "local, SQLite",
-                run_one("local, SQLite", "sqlite://{dir}/bench.db?mode=rwc", n, workers).await,
-            ));
+            let s = run_one("local, SQLite", "sqlite://{dir}/bench.db?mode=rwc", n, workers, None).await;
+            rows.push(("local, SQLite".to_owned(), n, s));
         }
         if only.contains("postgres") {
             match sqlx::PgConnection::connect(&admin_url()).await {
@@ -122,7 +131,8 @@ fn main() {
                     let admin = admin_url();
                     let cut = admin.rfind('/').expect("admin URL ends in /DB");
                     let url = format!("{}/{name}", &admin[..cut]);
-                    rows.push(("local, PostgreSQL", run_one("local, PostgreSQL", &url, n, workers).await));
+                    let s = run_one("local, PostgreSQL", &url, n, workers, None).await;
+                    rows.push(("local, PostgreSQL".to_owned(), n, s));
                     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .execute(&mut c)
                         .await
@@ -131,16 +141,28 @@ fn main() {
                 Err(e) => eprintln!("PostgreSQL unreachable ({e}): its row is left out"),
             }
         }
+        // Other custody backends (a fresh SoftHSM2 token, an OpenBao dev server), on SQLite.
+        let remote_n = if bench {
+            std::env::var("SEALGATE_BENCH_REWRAP_N_CUSTODY").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000)
+        } else {
+            50
+        };
+        for spec in std::env::var("SEALGATE_BENCH_CUSTODY").unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+            let (backend, path) = spec.split_once('=').expect("SEALGATE_BENCH_CUSTODY: name=custody.toml,…");
+            let name = format!("{backend}, SQLite");
+            let s = run_one(&name, "sqlite://{dir}/bench.db?mode=rwc", remote_n, workers, Some(path)).await;
+            rows.push((name, remote_n, s));
+        }
     });
-    println!("re-wrap of {n} envelopes, {workers} workers, batches of 48 (one audit record each)");
+    println!("re-wrap, {workers} workers, batches of 48 (one audit record each)");
     println!(
-        "{:<20} {:>10} {:>10} {:>12} {:>12} {:>12} {:>16}",
-        "custody, store", "seconds", "env/s", "open µs", "seal µs", "store µs", "1M extrapolated"
+        "{:<20} {:>9} {:>10} {:>10} {:>12} {:>12} {:>12} {:>16}",
+        "custody, store", "envelopes", "seconds", "env/s", "open µs", "seal µs", "store µs", "1M extrapolated"
     );
-    for (name, s) in rows {
+    for (name, n, s) in rows {
         let secs = s.elapsed_ms as f64 / 1000.0;
         println!(
-            "{name:<20} {secs:>10.2} {:>10.0} {:>12.1} {:>12.1} {:>12.1} {:>14.0} s",
+            "{name:<20} {n:>9} {secs:>10.2} {:>10.0} {:>12.1} {:>12.1} {:>12.1} {:>14.0} s",
             s.rate_per_sec,
             s.open_us,
             s.seal_us,
