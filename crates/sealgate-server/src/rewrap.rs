@@ -170,7 +170,7 @@ async fn plan(custody: &dyn Custody, store: &Store, role: &str, from: &str) -> R
             old.status
         )));
     }
-    if store.disabled_keys().await?.iter().any(|k| *k == target.kid) {
+    if store.disabled_keys().await?.contains(&target.kid) {
         return Err(refused(format!("the active version {:?} is disabled: rotate to a new one first", target.kid)));
     }
     Ok((old, target))
