@@ -383,6 +383,11 @@ fn run_rewrap(
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
+        // The writer signs a checkpoint over a quiet tail on its next tick (1 s): wait for it,
+        // so the records of even a short run are under a signed checkpoint when it exits.
+        if r.as_ref().is_ok_and(|s| s.batches > 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
         drop(audit);
         store.close().await;
         anyhow::Ok(r?)

@@ -452,3 +452,134 @@ async fn two_rewraps_at_once_postgres_do_each_envelope_once() {
     assert_eq!(listed, n, "an envelope was re-wrapped by both processes");
     assert_eq!(check_all(&d, n, &original).await, new);
 }
+
+// --- PKCS#11 (SoftHSM2) ----------------------------------------------------------------------
+
+/// The same re-wrap through an HSM: a fresh SoftHSM2 token (its configuration handed to the
+/// `sealgate` processes only), 1,500 envelopes sealed to the token's trader key, one SIGKILL,
+/// resumed; every envelope moves to the new version, the old one retires, the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_through_softhsm2_killed_and_resumed() {
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let have_util = Command::new("softhsm2-util").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !have_util || !std::path::Path::new(module).exists() {
+        sealgate_testkit::skip_or_fail(
+            "SEALGATE_SKIP_CUSTODY_SERVICES",
+            "the re-wrap through SoftHSM2",
+            "SoftHSM2 is not installed",
+            "run `bash scripts/setup-softhsm.sh`",
+        );
+        return;
+    }
+    let dir = TempDir::new("rewrap-hsm");
+    std::fs::create_dir_all(dir.0.join("tokens")).expect("tokens dir");
+    let conf = dir.0.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", p(&dir.0.join("tokens"))),
+    )
+    .expect("conf");
+    let init = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "rewrap",
+            "--so-pin",
+            "so-pin-87654321",
+            "--pin",
+            "user-pin-123456",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util");
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let pin_file = dir.0.join("hsm.pin");
+    std::fs::write(&pin_file, "user-pin-123456").expect("pin");
+    std::fs::set_permissions(&pin_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let config = dir.0.join("custody.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "backend = \"pkcs11\"\n[pkcs11]\nmodule = \"{module}\"\ntoken_label = \"rewrap\"\npin_file = \"{}\"\n",
+            p(&pin_file)
+        ),
+    )
+    .expect("config");
+    let config = p(&config).to_owned();
+    let hsm = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env("SOFTHSM2_CONF", &conf);
+        common::run_command(cmd, b"")
+    };
+    let pin = ok(hsm(&["keys", "init", "--custody", &config])).trim().to_owned();
+    let old = ok(hsm(&["keys", "rotate", "--custody", &config, "--role", "trader"])).trim().to_owned();
+    // The public key, as a client gets it: from the signed recipient set, checked against the pin.
+    let set = ok(hsm(&["keys", "export-recipients", "--custody", &config]));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let key = sealgate_custody::keyset::verify(&set, &pin, now)
+        .expect("set")
+        .into_iter()
+        .find(|r| r.role == "trader")
+        .expect("trader key")
+        .key;
+    let db = dir.0.join("sealgate.db");
+    let url = format!("sqlite://{}?mode=rwc", p(&db));
+    let store = Store::connect(&url).await.expect("store");
+    let n = 1500;
+    store.create_user("u0000", None).await.expect("user");
+    for i in 0..n {
+        let cred = format!(r#"{{"api_key":"KEY-{i:08}","api_secret":"{}"}}"#, secret(i));
+        let req = SealRequest {
+            sub: "u0000".into(),
+            cid: cid(i),
+            exch: "binance".into(),
+            aud: "trader".into(),
+            scope: Scope::parse_list("read").expect("scope"),
+            iat: 1_700_000_000,
+        };
+        let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
+        let c = cid(i);
+        let new =
+            NewCredential { id: &c, owner: "u0000", exchange: "binance", label: "t", hint: "0000", scope: "read" };
+        store.create_credential(&new, &[NewEnvelope { role: "trader", kid: &old, jwe: &jwe }]).await.expect("cred");
+    }
+    store.close().await;
+    let original = original_digests(&url, &old).await;
+    let new = ok(hsm(&["keys", "rotate", "--custody", &config, "--role", "trader"])).trim().to_owned();
+    let args = [
+        "keys",
+        "rewrap",
+        "--custody",
+        &config,
+        "--database",
+        &url,
+        "--role",
+        "trader",
+        "--from",
+        &old,
+        "--batch",
+        "8",
+    ];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("SOFTHSM2_CONF", &conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    std::thread::sleep(Duration::from_millis(400));
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("softhsm2: killed with {} left", left_on(&url, &old));
+    let summary: serde_json::Value = serde_json::from_str(&ok(hsm(&args))).expect("json");
+    assert_eq!((summary["left"].as_u64(), summary["to"].as_str()), (Some(0), Some(new.as_str())), "{summary}");
+    let store = Store::connect(&url).await.expect("store");
+    assert_eq!(store.envelopes_on_kid(&new).await.expect("count"), n as u64, "an envelope was lost");
+    let now_digests: HashSet<String> = original_digests(&url, &new).await;
+    assert!(now_digests.is_disjoint(&original), "every envelope is new");
+    store.close().await;
+    ok(hsm(&["keys", "set-status", "--custody", &config, "--database", &url, "--kid", &old, "--status", "retired"]));
+    ok(run(&["audit", "verify", "--database", &url, "--pin", &pin], b""));
+}
