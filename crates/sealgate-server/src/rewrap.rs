@@ -7,7 +7,8 @@
 //! `hint`; only `kid` changes). A batch, at most [`MAX_BATCH`] envelopes, goes:
 //! 1. claimed ([`Store::claim_rewrap`]: on PostgreSQL its rows are locked and other
 //!    re-wrap processes skip them; on SQLite read);
-//! 2. each envelope opened and sealed again, in parallel on `workers` tasks; the plaintext
+//! 2. each envelope opened and sealed again, in parallel on `workers` tasks (while the
+//!    batch before it goes through 3 and 4: crypto and store overlap); the plaintext
 //!    lives in a zeroizing buffer (in locked memory when the process is hardened) and is
 //!    wiped as soon as the new envelope is made; it is never printed;
 //! 3. one audit record `rewrapped` listing the old envelopes' content digests as revoked
@@ -297,37 +298,51 @@ pub async fn rewrap(
         seal_us: 0.0,
         store_us: 0.0,
     };
-    let (mut open_ns, mut seal_ns, mut crypto_wall, mut done_count) = (0u64, 0u64, Duration::ZERO, 0u64);
+    let mut st = State {
+        s: &mut s,
+        failed: std::collections::HashSet::new(),
+        open_ns: 0,
+        seal_ns: 0,
+        store: Duration::ZERO,
+        done: 0,
+        progressed: false,
+    };
     let mut cursor: Option<(String, String, String)> = None;
-    // Rows that failed here: not tried again in later passes.
-    let mut failed: std::collections::HashSet<(String, String, String)> = std::collections::HashSet::new();
     // Pass 1 skips rows other processes hold; later passes start over and wait for them (a
     // process killed mid-batch releases its rows, which are then done here).
-    let (mut pass, mut progressed) = (1u32, false);
+    let mut pass = 1u32;
+    // The batch whose open/seal runs on the workers while the one before it is recorded
+    // and written: crypto and store overlap.
+    let mut pending: Option<Pending> = None;
+    let ctx = Ctx { audit, opts, from: &old.kid, to: &target.kid, found };
     loop {
         let after = cursor.as_ref().map(|(o, c, r)| (o.as_str(), c.as_str(), r.as_str()));
+        let claimed = Instant::now();
         let claim = store.claim_rewrap(&old.kid, after, opts.batch, pass > 1).await?;
+        st.store += claimed.elapsed();
         let Some(last) = claim.rows.last() else {
             drop(claim);
+            if let Some(p) = pending.take() {
+                st.write(&ctx, p, &mut progress).await?;
+            }
             let left = store.envelopes_on_kid(&old.kid).await?;
-            if left <= failed.len() as u64 || pass >= MAX_PASSES {
+            if left <= st.failed.len() as u64 || pass >= MAX_PASSES {
                 break;
             }
-            if !progressed {
+            if !st.progressed {
                 // Others still hold rows: give them time rather than spin.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            (pass, progressed, cursor) = (pass + 1, false, None);
+            (pass, st.progressed, cursor) = (pass + 1, false, None);
             continue;
         };
         cursor = Some((last.owner.clone(), last.credential_id.clone(), last.role.clone()));
 
-        // Open and seal, `workers` tasks, each a contiguous share of the batch.
-        let crypto_started = Instant::now();
+        // Open and seal on `workers` tasks, each a contiguous share of the batch.
         let rows: Vec<RewrapRow> = claim
             .rows
             .iter()
-            .filter(|r| !failed.contains(&(r.owner.clone(), r.credential_id.clone(), r.role.clone())))
+            .filter(|r| !st.failed.contains(&(r.owner.clone(), r.credential_id.clone(), r.role.clone())))
             .cloned()
             .collect();
         let per = rows.len().div_ceil(workers).max(1);
@@ -345,18 +360,74 @@ pub async fn rewrap(
                 out
             }));
         }
+        if let Some(p) = pending.replace(Pending { claim, tasks }) {
+            st.write(&ctx, p, &mut progress).await?;
+        }
+    }
+    let (open_ns, seal_ns, store_wall, done_count) = (st.open_ns, st.seal_ns, st.store, st.done);
+    s.left = store.envelopes_on_kid(&old.kid).await?;
+    let elapsed = started.elapsed();
+    s.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    s.rate_per_sec = if elapsed.as_secs_f64() > 0.0 { s.rewrapped as f64 / elapsed.as_secs_f64() } else { 0.0 };
+    if done_count > 0 {
+        let n = done_count as f64;
+        s.open_us = open_ns as f64 / n / 1e3;
+        s.seal_us = seal_ns as f64 / n / 1e3;
+        s.store_us = store_wall.as_secs_f64() * 1e6 / n;
+    }
+    Ok(s)
+}
+
+type Outcome = Result<Done, (RewrapRow, &'static str)>;
+
+/// A claimed batch and its open/seal tasks.
+struct Pending {
+    claim: sealgate_store::RewrapClaim,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Outcome>>>,
+}
+
+/// What every batch's write needs.
+struct Ctx<'a> {
+    audit: &'a AuditLog,
+    opts: &'a RewrapOptions,
+    from: &'a str,
+    to: &'a str,
+    found: u64,
+}
+
+/// A run's counters.
+struct State<'a> {
+    s: &'a mut RewrapSummary,
+    /// Rows that failed here: not tried again in later passes.
+    failed: std::collections::HashSet<(String, String, String)>,
+    open_ns: u64,
+    seal_ns: u64,
+    /// Wall time in the store and the audit (claims, records, replacements).
+    store: Duration,
+    done: u64,
+    progressed: bool,
+}
+
+impl State<'_> {
+    /// Waits for a batch's open/seal, records it, then replaces its rows.
+    async fn write(
+        &mut self,
+        ctx: &Ctx<'_>,
+        p: Pending,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<(), RewrapError> {
         let mut done = Vec::new();
-        for t in tasks {
+        for t in p.tasks {
             let results = t.await.map_err(|_| refused("a re-wrap task panicked"))?;
             for r in results {
                 match r {
                     Ok(d) => done.push(d),
                     Err((row, reason)) => {
-                        s.failed += 1;
-                        failed.insert((row.owner.clone(), row.credential_id.clone(), row.role.clone()));
+                        self.s.failed += 1;
+                        self.failed.insert((row.owner.clone(), row.credential_id.clone(), row.role.clone()));
                         tracing::warn!(owner = %row.owner, credential = %row.credential_id, role = %row.role, reason, "not re-wrapped");
-                        if s.failures.len() < 20 {
-                            s.failures.push(Failure {
+                        if self.s.failures.len() < 20 {
+                            self.s.failures.push(Failure {
                                 owner: row.owner,
                                 credential_id: row.credential_id,
                                 role: row.role,
@@ -367,55 +438,45 @@ pub async fn rewrap(
                 }
             }
         }
-        crypto_wall += crypto_started.elapsed();
         if done.is_empty() {
-            drop(claim);
-            continue;
+            return Ok(());
         }
         for d in &done {
-            open_ns = open_ns.saturating_add(d.open_ns);
-            seal_ns = seal_ns.saturating_add(d.seal_ns);
+            self.open_ns = self.open_ns.saturating_add(d.open_ns);
+            self.seal_ns = self.seal_ns.saturating_add(d.seal_ns);
         }
-        done_count += done.len() as u64;
+        self.done += done.len() as u64;
+        let started = Instant::now();
 
         // The record first: no envelope is replaced without its old digest revoked.
         let pairs: Vec<(Hash, Hash)> = done.iter().map(|d| (d.old_digest, d.new_digest)).collect();
         let mut detail = json!({
-            "role": opts.role,
-            "from": old.kid,
-            "to": target.kid,
+            "role": ctx.opts.role,
+            "from": ctx.from,
+            "to": ctx.to,
             "count": done.len(),
             "batch_digest": batch_digest(&pairs).to_string(),
         });
         detail[REVOKED_MEMBER] = revoked_member(pairs.iter().map(|p| p.0));
-        audit
+        ctx.audit
             .record(AuditEvent::new(
-                opts.actor.clone(),
+                ctx.opts.actor.clone(),
                 Action::Other(REWRAPPED.parse_other()?),
-                old.kid.clone(),
+                ctx.from.to_owned(),
                 detail,
             ))
             .await?;
-        s.batches += 1;
+        self.s.batches += 1;
         let replacements: Vec<Rewrapped<'_>> =
-            done.iter().map(|d| Rewrapped { old: &d.row, new_kid: &target.kid, new_jwe: &d.new_jwe }).collect();
-        let n = claim.finish(&replacements).await?;
-        progressed |= n > 0;
-        s.rewrapped += n;
-        s.lost_race += done.len() as u64 - n;
-        progress(Progress { total: found, rewrapped: s.rewrapped, skipped: s.lost_race + s.failed });
+            done.iter().map(|d| Rewrapped { old: &d.row, new_kid: ctx.to, new_jwe: &d.new_jwe }).collect();
+        let n = p.claim.finish(&replacements).await?;
+        self.store += started.elapsed();
+        self.progressed |= n > 0;
+        self.s.rewrapped += n;
+        self.s.lost_race += done.len() as u64 - n;
+        progress(Progress { total: ctx.found, rewrapped: self.s.rewrapped, skipped: self.s.lost_race + self.s.failed });
+        Ok(())
     }
-    s.left = store.envelopes_on_kid(&old.kid).await?;
-    let elapsed = started.elapsed();
-    s.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    s.rate_per_sec = if elapsed.as_secs_f64() > 0.0 { s.rewrapped as f64 / elapsed.as_secs_f64() } else { 0.0 };
-    if done_count > 0 {
-        let n = done_count as f64;
-        s.open_us = open_ns as f64 / n / 1e3;
-        s.seal_us = seal_ns as f64 / n / 1e3;
-        s.store_us = elapsed.saturating_sub(crypto_wall).as_secs_f64() * 1e6 / n;
-    }
-    Ok(s)
 }
 
 trait ParseOther {
