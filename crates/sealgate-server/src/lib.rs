@@ -32,6 +32,7 @@ pub mod notifier;
 pub mod notify_api;
 pub mod openapi;
 pub mod revocation;
+pub mod rewrap;
 pub mod serve;
 pub mod service_auth;
 pub mod signer;

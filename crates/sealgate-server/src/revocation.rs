@@ -1,8 +1,8 @@
 //! Revocation that sticks (DESIGN principle 3: a revoked envelope never opens again, even
 //! if a database writer restores it).
 //!
-//! **What is recorded.** Every revoke (`revoked`), re-seal (`envelope_replaced`) and delete
-//! (`credential_deleted`) lists, in its hash-chained audit record, the content digest of
+//! **What is recorded.** Every revoke (`revoked`), re-seal (`envelope_replaced`), re-wrap
+//! batch (`rewrapped`, [`crate::rewrap`]) and delete (`credential_deleted`) lists, in its hash-chained audit record, the content digest of
 //! each envelope it destroys ([`REVOKED_MEMBER`]: hex of
 //! [`sealgate_envelope::Jwe::content_digest`], PROFILE.md rule D1 — the identity of the
 //! sealed content whatever its serialization, so the same envelope restored as JSON or
@@ -86,7 +86,7 @@ pub fn revoked_member(digests: impl IntoIterator<Item = Hash>) -> Value {
 
 /// The digests a record revokes: only records of the three destroying actions count.
 fn revoked_by(r: &sealgate_audit::Record) -> Vec<Hash> {
-    if !matches!(r.action.as_str(), "revoked" | "credential_deleted" | ENVELOPE_REPLACED) {
+    if !matches!(r.action.as_str(), "revoked" | "credential_deleted" | ENVELOPE_REPLACED | crate::rewrap::REWRAPPED) {
         return Vec::new();
     }
     let detail = r.detail.to_value();

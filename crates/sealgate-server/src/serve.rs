@@ -487,8 +487,19 @@ pub async fn sync_recipient_keys(custody: &dyn Custody, store: &Store) -> Result
                 .await
                 .map_err(|e| err("store")(&e))?;
         }
-        if known.is_some_and(|s| s.status == sealgate_store::KeyStatus::Active) && k.status != KeyStatus::Active {
-            store.retire_recipient_key(&k.kid).await.map_err(|e| err("store")(&e))?;
+        // Only a retired version is retired in the store: a decrypt-only one (after `keys
+        // rotate`) still opens the envelopes sealed to it until `keys rewrap` moves them, and
+        // a disabled one is refused through `disabled_keys`.
+        if known.is_some_and(|s| s.status == sealgate_store::KeyStatus::Active) && k.status == KeyStatus::Retired {
+            match store.retire_recipient_key(&k.kid).await {
+                Ok(()) => {}
+                Err(sealgate_store::StoreError::InUse { .. }) => println!(
+                    "sealgate: warning: key {} is retired in the custody but envelopes are still sealed to it; \
+                     they cannot open until it is set back (keys set-status {} decrypt-only) and re-wrapped (keys rewrap)",
+                    k.kid, k.kid
+                ),
+                Err(e) => return Err(err("store")(&e)),
+            }
         }
     }
     Ok(())

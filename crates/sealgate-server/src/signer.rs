@@ -38,7 +38,7 @@
 //!    denial is in the audit chain before the caller gets an answer.
 //!
 //! Cached entries are re-checked against the store every `revalidate`
-//! interval (default 500 ms): a revocation, re-wrap, freeze or the kill
+//! interval (default 500 ms): a revocation, re-wrap, freeze, a disabled key version or the kill
 //! switch reaches every signer instance within it, and this instance at once
 //! through [`Signer::invalidate`]. The cache, the rate limits and the nonce
 //! locks are keyed by (owner, credential): two users' credentials that share
@@ -161,6 +161,8 @@ struct Entry {
     /// The envelope's content digest (PROFILE.md D1): a re-wrap or re-seal replaces the
     /// entry, and a revocation naming it drops the entry.
     envelope_digest: Hash,
+    /// The key version it was opened through: refused once an operator disables it.
+    kid: String,
     opened: Instant,
     /// When the row was last confirmed in the store (Unix ms).
     checked_ms: AtomicU64,
@@ -196,6 +198,10 @@ pub struct Signer {
     rates: Mutex<HashMap<CredentialKey, RateState>>,
     kill: AtomicBool,
     kill_checked_ms: AtomicU64,
+    /// Key versions disabled in the store (`keys set-status … disabled`), read on the
+    /// revalidation clock: a local keyring's status is per process, the store's is shared.
+    disabled: Mutex<std::collections::HashSet<String>>,
+    disabled_checked_ms: AtomicU64,
     offsets: Mutex<HashMap<String, i64>>,
     touched: Mutex<HashMap<CredentialKey, u64>>,
     /// Denial-record buckets by caller (`role:importer`, `role:trader`).
@@ -249,6 +255,8 @@ impl Signer {
             rates: Mutex::new(HashMap::new()),
             kill: AtomicBool::new(false),
             kill_checked_ms: AtomicU64::new(0),
+            disabled: Mutex::new(std::collections::HashSet::new()),
+            disabled_checked_ms: AtomicU64::new(0),
             offsets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             denial_buckets: Mutex::new(HashMap::new()),
@@ -523,6 +531,7 @@ impl Signer {
         // The ids are the vocabulary's types: a call cannot carry one that breaks the rule.
         let (owner, cid) = (call.owner.as_str(), call.credential_id.as_str());
         let kill = self.kill_switch().await?;
+        self.refresh_disabled().await?;
         self.follow_revocations().await?;
         let key = (call.owner.clone(), call.credential_id.clone(), role);
         let now = crate::now_ms();
@@ -533,6 +542,7 @@ impl Signer {
         });
         if let Some(entry) = fresh
             && !self.revocations.is_revoked(&entry.envelope_digest)
+            && !self.is_disabled(&entry.kid)
         {
             inc(&self.metrics.signer_cache_hits_total);
             self.check_sign(op, role, &entry.exchange, &entry.owner, call).await?;
@@ -580,6 +590,14 @@ impl Signer {
                 return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
             }
         };
+        // A disabled (leaked) version opens nothing, and what it opened is dropped.
+        if self.is_disabled(&env.kid) {
+            lock(&self.cache).remove(&key);
+            tracing::warn!(credential = cid, kid = %env.kid, "the envelope's key version is disabled: refused");
+            let reason = "the envelope's recipient key version is disabled";
+            let err = SignerCallError::Denied(reason.into());
+            return Err(self.refuse_envelope(role, call, &row, reason, Some(&digest), err).await);
+        }
         self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
         let limits = self.store.credential_limits(owner, cid).await.map_err(store_err)?;
         let policy = policy_of(header.scope.clone(), row.status, limits.as_ref())?;
@@ -654,6 +672,7 @@ impl Signer {
             exchange: row.exchange,
             owner: row.owner,
             envelope_digest: digest,
+            kid: env.kid.clone(),
             opened: Instant::now(),
             checked_ms: AtomicU64::new(now),
             policy: Mutex::new(policy),
@@ -757,6 +776,23 @@ impl Signer {
             self.kill_checked_ms.store(now, Ordering::Relaxed);
         }
         Ok(self.kill.load(Ordering::Relaxed))
+    }
+
+    /// Reads the disabled key versions when the last read is older than `revalidate`.
+    async fn refresh_disabled(&self) -> Result<(), SignerCallError> {
+        let now = crate::now_ms();
+        if now.saturating_sub(self.disabled_checked_ms.load(Ordering::Relaxed))
+            >= self.cfg.revalidate.as_millis() as u64
+        {
+            let kids = self.store.disabled_keys().await.map_err(store_err)?;
+            *lock(&self.disabled) = kids.into_iter().collect();
+            self.disabled_checked_ms.store(now, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn is_disabled(&self, kid: &str) -> bool {
+        lock(&self.disabled).contains(kid)
     }
 
     /// Whether the exchange's scheme takes a nonce for this request (asked by

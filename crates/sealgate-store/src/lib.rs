@@ -40,6 +40,7 @@ mod nonce;
 mod outbox;
 mod portfolio;
 mod revocation;
+mod rewrap;
 mod sessions;
 mod settings;
 mod store;
@@ -59,6 +60,7 @@ pub use outbox::{
     Channel, ClaimedNotification, Contact, LockdownToken, NewEvent, Notification, NotificationState, WebhookEndpoint,
 };
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
+pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
 pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};
 pub use store::{Backend, Store, StoreOptions};

@@ -30,10 +30,11 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "audit_log",
     "balances",
     "credentials",
+    "disabled_keys",
     "email_confirm_tokens",
     "envelopes",
     "import_jobs",
@@ -93,11 +94,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 9]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 9]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -165,7 +166,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 9]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -994,6 +995,7 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         user_with_credential(&store, "jan", "cid-k", &jwe).await;
         // Populate every other table so the scan has rows to look at.
         store.add_recipient_key("imp-1", "importer", r#"{"kty":"EC"}"#).await.expect("key");
+        store.set_key_disabled("imp-1", true).await.expect("disable");
         store.next_nonce("jan", "cid-k", 1).await.expect("nonce");
         let job = store.enqueue("jan", "cid-k", "full", 3, Duration::ZERO).await.expect("job");
         let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
@@ -1365,6 +1367,71 @@ async fn orders_keep_their_reason_and_unknown_ones_are_found_for_reconciling() {
         let una = s.open_orders_on("una", "active", 100).await.expect("open");
         assert_eq!(una.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["o-2"], "rejected is not open");
         assert!(s.open_orders_on("una", "active", 0).await.expect("open").is_empty(), "bounded");
+    })
+    .await;
+}
+
+/// Re-wrap claims: a batch is replaced only where the row still holds the JWE read (a
+/// concurrent re-seal wins); on PostgreSQL a second claimer skips the rows the first holds,
+/// and a waiting claimer sees them only if they are still on the old version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rewrap_claims_compare_and_set_and_skip_locked_rows() {
+    use sealgate_store::Rewrapped;
+    on_both("rewrap_claims", |db| async move {
+        let store = connect(&db).await;
+        for i in 0..4 {
+            user_with_credential(&store, &format!("u{i}"), &format!("c{i}"), &format!("old-{i}")).await;
+        }
+        assert_eq!(store.envelopes_on_kid("imp-1").await.expect("count"), 4);
+        let claim = store.claim_rewrap("imp-1", None, 2, false).await.expect("claim");
+        assert_eq!(claim.rows.iter().map(|r| r.credential_id.as_str()).collect::<Vec<_>>(), ["c0", "c1"]);
+        assert_eq!(claim.rows[0].exchange, "kraken");
+        if db.backend == "postgres" {
+            // Another process skips the locked rows instead of waiting.
+            let other = store.claim_rewrap("imp-1", None, 10, false).await.expect("other claim");
+            assert_eq!(other.rows.iter().map(|r| r.credential_id.as_str()).collect::<Vec<_>>(), ["c2", "c3"]);
+            drop(other);
+        }
+        // The owner re-seals c1 meanwhile (compare-and-set on its ciphertext).
+        let reseal = NewEnvelope { role: "importer", kid: "imp-1", jwe: "resealed-1" };
+        let mut reseal_task = Some({
+            let store = store.clone();
+            tokio::spawn(async move {
+                let reseal = reseal;
+                store.replace_envelope("u1", "c1", "old-1", &reseal, "read").await.expect("reseal")
+            })
+        });
+        if db.backend == "sqlite" {
+            let task = reseal_task.take().expect("task");
+            assert!(task.await.expect("task"), "SQLite: the re-seal lands before the batch");
+        }
+        let rows = claim.rows.clone();
+        let done: Vec<Rewrapped<'_>> =
+            rows.iter().map(|r| Rewrapped { old: r, new_kid: "imp-2", new_jwe: "new" }).collect();
+        let n = claim.finish(&done).await.expect("finish");
+        if db.backend == "sqlite" {
+            assert_eq!(n, 1, "the re-sealed row is left alone");
+            assert_eq!(store.owner_envelopes("u1", "c1").await.expect("env")[0].jwe, "resealed-1");
+        } else {
+            // PostgreSQL: the re-seal waited for the batch's lock, then found its row changed.
+            assert_eq!(n, 2);
+            let task = reseal_task.take().expect("task");
+            assert!(!task.await.expect("task"), "the re-seal's compare-and-set lost");
+            assert_eq!(store.owner_envelopes("u1", "c1").await.expect("env")[0].jwe, "new");
+        }
+        assert_eq!(store.owner_envelopes("u0", "c0").await.expect("env")[0].kid, "imp-2");
+        // A waiting claim from the start sees only rows still on the old version.
+        let rest = store.claim_rewrap("imp-1", None, 10, true).await.expect("claim");
+        let left: Vec<&str> = rest.rows.iter().map(|r| r.credential_id.as_str()).collect();
+        let want: &[&str] = if db.backend == "sqlite" { &["c1", "c2", "c3"] } else { &["c2", "c3"] };
+        assert_eq!(left, want, "the re-sealed c1 stays on imp-1 on SQLite");
+        drop(rest);
+
+        store.set_key_disabled("imp-1", true).await.expect("disable");
+        store.set_key_disabled("imp-1", true).await.expect("twice is fine");
+        assert_eq!(store.disabled_keys().await.expect("list"), ["imp-1"]);
+        store.set_key_disabled("imp-1", false).await.expect("lift");
+        assert!(store.disabled_keys().await.expect("list").is_empty());
     })
     .await;
 }

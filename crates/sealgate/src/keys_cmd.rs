@@ -11,6 +11,8 @@ use sealgate_custody::config::CustodyConfig;
 use sealgate_custody::{Custody, Exportability, KeyStatus, RoleKeyType, keyset};
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{Binding, Scope, SealRequest, open_credential, seal_credential};
+use sealgate_server::audit::{AuditLog, CheckpointPolicy};
+use sealgate_server::rewrap::RewrapOptions;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -39,7 +41,9 @@ pub enum KeysCommand {
         #[arg(long, value_enum)]
         key_type: Option<KeyTypeArg>,
     },
-    /// Set a version's status.
+    /// Set a version's status. `retired` is refused while any envelope is sealed to it;
+    /// `disabled` (a leaked key) stops every signer from opening through it within its
+    /// revalidation interval (0.5 s by default). Both need --database.
     SetStatus {
         /// Custody configuration (TOML).
         #[arg(long)]
@@ -50,6 +54,39 @@ pub enum KeysCommand {
         /// active, decrypt-only, retired or disabled.
         #[arg(long)]
         status: String,
+        /// The deployment's database (sqlite://… or postgres://…): checked before retiring,
+        /// told of a disabled version (signers read it), and audited.
+        #[arg(long)]
+        database: Option<String>,
+        /// Who is acting, for the audit record.
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
+    /// Seal every envelope sealed to version FROM again to the role's active version, with
+    /// the same binding. Resumable (run it again after a crash), parallel across processes
+    /// on PostgreSQL; one audit record per batch. Exits 2 if any envelope is left on FROM.
+    Rewrap {
+        /// Custody configuration (TOML): run where the signer's custody is.
+        #[arg(long)]
+        custody: PathBuf,
+        /// The deployment's database (sqlite://… or postgres://…).
+        #[arg(long)]
+        database: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// The version to move away from (decrypt-only).
+        #[arg(long)]
+        from: String,
+        /// Envelopes per batch (and audit record), 1-48.
+        #[arg(long, default_value_t = sealgate_server::rewrap::MAX_BATCH)]
+        batch: u32,
+        /// Parallel open/seal workers (default: the number of CPUs).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Who is acting, for the audit records.
+        #[arg(long, default_value = "operator")]
+        operator: String,
     },
     /// Print the signed recipient key set (JWS) of the active role keys.
     ExportRecipients {
@@ -119,6 +156,9 @@ fn now() -> anyhow::Result<u64> {
 }
 
 pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    if let KeysCommand::Rewrap { custody, database, role, from, batch, workers, operator } = cmd {
+        return run_rewrap(&custody, &database, role, from, batch, workers, operator, out);
+    }
     runtime()?.block_on(async {
         match cmd {
             KeysCommand::Init { custody } => {
@@ -150,12 +190,36 @@ pub fn run_keys(cmd: KeysCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 let k = c.rotate(&role, key_type).await?;
                 writeln!(out, "{}", k.kid)?;
             }
-            KeysCommand::SetStatus { custody, kid, status } => {
+            KeysCommand::SetStatus { custody, kid, status, database, operator } => {
                 let status = KeyStatus::parse(&status)
                     .with_context(|| format!("--status {status:?}: use active, decrypt-only, retired or disabled"))?;
                 let c = CustodyConfig::load(&custody)?.open().await?;
-                c.set_status(&kid, status).await?;
+                let Some(url) = database else {
+                    if matches!(status, KeyStatus::Retired | KeyStatus::Disabled) {
+                        bail!(
+                            "--status {status} needs --database URL (to check no envelope is sealed to {kid}, and to stop every signer)"
+                        );
+                    }
+                    c.set_status(&kid, status).await?;
+                    return Ok(());
+                };
+                let store = sealgate_store::Store::connect(&url).await.context("database")?;
+                let audit = AuditLog::start(store.clone(), None);
+                let r = sealgate_server::rewrap::set_key_status(
+                    &store,
+                    c.as_ref(),
+                    &audit,
+                    &format!("operator:{operator}"),
+                    &kid,
+                    status,
+                )
+                .await;
+                drop(audit);
+                store.close().await;
+                r?;
+                writeln!(out, "{kid} {status}")?;
             }
+            KeysCommand::Rewrap { .. } => bail!("internal: rewrap runs on its own runtime"),
             KeysCommand::ExportRecipients { custody, ttl } => {
                 let c = CustodyConfig::load(&custody)?.open().await?;
                 writeln!(out, "{}", keyset::sign(c.as_ref(), now()?, ttl).await?)?;
@@ -255,4 +319,110 @@ async fn selftest_one(c: &dyn Custody, k: &sealgate_custody::KeyInfo) -> anyhow:
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+/// `keys rewrap`: a multi-threaded runtime (opening and sealing use every core), a progress
+/// bar on a terminal, a JSON summary otherwise.
+#[allow(clippy::too_many_arguments)]
+fn run_rewrap(
+    custody: &std::path::Path,
+    database: &str,
+    role: String,
+    from: String,
+    batch: u32,
+    workers: Option<usize>,
+    operator: String,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    check_role(&role)?;
+    // This process holds plaintext credentials for a moment each: no core dumps, no ptrace,
+    // memory locked where the limits allow it.
+    for w in sealgate_hardening::harden().warnings() {
+        eprintln!("warning: {w}");
+    }
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let tty = std::io::stdout().is_terminal();
+    let summary = rt.block_on(async {
+        let c: std::sync::Arc<dyn Custody> = CustodyConfig::load(custody)?.open().await?.into();
+        let store = sealgate_store::Store::connect(database).await.context("database")?;
+        let audit = AuditLog::start(
+            store.clone(),
+            Some(CheckpointPolicy {
+                custody: c.clone(),
+                every_records: 1000,
+                every: std::time::Duration::from_secs(1),
+            }),
+        );
+        let opts = RewrapOptions { role, from, batch, workers, actor: format!("operator:{operator}") };
+        let bar = tty.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} re-wrap [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let r = sealgate_server::rewrap::rewrap(&store, c, &audit, &opts, |p| {
+            if let Some(bar) = &bar {
+                bar.set_length(p.total);
+                bar.set_position(p.rewrapped + p.skipped);
+                if p.skipped > 0 {
+                    bar.set_message(format!("({} skipped)", p.skipped));
+                }
+            }
+        })
+        .await;
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        // The writer signs a checkpoint over a quiet tail on its next tick (1 s): wait for it,
+        // so the records of even a short run are under a signed checkpoint when it exits.
+        if r.as_ref().is_ok_and(|s| s.batches > 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
+        drop(audit);
+        store.close().await;
+        anyhow::Ok(r?)
+    })?;
+    if summary.left > 0 {
+        let first = summary
+            .failures
+            .first()
+            .map(|f| format!("; first failure: {}/{}/{}: {}", f.owner, f.credential_id, f.role, f.reason))
+            .unwrap_or_default();
+        bail!(
+            "{} envelope(s) are still sealed to {} ({} could not be re-wrapped{first}; any others arrived during the run: run the re-wrap again)",
+            summary.left,
+            summary.from,
+            summary.failed
+        );
+    }
+    if tty {
+        writeln!(
+            out,
+            "re-wrapped {} envelope(s) from {} to {} in {:.1} s ({:.0}/s; per envelope: open {:.0} µs, seal {:.0} µs, store {:.0} µs); {} left on {}",
+            summary.rewrapped,
+            summary.from,
+            summary.to,
+            summary.elapsed_ms as f64 / 1000.0,
+            summary.rate_per_sec,
+            summary.open_us,
+            summary.seal_us,
+            summary.store_us,
+            summary.left,
+            summary.from
+        )?;
+    } else {
+        serde_json::to_writer(&mut *out, &summary)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }

@@ -84,7 +84,19 @@ fn local_custody_from_init_to_pinned_seal() {
     assert!(selftest.contains(&kid) && selftest.contains(" ok"), "{selftest}");
     assert!(selftest.contains("software key"), "{selftest}");
 
-    ok(run(&["keys", "set-status", "--custody", c, "--kid", &kid, "--status", "retired"], b""));
+    // Retiring needs the database (to check no envelope is sealed to the version), and is
+    // refused for the active version; after a rotation the old one retires.
+    refused(
+        &run(&["keys", "set-status", "--custody", c, "--kid", &kid, "--status", "retired"], b""),
+        "needs --database",
+    );
+    let db = format!("sqlite://{}?mode=rwc", p(&dir.0.join("sealgate.db")));
+    let retire = |kid: &str| {
+        run(&["keys", "set-status", "--custody", c, "--database", &db, "--kid", kid, "--status", "retired"], b"")
+    };
+    refused(&retire(&kid), "is the active version");
+    ok(run(&["keys", "rotate", "--custody", c, "--role", "trader"], b""));
+    ok(retire(&kid));
     let list = ok(run(&["keys", "list", "--custody", c], b""));
     assert!(list.lines().any(|l| l.starts_with(&kid) && l.contains("retired")), "{list}");
     refused(&run(&["keys", "set-status", "--custody", c, "--kid", &kid, "--status", "gone"], b""), "--status");
