@@ -41,7 +41,7 @@ pub enum AuditCommand {
         root_jwk: Option<PathBuf>,
         /// RFC 7638 thumbprint (`sealgate keys pin`) the file's root line must
         /// match; its key then verifies the checkpoints.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         pin: Option<String>,
         /// A file of further signed checkpoint lines, kept apart from the chain
         /// (the desktop agent's `FILE.checkpoint`, a signer's

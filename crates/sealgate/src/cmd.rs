@@ -136,7 +136,7 @@ struct SealArgs {
     #[arg(long, requires = "pin")]
     recipients: Option<PathBuf>,
     /// RFC 7638 thumbprint of the root key that must have signed --recipients.
-    #[arg(long, requires = "recipients")]
+    #[arg(long, requires = "recipients", allow_hyphen_values = true)]
     pin: Option<String>,
     /// The role that will open the envelope (e.g. importer, trader).
     #[arg(long)]

@@ -58,6 +58,13 @@ fn good_and_tampered_chains() {
     assert!(out.trim_end().ends_with(", 2 checkpoints verified"), "{out}");
     let out = ok(run(&["audit", "verify", "--file", p(&good), "--pin", &pin], b""));
     assert!(out.trim_end().ends_with(", 2 checkpoints verified"), "{out}");
+    // A pin is base64url, so one in 64 begins with '-': it is still read as the pin (here a
+    // wrong one), never as an unknown option.
+    let hyphen = format!("-{}", &pin[1..]);
+    let out = run(&["audit", "verify", "--file", p(&good), "--pin", &hyphen], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("unexpected argument") && stderr.contains("pin"), "{stderr}");
 
     // One byte of record 7 (line 8: root, records 1-5, checkpoint 5, record 6, record 7).
     let mut t = lines.clone();
