@@ -174,8 +174,14 @@ async fn a_signer_down_or_stopped_mid_run_is_skipped_and_all_down_names_every_ur
     assert_eq!(na + nb, 12, "each call reached exactly one signer");
     assert!(na >= 4 && nb >= 4, "round robin over the healthy ones: {na} / {nb}");
 
-    // One of the two healthy signers stops mid-run: every later call still succeeds.
+    // One of the two healthy signers stops mid-run: once the health check has seen it, every
+    // later call succeeds. (A call racing the stop on a kept-alive connection to it is, rightly,
+    // "may have been sent": nothing tells a closed idle connection from a signer that died
+    // mid-call, so it is never resent; `a_call_that_may_have_reached…` tests that.)
+    let stopped = a.url.clone();
     a.stop().await;
+    pool.check_once().await;
+    assert_eq!(pool.is_healthy(&stopped), Some(false), "the stopped signer leaves the healthy set");
     for i in 0..8 {
         let r = c.forward(&read).await.unwrap_or_else(|e| panic!("call {i} after a signer stopped: {e}"));
         assert_eq!(r.status, 200);
