@@ -180,8 +180,7 @@ async fn a_signer_down_or_stopped_mid_run_is_skipped_and_all_down_names_every_ur
     // mid-call, so it is never resent; `a_call_that_may_have_reached…` tests that.)
     let stopped = a.url.clone();
     a.stop().await;
-    pool.check_once().await;
-    assert_eq!(pool.is_healthy(&stopped), Some(false), "the stopped signer leaves the healthy set");
+    settle_down(&pool, &stopped).await;
     for i in 0..8 {
         let r = c.forward(&read).await.unwrap_or_else(|e| panic!("call {i} after a signer stopped: {e}"));
         assert_eq!(r.status, 200);
@@ -193,8 +192,11 @@ async fn a_signer_down_or_stopped_mid_run_is_skipped_and_all_down_names_every_ur
         (Some(false), Some(false), Some(true))
     );
 
-    // All down: one clear error naming each URL tried.
+    // All down (and seen so by the health check, as above): one clear error naming each URL.
+    let last = b.url.clone();
     b.stop().await;
+    settle_down(&pool, &stopped).await;
+    settle_down(&pool, &last).await;
     match c.forward(&read).await {
         Err(SignerCallError::Unavailable(m)) => {
             assert!(m.starts_with("no signer reachable; tried "), "{m}");
@@ -342,4 +344,19 @@ fn signer_pool_configuration_mistakes_are_refused_in_words() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("http://10.0.0.5:8788 is plain http to another host"), "{w:?}");
     assert_eq!(pool.roots(), "the system's roots");
+}
+
+/// Health checks until `url` is out of the healthy set, then one more: the client has then
+/// also dropped its kept-alive connections to it (a call on one of those, racing the stop,
+/// would rightly be "may have been sent").
+async fn settle_down(pool: &SignerPool, url: &str) {
+    for _ in 0..50 {
+        pool.check_once().await;
+        if pool.is_healthy(url) == Some(false) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            pool.check_once().await;
+            return;
+        }
+    }
+    panic!("{url} still healthy after it stopped");
 }
