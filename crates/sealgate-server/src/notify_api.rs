@@ -297,7 +297,8 @@ fn now() -> i64 {
     params(("token" = String, Path, description = "the link's token")),
     responses((status = 200, description = "the confirm page", content_type = "text/html", body = String),
               (status = 410, description = "used or expired", content_type = "text/html", body = String),
-              (status = 404, description = "unknown", content_type = "text/html", body = String)))]
+              (status = 404, description = "unknown", content_type = "text/html", body = String),
+              (status = 503, description = "the store is unavailable", content_type = "text/html", body = String)))]
 pub(crate) async fn lockdown_page(State(s): State<ApiState>, Path(token): Path<String>) -> Response {
     let Some(hash) = token_of(&token) else { return refusal(&LockdownToken::Unknown) };
     match s.store.peek_lockdown_token(&hash, now()).await {
@@ -321,7 +322,8 @@ pub(crate) async fn lockdown_page(State(s): State<ApiState>, Path(token): Path<S
     params(("token" = String, Path, description = "the link's token")),
     responses((status = 200, description = "frozen", content_type = "text/html", body = String),
               (status = 410, description = "used or expired", content_type = "text/html", body = String),
-              (status = 404, description = "unknown", content_type = "text/html", body = String)))]
+              (status = 404, description = "unknown", content_type = "text/html", body = String),
+              (status = 503, description = "the store is unavailable", content_type = "text/html", body = String)))]
 pub(crate) async fn lockdown_use(State(s): State<ApiState>, Path(token): Path<String>) -> Response {
     let unavailable =
         || page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The service is unavailable; try again shortly.", None);
@@ -369,7 +371,8 @@ pub(crate) async fn lockdown_use(State(s): State<ApiState>, Path(token): Path<St
 /// An address-confirmation link: shows what it does and a button.
 #[utoipa::path(get, path = "/notify/confirm/{token}", tag = "web", security(),
     params(("token" = String, Path, description = "the link's token")),
-    responses((status = 200, description = "the confirm page", content_type = "text/html", body = String)))]
+    responses((status = 200, description = "the confirm page", content_type = "text/html", body = String),
+              (status = 404, description = "not a link token", content_type = "text/html", body = String)))]
 pub(crate) async fn confirm_page(Path(token): Path<String>) -> Response {
     if token_of(&token).is_none() {
         return page(StatusCode::NOT_FOUND, "Unknown link", "This is not a valid confirmation link.", None);
@@ -386,7 +389,8 @@ pub(crate) async fn confirm_page(Path(token): Path<String>) -> Response {
 #[utoipa::path(post, path = "/notify/confirm/{token}", tag = "web", security(),
     params(("token" = String, Path, description = "the link's token")),
     responses((status = 200, description = "confirmed", content_type = "text/html", body = String),
-              (status = 410, description = "used, expired or unknown", content_type = "text/html", body = String)))]
+              (status = 410, description = "used, expired or unknown", content_type = "text/html", body = String),
+              (status = 503, description = "the store is unavailable", content_type = "text/html", body = String)))]
 pub(crate) async fn confirm_use(State(s): State<ApiState>, Path(token): Path<String>) -> Response {
     let gone = || {
         page(
