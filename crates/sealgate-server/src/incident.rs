@@ -324,7 +324,7 @@ async fn ended(
             opts.actor.clone(),
             other(INCIDENT_STEP)?,
             id.to_owned(),
-            json!({"step": step, "counts": counts}),
+            json!({"step": step, "counts": counts.to_string()}),
         ))
         .await?;
     stop(opts, step)
@@ -363,7 +363,7 @@ pub async fn run(
                         opts.actor.clone(),
                         other(INCIDENT_STEP)?,
                         id.to_owned(),
-                        json!({"step": "freeze", "counts": counts}),
+                        json!({"step": "freeze", "counts": counts.to_string()}),
                     ))
                     .await?;
                 stop(opts, "freeze")?;
@@ -416,7 +416,7 @@ pub async fn run(
                         opts.actor.clone(),
                         other(INCIDENT_STEP)?,
                         id.to_owned(),
-                        json!({"step": "notify", "counts": counts}),
+                        json!({"step": "notify", "counts": counts.to_string()}),
                     ))
                     .await?;
                 stop(opts, "notify")?;
@@ -430,7 +430,8 @@ pub async fn run(
     if store.start_incident_step(id, "report").await?.is_none() {
         step("report");
         let r = status(store, id).await?;
-        let summary: Vec<Value> = r.steps.iter().map(|s| json!({"step": s.step, "counts": s.counts})).collect();
+        let summary: Vec<Value> =
+            r.steps.iter().map(|s| json!({"step": s.step, "counts": s.counts.to_string()})).collect();
         audit
             .record(AuditEvent::new(
                 opts.actor.clone(),
