@@ -187,8 +187,38 @@ function roleNames(c) {
   return c.roles.map((r) => r.role);
 }
 
+// An incident banner: every security incident that concerns the user's credentials, with
+// the exchange's API-key page and the steps to replace each key there (GET /v1/incidents).
+async function showIncidents() {
+  const banner = $('incident-banner');
+  let incidents = [];
+  try {
+    incidents = (await api('GET', '/v1/incidents')).incidents;
+  } catch (e) {
+    if (e.status === 401) throw e;
+  }
+  banner.replaceChildren();
+  banner.hidden = incidents.length === 0;
+  for (const inc of incidents) {
+    const list = el('ol', { class: 'incident-creds' });
+    for (const c of inc.credentials) {
+      const steps = el('ol', {}, ...c.steps.map((s) => el('li', { text: s })));
+      list.append(el('li', { 'data-incident-credential': c.id },
+        el('strong', { text: `${exchangeName(c.exchange)} "${c.label || c.exchange}" (key …${c.hint}), ${c.status}` }),
+        c.key_page ? el('p', {}, 'API-key page: ', el('a', { href: c.key_page, target: '_blank', rel: 'noopener noreferrer', text: c.key_page })) : null,
+        steps));
+    }
+    banner.append(el('div', { class: 'incident', 'data-incident': inc.id },
+      el('h2', { text: `Security incident ${inc.id}` }),
+      el('p', { text: inc.reason }),
+      el('p', { text: 'Treat the API keys below as exposed: replace each at its exchange, add the new key here as a new credential, then delete the old one. Frozen credentials stay frozen until you unfreeze them.' }),
+      list));
+  }
+}
+
 async function showCredentials() {
   const creds = await loadCredentials();
+  await showIncidents();
   showScreen('credentials');
   const body = $('credentials-body');
   body.replaceChildren();
@@ -202,7 +232,8 @@ async function showCredentials() {
         el('td', { 'data-label': 'Key' }, el('code', { text: `…${c.hint}` })),
         el('td', { 'data-label': 'Roles' }, roleNames(c).join(', ') || 'none'),
         el('td', { 'data-label': 'Scope' }, c.scope.join(', ')),
-        el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${c.status}`, text: c.status })),
+        el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${c.status}`, text: c.status }),
+          c.replace_key ? el('span', { class: 'badge replace-key', title: 'A security incident concerns this key: replace it at the exchange', text: 'replace key' }) : null),
         el('td', { 'data-label': 'Last used' }, when(c.last_used_ms)),
         el('td', {}, el('a', { href: `#/credential/${encodeURIComponent(c.id)}`, 'aria-label': `Details of ${c.label || c.exchange} …${c.hint}` }, 'Details')),
       ),

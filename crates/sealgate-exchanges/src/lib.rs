@@ -146,6 +146,7 @@ mod class;
 mod error;
 mod exchanges;
 mod facts;
+mod key_pages;
 mod request;
 pub mod send;
 mod sig;
@@ -157,6 +158,7 @@ pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
 pub use exchanges::{ALL, Coverage, Scheme};
 pub use facts::{Amount, Leg, OrderFacts, Price, Side, Size};
+pub use key_pages::{KEY_PAGES, KeyPage, key_page, replace_steps};
 pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,
     SystemClock, check_path,

@@ -269,6 +269,7 @@ fn table() -> Table<ApiState> {
         .add::<notify_api::__path_list_webhooks, _, _>(notify_api::list_webhooks)
         .add::<notify_api::__path_add_webhook, _, _>(notify_api::add_webhook)
         .add::<notify_api::__path_delete_webhook, _, _>(notify_api::delete_webhook)
+        .add::<crate::incident_api::__path_my_incidents, _, _>(crate::incident_api::my_incidents)
 }
 
 /// Every `(method, path)` the api's own router serves (paths in axum/OpenAPI `{param}`
@@ -408,6 +409,10 @@ pub struct CredentialView {
     /// The owner's limits (in the answers about one credential).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsView>,
+    /// A security incident concerns this credential: its API key must be replaced at the
+    /// exchange (`GET /v1/incidents` has the steps). The mark stays until the credential
+    /// is deleted (the replacement key is a new credential).
+    pub replace_key: bool,
 }
 
 /// The owner's limits on a credential (`null`: no limit of that kind).
@@ -651,6 +656,7 @@ pub struct ImportJobList {
 
 fn credential_view(c: &Credential, roles: &[EnvelopeInfo]) -> CredentialView {
     CredentialView {
+        replace_key: false,
         id: c.id.clone(),
         exchange: c.exchange.clone(),
         label: c.label.clone(),
@@ -975,10 +981,13 @@ async fn create_credential(
     responses((status = 200, description = "the credentials", body = CredentialList)))]
 async fn list_credentials(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<CredentialList>> {
     let creds = s.store.list_credentials(&user.id).await.map_err(|e| ApiError::store("list credentials", e))?;
+    let marked = crate::incident_api::to_replace(&s, &user.id).await?;
     let mut out = Vec::with_capacity(creds.len());
     for c in &creds {
         let roles = s.store.envelope_roles(&user.id, &c.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-        out.push(credential_view(c, &roles));
+        let mut view = credential_view(c, &roles);
+        view.replace_key = marked.contains(&c.id);
+        out.push(view);
     }
     Ok(Json(CredentialList { credentials: out }))
 }
@@ -990,6 +999,8 @@ async fn load_credential(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<C
     let limits = s.store.credential_limits(&user.id, id).await.map_err(|e| ApiError::store("credential limits", e))?;
     let mut view = credential_view(&c, &roles);
     view.limits = Some(limits_view(limits.as_ref()));
+    view.replace_key = c.status != sealgate_store::CredentialStatus::Deleted
+        && crate::incident_api::to_replace(s, &user.id).await?.contains(id);
     Ok(view)
 }
 
@@ -1710,6 +1721,7 @@ pub fn service_openapi_document() -> Value {
     notify_api::request_email,
     notify_api::list_webhooks,
     notify_api::add_webhook,
-    notify_api::delete_webhook
+    notify_api::delete_webhook,
+    crate::incident_api::my_incidents
 ))]
 pub(crate) struct ApiDoc;

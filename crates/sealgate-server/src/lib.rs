@@ -26,6 +26,8 @@ pub mod auth;
 pub mod client;
 pub mod hardening;
 pub mod importer;
+pub mod incident;
+pub mod incident_api;
 pub mod json;
 pub mod metrics;
 pub mod notifier;

@@ -113,6 +113,24 @@ pub enum NotifyEvent {
         /// The user.
         user: String,
     },
+    /// An incident concerns some of the user's credentials. The body names the incident
+    /// only: the message is rendered when it is sent, from the user's own affected
+    /// credentials (so one queued row per user is one `INSERT … SELECT` for all of them).
+    Incident {
+        /// The incident.
+        incident_id: String,
+    },
+    /// An incident, for the operators' endpoints: counts, no user's details.
+    IncidentOperator {
+        /// The incident.
+        incident_id: String,
+        /// Why it was opened.
+        reason: String,
+        /// Credentials in scope.
+        credentials: u64,
+        /// Their owners.
+        users: u64,
+    },
 }
 
 impl NotifyEvent {
@@ -124,16 +142,21 @@ impl NotifyEvent {
             Self::Lockdown { .. } => "lockdown",
             Self::Refused { .. } => "refused",
             Self::EmailConfirm { .. } => "email_confirm",
+            Self::Incident { .. } => "incident",
+            Self::IncidentOperator { .. } => "incident_operator",
         }
     }
 
-    fn user(&self) -> &str {
+    /// The user an event is queued for by [`enqueue`] (incidents are queued by the
+    /// incident's notify step, for every affected user at once).
+    fn user(&self) -> Option<&str> {
         match self {
             Self::CredentialAdded { user, .. }
             | Self::RoleRevoked { user, .. }
             | Self::Lockdown { user, .. }
             | Self::Refused { user, .. }
-            | Self::EmailConfirm { user } => user,
+            | Self::EmailConfirm { user } => Some(user),
+            Self::Incident { .. } | Self::IncidentOperator { .. } => None,
         }
     }
 
@@ -170,15 +193,65 @@ impl NotifyEvent {
                  confirmation link below to agree; if it was not you, ignore this message."
                     .into(),
             ),
+            Self::Incident { incident_id } => (
+                "Sealgate: security incident: replace your exchange API keys".into(),
+                format!("Security incident {incident_id} concerns your credentials."),
+            ),
+            Self::IncidentOperator { incident_id, reason, credentials, users } => (
+                format!("Sealgate: incident {incident_id} opened"),
+                format!(
+                    "Incident {incident_id} ({reason}): {credentials} credential(s) of {users} user(s) frozen; \
+                     every affected user is being told."
+                ),
+            ),
         }
     }
 }
 
+/// An incident's message to one user: what happened, each affected credential, and for
+/// each the exchange's API-key page and the steps to replace the key there. Names and ids
+/// only (the API-key hint is the last characters the user already sees), never a secret.
+pub fn incident_text(
+    incident: &sealgate_store::Incident,
+    creds: &[sealgate_store::AffectedCredential],
+) -> (String, String) {
+    let mut t = format!(
+        "Sealgate opened security incident {}: {}\n\n\
+         As a precaution, the credentials below were frozen: nothing is signed with them. Treat \
+         their exchange API keys as exposed and replace each one at the exchange, now:\n",
+        incident.id,
+        incident.reason.trim()
+    );
+    for c in creds {
+        t.push_str(&format!(
+            "\n- {} credential \"{}\" (id {}, key ending in {})\n",
+            c.exchange, c.label, c.credential_id, c.hint
+        ));
+        match sealgate_exchanges::key_page(&c.exchange) {
+            Some(page) => {
+                for (i, step) in sealgate_exchanges::replace_steps(page, &c.hint).iter().enumerate() {
+                    t.push_str(&format!("  {}. {step}\n", i + 1));
+                }
+            }
+            None => t.push_str("  Delete this key on the exchange's API-key page, create a new one, add it here.\n"),
+        }
+    }
+    t.push_str(
+        "\nA frozen credential stays frozen until you unfreeze it yourself; delete it once its \
+         replacement is added.",
+    );
+    (format!("Sealgate: security incident {}: replace your exchange API keys", incident.id), t)
+}
+
+/// An incident and the user's credentials it concerns, as a message shows them.
+type IncidentView<'a> = (&'a sealgate_store::Incident, &'a [sealgate_store::AffectedCredential]);
+
 /// Queues `event` for every recipient of its user; returns how many were queued.
 pub async fn enqueue(store: &Store, event: &NotifyEvent) -> Result<u64, sealgate_store::StoreError> {
+    let Some(user_id) = event.user() else { return Ok(0) };
     let body = serde_json::to_string(event).unwrap_or_default();
     let refusal = matches!(event, NotifyEvent::Refused { .. });
-    store.enqueue_event(&NewEvent { user_id: event.user(), kind: event.kind(), body: &body, refusal }).await
+    store.enqueue_event(&NewEvent { user_id, kind: event.kind(), body: &body, refusal }).await
 }
 
 // --- keys and links --------------------------------------------------------------------------
@@ -552,9 +625,21 @@ impl Notifier {
             }
             _ => None,
         };
+        let incident = match (&event, &n.user_id) {
+            (NotifyEvent::Incident { incident_id }, Some(user)) => {
+                let inc = self.store.incident(incident_id).await.map_err(store_err)?;
+                let inc = inc.ok_or_else(|| NotifyError::Delivery("the incident is not in the store".into()))?;
+                let creds = self.store.incident_user_credentials(incident_id, user).await.map_err(store_err)?;
+                Some((inc, creds))
+            }
+            _ => None,
+        };
+        let incident = incident.as_ref().map(|(i, c)| (i, c.as_slice()));
         match n.channel {
-            Channel::Email => self.send_email(n, &event, confirm_url.as_deref(), lockdown_url.as_deref()).await,
-            Channel::Webhook => self.send_webhook(n, &event, lockdown_url.as_deref()).await,
+            Channel::Email => {
+                self.send_email(n, &event, incident, confirm_url.as_deref(), lockdown_url.as_deref()).await
+            }
+            Channel::Webhook => self.send_webhook(n, &event, incident, lockdown_url.as_deref()).await,
             _ => Err(NotifyError::Delivery("unknown channel".into())),
         }
     }
@@ -563,6 +648,7 @@ impl Notifier {
         &self,
         n: &ClaimedNotification,
         event: &NotifyEvent,
+        incident: Option<IncidentView<'_>>,
         confirm: Option<&String>,
         lockdown: Option<&String>,
     ) -> Result<(), NotifyError> {
@@ -571,7 +657,10 @@ impl Notifier {
         };
         let to: Mailbox =
             n.recipient.parse().map_err(|_| NotifyError::Delivery("the recipient is not an e-mail address".into()))?;
-        let (subject, mut text) = event.text();
+        let (subject, mut text) = match incident {
+            Some((inc, creds)) => incident_text(inc, creds),
+            None => event.text(),
+        };
         if let Some(url) = confirm {
             text.push_str(&format!("\n\nConfirm this address: {url}\n(valid for 24 hours, once)"));
         }
@@ -595,6 +684,7 @@ impl Notifier {
         &self,
         n: &ClaimedNotification,
         event: &NotifyEvent,
+        incident: Option<IncidentView<'_>>,
         lockdown: Option<&String>,
     ) -> Result<(), NotifyError> {
         let endpoint = n.endpoint_id.as_deref().ok_or_else(|| NotifyError::Delivery("no endpoint id".into()))?;
@@ -602,6 +692,21 @@ impl Notifier {
         let ts = crate::now_ms() / 1000;
         let id = format!("msg_{}", n.id);
         let mut payload = serde_json::json!({ "type": n.kind, "timestamp": ts, "data": event });
+        if let Some((inc, creds)) = incident {
+            payload["data"]["reason"] = serde_json::Value::String(inc.reason.clone());
+            payload["data"]["opened_ms"] = serde_json::json!(inc.opened_ms);
+            payload["data"]["credentials"] = creds
+                .iter()
+                .map(|c| {
+                    let page = sealgate_exchanges::key_page(&c.exchange);
+                    serde_json::json!({
+                        "credential_id": c.credential_id, "exchange": c.exchange, "label": c.label, "hint": c.hint,
+                        "key_page": page.map(|p| p.url),
+                        "steps": page.map(|p| sealgate_exchanges::replace_steps(p, &c.hint).to_vec()),
+                    })
+                })
+                .collect();
+        }
         if let Some(url) = lockdown {
             payload["data"]["lockdown_url"] = serde_json::Value::String(url.to_string());
         }

@@ -34,6 +34,7 @@ mod audit_sqlite;
 mod audit_tree;
 mod credentials;
 mod error;
+mod incidents;
 mod jobs;
 mod limits;
 mod nonce;
@@ -52,6 +53,10 @@ pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };
 pub use error::{ConnectError, DbErrorKind, Result, StoreError, UnknownValue};
+pub use incidents::{
+    AffectedCredential, FreezeCounts, INCIDENT_STEPS, Incident, IncidentRotation, IncidentStep, NewIncident,
+    QueueCounts,
+};
 pub use jobs::ImportSummary;
 pub use jobs::{ClaimedJob, Job, JobState, RetryOutcome};
 pub use limits::CredentialLimits;

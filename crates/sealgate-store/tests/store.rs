@@ -94,11 +94,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -166,7 +166,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");

@@ -62,6 +62,9 @@ enum Command {
     /// Operator actions (the global kill switch, service tokens).
     #[command(subcommand)]
     Admin(crate::admin_cmd::AdminCommand),
+    /// Breach response: freeze, rotate, re-wrap, tell every affected user, report.
+    #[command(subcommand)]
+    Incident(crate::incident_cmd::IncidentCommand),
     /// The desktop agent: a local signer on a Unix socket, so a bot never holds its secret.
     #[command(subcommand)]
     Agent(crate::agent_cmd::AgentCommand),
@@ -182,6 +185,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Audit(c) => crate::audit_cmd::run(c, out),
         Command::Serve(a) => crate::serve_cmd::run(*a),
         Command::Admin(c) => crate::admin_cmd::run(c, out),
+        Command::Incident(c) => crate::incident_cmd::run(c, out),
         Command::Sandbox(a) => crate::sandbox_cmd::run(a),
         Command::LoginLink(a) => crate::login_cmd::run(a, out),
         Command::Agent(c) => crate::agent_cmd::run(c, out),

@@ -13,6 +13,7 @@ mod agent_cmd;
 mod audit_cmd;
 mod cmd;
 mod exchange_cmd;
+mod incident_cmd;
 mod keys_cmd;
 mod login_cmd;
 mod sandbox_cmd;
