@@ -5,6 +5,7 @@
 //! retires, the audit chain verifies, and no canary secret is anywhere it should not be.
 
 mod common;
+mod seeded;
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
@@ -15,77 +16,12 @@ use sealgate_custody::config::CustodyConfig;
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, SealRequest, open_credential, seal_credential};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
+use seeded::{Deployment, PgDb, cid, deploy, owner, xorshift};
 use sqlx::Connection as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
 /// Every credential's secret starts with this: it must appear in no output, log or column.
 const CANARY: &str = "CANARY-rewrap-9c1e";
-
-struct Deployment {
-    dir: TempDir,
-    config: String,
-    url: String,
-    pin: String,
-    old: String,
-}
-
-fn secret(i: usize) -> String {
-    format!("{CANARY}-{i:06}")
-}
-
-fn cid(i: usize) -> String {
-    format!("c{i:06}")
-}
-
-fn owner(i: usize) -> String {
-    format!("u{:04}", i % 500)
-}
-
-/// A keyring with trader and importer keys, and `n` trader envelopes sealed to trader v1.
-async fn deploy(tag: &str, url: &str, n: usize) -> Deployment {
-    let dir = TempDir::new(tag);
-    let config = dir.0.join("custody.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "backend = \"local\"\n[local]\nkeyring = \"{}\"\nkey_file = \"{}\"\n",
-            p(&dir.0.join("keyring")),
-            p(&dir.0.join("master.key"))
-        ),
-    )
-    .expect("config");
-    let config = p(&config).to_owned();
-    let pin = ok(run(&["keys", "init", "--custody", &config], b"")).trim().to_owned();
-    let old = ok(run(&["keys", "rotate", "--custody", &config, "--role", "trader"], b"")).trim().to_owned();
-    ok(run(&["keys", "rotate", "--custody", &config, "--role", "importer"], b""));
-    let custody = CustodyConfig::load(std::path::Path::new(&config)).expect("load").open().await.expect("open");
-    let key = custody.keys().await.expect("keys").into_iter().find(|k| k.kid == old).expect("old key").public;
-    let store = Store::connect(url).await.expect("store");
-    for u in 0..n.min(500) {
-        store.create_user(&owner(u), None).await.expect("user");
-    }
-    for i in 0..n {
-        let cred = format!(r#"{{"api_key":"KEY-{i:08}","api_secret":"{}"}}"#, secret(i));
-        let req = SealRequest {
-            sub: owner(i),
-            cid: cid(i),
-            exch: "binance".into(),
-            aud: "trader".into(),
-            scope: Scope::parse_list("read,trade").expect("scope"),
-            iat: 1_700_000_000 + i as u64,
-        };
-        let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
-        let (o, c) = (owner(i), cid(i));
-        let new =
-            NewCredential { id: &c, owner: &o, exchange: "binance", label: "t", hint: "0000", scope: "read,trade" };
-        store
-            .create_credential(&new, &[NewEnvelope { role: "trader", kid: &old, jwe: &jwe }])
-            .await
-            .expect("credential");
-    }
-    store.close().await;
-    Deployment { dir, config, url: url.to_owned(), pin, old }
-}
 
 fn rewrap_args<'a>(d: &'a Deployment, from: &'a str, role: &'a str) -> Vec<&'a str> {
     vec![
@@ -106,14 +42,6 @@ fn rewrap_args<'a>(d: &'a Deployment, from: &'a str, role: &'a str) -> Vec<&'a s
 
 fn refused(out: &std::process::Output, want: &str) {
     common::refused(out, want, &[CANARY]);
-}
-
-/// A seed from the clock (printed, so a failure can be replayed by reading it).
-fn xorshift(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
 }
 
 /// Starts re-wraps and SIGKILLs them at random points, `kills` times; then runs one to the end.
@@ -180,7 +108,7 @@ async fn check_all(d: &Deployment, n: usize, original: &HashSet<String>) -> Stri
             let binding =
                 Binding { sub: owner(i), cid: cid(i), exch: "binance".into(), aud: "trader".into(), now: None };
             let opened = open_credential(env.jwe.as_bytes(), key.as_ref(), &binding).await.expect("opens through new");
-            assert_eq!(opened.credential.get("api_secret").expect("secret").expose_secret(), secret(i));
+            assert_eq!(opened.credential.get("api_secret").expect("secret").expose_secret(), d.secret(i));
             assert_eq!(opened.header.iat, 1_700_000_000 + i as u64, "the binding is kept, iat included");
             assert_eq!(opened.header.scope, Scope::parse_list("read,trade").expect("scope"));
             let digest = hex(Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL).expect("parse").content_digest());
@@ -322,7 +250,7 @@ async fn rewrap_10000_killed_and_resumed_sqlite() {
     let dir = TempDir::new("rewrap-db");
     let db = dir.0.join("sealgate.db");
     let url = format!("sqlite://{}?mode=rwc", p(&db));
-    let d = deploy("rewrap-sqlite", &url, n).await;
+    let d = deploy("rewrap-sqlite", &url, n, CANARY).await;
     let started = Instant::now();
     proof(&d, n).await;
     eprintln!("sqlite proof: {:.1} s", started.elapsed().as_secs_f64());
@@ -336,60 +264,11 @@ async fn rewrap_10000_killed_and_resumed_sqlite() {
 
 // --- PostgreSQL ----------------------------------------------------------------------------
 
-fn admin_url() -> String {
-    std::env::var("SEALGATE_TEST_POSTGRES_ADMIN")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-struct PgDb {
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn create(test: &str) -> Option<PgDb> {
-        let mut conn = match sqlx::PgConnection::connect(&admin_url()).await {
-            Ok(c) => c,
-            Err(e) => {
-                sealgate_testkit::skip_or_fail(
-                    "SEALGATE_SKIP_POSTGRES",
-                    &format!("the re-wrap test {test} on PostgreSQL"),
-                    &format!("PostgreSQL is unreachable: {e}"),
-                    "start PostgreSQL, or point SEALGATE_TEST_POSTGRES_ADMIN at one (postgres://USER@HOST:PORT/DB)",
-                );
-                return None;
-            }
-        };
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-        let name = format!("sealgate_rewrap_{}_{nanos}", std::process::id());
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-        let _ = conn.close().await;
-        let admin = admin_url();
-        let cut = admin.rfind('/').expect("the admin URL ends in /DATABASE");
-        Some(PgDb { url: format!("{}/{name}", &admin[..cut]), name })
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin, name) = (admin_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let mut c = sqlx::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await.ok()?;
-                c.close().await.ok()
-            })
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewrap_10000_killed_and_resumed_postgres() {
     let Some(db) = PgDb::create("rewrap_10000_killed_and_resumed_postgres").await else { return };
     let n = 10_000;
-    let d = deploy("rewrap-pg", &db.url, n).await;
+    let d = deploy("rewrap-pg", &db.url, n, CANARY).await;
     proof(&d, n).await;
     // No envelope or audit column holds a canary.
     let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
@@ -411,7 +290,7 @@ async fn rewrap_10000_killed_and_resumed_postgres() {
 async fn two_rewraps_at_once_postgres_do_each_envelope_once() {
     let Some(db) = PgDb::create("two_rewraps_at_once_postgres_do_each_envelope_once").await else { return };
     let n = 4_000;
-    let d = deploy("rewrap-pg2", &db.url, n).await;
+    let d = deploy("rewrap-pg2", &db.url, n, CANARY).await;
     let original = original_digests(&d.url, &d.old).await;
     let new = ok(run(&["keys", "rotate", "--custody", &d.config, "--role", "trader"], b"")).trim().to_owned();
     let spawn = || {
@@ -529,7 +408,7 @@ async fn rewrap_through_softhsm2_killed_and_resumed() {
     let n = 1500;
     store.create_user("u0000", None).await.expect("user");
     for i in 0..n {
-        let cred = format!(r#"{{"api_key":"KEY-{i:08}","api_secret":"{}"}}"#, secret(i));
+        let cred = format!(r#"{{"api_key":"KEY-{i:08}","api_secret":"{}"}}"#, format!("{CANARY}-{i:06}"));
         let req = SealRequest {
             sub: "u0000".into(),
             cid: cid(i),
