@@ -11,7 +11,10 @@
 //   SEALGATE_ARTIFACTS        directory for screenshots and the request log
 //   SEALGATE_RESULT           where to write the result JSON
 //   CHROMIUM                  the browser (default /usr/bin/chromium)
+//   SEALGATE_BIN              the sealgate binary (the operator's `incident open`)
+//   SEALGATE_DATABASE         the server's database URL, for that command
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
@@ -29,6 +32,8 @@ const SECRET = env('SEALGATE_SECRET');
 const EXPIRED = env('SEALGATE_EXPIRED_KEYSET');
 const EXPECT = JSON.parse(env('SEALGATE_EXPECT'));
 const ART = env('SEALGATE_ARTIFACTS');
+const SEALGATE_BIN = env('SEALGATE_BIN');
+const DATABASE = env('SEALGATE_DATABASE');
 const RESULT = env('SEALGATE_RESULT');
 // Public JWKs (P-256, P-384, X25519) whose private halves the Rust test holds.
 const EXTRA_KEYS = JSON.parse(env('SEALGATE_EXTRA_KEYS', '[]'));
@@ -347,6 +352,23 @@ try {
   await shot('10-lockdown');
   await page.evaluate(() => { location.hash = '#/trade'; });
   await page.locator(`#orders-body tr[data-order="${openId}"][data-status="canceled"]`).waitFor();
+
+  // 11b. The operator opens an incident over Binance keys: the user's list shows a banner
+  // naming the credential with its exchange's API-key page and the steps to replace it,
+  // and marks the credential until a new key replaces it.
+  const incidentReport = JSON.parse(execFileSync(SEALGATE_BIN, ['incident', 'open', '--reason',
+    'Binance API keys may have been exposed', '--exchange', 'binance', '--no-rotate', '--database', DATABASE],
+  { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  check(incidentReport.complete === true, `the incident ran every step: ${JSON.stringify(incidentReport)}`);
+  await page.evaluate(() => { location.hash = '#/portfolio'; });
+  await page.evaluate(() => { location.hash = '#/credentials'; });
+  const incidentItem = page.locator(`#incident-banner [data-incident="${incidentReport.id}"] [data-incident-credential="${cid}"]`);
+  await incidentItem.waitFor();
+  const incidentText = await incidentItem.textContent();
+  check(incidentText.includes('Binance') && incidentText.includes('binance.com'), `the banner names the key and its page: ${incidentText}`);
+  check(await page.locator('#incident-banner').isVisible(), 'the incident banner is shown');
+  await page.locator(`#credentials-body tr[data-id="${cid}"] .badge.replace-key`).waitFor();
+  await shot('10b-incident-banner');
 
   // 12. Phone-sized screens: no sideways scrolling.
   await page.setViewportSize({ width: 390, height: 844 });

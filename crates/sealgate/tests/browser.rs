@@ -191,6 +191,8 @@ async fn the_web_client_in_headless_chromium() {
             ("SEALGATE_RESULT", result_path.display().to_string()),
             ("SEALGATE_EXTRA_KEYS", Value::from(extra_public).to_string()),
             ("CHROMIUM", CHROMIUM.to_owned()),
+            ("SEALGATE_BIN", BIN.to_owned()),
+            ("SEALGATE_DATABASE", format!("sqlite://{}", data.join("sealgate.db").display())),
         ],
     );
     let result: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
