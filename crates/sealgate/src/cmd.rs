@@ -228,6 +228,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 aud: a.role,
                 scope: Scope::parse_list(&a.scope).context("--scope")?,
                 iat: now()?,
+                own: None,
             };
             let credential = read_stdin(MAX_PLAINTEXT)?;
             let (jwe, _) = seal_credential(&credential, &key, &req)?;

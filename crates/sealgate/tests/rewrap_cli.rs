@@ -73,6 +73,7 @@ async fn deploy(tag: &str, url: &str, n: usize) -> Deployment {
             aud: "trader".into(),
             scope: Scope::parse_list("read,trade").expect("scope"),
             iat: 1_700_000_000 + i as u64,
+            own: None,
         };
         let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
         let (o, c) = (owner(i), cid(i));
@@ -537,6 +538,7 @@ async fn rewrap_through_softhsm2_killed_and_resumed() {
             aud: "trader".into(),
             scope: Scope::parse_list("read").expect("scope"),
             iat: 1_700_000_000,
+            own: None,
         };
         let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
         let c = cid(i);
