@@ -221,7 +221,8 @@ fn hostile_keys_are_refused_by_kind() {
     let mut extra = good.clone();
     extra[0] = 0xa6;
     extra.extend([0x02, 0x41, 0x00]); // kid
-    let mut cbor_cases: Vec<(Vec<u8>, fn(&Error) -> bool)> = vec![
+    type Kind = fn(&Error) -> bool;
+    let mut cbor_cases: Vec<(Vec<u8>, Kind)> = vec![
         (off_curve, |e| matches!(e, Error::InvalidKey(_))),
         (edit(&good, 6, 0x02), |e| matches!(e, Error::UnsupportedKey(_))), // crv P-384
         (edit(&good, 4, 0x27), |e| matches!(e, Error::UnsupportedKey(_))), // EC2 with EdDSA
