@@ -7,7 +7,8 @@
 //   ECDH-ES+A256KW (P-256, P-384, or X25519 where the browser has it) or RSA-OAEP-256
 //   (2048-4096-bit keys, as OpenBao Transit holds them) + A256GCM,
 //   Concat KDF per RFC 7518 §4.6.2 with empty apu/apv (profile rule E3), protected
-//   header typ, kid, sub, cid, exch, aud, scope, iat, hint (rule C2).
+//   header typ, kid, sub, cid, exch, aud, scope, iat, hint (rule C2), and `own` (rule C8)
+//   when the caller names the owner's authority keys.
 
 const subtle = globalThis.crypto.subtle;
 const enc = new TextEncoder();
@@ -176,10 +177,13 @@ async function concatKdf(z, algId) {
 
 /**
  * Seal `fields` (an object of the exchange's credential fields) to the recipient `jwk`.
- * `binding` = { sub, cid, exch, aud, scope: [..], iat }. Returns the compact JWE.
+ * `binding` = { sub, cid, exch, aud, scope: [..], iat, own? }. Returns the compact JWE.
  * The hint is the last 4 characters of api_key (else key_name), as rule C6 requires.
+ * `own`, optional: the RFC 7638 thumbprints of the owner's passkey public keys (rule C8),
+ * 1 to 10 distinct, sealed sorted.
  */
 export async function sealCredential(jwk, binding, fields) {
+  const own = ownerKeys(binding.own);
   const curve = curveOf(jwk);
   if (!curve) throw new KeysetError('the recipient key is of a kind this page cannot seal to');
   const keyId = fields.api_key || fields.key_name || '';
@@ -207,6 +211,7 @@ export async function sealCredential(jwk, binding, fields) {
     iat: binding.iat,
     hint,
   });
+  if (own) header.own = own;
   const protectedB64 = b64uEncode(enc.encode(JSON.stringify(header)));
   const iv = crypto.getRandomValues(new Uint8Array(12));
   // JS strings cannot be wiped; the byte copy of the plaintext at least is.
@@ -220,6 +225,17 @@ export async function sealCredential(jwk, binding, fields) {
   const ct = sealed.subarray(0, sealed.length - 16);
   const tag = sealed.subarray(sealed.length - 16);
   return [protectedB64, b64uEncode(wrapped), b64uEncode(iv), b64uEncode(ct), b64uEncode(tag)].join('.');
+}
+
+/** Rule C8: absent, or 1-10 distinct SHA-256 thumbprints in base64url, sorted by byte. */
+function ownerKeys(own) {
+  if (own === undefined || own === null) return null;
+  const ok = Array.isArray(own) && own.length >= 1 && own.length <= 10
+    && own.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(t))
+    && new Set(own).size === own.length;
+  if (!ok) throw new Error('own must list 1 to 10 distinct RFC 7638 SHA-256 thumbprints');
+  // ASCII only: the default sort is byte order.
+  return [...own].sort();
 }
 
 /** ECDH-ES+A256KW: wraps `cek` under a KEK agreed with `jwk`; sets `epk` in `header`. */

@@ -140,10 +140,20 @@ try {
   // The page's sealing code on every curve it supports, opened by the Rust test.
   const extra = await page.evaluate(async ({ keys, apiKey }) => {
     const out = [];
-    for (const jwk of keys) {
+    // Every other envelope names the owner's authority (PROFILE C8), given unsorted.
+    const own = ['kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k', 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs'];
+    for (const [i, jwk] of keys.entries()) {
       const binding = { sub: 'web-user', cid: 'web-cid', exch: 'kraken', aud: 'importer', scope: ['read'], iat: Math.floor(Date.now() / 1000) };
+      if (i % 2 === 1) binding.own = own;
       out.push({ kid: jwk.kid, jwe: await window.sealgateSeal.sealCredential(jwk, binding, { api_key: apiKey, api_secret: 'extra-curve-secret' }) });
     }
+    // A malformed own is refused before anything is sealed.
+    let refused = 0;
+    for (const bad of [[], [own[0], own[0]], ['short'], [`${own[0].slice(0, 42)}l`]]) {
+      const binding = { sub: 'web-user', cid: 'web-cid', exch: 'kraken', aud: 'importer', scope: ['read'], iat: 1, own: bad };
+      try { await window.sealgateSeal.sealCredential(keys[0], binding, { api_key: apiKey }); } catch { refused++; }
+    }
+    out.push({ ownRefused: refused });
     return out;
   }, { keys: EXTRA_KEYS, apiKey: API_KEY });
 

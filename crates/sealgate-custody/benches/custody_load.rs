@@ -31,6 +31,7 @@ async fn load(custody: Arc<dyn Custody>, kid: String, role: String, callers: usi
         aud: role.clone(),
         scope: Scope::parse_list("read").expect("scope"),
         iat: 1,
+        own: None,
     };
     let (envelope, _) =
         seal_credential(br#"{"api_key":"BENCH-KEY-0001","api_secret":"bench"}"#, &key.public, &req).expect("seal");

@@ -30,6 +30,7 @@ pub async fn run(custody: &dyn Custody, role: &str, key_type: RoleKeyType) {
             aud: role.into(),
             scope: Scope::parse_list("read").expect("scope"),
             iat: 1,
+            own: None,
         };
         let (env, _) = seal_credential(credential, &v.public, &req).expect("seal");
         let key = custody.decryption_key(&v.kid).await.expect("decryption key");

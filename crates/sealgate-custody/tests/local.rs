@@ -51,6 +51,7 @@ fn request(aud: &str, cid: &str) -> (SealRequest, Binding) {
         aud: aud.into(),
         scope: Scope::parse_list("read").expect("scope"),
         iat: 1,
+        own: None,
     };
     let binding = Binding { sub: "u1".into(), cid: cid.into(), exch: "binance".into(), aud: aud.into(), now: None };
     (req, binding)

@@ -261,6 +261,7 @@ async fn conformance_rsa3072_and_a_credential_opens() {
         aud: "trader".into(),
         scope: Scope::parse_list("read,trade").expect("scope"),
         iat: 1,
+        own: None,
     };
     let credential = br#"{"api_key":"LATENCY-KEY-9876","api_secret":"latency-secret"}"#;
     let (env, _) = seal_credential(credential, &active.public, &req).expect("seal credential");

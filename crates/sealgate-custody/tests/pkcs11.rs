@@ -178,6 +178,7 @@ mod in_token {
             aud: role.into(),
             scope: Scope::parse_list("read").expect("scope"),
             iat: 1,
+            own: None,
         };
         let b = Binding { sub: "u1".into(), cid: cid.into(), exch: "binance".into(), aud: role.into(), now: None };
         (req, b)

@@ -117,6 +117,7 @@ fn ecdh_group(c: &mut Criterion, name: &str, curve: Curve) {
             aud: "signer".into(),
             scope: Scope::parse_list("read,trade").expect("scope"),
             iat: 1_790_000_000,
+            own: None,
         };
         let binding = Binding {
             sub: req.sub.clone(),

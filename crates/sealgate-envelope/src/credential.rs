@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::alg::AlgPolicy;
 use crate::error::CredentialError as E;
 use crate::key::{DecryptionKey, now_or_never};
-use crate::{Error, Jwe, PublicJwk, json, seal_compact};
+use crate::{Error, Jwe, OwnerKeys, PublicJwk, json, seal_compact};
 
 /// The `typ` of a credential envelope.
 pub const CREDENTIAL_TYP: &str = "sealgate-credential+jwe";
@@ -60,6 +60,8 @@ pub struct CredentialHeader {
     pub iat: u64,
     /// Last characters of the API key, for display.
     pub hint: String,
+    /// The owner's authority keys (rule C8), when the owner named any.
+    pub own: Option<OwnerKeys>,
 }
 
 impl CredentialHeader {
@@ -90,6 +92,7 @@ impl CredentialHeader {
             scope: scope_from_json(h.get("scope").ok_or(E::Missing("scope"))?)?,
             iat: h.get("iat").ok_or(E::Missing("iat"))?.as_u64().ok_or(E::Malformed("iat"))?,
             hint: s("hint")?,
+            own: h.get("own").map(OwnerKeys::from_json).transpose()?,
         };
         header.validate()?;
         Ok(header)
@@ -121,6 +124,9 @@ impl CredentialHeader {
         m.insert("scope".into(), scope_to_json(&self.scope));
         m.insert("iat".into(), self.iat.into());
         m.insert("hint".into(), self.hint.clone().into());
+        if let Some(own) = &self.own {
+            m.insert("own".into(), own.to_json());
+        }
         m
     }
 }
@@ -263,6 +269,8 @@ pub struct SealRequest {
     pub scope: Scope,
     /// Unix seconds now.
     pub iat: u64,
+    /// The owner's authority keys to name in the envelope (rule C8); `None` names none.
+    pub own: Option<OwnerKeys>,
 }
 
 /// Seal a credential (its plaintext JSON) to one role's key.
@@ -281,6 +289,7 @@ pub fn seal_credential(
         scope: req.scope.clone(),
         iat: req.iat,
         hint: credential.hint()?,
+        own: req.own.clone(),
     };
     header.validate()?;
     let jwe = seal_compact(credential_json, to, &header.to_protected())?;

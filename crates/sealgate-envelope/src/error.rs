@@ -227,4 +227,7 @@ pub enum CredentialError {
     /// `hint` does not match the last characters of the API key.
     #[error("credential envelope: hint does not match the sealed API key")]
     HintMismatch,
+    /// `own` (the owner's authority keys) breaks rule C8; the message is the rule.
+    #[error("credential envelope: {0}")]
+    BadOwner(&'static str),
 }

@@ -19,6 +19,7 @@ mod jwe;
 mod jwk;
 mod kdf;
 mod key;
+mod owner;
 
 pub use alg::{AlgPolicy, ContentAlg, Curve, KeyAlg};
 pub use credential::{
@@ -32,6 +33,7 @@ pub use jwe::{Jwe, MAX_RECIPIENTS, Recipient, Serialization, seal_compact};
 pub use jwk::{LocalKey, PublicJwk};
 pub use kdf::concat_kdf;
 pub use key::{DecryptionKey, EphemeralPublicKey, KeyFuture, KeyKind, OaepHash, SecretBytes, SharedSecret};
+pub use owner::{OWNER_KEYS_MAX, OwnerKeys, THUMBPRINT_LEN};
 pub use sealgate_vocab::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE};
 pub use secrecy;
 

@@ -5,8 +5,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{
-    AlgPolicy, Binding, CREDENTIAL_TYP, Class, CredentialError, Curve, Error, Jwe, LocalKey, Scope, SealRequest,
-    check_binding, open_credential_now, seal_compact, seal_credential,
+    AlgPolicy, Binding, CREDENTIAL_TYP, Class, CredentialError, Curve, Error, Jwe, LocalKey, OwnerKeys, Scope,
+    SealRequest, check_binding, open_credential_now, seal_compact, seal_credential,
 };
 use serde_json::{Map, Value, json};
 
@@ -26,6 +26,7 @@ fn request() -> SealRequest {
         aud: "trader".into(),
         scope: Scope::parse_list("read,trade").expect("scope"),
         iat: 1_700_000_000,
+        own: None,
     }
 }
 
@@ -215,4 +216,85 @@ fn canary_never_in_any_error_of_a_damaged_envelope() {
         }
     }
     let _ = B64.encode(b"");
+}
+
+/// Two RFC 7638 thumbprints (RFC 8037 A.3's Ed25519 key, RFC 7638 §3.1's RSA key).
+const OWN_A: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+const OWN_B: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+/// Replace the compact JWE's protected header by `edit` of it, keeping everything else.
+fn with_protected(env: &str, edit: impl FnOnce(&mut Map<String, Value>)) -> String {
+    let parts: Vec<&str> = env.split('.').collect();
+    let mut h: Map<String, Value> = serde_json::from_slice(&B64.decode(parts[0]).expect("b64")).expect("json");
+    edit(&mut h);
+    let p0 = B64.encode(serde_json::to_vec(&h).expect("json"));
+    format!("{p0}.{}", parts[1..].join("."))
+}
+
+#[test]
+fn own_names_the_owner_authority_and_is_sealed() {
+    let own = OwnerKeys::new([OWN_A, OWN_B]).expect("own");
+    for k in keys() {
+        let req = SealRequest { own: Some(own.clone()), ..request() };
+        let (env, header) = seal_credential(credential_json().as_bytes(), k.public(), &req).expect("seal");
+        assert_eq!(header.own.as_ref(), Some(&own));
+        let opened = open_credential_now(env.as_bytes(), &k, &binding()).expect("open");
+        assert_eq!(opened.header.own.as_ref().map(OwnerKeys::thumbprints), Some(&[OWN_B.into(), OWN_A.into()][..]));
+        let jwe = Jwe::parse(env.as_bytes(), &AlgPolicy::CREDENTIAL).expect("parse");
+        assert_eq!(jwe.protected_header().get("own"), Some(&json!([OWN_B, OWN_A])), "sorted, as sealed");
+        // The header is the AAD: dropping, swapping, adding or reordering a thumbprint
+        // without the CEK breaks the tag.
+        type Edit = fn(&mut Map<String, Value>);
+        let edits: [Edit; 4] = [
+            |h| drop(h.remove("own")),
+            |h| drop(h.insert("own".into(), json!([OWN_A]))),
+            |h| drop(h.insert("own".into(), json!(["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", OWN_B]))),
+            |h| drop(h.insert("own".into(), json!(["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", OWN_B, OWN_A]))),
+        ];
+        for edit in edits {
+            let forged = with_protected(&env, edit);
+            let r = open_credential_now(forged.as_bytes(), &k, &binding());
+            assert!(matches!(r, Err(Error::Decryption)), "{r:?}");
+        }
+    }
+    // Without own, none is added: an envelope made before C8 opens as before.
+    let k = LocalKey::generate_ec(Curve::P256, "trader-v1").expect("key");
+    let (env, header) = seal_credential(credential_json().as_bytes(), k.public(), &request()).expect("seal");
+    assert_eq!(header.own, None);
+    let added = with_protected(&env, |h| drop(h.insert("own".into(), json!([OWN_A]))));
+    assert!(matches!(open_credential_now(added.as_bytes(), &k, &binding()), Err(Error::Decryption)));
+    assert!(open_credential_now(env.as_bytes(), &k, &binding()).expect("open").header.own.is_none());
+}
+
+#[test]
+fn malformed_own_is_refused_by_name() {
+    let k = LocalKey::generate_ec(Curve::X25519, "trader-v1").expect("key");
+    let form = "a thumbprint is 43 base64url characters (SHA-256)";
+    let cases: Vec<(Value, &str)> = vec![
+        (json!(null), "own must be an array of strings"),
+        (json!(OWN_A), "own must be an array of strings"),
+        (json!([OWN_A, 1]), "own must be an array of strings"),
+        (json!([]), "own lists 1 to 10 thumbprints"),
+        (json!(vec![OWN_A; 11]), "own lists 1 to 10 thumbprints"),
+        (json!([OWN_A, OWN_B]), "own must be sorted in ascending byte order"),
+        (json!([OWN_A, OWN_A]), "own lists a thumbprint twice"),
+        (json!([&OWN_A[..42]]), form),
+        (json!([format!("{OWN_A}=")]), form),
+        (json!([format!("{}/", &OWN_A[..42])]), form),
+        (json!([format!("{}l", &OWN_A[..42])]), form),
+    ];
+    for (own, want) in cases {
+        let env = seal_with(&k, &credential_json(), |h| drop(h.insert("own".into(), own.clone())));
+        match open_credential_now(env.as_bytes(), &k, &binding()) {
+            Err(Error::Credential(CredentialError::BadOwner(got))) => assert_eq!(got, want, "{own}"),
+            other => panic!("{own}: {other:?}"),
+        }
+        // The api's upload check refuses it the same way, without a key.
+        let jwe = Jwe::parse(env.as_bytes(), &AlgPolicy::CREDENTIAL).expect("parse");
+        let r = check_binding(&jwe, Some("trader-v1"), &binding());
+        assert!(matches!(r, Err(Error::Credential(CredentialError::BadOwner(_)))), "{r:?}");
+    }
+    // Sealing refuses what opening would refuse.
+    assert!(OwnerKeys::new([OWN_A, OWN_A]).is_err());
+    assert!(OwnerKeys::new(["not-a-thumbprint"]).is_err());
 }

@@ -108,6 +108,7 @@ fn samples() -> &'static [Sample] {
                 aud: "trader".into(),
                 scope: Scope::parse_list("read,trade").expect("scope"),
                 iat: 1_700_000_000,
+                own: None,
             };
             let (env, _) = seal_credential(PLAINTEXT.as_bytes(), k.public(), &req).expect("seal credential");
             out.push(Sample { key: i, credential: true, parts: Parts::of_compact(&env) });

@@ -53,6 +53,7 @@ async fn populate(store: &Store, custody: &dyn Custody, n: usize) -> String {
                     aud: "trader".into(),
                     scope: Scope::parse_list("read,trade").expect("scope"),
                     iat: 1_700_000_000,
+                    own: None,
                 };
                 let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
                 let new = NewCredential {

@@ -187,6 +187,7 @@ async fn world() -> World {
         aud: "trader".into(),
         scope: Scope::parse_list("read,trade").expect("scope"),
         iat: sealgate_server::now_ms() / 1000,
+        own: None,
     };
     let cred = r#"{"api_key":"BENCH-gate-key-0001","api_secret":"BENCH-gate-secret-0001"}"#;
     let (jwe, _) = seal_credential(cred.as_bytes(), &key.public, &req).expect("seal");

@@ -221,6 +221,7 @@ async fn rewrap_one(
         aud: header.aud.clone(),
         scope: header.scope.clone(),
         iat: header.iat,
+        own: header.own.clone(),
     };
     let sealed = seal_credential(plain.expose_secret(), to, &req);
     drop(plain);
@@ -232,7 +233,8 @@ async fn rewrap_one(
         && new_header.aud == header.aud
         && new_header.scope == header.scope
         && new_header.iat == header.iat
-        && new_header.hint == header.hint;
+        && new_header.hint == header.hint
+        && new_header.own == header.own;
     if !same {
         return Err((row, "the new envelope's binding differs"));
     }

@@ -166,6 +166,7 @@ impl Env {
             aud: aud.into(),
             scope: Scope::parse_list(scope).expect("scope"),
             iat: SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs(),
+            own: None,
         };
         let plaintext = json!({"api_key": api_key, "api_secret": CANARY}).to_string();
         let jwe = seal_credential(plaintext.as_bytes(), self.keys[key].public(), &req).expect("seal").0;

@@ -214,6 +214,7 @@ impl Env {
                 aud: role.into(),
                 scope: Scope::parse_list(scope).expect("scope"),
                 iat: SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs(),
+                own: None,
             };
             let plaintext =
                 json!({"api_key": format!("AKIAEXAMPLE{cid}KEYWXYZ"), "api_secret": CANARY, "passphrase": CANARY})

@@ -199,6 +199,7 @@ impl Env {
             aud: role.into(),
             scope: Scope::parse_list(scope).expect("scope"),
             iat: SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_secs(),
+            own: None,
         };
         let plaintext = json!({"api_key": "AKIAEXAMPLEKEY0000WXYZ", "api_secret": CANARY}).to_string();
         seal_credential(plaintext.as_bytes(), self.keys[role].public(), &req).expect("seal").0

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use sealgate_envelope::{
-    AlgPolicy, Binding, Curve, Jwe, LocalKey, MAX_INPUT, PublicJwk, Scope, SealRequest, new_credential_id,
+    AlgPolicy, Binding, Curve, Jwe, LocalKey, MAX_INPUT, OwnerKeys, PublicJwk, Scope, SealRequest, new_credential_id,
     open_credential_now, parse_json_object, seal_compact, seal_credential,
 };
 use serde_json::json;
@@ -156,6 +156,12 @@ struct SealArgs {
     /// Credential id; a random UUID when absent.
     #[arg(long)]
     credential_id: Option<String>,
+    /// A public JWK of the owner's authority (a passkey's public key: EC P-256,
+    /// OKP Ed25519 or RSA); repeat for up to 10. Its RFC 7638 thumbprint goes
+    /// into the envelope's `own` (PROFILE C8): only these keys may approve a
+    /// loosening of the credential.
+    #[arg(long = "owner-key", value_name = "JWKFILE")]
+    owner_keys: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -232,6 +238,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 aud: a.role,
                 scope: Scope::parse_list(&a.scope).context("--scope")?,
                 iat: now()?,
+                own: owner_keys(&a.owner_keys)?,
             };
             let credential = read_stdin(MAX_PLAINTEXT)?;
             let (jwe, _) = seal_credential(&credential, &key, &req)?;
@@ -255,6 +262,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
                 "credential_id": h.cid,
                 "role": h.aud,
                 "iat": h.iat,
+                "own": h.own.as_ref().map(OwnerKeys::thumbprints),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&facts)?)?;
             Ok(())
@@ -298,6 +306,21 @@ fn read_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
 
 fn read_public(path: &Path) -> anyhow::Result<PublicJwk> {
     PublicJwk::from_json(&read_file(path)?).with_context(|| format!("public key {}", path.display()))
+}
+
+/// The envelope's `own` from `--owner-key` files: each a public authority key, named by its
+/// RFC 7638 thumbprint (PROFILE C8); none given, none named.
+fn owner_keys(files: &[PathBuf]) -> anyhow::Result<Option<OwnerKeys>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut thumbprints = Vec::with_capacity(files.len());
+    for f in files {
+        let key = sealgate_authority::AuthorityKey::from_jwk(&read_file(f)?)
+            .with_context(|| format!("--owner-key {}", f.display()))?;
+        thumbprints.push(key.thumbprint());
+    }
+    Ok(Some(OwnerKeys::new(thumbprints).context("--owner-key")?))
 }
 
 fn read_private(path: &Path) -> anyhow::Result<LocalKey> {

@@ -297,6 +297,7 @@ async fn selftest_one(c: &dyn Custody, k: &sealgate_custody::KeyInfo) -> anyhow:
         aud: k.role.clone(),
         scope: Scope::parse_list("read")?,
         iat: now()?,
+        own: None,
     };
     let (envelope, _) = seal_credential(credential.as_bytes(), &k.public, &req)?;
     let binding = Binding {

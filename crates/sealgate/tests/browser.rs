@@ -202,8 +202,9 @@ async fn the_web_client_in_headless_chromium() {
 
     // The page's envelopes on P-256, P-384, X25519 and RSA-OAEP-256 open with our keys.
     let extra = result["extra"].as_array().expect("extra");
-    assert_eq!(extra.len(), extra_keys.len(), "{result}");
-    for (key, sealed) in extra_keys.iter().zip(extra) {
+    assert_eq!(extra.len(), extra_keys.len() + 1, "{result}");
+    assert_eq!(extra[extra_keys.len()]["ownRefused"], 4, "the page refuses every malformed own: {result}");
+    for (i, (key, sealed)) in extra_keys.iter().zip(extra).enumerate() {
         let binding = Binding {
             sub: "web-user".into(),
             cid: "web-cid".into(),
@@ -220,6 +221,15 @@ async fn the_web_client_in_headless_chromium() {
             Some("extra-curve-secret")
         );
         assert_eq!(opened.header.hint, &API_KEY[API_KEY.len() - 4..]);
+        // The page seals `own` sorted (PROFILE C8), on every other envelope.
+        let own = opened.header.own.as_ref().map(|o| o.thumbprints().to_vec());
+        let want = (i % 2 == 1).then(|| {
+            vec![
+                "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".to_owned(),
+                "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k".to_owned(),
+            ]
+        });
+        assert_eq!(own, want, "own of the page's envelope {i}");
     }
 
     // Every request the page made: no secret, only envelopes (the script checked too).

@@ -130,6 +130,7 @@ async fn first_start_opens(dir: &common::TempDir, custody_toml: &Path, env: &[(&
             aud: role.into(),
             scope: Scope::parse_list("read").expect("scope"),
             iat: sealgate_server::now_ms() / 1000,
+            own: None,
         };
         let secret = json!({"api_key": KRAKEN_KEY, "api_secret": kraken_secret()});
         let (jwe, _) = seal_credential(secret.to_string().as_bytes(), &jwk, &req).expect("seal");

@@ -46,6 +46,7 @@ async fn add_contacts_and_outsiders(d: &Deployment) {
             aud: "trader".into(),
             scope: Scope::parse_list("read,trade").expect("scope"),
             iat: 1_700_000_000,
+            own: None,
         };
         let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
         let new =

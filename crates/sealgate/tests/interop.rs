@@ -651,6 +651,12 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
     let keys = sealgate_keygen(&tmp, peer);
     let secret = "s3cr3t/+=ü-NEVER-PRINTED";
     let credential = format!(r#"{{"api_key":"AK-interop-ß-1234","api_secret":"{secret}"}}"#);
+    // The owner's authority (PROFILE C8): RFC 8037 A.2's Ed25519 public key, whose RFC 7638
+    // thumbprint is RFC 8037 A.3's. It travels in the protected header through the peer.
+    let owner_key = tmp.path("owner.jwk");
+    std::fs::write(&owner_key, br#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#)
+        .expect("write owner key");
+    let own_thumbprint = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
     for key in &keys {
         let (role, user, exchange) = ("trader", "user-42", "binance");
         let cid = format!("cred-{}-{}", peer.name(), key.label);
@@ -669,6 +675,8 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
                 "read,trade",
                 "--credential-id",
                 &cid,
+                "--owner-key",
+                path_str(&owner_key),
             ],
             credential.as_bytes(),
         )
@@ -687,7 +695,7 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
             String::from_utf8_lossy(&got)
         );
         let ctx = format!("{} reading the {} envelope header {header:?}", peer.name(), key.label);
-        for member in ["typ", "kid", "sub", "cid", "exch", "aud", "scope", "iat", "hint"] {
+        for member in ["typ", "kid", "sub", "cid", "exch", "aud", "scope", "iat", "hint", "own"] {
             assert!(header.get(member).is_some(), "{ctx}: protected header lacks {member}");
         }
         let s = |m: &str| header.get(m).and_then(Json::as_str).map(str::to_owned);
@@ -728,6 +736,12 @@ fn sealgate_seal_opens_with_peer(peer: Peer) {
         let opened = open(role, &envelope).ok();
         let facts = opened.stdout_str();
         assert!(Json::parse(&facts).is_ok(), "sealgate open prints JSON, got {facts:?}");
+        assert_eq!(
+            header.get("own").map(Json::to_text),
+            Json::parse(&format!(r#"["{own_thumbprint}"]"#)).ok().map(|j| j.to_text()),
+            "{ctx}: own as the peer reads it"
+        );
+        assert!(facts.contains(own_thumbprint), "{ctx}: sealgate open shows own: {facts}");
         assert!(!facts.contains(secret), "sealgate open printed the secret: {facts}");
         assert!(!opened.stderr.contains(secret), "sealgate open leaked the secret on stderr");
         // The envelope is bound to its role: another role cannot open it.

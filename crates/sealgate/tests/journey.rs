@@ -164,6 +164,7 @@ fn seal(
         aud: role.into(),
         scope: Scope::parse_list(scope).expect("scope"),
         iat: sealgate_server::now_ms() / 1000,
+        own: None,
     };
     json!({"role": role, "jwe": seal_credential(cred.as_bytes(), key, &req).expect("seal").0})
 }

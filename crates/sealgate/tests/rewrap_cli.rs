@@ -11,12 +11,14 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use common::{TempDir, ok, p, run};
 use sealgate_custody::config::CustodyConfig;
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, SealRequest, open_credential, seal_credential};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
-use seeded::{Deployment, PgDb, cid, deploy, owner, xorshift};
+use seeded::{Deployment, PgDb, cid, deploy, own, owner, xorshift};
 use sqlx::Connection as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
@@ -111,6 +113,17 @@ async fn check_all(d: &Deployment, n: usize, original: &HashSet<String>) -> Stri
             assert_eq!(opened.credential.get("api_secret").expect("secret").expose_secret(), d.secret(i));
             assert_eq!(opened.header.iat, 1_700_000_000 + i as u64, "the binding is kept, iat included");
             assert_eq!(opened.header.scope, Scope::parse_list("read,trade").expect("scope"));
+            // `own` survives byte for byte: the new protected header spells it as sealed.
+            assert_eq!(opened.header.own, own(i), "the owner authority is kept");
+            let protected = B64.decode(env.jwe.split('.').next().expect("compact")).expect("b64");
+            let protected = String::from_utf8(protected).expect("utf-8");
+            match own(i) {
+                Some(o) => {
+                    let spelled = format!(r#""own":["{}"]"#, o.thumbprints().join(r#"",""#));
+                    assert!(protected.contains(&spelled), "{protected} lacks {spelled}");
+                }
+                None => assert!(!protected.contains("\"own\""), "{protected}"),
+            }
             let digest = hex(Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL).expect("parse").content_digest());
             assert!(!original.contains(&digest), "an envelope was not replaced");
             seen += 1;
@@ -416,6 +429,7 @@ async fn rewrap_through_softhsm2_killed_and_resumed() {
             aud: "trader".into(),
             scope: Scope::parse_list("read").expect("scope"),
             iat: 1_700_000_000,
+            own: None,
         };
         let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
         let c = cid(i);

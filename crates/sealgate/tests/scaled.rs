@@ -584,6 +584,7 @@ async fn credential(store: &Store, jwk: &PublicJwk, owner: &str, cid: &str, exch
         aud: "importer".into(),
         scope: Scope::parse_list("read").expect("scope"),
         iat: sealgate_server::now_ms() / 1000,
+        own: None,
     };
     let (jwe, _) = seal_credential(secret.to_string().as_bytes(), jwk, &req).expect("seal");
     let kid = jwk.kid().expect("kid");

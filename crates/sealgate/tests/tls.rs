@@ -425,6 +425,7 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
         aud: "importer".into(),
         scope: sealgate_envelope::Scope::parse_list("read").expect("scope"),
         iat: sealgate_server::now_ms() / 1000,
+        own: None,
     };
     let cred = serde_json::json!({"api_key": API_KEY, "api_secret": SECRET}).to_string();
     let jwe = sealgate_envelope::seal_credential(cred.as_bytes(), key, &req).expect("seal").0;

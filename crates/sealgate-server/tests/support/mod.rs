@@ -150,6 +150,7 @@ impl World {
             aud: role.into(),
             scope: Scope::parse_list(scope).expect("scope"),
             iat: sealgate_server::now_ms() / 1000,
+            own: None,
         };
         seal_credential(cred_json.as_bytes(), &self.keys[role], &req).expect("seal").0
     }

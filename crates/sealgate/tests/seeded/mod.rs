@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use sealgate_custody::config::CustodyConfig;
-use sealgate_envelope::{Scope, SealRequest, seal_credential};
+use sealgate_envelope::{OwnerKeys, Scope, SealRequest, seal_credential};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
 use sqlx::Connection as _;
 
@@ -28,6 +28,17 @@ impl Deployment {
 
 pub fn cid(i: usize) -> String {
     format!("c{i:06}")
+}
+
+/// Every seventh credential names an owner authority (PROFILE C8), which a re-wrap must keep.
+pub fn own(i: usize) -> Option<OwnerKeys> {
+    const A: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+    const B: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    match i % 7 {
+        0 => Some(OwnerKeys::new([A, B]).expect("own")),
+        3 => Some(OwnerKeys::new([B]).expect("own")),
+        _ => None,
+    }
 }
 
 pub fn owner(i: usize) -> String {
@@ -66,6 +77,7 @@ pub async fn deploy(tag: &str, url: &str, n: usize, canary: &'static str) -> Dep
             aud: "trader".into(),
             scope: Scope::parse_list("read,trade").expect("scope"),
             iat: 1_700_000_000 + i as u64,
+            own: own(i),
         };
         let (jwe, _) = seal_credential(cred.as_bytes(), &key, &req).expect("seal");
         let (o, c) = (owner(i), cid(i));
