@@ -372,6 +372,75 @@ fn a_valid_assertion_verifies_for_every_algorithm() {
     }
 }
 
+/// The peer: py_webauthn (`interop/webauthn_peer.py`, pinned in interop/requirements.txt)
+/// verifies what our software authenticator signs over a statement's challenge, as a
+/// relying party would; it refuses the same tampering ours refuses.
+#[test]
+fn py_webauthn_agrees_with_our_verifier() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".venv-interop/bin/python");
+    if !python.exists() {
+        sealgate_testkit::skip_or_fail(
+            "SEALGATE_SKIP_INTEROP",
+            "the WebAuthn interop test with py_webauthn",
+            &format!("{} is missing", python.display()),
+            "run `bash scripts/setup-interop.sh`",
+        );
+        return;
+    }
+    let peer = |auth: &SoftAuthenticator, s: &Statement, (ad, cd, sig): &(Vec<u8>, Vec<u8>, Vec<u8>)| {
+        let req = serde_json::json!({
+            "credential_id": B64.encode(b"sealgate-test-credential"),
+            "authenticator_data": B64.encode(ad),
+            "client_data_json": B64.encode(cd),
+            "signature": B64.encode(sig),
+            "challenge": B64.encode(s.challenge()),
+            "cose_public_key": B64.encode(&auth.cose),
+            "rp_id": RP_ID,
+            "origin": ORIGIN,
+        });
+        let mut child = std::process::Command::new(&python)
+            .arg(root.join("interop/webauthn_peer.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the py_webauthn peer");
+        use std::io::Write as _;
+        child.stdin.take().expect("stdin").write_all(req.to_string().as_bytes()).expect("write");
+        let out = child.wait_with_output().expect("peer");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(
+            text.starts_with("ok ") || text.starts_with("refused: "),
+            "the peer failed: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    for alg in [CoseAlg::Es256, CoseAlg::EdDsa, CoseAlg::Rs256] {
+        let auth = SoftAuthenticator::new(alg);
+        for s in [policy_statement(NOW), withdrawal_statement(NOW)] {
+            let c = Ceremony::for_statement(&s);
+            let raw = auth.raw(&c);
+            assert_eq!(peer(&auth, &s, &raw), "ok 7", "{alg:?}: the peer refused what we accept");
+            verify(&auth.key(), &s, &auth.assert(&c)).expect("ours accepts it too");
+            // Bound to another statement: both refuse.
+            let other = policy_statement(NOW - 1);
+            assert!(peer(&auth, &other, &raw).starts_with("refused: "), "{alg:?}: peer took another statement");
+            assert!(verify(&auth.key(), &other, &auth.assert(&c)).is_err());
+            // A flipped signature bit: both refuse.
+            let mut bad = raw.clone();
+            let last = bad.2.len() - 1;
+            bad.2[last] ^= 1;
+            assert!(peer(&auth, &s, &bad).starts_with("refused: "), "{alg:?}: peer took a bad signature");
+            // No user verification: both refuse (UV is required).
+            let no_uv = Ceremony { flags: 0x01, ..Ceremony::for_statement(&s) };
+            assert!(peer(&auth, &s, &auth.raw(&no_uv)).starts_with("refused: "), "{alg:?}: peer took no UV");
+            assert!(verify(&auth.key(), &s, &auth.assert(&no_uv)).is_err());
+        }
+    }
+}
+
 #[test]
 fn every_failure_is_refused_by_kind() {
     let auth = SoftAuthenticator::new(CoseAlg::Es256);
