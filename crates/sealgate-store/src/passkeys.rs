@@ -97,18 +97,15 @@ impl Store {
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Ok(row))
         }.await);
-        result.ctx("add passkey").map_err(|e| if e.is_unique_violation() {
-            StoreError::AlreadyExists { what: "passkey" }
-        } else {
-            e
-        })?
+        result
+            .ctx("add passkey")
+            .map_err(|e| if e.is_unique_violation() { StoreError::AlreadyExists { what: "passkey" } } else { e })?
     }
 
     /// The user's passkeys, oldest first.
     pub async fn passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>> {
         let sql = format!("SELECT {COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created_ms, id");
-        with_pool!(self, p => sqlx::query_as::<_, StoredPasskey>(&sql).bind(user_id).fetch_all(p).await)
-            .ctx("passkeys")
+        with_pool!(self, p => sqlx::query_as::<_, StoredPasskey>(&sql).bind(user_id).fetch_all(p).await).ctx("passkeys")
     }
 
     /// Records a verified assertion: the library's updated passkey (counter) and the time.
