@@ -998,6 +998,9 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         store.add_recipient_key("imp-1", "importer", r#"{"kty":"EC"}"#).await.expect("key");
         store.set_key_disabled("imp-1", true).await.expect("disable");
         store.next_nonce("jan", "cid-k", 1).await.expect("nonce");
+        // A passkey: public material only.
+        let pk = "p".repeat(22);
+        store.add_passkey(&new_passkey(&pk, "jan", b"cred-jan"), PasskeyPrecondition::First).await.expect("passkey");
         let job = store.enqueue("jan", "cid-k", "full", 3, Duration::ZERO).await.expect("job");
         let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
         assert_eq!(claimed.id, job);
