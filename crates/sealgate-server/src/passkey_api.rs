@@ -140,12 +140,16 @@ impl Passkeys {
     }
 
     fn put(&self, user: &AuthUser, purpose: Purpose) -> ApiResult<String> {
+        self.put_for(&user.id, user.session_hash(), purpose, Instant::now() + CEREMONY_TTL)
+    }
+
+    fn put_for(&self, user: &str, session: Option<[u8; 32]>, purpose: Purpose, expires: Instant) -> ApiResult<String> {
         let id = random_b64(16)?;
         let now = Instant::now();
         let mut table = self.pending.lock().map_err(|_| ApiError::internal())?;
         table.retain(|_, p| p.expires > now);
         let mut mine: Vec<(Instant, String)> =
-            table.iter().filter(|(_, p)| p.user == user.id).map(|(k, p)| (p.expires, k.clone())).collect();
+            table.iter().filter(|(_, p)| p.user == user).map(|(k, p)| (p.expires, k.clone())).collect();
         mine.sort();
         while mine.len() >= MAX_PENDING_PER_USER {
             let (_, oldest) = mine.remove(0);
@@ -157,22 +161,23 @@ impl Passkeys {
                 "too many passkey ceremonies in progress; try again shortly",
             ));
         }
-        table.insert(
-            id.clone(),
-            Pending { user: user.id.clone(), session: user.session_hash(), expires: now + CEREMONY_TTL, purpose },
-        );
+        table.insert(id.clone(), Pending { user: user.to_owned(), session, expires, purpose });
         Ok(id)
     }
 
     /// Takes the ceremony out of the table (single use, whatever happens next) if it is the
     /// caller's, from the same session, and not expired.
     fn take(&self, user: &AuthUser, ceremony: &str) -> ApiResult<Purpose> {
+        self.take_for(&user.id, user.session_hash(), ceremony)
+    }
+
+    fn take_for(&self, user: &str, session: Option<[u8; 32]>, ceremony: &str) -> ApiResult<Purpose> {
         let gone = || ApiError::bad("unknown, used or expired ceremony; start again");
         let mut table = self.pending.lock().map_err(|_| ApiError::internal())?;
         let Some(p) = table.get(ceremony) else { return Err(gone()) };
         // Another user's or another session's ceremony is not the caller's: it stays
         // (its owner may still finish it) and the caller learns nothing about it.
-        if p.user != user.id || p.session != user.session_hash() {
+        if p.user != user || p.session != session {
             return Err(gone());
         }
         let p = table.remove(ceremony).ok_or_else(gone)?;
@@ -640,4 +645,51 @@ pub(crate) async fn remove_finish(
     })
     .await;
     Ok(Json(PasskeyView::of(row)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(pk: &Passkeys) -> Purpose {
+        let (_, reg) =
+            pk.webauthn.start_passkey_registration(user_handle("ann"), "ann", "ann", None).expect("registration");
+        Purpose::Register { name: "n".into(), reg, step_up: None }
+    }
+
+    #[test]
+    fn ceremonies_are_single_use_bound_expiring_and_bounded() {
+        let pk = Passkeys::for_listener(([127, 0, 0, 1], 8787).into(), false).expect("localhost");
+        assert_eq!((pk.rp_id(), pk.origin()), ("localhost", "http://localhost:8787"));
+        let (s1, s2) = (Some([1u8; 32]), Some([2u8; 32]));
+        let later = Instant::now() + CEREMONY_TTL;
+        let id = pk.put_for("ann", s1, registration(&pk), later).expect("put");
+        // Another user, another session of the same user: refused, and the ceremony stays.
+        assert!(pk.take_for("bob", s1, &id).is_err());
+        assert!(pk.take_for("ann", s2, &id).is_err());
+        assert!(pk.take_for("ann", None, &id).is_err());
+        assert!(pk.take_for("ann", s1, &id).is_ok());
+        // Single use.
+        assert!(pk.take_for("ann", s1, &id).is_err());
+        // Expired: refused (and gone).
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).expect("a second ago");
+        let old = pk.put_for("ann", s1, registration(&pk), past).expect("put");
+        assert!(pk.take_for("ann", s1, &old).is_err());
+        // At most MAX_PENDING_PER_USER in progress: a newer one drops the oldest.
+        let ids: Vec<String> = (0..=MAX_PENDING_PER_USER)
+            .map(|i| {
+                let at = later + Duration::from_millis(i as u64);
+                pk.put_for("ann", s1, registration(&pk), at).expect("put")
+            })
+            .collect();
+        assert!(pk.take_for("ann", s1, &ids[0]).is_err(), "the oldest was dropped");
+        for id in &ids[1..] {
+            assert!(pk.take_for("ann", s1, id).is_ok());
+        }
+        // Not offered on an address that is no domain.
+        assert!(Passkeys::for_listener(([10, 0, 0, 1], 8787).into(), false).is_none());
+        assert!(Passkeys::new("http://192.0.2.1:8787").is_err());
+        let public = Passkeys::new("https://sealgate.example").expect("domain");
+        assert_eq!((public.rp_id(), public.origin()), ("sealgate.example", "https://sealgate.example"));
+    }
 }
