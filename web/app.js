@@ -130,7 +130,7 @@ function confirmDialog(title, text, okLabel, option) {
 
 // --- navigation ----------------------------------------------------------------------
 
-const SCREENS = ['loading', 'signin', 'credentials', 'add', 'detail', 'portfolio', 'trade', 'notifications'];
+const SCREENS = ['loading', 'signin', 'credentials', 'add', 'detail', 'portfolio', 'trade', 'notifications', 'passkeys'];
 
 function showScreen(name) {
   for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
@@ -165,7 +165,7 @@ async function route() {
   }
   const hash = location.hash || '#/credentials';
   const [, name, arg] = hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
-  const screens = { credentials: showCredentials, add: showAdd, credential: showDetail, portfolio: showPortfolio, trade: showTrade, notifications: showNotifications };
+  const screens = { credentials: showCredentials, add: showAdd, credential: showDetail, portfolio: showPortfolio, trade: showTrade, notifications: showNotifications, passkeys: showPasskeys };
   const show = screens[name] || showCredentials;
   try {
     await show(arg && decodeURIComponent(arg));
@@ -311,6 +311,9 @@ async function submitCredential(ev) {
       }
       throw e;
     }
+    // The owner's authority: the thumbprints of the user's passkeys (envelope rule C8).
+    const { passkeys } = await api('GET', '/v1/passkeys');
+    const own = passkeys.length ? passkeys.map((p) => p.thumbprint) : null;
     say('Sealing in this browser…');
     const cid = crypto.randomUUID();
     const iat = Math.floor(Date.now() / 1000);
@@ -323,7 +326,9 @@ async function submitCredential(ev) {
         throw new Error(`Refused to seal: ${e.message}. Nothing was sent.`);
       }
       const scope = role === 'importer' ? ['read'] : withdraw ? ['read', 'trade', 'withdraw'] : ['read', 'trade'];
-      const jwe = await sealCredential(jwk, { sub: state.me.id, cid, exch, aud: role, scope, iat }, fields);
+      const binding = { sub: state.me.id, cid, exch, aud: role, scope, iat };
+      if (own) binding.own = own;
+      const jwe = await sealCredential(jwk, binding, fields);
       envelopes.push({ role, jwe });
     }
     for (const k of Object.keys(fields)) fields[k] = '';
@@ -669,6 +674,105 @@ async function deleteWebhook(id) {
   }
 }
 
+// --- passkeys ------------------------------------------------------------------------
+
+// WebAuthn options and credentials cross the wire as JSON with binary members in base64url.
+function fromB64url(s) {
+  const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+function toB64url(buf) {
+  const bytes = new Uint8Array(buf);
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function creationOptions(options) {
+  const pk = { ...options.publicKey };
+  pk.challenge = fromB64url(pk.challenge);
+  pk.user = { ...pk.user, id: fromB64url(pk.user.id) };
+  pk.excludeCredentials = (pk.excludeCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+  return { publicKey: pk };
+}
+
+function requestOptions(options) {
+  const pk = { ...options.publicKey };
+  pk.challenge = fromB64url(pk.challenge);
+  pk.allowCredentials = (pk.allowCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+  return { publicKey: pk };
+}
+
+function credentialJson(cred) {
+  const r = cred.response;
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) response.attestationObject = toB64url(r.attestationObject);
+  if (r.authenticatorData) response.authenticatorData = toB64url(r.authenticatorData);
+  if (r.signature) response.signature = toB64url(r.signature);
+  if (r.userHandle) response.userHandle = toB64url(r.userHandle);
+  return { id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, response, extensions: cred.getClientExtensionResults() };
+}
+
+// One of the user's passkeys approves (a step-up): the browser asks for it.
+async function approve(options) {
+  say('Approve with one of your passkeys…');
+  const cred = await navigator.credentials.get(requestOptions(options));
+  return credentialJson(cred);
+}
+
+async function showPasskeys() {
+  const { passkeys } = await api('GET', '/v1/passkeys');
+  showScreen('passkeys');
+  $('passkey-none').hidden = passkeys.length > 0;
+  $('passkey-list').replaceChildren(...passkeys.map((p) => el('li', { 'data-id': p.id, 'data-thumbprint': p.thumbprint },
+    el('strong', { text: p.name }), ' ',
+    el('span', { class: 'muted', text: `added ${when(p.created_ms)}, last used ${when(p.last_used_ms)}` }), ' ',
+    passkeys.length > 1
+      ? el('button', { type: 'button', class: 'link', onclick: () => removePasskey(p) }, 'Remove')
+      : null)));
+}
+
+async function submitPasskey(ev) {
+  ev.preventDefault();
+  showError('passkey-error', '');
+  const button = $('passkey-submit');
+  button.disabled = true;
+  try {
+    if (!window.PublicKeyCredential) throw new Error('This browser does not support passkeys.');
+    const start = await api('POST', '/v1/passkeys/register/start', { name: $('passkey-name').value.trim() });
+    say('Create the passkey on your device…');
+    const created = await navigator.credentials.create(creationOptions(start.creation));
+    const body = { ceremony: start.ceremony, credential: credentialJson(created) };
+    if (start.step_up) body.step_up = await approve(start.step_up);
+    const p = await api('POST', '/v1/passkeys/register/finish', body);
+    $('passkey-name').value = '';
+    await showPasskeys();
+    say(`Passkey "${p.name}" added. Credentials you seal from now on name it.`);
+  } catch (e) {
+    showError('passkey-error', e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out.' : e.message);
+    say('');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function removePasskey(p) {
+  const ok = await confirmDialog('Remove this passkey?', `"${p.name}" will no longer name you as the owner of credentials sealed from now on. Another of your passkeys must approve.`, 'Remove');
+  if (!ok) return;
+  try {
+    const path = `/v1/passkeys/${encodeURIComponent(p.id)}/remove`;
+    const start = await api('POST', `${path}/start`);
+    const step_up = await approve(start.step_up);
+    await api('POST', path, { ceremony: start.ceremony, step_up });
+    await showPasskeys();
+    say(`Passkey "${p.name}" removed.`);
+  } catch (e) {
+    showAlert(e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out.' : e.message);
+    say('');
+  }
+}
+
 // --- start ---------------------------------------------------------------------------
 
 function start() {
@@ -686,6 +790,7 @@ function start() {
   $('notify-email-form').addEventListener('submit', submitNotifyEmail);
   $('notify-refusals').addEventListener('change', setNotifyRefusals);
   $('webhook-form').addEventListener('submit', submitWebhook);
+  $('passkey-form').addEventListener('submit', submitPasskey);
   $('logout').addEventListener('click', async () => {
     try {
       await api('POST', '/v1/logout');

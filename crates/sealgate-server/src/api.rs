@@ -90,6 +90,9 @@ pub struct ApiState {
     pub on_change: Option<ChangeHook>,
     /// The notify key (derives webhook secrets); `None`: webhook endpoints cannot be added.
     pub notify: Option<Arc<crate::notifier::NotifyKey>>,
+    /// The WebAuthn relying party and its ceremonies in progress; `None`: passkeys cannot
+    /// be registered or removed here (the list still answers).
+    pub passkeys: Option<Arc<crate::passkey_api::Passkeys>>,
 }
 
 /// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
@@ -109,7 +112,7 @@ impl ApiState {
 
     /// Queues `event` for its user's recipients; a failure is logged, never the caller's
     /// (the change it reports is done and audited).
-    async fn notify(&self, event: crate::notifier::NotifyEvent) {
+    pub(crate) async fn notify(&self, event: crate::notifier::NotifyEvent) {
         if let Err(e) = crate::notifier::enqueue(&self.store, &event).await {
             tracing::error!(error = %e, kind = event.kind(), "notification not queued");
         }
@@ -152,6 +155,7 @@ impl ApiError {
         match e {
             StoreError::NotFound { what } => Self::new(StatusCode::NOT_FOUND, format!("{what} not found")),
             StoreError::AlreadyExists { what } => Self::new(StatusCode::CONFLICT, format!("{what} already exists")),
+            StoreError::Conflict { what, reason } => Self::new(StatusCode::CONFLICT, format!("{what}: {reason}")),
             StoreError::Invalid { what, reason } => Self::bad(format!("invalid {what}: {reason}")),
             StoreError::Unavailable { .. } => {
                 tracing::error!(op, error = %e, "store unavailable");
@@ -173,7 +177,7 @@ impl ApiError {
         )
     }
 
-    fn audit_failed(done: &'static str, e: crate::audit::AuditWriteError) -> Self {
+    pub(crate) fn audit_failed(done: &'static str, e: crate::audit::AuditWriteError) -> Self {
         tracing::error!(error = %e, done, "audit record not written");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -270,6 +274,11 @@ fn table() -> Table<ApiState> {
         .add::<notify_api::__path_add_webhook, _, _>(notify_api::add_webhook)
         .add::<notify_api::__path_delete_webhook, _, _>(notify_api::delete_webhook)
         .add::<crate::incident_api::__path_my_incidents, _, _>(crate::incident_api::my_incidents)
+        .add::<crate::passkey_api::__path_list_passkeys, _, _>(crate::passkey_api::list_passkeys)
+        .add::<crate::passkey_api::__path_register_start, _, _>(crate::passkey_api::register_start)
+        .add::<crate::passkey_api::__path_register_finish, _, _>(crate::passkey_api::register_finish)
+        .add::<crate::passkey_api::__path_remove_start, _, _>(crate::passkey_api::remove_start)
+        .add::<crate::passkey_api::__path_remove_finish, _, _>(crate::passkey_api::remove_finish)
 }
 
 /// Every `(method, path)` the api's own router serves (paths in axum/OpenAPI `{param}`
@@ -1722,6 +1731,11 @@ pub fn service_openapi_document() -> Value {
     notify_api::list_webhooks,
     notify_api::add_webhook,
     notify_api::delete_webhook,
-    crate::incident_api::my_incidents
+    crate::incident_api::my_incidents,
+    crate::passkey_api::list_passkeys,
+    crate::passkey_api::register_start,
+    crate::passkey_api::register_finish,
+    crate::passkey_api::remove_start,
+    crate::passkey_api::remove_finish
 ))]
 pub(crate) struct ApiDoc;

@@ -313,6 +313,14 @@ pub struct AuthUser {
     session: Option<[u8; 32]>,
 }
 
+impl AuthUser {
+    /// The SHA-256 of the session id when the request came with a session cookie (what a
+    /// ceremony started in this session is bound to); `None` for a bearer token.
+    pub(crate) fn session_hash(&self) -> Option<[u8; 32]> {
+        self.session
+    }
+}
+
 impl fmt::Debug for AuthUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthUser").field("id", &self.id).field("via", &self.via).finish()

@@ -15,6 +15,8 @@
 //!   reloaded without a restart); [`signer_pool`]: the signers other processes reach,
 //!   with health checks and a failover that never sends a request twice.
 //! - [`web`]: the browser client (`web/`, embedded), served by the api role.
+//! - [`passkey_api`]: users' passkeys (WebAuthn): register (a second one with a step-up by
+//!   one already registered), list with the thumbprints an envelope's `own` names, remove.
 //! - [`openapi`]: `GET /openapi.json`, generated from the handlers' types; [`json`]: the
 //!   one error shape and the request-body rules every route shares.
 
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod notify_api;
 pub mod openapi;
+pub mod passkey_api;
 pub mod revocation;
 pub mod rewrap;
 pub mod serve;

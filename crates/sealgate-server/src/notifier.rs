@@ -120,6 +120,31 @@ pub enum NotifyEvent {
         /// The incident.
         incident_id: String,
     },
+    /// A passkey was added to the user's account.
+    PasskeyAdded {
+        /// The user.
+        user: String,
+        /// The passkey's name.
+        name: String,
+        /// Its thumbprint (what sealed credentials name in `own`).
+        thumbprint: String,
+    },
+    /// A passkey was removed by the user (approved by another of their passkeys).
+    PasskeyRemoved {
+        /// The user.
+        user: String,
+        /// The passkey's name.
+        name: String,
+        /// Its thumbprint.
+        thumbprint: String,
+    },
+    /// The operator removed all the user's passkeys (`sealgate passkeys reset`).
+    PasskeysReset {
+        /// The user.
+        user: String,
+        /// How many were removed.
+        removed: u64,
+    },
     /// An incident, for the operators' endpoints: counts, no user's details.
     IncidentOperator {
         /// The incident.
@@ -144,6 +169,9 @@ impl NotifyEvent {
             Self::EmailConfirm { .. } => "email_confirm",
             Self::Incident { .. } => "incident",
             Self::IncidentOperator { .. } => "incident_operator",
+            Self::PasskeyAdded { .. } => "passkey_added",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
+            Self::PasskeysReset { .. } => "passkeys_reset",
         }
     }
 
@@ -155,7 +183,10 @@ impl NotifyEvent {
             | Self::RoleRevoked { user, .. }
             | Self::Lockdown { user, .. }
             | Self::Refused { user, .. }
-            | Self::EmailConfirm { user } => Some(user),
+            | Self::EmailConfirm { user }
+            | Self::PasskeyAdded { user, .. }
+            | Self::PasskeyRemoved { user, .. }
+            | Self::PasskeysReset { user, .. } => Some(user),
             Self::Incident { .. } | Self::IncidentOperator { .. } => None,
         }
     }
@@ -196,6 +227,28 @@ impl NotifyEvent {
             Self::Incident { incident_id } => (
                 "Sealgate: security incident: replace your exchange API keys".into(),
                 format!("Security incident {incident_id} concerns your credentials."),
+            ),
+            Self::PasskeyAdded { name, thumbprint, .. } => (
+                "Sealgate: a passkey was added to your account".into(),
+                format!(
+                    "A passkey \"{name}\" (thumbprint {thumbprint}) was added to your account. Credentials you \
+                     seal from now on name it as their owner's key.\nIf this was not you, use the lockdown link \
+                     below and contact the operator."
+                ),
+            ),
+            Self::PasskeyRemoved { name, thumbprint, .. } => (
+                "Sealgate: a passkey was removed from your account".into(),
+                format!(
+                    "The passkey \"{name}\" (thumbprint {thumbprint}) was removed from your account, approved by \
+                     another of your passkeys.\nIf this was not you, use the lockdown link below."
+                ),
+            ),
+            Self::PasskeysReset { removed, .. } => (
+                "Sealgate: the operator reset your passkeys".into(),
+                format!(
+                    "The operator removed all your passkeys ({removed}). The next passkey you register is \
+                     trusted on your sign-in alone.\nIf you did not ask for this, use the lockdown link below."
+                ),
             ),
             Self::IncidentOperator { incident_id, reason, credentials, users } => (
                 format!("Sealgate: incident {incident_id} opened"),

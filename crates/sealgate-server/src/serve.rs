@@ -1199,8 +1199,28 @@ async fn api_router(
         auth: auth.clone(),
         on_change,
         notify,
+        passkeys: passkeys_service(opts)?,
     };
     Ok((crate::api::router(state), auth))
+}
+
+/// The WebAuthn relying party: `--public-url`'s host (a domain name; an IP address offers
+/// no passkeys, said once at start), else `localhost` for a loopback listener.
+fn passkeys_service(opts: &ServeOptions) -> Result<Option<Arc<crate::passkey_api::Passkeys>>, ServeError> {
+    let service = match &opts.public_url {
+        Some(u) => {
+            let base = parse_public_url(u)?.0;
+            match crate::passkey_api::Passkeys::new(&base) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "passkeys are off");
+                    None
+                }
+            }
+        }
+        None => crate::passkey_api::Passkeys::for_listener(opts.listen, opts.tls.is_some()),
+    };
+    Ok(service.map(Arc::new))
 }
 
 /// The local user of the embedded default.

@@ -78,6 +78,7 @@ async fn start(url: &str, config: AuthConfig) -> Env {
         auth: auth.clone(),
         on_change: None,
         notify: None,
+        passkeys: sealgate_server::passkey_api::Passkeys::for_listener(([127, 0, 0, 1], 0).into(), false).map(Arc::new),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -1129,6 +1130,12 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         | ("POST", "/v1/notifications/webhooks") => (415, 415, 401),
         // The matrix names a credential id, which is no endpoint of anyone's.
         ("DELETE", "/v1/notifications/webhooks/{id}") => (404, 404, 401),
+        // The matrix sends these no body (tests/api.rs `passkeys_*` run the ceremonies).
+        ("POST", "/v1/passkeys/register/start")
+        | ("POST", "/v1/passkeys/register/finish")
+        | ("POST", "/v1/passkeys/{id}/remove") => (415, 415, 401),
+        // The matrix names a credential id, which is nobody's passkey.
+        ("POST", "/v1/passkeys/{id}/remove/start") => (404, 404, 401),
         _ => (200, 200, 401),
     }
 }
@@ -1384,4 +1391,224 @@ async fn failed_imports_say_why_and_their_owner_retries_them() {
         assert_eq!((again.id, again.cursor.as_deref()), (id, Some("page-2")), "resumes at its checkpoint");
     })
     .await;
+}
+
+// --- passkeys --------------------------------------------------------------------------------
+
+use sealgate_testkit::webauthn::{SoftPasskey, UP, UV};
+
+/// The RFC 7638 thumbprint of a P-256 key, computed here from its coordinates (not by the
+/// server's code path).
+fn p256_thumbprint(pk: &SoftPasskey) -> String {
+    let (x, y) = pk.jwk_xy();
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()))
+}
+
+impl Env {
+    /// The browser's origin for this server (WebAuthn's relying party is `localhost`).
+    fn origin(&self) -> String {
+        self.base.replace("127.0.0.1", "localhost")
+    }
+
+    /// Registers `pk` as `who`'s passkey `name`, with a step-up by `approver` when asked.
+    async fn register_passkey(&self, who: &Who, pk: &SoftPasskey, name: &str, approver: Option<&SoftPasskey>) -> Reply {
+        let start = self.call("POST", "/v1/passkeys/register/start", who, Some(json!({"name": name}))).await;
+        assert_eq!(start.status, 200, "{}", start.text);
+        let mut body = json!({"ceremony": start.body["ceremony"], "credential": pk.register(&start.body["creation"], &self.origin())});
+        if let Some(a) = approver {
+            body["step_up"] = a.assert(&start.body["step_up"], &self.origin());
+        }
+        self.call("POST", "/v1/passkeys/register/finish", who, Some(body)).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passkeys_first_on_session_later_ones_need_a_step_up() {
+    on_both("passkeys_first_on_session_later_ones_need_a_step_up", |url| async move {
+        let env = start(&url, local()).await;
+        let (alice, bob) = (env.login("alice").await, env.login("bob").await);
+        env.store.set_contact_email("alice", "alice@example.com", "confirmed").await.expect("contact");
+        let list = env.call("GET", "/v1/passkeys", &alice, None).await;
+        assert_eq!((list.status, list.body["passkeys"].clone(), list.body["rp_id"].clone()), (200, json!([]), json!("localhost")));
+
+        // The first passkey: the session alone (trust on first use), and no step-up asked.
+        let (pk1, pk2, pk_bob) = (SoftPasskey::new(), SoftPasskey::new(), SoftPasskey::new());
+        let start1 = env.call("POST", "/v1/passkeys/register/start", &alice, Some(json!({"name": "laptop"}))).await;
+        assert_eq!((start1.status, start1.body["step_up"].clone()), (200, Value::Null), "{}", start1.text);
+        assert_eq!(start1.body["creation"]["publicKey"]["rp"]["id"], json!("localhost"));
+        let cred1 = pk1.register(&start1.body["creation"], &env.origin());
+        let body = json!({"ceremony": start1.body["ceremony"], "credential": cred1});
+        let r = env.call("POST", "/v1/passkeys/register/finish", &alice, Some(body.clone())).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        // The thumbprint is the key's RFC 7638 one (what `own` carries), with its JWK.
+        assert_eq!(r.body["thumbprint"], json!(p256_thumbprint(&pk1)));
+        assert_eq!(r.body["jwk"]["x"], json!(pk1.jwk_xy().0));
+        assert!(r.body["jwk"].get("d").is_none());
+        let id1 = r.body["id"].as_str().expect("id").to_owned();
+        // A finished ceremony is gone: the same request again is refused and adds nothing.
+        let again = env.call("POST", "/v1/passkeys/register/finish", &alice, Some(body)).await;
+        assert_eq!(again.status, 400, "{}", again.text);
+        assert!(again.text.contains("ceremony"), "{}", again.text);
+        assert_eq!(env.store.passkeys("alice").await.expect("passkeys").len(), 1);
+        // Bob's first passkey (his own session is enough for him).
+        assert_eq!(env.register_passkey(&bob, &pk_bob, "bob's", None).await.status, 201);
+
+        // A second passkey without a step-up: refused (a stolen session adds none).
+        let r = env.register_passkey(&alice, &pk2, "phone", None).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+        // With a step-up by another user's passkey: refused.
+        let r = env.register_passkey(&alice, &pk2, "phone", Some(&pk_bob)).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+        // A replayed step-up: pk1's assertion for one ceremony, sent in another's place.
+        let s_a = env.call("POST", "/v1/passkeys/register/start", &alice, Some(json!({"name": "phone"}))).await;
+        let s_b = env.call("POST", "/v1/passkeys/register/start", &alice, Some(json!({"name": "phone"}))).await;
+        let for_a = pk1.assert(&s_a.body["step_up"], &env.origin());
+        let body_b = json!({"ceremony": s_b.body["ceremony"], "credential": pk2.register(&s_b.body["creation"], &env.origin()), "step_up": for_a});
+        let r = env.call("POST", "/v1/passkeys/register/finish", &alice, Some(body_b)).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+        // The ceremony of another user, or of another session of the same user: unknown to them.
+        let s_c = env.call("POST", "/v1/passkeys/register/start", &alice, Some(json!({"name": "phone"}))).await;
+        let body_c = json!({"ceremony": s_c.body["ceremony"], "credential": pk2.register(&s_c.body["creation"], &env.origin()),
+            "step_up": pk1.assert(&s_c.body["step_up"], &env.origin())});
+        let r = env.call("POST", "/v1/passkeys/register/finish", &bob, Some(body_c.clone())).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let alice_elsewhere = env.login("alice").await;
+        let r = env.call("POST", "/v1/passkeys/register/finish", &alice_elsewhere, Some(body_c.clone())).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(env.store.passkeys("alice").await.expect("passkeys").len(), 1);
+        // A step-up assertion without user verification: refused.
+        let s_d = env.call("POST", "/v1/passkeys/register/start", &alice, Some(json!({"name": "phone"}))).await;
+        pk1.set_assertion_flags(UP);
+        let unverified = pk1.assert(&s_d.body["step_up"], &env.origin());
+        let body_d = json!({"ceremony": s_d.body["ceremony"], "credential": pk2.register(&s_d.body["creation"], &env.origin()),
+            "step_up": unverified});
+        pk1.set_assertion_flags(UP | UV);
+        let r = env.call("POST", "/v1/passkeys/register/finish", &alice, Some(body_d)).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+        // The owner of the session that started it, with pk1's fresh assertion: registered.
+        let r = env.call("POST", "/v1/passkeys/register/finish", &alice, Some(body_c)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let id2 = r.body["id"].as_str().expect("id").to_owned();
+        // A credential registered already (to anyone) is refused.
+        let r = env.register_passkey(&alice, &pk_bob, "stolen", Some(&pk1)).await;
+        assert_eq!(r.status, 409, "{}", r.text);
+        let list = env.call("GET", "/v1/passkeys", &alice, None).await;
+        let names: Vec<&str> = list.body["passkeys"].as_array().expect("list").iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, ["laptop", "phone"]);
+        // The step-ups used pk1: its last use and counter are recorded.
+        assert!(list.body["passkeys"][0]["last_used_ms"].as_i64().is_some(), "{}", list.text);
+
+        // Removal needs ANOTHER passkey: pk2 cannot approve its own removal.
+        let path2 = format!("/v1/passkeys/{id2}/remove");
+        let rs = env.call("POST", &format!("{path2}/start"), &alice, None).await;
+        assert_eq!(rs.status, 200, "{}", rs.text);
+        let allowed = rs.body["step_up"]["publicKey"]["allowCredentials"].as_array().expect("allowed").len();
+        assert_eq!(allowed, 1);
+        let own = json!({"ceremony": rs.body["ceremony"], "step_up": pk2.assert(&rs.body["step_up"], &env.origin())});
+        let r = env.call("POST", &path2, &alice, Some(own)).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+        // Bob cannot start a removal of alice's passkey.
+        assert_eq!(env.call("POST", &format!("{path2}/start"), &bob, None).await.status, 404);
+        let rs = env.call("POST", &format!("{path2}/start"), &alice, None).await;
+        let ok = json!({"ceremony": rs.body["ceremony"], "step_up": pk1.assert(&rs.body["step_up"], &env.origin())});
+        // A ceremony for pk2 does not remove pk1.
+        let r = env.call("POST", &format!("/v1/passkeys/{id1}/remove"), &alice, Some(ok.clone())).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let rs = env.call("POST", &format!("{path2}/start"), &alice, None).await;
+        let ok = json!({"ceremony": rs.body["ceremony"], "step_up": pk1.assert(&rs.body["step_up"], &env.origin())});
+        let r = env.call("POST", &path2, &alice, Some(ok)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        // The last passkey cannot be removed through the api.
+        let r = env.call("POST", &format!("/v1/passkeys/{id1}/remove/start"), &alice, None).await;
+        assert_eq!(r.status, 409, "{}", r.text);
+        assert_eq!(env.store.passkeys("alice").await.expect("passkeys").len(), 1);
+
+        // Audited and told.
+        let actions = env.trail_actions(&alice).await;
+        let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+        assert_eq!((count("passkey_added"), count("passkey_removed")), (2, 1), "{actions:?}");
+        let kinds: Vec<String> = env.store.list_notifications(None, 100).await.expect("outbox").into_iter()
+            .filter(|n| n.user_id.as_deref() == Some("alice")).map(|n| n.kind).collect();
+        assert_eq!(kinds.iter().filter(|k| *k == "passkey_added").count(), 2, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| *k == "passkey_removed").count(), 1, "{kinds:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passkey_requests_are_refused_precisely() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = start(&format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display()), local()).await;
+    let alice = env.login("alice").await;
+    let start_path = "/v1/passkeys/register/start";
+    for (body, status) in [
+        (json!({"name": ""}), 400),
+        (json!({"name": "x".repeat(65)}), 400),
+        (json!({"name": "a\nb"}), 400),
+        (json!({"name": " padded"}), 400),
+        (json!({"name": "ok", "extra": 1}), 400),
+        (json!({"name": 5}), 400),
+        (json!({}), 400),
+    ] {
+        let r = env.call("POST", start_path, &alice, Some(body.clone())).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text);
+    }
+    let s = env.call("POST", start_path, &alice, Some(json!({"name": "laptop"}))).await;
+    let finish = "/v1/passkeys/register/finish";
+    let ceremony = s.body["ceremony"].clone();
+    for (credential, status) in [
+        (json!("not an object"), 400),
+        (json!({"id": "x"}), 400),
+        (
+            json!({"id": "x", "rawId": "!!", "type": "public-key", "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}}),
+            400,
+        ),
+        (json!({"pad": "A".repeat(20_000)}), 413),
+    ] {
+        // Each refusal uses up the ceremony: start a new one each time.
+        let s = env.call("POST", start_path, &alice, Some(json!({"name": "laptop"}))).await;
+        let r = env
+            .call("POST", finish, &alice, Some(json!({"ceremony": s.body["ceremony"], "credential": credential})))
+            .await;
+        assert_eq!(r.status, status, "{}", r.text);
+    }
+    // The first start's ceremony is dropped once alice has 4 newer ones in progress.
+    for _ in 0..sealgate_server::passkey_api::MAX_PENDING_PER_USER {
+        assert_eq!(env.call("POST", start_path, &alice, Some(json!({"name": "laptop"}))).await.status, 200);
+    }
+    let pk = SoftPasskey::new();
+    let r = env
+        .call(
+            "POST",
+            finish,
+            &alice,
+            Some(json!({"ceremony": ceremony, "credential": pk.register(&s.body["creation"], &env.origin())})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    // A credential from another origin, or for another rp id: refused.
+    let s = env.call("POST", start_path, &alice, Some(json!({"name": "laptop"}))).await;
+    let r = env.call("POST", finish, &alice, Some(json!({"ceremony": s.body["ceremony"], "credential": pk.register(&s.body["creation"], "http://evil.example")}))).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let s = env.call("POST", start_path, &alice, Some(json!({"name": "laptop"}))).await;
+    let mut creation = s.body["creation"].clone();
+    creation["publicKey"]["rp"]["id"] = json!("evil.example");
+    let r = env
+        .call(
+            "POST",
+            finish,
+            &alice,
+            Some(json!({"ceremony": s.body["ceremony"], "credential": pk.register(&creation, &env.origin())})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    // Unknown ceremony, malformed ids.
+    let r = env.call("POST", finish, &alice, Some(json!({"ceremony": "nope", "credential": {}}))).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    for id in ["x", "../../etc", &"A".repeat(23)] {
+        let r = env.call("POST", &format!("/v1/passkeys/{id}/remove/start"), &alice, None).await;
+        assert_eq!(r.status, 404, "{id}: {}", r.text);
+    }
+    assert!(env.store.passkeys("alice").await.expect("passkeys").is_empty());
 }

@@ -127,6 +127,7 @@ async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
         auth: auth.clone(),
         on_change,
         notify: None,
+        passkeys: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -47,6 +47,15 @@ pub enum StoreError {
         what: &'static str,
     },
 
+    /// The change is refused by the rows as they stand (e.g. removing a user's last passkey).
+    #[error("{what}: {reason}")]
+    Conflict {
+        /// The entity.
+        what: &'static str,
+        /// Why, in words safe to show.
+        reason: &'static str,
+    },
+
     // --- concurrency: expected, retry ---------------------------------------------------
     /// Another appender extended the audit chain since the caller read its tail:
     /// re-read the tail, re-hash the records and append again.

@@ -7,7 +7,7 @@
 //! owner too; envelopes — one JWE per (credential, role),
 //! ciphertext the store can never open; recipient key versions (public JWKs); nonces;
 //! the import job queue; balances and trades; orders; the audit hash chain; the
-//! notification outbox; local sign-in links and sessions (SHA-256 hashes of their tokens
+//! notification outbox; users' passkeys (public keys only); local sign-in links and sessions (SHA-256 hashes of their tokens
 //! only). **No column ever holds a plaintext secret**, and no error carries a SQL parameter
 //! or a database message (see [`StoreError`]).
 //!
@@ -39,6 +39,7 @@ mod jobs;
 mod limits;
 mod nonce;
 mod outbox;
+mod passkeys;
 mod portfolio;
 mod revocation;
 mod rewrap;
@@ -64,6 +65,7 @@ pub use nonce::NonceGuard;
 pub use outbox::{
     Channel, ClaimedNotification, Contact, LockdownToken, NewEvent, Notification, NotificationState, WebhookEndpoint,
 };
+pub use passkeys::{NewPasskey, PasskeyPrecondition, StoredPasskey};
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
 pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
 pub use sessions::{NewSession, StoredSession};

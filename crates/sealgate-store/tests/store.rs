@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    NewSession, RetryOutcome, Side, Store, StoreError, StoredCheckpoint, Trade,
+    NewPasskey, NewSession, PasskeyPrecondition, RetryOutcome, Side, Store, StoreError, StoredCheckpoint, Trade,
 };
 
 async fn connect(db: &TestDb) -> Store {
@@ -30,7 +30,7 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "audit_log",
     "balances",
     "credentials",
@@ -44,6 +44,7 @@ const TABLES: [&str; 18] = [
     "notification_outbox",
     "notify_contacts",
     "orders",
+    "passkeys",
     "recipient_keys",
     "sessions",
     "trades",
@@ -94,11 +95,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -166,7 +167,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -997,6 +998,9 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         store.add_recipient_key("imp-1", "importer", r#"{"kty":"EC"}"#).await.expect("key");
         store.set_key_disabled("imp-1", true).await.expect("disable");
         store.next_nonce("jan", "cid-k", 1).await.expect("nonce");
+        // A passkey: public material only.
+        let pk = "p".repeat(22);
+        store.add_passkey(&new_passkey(&pk, "jan", b"cred-jan"), PasskeyPrecondition::First).await.expect("passkey");
         let job = store.enqueue("jan", "cid-k", "full", 3, Duration::ZERO).await.expect("job");
         let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
         assert_eq!(claimed.id, job);
@@ -1432,6 +1436,80 @@ async fn rewrap_claims_compare_and_set_and_skip_locked_rows() {
         assert_eq!(store.disabled_keys().await.expect("list"), ["imp-1"]);
         store.set_key_disabled("imp-1", false).await.expect("lift");
         assert!(store.disabled_keys().await.expect("list").is_empty());
+    })
+    .await;
+}
+
+fn new_passkey<'a>(id: &'a str, user: &'a str, cred: &'a [u8]) -> NewPasskey<'a> {
+    NewPasskey {
+        id,
+        user_id: user,
+        credential_id: cred,
+        name: "laptop",
+        thumbprint: "t".repeat(43).leak(),
+        jwk: r#"{"kty":"EC"}"#,
+        passkey: "{}",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passkeys_first_is_decided_once_and_the_last_is_never_removed_by_the_user() {
+    on_both("passkeys", |db| async move {
+        let store = connect(&db).await;
+        store.create_user("ann", None).await.expect("ann");
+        store.create_user("bob", None).await.expect("bob");
+        let (a1, a2, b1) = ("a".repeat(22), "b".repeat(22), "c".repeat(22));
+        // "Another" before any: refused (a step-up by a passkey that no longer exists).
+        let err = store.add_passkey(&new_passkey(&a1, "ann", b"cred-1"), PasskeyPrecondition::Another).await;
+        assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+        let first = store.add_passkey(&new_passkey(&a1, "ann", b"cred-1"), PasskeyPrecondition::First).await;
+        let first = first.expect("first");
+        assert_eq!((first.user_id.as_str(), first.last_used_ms), ("ann", None));
+        // A second "first" (two registrations racing on trust-on-first-use) is refused.
+        let again = store.add_passkey(&new_passkey(&a2, "ann", b"cred-2"), PasskeyPrecondition::First).await;
+        assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
+        // One credential id belongs to one account: bob cannot register ann's.
+        let stolen = store.add_passkey(&new_passkey(&b1, "bob", b"cred-1"), PasskeyPrecondition::First).await;
+        assert!(matches!(stolen, Err(StoreError::AlreadyExists { .. })), "{stolen:?}");
+        assert!(store.passkeys("bob").await.expect("bob's").is_empty());
+        // Unknown user.
+        let ghost = store.add_passkey(&new_passkey(&b1, "ghost", b"cred-9"), PasskeyPrecondition::First).await;
+        assert!(matches!(ghost, Err(StoreError::NotFound { .. })), "{ghost:?}");
+        store.add_passkey(&new_passkey(&a2, "ann", b"cred-2"), PasskeyPrecondition::Another).await.expect("second");
+        store.add_passkey(&new_passkey(&b1, "bob", b"cred-3"), PasskeyPrecondition::First).await.expect("bob's");
+        let ann = store.passkeys("ann").await.expect("ann's");
+        assert_eq!(ann.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [a1.as_str(), a2.as_str()]);
+        assert_eq!(ann[1].credential_id, b"cred-2");
+        // Use: counter state and time; another user's passkey is not found.
+        store.passkey_used("ann", &a2, r#"{"n":1}"#, 1234).await.expect("used");
+        assert!(matches!(store.passkey_used("bob", &a2, "{}", 1).await, Err(StoreError::NotFound { .. })));
+        let used = store.passkeys("ann").await.expect("ann's");
+        assert_eq!((used[1].passkey.as_str(), used[1].last_used_ms), (r#"{"n":1}"#, Some(1234)));
+        // Removal: not another user's; never the last.
+        assert!(matches!(store.remove_passkey("bob", &a1).await, Err(StoreError::NotFound { .. })));
+        let removed = store.remove_passkey("ann", &a1).await.expect("remove one of two");
+        assert_eq!(removed.id, a1);
+        let last = store.remove_passkey("ann", &a2).await;
+        assert!(matches!(last, Err(StoreError::Conflict { .. })), "{last:?}");
+        assert_eq!(store.passkeys("ann").await.expect("ann's").len(), 1);
+        // Two removals at once of a user's two passkeys: exactly one succeeds.
+        let a3 = "d".repeat(22);
+        store.add_passkey(&new_passkey(&a3, "ann", b"cred-4"), PasskeyPrecondition::Another).await.expect("third");
+        let (s1, s2) = (store.clone(), store.clone());
+        let (x, y) = (a2.clone(), a3.clone());
+        let (r1, r2) = tokio::join!(
+            tokio::spawn(async move { s1.remove_passkey("ann", &x).await }),
+            tokio::spawn(async move { s2.remove_passkey("ann", &y).await })
+        );
+        let oks = [r1.expect("join"), r2.expect("join")].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(oks, 1);
+        assert_eq!(store.passkeys("ann").await.expect("ann's").len(), 1);
+        // The operator's reset removes all (and only the user's).
+        let reset = store.reset_passkeys("ann").await.expect("reset");
+        assert_eq!(reset.len(), 1);
+        assert!(store.passkeys("ann").await.expect("ann's").is_empty());
+        assert_eq!(store.passkeys("bob").await.expect("bob's").len(), 1);
+        store.close().await;
     })
     .await;
 }

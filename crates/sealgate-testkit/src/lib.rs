@@ -12,11 +12,13 @@
 //! - [`raw_http`]: one HTTP/1.1 exchange over a raw connection (heads and bodies a client
 //!   library would not send); [`process`]: a child such as `sealgate serve`, its output
 //!   collected, waited on, killed on drop; [`pki`]: a test CA and server certificates
-//!   (the `openssl` command).
+//!   (the `openssl` command); [`webauthn`]: a software passkey (registration with `none`
+//!   attestation, assertions) speaking the browser's JSON.
 
 pub mod pki;
 pub mod process;
 pub mod raw_http;
+pub mod webauthn;
 
 use std::io::Write as _;
 

@@ -65,6 +65,9 @@ enum Command {
     /// Breach response: freeze, rotate, re-wrap, tell every affected user, report.
     #[command(subcommand)]
     Incident(crate::incident_cmd::IncidentCommand),
+    /// Users' passkeys: list them; reset them all (the recovery when every one is lost).
+    #[command(subcommand)]
+    Passkeys(crate::passkeys_cmd::PasskeysCommand),
     /// The desktop agent: a local signer on a Unix socket, so a bot never holds its secret.
     #[command(subcommand)]
     Agent(crate::agent_cmd::AgentCommand),
@@ -195,6 +198,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Sandbox(a) => crate::sandbox_cmd::run(a),
         Command::LoginLink(a) => crate::login_cmd::run(a, out),
         Command::Agent(c) => crate::agent_cmd::run(c, out),
+        Command::Passkeys(c) => crate::passkeys_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
         Command::Jwe(JweCommand::Encrypt { to, protected_header }) => {
             let key = read_public(&to)?;

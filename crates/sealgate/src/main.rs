@@ -16,6 +16,7 @@ mod exchange_cmd;
 mod incident_cmd;
 mod keys_cmd;
 mod login_cmd;
+mod passkeys_cmd;
 mod sandbox_cmd;
 mod serve_cmd;
 

@@ -421,7 +421,7 @@ async fn rewrap_through_softhsm2_killed_and_resumed() {
     let n = 1500;
     store.create_user("u0000", None).await.expect("user");
     for i in 0..n {
-        let cred = format!(r#"{{"api_key":"KEY-{i:08}","api_secret":"{}"}}"#, format!("{CANARY}-{i:06}"));
+        let cred = format!(r#"{{"api_key":"KEY-{i:08}","api_secret":"{CANARY}-{i:06}"}}"#);
         let req = SealRequest {
             sub: "u0000".into(),
             cid: cid(i),

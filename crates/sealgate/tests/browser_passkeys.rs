@@ -1,0 +1,137 @@
+//! The Passkeys panel in real headless Chromium, with Chromium's virtual authenticator
+//! (DevTools protocol `WebAuthn.*`: CTAP2, internal transport, resident keys, verified user),
+//! driven by `web/tests/passkeys.mjs` (npm `playwright-core`, pinned; `scripts/setup-browser.sh`
+//! installs it and Debian's `chromium`).
+//!
+//! The page, opened at `http://localhost:PORT` (WebAuthn's relying party is `localhost`),
+//! registers a passkey, is refused a second one on the same authenticator (the registered
+//! credential is excluded), and seals a credential. Then, in Rust: the stored passkey is the
+//! one the page listed, the registration is audited, and the envelope the browser sealed
+//! carries `own` = exactly that passkey's thumbprint in its protected header. (Second
+//! passkeys with a step-up, and removals, run against the api in
+//! crates/sealgate-server/tests/api.rs with a software authenticator.)
+//!
+//! Without Chromium the test fails, unless `SEALGATE_SKIP_BROWSER=1`, when it skips loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sealgate_testkit::process::{ServeListening, Spawned};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
+const CHROMIUM: &str = "/usr/bin/chromium";
+const API_KEY: &str = "passkey-api-key-Q7zz";
+const SECRET: &str = "CANARY-passkeys-browser-secret-91d3";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn browser_ready(root: &Path) -> bool {
+    if !Path::new(CHROMIUM).exists() {
+        sealgate_testkit::skip_or_fail(
+            "SEALGATE_SKIP_BROWSER",
+            "the passkeys browser test",
+            &format!("{CHROMIUM} is missing"),
+            "run `bash scripts/setup-browser.sh`",
+        );
+        return false;
+    }
+    assert!(
+        root.join("web/tests/node_modules/playwright-core/package.json").exists(),
+        "playwright-core is not installed: run scripts/setup-browser.sh"
+    );
+    true
+}
+
+fn run_script(root: &Path, envs: &[(&str, String)]) {
+    let mut cmd = Command::new("node");
+    cmd.arg("passkeys.mjs").current_dir(root.join("web/tests")).stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run node (is Node.js installed?)");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait node") {
+            assert!(status.success(), "web/tests/passkeys.mjs failed ({status}); see its output above");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("web/tests/passkeys.mjs did not finish in 180 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
+    let root = repo_root();
+    if !browser_ready(&root) {
+        return;
+    }
+    let artifacts = root.join("target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let mut proc = Spawned::spawn(
+        Command::new(BIN)
+            .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env("SEALGATE_LOG", "info"),
+    );
+    let up = proc
+        .wait_for("serve listening", Duration::from_secs(60), |text| {
+            ServeListening::from_logs(text).filter(|u| u.login.is_some())
+        })
+        .await;
+    // WebAuthn refuses IP addresses as relying parties: the page is opened at localhost.
+    let base = up.base.replace("127.0.0.1", "localhost");
+    let login = up.login.unwrap_or_default().replace("127.0.0.1", "localhost");
+    assert!(base.starts_with("http://localhost:") && login.starts_with(&base), "{base} {login}");
+
+    let result_path = dir.path().join("result.json");
+    run_script(
+        &root,
+        &[
+            ("SEALGATE_BASE", base),
+            ("SEALGATE_LOGIN", login),
+            ("SEALGATE_API_KEY", API_KEY.to_owned()),
+            ("SEALGATE_SECRET", SECRET.to_owned()),
+            ("SEALGATE_ARTIFACTS", artifacts.display().to_string()),
+            ("SEALGATE_RESULT", result_path.display().to_string()),
+            ("CHROMIUM", CHROMIUM.to_owned()),
+        ],
+    );
+    let result: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
+    let thumbprint = result["thumbprint"].as_str().expect("thumbprint");
+    let cid = result["cid"].as_str().expect("cid");
+    let user = sealgate_server::serve::LOCAL_USER;
+
+    let store = sealgate_store::Store::connect(&format!("sqlite://{}?mode=rw", data.join("sealgate.db").display()))
+        .await
+        .expect("store");
+    // The one passkey left is the one the page listed; its thumbprint is its key's (K3).
+    let passkeys = store.passkeys(user).await.expect("passkeys");
+    assert_eq!(passkeys.len(), 1, "{passkeys:?}");
+    assert_eq!(passkeys[0].thumbprint, thumbprint);
+    let key = sealgate_authority::AuthorityKey::from_jwk(passkeys[0].jwk.as_bytes()).expect("stored JWK");
+    assert_eq!(key.thumbprint(), thumbprint);
+    // The registration is audited.
+    let trail = store.audit_for_owner(user, 0, 1000).await.expect("trail");
+    assert_eq!(trail.iter().filter(|r| r.action == "passkey_added").count(), 1, "{trail:?}");
+
+    // The envelope the browser sealed names exactly that passkey in `own`.
+    let (_, envelope) = store.signer_envelope(user, cid, "trader").await.expect("read").expect("trader envelope");
+    let protected = envelope.jwe.split('.').next().expect("protected header");
+    let header: Value = serde_json::from_slice(&B64.decode(protected).expect("base64url")).expect("header json");
+    assert_eq!(header["own"], serde_json::json!([thumbprint]), "{header}");
+    store.close().await;
+    assert!(!proc.logs().contains(SECRET), "the canary is in the server's logs");
+}
