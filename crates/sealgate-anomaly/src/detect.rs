@@ -101,10 +101,24 @@ impl std::fmt::Display for Verdict {
             write!(f, " on {s}")?;
         }
         for (i, e) in self.evidence.iter().enumerate() {
-            write!(f, "{} {} {} (threshold {})", if i == 0 { ":" } else { "," }, e.measure, e.value, e.threshold)?;
+            let sep = if i == 0 { ":" } else { "," };
+            write!(f, "{sep} {} {} (threshold {})", e.measure, format_number(e.value), format_number(e.threshold))?;
         }
         Ok(())
     }
+}
+
+/// A measured value as text (audit records hold no floating-point numbers):
+/// an integer as such, otherwise at most 6 decimals, trailing zeros trimmed.
+pub fn format_number(x: f64) -> String {
+    if !x.is_finite() {
+        return if x > 0.0 { "inf".into() } else { "nan".into() };
+    }
+    if x.fract() == 0.0 && x.abs() < 1e18 {
+        return format!("{}", x as i64);
+    }
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn finite(v: Option<f64>) -> Option<f64> {
@@ -255,6 +269,14 @@ mod tests {
 
     fn rule(r: Result<(), Verdict>) -> Option<Rule> {
         r.err().map(|v| v.rule)
+    }
+
+    #[test]
+    fn numbers_as_text() {
+        assert_eq!(format_number(12_000.0), "12000");
+        assert_eq!(format_number(0.125), "0.125");
+        assert_eq!(format_number(1.0 / 3.0), "0.333333");
+        assert_eq!(format_number(f64::INFINITY), "inf");
     }
 
     #[test]

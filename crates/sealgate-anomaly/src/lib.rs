@@ -40,6 +40,8 @@ mod error;
 mod rules;
 
 pub use baseline::{Baseline, HourBucket, MAX_BASELINE_JSON, SymbolStats};
-pub use detect::{Evidence, MarketFacts, Order, Rule, Side, Verdict, check_order, check_withdraw_denied};
+pub use detect::{
+    Evidence, MarketFacts, Order, Rule, Side, Verdict, check_order, check_withdraw_denied, format_number,
+};
 pub use error::Error;
 pub use rules::{MAX_OVERRIDES_JSON, Rules};

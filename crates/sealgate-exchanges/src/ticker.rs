@@ -251,7 +251,8 @@ mod tests {
         assert!((ks.quote_volume_24h - 4412.736 * 30689.13205).abs() < 1e-3 && ks.last_price == 30303.2);
         assert!(m("kraken", "XBTUSD", r#"{"error":[],"result":{"X":{"c":["1","1"]}}}"#).is_err());
         // OKX "Get ticker": volCcy24h is in the quote currency for spot.
-        let o = r#"{"code":"0","data":[{"instId":"BTC-USDT","last":"9999.99","vol24h":"2222","volCcy24h":"2222222.5"}]}"#;
+        let o =
+            r#"{"code":"0","data":[{"instId":"BTC-USDT","last":"9999.99","vol24h":"2222","volCcy24h":"2222222.5"}]}"#;
         assert_eq!(m("okx", "BTC-USDT", o), Ok(MarketStats { last_price: 9999.99, quote_volume_24h: 2222222.5 }));
         // Coinbase "Get Public Product".
         let c = r#"{"product_id":"BTC-USD","price":"140.21","approximate_quote_24h_volume":"1908432.1"}"#;
