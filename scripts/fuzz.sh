@@ -11,8 +11,9 @@
 # exchange_sign_input (the input of `sealgate exchange sign`, then signed),
 # canonical (sealgate_exchanges::canonicalize: the one reader of a
 # request's parameters; its canonical form must be a fixed point),
-# and api_bodies (the api's JSON request bodies, parsed and checked as their
-# handlers do: api::check_body).
+# api_bodies (the api's JSON request bodies, parsed and checked as their
+# handlers do: api::check_body), and anomaly (a stored anomaly baseline and a
+# credential's rule overrides, read, judged and learnt: sealgate-anomaly).
 # The committed seeds in fuzz/seeds/ are copied into fuzz/corpus/
 # (gitignored) first; fuzz/dicts/json.dict (JSON tokens, member names) is
 # given to every target.
@@ -28,7 +29,7 @@ set -euo pipefail
 DURATION=${1:-60}
 CARGO_FUZZ_VERSION=0.13.2
 SANITIZER=${FUZZ_SANITIZER:-address}
-TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies)
+TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies anomaly)
 
 case $DURATION in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."

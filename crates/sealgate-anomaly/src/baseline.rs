@@ -147,7 +147,7 @@ impl Baseline {
         let hour = now_ms / HOUR_MS;
         self.hours
             .iter()
-            .filter(|b| b.hour < hour && b.hour + MAX_HOURS as u64 >= hour)
+            .filter(|b| b.hour < hour && b.hour.saturating_add(MAX_HOURS as u64) >= hour)
             .fold((0, 0, 0.0), |(m, h, n), b| (m.max(b.peak_minute), h.max(b.orders), n.max(b.notional)))
     }
 
@@ -189,7 +189,9 @@ impl Baseline {
             }
             _ => self.hours.push_back(HourBucket { hour, orders: 1, notional, peak_minute: minute }),
         }
-        while self.hours.len() > MAX_HOURS || self.hours.front().is_some_and(|b| b.hour + MAX_HOURS as u64 <= hour) {
+        while self.hours.len() > MAX_HOURS
+            || self.hours.front().is_some_and(|b| b.hour.saturating_add(MAX_HOURS as u64) <= hour)
+        {
             self.hours.pop_front();
         }
         self.time_of_day[(hour % 24) as usize] = self.time_of_day[(hour % 24) as usize].saturating_add(1);
