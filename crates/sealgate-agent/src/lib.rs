@@ -362,7 +362,15 @@ pub struct Agent {
     /// always allowed, so `sealgate agent lock|unlock` reach an agent whose
     /// clients are restricted to a bot's interpreter.
     own_exe: Option<AllowedExe>,
+    /// Market facts by (exchange, symbol), each with when it was read ([`MARKET_TTL`]).
+    markets: Mutex<HashMap<(String, String), MarketEntry>>,
 }
+
+/// A market's ticker facts (`None`: not readable) and when they were read.
+type MarketEntry = (Instant, Option<sealgate_exchanges::MarketStats>);
+
+/// How long a market's ticker facts are used before they are read again.
+const MARKET_TTL: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -436,6 +444,7 @@ impl Agent {
             sender,
             uid: rustix::process::getuid().as_raw(),
             own_exe: if cfg_has_allow_list { AllowedExe::pin(Path::new("/proc/self/exe")).ok() } else { None },
+            markets: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -718,13 +727,28 @@ impl Agent {
             }
             let order = sealgate_exchanges::canonicalize(&exchange, &req).ok()?.order;
             let symbol = order.symbol.as_deref().filter(|_| order.places_order)?;
-            let ticker = sealgate_exchanges::market_stats_request(&exchange, symbol)?;
-            let base = self.cfg.exchange_urls.get(&exchange)?;
-            let reply = self.sender.send(&exchange, base, &SignedRequest::from_request(&ticker)).await.ok()?;
-            if reply.status != 200 {
-                return None;
+            let key = (exchange.clone(), symbol.to_owned());
+            if let Some((at, stats)) = self.markets.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
+                && at.elapsed() < MARKET_TTL
+            {
+                return *stats;
             }
-            sealgate_exchanges::market_stats(&exchange, symbol, &reply.body).ok()
+            let fetch = async {
+                let ticker = sealgate_exchanges::market_stats_request(&exchange, symbol)?;
+                let base = self.cfg.exchange_urls.get(&exchange)?;
+                let reply = self.sender.send(&exchange, base, &SignedRequest::from_request(&ticker)).await.ok()?;
+                if reply.status != 200 {
+                    return None;
+                }
+                sealgate_exchanges::market_stats(&exchange, symbol, &reply.body).ok()
+            };
+            let stats = fetch.await;
+            let mut markets = self.markets.lock().unwrap_or_else(PoisonError::into_inner);
+            if markets.len() >= 1024 {
+                markets.clear();
+            }
+            markets.insert(key, (Instant::now(), stats));
+            stats
         };
         read.await.map_or_else(sealgate_anomaly::MarketFacts::default, |s| sealgate_anomaly::MarketFacts {
             last_price: Some(s.last_price),

@@ -260,8 +260,8 @@ mod tests {
     /// A bot that traded BTCUSDT and ETHUSDT for a week, one order a minute, about 100 each.
     fn bot() -> Baseline {
         let mut b = Baseline::new();
-        for i in 0..(7 * 24 * 60) {
-            let sym = if i % 2 == 0 { "BTCUSDT" } else { "ETHUSDT" };
+        for i in 0..(7 * 24 * 60u64) {
+            let sym = if i.is_multiple_of(2) { "BTCUSDT" } else { "ETHUSDT" };
             b.record_order(&order(T0 + i * 60_000, sym, 80.0 + (i % 40) as f64, None));
         }
         b

@@ -9,7 +9,7 @@
 //! The detectors' own cost per order: `cargo bench -p sealgate-anomaly --bench detectors`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::time::Instant;
@@ -24,7 +24,7 @@ fn history(until: u64) -> Baseline {
     let mut t = until - 7 * 86_400_000;
     let mut i = 0u64;
     while t < until {
-        let symbol = if i % 2 == 0 { "BTCUSDT" } else { "ETHUSDT" };
+        let symbol = if i.is_multiple_of(2) { "BTCUSDT" } else { "ETHUSDT" };
         let o = Order {
             at_ms: t,
             symbol,

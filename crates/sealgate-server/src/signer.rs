@@ -22,7 +22,12 @@
 //!    audited), and `sealgate-policy` decides on that reading: kill switch,
 //!    credential status, the endpoint's class (by path) against the role and
 //!    the sealed `scope`, symbol and notional limits, rate; what is signed and
-//!    sent is the canonical request, produced from what was judged;
+//!    sent is the canonical request, produced from what was judged; then
+//!    the anomaly detectors ([`crate::anomaly`]) judge an order placement
+//!    against the credential's baseline and the market, and count a denied
+//!    withdraw: a verdict refuses, freezes the credential, records the
+//!    evidence (`anomaly_frozen`) and queues the owner's and the operators'
+//!    notification;
 //! 4. only then is the envelope opened (through the custody) — once: the
 //!    opened credential is cached for a short TTL in a bounded cache (the
 //!    process's memory is locked and non-dumpable, see [`crate::hardening`]);

@@ -48,15 +48,15 @@ impl Lcg {
 /// size (0.0014-0.0026 BTC, 0.025-0.045 ETH), a market order but one in ten a passive
 /// limit order 0.5 % off the market. `(symbol, side, query, notional as the policy values it)`.
 fn bot_order(i: u64, rng: &mut Lcg, size: &mut u64) -> (&'static str, Side, String, f64) {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         *size = 14 + rng.next(13);
     }
-    let (symbol, qty, price): (&str, f64, f64) = if (i / 2) % 2 == 0 {
+    let (symbol, qty, price): (&str, f64, f64) = if (i / 2).is_multiple_of(2) {
         ("BTCUSDT", *size as f64 / 10_000.0, 50_000.0)
     } else {
         ("ETHUSDT", *size as f64 * 25.0 / 14.0 / 1000.0, 3_000.0)
     };
-    let (side, name) = if i % 2 == 0 { (Side::Buy, "BUY") } else { (Side::Sell, "SELL") };
+    let (side, name) = if i.is_multiple_of(2) { (Side::Buy, "BUY") } else { (Side::Sell, "SELL") };
     if rng.next(10) == 0 {
         let limit = if side == Side::Buy { price * 0.995 } else { price * 1.005 };
         let q = format!("symbol={symbol}&side={name}&type=LIMIT&timeInForce=GTC&quantity={qty:.4}&price={limit:.2}");
