@@ -12,9 +12,10 @@
 # canonical (sealgate_exchanges::canonicalize: the one reader of a
 # request's parameters; its canonical form must be a fixed point),
 # api_bodies (the api's JSON request bodies, parsed and checked as their
-# handlers do: api::check_body), and authority_assertion (sealgate-authority:
+# handlers do: api::check_body), authority_assertion (sealgate-authority:
 # WebAuthn assertions verified against a fixed key and statement, statements,
-# COSE keys and JWKs).
+# COSE keys and JWKs), and anomaly (a stored anomaly baseline and a
+# credential's rule overrides, read, judged and learnt: sealgate-anomaly).
 # The committed seeds in fuzz/seeds/ are copied into fuzz/corpus/
 # (gitignored) first; fuzz/dicts/json.dict (JSON tokens, member names) is
 # given to every target.
@@ -30,7 +31,7 @@ set -euo pipefail
 DURATION=${1:-60}
 CARGO_FUZZ_VERSION=0.13.2
 SANITIZER=${FUZZ_SANITIZER:-address}
-TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies authority_assertion)
+TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies authority_assertion anomaly)
 
 case $DURATION in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."

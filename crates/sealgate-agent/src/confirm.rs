@@ -53,6 +53,18 @@ fn side(req: &Request) -> Option<String> {
     kind
 }
 
+/// The one-line notice the confirm program shows when an anomaly froze a
+/// credential (its answer is not read: the freeze stands until the user
+/// unlocks the agent again).
+pub fn describe_freeze(exchange: &str, label: &str, verdict: &str) -> String {
+    let v: String = verdict.chars().take(200).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+    format!(
+        "sealgate agent: FROZEN {} \"{}\": {v}. Nothing is signed with it until you unlock the agent again.",
+        clean(exchange),
+        clean(label)
+    )
+}
+
 /// The one-line description the confirm program shows.
 pub fn describe(exchange: &str, label: &str, class: &str, req: &Request, order: &OrderFacts) -> String {
     let mut d = format!(

@@ -341,6 +341,14 @@ struct State {
     rates: HashMap<String, RateState>,
     nonces: HashMap<String, Arc<MonotonicNonce>>,
     audit: Audit,
+    /// The anomaly detectors' baseline of each credential (by label), learnt from the
+    /// orders this agent let through since it started ([`sealgate_anomaly`]).
+    baselines: HashMap<String, sealgate_anomaly::Baseline>,
+    /// Credentials an anomaly froze (by label), with the verdict: they may only cancel
+    /// until the user unlocks the agent again (the passphrase is the user's act).
+    frozen: HashMap<String, String>,
+    /// Freezes the confirm program is to tell the user of (taken by the request that froze).
+    notices: Vec<String>,
 }
 
 /// The running agent.
@@ -354,7 +362,15 @@ pub struct Agent {
     /// always allowed, so `sealgate agent lock|unlock` reach an agent whose
     /// clients are restricted to a bot's interpreter.
     own_exe: Option<AllowedExe>,
+    /// Market facts by (exchange, symbol), each with when it was read ([`MARKET_TTL`]).
+    markets: Mutex<HashMap<(String, String), MarketEntry>>,
 }
+
+/// A market's ticker facts (`None`: not readable) and when they were read.
+type MarketEntry = (Instant, Option<sealgate_exchanges::MarketStats>);
+
+/// How long a market's ticker facts are used before they are read again.
+const MARKET_TTL: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -421,10 +437,14 @@ impl Agent {
                 rates: HashMap::new(),
                 nonces: HashMap::new(),
                 audit,
+                baselines: HashMap::new(),
+                frozen: HashMap::new(),
+                notices: Vec::new(),
             }),
             sender,
             uid: rustix::process::getuid().as_raw(),
             own_exe: if cfg_has_allow_list { AllowedExe::pin(Path::new("/proc/self/exe")).ok() } else { None },
+            markets: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -548,7 +568,10 @@ impl Agent {
             Some(op @ ("sign" | "request")) => {
                 let op = if op == "sign" { Op::Sign } else { Op::Request };
                 let reference = self.reference_for(&v).await;
-                let plan = self.decide(&v, op, reference)?;
+                let market = self.market_for(&v).await;
+                let plan = self.decide(&v, op, reference, &market);
+                self.tell_freezes();
+                let plan = plan?;
                 if plan.confirm {
                     self.confirm(&plan).await?;
                 }
@@ -620,6 +643,8 @@ impl Agent {
                 let n = entries.len();
                 st.entries = entries;
                 st.locked = false;
+                // Unlocking is the user's act: it lifts the anomaly freezes.
+                st.frozen.clear();
                 st.unlock = UnlockTries::default();
                 st.audit.log(other("agent_unlocked"), "", &json!({"credentials": n}));
                 Ok(json!({"v":1,"ok":true,"locked":false,"credentials":n}))
@@ -684,9 +709,77 @@ impl Agent {
         sealgate_policy::Decimal::parse(&sealgate_exchanges::ticker_price(&exchange, symbol, &reply.body).ok()?)
     }
 
-    /// Parse and decide by policy (audited when denied); whether the user
-    /// must confirm. `reference`: see [`Self::reference_for`].
-    fn decide(&self, v: &Value, op: Op, reference: Option<sealgate_policy::Decimal>) -> Result<Plan, Refusal> {
+    /// The market facts of the order's symbol (last trade, 24 h quote volume) for the
+    /// anomaly detectors: the exchange's public ticker through the one send path, before
+    /// the state lock is taken. Unknown (the detectors that need them do not judge) when
+    /// the request places no order or the ticker cannot be read.
+    async fn market_for(&self, v: &Value) -> sealgate_anomaly::MarketFacts {
+        let read = async {
+            let label = v.get("credential")?.as_str()?;
+            let req: Request = serde_json::from_value(v.get("request")?.clone()).ok()?;
+            req.validate().ok()?;
+            let exchange = {
+                let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                st.entries.iter().find(|e| e.label == label).filter(|_| !st.locked)?.exchange.clone()
+            };
+            if sealgate_exchanges::classify(&exchange, &req.path).ok()? != sealgate_exchanges::EndpointClass::Trade {
+                return None;
+            }
+            let order = sealgate_exchanges::canonicalize(&exchange, &req).ok()?.order;
+            let symbol = order.symbol.as_deref().filter(|_| order.places_order)?;
+            let key = (exchange.clone(), symbol.to_owned());
+            if let Some((at, stats)) = self.markets.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
+                && at.elapsed() < MARKET_TTL
+            {
+                return *stats;
+            }
+            let fetch = async {
+                let ticker = sealgate_exchanges::market_stats_request(&exchange, symbol)?;
+                let base = self.cfg.exchange_urls.get(&exchange)?;
+                let reply = self.sender.send(&exchange, base, &SignedRequest::from_request(&ticker)).await.ok()?;
+                if reply.status != 200 {
+                    return None;
+                }
+                sealgate_exchanges::market_stats(&exchange, symbol, &reply.body).ok()
+            };
+            let stats = fetch.await;
+            let mut markets = self.markets.lock().unwrap_or_else(PoisonError::into_inner);
+            if markets.len() >= 1024 {
+                markets.clear();
+            }
+            markets.insert(key, (Instant::now(), stats));
+            stats
+        };
+        read.await.map_or_else(sealgate_anomaly::MarketFacts::default, |s| sealgate_anomaly::MarketFacts {
+            last_price: Some(s.last_price),
+            quote_volume_24h: Some(s.quote_volume_24h),
+        })
+    }
+
+    /// Tells the user of each freeze through the confirm program (its answer is not
+    /// read: the freeze stands), without holding up the client's answer.
+    fn tell_freezes(&self) {
+        let notices = std::mem::take(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner).notices);
+        let Some(prog) = self.cfg.confirm_program.clone() else { return };
+        let timeout = self.cfg.confirm_timeout;
+        for notice in notices {
+            let prog = prog.clone();
+            tokio::spawn(async move {
+                let _ = confirm::ask(&prog, &notice, timeout).await;
+            });
+        }
+    }
+
+    /// Parse and decide by policy (audited when denied), then by the anomaly
+    /// detectors; whether the user must confirm. `reference`: see
+    /// [`Self::reference_for`]; `market`: see [`Self::market_for`].
+    fn decide(
+        &self,
+        v: &Value,
+        op: Op,
+        reference: Option<sealgate_policy::Decimal>,
+        market: &sealgate_anomaly::MarketFacts,
+    ) -> Result<Plan, Refusal> {
         let label =
             v.get("credential").and_then(Value::as_str).ok_or_else(|| Refusal::Bad("credential missing".into()))?;
         let req: Request = serde_json::from_value(v.get("request").cloned().unwrap_or(Value::Null))
@@ -749,13 +842,64 @@ impl Agent {
                 })
             })
         });
+        let confirm = entry.needs_confirm(class.name());
         if let Err(Refusal::Denied(why)) = &decision {
             let mut d = detail.clone();
             d["reason"] = json!(why);
             st.audit.log(Action::Denied, label, &d);
+            // Repeated denied withdraws (the Kronos pattern) freeze.
+            if class == sealgate_exchanges::EndpointClass::Withdraw && !st.frozen.contains_key(label) {
+                let rules = sealgate_anomaly::Rules::default();
+                let b = st.baselines.entry(label.to_owned()).or_default();
+                b.record_withdraw_denied(now, &rules);
+                if let Err(verdict) = sealgate_anomaly::check_withdraw_denied(&rules, b, now) {
+                    freeze(st, label, &exchange, &detail, &verdict);
+                }
+            }
         }
         let _approved = decision?;
-        let confirm = entry.needs_confirm(class.name());
+        // A credential an anomaly froze may only cancel, until the user unlocks again.
+        if let Some(why) = st.frozen.get(label).filter(|_| !facts.cancels_only) {
+            let why = format!("the credential is frozen ({why}); unlock the agent again to unfreeze it");
+            let mut d = detail.clone();
+            d["reason"] = json!(why);
+            st.audit.log(Action::Denied, label, &d);
+            return Err(Refusal::Denied(why));
+        }
+        // The anomaly detectors, after the policy (the same as the signer's, on this
+        // agent's own history of the credential).
+        if class == sealgate_exchanges::EndpointClass::Trade && order.places_order {
+            let leg = order.leg();
+            let symbol = order.symbol.clone().unwrap_or_default();
+            let o = sealgate_anomaly::Order {
+                at_ms: now,
+                symbol: &symbol,
+                side: leg.and_then(|l| l.side).map(|s| match s {
+                    sealgate_exchanges::Side::Buy => sealgate_anomaly::Side::Buy,
+                    sealgate_exchanges::Side::Sell => sealgate_anomaly::Side::Sell,
+                }),
+                notional: RequestFacts::from_order(
+                    class,
+                    &order,
+                    market.last_price.and_then(|p| sealgate_policy::Decimal::parse(&format!("{p:.12}"))),
+                )
+                .notional
+                .and_then(|n| n.to_string().parse::<f64>().ok()),
+                limit_price: leg.and_then(|l| match &l.price {
+                    sealgate_exchanges::Price::Limit(p) => p.parse::<f64>().ok(),
+                    sealgate_exchanges::Price::Market => None,
+                }),
+            };
+            let rules = sealgate_anomaly::Rules::default();
+            let b = st.baselines.entry(label.to_owned()).or_default();
+            match sealgate_anomaly::check_order(&rules, b, &o, market) {
+                Ok(()) => b.record_order(&o),
+                Err(verdict) => {
+                    freeze(st, label, &exchange, &detail, &verdict);
+                    return Err(Refusal::Denied(format!("{verdict}; the credential is frozen")));
+                }
+            }
+        }
         // The order facts are kept only for the confirm program's description.
         let cancels_only = facts.cancels_only;
         let order = if confirm { Some(order) } else { None };
@@ -886,6 +1030,27 @@ struct Plan {
     /// The request only cancels orders (the policy lets a frozen, i.e. expired,
     /// credential do that).
     cancels_only: bool,
+}
+
+/// An anomaly detector fired: the credential is frozen (until the user unlocks the agent
+/// again), the evidence audited (`anomaly_frozen`), and the user told through the confirm
+/// program.
+fn freeze(st: &mut State, label: &str, exchange: &str, detail: &Value, verdict: &sealgate_anomaly::Verdict) {
+    let text = verdict.to_string();
+    st.frozen.insert(label.to_owned(), text.clone());
+    let mut d = detail.clone();
+    d["rule"] = json!(verdict.rule.name());
+    d["anomaly_symbol"] = json!(verdict.symbol);
+    d["evidence"] = json!(
+        verdict
+            .evidence
+            .iter()
+            .map(|e| json!({"measure": e.measure, "value": sealgate_anomaly::format_number(e.value),
+                "threshold": sealgate_anomaly::format_number(e.threshold)}))
+            .collect::<Vec<_>>()
+    );
+    st.audit.log(other("anomaly_frozen"), label, &d);
+    st.notices.push(confirm::describe_freeze(exchange, label, &text));
 }
 
 /// An audit action outside the known set (`[a-z][a-z0-9_]*`).

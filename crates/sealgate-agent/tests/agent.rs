@@ -215,21 +215,29 @@ async fn a_refused_client_reads_the_refusal() -> R<()> {
     Ok(())
 }
 
-/// What an HTTP server received: the request head, lower-cased.
+/// What an HTTP server received: the request head, lower-cased. The public ticker GET
+/// the anomaly detectors read before an order is answered 404 and not captured.
 async fn capture_one(l: tokio::net::TcpListener) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (mut s, _) = l.accept().await?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            break;
+    loop {
+        let (mut s, _) = l.accept().await?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        let head = String::from_utf8_lossy(&buf).to_lowercase();
+        if head.starts_with("get /api/v5/market/ticker") {
+            s.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await?;
+            continue;
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await?;
+        return Ok(head);
     }
-    s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await?;
-    Ok(String::from_utf8_lossy(&buf).to_lowercase())
 }
 
 /// `request` sends a JSON body with `Content-Type: application/json` (OKX

@@ -165,7 +165,7 @@ pub use request::{
 };
 pub use send::{Answer, FORM, JSON, TimeEndpoint, answer, content_type, time_endpoint};
 pub use sign_input::{MAX_SIGN_INPUT, SignInput, SignInputError};
-pub use ticker::{ticker_price, ticker_request};
+pub use ticker::{MarketStats, market_stats, market_stats_request, ticker_price, ticker_request};
 
 /// The scheme of exchange `id`.
 pub fn scheme(id: &str) -> Result<&'static Scheme, Error> {

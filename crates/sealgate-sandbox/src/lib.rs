@@ -223,7 +223,13 @@ pub(crate) struct State {
     /// Binance: this many next order placements are executed, but answered with a 503
     /// "execution status unknown" (the answer lost after the order was taken).
     pub lose_order_answers: u32,
+    /// Each market's 24 h quote volume, where a test set one ([`Sandbox::set_quote_volume`]);
+    /// otherwise [`DEFAULT_QUOTE_VOLUME`].
+    pub volumes: BTreeMap<String, Amount>,
 }
+
+/// The 24 h quote volume the tickers answer for a market no test set one for: a liquid market.
+pub const DEFAULT_QUOTE_VOLUME: &str = "1000000000";
 
 impl State {
     pub(crate) fn now_ms(&self) -> u64 {
@@ -312,7 +318,9 @@ fn server_time(state: &Shared, req: &Incoming) -> Option<axum::response::Respons
 /// [`Sandbox::set_price`]): what a signer reads its reference price from.
 /// Shapes as documented: Binance "Symbol price ticker", Kraken "Get Ticker
 /// Information" (`c` = last trade), OKX "Get ticker", Coinbase "Get Public
-/// Product".
+/// Product"), each with its 24 h volume ([`Sandbox::set_quote_volume`]) as the
+/// venue states it, and Binance's "24hr ticker price change statistics"
+/// (`/api/v3/ticker/24hr`).
 fn ticker(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
     use axum::http::StatusCode;
     use axum::response::IntoResponse as _;
@@ -323,7 +331,24 @@ fn ticker(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
     let path = req.uri.path();
     let query = params::parse(req.uri.query().unwrap_or("")).unwrap_or_default();
     let price_of = |symbol: &str| lock(state).markets.iter().find(|m| m.symbol == symbol).map(|m| m.price.to_string());
-    let (status, body) = if path == "/api/v3/ticker/price" {
+    // (price, 24 h quote volume, 24 h base volume at that price)
+    let stats_of = |symbol: &str| {
+        let st = lock(state);
+        let m = st.markets.iter().find(|m| m.symbol == symbol)?;
+        let default = Amount::parse(DEFAULT_QUOTE_VOLUME).unwrap_or_default();
+        let quote = st.volumes.get(symbol).copied().unwrap_or(default);
+        Some((m.price.to_string(), quote.to_string(), quote.divided_by(m.price).to_string()))
+    };
+    let (status, body) = if path == "/api/v3/ticker/24hr" {
+        let symbol = params::get(&query, "symbol").unwrap_or("");
+        match stats_of(symbol) {
+            Some((p, q, b)) => (
+                StatusCode::OK,
+                json!({"symbol": symbol, "lastPrice": p, "weightedAvgPrice": p, "volume": b, "quoteVolume": q, "count": 1}),
+            ),
+            None => (StatusCode::BAD_REQUEST, json!({"code": -1121, "msg": "Invalid symbol."})),
+        }
+    } else if path == "/api/v3/ticker/price" {
         let symbol = params::get(&query, "symbol").unwrap_or("");
         match price_of(symbol) {
             Some(p) => (StatusCode::OK, json!({"symbol": symbol, "price": p})),
@@ -331,25 +356,30 @@ fn ticker(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
         }
     } else if path == "/0/public/Ticker" {
         let pair = params::get(&query, "pair").unwrap_or("");
-        match price_of(pair) {
-            Some(p) => (
+        match stats_of(pair) {
+            Some((p, _, b)) => (
                 StatusCode::OK,
-                json!({"error": [], "result": {pair: {"a": [p, "1", "1.000"], "b": [p, "1", "1.000"], "c": [p, "0.00100000"]}}}),
+                json!({"error": [], "result": {pair: {"a": [p, "1", "1.000"], "b": [p, "1", "1.000"], "c": [p, "0.00100000"],
+                    "v": [b, b], "p": [p, p]}}}),
             ),
             None => (StatusCode::OK, json!({"error": ["EQuery:Unknown asset pair"]})),
         }
     } else if path == "/api/v5/market/ticker" {
         let inst = params::get(&query, "instId").unwrap_or("");
-        match price_of(inst) {
-            Some(p) => (
+        match stats_of(inst) {
+            Some((p, q, b)) => (
                 StatusCode::OK,
-                json!({"code": "0", "msg": "", "data": [{"instType": "SPOT", "instId": inst, "last": p, "askPx": p, "bidPx": p}]}),
+                json!({"code": "0", "msg": "", "data": [{"instType": "SPOT", "instId": inst, "last": p, "askPx": p, "bidPx": p,
+                    "vol24h": b, "volCcy24h": q}]}),
             ),
             None => (StatusCode::OK, json!({"code": "51001", "msg": "Instrument ID does not exist", "data": []})),
         }
     } else if let Some(product) = path.strip_prefix("/api/v3/brokerage/market/products/") {
-        match price_of(product) {
-            Some(p) => (StatusCode::OK, json!({"product_id": product, "price": p, "status": "online"})),
+        match stats_of(product) {
+            Some((p, q, b)) => (
+                StatusCode::OK,
+                json!({"product_id": product, "price": p, "status": "online", "volume_24h": b, "approximate_quote_24h_volume": q}),
+            ),
             None => (StatusCode::NOT_FOUND, json!({"error": "NOT_FOUND", "message": "product not found"})),
         }
     } else {
@@ -425,6 +455,7 @@ impl Sandbox {
             next_id: 1000,
             clock_offset_ms: 0,
             lose_order_answers: 0,
+            volumes: BTreeMap::new(),
         }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -529,6 +560,17 @@ impl Sandbox {
             }
             None => false,
         }
+    }
+
+    /// Set `symbol`'s 24 h quote volume, as the public tickers answer it (an illiquid
+    /// pair has little). Returns false if the market is unknown.
+    pub fn set_quote_volume(&self, symbol: &str, volume: Amount) -> bool {
+        let mut st = lock(&self.state);
+        if !st.markets.iter().any(|m| m.symbol == symbol) {
+            return false;
+        }
+        st.volumes.insert(symbol.to_owned(), volume);
+        true
     }
 
     /// Binance: the next `n` order placements (`POST /api/v3/order`) are executed, but

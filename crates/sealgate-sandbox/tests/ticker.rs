@@ -24,3 +24,23 @@ fn each_venue_answers_its_price_and_follows_a_change() {
     }
     assert!(!env.sb().set_price("NOPE", amt("1")));
 }
+
+#[test]
+fn each_venue_answers_its_24h_volume_and_an_illiquid_pair_has_little() {
+    let m = |s: &str| Market { symbol: s.into(), base: "B".into(), quote: "Q".into(), price: amt("2") };
+    let env = Env::new(vec![], vec![m("BTCUSDT"), m("XBTUSD"), m("BTC-USDT"), m("BTC-USD")]);
+    let read = |id: &str, symbol: &str| -> Result<sealgate_exchanges::MarketStats, String> {
+        let r = sealgate_exchanges::market_stats_request(id, symbol).expect("a ticker");
+        let (status, body) = env.send(&r.method, &r.path, &r.query, &[], "");
+        sealgate_exchanges::market_stats(id, symbol, body.to_string().as_bytes()).map_err(|e| format!("{status} {e}"))
+    };
+    for (id, symbol) in [("binance", "BTCUSDT"), ("kraken", "XBTUSD"), ("okx", "BTC-USDT"), ("coinbase", "BTC-USD")] {
+        let s = read(id, symbol).expect(id);
+        assert_eq!((s.last_price, s.quote_volume_24h), (2.0, 1e9), "{id}: a liquid default");
+        assert!(env.sb().set_quote_volume(symbol, amt("12000")));
+        let s = read(id, symbol).expect(id);
+        assert_eq!((s.last_price, s.quote_volume_24h), (2.0, 12_000.0), "{id}: illiquid");
+        assert!(read(id, "NOPE").is_err(), "{id}");
+    }
+    assert!(!env.sb().set_quote_volume("NOPE", amt("1")));
+}

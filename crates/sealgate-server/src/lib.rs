@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -108,6 +108,19 @@ pub enum NotifyEvent {
         /// Why.
         reason: String,
     },
+    /// An anomaly detector fired: the credential was frozen (to the owner and the operators).
+    Anomaly {
+        /// The owner.
+        user: String,
+        /// The credential.
+        credential_id: String,
+        /// Its exchange.
+        exchange: String,
+        /// The rule that fired (`illiquid_pair`, `burst`, …).
+        rule: String,
+        /// The evidence, one line (measured values and thresholds).
+        evidence: String,
+    },
     /// Confirm this address (sent to the address being confirmed only).
     EmailConfirm {
         /// The user.
@@ -166,6 +179,7 @@ impl NotifyEvent {
             Self::RoleRevoked { .. } => "role_revoked",
             Self::Lockdown { .. } => "lockdown",
             Self::Refused { .. } => "refused",
+            Self::Anomaly { .. } => "anomaly",
             Self::EmailConfirm { .. } => "email_confirm",
             Self::Incident { .. } => "incident",
             Self::IncidentOperator { .. } => "incident_operator",
@@ -184,6 +198,7 @@ impl NotifyEvent {
             | Self::Lockdown { user, .. }
             | Self::Refused { user, .. }
             | Self::EmailConfirm { user }
+            | Self::Anomaly { user, .. }
             | Self::PasskeyAdded { user, .. }
             | Self::PasskeyRemoved { user, .. }
             | Self::PasskeysReset { user, .. } => Some(user),
@@ -217,6 +232,14 @@ impl NotifyEvent {
             Self::Refused { credential_id, what, reason, .. } => (
                 format!("Sealgate: a {what} was refused"),
                 format!("A {what} with credential {credential_id} was refused: {reason}."),
+            ),
+            Self::Anomaly { credential_id, exchange, rule, evidence, .. } => (
+                format!("Sealgate: a {exchange} credential was frozen (anomaly)"),
+                format!(
+                    "Credential {credential_id} ({exchange}) was frozen because its use looked unlike its own \
+                     history ({rule}): {evidence}.\nNothing is signed with it until you unfreeze it. If this \
+                     was not you, replace the exchange API key now."
+                ),
             ),
             Self::EmailConfirm { .. } => (
                 "Sealgate: confirm your notification address".into(),

@@ -580,8 +580,13 @@ pub fn sandbox_markets() -> Vec<sealgate_sandbox::Market> {
         m("XBTUSD", "XXBT", "ZUSD", "40000"),
         m("BTC-USDT", "BTC", "USDT", "50000"),
         m("BTC-USD", "BTC", "USD", "50000"),
+        m(ILLIQUID_SANDBOX_MARKET.0, "PUMP", "USDT", "0.05"),
     ]
 }
+
+/// The sandbox's illiquid pair (Binance spelling) and its 24 h quote volume: what an
+/// anomaly rehearsal (the 3Commas pump) trades. Every other market answers a liquid volume.
+pub const ILLIQUID_SANDBOX_MARKET: (&str, &str) = ("PUMPUSDT", "12000");
 
 fn unreachable_amount() -> sealgate_sandbox::Amount {
     // The literals above all parse; this keeps the code free of unwrap.
@@ -602,9 +607,12 @@ pub async fn start_sandbox(listen: SocketAddr, keys_path: &Path) -> Result<sealg
     }
     check_private_file(keys_path).map_err(|e| ServeError(format!("{}: {e}", keys_path.display())))?;
     let specs = load_sandbox_keys(keys_path)?;
-    sealgate_sandbox::Sandbox::start(listen, specs, sandbox_markets())
+    let sandbox = sealgate_sandbox::Sandbox::start(listen, specs, sandbox_markets())
         .await
-        .map_err(|e| err(&format!("sandbox on {listen}"))(&e))
+        .map_err(|e| err(&format!("sandbox on {listen}"))(&e))?;
+    let (illiquid, volume) = ILLIQUID_SANDBOX_MARKET;
+    sandbox.set_quote_volume(illiquid, sealgate_sandbox::Amount::parse(volume).unwrap_or_else(unreachable_amount));
+    Ok(sandbox)
 }
 
 /// `id=url` for every exchange not at its production address, then how many are.

@@ -22,7 +22,12 @@
 //!    audited), and `sealgate-policy` decides on that reading: kill switch,
 //!    credential status, the endpoint's class (by path) against the role and
 //!    the sealed `scope`, symbol and notional limits, rate; what is signed and
-//!    sent is the canonical request, produced from what was judged;
+//!    sent is the canonical request, produced from what was judged; then
+//!    the anomaly detectors ([`crate::anomaly`]) judge an order placement
+//!    against the credential's baseline and the market, and count a denied
+//!    withdraw: a verdict refuses, freezes the credential, records the
+//!    evidence (`anomaly_frozen`) and queues the owner's and the operators'
+//!    notification;
 //! 4. only then is the envelope opened (through the custody) — once: the
 //!    opened credential is cached for a short TTL in a bounded cache (the
 //!    process's memory is locked and non-dumpable, see [`crate::hardening`]);
@@ -110,6 +115,8 @@ pub struct SignerConfig {
     /// in it, so a restart resumes there and a database rolled back below it is refused
     /// ([`crate::revocation`]). `None`: memory only (each start verifies from seq 1).
     pub state_file: Option<std::path::PathBuf>,
+    /// The anomaly detectors ([`crate::anomaly`]): on by default.
+    pub anomaly: crate::anomaly::AnomalyConfig,
 }
 
 impl Default for SignerConfig {
@@ -126,6 +133,7 @@ impl Default for SignerConfig {
             denial_audit_burst: 60,
             denial_audit_per_sec: 5,
             state_file: None,
+            anomaly: crate::anomaly::AnomalyConfig::default(),
         }
     }
 }
@@ -210,6 +218,8 @@ pub struct Signer {
     revocations: Revocations,
     /// Reference prices by (exchange, symbol), each with when it was read.
     prices: Mutex<HashMap<(String, String), (Instant, sealgate_policy::Decimal)>>,
+    /// The anomaly detectors' baselines, rules and market facts ([`crate::anomaly`]).
+    anomaly: crate::anomaly::Detectors,
 }
 
 /// How long a reference price read from an exchange's public ticker is used
@@ -262,6 +272,7 @@ impl Signer {
             denial_buckets: Mutex::new(HashMap::new()),
             prices: Mutex::new(HashMap::new()),
             revocations: Revocations::new(cfg.state_file.clone()),
+            anomaly: crate::anomaly::Detectors::new(cfg.anomaly.clone(), cfg.revalidate),
             cfg,
         })
     }
@@ -763,9 +774,84 @@ impl Signer {
                 }),
             )
             .await?;
+            // Repeated denied withdraws (the Kronos pattern) freeze: not those refused because
+            // everything is (the kill switch) or the credential already is frozen.
+            let counts =
+                !matches!(denial, sealgate_policy::Denial::KillSwitch | sealgate_policy::Denial::CredentialInactive(_));
+            if class == EndpointClass::Withdraw
+                && counts
+                && let Some(v) = self.anomaly.withdraw_denied(&self.store, owner, call.credential_id.as_str()).await?
+            {
+                return Err(self.freeze_for_anomaly(role, exchange, owner, call, &v).await);
+            }
             return Err(SignerCallError::Denied(denial.to_string()));
         }
+        // The anomaly detectors, after the policy and before the secret.
+        if class == EndpointClass::Trade
+            && let Some(v) = self
+                .anomaly
+                .order(
+                    &self.store,
+                    &self.sender,
+                    self.cfg.exchanges.get(exchange).map(String::as_str),
+                    owner,
+                    call.credential_id.as_str(),
+                    exchange,
+                    &canon.order,
+                )
+                .await?
+        {
+            return Err(self.freeze_for_anomaly(role, exchange, owner, call, &v).await);
+        }
         Ok((class, canon.request))
+    }
+
+    /// An anomaly detector fired: freeze the credential (the lockdown's status), drop it from
+    /// the cache, write the evidence into the audit chain (`anomaly_frozen`) and queue the
+    /// owner's and the operators' notification; the caller is refused. Only the call that
+    /// froze it records and notifies (a race of two is one record).
+    async fn freeze_for_anomaly(
+        &self,
+        role: Role,
+        exchange: &str,
+        owner: &str,
+        call: &ForwardCall,
+        v: &sealgate_anomaly::Verdict,
+    ) -> SignerCallError {
+        inc(&self.metrics.signer_denied_total);
+        let cid = call.credential_id.as_str();
+        let froze = match self.store.freeze_if_active(owner, cid).await {
+            Ok(froze) => froze,
+            Err(e) => return store_err(e),
+        };
+        lock(&self.cache).retain(|(o, c, _), _| !(o == owner && c == cid));
+        self.anomaly.forget(owner, cid);
+        let refusal = SignerCallError::Denied(format!("{}; the credential is frozen", bounded(&v.to_string())));
+        if !froze {
+            return refusal;
+        }
+        tracing::warn!(owner, credential = cid, rule = v.rule.name(), evidence = %v, "anomaly: credential frozen");
+        let mut detail = crate::anomaly::evidence_detail(v);
+        detail["exchange"] = json!(exchange);
+        detail["role"] = json!(role.name());
+        detail["method"] = json!(bounded(&call.request.method));
+        detail["path"] = json!(bounded(&call.request.path));
+        let action = "anomaly_frozen".parse().unwrap_or(Action::Denied);
+        let event = AuditEvent::new(format!("role:{}", role.name()), action, cid, detail).owner(owner);
+        if let Err(e) = self.record(event).await {
+            return e;
+        }
+        let note = crate::notifier::NotifyEvent::Anomaly {
+            user: owner.to_owned(),
+            credential_id: cid.to_owned(),
+            exchange: exchange.to_owned(),
+            rule: v.rule.name().to_owned(),
+            evidence: bounded(&v.to_string()),
+        };
+        if let Err(e) = crate::notifier::enqueue(&self.store, &note).await {
+            tracing::warn!(error = %e, "anomaly notification not queued");
+        }
+        refusal
     }
 
     async fn kill_switch(&self) -> Result<bool, SignerCallError> {

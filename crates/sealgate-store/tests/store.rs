@@ -30,7 +30,9 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 19] = [
+const TABLES: [&str; 21] = [
+    "anomaly_baselines",
+    "anomaly_rules",
     "audit_log",
     "balances",
     "credentials",
@@ -95,11 +97,11 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -167,7 +169,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -503,6 +505,46 @@ async fn lockdown_freezes_all_of_one_users_credentials() {
         store.set_credential_status("carol", "cid-c0", CredentialStatus::Active).await.expect("unfreeze");
         assert!(matches!(
             store.set_credential_status("carol", "cid-c4", CredentialStatus::Active).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn anomaly_baselines_and_overrides_are_per_owner_and_freeze_is_once() {
+    on_both("anomaly", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "erin", "cid-e0", "jwe").await;
+        user_with_credential(&store, "frank", "cid-e0", "jwe").await;
+        assert_eq!(store.anomaly_baseline("erin", "cid-e0").await.expect("read"), None);
+        store.put_anomaly_baseline("erin", "cid-e0", r#"{"orders":1}"#).await.expect("put");
+        store.put_anomaly_baseline("erin", "cid-e0", r#"{"orders":2}"#).await.expect("replace");
+        assert_eq!(store.anomaly_baseline("erin", "cid-e0").await.expect("read").as_deref(), Some(r#"{"orders":2}"#));
+        // Same id, another owner: nothing shared.
+        assert_eq!(store.anomaly_baseline("frank", "cid-e0").await.expect("read"), None);
+        assert!(matches!(store.put_anomaly_baseline("erin", "nope", "{}").await, Err(StoreError::NotFound { .. })));
+        let huge = "x".repeat(256 * 1024 + 1);
+        assert!(matches!(store.put_anomaly_baseline("erin", "cid-e0", &huge).await, Err(StoreError::Invalid { .. })));
+        store.set_anomaly_overrides("frank", "cid-e0", Some(r#"{"burst_factor":8}"#)).await.expect("set");
+        assert_eq!(store.anomaly_overrides("erin", "cid-e0").await.expect("read"), None);
+        assert_eq!(
+            store.anomaly_overrides("frank", "cid-e0").await.expect("read").as_deref(),
+            Some(r#"{"burst_factor":8}"#)
+        );
+        store.set_anomaly_overrides("frank", "cid-e0", None).await.expect("clear");
+        assert_eq!(store.anomaly_overrides("frank", "cid-e0").await.expect("read"), None);
+        // The first freeze freezes; a second finds nothing to do; the other owner's stays active.
+        assert!(store.freeze_if_active("erin", "cid-e0").await.expect("freeze"));
+        assert!(!store.freeze_if_active("erin", "cid-e0").await.expect("again"));
+        assert_eq!(
+            store.get_credential("frank", "cid-e0").await.expect("get").map(|c| c.status),
+            Some(CredentialStatus::Active)
+        );
+        store.delete_credential("frank", "cid-e0").await.expect("delete");
+        assert!(!store.freeze_if_active("frank", "cid-e0").await.expect("deleted stays deleted"));
+        assert!(matches!(
+            store.set_anomaly_overrides("frank", "cid-e0", Some("{}")).await,
             Err(StoreError::NotFound { .. })
         ));
     })

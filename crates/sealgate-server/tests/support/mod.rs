@@ -45,6 +45,9 @@ pub fn call_as(owner: &str, cid: &str, method: &str, path: &str, query: &str, bo
     }
 }
 
+/// The 24 h quote volume of the sandbox's illiquid PUMPUSDT.
+pub const ILLIQUID_VOLUME: &str = "12000";
+
 pub fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
 }
@@ -112,8 +115,12 @@ impl World {
             Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
             Market { symbol: "XBTUSD".into(), base: "XXBT".into(), quote: "ZUSD".into(), price: amt("40000") },
             Market { symbol: "BTC-USDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
+            // For the anomaly tests: a second liquid pair, and an illiquid one (its 24 h volume set below).
+            Market { symbol: "ETHUSDT".into(), base: "ETH".into(), quote: "USDT".into(), price: amt("3000") },
+            Market { symbol: "PUMPUSDT".into(), base: "PUMP".into(), quote: "USDT".into(), price: amt("0.05") },
         ];
         let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), specs, markets).await.expect("sandbox");
+        assert!(sandbox.set_quote_volume("PUMPUSDT", amt(ILLIQUID_VOLUME)));
         World { dir, store, custody, audit, sandbox, keys }
     }
 
