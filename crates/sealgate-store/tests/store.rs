@@ -1043,6 +1043,9 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         // A passkey: public material only.
         let pk = "p".repeat(22);
         store.add_passkey(&new_passkey(&pk, "jan", b"cred-jan"), PasskeyPrecondition::First).await.expect("passkey");
+        // An anomaly baseline and rule overrides: counts and thresholds, no secret.
+        store.put_anomaly_baseline("jan", "cid-k", r#"{"orders":3}"#).await.expect("baseline");
+        store.set_anomaly_overrides("jan", "cid-k", Some(r#"{"burst_factor":8}"#)).await.expect("overrides");
         let job = store.enqueue("jan", "cid-k", "full", 3, Duration::ZERO).await.expect("job");
         let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
         assert_eq!(claimed.id, job);
