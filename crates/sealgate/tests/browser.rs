@@ -13,9 +13,9 @@
 //!
 //! Without Chromium the test fails, unless `SEALGATE_SKIP_BROWSER=1`, when it skips loudly.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{Binding, Curve, LocalKey};
@@ -23,15 +23,13 @@ use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use sealgate_testkit::process::{ServeListening, Spawned};
 use serde_json::Value;
 
+mod browser_kit;
+use browser_kit::{CHROMIUM, browser_ready, repo_root, run_node};
+
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
-const CHROMIUM: &str = "/usr/bin/chromium";
 const API_KEY: &str = "browser-api-key-W3b7";
 /// The canary: it must appear in no request the page makes, no log line, no database byte.
 const SECRET: &str = "CANARY-5c0e7a91-browser-secret-b2f4";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
 
 fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
@@ -67,25 +65,6 @@ impl Server {
     }
 }
 
-/// Chromium and the pinned playwright-core are installed, or the test says how to get them.
-fn browser_ready(root: &Path) -> bool {
-    let chromium = Path::new(CHROMIUM).exists();
-    if !chromium {
-        sealgate_testkit::skip_or_fail(
-            "SEALGATE_SKIP_BROWSER",
-            "the web client's browser test",
-            &format!("{CHROMIUM} is missing"),
-            "run `bash scripts/setup-browser.sh`",
-        );
-        return false;
-    }
-    assert!(
-        root.join("web/tests/node_modules/playwright-core/package.json").exists(),
-        "playwright-core is not installed: run scripts/setup-browser.sh"
-    );
-    true
-}
-
 /// Chromium is required by minimum version, not pinned (Debian replaces its builds):
 /// the build this run used goes to stderr and into the artifacts.
 fn record_versions(root: &Path, artifacts: &Path) {
@@ -99,29 +78,6 @@ fn record_versions(root: &Path, artifacts: &Path) {
     std::fs::write(artifacts.join("versions.txt"), versions).expect("write versions.txt");
 }
 
-/// Runs `node web/tests/journey.mjs` with a deadline; its output goes to our output.
-fn run_journey(root: &Path, envs: &[(&str, String)]) {
-    let mut cmd = Command::new("node");
-    cmd.arg("journey.mjs").current_dir(root.join("web/tests")).stdin(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("run node (is Node.js installed?)");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait node") {
-            assert!(status.success(), "web/tests/journey.mjs failed ({status}); see its output above");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("web/tests/journey.mjs did not finish in 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -129,7 +85,7 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_client_in_headless_chromium() {
     let root = repo_root();
-    if !browser_ready(&root) {
+    if !browser_ready(&root, "the web client's browser test") {
         return;
     }
     let artifacts = root.join("target/browser-artifacts");
@@ -177,8 +133,9 @@ async fn the_web_client_in_headless_chromium() {
 
     let result_path = dir.path().join("result.json");
     let expect = serde_json::json!({"BTC": "1.5", "USDT": "25000"});
-    run_journey(
+    run_node(
         &root,
+        "journey.mjs",
         &[
             ("SEALGATE_BASE", server.base.clone()),
             ("SEALGATE_SERVICE", server.service.clone()),
@@ -194,6 +151,7 @@ async fn the_web_client_in_headless_chromium() {
             ("SEALGATE_BIN", BIN.to_owned()),
             ("SEALGATE_DATABASE", format!("sqlite://{}", data.join("sealgate.db").display())),
         ],
+        Duration::from_secs(300),
     );
     let result: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
     let user = result["user"].as_str().expect("user");

@@ -13,67 +13,25 @@
 //!
 //! Without Chromium the test fails, unless `SEALGATE_SKIP_BROWSER=1`, when it skips loudly.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_testkit::process::{ServeListening, Spawned};
 use serde_json::Value;
 
+mod browser_kit;
+use browser_kit::{CHROMIUM, browser_ready, repo_root, run_node};
+
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
-const CHROMIUM: &str = "/usr/bin/chromium";
 const API_KEY: &str = "passkey-api-key-Q7zz";
 const SECRET: &str = "CANARY-passkeys-browser-secret-91d3";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-fn browser_ready(root: &Path) -> bool {
-    if !Path::new(CHROMIUM).exists() {
-        sealgate_testkit::skip_or_fail(
-            "SEALGATE_SKIP_BROWSER",
-            "the passkeys browser test",
-            &format!("{CHROMIUM} is missing"),
-            "run `bash scripts/setup-browser.sh`",
-        );
-        return false;
-    }
-    assert!(
-        root.join("web/tests/node_modules/playwright-core/package.json").exists(),
-        "playwright-core is not installed: run scripts/setup-browser.sh"
-    );
-    true
-}
-
-fn run_script(root: &Path, envs: &[(&str, String)]) {
-    let mut cmd = Command::new("node");
-    cmd.arg("passkeys.mjs").current_dir(root.join("web/tests")).stdin(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("run node (is Node.js installed?)");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait node") {
-            assert!(status.success(), "web/tests/passkeys.mjs failed ({status}); see its output above");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("web/tests/passkeys.mjs did not finish in 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
     let root = repo_root();
-    if !browser_ready(&root) {
+    if !browser_ready(&root, "the passkeys browser test") {
         return;
     }
     let artifacts = root.join("target/browser-artifacts");
@@ -97,8 +55,9 @@ async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
     assert!(base.starts_with("http://localhost:") && login.starts_with(&base), "{base} {login}");
 
     let result_path = dir.path().join("result.json");
-    run_script(
+    run_node(
         &root,
+        "passkeys.mjs",
         &[
             ("SEALGATE_BASE", base),
             ("SEALGATE_LOGIN", login),
@@ -108,6 +67,7 @@ async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
             ("SEALGATE_RESULT", result_path.display().to_string()),
             ("CHROMIUM", CHROMIUM.to_owned()),
         ],
+        Duration::from_secs(180),
     );
     let result: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
     let thumbprint = result["thumbprint"].as_str().expect("thumbprint");
