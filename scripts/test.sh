@@ -4,7 +4,7 @@
 # version, cargo-deny, cargo-fuzz), then formatting, lints, the supply-chain
 # check, every test target (benches run once each in test mode), and a bounded
 # coverage-guided fuzz run.
-#   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing,
+#   SEALGATE_FUZZ_SECONDS  seconds per fuzz target (default 45; 0 skips fuzzing,
 #                          refused under CI=true)
 #   SEALGATE_API_FUZZ_SECONDS  seconds of API fuzzing with schemathesis (default 60;
 #                          0 skips it, refused under CI=true)
@@ -73,7 +73,7 @@ else
   bash scripts/api-fuzz.sh "$api_fuzz_seconds"
 fi
 
-fuzz_seconds="${SEALGATE_FUZZ_SECONDS:-60}"
+fuzz_seconds="${SEALGATE_FUZZ_SECONDS:-45}"
 if [ "$fuzz_seconds" = 0 ]; then
   echo "test.sh: SKIPPED the fuzz step (SEALGATE_FUZZ_SECONDS=0)" >&2
 else
