@@ -633,6 +633,21 @@ async fn sign_checkpoint(
     store.add_audit_checkpoint(&cp).await.map_err(|e| e.to_string())
 }
 
+/// Signs a checkpoint over the chain's tail now, unless one already covers it: a
+/// short-lived command (`keys rewrap`, `incident`) calls this after its last record, so its
+/// records are under a signed checkpoint (and the store names the root key) when it exits,
+/// however long the writer's own signature would take under load. A checkpoint the writer
+/// signs at the same moment is the same row (`ON CONFLICT (seq) DO NOTHING`).
+pub async fn seal_tail(store: &Store, policy: &CheckpointPolicy) -> Result<(), String> {
+    let Some(tail) = store.audit_tail().await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let covered = store.latest_tree_checkpoint().await.map_err(|e| e.to_string())?.is_some_and(|cp| cp.seq >= tail.seq);
+    let named = store.setting(sealgate_store::AUDIT_ROOT_JWK).await.map_err(|e| e.to_string())?.is_some();
+    if covered && named {
+        return Ok(());
+    }
+    sign_checkpoint(store, policy, &tail, &AtomicBool::new(false)).await
+}
+
 /// Writes the store's chain as the JSON Lines export (`sealgate-audit`
 /// FORMAT.md §4): the root line (when the store names the root key), every
 /// record in order, then every checkpoint. A row that cannot even be read

@@ -182,14 +182,12 @@ fn execute(run: RunArgs, open: Option<OpenRequest>, resume: Option<String>, out:
             None => None,
         };
         let store = sealgate_store::Store::connect(&run.database).await.context("database")?;
-        let audit = AuditLog::start(
-            store.clone(),
-            custody.clone().map(|c| CheckpointPolicy {
-                custody: c,
-                every_records: 1000,
-                every: std::time::Duration::from_secs(1),
-            }),
-        );
+        let policy = custody.clone().map(|c| CheckpointPolicy {
+            custody: c,
+            every_records: 1000,
+            every: std::time::Duration::from_secs(1),
+        });
+        let audit = AuditLog::start(store.clone(), policy.clone());
         let actor = format!("operator:{}", run.operator);
         let id = match (open, resume) {
             (Some(req), _) => {
@@ -207,11 +205,13 @@ fn execute(run: RunArgs, open: Option<OpenRequest>, resume: Option<String>, out:
             eprintln!("incident {id}: stopped after {at} ({STOP_AFTER_ENV})");
             std::process::exit(3);
         }
-        // Let the writer sign a checkpoint over the records (its next tick).
-        if r.is_ok() && run.custody.is_some() {
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        }
         drop(audit);
+        // The run's records under a signed checkpoint before it exits.
+        if let (Ok(_), Some(policy)) = (&r, &policy) {
+            sealgate_server::audit::seal_tail(&store, policy)
+                .await
+                .map_err(|e| anyhow::anyhow!("audit checkpoint: {e}"))?;
+        }
         store.close().await;
         anyhow::Ok(r.with_context(|| format!("incident {id} (run `sealgate incident resume {id}` to go on)"))?)
     })?;

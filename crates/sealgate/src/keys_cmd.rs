@@ -352,14 +352,9 @@ fn run_rewrap(
     let summary = rt.block_on(async {
         let c: std::sync::Arc<dyn Custody> = CustodyConfig::load(custody)?.open().await?.into();
         let store = sealgate_store::Store::connect(database).await.context("database")?;
-        let audit = AuditLog::start(
-            store.clone(),
-            Some(CheckpointPolicy {
-                custody: c.clone(),
-                every_records: 1000,
-                every: std::time::Duration::from_secs(1),
-            }),
-        );
+        let policy =
+            CheckpointPolicy { custody: c.clone(), every_records: 1000, every: std::time::Duration::from_secs(1) };
+        let audit = AuditLog::start(store.clone(), Some(policy.clone()));
         let opts = RewrapOptions { role, from, batch, workers, actor: format!("operator:{operator}") };
         let bar = tty.then(|| {
             let bar = indicatif::ProgressBar::new(0);
@@ -384,12 +379,13 @@ fn run_rewrap(
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        // The writer signs a checkpoint over a quiet tail on its next tick (1 s): wait for it,
-        // so the records of even a short run are under a signed checkpoint when it exits.
-        if r.as_ref().is_ok_and(|s| s.batches > 0) {
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        }
         drop(audit);
+        // The run's records under a signed checkpoint before it exits.
+        if r.as_ref().is_ok_and(|s| s.batches > 0) {
+            sealgate_server::audit::seal_tail(&store, &policy)
+                .await
+                .map_err(|e| anyhow::anyhow!("audit checkpoint: {e}"))?;
+        }
         store.close().await;
         anyhow::Ok(r?)
     })?;
