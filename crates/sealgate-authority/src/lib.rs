@@ -13,6 +13,8 @@
 //! - [`verify_assertion`]: a WebAuthn assertion over a statement's challenge.
 //! - [`OwnerState`]: the order of strictness; [`OwnerState::is_loosening`]
 //!   says which changes need the owner, [`OwnerState::meet`] the strictest of two.
+//! - [`Ledger`]: per credential naming an authority, the strictest state its verified
+//!   history allows; only a verified approval loosens it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,6 +24,7 @@ mod b64;
 mod cbor;
 mod error;
 mod key;
+mod ledger;
 mod state;
 mod statement;
 
@@ -31,6 +34,7 @@ pub use assertion::{
 };
 pub use error::Error;
 pub use key::{AuthorityKey, CoseAlg, MAX_COSE_KEY, MAX_JWK};
+pub use ledger::{ApprovalRefused, Entry, Ledger, LedgerRefusal, MAX_IDS, Scope};
 pub use sealgate_vocab::{Decimal, RateLimit};
 pub use state::{OwnerState, OwnerStatus};
 pub use statement::{MAX_STATEMENT, STATEMENT_TYP, Statement, StatementKind, Withdrawal};

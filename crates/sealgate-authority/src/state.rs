@@ -105,6 +105,45 @@ impl OwnerState {
         self.rate
     }
 
+    /// The loosest state: active, no kill switch, no limit (what a credential is when
+    /// nothing has narrowed it yet).
+    pub fn unrestricted() -> Self {
+        Self { status: OwnerStatus::Active, kill_switch: false, symbols: None, max_notional: None, rate: None }
+    }
+
+    /// This state as the body of a policy statement writes it (S1): compact JSON, members
+    /// in the fixed order, symbols sorted, the shortest decimal, `null` for no limit.
+    pub fn to_json(&self) -> String {
+        let q = |s: &str| serde_json::Value::from(s).to_string();
+        let symbols = match &self.symbols {
+            None => "null".to_owned(),
+            Some(set) => format!("[{}]", set.iter().map(|x| q(x)).collect::<Vec<_>>().join(",")),
+        };
+        let notional = self.max_notional.map_or("null".to_owned(), |n| q(&n.to_string()));
+        let rate =
+            self.rate.map_or("null".to_owned(), |r| format!("{{\"max\":{},\"window_ms\":{}}}", r.max, r.window_ms));
+        format!(
+            "{{\"status\":{},\"kill_switch\":{},\"symbols\":{symbols},\"max_notional\":{notional},\"rate\":{rate}}}",
+            q(self.status.as_str()),
+            self.kill_switch
+        )
+    }
+
+    /// Reads what [`OwnerState::to_json`] writes (the same checks as a statement's body;
+    /// any other spelling is refused).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.len() > crate::MAX_STATEMENT {
+            return Err(Error::TooLarge("state"));
+        }
+        let m = sealgate_envelope::parse_json_object(bytes)
+            .map_err(|_| Error::Malformed("state is not a JSON object (without repeated members)"))?;
+        let s = crate::statement::state_from(&m)?;
+        if s.to_json().as_bytes() != bytes {
+            return Err(Error::NotCanonical);
+        }
+        Ok(s)
+    }
+
     /// Whether `self` allows nothing that `other` refuses (O2): frozen or
     /// `other` active; kill switch on or `other`'s off; symbols a subset (any
     /// symbol is the largest set); notional cap at most (no cap is the

@@ -185,19 +185,7 @@ impl Statement {
         );
         match &self.kind {
             StatementKind::Policy(s) => {
-                let symbols = match s.symbols() {
-                    None => "null".to_owned(),
-                    Some(set) => format!("[{}]", set.iter().map(|x| q(x)).collect::<Vec<_>>().join(",")),
-                };
-                let notional = s.max_notional().map_or("null".to_owned(), |n| q(&n.to_string()));
-                let rate = s
-                    .rate()
-                    .map_or("null".to_owned(), |r| format!("{{\"max\":{},\"window_ms\":{}}}", r.max, r.window_ms));
-                out.push_str(&format!(
-                    "\"kind\":\"policy\",\"state\":{{\"status\":{},\"kill_switch\":{},\"symbols\":{symbols},\"max_notional\":{notional},\"rate\":{rate}}}}}",
-                    q(s.status().as_str()),
-                    s.kill_switch()
-                ));
+                out.push_str(&format!("\"kind\":\"policy\",\"state\":{}}}", s.to_json()));
             }
             StatementKind::Withdrawal(w) => {
                 out.push_str(&format!(
@@ -275,7 +263,7 @@ fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Result<&'a str, Error> {
     m.get(k).and_then(Value::as_str).ok_or(Error::Statement("a member that must be a string is not"))
 }
 
-fn state_from(m: &Map<String, Value>) -> Result<OwnerState, Error> {
+pub(crate) fn state_from(m: &Map<String, Value>) -> Result<OwnerState, Error> {
     only(m, &["status", "kill_switch", "symbols", "max_notional", "rate"], "state has a member v1 does not define")?;
     let status = match m.get("status").and_then(Value::as_str) {
         Some("active") => OwnerStatus::Active,

@@ -257,6 +257,8 @@ fn table() -> Table<ApiState> {
         .add::<__path_revoke_role, _, _>(revoke_role)
         .add::<__path_reseal_role, _, _>(reseal_role)
         .add::<__path_set_limits, _, _>(set_limits)
+        .add::<crate::approval_api::__path_set_status, _, _>(crate::approval_api::set_status)
+        .add::<crate::approval_api::__path_start_approval, _, _>(crate::approval_api::start_approval)
         .add::<__path_lockdown, _, _>(lockdown)
         .add::<__path_portfolio, _, _>(portfolio)
         .add::<__path_place_order, _, _>(place_order)
@@ -952,13 +954,16 @@ async fn create_credential(
         .iter()
         .map(|e| (e.role.name().to_owned(), json!(envelope_digest(&e.jwe).map(|d| d.to_string()))))
         .collect();
-    let event = AuditEvent::new(
-        actor(&user),
-        Action::CredentialCreated,
-        &cred.id,
-        json!({"exchange": cred.exchange, "roles": roles, "scope": scope_names, "kids": kids, "envelopes": digests}),
-    )
-    .owner(&user.id);
+    let mut detail =
+        json!({"exchange": cred.exchange, "roles": roles, "scope": scope_names, "kids": kids, "envelopes": digests});
+    // The owner's authority the envelopes name (AUTHORITY.md L1): the signer's ledger
+    // follows this credential from here.
+    let own: BTreeSet<&str> =
+        headers.iter().filter_map(|h| h.own.as_ref()).flat_map(|o| o.thumbprints()).map(String::as_str).collect();
+    if !own.is_empty() {
+        detail[crate::owner_ledger::OWN_MEMBER] = json!(own);
+    }
+    let event = AuditEvent::new(actor(&user), Action::CredentialCreated, &cred.id, detail).owner(&user.id);
     if let Err(e) = s.audit.record(event).await {
         // No credential without its audit record: destroy the envelopes again.
         let _ = s.store.delete_credential(&user.id, &cred.id).await;
@@ -1039,6 +1044,10 @@ pub struct LimitsIn {
     /// Most signer requests per window (`null`: no rate limit).
     #[serde(default, deserialize_with = "crate::json::opt_object")]
     rate: Option<RateIn>,
+    /// The owner's approval (`POST /v1/credentials/{id}/approval`), needed to loosen the
+    /// limits of a credential that names an authority.
+    #[serde(default)]
+    pub(crate) approval: Option<crate::approval_api::ApprovalIn>,
 }
 
 /// Symbols of a limit: 1 to 64 names of 1 to 32 letters, digits or `- _ / : .`, or `null`.
@@ -1084,24 +1093,40 @@ async fn set_limits(
     JsonObject(req): JsonObject<LimitsIn>,
 ) -> ApiResult<Json<CredentialView>> {
     let limits = check_limits(&req)?;
+    let approval =
+        crate::approval_api::authorize(&s, &user.id, &id, None, Some(&limits), req.approval.as_ref()).await?;
     s.store.set_credential_limits(&user.id, &id, &limits).await.map_err(|e| ApiError::store("set limits", e))?;
     s.changed(Some((&user.id, &id)));
+    let mut detail = json!({"limits": limits_view(Some(&limits))});
+    if let Some(a) = approval {
+        detail[crate::owner_ledger::APPROVAL_MEMBER] = a;
+    }
     let event = AuditEvent::new(
         actor(&user),
-        "limits_changed"
+        crate::owner_ledger::LIMITS_CHANGED
             .parse::<Action>()
             .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?,
         &id,
-        json!({"limits": limits_view(Some(&limits))}),
+        detail,
     )
     .owner(&user.id);
     s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the limits were set", e))?;
     load_credential(&s, &user, &id).await.map(Json)
 }
 
+/// Tells this process's signer that `owner`'s credential `id` changed.
+pub(crate) fn changed_one(s: &ApiState, owner: &str, id: &str) {
+    s.changed(Some((owner, id)));
+}
+
+/// The view of one credential, as the credential endpoints answer.
+pub(crate) async fn credential_json(s: &ApiState, user: &AuthUser, id: &str) -> ApiResult<Json<CredentialView>> {
+    load_credential(s, user, id).await.map(Json)
+}
+
 /// The checks of a [`LimitsIn`] (the one limits parser, `sealgate_vocab::Limits`), and the
 /// limits it sets.
-fn check_limits(req: &LimitsIn) -> ApiResult<sealgate_store::CredentialLimits> {
+pub(crate) fn check_limits(req: &LimitsIn) -> ApiResult<sealgate_store::CredentialLimits> {
     let rate = req.rate.as_ref().map(|r| (i64::from(r.max), i64::try_from(r.window_ms).unwrap_or(i64::MAX)));
     let limits = sealgate_policy::Limits::parse(req.symbols.as_deref(), req.max_notional.as_deref(), rate)
         .map_err(|e| ApiError::bad(e.to_string()))?;
@@ -1289,8 +1314,12 @@ async fn reseal_role(
         scope.extend(sealed_scope(e).unwrap_or_default());
     }
     let scope_text = scope.iter().map(|c| c.name()).collect::<Vec<_>>().join(",");
-    let detail = json!({"old_kid": old.kid, "new_kid": header.kid, "envelope": digest.to_string(),
-                        "scope": header.scope.classes().iter().map(|c| c.name()).collect::<Vec<_>>()});
+    let mut detail = json!({"old_kid": old.kid, "new_kid": header.kid, "envelope": digest.to_string(),
+                        "scope": header.scope.classes().iter().map(|c| c.name()).collect::<Vec<_>>(),
+                        "exchange": c.exchange});
+    if let Some(own) = &header.own {
+        detail[crate::owner_ledger::OWN_MEMBER] = json!(own.thumbprints());
+    }
     let action = ENVELOPE_REPLACED
         .parse::<Action>()
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
@@ -1736,6 +1765,8 @@ pub fn service_openapi_document() -> Value {
     crate::passkey_api::register_start,
     crate::passkey_api::register_finish,
     crate::passkey_api::remove_start,
-    crate::passkey_api::remove_finish
+    crate::passkey_api::remove_finish,
+    crate::approval_api::start_approval,
+    crate::approval_api::set_status
 ))]
 pub(crate) struct ApiDoc;

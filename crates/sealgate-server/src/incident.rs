@@ -363,7 +363,14 @@ pub async fn run(
                         opts.actor.clone(),
                         other(INCIDENT_STEP)?,
                         id.to_owned(),
-                        json!({"step": "freeze", "counts": counts.to_string()}),
+                        json!({"step": "freeze", "counts": counts.to_string(),
+                        // What the signers' owner ledgers freeze (AUTHORITY.md L3).
+                        "scope": crate::owner_ledger::scope_member(
+                            inc.scope_role.as_deref(),
+                            inc.scope_exchange.as_deref(),
+                            inc.scope_user.as_deref(),
+                            inc.scope_credential.as_deref(),
+                        )}),
                     ))
                     .await?;
                 stop(opts, "freeze")?;

@@ -24,6 +24,7 @@
 
 pub mod anomaly;
 pub mod api;
+pub mod approval_api;
 pub mod audit;
 pub mod auth;
 pub mod client;
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod notify_api;
 pub mod openapi;
+pub mod owner_ledger;
 pub mod passkey_api;
 pub mod revocation;
 pub mod rewrap;

@@ -86,6 +86,8 @@ pub struct Passkeys {
     rp_id: String,
     origin: String,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Owner approvals spent in this process ([`crate::approval_api`]).
+    pub(crate) spent: crate::approval_api::Spent,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -114,7 +116,7 @@ impl Passkeys {
         let webauthn = WebauthnBuilder::new(&rp_id, &origin_url)
             .and_then(|b| b.rp_name("Sealgate").timeout(CEREMONY_TTL).allow_any_port(any_port).build())
             .map_err(|e| format!("WebAuthn relying party {rp_id:?} at {origin}: {e}"))?;
-        Ok(Self { webauthn, rp_id, origin, pending: Mutex::new(HashMap::new()) })
+        Ok(Self { webauthn, rp_id, origin, pending: Mutex::new(HashMap::new()), spent: Default::default() })
     }
 
     /// The relying party of a server without `--public-url`: `localhost` for a loopback

@@ -138,7 +138,14 @@ struct StateFile {
     hash: String,
     checkpoint_seq: u64,
     revoked: Vec<String>,
+    /// The owner's ledger ([`crate::owner_ledger`]), from version 2 on.
+    #[serde(default)]
+    ledger: Option<Value>,
 }
+
+/// The state file version written. Version 1 (no ledger) is read: its position is checked,
+/// then the chain is read again from seq 1 to learn the ledger.
+const STATE_VERSION: u32 = 2;
 
 /// The follower's position in the chain.
 struct Position {
@@ -152,6 +159,8 @@ struct Position {
     persisted_ms: u64,
     persisted_once: bool,
     dirty: bool,
+    /// A version 1 state file was loaded: after its position is checked, read from seq 1.
+    replay: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -173,6 +182,8 @@ fn broken(e: impl std::fmt::Display) -> RevocationError {
 pub(crate) struct Revocations {
     state_file: Option<PathBuf>,
     revoked: RwLock<HashSet<Hash>>,
+    /// The owner's ledger, learnt from the same verified records.
+    ledger: RwLock<sealgate_authority::Ledger>,
     /// When the last complete follow began (Unix ms); 0: follow before the next use.
     fresh_ms: AtomicU64,
     /// Bumped by [`Revocations::kick`]: a follow that began before a kick does not count
@@ -187,6 +198,7 @@ impl Revocations {
         Self {
             state_file,
             revoked: RwLock::new(HashSet::new()),
+            ledger: RwLock::new(sealgate_authority::Ledger::new()),
             fresh_ms: AtomicU64::new(0),
             kicks: AtomicU64::new(0),
             broken: Mutex::new(None),
@@ -200,6 +212,7 @@ impl Revocations {
                 persisted_ms: 0,
                 persisted_once: false,
                 dirty: false,
+                replay: false,
             }),
         }
     }
@@ -207,6 +220,18 @@ impl Revocations {
     /// Whether `digest` was revoked.
     pub(crate) fn is_revoked(&self, digest: &Hash) -> bool {
         self.revoked.read().unwrap_or_else(PoisonError::into_inner).contains(digest)
+    }
+
+    /// The state the signer applies to `owner`'s credential `cid` whose envelope names
+    /// `own` (AUTHORITY.md L5, L6): the meet of the database's state and the ledger's.
+    pub(crate) fn owner_state(
+        &self,
+        owner: &str,
+        cid: &str,
+        db: &sealgate_authority::OwnerState,
+        own: &[String],
+    ) -> Result<sealgate_authority::OwnerState, sealgate_authority::LedgerRefusal> {
+        self.ledger.read().unwrap_or_else(PoisonError::into_inner).effective(owner, cid, db, own)
     }
 
     /// A revocation was just recorded (in this process): follow before the next use.
@@ -299,6 +324,13 @@ impl Revocations {
                 }
                 learnt.extend(self.learn(revoked));
                 (pos.seq, pos.hash, pos.checkpoint_seq) = (state.seq, hash, state.checkpoint_seq);
+                match &state.ledger {
+                    Some(v) => {
+                        let l = crate::owner_ledger::from_json(v).map_err(|why| self.state_error(why))?;
+                        *self.ledger.write().unwrap_or_else(PoisonError::into_inner) = l;
+                    }
+                    None => pos.replay = true,
+                }
             }
             pos.loaded = true;
             pos.dirty = true;
@@ -326,6 +358,11 @@ impl Revocations {
                     )));
                 }
             }
+        }
+
+        // A version 1 state file: its position held; learn the ledger from the start.
+        if pos.replay {
+            (pos.seq, pos.hash, pos.checkpoint_seq, pos.replay) = (0, GENESIS, 0, false);
         }
 
         // 2. Checkpoints signed since over records already verified: each must hold that record's hash.
@@ -384,15 +421,23 @@ impl Revocations {
             let highest = cps.iter().max_by_key(|c| c.checkpoint.seq).cloned();
             let mut v = Verifier::resume(pos.seq, pos.hash, Some(root.clone()), cps).map_err(broken)?;
             let mut page = Vec::new();
+            let mut records = Vec::with_capacity(rows.len());
             for row in &rows {
                 let Some(r) = record_of(row) else {
                     return Err(broken(v.malformed("the stored row is not a well-formed record")));
                 };
                 v.push(&r).map_err(broken)?;
                 page.extend(revoked_by(&r));
+                records.push(r);
             }
             let s = v.finish().map_err(broken)?;
             learnt.extend(self.learn(page));
+            {
+                let mut ledger = self.ledger.write().unwrap_or_else(PoisonError::into_inner);
+                for r in &records {
+                    crate::owner_ledger::observe(&mut ledger, r);
+                }
+            }
             (pos.seq, pos.hash) = (s.last_seq, s.last_hash);
             if let Some(h) = highest
                 && h.checkpoint.seq > pos.checkpoint_seq
@@ -447,7 +492,7 @@ impl Revocations {
         let text = std::fs::read(path).map_err(|e| self.state_error(&e.kind().to_string()))?;
         let state: StateFile =
             serde_json::from_slice(&text).map_err(|_| self.state_error("not a signer state file"))?;
-        if state.version != 1 {
+        if !(1..=STATE_VERSION).contains(&state.version) {
             return Err(self.state_error("unknown version"));
         }
         Ok(Some(state))
@@ -456,7 +501,7 @@ impl Revocations {
     /// Replaces the state file atomically (a temporary file beside it, synced, renamed).
     async fn persist(&self, path: &Path, pos: &Position) -> Result<(), RevocationError> {
         let state = StateFile {
-            version: 1,
+            version: STATE_VERSION,
             seq: pos.seq,
             hash: pos.hash.to_string(),
             checkpoint_seq: pos.checkpoint_seq,
@@ -466,6 +511,7 @@ impl Revocations {
                 v.sort_unstable();
                 v
             },
+            ledger: Some(crate::owner_ledger::to_json(&self.ledger.read().unwrap_or_else(PoisonError::into_inner))),
         };
         let bytes = serde_json::to_vec(&state).map_err(|e| self.state_error(&e.to_string()))?;
         // The last checkpoint verified, as a checkpoint file (FORMAT.md J5) for

@@ -376,6 +376,35 @@ impl Signer {
         }
     }
 
+    /// `policy` (from the database) narrowed to the owner's ledger entry; the refusal's
+    /// reason when the ledger forbids the credential. An entry not yet known is looked for
+    /// once more after reading the chain again (the record that made it may be newer than
+    /// the last read).
+    async fn owner_policy(
+        &self,
+        policy: CredentialPolicy,
+        owner: &str,
+        cid: &str,
+        own: &[String],
+    ) -> Result<CredentialPolicy, String> {
+        let db = owner_state_of(&policy);
+        let mut r = self.revocations.owner_state(owner, cid, &db, own);
+        if r == Err(sealgate_authority::LedgerRefusal::Unknown) {
+            self.revocations.kick();
+            if let Err(e) = self.follow_revocations().await {
+                return Err(e.to_string());
+            }
+            r = self.revocations.owner_state(owner, cid, &db, own);
+        }
+        match r {
+            Ok(state) => Ok(with_owner_state(policy, &state)),
+            Err(e) => {
+                tracing::warn!(owner, credential = cid, error = %e, "the owner's ledger refuses the credential");
+                Err(format!("owner authority: {e}"))
+            }
+        }
+    }
+
     /// Drops at once every cached credential opened from one of `digests`.
     fn forget(&self, digests: &[Hash]) {
         if !digests.is_empty() {
@@ -611,7 +640,19 @@ impl Signer {
         }
         self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
         let limits = self.store.credential_limits(owner, cid).await.map_err(store_err)?;
-        let policy = policy_of(header.scope.clone(), row.status, limits.as_ref())?;
+        let mut policy = policy_of(header.scope.clone(), row.status, limits.as_ref())?;
+        // The envelope names its owner's authority: what the database says is narrowed to what
+        // the owner's verified history allows (AUTHORITY.md L5, L6).
+        if let Some(own) = &header.own {
+            policy = match self.owner_policy(policy.clone(), owner, cid, own.thumbprints()).await {
+                Ok(p) => p,
+                Err(reason) => {
+                    lock(&self.cache).remove(&key);
+                    let err = SignerCallError::Denied(reason.clone());
+                    return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
+                }
+            };
+        }
         // Policy before the secret: a denied request never opens anything.
         let (class, request) = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
 
@@ -1069,6 +1110,32 @@ fn policy_of(
         SignerCallError::Denied("the credential's stored limits are unreadable".into())
     })?;
     Ok(policy.with_limits(&limits))
+}
+
+/// The owner's part of a policy (status and limits) as an owner state.
+fn owner_state_of(p: &CredentialPolicy) -> sealgate_authority::OwnerState {
+    use sealgate_authority::{OwnerState, OwnerStatus};
+    let status = match p.status {
+        sealgate_policy::CredentialStatus::Active => OwnerStatus::Active,
+        _ => OwnerStatus::Frozen,
+    };
+    // The policy's parts obey the same rules (they came through `Limits`).
+    OwnerState::new(status, false, p.symbols.clone(), p.max_notional, p.rate).unwrap_or_else(|_| {
+        OwnerState::new(OwnerStatus::Frozen, true, Some(Default::default()), None, None)
+            .unwrap_or_else(|_| OwnerState::unrestricted())
+    })
+}
+
+/// `p` with the owner's part replaced by `state` (a kill switch on is a freeze).
+fn with_owner_state(mut p: CredentialPolicy, state: &sealgate_authority::OwnerState) -> CredentialPolicy {
+    let frozen = state.status() == sealgate_authority::OwnerStatus::Frozen || state.kill_switch();
+    if frozen && p.status == sealgate_policy::CredentialStatus::Active {
+        p.status = sealgate_policy::CredentialStatus::Frozen;
+    }
+    p.symbols = state.symbols().cloned();
+    p.max_notional = state.max_notional();
+    p.rate = state.rate();
+    p
 }
 
 /// What the caller gets: the signed request (`sign`) or the exchange's answer (`forward`).

@@ -1115,7 +1115,10 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         | ("DELETE", "/v1/credentials/{id}")
         | ("DELETE", "/v1/credentials/{id}/roles/{role}")
         | ("PUT", "/v1/credentials/{id}/roles/{role}")
-        | ("PUT", "/v1/credentials/{id}/limits") => (200, 404, 401),
+        | ("PUT", "/v1/credentials/{id}/limits")
+        | ("PUT", "/v1/credentials/{id}/status") => (200, 404, 401),
+        // The matrix's credentials name no owner authority: nothing to approve.
+        ("POST", "/v1/credentials/{id}/approval") => (409, 404, 401),
         ("POST", "/v1/orders") | ("DELETE", "/v1/orders/{id}") => (503, 503, 401),
         // No custody signs checkpoints here, so there is nothing to prove against yet
         // (tests/audit_export.rs serves it with a signer's checkpoints).
@@ -1165,6 +1168,8 @@ async fn authorization_matrix() {
                     {"role": "trader", "jwe": env.seal("trader", "alice", &format!("new{n}"), "binance", "trader", "trade")}]})),
                 ("POST", "/v1/orders") => Some(json!({"credential_id": cid, "symbol": "BTCUSDT", "side": "buy", "order_type": "market", "qty": "1"})),
                 ("PUT", "/v1/credentials/{id}/limits") => Some(json!({"symbols": ["BTCUSDT"], "max_notional": "1000"})),
+                ("PUT", "/v1/credentials/{id}/status") => Some(json!({"status": "frozen"})),
+                ("POST", "/v1/credentials/{id}/approval") => Some(json!({"status": "active"})),
                 // A re-seal of alice's trader role (narrower); bob's session cannot reach it.
                 ("PUT", "/v1/credentials/{id}/roles/{role}") => Some(json!({
                     "jwe": env.seal("trader", "alice", &cid, "binance", "trader", "read")})),

@@ -11,14 +11,11 @@
 mod harness;
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use harness::TestDb;
 use sealgate_audit::jsonl::{Trust, parse_checkpoints, verify_export_with};
 use sealgate_policy::Role;
-use sealgate_server::api::{self, ApiState, ChangeHook, RecipientSet};
-use sealgate_server::auth::{Auth, AuthConfig, LocalConfig};
 use sealgate_server::client::{ForwardCall, SignerCallError};
 use sealgate_server::revocation::{RESTORED_REASON, REVOKED_MEMBER, RevocationError};
 use sealgate_server::signer::{Signer, SignerConfig};
@@ -91,81 +88,6 @@ impl Raw {
             )
             .await;
         assert_eq!(n, 1, "{owner}/{cid}/{role}");
-    }
-}
-
-// --- the api over HTTP, beside the signer ---------------------------------------------------
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    auth: Arc<Auth>,
-}
-
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-/// The api on the world's store and audit writer. With `signer`, it is in the signer's
-/// process (a revoke tells it at once); without, it is another process.
-async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
-    let auth = Arc::new(
-        Auth::new(world.store.clone(), AuthConfig { local: Some(LocalConfig::default()), oidc: None }).expect("auth"),
-    );
-    let on_change: Option<ChangeHook> = signer.map(|s| {
-        Arc::new(move |credential: Option<(&str, &str)>| match credential {
-            Some((owner, cid)) => s.invalidate(owner, cid),
-            None => s.invalidate_all(),
-        }) as ChangeHook
-    });
-    let state = ApiState {
-        store: world.store.clone(),
-        audit: world.audit.clone(),
-        trader: None,
-        recipients: Arc::new(tokio::sync::RwLock::new(RecipientSet { jws: "x.y.z".into(), pin: "pin".into() })),
-        auth: auth.clone(),
-        on_change,
-        notify: None,
-        passkeys: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    Api { base, http, auth }
-}
-
-impl Api {
-    async fn login(&self, user: &str) -> Session {
-        use sealgate_envelope::secrecy::ExposeSecret as _;
-        let token = self.auth.issue_login_token(user).await.expect("token");
-        let r =
-            self.http.get(format!("{}/login?token={}", self.base, token.expose_secret())).send().await.expect("login");
-        assert_eq!(r.status().as_u16(), 303);
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("sealgate_session=").and_then(|c| c.split(';').next()).map(str::to_owned))
-            .expect("session cookie");
-        let body: Value = r.json().await.expect("json");
-        Session { cookie, csrf: body["csrf_token"].as_str().expect("csrf").to_owned() }
-    }
-
-    async fn call(&self, who: &Session, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), format!("{}{path}", self.base))
-            .header("cookie", format!("sealgate_session={}; sealgate_csrf={}", who.cookie, who.csrf))
-            .header("x-csrf-token", &who.csrf);
-        if let Some(b) = body {
-            rb = rb.header("content-type", "application/json").body(b.to_string());
-        }
-        let r = rb.send().await.expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 }
 

@@ -13,11 +13,14 @@ use sealgate_custody::local::{LocalCustody, MasterKey};
 use sealgate_envelope::{PublicJwk, Scope, SealRequest, seal_credential};
 use sealgate_exchanges::Request;
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
+use sealgate_server::api::{self, ApiState, ChangeHook, RecipientSet};
 use sealgate_server::audit::{AuditLog, CheckpointPolicy};
+use sealgate_server::auth::{Auth, AuthConfig, LocalConfig};
 use sealgate_server::client::ForwardCall;
 use sealgate_server::metrics::Metrics;
 use sealgate_server::signer::{Signer, SignerConfig};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
+use serde_json::Value;
 
 pub const BINANCE_KEY: &str = "bn-key-0001";
 pub const BINANCE_SECRET: &str = "CANARY-binance-secret-5f3c9e1a";
@@ -200,4 +203,86 @@ pub fn okx_json() -> String {
 
 pub fn kraken_json() -> String {
     serde_json::json!({"api_key": KRAKEN_KEY, "api_secret": KRAKEN_SECRET}).to_string()
+}
+
+// --- the api over HTTP, beside the signer ---------------------------------------------------
+
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub auth: Arc<Auth>,
+    /// The origin a browser at this api has (`http://localhost:PORT`), for passkeys.
+    pub origin: String,
+}
+
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The api on the world's store and audit writer. With `signer`, it is in the signer's
+/// process (a revoke tells it at once); without, it is another process.
+pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
+    let auth = Arc::new(
+        Auth::new(world.store.clone(), AuthConfig { local: Some(LocalConfig::default()), oidc: None }).expect("auth"),
+    );
+    let on_change: Option<ChangeHook> = signer.map(|s| {
+        Arc::new(move |credential: Option<(&str, &str)>| match credential {
+            Some((owner, cid)) => s.invalidate(owner, cid),
+            None => s.invalidate_all(),
+        }) as ChangeHook
+    });
+    let state = ApiState {
+        store: world.store.clone(),
+        audit: world.audit.clone(),
+        trader: None,
+        recipients: Arc::new(tokio::sync::RwLock::new(RecipientSet { jws: "x.y.z".into(), pin: "pin".into() })),
+        auth: auth.clone(),
+        on_change,
+        notify: None,
+        passkeys: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{addr}");
+    // Passkeys at localhost (any port), as a loopback server without --public-url has them.
+    let state =
+        ApiState { passkeys: sealgate_server::passkey_api::Passkeys::for_listener(addr, false).map(Arc::new), ..state };
+    let origin = format!("http://localhost:{}", addr.port());
+    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    Api { base, http, auth, origin }
+}
+
+impl Api {
+    pub async fn login(&self, user: &str) -> Session {
+        use sealgate_envelope::secrecy::ExposeSecret as _;
+        let token = self.auth.issue_login_token(user).await.expect("token");
+        let r =
+            self.http.get(format!("{}/login?token={}", self.base, token.expose_secret())).send().await.expect("login");
+        assert_eq!(r.status().as_u16(), 303);
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("sealgate_session=").and_then(|c| c.split(';').next()).map(str::to_owned))
+            .expect("session cookie");
+        let body: Value = r.json().await.expect("json");
+        Session { cookie, csrf: body["csrf_token"].as_str().expect("csrf").to_owned() }
+    }
+
+    pub async fn call(&self, who: &Session, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), format!("{}{path}", self.base))
+            .header("cookie", format!("sealgate_session={}; sealgate_csrf={}", who.cookie, who.csrf))
+            .header("x-csrf-token", &who.csrf);
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/json").body(b.to_string());
+        }
+        let r = rb.send().await.expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
 }

@@ -1,0 +1,248 @@
+//! The owner's passkey is the only authority that loosens a credential (issue 17 item 2;
+//! AUTHORITY.md L1-L6), against a real store (SQLite and PostgreSQL), the api over HTTP with
+//! passkeys (a software authenticator), the local custody, the sandbox and the signer.
+//!
+//! A database writer who drops the limits, unfreezes, swaps the registered passkey, or
+//! appends an approval record (replayed, or signed by a key of their own) gets no loosening
+//! past the signer; the api refuses a loosening without an approval, an approval of another
+//! state, a stale one, one used before, and one by a passkey the envelope does not name; the
+//! owner's approval loosens exactly what it says.
+
+#[path = "../../sealgate-store/tests/harness/mod.rs"]
+mod harness;
+mod support;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sealgate_authority::{OwnerState, OwnerStatus, Statement, StatementKind};
+use sealgate_envelope::{OwnerKeys, Scope, SealRequest, seal_credential};
+use sealgate_policy::Role;
+use sealgate_server::audit::AuditEvent;
+use sealgate_server::client::SignerCallError;
+use sealgate_store::{CredentialLimits, CredentialStatus, NewPasskey, PasskeyPrecondition};
+use sealgate_testkit::webauthn::SoftPasskey;
+use serde_json::{Value, json};
+use support::*;
+
+/// A limit buy of `qty` BTC at 50,000 USDT on alice's credential `cid`.
+async fn buy(signer: &sealgate_server::signer::Signer, cid: &str, qty: &str) -> Result<(), SignerCallError> {
+    let q = format!("symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity={qty}&price=50000");
+    signer.forward(Role::Trader, &call(cid, "POST", "/api/v3/order", &q, "")).await.map(|_| ())
+}
+
+fn denied(r: Result<(), SignerCallError>, what: &str) -> String {
+    match r {
+        Err(SignerCallError::Denied(m)) => m,
+        other => panic!("{what}: expected a denial, got {other:?}"),
+    }
+}
+
+/// Registers `pk` as one of the session's passkeys (the first needs no step-up).
+async fn register(api: &Api, who: &Session, pk: &SoftPasskey, name: &str) -> Value {
+    let (status, start) = api.call(who, "POST", "/v1/passkeys/register/start", Some(json!({"name": name}))).await;
+    assert_eq!(status, 200, "{start}");
+    let body = json!({"ceremony": start["ceremony"], "credential": pk.register(&start["creation"], &api.origin)});
+    let (status, r) = api.call(who, "POST", "/v1/passkeys/register/finish", Some(body)).await;
+    assert_eq!(status, 201, "{r}");
+    r
+}
+
+/// Seals binance_json to the trader role naming `own`, and stores it through the api.
+async fn create(api: &Api, world: &World, who: &Session, cid: &str, own: Option<&str>) {
+    let req = SealRequest {
+        sub: "alice".into(),
+        cid: cid.into(),
+        exch: "binance".into(),
+        aud: "trader".into(),
+        scope: Scope::parse_list("read,trade").expect("scope"),
+        iat: sealgate_server::now_ms() / 1000,
+        own: own.map(|t| OwnerKeys::new([t]).expect("own")),
+    };
+    let jwe = seal_credential(binance_json().as_bytes(), &world.keys["trader"], &req).expect("seal").0;
+    let body =
+        json!({"id": cid, "exchange": "binance", "label": "main", "envelopes": [{"role": "trader", "jwe": jwe}]});
+    let (status, r) = api.call(who, "POST", "/v1/credentials", Some(body)).await;
+    assert_eq!(status, 201, "{r}");
+}
+
+/// Asks the api for the statement of `change` and has `pk` sign it.
+async fn approve(api: &Api, who: &Session, cid: &str, change: Value, pk: &SoftPasskey) -> Value {
+    let (status, start) = api.call(who, "POST", &format!("/v1/credentials/{cid}/approval"), Some(change)).await;
+    assert_eq!(status, 200, "{start}");
+    json!({"statement": start["statement"], "credential": pk.assert(&start["options"], &api.origin)})
+}
+
+/// `pk`'s assertion over a statement made here (not by the api): for stale ones and for a
+/// database writer's forgeries.
+fn sign_statement(api: &Api, pk: &SoftPasskey, s: &Statement) -> Value {
+    json!({"statement": String::from_utf8(s.canonical()).expect("utf-8"),
+           "credential": pk.assert_raw(&B64.encode(s.challenge()), "localhost", &api.origin, "webauthn.get")})
+}
+
+/// The `approval` member a forged record carries: `approval` (as the api takes it) made
+/// by `pk`, in the form the api records.
+fn member(api: &Api, approval: &Value, pk: &SoftPasskey) -> Value {
+    let r = &approval["credential"]["response"];
+    let (x, y) = pk.jwk_xy();
+    json!({"statement": approval["statement"], "authenticator_data": r["authenticatorData"],
+           "client_data_json": r["clientDataJSON"], "signature": r["signature"],
+           "key": {"kty": "EC", "crv": "P-256", "x": x, "y": y}, "rp_id": "localhost", "origin": api.origin})
+}
+
+fn active() -> OwnerState {
+    OwnerState::new(OwnerStatus::Active, false, None, None, None).expect("state")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_owners_passkey_loosens_past_the_signer() {
+    harness::on_both("owner_authority", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        world.store.create_user("alice", None).await.expect("user");
+        let alice = api.login("alice").await;
+        let pk = SoftPasskey::new();
+        let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+        create(&api, &world, &alice, "cid-own", Some(&thumb)).await;
+        create(&api, &world, &alice, "cid-plain", None).await;
+        let w = world.store.clone();
+
+        // Tightening needs no approval: a cap of 1,000 USDT.
+        let cap = json!({"max_notional": "1000"});
+        let (status, r) = api.call(&alice, "PUT", "/v1/credentials/cid-own/limits", Some(cap.clone())).await;
+        assert_eq!(status, 200, "{r}");
+        buy(&signer, "cid-own", "0.01").await.expect("500 USDT is under the cap");
+        denied(buy(&signer, "cid-own", "0.04").await, "2,000 USDT is over the cap");
+
+        // The api refuses to lift it without an approval (a stolen session cannot).
+        let (status, r) = api.call(&alice, "PUT", "/v1/credentials/cid-own/limits", Some(json!({}))).await;
+        assert_eq!(status, 403, "{r}");
+        assert!(r["error"].as_str().unwrap_or_default().contains("approve"), "{r}");
+
+        // A database writer drops the cap: the signer keeps it (the ledger's), the plain
+        // credential (no authority named) follows the database as before.
+        w.set_credential_limits("alice", "cid-own", &CredentialLimits::default()).await.expect("write");
+        signer.invalidate("alice", "cid-own");
+        let m = denied(buy(&signer, "cid-own", "0.04").await, "cap dropped in the database");
+        assert!(m.contains("notional"), "{m}");
+        // (The api judges from the rows, which now say "no cap": the owner sets it again.)
+        let (status, _) = api.call(&alice, "PUT", "/v1/credentials/cid-own/limits", Some(cap.clone())).await;
+        assert_eq!(status, 200);
+
+        // A lockdown freezes; a database writer unfreezes: still refused.
+        let (status, r) = api.call(&alice, "POST", "/v1/lockdown", None).await;
+        assert_eq!(status, 200, "{r}");
+        w.set_credential_status("alice", "cid-own", CredentialStatus::Active).await.expect("write");
+        w.set_credential_status("alice", "cid-plain", CredentialStatus::Active).await.expect("write");
+        signer.invalidate_all();
+        let m = denied(buy(&signer, "cid-own", "0.01").await, "unfrozen in the database");
+        assert!(m.contains("frozen"), "{m}");
+        buy(&signer, "cid-plain", "0.01").await.expect("a credential naming no authority follows the database");
+        w.set_credential_status("alice", "cid-own", CredentialStatus::Frozen).await.expect("write");
+
+        // Unfreezing through the api needs the owner's passkey.
+        let (status, r) =
+            api.call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(json!({"status": "active"}))).await;
+        assert_eq!(status, 403, "{r}");
+        // An approval of another state (unfreeze with no cap) offered for this change: refused.
+        let other = approve(&api, &alice, "cid-own", json!({"status": "active", "limits": {}}), &pk).await;
+        let (status, r) = api
+            .call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(json!({"status": "active", "approval": other})))
+            .await;
+        assert_eq!(status, 409, "{r}");
+        // A stale one (issued 10 minutes ago), signed by the right passkey: refused.
+        let mut state = OwnerState::new(
+            OwnerStatus::Active,
+            false,
+            None,
+            Some(sealgate_authority::Decimal::parse("1000").expect("d")),
+            None,
+        )
+        .expect("state");
+        let iat = sealgate_server::now_ms() / 1000 - 600;
+        let stale = Statement::new("alice", "cid-own", StatementKind::Policy(state.clone()), iat).expect("statement");
+        let body = json!({"status": "active", "approval": sign_statement(&api, &pk, &stale)});
+        let (status, r) = api.call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(body)).await;
+        assert_eq!(status, 403, "{r}");
+        assert!(r["error"].as_str().unwrap_or_default().contains("stale"), "{r}");
+        // A passkey that is not alice's: refused.
+        let stranger = SoftPasskey::new();
+        let by_stranger = approve(&api, &alice, "cid-own", json!({"status": "active"}), &stranger).await;
+        let body = json!({"status": "active", "approval": by_stranger});
+        let (status, r) = api.call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(body)).await;
+        assert_eq!(status, 403, "{r}");
+        // The owner's: unfrozen, with the cap it names.
+        let good = approve(&api, &alice, "cid-own", json!({"status": "active"}), &pk).await;
+        let body = json!({"status": "active", "approval": good.clone()});
+        let (status, r) = api.call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(body.clone())).await;
+        assert_eq!(status, 200, "{r}");
+        buy(&signer, "cid-own", "0.01").await.expect("unfrozen by the owner");
+        denied(buy(&signer, "cid-own", "0.04").await, "the cap the owner approved");
+        // The same approval again: refused by the api.
+        let (status, r) = api.call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(body)).await;
+        assert_eq!(status, 403, "{r}");
+
+        // Freeze again (no approval needed), then a database writer replays the owner's
+        // approval as a new record and unfreezes the row: the ledger spent it already.
+        let (status, _) =
+            api.call(&alice, "PUT", "/v1/credentials/cid-own/status", Some(json!({"status": "frozen"}))).await;
+        assert_eq!(status, 200);
+        let forge = |approval: Value| {
+            AuditEvent::new(
+                "user:alice",
+                "credential_status".parse().expect("action"),
+                "cid-own",
+                json!({"status": "active", "approval": approval}),
+            )
+            .owner("alice")
+        };
+        world.audit.record(forge(member(&api, &good, &pk))).await.expect("appended");
+        w.set_credential_status("alice", "cid-own", CredentialStatus::Active).await.expect("write");
+        signer.invalidate_all();
+        denied(buy(&signer, "cid-own", "0.01").await, "a replayed approval");
+
+        // The writer swaps alice's registered passkey for one of their own: the api will not
+        // take its approval (the envelope does not name it) …
+        let attacker = SoftPasskey::new();
+        for row in w.passkeys("alice").await.expect("passkeys") {
+            w.reset_passkeys("alice").await.expect("remove");
+            let (x, y) = attacker.jwk_xy();
+            let jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}).to_string();
+            let swapped = NewPasskey {
+                id: &row.id,
+                user_id: "alice",
+                credential_id: &row.credential_id,
+                name: &row.name,
+                thumbprint: &row.thumbprint,
+                jwk: &jwk,
+                passkey: &row.passkey,
+            };
+            w.add_passkey(&swapped, PasskeyPrecondition::First).await.expect("swapped");
+        }
+        let (status, r) =
+            api.call(&alice, "POST", "/v1/credentials/cid-own/approval", Some(json!({"status": "active"}))).await;
+        assert_eq!(status, 409, "the swapped passkey is named by no envelope: {r}");
+        // … and an approval record it signs, appended to the chain, makes the credential
+        // unusable rather than loose.
+        state = active();
+        let s = Statement::new("alice", "cid-own", StatementKind::Policy(state), sealgate_server::now_ms() / 1000)
+            .expect("statement");
+        world
+            .audit
+            .record(forge(member(&api, &sign_statement(&api, &attacker, &s), &attacker)))
+            .await
+            .expect("appended");
+        signer.invalidate_all();
+        let m = denied(buy(&signer, "cid-own", "0.01").await, "an approval by a key the envelope does not name");
+        assert!(m.contains("owner authority"), "{m}");
+
+        // The refusals are on the record, and nothing secret is.
+        let records = world.store.audit_range(0, 100_000).await.expect("audit");
+        let approvals = records.iter().filter(|r| r.detail.contains("\"approval\"")).count();
+        assert_eq!(approvals, 3, "the owner's approval and the two forgeries");
+        for r in &records {
+            assert!(!r.detail.contains(BINANCE_SECRET), "{}", r.detail);
+        }
+    })
+    .await;
+}
