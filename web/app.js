@@ -401,6 +401,11 @@ async function showDetail(id) {
   }
   $('delete-credential').dataset.id = c.id;
   $('delete-credential').disabled = c.status === 'deleted';
+  const toggle = $('status-toggle');
+  toggle.dataset.id = c.id;
+  toggle.dataset.to = c.status === 'frozen' ? 'active' : 'frozen';
+  toggle.textContent = c.status === 'frozen' ? 'Unfreeze this credential' : 'Freeze this credential';
+  toggle.disabled = c.status === 'deleted';
   const records = await auditFor(c.id);
   const body = $('audit-body');
   body.replaceChildren();
@@ -439,6 +444,53 @@ async function deleteCredential() {
   }
 }
 
+// An owner state, as a statement names it, in one sentence.
+function stateSummary(st) {
+  const parts = [st.status === 'active' ? 'usable (active)' : 'frozen'];
+  parts.push(st.symbols ? `symbols: ${st.symbols.length ? st.symbols.join(', ') : 'none'}` : 'any symbol');
+  parts.push(st.max_notional ? `largest order ${st.max_notional}` : 'no order size cap');
+  parts.push(st.rate ? `at most ${st.rate.max} requests per ${st.rate.window_ms / 1000} s` : 'no rate limit');
+  return parts.join('; ');
+}
+
+// The owner's approval of `change` ({status} and/or {limits}) to credential `id`, when its
+// envelopes name the user's passkeys and the change loosens: the page shows the exact new
+// state the passkey will sign. null: none is needed.
+async function ownerApproval(id, change) {
+  let start;
+  try {
+    start = await api('POST', `/v1/credentials/${encodeURIComponent(id)}/approval`, change);
+  } catch (e) {
+    if (e.status === 409 && /names no owner authority/.test(e.message)) return null;
+    throw e;
+  }
+  if (!start.loosens) return null;
+  const statement = JSON.parse(start.statement);
+  const ok = await confirmDialog('Approve with your passkey?', `This loosens what you set. The credential becomes: ${stateSummary(statement.state)}. Your passkey signs exactly this.`, 'Approve');
+  if (!ok) throw new Error('Not approved: nothing was changed.');
+  return { statement: start.statement, credential: await approve(start.options) };
+}
+
+async function toggleStatus() {
+  const { id, to } = $('status-toggle').dataset;
+  try {
+    if (to === 'frozen') {
+      const ok = await confirmDialog('Freeze this credential?', 'No service can use it (a trader can still cancel orders) until you unfreeze it.', 'Freeze');
+      if (!ok) return;
+    }
+    const body = { status: to };
+    if (to === 'active') {
+      const approval = await ownerApproval(id, { status: to });
+      if (approval) body.approval = approval;
+    }
+    await api('PUT', `/v1/credentials/${encodeURIComponent(id)}/status`, body);
+    say(to === 'active' ? 'The credential is active again.' : 'The credential is frozen.');
+    await showDetail(id);
+  } catch (e) {
+    showAlert(e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out: nothing was changed.' : e.message);
+  }
+}
+
 // What a lockdown's "cancel all open orders" did, in one sentence.
 function cancelSummary(orders) {
   if (!orders) return '';
@@ -451,13 +503,13 @@ function cancelSummary(orders) {
 }
 
 async function lockdown() {
-  const ok = await confirmDialog('Lock down every credential?', 'All your keys are frozen at once: no service can use any of them until the operator unfreezes them. Use this if you suspect anything is wrong.', 'Lock down now', 'Also cancel all open orders (a frozen key can still cancel)');
+  const ok = await confirmDialog('Lock down every credential?', 'All your keys are frozen at once: no service can use any of them until you unfreeze each one (with your passkey, for those that name it). Use this if you suspect anything is wrong.', 'Lock down now', 'Also cancel all open orders (a frozen key can still cancel)');
   if (!ok) return;
   const cancelOrders = $('confirm-option-box').checked;
   try {
     const r = await api('POST', cancelOrders ? '/v1/lockdown?cancel_orders=true' : '/v1/lockdown');
     say('');
-    const text = `Lockdown done: ${r.frozen} credential(s) frozen. No service can use them until the operator unfreezes them.${cancelSummary(r.orders)}`;
+    const text = `Lockdown done: ${r.frozen} credential(s) frozen. No service can use them until you unfreeze each one.${cancelSummary(r.orders)}`;
     if ((location.hash || '#/credentials') === '#/credentials') {
       await showCredentials();
       showAlert(text);
@@ -786,6 +838,7 @@ function start() {
     $('order-price-field').hidden = $('order-type').value !== 'limit';
   });
   $('delete-credential').addEventListener('click', deleteCredential);
+  $('status-toggle').addEventListener('click', toggleStatus);
   $('lockdown').addEventListener('click', lockdown);
   $('notify-email-form').addEventListener('submit', submitNotifyEmail);
   $('notify-refusals').addEventListener('change', setNotifyRefusals);

@@ -96,6 +96,30 @@ try {
   await page.click('#seal-submit');
   await visible('#add-done');
   const cid = await page.locator('#add-done').getAttribute('data-id');
+
+  // Freeze it on its page (no passkey needed), then unfreeze it: the page shows the exact
+  // state the passkey signs, and the virtual authenticator approves.
+  await page.evaluate((id) => { location.hash = `#/credential/${id}`; }, cid);
+  await visible('#status-toggle');
+  const status = () => page.locator('#detail-facts dt', { hasText: /^Status$/ }).locator('xpath=following-sibling::dd[1]').textContent();
+  check(await status() === 'active', `status at first: ${await status()}`);
+  await page.click('#status-toggle');
+  await visible('#confirm');
+  await page.click('#confirm-ok');
+  await page.locator('#status-toggle', { hasText: 'Unfreeze' }).waitFor();
+  check(await status() === 'frozen', `after freeze: ${await status()}`);
+  const before = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0].signCount;
+  await page.click('#status-toggle');
+  await visible('#confirm');
+  const shownState = await page.locator('#confirm-text').textContent();
+  check(shownState.includes('usable (active)') && shownState.includes('no order size cap'), `approval dialog: ${shownState}`);
+  await page.screenshot({ path: join(ART, 'passkeys-02-approve-unfreeze.png'), fullPage: true });
+  await page.click('#confirm-ok');
+  await page.locator('#status-toggle', { hasText: /^Freeze/ }).waitFor();
+  check(await status() === 'active', `after the approved unfreeze: ${await status()}`);
+  const after = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0].signCount;
+  check(after > before, `the passkey signed (sign count ${before} -> ${after})`);
+  log('frozen and unfrozen with the passkey', cid);
   writeFileSync(RESULT, JSON.stringify({ thumbprint, cid }));
   ok = true;
 } finally {

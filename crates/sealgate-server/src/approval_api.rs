@@ -257,7 +257,14 @@ pub(crate) async fn authorize(
         return Err(refused("the passkey is not one of yours that this credential's envelopes name"));
     };
     let now = crate::now_ms() / 1000;
-    sealgate_authority::verify_assertion(&key, &statement, &assertion, &[pk.origin()], pk.rp_id(), now)
+    // The origin the browser reports, if it is ours (any port of localhost on a loopback
+    // listener): the record keeps the one used, for the signers' check.
+    let origin = serde_json::from_slice::<Value>(assertion.client_data_json())
+        .ok()
+        .and_then(|cd| cd.get("origin").and_then(Value::as_str).map(str::to_owned))
+        .filter(|o| pk.accepts_origin(o))
+        .unwrap_or_else(|| pk.origin().to_owned());
+    sealgate_authority::verify_assertion(&key, &statement, &assertion, &[&origin], pk.rp_id(), now)
         .map_err(|e| refused(&e.to_string()))?;
     if !pk.spent.spend(statement.id(), now) {
         return Err(refused("this approval was used before"));
@@ -266,7 +273,7 @@ pub(crate) async fn authorize(
     if let Err(e) = s.store.passkey_used(user, &row.id, &row.passkey, now_ms).await {
         tracing::warn!(error = %e, "passkey last use not recorded");
     }
-    let member = crate::owner_ledger::approval_member(&statement, &assertion, &key, pk.rp_id(), pk.origin());
+    let member = crate::owner_ledger::approval_member(&statement, &assertion, &key, pk.rp_id(), &origin);
     // The record must hold it whole (the audit detail's bound).
     if member.to_string().len() > 3_000 {
         return Err(ApiError::bad("approval: this passkey's key and signature are too large to record"));

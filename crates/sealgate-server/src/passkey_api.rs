@@ -88,6 +88,8 @@ pub struct Passkeys {
     pending: Mutex<HashMap<String, Pending>>,
     /// Owner approvals spent in this process ([`crate::approval_api`]).
     pub(crate) spent: crate::approval_api::Spent,
+    /// Any port of the origin's host is accepted (a loopback listener without --public-url).
+    any_port: bool,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -116,7 +118,7 @@ impl Passkeys {
         let webauthn = WebauthnBuilder::new(&rp_id, &origin_url)
             .and_then(|b| b.rp_name("Sealgate").timeout(CEREMONY_TTL).allow_any_port(any_port).build())
             .map_err(|e| format!("WebAuthn relying party {rp_id:?} at {origin}: {e}"))?;
-        Ok(Self { webauthn, rp_id, origin, pending: Mutex::new(HashMap::new()), spent: Default::default() })
+        Ok(Self { webauthn, rp_id, origin, pending: Mutex::new(HashMap::new()), spent: Default::default(), any_port })
     }
 
     /// The relying party of a server without `--public-url`: `localhost` for a loopback
@@ -136,9 +138,26 @@ impl Passkeys {
         &self.rp_id
     }
 
-    /// The one origin accepted.
+    /// The one origin accepted (with any port, see [`Passkeys::for_listener`]).
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// Whether a ceremony made at `origin` is one of ours: exactly [`Passkeys::origin`], or,
+    /// on a loopback listener, its scheme and host with any port.
+    pub fn accepts_origin(&self, origin: &str) -> bool {
+        if origin == self.origin {
+            return true;
+        }
+        self.any_port
+            && Url::parse(origin).is_ok_and(|u| {
+                Url::parse(&self.origin).is_ok_and(|ours| {
+                    u.scheme() == ours.scheme()
+                        && u.host_str() == ours.host_str()
+                        && u.path() == "/"
+                        && u.origin().ascii_serialization() == origin
+                })
+            })
     }
 
     fn put(&self, user: &AuthUser, purpose: Purpose) -> ApiResult<String> {

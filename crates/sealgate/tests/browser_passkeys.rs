@@ -5,7 +5,9 @@
 //!
 //! The page, opened at `http://localhost:PORT` (WebAuthn's relying party is `localhost`),
 //! registers a passkey, is refused a second one on the same authenticator (the registered
-//! credential is excluded), and seals a credential. Then, in Rust: the stored passkey is the
+//! credential is excluded), seals a credential, freezes it, and unfreezes it with the passkey's
+//! approval of the exact new state it shows. Then, in Rust: the approval as recorded verifies
+//! and names that passkey; the stored passkey is the
 //! one the page listed, the registration is audited, and the envelope the browser sealed
 //! carries `own` = exactly that passkey's thumbprint in its protected header. (Second
 //! passkeys with a step-up, and removals, run against the api in
@@ -86,6 +88,22 @@ async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
     // The registration is audited.
     let trail = store.audit_for_owner(user, 0, 1000).await.expect("trail");
     assert_eq!(trail.iter().filter(|r| r.action == "passkey_added").count(), 1, "{trail:?}");
+
+    // The freeze and the approved unfreeze are on the record; the approval, as recorded,
+    // verifies (as every signer checks it) and was made by that passkey.
+    let changes: Vec<_> = trail.iter().filter(|r| r.action == "credential_status").collect();
+    assert_eq!(changes.len(), 2, "{trail:?}");
+    let freeze: Value = serde_json::from_str(&changes[0].detail).expect("detail");
+    assert!(freeze.get("approval").is_none() && freeze["status"] == "frozen", "{freeze}");
+    let unfreeze: Value = serde_json::from_str(&changes[1].detail).expect("detail");
+    let approved = sealgate_server::owner_ledger::check_approval(
+        &unfreeze["approval"],
+        user,
+        cid,
+        u64::try_from(changes[1].time_ms).expect("time") / 1000,
+    )
+    .expect("the recorded approval verifies");
+    assert_eq!(approved.thumbprint, thumbprint);
 
     // The envelope the browser sealed names exactly that passkey in `own`.
     let (_, envelope) = store.signer_envelope(user, cid, "trader").await.expect("read").expect("trader envelope");
