@@ -34,6 +34,9 @@ pub struct Entry {
     /// The roles it was ever sealed to (for an incident's scope; a freeze by role that
     /// also reaches a revoked role's credential only narrows).
     pub roles: BTreeSet<String>,
+    /// L7: when each (destination, approving key) first approved a withdrawal (the
+    /// statement's `iat`), for the new-destination waiting period.
+    pub destinations: BTreeMap<(String, String), u64>,
 }
 
 /// An incident's freeze scope (L3), as the incident recorded it: the filters it gave, all
@@ -139,6 +142,7 @@ impl Ledger {
             ids: BTreeSet::new(),
             exchange: exchange.to_owned(),
             roles: BTreeSet::new(),
+            destinations: BTreeMap::new(),
         });
         e.roles.extend(roles.into_iter().map(str::to_owned));
     }
@@ -203,6 +207,43 @@ impl Ledger {
         e.state = state.clone();
         e.approver = Some(approver.to_owned());
         Ok(())
+    }
+
+    /// L7: a withdrawal approval, verified by the caller under the key `approver`: its
+    /// destination is known from its `iat` on (the earliest such approval counts). Its id is
+    /// spent only when the withdrawal is made ([`Ledger::spend`]).
+    pub fn approve_withdrawal(&mut self, statement: &Statement, approver: &str, exchange: &str) {
+        let StatementKind::Withdrawal(w) = statement.kind() else { return };
+        self.track(statement.owner(), statement.cid(), exchange, []);
+        if let Some(e) = self.entries.get_mut(&(statement.owner().to_owned(), statement.cid().to_owned())) {
+            let first =
+                e.destinations.entry((w.destination().to_owned(), approver.to_owned())).or_insert(statement.iat());
+            *first = (*first).min(statement.iat());
+        }
+    }
+
+    /// L7: an approval was used (a withdrawal made with it): its id counts no more.
+    pub fn spend(&mut self, owner: &str, cid: &str, id: &str) {
+        if let Some(e) = self.entries.get_mut(&(owner.to_owned(), cid.to_owned())) {
+            if e.ids.len() >= MAX_IDS
+                && let Some(first) = e.ids.iter().next().cloned()
+            {
+                e.ids.remove(&first);
+            }
+            e.ids.insert(id.to_owned());
+        }
+    }
+
+    /// Whether approval `id` of the credential was spent.
+    pub fn is_spent(&self, owner: &str, cid: &str, id: &str) -> bool {
+        self.get(owner, cid).is_some_and(|e| e.ids.contains(id))
+    }
+
+    /// L7: when a key the envelope names (`own`) first approved a withdrawal to
+    /// `destination` (Unix seconds), if one did.
+    pub fn destination_since(&self, owner: &str, cid: &str, destination: &str, own: &[String]) -> Option<u64> {
+        let e = self.get(owner, cid)?;
+        own.iter().filter_map(|k| e.destinations.get(&(destination.to_owned(), k.clone())).copied()).min()
     }
 
     /// L5, L6: the state the signer applies to a credential whose envelope names `own`:
@@ -295,6 +336,26 @@ mod tests {
         assert_eq!(l.freeze(&s(Some("trader"), None, None, None)), 2);
         assert_eq!(l.freeze(&Scope::default()), 4);
         assert!(l.iter().all(|(_, _, e)| e.state.status() == OwnerStatus::Frozen));
+    }
+
+    #[test]
+    fn destinations_count_from_the_first_approval_by_a_named_key() {
+        use crate::Withdrawal;
+        let mut l = Ledger::new();
+        let w = |dest: &str, iat: u64| {
+            let w = Withdrawal::new("binance", "BTC", Decimal::parse("1").expect("d"), dest, None, [7; 32]).expect("w");
+            Statement::new("u1", "c1", StatementKind::Withdrawal(w), iat).expect("statement")
+        };
+        let own = vec!["k1".to_owned()];
+        l.approve_withdrawal(&w("bc1qa", 200), "k1", "binance");
+        l.approve_withdrawal(&w("bc1qa", 100), "k1", "binance");
+        l.approve_withdrawal(&w("bc1qa", 50), "attacker", "binance");
+        assert_eq!(l.destination_since("u1", "c1", "bc1qa", &own), Some(100));
+        assert_eq!(l.destination_since("u1", "c1", "bc1qb", &own), None);
+        let s = w("bc1qa", 300);
+        assert!(!l.is_spent("u1", "c1", s.id()));
+        l.spend("u1", "c1", s.id());
+        assert!(l.is_spent("u1", "c1", s.id()));
     }
 
     #[test]

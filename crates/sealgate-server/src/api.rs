@@ -259,6 +259,11 @@ fn table() -> Table<ApiState> {
         .add::<__path_set_limits, _, _>(set_limits)
         .add::<crate::approval_api::__path_set_status, _, _>(crate::approval_api::set_status)
         .add::<crate::approval_api::__path_start_approval, _, _>(crate::approval_api::start_approval)
+        .add::<crate::withdrawal_api::__path_list_withdrawals, _, _>(crate::withdrawal_api::list_withdrawals)
+        .add::<crate::withdrawal_api::__path_start_withdrawal_approval, _, _>(
+            crate::withdrawal_api::start_withdrawal_approval,
+        )
+        .add::<crate::withdrawal_api::__path_approve_withdrawal, _, _>(crate::withdrawal_api::approve_withdrawal)
         .add::<__path_lockdown, _, _>(lockdown)
         .add::<__path_portfolio, _, _>(portfolio)
         .add::<__path_place_order, _, _>(place_order)
@@ -1767,6 +1772,9 @@ pub fn service_openapi_document() -> Value {
     crate::passkey_api::remove_start,
     crate::passkey_api::remove_finish,
     crate::approval_api::start_approval,
-    crate::approval_api::set_status
+    crate::approval_api::set_status,
+    crate::withdrawal_api::list_withdrawals,
+    crate::withdrawal_api::start_withdrawal_approval,
+    crate::withdrawal_api::approve_withdrawal
 ))]
 pub(crate) struct ApiDoc;

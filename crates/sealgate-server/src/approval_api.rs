@@ -144,7 +144,7 @@ pub(crate) fn owner_state(status: CredentialStatus, l: Option<&CredentialLimits>
 
 /// The thumbprint lists of the credential's envelopes that name an authority (read from
 /// their protected headers; the signer checks the same after opening).
-async fn owner_keys(s: &ApiState, user: &str, id: &str) -> ApiResult<Vec<Vec<String>>> {
+pub(crate) async fn owner_keys(s: &ApiState, user: &str, id: &str) -> ApiResult<Vec<Vec<String>>> {
     let envs = s.store.owner_envelopes(user, id).await.map_err(|e| ApiError::store("envelopes", e))?;
     Ok(envs
         .iter()
@@ -218,25 +218,42 @@ pub(crate) async fn authorize(
         }
         return Ok(None);
     };
-    let refused = |why: &str| ApiError::new(StatusCode::FORBIDDEN, bounded(&format!("approval refused: {why}")));
+    verify(s, user, id, &own, approval, |kind| match kind {
+        StatementKind::Policy(state) if *state == to => Ok(()),
+        StatementKind::Policy(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "approval refused: the statement approves another state than this change makes \
+             (the credential changed meanwhile?): ask for a new approval",
+        )),
+        _ => Err(refused("the statement does not approve an owner state")),
+    })
+    .await
+    .map(Some)
+}
+
+fn refused(why: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, bounded(&format!("approval refused: {why}")))
+}
+
+/// Checks an owner's `approval` of `user`'s credential `id` whose envelopes name `own`: the
+/// statement is of this credential and of the kind `expect` accepts, the passkey is the
+/// user's and named by every envelope that names any, the assertion verifies here and now,
+/// and the statement was not used before in this process. Returns the `approval` member to
+/// record.
+pub(crate) async fn verify(
+    s: &ApiState,
+    user: &str,
+    id: &str,
+    own: &[Vec<String>],
+    approval: &ApprovalIn,
+    expect: impl FnOnce(&StatementKind) -> ApiResult<()>,
+) -> ApiResult<Value> {
     let statement = Statement::parse(approval.statement.as_bytes()).map_err(|e| ApiError::bad(e.to_string()))?;
     if statement.owner() != user || statement.cid() != id {
         return Err(refused("the statement is about another credential"));
     }
-    match statement.kind() {
-        StatementKind::Policy(state) if *state == to => {}
-        StatementKind::Policy(_) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "approval refused: the statement approves another state than this change makes \
-                 (the credential changed meanwhile?): ask for a new approval",
-            ));
-        }
-        _ => return Err(refused("the statement does not approve an owner state")),
-    }
-    let pk = s.passkeys.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "passkeys are not available on this server (--public-url)")
-    })?;
+    expect(statement.kind())?;
+    let pk = passkeys(s)?;
     let c = &approval.credential;
     let text = |path: &[&str]| {
         path.iter()
@@ -252,7 +269,7 @@ pub(crate) async fn authorize(
         text(&["response", "signature"])?,
     )
     .map_err(|e| ApiError::bad(e.to_string()))?;
-    let named = named_passkeys(s, user, &own).await?;
+    let named = named_passkeys(s, user, own).await?;
     let Some((row, key)) = named.into_iter().find(|(row, _)| row.credential_id == raw_id) else {
         return Err(refused("the passkey is not one of yours that this credential's envelopes name"));
     };
@@ -278,7 +295,40 @@ pub(crate) async fn authorize(
     if member.to_string().len() > 3_000 {
         return Err(ApiError::bad("approval: this passkey's key and signature are too large to record"));
     }
-    Ok(Some(member))
+    Ok(member)
+}
+
+fn passkeys(s: &ApiState) -> ApiResult<std::sync::Arc<crate::passkey_api::Passkeys>> {
+    s.passkeys.clone().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "passkeys are not available on this server (--public-url)")
+    })
+}
+
+/// The `navigator.credentials.get` options for `statement`: its challenge, and the user's
+/// passkeys every envelope naming an authority names (user verification required).
+pub(crate) async fn request_options(
+    s: &ApiState,
+    user: &str,
+    own: &[Vec<String>],
+    statement: &Statement,
+) -> ApiResult<Value> {
+    let pk = passkeys(s)?;
+    let named = named_passkeys(s, user, own).await?;
+    if own.is_empty() || named.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "none of your passkeys is named by this credential's envelopes: seal it again with a passkey you have",
+        ));
+    }
+    let allow: Vec<Value> =
+        named.iter().map(|(row, _)| json!({"type": "public-key", "id": B64.encode(&row.credential_id)})).collect();
+    Ok(json!({"publicKey": {
+        "challenge": B64.encode(statement.challenge()),
+        "rpId": pk.rp_id(),
+        "allowCredentials": allow,
+        "userVerification": "required",
+        "timeout": sealgate_authority::FRESHNESS_SECS * 1000,
+    }}))
 }
 
 /// Start an owner's approval of a change to a credential: the statement to sign and the
@@ -303,30 +353,12 @@ pub(crate) async fn start_approval(
     if own.is_empty() {
         return Err(ApiError::new(StatusCode::CONFLICT, "this credential names no owner authority"));
     }
-    let pk = s.passkeys.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "passkeys are not available on this server (--public-url)")
-    })?;
-    let named = named_passkeys(&s, &user.id, &own).await?;
-    if named.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "none of your passkeys is named by this credential's envelopes: seal it again with a passkey you have",
-        ));
-    }
     let statement =
         Statement::new(&user.id, &id, StatementKind::Policy(to.clone()), crate::now_ms() / 1000).map_err(|e| {
             tracing::error!(error = %e, "statement not made");
             ApiError::internal()
         })?;
-    let allow: Vec<Value> =
-        named.iter().map(|(row, _)| json!({"type": "public-key", "id": B64.encode(&row.credential_id)})).collect();
-    let options = json!({"publicKey": {
-        "challenge": B64.encode(statement.challenge()),
-        "rpId": pk.rp_id(),
-        "allowCredentials": allow,
-        "userVerification": "required",
-        "timeout": sealgate_authority::FRESHNESS_SECS * 1000,
-    }});
+    let options = request_options(&s, &user.id, &own, &statement).await?;
     Ok(Json(ApprovalStartView {
         statement: String::from_utf8_lossy(&statement.canonical()).into_owned(),
         options,

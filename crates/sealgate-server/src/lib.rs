@@ -49,6 +49,7 @@ pub mod tls;
 pub mod trader;
 pub mod venues;
 pub mod web;
+pub mod withdrawal_api;
 
 /// Unix milliseconds now.
 pub fn now_ms() -> u64 {

@@ -25,6 +25,11 @@ pub const APPROVAL_MEMBER: &str = "approval";
 pub const CREDENTIAL_STATUS: &str = "credential_status";
 /// The action of a change of a credential's limits.
 pub const LIMITS_CHANGED: &str = "limits_changed";
+/// The action of the owner's approval of one withdrawal (detail: `approval`, `withdrawal`).
+pub const WITHDRAWAL_APPROVED: &str = "withdrawal_approved";
+/// The action the signer records before it signs an approved withdrawal (detail:
+/// `approval_id`, the statement id it spends).
+pub const WITHDRAWAL_USED: &str = "withdrawal_used";
 
 /// The `approval` member of a record: what the signer checks again.
 pub fn approval_member(
@@ -131,6 +136,8 @@ pub fn observe(ledger: &mut Ledger, r: &Record) {
             | "lockdown"
             | "anomaly_frozen"
             | crate::incident::INCIDENT_STEP
+            | WITHDRAWAL_APPROVED
+            | WITHDRAWAL_USED
     ) {
         return;
     }
@@ -183,6 +190,21 @@ pub fn observe(ledger: &mut Ledger, r: &Record) {
                 ledger.narrow(owner, cid, &to);
             }
         }
+        WITHDRAWAL_APPROVED => {
+            let exchange = ledger.get(owner, cid).map(|e| e.exchange.clone()).unwrap_or_default();
+            match detail.get(APPROVAL_MEMBER).map(|a| check_approval(a, owner, cid, r.time / 1000)) {
+                Some(Ok(ok)) => ledger.approve_withdrawal(&ok.statement, &ok.thumbprint, &exchange),
+                Some(Err(e)) => {
+                    tracing::warn!(seq = r.seq, owner, credential = cid, error = %e, "withdrawal approval refused")
+                }
+                None => {}
+            }
+        }
+        WITHDRAWAL_USED => {
+            if let Some(id) = detail.get("approval_id").and_then(Value::as_str) {
+                ledger.spend(owner, cid, id);
+            }
+        }
         "lockdown" => {
             // The subject is the user locked down (by the api or by a link).
             ledger.freeze(&Scope::user(cid));
@@ -218,8 +240,10 @@ pub fn to_json(l: &Ledger) -> Value {
     Value::Array(
         l.iter()
             .map(|(o, c, e)| {
+                let destinations: Vec<Value> = e.destinations.iter().map(|((d, k), iat)| json!([d, k, iat])).collect();
                 json!({"owner": o, "cid": c, "state": e.state.to_json(), "approver": e.approver,
-                       "last_iat": e.last_iat, "ids": e.ids, "exchange": e.exchange, "roles": e.roles})
+                       "last_iat": e.last_iat, "ids": e.ids, "exchange": e.exchange, "roles": e.roles,
+                       "destinations": destinations})
             })
             .collect(),
     )
@@ -246,6 +270,18 @@ pub fn from_json(v: &Value) -> Result<Ledger, &'static str> {
             ids: set("ids")?,
             exchange: s("exchange")?.to_owned(),
             roles: set("roles")?,
+            destinations: item
+                .get("destinations")
+                .and_then(Value::as_array)
+                .ok_or("a ledger entry lacks its destinations")?
+                .iter()
+                .map(|t| match t.as_array().map(Vec::as_slice) {
+                    Some([Value::String(d), Value::String(k), Value::Number(n)]) => {
+                        n.as_u64().map(|n| ((d.clone(), k.clone()), n)).ok_or("a destination's time is not an integer")
+                    }
+                    _ => Err("a ledger destination is not [destination, key, iat]"),
+                })
+                .collect::<Result<_, _>>()?,
         };
         l.restore(s("owner")?, s("cid")?, entry);
     }

@@ -234,6 +234,16 @@ impl Revocations {
         self.ledger.read().unwrap_or_else(PoisonError::into_inner).effective(owner, cid, db, own)
     }
 
+    /// Whether the owner's approval `id` of `owner`'s credential `cid` was used (L7).
+    pub(crate) fn approval_spent(&self, owner: &str, cid: &str, id: &str) -> bool {
+        self.ledger.read().unwrap_or_else(PoisonError::into_inner).is_spent(owner, cid, id)
+    }
+
+    /// When a key in `own` first approved a withdrawal to `destination` (L7).
+    pub(crate) fn destination_since(&self, owner: &str, cid: &str, destination: &str, own: &[String]) -> Option<u64> {
+        self.ledger.read().unwrap_or_else(PoisonError::into_inner).destination_since(owner, cid, destination, own)
+    }
+
     /// A revocation was just recorded (in this process): follow before the next use.
     pub(crate) fn kick(&self) {
         self.kicks.fetch_add(1, Ordering::SeqCst);

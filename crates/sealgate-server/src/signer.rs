@@ -63,6 +63,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_audit::{Action, Hash};
 use sealgate_custody::Custody;
 use sealgate_envelope::secrecy::{ExposeSecret as _, SecretString};
@@ -71,7 +73,7 @@ use sealgate_exchanges::{Answer, EndpointClass, FixedClock, FixedNonce, NonceSou
 use sealgate_policy::{Context, CredentialPolicy, RateState, RequestFacts, Role};
 use sealgate_store::Store;
 use sealgate_vocab::{CredentialId, OwnerId};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::client::{CallFuture, ExchangeResponse, ForwardCall, SignerCallError, SignerClient};
@@ -117,6 +119,12 @@ pub struct SignerConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// The anomaly detectors ([`crate::anomaly`]): on by default.
     pub anomaly: crate::anomaly::AnomalyConfig,
+    /// How long a withdrawal waits for its owner's approval, and an approval for its
+    /// withdrawal (default 5 minutes).
+    pub withdrawal_ttl: Duration,
+    /// How long after its first approval a new destination may receive a withdrawal
+    /// (default 24 h; zero: no wait).
+    pub new_destination_wait: Duration,
 }
 
 impl Default for SignerConfig {
@@ -134,6 +142,8 @@ impl Default for SignerConfig {
             denial_audit_per_sec: 5,
             state_file: None,
             anomaly: crate::anomaly::AnomalyConfig::default(),
+            withdrawal_ttl: Duration::from_secs(300),
+            new_destination_wait: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -176,6 +186,17 @@ struct Entry {
     checked_ms: AtomicU64,
     /// Sealed scope, status and the owner's limits, as last read from the store.
     policy: Mutex<CredentialPolicy>,
+    /// The owner's authority keys the envelope names (its `own`), if any.
+    own: Option<Vec<String>>,
+}
+
+/// Whose credential a request uses: its exchange, its owner and the authority its envelope
+/// names.
+#[derive(Clone, Copy)]
+struct Whose<'a> {
+    exchange: &'a str,
+    owner: &'a str,
+    own: Option<&'a [String]>,
 }
 
 /// A cache slot: one (owner's) credential opened for one role.
@@ -587,7 +608,15 @@ impl Signer {
             inc(&self.metrics.signer_cache_hits_total);
             self.check_sign(op, role, &entry.exchange, &entry.owner, call).await?;
             let policy = lock(&entry.policy).clone();
-            let (class, request) = self.decide(role, kill, &policy, &entry.exchange, &entry.owner, call).await?;
+            let (class, request) = self
+                .decide(
+                    role,
+                    kill,
+                    &policy,
+                    Whose { exchange: &entry.exchange, owner: &entry.owner, own: entry.own.as_deref() },
+                    call,
+                )
+                .await?;
             return Ok(Ready { entry, class, request });
         }
 
@@ -654,7 +683,9 @@ impl Signer {
             };
         }
         // Policy before the secret: a denied request never opens anything.
-        let (class, request) = self.decide(role, kill, &policy, &row.exchange, &row.owner, call).await?;
+        let own = header.own.as_ref().map(|o| o.thumbprints());
+        let whose = Whose { exchange: &row.exchange, owner: &row.owner, own };
+        let (class, request) = self.decide(role, kill, &policy, whose, call).await?;
 
         if let Some(entry) = lock(&self.cache).get(&key).cloned()
             && entry.envelope_digest == digest
@@ -728,6 +759,7 @@ impl Signer {
             opened: Instant::now(),
             checked_ms: AtomicU64::new(now),
             policy: Mutex::new(policy),
+            own: header.own.as_ref().map(|o| o.thumbprints().to_vec()),
         });
         {
             let mut cache = lock(&self.cache);
@@ -752,10 +784,10 @@ impl Signer {
         role: Role,
         kill: bool,
         policy: &CredentialPolicy,
-        exchange: &str,
-        owner: &str,
+        whose: Whose<'_>,
         call: &ForwardCall,
     ) -> Result<(EndpointClass, Request), SignerCallError> {
+        let Whose { exchange, owner, own } = whose;
         let class = sealgate_exchanges::classify(exchange, &call.request.path)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         // One request, one meaning: read as the exchange reads it; what is judged is what is
@@ -827,6 +859,10 @@ impl Signer {
             }
             return Err(SignerCallError::Denied(denial.to_string()));
         }
+        // A withdrawal the policy allows still waits for its owner's passkey.
+        if class == EndpointClass::Withdraw {
+            self.withdrawal_gate(role, exchange, owner, own, call, &canon).await?;
+        }
         // The anomaly detectors, after the policy and before the secret.
         if class == EndpointClass::Trade
             && let Some(v) = self
@@ -845,6 +881,157 @@ impl Signer {
             return Err(self.freeze_for_anomaly(role, exchange, owner, call, &v).await);
         }
         Ok((class, canon.request))
+    }
+
+    /// Issue 17 item 3: a withdrawal is made only with its owner's approval of exactly this
+    /// request (`sealgate-authority` statement S4, whose `request` is [`request_digest`]),
+    /// by a passkey the envelope names, fresh, used once; to a destination a named key first
+    /// approved at least `new_destination_wait` ago. Otherwise it waits as a pending request
+    /// (`withdrawal_approvals`) for `withdrawal_ttl`, and is refused meanwhile. A credential
+    /// that names no authority, or a withdraw-class request whose destination Sealgate does
+    /// not read, cannot be approved: refused.
+    async fn withdrawal_gate(
+        &self,
+        role: Role,
+        exchange: &str,
+        owner: &str,
+        own: Option<&[String]>,
+        call: &ForwardCall,
+        canon: &sealgate_exchanges::Canonical,
+    ) -> Result<(), SignerCallError> {
+        let cid = call.credential_id.as_str();
+        let refuse = |reason: String| async move {
+            inc(&self.metrics.signer_denied_total);
+            let detail = json!({"exchange": exchange, "role": role.name(), "class": "withdraw",
+                "method": call.request.method, "path": call.request.path, "reason": reason});
+            match self.record_denial(role, &call.credential_id, owner, detail).await {
+                Ok(()) => SignerCallError::Denied(reason),
+                Err(e) => e,
+            }
+        };
+        let Some(own) = own else {
+            return Err(refuse(
+                "a withdrawal needs its owner's approval with a passkey, and this credential names none: \
+                 seal it again while you have a passkey"
+                    .into(),
+            )
+            .await);
+        };
+        let Some(w) = &canon.withdrawal else {
+            return Err(refuse(format!(
+                "Sealgate does not read where this {exchange} request sends funds, so its owner cannot approve it: refused"
+            ))
+            .await);
+        };
+        let digest = request_digest(&canon.request);
+        // What the owner will sign must be a statement the rules allow (S4).
+        if let Err(e) = sealgate_authority::Decimal::parse(&w.amount)
+            .ok_or(sealgate_authority::Error::Statement("amount must be a decimal"))
+            .and_then(|amount| {
+                sealgate_authority::Withdrawal::new(
+                    exchange,
+                    &w.asset,
+                    amount,
+                    &w.destination,
+                    w.network.as_deref(),
+                    [0; 32],
+                )
+            })
+        {
+            return Err(refuse(format!("this withdrawal cannot be approved: {e}")).await);
+        }
+        let now = crate::now_ms();
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+        let new = sealgate_store::WithdrawalApproval {
+            id: random_id(),
+            owner: owner.to_owned(),
+            credential_id: cid.to_owned(),
+            exchange: exchange.to_owned(),
+            role: role.name().to_owned(),
+            asset: w.asset.clone(),
+            amount: w.amount.clone(),
+            destination: w.destination.clone(),
+            network: w.network.clone(),
+            request_digest: digest.clone(),
+            state: "pending".into(),
+            approval: None,
+            created_ms: now_i,
+            expires_ms: now_i.saturating_add(ms(self.cfg.withdrawal_ttl)),
+            decided_ms: None,
+        };
+        let (row, _) = self.store.withdrawal_request(&new, now_i).await.map_err(store_err)?;
+        let pending = || {
+            format!(
+                "this withdrawal waits for its owner's approval with a passkey (request {}, {} {} to {}); \
+                 once approved in Sealgate, send it again",
+                row.id,
+                bounded(&row.amount),
+                bounded(&row.asset),
+                bounded(&row.destination)
+            )
+        };
+        let Some(text) = row.approval.as_deref().filter(|_| row.state == "approved") else {
+            return Err(refuse(pending()).await);
+        };
+        // The row says approved: check the approval itself, as if the row were a stranger's.
+        let approval: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let checked = crate::owner_ledger::check_approval(&approval, owner, cid, now / 1000);
+        let ok = match &checked {
+            Ok(a) => match a.statement.kind() {
+                sealgate_authority::StatementKind::Withdrawal(s) => {
+                    s.exch() == exchange
+                        && s.asset() == w.asset
+                        && sealgate_authority::Decimal::parse(&w.amount) == Some(s.amount())
+                        && s.destination() == w.destination
+                        && s.network() == w.network.as_deref()
+                        && B64.encode(s.request()) == digest
+                        && own.contains(&a.thumbprint)
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        };
+        let Ok(approved) = checked.as_ref().map_err(ToString::to_string).and_then(|a| {
+            if ok { Ok(a) } else { Err("it approves another request, or a key the envelope does not name".into()) }
+        }) else {
+            let why = checked.err().map_or_else(
+                || "it approves another request, or a key the envelope does not name".to_owned(),
+                |e| e.to_string(),
+            );
+            return Err(refuse(format!("the stored approval of this withdrawal is refused: {why}")).await);
+        };
+        let id = approved.statement.id().to_owned();
+        if self.revocations.approval_spent(owner, cid, &id) {
+            return Err(refuse("this withdrawal's approval was used already: approve it again".into()).await);
+        }
+        // A destination the owner's keys first approved less than the waiting period ago.
+        let wait = self.cfg.new_destination_wait.as_secs();
+        if wait > 0 {
+            let first = self
+                .revocations
+                .destination_since(owner, cid, &w.destination, own)
+                .map_or(approved.statement.iat(), |t| t.min(approved.statement.iat()));
+            if now / 1000 < first.saturating_add(wait) {
+                let hours = (first + wait - now / 1000).div_ceil(3600);
+                return Err(refuse(format!(
+                    "a new destination: withdrawals to it are allowed {wait} s after its first approval \
+                     (in about {hours} h); approve the withdrawal again then"
+                ))
+                .await);
+            }
+        }
+        // Spent on the record first, then in the store: a use that is not on the record
+        // never happens, and a second signer racing for it loses the row.
+        let detail = json!({"approval_id": id, "withdrawal": row.id, "exchange": exchange, "role": role.name(),
+            "asset": bounded(&w.asset), "amount": bounded(&w.amount), "destination": bounded(&w.destination)});
+        let action = crate::owner_ledger::WITHDRAWAL_USED.parse().unwrap_or(Action::Denied);
+        self.record(AuditEvent::new(format!("role:{}", role.name()), action, cid, detail).owner(owner)).await?;
+        self.revocations.kick();
+        if !self.store.use_withdrawal(owner, &row.id).await.map_err(store_err)? {
+            return Err(refuse("this withdrawal's approval was used already: approve it again".into()).await);
+        }
+        Ok(())
     }
 
     /// An anomaly detector fired: freeze the credential (the lockdown's status), drop it from
@@ -1110,6 +1297,22 @@ fn policy_of(
         SignerCallError::Denied("the credential's stored limits are unreadable".into())
     })?;
     Ok(policy.with_limits(&limits))
+}
+
+/// The digest an owner's withdrawal approval signs (statement S4 `request`): SHA-256 over
+/// the canonical request's method, path, query and body, each followed by a newline,
+/// in unpadded base64url.
+pub fn request_digest(r: &Request) -> String {
+    let text = format!("{}\n{}\n{}\n{}\n", r.method, r.path, r.query, r.body);
+    B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
+}
+
+/// 16 random bytes, base64url.
+fn random_id() -> String {
+    let mut b = [0u8; 16];
+    // The system RNG does not fail on the platforms we run on; a zero id would only collide.
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    B64.encode(b)
 }
 
 /// The owner's part of a policy (status and limits) as an owner state.

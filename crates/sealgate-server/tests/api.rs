@@ -1117,6 +1117,9 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         | ("PUT", "/v1/credentials/{id}/roles/{role}")
         | ("PUT", "/v1/credentials/{id}/limits")
         | ("PUT", "/v1/credentials/{id}/status") => (200, 404, 401),
+        // The matrix names a credential id, which is no withdrawal; approving needs a body.
+        ("POST", "/v1/withdrawals/{id}/approval") => (404, 404, 401),
+        ("POST", "/v1/withdrawals/{id}/approve") => (415, 415, 401),
         // The matrix's credentials name no owner authority: nothing to approve.
         ("POST", "/v1/credentials/{id}/approval") => (409, 404, 401),
         ("POST", "/v1/orders") | ("DELETE", "/v1/orders/{id}") => (503, 503, 401),

@@ -49,12 +49,16 @@ async fn register(api: &Api, who: &Session, pk: &SoftPasskey, name: &str) -> Val
 
 /// Seals binance_json to the trader role naming `own`, and stores it through the api.
 async fn create(api: &Api, world: &World, who: &Session, cid: &str, own: Option<&str>) {
+    create_scoped(api, world, who, cid, own, "read,trade").await;
+}
+
+async fn create_scoped(api: &Api, world: &World, who: &Session, cid: &str, own: Option<&str>, scope: &str) {
     let req = SealRequest {
         sub: "alice".into(),
         cid: cid.into(),
         exch: "binance".into(),
         aud: "trader".into(),
-        scope: Scope::parse_list("read,trade").expect("scope"),
+        scope: Scope::parse_list(scope).expect("scope"),
         iat: sealgate_server::now_ms() / 1000,
         own: own.map(|t| OwnerKeys::new([t]).expect("own")),
     };
@@ -243,6 +247,200 @@ async fn only_the_owners_passkey_loosens_past_the_signer() {
         for r in &records {
             assert!(!r.detail.contains(BINANCE_SECRET), "{}", r.detail);
         }
+    })
+    .await;
+}
+
+/// Raw SQL on the test database, as whoever can write to it.
+async fn raw(db: &harness::TestDb, sql: &str) -> u64 {
+    use sqlx::Connection as _;
+    match db.backend {
+        "sqlite" => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.expect("sqlite");
+            sqlx::query(sql).execute(&mut c).await.expect(sql).rows_affected()
+        }
+        _ => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("postgres");
+            sqlx::query(sql).execute(&mut c).await.expect(sql).rows_affected()
+        }
+    }
+}
+
+fn withdraw(cid: &str, address: &str, amount: &str) -> sealgate_server::client::ForwardCall {
+    let q = format!("coin=BTC&network=BTC&address={address}&amount={amount}");
+    call(cid, "POST", "/sapi/v1/capital/withdraw/apply", &q, "")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_withdrawal_waits_for_the_owners_passkey() {
+    harness::on_both("withdrawal_approval", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(sealgate_server::signer::SignerConfig {
+            new_destination_wait: std::time::Duration::ZERO,
+            ..world.signer_config()
+        });
+        // Another signer on the same chain, with the default 24 h wait for a new destination.
+        let waiting = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        world.store.create_user("alice", None).await.expect("user");
+        let alice = api.login("alice").await;
+        let pk = SoftPasskey::new();
+        let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+        create_scoped(&api, &world, &alice, "cid-w", Some(&thumb), "read,trade,withdraw").await;
+        create_scoped(&api, &world, &alice, "cid-plain-w", None, "read,trade,withdraw").await;
+
+        // Sealed with withdraw but naming no authority: nobody can approve, so refused.
+        let m = denied(
+            signer.forward(Role::Trader, &withdraw("cid-plain-w", "bc1qowner", "0.1")).await.map(|_| ()),
+            "no authority",
+        );
+        assert!(m.contains("names none"), "{m}");
+
+        // The first ask waits as a pending request, with what the owner is shown.
+        let w = withdraw("cid-w", "bc1qowner", "0.1");
+        let m = denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "pending");
+        assert!(m.contains("waits for its owner's approval"), "{m}");
+        let (status, list) = api.call(&alice, "GET", "/v1/withdrawals", None).await;
+        assert_eq!(status, 200, "{list}");
+        let pending = &list["withdrawals"][0];
+        assert_eq!(
+            (
+                pending["asset"].as_str(),
+                pending["amount"].as_str(),
+                pending["destination"].as_str(),
+                pending["role"].as_str()
+            ),
+            (Some("BTC"), Some("0.1"), Some("bc1qowner"), Some("trader")),
+            "{list}"
+        );
+        let id = pending["id"].as_str().expect("id").to_owned();
+        // Asking again joins the same request.
+        denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "still pending");
+        assert_eq!(
+            api.call(&alice, "GET", "/v1/withdrawals", None).await.1["withdrawals"].as_array().map(Vec::len),
+            Some(1)
+        );
+
+        let start = |id: String| {
+            let (api, alice) = (&api, &alice);
+            async move {
+                let (status, start) = api.call(alice, "POST", &format!("/v1/withdrawals/{id}/approval"), None).await;
+                assert_eq!(status, 200, "{start}");
+                start
+            }
+        };
+        let approve = |id: String, body: Value| {
+            let (api, alice) = (&api, &alice);
+            async move {
+                api.call(alice, "POST", &format!("/v1/withdrawals/{id}/approve"), Some(json!({"approval": body}))).await
+            }
+        };
+        // A passkey that is not alice's: refused.
+        let st = start(id.clone()).await;
+        let stranger = SoftPasskey::new();
+        let (status, r) = approve(
+            id.clone(),
+            json!({"statement": st["statement"], "credential": stranger.assert(&st["options"], &api.origin)}),
+        )
+        .await;
+        assert_eq!(status, 403, "{r}");
+        // The owner's passkey over a statement of another withdrawal (10 BTC elsewhere): refused.
+        let other = sealgate_authority::Withdrawal::new(
+            "binance",
+            "BTC",
+            sealgate_authority::Decimal::parse("10").expect("d"),
+            "bc1qattacker",
+            Some("BTC"),
+            [9; 32],
+        )
+        .expect("w");
+        let other =
+            Statement::new("alice", "cid-w", StatementKind::Withdrawal(other), sealgate_server::now_ms() / 1000)
+                .expect("statement");
+        let (status, r) = approve(id.clone(), sign_statement(&api, &pk, &other)).await;
+        assert_eq!(status, 409, "{r}");
+        // The owner's: approved.
+        let st = start(id.clone()).await;
+        let statement: Value = serde_json::from_str(st["statement"].as_str().expect("statement")).expect("json");
+        assert_eq!(statement["withdrawal"]["destination"], "bc1qowner", "{statement}");
+        let good = json!({"statement": st["statement"], "credential": pk.assert(&st["options"], &api.origin)});
+        let (status, r) = approve(id.clone(), good.clone()).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["state"], "approved");
+        // Approved twice: refused.
+        assert_eq!(approve(id.clone(), good).await.0, 409);
+
+        // A signer that makes new destinations wait refuses it (the owner approved it just now).
+        let m = denied(waiting.forward(Role::Trader, &w).await.map(|_| ()), "new destination");
+        assert!(m.contains("new destination"), "{m}");
+        // Another request (more BTC, same address) is not the approved one: it waits.
+        let m = denied(
+            signer.forward(Role::Trader, &withdraw("cid-w", "bc1qowner", "0.2")).await.map(|_| ()),
+            "another request",
+        );
+        assert!(m.contains("waits"), "{m}");
+        // The approved one is made, once.
+        signer.forward(Role::Trader, &w).await.expect("the approved withdrawal");
+        assert_eq!(world.sandbox.withdrawals().len(), 1);
+        let m = denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "made once");
+        assert!(m.contains("waits"), "{m}");
+
+        // A database writer puts the used approval back: the ledger spent it.
+        let n = raw(&db, &format!("UPDATE withdrawal_approvals SET state = 'approved' WHERE id = '{id}'")).await;
+        assert_eq!(n, 1);
+        raw(&db, "UPDATE withdrawal_approvals SET state = 'expired' WHERE state = 'pending'").await;
+        let m = denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "a used approval put back");
+        assert!(m.contains("used already"), "{m}");
+        // … or writes an approval of its own making onto a pending row: refused too.
+        raw(&db, &format!("UPDATE withdrawal_approvals SET state = 'expired' WHERE id = '{id}'")).await;
+        denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "new pending");
+        let attacker = SoftPasskey::new();
+        let row = world.store.pending_withdrawals("alice", i64::MAX / 2).await.expect("pending");
+        assert!(row.is_empty(), "the query bound is the expiry");
+        let rows = world.store.pending_withdrawals("alice", 0).await.expect("pending");
+        let fresh = rows.iter().find(|r| r.state == "pending").expect("a pending request");
+        let digest: [u8; 32] = B64.decode(&fresh.request_digest).expect("b64").try_into().expect("32");
+        let mine = sealgate_authority::Withdrawal::new(
+            "binance",
+            "BTC",
+            sealgate_authority::Decimal::parse("0.1").expect("d"),
+            "bc1qowner",
+            Some("BTC"),
+            digest,
+        )
+        .expect("w");
+        let mine = Statement::new("alice", "cid-w", StatementKind::Withdrawal(mine), sealgate_server::now_ms() / 1000)
+            .expect("statement");
+        let forged = member(&api, &sign_statement(&api, &attacker, &mine), &attacker).to_string().replace('\'', "''");
+        let n = raw(
+            &db,
+            &format!(
+                "UPDATE withdrawal_approvals SET state = 'approved', approval = '{forged}' WHERE id = '{}'",
+                fresh.id
+            ),
+        )
+        .await;
+        assert_eq!(n, 1);
+        let m = denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "an approval by the writer's key");
+        assert!(m.contains("approval of this withdrawal is refused"), "{m}");
+        assert_eq!(world.sandbox.withdrawals().len(), 1, "nothing more was withdrawn");
+
+        // An expired request cannot be approved.
+        raw(
+            &db,
+            &format!(
+                "UPDATE withdrawal_approvals SET state = 'pending', approval = NULL, expires_ms = 1 WHERE id = '{}'",
+                fresh.id
+            ),
+        )
+        .await;
+        let (status, r) = api.call(&alice, "POST", &format!("/v1/withdrawals/{}/approval", fresh.id), None).await;
+        assert_eq!(status, 409, "{r}");
+
+        // On the record: the approval and the one use.
+        let records = world.store.audit_range(0, 100_000).await.expect("audit");
+        assert_eq!(records.iter().filter(|r| r.action == "withdrawal_approved").count(), 1);
+        assert_eq!(records.iter().filter(|r| r.action == "withdrawal_used").count(), 1);
     })
     .await;
 }

@@ -47,6 +47,7 @@ mod rewrap;
 mod sessions;
 mod settings;
 mod store;
+mod withdrawals;
 
 pub use audit::{AuditRecord, AuditTail, NewAuditRecord};
 pub use audit_sqlite::{SqliteAuditAppender, WalCheckpoint, WalCheckpointer};
@@ -72,3 +73,4 @@ pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
 pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};
 pub use store::{Backend, Store, StoreOptions};
+pub use withdrawals::WithdrawalApproval;

@@ -30,7 +30,7 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 22] = [
     "anomaly_baselines",
     "anomaly_rules",
     "audit_log",
@@ -52,6 +52,7 @@ const TABLES: [&str; 21] = [
     "trades",
     "users",
     "webhook_endpoints",
+    "withdrawal_approvals",
 ];
 
 /// Every row of every table (including the migrator's own), as text: `(table, row)`.
@@ -97,11 +98,17 @@ async fn all_rows(db: &TestDb) -> Vec<(String, String)> {
 async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
     on_both("migrations", |db| async move {
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            store.applied_migrations().await.expect("migrations"),
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        );
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
-        assert_eq!(again.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            again.applied_migrations().await.expect("migrations"),
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        );
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
         // The schema has every table (queried directly: fresh tables have no rows).
@@ -169,7 +176,10 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         }
 
         let store = connect(&db).await;
-        assert_eq!(store.applied_migrations().await.expect("migrations"), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            store.applied_migrations().await.expect("migrations"),
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        );
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
         let b1 = store.get_credential("bob", "b1").await.expect("get").expect("bob's b1");
@@ -1046,6 +1056,32 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         // An anomaly baseline and rule overrides: counts and thresholds, no secret.
         store.put_anomaly_baseline("jan", "cid-k", r#"{"orders":3}"#).await.expect("baseline");
         store.set_anomaly_overrides("jan", "cid-k", Some(r#"{"burst_factor":8}"#)).await.expect("overrides");
+        // A withdrawal waiting for approval: what the owner is shown, and a digest.
+        let w = sealgate_store::WithdrawalApproval {
+            id: "w1".into(),
+            owner: "jan".into(),
+            credential_id: "cid-k".into(),
+            exchange: "kraken".into(),
+            role: "trader".into(),
+            asset: "XBT".into(),
+            amount: "0.5".into(),
+            destination: "bc1qjan".into(),
+            network: None,
+            request_digest: "AAAA".into(),
+            state: "pending".into(),
+            approval: None,
+            created_ms: 1,
+            expires_ms: i64::MAX,
+            decided_ms: None,
+        };
+        let (row, created) = store.withdrawal_request(&w, 2).await.expect("withdrawal");
+        assert!(created && row == w);
+        let again = sealgate_store::WithdrawalApproval { id: "w2".into(), ..w.clone() };
+        assert_eq!(
+            store.withdrawal_request(&again, 2).await.expect("again"),
+            (w, false),
+            "one live request per digest"
+        );
         let job = store.enqueue("jan", "cid-k", "full", 3, Duration::ZERO).await.expect("job");
         let claimed = store.claim("w", Duration::from_secs(5)).await.expect("claim").expect("job");
         assert_eq!(claimed.id, job);

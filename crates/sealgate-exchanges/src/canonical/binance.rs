@@ -13,7 +13,7 @@
 
 use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form::{self, Pairs, get};
-use super::{Canonical, Endpoint, check_listed, entry, refuse, shown};
+use super::{Canonical, Endpoint, WithdrawalFacts, check_listed, entry, refuse, shown};
 use crate::facts::{Amount, Leg, Price, Side};
 use crate::{EndpointClass, Error, OrderFacts, Request};
 
@@ -45,6 +45,8 @@ pub(crate) struct Family {
     always: &'static [&'static str],
     /// Parameters that may repeat (Binance's dust `asset=A&asset=B`).
     repeatable: &'static [(&'static str, &'static str)],
+    /// The withdraw endpoints (method, path) with their network and tag/memo parameters.
+    withdrawals: &'static [(&'static str, &'static str, &'static str, &'static str)],
 }
 
 pub(crate) static BINANCE: Family = Family {
@@ -53,6 +55,7 @@ pub(crate) static BINANCE: Family = Family {
     limit_types: &["LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
     always: &["recvWindow", "timestamp"],
     repeatable: &[("/sapi/v1/asset/dust", "asset")],
+    withdrawals: &[("POST", "/sapi/v1/capital/withdraw/apply", "network", "addressTag")],
 };
 
 pub(crate) static MEXC: Family = Family {
@@ -61,6 +64,10 @@ pub(crate) static MEXC: Family = Family {
     limit_types: &["LIMIT", "LIMIT_MAKER", "IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"],
     always: &["recvWindow", "timestamp"],
     repeatable: &[],
+    withdrawals: &[
+        ("POST", "/api/v3/capital/withdraw", "netWork", "memo"),
+        ("POST", "/api/v3/capital/withdraw/apply", "network", "memo"),
+    ],
 };
 
 pub(crate) fn read(req: &Request, class: EndpointClass, fam: &Family) -> Result<Canonical, Error> {
@@ -95,13 +102,34 @@ pub(crate) fn read(req: &Request, class: EndpointClass, fam: &Family) -> Result<
             }
         }
     };
+    let withdrawal = withdrawal(fam, &req.method, &req.path, &all)?;
     let request = Request {
         method: req.method.clone(),
         path: req.path.clone(),
         query: form::encode(&query),
         body: form::encode(&body),
     };
-    Ok(Canonical { request, order })
+    Ok(Canonical { request, order, withdrawal })
+}
+
+/// The withdrawal a request to one of the family's withdraw endpoints makes (its names:
+/// `[network, tag]` parameters per endpoint): asset, amount and address are required.
+fn withdrawal(fam: &Family, method: &str, path: &str, p: &Pairs) -> Result<Option<WithdrawalFacts>, Error> {
+    let Some((_, _, network, tag)) = fam.withdrawals.iter().find(|(m, w, _, _)| *m == method && *w == path) else {
+        return Ok(None);
+    };
+    let need = |n: &str| get(p, n).filter(|v| !v.is_empty()).ok_or_else(|| refuse(format!("a withdrawal without {n}")));
+    let (asset, amount, address) = (need("coin")?, need("amount")?, need("address")?);
+    let destination = match get(p, tag).filter(|t| !t.is_empty()) {
+        Some(t) => format!("{address} {t}"),
+        None => address.to_owned(),
+    };
+    Ok(Some(WithdrawalFacts {
+        asset: asset.to_owned(),
+        amount: amount.to_owned(),
+        destination,
+        network: get(p, network).filter(|n| !n.is_empty()).map(str::to_owned),
+    }))
 }
 
 /// The value of `prefix` + `name` with the first letter of `name`
@@ -745,6 +773,42 @@ mod tests {
                 &Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&price=1", "")
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn withdrawals_are_read_as_the_exchange_executes_them() {
+        let w = |id: &str, path: &str, q: &str| {
+            crate::canonicalize(id, &Request::new("POST", path, q, "")).map(|c| c.withdrawal)
+        };
+        let f = w(
+            "binance",
+            "/sapi/v1/capital/withdraw/apply",
+            "coin=XRP&network=XRP&address=rX1&addressTag=42&amount=10.5",
+        )
+        .expect("read")
+        .expect("facts");
+        assert_eq!(
+            (f.asset.as_str(), f.amount.as_str(), f.destination.as_str(), f.network.as_deref()),
+            ("XRP", "10.5", "rX1 42", Some("XRP"))
+        );
+        // Without an address, or twice the amount: refused, never read one way.
+        assert!(w("binance", "/sapi/v1/capital/withdraw/apply", "coin=BTC&amount=1").is_err());
+        assert!(w("binance", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=a&amount=1&amount=2").is_err());
+        // The same address in the query and the body is a duplicate too.
+        assert!(
+            crate::canonicalize(
+                "binance",
+                &Request::new("POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=a&amount=1", "address=b")
+            )
+            .is_err()
+        );
+        let f = w("mexc", "/api/v3/capital/withdraw", "coin=USDT&netWork=TRC20&address=T9&amount=5").expect("read");
+        assert_eq!(f.and_then(|f| f.network), Some("TRC20".into()));
+        // Other withdraw-class calls carry no withdrawal facts.
+        assert_eq!(
+            w("binance", "/sapi/v1/asset/transfer", "type=MAIN_UMFUTURE&asset=USDT&amount=1").expect("read"),
+            None
         );
     }
 }

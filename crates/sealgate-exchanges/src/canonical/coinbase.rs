@@ -85,7 +85,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
         query: form::encode(&query),
         body: body.map(|o| json::print(&Value::Object(o))).unwrap_or_default(),
     };
-    Ok(Canonical { request, order })
+    Ok(Canonical { request, order, withdrawal: None })
 }
 
 fn order(o: &Map<String, Value>) -> Result<OrderFacts, Error> {

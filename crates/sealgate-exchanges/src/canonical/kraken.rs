@@ -97,7 +97,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
         Params::Json(o) => json::print(&Value::Object(o.clone())),
     };
     let request = Request { method: req.method.clone(), path: req.path.clone(), query: String::new(), body };
-    Ok(Canonical { request, order })
+    Ok(Canonical { request, order, withdrawal: None })
 }
 
 /// One `AddOrder` (or batch) order; `Err(why)` when its size is not read.

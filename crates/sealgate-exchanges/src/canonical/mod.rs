@@ -23,6 +23,23 @@ pub struct Canonical {
     pub request: Request,
     /// What the request does with orders, for the policy.
     pub order: OrderFacts,
+    /// What it withdraws, where the reader knows the endpoint (Binance's and MEXC's
+    /// withdrawals today); `None` for every other request, withdraw-class ones included.
+    pub withdrawal: Option<WithdrawalFacts>,
+}
+
+/// A withdrawal as the exchange will execute it, read from the canonical request: what the
+/// owner approves (`sealgate-authority` statement S4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawalFacts {
+    /// The asset, as the exchange spells it.
+    pub asset: String,
+    /// The amount, as sent (a decimal string).
+    pub amount: String,
+    /// The address, with its tag or memo after a space when there is one.
+    pub destination: String,
+    /// The network, when the request names one.
+    pub network: Option<String>,
 }
 
 /// Read `req` as exchange `id` reads it, refuse anything ambiguous, and
@@ -60,7 +77,7 @@ fn unread(id: &str, req: &Request, class: EndpointClass) -> Result<Canonical, Er
         }
     }
     let order = if class == EndpointClass::Trade { OrderFacts::unknown() } else { OrderFacts::no_order(None) };
-    Ok(Canonical { request: req.clone(), order })
+    Ok(Canonical { request: req.clone(), order, withdrawal: None })
 }
 
 /// Deribit reads a JSON-RPC body's `method` (its HTTP API also takes a

@@ -106,7 +106,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
         Body::Many(v) => json::print(&Value::Array(v.into_iter().map(Value::Object).collect())),
     };
     let request = Request { method: req.method.clone(), path: req.path.clone(), query: form::encode(&query), body };
-    Ok(Canonical { request, order })
+    Ok(Canonical { request, order, withdrawal: None })
 }
 
 /// The one instrument every object names, if they agree.
