@@ -216,9 +216,35 @@ async function showIncidents() {
   }
 }
 
+// Withdrawals a service asked for, waiting for the owner's passkey.
+async function showWithdrawals() {
+  const { withdrawals } = await api('GET', '/v1/withdrawals');
+  $('withdrawals').hidden = withdrawals.length === 0;
+  $('withdrawals-list').replaceChildren(...withdrawals.map((w) => el('li', { 'data-id': w.id },
+    el('span', {}, el('strong', { text: `${w.amount} ${w.asset}` }),
+      ` to ${w.destination}${w.network ? ` (${w.network})` : ''} — ${exchangeName(w.exchange)}, asked by ${w.role}, ${when(w.created_ms)}`),
+    el('button', { type: 'button', class: 'small', 'data-approve': w.id, onclick: () => approveWithdrawal(w) }, 'Approve'))));
+}
+
+async function approveWithdrawal(w) {
+  try {
+    const start = await api('POST', `/v1/withdrawals/${encodeURIComponent(w.id)}/approval`);
+    const s = JSON.parse(start.statement).withdrawal;
+    const ok = await confirmDialog('Approve this withdrawal?', `${s.amount} ${s.asset} to ${s.destination}${s.network ? ` on ${s.network}` : ''} (${exchangeName(s.exch)}). Your passkey signs exactly this request; the service must then send it within 5 minutes. A destination you approve for the first time may have to wait (24 h by default).`, 'Approve with passkey');
+    if (!ok) return;
+    const credential = await approve(start.options);
+    await api('POST', `/v1/withdrawals/${encodeURIComponent(w.id)}/approve`, { approval: { statement: start.statement, credential } });
+    say('Withdrawal approved: the service can now send it again.');
+    await showWithdrawals();
+  } catch (e) {
+    showAlert(e.name === 'NotAllowedError' ? 'The passkey request was cancelled or timed out: nothing was approved.' : e.message);
+  }
+}
+
 async function showCredentials() {
   const creds = await loadCredentials();
   await showIncidents();
+  await showWithdrawals();
   showScreen('credentials');
   const body = $('credentials-body');
   body.replaceChildren();

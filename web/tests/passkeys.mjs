@@ -8,7 +8,7 @@
 //   SEALGATE_ARTIFACTS directory for screenshots; SEALGATE_RESULT where to write the result
 //   CHROMIUM           the browser (default /usr/bin/chromium)
 import { chromium } from 'playwright-core';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (k, d) => {
@@ -121,6 +121,29 @@ try {
   check(after > before, `the passkey signed (sign count ${before} -> ${after})`);
   log('frozen and unfrozen with the passkey', cid);
   writeFileSync(RESULT, JSON.stringify({ thumbprint, cid }));
+
+  // The test now has a service ask for a withdrawal with this credential (a pending request,
+  // as the signer writes it) and says go: the owner approves it on the credentials screen.
+  const deadline = Date.now() + 60000;
+  while (!existsSync(`${RESULT}.go`)) {
+    check(Date.now() < deadline, 'no pending withdrawal within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.evaluate(() => { location.hash = '#/passkeys'; });
+  await visible('#passkey-form');
+  await page.evaluate(() => { location.hash = '#/credentials'; });
+  await visible('#withdrawals-list li');
+  const asked = await page.locator('#withdrawals-list li').first().textContent();
+  check(asked.includes('0.25 BTC') && asked.includes('bc1qbrowser'), `pending withdrawal shown: ${asked}`);
+  await page.locator('#withdrawals-list li button').first().click();
+  await visible('#confirm');
+  const shownWithdrawal = await page.locator('#confirm-text').textContent();
+  check(shownWithdrawal.includes('0.25 BTC to bc1qbrowser'), `approval dialog: ${shownWithdrawal}`);
+  await page.screenshot({ path: join(ART, 'passkeys-03-approve-withdrawal.png'), fullPage: true });
+  await page.click('#confirm-ok');
+  await page.locator('#withdrawals').waitFor({ state: 'hidden' });
+  log('withdrawal approved');
+  writeFileSync(`${RESULT}.done`, 'ok');
   ok = true;
 } finally {
   if (!ok) {

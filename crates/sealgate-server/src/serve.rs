@@ -111,6 +111,9 @@ pub struct ServeOptions {
     pub exchange_urls: Vec<(String, String)>,
     /// Roles that may have signatures returned by `/v1/sign`.
     pub allow_sign: Vec<Role>,
+    /// How long after its first approval a new withdrawal destination may receive funds
+    /// (the signer's `new_destination_wait`).
+    pub new_destination_wait: std::time::Duration,
     /// Import workers in this process.
     pub importer_workers: usize,
     /// How long an import job stays claimed without a checkpoint (each page
@@ -188,6 +191,7 @@ impl Default for ServeOptions {
             service_keys: None,
             exchange_urls: Vec::new(),
             allow_sign: Vec::new(),
+            new_destination_wait: SignerConfig::default().new_destination_wait,
             importer_workers: 1,
             import_lease: Duration::from_secs(60),
             oidc: None,
@@ -925,6 +929,7 @@ pub async fn run(
                 exchanges,
                 sign_allowed: opts.allow_sign.clone(),
                 state_file: Some(data.join(SIGNER_STATE)),
+                new_destination_wait: opts.new_destination_wait,
                 ..SignerConfig::default()
             };
             let signer = Arc::new(

@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// body and sends no passphrase in clear (Gate, Bitstamp, Deribit); others: forward.
     #[arg(long, value_delimiter = ',')]
     allow_sign: Vec<String>,
+    /// Seconds after the owner first approves a withdrawal to a new destination before
+    /// funds may go there (0: no wait). Each withdrawal still needs the owner's passkey.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
+    new_destination_wait: u64,
     /// Import workers in this process.
     #[arg(long, default_value_t = 1)]
     importer_workers: usize,
@@ -213,6 +217,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let url = sealgate_server::serve::exchange_base_url(url).with_context(|| format!("--exchange-url {e:?}"))?;
         opts.exchange_urls.push((id.to_owned(), url));
     }
+    opts.new_destination_wait = std::time::Duration::from_secs(a.new_destination_wait);
     for r in &a.allow_sign {
         opts.allow_sign
             .push(sealgate_policy::Role::parse(r).with_context(|| format!("--allow-sign: unknown role {r:?}"))?);

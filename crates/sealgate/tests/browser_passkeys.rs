@@ -6,8 +6,10 @@
 //! The page, opened at `http://localhost:PORT` (WebAuthn's relying party is `localhost`),
 //! registers a passkey, is refused a second one on the same authenticator (the registered
 //! credential is excluded), seals a credential, freezes it, and unfreezes it with the passkey's
-//! approval of the exact new state it shows. Then, in Rust: the approval as recorded verifies
-//! and names that passkey; the stored passkey is the
+//! approval of the exact new state it shows; then a service asks for a withdrawal with it
+//! (the pending request the signer writes, made here in the store) and the owner approves it
+//! on the credentials screen. Then, in Rust: the approvals as recorded verify and name that
+//! passkey; the stored passkey is the
 //! one the page listed, the registration is audited, and the envelope the browser sealed
 //! carries `own` = exactly that passkey's thumbprint in its protected header. (Second
 //! passkeys with a step-up, and removals, run against the api in
@@ -57,20 +59,77 @@ async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
     assert!(base.starts_with("http://localhost:") && login.starts_with(&base), "{base} {login}");
 
     let result_path = dir.path().join("result.json");
-    run_node(
-        &root,
-        "passkeys.mjs",
-        &[
-            ("SEALGATE_BASE", base),
-            ("SEALGATE_LOGIN", login),
-            ("SEALGATE_API_KEY", API_KEY.to_owned()),
-            ("SEALGATE_SECRET", SECRET.to_owned()),
-            ("SEALGATE_ARTIFACTS", artifacts.display().to_string()),
-            ("SEALGATE_RESULT", result_path.display().to_string()),
-            ("CHROMIUM", CHROMIUM.to_owned()),
-        ],
-        Duration::from_secs(180),
+    let (node_root, node_result) = (root.clone(), result_path.display().to_string());
+    let node = tokio::task::spawn_blocking(move || {
+        run_node(
+            &node_root,
+            "passkeys.mjs",
+            &[
+                ("SEALGATE_BASE", base),
+                ("SEALGATE_LOGIN", login),
+                ("SEALGATE_API_KEY", API_KEY.to_owned()),
+                ("SEALGATE_SECRET", SECRET.to_owned()),
+                ("SEALGATE_ARTIFACTS", artifacts.display().to_string()),
+                ("SEALGATE_RESULT", node_result),
+                ("CHROMIUM", CHROMIUM.to_owned()),
+            ],
+            Duration::from_secs(180),
+        )
+    });
+    // The page has sealed, frozen and unfrozen its credential: a service now asks for a
+    // withdrawal with it (the pending request the signer writes), and the page approves it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    while !result_path.exists() {
+        assert!(!node.is_finished() && std::time::Instant::now() < deadline, "the page did not get to the withdrawal");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let staged: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
+    let cid = staged["cid"].as_str().expect("cid").to_owned();
+    let db_url = format!("sqlite://{}?mode=rw", data.join("sealgate.db").display());
+    let store = sealgate_store::Store::connect(&db_url).await.expect("store");
+    let request = sealgate_exchanges::Request::new(
+        "POST",
+        "/sapi/v1/capital/withdraw/apply",
+        "coin=BTC&network=BTC&address=bc1qbrowser&amount=0.25",
+        "",
     );
+    let canonical = sealgate_exchanges::canonicalize("binance", &request).expect("canonical").request;
+    let now = i64::try_from(sealgate_server::now_ms()).expect("now");
+    let asked = sealgate_store::WithdrawalApproval {
+        id: "browser-withdrawal-1".into(),
+        owner: sealgate_server::serve::LOCAL_USER.into(),
+        credential_id: cid.clone(),
+        exchange: "binance".into(),
+        role: "trader".into(),
+        asset: "BTC".into(),
+        amount: "0.25".into(),
+        destination: "bc1qbrowser".into(),
+        network: Some("BTC".into()),
+        request_digest: sealgate_server::signer::request_digest(&canonical),
+        state: "pending".into(),
+        approval: None,
+        created_ms: now,
+        expires_ms: now + 300_000,
+        decided_ms: None,
+    };
+    store.withdrawal_request(&asked, now).await.expect("pending withdrawal");
+    std::fs::write(dir.path().join("result.json.go"), b"go").expect("go");
+    node.await.expect("node");
+    assert!(dir.path().join("result.json.done").exists());
+    // The approval on the row is the passkey's, of exactly that request.
+    let row =
+        store.withdrawal(sealgate_server::serve::LOCAL_USER, "browser-withdrawal-1").await.expect("row").expect("row");
+    assert_eq!(row.state, "approved");
+    let approval: Value = serde_json::from_str(row.approval.as_deref().expect("approval")).expect("json");
+    let approved = sealgate_server::owner_ledger::check_approval(
+        &approval,
+        sealgate_server::serve::LOCAL_USER,
+        &cid,
+        u64::try_from(now).expect("now") / 1000,
+    )
+    .expect("the approval verifies");
+    assert_eq!(approved.statement.canonical(), row_statement(&approval));
+    store.close().await;
     let result: Value = serde_json::from_slice(&std::fs::read(&result_path).expect("result")).expect("result json");
     let thumbprint = result["thumbprint"].as_str().expect("thumbprint");
     let cid = result["cid"].as_str().expect("cid");
@@ -112,4 +171,9 @@ async fn a_passkey_registered_in_the_browser_is_named_in_what_it_seals() {
     assert_eq!(header["own"], serde_json::json!([thumbprint]), "{header}");
     store.close().await;
     assert!(!proc.logs().contains(SECRET), "the canary is in the server's logs");
+}
+
+/// The statement text an approval member carries.
+fn row_statement(approval: &Value) -> Vec<u8> {
+    approval["statement"].as_str().expect("statement").as_bytes().to_vec()
 }
