@@ -17,7 +17,6 @@ use sealgate_audit::Action;
 use sealgate_audit::user_export::{UserExportError, verify_user_export};
 use sealgate_custody::Custody;
 use sealgate_custody::local::{LocalCustody, MasterKey};
-use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_server::api::{self, ApiState, RecipientSet};
 use sealgate_server::audit::{AuditEvent, AuditLog, CheckpointPolicy};
 use sealgate_server::auth::{Auth, AuthConfig, LocalConfig};
@@ -26,6 +25,7 @@ use serde_json::{Value, json};
 
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
+mod session;
 
 /// Never in Alice's export: it is only in Bob's records.
 const BOB_CANARY: &str = "bob-only-CANARY-5e1f";
@@ -83,18 +83,7 @@ async fn start(url: &str) -> Env {
 impl Env {
     /// A session cookie header for `user`.
     async fn login(&self, user: &str) -> String {
-        let token = self.auth.issue_login_token(user).await.expect("token");
-        let r =
-            self.http.get(format!("{}/login?token={}", self.base, token.expose_secret())).send().await.expect("login");
-        assert_eq!(r.status().as_u16(), 303);
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("sealgate_session=").map(|v| v.split(';').next().unwrap_or("").to_owned()))
-            .expect("session cookie");
-        format!("sealgate_session={cookie}")
+        format!("sealgate_session={}", session::login(&self.http, &self.base, &self.auth, user).await.cookie)
     }
 
     async fn get(&self, path: &str, cookie: Option<&str>) -> (u16, String) {

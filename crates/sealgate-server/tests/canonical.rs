@@ -5,6 +5,7 @@
 //! envelope is opened, and the refusal is audited; what is forwarded is the
 //! canonical request, which the sandbox executes exactly as judged.
 
+mod session;
 mod support;
 
 use sealgate_policy::Role;

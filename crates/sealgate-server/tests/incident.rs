@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
 mod notify_sink;
+mod session;
 
 use notify_sink::{Sink, start_sink};
 
@@ -46,11 +47,7 @@ struct Env {
     seen: std::sync::Mutex<Vec<String>>,
 }
 
-#[derive(Clone)]
-struct Who {
-    cookie: String,
-    csrf: String,
-}
+use session::Session as Who;
 
 async fn start(url: &str) -> Env {
     let dir = tempfile::tempdir().expect("dir");
@@ -108,21 +105,7 @@ impl Env {
     }
 
     async fn login(&self, user: &str) -> Who {
-        let token = self.auth.issue_login_token(user).await.expect("token");
-        let r =
-            self.http.get(format!("{}/login?token={}", self.base, token.expose_secret())).send().await.expect("login");
-        assert_eq!(r.status().as_u16(), 303);
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("sealgate_session="))
-            .and_then(|c| c.split(';').next())
-            .expect("session cookie")
-            .to_owned();
-        let body: Value = r.json().await.expect("json");
-        Who { cookie, csrf: body["csrf_token"].as_str().expect("csrf").to_owned() }
+        session::login(&self.http, &self.base, &self.auth, user).await
     }
 
     async fn active_key(&self, role: &str) -> sealgate_custody::KeyInfo {

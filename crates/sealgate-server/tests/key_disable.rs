@@ -7,6 +7,7 @@
 
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
+mod session;
 mod support;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@
 
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
+mod session;
 mod support;
 
 use base64::Engine as _;

@@ -9,6 +9,7 @@
 
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
+mod session;
 mod support;
 
 use std::time::Duration;

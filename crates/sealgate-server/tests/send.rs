@@ -3,6 +3,7 @@
 //! after a documented clock or nonce rejection; an order whose answer
 //! merely contains a rejection code is sent once.
 
+mod session;
 mod support;
 
 use std::collections::HashMap;

@@ -9,6 +9,7 @@
 //!   it gets no second copy elsewhere: the order reached the exchange at most once;
 //! - configuration mistakes are refused in words.
 
+mod session;
 mod support;
 
 use std::net::SocketAddr;

@@ -22,6 +22,8 @@ use sealgate_server::signer::{Signer, SignerConfig};
 use sealgate_store::{NewCredential, NewEnvelope, Store};
 use serde_json::Value;
 
+pub use crate::session::Session;
+
 pub const BINANCE_KEY: &str = "bn-key-0001";
 pub const BINANCE_SECRET: &str = "CANARY-binance-secret-5f3c9e1a";
 pub const KRAKEN_KEY: &str = "kr-key-0001";
@@ -215,11 +217,6 @@ pub struct Api {
     pub origin: String,
 }
 
-pub struct Session {
-    pub cookie: String,
-    pub csrf: String,
-}
-
 /// The api on the world's store and audit writer. With `signer`, it is in the signer's
 /// process (a revoke tells it at once); without, it is another process.
 pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
@@ -256,27 +253,14 @@ pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
 
 impl Api {
     pub async fn login(&self, user: &str) -> Session {
-        use sealgate_envelope::secrecy::ExposeSecret as _;
-        let token = self.auth.issue_login_token(user).await.expect("token");
-        let r =
-            self.http.get(format!("{}/login?token={}", self.base, token.expose_secret())).send().await.expect("login");
-        assert_eq!(r.status().as_u16(), 303);
-        let cookie = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("sealgate_session=").and_then(|c| c.split(';').next()).map(str::to_owned))
-            .expect("session cookie");
-        let body: Value = r.json().await.expect("json");
-        Session { cookie, csrf: body["csrf_token"].as_str().expect("csrf").to_owned() }
+        crate::session::login(&self.http, &self.base, &self.auth, user).await
     }
 
     pub async fn call(&self, who: &Session, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut rb = self
             .http
             .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), format!("{}{path}", self.base))
-            .header("cookie", format!("sealgate_session={}; sealgate_csrf={}", who.cookie, who.csrf))
+            .header("cookie", who.cookies())
             .header("x-csrf-token", &who.csrf);
         if let Some(b) = body {
             rb = rb.header("content-type", "application/json").body(b.to_string());
