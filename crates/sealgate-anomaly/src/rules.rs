@@ -107,6 +107,32 @@ impl Rules {
         Ok(rules)
     }
 
+    /// The rules that fire whenever either would: each threshold at its stricter end
+    /// (detectors on if either is; the lower factor, floor, share, deviation and history;
+    /// the higher illiquidity line and the longer withdraw window). What a credential that
+    /// names its owner's authority gets from its stored overrides: a row a database writer
+    /// loosened loosens nothing (`Rules::default().strictest(&stored)`).
+    #[must_use]
+    pub fn strictest(&self, other: &Self) -> Self {
+        Self {
+            enabled: self.enabled || other.enabled,
+            illiquid_min_volume_24h: self.illiquid_min_volume_24h.max(other.illiquid_min_volume_24h),
+            max_volume_share_pct: self.max_volume_share_pct.min(other.max_volume_share_pct),
+            new_symbol_min_history: self.new_symbol_min_history.min(other.new_symbol_min_history),
+            new_symbol_size_factor: self.new_symbol_size_factor.min(other.new_symbol_size_factor),
+            new_symbol_min_notional: self.new_symbol_min_notional.min(other.new_symbol_min_notional),
+            price_deviation_pct: self.price_deviation_pct.min(other.price_deviation_pct),
+            burst_factor: self.burst_factor.min(other.burst_factor),
+            burst_floor_per_minute: self.burst_floor_per_minute.min(other.burst_floor_per_minute),
+            burst_floor_per_hour: self.burst_floor_per_hour.min(other.burst_floor_per_hour),
+            burst_floor_notional_per_hour: self.burst_floor_notional_per_hour.min(other.burst_floor_notional_per_hour),
+            off_hours_factor: self.off_hours_factor.min(other.off_hours_factor),
+            off_hours_min_orders: self.off_hours_min_orders.min(other.off_hours_min_orders),
+            withdraw_denials_max: self.withdraw_denials_max.min(other.withdraw_denials_max),
+            withdraw_denials_window_ms: self.withdraw_denials_window_ms.max(other.withdraw_denials_window_ms),
+        }
+    }
+
     /// Checks every value is in its range.
     pub fn validate(&self) -> Result<(), Error> {
         let range = |field: &'static str, v: f64, lo: f64, hi: f64, reason: &'static str| {
@@ -138,6 +164,21 @@ impl Rules {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strictest_keeps_tightenings_and_drops_loosenings() {
+        let d = Rules::default();
+        let loose = d
+            .with_overrides(r#"{"enabled":false,"burst_factor":50,"illiquid_min_volume_24h":1,"withdraw_denials_window_ms":1000,"price_deviation_pct":90}"#)
+            .expect("loose");
+        assert_eq!(d.strictest(&loose), d, "a loosened row loosens nothing");
+        let tight = d
+            .with_overrides(r#"{"burst_factor":2,"illiquid_min_volume_24h":90000,"withdraw_denials_window_ms":7200000,"off_hours_factor":0.1}"#)
+            .expect("tight");
+        assert_eq!(d.strictest(&tight), tight, "a tightened row applies");
+        assert_eq!(loose.strictest(&tight), tight.strictest(&loose), "commutative");
+        assert!(d.strictest(&loose).validate().is_ok());
+    }
+
     use super::*;
 
     #[test]

@@ -8,6 +8,8 @@
 //! A plain main: `cargo bench -p sealgate-server --bench anomaly`.
 //! The detectors' own cost per order: `cargo bench -p sealgate-anomaly --bench detectors`.
 
+#[path = "../tests/session/mod.rs"]
+mod session;
 #[path = "../tests/support/mod.rs"]
 #[allow(unused_imports)]
 mod support;

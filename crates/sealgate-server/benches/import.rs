@@ -4,6 +4,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/session/mod.rs"]
+mod session;
 #[path = "../tests/support/mod.rs"]
 mod support;
 

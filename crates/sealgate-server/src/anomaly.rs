@@ -78,6 +78,12 @@ impl Default for AnomalyConfig {
 }
 
 /// One credential's baseline and rules, as last read.
+/// The rules applied: for a credential that names its owner's authority (`owner_bound`), the
+/// stored overrides only tighten the defaults (a row is not the owner's word).
+fn effective(stored: &Rules, owner_bound: bool) -> Rules {
+    if owner_bound { Rules::default().strictest(stored) } else { stored.clone() }
+}
+
 struct Slot {
     baseline: Baseline,
     rules: Rules,
@@ -211,6 +217,7 @@ impl Detectors {
         cid: &str,
         exchange: &str,
         facts: &OrderFacts,
+        owner_bound: bool,
     ) -> Result<Option<Verdict>, SignerCallError> {
         if !self.cfg.enabled || !facts.places_order {
             return Ok(None);
@@ -239,7 +246,8 @@ impl Detectors {
         let json = {
             let mut slots = lock(&self.slots);
             let Some(slot) = slots.get_mut(&(owner.to_owned(), cid.to_owned())) else { return Ok(None) };
-            if let Err(v) = sealgate_anomaly::check_order(&slot.rules, &slot.baseline, &order, &market) {
+            let rules = effective(&slot.rules, owner_bound);
+            if let Err(v) = sealgate_anomaly::check_order(&rules, &slot.baseline, &order, &market) {
                 return Ok(Some(v));
             }
             slot.baseline.record_order(&order);
@@ -255,6 +263,7 @@ impl Detectors {
         store: &Store,
         owner: &str,
         cid: &str,
+        owner_bound: bool,
     ) -> Result<Option<Verdict>, SignerCallError> {
         if !self.cfg.enabled {
             return Ok(None);
@@ -264,8 +273,9 @@ impl Detectors {
         let (verdict, json) = {
             let mut slots = lock(&self.slots);
             let Some(slot) = slots.get_mut(&(owner.to_owned(), cid.to_owned())) else { return Ok(None) };
-            slot.baseline.record_withdraw_denied(now, &slot.rules);
-            (sealgate_anomaly::check_withdraw_denied(&slot.rules, &slot.baseline, now).err(), slot.baseline.to_json())
+            let rules = effective(&slot.rules, owner_bound);
+            slot.baseline.record_withdraw_denied(now, &rules);
+            (sealgate_anomaly::check_withdraw_denied(&rules, &slot.baseline, now).err(), slot.baseline.to_json())
         };
         store.put_anomaly_baseline(owner, cid, &json).await.map_err(store_err)?;
         Ok(verdict)

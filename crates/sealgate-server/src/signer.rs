@@ -853,7 +853,8 @@ impl Signer {
                 !matches!(denial, sealgate_policy::Denial::KillSwitch | sealgate_policy::Denial::CredentialInactive(_));
             if class == EndpointClass::Withdraw
                 && counts
-                && let Some(v) = self.anomaly.withdraw_denied(&self.store, owner, call.credential_id.as_str()).await?
+                && let Some(v) =
+                    self.anomaly.withdraw_denied(&self.store, owner, call.credential_id.as_str(), own.is_some()).await?
             {
                 return Err(self.freeze_for_anomaly(role, exchange, owner, call, &v).await);
             }
@@ -875,6 +876,7 @@ impl Signer {
                     call.credential_id.as_str(),
                     exchange,
                     &canon.order,
+                    own.is_some(),
                 )
                 .await?
         {

@@ -445,3 +445,39 @@ async fn each_withdrawal_waits_for_the_owners_passkey() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detector_rules_a_database_writer_loosens_stay_strict() {
+    harness::on_both("anomaly_rules_owner_bound", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        world.store.create_user("alice", None).await.expect("user");
+        let alice = api.login("alice").await;
+        let pk = SoftPasskey::new();
+        let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+        create(&api, &world, &alice, "cid-own", Some(&thumb)).await;
+        create(&api, &world, &alice, "cid-plain", None).await;
+        // A database writer switches the detectors off for both.
+        for cid in ["cid-own", "cid-plain"] {
+            world.store.set_anomaly_overrides("alice", cid, Some(r#"{"enabled":false}"#)).await.expect("write");
+        }
+        let pump = |cid: &str| {
+            call(
+                cid,
+                "POST",
+                "/api/v3/order",
+                "symbol=PUMPUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=100&price=0.05",
+                "",
+            )
+        };
+        // The credential naming no authority follows its row (as before) …
+        signer.forward(Role::Trader, &pump("cid-plain")).await.expect("detectors off by its row");
+        // … the owner's keeps the default detectors: an illiquid pair it never traded freezes it.
+        let m = denied(signer.forward(Role::Trader, &pump("cid-own")).await.map(|_| ()), "illiquid pair");
+        assert!(m.contains("frozen"), "{m}");
+        let c = world.store.get_credential("alice", "cid-own").await.expect("get").expect("exists");
+        assert_eq!(c.status, CredentialStatus::Frozen);
+    })
+    .await;
+}
