@@ -121,6 +121,23 @@ pub enum NotifyEvent {
         /// The evidence, one line (measured values and thresholds).
         evidence: String,
     },
+    /// A service asked for a withdrawal that waits for the owner's passkey.
+    WithdrawalPending {
+        /// The owner.
+        user: String,
+        /// The credential.
+        credential_id: String,
+        /// Its exchange.
+        exchange: String,
+        /// The role that asked.
+        role: String,
+        /// Amount and asset, e.g. `0.1 BTC`.
+        what: String,
+        /// Where to (address, tag or memo).
+        destination: String,
+        /// Minutes left to approve it.
+        minutes: u64,
+    },
     /// Confirm this address (sent to the address being confirmed only).
     EmailConfirm {
         /// The user.
@@ -180,6 +197,7 @@ impl NotifyEvent {
             Self::Lockdown { .. } => "lockdown",
             Self::Refused { .. } => "refused",
             Self::Anomaly { .. } => "anomaly",
+            Self::WithdrawalPending { .. } => "withdrawal_pending",
             Self::EmailConfirm { .. } => "email_confirm",
             Self::Incident { .. } => "incident",
             Self::IncidentOperator { .. } => "incident_operator",
@@ -199,6 +217,7 @@ impl NotifyEvent {
             | Self::Refused { user, .. }
             | Self::EmailConfirm { user }
             | Self::Anomaly { user, .. }
+            | Self::WithdrawalPending { user, .. }
             | Self::PasskeyAdded { user, .. }
             | Self::PasskeyRemoved { user, .. }
             | Self::PasskeysReset { user, .. } => Some(user),
@@ -239,6 +258,15 @@ impl NotifyEvent {
                     "Credential {credential_id} ({exchange}) was frozen because its use looked unlike its own \
                      history ({rule}): {evidence}.\nNothing is signed with it until you unfreeze it. If this \
                      was not you, replace the exchange API key now."
+                ),
+            ),
+            Self::WithdrawalPending { credential_id, exchange, role, what, destination, minutes, .. } => (
+                format!("Sealgate: approve or ignore a withdrawal of {what}"),
+                format!(
+                    "The {role} service asked to withdraw {what} to {destination} with your {exchange} \
+                     credential {credential_id}. Nothing leaves until you approve exactly this withdrawal \
+                     with your passkey in Sealgate (within {minutes} minutes; after that it is refused).\n\
+                     If you did not expect it, do not approve it: use the lockdown link below."
                 ),
             ),
             Self::EmailConfirm { .. } => (

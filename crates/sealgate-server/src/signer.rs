@@ -962,7 +962,21 @@ impl Signer {
             expires_ms: now_i.saturating_add(ms(self.cfg.withdrawal_ttl)),
             decided_ms: None,
         };
-        let (row, _) = self.store.withdrawal_request(&new, now_i).await.map_err(store_err)?;
+        let (row, created) = self.store.withdrawal_request(&new, now_i).await.map_err(store_err)?;
+        if created {
+            let note = crate::notifier::NotifyEvent::WithdrawalPending {
+                user: owner.to_owned(),
+                credential_id: cid.to_owned(),
+                exchange: exchange.to_owned(),
+                role: role.name().to_owned(),
+                what: bounded(&format!("{} {}", w.amount, w.asset)),
+                destination: bounded(&w.destination),
+                minutes: self.cfg.withdrawal_ttl.as_secs().div_ceil(60),
+            };
+            if let Err(e) = crate::notifier::enqueue(&self.store, &note).await {
+                tracing::warn!(error = %e, "withdrawal notification not queued");
+            }
+        }
         let pending = || {
             format!(
                 "this withdrawal waits for its owner's approval with a passkey (request {}, {} {} to {}); \

@@ -287,6 +287,7 @@ async fn each_withdrawal_waits_for_the_owners_passkey() {
         let alice = api.login("alice").await;
         let pk = SoftPasskey::new();
         let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+        world.store.set_contact_email("alice", "alice@example.com", "confirmed").await.expect("contact");
         create_scoped(&api, &world, &alice, "cid-w", Some(&thumb), "read,trade,withdraw").await;
         create_scoped(&api, &world, &alice, "cid-plain-w", None, "read,trade,withdraw").await;
 
@@ -315,8 +316,12 @@ async fn each_withdrawal_waits_for_the_owners_passkey() {
             "{list}"
         );
         let id = pending["id"].as_str().expect("id").to_owned();
-        // Asking again joins the same request.
+        // Asking again joins the same request; the owner was told once.
         denied(signer.forward(Role::Trader, &w).await.map(|_| ()), "still pending");
+        let told = world.store.list_notifications(None, 1000).await.expect("outbox");
+        let told: Vec<_> = told.iter().filter(|n| n.kind == "withdrawal_pending").collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!((told[0].channel.as_str(), told[0].recipient.as_str()), ("email", "alice@example.com"));
         assert_eq!(
             api.call(&alice, "GET", "/v1/withdrawals", None).await.1["withdrawals"].as_array().map(Vec::len),
             Some(1)
