@@ -209,7 +209,11 @@ impl Audit {
     /// under `key`, with the checkpoint file beside it, before anything is
     /// appended; a chain of another key, or a truncated or edited one, is
     /// refused (kept as evidence, never extended).
-    fn open(path: &Path, key: keystore::AuditKey, every: u64) -> Result<Self, String> {
+    fn open(
+        path: &Path,
+        key: keystore::AuditKey,
+        every: u64,
+    ) -> Result<(Self, HashMap<String, sealgate_anomaly::Baseline>), String> {
         use sealgate_audit::jsonl::{self, Line, Trust};
         let read = |p: &Path| match fs::read(p) {
             Ok(t) => Ok(t),
@@ -238,6 +242,16 @@ impl Audit {
                 has_root = true;
             }
         }
+        // The highest seq a checkpoint signed before this start covers (verified below).
+        let covered = text
+            .split(|b| *b == b'\n')
+            .filter_map(|l| match jsonl::parse_line(l) {
+                Ok(Line::Checkpoint(cp)) => Some(cp.checkpoint.seq),
+                _ => None,
+            })
+            .chain(jsonl::parse_checkpoints(&side_text).unwrap_or_default().iter().map(|cp| cp.checkpoint.seq))
+            .max()
+            .unwrap_or(0);
         let summary = jsonl::parse_checkpoints(&side_text)
             .and_then(|extra| jsonl::verify_export_with(&text, extra, Trust::Root(key.public().clone())))
             .map_err(|e| {
@@ -266,12 +280,13 @@ impl Audit {
             every,
             checkpointed: 0,
         };
+        let baselines = replay_baselines(&text, covered.min(summary.last_seq));
         if summary.last_seq > 0 {
             // The head found at start: a tail left unsigned by a crash is
             // signed now, and the checkpoint file is brought up to date.
             audit.checkpoint();
         }
-        Ok(audit)
+        Ok((audit, baselines))
     }
 
     fn log(&mut self, action: Action, subject: &str, detail: &Value) {
@@ -342,7 +357,8 @@ struct State {
     nonces: HashMap<String, Arc<MonotonicNonce>>,
     audit: Audit,
     /// The anomaly detectors' baseline of each credential (by label), learnt from the
-    /// orders this agent let through since it started ([`sealgate_anomaly`]).
+    /// orders this agent let through, and at start again from its verified audit chain
+    /// (the records a checkpoint signed: [`replay_baselines`]) ([`sealgate_anomaly`]).
     baselines: HashMap<String, sealgate_anomaly::Baseline>,
     /// Credentials an anomaly froze (by label), with the verdict: they may only cancel
     /// until the user unlocks the agent again (the passphrase is the user's act).
@@ -417,7 +433,7 @@ impl Agent {
             keystore.save().map_err(|e| e.to_string())?;
         }
         let key = keystore.audit_key().map_err(|e| e.to_string())?.ok_or("the keystore has no audit key")?;
-        let audit = Audit::open(&cfg.audit, key, cfg.checkpoint_every)?;
+        let (audit, baselines) = Audit::open(&cfg.audit, key, cfg.checkpoint_every)?;
         let sender = sealgate_send::Sender::new(sealgate_send::SendConfig {
             timeout: Duration::from_secs(30),
             max_response: MAX_RESPONSE,
@@ -437,7 +453,7 @@ impl Agent {
                 rates: HashMap::new(),
                 nonces: HashMap::new(),
                 audit,
-                baselines: HashMap::new(),
+                baselines,
                 frozen: HashMap::new(),
                 notices: Vec::new(),
             }),
@@ -846,9 +862,14 @@ impl Agent {
         if let Err(Refusal::Denied(why)) = &decision {
             let mut d = detail.clone();
             d["reason"] = json!(why);
+            // Repeated denied withdraws (the Kronos pattern) freeze; the record says it counted,
+            // so the baseline is learnt again from the chain at the next start.
+            let counts = class == sealgate_exchanges::EndpointClass::Withdraw && !st.frozen.contains_key(label);
+            if counts {
+                d[LEARN_WITHDRAW_DENIED] = json!(now);
+            }
             st.audit.log(Action::Denied, label, &d);
-            // Repeated denied withdraws (the Kronos pattern) freeze.
-            if class == sealgate_exchanges::EndpointClass::Withdraw && !st.frozen.contains_key(label) {
+            if counts {
                 let rules = sealgate_anomaly::Rules::default();
                 let b = st.baselines.entry(label.to_owned()).or_default();
                 b.record_withdraw_denied(now, &rules);
@@ -868,6 +889,7 @@ impl Agent {
         }
         // The anomaly detectors, after the policy (the same as the signer's, on this
         // agent's own history of the credential).
+        let mut learnt = None;
         if class == sealgate_exchanges::EndpointClass::Trade && order.places_order {
             let leg = order.leg();
             let symbol = order.symbol.clone().unwrap_or_default();
@@ -893,12 +915,20 @@ impl Agent {
             let rules = sealgate_anomaly::Rules::default();
             let b = st.baselines.entry(label.to_owned()).or_default();
             match sealgate_anomaly::check_order(&rules, b, &o, market) {
-                Ok(()) => b.record_order(&o),
+                Ok(()) => {
+                    b.record_order(&o);
+                    learnt = Some(learn_json(&o));
+                }
                 Err(verdict) => {
                     freeze(st, label, &exchange, &detail, &verdict);
                     return Err(Refusal::Denied(format!("{verdict}; the credential is frozen")));
                 }
             }
+        }
+        // What the baseline learnt rides on the request's record (signed or forwarded).
+        let mut detail = detail;
+        if let Some(l) = learnt {
+            detail[LEARN] = l;
         }
         // The order facts are kept only for the confirm program's description.
         let cancels_only = facts.cancels_only;
@@ -1030,6 +1060,69 @@ struct Plan {
     /// The request only cancels orders (the policy lets a frozen, i.e. expired,
     /// credential do that).
     cancels_only: bool,
+}
+
+/// The detail member of a signed or forwarded record holding the order the detectors
+/// learnt (`at_ms`, `symbol`, `side`, `notional`, `limit_price`).
+const LEARN: &str = "learn";
+/// The detail member of a denied withdraw that counted toward the Kronos rule (its time).
+const LEARN_WITHDRAW_DENIED: &str = "learn_withdraw_denied";
+
+fn learn_json(o: &sealgate_anomaly::Order<'_>) -> Value {
+    let side = o.side.map(|s| match s {
+        sealgate_anomaly::Side::Buy => "buy",
+        sealgate_anomaly::Side::Sell => "sell",
+    });
+    // Numbers as decimal text: a record's detail holds integers only (its canonical form).
+    let num = |v: Option<f64>| v.map(sealgate_anomaly::format_number);
+    json!({"at_ms": o.at_ms, "symbol": o.symbol, "side": side, "notional": num(o.notional),
+           "limit_price": num(o.limit_price)})
+}
+
+/// The baselines learnt again from a verified chain's records up to seq `covered` (those a
+/// checkpoint signed before this start covers: a tail appended to the file by someone else
+/// since is never learnt from, though it is signed at start as the agent's own crash tail).
+fn replay_baselines(text: &[u8], covered: u64) -> HashMap<String, sealgate_anomaly::Baseline> {
+    use sealgate_audit::jsonl::{self, Line};
+    let rules = sealgate_anomaly::Rules::default();
+    let mut out: HashMap<String, sealgate_anomaly::Baseline> = HashMap::new();
+    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(Line::Record(r)) = jsonl::parse_line(line) else { continue };
+        if r.seq > covered {
+            break;
+        }
+        let d = r.detail.to_value();
+        match r.action {
+            Action::Signed | Action::Forwarded => {
+                let Some(l) = d.get(LEARN) else { continue };
+                let side = match l.get("side").and_then(Value::as_str) {
+                    Some("buy") => Some(sealgate_anomaly::Side::Buy),
+                    Some("sell") => Some(sealgate_anomaly::Side::Sell),
+                    _ => None,
+                };
+                let (Some(at_ms), Some(symbol)) =
+                    (l.get("at_ms").and_then(Value::as_u64), l.get("symbol").and_then(Value::as_str))
+                else {
+                    continue;
+                };
+                let o = sealgate_anomaly::Order {
+                    at_ms,
+                    symbol,
+                    side,
+                    notional: l.get("notional").and_then(Value::as_str).and_then(|n| n.parse().ok()),
+                    limit_price: l.get("limit_price").and_then(Value::as_str).and_then(|n| n.parse().ok()),
+                };
+                out.entry(r.subject.clone()).or_default().record_order(&o);
+            }
+            Action::Denied => {
+                if let Some(at) = d.get(LEARN_WITHDRAW_DENIED).and_then(Value::as_u64) {
+                    out.entry(r.subject.clone()).or_default().record_withdraw_denied(at, &rules);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// An anomaly detector fired: the credential is frozen (until the user unlocks the agent
