@@ -258,6 +258,7 @@ fn table() -> Table<ApiState> {
         .add::<__path_reseal_role, _, _>(reseal_role)
         .add::<__path_set_limits, _, _>(set_limits)
         .add::<crate::approval_api::__path_set_status, _, _>(crate::approval_api::set_status)
+        .add::<crate::anomaly_api::__path_set_anomaly_rules, _, _>(crate::anomaly_api::set_anomaly_rules)
         .add::<crate::approval_api::__path_start_approval, _, _>(crate::approval_api::start_approval)
         .add::<crate::withdrawal_api::__path_list_withdrawals, _, _>(crate::withdrawal_api::list_withdrawals)
         .add::<crate::withdrawal_api::__path_start_withdrawal_approval, _, _>(
@@ -1773,6 +1774,7 @@ pub fn service_openapi_document() -> Value {
     crate::passkey_api::remove_finish,
     crate::approval_api::start_approval,
     crate::approval_api::set_status,
+    crate::anomaly_api::set_anomaly_rules,
     crate::withdrawal_api::list_withdrawals,
     crate::withdrawal_api::start_withdrawal_approval,
     crate::withdrawal_api::approve_withdrawal

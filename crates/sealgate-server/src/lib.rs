@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anomaly;
+pub mod anomaly_api;
 pub mod api;
 pub mod approval_api;
 pub mod audit;

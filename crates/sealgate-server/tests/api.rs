@@ -1116,7 +1116,8 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         | ("DELETE", "/v1/credentials/{id}/roles/{role}")
         | ("PUT", "/v1/credentials/{id}/roles/{role}")
         | ("PUT", "/v1/credentials/{id}/limits")
-        | ("PUT", "/v1/credentials/{id}/status") => (200, 404, 401),
+        | ("PUT", "/v1/credentials/{id}/status")
+        | ("PUT", "/v1/credentials/{id}/anomaly-rules") => (200, 404, 401),
         // The matrix names a credential id, which is no withdrawal; approving needs a body.
         ("POST", "/v1/withdrawals/{id}/approval") => (404, 404, 401),
         ("POST", "/v1/withdrawals/{id}/approve") => (415, 415, 401),
@@ -1172,6 +1173,7 @@ async fn authorization_matrix() {
                 ("POST", "/v1/orders") => Some(json!({"credential_id": cid, "symbol": "BTCUSDT", "side": "buy", "order_type": "market", "qty": "1"})),
                 ("PUT", "/v1/credentials/{id}/limits") => Some(json!({"symbols": ["BTCUSDT"], "max_notional": "1000"})),
                 ("PUT", "/v1/credentials/{id}/status") => Some(json!({"status": "frozen"})),
+                ("PUT", "/v1/credentials/{id}/anomaly-rules") => Some(json!({"overrides": {"burst_factor": 2}})),
                 ("POST", "/v1/credentials/{id}/approval") => Some(json!({"status": "active"})),
                 // A re-seal of alice's trader role (narrower); bob's session cannot reach it.
                 ("PUT", "/v1/credentials/{id}/roles/{role}") => Some(json!({

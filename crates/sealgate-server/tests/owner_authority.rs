@@ -463,6 +463,25 @@ async fn detector_rules_a_database_writer_loosens_stay_strict() {
         let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
         create(&api, &world, &alice, "cid-own", Some(&thumb)).await;
         create(&api, &world, &alice, "cid-plain", None).await;
+        // Through the api: the owner's credential takes only tightenings; the plain one any.
+        let rules = |cid: &str, overrides: Value| {
+            let (api, alice) = (&api, &alice);
+            let path = format!("/v1/credentials/{cid}/anomaly-rules");
+            async move { api.call(alice, "PUT", &path, Some(json!({"overrides": overrides}))).await }
+        };
+        let (status, r) = rules("cid-own", json!({"enabled": false})).await;
+        assert_eq!(status, 403, "{r}");
+        let (status, r) = rules("cid-own", json!({"burst_factor": 2})).await;
+        assert_eq!(
+            (status, r["owner_bound"].clone(), r["effective"]["burst_factor"].clone()),
+            (200, json!(true), json!(2.0)),
+            "{r}"
+        );
+        let (status, r) = rules("cid-plain", json!({"enabled": false})).await;
+        assert_eq!((status, r["owner_bound"].clone()), (200, json!(false)), "{r}");
+        let (status, r) = rules("cid-plain", json!({"burst_factr": 2})).await;
+        assert_eq!(status, 400, "{r}");
+        assert!(r["error"].as_str().unwrap_or_default().contains("burst_factr"), "{r}");
         // A database writer switches the detectors off for both.
         for cid in ["cid-own", "cid-plain"] {
             world.store.set_anomaly_overrides("alice", cid, Some(r#"{"enabled":false}"#)).await.expect("write");
