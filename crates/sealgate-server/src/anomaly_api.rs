@@ -57,6 +57,12 @@ pub(crate) async fn set_anomaly_rules(
     Path(id): Path<String>,
     JsonObject(req): JsonObject<AnomalyRulesIn>,
 ) -> ApiResult<Json<AnomalyRulesView>> {
+    // The credential first: clearing the overrides of a credential that is not the caller's
+    // (or no id at all) is a 404, never a record about it.
+    let c = s.store.get_credential(&user.id, &id).await.map_err(|e| ApiError::store("get credential", e))?;
+    if c.is_none_or(|c| c.status == sealgate_store::CredentialStatus::Deleted) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "credential not found"));
+    }
     let text = req.overrides.as_ref().map(|m| Value::Object(m.clone()).to_string());
     let rules = match &text {
         Some(t) => Rules::default().with_overrides(t).map_err(|e| ApiError::bad(bounded(&e.to_string())))?,

@@ -1091,6 +1091,7 @@ pub struct RateIn {
     request_body = LimitsIn,
     responses((status = 200, description = "the limits are set", body = CredentialView),
               (status = 404, description = "no such credential", body = ErrorBody),
+              (status = 409, description = "the approval is for another state", body = ErrorBody),
               (status = 503, description = "set, but not audited", body = ErrorBody)))]
 async fn set_limits(
     State(s): State<ApiState>,

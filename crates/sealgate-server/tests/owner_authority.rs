@@ -479,6 +479,9 @@ async fn detector_rules_a_database_writer_loosens_stay_strict() {
         );
         let (status, r) = rules("cid-plain", json!({"enabled": false})).await;
         assert_eq!((status, r["owner_bound"].clone()), (200, json!(false)), "{r}");
+        // Clearing the overrides of no credential of the caller's: 404, and nothing recorded.
+        let (status, r) = rules("cid-none", Value::Null).await;
+        assert_eq!(status, 404, "{r}");
         let (status, r) = rules("cid-plain", json!({"burst_factr": 2})).await;
         assert_eq!(status, 400, "{r}");
         assert!(r["error"].as_str().unwrap_or_default().contains("burst_factr"), "{r}");
