@@ -94,6 +94,28 @@ fn member(api: &Api, approval: &Value, pk: &SoftPasskey) -> Value {
            "key": {"kty": "EC", "crv": "P-256", "x": x, "y": y}, "rp_id": "localhost", "origin": api.origin})
 }
 
+/// The world, a signer (configured by `cfg`), the api beside it, and alice signed in with
+/// one registered passkey.
+struct Owner {
+    world: World,
+    signer: std::sync::Arc<sealgate_server::signer::Signer>,
+    api: Api,
+    alice: Session,
+    pk: SoftPasskey,
+    thumb: String,
+}
+
+async fn owner(url: &str, cfg: impl FnOnce(&World) -> sealgate_server::signer::SignerConfig) -> Owner {
+    let world = World::new(url).await;
+    let signer = world.signer(cfg(&world));
+    let api = api(&world, Some(signer.clone())).await;
+    world.store.create_user("alice", None).await.expect("user");
+    let alice = api.login("alice").await;
+    let pk = SoftPasskey::new();
+    let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+    Owner { world, signer, api, alice, pk, thumb }
+}
+
 fn active() -> OwnerState {
     OwnerState::new(OwnerStatus::Active, false, None, None, None).expect("state")
 }
@@ -101,13 +123,7 @@ fn active() -> OwnerState {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_owners_passkey_loosens_past_the_signer() {
     harness::on_both("owner_authority", |db| async move {
-        let world = World::new(&db.url).await;
-        let signer = world.signer(world.signer_config());
-        let api = api(&world, Some(signer.clone())).await;
-        world.store.create_user("alice", None).await.expect("user");
-        let alice = api.login("alice").await;
-        let pk = SoftPasskey::new();
-        let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+        let Owner { world, signer, api, alice, pk, thumb } = owner(&db.url, World::signer_config).await;
         create(&api, &world, &alice, "cid-own", Some(&thumb)).await;
         create(&api, &world, &alice, "cid-plain", None).await;
         let w = world.store.clone();
@@ -275,18 +291,14 @@ fn withdraw(cid: &str, address: &str, amount: &str) -> sealgate_server::client::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_withdrawal_waits_for_the_owners_passkey() {
     harness::on_both("withdrawal_approval", |db| async move {
-        let world = World::new(&db.url).await;
-        let signer = world.signer(sealgate_server::signer::SignerConfig {
-            new_destination_wait: std::time::Duration::ZERO,
-            ..world.signer_config()
-        });
+        let Owner { world, signer, api, alice, pk, thumb } =
+            owner(&db.url, |w| sealgate_server::signer::SignerConfig {
+                new_destination_wait: std::time::Duration::ZERO,
+                ..w.signer_config()
+            })
+            .await;
         // Another signer on the same chain, with the default 24 h wait for a new destination.
         let waiting = world.signer(world.signer_config());
-        let api = api(&world, Some(signer.clone())).await;
-        world.store.create_user("alice", None).await.expect("user");
-        let alice = api.login("alice").await;
-        let pk = SoftPasskey::new();
-        let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
         world.store.set_contact_email("alice", "alice@example.com", "confirmed").await.expect("contact");
         create_scoped(&api, &world, &alice, "cid-w", Some(&thumb), "read,trade,withdraw").await;
         create_scoped(&api, &world, &alice, "cid-plain-w", None, "read,trade,withdraw").await;
@@ -454,13 +466,7 @@ async fn each_withdrawal_waits_for_the_owners_passkey() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detector_rules_a_database_writer_loosens_stay_strict() {
     harness::on_both("anomaly_rules_owner_bound", |db| async move {
-        let world = World::new(&db.url).await;
-        let signer = world.signer(world.signer_config());
-        let api = api(&world, Some(signer.clone())).await;
-        world.store.create_user("alice", None).await.expect("user");
-        let alice = api.login("alice").await;
-        let pk = SoftPasskey::new();
-        let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+        let Owner { world, signer, api, alice, thumb, .. } = owner(&db.url, World::signer_config).await;
         create(&api, &world, &alice, "cid-own", Some(&thumb)).await;
         create(&api, &world, &alice, "cid-plain", None).await;
         // Through the api: the owner's credential takes only tightenings; the plain one any.
