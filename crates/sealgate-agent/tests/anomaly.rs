@@ -24,10 +24,10 @@ fn order(query: &str) -> Value {
         "request":{"method":"POST","path":"/api/v3/order","query":query,"body":""}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_on_an_illiquid_pair_freezes_and_the_user_is_told() -> R<()> {
+/// The sandbox: one Binance key for the bot (read, trade, withdraw), BTCUSDT and `extra`.
+async fn sandbox(extra: Market) -> R<Sandbox> {
     let amt = |s: &str| Amount::parse(s).ok_or("amount");
-    let sandbox = Sandbox::start(
+    Ok(Sandbox::start(
         "127.0.0.1:0".parse()?,
         vec![KeySpec {
             venue: Venue::Binance,
@@ -36,24 +36,19 @@ async fn an_order_on_an_illiquid_pair_freezes_and_the_user_is_told() -> R<()> {
             permissions: Permissions { read: true, trade: true, withdraw: true },
             allowed_ips: vec![],
             passphrase: None,
-            balances: vec![("USDT".into(), amt("10000")?), ("BTC".into(), amt("1")?)],
+            balances: vec![("USDT".into(), amt("100000")?), ("BTC".into(), amt("1")?)],
         }],
         vec![
             Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? },
-            Market { symbol: "PUMPUSDT".into(), base: "PUMP".into(), quote: "USDT".into(), price: amt("0.05")? },
+            extra,
         ],
     )
-    .await?;
-    assert!(sandbox.set_quote_volume("PUMPUSDT", amt("12000")?));
-    let dir = tempfile::tempdir()?;
-    // The confirm program: writes what it is shown, says yes.
-    let told = dir.path().join("told.txt");
-    let prog = dir.path().join("askpass.sh");
-    std::fs::write(&prog, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexit 0\n", told.display()))?;
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o700))?;
-    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
-    ks.add(Entry {
+    .await?)
+}
+
+/// The bot's credential in the keystore: read and trade, no limits.
+fn bot_entry() -> Entry {
+    Entry {
         label: "bot".into(),
         exchange: "binance".into(),
         hint: "…tkey".into(),
@@ -70,7 +65,25 @@ async fn an_order_on_an_illiquid_pair_freezes_and_the_user_is_told() -> R<()> {
             api_secret: Some(Secret::new("CANARY-agent-secret-9b1f".into())),
             ..Secrets::default()
         },
-    })?;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_on_an_illiquid_pair_freezes_and_the_user_is_told() -> R<()> {
+    let amt = |s: &str| Amount::parse(s).ok_or("amount");
+    let sandbox =
+        sandbox(Market { symbol: "PUMPUSDT".into(), base: "PUMP".into(), quote: "USDT".into(), price: amt("0.05")? })
+            .await?;
+    assert!(sandbox.set_quote_volume("PUMPUSDT", amt("12000")?));
+    let dir = tempfile::tempdir()?;
+    // The confirm program: writes what it is shown, says yes.
+    let told = dir.path().join("told.txt");
+    let prog = dir.path().join("askpass.sh");
+    std::fs::write(&prog, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexit 0\n", told.display()))?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o700))?;
+    let mut ks = Keystore::create(&dir.path().join("ks"), b"pw", KdfParams::TEST)?;
+    ks.add(bot_entry())?;
     ks.save()?;
     let audit = dir.path().join("audit.jsonl");
     let cfg = Config {
@@ -136,44 +149,13 @@ async fn an_order_on_an_illiquid_pair_freezes_and_the_user_is_told() -> R<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_baseline_is_learnt_again_from_the_chain_at_start() -> R<()> {
     let amt = |s: &str| Amount::parse(s).ok_or("amount");
-    let sandbox = Sandbox::start(
-        "127.0.0.1:0".parse()?,
-        vec![KeySpec {
-            venue: Venue::Binance,
-            api_key: "agentkey".into(),
-            secret: "CANARY-agent-secret-9b1f".into(),
-            permissions: Permissions { read: true, trade: true, withdraw: false },
-            allowed_ips: vec![],
-            passphrase: None,
-            balances: vec![("USDT".into(), amt("100000")?), ("BTC".into(), amt("1")?)],
-        }],
-        vec![
-            Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000")? },
-            Market { symbol: "ETHUSDT".into(), base: "ETH".into(), quote: "USDT".into(), price: amt("3000")? },
-        ],
-    )
-    .await?;
+    let sandbox =
+        sandbox(Market { symbol: "ETHUSDT".into(), base: "ETH".into(), quote: "USDT".into(), price: amt("3000")? })
+            .await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("ks");
     let mut ks = Keystore::create(&path, b"pw", KdfParams::TEST)?;
-    ks.add(Entry {
-        label: "bot".into(),
-        exchange: "binance".into(),
-        hint: "…tkey".into(),
-        classes: vec!["read".into(), "trade".into()],
-        symbols: None,
-        max_notional: None,
-        rate: None,
-        added_ms: 0,
-        lifetime_s: None,
-        confirm: vec![],
-        allow_sign: false,
-        secrets: Secrets {
-            api_key: Some(Secret::new("agentkey".into())),
-            api_secret: Some(Secret::new("CANARY-agent-secret-9b1f".into())),
-            ..Secrets::default()
-        },
-    })?;
+    ks.add(bot_entry())?;
     ks.save()?;
     let cfg = |sock: &str| Config {
         socket: dir.path().join(sock),
