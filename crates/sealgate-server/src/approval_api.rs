@@ -253,7 +253,7 @@ pub(crate) async fn verify(
         return Err(refused("the statement is about another credential"));
     }
     expect(statement.kind())?;
-    let pk = passkeys(s)?;
+    let pk = crate::passkey_api::service(s)?;
     let c = &approval.credential;
     let text = |path: &[&str]| {
         path.iter()
@@ -298,12 +298,6 @@ pub(crate) async fn verify(
     Ok(member)
 }
 
-fn passkeys(s: &ApiState) -> ApiResult<std::sync::Arc<crate::passkey_api::Passkeys>> {
-    s.passkeys.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "passkeys are not available on this server (--public-url)")
-    })
-}
-
 /// The `navigator.credentials.get` options for `statement`: its challenge, and the user's
 /// passkeys every envelope naming an authority names (user verification required).
 pub(crate) async fn request_options(
@@ -312,7 +306,7 @@ pub(crate) async fn request_options(
     own: &[Vec<String>],
     statement: &Statement,
 ) -> ApiResult<Value> {
-    let pk = passkeys(s)?;
+    let pk = crate::passkey_api::service(s)?;
     let named = named_passkeys(s, user, own).await?;
     if own.is_empty() || named.is_empty() {
         return Err(ApiError::new(

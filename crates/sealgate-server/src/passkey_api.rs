@@ -222,7 +222,8 @@ fn unavailable() -> ApiError {
     )
 }
 
-fn service(s: &ApiState) -> ApiResult<Arc<Passkeys>> {
+/// The relying party, or 503 when this server offers no passkeys.
+pub(crate) fn service(s: &ApiState) -> ApiResult<Arc<Passkeys>> {
     s.passkeys.clone().ok_or_else(unavailable)
 }
 

@@ -992,30 +992,27 @@ impl Signer {
         };
         // The row says approved: check the approval itself, as if the row were a stranger's.
         let approval: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let checked = crate::owner_ledger::check_approval(&approval, owner, cid, now / 1000);
-        let ok = match &checked {
-            Ok(a) => match a.statement.kind() {
-                sealgate_authority::StatementKind::Withdrawal(s) => {
-                    s.exch() == exchange
-                        && s.asset() == w.asset
-                        && sealgate_authority::Decimal::parse(&w.amount) == Some(s.amount())
-                        && s.destination() == w.destination
-                        && s.network() == w.network.as_deref()
-                        && B64.encode(s.request()) == digest
-                        && own.contains(&a.thumbprint)
-                }
-                _ => false,
-            },
-            Err(_) => false,
+        let matches = |a: &crate::owner_ledger::Approved| match a.statement.kind() {
+            sealgate_authority::StatementKind::Withdrawal(s) => {
+                s.exch() == exchange
+                    && s.asset() == w.asset
+                    && sealgate_authority::Decimal::parse(&w.amount) == Some(s.amount())
+                    && s.destination() == w.destination
+                    && s.network() == w.network.as_deref()
+                    && B64.encode(s.request()) == digest
+                    && own.contains(&a.thumbprint)
+            }
+            _ => false,
         };
-        let Ok(approved) = checked.as_ref().map_err(ToString::to_string).and_then(|a| {
-            if ok { Ok(a) } else { Err("it approves another request, or a key the envelope does not name".into()) }
-        }) else {
-            let why = checked.err().map_or_else(
-                || "it approves another request, or a key the envelope does not name".to_owned(),
-                |e| e.to_string(),
-            );
-            return Err(refuse(format!("the stored approval of this withdrawal is refused: {why}")).await);
+        let approved = match crate::owner_ledger::check_approval(&approval, owner, cid, now / 1000) {
+            Ok(a) if matches(&a) => a,
+            other => {
+                let why = other.err().map_or_else(
+                    || "it approves another request, or a key the envelope does not name".to_owned(),
+                    |e| e.to_string(),
+                );
+                return Err(refuse(format!("the stored approval of this withdrawal is refused: {why}")).await);
+            }
         };
         let id = approved.statement.id().to_owned();
         if self.revocations.approval_spent(owner, cid, &id) {
