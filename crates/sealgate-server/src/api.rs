@@ -24,7 +24,7 @@
 //! [`crate::web`]), whose pages carry their own, looser CSP.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -53,13 +53,13 @@ use crate::json::{ErrorBody, JsonObject, bounded, error_response};
 use crate::notify_api;
 use crate::revocation::{ENVELOPE_REPLACED, REVOKED_MEMBER, envelope_digest, revoked_member};
 use crate::trader::{OrderRequest, TradeError, Trader};
+use sealgate_api_bodies::check_create;
+pub use sealgate_api_bodies::{CreateCredential, EnvelopeIn, LimitsIn, RateIn, RoleName};
 
 /// Largest request body (two 64 KiB envelopes and their metadata fit).
 pub const MAX_BODY: usize = 160 * 1024;
 /// Roles a credential may be sealed to.
 pub const ROLES: [&str; 2] = ["importer", "trader"];
-/// Longest label, in characters.
-const MAX_LABEL: usize = 100;
 
 /// The signed recipient key set as published: set by the server at start (and on rotation).
 #[derive(Debug, Clone, Default)]
@@ -348,26 +348,6 @@ impl ClassName {
     }
 }
 
-/// A consumer role a credential can be sealed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleName {
-    /// Reads balances and history.
-    Importer,
-    /// Places and cancels orders.
-    Trader,
-}
-
-impl RoleName {
-    /// `importer` or `trader`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Importer => "importer",
-            Self::Trader => "trader",
-        }
-    }
-}
-
 /// Where a credential stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -476,10 +456,10 @@ pub struct OrderView {
     /// The exchange's symbol.
     pub symbol: String,
     /// `buy` or `sell`.
-    #[schema(value_type = crate::trader::OrderSide)]
+    #[schema(value_type = sealgate_api_bodies::OrderSide)]
     pub side: String,
     /// `market` or `limit`.
-    #[schema(value_type = crate::trader::OrderType)]
+    #[schema(value_type = sealgate_api_bodies::OrderType)]
     pub order_type: String,
     /// Quantity, a decimal string.
     pub qty: String,
@@ -781,53 +761,6 @@ async fn recipients(State(s): State<ApiState>) -> ApiResult<Json<Recipients>> {
     Ok(Json(Recipients { keyset: set.jws.clone(), root_pin: set.pin.clone() }))
 }
 
-/// Body of `POST /v1/credentials`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCredential {
-    /// The credential id, made by the client and sealed in every envelope (`cid`). Unique
-    /// among the caller's own credentials only: another user's ids neither block it nor
-    /// show through.
-    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
-    id: sealgate_vocab::CredentialId,
-    /// Exchange id.
-    #[schema(schema_with = exchange_schema)]
-    exchange: String,
-    /// A label for display: at most 100 characters, no control characters.
-    #[serde(default)]
-    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
-    label: String,
-    /// The envelopes: one per role, at most one of each.
-    #[serde(deserialize_with = "crate::json::objects")]
-    #[schema(min_items = 1, max_items = 2)]
-    envelopes: Vec<EnvelopeIn>,
-}
-
-/// The exchange ids the api accepts: every exchange the signer can sign for.
-fn exchange_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(sealgate_exchanges::ALL.iter().map(|s| s.id)))
-        .build()
-}
-
-/// One sealed envelope.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnvelopeIn {
-    /// The role it is sealed to (its `aud`).
-    role: RoleName,
-    /// Compact JWE, credential envelope v1 (at most 64 KiB).
-    #[schema(min_length = 1, max_length = 65536)]
-    jwe: String,
-}
-
-impl std::fmt::Debug for EnvelopeIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnvelopeIn").field("role", &self.role).field("jwe_len", &self.jwe.len()).finish()
-    }
-}
-
 /// Checks one envelope without opening it; returns its header.
 async fn check_envelope(
     s: &ApiState,
@@ -886,27 +819,6 @@ async fn check_sealed(
     Ok((header, sealgate_audit::Hash(jwe.content_digest())))
 }
 
-/// The checks of a [`CreateCredential`] that need no store (the envelopes' come after).
-fn check_create(req: &CreateCredential) -> ApiResult<()> {
-    // `req.id` is a CredentialId: the one id rule held when the body was parsed.
-    if sealgate_exchanges::scheme(&req.exchange).is_err() {
-        return Err(ApiError::bad("unknown exchange id (see the exchange list in the documentation)"));
-    }
-    if req.label.chars().count() > MAX_LABEL || req.label.chars().any(char::is_control) {
-        return Err(ApiError::bad(format!("label must be at most {MAX_LABEL} characters, without control characters")));
-    }
-    if req.envelopes.is_empty() {
-        return Err(ApiError::bad("envelopes: seal the credential to at least one role (importer, trader)"));
-    }
-    let mut seen = HashSet::new();
-    for env in &req.envelopes {
-        if !seen.insert(env.role) {
-            return Err(ApiError::bad(format!("envelopes: role {} appears more than once", env.role.name())));
-        }
-    }
-    Ok(())
-}
-
 /// Store a credential sealed to one or both roles.
 #[utoipa::path(post, path = "/v1/credentials", tag = "api", security(("session" = []), ("bearer" = [])),
     request_body = CreateCredential,
@@ -918,7 +830,7 @@ async fn create_credential(
     user: AuthUser,
     JsonObject(req): JsonObject<CreateCredential>,
 ) -> ApiResult<(StatusCode, Json<CredentialView>)> {
-    check_create(&req)?;
+    check_create(&req).map_err(ApiError::bad)?;
     let now = crate::now_ms() / 1000;
     let mut headers = Vec::new();
     for env in &req.envelopes {
@@ -1033,58 +945,6 @@ fn limits_view(l: Option<&sealgate_store::CredentialLimits>) -> LimitsView {
     }
 }
 
-/// The owner's limits on a credential: they only narrow what the envelopes allow, so the
-/// server may set them (adding a class would need the user to seal again). An absent or
-/// `null` field removes that limit.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsIn {
-    /// Symbols the roles may trade (`null`: any symbol).
-    #[serde(default)]
-    #[schema(schema_with = symbols_schema)]
-    symbols: Option<Vec<String>>,
-    /// Largest order value in the quote currency: a positive decimal string.
-    #[serde(default)]
-    #[schema(max_length = 39, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]*)?|[0-9]*\\.[0-9]*[1-9][0-9]*)$")]
-    max_notional: Option<String>,
-    /// Most signer requests per window (`null`: no rate limit).
-    #[serde(default, deserialize_with = "crate::json::opt_object")]
-    rate: Option<RateIn>,
-    /// The owner's approval (`POST /v1/credentials/{id}/approval`), needed to loosen the
-    /// limits of a credential that names an authority.
-    #[serde(default)]
-    pub(crate) approval: Option<crate::approval_api::ApprovalIn>,
-}
-
-/// Symbols of a limit: 1 to 64 names of 1 to 32 letters, digits or `- _ / : .`, or `null`.
-fn symbols_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-    ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(32))
-                .pattern(Some("^[A-Za-z0-9_/:.-]{1,32}$")),
-        )
-        .min_items(Some(1))
-        .max_items(Some(64))
-        .build()
-}
-
-/// A rate limit.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RateIn {
-    /// Most requests per window.
-    #[schema(minimum = 1, maximum = 100_000)]
-    max: u32,
-    /// The window (ms): one second to one day.
-    #[schema(minimum = 1_000, maximum = 86_400_000)]
-    window_ms: u64,
-}
-
 /// Set the owner's limits (symbol allow-list, notional cap, rate); they only narrow the sealed scope.
 #[utoipa::path(put, path = "/v1/credentials/{id}/limits", tag = "api", security(("session" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "credential id")),
@@ -1131,43 +991,16 @@ pub(crate) async fn credential_json(s: &ApiState, user: &AuthUser, id: &str) -> 
     load_credential(s, user, id).await.map(Json)
 }
 
-/// The checks of a [`LimitsIn`] (the one limits parser, `sealgate_vocab::Limits`), and the
-/// limits it sets.
+/// The limits a [`LimitsIn`] sets, checked ([`sealgate_api_bodies::check_limits`]), as the
+/// store keeps them.
 pub(crate) fn check_limits(req: &LimitsIn) -> ApiResult<sealgate_store::CredentialLimits> {
-    let rate = req.rate.as_ref().map(|r| (i64::from(r.max), i64::try_from(r.window_ms).unwrap_or(i64::MAX)));
-    let limits = sealgate_policy::Limits::parse(req.symbols.as_deref(), req.max_notional.as_deref(), rate)
-        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let limits = sealgate_api_bodies::check_limits(req).map_err(ApiError::bad)?;
     Ok(sealgate_store::CredentialLimits {
         symbols: limits.symbols_csv(),
         max_notional: limits.max_notional().map(|d| d.to_string()),
         rate_max: limits.rate().map(|r| i64::from(r.max)),
         rate_window_ms: limits.rate().map(|r| i64::try_from(r.window_ms).unwrap_or(i64::MAX)),
     })
-}
-
-/// The api's JSON request bodies, for [`check_body`].
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    /// `POST /v1/credentials`: [`CreateCredential`].
-    CreateCredential,
-    /// `PUT /v1/credentials/{id}/limits`: [`LimitsIn`].
-    Limits,
-    /// `POST /v1/orders`: [`OrderRequest`].
-    Order,
-}
-
-/// A request body parsed as its handler's extractor parses it ([`JsonObject`]) and
-/// checked as the handler checks it before any store, custody or signer work; the
-/// error is the 400 message. For the `api_bodies` fuzz target.
-#[doc(hidden)]
-pub fn check_body(kind: BodyKind, bytes: &[u8]) -> Result<(), String> {
-    use crate::json::parse_object;
-    match kind {
-        BodyKind::CreateCredential => check_create(&parse_object(bytes)?).map_err(|e| e.message.into()),
-        BodyKind::Limits => check_limits(&parse_object(bytes)?).map(|_| ()).map_err(|e| e.message.into()),
-        BodyKind::Order => crate::trader::check_order(&parse_object(bytes)?).map_err(|e| e.to_string()),
-    }
 }
 
 /// One credential (metadata and limits only).

@@ -40,6 +40,7 @@ use utoipa::ToSchema;
 use crate::api::{ApiError, ApiResult, ApiState, LimitsIn};
 use crate::auth::AuthUser;
 use crate::json::{JsonObject, bounded};
+pub use sealgate_api_bodies::ApprovalIn;
 
 /// Statement ids spent in this process, kept while a statement is fresh (the signer's
 /// ledger refuses a second use for ever; this gives the caller a clear answer).
@@ -62,19 +63,6 @@ impl Spent {
         m.insert(id.to_owned(), now);
         true
     }
-}
-
-/// An owner's approval: the statement the server wrote, and the passkey's answer.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalIn {
-    /// The statement as `POST /v1/credentials/{id}/approval` gave it (canonical JSON text).
-    #[schema(max_length = 8192)]
-    statement: String,
-    /// The `PublicKeyCredential` `navigator.credentials.get` returned, as JSON
-    /// (`rawId` and `response.authenticatorData`, `clientDataJSON`, `signature` in base64url).
-    #[schema(value_type = Object)]
-    credential: Value,
 }
 
 /// Body of `POST /v1/credentials/{id}/approval`: the change to approve.

@@ -23,53 +23,8 @@ use crate::audit::{AuditEvent, AuditLog};
 
 use crate::client::{ForwardCall, SignerCallError, SignerClient};
 use crate::venues::{self, OrderKind, PlaceOrder, Venue, VenueError};
-
-/// An order as the user asks for it (exchange-neutral).
-///
-/// Its schema states what [`Trader::place`] checks first (a refusal is a 400 naming the field).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OrderRequest {
-    /// The credential to trade with (one of the caller's): the one credential id rule.
-    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]{1,64}$")]
-    pub credential_id: CredentialId,
-    /// The exchange's symbol spelling (`BTCUSDT`, `XBTUSD`, `BTC-USDT`, `BTC-USD`).
-    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_/.-]{1,32}$")]
-    pub symbol: String,
-    /// `buy` or `sell`.
-    #[schema(value_type = OrderSide)]
-    pub side: String,
-    /// `market` or `limit`.
-    #[schema(value_type = OrderType)]
-    pub order_type: String,
-    /// Quantity in base units, a positive decimal string.
-    #[schema(max_length = 40, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
-    pub qty: String,
-    /// Limit price, a positive decimal string (limit orders only; a market order has none).
-    #[serde(default)]
-    #[schema(max_length = 40, pattern = "^([0-9]*[1-9][0-9]*(\\.[0-9]+)?|[0-9]+\\.[0-9]*[1-9][0-9]*)$")]
-    pub price: Option<String>,
-}
-
-/// The side of an order (the schema of [`OrderRequest::side`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OrderSide {
-    /// Buy the base asset.
-    Buy,
-    /// Sell the base asset.
-    Sell,
-}
-
-/// The type of an order (the schema of [`OrderRequest::order_type`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OrderType {
-    /// Fill now at the market's price.
-    Market,
-    /// Rest at a limit price.
-    Limit,
-}
+use sealgate_api_bodies::check_order;
+pub use sealgate_api_bodies::{OrderRequest, OrderSide, OrderType};
 
 /// Why an order was not placed or cancelled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,38 +64,18 @@ struct Checked<'a> {
     price: Option<&'a str>,
 }
 
-/// The checks [`Trader::place`] makes before anything else (for the `api_bodies` fuzz
-/// target, through `api::check_body`).
-#[doc(hidden)]
-pub fn check_order(order: &OrderRequest) -> Result<(), TradeError> {
-    validate(order).map(|_| ())
-}
-
+/// The body's checks ([`sealgate_api_bodies::check_order`]), in the trader's terms.
 fn validate(order: &OrderRequest) -> Result<Checked<'_>, TradeError> {
-    let bad = |m: &str| TradeError::BadRequest(m.to_owned());
-    // credential_id is a CredentialId: the one id rule held when the body was parsed.
-    venues::check_symbol(&order.symbol).map_err(|e| TradeError::BadRequest(e.to_string()))?;
-    let side = match order.side.as_str() {
-        "buy" => Side::Buy,
-        "sell" => Side::Sell,
-        _ => return Err(bad("side must be buy or sell")),
+    let checked = check_order(order).map_err(TradeError::BadRequest)?;
+    let side = match checked.side {
+        OrderSide::Buy => Side::Buy,
+        OrderSide::Sell => Side::Sell,
     };
-    let kind = match order.order_type.as_str() {
-        "market" => OrderKind::Market,
-        "limit" => OrderKind::Limit,
-        _ => return Err(bad("order_type must be market or limit")),
+    let kind = match checked.order_type {
+        OrderType::Market => OrderKind::Market,
+        OrderType::Limit => OrderKind::Limit,
     };
-    venues::check_positive(&order.qty, "qty").map_err(|e| TradeError::BadRequest(e.to_string()))?;
-    let price = match (kind, order.price.as_deref()) {
-        (OrderKind::Limit, None) => return Err(bad("a limit order needs a price")),
-        (OrderKind::Market, Some(_)) => return Err(bad("a market order must not have a price")),
-        (OrderKind::Limit, Some(p)) => {
-            venues::check_positive(p, "price").map_err(|e| TradeError::BadRequest(e.to_string()))?;
-            Some(p)
-        }
-        (OrderKind::Market, None) => None,
-    };
-    Ok(Checked { side, kind, price })
+    Ok(Checked { side, kind, price: checked.price })
 }
 
 fn random_16() -> Result<[u8; 16], TradeError> {

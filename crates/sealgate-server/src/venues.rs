@@ -448,13 +448,7 @@ pub fn rfc3339_ms(s: &str) -> Option<i64> {
 /// Checks an exchange symbol as the user or the exchange spells it:
 /// 1–32 characters of `A–Z a–z 0–9 - _ / .`.
 pub fn check_symbol(s: &str) -> Result<()> {
-    if s.is_empty() || s.len() > 32 {
-        return Err(bad_input("symbol", "must be 1 to 32 characters"));
-    }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'.')) {
-        return Err(bad_input("symbol", "may hold only letters, digits, '-', '_', '/' and '.'"));
-    }
-    Ok(())
+    sealgate_vocab::check_order_symbol(s).map_err(bad_field)
 }
 
 fn check_id(s: &str, field: &'static str) -> Result<()> {
@@ -464,16 +458,14 @@ fn check_id(s: &str, field: &'static str) -> Result<()> {
     Ok(())
 }
 
-/// A positive decimal quantity or price for an order, as given.
+/// A positive decimal quantity or price for an order, as given (the one rule,
+/// [`sealgate_vocab::check_positive_amount`]).
 pub fn check_positive(s: &str, field: &'static str) -> Result<()> {
-    if s.len() > 40 {
-        return Err(bad_input(field, "is too long"));
-    }
-    let a = Amount::parse(s).ok_or(bad_input(field, "must be a plain decimal number such as 0.25"))?;
-    if a.is_negative() || a.is_zero() || s.starts_with(['-', '.']) || s.ends_with('.') {
-        return Err(bad_input(field, "must be a positive decimal number such as 0.25"));
-    }
-    Ok(())
+    sealgate_vocab::check_positive_amount(s, field).map_err(bad_field)
+}
+
+fn bad_field(e: sealgate_vocab::FieldError) -> VenueError {
+    bad_input(e.field, e.reason)
 }
 
 /// Order types the trader places.

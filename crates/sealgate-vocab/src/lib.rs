@@ -9,6 +9,8 @@
 //! - [`Role`]: a consumer role (`importer`, `trader`, `agent`).
 //! - [`CredentialStatus`]: a credential's lifecycle (`active`, `frozen`, `deleted`).
 //! - [`Class`] and [`Scope`]: the endpoint classes a user grants, sealed into each envelope.
+//! - [`check_order_symbol`] and [`check_positive_amount`]: the rules for an order's symbol,
+//!   quantity and price, for the api's body check and the venue code alike.
 //! - [`Limits`]: the owner's limits on a credential (symbol allow-list, notional cap in
 //!   [`Decimal`], [`RateLimit`]), one parser for the api, the store's rows and the agent.
 //!
@@ -31,6 +33,7 @@ mod error;
 mod id;
 mod limits;
 mod names;
+mod order;
 mod role;
 mod scope;
 mod status;
@@ -39,6 +42,7 @@ pub use decimal::Decimal;
 pub use error::{IdError, UnknownName};
 pub use id::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE, CredentialId, OWNER_ID_MAX, OWNER_ID_RULE, OwnerId};
 pub use limits::{Limits, LimitsError, RATE_MAX, RATE_WINDOW_MS, RateLimit, SYMBOL_LEN_MAX, SYMBOLS_MAX};
+pub use order::{FieldError, ORDER_SYMBOL_MAX, check_order_symbol, check_positive_amount};
 pub use role::Role;
 pub use scope::{Class, Scope, ScopeError};
 pub use status::CredentialStatus;
