@@ -3,6 +3,7 @@
 # non-interactively.
 #
 #   scripts/fuzz.sh [SECONDS]      # SECONDS per target, default 45
+#   scripts/fuzz.sh --build-only   # install cargo-fuzz and build the targets, run none
 #
 # Targets (fuzz/fuzz_targets/): jwe_parse (Jwe::parse under both policies,
 # then open_now with fixed P-256/X25519/RSA-2048 keys), credential_open
@@ -12,7 +13,7 @@
 # canonical (sealgate_exchanges::canonicalize: the one reader of a
 # request's parameters; its canonical form must be a fixed point),
 # api_bodies (the api's JSON request bodies, parsed and checked as their
-# handlers do: api::check_body), authority_assertion (sealgate-authority:
+# handlers do: sealgate_api_bodies::check_body, pure), authority_assertion (sealgate-authority:
 # WebAuthn assertions verified against a fixed key and statement, statements,
 # COSE keys and JWKs), and anomaly (a stored anomaly baseline and a
 # credential's rule overrides, read, judged and learnt: sealgate-anomaly).
@@ -23,17 +24,23 @@
 # Environment:
 #   FUZZ_SANITIZER  address (default) or none
 #   FUZZ_JOBS       cargo build jobs (default 2)
+#   FUZZ_PARALLEL   targets fuzzed at once (default 2: libFuzzer runs one thread, and
+#                   this machine kind has two cores); each still gets SECONDS
 # Needs the nightly toolchain (`rustup toolchain install nightly`); installs
 # cargo-fuzz if missing. Exits non-zero if any target found a crash; the
 # input is then in fuzz/artifacts/TARGET/.
 set -euo pipefail
 
+BUILD_ONLY=false
+if [ "${1:-}" = --build-only ]; then BUILD_ONLY=true; shift; fi
 DURATION=${1:-45}
+PARALLEL=${FUZZ_PARALLEL:-2}
 CARGO_FUZZ_VERSION=0.13.2
 SANITIZER=${FUZZ_SANITIZER:-address}
 TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies authority_assertion anomaly)
 
-case $DURATION in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
+case $DURATION in '' | *[!0-9]*) echo "usage: $0 [--build-only] [SECONDS]" >&2; exit 2 ;; esac
+case $PARALLEL in '' | *[!0-9]* | 0) echo "fuzz.sh: FUZZ_PARALLEL must be a positive integer" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -56,20 +63,47 @@ start=$(date +%s)
 cargo +nightly fuzz build --sanitizer "$SANITIZER" --codegen-units "$CODEGEN_UNITS"
 echo "fuzz.sh: build took $(( $(date +%s) - start )) s (sanitizer: $SANITIZER, codegen units: $CODEGEN_UNITS)"
 
-failed=()
-for t in "${TARGETS[@]}"; do
+if $BUILD_ONLY; then exit 0; fi
+
+# One target's run; its output goes to fuzz/logs/TARGET.log, printed when its batch ends.
+fuzz_one() {
+    local t=$1
     mkdir -p "fuzz/corpus/$t"
     cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
-    echo "fuzz.sh: $t for ${DURATION} s"
     # Every input is JSON or holds JSON: the token dictionary helps each target.
-    if ! cargo +nightly fuzz run --sanitizer "$SANITIZER" --codegen-units "$CODEGEN_UNITS" "$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1 -dict=fuzz/dicts/json.dict; then
-        failed+=("$t")
-    fi
+    cargo +nightly fuzz run --sanitizer "$SANITIZER" --codegen-units "$CODEGEN_UNITS" "$t" "fuzz/corpus/$t" -- \
+        -max_total_time="$DURATION" -timeout=20 -print_final_stats=1 -dict=fuzz/dicts/json.dict \
+        >"fuzz/logs/$t.log" 2>&1
+}
+
+# libFuzzer's progress lines and its recommended dictionary: many lines, no verdict.
+NOISE='^(#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED)|"|###### )'
+mkdir -p fuzz/logs
+failed=()
+for ((i = 0; i < ${#TARGETS[@]}; i += PARALLEL)); do
+    batch=("${TARGETS[@]:i:PARALLEL}")
+    echo "fuzz.sh: ${batch[*]} for ${DURATION} s each, at once"
+    pids=()
+    for t in "${batch[@]}"; do
+        fuzz_one "$t" &
+        pids+=($!)
+    done
+    for j in "${!batch[@]}"; do
+        t=${batch[$j]}
+        status=0
+        wait "${pids[$j]}" || status=$?
+        echo "---- fuzz.sh: $t (exit $status)"
+        if [ "$status" = 0 ]; then
+            grep -vE "$NOISE" "fuzz/logs/$t.log" | tail -n 15
+        else
+            grep -vE "$NOISE" "fuzz/logs/$t.log"
+            failed+=("$t")
+        fi
+    done
 done
 
 if ((${#failed[@]})); then
-    echo "fuzz.sh: crash or error in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    echo "fuzz.sh: crash or error in: ${failed[*]} (inputs in fuzz/artifacts/, logs in fuzz/logs/)" >&2
     exit 1
 fi
 echo "fuzz.sh: no crash in ${TARGETS[*]}"

@@ -8,6 +8,8 @@
 #     resolved from anywhere but registry.npmjs.org), and package.json agrees with it (`npm ci` refuses
 #     otherwise; the setup scripts install with `npm ci` only);
 #   - PyPI: every requirements file pins exact versions.
+#
+#   scripts/supply-chain.sh [--install-only]   (--install-only: install cargo-deny, check nothing)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,6 +17,7 @@ version="0.20.2"
 if [ "$(cargo deny --version 2>/dev/null || true)" != "cargo-deny $version" ]; then
   cargo install --locked cargo-deny --version "$version"
 fi
+if [ "${1:-}" = --install-only ]; then exit 0; fi
 
 snapshot="../shared/advisory-db"
 [ -d "$snapshot/crates" ] || { echo "supply-chain: error: no advisory DB snapshot at $snapshot" >&2; exit 1; }
