@@ -1,10 +1,12 @@
 //! The suite every custody backend must pass (run it from the backend's
 //! tests with its own runtime): rotation and statuses, opening through the
-//! custody, refusals, the root signature and the signed key set.
+//! custody, refusals, the root signature and the signed key set; and
+//! [`exchange_keys`], for exchange keys born in the custody.
 
 use sealgate_envelope::{Binding, Scope, SealRequest, open_credential, seal_credential};
 
-use crate::{Custody, CustodyError, KeyStatus, RoleKeyType, keyset};
+use crate::exchange_key::{self, ExchangeKeyType};
+use crate::{Custody, CustodyError, Exportability, KeyStatus, RoleKeyType, keyset};
 
 /// Run the suite with a fresh role name (so reruns on a persistent backend
 /// do not collide) and the key type the backend supports.
@@ -60,4 +62,51 @@ pub async fn run(custody: &dyn Custody, role: &str, key_type: RoleKeyType) {
     assert!(!recipients.iter().any(|r| r.key.kid() == Some(v1.kid.as_str())), "retired keys are not offered");
     assert!(keyset::verify(&set, &pin, 4_600).is_err(), "expired set accepted");
     assert!(keyset::verify(&set, "AAAA", 1_001).is_err(), "set accepted under another pin");
+}
+
+/// The exchange-key part of the suite (DESIGN §1.1): for each type, a key is made inside
+/// the custody with only its public key coming out, listed, signs what an exchange would
+/// verify (checked here with aws-lc-rs, apart from the backend), refuses unknown and
+/// malformed ids, and is gone for good once destroyed. `exportability` is what the
+/// backend must report for its keys.
+pub async fn exchange_keys(custody: &dyn Custody, types: &[ExchangeKeyType], exportability: Exportability) {
+    for &key_type in types {
+        let key = custody.create_exchange_key(key_type).await.expect("create an exchange key");
+        let roles = custody.keys().await.expect("keys");
+        assert!(!roles.iter().any(|k| k.kid == key.id), "an exchange key is not a role key");
+        assert_eq!(key.key_type, key_type);
+        assert!(exchange_key::check_id(&key.id).is_ok(), "id {:?}", key.id);
+        assert_eq!(key.exportability, exportability, "{key_type}");
+        let pem = key.public_pem();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{pem}");
+        let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).expect("the PEM parses");
+        assert_eq!((label, der.as_slice()), ("PUBLIC KEY", key.public_spki.as_slice()));
+
+        let listed = custody.exchange_keys().await.expect("exchange keys");
+        assert_eq!(listed.iter().find(|k| k.id == key.id), Some(&key), "listed as created");
+
+        // What an exchange signs: Binance's totalParams, say.
+        let message = b"symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timestamp=1499827319559";
+        let sig = custody.exchange_sign(&key.id, message).await.expect("sign");
+        assert!(exchange_key::verify(key_type, &key.public_spki, message, &sig), "{key_type}: signature verifies");
+        assert!(!exchange_key::verify(key_type, &key.public_spki, b"another message", &sig));
+        match key_type {
+            ExchangeKeyType::Ed25519 => {
+                assert_eq!(sig.len(), 64);
+                let again = custody.exchange_sign(&key.id, message).await.expect("sign again");
+                assert_eq!(sig, again, "Ed25519 is deterministic");
+            }
+            ExchangeKeyType::Rsa2048 => assert_eq!(sig.len(), 256),
+        }
+        assert!(custody.exchange_sign(&key.id, b"").await.is_ok_and(|s| key.verify(b"", &s)), "empty message");
+
+        custody.destroy_exchange_key(&key.id).await.expect("destroy");
+        assert!(matches!(custody.exchange_sign(&key.id, message).await, Err(CustodyError::UnknownKid(_))));
+        assert!(matches!(custody.destroy_exchange_key(&key.id).await, Err(CustodyError::UnknownKid(_))));
+        assert!(!custody.exchange_keys().await.expect("exchange keys").iter().any(|k| k.id == key.id));
+    }
+    for bad in ["xk-0000000000000000", "trader-v1", "../../sys/seal", "xk-", ""] {
+        assert!(custody.exchange_sign(bad, b"m").await.is_err(), "{bad:?}");
+        assert!(custody.destroy_exchange_key(bad).await.is_err(), "{bad:?}");
+    }
 }

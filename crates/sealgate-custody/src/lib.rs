@@ -8,6 +8,10 @@
 //! an active version and demotes the previous one to decrypt-only; a
 //! retired or disabled version opens nothing.
 //!
+//! It also holds exchange API keys born inside it ([`exchange_key`]): where an
+//! exchange takes a key the user generates (Ed25519, RSA-2048), the private key
+//! is made in the custody, never leaves it, and signs there.
+//!
 //! Backends live in modules of their own (`local`, `pkcs11`, `openbao`);
 //! [`conformance`] is the suite every backend must pass.
 
@@ -16,12 +20,14 @@
 pub mod config;
 pub mod conformance;
 mod error;
+pub mod exchange_key;
 pub mod keyset;
 pub mod local;
 pub mod openbao;
 pub mod pkcs11;
 
 pub use error::CustodyError;
+pub use exchange_key::{ExchangeKeyInfo, ExchangeKeyType};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -162,4 +168,20 @@ pub trait Custody: Send + Sync {
 
     /// ES256 signature (`r || s`, 64 bytes) of `message` with the root key.
     fn root_sign<'a>(&'a self, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>>;
+
+    /// Create an exchange key inside the custody, non-exportable where the backend can
+    /// say so; only its public key comes out.
+    fn create_exchange_key(&self, key_type: ExchangeKeyType) -> CustodyFuture<'_, ExchangeKeyInfo>;
+
+    /// Every exchange key the custody holds.
+    fn exchange_keys(&self) -> CustodyFuture<'_, Vec<ExchangeKeyInfo>>;
+
+    /// The signature of `message` by exchange key `id`: Ed25519 (64 bytes) or
+    /// RSASSA-PKCS1-v1_5 with SHA-256, checked against the public key before it is
+    /// returned. The message is what the exchange signs (its string-to-sign), never a
+    /// digest.
+    fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>>;
+
+    /// Destroy exchange key `id` for good (a credential deleted).
+    fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, ()>;
 }

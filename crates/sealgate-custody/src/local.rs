@@ -76,6 +76,7 @@ use sealgate_envelope::{
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize as _, Zeroizing};
 
+use crate::exchange_key::{self, ExchangeKeyInfo, ExchangeKeyType};
 use crate::{Custody, CustodyError, CustodyFuture, Exportability, KeyInfo, KeyStatus, RoleKeyType, keyset};
 use sealgate_hardening::private_file;
 
@@ -600,6 +601,21 @@ struct Doc<'a> {
     root: RootDoc<'a>,
     #[serde(borrow)]
     keys: Vec<EntryDoc<'a>>,
+    /// Exchange keys born here (absent in keyrings that never held one, so older
+    /// versions still read those).
+    #[serde(borrow, default, skip_serializing_if = "Vec::is_empty")]
+    exchange_keys: Vec<XDoc<'a>>,
+}
+
+/// An exchange key: its PKCS#8 in base64url.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XDoc<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    key_type: ExchangeKeyType,
+    created_at: u64,
+    pkcs8: &'a str,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -648,8 +664,77 @@ impl Entry {
     }
 }
 
+/// An exchange key in memory (aws-lc holds the parsed key; the PKCS#8 stays in the
+/// locked document).
+#[derive(Clone)]
+struct XEntry {
+    info: ExchangeKeyInfo,
+    key: Arc<XKey>,
+}
+
+enum XKey {
+    Ed25519(aws_lc_rs::signature::Ed25519KeyPair),
+    Rsa(aws_lc_rs::rsa::KeyPair),
+}
+
+impl XKey {
+    fn from_pkcs8(key_type: ExchangeKeyType, pkcs8: &[u8]) -> Result<Self, CustodyError> {
+        match key_type {
+            ExchangeKeyType::Ed25519 => {
+                aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8).map(Self::Ed25519).map_err(|_| corrupt())
+            }
+            ExchangeKeyType::Rsa2048 => {
+                let k = aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| corrupt())?;
+                if k.public_modulus_len() != 256 {
+                    return Err(corrupt());
+                }
+                Ok(Self::Rsa(k))
+            }
+        }
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    fn public_spki(&self) -> Result<Vec<u8>, CustodyError> {
+        use aws_lc_rs::encoding::AsDer as _;
+        let der = match self {
+            Self::Ed25519(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Self::Rsa(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+        };
+        der.map_err(|_| CustodyError::Backend { backend: BACKEND, what: "encode a public key", source: None })
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CustodyError> {
+        match self {
+            Self::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+            Self::Rsa(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .map_err(|_| CustodyError::Backend { backend: BACKEND, what: "RSA signature", source: None })?;
+                Ok(sig)
+            }
+        }
+    }
+}
+
+/// A new exchange key's PKCS#8, in a zeroizing buffer.
+fn generate_exchange_key(key_type: ExchangeKeyType) -> Result<Zeroizing<Vec<u8>>, CustodyError> {
+    let failed = || CustodyError::Backend { backend: BACKEND, what: "generate an exchange key", source: None };
+    Ok(Zeroizing::new(match key_type {
+        ExchangeKeyType::Ed25519 => aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| failed())?
+            .as_ref()
+            .to_vec(),
+        ExchangeKeyType::Rsa2048 => {
+            use aws_lc_rs::encoding::AsDer as _;
+            let k = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| failed())?;
+            k.as_der().map_err(|_| failed())?.as_ref().to_vec()
+        }
+    }))
+}
+
 struct State {
     entries: Vec<Entry>,
+    xkeys: Vec<XEntry>,
     /// The decrypted keyring document (locked).
     plain: LockedBuf,
 }
@@ -748,6 +833,7 @@ fn digest_of(bytes: &[u8]) -> [u8; 32] {
 fn render(
     root: RootDoc<'_>,
     entries: &[Entry],
+    xkeys: &[XEntry],
     old: &Doc<'_>,
     extra: Option<(&str, &str)>,
 ) -> Result<LockedBuf, CustodyError> {
@@ -767,7 +853,20 @@ fn render(
             jwk,
         });
     }
-    let doc = Doc { root, keys };
+    let mut exchange_keys = Vec::with_capacity(xkeys.len());
+    for x in xkeys {
+        let pkcs8 = match extra {
+            Some((id, pkcs8)) if id == x.info.id => pkcs8,
+            _ => old.exchange_keys.iter().find(|k| k.id == x.info.id).map(|k| k.pkcs8).ok_or_else(corrupt)?,
+        };
+        exchange_keys.push(XDoc {
+            id: x.info.id.clone(),
+            key_type: x.info.key_type,
+            created_at: x.info.created_at,
+            pkcs8,
+        });
+    }
+    let doc = Doc { root, keys, exchange_keys };
     let mut n = Counter(0);
     serde_json::to_writer(&mut n, &doc).map_err(|_| corrupt())?;
     let mut buf = LockedBuf::with_capacity(n.0);
@@ -837,13 +936,13 @@ impl LocalCustody {
         let root = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
             .map_err(|_| CustodyError::Backend { backend: BACKEND, what: "load the root key", source: None })?;
         drop(pkcs8);
-        let empty = Doc { root: RootDoc { created_at: 0, pkcs8: "" }, keys: Vec::new() };
-        let plain = render(RootDoc { created_at: now_secs(), pkcs8: &pkcs8_b64 }, &[], &empty, None)?;
+        let empty = Doc { root: RootDoc { created_at: 0, pkcs8: "" }, keys: Vec::new(), exchange_keys: Vec::new() };
+        let plain = render(RootDoc { created_at: now_secs(), pkcs8: &pkcs8_b64 }, &[], &[], &empty, None)?;
         let bytes = cipher.seal(plain.as_slice())?;
         write_new(path, &bytes)?;
         Ok(Self {
             path: path.to_path_buf(),
-            state: Arc::new(RwLock::new(State { entries: Vec::new(), plain })),
+            state: Arc::new(RwLock::new(State { entries: Vec::new(), xkeys: Vec::new(), plain })),
             cipher,
             root,
             writer: Mutex::new(digest_of(&bytes)),
@@ -907,7 +1006,7 @@ impl LocalCustody {
             .len();
         plain.truncate(n);
 
-        let (root, entries) = {
+        let (root, entries, xkeys) = {
             let doc = parse_doc(plain.as_slice())?;
             let pkcs8 = b64_secret(doc.root.pkcs8)?;
             let root = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(|_| corrupt())?;
@@ -929,11 +1028,27 @@ impl LocalCustody {
                     key: Arc::new(key),
                 });
             }
-            (root, entries)
+            let mut xkeys: Vec<XEntry> = Vec::with_capacity(doc.exchange_keys.len());
+            for x in &doc.exchange_keys {
+                exchange_key::check_id(&x.id).map_err(|_| corrupt())?;
+                let key = XKey::from_pkcs8(x.key_type, &b64_secret(x.pkcs8)?)?;
+                if xkeys.iter().any(|e| e.info.id == x.id) {
+                    return Err(corrupt());
+                }
+                let info = ExchangeKeyInfo {
+                    id: x.id.clone(),
+                    key_type: x.key_type,
+                    public_spki: key.public_spki()?,
+                    created_at: x.created_at,
+                    exportability: Exportability::SoftwareKey,
+                };
+                xkeys.push(XEntry { info, key: Arc::new(key) });
+            }
+            (root, entries, xkeys)
         };
         Ok(Self {
             path: path.to_path_buf(),
-            state: Arc::new(RwLock::new(State { entries, plain })),
+            state: Arc::new(RwLock::new(State { entries, xkeys, plain })),
             cipher,
             root,
             writer: Mutex::new(digest_of(&bytes)),
@@ -1000,7 +1115,8 @@ impl LocalCustody {
             e.status = KeyStatus::DecryptOnly;
         }
         entries.push(entry);
-        self.commit(&mut last, entries, Some((&kid, &jwk_b64)))?;
+        let xkeys = self.read().xkeys.clone();
+        self.commit(&mut last, entries, xkeys, Some((&kid, &jwk_b64)))?;
         Ok(info)
     }
 
@@ -1019,21 +1135,75 @@ impl LocalCustody {
             }
         }
         entries[i].status = status;
-        self.commit(&mut last, entries, None)
+        let xkeys = self.read().xkeys.clone();
+        self.commit(&mut last, entries, xkeys, None)
     }
 
     /// Write `entries` to disk, then make them the in-memory state.
+    fn add_exchange_key(&self, key_type: ExchangeKeyType) -> Result<ExchangeKeyInfo, CustodyError> {
+        let mut last = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = exchange_key::new_id()?;
+        // Generation (slow for RSA) runs without holding the state lock.
+        let pkcs8 = generate_exchange_key(key_type)?;
+        let key = XKey::from_pkcs8(key_type, &pkcs8)?;
+        let pkcs8_b64 = b64_secret_encode(&pkcs8);
+        drop(pkcs8);
+        let info = ExchangeKeyInfo {
+            id: id.clone(),
+            key_type,
+            public_spki: key.public_spki()?,
+            created_at: now_secs(),
+            exportability: Exportability::SoftwareKey,
+        };
+        let (entries, mut xkeys) = {
+            let st = self.read();
+            (st.entries.clone(), st.xkeys.clone())
+        };
+        xkeys.push(XEntry { info: info.clone(), key: Arc::new(key) });
+        self.commit(&mut last, entries, xkeys, Some((&id, &pkcs8_b64)))?;
+        Ok(info)
+    }
+
+    fn remove_exchange_key(&self, id: &str) -> Result<(), CustodyError> {
+        exchange_key::check_id(id)?;
+        let mut last = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (entries, mut xkeys) = {
+            let st = self.read();
+            (st.entries.clone(), st.xkeys.clone())
+        };
+        let before = xkeys.len();
+        xkeys.retain(|x| x.info.id != id);
+        if xkeys.len() == before {
+            return Err(CustodyError::UnknownKid(id.to_owned()));
+        }
+        // The keyring's `.bak` still holds the key until the next write replaces it.
+        self.commit(&mut last, entries, xkeys, None)
+    }
+
+    fn exchange_key(&self, id: &str) -> Result<XEntry, CustodyError> {
+        exchange_key::check_id(id)?;
+        self.read()
+            .xkeys
+            .iter()
+            .find(|x| x.info.id == id)
+            .cloned()
+            .ok_or_else(|| CustodyError::UnknownKid(id.to_owned()))
+    }
+
+    /// `extra` is the one new secret (a role key's JWK or an exchange key's PKCS#8, by
+    /// kid or id) that the old document does not hold yet.
     fn commit(
         &self,
         last: &mut [u8; 32],
         entries: Vec<Entry>,
+        xkeys: Vec<XEntry>,
         extra: Option<(&str, &str)>,
     ) -> Result<(), CustodyError> {
         let plain = {
             let st = self.read();
             let old = parse_doc(st.plain.as_slice())?;
             let root = RootDoc { created_at: old.root.created_at, pkcs8: old.root.pkcs8 };
-            render(root, &entries, &old, extra)?
+            render(root, &entries, &xkeys, &old, extra)?
         };
         let bytes = self.cipher.seal(plain.as_slice())?;
         let on_disk = fs::read(&self.path).map_err(|e| CustodyError::backend(BACKEND, "read the keyring", e))?;
@@ -1048,6 +1218,7 @@ impl LocalCustody {
         let old = {
             let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
             st.entries = entries;
+            st.xkeys = xkeys;
             std::mem::replace(&mut st.plain, plain)
         };
         drop(old);
@@ -1171,6 +1342,27 @@ impl Custody for LocalCustody {
 
     fn root_public(&self) -> CustodyFuture<'_, serde_json::Value> {
         Box::pin(std::future::ready(keyset::root_jwk_from_point(self.root.public_key().as_ref())))
+    }
+
+    fn create_exchange_key(&self, key_type: ExchangeKeyType) -> CustodyFuture<'_, ExchangeKeyInfo> {
+        Box::pin(async move { self.add_exchange_key(key_type) })
+    }
+
+    fn exchange_keys(&self) -> CustodyFuture<'_, Vec<ExchangeKeyInfo>> {
+        let keys = self.read().xkeys.iter().map(|x| x.info.clone()).collect();
+        Box::pin(std::future::ready(Ok(keys)))
+    }
+
+    fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
+        let r = self.exchange_key(id).and_then(|x| {
+            let sig = x.key.sign(message)?;
+            exchange_key::checked(&x.info, message, sig, BACKEND)
+        });
+        Box::pin(std::future::ready(r))
+    }
+
+    fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, ()> {
+        Box::pin(async move { self.remove_exchange_key(id) })
     }
 
     fn root_sign<'a>(&'a self, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {

@@ -66,6 +66,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use crate::exchange_key::{self, ExchangeKeyInfo, ExchangeKeyType};
 use crate::{Custody, CustodyError, CustodyFuture, Exportability, KeyInfo, KeyStatus, RoleKeyType};
 
 pub use reqwest::Url;
@@ -254,8 +255,10 @@ struct TransitKey {
     exportable: bool,
     allow_plaintext_backup: bool,
     latest_version: u64,
-    /// Version → PEM public key.
+    /// Version → PEM public key (base64 of the raw key for ed25519).
     public_pems: HashMap<String, String>,
+    /// Version 1's `creation_time` (RFC 3339).
+    created: Option<String>,
 }
 
 struct Inner {
@@ -271,6 +274,8 @@ struct Inner {
     publics: Mutex<HashMap<String, PublicJwk>>,
     /// The root public JWK once checked.
     root: Mutex<Option<(u64, Value)>>,
+    /// Exchange keys by id (immutable once created).
+    xkeys: Mutex<HashMap<String, ExchangeKeyInfo>>,
 }
 
 /// The OpenBao/Vault Transit custody backend.
@@ -364,6 +369,64 @@ fn p256_jwk(pem: &str) -> Result<Value, CustodyError> {
     }))
 }
 
+/// Unix seconds of an RFC 3339 time as Transit prints it (`2026-12-06T12:34:56.789Z`,
+/// or with a `+hh:mm`/`-hh:mm` offset); the fraction is dropped.
+fn rfc3339_secs(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    // ASCII only (so no slice below can split a character), digits where digits go.
+    let digits = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19];
+    if !t.is_ascii() || b.len() < 20 || digits.iter().any(|r| !b[r.clone()].iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t[r].parse::<i64>().ok();
+    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let rest = &t[19..];
+    let rest = match rest.strip_prefix('.') {
+        Some(f) => f.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
+            let two = |r: std::ops::Range<usize>| {
+                o.as_bytes()[r.clone()].iter().all(u8::is_ascii_digit).then(|| o[r].parse::<i64>().ok()).flatten()
+            };
+            let v = two(1..3)? * 3600 + two(4..6)? * 60;
+            if o.starts_with('-') { -v } else { v }
+        }
+        _ => return None,
+    };
+    // Days from 1970-01-01 of the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + sec - offset).ok()
+}
+
+/// The Transit type of an exchange key.
+fn exchange_transit_type(t: ExchangeKeyType) -> &'static str {
+    match t {
+        ExchangeKeyType::Ed25519 => "ed25519",
+        ExchangeKeyType::Rsa2048 => "rsa-2048",
+    }
+}
+
 fn transit_type(key_type: RoleKeyType) -> Result<&'static str, CustodyError> {
     match key_type {
         RoleKeyType::Rsa3072 => Ok("rsa-3072"),
@@ -424,6 +487,7 @@ impl OpenBaoCustody {
             token: RwLock::new(token),
             publics: Mutex::new(HashMap::new()),
             root: Mutex::new(None),
+            xkeys: Mutex::new(HashMap::new()),
         };
         if matches!(inner.auth, Auth::AppRole { .. }) {
             inner.login().await?;
@@ -633,7 +697,9 @@ impl Inner {
                 m.iter().filter_map(|(ver, k)| Some((ver.clone(), k.get("public_key")?.as_str()?.to_owned()))).collect()
             })
             .unwrap_or_default();
+        let created = d.pointer("/keys/1/creation_time").and_then(Value::as_str).map(str::to_owned);
         Ok(Some(TransitKey {
+            created,
             key_type: d.get("type").and_then(Value::as_str).unwrap_or_default().to_owned(),
             exportable: d.get("exportable").and_then(Value::as_bool).unwrap_or(true),
             allow_plaintext_backup: d.get("allow_plaintext_backup").and_then(Value::as_bool).unwrap_or(true),
@@ -695,6 +761,138 @@ impl Inner {
         let (role, n) = parse_kid(kid).ok_or_else(|| CustodyError::UnknownKid(kid.to_owned()))?;
         let (record, _) = self.read_role(role).await?;
         record.versions.get(&n).filter(|v| v.kid == kid).cloned().ok_or_else(|| CustodyError::UnknownKid(kid.into()))
+    }
+
+    /// What an exchange key in Transit is, checked: its type, non-exportable, and its
+    /// version-1 public key as SubjectPublicKeyInfo.
+    fn exchange_info(&self, id: &str, key: &TransitKey) -> Result<ExchangeKeyInfo, CustodyError> {
+        let bad = |why: &str| CustodyError::Config(format!("Transit key {id} is not a usable exchange key: {why}"));
+        let key_type = ExchangeKeyType::ALL
+            .into_iter()
+            .find(|t| exchange_transit_type(*t) == key.key_type)
+            .ok_or_else(|| bad("its type is neither ed25519 nor rsa-2048"))?;
+        if key.exportable || key.allow_plaintext_backup {
+            return Err(bad("it is exportable or allows plaintext backup"));
+        }
+        if key.latest_version != 1 {
+            return Err(bad("it was rotated (the exchange knows version 1 only)"));
+        }
+        let public = key.public_pems.get("1").ok_or_else(|| bad("no version 1 public key"))?;
+        let public_spki = match key_type {
+            ExchangeKeyType::Ed25519 => {
+                let raw = STANDARD.decode(public.trim()).map_err(|_| bad("its public key is not base64"))?;
+                exchange_key::ed25519_spki(&raw).ok_or_else(|| bad("its public key is not 32 bytes"))?
+            }
+            ExchangeKeyType::Rsa2048 => {
+                let der = pem_der(public, "PUBLIC KEY").ok_or_else(|| bad("its public key is not a PEM public key"))?;
+                let key = aws_lc_rs::rsa::PublicKey::from_der(&der).map_err(|_| bad("its public key is not RSA"))?;
+                if key.modulus_len() != 256 {
+                    return Err(bad("its modulus is not 2048 bits"));
+                }
+                der
+            }
+        };
+        let created_at = key.created.as_deref().and_then(rfc3339_secs).ok_or_else(|| bad("no creation time"))?;
+        Ok(ExchangeKeyInfo {
+            id: id.to_owned(),
+            key_type,
+            public_spki,
+            created_at,
+            exportability: Exportability::NonExportable,
+        })
+    }
+
+    /// An exchange key by id (cached: immutable once created).
+    async fn exchange_key(&self, id: &str) -> Result<ExchangeKeyInfo, CustodyError> {
+        exchange_key::check_id(id)?;
+        if let Some(k) = self.xkeys.lock().ok().and_then(|m| m.get(id).cloned()) {
+            return Ok(k);
+        }
+        let key = self.transit_key(id).await?.ok_or_else(|| CustodyError::UnknownKid(id.to_owned()))?;
+        let info = self.exchange_info(id, &key)?;
+        if let Ok(mut m) = self.xkeys.lock() {
+            m.insert(id.to_owned(), info.clone());
+        }
+        Ok(info)
+    }
+
+    async fn create_exchange_key(&self, key_type: ExchangeKeyType) -> Result<ExchangeKeyInfo, CustodyError> {
+        let id = exchange_key::new_id()?;
+        let key = self.ensure_transit_key(&id, exchange_transit_type(key_type)).await?;
+        let info = self.exchange_info(&id, &key)?;
+        if let Ok(mut m) = self.xkeys.lock() {
+            m.insert(id, info.clone());
+        }
+        Ok(info)
+    }
+
+    async fn exchange_keys(&self) -> Result<Vec<ExchangeKeyInfo>, CustodyError> {
+        let list = Method::from_bytes(b"LIST").map_err(|e| CustodyError::backend(BACKEND, "list Transit keys", e))?;
+        let reply = self.call(list, &format!("v1/{}/keys", self.mount), None).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !reply.status.is_success() {
+            return Err(reply.fail("list Transit keys"));
+        }
+        let v: Value = reply.json("parse the Transit key list")?;
+        let ids: Vec<String> = v
+            .pointer("/data/keys")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|k| exchange_key::check_id(k).is_ok())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.exchange_key(&id).await?);
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn exchange_sign(&self, id: &str, message: &[u8]) -> Result<Vec<u8>, CustodyError> {
+        let info = self.exchange_key(id).await?;
+        let mut body = json!({ "input": STANDARD.encode(message), "key_version": 1 });
+        if info.key_type == ExchangeKeyType::Rsa2048 {
+            body["hash_algorithm"] = json!("sha2-256");
+            body["signature_algorithm"] = json!("pkcs1v15");
+            body["prehashed"] = json!(false);
+        }
+        let reply = self.call(Method::POST, &format!("v1/{}/sign/{id}", self.mount), Some(&body)).await?;
+        if !reply.status.is_success() {
+            return Err(reply.fail("sign with a Transit exchange key"));
+        }
+        let v: Value = reply.json("parse the Transit signature")?;
+        let bad = || CustodyError::Config("Transit signature is not vault:v1:<base64>".into());
+        let sig = v.pointer("/data/signature").and_then(Value::as_str).ok_or_else(bad)?;
+        let raw = STANDARD.decode(sig.strip_prefix("vault:v1:").ok_or_else(bad)?).map_err(|_| bad())?;
+        exchange_key::checked(&info, message, raw, BACKEND)
+    }
+
+    async fn destroy_exchange_key(&self, id: &str) -> Result<(), CustodyError> {
+        exchange_key::check_id(id)?;
+        if self.transit_key(id).await?.is_none() {
+            return Err(CustodyError::UnknownKid(id.to_owned()));
+        }
+        if let Ok(mut m) = self.xkeys.lock() {
+            m.remove(id);
+        }
+        // Transit deletes only a key configured as deletable.
+        let body = json!({ "deletion_allowed": true });
+        let reply = self.call(Method::POST, &format!("v1/{}/keys/{id}/config", self.mount), Some(&body)).await?;
+        if !reply.status.is_success() {
+            return Err(reply.fail("allow the deletion of a Transit exchange key"));
+        }
+        let reply = self.call(Method::DELETE, &format!("v1/{}/keys/{id}", self.mount), None).await?;
+        if !reply.status.is_success() {
+            return Err(reply.fail("delete a Transit exchange key"));
+        }
+        Ok(())
     }
 
     async fn root_public(&self) -> Result<(u64, Value), CustodyError> {
@@ -864,6 +1062,22 @@ impl Custody for OpenBaoCustody {
             Ok(raw)
         })
     }
+
+    fn create_exchange_key(&self, key_type: ExchangeKeyType) -> CustodyFuture<'_, ExchangeKeyInfo> {
+        Box::pin(self.inner.create_exchange_key(key_type))
+    }
+
+    fn exchange_keys(&self) -> CustodyFuture<'_, Vec<ExchangeKeyInfo>> {
+        Box::pin(self.inner.exchange_keys())
+    }
+
+    fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
+        Box::pin(self.inner.exchange_sign(id, message))
+    }
+
+    fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, ()> {
+        Box::pin(self.inner.destroy_exchange_key(id))
+    }
 }
 
 /// A handle on one role key version in Transit.
@@ -951,6 +1165,32 @@ impl DecryptionKey for OpenBaoKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transit_creation_times() {
+        assert_eq!(rfc3339_secs("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_secs("2026-12-06T12:34:56.123456789Z"), Some(1_796_560_496));
+        assert_eq!(rfc3339_secs("2026-12-06T13:34:56.5+01:00"), Some(1_796_560_496));
+        assert_eq!(rfc3339_secs("2026-12-06T11:34:56-01:00"), Some(1_796_560_496));
+        assert_eq!(rfc3339_secs("2000-02-29T00:00:00Z"), Some(951_782_400));
+        for bad in [
+            "",
+            "2026-12-06",
+            "2026-13-06T00:00:00Z",
+            "2026-12-06T24:00:00Z",
+            "2026-12-06T00:00:00",
+            "2026-12-06T00:00:00+0100",
+            "1969-12-31T23:59:59Z",
+            "+026-12-06T00:00:00Z",
+            "2026-12-06T00:00:00+0é00",
+            "2026-12-06T00:00:00++1:00",
+            "2026-12-06T00:00:00é",
+            "2026-12-06T00:00:00.é",
+            "２026-12-06T00:00:00Z",
+        ] {
+            assert_eq!(rfc3339_secs(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn kids_parse_back() {

@@ -81,6 +81,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as P11Error, RvError};
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -96,6 +97,7 @@ use sealgate_envelope::{
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+use crate::exchange_key::{self, ExchangeKeyInfo, ExchangeKeyType};
 use crate::{Custody, CustodyError, CustodyFuture, Exportability, KeyInfo, KeyStatus, RoleKeyType};
 
 /// Backend name.
@@ -108,6 +110,10 @@ pub const DEFAULT_SESSIONS: usize = 4;
 const MAX_SESSIONS: usize = 64;
 /// `CKA_APPLICATION` of the metadata objects.
 pub const METADATA_APPLICATION: &str = "sealgate-custody/key-version/v1";
+/// `CKA_APPLICATION` of the exchange keys' metadata objects (`CKA_LABEL`: the key id).
+pub const EXCHANGE_KEY_APPLICATION: &str = "sealgate-custody/exchange-key/v1";
+/// DER of the Ed25519 OID, 1.3.101.112 (`CKA_EC_PARAMS` of an Edwards key).
+const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 /// `CKA_LABEL` and `CKA_ID` of the root ES256 key pair.
 pub const ROOT_LABEL: &str = "sealgate-root-es256";
 /// Largest PIN file read.
@@ -280,6 +286,23 @@ struct Token {
     /// the whole application).
     versions: RwLock<HashMap<String, Arc<Version>>>,
     root: RwLock<Option<Arc<Root>>>,
+    /// Exchange keys seen, by id.
+    xkeys: RwLock<HashMap<String, Arc<XVersion>>>,
+}
+
+/// What does not change about an exchange key, stored as JSON in the `CKA_VALUE` of its
+/// `CKO_DATA` object (application [`EXCHANGE_KEY_APPLICATION`], label the id).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XMeta {
+    key_type: ExchangeKeyType,
+    created_at: u64,
+}
+
+/// An exchange key's objects, as found in the token.
+struct XVersion {
+    info: ExchangeKeyInfo,
+    private: ObjectHandle,
 }
 
 impl Drop for Token {
@@ -675,12 +698,7 @@ impl Token {
     fn exportability(&self, kid: &str) -> Result<Exportability, CustodyError> {
         self.with_session(|s| {
             let v = self.version(s, kid)?.ok_or_else(|| CustodyError::UnknownKid(kid.to_owned()))?;
-            let extractable = get_bool(s, v.private, AttributeType::Extractable).map_err(p11("read key attributes"))?;
-            let sensitive = get_bool(s, v.private, AttributeType::Sensitive).map_err(p11("read key attributes"))?;
-            Ok(match (extractable, sensitive) {
-                (Some(false), Some(true)) => Exportability::NonExportable,
-                _ => Exportability::Unknown,
-            })
+            exportability_of(s, v.private)
         })
     }
 
@@ -794,6 +812,206 @@ impl KeySpec for RoleKeyType {
                 )
             }
         }
+    }
+}
+
+impl KeySpec for ExchangeKeyType {
+    fn spec(&self) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
+        let private = vec![Attribute::Sign(true), Attribute::Decrypt(false), Attribute::Derive(false)];
+        match self {
+            Self::Ed25519 => (
+                Mechanism::EccEdwardsKeyPairGen,
+                vec![Attribute::EcParams(OID_ED25519.to_vec()), Attribute::Verify(true)],
+                private,
+            ),
+            Self::Rsa2048 => (
+                Mechanism::RsaPkcsKeyPairGen,
+                vec![
+                    Attribute::ModulusBits(2048.into()),
+                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                    Attribute::Verify(true),
+                    Attribute::Encrypt(false),
+                ],
+                private,
+            ),
+        }
+    }
+}
+
+/// The public key of an exchange key pair, as SubjectPublicKeyInfo.
+fn exchange_public(s: &Session, public: ObjectHandle, key_type: ExchangeKeyType) -> Result<Vec<u8>, CustodyError> {
+    let bad = || CustodyError::Config("an exchange key's public key in the token is malformed".into());
+    match key_type {
+        ExchangeKeyType::Ed25519 => {
+            let point =
+                get_bytes(s, public, AttributeType::EcPoint).map_err(p11("read a public key"))?.ok_or_else(bad)?;
+            // DER OCTET STRING (the standard) or the raw 32 bytes (some tokens).
+            let raw = match point.as_slice() {
+                [0x04, 32, rest @ ..] if rest.len() == 32 => rest,
+                raw if raw.len() == 32 => raw,
+                _ => return Err(bad()),
+            };
+            exchange_key::ed25519_spki(raw).ok_or_else(bad)
+        }
+        ExchangeKeyType::Rsa2048 => {
+            let n = get_bytes(s, public, AttributeType::Modulus).map_err(p11("read a public key"))?.ok_or_else(bad)?;
+            let e = get_bytes(s, public, AttributeType::PublicExponent)
+                .map_err(p11("read a public key"))?
+                .ok_or_else(bad)?;
+            if n.iter().skip_while(|&&b| b == 0).count() != 256 {
+                return Err(bad());
+            }
+            exchange_key::rsa_spki(&n, &e).ok_or_else(bad)
+        }
+    }
+}
+
+fn exportability_of(s: &Session, private: ObjectHandle) -> Result<Exportability, CustodyError> {
+    let extractable = get_bool(s, private, AttributeType::Extractable).map_err(p11("read key attributes"))?;
+    let sensitive = get_bool(s, private, AttributeType::Sensitive).map_err(p11("read key attributes"))?;
+    Ok(match (extractable, sensitive) {
+        (Some(false), Some(true)) => Exportability::NonExportable,
+        _ => Exportability::Unknown,
+    })
+}
+
+fn xmeta_search(id: Option<&str>) -> Vec<Attribute> {
+    let mut t =
+        vec![Attribute::Class(ObjectClass::DATA), Attribute::Application(EXCHANGE_KEY_APPLICATION.as_bytes().to_vec())];
+    if let Some(id) = id {
+        t.push(Attribute::Label(id.as_bytes().to_vec()));
+    }
+    t
+}
+
+impl Token {
+    fn check_exchange_key_type(&self, t: ExchangeKeyType) -> Result<(), CustodyError> {
+        let (gen_, sign, what) = match t {
+            ExchangeKeyType::Ed25519 => (
+                MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
+                MechanismType::EDDSA,
+                "make Ed25519 exchange keys: the token lacks CKM_EC_EDWARDS_KEY_PAIR_GEN or CKM_EDDSA",
+            ),
+            ExchangeKeyType::Rsa2048 => (
+                MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+                MechanismType::SHA256_RSA_PKCS,
+                "make RSA exchange keys: the token lacks CKM_RSA_PKCS_KEY_PAIR_GEN or CKM_SHA256_RSA_PKCS",
+            ),
+        };
+        if self.has(gen_) && self.has(sign) {
+            Ok(())
+        } else {
+            Err(CustodyError::Unsupported { backend: BACKEND, what })
+        }
+    }
+
+    fn create_exchange_key(&self, key_type: ExchangeKeyType) -> Result<ExchangeKeyInfo, CustodyError> {
+        self.check_exchange_key_type(key_type)?;
+        let id = exchange_key::new_id()?;
+        let meta = XMeta { key_type, created_at: now_secs() };
+        let value = serde_json::to_vec(&meta).map_err(|_| CustodyError::Config("cannot encode key metadata".into()))?;
+        let _w = lock(&self.write);
+        self.with_session(|s| {
+            let (public, private) = generate(s, &id, key_type)?;
+            let made = (|| {
+                let public_spki = exchange_public(s, public, key_type)?;
+                let exportability = exportability_of(s, private)?;
+                let mut data = xmeta_search(Some(&id));
+                data.extend([Attribute::Token(true), Attribute::Private(true), Attribute::Value(value)]);
+                s.create_object(&data).map_err(p11("store an exchange key's metadata"))?;
+                Ok(ExchangeKeyInfo {
+                    id: id.clone(),
+                    key_type,
+                    public_spki,
+                    created_at: meta.created_at,
+                    exportability,
+                })
+            })();
+            if made.is_err() {
+                // No half-made key: a pair without its metadata would be found by nothing.
+                let _ = s.destroy_object(private);
+                let _ = s.destroy_object(public);
+            }
+            let info = made?;
+            let v = Arc::new(XVersion { info: info.clone(), private });
+            self.xkeys.write().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), v);
+            Ok(info)
+        })
+    }
+
+    /// An exchange key by id, from the cache or the token.
+    fn exchange_key(&self, s: &Session, id: &str) -> Result<Arc<XVersion>, CustodyError> {
+        exchange_key::check_id(id)?;
+        if let Some(v) = self.xkeys.read().unwrap_or_else(PoisonError::into_inner).get(id) {
+            return Ok(v.clone());
+        }
+        let unknown = || CustodyError::UnknownKid(id.to_owned());
+        let data = find_one(s, &xmeta_search(Some(id)), "exchange key metadata per id")?.ok_or_else(unknown)?;
+        let value = get_bytes(s, data, AttributeType::Value).map_err(p11("read an exchange key's metadata"))?;
+        let value = value.unwrap_or_default();
+        let malformed = || CustodyError::Config(format!("metadata of exchange key {id:?} in the token is malformed"));
+        if value.len() > MAX_METADATA {
+            return Err(malformed());
+        }
+        let meta: XMeta = serde_json::from_slice(&value).map_err(|_| malformed())?;
+        let missing = || CustodyError::Config(format!("the token lacks the key objects of exchange key {id:?}"));
+        let public =
+            find_one(s, &key_template(ObjectClass::PUBLIC_KEY, id), "public key per id")?.ok_or_else(missing)?;
+        let private =
+            find_one(s, &key_template(ObjectClass::PRIVATE_KEY, id), "private key per id")?.ok_or_else(missing)?;
+        let info = ExchangeKeyInfo {
+            id: id.to_owned(),
+            key_type: meta.key_type,
+            public_spki: exchange_public(s, public, meta.key_type)?,
+            created_at: meta.created_at,
+            exportability: exportability_of(s, private)?,
+        };
+        let v = Arc::new(XVersion { info, private });
+        self.xkeys.write().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), v.clone());
+        Ok(v)
+    }
+
+    fn exchange_keys(&self) -> Result<Vec<ExchangeKeyInfo>, CustodyError> {
+        self.with_session(|s| {
+            let mut out = Vec::new();
+            for handle in s.find_objects(&xmeta_search(None)).map_err(p11("find exchange keys"))? {
+                let label = get_bytes(s, handle, AttributeType::Label).map_err(p11("read exchange key metadata"))?;
+                let id = String::from_utf8(label.unwrap_or_default())
+                    .map_err(|_| CustodyError::Config("an exchange key's metadata has a malformed label".into()))?;
+                out.push(self.exchange_key(s, &id)?.info.clone());
+            }
+            out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(out)
+        })
+    }
+
+    fn exchange_sign(&self, id: &str, message: &[u8]) -> Result<Vec<u8>, CustodyError> {
+        self.with_session(|s| {
+            let v = self.exchange_key(s, id)?;
+            let mechanism = match v.info.key_type {
+                ExchangeKeyType::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+                ExchangeKeyType::Rsa2048 => Mechanism::Sha256RsaPkcs,
+            };
+            let sig = s.sign(&mechanism, v.private, message).map_err(p11("sign with an exchange key"))?;
+            exchange_key::checked(&v.info, message, sig, BACKEND)
+        })
+    }
+
+    fn destroy_exchange_key(&self, id: &str) -> Result<(), CustodyError> {
+        exchange_key::check_id(id)?;
+        let _w = lock(&self.write);
+        self.xkeys.write().unwrap_or_else(PoisonError::into_inner).remove(id);
+        self.with_session(|s| {
+            let data = find_one(s, &xmeta_search(Some(id)), "exchange key metadata per id")?
+                .ok_or_else(|| CustodyError::UnknownKid(id.to_owned()))?;
+            // The private key first: once it is gone nothing can sign, whatever is left.
+            for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                if let Some(h) = find_one(s, &key_template(class, id), "key per id")? {
+                    s.destroy_object(h).map_err(p11("destroy an exchange key"))?;
+                }
+            }
+            s.destroy_object(data).map_err(p11("destroy an exchange key's metadata"))
+        })
     }
 }
 
@@ -1062,6 +1280,7 @@ impl Pkcs11Custody {
             write: Mutex::new(()),
             versions: RwLock::new(HashMap::new()),
             root: RwLock::new(None),
+            xkeys: RwLock::new(HashMap::new()),
         });
         tokens.retain(|(_, w)| w.strong_count() > 0);
         tokens.push((key, Arc::downgrade(&token)));
@@ -1123,6 +1342,22 @@ impl Custody for Pkcs11Custody {
 
     fn root_sign<'a>(&'a self, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
         Box::pin(async move { self.token.root_sign(message) })
+    }
+
+    fn create_exchange_key(&self, key_type: ExchangeKeyType) -> CustodyFuture<'_, ExchangeKeyInfo> {
+        Box::pin(async move { self.token.create_exchange_key(key_type) })
+    }
+
+    fn exchange_keys(&self) -> CustodyFuture<'_, Vec<ExchangeKeyInfo>> {
+        Box::pin(async move { self.token.exchange_keys() })
+    }
+
+    fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
+        Box::pin(async move { self.token.exchange_sign(id, message) })
+    }
+
+    fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, ()> {
+        Box::pin(async move { self.token.destroy_exchange_key(id) })
     }
 }
 

@@ -68,6 +68,36 @@ async fn run_conformance(role: &str, key_type: RoleKeyType) {
     assert_eq!(a, b);
 }
 
+/// Exchange keys born in the keyring (issue 18): held like the role keys (encrypted at
+/// rest, in locked memory), reported as software keys; they survive a reopen, and a
+/// keyring that never held one is written as before.
+#[tokio::test]
+async fn exchange_keys_in_the_keyring() {
+    use sealgate_custody::{ExchangeKeyType, Exportability};
+    let d = dir();
+    let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
+    conformance::exchange_keys(&custody, &ExchangeKeyType::ALL, Exportability::SoftwareKey).await;
+    custody.rotate("trader", RoleKeyType::EcdhP256).await.expect("a role key beside them");
+    let ed = custody.create_exchange_key(ExchangeKeyType::Ed25519).await.expect("ed25519");
+    let rsa = custody.create_exchange_key(ExchangeKeyType::Rsa2048).await.expect("rsa");
+    drop(custody);
+
+    let reopened = LocalCustody::open(&keyring(&d), cheap(PASSPHRASE)).expect("reopen");
+    assert_eq!(reopened.exchange_keys().await.expect("list"), vec![ed.clone(), rsa.clone()]);
+    assert_eq!(reopened.keys().await.expect("keys").len(), 1, "the role key is kept");
+    for k in [&ed, &rsa] {
+        let sig = reopened.exchange_sign(&k.id, b"m").await.expect("sign after reopen");
+        assert!(k.verify(b"m", &sig));
+    }
+    // The file holds no key in the clear (it is one AES-GCM ciphertext).
+    let bytes = fs::read(keyring(&d)).expect("read");
+    assert!(!bytes.windows(16).any(|w| w == &ed.public_spki[16..32]), "public key bytes in the clear");
+    reopened.destroy_exchange_key(&ed.id).await.expect("destroy");
+    drop(reopened);
+    let again = LocalCustody::open(&keyring(&d), cheap(PASSPHRASE)).expect("reopen");
+    assert_eq!(again.exchange_keys().await.expect("list"), vec![rsa]);
+}
+
 #[tokio::test]
 async fn conformance_p256() {
     run_conformance("conf-p256", RoleKeyType::EcdhP256).await;

@@ -209,6 +209,39 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// Exchange keys born in Transit (issue 18): `ed25519` and `rsa-2048` keys created
+/// non-exportable, signed with `transit/sign` (Go's crypto) and verified with aws-lc-rs; what
+/// Transit itself reports about each key is checked with the admin token, and a key made
+/// exportable behind the custody's back is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_keys_are_born_in_transit() {
+    use sealgate_custody::{ExchangeKeyType, Exportability};
+    let Some(bao) = Bao::start() else { return };
+    bao.enable_transit();
+    let custody = OpenBaoCustody::connect(bao.token_config()).await.expect("connect");
+    conformance::exchange_keys(&custody, &ExchangeKeyType::ALL, Exportability::NonExportable).await;
+    for (t, name) in [(ExchangeKeyType::Ed25519, "ed25519"), (ExchangeKeyType::Rsa2048, "rsa-2048")] {
+        let k = custody.create_exchange_key(t).await.expect("create");
+        let body = bao.admin("GET", &format!("/v1/transit/keys/{}", k.id), None);
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["data"]["type"], name, "{body}");
+        assert_eq!(v["data"]["exportable"], false, "{body}");
+        assert_eq!(v["data"]["allow_plaintext_backup"], false, "{body}");
+        // The export endpoint refuses it.
+        let path = format!("/v1/transit/export/signing-key/{}", k.id);
+        let (status, export) = http(&bao.addr, "GET", &path, Some(&bao.root_token), None).expect("export");
+        assert!(status >= 400 && !export.contains("\"keys\""), "HTTP {status}: {export}");
+        // A fresh connection (a restarted signer) finds and uses it.
+        let other = OpenBaoCustody::connect(bao.token_config()).await.expect("connect again");
+        let sig = other.exchange_sign(&k.id, b"m").await.expect("sign");
+        assert!(k.verify(b"m", &sig));
+        other.destroy_exchange_key(&k.id).await.expect("destroy");
+        let path = format!("/v1/transit/keys/{}", k.id);
+        let (status, _) = http(&bao.addr, "GET", &path, Some(&bao.root_token), None).expect("read");
+        assert_eq!(status, 404, "still in Transit after destroy");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_rsa3072_and_a_credential_opens() {
     let Some(bao) = Bao::start() else { return };

@@ -93,7 +93,7 @@ fn softhsm_token_suite() {
     print!("{stdout}");
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the in-token tests failed (output above)");
-    assert!(stdout.contains("test result: ok. 6 passed"), "not every in-token test ran (output above)");
+    assert!(stdout.contains("test result: ok. 7 passed"), "not every in-token test ran (output above)");
 }
 
 /// The tests that run inside the re-run, with SoftHSM configured.
@@ -250,6 +250,61 @@ mod in_token {
             // The private value is not readable.
             let value = s.get_attributes(h, &[AttributeType::Value]).expect("attributes");
             assert!(value.is_empty(), "CKA_VALUE of a private key was readable");
+        }
+        drop(s);
+    }
+
+    /// Exchange keys born in the token (issue 18): Ed25519 (CKM_EC_EDWARDS_KEY_PAIR_GEN,
+    /// CKM_EDDSA) and RSA-2048 (CKM_SHA256_RSA_PKCS), sensitive and never extractable, their
+    /// signatures made by SoftHSM (OpenSSL) and verified by aws-lc-rs; a second handle on
+    /// the token (another process's view) finds and uses them.
+    #[tokio::test]
+    #[ignore = "run by softhsm_token_suite, which configures SoftHSM"]
+    async fn exchange_keys_are_born_in_the_token() {
+        use sealgate_custody::ExchangeKeyType;
+        let dir = dir();
+        let custody = open_main(&dir);
+        conformance::exchange_keys(&custody, &ExchangeKeyType::ALL, Exportability::NonExportable).await;
+
+        let ed = custody.create_exchange_key(ExchangeKeyType::Ed25519).await.expect("ed25519");
+        let rsa = custody.create_exchange_key(ExchangeKeyType::Rsa2048).await.expect("rsa");
+        let s = raw_session("sealgate-main");
+        for (id, key_type) in
+            [(&ed.id, cryptoki::object::KeyType::EC_EDWARDS), (&rsa.id, cryptoki::object::KeyType::RSA)]
+        {
+            let found = s
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.as_bytes().to_vec())])
+                .expect("find");
+            assert_eq!(found.len(), 1, "{id}");
+            let h = found[0];
+            assert_eq!(bool_attr(&s, h, AttributeType::Extractable), Some(false), "{id}");
+            assert_eq!(bool_attr(&s, h, AttributeType::NeverExtractable), Some(true), "{id}");
+            assert_eq!(bool_attr(&s, h, AttributeType::Sensitive), Some(true), "{id}");
+            assert_eq!(bool_attr(&s, h, AttributeType::AlwaysSensitive), Some(true), "{id}");
+            assert_eq!(bool_attr(&s, h, AttributeType::Token), Some(true), "{id}");
+            let kt = s.get_attributes(h, &[AttributeType::KeyType]).expect("key type");
+            assert!(kt.iter().any(|a| matches!(a, Attribute::KeyType(t) if *t == key_type)), "{id}: {kt:?}");
+            for secret in [AttributeType::Value, AttributeType::PrivateExponent, AttributeType::Prime1] {
+                let v = s.get_attributes(h, &[secret]).expect("attributes");
+                assert!(v.is_empty(), "{id}: {secret:?} of a private key was readable");
+            }
+        }
+        drop(s);
+
+        // Another handle (the state a restarted signer meets): listed, and signs.
+        drop(custody);
+        let again = open_main(&dir);
+        let listed = again.exchange_keys().await.expect("list");
+        for k in [&ed, &rsa] {
+            assert_eq!(listed.iter().find(|l| l.id == k.id), Some(k), "{}", k.id);
+            let sig = again.exchange_sign(&k.id, b"timestamp=1&recvWindow=5000").await.expect("sign");
+            assert!(k.verify(b"timestamp=1&recvWindow=5000", &sig));
+            again.destroy_exchange_key(&k.id).await.expect("destroy");
+        }
+        let s = raw_session("sealgate-main");
+        for k in [&ed, &rsa] {
+            let left = s.find_objects(&[Attribute::Id(k.id.as_bytes().to_vec())]).expect("find");
+            assert!(left.is_empty(), "{}: objects left after destroy", k.id);
         }
         drop(s);
     }

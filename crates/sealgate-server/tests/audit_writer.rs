@@ -43,6 +43,21 @@ impl Custody for GatedRoot {
     fn root_public(&self) -> CustodyFuture<'_, serde_json::Value> {
         self.inner.root_public()
     }
+    fn create_exchange_key(
+        &self,
+        key_type: sealgate_custody::ExchangeKeyType,
+    ) -> CustodyFuture<'_, sealgate_custody::ExchangeKeyInfo> {
+        self.inner.create_exchange_key(key_type)
+    }
+    fn exchange_keys(&self) -> CustodyFuture<'_, Vec<sealgate_custody::ExchangeKeyInfo>> {
+        self.inner.exchange_keys()
+    }
+    fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
+        self.inner.exchange_sign(id, message)
+    }
+    fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, ()> {
+        self.inner.destroy_exchange_key(id)
+    }
     fn root_sign<'a>(&'a self, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
         Box::pin(async move {
             self.asked.fetch_add(1, Ordering::SeqCst);

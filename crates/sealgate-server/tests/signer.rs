@@ -642,6 +642,21 @@ impl sealgate_custody::Custody for FailingCustody {
     fn root_sign<'a>(&'a self, message: &'a [u8]) -> sealgate_custody::CustodyFuture<'a, Vec<u8>> {
         self.0.root_sign(message)
     }
+    fn create_exchange_key(
+        &self,
+        key_type: sealgate_custody::ExchangeKeyType,
+    ) -> sealgate_custody::CustodyFuture<'_, sealgate_custody::ExchangeKeyInfo> {
+        self.0.create_exchange_key(key_type)
+    }
+    fn exchange_keys(&self) -> sealgate_custody::CustodyFuture<'_, Vec<sealgate_custody::ExchangeKeyInfo>> {
+        self.0.exchange_keys()
+    }
+    fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> sealgate_custody::CustodyFuture<'a, Vec<u8>> {
+        self.0.exchange_sign(id, message)
+    }
+    fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> sealgate_custody::CustodyFuture<'a, ()> {
+        self.0.destroy_exchange_key(id)
+    }
 }
 
 /// The custody's and the backend's error text stays in the log: the caller gets a

@@ -83,6 +83,12 @@ fn local_custody_from_init_to_pinned_seal() {
     let selftest = ok(run(&["custody", "selftest", "--custody", c], b""));
     assert!(selftest.contains(&kid) && selftest.contains(" ok"), "{selftest}");
     assert!(selftest.contains("software key"), "{selftest}");
+    // Exchange keys: the custody makes, uses and destroys one of each type.
+    for t in ["ed25519", "rsa-2048"] {
+        let row =
+            selftest.lines().find(|l| l.starts_with(&format!("probe {t}"))).unwrap_or_else(|| panic!("{selftest}"));
+        assert!(row.contains("software key") && row.contains("ok (sign µs p50; destroyed)"), "{row}");
+    }
 
     // Retiring needs the database (to check no envelope is sealed to the version), and is
     // refused for the active version; after a rotation the old one retires.
