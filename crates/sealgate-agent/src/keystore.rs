@@ -200,6 +200,7 @@ impl Secrets {
             passphrase: f(&self.passphrase),
             private_key: f(&self.private_key),
             key_name: f(&self.key_name),
+            held_key: None,
         }
     }
 

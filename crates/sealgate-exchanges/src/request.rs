@@ -176,6 +176,10 @@ pub struct Credential {
     pub private_key: Option<SecretString>,
     /// Key name (Coinbase CDP: `organizations/…/apiKeys/…`).
     pub key_name: Option<SecretString>,
+    /// A private key held elsewhere (the custody) in place of `private_key`: never read
+    /// from input, set by the signer ([`crate::sign_with_held_key`]).
+    #[serde(skip)]
+    pub held_key: Option<std::sync::Arc<dyn crate::HeldKey>>,
 }
 
 impl fmt::Debug for Credential {
@@ -211,6 +215,28 @@ impl Credential {
     pub fn key_name(&self) -> Result<&str, Error> {
         Self::field(&self.key_name, "key_name")
     }
+
+    /// The key that signs for an exchange that takes an HMAC secret or a private key
+    /// (`keys` names the private keys it takes, for the refusal of both at once).
+    pub(crate) fn signing_key(&self, keys: &'static str) -> Result<SigningKey<'_>, Error> {
+        match (&self.api_secret, &self.private_key, &self.held_key) {
+            (Some(_), None, None) => Ok(SigningKey::Hmac(self.api_secret()?)),
+            (None, Some(_), None) => Ok(SigningKey::Pem(self.private_key()?)),
+            (None, None, Some(k)) => Ok(SigningKey::Held(k.as_ref())),
+            (None, None, None) => Err(Error::MissingField("api_secret")),
+            _ => Err(Error::BadRequest(keys)),
+        }
+    }
+}
+
+/// Which key signs a request ([`Credential::signing_key`]).
+pub(crate) enum SigningKey<'a> {
+    /// The HMAC secret.
+    Hmac(&'a str),
+    /// A PEM private key in the credential.
+    Pem(&'a str),
+    /// A key held elsewhere.
+    Held(&'a dyn crate::HeldKey),
 }
 
 /// Wall clock in milliseconds since the Unix epoch, injected so signing

@@ -738,6 +738,7 @@ impl Signer {
             passphrase: field("passphrase"),
             private_key: field("private_key"),
             key_name: field("key_name"),
+            held_key: None,
         };
         drop(opened);
         self.record(

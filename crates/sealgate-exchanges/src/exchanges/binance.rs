@@ -15,6 +15,7 @@ use aws_lc_rs::hmac::HMAC_SHA256;
 use super::{Coverage, Scheme, params};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
+use crate::request::SigningKey;
 use crate::{Context, Credential, Error, Request, SignedRequest, sig};
 
 pub(crate) const SCHEME: Scheme = Scheme {
@@ -61,21 +62,18 @@ fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedReq
         params::append(if in_body { &mut out.body } else { &mut out.query }, "timestamp", &ts);
     }
     let total = [out.query.as_bytes(), out.body.as_bytes()].concat();
-    let signature = match (&cred.api_secret, &cred.private_key) {
-        (Some(_), None) => sig::hex(sig::hmac(HMAC_SHA256, cred.api_secret()?.as_bytes(), &[&total]).as_ref()),
-        (None, Some(_)) => {
+    let signature = match cred.signing_key("give api_secret (HMAC) or private_key (Ed25519/RSA), not both")? {
+        SigningKey::Hmac(secret) => sig::hex(sig::hmac(HMAC_SHA256, secret.as_bytes(), &[&total]).as_ref()),
+        SigningKey::Pem(pem) => {
             // A PKCS#8 key is Ed25519 or RSA; try Ed25519 first (cheap to refuse).
-            let pem = cred.private_key()?;
             let raw = match sig::ed25519_sign(pem, &total) {
                 Ok(s) => s,
                 Err(_) => sig::rsa_pkcs1_sha256_sign(pem, &total)?,
             };
             sig::url_encode(&sig::b64(&raw))
         }
-        (Some(_), Some(_)) => {
-            return Err(Error::BadRequest("give api_secret (HMAC) or private_key (Ed25519/RSA), not both"));
-        }
-        (None, None) => return Err(Error::MissingField("api_secret")),
+        // Binance takes both kinds of held key, and signs the same bytes with either.
+        SigningKey::Held(key) => sig::url_encode(&sig::b64(&key.sign(&total)?)),
     };
     params::append(if in_body { &mut out.body } else { &mut out.query }, "signature", &signature);
     Ok(out.header("X-MBX-APIKEY", api_key))

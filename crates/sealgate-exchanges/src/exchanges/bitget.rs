@@ -20,7 +20,8 @@ use aws_lc_rs::hmac::HMAC_SHA256;
 use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
-use crate::{Context, Credential, Error, Request, SignedRequest, sig};
+use crate::request::SigningKey;
+use crate::{Context, Credential, Error, HeldKeyAlg, Request, SignedRequest, sig};
 
 pub(crate) const SCHEME: Scheme = Scheme {
     id: "bitget",
@@ -83,13 +84,11 @@ fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedReq
     let passphrase = cred.passphrase()?;
     let ts = ctx.clock.now_ms().to_string();
     let m = message(&ts, req);
-    let signature = match (&cred.api_secret, &cred.private_key) {
-        (Some(_), None) => sig::b64(sig::hmac(HMAC_SHA256, cred.api_secret()?.as_bytes(), &[m.as_bytes()]).as_ref()),
-        (None, Some(_)) => sig::b64(&sig::rsa_pkcs1_sha256_sign(cred.private_key()?, m.as_bytes())?),
-        (Some(_), Some(_)) => {
-            return Err(Error::BadRequest("give api_secret (HMAC) or private_key (RSA), not both"));
-        }
-        (None, None) => return Err(Error::MissingField("api_secret")),
+    let signature = match cred.signing_key("give api_secret (HMAC) or private_key (RSA), not both")? {
+        SigningKey::Hmac(secret) => sig::b64(sig::hmac(HMAC_SHA256, secret.as_bytes(), &[m.as_bytes()]).as_ref()),
+        SigningKey::Pem(pem) => sig::b64(&sig::rsa_pkcs1_sha256_sign(pem, m.as_bytes())?),
+        SigningKey::Held(key) if key.alg() == HeldKeyAlg::RsaPkcs1Sha256 => sig::b64(&key.sign(m.as_bytes())?),
+        SigningKey::Held(_) => return Err(Error::BadKey("Bitget takes RSA keys only")),
     };
     let mut out = SignedRequest::from_request(req)
         .header("ACCESS-KEY", api_key)

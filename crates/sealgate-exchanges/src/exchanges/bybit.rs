@@ -19,7 +19,8 @@ use aws_lc_rs::hmac::HMAC_SHA256;
 use super::{Coverage, Scheme};
 use crate::class::EndpointClass::{Account, Read, Trade, Withdraw};
 use crate::class::Route;
-use crate::{Context, Credential, Error, Request, SignedRequest, sig};
+use crate::request::SigningKey;
+use crate::{Context, Credential, Error, HeldKeyAlg, Request, SignedRequest, sig};
 
 pub(crate) const SCHEME: Scheme = Scheme {
     id: "bybit",
@@ -69,15 +70,11 @@ fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedReq
     };
     let ts = ctx.clock.now_ms().to_string();
     let plain = prehash(&ts, api_key, RECV_WINDOW, payload);
-    let signature = match (&cred.api_secret, &cred.private_key) {
-        (Some(_), None) => {
-            sig::hex(sig::hmac(HMAC_SHA256, cred.api_secret()?.as_bytes(), &[plain.as_bytes()]).as_ref())
-        }
-        (None, Some(_)) => sig::b64(&sig::rsa_pkcs1_sha256_sign(cred.private_key()?, plain.as_bytes())?),
-        (Some(_), Some(_)) => {
-            return Err(Error::BadRequest("give api_secret (HMAC) or private_key (RSA), not both"));
-        }
-        (None, None) => return Err(Error::MissingField("api_secret")),
+    let signature = match cred.signing_key("give api_secret (HMAC) or private_key (RSA), not both")? {
+        SigningKey::Hmac(secret) => sig::hex(sig::hmac(HMAC_SHA256, secret.as_bytes(), &[plain.as_bytes()]).as_ref()),
+        SigningKey::Pem(pem) => sig::b64(&sig::rsa_pkcs1_sha256_sign(pem, plain.as_bytes())?),
+        SigningKey::Held(key) if key.alg() == HeldKeyAlg::RsaPkcs1Sha256 => sig::b64(&key.sign(plain.as_bytes())?),
+        SigningKey::Held(_) => return Err(Error::BadKey("Bybit takes RSA keys only")),
     };
     Ok(SignedRequest::from_request(req)
         .header("X-BAPI-API-KEY", api_key)

@@ -46,6 +46,7 @@ impl KeyMaterial {
             passphrase: self.passphrase.clone().map(Into::into),
             private_key: self.private_key.clone().map(Into::into),
             key_name: self.key_name.clone().map(Into::into),
+            held_key: None,
         }
     }
 }
