@@ -1,6 +1,8 @@
 //! The `local` keyring backend: conformance, persistence, unlock failures,
 //! tamper and truncation, permissions, and a canary for key material.
 
+mod journey;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -96,6 +98,15 @@ async fn exchange_keys_in_the_keyring() {
     drop(reopened);
     let again = LocalCustody::open(&keyring(&d), cheap(PASSPHRASE)).expect("reopen");
     assert_eq!(again.exchange_keys().await.expect("list"), vec![rsa]);
+}
+
+/// The journey on the keyring: keys made in it, registered at the sandbox by public key,
+/// orders signed through it and verified by the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_keys_trade_at_the_sandbox() {
+    let d = dir();
+    let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
+    journey::binance_orders_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 //! and kills it on drop. The token reaches the client through a 0600 temp
 //! file or an environment variable, never through our argv.
 
+mod journey;
+
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -240,6 +242,16 @@ async fn exchange_keys_are_born_in_transit() {
         let (status, _) = http(&bao.addr, "GET", &path, Some(&bao.root_token), None).expect("read");
         assert_eq!(status, 404, "still in Transit after destroy");
     }
+}
+
+/// The journey on Transit: keys made in it, registered at the sandbox by public key,
+/// orders signed by `transit/sign` and verified by the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_keys_trade_at_the_sandbox() {
+    let Some(bao) = Bao::start() else { return };
+    bao.enable_transit();
+    let custody = OpenBaoCustody::connect(bao.token_config()).await.expect("connect");
+    journey::binance_orders_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,8 @@
 //! Without SoftHSM2 the suite fails and names `scripts/setup-softhsm.sh`,
 //! unless `SEALGATE_SKIP_CUSTODY_SERVICES=1`.
 
+mod journey;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -93,7 +95,7 @@ fn softhsm_token_suite() {
     print!("{stdout}");
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the in-token tests failed (output above)");
-    assert!(stdout.contains("test result: ok. 7 passed"), "not every in-token test ran (output above)");
+    assert!(stdout.contains("test result: ok. 8 passed"), "not every in-token test ran (output above)");
 }
 
 /// The tests that run inside the re-run, with SoftHSM configured.
@@ -307,6 +309,16 @@ mod in_token {
             assert!(left.is_empty(), "{}: objects left after destroy", k.id);
         }
         drop(s);
+    }
+
+    /// The journey in the token: keys made in it, registered at the sandbox by public key,
+    /// orders signed by SoftHSM and verified by the sandbox.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "run by softhsm_token_suite, which configures SoftHSM"]
+    async fn exchange_keys_trade_at_the_sandbox() {
+        let dir = dir();
+        let custody = open_main(&dir);
+        crate::journey::binance_orders_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
     }
 
     #[tokio::test]

@@ -157,6 +157,60 @@ pub(crate) struct Account {
     /// Binance: each order's client order id (`newClientOrderId`) → (symbol, order id), for
     /// "Query order" by `origClientOrderId`.
     pub client_ids: BTreeMap<String, (String, u64)>,
+    /// A key registered by its public key (`Sandbox::register_public_key`): requests are
+    /// verified with it, and the account has no secret.
+    pub public_key: Option<RegisteredKey>,
+}
+
+/// A public key an API key was registered with, as Binance's "self-generated key" page
+/// takes it (an Ed25519 or RSA `PUBLIC KEY` PEM).
+#[derive(Debug, Clone)]
+pub(crate) enum RegisteredKey {
+    /// The raw 32-byte Ed25519 public key.
+    Ed25519(Vec<u8>),
+    /// The RSA key as DER SubjectPublicKeyInfo.
+    Rsa(Vec<u8>),
+}
+
+/// Why a public key was not registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// The exchange does not take self-generated keys here.
+    #[error("{0:?} does not take keys registered by public key in the sandbox")]
+    Venue(Venue),
+    /// Not a `PUBLIC KEY` PEM of an Ed25519 or RSA (2048 to 4096 bits) key.
+    #[error("not an Ed25519 or RSA (2048-4096 bits) PUBLIC KEY PEM")]
+    BadKey,
+}
+
+/// The SubjectPublicKeyInfo prefix of an Ed25519 key (RFC 8410 §4).
+const ED25519_SPKI: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+impl RegisteredKey {
+    fn from_pem(pem: &str) -> Result<Self, RegisterError> {
+        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|_| RegisterError::BadKey)?;
+        if label != "PUBLIC KEY" {
+            return Err(RegisterError::BadKey);
+        }
+        if let Some(raw) = der.strip_prefix(&ED25519_SPKI[..]) {
+            return if raw.len() == 32 { Ok(Self::Ed25519(raw.to_vec())) } else { Err(RegisterError::BadKey) };
+        }
+        let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&der).map_err(|_| RegisterError::BadKey)?;
+        if !(256..=512).contains(&key.key_size_bytes()) {
+            return Err(RegisterError::BadKey);
+        }
+        Ok(Self::Rsa(der))
+    }
+
+    /// Whether `sig` is this key's signature of `message` (Ed25519, or RSASSA-PKCS1-v1_5
+    /// with SHA-256).
+    pub(crate) fn verifies(&self, message: &[u8], sig: &[u8]) -> bool {
+        use aws_lc_rs::signature::{ED25519, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+        match self {
+            Self::Ed25519(raw) => UnparsedPublicKey::new(&ED25519, raw).verify(message, sig).is_ok(),
+            Self::Rsa(spki) => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, spki).verify(message, sig).is_ok(),
+        }
+    }
 }
 
 impl Account {
@@ -444,6 +498,7 @@ impl Sandbox {
                         trades: Vec::new(),
                         last_nonce: 0,
                         client_ids: BTreeMap::new(),
+                        public_key: None,
                     },
                 )
             })
@@ -469,6 +524,50 @@ impl Sandbox {
                 .await;
         });
         Ok(Self { addr, state, stop: Some(stop) })
+    }
+
+    /// Register a self-generated key by its public key, as on Binance's API management
+    /// page: the exchange keeps the public key and answers with a new API key id. The
+    /// account starts with `balances`; requests must be signed with the matching private
+    /// key (Binance: base64 of the Ed25519 or RSASSA-PKCS1-v1_5/SHA-256 signature).
+    pub fn register_public_key(
+        &self,
+        venue: Venue,
+        public_pem: &str,
+        permissions: Permissions,
+        allowed_ips: Vec<IpAddr>,
+        balances: Vec<(String, Amount)>,
+    ) -> Result<String, RegisterError> {
+        if venue != Venue::Binance {
+            return Err(RegisterError::Venue(venue));
+        }
+        let key = RegisteredKey::from_pem(public_pem)?;
+        // Binance's API key ids are 64 letters and digits.
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut random = [0u8; 64];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| RegisterError::BadKey)?;
+        let api_key: String = random.iter().map(|b| char::from(ALNUM[usize::from(*b) % ALNUM.len()])).collect();
+        let spec = KeySpec {
+            venue,
+            api_key: api_key.clone(),
+            secret: String::new(),
+            permissions,
+            allowed_ips,
+            passphrase: None,
+            balances,
+        };
+        let balances = spec.balances.iter().map(|(a, v)| (a.clone(), (*v, Amount::ZERO))).collect();
+        let account = Account {
+            spec,
+            balances,
+            open_orders: Vec::new(),
+            trades: Vec::new(),
+            last_nonce: 0,
+            client_ids: BTreeMap::new(),
+            public_key: Some(key),
+        };
+        lock(&self.state).accounts.insert(api_key.clone(), account);
+        Ok(api_key)
     }
 
     /// Where it listens.

@@ -13,7 +13,7 @@ pub(crate) fn parse(s: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
-fn decode(s: &str) -> Option<String> {
+pub(crate) fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

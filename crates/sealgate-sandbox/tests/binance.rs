@@ -209,3 +209,78 @@ fn accepts_the_documented_example() {
     );
     assert_eq!(status, 200, "{v}");
 }
+
+/// Keys registered by public key (Binance's self-generated Ed25519 and RSA keys): the
+/// sandbox keeps only the public key and answers with an API key id; a request signed by
+/// Sealgate's Binance scheme with the matching private key is accepted, and anything else
+/// is refused as Binance refuses it.
+#[test]
+fn keys_registered_by_public_key() {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::signature::KeyPair as _;
+    let env = env();
+    let pem = |label, der: &[u8]| pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).expect("pem");
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let ed = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("ed25519");
+    let ed_pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(ed.as_ref()).expect("ed25519");
+    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa");
+    let keys = [
+        (pem("PRIVATE KEY", ed.as_ref()), pem("PUBLIC KEY", ed_pair.public_key().as_der().expect("spki").as_ref())),
+        (
+            pem("PRIVATE KEY", rsa.as_der().expect("pkcs8").as_ref()),
+            pem("PUBLIC KEY", rsa.public_key().as_der().expect("spki").as_ref()),
+        ),
+    ];
+    let balances = || vec![("USDT".to_owned(), amt("10000")), ("BTC".to_owned(), amt("1"))];
+    let mut ids = Vec::new();
+    for (private, public) in &keys {
+        let api_key =
+            env.sb().register_public_key(Venue::Binance, public, READ_TRADE, vec![], balances()).expect("register");
+        assert_eq!(api_key.len(), 64, "{api_key}");
+        let cred = Credential {
+            api_key: Some(api_key.clone().into()),
+            private_key: Some(private.clone().into()),
+            ..Credential::default()
+        };
+        let call = |method, path, query, body| {
+            env.send_signed(&sign("binance", &cred, &request(method, path, query, body), &SystemClock, 1))
+        };
+        let (status, acct) = call("GET", "/api/v3/account", "", "");
+        assert_eq!(status, 200, "{acct}");
+        let (status, order) =
+            call("POST", "/api/v3/order", "", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01&newClientOrderId=pk1");
+        assert_eq!((status, order["status"].as_str()), (200, Some("FILLED")), "{order}");
+        // The same signature on changed parameters; no withdraw permission.
+        let s = sign("binance", &cred, &request("GET", "/api/v3/myTrades", "symbol=BTCUSDT", ""), &SystemClock, 1);
+        let (status, e) = env.send("GET", &s.path, &s.query.replace("BTCUSDT", "LTCBTC"), &s.headers, "");
+        assert_eq!((status, code(&e)), (400, -1022));
+        let (status, e) = call("POST", "/sapi/v1/capital/withdraw/apply", "", "coin=BTC&address=bc1qx&amount=0.1");
+        assert_eq!((status, code(&e)), (401, -2015));
+        // An HMAC signature (of any secret, the empty one included) is not this key's.
+        let hmac =
+            Credential { api_key: Some(api_key.clone().into()), api_secret: Some(" ".into()), ..Credential::default() };
+        let (status, e) =
+            env.send_signed(&sign("binance", &hmac, &request("GET", "/api/v3/account", "", ""), &SystemClock, 1));
+        assert_eq!((status, code(&e)), (400, -1022));
+        ids.push((api_key, cred));
+    }
+    // One key's signature does not pass for the other's id.
+    let crossed = Credential {
+        api_key: Some(ids[0].0.clone().into()),
+        private_key: ids[1].1.private_key.clone(),
+        ..Credential::default()
+    };
+    let (status, e) =
+        env.send_signed(&sign("binance", &crossed, &request("GET", "/api/v3/account", "", ""), &SystemClock, 1));
+    assert_eq!((status, code(&e)), (400, -1022));
+    // What Binance's key page would refuse.
+    let sb = env.sb();
+    assert!(sb.register_public_key(Venue::Kraken, &keys[0].1, READ_TRADE, vec![], vec![]).is_err());
+    for junk in ["", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", keys[0].0.as_str()] {
+        assert_eq!(
+            sb.register_public_key(Venue::Binance, junk, READ_TRADE, vec![], vec![]),
+            Err(sealgate_sandbox::RegisterError::BadKey),
+            "{junk:?}"
+        );
+    }
+}
