@@ -7,12 +7,18 @@
 //! Backends: `local` always; `pkcs11` (SoftHSM2) and `openbao` when
 //! SEALGATE_BENCH_PKCS11 / SEALGATE_BENCH_OPENBAO point at a custody
 //! config (their services must be running; see the README).
+//!
+//! Exchange keys born in the custody (issue 18): signatures per second and p50/p99
+//! through each backend for Ed25519 and RSA-2048 (each signature verified by the custody
+//! before it returns), beside the same signature made in memory by aws-lc-rs, and — with
+//! SEALGATE_BENCH_OPENBAO_ADDR and SEALGATE_BENCH_OPENBAO_TOKEN — Transit's own `sign`
+//! rate (raw HTTP calls, nothing verified) on the same key.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sealgate_custody::local::{KdfParams, LocalCustody, MasterKey};
-use sealgate_custody::{Custody, KeyStatus, RoleKeyType};
+use sealgate_custody::{Custody, ExchangeKeyType, KeyStatus, RoleKeyType};
 use sealgate_envelope::secrecy::SecretString;
 use sealgate_envelope::{Binding, Scope, SealRequest, open_credential, seal_credential};
 
@@ -58,10 +64,7 @@ async fn load(custody: Arc<dyn Custody>, kid: String, role: String, callers: usi
     for t in tasks {
         all.extend(t.await.expect("task"));
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(f64::total_cmp);
-    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(f64::NAN);
-    Figures { p50_us: pct(0.5), p99_us: pct(0.99), per_sec: all.len() as f64 / elapsed }
+    figures(all, started.elapsed().as_secs_f64())
 }
 
 async fn report(name: &str, custody: Arc<dyn Custody>, duration: Duration) {
@@ -76,6 +79,156 @@ async fn report(name: &str, custody: Arc<dyn Custody>, duration: Duration) {
                 f.p99_us,
                 f.per_sec
             );
+        }
+    }
+}
+
+/// Latency figures from per-call times (µs) over `elapsed` seconds.
+fn figures(mut all: Vec<f64>, elapsed: f64) -> Figures {
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(f64::NAN);
+    Figures { p50_us: pct(0.5), p99_us: pct(0.99), per_sec: all.len() as f64 / elapsed }
+}
+
+/// `callers` tasks each calling `op` until `duration` has passed.
+async fn calls<F, Fut>(callers: usize, duration: Duration, op: F) -> Figures
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            while started.elapsed() < duration {
+                let t = Instant::now();
+                op().await;
+                times.push(t.elapsed().as_secs_f64() * 1e6);
+                tokio::task::yield_now().await;
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    figures(all, started.elapsed().as_secs_f64())
+}
+
+/// What an exchange signs (Binance's totalParams, about this long).
+const MESSAGE: &[u8] = b"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01&price=50000&newClientOrderId=sg-0123456789abcdef&recvWindow=5000&timestamp=1765000000000";
+
+fn row(name: &str, what: &str, callers: usize, f: &Figures) {
+    println!(
+        "{name:<8} {what:<22} {:<15} callers {callers}: p50 {:>8.0} µs  p99 {:>8.0} µs  {:>8.0} signs/s",
+        "exchange key", f.p50_us, f.p99_us, f.per_sec
+    );
+}
+
+/// Exchange keys through `custody`: one key of each type, made, measured, destroyed.
+async fn report_exchange(name: &str, custody: Arc<dyn Custody>, duration: Duration, raw: Option<&RawTransit>) {
+    for t in ExchangeKeyType::ALL {
+        let key = match custody.create_exchange_key(t).await {
+            Ok(k) => k,
+            Err(e) => {
+                println!("{name:<8} {t:<22} skipped: {e}");
+                continue;
+            }
+        };
+        for callers in [1usize, 2, 8] {
+            let (c, id) = (custody.clone(), key.id.clone());
+            let f = calls(callers, duration, move || {
+                let (c, id) = (c.clone(), id.clone());
+                async move {
+                    c.exchange_sign(&id, MESSAGE).await.expect("sign");
+                }
+            })
+            .await;
+            row(name, t.name(), callers, &f);
+            if let Some(raw) = raw {
+                let raw = raw.clone();
+                let id = key.id.clone();
+                let f = calls(callers, duration, move || {
+                    let (raw, id) = (raw.clone(), id.clone());
+                    async move { raw.sign(&id, t).await }
+                })
+                .await;
+                row("transit", &format!("{} (raw sign)", t.name()), callers, &f);
+            }
+        }
+        custody.destroy_exchange_key(&key.id).await.expect("destroy");
+    }
+}
+
+/// Transit's own `sign`, called over HTTP with nothing verified: OpenBao's rate.
+#[derive(Clone)]
+struct RawTransit {
+    http: reqwest::Client,
+    addr: String,
+    token: String,
+}
+
+impl RawTransit {
+    async fn sign(&self, id: &str, t: ExchangeKeyType) {
+        use base64::Engine as _;
+        let mut body = serde_json::json!({ "input": base64::engine::general_purpose::STANDARD.encode(MESSAGE) });
+        if t == ExchangeKeyType::Rsa2048 {
+            body["hash_algorithm"] = "sha2-256".into();
+            body["signature_algorithm"] = "pkcs1v15".into();
+        }
+        let resp = self
+            .http
+            .post(format!("{}/v1/transit/sign/{id}", self.addr))
+            .header("X-Vault-Token", &self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("transit sign");
+        assert!(resp.status().is_success(), "transit sign: {}", resp.status());
+        let _ = resp.bytes().await;
+    }
+}
+
+/// The same signatures in memory with aws-lc-rs, on `threads` threads.
+fn report_in_memory(duration: Duration) {
+    use aws_lc_rs::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let ed =
+        Arc::new(Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).expect("ed").as_ref()).expect("ed"));
+    let rsa = {
+        use aws_lc_rs::encoding::AsDer as _;
+        let k = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa");
+        Arc::new(RsaKeyPair::from_pkcs8(k.as_der().expect("der").as_ref()).expect("rsa"))
+    };
+    for threads in [1usize, 2] {
+        for t in ExchangeKeyType::ALL {
+            let started = Instant::now();
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (ed, rsa) = (ed.clone(), rsa.clone());
+                    std::thread::spawn(move || {
+                        let rng = aws_lc_rs::rand::SystemRandom::new();
+                        let mut sig = vec![0u8; 256];
+                        let mut times = Vec::new();
+                        while started.elapsed() < duration {
+                            let s = Instant::now();
+                            match t {
+                                ExchangeKeyType::Ed25519 => drop(ed.sign(MESSAGE)),
+                                ExchangeKeyType::Rsa2048 => {
+                                    rsa.sign(&RSA_PKCS1_SHA256, &rng, MESSAGE, &mut sig).expect("sign")
+                                }
+                            }
+                            times.push(s.elapsed().as_secs_f64() * 1e6);
+                        }
+                        times
+                    })
+                })
+                .collect();
+            let all: Vec<f64> = handles.into_iter().flat_map(|h| h.join().expect("thread")).collect();
+            row("aws-lc", &format!("{} in memory", t.name()), threads, &figures(all, started.elapsed().as_secs_f64()));
         }
     }
 }
@@ -104,7 +257,10 @@ fn main() {
         {
             local.rotate(role, t).await.expect("rotate");
         }
-        report("local", Arc::new(local), duration).await;
+        let local: Arc<dyn Custody> = Arc::new(local);
+        report("local", local.clone(), duration).await;
+        report_in_memory(duration);
+        report_exchange("local", local, duration, None).await;
         if measuring {
             // Unlock cost with the default argon2id parameters (m = 64 MiB, t = 3).
             let path = dir.path().join("keyring-default-kdf");
@@ -117,7 +273,16 @@ fn main() {
             if let Ok(path) = std::env::var(var) {
                 let config = sealgate_custody::config::CustodyConfig::load(path.as_ref()).expect("config");
                 let custody: Arc<dyn Custody> = Arc::from(config.open().await.expect("open"));
-                report(name, custody, duration).await;
+                report(name, custody.clone(), duration).await;
+                let raw = match (
+                    name,
+                    std::env::var("SEALGATE_BENCH_OPENBAO_ADDR"),
+                    std::env::var("SEALGATE_BENCH_OPENBAO_TOKEN"),
+                ) {
+                    ("openbao", Ok(addr), Ok(token)) => Some(RawTransit { http: reqwest::Client::new(), addr, token }),
+                    _ => None,
+                };
+                report_exchange(name, custody, duration, raw.as_ref()).await;
             } else if measuring {
                 println!("{name:<8} skipped: set {var} to a custody config to measure it");
             }
