@@ -42,29 +42,16 @@ async fn load(custody: Arc<dyn Custody>, kid: String, role: String, callers: usi
     let (envelope, _) =
         seal_credential(br#"{"api_key":"BENCH-KEY-0001","api_secret":"bench"}"#, &key.public, &req).expect("seal");
     let envelope = Arc::new(envelope);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..callers {
-        let (custody, kid, role, envelope) = (custody.clone(), kid.clone(), role.clone(), envelope.clone());
-        tasks.push(tokio::spawn(async move {
-            let handle = custody.decryption_key(&kid).await.expect("handle");
-            let binding =
-                Binding { sub: "bench".into(), cid: "bench-1".into(), exch: "binance".into(), aud: role, now: None };
-            let mut times = Vec::new();
-            while started.elapsed() < duration {
-                let t = Instant::now();
-                open_credential(envelope.as_bytes(), handle.as_ref(), &binding).await.expect("open");
-                times.push(t.elapsed().as_secs_f64() * 1e6);
-                tokio::task::yield_now().await;
-            }
-            times
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    figures(all, started.elapsed().as_secs_f64())
+    let handle = custody.decryption_key(&kid).await.expect("handle");
+    let binding =
+        Arc::new(Binding { sub: "bench".into(), cid: "bench-1".into(), exch: "binance".into(), aud: role, now: None });
+    calls(callers, duration, move || {
+        let (handle, binding, envelope) = (handle.clone(), binding.clone(), envelope.clone());
+        async move {
+            open_credential(envelope.as_bytes(), handle.as_ref(), &binding).await.expect("open");
+        }
+    })
+    .await
 }
 
 async fn report(name: &str, custody: Arc<dyn Custody>, duration: Duration) {

@@ -369,56 +369,6 @@ fn p256_jwk(pem: &str) -> Result<Value, CustodyError> {
     }))
 }
 
-/// Unix seconds of an RFC 3339 time as Transit prints it (`2026-12-06T12:34:56.789Z`,
-/// or with a `+hh:mm`/`-hh:mm` offset); the fraction is dropped.
-fn rfc3339_secs(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    // ASCII only (so no slice below can split a character), digits where digits go.
-    let digits = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19];
-    if !t.is_ascii() || b.len() < 20 || digits.iter().any(|r| !b[r.clone()].iter().all(u8::is_ascii_digit)) {
-        return None;
-    }
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| t[r].parse::<i64>().ok();
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let rest = &t[19..];
-    let rest = match rest.strip_prefix('.') {
-        Some(f) => f.trim_start_matches(|c: char| c.is_ascii_digit()),
-        None => rest,
-    };
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
-            let two = |r: std::ops::Range<usize>| {
-                o.as_bytes()[r.clone()].iter().all(u8::is_ascii_digit).then(|| o[r].parse::<i64>().ok()).flatten()
-            };
-            let v = two(1..3)? * 3600 + two(4..6)? * 60;
-            if o.starts_with('-') { -v } else { v }
-        }
-        _ => return None,
-    };
-    // Days from 1970-01-01 of the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + sec - offset).ok()
-}
-
 /// The Transit type of an exchange key.
 fn exchange_transit_type(t: ExchangeKeyType) -> &'static str {
     match t {
@@ -792,7 +742,12 @@ impl Inner {
                 der
             }
         };
-        let created_at = key.created.as_deref().and_then(rfc3339_secs).ok_or_else(|| bad("no creation time"))?;
+        let created_at = key
+            .created
+            .as_deref()
+            .and_then(sealgate_vocab::rfc3339_ms)
+            .and_then(|ms| u64::try_from(ms / 1000).ok())
+            .ok_or_else(|| bad("no creation time"))?;
         Ok(ExchangeKeyInfo {
             id: id.to_owned(),
             key_type,
@@ -1165,32 +1120,6 @@ impl DecryptionKey for OpenBaoKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transit_creation_times() {
-        assert_eq!(rfc3339_secs("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(rfc3339_secs("2026-12-06T12:34:56.123456789Z"), Some(1_796_560_496));
-        assert_eq!(rfc3339_secs("2026-12-06T13:34:56.5+01:00"), Some(1_796_560_496));
-        assert_eq!(rfc3339_secs("2026-12-06T11:34:56-01:00"), Some(1_796_560_496));
-        assert_eq!(rfc3339_secs("2000-02-29T00:00:00Z"), Some(951_782_400));
-        for bad in [
-            "",
-            "2026-12-06",
-            "2026-13-06T00:00:00Z",
-            "2026-12-06T24:00:00Z",
-            "2026-12-06T00:00:00",
-            "2026-12-06T00:00:00+0100",
-            "1969-12-31T23:59:59Z",
-            "+026-12-06T00:00:00Z",
-            "2026-12-06T00:00:00+0é00",
-            "2026-12-06T00:00:00++1:00",
-            "2026-12-06T00:00:00é",
-            "2026-12-06T00:00:00.é",
-            "２026-12-06T00:00:00Z",
-        ] {
-            assert_eq!(rfc3339_secs(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn kids_parse_back() {

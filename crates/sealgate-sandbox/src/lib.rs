@@ -214,6 +214,20 @@ impl RegisteredKey {
 }
 
 impl Account {
+    /// A new account with the key's starting balances, nothing locked.
+    fn new(spec: KeySpec, public_key: Option<RegisteredKey>) -> Self {
+        let balances = spec.balances.iter().map(|(a, v)| (a.clone(), (*v, Amount::ZERO))).collect();
+        Self {
+            spec,
+            balances,
+            open_orders: Vec::new(),
+            trades: Vec::new(),
+            last_nonce: 0,
+            client_ids: BTreeMap::new(),
+            public_key,
+        }
+    }
+
     /// Fill a market order at the market price: pay one asset, receive the
     /// other, record the trade. Returns the quote amount.
     pub(crate) fn fill_market(
@@ -485,24 +499,7 @@ impl Sandbox {
         if !addr.ip().is_loopback() {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the sandbox listens on loopback only"));
         }
-        let accounts = keys
-            .into_iter()
-            .map(|spec| {
-                let balances = spec.balances.iter().map(|(a, v)| (a.clone(), (*v, Amount::ZERO))).collect();
-                (
-                    spec.api_key.clone(),
-                    Account {
-                        spec,
-                        balances,
-                        open_orders: Vec::new(),
-                        trades: Vec::new(),
-                        last_nonce: 0,
-                        client_ids: BTreeMap::new(),
-                        public_key: None,
-                    },
-                )
-            })
-            .collect();
+        let accounts = keys.into_iter().map(|spec| (spec.api_key.clone(), Account::new(spec, None))).collect();
         let state: Shared = Arc::new(Mutex::new(State {
             accounts,
             markets,
@@ -556,17 +553,7 @@ impl Sandbox {
             passphrase: None,
             balances,
         };
-        let balances = spec.balances.iter().map(|(a, v)| (a.clone(), (*v, Amount::ZERO))).collect();
-        let account = Account {
-            spec,
-            balances,
-            open_orders: Vec::new(),
-            trades: Vec::new(),
-            last_nonce: 0,
-            client_ids: BTreeMap::new(),
-            public_key: Some(key),
-        };
-        lock(&self.state).accounts.insert(api_key.clone(), account);
+        lock(&self.state).accounts.insert(api_key.clone(), Account::new(spec, Some(key)));
         Ok(api_key)
     }
 

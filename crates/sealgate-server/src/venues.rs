@@ -384,63 +384,8 @@ fn seconds_to_ms(v: &Value, field: &'static str) -> Result<i64> {
     Ok(secs * 1000 + millis)
 }
 
-/// Unix ms of an RFC 3339 time (`2024-01-02T03:04:05.123456Z`, `…+02:00`).
-pub fn rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if s.len() < 20 || s.len() > 40 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        if t.bytes().all(|c| c.is_ascii_digit()) { t.parse().ok() } else { None }
-    };
-    let (y, mo, d, h, mi, sec) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = s.get(19..)?;
-    let mut millis = 0;
-    if let Some(f) = rest.strip_prefix('.') {
-        let len = f.bytes().take_while(u8::is_ascii_digit).count();
-        if len == 0 || len > 9 {
-            return None;
-        }
-        millis = format!("{:0<3}", &f[..len.min(3)]).parse().ok()?;
-        rest = &f[len..];
-    }
-    let offset_min = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            sign * (oh * 60 + om)
-        }
-    };
-    // Days from civil (H. Hinnant).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let t = (((days * 24 + h) * 60 + mi - offset_min) * 60 + sec) * 1000 + millis;
-    (t >= 0).then_some(t)
-}
+/// Unix ms of an RFC 3339 time: the one reader, [`sealgate_vocab::rfc3339_ms`].
+pub use sealgate_vocab::rfc3339_ms;
 
 // ---------------------------------------------------------------------------
 // Inputs we build requests from.
@@ -1467,24 +1412,6 @@ mod tests {
         assert_eq!(p.trades[0].exchange_trade_id, "22222-2222222-22222222");
         assert_eq!(p.next.as_deref(), Some("789100"));
         assert_eq!(parse_trades(Venue::Coinbase, &[], None, &ok(r#"{"fills":[],"cursor":""}"#)).expect("e").next, None);
-    }
-
-    #[test]
-    fn rfc3339_times() {
-        assert_eq!(rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(rfc3339_ms("2020-12-08T09:08:57.715Z"), Some(1_607_418_537_715));
-        assert_eq!(rfc3339_ms("2020-12-08T11:08:57.715+02:00"), Some(1_607_418_537_715));
-        for bad in [
-            "",
-            "2020-12-08",
-            "2020-12-08T09:08:57",
-            "2020-13-08T09:08:57Z",
-            "2020-12-08T09:08:57.Z",
-            "2020-12-08T09:08:57+2",
-        ] {
-            assert_eq!(rfc3339_ms(bad), None, "{bad}");
-        }
-        assert_eq!(rfc3339_ms("２020-12-08T09:08:57Z"), None);
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod order;
 mod role;
 mod scope;
 mod status;
+mod time;
 
 pub use decimal::Decimal;
 pub use error::{IdError, UnknownName};
@@ -46,3 +47,4 @@ pub use order::{FieldError, ORDER_SYMBOL_MAX, check_order_symbol, check_positive
 pub use role::Role;
 pub use scope::{Class, Scope, ScopeError};
 pub use status::CredentialStatus;
+pub use time::rfc3339_ms;
