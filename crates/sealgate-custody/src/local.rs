@@ -1180,14 +1180,13 @@ impl LocalCustody {
         self.commit(&mut last, entries, xkeys, None)
     }
 
-    fn exchange_key(&self, id: &str) -> Result<XEntry, CustodyError> {
+    /// A signature by exchange key `id`, made under the read lock (no copy of the entry
+    /// per signature), checked against its public key.
+    fn sign_exchange(&self, id: &str, message: &[u8]) -> Result<Vec<u8>, CustodyError> {
         exchange_key::check_id(id)?;
-        self.read()
-            .xkeys
-            .iter()
-            .find(|x| x.info.id == id)
-            .cloned()
-            .ok_or_else(|| CustodyError::UnknownKid(id.to_owned()))
+        let st = self.read();
+        let x = st.xkeys.iter().find(|x| x.info.id == id).ok_or_else(|| CustodyError::UnknownKid(id.to_owned()))?;
+        exchange_key::checked(&x.info, message, x.key.sign(message)?, BACKEND)
     }
 
     /// `extra` is the one new secret (a role key's JWK or an exchange key's PKCS#8, by
@@ -1354,11 +1353,7 @@ impl Custody for LocalCustody {
     }
 
     fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
-        let r = self.exchange_key(id).and_then(|x| {
-            let sig = x.key.sign(message)?;
-            exchange_key::checked(&x.info, message, sig, BACKEND)
-        });
-        Box::pin(std::future::ready(r))
+        Box::pin(std::future::ready(self.sign_exchange(id, message)))
     }
 
     fn destroy_exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, ()> {

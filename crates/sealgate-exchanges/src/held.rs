@@ -162,6 +162,17 @@ mod tests {
         }
     }
 
+    /// `sign_with_held_key` for a credential holding nothing but the held key.
+    fn held<F: Future<Output = Result<Vec<u8>, Error>>>(
+        id: &str,
+        alg: HeldKeyAlg,
+        req: &Request,
+        ctx: &Context<'_>,
+        sign: impl FnOnce(Vec<u8>) -> F,
+    ) -> Result<SignedRequest, Error> {
+        now(sign_with_held_key(id, alg, |h| cred(None, Some(h)), req, ctx, sign))
+    }
+
     fn cred(private_key: Option<&str>, held: Option<Arc<dyn HeldKey>>) -> Credential {
         Credential {
             api_key: Some("HELD-API-KEY-ID".into()),
@@ -213,21 +224,14 @@ mod tests {
             let ctx = Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(7) };
             let want = crate::sign(id, &cred(Some(pem), None), &req, &ctx).expect("pem sign");
             let asked = Mutex::new(0);
-            let got = now(sign_with_held_key(
-                id,
-                alg,
-                |h| cred(None, Some(h)),
-                &req,
-                &ctx,
-                |m| {
-                    *asked.lock().expect("lock") += 1;
-                    let sig = match alg {
-                        HeldKeyAlg::Ed25519 => k.ed.sign(&m).as_ref().to_vec(),
-                        HeldKeyAlg::RsaPkcs1Sha256 => rsa_sign(&k.rsa, &m),
-                    };
-                    std::future::ready(Ok(sig))
-                },
-            ))
+            let got = held(id, alg, &req, &ctx, |m| {
+                *asked.lock().expect("lock") += 1;
+                let sig = match alg {
+                    HeldKeyAlg::Ed25519 => k.ed.sign(&m).as_ref().to_vec(),
+                    HeldKeyAlg::RsaPkcs1Sha256 => rsa_sign(&k.rsa, &m),
+                };
+                std::future::ready(Ok(sig))
+            })
             .expect("held sign");
             assert_eq!(got, want, "{id} {alg:?}");
             assert_eq!(*asked.lock().expect("lock"), 1, "{id}: the holder is asked once");
@@ -249,43 +253,23 @@ mod tests {
         );
         assert!(matches!(both, Err(Error::BadRequest(_))), "{both:?}");
         // Bybit and Bitget take RSA keys only.
-        let r = now(sign_with_held_key(
+        let r = held(
             "bybit",
             HeldKeyAlg::Ed25519,
-            |h| cred(None, Some(h)),
             &Request::new("GET", "/v5/account/wallet-balance", "accountType=UNIFIED", ""),
             &ctx,
             sign,
-        ));
+        );
         assert_eq!(r, Err(Error::BadKey("Bybit takes RSA keys only")));
         // An exchange whose scheme takes no private key has nothing for the holder to sign.
-        let r = now(sign_with_held_key(
-            "okx",
-            HeldKeyAlg::Ed25519,
-            |h| cred(None, Some(h)),
-            &Request::new("GET", "/api/v5/account/balance", "", ""),
-            &ctx,
-            sign,
-        ));
+        let r = held("okx", HeldKeyAlg::Ed25519, &Request::new("GET", "/api/v5/account/balance", "", ""), &ctx, sign);
         assert!(r.is_err(), "{r:?}");
         // A signature of the wrong length, or a holder's refusal, places nothing.
-        let short = now(sign_with_held_key(
-            "binance",
-            HeldKeyAlg::Ed25519,
-            |h| cred(None, Some(h)),
-            &req,
-            &ctx,
-            |_| std::future::ready(Ok(vec![0; 63])),
-        ));
+        let short = held("binance", HeldKeyAlg::Ed25519, &req, &ctx, |_| std::future::ready(Ok(vec![0; 63])));
         assert_eq!(short, Err(Error::Crypto));
-        let refused = now(sign_with_held_key(
-            "binance",
-            HeldKeyAlg::Ed25519,
-            |h| cred(None, Some(h)),
-            &req,
-            &ctx,
-            |_| std::future::ready(Err(Error::BadKey("the custody refused"))),
-        ));
+        let refused = held("binance", HeldKeyAlg::Ed25519, &req, &ctx, |_| {
+            std::future::ready(Err(Error::BadKey("the custody refused")))
+        });
         assert_eq!(refused, Err(Error::BadKey("the custody refused")));
     }
 
@@ -304,14 +288,9 @@ mod tests {
         let clock = Ticking(std::sync::atomic::AtomicU64::new(1_700_000_000_000));
         let ctx = Context { clock: &clock, nonce: &FixedNonce(1) };
         // sign_with_held_key reads the clock once: both runs see the same time.
-        let ok = now(sign_with_held_key(
-            "binance",
-            HeldKeyAlg::Ed25519,
-            |h| cred(None, Some(h)),
-            &req,
-            &ctx,
-            |m| std::future::ready(Ok(k.ed.sign(&m).as_ref().to_vec())),
-        ));
+        let ok = held("binance", HeldKeyAlg::Ed25519, &req, &ctx, |m| {
+            std::future::ready(Ok(k.ed.sign(&m).as_ref().to_vec()))
+        });
         assert!(ok.is_ok(), "{ok:?}");
         // The replay key itself refuses any other message.
         let replay = Replay { alg: HeldKeyAlg::Ed25519, message: b"a".to_vec(), signature: vec![1; 64] };

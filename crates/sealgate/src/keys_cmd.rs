@@ -265,58 +265,47 @@ pub fn run_custody(cmd: CustodyCommand, out: &mut Vec<u8>) -> anyhow::Result<()>
         writeln!(out, "{:<24} {:<12} {:<16} {:>12} result", "kid", "role", "exportable", "open µs p50")?;
         for k in c.keys().await?.into_iter().filter(|k| k.status == KeyStatus::Active) {
             let result = selftest_one(c.as_ref(), &k).await;
-            let export = match c.exportability(&k.kid).await {
-                Ok(Exportability::NonExportable) => "no",
-                Ok(Exportability::SoftwareKey) => "software key",
-                Ok(Exportability::Unknown) | Err(_) => "unknown",
-            };
+            let export = c.exportability(&k.kid).await.map_or("unknown", export_name);
             match result {
-                Ok(us) => writeln!(out, "{:<24} {:<12} {:<16} {:>12.0} ok", k.kid, k.role, export, us)?,
+                Ok(us) => row(out, &k.kid, &k.role, export, Some(us), "ok")?,
                 Err(e) => {
                     failures += 1;
-                    writeln!(out, "{:<24} {:<12} {:<16} {:>12} FAILED: {e:#}", k.kid, k.role, export, "-")?;
+                    row(out, &k.kid, &k.role, export, None, &format!("FAILED: {e:#}"))?;
                 }
             }
         }
         // Exchange keys (born in the custody): each one held signs and verifies; then one
         // throwaway key of each type shows the custody can make them (created, used,
         // destroyed).
-        let export_name = |e: Exportability| match e {
-            Exportability::NonExportable => "no",
-            Exportability::SoftwareKey => "software key",
-            Exportability::Unknown => "unknown",
-        };
         let held = match c.exchange_keys().await {
             Ok(keys) => keys,
             Err(e) => {
                 failures += 1;
-                writeln!(out, "{:<24} {:<12} {:<16} {:>12} FAILED: {e:#}", "exchange keys", "-", "-", "-")?;
+                row(out, "exchange keys", "-", "-", None, &format!("FAILED: {e:#}"))?;
                 Vec::new()
             }
         };
         for k in &held {
-            let export = export_name(k.exportability);
+            let (kind, export) = (k.key_type.name(), export_name(k.exportability));
             match selftest_exchange_key(c.as_ref(), k).await {
-                Ok(us) => {
-                    writeln!(out, "{:<24} {:<12} {:<16} {:>12.0} ok (sign µs p50)", k.id, k.key_type, export, us)?
-                }
+                Ok(us) => row(out, &k.id, kind, export, Some(us), "ok (sign µs p50)")?,
                 Err(e) => {
                     failures += 1;
-                    writeln!(out, "{:<24} {:<12} {:<16} {:>12} FAILED: {e:#}", k.id, k.key_type, export, "-")?;
+                    row(out, &k.id, kind, export, None, &format!("FAILED: {e:#}"))?;
                 }
             }
         }
         for key_type in ExchangeKeyType::ALL {
-            let probe = format!("probe {key_type}");
+            let (probe, kind) = (format!("probe {key_type}"), key_type.name());
             let k = match c.create_exchange_key(key_type).await {
                 Ok(k) => k,
                 Err(CustodyError::Unsupported { what, .. }) => {
-                    writeln!(out, "{probe:<24} {key_type:<12} {:<16} {:>12} unsupported: cannot {what}", "-", "-")?;
+                    row(out, &probe, kind, "-", None, &format!("unsupported: cannot {what}"))?;
                     continue;
                 }
                 Err(e) => {
                     failures += 1;
-                    writeln!(out, "{probe:<24} {key_type:<12} {:<16} {:>12} FAILED: {e:#}", "-", "-")?;
+                    row(out, &probe, kind, "-", None, &format!("FAILED: {e:#}"))?;
                     continue;
                 }
             };
@@ -324,12 +313,10 @@ pub fn run_custody(cmd: CustodyCommand, out: &mut Vec<u8>) -> anyhow::Result<()>
             let result = selftest_exchange_key(c.as_ref(), &k).await;
             let destroyed = c.destroy_exchange_key(&k.id).await.map_err(anyhow::Error::from);
             match (result, destroyed) {
-                (Ok(us), Ok(())) => {
-                    writeln!(out, "{probe:<24} {key_type:<12} {export:<16} {us:>12.0} ok (sign µs p50; destroyed)")?
-                }
+                (Ok(us), Ok(())) => row(out, &probe, kind, export, Some(us), "ok (sign µs p50; destroyed)")?,
                 (Err(e), _) | (Ok(_), Err(e)) => {
                     failures += 1;
-                    writeln!(out, "{probe:<24} {key_type:<12} {export:<16} {:>12} FAILED: {e:#} (key {})", "-", k.id)?;
+                    row(out, &probe, kind, export, None, &format!("FAILED: {e:#} (key {})", k.id))?;
                 }
             }
         }
@@ -341,6 +328,21 @@ pub fn run_custody(cmd: CustodyCommand, out: &mut Vec<u8>) -> anyhow::Result<()>
         }
         Ok(())
     })
+}
+
+/// How the selftest names what the backend says of a key's exportability.
+fn export_name(e: Exportability) -> &'static str {
+    match e {
+        Exportability::NonExportable => "no",
+        Exportability::SoftwareKey => "software key",
+        Exportability::Unknown => "unknown",
+    }
+}
+
+/// One row of the selftest table; `us` is the median latency, "-" when there is none.
+fn row(out: &mut Vec<u8>, name: &str, kind: &str, export: &str, us: Option<f64>, result: &str) -> std::io::Result<()> {
+    let us = us.map_or_else(|| "-".to_owned(), |us| format!("{us:.0}"));
+    writeln!(out, "{name:<24} {kind:<12} {export:<16} {us:>12} {result}")
 }
 
 /// Seal a random canary to the key and open it through the custody;
