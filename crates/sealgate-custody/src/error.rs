@@ -49,6 +49,9 @@ pub enum CustodyError {
     /// A signed recipient key set was refused.
     #[error("recipient key set refused: {0}")]
     KeySet(&'static str),
+    /// An exchange key's grant was refused ([`crate::grant`]).
+    #[error("exchange key grant refused: {0}")]
+    Grant(&'static str),
 }
 
 impl CustodyError {

@@ -3,10 +3,10 @@
 //! Clients pin the root key's RFC 7638 thumbprint and refuse to seal to a
 //! set that is unsigned, expired, or signed by another key.
 
-use aws_lc_rs::{digest, signature};
+use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use sealgate_envelope::{PublicJwk, parse_json_object};
+use sealgate_envelope::PublicJwk;
 use serde_json::{Map, Value, json};
 
 use crate::{Custody, CustodyError, KeyStatus};
@@ -41,7 +41,6 @@ pub fn thumbprint(jwk: &Value) -> Result<String, CustodyError> {
 
 /// Sign the set of active role keys, valid for `ttl_secs` from `now`.
 pub async fn sign(custody: &dyn Custody, now: u64, ttl_secs: u64) -> Result<String, CustodyError> {
-    let root = custody.root_public().await?;
     let mut keys = Vec::new();
     for k in custody.keys().await? {
         if k.status == KeyStatus::Active {
@@ -52,17 +51,8 @@ pub async fn sign(custody: &dyn Custody, now: u64, ttl_secs: u64) -> Result<Stri
             keys.push(jwk);
         }
     }
-    let header = json!({"alg": "ES256", "typ": KEYSET_TYP, "jwk": root});
     let payload = json!({"iss": "sealgate", "iat": now, "exp": now.saturating_add(ttl_secs), "keys": keys});
-    let encode = |v: &Value| serde_json::to_vec(v).map(|b| B64.encode(b));
-    let h = encode(&header).map_err(|_| CustodyError::KeySet("header"))?;
-    let p = encode(&payload).map_err(|_| CustodyError::KeySet("payload"))?;
-    let signing_input = format!("{h}.{p}");
-    let sig = custody.root_sign(signing_input.as_bytes()).await?;
-    if sig.len() != 64 {
-        return Err(CustodyError::KeySet("root signature is not 64 bytes (ES256 r || s)"));
-    }
-    Ok(format!("{signing_input}.{}", B64.encode(sig)))
+    crate::jws::sign_root(custody, KEYSET_TYP, &payload, CustodyError::KeySet).await
 }
 
 /// One recipient of a verified set.
@@ -77,35 +67,7 @@ pub struct Recipient {
 /// Verify a signed set against the pinned root thumbprint at time `now`;
 /// return its recipients.
 pub fn verify(jws: &str, pin: &str, now: u64) -> Result<Vec<Recipient>, CustodyError> {
-    if jws.len() > MAX_KEYSET {
-        return Err(CustodyError::KeySet("larger than 256 KiB"));
-    }
-    let parts: Vec<&str> = jws.trim().split('.').collect();
-    let [h, p, s] = parts[..] else { return Err(CustodyError::KeySet("not a compact JWS (three parts)")) };
-    let object = |part: &str, what: &'static str| -> Result<Map<String, Value>, CustodyError> {
-        let bytes = B64.decode(part).map_err(|_| CustodyError::KeySet(what))?;
-        parse_json_object(&bytes).map_err(|_| CustodyError::KeySet(what))
-    };
-    let header = object(h, "header is not base64url JSON")?;
-    if header.get("alg").and_then(Value::as_str) != Some("ES256") {
-        return Err(CustodyError::KeySet("alg is not ES256"));
-    }
-    if header.get("typ").and_then(Value::as_str) != Some(KEYSET_TYP) {
-        return Err(CustodyError::KeySet("typ is not sealgate-keyset+jws"));
-    }
-    if header.contains_key("crit") {
-        return Err(CustodyError::KeySet("crit is not understood"));
-    }
-    let root = header.get("jwk").ok_or(CustodyError::KeySet("header has no jwk"))?;
-    if thumbprint(root)? != pin {
-        return Err(CustodyError::KeySet("signed by a key other than the pinned root"));
-    }
-    let point = root_point(root)?;
-    let sig = B64.decode(s).map_err(|_| CustodyError::KeySet("signature is not base64url"))?;
-    signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
-        .verify(format!("{h}.{p}").as_bytes(), &sig)
-        .map_err(|_| CustodyError::KeySet("signature does not verify"))?;
-    let payload = object(p, "payload is not base64url JSON")?;
+    let payload = crate::jws::verify_root(jws, KEYSET_TYP, MAX_KEYSET, pin, CustodyError::KeySet)?;
     let exp = payload.get("exp").and_then(Value::as_u64).ok_or(CustodyError::KeySet("payload has no exp"))?;
     let iat = payload.get("iat").and_then(Value::as_u64).ok_or(CustodyError::KeySet("payload has no iat"))?;
     if now >= exp {
@@ -134,7 +96,7 @@ pub fn verify(jws: &str, pin: &str, now: u64) -> Result<Vec<Recipient>, CustodyE
 }
 
 /// The uncompressed point of an EC P-256 public JWK.
-fn root_point(jwk: &Value) -> Result<Vec<u8>, CustodyError> {
+pub(crate) fn root_point(jwk: &Value) -> Result<Vec<u8>, CustodyError> {
     let bad = CustodyError::KeySet("root jwk is not an EC P-256 public key");
     let m = jwk.as_object().ok_or(bad.clone())?;
     if m.get("kty").and_then(Value::as_str) != Some("EC")

@@ -21,6 +21,8 @@ pub mod config;
 pub mod conformance;
 mod error;
 pub mod exchange_key;
+pub mod grant;
+mod jws;
 pub mod keyset;
 pub mod local;
 pub mod openbao;
