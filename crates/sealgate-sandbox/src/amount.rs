@@ -27,16 +27,19 @@ impl Amount {
         Some(Self(i * SCALE + f))
     }
 
-    /// `self * other` (both scaled), truncated to 8 decimals.
+    /// `self * other` (both scaled), truncated to 8 decimals. Saturates instead of
+    /// overflowing: amounts come from requests (up to 20 integer digits each), and a
+    /// hostile product must be refused as too large, not panic the handler.
     pub fn times(self, other: Self) -> Self {
-        Self(self.0 * other.0 / SCALE)
+        Self(self.0.saturating_mul(other.0) / SCALE)
     }
 }
 
 impl Amount {
     /// `self / other` (both scaled), truncated to 8 decimals; zero for a zero divisor.
+    /// Saturates like [`Amount::times`].
     pub fn divided_by(self, other: Self) -> Self {
-        if other.0 == 0 { Self::ZERO } else { Self(self.0 * SCALE / other.0) }
+        if other.0 == 0 { Self::ZERO } else { Self(self.0.saturating_mul(SCALE) / other.0) }
     }
 }
 
