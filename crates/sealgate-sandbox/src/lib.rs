@@ -8,10 +8,10 @@
 //! shares nothing with `sealgate-exchanges`' signing code: a bug in one is
 //! not mirrored in the other.
 //!
-//! Venues: Binance spot, Kraken spot, OKX v5 and Coinbase Advanced Trade
-//! (CDP keys), each for balances, trade history, open orders, place and
-//! cancel order, and withdraw; and each one's public server time and
-//! ticker. Each venue's order reader ([`read_order`]) is what its handler
+//! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
+//! (CDP keys), Bybit v5 (spot) and Bitget v2 (spot), each for balances,
+//! trade history, open orders, place and cancel order, and withdraw; and
+//! each one's public server time and ticker. Each venue's order reader ([`read_order`]) is what its handler
 //! executes, so tests can compare it with what a client judged.
 //!
 //! Binance also answers "Query order" (by `orderId` or `origClientOrderId`),
@@ -23,6 +23,8 @@
 
 mod amount;
 mod binance;
+mod bitget;
+mod bybit;
 mod coinbase;
 mod kraken;
 mod okx;
@@ -58,6 +60,10 @@ pub enum Venue {
     Okx,
     /// Coinbase Advanced Trade (`/api/v3/brokerage/…`, sends via `/v2/…`).
     Coinbase,
+    /// Bybit v5, spot (`/v5/…`).
+    Bybit,
+    /// Bitget v2, spot (`/api/v2/…`).
+    Bitget,
 }
 
 /// One API key of the sandbox and its account.
@@ -73,7 +79,7 @@ pub struct KeySpec {
     pub permissions: Permissions,
     /// Source IPs allowed; empty = any.
     pub allowed_ips: Vec<IpAddr>,
-    /// Passphrase, for venues that have one (OKX).
+    /// Passphrase, for venues that have one (OKX, Bitget).
     pub passphrase: Option<String>,
     /// Starting free balances, by asset.
     pub balances: Vec<(String, Amount)>,
@@ -181,6 +187,17 @@ pub enum RegisterError {
     /// Not a `PUBLIC KEY` PEM of an Ed25519 or RSA (2048 to 4096 bits) key.
     #[error("not an Ed25519 or RSA (2048-4096 bits) PUBLIC KEY PEM")]
     BadKey,
+    /// A well-formed key of a kind the venue does not take: Bybit and Bitget take
+    /// self-generated keys as RSA only (their key pages have no Ed25519).
+    #[error("{0:?} takes only RSA (2048-4096 bits) public keys")]
+    RsaOnly(Venue),
+    /// Bitget keys are created with a passphrase, sent with every request
+    /// (`ACCESS-PASSPHRASE`); none was given.
+    #[error("{0:?} keys need a passphrase")]
+    NeedsPassphrase(Venue),
+    /// A passphrase was given for a venue whose keys have none (Binance, Bybit).
+    #[error("{0:?} keys have no passphrase")]
+    NoPassphrase(Venue),
 }
 
 /// The SubjectPublicKeyInfo prefix of an Ed25519 key (RFC 8410 §4).
@@ -356,6 +373,10 @@ async fn dispatch(
         okx::handle(&state, &req)
     } else if path.starts_with("/api/v3/brokerage/") || path.starts_with("/v2/") {
         coinbase::handle(&state, &req)
+    } else if path.starts_with("/v5/") {
+        bybit::handle(&state, &req)
+    } else if path.starts_with("/api/v2/") {
+        bitget::handle(&state, &req)
     } else {
         binance::handle(&state, &req)
     }
@@ -363,6 +384,8 @@ async fn dispatch(
 
 /// The venues' public server-time endpoints (no key), on the sandbox's
 /// clock, offset included: what a signer measures its clock offset against.
+/// (Bybit's and Bitget's, like their tickers, are answered by their own
+/// modules, in their response envelopes.)
 fn server_time(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
     use axum::response::IntoResponse as _;
     if req.method != axum::http::Method::GET {
@@ -523,10 +546,13 @@ impl Sandbox {
         Ok(Self { addr, state, stop: Some(stop) })
     }
 
-    /// Register a self-generated key by its public key, as on Binance's API management
+    /// Register a self-generated key by its public key, as on the exchange's API management
     /// page: the exchange keeps the public key and answers with a new API key id. The
     /// account starts with `balances`; requests must be signed with the matching private
-    /// key (Binance: base64 of the Ed25519 or RSASSA-PKCS1-v1_5/SHA-256 signature).
+    /// key. Binance takes Ed25519 or RSA keys (signatures in base64, URL-encoded); Bybit
+    /// takes RSA keys (`X-BAPI-SIGN` = base64 of the RSASSA-PKCS1-v1_5/SHA-256 signature).
+    /// Bitget keys need a passphrase: register them with
+    /// [`Sandbox::register_public_key_with_passphrase`].
     pub fn register_public_key(
         &self,
         venue: Venue,
@@ -535,22 +561,61 @@ impl Sandbox {
         allowed_ips: Vec<IpAddr>,
         balances: Vec<(String, Amount)>,
     ) -> Result<String, RegisterError> {
-        if venue != Venue::Binance {
+        self.register_public_key_with_passphrase(venue, public_pem, None, permissions, allowed_ips, balances)
+    }
+
+    /// [`Sandbox::register_public_key`] with the key's passphrase, for the venues whose keys
+    /// have one: Bitget asks for an "API Passphrase" with every user-generated RSA key and
+    /// checks `ACCESS-PASSPHRASE` against it on every request. Binance and Bybit keys have
+    /// none (`passphrase` must be `None`). Bybit and Bitget take only RSA keys (2048 to 4096
+    /// bits, as their key tools generate); an Ed25519 key is refused with
+    /// [`RegisterError::RsaOnly`].
+    ///
+    /// The API key id answered has the exchange's own form: Binance 64 letters and digits,
+    /// Bybit 18, Bitget `bg_` and 32 lowercase hex digits.
+    pub fn register_public_key_with_passphrase(
+        &self,
+        venue: Venue,
+        public_pem: &str,
+        passphrase: Option<&str>,
+        permissions: Permissions,
+        allowed_ips: Vec<IpAddr>,
+        balances: Vec<(String, Amount)>,
+    ) -> Result<String, RegisterError> {
+        if !matches!(venue, Venue::Binance | Venue::Bybit | Venue::Bitget) {
             return Err(RegisterError::Venue(venue));
         }
         let key = RegisteredKey::from_pem(public_pem)?;
-        // Binance's API key ids are 64 letters and digits.
+        if venue != Venue::Binance && matches!(key, RegisteredKey::Ed25519(_)) {
+            return Err(RegisterError::RsaOnly(venue));
+        }
+        let passphrase = match (venue, passphrase) {
+            (Venue::Bitget, Some(p)) if !p.is_empty() => Some(p.to_owned()),
+            (Venue::Bitget, _) => return Err(RegisterError::NeedsPassphrase(venue)),
+            (_, Some(_)) => return Err(RegisterError::NoPassphrase(venue)),
+            (_, None) => None,
+        };
         const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        const HEX: &[u8] = b"0123456789abcdef";
+        let (prefix, len, alphabet) = match venue {
+            Venue::Bybit => ("", 18, ALNUM),
+            Venue::Bitget => ("bg_", 32, HEX),
+            _ => ("", 64, ALNUM),
+        };
         let mut random = [0u8; 64];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| RegisterError::BadKey)?;
-        let api_key: String = random.iter().map(|b| char::from(ALNUM[usize::from(*b) % ALNUM.len()])).collect();
+        // 256 is a multiple of 16, so hex digits are uniform; the letters-and-digits bias
+        // (256 mod 62) does not matter for an identifier.
+        let api_key: String = std::iter::once(prefix.to_owned())
+            .chain(random[..len].iter().map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]).to_string()))
+            .collect();
         let spec = KeySpec {
             venue,
             api_key: api_key.clone(),
             secret: String::new(),
             permissions,
             allowed_ips,
-            passphrase: None,
+            passphrase,
             balances,
         };
         lock(&self.state).accounts.insert(api_key.clone(), Account::new(spec, Some(key)));

@@ -69,5 +69,17 @@ pub fn read_order(
             }
             crate::coinbase::order_intent(body).map_err(|e| e.2.to_owned())
         }
+        Venue::Bybit => {
+            if (method, path) != ("POST", "/v5/order/create") {
+                return Err("route not found".into());
+            }
+            crate::bybit::order_intent(body).map_err(|e| e.2.to_owned())
+        }
+        Venue::Bitget => {
+            if (method, path) != ("POST", "/api/v2/spot/trade/place-order") {
+                return Err("Request URL NOT FOUND".into());
+            }
+            crate::bitget::order_intent(body).map_err(|e| e.2.to_owned())
+        }
     }
 }
