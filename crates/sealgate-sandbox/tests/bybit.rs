@@ -345,3 +345,36 @@ fn keys_registered_by_rsa_public_key() {
         Err(RegisterError::NoPassphrase(Venue::Bybit))
     );
 }
+
+/// Sealgate's own Bybit scheme (`sealgate-exchanges`, written separately) passes this
+/// independent verifier, with a secret and with a registered RSA key.
+#[test]
+fn sealgates_scheme_passes() {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::signature::KeyPair as _;
+    use sealgate_exchanges::{Credential, SystemClock};
+    let env = env();
+    let send = |cred: &Credential, method: &str, path: &str, query: &str, body: &str| {
+        env.send_signed(&common::sign("bybit", cred, &common::request(method, path, query, body), &SystemClock, 1))
+    };
+    let hmac = Credential {
+        api_key: Some("trader".into()),
+        api_secret: Some("trader-secret".into()),
+        ..Credential::default()
+    };
+    let (_, v) = send(&hmac, "GET", "/v5/account/wallet-balance", "accountType=UNIFIED", "");
+    assert_eq!(code(&v), 0, "{v}");
+    let (_, v) = send(&hmac, "POST", "/v5/order/create", "", MARKET_BUY);
+    assert_eq!(code(&v), 0, "{v}");
+    let pem = |label, der: &[u8]| pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).expect("pem");
+    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa");
+    let public = pem("PUBLIC KEY", rsa.public_key().as_der().expect("spki").as_ref());
+    let id = env.sb().register_public_key(Venue::Bybit, &public, READ_TRADE, vec![], vec![]).expect("register");
+    let cred = Credential {
+        api_key: Some(id.into()),
+        private_key: Some(pem("PRIVATE KEY", rsa.as_der().expect("pkcs8").as_ref()).into()),
+        ..Credential::default()
+    };
+    let (_, v) = send(&cred, "GET", "/v5/order/realtime", "category=spot", "");
+    assert_eq!(code(&v), 0, "{v}");
+}
