@@ -400,6 +400,110 @@ fn okx_executes_what_was_judged() {
     });
 }
 
+// ----------------------------------------------------------------- bybit --
+
+fn bybit_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["BTCUSDT", "ETHUSDT"]),
+        prop::sample::select(vec!["Buy", "Sell"]),
+        any::<bool>(),
+        amount(),
+        amount(),
+        prop::option::of(prop::sample::select(vec!["baseCoin", "quoteCoin"])),
+    )
+        .prop_map(|(symbol, side, market, qty, price, unit)| {
+            let mut v = vec![
+                ("category", "spot".to_owned()),
+                ("symbol", symbol.to_owned()),
+                ("side", side.to_owned()),
+                ("qty", qty),
+            ];
+            if market {
+                v.push(("orderType", "Market".into()));
+                if let Some(u) = unit {
+                    v.push(("marketUnit", u.to_owned()));
+                }
+            } else {
+                v.extend([("orderType", "Limit".into()), ("price", price)]);
+            }
+            v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect()
+        })
+}
+
+#[test]
+#[ignore = "sealgate-exchanges does not read Bybit orders yet (its facts: no symbol, size Unknown, so refused under any cap); run with --ignored once it does"]
+fn bybit_executes_what_was_judged() {
+    let adds: &'static [&'static str] =
+        &["price", "qty", "marketUnit", "symbol", "side", "orderType", "category", "QTY"];
+    let strategy = (bybit_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("bybit", Venue::Bybit, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let members: Vec<(String, String, bool)> = ps
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone(), *shape == 1 && p.value.parse::<u64>().is_ok()))
+            .collect();
+        match shape {
+            // A form body where JSON is read; a query beside the body; the object in an array.
+            2 => Request::new(
+                "POST",
+                "/v5/order/create",
+                "",
+                &form(&ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect::<Vec<_>>(), true),
+            ),
+            3 => Request::new("POST", "/v5/order/create", &form(&ps, false), &object(&members)),
+            4 => Request::new("POST", "/v5/order/create", "", &format!("[{}]", object(&members))),
+            _ => Request::new("POST", "/v5/order/create", "", &object(&members)),
+        }
+    });
+}
+
+// ---------------------------------------------------------------- bitget --
+
+fn bitget_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["BTCUSDT", "ETHUSDT"]),
+        prop::sample::select(vec!["buy", "sell"]),
+        any::<bool>(),
+        amount(),
+        amount(),
+    )
+        .prop_map(|(symbol, side, market, size, price)| {
+            let mut v = vec![("symbol", symbol.to_owned()), ("side", side.to_owned()), ("size", size)];
+            if market {
+                v.push(("orderType", "market".into()));
+            } else {
+                v.extend([("orderType", "limit".into()), ("force", "gtc".into()), ("price", price)]);
+            }
+            v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect()
+        })
+}
+
+#[test]
+#[ignore = "sealgate-exchanges does not read Bitget orders yet (its facts: no symbol, size Unknown, so refused under any cap); run with --ignored once it does"]
+fn bitget_executes_what_was_judged() {
+    let adds: &'static [&'static str] = &["price", "size", "force", "symbol", "side", "orderType", "quoteSize", "SIZE"];
+    let strategy = (bitget_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("bitget", Venue::Bitget, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let members: Vec<(String, String, bool)> = ps
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone(), *shape == 1 && p.value.parse::<u64>().is_ok()))
+            .collect();
+        let path = "/api/v2/spot/trade/place-order";
+        match shape {
+            2 => Request::new(
+                "POST",
+                path,
+                "",
+                &form(&ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect::<Vec<_>>(), true),
+            ),
+            3 => Request::new("POST", path, &form(&ps, false), &object(&members)),
+            4 => Request::new("POST", path, "", &format!("[{}]", object(&members))),
+            _ => Request::new("POST", path, "", &object(&members)),
+        }
+    });
+}
+
 // -------------------------------------------------------------- coinbase --
 
 /// A Coinbase order: top-level members and configurations (name, members).
