@@ -11,8 +11,9 @@
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot) and Bitget v2 (spot), each for balances,
 //! trade history, open orders, place and cancel order, and withdraw; and
-//! each one's public server time and ticker. Each venue's order reader ([`read_order`]) is what its handler
-//! executes, so tests can compare it with what a client judged.
+//! each one's public server time and ticker. Each venue's order reader
+//! ([`read_order`]) is what its handler executes, so tests can compare it
+//! with what a client judged.
 //!
 //! Binance also answers "Query order" (by `orderId` or `origClientOrderId`),
 //! and can lose the answer of an executed placement
@@ -168,8 +169,8 @@ pub(crate) struct Account {
     pub public_key: Option<RegisteredKey>,
 }
 
-/// A public key an API key was registered with, as Binance's "self-generated key" page
-/// takes it (an Ed25519 or RSA `PUBLIC KEY` PEM).
+/// A public key an API key was registered with, as the exchanges' "self-generated key"
+/// pages take it (a `PUBLIC KEY` PEM: Ed25519 or RSA on Binance, RSA on Bybit and Bitget).
 #[derive(Debug, Clone)]
 pub(crate) enum RegisteredKey {
     /// The raw 32-byte Ed25519 public key.
