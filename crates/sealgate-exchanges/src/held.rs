@@ -40,6 +40,17 @@ pub trait HeldKey: Send + Sync {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
 }
 
+/// The held-key algorithms exchange `id` takes for an API key its user generates and
+/// registers by public key (its key page), strongest first: Binance takes Ed25519 and RSA,
+/// Bybit and Bitget RSA only; every other exchange issues its own secret.
+pub fn held_key_algs(id: &str) -> &'static [HeldKeyAlg] {
+    match id {
+        "binance" => &[HeldKeyAlg::Ed25519, HeldKeyAlg::RsaPkcs1Sha256],
+        "bybit" | "bitget" => &[HeldKeyAlg::RsaPkcs1Sha256],
+        _ => &[],
+    }
+}
+
 /// The first run's key: remembers the message, answers with a placeholder.
 struct Recorder {
     alg: HeldKeyAlg,
@@ -220,6 +231,14 @@ mod tests {
                 Request::new("GET", "/api/v2/spot/account/assets", "coin=USDT", ""),
             ),
         ];
+        // The table of what each exchange takes is exactly what is shown to sign here.
+        let covered: Vec<(&str, HeldKeyAlg)> = cases.iter().map(|(id, alg, ..)| (*id, *alg)).collect();
+        for s in crate::ALL {
+            for alg in held_key_algs(s.id) {
+                assert!(covered.contains(&(s.id, *alg)), "{} {alg:?} is listed but not shown to sign", s.id);
+            }
+        }
+        assert!(covered.iter().all(|(id, alg)| held_key_algs(id).contains(alg)), "a case the table does not list");
         for (id, alg, pem, req) in cases {
             let ctx = Context { clock: &FixedClock(1_700_000_000_000), nonce: &FixedNonce(7) };
             let want = crate::sign(id, &cred(Some(pem), None), &req, &ctx).expect("pem sign");

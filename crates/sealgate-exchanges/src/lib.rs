@@ -159,7 +159,7 @@ pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
 pub use exchanges::{ALL, Coverage, Scheme};
 pub use facts::{Amount, Leg, OrderFacts, Price, Side, Size};
-pub use held::{HeldKey, HeldKeyAlg, sign_with_held_key};
+pub use held::{HeldKey, HeldKeyAlg, held_key_algs, sign_with_held_key};
 pub use key_pages::{KEY_PAGES, KeyPage, key_page, replace_steps};
 pub use request::{
     Clock, Context, Credential, FixedClock, FixedNonce, MAX_PATH, MonotonicNonce, NonceSource, Request, SignedRequest,

@@ -93,6 +93,9 @@ pub struct ApiState {
     /// The WebAuthn relying party and its ceremonies in progress; `None`: passkeys cannot
     /// be registered or removed here (the list still answers).
     pub passkeys: Option<Arc<crate::passkey_api::Passkeys>>,
+    /// The signer in this process, which makes exchange keys in the custody
+    /// ([`crate::custody_key_api`]); `None`: those endpoints answer 503.
+    pub held_keys: Option<Arc<crate::signer::Signer>>,
 }
 
 /// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
@@ -251,6 +254,8 @@ fn table() -> Table<ApiState> {
         .add::<__path_me, _, _>(me)
         .add::<__path_recipients, _, _>(recipients)
         .add::<__path_create_credential, _, _>(create_credential)
+        .add::<crate::custody_key_api::__path_create_custody_key, _, _>(crate::custody_key_api::create_custody_key)
+        .add::<crate::custody_key_api::__path_activate_custody_key, _, _>(crate::custody_key_api::activate_custody_key)
         .add::<__path_list_credentials, _, _>(list_credentials)
         .add::<__path_show_credential, _, _>(show_credential)
         .add::<__path_delete_credential, _, _>(delete_credential)
@@ -651,7 +656,7 @@ pub struct ImportJobList {
     pub jobs: Vec<ImportJobView>,
 }
 
-fn credential_view(c: &Credential, roles: &[EnvelopeInfo]) -> CredentialView {
+pub(crate) fn credential_view(c: &Credential, roles: &[EnvelopeInfo]) -> CredentialView {
     CredentialView {
         replace_key: false,
         id: c.id.clone(),
@@ -1214,6 +1219,8 @@ async fn delete_credential(
             .owner(&user.id);
         s.audit.record(event).await.map_err(|e| ApiError::audit_failed("the credential was deleted", e))?;
     }
+    // A key born in the custody dies with its credential.
+    crate::custody_key_api::destroy_deleted(&s, &user.id, &envs).await;
     load_credential(&s, &user, &id).await.map(Json)
 }
 
@@ -1578,6 +1585,8 @@ pub fn service_openapi_document() -> Value {
     me,
     recipients,
     create_credential,
+    crate::custody_key_api::create_custody_key,
+    crate::custody_key_api::activate_custody_key,
     list_credentials,
     show_credential,
     delete_credential,

@@ -29,6 +29,7 @@ pub mod approval_api;
 pub mod audit;
 pub mod auth;
 pub mod client;
+pub mod custody_key_api;
 pub mod hardening;
 pub mod importer;
 pub mod incident;

@@ -73,9 +73,13 @@ const PAGE: u32 = 1000;
 /// Least time between two writes of the state file when only the position moved.
 const PERSIST_GAP_MS: u64 = 5_000;
 
-/// The content digest of a stored envelope (its identity, PROFILE.md D1), or `None` when
-/// the text does not parse as a credential JWE (it cannot be opened either).
+/// The content digest of a stored envelope (its identity, PROFILE.md D1), or of a stored
+/// grant (SHA-256 of its text, [`sealgate_custody::grant::digest`]); `None` when the text
+/// is neither (it cannot be opened either).
 pub fn envelope_digest(jwe: &str) -> Option<Hash> {
+    if sealgate_custody::grant::is_grant(jwe) {
+        return Some(Hash(sealgate_custody::grant::digest(jwe)));
+    }
     Jwe::parse(jwe.as_bytes(), &AlgPolicy::CREDENTIAL).ok().map(|j| Hash(j.content_digest()))
 }
 

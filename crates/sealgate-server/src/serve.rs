@@ -1019,8 +1019,17 @@ pub async fn run(
                 None => s.invalidate_all(),
             }) as crate::api::ChangeHook
         });
-        let (router, auth) =
-            api_router(&store, &audit, trader.clone(), custody.as_ref(), hook, notify_key.clone(), &opts).await?;
+        let (router, auth) = api_router(
+            &store,
+            &audit,
+            trader.clone(),
+            custody.as_ref(),
+            hook,
+            notify_key.clone(),
+            signer.clone(),
+            &opts,
+        )
+        .await?;
         let counted = metrics.clone();
         app = app.merge(router.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -1175,6 +1184,7 @@ async fn api_router(
     custody: Option<&Arc<dyn Custody>>,
     on_change: Option<crate::api::ChangeHook>,
     notify: Option<Arc<crate::notifier::NotifyKey>>,
+    held_keys: Option<Arc<Signer>>,
     opts: &ServeOptions,
 ) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
@@ -1213,6 +1223,7 @@ async fn api_router(
         on_change,
         notify,
         passkeys: passkeys_service(opts)?,
+        held_keys,
     };
     Ok((crate::api::router(state), auth))
 }

@@ -81,6 +81,11 @@ use crate::metrics::{Metrics, inc};
 use crate::revocation::{Followed, RESTORED_REASON, RevocationError, Revocations};
 use crate::service_auth::{ServiceKey, ServiceVerifier};
 
+mod held;
+pub use held::{
+    ActiveGrants, BornKey, EXCHANGE_KEY_CREATED, EXCHANGE_KEY_DESTROYED, NewHeldKey, alg_of, key_types_for,
+};
+
 /// Largest request body the signer accepts.
 const MAX_CALL: usize = 256 * 1024;
 
@@ -188,6 +193,9 @@ struct Entry {
     policy: Mutex<CredentialPolicy>,
     /// The owner's authority keys the envelope names (its `own`), if any.
     own: Option<Vec<String>>,
+    /// The custody key id, for a credential whose key was born in the custody
+    /// ([`held`]): `credential` then holds no secret, and the custody signs.
+    held: Option<String>,
 }
 
 /// Whose credential a request uses: its exchange, its owner and the authority its envelope
@@ -241,6 +249,8 @@ pub struct Signer {
     prices: Mutex<HashMap<(String, String), (Instant, sealgate_policy::Decimal)>>,
     /// The anomaly detectors' baselines, rules and market facts ([`crate::anomaly`]).
     anomaly: crate::anomaly::Detectors,
+    /// The custody root key's thumbprint, which signs every grant ([`held`]).
+    root_pin: tokio::sync::OnceCell<String>,
 }
 
 /// How long a reference price read from an exchange's public ticker is used
@@ -294,6 +304,7 @@ impl Signer {
             prices: Mutex::new(HashMap::new()),
             revocations: Revocations::new(cfg.state_file.clone()),
             anomaly: crate::anomaly::Detectors::new(cfg.anomaly.clone(), cfg.revalidate),
+            root_pin: tokio::sync::OnceCell::new(),
             cfg,
         })
     }
@@ -627,6 +638,10 @@ impl Signer {
                 lock(&self.cache).retain(|(o, c, _), _| !(o == owner && c == cid));
                 SignerCallError::NotFound
             })?;
+        // A key born in the custody: a grant in place of the envelope.
+        if sealgate_custody::grant::is_grant(&env.jwe) {
+            return self.prepare_held(role, call, op, kill, row, env).await;
+        }
         let jwe = match Jwe::parse(env.jwe.as_bytes(), &AlgPolicy::CREDENTIAL) {
             Ok(jwe) => jwe,
             Err(_) => {
@@ -687,14 +702,7 @@ impl Signer {
         let whose = Whose { exchange: &row.exchange, owner: &row.owner, own };
         let (class, request) = self.decide(role, kill, &policy, whose, call).await?;
 
-        if let Some(entry) = lock(&self.cache).get(&key).cloned()
-            && entry.envelope_digest == digest
-            && entry.opened.elapsed() < self.cfg.cache_ttl
-        {
-            // Same envelope: the row was re-confirmed, keep the opened credential.
-            entry.checked_ms.store(now, Ordering::Relaxed);
-            *lock(&entry.policy) = policy;
-            inc(&self.metrics.signer_cache_hits_total);
+        if let Some(entry) = self.reconfirm(&key, &digest, now, &policy) {
             return Ok(Ready { entry, class, request });
         }
 
@@ -761,23 +769,40 @@ impl Signer {
             checked_ms: AtomicU64::new(now),
             policy: Mutex::new(policy),
             own: header.own.as_ref().map(|o| o.thumbprints().to_vec()),
+            held: None,
         });
-        {
-            let mut cache = lock(&self.cache);
-            if cache.len() >= self.cfg.cache_max && !cache.contains_key(&key) {
-                let ttl = self.cfg.cache_ttl;
-                cache.retain(|_, e| e.opened.elapsed() < ttl);
-                if cache.len() >= self.cfg.cache_max {
-                    // Still full: evict the oldest.
-                    if let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.opened).map(|(k, _)| k.clone()) {
-                        cache.remove(&oldest);
-                    }
-                }
-            }
-            cache.insert(key.clone(), entry.clone());
-        }
+        self.cache_insert(key.clone(), entry.clone());
         lock(&self.opening).remove(&key);
         Ok(Ready { entry, class, request })
+    }
+
+    /// The cached entry of `key` if it was opened from `digest` and has not expired: the
+    /// row was re-confirmed (`policy`, read now), so the opened credential is kept.
+    fn reconfirm(&self, key: &CacheKey, digest: &Hash, now: u64, policy: &CredentialPolicy) -> Option<Arc<Entry>> {
+        let entry = lock(&self.cache).get(key).cloned()?;
+        if entry.envelope_digest != *digest || entry.opened.elapsed() >= self.cfg.cache_ttl {
+            return None;
+        }
+        entry.checked_ms.store(now, Ordering::Relaxed);
+        *lock(&entry.policy) = policy.clone();
+        inc(&self.metrics.signer_cache_hits_total);
+        Some(entry)
+    }
+
+    /// Caches `entry` under `key`, evicting the expired, then the oldest, when full.
+    fn cache_insert(&self, key: CacheKey, entry: Arc<Entry>) {
+        let mut cache = lock(&self.cache);
+        if cache.len() >= self.cfg.cache_max && !cache.contains_key(&key) {
+            let ttl = self.cfg.cache_ttl;
+            cache.retain(|_, e| e.opened.elapsed() < ttl);
+            if cache.len() >= self.cfg.cache_max {
+                // Still full: evict the oldest.
+                if let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.opened).map(|(k, _)| k.clone()) {
+                    cache.remove(&oldest);
+                }
+            }
+        }
+        cache.insert(key, entry);
     }
 
     async fn decide(
@@ -1126,6 +1151,10 @@ impl Signer {
     /// Whether the exchange's scheme takes a nonce for this request (asked by
     /// signing once with a probe; an HMAC costs about a microsecond).
     fn uses_nonce(&self, ready: &Ready, req: &Request) -> bool {
+        if ready.entry.held.is_some() {
+            // The exchanges that take held keys use none (`sign_held` refuses otherwise).
+            return false;
+        }
         let probe = NonceProbe::default();
         let ctx = sealgate_exchanges::Context { clock: &FixedClock(crate::now_ms()), nonce: &probe };
         let _ = sealgate_exchanges::sign(&ready.entry.exchange, &ready.entry.credential, req, &ctx);
@@ -1142,6 +1171,9 @@ impl Signer {
         let exch = &ready.entry.exchange;
         let now = crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch));
         let clock = FixedClock(now);
+        if let Some(key_id) = &ready.entry.held {
+            return self.sign_held(ready, key_id, req, &clock).await;
+        }
         let probe = NonceProbe::default();
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &probe };
         let signed = sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)

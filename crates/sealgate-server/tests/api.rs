@@ -79,6 +79,7 @@ async fn start(url: &str, config: AuthConfig) -> Env {
         on_change: None,
         notify: None,
         passkeys: sealgate_server::passkey_api::Passkeys::for_listener(([127, 0, 0, 1], 0).into(), false).map(Arc::new),
+        held_keys: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -1133,6 +1134,8 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         ("POST", "/v1/imports/{id}/retry") => (200, 404, 401),
         // The matrix sends these no body.
         ("PUT", "/v1/notifications/settings")
+        | ("POST", "/v1/custody-keys")
+        | ("POST", "/v1/custody-keys/activate")
         | ("POST", "/v1/notifications/email")
         | ("POST", "/v1/notifications/webhooks") => (415, 415, 401),
         // The matrix names a credential id, which is no endpoint of anyone's.

@@ -72,6 +72,7 @@ async fn start(url: &str) -> Env {
         on_change: None,
         notify: None,
         passkeys: None,
+        held_keys: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

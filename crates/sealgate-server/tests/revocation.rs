@@ -9,12 +9,15 @@
 
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
+#[path = "support/raw.rs"]
+mod raw;
 mod session;
 mod support;
 
 use std::time::Duration;
 
 use harness::TestDb;
+use raw::Raw;
 use sealgate_audit::jsonl::{Trust, parse_checkpoints, verify_export_with};
 use sealgate_policy::Role;
 use sealgate_server::client::{ForwardCall, SignerCallError};
@@ -22,7 +25,6 @@ use sealgate_server::revocation::{RESTORED_REASON, REVOKED_MEMBER, RevocationErr
 use sealgate_server::signer::{Signer, SignerConfig};
 use sealgate_store::{AuditRecord, Envelope};
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 use support::*;
 
 /// A read of alice's credential `cid`.
@@ -36,61 +38,6 @@ fn read_as(owner: &str, cid: &str) -> ForwardCall {
 }
 
 // --- a database writer -----------------------------------------------------------------------
-
-/// Raw SQL on the test database, as whoever can write to it.
-enum Raw {
-    Lite(sqlx::SqliteConnection),
-    Pg(sqlx::PgConnection),
-}
-
-impl Raw {
-    async fn connect(db: &TestDb) -> Raw {
-        match db.backend {
-            "sqlite" => Raw::Lite(sqlx::SqliteConnection::connect(&db.url).await.expect("sqlite")),
-            _ => Raw::Pg(sqlx::PgConnection::connect(&db.url).await.expect("postgres")),
-        }
-    }
-
-    /// Runs `sql` with text parameters `$1…`; returns the rows affected.
-    async fn exec(&mut self, sql: &str, args: &[&str]) -> u64 {
-        match self {
-            Raw::Lite(c) => {
-                let mut q = sqlx::query(sql);
-                for a in args {
-                    q = q.bind(*a);
-                }
-                q.execute(c).await.expect(sql).rows_affected()
-            }
-            Raw::Pg(c) => {
-                let mut q = sqlx::query(sql);
-                for a in args {
-                    q = q.bind(*a);
-                }
-                q.execute(c).await.expect(sql).rows_affected()
-            }
-        }
-    }
-
-    /// Puts an envelope row back exactly as it was.
-    async fn restore(&mut self, e: &Envelope) {
-        let sql = format!(
-            "INSERT INTO envelopes (owner, credential_id, role, kid, jwe, created_ms) VALUES ($1, $2, $3, $4, $5, {})",
-            e.created_ms
-        );
-        assert_eq!(self.exec(&sql, &[&e.owner, &e.credential_id, &e.role, &e.kid, &e.jwe]).await, 1);
-    }
-
-    /// Replaces the text of `owner`'s envelope row.
-    async fn set_jwe(&mut self, owner: &str, cid: &str, role: &str, kid: &str, jwe: &str) {
-        let n = self
-            .exec(
-                "UPDATE envelopes SET jwe = $3, kid = $4 WHERE credential_id = $1 AND role = $2 AND owner = $5",
-                &[cid, role, jwe, kid, owner],
-            )
-            .await;
-        assert_eq!(n, 1, "{owner}/{cid}/{role}");
-    }
-}
 
 // --- what the record says --------------------------------------------------------------------
 

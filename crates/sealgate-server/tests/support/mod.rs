@@ -223,6 +223,7 @@ pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
     let auth = Arc::new(
         Auth::new(world.store.clone(), AuthConfig { local: Some(LocalConfig::default()), oidc: None }).expect("auth"),
     );
+    let held_keys = signer.clone();
     let on_change: Option<ChangeHook> = signer.map(|s| {
         Arc::new(move |credential: Option<(&str, &str)>| match credential {
             Some((owner, cid)) => s.invalidate(owner, cid),
@@ -238,6 +239,7 @@ pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
         on_change,
         notify: None,
         passkeys: None,
+        held_keys,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

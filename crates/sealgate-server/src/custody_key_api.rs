@@ -1,0 +1,285 @@
+//! Credentials whose exchange key is made in the custody (DESIGN §1.1, issue 18): the
+//! owner picks the exchange and the roles, the signer makes the key and answers with its
+//! public key and pending grants, the owner registers the public key on the exchange's
+//! key page and comes back with the API key id the exchange shows; then the credential is
+//! stored with the grants the signer signed ([`crate::signer::Signer::activate_held_key`]).
+//! No secret passes through the api, the browser or the database at any step.
+//!
+//! The api needs the signer in its process for this (the embedded default, or
+//! `serve --roles api,signer,…`): a separate api answers 503.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use sealgate_api_bodies::{ActivateCustodyKey, CreateCustodyKey, check_activate, check_create_custody_key};
+use sealgate_audit::Action;
+use sealgate_custody::ExchangeKeyType;
+use sealgate_store::StoreError;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use crate::api::{ApiError, ApiResult, ApiState, CredentialView};
+use crate::audit::AuditEvent;
+use crate::auth::AuthUser;
+use crate::client::SignerCallError;
+use crate::json::{ErrorBody, JsonObject};
+use crate::revocation::envelope_digest;
+use crate::signer::{NewHeldKey, Signer, key_types_for};
+
+/// A key just made in the custody, and what to do with it on the exchange.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustodyKeyView {
+    /// The credential id it is for.
+    pub id: String,
+    /// The exchange.
+    pub exchange: String,
+    /// The key's id in the custody.
+    pub key_id: String,
+    /// `ed25519` or `rsa-2048`.
+    pub key_type: String,
+    /// The public key, as the exchange's key page takes it.
+    pub public_pem: String,
+    /// The grants to send back with the API key id (`POST /v1/custody-keys/activate`).
+    pub pending: Vec<String>,
+    /// Where and how to register it.
+    pub steps: KeySteps,
+}
+
+/// The exchange's page and the steps there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeySteps {
+    /// The exchange's name.
+    pub exchange_name: String,
+    /// Its API key management page.
+    pub page: String,
+    /// Where the page is in its menus.
+    pub menu: String,
+    /// What to do there, in order.
+    pub steps: Vec<String>,
+}
+
+fn signer(s: &ApiState) -> ApiResult<&Arc<Signer>> {
+    s.held_keys.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "keys made in the custody need the signer in the api's process (serve --roles api,signer)",
+        )
+    })
+}
+
+fn signer_error(e: SignerCallError) -> ApiError {
+    match e {
+        SignerCallError::BadRequest(m) => ApiError::bad(m),
+        SignerCallError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+        SignerCallError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not found"),
+        other => {
+            tracing::warn!(error = %other, "custody key");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the key custody is unavailable; try again shortly")
+        }
+    }
+}
+
+/// The steps on `exchange`'s key page for a key that may `trade` and `withdraw`.
+fn steps_for(exchange: &str, trade: bool, withdraw: bool) -> KeySteps {
+    let page = sealgate_exchanges::key_page(exchange);
+    let (name, url, menu) = page.map_or((exchange, "", ""), |p| (p.name, p.url, p.menu));
+    let create = match exchange {
+        "binance" => {
+            "Create API, choose \"Self-generated\", and paste the public key below (with its BEGIN and END lines)"
+        }
+        "bybit" => {
+            "Create New Key, choose \"Self-generated API Keys\" (System-generated would give you a secret), and paste the public key below"
+        }
+        _ => "Create a key of the self-generated (public key) kind and paste the public key below",
+    };
+    let permission = match (exchange, trade) {
+        ("binance", false) => "Tick only \"Enable Reading\"",
+        ("binance", true) => "Tick \"Enable Reading\" and \"Enable Spot & Margin Trading\"; nothing else",
+        ("bybit", false) => "Choose \"Read-Only\"",
+        ("bybit", true) => "Choose \"Read-Write\" and tick only Spot > Trade",
+        (_, false) => "Give it read permission only",
+        (_, true) => "Give it read and spot trading permissions only",
+    };
+    let withdrawals = if withdraw {
+        "Withdrawals: enable them only if you mean Sealgate to send withdrawals you approve with your passkey"
+    } else {
+        "Leave withdrawals and transfers off: Sealgate refuses them anyway, and the exchange should too"
+    };
+    KeySteps {
+        exchange_name: name.into(),
+        page: url.into(),
+        menu: menu.into(),
+        steps: vec![
+            format!("Sign in to {name} and open {menu}"),
+            create.into(),
+            permission.into(),
+            withdrawals.into(),
+            "Restrict access to trusted IPs only: add the address this Sealgate's signer reaches the exchange from (your operator knows it)".into(),
+            "Copy the API key id the exchange shows and paste it back here".into(),
+        ],
+    }
+}
+
+/// Make a key in the custody for a new credential.
+#[utoipa::path(post, path = "/v1/custody-keys", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = CreateCustodyKey,
+    responses((status = 201, description = "made: register its public key on the exchange", body = CustodyKeyView),
+              (status = 400, description = "the exchange takes no such key, or the body is wrong", body = ErrorBody),
+              (status = 409, description = "the caller already has a credential with this id", body = ErrorBody),
+              (status = 503, description = "the custody or the audit log is unavailable, or no signer runs in this process", body = ErrorBody)))]
+pub(crate) async fn create_custody_key(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    JsonObject(req): JsonObject<CreateCustodyKey>,
+) -> ApiResult<(StatusCode, Json<CustodyKeyView>)> {
+    let scope = check_create_custody_key(&req).map_err(ApiError::bad)?;
+    let types = key_types_for(&req.exchange);
+    let key_type = match req.key_type.as_deref() {
+        Some(t) => ExchangeKeyType::parse(t).ok_or_else(|| ApiError::bad("key_type must be ed25519 or rsa-2048"))?,
+        None => *types.first().ok_or_else(|| {
+            ApiError::bad(
+                "this exchange's keys also need a passphrase, which only a sealed credential can hold: seal it",
+            )
+        })?,
+    };
+    let own = match &req.own {
+        Some(list) => Some(sealgate_envelope::OwnerKeys::new(list).map_err(|e| ApiError::bad(format!("own: {e}")))?),
+        None => None,
+    };
+    let signer = signer(&s)?;
+    if s.store.get_credential(&user.id, req.id.as_str()).await.map_err(|e| ApiError::store("credential", e))?.is_some()
+    {
+        return Err(ApiError::new(StatusCode::CONFLICT, "you already have a credential with this id; make a new id"));
+    }
+    let owner = sealgate_vocab::OwnerId::parse(&user.id).map_err(|_| ApiError::internal())?;
+    let roles = req
+        .roles
+        .iter()
+        .map(|r| if r.name() == "trader" { sealgate_vocab::Role::Trader } else { sealgate_vocab::Role::Importer })
+        .collect();
+    let new = NewHeldKey {
+        owner,
+        cid: req.id.clone(),
+        exchange: req.exchange.clone(),
+        key_type,
+        roles,
+        scope: scope.clone(),
+        own,
+    };
+    let born = signer.create_held_key(&new).await.map_err(signer_error)?;
+    let trade = scope.contains(sealgate_vocab::Class::Trade);
+    let withdraw = scope.contains(sealgate_vocab::Class::Withdraw);
+    Ok((
+        StatusCode::CREATED,
+        Json(CustodyKeyView {
+            id: req.id.as_str().to_owned(),
+            exchange: req.exchange.clone(),
+            key_id: born.key.id.clone(),
+            key_type: born.key.key_type.name().into(),
+            public_pem: born.key.public_pem(),
+            pending: born.pending,
+            steps: steps_for(&req.exchange, trade, withdraw),
+        }),
+    ))
+}
+
+/// Store the credential of a key made in the custody, now that the exchange named it.
+#[utoipa::path(post, path = "/v1/custody-keys/activate", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = ActivateCustodyKey,
+    responses((status = 201, description = "stored and active", body = CredentialView),
+              (status = 400, description = "the grants are not the caller's, not pending, or their key is gone", body = ErrorBody),
+              (status = 409, description = "the caller already has a credential with this id", body = ErrorBody),
+              (status = 503, description = "the custody or the audit log is unavailable; nothing was kept", body = ErrorBody)))]
+pub(crate) async fn activate_custody_key(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    JsonObject(req): JsonObject<ActivateCustodyKey>,
+) -> ApiResult<(StatusCode, Json<CredentialView>)> {
+    check_activate(&req).map_err(ApiError::bad)?;
+    let signer = signer(&s)?;
+    let active = signer.activate_held_key(&user.id, &req.pending, &req.api_key).await.map_err(signer_error)?;
+    let g = &active.grant;
+    let hint = g.hint().ok_or_else(ApiError::internal)?;
+    let scope_names: Vec<&str> = g.scope.classes().iter().map(|c| c.name()).collect();
+    let scope_text = scope_names.join(",");
+    let new = sealgate_store::NewCredential {
+        id: &g.cid,
+        owner: &user.id,
+        exchange: &g.exch,
+        label: &req.label,
+        hint: &hint,
+        scope: &scope_text,
+    };
+    let envelopes: Vec<sealgate_store::NewEnvelope<'_>> = active
+        .grants
+        .iter()
+        .map(|(role, jws)| sealgate_store::NewEnvelope { role: role.name(), kid: &g.key, jwe: jws })
+        .collect();
+    let cred = s.store.create_credential(&new, &envelopes).await.map_err(|e| match e {
+        StoreError::AlreadyExists { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "you already have a credential with this id; make a new key and id")
+        }
+        e => ApiError::store("create credential", e),
+    })?;
+    let roles: Vec<&str> = active.grants.iter().map(|(r, _)| r.name()).collect();
+    // Each grant's identity, as a later revocation will name it.
+    let digests: Map<String, Value> = active
+        .grants
+        .iter()
+        .map(|(r, jws)| (r.name().to_owned(), json!(envelope_digest(jws).map(|d| d.to_string()))))
+        .collect();
+    let mut detail = json!({"exchange": cred.exchange, "roles": roles, "scope": scope_names, "kids": [g.key],
+        "envelopes": digests, "custody_key": g.key});
+    if let Some(own) = &g.own {
+        detail[crate::owner_ledger::OWN_MEMBER] = json!(own.thumbprints());
+    }
+    let event =
+        AuditEvent::new(format!("user:{}", user.id), Action::CredentialCreated, &cred.id, detail).owner(&user.id);
+    if let Err(e) = s.audit.record(event).await {
+        // No credential without its record; the key and its pending grants stay, so the
+        // owner can try again.
+        let _ = s.store.delete_credential(&user.id, &cred.id).await;
+        tracing::error!(error = %e, "credential_created not audited; credential deleted");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the audit log is unavailable, so the credential was not kept; try again later",
+        ));
+    }
+    if roles.contains(&"importer")
+        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &user.id, &cred.id).await
+    {
+        tracing::error!(error = %e, credential = %cred.id, "full import not queued");
+    }
+    s.notify(crate::notifier::NotifyEvent::CredentialAdded {
+        user: user.id.clone(),
+        credential_id: cred.id.clone(),
+        exchange: cred.exchange.clone(),
+        label: cred.label.clone(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    })
+    .await;
+    let info = s.store.envelope_roles(&user.id, &cred.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
+    Ok((StatusCode::CREATED, Json(crate::api::credential_view(&cred, &info))))
+}
+
+/// After a credential's deletion: destroys the custody key its grants named (the deletion
+/// is on the record first; the signer checks that). A failure is logged, never the
+/// caller's: the credential is gone and no grant of the key opens again.
+pub(crate) async fn destroy_deleted(s: &ApiState, owner: &str, envs: &[sealgate_store::Envelope]) {
+    let grants: Vec<String> =
+        envs.iter().filter(|e| sealgate_custody::grant::is_grant(&e.jwe)).map(|e| e.jwe.clone()).collect();
+    if grants.is_empty() {
+        return;
+    }
+    let Some(signer) = s.held_keys.as_ref() else {
+        tracing::warn!(owner, "a deleted credential's custody key was not destroyed: no signer in this process");
+        return;
+    };
+    match signer.destroy_held_key(owner, &grants).await {
+        Ok(key) => tracing::info!(owner, key = %key, "custody key destroyed"),
+        Err(e) => tracing::warn!(owner, error = %e, "a deleted credential's custody key was not destroyed"),
+    }
+}

@@ -1,0 +1,447 @@
+//! Credentials whose exchange key was born in the custody (DESIGN §1.1): nothing is
+//! sealed, nothing is opened, and no private key is ever in this process's memory.
+//!
+//! In place of an envelope each role has a *grant* ([`sealgate_custody::grant`]) signed by
+//! the custody's root key, stored where the envelope would be (its `kid` column holds the
+//! custody key id). The signer checks it on every open exactly as it checks an envelope's
+//! binding: root signature, owner, credential, exchange, role, a key that is still in the
+//! custody with the public key the grant names, and a digest the audit chain has not
+//! revoked. The classes come from the grant, never from the row, so a database writer
+//! cannot add a role or a class, point a credential at another key, or bring back a
+//! revoked grant. The signature itself is asked of the custody
+//! (`sealgate_exchanges::sign_with_held_key`).
+//!
+//! Creation is two steps, because the exchange names the key only after it has seen the
+//! public key: [`Signer::create_held_key`] makes the key and returns *pending* grants (no
+//! API key id: they sign nothing), which the api hands back to the owner;
+//! [`Signer::activate_held_key`] takes them back with the API key id the exchange showed,
+//! checks them, and signs the grants the credential is stored with. The pending grants are
+//! the proof that the key was made for this owner, credential and roles, so the api keeps
+//! no state between the steps and a key cannot be bound by anyone else.
+
+use sealgate_custody::grant::{self, Grant};
+use sealgate_custody::{CustodyError, ExchangeKeyInfo, ExchangeKeyType};
+use sealgate_envelope::OwnerKeys;
+use sealgate_exchanges::{HeldKey, HeldKeyAlg};
+
+use super::*;
+
+/// The action recorded when the custody makes an exchange key.
+pub const EXCHANGE_KEY_CREATED: &str = "exchange_key_created";
+/// The action recorded when the custody destroys an exchange key.
+pub const EXCHANGE_KEY_DESTROYED: &str = "exchange_key_destroyed";
+
+/// The held key of an opened entry. It signs only through the custody
+/// ([`Signer::sign_ready`] asks it with [`sealgate_exchanges::sign_with_held_key`]); asked
+/// directly (a probe), it refuses.
+struct CustodyKey(HeldKeyAlg);
+
+impl HeldKey for CustodyKey {
+    fn alg(&self) -> HeldKeyAlg {
+        self.0
+    }
+    fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, sealgate_exchanges::Error> {
+        Err(sealgate_exchanges::Error::BadRequest("a custody key signs only through the custody"))
+    }
+}
+
+/// The exchanges' name of a custody key type's signature.
+pub fn alg_of(t: ExchangeKeyType) -> HeldKeyAlg {
+    match t {
+        ExchangeKeyType::Ed25519 => HeldKeyAlg::Ed25519,
+        ExchangeKeyType::Rsa2048 => HeldKeyAlg::RsaPkcs1Sha256,
+    }
+}
+
+/// The key types exchange `id` takes as a self-generated key, strongest first; empty when
+/// it takes none, or when it would also need a secret this flow cannot hold (a passphrase:
+/// Bitget's must be sealed, which a custody credential has no envelope for).
+pub fn key_types_for(id: &str) -> Vec<ExchangeKeyType> {
+    let needs_secret = sealgate_exchanges::scheme(id).is_ok_and(|s| s.plaintext_header.is_some());
+    if needs_secret {
+        return Vec::new();
+    }
+    sealgate_exchanges::held_key_algs(id)
+        .iter()
+        .filter_map(|a| ExchangeKeyType::ALL.into_iter().find(|t| alg_of(*t) == *a))
+        .collect()
+}
+
+/// What the owner asks for: a key made in the custody for one credential.
+#[derive(Debug, Clone)]
+pub struct NewHeldKey {
+    /// The owner.
+    pub owner: OwnerId,
+    /// The credential id the owner's client made.
+    pub cid: CredentialId,
+    /// The exchange.
+    pub exchange: String,
+    /// The key type (one the exchange takes: [`key_types_for`]).
+    pub key_type: ExchangeKeyType,
+    /// The roles that may use it, each at most once.
+    pub roles: Vec<Role>,
+    /// The classes granted.
+    pub scope: Scope,
+    /// The owner's authority keys, when the owner has any.
+    pub own: Option<OwnerKeys>,
+}
+
+/// A key just made: its public half and the pending grants (one per role).
+#[derive(Debug, Clone)]
+pub struct BornKey {
+    /// The key.
+    pub key: ExchangeKeyInfo,
+    /// Pending grants, in the order of the roles asked.
+    pub pending: Vec<String>,
+}
+
+/// A credential's grants, ready to store: what they say (the first one's words; they
+/// differ only in `aud`) and each role's grant.
+#[derive(Debug, Clone)]
+pub struct ActiveGrants {
+    /// What the grants say.
+    pub grant: Grant,
+    /// (role, compact grant), one per role.
+    pub grants: Vec<(Role, String)>,
+}
+
+fn custody_refused(what: &str, e: &CustodyError) -> SignerCallError {
+    tracing::warn!(error = %e, "custody: {what}");
+    match e {
+        CustodyError::Backend { .. } => SignerCallError::Unavailable("the key custody is unavailable".into()),
+        _ => SignerCallError::Denied(format!("the key custody refused to {what}")),
+    }
+}
+
+/// One of this module's action names as an [`Action`].
+fn other_action(name: &str) -> Result<Action, SignerCallError> {
+    name.parse().map_err(|_| SignerCallError::Unavailable(format!("internal: {name} is not an action name")))
+}
+
+impl Signer {
+    /// The RFC 7638 thumbprint of the custody's root key, which every grant must be signed by.
+    async fn root_pin(&self) -> Result<String, SignerCallError> {
+        self.root_pin
+            .get_or_try_init(|| async {
+                let jwk = self.custody.root_public().await.map_err(|e| custody_refused("name its root key", &e))?;
+                sealgate_custody::keyset::thumbprint(&jwk).map_err(|e| custody_refused("name its root key", &e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The custody's key `id`, if it holds one.
+    async fn held_key_info(&self, id: &str) -> Result<Option<ExchangeKeyInfo>, SignerCallError> {
+        let keys = self.custody.exchange_keys().await.map_err(|e| custody_refused("list its exchange keys", &e))?;
+        Ok(keys.into_iter().find(|k| k.id == id))
+    }
+
+    /// Step 1: make the key in the custody and sign one pending grant per role. The key's
+    /// birth is on the record (as the owner's act: the api asks on the owner's behalf)
+    /// before the public key leaves.
+    pub async fn create_held_key(&self, req: &NewHeldKey) -> Result<BornKey, SignerCallError> {
+        if !key_types_for(&req.exchange).contains(&req.key_type) {
+            return Err(SignerCallError::BadRequest(format!(
+                "{} does not take {} keys it did not make (it takes: {})",
+                req.exchange,
+                req.key_type,
+                key_types_for(&req.exchange).iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut roles = req.roles.clone();
+        roles.sort();
+        roles.dedup();
+        if roles.is_empty() || roles.len() != req.roles.len() || roles.contains(&Role::Agent) {
+            return Err(SignerCallError::BadRequest("name the importer and/or trader role, each once".into()));
+        }
+        let key =
+            self.custody.create_exchange_key(req.key_type).await.map_err(|e| custody_refused("make a key", &e))?;
+        let now = crate::now_ms() / 1000;
+        let mut pending = Vec::with_capacity(req.roles.len());
+        for role in &req.roles {
+            let g = Grant {
+                sub: req.owner.as_str().to_owned(),
+                cid: req.cid.as_str().to_owned(),
+                exch: req.exchange.clone(),
+                aud: *role,
+                scope: req.scope.clone(),
+                key: key.id.clone(),
+                key_type: key.key_type,
+                spk: grant::spki_digest(&key.public_spki),
+                api_key: None,
+                own: req.own.clone(),
+                iat: now,
+            };
+            match g.sign(self.custody.as_ref()).await {
+                Ok(jws) => pending.push(jws),
+                Err(e) => {
+                    let _ = self.custody.destroy_exchange_key(&key.id).await;
+                    return Err(custody_refused("sign a grant", &e));
+                }
+            }
+        }
+        let detail = json!({
+            "exchange": req.exchange,
+            "key": key.id,
+            "key_type": key.key_type.name(),
+            "spk": grant::spki_digest(&key.public_spki),
+            "roles": req.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            "scope": req.scope.classes().iter().map(|c| c.name()).collect::<Vec<_>>(),
+        });
+        let action = other_action(EXCHANGE_KEY_CREATED)?;
+        let event = AuditEvent::new(format!("user:{}", req.owner.as_str()), action, req.cid.as_str(), detail)
+            .owner(req.owner.as_str());
+        if let Err(e) = self.record(event).await {
+            // No key without its record.
+            let _ = self.custody.destroy_exchange_key(&key.id).await;
+            return Err(e);
+        }
+        Ok(BornKey { key, pending })
+    }
+
+    /// Step 2: check `pending` (the grants [`Self::create_held_key`] gave `owner`) and sign
+    /// the grants the credential is stored with, naming the exchange's `api_key`.
+    pub async fn activate_held_key(
+        &self,
+        owner: &str,
+        pending: &[String],
+        api_key: &str,
+    ) -> Result<ActiveGrants, SignerCallError> {
+        grant::check_api_key(api_key).map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let pin = self.root_pin().await?;
+        let now = crate::now_ms() / 1000;
+        let mut first: Option<Grant> = None;
+        let mut roles = Vec::new();
+        for text in pending {
+            let g = Grant::verify(text, &pin, now).map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+            if g.sub != owner {
+                return Err(SignerCallError::BadRequest("these grants were made for another owner".into()));
+            }
+            if g.api_key.is_some() {
+                return Err(SignerCallError::BadRequest(
+                    "a grant is already active; only pending grants activate".into(),
+                ));
+            }
+            if let Some(f) = &first {
+                let same = Grant { aud: f.aud, ..g.clone() } == *f;
+                if !same {
+                    return Err(SignerCallError::BadRequest("the pending grants are not of one key".into()));
+                }
+            }
+            if roles.contains(&g.aud) {
+                return Err(SignerCallError::BadRequest("a role is named twice".into()));
+            }
+            roles.push(g.aud);
+            first.get_or_insert(g);
+        }
+        let Some(mut g) = first else {
+            return Err(SignerCallError::BadRequest("no pending grant".into()));
+        };
+        // The key must still be the one the grants were made for: a destroyed key (its
+        // credential deleted) never comes back under old grants.
+        match self.held_key_info(&g.key).await? {
+            Some(info) if g.names_key(&info) => {}
+            _ => {
+                return Err(SignerCallError::BadRequest("the key these grants name is no longer in the custody".into()));
+            }
+        }
+        g.api_key = Some(api_key.to_owned());
+        g.iat = now;
+        let mut grants = Vec::with_capacity(roles.len());
+        for role in roles {
+            let jws = Grant { aud: role, ..g.clone() }
+                .sign(self.custody.as_ref())
+                .await
+                .map_err(|e| custody_refused("sign a grant", &e))?;
+            grants.push((role, jws));
+        }
+        Ok(ActiveGrants { grant: g, grants })
+    }
+
+    /// Destroys the custody key `grants` name, once its credential is gone: each grant must
+    /// be the root's, `owner`'s, and revoked in the audit chain (its deletion on the
+    /// record), and the credential must have no row left.
+    pub async fn destroy_held_key(&self, owner: &str, grants: &[String]) -> Result<String, SignerCallError> {
+        let pin = self.root_pin().await?;
+        let now = crate::now_ms() / 1000;
+        let mut key: Option<Grant> = None;
+        self.revocations.kick();
+        self.follow_revocations().await?;
+        for text in grants {
+            let g = Grant::verify(text, &pin, now).map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+            if g.sub != owner || key.as_ref().is_some_and(|k| k.key != g.key) {
+                return Err(SignerCallError::BadRequest("the grants are not of one key of this owner".into()));
+            }
+            if !self.revocations.is_revoked(&Hash(grant::digest(text))) {
+                return Err(SignerCallError::Denied("a grant of this key is not revoked on the record".into()));
+            }
+            key.get_or_insert(g);
+        }
+        let Some(g) = key else { return Err(SignerCallError::BadRequest("no grant".into())) };
+        // The credential's own rows must be gone (a row elsewhere naming the key is a
+        // copy, refused at every use: it does not keep the key alive).
+        if !self.store.owner_envelopes(owner, &g.cid).await.map_err(store_err)?.is_empty() {
+            return Err(SignerCallError::Denied("the credential still has grants stored".into()));
+        }
+        self.custody.destroy_exchange_key(&g.key).await.map_err(|e| custody_refused("destroy the key", &e))?;
+        let action = other_action(EXCHANGE_KEY_DESTROYED)?;
+        let detail = json!({"exchange": g.exch, "key": g.key});
+        self.record(AuditEvent::new(format!("user:{owner}"), action, g.cid.as_str(), detail).owner(owner)).await?;
+        Ok(g.key)
+    }
+
+    /// [`Signer::prepare`]'s open for a stored grant (`env.jwe`): checked as an envelope is,
+    /// then cached with a held key in place of a secret.
+    pub(super) async fn prepare_held(
+        &self,
+        role: Role,
+        call: &ForwardCall,
+        op: Op,
+        kill: bool,
+        row: sealgate_store::Credential,
+        env: sealgate_store::Envelope,
+    ) -> Result<Ready, SignerCallError> {
+        let key = (call.owner.clone(), call.credential_id.clone(), role);
+        let cid = call.credential_id.as_str();
+        let now = crate::now_ms();
+        let digest = Hash(grant::digest(&env.jwe));
+        if self.revocations.is_revoked(&digest) {
+            lock(&self.cache).remove(&key);
+            tracing::error!(owner = %row.owner, credential = cid, role = role.name(), grant = %digest, "{RESTORED_REASON}: refused");
+            let e = SignerCallError::Denied(format!("{RESTORED_REASON}: the owner revoked this grant"));
+            return Err(self.refuse_envelope(role, call, &row, RESTORED_REASON, Some(&digest), e).await);
+        }
+        let pin = self.root_pin().await?;
+        let binding = Binding {
+            sub: row.owner.clone(),
+            cid: row.id.clone(),
+            exch: row.exchange.clone(),
+            aud: role.name().into(),
+            now: None,
+        };
+        let checked = Grant::verify(&env.jwe, &pin, now / 1000)
+            .and_then(|g| g.check_binding(&binding).map(|()| g))
+            .and_then(|g| match g.key == env.kid {
+                true => Ok(g),
+                false => Err(CustodyError::Grant("the stored key id is not the grant's")),
+            })
+            .and_then(|g| match g.api_key.is_some() {
+                true => Ok(g),
+                false => Err(CustodyError::Grant("it is pending (no API key id): it signs nothing")),
+            });
+        let g = match checked {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(credential = cid, error = %e, "grant refused");
+                let reason = bounded(&e.to_string());
+                let err = SignerCallError::Denied(reason.clone());
+                return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
+            }
+        };
+        self.check_sign(op, role, &row.exchange, &row.owner, call).await?;
+        let limits = self.store.credential_limits(&row.owner, cid).await.map_err(store_err)?;
+        let mut policy = policy_of(g.scope.clone(), row.status, limits.as_ref())?;
+        if let Some(own) = &g.own {
+            policy = match self.owner_policy(policy, &row.owner, cid, own.thumbprints()).await {
+                Ok(p) => p,
+                Err(reason) => {
+                    lock(&self.cache).remove(&key);
+                    let err = SignerCallError::Denied(reason.clone());
+                    return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
+                }
+            };
+        }
+        let own = g.own.as_ref().map(|o| o.thumbprints());
+        let whose = Whose { exchange: &row.exchange, owner: &row.owner, own };
+        let (class, request) = self.decide(role, kill, &policy, whose, call).await?;
+        if let Some(entry) = self.reconfirm(&key, &digest, now, &policy) {
+            return Ok(Ready { entry, class, request });
+        }
+        // The key must be in the custody with the public key the grant names.
+        match self.held_key_info(&g.key).await? {
+            Some(info) if g.names_key(&info) => {}
+            _ => {
+                let reason = "the grant's key is not in the custody";
+                let err = SignerCallError::Denied(reason.into());
+                return Err(self.refuse_envelope(role, call, &row, reason, Some(&digest), err).await);
+            }
+        }
+        let credential = sealgate_exchanges::Credential {
+            api_key: g.api_key.clone().map(SecretString::from),
+            held_key: Some(Arc::new(CustodyKey(alg_of(g.key_type)))),
+            ..Default::default()
+        };
+        // Nothing is unsealed, but the first use of the grant is on the record like an open.
+        self.record(
+            AuditEvent::new(
+                format!("role:{}", role.name()),
+                Action::Unsealed,
+                cid,
+                json!({"exchange": row.exchange, "role": role.name(), "kid": g.key, "held_key": true}),
+            )
+            .owner(&row.owner),
+        )
+        .await?;
+        let entry = Arc::new(Entry {
+            credential,
+            exchange: row.exchange,
+            owner: row.owner,
+            envelope_digest: digest,
+            kid: g.key.clone(),
+            opened: Instant::now(),
+            checked_ms: AtomicU64::new(now),
+            policy: Mutex::new(policy),
+            own: g.own.as_ref().map(|o| o.thumbprints().to_vec()),
+            held: Some(g.key),
+        });
+        self.cache_insert(key, entry.clone());
+        Ok(Ready { entry, class, request })
+    }
+
+    /// [`Signer::sign_ready`] for a held key: the exchange's scheme says what to sign, the
+    /// custody signs it, and the signature is placed only on the bytes it signed.
+    pub(super) async fn sign_held(
+        &self,
+        ready: &Ready,
+        key_id: &str,
+        req: &Request,
+        clock: &FixedClock,
+    ) -> Result<SignedRequest, SignerCallError> {
+        let entry = &ready.entry;
+        let alg = entry.credential.held_key.as_ref().map_or(HeldKeyAlg::Ed25519, |k| k.alg());
+        let api_key = entry.credential.api_key.as_ref().map(|k| k.expose_secret().to_owned());
+        let probe = NonceProbe::default();
+        let ctx = sealgate_exchanges::Context { clock, nonce: &probe };
+        let failed: Mutex<Option<CustodyError>> = Mutex::new(None);
+        let signed = sealgate_exchanges::sign_with_held_key(
+            &entry.exchange,
+            alg,
+            |k| sealgate_exchanges::Credential {
+                api_key: api_key.clone().map(SecretString::from),
+                held_key: Some(k),
+                ..Default::default()
+            },
+            req,
+            &ctx,
+            |message| async {
+                let m = message;
+                self.custody.exchange_sign(key_id, &m).await.map_err(|e| {
+                    *lock(&failed) = Some(e);
+                    sealgate_exchanges::Error::Crypto
+                })
+            },
+        )
+        .await;
+        if let Some(e) = lock(&failed).take() {
+            return Err(custody_refused("sign", &e));
+        }
+        // The exchanges that take held keys use no nonce; one that did would need the
+        // store's, which this path does not draw.
+        if probe.floor().is_some() {
+            return Err(SignerCallError::BadRequest(
+                "this exchange's scheme needs a nonce: not with a held key".into(),
+            ));
+        }
+        signed.map_err(|e| SignerCallError::BadRequest(e.to_string()))
+    }
+}

@@ -1,0 +1,238 @@
+//! Exchange keys born in the custody, through the api and the signer (issue 18 items 2, 3
+//! and 5), on SQLite and PostgreSQL, the local keyring and the exchange sandbox: the owner
+//! asks for a key, registers its public key at the exchange, activates the credential with
+//! the API key id; the importer reads and the trader trades with signatures the custody
+//! makes; a withdrawal is refused. Then a database writer tries what grants exist to stop:
+//! a class or a role added, a grant moved to another credential or owner, a pending grant
+//! put in place, a revoked grant restored. Deleting the credential destroys the key.
+
+#[path = "../../sealgate-store/tests/harness/mod.rs"]
+mod harness;
+#[path = "support/raw.rs"]
+mod raw;
+mod session;
+mod support;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use raw::Raw;
+use sealgate_policy::Role;
+use sealgate_sandbox::{Permissions, Venue};
+use sealgate_server::client::SignerCallError;
+use serde_json::{Value, json};
+use support::*;
+
+const ALL: Permissions = Permissions { read: true, trade: true, withdraw: true };
+
+fn account(owner: &str, cid: &str) -> sealgate_server::client::ForwardCall {
+    call_as(owner, cid, "GET", "/api/v3/account", "", "")
+}
+
+fn order(cid: &str) -> sealgate_server::client::ForwardCall {
+    call(cid, "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.1", "")
+}
+
+/// A grant's payload with `edit` applied, its header and signature kept.
+fn edited(jws: &str, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> String {
+    let parts: Vec<&str> = jws.split('.').collect();
+    let mut p: serde_json::Map<String, Value> =
+        serde_json::from_slice(&B64.decode(parts[1]).expect("b64")).expect("json");
+    edit(&mut p);
+    format!("{}.{}.{}", parts[0], B64.encode(serde_json::to_vec(&p).expect("json")), parts[2])
+}
+
+fn denied_with(e: &SignerCallError, words: &str) -> bool {
+    matches!(e, SignerCallError::Denied(m) if m.contains(words))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_born_in_the_custody_trades_and_a_database_writer_cannot_widen_it() {
+    harness::on_both("held_keys", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        for user in ["alice", "bob"] {
+            world.store.create_user(user, None).await.expect("user");
+        }
+        let alice = api.login("alice").await;
+        let bob = api.login("bob").await;
+
+        // 1. The owner asks for a key: the answer is a public key, pending grants and steps.
+        let ask = json!({"id": "held-1", "exchange": "binance", "key_type": "ed25519",
+            "roles": ["importer", "trader"], "scope": ["read", "trade"]});
+        let (st, made) = api.call(&alice, "POST", "/v1/custody-keys", Some(ask.clone())).await;
+        assert_eq!(st, 201, "{made}");
+        let pem = made["public_pem"].as_str().expect("pem");
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+        assert!(!made.to_string().contains("PRIVATE"), "{made}");
+        let pending = made["pending"].clone();
+        assert_eq!(pending.as_array().map(Vec::len), Some(2));
+        let steps = made["steps"]["steps"].as_array().expect("steps");
+        assert!(steps.iter().any(|s| s.as_str().is_some_and(|s| s.contains("Self-generated"))), "{steps:?}");
+        assert_eq!(made["steps"]["page"], "https://www.binance.com/en/my/settings/api-management");
+
+        // Not a key for an exchange that makes its own secrets, nor a type it refuses.
+        let (st, e) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys",
+                Some(json!({"id": "k2", "exchange": "kraken",
+                "roles": ["trader"], "scope": ["read"]})),
+            )
+            .await;
+        assert_eq!(st, 400, "{e}");
+        let (st, e) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys",
+                Some(json!({"id": "k3", "exchange": "bybit",
+                "key_type": "ed25519", "roles": ["trader"], "scope": ["read"]})),
+            )
+            .await;
+        assert_eq!(st, 400, "{e}");
+
+        // 2. The exchange registers the public key (the key may do anything there, even
+        // withdraw: only the signer and the grant stand in the way) and names it.
+        let balances = vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))];
+        let api_key = world.sandbox.register_public_key(Venue::Binance, pem, ALL, vec![], balances).expect("register");
+
+        // Someone else cannot bind alice's key.
+        let (st, e) = api
+            .call(&bob, "POST", "/v1/custody-keys/activate", Some(json!({"pending": pending, "api_key": api_key})))
+            .await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e.to_string().contains("another owner"), "{e}");
+        // Nor can an edited pending grant be activated.
+        let forged = edited(pending[1].as_str().expect("grant"), |p| {
+            drop(p.insert("scope".into(), json!(["read", "trade", "withdraw"])))
+        });
+        let (st, e) = api
+            .call(&alice, "POST", "/v1/custody-keys/activate", Some(json!({"pending": [forged], "api_key": api_key})))
+            .await;
+        assert_eq!(st, 400, "{e}");
+
+        // 3. Activated with the API key id.
+        let (st, cred) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": pending, "api_key": api_key, "label": "born in custody"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{cred}");
+        assert_eq!(cred["hint"], api_key[api_key.len() - 4..]);
+        assert_eq!(cred["scope"], json!(["read", "trade"]));
+        // Once only.
+        let (st, _) = api
+            .call(&alice, "POST", "/v1/custody-keys/activate", Some(json!({"pending": pending, "api_key": api_key})))
+            .await;
+        assert_eq!(st, 409);
+
+        // 4. The importer reads and the trader trades, signed by the custody.
+        let r = signer.forward(Role::Importer, &account("alice", "held-1")).await.expect("read");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"BTC\""), "{}", r.body);
+        let e = signer.forward(Role::Importer, &order("held-1")).await.expect_err("importer trade");
+        assert!(denied_with(&e, "importer may not use trade"), "{e}");
+        let r = signer.forward(Role::Trader, &order("held-1")).await.expect("trade");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(world.sandbox.free_balance(&api_key, "BTC"), Some(amt("1.6")));
+        // A withdrawal: not granted, refused before the exchange (which would allow it).
+        let w = call("held-1", "POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=attacker&amount=1", "");
+        let e = signer.forward(Role::Trader, &w).await.expect_err("withdraw");
+        assert_eq!(e, SignerCallError::Denied("the user did not grant withdraw".into()));
+        assert!(world.sandbox.withdrawals().is_empty());
+
+        // 5. A database writer.
+        let mut raw = Raw::connect(&db).await;
+        let trader = world.store.owner_envelopes("alice", "held-1").await.expect("rows");
+        let trader = trader.into_iter().find(|e| e.role == "trader").expect("trader grant");
+        let again = |what: &'static str| {
+            let signer = signer.clone();
+            async move {
+                signer.invalidate("alice", "held-1");
+                let w =
+                    call("held-1", "POST", "/sapi/v1/capital/withdraw/apply", "coin=BTC&address=attacker&amount=1", "");
+                let e = signer.forward(Role::Trader, &w).await.expect_err(what);
+                assert!(world_free(&e), "{what}: {e}");
+                e
+            }
+        };
+        fn world_free(e: &SignerCallError) -> bool {
+            matches!(e, SignerCallError::Denied(_))
+        }
+        // a. The row's scope column says withdraw: the grant's classes rule.
+        raw.exec("UPDATE credentials SET scope = 'read,trade,withdraw' WHERE id = $1", &["held-1"]).await;
+        let e = again("scope column").await;
+        assert_eq!(e, SignerCallError::Denied("the user did not grant withdraw".into()));
+        // b. The grant edited to add withdraw: its signature no longer holds.
+        let wider = edited(&trader.jwe, |p| drop(p.insert("scope".into(), json!(["read", "trade", "withdraw"]))));
+        raw.set_jwe("alice", "held-1", "trader", &trader.kid, &wider).await;
+        let e = again("edited grant").await;
+        assert!(denied_with(&e, "signature does not verify"), "{e}");
+        // c. The importer's grant in the trader's row: another role.
+        let importer = world.store.owner_envelopes("alice", "held-1").await.expect("rows");
+        let importer = importer.into_iter().find(|e| e.role == "importer").expect("importer grant");
+        raw.set_jwe("alice", "held-1", "trader", &importer.kid, &importer.jwe).await;
+        let e = signer.forward(Role::Trader, &order("held-1")).await.expect_err("importer grant as trader");
+        assert!(denied_with(&e, "aud is another role"), "{e}");
+        // d. A pending grant (no API key id) in the row.
+        raw.set_jwe("alice", "held-1", "trader", &trader.kid, pending[1].as_str().expect("pending")).await;
+        signer.invalidate("alice", "held-1");
+        let e = signer.forward(Role::Trader, &order("held-1")).await.expect_err("pending grant");
+        assert!(denied_with(&e, "pending"), "{e}");
+        // e. The row's key id pointed elsewhere.
+        raw.set_jwe("alice", "held-1", "trader", "xk-0000000000000000", &trader.jwe).await;
+        signer.invalidate("alice", "held-1");
+        let e = signer.forward(Role::Trader, &order("held-1")).await.expect_err("other kid");
+        assert!(denied_with(&e, "stored key id"), "{e}");
+        // Put back as it was: it works again.
+        raw.set_jwe("alice", "held-1", "trader", &trader.kid, &trader.jwe).await;
+        signer.invalidate("alice", "held-1");
+        signer.forward(Role::Trader, &order("held-1")).await.expect("restored row trades");
+        // f. Alice's grant under bob's name (a copied row).
+        world.credential("bob", "held-1", "binance", &binance_json(), &[("importer", "read")]).await;
+        raw.exec(
+            "UPDATE envelopes SET jwe = $1, kid = $2 WHERE owner = 'bob' AND credential_id = 'held-1'",
+            &[&importer.jwe, &importer.kid],
+        )
+        .await;
+        let e = signer.forward(Role::Importer, &account("bob", "held-1")).await.expect_err("copied to bob");
+        assert!(denied_with(&e, "sub does not match"), "{e}");
+
+        // 6. Revoking the trader role, then restoring its row: never again.
+        let (st, body) = api.call(&alice, "DELETE", "/v1/credentials/held-1/roles/trader", None).await;
+        assert_eq!(st, 200, "{body}");
+        raw.restore(&trader).await;
+        signer.invalidate("alice", "held-1");
+        let e = signer.forward(Role::Trader, &order("held-1")).await.expect_err("restored revoked grant");
+        assert!(denied_with(&e, sealgate_server::revocation::RESTORED_REASON), "{e}");
+        raw.exec("DELETE FROM envelopes WHERE owner = 'alice' AND role = 'trader'", &[]).await;
+
+        // 7. Deleting the credential destroys the key; its pending grants bind nothing more.
+        let key_id = made["key_id"].as_str().expect("key id").to_owned();
+        assert!(world.custody.exchange_keys().await.expect("keys").iter().any(|k| k.id == key_id));
+        let (st, body) = api.call(&alice, "DELETE", "/v1/credentials/held-1", None).await;
+        assert_eq!(st, 200, "{body}");
+        assert!(
+            !world.custody.exchange_keys().await.expect("keys").iter().any(|k| k.id == key_id),
+            "key not destroyed"
+        );
+        let (st, e) = api
+            .call(&alice, "POST", "/v1/custody-keys/activate", Some(json!({"pending": pending, "api_key": api_key})))
+            .await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e.to_string().contains("no longer in the custody"), "{e}");
+        let actions: Vec<String> =
+            world.store.audit_range(0, 100_000).await.expect("audit").into_iter().map(|r| r.action).collect();
+        for a in
+            ["exchange_key_created", "credential_created", "revoked", "credential_deleted", "exchange_key_destroyed"]
+        {
+            assert!(actions.iter().any(|x| x == a), "{a} not on the record: {actions:?}");
+        }
+    })
+    .await;
+}
