@@ -106,7 +106,7 @@ async fn exchange_keys_in_the_keyring() {
 async fn exchange_keys_trade_at_the_sandbox() {
     let d = dir();
     let custody = LocalCustody::init(&keyring(&d), cheap(PASSPHRASE)).expect("init");
-    journey::binance_orders_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
+    journey::exchange_keys_trade_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
 }
 
 #[tokio::test]

@@ -251,7 +251,7 @@ async fn exchange_keys_trade_at_the_sandbox() {
     let Some(bao) = Bao::start() else { return };
     bao.enable_transit();
     let custody = OpenBaoCustody::connect(bao.token_config()).await.expect("connect");
-    journey::binance_orders_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
+    journey::exchange_keys_trade_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -318,7 +318,7 @@ mod in_token {
     async fn exchange_keys_trade_at_the_sandbox() {
         let dir = dir();
         let custody = open_main(&dir);
-        crate::journey::binance_orders_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
+        crate::journey::exchange_keys_trade_through(&custody, &sealgate_custody::ExchangeKeyType::ALL).await;
     }
 
     #[tokio::test]
