@@ -648,6 +648,8 @@ pub fn load_sandbox_keys(path: &Path) -> Result<Vec<sealgate_sandbox::KeySpec>, 
                 "kraken" => sealgate_sandbox::Venue::Kraken,
                 "okx" => sealgate_sandbox::Venue::Okx,
                 "coinbase" => sealgate_sandbox::Venue::Coinbase,
+                "bybit" => sealgate_sandbox::Venue::Bybit,
+                "bitget" => sealgate_sandbox::Venue::Bitget,
                 other => return Err(ServeError(format!("sandbox keys: exchange {other:?} is not in the sandbox"))),
             };
             let has = |p: &str| k.permissions.iter().any(|x| x == p);
@@ -1013,23 +1015,9 @@ pub async fn run(
         None
     };
     if has(ServeRole::Api) {
-        let hook: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
-            Arc::new(move |changed: Option<(&str, &str)>| match changed {
-                Some((owner, cid)) => s.invalidate(owner, cid),
-                None => s.invalidate_all(),
-            }) as crate::api::ChangeHook
-        });
-        let (router, auth) = api_router(
-            &store,
-            &audit,
-            trader.clone(),
-            custody.as_ref(),
-            hook,
-            notify_key.clone(),
-            signer.clone(),
-            &opts,
-        )
-        .await?;
+        let (router, auth) =
+            api_router(&store, &audit, trader.clone(), custody.as_ref(), signer.clone(), notify_key.clone(), &opts)
+                .await?;
         let counted = metrics.clone();
         app = app.merge(router.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -1182,11 +1170,17 @@ async fn api_router(
     audit: &AuditLog,
     trader: Option<Arc<crate::trader::Trader>>,
     custody: Option<&Arc<dyn Custody>>,
-    on_change: Option<crate::api::ChangeHook>,
+    signer: Option<Arc<Signer>>,
     notify: Option<Arc<crate::notifier::NotifyKey>>,
-    held_keys: Option<Arc<Signer>>,
     opts: &ServeOptions,
 ) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
+    // A signer in this process drops a changed credential at once, and makes exchange keys.
+    let on_change: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
+        Arc::new(move |changed: Option<(&str, &str)>| match changed {
+            Some((owner, cid)) => s.invalidate(owner, cid),
+            None => s.invalidate_all(),
+        }) as crate::api::ChangeHook
+    });
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
     let config = match &opts.oidc {
         Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
@@ -1223,7 +1217,7 @@ async fn api_router(
         on_change,
         notify,
         passkeys: passkeys_service(opts)?,
-        held_keys,
+        held_keys: signer,
     };
     Ok((crate::api::router(state), auth))
 }

@@ -242,7 +242,9 @@ impl Signer {
         match self.held_key_info(&g.key).await? {
             Some(info) if g.names_key(&info) => {}
             _ => {
-                return Err(SignerCallError::BadRequest("the key these grants name is no longer in the custody".into()));
+                return Err(SignerCallError::BadRequest(
+                    "the key these grants name is no longer in the custody".into(),
+                ));
             }
         }
         g.api_key = Some(api_key.to_owned());
