@@ -10,7 +10,8 @@
 # TOML changes them.
 #
 # What it does NOT grant, on purpose: `transit/keys/<name>/config` (no exportable=true,
-# no deletion_allowed), `transit/keys/<name>/rotate` or `/trim`, deleting a key,
+# no deletion_allowed), `transit/keys/<name>/rotate` or `/trim`, deleting a key (but
+# for the exchange keys, below),
 # `transit/export/*`, `transit/backup/*`, `transit/restore/*`, listing keys, and
 # any other mount. `+` matches one path segment; `*` would also match `<name>/config`.
 
@@ -24,6 +25,25 @@ path "transit/keys/+" {
     "exportable"             = [false]
     "allow_plaintext_backup" = [false]
   }
+}
+
+# Exchange API keys born in the custody (ids `xk-` and 16 hex digits): made of the
+# two types the exchanges take, never exportable, no plaintext backup; read (their
+# public key), signed with, and, once their credential is deleted, made deletable and
+# deleted. `xk-*` also matches `xk-…/config`, `/rotate` and `/trim`: a leaked token
+# could rotate (the custody then refuses the key) or delete an exchange key, never
+# export one.
+path "transit/keys/xk-*" {
+  capabilities = ["read", "update", "delete"]
+  allowed_parameters = {
+    "type"                   = ["ed25519", "rsa-2048"]
+    "exportable"             = [false]
+    "allow_plaintext_backup" = [false]
+    "deletion_allowed"       = [true]
+  }
+}
+path "transit/sign/xk-*" {
+  capabilities = ["update"]
 }
 
 # Open an envelope: RSA-OAEP-256 unwrap of its content key with a role key.

@@ -178,6 +178,13 @@ pub trait Custody: Send + Sync {
     /// Every exchange key the custody holds.
     fn exchange_keys(&self) -> CustodyFuture<'_, Vec<ExchangeKeyInfo>>;
 
+    /// Exchange key `id`, if the custody holds it. A backend that can read one key
+    /// without listing them all does (OpenBao's policy lets the signer read a key, not
+    /// list the mount).
+    fn exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, Option<ExchangeKeyInfo>> {
+        Box::pin(async move { Ok(self.exchange_keys().await?.into_iter().find(|k| k.id == id)) })
+    }
+
     /// The signature of `message` by exchange key `id`: Ed25519 (64 bytes) or
     /// RSASSA-PKCS1-v1_5 with SHA-256, checked against the public key before it is
     /// returned. The message is what the exchange signs (its string-to-sign), never a

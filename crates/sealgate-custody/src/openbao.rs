@@ -1026,6 +1026,20 @@ impl Custody for OpenBaoCustody {
         Box::pin(self.inner.exchange_keys())
     }
 
+    fn exchange_key<'a>(&'a self, id: &'a str) -> CustodyFuture<'a, Option<ExchangeKeyInfo>> {
+        // Read from Transit, not the cache: another signer may have destroyed it.
+        Box::pin(async move {
+            exchange_key::check_id(id)?;
+            let Some(key) = self.inner.transit_key(id).await? else {
+                if let Ok(mut m) = self.inner.xkeys.lock() {
+                    m.remove(id);
+                }
+                return Ok(None);
+            };
+            self.inner.exchange_info(id, &key).map(Some)
+        })
+    }
+
     fn exchange_sign<'a>(&'a self, id: &'a str, message: &'a [u8]) -> CustodyFuture<'a, Vec<u8>> {
         Box::pin(self.inner.exchange_sign(id, message))
     }

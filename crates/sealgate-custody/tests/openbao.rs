@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use sealgate_custody::openbao::{Auth, OpenBaoConfig, OpenBaoCustody, SecretSource, Url};
-use sealgate_custody::{Custody, CustodyError, Exportability, KeyStatus, RoleKeyType, conformance};
+use sealgate_custody::{Custody, CustodyError, ExchangeKeyType, Exportability, KeyStatus, RoleKeyType, conformance};
 use sealgate_envelope::secrecy::ExposeSecret as _;
 use sealgate_envelope::{AlgPolicy, Binding, Jwe, Scope, SealRequest, open_credential, seal_compact, seal_credential};
 
@@ -493,6 +493,17 @@ async fn policy_file_grants_the_least() {
     assert_eq!(custody.root_sign(b"checkpoint").await.expect("sign").len(), 64);
     let again = OpenBaoCustody::connect(config()).await.expect("reconnect");
     assert_eq!(again.root_public().await.expect("root again"), root);
+    // Exchange keys: made, read one by one (the policy lists nothing), signed with, destroyed.
+    for t in ExchangeKeyType::ALL {
+        let k = custody.create_exchange_key(t).await.expect("create an exchange key under the policy");
+        let read = again.exchange_key(&k.id).await.expect("read").expect("held");
+        assert_eq!(read, k);
+        let sig = again.exchange_sign(&k.id, b"under the policy").await.expect("sign");
+        assert!(k.verify(b"under the policy", &sig));
+        again.destroy_exchange_key(&k.id).await.expect("destroy under the policy");
+        assert_eq!(custody.exchange_key(&k.id).await.expect("read again"), None);
+    }
+    let xk = custody.create_exchange_key(ExchangeKeyType::Ed25519).await.expect("one to attack").id;
 
     // What the token must not do: each is refused by the policy (403), not by Transit.
     for (method, path, body) in [
@@ -509,14 +520,29 @@ async fn policy_file_grants_the_least() {
         ("POST", "/v1/transit/keys/mine", Some(r#"{"type":"aes256-gcm96"}"#)),
         ("POST", "/v1/transit/keys/mine", Some(r#"{"type":"rsa-3072","allow_plaintext_backup":true}"#)),
         ("LIST", "/v1/transit/keys", None),
+        ("POST", "/v1/transit/keys/xk-00000000000000aa", Some(r#"{"type":"ed25519","exportable":true}"#)),
+        ("POST", "/v1/transit/keys/xk-00000000000000aa", Some(r#"{"type":"rsa-4096"}"#)),
+        ("POST", "/v1/transit/keys/xk-00000000000000aa", Some(r#"{"type":"ed25519","allow_plaintext_backup":true}"#)),
         ("POST", "/v1/sys/mounts/transit2", Some(r#"{"type":"transit"}"#)),
     ] {
         let (status, answer) = http(&bao.addr, method, path, Some(&token), body).expect("request");
         assert_eq!(status, 403, "{method} {path} {body:?} was not refused by the policy: {answer}");
     }
-    // Nothing changed: the root key is still not exportable.
+    // An exchange key the custody made: never exported, backed up or made exportable.
+    for (method, path, body) in [
+        ("GET", format!("/v1/transit/export/signing-key/{xk}"), None),
+        ("GET", format!("/v1/transit/backup/{xk}"), None),
+        ("POST", format!("/v1/transit/keys/{xk}/config"), Some(r#"{"exportable":true}"#)),
+        ("POST", format!("/v1/transit/keys/{xk}/config"), Some(r#"{"allow_plaintext_backup":true}"#)),
+    ] {
+        let (status, answer) = http(&bao.addr, method, &path, Some(&token), body).expect("request");
+        assert_eq!(status, 403, "{method} {path} {body:?} was not refused by the policy: {answer}");
+    }
+    // Nothing changed: the root key and the exchange key are still not exportable.
     let read = bao.admin("GET", "/v1/transit/keys/sealgate-root", None);
     assert!(read.contains(r#""exportable":false"#) && read.contains(r#""deletion_allowed":false"#), "{read}");
+    let read = bao.admin("GET", &format!("/v1/transit/keys/{xk}"), None);
+    assert!(read.contains(r#""exportable":false"#), "{read}");
 }
 
 /// The token file is a secret file like any other: 0640 is refused with the fix.

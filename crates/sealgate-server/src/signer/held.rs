@@ -132,8 +132,7 @@ impl Signer {
 
     /// The custody's key `id`, if it holds one.
     async fn held_key_info(&self, id: &str) -> Result<Option<ExchangeKeyInfo>, SignerCallError> {
-        let keys = self.custody.exchange_keys().await.map_err(|e| custody_refused("list its exchange keys", &e))?;
-        Ok(keys.into_iter().find(|k| k.id == id))
+        self.custody.exchange_key(id).await.map_err(|e| custody_refused("read an exchange key", &e))
     }
 
     /// Step 1: make the key in the custody and sign one pending grant per role. The key's
