@@ -13,8 +13,10 @@
 //!   library would not send); [`process`]: a child such as `sealgate serve`, its output
 //!   collected, waited on, killed on drop; [`pki`]: a test CA and server certificates
 //!   (the `openssl` command); [`webauthn`]: a software passkey (registration with `none`
-//!   attestation, assertions) speaking the browser's JSON.
+//!   attestation, assertions) speaking the browser's JSON; [`memory`]: a live process's
+//!   memory searched (the proofs that a secret is not in it).
 
+pub mod memory;
 pub mod pki;
 pub mod process;
 pub mod raw_http;
@@ -87,6 +89,24 @@ pub mod privileges {
     /// Capability number `cap` is in the effective set.
     pub fn has_capability(cap: u32) -> bool {
         effective_caps(&status()).is_some_and(|bits| bits.checked_shr(cap).is_some_and(|b| b & 1 == 1))
+    }
+
+    /// Whether the checks that read a non-dumpable process's memory can run: as root
+    /// with CAP_SYS_PTRACE (as CI runs) they do; otherwise `what` FAILS, unless
+    /// `SEALGATE_SKIP_ROOT_CHECKS=1` (then `false`, after a notice on stderr).
+    pub fn root_checks(what: &str) -> bool {
+        if is_root() && has_capability(CAP_SYS_PTRACE) {
+            return true;
+        }
+        let why =
+            if is_root() { "the test runs as root without CAP_SYS_PTRACE" } else { "the test does not run as root" };
+        crate::skip_or_fail(
+            "SEALGATE_SKIP_ROOT_CHECKS",
+            what,
+            why,
+            "run the tests as root with CAP_SYS_PTRACE, as CI does",
+        );
+        false
     }
 
     /// The soft `RLIMIT_MEMLOCK` is unlimited.

@@ -10,16 +10,14 @@
 //! `SEALGATE_SKIP_ROOT_CHECKS=1`. The memory lock is checked in every case
 //! against what the hardening promises for the test's privileges.
 
-use std::io::{BufRead as _, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
-use sealgate_testkit::privileges::{
-    CAP_IPC_LOCK, CAP_SYS_PTRACE, has_capability, is_root, memlock_unlimited, status_kb,
-};
+use sealgate_testkit::privileges::{CAP_IPC_LOCK, has_capability, is_root, memlock_unlimited, root_checks, status_kb};
 
 type R<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -29,23 +27,6 @@ const API_KEY: &str = "agentproofkey";
 
 fn python() -> String {
     format!("{ROOT}/.venv-interop/bin/python")
-}
-
-/// Whether the checks that need root can run: as root with CAP_SYS_PTRACE
-/// they do; otherwise the test FAILS, unless `SEALGATE_SKIP_ROOT_CHECKS=1`
-/// (then `false`, after a notice on stderr).
-fn root_checks(what: &str) -> bool {
-    if is_root() && has_capability(CAP_SYS_PTRACE) {
-        return true;
-    }
-    let why = if is_root() { "the test runs as root without CAP_SYS_PTRACE" } else { "the test does not run as root" };
-    sealgate_testkit::skip_or_fail(
-        "SEALGATE_SKIP_ROOT_CHECKS",
-        what,
-        why,
-        "run the tests as root with CAP_SYS_PTRACE, as CI does",
-    );
-    false
 }
 
 /// The agent's memory lock is what its startup line reports, and what the
@@ -82,32 +63,7 @@ fn bin() -> &'static str {
 /// found, and how many bytes were read. Fails when the process's memory
 /// cannot be read at all, so "not found" always means "searched".
 fn memory_contains(pid: u32, needle: &[u8]) -> R<(bool, usize)> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))
-        .map_err(|e| format!("cannot open /proc/{pid}/mem (needs the same uid, or CAP_SYS_PTRACE): {e}"))?;
-    let mut scanned = 0usize;
-    for line in maps.lines() {
-        let mut it = line.split_whitespace();
-        let (Some(range), Some(perms)) = (it.next(), it.next()) else { continue };
-        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vvar_vclock]") {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else { continue };
-        let (a, b) = (u64::from_str_radix(a, 16)?, u64::from_str_radix(b, 16)?);
-        let mut buf = vec![0u8; usize::try_from(b - a)?];
-        if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut buf).is_err() {
-            continue;
-        }
-        scanned += buf.len();
-        if buf.windows(needle.len()).any(|w| w == needle) {
-            return Ok((true, scanned));
-        }
-    }
-    // Every mapping was refused, or the process has almost none: not a scan.
-    if scanned < 1_000_000 {
-        return Err(format!("only {scanned} bytes of process {pid}'s memory could be read").into());
-    }
-    Ok((false, scanned))
+    Ok(sealgate_testkit::memory::contains(pid, needle)?)
 }
 
 struct Kill(Child);

@@ -12,10 +12,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use common::bao::Bao;
+
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use sealgate_envelope::{KeyKind, PublicJwk, Scope, SealRequest, seal_credential};
@@ -32,10 +34,6 @@ const KRAKEN_KEY: &str = "kr-custody-start";
 
 fn kraken_secret() -> String {
     base64::engine::general_purpose::STANDARD.encode([0x4bu8; 64])
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Writes a 0600 file.
@@ -233,97 +231,14 @@ async fn pkcs11_custody_first_start_makes_p256_role_keys_that_open() {
     first_start_opens(&dir, &toml, &[("SOFTHSM2_CONF", &conf)], Expect::P256).await;
 }
 
-/// An OpenBao dev server on a free port, killed on drop.
-struct Bao {
-    child: std::process::Child,
-    addr: String,
-    root: String,
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Bao {
-    fn start(dir: &common::TempDir) -> Option<Bao> {
-        let bin = workspace_root().join(".venv-openbao/bin/bao");
-        if !bin.exists() {
-            sealgate_testkit::skip_or_fail(
-                "SEALGATE_SKIP_CUSTODY_SERVICES",
-                "the first start on an OpenBao custody",
-                &format!("the OpenBao server binary {} is missing", bin.display()),
-                "run `bash scripts/setup-openbao.sh`",
-            );
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let addr = format!("127.0.0.1:{port}");
-        let root = format!("root-{}", sealgate_envelope::new_credential_id().expect("random"));
-        let log = std::fs::File::create(dir.path("bao.log")).expect("log");
-        let child = Command::new(bin)
-            .args(["server", "-dev", "-dev-no-store-token"])
-            .arg(format!("-dev-root-token-id={root}"))
-            .arg(format!("-dev-listen-address={addr}"))
-            .env("HOME", &dir.0)
-            .env_remove("VAULT_TOKEN")
-            .env_remove("BAO_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn bao");
-        Some(Bao { child, addr, root })
-    }
-
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let http = reqwest::Client::new();
-        let mut req = http
-            .request(method.parse().expect("method"), format!("http://{}{path}", self.addr))
-            .header("X-Vault-Token", token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.expect("bao request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("http://{}/v1/sys/health", self.addr)).await.map(|r| r.status()).ok()
-            != Some(reqwest::StatusCode::OK)
-        {
-            assert!(Instant::now() < deadline, "OpenBao did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openbao_custody_first_start_makes_rsa_role_keys_that_open_under_the_documented_policy() {
     let dir = common::TempDir::new("custody-start-openbao");
-    let Some(bao) = Bao::start(&dir) else { return };
+    let Some(bao) = Bao::start(&dir, "the first start on an OpenBao custody") else { return };
     bao.ready().await;
-    let (s, _) = bao.call("POST", "/v1/sys/mounts/transit", &bao.root, Some(json!({"type": "transit"}))).await;
-    assert_eq!(s, 204);
-    let policy = std::fs::read_to_string(workspace_root().join("docs/openbao-policy.hcl")).expect("policy file");
-    let (s, b) =
-        bao.call("PUT", "/v1/sys/policies/acl/sealgate-custody", &bao.root, Some(json!({"policy": policy}))).await;
-    assert_eq!(s, 204, "{b}");
-    let (s, b) = bao
-        .call(
-            "POST",
-            "/v1/auth/token/create",
-            &bao.root,
-            Some(json!({"policies": ["sealgate-custody"], "no_default_policy": true, "ttl": "1h"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
+    let token = bao.policy_token().await;
     let token_file = dir.path("bao.token");
-    private_file(&token_file, b["auth"]["client_token"].as_str().expect("token"));
+    private_file(&token_file, &token);
     let toml = dir.path("custody.toml");
     std::fs::write(
         &toml,

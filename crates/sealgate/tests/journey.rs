@@ -10,14 +10,15 @@
 //! database: it is nowhere. Finally `sealgate audit verify --database`
 //! checks the chain and its signed checkpoints.
 
+mod common;
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::api::{Client, Who, holding, login, wait_for_import};
 use sealgate_envelope::{Scope, SealRequest, seal_credential};
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use sealgate_server::service_auth::ServiceKey;
@@ -87,67 +88,6 @@ impl Server {
     }
 }
 
-/// Who is calling.
-#[derive(Clone)]
-enum Who {
-    Anonymous,
-    Session { cookie: String, csrf: String },
-    Service(String),
-}
-
-/// Every response, recorded whole for the canary search.
-struct Client {
-    http: reqwest::Client,
-    transcript: Mutex<String>,
-}
-
-impl Client {
-    async fn call(&self, base: &str, who: &Who, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = self.http.request(method.clone(), format!("{base}{path}"));
-        match who {
-            Who::Anonymous => {}
-            Who::Session { cookie, csrf } => {
-                rb = rb.header("Cookie", cookie.as_str());
-                if method != reqwest::Method::GET {
-                    rb = rb.header("X-CSRF-Token", csrf.as_str());
-                }
-            }
-            Who::Service(token) => rb = rb.bearer_auth(token),
-        }
-        if let Some(b) = body {
-            rb = rb.header("Content-Type", "application/json").body(b.to_string());
-        }
-        let resp = rb.send().await.expect("send");
-        let status = resp.status().as_u16();
-        let mut record = format!("{method} {path} -> {status}\n");
-        for (k, v) in resp.headers() {
-            record.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
-        }
-        let text = resp.text().await.expect("body");
-        record.push_str(&text);
-        record.push('\n');
-        self.transcript.lock().expect("transcript").push_str(&record);
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-async fn login(client: &Client, server: &Server) -> Who {
-    let resp = client.http.get(&server.login).send().await.expect("login");
-    assert_eq!(resp.status().as_u16(), 303);
-    let mut cookie = Vec::new();
-    for v in resp.headers().get_all("set-cookie") {
-        let v = v.to_str().expect("cookie");
-        let pair = v.split(';').next().expect("pair").to_owned();
-        if pair.starts_with("sealgate_session=") {
-            assert!(v.contains("HttpOnly") && v.contains("SameSite=Strict"), "{v}");
-        }
-        cookie.push(pair);
-    }
-    let body: Value = resp.json().await.expect("login body");
-    Who::Session { cookie: cookie.join("; "), csrf: body["csrf_token"].as_str().expect("csrf").to_owned() }
-}
-
 fn seal(
     keys: &[sealgate_custody::keyset::Recipient],
     role: &str,
@@ -167,32 +107,6 @@ fn seal(
         own: None,
     };
     json!({"role": role, "jwe": seal_credential(cred.as_bytes(), key, &req).expect("seal").0})
-}
-
-async fn wait_for_import(client: &Client, base: &str, who: &Who, cid: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (s, p) = client.call(base, who, "GET", "/v1/portfolio", None).await;
-        assert_eq!(s, 200, "{p}");
-        let done =
-            p["imports"].as_array().into_iter().flatten().any(|i| i["credential_id"] == cid && i["state"] == "done");
-        if done {
-            return p;
-        }
-        assert!(Instant::now() < deadline, "import did not finish: {p}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn holding(portfolio: &Value, asset: &str) -> String {
-    portfolio["assets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["asset"] == asset)
-        .and_then(|a| a["total"].as_str())
-        .unwrap_or("absent")
-        .to_owned()
 }
 
 /// Every byte the database holds: the SQLite files, or every row of every
@@ -263,7 +177,7 @@ async fn the_whole_journey_through_http() {
         let server = Server::start(&data, database, &format!("http://{}", sandbox.addr())).await;
         let base = server.base.clone();
         let service = server.service.clone();
-        let client = Client { http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http"), transcript: Mutex::new(String::new()) };
+        let client = Client::new();
 
         // Health, readiness, metrics; the process holding opened credentials is hardened.
         for path in ["/healthz", "/readyz"] {
@@ -286,7 +200,7 @@ async fn the_whole_journey_through_http() {
         }
 
         // Sign in; the recipient key set verifies against the printed pin.
-        let me = login(&client, &server).await;
+        let me = login(&client, &server.login).await;
         let (s, who) = client.call(&base, &me, "GET", "/v1/me", None).await;
         assert_eq!(s, 200, "{who}");
         let user = who["id"].as_str().or(who["user_id"].as_str()).expect("user id").to_owned();
@@ -439,7 +353,7 @@ async fn the_whole_journey_through_http() {
         assert!(mine.starts_with(&format!("ok: user {user}: ")) && !mine.contains(": 0 records"), "{mine}");
         let logs = server.logs();
         drop(server); // SIGKILL: the database files are what a crash leaves behind.
-        let transcript = client.transcript.lock().expect("t").clone();
+        let transcript = client.transcript();
         let db_bytes = database_bytes(&db, &data).await;
         for (what, hay) in [("logs", logs.as_bytes()), ("HTTP responses", transcript.as_bytes()), ("database", &db_bytes)] {
             assert!(!hay.is_empty(), "{what} is empty: nothing was searched");

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod api;
+pub mod bao;
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
