@@ -40,7 +40,7 @@ pub struct CreateCustodyKey {
 }
 
 /// Body of `POST /v1/custody-keys/activate`: the exchange has named the key.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateCustodyKey {
     /// The pending grants `POST /v1/custody-keys` answered with.
@@ -53,6 +53,32 @@ pub struct ActivateCustodyKey {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub label: String,
+    /// The owner's approval of the terms (`POST /v1/custody-keys/approval`), needed when
+    /// the key was made naming the owner's passkeys (`own`).
+    #[serde(default)]
+    pub approval: Option<crate::ApprovalIn>,
+}
+
+impl std::fmt::Debug for ActivateCustodyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivateCustodyKey")
+            .field("pending", &self.pending.len())
+            .field("api_key", &self.api_key)
+            .field("approval", &self.approval.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Body of `POST /v1/custody-keys/approval`: what the owner's passkey is to approve.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartCustodyKeyApproval {
+    /// The pending grants `POST /v1/custody-keys` answered with.
+    #[schema(min_items = 1, max_items = 2)]
+    pub pending: Vec<String>,
+    /// The API key id the exchange showed.
+    #[schema(min_length = 1, max_length = 256)]
+    pub api_key: String,
 }
 
 /// The checks of a [`CreateCustodyKey`] that need no custody; the 400 message.
@@ -149,6 +175,7 @@ mod tests {
             pending,
             api_key: api_key.into(),
             label: String::new(),
+            approval: None,
         };
         assert!(check_activate(&req(vec!["g".into()], "KEY")).is_ok());
         assert!(check_activate(&req(vec![], "KEY")).is_err());

@@ -21,7 +21,9 @@ pub mod strict;
 pub use credential::{
     ApprovalIn, CreateCredential, EnvelopeIn, LimitsIn, MAX_LABEL, RateIn, RoleName, check_create, check_limits,
 };
-pub use custody_key::{ActivateCustodyKey, CreateCustodyKey, check_activate, check_create_custody_key};
+pub use custody_key::{
+    ActivateCustodyKey, CreateCustodyKey, StartCustodyKeyApproval, check_activate, check_create_custody_key,
+};
 pub use order::{CheckedOrder, OrderRequest, OrderSide, OrderType, check_order};
 
 /// The api's JSON request bodies, for [`check_body`].

@@ -37,4 +37,4 @@ pub use key::{AuthorityKey, CoseAlg, MAX_COSE_KEY, MAX_JWK};
 pub use ledger::{ApprovalRefused, Entry, Ledger, LedgerRefusal, MAX_IDS, Scope};
 pub use sealgate_vocab::{Decimal, RateLimit};
 pub use state::{OwnerState, OwnerStatus};
-pub use statement::{MAX_STATEMENT, STATEMENT_TYP, Statement, StatementKind, Withdrawal};
+pub use statement::{GrantTerms, MAX_STATEMENT, STATEMENT_TYP, Statement, StatementKind, Withdrawal};

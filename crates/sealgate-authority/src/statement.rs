@@ -108,6 +108,71 @@ impl Withdrawal {
     }
 }
 
+/// The terms of an exchange key born in the custody that the owner grants (S6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantTerms {
+    exch: String,
+    roles: Vec<String>,
+    scope: Vec<String>,
+    key: String,
+    api_key: String,
+}
+
+const ROLES: [&str; 2] = ["importer", "trader"];
+const CLASSES: [&str; 3] = ["read", "trade", "withdraw"];
+
+impl GrantTerms {
+    /// The terms (S6): `exch` as an envelope's; `roles` a non-empty subset of
+    /// `importer`, `trader` and `scope` of `read`, `trade`, `withdraw`, each in that
+    /// order without repeats; `key` the SHA-256 of the key's public key
+    /// (SubjectPublicKeyInfo) in base64url (43 characters); `api_key` the exchange's id
+    /// of it, 1-256 printable ASCII characters.
+    pub fn new(exch: &str, roles: &[&str], scope: &[&str], key: &str, api_key: &str) -> Result<Self, Error> {
+        if !exch_ok(exch) {
+            return Err(Error::Statement("exch must be 1 to 32 of a-z 0-9 _ -"));
+        }
+        let ordered = |list: &[&str], all: &[&str]| {
+            !list.is_empty()
+                && list.iter().all(|x| all.contains(x))
+                && list.windows(2).all(|w| all.iter().position(|a| a == &w[0]) < all.iter().position(|a| a == &w[1]))
+        };
+        if !ordered(roles, &ROLES) {
+            return Err(Error::Statement("roles must list importer and/or trader, in that order, each once"));
+        }
+        if !ordered(scope, &CLASSES) {
+            return Err(Error::Statement("scope must list read, trade, withdraw (a subset, in that order)"));
+        }
+        if key.len() != 43 || b64::decode("key", key).map(|k| k.len()) != Ok(32) {
+            return Err(Error::Statement("key must be a SHA-256 digest in base64url (43 characters)"));
+        }
+        if !destination_ok(api_key) {
+            return Err(Error::Statement("api_key must be 1 to 256 printable ASCII characters"));
+        }
+        let own = |l: &[&str]| l.iter().map(|x| (*x).to_owned()).collect();
+        Ok(Self { exch: exch.into(), roles: own(roles), scope: own(scope), key: key.into(), api_key: api_key.into() })
+    }
+    /// Exchange id.
+    pub fn exch(&self) -> &str {
+        &self.exch
+    }
+    /// The roles granted.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+    /// The classes granted.
+    pub fn scope(&self) -> &[String] {
+        &self.scope
+    }
+    /// SHA-256 of the key's public key, base64url.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    /// The exchange's API key id.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+}
+
 /// What is approved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -116,6 +181,8 @@ pub enum StatementKind {
     Policy(OwnerState),
     /// One withdrawal (S4).
     Withdrawal(Withdrawal),
+    /// An exchange key born in the custody, granted to roles (S6).
+    Grant(GrantTerms),
 }
 
 /// A statement v1 (S1-S5): a kind, the credential it is about, a random `id`
@@ -187,6 +254,17 @@ impl Statement {
             StatementKind::Policy(s) => {
                 out.push_str(&format!("\"kind\":\"policy\",\"state\":{}}}", s.to_json()));
             }
+            StatementKind::Grant(g) => {
+                let list = |l: &[String]| Value::from(l.to_vec()).to_string();
+                out.push_str(&format!(
+                    "\"kind\":\"grant\",\"grant\":{{\"exch\":{},\"roles\":{},\"scope\":{},\"key\":{},\"api_key\":{}}}}}",
+                    q(&g.exch),
+                    list(&g.roles),
+                    list(&g.scope),
+                    q(&g.key),
+                    q(&g.api_key)
+                ));
+            }
             StatementKind::Withdrawal(w) => {
                 out.push_str(&format!(
                     "\"kind\":\"withdrawal\",\"withdrawal\":{{\"exch\":{},\"asset\":{},\"amount\":{},\"destination\":{},\"network\":{},\"request\":{}}}}}",
@@ -222,7 +300,8 @@ impl Statement {
         let (kind, body) = match m.get("kind") {
             Some(Value::String(k)) if k == "policy" => ("policy", "state"),
             Some(Value::String(k)) if k == "withdrawal" => ("withdrawal", "withdrawal"),
-            _ => return Err(Error::Statement("kind must be \"policy\" or \"withdrawal\"")),
+            Some(Value::String(k)) if k == "grant" => ("grant", "grant"),
+            _ => return Err(Error::Statement("kind must be \"policy\", \"withdrawal\" or \"grant\"")),
         };
         only(&m, &["typ", "id", "iat", "owner", "cid", "kind", body], "statement has a member v1 does not define")?;
         if m.get("typ").and_then(Value::as_str) != Some(STATEMENT_TYP) {
@@ -236,10 +315,10 @@ impl Statement {
             Some(Value::Object(b)) => b,
             _ => return Err(Error::Statement("the kind's member must be an object")),
         };
-        let kind = if kind == "policy" {
-            StatementKind::Policy(state_from(body)?)
-        } else {
-            StatementKind::Withdrawal(withdrawal_from(body)?)
+        let kind = match kind {
+            "policy" => StatementKind::Policy(state_from(body)?),
+            "grant" => StatementKind::Grant(grant_from(body)?),
+            _ => StatementKind::Withdrawal(withdrawal_from(body)?),
         };
         let s = Self::with_id(str_of(&m, "id")?, str_of(&m, "owner")?, str_of(&m, "cid")?, kind, iat)?;
         if s.canonical() != bytes {
@@ -307,6 +386,17 @@ pub(crate) fn state_from(m: &Map<String, Value>) -> Result<OwnerState, Error> {
         _ => return Err(Error::Statement("rate must be null or an object")),
     };
     OwnerState::new(status, kill, symbols, notional, rate)
+}
+
+fn grant_from(m: &Map<String, Value>) -> Result<GrantTerms, Error> {
+    only(m, &["exch", "roles", "scope", "key", "api_key"], "grant has a member v1 does not define")?;
+    let list = |k: &str| -> Result<Vec<&str>, Error> {
+        m.get(k)
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
+            .ok_or(Error::Statement("roles and scope must be arrays of strings"))
+    };
+    GrantTerms::new(str_of(m, "exch")?, &list("roles")?, &list("scope")?, str_of(m, "key")?, str_of(m, "api_key")?)
 }
 
 fn withdrawal_from(m: &Map<String, Value>) -> Result<Withdrawal, Error> {

@@ -13,8 +13,8 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sealgate_authority::{
-    Assertion, AuthorityKey, CoseAlg, Decimal, Error, FRESHNESS_SECS, FUTURE_SKEW_SECS, OwnerState, OwnerStatus,
-    RateLimit, Statement, StatementKind, Withdrawal, verify_assertion,
+    Assertion, AuthorityKey, CoseAlg, Decimal, Error, FRESHNESS_SECS, FUTURE_SKEW_SECS, GrantTerms, OwnerState,
+    OwnerStatus, RateLimit, Statement, StatementKind, Withdrawal, verify_assertion,
 };
 
 const ORIGIN: &str = "https://sealgate.example";
@@ -165,6 +165,18 @@ fn withdrawal_statement(iat: u64) -> Statement {
     Statement::new("user-1", "cred-1", StatementKind::Withdrawal(w), iat).expect("statement")
 }
 
+fn grant_statement(iat: u64) -> Statement {
+    let g = GrantTerms::new(
+        "binance",
+        &["importer", "trader"],
+        &["read", "trade"],
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+        "bn-\"key\"-1234",
+    )
+    .expect("grant");
+    Statement::new("user-1", "cred-1", StatementKind::Grant(g), iat).expect("statement")
+}
+
 fn verify(key: &AuthorityKey, s: &Statement, a: &Assertion) -> Result<sealgate_authority::Verified, Error> {
     verify_assertion(key, s, a, &[ORIGIN, "https://other.allowed.example"], RP_ID, NOW)
 }
@@ -305,7 +317,10 @@ fn statements_have_one_canonical_form() {
     let st = |why| Err(Error::Statement(why));
     for (bad, want) in [
         (text.replace("sealgate-approval+v1", "sealgate-approval+v2"), st("typ must be \"sealgate-approval+v1\"")),
-        (text.replace(r#""kind":"policy""#, r#""kind":"admin""#), st("kind must be \"policy\" or \"withdrawal\"")),
+        (
+            text.replace(r#""kind":"policy""#, r#""kind":"admin""#),
+            st("kind must be \"policy\", \"withdrawal\" or \"grant\""),
+        ),
         (
             text.replace(r#""cid":"cred-1","#, r#""cid":"cred-1","extra":1,"#),
             st("statement has a member v1 does not define"),
@@ -335,6 +350,44 @@ fn statements_have_one_canonical_form() {
     ] {
         assert_eq!(Statement::parse(bad.as_bytes()), want, "{bad}");
     }
+    // S6: a grant of an exchange key born in the custody.
+    let g = grant_statement(NOW);
+    let gt = String::from_utf8(g.canonical()).expect("utf-8");
+    assert!(
+        gt.ends_with(r#""kind":"grant","grant":{"exch":"binance","roles":["importer","trader"],"scope":["read","trade"],"key":"NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs","api_key":"bn-\"key\"-1234"}}"#),
+        "{gt}"
+    );
+    assert_eq!(Statement::parse(gt.as_bytes()), Ok(g.clone()));
+    for (bad, want) in [
+        (
+            gt.replace(r#"["importer","trader"]"#, r#"["trader","importer"]"#),
+            st("roles must list importer and/or trader, in that order, each once"),
+        ),
+        (
+            gt.replace(r#"["importer","trader"]"#, r#"["agent"]"#),
+            st("roles must list importer and/or trader, in that order, each once"),
+        ),
+        (
+            gt.replace(r#"["importer","trader"]"#, "[]"),
+            st("roles must list importer and/or trader, in that order, each once"),
+        ),
+        (
+            gt.replace(r#"["read","trade"]"#, r#"["read","read"]"#),
+            st("scope must list read, trade, withdraw (a subset, in that order)"),
+        ),
+        (
+            gt.replace(r#"["read","trade"]"#, r#"["admin"]"#),
+            st("scope must list read, trade, withdraw (a subset, in that order)"),
+        ),
+        (
+            gt.replace("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "short"),
+            st("key must be a SHA-256 digest in base64url (43 characters)"),
+        ),
+        (gt.replace(r#"bn-\"key\"-1234"#, "a b"), st("api_key must be 1 to 256 printable ASCII characters")),
+        (gt.replace(r#","api_key""#, r#","extra":1,"api_key""#), st("grant has a member v1 does not define")),
+    ] {
+        assert_eq!(Statement::parse(bad.as_bytes()), want, "{bad}");
+    }
     assert_eq!(
         Statement::parse(b"[]"),
         Err(Error::Malformed("statement is not a JSON object (without repeated members)"))
@@ -352,7 +405,7 @@ fn statements_have_one_canonical_form() {
 fn a_valid_assertion_verifies_for_every_algorithm() {
     for alg in [CoseAlg::Es256, CoseAlg::EdDsa, CoseAlg::Rs256] {
         let auth = SoftAuthenticator::new(alg);
-        for s in [policy_statement(NOW - 10), withdrawal_statement(NOW)] {
+        for s in [policy_statement(NOW - 10), withdrawal_statement(NOW), grant_statement(NOW)] {
             let a = auth.assert(&Ceremony::for_statement(&s));
             let v = verify(&auth.key(), &s, &a).expect("valid");
             assert_eq!(v.sign_count, 7);

@@ -61,9 +61,16 @@ pub struct Grant {
     pub api_key: Option<String>,
     /// The owner's authority keys, when the owner named any.
     pub own: Option<OwnerKeys>,
+    /// The owner's approval of the grant's terms by one of those keys (a WebAuthn
+    /// assertion over a `grant` statement, AUTHORITY.md S6), as the signer checks it; set
+    /// on an active grant whose `own` names keys.
+    pub approval: Option<Value>,
     /// When it was made (Unix seconds).
     pub iat: u64,
 }
+
+/// Largest `approval` member, in bytes of JSON.
+pub const APPROVAL_MAX: usize = 4096;
 
 /// The [`Grant::spk`] of a public key.
 pub fn spki_digest(spki: &[u8]) -> String {
@@ -89,6 +96,18 @@ pub fn is_grant(text: &str) -> bool {
         .ok()
         .and_then(|b| sealgate_envelope::parse_json_object(&b).ok())
         .is_some_and(|m| m.get("typ").and_then(Value::as_str) == Some(GRANT_TYP))
+}
+
+/// The `own` member a stored grant *claims*, read without checking its signature: only
+/// for the api's early, clear answer about which passkeys an approval needs. Nothing may
+/// be decided on it; the signer decides on [`Grant::verify`].
+pub fn claimed_own(text: &str) -> Option<Vec<String>> {
+    if !is_grant(text) {
+        return None;
+    }
+    let payload = text.split('.').nth(1)?;
+    let m = sealgate_envelope::parse_json_object(&B64.decode(payload).ok()?).ok()?;
+    m.get("own")?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
 }
 
 /// Checks an exchange API key id: 1 to [`API_KEY_MAX`] printable ASCII characters, no
@@ -129,6 +148,11 @@ impl Grant {
         if let Some(k) = &self.api_key {
             check_api_key(k)?;
         }
+        if let Some(a) = &self.approval
+            && (!a.is_object() || a.to_string().len() > APPROVAL_MAX)
+        {
+            return Err(bad("approval is not an object of at most 4 KiB"));
+        }
         Ok(())
     }
 
@@ -149,6 +173,9 @@ impl Grant {
         if let Some(own) = &self.own {
             m.insert("own".into(), json!(own.thumbprints()));
         }
+        if let Some(a) = &self.approval {
+            m.insert("approval".into(), a.clone());
+        }
         m.insert("iat".into(), self.iat.into());
         Value::Object(m)
     }
@@ -163,7 +190,8 @@ impl Grant {
     /// than `now` (plus a little skew); what it says.
     pub fn verify(jws: &str, pin: &str, now: u64) -> Result<Self, CustodyError> {
         let p = crate::jws::verify_root(jws, GRANT_TYP, MAX_GRANT, pin, bad)?;
-        let known = ["iss", "sub", "cid", "exch", "aud", "scope", "key", "kty", "spk", "api_key", "own", "iat"];
+        let known =
+            ["iss", "sub", "cid", "exch", "aud", "scope", "key", "kty", "spk", "api_key", "own", "approval", "iat"];
         // A member we do not read would be a promise nobody checks.
         if p.keys().any(|k| !known.contains(&k.as_str())) {
             return Err(bad("a member is not understood"));
@@ -215,6 +243,7 @@ impl Grant {
             spk: s("spk")?,
             api_key,
             own,
+            approval: p.get("approval").cloned(),
             iat,
         };
         g.validate()?;

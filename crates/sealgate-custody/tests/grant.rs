@@ -46,6 +46,7 @@ async fn grant(c: &dyn Custody) -> Grant {
         spk: spki_digest(&info.public_spki),
         api_key: Some("A".repeat(60) + "wxyz"),
         own: Some(OwnerKeys::new(["NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"]).expect("own")),
+        approval: Some(serde_json::json!({"statement": "…", "signature": "…"})),
         iat: 1_000,
     }
 }
@@ -114,6 +115,7 @@ async fn an_edited_or_foreign_grant_is_refused() {
         ("owner", edited(&jws, |p| drop(p.insert("sub".into(), "u2".into())))),
         ("key", edited(&jws, |p| drop(p.insert("key".into(), "xk-0000000000000000".into())))),
         ("no own", edited(&jws, |p| drop(p.remove("own")))),
+        ("no approval", edited(&jws, |p| drop(p.remove("approval")))),
     ];
     for (what, forged) in attempts {
         assert_eq!(refused(Grant::verify(&forged, &pin, 2_000)), "signature does not verify", "{what}");

@@ -256,6 +256,9 @@ fn table() -> Table<ApiState> {
         .add::<__path_create_credential, _, _>(create_credential)
         .add::<crate::custody_key_api::__path_create_custody_key, _, _>(crate::custody_key_api::create_custody_key)
         .add::<crate::custody_key_api::__path_activate_custody_key, _, _>(crate::custody_key_api::activate_custody_key)
+        .add::<crate::custody_key_api::__path_start_custody_key_approval, _, _>(
+            crate::custody_key_api::start_custody_key_approval,
+        )
         .add::<__path_list_credentials, _, _>(list_credentials)
         .add::<__path_show_credential, _, _>(show_credential)
         .add::<__path_delete_credential, _, _>(delete_credential)
@@ -1587,6 +1590,7 @@ pub fn service_openapi_document() -> Value {
     create_credential,
     crate::custody_key_api::create_custody_key,
     crate::custody_key_api::activate_custody_key,
+    crate::custody_key_api::start_custody_key_approval,
     list_credentials,
     show_credential,
     delete_credential,

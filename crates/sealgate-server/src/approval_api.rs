@@ -134,12 +134,14 @@ pub(crate) fn owner_state(status: CredentialStatus, l: Option<&CredentialLimits>
 /// their protected headers; the signer checks the same after opening).
 pub(crate) async fn owner_keys(s: &ApiState, user: &str, id: &str) -> ApiResult<Vec<Vec<String>>> {
     let envs = s.store.owner_envelopes(user, id).await.map_err(|e| ApiError::store("envelopes", e))?;
-    Ok(envs
+    let sealed = envs
         .iter()
         .filter_map(|e| Jwe::parse(e.jwe.as_bytes(), &AlgPolicy::CREDENTIAL).ok())
         .filter_map(|j| j.protected_header().get("own").cloned())
-        .filter_map(|v| serde_json::from_value::<Vec<String>>(v).ok())
-        .collect())
+        .filter_map(|v| serde_json::from_value::<Vec<String>>(v).ok());
+    // A key born in the custody names them in its grants (the signer checks those).
+    let granted = envs.iter().filter_map(|e| sealgate_custody::grant::claimed_own(&e.jwe));
+    Ok(sealed.chain(granted).collect())
 }
 
 /// The user's passkeys every envelope that names an authority names.

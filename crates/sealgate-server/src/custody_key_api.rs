@@ -13,7 +13,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use sealgate_api_bodies::{ActivateCustodyKey, CreateCustodyKey, check_activate, check_create_custody_key};
+use sealgate_api_bodies::{
+    ActivateCustodyKey, CreateCustodyKey, StartCustodyKeyApproval, check_activate, check_create_custody_key,
+};
 use sealgate_audit::Action;
 use sealgate_custody::ExchangeKeyType;
 use sealgate_store::StoreError;
@@ -200,7 +202,24 @@ pub(crate) async fn activate_custody_key(
 ) -> ApiResult<(StatusCode, Json<CredentialView>)> {
     check_activate(&req).map_err(ApiError::bad)?;
     let signer = signer(&s)?;
-    let active = signer.activate_held_key(&user.id, &req.pending, &req.api_key).await.map_err(signer_error)?;
+    // The owner's approval, checked here for a clear answer (the passkey is theirs and
+    // named, the assertion verifies now, the statement is spent); the signer checks it
+    // again and keeps it in every grant.
+    let approval = match &req.approval {
+        None => None,
+        Some(a) => {
+            let (cid, terms, own) =
+                signer.pending_terms(&user.id, &req.pending, &req.api_key).await.map_err(signer_error)?;
+            let member = crate::approval_api::verify(&s, &user.id, &cid, &[own], a, |kind| match kind {
+                sealgate_authority::StatementKind::Grant(t) if *t == terms => Ok(()),
+                _ => Err(ApiError::new(StatusCode::FORBIDDEN, "approval refused: the statement approves other terms")),
+            })
+            .await?;
+            Some(member)
+        }
+    };
+    let active =
+        signer.activate_held_key(&user.id, &req.pending, &req.api_key, approval).await.map_err(signer_error)?;
     let g = &active.grant;
     let hint = g.hint().ok_or_else(ApiError::internal)?;
     let scope_names: Vec<&str> = g.scope.classes().iter().map(|c| c.name()).collect();
@@ -263,6 +282,34 @@ pub(crate) async fn activate_custody_key(
     .await;
     let info = s.store.envelope_roles(&user.id, &cred.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
     Ok((StatusCode::CREATED, Json(crate::api::credential_view(&cred, &info))))
+}
+
+/// What the owner's passkey signs before a key whose grants name passkeys activates.
+#[utoipa::path(post, path = "/v1/custody-keys/approval", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = StartCustodyKeyApproval,
+    responses((status = 200, description = "sign this statement with one of the passkeys listed", body = crate::approval_api::ApprovalStartView),
+              (status = 400, description = "the grants are not the caller's or not pending", body = ErrorBody),
+              (status = 409, description = "the grants name no passkey of the caller's", body = ErrorBody),
+              (status = 503, description = "passkeys or the custody are not available here", body = ErrorBody)))]
+pub(crate) async fn start_custody_key_approval(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    JsonObject(req): JsonObject<StartCustodyKeyApproval>,
+) -> ApiResult<Json<crate::approval_api::ApprovalStartView>> {
+    let signer = signer(&s)?;
+    let (cid, terms, own) = signer.pending_terms(&user.id, &req.pending, &req.api_key).await.map_err(signer_error)?;
+    if own.is_empty() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "these grants name no passkey: activate without an approval"));
+    }
+    let kind = sealgate_authority::StatementKind::Grant(terms);
+    let statement = sealgate_authority::Statement::new(&user.id, &cid, kind, crate::now_ms() / 1000)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let options = crate::approval_api::request_options(&s, &user.id, &[own], &statement).await?;
+    Ok(Json(crate::approval_api::ApprovalStartView {
+        statement: String::from_utf8_lossy(&statement.canonical()).into_owned(),
+        options,
+        loosens: true,
+    }))
 }
 
 /// After a credential's deletion: destroys the custody key its grants named (the deletion

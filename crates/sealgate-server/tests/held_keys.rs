@@ -236,3 +236,106 @@ async fn a_key_born_in_the_custody_trades_and_a_database_writer_cannot_widen_it(
     })
     .await;
 }
+
+/// Where the owner has a passkey and names it, the passkey approves the grant's exact terms
+/// (AUTHORITY.md S6) before the key activates, and the approval travels in every grant; a
+/// grant loosened later (unfrozen) needs the passkey as a sealed credential does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_passkey_approves_a_key_born_in_the_custody() {
+    harness::on_both("held_keys_passkey", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        world.store.create_user("alice", None).await.expect("user");
+        let alice = api.login("alice").await;
+        let pk = sealgate_testkit::webauthn::SoftPasskey::new();
+        let thumb = api.register_passkey(&alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumb").to_owned();
+
+        let ask = json!({"id": "held-pk", "exchange": "binance", "roles": ["trader"], "scope": ["read", "trade"],
+            "own": [thumb]});
+        let (st, made) = api.call(&alice, "POST", "/v1/custody-keys", Some(ask)).await;
+        assert_eq!(st, 201, "{made}");
+        assert_eq!(made["key_type"], "ed25519", "Binance's strongest");
+        let pem = made["public_pem"].as_str().expect("pem");
+        let balances = vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))];
+        let api_key = world.sandbox.register_public_key(Venue::Binance, pem, ALL, vec![], balances).expect("register");
+        let pending = made["pending"].clone();
+
+        // Without the owner's passkey: refused, nothing stored.
+        let (st, e) = api
+            .call(&alice, "POST", "/v1/custody-keys/activate", Some(json!({"pending": pending, "api_key": api_key})))
+            .await;
+        assert_eq!(st, 403, "{e}");
+        assert!(world.store.get_credential("alice", "held-pk").await.expect("get").is_none());
+
+        // An approval of other terms (another API key id) does not activate this one.
+        let start = |key: String| {
+            let (api, alice, pending) = (&api, &alice, pending.clone());
+            async move {
+                let (st, s) = api
+                    .call(alice, "POST", "/v1/custody-keys/approval", Some(json!({"pending": pending, "api_key": key})))
+                    .await;
+                assert_eq!(st, 200, "{s}");
+                assert!(s["statement"].as_str().is_some_and(|t| t.contains(r#""kind":"grant""#)), "{s}");
+                s
+            }
+        };
+        let other = start("SOMEONE-ELSES-KEY-ID".into()).await;
+        let approval =
+            json!({"statement": other["statement"], "credential": pk.assert(&other["options"], &api.origin)});
+        let (st, e) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": pending, "api_key": api_key, "approval": approval})),
+            )
+            .await;
+        assert_eq!(st, 403, "{e}");
+
+        // The approval of these terms activates it.
+        let mine = start(api_key.clone()).await;
+        let approval = json!({"statement": mine["statement"], "credential": pk.assert(&mine["options"], &api.origin)});
+        let (st, cred) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": pending, "api_key": api_key, "approval": approval})),
+            )
+            .await;
+        assert_eq!(st, 201, "{cred}");
+        signer.forward(Role::Trader, &order("held-pk")).await.expect("the approved grant trades");
+
+        // The grant carries the approval, which the signer checks (a stored grant is the root's).
+        let row = world.store.owner_envelopes("alice", "held-pk").await.expect("rows").remove(0);
+        let payload = B64.decode(row.jwe.split('.').nth(1).expect("payload")).expect("b64");
+        let payload: Value = serde_json::from_slice(&payload).expect("json");
+        assert!(payload["approval"]["statement"].as_str().is_some_and(|s| s.contains(&api_key)), "{payload}");
+
+        // A root-signed grant naming the passkey but without its approval (what a component
+        // that can reach the custody's root, but not the owner, could make) signs nothing.
+        let pin = sealgate_custody::keyset::thumbprint(&world.custody.root_public().await.expect("root")).expect("pin");
+        let mut g =
+            sealgate_custody::grant::Grant::verify(&row.jwe, &pin, sealgate_server::now_ms() / 1000).expect("grant");
+        g.approval = None;
+        let unapproved = g.sign(world.custody.as_ref()).await.expect("root-signed");
+        let mut raw = Raw::connect(&db).await;
+        raw.set_jwe("alice", "held-pk", "trader", &row.kid, &unapproved).await;
+        signer.invalidate("alice", "held-pk");
+        let e = signer.forward(Role::Trader, &order("held-pk")).await.expect_err("unapproved grant");
+        assert!(denied_with(&e, "did not approve"), "{e}");
+        raw.set_jwe("alice", "held-pk", "trader", &row.kid, &row.jwe).await;
+        signer.invalidate("alice", "held-pk");
+
+        // Frozen by the owner (tightening: no passkey), it unfreezes only with the passkey.
+        let status = "/v1/credentials/held-pk/status";
+        let (st, e) = api.call(&alice, "PUT", status, Some(json!({"status": "frozen"}))).await;
+        assert_eq!(st, 200, "{e}");
+        let e = signer.forward(Role::Trader, &order("held-pk")).await.expect_err("frozen");
+        assert!(matches!(e, SignerCallError::Denied(_)), "{e}");
+        let (st, e) = api.call(&alice, "PUT", status, Some(json!({"status": "active"}))).await;
+        assert_eq!(st, 403, "unfreezing without the passkey: {e}");
+    })
+    .await;
+}

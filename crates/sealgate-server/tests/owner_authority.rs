@@ -38,16 +38,6 @@ fn denied(r: Result<(), SignerCallError>, what: &str) -> String {
     }
 }
 
-/// Registers `pk` as one of the session's passkeys (the first needs no step-up).
-async fn register(api: &Api, who: &Session, pk: &SoftPasskey, name: &str) -> Value {
-    let (status, start) = api.call(who, "POST", "/v1/passkeys/register/start", Some(json!({"name": name}))).await;
-    assert_eq!(status, 200, "{start}");
-    let body = json!({"ceremony": start["ceremony"], "credential": pk.register(&start["creation"], &api.origin)});
-    let (status, r) = api.call(who, "POST", "/v1/passkeys/register/finish", Some(body)).await;
-    assert_eq!(status, 201, "{r}");
-    r
-}
-
 /// Seals binance_json to the trader role naming `own`, and stores it through the api.
 async fn create(api: &Api, world: &World, who: &Session, cid: &str, own: Option<&str>) {
     create_scoped(api, world, who, cid, own, "read,trade").await;
@@ -112,7 +102,8 @@ async fn owner(url: &str, cfg: impl FnOnce(&World) -> sealgate_server::signer::S
     world.store.create_user("alice", None).await.expect("user");
     let alice = api.login("alice").await;
     let pk = SoftPasskey::new();
-    let thumb = register(&api, &alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
+    let thumb =
+        api.register_passkey(&alice, &pk, "laptop").await["thumbprint"].as_str().expect("thumbprint").to_owned();
     Owner { world, signer, api, alice, pk, thumb }
 }
 

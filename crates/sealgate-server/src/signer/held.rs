@@ -19,6 +19,7 @@
 //! the proof that the key was made for this owner, credential and roles, so the api keeps
 //! no state between the steps and a key cannot be bound by anyone else.
 
+use sealgate_authority::StatementKind;
 use sealgate_custody::grant::{self, Grant};
 use sealgate_custody::{CustodyError, ExchangeKeyInfo, ExchangeKeyType};
 use sealgate_envelope::OwnerKeys;
@@ -113,6 +114,32 @@ fn custody_refused(what: &str, e: &CustodyError) -> SignerCallError {
     }
 }
 
+/// Whether the owner approved `g`'s terms with one of the keys its `own` names, as of
+/// `at` (Unix seconds): an assertion over a `grant` statement (AUTHORITY.md S6) naming this
+/// owner, credential, exchange, classes, key and API key id, and `g`'s role among its roles;
+/// the roles it names, or why not.
+fn owner_approved(g: &Grant, at: u64) -> Result<Vec<String>, String> {
+    let Some(own) = &g.own else { return Ok(Vec::new()) };
+    let approval = g.approval.as_ref().ok_or("the owner's passkey did not approve this grant")?;
+    let a = crate::owner_ledger::check_approval(approval, &g.sub, &g.cid, at).map_err(|e| e.to_string())?;
+    if !own.thumbprints().contains(&a.thumbprint) {
+        return Err("the approving passkey is not one the grant names".into());
+    }
+    let StatementKind::Grant(t) = a.statement.kind() else {
+        return Err("the owner's statement is not a grant".into());
+    };
+    let scope: Vec<&str> = g.scope.classes().iter().map(|c| c.name()).collect();
+    let same = t.exch() == g.exch
+        && t.scope().iter().map(String::as_str).eq(scope.iter().copied())
+        && t.key() == g.spk
+        && Some(t.api_key()) == g.api_key.as_deref()
+        && t.roles().iter().any(|r| r == g.aud.name());
+    if !same {
+        return Err("the owner approved other terms than this grant's".into());
+    }
+    Ok(t.roles().to_vec())
+}
+
 /// One of this module's action names as an [`Action`].
 fn other_action(name: &str) -> Result<Action, SignerCallError> {
     name.parse().map_err(|_| SignerCallError::Unavailable(format!("internal: {name} is not an action name")))
@@ -169,6 +196,7 @@ impl Signer {
                 spk: grant::spki_digest(&key.public_spki),
                 api_key: None,
                 own: req.own.clone(),
+                approval: None,
                 iat: now,
             };
             match g.sign(self.custody.as_ref()).await {
@@ -198,14 +226,15 @@ impl Signer {
         Ok(BornKey { key, pending })
     }
 
-    /// Step 2: check `pending` (the grants [`Self::create_held_key`] gave `owner`) and sign
-    /// the grants the credential is stored with, naming the exchange's `api_key`.
-    pub async fn activate_held_key(
+    /// The pending grants `owner` was given, checked: root-signed, `owner`'s, pending, of
+    /// one key that is still in the custody, each role once; what they say (with `api_key`
+    /// in place) and their roles, in the order given.
+    async fn check_pending(
         &self,
         owner: &str,
         pending: &[String],
         api_key: &str,
-    ) -> Result<ActiveGrants, SignerCallError> {
+    ) -> Result<(Grant, Vec<Role>), SignerCallError> {
         grant::check_api_key(api_key).map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let pin = self.root_pin().await?;
         let now = crate::now_ms() / 1000;
@@ -247,7 +276,64 @@ impl Signer {
             }
         }
         g.api_key = Some(api_key.to_owned());
+        Ok((g, roles))
+    }
+
+    /// What the owner's passkey is asked to approve before `pending` activates with
+    /// `api_key` (AUTHORITY.md S6): the credential id, the terms, and the passkeys the
+    /// grants name (empty: no approval is needed).
+    pub async fn pending_terms(
+        &self,
+        owner: &str,
+        pending: &[String],
+        api_key: &str,
+    ) -> Result<(String, sealgate_authority::GrantTerms, Vec<String>), SignerCallError> {
+        let (g, mut roles) = self.check_pending(owner, pending, api_key).await?;
+        roles.sort();
+        let roles: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        let scope: Vec<&str> = g.scope.classes().iter().map(|c| c.name()).collect();
+        let terms = sealgate_authority::GrantTerms::new(&g.exch, &roles, &scope, &g.spk, api_key)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let own = g.own.as_ref().map(|o| o.thumbprints().to_vec()).unwrap_or_default();
+        Ok((g.cid, terms, own))
+    }
+
+    /// Step 2: check `pending` (the grants [`Self::create_held_key`] gave `owner`) and sign
+    /// the grants the credential is stored with, naming the exchange's `api_key`.
+    pub async fn activate_held_key(
+        &self,
+        owner: &str,
+        pending: &[String],
+        api_key: &str,
+        approval: Option<Value>,
+    ) -> Result<ActiveGrants, SignerCallError> {
+        let (mut g, roles) = self.check_pending(owner, pending, api_key).await?;
+        let now = crate::now_ms() / 1000;
         g.iat = now;
+        // Where the owner named passkeys, one of them approves exactly these terms.
+        match (&g.own, approval) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(SignerCallError::BadRequest("these grants name no passkey: no approval is needed".into()));
+            }
+            (Some(_), None) => {
+                return Err(SignerCallError::Denied(
+                    "the owner's passkey must approve this key's grant (POST /v1/custody-keys/approval)".into(),
+                ));
+            }
+            (Some(_), Some(a)) => {
+                g.approval = Some(a);
+                let approved = owner_approved(&g, now).map_err(|e| SignerCallError::Denied(bounded(&e)))?;
+                let asked: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+                let mut approved: Vec<&str> = approved.iter().map(String::as_str).collect();
+                approved.sort_unstable();
+                let mut asked_sorted = asked.clone();
+                asked_sorted.sort_unstable();
+                if approved != asked_sorted {
+                    return Err(SignerCallError::Denied("the owner approved other roles than these grants'".into()));
+                }
+            }
+        }
         let mut grants = Vec::with_capacity(roles.len());
         for role in roles {
             let jws = Grant { aud: role, ..g.clone() }
@@ -329,12 +415,14 @@ impl Signer {
             .and_then(|g| match g.api_key.is_some() {
                 true => Ok(g),
                 false => Err(CustodyError::Grant("it is pending (no API key id): it signs nothing")),
-            });
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|g| owner_approved(&g, g.iat).map(|_| g).map_err(|e| format!("exchange key grant refused: {e}")));
         let g = match checked {
             Ok(g) => g,
             Err(e) => {
                 tracing::warn!(credential = cid, error = %e, "grant refused");
-                let reason = bounded(&e.to_string());
+                let reason = bounded(&e);
                 let err = SignerCallError::Denied(reason.clone());
                 return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
             }

@@ -254,6 +254,22 @@ pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
 }
 
 impl Api {
+    /// Registers `pk` as one of the session's passkeys (the first needs no step-up).
+    pub async fn register_passkey(
+        &self,
+        who: &Session,
+        pk: &sealgate_testkit::webauthn::SoftPasskey,
+        name: &str,
+    ) -> Value {
+        let (status, start) =
+            self.call(who, "POST", "/v1/passkeys/register/start", Some(serde_json::json!({"name": name}))).await;
+        assert_eq!(status, 200, "{start}");
+        let body = serde_json::json!({"ceremony": start["ceremony"], "credential": pk.register(&start["creation"], &self.origin)});
+        let (status, r) = self.call(who, "POST", "/v1/passkeys/register/finish", Some(body)).await;
+        assert_eq!(status, 201, "{r}");
+        r
+    }
+
     pub async fn login(&self, user: &str) -> Session {
         crate::session::login(&self.http, &self.base, &self.auth, user).await
     }
