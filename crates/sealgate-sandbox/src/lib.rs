@@ -19,9 +19,14 @@
 //! and can lose the answer of an executed placement
 //! ([`Sandbox::lose_next_order_answers`]: a 503 "execution status unknown",
 //! code -1007), to test that a client reconciles instead of guessing.
+//!
+//! Besides the venues, the sandbox has one route of its own (no exchange has it):
+//! `POST /sandbox/v1/keys` registers a self-generated key by its public key, as an
+//! exchange's key page does, and answers with the API key id.
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod amount;
 mod binance;
 mod bitget;
@@ -364,7 +369,9 @@ async fn dispatch(
 ) -> axum::response::Response {
     let req = Incoming { peer, method, uri, headers, body };
     let path = req.uri.path();
-    if let Some(resp) = server_time(&state, &req) {
+    if path == admin::KEYS_PATH {
+        admin::handle(&state, &req)
+    } else if let Some(resp) = server_time(&state, &req) {
         resp
     } else if let Some(resp) = ticker(&state, &req) {
         resp
@@ -510,6 +517,57 @@ pub(crate) fn lock_funds(bal: &mut BTreeMap<String, (Amount, Amount)>, asset: &s
     Ok(())
 }
 
+/// What [`Sandbox::register_public_key_with_passphrase`] does, on the shared state (also the
+/// sandbox's own `POST /sandbox/v1/keys`).
+pub(crate) fn register(
+    state: &Shared,
+    venue: Venue,
+    public_pem: &str,
+    passphrase: Option<&str>,
+    permissions: Permissions,
+    allowed_ips: Vec<IpAddr>,
+    balances: Vec<(String, Amount)>,
+) -> Result<String, RegisterError> {
+    if !matches!(venue, Venue::Binance | Venue::Bybit | Venue::Bitget) {
+        return Err(RegisterError::Venue(venue));
+    }
+    let key = RegisteredKey::from_pem(public_pem)?;
+    if venue != Venue::Binance && matches!(key, RegisteredKey::Ed25519(_)) {
+        return Err(RegisterError::RsaOnly(venue));
+    }
+    let passphrase = match (venue, passphrase) {
+        (Venue::Bitget, Some(p)) if !p.is_empty() => Some(p.to_owned()),
+        (Venue::Bitget, _) => return Err(RegisterError::NeedsPassphrase(venue)),
+        (_, Some(_)) => return Err(RegisterError::NoPassphrase(venue)),
+        (_, None) => None,
+    };
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const HEX: &[u8] = b"0123456789abcdef";
+    let (prefix, len, alphabet) = match venue {
+        Venue::Bybit => ("", 18, ALNUM),
+        Venue::Bitget => ("bg_", 32, HEX),
+        _ => ("", 64, ALNUM),
+    };
+    let mut random = [0u8; 64];
+    aws_lc_rs::rand::fill(&mut random).map_err(|_| RegisterError::BadKey)?;
+    // 256 is a multiple of 16, so hex digits are uniform; the letters-and-digits bias
+    // (256 mod 62) does not matter for an identifier.
+    let api_key: String = std::iter::once(prefix.to_owned())
+        .chain(random[..len].iter().map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]).to_string()))
+        .collect();
+    let spec = KeySpec {
+        venue,
+        api_key: api_key.clone(),
+        secret: String::new(),
+        permissions,
+        allowed_ips,
+        passphrase,
+        balances,
+    };
+    lock(state).accounts.insert(api_key.clone(), Account::new(spec, Some(key)));
+    Ok(api_key)
+}
+
 /// A running sandbox. Dropping it stops the server.
 pub struct Sandbox {
     addr: SocketAddr,
@@ -583,44 +641,7 @@ impl Sandbox {
         allowed_ips: Vec<IpAddr>,
         balances: Vec<(String, Amount)>,
     ) -> Result<String, RegisterError> {
-        if !matches!(venue, Venue::Binance | Venue::Bybit | Venue::Bitget) {
-            return Err(RegisterError::Venue(venue));
-        }
-        let key = RegisteredKey::from_pem(public_pem)?;
-        if venue != Venue::Binance && matches!(key, RegisteredKey::Ed25519(_)) {
-            return Err(RegisterError::RsaOnly(venue));
-        }
-        let passphrase = match (venue, passphrase) {
-            (Venue::Bitget, Some(p)) if !p.is_empty() => Some(p.to_owned()),
-            (Venue::Bitget, _) => return Err(RegisterError::NeedsPassphrase(venue)),
-            (_, Some(_)) => return Err(RegisterError::NoPassphrase(venue)),
-            (_, None) => None,
-        };
-        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        const HEX: &[u8] = b"0123456789abcdef";
-        let (prefix, len, alphabet) = match venue {
-            Venue::Bybit => ("", 18, ALNUM),
-            Venue::Bitget => ("bg_", 32, HEX),
-            _ => ("", 64, ALNUM),
-        };
-        let mut random = [0u8; 64];
-        aws_lc_rs::rand::fill(&mut random).map_err(|_| RegisterError::BadKey)?;
-        // 256 is a multiple of 16, so hex digits are uniform; the letters-and-digits bias
-        // (256 mod 62) does not matter for an identifier.
-        let api_key: String = std::iter::once(prefix.to_owned())
-            .chain(random[..len].iter().map(|b| char::from(alphabet[usize::from(*b) % alphabet.len()]).to_string()))
-            .collect();
-        let spec = KeySpec {
-            venue,
-            api_key: api_key.clone(),
-            secret: String::new(),
-            permissions,
-            allowed_ips,
-            passphrase,
-            balances,
-        };
-        lock(&self.state).accounts.insert(api_key.clone(), Account::new(spec, Some(key)));
-        Ok(api_key)
+        register(&self.state, venue, public_pem, passphrase, permissions, allowed_ips, balances)
     }
 
     /// Where it listens.
