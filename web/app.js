@@ -30,8 +30,15 @@ const EXCHANGES = [
   { id: 'mexc', name: 'MEXC', fields: ['api_key', 'api_secret'], symbol: 'BTCUSDT' },
 ];
 const exchangeName = (id) => (EXCHANGES.find((e) => e.id === id) || { name: id }).name;
+// Exchanges that take keys their users generate: the key types the custody can make for
+// each (the first is the one it makes when none is asked for), and their names.
+const SELF_GENERATED = { binance: ['ed25519', 'rsa-2048'], bybit: ['rsa-2048'] };
+const KEY_TYPE_NAME = { ed25519: 'Ed25519 (recommended)', 'rsa-2048': 'RSA 2048' };
 
 const state = { me: null, credentials: [], pollTimer: null, flash: '' };
+// A key just made in the custody and waiting for the exchange's API key id: its pending
+// grants live here, in this page's memory only (never storage, the URL or the DOM).
+let custodyPending = null;
 
 // --- small helpers -------------------------------------------------------------------
 
@@ -291,15 +298,40 @@ function renderSecretFields() {
   }
 }
 
+// Whether the "let Sealgate make the key" path is chosen (and offered for this exchange).
+function custodyMode() {
+  return Boolean(SELF_GENERATED[$('exchange').value]) && $('mode-custody').checked;
+}
+
+function renderKeyMode() {
+  const types = SELF_GENERATED[$('exchange').value];
+  $('key-mode').hidden = !types;
+  const custody = custodyMode();
+  $('secret-fields').hidden = custody;
+  $('keyset-info').hidden = custody;
+  $('key-type-field').hidden = !custody;
+  for (const input of document.querySelectorAll('[data-secret-field]')) input.disabled = custody;
+  if (types) {
+    const previous = $('key-type').value;
+    $('key-type').replaceChildren(...types.map((t) => el('option', { value: t }, KEY_TYPE_NAME[t] || t)));
+    if (types.includes(previous)) $('key-type').value = previous;
+  }
+  $('seal-submit').textContent = custody ? 'Make the key' : 'Seal and save';
+  $('add-intro').hidden = custody || Boolean(custodyPending);
+}
+
 function clearSecretFields() {
   for (const input of document.querySelectorAll('[data-secret-field]')) input.value = '';
 }
 
 async function showAdd() {
   showScreen('add');
-  $('add-form').hidden = false;
+  // A key made in the custody and not yet activated: its steps, until activated or discarded.
+  $('add-form').hidden = Boolean(custodyPending);
+  $('custody-steps').hidden = !custodyPending;
   $('add-done').hidden = true;
   showError('add-error', '');
+  renderKeyMode();
   $('root-pin').textContent = rootPin() || '(none: this page cannot seal)';
 }
 
@@ -311,6 +343,7 @@ function rootPin() {
 async function submitCredential(ev) {
   ev.preventDefault();
   showError('add-error', '');
+  if (custodyMode()) return makeCustodyKey();
   const button = $('seal-submit');
   const exch = $('exchange').value;
   const ex = EXCHANGES.find((e) => e.id === exch);
@@ -364,6 +397,8 @@ async function submitCredential(ev) {
     $('label').value = '';
     $('allow-withdraw').checked = false;
     $('add-form').hidden = true;
+    $('add-done-title').textContent = 'Sealed and saved';
+    $('add-done-note').textContent = 'The secret fields were cleared. Neither this page nor the server can ever show the secret again.';
     $('add-done-text').textContent = `Your ${exchangeName(exch)} key …${created.hint} is sealed to ${roles.join(' and ')} (scope: ${created.scope.join(', ')}).`;
     $('add-done-link').href = `#/credential/${encodeURIComponent(created.id)}`;
     $('add-done').dataset.id = created.id;
@@ -378,6 +413,123 @@ async function submitCredential(ev) {
     clearSecretFields();
     button.disabled = false;
   }
+}
+
+// --- a key made in the custody ------------------------------------------------------
+
+// Step 1: the custody makes the key; the page shows its public key and the exchange's steps.
+async function makeCustodyKey() {
+  const button = $('seal-submit');
+  const exch = $('exchange').value;
+  const roles = [...document.querySelectorAll('input[name="role"]:checked')].map((i) => i.value);
+  const withdraw = $('allow-withdraw').checked;
+  if (roles.length === 0) return showError('add-error', 'Tick at least one role: Importer or Trader.');
+  if (withdraw && !roles.includes('trader')) {
+    return showError('add-error', 'Withdrawals can only be granted to the Trader role: tick Trader, or untick withdrawals.');
+  }
+  // One scope for the key: what the exchange is asked to allow, and what the grants allow.
+  const scope = ['read'];
+  if (roles.includes('trader')) scope.push('trade');
+  if (withdraw) scope.push('withdraw');
+  button.disabled = true;
+  say('Making the key in the custody…');
+  try {
+    // The owner's authority: the thumbprints of the user's passkeys, as in a sealed envelope.
+    const { passkeys } = await api('GET', '/v1/passkeys');
+    const body = { id: crypto.randomUUID(), exchange: exch, key_type: $('key-type').value, roles, scope };
+    if (passkeys.length) body.own = passkeys.map((p) => p.thumbprint);
+    const made = await api('POST', '/v1/custody-keys', body);
+    custodyPending = { made, roles, label: $('label').value.trim() };
+    renderCustodySteps(made);
+    $('add-form').hidden = true;
+    $('custody-steps').hidden = false;
+    $('add-intro').hidden = true;
+    $('custody-title').focus();
+    say(`Key made in the custody. Register its public key on ${made.steps.exchange_name || exchangeName(exch)}.`);
+  } catch (e) {
+    showError('add-error', `The key was not made: ${e.message}`);
+    say('');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function renderCustodySteps(made) {
+  const s = made.steps;
+  const name = s.exchange_name || exchangeName(made.exchange);
+  $('custody-title').textContent = `Register this public key on ${name}`;
+  const kind = { ed25519: 'an Ed25519', 'rsa-2048': 'an RSA 2048' }[made.key_type] || `a ${made.key_type}`;
+  $('custody-intro').textContent = `Sealgate made ${kind} key for ${name} in its key custody. Its private key never leaves the custody: only its public key is shown here, and it is safe to copy. Follow these steps on ${name}:`;
+  const pem = $('custody-pem');
+  pem.value = made.public_pem;
+  pem.rows = Math.min(14, made.public_pem.trim().split('\n').length + 1);
+  $('custody-page').replaceChildren(...(s.page
+    ? ['Exchange page: ', el('a', { href: s.page, target: '_blank', rel: 'noopener noreferrer', id: 'custody-page-link', text: s.page }),
+      s.menu ? ` (${s.menu})` : '']
+    : []));
+  $('custody-step-list').replaceChildren(...s.steps.map((t) => el('li', { text: t })));
+  $('custody-api-key').value = '';
+  showError('custody-error', '');
+}
+
+async function copyCustodyPem() {
+  const pem = $('custody-pem');
+  pem.focus();
+  pem.select();
+  try {
+    await navigator.clipboard.writeText(pem.value);
+    say('The public key is copied.');
+  } catch {
+    say('Copy the selected public key (Ctrl+C, or Copy from the menu).');
+  }
+}
+
+// Step 2: the exchange named the key; the signer signs its grants and the credential is stored.
+async function activateCustodyKey(ev) {
+  ev.preventDefault();
+  showError('custody-error', '');
+  if (!custodyPending) return showError('custody-error', 'No key is waiting: make a new one.');
+  const apiKey = $('custody-api-key').value.trim();
+  if (!apiKey) return showError('custody-error', 'Paste the API key id the exchange showed for this public key.');
+  if (/\s/.test(apiKey)) return showError('custody-error', 'An API key id has no spaces: paste only the id.');
+  const button = $('custody-activate-submit');
+  button.disabled = true;
+  say('Activating the key…');
+  try {
+    const { made, roles, label } = custodyPending;
+    const created = await api('POST', '/v1/custody-keys/activate', { pending: made.pending, api_key: apiKey, label });
+    custodyPending = null;
+    $('custody-api-key').value = '';
+    $('custody-pem').value = '';
+    $('label').value = '';
+    $('allow-withdraw').checked = false;
+    $('custody-steps').hidden = true;
+    $('add-done-title').textContent = 'Key active';
+    $('add-done-text').textContent = `Your ${exchangeName(created.exchange)} key …${created.hint} is active for ${roles.join(' and ')} (scope: ${created.scope.join(', ')}).`;
+    $('add-done-note').textContent = 'Its private key was made in Sealgate\'s key custody and never leaves it: requests are signed there.';
+    $('add-done-link').href = `#/credential/${encodeURIComponent(created.id)}`;
+    $('add-done').dataset.id = created.id;
+    $('add-done').hidden = false;
+    $('add-done').focus();
+    say('Activated.');
+  } catch (e) {
+    // The grants stay in memory: the user can correct the id and try again.
+    showError('custody-error', `Not activated: ${e.message}`);
+    say('');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function discardCustodyKey() {
+  const ok = await confirmDialog('Discard this key?', 'The key made in the custody will not be used. If you already registered its public key on the exchange, delete it there too.', 'Discard');
+  if (!ok) return;
+  custodyPending = null;
+  $('custody-pem').value = '';
+  $('custody-steps').hidden = true;
+  $('add-form').hidden = false;
+  renderKeyMode();
+  say('Discarded. Nothing was stored.');
 }
 
 // --- credential detail ---------------------------------------------------------------
@@ -856,8 +1008,16 @@ async function removePasskey(p) {
 function start() {
   $('exchange').replaceChildren(...EXCHANGES.map((e) => el('option', { value: e.id }, e.name)));
   renderSecretFields();
-  $('exchange').addEventListener('change', renderSecretFields);
+  renderKeyMode();
+  $('exchange').addEventListener('change', () => {
+    renderSecretFields();
+    renderKeyMode();
+  });
+  for (const r of document.querySelectorAll('input[name="key-mode"]')) r.addEventListener('change', renderKeyMode);
   $('add-form').addEventListener('submit', submitCredential);
+  $('custody-activate-form').addEventListener('submit', activateCustodyKey);
+  $('custody-copy').addEventListener('click', copyCustodyPem);
+  $('custody-discard').addEventListener('click', discardCustodyKey);
   $('order-form').addEventListener('submit', submitOrder);
   $('order-credential').addEventListener('change', setDefaultSymbol);
   $('order-type').addEventListener('change', () => {
