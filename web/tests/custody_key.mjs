@@ -41,14 +41,23 @@ const browser = await chromium.launch({
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
-// Every request the page made and every answer it got, bodies included.
+// Every request the page made and every answer it got, bodies included. Each record's
+// promise never rejects: one still in flight when the browser closes (the portfolio's
+// polling) must not end the script with an unhandled rejection.
 const requests = [];
 const responses = [];
+const settled = async (f) => {
+  try {
+    return await f();
+  } catch (e) {
+    return { unreadable: String(e && e.message) };
+  }
+};
 context.on('request', (r) => {
-  requests.push((async () => ({ method: r.method(), url: r.url(), headers: await r.allHeaders(), body: r.postData() }))());
+  requests.push(settled(async () => ({ method: r.method(), url: r.url(), headers: await r.allHeaders(), body: r.postData() })));
 });
 context.on('response', (r) => {
-  responses.push((async () => {
+  responses.push(settled(async () => {
     let body = null;
     try {
       body = await r.text();
@@ -56,7 +65,7 @@ context.on('response', (r) => {
       body = null; // a redirect, or a response whose body is gone
     }
     return { status: r.status(), url: r.url(), headers: await r.allHeaders(), body };
-  })());
+  }));
 });
 const page = await context.newPage();
 const consoleLines = [];
@@ -108,6 +117,19 @@ try {
   await page.click('#seal-submit');
   await page.locator('#add-error').filter({ hasText: 'Tick at least one role' }).waitFor();
 
+  // A key made and then discarded: the form comes back, nothing is stored.
+  await page.setChecked('#role-importer', true);
+  await page.click('#seal-submit');
+  await visible('#custody-steps');
+  const discardedPem = await page.inputValue('#custody-pem');
+  await page.click('#custody-discard');
+  await visible('#confirm');
+  await page.click('#confirm-ok');
+  await visible('#add-form');
+  check(await page.locator('#custody-steps').isHidden(), 'the discarded key\'s steps are gone');
+  check((await page.inputValue('#custody-pem')) === '', 'the discarded public key is cleared');
+  check(await page.isChecked('#mode-custody'), 'the custody path stays chosen');
+
   // 3. Make a Binance Ed25519 key for Importer and Trader, no withdrawals.
   await page.selectOption('#key-type', 'ed25519');
   await page.fill('#label', 'custody');
@@ -120,6 +142,7 @@ try {
   check(await page.locator('#add-form').isHidden(), 'the form gives way to the steps');
   const pem = await page.inputValue('#custody-pem');
   check(/^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?$/.test(pem), `a public key PEM: ${pem}`);
+  check(pem !== discardedPem, 'a new key, not the discarded one');
   check(await page.locator('#custody-pem').evaluate((t) => t.readOnly), 'the public key box is read-only');
   const pageLink = await page.locator('#custody-page-link').getAttribute('href');
   check(/^https:\/\/[^/]*binance\.com\//.test(pageLink), `the exchange's key page: ${pageLink}`);
@@ -135,7 +158,10 @@ try {
   await shot('02-custody-steps');
 
   // The pending grants are in this page's memory only: not in storage, the URL or the DOM.
-  const made = JSON.parse((await Promise.all(responses)).find((r) => r.url.endsWith('/v1/custody-keys')).body);
+  const makes = (await Promise.all(responses)).filter((r) => r.url?.endsWith('/v1/custody-keys'));
+  check(makes.length === 2 && makes.every((r) => r.status === 201), `two keys made: ${makes.map((r) => r.status)}`);
+  const discarded = JSON.parse(makes[0].body);
+  const made = JSON.parse(makes[1].body);
   check(made.pending.length === 2 && made.public_pem === pem, 'two pending grants; the PEM shown is the one made');
   const kept = await page.evaluate(() => [JSON.stringify({ ...localStorage }), JSON.stringify({ ...sessionStorage }),
     document.cookie, location.href, document.documentElement.outerHTML].join('\n'));
@@ -239,18 +265,23 @@ try {
   check(cspErrors.length === 0, `no CSP violations: ${cspErrors}`);
   const sent = await Promise.all(requests);
   const got = await Promise.all(responses);
+  for (const r of [...sent, ...got]) check(!r.unreadable, `a recorded request or response is unreadable: ${r.unreadable}`);
   for (const r of sent) {
     check(!`${r.url}\n${JSON.stringify(r.headers)}\n${r.body ?? ''}`.includes(FORBIDDEN), `${FORBIDDEN} in ${r.method} ${r.url}`);
     check(new URL(r.url).origin === new URL(BASE).origin, `a request left the origin: ${r.url}`);
   }
   for (const r of got) check(!`${JSON.stringify(r.headers)}\n${r.body ?? ''}`.includes(FORBIDDEN), `${FORBIDDEN} in the answer of ${r.url}`);
   const posts = sent.filter((r) => r.method === 'POST' && new URL(r.url).pathname.startsWith('/v1/custody-keys'));
-  check(posts.length === 3, `one key made, one activation refused (routed), one made: ${posts.map((p) => p.url)}`);
-  const createBody = JSON.parse(posts[0].body);
-  check(JSON.stringify(Object.keys(createBody).sort()) === '["exchange","id","key_type","roles","scope"]', `create body: ${posts[0].body}`);
-  check(JSON.stringify(createBody.scope) === '["read","trade"]' && JSON.stringify(createBody.roles) === '["importer","trader"]', posts[0].body);
+  check(posts.length === 4, `two keys made, one activation refused (routed), one activated: ${posts.map((p) => p.url)}`);
+  const createBody = JSON.parse(posts[1].body);
+  check(JSON.stringify(Object.keys(createBody).sort()) === '["exchange","id","key_type","roles","scope"]', `create body: ${posts[1].body}`);
+  check(JSON.stringify(createBody.scope) === '["read","trade"]' && JSON.stringify(createBody.roles) === '["importer","trader"]', posts[1].body);
+  // The discarded key: importer only, so read only; its credential was never stored.
+  check(JSON.stringify(JSON.parse(posts[0].body).scope) === '["read"]', posts[0].body);
+  const listed = await page.evaluate(async () => (await fetch('/v1/credentials', { credentials: 'same-origin' })).json());
+  check(listed.credentials.length === 1 && !listed.credentials.some((c) => c.id === discarded.id), `only the activated key is stored: ${JSON.stringify(listed)}`);
   for (const p of posts) check(p.headers['x-csrf-token'], `${p.url} carries the CSRF header`);
-  const activateBody = JSON.parse(posts[2].body);
+  const activateBody = JSON.parse(posts[3].body);
   check(JSON.stringify(activateBody.pending) === JSON.stringify(made.pending) && activateBody.api_key === apiKey, 'the grants and id sent back');
   check(sent.every((r) => !new URL(r.url).pathname.startsWith('/v1/credentials') || r.method !== 'POST'), 'nothing was sealed or posted to /v1/credentials');
   writeFileSync(join(ART, 'requests.json'), JSON.stringify(sent, null, 2));

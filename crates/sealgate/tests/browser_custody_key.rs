@@ -4,7 +4,8 @@
 //!
 //! The test starts an empty Binance sandbox and `sealgate serve` pointed at it, and runs
 //! `web/tests/custody_key.mjs`: sign in with the printed link, choose "Let Sealgate make the
-//! key", make a Binance Ed25519 key for the Importer and the Trader, copy the public key
+//! key" (offered for Binance and Bybit only), make a key and discard it (nothing is stored),
+//! make a Binance Ed25519 key for the Importer and the Trader, copy the public key
 //! the page shows, register it at the sandbox over HTTP (`POST /sandbox/v1/keys`, as the user
 //! would on Binance's key page), paste back the API key id (after one refusal the page must
 //! show), see the credential in the list, wait for the import to show the sandbox account
