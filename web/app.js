@@ -439,7 +439,7 @@ async function makeCustodyKey() {
     const body = { id: crypto.randomUUID(), exchange: exch, key_type: $('key-type').value, roles, scope };
     if (passkeys.length) body.own = passkeys.map((p) => p.thumbprint);
     const made = await api('POST', '/v1/custody-keys', body);
-    custodyPending = { made, roles, label: $('label').value.trim() };
+    custodyPending = { made, roles, label: $('label').value.trim(), own: Boolean(body.own) };
     renderCustodySteps(made);
     $('add-form').hidden = true;
     $('custody-steps').hidden = false;
@@ -496,8 +496,17 @@ async function activateCustodyKey(ev) {
   button.disabled = true;
   say('Activating the key…');
   try {
-    const { made, roles, label } = custodyPending;
-    const created = await api('POST', '/v1/custody-keys/activate', { pending: made.pending, api_key: apiKey, label });
+    const { made, roles, label, own } = custodyPending;
+    const body = { pending: made.pending, api_key: apiKey, label };
+    if (own) {
+      // The key names the user's passkeys: one of them approves exactly these terms.
+      const start = await api('POST', '/v1/custody-keys/approval', { pending: made.pending, api_key: apiKey });
+      const g = JSON.parse(start.statement).grant;
+      const ok = await confirmDialog('Approve with your passkey?', `Grant this ${exchangeName(g.exch)} key (API key id ${g.api_key}) to ${g.roles.join(' and ')}, for ${g.scope.join(', ')}. Your passkey signs exactly this.`, 'Approve');
+      if (!ok) throw new Error('not approved: nothing was stored.');
+      body.approval = { statement: start.statement, credential: await approve(start.options) };
+    }
+    const created = await api('POST', '/v1/custody-keys/activate', body);
     custodyPending = null;
     $('custody-api-key').value = '';
     $('custody-pem').value = '';
@@ -522,14 +531,19 @@ async function activateCustodyKey(ev) {
 }
 
 async function discardCustodyKey() {
-  const ok = await confirmDialog('Discard this key?', 'The key made in the custody will not be used. If you already registered its public key on the exchange, delete it there too.', 'Discard');
+  const ok = await confirmDialog('Discard this key?', 'The key made in the custody is destroyed there. If you already registered its public key on the exchange, delete it there too.', 'Discard');
   if (!ok) return;
+  try {
+    await api('POST', '/v1/custody-keys/discard', { pending: custodyPending.made.pending });
+  } catch (e) {
+    return showError('custody-error', `Not discarded: ${e.message}`);
+  }
   custodyPending = null;
   $('custody-pem').value = '';
   $('custody-steps').hidden = true;
   $('add-form').hidden = false;
   renderKeyMode();
-  say('Discarded. Nothing was stored.');
+  say('Discarded: the key is destroyed and nothing was stored.');
 }
 
 // --- credential detail ---------------------------------------------------------------

@@ -271,7 +271,10 @@ try {
     check(new URL(r.url).origin === new URL(BASE).origin, `a request left the origin: ${r.url}`);
   }
   for (const r of got) check(!`${JSON.stringify(r.headers)}\n${r.body ?? ''}`.includes(FORBIDDEN), `${FORBIDDEN} in the answer of ${r.url}`);
-  const posts = sent.filter((r) => r.method === 'POST' && new URL(r.url).pathname.startsWith('/v1/custody-keys'));
+  const keyPosts = sent.filter((r) => r.method === 'POST' && new URL(r.url).pathname.startsWith('/v1/custody-keys'));
+  const discards = keyPosts.filter((r) => new URL(r.url).pathname === '/v1/custody-keys/discard');
+  check(discards.length === 1 && JSON.stringify(JSON.parse(discards[0].body).pending) === JSON.stringify(discarded.pending), `the discarded key was destroyed through the api: ${discards.map((d) => d.body)}`);
+  const posts = keyPosts.filter((r) => !discards.includes(r));
   check(posts.length === 4, `two keys made, one activation refused (routed), one activated: ${posts.map((p) => p.url)}`);
   const createBody = JSON.parse(posts[1].body);
   check(JSON.stringify(Object.keys(createBody).sort()) === '["exchange","id","key_type","roles","scope"]', `create body: ${posts[1].body}`);

@@ -69,6 +69,15 @@ impl std::fmt::Debug for ActivateCustodyKey {
     }
 }
 
+/// Body of `POST /v1/custody-keys/discard`: a key made and never activated, abandoned.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardCustodyKey {
+    /// The pending grants `POST /v1/custody-keys` answered with.
+    #[schema(min_items = 1, max_items = 2)]
+    pub pending: Vec<String>,
+}
+
 /// Body of `POST /v1/custody-keys/approval`: what the owner's passkey is to approve.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

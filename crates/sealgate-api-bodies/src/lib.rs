@@ -22,7 +22,8 @@ pub use credential::{
     ApprovalIn, CreateCredential, EnvelopeIn, LimitsIn, MAX_LABEL, RateIn, RoleName, check_create, check_limits,
 };
 pub use custody_key::{
-    ActivateCustodyKey, CreateCustodyKey, StartCustodyKeyApproval, check_activate, check_create_custody_key,
+    ActivateCustodyKey, CreateCustodyKey, DiscardCustodyKey, StartCustodyKeyApproval, check_activate,
+    check_create_custody_key,
 };
 pub use order::{CheckedOrder, OrderRequest, OrderSide, OrderType, check_order};
 

@@ -256,6 +256,7 @@ fn table() -> Table<ApiState> {
         .add::<__path_create_credential, _, _>(create_credential)
         .add::<crate::custody_key_api::__path_create_custody_key, _, _>(crate::custody_key_api::create_custody_key)
         .add::<crate::custody_key_api::__path_activate_custody_key, _, _>(crate::custody_key_api::activate_custody_key)
+        .add::<crate::custody_key_api::__path_discard_custody_key, _, _>(crate::custody_key_api::discard_custody_key)
         .add::<crate::custody_key_api::__path_start_custody_key_approval, _, _>(
             crate::custody_key_api::start_custody_key_approval,
         )
@@ -1591,6 +1592,7 @@ pub fn service_openapi_document() -> Value {
     crate::custody_key_api::create_custody_key,
     crate::custody_key_api::activate_custody_key,
     crate::custody_key_api::start_custody_key_approval,
+    crate::custody_key_api::discard_custody_key,
     list_credentials,
     show_credential,
     delete_credential,

@@ -14,7 +14,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use sealgate_api_bodies::{
-    ActivateCustodyKey, CreateCustodyKey, StartCustodyKeyApproval, check_activate, check_create_custody_key,
+    ActivateCustodyKey, CreateCustodyKey, DiscardCustodyKey, StartCustodyKeyApproval, check_activate,
+    check_create_custody_key,
 };
 use sealgate_audit::Action;
 use sealgate_custody::ExchangeKeyType;
@@ -310,6 +311,24 @@ pub(crate) async fn start_custody_key_approval(
         options,
         loosens: true,
     }))
+}
+
+/// Destroy a key made in the custody and never activated (the owner changed their mind).
+#[utoipa::path(post, path = "/v1/custody-keys/discard", tag = "api", security(("session" = []), ("bearer" = [])),
+    request_body = DiscardCustodyKey,
+    responses((status = 204, description = "the key is destroyed"),
+              (status = 400, description = "the grants are not the caller's pending ones, or the key is active", body = ErrorBody),
+              (status = 503, description = "the custody or the audit log is unavailable", body = ErrorBody)))]
+pub(crate) async fn discard_custody_key(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    JsonObject(req): JsonObject<DiscardCustodyKey>,
+) -> ApiResult<StatusCode> {
+    if req.pending.is_empty() || req.pending.len() > 2 || req.pending.iter().any(|g| g.len() > 8 * 1024) {
+        return Err(ApiError::bad("pending: the one or two grants the key was made with"));
+    }
+    signer(&s)?.discard_held_key(&user.id, &req.pending).await.map_err(signer_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// After a credential's deletion: destroys the custody key its grants named (the deletion

@@ -1137,6 +1137,7 @@ fn expected(method: &str, path: &str) -> (u16, u16, u16) {
         | ("POST", "/v1/custody-keys")
         | ("POST", "/v1/custody-keys/activate")
         | ("POST", "/v1/custody-keys/approval")
+        | ("POST", "/v1/custody-keys/discard")
         | ("POST", "/v1/notifications/email")
         | ("POST", "/v1/notifications/webhooks") => (415, 415, 401),
         // The matrix names a credential id, which is no endpoint of anyone's.

@@ -71,6 +71,26 @@ async fn a_key_born_in_the_custody_trades_and_a_database_writer_cannot_widen_it(
         assert!(steps.iter().any(|s| s.as_str().is_some_and(|s| s.contains("Self-generated"))), "{steps:?}");
         assert_eq!(made["steps"]["page"], "https://www.binance.com/en/my/settings/api-management");
 
+        // A key made and abandoned is destroyed on the owner's word alone (not bob's).
+        let (st, spare) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys",
+                Some(json!({"id": "spare", "exchange": "bybit",
+                "roles": ["importer"], "scope": ["read"]})),
+            )
+            .await;
+        assert_eq!((st, spare["key_type"].as_str()), (201, Some("rsa-2048")), "{spare}");
+        let spare_id = spare["key_id"].as_str().expect("id").to_owned();
+        let (st, e) =
+            api.call(&bob, "POST", "/v1/custody-keys/discard", Some(json!({"pending": spare["pending"]}))).await;
+        assert_eq!(st, 400, "{e}");
+        let (st, e) =
+            api.call(&alice, "POST", "/v1/custody-keys/discard", Some(json!({"pending": spare["pending"]}))).await;
+        assert_eq!(st, 204, "{e}");
+        assert_eq!(world.custody.exchange_key(&spare_id).await.expect("read"), None);
+
         // Not a key for an exchange that makes its own secrets, nor a type it refuses.
         let (st, e) = api
             .call(
@@ -215,6 +235,9 @@ async fn a_key_born_in_the_custody_trades_and_a_database_writer_cannot_widen_it(
         // 7. Deleting the credential destroys the key; its pending grants bind nothing more.
         let key_id = made["key_id"].as_str().expect("key id").to_owned();
         assert!(world.custody.exchange_keys().await.expect("keys").iter().any(|k| k.id == key_id));
+        // An active key is not discarded: its credential is deleted instead.
+        let (st, e) = api.call(&alice, "POST", "/v1/custody-keys/discard", Some(json!({"pending": pending}))).await;
+        assert_eq!(st, 400, "{e}");
         let (st, body) = api.call(&alice, "DELETE", "/v1/credentials/held-1", None).await;
         assert_eq!(st, 200, "{body}");
         assert!(

@@ -233,9 +233,11 @@ impl Signer {
         &self,
         owner: &str,
         pending: &[String],
-        api_key: &str,
+        api_key: Option<&str>,
     ) -> Result<(Grant, Vec<Role>), SignerCallError> {
-        grant::check_api_key(api_key).map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        if let Some(k) = api_key {
+            grant::check_api_key(k).map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        }
         let pin = self.root_pin().await?;
         let now = crate::now_ms() / 1000;
         let mut first: Option<Grant> = None;
@@ -275,7 +277,7 @@ impl Signer {
                 ));
             }
         }
-        g.api_key = Some(api_key.to_owned());
+        g.api_key = api_key.map(str::to_owned);
         Ok((g, roles))
     }
 
@@ -288,7 +290,7 @@ impl Signer {
         pending: &[String],
         api_key: &str,
     ) -> Result<(String, sealgate_authority::GrantTerms, Vec<String>), SignerCallError> {
-        let (g, mut roles) = self.check_pending(owner, pending, api_key).await?;
+        let (g, mut roles) = self.check_pending(owner, pending, Some(api_key)).await?;
         roles.sort();
         let roles: Vec<&str> = roles.iter().map(|r| r.name()).collect();
         let scope: Vec<&str> = g.scope.classes().iter().map(|c| c.name()).collect();
@@ -307,7 +309,7 @@ impl Signer {
         api_key: &str,
         approval: Option<Value>,
     ) -> Result<ActiveGrants, SignerCallError> {
-        let (mut g, roles) = self.check_pending(owner, pending, api_key).await?;
+        let (mut g, roles) = self.check_pending(owner, pending, Some(api_key)).await?;
         let now = crate::now_ms() / 1000;
         g.iat = now;
         // Where the owner named passkeys, one of them approves exactly these terms.
@@ -343,6 +345,22 @@ impl Signer {
             grants.push((role, jws));
         }
         Ok(ActiveGrants { grant: g, grants })
+    }
+
+    /// Destroys the key `pending` (grants `owner` was given and never activated) name: the
+    /// owner abandoned it. A key whose credential is stored is refused (delete that).
+    pub async fn discard_held_key(&self, owner: &str, pending: &[String]) -> Result<String, SignerCallError> {
+        let (g, _) = self.check_pending(owner, pending, None).await?;
+        let stored = self.store.owner_envelopes(owner, &g.cid).await.map_err(store_err)?;
+        if stored.iter().any(|e| e.kid == g.key) {
+            return Err(SignerCallError::BadRequest("this key is active: delete its credential instead".into()));
+        }
+        self.custody.destroy_exchange_key(&g.key).await.map_err(|e| custody_refused("destroy the key", &e))?;
+        let detail = json!({"exchange": g.exch, "key": g.key, "discarded": true});
+        let event =
+            AuditEvent::new(format!("user:{owner}"), other_action(EXCHANGE_KEY_DESTROYED)?, g.cid.as_str(), detail);
+        self.record(event.owner(owner)).await?;
+        Ok(g.key)
     }
 
     /// Destroys the custody key `grants` name, once its credential is gone: each grant must
