@@ -65,6 +65,10 @@ enum Command {
     /// Breach response: freeze, rotate, re-wrap, tell every affected user, report.
     #[command(subcommand)]
     Incident(crate::incident_cmd::IncidentCommand),
+    /// A credential whose exchange key is made in the key custody and never leaves it
+    /// (Binance, Bybit): make the key, register its public key, activate.
+    #[command(subcommand)]
+    CustodyKey(crate::custody_key_cmd::CustodyKeyCommand),
     /// Users' passkeys: list them; reset them all (the recovery when every one is lost).
     #[command(subcommand)]
     Passkeys(crate::passkeys_cmd::PasskeysCommand),
@@ -197,6 +201,7 @@ pub fn run(cli: Cli, out: &mut Vec<u8>) -> anyhow::Result<()> {
         Command::Incident(c) => crate::incident_cmd::run(c, out),
         Command::Sandbox(a) => crate::sandbox_cmd::run(a),
         Command::LoginLink(a) => crate::login_cmd::run(a, out),
+        Command::CustodyKey(c) => crate::custody_key_cmd::run(c, out),
         Command::Agent(c) => crate::agent_cmd::run(c, out),
         Command::Passkeys(c) => crate::passkeys_cmd::run(c, out),
         Command::Keygen(a) => keygen(&a, out),
@@ -362,7 +367,7 @@ fn keygen(a: &KeygenArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
 }
 
 /// Create `path` (never overwrite), write, fsync.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -12,6 +12,7 @@ mod admin_cmd;
 mod agent_cmd;
 mod audit_cmd;
 mod cmd;
+mod custody_key_cmd;
 mod exchange_cmd;
 mod incident_cmd;
 mod keys_cmd;
