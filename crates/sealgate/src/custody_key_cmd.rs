@@ -78,7 +78,7 @@ pub struct CreateArgs {
     #[arg(long)]
     id: Option<String>,
     /// A label for display.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     label: String,
     /// Write the pending grants to this file (mode 0600, never overwritten) and stop;
     /// `sealgate custody-key activate --pending FILE` finishes later.
@@ -579,5 +579,64 @@ fn refusal(status: reqwest::StatusCode, body: &[u8]) -> String {
     match message {
         Some(m) => format!("the api refused ({}): {}", status.as_u16(), m.chars().take(500).collect::<String>()),
         None => format!("the api answered {status} without an error message"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn made(pem: &str) -> Value {
+        json!({"id": "c1", "exchange": "binance", "key_id": "xk-1", "key_type": "ed25519", "public_pem": pem,
+            "pending": ["g1"], "steps": {"exchange_name": "Binance", "page": "https://example.test/api",
+            "menu": "Account > API", "steps": ["one", "two"]}})
+    }
+
+    #[test]
+    fn only_a_public_key_is_printed() {
+        let public = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n";
+        let text = Made::parse(&made(public)).expect("a public key").render();
+        assert!(text.contains("  1. one\n  2. two\n"), "{text}");
+        assert!(text.find("  2. two").expect("steps") < text.find("BEGIN PUBLIC KEY").expect("pem"), "{text}");
+        for bad in [
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAw\n-----END PRIVATE KEY-----",
+            "-----BEGIN PUBLIC KEY-----\n-----BEGIN PRIVATE KEY-----\n-----END PUBLIC KEY-----",
+            "not a key",
+        ] {
+            assert!(Made::parse(&made(bad)).is_err(), "{bad}");
+        }
+        let mut missing = made(public);
+        missing["steps"]["steps"] = json!([1]);
+        assert!(Made::parse(&missing).is_err());
+    }
+
+    #[test]
+    fn api_key_ids_and_api_urls() {
+        assert_eq!(clean_api_key("  AbC123 \n").expect("key"), "AbC123");
+        for empty in ["", " ", "\n", " \t \r\n"] {
+            assert!(clean_api_key(empty).is_err(), "{empty:?}");
+        }
+        assert_eq!(api_base("http://127.0.0.1:8787/").expect("url"), "http://127.0.0.1:8787");
+        assert_eq!(api_base("https://sealgate.example/base").expect("url"), "https://sealgate.example/base");
+        for bad in ["127.0.0.1:8787", "ftp://host", "http://host/?token=x", "not a url"] {
+            assert!(api_base(bad).is_err(), "{bad}");
+        }
+        let loopback = |u: &str| is_loopback(&reqwest::Url::parse(u).expect("url"));
+        assert!(loopback("http://127.0.0.1:1") && loopback("http://[::1]:1") && loopback("http://localhost"));
+        assert!(!loopback("http://10.0.0.1") && !loopback("http://sealgate.example"));
+    }
+
+    #[test]
+    fn exchanges_and_key_types() {
+        assert!(check_exchange("binance", None).is_ok());
+        assert!(check_exchange("binance", Some("ed25519")).is_ok());
+        assert!(check_exchange("bybit", Some("rsa-2048")).is_ok());
+        let e = check_exchange("bybit", Some("ed25519")).expect_err("bybit takes RSA only").to_string();
+        assert!(e.contains("rsa-2048"), "{e}");
+        let e = check_exchange("kraken", None).expect_err("kraken").to_string();
+        assert!(e.contains("binance, bybit") && !e.contains("bitget"), "{e}");
+        assert!(check_label("a label").is_ok());
+        assert!(check_label("bad\u{7}label").is_err());
+        assert!(check_label(&"x".repeat(500)).is_err());
     }
 }

@@ -3,10 +3,10 @@
 //! keeps the pending grants in a 0600 file; the public key is registered at the sandbox;
 //! `activate` stores the credential with the API key id the sandbox gave and deletes the
 //! file; the importer then brings the sandbox balances into the portfolio, signing through
-//! the custody. The interactive form reads the API key id on stdin. Refusals: an exchange
-//! that takes no such key, an empty API key id, an api that is not there, a bearer token the
-//! api does not take, a pending file that exists. No output, log line or file written holds a
-//! private key.
+//! the custody. The interactive form reads the API key id on stdin; a Bybit key (RSA) goes
+//! the same way. Refusals: an exchange that takes no such key, an empty API key id, an api
+//! that is not there, a bearer token the api does not take, a pending file that exists. No
+//! output, log line or file written holds a private key.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -153,6 +153,7 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
             .args(["serve", "--listen", "127.0.0.1:0", "--service-listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .args(["--exchange-url", &format!("binance=http://{}", sandbox.addr())])
+            .args(["--exchange-url", &format!("bybit=http://{}", sandbox.addr())])
             .env("SEALGATE_LOG", "info"),
     );
     let up = serve.wait_for("serve listening", Duration::from_secs(60), ServeListening::from_logs).await;
@@ -371,11 +372,60 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
     seen.add("empty stderr", &err);
     assert!(!ok && err.contains("the API key id is empty"), "{err}");
     assert!(!out.contains("credential stored"), "{out}");
+
+    // --- Bybit: an RSA key (its only kind) and Bybit's own steps.
+    let bybit_pending = dir.path().join("bybit.json");
+    let bybit_s = bybit_pending.to_str().expect("utf-8").to_owned();
+    let (ok, out, err) = cli(
+        &mut seen,
+        &create(&[
+            "--exchange",
+            "bybit",
+            "--roles",
+            "trader",
+            "--scope",
+            "read,trade",
+            "--id",
+            "cli-bybit",
+            "--pending-out",
+            &bybit_s,
+        ]),
+    )
+    .await;
+    assert!(ok, "bybit create: {err}");
+    assert!(out.contains("rsa-2048") && out.contains("Self-generated API Keys"), "{out}");
+    let bybit_key =
+        sandbox.register_public_key(Venue::Bybit, &pem_in(&out), ALL, vec![], balances()).expect("register bybit");
+    let (ok, out, err) = cli(
+        &mut seen,
+        &[
+            "custody-key",
+            "activate",
+            "--data-dir",
+            &data_s,
+            "--api",
+            &base,
+            "--pending",
+            &bybit_s,
+            "--api-key",
+            &bybit_key,
+            "--label",
+            "bybit via CLI",
+        ],
+    )
+    .await;
+    assert!(ok, "bybit activate: {err}");
+    assert!(out.contains("exchange: bybit") && out.contains("label:    bybit via CLI"), "{out}");
+    assert!(!bybit_pending.exists());
+
     let list = get(&base, &cookie, "/v1/credentials").await;
     let ids: Vec<&str> =
         list["credentials"].as_array().expect("list").iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids.len(), 2, "{list}");
-    assert!(ids.contains(&"cli-held-1") && ids.contains(&"cli-held-2") && !ids.contains(&"cli-held-3"), "{list}");
+    assert_eq!(ids.len(), 3, "{list}");
+    for id in ["cli-held-1", "cli-held-2", "cli-bybit"] {
+        assert!(ids.contains(&id), "{id}: {list}");
+    }
+    assert!(!ids.contains(&"cli-held-3"), "{list}");
 
     // --- No private key anywhere the test could see (the public ones, yes).
     seen.add("serve logs", &serve.logs());
