@@ -254,6 +254,9 @@ fn clean_api_key(raw: &str) -> anyhow::Result<String> {
     if key.is_empty() {
         bail!("the API key id is empty: copy it from the exchange's API management page");
     }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!("the API key id has spaces or other characters no exchange puts in one: copy it exactly");
+    }
     Ok(key.to_owned())
 }
 
@@ -613,6 +616,7 @@ mod tests {
     #[test]
     fn api_key_ids_and_api_urls() {
         assert_eq!(clean_api_key("  AbC123 \n").expect("key"), "AbC123");
+        assert!(clean_api_key("has space").is_err() && clean_api_key("caf\u{e9}").is_err());
         for empty in ["", " ", "\n", " \t \r\n"] {
             assert!(clean_api_key(empty).is_err(), "{empty:?}");
         }
