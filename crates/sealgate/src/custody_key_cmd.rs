@@ -133,55 +133,49 @@ async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     }
 
     let api = Api::sign_in(&a.conn).await?;
-    let result = async {
-        let made = api.post("/v1/custody-keys", &body, "making the key").await?;
-        let made = Made::parse(&made)?;
-        let text = made.render();
-        match &a.pending_out {
-            Some(path) => {
-                out.extend_from_slice(text.as_bytes());
-                let file = json!({
-                    "kind": PENDING_KIND,
-                    "api": api.base,
-                    "id": made.id,
-                    "exchange": made.exchange,
-                    "key_id": made.key_id,
-                    "key_type": made.key_type,
-                    "label": a.label,
-                    "pending": made.pending,
-                });
-                let bytes = serde_json::to_vec_pretty(&file)?;
-                crate::cmd::write_new(path, &bytes, 0o600).context(
-                    "the key was made but its pending grants were not kept: make a new one with another --id",
-                )?;
-                writeln!(
-                    out,
-                    "\nThe pending grants are in {}. Once the exchange shows the API key id, run:\n  \
-                     sealgate custody-key activate {} --pending {} --api-key <API key id>",
-                    path.display(),
-                    a.conn.flags(),
-                    path.display()
-                )?;
-                Ok(())
-            }
-            None => {
-                // The owner needs the public key before the exchange can name it: printed now.
-                let mut stdout = std::io::stdout().lock();
-                stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("stdout")?;
-                drop(stdout);
-                let api_key = prompt_api_key()
-                    .context("the key is made but not activated; run create again (a new key) and register that one")?;
-                let body = json!({"pending": made.pending, "api_key": api_key, "label": a.label});
-                let cred = activate_body(&api, &body).await?;
-                writeln!(out)?;
-                render_credential(&cred, out)?;
-                Ok(())
-            }
-        }
-    }
-    .await;
+    let made = api.post("/v1/custody-keys", &body, "making the key").await;
     api.sign_out().await;
-    result
+    let made = Made::parse(&made?)?;
+    let text = made.render();
+    let Some(path) = &a.pending_out else {
+        // The owner needs the public key before the exchange can name it: printed now.
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("stdout")?;
+        drop(stdout);
+        let api_key = prompt_api_key()
+            .context("the key is made but not activated; run create again (a new key) and register that one")?;
+        // Registering the key at the exchange can outlast a session's idle time (and a
+        // bearer token's life): a new sign-in for the activation.
+        let body = json!({"pending": made.pending, "api_key": api_key, "label": a.label});
+        let api = Api::sign_in(&a.conn).await?;
+        let cred = activate_body(&api, &body).await;
+        api.sign_out().await;
+        writeln!(out)?;
+        return render_credential(&cred?, out);
+    };
+    out.extend_from_slice(text.as_bytes());
+    let file = json!({
+        "kind": PENDING_KIND,
+        "api": api.base,
+        "id": made.id,
+        "exchange": made.exchange,
+        "key_id": made.key_id,
+        "key_type": made.key_type,
+        "label": a.label,
+        "pending": made.pending,
+    });
+    let bytes = serde_json::to_vec_pretty(&file)?;
+    crate::cmd::write_new(path, &bytes, 0o600)
+        .context("the key was made but its pending grants were not kept: make a new one with another --id")?;
+    writeln!(
+        out,
+        "\nThe pending grants are in {}. Once the exchange shows the API key id, run:\n  \
+         sealgate custody-key activate {} --pending {} --api-key <API key id>",
+        path.display(),
+        a.conn.flags(),
+        path.display()
+    )?;
+    Ok(())
 }
 
 async fn activate(a: ActivateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
