@@ -232,9 +232,10 @@ fn check_exchange(exchange: &str, key_type: Option<&str>) -> anyhow::Result<()> 
 }
 
 fn check_label(label: &str) -> anyhow::Result<()> {
-    // The api's rule, checked with a stand-in grant and key id.
-    let probe =
-        sealgate_api_bodies::ActivateCustodyKey { pending: vec!["g".into()], api_key: "k".into(), label: label.into() };
+    // The api's rule, checked on a body with a stand-in grant and key id.
+    let probe: sealgate_api_bodies::ActivateCustodyKey =
+        serde_json::from_value(json!({"pending": ["g"], "api_key": "k", "label": label}))
+            .map_err(|e| anyhow::anyhow!("--label: {e}"))?;
     sealgate_api_bodies::check_activate(&probe).map_err(|e| anyhow::anyhow!("--label: {e}"))
 }
 
