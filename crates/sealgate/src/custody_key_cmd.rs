@@ -142,8 +142,13 @@ async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("stdout")?;
         drop(stdout);
-        let api_key = prompt_api_key()
-            .context("the key is made but not activated; run create again (a new key) and register that one")?;
+        let api_key = match prompt_api_key() {
+            Ok(k) => k,
+            Err(e) => {
+                let fate = discard(&a.conn, &made.pending).await;
+                return Err(e.context(format!("the key was made but not activated, and {fate}; run create again")));
+            }
+        };
         // Registering the key at the exchange can outlast a session's idle time (and a
         // bearer token's life): a new sign-in for the activation.
         let body = json!({"pending": made.pending, "api_key": api_key, "label": a.label});
@@ -165,8 +170,10 @@ async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         "pending": made.pending,
     });
     let bytes = serde_json::to_vec_pretty(&file)?;
-    crate::cmd::write_new(path, &bytes, 0o600)
-        .context("the key was made but its pending grants were not kept: make a new one with another --id")?;
+    if let Err(e) = crate::cmd::write_new(path, &bytes, 0o600) {
+        let fate = discard(&a.conn, &made.pending).await;
+        return Err(e.context(format!("the key was made but its pending grants were not kept, and {fate}")));
+    }
     writeln!(
         out,
         "\nThe pending grants are in {}. Once the exchange shows the API key id, run:\n  \
@@ -176,6 +183,21 @@ async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         path.display()
     )?;
     Ok(())
+}
+
+/// Destroys a key made and abandoned (by its pending grants, `POST /v1/custody-keys/discard`);
+/// what became of it, for the error that follows.
+async fn discard(conn: &Connection, pending: &[String]) -> String {
+    let api = match Api::sign_in(conn).await {
+        Ok(api) => api,
+        Err(e) => return format!("could not be discarded ({e:#}): it stays in the custody, unused"),
+    };
+    let r = api.send("/v1/custody-keys/discard", &json!({"pending": pending}), "discarding the key").await;
+    api.sign_out().await;
+    match r {
+        Ok(_) => "was discarded (destroyed in the custody)".into(),
+        Err(e) => format!("could not be discarded ({e:#}): it stays in the custody, unused"),
+    }
 }
 
 async fn activate(a: ActivateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
@@ -480,6 +502,12 @@ impl Api {
 
     /// POSTs `body` to `path`; the JSON answer of a success, else the api's `error`.
     async fn post(&self, path: &str, body: &Value, what: &str) -> anyhow::Result<Value> {
+        let bytes = self.send(path, body, what).await?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{what}: the api's answer is not JSON"))
+    }
+
+    /// POSTs `body`; the answer's bytes, or the api's refusal.
+    async fn send(&self, path: &str, body: &Value, what: &str) -> anyhow::Result<Vec<u8>> {
         let r = self.with_auth(self.http.post(format!("{}{path}", self.base)).json(body))?;
         let r = r.send().await.map_err(|e| unreachable(&self.base, e))?;
         let status = r.status();
@@ -487,7 +515,7 @@ impl Api {
         if !status.is_success() {
             bail!("{what}: {}", refusal(status, &bytes));
         }
-        serde_json::from_slice(&bytes).with_context(|| format!("{what}: the api's answer is not JSON"))
+        Ok(bytes)
     }
 
     /// Ends the session this command started (a bearer token is left as it is).

@@ -371,6 +371,7 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
     seen.add("empty stdout", &out);
     seen.add("empty stderr", &err);
     assert!(!ok && err.contains("the API key id is empty"), "{err}");
+    assert!(err.contains("was discarded (destroyed in the custody)"), "the abandoned key is destroyed: {err}");
     assert!(!out.contains("credential stored"), "{out}");
 
     // --- Bybit: an RSA key (its only kind) and Bybit's own steps.
