@@ -598,7 +598,7 @@ fn unreachable_amount() -> sealgate_sandbox::Amount {
 }
 
 /// The exchanges the sandbox speaks.
-pub const SANDBOX_VENUES: [&str; 4] = ["binance", "kraken", "okx", "coinbase"];
+pub const SANDBOX_VENUES: [&str; 6] = ["binance", "kraken", "okx", "coinbase", "bybit", "bitget"];
 
 /// Starts the exchange sandbox on `listen` with the keys of `keys_path`, writing demo keys
 /// there (0600) first when the file does not exist: what `serve --sandbox` runs in-process

@@ -51,7 +51,7 @@ async fn one_sandbox_serves_a_signer_started_elsewhere() {
     assert_eq!(
         urls,
         format!(
-            "binance={base}, coinbase={base}, kraken={base}, okx={base}; 11 other(s) at their production addresses"
+            "binance={base}, bitget={base}, bybit={base}, coinbase={base}, kraken={base}, okx={base}; 9 other(s) at their production addresses"
         ),
         "every sandbox venue at the shared sandbox, without the trailing slash"
     );
