@@ -207,27 +207,13 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         }
         "/api/v2/spot/trade/place-order" => {
             let o = order_intent(&req.body)?;
-            let market = st.markets.iter().find(|m| m.symbol == o.symbol).cloned().ok_or(BAD_SYMBOL)?;
             let client = field("clientOid").unwrap_or("").to_owned();
-            let id = st.next_id();
-            let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            match (o.limit, o.size) {
-                (None, size) => {
-                    let qty = match size {
-                        IntentSize::Base(q) => q,
-                        IntentSize::Quote(q) => q.divided_by(market.price),
-                    };
-                    a.fill_market(&market, o.side_buy, qty, id, now).map_err(|()| INSUFFICIENT)?;
-                }
-                (Some(price), IntentSize::Base(qty)) => {
-                    let order = Order { id, symbol: o.symbol.clone(), side_buy: o.side_buy, price, qty, time: now };
-                    a.place_limit(&market, order).map_err(|()| INSUFFICIENT)?;
-                }
-                (Some(_), IntentSize::Quote(_)) => return Err(PARAMS),
-            }
-            if !client.is_empty() {
-                a.client_ids.insert(client.clone(), (o.symbol, id));
-            }
+            let id = st.execute(key, o, &client, now).map_err(|e| match e {
+                crate::Unexecuted::Symbol => BAD_SYMBOL,
+                crate::Unexecuted::Key => BAD_KEY,
+                crate::Unexecuted::Funds => INSUFFICIENT,
+                crate::Unexecuted::QuoteSizedLimit => PARAMS,
+            })?;
             Ok(json!({"orderId": id.to_string(), "clientOid": client}))
         }
         "/api/v2/spot/trade/cancel-order" => {

@@ -334,6 +334,47 @@ impl State {
         self.next_id += 1;
         self.next_id
     }
+
+    /// Executes `o` for `key` as Bybit and Bitget do: a market order fills at once at the
+    /// market's price (sized in quote, it is converted at that price), a limit order rests;
+    /// `client`, unless empty, names it for later queries. Its id; each venue answers a
+    /// refusal with its own code.
+    pub(crate) fn execute(&mut self, key: &str, o: OrderIntent, client: &str, now: u64) -> Result<u64, Unexecuted> {
+        let market = self.markets.iter().find(|m| m.symbol == o.symbol).cloned().ok_or(Unexecuted::Symbol)?;
+        let id = self.next_id();
+        let a = self.accounts.get_mut(key).ok_or(Unexecuted::Key)?;
+        match (o.limit, o.size) {
+            (None, size) => {
+                let qty = match size {
+                    IntentSize::Base(q) => q,
+                    IntentSize::Quote(q) => q.divided_by(market.price),
+                };
+                a.fill_market(&market, o.side_buy, qty, id, now).map_err(|()| Unexecuted::Funds)?;
+            }
+            (Some(price), IntentSize::Base(qty)) => {
+                let order = Order { id, symbol: o.symbol.clone(), side_buy: o.side_buy, price, qty, time: now };
+                a.place_limit(&market, order).map_err(|()| Unexecuted::Funds)?;
+            }
+            (Some(_), IntentSize::Quote(_)) => return Err(Unexecuted::QuoteSizedLimit),
+        }
+        if !client.is_empty() {
+            a.client_ids.insert(client.to_owned(), (o.symbol, id));
+        }
+        Ok(id)
+    }
+}
+
+/// Why [`State::execute`] did not execute an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unexecuted {
+    /// No such market.
+    Symbol,
+    /// No such key.
+    Key,
+    /// Not enough free balance.
+    Funds,
+    /// A limit order sized in quote units.
+    QuoteSizedLimit,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

@@ -93,9 +93,10 @@ pub struct ApiState {
     /// The WebAuthn relying party and its ceremonies in progress; `None`: passkeys cannot
     /// be registered or removed here (the list still answers).
     pub passkeys: Option<Arc<crate::passkey_api::Passkeys>>,
-    /// The signer in this process, which makes exchange keys in the custody
-    /// ([`crate::custody_key_api`]); `None`: those endpoints answer 503.
-    pub held_keys: Option<Arc<crate::signer::Signer>>,
+    /// The signer that makes exchange keys in the custody ([`crate::custody_key_api`]): in
+    /// this process, or a fleet reached as the `api` service; `None`: those endpoints
+    /// answer 503.
+    pub held_keys: Option<Arc<dyn crate::held_keys::HeldKeys>>,
 }
 
 /// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
@@ -890,14 +891,28 @@ async fn create_credential(
     if !own.is_empty() {
         detail[crate::owner_ledger::OWN_MEMBER] = json!(own);
     }
-    let event = AuditEvent::new(actor(&user), Action::CredentialCreated, &cred.id, detail).owner(&user.id);
+    created(&s, &user, &cred, &roles, detail, "try again later with a new id").await
+}
+
+/// The end of a credential's creation (sealed, or born in the custody): the record, or the
+/// rows destroyed again without it (`retry` says what to do then); the import, the
+/// notification, the view.
+pub(crate) async fn created(
+    s: &ApiState,
+    user: &AuthUser,
+    cred: &Credential,
+    roles: &[&str],
+    detail: Value,
+    retry: &str,
+) -> ApiResult<(StatusCode, Json<CredentialView>)> {
+    let event = AuditEvent::new(actor(user), Action::CredentialCreated, &cred.id, detail).owner(&user.id);
     if let Err(e) = s.audit.record(event).await {
-        // No credential without its audit record: destroy the envelopes again.
+        // No credential without its audit record: destroy the rows again.
         let _ = s.store.delete_credential(&user.id, &cred.id).await;
         tracing::error!(error = %e, "credential_created not audited; credential deleted");
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the audit log is unavailable, so the credential was not kept; try again later with a new id",
+            format!("the audit log is unavailable, so the credential was not kept; {retry}"),
         ));
     }
     if roles.contains(&"importer")
@@ -914,7 +929,7 @@ async fn create_credential(
     })
     .await;
     let info = s.store.envelope_roles(&user.id, &cred.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-    Ok((StatusCode::CREATED, Json(credential_view(&cred, &info))))
+    Ok((StatusCode::CREATED, Json(credential_view(cred, &info))))
 }
 
 /// The caller's credentials (metadata only).

@@ -5,8 +5,8 @@
 //! stored with the grants the signer signed ([`crate::signer::Signer::activate_held_key`]).
 //! No secret passes through the api, the browser or the database at any step.
 //!
-//! The api needs the signer in its process for this (the embedded default, or
-//! `serve --roles api,signer,…`): a separate api answers 503.
+//! The api reaches the signer in its process (the embedded default), or a signer fleet as
+//! the `api` service ([`crate::held_keys`]); without either it answers 503.
 
 use std::sync::Arc;
 
@@ -17,7 +17,6 @@ use sealgate_api_bodies::{
     ActivateCustodyKey, CreateCustodyKey, DiscardCustodyKey, StartCustodyKeyApproval, check_activate,
     check_create_custody_key,
 };
-use sealgate_audit::Action;
 use sealgate_custody::ExchangeKeyType;
 use sealgate_store::StoreError;
 use serde::Serialize;
@@ -25,12 +24,12 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::api::{ApiError, ApiResult, ApiState, CredentialView};
-use crate::audit::AuditEvent;
 use crate::auth::AuthUser;
 use crate::client::SignerCallError;
+use crate::held_keys::{CreateCall, DestroyCall, HeldKeys, PendingCall};
 use crate::json::{ErrorBody, JsonObject};
 use crate::revocation::envelope_digest;
-use crate::signer::{NewHeldKey, Signer, key_types_for};
+use crate::signer::key_types_for;
 
 /// A key just made in the custody, and what to do with it on the exchange.
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,11 +63,11 @@ pub struct KeySteps {
     pub steps: Vec<String>,
 }
 
-fn signer(s: &ApiState) -> ApiResult<&Arc<Signer>> {
+fn signer(s: &ApiState) -> ApiResult<&Arc<dyn HeldKeys>> {
     s.held_keys.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "keys made in the custody need the signer in the api's process (serve --roles api,signer)",
+            "keys made in the custody need a signer: in this process, or reached with the api service key",
         )
     })
 }
@@ -148,31 +147,24 @@ pub(crate) async fn create_custody_key(
             )
         })?,
     };
-    let own = match &req.own {
-        Some(list) => Some(sealgate_envelope::OwnerKeys::new(list).map_err(|e| ApiError::bad(format!("own: {e}")))?),
-        None => None,
-    };
+    if let Some(list) = &req.own {
+        sealgate_envelope::OwnerKeys::new(list).map_err(|e| ApiError::bad(format!("own: {e}")))?;
+    }
     let signer = signer(&s)?;
     if s.store.get_credential(&user.id, req.id.as_str()).await.map_err(|e| ApiError::store("credential", e))?.is_some()
     {
         return Err(ApiError::new(StatusCode::CONFLICT, "you already have a credential with this id; make a new id"));
     }
-    let owner = sealgate_vocab::OwnerId::parse(&user.id).map_err(|_| ApiError::internal())?;
-    let roles = req
-        .roles
-        .iter()
-        .map(|r| if r.name() == "trader" { sealgate_vocab::Role::Trader } else { sealgate_vocab::Role::Importer })
-        .collect();
-    let new = NewHeldKey {
-        owner,
+    let call = CreateCall {
+        owner: sealgate_vocab::OwnerId::parse(&user.id).map_err(|_| ApiError::internal())?,
         cid: req.id.clone(),
         exchange: req.exchange.clone(),
-        key_type,
-        roles,
-        scope: scope.clone(),
-        own,
+        key_type: key_type.name().into(),
+        roles: req.roles.iter().map(|r| r.name().to_owned()).collect(),
+        scope: scope.classes().iter().map(|c| c.name().to_owned()).collect(),
+        own: req.own.clone(),
     };
-    let born = signer.create_held_key(&new).await.map_err(signer_error)?;
+    let born = signer.create(&call).await.map_err(signer_error)?;
     let trade = scope.contains(sealgate_vocab::Class::Trade);
     let withdraw = scope.contains(sealgate_vocab::Class::Withdraw);
     Ok((
@@ -180,9 +172,9 @@ pub(crate) async fn create_custody_key(
         Json(CustodyKeyView {
             id: req.id.as_str().to_owned(),
             exchange: req.exchange.clone(),
-            key_id: born.key.id.clone(),
-            key_type: born.key.key_type.name().into(),
-            public_pem: born.key.public_pem(),
+            key_id: born.key_id,
+            key_type: born.key_type,
+            public_pem: born.public_pem,
             pending: born.pending,
             steps: steps_for(&req.exchange, trade, withdraw),
         }),
@@ -206,37 +198,37 @@ pub(crate) async fn activate_custody_key(
     // The owner's approval, checked here for a clear answer (the passkey is theirs and
     // named, the assertion verifies now, the statement is spent); the signer checks it
     // again and keeps it in every grant.
-    let approval = match &req.approval {
-        None => None,
-        Some(a) => {
-            let (cid, terms, own) =
-                signer.pending_terms(&user.id, &req.pending, &req.api_key).await.map_err(signer_error)?;
-            let member = crate::approval_api::verify(&s, &user.id, &cid, &[own], a, |kind| match kind {
-                sealgate_authority::StatementKind::Grant(t) if *t == terms => Ok(()),
+    let mut call = PendingCall {
+        owner: user.id.clone(),
+        pending: req.pending.clone(),
+        api_key: Some(req.api_key.clone()),
+        approval: None,
+    };
+    if let Some(a) = &req.approval {
+        let terms = signer.terms(&call).await.map_err(signer_error)?;
+        let kind = terms.statement_kind().map_err(|e| ApiError::bad(e.to_string()))?;
+        let member =
+            crate::approval_api::verify(&s, &user.id, &terms.cid, std::slice::from_ref(&terms.own), a, |k| match k {
+                k if *k == kind => Ok(()),
                 _ => Err(ApiError::new(StatusCode::FORBIDDEN, "approval refused: the statement approves other terms")),
             })
             .await?;
-            Some(member)
-        }
-    };
-    let active =
-        signer.activate_held_key(&user.id, &req.pending, &req.api_key, approval).await.map_err(signer_error)?;
-    let g = &active.grant;
-    let hint = g.hint().ok_or_else(ApiError::internal)?;
-    let scope_names: Vec<&str> = g.scope.classes().iter().map(|c| c.name()).collect();
-    let scope_text = scope_names.join(",");
+        call.approval = Some(member);
+    }
+    let active = signer.activate(&call).await.map_err(signer_error)?;
+    let scope_text = active.scope.join(",");
     let new = sealgate_store::NewCredential {
-        id: &g.cid,
+        id: &active.cid,
         owner: &user.id,
-        exchange: &g.exch,
+        exchange: &active.exch,
         label: &req.label,
-        hint: &hint,
+        hint: &active.hint,
         scope: &scope_text,
     };
     let envelopes: Vec<sealgate_store::NewEnvelope<'_>> = active
         .grants
         .iter()
-        .map(|(role, jws)| sealgate_store::NewEnvelope { role: role.name(), kid: &g.key, jwe: jws })
+        .map(|g| sealgate_store::NewEnvelope { role: &g.role, kid: &active.key, jwe: &g.grant })
         .collect();
     let cred = s.store.create_credential(&new, &envelopes).await.map_err(|e| match e {
         StoreError::AlreadyExists { .. } => {
@@ -244,45 +236,20 @@ pub(crate) async fn activate_custody_key(
         }
         e => ApiError::store("create credential", e),
     })?;
-    let roles: Vec<&str> = active.grants.iter().map(|(r, _)| r.name()).collect();
+    let roles: Vec<&str> = active.grants.iter().map(|g| g.role.as_str()).collect();
     // Each grant's identity, as a later revocation will name it.
     let digests: Map<String, Value> = active
         .grants
         .iter()
-        .map(|(r, jws)| (r.name().to_owned(), json!(envelope_digest(jws).map(|d| d.to_string()))))
+        .map(|g| (g.role.clone(), json!(envelope_digest(&g.grant).map(|d| d.to_string()))))
         .collect();
-    let mut detail = json!({"exchange": cred.exchange, "roles": roles, "scope": scope_names, "kids": [g.key],
-        "envelopes": digests, "custody_key": g.key});
-    if let Some(own) = &g.own {
-        detail[crate::owner_ledger::OWN_MEMBER] = json!(own.thumbprints());
+    let mut detail = json!({"exchange": cred.exchange, "roles": roles, "scope": active.scope, "kids": [active.key],
+        "envelopes": digests, "custody_key": active.key});
+    if let Some(own) = &active.own {
+        detail[crate::owner_ledger::OWN_MEMBER] = json!(own);
     }
-    let event =
-        AuditEvent::new(format!("user:{}", user.id), Action::CredentialCreated, &cred.id, detail).owner(&user.id);
-    if let Err(e) = s.audit.record(event).await {
-        // No credential without its record; the key and its pending grants stay, so the
-        // owner can try again.
-        let _ = s.store.delete_credential(&user.id, &cred.id).await;
-        tracing::error!(error = %e, "credential_created not audited; credential deleted");
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the audit log is unavailable, so the credential was not kept; try again later",
-        ));
-    }
-    if roles.contains(&"importer")
-        && let Err(e) = crate::importer::enqueue_full_import(&s.store, &user.id, &cred.id).await
-    {
-        tracing::error!(error = %e, credential = %cred.id, "full import not queued");
-    }
-    s.notify(crate::notifier::NotifyEvent::CredentialAdded {
-        user: user.id.clone(),
-        credential_id: cred.id.clone(),
-        exchange: cred.exchange.clone(),
-        label: cred.label.clone(),
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-    })
-    .await;
-    let info = s.store.envelope_roles(&user.id, &cred.id).await.map_err(|e| ApiError::store("envelope roles", e))?;
-    Ok((StatusCode::CREATED, Json(crate::api::credential_view(&cred, &info))))
+    // Without its record the rows go again; the key and its pending grants stay.
+    crate::api::created(&s, &user, &cred, &roles, detail, "try again later").await
 }
 
 /// What the owner's passkey signs before a key whose grants name passkeys activates.
@@ -298,14 +265,15 @@ pub(crate) async fn start_custody_key_approval(
     JsonObject(req): JsonObject<StartCustodyKeyApproval>,
 ) -> ApiResult<Json<crate::approval_api::ApprovalStartView>> {
     let signer = signer(&s)?;
-    let (cid, terms, own) = signer.pending_terms(&user.id, &req.pending, &req.api_key).await.map_err(signer_error)?;
-    if own.is_empty() {
+    let call = PendingCall { owner: user.id.clone(), pending: req.pending, api_key: Some(req.api_key), approval: None };
+    let terms = signer.terms(&call).await.map_err(signer_error)?;
+    if terms.own.is_empty() {
         return Err(ApiError::new(StatusCode::CONFLICT, "these grants name no passkey: activate without an approval"));
     }
-    let kind = sealgate_authority::StatementKind::Grant(terms);
-    let statement = sealgate_authority::Statement::new(&user.id, &cid, kind, crate::now_ms() / 1000)
+    let kind = terms.statement_kind().map_err(|e| ApiError::bad(e.to_string()))?;
+    let statement = sealgate_authority::Statement::new(&user.id, &terms.cid, kind, crate::now_ms() / 1000)
         .map_err(|e| ApiError::bad(e.to_string()))?;
-    let options = crate::approval_api::request_options(&s, &user.id, &[own], &statement).await?;
+    let options = crate::approval_api::request_options(&s, &user.id, &[terms.own], &statement).await?;
     Ok(Json(crate::approval_api::ApprovalStartView {
         statement: String::from_utf8_lossy(&statement.canonical()).into_owned(),
         options,
@@ -327,7 +295,8 @@ pub(crate) async fn discard_custody_key(
     if req.pending.is_empty() || req.pending.len() > 2 || req.pending.iter().any(|g| g.len() > 8 * 1024) {
         return Err(ApiError::bad("pending: the one or two grants the key was made with"));
     }
-    signer(&s)?.discard_held_key(&user.id, &req.pending).await.map_err(signer_error)?;
+    let call = PendingCall { owner: user.id.clone(), pending: req.pending, api_key: None, approval: None };
+    signer(&s)?.discard(&call).await.map_err(signer_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -344,8 +313,8 @@ pub(crate) async fn destroy_deleted(s: &ApiState, owner: &str, envs: &[sealgate_
         tracing::warn!(owner, "a deleted credential's custody key was not destroyed: no signer in this process");
         return;
     };
-    match signer.destroy_held_key(owner, &grants).await {
-        Ok(key) => tracing::info!(owner, key = %key, "custody key destroyed"),
+    match signer.destroy(&DestroyCall { owner: owner.to_owned(), grants }).await {
+        Ok(d) => tracing::info!(owner, key = %d.key, "custody key destroyed"),
         Err(e) => tracing::warn!(owner, error = %e, "a deleted credential's custody key was not destroyed"),
     }
 }

@@ -31,6 +31,7 @@ pub mod auth;
 pub mod client;
 pub mod custody_key_api;
 pub mod hardening;
+pub mod held_keys;
 pub mod importer;
 pub mod incident;
 pub mod incident_api;

@@ -329,12 +329,12 @@ fn service_dir_of(opts: &ServeOptions) -> PathBuf {
 
 /// Creates the service key pairs of the consumer roles in `dir` (0700): `<role>.key`
 /// (PKCS#8, 0600) and `<role>.pub` (base64url of the raw Ed25519 key) for importer and
-/// trader. Existing pairs are kept (a missing `.pub` is derived from its `.key`).
+/// trader, and the api's (custody keys only, [`crate::held_keys`]). Existing pairs are kept (a missing `.pub` is derived from its `.key`).
 /// Returns, per role, whether its pair was created.
 pub fn create_service_keys(dir: &Path) -> Result<Vec<(&'static str, bool)>, ServeError> {
     private_dir(dir)?;
     let mut made = Vec::new();
-    for role in SERVICE_ROLES {
+    for role in SERVICE_ROLES.into_iter().chain([crate::held_keys::API_SERVICE]) {
         let existed = dir.join(format!("{role}.key")).exists();
         let key = ServiceKey::load_or_create(dir, role).map_err(|e| err("service key")(&e))?;
         let pub_path = dir.join(format!("{role}.pub"));
@@ -952,8 +952,13 @@ pub async fn run(
             if embedded_default(&opts.roles) {
                 create_service_keys(&service_dir)?;
             }
-            let verifier =
-                Arc::new(ServiceVerifier::load(&service_dir, &SERVICE_ROLES).map_err(|e| err("service key")(&e))?);
+            // The api's key, where this deployment has one, may manage custody keys (only).
+            let api_pub = service_dir.join(format!("{}.pub", crate::held_keys::API_SERVICE));
+            let trusted: Vec<&str> = match api_pub.exists() {
+                true => SERVICE_ROLES.into_iter().chain([crate::held_keys::API_SERVICE]).collect(),
+                false => SERVICE_ROLES.to_vec(),
+            };
+            let verifier = Arc::new(ServiceVerifier::load(&service_dir, &trusted).map_err(|e| err("service key")(&e))?);
             service_app = service_app.merge(signer.clone().router(verifier));
             Some(signer)
         }
@@ -1014,10 +1019,20 @@ pub async fn run(
     } else {
         None
     };
+    // Where the api reaches a signer for keys born in the custody: in this process, or a
+    // fleet as the `api` service (its key, if this deployment gave it one).
+    let reach = match (&signer, &signer_pool) {
+        (Some(s), _) => SignerReach::Local(s.clone()),
+        (None, Some(pool)) if service_dir.join(format!("{}.key", crate::held_keys::API_SERVICE)).exists() => {
+            let key =
+                ServiceKey::load(&service_dir, crate::held_keys::API_SERVICE).map_err(|e| err("service key")(&e))?;
+            SignerReach::Fleet(Arc::new(HttpSignerClient::with_pool(pool.clone(), Arc::new(key))))
+        }
+        _ => SignerReach::Absent,
+    };
     if has(ServeRole::Api) {
         let (router, auth) =
-            api_router(&store, &audit, trader.clone(), custody.as_ref(), signer.clone(), notify_key.clone(), &opts)
-                .await?;
+            api_router(&store, &audit, trader.clone(), custody.as_ref(), reach, notify_key.clone(), &opts).await?;
         let counted = metrics.clone();
         app = app.merge(router.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -1159,6 +1174,16 @@ fn serve_on(
     })
 }
 
+/// How the api reaches a signer (for keys born in the custody).
+enum SignerReach {
+    /// The signer runs in this process.
+    Local(Arc<Signer>),
+    /// A signer fleet, as the `api` service.
+    Fleet(Arc<HttpSignerClient>),
+    /// None: those endpoints answer 503.
+    Absent,
+}
+
 /// The signer's state file in the data directory ([`crate::revocation`]).
 pub const SIGNER_STATE: &str = "signer-state.json";
 
@@ -1170,17 +1195,24 @@ async fn api_router(
     audit: &AuditLog,
     trader: Option<Arc<crate::trader::Trader>>,
     custody: Option<&Arc<dyn Custody>>,
-    signer: Option<Arc<Signer>>,
+    reach: SignerReach,
     notify: Option<Arc<crate::notifier::NotifyKey>>,
     opts: &ServeOptions,
 ) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
-    // A signer in this process drops a changed credential at once, and makes exchange keys.
-    let on_change: Option<crate::api::ChangeHook> = signer.clone().map(|s| {
-        Arc::new(move |changed: Option<(&str, &str)>| match changed {
-            Some((owner, cid)) => s.invalidate(owner, cid),
-            None => s.invalidate_all(),
-        }) as crate::api::ChangeHook
-    });
+    // A signer in this process drops a changed credential at once.
+    let (on_change, held_keys): (Option<crate::api::ChangeHook>, Option<Arc<dyn crate::held_keys::HeldKeys>>) =
+        match reach {
+            SignerReach::Local(s) => {
+                let hook = s.clone();
+                let hook = Arc::new(move |changed: Option<(&str, &str)>| match changed {
+                    Some((owner, cid)) => hook.invalidate(owner, cid),
+                    None => hook.invalidate_all(),
+                }) as crate::api::ChangeHook;
+                (Some(hook), Some(s))
+            }
+            SignerReach::Fleet(client) => (None, Some(client)),
+            SignerReach::Absent => (None, None),
+        };
     use crate::auth::{Auth, AuthConfig, LocalConfig, OidcConfig};
     let config = match &opts.oidc {
         Some((issuer, audience)) => AuthConfig { local: None, oidc: Some(OidcConfig::new(issuer, audience)) },
@@ -1217,7 +1249,7 @@ async fn api_router(
         on_change,
         notify,
         passkeys: passkeys_service(opts)?,
-        held_keys: signer,
+        held_keys,
     };
     Ok((crate::api::router(state), auth))
 }

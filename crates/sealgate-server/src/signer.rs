@@ -1297,8 +1297,12 @@ impl Signer {
     /// The signer's HTTP routes (`/v1/sign`, `/v1/forward`), for services. Every refusal is
     /// `{"error": …}`; a `Content-Length` over 256 KiB is 413 before the body is read.
     pub fn router(self: Arc<Self>, verifier: Arc<ServiceVerifier>) -> Router {
+        let held = held_table()
+            .router
+            .with_state(crate::held_keys::HeldState { signer: self.clone(), verifier: verifier.clone() });
         table()
             .router
+            .merge(held)
             .layer(DefaultBodyLimit::max(MAX_CALL))
             .layer(axum::middleware::from_fn_with_state(MAX_CALL, crate::json::limit_body))
             .layer(axum::middleware::from_fn(crate::json::json_errors))
@@ -1310,14 +1314,34 @@ fn table() -> crate::api::Table<HttpState> {
     crate::api::Table::new().add::<__path_http_sign, _, _>(http_sign).add::<__path_http_forward, _, _>(http_forward)
 }
 
+fn held_table() -> crate::api::Table<crate::held_keys::HeldState> {
+    use crate::held_keys::*;
+    crate::api::Table::new()
+        .add::<__path_http_create, _, _>(http_create)
+        .add::<__path_http_terms, _, _>(http_terms)
+        .add::<__path_http_activate, _, _>(http_activate)
+        .add::<__path_http_discard, _, _>(http_discard)
+        .add::<__path_http_destroy, _, _>(http_destroy)
+}
+
 /// Every `(method, path)` of [`Signer::router`].
 pub fn routes() -> Vec<(&'static str, String)> {
-    table().routes
+    let mut r = table().routes;
+    r.extend(held_table().routes);
+    r
 }
 
 /// The signer's operations, for [`crate::openapi`].
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(http_sign, http_forward))]
+#[openapi(paths(
+    http_sign,
+    http_forward,
+    crate::held_keys::http_create,
+    crate::held_keys::http_terms,
+    crate::held_keys::http_activate,
+    crate::held_keys::http_discard,
+    crate::held_keys::http_destroy
+))]
 pub(crate) struct SignerDoc;
 
 /// The policy of a credential: what was sealed, its status, and the owner's limits.
@@ -1439,7 +1463,7 @@ struct HttpState {
     verifier: Arc<ServiceVerifier>,
 }
 
-fn call_error(e: &SignerCallError) -> Response {
+pub(crate) fn call_error(e: &SignerCallError) -> Response {
     let status = match e {
         SignerCallError::Denied(_) => StatusCode::FORBIDDEN,
         SignerCallError::NotFound => StatusCode::NOT_FOUND,
@@ -1463,6 +1487,12 @@ fn authenticate(st: &HttpState, headers: &HeaderMap) -> Result<Role, SignerCallE
 }
 
 fn parse_call(body: &[u8]) -> Result<ForwardCall, SignerCallError> {
+    parse_object(body)
+}
+
+/// A service call's body: one JSON object, each key once, read into `T`; the refusal never
+/// echoes the input.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, SignerCallError> {
     let bad = |e: serde_json::Error| SignerCallError::BadRequest(format!("body: {}", e.classify_msg()));
     // An object only (serde would take an array for the struct), each key once.
     match crate::json::strict_value(body).map_err(bad)? {
@@ -1582,7 +1612,11 @@ impl HttpSignerClient {
         Self { pool, key }
     }
 
-    async fn post<T: serde::de::DeserializeOwned>(&self, path: &str, call: &ForwardCall) -> Result<T, SignerCallError> {
+    pub(crate) async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        call: &B,
+    ) -> Result<T, SignerCallError> {
         let token = self.key.token(crate::now_ms() / 1000);
         // One token for whichever signer takes the call: each verifies it the same way. Only
         // a failure to connect proves the call never left (the pool then tries the next

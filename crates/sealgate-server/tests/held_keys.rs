@@ -362,3 +362,72 @@ async fn the_owners_passkey_approves_a_key_born_in_the_custody() {
     })
     .await;
 }
+
+/// The scaled deployment: the api in another process reaches the signer's service API as
+/// the `api` service for every custody-key step; a consumer role's key cannot make, activate
+/// or destroy a key, and the api's key cannot sign or forward an exchange request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_in_another_process_reaches_the_signer_for_keys() {
+    use sealgate_server::client::SignerClient as _;
+    use sealgate_server::held_keys::{CreateCall, HeldKeys as _, PendingCall};
+    use sealgate_server::service_auth::{ServiceKey, ServiceVerifier};
+    use sealgate_server::signer::HttpSignerClient;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    let world = World::new(&url).await;
+    let signer = world.signer(world.signer_config());
+    let (api_key_pair, _) = ServiceKey::generate("api").expect("key");
+    let (trader, _) = ServiceKey::generate("trader").expect("key");
+    let verifier = Arc::new(ServiceVerifier::new(
+        [("api".to_owned(), api_key_pair.public_key()), ("trader".to_owned(), trader.public_key())].into(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn({
+        let signer = signer.clone();
+        async move { axum::serve(listener, signer.router(verifier)).await }
+    });
+    let as_api = Arc::new(HttpSignerClient::new(&base, Arc::new(api_key_pair)).expect("client"));
+    let as_trader = Arc::new(HttpSignerClient::new(&base, Arc::new(trader)).expect("client"));
+    let api = api_reaching(&world, as_api.clone()).await;
+    world.store.create_user("alice", None).await.expect("user");
+    let alice = api.login("alice").await;
+
+    // The whole flow, each step at the signer over HTTP.
+    let ask = json!({"id": "held-far", "exchange": "binance", "roles": ["trader"], "scope": ["read", "trade"]});
+    let (st, made) = api.call(&alice, "POST", "/v1/custody-keys", Some(ask)).await;
+    assert_eq!(st, 201, "{made}");
+    let balances = vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))];
+    let pem = made["public_pem"].as_str().expect("pem");
+    let api_key = world.sandbox.register_public_key(Venue::Binance, pem, ALL, vec![], balances).expect("register");
+    let body = json!({"pending": made["pending"], "api_key": api_key});
+    let (st, cred) = api.call(&alice, "POST", "/v1/custody-keys/activate", Some(body)).await;
+    assert_eq!(st, 201, "{cred}");
+    let r = as_trader.forward(&order("held-far")).await.expect("the trader trades through the signer");
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A consumer role's key manages no custody key; the api's key signs no exchange request.
+    let create = CreateCall {
+        owner: "alice".parse().expect("owner"),
+        cid: "sneaky".parse().expect("cid"),
+        exchange: "binance".into(),
+        key_type: "ed25519".into(),
+        roles: vec!["trader".into()],
+        scope: vec!["read".into(), "trade".into(), "withdraw".into()],
+        own: None,
+    };
+    let e = as_trader.create(&create).await.expect_err("a trader making keys");
+    assert!(matches!(&e, SignerCallError::Unauthorized(m) if m.contains("only the api")), "{e}");
+    let discard = PendingCall { owner: "alice".into(), pending: vec![], api_key: None, approval: None };
+    assert!(matches!(as_trader.discard(&discard).await, Err(SignerCallError::Unauthorized(_))));
+    let e = as_api.forward(&order("held-far")).await.expect_err("the api forwarding");
+    assert!(matches!(&e, SignerCallError::Unauthorized(m) if m.contains("not a consumer role")), "{e}");
+
+    // Deleting the credential destroys the key, through the signer.
+    let key_id = made["key_id"].as_str().expect("key id").to_owned();
+    let (st, body) = api.call(&alice, "DELETE", "/v1/credentials/held-far", None).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(world.custody.exchange_key(&key_id).await.expect("read"), None, "the key is destroyed");
+}

@@ -105,9 +105,10 @@ pub enum KeysCommand {
         #[arg(long)]
         custody: PathBuf,
     },
-    /// Create the service key pairs of a split deployment in DIR (0700): importer.key and
-    /// trader.key (0600; for the importer and trader hosts) and their .pub files (for the
-    /// signers). Existing pairs are kept.
+    /// Create the service key pairs of a split deployment in DIR (0700): importer.key,
+    /// trader.key and api.key (0600; for the importer hosts, and the api and trader hosts:
+    /// api.key only makes and destroys keys born in the custody) and their .pub files (for
+    /// the signers). Existing pairs are kept.
     ServiceKeys {
         /// The directory (created 0700).
         #[arg(long)]

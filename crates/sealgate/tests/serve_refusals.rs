@@ -197,10 +197,15 @@ fn service_keys_are_made_by_an_explicit_command() {
     let keys = dir.path("service");
     let out = common::ok(common::run(&["keys", "service-keys", "--dir", common::p(&keys)], b""));
     let k = common::p(&keys);
-    assert_eq!(out, format!("created {k}/importer.key and importer.pub\ncreated {k}/trader.key and trader.pub\n"));
+    assert_eq!(
+        out,
+        format!(
+            "created {k}/importer.key and importer.pub\ncreated {k}/trader.key and trader.pub\ncreated {k}/api.key and api.pub\n"
+        )
+    );
     let mode = |p: PathBuf| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(keys.clone()), 0o700);
-    for role in ["importer", "trader"] {
+    for role in ["importer", "trader", "api"] {
         assert_eq!(mode(keys.join(format!("{role}.key"))), 0o600, "{role}.key");
         let public = std::fs::read_to_string(keys.join(format!("{role}.pub"))).expect("pub");
         let key = sealgate_server::service_auth::ServiceKey::load(&keys, role).expect("key");
@@ -210,7 +215,12 @@ fn service_keys_are_made_by_an_explicit_command() {
     // Again: the pairs are kept, not replaced (the signers trust them).
     let before = std::fs::read(keys.join("importer.key")).expect("key");
     let again = common::ok(common::run(&["keys", "service-keys", "--dir", k], b""));
-    assert_eq!(again, format!("kept {k}/importer.key and importer.pub\nkept {k}/trader.key and trader.pub\n"));
+    assert_eq!(
+        again,
+        format!(
+            "kept {k}/importer.key and importer.pub\nkept {k}/trader.key and trader.pub\nkept {k}/api.key and api.pub\n"
+        )
+    );
     assert_eq!(std::fs::read(keys.join("importer.key")).expect("key"), before);
 }
 

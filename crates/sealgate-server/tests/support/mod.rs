@@ -220,10 +220,23 @@ pub struct Api {
 /// The api on the world's store and audit writer. With `signer`, it is in the signer's
 /// process (a revoke tells it at once); without, it is another process.
 pub async fn api(world: &World, signer: Option<Arc<Signer>>) -> Api {
+    let held = signer.clone().map(|s| s as Arc<dyn sealgate_server::held_keys::HeldKeys>);
+    api_with(world, signer, held).await
+}
+
+/// The api in another process than the signer, reaching it for custody keys through `held`.
+pub async fn api_reaching(world: &World, held: Arc<dyn sealgate_server::held_keys::HeldKeys>) -> Api {
+    api_with(world, None, Some(held)).await
+}
+
+async fn api_with(
+    world: &World,
+    signer: Option<Arc<Signer>>,
+    held_keys: Option<Arc<dyn sealgate_server::held_keys::HeldKeys>>,
+) -> Api {
     let auth = Arc::new(
         Auth::new(world.store.clone(), AuthConfig { local: Some(LocalConfig::default()), oidc: None }).expect("auth"),
     );
-    let held_keys = signer.clone();
     let on_change: Option<ChangeHook> = signer.map(|s| {
         Arc::new(move |credential: Option<(&str, &str)>| match credential {
             Some((owner, cid)) => s.invalidate(owner, cid),
