@@ -32,7 +32,9 @@ const EXCHANGES = [
 const exchangeName = (id) => (EXCHANGES.find((e) => e.id === id) || { name: id }).name;
 // Exchanges that take keys their users generate: the key types the custody can make for
 // each (the first is the one it makes when none is asked for), and their names.
-const SELF_GENERATED = { binance: ['ed25519', 'rsa-2048'], bybit: ['rsa-2048'] };
+const SELF_GENERATED = { binance: ['ed25519', 'rsa-2048'], bybit: ['rsa-2048'], bitget: ['rsa-2048'] };
+// Exchanges whose self-generated keys also need a passphrase, sealed to each role.
+const NEEDS_PASSPHRASE = new Set(['bitget']);
 const KEY_TYPE_NAME = { ed25519: 'Ed25519 (recommended)', 'rsa-2048': 'RSA 2048' };
 
 const state = { me: null, credentials: [], pollTimer: null, flash: '' };
@@ -439,7 +441,7 @@ async function makeCustodyKey() {
     const body = { id: crypto.randomUUID(), exchange: exch, key_type: $('key-type').value, roles, scope };
     if (passkeys.length) body.own = passkeys.map((p) => p.thumbprint);
     const made = await api('POST', '/v1/custody-keys', body);
-    custodyPending = { made, roles, label: $('label').value.trim(), own: Boolean(body.own) };
+    custodyPending = { made, roles, scope, label: $('label').value.trim(), own: Boolean(body.own) };
     renderCustodySteps(made);
     $('add-form').hidden = true;
     $('custody-steps').hidden = false;
@@ -469,6 +471,8 @@ function renderCustodySteps(made) {
     : []));
   $('custody-step-list').replaceChildren(...s.steps.map((t) => el('li', { text: t })));
   $('custody-api-key').value = '';
+  $('custody-passphrase').value = '';
+  $('custody-passphrase-field').hidden = !NEEDS_PASSPHRASE.has(made.exchange);
   showError('custody-error', '');
 }
 
@@ -496,8 +500,30 @@ async function activateCustodyKey(ev) {
   button.disabled = true;
   say('Activating the key…');
   try {
-    const { made, roles, label, own } = custodyPending;
+    const { made, roles, scope, label, own } = custodyPending;
     const body = { pending: made.pending, api_key: apiKey, label };
+    if (NEEDS_PASSPHRASE.has(made.exchange)) {
+      // The exchange's passphrase: sealed here to each role, as a pasted key is.
+      const passphrase = $('custody-passphrase').value;
+      if (!passphrase) throw new Error(`${exchangeName(made.exchange)} also needs the passphrase you set for this key.`);
+      const set = await api('GET', '/v1/recipients');
+      let verified;
+      try {
+        verified = await verifyKeyset(set.keyset, rootPin(), Math.floor(Date.now() / 1000));
+      } catch (e) {
+        if (e instanceof KeysetError) throw new Error(`refused to seal: ${e.reason}. Nothing was sent. Tell your operator.`);
+        throw e;
+      }
+      const iat = Math.floor(Date.now() / 1000);
+      const fields = { api_key: apiKey, passphrase };
+      body.sealed = [];
+      for (const role of roles) {
+        const binding = { sub: state.me.id, cid: made.id, exch: made.exchange, aud: role, scope, iat };
+        body.sealed.push({ role, jwe: await sealCredential(keyForRole(verified.keys, role), binding, fields) });
+      }
+      fields.passphrase = '';
+      $('custody-passphrase').value = '';
+    }
     if (own) {
       // The key names the user's passkeys: one of them approves exactly these terms.
       const start = await api('POST', '/v1/custody-keys/approval', { pending: made.pending, api_key: apiKey });

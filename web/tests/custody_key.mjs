@@ -291,6 +291,44 @@ try {
   writeFileSync(join(ART, 'responses.json'), JSON.stringify(got, null, 2));
   result = { user, cid, api_key: apiKey, public_pem: pem, key_id: made.key_id, key_type: made.key_type, portfolio, order, requests: sent.length, responses: got.length };
   log(`${sent.length} requests and ${got.length} responses recorded; none carries a private key`);
+
+  // 10. Bitget: the passphrase its key also needs is sealed in this page to the role, and
+  // never leaves it in clear.
+  const PASSPHRASE = 'CANARY-bitget-passphrase-typed-in-the-page';
+  await page.evaluate(() => { location.hash = '#/add'; });
+  await visible('#add-form');
+  await page.selectOption('#exchange', 'bitget');
+  await page.check('#mode-custody');
+  await page.setChecked('#role-importer', false);
+  await page.setChecked('#role-trader', true);
+  await page.fill('#label', 'bitget custody');
+  await page.click('#seal-submit');
+  await visible('#custody-steps');
+  check(await page.locator('#custody-passphrase-field').isVisible(), 'Bitget asks for the passphrase');
+  const bgPem = await page.inputValue('#custody-pem');
+  const bgReg = await fetch(`${SANDBOX}/sandbox/v1/keys`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ exchange: 'bitget', public_pem: bgPem, passphrase: PASSPHRASE, permissions: ['read', 'trade'], balances: BALANCES }),
+  });
+  const bgKey = (await bgReg.json()).api_key;
+  check(bgReg.status === 201 && typeof bgKey === 'string', `bitget registration: ${bgReg.status}`);
+  await page.fill('#custody-api-key', bgKey);
+  await page.click('#custody-activate-submit');
+  await page.locator('#custody-error').filter({ hasText: 'passphrase' }).waitFor();
+  await page.fill('#custody-passphrase', PASSPHRASE);
+  await page.click('#custody-activate-submit');
+  await visible('#add-done');
+  const bgCid = await page.locator('#add-done').getAttribute('data-id');
+  check((await page.inputValue('#custody-passphrase')) === '', 'the passphrase field is cleared');
+  await shot('09-bitget-active');
+  const all = [...await Promise.all(requests), ...await Promise.all(responses)];
+  for (const r of all) check(!JSON.stringify(r).includes(PASSPHRASE), `the passphrase in clear in ${r.url}`);
+  const bgActivate = (await Promise.all(requests)).filter((r) => r.method === 'POST' && r.url.endsWith('/v1/custody-keys/activate')).pop();
+  const bgBody = JSON.parse(bgActivate.body);
+  check(Array.isArray(bgBody.sealed) && bgBody.sealed.length === 1 && bgBody.sealed[0].role === 'trader' && bgBody.sealed[0].jwe.split('.').length === 5, `the passphrase went sealed: ${Object.keys(bgBody)}`);
+  result.bitget = { cid: bgCid, api_key: bgKey, passphrase: PASSPHRASE };
+  log('bitget activated', bgCid);
 } catch (e) {
   console.error('[custody-key] FAILED:', e && e.stack ? e.stack : e);
   console.error('[custody-key] console:\n' + consoleLines.join('\n'));

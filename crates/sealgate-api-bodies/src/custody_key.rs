@@ -11,8 +11,8 @@ use crate::credential::{MAX_LABEL, RoleName};
 
 /// Most pending grants (one per role).
 const MAX_PENDING: usize = 2;
-/// Longest grant text.
-const MAX_GRANT: usize = 8 * 1024;
+/// Longest grant text (`sealgate_custody::grant::MAX_GRANT`).
+const MAX_GRANT: usize = 16 * 1024;
 /// Longest exchange API key id.
 const MAX_API_KEY: usize = 256;
 
@@ -57,6 +57,10 @@ pub struct ActivateCustodyKey {
     /// the key was made naming the owner's passkeys (`own`).
     #[serde(default)]
     pub approval: Option<crate::ApprovalIn>,
+    /// Where the exchange also needs a passphrase (Bitget): `{"api_key", "passphrase"}`
+    /// sealed to each role (credential envelope v1, as `POST /v1/credentials` takes them).
+    #[serde(default, deserialize_with = "crate::strict::opt_objects")]
+    pub sealed: Option<Vec<crate::EnvelopeIn>>,
 }
 
 impl std::fmt::Debug for ActivateCustodyKey {
@@ -65,6 +69,7 @@ impl std::fmt::Debug for ActivateCustodyKey {
             .field("pending", &self.pending.len())
             .field("api_key", &self.api_key)
             .field("approval", &self.approval.is_some())
+            .field("sealed", &self.sealed.as_ref().map(Vec::len))
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +190,7 @@ mod tests {
             api_key: api_key.into(),
             label: String::new(),
             approval: None,
+            sealed: None,
         };
         assert!(check_activate(&req(vec!["g".into()], "KEY")).is_ok());
         assert!(check_activate(&req(vec![], "KEY")).is_err());

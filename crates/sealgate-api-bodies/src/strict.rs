@@ -110,6 +110,11 @@ pub fn objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<V
     Vec::<Map<String, Value>>::deserialize(d)?.into_iter().map(from_map).collect()
 }
 
+/// `deserialize_with` for an optional list of structs: `null` or an array of objects.
+pub fn opt_objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<Vec<T>>, D::Error> {
+    Option::<Vec<Map<String, Value>>>::deserialize(d)?.map(|v| v.into_iter().map(from_map).collect()).transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

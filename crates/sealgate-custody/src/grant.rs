@@ -27,8 +27,10 @@ use crate::{Custody, CustodyError};
 
 /// The JWS `typ` of a grant.
 pub const GRANT_TYP: &str = "sealgate-grant+jws";
-/// Largest grant we parse.
-const MAX_GRANT: usize = 8 * 1024;
+/// Largest grant we parse (an approval and a sealed passphrase included).
+pub const MAX_GRANT: usize = 16 * 1024;
+/// Largest `sealed` member.
+pub const SEALED_MAX: usize = 8 * 1024;
 /// How far in the future `iat` may lie.
 const MAX_SKEW_SECS: u64 = 300;
 /// Longest exchange API key id (Binance's are 64 characters; Coinbase names are longer).
@@ -61,6 +63,10 @@ pub struct Grant {
     pub api_key: Option<String>,
     /// The owner's authority keys, when the owner named any.
     pub own: Option<OwnerKeys>,
+    /// What the exchange also needs beside the key, sealed by the owner to the grant's role
+    /// as a credential envelope (`{"api_key", "passphrase"}`: Bitget's passphrase), which
+    /// only the signer opens; `None` where the exchange needs nothing more.
+    pub sealed: Option<String>,
     /// The owner's approval of the grant's terms by one of those keys (a WebAuthn
     /// assertion over a `grant` statement, AUTHORITY.md S6), as the signer checks it; set
     /// on an active grant whose `own` names keys.
@@ -148,6 +154,9 @@ impl Grant {
         if let Some(k) = &self.api_key {
             check_api_key(k)?;
         }
+        if self.sealed.as_ref().is_some_and(|j| j.is_empty() || j.len() > SEALED_MAX) {
+            return Err(bad("sealed is not a compact JWE of at most 8 KiB"));
+        }
         if let Some(a) = &self.approval
             && (!a.is_object() || a.to_string().len() > APPROVAL_MAX)
         {
@@ -173,6 +182,9 @@ impl Grant {
         if let Some(own) = &self.own {
             m.insert("own".into(), json!(own.thumbprints()));
         }
+        if let Some(j) = &self.sealed {
+            m.insert("sealed".into(), j.clone().into());
+        }
         if let Some(a) = &self.approval {
             m.insert("approval".into(), a.clone());
         }
@@ -190,8 +202,10 @@ impl Grant {
     /// than `now` (plus a little skew); what it says.
     pub fn verify(jws: &str, pin: &str, now: u64) -> Result<Self, CustodyError> {
         let p = crate::jws::verify_root(jws, GRANT_TYP, MAX_GRANT, pin, bad)?;
-        let known =
-            ["iss", "sub", "cid", "exch", "aud", "scope", "key", "kty", "spk", "api_key", "own", "approval", "iat"];
+        let known = [
+            "iss", "sub", "cid", "exch", "aud", "scope", "key", "kty", "spk", "api_key", "own", "sealed", "approval",
+            "iat",
+        ];
         // A member we do not read would be a promise nobody checks.
         if p.keys().any(|k| !known.contains(&k.as_str())) {
             return Err(bad("a member is not understood"));
@@ -243,6 +257,11 @@ impl Grant {
             spk: s("spk")?,
             api_key,
             own,
+            sealed: match p.get("sealed") {
+                None => None,
+                Some(Value::String(j)) => Some(j.clone()),
+                Some(_) => return Err(bad("sealed")),
+            },
             approval: p.get("approval").cloned(),
             iat,
         };

@@ -46,6 +46,7 @@ async fn grant(c: &dyn Custody) -> Grant {
         spk: spki_digest(&info.public_spki),
         api_key: Some("A".repeat(60) + "wxyz"),
         own: Some(OwnerKeys::new(["NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"]).expect("own")),
+        sealed: Some("a.b.c.d.e".into()),
         approval: Some(serde_json::json!({"statement": "…", "signature": "…"})),
         iat: 1_000,
     }
@@ -116,6 +117,7 @@ async fn an_edited_or_foreign_grant_is_refused() {
         ("key", edited(&jws, |p| drop(p.insert("key".into(), "xk-0000000000000000".into())))),
         ("no own", edited(&jws, |p| drop(p.remove("own")))),
         ("no approval", edited(&jws, |p| drop(p.remove("approval")))),
+        ("another sealed passphrase", edited(&jws, |p| drop(p.insert("sealed".into(), "f.g.h.i.j".into())))),
     ];
     for (what, forged) in attempts {
         assert_eq!(refused(Grant::verify(&forged, &pin, 2_000)), "signature does not verify", "{what}");
@@ -131,7 +133,7 @@ async fn an_edited_or_foreign_grant_is_refused() {
     assert_eq!(refused(Grant::verify(&keyset, &pin, 1_001)), "wrong typ");
     let cut = &jws[..jws.rfind('.').expect("dot")];
     assert_eq!(refused(Grant::verify(cut, &pin, 2_000)), "not a compact JWS (three parts)");
-    assert_eq!(refused(Grant::verify(&"a".repeat(9000), &pin, 2_000)), "too large");
+    assert_eq!(refused(Grant::verify(&"a".repeat(17_000), &pin, 2_000)), "too large");
     assert_eq!(refused(Grant::verify(&jws, &pin, 10)), "issued in the future");
 }
 

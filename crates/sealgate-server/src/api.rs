@@ -784,7 +784,7 @@ async fn check_envelope(
 
 /// Checks an envelope sealed by `user` for credential `cid` on `exchange` to `role`
 /// without opening it; returns its header and content digest.
-async fn check_sealed(
+pub(crate) async fn check_sealed(
     s: &ApiState,
     user: &AuthUser,
     cid: &str,

@@ -95,6 +95,9 @@ fn steps_for(exchange: &str, trade: bool, withdraw: bool) -> KeySteps {
         "bybit" => {
             "Create New Key, choose \"Self-generated API Keys\" (System-generated would give you a secret), and paste the public key below"
         }
+        "bitget" => {
+            "Create API key, choose \"Self-generated\" (RSA), paste the public key below, and set a passphrase: you will type it here too, and it is sealed so only the signer reads it"
+        }
         _ => "Create a key of the self-generated (public key) kind and paste the public key below",
     };
     let permission = match (exchange, trade) {
@@ -102,6 +105,8 @@ fn steps_for(exchange: &str, trade: bool, withdraw: bool) -> KeySteps {
         ("binance", true) => "Tick \"Enable Reading\" and \"Enable Spot & Margin Trading\"; nothing else",
         ("bybit", false) => "Choose \"Read-Only\"",
         ("bybit", true) => "Choose \"Read-Write\" and tick only Spot > Trade",
+        ("bitget", false) => "Choose \"Read-only\"",
+        ("bitget", true) => "Choose \"Read and write\" and tick only Spot trading",
         (_, false) => "Give it read permission only",
         (_, true) => "Give it read and spot trading permissions only",
     };
@@ -203,6 +208,7 @@ pub(crate) async fn activate_custody_key(
         pending: req.pending.clone(),
         api_key: Some(req.api_key.clone()),
         approval: None,
+        sealed: None,
     };
     if let Some(a) = &req.approval {
         let terms = signer.terms(&call).await.map_err(signer_error)?;
@@ -214,6 +220,18 @@ pub(crate) async fn activate_custody_key(
             })
             .await?;
         call.approval = Some(member);
+    }
+    // A passphrase sealed to each role (Bitget): checked as a sealed credential is (the
+    // caller's, this credential's and exchange's, to an active key of the role).
+    if let Some(list) = &req.sealed {
+        let terms = signer.terms(&call).await.map_err(signer_error)?;
+        let now = crate::now_ms() / 1000;
+        let mut sealed = Vec::with_capacity(list.len());
+        for e in list {
+            crate::api::check_sealed(&s, &user, &terms.cid, &terms.exch, e.role.name(), &e.jwe, now).await?;
+            sealed.push(crate::held_keys::Sealed { role: e.role.name().into(), jwe: e.jwe.clone() });
+        }
+        call.sealed = Some(sealed);
     }
     let active = signer.activate(&call).await.map_err(signer_error)?;
     let scope_text = active.scope.join(",");
@@ -265,7 +283,13 @@ pub(crate) async fn start_custody_key_approval(
     JsonObject(req): JsonObject<StartCustodyKeyApproval>,
 ) -> ApiResult<Json<crate::approval_api::ApprovalStartView>> {
     let signer = signer(&s)?;
-    let call = PendingCall { owner: user.id.clone(), pending: req.pending, api_key: Some(req.api_key), approval: None };
+    let call = PendingCall {
+        owner: user.id.clone(),
+        pending: req.pending,
+        api_key: Some(req.api_key),
+        approval: None,
+        sealed: None,
+    };
     let terms = signer.terms(&call).await.map_err(signer_error)?;
     if terms.own.is_empty() {
         return Err(ApiError::new(StatusCode::CONFLICT, "these grants name no passkey: activate without an approval"));
@@ -295,7 +319,8 @@ pub(crate) async fn discard_custody_key(
     if req.pending.is_empty() || req.pending.len() > 2 || req.pending.iter().any(|g| g.len() > 8 * 1024) {
         return Err(ApiError::bad("pending: the one or two grants the key was made with"));
     }
-    let call = PendingCall { owner: user.id.clone(), pending: req.pending, api_key: None, approval: None };
+    let call =
+        PendingCall { owner: user.id.clone(), pending: req.pending, api_key: None, approval: None, sealed: None };
     signer(&s)?.discard(&call).await.map_err(signer_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -77,6 +77,19 @@ pub struct PendingCall {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub approval: Option<Value>,
+    /// The passphrase sealed to each role, where the exchange needs one (`activate` only).
+    #[serde(default)]
+    pub sealed: Option<Vec<Sealed>>,
+}
+
+/// `{"api_key", "passphrase"}` sealed to one role (credential envelope v1).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sealed {
+    /// The role.
+    pub role: String,
+    /// The compact JWE.
+    pub jwe: String,
 }
 
 /// What an owner's passkey approves before pending grants activate (AUTHORITY.md S6).
@@ -220,7 +233,20 @@ impl Signer {
     }
 
     async fn activate_call(&self, c: &PendingCall) -> Result<Active, SignerCallError> {
-        let a = self.activate_held_key(&c.owner, &c.pending, api_key(c)?, c.approval.clone()).await?;
+        let sealed = c
+            .sealed
+            .as_ref()
+            .map(|list| {
+                list.iter()
+                    .map(|x| {
+                        Role::parse(&x.role)
+                            .map(|r| (r, x.jwe.clone()))
+                            .ok_or_else(|| bad("sealed: importer or trader"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let a = self.activate_held_key(&c.owner, &c.pending, api_key(c)?, c.approval.clone(), sealed).await?;
         let g = &a.grant;
         Ok(Active {
             cid: g.cid.clone(),

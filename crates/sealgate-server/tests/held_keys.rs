@@ -420,7 +420,7 @@ async fn an_api_in_another_process_reaches_the_signer_for_keys() {
     };
     let e = as_trader.create(&create).await.expect_err("a trader making keys");
     assert!(matches!(&e, SignerCallError::Unauthorized(m) if m.contains("only the api")), "{e}");
-    let discard = PendingCall { owner: "alice".into(), pending: vec![], api_key: None, approval: None };
+    let discard = PendingCall { owner: "alice".into(), pending: vec![], api_key: None, approval: None, sealed: None };
     assert!(matches!(as_trader.discard(&discard).await, Err(SignerCallError::Unauthorized(_))));
     let e = as_api.forward(&order("held-far")).await.expect_err("the api forwarding");
     assert!(matches!(&e, SignerCallError::Unauthorized(m) if m.contains("not a consumer role")), "{e}");
@@ -430,4 +430,72 @@ async fn an_api_in_another_process_reaches_the_signer_for_keys() {
     let (st, body) = api.call(&alice, "DELETE", "/v1/credentials/held-far", None).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(world.custody.exchange_key(&key_id).await.expect("read"), None, "the key is destroyed");
+}
+
+/// Bitget needs a passphrase beside the key: the owner seals `{"api_key", "passphrase"}` to
+/// each role (as for a sealed credential), it travels inside the root-signed grant, and only
+/// the signer opens it, through the custody, to sign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitget_takes_its_passphrase_sealed_beside_the_key() {
+    const PASSPHRASE: &str = "CANARY-bitget-passphrase-6e1d";
+    harness::on_both("held_keys_bitget", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        world.store.create_user("alice", None).await.expect("user");
+        let alice = api.login("alice").await;
+        let ask = json!({"id": "held-bg", "exchange": "bitget", "roles": ["trader"], "scope": ["read", "trade"]});
+        let (st, made) = api.call(&alice, "POST", "/v1/custody-keys", Some(ask)).await;
+        assert_eq!((st, made["key_type"].as_str()), (201, Some("rsa-2048")), "{made}");
+        assert!(made["steps"]["steps"].to_string().contains("passphrase"), "{made}");
+        let pem = made["public_pem"].as_str().expect("pem");
+        let balances = vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))];
+        let api_key = world
+            .sandbox
+            .register_public_key_with_passphrase(Venue::Bitget, pem, Some(PASSPHRASE), ALL, vec![], balances)
+            .expect("register");
+        let pending = made["pending"].clone();
+        let activate = |body: Value| {
+            let (api, alice) = (&api, &alice);
+            async move { api.call(alice, "POST", "/v1/custody-keys/activate", Some(body)).await }
+        };
+
+        // Without the passphrase, or sealed to a role the key is not granted to: refused.
+        let (st, e) = activate(json!({"pending": pending, "api_key": api_key})).await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e.to_string().contains("passphrase"), "{e}");
+        let secret = json!({"api_key": api_key, "passphrase": PASSPHRASE}).to_string();
+        let to_importer = world.seal("alice", "held-bg", "bitget", "importer", "read", &secret);
+        let (st, e) = activate(json!({"pending": pending, "api_key": api_key,
+            "sealed": [{"role": "importer", "jwe": to_importer}]}))
+        .await;
+        assert_eq!(st, 400, "{e}");
+        // Sealed for another API key id: refused before anything is stored.
+        let other = json!({"api_key": "bg_00000000000000000000000000000000", "passphrase": PASSPHRASE}).to_string();
+        let wrong = world.seal("alice", "held-bg", "bitget", "trader", "read,trade", &other);
+        let (st, e) = activate(json!({"pending": pending, "api_key": api_key,
+            "sealed": [{"role": "trader", "jwe": wrong}]}))
+        .await;
+        assert_eq!(st, 400, "{e}");
+
+        let sealed = world.seal("alice", "held-bg", "bitget", "trader", "read,trade", &secret);
+        let (st, cred) = activate(json!({"pending": pending, "api_key": api_key,
+            "sealed": [{"role": "trader", "jwe": sealed}]}))
+        .await;
+        assert_eq!(st, 201, "{cred}");
+
+        // Bitget checks the key's signature and the passphrase: both reach it.
+        let assets = call("held-bg", "GET", "/api/v2/spot/account/assets", "", "");
+        let r = signer.forward(Role::Trader, &assets).await.expect("read");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"00000\""), "{}", r.body);
+
+        // The passphrase is in no row and no record in clear.
+        let rows = world.store.owner_envelopes("alice", "held-bg").await.expect("rows");
+        assert!(rows.iter().all(|e| !e.jwe.contains(PASSPHRASE)));
+        for r in world.store.audit_range(0, 100_000).await.expect("audit") {
+            assert!(!r.detail.contains(PASSPHRASE), "{}", r.detail);
+        }
+    })
+    .await;
 }

@@ -144,6 +144,12 @@ async fn a_key_made_in_the_custody_through_the_web_client() {
         assert_eq!(g["spk"].as_str(), Some(spk.as_str()), "the grant names the key the page showed: {g}");
         assert_eq!(g["scope"], json!(["read", "trade"]), "{g}");
     }
+    let bg = store.owner_envelopes(user, result["bitget"]["cid"].as_str().expect("cid")).await.expect("rows");
+    let [row] = bg.as_slice() else { panic!("one grant (trader): {bg:?}") };
+    let g = grant_payload(&row.jwe);
+    assert_eq!((g["exch"].as_str(), g["aud"].as_str()), (Some("bitget"), Some("trader")), "{g}");
+    assert_eq!(g["api_key"], result["bitget"]["api_key"], "{g}");
+    assert_eq!(g["sealed"].as_str().map(|j| j.split('.').count()), Some(5), "the passphrase travels sealed: {g}");
     let orders = store.orders(user, 10).await.expect("orders");
     assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "open"), "{orders:?}");
     store.close().await;
@@ -168,6 +174,12 @@ async fn a_key_made_in_the_custody_through_the_web_client() {
         }
     }
     assert!(!db.is_empty() && !contains(&db, FORBIDDEN), "{FORBIDDEN} in the database");
+
+    // Bitget's passphrase, typed in the page, is sealed there: the logs and the database
+    // never hold it in clear, and the stored grant carries it sealed.
+    let passphrase = result["bitget"]["passphrase"].as_str().expect("bitget passphrase");
+    assert!(!contains(&db, passphrase), "the Bitget passphrase in the database");
+    assert!(!logs.contains(passphrase), "the Bitget passphrase in the logs");
 
     for name in [
         "01-custody-choose",

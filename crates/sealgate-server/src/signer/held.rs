@@ -55,17 +55,18 @@ pub fn alg_of(t: ExchangeKeyType) -> HeldKeyAlg {
 }
 
 /// The key types exchange `id` takes as a self-generated key, strongest first; empty when
-/// it takes none, or when it would also need a secret this flow cannot hold (a passphrase:
-/// Bitget's must be sealed, which a custody credential has no envelope for).
+/// it takes none.
 pub fn key_types_for(id: &str) -> Vec<ExchangeKeyType> {
-    let needs_secret = sealgate_exchanges::scheme(id).is_ok_and(|s| s.plaintext_header.is_some());
-    if needs_secret {
-        return Vec::new();
-    }
     sealgate_exchanges::held_key_algs(id)
         .iter()
         .filter_map(|a| ExchangeKeyType::ALL.into_iter().find(|t| alg_of(*t) == *a))
         .collect()
+}
+
+/// Whether exchange `id` also needs a passphrase beside the key (Bitget): the owner seals
+/// it to each role, and it travels inside the grant ([`Grant::sealed`]).
+pub fn needs_passphrase(id: &str) -> bool {
+    sealgate_exchanges::scheme(id).is_ok_and(|s| s.plaintext_header.is_some())
 }
 
 /// What the owner asks for: a key made in the custody for one credential.
@@ -196,6 +197,7 @@ impl Signer {
                 spk: grant::spki_digest(&key.public_spki),
                 api_key: None,
                 own: req.own.clone(),
+                sealed: None,
                 approval: None,
                 iat: now,
             };
@@ -308,9 +310,45 @@ impl Signer {
         pending: &[String],
         api_key: &str,
         approval: Option<Value>,
+        sealed: Option<Vec<(Role, String)>>,
     ) -> Result<ActiveGrants, SignerCallError> {
         let (mut g, roles) = self.check_pending(owner, pending, Some(api_key)).await?;
         let now = crate::now_ms() / 1000;
+        // What the exchange needs beside the key, sealed by the owner to each role.
+        let sealed = match (needs_passphrase(&g.exch), sealed) {
+            (false, None) => Vec::new(),
+            (false, Some(_)) => {
+                return Err(SignerCallError::BadRequest("this exchange needs nothing sealed beside the key".into()));
+            }
+            (true, None) => {
+                return Err(SignerCallError::BadRequest(
+                    "this exchange also needs the key's passphrase: seal {\"api_key\", \"passphrase\"} to each role"
+                        .into(),
+                ));
+            }
+            (true, Some(list)) => {
+                let mut out = Vec::with_capacity(roles.len());
+                for role in &roles {
+                    let mut mine = list.iter().filter(|(r, _)| r == role);
+                    let (Some((_, jwe)), None) = (mine.next(), mine.next()) else {
+                        return Err(SignerCallError::BadRequest(format!(
+                            "seal the passphrase once to each role, {} included",
+                            role.name()
+                        )));
+                    };
+                    let probe =
+                        Grant { aud: *role, sealed: Some(jwe.clone()), api_key: Some(api_key.to_owned()), ..g.clone() };
+                    self.open_sealed(&probe, now).await.map_err(|e| SignerCallError::BadRequest(bounded(&e)))?;
+                    out.push((*role, jwe.clone()));
+                }
+                if list.len() != roles.len() {
+                    return Err(SignerCallError::BadRequest(
+                        "a passphrase is sealed to a role these grants do not name".into(),
+                    ));
+                }
+                out
+            }
+        };
         g.iat = now;
         // Where the owner named passkeys, one of them approves exactly these terms.
         match (&g.own, approval) {
@@ -338,7 +376,8 @@ impl Signer {
         }
         let mut grants = Vec::with_capacity(roles.len());
         for role in roles {
-            let jws = Grant { aud: role, ..g.clone() }
+            let sealed = sealed.iter().find(|(r, _)| *r == role).map(|(_, j)| j.clone());
+            let jws = Grant { aud: role, sealed, ..g.clone() }
                 .sign(self.custody.as_ref())
                 .await
                 .map_err(|e| custody_refused("sign a grant", &e))?;
@@ -393,6 +432,37 @@ impl Signer {
         let detail = json!({"exchange": g.exch, "key": g.key});
         self.record(AuditEvent::new(format!("user:{owner}"), action, g.cid.as_str(), detail).owner(owner)).await?;
         Ok(g.key)
+    }
+
+    /// The passphrase `g` carries sealed to its role, opened through the custody (its
+    /// binding checked first: this owner, credential, exchange and role; the API key id
+    /// sealed with it is the grant's); `None` where it carries none; why not.
+    async fn open_sealed(&self, g: &Grant, now: u64) -> Result<Option<SecretString>, String> {
+        let Some(text) = &g.sealed else { return Ok(None) };
+        let jwe = Jwe::parse(text.as_bytes(), &AlgPolicy::CREDENTIAL).map_err(|e| format!("sealed passphrase: {e}"))?;
+        let binding = Binding {
+            sub: g.sub.clone(),
+            cid: g.cid.clone(),
+            exch: g.exch.clone(),
+            aud: g.aud.name().into(),
+            now: Some(now),
+        };
+        let header = check_binding(&jwe, None, &binding).map_err(|e| format!("sealed passphrase: {e}"))?;
+        if self.is_disabled(&header.kid) {
+            return Err("the sealed passphrase's recipient key version is disabled".into());
+        }
+        let dk = self.custody.decryption_key(&header.kid).await.map_err(|e| {
+            tracing::warn!(kid = %header.kid, error = %e, "custody refused the key");
+            "the sealed passphrase's recipient key is not usable".to_owned()
+        })?;
+        let opened = open_credential(text.as_bytes(), dk.as_ref(), &binding)
+            .await
+            .map_err(|e| format!("the sealed passphrase did not open: {e}"))?;
+        if opened.credential.get("api_key").map(|k| k.expose_secret()) != g.api_key.as_deref() {
+            return Err("the sealed passphrase is for another API key id".into());
+        }
+        let passphrase = opened.credential.get("passphrase").ok_or("nothing named passphrase is sealed")?;
+        Ok(Some(SecretString::from(passphrase.expose_secret().to_owned())))
     }
 
     /// [`Signer::prepare`]'s open for a stored grant (`env.jwe`): checked as an envelope is,
@@ -473,8 +543,17 @@ impl Signer {
                 return Err(self.refuse_envelope(role, call, &row, reason, Some(&digest), err).await);
             }
         }
+        let passphrase = match self.open_sealed(&g, now / 1000).await {
+            Ok(p) => p,
+            Err(reason) => {
+                let reason = bounded(&reason);
+                let err = SignerCallError::Denied(reason.clone());
+                return Err(self.refuse_envelope(role, call, &row, &reason, Some(&digest), err).await);
+            }
+        };
         let credential = sealgate_exchanges::Credential {
             api_key: g.api_key.clone().map(SecretString::from),
+            passphrase,
             held_key: Some(Arc::new(CustodyKey(alg_of(g.key_type)))),
             ..Default::default()
         };
@@ -517,6 +596,8 @@ impl Signer {
         let entry = &ready.entry;
         let alg = entry.credential.held_key.as_ref().map_or(HeldKeyAlg::Ed25519, |k| k.alg());
         let api_key = entry.credential.api_key.as_ref().map(|k| k.expose_secret().to_owned());
+        let passphrase =
+            entry.credential.passphrase.as_ref().map(|p| zeroize::Zeroizing::new(p.expose_secret().to_owned()));
         let probe = NonceProbe::default();
         let ctx = sealgate_exchanges::Context { clock, nonce: &probe };
         let failed: Mutex<Option<CustodyError>> = Mutex::new(None);
@@ -525,6 +606,7 @@ impl Signer {
             alg,
             |k| sealgate_exchanges::Credential {
                 api_key: api_key.clone().map(SecretString::from),
+                passphrase: passphrase.as_ref().map(|p| SecretString::from(p.as_str().to_owned())),
                 held_key: Some(k),
                 ..Default::default()
             },

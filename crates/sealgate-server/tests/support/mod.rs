@@ -135,6 +135,8 @@ impl World {
             exchanges: HashMap::from([
                 ("binance".into(), base.clone()),
                 ("kraken".into(), base.clone()),
+                ("bybit".into(), base.clone()),
+                ("bitget".into(), base.clone()),
                 ("okx".into(), base),
             ]),
             ..SignerConfig::default()
