@@ -104,16 +104,21 @@ pub fn is_grant(text: &str) -> bool {
         .is_some_and(|m| m.get("typ").and_then(Value::as_str) == Some(GRANT_TYP))
 }
 
-/// The `own` member a stored grant *claims*, read without checking its signature: only
-/// for the api's early, clear answer about which passkeys an approval needs. Nothing may
-/// be decided on it; the signer decides on [`Grant::verify`].
+/// The `own` member a stored grant *claims* ([`claimed`]): only for the api's early, clear
+/// answer about which passkeys an approval needs. Nothing may be decided on it; the signer
+/// decides on [`Grant::verify`].
 pub fn claimed_own(text: &str) -> Option<Vec<String>> {
+    claimed(text)?.get("own")?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+}
+
+/// Every member a grant *claims*, read without checking its signature: to address what a
+/// client sends with it (whose role, which credential). Nothing may be decided on it.
+pub fn claimed(text: &str) -> Option<Map<String, Value>> {
     if !is_grant(text) {
         return None;
     }
     let payload = text.split('.').nth(1)?;
-    let m = sealgate_envelope::parse_json_object(&B64.decode(payload).ok()?).ok()?;
-    m.get("own")?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+    sealgate_envelope::parse_json_object(&B64.decode(payload).ok()?).ok()
 }
 
 /// Checks an exchange API key id: 1 to [`API_KEY_MAX`] printable ASCII characters, no

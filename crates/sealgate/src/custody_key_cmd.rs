@@ -1,12 +1,14 @@
 //! `sealgate custody-key …`: a credential whose exchange key is made in the key custody and
-//! never leaves it (Binance Ed25519/RSA, Bybit RSA), from the command line, against a running
-//! `sealgate serve`.
+//! never leaves it (Binance Ed25519/RSA, Bybit RSA, Bitget RSA with its passphrase), from the
+//! command line, against a running `sealgate serve`.
 //!
 //! `create` asks the api (`POST /v1/custody-keys`) for the key, prints its public key and the
 //! exchange's steps, then reads the API key id the exchange shows and activates the
 //! credential (`POST /v1/custody-keys/activate`); with `--pending-out` it keeps the pending
-//! grants in a file for a later `activate` instead. No secret passes through this command:
-//! the api answers with a public key and signed grants only.
+//! grants in a file for a later `activate` instead. No secret passes through this command
+//! but Bitget's passphrase (`--passphrase-file`), which it seals to each role, to the role
+//! keys of a recipient key set the custody root `--pin` signed, before anything is sent: the
+//! api answers with a public key and signed grants only.
 //!
 //! Signing in: with `--data-dir` (the embedded default) the command mints a one-time sign-in
 //! link for the local user in serve's database, as `sealgate login-link` does, follows it,
@@ -58,10 +60,25 @@ struct Connection {
     bearer_token_file: Option<PathBuf>,
 }
 
+/// What an exchange that also needs a passphrase (Bitget) takes beside the key.
+#[derive(Args)]
+struct PassphraseArgs {
+    /// A file holding the passphrase you set for the key on the exchange (Bitget); it is
+    /// sealed here to each role, as `sealgate seal` does, and only the signer opens it.
+    #[arg(long, requires = "pin")]
+    passphrase_file: Option<PathBuf>,
+    /// The RFC 7638 thumbprint of the custody root the recipient key set must be signed by
+    /// (`sealgate keys pin`; serve prints it at start).
+    #[arg(long, requires = "passphrase_file", allow_hyphen_values = true)]
+    pin: Option<String>,
+}
+
 #[derive(Args)]
 pub struct CreateArgs {
     #[command(flatten)]
     conn: Connection,
+    #[command(flatten)]
+    secret: PassphraseArgs,
     /// Exchange id: one that takes keys its users generate (binance, bybit).
     #[arg(long)]
     exchange: String,
@@ -90,6 +107,8 @@ pub struct CreateArgs {
 pub struct ActivateArgs {
     #[command(flatten)]
     conn: Connection,
+    #[command(flatten)]
+    secret: PassphraseArgs,
     /// The file `create --pending-out` wrote.
     #[arg(long)]
     pending: PathBuf,
@@ -120,6 +139,7 @@ async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         None => sealgate_envelope::new_credential_id()?,
     };
     check_exchange(&a.exchange, a.key_type.as_deref())?;
+    check_passphrase_args(&a.exchange, &a.secret, a.pending_out.is_some())?;
     let mut body = json!({"id": id, "exchange": a.exchange, "roles": list(&a.roles), "scope": list(&a.scope)});
     if let Some(t) = &a.key_type {
         body["key_type"] = json!(t);
@@ -153,7 +173,7 @@ async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         // bearer token's life): a new sign-in for the activation.
         let body = json!({"pending": made.pending, "api_key": api_key, "label": a.label});
         let api = Api::sign_in(&a.conn).await?;
-        let cred = activate_body(&api, &body).await;
+        let cred = activate_body(&api, body, &a.secret).await;
         api.sign_out().await;
         writeln!(out)?;
         return render_credential(&cred?, out);
@@ -210,8 +230,10 @@ async fn activate(a: ActivateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     }
     let label = a.label.clone().unwrap_or_else(|| file["label"].as_str().unwrap_or_default().to_owned());
     let body = json!({"pending": file["pending"], "api_key": api_key, "label": label});
+    let exchange = file["exchange"].as_str().unwrap_or_default().to_owned();
+    check_passphrase_args(&exchange, &a.secret, false)?;
     let api = Api::sign_in(&a.conn).await?;
-    let result = activate_body(&api, &body).await;
+    let result = activate_body(&api, body, &a.secret).await;
     api.sign_out().await;
     let cred = result?;
     render_credential(&cred, out)?;
@@ -221,12 +243,79 @@ async fn activate(a: ActivateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks `body` as the api will, then activates.
-async fn activate_body(api: &Api, body: &Value) -> anyhow::Result<Value> {
+/// Checks `body` as the api will, seals the passphrase where `exchange` needs one, then
+/// activates.
+async fn activate_body(api: &Api, mut body: Value, secret: &PassphraseArgs) -> anyhow::Result<Value> {
     let req: sealgate_api_bodies::ActivateCustodyKey =
         serde_json::from_value(body.clone()).map_err(|e| anyhow::anyhow!("not a pending file of create: {e}"))?;
     sealgate_api_bodies::check_activate(&req).map_err(anyhow::Error::msg)?;
-    api.post("/v1/custody-keys/activate", body, "activating the credential").await
+    if let (Some(file), Some(pin)) = (&secret.passphrase_file, &secret.pin) {
+        body["sealed"] = seal_passphrase(api, &req, file, pin).await?;
+    }
+    api.post("/v1/custody-keys/activate", &body, "activating the credential").await
+}
+
+/// An exchange that needs a passphrase (Bitget) gets one, and only such an exchange.
+fn check_passphrase_args(exchange: &str, secret: &PassphraseArgs, later: bool) -> anyhow::Result<()> {
+    match (sealgate_server::signer::needs_passphrase(exchange), secret.passphrase_file.is_some()) {
+        (true, false) if !later => {
+            bail!("{exchange} also needs the key's passphrase: give --passphrase-file FILE and --pin PIN")
+        }
+        (false, true) => bail!("--passphrase-file: {exchange} needs no passphrase beside the key"),
+        _ => Ok(()),
+    }
+}
+
+/// `{"api_key", "passphrase"}` sealed to each role the pending grants name, to the role keys
+/// of the recipient key set the custody root `pin` signed (as `sealgate seal` does).
+async fn seal_passphrase(
+    api: &Api,
+    req: &sealgate_api_bodies::ActivateCustodyKey,
+    file: &Path,
+    pin: &str,
+) -> anyhow::Result<Value> {
+    let bytes = read_limited(file).with_context(|| format!("--passphrase-file {}", file.display()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| anyhow::anyhow!("--passphrase-file: not UTF-8"))?;
+    let passphrase = text.strip_suffix('\n').unwrap_or(text);
+    let passphrase = passphrase.strip_suffix('\r').unwrap_or(passphrase);
+    if passphrase.is_empty() {
+        bail!("--passphrase-file {}: empty", file.display());
+    }
+    let set = api.get("/v1/recipients", "reading the recipient key set").await?;
+    let jws = set["keyset"].as_str().context("the api's recipient key set has no keyset")?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let keys = sealgate_custody::keyset::verify(jws, pin, now)
+        .map_err(|e| anyhow::anyhow!("refused to seal: {e}; nothing was sent"))?;
+    let secret = zeroize::Zeroizing::new(json!({"api_key": req.api_key, "passphrase": passphrase}).to_string());
+    let mut sealed = Vec::new();
+    for grant in &req.pending {
+        // What the grant says, read to address the envelope (the signer checks both).
+        let claims = sealgate_custody::grant::claimed(grant).context("a pending grant is not readable")?;
+        let s = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .with_context(|| format!("a pending grant has no {k}"))
+        };
+        let role = s("aud")?;
+        let key = keys.iter().find(|r| r.role == role).with_context(|| format!("the key set has no {role} key"))?;
+        let scope: Vec<&str> =
+            claims.get("scope").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let request = sealgate_envelope::SealRequest {
+            sub: s("sub")?,
+            cid: s("cid")?,
+            exch: s("exch")?,
+            aud: role.clone(),
+            scope: sealgate_envelope::Scope::from_names(scope)
+                .map_err(|_| anyhow::anyhow!("a pending grant's scope"))?,
+            iat: now,
+            own: None,
+        };
+        let (jwe, _) = sealgate_envelope::seal_credential(secret.as_bytes(), &key.key, &request)?;
+        sealed.push(json!({"role": role, "jwe": jwe}));
+    }
+    Ok(Value::Array(sealed))
 }
 
 /// `exchange` takes keys made in the custody (of `key_type`, when given).
@@ -501,6 +590,17 @@ impl Api {
     }
 
     /// POSTs `body` to `path`; the JSON answer of a success, else the api's `error`.
+    async fn get(&self, path: &str, what: &str) -> anyhow::Result<Value> {
+        let r = self.with_auth(self.http.get(format!("{}{path}", self.base)))?;
+        let r = r.send().await.map_err(|e| unreachable(&self.base, e))?;
+        let status = r.status();
+        let bytes = read_answer(r).await.map_err(|e| unreachable(&self.base, e))?;
+        if !status.is_success() {
+            bail!("{what}: {}", refusal(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).with_context(|| format!("{what}: the api's answer is not JSON"))
+    }
+
     async fn post(&self, path: &str, body: &Value, what: &str) -> anyhow::Result<Value> {
         let bytes = self.send(path, body, what).await?;
         serde_json::from_slice(&bytes).with_context(|| format!("{what}: the api's answer is not JSON"))

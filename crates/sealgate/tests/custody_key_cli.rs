@@ -154,9 +154,12 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
             .arg(&data)
             .args(["--exchange-url", &format!("binance=http://{}", sandbox.addr())])
             .args(["--exchange-url", &format!("bybit=http://{}", sandbox.addr())])
+            .args(["--exchange-url", &format!("bitget=http://{}", sandbox.addr())])
             .env("SEALGATE_LOG", "info"),
     );
     let up = serve.wait_for("serve listening", Duration::from_secs(60), ServeListening::from_logs).await;
+    let pin =
+        sealgate_testkit::process::word_after(&serve.logs(), "sealgate: root key pin ").expect("serve prints the pin");
     let base = up.base.clone();
     let data_s = data.to_str().expect("utf-8").to_owned();
     let conn = ["--data-dir", data_s.as_str(), "--api", base.as_str()];
@@ -174,7 +177,7 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
     let (ok, out, err) =
         cli(&mut seen, &create(&["--exchange", "kraken", "--roles", "trader", "--scope", "read"])).await;
     assert!(!ok && out.is_empty(), "kraken is refused: {out}");
-    assert!(err.contains("--exchange kraken") && err.contains("binance, bybit") && err.contains("seal"), "{err}");
+    assert!(err.contains("--exchange kraken") && err.contains("binance, bitget, bybit") && err.contains("seal"), "{err}");
 
     let (ok, _, err) = cli(
         &mut seen,
@@ -419,11 +422,61 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
     assert!(out.contains("exchange: bybit") && out.contains("label:    bybit via CLI"), "{out}");
     assert!(!bybit_pending.exists());
 
+    // --- Bitget: its key also needs a passphrase, sealed here to each role.
+    const PASSPHRASE: &str = "CANARY-bitget-passphrase-from-a-file";
+    let bitget_pending = dir.path().join("bitget.json");
+    let bitget_s = bitget_pending.to_str().expect("utf-8").to_owned();
+    let bitget = ["--exchange", "bitget", "--roles", "trader", "--scope", "read,trade", "--id", "cli-bitget"];
+    let mut args: Vec<&str> = bitget.to_vec();
+    args.extend(["--pending-out", bitget_s.as_str()]);
+    let (ok, out, err) = cli(&mut seen, &create(&args)).await;
+    assert!(ok, "bitget create: {err}");
+    assert!(out.contains("passphrase"), "Bitget's steps ask for a passphrase: {out}");
+    let bitget_key = sandbox
+        .register_public_key_with_passphrase(Venue::Bitget, &pem_in(&out), Some(PASSPHRASE), ALL, vec![], balances())
+        .expect("register bitget");
+    let activate = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "custody-key",
+            "activate",
+            "--data-dir",
+            &data_s,
+            "--api",
+            &base,
+            "--pending",
+            &bitget_s,
+            "--api-key",
+            &bitget_key,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    // Without the passphrase: refused before any request; the pending file stays.
+    let (ok, _, err) = cli(&mut seen, &activate(&[])).await;
+    assert!(!ok && err.contains("passphrase"), "{err}");
+    let pass_file = dir.path().join("bitget.pass");
+    std::fs::write(&pass_file, format!("{PASSPHRASE}\n")).expect("passphrase file");
+    let pass_s = pass_file.to_str().expect("utf-8").to_owned();
+    // A pin of another root: the key set is refused and nothing is sealed or sent.
+    let other_pin = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    let (ok, _, err) = cli(&mut seen, &activate(&["--passphrase-file", &pass_s, "--pin", other_pin])).await;
+    assert!(!ok && err.contains("refused to seal"), "{err}");
+    let (ok, out, err) = cli(&mut seen, &activate(&["--passphrase-file", &pass_s, "--pin", &pin])).await;
+    assert!(ok, "bitget activate: {err}");
+    assert!(out.contains("exchange: bitget"), "{out}");
+    assert!(!bitget_pending.exists());
+    let db = std::fs::read(data.join("sealgate.db")).expect("db");
+    assert!(!db.windows(PASSPHRASE.len()).any(|w| w == PASSPHRASE.as_bytes()), "the passphrase in the database");
+    assert!(!serve.logs().contains(PASSPHRASE), "the passphrase in serve's logs");
+
     let list = get(&base, &cookie, "/v1/credentials").await;
     let ids: Vec<&str> =
         list["credentials"].as_array().expect("list").iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids.len(), 3, "{list}");
-    for id in ["cli-held-1", "cli-held-2", "cli-bybit"] {
+    assert_eq!(ids.len(), 4, "{list}");
+    for id in ["cli-held-1", "cli-held-2", "cli-bybit", "cli-bitget"] {
         assert!(ids.contains(&id), "{id}: {list}");
     }
     assert!(!ids.contains(&"cli-held-3"), "{list}");
