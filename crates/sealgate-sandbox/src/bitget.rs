@@ -180,7 +180,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 a.open_orders
                     .iter()
                     .filter(|o| symbol.is_none_or(|s| s == o.symbol))
-                    .map(|o| order_json(o, client_of(a, o.id)))
+                    .map(|o| order_json(o, a.client_id_of(o.id)))
                     .collect(),
             ))
         }
@@ -219,20 +219,14 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         "/api/v2/spot/trade/cancel-order" => {
             // "Cancel Order": `symbol` and `orderId` or `clientOid` (`orderId` wins).
             let symbol = field("symbol").ok_or(PARAMS)?.to_owned();
-            if !st.markets.iter().any(|m| m.symbol == symbol) {
-                return Err(BAD_SYMBOL);
-            }
-            let markets = st.markets.clone();
-            let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            let id = match (field("orderId"), field("clientOid")) {
-                (Some(id), _) => id.parse::<u64>().map_err(|_| NO_ORDER)?,
-                (None, Some(c)) => {
-                    a.client_ids.get(c).filter(|(s, _)| *s == symbol).map(|(_, id)| *id).ok_or(NO_ORDER)?
-                }
-                (None, None) => return Err(PARAMS),
-            };
-            let o = a.cancel(&markets, |o| o.id == id && o.symbol == symbol).ok_or(NO_ORDER)?;
-            Ok(json!({"orderId": o.id.to_string(), "clientOid": client_of(a, o.id)}))
+            let (o, name) =
+                st.cancel_named(key, &symbol, field("orderId"), field("clientOid")).map_err(|e| match e {
+                    crate::Uncancelled::Symbol => BAD_SYMBOL,
+                    crate::Uncancelled::Key => BAD_KEY,
+                    crate::Uncancelled::Params => PARAMS,
+                    crate::Uncancelled::NoOrder => NO_ORDER,
+                })?;
+            Ok(json!({"orderId": o.id.to_string(), "clientOid": name}))
         }
         "/api/v2/spot/wallet/withdrawal" => {
             // "Withdraw": `coin`, `transferType` ("on_chain" needs `chain`; or
@@ -256,11 +250,6 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         }
         _ => Err(NOT_FOUND),
     }
-}
-
-/// The `clientOid` the caller gave order `id`, or `""`.
-fn client_of(a: &crate::Account, id: u64) -> String {
-    a.client_ids.iter().find(|(_, (_, i))| *i == id).map(|(c, _)| c.clone()).unwrap_or_default()
 }
 
 /// "Get Ticker Information": one market (`symbol`) or all, `lastPr` and best bid and

@@ -174,7 +174,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 .open_orders
                 .iter()
                 .filter(|o| symbol.is_none_or(|s| s == o.symbol))
-                .map(|o| order_json(o, link_of(a, o.id)))
+                .map(|o| order_json(o, a.client_id_of(o.id)))
                 .collect();
             Ok(json!({"category": "spot", "list": list, "nextPageCursor": ""}))
         }
@@ -201,7 +201,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 Some(t) if more => t.id.to_string(),
                 _ => String::new(),
             };
-            let list: Vec<Value> = page.into_iter().map(|t| execution_json(t, link_of(a, t.order_id))).collect();
+            let list: Vec<Value> = page.into_iter().map(|t| execution_json(t, a.client_id_of(t.order_id))).collect();
             Ok(json!({"category": "spot", "list": list, "nextPageCursor": next}))
         }
         "/v5/order/create" => {
@@ -219,20 +219,14 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             // "Cancel Order": `orderId` or `orderLinkId`; `orderId` wins if both are sent.
             spot_category(field("category"))?;
             let symbol = field("symbol").ok_or(PARAMS)?.to_owned();
-            if !st.markets.iter().any(|m| m.symbol == symbol) {
-                return Err(BAD_SYMBOL);
-            }
-            let markets = st.markets.clone();
-            let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            let id = match (field("orderId"), field("orderLinkId")) {
-                (Some(id), _) => id.parse::<u64>().map_err(|_| NO_ORDER)?,
-                (None, Some(link)) => {
-                    a.client_ids.get(link).filter(|(s, _)| *s == symbol).map(|(_, id)| *id).ok_or(NO_ORDER)?
-                }
-                (None, None) => return Err(PARAMS),
-            };
-            let o = a.cancel(&markets, |o| o.id == id && o.symbol == symbol).ok_or(NO_ORDER)?;
-            Ok(json!({"orderId": o.id.to_string(), "orderLinkId": link_of(a, o.id)}))
+            let (o, name) =
+                st.cancel_named(key, &symbol, field("orderId"), field("orderLinkId")).map_err(|e| match e {
+                    crate::Uncancelled::Symbol => BAD_SYMBOL,
+                    crate::Uncancelled::Key => BAD_KEY,
+                    crate::Uncancelled::Params => PARAMS,
+                    crate::Uncancelled::NoOrder => NO_ORDER,
+                })?;
+            Ok(json!({"orderId": o.id.to_string(), "orderLinkId": name}))
         }
         "/v5/asset/withdraw/create" => {
             // "Withdraw": `coin`, `chain`, `address`, `amount` and `timestamp` (ms, against
@@ -259,11 +253,6 @@ fn spot_category(category: Option<&str>) -> Result<(), ApiError> {
         Some(_) => Err(BAD_CATEGORY),
         None => Err(PARAMS),
     }
-}
-
-/// The `orderLinkId` the caller gave order `id`, or `""`.
-fn link_of(a: &crate::Account, id: u64) -> String {
-    a.client_ids.iter().find(|(_, (_, i))| *i == id).map(|(c, _)| c.clone()).unwrap_or_default()
 }
 
 /// "Get Tickers" for `category=spot`: `lastPrice`, best bid and ask at the market

@@ -287,6 +287,11 @@ impl Account {
     }
 
     /// Cancel the first open order `which` picks, unlocking its funds.
+    /// The name the client gave order `id` (empty if none).
+    pub(crate) fn client_id_of(&self, id: u64) -> String {
+        self.client_ids.iter().find(|(_, (_, i))| *i == id).map(|(c, _)| c.clone()).unwrap_or_default()
+    }
+
     pub(crate) fn cancel(&mut self, markets: &[Market], which: impl Fn(&Order) -> bool) -> Option<Order> {
         let pos = self.open_orders.iter().position(which)?;
         let o = self.open_orders.remove(pos);
@@ -335,6 +340,33 @@ impl State {
         self.next_id
     }
 
+    /// Cancels `key`'s resting order on `symbol` as Bybit and Bitget do: by `order_id`
+    /// (which wins when both are sent) or by the name the client gave it. The order and
+    /// that name.
+    pub(crate) fn cancel_named(
+        &mut self,
+        key: &str,
+        symbol: &str,
+        order_id: Option<&str>,
+        client: Option<&str>,
+    ) -> Result<(Order, String), Uncancelled> {
+        if !self.markets.iter().any(|m| m.symbol == symbol) {
+            return Err(Uncancelled::Symbol);
+        }
+        let markets = self.markets.clone();
+        let a = self.accounts.get_mut(key).ok_or(Uncancelled::Key)?;
+        let id = match (order_id, client) {
+            (Some(id), _) => id.parse::<u64>().map_err(|_| Uncancelled::NoOrder)?,
+            (None, Some(c)) => {
+                a.client_ids.get(c).filter(|(s, _)| s == symbol).map(|(_, id)| *id).ok_or(Uncancelled::NoOrder)?
+            }
+            (None, None) => return Err(Uncancelled::Params),
+        };
+        let o = a.cancel(&markets, |o| o.id == id && o.symbol == symbol).ok_or(Uncancelled::NoOrder)?;
+        let name = a.client_id_of(o.id);
+        Ok((o, name))
+    }
+
     /// Executes `o` for `key` as Bybit and Bitget do: a market order fills at once at the
     /// market's price (sized in quote, it is converted at that price), a limit order rests;
     /// `client`, unless empty, names it for later queries. Its id; each venue answers a
@@ -362,6 +394,19 @@ impl State {
         }
         Ok(id)
     }
+}
+
+/// Why [`State::cancel_named`] cancelled nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Uncancelled {
+    /// No such market.
+    Symbol,
+    /// No such key.
+    Key,
+    /// Neither an order id nor a client's name.
+    Params,
+    /// No such resting order.
+    NoOrder,
 }
 
 /// Why [`State::execute`] did not execute an order.

@@ -177,7 +177,10 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
     let (ok, out, err) =
         cli(&mut seen, &create(&["--exchange", "kraken", "--roles", "trader", "--scope", "read"])).await;
     assert!(!ok && out.is_empty(), "kraken is refused: {out}");
-    assert!(err.contains("--exchange kraken") && err.contains("binance, bitget, bybit") && err.contains("seal"), "{err}");
+    assert!(
+        err.contains("--exchange kraken") && err.contains("binance, bitget, bybit") && err.contains("seal"),
+        "{err}"
+    );
 
     let (ok, _, err) = cli(
         &mut seen,
