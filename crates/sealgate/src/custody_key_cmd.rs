@@ -761,7 +761,7 @@ mod tests {
         let e = check_exchange("bybit", Some("ed25519")).expect_err("bybit takes RSA only").to_string();
         assert!(e.contains("rsa-2048"), "{e}");
         let e = check_exchange("kraken", None).expect_err("kraken").to_string();
-        assert!(e.contains("binance, bybit") && !e.contains("bitget"), "{e}");
+        assert!(e.contains("binance, bitget, bybit"), "{e}");
         assert!(check_label("a label").is_ok());
         assert!(check_label("bad\u{7}label").is_err());
         assert!(check_label(&"x".repeat(500)).is_err());
