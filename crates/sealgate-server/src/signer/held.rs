@@ -1,5 +1,6 @@
-//! Credentials whose exchange key was born in the custody (DESIGN §1.1): nothing is
-//! sealed, nothing is opened, and no private key is ever in this process's memory.
+//! Credentials whose exchange key was born in the custody (DESIGN §1.1): no private key
+//! is ever in this process's memory. (Only what an exchange needs beside the key, Bitget's
+//! passphrase, is sealed by the owner and opened here, as a sealed credential is.)
 //!
 //! In place of an envelope each role has a *grant* ([`sealgate_custody::grant`]) signed by
 //! the custody's root key, stored where the envelope would be (its `kid` column holds the
