@@ -1286,7 +1286,7 @@ async fn openapi_describes_every_route() {
                         assert!(schemes.contains_key(name), "{method} {path}: unknown scheme {name}");
                     }
                 }
-                let signer = path == "/v1/sign" || path == "/v1/forward";
+                let signer = path == "/v1/sign" || path == "/v1/forward" || path.starts_with("/v1/held-keys/");
                 let user = security.iter().any(|r| r.get("session").is_some());
                 assert_eq!(security.iter().any(|r| r.get("service").is_some()), signer, "{method} {path}");
                 for (code, resp) in op["responses"].as_object().expect("responses") {
