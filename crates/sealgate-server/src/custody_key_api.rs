@@ -146,11 +146,9 @@ pub(crate) async fn create_custody_key(
     let types = key_types_for(&req.exchange);
     let key_type = match req.key_type.as_deref() {
         Some(t) => ExchangeKeyType::parse(t).ok_or_else(|| ApiError::bad("key_type must be ed25519 or rsa-2048"))?,
-        None => *types.first().ok_or_else(|| {
-            ApiError::bad(
-                "this exchange's keys also need a passphrase, which only a sealed credential can hold: seal it",
-            )
-        })?,
+        None => {
+            *types.first().ok_or_else(|| ApiError::bad("this exchange takes no key it did not make: seal its key"))?
+        }
     };
     if let Some(list) = &req.own {
         sealgate_envelope::OwnerKeys::new(list).map_err(|e| ApiError::bad(format!("own: {e}")))?;
@@ -210,8 +208,12 @@ pub(crate) async fn activate_custody_key(
         approval: None,
         sealed: None,
     };
-    if let Some(a) = &req.approval {
-        let terms = signer.terms(&call).await.map_err(signer_error)?;
+    // What the grants say, read once (at the signer) when an approval or a passphrase needs it.
+    let terms = match req.approval.is_some() || req.sealed.is_some() {
+        true => Some(signer.terms(&call).await.map_err(signer_error)?),
+        false => None,
+    };
+    if let (Some(a), Some(terms)) = (&req.approval, &terms) {
         let kind = terms.statement_kind().map_err(|e| ApiError::bad(e.to_string()))?;
         let member =
             crate::approval_api::verify(&s, &user.id, &terms.cid, std::slice::from_ref(&terms.own), a, |k| match k {
@@ -223,8 +225,7 @@ pub(crate) async fn activate_custody_key(
     }
     // A passphrase sealed to each role (Bitget): checked as a sealed credential is (the
     // caller's, this credential's and exchange's, to an active key of the role).
-    if let Some(list) = &req.sealed {
-        let terms = signer.terms(&call).await.map_err(signer_error)?;
+    if let (Some(list), Some(terms)) = (&req.sealed, &terms) {
         let now = crate::now_ms() / 1000;
         let mut sealed = Vec::with_capacity(list.len());
         for e in list {
