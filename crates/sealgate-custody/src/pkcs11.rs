@@ -442,8 +442,28 @@ fn ec_point(c: Curve, attr: &[u8]) -> Option<(&[u8], &[u8])> {
     (raw[0] == 0x04).then(|| (&raw[1..1 + n], &raw[1 + n..]))
 }
 
+/// Attempts at one attribute read. Another session (a second signer, `custody rotate`
+/// while `serve` runs) may rewrite the object while this one reads it:
+/// C_GetAttributeValue is two calls (the length, then the bytes), and a label that grew
+/// between them leaves the buffer too small; SoftHSM's file store also reports the handle
+/// invalid while it re-reads an object another handle rewrote. Both pass within
+/// milliseconds; an object really destroyed stays invalid and the error is returned.
+const READ_ATTEMPTS: u32 = 8;
+
 fn get_bytes(s: &Session, obj: ObjectHandle, t: AttributeType) -> Result<Option<Vec<u8>>, P11Error> {
-    Ok(s.get_attributes(obj, &[t])?.into_iter().find_map(|a| match a {
+    let mut attempt = 1;
+    let attrs = loop {
+        match s.get_attributes(obj, &[t]) {
+            Err(P11Error::Pkcs11(RvError::BufferTooSmall | RvError::ObjectHandleInvalid, _))
+                if attempt < READ_ATTEMPTS =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt)));
+                attempt += 1;
+            }
+            other => break other?,
+        }
+    };
+    Ok(attrs.into_iter().find_map(|a| match a {
         Attribute::Value(v)
         | Attribute::EcPoint(v)
         | Attribute::EcParams(v)

@@ -85,7 +85,10 @@ fn softhsm_token_suite() {
     }
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new(exe)
-        .args(["--ignored", "--nocapture", "in_token::"])
+        // One at a time: SoftHSM's file store is not safe for writers on one token in
+        // one process (a key generation beside another handle's writes fails with
+        // CKR_GENERAL_ERROR); the retries are tested by one test that races on purpose.
+        .args(["--ignored", "--nocapture", "--test-threads=1", "in_token::"])
         .env("SOFTHSM2_CONF", &conf)
         .env(DIR_VAR, &dir.0)
         .env(PIN_VAR, PIN)
@@ -95,7 +98,7 @@ fn softhsm_token_suite() {
     print!("{stdout}");
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the in-token tests failed (output above)");
-    assert!(stdout.contains("test result: ok. 8 passed"), "not every in-token test ran (output above)");
+    assert!(stdout.contains("test result: ok. 9 passed"), "not every in-token test ran (output above)");
 }
 
 /// The tests that run inside the re-run, with SoftHSM configured.
@@ -361,6 +364,36 @@ mod in_token {
         let secrets = s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)]).expect("find");
         assert!(secrets.is_empty(), "{} derived secret(s) left in the token", secrets.len());
         drop(s);
+    }
+
+    /// A status written by another handle while this one lists (a second signer, or
+    /// `custody rotate` beside `serve`): the label's length changes between the two calls
+    /// of C_GetAttributeValue, and SoftHSM reports the handle invalid while it re-reads
+    /// the rewritten file. The read retries instead of failing (CI met
+    /// CKR_BUFFER_TOO_SMALL between two tests of this suite). SoftHSM's file store may
+    /// also leave the object out of one search while it is rewritten; that is the
+    /// token's, and not asserted here.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "run by softhsm_token_suite, which configures SoftHSM"]
+    async fn reads_survive_status_changes_by_another_handle() {
+        let dir = dir();
+        let writer = open_main(&dir);
+        let reader = open_main(&dir);
+        let v = writer.rotate("race", RoleKeyType::EcdhP256).await.expect("rotate");
+        let toggles = tokio::spawn(async move {
+            for i in 0..400 {
+                // "active" and "decrypt-only": labels of different lengths.
+                let status = if i % 2 == 0 { KeyStatus::DecryptOnly } else { KeyStatus::Active };
+                writer.set_status(&v.kid, status).await.expect("set status");
+            }
+        });
+        let mut reads = 0;
+        while !toggles.is_finished() {
+            reader.keys().await.expect("keys while another handle writes statuses");
+            reads += 1;
+        }
+        toggles.await.expect("toggler");
+        assert!(reads > 10, "only {reads} reads overlapped the writes");
     }
 
     #[tokio::test]
