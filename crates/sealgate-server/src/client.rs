@@ -39,6 +39,13 @@ pub struct ExchangeResponse {
     pub body: String,
 }
 
+impl ExchangeResponse {
+    /// The answer as the venue parsers read it.
+    pub fn view(&self) -> crate::venues::Response<'_> {
+        crate::venues::Response { status: self.status, body: &self.body }
+    }
+}
+
 /// Why a call through the signer failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignerCallError {

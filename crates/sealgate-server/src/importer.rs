@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealgate_store::{ClaimedJob, CredentialStatus, JobState, NewBalance, Store, StoreError};
+use sealgate_store::{ClaimedJob, CredentialStatus, JobState, NewBalance, Store, StoreError, Trade};
 
 use sealgate_vocab::{CredentialId, OwnerId};
 
@@ -399,7 +399,7 @@ impl Importer {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_BALANCE_PAGES {
             let resp = self.call(&who, venues::balances_request(venue, cursor.as_deref())?).await?;
-            let page = venues::parse_balances(venue, &resp)?;
+            let page = venues::parse_balances(venue, resp.view())?;
             raw.extend(page.balances);
             match page.next {
                 Some(n) if Some(&n) != cursor.as_ref() => cursor = Some(n),
@@ -420,10 +420,11 @@ impl Importer {
         for _ in 0..MAX_PAGES {
             let Some(request) = venues::trades_request(venue, &symbols, cursor.as_deref())? else { break };
             let resp = self.call(&who, request).await?;
-            let page = venues::parse_trades(venue, &symbols, cursor.as_deref(), &resp)?;
+            let page = venues::parse_trades(venue, &symbols, cursor.as_deref(), resp.view())?;
             if !page.trades.is_empty() {
-                self.store.upsert_trades(owner, cid, &page.trades).await?;
-                stored += page.trades.len();
+                let rows: Vec<Trade> = page.trades.into_iter().map(stored_trade).collect();
+                self.store.upsert_trades(owner, cid, &rows).await?;
+                stored += rows.len();
             }
             match page.next {
                 Some(next) if Some(&next) == cursor.as_ref() => return Err(ImportError::Pagination("did not advance")),
@@ -448,6 +449,20 @@ fn backoff(base: Duration, max: Duration, attempt: i64) -> Duration {
 }
 
 /// Non-zero balances merged per asset: `(asset → (free, locked))`, exact.
+/// A parsed trade as the store keeps it.
+fn stored_trade(t: venues::Trade) -> Trade {
+    Trade {
+        exchange_trade_id: t.exchange_trade_id,
+        symbol: t.symbol,
+        side: t.side,
+        price: t.price,
+        qty: t.qty,
+        fee: t.fee,
+        fee_asset: t.fee_asset,
+        time_ms: t.time_ms,
+    }
+}
+
 fn merge_balances(raw: &[VenueBalance]) -> Result<BTreeMap<String, (String, String)>, ImportError> {
     let bad = |field| ImportError::Venue(VenueError::Malformed { field, reason: "is out of range" });
     let mut sums: BTreeMap<&str, (Amount, Amount)> = BTreeMap::new();

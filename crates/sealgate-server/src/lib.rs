@@ -50,7 +50,8 @@ pub mod signer;
 pub mod signer_pool;
 pub mod tls;
 pub mod trader;
-pub mod venues;
+/// What importer and trader say to each exchange (the pure crate, under its old path).
+pub use sealgate_venues as venues;
 pub mod web;
 pub mod withdrawal_api;
 

@@ -304,7 +304,7 @@ impl Trader {
                 return Err(signer_error(e));
             }
         };
-        match venues::parse_placed(venue, &resp) {
+        match venues::parse_placed(venue, resp.view()) {
             Ok(placed) => {
                 self.set_status(owner, &id, Some(&placed.exchange_order_id), placed.status, None).await?;
                 tracing::info!(order = %id, status = placed.status, "order placed");
@@ -341,7 +341,7 @@ impl Trader {
             .map_err(|e| TradeError::BadRequest(e.to_string()))?;
         let call = Self::call(owner, &order.credential_id, request)?;
         let resp = self.client.forward(&call).await.map_err(signer_error)?;
-        venues::parse_cancelled(venue, &resp).map_err(|e| venue_error(e, resp.status))?;
+        venues::parse_cancelled(venue, resp.view()).map_err(|e| venue_error(e, resp.status))?;
         self.set_status(owner, &order.id, None, "canceled", None).await?;
         tracing::info!(order = %order.id, "order cancelled");
         self.reload(owner, &order.id).await
@@ -372,7 +372,7 @@ impl Trader {
         let checks = self.store.count_status_check(owner, order_id).await.map_err(store_down)?;
         let call = Self::call(owner, &order.credential_id, request)?;
         let answer = match self.client.forward(&call).await {
-            Ok(resp) => venues::parse_status(venue, &resp).map_err(|e| e.to_string()),
+            Ok(resp) => venues::parse_status(venue, resp.view()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match answer {

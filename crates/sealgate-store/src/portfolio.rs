@@ -3,38 +3,11 @@
 //! Amounts are exact decimal strings as the exchange printed them; normalising and summing
 //! across exchanges is the importer's job, not the store's.
 
-use crate::error::{Ctx, Result, StoreError, UnknownValue};
+use crate::error::{Ctx, Result, StoreError};
 use crate::store::{BeginWrite, Store, now_ms, with_pool};
 
-/// Side of a trade or order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// Buy.
-    Buy,
-    /// Sell.
-    Sell,
-}
-
-impl Side {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "buy",
-            Side::Sell => "sell",
-        }
-    }
-}
-
-impl TryFrom<String> for Side {
-    type Error = UnknownValue;
-    fn try_from(s: String) -> std::result::Result<Self, UnknownValue> {
-        match s.as_str() {
-            "buy" => Ok(Side::Buy),
-            "sell" => Ok(Side::Sell),
-            _ => Err(UnknownValue("side")),
-        }
-    }
-}
+/// Side of a trade or order: the vocabulary's, so importer, trader and store share one.
+pub use sealgate_vocab::Side;
 
 /// One asset's balance on one credential's account.
 #[derive(Debug, Clone, PartialEq, Eq)]

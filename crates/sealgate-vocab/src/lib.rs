@@ -43,7 +43,7 @@ pub use decimal::Decimal;
 pub use error::{IdError, UnknownName};
 pub use id::{CREDENTIAL_ID_MAX, CREDENTIAL_ID_RULE, CredentialId, OWNER_ID_MAX, OWNER_ID_RULE, OwnerId};
 pub use limits::{Limits, LimitsError, RATE_MAX, RATE_WINDOW_MS, RateLimit, SYMBOL_LEN_MAX, SYMBOLS_MAX};
-pub use order::{FieldError, ORDER_SYMBOL_MAX, check_order_symbol, check_positive_amount};
+pub use order::{FieldError, ORDER_SYMBOL_MAX, Side, check_order_symbol, check_positive_amount};
 pub use role::Role;
 pub use scope::{Class, Scope, ScopeError};
 pub use status::CredentialStatus;

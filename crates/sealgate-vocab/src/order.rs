@@ -102,3 +102,33 @@ mod tests {
         );
     }
 }
+
+/// Side of a trade or an order: the one spelling the store, the importer and the trader share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
+}
+
+impl Side {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+impl TryFrom<String> for Side {
+    type Error = crate::UnknownName;
+    fn try_from(s: String) -> Result<Self, crate::UnknownName> {
+        match s.as_str() {
+            "buy" => Ok(Side::Buy),
+            "sell" => Ok(Side::Sell),
+            _ => Err(crate::UnknownName { what: "side", expected: "buy, sell" }),
+        }
+    }
+}
