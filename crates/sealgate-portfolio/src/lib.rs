@@ -1,0 +1,15 @@
+//! Portfolio valuation for Sealgate (placeholder docs; see below).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod amount;
+mod error;
+mod portfolio;
+mod price;
+
+pub use amount::{AMOUNT_MAX_CHARS, parse_amount, parse_signed};
+pub use error::{AmountError, Error};
+pub use portfolio::{AssetTotal, Balance, ExchangeTotal, Holding, Portfolio, value_portfolio};
+pub use price::{DEFAULT_TARGET, Leg, PriceBook, Pricing, Quote, Route, Status, Valuation, Valued};
+pub use rust_decimal::Decimal;
