@@ -4,11 +4,13 @@
 #![warn(missing_docs)]
 
 mod amount;
+mod cost;
 mod error;
 mod portfolio;
 mod price;
 
 pub use amount::{AMOUNT_MAX_CHARS, parse_amount, parse_signed};
+pub use cost::{AssetCostBasis, CostBasisReport, Sale, Side, Trade, Unknown, Unrealised, fifo_cost_basis};
 pub use error::{AmountError, Error};
 pub use portfolio::{AssetTotal, Balance, ExchangeTotal, Holding, Portfolio, value_portfolio};
 pub use price::{DEFAULT_TARGET, Leg, PriceBook, Pricing, Quote, Route, Status, Valuation, Valued};
