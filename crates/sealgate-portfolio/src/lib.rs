@@ -8,6 +8,7 @@ mod cost;
 mod error;
 mod portfolio;
 mod price;
+mod snapshot;
 
 pub use amount::{AMOUNT_MAX_CHARS, parse_amount, parse_signed};
 pub use cost::{AssetCostBasis, CostBasisReport, Sale, Side, Trade, Unknown, Unrealised, fifo_cost_basis};
@@ -15,3 +16,4 @@ pub use error::{AmountError, Error};
 pub use portfolio::{AssetTotal, Balance, ExchangeTotal, Holding, Portfolio, value_portfolio};
 pub use price::{DEFAULT_TARGET, Leg, PriceBook, Pricing, Quote, Route, Status, Valuation, Valued};
 pub use rust_decimal::Decimal;
+pub use snapshot::{Change, Day, History, Point, Snapshot, history, utc_day};
