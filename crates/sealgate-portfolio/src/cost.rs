@@ -75,8 +75,11 @@ pub struct Sale {
     pub qty: Decimal,
     /// Proceeds in the target currency, net of fees.
     pub proceeds: Option<Decimal>,
-    /// Cost of the lots consumed (the matched quantity only).
+    /// Cost of the whole quantity disposed of; `None` when part is unmatched or a lot's
+    /// cost is unknown (never a zero cost for what no lot covered).
     pub cost_basis: Option<Decimal>,
+    /// Cost of the lots consumed (the matched quantity only; `None` if one is unknown).
+    pub matched_cost: Option<Decimal>,
     /// The part of `qty` no lot covered.
     pub unmatched_qty: Decimal,
     /// `proceeds - cost_basis`, when nothing is unknown.
@@ -204,8 +207,9 @@ where
                         None
                     }
                 };
-                let (cost_basis, unmatched_qty) = consume(&mut pos.lots, disposed)?;
-                if cost_basis.is_none() {
+                let (matched_cost, unmatched_qty) = consume(&mut pos.lots, disposed)?;
+                let cost_basis = matched_cost.filter(|_| unmatched_qty.is_zero());
+                if matched_cost.is_none() {
                     unknown.push(Unknown::LotCost);
                 }
                 if !unmatched_qty.is_zero() {
@@ -230,6 +234,7 @@ where
                     qty: disposed,
                     proceeds,
                     cost_basis,
+                    matched_cost,
                     unmatched_qty,
                     gain,
                     unknown,
@@ -403,7 +408,7 @@ mod tests {
         let sales: Vec<_> = r
             .sales
             .iter()
-            .map(|s| (s.trade_id.as_str(), s.qty, s.proceeds, s.cost_basis, s.unmatched_qty, s.gain))
+            .map(|s| (s.trade_id.as_str(), s.qty, s.proceeds, s.matched_cost, s.unmatched_qty, s.gain))
             .collect();
         assert_eq!(
             sales,
@@ -417,6 +422,8 @@ mod tests {
         assert_eq!(r.sales[1].unknown, vec![Unknown::LotCost]);
         assert_eq!(r.sales[2].unknown, vec![Unknown::Rate { asset: "USDT".into() }]);
         assert_eq!(r.sales[3].unknown, vec![Unknown::Unmatched]);
+        // The whole cost of sale 6 is unknown: 0.501 BTC had no lot.
+        assert_eq!((r.sales[0].cost_basis, r.sales[3].cost_basis), (Some(d("35045.03")), None));
 
         let btc = &r.assets[0];
         assert_eq!(btc.asset, "BTC");

@@ -5,6 +5,7 @@
 
 mod amount;
 mod cost;
+mod csv;
 mod error;
 mod portfolio;
 mod price;
@@ -12,6 +13,7 @@ mod snapshot;
 
 pub use amount::{AMOUNT_MAX_CHARS, parse_amount, parse_signed};
 pub use cost::{AssetCostBasis, CostBasisReport, Sale, Side, Trade, Unknown, Unrealised, fifo_cost_basis};
+pub use csv::{escape_cell, holdings_csv, sales_csv};
 pub use error::{AmountError, Error};
 pub use portfolio::{AssetTotal, Balance, ExchangeTotal, Holding, Portfolio, value_portfolio};
 pub use price::{DEFAULT_TARGET, Leg, PriceBook, Pricing, Quote, Route, Status, Valuation, Valued};
