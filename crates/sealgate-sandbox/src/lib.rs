@@ -9,7 +9,8 @@
 //! not mirrored in the other.
 //!
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
-//! (CDP keys), Bybit v5 (spot) and Bitget v2 (spot), each for balances,
+//! (CDP keys), Bybit v5 (spot), Bitget v2 (spot) and KuCoin spot (key
+//! version 2/3), each for balances,
 //! trade history, open orders, place and cancel order, and withdraw; and
 //! each one's public server time and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
@@ -33,6 +34,7 @@ mod bitget;
 mod bybit;
 mod coinbase;
 mod kraken;
+mod kucoin;
 mod okx;
 mod orders;
 mod params;
@@ -70,6 +72,8 @@ pub enum Venue {
     Bybit,
     /// Bitget v2, spot (`/api/v2/…`).
     Bitget,
+    /// KuCoin spot, API key version 2/3 (`/api/v1/…`, `/api/v3/withdrawals`).
+    KuCoin,
 }
 
 /// One API key of the sandbox and its account.
@@ -471,6 +475,8 @@ async fn dispatch(
         bybit::handle(&state, &req)
     } else if path.starts_with("/api/v2/") {
         bitget::handle(&state, &req)
+    } else if path.starts_with("/api/v1/") || path == "/api/v3/withdrawals" {
+        kucoin::handle(&state, &req)
     } else {
         binance::handle(&state, &req)
     }

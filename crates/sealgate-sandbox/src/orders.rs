@@ -81,5 +81,11 @@ pub fn read_order(
             }
             crate::bitget::order_intent(body).map_err(|e| e.2.to_owned())
         }
+        Venue::KuCoin => {
+            if (method, path) != ("POST", "/api/v1/orders") {
+                return Err("Url Not Found".into());
+            }
+            crate::kucoin::order_intent(body).map_err(|e| e.2.to_owned())
+        }
     }
 }
