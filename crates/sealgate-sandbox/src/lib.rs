@@ -9,8 +9,8 @@
 //! not mirrored in the other.
 //!
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
-//! (CDP keys), Bybit v5 (spot), Bitget v2 (spot) and KuCoin spot (key
-//! version 2/3), each for balances,
+//! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
+//! version 2/3) and Gate API v4 (spot), each for balances,
 //! trade history, open orders, place and cancel order, and withdraw; and
 //! each one's public server time and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
@@ -33,6 +33,7 @@ mod binance;
 mod bitget;
 mod bybit;
 mod coinbase;
+mod gate;
 mod kraken;
 mod kucoin;
 mod okx;
@@ -74,6 +75,8 @@ pub enum Venue {
     Bitget,
     /// KuCoin spot, API key version 2/3 (`/api/v1/…`, `/api/v3/withdrawals`).
     KuCoin,
+    /// Gate API v4, spot (`/api/v4/…`).
+    Gate,
 }
 
 /// One API key of the sandbox and its account.
@@ -477,6 +480,8 @@ async fn dispatch(
         bitget::handle(&state, &req)
     } else if path.starts_with("/api/v1/") || path == "/api/v3/withdrawals" {
         kucoin::handle(&state, &req)
+    } else if path.starts_with("/api/v4/") {
+        gate::handle(&state, &req)
     } else {
         binance::handle(&state, &req)
     }

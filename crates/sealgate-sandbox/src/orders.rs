@@ -87,5 +87,11 @@ pub fn read_order(
             }
             crate::kucoin::order_intent(body).map_err(|e| e.2.to_owned())
         }
+        Venue::Gate => {
+            if (method, path) != ("POST", "/api/v4/spot/orders") {
+                return Err("Not found".into());
+            }
+            crate::gate::order_intent(body).map_err(|e| e.2.to_owned())
+        }
     }
 }
