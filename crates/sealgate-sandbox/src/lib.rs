@@ -10,7 +10,7 @@
 //!
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
-//! version 2/3) and Gate API v4 (spot), each for balances,
+//! version 2/3), Gate API v4 (spot) and MEXC spot v3, each for balances,
 //! trade history, open orders, place and cancel order, and withdraw; and
 //! each one's public server time and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
@@ -36,6 +36,7 @@ mod coinbase;
 mod gate;
 mod kraken;
 mod kucoin;
+mod mexc;
 mod okx;
 mod orders;
 mod params;
@@ -77,6 +78,8 @@ pub enum Venue {
     KuCoin,
     /// Gate API v4, spot (`/api/v4/…`).
     Gate,
+    /// MEXC spot v3 (`/api/v3/…` with `X-MEXC-APIKEY`, `/api/v3/capital/withdraw`).
+    Mexc,
 }
 
 /// One API key of the sandbox and its account.
@@ -482,6 +485,8 @@ async fn dispatch(
         kucoin::handle(&state, &req)
     } else if path.starts_with("/api/v4/") {
         gate::handle(&state, &req)
+    } else if mexc::claims(&req) {
+        mexc::handle(&state, &req)
     } else {
         binance::handle(&state, &req)
     }

@@ -93,5 +93,11 @@ pub fn read_order(
             }
             crate::gate::order_intent(body).map_err(|e| e.2.to_owned())
         }
+        Venue::Mexc => {
+            if (method, path) != ("POST", "/api/v3/order") {
+                return Err("Not Found".into());
+            }
+            crate::mexc::order_intent(query, body).map_err(|e| e.2.to_owned())
+        }
     }
 }
