@@ -300,6 +300,49 @@ fn binance_executes_what_was_judged() {
     });
 }
 
+// ------------------------------------------------------------------ mexc --
+
+/// MEXC's "New Order": Binance's parameters without `timeInForce`.
+fn mexc_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["BTCUSDT", "ETHUSDT"]),
+        prop::sample::select(vec!["BUY", "SELL"]),
+        any::<bool>(),
+        any::<bool>(),
+        amount(),
+        amount(),
+        prop::collection::vec(any::<bool>(), 8),
+    )
+        .prop_map(|(symbol, side, market, quote, size, price, places)| {
+            let mut v = vec![("symbol", symbol.to_owned()), ("side", side.to_owned())];
+            if market {
+                v.push(("type", "MARKET".into()));
+                v.push((if quote { "quoteOrderQty" } else { "quantity" }, size));
+            } else {
+                v.extend([("type", "LIMIT".into()), ("quantity", size), ("price", price)]);
+            }
+            v.into_iter().zip(places).map(|((n, value), in_body)| P { name: n.to_owned(), value, in_body }).collect()
+        })
+}
+
+#[test]
+fn mexc_executes_what_was_judged() {
+    let adds: &'static [&'static str] = &["price", "quantity", "quoteOrderQty", "symbol", "side", "type", "qty"];
+    let strategy = (mexc_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("mexc", Venue::Mexc, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let (query, mut body) = (form(&ps, false), form(&ps, true));
+        if *shape == 0 {
+            // JSON in a form body.
+            let members: Vec<(String, String, bool)> =
+                ps.iter().map(|p| (p.name.clone(), p.value.clone(), false)).collect();
+            body = object(&members);
+            return Request::new("POST", "/api/v3/order", "", &body);
+        }
+        Request::new("POST", "/api/v3/order", &query, &body)
+    });
+}
+
 // ---------------------------------------------------------------- kraken --
 
 fn kraken_order() -> impl Strategy<Value = Vec<P>> {
