@@ -160,7 +160,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
     };
     let mut st = lock(state);
     let now = st.now_ms();
-    let spec = st.accounts.get(key).filter(|a| a.spec.venue == Venue::KuCoin).ok_or(BAD_KEY)?.spec.clone();
+    let spec = st.accounts.get(key).filter(|a| a.spec.venue == Venue::Kucoin).ok_or(BAD_KEY)?.spec.clone();
     if !matches!(header("KC-API-KEY-VERSION"), Some("2" | "3")) {
         return Err(BAD_VERSION);
     }

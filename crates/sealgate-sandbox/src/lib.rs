@@ -75,7 +75,7 @@ pub enum Venue {
     /// Bitget v2, spot (`/api/v2/…`).
     Bitget,
     /// KuCoin spot, API key version 2/3 (`/api/v1/…`, `/api/v3/withdrawals`).
-    KuCoin,
+    Kucoin,
     /// Gate API v4, spot (`/api/v4/…`).
     Gate,
     /// MEXC spot v3 (`/api/v3/…` with `X-MEXC-APIKEY`, `/api/v3/capital/withdraw`).
@@ -95,7 +95,7 @@ pub struct KeySpec {
     pub permissions: Permissions,
     /// Source IPs allowed; empty = any.
     pub allowed_ips: Vec<IpAddr>,
-    /// Passphrase, for venues that have one (OKX, Bitget).
+    /// Passphrase, for venues that have one (OKX, Bitget, KuCoin).
     pub passphrase: Option<String>,
     /// Starting free balances, by asset.
     pub balances: Vec<(String, Amount)>,
@@ -494,8 +494,9 @@ async fn dispatch(
 
 /// The venues' public server-time endpoints (no key), on the sandbox's
 /// clock, offset included: what a signer measures its clock offset against.
-/// (Bybit's and Bitget's, like their tickers, are answered by their own
-/// modules, in their response envelopes.)
+/// (Bybit's, Bitget's, KuCoin's and Gate's, like their tickers, are answered
+/// by their own modules, in their response envelopes; MEXC's are Binance's
+/// paths and shapes, answered here.)
 fn server_time(state: &Shared, req: &Incoming) -> Option<axum::response::Response> {
     use axum::response::IntoResponse as _;
     if req.method != axum::http::Method::GET {

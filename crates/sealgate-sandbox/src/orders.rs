@@ -81,7 +81,7 @@ pub fn read_order(
             }
             crate::bitget::order_intent(body).map_err(|e| e.2.to_owned())
         }
-        Venue::KuCoin => {
+        Venue::Kucoin => {
             if (method, path) != ("POST", "/api/v1/orders") {
                 return Err("Url Not Found".into());
             }

@@ -21,7 +21,7 @@ const PASS: &str = "correct horse";
 
 fn key(api_key: &str, permissions: Permissions, allowed_ips: Vec<IpAddr>) -> KeySpec {
     KeySpec {
-        venue: Venue::KuCoin,
+        venue: Venue::Kucoin,
         api_key: api_key.into(),
         secret: format!("{api_key}-secret"),
         permissions,
