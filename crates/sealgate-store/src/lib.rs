@@ -68,7 +68,7 @@ pub use outbox::{
     Channel, ClaimedNotification, Contact, LockdownToken, NewEvent, Notification, NotificationState, WebhookEndpoint,
 };
 pub use passkeys::{NewPasskey, PasskeyPrecondition, StoredPasskey};
-pub use portfolio::{Balance, NewBalance, NewOrder, Order, Side, Trade};
+pub use portfolio::{Balance, NewBalance, NewOrder, Order, OwnerTrade, PortfolioSnapshot, Side, Trade};
 pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
 pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};

@@ -133,6 +133,36 @@ pub struct NewOrder<'a> {
 const ORDER_COLUMNS: &str = "o.id, o.owner, o.credential_id, o.client_order_id, o.exchange_order_id, o.symbol, \
      o.side, o.order_type, o.qty, o.price, o.status, o.created_ms, o.updated_ms, o.reason, o.status_checks";
 
+/// One day's valued portfolio (migration 0014).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PortfolioSnapshot {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// The currency of the values.
+    pub currency: String,
+    /// The total of the holdings that had a price (exact decimal).
+    pub total: String,
+    /// No non-zero holding lacked a price or had a stale one.
+    pub complete: bool,
+    /// JSON array of `[asset, value]` pairs, value `null` where the price was missing.
+    pub assets: String,
+    /// When valued, ms since the epoch.
+    pub taken_ms: i64,
+}
+
+/// A trade with the exchange and credential it was made on: the owner's whole history,
+/// for the cost basis.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OwnerTrade {
+    /// The credential.
+    pub credential_id: String,
+    /// Its exchange.
+    pub exchange: String,
+    /// The trade.
+    #[sqlx(flatten)]
+    pub trade: Trade,
+}
+
 impl Store {
     /// Service side (importer): replaces the balances of the owner's credential with a
     /// fresh snapshot, in one transaction (assets no longer held disappear).
@@ -319,5 +349,48 @@ impl Store {
         with_pool!(self, p => sqlx::query_as::<_, Order>(&sql).bind(owner).bind(i64::from(limit))
             .fetch_all(p).await)
         .ctx("list orders")
+    }
+
+    /// Stores the owner's valuation of `snapshot.day` in `snapshot.currency`, replacing an
+    /// earlier one of the same day: the day's last valuation is its close.
+    pub async fn put_portfolio_snapshot(&self, owner: &str, snapshot: &PortfolioSnapshot) -> Result<()> {
+        const SQL: &str = "INSERT INTO portfolio_snapshots (owner, day, currency, total, complete, assets, taken_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner, currency, day) DO UPDATE SET \
+               total = excluded.total, complete = excluded.complete, assets = excluded.assets, \
+               taken_ms = excluded.taken_ms";
+        with_pool!(self, p => sqlx::query(SQL).bind(owner).bind(&snapshot.day).bind(&snapshot.currency)
+            .bind(&snapshot.total).bind(snapshot.complete).bind(&snapshot.assets).bind(snapshot.taken_ms)
+            .execute(p).await.map(|_| ()))
+        .ctx("put portfolio snapshot")?;
+        Ok(())
+    }
+
+    /// The owner's snapshots in `currency` from `since_day` (`YYYY-MM-DD`, inclusive), oldest
+    /// first, at most `limit`.
+    pub async fn portfolio_snapshots(
+        &self,
+        owner: &str,
+        currency: &str,
+        since_day: &str,
+        limit: u32,
+    ) -> Result<Vec<PortfolioSnapshot>> {
+        const SQL: &str = "SELECT day, currency, total, complete, assets, taken_ms FROM portfolio_snapshots \
+             WHERE owner = $1 AND currency = $2 AND day >= $3 ORDER BY day LIMIT $4";
+        with_pool!(self, p => sqlx::query_as::<_, PortfolioSnapshot>(SQL).bind(owner).bind(currency)
+            .bind(since_day).bind(i64::from(limit)).fetch_all(p).await)
+        .ctx("portfolio snapshots")
+    }
+
+    /// The owner's trades on every credential not deleted, oldest first (ties by credential
+    /// and trade id), at most `limit`.
+    pub async fn owner_trades(&self, owner: &str, limit: u32) -> Result<Vec<OwnerTrade>> {
+        const SQL: &str = "SELECT t.credential_id, c.exchange, t.exchange_trade_id, t.symbol, t.side, t.price, \
+               t.qty, t.fee, t.fee_asset, t.time_ms FROM trades t \
+             JOIN credentials c ON c.owner = t.owner AND c.id = t.credential_id \
+             WHERE t.owner = $1 AND c.status <> 'deleted' \
+             ORDER BY t.time_ms, t.credential_id, t.exchange_trade_id LIMIT $2";
+        with_pool!(self, p => sqlx::query_as::<_, OwnerTrade>(SQL).bind(owner).bind(i64::from(limit))
+            .fetch_all(p).await)
+        .ctx("owner trades")
     }
 }

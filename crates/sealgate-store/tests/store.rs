@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    NewPasskey, NewSession, PasskeyPrecondition, RetryOutcome, Side, Store, StoreError, StoredCheckpoint, Trade,
+    NewPasskey, NewSession, PasskeyPrecondition, PortfolioSnapshot, RetryOutcome, Side, Store, StoreError, StoredCheckpoint, Trade,
 };
 
 async fn connect(db: &TestDb) -> Store {
@@ -30,7 +30,7 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 23] = [
     "anomaly_baselines",
     "anomaly_rules",
     "audit_log",
@@ -47,6 +47,7 @@ const TABLES: [&str; 22] = [
     "notify_contacts",
     "orders",
     "passkeys",
+    "portfolio_snapshots",
     "recipient_keys",
     "sessions",
     "trades",
@@ -100,14 +101,14 @@ async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
         );
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
         assert_eq!(
             again.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
         );
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
@@ -178,7 +179,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
         );
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
@@ -795,6 +796,47 @@ fn trade(id: &str, fee: &str) -> Trade {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshots_keep_one_close_per_day_and_owner_trades_span_credentials() {
+    on_both("snapshots", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "hal", "cid-a", "jwe").await;
+        user_with_credential(&store, "hal", "cid-b", "jwe").await;
+        user_with_credential(&store, "ivy", "cid-i", "jwe").await;
+        let snap = |day: &str, total: &str, complete: bool, taken_ms: i64| PortfolioSnapshot {
+            day: day.into(),
+            currency: "USD".into(),
+            total: total.into(),
+            complete,
+            assets: r#"[["BTC","100"],["PUMP",null]]"#.into(),
+            taken_ms,
+        };
+        store.put_portfolio_snapshot("hal", &snap("2026-12-04", "90", true, 1)).await.expect("put");
+        store.put_portfolio_snapshot("hal", &snap("2026-12-05", "100", false, 2)).await.expect("put");
+        // Later the same day: the close replaces the earlier value.
+        store.put_portfolio_snapshot("hal", &snap("2026-12-05", "110", true, 3)).await.expect("replace");
+        store.put_portfolio_snapshot("ivy", &snap("2026-12-05", "7", true, 4)).await.expect("other owner");
+        let got = store.portfolio_snapshots("hal", "USD", "2026-12-01", 100).await.expect("list");
+        assert_eq!(got, vec![snap("2026-12-04", "90", true, 1), snap("2026-12-05", "110", true, 3)]);
+        assert_eq!(store.portfolio_snapshots("hal", "USD", "2026-12-05", 100).await.expect("since").len(), 1);
+        assert!(store.portfolio_snapshots("hal", "EUR", "2026-01-01", 100).await.expect("eur").is_empty());
+        assert_eq!(store.portfolio_snapshots("hal", "USD", "2026-01-01", 1).await.expect("limit").len(), 1);
+
+        // The owner's trades on both credentials, oldest first; another owner's never.
+        let t = |id: &str, time_ms: i64| Trade { time_ms, ..trade(id, "0.01") };
+        store.upsert_trades("hal", "cid-b", &[t("B1", 20), t("B2", 40)]).await.expect("b");
+        store.upsert_trades("hal", "cid-a", &[t("A1", 30), t("A0", 20)]).await.expect("a");
+        store.upsert_trades("ivy", "cid-i", &[t("I1", 10)]).await.expect("i");
+        let all = store.owner_trades("hal", 100).await.expect("owner trades");
+        let seen: Vec<(&str, &str)> =
+            all.iter().map(|o| (o.credential_id.as_str(), o.trade.exchange_trade_id.as_str())).collect();
+        assert_eq!(seen, vec![("cid-a", "A0"), ("cid-b", "B1"), ("cid-a", "A1"), ("cid-b", "B2")]);
+        assert!(all.iter().all(|o| o.exchange == "kraken"));
+        assert_eq!(store.owner_trades("hal", 2).await.expect("limit").len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn trades_upsert_is_idempotent_and_portfolio_is_owner_scoped() {
     on_both("portfolio", |db| async move {
         let store = connect(&db).await;
@@ -1087,6 +1129,15 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         assert_eq!(claimed.id, job);
         store.checkpoint(&claimed, Some("cursor-1"), Duration::from_secs(5)).await.expect("checkpoint");
         store.upsert_trades("jan", "cid-k", &[trade("T1", "0.1")]).await.expect("trade");
+        let snapshot = PortfolioSnapshot {
+            day: "2026-12-06".into(),
+            currency: "USD".into(),
+            total: "50000".into(),
+            complete: true,
+            assets: r#"[["BTC","50000"]]"#.into(),
+            taken_ms: 1,
+        };
+        store.put_portfolio_snapshot("jan", &snapshot).await.expect("snapshot");
         store
             .replace_balances("jan", "cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }])
             .await
