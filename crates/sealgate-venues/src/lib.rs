@@ -25,6 +25,7 @@ mod amount;
 mod binance;
 mod coinbase;
 mod kraken;
+mod market;
 mod okx;
 mod read;
 
@@ -32,6 +33,7 @@ use std::fmt;
 
 pub use amount::Amount;
 pub use binance::binance_symbols;
+pub use market::{split_symbol, ticker_symbol};
 pub use sealgate_exchanges::Request;
 pub use sealgate_vocab::{Side, rfc3339_ms};
 
