@@ -97,6 +97,9 @@ pub struct ApiState {
     /// this process, or a fleet reached as the `api` service; `None`: those endpoints
     /// answer 503.
     pub held_keys: Option<Arc<dyn crate::held_keys::HeldKeys>>,
+    /// The exchanges' public tickers, for the portfolio's value; `None`: every holding's
+    /// value is missing (and says so).
+    pub prices: Option<Arc<crate::prices::PriceFeed>>,
 }
 
 /// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
@@ -277,6 +280,8 @@ fn table() -> Table<ApiState> {
         .add::<crate::withdrawal_api::__path_approve_withdrawal, _, _>(crate::withdrawal_api::approve_withdrawal)
         .add::<__path_lockdown, _, _>(lockdown)
         .add::<__path_portfolio, _, _>(portfolio)
+        .add::<__path_portfolio_holdings_csv, _, _>(portfolio_holdings_csv)
+        .add::<__path_portfolio_gains_csv, _, _>(portfolio_gains_csv)
         .add::<__path_place_order, _, _>(place_order)
         .add::<__path_list_orders, _, _>(list_orders)
         .add::<__path_cancel_order, _, _>(cancel_order)
@@ -1328,11 +1333,82 @@ async fn retry_import(
     }
 }
 
-/// The caller's normalized portfolio.
+/// `?currency=` of the portfolio's routes (default USD).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct CurrencyQuery {
+    /// The currency values are in: 2 to 8 capital letters or digits (default `USD`).
+    currency: Option<String>,
+}
+
+/// The portfolio valued in the query's currency (see [`crate::portfolio_value`]).
+async fn valued(
+    s: &ApiState,
+    user: &AuthUser,
+    q: Result<Query<CurrencyQuery>, QueryRejection>,
+) -> ApiResult<crate::portfolio_value::Valued> {
+    let currency = query(q)?.currency.unwrap_or_else(|| sealgate_portfolio::DEFAULT_TARGET.to_owned());
+    match crate::portfolio_value::value(&s.store, s.prices.as_ref(), &user.id, &currency).await {
+        Ok(v) => Ok(v),
+        Err(crate::portfolio_value::ValueError::Store(e)) => Err(ApiError::store("portfolio value", e)),
+        Err(e @ crate::portfolio_value::ValueError::Currency) => Err(ApiError::bad(e.to_string())),
+        Err(e) => {
+            tracing::warn!(error = %e, "portfolio value");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// The caller's normalized portfolio: holdings, import progress, and its value in the
+/// currency asked (default USD) with allocation, value over time and realised gain.
 #[utoipa::path(get, path = "/v1/portfolio", tag = "api", security(("session" = []), ("bearer" = [])),
-    responses((status = 200, description = "the portfolio", body = importer::Portfolio)))]
-async fn portfolio(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<importer::Portfolio>> {
-    importer::portfolio(&s.store, &user.id).await.map(Json).map_err(|e| ApiError::store("portfolio", e))
+    params(CurrencyQuery),
+    responses((status = 200, description = "the portfolio", body = importer::Portfolio),
+              (status = 400, description = "not a currency code", body = crate::json::ErrorBody)))]
+async fn portfolio(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    q: Result<Query<CurrencyQuery>, QueryRejection>,
+) -> ApiResult<Json<importer::Portfolio>> {
+    let value = valued(&s, &user, q).await?.view;
+    let mut p = importer::portfolio(&s.store, &user.id).await.map_err(|e| ApiError::store("portfolio", e))?;
+    p.value = Some(value);
+    Ok(Json(p))
+}
+
+/// A CSV download (RFC 4180; cells that a spreadsheet would run are neutralised).
+fn csv(name: &str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
+}
+
+/// The holdings and their values, as CSV.
+#[utoipa::path(get, path = "/v1/portfolio/holdings.csv", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(CurrencyQuery),
+    responses((status = 200, description = "holdings per exchange and asset", content_type = "text/csv", body = String),
+              (status = 400, description = "not a currency code", body = crate::json::ErrorBody)))]
+async fn portfolio_holdings_csv(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    q: Result<Query<CurrencyQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let v = valued(&s, &user, q).await?;
+    Ok(csv("sealgate-holdings.csv", sealgate_portfolio::holdings_csv(&v.portfolio)))
+}
+
+/// Every sale with its FIFO cost basis and realised gain, as CSV.
+#[utoipa::path(get, path = "/v1/portfolio/gains.csv", tag = "api", security(("session" = []), ("bearer" = [])),
+    params(CurrencyQuery),
+    responses((status = 200, description = "sales and realised gains (FIFO)", content_type = "text/csv", body = String),
+              (status = 400, description = "not a currency code", body = crate::json::ErrorBody)))]
+async fn portfolio_gains_csv(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    q: Result<Query<CurrencyQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let v = valued(&s, &user, q).await?;
+    Ok(csv("sealgate-gains.csv", sealgate_portfolio::sales_csv(&v.gains)))
 }
 
 fn trader(s: &ApiState) -> ApiResult<&Trader> {
@@ -1616,6 +1692,8 @@ pub fn service_openapi_document() -> Value {
     set_limits,
     lockdown,
     portfolio,
+    portfolio_holdings_csv,
+    portfolio_gains_csv,
     place_order,
     list_orders,
     cancel_order,

@@ -74,6 +74,8 @@ pub struct Portfolio {
     pub assets: Vec<AssetHolding>,
     /// Import progress per credential.
     pub imports: Vec<ImportStatus>,
+    /// The value, allocation, value over time and realised gain (the api fills it).
+    pub value: Option<crate::portfolio_value::PortfolioValue>,
 }
 
 fn stored_amount(s: &str) -> Result<Amount, StoreError> {
@@ -122,7 +124,7 @@ pub async fn portfolio(store: &Store, owner: &str) -> Result<Portfolio, StoreErr
             reason: s.last_error,
         })
         .collect();
-    Ok(Portfolio { assets, imports })
+    Ok(Portfolio { assets, imports, value: None })
 }
 
 /// Attempts a queued import gets by default.

@@ -42,6 +42,8 @@ pub mod notify_api;
 pub mod openapi;
 pub mod owner_ledger;
 pub mod passkey_api;
+pub mod portfolio_value;
+pub mod prices;
 pub mod revocation;
 pub mod rewrap;
 pub mod serve;

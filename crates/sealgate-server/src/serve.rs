@@ -918,6 +918,11 @@ pub async fn run(
     if has(ServeRole::Signer) {
         println!("sealgate: exchange URLs: {}", exchange_url_summary(&exchanges));
     }
+    // The portfolio's prices: the same exchanges' public tickers.
+    let prices = match has(ServeRole::Api) {
+        true => Some(Arc::new(crate::prices::PriceFeed::new(exchanges.clone()).map_err(|e| err("price feed")(&e))?)),
+        false => None,
+    };
 
     let service_dir = opts.service_keys.clone().unwrap_or_else(|| data.join("service"));
     let mut app = Router::new();
@@ -1031,8 +1036,15 @@ pub async fn run(
         _ => SignerReach::Absent,
     };
     if has(ServeRole::Api) {
-        let (router, auth) =
-            api_router(&store, &audit, trader.clone(), custody.as_ref(), reach, notify_key.clone(), &opts).await?;
+        let (router, auth) = api_router(
+            &store,
+            &audit,
+            custody.as_ref(),
+            reach,
+            ApiPeers { trader: trader.clone(), notify: notify_key.clone(), prices },
+            &opts,
+        )
+        .await?;
         let counted = metrics.clone();
         app = app.merge(router.layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
@@ -1190,15 +1202,22 @@ pub const SIGNER_STATE: &str = "signer-state.json";
 /// Lifetime of the recipient key set the api publishes (re-signed at each start).
 const KEYSET_TTL_SECS: u64 = 30 * 24 * 3600;
 
+/// What the api role uses of the other roles in this process.
+struct ApiPeers {
+    trader: Option<Arc<crate::trader::Trader>>,
+    notify: Option<Arc<crate::notifier::NotifyKey>>,
+    prices: Option<Arc<crate::prices::PriceFeed>>,
+}
+
 async fn api_router(
     store: &Store,
     audit: &AuditLog,
-    trader: Option<Arc<crate::trader::Trader>>,
     custody: Option<&Arc<dyn Custody>>,
     reach: SignerReach,
-    notify: Option<Arc<crate::notifier::NotifyKey>>,
+    peers: ApiPeers,
     opts: &ServeOptions,
 ) -> Result<(Router, Arc<crate::auth::Auth>), ServeError> {
+    let ApiPeers { trader, notify, prices } = peers;
     // A signer in this process drops a changed credential at once.
     let (on_change, held_keys): (Option<crate::api::ChangeHook>, Option<Arc<dyn crate::held_keys::HeldKeys>>) =
         match reach {
@@ -1250,6 +1269,7 @@ async fn api_router(
         notify,
         passkeys: passkeys_service(opts)?,
         held_keys,
+        prices,
     };
     Ok((crate::api::router(state), auth))
 }

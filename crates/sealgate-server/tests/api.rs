@@ -80,6 +80,7 @@ async fn start(url: &str, config: AuthConfig) -> Env {
         notify: None,
         passkeys: sealgate_server::passkey_api::Passkeys::for_listener(([127, 0, 0, 1], 0).into(), false).map(Arc::new),
         held_keys: None,
+        prices: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

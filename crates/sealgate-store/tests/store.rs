@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    NewPasskey, NewSession, PasskeyPrecondition, PortfolioSnapshot, RetryOutcome, Side, Store, StoreError, StoredCheckpoint, Trade,
+    NewPasskey, NewSession, PasskeyPrecondition, PortfolioSnapshot, RetryOutcome, Side, Store, StoreError,
+    StoredCheckpoint, Trade,
 };
 
 async fn connect(db: &TestDb) -> Store {

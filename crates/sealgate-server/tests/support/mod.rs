@@ -255,6 +255,9 @@ async fn api_with(
         notify: None,
         passkeys: None,
         held_keys,
+        prices: Some(Arc::new(
+            sealgate_server::prices::PriceFeed::new(world.signer_config().exchanges).expect("price feed"),
+        )),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
