@@ -584,6 +584,9 @@ pub fn sandbox_markets() -> Vec<sealgate_sandbox::Market> {
         m("XBTUSD", "XXBT", "ZUSD", "40000"),
         m("BTC-USDT", "BTC", "USDT", "50000"),
         m("BTC-USD", "BTC", "USD", "50000"),
+        // Tether in dollars (Coinbase's spelling), a little under par: what the portfolio
+        // values USDT and the USDT-quoted prices with.
+        m("USDT-USD", "USDT", "USD", "0.9998"),
         m(ILLIQUID_SANDBOX_MARKET.0, "PUMP", "USDT", "0.05"),
     ]
 }
