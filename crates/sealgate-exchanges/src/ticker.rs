@@ -10,6 +10,12 @@
 //! | kraken | `GET /0/public/Ticker?pair=P` | `result.<pair>.c[0]` (last trade) of the one pair answered |
 //! | okx | `GET /api/v5/market/ticker?instId=I` | `data[0].last` where `data[0].instId` is I |
 //! | coinbase | `GET /api/v3/brokerage/market/products/P` | `price` where `product_id` is P |
+//! | bybit | `GET /v5/market/tickers?category=spot&symbol=S` ("Get Tickers") | `result.list[0].lastPrice` |
+//! | bitget | `GET /api/v2/spot/market/tickers?symbol=S` ("Get Ticker Information") | `data[0].lastPr` |
+//! | kucoin | `GET /api/v1/market/stats?symbol=S` ("Get 24hr Stats") | `data.last` |
+//! | gate | `GET /api/v4/spot/tickers?currency_pair=S` ("Retrieve ticker information") | `[0].last` |
+//!
+//! Each answer must name the symbol asked for, once.
 //!
 //! The anomaly detectors also read a market's 24 h quote volume and last
 //! trade ([`market_stats_request`], [`market_stats`]):
@@ -20,6 +26,7 @@
 //! | kraken | `GET /0/public/Ticker?pair=P` | `c[0]`, `v[1]` × `p[1]` (24 h base volume × its VWAP) |
 //! | okx | `GET /api/v5/market/ticker?instId=I` | `last`, `volCcy24h` (quote currency for spot) |
 //! | coinbase | `GET /api/v3/brokerage/market/products/P` | `price`, `approximate_quote_24h_volume` |
+//! | bybit, bitget, kucoin, gate | as for the price | `turnover24h`, `quoteVolume`, `volValue`, `quote_volume` |
 
 use serde_json::Value;
 
@@ -39,6 +46,10 @@ pub fn ticker_request(id: &str, symbol: &str) -> Option<Request> {
         "kraken" => Request::new("GET", "/0/public/Ticker", &format!("pair={symbol}"), ""),
         "okx" => Request::new("GET", "/api/v5/market/ticker", &format!("instId={symbol}"), ""),
         "coinbase" => Request::new("GET", &format!("/api/v3/brokerage/market/products/{symbol}"), "", ""),
+        "bybit" => Request::new("GET", "/v5/market/tickers", &format!("category=spot&symbol={symbol}"), ""),
+        "bitget" => Request::new("GET", "/api/v2/spot/market/tickers", &format!("symbol={symbol}"), ""),
+        "kucoin" => Request::new("GET", "/api/v1/market/stats", &format!("symbol={symbol}"), ""),
+        "gate" => Request::new("GET", "/api/v4/spot/tickers", &format!("currency_pair={symbol}"), ""),
         _ => return None,
     };
     r.validate().ok().map(|()| r)
@@ -84,6 +95,7 @@ pub fn ticker_price(id: &str, symbol: &str, body: &[u8]) -> Result<String, Error
             }
             s(&v, "price")
         }
+        "bybit" | "bitget" | "kucoin" | "gate" => s(listed(id, symbol, &v)?, LAST[fields(id)]),
         _ => return Err(Error::Unsupported { exchange: "this exchange", what: "a reference price" }),
     };
     let price = price.ok_or(Error::BadAnswer("the ticker answer has no price"))?;
@@ -175,12 +187,61 @@ pub fn market_stats(id: &str, symbol: &str, body: &[u8]) -> Result<MarketStats, 
             }
             (plain(v.get("price")), plain(v.get("approximate_quote_24h_volume")))
         }
+        "bybit" | "bitget" | "kucoin" | "gate" => {
+            let t = listed(id, symbol, &v)?;
+            (plain(t.get(LAST[fields(id)])), plain(t.get(QUOTE_VOLUME[fields(id)])))
+        }
         _ => return Err(Error::Unsupported { exchange: "this exchange", what: "market statistics" }),
     };
     match (last.filter(|p| *p > 0.0), volume.filter(|v| v.is_finite())) {
         (Some(last_price), Some(quote_volume_24h)) => Ok(MarketStats { last_price, quote_volume_24h }),
         _ => Err(Error::BadAnswer("the ticker has no positive last price or no 24 h volume")),
     }
+}
+
+/// Bybit, Bitget, KuCoin and Gate (in this order): the last price's and the 24 h quote
+/// volume's member names in their ticker object.
+const LAST: [&str; 4] = ["lastPrice", "lastPr", "last", "last"];
+const QUOTE_VOLUME: [&str; 4] = ["turnover24h", "quoteVolume", "volValue", "quote_volume"];
+
+fn fields(id: &str) -> usize {
+    match id {
+        "bybit" => 0,
+        "bitget" => 1,
+        "kucoin" => 2,
+        _ => 3,
+    }
+}
+
+/// The one ticker object of `symbol` in a Bybit ("Get Tickers": `retCode` 0,
+/// `result.list[]`), Bitget ("Get Ticker Information": `code` "00000", `data[]`), KuCoin
+/// ("Get 24hr Stats": `code` "200000", `data`) or Gate ("Retrieve ticker information": a
+/// bare array) answer. It must name the symbol asked for, and be the only one.
+fn listed<'a>(id: &str, symbol: &str, v: &'a Value) -> Result<&'a Value, Error> {
+    let code = |name: &str| {
+        v.get(name).map(|c| c.as_i64().map_or_else(|| c.as_str().map(str::to_owned), |n| Some(n.to_string())))
+    };
+    let (ok, list, name) = match id {
+        "bybit" => (code("retCode") == Some(Some("0".into())), v.get("result").and_then(|r| r.get("list")), "symbol"),
+        "bitget" => (code("code") == Some(Some("00000".into())), v.get("data"), "symbol"),
+        "kucoin" => (code("code") == Some(Some("200000".into())), v.get("data"), "symbol"),
+        _ => (true, Some(v), "currency_pair"),
+    };
+    if !ok {
+        return Err(Error::BadAnswer("the ticker answer carries an error code"));
+    }
+    let t = match list {
+        Some(Value::Array(items)) => match items.as_slice() {
+            [one] => one,
+            _ => return Err(Error::BadAnswer("the ticker answers for other than one market")),
+        },
+        Some(one @ Value::Object(_)) => one,
+        _ => return Err(Error::BadAnswer("no ticker in the answer")),
+    };
+    if t.get(name).and_then(Value::as_str) != Some(symbol) {
+        return Err(Error::BadAnswer("the ticker answers for another symbol"));
+    }
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -203,7 +264,42 @@ mod tests {
         for bad in ["", "BTC/USD", "x&symbol=y", "..", "a b"] {
             assert!(ticker_request("coinbase", bad).is_none() && ticker_request("binance", bad).is_none(), "{bad}");
         }
-        assert!(ticker_request("gate", "BTC_USDT").is_none());
+        assert!(ticker_request("deribit", "BTC-PERPETUAL").is_none());
+        assert_eq!(
+            ticker_request("bybit", "BTCUSDT").map(|r| (r.path, r.query)),
+            Some(("/v5/market/tickers".into(), "category=spot&symbol=BTCUSDT".into()))
+        );
+        assert_eq!(ticker_request("gate", "BTC_USDT").map(|r| r.query), Some("currency_pair=BTC_USDT".into()));
+        assert_eq!(ticker_request("kucoin", "BTC-USDT").map(|r| r.path), Some("/api/v1/market/stats".into()));
+        assert_eq!(ticker_request("bitget", "BTCUSDT").map(|r| r.query), Some("symbol=BTCUSDT".into()));
+    }
+
+    #[test]
+    fn documented_answers_of_bybit_bitget_kucoin_and_gate() {
+        let p = |id: &str, sym: &str, body: &str| ticker_price(id, sym, body.as_bytes());
+        let m = |id: &str, sym: &str, body: &str| market_stats(id, sym, body.as_bytes());
+        // Bybit "Get Tickers" (spot, trimmed).
+        let by = r#"{"retCode":0,"retMsg":"OK","result":{"category":"spot","list":[{"symbol":"BTCUSDT","bid1Price":"20517.96","lastPrice":"20533.13","turnover24h":"243555373.12"}]},"time":1673859087947}"#;
+        assert_eq!(p("bybit", "BTCUSDT", by), Ok("20533.13".into()));
+        assert_eq!(m("bybit", "BTCUSDT", by), Ok(MarketStats { last_price: 20533.13, quote_volume_24h: 243555373.12 }));
+        assert!(p("bybit", "ETHUSDT", by).is_err(), "another symbol");
+        assert!(p("bybit", "BTCUSDT", r#"{"retCode":10001,"retMsg":"params error","result":{}}"#).is_err());
+        // Bitget "Get Ticker Information" (trimmed).
+        let bg = r#"{"code":"00000","msg":"success","requestTime":1695808949356,"data":[{"symbol":"BTCUSDT","lastPr":"26347.5","quoteVolume":"75713287.21"}]}"#;
+        assert_eq!(p("bitget", "BTCUSDT", bg), Ok("26347.5".into()));
+        assert!(p("bitget", "BTCUSDT", r#"{"code":"40034","msg":"Parameter does not exist","data":[]}"#).is_err());
+        // Two markets for one asked: which one would be a guess.
+        let two = r#"{"code":"00000","data":[{"symbol":"BTCUSDT","lastPr":"1"},{"symbol":"BTCUSDT","lastPr":"2"}]}"#;
+        assert!(p("bitget", "BTCUSDT", two).is_err());
+        // KuCoin "Get 24hr Stats" (trimmed).
+        let kc = r#"{"code":"200000","data":{"time":1602832092060,"symbol":"BTC-USDT","last":"11328.9","volValue":"2333.5"}}"#;
+        assert_eq!(p("kucoin", "BTC-USDT", kc), Ok("11328.9".into()));
+        assert_eq!(m("kucoin", "BTC-USDT", kc), Ok(MarketStats { last_price: 11328.9, quote_volume_24h: 2333.5 }));
+        // Gate "Retrieve ticker information" (trimmed).
+        let g = r#"[{"currency_pair":"BTC_USDT","last":"0.2663","quote_volume":"15874.09"}]"#;
+        assert_eq!(p("gate", "BTC_USDT", g), Ok("0.2663".into()));
+        assert!(p("gate", "ETH_USDT", g).is_err());
+        assert!(p("gate", "BTC_USDT", "[]").is_err());
     }
 
     #[test]
