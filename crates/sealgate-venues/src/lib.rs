@@ -23,6 +23,8 @@
 
 mod amount;
 mod binance;
+mod bitget;
+mod bybit;
 mod coinbase;
 mod kraken;
 mod market;
@@ -95,7 +97,12 @@ impl VenueError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Exchange { status, message } => {
-                *status == 429 || *status >= 500 || kraken::transient(message) || okx::transient(message)
+                *status == 429
+                    || *status >= 500
+                    || kraken::transient(message)
+                    || okx::transient(message)
+                    || bybit::transient(message)
+                    || bitget::transient(message)
             }
             _ => false,
         }
@@ -123,6 +130,10 @@ pub enum Venue {
     Okx,
     /// Coinbase Advanced Trade.
     Coinbase,
+    /// Bybit v5 (spot, unified account).
+    Bybit,
+    /// Bitget v2 (spot).
+    Bitget,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -133,13 +144,16 @@ macro_rules! on_venue {
             Venue::Kraken => kraken::$f($($arg),*),
             Venue::Okx => okx::$f($($arg),*),
             Venue::Coinbase => coinbase::$f($($arg),*),
+            Venue::Bybit => bybit::$f($($arg),*),
+            Venue::Bitget => bitget::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 4] = [Venue::Binance, Venue::Kraken, Venue::Okx, Venue::Coinbase];
+    pub const ALL: [Venue; 6] =
+        [Venue::Binance, Venue::Kraken, Venue::Okx, Venue::Coinbase, Venue::Bybit, Venue::Bitget];
 
     /// The venue of exchange id `id`.
     pub fn from_exchange(id: &str) -> Result<Self> {
@@ -153,6 +167,8 @@ impl Venue {
             Self::Kraken => "kraken",
             Self::Okx => "okx",
             Self::Coinbase => "coinbase",
+            Self::Bybit => "bybit",
+            Self::Bitget => "bitget",
         }
     }
 }
@@ -248,12 +264,14 @@ struct Checked<'a> {
 }
 
 /// The client order id to send for `venue`, from 16 random bytes: a UUID
-/// (Binance ≤ 36 chars, Kraken `cl_ord_id`, Coinbase), or 32 hex digits for
-/// OKX (`clOrdId`: alphanumerics, at most 32).
+/// (Binance ≤ 36 chars, Kraken `cl_ord_id`, Coinbase, Bybit `orderLinkId`: at most 36
+/// letters, digits, `-` or `_`), or 32 hex digits for OKX (`clOrdId`: alphanumerics, at
+/// most 32) and Bitget (`clientOid`: its docs give no alphabet or length, so the plainest
+/// spelling).
 pub fn client_order_id(venue: Venue, random: &[u8; 16]) -> String {
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     match venue {
-        Venue::Okx => hex,
+        Venue::Okx | Venue::Bitget => hex,
         _ => format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]),
     }
 }
@@ -331,7 +349,8 @@ pub struct Placed {
 // The dispatch.
 
 /// The asset code normalized across exchanges: upper case, and each exchange's own
-/// spellings mapped (Kraken's `XXBT` → `BTC`…; see the venue modules).
+/// spellings mapped (Kraken's `XXBT` → `BTC`…; see the venue modules). Bybit and Bitget
+/// name coins as everyone does (`BTC`, `USDT`): upper-cased, nothing mapped.
 pub fn normalize_asset(venue: Venue, raw: &str) -> Result<String> {
     if raw.is_empty() || raw.len() > 24 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
         return Err(malformed("asset", "is not an asset code"));
@@ -427,3 +446,5 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v5;
