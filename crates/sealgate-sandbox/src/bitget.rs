@@ -19,7 +19,8 @@
 //! Public: "Get Server Time" (`/api/v2/public/time`) and "Get Ticker
 //! Information" (`/api/v2/spot/market/tickers`). Private: "Get Account
 //! Assets", "Place Order", "Cancel Order", "Get Current Orders"
-//! (`unfilled-orders`), "Get Fills" (`/api/v2/spot/trade/fills`) and
+//! (`unfilled-orders`), "Get Order Info" (`orderInfo`, by `orderId` or
+//! `clientOid`; error 40109 when not found), "Get Fills" (`/api/v2/spot/trade/fills`) and
 //! "Withdraw" (`/api/v2/spot/wallet/withdrawal`).
 
 use aws_lc_rs::hmac;
@@ -50,6 +51,8 @@ const PARAMS: ApiError = ApiError(B, "40017", "Parameter verification failed");
 const IP: ApiError = ApiError(B, "40018", "Invalid IP");
 const BAD_SYMBOL: ApiError = ApiError(B, "40034", "Parameter symbol does not exist");
 const NO_ORDER: ApiError = ApiError(B, "43001", "The order does not exist");
+const NO_ORDER_INFO: ApiError =
+    ApiError(B, "40109", "The data of the order cannot be found, please confirm the order number");
 const INSUFFICIENT: ApiError = ApiError(B, "43012", "Insufficient balance");
 const NOT_FOUND: ApiError = ApiError(StatusCode::NOT_FOUND, "40404", "Request URL NOT FOUND");
 
@@ -85,9 +88,13 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             return Ok(json!({"serverTime": now.to_string()}));
         }
         ("GET", "/api/v2/spot/market/tickers") => return tickers(state, query),
-        ("GET", "/api/v2/spot/account/assets" | "/api/v2/spot/trade/unfilled-orders" | "/api/v2/spot/trade/fills") => {
-            Need::Read
-        }
+        (
+            "GET",
+            "/api/v2/spot/account/assets"
+            | "/api/v2/spot/trade/unfilled-orders"
+            | "/api/v2/spot/trade/fills"
+            | "/api/v2/spot/trade/orderInfo",
+        ) => Need::Read,
         ("POST", "/api/v2/spot/trade/place-order" | "/api/v2/spot/trade/cancel-order") => Need::Trade,
         ("POST", "/api/v2/spot/wallet/withdrawal") => Need::Withdraw,
         _ => return Err(NOT_FOUND),
@@ -183,6 +190,34 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                     .map(|o| order_json(o, a.client_id_of(o.id)))
                     .collect(),
             ))
+        }
+        "/api/v2/spot/trade/orderInfo" => {
+            // "Get Order Info": `orderId` or `clientOid` (`orderId` wins). By `clientOid` only
+            // an unfilled order is found, as the docs say; by `orderId` a resting order is
+            // `live`, one with fills `filled`, any other order the key placed `cancelled`.
+            let a = &st.accounts[key];
+            let (id, by_client) = match (get(&q, "orderId"), get(&q, "clientOid")) {
+                (Some(id), _) => (id.parse::<u64>().map_err(|_| NO_ORDER_INFO)?, false),
+                (None, Some(c)) => (a.client_ids.get(c).map(|(_, id)| *id).ok_or(NO_ORDER_INFO)?, true),
+                (None, None) => return Err(PARAMS),
+            };
+            if let Some(o) = a.open_orders.iter().find(|o| o.id == id) {
+                let mut v = order_json(o, a.client_id_of(o.id));
+                v["status"] = "live".into();
+                return Ok(Value::Array(vec![v]));
+            }
+            if by_client {
+                return Err(NO_ORDER_INFO);
+            }
+            let fills: Vec<&Trade> = a.trades.iter().filter(|t| t.order_id == id).collect();
+            let named = a.client_ids.values().find(|(_, i)| *i == id);
+            let (symbol, status) = match (fills.first(), named) {
+                (Some(t), _) => (t.symbol.clone(), "filled"),
+                (None, Some((s, _))) => (s.clone(), "cancelled"),
+                (None, None) => return Err(NO_ORDER_INFO),
+            };
+            Ok(json!([{"symbol": symbol, "orderId": id.to_string(), "clientOid": a.client_id_of(id), "status": status,
+                       "enterPointSource": "API", "cTime": now.to_string(), "uTime": now.to_string()}]))
         }
         "/api/v2/spot/trade/fills" => {
             // "Get Fills": newest first; `limit` 1..=100 (default 100); `idLessThan` pages

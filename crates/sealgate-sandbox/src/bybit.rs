@@ -17,9 +17,10 @@
 //!
 //! Public: "Get Bybit Server Time" (`/v5/market/time`) and "Get Tickers"
 //! (`/v5/market/tickers?category=spot`). Private: "Get Wallet Balance",
-//! "Place Order", "Cancel Order", "Get Open Orders" (`/v5/order/realtime`),
-//! "Get Trade History" (`/v5/execution/list`) and "Withdraw"
-//! (`/v5/asset/withdraw/create`).
+//! "Place Order", "Cancel Order", "Get Open & Closed Orders"
+//! (`/v5/order/realtime`: open orders, by `orderId`, `orderLinkId` or
+//! `symbol`), "Get Trade History" (`/v5/execution/list`, paged by `cursor` /
+//! `nextPageCursor`) and "Withdraw" (`/v5/asset/withdraw/create`).
 
 use aws_lc_rs::hmac;
 use axum::http::{Method, StatusCode};
@@ -167,15 +168,31 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                                 "totalAvailableBalance": "", "coin": list}]}))
         }
         "/v5/order/realtime" => {
+            // "Get Open & Closed Orders" with `openOnly=0` (the default, the only one the
+            // sandbox plays): open orders only, picked by `orderId` > `orderLinkId` >
+            // `symbol` (the documented priority: a higher one makes the others ignored).
             spot_category(get(&q, "category"))?;
-            let symbol = get(&q, "symbol");
+            if get(&q, "openOnly").is_some_and(|o| o != "0") {
+                return Err(ApiError(OK, 10001, "params error: the sandbox lists open orders only (openOnly=0)"));
+            }
             let a = &st.accounts[key];
-            let list: Vec<Value> = a
-                .open_orders
-                .iter()
-                .filter(|o| symbol.is_none_or(|s| s == o.symbol))
-                .map(|o| order_json(o, a.client_id_of(o.id)))
-                .collect();
+            let pick: Box<dyn Fn(&Order) -> bool> =
+                match (get(&q, "orderId"), get(&q, "orderLinkId"), get(&q, "symbol")) {
+                    (Some(id), _, _) => {
+                        let id = id.to_owned();
+                        Box::new(move |o: &Order| o.id.to_string() == id)
+                    }
+                    (None, Some(link), _) => {
+                        let id = a.client_ids.get(link).map(|(_, id)| *id);
+                        Box::new(move |o: &Order| Some(o.id) == id)
+                    }
+                    (None, None, symbol) => {
+                        let symbol = symbol.map(str::to_owned);
+                        Box::new(move |o: &Order| symbol.as_deref().is_none_or(|s| s == o.symbol))
+                    }
+                };
+            let list: Vec<Value> =
+                a.open_orders.iter().filter(|o| pick(o)).map(|o| order_json(o, a.client_id_of(o.id))).collect();
             Ok(json!({"category": "spot", "list": list, "nextPageCursor": ""}))
         }
         "/v5/execution/list" => {

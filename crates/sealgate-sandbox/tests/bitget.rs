@@ -395,3 +395,32 @@ fn sealgates_scheme_passes() {
     let (_, v) = send(&cred, "GET", "/api/v2/spot/trade/unfilled-orders", "symbol=BTCUSDT", "");
     assert_eq!(code(&v), "00000", "{v}");
 }
+
+/// "Get Order Info": by `clientOid` an unfilled order only (as Bitget's docs say), by
+/// `orderId` any order the key placed; otherwise 40109.
+#[test]
+fn order_info_by_client_oid_or_order_id() {
+    let env = env();
+    let limit = r#"{"symbol":"BTCUSDT","side":"buy","orderType":"limit","force":"gtc","price":"20000","size":"0.1","clientOid":"rest1"}"#;
+    let (_, v) = call(&env, "trader", ("POST", PLACE, "", limit));
+    assert_eq!(code(&v), "00000", "{v}");
+    let resting = v["data"]["orderId"].as_str().expect("orderId").to_owned();
+    let sell = r#"{"symbol":"BTCUSDT","side":"sell","orderType":"market","size":"0.01","clientOid":"sold1"}"#;
+    let (_, v) = call(&env, "trader", ("POST", PLACE, "", sell));
+    let sold = v["data"]["orderId"].as_str().expect("orderId").to_owned();
+    let info = |query: &str| call(&env, "trader", ("GET", "/api/v2/spot/trade/orderInfo", query, ""));
+    let (status, v) = info("clientOid=rest1");
+    assert_eq!((status, code(&v)), (200, "00000"), "{v}");
+    assert_eq!(
+        (v["data"][0]["orderId"].as_str(), v["data"][0]["status"].as_str()),
+        (Some(resting.as_str()), Some("live"))
+    );
+    let (status, v) = info("clientOid=sold1");
+    assert_eq!((status, code(&v)), (400, "40109"), "filled: not found by clientOid");
+    let (_, v) = info(&format!("orderId={sold}"));
+    assert_eq!((v["data"][0]["status"].as_str(), v["data"][0]["clientOid"].as_str()), (Some("filled"), Some("sold1")));
+    let (_, v) = info("clientOid=never");
+    assert_eq!(code(&v), "40109");
+    let (status, v) = info("");
+    assert_eq!((status, code(&v)), (400, "40017"));
+}

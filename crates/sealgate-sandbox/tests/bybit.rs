@@ -378,3 +378,31 @@ fn sealgates_scheme_passes() {
     let (_, v) = send(&cred, "GET", "/v5/order/realtime", "category=spot", "");
     assert_eq!(code(&v), 0, "{v}");
 }
+
+/// "Get Open & Closed Orders" by `orderLinkId` or `orderId` (which outrank `symbol`), as
+/// the trader reconciles an order whose placement got no answer: a resting order is found,
+/// a filled or cancelled one is not (`openOnly=0` lists open orders only).
+#[test]
+fn open_orders_by_order_link_id_or_order_id() {
+    let env = env();
+    let limit = r#"{"category":"spot","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.1","price":"20000","orderLinkId":"rest-1"}"#;
+    let (_, v) = call(&env, "trader", "POST", "/v5/order/create", "", limit);
+    assert_eq!(code(&v), 0, "{v}");
+    let id = v["result"]["orderId"].as_str().expect("orderId").to_owned();
+    let market = r#"{"category":"spot","symbol":"BTCUSDT","side":"Sell","orderType":"Market","qty":"0.01","marketUnit":"baseCoin","orderLinkId":"gone-1"}"#;
+    let (_, v) = call(&env, "trader", "POST", "/v5/order/create", "", market);
+    assert_eq!(code(&v), 0, "{v}");
+    let list = |query: &str| {
+        let (_, v) = call(&env, "trader", "GET", "/v5/order/realtime", query, "");
+        assert_eq!(code(&v), 0, "{v}");
+        v["result"]["list"].as_array().cloned().expect("list")
+    };
+    let found = list("category=spot&symbol=BTCUSDT&orderLinkId=rest-1");
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0]["orderId"].as_str(), found[0]["orderStatus"].as_str()), (Some(id.as_str()), Some("New")));
+    assert_eq!(list(&format!("category=spot&orderId={id}&orderLinkId=nope")).len(), 1, "orderId wins");
+    assert!(list("category=spot&symbol=BTCUSDT&orderLinkId=gone-1").is_empty(), "filled: not open");
+    assert!(list("category=spot&orderLinkId=never-sent").is_empty());
+    let (_, v) = call(&env, "trader", "GET", "/v5/order/realtime", "category=spot&openOnly=1", "");
+    assert_eq!(code(&v), 10001);
+}
