@@ -1,5 +1,5 @@
 //! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
-//! Coinbase), through a stand-in signer client, on SQLite and PostgreSQL.
+//! Coinbase, Bybit, Bitget), through a stand-in signer client, on SQLite and PostgreSQL.
 
 mod common;
 
@@ -139,8 +139,19 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
                 qty: "0.01".into(),
                 price: None,
             };
+            let market = if exchange == "bitget" {
+                // Bitget sizes a market buy in the quote currency: refused before it is sent.
+                assert!(
+                    matches!(trader.place("alice", &market).await, Err(TradeError::BadRequest(_))),
+                    "bitget market buy"
+                );
+                OrderRequest { side: "sell".into(), ..market }
+            } else {
+                market
+            };
             trader.place("alice", &market).await.unwrap_or_else(|e| panic!("{exchange} market: {e}"));
-            let limit = OrderRequest { order_type: "limit".into(), price: Some("20000".into()), ..market };
+            let limit =
+                OrderRequest { side: "buy".into(), order_type: "limit".into(), price: Some("20000".into()), ..market };
             trader.place("alice", &limit).await.unwrap_or_else(|e| panic!("{exchange} limit: {e}"));
         }
 
@@ -149,8 +160,8 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
         for (cid, _, _) in VENUES {
             enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
-        assert_eq!(drain(&importer).await, 4);
-        assert_eq!(store.job_counts().await.expect("counts"), (0, 0, 4, 0));
+        assert_eq!(drain(&importer).await, VENUES.len());
+        assert_eq!(store.job_counts().await.expect("counts"), (0, 0, VENUES.len() as i64, 0));
         assert_imported(&store, &ex).await;
         // Reads only: nothing the importer sent is an order, a cancel or Binance openOrders.
         for (_, r) in client.requests() {
@@ -161,7 +172,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
         for (cid, _, _) in VENUES {
             enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
-        assert_eq!(drain(&importer).await, 4);
+        assert_eq!(drain(&importer).await, VENUES.len());
         assert_imported(&store, &ex).await;
     })
     .await;
@@ -206,6 +217,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "binance" => format!("fromId={}", cursor.split(':').nth(1).expect("fromId")),
                 "kraken" => format!("ofs={cursor}"),
                 "okx" => format!("after={cursor}"),
+                "bitget" => format!("idLessThan={cursor}"),
                 _ => format!("cursor={cursor}"),
             };
             assert!(

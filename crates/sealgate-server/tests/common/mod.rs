@@ -52,11 +52,13 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 4] = [
+pub const VENUES: [(&str, &str, &str); 6] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
     ("cid-coinbase", "organizations/org-1/apiKeys/cb", "coinbase"),
+    ("cid-bybit", "bybit-key", "bybit"),
+    ("cid-bitget", "bg_0123456789abcdef0123456789abcdef", "bitget"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -65,6 +67,7 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "binance" => ("BTCUSDT", "BTC", "USDT"),
         "kraken" => ("XBTUSD", "XXBT", "ZUSD"),
         "okx" => ("BTC-USDT", "BTC", "USDT"),
+        "bybit" | "bitget" => ("BTCUSDT", "BTC", "USDT"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -107,15 +110,24 @@ pub async fn start_exchanges() -> Exchanges {
         ),
         spec(Venue::Okx, "okx-key", "okx-secret".into(), Some("okx-pass"), &[("BTC", "0.75"), ("USDT", "20000")]),
         spec(Venue::Coinbase, VENUES[3].1, cb_public, None, &[("BTC", "0.5"), ("USD", "10000")]),
+        spec(Venue::Bybit, VENUES[4].1, "bybit-secret".into(), None, &[("BTC", "0.6"), ("USDT", "30000")]),
+        spec(
+            Venue::Bitget,
+            VENUES[5].1,
+            "bitget-secret".into(),
+            Some("bitget-pass"),
+            &[("BTC", "0.4"), ("USDT", "15000"), ("ETH", "1.5")],
+        ),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
-    let markets = ["binance", "kraken", "okx", "coinbase"]
-        .iter()
-        .map(|e| {
-            let (symbol, base, quote) = market_of(e);
-            Market { symbol: symbol.into(), base: base.into(), quote: quote.into(), price: amt("25000") }
-        })
-        .collect();
+    // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
+    let mut markets: Vec<Market> = Vec::new();
+    for (_, _, e) in VENUES {
+        let (symbol, base, quote) = market_of(e);
+        if !markets.iter().any(|m| m.symbol == symbol) {
+            markets.push(Market { symbol: symbol.into(), base: base.into(), quote: quote.into(), price: amt("25000") });
+        }
+    }
     let sandbox =
         Sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), keys, markets).await.expect("start the sandbox");
     let none = KeyMaterial {
@@ -162,6 +174,25 @@ pub async fn start_exchanges() -> Exchanges {
             api_key: Some("okx-key".into()),
             api_secret: Some("okx-secret".into()),
             passphrase: Some("okx-pass".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[4].0),
+        KeyMaterial {
+            exchange: "bybit",
+            api_key: Some(VENUES[4].1.into()),
+            api_secret: Some("bybit-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[5].0),
+        KeyMaterial {
+            exchange: "bitget",
+            api_key: Some(VENUES[5].1.into()),
+            api_secret: Some("bitget-secret".into()),
+            passphrase: Some("bitget-pass".into()),
             ..none.clone()
         },
     );
