@@ -33,8 +33,11 @@
 //! # Cost basis ([`fifo_cost_basis`]): FIFO, pooled per user
 //! Lots are pooled per asset across **all** the user's exchanges ("universal" FIFO, the
 //! Koinly and CoinTracker default): a sale on one exchange consumes the oldest lot of that
-//! asset bought anywhere. Trades are ordered by time, then trade id (stable).
-//! - A buy adds a lot: quantity `qty` (minus a fee paid in the base asset), cost
+//! asset bought anywhere. Trades are ordered by time, then trade id (stable). Both sides
+//! of a trade are tracked: the quote is an asset like any other unless it *is* the target
+//! currency. Stablecoins are crypto assets here (spending USDT disposes of USDT lots, at
+//! USDT's rate, not at 1), as in the price book.
+//! - A buy adds a base lot: quantity `qty` (minus a fee paid in the base asset), cost
 //!   `qty × price` in the quote asset (plus a fee paid in it), converted to the target by
 //!   the caller's `rate(asset, time_ms)` at the trade's time (no conversion when the quote
 //!   is the target), plus a fee in a third asset valued the same way.
@@ -42,12 +45,25 @@
 //!   `qty × price` (minus a fee paid in the quote asset, minus a third-asset fee), takes the
 //!   oldest lots first (a partial lot gives up `cost × taken / qty`) and realises
 //!   `proceeds - cost of the lots taken`.
+//! - The quote side, when the quote is not the target: a buy also disposes of the quote
+//!   spent, `qty × price` plus a fee paid in the quote asset, for proceeds equal to that
+//!   amount's value at the trade's time (the value of what was received: the base lot's
+//!   cost before a third-asset fee). A sale also adds a quote lot of what it brought in,
+//!   `qty × price` minus a fee paid in the quote asset, costing that amount's value at the
+//!   trade's time (the sale's proceeds before a third-asset fee). So a quote-asset fee is
+//!   carried by the base side's figures (a buy's cost, a sale's proceeds), and only its
+//!   quantity by the quote side: it is never deducted twice. A sale whose quote-asset fee
+//!   exceeds `qty × price` is refused (it would be a negative lot).
+//! - A fee in a third asset (BNB) is valued into the base side's figures only; it is not
+//!   disposed of from that asset's lots.
+//! - Each disposal, base or quote side, is one [`Sale`] (its `asset` says which); a trade
+//!   gives at most one.
 //! - Unknown is never zero: a missing rate, a fee without an asset, a lot of unknown cost,
 //!   or a quantity no lot covers (history that starts after a deposit) makes that sale's
 //!   gain unknown, with the reasons ([`Unknown`]); per asset, [`AssetCostBasis`] sums the
-//!   known gains and counts the unknown ones.
-//! - Only the base asset is tracked: the quote side of a crypto-to-crypto trade (the BTC
-//!   spent buying ETH) is not recorded as a disposal or a new lot.
+//!   known gains and counts the unknown ones. A fee without an asset may have been paid in
+//!   the quote, so it also makes the quote side unknown (a quote disposal's gain, a quote
+//!   lot's cost).
 //!
 //! [`CostBasisReport::unrealised`] values what is left at current prices.
 //!
