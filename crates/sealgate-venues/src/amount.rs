@@ -28,7 +28,8 @@ impl Amount {
             None => (false, s),
         };
         let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        if (int.is_empty() && frac.is_empty()) || int.len() + frac.len() > MAX_DIGITS {
+        // `.5` prints as `0.5`: the `0` counts, so what parses always prints back in bounds.
+        if (int.is_empty() && frac.is_empty()) || int.len().max(1) + frac.len() > MAX_DIGITS {
             return None;
         }
         if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
@@ -46,11 +47,18 @@ impl Amount {
         self.mantissa.checked_mul(10i128.checked_pow(scale.checked_sub(self.scale)?)?)
     }
 
-    /// `self + other`, exact; `None` on overflow.
+    /// `self + other`, exact; `None` on overflow, including a result longer than
+    /// [`Amount::parse`] reads back (36 digits as printed).
     pub fn checked_add(self, other: Self) -> Option<Self> {
         let scale = self.scale.max(other.scale);
         let mantissa = self.rescale(scale)?.checked_add(other.rescale(scale)?)?;
-        Some(Self { mantissa, scale })
+        Some(Self { mantissa, scale }).filter(|a| a.printed_digits() <= MAX_DIGITS)
+    }
+
+    /// Digits [`fmt::Display`] prints (a `0` before the point when below 1).
+    fn printed_digits(self) -> usize {
+        let digits = self.mantissa.unsigned_abs().checked_ilog10().map_or(1, |l| l as usize + 1);
+        if self.scale == 0 { digits } else { digits.max(self.scale as usize + 1) }
     }
 
     /// `self - other`, exact; `None` on overflow.

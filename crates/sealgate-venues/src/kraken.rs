@@ -86,10 +86,10 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
                 .ok_or(malformed("result.*.hold_trade", "is not a decimal"))?,
             None => Amount::ZERO,
         };
-        let free = total
-            .checked_sub(hold)
-            .filter(|f| !f.is_negative())
-            .ok_or(malformed("result.*.hold_trade", "is larger than the balance"))?;
+        let free = total.checked_sub(hold).ok_or(malformed("result.*.hold_trade", "is out of range"))?;
+        if free.is_negative() {
+            return Err(malformed("result.*.hold_trade", "is larger than the balance"));
+        }
         balances.push(VenueBalance {
             asset: normalize_asset(Venue::Kraken, asset)?,
             free: free.to_string(),

@@ -55,9 +55,35 @@ fn amounts_are_exact() {
     }
     assert_eq!(Amount::parse(&"9".repeat(37)), None);
     assert_eq!(a(&"9".repeat(36)).checked_add(a(".001")), None, "rescale overflow");
-    assert_eq!(a("1000").checked_add(a(&format!(".{}1", "0".repeat(35)))), None, "rescale overflow");
+    assert_eq!(a("1000").checked_add(a(&format!("0.{}1", "0".repeat(34)))), None, "rescale overflow");
     let big = a(&format!("1{}", "0".repeat(35)));
     assert_eq!((0..2000).try_fold(big, |acc, _| acc.checked_add(big)), None, "sum overflow");
+}
+
+/// Found with the venues fuzz target's invariant (every accepted decimal re-parses): a
+/// leading `.` printed as `0.` and a Kraken balance minus its hold could both give 37
+/// digits, which `Amount::parse` refuses. Each is now refused where it arises.
+#[test]
+fn accepted_decimals_print_back_in_bounds() {
+    let frac36 = "123456789012345678901234567890123456";
+    assert_eq!(Amount::parse(&format!(".{frac36}")), None, "prints as 37 digits");
+    assert_eq!(Amount::parse(&format!("-.{frac36}")), None);
+    let frac35 = &frac36[1..];
+    let printed = Amount::parse(&format!(".{frac35}")).map(|a| a.to_string());
+    assert_eq!(printed.as_deref().and_then(Amount::parse).map(|a| a.to_string()), printed);
+    let body = format!(r#"{{"balances":[{{"asset":"BTC","free":".{frac36}","locked":"0"}}]}}"#);
+    let e = parse_balances(Venue::Binance, ok(&body)).expect_err("refused");
+    assert_eq!(e, malformed("balances[].free", "is not a plain decimal number"));
+
+    let nines = "9".repeat(36);
+    assert_eq!(Amount::parse(&nines).and_then(|a| a.checked_sub(Amount::parse("0.1")?)), None, "37 digits");
+    assert_eq!(
+        Amount::parse(&nines).and_then(|a| a.checked_sub(Amount::parse("1")?)).map(|a| a.to_string()),
+        Some(format!("{}8", "9".repeat(35)))
+    );
+    let body = format!(r#"{{"error":[],"result":{{"XXBT":{{"balance":"{nines}","hold_trade":"0.1"}}}}}}"#);
+    let e = parse_balances(Venue::Kraken, ok(&body)).expect_err("refused");
+    assert_eq!(e, malformed("result.*.hold_trade", "is out of range"));
 }
 
 #[test]
