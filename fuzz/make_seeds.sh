@@ -3,6 +3,11 @@
 # independent JWE library (jwcrypto, via interop/jwcrypto_peer.py; run
 # scripts/setup-interop.sh first). The seeds are committed, so fuzzing
 # does not need this; scripts/fuzz.sh copies them into fuzz/corpus/.
+# seeds/venues/ and seeds/portfolio/ are written by hand, not here: each
+# venues seed is one selector byte (venue | status class << 2, as
+# fuzz_targets/venues.rs reads it) then an answer body copied from the
+# documented examples in crates/sealgate-venues/src/tests.rs; the portfolio
+# seeds are the line format fuzz_targets/portfolio.rs describes.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-../.venv-interop/bin/python}

@@ -15,8 +15,12 @@
 # api_bodies (the api's JSON request bodies, parsed and checked as their
 # handlers do: sealgate_api_bodies::check_body, pure), authority_assertion (sealgate-authority:
 # WebAuthn assertions verified against a fixed key and statement, statements,
-# COSE keys and JWKs), and anomaly (a stored anomaly baseline and a
-# credential's rule overrides, read, judged and learnt: sealgate-anomaly).
+# COSE keys and JWKs), anomaly (a stored anomaly baseline and a
+# credential's rule overrides, read, judged and learnt: sealgate-anomaly),
+# venues (every exchange answer sealgate-venues reads: balances, trade pages,
+# placed, cancelled and status, under 200/400/429/503; what is accepted must
+# re-parse) and portfolio (sealgate-portfolio: amounts, price book,
+# valuation, FIFO cost basis, history and CSV from a line-based text input).
 # The committed seeds in fuzz/seeds/ are copied into fuzz/corpus/
 # (gitignored) first; fuzz/dicts/json.dict (JSON tokens, member names) is
 # given to every target.
@@ -37,7 +41,7 @@ DURATION=${1:-45}
 PARALLEL=${FUZZ_PARALLEL:-2}
 CARGO_FUZZ_VERSION=0.13.2
 SANITIZER=${FUZZ_SANITIZER:-address}
-TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies authority_assertion anomaly)
+TARGETS=(jwe_parse credential_open audit_jsonl exchange_sign_input canonical api_bodies authority_assertion anomaly venues portfolio)
 
 case $DURATION in '' | *[!0-9]*) echo "usage: $0 [--build-only] [SECONDS]" >&2; exit 2 ;; esac
 case $PARALLEL in '' | *[!0-9]* | 0) echo "fuzz.sh: FUZZ_PARALLEL must be a positive integer" >&2; exit 2 ;; esac
@@ -70,7 +74,8 @@ fuzz_one() {
     local t=$1
     mkdir -p "fuzz/corpus/$t"
     cp -n fuzz/seeds/"$t"/* "fuzz/corpus/$t/"
-    # Every input is JSON or holds JSON: the token dictionary helps each target.
+    # Nearly every input is JSON or holds JSON: the token dictionary helps those targets
+    # (portfolio reads lines of words, and merely ignores it).
     cargo +nightly fuzz run --sanitizer "$SANITIZER" --codegen-units "$CODEGEN_UNITS" "$t" "fuzz/corpus/$t" -- \
         -max_total_time="$DURATION" -timeout=20 -print_final_stats=1 -dict=fuzz/dicts/json.dict \
         >"fuzz/logs/$t.log" 2>&1
