@@ -92,7 +92,7 @@ pub(crate) fn parse_trades(symbols: &[String], cursor: Option<&str>, resp: Respo
         && parse_json(resp.body).ok().and_then(|v| v.get("code").and_then(Value::as_i64)) == Some(-1121);
     let v = if invalid_symbol { json!([]) } else { checked(resp)? };
     let mut trades = Vec::new();
-    let Some((symbol, _)) = position(symbols, cursor)? else {
+    let Some((symbol, from)) = position(symbols, cursor)? else {
         return Ok(TradePage { trades, next: None });
     };
     let page = arr(&v, "$")?;
@@ -100,6 +100,11 @@ pub(crate) fn parse_trades(symbols: &[String], cursor: Option<&str>, resp: Respo
     for t in page {
         let t = obj(t, "[]")?;
         let raw_id = get(t, "id", "[].id")?.as_u64().ok_or(malformed("[].id", "is not a trade id"))?;
+        // `fromId` asks for ids from there on: an older one would make the next cursor
+        // the one asked, and the import would ask the same page forever.
+        if raw_id < from {
+            return Err(malformed("[].id", "is below the fromId asked for"));
+        }
         let sym = symbol_of(t, "symbol", "[].symbol")?;
         if sym != symbol {
             return Err(malformed("[].symbol", "is not the symbol asked for"));

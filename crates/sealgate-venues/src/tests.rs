@@ -429,3 +429,12 @@ fn hostile_responses_are_refused_precisely() {
     };
     assert!(message.len() <= MAX_MESSAGE && !message.contains('\n'));
 }
+
+#[test]
+fn binance_trades_below_the_from_id_asked_are_refused() {
+    let symbols = vec!["BTCUSDT".to_owned()];
+    let page = r#"[{"symbol":"BTCUSDT","id":41,"price":"1","qty":"1","commission":"0","commissionAsset":"BTC","time":1,"isBuyer":true}]"#;
+    let err = parse_trades(Venue::Binance, &symbols, Some("BTCUSDT:42"), ok(page)).expect_err("below fromId");
+    assert_eq!(err, VenueError::Malformed { field: "[].id", reason: "is below the fromId asked for" });
+    assert!(parse_trades(Venue::Binance, &symbols, Some("BTCUSDT:41"), ok(page)).is_ok());
+}
