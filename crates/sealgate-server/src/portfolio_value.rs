@@ -232,22 +232,13 @@ pub async fn value(
     Ok(Valued { view, portfolio, gains: gains.report })
 }
 
-/// `YYYY-MM-DD` back to a [`Day`] (checked by printing it again).
+/// `YYYY-MM-DD` back to a [`Day`], through the one RFC 3339 reader (checked by printing
+/// it again, so `2025-02-29` is refused rather than read as March 1st).
 fn parse_day(s: &str) -> Option<Day> {
-    let mut it = s.splitn(3, '-');
-    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    if s.len() != 10 {
         return None;
     }
-    // Days since the epoch (Howard Hinnant's days_from_civil).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let day = Day::from_ms(days.checked_mul(86_400_000)?).ok()?;
+    let day = Day::from_ms(sealgate_vocab::rfc3339_ms(&format!("{s}T00:00:00Z"))?).ok()?;
     (day.to_string() == s).then_some(day)
 }
 
