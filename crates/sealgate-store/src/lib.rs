@@ -42,6 +42,7 @@ mod nonce;
 mod outbox;
 mod passkeys;
 mod portfolio;
+mod rate;
 mod revocation;
 mod rewrap;
 mod sessions;

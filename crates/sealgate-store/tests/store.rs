@@ -31,7 +31,7 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 24] = [
     "anomaly_baselines",
     "anomaly_rules",
     "audit_log",
@@ -49,6 +49,7 @@ const TABLES: [&str; 23] = [
     "orders",
     "passkeys",
     "portfolio_snapshots",
+    "rate_buckets",
     "recipient_keys",
     "sessions",
     "trades",
@@ -102,14 +103,14 @@ async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
         assert_eq!(
             again.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
@@ -180,7 +181,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
@@ -797,6 +798,40 @@ fn trade(id: &str, fee: &str) -> Trade {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_buckets_are_shared_and_never_overspent_by_two_processes() {
+    on_both("rate_buckets", |db| async move {
+        // Two handles on one database: two importer processes.
+        let (a, b) = (connect(&db).await, connect(&db).await);
+        // 10 tokens, 1 back per second; the clock is held still while both spend.
+        let refill = |have: u64, elapsed: u64| (have + elapsed).min(10_000);
+        let wait = |have: u64| 1_000u64.saturating_sub(have);
+        let spend = |s: Store| async move {
+            let mut got = 0;
+            for _ in 0..20 {
+                if s.take_tokens("kraken:hal:c1", 1_000, 10_000, 5_000, refill, wait).await.expect("take").is_none() {
+                    got += 1;
+                }
+            }
+            got
+        };
+        let (ga, gb) = tokio::join!(tokio::spawn(spend(a.clone())), tokio::spawn(spend(b.clone())));
+        assert_eq!(ga.expect("a") + gb.expect("b"), 10, "exactly the burst, whoever took it");
+        // Empty: a wait, as long as one token takes to come back.
+        let w = a.take_tokens("kraken:hal:c1", 1_000, 10_000, 5_000, refill, wait).await.expect("take");
+        assert_eq!(w, Some(std::time::Duration::from_millis(1_000)));
+        // 2.5 s later: 2 tokens back, and a third is refused.
+        for expect in [None, None] {
+            assert_eq!(b.take_tokens("kraken:hal:c1", 1_000, 10_000, 7_500, refill, wait).await.expect("t"), expect);
+        }
+        assert!(b.take_tokens("kraken:hal:c1", 1_000, 10_000, 7_500, refill, wait).await.expect("t").is_some());
+        // Another bucket is untouched; a clock behind the row's never refills it.
+        assert!(a.take_tokens("kraken:hal:c2", 1_000, 10_000, 5_000, refill, wait).await.expect("t").is_none());
+        assert!(a.take_tokens("kraken:hal:c1", 1_000, 10_000, 1_000, refill, wait).await.expect("t").is_some());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn snapshots_keep_one_close_per_day_and_owner_trades_span_credentials() {
     on_both("snapshots", |db| async move {
         let store = connect(&db).await;
@@ -1139,6 +1174,7 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
             taken_ms: 1,
         };
         store.put_portfolio_snapshot("jan", &snapshot).await.expect("snapshot");
+        store.take_tokens("binance", 1, 10, 1, |h, _| h, |_| 0).await.expect("rate bucket");
         store
             .replace_balances("jan", "cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }])
             .await

@@ -27,6 +27,7 @@ mod bitget;
 mod bybit;
 mod coinbase;
 mod kraken;
+pub mod limits;
 mod market;
 mod okx;
 mod read;

@@ -1,0 +1,118 @@
+//! Each exchange's documented request budget, as a token bucket the importer spends before
+//! every call: how many tokens a request costs, how many may be spent at once (`burst`),
+//! how fast they come back, and who shares them (the API key, or every key behind the same
+//! egress address). The store keeps the buckets, so importer processes sharing PostgreSQL
+//! share them too.
+//!
+//! | exchange | shared by | budget here | the exchange's documented limit |
+//! |---|---|---|---|
+//! | binance | address | 1,200 weight, 50/s back | 6,000 request weight per minute per IP ("General Info → LIMITS"); `account` and `myTrades` weigh 20, `GET order` 4, place and cancel 1 |
+//! | kraken | key | 15, 0.33/s back | the Starter tier's API counter: at most 15, decaying 0.33/s; trade and ledger history add 2, other calls 1 ("Spot REST Rate Limits") |
+//! | okx | key | 10, 5/s back | 10 requests per 2 s per user ID for `account/balance` and `trade/fills-history` |
+//! | coinbase | key | 15, 15/s back | 30 requests per second per user for private endpoints (half kept for the trader) |
+//! | bybit | key | 10, 10/s back | per-UID limits of 10 or more requests per second on the v5 account and execution endpoints (from memory: the lowest taken) |
+//! | bitget | key | 10, 10/s back | 10 requests per second per UID on the spot account and fills endpoints (from memory) |
+//!
+//! The budgets are below the exchanges' own so the trader, which shares the key, keeps room.
+
+use crate::{Request, Venue};
+
+/// Who shares a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Each API key has its own.
+    Key,
+    /// Every key behind one egress address shares it (the signer's address).
+    Address,
+}
+
+/// A token bucket. Tokens are counted in thousandths so a fractional rate (Kraken's 0.33/s)
+/// stays an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Who shares it.
+    pub scope: Scope,
+    /// The most that may be spent at once, in thousandths of a token.
+    pub burst_milli: u64,
+    /// Thousandths of a token that come back each second.
+    pub refill_milli_per_s: u64,
+}
+
+/// `venue`'s budget (see the module docs for the source of each figure).
+pub fn budget(venue: Venue) -> Budget {
+    let (scope, burst, refill_milli_per_s) = match venue {
+        Venue::Binance => (Scope::Address, 1_200, 50_000),
+        Venue::Kraken => (Scope::Key, 15, 330),
+        Venue::Okx => (Scope::Key, 10, 5_000),
+        Venue::Coinbase => (Scope::Key, 15, 15_000),
+        Venue::Bybit | Venue::Bitget => (Scope::Key, 10, 10_000),
+    };
+    Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
+}
+
+/// What `req` costs on `venue`, in thousandths of a token.
+pub fn cost_milli(venue: Venue, req: &Request) -> u64 {
+    let tokens = match venue {
+        Venue::Binance => match (req.method.as_str(), req.path.as_str()) {
+            (_, "/api/v3/account" | "/api/v3/myTrades") => 20,
+            ("GET", "/api/v3/order") => 4,
+            _ => 1,
+        },
+        Venue::Kraken => match req.path.as_str() {
+            "/0/private/TradesHistory"
+            | "/0/private/Ledgers"
+            | "/0/private/QueryTrades"
+            | "/0/private/QueryLedgers" => 2,
+            _ => 1,
+        },
+        _ => 1,
+    };
+    tokens * 1000
+}
+
+/// How long until `need` thousandths are back in a bucket holding `have`, at `budget`'s rate
+/// (ms, rounded up; 0 when they are there).
+pub fn wait_ms(budget: &Budget, have: u64, need: u64) -> u64 {
+    let missing = need.saturating_sub(have);
+    if missing == 0 || budget.refill_milli_per_s == 0 {
+        return 0;
+    }
+    (missing.saturating_mul(1000)).div_ceil(budget.refill_milli_per_s)
+}
+
+/// The bucket after `elapsed_ms` of refill from `have`, capped at the burst.
+pub fn refilled(budget: &Budget, have: u64, elapsed_ms: u64) -> u64 {
+    let back = elapsed_ms.saturating_mul(budget.refill_milli_per_s) / 1000;
+    have.saturating_add(back).min(budget.burst_milli)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kraken_history_costs_two_and_comes_back_at_a_third_per_second() {
+        let b = budget(Venue::Kraken);
+        let history = Request::new("POST", "/0/private/TradesHistory", "", "ofs=0");
+        assert_eq!(cost_milli(Venue::Kraken, &history), 2_000);
+        assert_eq!(cost_milli(Venue::Kraken, &Request::new("POST", "/0/private/BalanceEx", "", "")), 1_000);
+        // Empty: 2 tokens take 2000 / 330 s, rounded up.
+        assert_eq!(wait_ms(&b, 0, 2_000), 6_061);
+        assert_eq!(wait_ms(&b, 2_000, 2_000), 0);
+        assert_eq!(refilled(&b, 0, 3_000), 990);
+        assert_eq!(refilled(&b, 14_000, 60_000), 15_000, "capped at the burst");
+    }
+
+    #[test]
+    fn binance_weights_and_its_shared_address_budget() {
+        let b = budget(Venue::Binance);
+        assert_eq!(b.scope, Scope::Address);
+        assert_eq!(cost_milli(Venue::Binance, &Request::new("GET", "/api/v3/myTrades", "symbol=BTCUSDT", "")), 20_000);
+        assert_eq!(cost_milli(Venue::Binance, &Request::new("GET", "/api/v3/order", "symbol=BTCUSDT", "")), 4_000);
+        assert_eq!(cost_milli(Venue::Binance, &Request::new("POST", "/api/v3/order", "symbol=BTCUSDT", "")), 1_000);
+        for v in Venue::ALL {
+            let b = budget(v);
+            assert!(b.burst_milli >= 1_000 && b.refill_milli_per_s > 0, "{v}");
+        }
+    }
+}
