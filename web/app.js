@@ -742,10 +742,264 @@ async function lockdown() {
 
 // --- portfolio -----------------------------------------------------------------------
 
+// Amounts are exact decimal strings: shown as they are, with thousands separators inserted
+// in the string (never through a float). Floats only place points in the charts.
+function groupDigits(s) {
+  const m = /^([-+]?)(\d+)(\.\d+)?$/.exec(String(s));
+  if (!m) return String(s);
+  return `${m[1]}${m[2].replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${m[3] || ''}`;
+}
+
+// -1, 0 or 1: the sign of a decimal string.
+function signOf(s) {
+  if (String(s).startsWith('-')) return /[1-9]/.test(s) ? -1 : 0;
+  return /[1-9]/.test(s) ? 1 : 0;
+}
+
+const signed = (s) => (signOf(s) > 0 && !String(s).startsWith('+') ? `+${groupDigits(s)}` : groupDigits(s));
+
+// A percent with 2 places ("12.34") as whole hundredths, exactly; and back.
+function hundredths(p) {
+  const m = /^(-?)(\d+)\.(\d{2})$/.exec(String(p));
+  return m ? (m[1] ? -1 : 1) * (Number(m[2]) * 100 + Number(m[3])) : 0;
+}
+const fromHundredths = (n) => `${n < 0 ? '-' : ''}${Math.floor(Math.abs(n) / 100)}.${String(Math.abs(n) % 100).padStart(2, '0')}`;
+
+const CURRENCIES = ['USD', 'EUR', 'USDT'];
+const CURRENCY_KEY = 'sealgate.portfolio.currency';
+
+function portfolioCurrency() {
+  let c = null;
+  try {
+    c = localStorage.getItem(CURRENCY_KEY);
+  } catch {
+    c = null;
+  }
+  return CURRENCIES.includes(c) ? c : 'USD';
+}
+
+function setPortfolioCurrency() {
+  const c = $('portfolio-currency').value;
+  if (!CURRENCIES.includes(c)) return;
+  try {
+    localStorage.setItem(CURRENCY_KEY, c);
+  } catch {
+    // Storage refused (private mode): the choice holds for this page only.
+  }
+  clearTimeout(state.pollTimer);
+  showPortfolio().catch((e) => showAlert(e.message));
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// An SVG element: presentation attributes only (the CSP forbids style attributes).
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) if (c) e.append(c);
+  return e;
+}
+
+const PERIODS = { '24h': '24 h', '7d': '7 days', '30d': '30 days' };
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+function minutesAgo(ms, now) {
+  const min = Math.max(0, Math.round((now - ms) / 60000));
+  if (min < 120) return `${min} min`;
+  const h = Math.round(min / 60);
+  return h < 48 ? `${h} h` : `${Math.round(h / 24)} days`;
+}
+
+function renderTotal(v, busy) {
+  const total = $('portfolio-total');
+  total.dataset.value = v.total;
+  total.dataset.currency = v.currency;
+  total.dataset.complete = String(v.complete);
+  // Holdings and not one priced: no total to show (a 0 would be a lie).
+  const nothingPriced = v.missing > 0 && !v.assets.some((a) => a.value !== null);
+  total.textContent = nothingPriced ? 'no price yet' : `${groupDigits(v.total)} ${v.currency}`;
+  if (nothingPriced) total.dataset.value = '';
+  for (const period of Object.keys(PERIODS)) {
+    const li = $(`portfolio-change-${period}`);
+    const c = v.changes.find((x) => x.period === period);
+    li.replaceChildren();
+    for (const k of ['absolute', 'percent', 'direction']) delete li.dataset[k];
+    if (!c || c.absolute === null) {
+      li.className = 'change unknown';
+      li.append(el('span', { class: 'period', text: PERIODS[period] }), ' not known yet');
+      continue;
+    }
+    const dir = signOf(c.absolute);
+    const word = dir > 0 ? 'up' : dir < 0 ? 'down' : 'unchanged';
+    li.className = `change ${dir > 0 ? 'up' : dir < 0 ? 'down' : 'flat'}`;
+    li.dataset.absolute = c.absolute;
+    if (c.percent !== null) li.dataset.percent = c.percent;
+    li.dataset.direction = word;
+    li.append(...[
+      el('span', { class: 'period', text: PERIODS[period] }), ' ',
+      el('span', { class: 'arrow', 'aria-hidden': 'true', text: dir > 0 ? '▲' : dir < 0 ? '▼' : '■' }),
+      el('span', { class: 'sr-only', text: `${word} ` }),
+      `${signed(c.absolute)} ${v.currency}`,
+      c.percent !== null ? ` (${signed(c.percent)}%)` : '',
+      c.complete ? null : el('span', { class: 'muted', text: ' (approximate: a total was incomplete)' }),
+    ].filter((x) => x !== null));
+  }
+  const missing = $('portfolio-incomplete');
+  missing.dataset.missing = String(v.missing);
+  missing.hidden = v.missing === 0;
+  missing.textContent = v.missing === 1
+    ? '1 holding has no price and is not in the total.'
+    : `${v.missing} holdings have no price and are not in the total.`;
+  const stale = $('portfolio-stale');
+  stale.dataset.stale = String(v.stale);
+  stale.hidden = v.stale === 0;
+  stale.textContent = v.stale === 1
+    ? '1 holding was priced more than 15 minutes ago: its value may be out of date.'
+    : `${v.stale} holdings were priced more than 15 minutes ago: their values may be out of date.`;
+  $('portfolio-as-of').textContent = `Valued ${when(v.as_of_ms)} at the exchanges' public prices.${busy ? ' An import is running: the value updates as it goes.' : ''}`;
+}
+
+// The allocation donut: top 8 assets by value and "Other", with a legend.
+function renderAllocation(v) {
+  const box = $('allocation');
+  box.replaceChildren();
+  const valued = v.assets.filter((a) => a.value !== null && a.allocation_pct !== null && signOf(a.value) > 0);
+  $('allocation-empty').hidden = valued.length > 0;
+  if (valued.length === 0) return;
+  const top = valued.length > 9 ? valued.slice(0, 8) : valued;
+  const rest = valued.slice(top.length);
+  const parts = top.map((a) => ({ label: a.asset, pct: a.allocation_pct, value: a.value }));
+  if (rest.length) {
+    parts.push({ label: 'Other', pct: fromHundredths(rest.reduce((s, a) => s + hundredths(a.allocation_pct), 0)), other: rest.length });
+  }
+  const summary = parts.map((p) => `${p.label} ${p.pct}%`).join(', ');
+  const R = 15.91549430918954; // circumference 100: a slice's dash is its percent
+  const chart = svg('svg', { id: 'allocation-chart', class: 'chart donut', viewBox: '0 0 42 42', role: 'img', 'aria-labelledby': 'allocation-chart-title' },
+    svg('title', { id: 'allocation-chart-title', text: `Allocation by value: ${summary}` }),
+    svg('circle', { class: 'ring', cx: '21', cy: '21', r: String(R), fill: 'none' }));
+  let at = 0;
+  parts.forEach((p, i) => {
+    const pct = Math.max(0, hundredths(p.pct) / 100);
+    chart.append(svg('circle', {
+      class: `slice c${p.other ? 'other' : i}`, cx: '21', cy: '21', r: String(R), fill: 'none',
+      'stroke-dasharray': `${pct} ${100 - pct}`, 'stroke-dashoffset': String(25 - at),
+      'data-slice': p.label,
+    }, svg('title', { text: `${p.label}: ${p.pct}%` })));
+    at += pct;
+  });
+  const legend = el('ul', { id: 'allocation-legend', class: 'legend' }, parts.map((p, i) => el('li', { 'data-slice': p.label },
+    el('span', { class: `swatch c${p.other ? 'other' : i}`, 'aria-hidden': 'true' }),
+    el('span', { class: 'legend-label', text: p.other ? `Other (${plural(p.other, 'asset', 'assets')})` : p.label }),
+    el('span', { class: 'legend-pct', text: `${p.pct}%` }))));
+  box.append(el('div', { class: 'allocation' }, chart, legend));
+}
+
+// The value over time: one point per day, an area under the line; incomplete days hollow.
+function renderHistory(v) {
+  const box = $('value-over-time');
+  box.replaceChildren();
+  const h = v.history;
+  $('value-chart-empty').hidden = h.length > 0;
+  $('value-chart-note').hidden = !h.some((d) => !d.complete);
+  if (h.length === 0) return;
+  const W = 400;
+  const H = 200;
+  const left = 10;
+  const right = W - 10;
+  const top = 34;
+  const bottom = H - 30;
+  const t = h.map((d) => Date.parse(`${d.day}T00:00:00Z`));
+  const y = h.map((d) => Number(d.total));
+  let hi = 0;
+  let lo = 0;
+  y.forEach((val, i) => {
+    if (val > y[hi]) hi = i;
+    if (val < y[lo]) lo = i;
+  });
+  const span = y[hi] - y[lo];
+  const tspan = t[t.length - 1] - t[0];
+  const px = (i) => (tspan > 0 ? left + ((t[i] - t[0]) / tspan) * (right - left) : (left + right) / 2);
+  const py = (i) => (span > 0 ? bottom - ((y[i] - y[lo]) / span) * (bottom - top) : (top + bottom) / 2);
+  const money = (i) => `${groupDigits(h[i].total)} ${v.currency}`;
+  const first = h[0].day;
+  const last = h[h.length - 1].day;
+  const label = h.length === 1
+    ? `Value over time: one day, ${first}, ${money(0)}`
+    : `Value over time from ${first} to ${last}: highest ${money(hi)} on ${h[hi].day}, lowest ${money(lo)} on ${h[lo].day}, last ${money(h.length - 1)}`;
+  const chart = svg('svg', { id: 'value-chart', class: 'chart line-chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'value-chart-svg-title', 'data-points': String(h.length) },
+    svg('title', { id: 'value-chart-svg-title', text: label }));
+  if (h.length > 1) {
+    const line = h.map((_, i) => `${px(i).toFixed(2)},${py(i).toFixed(2)}`);
+    chart.append(
+      svg('path', { class: 'area', d: `M${px(0).toFixed(2)},${bottom} L${line.join(' L')} L${px(h.length - 1).toFixed(2)},${bottom} Z` }),
+      svg('polyline', { class: 'line', points: line.join(' '), fill: 'none' }));
+  }
+  // Gridlines at the highest and the lowest total, with their exact values.
+  const levels = span > 0 ? [[hi, 'max'], [lo, 'min']] : [[hi, 'max']];
+  for (const [i, kind] of levels) {
+    chart.append(
+      svg('line', { class: 'grid', x1: String(left), x2: String(right), y1: String(py(i)), y2: String(py(i)) }),
+      svg('text', { class: 'axis', x: String(left), y: String(py(i) - 5), 'data-axis': kind, text: span > 0 ? `${kind === 'max' ? 'high' : 'low'} ${money(i)}` : money(i) }));
+  }
+  h.forEach((d, i) => {
+    chart.append(svg('circle', { class: d.complete ? 'point' : 'point incomplete', cx: px(i).toFixed(2), cy: py(i).toFixed(2), r: '4', 'data-day': d.day, 'data-complete': String(d.complete) },
+      svg('title', { text: `${d.day}: ${money(i)}${d.complete ? '' : ' (a holding had no price)'}` })));
+  });
+  chart.append(svg('line', { class: 'baseline', x1: String(left), x2: String(right), y1: String(bottom + 6), y2: String(bottom + 6) }));
+  if (h.length === 1) {
+    chart.append(svg('text', { class: 'axis', x: String((left + right) / 2), y: String(H - 6), 'text-anchor': 'middle', 'data-axis': 'first', text: first }));
+  } else {
+    chart.append(
+      svg('text', { class: 'axis', x: String(left), y: String(H - 6), 'data-axis': 'first', text: first }),
+      svg('text', { class: 'axis', x: String(right), y: String(H - 6), 'text-anchor': 'end', 'data-axis': 'last', text: last }));
+  }
+  box.append(chart);
+}
+
+function statusBadge(a, now) {
+  if (a.status === 'missing') return el('span', { class: 'badge status-missing', 'data-status': 'missing', text: 'no price' });
+  if (a.status === 'stale') {
+    const age = a.as_of_ms === null ? '' : `, ${minutesAgo(a.as_of_ms, now)} old`;
+    return el('span', { class: 'badge status-stale', 'data-status': 'stale', title: 'Priced more than 15 minutes ago', text: `stale${age}` });
+  }
+  return el('span', { class: 'badge status-fresh', 'data-status': 'fresh', text: 'fresh' });
+}
+
+function renderGains(v) {
+  const g = v.gains;
+  const p = $('portfolio-gains');
+  p.dataset.value = g.realised;
+  const dir = signOf(g.realised);
+  p.className = dir > 0 ? 'gain up' : dir < 0 ? 'gain down' : 'gain';
+  p.replaceChildren(
+    el('strong', { text: `${signed(g.realised)} ${v.currency}` }),
+    el('span', { class: 'sr-only', text: dir > 0 ? ' (a gain)' : dir < 0 ? ' (a loss)' : '' }),
+    ` realised over ${plural(g.sales, 'sale', 'sales')} (first in, first out; ${plural(g.trades, 'trade', 'trades')} read).`);
+  const unknown = $('portfolio-gains-unknown');
+  unknown.hidden = g.unknown_sales === 0;
+  unknown.dataset.unknown = String(g.unknown_sales);
+  unknown.textContent = `${plural(g.unknown_sales, 'sale', 'sales')} with unknown gain (no rate for the asset it was sold for, at the time): not in this sum.`;
+  const approx = $('portfolio-gains-approx');
+  approx.hidden = g.approximate_rates.length === 0;
+  approx.textContent = `Approximate: today's rate of ${g.approximate_rates.join(', ')} stood in for its rate at the time of each trade (a stablecoin's rate moves by fractions of a percent).`;
+  const unread = $('portfolio-gains-unread');
+  unread.hidden = g.unread_trades === 0;
+  unread.textContent = `${plural(g.unread_trades, 'trade', 'trades')} could not be read and are left out.`;
+}
+
 async function showPortfolio() {
-  const [p, creds] = await Promise.all([api('GET', '/v1/portfolio'), loadCredentials()]);
+  const currency = portfolioCurrency();
+  const [p, creds] = await Promise.all([api('GET', `/v1/portfolio?currency=${encodeURIComponent(currency)}`), loadCredentials()]);
   if (!location.hash.startsWith('#/portfolio')) return;
   showScreen('portfolio');
+  $('portfolio-currency').value = currency;
+  for (const [id, file] of [['download-holdings', 'holdings'], ['download-gains', 'gains']]) {
+    $(id).href = `/v1/portfolio/${file}.csv?currency=${encodeURIComponent(currency)}`;
+  }
   const name = (id) => {
     const c = creds.find((x) => x.id === id);
     return c ? `${exchangeName(c.exchange)} …${c.hint}${c.label ? ` (${c.label})` : ''}` : id;
@@ -772,19 +1026,51 @@ async function showPortfolio() {
     );
   }
   if (p.imports.length === 0) imports.append(el('tr', {}, el('td', { colspan: '5', text: 'No credential is sealed to the Importer.' })));
+
+  const v = p.value || { currency, as_of_ms: Date.now(), total: '0', complete: true, missing: 0, stale: 0, assets: [], exchanges: [], changes: [], history: [], gains: { realised: '0', sales: 0, unknown_sales: 0, unread_trades: 0, trades: 0, approximate_rates: [] } };
+  renderTotal(v, busy);
+  renderAllocation(v);
+  renderHistory(v);
+  renderGains(v);
+
+  // Holdings, largest value first (the valuation's order), unpriced ones after.
   const holdings = $('holdings-body');
   holdings.replaceChildren();
   $('portfolio-empty').hidden = p.assets.length > 0;
-  for (const a of p.assets) {
+  const valueOf = new Map(v.assets.map((a) => [a.asset, a]));
+  const order = [...v.assets.map((a) => a.asset), ...p.assets.map((a) => a.asset).filter((a) => !valueOf.has(a))];
+  for (const asset of order) {
+    const a = p.assets.find((x) => x.asset === asset);
+    if (!a) continue;
+    const val = valueOf.get(asset) || { status: 'missing', value: null, price: null, allocation_pct: null, route: null, as_of_ms: null, dust: false };
     holdings.append(
-      el('tr', { 'data-asset': a.asset },
+      el('tr', { 'data-asset': a.asset, 'data-status': val.status },
         el('th', { scope: 'row', 'data-label': 'Asset' }, a.asset),
-        el('td', { 'data-label': 'Total', class: 'num', 'data-total': a.total }, a.total),
+        el('td', { 'data-label': 'Amount', class: 'num', 'data-total': a.total }, groupDigits(a.total)),
+        el('td', { 'data-label': 'Price', class: 'num', 'data-price': val.price ?? '' },
+          val.price === null ? el('span', { class: 'muted', text: 'no price' }) : `${groupDigits(val.price)} ${v.currency}`,
+          val.route ? el('span', { class: 'route', text: val.route }) : null),
+        el('td', { 'data-label': 'Value', class: 'num', 'data-value': val.value ?? '' },
+          val.value === null ? el('span', { class: 'no-price', text: 'no price' }) : `${groupDigits(val.value)} ${v.currency}`),
+        el('td', { 'data-label': 'Allocation', class: 'num', 'data-allocation': val.allocation_pct ?? '' }, val.allocation_pct === null ? '—' : `${val.allocation_pct}%`),
+        el('td', { 'data-label': 'Price status' }, statusBadge(val, v.as_of_ms),
+          val.dust ? el('span', { class: 'badge dust', title: 'Worth less than 0.01', text: 'dust' }) : null),
         el('td', { 'data-label': 'By exchange' },
-          el('ul', { class: 'plain' }, a.by_exchange.map((b) => el('li', {}, `${name(b.credential_id)}: ${b.free} free${Number(b.locked) !== 0 ? `, ${b.locked} locked` : ''}`)))),
+          el('ul', { class: 'plain' }, a.by_exchange.map((b) => el('li', {}, `${name(b.credential_id)}: ${groupDigits(b.free)} free${signOf(b.locked) !== 0 ? `, ${groupDigits(b.locked)} locked` : ''}`)))),
       ),
     );
   }
+
+  const exchanges = $('exchanges-body');
+  exchanges.replaceChildren(...v.exchanges.map((e) => {
+    const left = [e.missing ? `${e.missing} without a price` : '', e.stale ? `${e.stale} priced more than 15 minutes ago` : ''].filter(Boolean).join('; ');
+    return el('tr', { 'data-exchange': e.exchange },
+      el('th', { scope: 'row', 'data-label': 'Exchange' }, exchangeName(e.exchange)),
+      el('td', { 'data-label': 'Value', class: 'num', 'data-value': e.value }, `${groupDigits(e.value)} ${v.currency}`),
+      el('td', { 'data-label': 'Share', class: 'num', 'data-allocation': e.allocation_pct ?? '' }, e.allocation_pct === null ? '—' : `${e.allocation_pct}%`),
+      el('td', { 'data-label': 'Not in the value' }, left || 'nothing'));
+  }));
+  if (v.exchanges.length === 0) exchanges.append(el('tr', {}, el('td', { colspan: '4', text: 'Nothing imported yet.' })));
   if (busy) state.pollTimer = setTimeout(() => showPortfolio().catch((e) => showAlert(e.message)), 1000);
 }
 
@@ -1070,6 +1356,7 @@ function start() {
   $('notify-refusals').addEventListener('change', setNotifyRefusals);
   $('webhook-form').addEventListener('submit', submitWebhook);
   $('passkey-form').addEventListener('submit', submitPasskey);
+  $('portfolio-currency').addEventListener('change', setPortfolioCurrency);
   $('logout').addEventListener('click', async () => {
     try {
       await api('POST', '/v1/logout');
