@@ -8,6 +8,8 @@
 //   SEALGATE_SECRET           its secret: the canary that must appear in no request
 //   SEALGATE_EXPIRED_KEYSET   a key set signed by the real root but expired
 //   SEALGATE_EXPECT           JSON {asset: amount} the portfolio must show
+//   SEALGATE_EXPECT_VALUE     JSON {currency: {total, assets: {asset: value|null}}}: the
+//                             exact values the sandbox's prices give (null: no price)
 //   SEALGATE_ARTIFACTS        directory for screenshots and the request log
 //   SEALGATE_RESULT           where to write the result JSON
 //   CHROMIUM                  the browser (default /usr/bin/chromium)
@@ -15,7 +17,7 @@
 //   SEALGATE_DATABASE         the server's database URL, for that command
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
 
@@ -31,6 +33,7 @@ const API_KEY = env('SEALGATE_API_KEY');
 const SECRET = env('SEALGATE_SECRET');
 const EXPIRED = env('SEALGATE_EXPIRED_KEYSET');
 const EXPECT = JSON.parse(env('SEALGATE_EXPECT'));
+const EXPECT_VALUE = JSON.parse(env('SEALGATE_EXPECT_VALUE'));
 const ART = env('SEALGATE_ARTIFACTS');
 const SEALGATE_BIN = env('SEALGATE_BIN');
 const DATABASE = env('SEALGATE_DATABASE');
@@ -242,7 +245,85 @@ try {
   await page.locator(`#imports-body tr[data-credential="${cid}"][data-state="done"]`).waitFor({ timeout: 60000 });
   const holdings = await page.locator('#holdings-body').textContent();
   check(holdings.includes('Binance'), `per-exchange breakdown: ${holdings}`);
+
+  // 7b. The page leads with the value: the total and every holding's value are exactly
+  // what the sandbox's prices give; an unpriced holding says so and is never 0.
+  const group = (s) => s.replace(/^(-?)(\d+)/, (_, sign, d) => sign + d.replace(/\B(?=(\d{3})+(?!\d))/g, ','));
+  const checkValue = async (currency) => {
+    const want = EXPECT_VALUE[currency];
+    await page.locator(`#portfolio-total[data-currency="${currency}"][data-value="${want.total}"]`).waitFor({ timeout: 60000 });
+    const totalText = (await page.textContent('#portfolio-total')).trim();
+    check(totalText === `${group(want.total)} ${currency}`, `the total reads ${totalText}`);
+    for (const [asset, value] of Object.entries(want.assets)) {
+      const cell = page.locator(`#holdings-body tr[data-asset="${asset}"] td[data-value]`);
+      const got = await cell.getAttribute('data-value');
+      const text = (await cell.textContent()).trim();
+      const badge = await page.locator(`#holdings-body tr[data-asset="${asset}"] .badge[data-status]`).getAttribute('data-status');
+      if (value === null) {
+        check(got === '' && text === 'no price' && badge === 'missing', `${asset} has no price: "${got}" "${text}" ${badge}`);
+      } else {
+        check(got === value && text === `${group(value)} ${currency}` && badge === 'fresh', `${asset} is worth ${value} ${currency}: "${got}" "${text}" ${badge}`);
+      }
+    }
+    const priced = Object.values(want.assets).filter((v) => v !== null).length;
+    const unpriced = Object.values(want.assets).length - priced;
+    check((await page.locator('#allocation-chart[role="img"] [data-slice]').count()) === priced, 'one slice per valued asset');
+    check((await page.locator('#allocation-legend li').count()) === priced, 'one legend line per valued asset');
+    const legend = await page.textContent('#allocation-legend');
+    check(/BTC\s*75\.00%/.test(legend) && /USDT\s*25\.00%/.test(legend), `the legend lists asset and percent: ${legend}`);
+    check((await page.textContent('#allocation-chart title')).includes('BTC 75.00%'), 'the allocation chart has a text alternative');
+    const incomplete = page.locator('#portfolio-incomplete');
+    check(await incomplete.isVisible(), 'an incomplete total says so');
+    const note = await incomplete.textContent();
+    check(note.includes(`${unpriced} holding has no price and is not in the total`), `the incomplete note: ${note}`);
+    check((await page.getAttribute('#portfolio-total', 'data-complete')) === 'false', 'the total is marked incomplete');
+    // The value over time: today at least, as a point with its day and value on the axes.
+    const chart = page.locator('#value-chart[role="img"]');
+    await chart.waitFor();
+    check((await chart.locator('circle[data-day]').count()) >= 1, 'the value chart has a point per day');
+    check((await chart.locator('[data-axis="first"]').textContent()) === new Date().toISOString().slice(0, 10), 'the first day is labelled');
+    check((await chart.locator('[data-axis="max"]').textContent()).includes(group(want.total)), 'the highest value is labelled');
+    // 24 h, 7 d and 30 d: nothing to compare with on the first day, and said so (never a 0).
+    for (const period of ['24h', '7d', '30d']) {
+      const c = await page.textContent(`#portfolio-change-${period}`);
+      check(c.includes('not known yet') || /[▲▼■]/.test(c), `the ${period} change: ${c}`);
+    }
+  };
+  await checkValue('USD');
+  check((await page.textContent('#exchanges-body tr[data-exchange="binance"]')).includes('1 without a price'), 'the exchange summary names the unpriced holding');
+  check(await page.locator('#portfolio-gains[data-value]').isVisible(), 'the realised gain is shown');
+  // The downloads: plain links the session cookie authenticates, answered as CSV.
+  for (const [id, header] of [['download-holdings', 'exchange,asset,amount,value,currency,status'], ['download-gains', 'time_ms,trade_id,exchange,asset']]) {
+    const href = await page.getAttribute(`#${id}`, 'href');
+    const got = await page.evaluate(async (u) => {
+      const r = await fetch(u, { credentials: 'same-origin' });
+      return { status: r.status, type: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'), text: await r.text() };
+    }, href);
+    check(got.status === 200 && got.type.startsWith('text/csv') && got.disposition.startsWith('attachment'), `${href}: ${got.status} ${got.type} ${got.disposition}`);
+    check(got.text.startsWith(header), `${href} starts with its header row: ${got.text.slice(0, 80)}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#${id}`)]);
+    const file = readFileSync(await download.path(), 'utf8');
+    check(file.startsWith(header), `the downloaded ${download.suggestedFilename()} has its header row`);
+    if (id === 'download-holdings') check(/^binance,DOGE,1234\.5,,USD,missing/m.test(file), `DOGE has no value in the CSV: ${file}`);
+  }
   await shot('05-portfolio');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const phoneWide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(phoneWide <= 390, `the portfolio fits a phone (scrollWidth ${phoneWide})`);
+  await shot('05c-phone-portfolio');
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // Another currency, remembered across a reload.
+  await page.selectOption('#portfolio-currency', 'USDT');
+  await checkValue('USDT');
+  check((await page.getAttribute('#download-holdings', 'href')).endsWith('currency=USDT'), 'the download follows the currency');
+  await page.reload();
+  await checkValue('USDT');
+  check((await page.inputValue('#portfolio-currency')) === 'USDT', 'the currency is remembered');
+  await shot('05b-portfolio-usdt');
+  await page.selectOption('#portfolio-currency', 'USD');
+  await checkValue('USD');
+  log('portfolio value', EXPECT_VALUE.USD.total, 'USD');
 
   // 8. Place a limit order and cancel it.
   await page.evaluate(() => { location.hash = '#/trade'; });

@@ -44,14 +44,15 @@ struct Server {
 }
 
 impl Server {
-    async fn start(data: &Path, binance: &str) -> Server {
-        let mut proc = Spawned::spawn(
-            Command::new(BIN)
-                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-                .arg(data)
-                .args(["--exchange-url", &format!("binance={binance}")])
-                .env("SEALGATE_LOG", "info"),
-        );
+    /// Every exchange the portfolio's prices are asked of (the holding's own, then
+    /// Coinbase, Kraken, Binance, OKX) is the sandbox: the test never reaches the internet.
+    async fn start(data: &Path, sandbox: &str) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data).env("SEALGATE_LOG", "info");
+        for id in ["binance", "coinbase", "kraken", "okx"] {
+            cmd.args(["--exchange-url", &format!("{id}={sandbox}")]);
+        }
+        let mut proc = Spawned::spawn(&mut cmd);
         let up = proc
             .wait_for("serve listening", Duration::from_secs(60), |text| {
                 ServeListening::from_logs(text).filter(|u| u.login.is_some())
@@ -101,11 +102,15 @@ async fn the_web_client_in_headless_chromium() {
         permissions: Permissions { read: true, trade: true, withdraw: true },
         allowed_ips: vec![],
         passphrase: None,
-        balances: vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))],
+        // DOGE has no market anywhere: the portfolio must say "no price", never 0.
+        balances: vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000")), ("DOGE".into(), amt("1234.5"))],
     };
-    let market = Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") };
-    let sandbox =
-        Sandbox::start("127.0.0.1:0".parse().expect("addr"), vec![spec], vec![market]).await.expect("sandbox");
+    // BTC in USD: Binance has no BTCUSD, so BTCUSDT, then USDT in USD from Coinbase's USDT-USD.
+    let markets = vec![
+        Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
+        Market { symbol: "USDT-USD".into(), base: "USDT".into(), quote: "USD".into(), price: amt("0.9998") },
+    ];
+    let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), vec![spec], markets).await.expect("sandbox");
     assert!(sandbox.seed_trades(API_KEY, "BTCUSDT", 5));
 
     let dir = tempfile::tempdir().expect("dir");
@@ -132,7 +137,13 @@ async fn the_web_client_in_headless_chromium() {
     let extra_public: Vec<Value> = extra_keys.iter().map(|k| k.public().to_json()).collect();
 
     let result_path = dir.path().join("result.json");
-    let expect = serde_json::json!({"BTC": "1.5", "USDT": "25000"});
+    let expect = serde_json::json!({"BTC": "1.5", "USDT": "25000", "DOGE": "1234.5"});
+    // The value in USD, exactly: 1.5 × 50000 × 0.9998 = 74985 and 25000 × 0.9998 = 24995
+    // (DOGE unpriced, left out); in USDT: 75000 + 25000.
+    let expect_value = serde_json::json!({
+        "USD": {"total": "99980", "assets": {"BTC": "74985", "USDT": "24995", "DOGE": null}},
+        "USDT": {"total": "100000", "assets": {"BTC": "75000", "USDT": "25000", "DOGE": null}},
+    });
     run_node(
         &root,
         "journey.mjs",
@@ -144,6 +155,7 @@ async fn the_web_client_in_headless_chromium() {
             ("SEALGATE_SECRET", SECRET.to_owned()),
             ("SEALGATE_EXPIRED_KEYSET", expired),
             ("SEALGATE_EXPECT", expect.to_string()),
+            ("SEALGATE_EXPECT_VALUE", expect_value.to_string()),
             ("SEALGATE_ARTIFACTS", artifacts.display().to_string()),
             ("SEALGATE_RESULT", result_path.display().to_string()),
             ("SEALGATE_EXTRA_KEYS", Value::from(extra_public).to_string()),
@@ -279,10 +291,12 @@ async fn the_web_client_in_headless_chromium() {
         "03-refused-keyset",
         "04-credentials",
         "05-portfolio",
+        "05b-portfolio-usdt",
         "06-trade",
         "07-credential-detail",
         "10-lockdown",
         "11-phone-add",
+        "12-phone-portfolio",
     ] {
         assert!(artifacts.join(format!("{name}.png")).exists(), "screenshot {name}");
     }
