@@ -4,7 +4,8 @@
 //! The test starts a Binance sandbox and `sealgate serve` pointed at it, makes an expired
 //! key set signed by the server's real root, and runs `web/tests/journey.mjs`: sign in with
 //! the printed link, refuse three tampered key sets, onboard the sandbox key through the
-//! page (sealed in the browser), see the portfolio equal the sandbox account, place and
+//! page (sealed in the browser), see the portfolio equal the sandbox account and its value
+//! equal the sandbox's prices (an unpriced asset shown as such, never 0), place and
 //! cancel an order, revoke a role, add and delete a second key, lock down, check the CSP
 //! and Subresource Integrity, and record every request the page made. Then, in Rust: the
 //! canary secret is in no request, no log line and no byte of the database; the envelope
