@@ -74,6 +74,12 @@ async fn a_key_made_in_the_custody_through_the_web_client() {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .args(["--exchange-url", &format!("binance={sandbox_url}")])
+            // The portfolio's price sources too: the test never leaves loopback.
+            .args(
+                sealgate_server::prices::SOURCES
+                    .iter()
+                    .flat_map(|id| ["--exchange-url".to_owned(), format!("{id}={sandbox_url}")]),
+            )
             .env("SEALGATE_LOG", "info"),
     );
     let up = proc

@@ -155,6 +155,12 @@ async fn a_custody_key_made_and_activated_from_the_command_line() {
             .args(["--exchange-url", &format!("binance=http://{}", sandbox.addr())])
             .args(["--exchange-url", &format!("bybit=http://{}", sandbox.addr())])
             .args(["--exchange-url", &format!("bitget=http://{}", sandbox.addr())])
+            // The portfolio's price sources too: the test never leaves loopback.
+            .args(
+                sealgate_server::prices::SOURCES
+                    .iter()
+                    .flat_map(|id| ["--exchange-url".to_owned(), format!("{id}=http://{}", sandbox.addr())]),
+            )
             .env("SEALGATE_LOG", "info"),
     );
     let up = serve.wait_for("serve listening", Duration::from_secs(60), ServeListening::from_logs).await;

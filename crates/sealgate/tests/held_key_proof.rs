@@ -119,6 +119,12 @@ async fn the_private_key_lives_in_the_custody_and_nowhere_else() {
             .arg("--custody-config")
             .arg(&toml)
             .args(["--exchange-url", &format!("binance=http://{}", sandbox.addr())])
+            // The portfolio's price sources too: the test never leaves loopback.
+            .args(
+                sealgate_server::prices::SOURCES
+                    .iter()
+                    .flat_map(|id| ["--exchange-url".to_owned(), format!("{id}=http://{}", sandbox.addr())]),
+            )
             .env("SEALGATE_LOG", "info"),
     );
     let up = serve

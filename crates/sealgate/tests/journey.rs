@@ -52,6 +52,12 @@ impl Server {
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(["--exchange-url", &format!("binance={binance}")])
+            // The portfolio's price sources too: the test never leaves loopback.
+            .args(
+                sealgate_server::prices::SOURCES
+                    .iter()
+                    .flat_map(|id| ["--exchange-url".to_owned(), format!("{id}={binance}")]),
+            )
             .env("SEALGATE_LOG", "debug");
         if let Some(db) = database {
             // A signer on a --database names its custody: here a local keyring beside the data.

@@ -336,27 +336,36 @@ async fn an_importer_imports_through_the_signer_over_https_with_its_ca() {
     common::ok(common::run(&["keys", "service-keys", "--dir", p(&service)], b""));
     let db = format!("sqlite://{}?mode=rwc", tmp.path("sealgate.db").display());
     // The signer (with the api, which enqueues imports), its service listener on TLS; no importer.
-    let mut signer = Spawned::spawn(Command::new(BIN).args([
-        "serve",
-        "--roles",
-        "signer,api",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        p(&data),
-        "--database",
-        &db,
-        "--custody-config",
-        p(&custody),
-        "--service-keys",
-        p(&service),
-        "--exchange-url",
-        &format!("binance=http://{}", sandbox.addr()),
-        "--service-tls-cert",
-        p(&svc.cert),
-        "--service-tls-key",
-        p(&svc.key),
-    ]));
+    let mut signer = Spawned::spawn(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--roles",
+                "signer,api",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                p(&data),
+                "--database",
+                &db,
+                "--custody-config",
+                p(&custody),
+                "--service-keys",
+                p(&service),
+                "--exchange-url",
+                &format!("binance=http://{}", sandbox.addr()),
+                "--service-tls-cert",
+                p(&svc.cert),
+                "--service-tls-key",
+                p(&svc.key),
+            ])
+            // The portfolio's price sources too: the test never leaves loopback.
+            .args(
+                sealgate_server::prices::SOURCES
+                    .iter()
+                    .flat_map(|id| ["--exchange-url".to_owned(), format!("{id}=http://{}", sandbox.addr())]),
+            ),
+    );
     let at = signer
         .wait_for("signer", Duration::from_secs(60), |t| ServeListening::from_logs(t).filter(|u| u.login.is_some()))
         .await;
