@@ -29,8 +29,35 @@ const MAX_CACHED: usize = 4096;
 /// One ticker round trip.
 const TIMEOUT: Duration = Duration::from_secs(4);
 
-/// A cached ticker answer: the price and when it was read, or `None` (no such market).
-type Cached = (Instant, Option<(String, i64)>);
+/// A ticker's answer, cached.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// The price, and when it was read (ms).
+    Price(String, i64),
+    /// The exchange has no such market (or answered something unreadable).
+    NoMarket,
+    /// The exchange could not be reached: asked again after [`FRESH_FOR`], so an address
+    /// the egress blocks costs one timeout a minute, not one per page view.
+    Unreachable,
+}
+
+impl Answer {
+    fn ttl(&self) -> Duration {
+        match self {
+            Answer::Price(..) | Answer::Unreachable => FRESH_FOR,
+            Answer::NoMarket => UNKNOWN_FOR,
+        }
+    }
+
+    fn price(self) -> Option<(String, i64)> {
+        match self {
+            Answer::Price(p, at) => Some((p, at)),
+            Answer::NoMarket | Answer::Unreachable => None,
+        }
+    }
+}
+
+type Cached = (Instant, Answer);
 
 /// Reads public tickers for the portfolio (see the module docs).
 pub struct PriceFeed {
@@ -117,43 +144,46 @@ impl PriceFeed {
     async fn ticker(&self, exchange: &str, base: &str, quote: &str) -> Option<(String, i64)> {
         let symbol = sealgate_venues::ticker_symbol(exchange, base, quote)?;
         let key = (exchange.to_owned(), symbol.clone());
-        if let Some((at, answer)) = lock(&self.cache).get(&key) {
-            let ttl = if answer.is_some() { FRESH_FOR } else { UNKNOWN_FOR };
-            if at.elapsed() < ttl {
-                return answer.clone();
-            }
+        if let Some((at, answer)) = lock(&self.cache).get(&key)
+            && at.elapsed() < answer.ttl()
+        {
+            return answer.clone().price();
         }
         let req = sealgate_exchanges::ticker_request(exchange, &symbol)?;
         let base_url = self.exchanges.get(exchange)?;
         let answer = match self.sender.send(exchange, base_url, &SignedRequest::from_request(&req)).await {
             Ok(reply) if reply.status == 200 => {
                 match sealgate_exchanges::ticker_price(exchange, &symbol, &reply.body) {
-                    Ok(price) => Some((price, now_ms())),
+                    Ok(price) => Answer::Price(price, now_ms()),
                     Err(e) => {
                         tracing::debug!(exchange, symbol, error = %e, "portfolio price: no such market");
-                        None
+                        Answer::NoMarket
                     }
                 }
             }
+            // Busy or limiting us: not "no such market", asked again sooner.
+            Ok(reply) if reply.status == 429 || reply.status >= 500 => {
+                tracing::warn!(exchange, status = reply.status, "portfolio price: ticker unavailable");
+                Answer::Unreachable
+            }
             Ok(reply) => {
                 tracing::debug!(exchange, symbol, status = reply.status, "portfolio price: ticker refused");
-                None
+                Answer::NoMarket
             }
             Err(e) => {
-                // Unreachable is not "no such market": not cached, asked again next time.
                 tracing::warn!(exchange, error = %e, "portfolio price: ticker unreachable");
-                return None;
+                Answer::Unreachable
             }
         };
         let mut cache = lock(&self.cache);
         if cache.len() >= MAX_CACHED {
-            cache.retain(|_, (at, a)| at.elapsed() < if a.is_some() { FRESH_FOR } else { UNKNOWN_FOR });
+            cache.retain(|_, (at, a)| at.elapsed() < a.ttl());
             if cache.len() >= MAX_CACHED {
                 cache.clear();
             }
         }
         cache.insert(key, (Instant::now(), answer.clone()));
-        answer
+        answer.price()
     }
 }
 
