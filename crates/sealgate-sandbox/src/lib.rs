@@ -10,9 +10,10 @@
 //!
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
-//! version 2/3), Gate API v4 (spot) and MEXC spot v3, each for balances,
-//! trade history, open orders, place and cancel order, and withdraw; and
-//! each one's public server time and ticker. Each venue's order reader
+//! version 2/3), Gate API v4 (spot), MEXC spot v3 and Bitfinex API v2
+//! (exchange wallet), each for balances, trade history, open orders, place
+//! and cancel order, and withdraw; and each one's public server time (where
+//! the exchange has one: Bitfinex v2 has none) and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
 //! with what a client judged.
 //!
@@ -30,6 +31,7 @@
 mod admin;
 mod amount;
 mod binance;
+mod bitfinex;
 mod bitget;
 mod bybit;
 mod coinbase;
@@ -80,6 +82,8 @@ pub enum Venue {
     Gate,
     /// MEXC spot v3 (`/api/v3/…` with `X-MEXC-APIKEY`, `/api/v3/capital/withdraw`).
     Mexc,
+    /// Bitfinex API v2 (`/v2/auth/…`, with `bfx-apikey`), exchange wallet.
+    Bitfinex,
 }
 
 /// One API key of the sandbox and its account.
@@ -475,6 +479,8 @@ async fn dispatch(
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {
         okx::handle(&state, &req)
+    } else if bitfinex::claims(&req) {
+        bitfinex::handle(&state, &req)
     } else if path.starts_with("/api/v3/brokerage/") || path.starts_with("/v2/") {
         coinbase::handle(&state, &req)
     } else if path.starts_with("/v5/") {

@@ -99,5 +99,11 @@ pub fn read_order(
             }
             crate::mexc::order_intent(query, body).map_err(|e| e.2.to_owned())
         }
+        Venue::Bitfinex => {
+            if (method, path) != ("POST", "/v2/auth/w/order/submit") {
+                return Err("route: not found".into());
+            }
+            crate::bitfinex::order_intent(body).map_err(|e| e.2.to_owned())
+        }
     }
 }
