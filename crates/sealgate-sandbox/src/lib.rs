@@ -10,8 +10,8 @@
 //!
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
-//! version 2/3), Gate API v4 (spot), MEXC spot v3 and Bitfinex API v2
-//! (exchange wallet), each for balances, trade history, open orders, place
+//! version 2/3), Gate API v4 (spot), MEXC spot v3, Bitfinex API v2
+//! (exchange wallet) and Poloniex spot (API v3), each for balances, trade history, open orders, place
 //! and cancel order, and withdraw; and each one's public server time (where
 //! the exchange has one: Bitfinex v2 has none) and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
@@ -42,6 +42,7 @@ mod mexc;
 mod okx;
 mod orders;
 mod params;
+mod poloniex;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -84,6 +85,9 @@ pub enum Venue {
     Mexc,
     /// Bitfinex API v2 (`/v2/auth/…`, with `bfx-apikey`), exchange wallet.
     Bitfinex,
+    /// Poloniex spot, API v3 (`/accounts/balances`, `/orders`, `/trades`, … with
+    /// `signTimestamp`; `/v2/wallets/withdraw`).
+    Poloniex,
 }
 
 /// One API key of the sandbox and its account.
@@ -475,6 +479,8 @@ async fn dispatch(
         resp
     } else if let Some(resp) = ticker(&state, &req) {
         resp
+    } else if poloniex::claims(&req) {
+        poloniex::handle(&state, &req)
     } else if path.starts_with("/0/") {
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {

@@ -105,5 +105,11 @@ pub fn read_order(
             }
             crate::bitfinex::order_intent(body).map_err(|e| e.2.to_owned())
         }
+        Venue::Poloniex => {
+            if (method, path) != ("POST", "/orders") {
+                return Err("Not Found".into());
+            }
+            crate::poloniex::order_intent(body).map_err(|e| e.2.to_owned())
+        }
     }
 }
