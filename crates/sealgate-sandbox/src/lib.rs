@@ -11,9 +11,11 @@
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
 //! version 2/3), Gate API v4 (spot), MEXC spot v3, Bitfinex API v2
-//! (exchange wallet) and Poloniex spot (API v3), each for balances, trade history, open orders, place
-//! and cancel order, and withdraw; and each one's public server time (where
-//! the exchange has one: Bitfinex v2 has none) and ticker. Each venue's order reader
+//! (exchange wallet), Poloniex spot (API v3) and Gemini REST v1, each for
+//! balances, trade history, open orders, place and cancel order (Gemini's
+//! API has limit orders only), and withdraw; and each one's public server
+//! time (where the exchange has one: Bitfinex v2 and Gemini v1 have none)
+//! and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
 //! with what a client judged.
 //!
@@ -36,6 +38,7 @@ mod bitget;
 mod bybit;
 mod coinbase;
 mod gate;
+mod gemini;
 mod kraken;
 mod kucoin;
 mod mexc;
@@ -88,6 +91,8 @@ pub enum Venue {
     /// Poloniex spot, API v3 (`/accounts/balances`, `/orders`, `/trades`, … with
     /// `signTimestamp`; `/v2/wallets/withdraw`).
     Poloniex,
+    /// Gemini REST v1 (`/v1/…`, payload in `X-GEMINI-PAYLOAD`).
+    Gemini,
 }
 
 /// One API key of the sandbox and its account.
@@ -481,6 +486,8 @@ async fn dispatch(
         resp
     } else if poloniex::claims(&req) {
         poloniex::handle(&state, &req)
+    } else if gemini::claims(&req) {
+        gemini::handle(&state, &req)
     } else if path.starts_with("/0/") {
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {

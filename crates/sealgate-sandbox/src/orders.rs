@@ -34,7 +34,8 @@ pub struct OrderIntent {
 /// How `venue` reads the order placed by a request (method, path, raw
 /// query, `Content-Type`, raw body), exactly as its handler does before
 /// executing it; `Err` is the venue's refusal message. Authentication is
-/// not checked here.
+/// not checked here. For Gemini, whose payload travels in a header, `body`
+/// is the `X-GEMINI-PAYLOAD` value (base64 of the JSON payload).
 pub fn read_order(
     venue: Venue,
     method: &str,
@@ -110,6 +111,14 @@ pub fn read_order(
                 return Err("Not Found".into());
             }
             crate::poloniex::order_intent(body).map_err(|e| e.2.to_owned())
+        }
+        Venue::Gemini => {
+            // Gemini's order travels in the `X-GEMINI-PAYLOAD` header, not the body:
+            // `body` is that header's value (base64 JSON) here.
+            if (method, path) != ("POST", "/v1/order/new") {
+                return Err("API entry point not found".into());
+            }
+            crate::gemini::order_intent(body).map_err(|e| e.2.to_owned())
         }
     }
 }
