@@ -601,7 +601,10 @@ fn unreachable_amount() -> sealgate_sandbox::Amount {
 }
 
 /// The exchanges the sandbox speaks.
-pub const SANDBOX_VENUES: [&str; 6] = ["binance", "kraken", "okx", "coinbase", "bybit", "bitget"];
+pub const SANDBOX_VENUES: [&str; 12] = [
+    "binance", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate", "mexc", "bitfinex", "poloniex",
+    "gemini",
+];
 
 /// Starts the exchange sandbox on `listen` with the keys of `keys_path`, writing demo keys
 /// there (0600) first when the file does not exist: what `serve --sandbox` runs in-process
@@ -653,6 +656,12 @@ pub fn load_sandbox_keys(path: &Path) -> Result<Vec<sealgate_sandbox::KeySpec>, 
                 "coinbase" => sealgate_sandbox::Venue::Coinbase,
                 "bybit" => sealgate_sandbox::Venue::Bybit,
                 "bitget" => sealgate_sandbox::Venue::Bitget,
+                "kucoin" => sealgate_sandbox::Venue::Kucoin,
+                "gate" => sealgate_sandbox::Venue::Gate,
+                "mexc" => sealgate_sandbox::Venue::Mexc,
+                "bitfinex" => sealgate_sandbox::Venue::Bitfinex,
+                "poloniex" => sealgate_sandbox::Venue::Poloniex,
+                "gemini" => sealgate_sandbox::Venue::Gemini,
                 other => return Err(ServeError(format!("sandbox keys: exchange {other:?} is not in the sandbox"))),
             };
             let has = |p: &str| k.permissions.iter().any(|x| x == p);
