@@ -46,6 +46,7 @@ mod okx;
 mod orders;
 mod params;
 mod poloniex;
+mod throttle;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -66,7 +67,7 @@ pub struct Permissions {
 }
 
 /// Which exchange's wire format a key belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Venue {
     /// Binance spot (`/api/v3/…`, `/sapi/…`).
     Binance,
@@ -345,6 +346,8 @@ pub(crate) struct State {
     /// Each market's 24 h quote volume, where a test set one ([`Sandbox::set_quote_volume`]);
     /// otherwise [`DEFAULT_QUOTE_VOLUME`].
     pub volumes: BTreeMap<String, Amount>,
+    /// Latency and the exchanges' request limits (off unless a test turns them on).
+    pub(crate) throttle: throttle::Throttle,
 }
 
 /// The 24 h quote volume the tickers answer for a market no test set one for: a liquid market.
@@ -477,7 +480,22 @@ async fn dispatch(
     body: String,
 ) -> axum::response::Response {
     let req = Incoming { peer, method, uri, headers, body };
+    // Latency first, as a network adds it before the exchange sees the request.
+    let delay = lock(&state).throttle.delay();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let path = req.uri.path();
+    if let Some(venue) = private_venue(&req) {
+        let refused = {
+            let mut st = lock(&state);
+            let now = st.now_ms();
+            st.throttle.check(venue, &req, now)
+        };
+        if let Some(r) = refused {
+            return r;
+        }
+    }
     if path == admin::KEYS_PATH {
         admin::handle(&state, &req)
     } else if let Some(resp) = server_time(&state, &req) {
@@ -508,6 +526,28 @@ async fn dispatch(
         mexc::handle(&state, &req)
     } else {
         binance::handle(&state, &req)
+    }
+}
+
+/// The venue whose documented request limit a private request of `req` counts against
+/// ([`throttle`]); `None` for public requests and for the venues not limited here.
+fn private_venue(req: &Incoming) -> Option<Venue> {
+    let path = req.uri.path();
+    let has = |h: &str| req.header(h).is_some();
+    if path.starts_with("/0/private/") {
+        Some(Venue::Kraken)
+    } else if path.starts_with("/api/v5/") && has("OK-ACCESS-KEY") {
+        Some(Venue::Okx)
+    } else if (path.starts_with("/api/v3/brokerage/") || path.starts_with("/v2/accounts")) && has("Authorization") {
+        Some(Venue::Coinbase)
+    } else if path.starts_with("/v5/") && has("X-BAPI-API-KEY") {
+        Some(Venue::Bybit)
+    } else if path.starts_with("/api/v2/") && has("ACCESS-KEY") {
+        Some(Venue::Bitget)
+    } else if (path.starts_with("/api/v3/") || path.starts_with("/sapi/")) && has("X-MBX-APIKEY") {
+        Some(Venue::Binance)
+    } else {
+        None
     }
 }
 
@@ -712,6 +752,7 @@ impl Sandbox {
             clock_offset_ms: 0,
             lose_order_answers: 0,
             volumes: BTreeMap::new(),
+            throttle: throttle::Throttle::default(),
         }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -878,6 +919,25 @@ impl Sandbox {
     /// How many of [`Sandbox::lose_next_order_answers`] are still to come.
     pub fn lost_order_answers_pending(&self) -> u32 {
         lock(&self.state).lose_order_answers
+    }
+
+    /// Hold every answer between `min` and `max` (uniformly spread), as a network between
+    /// a client and an exchange does.
+    pub fn set_latency(&self, min: std::time::Duration, max: std::time::Duration) {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (lo, hi) = (ms(min), ms(max).max(ms(min)));
+        lock(&self.state).throttle.latency_ms = (hi > 0).then_some((lo, hi));
+    }
+
+    /// Refuse private requests over each exchange's documented limit, as the exchange does
+    /// (Binance, Kraken, OKX, Coinbase, Bybit, Bitget; see the `throttle` module).
+    pub fn enforce_rate_limits(&self, on: bool) {
+        lock(&self.state).throttle.enabled = on;
+    }
+
+    /// How many requests were refused for going over a limit.
+    pub fn rate_limit_refusals(&self) -> u64 {
+        lock(&self.state).throttle.refusals
     }
 
     /// Shift the sandbox clock (to test timestamp windows).
