@@ -229,12 +229,17 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 return Err(PARAMS);
             }
             let below: u64 = get(&q, "idLessThan").map_or(Ok(u64::MAX), str::parse).map_err(|_| PARAMS)?;
+            // `startTime` (ms): fills at or after it.
+            let start: u64 = get(&q, "startTime").map_or(Ok(0), str::parse).map_err(|_| PARAMS)?;
             let a = &st.accounts[key];
             let mut page: Vec<&Trade> = a
                 .trades
                 .iter()
                 .filter(|t| {
-                    t.id < below && symbol.is_none_or(|s| s == t.symbol) && order.is_none_or(|o| o == t.order_id)
+                    t.id < below
+                        && t.time >= start
+                        && symbol.is_none_or(|s| s == t.symbol)
+                        && order.is_none_or(|o| o == t.order_id)
                 })
                 .collect();
             page.sort_by_key(|t| std::cmp::Reverse(t.id));

@@ -208,9 +208,26 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 Some(c) => c.parse().map_err(|_| PARAMS)?,
                 None => u64::MAX,
             };
+            // `startTime`/`endTime` (ms): a window of at most 7 days; with only one of them
+            // it is the 7 days after `startTime` or before `endTime`; with neither, the last
+            // 7 days (Bybit's documented rules).
+            const WEEK: u64 = 7 * 86_400_000;
+            let ms = |k| get(&q, k).map(str::parse::<u64>).transpose().map_err(|_| PARAMS);
+            let (start, end) = match (ms("startTime")?, ms("endTime")?) {
+                (Some(s), Some(e)) if e >= s && e - s <= WEEK => (s, e),
+                (Some(_), Some(_)) => return Err(PARAMS),
+                (Some(s), None) => (s, s.saturating_add(WEEK)),
+                (None, Some(e)) => (e.saturating_sub(WEEK), e),
+                (None, None) => (now.saturating_sub(WEEK), now),
+            };
             let a = &st.accounts[key];
-            let mut page: Vec<&Trade> =
-                a.trades.iter().filter(|t| t.id < below && symbol.is_none_or(|s| s == t.symbol)).collect();
+            let mut page: Vec<&Trade> = a
+                .trades
+                .iter()
+                .filter(|t| {
+                    t.id < below && symbol.is_none_or(|s| s == t.symbol) && (start..=end).contains(&t.time)
+                })
+                .collect();
             page.sort_by_key(|t| std::cmp::Reverse(t.id));
             let more = page.len() > limit;
             page.truncate(limit);

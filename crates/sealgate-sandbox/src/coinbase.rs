@@ -140,10 +140,15 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 .filter(|c| !c.is_empty())
                 .map_or(Ok(0), str::parse)
                 .map_err(|_| INVALID)?;
+            // `start_sequence_timestamp`: only fills with a trade time at or after it (RFC 3339).
+            let start = match crate::params::get(&query, "start_sequence_timestamp") {
+                Some(s) => rfc3339_ms(s).ok_or(INVALID)?,
+                None => 0,
+            };
             if limit == 0 || limit > 1000 {
                 return Err(INVALID);
             }
-            let mut all: Vec<&Trade> = st.accounts[kid].trades.iter().collect();
+            let mut all: Vec<&Trade> = st.accounts[kid].trades.iter().filter(|t| t.time >= start).collect();
             all.sort_by_key(|t| std::cmp::Reverse((t.time, t.id)));
             let fills: Vec<Value> = all.iter().skip(from).take(limit).map(|t| fill_json(t)).collect();
             let cursor = if from + fills.len() < all.len() { (from + fills.len()).to_string() } else { String::new() };
@@ -371,4 +376,49 @@ fn rfc3339(ms: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` as Unix ms (the fraction cut to ms); `None` if malformed
+/// or before 1970. Written here, not shared with the venues' reader.
+fn rfc3339_ms(s: &str) -> Option<u64> {
+    let s = s.strip_suffix('Z')?;
+    let (main, frac) = s.split_once('.').unwrap_or((s, ""));
+    let b = main.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = main.get(r)?;
+        if t.bytes().all(|c| c.is_ascii_digit()) { t.parse().ok() } else { None }
+    };
+    let (y, mo, d, h, mi, sec) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms: i64 = frac.chars().chain("000".chars()).take(3).collect::<String>().parse().ok()?;
+    u64::try_from(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms).ok()
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn rfc3339() {
+        assert_eq!(super::rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(super::rfc3339_ms("2024-02-29T12:34:56.789Z"), Some(1_709_210_096_789));
+        assert_eq!(super::rfc3339_ms("2024-02-29T12:34:56.7Z"), Some(1_709_210_096_700));
+        assert_eq!(super::rfc3339_ms("2024-02-29 12:34:56Z"), None);
+        assert_eq!(super::rfc3339_ms("2024-13-01T00:00:00Z"), None);
+        assert_eq!(super::rfc3339_ms("1969-12-31T23:59:59Z"), None);
+    }
 }

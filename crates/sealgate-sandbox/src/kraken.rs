@@ -151,13 +151,19 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, &'static str> {
             json!({"open": a.open_orders.iter().map(|o| (txid(o.id), order_json(o))).collect::<serde_json::Map<_, _>>()}),
         ),
         "/0/private/TradesHistory" => {
-            // Newest first, 50 a page from offset `ofs`; `count` is the total.
+            // Newest first, 50 a page from offset `ofs`; `count` is the total matching.
+            // `start`: "starting unix timestamp … of results (exclusive)" (seconds, a
+            // fraction allowed; the sandbox does not take the tx-id form).
             let ofs: usize = get(&p, "ofs").map_or(Ok(0), str::parse).map_err(|_| "EGeneral:Invalid arguments")?;
-            let mut all: Vec<&Trade> = a.trades.iter().collect();
+            let after_ms = match get(&p, "start") {
+                Some(s) => Some(seconds_ms(s).ok_or("EGeneral:Invalid arguments")?),
+                None => None,
+            };
+            let mut all: Vec<&Trade> = a.trades.iter().filter(|t| after_ms.is_none_or(|s| t.time > s)).collect();
             all.sort_by_key(|t| std::cmp::Reverse((t.time, t.id)));
             Ok(json!({
                 "trades": all.iter().skip(ofs).take(50).map(|t| (trade_txid(t.id), trade_json(t))).collect::<serde_json::Map<_, _>>(),
-                "count": a.trades.len(),
+                "count": all.len(),
             }))
         }
         "/0/private/AddOrder" => add_order(&mut st, api_key, &p, now),
@@ -165,6 +171,18 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, &'static str> {
         "/0/private/Withdraw" => withdraw(&mut st, api_key, &p),
         _ => Err("EGeneral:Unknown method"),
     }
+}
+
+/// Unix seconds (`1700000000` or `1700000000.5`) as ms, `None` if malformed (at most
+/// millisecond precision is kept: the fraction's digits after the third are dropped).
+fn seconds_ms(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |d: &str| d.len() <= 12 && d.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let ms: String = frac.chars().chain("000".chars()).take(3).collect();
+    whole.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(ms.parse().ok()?)
 }
 
 /// The txid of trade `id`, as the sandbox prints it.

@@ -165,14 +165,16 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             Ok(Value::Array(a.open_orders.iter().map(order_json).collect()))
         }
         "/api/v5/trade/fills" | "/api/v5/trade/fills-history" => {
-            // Newest first; `after`: records with a billId below it; `limit` at most 100.
+            // Newest first; `after`: records with a billId below it; `begin`: records whose
+            // `ts` is at or after it (ms); `limit` at most 100.
             let after: u64 = get(&query, "after").map_or(Ok(u64::MAX), str::parse).map_err(|_| PARAM)?;
+            let begin: u64 = get(&query, "begin").map_or(Ok(0), str::parse).map_err(|_| PARAM)?;
             let limit: usize = get(&query, "limit").map_or(Ok(100), str::parse).map_err(|_| PARAM)?;
             if limit == 0 || limit > 100 {
                 return Err(PARAM);
             }
             let a = &st.accounts[key];
-            let mut page: Vec<&Trade> = a.trades.iter().filter(|t| t.id < after).collect();
+            let mut page: Vec<&Trade> = a.trades.iter().filter(|t| t.id < after && t.time >= begin).collect();
             page.sort_by_key(|t| std::cmp::Reverse(t.id));
             Ok(Value::Array(page.into_iter().take(limit).map(fill_json).collect()))
         }
