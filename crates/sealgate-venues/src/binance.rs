@@ -3,6 +3,11 @@
 //! Trade history: `GET /api/v3/myTrades` needs a symbol, so the importer passes the
 //! candidate symbols (pairs of the account's assets, [`binance_symbols`]); the cursor is
 //! `SYMBOL:fromId`. Binance numbers trades per symbol: rows are keyed `SYMBOL-id`.
+//!
+//! Incremental: each symbol starts at `fromId` = the largest stored id of that symbol + 1
+//! (ids only grow; `startTime` would limit every request to a 24-hour window).
+
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
@@ -79,20 +84,56 @@ fn position<'a>(symbols: &'a [String], cursor: Option<&str>) -> Result<Option<(&
     Ok(symbols.iter().find(|s| s.as_str() >= sym).map(|s| (s.as_str(), if s == sym { from } else { 0 })))
 }
 
+/// Where the next page of an incremental import starts: as [`position`], but never below
+/// the largest stored id + 1 of that symbol (a later page is already above it).
+fn position_since<'a>(
+    symbols: &'a [String],
+    last_ids: &BTreeMap<String, u64>,
+    cursor: Option<&str>,
+) -> Result<Option<(&'a str, u64)>> {
+    Ok(position(symbols, cursor)?.map(|(s, from)| (s, last_ids.get(s).map_or(from, |l| from.max(l.saturating_add(1))))))
+}
+
 pub(crate) fn trades_request(symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
-    let Some((symbol, from)) = position(symbols, cursor)? else { return Ok(None) };
+    request_at(position(symbols, cursor)?)
+}
+
+pub(crate) fn trades_since_request(
+    symbols: &[String],
+    last_ids: &BTreeMap<String, u64>,
+    cursor: Option<&str>,
+) -> Result<Option<Request>> {
+    request_at(position_since(symbols, last_ids, cursor)?)
+}
+
+fn request_at(at: Option<(&str, u64)>) -> Result<Option<Request>> {
+    let Some((symbol, from)) = at else { return Ok(None) };
     check_symbol(symbol)?;
     let q = format!("symbol={symbol}&fromId={from}&limit={LIMIT}");
     Ok(Some(Request::new("GET", "/api/v3/myTrades", &q, "")))
 }
 
 pub(crate) fn parse_trades(symbols: &[String], cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {
+    parse_at(symbols, position(symbols, cursor)?, resp)
+}
+
+pub(crate) fn parse_trades_since(
+    symbols: &[String],
+    last_ids: &BTreeMap<String, u64>,
+    cursor: Option<&str>,
+    resp: Response<'_>,
+) -> Result<TradePage> {
+    parse_at(symbols, position_since(symbols, last_ids, cursor)?, resp)
+}
+
+/// The page asked at `at` (symbol, fromId).
+fn parse_at(symbols: &[String], at: Option<(&str, u64)>, resp: Response<'_>) -> Result<TradePage> {
     // A pair that does not exist is -1121 "Invalid symbol": no trades there.
     let invalid_symbol = resp.status == 400
         && parse_json(resp.body).ok().and_then(|v| v.get("code").and_then(Value::as_i64)) == Some(-1121);
     let v = if invalid_symbol { json!([]) } else { checked(resp)? };
     let mut trades = Vec::new();
-    let Some((symbol, from)) = position(symbols, cursor)? else {
+    let Some((symbol, from)) = at else {
         return Ok(TradePage { trades, next: None });
     };
     let page = arr(&v, "$")?;

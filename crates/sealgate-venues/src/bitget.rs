@@ -11,6 +11,7 @@
 //! importer's cursor is that id. Bitget's `tradeId`s are account-wide, so rows are keyed
 //! by it alone. Bitget keeps 90 days of fills here; some versions of its docs mark
 //! `symbol` required, the sandbox and others optional — we ask for every symbol.
+//! Incremental: `startTime` (ms).
 //!
 //! Orders: Bitget sizes a spot *market buy* in the quote coin (`size` is what to spend)
 //! and has no switch to base units, so a market buy is refused here rather than sent
@@ -98,6 +99,16 @@ pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Resul
     let q = match cursor {
         Some(c) => format!("idLessThan={}&limit={LIMIT}", cursor_id(c)?),
         None => format!("limit={LIMIT}"),
+    };
+    Ok(Some(Request::new("GET", "/api/v2/spot/trade/fills", &q, "")))
+}
+
+/// `startTime` (ms): fills at or after it; `idLessThan` pages back within them.
+pub(crate) fn trades_since_request(from_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+    // Keys in ascending order: the signer signs the query as written.
+    let q = match cursor {
+        Some(c) => format!("idLessThan={}&limit={LIMIT}&startTime={from_ms}", cursor_id(c)?),
+        None => format!("limit={LIMIT}&startTime={from_ms}"),
     };
     Ok(Some(Request::new("GET", "/api/v2/spot/trade/fills", &q, "")))
 }

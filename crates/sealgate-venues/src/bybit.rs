@@ -8,7 +8,8 @@
 //! is the importer's cursor as Bybit printed it (already percent-encoded, sent back as is).
 //! `execId` is unique per account: rows are keyed by it alone. Without `startTime` /
 //! `endTime` Bybit answers the last 7 days only (its documented default; a window is at
-//! most 7 days, history goes back 730 days): an import sees the last week.
+//! most 7 days, history goes back 730 days): an import sees the last week. Incremental:
+//! `startTime` (the 7 days after it), while that window reaches now.
 //!
 //! Orders: "Place Order" sizes a spot market buy in the quote coin unless `marketUnit`
 //! says `baseCoin`, which we always send, so `qty` is in base units for every order.
@@ -120,6 +121,24 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
 
 pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
     let mut q = format!("category=spot&limit={LIMIT}");
+    if let Some(c) = cursor {
+        if !check_cursor(c) {
+            return Err(bad_input("cursor", "is not a Bybit cursor"));
+        }
+        q.push_str(&format!("&cursor={c}"));
+    }
+    Ok(Some(Request::new("GET", "/v5/execution/list", &q, "")))
+}
+
+/// Bybit's `startTime` alone opens the 7 days after it, so it is sent only while those
+/// 7 days (less an hour of margin) reach now; an older start asks without it, for the
+/// last 7 days — all a full import sees too (the module docs).
+pub(crate) fn trades_since_request(from_ms: i64, now_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+    const WINDOW: i64 = 7 * 86_400_000 - 3_600_000;
+    let mut q = format!("category=spot&limit={LIMIT}");
+    if from_ms >= now_ms.saturating_sub(WINDOW) {
+        q.push_str(&format!("&startTime={from_ms}"));
+    }
     if let Some(c) = cursor {
         if !check_cursor(c) {
             return Err(bad_input("cursor", "is not a Bybit cursor"));

@@ -2,13 +2,14 @@
 //!
 //! Balances and trade history are paged with Coinbase's `cursor`
 //! (`GET /api/v3/brokerage/orders/historical/fills`); fills' `entry_id` is unique already.
+//! Incremental: `start_sequence_timestamp`.
 
 use serde_json::{Map, Value, json};
 
 use crate::read::{arr, body, dec, get, id, obj, refused, rfc3339, side_of, string, symbol_of};
 use crate::{
     BalancePage, Checked, Placed, Request, Response, Result, Trade, TradePage, Venue, VenueBalance, VenueError,
-    check_id, malformed, normalize_asset,
+    bad_input, check_id, malformed, normalize_asset,
 };
 
 /// Page sizes asked for.
@@ -89,6 +90,37 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
 
 pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
     paged("/api/v3/brokerage/orders/historical/fills", FILLS_LIMIT, cursor).map(Some)
+}
+
+/// `start_sequence_timestamp`: only fills with a trade time at or after it (RFC 3339, its
+/// colons percent-encoded); Coinbase's cursor pages within it.
+pub(crate) fn trades_since_request(from_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+    let start = rfc3339_of(from_ms)?.replace(':', "%3A");
+    let mut q = format!("limit={FILLS_LIMIT}&start_sequence_timestamp={start}");
+    if let Some(c) = cursor {
+        check_id(c, "cursor")?;
+        q.push_str(&format!("&cursor={c}"));
+    }
+    Ok(Some(Request::new("GET", "/api/v3/brokerage/orders/historical/fills", &q, "")))
+}
+
+/// Unix ms as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil from days, Howard Hinnant's algorithm).
+fn rfc3339_of(ms: i64) -> Result<String> {
+    if !(0..=253_402_300_799_999).contains(&ms) {
+        return Err(bad_input("since", "is outside years 1970 to 9999"));
+    }
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    Ok(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z"))
 }
 
 pub(crate) fn parse_trades(_symbols: &[String], _cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {

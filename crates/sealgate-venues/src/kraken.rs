@@ -3,6 +3,7 @@
 //! Trade history: `POST /0/private/TradesHistory` with `ofs`, newest first, 50 a page. A
 //! trade arriving mid-import shifts older ones to higher offsets, so it can only repeat a
 //! row — harmless, rows upsert — never skip one. Trade txids are unique already.
+//! Incremental: `start` (exclusive Unix seconds) narrows the list, `ofs` pages within it.
 //!
 //! Kraken answers failures with HTTP 200 and a non-empty `error` array.
 
@@ -106,6 +107,14 @@ fn offset(cursor: Option<&str>) -> Result<usize> {
 pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
     let ofs = offset(cursor)?;
     Ok(Some(Request::new("POST", "/0/private/TradesHistory", "", &format!("trades=false&ofs={ofs}"))))
+}
+
+/// `start` is exclusive Unix seconds: one second less than the time asked, so a trade in
+/// that very second is kept. Offsets then count within the filtered list.
+pub(crate) fn trades_since_request(from_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+    let ofs = offset(cursor)?;
+    let start = (from_ms / 1000).saturating_sub(1).max(0);
+    Ok(Some(Request::new("POST", "/0/private/TradesHistory", "", &format!("trades=false&ofs={ofs}&start={start}"))))
 }
 
 pub(crate) fn parse_trades(_symbols: &[String], cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {

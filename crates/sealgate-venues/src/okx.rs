@@ -1,7 +1,7 @@
 //! OKX v5 (`/api/v5/…`), spot in cash mode.
 //!
 //! Trade history: `GET /api/v5/trade/fills-history` with `after` = the last `billId`. OKX
-//! numbers trades per instrument: rows are keyed `INST-tradeId`.
+//! numbers trades per instrument: rows are keyed `INST-tradeId`. Incremental: `begin` (ms).
 //!
 //! OKX answers `{"code", "msg", "data"}`, failures often with HTTP 200: `code` ≠ `"0"`, and
 //! for per-item operations (`code` `"1"`/`"2"`) the item's `sCode` says why.
@@ -75,6 +75,16 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
 
 pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
     let mut q = format!("instType=SPOT&limit={LIMIT}");
+    if let Some(c) = cursor {
+        check_id(c, "cursor")?;
+        q.push_str(&format!("&after={c}"));
+    }
+    Ok(Some(Request::new("GET", "/api/v5/trade/fills-history", &q, "")))
+}
+
+/// `begin` (ms) filters on the fill's `ts`; `after` pages back within it.
+pub(crate) fn trades_since_request(from_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+    let mut q = format!("instType=SPOT&limit={LIMIT}&begin={from_ms}");
     if let Some(c) = cursor {
         check_id(c, "cursor")?;
         q.push_str(&format!("&after={c}"));

@@ -438,3 +438,43 @@ fn binance_trades_below_the_from_id_asked_are_refused() {
     assert_eq!(err, VenueError::Malformed { field: "[].id", reason: "is below the fromId asked for" });
     assert!(parse_trades(Venue::Binance, &symbols, Some("BTCUSDT:41"), ok(page)).is_ok());
 }
+
+#[test]
+fn incremental_requests_ask_only_for_newer_trades() {
+    let ids: BTreeMap<String, u64> = [("BTCUSDT".to_owned(), 41u64)].into();
+    // 2024-02-29T12:34:56.789Z, overlap subtracted.
+    let newest = 1_709_210_096_789 + SINCE_OVERLAP_MS;
+    let since = Since { newest_ms: newest, last_ids: &ids, now_ms: newest + 60_000 };
+    let q = |v, c: Option<&str>| {
+        let syms = ["BTCUSDT".to_owned(), "ETHUSDT".to_owned()];
+        let r = trades_since_request(v, &syms, &since, c).expect("request").expect("some");
+        if r.body.is_empty() { r.query } else { r.body }
+    };
+    assert_eq!(q(Venue::Binance, None), "symbol=BTCUSDT&fromId=42&limit=1000");
+    assert_eq!(q(Venue::Binance, Some("BTCUSDT:1042")), "symbol=BTCUSDT&fromId=1042&limit=1000");
+    assert_eq!(q(Venue::Binance, Some("ETHUSDT:0")), "symbol=ETHUSDT&fromId=0&limit=1000");
+    assert_eq!(q(Venue::Kraken, Some("50")), "trades=false&ofs=50&start=1709210095");
+    assert_eq!(q(Venue::Okx, Some("77")), "instType=SPOT&limit=100&begin=1709210096789&after=77");
+    assert_eq!(
+        q(Venue::Coinbase, None),
+        "limit=100&start_sequence_timestamp=2024-02-29T12%3A34%3A56.789Z"
+    );
+    assert_eq!(q(Venue::Bybit, None), "category=spot&limit=100&startTime=1709210096789");
+    assert_eq!(q(Venue::Bitget, Some("9")), "idLessThan=9&limit=100&startTime=1709210096789");
+    // Bybit: a start whose 7-day window ends before now is not sent (the last 7 days are asked).
+    let old = Since { now_ms: newest + 8 * 86_400_000, ..since };
+    let syms: [String; 0] = [];
+    let r = trades_since_request(Venue::Bybit, &syms, &old, None).expect("request").expect("some");
+    assert_eq!(r.query, "category=spot&limit=100");
+    let bad = Since { newest_ms: -1, ..since };
+    assert!(trades_since_request(Venue::Okx, &syms, &bad, None).is_err());
+    // Binance reads the page at the same fromId it asked: an id below it is refused.
+    let page = parse_trades_since(
+        Venue::Binance,
+        &["BTCUSDT".to_owned()],
+        &since,
+        None,
+        ok(r#"[{"symbol":"BTCUSDT","id":40,"price":"1","qty":"1","commission":"0","commissionAsset":"BNB","time":1,"isBuyer":true}]"#),
+    );
+    assert!(page.is_err());
+}
