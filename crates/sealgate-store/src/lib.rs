@@ -45,6 +45,7 @@ mod portfolio;
 mod rate;
 mod revocation;
 mod rewrap;
+mod schedule;
 mod sessions;
 mod settings;
 mod store;
@@ -70,6 +71,7 @@ pub use outbox::{
 };
 pub use passkeys::{NewPasskey, PasskeyPrecondition, StoredPasskey};
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, OwnerTrade, PortfolioSnapshot, Side, Trade};
+pub use schedule::{RefreshTarget, TradeMark};
 pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
 pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};

@@ -1682,3 +1682,96 @@ async fn passkeys_first_is_decided_once_and_the_last_is_never_removed_by_the_use
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_refreshes_are_queued_once_per_slot_even_by_concurrent_processes() {
+    on_both("enqueue-unless-pending", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "gus", "cid-s", "jwe").await;
+        user_with_credential(&store, "gus", "cid-gone", "jwe").await;
+        store.set_credential_status("gus", "cid-gone", CredentialStatus::Frozen).await.expect("freeze");
+        // A credential with no importer envelope is no refresh target.
+        let new = NewCredential { id: "cid-t", owner: "gus", exchange: "kraken", label: "t", hint: "x", scope: "trade" };
+        store.create_credential(&new, &[NewEnvelope { role: "trader", kid: "t", jwe: "j" }]).await.expect("trader");
+        let targets = store.refresh_targets().await.expect("targets");
+        assert_eq!(
+            targets.iter().map(|t| (t.owner.as_str(), t.credential_id.as_str())).collect::<Vec<_>>(),
+            [("gus", "cid-s")]
+        );
+
+        // Two processes (two pools) race to queue the same slot, many times over.
+        let other = connect(&db).await;
+        let (slot, delay) = (Duration::from_secs(900), Duration::from_secs(60));
+        let mut won = 0;
+        for _ in 0..10 {
+            let (a, b) = tokio::join!(
+                store.enqueue_unless_pending("gus", "cid-s", "refresh", 3, delay, slot),
+                other.enqueue_unless_pending("gus", "cid-s", "refresh", 3, delay, slot),
+            );
+            won += usize::from(a.expect("a").is_some()) + usize::from(b.expect("b").is_some());
+        }
+        assert_eq!(won, 1, "one job for the credential, whoever asked");
+        let jobs = store.owner_jobs("gus", 10).await.expect("jobs");
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].state == JobState::Queued && jobs[0].kind == "refresh");
+
+        // Done, and the same slot asked again: nothing; the next slot: queued.
+        store.retry_job("gus", jobs[0].id, 1).await.expect("runnable now");
+        let job = store.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
+        store.complete(&job).await.expect("done");
+        let again = store.enqueue_unless_pending("gus", "cid-s", "refresh", 3, delay, slot).await.expect("again");
+        assert_eq!(again, None, "this slot already ran");
+        let next = store.enqueue_unless_pending("gus", "cid-s", "refresh", 3, delay + slot, slot).await;
+        assert!(next.expect("next slot").is_some());
+        assert!(matches!(
+            store.enqueue_unless_pending("gus", "nope", "refresh", 3, delay, slot).await,
+            Err(StoreError::NotFound { what: "credential" })
+        ));
+
+        // After an order: the queued refresh is brought forward rather than doubled.
+        let queued = store.owner_jobs("gus", 1).await.expect("jobs")[0].clone();
+        let (a, b) = tokio::join!(
+            store.enqueue_now("gus", "cid-s", "refresh", 3),
+            other.enqueue_now("gus", "cid-s", "refresh", 3)
+        );
+        assert_eq!((a.expect("a"), b.expect("b")), (Some(queued.id), Some(queued.id)));
+        let now_job = store.job(queued.id).await.expect("job").expect("exists");
+        assert!(now_job.run_after_ms < queued.run_after_ms, "runnable now");
+        assert_eq!(store.owner_jobs("gus", 10).await.expect("jobs").len(), 2);
+        // While a refresh runs, one more is queued after it (the running one may have
+        // read the history before the order's trades), but only one.
+        let _running = store.claim("w", Duration::from_secs(60)).await.expect("claim").expect("job");
+        let (a, b) = tokio::join!(
+            store.enqueue_now("gus", "cid-s", "refresh", 3),
+            other.enqueue_now("gus", "cid-s", "refresh", 3)
+        );
+        let (a, b) = (a.expect("a").expect("queued"), b.expect("b").expect("queued"));
+        assert_eq!(a, b);
+        assert_eq!(store.owner_jobs("gus", 10).await.expect("jobs").len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trade_marks_are_the_newest_trades_per_symbol() {
+    on_both("trade-marks", |db| async move {
+        let store = connect(&db).await;
+        user_with_credential(&store, "hal", "cid-m", "jwe").await;
+        user_with_credential(&store, "ivy", "cid-m", "jwe").await;
+        assert!(store.trade_marks("hal", "cid-m").await.expect("none").is_empty());
+        let t = |id: &str, symbol: &str, time_ms| Trade { symbol: symbol.into(), time_ms, ..trade(id, "0") };
+        let rows = [
+            t("BTCUSDT-9", "BTCUSDT", 100),
+            t("BTCUSDT-10", "BTCUSDT", 200),
+            t("BTCUSDT-11", "BTCUSDT", 200),
+            t("ETHUSDT-3", "ETHUSDT", 50),
+        ];
+        store.upsert_trades("hal", "cid-m", &rows).await.expect("trades");
+        store.upsert_trades("ivy", "cid-m", &[t("BTCUSDT-99", "BTCUSDT", 900)]).await.expect("ivy's");
+        let marks = store.trade_marks("hal", "cid-m").await.expect("marks");
+        let got: Vec<(&str, &str, i64)> =
+            marks.iter().map(|m| (m.symbol.as_str(), m.exchange_trade_id.as_str(), m.time_ms)).collect();
+        assert_eq!(got, [("BTCUSDT", "BTCUSDT-10", 200), ("BTCUSDT", "BTCUSDT-11", 200), ("ETHUSDT", "ETHUSDT-3", 50)]);
+    })
+    .await;
+}
