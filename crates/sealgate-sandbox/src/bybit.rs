@@ -224,9 +224,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
             let mut page: Vec<&Trade> = a
                 .trades
                 .iter()
-                .filter(|t| {
-                    t.id < below && symbol.is_none_or(|s| s == t.symbol) && (start..=end).contains(&t.time)
-                })
+                .filter(|t| t.id < below && symbol.is_none_or(|s| s == t.symbol) && (start..=end).contains(&t.time))
                 .collect();
             page.sort_by_key(|t| std::cmp::Reverse(t.id));
             let more = page.len() > limit;

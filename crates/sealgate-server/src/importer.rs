@@ -14,6 +14,11 @@
 //! no envelope, unknown exchange, a response we cannot read) end the job.
 //! Logs hold ids, counts and statuses only — never a request or a response
 //! body.
+//!
+//! A `refresh` job is a `full` one that asks only for the trades newer than the stored
+//! ones (each exchange's own filter, `sealgate_venues::trades_since_request`). The
+//! scheduler ([`Importer::run_scheduler`]) queues one per credential per period, each at a
+//! stable offset in the period; the trader queues one after each order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -132,6 +137,68 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 
 /// The job kind of a full import (balances, then the whole trade history).
 pub const FULL: &str = "full";
+
+/// The job kind of an incremental import (balances, then only the trades newer than the
+/// stored ones; a credential with no stored trade gets the whole history, as `full`).
+pub const REFRESH: &str = "refresh";
+
+/// Default period of the scheduled refresh.
+pub const DEFAULT_REFRESH_EVERY: Duration = Duration::from_secs(15 * 60);
+
+/// Queues a refresh of `owner`'s credential to run now, if it is sealed to the importer (a
+/// credential the importer cannot open is not its business: nothing is queued). A queued
+/// refresh is brought forward instead of doubled. The trader calls this after an order.
+pub async fn enqueue_refresh_now(store: &Store, owner: &str, credential_id: &str) -> Result<Option<i64>, StoreError> {
+    let roles = store.envelope_roles(owner, credential_id).await?;
+    if !roles.iter().any(|r| r.role == "importer") {
+        return Ok(None);
+    }
+    store.enqueue_now(owner, credential_id, REFRESH, DEFAULT_MAX_ATTEMPTS).await
+}
+
+/// Where in each period `(owner, credential)`'s refresh runs: a stable offset in
+/// `[0, every)`, so thousands of credentials spread over the period instead of all asking
+/// their exchanges at once, and every importer process picks the same slot (FNV-1a, not
+/// std's randomly seeded hasher).
+pub fn refresh_offset(owner: &str, credential_id: &str, every: Duration) -> Duration {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in owner.bytes().chain([0u8]).chain(credential_id.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let period = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(h % period)
+}
+
+/// How long from `now` until the credential's next slot (`offset` past a multiple of `every`).
+fn until_next_slot(now: Duration, offset: Duration, every: Duration) -> Duration {
+    let (now, offset, period) = (now.as_millis(), offset.as_millis(), every.as_millis().max(1));
+    let phase = (now + period - offset % period) % period;
+    let wait = if phase == 0 { 0 } else { period - phase };
+    Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
+}
+
+/// Queues the next scheduled refresh of every active credential sealed to the importer
+/// that has no job queued or running and none in this slot yet, each at its own slot in
+/// the coming period. Returns how many were queued. Safe to run in several processes at
+/// once: the store queues a slot once.
+pub async fn schedule_refreshes(store: &Store, every: Duration, max_attempts: u32) -> Result<usize, StoreError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    // Half a period: enough to recognise this slot's job whichever process queued it
+    // (clocks differ a little), short enough never to mistake the previous slot's.
+    let slot = every / 2;
+    let mut queued = 0;
+    for t in store.refresh_targets().await? {
+        let delay = until_next_slot(now, refresh_offset(&t.owner, &t.credential_id, every), every);
+        match store.enqueue_unless_pending(&t.owner, &t.credential_id, REFRESH, max_attempts, delay, slot).await {
+            Ok(Some(_)) => queued += 1,
+            Ok(None) => {}
+            // Deleted between the listing and the insert.
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(queued)
+}
 
 /// Queues a full import of `owner`'s credential `credential_id` (the api calls this when
 /// a credential sealed to the importer is created). Returns the job id.
@@ -304,7 +371,8 @@ impl Importer {
         let Some(job) = self.store.claim(&self.worker_id, self.lease).await? else { return Ok(false) };
         tracing::info!(job = job.id, credential = %job.credential_id, attempt = job.attempts, "import claimed");
         let outcome = match job.kind.as_str() {
-            FULL => self.full(&job).await,
+            FULL => self.import(&job, false).await,
+            REFRESH => self.import(&job, true).await,
             _ => Err(ImportError::UnknownKind),
         };
         let recorded = match outcome {
@@ -380,8 +448,35 @@ impl Importer {
         Ok(resp)
     }
 
-    /// Balances, then every page of trades; returns the trades stored.
-    async fn full(&self, job: &ClaimedJob) -> Result<usize, ImportError> {
+    /// Runs the scheduler until `shutdown`: every `every`, queues the refreshes due
+    /// ([`schedule_refreshes`]). Each importer process may run one; the store queues a slot once.
+    pub async fn run_scheduler(
+        store: Store,
+        every: Duration,
+        max_attempts: u32,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let every = every.max(Duration::from_secs(1));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match schedule_refreshes(&store, every, max_attempts).await {
+                Ok(n) => tracing::info!(queued = n, "refreshes scheduled"),
+                Err(e) => tracing::error!(error = %e, "scheduler: store failure"),
+            }
+            // Ticks twice a period: a slot is never missed by more than half a period.
+            tokio::select! {
+                () = tokio::time::sleep(every / 2) => {}
+                r = shutdown.changed() => if r.is_err() { break },
+            }
+        }
+        tracing::info!("refresh scheduler stopped");
+    }
+
+    /// Balances, then every page of trades (`incremental`: only those newer than the
+    /// stored ones); returns the trades stored.
+    async fn import(&self, job: &ClaimedJob, incremental: bool) -> Result<usize, ImportError> {
         let (owner, cid) = (job.owner.as_str(), job.credential_id.as_str());
         // A row whose ids break the vocabulary's rules (a database writer's) is never sent.
         let who = Who {
@@ -417,12 +512,27 @@ impl Importer {
 
         // Trades, from the checkpointed cursor.
         let symbols = if venue == Venue::Binance { venues::binance_symbols(&assets) } else { Vec::new() };
+        // The marks are read once per attempt: trades this job stored move them, but its
+        // cursor already pages past them. No stored trade: the whole history.
+        let marks = if incremental { since_marks(venue, &self.store.trade_marks(owner, cid).await?)? } else { None };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let since =
+            marks.as_ref().map(|(newest_ms, last_ids)| venues::Since { newest_ms: *newest_ms, last_ids, now_ms });
         let mut cursor = job.cursor.clone();
         let mut stored = 0usize;
         for _ in 0..MAX_PAGES {
-            let Some(request) = venues::trades_request(venue, &symbols, cursor.as_deref())? else { break };
+            let request = match &since {
+                Some(since) => venues::trades_since_request(venue, &symbols, since, cursor.as_deref())?,
+                None => venues::trades_request(venue, &symbols, cursor.as_deref())?,
+            };
+            let Some(request) = request else { break };
             let resp = self.call(&who, request).await?;
-            let page = venues::parse_trades(venue, &symbols, cursor.as_deref(), resp.view())?;
+            let page = match &since {
+                Some(since) => venues::parse_trades_since(venue, &symbols, since, cursor.as_deref(), resp.view())?,
+                None => venues::parse_trades(venue, &symbols, cursor.as_deref(), resp.view())?,
+            };
             if !page.trades.is_empty() {
                 let rows: Vec<Trade> = page.trades.into_iter().map(stored_trade).collect();
                 self.store.upsert_trades(owner, cid, &rows).await?;
@@ -442,6 +552,35 @@ impl Importer {
             _ => Ok(stored),
         }
     }
+}
+
+/// The newest stored trade time and, for Binance, the largest stored id per symbol (rows
+/// are keyed `SYMBOL-id`); `None` when nothing is stored yet.
+fn since_marks(
+    venue: Venue,
+    marks: &[sealgate_store::TradeMark],
+) -> Result<Option<(i64, BTreeMap<String, u64>)>, ImportError> {
+    let Some(newest) = marks.iter().map(|m| m.time_ms).max() else { return Ok(None) };
+    let mut last_ids: BTreeMap<String, u64> = BTreeMap::new();
+    if venue == Venue::Binance {
+        let bad = || {
+            ImportError::Store(StoreError::Internal {
+                op: "refresh",
+                cause: "a stored Binance trade id is not SYMBOL-id",
+            })
+        };
+        for m in marks {
+            let raw = m
+                .exchange_trade_id
+                .strip_prefix(m.symbol.as_str())
+                .and_then(|r| r.strip_prefix('-'))
+                .ok_or_else(bad)?;
+            let id: u64 = raw.parse().map_err(|_| bad())?;
+            let e = last_ids.entry(m.symbol.clone()).or_insert(id);
+            *e = (*e).max(id);
+        }
+    }
+    Ok(Some((newest, last_ids)))
 }
 
 /// `base × 2^(attempt-1)`, at most `max`.
@@ -509,6 +648,41 @@ mod tests {
         assert_eq!(m.get("BTC"), Some(&("0.3".to_owned(), "0.00000001".to_owned())));
         assert_eq!(m.get("USD"), Some(&("10.50".to_owned(), "0.00".to_owned())), "kept as printed");
         assert!(!m.contains_key("ETH"));
+    }
+
+    #[test]
+    fn refresh_slots_are_stable_spread_and_in_the_period() {
+        let every = Duration::from_secs(900);
+        let offsets: Vec<Duration> = (0..1000).map(|i| refresh_offset(&format!("user-{i}"), "cid-1", every)).collect();
+        assert!(offsets.iter().all(|o| *o < every));
+        assert_eq!(refresh_offset("user-1", "cid-1", every), offsets[1], "stable");
+        // Spread: every tenth of the period holds some of 1000 credentials, none most of them.
+        let mut buckets = [0usize; 10];
+        for o in &offsets {
+            buckets[usize::try_from(o.as_millis() * 10 / every.as_millis()).expect("bucket")] += 1;
+        }
+        assert!(buckets.iter().all(|b| (50..=150).contains(b)), "{buckets:?}");
+        let ms = Duration::from_millis;
+        assert_eq!(until_next_slot(ms(10_000), ms(300), ms(1000)), ms(300));
+        assert_eq!(until_next_slot(ms(10_300), ms(300), ms(1000)), ms(0));
+        assert_eq!(until_next_slot(ms(10_301), ms(300), ms(1000)), ms(999));
+    }
+
+    #[test]
+    fn binance_marks_give_the_largest_id_per_symbol() {
+        let m = |symbol: &str, id: &str, time_ms| sealgate_store::TradeMark {
+            symbol: symbol.into(),
+            exchange_trade_id: id.into(),
+            time_ms,
+        };
+        let marks = [m("BTCUSDT", "BTCUSDT-9", 5), m("BTCUSDT", "BTCUSDT-10", 5), m("ETHBTC", "ETHBTC-2", 7)];
+        let (newest, ids) = since_marks(Venue::Binance, &marks).expect("ok").expect("some");
+        assert_eq!(newest, 7);
+        assert_eq!(ids.get("BTCUSDT"), Some(&10));
+        assert_eq!(ids.get("ETHBTC"), Some(&2));
+        assert!(since_marks(Venue::Binance, &[m("BTCUSDT", "ETHBTC-2", 1)]).is_err());
+        assert!(since_marks(Venue::Binance, &[m("BTCUSDT", "BTCUSDT-x", 1)]).is_err());
+        assert!(since_marks(Venue::Kraken, &[]).expect("ok").is_none());
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub struct ServeOptions {
     /// How long an import job stays claimed without a checkpoint (each page
     /// extends it): a job whose worker died is taken over after this.
     pub import_lease: Duration,
+    /// How often each credential sealed to the importer is refreshed (balances and the
+    /// trades newer than the stored ones), spread over the period; `None`: never on a schedule.
+    pub import_every: Option<Duration>,
     /// OIDC bearer authentication (issuer, audience); `None`: the local login.
     pub oidc: Option<(String, String)>,
     /// The URL users reach the api at (behind a TLS-terminating proxy, say). When it is
@@ -194,6 +197,7 @@ impl Default for ServeOptions {
             new_destination_wait: SignerConfig::default().new_destination_wait,
             importer_workers: 1,
             import_lease: Duration::from_secs(60),
+            import_every: Some(crate::importer::DEFAULT_REFRESH_EVERY),
             oidc: None,
             public_url: None,
             recipients_file: None,
@@ -1011,6 +1015,15 @@ pub async fn run(
                     .with_lease(opts.import_lease)
                     .with_metrics(metrics.clone());
             tokio::spawn(worker.run(stop_rx.clone()));
+        }
+        if let Some(every) = opts.import_every {
+            let (store, stop) = (store.clone(), stop_rx.clone());
+            tokio::spawn(crate::importer::Importer::run_scheduler(
+                store,
+                every,
+                crate::importer::DEFAULT_MAX_ATTEMPTS,
+                stop,
+            ));
         }
         println!("sealgate: importer running ({} worker(s))", opts.importer_workers.max(1));
     }

@@ -176,6 +176,16 @@ fn refused_status(e: &VenueError) -> &'static str {
 }
 
 impl Trader {
+    /// Queues a refresh of the credential's portfolio so the order's trades appear: the
+    /// order stands whether or not this works, so a failure is logged, not returned.
+    async fn refresh_after_order(&self, owner: &str, credential_id: &str) {
+        match crate::importer::enqueue_refresh_now(&self.store, owner, credential_id).await {
+            Ok(Some(job)) => tracing::info!(job, credential = %credential_id, "refresh queued after an order"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(credential = %credential_id, error = %e, "refresh after an order not queued"),
+        }
+    }
+
     /// A trader that reaches exchanges through `client` (role `trader`).
     pub fn new(store: Store, client: Arc<dyn SignerClient>) -> Self {
         Self { store, client, audit: None }
@@ -308,6 +318,7 @@ impl Trader {
             Ok(placed) => {
                 self.set_status(owner, &id, Some(&placed.exchange_order_id), placed.status, None).await?;
                 tracing::info!(order = %id, status = placed.status, "order placed");
+                self.refresh_after_order(owner, order.credential_id.as_str()).await;
                 self.reload(owner, &id).await
             }
             Err(e) => {

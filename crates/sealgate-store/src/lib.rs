@@ -71,8 +71,8 @@ pub use outbox::{
 };
 pub use passkeys::{NewPasskey, PasskeyPrecondition, StoredPasskey};
 pub use portfolio::{Balance, NewBalance, NewOrder, Order, OwnerTrade, PortfolioSnapshot, Side, Trade};
-pub use schedule::{RefreshTarget, TradeMark};
 pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
+pub use schedule::{RefreshTarget, TradeMark};
 pub use sessions::{NewSession, StoredSession};
 pub use settings::{AUDIT_ROOT_JWK, KILL_SWITCH, StoredCheckpoint};
 pub use store::{Backend, Store, StoreOptions};

@@ -1691,7 +1691,8 @@ async fn scheduled_refreshes_are_queued_once_per_slot_even_by_concurrent_process
         user_with_credential(&store, "gus", "cid-gone", "jwe").await;
         store.set_credential_status("gus", "cid-gone", CredentialStatus::Frozen).await.expect("freeze");
         // A credential with no importer envelope is no refresh target.
-        let new = NewCredential { id: "cid-t", owner: "gus", exchange: "kraken", label: "t", hint: "x", scope: "trade" };
+        let new =
+            NewCredential { id: "cid-t", owner: "gus", exchange: "kraken", label: "t", hint: "x", scope: "trade" };
         store.create_credential(&new, &[NewEnvelope { role: "trader", kid: "t", jwe: "j" }]).await.expect("trader");
         let targets = store.refresh_targets().await.expect("targets");
         assert_eq!(

@@ -455,10 +455,7 @@ fn incremental_requests_ask_only_for_newer_trades() {
     assert_eq!(q(Venue::Binance, Some("ETHUSDT:0")), "symbol=ETHUSDT&fromId=0&limit=1000");
     assert_eq!(q(Venue::Kraken, Some("50")), "trades=false&ofs=50&start=1709210095");
     assert_eq!(q(Venue::Okx, Some("77")), "instType=SPOT&limit=100&begin=1709210096789&after=77");
-    assert_eq!(
-        q(Venue::Coinbase, None),
-        "limit=100&start_sequence_timestamp=2024-02-29T12%3A34%3A56.789Z"
-    );
+    assert_eq!(q(Venue::Coinbase, None), "limit=100&start_sequence_timestamp=2024-02-29T12%3A34%3A56.789Z");
     assert_eq!(q(Venue::Bybit, None), "category=spot&limit=100&startTime=1709210096789");
     assert_eq!(q(Venue::Bitget, Some("9")), "idLessThan=9&limit=100&startTime=1709210096789");
     // Bybit: a start whose 7-day window ends before now is not sent (the last 7 days are asked).
@@ -474,7 +471,9 @@ fn incremental_requests_ask_only_for_newer_trades() {
         &["BTCUSDT".to_owned()],
         &since,
         None,
-        ok(r#"[{"symbol":"BTCUSDT","id":40,"price":"1","qty":"1","commission":"0","commissionAsset":"BNB","time":1,"isBuyer":true}]"#),
+        ok(
+            r#"[{"symbol":"BTCUSDT","id":40,"price":"1","qty":"1","commission":"0","commissionAsset":"BNB","time":1,"isBuyer":true}]"#,
+        ),
     );
     assert!(page.is_err());
 }

@@ -87,6 +87,11 @@ pub struct ServeArgs {
     /// importer died is taken over by another after this. Each page extends it.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     import_lease_secs: u64,
+    /// Minutes between scheduled refreshes of each credential sealed to the importer
+    /// (balances and new trades; each credential at its own offset in the period).
+    /// 0: no scheduled refresh (imports on credential creation and after orders only).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=10_080))]
+    import_every: u64,
     /// OIDC issuer: users authenticate with bearer JWTs from it (instead of the local login link).
     #[arg(long, requires = "oidc_audience")]
     oidc_issuer: Option<String>,
@@ -183,6 +188,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         service_keys: a.service_keys,
         importer_workers: a.importer_workers,
         import_lease: std::time::Duration::from_secs(a.import_lease_secs),
+        import_every: (a.import_every > 0).then(|| std::time::Duration::from_secs(a.import_every * 60)),
         oidc: a.oidc_issuer.zip(a.oidc_audience),
         recipients_file: a.recipients_file,
         public_url: a.public_url,
