@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Exchanges, TestClient, VENUES, market_of, on_both, start_exchanges, store_with_credentials};
-use sealgate_server::importer::{Importer, enqueue_full_import, portfolio};
+use sealgate_server::importer::{Importer, enqueue_full_import, portfolio, refresh_offset, schedule_refreshes};
 use sealgate_server::trader::{OrderRequest, TradeError, Trader};
 use sealgate_server::venues::Amount;
 use sealgate_store::{JobState, Side, Store, Trade};
@@ -155,13 +155,18 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
             trader.place("alice", &limit).await.unwrap_or_else(|e| panic!("{exchange} limit: {e}"));
         }
 
+        // Each placed order queued a refresh of its credential, runnable now: one per
+        // credential however many orders (a queued refresh is brought forward, not doubled).
+        let jobs = store.owner_jobs("alice", 100).await.expect("jobs");
+        assert_eq!(jobs.len(), VENUES.len(), "one refresh per credential");
+        assert!(jobs.iter().all(|j| j.kind == "refresh" && j.state == JobState::Queued));
         let client = TestClient::new(&ex, "importer");
         let importer = Importer::new(store.clone(), client.clone(), "worker-1".into());
         for (cid, _, _) in VENUES {
             enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
-        assert_eq!(drain(&importer).await, VENUES.len());
-        assert_eq!(store.job_counts().await.expect("counts"), (0, 0, VENUES.len() as i64, 0));
+        assert_eq!(drain(&importer).await, 2 * VENUES.len());
+        assert_eq!(store.job_counts().await.expect("counts"), (0, 0, 2 * VENUES.len() as i64, 0));
         assert_imported(&store, &ex).await;
         // Reads only: nothing the importer sent is an order, a cancel or Binance openOrders.
         for (_, r) in client.requests() {
@@ -396,6 +401,111 @@ async fn one_owners_import_and_orders_never_touch_another_owners_credential_of_t
         assert_eq!(trader.cancel("alice", &placed.id).await, Err(TradeError::NotFound));
         // Mallory has no cid-binance: naming the id gets her nothing, though two others have one.
         assert_eq!(trader.place("mallory", &order).await, Err(TradeError::NotFound));
+    })
+    .await;
+}
+
+/// Trade-history requests `client` sent for `cid` (Binance: one per symbol page).
+fn history_requests(client: &TestClient, cid: &str) -> usize {
+    let history = ["myTrades", "TradesHistory", "fills-history", "historical/fills", "execution/list", "trade/fills"];
+    client.requests().iter().filter(|((_, c), r)| c == cid && history.iter().any(|h| r.path.contains(h))).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_imports_only_the_new_trades_of_every_venue() {
+    on_both("a_refresh_imports_only_the_new_trades_of_every_venue", |url| async move {
+        let ex = start_exchanges().await;
+        seed(&ex);
+        let store = store_with_credentials(&url).await;
+        let trader = Trader::new(store.clone(), TestClient::new(&ex, "trader"));
+        let sell = |n: usize| {
+            let trader = &trader;
+            async move {
+                for (cid, _, exchange) in VENUES {
+                    let order = OrderRequest {
+                        credential_id: cid.parse().expect("id"),
+                        symbol: market_of(exchange).0.into(),
+                        side: "sell".into(),
+                        order_type: "market".into(),
+                        qty: "0.01".into(),
+                        price: None,
+                    };
+                    for _ in 0..n {
+                        trader.place("alice", &order).await.unwrap_or_else(|e| panic!("{exchange}: {e}"));
+                    }
+                }
+            }
+        };
+        // A trade of today on top of the day-old history (the seeded trades are a second
+        // apart: all of them would be within the refresh's few minutes of overlap).
+        sell(1).await;
+        let full_client = TestClient::new(&ex, "importer");
+        let importer = Importer::new(store.clone(), full_client.clone(), "worker-1".into());
+        for (cid, _, _) in VENUES {
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
+        }
+        // The orders' refreshes (nothing stored yet: the whole history) and the full imports.
+        assert_eq!(drain(&importer).await, 2 * VENUES.len());
+
+        // New trades (the trader queues a refresh after each order, one per credential).
+        sell(3).await;
+        let jobs = store.owner_jobs("alice", 100).await.expect("jobs");
+        let queued: Vec<_> = jobs.iter().filter(|j| j.state == JobState::Queued).collect();
+        assert_eq!(queued.len(), VENUES.len());
+        assert!(queued.iter().all(|j| j.kind == "refresh"));
+
+        let client = TestClient::new(&ex, "importer");
+        let refresher = Importer::new(store.clone(), client.clone(), "worker-2".into());
+        assert_eq!(drain(&refresher).await, VENUES.len());
+        for (cid, key, exchange) in VENUES {
+            assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "{exchange} trades");
+            // The full import paged through the history; the refresh asks one page per
+            // symbol (Binance) or one page in all.
+            let (full, refresh) = (history_requests(&full_client, cid), history_requests(&client, cid));
+            // Binance: every pair of the account's BTC, USDT and BNB.
+            let assets = ["BTC", "USDT", "BNB"].map(String::from);
+            let symbols =
+                if exchange == "binance" { sealgate_server::venues::binance_symbols(&assets).len() } else { 1 };
+            assert!(refresh <= symbols && refresh < full, "{exchange}: refresh {refresh}, full {full}");
+        }
+        // Binance: each symbol asked from its largest stored id + 1.
+        for ((_, c), r) in client.requests() {
+            if c == "cid-binance" && r.path.contains("myTrades") && r.query.contains("BTCUSDT") {
+                assert!(!r.query.contains("fromId=0"), "{}", r.query);
+            }
+        }
+        assert_imported(&store, &ex).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scheduler_queues_one_refresh_per_credential_per_period_spread_over_it() {
+    on_both("the_scheduler_queues_one_refresh_per_credential_per_period_spread_over_it", |url| async move {
+        let store = store_with_credentials(&url).await;
+        let every = Duration::from_secs(900);
+        let other = Store::connect(&url).await.expect("a second process");
+        let (a, b) = tokio::join!(schedule_refreshes(&store, every, 3), schedule_refreshes(&other, every, 3));
+        // Alice's six credentials and bob's one, once whoever ran the scheduler.
+        assert_eq!(a.expect("a") + b.expect("b"), VENUES.len() + 1);
+        assert_eq!(schedule_refreshes(&store, every, 3).await.expect("again"), 0);
+        let mut run_after = Vec::new();
+        for owner in ["alice", "bob"] {
+            for j in store.owner_jobs(owner, 100).await.expect("jobs") {
+                assert_eq!((j.kind.as_str(), j.state), ("refresh", JobState::Queued));
+                run_after.push(j.run_after_ms);
+            }
+        }
+        assert_eq!(run_after.len(), VENUES.len() + 1);
+        // Within the coming period, at each credential's own offset.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_millis();
+        let now = i64::try_from(now).expect("ms");
+        assert!(run_after.iter().all(|t| *t >= now - 5_000 && *t <= now + 900_000 + 5_000));
+        let distinct: std::collections::BTreeSet<_> = run_after.iter().collect();
+        assert_eq!(distinct.len(), run_after.len(), "spread, not all at once");
+        let offsets: std::collections::BTreeSet<_> =
+            VENUES.iter().map(|(cid, _, _)| refresh_offset("alice", cid, every)).collect();
+        assert_eq!(offsets.len(), VENUES.len());
     })
     .await;
 }
