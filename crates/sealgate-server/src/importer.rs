@@ -554,12 +554,12 @@ impl Importer {
     }
 }
 
+/// The newest stored trade time, and the largest stored Binance id per symbol.
+type Marks = (i64, BTreeMap<String, u64>);
+
 /// The newest stored trade time and, for Binance, the largest stored id per symbol (rows
 /// are keyed `SYMBOL-id`); `None` when nothing is stored yet.
-fn since_marks(
-    venue: Venue,
-    marks: &[sealgate_store::TradeMark],
-) -> Result<Option<(i64, BTreeMap<String, u64>)>, ImportError> {
+fn since_marks(venue: Venue, marks: &[sealgate_store::TradeMark]) -> Result<Option<Marks>, ImportError> {
     let Some(newest) = marks.iter().map(|m| m.time_ms).max() else { return Ok(None) };
     let mut last_ids: BTreeMap<String, u64> = BTreeMap::new();
     if venue == Venue::Binance {

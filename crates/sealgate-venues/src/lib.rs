@@ -408,7 +408,7 @@ pub struct Since<'a> {
 
 impl Since<'_> {
     /// The time to ask from: the newest stored trade less [`SINCE_OVERLAP_MS`], not negative.
-    fn from_ms(&self) -> i64 {
+    fn ask_from_ms(&self) -> i64 {
         self.newest_ms.saturating_sub(SINCE_OVERLAP_MS).max(0)
     }
 }
@@ -429,11 +429,11 @@ pub fn trades_since_request(
     }
     match venue {
         Venue::Binance => binance::trades_since_request(symbols, since.last_ids, cursor),
-        Venue::Kraken => kraken::trades_since_request(since.from_ms(), cursor),
-        Venue::Okx => okx::trades_since_request(since.from_ms(), cursor),
-        Venue::Coinbase => coinbase::trades_since_request(since.from_ms(), cursor),
-        Venue::Bybit => bybit::trades_since_request(since.from_ms(), since.now_ms, cursor),
-        Venue::Bitget => bitget::trades_since_request(since.from_ms(), cursor),
+        Venue::Kraken => kraken::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Okx => okx::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Coinbase => coinbase::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), since.now_ms, cursor),
+        Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
     }
 }
 
