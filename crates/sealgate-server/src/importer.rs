@@ -228,6 +228,10 @@ pub enum ImportError {
     /// The exchange's pagination did not end or did not advance.
     #[error("trade history pagination {0}")]
     Pagination(&'static str),
+    /// The exchange's request budget ([`venues::limits`]) has no room for the next call
+    /// within the wait one call may take: the job tries again later, from its checkpoint.
+    #[error("the exchange's request budget is spent for now")]
+    Budget,
 }
 
 impl ImportError {
@@ -263,6 +267,7 @@ impl ImportError {
             Self::Credential(what) => format!("the credential {what}"),
             Self::UnknownKind => "this job kind is unknown to the importer".into(),
             Self::Pagination(what) => format!("the exchange's trade history pagination {what}"),
+            Self::Budget => "waiting for the exchange's request limit (importers share it); it continues".into(),
         }
     }
 
@@ -273,6 +278,7 @@ impl ImportError {
             Self::Store(_) => true,
             Self::Signer(e) => e.is_transient(),
             Self::Venue(e) => e.is_transient(),
+            Self::Budget => true,
             Self::Credential(_) | Self::UnknownKind | Self::Pagination(_) => false,
         }
     }
@@ -282,6 +288,7 @@ impl ImportError {
 struct Who {
     owner: OwnerId,
     credential_id: CredentialId,
+    venue: Venue,
 }
 
 /// Most pages of one list followed in one job (a runaway exchange cursor ends here).
@@ -300,6 +307,8 @@ pub struct Importer {
     backoff_max: Duration,
     max_attempts: u32,
     idle_sleep: Duration,
+    /// Multiplies every exchange's request budget (burst and refill); 1 = as documented.
+    budget_scale: u64,
 }
 
 impl Importer {
@@ -316,7 +325,16 @@ impl Importer {
             backoff_max: Duration::from_secs(600),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             idle_sleep: Duration::from_secs(1),
+            budget_scale: 1,
         }
+    }
+
+    /// Multiplies every exchange's request budget by `scale` (at least 1): for an account
+    /// whose exchange tier allows more (Kraken's Pro tier decays three times faster than the
+    /// Starter tier the default assumes), or a test about something else than the budgets.
+    pub fn with_budget_scale(mut self, scale: u64) -> Self {
+        self.budget_scale = scale.max(1);
+        self
     }
 
     /// Counts done and failed jobs in `metrics` (`sealgate_import_jobs_*_total`).
@@ -442,10 +460,48 @@ impl Importer {
     /// Forwards `request` for the job's credential: the call names the owner too, so the
     /// signer opens exactly the credential the job was queued for.
     async fn call(&self, who: &Who, request: sealgate_exchanges::Request) -> Result<ExchangeResponse, ImportError> {
+        self.spend(who, &request).await?;
         let call = ForwardCall { owner: who.owner.clone(), credential_id: who.credential_id.clone(), request };
         let resp = self.client.forward(&call).await?;
         tracing::debug!(credential = %who.credential_id, path = %call.request.path, status = resp.status, "exchange answered");
         Ok(resp)
+    }
+
+    /// Waits until the exchange's request budget ([`venues::limits`]) has room for
+    /// `request`, and spends it. The buckets are in the store, so every importer process on
+    /// the database spends from the same ones. A wait longer than half the lease ends the
+    /// attempt instead ([`ImportError::Budget`]): the job is retried from its checkpoint.
+    async fn spend(&self, who: &Who, request: &sealgate_exchanges::Request) -> Result<(), ImportError> {
+        use venues::limits::{Scope, budget, cost_milli, refilled, wait_ms};
+        let mut b = budget(who.venue);
+        b.burst_milli = b.burst_milli.saturating_mul(self.budget_scale);
+        b.refill_milli_per_s = b.refill_milli_per_s.saturating_mul(self.budget_scale);
+        let need = cost_milli(who.venue, request);
+        let bucket = match b.scope {
+            Scope::Address => who.venue.id().to_owned(),
+            Scope::Key => format!("{}:{}:{}", who.venue.id(), who.owner, who.credential_id),
+        };
+        let give_up = tokio::time::Instant::now() + self.lease / 2;
+        loop {
+            let now = i64::try_from(crate::now_ms()).unwrap_or(i64::MAX);
+            let taken = self
+                .store
+                .take_tokens(
+                    &bucket,
+                    need,
+                    b.burst_milli,
+                    now,
+                    |have, ms| refilled(&b, have, ms),
+                    |have| wait_ms(&b, have, need),
+                )
+                .await?;
+            let Some(wait) = taken else { return Ok(()) };
+            if tokio::time::Instant::now() + wait > give_up {
+                return Err(ImportError::Budget);
+            }
+            self.count(|m| &m.import_rate_waits_total);
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Runs the scheduler until `shutdown`: every `every`, queues the refreshes due
@@ -479,10 +535,8 @@ impl Importer {
     async fn import(&self, job: &ClaimedJob, incremental: bool) -> Result<usize, ImportError> {
         let (owner, cid) = (job.owner.as_str(), job.credential_id.as_str());
         // A row whose ids break the vocabulary's rules (a database writer's) is never sent.
-        let who = Who {
-            owner: OwnerId::parse(owner).map_err(|_| ImportError::Credential("has an unreadable owner id"))?,
-            credential_id: CredentialId::parse(cid).map_err(|_| ImportError::Credential("has an unreadable id"))?,
-        };
+        let owner_id = OwnerId::parse(owner).map_err(|_| ImportError::Credential("has an unreadable owner id"))?;
+        let credential_id = CredentialId::parse(cid).map_err(|_| ImportError::Credential("has an unreadable id"))?;
         let cred = self.store.job_credential(owner, cid).await?.ok_or(ImportError::Credential("not found"))?;
         match cred.status {
             CredentialStatus::Active => {}
@@ -490,6 +544,7 @@ impl Importer {
             _ => return Err(ImportError::Credential("is deleted")),
         }
         let venue = Venue::from_exchange(&cred.exchange)?;
+        let who = Who { owner: owner_id, credential_id, venue };
 
         // Balances: every page, merged per normalized asset (Kraken may list XBT and XXBT).
         let mut raw: Vec<VenueBalance> = Vec::new();

@@ -41,6 +41,7 @@ counters! {
     api_requests_total: "Requests to the api role.",
     import_jobs_done_total: "Import jobs completed.",
     import_jobs_failed_total: "Import job attempts failed.",
+    import_rate_waits_total: "Exchange calls the importer held back to stay within the exchange's request budget.",
     notifications_sent_total: "Notifications delivered (e-mail and webhook).",
     notifications_failed_total: "Notification delivery attempts failed (each is retried until its last attempt).",
 }

@@ -72,6 +72,11 @@ async fn stored_trades(store: &Store, cid: &str) -> BTreeMap<String, (String, Si
     map
 }
 
+/// These tests are about importing, not about the exchanges' request budgets (which
+/// `importers_on_one_database_stay_within_the_limits_the_sandbox_enforces` proves): a scale
+/// that makes every budget roomy, through the same code path.
+const UNBUDGETED: u64 = 1_000;
+
 async fn drain(importer: &Importer) -> usize {
     let mut jobs = 0;
     while importer.run_once().await.expect("run_once") {
@@ -161,7 +166,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
         assert_eq!(jobs.len(), VENUES.len(), "one refresh per credential");
         assert!(jobs.iter().all(|j| j.kind == "refresh" && j.state == JobState::Queued));
         let client = TestClient::new(&ex, "importer");
-        let importer = Importer::new(store.clone(), client.clone(), "worker-1".into());
+        let importer = Importer::new(store.clone(), client.clone(), "worker-1".into()).with_budget_scale(UNBUDGETED);
         for (cid, _, _) in VENUES {
             enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
@@ -191,6 +196,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
         let store = store_with_credentials(&url).await;
         let client = TestClient::new(&ex, "importer");
         let importer = Importer::new(store.clone(), client.clone(), "worker-1".into())
+            .with_budget_scale(UNBUDGETED)
             .with_backoff(Duration::ZERO, Duration::ZERO)
             .with_idle_sleep(Duration::from_millis(10));
         for (cid, _, exchange) in VENUES {
@@ -253,6 +259,7 @@ async fn permanent_failures_are_not_retried_and_shutdown_stops_the_worker() {
         store.create_credential(&new, &[]).await.expect("credential");
         let job = enqueue_full_import(&store, "alice", "cid-bitmex").await.expect("enqueue");
         let importer = Importer::new(store.clone(), TestClient::new(&ex, "importer"), "w".into())
+            .with_budget_scale(UNBUDGETED)
             .with_idle_sleep(Duration::from_millis(20));
         assert!(importer.run_once().await.expect("run"));
         let j = store.job(job).await.expect("job").expect("stored");
@@ -356,7 +363,7 @@ async fn one_owners_import_and_orders_never_touch_another_owners_credential_of_t
         assert!(ex.sandbox.seed_trades(common::BOB_BINANCE_KEY, "BTCUSDT", 3));
         let store = store_with_credentials(&url).await;
         let client = TestClient::new(&ex, "importer");
-        let importer = Importer::new(store.clone(), client.clone(), "w".into());
+        let importer = Importer::new(store.clone(), client.clone(), "w".into()).with_budget_scale(UNBUDGETED);
 
         // Bob's import first: his key, his rows.
         enqueue_full_import(&store, "bob", cid).await.expect("enqueue");
@@ -440,7 +447,8 @@ async fn a_refresh_imports_only_the_new_trades_of_every_venue() {
         // apart: all of them would be within the refresh's few minutes of overlap).
         sell(1).await;
         let full_client = TestClient::new(&ex, "importer");
-        let importer = Importer::new(store.clone(), full_client.clone(), "worker-1".into());
+        let importer =
+            Importer::new(store.clone(), full_client.clone(), "worker-1".into()).with_budget_scale(UNBUDGETED);
         for (cid, _, _) in VENUES {
             enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
         }
@@ -455,7 +463,7 @@ async fn a_refresh_imports_only_the_new_trades_of_every_venue() {
         assert!(queued.iter().all(|j| j.kind == "refresh"));
 
         let client = TestClient::new(&ex, "importer");
-        let refresher = Importer::new(store.clone(), client.clone(), "worker-2".into());
+        let refresher = Importer::new(store.clone(), client.clone(), "worker-2".into()).with_budget_scale(UNBUDGETED);
         assert_eq!(drain(&refresher).await, VENUES.len());
         for (cid, key, exchange) in VENUES {
             assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "{exchange} trades");
@@ -506,6 +514,41 @@ async fn the_scheduler_queues_one_refresh_per_credential_per_period_spread_over_
         let offsets: std::collections::BTreeSet<_> =
             VENUES.iter().map(|(cid, _, _)| refresh_offset("alice", cid, every)).collect();
         assert_eq!(offsets.len(), VENUES.len());
+    })
+    .await;
+}
+
+/// The exchanges' documented limits, enforced by the sandbox (Kraken's API counter: history
+/// costs 2, refused above 15, decaying 0.33/s), and two importer processes on one database
+/// with the documented budgets: the Kraken history needs more than the burst, so the
+/// importers wait for the counter to decay instead of being refused, and the import still
+/// equals the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn importers_on_one_database_stay_within_the_limits_the_sandbox_enforces() {
+    on_both("budgets", |url| async move {
+        let ex = start_exchanges().await;
+        seed(&ex);
+        // 170 more Kraken trades: 8 history pages of 50 and the balance, 17 counter points:
+        // past Kraken's 15 (an importer that does not wait is refused) and the importer's
+        // burst of 13, so four points come from waiting for the decay.
+        assert!(ex.sandbox.seed_trades("kr-key", market_of("kraken").0, 170));
+        ex.sandbox.enforce_rate_limits(true);
+        let store = store_with_credentials(&url).await;
+        for (cid, _, _) in VENUES {
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
+        }
+        let second = Store::connect(&url).await.expect("a second importer process's store");
+        let metrics = std::sync::Arc::new(sealgate_server::metrics::Metrics::default());
+        let a =
+            Importer::new(store.clone(), TestClient::new(&ex, "importer"), "a".into()).with_metrics(metrics.clone());
+        let b = Importer::new(second, TestClient::new(&ex, "importer"), "b".into()).with_metrics(metrics.clone());
+        tokio::join!(drain(&a), drain(&b));
+        assert_eq!(ex.sandbox.rate_limit_refusals(), 0, "no request over an exchange's limit");
+        assert!(
+            metrics.import_rate_waits_total.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "the Kraken history had to wait for the counter"
+        );
+        assert_imported(&store, &ex).await;
     })
     .await;
 }
