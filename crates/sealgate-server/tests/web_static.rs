@@ -88,6 +88,9 @@ fn the_scripts_import_and_evaluate_nothing() {
             assert!(!code.starts_with("import ") && !code.starts_with("import{"), "static import at {}", at());
             assert!(!code.contains("import(") && !code.contains("importScripts"), "dynamic import at {}", at());
             assert!(!(code.starts_with("export") && code.contains(" from ")), "re-export at {}", at());
+            // The SVG namespace is a name `createElementNS` takes, never fetched: the one URL
+            // a script may spell.
+            let code = code.replace("'http://www.w3.org/2000/svg'", "SVG_NAMESPACE");
             for bad in ["eval(", "new Function", "document.write", "http://", "https://", "//cdn", "WebSocket("] {
                 assert!(!code.contains(bad), "{bad:?} at {}", at());
             }
