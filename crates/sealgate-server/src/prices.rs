@@ -64,6 +64,10 @@ pub struct PriceFeed {
     sender: sealgate_send::Sender,
     exchanges: HashMap<String, String>,
     cache: Mutex<HashMap<(String, String), Cached>>,
+    /// Exchanges that could not be reached, and when: not asked again for [`FRESH_FOR`],
+    /// whatever the market, so an address the egress blocks costs one timeout a minute,
+    /// not one per market per page view.
+    down: Mutex<HashMap<String, Instant>>,
 }
 
 impl PriceFeed {
@@ -71,7 +75,7 @@ impl PriceFeed {
     pub fn new(exchanges: HashMap<String, String>) -> Result<Self, String> {
         let sender =
             sealgate_send::Sender::new(sealgate_send::SendConfig { timeout: TIMEOUT, max_response: 256 * 1024 })?;
-        Ok(Self { sender, exchanges, cache: Mutex::new(HashMap::new()) })
+        Ok(Self { sender, exchanges, cache: Mutex::new(HashMap::new()), down: Mutex::new(HashMap::new()) })
     }
 
     /// Quotes that value every asset of `holdings` (asset, the exchange it is held on) in
@@ -149,6 +153,9 @@ impl PriceFeed {
         {
             return answer.clone().price();
         }
+        if lock(&self.down).get(exchange).is_some_and(|at| at.elapsed() < FRESH_FOR) {
+            return None;
+        }
         let req = sealgate_exchanges::ticker_request(exchange, &symbol)?;
         let base_url = self.exchanges.get(exchange)?;
         let answer = match self.sender.send(exchange, base_url, &SignedRequest::from_request(&req)).await {
@@ -172,6 +179,7 @@ impl PriceFeed {
             }
             Err(e) => {
                 tracing::warn!(exchange, error = %e, "portfolio price: ticker unreachable");
+                lock(&self.down).insert(exchange.to_owned(), Instant::now());
                 Answer::Unreachable
             }
         };

@@ -180,6 +180,35 @@ async fn the_value_follows_the_tickers_and_never_shows_a_missing_price_as_zero()
             assert_eq!((blind.total.as_str(), blind.missing, blind.complete), ("500", 5, false));
             assert!(blind.assets.iter().filter(|a| a.asset != "USD").all(|a| a.value.is_none()));
             assert!(value(&store, None, "alice", "usd").await.is_err(), "a lower-case currency");
+
+            // Every price source answers nothing (each connection is dropped at once): the
+            // same values as no feed, and a second valuation asks none of the exchanges the
+            // first found down.
+            let dropper = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let at = dropper.local_addr().expect("addr");
+            let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = tries.clone();
+            std::thread::spawn(move || {
+                for conn in dropper.incoming() {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    drop(conn);
+                }
+            });
+            let down: HashMap<String, String> = ["binance", "kraken", "coinbase", "okx"]
+                .iter()
+                .map(|e| ((*e).to_owned(), format!("http://{at}")))
+                .collect();
+            let down = Arc::new(PriceFeed::new(down).expect("feed"));
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let v = value(&store, Some(&down), "alice", "USD").await.expect("unreachable").view;
+                seen.push(tries.load(std::sync::atomic::Ordering::SeqCst));
+                assert_eq!((v.total.as_str(), v.missing, v.complete), ("500", 5, false));
+            }
+            // The assets are priced at once, so several may meet an exchange before it is
+            // known to be down: at most one try per exchange and asset.
+            assert!(seen[0] >= 1 && seen[0] <= 4 * 4, "{seen:?}");
+            assert_eq!(seen[1], seen[0], "no exchange found down is asked again within the minute");
         }
     })
     .await;
