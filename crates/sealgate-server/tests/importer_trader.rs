@@ -1,5 +1,5 @@
 //! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
-//! Coinbase, Bybit, Bitget), through a stand-in signer client, on SQLite and PostgreSQL.
+//! Coinbase, Bybit, Bitget, KuCoin), through a stand-in signer client, on SQLite and PostgreSQL.
 
 mod common;
 
@@ -50,7 +50,7 @@ fn sandbox_trades(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String,
         .into_iter()
         .map(|t| {
             let id = match exchange {
-                "binance" | "okx" => format!("{}-{}", t.symbol, t.id),
+                "binance" | "okx" | "kucoin" => format!("{}-{}", t.symbol, t.id),
                 "kraken" => format!("T{:05}-SANDB-X{:05}", t.id, t.id),
                 _ => t.id.to_string(),
             };
@@ -229,6 +229,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "kraken" => format!("ofs={cursor}"),
                 "okx" => format!("after={cursor}"),
                 "bitget" => format!("idLessThan={cursor}"),
+                "kucoin" => format!("currentPage={cursor}&"),
                 _ => format!("cursor={cursor}"),
             };
             assert!(
@@ -414,7 +415,15 @@ async fn one_owners_import_and_orders_never_touch_another_owners_credential_of_t
 
 /// Trade-history requests `client` sent for `cid` (Binance: one per symbol page).
 fn history_requests(client: &TestClient, cid: &str) -> usize {
-    let history = ["myTrades", "TradesHistory", "fills-history", "historical/fills", "execution/list", "trade/fills"];
+    let history = [
+        "myTrades",
+        "TradesHistory",
+        "fills-history",
+        "historical/fills",
+        "execution/list",
+        "trade/fills",
+        "/api/v1/fills",
+    ];
     client.requests().iter().filter(|((_, c), r)| c == cid && history.iter().any(|h| r.path.contains(h))).count()
 }
 

@@ -27,6 +27,7 @@ mod bitget;
 mod bybit;
 mod coinbase;
 mod kraken;
+mod kucoin;
 pub mod limits;
 mod market;
 mod okx;
@@ -105,6 +106,7 @@ impl VenueError {
                     || okx::transient(message)
                     || bybit::transient(message)
                     || bitget::transient(message)
+                    || kucoin::transient(message)
             }
             _ => false,
         }
@@ -136,6 +138,8 @@ pub enum Venue {
     Bybit,
     /// Bitget v2 (spot).
     Bitget,
+    /// KuCoin (spot, classic REST).
+    Kucoin,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -148,14 +152,15 @@ macro_rules! on_venue {
             Venue::Coinbase => coinbase::$f($($arg),*),
             Venue::Bybit => bybit::$f($($arg),*),
             Venue::Bitget => bitget::$f($($arg),*),
+            Venue::Kucoin => kucoin::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 6] =
-        [Venue::Binance, Venue::Kraken, Venue::Okx, Venue::Coinbase, Venue::Bybit, Venue::Bitget];
+    pub const ALL: [Venue; 7] =
+        [Venue::Binance, Venue::Kraken, Venue::Okx, Venue::Coinbase, Venue::Bybit, Venue::Bitget, Venue::Kucoin];
 
     /// The venue of exchange id `id`.
     pub fn from_exchange(id: &str) -> Result<Self> {
@@ -171,6 +176,7 @@ impl Venue {
             Self::Coinbase => "coinbase",
             Self::Bybit => "bybit",
             Self::Bitget => "bitget",
+            Self::Kucoin => "kucoin",
         }
     }
 }
@@ -415,7 +421,8 @@ impl Since<'_> {
 
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
-/// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`.
+/// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
+/// KuCoin reads its newest-first pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -434,6 +441,7 @@ pub fn trades_since_request(
         Venue::Coinbase => coinbase::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), since.now_ms, cursor),
         Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Kucoin => kucoin::trades_since_request(cursor),
     }
 }
 
@@ -447,6 +455,7 @@ pub fn parse_trades_since(
 ) -> Result<TradePage> {
     match venue {
         Venue::Binance => binance::parse_trades_since(symbols, since.last_ids, cursor, resp),
+        Venue::Kucoin => kucoin::parse_trades_since(since, cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }
@@ -509,5 +518,7 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_spot3;
 #[cfg(test)]
 mod tests_v5;

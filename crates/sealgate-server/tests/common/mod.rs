@@ -52,13 +52,14 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 6] = [
+pub const VENUES: [(&str, &str, &str); 7] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
     ("cid-coinbase", "organizations/org-1/apiKeys/cb", "coinbase"),
     ("cid-bybit", "bybit-key", "bybit"),
     ("cid-bitget", "bg_0123456789abcdef0123456789abcdef", "bitget"),
+    ("cid-kucoin", "kc-key", "kucoin"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -68,6 +69,7 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "kraken" => ("XBTUSD", "XXBT", "ZUSD"),
         "okx" => ("BTC-USDT", "BTC", "USDT"),
         "bybit" | "bitget" => ("BTCUSDT", "BTC", "USDT"),
+        "kucoin" => ("BTC-USDT", "BTC", "USDT"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -117,6 +119,13 @@ pub async fn start_exchanges() -> Exchanges {
             "bitget-secret".into(),
             Some("bitget-pass"),
             &[("BTC", "0.4"), ("USDT", "15000"), ("ETH", "1.5")],
+        ),
+        spec(
+            Venue::Kucoin,
+            VENUES[6].1,
+            "kc-secret".into(),
+            Some("kc-pass"),
+            &[("BTC", "0.3"), ("USDT", "12000"), ("ETH", "0.5")],
         ),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
@@ -193,6 +202,16 @@ pub async fn start_exchanges() -> Exchanges {
             api_key: Some(VENUES[5].1.into()),
             api_secret: Some("bitget-secret".into()),
             passphrase: Some("bitget-pass".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[6].0),
+        KeyMaterial {
+            exchange: "kucoin",
+            api_key: Some(VENUES[6].1.into()),
+            api_secret: Some("kc-secret".into()),
+            passphrase: Some("kc-pass".into()),
             ..none.clone()
         },
     );

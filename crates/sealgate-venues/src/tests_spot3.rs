@@ -1,0 +1,230 @@
+//! KuCoin, Gate v4 and MEXC v3 requests and parsers, against the examples of their docs
+//! and against hostile answers.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn ok(body: &str) -> Response<'_> {
+    Response { status: 200, body }
+}
+
+fn resp(status: u16, body: &str) -> Response<'_> {
+    Response { status, body }
+}
+
+fn order<'a>(symbol: &'a str, side: Side, kind: OrderKind, qty: &'a str, price: Option<&'a str>) -> PlaceOrder<'a> {
+    PlaceOrder { symbol, side, kind, qty, price, client_order_id: "0123abcd-0123-4567-89ab-0123456789ab" }
+}
+
+fn mal<T>(field: &'static str, reason: &'static str) -> Result<T> {
+    Err(VenueError::Malformed { field, reason })
+}
+
+fn json_of(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).expect("json body")
+}
+
+#[test]
+fn kucoin_ids() {
+    assert_eq!(Venue::from_exchange("kucoin"), Ok(Venue::Kucoin));
+    assert_eq!(Venue::Kucoin.to_string(), "kucoin");
+    let id = client_order_id(Venue::Kucoin, &[0x5a; 16]);
+    assert!(id.len() <= 40, "KuCoin clientOid: at most 40");
+    assert_eq!(normalize_asset(Venue::Kucoin, "usdt"), Ok("USDT".into()));
+    let b = limits::budget(Venue::Kucoin);
+    assert_eq!(b.scope, limits::Scope::Key);
+}
+
+// --- KuCoin -----------------------------------------------------------------------------
+
+/// "Get Account List", the docs' example, plus a trade account of the same currency and a
+/// margin account (left out).
+const KUCOIN_ACCOUNTS: &str = r#"{"code":"200000","data":[
+  {"id":"5bd6e9286d99522a52e458de","currency":"BTC","type":"main","balance":"237582.04299","available":"237582.032",
+   "holds":"0.01099"},
+  {"id":"5bd6e9216d99522a52e458d6","currency":"BTC","type":"trade","balance":"1234356","available":"1234356",
+   "holds":"0"},
+  {"id":"x","currency":"USDT","type":"margin","balance":"5","available":"5","holds":"0"}]}"#;
+
+/// "Get Filled List", the docs' example (trimmed to the fields read), two rows.
+const KUCOIN_FILLS: &str = r#"{"code":"200000","data":{"currentPage":1,"pageSize":100,"totalNum":251,
+ "totalPage":3,"items":[
+  {"symbol":"BTC-USDT","tradeId":"5c35c02709e4f67d5266954e","orderId":"5c35c02703aa673ceec2a168",
+   "counterOrderId":"5c1ab46003aa676e487fa8e3","side":"buy","liquidity":"taker","forceTaker":true,
+   "price":"0.083","size":"0.8424304","funds":"0.0699217232","fee":"0","feeRate":"0","feeCurrency":"USDT",
+   "stop":"","type":"limit","createdAt":1547026472000,"tradeType":"TRADE"},
+  {"symbol":"ETH-BTC","tradeId":"11","orderId":"1","side":"sell","price":"0.05","size":"2","fee":"0.0001",
+   "feeCurrency":"","createdAt":1547026471000}]}}"#;
+
+#[test]
+fn kucoin_balances_and_trades() {
+    let r = balances_request(Venue::Kucoin, None).expect("request");
+    assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("GET", "/api/v1/accounts", ""));
+    let page = parse_balances(Venue::Kucoin, ok(KUCOIN_ACCOUNTS)).expect("balances");
+    assert_eq!(
+        page.balances,
+        vec![VenueBalance { asset: "BTC".into(), free: "1471938.032".into(), locked: "0.01099".into() }],
+        "main and trade summed, margin left out"
+    );
+
+    let first = trades_request(Venue::Kucoin, &[], None).expect("request").expect("some");
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str(), first.query.as_str()),
+        ("GET", "/api/v1/fills", "currentPage=1&pageSize=100&tradeType=TRADE")
+    );
+    let page = parse_trades(Venue::Kucoin, &[], None, ok(KUCOIN_FILLS)).expect("fills");
+    assert_eq!(
+        page.trades[0],
+        Trade {
+            exchange_trade_id: "BTC-USDT-5c35c02709e4f67d5266954e".into(),
+            symbol: "BTC-USDT".into(),
+            side: Side::Buy,
+            price: "0.083".into(),
+            qty: "0.8424304".into(),
+            fee: "0".into(),
+            fee_asset: Some("USDT".into()),
+            time_ms: 1_547_026_472_000,
+        }
+    );
+    assert_eq!((page.trades[1].fee.as_str(), &page.trades[1].fee_asset), ("0.0001", &None));
+    assert_eq!(page.next.as_deref(), Some("2"));
+    let next = trades_request(Venue::Kucoin, &[], Some("2")).expect("request").expect("some");
+    assert_eq!(next.query, "currentPage=2&pageSize=100&tradeType=TRADE");
+    // The answer must be the page asked.
+    assert_eq!(
+        parse_trades(Venue::Kucoin, &[], Some("2"), ok(KUCOIN_FILLS)),
+        mal("data.currentPage", "is not the page asked")
+    );
+    let last = KUCOIN_FILLS.replace(r#""currentPage":1"#, r#""currentPage":3"#);
+    assert_eq!(parse_trades(Venue::Kucoin, &[], Some("3"), ok(&last)).expect("last").next, None);
+    for bad in ["", "0", "1", "2a", "-2", "2&pageSize=5", "99999999"] {
+        assert!(matches!(trades_request(Venue::Kucoin, &[], Some(bad)), Err(VenueError::BadInput { .. })), "{bad:?}");
+    }
+
+    // A refresh: the same pages, and no next page once one reaches back past `since`.
+    let ids = BTreeMap::new();
+    let recent = Since { newest_ms: 1_547_026_471_500 + SINCE_OVERLAP_MS, last_ids: &ids, now_ms: 1_600_000_000_000 };
+    let r = trades_since_request(Venue::Kucoin, &[], &recent, None).expect("since").expect("some");
+    assert_eq!(r.query, first.query);
+    let page = parse_trades_since(Venue::Kucoin, &[], &recent, None, ok(KUCOIN_FILLS)).expect("since page");
+    assert_eq!((page.trades.len(), page.next), (2, None));
+    let old = Since { newest_ms: 1_547_026_470_000 + SINCE_OVERLAP_MS, ..recent };
+    let page = parse_trades_since(Venue::Kucoin, &[], &old, None, ok(KUCOIN_FILLS)).expect("since page");
+    assert_eq!(page.next.as_deref(), Some("2"), "not back to `since` yet: read on");
+}
+
+#[test]
+fn kucoin_orders() {
+    let limit = order("BTC-USDT", Side::Buy, OrderKind::Limit, "0.1", Some("20000"));
+    let r = place_request(Venue::Kucoin, &limit).expect("limit");
+    assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("POST", "/api/v1/orders", ""));
+    assert_eq!(
+        json_of(&r.body),
+        serde_json::json!({"clientOid": "0123abcd-0123-4567-89ab-0123456789ab", "side": "buy", "symbol": "BTC-USDT",
+            "type": "limit", "price": "20000", "size": "0.1", "timeInForce": "GTC"})
+    );
+    // A market buy is sized in base units with `size`, never `funds`.
+    let buy = order("BTC-USDT", Side::Buy, OrderKind::Market, "0.02", None);
+    assert_eq!(
+        json_of(&place_request(Venue::Kucoin, &buy).expect("market buy").body),
+        serde_json::json!({"clientOid": "0123abcd-0123-4567-89ab-0123456789ab", "side": "buy", "symbol": "BTC-USDT",
+            "type": "market", "size": "0.02"})
+    );
+    let placed = ok(r#"{"code":"200000","data":{"orderId":"5bd6e9286d99522a52e458de"}}"#);
+    assert_eq!(
+        parse_placed(Venue::Kucoin, placed),
+        Ok(Placed { exchange_order_id: "5bd6e9286d99522a52e458de".into(), status: "accepted" })
+    );
+    let c = cancel_request(Venue::Kucoin, "BTC-USDT", "5bd6e9286d99522a52e458de").expect("cancel");
+    assert_eq!(
+        (c.method.as_str(), c.path.as_str(), c.query.as_str(), c.body.as_str()),
+        ("DELETE", "/api/v1/orders/5bd6e9286d99522a52e458de", "", "")
+    );
+    let cancelled = ok(r#"{"code":"200000","data":{"cancelledOrderIds":["5bd6e9286d99522a52e458de"]}}"#);
+    assert_eq!(parse_cancelled(Venue::Kucoin, cancelled), Ok(()));
+    let none = ok(r#"{"code":"200000","data":{"cancelledOrderIds":[]}}"#);
+    assert_eq!(parse_cancelled(Venue::Kucoin, none), mal("data.cancelledOrderIds", "does not hold exactly one order"));
+    // Business refusals come with HTTP 200.
+    let funds = ok(r#"{"code":"200004","msg":"Balance insufficient!"}"#);
+    assert_eq!(
+        parse_placed(Venue::Kucoin, funds),
+        Err(VenueError::Exchange { status: 200, message: "200004 Balance insufficient!".into() })
+    );
+    let gone = resp(400, r#"{"code":"400100","msg":"order_not_exist_or_not_allow_to_cancel"}"#);
+    assert_eq!(
+        parse_cancelled(Venue::Kucoin, gone),
+        Err(VenueError::Exchange { status: 400, message: "400100 order_not_exist_or_not_allow_to_cancel".into() })
+    );
+    let busy = ok(r#"{"code":"429000","msg":"Too Many Requests"}"#);
+    assert!(parse_placed(Venue::Kucoin, busy).is_err_and(|e| e.is_transient()));
+    let auth = resp(401, r#"{"code":"400005","msg":"Invalid KC-API-SIGN."}"#);
+    assert!(parse_placed(Venue::Kucoin, auth).is_err_and(|e| !e.is_transient()));
+    // No status query by clientOid in what the sandbox serves.
+    assert_eq!(status_request(Venue::Kucoin, "BTC-USDT", "abc"), Ok(None));
+}
+
+#[test]
+fn kucoin_hostile_answers_are_refused_precisely() {
+    let page = |row: &str| {
+        format!(
+            r#"{{"code":"200000","data":{{"currentPage":1,"pageSize":100,"totalNum":1,"totalPage":1,"items":[{row}]}}}}"#
+        )
+    };
+    let good = r#""symbol":"BTC-USDT","side":"buy","price":"1","fee":"0","createdAt":1"#;
+    let cases = [
+        (page(&format!(r#"{{{good},"size":"1"}}"#)), mal("data.items[].tradeId", "is missing")),
+        (
+            page(&format!(r#"{{{good},"size":"1","tradeId":"a b"}}"#)),
+            mal("data.items[].tradeId", "is not a printable id"),
+        ),
+        (page(&format!(r#"{{{good},"tradeId":"1","size":"-2"}}"#)), mal("data.items[].size", "is negative")),
+        (page(&format!(r#"{{{good},"tradeId":"1","size":1}}"#)), mal("data.items[].size", "is not a string")),
+        (
+            page(&format!(r#"{{{},"tradeId":"1","size":"1"}}"#, good.replace("\"buy\"", "\"long\""))),
+            mal("data.items[].side", "is not buy or sell"),
+        ),
+        (
+            page(&format!(r#"{{{},"tradeId":"1","size":"1"}}"#, good.replace("\"createdAt\":1", "\"createdAt\":-1"))),
+            mal("data.items[].createdAt", "is not a millisecond time"),
+        ),
+        (
+            page(&format!(r#"{{{},"tradeId":"1","size":"1"}}"#, good.replace("BTC-USDT", "BTC USDT"))),
+            mal("data.items[].symbol", "is not a symbol"),
+        ),
+        (r#"{"code":200000,"data":{}}"#.to_owned(), mal("code", "is not a string")),
+        (r#"{"code":"200000"}"#.to_owned(), mal("data", "is missing")),
+        (r#"{"code":"200000","data":[]}"#.to_owned(), mal("data", "is not an object")),
+        (
+            r#"{"code":"200000","data":{"currentPage":1,"totalPage":-1,"items":[]}}"#.to_owned(),
+            mal("data.totalPage", "is not a non-negative integer"),
+        ),
+        (
+            r#"{"code":"200000","data":{"currentPage":1,"totalPage":1,"items":{}}}"#.to_owned(),
+            mal("data.items", "is not an array"),
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(parse_trades(Venue::Kucoin, &[], None, ok(&body)), want, "{body}");
+    }
+    let rows = vec![r#"{"symbol":"BTC-USDT"}"#; 101].join(",");
+    let big = format!(r#"{{"code":"200000","data":{{"currentPage":1,"totalPage":2,"items":[{rows}]}}}}"#);
+    assert_eq!(parse_trades(Venue::Kucoin, &[], None, ok(&big)), mal("data.items", "holds more than the page size"));
+    assert!(matches!(parse_balances(Venue::Kucoin, ok("{\"code\":")), Err(VenueError::NotJson { .. })));
+    let acct = |row: &str| format!(r#"{{"code":"200000","data":[{row}]}}"#);
+    let neg = acct(r#"{"currency":"BTC","type":"trade","available":"-1","holds":"0"}"#);
+    assert_eq!(parse_balances(Venue::Kucoin, ok(&neg)).map(|p| p.balances), mal("data[].available", "is negative"));
+    let odd = acct(r#"{"currency":"BTC","type":"savings","available":"1","holds":"0"}"#);
+    assert_eq!(
+        parse_balances(Venue::Kucoin, ok(&odd)).map(|p| p.balances),
+        mal("data[].type", "is not a KuCoin account type")
+    );
+    let nohold = acct(r#"{"currency":"BTC","type":"main","available":"1"}"#);
+    assert_eq!(parse_balances(Venue::Kucoin, ok(&nohold)).map(|p| p.balances), mal("data[].holds", "is missing"));
+    let placed = ok(r#"{"code":"200000","data":{"orderId":7.5}}"#);
+    assert_eq!(parse_placed(Venue::Kucoin, placed), mal("data.orderId", "is not a non-negative integer"));
+    assert_eq!(
+        parse_balances(Venue::Kucoin, resp(401, r#"{"code":"400003","msg":"KC-API-KEY does not exist."}"#)),
+        Err(VenueError::Exchange { status: 401, message: "400003 KC-API-KEY does not exist.".into() })
+    );
+}
