@@ -1,5 +1,5 @@
 //! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
-//! Coinbase, Bybit, Bitget, KuCoin), through a stand-in signer client, on SQLite and PostgreSQL.
+//! Coinbase, Bybit, Bitget, KuCoin, Gate), through a stand-in signer client, on SQLite and PostgreSQL.
 
 mod common;
 
@@ -50,7 +50,7 @@ fn sandbox_trades(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String,
         .into_iter()
         .map(|t| {
             let id = match exchange {
-                "binance" | "okx" | "kucoin" => format!("{}-{}", t.symbol, t.id),
+                "binance" | "okx" | "kucoin" | "gate" => format!("{}-{}", t.symbol, t.id),
                 "kraken" => format!("T{:05}-SANDB-X{:05}", t.id, t.id),
                 _ => t.id.to_string(),
             };
@@ -144,11 +144,11 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
                 qty: "0.01".into(),
                 price: None,
             };
-            let market = if exchange == "bitget" {
-                // Bitget sizes a market buy in the quote currency: refused before it is sent.
+            let market = if matches!(exchange, "bitget" | "gate") {
+                // Bitget and Gate size a market buy in the quote currency: refused before it is sent.
                 assert!(
                     matches!(trader.place("alice", &market).await, Err(TradeError::BadRequest(_))),
-                    "bitget market buy"
+                    "{exchange} market buy"
                 );
                 OrderRequest { side: "sell".into(), ..market }
             } else {
@@ -230,6 +230,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "okx" => format!("after={cursor}"),
                 "bitget" => format!("idLessThan={cursor}"),
                 "kucoin" => format!("currentPage={cursor}&"),
+                "gate" => format!("page={cursor}"),
                 _ => format!("cursor={cursor}"),
             };
             assert!(
@@ -305,7 +306,7 @@ async fn place_and_cancel_on_every_venue_move_the_sandbox_account() {
             assert!(o.exchange_order_id.is_some(), "{exchange}");
             assert_eq!(
                 (o.status.as_str(), o.side, o.qty.as_str()),
-                (if exchange == "binance" { "open" } else { "accepted" }, Side::Buy, "0.1")
+                (if matches!(exchange, "binance" | "gate") { "open" } else { "accepted" }, Side::Buy, "0.1")
             );
             assert_eq!(quote_before.0 - free(key, quote).0, common::amt("2000").0, "{exchange}: quote locked");
             // Cancelled: the quote is free again.
@@ -423,6 +424,7 @@ fn history_requests(client: &TestClient, cid: &str) -> usize {
         "execution/list",
         "trade/fills",
         "/api/v1/fills",
+        "my_trades",
     ];
     client.requests().iter().filter(|((_, c), r)| c == cid && history.iter().any(|h| r.path.contains(h))).count()
 }

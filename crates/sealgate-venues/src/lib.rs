@@ -26,6 +26,7 @@ mod binance;
 mod bitget;
 mod bybit;
 mod coinbase;
+mod gate;
 mod kraken;
 mod kucoin;
 pub mod limits;
@@ -107,6 +108,7 @@ impl VenueError {
                     || bybit::transient(message)
                     || bitget::transient(message)
                     || kucoin::transient(message)
+                    || gate::transient(message)
             }
             _ => false,
         }
@@ -140,6 +142,8 @@ pub enum Venue {
     Bitget,
     /// KuCoin (spot, classic REST).
     Kucoin,
+    /// Gate API v4 (spot).
+    Gate,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -153,14 +157,23 @@ macro_rules! on_venue {
             Venue::Bybit => bybit::$f($($arg),*),
             Venue::Bitget => bitget::$f($($arg),*),
             Venue::Kucoin => kucoin::$f($($arg),*),
+            Venue::Gate => gate::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 7] =
-        [Venue::Binance, Venue::Kraken, Venue::Okx, Venue::Coinbase, Venue::Bybit, Venue::Bitget, Venue::Kucoin];
+    pub const ALL: [Venue; 8] = [
+        Venue::Binance,
+        Venue::Kraken,
+        Venue::Okx,
+        Venue::Coinbase,
+        Venue::Bybit,
+        Venue::Bitget,
+        Venue::Kucoin,
+        Venue::Gate,
+    ];
 
     /// The venue of exchange id `id`.
     pub fn from_exchange(id: &str) -> Result<Self> {
@@ -177,6 +190,7 @@ impl Venue {
             Self::Bybit => "bybit",
             Self::Bitget => "bitget",
             Self::Kucoin => "kucoin",
+            Self::Gate => "gate",
         }
     }
 }
@@ -280,6 +294,7 @@ pub fn client_order_id(venue: Venue, random: &[u8; 16]) -> String {
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     match venue {
         Venue::Okx | Venue::Bitget => hex,
+        Venue::Gate => format!("t-{}", &hex[..28]),
         _ => format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]),
     }
 }
@@ -422,7 +437,7 @@ impl Since<'_> {
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
-/// KuCoin reads its newest-first pages until one reaches back to `since`.
+/// Gate `from`; KuCoin reads its newest-first pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -442,6 +457,7 @@ pub fn trades_since_request(
         Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), since.now_ms, cursor),
         Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Kucoin => kucoin::trades_since_request(cursor),
+        Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | coinbase | key | 15, 15/s back | 30 requests per second per user for private endpoints (half kept for the trader) |
 //! | bybit | key | 10, 10/s back | per-UID limits of 10 or more requests per second on the v5 account and execution endpoints (from memory: the lowest taken) |
 //! | bitget | key | 8, 8/s back | 10 requests per second per UID on the spot account and fills endpoints (from memory) |
+//! | gate | key | 8, 8/s back | spot private endpoints: 200 requests per 10 s per user, order placing and cancelling 10 per second (from memory) |
 //! | kucoin | key | 8, 8/s back | the spot "private" resource pool: 4,000 weight per 30 s per UID; `accounts` and `fills` weigh 5 and 10 (≈13 fills/s), place and cancel 2–3 (from memory: kept well below) |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
@@ -52,6 +53,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Bybit => (Scope::Key, 10, 10_000),
         Venue::Bitget => (Scope::Key, 8, 8_000),
         Venue::Kucoin => (Scope::Key, 8, 8_000),
+        Venue::Gate => (Scope::Key, 8, 8_000),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }

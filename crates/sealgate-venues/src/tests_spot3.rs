@@ -228,3 +228,153 @@ fn kucoin_hostile_answers_are_refused_precisely() {
         Err(VenueError::Exchange { status: 401, message: "400003 KC-API-KEY does not exist.".into() })
     );
 }
+
+// --- Gate -------------------------------------------------------------------------------
+
+#[test]
+fn gate_ids() {
+    assert_eq!(Venue::from_exchange("gate"), Ok(Venue::Gate));
+    let id = client_order_id(Venue::Gate, &[0xab; 16]);
+    assert_eq!(id, format!("t-{}", "ab".repeat(14)));
+    assert!(id.len() <= 30, "Gate text: t- and at most 28 more");
+    // An id that is not Gate's text is refused before it is sent.
+    let mut o = order("BTC_USDT", Side::Buy, OrderKind::Limit, "1", Some("1"));
+    o.client_order_id = "0123abcd";
+    assert!(matches!(place_request(Venue::Gate, &o), Err(VenueError::BadInput { field: "client_order_id", .. })));
+}
+
+fn gate_order<'a>(side: Side, kind: OrderKind, qty: &'a str, price: Option<&'a str>) -> PlaceOrder<'a> {
+    PlaceOrder { client_order_id: "t-abc123", ..order("BTC_USDT", side, kind, qty, price) }
+}
+
+/// "List personal trading history", the docs' example (trimmed).
+const GATE_TRADES: &str = r#"[{"id":"1232893232","create_time":"1548000000","create_time_ms":"1548000000123.456",
+ "order_id":"4128442423","side":"buy","role":"maker","amount":"0.15","price":"0.03","fee":"0.0005",
+ "fee_currency":"ETH","point_fee":"0","gt_fee":"0","text":"t-abc","currency_pair":"ETH_BTC"},
+ {"id":"7","create_time":"1548000001","create_time_ms":"1548000001.25","order_id":"1","side":"sell",
+ "amount":"2","price":"1","fee":"0","fee_currency":"","currency_pair":"BTC_USDT"}]"#;
+
+#[test]
+fn gate_balances_and_trades() {
+    let r = balances_request(Venue::Gate, None).expect("request");
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/v4/spot/accounts"));
+    let body = r#"[{"currency":"ETH","available":"968.8","locked":"0","update_id":98}]"#;
+    assert_eq!(
+        parse_balances(Venue::Gate, ok(body)).expect("balances").balances,
+        vec![VenueBalance { asset: "ETH".into(), free: "968.8".into(), locked: "0".into() }]
+    );
+    let first = trades_request(Venue::Gate, &[], None).expect("request").expect("some");
+    assert_eq!((first.path.as_str(), first.query.as_str()), ("/api/v4/spot/my_trades", "limit=100&page=1"));
+    let page = parse_trades(Venue::Gate, &[], None, ok(GATE_TRADES)).expect("trades");
+    assert_eq!(
+        page.trades[0],
+        Trade {
+            exchange_trade_id: "ETH_BTC-1232893232".into(),
+            symbol: "ETH_BTC".into(),
+            side: Side::Buy,
+            price: "0.03".into(),
+            qty: "0.15".into(),
+            fee: "0.0005".into(),
+            fee_asset: Some("ETH".into()),
+            time_ms: 1_548_000_000_123,
+        }
+    );
+    // The sandbox's spelling: seconds with a fraction.
+    assert_eq!((page.trades[1].time_ms, &page.trades[1].fee_asset), (1_548_000_001_250, &None));
+    assert_eq!(page.next, None, "a short page is the last");
+    let row = r#"{"id":"1","create_time":"1","create_time_ms":"1.5","side":"buy","amount":"1","price":"1","fee":"0","currency_pair":"A_B"}"#;
+    let full = format!("[{}]", vec![row; 100].join(","));
+    assert_eq!(parse_trades(Venue::Gate, &[], Some("2"), ok(&full)).expect("full").next.as_deref(), Some("3"));
+    let over = format!("[{}]", vec![row; 101].join(","));
+    assert_eq!(parse_trades(Venue::Gate, &[], None, ok(&over)), mal("$", "holds more than the page size"));
+    for bad in ["", "1", "x", "2&limit=1"] {
+        assert!(matches!(trades_request(Venue::Gate, &[], Some(bad)), Err(VenueError::BadInput { .. })), "{bad:?}");
+    }
+    let ids = BTreeMap::new();
+    let since = Since { newest_ms: 1_700_000_000_999 + SINCE_OVERLAP_MS, last_ids: &ids, now_ms: 1_800_000_000_000 };
+    let r = trades_since_request(Venue::Gate, &[], &since, Some("2")).expect("since").expect("some");
+    assert_eq!(r.query, "from=1700000000&limit=100&page=2");
+}
+
+#[test]
+fn gate_orders() {
+    let r = place_request(Venue::Gate, &gate_order(Side::Buy, OrderKind::Limit, "0.1", Some("20000"))).expect("limit");
+    assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("POST", "/api/v4/spot/orders", ""));
+    assert_eq!(
+        json_of(&r.body),
+        serde_json::json!({"text": "t-abc123", "currency_pair": "BTC_USDT", "account": "spot", "side": "buy",
+            "amount": "0.1", "type": "limit", "price": "20000", "time_in_force": "gtc"})
+    );
+    let sell = place_request(Venue::Gate, &gate_order(Side::Sell, OrderKind::Market, "0.02", None)).expect("sell");
+    assert_eq!(
+        json_of(&sell.body),
+        serde_json::json!({"text": "t-abc123", "currency_pair": "BTC_USDT", "account": "spot", "side": "sell",
+            "amount": "0.02", "type": "market", "time_in_force": "ioc"})
+    );
+    // A market buy's amount is quote currency on Gate: refused, never sent as base units.
+    assert!(matches!(
+        place_request(Venue::Gate, &gate_order(Side::Buy, OrderKind::Market, "0.02", None)),
+        Err(VenueError::BadInput { field: "kind", .. })
+    ));
+    let created = resp(201, r#"{"id":"12332324","text":"t-abc123","status":"open","currency_pair":"BTC_USDT"}"#);
+    assert_eq!(parse_placed(Venue::Gate, created), Ok(Placed { exchange_order_id: "12332324".into(), status: "open" }));
+    let filled = resp(201, r#"{"id":"9","status":"closed"}"#);
+    assert_eq!(parse_placed(Venue::Gate, filled).map(|p| p.status), Ok("filled"));
+    let c = cancel_request(Venue::Gate, "BTC_USDT", "12332324").expect("cancel");
+    assert_eq!(
+        (c.method.as_str(), c.path.as_str(), c.query.as_str(), c.body.as_str()),
+        ("DELETE", "/api/v4/spot/orders/12332324", "currency_pair=BTC_USDT", "")
+    );
+    assert_eq!(parse_cancelled(Venue::Gate, ok(r#"{"id":"12332324","status":"cancelled"}"#)), Ok(()));
+    assert!(matches!(
+        parse_cancelled(Venue::Gate, ok(r#"{"id":"1","status":"closed"}"#)),
+        Err(VenueError::Exchange { .. })
+    ));
+    assert_eq!(
+        parse_placed(Venue::Gate, resp(400, r#"{"label":"BALANCE_NOT_ENOUGH","message":"Not enough balance"}"#)),
+        Err(VenueError::Exchange { status: 400, message: "BALANCE_NOT_ENOUGH Not enough balance".into() })
+    );
+    assert!(
+        parse_placed(Venue::Gate, resp(400, r#"{"label":"TOO_BUSY","message":"busy"}"#))
+            .is_err_and(|e| e.is_transient())
+    );
+    assert_eq!(status_request(Venue::Gate, "BTC_USDT", "t-abc"), Ok(None));
+}
+
+#[test]
+fn gate_hostile_answers_are_refused_precisely() {
+    let good = r#""id":"1","create_time":"1","side":"buy","price":"1","fee":"0","currency_pair":"A_B""#;
+    let cases = [
+        (format!(r#"[{{{good},"amount":"1"}}]"#), mal("[].create_time_ms", "is missing")),
+        (
+            format!(r#"[{{{good},"amount":"1","create_time_ms":"x"}}]"#),
+            mal("[].create_time_ms", "is not a decimal time"),
+        ),
+        (
+            format!(r#"[{{{good},"amount":"1","create_time_ms":"2000.5"}}]"#),
+            mal("[].create_time_ms", "does not match create_time"),
+        ),
+        (format!(r#"[{{{good},"amount":"1","create_time_ms":1500}}]"#), mal("[].create_time_ms", "is not a string")),
+        (format!(r#"[{{{good},"amount":"-1","create_time_ms":"1"}}]"#), mal("[].amount", "is negative")),
+        (format!(r#"[{{{good},"amount":1,"create_time_ms":"1"}}]"#), mal("[].amount", "is not a string")),
+        (
+            format!(r#"[{{{},"amount":"1","create_time_ms":"1"}}]"#, good.replace("\"buy\"", "\"bid\"")),
+            mal("[].side", "is not buy or sell"),
+        ),
+        (r#"{"id":"1"}"#.to_owned(), mal("$", "is not an array")),
+        ("[7]".to_owned(), mal("[]", "is not an object")),
+    ];
+    for (body, want) in cases {
+        assert_eq!(parse_trades(Venue::Gate, &[], None, ok(&body)), want, "{body}");
+    }
+    let no_locked = r#"[{"currency":"BTC","available":"1"}]"#;
+    assert_eq!(parse_balances(Venue::Gate, ok(no_locked)).map(|p| p.balances), mal("[].locked", "is missing"));
+    assert_eq!(
+        parse_placed(Venue::Gate, resp(201, r#"{"id":"1","status":"weird"}"#)),
+        mal("status", "is not an order status")
+    );
+    assert_eq!(
+        parse_balances(Venue::Gate, resp(401, r#"{"label":"INVALID_KEY","message":"Invalid key provided"}"#)),
+        Err(VenueError::Exchange { status: 401, message: "INVALID_KEY Invalid key provided".into() })
+    );
+}

@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 7] = [
+pub const VENUES: [(&str, &str, &str); 8] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -60,6 +60,7 @@ pub const VENUES: [(&str, &str, &str); 7] = [
     ("cid-bybit", "bybit-key", "bybit"),
     ("cid-bitget", "bg_0123456789abcdef0123456789abcdef", "bitget"),
     ("cid-kucoin", "kc-key", "kucoin"),
+    ("cid-gate", "gate-key", "gate"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -70,6 +71,7 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "okx" => ("BTC-USDT", "BTC", "USDT"),
         "bybit" | "bitget" => ("BTCUSDT", "BTC", "USDT"),
         "kucoin" => ("BTC-USDT", "BTC", "USDT"),
+        "gate" => ("BTC_USDT", "BTC", "USDT"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -127,6 +129,7 @@ pub async fn start_exchanges() -> Exchanges {
             Some("kc-pass"),
             &[("BTC", "0.3"), ("USDT", "12000"), ("ETH", "0.5")],
         ),
+        spec(Venue::Gate, VENUES[7].1, "gate-secret".into(), None, &[("BTC", "0.2"), ("USDT", "9000")]),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -212,6 +215,15 @@ pub async fn start_exchanges() -> Exchanges {
             api_key: Some(VENUES[6].1.into()),
             api_secret: Some("kc-secret".into()),
             passphrase: Some("kc-pass".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[7].0),
+        KeyMaterial {
+            exchange: "gate",
+            api_key: Some(VENUES[7].1.into()),
+            api_secret: Some("gate-secret".into()),
             ..none.clone()
         },
     );
