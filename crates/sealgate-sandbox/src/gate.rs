@@ -407,7 +407,7 @@ fn order_json(o: &Order, text: &str, status: &str) -> Value {
 
 fn trade_json(t: &Trade, text: &str) -> Value {
     json!({"id": t.id.to_string(), "create_time": (t.time / 1000).to_string(),
-           "create_time_ms": format!("{}.{:03}", t.time / 1000, t.time % 1000), "currency_pair": t.symbol,
+           "create_time_ms": format!("{}.000", t.time), "currency_pair": t.symbol,
            "side": if t.side_buy { "buy" } else { "sell" }, "role": "taker", "amount": t.qty.to_string(),
            "price": t.price.to_string(), "order_id": t.order_id.to_string(), "fee": "0", "fee_currency": "",
            "point_fee": "0", "gt_fee": "0", "text": text})

