@@ -407,11 +407,11 @@ try {
   const okxRow = page.locator(`#credentials-body tr[data-id="${okxCid}"]`);
   check((await okxRow.count()) === 0 || (await okxRow.textContent()).includes('deleted'), 'the OKX key is deleted');
 
-  // 10b. An import that fails says why, and the Retry button queues it again: a KuCoin key,
-  // whose import the importer does not speak.
+  // 10b. An import that fails says why, and the Retry button queues it again: a Coinbase
+  // Exchange key, whose import the importer does not speak.
   await page.evaluate(() => { location.hash = '#/add'; });
   await visible('#add-form');
-  await fill({ exchange: 'kucoin', key: 'kc-key-0001', secret: KC_SECRET, passphrase: KC_PASS, importer: true, trader: false, withdraw: false, label: 'kucoin' });
+  await fill({ exchange: 'coinbase-exchange', key: 'cbx-key-0001', secret: KC_SECRET, passphrase: KC_PASS, importer: true, trader: false, withdraw: false, label: 'coinbase exchange' });
   await page.click('#seal-submit');
   await visible('#add-done');
   const kcCid = await page.locator('#add-done').getAttribute('data-id');
@@ -419,7 +419,7 @@ try {
   const kcRow = page.locator(`#imports-body tr[data-credential="${kcCid}"][data-state="failed"]`);
   await kcRow.waitFor({ timeout: 60000 });
   const kcReason = await kcRow.locator('[data-reason]').textContent();
-  check(kcReason.includes('not supported for kucoin'), `the failed import says why: ${kcReason}`);
+  check(kcReason.includes('not supported for coinbase-exchange'), `the failed import says why: ${kcReason}`);
   await shot('08b-import-failed');
   await kcRow.locator('[data-retry]').click();
   await page.locator('#alert').filter({ hasText: 'Import queued again' }).waitFor();
