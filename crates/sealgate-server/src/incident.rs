@@ -502,7 +502,7 @@ async fn rewrap(
         let Some(new_kid) = r.new_kid else { continue };
         let keys = custody.keys().await?;
         for k in keys.iter().filter(|k| k.role == r.role && k.kid != new_kid && k.status.can_open()) {
-            if store.envelopes_on_kid(&k.kid).await? == 0 {
+            if crate::rewrap::sealed_to(store, &r.role, &k.kid).await? == 0 {
                 continue;
             }
             let s = crate::rewrap::rewrap(

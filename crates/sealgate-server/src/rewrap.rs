@@ -26,6 +26,16 @@
 //! the re-wrap is run again when it was killed there) a signer refuses the batch's
 //! envelopes as revoked: the safe side.
 //!
+//! **Grants.** A credential whose exchange key was born in the custody has no envelope but
+//! a root-signed grant per role (`sealgate_custody::grant`); where the exchange needs a
+//! passphrase beside the key (Bitget), the grant carries it sealed to the role like an
+//! envelope. After the envelopes, each such grant whose passphrase is sealed to the old
+//! version is checked (the root's signature, and the row's owner, credential, exchange,
+//! role and key: a grant the root did not sign is never re-signed), its passphrase
+//! re-wrapped as an envelope is, and the grant signed again by the root with only the sealed
+//! passphrase changed (same `iat`, same owner approval, which names no passphrase). The old
+//! grant's digest is revoked in the batch's record, as an old envelope's is.
+//!
 //! The record lists each old digest, and a record's detail is at most 4096 bytes
 //! ([`sealgate_audit::MAX_DETAIL`]): hence at most [`MAX_BATCH`] envelopes per batch.
 
@@ -34,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use sealgate_audit::{Action, Hash};
+use sealgate_custody::grant::{self, Grant};
 use sealgate_custody::{Custody, KeyInfo, KeyStatus};
 use sealgate_envelope::{AlgPolicy, Binding, Credential, Jwe, PublicJwk, SealRequest, check_binding, seal_credential};
 use sealgate_store::{RewrapRow, Rewrapped, Store};
@@ -282,7 +293,7 @@ pub async fn rewrap(
     let started = Instant::now();
     let (old, target) = plan(custody.as_ref(), store, &opts.role, &opts.from).await?;
     let key = custody.decryption_key(&old.kid).await?;
-    let found = store.envelopes_on_kid(&old.kid).await?;
+    let found = sealed_to(store, &old.role, &old.kid).await?;
     let mut s = RewrapSummary {
         role: opts.role.clone(),
         from: old.kid.clone(),
@@ -366,8 +377,9 @@ pub async fn rewrap(
             st.write(&ctx, p, &mut progress).await?;
         }
     }
+    rewrap_grants(store, custody.as_ref(), key.as_ref(), &target.public, &ctx, &mut st, &mut progress).await?;
     let (open_ns, seal_ns, store_wall, done_count) = (st.open_ns, st.seal_ns, st.store, st.done);
-    s.left = store.envelopes_on_kid(&old.kid).await?;
+    s.left = sealed_to(store, &old.role, &old.kid).await?;
     let elapsed = started.elapsed();
     s.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     s.rate_per_sec = if elapsed.as_secs_f64() > 0.0 { s.rewrapped as f64 / elapsed.as_secs_f64() } else { 0.0 };
@@ -378,6 +390,110 @@ pub async fn rewrap(
         s.store_us = store_wall.as_secs_f64() * 1e6 / n;
     }
     Ok(s)
+}
+
+/// The key version a stored grant's sealed passphrase is sealed to, if it carries one
+/// (read without checking the grant: only to find what to re-wrap or count).
+fn sealed_kid(grant_text: &str) -> Option<String> {
+    let sealed = grant::claimed(grant_text)?.get("sealed")?.as_str()?.to_owned();
+    let jwe = Jwe::parse(sealed.as_bytes(), &AlgPolicy::CREDENTIAL).ok()?;
+    jwe.protected_header().get("kid")?.as_str().map(str::to_owned)
+}
+
+/// How much is still sealed to version `kid` of `role`: its envelopes, and the grants whose
+/// passphrase is sealed to it. A version with any is not retired.
+pub async fn sealed_to(store: &Store, role: &str, kid: &str) -> Result<u64, RewrapError> {
+    let mut n = store.envelopes_on_kid(kid).await?;
+    let mut after: Option<(String, String, String)> = None;
+    loop {
+        let a = after.as_ref().map(|(o, c, r)| (o.as_str(), c.as_str(), r.as_str()));
+        let claim = store.claim_held_grants(role, a, 500).await?;
+        let Some(last) = claim.rows.last() else { return Ok(n) };
+        after = Some((last.owner.clone(), last.credential_id.clone(), last.role.clone()));
+        n += claim.rows.iter().filter(|r| sealed_kid(&r.jwe).as_deref() == Some(kid)).count() as u64;
+    }
+}
+
+/// One grant re-signed: its row, the new grant, and both digests (as a revocation names them).
+struct GrantDone {
+    row: RewrapRow,
+    new_jws: String,
+    old_digest: Hash,
+    new_digest: Hash,
+}
+
+/// Checks a stored grant (the root's, and its row's), re-wraps the passphrase it carries
+/// sealed to `from` and has the root sign the grant again with only that changed.
+async fn rewrap_grant(
+    row: &RewrapRow,
+    custody: &dyn Custody,
+    pin: &str,
+    from: &str,
+    key: &dyn sealgate_envelope::DecryptionKey,
+    to: &PublicJwk,
+) -> Result<GrantDone, &'static str> {
+    let now = crate::now_ms() / 1000;
+    let g = Grant::verify(&row.jwe, pin, now).map_err(|_| "the stored grant is not the custody root's")?;
+    let binding = Binding {
+        sub: row.owner.clone(),
+        cid: row.credential_id.clone(),
+        exch: row.exchange.clone(),
+        aud: row.role.clone(),
+        now: None,
+    };
+    if g.check_binding(&binding).is_err() || g.key != row.kid {
+        return Err("the grant's binding differs from its row");
+    }
+    let sealed = g.sealed.clone().ok_or("the grant carries nothing sealed")?;
+    let inner = RewrapRow { kid: from.to_owned(), jwe: sealed, ..row.clone() };
+    let done = rewrap_one(inner, key, to).await.map_err(|(_, why)| why)?;
+    let new_jws = Grant { sealed: Some(done.new_jwe), ..g }
+        .sign(custody)
+        .await
+        .map_err(|_| "the custody root did not sign the new grant")?;
+    Ok(GrantDone {
+        row: row.clone(),
+        old_digest: Hash(grant::digest(&row.jwe)),
+        new_digest: Hash(grant::digest(&new_jws)),
+        new_jws,
+    })
+}
+
+/// The grants of `ctx`'s role whose passphrase is sealed to `ctx.from`, re-signed in
+/// batches (see the module docs): each batch's record first, then its rows, each only if it
+/// still holds the grant read.
+async fn rewrap_grants(
+    store: &Store,
+    custody: &dyn Custody,
+    key: &dyn sealgate_envelope::DecryptionKey,
+    to: &PublicJwk,
+    ctx: &Ctx<'_>,
+    st: &mut State<'_>,
+    progress: &mut impl FnMut(Progress),
+) -> Result<(), RewrapError> {
+    let pin = sealgate_custody::keyset::thumbprint(&custody.root_public().await?)?;
+    let mut after: Option<(String, String, String)> = None;
+    loop {
+        let a = after.as_ref().map(|(o, c, r)| (o.as_str(), c.as_str(), r.as_str()));
+        let claim = store.claim_held_grants(&ctx.opts.role, a, ctx.opts.batch).await?;
+        let Some(last) = claim.rows.last() else { return Ok(()) };
+        after = Some((last.owner.clone(), last.credential_id.clone(), last.role.clone()));
+        let mut done = Vec::new();
+        for row in claim.rows.iter().filter(|r| sealed_kid(&r.jwe).as_deref() == Some(ctx.from)) {
+            match rewrap_grant(row, custody, &pin, ctx.from, key, to).await {
+                Ok(d) => done.push(d),
+                Err(reason) => st.fail(row.clone(), reason),
+            }
+        }
+        if done.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let pairs: Vec<(Hash, Hash)> = done.iter().map(|d| (d.old_digest, d.new_digest)).collect();
+        let replacements: Vec<Rewrapped<'_>> =
+            done.iter().map(|d| Rewrapped { old: &d.row, new_kid: &d.row.kid, new_jwe: &d.new_jws }).collect();
+        st.commit(ctx, claim, &pairs, &replacements, started, progress).await?;
+    }
 }
 
 type Outcome = Result<Done, (RewrapRow, &'static str)>;
@@ -424,19 +540,7 @@ impl State<'_> {
             for r in results {
                 match r {
                     Ok(d) => done.push(d),
-                    Err((row, reason)) => {
-                        self.s.failed += 1;
-                        self.failed.insert((row.owner.clone(), row.credential_id.clone(), row.role.clone()));
-                        tracing::warn!(owner = %row.owner, credential = %row.credential_id, role = %row.role, reason, "not re-wrapped");
-                        if self.s.failures.len() < 20 {
-                            self.s.failures.push(Failure {
-                                owner: row.owner,
-                                credential_id: row.credential_id,
-                                role: row.role,
-                                reason,
-                            });
-                        }
-                    }
+                    Err((row, reason)) => self.fail(row, reason),
                 }
             }
         }
@@ -449,15 +553,44 @@ impl State<'_> {
         }
         self.done += done.len() as u64;
         let started = Instant::now();
-
-        // The record first: no envelope is replaced without its old digest revoked.
         let pairs: Vec<(Hash, Hash)> = done.iter().map(|d| (d.old_digest, d.new_digest)).collect();
+        let replacements: Vec<Rewrapped<'_>> =
+            done.iter().map(|d| Rewrapped { old: &d.row, new_kid: ctx.to, new_jwe: &d.new_jwe }).collect();
+        self.commit(ctx, p.claim, &pairs, &replacements, started, progress).await
+    }
+
+    /// A row not re-wrapped: counted, listed (the first 20) and not tried again.
+    fn fail(&mut self, row: RewrapRow, reason: &'static str) {
+        self.s.failed += 1;
+        self.failed.insert((row.owner.clone(), row.credential_id.clone(), row.role.clone()));
+        tracing::warn!(owner = %row.owner, credential = %row.credential_id, role = %row.role, reason, "not re-wrapped");
+        if self.s.failures.len() < 20 {
+            self.s.failures.push(Failure {
+                owner: row.owner,
+                credential_id: row.credential_id,
+                role: row.role,
+                reason,
+            });
+        }
+    }
+
+    /// Records a batch (its old digests revoked), then replaces its rows.
+    async fn commit(
+        &mut self,
+        ctx: &Ctx<'_>,
+        claim: sealgate_store::RewrapClaim,
+        pairs: &[(Hash, Hash)],
+        replacements: &[Rewrapped<'_>],
+        started: Instant,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<(), RewrapError> {
+        // The record first: no envelope or grant is replaced without its old digest revoked.
         let mut detail = json!({
             "role": ctx.opts.role,
             "from": ctx.from,
             "to": ctx.to,
-            "count": done.len(),
-            "batch_digest": batch_digest(&pairs).to_string(),
+            "count": pairs.len(),
+            "batch_digest": batch_digest(pairs).to_string(),
         });
         detail[REVOKED_MEMBER] = revoked_member(pairs.iter().map(|p| p.0));
         ctx.audit
@@ -469,13 +602,11 @@ impl State<'_> {
             ))
             .await?;
         self.s.batches += 1;
-        let replacements: Vec<Rewrapped<'_>> =
-            done.iter().map(|d| Rewrapped { old: &d.row, new_kid: ctx.to, new_jwe: &d.new_jwe }).collect();
-        let n = p.claim.finish(&replacements).await?;
+        let n = claim.finish(replacements).await?;
         self.store += started.elapsed();
         self.progressed |= n > 0;
         self.s.rewrapped += n;
-        self.s.lost_race += done.len() as u64 - n;
+        self.s.lost_race += replacements.len() as u64 - n;
         progress(Progress { total: ctx.found, rewrapped: self.s.rewrapped, skipped: self.s.lost_race + self.s.failed });
         Ok(())
     }
@@ -521,10 +652,10 @@ pub async fn set_key_status(
                 k.role, k.role
             )));
         }
-        let n = store.envelopes_on_kid(kid).await?;
+        let n = sealed_to(store, &k.role, kid).await?;
         if n > 0 {
             return Err(refused(format!(
-                "{n} envelope(s) are still sealed to {kid:?}: run `sealgate keys rewrap --role {} --from {kid} --custody FILE --database URL` first",
+                "{n} envelope(s) or grant passphrase(s) are still sealed to {kid:?}: run `sealgate keys rewrap --role {} --from {kid} --custody FILE --database URL` first",
                 k.role
             )));
         }

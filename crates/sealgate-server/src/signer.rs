@@ -83,8 +83,8 @@ use crate::service_auth::{ServiceKey, ServiceVerifier};
 
 mod held;
 pub use held::{
-    ActiveGrants, BornKey, EXCHANGE_KEY_CREATED, EXCHANGE_KEY_DESTROYED, NewHeldKey, alg_of, key_types_for,
-    needs_passphrase,
+    ActiveGrants, BornKey, EXCHANGE_KEY_CREATED, EXCHANGE_KEY_DESTROYED, NewHeldKey, PENDING_LIFE_SECS,
+    SWEEP_GRACE_SECS, Swept, alg_of, key_types_for, needs_passphrase,
 };
 
 /// Largest request body the signer accepts.

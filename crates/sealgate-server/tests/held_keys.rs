@@ -16,9 +16,14 @@ mod support;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use raw::Raw;
+use sealgate_custody::KeyStatus;
 use sealgate_policy::Role;
 use sealgate_sandbox::{Permissions, Venue};
 use sealgate_server::client::SignerCallError;
+use sealgate_server::revocation::RESTORED_REASON;
+use sealgate_server::rewrap::{RewrapOptions, rewrap, set_key_status};
+use sealgate_server::signer::{EXCHANGE_KEY_DESTROYED, PENDING_LIFE_SECS, SWEEP_GRACE_SECS, SignerConfig};
+use sealgate_store::NewEnvelope;
 use serde_json::{Value, json};
 use support::*;
 
@@ -432,6 +437,24 @@ async fn an_api_in_another_process_reaches_the_signer_for_keys() {
     assert_eq!(world.custody.exchange_key(&key_id).await.expect("read"), None, "the key is destroyed");
 }
 
+/// Alice asks for a Bitget trader key in the custody and registers it at the sandbox with
+/// `passphrase`: her session, the api's answer (pending grants), the API key id.
+async fn bitget_key(world: &World, api: &Api, passphrase: &str) -> (Session, Value, String) {
+    world.store.create_user("alice", None).await.expect("user");
+    let alice = api.login("alice").await;
+    let ask = json!({"id": "held-bg", "exchange": "bitget", "roles": ["trader"], "scope": ["read", "trade"]});
+    let (st, made) = api.call(&alice, "POST", "/v1/custody-keys", Some(ask)).await;
+    assert_eq!((st, made["key_type"].as_str()), (201, Some("rsa-2048")), "{made}");
+    assert!(made["steps"]["steps"].to_string().contains("passphrase"), "{made}");
+    let pem = made["public_pem"].as_str().expect("pem");
+    let balances = vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))];
+    let api_key = world
+        .sandbox
+        .register_public_key_with_passphrase(Venue::Bitget, pem, Some(passphrase), ALL, vec![], balances)
+        .expect("register");
+    (alice, made, api_key)
+}
+
 /// Bitget needs a passphrase beside the key: the owner seals `{"api_key", "passphrase"}` to
 /// each role (as for a sealed credential), it travels inside the root-signed grant, and only
 /// the signer opens it, through the custody, to sign.
@@ -442,18 +465,7 @@ async fn bitget_takes_its_passphrase_sealed_beside_the_key() {
         let world = World::new(&db.url).await;
         let signer = world.signer(world.signer_config());
         let api = api(&world, Some(signer.clone())).await;
-        world.store.create_user("alice", None).await.expect("user");
-        let alice = api.login("alice").await;
-        let ask = json!({"id": "held-bg", "exchange": "bitget", "roles": ["trader"], "scope": ["read", "trade"]});
-        let (st, made) = api.call(&alice, "POST", "/v1/custody-keys", Some(ask)).await;
-        assert_eq!((st, made["key_type"].as_str()), (201, Some("rsa-2048")), "{made}");
-        assert!(made["steps"]["steps"].to_string().contains("passphrase"), "{made}");
-        let pem = made["public_pem"].as_str().expect("pem");
-        let balances = vec![("BTC".into(), amt("1.5")), ("USDT".into(), amt("25000"))];
-        let api_key = world
-            .sandbox
-            .register_public_key_with_passphrase(Venue::Bitget, pem, Some(PASSPHRASE), ALL, vec![], balances)
-            .expect("register");
+        let (alice, made, api_key) = bitget_key(&world, &api, PASSPHRASE).await;
         let pending = made["pending"].clone();
         let activate = |body: Value| {
             let (api, alice) = (&api, &alice);
@@ -498,4 +510,226 @@ async fn bitget_takes_its_passphrase_sealed_beside_the_key() {
         }
     })
     .await;
+}
+
+/// A role key rotation moves the passphrase sealed inside a Bitget grant too: the re-wrap
+/// re-seals it to the new version and the custody root signs the grant again (only `sealed`
+/// changes), the old grant is revoked on the record, the old version can then be retired and
+/// the credential still signs. A database writer's edited grant is never laundered into a
+/// root-signed one, and the old grant put back is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_rewraps_the_passphrase_inside_a_grant() {
+    const PASSPHRASE: &str = "CANARY-bitget-rotated-9c2a";
+    harness::on_both("held_keys_rewrap", |db| async move {
+        let world = World::new(&db.url).await;
+        let cfg = SignerConfig { revalidate: std::time::Duration::from_millis(100), ..world.signer_config() };
+        let signer = world.signer(cfg);
+        let api = api(&world, Some(signer.clone())).await;
+        let (alice, made, api_key) = bitget_key(&world, &api, PASSPHRASE).await;
+        let secret = json!({"api_key": api_key, "passphrase": PASSPHRASE}).to_string();
+        let sealed = world.seal("alice", "held-bg", "bitget", "trader", "read,trade", &secret);
+        let (st, cred) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": made["pending"],
+                "api_key": api_key, "sealed": [{"role": "trader", "jwe": sealed}]})),
+            )
+            .await;
+        assert_eq!(st, 201, "{cred}");
+        let assets = call("held-bg", "GET", "/api/v2/spot/account/assets", "", "");
+        let reads = |why: &'static str| {
+            let (signer, assets) = (signer.clone(), assets.clone());
+            async move {
+                let r = signer.forward(Role::Trader, &assets).await.unwrap_or_else(|e| panic!("{why}: {e}"));
+                assert!(r.status == 200 && r.body.contains("\"00000\""), "{why}: {}", r.body);
+            }
+        };
+        reads("before the rotation").await;
+        let old = world.store.owner_envelopes("alice", "held-bg").await.expect("rows").remove(0);
+        let old_version =
+            world.custody.keys().await.expect("keys").into_iter().find(|k| k.role == "trader").expect("v1");
+
+        let new = world.custody.rotate("trader", world.custody.default_role_key_type()).await.expect("rotate");
+        // Retiring the old version while the grant's passphrase is sealed to it: refused.
+        let retire = || {
+            set_key_status(
+                &world.store,
+                world.custody.as_ref(),
+                &world.audit,
+                "operator:test",
+                &old_version.kid,
+                KeyStatus::Retired,
+            )
+        };
+        let e = retire().await.expect_err("still in use");
+        assert!(e.to_string().contains("grant passphrase"), "{e}");
+
+        // A database writer widens the stored grant (its signature no longer holds): the
+        // re-wrap refuses to re-sign it, and leaves the row as it was.
+        let forged = edited(&old.jwe, |p| {
+            p.insert("scope".into(), json!(["read", "trade", "withdraw"]));
+        });
+        world
+            .store
+            .put_envelope("alice", "held-bg", &NewEnvelope { role: "trader", kid: &old.kid, jwe: &forged })
+            .await
+            .expect("forge");
+        let opts = RewrapOptions {
+            role: "trader".into(),
+            from: old_version.kid.clone(),
+            batch: 48,
+            workers: 1,
+            actor: "operator:test".into(),
+        };
+        let s = rewrap(&world.store, world.custody.clone(), &world.audit, &opts, |_| {}).await.expect("rewrap");
+        assert_eq!((s.found, s.rewrapped, s.failed, s.left), (1, 0, 1, 1), "{s:?}");
+        assert_eq!(s.failures[0].reason, "the stored grant is not the custody root's");
+        let row = world.store.owner_envelopes("alice", "held-bg").await.expect("rows").remove(0);
+        assert_eq!(row.jwe, forged, "the forged row was not replaced");
+
+        // The row as the owner left it: re-wrapped and re-signed.
+        world
+            .store
+            .put_envelope("alice", "held-bg", &NewEnvelope { role: "trader", kid: &old.kid, jwe: &old.jwe })
+            .await
+            .expect("put back");
+        let s = rewrap(&world.store, world.custody.clone(), &world.audit, &opts, |_| {}).await.expect("rewrap");
+        assert_eq!((s.found, s.rewrapped, s.failed, s.left, s.to.as_str()), (1, 1, 0, 0, new.kid.as_str()), "{s:?}");
+        let now = world.store.owner_envelopes("alice", "held-bg").await.expect("rows").remove(0);
+        assert_eq!(now.kid, old.kid, "the row still names the custody key");
+        let (was, is) = (
+            edited(&old.jwe, |p| {
+                p.remove("sealed");
+            }),
+            edited(&now.jwe, |p| {
+                p.remove("sealed");
+            }),
+        );
+        assert_eq!(was.split('.').nth(1), is.split('.').nth(1), "only the sealed passphrase changed");
+        let inner =
+            sealgate_custody::grant::claimed(&now.jwe).expect("claims")["sealed"].as_str().expect("sealed").to_owned();
+        let header: Value =
+            serde_json::from_slice(&B64.decode(inner.split('.').next().expect("h")).expect("b64")).expect("json");
+        assert_eq!(header["kid"], json!(new.kid), "sealed to the new version");
+        retire().await.expect("nothing is sealed to the old version now");
+
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        reads("after the re-wrap, with the old version retired").await;
+
+        // The old grant put back by a database writer: revoked on the record.
+        world
+            .store
+            .put_envelope("alice", "held-bg", &NewEnvelope { role: "trader", kid: &old.kid, jwe: &old.jwe })
+            .await
+            .expect("restore");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let e = signer.forward(Role::Trader, &assets).await.expect_err("the old grant");
+        assert!(matches!(&e, SignerCallError::Denied(m) if m.starts_with(RESTORED_REASON)), "{e}");
+        for r in world.store.audit_range(0, 100_000).await.expect("audit") {
+            assert!(!r.detail.contains(PASSPHRASE), "{}", r.detail);
+        }
+    })
+    .await;
+}
+
+/// A key made and never activated is destroyed by the signer's sweep a day (and an hour's
+/// grace) after it was made, on the record; an active key, and a key in the custody that
+/// this deployment did not make, are left alone. Pending grants older than a day do not
+/// activate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_made_and_never_activated_are_swept() {
+    harness::on_both("held_keys_sweep", |db| async move {
+        let world = World::new(&db.url).await;
+        let signer = world.signer(world.signer_config());
+        let api = api(&world, Some(signer.clone())).await;
+        world.store.create_user("alice", None).await.expect("user");
+        let alice = api.login("alice").await;
+        let make = |id: &'static str| {
+            let (api, alice) = (&api, &alice);
+            async move {
+                let ask = json!({"id": id, "exchange": "binance", "key_type": "ed25519",
+                    "roles": ["trader"], "scope": ["read", "trade"]});
+                let (st, made) = api.call(alice, "POST", "/v1/custody-keys", Some(ask)).await;
+                assert_eq!(st, 201, "{made}");
+                made
+            }
+        };
+        let abandoned = make("walked-away").await;
+        let active = make("in-use").await;
+        let pem = active["public_pem"].as_str().expect("pem");
+        let balances = vec![("BTC".into(), amt("1"))];
+        let api_key = world.sandbox.register_public_key(Venue::Binance, pem, ALL, vec![], balances).expect("register");
+        let (st, cred) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": active["pending"], "api_key": api_key})),
+            )
+            .await;
+        assert_eq!(st, 201, "{cred}");
+        // Another deployment's key in a shared custody: never this sweep's.
+        let foreign = world.custody.create_exchange_key(sealgate_custody::ExchangeKeyType::Ed25519).await.expect("key");
+        let key_of = |made: &Value| made["key_id"].as_str().expect("id").to_owned();
+        let in_custody = |id: String| {
+            let custody = world.custody.clone();
+            async move { custody.exchange_key(&id).await.expect("read").is_some() }
+        };
+
+        let now = sealgate_server::now_ms();
+        let s = signer.sweep_held_keys(now).await.expect("sweep");
+        assert_eq!((s.destroyed, s.settled), (0, 0), "nothing is a day old");
+        let late = now + (PENDING_LIFE_SECS + SWEEP_GRACE_SECS) * 1000 + 1000;
+        let s = signer.sweep_held_keys(late).await.expect("sweep");
+        assert_eq!((s.destroyed, s.settled), (1, 1), "{s:?}");
+        assert!(!in_custody(key_of(&abandoned)).await, "the abandoned key is destroyed");
+        assert!(in_custody(key_of(&active)).await && in_custody(foreign.id.clone()).await);
+        let s = signer.sweep_held_keys(late).await.expect("again");
+        assert_eq!((s.destroyed, s.settled), (0, 0), "each birth is settled once");
+        let records = world.store.audit_range(0, 100_000).await.expect("audit");
+        let destroyed: Vec<_> = records.iter().filter(|r| r.action == EXCHANGE_KEY_DESTROYED).collect();
+        assert_eq!(destroyed.len(), 1);
+        assert!(destroyed[0].detail.contains("\"abandoned\":true") && destroyed[0].subject == "walked-away");
+        let r = signer.forward(Role::Trader, &call("in-use", "GET", "/api/v3/account", "", "")).await.expect("signs");
+        assert_eq!(r.status, 200, "{}", r.body);
+
+        // Its pending grants bind nothing now.
+        let (st, e) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": abandoned["pending"], "api_key": "k".repeat(64)})),
+            )
+            .await;
+        assert_eq!(st, 400, "{e}");
+        // A pending grant more than a day old does not activate (the root's own signature).
+        let fresh = make("late").await;
+        let old = edited_and_signed(
+            &world,
+            fresh["pending"][0].as_str().expect("grant"),
+            now / 1000 - PENDING_LIFE_SECS - 60,
+        )
+        .await;
+        let (st, e) = api
+            .call(
+                &alice,
+                "POST",
+                "/v1/custody-keys/activate",
+                Some(json!({"pending": [old], "api_key": "k".repeat(64)})),
+            )
+            .await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e.to_string().contains("more than 24 hours old"), "{e}");
+    })
+    .await;
+}
+
+/// `jws` (a grant) with `iat` set, signed again by the world's custody root.
+async fn edited_and_signed(world: &World, jws: &str, iat: u64) -> String {
+    let pin = sealgate_custody::keyset::thumbprint(&world.custody.root_public().await.expect("root")).expect("pin");
+    let g = sealgate_custody::grant::Grant::verify(jws, &pin, sealgate_server::now_ms() / 1000).expect("grant");
+    sealgate_custody::grant::Grant { iat, ..g }.sign(world.custody.as_ref()).await.expect("sign")
 }

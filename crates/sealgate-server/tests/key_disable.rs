@@ -105,7 +105,7 @@ async fn a_disabled_version_stops_every_running_signer_within_revalidation() {
             set_key_status(&world.store, operator.as_ref(), &world.audit, "operator:test", &kid, KeyStatus::Retired)
                 .await
                 .expect_err("in use");
-        assert!(e.to_string().contains("1 envelope(s) are still sealed to"), "{e}");
+        assert!(e.to_string().contains("1 envelope(s) or grant passphrase(s) are still sealed to"), "{e}");
         set_key_status(&world.store, operator.as_ref(), &world.audit, "operator:test", &kid, KeyStatus::Active)
             .await
             .expect("enable");

@@ -35,6 +35,7 @@ mod audit_sqlite;
 mod audit_tree;
 mod credentials;
 mod error;
+mod held;
 mod incidents;
 mod jobs;
 mod limits;
@@ -58,6 +59,7 @@ pub use credentials::{
     Credential, CredentialStatus, Envelope, EnvelopeInfo, KeyStatus, NewCredential, NewEnvelope, RecipientKey, User,
 };
 pub use error::{ConnectError, DbErrorKind, Result, StoreError, UnknownValue};
+pub use held::HeldKeyBirth;
 pub use incidents::{
     AffectedCredential, FreezeCounts, INCIDENT_STEPS, Incident, IncidentRotation, IncidentStep, NewIncident,
     QueueCounts,

@@ -62,6 +62,13 @@ const CLAIM: &str = "SELECT e.owner, e.credential_id, e.role, e.kid, e.jwe, c.ex
      FROM envelopes e JOIN credentials c ON c.owner = e.owner AND c.id = e.credential_id \
      WHERE e.kid = $1 AND (e.owner, e.credential_id, e.role) > ($2, $3, $4) \
      ORDER BY e.owner, e.credential_id, e.role LIMIT $5";
+/// The grants of keys born in the custody (their `kid` is the custody key id, `xk-…`) of
+/// one role, after (owner, credential): what a re-wrap re-signs when a grant carries a
+/// passphrase sealed to the version it moves away from.
+const HELD: &str = "SELECT e.owner, e.credential_id, e.role, e.kid, e.jwe, c.exchange \
+     FROM envelopes e JOIN credentials c ON c.owner = e.owner AND c.id = e.credential_id \
+     WHERE e.role = $1 AND e.kid LIKE 'xk-%' AND (e.owner, e.credential_id, e.role) > ($2, $3, $4) \
+     ORDER BY e.owner, e.credential_id, e.role LIMIT $5";
 /// Created time is kept: it is when the owner sealed the credential, which a re-wrap does not change.
 const REPLACE: &str = "UPDATE envelopes SET kid = $5, jwe = $6 \
      WHERE owner = $1 AND credential_id = $2 AND role = $3 AND jwe = $4";
@@ -80,37 +87,53 @@ impl Store {
         limit: u32,
         wait: bool,
     ) -> Result<RewrapClaim> {
+        let lock = if wait { " FOR UPDATE OF e" } else { " FOR UPDATE OF e SKIP LOCKED" };
+        self.claim_rows(CLAIM, kid, after, limit, lock).await.ctx("claim re-wrap batch")
+    }
+
+    /// Service side (re-wrap): claims up to `limit` stored grants of `role` (rows whose key
+    /// is in the custody) after `after` (owner, credential, role; exclusive), as
+    /// [`Store::claim_rewrap`] claims envelopes, waiting for rows another process holds.
+    /// They are few (one per custody-born credential and role): a re-wrap reads them all
+    /// and re-signs those whose sealed passphrase is on the version it moves away from.
+    pub async fn claim_held_grants(
+        &self,
+        role: &str,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+    ) -> Result<RewrapClaim> {
+        self.claim_rows(HELD, role, after, limit, " FOR UPDATE OF e").await.ctx("claim held grants")
+    }
+
+    /// Rows of `sql` (binds: `first`, the `after` triple, `limit`); on PostgreSQL locked
+    /// (`lock`) in a transaction the claim keeps.
+    async fn claim_rows(
+        &self,
+        sql: &str,
+        first: &str,
+        after: Option<(&str, &str, &str)>,
+        limit: u32,
+        lock: &str,
+    ) -> std::result::Result<RewrapClaim, sqlx::Error> {
         let (o, c, r) = after.unwrap_or(("", "", ""));
-        match &self.db {
-            Db::Sqlite(p) => {
-                let rows = sqlx::query_as::<_, RewrapRow>(CLAIM)
-                    .bind(kid)
+        macro_rules! rows {
+            ($sql:expr, $exec:expr) => {
+                sqlx::query_as::<_, RewrapRow>($sql)
+                    .bind(first)
                     .bind(o)
                     .bind(c)
                     .bind(r)
                     .bind(i64::from(limit))
-                    .fetch_all(p)
-                    .await
-                    .ctx("claim re-wrap batch")?;
-                Ok(RewrapClaim { rows, tx: None, store: self.clone() })
-            }
+                    .fetch_all($exec)
+                    .await?
+            };
+        }
+        match &self.db {
+            Db::Sqlite(p) => Ok(RewrapClaim { rows: rows!(sql, p), tx: None, store: self.clone() }),
             Db::Postgres(p) => {
-                let sql = format!("{CLAIM} FOR UPDATE OF e{}", if wait { "" } else { " SKIP LOCKED" });
-                let claimed = async {
-                    let mut tx = p.begin().await?;
-                    let rows = sqlx::query_as::<_, RewrapRow>(&sql)
-                        .bind(kid)
-                        .bind(o)
-                        .bind(c)
-                        .bind(r)
-                        .bind(i64::from(limit))
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    Ok::<_, sqlx::Error>((rows, tx))
-                }
-                .await
-                .ctx("claim re-wrap batch")?;
-                Ok(RewrapClaim { rows: claimed.0, tx: Some(claimed.1), store: self.clone() })
+                let mut tx = p.begin().await?;
+                let rows = rows!(&format!("{sql}{lock}"), &mut *tx);
+                Ok(RewrapClaim { rows, tx: Some(tx), store: self.clone() })
             }
         }
     }

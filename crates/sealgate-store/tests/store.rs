@@ -31,7 +31,7 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 24] = [
+const TABLES: [&str; 25] = [
     "anomaly_baselines",
     "anomaly_rules",
     "audit_log",
@@ -40,6 +40,7 @@ const TABLES: [&str; 24] = [
     "disabled_keys",
     "email_confirm_tokens",
     "envelopes",
+    "held_key_births",
     "import_jobs",
     "lockdown_tokens",
     "login_tokens",
@@ -103,14 +104,14 @@ async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
         assert_eq!(
             again.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
@@ -181,7 +182,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
@@ -1175,6 +1176,7 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
         };
         store.put_portfolio_snapshot("jan", &snapshot).await.expect("snapshot");
         store.take_tokens("binance", 1, 10, 1, |h, _| h, |_| 0).await.expect("rate bucket");
+        store.record_held_key_birth("xk-00112233aabbccdd", "jan", "cid-1", 1).await.expect("held key birth");
         store
             .replace_balances("jan", "cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }])
             .await

@@ -475,7 +475,7 @@ fn run_rewrap(
             .map(|f| format!("; first failure: {}/{}/{}: {}", f.owner, f.credential_id, f.role, f.reason))
             .unwrap_or_default();
         bail!(
-            "{} envelope(s) are still sealed to {} ({} could not be re-wrapped{first}; any others arrived during the run: run the re-wrap again)",
+            "{} envelope(s) or grant passphrase(s) are still sealed to {} ({} could not be re-wrapped{first}; any others arrived during the run: run the re-wrap again)",
             summary.left,
             summary.from,
             summary.failed

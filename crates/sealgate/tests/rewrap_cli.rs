@@ -205,7 +205,7 @@ async fn proof(d: &Deployment, n: usize) {
     let new = ok(run(&["keys", "rotate", "--custody", &d.config, "--role", "trader"], b"")).trim().to_owned();
     // Retiring a version envelopes still use is refused, naming the count and the command.
     let out = status(&d.old, "retired");
-    refused(&out, &format!("{n} envelope(s) are still sealed to"));
+    refused(&out, &format!("{n} envelope(s) or grant passphrase(s) are still sealed to"));
     refused(&out, "sealgate keys rewrap --role trader --from");
     refused(
         &run(&["keys", "set-status", "--custody", &d.config, "--kid", &d.old, "--status", "retired"], b""),

@@ -33,6 +33,22 @@ pub const EXCHANGE_KEY_CREATED: &str = "exchange_key_created";
 /// The action recorded when the custody destroys an exchange key.
 pub const EXCHANGE_KEY_DESTROYED: &str = "exchange_key_destroyed";
 
+/// How long pending grants activate: a key made and not activated within this is abandoned.
+pub const PENDING_LIFE_SECS: u64 = 24 * 3600;
+/// How long after that the sweep destroys it (an activation that began in time has ended).
+pub const SWEEP_GRACE_SECS: u64 = 3600;
+/// Births the sweep looks at per pass.
+const SWEEP_BATCH: u32 = 200;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Abandoned keys destroyed.
+    pub destroyed: u64,
+    /// Keys found active (their grants stored) or already gone: no longer watched.
+    pub settled: u64,
+}
+
 /// The held key of an opened entry. It signs only through the custody
 /// ([`Signer::sign_ready`] asks it with [`sealgate_exchanges::sign_with_held_key`]); asked
 /// directly (a probe), it refuses.
@@ -221,9 +237,16 @@ impl Signer {
         let action = other_action(EXCHANGE_KEY_CREATED)?;
         let event = AuditEvent::new(format!("user:{}", req.owner.as_str()), action, req.cid.as_str(), detail)
             .owner(req.owner.as_str());
-        if let Err(e) = self.record(event).await {
-            // No key without its record.
+        // Noted as born here (what the sweep walks), then on the record: no key without both.
+        let born_ms = i64::try_from(crate::now_ms()).unwrap_or(i64::MAX);
+        let noted = self.store.record_held_key_birth(&key.id, req.owner.as_str(), req.cid.as_str(), born_ms).await;
+        if let Err(e) = noted {
             let _ = self.custody.destroy_exchange_key(&key.id).await;
+            return Err(store_err(e));
+        }
+        if let Err(e) = self.record(event).await {
+            let _ = self.custody.destroy_exchange_key(&key.id).await;
+            let _ = self.store.forget_held_key_birth(&key.id).await;
             return Err(e);
         }
         Ok(BornKey { key, pending })
@@ -270,6 +293,13 @@ impl Signer {
         let Some(mut g) = first else {
             return Err(SignerCallError::BadRequest("no pending grant".into()));
         };
+        // A key not activated within its day is the sweep's ([`Signer::sweep_held_keys`]):
+        // never activated after it (discarding stays possible).
+        if api_key.is_some() && now > g.iat.saturating_add(PENDING_LIFE_SECS) {
+            return Err(SignerCallError::BadRequest(
+                "these pending grants are more than 24 hours old: discard the key and make a new one".into(),
+            ));
+        }
         // The key must still be the one the grants were made for: a destroyed key (its
         // credential deleted) never comes back under old grants.
         match self.held_key_info(&g.key).await? {
@@ -433,6 +463,62 @@ impl Signer {
         let detail = json!({"exchange": g.exch, "key": g.key});
         self.record(AuditEvent::new(format!("user:{owner}"), action, g.cid.as_str(), detail).owner(owner)).await?;
         Ok(g.key)
+    }
+
+    /// Destroys the keys this deployment made that were never activated: made more than
+    /// [`PENDING_LIFE_SECS`] + [`SWEEP_GRACE_SECS`] before `now_ms`, and with no grant
+    /// stored. Each destruction is on the record, as the owner's discard would be. A key
+    /// with grants stored is active (its credential's deletion destroys it); one no longer
+    /// in the custody is gone: both are forgotten. Several signers may sweep at once: a key
+    /// another has destroyed is gone.
+    pub async fn sweep_held_keys(&self, now_ms: u64) -> Result<Swept, SignerCallError> {
+        let cutoff = now_ms.saturating_sub((PENDING_LIFE_SECS + SWEEP_GRACE_SECS) * 1000);
+        let cutoff = i64::try_from(cutoff).unwrap_or(i64::MAX);
+        let mut swept = Swept::default();
+        loop {
+            let births = self.store.held_key_births_before(cutoff, SWEEP_BATCH).await.map_err(store_err)?;
+            let last = births.len() < SWEEP_BATCH as usize;
+            for b in births {
+                let active = self.store.envelopes_on_kid(&b.key_id).await.map_err(store_err)? > 0;
+                if !active && self.held_key_info(&b.key_id).await?.is_some() {
+                    self.custody
+                        .destroy_exchange_key(&b.key_id)
+                        .await
+                        .map_err(|e| custody_refused("destroy an abandoned key", &e))?;
+                    let detail = json!({"key": b.key_id, "abandoned": true, "made_ms": b.created_ms});
+                    let action = other_action(EXCHANGE_KEY_DESTROYED)?;
+                    let event = AuditEvent::new("service:signer", action, b.credential_id.as_str(), detail);
+                    self.record(event.owner(&b.owner)).await?;
+                    tracing::info!(key = %b.key_id, owner = %b.owner, credential = %b.credential_id, "abandoned exchange key destroyed");
+                    swept.destroyed += 1;
+                } else {
+                    swept.settled += 1;
+                }
+                self.store.forget_held_key_birth(&b.key_id).await.map_err(store_err)?;
+            }
+            if last {
+                return Ok(swept);
+            }
+        }
+    }
+
+    /// Runs [`Self::sweep_held_keys`] every `every` until `shutdown`.
+    pub async fn run_held_key_sweep(
+        self: Arc<Self>,
+        every: std::time::Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            match self.sweep_held_keys(crate::now_ms()).await {
+                Ok(s) if s.destroyed > 0 => tracing::info!(destroyed = s.destroyed, "held key sweep"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "held key sweep failed; tried again later"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+            }
+        }
     }
 
     /// The passphrase `g` carries sealed to its role, opened through the custody (its
