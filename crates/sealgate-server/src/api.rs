@@ -100,6 +100,8 @@ pub struct ApiState {
     /// The exchanges' public tickers, for the portfolio's value; `None`: every holding's
     /// value is missing (and says so).
     pub prices: Option<Arc<crate::prices::PriceFeed>>,
+    /// What recent valuations may reuse (a page polls while an import runs).
+    pub valuations: Arc<crate::portfolio_value::Valuations>,
 }
 
 /// See [`ApiState::on_change`]: `Some((owner, credential_id))` or `None` for all.
@@ -1348,7 +1350,7 @@ async fn valued(
     q: Result<Query<CurrencyQuery>, QueryRejection>,
 ) -> ApiResult<crate::portfolio_value::Valued> {
     let currency = query(q)?.currency.unwrap_or_else(|| sealgate_portfolio::DEFAULT_TARGET.to_owned());
-    match crate::portfolio_value::value(&s.store, s.prices.as_ref(), &user.id, &currency).await {
+    match s.valuations.value(&s.store, s.prices.as_ref(), &user.id, &currency).await {
         Ok(v) => Ok(v),
         Err(crate::portfolio_value::ValueError::Store(e)) => Err(ApiError::store("portfolio value", e)),
         Err(e @ crate::portfolio_value::ValueError::Currency) => Err(ApiError::bad(e.to_string())),
@@ -1408,7 +1410,7 @@ async fn portfolio_gains_csv(
     q: Result<Query<CurrencyQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let v = valued(&s, &user, q).await?;
-    Ok(csv("sealgate-gains.csv", sealgate_portfolio::sales_csv(&v.gains)))
+    Ok(csv("sealgate-gains.csv", sealgate_portfolio::sales_csv(v.gains())))
 }
 
 fn trader(s: &ApiState) -> ApiResult<&Trader> {

@@ -13,7 +13,9 @@
 //! (USDT, USDC, DAI, FDUSD…: a stablecoin's rate moves by fractions of a percent); any
 //! other quote asset leaves the sale's gain unknown, and the count of such sales is given.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sealgate_portfolio::{
     Balance, Change, CostBasisReport, Day, Decimal, PriceBook, Pricing, Snapshot, Valuation, fifo_cost_basis, history,
@@ -32,6 +34,15 @@ pub const HISTORY_DAYS: i64 = 365;
 pub const MAX_TRADES: u32 = 200_000;
 /// A holding valued below this (in the currency) is dust: kept and flagged.
 const DUST: &str = "0.01";
+/// A cost basis is reused this long while the owner's trades are unchanged (it uses today's
+/// stablecoin rates, which the price feed refreshes each minute).
+const GAINS_FRESH: Duration = Duration::from_secs(60);
+/// … and this long whatever changed: an import adds trades every second while the page asks.
+const GAINS_MIN: Duration = Duration::from_secs(5);
+/// Today's snapshot is written again when its value changed, or after this long.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+/// (owner, currency) pairs remembered before the oldest are dropped.
+const MEMO_MAX: usize = 4096;
 /// Quote assets whose rate today stands in for the rate at a past trade's time.
 const STABLE: &[&str] = &["USDT", "USDC", "DAI", "FDUSD", "BUSD", "TUSD", "USDP", "PYUSD"];
 
@@ -169,16 +180,115 @@ pub struct Valued {
     pub view: PortfolioValue,
     /// The valued portfolio.
     pub portfolio: sealgate_portfolio::Portfolio,
+    gains: Arc<Gains>,
+}
+
+impl Valued {
     /// The cost basis.
-    pub gains: CostBasisReport,
+    pub fn gains(&self) -> &CostBasisReport {
+        &self.gains.report
+    }
+}
+
+/// What recent valuations computed, per (owner, currency), so that a page asking every
+/// second while an import runs (or a client polling) neither redoes the FIFO over up to
+/// [`MAX_TRADES`] trades nor rewrites today's snapshot each time: the cost basis is reused
+/// while the owner's trades are unchanged (up to [`GAINS_FRESH`]) and for [`GAINS_MIN`]
+/// whatever changed; the snapshot is written when its value changed or [`SNAPSHOT_EVERY`]
+/// passed. Balances and prices are read afresh on every valuation. (A trade an import
+/// corrects in place changes no count: its gain is seen within [`GAINS_FRESH`].)
+#[derive(Default)]
+pub struct Valuations {
+    gains: Mutex<HashMap<(String, String), GainsMemo>>,
+    written: Mutex<HashMap<(String, String), (Instant, PortfolioSnapshot)>>,
+}
+
+struct GainsMemo {
+    at: Instant,
+    trades: (i64, i64),
+    gains: Arc<Gains>,
+}
+
+/// Drops the oldest half of `map` when it is full.
+fn bound<V>(map: &mut HashMap<(String, String), V>, at: impl Fn(&V) -> Instant) {
+    if map.len() >= MEMO_MAX {
+        let mut ages: Vec<Instant> = map.values().map(&at).collect();
+        ages.sort_unstable();
+        let cut = ages[ages.len() / 2];
+        map.retain(|_, v| at(v) > cut);
+    }
+}
+
+impl Valuations {
+    /// [`value`], remembering what it may reuse.
+    pub async fn value(
+        &self,
+        store: &Store,
+        feed: Option<&Arc<PriceFeed>>,
+        owner: &str,
+        currency: &str,
+    ) -> Result<Valued, ValueError> {
+        valuation(store, feed, owner, currency, Some(self)).await
+    }
+
+    /// The cost basis, remembered or computed.
+    async fn gains(
+        &self,
+        store: &Store,
+        owner: &str,
+        currency: &str,
+        book: &PriceBook,
+        pricing: &Pricing,
+    ) -> Result<Arc<Gains>, ValueError> {
+        let key = (owner.to_owned(), currency.to_owned());
+        let trades = store.owner_trades_mark(owner).await?;
+        if let Some(m) = self.gains.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            let age = m.at.elapsed();
+            if age < GAINS_MIN || (age < GAINS_FRESH && m.trades == trades) {
+                return Ok(m.gains.clone());
+            }
+        }
+        let gains = Arc::new(cost_basis(store, owner, currency, book, pricing).await?);
+        let mut memo = self.gains.lock().unwrap_or_else(|e| e.into_inner());
+        bound(&mut memo, |m| m.at);
+        memo.insert(key, GainsMemo { at: Instant::now(), trades, gains: gains.clone() });
+        Ok(gains)
+    }
+
+    /// Whether `row` differs from what was last written for (owner, currency), or that is old.
+    fn must_write(&self, owner: &str, row: &PortfolioSnapshot) -> bool {
+        let key = (owner.to_owned(), row.currency.clone());
+        let memo = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        !memo.get(&key).is_some_and(|(at, last)| {
+            at.elapsed() < SNAPSHOT_EVERY
+                && (&last.day, &last.total, last.complete, &last.assets)
+                    == (&row.day, &row.total, row.complete, &row.assets)
+        })
+    }
+
+    fn wrote(&self, owner: &str, row: PortfolioSnapshot) {
+        let mut memo = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        bound(&mut memo, |(at, _)| *at);
+        memo.insert((owner.to_owned(), row.currency.clone()), (Instant::now(), row));
+    }
 }
 
 /// Values `owner`'s portfolio in `currency` now, and keeps it as today's snapshot.
 pub async fn value(
     store: &Store,
-    feed: Option<&std::sync::Arc<PriceFeed>>,
+    feed: Option<&Arc<PriceFeed>>,
     owner: &str,
     currency: &str,
+) -> Result<Valued, ValueError> {
+    valuation(store, feed, owner, currency, None).await
+}
+
+async fn valuation(
+    store: &Store,
+    feed: Option<&Arc<PriceFeed>>,
+    owner: &str,
+    currency: &str,
+    memo: Option<&Valuations>,
 ) -> Result<Valued, ValueError> {
     check_currency(currency)?;
     let now = now_ms();
@@ -212,7 +322,12 @@ pub async fn value(
             assets: serde_json::to_string(&assets).unwrap_or_else(|_| "[]".into()),
             taken_ms: now,
         };
-        store.put_portfolio_snapshot(owner, &row).await?;
+        if memo.is_none_or(|m| m.must_write(owner, &row)) {
+            store.put_portfolio_snapshot(owner, &row).await?;
+            if let Some(m) = memo {
+                m.wrote(owner, row);
+            }
+        }
     }
     let since = Day::from_ms(now.saturating_sub(HISTORY_DAYS * 86_400_000))?;
     let rows = store.portfolio_snapshots(owner, currency, &since.to_string(), 400).await?;
@@ -227,9 +342,12 @@ pub async fn value(
     }
     let series = history(&snapshots)?;
 
-    let gains = cost_basis(store, owner, currency, &book, &pricing).await?;
+    let gains = match memo {
+        Some(m) => m.gains(store, owner, currency, &book, &pricing).await?,
+        None => Arc::new(cost_basis(store, owner, currency, &book, &pricing).await?),
+    };
     let view = view(&portfolio, &series, &gains, now);
-    Ok(Valued { view, portfolio, gains: gains.report })
+    Ok(Valued { view, portfolio, gains })
 }
 
 /// `YYYY-MM-DD` back to a [`Day`], through the one RFC 3339 reader (checked by printing

@@ -981,6 +981,8 @@ pub async fn run(
             };
             let verifier = Arc::new(ServiceVerifier::load(&service_dir, &trusted).map_err(|e| err("service key")(&e))?);
             service_app = service_app.merge(signer.clone().router(verifier));
+            // Exchange keys made in the custody and never activated are destroyed (hourly).
+            tokio::spawn(signer.clone().run_held_key_sweep(std::time::Duration::from_secs(3600), stop_rx.clone()));
             Some(signer)
         }
         _ => None,
@@ -1295,6 +1297,7 @@ async fn api_router(
         passkeys: passkeys_service(opts)?,
         held_keys,
         prices,
+        valuations: Default::default(),
     };
     Ok((crate::api::router(state), auth))
 }

@@ -81,6 +81,7 @@ async fn start(url: &str, config: AuthConfig) -> Env {
         passkeys: sealgate_server::passkey_api::Passkeys::for_listener(([127, 0, 0, 1], 0).into(), false).map(Arc::new),
         held_keys: None,
         prices: None,
+        valuations: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -71,6 +71,7 @@ async fn start(url: &str) -> Env {
         passkeys: None,
         held_keys: None,
         prices: None,
+        valuations: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -253,6 +253,7 @@ async fn the_lockdown_over_the_api_cancels_open_orders_and_shows_every_refusal()
             passkeys: None,
             held_keys: None,
             prices: None,
+            valuations: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -213,3 +213,51 @@ async fn the_value_follows_the_tickers_and_never_shows_a_missing_price_as_zero()
     })
     .await;
 }
+
+/// A page polling while an import runs: the api's valuations reuse the FIFO for a few
+/// seconds and while the trades are unchanged, and write today's snapshot only when it
+/// changed; new trades are in the gain once that short while has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_reuses_the_cost_basis_and_the_snapshot() {
+    let sb = sandbox().await;
+    let feed = feed(&sb);
+    on_both("portfolio_value_memo", move |url| {
+        let feed = feed.clone();
+        async move {
+            let store = store(&url).await;
+            let memo = sealgate_server::portfolio_value::Valuations::default();
+            let taken = || {
+                let store = store.clone();
+                async move { store.portfolio_snapshots("alice", "USD", "2000-01-01", 10).await.expect("snaps")[0].taken_ms }
+            };
+            let first = memo.value(&store, Some(&feed), "alice", "USD").await.expect("value").view;
+            assert_eq!((first.gains.sales, first.total.as_str()), (2, "87419"));
+            let written = taken().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let again = memo.value(&store, Some(&feed), "alice", "USD").await.expect("again").view;
+            assert_eq!(again.gains, first.gains);
+            assert_eq!(taken().await, written, "the same value is not written again");
+
+            // A sale arrives: within the short while the gain is the remembered one …
+            let sale = Trade {
+                exchange_trade_id: "c3".into(),
+                symbol: "BTC-USD".into(),
+                side: Side::Sell,
+                price: "40000".into(),
+                qty: "0.1".into(),
+                fee: "4".into(),
+                fee_asset: None,
+                time_ms: 4_000,
+            };
+            store.upsert_trades("alice", "cid-c", &[sale]).await.expect("sale");
+            let soon = memo.value(&store, Some(&feed), "alice", "USD").await.expect("soon").view;
+            assert_eq!(soon.gains.sales, 2);
+            // … then it is counted; a valuation without the memo always counts it.
+            assert_eq!(value(&store, Some(&feed), "alice", "USD").await.expect("fresh").view.gains.sales, 3);
+            tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+            let later = memo.value(&store, Some(&feed), "alice", "USD").await.expect("later").view;
+            assert_eq!(later.gains.sales, 3);
+        }
+    })
+    .await;
+}

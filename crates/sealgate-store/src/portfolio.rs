@@ -381,6 +381,16 @@ impl Store {
         .ctx("portfolio snapshots")
     }
 
+    /// What changes when the owner's trades on credentials not deleted change (a trade
+    /// added, or a credential's trades gone): their count and the largest row id.
+    pub async fn owner_trades_mark(&self, owner: &str) -> Result<(i64, i64)> {
+        const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(t.id), 0) FROM trades t \
+             JOIN credentials c ON c.owner = t.owner AND c.id = t.credential_id \
+             WHERE t.owner = $1 AND c.status <> 'deleted'";
+        with_pool!(self, p => sqlx::query_as::<_, (i64, i64)>(SQL).bind(owner).fetch_one(p).await)
+            .ctx("owner trades mark")
+    }
+
     /// The owner's trades on every credential not deleted, oldest first (ties by credential
     /// and trade id), at most `limit`.
     pub async fn owner_trades(&self, owner: &str, limit: u32) -> Result<Vec<OwnerTrade>> {

@@ -30,11 +30,17 @@ impl Store {
         const SET: &str = "UPDATE rate_buckets SET milli = $1, updated_ms = $2 \
                            WHERE bucket = $3 AND milli = $4 AND updated_ms = $5";
         let full_i = i64::try_from(full).unwrap_or(i64::MAX);
-        with_pool!(self, p => sqlx::query(SEED).bind(bucket).bind(full_i).bind(now_ms).execute(p).await.map(|_| ()))
-            .ctx("seed rate bucket")?;
         for _ in 0..ATTEMPTS {
-            let (milli, updated): (i64, i64) =
-                with_pool!(self, p => sqlx::query_as(READ).bind(bucket).fetch_one(p).await).ctx("read rate bucket")?;
+            let row: Option<(i64, i64)> =
+                with_pool!(self, p => sqlx::query_as(READ).bind(bucket).fetch_optional(p).await)
+                    .ctx("read rate bucket")?;
+            // A new bucket starts full; two processes seeding it at once both read the one row.
+            let Some((milli, updated)) = row else {
+                with_pool!(self, p => sqlx::query(SEED).bind(bucket).bind(full_i).bind(now_ms).execute(p).await
+                    .map(|_| ()))
+                .ctx("seed rate bucket")?;
+                continue;
+            };
             let elapsed = u64::try_from(now_ms.saturating_sub(updated)).unwrap_or(0);
             let have = refill(u64::try_from(milli).unwrap_or(0), elapsed);
             if have < need {

@@ -258,6 +258,7 @@ async fn api_with(
         prices: Some(Arc::new(
             sealgate_server::prices::PriceFeed::new(world.signer_config().exchanges).expect("price feed"),
         )),
+        valuations: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
