@@ -251,10 +251,15 @@ pub struct TestClient {
 
 impl TestClient {
     pub fn new(ex: &Exchanges, role: &'static str) -> Arc<Self> {
+        Self::at(format!("http://{}", ex.sandbox.addr()), ex.keys.clone(), role)
+    }
+
+    /// One for a sandbox at `base` (another process's), with these keys.
+    pub fn at(base: String, keys: HashMap<(String, String), KeyMaterial>, role: &'static str) -> Arc<Self> {
         Arc::new(Self {
-            base: format!("http://{}", ex.sandbox.addr()),
+            base,
             http: reqwest::Client::new(),
-            keys: ex.keys.clone(),
+            keys,
             nonce: MonotonicNonce::default(),
             role,
             calls: AtomicUsize::new(0),
