@@ -36,7 +36,10 @@
 //! default 100, `startTime`/`endTime` to page: from `startTime` the oldest
 //! trades first, otherwise the most recent `limit`, oldest first), "Current
 //! Open Orders" (`GET /api/v3/openOrders`), "New Order" (`POST
-//! /api/v3/order`), "Cancel Order" (`DELETE /api/v3/order`) and "Withdraw"
+//! /api/v3/order`), "Query Order" (`GET /api/v3/order`, `symbol` and `orderId`
+//! or `origClientOrderId`; an order the account never placed is -2011, which
+//! "Error Code" says of a query or a cancel that finds no order), "Cancel
+//! Order" (`DELETE /api/v3/order`) and "Withdraw"
 //! (`POST /api/v3/capital/withdraw`, and the older
 //! `/api/v3/capital/withdraw/apply`). A request carrying `X-MEXC-APIKEY`
 //! is MEXC's; the withdraw paths are MEXC's whatever it carries.
@@ -141,7 +144,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
     let path = req.uri.path();
     let query = req.uri.query().unwrap_or("");
     let need = match (req.method.as_str(), path) {
-        ("GET", "/api/v3/account" | "/api/v3/myTrades" | "/api/v3/openOrders") => Need::Read,
+        ("GET", "/api/v3/account" | "/api/v3/myTrades" | "/api/v3/openOrders" | "/api/v3/order") => Need::Read,
         ("POST" | "DELETE", "/api/v3/order") => Need::Trade,
         ("POST", "/api/v3/capital/withdraw" | "/api/v3/capital/withdraw/apply") => Need::Withdraw,
         _ => return Err(NOT_FOUND),
@@ -239,6 +242,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                     .collect(),
             ))
         }
+        ("GET", "/api/v3/order") => query_order(&st.accounts[key], &p),
         ("POST", "/api/v3/order") => {
             let o = intent(&p)?;
             let client = get(&p, "newClientOrderId").unwrap_or("").to_owned();
@@ -293,6 +297,30 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         }
         _ => Err(NOT_FOUND),
     }
+}
+
+/// "Query Order": the open order, or one the account placed that is no longer open
+/// (`FILLED` when it traded, else `CANCELED`), by `orderId` or `origClientOrderId`.
+fn query_order(a: &crate::Account, p: &[(String, String)]) -> Result<Value, ApiError> {
+    let symbol = get(p, "symbol").ok_or(PARAMS)?;
+    let id = match (get(p, "orderId"), get(p, "origClientOrderId")) {
+        (Some(id), _) => id.parse::<u64>().map_err(|_| UNKNOWN_ORDER)?,
+        (None, Some(c)) => a.client_ids.get(c).filter(|(s, _)| s == symbol).map(|(_, id)| *id).ok_or(UNKNOWN_ORDER)?,
+        (None, None) => return Err(NO_ORDER_ID),
+    };
+    let client = a.client_id_of(id);
+    if let Some(o) = a.open_orders.iter().find(|o| o.id == id && o.symbol == symbol) {
+        return Ok(order_json(o, &client));
+    }
+    let status = if a.trades.iter().any(|t| t.order_id == id && t.symbol == symbol) {
+        "FILLED"
+    } else if !client.is_empty() {
+        "CANCELED"
+    } else {
+        return Err(UNKNOWN_ORDER);
+    };
+    Ok(json!({"symbol": symbol, "orderId": id.to_string(), "orderListId": -1, "clientOrderId": client,
+              "status": status}))
 }
 
 /// The order of a `POST /api/v3/order`, as MEXC documents "New Order": `symbol`,

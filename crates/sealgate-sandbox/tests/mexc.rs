@@ -173,6 +173,35 @@ fn balances_orders_trades_and_cancel() {
     }
 }
 
+/// "Query Order" by `origClientOrderId` or `orderId`: open, filled, cancelled, or -2011
+/// for an order the account never placed (how a placement without an answer is reconciled).
+#[test]
+fn query_order_finds_open_filled_and_cancelled_orders() {
+    let env = env();
+    let limit = "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.1&price=40000&newClientOrderId=q1";
+    let (_, placed) = call(&env, "mx0trader", "POST", ORDER, limit);
+    let id = placed["orderId"].as_str().expect("orderId").to_owned();
+    let (status, v) = call(&env, "mx0trader", "GET", ORDER, "symbol=BTCUSDT&origClientOrderId=q1");
+    assert_eq!((status, v["status"].as_str(), v["orderId"].as_str()), (200, Some("NEW"), Some(id.as_str())), "{v}");
+    let (_, v) = call(&env, "mx0trader", "GET", ORDER, &format!("symbol=BTCUSDT&orderId={id}"));
+    assert_eq!(v["clientOrderId"], "q1", "{v}");
+    call(&env, "mx0trader", "DELETE", ORDER, "symbol=BTCUSDT&origClientOrderId=q1");
+    let (_, v) = call(&env, "mx0trader", "GET", ORDER, "symbol=BTCUSDT&origClientOrderId=q1");
+    assert_eq!(v["status"], "CANCELED", "{v}");
+    call(&env, "mx0trader", "POST", ORDER, "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.01&newClientOrderId=q2");
+    let (_, v) = call(&env, "mx0trader", "GET", ORDER, "symbol=BTCUSDT&origClientOrderId=q2");
+    assert_eq!(v["status"], "FILLED", "{v}");
+    let (status, v) = call(&env, "mx0trader", "GET", ORDER, "symbol=BTCUSDT&origClientOrderId=never");
+    assert_eq!((status, code(&v)), (400, -2011), "{v}");
+    let (_, v) = call(&env, "mx0trader", "GET", ORDER, "symbol=ETHUSDT&origClientOrderId=q2");
+    assert_eq!(code(&v), -2011, "another symbol's order: {v}");
+    let (_, v) = call(&env, "mx0trader", "GET", ORDER, "symbol=BTCUSDT");
+    assert_eq!(code(&v), 700_004);
+    // A read: a key without trade permission may query.
+    let (status, v) = call(&env, "mx0reader", "GET", ORDER, "symbol=BTCUSDT&origClientOrderId=q1");
+    assert_eq!((status, code(&v)), (400, -2011), "another account's order is unknown: {v}");
+}
+
 #[test]
 fn withdrawals_need_the_permission_and_are_logged() {
     let env = env();

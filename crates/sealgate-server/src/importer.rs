@@ -566,7 +566,9 @@ impl Importer {
         self.store.replace_balances(owner, cid, &rows).await?;
 
         // Trades, from the checkpointed cursor.
-        let symbols = if venue == Venue::Binance { venues::binance_symbols(&assets) } else { Vec::new() };
+        // Binance and MEXC ask for trades one symbol at a time: the pairs of the account's assets.
+        let symbols =
+            if matches!(venue, Venue::Binance | Venue::Mexc) { venues::binance_symbols(&assets) } else { Vec::new() };
         // The marks are read once per attempt: trades this job stored move them, but its
         // cursor already pages past them. No stored trade: the whole history.
         let marks = if incremental { since_marks(venue, &self.store.trade_marks(owner, cid).await?)? } else { None };
@@ -603,7 +605,7 @@ impl Importer {
             }
         }
         match cursor {
-            Some(_) if venue != Venue::Binance => Err(ImportError::Pagination("did not end")),
+            Some(_) if !matches!(venue, Venue::Binance | Venue::Mexc) => Err(ImportError::Pagination("did not end")),
             _ => Ok(stored),
         }
     }

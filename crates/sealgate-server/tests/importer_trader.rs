@@ -1,5 +1,5 @@
 //! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
-//! Coinbase, Bybit, Bitget, KuCoin, Gate), through a stand-in signer client, on SQLite and PostgreSQL.
+//! Coinbase, Bybit, Bitget, KuCoin, Gate, MEXC), through a stand-in signer client, on SQLite and PostgreSQL.
 
 mod common;
 
@@ -50,7 +50,7 @@ fn sandbox_trades(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String,
         .into_iter()
         .map(|t| {
             let id = match exchange {
-                "binance" | "okx" | "kucoin" | "gate" => format!("{}-{}", t.symbol, t.id),
+                "binance" | "okx" | "kucoin" | "gate" | "mexc" => format!("{}-{}", t.symbol, t.id),
                 "kraken" => format!("T{:05}-SANDB-X{:05}", t.id, t.id),
                 _ => t.id.to_string(),
             };
@@ -231,6 +231,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "bitget" => format!("idLessThan={cursor}"),
                 "kucoin" => format!("currentPage={cursor}&"),
                 "gate" => format!("page={cursor}"),
+                "mexc" => format!("startTime={}", cursor.split(':').nth(1).expect("startTime")),
                 _ => format!("cursor={cursor}"),
             };
             assert!(
@@ -479,12 +480,16 @@ async fn a_refresh_imports_only_the_new_trades_of_every_venue() {
         for (cid, key, exchange) in VENUES {
             assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "{exchange} trades");
             // The full import paged through the history; the refresh asks one page per
-            // symbol (Binance) or one page in all.
+            // symbol (Binance, MEXC) or one page in all.
             let (full, refresh) = (history_requests(&full_client, cid), history_requests(&client, cid));
-            // Binance: every pair of the account's BTC, USDT and BNB.
-            let assets = ["BTC", "USDT", "BNB"].map(String::from);
-            let symbols =
-                if exchange == "binance" { sealgate_server::venues::binance_symbols(&assets).len() } else { 1 };
+            // Binance: every pair of the account's BTC, USDT and BNB; MEXC: of its BTC and USDT.
+            let assets: &[&str] = match exchange {
+                "binance" => &["BTC", "USDT", "BNB"],
+                "mexc" => &["BTC", "USDT"],
+                _ => &[],
+            };
+            let assets: Vec<String> = assets.iter().map(|a| (*a).to_owned()).collect();
+            let symbols = sealgate_server::venues::binance_symbols(&assets).len().max(1);
             assert!(refresh <= symbols && refresh < full, "{exchange}: refresh {refresh}, full {full}");
         }
         // Binance: each symbol asked from its largest stored id + 1.

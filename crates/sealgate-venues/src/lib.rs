@@ -31,6 +31,7 @@ mod kraken;
 mod kucoin;
 pub mod limits;
 mod market;
+mod mexc;
 mod okx;
 mod read;
 
@@ -109,6 +110,7 @@ impl VenueError {
                     || bitget::transient(message)
                     || kucoin::transient(message)
                     || gate::transient(message)
+                    || mexc::transient(message)
             }
             _ => false,
         }
@@ -144,6 +146,8 @@ pub enum Venue {
     Kucoin,
     /// Gate API v4 (spot).
     Gate,
+    /// MEXC spot v3.
+    Mexc,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -158,13 +162,14 @@ macro_rules! on_venue {
             Venue::Bitget => bitget::$f($($arg),*),
             Venue::Kucoin => kucoin::$f($($arg),*),
             Venue::Gate => gate::$f($($arg),*),
+            Venue::Mexc => mexc::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 8] = [
+    pub const ALL: [Venue; 9] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -173,6 +178,7 @@ impl Venue {
         Venue::Bitget,
         Venue::Kucoin,
         Venue::Gate,
+        Venue::Mexc,
     ];
 
     /// The venue of exchange id `id`.
@@ -191,6 +197,7 @@ impl Venue {
             Self::Bitget => "bitget",
             Self::Kucoin => "kucoin",
             Self::Gate => "gate",
+            Self::Mexc => "mexc",
         }
     }
 }
@@ -437,7 +444,7 @@ impl Since<'_> {
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
-/// Gate `from`; KuCoin reads its newest-first pages until one reaches back to `since`.
+/// Gate `from`, MEXC `startTime` per symbol; KuCoin reads its newest-first pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -458,6 +465,7 @@ pub fn trades_since_request(
         Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Kucoin => kucoin::trades_since_request(cursor),
         Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Mexc => mexc::trades_since_request(symbols, since.ask_from_ms(), cursor),
     }
 }
 
@@ -472,6 +480,7 @@ pub fn parse_trades_since(
     match venue {
         Venue::Binance => binance::parse_trades_since(symbols, since.last_ids, cursor, resp),
         Venue::Kucoin => kucoin::parse_trades_since(since, cursor, resp),
+        Venue::Mexc => mexc::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }
@@ -536,5 +545,7 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 mod tests;
 #[cfg(test)]
 mod tests_spot3;
+#[cfg(test)]
+mod tests_spot4;
 #[cfg(test)]
 mod tests_v5;

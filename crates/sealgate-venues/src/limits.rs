@@ -13,6 +13,7 @@
 //! | bybit | key | 10, 10/s back | per-UID limits of 10 or more requests per second on the v5 account and execution endpoints (from memory: the lowest taken) |
 //! | bitget | key | 8, 8/s back | 10 requests per second per UID on the spot account and fills endpoints (from memory) |
 //! | gate | key | 8, 8/s back | spot private endpoints: 200 requests per 10 s per user, order placing and cancelling 10 per second (from memory) |
+//! | mexc | address | 400 weight, 40/s back | each endpoint: 500 weight per 10 s ("General Info → LIMITS"); `account` and `myTrades` weigh 10 per address, orders 1 (from memory: "Weight(IP)" on those pages) |
 //! | kucoin | key | 8, 8/s back | the spot "private" resource pool: 4,000 weight per 30 s per UID; `accounts` and `fills` weigh 5 and 10 (≈13 fills/s), place and cancel 2–3 (from memory: kept well below) |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
@@ -54,6 +55,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Bitget => (Scope::Key, 8, 8_000),
         Venue::Kucoin => (Scope::Key, 8, 8_000),
         Venue::Gate => (Scope::Key, 8, 8_000),
+        Venue::Mexc => (Scope::Address, 400, 40_000),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }
@@ -64,6 +66,10 @@ pub fn cost_milli(venue: Venue, req: &Request) -> u64 {
         Venue::Binance => match (req.method.as_str(), req.path.as_str()) {
             (_, "/api/v3/account" | "/api/v3/myTrades") => 20,
             ("GET", "/api/v3/order") => 4,
+            _ => 1,
+        },
+        Venue::Mexc => match req.path.as_str() {
+            "/api/v3/account" | "/api/v3/myTrades" => 10,
             _ => 1,
         },
         Venue::Kraken => match req.path.as_str() {

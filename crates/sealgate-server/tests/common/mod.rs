@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 8] = [
+pub const VENUES: [(&str, &str, &str); 9] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -61,6 +61,7 @@ pub const VENUES: [(&str, &str, &str); 8] = [
     ("cid-bitget", "bg_0123456789abcdef0123456789abcdef", "bitget"),
     ("cid-kucoin", "kc-key", "kucoin"),
     ("cid-gate", "gate-key", "gate"),
+    ("cid-mexc", "mx-key", "mexc"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -72,6 +73,7 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "bybit" | "bitget" => ("BTCUSDT", "BTC", "USDT"),
         "kucoin" => ("BTC-USDT", "BTC", "USDT"),
         "gate" => ("BTC_USDT", "BTC", "USDT"),
+        "mexc" => ("BTCUSDT", "BTC", "USDT"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -130,6 +132,7 @@ pub async fn start_exchanges() -> Exchanges {
             &[("BTC", "0.3"), ("USDT", "12000"), ("ETH", "0.5")],
         ),
         spec(Venue::Gate, VENUES[7].1, "gate-secret".into(), None, &[("BTC", "0.2"), ("USDT", "9000")]),
+        spec(Venue::Mexc, VENUES[8].1, "mx-secret".into(), None, &[("BTC", "0.35"), ("USDT", "11000")]),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -224,6 +227,15 @@ pub async fn start_exchanges() -> Exchanges {
             exchange: "gate",
             api_key: Some(VENUES[7].1.into()),
             api_secret: Some("gate-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[8].0),
+        KeyMaterial {
+            exchange: "mexc",
+            api_key: Some(VENUES[8].1.into()),
+            api_secret: Some("mx-secret".into()),
             ..none.clone()
         },
     );
