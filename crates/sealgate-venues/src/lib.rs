@@ -33,6 +33,7 @@ pub mod limits;
 mod market;
 mod mexc;
 mod okx;
+mod poloniex;
 mod read;
 
 use std::collections::BTreeMap;
@@ -148,6 +149,8 @@ pub enum Venue {
     Gate,
     /// MEXC spot v3.
     Mexc,
+    /// Poloniex spot (API v3).
+    Poloniex,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -163,13 +166,14 @@ macro_rules! on_venue {
             Venue::Kucoin => kucoin::$f($($arg),*),
             Venue::Gate => gate::$f($($arg),*),
             Venue::Mexc => mexc::$f($($arg),*),
+            Venue::Poloniex => poloniex::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 9] = [
+    pub const ALL: [Venue; 10] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -179,6 +183,7 @@ impl Venue {
         Venue::Kucoin,
         Venue::Gate,
         Venue::Mexc,
+        Venue::Poloniex,
     ];
 
     /// The venue of exchange id `id`.
@@ -198,6 +203,7 @@ impl Venue {
             Self::Kucoin => "kucoin",
             Self::Gate => "gate",
             Self::Mexc => "mexc",
+            Self::Poloniex => "poloniex",
         }
     }
 }
@@ -444,7 +450,7 @@ impl Since<'_> {
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
-/// Gate `from`, MEXC `startTime` per symbol; KuCoin reads its newest-first pages until one reaches back to `since`.
+/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`; KuCoin reads its newest-first pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -466,6 +472,7 @@ pub fn trades_since_request(
         Venue::Kucoin => kucoin::trades_since_request(cursor),
         Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Mexc => mexc::trades_since_request(symbols, since.ask_from_ms(), cursor),
+        Venue::Poloniex => poloniex::trades_since_request(since.ask_from_ms(), cursor),
     }
 }
 

@@ -14,6 +14,7 @@
 //! | bitget | key | 8, 8/s back | 10 requests per second per UID on the spot account and fills endpoints (from memory) |
 //! | gate | key | 8, 8/s back | spot private endpoints: 200 requests per 10 s per user, order placing and cancelling 10 per second (from memory) |
 //! | mexc | address | 400 weight, 40/s back | each endpoint: 500 weight per 10 s ("General Info → LIMITS"); `account` and `myTrades` weigh 10 per address, orders 1 (from memory: "Weight(IP)" on those pages) |
+//! | poloniex | key | 5, 5/s back | private spot endpoints: 10 requests per second per account for `/accounts/balances` and `/trades`, more for orders (from memory: half taken) |
 //! | kucoin | key | 8, 8/s back | the spot "private" resource pool: 4,000 weight per 30 s per UID; `accounts` and `fills` weigh 5 and 10 (≈13 fills/s), place and cancel 2–3 (from memory: kept well below) |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
@@ -56,6 +57,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Kucoin => (Scope::Key, 8, 8_000),
         Venue::Gate => (Scope::Key, 8, 8_000),
         Venue::Mexc => (Scope::Address, 400, 40_000),
+        Venue::Poloniex => (Scope::Key, 5, 5_000),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }

@@ -277,3 +277,221 @@ fn mexc_hostile_answers_are_refused_precisely() {
         other => panic!("{other:?}"),
     }
 }
+
+// --- Poloniex ---------------------------------------------------------------------------
+
+#[test]
+fn poloniex_ids_and_budget() {
+    assert_eq!(Venue::from_exchange("poloniex"), Ok(Venue::Poloniex));
+    assert_eq!(Venue::Poloniex.to_string(), "poloniex");
+    assert!(Venue::ALL.contains(&Venue::Poloniex));
+    let id = client_order_id(Venue::Poloniex, &[0x5a; 16]);
+    assert!(id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{id}");
+    assert_eq!(normalize_asset(Venue::Poloniex, "usdt"), Ok("USDT".into()));
+    let b = limits::budget(Venue::Poloniex);
+    assert_eq!(b.scope, limits::Scope::Key);
+    assert!(b.refill_milli_per_s < 10_000 && b.burst_milli < 10_000);
+}
+
+/// "All Account Balances", the docs' example shape (two SPOT currencies), plus a second
+/// row of a currency and an account of another type (left out).
+const POLONIEX_BALANCES: &str = r#"[{"accountId":"7904940398","accountType":"SPOT","balances":[
+  {"currencyId":"214","currency":"BTC","available":"2.00","hold":"0.25"},
+  {"currencyId":"1","currency":"USDT","available":"10.5","hold":"0"},
+  {"currencyId":"214","currency":"BTC","available":"0.5","hold":"0"}]},
+ {"accountId":"1","accountType":"FUTURES","balances":[{"currency":"USDT","available":"99","hold":"0"}]}]"#;
+
+/// "Trade History", the docs' example shape, newest first.
+const POLONIEX_TRADES: &str = r#"[
+ {"id":"62561238270107648","symbol":"LINK_USDT","accountType":"SPOT","orderId":"62561238256627712",
+  "side":"BUY","type":"MARKET","matchRole":"TAKER","createTime":1648635115535,"price":"11",
+  "quantity":"0.5","amount":"5.5","feeCurrency":"LINK","feeAmount":"0.0009","pageId":"2537",
+  "clientOrderId":""},
+ {"id":"62561238270107647","symbol":"BTC_USDT","side":"SELL","createTime":1648635115000,"price":"40000",
+  "quantity":"0.01","feeCurrency":"","feeAmount":"0","pageId":"2536"}]"#;
+
+#[test]
+fn poloniex_balances_and_trades() {
+    let r = balances_request(Venue::Poloniex, None).expect("request");
+    assert_eq!((triple(&r), r.body.as_str()), (("GET", "/accounts/balances", ""), ""));
+    let page = parse_balances(Venue::Poloniex, ok(POLONIEX_BALANCES)).expect("balances");
+    assert_eq!(
+        page.balances,
+        vec![
+            VenueBalance { asset: "BTC".into(), free: "2.50".into(), locked: "0.25".into() },
+            VenueBalance { asset: "USDT".into(), free: "10.5".into(), locked: "0".into() },
+        ],
+        "SPOT rows summed per currency, the FUTURES account left out"
+    );
+
+    let first = trades_request(Venue::Poloniex, &[], None).expect("request").expect("some");
+    assert_eq!((triple(&first), first.body.as_str()), (("GET", "/trades", "limit=100"), ""));
+    let page = parse_trades(Venue::Poloniex, &[], None, ok(POLONIEX_TRADES)).expect("trades");
+    assert_eq!(
+        page.trades[0],
+        Trade {
+            exchange_trade_id: "62561238270107648".into(),
+            symbol: "LINK_USDT".into(),
+            side: Side::Buy,
+            price: "11".into(),
+            qty: "0.5".into(),
+            fee: "0.0009".into(),
+            fee_asset: Some("LINK".into()),
+            time_ms: 1_648_635_115_535,
+        }
+    );
+    assert_eq!((page.trades[1].side, &page.trades[1].fee_asset), (Side::Sell, &None));
+    assert_eq!(page.next, None, "a short page is the last");
+
+    // A full page: the next is older than its oldest row's pageId.
+    let row = |i: u64| {
+        format!(
+            r#"{{"id":"{i}","symbol":"BTC_USDT","side":"BUY","createTime":1,"price":"1","quantity":"1",
+            "feeCurrency":"USDT","feeAmount":"0","pageId":"{}"}}"#,
+            900 - i
+        )
+    };
+    let full = format!("[{}]", (0..100).map(row).collect::<Vec<_>>().join(","));
+    let page = parse_trades(Venue::Poloniex, &[], Some("1000"), ok(&full)).expect("full");
+    assert_eq!((page.trades.len(), page.next.as_deref()), (100, Some("801")));
+    let next = trades_request(Venue::Poloniex, &[], Some("801")).expect("request").expect("some");
+    assert_eq!(next.query, "limit=100&from=801&direction=NEXT");
+    for bad in ["", "x", "-1", "1&limit=5", "123456789012345678901"] {
+        assert!(matches!(trades_request(Venue::Poloniex, &[], Some(bad)), Err(VenueError::BadInput { .. })), "{bad:?}");
+    }
+
+    // A refresh: from the newest stored trade less the overlap, paged the same way.
+    let ids = BTreeMap::new();
+    let since = Since { newest_ms: 1_648_635_115_535, last_ids: &ids, now_ms: 1_700_000_000_000 };
+    let from = 1_648_635_115_535 - SINCE_OVERLAP_MS;
+    let r = trades_since_request(Venue::Poloniex, &[], &since, None).expect("since").expect("some");
+    assert_eq!(r.query, format!("startTime={from}&limit=100"));
+    let r = trades_since_request(Venue::Poloniex, &[], &since, Some("801")).expect("since").expect("some");
+    assert_eq!(r.query, format!("startTime={from}&limit=100&from=801&direction=NEXT"));
+    let page = parse_trades_since(Venue::Poloniex, &[], &since, Some("801"), ok("[]")).expect("since page");
+    assert_eq!((page.trades.len(), page.next), (0, None));
+}
+
+#[test]
+fn poloniex_orders() {
+    let limit = order("BTC_USDT", Side::Buy, OrderKind::Limit, "0.1", Some("20000"));
+    let r = place_request(Venue::Poloniex, &limit).expect("limit");
+    assert_eq!(triple(&r), ("POST", "/orders", ""));
+    // The exact bytes signed and sent (keys in serde_json's sorted order).
+    assert_eq!(
+        r.body,
+        r#"{"clientOrderId":"0123abcd-0123-4567-89ab-0123456789ab","price":"20000","quantity":"0.1","side":"BUY","symbol":"BTC_USDT","timeInForce":"GTC","type":"LIMIT"}"#
+    );
+    let sell = order("BTC_USDT", Side::Sell, OrderKind::Market, "0.02", None);
+    assert_eq!(
+        place_request(Venue::Poloniex, &sell).expect("market sell").body,
+        r#"{"clientOrderId":"0123abcd-0123-4567-89ab-0123456789ab","quantity":"0.02","side":"SELL","symbol":"BTC_USDT","type":"MARKET"}"#
+    );
+    // A market buy is sized in the quote currency on Poloniex: refused before it is sent.
+    let buy = order("BTC_USDT", Side::Buy, OrderKind::Market, "0.02", None);
+    assert!(matches!(place_request(Venue::Poloniex, &buy), Err(VenueError::BadInput { field: "kind", .. })));
+    // "Create Order", the docs' answer.
+    let placed = ok(r#"{"id":"29772698821328896","clientOrderId":"1234Abc"}"#);
+    assert_eq!(
+        parse_placed(Venue::Poloniex, placed),
+        Ok(Placed { exchange_order_id: "29772698821328896".into(), status: "accepted" })
+    );
+    let c = cancel_request(Venue::Poloniex, "BTC_USDT", "29772698821328896").expect("cancel");
+    assert_eq!((triple(&c), c.body.as_str()), (("DELETE", "/orders/29772698821328896", ""), ""));
+    let cancelled = ok(r#"{"orderId":"32487004629499904","clientOrderId":"54321","state":"PENDING_CANCEL",
+        "code":200,"message":""}"#);
+    assert_eq!(parse_cancelled(Venue::Poloniex, cancelled), Ok(()));
+    let refused_in_200 = ok(r#"{"orderId":"1","clientOrderId":"","state":"FAILED","code":21603,
+        "message":"Order not found"}"#);
+    assert_eq!(
+        parse_cancelled(Venue::Poloniex, refused_in_200),
+        Err(VenueError::Exchange { status: 200, message: "21603 Order not found".into() })
+    );
+    let still = ok(r#"{"orderId":"1","state":"NEW","code":200,"message":""}"#);
+    assert_eq!(
+        parse_cancelled(Venue::Poloniex, still),
+        Err(VenueError::Exchange { status: 200, message: "the order was not cancelled".into() })
+    );
+    let funds = resp(400, r#"{"code":400,"message":"Insufficient balance"}"#);
+    assert_eq!(
+        parse_placed(Venue::Poloniex, funds),
+        Err(VenueError::Exchange { status: 400, message: "400 Insufficient balance".into() })
+    );
+    let auth = resp(401, r#"{"code":401,"message":"Invalid Apikey or Signature"}"#);
+    assert!(parse_balances(Venue::Poloniex, auth).is_err_and(|e| !e.is_transient()));
+    let busy = resp(429, r#"{"code":429,"message":"Too many requests"}"#);
+    assert!(parse_placed(Venue::Poloniex, busy).is_err_and(|e| e.is_transient()));
+    assert_eq!(status_request(Venue::Poloniex, "BTC_USDT", "abc"), Ok(None));
+}
+
+#[test]
+fn poloniex_hostile_answers_are_refused_precisely() {
+    let good = r#""symbol":"BTC_USDT","side":"BUY","createTime":1,"price":"1","feeAmount":"0","feeCurrency":"USDT""#;
+    let cases = [
+        (format!(r#"[{{{good},"id":"1","quantity":"1"}}]"#), mal("[].pageId", "is missing")),
+        (format!(r#"[{{{good},"id":"1","quantity":"1","pageId":"x9"}}]"#), mal("[].pageId", "is not a page id")),
+        // Not older than the page asked from: the cursor would not go down.
+        (
+            format!(r#"[{{{good},"id":"1","quantity":"1","pageId":"500"}}]"#),
+            mal("[].pageId", "is not older than the page asked from"),
+        ),
+        (format!(r#"[{{{good},"quantity":"1","pageId":"5"}}]"#), mal("[].id", "is missing")),
+        (format!(r#"[{{{good},"id":"1","quantity":1,"pageId":"5"}}]"#), mal("[].quantity", "is not a string")),
+        (
+            format!(r#"[{{{good},"id":"1","quantity":"1e3","pageId":"5"}}]"#),
+            mal("[].quantity", "is not a plain decimal number"),
+        ),
+        (
+            format!(r#"[{{{},"id":"1","quantity":"1","pageId":"5"}}]"#, good.replace("BUY", "HOLD")),
+            mal("[].side", "is not buy or sell"),
+        ),
+        (
+            format!(r#"[{{{},"id":"1","quantity":"1","pageId":"5"}}]"#, good.replace("BTC_USDT", "BTC USDT")),
+            mal("[].symbol", "is not a symbol"),
+        ),
+        (
+            format!(
+                r#"[{{{},"id":"1","quantity":"1","pageId":"5"}}]"#,
+                good.replace("\"createTime\":1", "\"createTime\":-1")
+            ),
+            mal("[].createTime", "is not a millisecond time"),
+        ),
+        (r#"{"code":200}"#.to_owned(), mal("$", "is not an array")),
+        (r#"["x"]"#.to_owned(), mal("[]", "is not an object")),
+    ];
+    for (body, want) in cases {
+        assert_eq!(parse_trades(Venue::Poloniex, &[], Some("500"), ok(&body)), want, "{body}");
+    }
+    let row = format!(r#"{{{good},"id":"1","quantity":"1","pageId":"5"}}"#);
+    let big = format!("[{}]", vec![row.as_str(); 101].join(","));
+    assert_eq!(parse_trades(Venue::Poloniex, &[], None, ok(&big)), mal("$", "holds more than the limit asked for"));
+    let huge = format!("[{}]", "1,".repeat(MAX_BODY / 2));
+    assert_eq!(parse_trades(Venue::Poloniex, &[], None, ok(&huge)), Err(VenueError::TooLarge("body")));
+    assert!(matches!(parse_balances(Venue::Poloniex, ok("[{")), Err(VenueError::NotJson { .. })));
+    let acct = |row: &str| format!(r#"[{{"accountType":"SPOT","balances":[{row}]}}]"#);
+    assert_eq!(
+        parse_balances(Venue::Poloniex, ok(&acct(r#"{"currency":"BTC","available":"-1","hold":"0"}"#)))
+            .map(|p| p.balances),
+        mal("[].balances[].available", "is negative")
+    );
+    assert_eq!(
+        parse_balances(Venue::Poloniex, ok(&acct(r#"{"currency":"BTC","available":"1"}"#))).map(|p| p.balances),
+        mal("[].balances[].hold", "is missing")
+    );
+    assert_eq!(
+        parse_balances(Venue::Poloniex, ok(r#"[{"accountType":7,"balances":[]}]"#)).map(|p| p.balances),
+        mal("[].accountType", "is not a string")
+    );
+    assert_eq!(
+        parse_balances(Venue::Poloniex, ok(r#"[{"accountType":"SPOT","balances":{}}]"#)).map(|p| p.balances),
+        mal("[].balances", "is not an array")
+    );
+    let max = format!("1{}", "0".repeat(35));
+    let overflow = acct(&vec![format!(r#"{{"currency":"BTC","available":"{max}","hold":"0"}}"#); 2000].join(","));
+    assert_eq!(
+        parse_balances(Venue::Poloniex, ok(&overflow)).map(|p| p.balances),
+        mal("[].balances[].available", "is out of range")
+    );
+    assert_eq!(parse_placed(Venue::Poloniex, ok(r#"{"id":7.5}"#)), mal("id", "is not a non-negative integer"));
+    assert_eq!(parse_placed(Venue::Poloniex, ok(r#"{"id":"1","code":"x"}"#)), mal("code", "is not a number"));
+}

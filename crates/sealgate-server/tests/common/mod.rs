@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 9] = [
+pub const VENUES: [(&str, &str, &str); 10] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -62,6 +62,7 @@ pub const VENUES: [(&str, &str, &str); 9] = [
     ("cid-kucoin", "kc-key", "kucoin"),
     ("cid-gate", "gate-key", "gate"),
     ("cid-mexc", "mx-key", "mexc"),
+    ("cid-poloniex", "plx-key", "poloniex"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -74,6 +75,7 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "kucoin" => ("BTC-USDT", "BTC", "USDT"),
         "gate" => ("BTC_USDT", "BTC", "USDT"),
         "mexc" => ("BTCUSDT", "BTC", "USDT"),
+        "poloniex" => ("BTC_USDT", "BTC", "USDT"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -133,6 +135,7 @@ pub async fn start_exchanges() -> Exchanges {
         ),
         spec(Venue::Gate, VENUES[7].1, "gate-secret".into(), None, &[("BTC", "0.2"), ("USDT", "9000")]),
         spec(Venue::Mexc, VENUES[8].1, "mx-secret".into(), None, &[("BTC", "0.35"), ("USDT", "11000")]),
+        spec(Venue::Poloniex, VENUES[9].1, "plx-secret".into(), None, &[("BTC", "0.45"), ("USDT", "13000")]),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -236,6 +239,15 @@ pub async fn start_exchanges() -> Exchanges {
             exchange: "mexc",
             api_key: Some(VENUES[8].1.into()),
             api_secret: Some("mx-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[9].0),
+        KeyMaterial {
+            exchange: "poloniex",
+            api_key: Some(VENUES[9].1.into()),
+            api_secret: Some("plx-secret".into()),
             ..none.clone()
         },
     );
