@@ -3,8 +3,9 @@
 usage: bot.py agent SOCKET LABEL BASE_URL [EXCHANGE]   (through the agent, holds no secret)
        bot.py direct API_KEY SECRET BASE_URL            (binance, holds the secret itself: the control)
 
-EXCHANGE is binance (default), kraken, okx or coinbase; BASE_URL is where
-the exchange (the sandbox) listens. Prints
+EXCHANGE is binance (default), kraken, okx, coinbase, bybit, bitget, kucoin,
+gate, mexc, poloniex or bitfinex; BASE_URL is where the exchange (the
+sandbox) listens: every API URL ccxt knows for it is pointed there. Prints
 "RESULT <free quote balance> <order id> <cancel status>" then "READY".
 """
 import sys
@@ -30,7 +31,34 @@ def market(mid, symbol, base_code, quote_code, base_id, quote_id, **extra):
     return m
 
 
+def point_at(ex, base):
+    """Every API URL of `ex` (nested or not) on `base`: nothing reaches a real exchange."""
+    def moved(v):
+        if isinstance(v, dict):
+            return {k: moved(x) for k, x in v.items()}
+        if isinstance(v, str) and v.startswith("https://"):
+            rest = v[len("https://"):]
+            return base + (rest[rest.index("/"):] if "/" in rest else "")
+        return v
+    ex.urls["api"] = moved(ex.urls["api"])
+
+
 opts = {"enableRateLimit": False, "options": {"adjustForTimeDifference": False}}
+# Per exchange: (options, market id, symbol, base, quote).
+SPOT = {
+    # Bybit: the account is a unified trading account; saying so spares ccxt two probes
+    # (/v5/user/query-api and /v5/account/info) before the balance.
+    "bybit": ({"enableUnifiedMargin": False, "enableUnifiedAccount": True, "unifiedMarginStatus": 6},
+              "BTCUSDT", "BTC/USDT", "BTC", "USDT"),
+    # Bitget: a classic (not unified) account; saying so spares ccxt a probe of /api/v3/account/settings.
+    "bitget": ({"uta": False}, "BTCUSDT", "BTC/USDT", "BTC", "USDT"),
+    # KuCoin and Gate: classic accounts, said up front (no probe of their unified-account modes).
+    "kucoin": ({"uta": False}, "BTC-USDT", "BTC/USDT", "BTC", "USDT"),
+    "gate": ({"unifiedAccount": False}, "BTC_USDT", "BTC/USDT", "BTC", "USDT"),
+    "mexc": ({}, "BTCUSDT", "BTC/USDT", "BTC", "USDT"),
+    "poloniex": ({}, "BTC_USDT", "BTC/USDT", "BTC", "USDT"),
+    "bitfinex": ({}, "tBTCUSD", "BTC/USD", "BTC", "USD"),
+}
 if exchange_id == "binance":
     ex = ccxt.binance(dict(opts, options={"adjustForTimeDifference": False,
                                           "warnOnFetchOpenOrdersWithoutSymbol": False}))
@@ -57,6 +85,13 @@ elif exchange_id == "coinbase":
     ex.urls["api"]["rest"] = base
     ex.set_markets([market("BTC-USD", "BTC/USD", "BTC", "USD", "BTC", "USD")])
     symbol, quote = "BTC/USD", "USD"
+elif exchange_id in SPOT:
+    extra, mid, symbol, base_code, quote = SPOT[exchange_id]
+    ex = getattr(ccxt, exchange_id)(dict(opts, options=dict({"adjustForTimeDifference": False}, **extra)))
+    point_at(ex, base)
+    # ccxt's Bitfinex counts precision in decimal places, the others in steps.
+    places = {"precision": {"amount": 8, "price": 5}} if exchange_id == "bitfinex" else {}
+    ex.set_markets([market(mid, symbol, base_code, quote, base_code, quote, **places)])
 else:
     sys.exit("unknown exchange " + exchange_id)
 

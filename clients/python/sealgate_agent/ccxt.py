@@ -10,7 +10,8 @@ session recognises them by the placeholder key, strips ccxt's signature and
 auth headers, and has the agent sign and send the request. Supported:
 binance, kraken, okx, coinbase (Advanced Trade with a CDP key: the agent
 makes the ES256/EdDSA JWT; ccxt is handed a placeholder bearer token for
-private calls only, so it holds no key and does no JWT signing).
+private calls only, so it holds no key and does no JWT signing), bybit,
+bitget, kucoin, gate, mexc, poloniex and bitfinex (spot).
 """
 
 from urllib.parse import urlsplit
@@ -26,6 +27,13 @@ _STRIP = {
     "kraken": ("kraken", {"api-key", "api-sign"}, set()),
     "okx": ("okx", {"ok-access-key", "ok-access-sign", "ok-access-timestamp", "ok-access-passphrase"}, set()),
     "coinbase": ("coinbase", {"authorization"}, set()),
+    "bybit": ("bybit", {"x-bapi-api-key", "x-bapi-sign", "x-bapi-timestamp", "x-bapi-recv-window"}, set()),
+    "bitget": ("bitget", {"access-key", "access-sign", "access-timestamp", "access-passphrase"}, set()),
+    "kucoin": ("kucoin", {"kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-passphrase"}, set()),
+    "gate": ("gate", {"key", "sign", "timestamp"}, set()),
+    "mexc": ("mexc", {"x-mexc-apikey"}, {"signature"}),
+    "poloniex": ("poloniex", {"key", "signature", "signtimestamp"}, set()),
+    "bitfinex": ("bitfinex", {"bfx-apikey", "bfx-signature", "bfx-nonce"}, set()),
 }
 
 
@@ -100,8 +108,9 @@ def wrap(exchange, client, credential_label):
     else:
         exchange.apiKey = PLACEHOLDER_KEY
         exchange.secret = PLACEHOLDER_SECRET
-    if exchange.id == "okx":
+    if exchange.id in ("okx", "bitget", "kucoin"):
         exchange.password = PLACEHOLDER_PASSWORD
+    if exchange.id == "okx":
         # ccxt sends one order as a one-element batch by default; the single-order
         # endpoint lets the agent read the order's symbol and size for its policy
         # (a batch is an order of unknown size, refused under a symbol or notional cap).

@@ -341,7 +341,10 @@ pub(crate) fn order_intent(body: &str) -> Result<OrderIntent, ApiError> {
             Ok(OrderIntent { symbol, side_buy, size, limit: None })
         }
         Some("limit") => {
-            if !matches!(field("force"), Some("gtc" | "post_only" | "fok" | "ioc")) {
+            // The docs spell `force` in lower case; ccxt, which trades on Bitget, sends
+            // `GTC`: the exchange takes either case.
+            let force = field("force").map(str::to_ascii_lowercase);
+            if !matches!(force.as_deref(), Some("gtc" | "post_only" | "fok" | "ioc")) {
                 return Err(PARAMS);
             }
             let price = field("price").and_then(Amount::parse).filter(|a| a.0 > 0).ok_or(PARAMS)?;

@@ -96,9 +96,12 @@ fn start_agent(dir: &Path, name: &str, sandbox: &str, extra: &[&str]) -> R<(Kill
         .arg("--audit")
         .arg(dir.join("audit.jsonl"))
         .args(
-            ["binance", "kraken", "okx", "coinbase"]
-                .iter()
-                .flat_map(|x| ["--exchange-url".to_owned(), format!("{x}={sandbox}")]),
+            [
+                "binance", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate", "mexc", "poloniex",
+                "bitfinex",
+            ]
+            .iter()
+            .flat_map(|x| ["--exchange-url".to_owned(), format!("{x}={sandbox}")]),
         )
         .args(extra)
         .env("SEALGATE_AGENT_PASSPHRASE_FILE", dir.join("pw"))
@@ -323,73 +326,178 @@ fn coinbase_key() -> R<(String, String, String)> {
     Ok(("organizations/sealgate-proof/apiKeys/agent".into(), pem, b64.encode(pair.public_key().as_ref())))
 }
 
+/// One exchange of the adapter test: its id, the agent's label, the sandbox key, the
+/// credential fields the agent seals (secret and passphrase), the quote asset ccxt reads the
+/// balance of, and the market as the sandbox spells it (symbol, base, quote).
+struct Spot {
+    exchange: &'static str,
+    venue: Venue,
+    api_key: String,
+    secret: String,
+    passphrase: Option<&'static str>,
+    /// The quote asset as the sandbox holds it, and as ccxt names it.
+    quote: (&'static str, &'static str),
+    market: (&'static str, &'static str, &'static str),
+    /// The credential JSON the agent seals.
+    sealed: String,
+}
+
+fn spot(
+    exchange: &'static str,
+    venue: Venue,
+    api_key: &str,
+    secret: &str,
+    passphrase: Option<&'static str>,
+    quote: (&'static str, &'static str),
+    market: (&'static str, &'static str, &'static str),
+) -> Spot {
+    let mut fields = vec![("api_key", api_key), ("api_secret", secret)];
+    if let Some(p) = passphrase {
+        fields.push(("passphrase", p));
+    }
+    let sealed = json_str(&fields);
+    Spot { exchange, venue, api_key: api_key.into(), secret: secret.into(), passphrase, quote, market, sealed }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ccxt_adapter_trades_on_kraken_okx_and_coinbase() -> R<()> {
-    if !python_ready("the_ccxt_adapter_trades_on_kraken_okx_and_coinbase")? {
+async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
+    if !python_ready("the_ccxt_adapter_trades_on_every_exchange_it_names")? {
         return Ok(());
     }
-    const KRAKEN_SECRET: &str = "c2VhbGdhdGUta3Jha2VuLXByb29mLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==";
-    const OKX_SECRET: &str = "sealgate-okx-proof-secret-7c1e";
-    const OKX_PASS: &str = "okx-proof-passphrase-3f9a";
     let (cb_name, cb_pem, cb_public) = coinbase_key()?;
     let amt = |s: &str| Amount::parse(s).ok_or("amount");
-    let key = |venue, api_key: &str, secret: &str, passphrase: Option<&str>, quote: &str| -> R<KeySpec> {
-        Ok(KeySpec {
-            venue,
-            api_key: api_key.into(),
-            secret: secret.into(),
+    let mut spots = vec![
+        spot(
+            "kraken",
+            Venue::Kraken,
+            "krakenproofkey",
+            "c2VhbGdhdGUta3Jha2VuLXByb29mLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==",
+            None,
+            ("ZUSD", "USD"),
+            ("XBTUSD", "XXBT", "ZUSD"),
+        ),
+        spot(
+            "okx",
+            Venue::Okx,
+            "okxproofkey",
+            "sealgate-okx-proof-secret-7c1e",
+            Some("okx-proof-passphrase-3f9a"),
+            ("USDT", "USDT"),
+            ("BTC-USDT", "BTC", "USDT"),
+        ),
+        spot(
+            "bybit",
+            Venue::Bybit,
+            "bybitproofkey01",
+            "sealgate-bybit-proof-secret-51d0",
+            None,
+            ("USDT", "USDT"),
+            ("BTCUSDT", "BTC", "USDT"),
+        ),
+        spot(
+            "bitget",
+            Venue::Bitget,
+            "bg_5ea16a7e0123456789abcdef01234567",
+            "sealgate-bitget-proof-secret-92ab",
+            Some("bitget-proof-passphrase-77"),
+            ("USDT", "USDT"),
+            ("BTCUSDT", "BTC", "USDT"),
+        ),
+        spot(
+            "kucoin",
+            Venue::Kucoin,
+            "kucoinproofkey",
+            "sealgate-kucoin-proof-secret-3c3c",
+            Some("kucoin-proof-passphrase-11"),
+            ("USDT", "USDT"),
+            ("BTC-USDT", "BTC", "USDT"),
+        ),
+        spot(
+            "gate",
+            Venue::Gate,
+            "gateproofkey",
+            "sealgate-gate-proof-secret-6e6e",
+            None,
+            ("USDT", "USDT"),
+            ("BTC_USDT", "BTC", "USDT"),
+        ),
+        spot(
+            "mexc",
+            Venue::Mexc,
+            "mexcproofkey",
+            "sealgate-mexc-proof-secret-0a0a",
+            None,
+            ("USDT", "USDT"),
+            ("BTCUSDT", "BTC", "USDT"),
+        ),
+        spot(
+            "poloniex",
+            Venue::Poloniex,
+            "POLONIEX-PROOF-KEY",
+            "sealgate-poloniex-proof-secret-4d4d",
+            None,
+            ("USDT", "USDT"),
+            ("BTC_USDT", "BTC", "USDT"),
+        ),
+        spot(
+            "bitfinex",
+            Venue::Bitfinex,
+            "bitfinexproofkey",
+            "sealgate-bitfinex-proof-secret-8f8f",
+            None,
+            ("USD", "USD"),
+            ("tBTCUSD", "BTC", "USD"),
+        ),
+    ];
+    let mut coinbase =
+        spot("coinbase", Venue::Coinbase, &cb_name, &cb_public, None, ("USD", "USD"), ("BTC-USD", "BTC", "USD"));
+    coinbase.sealed = json_str(&[("key_name", &cb_name), ("private_key", &cb_pem)]);
+    // The Coinbase secret's distinctive part: the PEM's second base64 line.
+    coinbase.secret = cb_pem.lines().nth(2).ok_or("pem")?.to_owned();
+    spots.push(coinbase);
+    let mut keys = Vec::new();
+    let mut markets: Vec<Market> = Vec::new();
+    for s in &spots {
+        keys.push(KeySpec {
+            venue: s.venue,
+            api_key: s.api_key.clone(),
+            // Coinbase's sandbox key is its public key, not the secret the agent holds.
+            secret: if s.exchange == "coinbase" { cb_public.clone() } else { s.secret.clone() },
             permissions: Permissions { read: true, trade: true, withdraw: true },
             allowed_ips: vec![],
-            passphrase: passphrase.map(Into::into),
-            balances: vec![(quote.into(), amt("10000")?)],
-        })
-    };
-    let market = |symbol: &str, base: &str, quote: &str| -> R<Market> {
-        Ok(Market { symbol: symbol.into(), base: base.into(), quote: quote.into(), price: amt("50000")? })
-    };
-    let sandbox = Sandbox::start(
-        "127.0.0.1:0".parse()?,
-        vec![
-            key(Venue::Kraken, "krakenproofkey", KRAKEN_SECRET, None, "ZUSD")?,
-            key(Venue::Okx, "okxproofkey", OKX_SECRET, Some(OKX_PASS), "USDT")?,
-            key(Venue::Coinbase, &cb_name, &cb_public, None, "USD")?,
-        ],
-        vec![market("XBTUSD", "XXBT", "ZUSD")?, market("BTC-USDT", "BTC", "USDT")?, market("BTC-USD", "BTC", "USD")?],
-    )
-    .await?;
+            passphrase: s.passphrase.map(Into::into),
+            balances: vec![(s.quote.0.into(), amt("10000")?)],
+        });
+        let (symbol, base, quote) = s.market;
+        if !markets.iter().any(|m| m.symbol == symbol) {
+            markets.push(Market {
+                symbol: symbol.into(),
+                base: base.into(),
+                quote: quote.into(),
+                price: amt("50000")?,
+            });
+        }
+    }
+    let sandbox = Sandbox::start("127.0.0.1:0".parse()?, keys, markets).await?;
     let base = format!("http://{}", sandbox.addr());
     let dir = tempfile::tempdir()?;
     let d = dir.path();
     write_private(&d.join("pw"), "correct horse battery staple\n")?;
-    let creds = [
-        ("kraken", "krk", "krakenproofkey", json_str(&[("api_key", "krakenproofkey"), ("api_secret", KRAKEN_SECRET)])),
-        (
-            "okx",
-            "okx",
-            "okxproofkey",
-            json_str(&[("api_key", "okxproofkey"), ("api_secret", OKX_SECRET), ("passphrase", OKX_PASS)]),
-        ),
-        ("coinbase", "cb", cb_name.as_str(), json_str(&[("key_name", &cb_name), ("private_key", &cb_pem)])),
-    ];
-    for (exchange, label, _, secrets) in &creds {
-        let add = add_credential(d, &["--exchange", exchange, "--label", label], secrets)?;
-        assert!(add.status.success(), "add {exchange}: {}", String::from_utf8_lossy(&add.stderr));
+    for s in &spots {
+        let add = add_credential(d, &["--exchange", s.exchange, "--label", s.exchange], &s.sealed)?;
+        assert!(add.status.success(), "add {}: {}", s.exchange, String::from_utf8_lossy(&add.stderr));
     }
     let (_agent, sock, _) = start_agent(d, "run", &base, &[])?;
     let sock_s = sock.to_str().ok_or("path")?;
-    // The Coinbase secret's distinctive part: the PEM's second base64 line.
-    let cb_line = cb_pem.lines().nth(2).ok_or("pem")?.to_owned();
-    let secrets: [(&str, &[u8]); 3] =
-        [("kraken", KRAKEN_SECRET.as_bytes()), ("okx", OKX_SECRET.as_bytes()), ("coinbase", cb_line.as_bytes())];
-    for ((exchange, label, api_key, _), (_, secret)) in creds.iter().zip(secrets) {
-        let result = run_bot(&["agent", sock_s, label, &base, exchange], &[secret], false)?;
+    for s in &spots {
+        let result = run_bot(&["agent", sock_s, s.exchange, &base, s.exchange], &[s.secret.as_bytes()], false)?;
         let fields: Vec<&str> = result.split_whitespace().collect();
-        assert!(fields.len() >= 3 && fields[0] == "RESULT", "{exchange}: {result:?}");
-        assert_eq!(fields[1].parse::<f64>()?, 10000.0, "{exchange}: balance {result:?}");
-        assert!(!fields[2].is_empty() && fields[2] != "None", "{exchange}: order id {result:?}");
+        assert!(fields.len() >= 3 && fields[0] == "RESULT", "{}: {result:?}", s.exchange);
+        assert_eq!(fields[1].parse::<f64>()?, 10000.0, "{}: balance {result:?}", s.exchange);
+        assert!(!fields[2].is_empty() && fields[2] != "None", "{}: order id {result:?}", s.exchange);
         // The order was placed and cancelled: nothing is held any more.
-        let held: Vec<_> = sandbox.balances(api_key).into_iter().filter(|(_, _, locked)| locked.0 != 0).collect();
-        assert!(held.is_empty(), "{exchange}: funds still held by an order: {held:?}");
+        let held: Vec<_> = sandbox.balances(&s.api_key).into_iter().filter(|(_, _, locked)| locked.0 != 0).collect();
+        assert!(held.is_empty(), "{}: funds still held by an order: {held:?}", s.exchange);
     }
     let audit = std::fs::read_to_string(d.join("audit.jsonl"))?;
     for path in [
@@ -402,11 +510,24 @@ async fn the_ccxt_adapter_trades_on_kraken_okx_and_coinbase() -> R<()> {
         "/api/v3/brokerage/accounts",
         "/api/v3/brokerage/orders",
         "/api/v3/brokerage/orders/batch_cancel",
+        "/v5/order/create",
+        "/api/v2/spot/trade/place-order",
+        "/api/v4/spot/orders",
+        "/api/v1/orders",
+        "/api/v3/order",
+        "/orders",
+        "/v2/auth/w/order/submit",
+        "/v2/auth/w/order/cancel",
     ] {
         assert!(audit.contains(&format!("\"path\":\"{path}\"")), "audit lacks {path}: {audit}");
     }
-    for (_, secret) in secrets {
-        assert!(!audit.as_bytes().windows(secret.len()).any(|w| w == secret), "a secret in the audit chain");
+    for s in &spots {
+        let secret = s.secret.as_bytes();
+        assert!(
+            !audit.as_bytes().windows(secret.len()).any(|w| w == secret),
+            "{}: a secret in the audit chain",
+            s.exchange
+        );
     }
     Ok(())
 }
