@@ -11,7 +11,8 @@ auth headers, and has the agent sign and send the request. Supported:
 binance, kraken, okx, coinbase (Advanced Trade with a CDP key: the agent
 makes the ES256/EdDSA JWT; ccxt is handed a placeholder bearer token for
 private calls only, so it holds no key and does no JWT signing), bybit,
-bitget, kucoin, gate, mexc, poloniex and bitfinex (spot).
+bitget, kucoin, gate, mexc, poloniex, bitfinex and gemini (spot; Gemini's
+parameters are read from ccxt's base64 payload header).
 """
 
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ _STRIP = {
     "mexc": ("mexc", {"x-mexc-apikey"}, {"signature"}),
     "poloniex": ("poloniex", {"key", "signature", "signtimestamp"}, set()),
     "bitfinex": ("bitfinex", {"bfx-apikey", "bfx-signature", "bfx-nonce"}, set()),
+    "gemini": ("gemini", {"x-gemini-apikey", "x-gemini-payload", "x-gemini-signature"}, set()),
 }
 
 
@@ -45,7 +47,8 @@ def _strip_params(s, names):
 
 
 class _AgentSession:
-    def __init__(self, real, client, label, strip):
+    def __init__(self, real, client, label, strip, exchange_id=None):
+        self._exchange_id = exchange_id
         self._real = real
         self._client = client
         self._label = label
@@ -56,7 +59,7 @@ class _AgentSession:
 
     def request(self, method, url, data=None, headers=None, **kw):
         headers = headers or {}
-        if not any(str(v) in (PLACEHOLDER_KEY, _BEARER) for v in headers.values()):
+        if not any(PLACEHOLDER_KEY in str(v) for v in headers.values()):
             return self._real.request(method, url, data=data, headers=headers, **kw)
         import requests  # ccxt's own dependency
 
@@ -64,6 +67,8 @@ class _AgentSession:
         body = data.decode() if isinstance(data, (bytes, bytearray)) else (data or "")
         query = _strip_params(u.query, self._params)
         body = _strip_params(body, self._params) if "=" in body and not body.startswith("{") else body
+        if self._exchange_id == "gemini":
+            body = _gemini_payload(headers)
         r = self._client.request(self._label, method, u.path, query, body)
         resp = requests.Response()
         resp.status_code = r["status"]
@@ -76,6 +81,20 @@ class _AgentSession:
 
 
 _BEARER = "Bearer " + PLACEHOLDER_KEY
+
+
+def _gemini_payload(headers):
+    """Gemini's parameters travel base64-encoded in X-GEMINI-PAYLOAD, not in the body: the
+    payload is what the agent signs, less ccxt's nonce (the agent draws its own)."""
+    import base64
+    import json
+
+    encoded = next((v for k, v in headers.items() if k.lower() == "x-gemini-payload"), None)
+    if encoded is None:
+        return ""
+    payload = json.loads(base64.b64decode(encoded))
+    payload.pop("nonce", None)
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def _placeholder_bearer(exchange):
@@ -106,7 +125,8 @@ def wrap(exchange, client, credential_label):
     if exchange.id == "coinbase":
         _placeholder_bearer(exchange)
     else:
-        exchange.apiKey = PLACEHOLDER_KEY
+        # ccxt signs Gemini calls only with an account-scoped key ("account-…").
+        exchange.apiKey = ("account-" if exchange.id == "gemini" else "") + PLACEHOLDER_KEY
         exchange.secret = PLACEHOLDER_SECRET
     if exchange.id in ("okx", "bitget", "kucoin"):
         exchange.password = PLACEHOLDER_PASSWORD
@@ -115,5 +135,5 @@ def wrap(exchange, client, credential_label):
         # endpoint lets the agent read the order's symbol and size for its policy
         # (a batch is an order of unknown size, refused under a symbol or notional cap).
         exchange.options["createOrder"] = "privatePostTradeOrder"
-    exchange.session = _AgentSession(exchange.session, client, credential_label, (strip[1], strip[2]))
+    exchange.session = _AgentSession(exchange.session, client, credential_label, (strip[1], strip[2]), exchange.id)
     return exchange

@@ -254,7 +254,7 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         "/v1/order/cancel" => {
             let markets = st.markets.clone();
             let a = st.accounts.get_mut(key).ok_or(BAD_KEY)?;
-            let id = p.get("order_id").and_then(Value::as_u64).ok_or(PARAMS)?;
+            let id = p.get("order_id").and_then(id_number).ok_or(PARAMS)?;
             let name = a.client_id_of(id);
             let o = a.cancel(&markets, |o| o.id == id).ok_or(NO_ORDER)?;
             Ok(order_json(&o, &name, true))
@@ -280,10 +280,19 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
     }
 }
 
+/// An order id: the docs type it an integer; ccxt, which trades on Gemini, sends it as a
+/// string of digits, which the exchange takes too (as it takes a nonce either way).
+fn id_number(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => v.as_u64(),
+    }
+}
+
 /// `order_id` (an integer) or `client_order_id` ("Order Status").
 fn order_id(p: &Map<String, Value>, a: &crate::Account) -> Result<u64, ApiError> {
     match (p.get("order_id"), p.get("client_order_id").and_then(Value::as_str)) {
-        (Some(id), _) => id.as_u64().ok_or(PARAMS),
+        (Some(id), _) => id_number(id).ok_or(PARAMS),
         (None, Some(c)) => a.client_ids.get(c).map(|(_, id)| *id).ok_or(NO_ORDER),
         (None, None) => Err(PARAMS),
     }

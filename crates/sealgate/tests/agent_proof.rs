@@ -98,7 +98,7 @@ fn start_agent(dir: &Path, name: &str, sandbox: &str, extra: &[&str]) -> R<(Kill
         .args(
             [
                 "binance", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate", "mexc", "poloniex",
-                "bitfinex",
+                "bitfinex", "gemini",
             ]
             .iter()
             .flat_map(|x| ["--exchange-url".to_owned(), format!("{x}={sandbox}")]),
@@ -448,6 +448,15 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
             ("USD", "USD"),
             ("tBTCUSD", "BTC", "USD"),
         ),
+        spot(
+            "gemini",
+            Venue::Gemini,
+            "account-gemini-proof-key",
+            "sealgate-gemini-proof-secret-2b2b",
+            None,
+            ("USD", "USD"),
+            ("btcusd", "BTC", "USD"),
+        ),
     ];
     let mut coinbase =
         spot("coinbase", Venue::Coinbase, &cb_name, &cb_public, None, ("USD", "USD"), ("BTC-USD", "BTC", "USD"));
@@ -518,6 +527,8 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
         "/orders",
         "/v2/auth/w/order/submit",
         "/v2/auth/w/order/cancel",
+        "/v1/order/new",
+        "/v1/order/cancel",
     ] {
         assert!(audit.contains(&format!("\"path\":\"{path}\"")), "audit lacks {path}: {audit}");
     }
