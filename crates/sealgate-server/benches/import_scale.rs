@@ -244,7 +244,7 @@ fn importer_process(args: &[String]) {
         options.max_connections = 16;
         options.acquire_timeout = Duration::from_secs(60);
         let store = Store::connect_with(url, options).await.expect("store");
-        let client = TestClient::at(format!("http://{addr}"), keys, "importer");
+        let client = TestClient::at(format!("http://{addr}"), keys, Default::default(), "importer");
         let metrics = Arc::new(Metrics::default());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let tasks: Vec<_> = (0..workers)

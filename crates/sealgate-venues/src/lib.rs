@@ -23,6 +23,7 @@
 
 mod amount;
 mod binance;
+mod bitfinex;
 mod bitget;
 mod bybit;
 mod coinbase;
@@ -112,6 +113,7 @@ impl VenueError {
                     || kucoin::transient(message)
                     || gate::transient(message)
                     || mexc::transient(message)
+                    || bitfinex::transient(message)
             }
             _ => false,
         }
@@ -151,6 +153,8 @@ pub enum Venue {
     Mexc,
     /// Poloniex spot (API v3).
     Poloniex,
+    /// Bitfinex API v2 (exchange wallet).
+    Bitfinex,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -167,13 +171,14 @@ macro_rules! on_venue {
             Venue::Gate => gate::$f($($arg),*),
             Venue::Mexc => mexc::$f($($arg),*),
             Venue::Poloniex => poloniex::$f($($arg),*),
+            Venue::Bitfinex => bitfinex::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 10] = [
+    pub const ALL: [Venue; 11] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -184,6 +189,7 @@ impl Venue {
         Venue::Gate,
         Venue::Mexc,
         Venue::Poloniex,
+        Venue::Bitfinex,
     ];
 
     /// The venue of exchange id `id`.
@@ -204,6 +210,7 @@ impl Venue {
             Self::Gate => "gate",
             Self::Mexc => "mexc",
             Self::Poloniex => "poloniex",
+            Self::Bitfinex => "bitfinex",
         }
     }
 }
@@ -308,6 +315,13 @@ pub fn client_order_id(venue: Venue, random: &[u8; 16]) -> String {
     match venue {
         Venue::Okx | Venue::Bitget => hex,
         Venue::Gate => format!("t-{}", &hex[..28]),
+        // Bitfinex's `cid` is an integer (int45): 45 random bits, never 0.
+        Venue::Bitfinex => {
+            (u64::from_be_bytes([0, 0, random[0], random[1], random[2], random[3], random[4], random[5]])
+                % ((1 << 45) - 1)
+                + 1)
+            .to_string()
+        }
         _ => format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]),
     }
 }
@@ -394,6 +408,7 @@ pub fn normalize_asset(venue: Venue, raw: &str) -> Result<String> {
     let up = raw.to_ascii_uppercase();
     Ok(match venue {
         Venue::Kraken => kraken::asset(&up),
+        Venue::Bitfinex => bitfinex::asset(&up),
         _ => up,
     })
 }
@@ -450,7 +465,8 @@ impl Since<'_> {
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
-/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`; KuCoin reads its newest-first pages until one reaches back to `since`.
+/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`; KuCoin reads its newest-first
+/// pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -473,6 +489,7 @@ pub fn trades_since_request(
         Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Mexc => mexc::trades_since_request(symbols, since.ask_from_ms(), cursor),
         Venue::Poloniex => poloniex::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Bitfinex => bitfinex::trades_since_request(since.ask_from_ms(), cursor),
     }
 }
 
@@ -488,6 +505,7 @@ pub fn parse_trades_since(
         Venue::Binance => binance::parse_trades_since(symbols, since.last_ids, cursor, resp),
         Venue::Kucoin => kucoin::parse_trades_since(since, cursor, resp),
         Venue::Mexc => mexc::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
+        Venue::Bitfinex => bitfinex::parse_trades_since(since.ask_from_ms(), cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }
@@ -550,6 +568,8 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_nonce;
 #[cfg(test)]
 mod tests_spot3;
 #[cfg(test)]

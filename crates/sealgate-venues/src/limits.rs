@@ -16,6 +16,7 @@
 //! | mexc | address | 400 weight, 40/s back | each endpoint: 500 weight per 10 s ("General Info → LIMITS"); `account` and `myTrades` weigh 10 per address, orders 1 (from memory: "Weight(IP)" on those pages) |
 //! | poloniex | key | 5, 5/s back | private spot endpoints: 10 requests per second per account for `/accounts/balances` and `/trades`, more for orders (from memory: half taken) |
 //! | kucoin | key | 8, 8/s back | the spot "private" resource pool: 4,000 weight per 30 s per UID; `accounts` and `fills` weigh 5 and 10 (≈13 fills/s), place and cancel 2–3 (from memory: kept well below) |
+//! | bitfinex | address | 3, 0.5/s back | REST: each endpoint has its own limit, 10 to 90 requests per minute per IP, an address over it blocked for a minute (from memory: 30 a minute kept, below every authenticated endpoint we call) |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
 //! count before it leaves, and requests do not all take the same time on the way (a budget
@@ -58,6 +59,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Gate => (Scope::Key, 8, 8_000),
         Venue::Mexc => (Scope::Address, 400, 40_000),
         Venue::Poloniex => (Scope::Key, 5, 5_000),
+        Venue::Bitfinex => (Scope::Address, 3, 500),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }

@@ -8,6 +8,7 @@
 //! | okx, kucoin | `BTC-USDT` |
 //! | coinbase | `BTC-USD` style, `BTC-USDT` |
 //! | gate | `BTC_USDT` |
+//! | bitfinex | `tBTCUST` (its `UST`; a `:` between longer codes, stored as `/`: `tDOGE/USD`); traded symbols only |
 
 use crate::{Venue, normalize_asset};
 
@@ -54,6 +55,9 @@ pub fn split_symbol(exchange: &str, symbol: &str) -> Option<(String, String)> {
         Some(v) => normalize_asset(v, a).ok(),
         None => (!a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| a.to_ascii_uppercase()),
     };
+    if exchange == "bitfinex" {
+        return bitfinex_pair(symbol).and_then(|(b, q)| Some((norm(b)?, norm(q)?))).filter(|(b, q)| b != q);
+    }
     let up = symbol.to_ascii_uppercase();
     let (base, quote) = match up.split_once(['-', '_', '/']) {
         Some(parts) => parts,
@@ -65,6 +69,18 @@ pub fn split_symbol(exchange: &str, symbol: &str) -> Option<(String, String)> {
     };
     let (base, quote) = (norm(base)?, norm(quote)?);
     (base != quote).then_some((base, quote))
+}
+
+/// Bitfinex's `t` + base + quote: three letters each, or split at `/` (our spelling of
+/// its `:`, `tDOGE:USD`).
+fn bitfinex_pair(symbol: &str) -> Option<(&str, &str)> {
+    let rest = symbol.strip_prefix('t')?;
+    match rest.split_once('/') {
+        Some((b, q)) if !b.is_empty() && !q.is_empty() => Some((b, q)),
+        Some(_) => None,
+        None if rest.len() == 6 && rest.is_ascii() => Some(rest.split_at(3)),
+        None => None,
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +113,10 @@ mod tests {
         assert_eq!(s("okx", "BTC-USDT").as_deref(), Some("BTC/USDT"));
         assert_eq!(s("coinbase", "BTC-USD").as_deref(), Some("BTC/USD"));
         assert_eq!(s("gate", "BTC_USDT").as_deref(), Some("BTC/USDT"));
+        assert_eq!(s("bitfinex", "tBTCUST").as_deref(), Some("BTC/USDT"));
+        assert_eq!(s("bitfinex", "tDOGE/USD").as_deref(), Some("DOGE/USD"));
+        assert_eq!(s("bitfinex", "BTCUSD"), None);
+        assert_eq!(s("bitfinex", "tBTCUSDT"), None);
         assert_eq!(s("binance", "USDT"), None);
         assert_eq!(s("binance", "FOOBAR"), None);
         assert_eq!(s("binance", "-USD"), None);

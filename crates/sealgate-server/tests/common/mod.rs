@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 10] = [
+pub const VENUES: [(&str, &str, &str); 11] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -63,6 +63,7 @@ pub const VENUES: [(&str, &str, &str); 10] = [
     ("cid-gate", "gate-key", "gate"),
     ("cid-mexc", "mx-key", "mexc"),
     ("cid-poloniex", "plx-key", "poloniex"),
+    ("cid-bitfinex", "bfx-key", "bitfinex"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -76,6 +77,8 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "gate" => ("BTC_USDT", "BTC", "USDT"),
         "mexc" => ("BTCUSDT", "BTC", "USDT"),
         "poloniex" => ("BTC_USDT", "BTC", "USDT"),
+        // Bitfinex spells USDT `UST`.
+        "bitfinex" => ("tBTCUST", "BTC", "UST"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -87,6 +90,24 @@ pub const BOB_BINANCE_KEY: &str = "bin-key-bob";
 pub struct Exchanges {
     pub sandbox: Sandbox,
     pub keys: HashMap<(String, String), KeyMaterial>,
+    /// Every client's nonces, shared: see [`Nonces`].
+    pub nonces: Arc<Nonces>,
+}
+
+/// Each credential's nonce sequence, by (owner, credential id), shared by every
+/// [`TestClient`] of one sandbox (the importer's and the trader's) as the signer shares it
+/// through the store; its lock is held from taking a nonce to the answer, as the signer
+/// holds the store's nonce guard, so a smaller nonce never arrives after a larger one.
+#[derive(Default)]
+pub struct Nonces(Mutex<HashMap<(String, String), Sequence>>);
+
+/// One credential's nonces, locked from taking one to the answer.
+type Sequence = Arc<tokio::sync::Mutex<MonotonicNonce>>;
+
+impl Nonces {
+    fn of(&self, who: &(String, String)) -> Sequence {
+        self.0.lock().expect("nonces").entry(who.clone()).or_default().clone()
+    }
 }
 
 const ALL: Permissions = Permissions { read: true, trade: true, withdraw: false };
@@ -136,6 +157,13 @@ pub async fn start_exchanges() -> Exchanges {
         spec(Venue::Gate, VENUES[7].1, "gate-secret".into(), None, &[("BTC", "0.2"), ("USDT", "9000")]),
         spec(Venue::Mexc, VENUES[8].1, "mx-secret".into(), None, &[("BTC", "0.35"), ("USDT", "11000")]),
         spec(Venue::Poloniex, VENUES[9].1, "plx-secret".into(), None, &[("BTC", "0.45"), ("USDT", "13000")]),
+        spec(
+            Venue::Bitfinex,
+            VENUES[10].1,
+            "bfx-secret".into(),
+            None,
+            &[("BTC", "0.5"), ("UST", "8000"), ("USD", "700")],
+        ),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -252,10 +280,19 @@ pub async fn start_exchanges() -> Exchanges {
         },
     );
     m.insert(
+        alice(VENUES[10].0),
+        KeyMaterial {
+            exchange: "bitfinex",
+            api_key: Some(VENUES[10].1.into()),
+            api_secret: Some("bfx-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
         alice(VENUES[3].0),
         KeyMaterial { exchange: "coinbase", key_name: Some(VENUES[3].1.into()), private_key: Some(cb_pem), ..none },
     );
-    Exchanges { sandbox, keys: m }
+    Exchanges { sandbox, keys: m, nonces: Arc::default() }
 }
 
 /// A stand-in for the signer: signs with `sealgate_exchanges::sign` and
@@ -265,7 +302,7 @@ pub struct TestClient {
     base: String,
     http: reqwest::Client,
     keys: HashMap<(String, String), KeyMaterial>,
-    nonce: MonotonicNonce,
+    nonces: Arc<Nonces>,
     role: &'static str,
     calls: AtomicUsize,
     fail_after: AtomicUsize,
@@ -275,16 +312,21 @@ pub struct TestClient {
 
 impl TestClient {
     pub fn new(ex: &Exchanges, role: &'static str) -> Arc<Self> {
-        Self::at(format!("http://{}", ex.sandbox.addr()), ex.keys.clone(), role)
+        Self::at(format!("http://{}", ex.sandbox.addr()), ex.keys.clone(), ex.nonces.clone(), role)
     }
 
-    /// One for a sandbox at `base` (another process's), with these keys.
-    pub fn at(base: String, keys: HashMap<(String, String), KeyMaterial>, role: &'static str) -> Arc<Self> {
+    /// One for a sandbox at `base` (another process's), with these keys and nonces.
+    pub fn at(
+        base: String,
+        keys: HashMap<(String, String), KeyMaterial>,
+        nonces: Arc<Nonces>,
+        role: &'static str,
+    ) -> Arc<Self> {
         Arc::new(Self {
             base,
             http: reqwest::Client::new(),
             keys,
-            nonce: MonotonicNonce::default(),
+            nonces,
             role,
             calls: AtomicUsize::new(0),
             fail_after: AtomicUsize::new(usize::MAX),
@@ -315,7 +357,10 @@ impl TestClient {
         let who = (call.owner.to_string(), call.credential_id.to_string());
         self.log.lock().expect("log").push((who.clone(), call.request.clone()));
         let key = self.keys.get(&who).ok_or(SignerCallError::NotFound)?;
-        let ctx = Context { clock: &SystemClock, nonce: &self.nonce };
+        // This credential's nonces, locked until the answer is in.
+        let sequence = self.nonces.of(&who);
+        let nonce = sequence.lock().await;
+        let ctx = Context { clock: &SystemClock, nonce: &*nonce };
         let signed = sealgate_exchanges::sign(key.exchange, &key.credential(), &call.request, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         let url = if signed.query.is_empty() {
