@@ -41,7 +41,9 @@
 //! `limit_trades` of them, else the most recent; always answered newest
 //! first — the paging reading is the sandbox's), `/v1/orders`,
 //! `/v1/order/new` (`type` `exchange limit` only: Gemini's API has no market
-//! order), `/v1/order/cancel`, `/v1/order/status` and
+//! order; one that crosses the market fills at once at the market's price, as
+//! a limit order meeting the book does, others rest), `/v1/order/cancel`,
+//! `/v1/order/status` (open and closed orders) and
 //! `/v1/withdraw/{currency}` (`address`, `amount`); public `GET
 //! /v1/pubticker/{symbol}` (`bid`, `ask`, `last`, `volume` with the base and
 //! quote currencies' 24 h volumes). Gemini v1 has no server-time endpoint.
@@ -230,11 +232,58 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
         "/v1/order/status" => {
             let a = &st.accounts[key];
             let id = order_id(&p, a)?;
-            let o = a.open_orders.iter().find(|o| o.id == id).ok_or(NO_ORDER)?;
-            Ok(order_json(o, &a.client_id_of(o.id), false))
+            if let Some(o) = a.open_orders.iter().find(|o| o.id == id) {
+                return Ok(order_json(o, &a.client_id_of(o.id), false));
+            }
+            // "Order Status" answers closed orders too: one with a fill is done, any other
+            // this account placed was cancelled (the sandbox keeps no record of its terms).
+            let client = a.client_id_of(id);
+            match a.trades.iter().find(|t| t.order_id == id) {
+                Some(t) => {
+                    let o = Order {
+                        id,
+                        symbol: t.symbol.clone(),
+                        side_buy: t.side_buy,
+                        price: t.price,
+                        qty: t.qty,
+                        time: t.time,
+                    };
+                    Ok(filled(order_json(&o, &client, false), t.price))
+                }
+                None => {
+                    let (symbol, _) = a.client_ids.values().find(|(_, i)| *i == id).ok_or(NO_ORDER)?;
+                    let o = Order {
+                        id,
+                        symbol: symbol.clone(),
+                        side_buy: true,
+                        price: Amount::ZERO,
+                        qty: Amount::ZERO,
+                        time: now,
+                    };
+                    Ok(order_json(&o, &client, true))
+                }
+            }
         }
         "/v1/order/new" => {
-            let o = intent(&p)?;
+            let mut o = intent(&p)?;
+            // An `exchange limit` order that crosses the market fills at once, at the market's
+            // price (the sandbox has no book: its price stands for the best opposite order);
+            // one that does not rests.
+            let market = st.markets.iter().find(|m| m.symbol == o.symbol).map(|m| m.price);
+            let crosses = match (o.limit, market) {
+                (Some(limit), Some(price)) => {
+                    if o.side_buy {
+                        limit >= price
+                    } else {
+                        limit <= price
+                    }
+                }
+                _ => false,
+            };
+            let limit_price = o.limit;
+            if crosses {
+                o.limit = None;
+            }
             let client = match p.get("client_order_id") {
                 None => String::new(),
                 Some(Value::String(c)) if c.len() < 100 => c.clone(),
@@ -248,8 +297,12 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 crate::Unexecuted::QuoteSizedLimit => BAD_QTY,
             })?;
             let (IntentSize::Base(qty) | IntentSize::Quote(qty)) = size;
-            let order = Order { id, symbol, side_buy, price: limit.unwrap_or_default(), qty, time: now };
-            Ok(order_json(&order, &client, false))
+            let price = limit.or(limit_price).unwrap_or_default();
+            let order = Order { id, symbol, side_buy, price, qty, time: now };
+            match market.filter(|_| crosses) {
+                Some(at) => Ok(filled(order_json(&order, &client, false), at)),
+                None => Ok(order_json(&order, &client, false)),
+            }
         }
         "/v1/order/cancel" => {
             let markets = st.markets.clone();
@@ -341,6 +394,15 @@ fn order_json(o: &Order, client: &str, cancelled: bool) -> Value {
     if !client.is_empty() {
         v["client_order_id"] = json!(client);
     }
+    v
+}
+
+/// An order answer for an order filled in full at `at`.
+fn filled(mut v: Value, at: Amount) -> Value {
+    v["is_live"] = json!(false);
+    v["avg_execution_price"] = json!(at.to_string());
+    v["executed_amount"] = v["original_amount"].clone();
+    v["remaining_amount"] = json!("0");
     v
 }
 

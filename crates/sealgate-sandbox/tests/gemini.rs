@@ -345,3 +345,33 @@ fn sealgates_scheme_passes() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(env.sb().withdrawals().len(), 1);
 }
+
+/// An `exchange limit` order that crosses the market fills at once at the market's price;
+/// "Order Status" answers it (and a cancelled one) after it has left the open orders.
+#[test]
+fn a_crossing_limit_order_fills_and_its_status_stays_readable() {
+    let env = env();
+    let sell = json!({"symbol": "btcusd", "amount": "0.1", "price": "45000", "side": "sell", "type": "exchange limit",
+                      "client_order_id": "g-cross"});
+    let (status, v) = call(&env, "gemtrader", NEW, sell);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["is_live"].as_bool(), v["executed_amount"].as_str(), v["avg_execution_price"].as_str()),
+        (Some(false), Some("0.10000000"), Some("50000.00000000")),
+        "{v}"
+    );
+    assert_eq!(env.sb().free_balance("gemtrader", "BTC"), Some(amt("0.9")));
+    assert_eq!(env.sb().free_balance("gemtrader", "USD"), Some(amt("15000")), "filled at the market's 50000");
+    let trades = env.sb().trades("gemtrader");
+    assert_eq!(trades.len(), 1);
+    let (_, v) = call(&env, "gemtrader", "/v1/order/status", json!({"client_order_id": "g-cross"}));
+    assert_eq!((v["is_live"].as_bool(), v["is_cancelled"].as_bool()), (Some(false), Some(false)), "{v}");
+    // A resting order, cancelled, is still answered (cancelled); an unknown name is not found.
+    let (_, v) = call(&env, "gemtrader", NEW, limit_buy());
+    let id: u64 = v["order_id"].as_str().expect("id").parse().expect("number");
+    call(&env, "gemtrader", "/v1/order/cancel", json!({"order_id": id}));
+    let (_, v) = call(&env, "gemtrader", "/v1/order/status", json!({"client_order_id": "g1"}));
+    assert_eq!((v["is_live"].as_bool(), v["is_cancelled"].as_bool()), (Some(false), Some(true)), "{v}");
+    let (status, v) = call(&env, "gemtrader", "/v1/order/status", json!({"client_order_id": "nope"}));
+    assert_eq!((status, reason(&v)), (404, "OrderNotFound"));
+}

@@ -566,9 +566,12 @@ impl Importer {
         self.store.replace_balances(owner, cid, &rows).await?;
 
         // Trades, from the checkpointed cursor.
-        // Binance and MEXC ask for trades one symbol at a time: the pairs of the account's assets.
-        let symbols =
-            if matches!(venue, Venue::Binance | Venue::Mexc) { venues::binance_symbols(&assets) } else { Vec::new() };
+        // Binance, MEXC and Gemini ask for trades one symbol at a time: the pairs of the account's assets.
+        let symbols = match venue {
+            Venue::Binance | Venue::Mexc => venues::binance_symbols(&assets),
+            Venue::Gemini => venues::gemini_symbols(&assets),
+            _ => Vec::new(),
+        };
         // The marks are read once per attempt: trades this job stored move them, but its
         // cursor already pages past them. No stored trade: the whole history.
         let marks = if incremental { since_marks(venue, &self.store.trade_marks(owner, cid).await?)? } else { None };
@@ -605,7 +608,9 @@ impl Importer {
             }
         }
         match cursor {
-            Some(_) if !matches!(venue, Venue::Binance | Venue::Mexc) => Err(ImportError::Pagination("did not end")),
+            Some(_) if !matches!(venue, Venue::Binance | Venue::Mexc | Venue::Gemini) => {
+                Err(ImportError::Pagination("did not end"))
+            }
             _ => Ok(stored),
         }
     }

@@ -28,6 +28,7 @@ mod bitget;
 mod bybit;
 mod coinbase;
 mod gate;
+mod gemini;
 mod kraken;
 mod kucoin;
 pub mod limits;
@@ -42,6 +43,7 @@ use std::fmt;
 
 pub use amount::Amount;
 pub use binance::binance_symbols;
+pub use gemini::gemini_symbols;
 pub use market::{split_symbol, ticker_symbol};
 pub use sealgate_exchanges::Request;
 pub use sealgate_vocab::{Side, rfc3339_ms};
@@ -114,6 +116,7 @@ impl VenueError {
                     || gate::transient(message)
                     || mexc::transient(message)
                     || bitfinex::transient(message)
+                    || gemini::transient(message)
             }
             _ => false,
         }
@@ -155,6 +158,8 @@ pub enum Venue {
     Poloniex,
     /// Bitfinex API v2 (exchange wallet).
     Bitfinex,
+    /// Gemini REST v1 (exchange account).
+    Gemini,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -172,13 +177,14 @@ macro_rules! on_venue {
             Venue::Mexc => mexc::$f($($arg),*),
             Venue::Poloniex => poloniex::$f($($arg),*),
             Venue::Bitfinex => bitfinex::$f($($arg),*),
+            Venue::Gemini => gemini::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 11] = [
+    pub const ALL: [Venue; 12] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -190,6 +196,7 @@ impl Venue {
         Venue::Mexc,
         Venue::Poloniex,
         Venue::Bitfinex,
+        Venue::Gemini,
     ];
 
     /// The venue of exchange id `id`.
@@ -211,6 +218,7 @@ impl Venue {
             Self::Mexc => "mexc",
             Self::Poloniex => "poloniex",
             Self::Bitfinex => "bitfinex",
+            Self::Gemini => "gemini",
         }
     }
 }
@@ -428,8 +436,8 @@ pub fn parse_balances(venue: Venue, resp: Response<'_>) -> Result<BalancePage> {
 }
 
 /// The request for the page of trades at `cursor` (`None`: the first page), or `None`
-/// when there is nothing to ask (Binance with no symbol left). `symbols` is used by
-/// Binance only ([`binance_symbols`]).
+/// when there is nothing to ask (Binance or Gemini with no symbol left). `symbols` is used
+/// by Binance ([`binance_symbols`]) and Gemini ([`gemini_symbols`]) only.
 pub fn trades_request(venue: Venue, symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
     on_venue!(venue, trades_request(symbols, cursor))
 }
@@ -465,8 +473,8 @@ impl Since<'_> {
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
-/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`; KuCoin reads its newest-first
-/// pages until one reaches back to `since`.
+/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`, Gemini `timestamp` per symbol;
+/// KuCoin reads its newest-first pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -490,6 +498,7 @@ pub fn trades_since_request(
         Venue::Mexc => mexc::trades_since_request(symbols, since.ask_from_ms(), cursor),
         Venue::Poloniex => poloniex::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Bitfinex => bitfinex::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Gemini => gemini::trades_since_request(symbols, since.ask_from_ms(), cursor),
     }
 }
 
@@ -506,6 +515,7 @@ pub fn parse_trades_since(
         Venue::Kucoin => kucoin::parse_trades_since(since, cursor, resp),
         Venue::Mexc => mexc::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         Venue::Bitfinex => bitfinex::parse_trades_since(since.ask_from_ms(), cursor, resp),
+        Venue::Gemini => gemini::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }

@@ -17,6 +17,7 @@
 //! | poloniex | key | 5, 5/s back | private spot endpoints: 10 requests per second per account for `/accounts/balances` and `/trades`, more for orders (from memory: half taken) |
 //! | kucoin | key | 8, 8/s back | the spot "private" resource pool: 4,000 weight per 30 s per UID; `accounts` and `fills` weigh 5 and 10 (≈13 fills/s), place and cancel 2–3 (from memory: kept well below) |
 //! | bitfinex | address | 3, 0.5/s back | REST: each endpoint has its own limit, 10 to 90 requests per minute per IP, an address over it blocked for a minute (from memory: 30 a minute kept, below every authenticated endpoint we call) |
+//! | gemini | key | 5, 4/s back | private endpoints: 600 requests per minute, "we recommend that you not exceed 5 requests per second" ("Rate Limits", from memory) |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
 //! count before it leaves, and requests do not all take the same time on the way (a budget
@@ -60,6 +61,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Mexc => (Scope::Address, 400, 40_000),
         Venue::Poloniex => (Scope::Key, 5, 5_000),
         Venue::Bitfinex => (Scope::Address, 3, 500),
+        Venue::Gemini => (Scope::Key, 5, 4_000),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }

@@ -338,3 +338,279 @@ fn bitfinex_orders() {
     // No status query: "Retrieve Orders" lists active orders only.
     assert_eq!(status_request(Venue::Bitfinex, "tBTCUST", "1234567890123"), Ok(None));
 }
+
+// --- Gemini -----------------------------------------------------------------------------
+
+#[test]
+fn gemini_ids_symbols_and_budget() {
+    assert_eq!(Venue::from_exchange("gemini"), Ok(Venue::Gemini));
+    assert_eq!(Venue::Gemini.to_string(), "gemini");
+    let id = client_order_id(Venue::Gemini, &[0x5a; 16]);
+    assert!(id.len() <= 100 && check_id(&id, "id").is_ok());
+    assert_eq!(normalize_asset(Venue::Gemini, "gusd"), Ok("GUSD".into()));
+    let assets = ["BTC", "USD", "ETH", "GUSD"].map(String::from);
+    assert_eq!(gemini_symbols(&assets), ["btcgusd", "btcusd", "ethbtc", "ethgusd", "ethusd", "gusdusd"]);
+    assert_eq!(limits::budget(Venue::Gemini).scope, limits::Scope::Key);
+    assert!(limits::budget(Venue::Gemini).refill_milli_per_s < 5_000, "below Gemini's 5 a second");
+}
+
+/// "Get Available Balances", the docs' example shape.
+const GEMINI_BALANCES: &str = r#"[
+  {"type":"exchange","currency":"BTC","amount":"1154.62034001","available":"1129.10517279",
+   "availableForWithdrawal":"1129.10517279"},
+  {"type":"exchange","currency":"USD","amount":"18722.79","available":"14481.62","availableForWithdrawal":"14481.62"},
+  {"type":"exchange","currency":"ETH","amount":"20124.50369697","available":"20124.50369697",
+   "availableForWithdrawal":"20124.50369697"}]"#;
+
+#[test]
+fn gemini_balances() {
+    let r = balances_request(Venue::Gemini, None).expect("request");
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str(), r.query.as_str(), r.body.as_str()),
+        ("POST", "/v1/balances", "", "{}")
+    );
+    let page = parse_balances(Venue::Gemini, ok(GEMINI_BALANCES)).expect("balances");
+    assert_eq!(
+        page.balances[..2],
+        [
+            VenueBalance { asset: "BTC".into(), free: "1129.10517279".into(), locked: "25.51516722".into() },
+            VenueBalance { asset: "USD".into(), free: "14481.62".into(), locked: "4241.17".into() },
+        ]
+    );
+    assert_eq!(page.balances[2].locked, "0");
+    let one = |row: &str| format!("[{row}]");
+    let cases = [
+        (
+            one(r#"{"type":"exchange","currency":"BTC","amount":"1","available":"2"}"#),
+            mal("[].available", "is above the amount"),
+        ),
+        (
+            one(r#"{"type":"exchange","currency":"BTC","amount":1,"available":"1"}"#),
+            mal("[].amount", "is not a string"),
+        ),
+        (
+            one(r#"{"type":"exchange","currency":"BTC","amount":"1e3","available":"1"}"#),
+            mal("[].amount", "is not a plain decimal number"),
+        ),
+        (one(r#"{"type":"exchange","currency":"BTC","available":"1"}"#), mal("[].amount", "is missing")),
+        (
+            one(r#"{"type":"custody","currency":"BTC","amount":"1","available":"1"}"#),
+            mal("[].type", "is not a Gemini exchange account"),
+        ),
+        (one(r#"["exchange","BTC"]"#), mal("[]", "is not an object")),
+        (r#"{"balances":[]}"#.to_owned(), mal("$", "is not an array")),
+    ];
+    for (body, want) in cases {
+        assert_eq!(parse_balances(Venue::Gemini, ok(&body)).map(|p| p.balances), want, "{body}");
+    }
+    assert_eq!(
+        parse_balances(
+            Venue::Gemini,
+            resp(400, r#"{"result":"error","reason":"InvalidSignature","message":"InvalidSignature"}"#)
+        ),
+        Err(VenueError::Exchange { status: 400, message: "InvalidSignature InvalidSignature".into() })
+    );
+    let role = resp(403, r#"{"result":"error","reason":"MissingRole","message":"The API key is missing the role"}"#);
+    assert!(parse_balances(Venue::Gemini, role).is_err_and(|e| !e.is_transient()));
+    let busy = resp(429, r#"{"result":"error","reason":"RateLimited","message":"Requests were made too frequently"}"#);
+    assert!(parse_balances(Venue::Gemini, busy).is_err_and(|e| e.is_transient()));
+    let nonce = resp(400, r#"{"result":"error","reason":"InvalidNonce","message":"Nonce must be increasing"}"#);
+    assert!(parse_balances(Venue::Gemini, nonce).is_err_and(|e| e.is_transient()));
+}
+
+/// A "Get Past Trades" row, as the docs print one.
+fn gemini_trade(tid: u64, ms: i64, kind: &str) -> String {
+    format!(
+        r#"{{"price":"3648.09","amount":"0.0027343246","timestamp":{},"timestampms":{ms},"type":"{kind}","aggressor":true,
+            "fee_currency":"USD","fee_amount":"0.024937955062","tid":{tid},"order_id":"107317526","exchange":"gemini",
+            "is_auction_fill":false,"is_clearing_fill":false,"symbol":"BTCUSD"}}"#,
+        ms / 1000
+    )
+}
+
+fn gemini_page(rows: &[String]) -> String {
+    format!("[{}]", rows.join(","))
+}
+
+#[test]
+fn gemini_trades_page_forward_per_symbol() {
+    let symbols = ["btcusd", "ethusd"].map(String::from);
+    let first = trades_request(Venue::Gemini, &symbols, None).expect("request").expect("some");
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str(), first.query.as_str(), first.body.as_str()),
+        ("POST", "/v1/mytrades", "", r#"{"limit_trades":100,"symbol":"btcusd","timestamp":0}"#)
+    );
+    assert_eq!(trades_request(Venue::Gemini, &[], None), Ok(None), "no symbol: nothing to ask");
+    let doc = gemini_page(&[
+        gemini_trade(107317526, 1_484_253_302_600, "Buy"),
+        gemini_trade(107317525, 1_484_253_302_500, "Sell"),
+    ]);
+    let page = parse_trades(Venue::Gemini, &symbols, None, ok(&doc)).expect("page");
+    assert_eq!(
+        page.trades[0],
+        Trade {
+            exchange_trade_id: "107317526".into(),
+            symbol: "btcusd".into(),
+            side: Side::Buy,
+            price: "3648.09".into(),
+            qty: "0.0027343246".into(),
+            fee: "0.024937955062".into(),
+            fee_asset: Some("USD".into()),
+            time_ms: 1_484_253_302_600,
+        }
+    );
+    assert_eq!(page.trades[1].side, Side::Sell);
+    assert_eq!(page.next.as_deref(), Some("ethusd:0"), "a short page: the next symbol");
+    let last = parse_trades(Venue::Gemini, &symbols, Some("ethusd:0"), ok("[]")).expect("last");
+    assert_eq!(last.next, None);
+
+    // A full page: the next asks from its newest time (that millisecond again).
+    let rows: Vec<String> =
+        (0..100).map(|i| gemini_trade(5000 - i, 1_700_000_100_000 - i as i64 * 10, "Buy")).collect();
+    let page =
+        parse_trades(Venue::Gemini, &symbols, Some("btcusd:1700000099010"), ok(&gemini_page(&rows))).expect("full");
+    assert_eq!(page.next.as_deref(), Some("btcusd:1700000100000"));
+    let next = trades_request(Venue::Gemini, &symbols, page.next.as_deref()).expect("request").expect("some");
+    assert_eq!(next.body, r#"{"limit_trades":100,"symbol":"btcusd","timestamp":1700000100000}"#);
+    // A trade before the timestamp asked, or a full page of one millisecond, is refused.
+    assert_eq!(
+        parse_trades(Venue::Gemini, &symbols, Some("btcusd:1700000099011"), ok(&gemini_page(&rows))),
+        mal("[].timestampms", "is before the timestamp asked for")
+    );
+    let same: Vec<String> = (0..100).map(|i| gemini_trade(5000 - i, 1_700_000_000_000, "Buy")).collect();
+    assert_eq!(
+        parse_trades(Venue::Gemini, &symbols, Some("btcusd:1700000000000"), ok(&gemini_page(&same))),
+        mal("$", "is a full page of one millisecond: paging by time cannot pass it")
+    );
+    // A pair Gemini does not list: no trades, on to the next.
+    let invalid = resp(400, r#"{"result":"error","reason":"InvalidSymbol","message":"Invalid symbol"}"#);
+    assert_eq!(parse_trades(Venue::Gemini, &symbols, None, invalid).map(|p| p.next), Ok(Some("ethusd:0".into())));
+    for bad in ["btcusd", "btcusd:", "btcusd:-1", "btcusd:1.5", "btcusd:9999999999999999"] {
+        let r = trades_request(Venue::Gemini, &symbols, Some(bad));
+        assert!(matches!(r, Err(VenueError::BadInput { .. })), "{bad:?}: {r:?}");
+    }
+
+    // A refresh asks every symbol from the newest stored trade less the overlap.
+    let ids = BTreeMap::new();
+    let s = since(1_700_000_000_000 + SINCE_OVERLAP_MS, &ids);
+    let r = trades_since_request(Venue::Gemini, &symbols, &s, None).expect("since").expect("some");
+    assert_eq!(r.body, r#"{"limit_trades":100,"symbol":"btcusd","timestamp":1700000000000}"#);
+    let p = parse_trades_since(Venue::Gemini, &symbols, &s, None, ok("[]")).expect("since page");
+    assert_eq!(p.next.as_deref(), Some("ethusd:1700000000000"));
+    // A cursor older than `since` is brought forward to it.
+    let r = trades_since_request(Venue::Gemini, &symbols, &s, Some("ethusd:5")).expect("since").expect("some");
+    assert_eq!(r.body, r#"{"limit_trades":100,"symbol":"ethusd","timestamp":1700000000000}"#);
+}
+
+#[test]
+fn gemini_hostile_trades_are_refused_precisely() {
+    let symbols = ["btcusd".to_owned()];
+    let good = gemini_trade(1, 1_000_000_000_000, "Buy");
+    let cases = [
+        (good.replace(r#""tid":1"#, r#""tid":"1""#), mal("[].tid", "is not a trade id")),
+        (good.replace(r#""tid":1"#, r#""tid":-1"#), mal("[].tid", "is not a trade id")),
+        (good.replace(r#""type":"Buy""#, r#""type":"Long""#), mal("[].type", "is not Buy or Sell")),
+        (good.replace(r#""price":"3648.09""#, r#""price":3648.09"#), mal("[].price", "is not a string")),
+        (good.replace(r#""amount":"0.0027343246""#, r#""amount":"-1""#), mal("[].amount", "is negative")),
+        (good.replace("1000000000000", "-1"), mal("[].timestampms", "is not a millisecond time")),
+        (good.replace(r#""symbol":"BTCUSD""#, r#""symbol":"ETHUSD""#), mal("[].symbol", "is not the symbol asked for")),
+        (
+            good.replace(r#""fee_currency":"USD""#, r#""fee_currency":"U$D""#),
+            mal("[].fee_currency", "is not a currency"),
+        ),
+        (
+            good.replace(r#""fee_amount":"0.024937955062""#, r#""fee_amount":null"#),
+            mal("[].fee_amount", "is not a string"),
+        ),
+    ];
+    for (row, want) in cases {
+        assert_eq!(parse_trades(Venue::Gemini, &symbols, None, ok(&format!("[{row}]"))), want, "{row}");
+    }
+    // Times going backwards in a newest-first answer.
+    let backwards = gemini_page(&[gemini_trade(1, 1_000, "Buy"), gemini_trade(2, 2_000, "Buy")]);
+    assert_eq!(
+        parse_trades(Venue::Gemini, &symbols, None, ok(&backwards)),
+        mal("[].timestampms", "is not newest first")
+    );
+    let rows: Vec<String> = (0..101).map(|i| gemini_trade(i, 1_000, "Buy")).collect();
+    assert_eq!(
+        parse_trades(Venue::Gemini, &symbols, None, ok(&gemini_page(&rows))),
+        mal("$", "holds more than the page size")
+    );
+    assert_eq!(parse_trades(Venue::Gemini, &symbols, None, ok(r#"{"trades":[]}"#)), mal("$", "is not an array"));
+    assert!(matches!(parse_trades(Venue::Gemini, &symbols, None, ok("[{")), Err(VenueError::NotJson { .. })));
+    let huge = "x".repeat(MAX_BODY + 1);
+    assert_eq!(parse_trades(Venue::Gemini, &symbols, None, ok(&huge)), Err(VenueError::TooLarge("body")));
+}
+
+/// "New Order" / "Order Status": the order, as the docs print one.
+const GEMINI_ORDER: &str = r#"{"order_id":"106817811","id":"106817811","client_order_id":"20190110-4738721",
+  "symbol":"btcusd","exchange":"gemini","avg_execution_price":"0.00","side":"buy","type":"exchange limit",
+  "timestamp":"1547220404","timestampms":1547220404836,"is_live":true,"is_cancelled":false,"is_hidden":false,
+  "was_forced":false,"executed_amount":"0","remaining_amount":"1","original_amount":"1","price":"3633.00",
+  "options":[]}"#;
+
+#[test]
+fn gemini_orders() {
+    let mut limit = order("btcusd", Side::Buy, OrderKind::Limit, "0.1", Some("20000"));
+    limit.client_order_id = "0123abcd-0123-4567-89ab-0123456789ab";
+    let r = place_request(Venue::Gemini, &limit).expect("limit");
+    assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("POST", "/v1/order/new", ""));
+    assert_eq!(
+        r.body,
+        r#"{"amount":"0.1","client_order_id":"0123abcd-0123-4567-89ab-0123456789ab","price":"20000","side":"buy","symbol":"btcusd","type":"exchange limit"}"#
+    );
+    // No market order on Gemini's API: refused before anything is sent.
+    for side in [Side::Buy, Side::Sell] {
+        let market = order("btcusd", side, OrderKind::Market, "0.1", None);
+        assert!(matches!(place_request(Venue::Gemini, &market), Err(VenueError::BadInput { field: "kind", .. })));
+    }
+    assert_eq!(
+        parse_placed(Venue::Gemini, ok(GEMINI_ORDER)),
+        Ok(Placed { exchange_order_id: "106817811".into(), status: "open" })
+    );
+    let done = GEMINI_ORDER.replace(r#""is_live":true"#, r#""is_live":false"#);
+    assert_eq!(parse_placed(Venue::Gemini, ok(&done)).map(|p| p.status), Ok("filled"));
+    let odd = GEMINI_ORDER.replace(r#""is_live":true"#, r#""is_live":"yes""#);
+    assert_eq!(parse_placed(Venue::Gemini, ok(&odd)), mal("is_live", "is not a boolean"));
+    let noid = GEMINI_ORDER.replace(r#""order_id":"106817811","#, "");
+    assert_eq!(parse_placed(Venue::Gemini, ok(&noid)), mal("order_id", "is missing"));
+    let funds = resp(406, r#"{"result":"error","reason":"InsufficientFunds","message":"Insufficient funds"}"#);
+    assert_eq!(
+        parse_placed(Venue::Gemini, funds),
+        Err(VenueError::Exchange { status: 406, message: "InsufficientFunds Insufficient funds".into() })
+    );
+
+    let c = cancel_request(Venue::Gemini, "btcusd", "106817811").expect("cancel");
+    assert_eq!(
+        (c.method.as_str(), c.path.as_str(), c.query.as_str(), c.body.as_str()),
+        ("POST", "/v1/order/cancel", "", r#"{"order_id":106817811}"#)
+    );
+    let cancelled = done.replace(r#""is_cancelled":false"#, r#""is_cancelled":true"#);
+    assert_eq!(parse_cancelled(Venue::Gemini, ok(&cancelled)), Ok(()));
+    assert_eq!(
+        parse_cancelled(Venue::Gemini, ok(GEMINI_ORDER)),
+        Err(VenueError::Exchange { status: 200, message: "the order was not cancelled".into() })
+    );
+
+    // Reconcile by client order id.
+    let s = status_request(Venue::Gemini, "btcusd", "20190110-4738721").expect("valid").expect("a query");
+    assert_eq!(
+        (s.method.as_str(), s.path.as_str(), s.query.as_str(), s.body.as_str()),
+        ("POST", "/v1/order/status", "", r#"{"client_order_id":"20190110-4738721"}"#)
+    );
+    assert_eq!(
+        parse_status(Venue::Gemini, ok(GEMINI_ORDER)),
+        Ok(Some(Placed { exchange_order_id: "106817811".into(), status: "open" }))
+    );
+    assert_eq!(
+        parse_status(Venue::Gemini, ok(&format!("[{cancelled}]"))).map(|p| p.map(|p| p.status)),
+        Ok(Some("canceled"))
+    );
+    let two = format!("[{GEMINI_ORDER},{GEMINI_ORDER}]");
+    assert_eq!(parse_status(Venue::Gemini, ok(&two)), mal("$", "names more than one order"));
+    let none = resp(404, r#"{"result":"error","reason":"OrderNotFound","message":"Order not found"}"#);
+    assert_eq!(parse_status(Venue::Gemini, none), Ok(None));
+    let other = resp(400, r#"{"result":"error","reason":"InvalidSignature","message":"InvalidSignature"}"#);
+    assert!(parse_status(Venue::Gemini, other).is_err());
+}
