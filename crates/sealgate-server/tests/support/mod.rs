@@ -35,6 +35,11 @@ pub const OKX_KEY: &str = "okx-key-0001";
 pub const OKX_SECRET: &str = "CANARY-okx-secret-7d21a0";
 pub const OKX_PASSPHRASE: &str = "CANARY-okx-passphrase";
 
+pub const BITFINEX_KEY: &str = "bfx-key-0001";
+pub const BITFINEX_SECRET: &str = "CANARY-bitfinex-secret-3a9e";
+pub const GEMINI_KEY: &str = "gem-key-0001";
+pub const GEMINI_SECRET: &str = "CANARY-gemini-secret-81c4";
+
 /// A call for alice's credential `cid` (every credential of these tests is alice's unless
 /// a test says otherwise: see [`call_as`]).
 pub fn call(cid: &str, method: &str, path: &str, query: &str, body: &str) -> ForwardCall {
@@ -115,6 +120,24 @@ impl World {
                 passphrase: Some(OKX_PASSPHRASE.into()),
                 balances: vec![("BTC".into(), amt("1")), ("USDT".into(), amt("25000"))],
             },
+            KeySpec {
+                venue: Venue::Bitfinex,
+                api_key: BITFINEX_KEY.into(),
+                secret: BITFINEX_SECRET.into(),
+                permissions: ALL,
+                allowed_ips: vec![],
+                passphrase: None,
+                balances: vec![("BTC".into(), amt("1")), ("UST".into(), amt("25000"))],
+            },
+            KeySpec {
+                venue: Venue::Gemini,
+                api_key: GEMINI_KEY.into(),
+                secret: GEMINI_SECRET.into(),
+                permissions: ALL,
+                allowed_ips: vec![],
+                passphrase: None,
+                balances: vec![("BTC".into(), amt("1")), ("USD".into(), amt("25000"))],
+            },
         ];
         let markets = vec![
             Market { symbol: "BTCUSDT".into(), base: "BTC".into(), quote: "USDT".into(), price: amt("50000") },
@@ -123,6 +146,8 @@ impl World {
             // For the anomaly tests: a second liquid pair, and an illiquid one (its 24 h volume set below).
             Market { symbol: "ETHUSDT".into(), base: "ETH".into(), quote: "USDT".into(), price: amt("3000") },
             Market { symbol: "PUMPUSDT".into(), base: "PUMP".into(), quote: "USDT".into(), price: amt("0.05") },
+            Market { symbol: "tBTCUST".into(), base: "BTC".into(), quote: "UST".into(), price: amt("50000") },
+            Market { symbol: "btcusd".into(), base: "BTC".into(), quote: "USD".into(), price: amt("50000") },
         ];
         let sandbox = Sandbox::start("127.0.0.1:0".parse().expect("addr"), specs, markets).await.expect("sandbox");
         assert!(sandbox.set_quote_volume("PUMPUSDT", amt(ILLIQUID_VOLUME)));
@@ -137,6 +162,8 @@ impl World {
                 ("kraken".into(), base.clone()),
                 ("bybit".into(), base.clone()),
                 ("bitget".into(), base.clone()),
+                ("bitfinex".into(), base.clone()),
+                ("gemini".into(), base.clone()),
                 ("okx".into(), base),
             ]),
             ..SignerConfig::default()
@@ -203,6 +230,14 @@ pub fn binance_json() -> String {
 
 pub fn okx_json() -> String {
     serde_json::json!({"api_key": OKX_KEY, "api_secret": OKX_SECRET, "passphrase": OKX_PASSPHRASE}).to_string()
+}
+
+pub fn bitfinex_json() -> String {
+    serde_json::json!({"api_key": BITFINEX_KEY, "api_secret": BITFINEX_SECRET}).to_string()
+}
+
+pub fn gemini_json() -> String {
+    serde_json::json!({"api_key": GEMINI_KEY, "api_secret": GEMINI_SECRET}).to_string()
 }
 
 pub fn kraken_json() -> String {
