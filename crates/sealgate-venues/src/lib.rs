@@ -317,7 +317,7 @@ struct Checked<'a> {
 /// (Binance ≤ 36 chars, Kraken `cl_ord_id`, Coinbase, Bybit `orderLinkId`: at most 36
 /// letters, digits, `-` or `_`), or 32 hex digits for OKX (`clOrdId`: alphanumerics, at
 /// most 32) and Bitget (`clientOid`: its docs give no alphabet or length, so the plainest
-/// spelling).
+/// spelling); Bitfinex's `cid` is an integer (int45): 45 random bits as decimal digits.
 pub fn client_order_id(venue: Venue, random: &[u8; 16]) -> String {
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     match venue {

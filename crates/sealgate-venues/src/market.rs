@@ -17,6 +17,9 @@ use crate::{Venue, normalize_asset};
 const QUOTES: &[&str] =
     &["FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "GBP", "JPY", "TRY", "BRL", "DAI", "BTC", "ETH", "BNB"];
 
+/// Gemini's (`btcgusd` is BTC in GUSD, not BTCG in USD).
+const GEMINI_QUOTES: &[&str] = &["GUSD", "USDT", "USDC", "USD", "DAI", "EUR", "GBP", "SGD", "BTC", "ETH"];
+
 /// Kraken's: its legacy `Z`/`X` codes first, and no `TUSD` (`XBTUSD` is BTC in USD).
 const KRAKEN_QUOTES: &[&str] = &[
     "ZUSD", "ZEUR", "ZGBP", "ZJPY", "ZCAD", "ZCHF", "ZAUD", "XXBT", "XETH", "USDT", "USDC", "USD", "EUR", "GBP", "JPY",
@@ -62,7 +65,11 @@ pub fn split_symbol(exchange: &str, symbol: &str) -> Option<(String, String)> {
     let (base, quote) = match up.split_once(['-', '_', '/']) {
         Some(parts) => parts,
         None => {
-            let quotes = if exchange == "kraken" { KRAKEN_QUOTES } else { QUOTES };
+            let quotes = match exchange {
+                "kraken" => KRAKEN_QUOTES,
+                "gemini" => GEMINI_QUOTES,
+                _ => QUOTES,
+            };
             let quote = quotes.iter().find(|q| up.len() > q.len() && up.ends_with(*q))?;
             up.split_at(up.len() - quote.len())
         }
@@ -113,6 +120,8 @@ mod tests {
         assert_eq!(s("okx", "BTC-USDT").as_deref(), Some("BTC/USDT"));
         assert_eq!(s("coinbase", "BTC-USD").as_deref(), Some("BTC/USD"));
         assert_eq!(s("gate", "BTC_USDT").as_deref(), Some("BTC/USDT"));
+        assert_eq!(s("gemini", "btcgusd").as_deref(), Some("BTC/GUSD"));
+        assert_eq!(s("gemini", "ethbtc").as_deref(), Some("ETH/BTC"));
         assert_eq!(s("bitfinex", "tBTCUST").as_deref(), Some("BTC/USDT"));
         assert_eq!(s("bitfinex", "tDOGE/USD").as_deref(), Some("DOGE/USD"));
         assert_eq!(s("bitfinex", "BTCUSD"), None);
