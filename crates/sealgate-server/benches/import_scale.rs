@@ -6,10 +6,11 @@
 //! time, jobs per second, calls and calls per second per exchange, the budget waits, and the
 //! sandbox's refusals (which must be 0).
 //!
-//! The exchanges whose limits are per API key (Kraken, OKX, Bybit, Bitget, KuCoin, Gate)
-//! carry the users; Binance's limit is per *address* (every key behind the signer's egress
-//! address shares 6,000 weight a minute), so its rate is a ceiling of the deployment, not of
-//! Sealgate: a second run imports `BINANCE` Binance credentials alone and prints their rate.
+//! The exchanges whose limits are per API key (Kraken, OKX, Bybit, Bitget, KuCoin, Gate,
+//! Poloniex, Gemini) carry the users; Binance's limit is per *address* (every key behind the
+//! signer's egress address shares 6,000 weight a minute; MEXC's and Bitfinex's are per
+//! address too), so its rate is a ceiling of the deployment, not of Sealgate: a second run
+//! imports `SEALGATE_BENCH_BINANCE` Binance credentials alone and prints their rate.
 //!
 //! `cargo bench -p sealgate-server --bench import_scale` (10,000 users; `SEALGATE_BENCH_USERS`
 //! and `SEALGATE_BENCH_WORKERS` change the count and the workers per process). Under `cargo
@@ -35,13 +36,15 @@ use sealgate_server::metrics::Metrics;
 use sealgate_store::{NewCredential, NewEnvelope, Store, StoreOptions};
 
 /// The exchanges that carry the users: their limits are per key.
-const PER_KEY: [(&str, Venue); 6] = [
+const PER_KEY: [(&str, Venue); 8] = [
     ("kraken", Venue::Kraken),
     ("okx", Venue::Okx),
     ("bybit", Venue::Bybit),
     ("bitget", Venue::Bitget),
     ("kucoin", Venue::Kucoin),
     ("gate", Venue::Gate),
+    ("poloniex", Venue::Poloniex),
+    ("gemini", Venue::Gemini),
 ];
 /// Trades each account holds.
 const TRADES: usize = 3;
