@@ -10,6 +10,8 @@
 //! `SEALGATE_SKIP_ROOT_CHECKS=1`. The memory lock is checked in every case
 //! against what the hardening promises for the test's privileges.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -311,21 +313,6 @@ async fn a_ccxt_bot_trades_through_the_agent_without_the_secret() -> R<()> {
     Ok(())
 }
 
-/// A Coinbase CDP key: (key name, PKCS#8 PEM private key, base64 of the public point for the sandbox).
-fn coinbase_key() -> R<(String, String, String)> {
-    use aws_lc_rs::signature::{self, KeyPair as _};
-    use base64::Engine as _;
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| "keygen")?;
-    let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).map_err(|_| "key")?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let body = b64.encode(pkcs8.as_ref());
-    let lines: Vec<&str> = body.as_bytes().chunks(64).map(std::str::from_utf8).collect::<Result<_, _>>()?;
-    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
-    Ok(("organizations/sealgate-proof/apiKeys/agent".into(), pem, b64.encode(pair.public_key().as_ref())))
-}
-
 /// One exchange of the adapter test: its id, the agent's label, the sandbox key, the
 /// credential fields the agent seals (secret and passphrase), the quote asset ccxt reads the
 /// balance of, and the market as the sandbox spells it (symbol, base, quote).
@@ -364,7 +351,7 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
     if !python_ready("the_ccxt_adapter_trades_on_every_exchange_it_names")? {
         return Ok(());
     }
-    let (cb_name, cb_pem, cb_public) = coinbase_key()?;
+    let (cb_name, cb_pem, cb_public) = common::api::coinbase_key("organizations/sealgate-proof/apiKeys/agent");
     let amt = |s: &str| Amount::parse(s).ok_or("amount");
     let mut spots = vec![
         spot(

@@ -14,15 +14,14 @@ mod common;
 #[path = "../../sealgate-store/tests/harness/mod.rs"]
 mod harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::api::{Client, Who, holding, login, wait_for_import};
-use sealgate_envelope::{Scope, SealRequest, seal_credential};
+use common::api::{Client, Who, holding, login, seal, wait_for_import};
+use common::serve::Server;
 use sealgate_sandbox::{Amount, KeySpec, Market, Permissions, Sandbox, Venue};
 use sealgate_server::service_auth::ServiceKey;
-use sealgate_testkit::process::{ServeListening, Spawned, word_after};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealgate");
@@ -34,85 +33,6 @@ const OTHER_SECRET: &str = "CANARY-other-user-secret-3b7e";
 
 fn amt(s: &str) -> Amount {
     Amount::parse(s).expect("amount")
-}
-
-/// A `sealgate serve` child (killed on drop) and what it printed when it started.
-struct Server {
-    proc: Spawned,
-    base: String,
-    service: String,
-    pin: String,
-    login: String,
-    data: PathBuf,
-}
-
-impl Server {
-    async fn start(data: &Path, database: Option<&str>, binance: &str) -> Server {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .args(["--exchange-url", &format!("binance={binance}")])
-            // The portfolio's price sources too: the test never leaves loopback.
-            .args(
-                sealgate_server::prices::SOURCES
-                    .iter()
-                    .flat_map(|id| ["--exchange-url".to_owned(), format!("{id}={binance}")]),
-            )
-            .env("SEALGATE_LOG", "debug");
-        if let Some(db) = database {
-            // A signer on a --database names its custody: here a local keyring beside the data.
-            let beside = data.parent().expect("the data directory has a parent").join("custody");
-            std::fs::create_dir(&beside).expect("custody dir");
-            std::fs::set_permissions(&beside, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
-            let custody = beside.join("custody.toml");
-            std::fs::write(
-                &custody,
-                format!(
-                    "backend = \"local\"\n[local]\nkeyring = {:?}\nkey_file = {:?}\n",
-                    beside.join("keyring").display().to_string(),
-                    beside.join("master.key").display().to_string()
-                ),
-            )
-            .expect("custody.toml");
-            let init = Command::new(BIN).args(["keys", "init", "--custody"]).arg(&custody).output().expect("keys init");
-            assert!(init.status.success(), "keys init: {}", String::from_utf8_lossy(&init.stderr));
-            cmd.args(["--database", db]).arg("--custody-config").arg(&custody);
-        }
-        let mut proc = Spawned::spawn(&mut cmd);
-        let (up, pin) = proc
-            .wait_for("serve listening", Duration::from_secs(60), |text| {
-                let up = ServeListening::from_logs(text).filter(|u| u.login.is_some())?;
-                Some((up, word_after(text, "sealgate: root key pin ")?))
-            })
-            .await;
-        let login = up.login.unwrap_or_default();
-        Server { proc, base: up.base, service: up.service, pin, login, data: data.to_path_buf() }
-    }
-
-    fn logs(&self) -> String {
-        self.proc.logs()
-    }
-}
-
-fn seal(
-    keys: &[sealgate_custody::keyset::Recipient],
-    role: &str,
-    sub: &str,
-    cid: &str,
-    scope: &str,
-    cred: &str,
-) -> Value {
-    let key = &keys.iter().find(|r| r.role == role).expect("role key").key;
-    let req = SealRequest {
-        sub: sub.into(),
-        cid: cid.into(),
-        exch: "binance".into(),
-        aud: role.into(),
-        scope: Scope::parse_list(scope).expect("scope"),
-        iat: sealgate_server::now_ms() / 1000,
-        own: None,
-    };
-    json!({"role": role, "jwe": seal_credential(cred.as_bytes(), key, &req).expect("seal").0})
 }
 
 /// Every byte the database holds: the SQLite files, or every row of every
@@ -180,7 +100,7 @@ async fn the_whole_journey_through_http() {
         let dir = tempfile::tempdir().expect("dir");
         let data = dir.path().join("data");
         let database = (db.backend == "postgres").then_some(db.url.as_str());
-        let server = Server::start(&data, database, &format!("http://{}", sandbox.addr())).await;
+        let server = Server::start(&data, database, &format!("http://{}", sandbox.addr()), &["binance"]).await;
         let base = server.base.clone();
         let service = server.service.clone();
         let client = Client::new();
@@ -220,8 +140,8 @@ async fn the_whole_journey_through_http() {
         let cred = json!({"api_key": API_KEY, "api_secret": SECRET}).to_string();
         let cid = sealgate_envelope::new_credential_id().expect("cid");
         let body = json!({"id": cid, "exchange": "binance", "label": "main", "envelopes": [
-            seal(&keys, "importer", &user, &cid, "read", &cred),
-            seal(&keys, "trader", &user, &cid, "read,trade", &cred),
+            seal(&keys, "binance", "importer", &user, &cid, "read", &cred),
+            seal(&keys, "binance", "trader", &user, &cid, "read,trade", &cred),
         ]});
         let (s, created) = client.call(&base, &me, "POST", "/v1/credentials", Some(body)).await;
         assert_eq!(s, 201, "{created}");

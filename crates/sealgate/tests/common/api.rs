@@ -104,3 +104,44 @@ pub fn holding(portfolio: &Value, asset: &str) -> String {
         .unwrap_or("absent")
         .to_owned()
 }
+
+/// An envelope of `cred` sealed at the edge to `role`'s key of the verified key set, bound to
+/// owner `sub`, credential `cid` on exchange `exch` with `scope`: the body member a client
+/// stores.
+pub fn seal(
+    keys: &[sealgate_custody::keyset::Recipient],
+    exch: &str,
+    role: &str,
+    sub: &str,
+    cid: &str,
+    scope: &str,
+    cred: &str,
+) -> Value {
+    let key = &keys.iter().find(|r| r.role == role).expect("role key").key;
+    let req = sealgate_envelope::SealRequest {
+        sub: sub.into(),
+        cid: cid.into(),
+        exch: exch.into(),
+        aud: role.into(),
+        scope: sealgate_envelope::Scope::parse_list(scope).expect("scope"),
+        iat: sealgate_server::now_ms() / 1000,
+        own: None,
+    };
+    serde_json::json!({"role": role, "jwe": sealgate_envelope::seal_credential(cred.as_bytes(), key, &req).expect("seal").0})
+}
+
+/// A Coinbase CDP key: (key name, PKCS#8 PEM private key, base64 of the public point for the
+/// sandbox).
+pub fn coinbase_key(name: &str) -> (String, String, String) {
+    use aws_lc_rs::signature::{self, KeyPair as _};
+    use base64::Engine as _;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("keygen");
+    let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref()).expect("key");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = b64.encode(pkcs8.as_ref());
+    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+    (name.into(), pem, b64.encode(pair.public_key().as_ref()))
+}

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bao;
+pub mod serve;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
