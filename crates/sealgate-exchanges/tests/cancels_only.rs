@@ -23,6 +23,8 @@ fn cancels_are_cancels() {
         ("okx", "POST", "/api/v5/trade/cancel-order", "", r#"{"instId":"BTC-USDT","ordId":"1"}"#),
         ("okx", "POST", "/api/v5/trade/cancel-batch-orders", "", r#"[{"instId":"BTC-USDT","ordId":"1"}]"#),
         ("coinbase", "POST", "/api/v3/brokerage/orders/batch_cancel", "", r#"{"order_ids":["a","b"]}"#),
+        ("bybit", "POST", "/v5/order/cancel", "", r#"{"category":"spot","symbol":"BTCUSDT","orderId":"1"}"#),
+        ("bybit", "POST", "/v5/order/cancel-all", "", r#"{"category":"spot"}"#),
     ] {
         let f = facts(exchange, method, path, query, body);
         assert!(f.cancels_only && !f.places_order, "{exchange} {path}: {f:?}");
@@ -68,7 +70,14 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         // A placement, a read, and an exchange whose orders are not read.
         ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
-        ("bybit", "POST", "/v5/order/cancel", "", r#"{"category":"spot","symbol":"BTCUSDT","orderId":"1"}"#),
+        ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        (
+            "bybit",
+            "POST",
+            "/v5/order/amend",
+            "",
+            r#"{"category":"spot","symbol":"BTCUSDT","orderId":"1","qty":"2","price":"10"}"#,
+        ),
     ] {
         let f = facts(exchange, method, path, query, body);
         assert!(!f.cancels_only, "{exchange} {path}: {f:?}");

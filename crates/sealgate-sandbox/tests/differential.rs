@@ -474,7 +474,6 @@ fn bybit_order() -> impl Strategy<Value = Vec<P>> {
 }
 
 #[test]
-#[ignore = "sealgate-exchanges does not read Bybit orders yet (its facts: no symbol, size Unknown, so refused under any cap); run with --ignored once it does"]
 fn bybit_executes_what_was_judged() {
     let adds: &'static [&'static str] =
         &["price", "qty", "marketUnit", "symbol", "side", "orderType", "category", "QTY"];

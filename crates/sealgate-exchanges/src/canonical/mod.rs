@@ -4,11 +4,13 @@
 //! one reader per exchange that has one.
 
 mod binance;
+mod bybit;
 mod coinbase;
 pub(crate) mod form;
 pub(crate) mod json;
 mod kraken;
 mod okx;
+mod rest;
 
 use crate::class::EndpointClass;
 use crate::{Error, OrderFacts, Request};
@@ -46,8 +48,8 @@ pub struct WithdrawalFacts {
 /// return the bytes to send with the facts the policy judges. The one path
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
-/// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced)
-/// get the full rule; the others keep their request as given, with a JSON
+/// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
+/// Bybit) get the full rule; the others keep their request as given, with a JSON
 /// body checked for duplicate members and trade-class requests given
 /// unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -60,6 +62,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "kraken" => kraken::read(req, class),
         "okx" => okx::read(req, class),
         "coinbase" => coinbase::read(req, class),
+        "bybit" => bybit::read(req, class),
         _ => unread(id, req, class),
     }
 }

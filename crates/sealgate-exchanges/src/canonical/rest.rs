@@ -1,0 +1,169 @@
+//! What the JSON REST readers (Bybit, Bitget, KuCoin, Gate) share: where a
+//! request's parameters are (the query for a GET or DELETE, a JSON body
+//! otherwise), the strict parse of both, the bytes re-produced from the
+//! parse, and the facts of a trade or withdraw call that has no entry in an
+//! exchange's table.
+//!
+//! A call without an entry is not refused (these exchanges have many more
+//! trade endpoints — futures, margin, conversions, lending — than the spot
+//! calls whose parameter lists are transcribed here): a trade-class one is a
+//! placement of unknown size, as every request of these exchanges was before
+//! they had a reader, so the policy refuses it wherever a symbol allow-list
+//! or a notional cap is set; a withdraw-class one carries no facts. Its
+//! query and body are still read strictly (one spelling, no duplicate, no
+//! fractional JSON number).
+
+use serde_json::{Map, Value};
+
+use super::{Endpoint, find, form, json, refuse, shown};
+use crate::facts::{Leg, Side};
+use crate::{EndpointClass, Error, OrderFacts, Request};
+
+/// A parsed JSON body.
+pub(crate) enum Body {
+    /// No body.
+    Empty,
+    /// One object.
+    One(Map<String, Value>),
+    /// An array of objects.
+    Many(Vec<Map<String, Value>>),
+}
+
+/// A request's parameters, parsed.
+pub(crate) struct Parts {
+    /// The query's pairs.
+    pub query: form::Pairs,
+    /// The body.
+    pub body: Body,
+}
+
+/// Where a method's parameters are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// The query only: a body is refused.
+    Query,
+    /// The JSON body only: a query is refused.
+    Body,
+}
+
+/// Parse `req`'s query and body, which must be where `place` says.
+pub(crate) fn parse(req: &Request, place: Place) -> Result<Parts, Error> {
+    if place == Place::Query && !req.body.is_empty() {
+        return Err(refuse(format!("a {} carries its parameters in the query, not in a body", req.method)));
+    }
+    if place == Place::Body && !req.query.is_empty() {
+        return Err(refuse(format!("a {} carries its parameters in the JSON body, not in the query", req.method)));
+    }
+    let query = form::parse(&req.query, "query")?;
+    form::unique(&[&query])?;
+    let body = if req.body.is_empty() {
+        Body::Empty
+    } else {
+        match json::parse(&req.body, json::Numbers::Integers)? {
+            Value::Object(o) => Body::One(o),
+            Value::Array(a) => Body::Many(
+                a.into_iter()
+                    .map(|v| match v {
+                        Value::Object(o) => Ok(o),
+                        _ => Err(refuse("a JSON array whose elements are not objects")),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(refuse("the JSON body must be an object or an array of objects")),
+        }
+    };
+    if let Body::One(o) = &body {
+        // A name in the query and again in the body: which one counts?
+        for (n, _) in &query {
+            if o.keys().any(|k| k.eq_ignore_ascii_case(n)) {
+                return Err(refuse(format!("parameter {} is in both the query and the body", shown(n))));
+            }
+        }
+    }
+    Ok(Parts { query, body })
+}
+
+/// The request re-produced from its parse (query as parsed, in its order;
+/// JSON compact with members sorted).
+pub(crate) fn print(req: &Request, parts: Parts) -> Request {
+    let body = match parts.body {
+        Body::Empty => String::new(),
+        Body::One(o) => json::print(&Value::Object(o)),
+        Body::Many(v) => json::print(&Value::Array(v.into_iter().map(Value::Object).collect())),
+    };
+    Request { method: req.method.clone(), path: req.path.clone(), query: form::encode(&parts.query), body }
+}
+
+/// What the table says of a request.
+pub(crate) enum Found<'t, R: 'static> {
+    /// Not a trade or withdraw call: no facts.
+    NotJudged,
+    /// Its entry.
+    Listed(&'t Endpoint<R>),
+    /// A trade or withdraw call without an entry (see the module docs).
+    Unlisted(EndpointClass),
+}
+
+/// The entry of a trade- or withdraw-class request.
+pub(crate) fn lookup<'t, R>(table: &'t [Endpoint<R>], req: &Request, class: EndpointClass) -> Found<'t, R> {
+    if !matches!(class, EndpointClass::Trade | EndpointClass::Withdraw) {
+        return Found::NotJudged;
+    }
+    find(table, &req.method, &req.path).map_or(Found::Unlisted(class), Found::Listed)
+}
+
+/// The reason of a trade call without an entry.
+pub(crate) const UNLISTED: &str = "a trade call this reader has no parameter list for (derivatives, margin, conversions, lending): its size is \
+     not read";
+
+/// The facts of a call without an entry.
+pub(crate) fn unlisted(class: EndpointClass) -> OrderFacts {
+    if class == EndpointClass::Trade { OrderFacts::size_unknown(None, UNLISTED) } else { OrderFacts::no_order(None) }
+}
+
+/// The side spelled `buy` or `sell` exactly as the exchange spells them.
+pub(crate) fn side(o: &Map<String, Value>, name: &str, buy: &str, sell: &str) -> Result<Side, Error> {
+    match json::text(o, name)? {
+        Some(s) if s == buy => Ok(Side::Buy),
+        Some(s) if s == sell => Ok(Side::Sell),
+        Some(s) => Err(refuse(format!("{name} {} is not {buy} or {sell}", shown(s)))),
+        None => Err(refuse(format!("an order without {name}"))),
+    }
+}
+
+/// The one symbol every entry names, if they agree.
+pub(crate) fn one_symbol(symbols: &[Option<&str>]) -> Option<String> {
+    let first = symbols.first().copied().flatten()?;
+    symbols.iter().all(|s| *s == Some(first)).then(|| first.to_owned())
+}
+
+/// Member `name` of `o`, which must be an array of objects.
+pub(crate) fn objects<'a>(o: &'a Map<String, Value>, name: &str) -> Result<Vec<&'a Map<String, Value>>, Error> {
+    match o.get(name) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_object().ok_or_else(|| refuse(format!("{name} holds something else than objects"))))
+            .collect(),
+        Some(_) => Err(refuse(format!("member {} must be an array of objects", shown(name)))),
+        None => Err(refuse(format!("the body has no {}", shown(name)))),
+    }
+}
+
+pub(crate) type ReadLeg = fn(&Map<String, Value>) -> Result<Result<Leg, &'static str>, Error>;
+
+/// The legs of orders (or amendments); why_not as soon as one is.
+pub(crate) fn legs(items: &[&Map<String, Value>], symbol: Option<String>, read: ReadLeg) -> Result<OrderFacts, Error> {
+    let mut out = Vec::new();
+    let mut why_not = None;
+    for o in items {
+        // Every item is read (and refused if ambiguous), even after one is why_not.
+        match read(o)? {
+            Ok(l) => out.push(l),
+            Err(why) => why_not = why_not.or(Some(why)),
+        }
+    }
+    Ok(match why_not {
+        Some(why) => OrderFacts::size_unknown(symbol, why),
+        None => OrderFacts::legs(out),
+    })
+}
