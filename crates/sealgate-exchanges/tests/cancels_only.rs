@@ -25,6 +25,8 @@ fn cancels_are_cancels() {
         ("coinbase", "POST", "/api/v3/brokerage/orders/batch_cancel", "", r#"{"order_ids":["a","b"]}"#),
         ("bybit", "POST", "/v5/order/cancel", "", r#"{"category":"spot","symbol":"BTCUSDT","orderId":"1"}"#),
         ("bybit", "POST", "/v5/order/cancel-all", "", r#"{"category":"spot"}"#),
+        ("bitget", "POST", "/api/v2/spot/trade/cancel-order", "", r#"{"symbol":"BTCUSDT","orderId":"1"}"#),
+        ("bitget", "POST", "/api/v2/spot/trade/cancel-symbol-order", "", ""),
     ] {
         let f = facts(exchange, method, path, query, body);
         assert!(f.cancels_only && !f.places_order, "{exchange} {path}: {f:?}");
@@ -71,6 +73,13 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        (
+            "bitget",
+            "POST",
+            "/api/v2/spot/trade/cancel-replace-order",
+            "",
+            r#"{"symbol":"BTCUSDT","orderId":"1","size":"1","price":"10"}"#,
+        ),
         (
             "bybit",
             "POST",

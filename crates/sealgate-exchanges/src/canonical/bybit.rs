@@ -102,8 +102,8 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
             };
             match e.kind {
                 Places(_) if !spot => OrderFacts::size_unknown(symbol, NOT_SPOT),
-                Places(Reader::Order | Reader::Batch) => rest::legs(&items, symbol, order)?,
-                Places(Reader::Amend | Reader::AmendBatch) => rest::legs(&items, symbol, amendment)?,
+                Places(Reader::Order | Reader::Batch) => rest::legs(&items, symbol, |_, o| order(o))?,
+                Places(Reader::Amend | Reader::AmendBatch) => rest::legs(&items, symbol, |_, o| amendment(o))?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
                 Cancels => OrderFacts::cancel(symbol),
                 Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),

@@ -4,6 +4,7 @@
 //! one reader per exchange that has one.
 
 mod binance;
+mod bitget;
 mod bybit;
 mod coinbase;
 pub(crate) mod form;
@@ -49,7 +50,7 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit) get the full rule; the others keep their request as given, with a JSON
+/// Bybit, Bitget) get the full rule; the others keep their request as given, with a JSON
 /// body checked for duplicate members and trade-class requests given
 /// unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -63,6 +64,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "okx" => okx::read(req, class),
         "coinbase" => coinbase::read(req, class),
         "bybit" => bybit::read(req, class),
+        "bitget" => bitget::read(req, class),
         _ => unread(id, req, class),
     }
 }

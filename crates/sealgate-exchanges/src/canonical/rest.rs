@@ -149,15 +149,17 @@ pub(crate) fn objects<'a>(o: &'a Map<String, Value>, name: &str) -> Result<Vec<&
     }
 }
 
-pub(crate) type ReadLeg = fn(&Map<String, Value>) -> Result<Result<Leg, &'static str>, Error>;
-
 /// The legs of orders (or amendments); why_not as soon as one is.
-pub(crate) fn legs(items: &[&Map<String, Value>], symbol: Option<String>, read: ReadLeg) -> Result<OrderFacts, Error> {
+pub(crate) fn legs(
+    items: &[&Map<String, Value>],
+    symbol: Option<String>,
+    mut read: impl FnMut(usize, &Map<String, Value>) -> Result<Result<Leg, &'static str>, Error>,
+) -> Result<OrderFacts, Error> {
     let mut out = Vec::new();
     let mut why_not = None;
-    for o in items {
+    for (i, o) in items.iter().enumerate() {
         // Every item is read (and refused if ambiguous), even after one is why_not.
-        match read(o)? {
+        match read(i, o)? {
             Ok(l) => out.push(l),
             Err(why) => why_not = why_not.or(Some(why)),
         }
