@@ -15,11 +15,11 @@
 //! One request, one meaning: [`canonicalize`] is the only reader of a
 //! request's parameters, and the signer and the agent call it (after
 //! [`Request::validate`]) before the policy. For each exchange with a
-//! reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced, Bybit, Bitget)
-//! it reads the request as that exchange reads it — where its parameters are for that
-//! method and endpoint (query, form body or JSON body, the body in the
-//! format [`content_type`] will announce) — and refuses
-//! ([`Error::Ambiguous`]):
+//! reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced, Bybit, Bitget,
+//! KuCoin) it reads the request as that exchange reads it — where its
+//! parameters are for that method and endpoint (query, form body or JSON
+//! body, the body in the format [`content_type`] will announce) — and
+//! refuses ([`Error::Ambiguous`]):
 //! - a parameter or JSON member given twice, at any depth, also when the
 //!   two names differ only in ASCII case (Go's JSON reader, behind Coinbase,
 //!   matches names case-insensitively), and non-ASCII member names;
@@ -37,19 +37,18 @@
 //!   strings: a float means what the reader's floating point makes of it);
 //! - on a trade or withdraw endpoint, a parameter the exchange's
 //!   documentation does not list for that method and path (an allow-list
-//!   per endpoint; a call with no list is refused — except for Bybit and
-//!   Bitget, whose tables list their spot order calls, and whose other
-//!   trade calls are placements of unknown size, other withdraw calls
-//!   without facts), and
-//!   the signature parameter the signer adds;
+//!   per endpoint; a call with no list is refused — except on Bybit, Bitget
+//!   and KuCoin, whose tables list their spot order calls: their other
+//!   trade calls are placements of unknown size, their other withdraw calls
+//!   carry no facts), and the signature parameter the signer adds;
 //! - in an order, a price the exchange ignores for its type (a Binance
 //!   `MARKET`/`STOP_LOSS`/`TAKE_PROFIT` or pegged order's `price`, an OKX
-//!   market order's `px`, a Coinbase market configuration's
-//!   `limit_price`, a Kraken market order's `price`, a Bybit `Market`
-//!   or Bitget `market` order's `price`), two competing sizes
-//!   (Binance `quantity` and `quoteOrderQty`, Coinbase `base_size` and
-//!   `quote_size`), a Coinbase `order_configuration` with other than
-//!   exactly one entry.
+//!   market order's `px`, a Coinbase market configuration's `limit_price`,
+//!   a Kraken market order's `price`, a Bybit, Bitget or KuCoin market
+//!   order's `price`), two competing sizes (Binance `quantity` and
+//!   `quoteOrderQty`, Coinbase `base_size` and `quote_size`, KuCoin `size`
+//!   and `funds`), a Coinbase `order_configuration` with other than exactly
+//!   one entry.
 //!
 //! The bytes to sign and send are then produced from the parsed form:
 //! queries and forms with unreserved characters as themselves and every

@@ -27,6 +27,8 @@ fn cancels_are_cancels() {
         ("bybit", "POST", "/v5/order/cancel-all", "", r#"{"category":"spot"}"#),
         ("bitget", "POST", "/api/v2/spot/trade/cancel-order", "", r#"{"symbol":"BTCUSDT","orderId":"1"}"#),
         ("bitget", "POST", "/api/v2/spot/trade/cancel-symbol-order", "", ""),
+        ("kucoin", "DELETE", "/api/v1/orders/6717422bd51c29000775ea03", "", ""),
+        ("kucoin", "DELETE", "/api/v1/hf/orders", "symbol=BTC-USDT", ""),
     ] {
         let f = facts(exchange, method, path, query, body);
         assert!(f.cancels_only && !f.places_order, "{exchange} {path}: {f:?}");
@@ -73,6 +75,7 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        ("kucoin", "POST", "/api/v1/hf/orders/alter", "", r#"{"symbol":"BTC-USDT","orderId":"1","newSize":"1"}"#),
         (
             "bitget",
             "POST",

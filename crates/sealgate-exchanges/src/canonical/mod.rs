@@ -10,6 +10,7 @@ mod coinbase;
 pub(crate) mod form;
 pub(crate) mod json;
 mod kraken;
+mod kucoin;
 mod okx;
 mod rest;
 
@@ -50,7 +51,7 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit, Bitget) get the full rule; the others keep their request as given, with a JSON
+/// Bybit, Bitget, KuCoin) get the full rule; the others keep their request as given, with a JSON
 /// body checked for duplicate members and trade-class requests given
 /// unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -65,6 +66,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "coinbase" => coinbase::read(req, class),
         "bybit" => bybit::read(req, class),
         "bitget" => bitget::read(req, class),
+        "kucoin" => kucoin::read(req, class),
         _ => unread(id, req, class),
     }
 }
