@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use sealgate_exchanges::{Request, canonicalize};
 
-const EXCHANGES: &[&str] = &["binance", "mexc", "kraken", "okx", "coinbase", "gate"];
+const EXCHANGES: &[&str] = &["binance", "mexc", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 
 fuzz_target!(|data: &[u8]| {

@@ -16,7 +16,7 @@
 //! request's parameters, and the signer and the agent call it (after
 //! [`Request::validate`]) before the policy. For each exchange with a
 //! reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced, Bybit, Bitget,
-//! KuCoin) it reads the request as that exchange reads it — where its
+//! KuCoin, Gate) it reads the request as that exchange reads it — where its
 //! parameters are for that method and endpoint (query, form body or JSON
 //! body, the body in the format [`content_type`] will announce) — and
 //! refuses ([`Error::Ambiguous`]):
@@ -37,15 +37,16 @@
 //!   strings: a float means what the reader's floating point makes of it);
 //! - on a trade or withdraw endpoint, a parameter the exchange's
 //!   documentation does not list for that method and path (an allow-list
-//!   per endpoint; a call with no list is refused — except on Bybit, Bitget
-//!   and KuCoin, whose tables list their spot order calls: their other
-//!   trade calls are placements of unknown size, their other withdraw calls
-//!   carry no facts), and the signature parameter the signer adds;
+//!   per endpoint; a call with no list is refused — except on Bybit,
+//!   Bitget, KuCoin and Gate, whose tables list their spot order calls:
+//!   their other trade calls are placements of unknown size, their other
+//!   withdraw calls carry no facts), and the signature parameter the signer
+//!   adds;
 //! - in an order, a price the exchange ignores for its type (a Binance
 //!   `MARKET`/`STOP_LOSS`/`TAKE_PROFIT` or pegged order's `price`, an OKX
 //!   market order's `px`, a Coinbase market configuration's `limit_price`,
-//!   a Kraken market order's `price`, a Bybit, Bitget or KuCoin market
-//!   order's `price`), two competing sizes (Binance `quantity` and
+//!   a Kraken market order's `price`, a Bybit, Bitget, KuCoin or Gate
+//!   market order's `price`), two competing sizes (Binance `quantity` and
 //!   `quoteOrderQty`, Coinbase `base_size` and `quote_size`, KuCoin `size`
 //!   and `funds`), a Coinbase `order_configuration` with other than exactly
 //!   one entry.

@@ -29,6 +29,8 @@ fn cancels_are_cancels() {
         ("bitget", "POST", "/api/v2/spot/trade/cancel-symbol-order", "", ""),
         ("kucoin", "DELETE", "/api/v1/orders/6717422bd51c29000775ea03", "", ""),
         ("kucoin", "DELETE", "/api/v1/hf/orders", "symbol=BTC-USDT", ""),
+        ("gate", "DELETE", "/api/v4/spot/orders/12345", "currency_pair=BTC_USDT", ""),
+        ("gate", "POST", "/api/v4/spot/cancel_batch_orders", "", r#"[{"currency_pair":"BTC_USDT","id":"1"}]"#),
     ] {
         let f = facts(exchange, method, path, query, body);
         assert!(f.cancels_only && !f.places_order, "{exchange} {path}: {f:?}");
@@ -75,6 +77,7 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        ("gate", "PATCH", "/api/v4/spot/orders/1", "currency_pair=BTC_USDT", r#"{"amount":"0.5"}"#),
         ("kucoin", "POST", "/api/v1/hf/orders/alter", "", r#"{"symbol":"BTC-USDT","orderId":"1","newSize":"1"}"#),
         (
             "bitget",

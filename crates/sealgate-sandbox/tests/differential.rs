@@ -595,6 +595,59 @@ fn kucoin_executes_what_was_judged() {
     });
 }
 
+// ------------------------------------------------------------------ gate --
+
+fn gate_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["BTC_USDT", "ETH_USDT"]),
+        prop::sample::select(vec!["buy", "sell"]),
+        prop::sample::select(vec![Some("market"), Some("limit"), None]),
+        any::<bool>(),
+        amount(),
+        amount(),
+    )
+        .prop_map(|(pair, side, kind, spot, amount, price)| {
+            let mut v = vec![("currency_pair", pair.to_owned()), ("side", side.to_owned()), ("amount", amount)];
+            if let Some(k) = kind {
+                v.push(("type", k.to_owned()));
+            }
+            if spot {
+                v.push(("account", "spot".to_owned()));
+            }
+            match kind {
+                Some("market") => v.push(("time_in_force", "ioc".into())),
+                _ => v.extend([("price", price), ("time_in_force", "gtc".into())]),
+            }
+            v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect()
+        })
+}
+
+#[test]
+fn gate_executes_what_was_judged() {
+    let adds: &'static [&'static str] =
+        &["price", "amount", "currency_pair", "side", "type", "time_in_force", "account", "AMOUNT"];
+    let strategy = (gate_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("gate", Venue::Gate, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let members: Vec<(String, String, bool)> = ps
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone(), *shape == 1 && p.value.parse::<u64>().is_ok()))
+            .collect();
+        let path = "/api/v4/spot/orders";
+        match shape {
+            2 => Request::new(
+                "POST",
+                path,
+                "",
+                &form(&ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect::<Vec<_>>(), true),
+            ),
+            3 => Request::new("POST", path, &form(&ps, false), &object(&members)),
+            4 => Request::new("POST", path, "", &format!("[{}]", object(&members))),
+            _ => Request::new("POST", path, "", &object(&members)),
+        }
+    });
+}
+
 // -------------------------------------------------------------- coinbase --
 
 /// A Coinbase order: top-level members and configurations (name, members).

@@ -44,6 +44,8 @@ pub(crate) enum Place {
     Query,
     /// The JSON body only: a query is refused.
     Body,
+    /// Both, no name in both (Gate: a POST without an entry, an amend).
+    Both,
 }
 
 /// Parse `req`'s query and body, which must be where `place` says.
