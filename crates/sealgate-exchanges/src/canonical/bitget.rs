@@ -125,10 +125,16 @@ fn order(o: &Map<String, Value>, symbol: Option<&str>) -> Result<Result<Leg, &'s
         "limit" => false,
         other => return Err(refuse(format!("orderType {} is not limit or market", shown(other)))),
     };
-    match (text(o, "force")?, market) {
+    // The docs spell `force` in lower case; ccxt, which trades on Bitget, sends `GTC`, which
+    // Bitget takes: either case, one meaning (it sizes nothing).
+    let force = text(o, "force")?.map(str::to_ascii_lowercase);
+    match (force.as_deref(), market) {
         (Some("gtc" | "post_only" | "fok" | "ioc"), _) | (None, true) => {}
         (None, false) => return Err(refuse("a limit order without force")),
-        (Some(f), _) => return Err(refuse(format!("force {} is not gtc, post_only, fok or ioc", shown(f)))),
+        (Some(_), _) => {
+            let f = text(o, "force")?.unwrap_or_default();
+            return Err(refuse(format!("force {} is not gtc, post_only, fok or ioc", shown(f))));
+        }
     }
     if market && price.is_some() {
         return Err(refuse(
@@ -307,6 +313,17 @@ mod tests {
         let limit = r#"{"clientOid":"sg-1","force":"gtc","orderType":"limit","price":"40000","side":"buy","size":"0.01","symbol":"BTCUSDT"}"#;
         let c = post(PLACE, limit).expect("limit");
         assert_eq!(c.request, Request::new("POST", PLACE, "", limit));
+        assert_eq!(
+            leg(&c),
+            (Some("BTCUSDT"), Some(Side::Buy), &Amount::Base("0.01".into()), &Price::Limit("40000".into()))
+        );
+        // ccxt's spelling of the same order (`GTC`): the same facts, sent as re-produced.
+        let ccxt =
+            r#"{"symbol":"BTCUSDT","orderType":"limit","price":"40000","force":"GTC","side":"buy","size":"0.01"}"#;
+        let c = post(PLACE, ccxt).expect("ccxt's limit");
+        let sorted =
+            r#"{"force":"GTC","orderType":"limit","price":"40000","side":"buy","size":"0.01","symbol":"BTCUSDT"}"#;
+        assert_eq!(c.request.body, sorted);
         assert_eq!(
             leg(&c),
             (Some("BTCUSDT"), Some(Side::Buy), &Amount::Base("0.01".into()), &Price::Limit("40000".into()))
