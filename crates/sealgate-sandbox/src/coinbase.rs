@@ -362,7 +362,7 @@ fn fill_json(t: &Trade) -> Value {
 }
 
 /// `2021-05-31T09:59:59.123Z` of a Unix ms time.
-fn rfc3339(ms: u64) -> String {
+pub(crate) fn rfc3339(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil from days (H. Hinnant).

@@ -11,11 +11,11 @@
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
 //! version 2/3), Gate API v4 (spot), MEXC spot v3, Bitfinex API v2
-//! (exchange wallet), Poloniex spot (API v3) and Gemini REST v1, each for
-//! balances, trade history, open orders, place and cancel order (Gemini's
-//! API has limit orders only), and withdraw; and each one's public server
-//! time (where the exchange has one: Bitfinex v2 and Gemini v1 have none)
-//! and ticker. Each venue's order reader
+//! (exchange wallet), Poloniex spot (API v3), Gemini REST v1 and Bitstamp
+//! API v2, each for balances, trade history, open orders, place and cancel
+//! order (Gemini's API has limit orders only), and withdraw; and each one's
+//! public server time (where the exchange has one: Bitfinex v2, Gemini v1
+//! and Bitstamp v2 have none) and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
 //! with what a client judged.
 //!
@@ -35,6 +35,7 @@ mod amount;
 mod binance;
 mod bitfinex;
 mod bitget;
+mod bitstamp;
 mod bybit;
 mod coinbase;
 mod gate;
@@ -94,6 +95,8 @@ pub enum Venue {
     Poloniex,
     /// Gemini REST v1 (`/v1/…`, payload in `X-GEMINI-PAYLOAD`).
     Gemini,
+    /// Bitstamp HTTP API v2 (`/api/v2/…/` with `X-Auth`).
+    Bitstamp,
 }
 
 /// One API key of the sandbox and its account.
@@ -190,6 +193,8 @@ pub(crate) struct Account {
     pub trades: Vec<Trade>,
     /// Highest nonce accepted (Kraken: nonces must strictly increase per key).
     pub last_nonce: u64,
+    /// Nonces seen recently and when (Bitstamp: a nonce is used once within its window).
+    pub recent_nonces: BTreeMap<String, u64>,
     /// Binance: each order's client order id (`newClientOrderId`) → (symbol, order id), for
     /// "Query order" by `origClientOrderId`.
     pub client_ids: BTreeMap<String, (String, u64)>,
@@ -270,6 +275,7 @@ impl Account {
             open_orders: Vec::new(),
             trades: Vec::new(),
             last_nonce: 0,
+            recent_nonces: BTreeMap::new(),
             client_ids: BTreeMap::new(),
             public_key,
         }
@@ -506,6 +512,8 @@ async fn dispatch(
         poloniex::handle(&state, &req)
     } else if gemini::claims(&req) {
         gemini::handle(&state, &req)
+    } else if bitstamp::claims(&req) {
+        bitstamp::handle(&state, &req)
     } else if path.starts_with("/0/") {
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {

@@ -120,5 +120,12 @@ pub fn read_order(
             }
             crate::gemini::order_intent(body).map_err(|e| e.2.to_owned())
         }
+        Venue::Bitstamp => {
+            // The pair and the kind (limit or market) are in the path; the rest in the form.
+            if method != "POST" {
+                return Err("Not found.".into());
+            }
+            crate::bitstamp::order_intent(path, body).map_err(|e| e.2.to_owned())
+        }
     }
 }

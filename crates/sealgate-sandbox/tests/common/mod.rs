@@ -30,7 +30,8 @@ impl Env {
         self.sandbox.as_ref().expect("running")
     }
 
-    /// Send one request; the status and the JSON body (`Null` if none).
+    /// Send one request; the status and the JSON body (`Null` if none). Without a
+    /// `Content-Type` among `headers`, a form's is added.
     pub fn send(
         &self,
         method: &str,
@@ -39,13 +40,38 @@ impl Env {
         headers: &[(String, String)],
         body: &str,
     ) -> (u16, Value) {
+        self.send_with(method, path, query, headers, body, true)
+    }
+
+    /// [`Env::send`] with exactly `headers` (no `Content-Type` added): for an exchange that
+    /// refuses one on a request without a body (Bitstamp).
+    pub fn send_exact(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> (u16, Value) {
+        self.send_with(method, path, query, headers, body, false)
+    }
+
+    fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(String, String)],
+        body: &str,
+        default_type: bool,
+    ) -> (u16, Value) {
         let mut s = TcpStream::connect(self.sb().addr()).expect("connect");
         let target = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
         let mut req = format!("{method} {target} HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Type")) {
+        if default_type && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Type")) {
             req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
         }
         req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
@@ -59,6 +85,11 @@ impl Env {
     /// Send a request exactly as Sealgate signed it.
     pub fn send_signed(&self, s: &SignedRequest) -> (u16, Value) {
         self.send(&s.method, &s.path, &s.query, &s.headers, &s.body)
+    }
+
+    /// [`Env::send_signed`] with exactly its headers.
+    pub fn send_signed_exact(&self, s: &SignedRequest) -> (u16, Value) {
+        self.send_exact(&s.method, &s.path, &s.query, &s.headers, &s.body)
     }
 }
 
