@@ -11,11 +11,12 @@
 //! Venues: Binance spot, Kraken spot, OKX v5, Coinbase Advanced Trade
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
 //! version 2/3), Gate API v4 (spot), MEXC spot v3, Bitfinex API v2
-//! (exchange wallet), Poloniex spot (API v3), Gemini REST v1 and Bitstamp
-//! API v2, each for balances, trade history, open orders, place and cancel
-//! order (Gemini's API has limit orders only), and withdraw; and each one's
-//! public server time (where the exchange has one: Bitfinex v2, Gemini v1
-//! and Bitstamp v2 have none) and ticker. Each venue's order reader
+//! (exchange wallet), Poloniex spot (API v3), Gemini REST v1, Bitstamp
+//! API v2 and Coinbase Exchange, each for balances, trade history, open
+//! orders, place and cancel order (Gemini's API has limit orders only), and
+//! withdraw; and each one's public server time (where the sandbox plays one:
+//! Bitfinex v2, Gemini v1, Bitstamp v2 and Coinbase Exchange have none here)
+//! and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
 //! with what a client judged.
 //!
@@ -38,6 +39,7 @@ mod bitget;
 mod bitstamp;
 mod bybit;
 mod coinbase;
+mod coinbase_exchange;
 mod gate;
 mod gemini;
 mod kraken;
@@ -97,6 +99,9 @@ pub enum Venue {
     Gemini,
     /// Bitstamp HTTP API v2 (`/api/v2/…/` with `X-Auth`).
     Bitstamp,
+    /// Coinbase Exchange, the former Coinbase Pro (`/accounts`, `/fills`, `/orders`, … with
+    /// `CB-ACCESS-KEY`).
+    CoinbaseExchange,
 }
 
 /// One API key of the sandbox and its account.
@@ -508,6 +513,8 @@ async fn dispatch(
         resp
     } else if let Some(resp) = ticker(&state, &req) {
         resp
+    } else if coinbase_exchange::claims(&req) {
+        coinbase_exchange::handle(&state, &req)
     } else if poloniex::claims(&req) {
         poloniex::handle(&state, &req)
     } else if gemini::claims(&req) {

@@ -127,5 +127,11 @@ pub fn read_order(
             }
             crate::bitstamp::order_intent(path, body).map_err(|e| e.2.to_owned())
         }
+        Venue::CoinbaseExchange => {
+            if (method, path) != ("POST", "/orders") {
+                return Err("NotFound".into());
+            }
+            crate::coinbase_exchange::order_intent(body).map_err(|e| e.1.to_owned())
+        }
     }
 }
