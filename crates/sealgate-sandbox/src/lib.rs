@@ -12,11 +12,12 @@
 //! (CDP keys), Bybit v5 (spot), Bitget v2 (spot), KuCoin spot (key
 //! version 2/3), Gate API v4 (spot), MEXC spot v3, Bitfinex API v2
 //! (exchange wallet), Poloniex spot (API v3), Gemini REST v1, Bitstamp
-//! API v2 and Coinbase Exchange, each for balances, trade history, open
-//! orders, place and cancel order (Gemini's API has limit orders only), and
-//! withdraw; and each one's public server time (where the sandbox plays one:
-//! Bitfinex v2, Gemini v1, Bitstamp v2 and Coinbase Exchange have none here)
-//! and ticker. Each venue's order reader
+//! API v2, Coinbase Exchange and Deribit API v2 (inverse perpetuals:
+//! positions and PnL besides balances), each for balances, trade history,
+//! open orders, place and cancel order (Gemini's API has limit orders only),
+//! and withdraw; and each one's public server time (where the sandbox plays
+//! one: Bitfinex v2, Gemini v1, Bitstamp v2 and Coinbase Exchange have none
+//! here) and ticker. Each venue's order reader
 //! ([`read_order`]) is what its handler executes, so tests can compare it
 //! with what a client judged.
 //!
@@ -40,6 +41,7 @@ mod bitstamp;
 mod bybit;
 mod coinbase;
 mod coinbase_exchange;
+mod deribit;
 mod gate;
 mod gemini;
 mod kraken;
@@ -102,6 +104,8 @@ pub enum Venue {
     /// Coinbase Exchange, the former Coinbase Pro (`/accounts`, `/fills`, `/orders`, … with
     /// `CB-ACCESS-KEY`).
     CoinbaseExchange,
+    /// Deribit API v2 over HTTP (`/api/v2/private/…`, `/api/v2/public/…`), JSON-RPC answers.
+    Deribit,
 }
 
 /// One API key of the sandbox and its account.
@@ -521,6 +525,8 @@ async fn dispatch(
         gemini::handle(&state, &req)
     } else if bitstamp::claims(&req) {
         bitstamp::handle(&state, &req)
+    } else if deribit::claims(&req) {
+        deribit::handle(&state, &req)
     } else if path.starts_with("/0/") {
         kraken::handle(&state, &req)
     } else if path.starts_with("/api/v5/") {

@@ -133,5 +133,9 @@ pub fn read_order(
             }
             crate::coinbase_exchange::order_intent(body).map_err(|e| e.1.to_owned())
         }
+        Venue::Deribit => {
+            // Deribit executes a POST body's JSON-RPC `method`, whatever the path says.
+            crate::deribit::order_intent(method, path, query, body).map_err(|e| e.1.to_owned())
+        }
     }
 }
