@@ -591,6 +591,9 @@ pub fn sandbox_markets() -> Vec<sealgate_sandbox::Market> {
         // Tether in dollars (Coinbase's spelling), a little under par: what the portfolio
         // values USDT and the USDT-quoted prices with.
         m("USDT-USD", "USDT", "USD", "0.9998"),
+        // Gemini's and Bitstamp's spelling of BTC/USD, and Deribit's inverse perpetual.
+        m("btcusd", "BTC", "USD", "50000"),
+        m("BTC-PERPETUAL", "BTC", "USD", "50000"),
         m(ILLIQUID_SANDBOX_MARKET.0, "PUMP", "USDT", "0.05"),
     ]
 }
@@ -604,10 +607,23 @@ fn unreachable_amount() -> sealgate_sandbox::Amount {
     sealgate_sandbox::Amount::parse("0").unwrap_or_default()
 }
 
-/// The exchanges the sandbox speaks.
-pub const SANDBOX_VENUES: [&str; 12] = [
-    "binance", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate", "mexc", "bitfinex", "poloniex",
+/// The exchanges the sandbox speaks: every exchange Sealgate signs for.
+pub const SANDBOX_VENUES: [&str; 15] = [
+    "binance",
+    "kraken",
+    "okx",
+    "coinbase",
+    "bybit",
+    "bitget",
+    "kucoin",
+    "gate",
+    "mexc",
+    "bitfinex",
+    "poloniex",
     "gemini",
+    "bitstamp",
+    "coinbase-exchange",
+    "deribit",
 ];
 
 /// Starts the exchange sandbox on `listen` with the keys of `keys_path`, writing demo keys
@@ -666,6 +682,9 @@ pub fn load_sandbox_keys(path: &Path) -> Result<Vec<sealgate_sandbox::KeySpec>, 
                 "bitfinex" => sealgate_sandbox::Venue::Bitfinex,
                 "poloniex" => sealgate_sandbox::Venue::Poloniex,
                 "gemini" => sealgate_sandbox::Venue::Gemini,
+                "bitstamp" => sealgate_sandbox::Venue::Bitstamp,
+                "coinbase-exchange" => sealgate_sandbox::Venue::CoinbaseExchange,
+                "deribit" => sealgate_sandbox::Venue::Deribit,
                 other => return Err(ServeError(format!("sandbox keys: exchange {other:?} is not in the sandbox"))),
             };
             let has = |p: &str| k.permissions.iter().any(|x| x == p);
