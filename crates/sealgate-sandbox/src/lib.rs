@@ -115,13 +115,14 @@ pub struct KeySpec {
     pub venue: Venue,
     /// API key (identifier).
     pub api_key: String,
-    /// The secret, in the exchange's own form (Binance: text; Kraken: base64).
+    /// The secret, in the exchange's own form (Binance: text; Kraken and Coinbase Exchange:
+    /// base64; Deribit: the client secret).
     pub secret: String,
     /// Its permissions.
     pub permissions: Permissions,
     /// Source IPs allowed; empty = any.
     pub allowed_ips: Vec<IpAddr>,
-    /// Passphrase, for venues that have one (OKX, Bitget, KuCoin).
+    /// Passphrase, for venues that have one (OKX, Bitget, KuCoin, Coinbase Exchange).
     pub passphrase: Option<String>,
     /// Starting free balances, by asset.
     pub balances: Vec<(String, Amount)>,
