@@ -558,6 +558,12 @@ fn private_venue(req: &Incoming) -> Option<Venue> {
     let has = |h: &str| req.header(h).is_some();
     if path.starts_with("/0/private/") {
         Some(Venue::Kraken)
+    } else if path.starts_with("/api/v2/") && path.ends_with('/') && has("X-Auth") {
+        Some(Venue::Bitstamp)
+    } else if path.starts_with("/api/v2/private/") && has("Authorization") {
+        Some(Venue::Deribit)
+    } else if has("CB-ACCESS-KEY") && !path.starts_with("/api/") && !path.starts_with("/v2/") {
+        Some(Venue::CoinbaseExchange)
     } else if path.starts_with("/api/v5/") && has("OK-ACCESS-KEY") {
         Some(Venue::Okx)
     } else if (path.starts_with("/api/v3/brokerage/") || path.starts_with("/v2/accounts")) && has("Authorization") {
@@ -952,7 +958,8 @@ impl Sandbox {
     }
 
     /// Refuse private requests over each exchange's documented limit, as the exchange does
-    /// (Binance, Kraken, OKX, Coinbase, Bybit, Bitget; see the `throttle` module).
+    /// (Binance, Kraken, OKX, Coinbase, Bybit, Bitget, Bitstamp, Coinbase Exchange, Deribit;
+    /// see the `throttle` module).
     pub fn enforce_rate_limits(&self, on: bool) {
         lock(&self.state).throttle.enabled = on;
     }

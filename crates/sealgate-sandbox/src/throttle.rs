@@ -12,6 +12,9 @@
 //! | Coinbase | client address | 30 requests per second (private endpoints) | HTTP 429 |
 //! | Bybit | API key and endpoint | 20 requests per second (from memory: the lowest of the v5 per-UID table) | retCode 10006 "Too many visits!" |
 //! | Bitget | API key and endpoint | 10 requests per second (from memory) | HTTP 429, code 429 |
+//! | Bitstamp | client address | 8,000 requests per 10 minutes ("Request limits" of the stored v1 reference) | HTTP 400, response code 400.002 |
+//! | Coinbase Exchange | API key (its profile) | 15 requests per second, bursts of 30 (from memory) | HTTP 429, `Private rate limit exceeded` |
+//! | Deribit | client id | 20 requests per second, bursts of 100 (from memory of its credits: 500 a request, 10,000 a second, 50,000 at most) | HTTP 429, code 10028 `too_many_requests` |
 //!
 //! Every refusal is counted ([`crate::Sandbox::rate_limit_refusals`]), so a benchmark can
 //! show it never made one. The other venues are not limited here.
@@ -95,6 +98,18 @@ impl Throttle {
             }
             Venue::Bybit => (header("X-BAPI-API-KEY"), path, 1_000, Rule { capacity: 20_000, leak_per_s: 20_000 }),
             Venue::Bitget => (header("ACCESS-KEY"), path, 1_000, Rule { capacity: 10_000, leak_per_s: 10_000 }),
+            Venue::Bitstamp => {
+                (req.peer.ip().to_string(), String::new(), 1_000, Rule { capacity: 8_000_000, leak_per_s: 13_333 })
+            }
+            Venue::CoinbaseExchange => {
+                (header("CB-ACCESS-KEY"), String::new(), 1_000, Rule { capacity: 30_000, leak_per_s: 15_000 })
+            }
+            Venue::Deribit => {
+                // The client id of `deri-hmac-sha256 id=…,ts=…,…` (the rest changes per request).
+                let auth = header("Authorization");
+                let id = auth.strip_prefix("deri-hmac-sha256 id=").and_then(|r| r.split(',').next()).unwrap_or("");
+                (id.to_owned(), String::new(), 1_000, Rule { capacity: 100_000, leak_per_s: 20_000 })
+            }
             _ => return None,
         };
         let slot = self.buckets.entry((venue, who, class)).or_insert((0, now_ms));
@@ -129,6 +144,15 @@ fn refusal(venue: Venue) -> Response {
         Venue::Bybit => (
             StatusCode::OK,
             json!({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": 0}),
+        ),
+        Venue::Bitstamp => (
+            StatusCode::BAD_REQUEST,
+            json!({"status": "error", "reason": "Request rejected due to exceeded rate limit.", "response_code": "400.002"}),
+        ),
+        Venue::CoinbaseExchange => (StatusCode::TOO_MANY_REQUESTS, json!({"message": "Private rate limit exceeded"})),
+        Venue::Deribit => (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"jsonrpc": "2.0", "error": {"code": 10028, "message": "too_many_requests"}, "testnet": false}),
         ),
         _ => (StatusCode::TOO_MANY_REQUESTS, json!({"code": "429", "msg": "Too Many Requests", "data": null})),
     };

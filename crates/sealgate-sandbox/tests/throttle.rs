@@ -1,7 +1,8 @@
 //! The exchanges' documented request limits, as the sandbox enforces them when asked (a
 //! load benchmark): Kraken's API counter per key (history costs 2, refused above 15) and
-//! Binance's request weight per address (6,000 a minute; `myTrades` weighs 20), each refused
-//! with the exchange's own answer and counted; off by default.
+//! Binance's request weight per address (6,000 a minute; `myTrades` weighs 20), Coinbase
+//! Exchange's and Deribit's bursts per key, each refused with the exchange's own answer and
+//! counted; off by default.
 
 mod common;
 
@@ -97,4 +98,59 @@ fn latency_holds_every_answer() {
     }
     // Three answers, each held at least 30 ms: a floor the latency guarantees, not a speed target.
     assert!(started.elapsed() >= std::time::Duration::from_millis(90));
+}
+
+/// Sends signed reads as `venue`'s key until one is refused; how many passed, and the refusal.
+fn until_refused(
+    env: &Env,
+    exchange: &str,
+    cred: &Credential,
+    path: &str,
+    query: &str,
+) -> (usize, (u16, serde_json::Value)) {
+    for n in 0..1_000 {
+        let s = sign(exchange, cred, &request("GET", path, query, ""), &SystemClock, 1_700_000_000_000 + n);
+        let (status, v) = env.send_signed(&s);
+        if status != 200 {
+            return (usize::try_from(n).expect("n"), (status, v));
+        }
+    }
+    panic!("never refused");
+}
+
+#[test]
+fn coinbase_exchange_and_deribit_refuse_past_their_bursts() {
+    let key = |venue, api_key: &str, secret: &str, passphrase: Option<&str>| KeySpec {
+        venue,
+        api_key: api_key.into(),
+        secret: secret.into(),
+        permissions: READ,
+        allowed_ips: vec![],
+        passphrase: passphrase.map(str::to_owned),
+        balances: vec![("BTC".into(), amt("1"))],
+    };
+    let env = Env::new(
+        vec![
+            key(Venue::CoinbaseExchange, "cbx", "Y2J4LXNlY3JldA==", Some("pass")),
+            key(Venue::Deribit, "dr", "dr-secret", None),
+        ],
+        vec![Market { symbol: "BTC-PERPETUAL".into(), base: "BTC".into(), quote: "USD".into(), price: amt("50000") }],
+    );
+    env.sb().enforce_rate_limits(true);
+    let cbx = Credential {
+        api_key: Some("cbx".into()),
+        api_secret: Some("Y2J4LXNlY3JldA==".into()),
+        passphrase: Some("pass".into()),
+        ..Credential::default()
+    };
+    // A burst of 30, refilled at 15 a second while the calls run.
+    let (n, (status, v)) = until_refused(&env, "coinbase-exchange", &cbx, "/accounts", "");
+    assert!((30..45).contains(&n), "{n}");
+    assert_eq!((status, v["message"].as_str()), (429, Some("Private rate limit exceeded")));
+    let dr = Credential { api_key: Some("dr".into()), api_secret: Some("dr-secret".into()), ..Credential::default() };
+    // A burst of 100, refilled at 20 a second.
+    let (n, (status, v)) = until_refused(&env, "deribit", &dr, "/api/v2/private/get_positions", "currency=BTC");
+    assert!((100..130).contains(&n), "{n}");
+    assert_eq!((status, v["error"]["code"].as_i64()), (429, Some(10028)));
+    assert_eq!(env.sb().rate_limit_refusals(), 2);
 }
