@@ -844,7 +844,86 @@ fn cases() -> Vec<Case> {
         known: &[],
     });
 
+    v.extend(importer_cases());
     v
+}
+
+/// The requests the importer itself sends (`sealgate_venues`: the first history page, and
+/// the page asking only for trades newer than the stored ones), signed by both: the
+/// builders' own spellings (parameter order, cursors, filters), not hand-copied ones. The
+/// ccxt parameters are the request's, in its order (a GET's query, a POST's JSON body).
+fn importer_cases() -> Vec<Case> {
+    use sealgate_server::venues::{self, Since, Venue};
+    let symbols = vec!["BTCUSDT".to_owned()];
+    let last_ids = std::collections::BTreeMap::new();
+    let since = Since { newest_ms: 1_699_990_000_000, last_ids: &last_ids, now_ms: 1_700_000_000_000 };
+    // (venue, ccxt api, prefix ccxt's path omits, ccxt credentials, sealgate credential, nonce)
+    let hmac = (json!({"apiKey": KEY, "secret": SECRET}), json!({"api_key": KEY, "api_secret": SECRET}));
+    let pass = (
+        json!({"apiKey": KEY, "secret": SECRET, "password": PASSPHRASE}),
+        json!({"api_key": KEY, "api_secret": SECRET, "passphrase": PASSPHRASE}),
+    );
+    let table = [
+        (Venue::Bybit, json!(["private"]), "/", hmac.clone(), T),
+        (Venue::Bitget, json!(["private", "spot"]), "/api/", pass.clone(), T),
+        (Venue::Kucoin, json!(["private"]), "/api/v1/", pass, T),
+        (Venue::Gate, json!(["private", "spot"]), "/api/v4/spot/", hmac.clone(), T),
+        (Venue::Poloniex, json!(["private"]), "/", hmac.clone(), T),
+        (Venue::Mexc, json!(["spot", "private"]), "/api/v3/", hmac.clone(), T),
+        (Venue::Bitfinex, json!(["private"]), "/v2/", hmac, N),
+    ];
+    let mut out = Vec::new();
+    for (venue, api, prefix, (cc, sc), nonce) in table {
+        let first = venues::trades_request(venue, &symbols, None).expect("first page").expect("a request");
+        let newer = venues::trades_since_request(venue, &symbols, &since, None).expect("since").expect("a request");
+        for (what, req) in [("first history page", first), ("trades since the stored ones", newer)] {
+            let exchange = venue.id();
+            let path =
+                req.path.strip_prefix(prefix).unwrap_or_else(|| panic!("{exchange}: {} under {prefix}", req.path));
+            // ccxt's parameters: the query's pairs, or the JSON body, in the request's order.
+            let params = if req.body.is_empty() {
+                let pairs: Vec<String> = req
+                    .query
+                    .split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        let (k, v) = p.split_once('=').expect("pair");
+                        format!("{}:{}", Value::from(k), Value::from(v))
+                    })
+                    .collect();
+                format!("{{{}}}", pairs.join(","))
+            } else {
+                req.body.clone()
+            };
+            // MEXC: the signer's timestamp and window follow the parameters, as ccxt adds them.
+            let query = match venue {
+                Venue::Mexc => format!("{}&timestamp={T}&recvWindow=5000", req.query),
+                _ => req.query.clone(),
+            };
+            let mut ccxt_in = ccxt(exchange, api.clone(), path, &req.method, &params, cc.clone(), T, nonce);
+            if venue == Venue::Kucoin {
+                ccxt_in = with_options(ccxt_in, json!({"partner": {}}));
+            }
+            out.push(Case {
+                exchange,
+                name: Box::leak(format!("{} {} ({what})", req.method, req.path).into_boxed_str()),
+                kind: Kind::Read,
+                ccxt: ccxt_in,
+                sealgate: sg(
+                    exchange,
+                    sc.clone(),
+                    &req.method,
+                    &req.path,
+                    &query,
+                    &req.body,
+                    T,
+                    if nonce == N { N } else { 1 },
+                ),
+                known: &[],
+            });
+        }
+    }
+    out
 }
 
 /// Gemini: ccxt also sends the parameters as a JSON wire body (`{}` when

@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::json::text;
 use super::rest::{self, Body, Found, Place};
-use super::{Canonical, Endpoint, check_listed, refuse, shown};
+use super::{Canonical, Endpoint, refuse, shown};
 use crate::facts::{Amount, Leg, Price, Side};
 use crate::{EndpointClass, Error, OrderFacts, Request};
 
@@ -61,42 +61,13 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
         Found::NotJudged => OrderFacts::no_order(None),
         Found::Unlisted(class) => rest::unlisted(class),
         Found::Listed(e) => {
-            let what = format!("{} {}", e.method, e.path);
             let empty = Map::new();
             let top = match &parts.body {
                 Body::One(o) => o,
                 _ => &empty,
             };
-            check_listed(parts.query.iter().map(|(n, _)| n.as_str()), e.params, &[], &what)?;
-            check_listed(top.keys().map(String::as_str), e.params, &[], &what)?;
-            let batch_symbol = text(top, "symbol")?;
-            let items = match BATCHES.iter().find(|(p, _)| *p == e.path) {
-                Some((_, listed)) => {
-                    let items = rest::objects(top, "orderList")?;
-                    for i in &items {
-                        check_listed(i.keys().map(String::as_str), listed, &[], &format!("{what} (orderList[])"))?;
-                    }
-                    items
-                }
-                None => vec![top],
-            };
-            let mut symbols = Vec::new();
-            for i in &items {
-                symbols.push(match (text(i, "symbol")?, batch_symbol) {
-                    (Some(a), Some(b)) if a != b => {
-                        return Err(refuse(format!(
-                            "an order of symbol {} in a batch of symbol {}: which one counts depends on batchMode",
-                            shown(a),
-                            shown(b)
-                        )));
-                    }
-                    (Some(s), _) | (None, Some(s)) => Some(s),
-                    (None, None) => None,
-                });
-            }
-            if place == Place::Query {
-                symbols = vec![super::form::get(&parts.query, "symbol")];
-            }
+            let (items, symbols) =
+                rest::orders(&parts, top, e, BATCHES, place, ": which one counts depends on batchMode")?;
             let symbol = rest::one_symbol(&symbols);
             let at = |i: usize| symbols.get(i).copied().flatten();
             match e.kind {

@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Endpoint, find, form, json, refuse, shown};
+use super::{Endpoint, check_listed, find, form, json, refuse, shown};
 use crate::facts::{Leg, Side};
 use crate::{EndpointClass, Error, OrderFacts, Request};
 
@@ -170,4 +170,50 @@ pub(crate) fn legs(
         Some(why) => OrderFacts::size_unknown(symbol, why),
         None => OrderFacts::legs(out),
     })
+}
+
+/// A listed call's order objects, and each one's symbol.
+pub(crate) type Orders<'a> = (Vec<&'a Map<String, Value>>, Vec<Option<&'a str>>);
+
+/// The orders of a listed call (Bitget, KuCoin): the body's object, or, where `batches`
+/// names the path, the objects of its `orderList` (each checked against the item list
+/// given there), with each order's symbol. The query's and the body's names must be in
+/// `params`. An item naming another symbol than its batch is refused (`why` says what the
+/// exchange would make of it); a GET's symbol is its query's.
+pub(crate) fn orders<'a, R>(
+    parts: &'a Parts,
+    top: &'a Map<String, Value>,
+    e: &Endpoint<R>,
+    batches: &[(&str, &[&str])],
+    place: Place,
+    why: &str,
+) -> Result<Orders<'a>, Error> {
+    let what = format!("{} {}", e.method, e.path);
+    check_listed(parts.query.iter().map(|(n, _)| n.as_str()), e.params, &[], &what)?;
+    check_listed(top.keys().map(String::as_str), e.params, &[], &what)?;
+    let batch_symbol = json::text(top, "symbol")?;
+    let items = match batches.iter().find(|(p, _)| *p == e.path) {
+        Some((_, listed)) => {
+            let items = objects(top, "orderList")?;
+            for i in &items {
+                check_listed(i.keys().map(String::as_str), listed, &[], &format!("{what} (orderList[])"))?;
+            }
+            items
+        }
+        None => vec![top],
+    };
+    let mut symbols = Vec::new();
+    for i in &items {
+        symbols.push(match (json::text(i, "symbol")?, batch_symbol) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(refuse(format!("an order of symbol {} in a batch of symbol {}{why}", shown(a), shown(b))));
+            }
+            (Some(s), _) | (None, Some(s)) => Some(s),
+            (None, None) => None,
+        });
+    }
+    if place == Place::Query {
+        symbols = vec![form::get(&parts.query, "symbol")];
+    }
+    Ok((items, symbols))
 }
