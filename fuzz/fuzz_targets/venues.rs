@@ -1,7 +1,7 @@
 //! Arbitrary exchange answers into every venue's response readers
 //! (sealgate-venues): balances, trade pages (three cursors), placed, cancelled
-//! and status. The first byte picks the venue (low two bits) and the HTTP
-//! status class (next two: 200, 400, 429, 503); the rest is the body, read as
+//! and status. The first byte picks the venue (low four bits, modulo the twelve) and the HTTP
+//! status class (next two bits: 200, 400, 429, 503); the rest is the body, read as
 //! lossy UTF-8 as the signer hands it on. Any panic is a bug; what is accepted
 //! must keep the crate's promises: every decimal re-parses as an `Amount`,
 //! every id is non-empty, exchange messages stay bounded, and where the code
@@ -40,8 +40,9 @@ fn placed(p: &Placed) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };
-    let venue = Venue::ALL[usize::from(selector & 3)];
-    let status = STATUSES[usize::from((selector >> 2) & 3)];
+    // The low four bits pick the venue (every one of them), the next two the status.
+    let venue = Venue::ALL[usize::from(selector & 0x0f) % Venue::ALL.len()];
+    let status = STATUSES[usize::from((selector >> 4) & 3)];
     let text = String::from_utf8_lossy(rest);
     let resp = Response { status, body: &text };
 
