@@ -95,7 +95,7 @@ pub fn ticker_price(id: &str, symbol: &str, body: &[u8]) -> Result<String, Error
             }
             s(&v, "price")
         }
-        "bybit" | "bitget" | "kucoin" | "gate" => s(listed(id, symbol, &v)?, LAST[fields(id)]),
+        "bybit" | "bitget" | "kucoin" | "gate" => s(listed(id, symbol, &v)?, members(id).0),
         _ => return Err(Error::Unsupported { exchange: "this exchange", what: "a reference price" }),
     };
     let price = price.ok_or(Error::BadAnswer("the ticker answer has no price"))?;
@@ -189,7 +189,8 @@ pub fn market_stats(id: &str, symbol: &str, body: &[u8]) -> Result<MarketStats, 
         }
         "bybit" | "bitget" | "kucoin" | "gate" => {
             let t = listed(id, symbol, &v)?;
-            (plain(t.get(LAST[fields(id)])), plain(t.get(QUOTE_VOLUME[fields(id)])))
+            let (last, volume) = members(id);
+            (plain(t.get(last)), plain(t.get(volume)))
         }
         _ => return Err(Error::Unsupported { exchange: "this exchange", what: "market statistics" }),
     };
@@ -199,17 +200,14 @@ pub fn market_stats(id: &str, symbol: &str, body: &[u8]) -> Result<MarketStats, 
     }
 }
 
-/// Bybit, Bitget, KuCoin and Gate (in this order): the last price's and the 24 h quote
-/// volume's member names in their ticker object.
-const LAST: [&str; 4] = ["lastPrice", "lastPr", "last", "last"];
-const QUOTE_VOLUME: [&str; 4] = ["turnover24h", "quoteVolume", "volValue", "quote_volume"];
-
-fn fields(id: &str) -> usize {
+/// The last price's and the 24 h quote volume's member names in a Bybit, Bitget, KuCoin
+/// or Gate ticker object.
+fn members(id: &str) -> (&'static str, &'static str) {
     match id {
-        "bybit" => 0,
-        "bitget" => 1,
-        "kucoin" => 2,
-        _ => 3,
+        "bybit" => ("lastPrice", "turnover24h"),
+        "bitget" => ("lastPr", "quoteVolume"),
+        "kucoin" => ("last", "volValue"),
+        _ => ("last", "quote_volume"),
     }
 }
 

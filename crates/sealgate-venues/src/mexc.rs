@@ -208,9 +208,9 @@ pub(crate) fn parse_placed(resp: Response<'_>) -> Result<Placed> {
     Ok(Placed { exchange_order_id: id(o, "orderId", "orderId")?, status })
 }
 
-pub(crate) fn cancel_request(symbol: &str, exchange_order_id: &str) -> Request {
-    Request::new("DELETE", "/api/v3/order", &form(&[("symbol", symbol), ("orderId", exchange_order_id)]), "")
-}
+// "Cancel Order" by `orderId` and "Query Order" by `origClientOrderId`: Binance's
+// requests, byte for byte.
+pub(crate) use crate::binance::{cancel_request, status_request};
 
 pub(crate) fn parse_cancelled(resp: Response<'_>) -> Result<()> {
     let v = checked(resp)?;
@@ -218,12 +218,6 @@ pub(crate) fn parse_cancelled(resp: Response<'_>) -> Result<()> {
         "CANCELED" => Ok(()),
         _ => Err(malformed("status", "is not CANCELED")),
     }
-}
-
-/// "Query Order" by `origClientOrderId`.
-pub(crate) fn status_request(symbol: &str, client_order_id: &str) -> Option<Request> {
-    let q = form(&[("symbol", symbol), ("origClientOrderId", client_order_id)]);
-    Some(Request::new("GET", "/api/v3/order", &q, ""))
 }
 
 /// -2011 "Unknown order sent": the placement never reached MEXC.
