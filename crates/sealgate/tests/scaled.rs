@@ -788,8 +788,14 @@ async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     i2.ready().await;
     world.wait_running(&jobs, &i2, false).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
+    // The exchange holds its answers 150-250 ms while A dies, so a request seen in flight is
+    // still in flight when the kill lands (without it, one answered in the microseconds
+    // between the look and the kill left none lost, and the test proved nothing).
+    world.sandbox.set_latency(Duration::from_millis(150), Duration::from_millis(250));
+    tokio::time::sleep(Duration::from_millis(50)).await; // answers sent before it are out
     hammer.a_down_with_requests_in_flight().await;
     world.signers[0].kill();
+    world.sandbox.set_latency(Duration::ZERO, Duration::ZERO);
     eprintln!("{:.1?}: killed signer-a", started.elapsed());
     // importer-2 finds its signer gone mid-job: a transient failure, the job is queued again.
     let deadline = Instant::now() + Duration::from_secs(10);
