@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::read::{arr, body, dec, fee_asset, get, id, ms, obj, parse_json, string, symbol_of};
+use crate::read::{arr, body, dec, fee_asset, get, id, ms, obj, parse_json, string, symbol_cursor, symbol_of};
 use crate::{
-    BalancePage, Checked, Placed, Request, Response, Result, Side, Trade, TradePage, Venue, VenueBalance, bad_input,
-    check_symbol, form, malformed, normalize_asset,
+    BalancePage, Checked, Placed, Request, Response, Result, Side, Trade, TradePage, Venue, VenueBalance, check_symbol,
+    form, malformed, normalize_asset,
 };
 
 /// Page size asked for (the documented maximum).
@@ -28,7 +28,8 @@ fn error_text(v: &Value) -> Option<String> {
     Some(format!("{} {}", v.get("code")?.as_i64()?, v.get("msg").and_then(Value::as_str).unwrap_or("")))
 }
 
-fn checked(resp: Response<'_>) -> Result<Value> {
+/// The answer's JSON, or the exchange's `{code, msg}` refusal (MEXC's too).
+pub(crate) fn checked(resp: Response<'_>) -> Result<Value> {
     body(resp, error_text)
 }
 
@@ -37,12 +38,17 @@ pub(crate) fn balances_request(_cursor: Option<&str>) -> Result<Request> {
 }
 
 pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
+    account_balances(Venue::Binance, resp)
+}
+
+/// The `balances` of an Account Information answer (Binance's, and MEXC's, which copies it).
+pub(crate) fn account_balances(venue: Venue, resp: Response<'_>) -> Result<BalancePage> {
     let v = checked(resp)?;
     let mut balances = Vec::new();
     for b in arr(get(obj(&v, "$")?, "balances", "balances")?, "balances")? {
         let b = obj(b, "balances[]")?;
         balances.push(VenueBalance {
-            asset: normalize_asset(Venue::Binance, string(b, "asset", "balances[].asset")?)?,
+            asset: normalize_asset(venue, string(b, "asset", "balances[].asset")?)?,
             free: dec(b, "free", "balances[].free")?,
             locked: dec(b, "locked", "balances[].locked")?,
         });
@@ -71,17 +77,9 @@ pub fn binance_symbols(assets: &[String]) -> Vec<String> {
     out
 }
 
-/// Where the next page starts.
+/// Where the next page starts (cursor `SYMBOL:fromId`).
 fn position<'a>(symbols: &'a [String], cursor: Option<&str>) -> Result<Option<(&'a str, u64)>> {
-    let (sym, from) = match cursor {
-        None => return Ok(symbols.first().map(|s| (s.as_str(), 0))),
-        Some(c) => {
-            let (s, f) = c.split_once(':').ok_or(bad_input("cursor", "is not SYMBOL:fromId"))?;
-            (s, f.parse::<u64>().map_err(|_| bad_input("cursor", "is not SYMBOL:fromId"))?)
-        }
-    };
-    // The first symbol at or after the cursor's (it may have left the list).
-    Ok(symbols.iter().find(|s| s.as_str() >= sym).map(|s| (s.as_str(), if s == sym { from } else { 0 })))
+    symbol_cursor(symbols, cursor, 20, "is not SYMBOL:fromId")
 }
 
 /// Where the next page of an incremental import starts: as [`position`], but never below

@@ -39,7 +39,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::read::{arr, body, dec, get, id, obj, string};
+use crate::read::{arr, body, dec, get, id, obj, string, symbol_cursor};
 use crate::{
     Amount, BalancePage, Checked, Placed, Request, Response, Result, Side, Trade, TradePage, Venue, VenueBalance,
     VenueError, bad_input, check_symbol, malformed, normalize_asset,
@@ -112,24 +112,9 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
     Ok(BalancePage { balances, next: None })
 }
 
-/// Where a page starts: (symbol, timestamp in ms).
+/// Where a page starts: (symbol, timestamp in ms), never before `from_ms`.
 fn position<'a>(symbols: &'a [String], from_ms: i64, cursor: Option<&str>) -> Result<Option<(&'a str, i64)>> {
-    let (sym, at) = match cursor {
-        None => return Ok(symbols.first().map(|s| (s.as_str(), from_ms))),
-        Some(c) => {
-            let bad = || bad_input("cursor", "is not symbol:timestamp");
-            let (s, t) = c.split_once(':').ok_or_else(bad)?;
-            if t.is_empty() || t.len() > 15 || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            (s, t.parse::<i64>().map_err(|_| bad())?)
-        }
-    };
-    // The first symbol at or after the cursor's (it may have left the list).
-    Ok(symbols
-        .iter()
-        .find(|s| s.as_str() >= sym)
-        .map(|s| (s.as_str(), if s == sym { at.max(from_ms) } else { from_ms })))
+    Ok(symbol_cursor::<i64>(symbols, cursor, 15, "is not symbol:timestamp")?.map(|(s, t)| (s, t.max(from_ms))))
 }
 
 fn request_at(at: Option<(&str, i64)>) -> Result<Option<Request>> {

@@ -33,10 +33,11 @@
 
 use serde_json::{Value, json};
 
-use crate::read::{arr, body, dec, fee_asset, get, id, ms, obj, parse_json, string, symbol_of};
+use crate::binance::{self, checked};
+use crate::read::{arr, dec, fee_asset, get, id, ms, obj, parse_json, string, symbol_cursor, symbol_of};
 use crate::{
-    BalancePage, Checked, Placed, Request, Response, Result, Side, Trade, TradePage, Venue, VenueBalance, VenueError,
-    bad_input, check_symbol, form, malformed, normalize_asset,
+    BalancePage, Checked, Placed, Request, Response, Result, Side, Trade, TradePage, Venue, VenueError, check_symbol,
+    form, malformed,
 };
 
 /// Page size asked for (MEXC's maximum).
@@ -48,47 +49,17 @@ pub(crate) fn transient(message: &str) -> bool {
     ["429 ", "500 "].iter().any(|p| message.starts_with(p))
 }
 
-fn error_text(v: &Value) -> Option<String> {
-    Some(format!("{} {}", v.get("code")?.as_i64()?, v.get("msg").and_then(Value::as_str).unwrap_or("")))
-}
-
-fn checked(resp: Response<'_>) -> Result<Value> {
-    body(resp, error_text)
-}
-
 pub(crate) fn balances_request(_cursor: Option<&str>) -> Result<Request> {
     Ok(Request::new("GET", "/api/v3/account", "", ""))
 }
 
 pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
-    let v = checked(resp)?;
-    let mut balances = Vec::new();
-    for b in arr(get(obj(&v, "$")?, "balances", "balances")?, "balances")? {
-        let b = obj(b, "balances[]")?;
-        balances.push(VenueBalance {
-            asset: normalize_asset(Venue::Mexc, string(b, "asset", "balances[].asset")?)?,
-            free: dec(b, "free", "balances[].free")?,
-            locked: dec(b, "locked", "balances[].locked")?,
-        });
-    }
-    Ok(BalancePage { balances, next: None })
+    binance::account_balances(Venue::Mexc, resp)
 }
 
-/// Where the next page starts: (symbol, startTime).
+/// Where the next page starts (cursor `SYMBOL:startTime`).
 fn position<'a>(symbols: &'a [String], cursor: Option<&str>) -> Result<Option<(&'a str, i64)>> {
-    let (sym, from) = match cursor {
-        None => return Ok(symbols.first().map(|s| (s.as_str(), 0))),
-        Some(c) => {
-            let bad = || bad_input("cursor", "is not SYMBOL:startTime");
-            let (s, f) = c.split_once(':').ok_or_else(bad)?;
-            if f.is_empty() || f.len() > 15 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            (s, f.parse::<i64>().map_err(|_| bad())?)
-        }
-    };
-    // The first symbol at or after the cursor's (it may have left the list).
-    Ok(symbols.iter().find(|s| s.as_str() >= sym).map(|s| (s.as_str(), if s == sym { from } else { 0 })))
+    symbol_cursor(symbols, cursor, 15, "is not SYMBOL:startTime")
 }
 
 /// As [`position`], never earlier than `from_ms` (the newest stored trade less the overlap).

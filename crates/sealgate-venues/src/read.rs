@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    Amount, MAX_BODY, MAX_FIELD, MAX_ITEMS, MAX_MESSAGE, Response, Result, Side, Venue, VenueError, bounded,
+    Amount, MAX_BODY, MAX_FIELD, MAX_ITEMS, MAX_MESSAGE, Response, Result, Side, Venue, VenueError, bad_input, bounded,
     check_symbol, malformed, normalize_asset,
 };
 
@@ -155,4 +155,29 @@ pub(crate) fn refused(status: u16, text: Option<String>, fallback: &str) -> Venu
 /// Unix ms of an RFC 3339 time field.
 pub(crate) fn rfc3339(o: &Map<String, Value>, key: &str, field: &'static str) -> Result<i64> {
     crate::rfc3339_ms(string(o, key, field)?).ok_or(malformed(field, "is not an RFC 3339 time"))
+}
+
+/// Where the next page of a per-symbol history starts, from a `SYMBOL:n` cursor (`n` a
+/// trade id or a time; `spelled` names the two in the error): the first of `symbols` at
+/// or after the cursor's (it may have left the list since), at `n` if it is that symbol,
+/// at `0` otherwise or without a cursor. `symbols` is sorted; `n` has at most `digits`
+/// digits (no sign, no space).
+pub(crate) fn symbol_cursor<'a, T: std::str::FromStr + Default + Copy>(
+    symbols: &'a [String],
+    cursor: Option<&str>,
+    digits: usize,
+    spelled: &'static str,
+) -> Result<Option<(&'a str, T)>> {
+    let (sym, at) = match cursor {
+        None => return Ok(symbols.first().map(|s| (s.as_str(), T::default()))),
+        Some(c) => {
+            let bad = || bad_input("cursor", spelled);
+            let (s, n) = c.split_once(':').ok_or_else(bad)?;
+            if n.is_empty() || n.len() > digits || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            (s, n.parse::<T>().map_err(|_| bad())?)
+        }
+    };
+    Ok(symbols.iter().find(|s| s.as_str() >= sym).map(|s| (s.as_str(), if s == sym { at } else { T::default() })))
 }

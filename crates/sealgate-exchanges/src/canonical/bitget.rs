@@ -142,15 +142,7 @@ fn replacement(o: &Map<String, Value>, symbol: Option<&str>) -> Result<Result<Le
     if PRESETS.iter().any(|k| o.contains_key(*k)) {
         return Ok(Err(ATTACHED));
     }
-    match (text(o, "size")?, text(o, "price")?) {
-        (Some(size), Some(px)) => Ok(Ok(Leg {
-            symbol: Some(symbol.to_owned()),
-            side: None,
-            amount: Amount::Base(size.to_owned()),
-            price: Price::Limit(px.to_owned()),
-        })),
-        _ => Ok(Err("a replacement that does not give both size and price")),
-    }
+    rest::amended(o, symbol, "size", "price", "a replacement that does not give both size and price")
 }
 
 const PRESETS: &[&str] =

@@ -168,15 +168,7 @@ fn amendment(o: &Map<String, Value>) -> Result<Result<Leg, &'static str>, Error>
     if ["triggerPrice", "takeProfit", "stopLoss", "tpLimitPrice", "slLimitPrice"].iter().any(|k| o.contains_key(*k)) {
         return Ok(Err(CONDITIONAL));
     }
-    match (text(o, "qty")?, text(o, "price")?) {
-        (Some(qty), Some(px)) => Ok(Ok(Leg {
-            symbol: Some(symbol.to_owned()),
-            side: None,
-            amount: Amount::Base(qty.to_owned()),
-            price: Price::Limit(px.to_owned()),
-        })),
-        _ => Ok(Err("an amendment that does not give both qty and price")),
-    }
+    rest::amended(o, symbol, "qty", "price", "an amendment that does not give both qty and price")
 }
 
 /// Place Order's members.

@@ -143,15 +143,7 @@ fn order(o: &Map<String, Value>, symbol: Option<&str>) -> Result<Result<Leg, &'s
 /// One amendment: a leg when it gives both `amount` and `price`.
 fn amendment(o: &Map<String, Value>, symbol: Option<&str>) -> Result<Result<Leg, &'static str>, Error> {
     let symbol = symbol.ok_or_else(|| refuse("an amendment without currency_pair"))?;
-    match (text(o, "amount")?, text(o, "price")?) {
-        (Some(amount), Some(px)) => Ok(Ok(Leg {
-            symbol: Some(symbol.to_owned()),
-            side: None,
-            amount: Amount::Base(amount.to_owned()),
-            price: Price::Limit(px.to_owned()),
-        })),
-        _ => Ok(Err("an amendment that does not give both amount and price")),
-    }
+    rest::amended(o, symbol, "amount", "price", "an amendment that does not give both amount and price")
 }
 
 /// Create an order's members (the `Order` model's writable fields).

@@ -117,15 +117,7 @@ fn order(o: &Map<String, Value>, symbol: Option<&str>) -> Result<Result<Leg, &'s
 /// One HF modification: a leg when it gives both `newSize` and `newPrice`.
 fn alteration(o: &Map<String, Value>, symbol: Option<&str>) -> Result<Result<Leg, &'static str>, Error> {
     let symbol = symbol.ok_or_else(|| refuse("a modification without symbol"))?;
-    match (text(o, "newSize")?, text(o, "newPrice")?) {
-        (Some(size), Some(px)) => Ok(Ok(Leg {
-            symbol: Some(symbol.to_owned()),
-            side: None,
-            amount: Amount::Base(size.to_owned()),
-            price: Price::Limit(px.to_owned()),
-        })),
-        _ => Ok(Err("a modification that does not give both newSize and newPrice")),
-    }
+    rest::amended(o, symbol, "newSize", "newPrice", "a modification that does not give both newSize and newPrice")
 }
 
 /// Place Order's members (classic).

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::form;
-use super::json::{self, text};
+use super::json::text;
+use super::rest::{self, Body, Place};
 use super::{Canonical, Endpoint, check_listed, entry, is_spot_pair, refuse, shown};
 use crate::facts::{Amount, Leg, Price, Side};
 use crate::{EndpointClass, Error, OrderFacts, Request};
@@ -29,106 +30,48 @@ pub(crate) enum Reader {
     AmendBatch,
 }
 
-/// A parsed POST body.
-enum Body {
-    Empty,
-    One(Map<String, Value>),
-    Many(Vec<Map<String, Value>>),
-}
-
-impl Body {
-    fn objects(&self) -> Vec<&Map<String, Value>> {
-        match self {
-            Self::Empty => Vec::new(),
-            Self::One(o) => vec![o],
-            Self::Many(v) => v.iter().collect(),
-        }
+/// The objects of a parsed body (none, one, or a batch's).
+fn objects(body: &Body) -> Vec<&Map<String, Value>> {
+    match body {
+        Body::Empty => Vec::new(),
+        Body::One(o) => vec![o],
+        Body::Many(v) => v.iter().collect(),
     }
 }
 
 pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
-    let get = matches!(req.method.as_str(), "GET" | "DELETE");
-    if get && !req.body.is_empty() {
-        return Err(refuse(format!("a {} carries its parameters in the query, not in a body", req.method)));
-    }
-    if !get && !req.query.is_empty() {
-        return Err(refuse(format!("a {} carries its parameters in the JSON body, not in the query", req.method)));
-    }
-    let query = form::parse(&req.query, "query")?;
-    form::unique(&[&query])?;
-    let body = if req.body.is_empty() {
-        Body::Empty
-    } else {
-        match json::parse(&req.body, json::Numbers::Integers)? {
-            Value::Object(o) => Body::One(o),
-            Value::Array(a) => Body::Many(
-                a.into_iter()
-                    .map(|v| match v {
-                        Value::Object(o) => Ok(o),
-                        _ => Err(refuse("a JSON array whose elements are not objects")),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            _ => return Err(refuse("the JSON body must be an object or an array of objects")),
-        }
-    };
+    let place = if matches!(req.method.as_str(), "GET" | "DELETE") { Place::Query } else { Place::Body };
+    let parts = rest::parse(req, place)?;
     let order = match entry(TABLE, req, class)? {
         None => OrderFacts::no_order(None),
         Some(e) => {
             let what = format!("{} {}", e.method, e.path);
             let batch = matches!(e.kind, Places(Reader::Batch | Reader::AmendBatch)) || BATCH_CANCELS.contains(&e.path);
-            match (&body, batch) {
+            match (&parts.body, batch) {
                 (Body::Many(_), false) => return Err(refuse(format!("{what} takes one JSON object, not an array"))),
                 (Body::One(_), true) => return Err(refuse(format!("{what} takes a JSON array of objects"))),
                 _ => {}
             }
-            check_listed(query.iter().map(|(n, _)| n.as_str()), e.params, &[], &what)?;
-            for o in body.objects() {
+            let items = objects(&parts.body);
+            check_listed(parts.query.iter().map(|(n, _)| n.as_str()), e.params, &[], &what)?;
+            for o in &items {
                 check_listed(o.keys().map(String::as_str), e.params, &[], &what)?;
             }
-            let symbols: Vec<Option<&str>> = match &body {
-                Body::Empty => vec![form::get(&query, "instId")],
-                _ => body.objects().into_iter().map(|o| text(o, "instId")).collect::<Result<_, _>>()?,
+            let symbols: Vec<Option<&str>> = match &parts.body {
+                Body::Empty => vec![form::get(&parts.query, "instId")],
+                _ => items.iter().map(|o| text(o, "instId")).collect::<Result<_, _>>()?,
             };
-            let symbol = one_symbol(&symbols);
+            let symbol = rest::one_symbol(&symbols);
             match e.kind {
-                Places(Reader::Order | Reader::Batch) => legs(&body.objects(), false)?,
-                Places(Reader::Amend | Reader::AmendBatch) => legs(&body.objects(), true)?,
+                Places(Reader::Order | Reader::Batch) => rest::legs(&items, symbol, |_, o| order(o))?,
+                Places(Reader::Amend | Reader::AmendBatch) => rest::legs(&items, symbol, |_, o| amendment(o))?,
                 Unsized(why) => OrderFacts::size_unknown(symbol, why),
                 Cancels => OrderFacts::cancel(symbol),
                 Reads | Reduces | Setting | Moves => OrderFacts::no_order(symbol),
             }
         }
     };
-    let body = match body {
-        Body::Empty => String::new(),
-        Body::One(o) => json::print(&Value::Object(o)),
-        Body::Many(v) => json::print(&Value::Array(v.into_iter().map(Value::Object).collect())),
-    };
-    let request = Request { method: req.method.clone(), path: req.path.clone(), query: form::encode(&query), body };
-    Ok(Canonical { request, order, withdrawal: None })
-}
-
-/// The one instrument every object names, if they agree.
-fn one_symbol(symbols: &[Option<&str>]) -> Option<String> {
-    let first = symbols.first().copied().flatten()?;
-    symbols.iter().all(|s| *s == Some(first)).then(|| first.to_owned())
-}
-
-/// The legs of orders (or amendments); unsized as soon as one is.
-fn legs(objects: &[&Map<String, Value>], amend: bool) -> Result<OrderFacts, Error> {
-    let mut out = Vec::new();
-    for o in objects {
-        let leg = if amend { amendment(o)? } else { order(o)? };
-        match leg {
-            Ok(l) => out.push(l),
-            Err(why) => {
-                let symbols: Vec<Option<&str>> = objects.iter().map(|o| text(o, "instId")).collect::<Result<_, _>>()?;
-                return Ok(OrderFacts::size_unknown(one_symbol(&symbols), why));
-            }
-        }
-    }
-    Ok(OrderFacts::legs(out))
+    Ok(Canonical { request: rest::print(req, parts), order, withdrawal: None })
 }
 
 const DERIVATIVE: &str = "an OKX derivative (swap, future or option): its contract size is not known here";
@@ -198,15 +141,7 @@ fn amendment(o: &Map<String, Value>) -> Result<Result<Leg, &'static str>, Error>
     if o.contains_key("attachAlgoOrds") || o.contains_key("newPxUsd") || o.contains_key("newPxVol") {
         return Ok(Err(ATTACHED));
     }
-    match (text(o, "newSz")?, text(o, "newPx")?) {
-        (Some(sz), Some(px)) => Ok(Ok(Leg {
-            symbol: Some(inst.to_owned()),
-            side: None,
-            amount: Amount::Base(sz.to_owned()),
-            price: Price::Limit(px.to_owned()),
-        })),
-        _ => Ok(Err("an amendment that does not give both newSz and newPx")),
-    }
+    rest::amended(o, inst, "newSz", "newPx", "an amendment that does not give both newSz and newPx")
 }
 
 const ORDER: &[&str] = &[

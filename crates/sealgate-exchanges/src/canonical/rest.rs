@@ -1,10 +1,11 @@
-//! What the JSON REST readers (Bybit, Bitget, KuCoin, Gate) share: where a
+//! What the JSON REST readers (OKX, Bybit, Bitget, KuCoin, Gate) share: where a
 //! request's parameters are (the query for a GET or DELETE, a JSON body
 //! otherwise), the strict parse of both, the bytes re-produced from the
 //! parse, and the facts of a trade or withdraw call that has no entry in an
 //! exchange's table.
 //!
-//! A call without an entry is not refused (these exchanges have many more
+//! OKX looks its calls up itself and refuses one without an entry; for the
+//! others a call without an entry is not refused (these exchanges have many more
 //! trade endpoints — futures, margin, conversions, lending — than the spot
 //! calls whose parameter lists are transcribed here): a trade-class one is a
 //! placement of unknown size, as every request of these exchanges was before
@@ -16,7 +17,7 @@
 use serde_json::{Map, Value};
 
 use super::{Endpoint, check_listed, find, form, json, refuse, shown};
-use crate::facts::{Leg, Side};
+use crate::facts::{Amount, Leg, Price, Side};
 use crate::{EndpointClass, Error, OrderFacts, Request};
 
 /// A parsed JSON body.
@@ -216,4 +217,25 @@ pub(crate) fn orders<'a, R>(
         symbols = vec![form::get(&parts.query, "symbol")];
     }
     Ok((items, symbols))
+}
+
+/// An amendment's leg: the new size `size` (base units) at the new limit price `price`,
+/// members as the exchange names them; its side is not restated. One that does not give
+/// both is unsized (`why`): the size or price it keeps is not known here.
+pub(crate) fn amended(
+    o: &Map<String, Value>,
+    symbol: &str,
+    size: &str,
+    price: &str,
+    why: &'static str,
+) -> Result<Result<Leg, &'static str>, Error> {
+    Ok(match (json::text(o, size)?, json::text(o, price)?) {
+        (Some(sz), Some(px)) => Ok(Leg {
+            symbol: Some(symbol.to_owned()),
+            side: None,
+            amount: Amount::Base(sz.to_owned()),
+            price: Price::Limit(px.to_owned()),
+        }),
+        _ => Err(why),
+    })
 }
