@@ -880,6 +880,26 @@ impl Sandbox {
             .unwrap_or_default()
     }
 
+    /// Adds one historical buy of 0.001 on `symbol` (a market) to `api_key`'s history,
+    /// `age` before now, without touching balances (as [`Sandbox::seed_trades`]): history
+    /// that only a walk through time windows finds. Returns false if the key or the market
+    /// is unknown.
+    pub fn seed_trade_aged(&self, api_key: &str, symbol: &str, age: std::time::Duration) -> bool {
+        let mut st = lock(&self.state);
+        let Some(price) = st.markets.iter().find(|m| m.symbol == symbol).map(|m| m.price) else { return false };
+        if !st.accounts.contains_key(api_key) {
+            return false;
+        }
+        let time = st.now_ms().saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+        let id = st.next_id();
+        let trade = Trade { id, order_id: id, symbol: symbol.to_owned(), side_buy: true, price, qty: Amount(100_000), time };
+        if let Some(a) = st.accounts.get_mut(api_key) {
+            a.trades.push(trade);
+            a.trades.sort_by_key(|t| (t.time, t.id));
+        }
+        true
+    }
+
     /// Adds `n` historical trades on `symbol` (a market) to `api_key`'s
     /// history — alternating buy and sell of 0.001 at the market price, one
     /// second apart and ending a day ago — without touching balances, as if

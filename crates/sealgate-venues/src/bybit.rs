@@ -6,10 +6,17 @@
 //! Trade history: "Get Trade History" (`GET /v5/execution/list?category=spot`), newest
 //! first, `limit` at most 100, paged by Bybit's opaque `cursor` / `nextPageCursor`, which
 //! is the importer's cursor as Bybit printed it (already percent-encoded, sent back as is).
-//! `execId` is unique per account: rows are keyed by it alone. Without `startTime` /
-//! `endTime` Bybit answers the last 7 days only (its documented default; a window is at
-//! most 7 days, history goes back 730 days): an import sees the last week. Incremental:
-//! `startTime` (the 7 days after it), while that window reaches now.
+//! `execId` is unique per account: rows are keyed by it alone. A window (`startTime` to
+//! `endTime`) is at most 7 days and history goes back 730 days (Bybit's documented rules),
+//! so a full import walks backwards a week at a time: first the last 7 days (no window:
+//! Bybit's default), then, from the answer's `time` (Bybit's clock, so no gap opens
+//! between its "last 7 days" and ours), the week before each, until 730 days before
+//! that first answer — 105 requests for an account with no trade. Its cursor is Bybit's
+//! own within the first week, `@END@STOP` for the week ending at `END`, and
+//! `@END@STOP@CURSOR` within it. An incremental import walks forwards from the newest
+//! stored trade a week at a time until now (`+START`, `+START+CURSOR`). Adjacent windows
+//! meet without a gap (both bounds are inclusive); rows upsert by `execId`, so an
+//! overlap is harmless.
 //!
 //! Orders: "Place Order" sizes a spot market buy in the quote coin unless `marketUnit`
 //! says `baseCoin`, which we always send, so `qty` is in base units for every order.
@@ -47,6 +54,11 @@ fn error_text(v: &Value) -> Option<String> {
 
 /// The `result` object of a successful answer; a refusal (`retCode` ≠ 0) as the exchange's error.
 fn checked(resp: Response<'_>) -> Result<Map<String, Value>> {
+    Ok(checked_top(resp)?.1)
+}
+
+/// The answer's `time` (Bybit's clock, ms), if present, and its `result`.
+fn checked_top(resp: Response<'_>) -> Result<(Option<i64>, Map<String, Value>)> {
     let v = body(resp, error_text)?;
     let top = obj(&v, "$")?;
     match get(top, "retCode", "retCode")?.as_i64() {
@@ -54,7 +66,11 @@ fn checked(resp: Response<'_>) -> Result<Map<String, Value>> {
         Some(_) => return Err(refused(resp.status, error_text(&v), "unknown error")),
         None => return Err(malformed("retCode", "is not an integer")),
     }
-    Ok(obj(get(top, "result", "result")?, "result")?.clone())
+    let time = match top.get("time") {
+        None => None,
+        Some(t) => Some(t.as_i64().filter(|t| *t > HISTORY).ok_or(malformed("time", "is not a time in ms"))?),
+    };
+    Ok((time, obj(get(top, "result", "result")?, "result")?.clone()))
 }
 
 /// A cursor as Bybit prints it: 1 to 128 of `A–Z a–z 0–9 - _ .` and `%XX` escapes, so
@@ -119,37 +135,119 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
     Ok(BalancePage { balances, next: None })
 }
 
+/// Longest window Bybit answers for (7 days, ms).
+const WEEK: i64 = 7 * 86_400_000;
+/// How far back Bybit keeps trade history (730 days, ms).
+const HISTORY: i64 = 730 * 86_400_000;
+
+/// Where a full import is (see the module docs).
+#[derive(Debug, PartialEq, Eq)]
+enum Back<'a> {
+    /// The last 7 days (Bybit's default window), at Bybit's page cursor.
+    Latest(Option<&'a str>),
+    /// The week ending at `end` (inclusive), not before `stop`, at Bybit's page cursor.
+    Week { end: i64, stop: i64, page: Option<&'a str> },
+}
+
+/// A time in a cursor: 1 to 15 digits.
+fn cursor_ms(s: &str) -> Option<i64> {
+    (!s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+}
+
+fn page_of(c: &str) -> Result<&str> {
+    if check_cursor(c) { Ok(c) } else { Err(bad_input("cursor", "is not a Bybit cursor")) }
+}
+
+fn back(cursor: Option<&str>) -> Result<Back<'_>> {
+    let Some(c) = cursor else { return Ok(Back::Latest(None)) };
+    let Some(rest) = c.strip_prefix('@') else { return Ok(Back::Latest(Some(page_of(c)?))) };
+    let bad = || bad_input("cursor", "is not @END@STOP[@CURSOR]");
+    let mut parts = rest.splitn(3, '@');
+    let end = parts.next().and_then(cursor_ms).ok_or_else(bad)?;
+    let stop = parts.next().and_then(cursor_ms).ok_or_else(bad)?;
+    if stop >= end {
+        return Err(bad());
+    }
+    let page = parts.next().map(page_of).transpose()?;
+    Ok(Back::Week { end, stop, page })
+}
+
+/// The execution list's query: a window (when given) and Bybit's page cursor.
+fn executions(window: Option<(i64, i64)>, page: Option<&str>) -> Request {
+    let mut q = format!("category=spot&limit={LIMIT}");
+    if let Some((start, end)) = window {
+        q.push_str(&format!("&startTime={start}&endTime={end}"));
+    }
+    if let Some(c) = page {
+        q.push_str(&format!("&cursor={c}"));
+    }
+    Request::new("GET", "/v5/execution/list", &q, "")
+}
+
 pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
-    let mut q = format!("category=spot&limit={LIMIT}");
-    if let Some(c) = cursor {
-        if !check_cursor(c) {
-            return Err(bad_input("cursor", "is not a Bybit cursor"));
-        }
-        q.push_str(&format!("&cursor={c}"));
-    }
-    Ok(Some(Request::new("GET", "/v5/execution/list", &q, "")))
+    Ok(Some(match back(cursor)? {
+        Back::Latest(page) => executions(None, page),
+        Back::Week { end, stop, page } => executions(Some(((end - WEEK).max(stop), end)), page),
+    }))
 }
 
-/// Bybit's `startTime` alone opens the 7 days after it, so it is sent only while those
-/// 7 days (less an hour of margin) reach now; an older start asks without it, for the
-/// last 7 days — all a full import sees too (the module docs).
-pub(crate) fn trades_since_request(from_ms: i64, now_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
-    const WINDOW: i64 = 7 * 86_400_000 - 3_600_000;
-    let mut q = format!("category=spot&limit={LIMIT}");
-    if from_ms >= now_ms.saturating_sub(WINDOW) {
-        q.push_str(&format!("&startTime={from_ms}"));
-    }
-    if let Some(c) = cursor {
-        if !check_cursor(c) {
-            return Err(bad_input("cursor", "is not a Bybit cursor"));
+pub(crate) fn parse_trades(_symbols: &[String], cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {
+    let at = back(cursor)?;
+    let (trades, page, time) = executions_page(resp)?;
+    let next = match (at, page) {
+        (Back::Latest(_), Some(p)) => Some(p),
+        (Back::Week { end, stop, .. }, Some(p)) => Some(format!("@{end}@{stop}@{p}")),
+        // Bybit's "last 7 days" ended at its clock; the week before it, back to 730 days.
+        (Back::Latest(_), None) => {
+            let time = time.ok_or(malformed("time", "is missing: the week before it is not known"))?;
+            Some(format!("@{}@{}", time - WEEK - 1, time - HISTORY))
         }
-        q.push_str(&format!("&cursor={c}"));
-    }
-    Ok(Some(Request::new("GET", "/v5/execution/list", &q, "")))
+        (Back::Week { end, stop, .. }, None) => {
+            let start = end - WEEK;
+            (start > stop).then(|| format!("@{}@{stop}", start - 1))
+        }
+    };
+    Ok(TradePage { trades, next })
 }
 
-pub(crate) fn parse_trades(_symbols: &[String], _cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {
-    let result = checked(resp)?;
+/// Where an incremental import is: the week from `start`, at Bybit's page cursor.
+fn forward(from_ms: i64, cursor: Option<&str>) -> Result<(i64, Option<&str>)> {
+    let Some(c) = cursor else { return Ok((from_ms, None)) };
+    let bad = || bad_input("cursor", "is not +START[+CURSOR]");
+    let mut parts = c.strip_prefix('+').ok_or_else(bad)?.splitn(2, '+');
+    let start = parts.next().and_then(cursor_ms).ok_or_else(bad)?;
+    Ok((start, parts.next().map(page_of).transpose()?))
+}
+
+/// The week from the newest stored trade (less the overlap), then each week after it
+/// until now (the module docs).
+pub(crate) fn trades_since_request(from_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+    let (start, page) = forward(from_ms, cursor)?;
+    Ok(Some(executions(Some((start, start + WEEK)), page)))
+}
+
+pub(crate) fn parse_trades_since(
+    from_ms: i64,
+    now_ms: i64,
+    cursor: Option<&str>,
+    resp: Response<'_>,
+) -> Result<TradePage> {
+    let (start, _) = forward(from_ms, cursor)?;
+    let (trades, page, _) = executions_page(resp)?;
+    let next = match page {
+        Some(p) => Some(format!("+{start}+{p}")),
+        None => {
+            let after = start + WEEK + 1;
+            (after <= now_ms).then(|| format!("+{after}"))
+        }
+    };
+    Ok(TradePage { trades, next })
+}
+
+/// One page of the execution list: its trades, Bybit's cursor of the next page in the
+/// same window, and the answer's `time` (Bybit's clock, ms).
+fn executions_page(resp: Response<'_>) -> Result<(Vec<Trade>, Option<String>, Option<i64>)> {
+    let (time, result) = checked_top(resp)?;
     let list = arr(get(&result, "list", "result.list")?, "result.list")?;
     let mut trades = Vec::new();
     for e in list {
@@ -184,7 +282,7 @@ pub(crate) fn parse_trades(_symbols: &[String], _cursor: Option<&str>, resp: Res
         Some(Value::String(_)) => return Err(malformed("result.nextPageCursor", "is not a cursor")),
         Some(_) => return Err(malformed("result.nextPageCursor", "is not a string")),
     };
-    Ok(TradePage { trades, next })
+    Ok((trades, next, time))
 }
 
 /// Bybit spells sides `Buy` and `Sell`.

@@ -459,7 +459,7 @@ pub struct Since<'a> {
     pub newest_ms: i64,
     /// Binance: the largest stored trade id per symbol (ids are per symbol and increase).
     pub last_ids: &'a BTreeMap<String, u64>,
-    /// Now, ms since the epoch (Bybit's `startTime` opens a 7-day window only).
+    /// Now, ms since the epoch (Bybit walks 7-day windows up to it).
     pub now_ms: i64,
 }
 
@@ -491,7 +491,7 @@ pub fn trades_since_request(
         Venue::Kraken => kraken::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Okx => okx::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Coinbase => coinbase::trades_since_request(since.ask_from_ms(), cursor),
-        Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), since.now_ms, cursor),
+        Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Kucoin => kucoin::trades_since_request(cursor),
         Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
@@ -512,6 +512,7 @@ pub fn parse_trades_since(
 ) -> Result<TradePage> {
     match venue {
         Venue::Binance => binance::parse_trades_since(symbols, since.last_ids, cursor, resp),
+        Venue::Bybit => bybit::parse_trades_since(since.ask_from_ms(), since.now_ms, cursor, resp),
         Venue::Kucoin => kucoin::parse_trades_since(since, cursor, resp),
         Venue::Mexc => mexc::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         Venue::Bitfinex => bitfinex::parse_trades_since(since.ask_from_ms(), cursor, resp),

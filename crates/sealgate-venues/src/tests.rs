@@ -456,13 +456,40 @@ fn incremental_requests_ask_only_for_newer_trades() {
     assert_eq!(q(Venue::Kraken, Some("50")), "trades=false&ofs=50&start=1709210095");
     assert_eq!(q(Venue::Okx, Some("77")), "instType=SPOT&limit=100&begin=1709210096789&after=77");
     assert_eq!(q(Venue::Coinbase, None), "limit=100&start_sequence_timestamp=2024-02-29T12%3A34%3A56.789Z");
-    assert_eq!(q(Venue::Bybit, None), "category=spot&limit=100&startTime=1709210096789");
+    assert_eq!(q(Venue::Bybit, None), "category=spot&limit=100&startTime=1709210096789&endTime=1709814896789");
     assert_eq!(q(Venue::Bitget, Some("9")), "idLessThan=9&limit=100&startTime=1709210096789");
-    // Bybit: a start whose 7-day window ends before now is not sent (the last 7 days are asked).
+    // Bybit walks forwards a week at a time until now: a start 8 days ago takes two weeks
+    // (none of it skipped, as it was when a start older than 7 days asked the last 7 days).
     let old = Since { now_ms: newest + 8 * 86_400_000, ..since };
     let syms: [String; 0] = [];
-    let r = trades_since_request(Venue::Bybit, &syms, &old, None).expect("request").expect("some");
-    assert_eq!(r.query, "category=spot&limit=100");
+    let week = 7 * 86_400_000_i64;
+    let page = |cursor: &str, list: &str| {
+        ok(format!(
+            r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"{cursor}","category":"spot","list":[{list}]}},"time":1709900000000}}"#
+        ).leak())
+    };
+    let one = r#"{"symbol":"BTCUSDT","side":"Buy","execTime":"1709210096790","execFee":"0","execId":"e1","execPrice":"1","execType":"Trade","execQty":"1"}"#;
+    let first = parse_trades_since(Venue::Bybit, &syms, &old, None, page("p2", one)).expect("first page");
+    assert_eq!(first.next.as_deref(), Some("+1709210096789+p2"), "Bybit's cursor, in the same week");
+    let r = trades_since_request(Venue::Bybit, &syms, &old, first.next.as_deref()).expect("request").expect("some");
+    assert_eq!(r.query, "category=spot&limit=100&startTime=1709210096789&endTime=1709814896789&cursor=p2");
+    let end = parse_trades_since(Venue::Bybit, &syms, &old, first.next.as_deref(), page("", "")).expect("week's end");
+    let second = format!("+{}", 1_709_210_096_789 + week + 1);
+    assert_eq!(end.next.as_deref(), Some(second.as_str()), "the next week");
+    let r = trades_since_request(Venue::Bybit, &syms, &old, Some(&second)).expect("request").expect("some");
+    assert_eq!(
+        r.query,
+        format!(
+            "category=spot&limit=100&startTime={}&endTime={}",
+            1_709_210_096_789 + week + 1,
+            1_709_210_096_789 + 2 * week + 1
+        )
+    );
+    let done = parse_trades_since(Venue::Bybit, &syms, &old, Some(&second), page("", "")).expect("last week");
+    assert_eq!(done.next, None, "its week reaches now");
+    for bad in ["1", "+", "+x", "+1+a&b", "+1234567890123456"] {
+        assert!(trades_since_request(Venue::Bybit, &syms, &old, Some(bad)).is_err(), "{bad:?}");
+    }
     let bad = Since { newest_ms: -1, ..since };
     assert!(trades_since_request(Venue::Okx, &syms, &bad, None).is_err());
     // Binance reads the page at the same fromId it asked: an id below it is refused.

@@ -103,10 +103,64 @@ fn bybit_balances_and_trades() {
     let next = trades_request(Venue::Bybit, &[], page.next.as_deref()).expect("request").expect("some");
     assert_eq!(next.query, "category=spot&limit=100&cursor=132766%3A2%2C132766%3A2");
     // The last page: an empty cursor, or an empty list whatever the cursor says.
-    let last = ok(r#"{"retCode":0,"retMsg":"OK","result":{"nextPageCursor":"","category":"spot","list":[]},"time":1}"#);
-    assert_eq!(parse_trades(Venue::Bybit, &[], None, last).map(|p| p.next), Ok(None));
-    let stale = ok(r#"{"retCode":0,"retMsg":"OK","result":{"nextPageCursor":"abc","category":"spot","list":[]}}"#);
-    assert_eq!(parse_trades(Venue::Bybit, &[], None, stale).map(|p| p.next), Ok(None));
+    // The last page of a week: an empty cursor, or an empty list whatever the cursor says.
+    // The last 7 days done, the import walks the weeks before them, from Bybit's clock
+    // (`time`) back 730 days.
+    let time = 1_700_000_000_000_i64;
+    let (week, history) = (7 * 86_400_000_i64, 730 * 86_400_000_i64);
+    let last = ok(format!(
+        r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"","category":"spot","list":[]}},"time":{time}}}"#
+    )
+    .leak());
+    let before = format!("@{}@{}", time - week - 1, time - history);
+    assert_eq!(parse_trades(Venue::Bybit, &[], None, last).map(|p| p.next), Ok(Some(before.clone())));
+    let stale = ok(format!(
+        r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"abc","category":"spot","list":[]}},"time":{time}}}"#
+    )
+    .leak());
+    assert_eq!(parse_trades(Venue::Bybit, &[], None, stale).map(|p| p.next), Ok(Some(before.clone())));
+    // Without Bybit's clock the week before is not known: refused, not guessed.
+    let no_time = ok(r#"{"retCode":0,"retMsg":"OK","result":{"nextPageCursor":"","category":"spot","list":[]}}"#);
+    assert!(matches!(parse_trades(Venue::Bybit, &[], None, no_time), Err(VenueError::Malformed { field: "time", .. })));
+    // A week: its window, Bybit's cursor inside it, then the week before.
+    let r = trades_request(Venue::Bybit, &[], Some(&before)).expect("request").expect("some");
+    assert_eq!(
+        r.query,
+        format!("category=spot&limit=100&startTime={}&endTime={}", time - 2 * week - 1, time - week - 1)
+    );
+    let more = ok(format!(
+        r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"q1","category":"spot","list":[{{"symbol":"BTCUSDT","side":"Buy","execTime":"1","execFee":"0","execId":"9","execPrice":"1","execType":"Trade","execQty":"1"}}]}},"time":{time}}}"#
+    ).leak());
+    let inside = parse_trades(Venue::Bybit, &[], Some(&before), more).expect("page").next.expect("more");
+    assert_eq!(inside, format!("{before}@q1"));
+    let r = trades_request(Venue::Bybit, &[], Some(&inside)).expect("request").expect("some");
+    assert!(r.query.ends_with("&cursor=q1"), "{}", r.query);
+    let empty =
+        ok(format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"","list":[]}},"time":{time}}}"#).leak());
+    let earlier = parse_trades(Venue::Bybit, &[], Some(&inside), empty.clone()).expect("page").next;
+    assert_eq!(earlier, Some(format!("@{}@{}", time - 2 * week - 2, time - history)));
+    // The walk ends at 730 days: the last window is cut at it, and nothing comes after it.
+    let last_week = format!("@{}@{}", time - history + week / 2, time - history);
+    let r = trades_request(Venue::Bybit, &[], Some(&last_week)).expect("request").expect("some");
+    assert!(r.query.contains(&format!("startTime={}&", time - history)), "{}", r.query);
+    assert_eq!(parse_trades(Venue::Bybit, &[], Some(&last_week), empty).map(|p| p.next), Ok(None));
+    // A walk takes 105 requests for an account without trades.
+    let (mut cursor, mut asked) = (None::<String>, 0);
+    loop {
+        trades_request(Venue::Bybit, &[], cursor.as_deref()).expect("request");
+        asked += 1;
+        let e =
+            ok(format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"","list":[]}},"time":{time}}}"#)
+                .leak());
+        match parse_trades(Venue::Bybit, &[], cursor.as_deref(), e).expect("page").next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(asked, 105);
+    for bad in ["@1", "@2@1@a&b", "@1@2", "@x@1", "@@", "@1234567890123456@1"] {
+        assert!(matches!(trades_request(Venue::Bybit, &[], Some(bad)), Err(VenueError::BadInput { .. })), "{bad:?}");
+    }
     // A cursor that could smuggle a parameter is refused, both ways.
     for bad in ["a&limit=1", "a=b", "%zz", "%2", "", "a b", &"a".repeat(129)] {
         assert!(matches!(trades_request(Venue::Bybit, &[], Some(bad)), Err(VenueError::BadInput { .. })), "{bad:?}");
