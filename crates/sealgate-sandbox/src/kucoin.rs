@@ -235,13 +235,29 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 Some("sell") => Some(false),
                 Some(_) => return Err(PARAMS),
             };
+            // `startAt`/`endAt` (ms): a window of at most 7 days; with one of them, the 7
+            // days after or before it; with neither, the last 7 days (KuCoin's documented
+            // rules; `orderId` overrides them as it does the other filters).
+            const WEEK: u64 = 7 * 86_400_000;
+            let ms = |k| get(&q, k).map(str::parse::<u64>).transpose().map_err(|_| PARAMS);
+            let (start, end) = match (ms("startAt")?, ms("endAt")?) {
+                (Some(s), Some(e)) if e >= s && e - s <= WEEK => (s, e),
+                (Some(_), Some(_)) => return Err(PARAMS),
+                (Some(s), None) => (s, s.saturating_add(WEEK)),
+                (None, Some(e)) => (e.saturating_sub(WEEK), e),
+                (None, None) => (now.saturating_sub(WEEK), now),
+            };
             let a = &st.accounts[key];
             let mut all: Vec<&Trade> = a
                 .trades
                 .iter()
                 .filter(|t| match order {
                     Some(o) => t.order_id == o,
-                    None => symbol.is_none_or(|s| s == t.symbol) && side.is_none_or(|b| b == t.side_buy),
+                    None => {
+                        symbol.is_none_or(|s| s == t.symbol)
+                            && side.is_none_or(|b| b == t.side_buy)
+                            && (start..=end).contains(&t.time)
+                    }
                 })
                 .collect();
             all.sort_by_key(|t| std::cmp::Reverse((t.time, t.id)));

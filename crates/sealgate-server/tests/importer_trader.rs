@@ -602,52 +602,54 @@ async fn importers_on_one_database_stay_within_the_limits_the_sandbox_enforces()
     .await;
 }
 
-/// Bybit answers at most 7 days per request (the last 7 without a window): a full import
-/// walks the weeks back to 730 days and a refresh after weeks away walks forward to now,
-/// so trades of last month and of last year are found. Fails on the importer that asked
-/// Bybit's default last 7 days only (it stored the recent trades alone).
+/// Bybit and KuCoin answer at most 7 days per request (the last 7 without a window): a
+/// full import walks the weeks back (Bybit 730 days, KuCoin 365) and a refresh after weeks
+/// away walks forward to now, so trades of last month and of last year are found. Fails on
+/// the importer that asked their default last 7 days only (it stored the recent trades alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bybit_history_is_walked_a_week_at_a_time() {
-    on_both("bybit_history_is_walked_a_week_at_a_time", |url| async move {
-        let ex = start_exchanges().await;
-        let (cid, key, exchange) = VENUES[4];
-        assert_eq!(exchange, "bybit");
-        let day = Duration::from_secs(86_400);
-        let seed = |days: &[u32]| {
-            for d in days {
-                assert!(ex.sandbox.seed_trade_aged(key, market_of(exchange).0, day * *d));
-            }
-        };
+async fn history_in_weekly_windows_is_walked_a_week_at_a_time() {
+    on_both("history_in_weekly_windows_is_walked_a_week_at_a_time", |url| async move {
         let store = store_with_credentials(&url).await;
-        let run = |worker: &'static str| {
-            let store = store.clone();
-            let ex = &ex;
-            async move {
-                let client = TestClient::new(ex, "importer");
-                let importer = Importer::new(store, client.clone(), worker.into()).with_budget_scale(UNBUDGETED);
-                assert_eq!(drain(&importer).await, 1);
-                history_requests(&client, cid)
-            }
-        };
-        // A full import: the last 7 days, then 104 weeks before them (730 days in all).
-        seed(&[30]);
-        enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
-        assert_eq!(run("worker-1").await, 105);
-        assert_eq!(store.trade_count("alice", cid).await.expect("count"), 1);
+        // (venue index, history requests of a full import, the oldest age seeded in days)
+        for (index, full, oldest) in [(4, 105, 729), (6, 53, 364)] {
+            let ex = start_exchanges().await;
+            let (cid, key, exchange) = VENUES[index];
+            let day = Duration::from_secs(86_400);
+            let seed = |days: &[u32]| {
+                for d in days {
+                    assert!(ex.sandbox.seed_trade_aged(key, market_of(exchange).0, day * *d));
+                }
+            };
+            let run = |worker: &'static str| {
+                let store = store.clone();
+                let ex = &ex;
+                async move {
+                    let client = TestClient::new(ex, "importer");
+                    let importer = Importer::new(store, client.clone(), worker.into()).with_budget_scale(UNBUDGETED);
+                    assert_eq!(drain(&importer).await, 1);
+                    history_requests(&client, cid)
+                }
+            };
+            // A full import: the last 7 days, then the weeks before them.
+            seed(&[30]);
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
+            assert_eq!(run("worker-1").await, full, "{exchange}");
+            assert_eq!(store.trade_count("alice", cid).await.expect("count"), 1, "{exchange}");
 
-        // Weeks away: trades after the newest stored one (30 days old) in four of the weeks
-        // since. The refresh walks forward from it, a week at a time, until now.
-        seed(&[20, 9, 1]);
-        enqueue_refresh_now(&store, "alice", cid).await.expect("enqueue").expect("queued");
-        assert_eq!(run("worker-2").await, 5, "30 days in weeks");
-        assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "the weeks since");
+            // Weeks away: trades after the newest stored one (30 days old) in four of the
+            // weeks since. The refresh walks forward from it, a week at a time, until now.
+            seed(&[20, 9, 1]);
+            enqueue_refresh_now(&store, "alice", cid).await.expect("enqueue").expect("queued");
+            assert_eq!(run("worker-2").await, 5, "{exchange}: 30 days in weeks");
+            assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "{exchange}: since");
 
-        // History older than a week but younger than 730 days, found by a full import again.
-        seed(&[200, 729]);
-        enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
-        assert_eq!(run("worker-3").await, 105);
-        assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "every week's trades");
-        assert_eq!(store.trade_count("alice", cid).await.expect("count"), 6);
+            // History older than a week but within the exchange's, found by a full import again.
+            seed(&[200, oldest]);
+            enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
+            assert_eq!(run("worker-3").await, full, "{exchange}");
+            assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "{exchange}: all");
+            assert_eq!(store.trade_count("alice", cid).await.expect("count"), 6, "{exchange}");
+        }
     })
     .await;
 }

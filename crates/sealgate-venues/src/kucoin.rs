@@ -9,17 +9,18 @@
 //! out (their balances include borrowed funds): Sealgate imports spot holdings.
 //!
 //! Trade history: "Get Filled List" (`GET /api/v1/fills?tradeType=TRADE`), newest first,
-//! paged with `currentPage` (from 1) and `pageSize` (10..=500): the importer's cursor is
-//! the page number to ask next. A trade arriving while the pages are read pushes older
-//! rows one place down, so a row may be read twice (rows upsert by id), never skipped.
-//! KuCoin's `tradeId` increases per symbol, so rows are keyed `SYMBOL-tradeId`.
-//! Caveat (from KuCoin's docs, not provable in the sandbox): without `startAt`/`endAt`
-//! the real endpoint answers the last 7 days only; older fills need windowed queries
-//! (or "Get Recent Fills" / the HF endpoints), which the sandbox does not serve.
+//! paged with `currentPage` (from 1) and `pageSize` (10..=500). A window (`startAt` to
+//! `endAt`, ms) is at most 7 days, and without one KuCoin answers the last 7 days only, so
+//! a full import first reads KuCoin's clock ("Get Server Time", `/api/v1/timestamp`),
+//! then walks back a week at a time for [`HISTORY`] days: cursor `@END@STOP` for the week
+//! ending at `END`, `@END@STOP@PAGE` within it. A trade arriving while a window's pages
+//! are read pushes older rows one place down, so a row may be read twice (rows upsert by
+//! id), never skipped. KuCoin's `tradeId` increases per symbol, so rows are keyed
+//! `SYMBOL-tradeId`. A bare page number (a checkpoint of the importer before the walk)
+//! goes on through KuCoin's default last 7 days and ends there.
 //!
-//! Incremental: the sandbox serves no time filter on fills, so a refresh reads the same
-//! newest-first pages and stops at the first page that reaches back past the newest
-//! stored trade (less [`crate::SINCE_OVERLAP_MS`]): usually one page.
+//! Incremental: from the newest stored trade (less [`crate::SINCE_OVERLAP_MS`]) a week at
+//! a time up to now (`+START`, `+START+PAGE`), `endAt` never past now.
 //!
 //! Orders: "Place Order" (`POST /api/v1/orders`); a limit order is GTC with `price` and
 //! `size`; a market order is sized with `size`, which KuCoin reads in base units for buys
@@ -115,35 +116,111 @@ pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
     Ok(BalancePage { balances, next: None })
 }
 
-pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
-    let page = cursor.map(cursor_page).transpose()?.unwrap_or(1);
-    let q = format!("currentPage={page}&pageSize={LIMIT}&tradeType=TRADE");
-    Ok(Some(Request::new("GET", "/api/v1/fills", &q, "")))
+/// Longest window KuCoin answers for (7 days, ms).
+const WEEK: i64 = 7 * 86_400_000;
+/// How far back a full import walks (365 days: KuCoin keeps a year of fills, from memory).
+const HISTORY: i64 = 365 * 86_400_000;
+
+/// Where a full import is (the module docs).
+enum Back {
+    /// KuCoin's clock, to be read.
+    Clock,
+    /// A page of KuCoin's default last 7 days (a checkpoint from before the walk).
+    Latest(u64),
+    /// The week ending at `end`, not before `stop`, at page `page`.
+    Week { end: i64, stop: i64, page: u64 },
 }
 
-/// The same pages as [`trades_request`]: KuCoin's fills take no "newer than" filter the
-/// sandbox serves ([`parse_trades_since`] stops early instead).
-pub(crate) fn trades_since_request(cursor: Option<&str>) -> Result<Option<Request>> {
-    trades_request(&[], cursor)
+/// A time in a cursor: 1 to 15 digits.
+fn cursor_ms(s: &str) -> Option<i64> {
+    (!s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+}
+
+fn back(cursor: Option<&str>) -> Result<Back> {
+    let Some(c) = cursor else { return Ok(Back::Clock) };
+    let Some(rest) = c.strip_prefix('@') else { return Ok(Back::Latest(cursor_page(c)?)) };
+    let bad = || bad_input("cursor", "is not @END@STOP[@PAGE]");
+    let mut parts = rest.splitn(3, '@');
+    let end = parts.next().and_then(cursor_ms).ok_or_else(bad)?;
+    let stop = parts.next().and_then(cursor_ms).ok_or_else(bad)?;
+    if stop >= end {
+        return Err(bad());
+    }
+    let page = parts.next().map(cursor_page).transpose()?.unwrap_or(1);
+    Ok(Back::Week { end, stop, page })
+}
+
+fn fills(window: Option<(i64, i64)>, page: u64) -> Request {
+    let mut q = format!("currentPage={page}&pageSize={LIMIT}&tradeType=TRADE");
+    if let Some((start, end)) = window {
+        q.push_str(&format!("&startAt={start}&endAt={end}"));
+    }
+    Request::new("GET", "/api/v1/fills", &q, "")
+}
+
+pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
+    Ok(Some(match back(cursor)? {
+        Back::Clock => Request::new("GET", "/api/v1/timestamp", "", ""),
+        Back::Latest(page) => fills(None, page),
+        Back::Week { end, stop, page } => fills(Some(((end - WEEK).max(stop), end)), page),
+    }))
 }
 
 pub(crate) fn parse_trades(_symbols: &[String], cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {
-    parse_page(cursor, resp).map(|(page, _)| page)
+    match back(cursor)? {
+        Back::Clock => {
+            let now = checked(resp)?
+                .as_i64()
+                .filter(|t| *t > HISTORY && *t < 1 << 50)
+                .ok_or(malformed("data", "is not a time in ms"))?;
+            Ok(TradePage { trades: Vec::new(), next: Some(format!("@{now}@{}", now - HISTORY)) })
+        }
+        Back::Latest(page) => parse_page(page, resp).map(|(p, _)| p),
+        Back::Week { end, stop, page } => {
+            let (mut p, _) = parse_page(page, resp)?;
+            p.next = match p.next {
+                Some(n) => Some(format!("@{end}@{stop}@{n}")),
+                None => {
+                    let start = end - WEEK;
+                    (start > stop).then(|| format!("@{}@{stop}", start - 1))
+                }
+            };
+            Ok(p)
+        }
+    }
 }
 
-/// A page of [`trades_since_request`]: no next page once this one reaches back to
-/// `since` (less the overlap), the history being newest first.
+/// Where an incremental import is: the week from `start`, at page `page`.
+fn forward(from_ms: i64, cursor: Option<&str>) -> Result<(i64, u64)> {
+    let Some(c) = cursor else { return Ok((from_ms, 1)) };
+    let bad = || bad_input("cursor", "is not +START[+PAGE]");
+    let mut parts = c.strip_prefix('+').ok_or_else(bad)?.splitn(2, '+');
+    let start = parts.next().and_then(cursor_ms).ok_or_else(bad)?;
+    Ok((start, parts.next().map(cursor_page).transpose()?.unwrap_or(1)))
+}
+
+/// The week from the newest stored trade (less the overlap), then each week after it up
+/// to now (the module docs).
+pub(crate) fn trades_since_request(since: &Since<'_>, cursor: Option<&str>) -> Result<Option<Request>> {
+    let (start, page) = forward(since.ask_from_ms(), cursor)?;
+    Ok(Some(fills(Some((start, (start + WEEK).min(since.now_ms.max(start)))), page)))
+}
+
 pub(crate) fn parse_trades_since(since: &Since<'_>, cursor: Option<&str>, resp: Response<'_>) -> Result<TradePage> {
-    let (mut page, oldest) = parse_page(cursor, resp)?;
-    if oldest.is_some_and(|t| t < since.ask_from_ms()) {
-        page.next = None;
-    }
-    Ok(page)
+    let (start, page) = forward(since.ask_from_ms(), cursor)?;
+    let (mut p, _) = parse_page(page, resp)?;
+    p.next = match p.next {
+        Some(n) => Some(format!("+{start}+{n}")),
+        None => {
+            let after = start + WEEK + 1;
+            (after <= since.now_ms).then(|| format!("+{after}"))
+        }
+    };
+    Ok(p)
 }
 
 /// The page, and the time of its oldest trade.
-fn parse_page(cursor: Option<&str>, resp: Response<'_>) -> Result<(TradePage, Option<i64>)> {
-    let asked = cursor.map(cursor_page).transpose()?.unwrap_or(1);
+fn parse_page(asked: u64, resp: Response<'_>) -> Result<(TradePage, Option<i64>)> {
     let data = checked(resp)?;
     let d = obj(&data, "data")?;
     let number = |key: &str, field: &'static str| -> Result<u64> {

@@ -493,7 +493,7 @@ pub fn trades_since_request(
         Venue::Coinbase => coinbase::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
-        Venue::Kucoin => kucoin::trades_since_request(cursor),
+        Venue::Kucoin => kucoin::trades_since_request(since, cursor),
         Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Mexc => mexc::trades_since_request(symbols, since.ask_from_ms(), cursor),
         Venue::Poloniex => poloniex::trades_since_request(since.ask_from_ms(), cursor),

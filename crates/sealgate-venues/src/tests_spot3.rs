@@ -68,12 +68,29 @@ fn kucoin_balances_and_trades() {
         "main and trade summed, margin left out"
     );
 
-    let first = trades_request(Venue::Kucoin, &[], None).expect("request").expect("some");
+    // A full import reads KuCoin's clock, then walks back a week at a time.
+    let clock = trades_request(Venue::Kucoin, &[], None).expect("request").expect("some");
+    assert_eq!((clock.method.as_str(), clock.path.as_str(), clock.query.as_str()), ("GET", "/api/v1/timestamp", ""));
+    let now = 1_547_100_000_000_i64;
+    let (week, history) = (7 * 86_400_000_i64, 365 * 86_400_000_i64);
+    let time =
+        parse_trades(Venue::Kucoin, &[], None, ok(&format!(r#"{{"code":"200000","data":{now}}}"#))).expect("clock");
+    let first_week = format!("@{now}@{}", now - history);
+    assert_eq!((time.trades.len(), time.next.as_deref()), (0, Some(first_week.as_str())));
+    for bad in [r#"{"code":"200000","data":"1547100000000"}"#, r#"{"code":"200000","data":-1}"#, r#"{"code":"200000"}"#]
+    {
+        assert!(parse_trades(Venue::Kucoin, &[], None, ok(bad)).is_err(), "{bad}");
+    }
+    let first = trades_request(Venue::Kucoin, &[], Some(&first_week)).expect("request").expect("some");
     assert_eq!(
         (first.method.as_str(), first.path.as_str(), first.query.as_str()),
-        ("GET", "/api/v1/fills", "currentPage=1&pageSize=100&tradeType=TRADE")
+        (
+            "GET",
+            "/api/v1/fills",
+            format!("currentPage=1&pageSize=100&tradeType=TRADE&startAt={}&endAt={now}", now - week).as_str()
+        )
     );
-    let page = parse_trades(Venue::Kucoin, &[], None, ok(KUCOIN_FILLS)).expect("fills");
+    let page = parse_trades(Venue::Kucoin, &[], Some(&first_week), ok(KUCOIN_FILLS)).expect("fills");
     assert_eq!(
         page.trades[0],
         Trade {
@@ -88,30 +105,63 @@ fn kucoin_balances_and_trades() {
         }
     );
     assert_eq!((page.trades[1].fee.as_str(), &page.trades[1].fee_asset), ("0.0001", &None));
-    assert_eq!(page.next.as_deref(), Some("2"));
-    let next = trades_request(Venue::Kucoin, &[], Some("2")).expect("request").expect("some");
-    assert_eq!(next.query, "currentPage=2&pageSize=100&tradeType=TRADE");
+    let second = format!("{first_week}@2");
+    assert_eq!(page.next.as_deref(), Some(second.as_str()));
+    let next = trades_request(Venue::Kucoin, &[], Some(&second)).expect("request").expect("some");
+    assert!(next.query.starts_with("currentPage=2&pageSize=100&tradeType=TRADE&startAt="), "{}", next.query);
     // The answer must be the page asked.
     assert_eq!(
-        parse_trades(Venue::Kucoin, &[], Some("2"), ok(KUCOIN_FILLS)),
+        parse_trades(Venue::Kucoin, &[], Some(&second), ok(KUCOIN_FILLS)),
         mal("data.currentPage", "is not the page asked")
     );
+    // A week's last page: the week before it.
     let last = KUCOIN_FILLS.replace(r#""currentPage":1"#, r#""currentPage":3"#);
+    let third = format!("{first_week}@3");
+    let before = format!("@{}@{}", now - week - 1, now - history);
+    assert_eq!(parse_trades(Venue::Kucoin, &[], Some(&third), ok(&last)).expect("last").next, Some(before));
+    // The walk ends after 365 days: 53 weeks (and the clock) for an account without fills.
+    let (mut cursor, mut asked) = (Some(first_week.clone()), 1);
+    let empty = r#"{"code":"200000","data":{"currentPage":1,"pageSize":100,"totalNum":0,"totalPage":0,"items":[]}}"#;
+    while let Some(c) = cursor {
+        trades_request(Venue::Kucoin, &[], Some(&c)).expect("request");
+        asked += 1;
+        cursor = parse_trades(Venue::Kucoin, &[], Some(&c), ok(empty)).expect("page").next;
+    }
+    assert_eq!(asked, 54);
+    // A page number checkpointed before the walk: KuCoin's default window, then the end.
+    assert_eq!(
+        trades_request(Venue::Kucoin, &[], Some("3")).expect("r").expect("s").query,
+        "currentPage=3&pageSize=100&tradeType=TRADE"
+    );
     assert_eq!(parse_trades(Venue::Kucoin, &[], Some("3"), ok(&last)).expect("last").next, None);
-    for bad in ["", "0", "1", "2a", "-2", "2&pageSize=5", "99999999"] {
+    for bad in ["", "0", "1", "2a", "-2", "2&pageSize=5", "99999999", "@1", "@1@2", "@2@1@1", "@2@1@x", "@x@1"] {
         assert!(matches!(trades_request(Venue::Kucoin, &[], Some(bad)), Err(VenueError::BadInput { .. })), "{bad:?}");
     }
 
-    // A refresh: the same pages, and no next page once one reaches back past `since`.
+    // A refresh: a week at a time from the newest stored trade, never past now.
     let ids = BTreeMap::new();
-    let recent = Since { newest_ms: 1_547_026_471_500 + SINCE_OVERLAP_MS, last_ids: &ids, now_ms: 1_600_000_000_000 };
+    let newest = 1_547_026_471_500;
+    let recent = Since { newest_ms: newest + SINCE_OVERLAP_MS, last_ids: &ids, now_ms: newest + 86_400_000 };
     let r = trades_since_request(Venue::Kucoin, &[], &recent, None).expect("since").expect("some");
-    assert_eq!(r.query, first.query);
-    let page = parse_trades_since(Venue::Kucoin, &[], &recent, None, ok(KUCOIN_FILLS)).expect("since page");
-    assert_eq!((page.trades.len(), page.next), (2, None));
-    let old = Since { newest_ms: 1_547_026_470_000 + SINCE_OVERLAP_MS, ..recent };
-    let page = parse_trades_since(Venue::Kucoin, &[], &old, None, ok(KUCOIN_FILLS)).expect("since page");
-    assert_eq!(page.next.as_deref(), Some("2"), "not back to `since` yet: read on");
+    assert_eq!(
+        r.query,
+        format!("currentPage=1&pageSize=100&tradeType=TRADE&startAt={newest}&endAt={}", newest + 86_400_000)
+    );
+    let one = KUCOIN_FILLS.replace(r#""totalPage":3"#, r#""totalPage":1"#);
+    let page = parse_trades_since(Venue::Kucoin, &[], &recent, None, ok(&one)).expect("since page");
+    assert_eq!((page.trades.len(), page.next), (2, None), "one week reaches now");
+    let away = Since { now_ms: newest + 10 * 86_400_000, ..recent };
+    let page = parse_trades_since(Venue::Kucoin, &[], &away, None, ok(KUCOIN_FILLS)).expect("since page");
+    assert_eq!(page.next, Some(format!("+{newest}+2")), "the week's next page");
+    let page = parse_trades_since(Venue::Kucoin, &[], &away, None, ok(&one)).expect("since page");
+    let next_week = format!("+{}", newest + week + 1);
+    assert_eq!(page.next.as_deref(), Some(next_week.as_str()), "then the next week");
+    let r = trades_since_request(Venue::Kucoin, &[], &away, Some(&next_week)).expect("since").expect("some");
+    assert!(
+        r.query.ends_with(&format!("&startAt={}&endAt={}", newest + week + 1, newest + 10 * 86_400_000)),
+        "{}",
+        r.query
+    );
 }
 
 #[test]
@@ -204,12 +254,13 @@ fn kucoin_hostile_answers_are_refused_precisely() {
             mal("data.items", "is not an array"),
         ),
     ];
+    let week = Some("@1547100000000@1515564000000");
     for (body, want) in cases {
-        assert_eq!(parse_trades(Venue::Kucoin, &[], None, ok(&body)), want, "{body}");
+        assert_eq!(parse_trades(Venue::Kucoin, &[], week, ok(&body)), want, "{body}");
     }
     let rows = vec![r#"{"symbol":"BTC-USDT"}"#; 101].join(",");
     let big = format!(r#"{{"code":"200000","data":{{"currentPage":1,"totalPage":2,"items":[{rows}]}}}}"#);
-    assert_eq!(parse_trades(Venue::Kucoin, &[], None, ok(&big)), mal("data.items", "holds more than the page size"));
+    assert_eq!(parse_trades(Venue::Kucoin, &[], week, ok(&big)), mal("data.items", "holds more than the page size"));
     assert!(matches!(parse_balances(Venue::Kucoin, ok("{\"code\":")), Err(VenueError::NotJson { .. })));
     let acct = |row: &str| format!(r#"{{"code":"200000","data":[{row}]}}"#);
     let neg = acct(r#"{"currency":"BTC","type":"trade","available":"-1","holds":"0"}"#);

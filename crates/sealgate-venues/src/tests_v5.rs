@@ -137,7 +137,7 @@ fn bybit_balances_and_trades() {
     assert!(r.query.ends_with("&cursor=q1"), "{}", r.query);
     let empty =
         ok(format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"","list":[]}},"time":{time}}}"#).leak());
-    let earlier = parse_trades(Venue::Bybit, &[], Some(&inside), empty.clone()).expect("page").next;
+    let earlier = parse_trades(Venue::Bybit, &[], Some(&inside), empty).expect("page").next;
     assert_eq!(earlier, Some(format!("@{}@{}", time - 2 * week - 2, time - history)));
     // The walk ends at 730 days: the last window is cut at it, and nothing comes after it.
     let last_week = format!("@{}@{}", time - history + week / 2, time - history);

@@ -146,6 +146,8 @@ const ROUTES: &[Route] = &[
     ("/api/v1/base-fee", Read),
     ("/api/v1/trade-fees", Read),
     ("/api/v1/fills", Read),
+    // Public, and read by the importer for KuCoin's clock (its fills' windows).
+    ("/api/v1/timestamp", Read),
     ("/api/v1/limit/fills", Read),
     ("/api/v1/limit/orders", Read),
     ("/api/v1/hf/fills", Read),
