@@ -14,7 +14,8 @@
 //! that first answer — 105 requests for an account with no trade. Its cursor is Bybit's
 //! own within the first week, `@END@STOP` for the week ending at `END`, and
 //! `@END@STOP@CURSOR` within it. An incremental import walks forwards from the newest
-//! stored trade a week at a time until now (`+START`, `+START+CURSOR`). Adjacent windows
+//! stored trade a week at a time until now (`+START`, `+START+CURSOR`; `endTime` never
+//! past now). Adjacent windows
 //! meet without a gap (both bounds are inclusive); rows upsert by `execId`, so an
 //! overlap is harmless.
 //!
@@ -221,9 +222,10 @@ fn forward(from_ms: i64, cursor: Option<&str>) -> Result<(i64, Option<&str>)> {
 
 /// The week from the newest stored trade (less the overlap), then each week after it
 /// until now (the module docs).
-pub(crate) fn trades_since_request(from_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
+pub(crate) fn trades_since_request(from_ms: i64, now_ms: i64, cursor: Option<&str>) -> Result<Option<Request>> {
     let (start, page) = forward(from_ms, cursor)?;
-    Ok(Some(executions(Some((start, start + WEEK)), page)))
+    // `endTime` never past now (a window into the future is not one Bybit documents).
+    Ok(Some(executions(Some((start, (start + WEEK).min(now_ms.max(start)))), page)))
 }
 
 pub(crate) fn parse_trades_since(

@@ -491,7 +491,7 @@ pub fn trades_since_request(
         Venue::Kraken => kraken::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Okx => okx::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Coinbase => coinbase::trades_since_request(since.ask_from_ms(), cursor),
-        Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), cursor),
+        Venue::Bybit => bybit::trades_since_request(since.ask_from_ms(), since.now_ms, cursor),
         Venue::Bitget => bitget::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Kucoin => kucoin::trades_since_request(since, cursor),
         Venue::Gate => gate::trades_since_request(since.ask_from_ms(), cursor),
