@@ -14,8 +14,16 @@
 //! | bitget | `GET /api/v2/spot/market/tickers?symbol=S` ("Get Ticker Information") | `data[0].lastPr` |
 //! | kucoin | `GET /api/v1/market/stats?symbol=S` ("Get 24hr Stats") | `data.last` |
 //! | gate | `GET /api/v4/spot/tickers?currency_pair=S` ("Retrieve ticker information") | `[0].last` |
+//! | poloniex | `GET /markets/S/ticker24h` ("Ticker") | `close` where `symbol` is S |
+//! | bitfinex | `GET /v2/ticker/tS` ("Ticker") | `LAST_PRICE`, the array's 7th entry |
+//! | gemini | `GET /v1/pubticker/s` ("Ticker") | `last` |
+//! | bitstamp | `GET /api/v2/ticker/s/` ("Ticker") | `last` |
+//! | coinbase-exchange | `GET /products/P/ticker` ("Get product ticker") | `price` |
 //!
-//! Each answer must name the symbol asked for, once.
+//! Each answer must name the symbol asked for, once, where the exchange names it
+//! (Bitfinex, Gemini, Bitstamp and Coinbase Exchange answer for the market in the path
+//! without naming it; Gemini's volume names the two currencies, which must be the pair's,
+//! and Bitstamp's `pair`, when present, must be it).
 //!
 //! The anomaly detectors also read a market's 24 h quote volume and last
 //! trade ([`market_stats_request`], [`market_stats`]):
@@ -27,6 +35,11 @@
 //! | okx | `GET /api/v5/market/ticker?instId=I` | `last`, `volCcy24h` (quote currency for spot) |
 //! | coinbase | `GET /api/v3/brokerage/market/products/P` | `price`, `approximate_quote_24h_volume` |
 //! | bybit, bitget, kucoin, gate | as for the price | `turnover24h`, `quoteVolume`, `volValue`, `quote_volume` |
+//! | poloniex | as for the price | `close`, `amount` |
+//! | bitfinex | as for the price | `LAST_PRICE`, `VOLUME` (base) × `LAST_PRICE` |
+//! | gemini | as for the price | `last`, `volume.<QUOTE>` |
+//! | bitstamp | as for the price | `last`, `volume` (base) × `vwap` |
+//! | coinbase-exchange | as for the price | `price`, `volume` (base) × `price` |
 
 use serde_json::Value;
 
@@ -50,6 +63,11 @@ pub fn ticker_request(id: &str, symbol: &str) -> Option<Request> {
         "bitget" => Request::new("GET", "/api/v2/spot/market/tickers", &format!("symbol={symbol}"), ""),
         "kucoin" => Request::new("GET", "/api/v1/market/stats", &format!("symbol={symbol}"), ""),
         "gate" => Request::new("GET", "/api/v4/spot/tickers", &format!("currency_pair={symbol}"), ""),
+        "poloniex" => Request::new("GET", &format!("/markets/{symbol}/ticker24h"), "", ""),
+        "bitfinex" if symbol.starts_with('t') => Request::new("GET", &format!("/v2/ticker/{symbol}"), "", ""),
+        "gemini" => Request::new("GET", &format!("/v1/pubticker/{symbol}"), "", ""),
+        "bitstamp" => Request::new("GET", &format!("/api/v2/ticker/{symbol}/"), "", ""),
+        "coinbase-exchange" => Request::new("GET", &format!("/products/{symbol}/ticker"), "", ""),
         _ => return None,
     };
     r.validate().ok().map(|()| r)
@@ -96,6 +114,7 @@ pub fn ticker_price(id: &str, symbol: &str, body: &[u8]) -> Result<String, Error
             s(&v, "price")
         }
         "bybit" | "bitget" | "kucoin" | "gate" => s(listed(id, symbol, &v)?, members(id).0),
+        "poloniex" | "bitfinex" | "gemini" | "bitstamp" | "coinbase-exchange" => unnamed(id, symbol, &v)?.0,
         _ => return Err(Error::Unsupported { exchange: "this exchange", what: "a reference price" }),
     };
     let price = price.ok_or(Error::BadAnswer("the ticker answer has no price"))?;
@@ -192,12 +211,74 @@ pub fn market_stats(id: &str, symbol: &str, body: &[u8]) -> Result<MarketStats, 
             let (last, volume) = members(id);
             (plain(t.get(last)), plain(t.get(volume)))
         }
+        "poloniex" | "bitfinex" | "gemini" | "bitstamp" | "coinbase-exchange" => {
+            let (last, volume) = unnamed(id, symbol, &v)?;
+            let text = |t: Option<String>| t.as_deref().map(Value::from);
+            (plain(text(last).as_ref()), plain(text(volume).as_ref()))
+        }
         _ => return Err(Error::Unsupported { exchange: "this exchange", what: "market statistics" }),
     };
     match (last.filter(|p| *p > 0.0), volume.filter(|v| v.is_finite())) {
         (Some(last_price), Some(quote_volume_24h)) => Ok(MarketStats { last_price, quote_volume_24h }),
         _ => Err(Error::BadAnswer("the ticker has no positive last price or no 24 h volume")),
     }
+}
+
+/// A JSON number as a plain decimal (`63250.5`), as Bitfinex prints its prices; an
+/// exponent form is not one (the caller refuses it).
+fn number_text(v: Option<&Value>) -> Option<String> {
+    v.filter(|n| n.is_number()).map(ToString::to_string)
+}
+
+/// The product of two plain decimals, as a plain decimal (a 24 h volume in quote units
+/// from one in base units and a price: a heuristic's input, not an amount).
+fn times(a: Option<String>, b: Option<String>) -> Option<String> {
+    let (a, b) = (plain(a.as_deref().map(Value::from).as_ref())?, plain(b.as_deref().map(Value::from).as_ref())?);
+    let x = a * b;
+    x.is_finite().then(|| format!("{x:.8}"))
+}
+
+/// The last price and the 24 h quote volume (as text) of the Poloniex, Bitfinex, Gemini,
+/// Bitstamp or Coinbase Exchange ticker answer `v` for `symbol`.
+fn unnamed(id: &str, symbol: &str, v: &Value) -> Result<(Option<String>, Option<String>), Error> {
+    let s = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(match id {
+        "poloniex" => {
+            if s(v, "symbol").as_deref() != Some(symbol) {
+                return Err(Error::BadAnswer("the ticker answers for another symbol"));
+            }
+            (s(v, "close"), s(v, "amount"))
+        }
+        "bitfinex" => {
+            // [BID, BID_SIZE, ASK, ASK_SIZE, DAILY_CHANGE, DAILY_CHANGE_RELATIVE, LAST_PRICE,
+            // VOLUME, HIGH, LOW]; an error is ["error", CODE, MESSAGE].
+            let a =
+                v.as_array().filter(|a| a.len() == 10).ok_or(Error::BadAnswer("the ticker is not Bitfinex's array"))?;
+            let last = number_text(a.get(6));
+            (last.clone(), times(number_text(a.get(7)), last))
+        }
+        "gemini" => {
+            // The volume names the pair's two currencies (`BTC`, `USD`), one of which is
+            // the quote the symbol ends with.
+            let volume = v.get("volume").and_then(Value::as_object).ok_or(Error::BadAnswer("no volume"))?;
+            let names: Vec<String> =
+                volume.keys().filter(|k| *k != "timestamp").map(|k| k.to_ascii_lowercase()).collect();
+            let quote = names
+                .iter()
+                .find(|q| symbol.ends_with(q.as_str()) && names.iter().any(|b| format!("{b}{q}") == symbol));
+            let Some(quote) = quote else { return Err(Error::BadAnswer("the ticker answers for another pair")) };
+            (s(v, "last"), s(&Value::Object(volume.clone()), &quote.to_ascii_uppercase()))
+        }
+        "bitstamp" => {
+            if let Some(pair) = s(v, "pair")
+                && pair.replace('/', "").to_ascii_lowercase() != symbol
+            {
+                return Err(Error::BadAnswer("the ticker answers for another pair"));
+            }
+            (s(v, "last"), times(s(v, "volume"), s(v, "vwap")))
+        }
+        _ => (s(v, "price"), times(s(v, "volume"), s(v, "price"))),
+    })
 }
 
 /// The last price's and the 24 h quote volume's member names in a Bybit, Bitget, KuCoin
@@ -298,6 +379,50 @@ mod tests {
         assert_eq!(p("gate", "BTC_USDT", g), Ok("0.2663".into()));
         assert!(p("gate", "ETH_USDT", g).is_err());
         assert!(p("gate", "BTC_USDT", "[]").is_err());
+    }
+
+    #[test]
+    fn answers_of_poloniex_bitfinex_gemini_bitstamp_and_coinbase_exchange() {
+        let p = |id: &str, sym: &str, body: &str| ticker_price(id, sym, body.as_bytes());
+        let m = |id: &str, sym: &str, body: &str| market_stats(id, sym, body.as_bytes()).map(|s| s.quote_volume_24h);
+        assert_eq!(ticker_request("poloniex", "BTC_USDT").map(|r| r.path), Some("/markets/BTC_USDT/ticker24h".into()));
+        assert_eq!(ticker_request("bitfinex", "tBTCUSD").map(|r| r.path), Some("/v2/ticker/tBTCUSD".into()));
+        assert!(ticker_request("bitfinex", "fUSD").is_none(), "a funding currency is no market");
+        assert_eq!(ticker_request("gemini", "btcusd").map(|r| r.path), Some("/v1/pubticker/btcusd".into()));
+        assert_eq!(ticker_request("bitstamp", "btcusd").map(|r| r.path), Some("/api/v2/ticker/btcusd/".into()));
+        assert_eq!(
+            ticker_request("coinbase-exchange", "BTC-USD").map(|r| r.path),
+            Some("/products/BTC-USD/ticker".into())
+        );
+        // Poloniex "Ticker" (trimmed): the symbol must be the one asked.
+        let po = r#"{"symbol":"BTC_USDT","open":"60000","close":"61000.5","quantity":"10","amount":"610005","ts":1}"#;
+        assert_eq!(p("poloniex", "BTC_USDT", po), Ok("61000.5".into()));
+        assert_eq!(m("poloniex", "BTC_USDT", po), Ok(610005.0));
+        assert!(p("poloniex", "ETH_USDT", po).is_err());
+        // Bitfinex "Ticker": numbers in a 10-entry array, LAST_PRICE the 7th, VOLUME base.
+        let bf = "[10645,73.93854271,10647,75.22266119,731.60645389,0.0738,10644.00645389,14480.89849423,10766,9889.1449809]";
+        assert_eq!(p("bitfinex", "tBTCUSD", bf), Ok("10644.00645389".into()));
+        let v = m("bitfinex", "tBTCUSD", bf).expect("stats");
+        assert!((v - 10644.00645389 * 14480.89849423).abs() < 1.0, "{v}");
+        for bad in
+            [r#"["error",10020,"symbol: invalid"]"#, "[1,2,3]", "[1,1,1,1,1,1,1e-7,1,1,1]", "[1,1,1,1,1,1,-5,1,1,1]"]
+        {
+            assert!(p("bitfinex", "tBTCUSD", bad).is_err(), "{bad}");
+        }
+        // Gemini "Ticker": the volume names the pair's currencies.
+        let ge = r#"{"ask":"977.59","bid":"977.35","last":"977.65","volume":{"BTC":"2210.505328803","USD":"2135477.463379586263","timestamp":1483018200000}}"#;
+        assert_eq!(p("gemini", "btcusd", ge), Ok("977.65".into()));
+        assert_eq!(m("gemini", "btcusd", ge), Ok(2_135_477.463_379_586));
+        assert!(p("gemini", "ethusd", ge).is_err(), "another pair's volume");
+        // Bitstamp "Ticker": `pair`, when given, is the one asked; volume is base.
+        let bs = r#"{"timestamp":"1700000000","last":"37000.10","volume":"2.5","vwap":"36000","pair":"BTC/USD"}"#;
+        assert_eq!(p("bitstamp", "btcusd", bs), Ok("37000.10".into()));
+        assert_eq!(m("bitstamp", "btcusd", bs), Ok(90000.0));
+        assert!(p("bitstamp", "etheur", bs).is_err());
+        // Coinbase Exchange "Get product ticker": volume is base.
+        let cx = r#"{"trade_id":4729088,"price":"333.99","size":"0.193","bid":"333.98","ask":"333.99","volume":"5957.11914015","time":"2015-11-14T20:46:03.511254Z"}"#;
+        assert_eq!(p("coinbase-exchange", "BTC-USD", cx), Ok("333.99".into()));
+        assert!(m("coinbase-exchange", "BTC-USD", cx).is_ok_and(|v| (v - 333.99 * 5957.11914015).abs() < 0.01));
     }
 
     #[test]

@@ -892,7 +892,8 @@ impl Sandbox {
         }
         let time = st.now_ms().saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
         let id = st.next_id();
-        let trade = Trade { id, order_id: id, symbol: symbol.to_owned(), side_buy: true, price, qty: Amount(100_000), time };
+        let trade =
+            Trade { id, order_id: id, symbol: symbol.to_owned(), side_buy: true, price, qty: Amount(100_000), time };
         if let Some(a) = st.accounts.get_mut(api_key) {
             a.trades.push(trade);
             a.trades.sort_by_key(|t| (t.time, t.id));

@@ -79,25 +79,31 @@ const LIMIT: usize = 100;
 /// Path of the trade history of every pair.
 const TRADES: &str = "/v2/auth/r/trades/hist";
 
+/// Bitfinex's own currency spellings and the common naming's.
+const SPELLINGS: &[(&str, &str)] = &[
+    ("UST", "USDT"),
+    ("UDC", "USDC"),
+    ("TSD", "TUSD"),
+    ("EUT", "EURT"),
+    ("DSH", "DASH"),
+    ("IOT", "IOTA"),
+    ("QTM", "QTUM"),
+    ("MNA", "MANA"),
+    ("DAT", "DATA"),
+    ("ALG", "ALGO"),
+    ("ATO", "ATOM"),
+    ("WBT", "WBTC"),
+    ("STJ", "STORJ"),
+];
+
 /// Bitfinex's own currency spellings → the common naming (upper case in, upper case out).
 pub(crate) fn asset(up: &str) -> String {
-    match up {
-        "UST" => "USDT",
-        "UDC" => "USDC",
-        "TSD" => "TUSD",
-        "EUT" => "EURT",
-        "DSH" => "DASH",
-        "IOT" => "IOTA",
-        "QTM" => "QTUM",
-        "MNA" => "MANA",
-        "DAT" => "DATA",
-        "ALG" => "ALGO",
-        "ATO" => "ATOM",
-        "WBT" => "WBTC",
-        "STJ" => "STORJ",
-        other => other,
-    }
-    .to_owned()
+    SPELLINGS.iter().find(|(b, _)| *b == up).map_or(up, |(_, c)| c).to_owned()
+}
+
+/// The common naming → Bitfinex's spelling ([`asset`] reversed).
+pub(crate) fn spelled(common: &str) -> &str {
+    SPELLINGS.iter().find(|(_, c)| *c == common).map_or(common, |(b, _)| b)
 }
 
 /// Bitfinex errors worth retrying later: 10114 nonce too small (nothing executed; a later

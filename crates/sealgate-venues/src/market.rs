@@ -44,7 +44,18 @@ pub fn ticker_symbol(exchange: &str, base: &str, quote: &str) -> Option<String> 
         "binance" | "mexc" | "bybit" | "bitget" => format!("{base}{quote}"),
         "kraken" => format!("{}{}", kraken(base), kraken(quote)),
         "okx" | "kucoin" | "coinbase" => format!("{base}-{quote}"),
-        "gate" => format!("{base}_{quote}"),
+        "gate" | "poloniex" => format!("{base}_{quote}"),
+        "coinbase-exchange" => format!("{base}-{quote}"),
+        "gemini" | "bitstamp" => format!("{base}{quote}").to_ascii_lowercase(),
+        // `tBTCUSD`; a pair with a longer code is spelled `tBASE:QUOTE`, which no ticker
+        // request carries (the portfolio asks another exchange).
+        "bitfinex" => {
+            let (b, q) = (crate::bitfinex::spelled(base), crate::bitfinex::spelled(quote));
+            if b.len() != 3 || q.len() != 3 {
+                return None;
+            }
+            format!("t{b}{q}")
+        }
         _ => return None,
     })
 }
@@ -102,6 +113,14 @@ mod tests {
         assert_eq!(ticker_symbol("okx", "BTC", "USDT").as_deref(), Some("BTC-USDT"));
         assert_eq!(ticker_symbol("coinbase", "ETH", "USD").as_deref(), Some("ETH-USD"));
         assert_eq!(ticker_symbol("gate", "ETH", "USDT").as_deref(), Some("ETH_USDT"));
+        assert_eq!(ticker_symbol("poloniex", "BTC", "USDT").as_deref(), Some("BTC_USDT"));
+        assert_eq!(ticker_symbol("coinbase-exchange", "BTC", "USD").as_deref(), Some("BTC-USD"));
+        assert_eq!(ticker_symbol("gemini", "BTC", "USD").as_deref(), Some("btcusd"));
+        assert_eq!(ticker_symbol("bitstamp", "ETH", "EUR").as_deref(), Some("etheur"));
+        // Bitfinex spells USDT `UST`; a longer code has no `tXXXYYY` ticker.
+        assert_eq!(ticker_symbol("bitfinex", "BTC", "USDT").as_deref(), Some("tBTCUST"));
+        assert_eq!(ticker_symbol("bitfinex", "ETH", "USD").as_deref(), Some("tETHUSD"));
+        assert_eq!(ticker_symbol("bitfinex", "DOGE", "USD"), None);
         assert_eq!(ticker_symbol("deribit", "BTC", "USD"), None);
         assert_eq!(ticker_symbol("binance", "BTC", "BTC"), None);
         assert_eq!(ticker_symbol("binance", "BT C", "USD"), None);
