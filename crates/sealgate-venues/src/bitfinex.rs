@@ -169,7 +169,7 @@ fn num(r: &[Value], i: usize, field: &'static str, signed: bool) -> Result<Strin
 
 /// The plain decimal of a float's shortest spelling (`1e-8` → `0.00000001`), or `None`
 /// beyond 15 significant digits (past what a double keeps of a decimal).
-fn plain(s: &str) -> Option<String> {
+pub(crate) fn plain(s: &str) -> Option<String> {
     let (neg, s) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s),

@@ -25,6 +25,7 @@ mod amount;
 mod binance;
 mod bitfinex;
 mod bitget;
+mod bitstamp;
 mod bybit;
 mod coinbase;
 mod gate;
@@ -117,6 +118,7 @@ impl VenueError {
                     || mexc::transient(message)
                     || bitfinex::transient(message)
                     || gemini::transient(message)
+                    || bitstamp::transient(message)
             }
             _ => false,
         }
@@ -160,6 +162,8 @@ pub enum Venue {
     Bitfinex,
     /// Gemini REST v1 (exchange account).
     Gemini,
+    /// Bitstamp HTTP API v2 (spot).
+    Bitstamp,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -178,13 +182,14 @@ macro_rules! on_venue {
             Venue::Poloniex => poloniex::$f($($arg),*),
             Venue::Bitfinex => bitfinex::$f($($arg),*),
             Venue::Gemini => gemini::$f($($arg),*),
+            Venue::Bitstamp => bitstamp::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 12] = [
+    pub const ALL: [Venue; 13] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -197,6 +202,7 @@ impl Venue {
         Venue::Poloniex,
         Venue::Bitfinex,
         Venue::Gemini,
+        Venue::Bitstamp,
     ];
 
     /// The venue of exchange id `id`.
@@ -219,6 +225,7 @@ impl Venue {
             Self::Poloniex => "poloniex",
             Self::Bitfinex => "bitfinex",
             Self::Gemini => "gemini",
+            Self::Bitstamp => "bitstamp",
         }
     }
 }
@@ -408,7 +415,8 @@ pub struct Placed {
 
 /// The asset code normalized across exchanges: upper case, and each exchange's own
 /// spellings mapped (Kraken's `XXBT` → `BTC`…; see the venue modules). Bybit and Bitget
-/// name coins as everyone does (`BTC`, `USDT`): upper-cased, nothing mapped.
+/// name coins as everyone does (`BTC`, `USDT`): upper-cased, nothing mapped; so does
+/// Bitstamp, which spells them in lower case (`btc`, `usd`).
 pub fn normalize_asset(venue: Venue, raw: &str) -> Result<String> {
     if raw.is_empty() || raw.len() > 24 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
         return Err(malformed("asset", "is not an asset code"));
@@ -457,7 +465,8 @@ pub const SINCE_OVERLAP_MS: i64 = 5 * 60_000;
 pub struct Since<'a> {
     /// Execution time of the newest stored trade, ms since the epoch.
     pub newest_ms: i64,
-    /// Binance: the largest stored trade id per symbol (ids are per symbol and increase).
+    /// Binance: the largest stored trade id per symbol (ids are per symbol and increase);
+    /// Bitstamp: the same, of its exchange-wide transaction ids (the largest of all is used).
     pub last_ids: &'a BTreeMap<String, u64>,
     /// Now, ms since the epoch (Bybit walks 7-day windows up to it).
     pub now_ms: i64,
@@ -473,7 +482,8 @@ impl Since<'_> {
 /// Like [`trades_request`], but asking only for trades newer than `since` (less a small
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
-/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`, Gemini `timestamp` per symbol;
+/// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`, Gemini `timestamp` per symbol,
+/// Bitstamp `since_id` (the largest stored transaction id);
 /// KuCoin reads its newest-first pages until one reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
@@ -499,6 +509,7 @@ pub fn trades_since_request(
         Venue::Poloniex => poloniex::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Bitfinex => bitfinex::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Gemini => gemini::trades_since_request(symbols, since.ask_from_ms(), cursor),
+        Venue::Bitstamp => bitstamp::trades_since_request(since.last_ids, cursor),
     }
 }
 
@@ -517,6 +528,7 @@ pub fn parse_trades_since(
         Venue::Mexc => mexc::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         Venue::Bitfinex => bitfinex::parse_trades_since(since.ask_from_ms(), cursor, resp),
         Venue::Gemini => gemini::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
+        Venue::Bitstamp => bitstamp::parse_trades_since(since.last_ids, cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }
@@ -579,6 +591,8 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bitstamp;
 #[cfg(test)]
 mod tests_nonce;
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! | kucoin | key | 8, 8/s back | the spot "private" resource pool: 4,000 weight per 30 s per UID; `accounts` and `fills` weigh 5 and 10 (≈13 fills/s), place and cancel 2–3 (from memory: kept well below) |
 //! | bitfinex | address | 3, 0.5/s back | REST: each endpoint has its own limit, 10 to 90 requests per minute per IP, an address over it blocked for a minute (from memory: 30 a minute kept, below every authenticated endpoint we call) |
 //! | gemini | key | 5, 4/s back | private endpoints: 600 requests per minute, "we recommend that you not exceed 5 requests per second" ("Rate Limits", from memory) |
+//! | bitstamp | address | 100, 10/s back | 8,000 requests per 10 minutes, or the address is banned ("Request limits" of the v1 reference, kept in v2; ccxt's Bitstamp class reads it the same: 13.3 a second); a newer copy of the v2 docs says 400 a second and 10,000 per 10 minutes by default: the lower taken. At most 6,100 in any 10 minutes here |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
 //! count before it leaves, and requests do not all take the same time on the way (a budget
@@ -62,6 +63,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Poloniex => (Scope::Key, 5, 5_000),
         Venue::Bitfinex => (Scope::Address, 3, 500),
         Venue::Gemini => (Scope::Key, 5, 4_000),
+        Venue::Bitstamp => (Scope::Address, 100, 10_000),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }
