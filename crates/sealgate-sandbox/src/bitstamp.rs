@@ -54,7 +54,8 @@
 //! paging is the sandbox's reading of those words), `open_orders/all/` and
 //! `open_orders/{pair}/`, `buy/{pair}/` and `sell/{pair}/` (limit: `amount`, `price`,
 //! optional `client_order_id`), `buy/market/{pair}/` and `sell/market/{pair}/` (`amount` in
-//! base units), `cancel_order/` (`id`), `order_status/` (`id` or `client_order_id`),
+//! base units), `cancel_order/` (`id`), `order_status/` (`id` or `client_order_id`; `Open`, `Finished`, or `Canceled` for an order
+//! closed without a fill),
 //! `{currency}_withdrawal/` (`amount`, `address`); public `GET /api/v2/ticker/{pair}/`
 //! (`last`, `volume` = 24 h base volume, `vwap`, `bid`, `ask`, `open`, `timestamp`;
 //! "Passing any GET parameters will result in your request being rejected", from the
@@ -437,6 +438,11 @@ fn handle_inner(state: &Shared, req: &Incoming) -> Result<Value, ApiError> {
                 (o.symbol.clone(), o.side_buy, o.qty, "Open")
             } else if let Some(t) = a.trades.iter().find(|t| t.order_id == id) {
                 (t.symbol.clone(), t.side_buy, Amount::ZERO, "Finished")
+            } else if let Some((symbol, _)) = a.client_ids.values().find(|(_, i)| *i == id) {
+                // Closed without a fill: cancelled ("Order status" answers closed orders too,
+                // so a reconcile never reads one as never placed). The sandbox keeps no record
+                // of its side or size, nor of a cancelled order placed without a client id.
+                (symbol.clone(), true, Amount::ZERO, "Canceled")
             } else {
                 return Err(NO_ORDER);
             };

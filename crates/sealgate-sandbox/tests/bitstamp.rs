@@ -158,6 +158,11 @@ fn balances_orders_transactions_and_cancel() {
     assert_eq!(env.sb().free_balance("bstrader", "USD"), Some(amt("10000")));
     let (status, v) = call(&env, "bstrader", "/api/v2/cancel_order/", &format!("id={id}"));
     assert_eq!((status, code(&v)), (404, "404.002"));
+    // A cancelled order is still answered by status: Canceled, not "not found".
+    let (status, v) = call(&env, "bstrader", "/api/v2/order_status/", "client_order_id=b1");
+    assert_eq!((status, v["status"].as_str(), v["id"].as_u64()), (200, Some("Canceled"), Some(id)), "{v}");
+    let (status, v) = call(&env, "bstrader", "/api/v2/order_status/", "client_order_id=never");
+    assert_eq!((status, code(&v)), (404, "404.002"));
     // A market sell fills at once and is a transaction; its status is Finished.
     let (status, v) = call(&env, "bstrader", "/api/v2/sell/market/btcusd/", "amount=0.2");
     assert_eq!(status, 200, "{v}");
