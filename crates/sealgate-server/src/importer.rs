@@ -616,27 +616,32 @@ impl Importer {
     }
 }
 
-/// The newest stored trade time, and the largest stored Binance id per symbol.
+/// The newest stored trade time, and the largest stored Binance or Bitstamp id per symbol.
 type Marks = (i64, BTreeMap<String, u64>);
 
-/// The newest stored trade time and, for Binance, the largest stored id per symbol (rows
-/// are keyed `SYMBOL-id`); `None` when nothing is stored yet.
+/// The newest stored trade time and, for Binance and Bitstamp, the largest stored id per
+/// symbol (Binance rows are keyed `SYMBOL-id`, Bitstamp's by its exchange-wide transaction
+/// id); `None` when nothing is stored yet.
 fn since_marks(venue: Venue, marks: &[sealgate_store::TradeMark]) -> Result<Option<Marks>, ImportError> {
     let Some(newest) = marks.iter().map(|m| m.time_ms).max() else { return Ok(None) };
     let mut last_ids: BTreeMap<String, u64> = BTreeMap::new();
-    if venue == Venue::Binance {
+    if matches!(venue, Venue::Binance | Venue::Bitstamp) {
         let bad = || {
             ImportError::Store(StoreError::Internal {
                 op: "refresh",
-                cause: "a stored Binance trade id is not SYMBOL-id",
+                cause: if venue == Venue::Binance {
+                    "a stored Binance trade id is not SYMBOL-id"
+                } else {
+                    "a stored Bitstamp trade id is not a transaction id"
+                },
             })
         };
         for m in marks {
-            let raw = m
-                .exchange_trade_id
-                .strip_prefix(m.symbol.as_str())
-                .and_then(|r| r.strip_prefix('-'))
-                .ok_or_else(bad)?;
+            let raw = if venue == Venue::Binance {
+                m.exchange_trade_id.strip_prefix(m.symbol.as_str()).and_then(|r| r.strip_prefix('-')).ok_or_else(bad)?
+            } else {
+                m.exchange_trade_id.as_str()
+            };
             let id: u64 = raw.parse().map_err(|_| bad())?;
             let e = last_ids.entry(m.symbol.clone()).or_insert(id);
             *e = (*e).max(id);
@@ -731,7 +736,7 @@ mod tests {
     }
 
     #[test]
-    fn binance_marks_give_the_largest_id_per_symbol() {
+    fn binance_and_bitstamp_marks_give_the_largest_id_per_symbol() {
         let m = |symbol: &str, id: &str, time_ms| sealgate_store::TradeMark {
             symbol: symbol.into(),
             exchange_trade_id: id.into(),
@@ -745,6 +750,11 @@ mod tests {
         assert!(since_marks(Venue::Binance, &[m("BTCUSDT", "ETHBTC-2", 1)]).is_err());
         assert!(since_marks(Venue::Binance, &[m("BTCUSDT", "BTCUSDT-x", 1)]).is_err());
         assert!(since_marks(Venue::Kraken, &[]).expect("ok").is_none());
+        // Bitstamp's ids are plain exchange-wide transaction ids; a refresh starts at the largest.
+        let marks = [m("btcusd", "209895701", 5), m("btcusd", "99", 9), m("ethusd", "209895703", 7)];
+        let (newest, ids) = since_marks(Venue::Bitstamp, &marks).expect("ok").expect("some");
+        assert_eq!((newest, ids.get("btcusd"), ids.get("ethusd")), (9, Some(&209_895_701), Some(&209_895_703)));
+        assert!(since_marks(Venue::Bitstamp, &[m("btcusd", "btcusd-1", 1)]).is_err());
     }
 
     #[test]

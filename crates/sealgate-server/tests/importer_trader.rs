@@ -1,6 +1,6 @@
 //! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
-//! Coinbase, Bybit, Bitget, KuCoin, Gate, MEXC, Poloniex, Bitfinex, Gemini), through a stand-in signer client, on
-//! SQLite and PostgreSQL.
+//! Coinbase, Bybit, Bitget, KuCoin, Gate, MEXC, Poloniex, Bitfinex, Gemini, Bitstamp), through a stand-in signer
+//! client, on SQLite and PostgreSQL.
 
 mod common;
 
@@ -15,9 +15,9 @@ use sealgate_server::trader::{OrderRequest, TradeError, Trader};
 use sealgate_server::venues::Amount;
 use sealgate_store::{JobState, Side, Store, Trade};
 
-/// Trades seeded per venue: more than one page everywhere (Binance pages 1000).
+/// Trades seeded per venue: more than one page everywhere (Binance and Bitstamp page 1000).
 fn seeded(exchange: &str) -> usize {
-    if exchange == "binance" { 1_005 } else { 230 }
+    if matches!(exchange, "binance" | "bitstamp") { 1_005 } else { 230 }
 }
 
 fn seed(ex: &Exchanges) {
@@ -248,6 +248,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "poloniex" => format!("from={cursor}&"),
                 "bitfinex" => format!("\"end\":{cursor}"),
                 "gemini" => format!("\"timestamp\":{}", cursor.split(':').nth(1).expect("timestamp")),
+                "bitstamp" => format!("since_id={cursor}&"),
                 _ => format!("cursor={cursor}"),
             };
             assert!(
@@ -458,6 +459,7 @@ fn history_requests(client: &TestClient, cid: &str) -> usize {
         "/trades",
         "/r/trades/hist",
         "/v1/mytrades",
+        "/user_transactions/",
     ];
     client.requests().iter().filter(|((_, c), r)| c == cid && history.iter().any(|h| r.path.contains(h))).count()
 }

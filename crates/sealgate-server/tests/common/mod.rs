@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 12] = [
+pub const VENUES: [(&str, &str, &str); 13] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -65,6 +65,7 @@ pub const VENUES: [(&str, &str, &str); 12] = [
     ("cid-poloniex", "plx-key", "poloniex"),
     ("cid-bitfinex", "bfx-key", "bitfinex"),
     ("cid-gemini", "gem-key", "gemini"),
+    ("cid-bitstamp", "bs-key", "bitstamp"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -80,7 +81,7 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "poloniex" => ("BTC_USDT", "BTC", "USDT"),
         // Bitfinex spells USDT `UST`.
         "bitfinex" => ("tBTCUST", "BTC", "UST"),
-        "gemini" => ("btcusd", "BTC", "USD"),
+        "gemini" | "bitstamp" => ("btcusd", "BTC", "USD"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -167,6 +168,7 @@ pub async fn start_exchanges() -> Exchanges {
             &[("BTC", "0.5"), ("UST", "8000"), ("USD", "700")],
         ),
         spec(Venue::Gemini, VENUES[11].1, "gem-secret".into(), None, &[("BTC", "0.25"), ("USD", "7000")]),
+        spec(Venue::Bitstamp, VENUES[12].1, "bs-secret".into(), None, &[("BTC", "0.15"), ("USD", "6000")]),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -297,6 +299,15 @@ pub async fn start_exchanges() -> Exchanges {
             exchange: "gemini",
             api_key: Some(VENUES[11].1.into()),
             api_secret: Some("gem-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[12].0),
+        KeyMaterial {
+            exchange: "bitstamp",
+            api_key: Some(VENUES[12].1.into()),
+            api_secret: Some("bs-secret".into()),
             ..none.clone()
         },
     );
