@@ -217,7 +217,8 @@ fn currency_key(s: &str) -> bool {
     (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
-/// The market a trade row names: its one `{base}_{quote}` key with a non-zero value.
+/// The market a trade row names: its one `{base}_{quote}` key holding a non-zero number
+/// (other fields that happen to look so, holding anything else, are not prices).
 fn market_of(t: &Map<String, Value>) -> Result<(&str, &str)> {
     let mut found = None;
     for (k, v) in t {
@@ -228,10 +229,16 @@ fn market_of(t: &Map<String, Value>) -> Result<(&str, &str)> {
         let text = match v {
             Value::String(s) if s.len() <= MAX_FIELD => s.clone(),
             Value::Number(n) => n.to_string(),
-            _ => return Err(malformed("[].{base}_{quote}", "is not a price")),
+            _ => continue,
         };
         // Only the traded market's price is non-zero (`0`, `0.0`, `0.00` elsewhere).
-        if text.trim_start_matches('-').bytes().all(|b| b == b'0' || b == b'.') {
+        let digits = text.trim_start_matches('-');
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        {
+            continue;
+        }
+        if digits.bytes().all(|b| b == b'0' || b == b'.') {
             continue;
         }
         if found.replace((base, quote)).is_some() {

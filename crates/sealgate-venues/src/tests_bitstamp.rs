@@ -217,7 +217,10 @@ fn bitstamp_hostile_trades_are_refused_precisely() {
             good.replace(r#""eth_usdt":4451.25"#, r#""eth_usdt":4451.25,"btc_usd":"30000""#),
             mal("[]", "names more than one market"),
         ),
-        (good.replace(r#""eth_usdt":4451.25"#, r#""eth_usdt":[1]"#), mal("[].{base}_{quote}", "is not a price")),
+        (
+            good.replace(r#""eth_usdt":4451.25"#, r#""eth_usdt":[1]"#),
+            mal("[]", "names no market ({base}_{quote} price)"),
+        ),
         (good.replace(r#""eth_usdt":4451.25"#, r#""eth_usdt":-4451.25"#), mal("[].{base}_{quote}", "is negative")),
         (
             good.replace(r#""eth_usdt":4451.25"#, r#""eth_usdt":0.1234567890123456789"#),
@@ -243,6 +246,10 @@ fn bitstamp_hostile_trades_are_refused_precisely() {
     for (row, want) in cases {
         assert_eq!(parse_trades(Venue::Bitstamp, &[], None, ok(&format!("[{row}]"))), want, "{row}");
     }
+    // Other fields that look like `{a}_{b}` but hold no number are not read as a market.
+    let extra = good.replace(r#""fee":"#, r#""self_trade":false,"trade_kind":"limit","fee":"#);
+    let p = parse_trades(Venue::Bitstamp, &[], None, ok(&format!("[{extra}]"))).expect("extra fields");
+    assert_eq!((p.trades[0].symbol.as_str(), p.trades[0].price.as_str()), ("ethusdt", "4451.25"));
     assert_eq!(parse_trades(Venue::Bitstamp, &[], None, ok(r#"{"transactions":[]}"#)), mal("$", "is not an array"));
     assert_eq!(parse_trades(Venue::Bitstamp, &[], None, ok("[5]")), mal("[]", "is not an object"));
     let busy = resp(
