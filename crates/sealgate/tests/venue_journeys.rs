@@ -180,6 +180,15 @@ fn journeys() -> Vec<Journey> {
             ("BTC", "USD"),
             post("/v1/withdraw/btc", "", r#"{"address":"attacker","amount":"0.1"}"#),
         ),
+        hmac(
+            "bitstamp",
+            Venue::Bitstamp,
+            "journey-bitstamp-key",
+            None,
+            ("btcusd", "BTC", "USD"),
+            ("BTC", "USD"),
+            post("/api/v2/btc_withdrawal/", "", "amount=0.1&address=attacker"),
+        ),
     ];
     // Coinbase Advanced: a CDP key (its private key is the canary's place).
     let (name, pem, public) = common::api::coinbase_key("organizations/journey/apiKeys/cb");
