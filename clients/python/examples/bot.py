@@ -4,7 +4,7 @@ usage: bot.py agent SOCKET LABEL BASE_URL [EXCHANGE]   (through the agent, holds
        bot.py direct API_KEY SECRET BASE_URL            (binance, holds the secret itself: the control)
 
 EXCHANGE is binance (default), kraken, okx, coinbase, bybit, bitget, kucoin,
-gate, mexc, poloniex, bitfinex or gemini; BASE_URL is where the exchange (the
+gate, mexc, poloniex, bitfinex, gemini or bitstamp; BASE_URL is where the exchange (the
 sandbox) listens: every API URL ccxt knows for it is pointed there. Prints
 "RESULT <free quote balance> <order id> <cancel status>" then "READY".
 """
@@ -59,6 +59,7 @@ SPOT = {
     "poloniex": ({}, "BTC_USDT", "BTC/USDT", "BTC", "USDT"),
     "bitfinex": ({}, "tBTCUSD", "BTC/USD", "BTC", "USD"),
     "gemini": ({}, "btcusd", "BTC/USD", "BTC", "USD"),
+    "bitstamp": ({}, "btcusd", "BTC/USD", "BTC", "USD"),
 }
 if exchange_id == "binance":
     ex = ccxt.binance(dict(opts, options={"adjustForTimeDifference": False,

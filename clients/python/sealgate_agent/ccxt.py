@@ -11,8 +11,10 @@ auth headers, and has the agent sign and send the request. Supported:
 binance, kraken, okx, coinbase (Advanced Trade with a CDP key: the agent
 makes the ES256/EdDSA JWT; ccxt is handed a placeholder bearer token for
 private calls only, so it holds no key and does no JWT signing), bybit,
-bitget, kucoin, gate, mexc, poloniex, bitfinex and gemini (spot; Gemini's
-parameters are read from ccxt's base64 payload header).
+bitget, kucoin, gate, mexc, poloniex, bitfinex, gemini and bitstamp (spot;
+Gemini's parameters are read from ccxt's base64 payload header; the `foo=bar`
+body ccxt.bitstamp puts in an otherwise empty private POST is dropped, so the
+agent signs an empty body with no content type, as Bitstamp's docs have it).
 """
 
 from urllib.parse import urlsplit
@@ -36,6 +38,9 @@ _STRIP = {
     "poloniex": ("poloniex", {"key", "signature", "signtimestamp"}, set()),
     "bitfinex": ("bitfinex", {"bfx-apikey", "bfx-signature", "bfx-nonce"}, set()),
     "gemini": ("gemini", {"x-gemini-apikey", "x-gemini-payload", "x-gemini-signature"}, set()),
+    # ccxt.bitstamp sends `foo=bar` when a private POST has no parameters (its API0020 workaround).
+    "bitstamp": ("bitstamp", {"x-auth", "x-auth-signature", "x-auth-nonce", "x-auth-timestamp", "x-auth-version"},
+                 {"foo"}),
 }
 
 

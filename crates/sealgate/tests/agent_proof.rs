@@ -100,7 +100,7 @@ fn start_agent(dir: &Path, name: &str, sandbox: &str, extra: &[&str]) -> R<(Kill
         .args(
             [
                 "binance", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate", "mexc", "poloniex",
-                "bitfinex", "gemini",
+                "bitfinex", "gemini", "bitstamp",
             ]
             .iter()
             .flat_map(|x| ["--exchange-url".to_owned(), format!("{x}={sandbox}")]),
@@ -444,6 +444,15 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
             ("USD", "USD"),
             ("btcusd", "BTC", "USD"),
         ),
+        spot(
+            "bitstamp",
+            Venue::Bitstamp,
+            "bitstampproofkey",
+            "sealgate-bitstamp-proof-secret-5c5c",
+            None,
+            ("USD", "USD"),
+            ("btcusd", "BTC", "USD"),
+        ),
     ];
     let mut coinbase =
         spot("coinbase", Venue::Coinbase, &cb_name, &cb_public, None, ("USD", "USD"), ("BTC-USD", "BTC", "USD"));
@@ -516,6 +525,9 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
         "/v2/auth/w/order/cancel",
         "/v1/order/new",
         "/v1/order/cancel",
+        "/api/v2/account_balances/",
+        "/api/v2/buy/btcusd/",
+        "/api/v2/cancel_order/",
     ] {
         assert!(audit.contains(&format!("\"path\":\"{path}\"")), "audit lacks {path}: {audit}");
     }
