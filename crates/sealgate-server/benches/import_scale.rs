@@ -10,7 +10,8 @@
 //! Poloniex, Gemini) carry the users; Binance's limit is per *address* (every key behind the
 //! signer's egress address shares 6,000 weight a minute; MEXC's, Bitfinex's and Bitstamp's
 //! are per address too, Bitstamp's 8,000 requests per 10 minutes), so its rate is a ceiling
-//! of the deployment, not of Sealgate: a second run imports `SEALGATE_BENCH_BINANCE` Binance credentials alone and prints their rate.
+//! of the deployment, not of Sealgate: a second run imports `SEALGATE_BENCH_BINANCE` Binance
+//! credentials alone and prints their rate.
 //!
 //! `cargo bench -p sealgate-server --bench import_scale` (10,000 users; `SEALGATE_BENCH_USERS`
 //! and `SEALGATE_BENCH_WORKERS` change the count and the workers per process). Under `cargo
