@@ -28,6 +28,7 @@ mod bitget;
 mod bitstamp;
 mod bybit;
 mod coinbase;
+mod coinbase_exchange;
 mod gate;
 mod gemini;
 mod kraken;
@@ -44,6 +45,7 @@ use std::fmt;
 
 pub use amount::Amount;
 pub use binance::binance_symbols;
+pub use coinbase_exchange::coinbase_exchange_products;
 pub use gemini::gemini_symbols;
 pub use market::{split_symbol, ticker_symbol};
 pub use sealgate_exchanges::Request;
@@ -119,6 +121,7 @@ impl VenueError {
                     || bitfinex::transient(message)
                     || gemini::transient(message)
                     || bitstamp::transient(message)
+                    || coinbase_exchange::transient(message)
             }
             _ => false,
         }
@@ -164,6 +167,8 @@ pub enum Venue {
     Gemini,
     /// Bitstamp HTTP API v2 (spot).
     Bitstamp,
+    /// Coinbase Exchange (the former Coinbase Pro; not Advanced Trade).
+    CoinbaseExchange,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -183,13 +188,14 @@ macro_rules! on_venue {
             Venue::Bitfinex => bitfinex::$f($($arg),*),
             Venue::Gemini => gemini::$f($($arg),*),
             Venue::Bitstamp => bitstamp::$f($($arg),*),
+            Venue::CoinbaseExchange => coinbase_exchange::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 13] = [
+    pub const ALL: [Venue; 14] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -203,6 +209,7 @@ impl Venue {
         Venue::Bitfinex,
         Venue::Gemini,
         Venue::Bitstamp,
+        Venue::CoinbaseExchange,
     ];
 
     /// The venue of exchange id `id`.
@@ -226,6 +233,7 @@ impl Venue {
             Self::Bitfinex => "bitfinex",
             Self::Gemini => "gemini",
             Self::Bitstamp => "bitstamp",
+            Self::CoinbaseExchange => "coinbase-exchange",
         }
     }
 }
@@ -444,8 +452,9 @@ pub fn parse_balances(venue: Venue, resp: Response<'_>) -> Result<BalancePage> {
 }
 
 /// The request for the page of trades at `cursor` (`None`: the first page), or `None`
-/// when there is nothing to ask (Binance or Gemini with no symbol left). `symbols` is used
-/// by Binance ([`binance_symbols`]) and Gemini ([`gemini_symbols`]) only.
+/// when there is nothing to ask (Binance, Gemini or Coinbase Exchange with no symbol left).
+/// `symbols` is used by Binance and MEXC ([`binance_symbols`]), Gemini ([`gemini_symbols`])
+/// and Coinbase Exchange ([`coinbase_exchange_products`]) only.
 pub fn trades_request(venue: Venue, symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {
     on_venue!(venue, trades_request(symbols, cursor))
 }
@@ -483,8 +492,9 @@ impl Since<'_> {
 /// overlap), with each exchange's own filter: Binance `fromId` per symbol, Kraken `start`,
 /// OKX `begin`, Coinbase `start_sequence_timestamp`, Bybit `startTime`, Bitget `startTime`;
 /// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`, Gemini `timestamp` per symbol,
-/// Bitstamp `since_id` (the largest stored transaction id);
-/// KuCoin reads its newest-first pages until one reaches back to `since`.
+/// Bitstamp `since_id` (the largest stored transaction id); KuCoin and Bybit walk weeks
+/// forward to now; Coinbase Exchange (per product) reads its newest-first pages until one
+/// reaches back to `since`.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -510,6 +520,7 @@ pub fn trades_since_request(
         Venue::Bitfinex => bitfinex::trades_since_request(since.ask_from_ms(), cursor),
         Venue::Gemini => gemini::trades_since_request(symbols, since.ask_from_ms(), cursor),
         Venue::Bitstamp => bitstamp::trades_since_request(since.last_ids, cursor),
+        Venue::CoinbaseExchange => coinbase_exchange::trades_since_request(symbols, cursor),
     }
 }
 
@@ -529,6 +540,7 @@ pub fn parse_trades_since(
         Venue::Bitfinex => bitfinex::parse_trades_since(since.ask_from_ms(), cursor, resp),
         Venue::Gemini => gemini::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         Venue::Bitstamp => bitstamp::parse_trades_since(since.last_ids, cursor, resp),
+        Venue::CoinbaseExchange => coinbase_exchange::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }
@@ -593,6 +605,7 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 mod tests;
 #[cfg(test)]
 mod tests_bitstamp;
+mod tests_cbx;
 #[cfg(test)]
 mod tests_nonce;
 #[cfg(test)]
