@@ -151,12 +151,18 @@ pub(crate) fn parse_trades_since(
     parse_at(products, Some(from_ms), position(products, cursor)?, resp)
 }
 
-/// Whether a refusal of `/fills` says the product is not listed (no trades there).
+/// Whether a refusal of `/fills` says the product is not listed (no trades there): `NotFound`,
+/// or a 400 calling the product invalid or unknown. Not "product_id … is required": we always
+/// send one, so that refusal is a bug to see, not an empty page.
 fn unlisted_product(resp: Response<'_>) -> bool {
     let Some(msg) = parse_json(resp.body).ok().and_then(|v| error_text(&v)) else { return false };
+    let msg = msg.to_ascii_lowercase();
     match resp.status {
-        404 => msg == "NotFound",
-        400 => msg.to_ascii_lowercase().contains("product"),
+        404 => msg == "notfound",
+        400 => {
+            msg.contains("product")
+                && ["invalid", "not found", "not a valid", "unknown"].iter().any(|w| msg.contains(w))
+        }
         _ => false,
     }
 }

@@ -154,6 +154,11 @@ fn fills_page_down_each_product_then_move_on() {
         let got = parse_trades(CBX, &p, None, refusal).expect("unlisted");
         assert_eq!((got.trades.len(), got.next.as_deref()), (0, Some("ETH-USD")));
     }
+    // Refusals that are not about an unlisted product stay refusals.
+    for (status, body) in [(400, r#"{"message":"product_id or order_id is required"}"#), (404, r#"{"message":"Gone"}"#)]
+    {
+        assert!(matches!(parse_trades(CBX, &p, None, resp(status, body)), Err(VenueError::Exchange { .. })), "{body}");
+    }
 }
 
 #[test]
