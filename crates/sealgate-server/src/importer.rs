@@ -566,10 +566,12 @@ impl Importer {
         self.store.replace_balances(owner, cid, &rows).await?;
 
         // Trades, from the checkpointed cursor.
-        // Binance, MEXC and Gemini ask for trades one symbol at a time: the pairs of the account's assets.
+        // Binance, MEXC, Gemini and Coinbase Exchange ask for trades one symbol at a time: the
+        // pairs of the account's assets.
         let symbols = match venue {
             Venue::Binance | Venue::Mexc => venues::binance_symbols(&assets),
             Venue::Gemini => venues::gemini_symbols(&assets),
+            Venue::CoinbaseExchange => venues::coinbase_exchange_products(&assets),
             _ => Vec::new(),
         };
         // The marks are read once per attempt: trades this job stored move them, but its
@@ -608,7 +610,7 @@ impl Importer {
             }
         }
         match cursor {
-            Some(_) if !matches!(venue, Venue::Binance | Venue::Mexc | Venue::Gemini) => {
+            Some(_) if !matches!(venue, Venue::Binance | Venue::Mexc | Venue::Gemini | Venue::CoinbaseExchange) => {
                 Err(ImportError::Pagination("did not end"))
             }
             _ => Ok(stored),

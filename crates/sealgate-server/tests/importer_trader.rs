@@ -1,6 +1,6 @@
-//! Importer and trader against the exchange sandbox (Binance, Kraken, OKX,
-//! Coinbase, Bybit, Bitget, KuCoin, Gate, MEXC, Poloniex, Bitfinex, Gemini, Bitstamp), through a stand-in signer
-//! client, on SQLite and PostgreSQL.
+//! Importer and trader against the exchange sandbox (Binance, Kraken, OKX, Coinbase,
+//! Bybit, Bitget, KuCoin, Gate, MEXC, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase
+//! Exchange), through a stand-in signer client, on SQLite and PostgreSQL.
 
 mod common;
 
@@ -53,7 +53,9 @@ fn sandbox_trades(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String,
         .into_iter()
         .map(|t| {
             let id = match exchange {
-                "binance" | "okx" | "kucoin" | "gate" | "mexc" => format!("{}-{}", t.symbol, t.id),
+                "binance" | "okx" | "kucoin" | "gate" | "mexc" | "coinbase-exchange" => {
+                    format!("{}-{}", t.symbol, t.id)
+                }
                 "kraken" => format!("T{:05}-SANDB-X{:05}", t.id, t.id),
                 _ => t.id.to_string(),
             };
@@ -249,6 +251,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "bitfinex" => format!("\"end\":{cursor}"),
                 "gemini" => format!("\"timestamp\":{}", cursor.split(':').nth(1).expect("timestamp")),
                 "bitstamp" => format!("since_id={cursor}&"),
+                "coinbase-exchange" => format!("after={}", cursor.split(':').nth(1).expect("after")),
                 _ => format!("cursor={cursor}"),
             };
             assert!(
@@ -325,7 +328,11 @@ async fn place_and_cancel_on_every_venue_move_the_sandbox_account() {
             assert_eq!(
                 (o.status.as_str(), o.side, o.qty.as_str()),
                 (
-                    if matches!(exchange, "binance" | "gate" | "bitfinex" | "gemini") { "open" } else { "accepted" },
+                    if matches!(exchange, "binance" | "gate" | "bitfinex" | "gemini" | "coinbase-exchange") {
+                        "open"
+                    } else {
+                        "accepted"
+                    },
                     Side::Buy,
                     "0.1"
                 )
@@ -460,6 +467,7 @@ fn history_requests(client: &TestClient, cid: &str) -> usize {
         "/r/trades/hist",
         "/v1/mytrades",
         "/user_transactions/",
+        "/fills",
     ];
     client.requests().iter().filter(|((_, c), r)| c == cid && history.iter().any(|h| r.path.contains(h))).count()
 }
@@ -657,6 +665,60 @@ async fn history_in_weekly_windows_is_walked_a_week_at_a_time() {
             assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, exchange), "{exchange}: all");
             assert_eq!(store.trade_count("alice", cid).await.expect("count"), 6, "{exchange}");
         }
+    })
+    .await;
+}
+
+/// Coinbase Exchange's "Get single order" by `client:{client_oid}`, as the trader's reconcile
+/// asks it, against the sandbox: a resting order is found open under the id the placement
+/// returned, a filled one filled; one never placed, and one cancelled without a match (the
+/// docs: "might return the status code 404"), read as not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn coinbase_exchange_finds_an_order_by_its_client_oid() {
+    use sealgate_server::client::{ForwardCall, SignerClient as _};
+    use sealgate_server::venues::{self, Venue};
+    on_both("coinbase_exchange_status", |url| async move {
+        let ex = start_exchanges().await;
+        let store = store_with_credentials(&url).await;
+        let trader = Trader::new(store.clone(), TestClient::new(&ex, "trader"));
+        let client = TestClient::new(&ex, "trader");
+        let (cid, _, exchange) = VENUES[13];
+        assert_eq!(exchange, "coinbase-exchange");
+        let status = |client_oid: String| {
+            let client = client.clone();
+            async move {
+                let request = venues::status_request(Venue::CoinbaseExchange, "BTC-USD", &client_oid)
+                    .expect("request")
+                    .expect("Coinbase Exchange has a status query");
+                let call = ForwardCall {
+                    owner: "alice".parse().expect("owner"),
+                    credential_id: cid.parse().expect("cid"),
+                    request,
+                };
+                let resp = client.forward(&call).await.expect("answered");
+                venues::parse_status(Venue::CoinbaseExchange, resp.view()).expect("read")
+            }
+        };
+        let limit = OrderRequest {
+            credential_id: cid.parse().expect("id"),
+            symbol: "BTC-USD".into(),
+            side: "buy".into(),
+            order_type: "limit".into(),
+            qty: "0.1".into(),
+            price: Some("20000".into()),
+        };
+        let resting = trader.place("alice", &limit).await.expect("limit");
+        let found = status(resting.client_order_id.clone()).await.expect("found");
+        assert_eq!((Some(found.exchange_order_id), found.status), (resting.exchange_order_id.clone(), "open"));
+
+        let market = OrderRequest { side: "sell".into(), order_type: "market".into(), price: None, ..limit.clone() };
+        let filled = trader.place("alice", &market).await.expect("market");
+        let found = status(filled.client_order_id.clone()).await.expect("found");
+        assert_eq!((Some(found.exchange_order_id), found.status), (filled.exchange_order_id.clone(), "filled"));
+
+        trader.cancel("alice", &resting.id).await.expect("cancel");
+        assert_eq!(status(resting.client_order_id.clone()).await, None, "cancelled without a match: 404");
+        assert_eq!(status("0badc0de-0000-4000-8000-000000000000".into()).await, None, "never placed");
     })
     .await;
 }

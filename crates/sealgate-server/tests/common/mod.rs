@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 13] = [
+pub const VENUES: [(&str, &str, &str); 14] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -66,6 +66,7 @@ pub const VENUES: [(&str, &str, &str); 13] = [
     ("cid-bitfinex", "bfx-key", "bitfinex"),
     ("cid-gemini", "gem-key", "gemini"),
     ("cid-bitstamp", "bs-key", "bitstamp"),
+    ("cid-coinbase-exchange", "cbx-key", "coinbase-exchange"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -82,6 +83,8 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         // Bitfinex spells USDT `UST`.
         "bitfinex" => ("tBTCUST", "BTC", "UST"),
         "gemini" | "bitstamp" => ("btcusd", "BTC", "USD"),
+        // The same product as Coinbase Advanced's: one sandbox market.
+        "coinbase-exchange" => ("BTC-USD", "BTC", "USD"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
 }
@@ -117,6 +120,7 @@ const ALL: Permissions = Permissions { read: true, trade: true, withdraw: false 
 
 pub async fn start_exchanges() -> Exchanges {
     let kraken_secret = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+    let cbx_secret = base64::engine::general_purpose::STANDARD.encode([11u8; 64]);
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("gen");
     let pair = signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("pair");
@@ -169,6 +173,14 @@ pub async fn start_exchanges() -> Exchanges {
         ),
         spec(Venue::Gemini, VENUES[11].1, "gem-secret".into(), None, &[("BTC", "0.25"), ("USD", "7000")]),
         spec(Venue::Bitstamp, VENUES[12].1, "bs-secret".into(), None, &[("BTC", "0.15"), ("USD", "6000")]),
+        // Coinbase Exchange's secret is base64 (the signer decodes it), with a passphrase.
+        spec(
+            Venue::CoinbaseExchange,
+            VENUES[13].1,
+            cbx_secret.clone(),
+            Some("cbx-pass"),
+            &[("BTC", "0.3"), ("USD", "9000")],
+        ),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -308,6 +320,16 @@ pub async fn start_exchanges() -> Exchanges {
             exchange: "bitstamp",
             api_key: Some(VENUES[12].1.into()),
             api_secret: Some("bs-secret".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[13].0),
+        KeyMaterial {
+            exchange: "coinbase-exchange",
+            api_key: Some(VENUES[13].1.into()),
+            api_secret: Some(cbx_secret),
+            passphrase: Some("cbx-pass".into()),
             ..none.clone()
         },
     );
