@@ -7,11 +7,11 @@
 //! sandbox's refusals (which must be 0).
 //!
 //! The exchanges whose limits are per API key (Kraken, OKX, Bybit, Bitget, KuCoin, Gate,
-//! Poloniex, Gemini) carry the users; Binance's limit is per *address* (every key behind the
-//! signer's egress address shares 6,000 weight a minute; MEXC's, Bitfinex's and Bitstamp's
-//! are per address too, Bitstamp's 8,000 requests per 10 minutes), so its rate is a ceiling
-//! of the deployment, not of Sealgate: a second run imports `SEALGATE_BENCH_BINANCE` Binance
-//! credentials alone and prints their rate.
+//! Poloniex, Gemini, Coinbase Exchange) carry the users; Binance's limit is per *address*
+//! (every key behind the signer's egress address shares 6,000 weight a minute; MEXC's,
+//! Bitfinex's and Bitstamp's are per address too, Bitstamp's 8,000 requests per 10 minutes),
+//! so its rate is a ceiling of the deployment, not of Sealgate: a second run imports
+//! `SEALGATE_BENCH_BINANCE` Binance credentials alone and prints their rate.
 //!
 //! `cargo bench -p sealgate-server --bench import_scale` (10,000 users; `SEALGATE_BENCH_USERS`
 //! and `SEALGATE_BENCH_WORKERS` change the count and the workers per process). Under `cargo
@@ -37,7 +37,7 @@ use sealgate_server::metrics::Metrics;
 use sealgate_store::{NewCredential, NewEnvelope, Store, StoreOptions};
 
 /// The exchanges that carry the users: their limits are per key.
-const PER_KEY: [(&str, Venue); 8] = [
+const PER_KEY: [(&str, Venue); 9] = [
     ("kraken", Venue::Kraken),
     ("okx", Venue::Okx),
     ("bybit", Venue::Bybit),
@@ -46,6 +46,7 @@ const PER_KEY: [(&str, Venue); 8] = [
     ("gate", Venue::Gate),
     ("poloniex", Venue::Poloniex),
     ("gemini", Venue::Gemini),
+    ("coinbase-exchange", Venue::CoinbaseExchange),
 ];
 /// Trades each account holds.
 const TRADES: usize = 3;
@@ -70,10 +71,14 @@ impl Shape {
                 _ => format!("{exchange}-key-{i:05}"),
             };
             let secret = match venue {
-                Venue::Kraken => base64::engine::general_purpose::STANDARD.encode(format!("kraken-secret-{i:05}")),
+                // Kraken's and Coinbase Exchange's secrets are base64.
+                Venue::Kraken | Venue::CoinbaseExchange => {
+                    base64::engine::general_purpose::STANDARD.encode(format!("{exchange}-secret-{i:05}"))
+                }
                 _ => format!("{exchange}-secret-{i:05}"),
             };
-            let passphrase = matches!(venue, Venue::Okx | Venue::Bitget | Venue::Kucoin).then(|| format!("pass-{i}"));
+            let passphrase = matches!(venue, Venue::Okx | Venue::Bitget | Venue::Kucoin | Venue::CoinbaseExchange)
+                .then(|| format!("pass-{i}"));
             let (_, base, quote) = market_of(exchange);
             let material = KeyMaterial {
                 exchange,
@@ -225,7 +230,7 @@ async fn run(url: &str, shape: Shape, workers: usize, latency: (u64, u64)) {
         setup.as_secs_f64()
     );
     for (exchange, n) in &calls {
-        println!("{:>14} {exchange:>8}: {n} calls, {:.1} calls/s", "", *n as f64 / secs);
+        println!("{:>14} {exchange:>17}: {n} calls, {:.1} calls/s", "", *n as f64 / secs);
     }
     assert_eq!(refused, 0, "no request over an exchange's limit");
     store.close().await;
