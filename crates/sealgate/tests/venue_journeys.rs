@@ -45,8 +45,10 @@ fn canary(exchange: &str) -> String {
 fn journeys() -> Vec<Journey> {
     let hmac = |exchange: &'static str, venue, key: &str, passphrase: Option<&str>, market, named, withdraw| {
         let secret = match venue {
-            // Kraken's secret is base64 (of the canary's bytes).
-            Venue::Kraken => base64::Engine::encode(&base64::engine::general_purpose::STANDARD, canary(exchange)),
+            // Kraken's and Coinbase Exchange's secrets are base64 (of the canary's bytes).
+            Venue::Kraken | Venue::CoinbaseExchange => {
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, canary(exchange))
+            }
             _ => canary(exchange),
         };
         let mut fields = vec![("api_key", key.to_owned()), ("api_secret", secret.clone())];
@@ -188,6 +190,15 @@ fn journeys() -> Vec<Journey> {
             ("btcusd", "BTC", "USD"),
             ("BTC", "USD"),
             post("/api/v2/btc_withdrawal/", "", "amount=0.1&address=attacker"),
+        ),
+        hmac(
+            "coinbase-exchange",
+            Venue::CoinbaseExchange,
+            "journey-coinbase-exchange-key",
+            Some("journey-cbx-pass"),
+            ("BTC-USD", "BTC", "USD"),
+            ("BTC", "USD"),
+            post("/withdrawals/crypto", "", r#"{"amount":"0.1","currency":"BTC","crypto_address":"attacker"}"#),
         ),
     ];
     // Coinbase Advanced: a CDP key (its private key is the canary's place).
