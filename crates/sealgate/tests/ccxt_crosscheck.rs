@@ -854,36 +854,44 @@ fn cases() -> Vec<Case> {
 /// ccxt parameters are the request's, in its order (a GET's query, a POST's JSON body).
 fn importer_cases() -> Vec<Case> {
     use sealgate_server::venues::{self, Since, Venue};
-    let symbols = vec!["BTCUSDT".to_owned()];
+    let btcusdt = vec!["BTCUSDT".to_owned()];
+    // Coinbase Exchange asks /fills per product.
+    let btcusd = vec!["BTC-USD".to_owned()];
     // Bitstamp's refresh starts at the largest stored transaction id (the others ignore it).
     let last_ids = std::collections::BTreeMap::from([("btcusd".to_owned(), 209_895_701)]);
     let since = Since { newest_ms: 1_699_990_000_000, last_ids: &last_ids, now_ms: 1_700_000_000_000 };
-    // (venue, ccxt api, prefix ccxt's path omits, ccxt credentials, sealgate credential, nonce)
+    // (venue, ccxt api, prefix ccxt's path omits, ccxt credentials, sealgate credential, nonce, symbols)
     let hmac = (json!({"apiKey": KEY, "secret": SECRET}), json!({"api_key": KEY, "api_secret": SECRET}));
     let pass = (
         json!({"apiKey": KEY, "secret": SECRET, "password": PASSPHRASE}),
         json!({"api_key": KEY, "api_secret": SECRET, "passphrase": PASSPHRASE}),
     );
+    let b64_pass = (
+        json!({"apiKey": KEY, "secret": B64_SECRET, "password": PASSPHRASE}),
+        json!({"api_key": KEY, "api_secret": B64_SECRET, "passphrase": PASSPHRASE}),
+    );
     let table = [
-        (Venue::Bybit, json!(["private"]), "/", hmac.clone(), T),
-        (Venue::Bitget, json!(["private", "spot"]), "/api/", pass.clone(), T),
-        (Venue::Kucoin, json!(["private"]), "/api/v1/", pass, T),
-        (Venue::Gate, json!(["private", "spot"]), "/api/v4/spot/", hmac.clone(), T),
-        (Venue::Poloniex, json!(["private"]), "/", hmac.clone(), T),
-        (Venue::Mexc, json!(["spot", "private"]), "/api/v3/", hmac.clone(), T),
-        (Venue::Bitfinex, json!(["private"]), "/v2/", hmac.clone(), N),
-        (Venue::Bitstamp, json!(["private"]), "/api/v2/", hmac, T),
+        (Venue::Bybit, json!(["private"]), "/", hmac.clone(), T, &btcusdt),
+        (Venue::Bitget, json!(["private", "spot"]), "/api/", pass.clone(), T, &btcusdt),
+        (Venue::Kucoin, json!(["private"]), "/api/v1/", pass, T, &btcusdt),
+        (Venue::Gate, json!(["private", "spot"]), "/api/v4/spot/", hmac.clone(), T, &btcusdt),
+        (Venue::Poloniex, json!(["private"]), "/", hmac.clone(), T, &btcusdt),
+        (Venue::Mexc, json!(["spot", "private"]), "/api/v3/", hmac.clone(), T, &btcusdt),
+        (Venue::Bitfinex, json!(["private"]), "/v2/", hmac.clone(), N, &btcusdt),
+        (Venue::Bitstamp, json!(["private"]), "/api/v2/", hmac, T, &btcusdt),
+        // ccxt's coinbaseexchange nonce() is seconds; a refresh asks the same page (no time filter).
+        (Venue::CoinbaseExchange, json!(["private"]), "/", b64_pass, T / 1000, &btcusd),
     ];
     let mut out = Vec::new();
-    for (venue, api, prefix, (cc, sc), nonce) in table {
-        let mut first = venues::trades_request(venue, &symbols, None).expect("first page").expect("a request");
+    for (venue, api, prefix, (cc, sc), nonce, symbols) in table {
+        let mut first = venues::trades_request(venue, symbols, None).expect("first page").expect("a request");
         if first.path == "/api/v1/timestamp" {
             // KuCoin's import reads its clock first (public); the first page is the week to it.
             let clock = venues::Response { status: 200, body: r#"{"code":"200000","data":1709210096789}"# };
-            let week = venues::parse_trades(venue, &symbols, None, clock).expect("clock").next;
-            first = venues::trades_request(venue, &symbols, week.as_deref()).expect("page").expect("a request");
+            let week = venues::parse_trades(venue, symbols, None, clock).expect("clock").next;
+            first = venues::trades_request(venue, symbols, week.as_deref()).expect("page").expect("a request");
         }
-        let newer = venues::trades_since_request(venue, &symbols, &since, None).expect("since").expect("a request");
+        let newer = venues::trades_since_request(venue, symbols, &since, None).expect("since").expect("a request");
         for (what, req) in [("first history page", first), ("trades since the stored ones", newer)] {
             let exchange = venue.id();
             let path =
@@ -910,7 +918,9 @@ fn importer_cases() -> Vec<Case> {
                 Venue::Mexc => format!("{}&timestamp={T}&recvWindow=5000", req.query),
                 _ => req.query.clone(),
             };
-            let mut ccxt_in = ccxt(exchange, api.clone(), path, &req.method, &params, cc.clone(), T, nonce);
+            // ccxt's class drops the hyphen of Sealgate's id (coinbase-exchange: coinbaseexchange).
+            let ccxt_id = if venue == Venue::CoinbaseExchange { "coinbaseexchange" } else { exchange };
+            let mut ccxt_in = ccxt(ccxt_id, api.clone(), path, &req.method, &params, cc.clone(), T, nonce);
             if venue == Venue::Kucoin {
                 ccxt_in = with_options(ccxt_in, json!({"partner": {}}));
             }
