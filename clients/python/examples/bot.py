@@ -4,7 +4,8 @@ usage: bot.py agent SOCKET LABEL BASE_URL [EXCHANGE]   (through the agent, holds
        bot.py direct API_KEY SECRET BASE_URL            (binance, holds the secret itself: the control)
 
 EXCHANGE is binance (default), kraken, okx, coinbase, bybit, bitget, kucoin,
-gate, mexc, poloniex, bitfinex, gemini or bitstamp; BASE_URL is where the exchange (the
+gate, mexc, poloniex, bitfinex, gemini, bitstamp or coinbase-exchange (ccxt's
+coinbaseexchange); BASE_URL is where the exchange (the
 sandbox) listens: every API URL ccxt knows for it is pointed there. Prints
 "RESULT <free quote balance> <order id> <cancel status>" then "READY".
 """
@@ -60,6 +61,7 @@ SPOT = {
     "bitfinex": ({}, "tBTCUSD", "BTC/USD", "BTC", "USD"),
     "gemini": ({}, "btcusd", "BTC/USD", "BTC", "USD"),
     "bitstamp": ({}, "btcusd", "BTC/USD", "BTC", "USD"),
+    "coinbase-exchange": ({}, "BTC-USD", "BTC/USD", "BTC", "USD"),
 }
 if exchange_id == "binance":
     ex = ccxt.binance(dict(opts, options={"adjustForTimeDifference": False,
@@ -89,7 +91,8 @@ elif exchange_id == "coinbase":
     symbol, quote = "BTC/USD", "USD"
 elif exchange_id in SPOT:
     extra, mid, symbol, base_code, quote = SPOT[exchange_id]
-    ex = getattr(ccxt, exchange_id)(dict(opts, options=dict({"adjustForTimeDifference": False}, **extra)))
+    # ccxt's class names drop the hyphen of Sealgate's ids (coinbase-exchange: coinbaseexchange).
+    ex = getattr(ccxt, exchange_id.replace("-", ""))(dict(opts, options=dict({"adjustForTimeDifference": False}, **extra)))
     point_at(ex, base)
     # ccxt's Bitfinex counts precision in decimal places, the others in steps.
     places = {"precision": {"amount": 8, "price": 5}} if exchange_id == "bitfinex" else {}

@@ -11,10 +11,12 @@ auth headers, and has the agent sign and send the request. Supported:
 binance, kraken, okx, coinbase (Advanced Trade with a CDP key: the agent
 makes the ES256/EdDSA JWT; ccxt is handed a placeholder bearer token for
 private calls only, so it holds no key and does no JWT signing), bybit,
-bitget, kucoin, gate, mexc, poloniex, bitfinex, gemini and bitstamp (spot;
+bitget, kucoin, gate, mexc, poloniex, bitfinex, gemini, bitstamp (spot;
 Gemini's parameters are read from ccxt's base64 payload header; the `foo=bar`
 body ccxt.bitstamp puts in an otherwise empty private POST is dropped, so the
-agent signs an empty body with no content type, as Bitstamp's docs have it).
+agent signs an empty body with no content type, as Bitstamp's docs have it) and
+coinbaseexchange (Coinbase Exchange, the agent's "coinbase-exchange": key,
+base64 secret and passphrase, like OKX's).
 """
 
 from urllib.parse import urlsplit
@@ -41,6 +43,11 @@ _STRIP = {
     # ccxt.bitstamp sends `foo=bar` when a private POST has no parameters (its API0020 workaround).
     "bitstamp": ("bitstamp", {"x-auth", "x-auth-signature", "x-auth-nonce", "x-auth-timestamp", "x-auth-version"},
                  {"foo"}),
+    "coinbaseexchange": (
+        "coinbase-exchange",
+        {"cb-access-key", "cb-access-sign", "cb-access-timestamp", "cb-access-passphrase"},
+        set(),
+    ),
 }
 
 
@@ -133,7 +140,7 @@ def wrap(exchange, client, credential_label):
         # ccxt signs Gemini calls only with an account-scoped key ("account-…").
         exchange.apiKey = ("account-" if exchange.id == "gemini" else "") + PLACEHOLDER_KEY
         exchange.secret = PLACEHOLDER_SECRET
-    if exchange.id in ("okx", "bitget", "kucoin"):
+    if exchange.id in ("okx", "bitget", "kucoin", "coinbaseexchange"):
         exchange.password = PLACEHOLDER_PASSWORD
     if exchange.id == "okx":
         # ccxt sends one order as a one-element batch by default; the single-order

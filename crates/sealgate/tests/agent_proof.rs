@@ -99,8 +99,20 @@ fn start_agent(dir: &Path, name: &str, sandbox: &str, extra: &[&str]) -> R<(Kill
         .arg(dir.join("audit.jsonl"))
         .args(
             [
-                "binance", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate", "mexc", "poloniex",
-                "bitfinex", "gemini", "bitstamp",
+                "binance",
+                "kraken",
+                "okx",
+                "coinbase",
+                "bybit",
+                "bitget",
+                "kucoin",
+                "gate",
+                "mexc",
+                "poloniex",
+                "bitfinex",
+                "gemini",
+                "bitstamp",
+                "coinbase-exchange",
             ]
             .iter()
             .flat_map(|x| ["--exchange-url".to_owned(), format!("{x}={sandbox}")]),
@@ -453,6 +465,16 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
             ("USD", "USD"),
             ("btcusd", "BTC", "USD"),
         ),
+        // ccxt's coinbaseexchange: a base64 secret (ccxt and the signer decode it) and a passphrase.
+        spot(
+            "coinbase-exchange",
+            Venue::CoinbaseExchange,
+            "coinbaseexchangeproofkey",
+            "c2VhbGdhdGUtY29pbmJhc2UtZXhjaGFuZ2UtcHJvb2Ytc2VjcmV0LTFhMWE=",
+            Some("cbx-proof-passphrase-5e"),
+            ("USD", "USD"),
+            ("BTC-USD", "BTC", "USD"),
+        ),
     ];
     let mut coinbase =
         spot("coinbase", Venue::Coinbase, &cb_name, &cb_public, None, ("USD", "USD"), ("BTC-USD", "BTC", "USD"));
@@ -528,9 +550,12 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
         "/api/v2/account_balances/",
         "/api/v2/buy/btcusd/",
         "/api/v2/cancel_order/",
+        "/accounts",
     ] {
         assert!(audit.contains(&format!("\"path\":\"{path}\"")), "audit lacks {path}: {audit}");
     }
+    // Coinbase Exchange's cancel: DELETE /orders/{id}, the id a UUID (the sandbox's shape).
+    assert!(audit.contains("\"path\":\"/orders/00000000-0000-4000-8000-"), "audit lacks a UUID cancel: {audit}");
     for s in &spots {
         let secret = s.secret.as_bytes();
         assert!(
