@@ -1,11 +1,12 @@
 //! Arbitrary exchange answers into every venue's response readers
 //! (sealgate-venues): balances, trade pages (three cursors), placed, cancelled
-//! and status. The first byte picks the venue (low four bits, modulo the thirteen) and the HTTP
+//! and status. The first byte picks the venue (low four bits, modulo their number) and the HTTP
 //! status class (next two bits: 200, 400, 429, 503); the rest is the body, read as
 //! lossy UTF-8 as the signer hands it on. Any panic is a bug; what is accepted
 //! must keep the crate's promises: every decimal re-parses as an `Amount`,
 //! every id is non-empty, exchange messages stay bounded, and where the code
-//! guarantees progress (Binance, Kraken, Bitstamp) a next cursor is never the one asked.
+//! guarantees progress (Binance, Kraken, Bitstamp, Coinbase Exchange) a next cursor is
+//! never the one asked.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,6 +17,13 @@ use sealgate_venues::{
 
 const STATUSES: [u16; 4] = [200, 400, 429, 503];
 const CURSORS: [Option<&str>; 3] = [None, Some("BTCUSDT:0"), Some("50")];
+/// Coinbase Exchange's: its products' spelling (`BTC-USD`), so a page is read, not refused
+/// for naming no product.
+const CBX_CURSORS: [Option<&str>; 3] = [None, Some("BTC-USD:50"), Some("ETH-BTC")];
+
+/// Bybit's and KuCoin's: a week of their walk through time, and a page within it.
+const WEEK_CURSORS: [Option<&str>; 3] =
+    [None, Some("@1700000000000@1640000000000"), Some("@1700000000000@1640000000000@2")];
 
 fn decimal(s: &str, what: &str) {
     assert!(Amount::parse(s).is_some(), "{what} {s:?} does not re-parse");
@@ -57,8 +65,12 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => error(&e),
     }
 
-    let symbols: Vec<String> = ["BTCUSDT", "ETHBTC", "ETHUSDT"].map(String::from).to_vec();
-    for cursor in CURSORS {
+    let (symbols, cursors) = match venue {
+        Venue::CoinbaseExchange => (["BTC-USD", "ETH-BTC", "ETH-USD"].map(String::from).to_vec(), CBX_CURSORS),
+        Venue::Bybit | Venue::Kucoin => (["BTCUSDT", "ETHBTC", "ETHUSDT"].map(String::from).to_vec(), WEEK_CURSORS),
+        _ => (["BTCUSDT", "ETHBTC", "ETHUSDT"].map(String::from).to_vec(), CURSORS),
+    };
+    for cursor in cursors {
         match parse_trades(venue, &symbols, cursor, resp) {
             Ok(page) => {
                 for t in &page.trades {
@@ -68,10 +80,12 @@ fuzz_target!(|data: &[u8]| {
                     decimal(&t.fee, "fee");
                 }
                 // Binance moves to a higher trade id or a later symbol, Kraken to a larger
-                // offset, Bitstamp to a larger since_id. OKX and Coinbase hand back the
-                // exchange's own cursor, so a repeat there is the exchange's doing and is
-                // not asserted.
-                if matches!(venue, Venue::Binance | Venue::Kraken | Venue::Bitstamp) && page.next.is_some() {
+                // offset, Bitstamp to a larger since_id, Coinbase Exchange to a lower trade id
+                // or a later product. OKX and Coinbase hand back the exchange's own cursor, so
+                // a repeat there is the exchange's doing and is not asserted.
+                if matches!(venue, Venue::Binance | Venue::Kraken | Venue::Bitstamp | Venue::CoinbaseExchange)
+                    && page.next.is_some()
+                {
                     assert_ne!(page.next.as_deref(), cursor, "{venue}: next cursor is the one asked");
                 }
             }
