@@ -141,6 +141,10 @@ mod tests {
         assert_eq!(s("gate", "BTC_USDT").as_deref(), Some("BTC/USDT"));
         assert_eq!(s("gemini", "btcgusd").as_deref(), Some("BTC/GUSD"));
         assert_eq!(s("gemini", "ethbtc").as_deref(), Some("ETH/BTC"));
+        // Bitstamp's markets as its trades are stored (`{base}{quote}`, lower case).
+        assert_eq!(s("bitstamp", "btcusd").as_deref(), Some("BTC/USD"));
+        assert_eq!(s("bitstamp", "ethusdt").as_deref(), Some("ETH/USDT"));
+        assert_eq!(s("bitstamp", "usdcusd").as_deref(), Some("USDC/USD"));
         assert_eq!(s("bitfinex", "tBTCUST").as_deref(), Some("BTC/USDT"));
         assert_eq!(s("bitfinex", "tDOGE/USD").as_deref(), Some("DOGE/USD"));
         assert_eq!(s("bitfinex", "BTCUSD"), None);
