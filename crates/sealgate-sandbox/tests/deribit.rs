@@ -181,7 +181,6 @@ fn positions_pnl_orders_and_trades() {
     env.sb().seed_trades("drtreasury", PERP, 5);
     let all: Vec<u64> = env.sb().trades("drtreasury").iter().map(|t| t.id).collect();
     assert_eq!(all.len(), 5);
-    let (_, v) = get(&env, "drtreasury", "private/get_user_trades_by_currency", "currency=BTC&count=2");
     let ids = |v: &Value| -> Vec<u64> {
         v["result"]["trades"]
             .as_array()
@@ -190,15 +189,21 @@ fn positions_pnl_orders_and_trades() {
             .filter_map(|t| t["trade_id"].as_str()?.parse().ok())
             .collect()
     };
+    // The seeded trades are a day old: gone from the recent store, in the historical one.
+    let (_, v) = get(&env, "drtreasury", "private/get_user_trades_by_currency", "currency=BTC&count=2");
+    assert_eq!((ids(&v), v["result"]["has_more"].as_bool()), (vec![], Some(false)), "{v}");
+    let (_, v) = get(&env, "drtrader", "private/get_user_trades_by_currency", "currency=BTC&historical=false");
+    assert_eq!(ids(&v).len(), 2, "today's trades are recent: {v}");
+    let (_, v) = get(&env, "drtreasury", "private/get_user_trades_by_currency", "currency=BTC&count=2&historical=true");
     assert_eq!((ids(&v), v["result"]["has_more"].as_bool()), (vec![all[4], all[3]], Some(true)), "{v}");
-    let q = format!("currency=BTC&count=10&sorting=asc&start_id={}&end_id={}", all[1], all[3]);
+    let q = format!("currency=BTC&count=10&sorting=asc&start_id={}&end_id={}&historical=true", all[1], all[3]);
     let (_, v) = get(&env, "drtreasury", "private/get_user_trades_by_currency", &q);
     assert_eq!((ids(&v), v["result"]["has_more"].as_bool()), (vec![all[1], all[2], all[3]], Some(false)));
     let (_, v) = get(
         &env,
         "drtreasury",
         "private/get_user_trades_by_instrument",
-        "instrument_name=BTC-PERPETUAL&start_seq=4&end_seq=5&sorting=asc",
+        "instrument_name=BTC-PERPETUAL&start_seq=4&end_seq=5&sorting=asc&historical=true",
     );
     assert_eq!(ids(&v), vec![all[3], all[4]], "{v}");
     assert_eq!(v["result"]["trades"][0]["trade_seq"], 4);
@@ -207,6 +212,7 @@ fn positions_pnl_orders_and_trades() {
     for (q, param) in [
         ("currency=BTC&count=1001", "count"),
         ("currency=BTC&sorting=up", "sorting"),
+        ("currency=BTC&historical=yes", "historical"),
         ("currency=btc", "currency"),
         ("currency=BTC&start_id=x", "start_id"),
     ] {

@@ -29,6 +29,7 @@ mod bitstamp;
 mod bybit;
 mod coinbase;
 mod coinbase_exchange;
+mod deribit;
 mod gate;
 mod gemini;
 mod kraken;
@@ -46,6 +47,7 @@ use std::fmt;
 pub use amount::Amount;
 pub use binance::binance_symbols;
 pub use coinbase_exchange::coinbase_exchange_products;
+pub use deribit::{DERIBIT_CURRENCIES, DeribitPosition, deribit_positions_request, parse_deribit_positions};
 pub use gemini::gemini_symbols;
 pub use market::{split_symbol, ticker_symbol};
 pub use sealgate_exchanges::Request;
@@ -122,6 +124,7 @@ impl VenueError {
                     || gemini::transient(message)
                     || bitstamp::transient(message)
                     || coinbase_exchange::transient(message)
+                    || deribit::transient(message)
             }
             _ => false,
         }
@@ -169,6 +172,8 @@ pub enum Venue {
     Bitstamp,
     /// Coinbase Exchange (the former Coinbase Pro; not Advanced Trade).
     CoinbaseExchange,
+    /// Deribit API v2 (JSON-RPC over HTTP; derivatives, one account per currency).
+    Deribit,
 }
 
 /// Runs the function of that name in `venue`'s module.
@@ -189,13 +194,14 @@ macro_rules! on_venue {
             Venue::Gemini => gemini::$f($($arg),*),
             Venue::Bitstamp => bitstamp::$f($($arg),*),
             Venue::CoinbaseExchange => coinbase_exchange::$f($($arg),*),
+            Venue::Deribit => deribit::$f($($arg),*),
         }
     };
 }
 
 impl Venue {
     /// Every venue.
-    pub const ALL: [Venue; 14] = [
+    pub const ALL: [Venue; 15] = [
         Venue::Binance,
         Venue::Kraken,
         Venue::Okx,
@@ -210,6 +216,7 @@ impl Venue {
         Venue::Gemini,
         Venue::Bitstamp,
         Venue::CoinbaseExchange,
+        Venue::Deribit,
     ];
 
     /// The venue of exchange id `id`.
@@ -234,6 +241,7 @@ impl Venue {
             Self::Gemini => "gemini",
             Self::Bitstamp => "bitstamp",
             Self::CoinbaseExchange => "coinbase-exchange",
+            Self::Deribit => "deribit",
         }
     }
 }
@@ -333,6 +341,7 @@ struct Checked<'a> {
 /// letters, digits, `-` or `_`), or 32 hex digits for OKX (`clOrdId`: alphanumerics, at
 /// most 32) and Bitget (`clientOid`: its docs give no alphabet or length, so the plainest
 /// spelling); Bitfinex's `cid` is an integer (int45): 45 random bits as decimal digits.
+/// Deribit's `label` takes any text up to 64 characters: the UUID.
 pub fn client_order_id(venue: Venue, random: &[u8; 16]) -> String {
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     match venue {
@@ -494,7 +503,7 @@ impl Since<'_> {
 /// Gate `from`, MEXC `startTime` per symbol, Poloniex `startTime`, Bitfinex `start`, Gemini `timestamp` per symbol,
 /// Bitstamp `since_id` (the largest stored transaction id); KuCoin and Bybit walk weeks
 /// forward to now; Coinbase Exchange (per product) reads its newest-first pages until one
-/// reaches back to `since`.
+/// reaches back to `since`; Deribit `start_timestamp` per currency.
 /// The cursor and the answer are those of [`trades_request`]; read it with
 /// [`parse_trades_since`] and the same `since`.
 pub fn trades_since_request(
@@ -521,6 +530,7 @@ pub fn trades_since_request(
         Venue::Gemini => gemini::trades_since_request(symbols, since.ask_from_ms(), cursor),
         Venue::Bitstamp => bitstamp::trades_since_request(since.last_ids, cursor),
         Venue::CoinbaseExchange => coinbase_exchange::trades_since_request(symbols, cursor),
+        Venue::Deribit => deribit::trades_since_request(since.ask_from_ms(), since.now_ms, cursor),
     }
 }
 
@@ -541,6 +551,7 @@ pub fn parse_trades_since(
         Venue::Gemini => gemini::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
         Venue::Bitstamp => bitstamp::parse_trades_since(since.last_ids, cursor, resp),
         Venue::CoinbaseExchange => coinbase_exchange::parse_trades_since(symbols, since.ask_from_ms(), cursor, resp),
+        Venue::Deribit => deribit::parse_trades_since(since.ask_from_ms(), since.now_ms, cursor, resp),
         _ => parse_trades(venue, symbols, cursor, resp),
     }
 }
@@ -606,6 +617,7 @@ mod tests;
 #[cfg(test)]
 mod tests_bitstamp;
 mod tests_cbx;
+mod tests_deribit;
 #[cfg(test)]
 mod tests_nonce;
 #[cfg(test)]

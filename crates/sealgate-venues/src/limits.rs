@@ -20,6 +20,7 @@
 //! | gemini | key | 5, 4/s back | private endpoints: 600 requests per minute, "we recommend that you not exceed 5 requests per second" ("Rate Limits", from memory) |
 //! | bitstamp | address | 100, 10/s back | 8,000 requests per 10 minutes, or the address is banned ("Request limits" of the v1 reference, kept in v2; ccxt's Bitstamp class reads it the same: 13.3 a second); a newer copy of the v2 docs says 400 a second and 10,000 per 10 minutes by default: the lower taken. At most 6,100 in any 10 minutes here |
 //! | coinbase-exchange | key | 15, 7.5/s back | private endpoints: 15 requests per second per profile, bursts of 30 ("Rate Limits" of the Exchange REST API; the brief's and the sandbox's figures, per key here as one key serves one profile); half kept for the trader, as for Coinbase Advanced |
+//! | deribit | key | 80, 16/s back | credits per sub-account: each non-matching-engine request costs 500, at most 50,000 held, 10,000 back a second (100 at once, 20/s) — docs.deribit.com "Rate Limits" (stored: credit-based, per sub-account, refill and pool by tier, `too_many_requests` 10028) with the figures of its default tier as NautilusTrader's Deribit adapter quotes them; keys of one sub-account share it (a caveat: counted here per key) |
 //!
 //! Every budget is below the exchange's own: the exchange counts when a request arrives, we
 //! count before it leaves, and requests do not all take the same time on the way (a budget
@@ -66,6 +67,7 @@ pub fn budget(venue: Venue) -> Budget {
         Venue::Gemini => (Scope::Key, 5, 4_000),
         Venue::Bitstamp => (Scope::Address, 100, 10_000),
         Venue::CoinbaseExchange => (Scope::Key, 15, 7_500),
+        Venue::Deribit => (Scope::Key, 80, 16_000),
     };
     Budget { scope, burst_milli: burst * 1000, refill_milli_per_s }
 }

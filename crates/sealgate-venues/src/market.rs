@@ -69,6 +69,11 @@ pub fn split_symbol(exchange: &str, symbol: &str) -> Option<(String, String)> {
         Some(v) => normalize_asset(v, a).ok(),
         None => (!a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| a.to_ascii_uppercase()),
     };
+    // A Deribit trade is a derivative's (an inverse perpetual's amount is USD notional):
+    // no asset changes hands at its price, so it has no place in a spot cost basis.
+    if exchange == "deribit" {
+        return None;
+    }
     if exchange == "bitfinex" {
         return bitfinex_pair(symbol).and_then(|(b, q)| Some((norm(b)?, norm(q)?))).filter(|(b, q)| b != q);
     }
@@ -148,6 +153,8 @@ mod tests {
         assert_eq!(s("bitfinex", "tBTCUST").as_deref(), Some("BTC/USDT"));
         assert_eq!(s("bitfinex", "tDOGE/USD").as_deref(), Some("DOGE/USD"));
         assert_eq!(s("bitfinex", "BTCUSD"), None);
+        assert_eq!(s("deribit", "BTC-PERPETUAL"), None);
+        assert_eq!(s("deribit", "BTC_USDC"), None);
         assert_eq!(s("bitfinex", "tBTCUSDT"), None);
         assert_eq!(s("binance", "USDT"), None);
         assert_eq!(s("binance", "FOOBAR"), None);
