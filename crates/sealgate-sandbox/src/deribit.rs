@@ -669,6 +669,12 @@ fn summary(st: &State, key: &str, currency: &str) -> Summary {
     }
 }
 
+/// (equity, available funds) of `key` in `currency`.
+pub(crate) fn equity_and_available(st: &State, key: &str, currency: &str) -> (Amount, Amount) {
+    let s = summary(st, key, currency);
+    (s.equity, s.available)
+}
+
 fn ticker(state: &Shared, name: &str) -> Result<Value, Refusal> {
     let st = lock(state);
     let m = st.markets.iter().find(|m| m.symbol == name).ok_or(BAD_INSTRUMENT)?;

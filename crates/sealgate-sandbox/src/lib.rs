@@ -850,6 +850,12 @@ impl Sandbox {
         lock(&self.state).accounts.get(api_key).map(|a| a.balances.get(asset).map_or(Amount::ZERO, |b| b.0))
     }
 
+    /// A Deribit account's standing in `currency`: (equity, available funds), as
+    /// `get_account_summary` answers them (equity: the balance and its positions' PnL).
+    pub fn deribit_summary(&self, api_key: &str, currency: &str) -> (Amount, Amount) {
+        deribit::equity_and_available(&lock(&self.state), api_key, currency)
+    }
+
     /// Every asset of `api_key`'s account: (asset, free, locked), by asset.
     pub fn balances(&self, api_key: &str) -> Vec<(String, Amount, Amount)> {
         lock(&self.state)

@@ -293,7 +293,7 @@ struct Who {
 
 /// Most pages of one list followed in one job (a runaway exchange cursor ends here).
 const MAX_PAGES: usize = 1_000_000;
-/// Most pages of balances (only Coinbase pages them).
+/// Most pages of balances (Coinbase pages them; Deribit answers one currency a page).
 const MAX_BALANCE_PAGES: usize = 100;
 
 /// The import worker.
@@ -567,7 +567,8 @@ impl Importer {
 
         // Trades, from the checkpointed cursor.
         // Binance, MEXC, Gemini and Coinbase Exchange ask for trades one symbol at a time: the
-        // pairs of the account's assets.
+        // pairs of the account's assets. Deribit walks its own currencies (balances and trades
+        // alike): no symbols.
         let symbols = match venue {
             Venue::Binance | Venue::Mexc => venues::binance_symbols(&assets),
             Venue::Gemini => venues::gemini_symbols(&assets),

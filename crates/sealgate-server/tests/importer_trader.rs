@@ -1,13 +1,13 @@
 //! Importer and trader against the exchange sandbox (Binance, Kraken, OKX, Coinbase,
 //! Bybit, Bitget, KuCoin, Gate, MEXC, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase
-//! Exchange), through a stand-in signer client, on SQLite and PostgreSQL.
+//! Exchange, Deribit), through a stand-in signer client, on SQLite and PostgreSQL.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Exchanges, TestClient, VENUES, market_of, on_both, start_exchanges, store_with_credentials};
+use common::{Exchanges, TestClient, VENUES, market_of, on_both, qty_of, start_exchanges, store_with_credentials};
 use sealgate_server::importer::{
     Importer, enqueue_full_import, enqueue_refresh_now, portfolio, refresh_offset, schedule_refreshes,
 };
@@ -37,7 +37,20 @@ fn asset(exchange: &str, a: &str) -> String {
 }
 
 /// The sandbox account as the portfolio should show it: asset → (free, locked), non-zero only.
+/// Deribit: each currency's equity (its balance and its positions' PnL), free = the
+/// available funds, locked = the margin.
 fn sandbox_balances(ex: &Exchanges, key: &str, exchange: &str) -> BTreeMap<String, (String, String)> {
+    if exchange == "deribit" {
+        return sealgate_server::venues::DERIBIT_CURRENCIES
+            .iter()
+            .map(|c| (*c, ex.sandbox.deribit_summary(key, c)))
+            .filter(|(_, (equity, _))| equity.0 != 0)
+            .map(|(c, (equity, available))| {
+                let locked = sealgate_sandbox::Amount(equity.0 - available.0);
+                ((*c).to_owned(), (norm(&available.to_string()), norm(&locked.to_string())))
+            })
+            .collect();
+    }
     ex.sandbox
         .balances(key)
         .into_iter()
@@ -146,7 +159,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
                 symbol: symbol.clone(),
                 side: "buy".into(),
                 order_type: "market".into(),
-                qty: "0.01".into(),
+                qty: qty_of(exchange, "0.01"),
                 price: None,
             };
             let market = if matches!(exchange, "bitget" | "gate" | "poloniex") {
@@ -186,6 +199,7 @@ async fn full_import_of_every_venue_equals_the_sandbox_and_is_idempotent() {
         // Reads only: nothing the importer sent is an order, a cancel or Binance openOrders.
         for (_, r) in client.requests() {
             assert!(!r.path.contains("openOrders") && !r.path.ends_with("/order") && !r.path.contains("AddOrder"));
+            assert!(!r.path.ends_with("/buy") && !r.path.ends_with("/sell"), "Deribit's orders");
         }
 
         // Again: nothing duplicated, nothing lost.
@@ -212,10 +226,11 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
         for (cid, _, exchange) in VENUES {
             let job = enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
             // Balances (Binance: plus the pages of the symbols before BTCUSDT), one page of trades, then an outage.
-            // KuCoin: plus its clock.
+            // KuCoin: plus its clock; Deribit: a balance page per currency.
             let before_trades = match exchange {
                 "binance" => 1 + 3,
                 "kucoin" => 2,
+                "deribit" => sealgate_server::venues::DERIBIT_CURRENCIES.len(),
                 _ => 1,
             };
             client.fail_after(before_trades + 1);
@@ -252,6 +267,7 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
                 "gemini" => format!("\"timestamp\":{}", cursor.split(':').nth(1).expect("timestamp")),
                 "bitstamp" => format!("since_id={cursor}&"),
                 "coinbase-exchange" => format!("after={}", cursor.split(':').nth(1).expect("after")),
+                "deribit" => format!("start_timestamp={}&", cursor.split(':').nth(2).expect("start_timestamp")),
                 _ => format!("cursor={cursor}"),
             };
             assert!(
@@ -312,6 +328,10 @@ async fn place_and_cancel_on_every_venue_move_the_sandbox_account() {
         let trader = Trader::new(store.clone(), TestClient::new(&ex, "trader"));
         let free = |key: &str, a: &str| ex.sandbox.free_balance(key, a).expect("balance");
         for (cid, key, exchange) in VENUES {
+            if exchange == "deribit" {
+                // No spot balance moves on a derivatives venue: its own test below.
+                continue;
+            }
             let (symbol, base, quote) = market_of(exchange);
             // A limit buy of 0.1 at 20000 locks 2000 of the quote.
             let quote_before = free(key, quote);
@@ -468,6 +488,7 @@ fn history_requests(client: &TestClient, cid: &str) -> usize {
         "/v1/mytrades",
         "/user_transactions/",
         "/fills",
+        "get_user_trades",
     ];
     client.requests().iter().filter(|((_, c), r)| c == cid && history.iter().any(|h| r.path.contains(h))).count()
 }
@@ -488,7 +509,7 @@ async fn a_refresh_imports_only_the_new_trades_of_every_venue() {
                         symbol: market_of(exchange).0.into(),
                         side: "sell".into(),
                         order_type: "market".into(),
-                        qty: "0.01".into(),
+                        qty: qty_of(exchange, "0.01"),
                         price: None,
                     };
                     // Gemini has no market order: a limit sell below the market fills at once.
@@ -537,7 +558,11 @@ async fn a_refresh_imports_only_the_new_trades_of_every_venue() {
                 _ => &[],
             };
             let assets: Vec<String> = assets.iter().map(|a| (*a).to_owned()).collect();
-            let symbols = sealgate_server::venues::binance_symbols(&assets).len().max(1);
+            let symbols = match exchange {
+                // Deribit: each currency's recent store (the new trades are today's).
+                "deribit" => sealgate_server::venues::DERIBIT_CURRENCIES.len(),
+                _ => sealgate_server::venues::binance_symbols(&assets).len().max(1),
+            };
             assert!(refresh <= symbols && refresh < full, "{exchange}: refresh {refresh}, full {full}");
         }
         // Binance: each symbol asked from its largest stored id + 1.
@@ -719,6 +744,115 @@ async fn coinbase_exchange_finds_an_order_by_its_client_oid() {
         trader.cancel("alice", &resting.id).await.expect("cancel");
         assert_eq!(status(resting.client_order_id.clone()).await, None, "cancelled without a match: 404");
         assert_eq!(status("0badc0de-0000-4000-8000-000000000000".into()).await, None, "never placed");
+    })
+    .await;
+}
+
+/// Deribit, a derivatives venue: a limit order rests and is cancelled, a market buy opens a
+/// long on the inverse perpetual, the price moves, and the import shows the BTC account's
+/// equity — its balance and the position's PnL — split as available and margin; the fill is
+/// a stored trade, the position reads through the importer's (read-only) credential, and
+/// the exchange's refusals come back bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deribit_position_orders_and_equity_import() {
+    on_both("a_deribit_position_orders_and_equity_import", |url| async move {
+        use sealgate_server::client::{ForwardCall, SignerClient as _};
+        use sealgate_server::venues::{self, Response, Venue};
+
+        let ex = start_exchanges().await;
+        let store = store_with_credentials(&url).await;
+        let trader = Trader::new(store.clone(), TestClient::new(&ex, "trader"));
+        let (cid, key, _) = VENUES[14];
+        let summary = || ex.sandbox.deribit_summary(key, "BTC");
+        let (equity_before, available_before) = summary();
+        assert_eq!(equity_before, common::amt("1.2"));
+
+        // A limit buy of 100 USD at 20000 rests, holding margin; cancelled, it holds none.
+        let limit = OrderRequest {
+            credential_id: cid.parse().expect("id"),
+            symbol: "BTC-PERPETUAL".into(),
+            side: "buy".into(),
+            order_type: "limit".into(),
+            qty: "100".into(),
+            price: Some("20000".into()),
+        };
+        let o = trader.place("alice", &limit).await.expect("limit");
+        assert_eq!((o.status.as_str(), o.qty.as_str()), ("open", "100"));
+        assert!(o.exchange_order_id.is_some());
+        assert!(summary().1.0 < available_before.0, "the resting order holds margin");
+        let c = trader.cancel("alice", &o.id).await.expect("cancel");
+        assert_eq!(c.status, "canceled");
+        assert_eq!(summary().1, available_before, "released");
+        assert!(matches!(trader.cancel("alice", &o.id).await, Err(TradeError::BadRequest(_))), "twice");
+
+        // A market buy of 1000 USD at 25000: a long; the price rises to 27500.
+        let market = OrderRequest { order_type: "market".into(), qty: "1000".into(), price: None, ..limit.clone() };
+        let m = trader.place("alice", &market).await.expect("market");
+        assert_eq!(m.status, "filled");
+        assert!(ex.sandbox.set_price("BTC-PERPETUAL", common::amt("27500")));
+        let (equity, available) = summary();
+        // 1000/25000 − 1000/27500 BTC of profit, in the equity.
+        assert_eq!(equity.0 - equity_before.0, common::amt("0.00363637").0, "{equity}");
+
+        // Refusals: Deribit's own (not a multiple of the 10 USD contract), bounded and
+        // recorded; an instrument of no Deribit currency, before anything is sent.
+        let odd = OrderRequest { qty: "15".into(), ..market.clone() };
+        match trader.place("alice", &odd).await {
+            Err(TradeError::Exchange { message, .. }) => {
+                assert!(message.starts_with("10021 invalid_amount") && message.len() <= 200, "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let orders = store.orders("alice", 100).await.expect("orders");
+        assert!(orders.iter().any(|o| o.credential_id == cid && o.status == "rejected"));
+        let spot = OrderRequest { symbol: "BTCUSDT".into(), ..market.clone() };
+        assert!(matches!(trader.place("alice", &spot).await, Err(TradeError::BadRequest(_))));
+
+        // The import: BTC's equity (balance + PnL) as free available funds and locked margin.
+        let client = TestClient::new(&ex, "importer");
+        let importer = Importer::new(store.clone(), client.clone(), "w".into()).with_budget_scale(UNBUDGETED);
+        enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
+        drain(&importer).await;
+        let p = portfolio(&store, "alice").await.expect("portfolio");
+        let btc = p.assets.iter().find(|a| a.asset == "BTC").expect("BTC");
+        let h = btc.by_exchange.iter().find(|h| h.credential_id == cid).expect("deribit's BTC");
+        assert_eq!(h.exchange, "deribit");
+        assert_eq!(norm(&h.free), norm(&available.to_string()));
+        assert_eq!(norm(&h.locked), norm(&sealgate_sandbox::Amount(equity.0 - available.0).to_string()));
+        assert!(Amount::parse(&h.locked).is_some_and(|l| !l.is_zero() && !l.is_negative()), "the position's margin");
+        assert_eq!(stored_trades(&store, cid).await, sandbox_trades(&ex, key, "deribit"));
+        let rows = store.trades("alice", cid, -1, 10).await.expect("trades");
+        assert_eq!(
+            (rows.len(), rows[0].symbol.as_str(), rows[0].side, norm(&rows[0].qty)),
+            (1, "BTC-PERPETUAL", Side::Buy, "1000".into())
+        );
+        // Every currency's account asked, and every call a read.
+        let asked: Vec<_> = client.requests().into_iter().map(|(_, r)| r).collect();
+        let currencies: std::collections::BTreeSet<_> =
+            asked.iter().filter(|r| r.path.ends_with("/get_account_summary")).map(|r| r.query.clone()).collect();
+        let want: std::collections::BTreeSet<_> =
+            venues::DERIBIT_CURRENCIES.iter().map(|c| format!("currency={c}")).collect();
+        assert_eq!(currencies, want);
+        assert!(asked.iter().all(|r| r.method == "GET" && r.path.starts_with("/api/v2/private/get_")));
+
+        // The position, read with the importer's credential.
+        let call = ForwardCall {
+            owner: "alice".parse().expect("owner"),
+            credential_id: cid.parse().expect("id"),
+            request: venues::deribit_positions_request("BTC").expect("request"),
+        };
+        let resp = client.forward(&call).await.expect("positions");
+        let positions =
+            venues::parse_deribit_positions(Response { status: resp.status, body: &resp.body }).expect("read");
+        assert_eq!(positions.len(), 1, "{positions:?}");
+        let pos = &positions[0];
+        assert_eq!(
+            (pos.instrument.as_str(), norm(&pos.size), norm(&pos.average_price), norm(&pos.mark_price)),
+            ("BTC-PERPETUAL", "1000".into(), "25000".into(), "27500".into())
+        );
+        assert_eq!(norm(&pos.floating_pnl), "0.00363637");
+        assert_eq!(Venue::from_exchange("deribit"), Ok(Venue::Deribit));
+        assert!(ex.sandbox.withdrawals().is_empty());
     })
     .await;
 }

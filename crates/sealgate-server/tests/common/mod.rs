@@ -52,7 +52,7 @@ impl KeyMaterial {
 }
 
 /// One credential per venue: (credential id, sandbox api key, exchange).
-pub const VENUES: [(&str, &str, &str); 14] = [
+pub const VENUES: [(&str, &str, &str); 15] = [
     ("cid-binance", "bin-key", "binance"),
     ("cid-kraken", "kr-key", "kraken"),
     ("cid-okx", "okx-key", "okx"),
@@ -67,6 +67,7 @@ pub const VENUES: [(&str, &str, &str); 14] = [
     ("cid-gemini", "gem-key", "gemini"),
     ("cid-bitstamp", "bs-key", "bitstamp"),
     ("cid-coinbase-exchange", "cbx-key", "coinbase-exchange"),
+    ("cid-deribit", "dr-key", "deribit"),
 ];
 
 /// The market each venue trades in the tests: (symbol, base as the sandbox names it, quote).
@@ -85,8 +86,16 @@ pub fn market_of(exchange: &str) -> (&'static str, &'static str, &'static str) {
         "gemini" | "bitstamp" => ("btcusd", "BTC", "USD"),
         // The same product as Coinbase Advanced's: one sandbox market.
         "coinbase-exchange" => ("BTC-USD", "BTC", "USD"),
+        // An inverse perpetual, margined in BTC; orders are sized in USD.
+        "deribit" => ("BTC-PERPETUAL", "BTC", "USD"),
         _ => ("BTC-USD", "BTC", "USD"),
     }
+}
+
+/// A quantity the venue's market of the tests takes: `spot` in base units, or Deribit's
+/// USD amount (a multiple of BTC-PERPETUAL's 10 USD contract).
+pub fn qty_of(exchange: &str, spot: &str) -> String {
+    if exchange == "deribit" { "100".into() } else { spot.into() }
 }
 
 /// Bob's Binance key: bob's credential `cid-binance` has the same id as alice's.
@@ -181,6 +190,7 @@ pub async fn start_exchanges() -> Exchanges {
             Some("cbx-pass"),
             &[("BTC", "0.3"), ("USD", "9000")],
         ),
+        spec(Venue::Deribit, VENUES[14].1, "dr-secret".into(), None, &[("BTC", "1.2")]),
         spec(Venue::Binance, BOB_BINANCE_KEY, "bin-secret-bob".into(), None, &[("BTC", "7"), ("USDT", "900")]),
     ];
     // One market per symbol (Binance, Bybit and Bitget all spell it BTCUSDT).
@@ -330,6 +340,15 @@ pub async fn start_exchanges() -> Exchanges {
             api_key: Some(VENUES[13].1.into()),
             api_secret: Some(cbx_secret),
             passphrase: Some("cbx-pass".into()),
+            ..none.clone()
+        },
+    );
+    m.insert(
+        alice(VENUES[14].0),
+        KeyMaterial {
+            exchange: "deribit",
+            api_key: Some(VENUES[14].1.into()),
+            api_secret: Some("dr-secret".into()),
             ..none.clone()
         },
     );
