@@ -2,7 +2,10 @@
 //! real `sealgate serve` against the sandbox: a credential sealed at the edge to the importer
 //! and the trader → the import makes its holdings equal the sandbox account → an order is
 //! placed (its funds held at the exchange) and cancelled (released) → a withdrawal, tried by
-//! each service role, is refused by the signer and the exchange logs none. Then every
+//! each service role, is refused by the signer and the exchange logs none. Deribit, a
+//! derivatives venue, holds its BTC account's equity: its journey opens a position on the
+//! inverse perpetual, moves the price, and the holdings follow the equity (balance and the
+//! position's PnL); the position reads through the signer. Then every
 //! exchange secret is searched for in every log line and every byte of the data directory:
 //! it is nowhere. (The portfolio's value against the sandbox's prices is the browser test's;
 //! PostgreSQL is `sealgate-server`'s importer/trader tests', for every exchange too.)
@@ -200,6 +203,15 @@ fn journeys() -> Vec<Journey> {
             ("BTC", "USD"),
             post("/withdrawals/crypto", "", r#"{"amount":"0.1","currency":"BTC","crypto_address":"attacker"}"#),
         ),
+        hmac(
+            "deribit",
+            Venue::Deribit,
+            "journey-deribit-key",
+            None,
+            ("BTC-PERPETUAL", "BTC", "USD"),
+            ("BTC", "USD"),
+            ("GET", "/api/v2/private/withdraw".into(), "currency=BTC&address=attacker&amount=0.1", ""),
+        ),
     ];
     // Coinbase Advanced: a CDP key (its private key is the canary's place).
     let (name, pem, public) = common::api::coinbase_key("organizations/journey/apiKeys/cb");
@@ -245,7 +257,11 @@ async fn every_exchange_imports_trades_and_refuses_a_withdrawal() {
             permissions: all,
             allowed_ips: vec![],
             passphrase: j.key.2.clone(),
-            balances: vec![(j.market.1.into(), amt("1.25")), (j.market.2.into(), amt("30000"))],
+            // Deribit margins its inverse perpetual in BTC: no USD account.
+            balances: match j.venue {
+                Venue::Deribit => vec![(j.market.1.into(), amt("1.25"))],
+                _ => vec![(j.market.1.into(), amt("1.25")), (j.market.2.into(), amt("30000"))],
+            },
         })
         .collect();
     let mut markets: Vec<Market> = Vec::new();
@@ -296,26 +312,35 @@ async fn every_exchange_imports_trades_and_refuses_a_withdrawal() {
 
         // Import: the holdings equal the exchange account.
         let p = wait_for_import(&client, &base, &me, &cid).await;
-        for (sandbox_asset, named) in [(j.market.1, j.named.0), (j.market.2, j.named.1)] {
+        // (Deribit's holdings: in its own journey.)
+        let spot: &[(&str, &str)] =
+            if j.venue == Venue::Deribit { &[] } else { &[(j.market.1, j.named.0), (j.market.2, j.named.1)] };
+        for &(sandbox_asset, named) in spot {
             let want = sandbox.free_balance(&j.key.0, sandbox_asset).expect("balance").to_string();
             let (free, locked) = held(&p, &cid, named).unwrap_or_else(|| panic!("{ex}: no {named} in {p}"));
             assert_eq!((norm(&free), norm(&locked)), (norm(&want), "0".into()), "{ex} {named}: {p}");
         }
         let imported = p["imports"].as_array().expect("imports").iter().find(|i| i["credential_id"] == cid.as_str());
         assert_eq!(imported.expect("import")["trades"], json!(sandbox.trades(&j.key.0).len()), "{ex}: {p}");
+        if j.venue == Venue::Deribit {
+            deribit_journey(&client, &base, &me, &service, &token("importer"), &sandbox, j, &cid, &user, &p).await;
+        }
 
         // An order far below the market rests, its funds held at the exchange; cancelled, released.
-        let quote_free = sandbox.free_balance(&j.key.0, j.market.2).expect("quote");
-        let order = json!({"credential_id": cid, "symbol": j.market.0, "side": "buy", "order_type": "limit",
+        // (Deribit's: in its own journey, margin rather than funds held.)
+        if j.venue != Venue::Deribit {
+            let quote_free = sandbox.free_balance(&j.key.0, j.market.2).expect("quote");
+            let order = json!({"credential_id": cid, "symbol": j.market.0, "side": "buy", "order_type": "limit",
             "qty": "0.01", "price": "20000"});
-        let (s, placed) = client.call(&base, &me, "POST", "/v1/orders", Some(order)).await;
-        assert!(s == 200 || s == 201, "{ex}: {s} {placed}");
-        let held_quote = sandbox.balances(&j.key.0).into_iter().find(|(a, _, _)| a == j.market.2).expect("quote").2;
-        assert_eq!(held_quote, amt("200"), "{ex}: the order holds its cost: {placed}");
-        let id = placed["id"].as_str().expect("order id");
-        let (s, cancelled) = client.call(&base, &me, "DELETE", &format!("/v1/orders/{id}"), None).await;
-        assert!(s == 200 || s == 204, "{ex}: {s} {cancelled}");
-        assert_eq!(sandbox.free_balance(&j.key.0, j.market.2), Some(quote_free), "{ex}: released");
+            let (s, placed) = client.call(&base, &me, "POST", "/v1/orders", Some(order)).await;
+            assert!(s == 200 || s == 201, "{ex}: {s} {placed}");
+            let held_quote = sandbox.balances(&j.key.0).into_iter().find(|(a, _, _)| a == j.market.2).expect("quote").2;
+            assert_eq!(held_quote, amt("200"), "{ex}: the order holds its cost: {placed}");
+            let id = placed["id"].as_str().expect("order id");
+            let (s, cancelled) = client.call(&base, &me, "DELETE", &format!("/v1/orders/{id}"), None).await;
+            assert!(s == 200 || s == 204, "{ex}: {s} {cancelled}");
+            assert_eq!(sandbox.free_balance(&j.key.0, j.market.2), Some(quote_free), "{ex}: released");
+        }
 
         // A withdrawal, tried by each service role: refused by the signer, never sent.
         let (method, path, query, body) = &j.withdraw;
@@ -360,4 +385,79 @@ async fn every_exchange_imports_trades_and_refuses_a_withdrawal() {
             );
         }
     }
+}
+
+/// Deribit's holdings are the BTC account's equity. The first import shows it (the seeded
+/// history's position included); a market buy of 1000 USD opens a long, the price rises,
+/// and a limit order placed (holding margin, not funds) and cancelled queues a refresh
+/// after the move: the holdings become the new equity, balance plus the position's PnL,
+/// split as available funds and margin. The position reads through the signer with the
+/// importer's credential.
+#[allow(clippy::too_many_arguments)]
+async fn deribit_journey(
+    client: &Client,
+    base: &str,
+    me: &Who,
+    service: &str,
+    importer: &str,
+    sandbox: &Sandbox,
+    j: &Journey,
+    cid: &str,
+    user: &str,
+    first: &Value,
+) {
+    let key = &j.key.0;
+    let as_held = |sandbox: &Sandbox| {
+        let (equity, available) = sandbox.deribit_summary(key, "BTC");
+        (norm(&available.to_string()), norm(&Amount(equity.0 - available.0).to_string()))
+    };
+    let total =
+        |p: &Value| held(p, cid, "BTC").map(|(f, l)| Amount::parse(&f).expect("f").0 + Amount::parse(&l).expect("l").0);
+    assert_eq!(held(first, cid, "BTC").map(|(f, l)| (norm(&f), norm(&l))), Some(as_held(sandbox)), "deribit: {first}");
+    assert_eq!(held(first, cid, "USD"), None, "no USD account on Deribit: {first}");
+
+    let order = |kind: &str, qty: &str, price: Option<&str>| json!({"credential_id": cid, "symbol": j.market.0, "side": "buy", "order_type": kind, "qty": qty, "price": price});
+    let (s, placed) = client.call(base, me, "POST", "/v1/orders", Some(order("market", "1000", None))).await;
+    assert!((s == 200 || s == 201) && placed["status"] == "filled", "deribit market: {s} {placed}");
+    assert!(sandbox.set_price(j.market.0, amt("27500")));
+    let (equity, available) = sandbox.deribit_summary(key, "BTC");
+    assert!(equity.0 > amt("1.25").0 + amt("0.0036").0, "the position's profit is in the equity: {equity}");
+
+    let (s, placed) = client.call(base, me, "POST", "/v1/orders", Some(order("limit", "100", Some("20000")))).await;
+    assert!((s == 200 || s == 201) && placed["status"] == "open", "deribit limit: {s} {placed}");
+    assert!(sandbox.deribit_summary(key, "BTC").1.0 < available.0, "the resting order holds margin");
+    let id = placed["id"].as_str().expect("order id");
+    let (s, cancelled) = client.call(base, me, "DELETE", &format!("/v1/orders/{id}"), None).await;
+    assert!(s == 200 || s == 204, "deribit: {s} {cancelled}");
+    assert_eq!(sandbox.deribit_summary(key, "BTC"), (equity, available), "released");
+
+    // The refresh the orders queued brings the holdings to the equity after the move.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let p = loop {
+        let (s, p) = client.call(base, me, "GET", "/v1/portfolio", None).await;
+        assert_eq!(s, 200, "{p}");
+        if total(&p) == Some(equity.0) {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "deribit: the holdings never became the equity {equity}: {p}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (free, locked) = held(&p, cid, "BTC").expect("BTC");
+    assert!(Amount::parse(&locked).is_some_and(|l| l.0 > 0), "the position's margin is locked: {p}");
+    assert_eq!(Amount::parse(&free).map(|f| f.0), Some(available.0), "{p}");
+
+    // The position, through the signer, with the importer's (read-only) credential.
+    let read = json!({"owner": user, "credential_id": cid,
+        "request": {"method": "GET", "path": "/api/v2/private/get_positions", "query": "currency=BTC", "body": ""}});
+    let (s, v) = client.call(service, &Who::Service(importer.to_owned()), "POST", "/v1/forward", Some(read)).await;
+    assert_eq!((s, v["status"].as_u64()), (200, Some(200)), "{v}");
+    let answer: Value = serde_json::from_str(v["body"].as_str().expect("body")).expect("json");
+    let pos = &answer["result"][0];
+    assert_eq!(
+        (pos["instrument_name"].as_str(), pos["direction"].as_str()),
+        (Some(j.market.0), Some("buy")),
+        "{answer}"
+    );
+    assert!(pos["size"].as_f64().is_some_and(|s| s >= 1000.0), "{answer}");
+    assert!(pos["floating_profit_loss"].as_f64().is_some_and(|f| f > 0.0036), "{answer}");
 }
