@@ -7,11 +7,12 @@
 //! sandbox's refusals (which must be 0).
 //!
 //! The exchanges whose limits are per API key (Kraken, OKX, Bybit, Bitget, KuCoin, Gate,
-//! Poloniex, Gemini, Coinbase Exchange) carry the users; Binance's limit is per *address*
-//! (every key behind the signer's egress address shares 6,000 weight a minute; MEXC's,
-//! Bitfinex's and Bitstamp's are per address too, Bitstamp's 8,000 requests per 10 minutes),
-//! so its rate is a ceiling of the deployment, not of Sealgate: a second run imports
-//! `SEALGATE_BENCH_BINANCE` Binance credentials alone and prints their rate.
+//! Poloniex, Gemini, Coinbase Exchange, Deribit — whose credits are per sub-account, one
+//! per key here) carry the users; Binance's limit is per *address* (every key behind the
+//! signer's egress address shares 6,000 weight a minute; MEXC's, Bitfinex's and Bitstamp's
+//! are per address too, Bitstamp's 8,000 requests per 10 minutes), so its rate is a ceiling
+//! of the deployment, not of Sealgate: a second run imports `SEALGATE_BENCH_BINANCE` Binance
+//! credentials alone and prints their rate.
 //!
 //! `cargo bench -p sealgate-server --bench import_scale` (10,000 users; `SEALGATE_BENCH_USERS`
 //! and `SEALGATE_BENCH_WORKERS` change the count and the workers per process). Under `cargo
@@ -37,7 +38,7 @@ use sealgate_server::metrics::Metrics;
 use sealgate_store::{NewCredential, NewEnvelope, Store, StoreOptions};
 
 /// The exchanges that carry the users: their limits are per key.
-const PER_KEY: [(&str, Venue); 9] = [
+const PER_KEY: [(&str, Venue); 10] = [
     ("kraken", Venue::Kraken),
     ("okx", Venue::Okx),
     ("bybit", Venue::Bybit),
@@ -47,6 +48,7 @@ const PER_KEY: [(&str, Venue); 9] = [
     ("poloniex", Venue::Poloniex),
     ("gemini", Venue::Gemini),
     ("coinbase-exchange", Venue::CoinbaseExchange),
+    ("deribit", Venue::Deribit),
 ];
 /// Trades each account holds.
 const TRADES: usize = 3;
@@ -95,7 +97,11 @@ impl Shape {
                 permissions: Permissions { read: true, trade: true, withdraw: false },
                 allowed_ips: vec![],
                 passphrase,
-                balances: vec![(base.to_owned(), amt("0.5")), (quote.to_owned(), amt("1000"))],
+                // Deribit's inverse perpetual is margined in its base: no quote account.
+                balances: match venue {
+                    Venue::Deribit => vec![(base.to_owned(), amt("0.5"))],
+                    _ => vec![(base.to_owned(), amt("0.5")), (quote.to_owned(), amt("1000"))],
+                },
             };
             out.push((owner, format!("cid-{exchange}"), exchange, material, spec));
         };
@@ -220,7 +226,8 @@ async fn run(url: &str, shape: Shape, workers: usize, latency: (u64, u64)) {
     for o in &owners {
         balances += store.balances(o).await.expect("balances").len();
     }
-    assert_eq!(balances, 2 * creds.len(), "every account's two balances");
+    let accounts: usize = creds.iter().map(|c| c.4.balances.len()).sum();
+    assert_eq!(balances, accounts, "every account's balances");
     let refused = sandbox.rate_limit_refusals();
     let secs = elapsed.as_secs_f64();
     println!(
