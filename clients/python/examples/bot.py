@@ -4,10 +4,11 @@ usage: bot.py agent SOCKET LABEL BASE_URL [EXCHANGE]   (through the agent, holds
        bot.py direct API_KEY SECRET BASE_URL            (binance, holds the secret itself: the control)
 
 EXCHANGE is binance (default), kraken, okx, coinbase, bybit, bitget, kucoin,
-gate, mexc, poloniex, bitfinex, gemini, bitstamp or coinbase-exchange (ccxt's
-coinbaseexchange); BASE_URL is where the exchange (the
+gate, mexc, poloniex, bitfinex, gemini, bitstamp, coinbase-exchange (ccxt's
+coinbaseexchange) or deribit; BASE_URL is where the exchange (the
 sandbox) listens: every API URL ccxt knows for it is pointed there. Prints
-"RESULT <free quote balance> <order id> <cancel status>" then "READY".
+"RESULT <free quote balance> <order id> <cancel status>" then "READY" (Deribit: the free
+BTC of its BTC account, and an order on BTC-PERPETUAL sized in USD).
 """
 import sys
 
@@ -97,6 +98,14 @@ elif exchange_id in SPOT:
     # ccxt's Bitfinex counts precision in decimal places, the others in steps.
     places = {"precision": {"amount": 8, "price": 5}} if exchange_id == "bitfinex" else {}
     ex.set_markets([market(mid, symbol, base_code, quote, base_code, quote, **places)])
+elif exchange_id == "deribit":
+    # The inverse perpetual, margined (and settled) in BTC: its amount is USD, 10 a contract.
+    ex = ccxt.deribit(opts)
+    point_at(ex, base)
+    ex.set_markets([market("BTC-PERPETUAL", "BTC/USD:BTC", "BTC", "USD", "BTC", "USD", type="swap", spot=False,
+                           swap=True, contract=True, inverse=True, linear=False, settle="BTC", settleId="BTC",
+                           contractSize=10, precision={"amount": 10, "price": 0.5})])
+    symbol, quote = "BTC/USD:BTC", "BTC"
 else:
     sys.exit("unknown exchange " + exchange_id)
 
@@ -106,8 +115,13 @@ if mode == "agent":
     sealgate_agent.ccxt.wrap(ex, AgentClient(a), b)
 else:
     ex.apiKey, ex.secret = a, b
-bal = ex.fetch_balance()
-order = ex.create_order(symbol, "limit", "buy", 0.01, 40000)
+if exchange_id == "deribit":
+    # One currency's account summary (without a code ccxt asks every currency's at once).
+    bal = ex.fetch_balance({"code": "BTC"})
+    order = ex.create_order(symbol, "limit", "buy", 10, 40000)
+else:
+    bal = ex.fetch_balance()
+    order = ex.create_order(symbol, "limit", "buy", 0.01, 40000)
 cancelled = ex.cancel_order(order["id"], symbol)
 print("RESULT", bal[quote]["free"], order["id"], cancelled.get("status"), flush=True)
 print("READY", flush=True)

@@ -14,9 +14,11 @@ private calls only, so it holds no key and does no JWT signing), bybit,
 bitget, kucoin, gate, mexc, poloniex, bitfinex, gemini, bitstamp (spot;
 Gemini's parameters are read from ccxt's base64 payload header; the `foo=bar`
 body ccxt.bitstamp puts in an otherwise empty private POST is dropped, so the
-agent signs an empty body with no content type, as Bitstamp's docs have it) and
+agent signs an empty body with no content type, as Bitstamp's docs have it),
 coinbaseexchange (Coinbase Exchange, the agent's "coinbase-exchange": key,
-base64 secret and passphrase, like OKX's).
+base64 secret and passphrase, like OKX's) and deribit (API v2: ccxt sends every
+private call as a GET with its parameters in the query and its deri-hmac-sha256
+signature in Authorization, which is stripped).
 """
 
 from urllib.parse import urlsplit
@@ -48,6 +50,7 @@ _STRIP = {
         {"cb-access-key", "cb-access-sign", "cb-access-timestamp", "cb-access-passphrase"},
         set(),
     ),
+    "deribit": ("deribit", {"authorization"}, set()),
 }
 
 

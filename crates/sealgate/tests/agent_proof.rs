@@ -113,6 +113,7 @@ fn start_agent(dir: &Path, name: &str, sandbox: &str, extra: &[&str]) -> R<(Kill
                 "gemini",
                 "bitstamp",
                 "coinbase-exchange",
+                "deribit",
             ]
             .iter()
             .flat_map(|x| ["--exchange-url".to_owned(), format!("{x}={sandbox}")]),
@@ -475,6 +476,16 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
             ("USD", "USD"),
             ("BTC-USD", "BTC", "USD"),
         ),
+        // Deribit: the BTC account margins the inverse perpetual (the bot's balance is its BTC).
+        spot(
+            "deribit",
+            Venue::Deribit,
+            "deribitproofkey",
+            "sealgate-deribit-proof-secret-7c7c",
+            None,
+            ("BTC", "BTC"),
+            ("BTC-PERPETUAL", "BTC", "USD"),
+        ),
     ];
     let mut coinbase =
         spot("coinbase", Venue::Coinbase, &cb_name, &cb_public, None, ("USD", "USD"), ("BTC-USD", "BTC", "USD"));
@@ -551,6 +562,9 @@ async fn the_ccxt_adapter_trades_on_every_exchange_it_names() -> R<()> {
         "/api/v2/buy/btcusd/",
         "/api/v2/cancel_order/",
         "/accounts",
+        "/api/v2/private/get_account_summary",
+        "/api/v2/private/buy",
+        "/api/v2/private/cancel",
     ] {
         assert!(audit.contains(&format!("\"path\":\"{path}\"")), "audit lacks {path}: {audit}");
     }

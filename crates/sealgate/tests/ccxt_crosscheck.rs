@@ -877,6 +877,8 @@ fn importer_cases() -> Vec<Case> {
         (Venue::Gate, json!(["private", "spot"]), "/api/v4/spot/", hmac.clone(), T, &btcusdt),
         (Venue::Poloniex, json!(["private"]), "/", hmac.clone(), T, &btcusdt),
         (Venue::Mexc, json!(["spot", "private"]), "/api/v3/", hmac.clone(), T, &btcusdt),
+        // Deribit: a GET whose path names the method, its parameters in the query.
+        (Venue::Deribit, json!(["private"]), "/api/v2/private/", hmac.clone(), N, &btcusdt),
         (Venue::Bitfinex, json!(["private"]), "/v2/", hmac.clone(), N, &btcusdt),
         (Venue::Bitstamp, json!(["private"]), "/api/v2/", hmac, T, &btcusdt),
         // ccxt's coinbaseexchange nonce() is seconds; a refresh asks the same page (no time filter).
