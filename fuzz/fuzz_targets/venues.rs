@@ -1,29 +1,31 @@
 //! Arbitrary exchange answers into every venue's response readers
 //! (sealgate-venues): balances, trade pages (three cursors), placed, cancelled
-//! and status. The first byte picks the venue (low four bits, modulo their number) and the HTTP
+//! and status, and Deribit's positions. The first byte picks the venue (low four bits,
+//! modulo their number) and the HTTP
 //! status class (next two bits: 200, 400, 429, 503); the rest is the body, read as
 //! lossy UTF-8 as the signer hands it on. Any panic is a bug; what is accepted
 //! must keep the crate's promises: every decimal re-parses as an `Amount`,
 //! every id is non-empty, exchange messages stay bounded, and where the code
-//! guarantees progress (Binance, Kraken, Bitstamp, Coinbase Exchange) a next cursor is
-//! never the one asked.
+//! guarantees progress (Binance, Kraken, Bitstamp, Coinbase Exchange, Deribit) a next
+//! cursor is never the one asked.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sealgate_venues::{
-    Amount, MAX_MESSAGE, Placed, Response, Venue, VenueError, parse_balances, parse_cancelled, parse_placed,
-    parse_status, parse_trades,
+    Amount, MAX_MESSAGE, Placed, Response, Venue, VenueError, parse_balances, parse_cancelled, parse_deribit_positions,
+    parse_placed, parse_status, parse_trades,
 };
 
 const STATUSES: [u16; 4] = [200, 400, 429, 503];
-const CURSORS: [Option<&str>; 3] = [None, Some("BTCUSDT:0"), Some("50")];
+const CURSORS: [Option<&str>; 4] = [None, Some("BTCUSDT:0"), Some("50"), Some("BTC:h:1589923311862")];
 /// Coinbase Exchange's: its products' spelling (`BTC-USD`), so a page is read, not refused
 /// for naming no product.
-const CBX_CURSORS: [Option<&str>; 3] = [None, Some("BTC-USD:50"), Some("ETH-BTC")];
+const CBX_CURSORS: [Option<&str>; 4] = [None, Some("BTC-USD:50"), Some("ETH-BTC"), Some("ETH-USD:7")];
 
-/// Bybit's and KuCoin's: a week of their walk through time, and a page within it.
-const WEEK_CURSORS: [Option<&str>; 3] =
-    [None, Some("@1700000000000@1640000000000"), Some("@1700000000000@1640000000000@2")];
+/// Bybit's and KuCoin's: a week of their walk through time, a page within it, and a bare
+/// page (KuCoin's checkpoint from before the walk; a Bybit cursor).
+const WEEK_CURSORS: [Option<&str>; 4] =
+    [None, Some("@1700000000000@1640000000000"), Some("@1700000000000@1640000000000@2"), Some("7")];
 
 fn decimal(s: &str, what: &str) {
     assert!(Amount::parse(s).is_some(), "{what} {s:?} does not re-parse");
@@ -81,10 +83,13 @@ fuzz_target!(|data: &[u8]| {
                 }
                 // Binance moves to a higher trade id or a later symbol, Kraken to a larger
                 // offset, Bitstamp to a larger since_id, Coinbase Exchange to a lower trade id
-                // or a later product. OKX and Coinbase hand back the exchange's own cursor, so
-                // a repeat there is the exchange's doing and is not asserted.
-                if matches!(venue, Venue::Binance | Venue::Kraken | Venue::Bitstamp | Venue::CoinbaseExchange)
-                    && page.next.is_some()
+                // or a later product, Deribit to a later time, the recent store or the next
+                // currency. OKX and Coinbase hand back the exchange's own cursor, so a repeat
+                // there is the exchange's doing and is not asserted.
+                if matches!(
+                    venue,
+                    Venue::Binance | Venue::Kraken | Venue::Bitstamp | Venue::CoinbaseExchange | Venue::Deribit
+                ) && page.next.is_some()
                 {
                     assert_ne!(page.next.as_deref(), cursor, "{venue}: next cursor is the one asked");
                 }
@@ -104,5 +109,19 @@ fuzz_target!(|data: &[u8]| {
         Ok(Some(p)) => placed(&p),
         Ok(None) => {}
         Err(e) => error(&e),
+    }
+    if venue == Venue::Deribit {
+        match parse_deribit_positions(resp) {
+            Ok(positions) => {
+                for p in &positions {
+                    assert!(!p.instrument.is_empty(), "empty instrument");
+                    for (d, what) in [(&p.size, "size"), (&p.average_price, "average price"), (&p.floating_pnl, "pnl")]
+                    {
+                        decimal(d, what);
+                    }
+                }
+            }
+            Err(e) => error(&e),
+        }
     }
 });

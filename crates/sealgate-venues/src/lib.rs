@@ -616,7 +616,9 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 mod tests;
 #[cfg(test)]
 mod tests_bitstamp;
+#[cfg(test)]
 mod tests_cbx;
+#[cfg(test)]
 mod tests_deribit;
 #[cfg(test)]
 mod tests_nonce;
