@@ -31,6 +31,8 @@ fn cancels_are_cancels() {
         ("kucoin", "DELETE", "/api/v1/hf/orders", "symbol=BTC-USDT", ""),
         ("gate", "DELETE", "/api/v4/spot/orders/12345", "currency_pair=BTC_USDT", ""),
         ("gate", "POST", "/api/v4/spot/cancel_batch_orders", "", r#"[{"currency_pair":"BTC_USDT","id":"1"}]"#),
+        ("poloniex", "DELETE", "/orders/123", "", ""),
+        ("poloniex", "DELETE", "/orders/cancelByIds", "", r#"{"clientOrderIds":["a"]}"#),
     ] {
         let f = facts(exchange, method, path, query, body);
         assert!(f.cancels_only && !f.places_order, "{exchange} {path}: {f:?}");
@@ -78,6 +80,8 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
         ("gate", "PATCH", "/api/v4/spot/orders/1", "currency_pair=BTC_USDT", r#"{"amount":"0.5"}"#),
+        // Poloniex's cancel-replace places the replacement.
+        ("poloniex", "PUT", "/orders/123", "", r#"{"quantity":"1","price":"10"}"#),
         ("kucoin", "POST", "/api/v1/hf/orders/alter", "", r#"{"symbol":"BTC-USDT","orderId":"1","newSize":"1"}"#),
         (
             "bitget",

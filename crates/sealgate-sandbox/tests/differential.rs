@@ -648,6 +648,57 @@ fn gate_executes_what_was_judged() {
     });
 }
 
+// -------------------------------------------------------------- poloniex --
+
+fn poloniex_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["BTC_USDT", "ETH_USDT"]),
+        prop::sample::select(vec!["BUY", "SELL"]),
+        prop::sample::select(vec![Some("MARKET"), Some("LIMIT"), Some("LIMIT_MAKER"), None]),
+        any::<bool>(),
+        amount(),
+        amount(),
+    )
+        .prop_map(|(symbol, side, kind, quote, size, price)| {
+            let mut v = vec![("symbol", symbol.to_owned()), ("side", side.to_owned())];
+            if let Some(k) = kind {
+                v.push(("type", k.to_owned()));
+            }
+            match kind {
+                // A market order (the default type) by amount (quote) or quantity (base).
+                Some("MARKET") | None => v.push((if quote { "amount" } else { "quantity" }, size)),
+                _ => v.extend([("quantity", size), ("price", price), ("timeInForce", "GTC".into())]),
+            }
+            v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect()
+        })
+}
+
+#[test]
+fn poloniex_executes_what_was_judged() {
+    let adds: &'static [&'static str] =
+        &["price", "quantity", "amount", "symbol", "side", "type", "accountType", "Amount"];
+    let strategy = (poloniex_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("poloniex", Venue::Poloniex, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let members: Vec<(String, String, bool)> = ps
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone(), *shape == 1 && p.value.parse::<u64>().is_ok()))
+            .collect();
+        let path = "/orders";
+        match shape {
+            2 => Request::new(
+                "POST",
+                path,
+                "",
+                &form(&ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect::<Vec<_>>(), true),
+            ),
+            3 => Request::new("POST", path, &form(&ps, false), &object(&members)),
+            4 => Request::new("POST", path, "", &format!("[{}]", object(&members))),
+            _ => Request::new("POST", path, "", &object(&members)),
+        }
+    });
+}
+
 // -------------------------------------------------------------- coinbase --
 
 /// A Coinbase order: top-level members and configurations (name, members).

@@ -13,6 +13,7 @@ pub(crate) mod json;
 mod kraken;
 mod kucoin;
 mod okx;
+mod poloniex;
 mod rest;
 
 use crate::class::EndpointClass;
@@ -52,7 +53,7 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit, Bitget, KuCoin, Gate) get the full rule; the others keep their
+/// Bybit, Bitget, KuCoin, Gate, Poloniex) get the full rule; the others keep their
 /// request as given, with a JSON body checked for duplicate members and
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -69,6 +70,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "bitget" => bitget::read(req, class),
         "kucoin" => kucoin::read(req, class),
         "gate" => gate::read(req, class),
+        "poloniex" => poloniex::read(req, class),
         _ => unread(id, req, class),
     }
 }
