@@ -32,6 +32,8 @@ fn cancels_are_cancels() {
         ("gate", "DELETE", "/api/v4/spot/orders/12345", "currency_pair=BTC_USDT", ""),
         ("gate", "POST", "/api/v4/spot/cancel_batch_orders", "", r#"[{"currency_pair":"BTC_USDT","id":"1"}]"#),
         ("poloniex", "DELETE", "/orders/123", "", ""),
+        ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["oc_multi",{"all":1}]]}"#),
         ("poloniex", "DELETE", "/orders/cancelByIds", "", r#"{"clientOrderIds":["a"]}"#),
     ] {
         let f = facts(exchange, method, path, query, body);
@@ -78,7 +80,9 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         // A placement, a read, and an exchange whose orders are not read.
         ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
-        ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        ("bitfinex", "POST", "/v2/auth/w/order/update", "", r#"{"id":1,"amount":"1","price":"2"}"#),
+        ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["ou",{"id":2,"delta":"5"}]]}"#),
+        ("deribit", "GET", "/api/v2/private/cancel", "order_id=1", ""),
         ("gate", "PATCH", "/api/v4/spot/orders/1", "currency_pair=BTC_USDT", r#"{"amount":"0.5"}"#),
         // Poloniex's cancel-replace places the replacement.
         ("poloniex", "PUT", "/orders/123", "", r#"{"quantity":"1","price":"10"}"#),

@@ -699,6 +699,53 @@ fn poloniex_executes_what_was_judged() {
     });
 }
 
+// -------------------------------------------------------------- bitfinex --
+
+fn bitfinex_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["tBTCUSD", "tETHUSD"]),
+        any::<bool>(),
+        prop::sample::select(vec!["EXCHANGE LIMIT", "EXCHANGE MARKET", "LIMIT", "EXCHANGE STOP"]),
+        amount(),
+        amount(),
+    )
+        .prop_map(|(symbol, sell, kind, size, price)| {
+            // The side is the amount's sign.
+            let size = if sell { format!("-{size}") } else { size };
+            let mut v = vec![("symbol", symbol.to_owned()), ("type", kind.to_owned()), ("amount", size)];
+            if kind != "EXCHANGE MARKET" {
+                v.push(("price", price));
+            }
+            v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect()
+        })
+}
+
+#[test]
+fn bitfinex_executes_what_was_judged() {
+    let adds: &'static [&'static str] =
+        &["price", "amount", "symbol", "type", "side", "price_aux_limit", "flags", "Amount"];
+    let strategy = (bitfinex_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("bitfinex", Venue::Bitfinex, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let members: Vec<(String, String, bool)> = ps
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone(), *shape == 1 && p.value.parse::<i64>().is_ok()))
+            .collect();
+        let path = "/v2/auth/w/order/submit";
+        match shape {
+            2 => Request::new(
+                "POST",
+                path,
+                "",
+                &form(&ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect::<Vec<_>>(), true),
+            ),
+            3 => Request::new("POST", path, &form(&ps, false), &object(&members)),
+            4 => Request::new("POST", path, "", &format!("[{}]", object(&members))),
+            _ => Request::new("POST", path, "", &object(&members)),
+        }
+    });
+}
+
 // -------------------------------------------------------------- coinbase --
 
 /// A Coinbase order: top-level members and configurations (name, members).

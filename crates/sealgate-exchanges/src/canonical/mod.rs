@@ -4,6 +4,7 @@
 //! one reader per exchange that has one.
 
 mod binance;
+mod bitfinex;
 mod bitget;
 mod bybit;
 mod coinbase;
@@ -53,7 +54,7 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit, Bitget, KuCoin, Gate, Poloniex) get the full rule; the others keep their
+/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex) get the full rule; the others keep their
 /// request as given, with a JSON body checked for duplicate members and
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -71,6 +72,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "kucoin" => kucoin::read(req, class),
         "gate" => gate::read(req, class),
         "poloniex" => poloniex::read(req, class),
+        "bitfinex" => bitfinex::read(req, class),
         _ => unread(id, req, class),
     }
 }
