@@ -33,6 +33,8 @@ fn cancels_are_cancels() {
         ("gate", "POST", "/api/v4/spot/cancel_batch_orders", "", r#"[{"currency_pair":"BTC_USDT","id":"1"}]"#),
         ("poloniex", "DELETE", "/orders/123", "", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
+        ("gemini", "POST", "/v1/order/cancel", "", r#"{"order_id":1}"#),
+        ("gemini", "POST", "/v1/order/cancel/session", "", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["oc_multi",{"all":1}]]}"#),
         ("poloniex", "DELETE", "/orders/cancelByIds", "", r#"{"clientOrderIds":["a"]}"#),
     ] {

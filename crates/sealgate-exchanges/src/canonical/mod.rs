@@ -10,6 +10,7 @@ mod bybit;
 mod coinbase;
 pub(crate) mod form;
 mod gate;
+mod gemini;
 pub(crate) mod json;
 mod kraken;
 mod kucoin;
@@ -54,7 +55,7 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex) get the full rule; the others keep their
+/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini) get the full rule; the others keep their
 /// request as given, with a JSON body checked for duplicate members and
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -73,6 +74,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "gate" => gate::read(req, class),
         "poloniex" => poloniex::read(req, class),
         "bitfinex" => bitfinex::read(req, class),
+        "gemini" => gemini::read(req, class),
         _ => unread(id, req, class),
     }
 }
