@@ -35,6 +35,8 @@ fn cancels_are_cancels() {
         ("bitfinex", "POST", "/v2/auth/w/order/cancel", "", r#"{"id":1}"#),
         ("gemini", "POST", "/v1/order/cancel", "", r#"{"order_id":1}"#),
         ("gemini", "POST", "/v1/order/cancel/session", "", ""),
+        ("bitstamp", "POST", "/api/v2/cancel_order/", "", "id=1"),
+        ("bitstamp", "POST", "/api/v2/cancel_all_orders/btcusd/", "", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["oc_multi",{"all":1}]]}"#),
         ("poloniex", "DELETE", "/orders/cancelByIds", "", r#"{"clientOrderIds":["a"]}"#),
     ] {
@@ -86,7 +88,8 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
         ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["ou",{"id":2,"delta":"5"}]]}"#),
         ("deribit", "GET", "/api/v2/private/cancel", "order_id=1", ""),
         ("gate", "PATCH", "/api/v4/spot/orders/1", "currency_pair=BTC_USDT", r#"{"amount":"0.5"}"#),
-        // Poloniex's cancel-replace places the replacement.
+        // Poloniex's and Bitstamp's cancel-replace places the replacement.
+        ("bitstamp", "POST", "/api/v2/replace_order/", "", "id=1&amount=1&price=10"),
         ("poloniex", "PUT", "/orders/123", "", r#"{"quantity":"1","price":"10"}"#),
         ("kucoin", "POST", "/api/v1/hf/orders/alter", "", r#"{"symbol":"BTC-USDT","orderId":"1","newSize":"1"}"#),
         (

@@ -809,6 +809,55 @@ fn gemini_executes_what_was_judged() {
     });
 }
 
+// -------------------------------------------------------------- bitstamp --
+
+/// A Bitstamp order: its path (side, kind, pair) and its form.
+fn bitstamp_order() -> impl Strategy<Value = (String, Vec<P>)> {
+    (
+        prop::sample::select(vec!["btcusd", "ethusd"]),
+        prop::sample::select(vec!["buy", "sell"]),
+        prop::sample::select(vec!["", "market/", "instant/"]),
+        amount(),
+        amount(),
+    )
+        .prop_map(|(pair, side, kind, size, price)| {
+            let mut v = vec![("amount", size), ("client_order_id", "c1".to_owned())];
+            if kind.is_empty() {
+                v.push(("price", price));
+            }
+            let ps = v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect();
+            (format!("/api/v2/{side}/{kind}{pair}/"), ps)
+        })
+}
+
+#[test]
+fn bitstamp_executes_what_was_judged() {
+    let adds: &'static [&'static str] =
+        &["price", "amount", "amount_in_counter", "side", "pair", "limit_price", "ioc_order", "Amount"];
+    let strategy = (bitstamp_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("bitstamp", Venue::Bitstamp, strategy, |((path, ps), ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        match shape {
+            // JSON where a form is read; a query beside the form; a path without its pair.
+            2 => {
+                let members: Vec<(String, String, bool)> =
+                    ps.iter().map(|p| (p.name.clone(), p.value.clone(), false)).collect();
+                Request::new("POST", path, "", &object(&members))
+            }
+            3 => Request::new("POST", path, &form(&ps, false), &form(&ps, true)),
+            4 => {
+                let cut = path.trim_end_matches('/').rsplit_once('/').map_or(path.as_str(), |(head, _)| head);
+                let all: Vec<P> = ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect();
+                Request::new("POST", &format!("{cut}/"), "", &form(&all, true))
+            }
+            _ => {
+                let all: Vec<P> = ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect();
+                Request::new("POST", path, "", &form(&all, true))
+            }
+        }
+    });
+}
+
 // -------------------------------------------------------------- coinbase --
 
 /// A Coinbase order: top-level members and configurations (name, members).

@@ -6,6 +6,7 @@
 mod binance;
 mod bitfinex;
 mod bitget;
+mod bitstamp;
 mod bybit;
 mod coinbase;
 pub(crate) mod form;
@@ -55,7 +56,7 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini) get the full rule; the others keep their
+/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp) get the full rule; the others keep their
 /// request as given, with a JSON body checked for duplicate members and
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -75,6 +76,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "poloniex" => poloniex::read(req, class),
         "bitfinex" => bitfinex::read(req, class),
         "gemini" => gemini::read(req, class),
+        "bitstamp" => bitstamp::read(req, class),
         _ => unread(id, req, class),
     }
 }
