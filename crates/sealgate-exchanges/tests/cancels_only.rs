@@ -36,6 +36,8 @@ fn cancels_are_cancels() {
         ("gemini", "POST", "/v1/order/cancel", "", r#"{"order_id":1}"#),
         ("gemini", "POST", "/v1/order/cancel/session", "", ""),
         ("bitstamp", "POST", "/api/v2/cancel_order/", "", "id=1"),
+        ("coinbase-exchange", "DELETE", "/orders/client:sg-1", "product_id=BTC-USD", ""),
+        ("coinbase-exchange", "DELETE", "/orders", "", ""),
         ("bitstamp", "POST", "/api/v2/cancel_all_orders/btcusd/", "", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["oc_multi",{"all":1}]]}"#),
         ("poloniex", "DELETE", "/orders/cancelByIds", "", r#"{"clientOrderIds":["a"]}"#),

@@ -858,6 +858,57 @@ fn bitstamp_executes_what_was_judged() {
     });
 }
 
+// ----------------------------------------------------- coinbase exchange --
+
+fn coinbase_exchange_order() -> impl Strategy<Value = Vec<P>> {
+    (
+        prop::sample::select(vec!["BTC-USD", "ETH-USD"]),
+        prop::sample::select(vec!["buy", "sell"]),
+        prop::sample::select(vec![Some("market"), Some("limit"), None]),
+        any::<bool>(),
+        amount(),
+        amount(),
+    )
+        .prop_map(|(product, side, kind, funds, size, price)| {
+            let mut v = vec![("product_id", product.to_owned()), ("side", side.to_owned())];
+            if let Some(k) = kind {
+                v.push(("type", k.to_owned()));
+            }
+            match kind {
+                // A market order by funds (quote) or by size (base).
+                Some("market") => v.push((if funds { "funds" } else { "size" }, size)),
+                _ => v.extend([("size", size), ("price", price), ("time_in_force", "GTC".into())]),
+            }
+            v.into_iter().map(|(n, value)| P { name: n.to_owned(), value, in_body: true }).collect()
+        })
+}
+
+#[test]
+fn coinbase_exchange_executes_what_was_judged() {
+    let adds: &'static [&'static str] =
+        &["price", "size", "funds", "product_id", "side", "type", "stop_price", "Funds"];
+    let strategy = (coinbase_exchange_order(), prop::collection::vec(mutation(adds), 0..3), 0u8..8);
+    run("coinbase-exchange", Venue::CoinbaseExchange, strategy, |(ps, ms, shape)| {
+        let ps = apply(ps.clone(), ms);
+        let members: Vec<(String, String, bool)> = ps
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone(), *shape == 1 && p.value.parse::<u64>().is_ok()))
+            .collect();
+        let path = "/orders";
+        match shape {
+            2 => Request::new(
+                "POST",
+                path,
+                "",
+                &form(&ps.iter().map(|p| P { in_body: true, ..p.clone() }).collect::<Vec<_>>(), true),
+            ),
+            3 => Request::new("POST", path, &form(&ps, false), &object(&members)),
+            4 => Request::new("POST", path, "", &format!("[{}]", object(&members))),
+            _ => Request::new("POST", path, "", &object(&members)),
+        }
+    });
+}
+
 // -------------------------------------------------------------- coinbase --
 
 /// A Coinbase order: top-level members and configurations (name, members).

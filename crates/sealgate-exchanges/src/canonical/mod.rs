@@ -9,6 +9,7 @@ mod bitget;
 mod bitstamp;
 mod bybit;
 mod coinbase;
+mod coinbase_exchange;
 pub(crate) mod form;
 mod gate;
 mod gemini;
@@ -56,7 +57,8 @@ pub struct WithdrawalFacts {
 /// rule ([`crate::check_path`]) and [`Request::validate`] apply first.
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
-/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp) get the full rule; the others keep their
+/// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase
+/// Exchange) get the full rule; the others keep their
 /// request as given, with a JSON body checked for duplicate members and
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -77,6 +79,7 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "bitfinex" => bitfinex::read(req, class),
         "gemini" => gemini::read(req, class),
         "bitstamp" => bitstamp::read(req, class),
+        "coinbase-exchange" => coinbase_exchange::read(req, class),
         _ => unread(id, req, class),
     }
 }
@@ -282,14 +285,14 @@ mod tests {
 
     #[test]
     fn unread_exchanges_keep_their_bytes_but_not_duplicates() {
-        let r = Request::new("POST", "/orders", "", r#"{"product_id":"BTC-USD", "size":"1"}"#);
-        let c = canonicalize("coinbase-exchange", &r).expect("coinbase-exchange");
+        let r = Request::new("POST", "/api/v2/private/buy", "", r#"{"instrument_name":"BTC-PERPETUAL", "amount":10}"#);
+        let c = canonicalize("deribit", &r).expect("deribit");
         assert_eq!(c.request, r);
         assert_eq!(c.order, OrderFacts::unknown());
-        let dup = Request::new("POST", "/orders", "", r#"{"size":"1","size":"9"}"#);
-        assert!(matches!(canonicalize("coinbase-exchange", &dup), Err(Error::Ambiguous(_))));
+        let dup = Request::new("POST", "/api/v2/private/buy", "", r#"{"amount":1,"amount":9}"#);
+        assert!(matches!(canonicalize("deribit", &dup), Err(Error::Ambiguous(_))));
         assert!(matches!(
-            canonicalize("coinbase-exchange", &Request::new("POST", "/orders", "", "{")),
+            canonicalize("deribit", &Request::new("POST", "/api/v2/private/buy", "", "{")),
             Err(Error::Ambiguous(_))
         ));
         assert!(canonicalize("nope", &r).is_err());
