@@ -16,7 +16,8 @@
 //! request's parameters, and the signer and the agent call it (after
 //! [`Request::validate`]) before the policy. For each exchange with a
 //! reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced, Bybit, Bitget,
-//! KuCoin, Gate) it reads the request as that exchange reads it — where its
+//! KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase Exchange) it
+//! reads the request as that exchange reads it — where its
 //! parameters are for that method and endpoint (query, form body or JSON
 //! body, the body in the format [`content_type`] will announce) — and
 //! refuses ([`Error::Ambiguous`]):
@@ -25,7 +26,8 @@
 //!   matches names case-insensitively), and non-ASCII member names;
 //! - a parameter in both query and body where the exchange merges them
 //!   (Binance, MEXC), a query where the exchange reads the body (Kraken,
-//!   OKX and Coinbase POSTs), a body where it reads the query (GETs), a body
+//!   OKX, Coinbase, Poloniex, Coinbase Exchange POSTs; any Bitfinex, Gemini or
+//!   Bitstamp call), a body where it reads the query (GETs), a body
 //!   in a format the exchange would not read there (JSON in a Binance form
 //!   body, a form in an OKX JSON body);
 //! - a query or form that is not in the one spelling: `+` (space or plus?),
@@ -38,18 +40,24 @@
 //! - on a trade or withdraw endpoint, a parameter the exchange's
 //!   documentation does not list for that method and path (an allow-list
 //!   per endpoint; a call with no list is refused — except on Bybit,
-//!   Bitget, KuCoin and Gate, whose tables list their spot order calls:
+//!   Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp and Coinbase
+//!   Exchange, whose tables list their spot order calls:
 //!   their other trade calls are placements of unknown size, their other
 //!   withdraw calls carry no facts), and the signature parameter the signer
 //!   adds;
 //! - in an order, a price the exchange ignores for its type (a Binance
 //!   `MARKET`/`STOP_LOSS`/`TAKE_PROFIT` or pegged order's `price`, an OKX
 //!   market order's `px`, a Coinbase market configuration's `limit_price`,
-//!   a Kraken market order's `price`, a Bybit, Bitget, KuCoin or Gate
-//!   market order's `price`), two competing sizes (Binance `quantity` and
-//!   `quoteOrderQty`, Coinbase `base_size` and `quote_size`, KuCoin `size`
-//!   and `funds`), a Coinbase `order_configuration` with other than exactly
-//!   one entry.
+//!   a Kraken market order's `price`, a Bybit, Bitget, KuCoin, Gate,
+//!   Poloniex, Bitfinex or Coinbase Exchange market order's `price`), two
+//!   competing sizes (Binance `quantity` and `quoteOrderQty`, Coinbase
+//!   `base_size` and `quote_size`, KuCoin `size` and `funds`, Poloniex
+//!   `quantity` and `amount`, Coinbase Exchange `size` and `funds`), a
+//!   Coinbase `order_configuration` with other than exactly one entry;
+//! - what the exchange reads from elsewhere than a body member, restated or
+//!   contradicted: a Gemini payload's `request` naming another path, a
+//!   Bitfinex amount whose sign (the side) has a second spelling, a Bitstamp
+//!   path without its pair (the path is the side, kind and market).
 //!
 //! The bytes to sign and send are then produced from the parsed form:
 //! queries and forms with unreserved characters as themselves and every
@@ -63,9 +71,9 @@
 //! the policy values it at the exchange's public ticker
 //! ([`ticker_request`], [`ticker_price`]).
 //!
-//! Exchanges without a reader keep their request as given, with a JSON
-//! body checked for duplicate members (and a Deribit body naming no other
-//! JSON-RPC `method` than its path: Deribit executes the body's); their trade requests have unknown
+//! Deribit, the one exchange without a reader, keeps its request as given,
+//! with a JSON body checked for duplicate members and naming no other
+//! JSON-RPC `method` than its path (Deribit executes the body's); its trade requests have unknown
 //! facts ([`OrderFacts::unknown`]), refused wherever a symbol allow-list or
 //! a notional cap is set.
 //!

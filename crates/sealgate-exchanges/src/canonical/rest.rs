@@ -1,4 +1,5 @@
-//! What the JSON REST readers (OKX, Bybit, Bitget, KuCoin, Gate) share: where a
+//! What the REST readers (OKX, Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex,
+//! Gemini, Coinbase Exchange; Bitstamp's form reader uses the table lookup) share: where a
 //! request's parameters are (the query for a GET or DELETE, a JSON body
 //! otherwise), the strict parse of both, the bytes re-produced from the
 //! parse, and the facts of a trade or withdraw call that has no entry in an
