@@ -16,8 +16,8 @@
 //! request's parameters, and the signer and the agent call it (after
 //! [`Request::validate`]) before the policy. For each exchange with a
 //! reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced, Bybit, Bitget,
-//! KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase Exchange) it
-//! reads the request as that exchange reads it — where its
+//! KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase Exchange,
+//! Deribit: all fifteen) it reads the request as that exchange reads it — where its
 //! parameters are for that method and endpoint (query, form body or JSON
 //! body, the body in the format [`content_type`] will announce) — and
 //! refuses ([`Error::Ambiguous`]):
@@ -27,7 +27,7 @@
 //! - a parameter in both query and body where the exchange merges them
 //!   (Binance, MEXC), a query where the exchange reads the body (Kraken,
 //!   OKX, Coinbase, Poloniex, Coinbase Exchange POSTs; any Bitfinex, Gemini or
-//!   Bitstamp call), a body where it reads the query (GETs), a body
+//!   Bitstamp call; a Deribit POST), a body where it reads the query (GETs), a body
 //!   in a format the exchange would not read there (JSON in a Binance form
 //!   body, a form in an OKX JSON body);
 //! - a query or form that is not in the one spelling: `+` (space or plus?),
@@ -40,8 +40,8 @@
 //! - on a trade or withdraw endpoint, a parameter the exchange's
 //!   documentation does not list for that method and path (an allow-list
 //!   per endpoint; a call with no list is refused — except on Bybit,
-//!   Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp and Coinbase
-//!   Exchange, whose tables list their spot order calls:
+//!   Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase
+//!   Exchange and Deribit, whose tables list their order calls:
 //!   their other trade calls are placements of unknown size, their other
 //!   withdraw calls carry no facts), and the signature parameter the signer
 //!   adds;
@@ -49,13 +49,15 @@
 //!   `MARKET`/`STOP_LOSS`/`TAKE_PROFIT` or pegged order's `price`, an OKX
 //!   market order's `px`, a Coinbase market configuration's `limit_price`,
 //!   a Kraken market order's `price`, a Bybit, Bitget, KuCoin, Gate,
-//!   Poloniex, Bitfinex or Coinbase Exchange market order's `price`), two
+//!   Poloniex, Bitfinex, Coinbase Exchange or Deribit market order's `price`), two
 //!   competing sizes (Binance `quantity` and `quoteOrderQty`, Coinbase
 //!   `base_size` and `quote_size`, KuCoin `size` and `funds`, Poloniex
 //!   `quantity` and `amount`, Coinbase Exchange `size` and `funds`), a
 //!   Coinbase `order_configuration` with other than exactly one entry;
 //! - what the exchange reads from elsewhere than a body member, restated or
-//!   contradicted: a Gemini payload's `request` naming another path, a
+//!   contradicted: a Gemini payload's `request` or a Deribit JSON-RPC body's
+//!   `method` naming another path (each exchange executes the body's), a
+//!   Deribit member outside `params` (Deribit reads only those), a
 //!   Bitfinex amount whose sign (the side) has a second spelling, a Bitstamp
 //!   path without its pair (the path is the side, kind and market).
 //!
@@ -65,15 +67,14 @@
 //! order facts ([`OrderFacts`]) come from that same parsed form. Every
 //! trade endpoint places orders unless the exchange's table says it only
 //! reads, cancels (or reduces) or changes a setting; a placement whose size
-//! is not read (algo orders, conversions, OKX and Coinbase derivatives, a
-//! Kraken edit) is [`Size::Unknown`], and every leg of an OCO, OTO, OTOCO
+//! is not read (algo orders, conversions, derivatives, a
+//! Kraken or Deribit edit) is [`Size::Unknown`], and every leg of an OCO, OTO, OTOCO
 //! or batch is counted. A market order carries no price ([`Price::Market`]):
 //! the policy values it at the exchange's public ticker
 //! ([`ticker_request`], [`ticker_price`]).
 //!
-//! Deribit, the one exchange without a reader, keeps its request as given,
-//! with a JSON body checked for duplicate members and naming no other
-//! JSON-RPC `method` than its path (Deribit executes the body's); its trade requests have unknown
+//! An exchange added without a reader keeps its request as given, with a
+//! JSON body checked for duplicate members; its trade requests have unknown
 //! facts ([`OrderFacts::unknown`]), refused wherever a symbol allow-list or
 //! a notional cap is set.
 //!

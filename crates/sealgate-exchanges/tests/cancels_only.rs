@@ -38,6 +38,14 @@ fn cancels_are_cancels() {
         ("bitstamp", "POST", "/api/v2/cancel_order/", "", "id=1"),
         ("coinbase-exchange", "DELETE", "/orders/client:sg-1", "product_id=BTC-USD", ""),
         ("coinbase-exchange", "DELETE", "/orders", "", ""),
+        ("deribit", "GET", "/api/v2/private/cancel", "order_id=1", ""),
+        (
+            "deribit",
+            "POST",
+            "/api/v2/private/cancel_all_by_instrument",
+            "",
+            r#"{"params":{"instrument_name":"BTC-PERPETUAL"}}"#,
+        ),
         ("bitstamp", "POST", "/api/v2/cancel_all_orders/btcusd/", "", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["oc_multi",{"all":1}]]}"#),
         ("poloniex", "DELETE", "/orders/cancelByIds", "", r#"{"clientOrderIds":["a"]}"#),
@@ -83,12 +91,12 @@ fn a_cancel_that_places_or_amends_is_no_cancel() {
             r#"[{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","sz":"1","px":"10"}]"#,
         ),
         ("coinbase", "POST", "/api/v3/brokerage/orders/edit", "", r#"{"order_id":"a","size":"1","price":"10"}"#),
-        // A placement, a read, and an exchange whose orders are not read.
+        // A placement, a read, an update, an edit.
         ("binance", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", ""),
         ("binance", "GET", "/api/v3/openOrders", "symbol=BTCUSDT", ""),
         ("bitfinex", "POST", "/v2/auth/w/order/update", "", r#"{"id":1,"amount":"1","price":"2"}"#),
         ("bitfinex", "POST", "/v2/auth/w/order/multi", "", r#"{"ops":[["oc",{"id":1}],["ou",{"id":2,"delta":"5"}]]}"#),
-        ("deribit", "GET", "/api/v2/private/cancel", "order_id=1", ""),
+        ("deribit", "GET", "/api/v2/private/edit", "order_id=1&amount=10&price=2", ""),
         ("gate", "PATCH", "/api/v4/spot/orders/1", "currency_pair=BTC_USDT", r#"{"amount":"0.5"}"#),
         // Poloniex's and Bitstamp's cancel-replace places the replacement.
         ("bitstamp", "POST", "/api/v2/replace_order/", "", "id=1&amount=1&price=10"),

@@ -10,6 +10,7 @@ mod bitstamp;
 mod bybit;
 mod coinbase;
 mod coinbase_exchange;
+mod deribit;
 pub(crate) mod form;
 mod gate;
 mod gemini;
@@ -58,7 +59,7 @@ pub struct WithdrawalFacts {
 ///
 /// Exchanges with a reader (Binance, MEXC, Kraken, OKX, Coinbase Advanced,
 /// Bybit, Bitget, KuCoin, Gate, Poloniex, Bitfinex, Gemini, Bitstamp, Coinbase
-/// Exchange) get the full rule; the others keep their
+/// Exchange, Deribit: all fifteen) get the full rule; an exchange without one keeps its
 /// request as given, with a JSON body checked for duplicate members and
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
@@ -80,41 +81,21 @@ pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
         "gemini" => gemini::read(req, class),
         "bitstamp" => bitstamp::read(req, class),
         "coinbase-exchange" => coinbase_exchange::read(req, class),
+        "deribit" => deribit::read(req, class),
         _ => unread(id, req, class),
     }
 }
 
-/// Exchanges without a reader: the request travels as given. A JSON body
-/// must still be one JSON value without duplicate members (cheap, and a
-/// duplicate is read differently by different JSON libraries); a
-/// trade-class request has unknown facts.
+/// An exchange without a reader (none of the fifteen today; the fallback for one added
+/// before its reader): the request travels as given. A JSON body must still be one JSON
+/// value without duplicate members (cheap, and a duplicate is read differently by
+/// different JSON libraries); a trade-class request has unknown facts.
 fn unread(id: &str, req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
     if !req.body.is_empty() && crate::content_type(id, &req.method, &req.body)? == Some(crate::JSON) {
-        let body = json::parse(&req.body, json::Numbers::Any)?;
-        if id == "deribit" {
-            deribit_method(req, &body)?;
-        }
+        json::parse(&req.body, json::Numbers::Any)?;
     }
     let order = if class == EndpointClass::Trade { OrderFacts::unknown() } else { OrderFacts::no_order(None) };
     Ok(Canonical { request: req.clone(), order, withdrawal: None })
-}
-
-/// Deribit reads a JSON-RPC body's `method` (its HTTP API also takes a
-/// whole JSON-RPC request): a body naming another method than the path the
-/// policy classified (`private/withdraw` POSTed to `/api/v2/private/buy`)
-/// is refused, and so is a body that is not one JSON-RPC request object.
-fn deribit_method(req: &Request, body: &serde_json::Value) -> Result<(), Error> {
-    let Some(obj) = body.as_object() else {
-        return Err(refuse("a Deribit body must be one JSON-RPC request object"));
-    };
-    match obj.get("method") {
-        None => Ok(()),
-        Some(serde_json::Value::String(m)) if req.path.strip_prefix("/api/v2/") == Some(m.as_str()) => Ok(()),
-        Some(_) => Err(refuse(format!(
-            "the body's JSON-RPC method is not the path's ({}): Deribit would execute the body's",
-            shown(&req.path)
-        ))),
-    }
 }
 
 /// A refusal naming what is ambiguous.
@@ -257,26 +238,6 @@ mod tests {
         }
     }
 
-    /// Deribit executes a JSON-RPC body's `method`: a withdraw POSTed to the buy path
-    /// was classified `trade` by its path.
-    #[test]
-    fn a_deribit_body_names_the_paths_method_or_none() {
-        let buy = |body: &str| Request::new("POST", "/api/v2/private/buy", "", body);
-        let same = r#"{"jsonrpc":"2.0","id":1,"method":"private/buy","params":{"instrument_name":"BTC-PERPETUAL","amount":10}}"#;
-        assert_eq!(canonicalize("deribit", &buy(same)).map(|c| c.request), Ok(buy(same)));
-        let none = r#"{"instrument_name":"BTC-PERPETUAL","amount":10}"#;
-        assert!(canonicalize("deribit", &buy(none)).is_ok());
-        for bad in [
-            r#"{"jsonrpc":"2.0","id":1,"method":"private/withdraw","params":{"currency":"BTC","amount":1}}"#,
-            r#"{"method":"private/buy/"}"#,
-            r#"{"method":1}"#,
-            r#"[{"method":"private/buy"}]"#,
-            r#"{"method":"private/buy","method":"private/withdraw"}"#,
-        ] {
-            assert!(matches!(canonicalize("deribit", &buy(bad)), Err(Error::Ambiguous(_))), "{bad}");
-        }
-    }
-
     #[test]
     fn shown_is_bounded() {
         assert_eq!(shown("a\"b"), "\"a\\\"b\"");
@@ -285,16 +246,14 @@ mod tests {
 
     #[test]
     fn unread_exchanges_keep_their_bytes_but_not_duplicates() {
-        let r = Request::new("POST", "/api/v2/private/buy", "", r#"{"instrument_name":"BTC-PERPETUAL", "amount":10}"#);
-        let c = canonicalize("deribit", &r).expect("deribit");
+        let r = Request::new("POST", "/api/v2/private/buy", "", r#"{"instrument_name":"BTC-PERPETUAL", "amount":0.5}"#);
+        let c = unread("deribit", &r, EndpointClass::Trade).expect("unread");
         assert_eq!(c.request, r);
         assert_eq!(c.order, OrderFacts::unknown());
         let dup = Request::new("POST", "/api/v2/private/buy", "", r#"{"amount":1,"amount":9}"#);
-        assert!(matches!(canonicalize("deribit", &dup), Err(Error::Ambiguous(_))));
-        assert!(matches!(
-            canonicalize("deribit", &Request::new("POST", "/api/v2/private/buy", "", "{")),
-            Err(Error::Ambiguous(_))
-        ));
+        assert!(matches!(unread("deribit", &dup, EndpointClass::Trade), Err(Error::Ambiguous(_))));
+        let bad = Request::new("POST", "/api/v2/private/buy", "", "{");
+        assert!(matches!(unread("deribit", &bad, EndpointClass::Trade), Err(Error::Ambiguous(_))));
         assert!(canonicalize("nope", &r).is_err());
     }
 }
