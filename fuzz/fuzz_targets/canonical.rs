@@ -10,7 +10,23 @@
 use libfuzzer_sys::fuzz_target;
 use sealgate_exchanges::{Request, canonicalize};
 
-const EXCHANGES: &[&str] = &["binance", "mexc", "kraken", "okx", "coinbase", "bybit", "bitget", "kucoin", "gate"];
+const EXCHANGES: &[&str] = &[
+    "binance",
+    "mexc",
+    "kraken",
+    "okx",
+    "coinbase",
+    "bybit",
+    "bitget",
+    "kucoin",
+    "gate",
+    "poloniex",
+    "bitfinex",
+    "gemini",
+    "bitstamp",
+    "coinbase-exchange",
+    "deribit",
+];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 
 fuzz_target!(|data: &[u8]| {
