@@ -613,6 +613,8 @@ pub fn parse_status(venue: Venue, resp: Response<'_>) -> Result<Option<Placed>> 
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_bitstamp;

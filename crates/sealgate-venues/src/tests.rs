@@ -3,10 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-
-fn ok(body: &str) -> Response<'_> {
-    Response { status: 200, body }
-}
+use crate::test_support::{ok, resp};
 
 #[test]
 fn status_queries_find_the_order_or_say_it_never_arrived() {
@@ -28,10 +25,6 @@ fn status_queries_find_the_order_or_say_it_never_arrived() {
     assert_eq!(parse_status(Venue::Okx, okx), Ok(Some(Placed { exchange_order_id: "9".into(), status: "open" })));
     let gone = ok(r#"{"code":"51603","msg":"Order does not exist","data":[]}"#);
     assert_eq!(parse_status(Venue::Okx, gone), Ok(None));
-}
-
-fn resp(status: u16, body: &str) -> Response<'_> {
-    Response { status, body }
 }
 
 #[test]

@@ -4,22 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-
-fn ok(body: &str) -> Response<'_> {
-    Response { status: 200, body }
-}
-
-fn resp(status: u16, body: &str) -> Response<'_> {
-    Response { status, body }
-}
-
-fn order<'a>(symbol: &'a str, side: Side, kind: OrderKind, qty: &'a str, price: Option<&'a str>) -> PlaceOrder<'a> {
-    PlaceOrder { symbol, side, kind, qty, price, client_order_id: "0123abcd-0123-4567-89ab-0123456789ab" }
-}
-
-fn mal<T>(field: &'static str, reason: &'static str) -> Result<T> {
-    Err(VenueError::Malformed { field, reason })
-}
+use crate::test_support::{mal, ok, order, resp};
 
 fn all(r: &Request) -> (&str, &str, &str, &str) {
     (r.method.as_str(), r.path.as_str(), r.query.as_str(), r.body.as_str())

@@ -4,21 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::test_support::{mal, ok, resp};
 
 const CBX: Venue = Venue::CoinbaseExchange;
 const CLIENT: &str = "0123abcd-0123-4567-89ab-0123456789ab";
-
-fn ok(body: &str) -> Response<'_> {
-    Response { status: 200, body }
-}
-
-fn resp(status: u16, body: &str) -> Response<'_> {
-    Response { status, body }
-}
-
-fn mal<T>(field: &'static str, reason: &'static str) -> Result<T> {
-    Err(VenueError::Malformed { field, reason })
-}
 
 fn triple(r: &Request) -> (&str, &str, &str) {
     (r.method.as_str(), r.path.as_str(), r.query.as_str())

@@ -4,20 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::test_support::{mal, ok, resp};
 
 const D: Venue = Venue::Deribit;
-
-fn ok(body: &str) -> Response<'_> {
-    Response { status: 200, body }
-}
-
-fn resp(status: u16, body: &str) -> Response<'_> {
-    Response { status, body }
-}
-
-fn mal<T>(field: &'static str, reason: &'static str) -> Result<T> {
-    Err(VenueError::Malformed { field, reason })
-}
 
 fn triple(r: &Request) -> (&str, &str, &str) {
     (r.method.as_str(), r.path.as_str(), r.query.as_str())

@@ -4,26 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-
-fn ok(body: &str) -> Response<'_> {
-    Response { status: 200, body }
-}
-
-fn resp(status: u16, body: &str) -> Response<'_> {
-    Response { status, body }
-}
-
-fn order<'a>(symbol: &'a str, side: Side, kind: OrderKind, qty: &'a str, price: Option<&'a str>) -> PlaceOrder<'a> {
-    PlaceOrder { symbol, side, kind, qty, price, client_order_id: "0123abcd-0123-4567-89ab-0123456789ab" }
-}
-
-fn mal<T>(field: &'static str, reason: &'static str) -> Result<T> {
-    Err(VenueError::Malformed { field, reason })
-}
-
-fn json_of(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).expect("json body")
-}
+use crate::test_support::{json_of, mal, ok, order, resp};
 
 #[test]
 fn kucoin_ids() {

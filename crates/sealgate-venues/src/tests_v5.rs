@@ -2,25 +2,10 @@
 //! against hostile answers.
 
 use super::*;
-
-fn ok(body: &str) -> Response<'_> {
-    Response { status: 200, body }
-}
-
-fn resp(status: u16, body: &str) -> Response<'_> {
-    Response { status, body }
-}
+use crate::test_support::{json_of, mal, ok, resp};
 
 fn order<'a>(symbol: &'a str, side: Side, kind: OrderKind, qty: &'a str, price: Option<&'a str>) -> PlaceOrder<'a> {
     PlaceOrder { symbol, side, kind, qty, price, client_order_id: "0123456789abcdef0123456789abcdef" }
-}
-
-fn mal<T>(field: &'static str, reason: &'static str) -> Result<T> {
-    Err(VenueError::Malformed { field, reason })
-}
-
-fn json_of(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).expect("json body")
 }
 
 #[test]
