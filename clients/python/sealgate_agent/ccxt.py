@@ -84,6 +84,11 @@ class _AgentSession:
         body = _strip_params(body, self._params) if "=" in body and not body.startswith("{") else body
         if self._exchange_id == "gemini":
             body = _gemini_payload(headers)
+        if self._exchange_id == "coinbaseexchange" and method.upper() == "DELETE":
+            # ccxt puts {"product_id": "<its unified symbol>"} in a cancel's JSON body; Coinbase
+            # Exchange documents product_id as a query parameter of DELETE /orders/{id} and the
+            # signer refuses a DELETE with a body (which reading would count?): dropped.
+            body = ""
         r = self._client.request(self._label, method, u.path, query, body)
         resp = requests.Response()
         resp.status_code = r["status"]
