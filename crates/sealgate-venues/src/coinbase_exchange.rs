@@ -41,10 +41,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::read::{arr, body, dec, get, id, obj, parse_json, rfc3339, side_of, string, symbol_of};
+use crate::read::{arr, body, currency_balances, dec, get, id, obj, parse_json, rfc3339, side_of, string, symbol_of};
 use crate::{
-    BalancePage, Checked, Placed, Request, Response, Result, Trade, TradePage, Venue, VenueBalance, VenueError,
-    bad_input, check_symbol, malformed, normalize_asset,
+    BalancePage, Checked, Placed, Request, Response, Result, Trade, TradePage, Venue, VenueError, bad_input,
+    check_symbol, malformed, normalize_asset,
 };
 
 /// Page size asked for (the documented maximum).
@@ -89,17 +89,7 @@ pub(crate) fn balances_request(_cursor: Option<&str>) -> Result<Request> {
 }
 
 pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
-    let v = body(resp, error_text)?;
-    let mut balances = Vec::new();
-    for a in arr(&v, "$")? {
-        let a = obj(a, "[]")?;
-        balances.push(VenueBalance {
-            asset: normalize_asset(Venue::CoinbaseExchange, string(a, "currency", "[].currency")?)?,
-            free: dec(a, "available", "[].available")?,
-            locked: dec(a, "hold", "[].hold")?,
-        });
-    }
-    Ok(BalancePage { balances, next: None })
+    currency_balances(&body(resp, error_text)?, Venue::CoinbaseExchange, ("hold", "[].hold"))
 }
 
 /// Where a page starts: (product, `after` trade id; `None`: the newest page).

@@ -27,10 +27,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::read::{arr, body, dec, fee_asset, id, ms, obj, side_of, string, symbol_of};
+use crate::read::{arr, body, currency_balances, dec, fee_asset, id, ms, obj, side_of, string, symbol_of};
 use crate::{
-    BalancePage, Checked, Placed, Request, Response, Result, Trade, TradePage, Venue, VenueBalance, VenueError,
-    bad_input, malformed, normalize_asset,
+    BalancePage, Checked, Placed, Request, Response, Result, Trade, TradePage, Venue, VenueError, bad_input, malformed,
 };
 
 /// Page size asked for.
@@ -65,17 +64,7 @@ pub(crate) fn balances_request(_cursor: Option<&str>) -> Result<Request> {
 }
 
 pub(crate) fn parse_balances(resp: Response<'_>) -> Result<BalancePage> {
-    let v = body(resp, error_text)?;
-    let mut balances = Vec::new();
-    for a in arr(&v, "$")? {
-        let a = obj(a, "[]")?;
-        balances.push(VenueBalance {
-            asset: normalize_asset(Venue::Gate, string(a, "currency", "[].currency")?)?,
-            free: dec(a, "available", "[].available")?,
-            locked: dec(a, "locked", "[].locked")?,
-        });
-    }
-    Ok(BalancePage { balances, next: None })
+    currency_balances(&body(resp, error_text)?, Venue::Gate, ("locked", "[].locked"))
 }
 
 pub(crate) fn trades_request(_symbols: &[String], cursor: Option<&str>) -> Result<Option<Request>> {

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    Amount, MAX_BODY, MAX_FIELD, MAX_ITEMS, MAX_MESSAGE, Response, Result, Side, Venue, VenueError, bad_input, bounded,
-    check_symbol, malformed, normalize_asset,
+    Amount, BalancePage, MAX_BODY, MAX_FIELD, MAX_ITEMS, MAX_MESSAGE, Response, Result, Side, Venue, VenueBalance,
+    VenueError, bad_input, bounded, check_symbol, malformed, normalize_asset,
 };
 
 /// A decimal field as the exchange printed it, checked: non-negative unless
@@ -180,4 +180,19 @@ pub(crate) fn symbol_cursor<'a, T: std::str::FromStr + Default + Copy>(
         }
     };
     Ok(symbols.iter().find(|s| s.as_str() >= sym).map(|s| (s.as_str(), if s == sym { at } else { T::default() })))
+}
+
+/// An array of `{currency, available, <locked>}` objects, one page (Gate's `locked`,
+/// Coinbase Exchange's `hold`): each currency's free and held amounts.
+pub(crate) fn currency_balances(v: &Value, venue: Venue, locked: (&str, &'static str)) -> Result<BalancePage> {
+    let mut balances = Vec::new();
+    for a in arr(v, "$")? {
+        let a = obj(a, "[]")?;
+        balances.push(VenueBalance {
+            asset: normalize_asset(venue, string(a, "currency", "[].currency")?)?,
+            free: dec(a, "available", "[].available")?,
+            locked: dec(a, locked.0, locked.1)?,
+        });
+    }
+    Ok(BalancePage { balances, next: None })
 }

@@ -246,6 +246,7 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::Size;
 
     fn post(path: &str, body: &str) -> Result<Canonical, Error> {
@@ -254,11 +255,6 @@ mod tests {
 
     fn submit(body: &str) -> Result<Canonical, Error> {
         post("/v2/auth/w/order/submit", body)
-    }
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
     }
 
     /// What `sealgate-venues` sends (`bitfinex::place_request`, `cancel_request`) and what

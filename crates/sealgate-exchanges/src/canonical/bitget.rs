@@ -252,6 +252,7 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::Size;
 
     fn canon(method: &str, path: &str, query: &str, body: &str) -> Result<Canonical, Error> {
@@ -263,11 +264,6 @@ mod tests {
     }
 
     const PLACE: &str = "/api/v2/spot/trade/place-order";
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
-    }
 
     /// What `sealgate-venues` sends (`bitget::place_request`, `cancel_request`,
     /// `status_request`, `trades_request`), byte for byte.

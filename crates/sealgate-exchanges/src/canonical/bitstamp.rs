@@ -172,15 +172,11 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::Size;
 
     fn post(path: &str, body: &str) -> Result<Canonical, Error> {
         crate::canonicalize("bitstamp", &Request::new("POST", path, "", body))
-    }
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
     }
 
     /// What the Bitstamp venue sends (limit and market orders, cancel, status,

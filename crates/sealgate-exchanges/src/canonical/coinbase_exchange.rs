@@ -169,6 +169,7 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::{Side, Size};
 
     fn canon(method: &str, path: &str, query: &str, body: &str) -> Result<Canonical, Error> {
@@ -177,11 +178,6 @@ mod tests {
 
     fn post(body: &str) -> Result<Canonical, Error> {
         canon("POST", "/orders", "", body)
-    }
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
     }
 
     /// What the Coinbase Exchange venue sends (limit and market orders, cancel, status,

@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 
 use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::json::text;
-use super::rest::{self, Body, Found, Place};
+use super::rest::{self, Found, Place};
 use super::{Canonical, Endpoint, check_listed, refuse, shown};
 use crate::facts::{Amount, Leg, Price, Side};
 use crate::{EndpointClass, Error, OrderFacts, Request};
@@ -69,14 +69,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
             let in_query: &[&str] = if place == Place::Both { AMEND_QUERY.2 } else { e.params };
             check_listed(parts.query.iter().map(|(n, _)| n.as_str()), in_query, &[], &what)?;
             let batch = matches!(e.kind, Places(Reader::Batch | Reader::AmendBatch)) || e.path == CANCEL_BATCH;
-            let empty = Map::new();
-            let items: Vec<&Map<String, Value>> = match (&parts.body, batch) {
-                (Body::Many(v), true) => v.iter().collect(),
-                (Body::One(_), true) => return Err(refuse(format!("{what} takes a JSON array of objects"))),
-                (Body::Many(_), false) => return Err(refuse(format!("{what} takes one JSON object, not an array"))),
-                (Body::One(o), false) => vec![o],
-                (Body::Empty, _) => vec![&empty],
-            };
+            let items = rest::items(&parts.body, batch, &what)?;
             for o in &items {
                 check_listed(o.keys().map(String::as_str), e.params, &[], &what)?;
             }
@@ -211,6 +204,7 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::Size;
 
     fn canon(method: &str, path: &str, query: &str, body: &str) -> Result<Canonical, Error> {
@@ -222,11 +216,6 @@ mod tests {
     }
 
     const ORDERS: &str = "/api/v4/spot/orders";
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
-    }
 
     /// What `sealgate-venues` sends (`gate::place_request`, `cancel_request`,
     /// `trades_request`), byte for byte.

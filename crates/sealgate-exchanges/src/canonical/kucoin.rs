@@ -256,6 +256,7 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::{Side, Size};
 
     fn canon(method: &str, path: &str, query: &str, body: &str) -> Result<Canonical, Error> {
@@ -264,11 +265,6 @@ mod tests {
 
     fn post(path: &str, body: &str) -> Result<Canonical, Error> {
         canon("POST", path, "", body)
-    }
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
     }
 
     /// What `sealgate-venues` sends (`kucoin::place_request`, `cancel_request`,

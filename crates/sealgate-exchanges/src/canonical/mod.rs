@@ -218,6 +218,19 @@ pub(crate) fn is_spot_pair(inst: &str) -> bool {
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
+/// What the readers' unit tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Canonical;
+    use crate::facts::{Amount, Price, Side};
+
+    /// An order's one leg: its symbol, side, amount and price.
+    pub(crate) fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
+        let l = c.order.leg().expect("one leg");
+        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,14 +31,6 @@ pub(crate) enum Reader {
 }
 
 /// The objects of a parsed body (none, one, or a batch's).
-fn objects(body: &Body) -> Vec<&Map<String, Value>> {
-    match body {
-        Body::Empty => Vec::new(),
-        Body::One(o) => vec![o],
-        Body::Many(v) => v.iter().collect(),
-    }
-}
-
 pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
     let place = if matches!(req.method.as_str(), "GET" | "DELETE") { Place::Query } else { Place::Body };
     let parts = rest::parse(req, place)?;
@@ -47,12 +39,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
         Some(e) => {
             let what = format!("{} {}", e.method, e.path);
             let batch = matches!(e.kind, Places(Reader::Batch | Reader::AmendBatch)) || BATCH_CANCELS.contains(&e.path);
-            match (&parts.body, batch) {
-                (Body::Many(_), false) => return Err(refuse(format!("{what} takes one JSON object, not an array"))),
-                (Body::One(_), true) => return Err(refuse(format!("{what} takes a JSON array of objects"))),
-                _ => {}
-            }
-            let items = objects(&parts.body);
+            let items = rest::items(&parts.body, batch, &what)?;
             check_listed(parts.query.iter().map(|(n, _)| n.as_str()), e.params, &[], &what)?;
             for o in &items {
                 check_listed(o.keys().map(String::as_str), e.params, &[], &what)?;

@@ -38,7 +38,7 @@ use serde_json::{Map, Value};
 
 use super::Kind::{Cancels, Moves, Places, Reads, Reduces, Setting, Unsized};
 use super::json::text;
-use super::rest::{self, Body, Found, Place};
+use super::rest::{self, Found, Place};
 use super::{Canonical, Endpoint, check_listed, form, refuse, shown};
 use crate::facts::{Amount, Leg, Price};
 use crate::{EndpointClass, Error, OrderFacts, Request};
@@ -66,14 +66,7 @@ pub(crate) fn read(req: &Request, class: EndpointClass) -> Result<Canonical, Err
         Found::Listed(e) => {
             let what = format!("{} {}", e.method, e.path);
             let batch = matches!(e.kind, Places(Reader::Batch));
-            let empty = Map::new();
-            let items: Vec<&Map<String, Value>> = match (&parts.body, batch) {
-                (Body::Many(v), true) => v.iter().collect(),
-                (Body::Many(_), false) => return Err(refuse(format!("{what} takes one JSON object, not an array"))),
-                (Body::One(_), true) => return Err(refuse(format!("{what} takes a JSON array of orders"))),
-                (Body::One(o), false) => vec![o],
-                (Body::Empty, _) => vec![&empty],
-            };
+            let items = rest::items(&parts.body, batch, &what)?;
             check_listed(parts.query.iter().map(|(n, _)| n.as_str()), e.params, &[], &what)?;
             for o in &items {
                 check_listed(o.keys().map(String::as_str), e.params, &[], &what)?;
@@ -226,6 +219,7 @@ static TABLE: &[Endpoint<Reader>] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::test_support::leg;
     use crate::facts::{Side, Size};
 
     fn canon(method: &str, path: &str, query: &str, body: &str) -> Result<Canonical, Error> {
@@ -234,11 +228,6 @@ mod tests {
 
     fn post(body: &str) -> Result<Canonical, Error> {
         canon("POST", "/orders", "", body)
-    }
-
-    fn leg(c: &Canonical) -> (Option<&str>, Option<Side>, &Amount, &Price) {
-        let l = c.order.leg().expect("one leg");
-        (l.symbol.as_deref(), l.side, &l.amount, &l.price)
     }
 
     /// What `sealgate-venues` sends (`poloniex::place_request`, `cancel_request`) and what

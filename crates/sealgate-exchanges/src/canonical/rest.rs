@@ -98,6 +98,20 @@ pub(crate) fn print(req: &Request, parts: Parts) -> Request {
     Request { method: req.method.clone(), path: req.path.clone(), query: form::encode(&parts.query), body }
 }
 
+/// A listed call's order objects: the array's for a batch call (`batch`), else the one
+/// object. Each shape is refused for the other, and an empty body reads as one empty object,
+/// so a placement without a body is refused for what it lacks rather than read as no order.
+pub(crate) fn items<'b>(body: &'b Body, batch: bool, what: &str) -> Result<Vec<&'b Map<String, Value>>, Error> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    match (body, batch) {
+        (Body::Many(v), true) => Ok(v.iter().collect()),
+        (Body::Many(_), false) => Err(refuse(format!("{what} takes one JSON object, not an array"))),
+        (Body::One(_), true) => Err(refuse(format!("{what} takes a JSON array of objects"))),
+        (Body::One(o), false) => Ok(vec![o]),
+        (Body::Empty, _) => Ok(vec![&*EMPTY]),
+    }
+}
+
 /// What the table says of a request.
 pub(crate) enum Found<'t, R: 'static> {
     /// Not a trade or withdraw call: no facts.
