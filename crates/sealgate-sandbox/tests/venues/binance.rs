@@ -3,7 +3,7 @@
 //! Binance's own error; orders move balances; withdrawals need the key's
 //! withdraw permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

@@ -5,7 +5,7 @@
 //! array; orders move balances; withdrawals need the key's withdraw permission and
 //! are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

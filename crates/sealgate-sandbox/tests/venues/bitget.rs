@@ -5,7 +5,7 @@
 //! getting one wrong is refused with Bitget's own code; orders move
 //! balances; withdrawals need the key's withdraw permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

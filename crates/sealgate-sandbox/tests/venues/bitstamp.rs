@@ -5,7 +5,7 @@
 //! Bitstamp's code; nonces are single-use within the window; orders move balances;
 //! withdrawals need the permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

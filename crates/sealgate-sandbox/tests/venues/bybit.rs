@@ -5,7 +5,7 @@
 //! refused with Bybit's own retCode; orders move balances; withdrawals need
 //! the key's withdraw permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

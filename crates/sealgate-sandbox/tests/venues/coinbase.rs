@@ -1,7 +1,7 @@
 //! The Coinbase Advanced Trade sandbox verifies CDP JWTs (ES256 and EdDSA)
 //! with the key's public key; Sealgate's Coinbase scheme passes it.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::Engine as _;

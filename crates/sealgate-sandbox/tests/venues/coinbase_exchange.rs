@@ -5,7 +5,7 @@
 //! of getting one wrong is refused with the Exchange's message; orders move balances;
 //! fills page with their cursors; withdrawals need the Transfer permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

@@ -5,7 +5,7 @@
 //! Deribit's JSON-RPC error; orders build positions with PnL on an inverse perpetual;
 //! trades page with `has_more`; withdrawals need `wallet:read_write` and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

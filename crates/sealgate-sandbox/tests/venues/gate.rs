@@ -4,7 +4,7 @@
 //! getting one wrong is refused with Gate's own label; orders move balances;
 //! withdrawals need the key's withdraw permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

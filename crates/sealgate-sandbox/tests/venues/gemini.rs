@@ -5,7 +5,7 @@
 //! each way of getting one wrong is refused with Gemini's reason; orders move
 //! balances; withdrawals need the Fund Manager role and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,7 @@
 //! allow-list asked for; every bad input is refused with a 400 and a JSON error that names
 //! what is wrong.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::signature::KeyPair as _;

@@ -1,7 +1,7 @@
 //! The Kraken sandbox verifies API-Sign and nonces as Kraken documents,
 //! accepts the documentation's own example request, and keeps balances.
 
-mod common;
+use crate::common;
 
 use common::{Env, amt, request, sign};
 use sealgate_exchanges::{Credential, FixedClock};

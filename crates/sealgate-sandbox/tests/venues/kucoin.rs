@@ -5,7 +5,7 @@
 //! is refused with KuCoin's own code; orders move balances; withdrawals need the
 //! key's withdrawal permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

@@ -1,7 +1,7 @@
 //! The OKX sandbox verifies OK-ACCESS-* as OKX documents; Sealgate's OKX
 //! scheme passes it; timestamps, passphrases and permissions are enforced.
 
-mod common;
+use crate::common;
 
 use common::{Env, amt, request, sign};
 use sealgate_exchanges::{Credential, FixedClock, Request, SignedRequest, SystemClock};

@@ -5,7 +5,7 @@
 //! requests pass, and each way of getting one wrong is refused; orders move
 //! balances; withdrawals need the key's withdraw permission and are logged.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 

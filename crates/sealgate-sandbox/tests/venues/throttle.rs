@@ -4,7 +4,7 @@
 //! Exchange's and Deribit's bursts per key, each refused with the exchange's own answer and
 //! counted; off by default.
 
-mod common;
+use crate::common;
 
 use common::{Env, amt, request, sign};
 use sealgate_exchanges::{Credential, SystemClock};

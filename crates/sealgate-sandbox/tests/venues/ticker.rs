@@ -2,7 +2,7 @@
 //! orders fill at), in the documented shapes that
 //! `sealgate_exchanges::ticker_price` reads; tests can move the price.
 
-mod common;
+use crate::common;
 
 use common::{Env, amt};
 use sealgate_sandbox::Market;
