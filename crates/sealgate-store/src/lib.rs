@@ -6,7 +6,7 @@
 //! unique per owner only, and every table and method that names a credential names its
 //! owner too; envelopes — one JWE per (credential, role),
 //! ciphertext the store can never open; recipient key versions (public JWKs); nonces;
-//! the import job queue; balances and trades; orders; the audit hash chain; the
+//! the import job queue; balances, open positions and trades; orders; the audit hash chain; the
 //! notification outbox; users' passkeys (public keys only); local sign-in links and sessions (SHA-256 hashes of their tokens
 //! only). **No column ever holds a plaintext secret**, and no error carries a SQL parameter
 //! or a database message (see [`StoreError`]).
@@ -72,7 +72,10 @@ pub use outbox::{
     Channel, ClaimedNotification, Contact, LockdownToken, NewEvent, Notification, NotificationState, WebhookEndpoint,
 };
 pub use passkeys::{NewPasskey, PasskeyPrecondition, StoredPasskey};
-pub use portfolio::{Balance, NewBalance, NewOrder, Order, OwnerTrade, PortfolioSnapshot, Side, Trade};
+pub use portfolio::{
+    Balance, MAX_POSITIONS, NewBalance, NewOrder, NewPosition, Order, OwnerTrade, PortfolioSnapshot, Position, Side,
+    Trade,
+};
 pub use rewrap::{RewrapClaim, RewrapRow, Rewrapped};
 pub use schedule::{RefreshTarget, TradeMark};
 pub use sessions::{NewSession, StoredSession};

@@ -1,4 +1,4 @@
-//! The portfolio (balances and trades per credential) and orders.
+//! The portfolio (balances, open positions and trades per credential) and orders.
 //!
 //! Amounts are exact decimal strings as the exchange printed them; normalising and summing
 //! across exchanges is the importer's job, not the store's.
@@ -33,6 +33,58 @@ pub struct Balance {
     pub free: String,
     /// Locked amount.
     pub locked: String,
+    /// When imported, ms since the epoch.
+    pub updated_ms: i64,
+}
+
+/// Most open positions kept for one credential. A snapshot listing more is refused whole,
+/// never cut: a cut list would show part of the book as all of it.
+pub const MAX_POSITIONS: usize = 1_000;
+
+/// One open derivatives position on one credential's account (Deribit's "get_positions").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPosition<'a> {
+    /// The instrument (`BTC-PERPETUAL`): unique per credential.
+    pub instrument: &'a str,
+    /// The exchange's currency the position was read in, which its PnL is in (`BTC`).
+    pub currency: &'a str,
+    /// `future`, `option`, … (the exchange's kind).
+    pub kind: &'a str,
+    /// Signed size in the exchange's unit (decimal string; negative: short).
+    pub size: &'a str,
+    /// Average entry price (decimal string).
+    pub average_price: &'a str,
+    /// Mark price (decimal string).
+    pub mark_price: &'a str,
+    /// Unrealised PnL in the currency (decimal string, signed).
+    pub floating_pnl: &'a str,
+    /// Realised PnL in the currency (decimal string, signed).
+    pub realized_pnl: &'a str,
+}
+
+/// A stored open position, with the credential's exchange.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Position {
+    /// The credential.
+    pub credential_id: String,
+    /// Its exchange.
+    pub exchange: String,
+    /// The instrument.
+    pub instrument: String,
+    /// The currency it was read in (its PnL's).
+    pub currency: String,
+    /// `future`, `option`, ….
+    pub kind: String,
+    /// Signed size.
+    pub size: String,
+    /// Average entry price.
+    pub average_price: String,
+    /// Mark price.
+    pub mark_price: String,
+    /// Unrealised PnL.
+    pub floating_pnl: String,
+    /// Realised PnL.
+    pub realized_pnl: String,
     /// When imported, ms since the epoch.
     pub updated_ms: i64,
 }
@@ -190,6 +242,56 @@ impl Store {
              FROM balances b JOIN credentials c ON c.owner = b.owner AND c.id = b.credential_id \
              WHERE b.owner = $1 AND c.status <> 'deleted' ORDER BY b.asset, c.exchange, b.credential_id";
         with_pool!(self, p => sqlx::query_as::<_, Balance>(SQL).bind(owner).fetch_all(p).await).ctx("balances")
+    }
+
+    /// Service side (importer): replaces the open positions of the owner's credential with a
+    /// fresh snapshot, in one transaction, as [`Store::replace_balances`] does (a closed
+    /// position disappears). More than [`MAX_POSITIONS`], or an instrument listed twice, is
+    /// [`StoreError::Invalid`] and leaves the stored snapshot as it was.
+    pub async fn replace_positions(
+        &self,
+        owner: &str,
+        credential_id: &str,
+        positions: &[NewPosition<'_>],
+    ) -> Result<()> {
+        const DELETE: &str = "DELETE FROM positions WHERE owner = $1 AND credential_id = $2";
+        const INSERT: &str = "INSERT INTO positions (owner, credential_id, instrument, currency, kind, size, \
+               average_price, mark_price, floating_pnl, realized_pnl, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        if positions.len() > MAX_POSITIONS {
+            return Err(StoreError::Invalid { what: "positions", reason: "more than 1000 for one credential" });
+        }
+        let now = now_ms();
+        with_pool!(self, p => async {
+            let mut tx = p.begin_write().await?;
+            sqlx::query(DELETE).bind(owner).bind(credential_id).execute(&mut *tx).await?;
+            for x in positions {
+                sqlx::query(INSERT).bind(owner).bind(credential_id).bind(x.instrument).bind(x.currency)
+                    .bind(x.kind).bind(x.size).bind(x.average_price).bind(x.mark_price).bind(x.floating_pnl)
+                    .bind(x.realized_pnl).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }.await)
+        .ctx("replace positions")
+        .map_err(|e| {
+            if e.is_foreign_key_violation() {
+                StoreError::NotFound { what: "credential" }
+            } else if e.is_unique_violation() {
+                StoreError::Invalid { what: "positions", reason: "name an instrument twice" }
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The owner's open positions across all their credentials that are not deleted, by
+    /// exchange, credential and instrument.
+    pub async fn positions(&self, owner: &str) -> Result<Vec<Position>> {
+        const SQL: &str = "SELECT x.credential_id, c.exchange, x.instrument, x.currency, x.kind, x.size, \
+               x.average_price, x.mark_price, x.floating_pnl, x.realized_pnl, x.updated_ms \
+             FROM positions x JOIN credentials c ON c.owner = x.owner AND c.id = x.credential_id \
+             WHERE x.owner = $1 AND c.status <> 'deleted' ORDER BY c.exchange, x.credential_id, x.instrument";
+        with_pool!(self, p => sqlx::query_as::<_, Position>(SQL).bind(owner).fetch_all(p).await).ctx("positions")
     }
 
     /// Service side (importer): inserts trades of the owner's credential, or updates them in

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use harness::{TestDb, on_both};
 use sealgate_store::{
     AuditTail, CredentialStatus, JobState, KeyStatus, NewAuditRecord, NewBalance, NewCredential, NewEnvelope, NewOrder,
-    NewPasskey, NewSession, PasskeyPrecondition, PortfolioSnapshot, RetryOutcome, Side, Store, StoreError,
+    NewPasskey, NewPosition, NewSession, PasskeyPrecondition, PortfolioSnapshot, RetryOutcome, Side, Store, StoreError,
     StoredCheckpoint, Trade,
 };
 
@@ -31,7 +31,7 @@ async fn user_with_credential(store: &Store, user: &str, cid: &str, jwe: &str) {
         .expect("create credential");
 }
 
-const TABLES: [&str; 25] = [
+const TABLES: [&str; 26] = [
     "anomaly_baselines",
     "anomaly_rules",
     "audit_log",
@@ -50,6 +50,7 @@ const TABLES: [&str; 25] = [
     "orders",
     "passkeys",
     "portfolio_snapshots",
+    "positions",
     "rate_buckets",
     "recipient_keys",
     "sessions",
@@ -104,14 +105,14 @@ async fn migrations_apply_on_a_fresh_database_and_are_idempotent() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         store.close().await;
         // A second start (another role instance, a restart) applies nothing new.
         let again = connect(&db).await;
         assert_eq!(
             again.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         let mut tables: Vec<String> = all_rows(&db).await.into_iter().map(|(t, _)| t).collect();
         tables.dedup();
@@ -182,7 +183,7 @@ async fn migration_0004_keeps_every_row_and_gives_it_its_owner() {
         let store = connect(&db).await;
         assert_eq!(
             store.applied_migrations().await.expect("migrations"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         let a1 = store.get_credential("alice", "a1").await.expect("get").expect("alice's a1");
         assert_eq!((a1.exchange.as_str(), a1.label.as_str(), a1.scope.as_str()), ("kraken", "main", "read,trade"));
@@ -972,6 +973,102 @@ fn records_after(tail: Option<&AuditTail>, actor: &str, n: usize) -> Vec<NewAudi
         .collect()
 }
 
+fn position<'a>(instrument: &'a str, size: &'a str) -> NewPosition<'a> {
+    NewPosition {
+        instrument,
+        currency: "BTC",
+        kind: "future",
+        size,
+        average_price: "25000.50",
+        mark_price: "27500",
+        floating_pnl: "0.00363637",
+        realized_pnl: "-0.0000001",
+    }
+}
+
+/// Positions are kept as balances are: one credential's snapshot replaced whole (a closed
+/// position disappears), exact text, per owner (the same credential id of another owner is
+/// another credential), hidden once the credential is deleted; a snapshot too long or
+/// naming an instrument twice is refused whole and leaves the stored one as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn positions_are_replaced_whole_per_owner_bounded_and_gone_with_their_credential() {
+    on_both("positions", |db| async move {
+        let store = connect(&db).await;
+        for user in ["alice", "bob"] {
+            store.create_user(user, None).await.expect("user");
+            let new = NewCredential { id: "x", owner: user, exchange: "deribit", label: "", hint: "h", scope: "read" };
+            store.create_credential(&new, &[]).await.expect("credential");
+        }
+        let seen = |rows: Vec<sealgate_store::Position>| {
+            rows.into_iter()
+                .map(|p| (p.credential_id, p.exchange, p.instrument, p.currency, p.kind, p.size, p.average_price))
+                .collect::<Vec<_>>()
+        };
+        let row = |instrument: &str, size: &str| {
+            (
+                "x".to_owned(),
+                "deribit".to_owned(),
+                instrument.to_owned(),
+                "BTC".to_owned(),
+                "future".to_owned(),
+                size.to_owned(),
+                "25000.50".to_owned(),
+            )
+        };
+        let two = [position("ETH-PERPETUAL", "-20"), position("BTC-PERPETUAL", "1000.0")];
+        store.replace_positions("alice", "x", &two).await.expect("alice's");
+        store.replace_positions("bob", "x", &[position("BTC-PERPETUAL", "-10")]).await.expect("bob's");
+        assert_eq!(
+            seen(store.positions("alice").await.expect("positions")),
+            [row("BTC-PERPETUAL", "1000.0"), row("ETH-PERPETUAL", "-20")],
+            "exact text, by instrument"
+        );
+        let all = store.positions("alice").await.expect("positions");
+        assert_eq!(
+            (all[0].mark_price.as_str(), all[0].floating_pnl.as_str(), all[0].realized_pnl.as_str()),
+            ("27500", "0.00363637", "-0.0000001")
+        );
+        assert!(all[0].updated_ms > 0);
+        assert_eq!(seen(store.positions("bob").await.expect("bob")), [row("BTC-PERPETUAL", "-10")]);
+
+        // A fresh snapshot replaces the last: the closed ETH position is gone.
+        store.replace_positions("alice", "x", &two[1..]).await.expect("again");
+        assert_eq!(seen(store.positions("alice").await.expect("positions")), [row("BTC-PERPETUAL", "1000.0")]);
+
+        // Refused whole, the stored snapshot untouched: too many, an instrument twice.
+        let names: Vec<String> = (0..=sealgate_store::MAX_POSITIONS).map(|i| format!("BTC-{i}-C")).collect();
+        let many: Vec<NewPosition<'_>> = names.iter().map(|n| position(n, "1")).collect();
+        assert!(matches!(
+            store.replace_positions("alice", "x", &many).await,
+            Err(StoreError::Invalid { what: "positions", .. })
+        ));
+        store.replace_positions("alice", "x", &many[..sealgate_store::MAX_POSITIONS]).await.expect("at the cap");
+        assert_eq!(store.positions("alice").await.expect("positions").len(), sealgate_store::MAX_POSITIONS);
+        store.replace_positions("alice", "x", &two[1..]).await.expect("back to one");
+        let twice = [position("BTC-PERPETUAL", "10"), position("BTC-PERPETUAL", "20")];
+        assert!(matches!(
+            store.replace_positions("alice", "x", &twice).await,
+            Err(StoreError::Invalid { what: "positions", .. })
+        ));
+        assert_eq!(seen(store.positions("alice").await.expect("positions")), [row("BTC-PERPETUAL", "1000.0")]);
+        // No such credential of the owner.
+        for (owner, cid) in [("mallory", "x"), ("alice", "nope")] {
+            assert!(matches!(
+                store.replace_positions(owner, cid, &two).await,
+                Err(StoreError::NotFound { what: "credential" })
+            ));
+        }
+
+        // Deleting alice's x hides its positions; bob's x keeps his.
+        store.delete_credential("alice", "x").await.expect("delete");
+        assert!(store.positions("alice").await.expect("positions").is_empty());
+        assert_eq!(seen(store.positions("bob").await.expect("bob")), [row("BTC-PERPETUAL", "-10")]);
+        store.replace_positions("bob", "x", &[]).await.expect("bob's closed");
+        assert!(store.positions("bob").await.expect("bob").is_empty());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_concurrent_audit_appenders_cannot_fork_the_chain() {
     const APPENDS: usize = 60;
@@ -1181,6 +1278,7 @@ async fn canary_ciphertext_only_in_envelopes_and_the_secret_nowhere() {
             .replace_balances("jan", "cid-k", &[NewBalance { asset: "BTC", free: "1", locked: "0" }])
             .await
             .expect("balance");
+        store.replace_positions("jan", "cid-k", &[position("BTC-PERPETUAL", "1000")]).await.expect("position");
         let order = NewOrder {
             id: "o1",
             owner: "jan",
