@@ -1361,8 +1361,11 @@ async fn valued(
     }
 }
 
-/// The caller's normalized portfolio: holdings, import progress, and its value in the
-/// currency asked (default USD) with allocation, value over time and realised gain.
+/// The caller's normalized portfolio: holdings, open derivatives positions (Deribit),
+/// import progress, and its value in the currency asked (default USD) with allocation,
+/// value over time and realised gain. Positions are shown, not added to the total: a
+/// Deribit holding is its currency's equity, which already includes their floating and
+/// realised PnL (and a perpetual's size is USD notional, not an asset).
 #[utoipa::path(get, path = "/v1/portfolio", tag = "api", security(("session" = []), ("bearer" = [])),
     params(CurrencyQuery),
     responses((status = 200, description = "the portfolio", body = importer::Portfolio),

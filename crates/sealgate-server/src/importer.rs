@@ -4,8 +4,9 @@
 //! The api calls [`portfolio`] and [`enqueue_full_import`]; `serve` runs an
 //! [`Importer`].
 //!
-//! A `full` job: the balances (a fresh snapshot replaces the stored one),
-//! then the trade history page by page. After each page the trades are
+//! A `full` job: the balances (a fresh snapshot replaces the stored one), on
+//! Deribit its open positions (likewise), then the trade history page by page.
+//! After each page the trades are
 //! upserted (idempotent on the exchange trade id) and the next page's cursor
 //! is checkpointed, which also extends the lease: a job re-claimed after a
 //! crash resumes at its cursor, and a page done twice changes nothing.
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sealgate_store::{ClaimedJob, CredentialStatus, JobState, NewBalance, Store, StoreError, Trade};
+use sealgate_store::{ClaimedJob, CredentialStatus, JobState, NewBalance, NewPosition, Store, StoreError, Trade};
 
 use sealgate_vocab::{CredentialId, OwnerId};
 
@@ -55,6 +56,36 @@ pub struct ExchangeHolding {
     pub locked: String,
 }
 
+/// One open derivatives position (Deribit's), as last imported. Not a holding and not in
+/// the portfolio's value: its PnL is already in the currency's equity, which is the holding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PositionHolding {
+    /// Credential id.
+    pub credential_id: String,
+    /// Exchange id (`deribit`).
+    pub exchange: String,
+    /// The instrument (`BTC-PERPETUAL`).
+    pub instrument: String,
+    /// `future`, `option`, … (the exchange's kind).
+    pub kind: String,
+    /// The settlement currency: the exchange's currency account the position is in, which
+    /// its PnL is in (`BTC` of `BTC-PERPETUAL`, `USDC` of `BTC_USDC-PERPETUAL`).
+    pub currency: String,
+    /// Signed size in the exchange's unit (negative: short): USD for perpetuals and inverse
+    /// futures, the base coin for options and linear instruments. An exact decimal string.
+    pub size: String,
+    /// Average entry price.
+    pub average_price: String,
+    /// Mark price.
+    pub mark_price: String,
+    /// Unrealised PnL, in `currency` (signed).
+    pub floating_pnl: String,
+    /// Realised PnL, in `currency` (signed).
+    pub realized_pnl: String,
+    /// When imported, ms since the epoch.
+    pub updated_ms: i64,
+}
+
 /// Import progress of one credential.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportStatus {
@@ -77,6 +108,10 @@ pub struct ImportStatus {
 pub struct Portfolio {
     /// Holdings by asset, sorted by asset.
     pub assets: Vec<AssetHolding>,
+    /// Open derivatives positions (Deribit), by exchange, credential and instrument. They are
+    /// not added to the holdings or to the value: a Deribit holding is its currency's equity,
+    /// which already includes the positions' floating and realised PnL.
+    pub positions: Vec<PositionHolding>,
     /// Import progress per credential.
     pub imports: Vec<ImportStatus>,
     /// The value, allocation, value over time and realised gain (the api fills it).
@@ -88,8 +123,8 @@ fn stored_amount(s: &str) -> Result<Amount, StoreError> {
 }
 
 /// The normalized portfolio of `owner`: per asset, the exact sum of free +
-/// locked over every credential, with the per-credential breakdown; and the
-/// import progress of each credential.
+/// locked over every credential, with the per-credential breakdown; the open
+/// positions as imported; and the import progress of each credential.
 pub async fn portfolio(store: &Store, owner: &str) -> Result<Portfolio, StoreError> {
     let overflow = || StoreError::Internal { op: "portfolio", cause: "sum out of range" };
     let mut by_asset: BTreeMap<String, (Amount, Vec<ExchangeHolding>)> = BTreeMap::new();
@@ -129,7 +164,25 @@ pub async fn portfolio(store: &Store, owner: &str) -> Result<Portfolio, StoreErr
             reason: s.last_error,
         })
         .collect();
-    Ok(Portfolio { assets, imports, value: None })
+    let positions = store
+        .positions(owner)
+        .await?
+        .into_iter()
+        .map(|p| PositionHolding {
+            credential_id: p.credential_id,
+            exchange: p.exchange,
+            instrument: p.instrument,
+            kind: p.kind,
+            currency: p.currency,
+            size: p.size,
+            average_price: p.average_price,
+            mark_price: p.mark_price,
+            floating_pnl: p.floating_pnl,
+            realized_pnl: p.realized_pnl,
+            updated_ms: p.updated_ms,
+        })
+        .collect();
+    Ok(Portfolio { assets, positions, imports, value: None })
 }
 
 /// Attempts a queued import gets by default.
@@ -263,6 +316,9 @@ impl ImportError {
                 format!("the exchange refused ({status}): {}", bounded(message))
             }
             Self::Venue(e) => format!("the exchange's answer could not be read: {e}"),
+            // The store refused what the exchange listed (more positions than it keeps): the
+            // store's words are static and hold no value.
+            Self::Store(e @ StoreError::Invalid { .. }) => format!("the exchange's answer could not be stored: {e}"),
             Self::Store(_) => "the database is unavailable".into(),
             Self::Credential(what) => format!("the credential {what}"),
             Self::UnknownKind => "this job kind is unknown to the importer".into(),
@@ -274,7 +330,7 @@ impl ImportError {
     /// Whether a later attempt may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Store(StoreError::LeaseLost) => false,
+            Self::Store(StoreError::LeaseLost | StoreError::Invalid { .. }) => false,
             Self::Store(_) => true,
             Self::Signer(e) => e.is_transient(),
             Self::Venue(e) => e.is_transient(),
@@ -565,6 +621,13 @@ impl Importer {
             merged.iter().map(|(asset, (free, locked))| NewBalance { asset, free, locked }).collect();
         self.store.replace_balances(owner, cid, &rows).await?;
 
+        // Deribit's open positions, every currency's (not only those with a balance: a
+        // cross-collateral account may hold a position in a currency whose equity is 0),
+        // replacing the stored ones whole: a closed position disappears.
+        if venue == Venue::Deribit {
+            self.import_deribit_positions(&who, owner, cid).await?;
+        }
+
         // Trades, from the checkpointed cursor.
         // Binance, MEXC, Gemini and Coinbase Exchange ask for trades one symbol at a time: the
         // pairs of the account's assets. Deribit walks its own currencies (balances and trades
@@ -616,6 +679,32 @@ impl Importer {
             }
             _ => Ok(stored),
         }
+    }
+
+    /// Reads "get_positions" of each of [`venues::DERIBIT_CURRENCIES`] (five calls, within
+    /// the budget as every call) and stores what is open in place of the stored snapshot.
+    /// One currency unread fails the attempt before anything is replaced.
+    async fn import_deribit_positions(&self, who: &Who, owner: &str, cid: &str) -> Result<(), ImportError> {
+        let mut read: Vec<(&'static str, venues::DeribitPosition)> = Vec::new();
+        for currency in venues::DERIBIT_CURRENCIES {
+            let resp = self.call(who, venues::deribit_positions_request(currency)?).await?;
+            read.extend(venues::parse_deribit_positions(resp.view())?.into_iter().map(|p| (currency, p)));
+        }
+        let rows: Vec<NewPosition<'_>> = read
+            .iter()
+            .map(|(currency, p)| NewPosition {
+                instrument: &p.instrument,
+                currency,
+                kind: &p.kind,
+                size: &p.size,
+                average_price: &p.average_price,
+                mark_price: &p.mark_price,
+                floating_pnl: &p.floating_pnl,
+                realized_pnl: &p.realized_pnl,
+            })
+            .collect();
+        self.store.replace_positions(owner, cid, &rows).await?;
+        Ok(())
     }
 }
 

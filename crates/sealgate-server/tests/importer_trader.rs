@@ -226,11 +226,11 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
         for (cid, _, exchange) in VENUES {
             let job = enqueue_full_import(&store, "alice", cid).await.expect("enqueue");
             // Balances (Binance: plus the pages of the symbols before BTCUSDT), one page of trades, then an outage.
-            // KuCoin: plus its clock; Deribit: a balance page per currency.
+            // KuCoin: plus its clock; Deribit: a balance page and the positions per currency.
             let before_trades = match exchange {
                 "binance" => 1 + 3,
                 "kucoin" => 2,
-                "deribit" => sealgate_server::venues::DERIBIT_CURRENCIES.len(),
+                "deribit" => 2 * sealgate_server::venues::DERIBIT_CURRENCIES.len(),
                 _ => 1,
             };
             client.fail_after(before_trades + 1);
@@ -252,7 +252,12 @@ async fn an_interrupted_import_resumes_from_its_cursor_with_the_same_rows() {
             let resumed: Vec<_> = client.requests()[seen..].iter().map(|(_, r)| r.clone()).collect();
             let first_trades = resumed
                 .iter()
-                .find(|r| !r.path.contains("alance") && !r.path.contains("account") && !r.path.contains("wallets"))
+                .find(|r| {
+                    !r.path.contains("alance")
+                        && !r.path.contains("account")
+                        && !r.path.contains("wallets")
+                        && !r.path.contains("positions")
+                })
                 .expect("a trades call");
             let cursor_text = match exchange {
                 "binance" => format!("fromId={}", cursor.split(':').nth(1).expect("fromId")),
@@ -751,8 +756,9 @@ async fn coinbase_exchange_finds_an_order_by_its_client_oid() {
 /// Deribit, a derivatives venue: a limit order rests and is cancelled, a market buy opens a
 /// long on the inverse perpetual, the price moves, and the import shows the BTC account's
 /// equity — its balance and the position's PnL — split as available and margin; the fill is
-/// a stored trade, the position reads through the importer's (read-only) credential, and
-/// the exchange's refusals come back bounded.
+/// a stored trade, the position reads through the importer's (read-only) credential, the
+/// import stores it and the portfolio lists it (not as a holding) until a refresh after it
+/// is closed, and the exchange's refusals come back bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deribit_position_orders_and_equity_import() {
     on_both("a_deribit_position_orders_and_equity_import", |url| async move {
@@ -830,9 +836,9 @@ async fn a_deribit_position_orders_and_equity_import() {
         let asked: Vec<_> = client.requests().into_iter().map(|(_, r)| r).collect();
         let currencies: std::collections::BTreeSet<_> =
             asked.iter().filter(|r| r.path.ends_with("/get_account_summary")).map(|r| r.query.clone()).collect();
-        let want: std::collections::BTreeSet<_> =
+        let want_currencies: std::collections::BTreeSet<_> =
             venues::DERIBIT_CURRENCIES.iter().map(|c| format!("currency={c}")).collect();
-        assert_eq!(currencies, want);
+        assert_eq!(currencies, want_currencies);
         assert!(asked.iter().all(|r| r.method == "GET" && r.path.starts_with("/api/v2/private/get_")));
 
         // The position, read with the importer's credential.
@@ -851,6 +857,48 @@ async fn a_deribit_position_orders_and_equity_import() {
             ("BTC-PERPETUAL", "1000".into(), "25000".into(), "27500".into())
         );
         assert_eq!(norm(&pos.floating_pnl), "0.00363637");
+
+        // The import stored that position (every currency's asked), and the portfolio shows
+        // it beside the holdings, not in them.
+        let stored = store.positions("alice").await.expect("stored positions");
+        let got: Vec<_> = stored
+            .iter()
+            .map(|x| {
+                let ids = (x.credential_id.as_str(), x.exchange.as_str(), x.currency.as_str(), x.kind.as_str());
+                (ids, x.instrument.clone(), norm(&x.size), norm(&x.average_price), norm(&x.mark_price))
+            })
+            .collect();
+        let from_sandbox = (pos.instrument.clone(), norm(&pos.size), norm(&pos.average_price), norm(&pos.mark_price));
+        let want = ((cid, "deribit", "BTC", "future"), from_sandbox.0, from_sandbox.1, from_sandbox.2, from_sandbox.3);
+        assert_eq!(got, vec![want], "the sandbox's open position");
+        assert_eq!(
+            (norm(&stored[0].floating_pnl), norm(&stored[0].realized_pnl)),
+            (norm(&pos.floating_pnl), norm(&pos.realized_pnl))
+        );
+        let shown: Vec<_> = p
+            .positions
+            .iter()
+            .map(|x| {
+                (x.credential_id.as_str(), x.exchange.as_str(), x.instrument.as_str(), x.currency.as_str(), &x.size)
+            })
+            .collect();
+        assert_eq!(shown, vec![(cid, "deribit", "BTC-PERPETUAL", "BTC", &stored[0].size)]);
+        assert!(p.assets.iter().all(|a| a.asset != "BTC-PERPETUAL"), "a position is not a holding");
+        let asked: std::collections::BTreeSet<_> = client
+            .requests()
+            .into_iter()
+            .filter(|(_, r)| r.path.ends_with("/get_positions"))
+            .map(|(_, r)| r.query)
+            .collect();
+        assert_eq!(asked, want_currencies);
+
+        // Closed (a market sell of the 1000 USD), the position is gone after the refresh.
+        let close = OrderRequest { side: "sell".into(), ..market.clone() };
+        assert_eq!(trader.place("alice", &close).await.expect("close").status, "filled");
+        enqueue_refresh_now(&store, "alice", cid).await.expect("refresh");
+        assert!(drain(&importer).await >= 1);
+        assert!(store.positions("alice").await.expect("positions").is_empty(), "the closed position is gone");
+        assert!(portfolio(&store, "alice").await.expect("portfolio").positions.is_empty());
         assert_eq!(Venue::from_exchange("deribit"), Ok(Venue::Deribit));
         assert!(ex.sandbox.withdrawals().is_empty());
     })
