@@ -1061,6 +1061,23 @@ async function showPortfolio() {
     );
   }
 
+  // Open positions (Deribit), below the holdings when there are any. Not in the total: a
+  // Deribit holding is its currency's equity, which already holds their PnL.
+  const positions = p.positions || [];
+  $('positions-section').hidden = positions.length === 0;
+  $('positions-body').replaceChildren(...positions.map((x) => {
+    const pnl = signOf(x.floating_pnl);
+    return el('tr', { 'data-credential': x.credential_id, 'data-instrument': x.instrument },
+      el('td', { 'data-label': 'Exchange' }, name(x.credential_id)),
+      el('th', { scope: 'row', 'data-label': 'Instrument' }, x.instrument),
+      el('td', { 'data-label': 'Size', class: 'num', 'data-size': x.size },
+        `${groupDigits(x.size)} ${sizeUnit(x)}`, signOf(x.size) < 0 ? el('span', { class: 'muted', text: ' short' }) : null),
+      el('td', { 'data-label': 'Entry', class: 'num', 'data-price': x.average_price }, groupDigits(x.average_price)),
+      el('td', { 'data-label': 'Mark', class: 'num', 'data-price': x.mark_price }, groupDigits(x.mark_price)),
+      el('td', { 'data-label': 'Unrealised PnL', class: `num gain${pnl > 0 ? ' up' : pnl < 0 ? ' down' : ''}`, 'data-pnl': x.floating_pnl },
+        `${signed(x.floating_pnl)} ${x.currency}`));
+  }));
+
   const exchanges = $('exchanges-body');
   exchanges.replaceChildren(...v.exchanges.map((e) => {
     const left = [e.missing ? `${e.missing} without a price` : '', e.stale ? `${e.stale} priced more than 15 minutes ago` : ''].filter(Boolean).join('; ');
@@ -1072,6 +1089,13 @@ async function showPortfolio() {
   }));
   if (v.exchanges.length === 0) exchanges.append(el('tr', {}, el('td', { colspan: '4', text: 'Nothing imported yet.' })));
   if (busy) state.pollTimer = setTimeout(() => showPortfolio().catch((e) => showAlert(e.message)), 1000);
+}
+
+// A Deribit position's size unit: USD on an inverse perpetual or future (BTC-PERPETUAL),
+// the base coin on options and linear instruments (BTC_USDC-PERPETUAL).
+function sizeUnit(x) {
+  const base = x.instrument.split(/[-_]/)[0];
+  return x.kind === 'future' && !x.instrument.includes('_') ? 'USD' : base;
 }
 
 async function retryImport(id) {
