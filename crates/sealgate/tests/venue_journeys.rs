@@ -5,7 +5,8 @@
 //! each service role, is refused by the signer and the exchange logs none. Deribit, a
 //! derivatives venue, holds its BTC account's equity: its journey opens a position on the
 //! inverse perpetual, moves the price, and the holdings follow the equity (balance and the
-//! position's PnL); the position reads through the signer. Then every
+//! position's PnL); the position is imported and listed in the portfolio beside the
+//! holdings (not as one), and reads through the signer. Then every
 //! exchange secret is searched for in every log line and every byte of the data directory:
 //! it is nowhere. (The portfolio's value against the sandbox's prices is the browser test's;
 //! PostgreSQL is `sealgate-server`'s importer/trader tests', for every exchange too.)
@@ -431,17 +432,26 @@ async fn deribit_journey(
     assert!(s == 200 || s == 204, "deribit: {s} {cancelled}");
     assert_eq!(sandbox.deribit_summary(key, "BTC"), (equity, available), "released");
 
-    // The refresh the orders queued brings the holdings to the equity after the move.
+    // The refresh the orders queued brings the holdings to the equity after the move, and
+    // stores the open position (replaced just after the balances: both are waited for).
+    let position = |p: &Value| {
+        p["positions"].as_array()?.iter().find(|x| x["credential_id"] == cid && x["instrument"] == j.market.0).cloned()
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let p = loop {
         let (s, p) = client.call(base, me, "GET", "/v1/portfolio", None).await;
         assert_eq!(s, 200, "{p}");
-        if total(&p) == Some(equity.0) {
+        if total(&p) == Some(equity.0) && position(&p).is_some() {
             break p;
         }
         assert!(std::time::Instant::now() < deadline, "deribit: the holdings never became the equity {equity}: {p}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let shown = position(&p).expect("the position");
+    assert_eq!((shown["exchange"].as_str(), shown["currency"].as_str()), (Some("deribit"), Some("BTC")), "{p}");
+    let size = shown["size"].as_str().and_then(Amount::parse);
+    assert!(size.is_some_and(|s| s.0 >= amt("1000").0), "the long of at least 1000 USD: {p}");
+    assert!(held(&p, cid, j.market.0).is_none(), "a position is not a holding: {p}");
     let (free, locked) = held(&p, cid, "BTC").expect("BTC");
     assert!(Amount::parse(&locked).is_some_and(|l| l.0 > 0), "the position's margin is locked: {p}");
     assert_eq!(Amount::parse(&free).map(|f| f.0), Some(available.0), "{p}");
