@@ -333,6 +333,16 @@ mod tests {
         crate::canonicalize("okx", &Request::new(method, path, query, body))
     }
 
+    /// A placement without a body is refused for what it lacks; read as "no orders" it
+    /// was judged as placing nothing (zero legs), whatever the exchange then did with it.
+    #[test]
+    fn a_placement_without_a_body_is_refused() {
+        for path in ["/api/v5/trade/order", "/api/v5/trade/batch-orders"] {
+            let e = canon("POST", path, "", "").err().map(|e| e.to_string());
+            assert!(e.as_deref().is_some_and(|e| e.contains("without instId")), "{path}: {e:?}");
+        }
+    }
+
     #[test]
     fn market_orders_and_their_units() {
         let c = canon(
