@@ -109,6 +109,10 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    /// Records nothing: the signer_load bench's baseline only (feature `bench-unaudited`,
+    /// which no build of the server enables).
+    #[cfg(feature = "bench-unaudited")]
+    off: bool,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -150,7 +154,7 @@ impl AuditLog {
                     if let Some(every) = checkpoints.as_ref().map(|p| p.every) {
                         tokio::spawn(ticker(tx.downgrade(), every));
                     }
-                    return Self { tx };
+                    return Self::writing(tx);
                 }
                 Err(e) => tracing::error!(error = %e, "audit: no writer thread; writing through the pool"),
             }
@@ -159,11 +163,34 @@ impl AuditLog {
         if let Some(rx) = rx {
             tokio::spawn(writer(store, rx, checkpoints));
         }
-        Self { tx }
+        Self::writing(tx)
+    }
+
+    fn writing(tx: mpsc::Sender<Msg>) -> Self {
+        Self {
+            tx,
+            #[cfg(feature = "bench-unaudited")]
+            off: false,
+        }
+    }
+
+    /// "The same signer with its audit switched off" (issue 20), the baseline the signer_load
+    /// bench measures the durable audit against: `record` answers at once and records
+    /// nothing, not even the event's preparation. Only in a build with the
+    /// `bench-unaudited` feature, which `serve` and the CLI never have.
+    #[cfg(feature = "bench-unaudited")]
+    #[doc(hidden)]
+    pub fn off_for_bench() -> Self {
+        let (tx, _) = mpsc::channel(1);
+        Self { tx, off: true }
     }
 
     /// Records `event` and returns its sequence number once it is committed.
     pub async fn record(&self, event: AuditEvent) -> Result<u64, AuditWriteError> {
+        #[cfg(feature = "bench-unaudited")]
+        if self.off {
+            return Ok(0);
+        }
         let prepared = prepare(event)?;
         let (reply, wait) = oneshot::channel();
         self.tx.send(Msg::Event(prepared, reply)).await.map_err(|_| AuditWriteError::Stopped)?;
