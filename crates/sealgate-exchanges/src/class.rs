@@ -47,18 +47,34 @@ pub fn classify_path(table: &[Route], path: &str) -> EndpointClass {
         return EndpointClass::Unknown;
     }
     let segs: Vec<&str> = path.split('/').skip(1).collect();
+    // Specificity as a bit mask, the first segment the highest bit: no row of any table
+    // has 64 segments, so a longer path matches none.
+    if segs.len() > 64 {
+        return EndpointClass::Unknown;
+    }
     // Of the rows that match, the most specific wins whatever the order of
     // the table: a literal segment beats `{}` at the first segment where the
     // rows differ (KuCoin's `/api/v1/accounts/sub-transfer`, a transfer, is
     // not `/api/v1/accounts/{}`, a read). Equally specific rows: the first.
-    let mut best: Option<(Vec<bool>, EndpointClass)> = None;
-    for (pattern, class) in table {
-        let pat: Vec<&str> = pattern.split('/').skip(1).collect();
-        if pat.len() != segs.len() || !pat.iter().zip(&segs).all(|(p, s)| p == s || (*p == "{}" && !s.is_empty())) {
-            continue;
+    // Every request is classified against hundreds of rows: nothing is allocated per row.
+    let mut best: Option<(u64, EndpointClass)> = None;
+    'rows: for (pattern, class) in table {
+        let mut literal = 0u64;
+        let mut n = 0;
+        for p in pattern.split('/').skip(1) {
+            let Some(s) = segs.get(n) else { continue 'rows };
+            if p == "{}" {
+                if s.is_empty() {
+                    continue 'rows;
+                }
+            } else if p == *s {
+                literal |= 1 << (63 - n);
+            } else {
+                continue 'rows;
+            }
+            n += 1;
         }
-        let literal: Vec<bool> = pat.iter().map(|p| *p != "{}").collect();
-        if best.as_ref().is_none_or(|(b, _)| literal > *b) {
+        if n == segs.len() && best.is_none_or(|(b, _)| literal > b) {
             best = Some((literal, *class));
         }
     }
@@ -71,6 +87,73 @@ mod tests {
     use super::*;
 
     const T: &[Route] = &[("/a/b", Read), ("/a/{}/c", Trade)];
+
+    /// The reading before the allocation-free one (a segment list and a literal list per
+    /// row, compared as vectors): the two must agree on every table and path.
+    fn reference(table: &[Route], path: &str) -> EndpointClass {
+        if crate::check_path(path).is_err() {
+            return EndpointClass::Unknown;
+        }
+        let segs: Vec<&str> = path.split('/').skip(1).collect();
+        let mut best: Option<(Vec<bool>, EndpointClass)> = None;
+        for (pattern, class) in table {
+            let pat: Vec<&str> = pattern.split('/').skip(1).collect();
+            if pat.len() != segs.len() || !pat.iter().zip(&segs).all(|(p, s)| p == s || (*p == "{}" && !s.is_empty())) {
+                continue;
+            }
+            let literal: Vec<bool> = pat.iter().map(|p| *p != "{}").collect();
+            if best.as_ref().is_none_or(|(b, _)| literal > *b) {
+                best = Some((literal, *class));
+            }
+        }
+        best.map_or(EndpointClass::Unknown, |(_, c)| c)
+    }
+
+    #[test]
+    fn agrees_with_the_reference_on_generated_tables() {
+        // Patterns and paths of one to four segments over a small alphabet (so rows collide
+        // and overlap), trailing `/` and empty segments included; tables from a fixed LCG.
+        const SEGS: [&str; 4] = ["a", "b", "{}", ""];
+        let mut words: Vec<String> = Vec::new();
+        for len in 1..=4u32 {
+            for i in 0..4usize.pow(len) {
+                let mut w = String::new();
+                let mut k = i;
+                for _ in 0..len {
+                    w.push('/');
+                    w.push_str(SEGS[k % 4]);
+                    k /= 4;
+                }
+                words.push(w);
+            }
+        }
+        let classes = [Read, Trade, Withdraw, Account];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: usize| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % m
+        };
+        let paths: Vec<&String> = words.iter().filter(|w| !w.contains("{}")).collect();
+        for _ in 0..400 {
+            let rows: Vec<Route> = (0..1 + next(12))
+                .map(|_| {
+                    let w: &'static str = Box::leak(words[next(words.len())].clone().into_boxed_str());
+                    (w, classes[next(4)])
+                })
+                .collect();
+            for path in &paths {
+                assert_eq!(classify_path(&rows, path), reference(&rows, path), "{path} against {rows:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_of_more_than_64_segments_is_unknown() {
+        let long = "/a".repeat(65);
+        let table: &[Route] = &[("/a/b", Read)];
+        assert_eq!(classify_path(table, &long), Unknown);
+        assert_eq!(classify_path(table, "/a/b"), Read);
+    }
 
     #[test]
     fn matches_exact_and_param_segments() {
