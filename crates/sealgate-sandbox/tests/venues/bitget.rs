@@ -242,7 +242,7 @@ fn refuses_what_bitget_refuses() {
     // Stale or early by more than 30 s.
     let (_, v) = call_at(&env, "trader", &trader, now - 31_000, PASS, assets);
     assert_eq!(code(&v), "40008");
-    let (_, v) = call_at(&env, "trader", &trader, now + 31_000, PASS, assets);
+    let (_, v) = call_at(&env, "trader", &trader, now_ms() + 40_000, PASS, assets);
     assert_eq!(code(&v), "40008");
     // IP allow-list: the request comes from 127.0.0.1.
     let (_, v) = call(&env, "elsewhere", assets);

@@ -239,7 +239,7 @@ fn refuses_what_bybit_refuses() {
     // Stale (beyond recv_window) and too far ahead (1 s or more).
     let (_, v) = call_at(&env, "trader", &Signer::Hmac("trader-secret"), now - 6_000, ("GET", path, query, ""));
     assert_eq!(code(&v), 10002);
-    let (_, v) = call_at(&env, "trader", &Signer::Hmac("trader-secret"), now + 2_000, ("GET", path, query, ""));
+    let (_, v) = call_at(&env, "trader", &Signer::Hmac("trader-secret"), now_ms() + 5_000, ("GET", path, query, ""));
     assert_eq!(code(&v), 10002);
     // IP allow-list: the request comes from 127.0.0.1.
     let (_, v) = call(&env, "elsewhere", "GET", path, query, "");

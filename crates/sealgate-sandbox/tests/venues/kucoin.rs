@@ -288,7 +288,7 @@ fn refuses_what_kucoin_refuses() {
     // Stale or early by more than 5 s.
     let (_, v) = call_at(&env, "trader", secret, now - 6_000, PASS, accounts);
     assert_eq!(code(&v), "400002");
-    let (_, v) = call_at(&env, "trader", secret, now + 6_000, PASS, accounts);
+    let (_, v) = call_at(&env, "trader", secret, now_ms() + 10_000, PASS, accounts);
     assert_eq!(code(&v), "400002");
     let (_, v) = call_at(&env, "trader", secret, now - 3_000, PASS, accounts);
     assert_eq!(code(&v), "200000", "within 5 s");

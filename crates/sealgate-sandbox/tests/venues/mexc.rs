@@ -283,9 +283,9 @@ fn refuses_what_mexc_refuses() {
     // Timing: stale beyond recvWindow (default 5000), early by 1 s, recvWindow above 60000.
     let (_, v) = call_at(&env, "mx0trader", secret, now - 6_000, "GET", acct, "");
     assert_eq!(code(&v), 700_003);
-    let (status, _) = call_at(&env, "mx0trader", secret, now - 6_000, "GET", acct, "recvWindow=10000");
+    let (status, _) = call_at(&env, "mx0trader", secret, now_ms() - 6_000, "GET", acct, "recvWindow=10000");
     assert_eq!(status, 200, "within a wider recvWindow");
-    let (_, v) = call_at(&env, "mx0trader", secret, now + 1_500, "GET", acct, "");
+    let (_, v) = call_at(&env, "mx0trader", secret, now_ms() + 3_000, "GET", acct, "");
     assert_eq!(code(&v), 700_003);
     let (_, v) = call_at(&env, "mx0trader", secret, now, "GET", acct, "recvWindow=60001");
     assert_eq!(code(&v), 700_005);

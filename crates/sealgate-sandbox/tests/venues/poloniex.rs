@@ -270,7 +270,7 @@ fn refuses_what_poloniex_refuses() {
     assert!(env.sb().withdrawals().is_empty());
     // Timing: more than 1 s ahead (400); older than recvWindow (408); older than the
     // sandbox's 60 s default.
-    let (status, v) = call_at(&env, "polotrader", secret, now + 1_500, "GET", bal, "", "");
+    let (status, v) = call_at(&env, "polotrader", secret, now_ms() + 3_000, "GET", bal, "", "");
     assert_eq!((status, code(&v)), (400, 400), "{v}");
     let stale = now - 3_000;
     let mut h = headers("polotrader", stale, &sig(secret, &prehash("GET", bal, "", "", stale)));
