@@ -167,7 +167,7 @@ mod sig;
 mod sign_input;
 mod ticker;
 
-pub use canonical::{Canonical, WithdrawalFacts, canonicalize};
+pub use canonical::{Canonical, WithdrawalFacts, canonicalize, classify_and_canonicalize};
 pub use class::{EndpointClass, Route, classify_path};
 pub use error::Error;
 pub use exchanges::{ALL, Coverage, Scheme};

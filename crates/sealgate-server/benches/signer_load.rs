@@ -173,6 +173,7 @@ struct World {
     addr: SocketAddr,
     token: String,
     signer: Arc<Signer>,
+    audit: AuditLog,
 }
 
 /// `audited: false` is the bench's baseline, the same signer with its audit switched off
@@ -189,12 +190,17 @@ async fn world(audited: bool) -> World {
     let store = Store::connect(&url).await.expect("store");
     sealgate_server::serve::sync_recipient_keys(custody.as_ref(), &store).await.expect("recipient keys");
     let key = custody.keys().await.expect("keys").into_iter().find(|k| k.role == "trader").expect("trader key");
-    // As `serve` runs it: a checkpoint signed by the custody root every 1000 records or minute.
+    // As `serve` runs a signer: the audit journal in the data directory, a checkpoint signed
+    // by the custody root every 1000 records or minute.
     let audit = match audited {
-        true => AuditLog::start(
+        true => AuditLog::start_journaled(
             store.clone(),
             Some(CheckpointPolicy { custody: custody.clone(), every_records: 1000, every: Duration::from_secs(60) }),
-        ),
+            &dir.path().join("audit.journal"),
+            sealgate_server::audit::JOURNAL_SIZE,
+        )
+        .await
+        .expect("audit journal"),
         false => unaudited(),
     };
 
@@ -228,7 +234,8 @@ async fn world(audited: bool) -> World {
 
     let metrics = Arc::new(Metrics::default());
     let cfg = SignerConfig { sign_allowed: vec![Role::Trader], ..SignerConfig::default() };
-    let signer = Arc::new(Signer::new(store.clone(), custody.clone(), audit, metrics.clone(), cfg).expect("signer"));
+    let signer =
+        Arc::new(Signer::new(store.clone(), custody.clone(), audit.clone(), metrics.clone(), cfg).expect("signer"));
     let (trader, _) = ServiceKey::generate("trader").expect("service key");
     let verifier = Arc::new(ServiceVerifier::new(HashMap::from([("trader".to_owned(), trader.public_key())])));
     let token = trader.token(sealgate_server::now_ms() / 1000);
@@ -238,7 +245,7 @@ async fn world(audited: bool) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-    World { _dir: dir, store, custody, metrics, addr, token, signer }
+    World { _dir: dir, store, custody, metrics, addr, token, signer, audit }
 }
 
 #[cfg(feature = "bench-unaudited")]
@@ -307,9 +314,10 @@ async fn count_records(store: &Store) -> (u64, u64) {
     }
 }
 
-/// `signed` records in the store's chain.
-async fn signed_records(store: &Store) -> u64 {
-    count_records(store).await.0
+/// `signed` records in the store's chain, once the journal's are all copied into it.
+async fn signed_records(w: &World) -> u64 {
+    w.audit.flush().await.expect("the audit copy");
+    count_records(&w.store).await.0
 }
 
 /// Waits until the signer has answered everything in flight (wrk drops its last
@@ -514,7 +522,7 @@ async fn in_process(signer: &Arc<Signer>, tasks: u32, duration: Duration) -> Run
 async fn smoke(w: &World) {
     let http = reqwest::Client::new();
     let base = format!("http://{}", w.addr);
-    let before = signed_records(&w.store).await;
+    let before = signed_records(&w).await;
     for _ in 0..20 {
         let r = http
             .post(format!("{base}/v1/sign"))
@@ -528,16 +536,16 @@ async fn smoke(w: &World) {
         let r = http.post(format!("{base}/echo")).body(SIGN_BODY).send().await.expect("echo");
         assert_eq!(r.bytes().await.expect("echo body").as_ref(), SIGN_BODY.as_bytes());
     }
-    assert_eq!(signed_records(&w.store).await - before, 20);
+    assert_eq!(signed_records(&w).await - before, 20);
     // The own client, briefly: every answer it counted is a signature on the record.
     let dir = tempfile::tempdir().expect("temp dir");
     let auth = format!("Bearer {}", w.token);
     let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
     let load = Load { threads: 2, connections: 4, seconds: 1 };
-    let before = signed_records(&w.store).await;
+    let before = signed_records(&w).await;
     let run = own_client(w.addr, "/v1/sign", SIGN_BODY, &headers, &load, dir.path());
     assert!(run.requests > 0 && run.non_2xx == 0, "{run:?}");
-    assert_eq!(signed_records(&w.store).await - before, run.requests, "one record per answer");
+    assert_eq!(signed_records(&w).await - before, run.requests, "one record per answer");
     println!(
         "signer_load smoke pass: 20 signatures, 20 echoes, 20 `signed` records; own client {} signatures \
          (run with cargo bench to measure)",
@@ -625,10 +633,10 @@ fn main() {
             false => Run::default(),
         };
         let signed_before = settle(&w.metrics).await;
-        let rows_before = signed_records(&w.store).await;
+        let rows_before = signed_records(&w).await;
         let sign_run = load.wrk(&sign_lua, &format!("{base}/v1/sign"), load.seconds);
         let signed_after = settle(&w.metrics).await;
-        let rows_after = signed_records(&w.store).await;
+        let rows_after = signed_records(&w).await;
 
         // The baseline: the same signer with its audit switched off, on its own server.
         let unaudited_run = unaudited_run(&load, scripts.path()).await;

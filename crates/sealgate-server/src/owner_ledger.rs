@@ -121,24 +121,26 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
     v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }
 
+/// The actions [`observe`] reads.
+pub(crate) const OBSERVED: [&str; 10] = [
+    "credential_created",
+    crate::revocation::ENVELOPE_REPLACED,
+    "revoked",
+    LIMITS_CHANGED,
+    CREDENTIAL_STATUS,
+    "lockdown",
+    "anomaly_frozen",
+    crate::incident::INCIDENT_STEP,
+    WITHDRAWAL_APPROVED,
+    WITHDRAWAL_USED,
+];
+
 /// Applies one verified record to the ledger (L1-L4). A record that does not parse as
 /// its action says changes nothing: it cannot loosen, and a narrowing the api wrote is
 /// always well formed.
 pub fn observe(ledger: &mut Ledger, r: &Record) {
     let action = r.action.as_str();
-    if !matches!(
-        action,
-        "credential_created"
-            | crate::revocation::ENVELOPE_REPLACED
-            | "revoked"
-            | LIMITS_CHANGED
-            | CREDENTIAL_STATUS
-            | "lockdown"
-            | "anomaly_frozen"
-            | crate::incident::INCIDENT_STEP
-            | WITHDRAWAL_APPROVED
-            | WITHDRAWAL_USED
-    ) {
+    if !OBSERVED.contains(&action) {
         return;
     }
     let detail = r.detail.to_value();

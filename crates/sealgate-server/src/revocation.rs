@@ -89,8 +89,18 @@ pub fn revoked_member(digests: impl IntoIterator<Item = Hash>) -> Value {
 }
 
 /// The digests a record revokes: only records of the three destroying actions count.
+/// The actions whose records name revoked envelopes.
+const REVOKING: [&str; 4] = ["revoked", "credential_deleted", ENVELOPE_REPLACED, crate::rewrap::REWRAPPED];
+
+/// Whether the follower learns anything from a record of `action` (a revocation, or a fact of
+/// the owner's ledger); a batch of records it learns nothing from may be skipped on the
+/// writer's word ([`crate::audit::OwnAppends`]).
+pub(crate) fn learns_from(action: &str) -> bool {
+    REVOKING.contains(&action) || crate::owner_ledger::OBSERVED.contains(&action)
+}
+
 fn revoked_by(r: &sealgate_audit::Record) -> Vec<Hash> {
-    if !matches!(r.action.as_str(), "revoked" | "credential_deleted" | ENVELOPE_REPLACED | crate::rewrap::REWRAPPED) {
+    if !REVOKING.contains(&r.action.as_str()) {
         return Vec::new();
     }
     let detail = r.detail.to_value();
@@ -185,6 +195,9 @@ fn broken(e: impl std::fmt::Display) -> RevocationError {
 /// The signer's revoked set and its position in the audit chain (see the module docs).
 pub(crate) struct Revocations {
     state_file: Option<PathBuf>,
+    /// What this process's own audit copier appended that the follower learns nothing from:
+    /// passed over without reading it back.
+    own: Option<std::sync::Arc<crate::audit::OwnAppends>>,
     revoked: RwLock<HashSet<Hash>>,
     /// The owner's ledger, learnt from the same verified records.
     ledger: RwLock<sealgate_authority::Ledger>,
@@ -198,9 +211,10 @@ pub(crate) struct Revocations {
 }
 
 impl Revocations {
-    pub(crate) fn new(state_file: Option<PathBuf>) -> Self {
+    pub(crate) fn new(state_file: Option<PathBuf>, own: Option<std::sync::Arc<crate::audit::OwnAppends>>) -> Self {
         Self {
             state_file,
+            own,
             revoked: RwLock::new(HashSet::new()),
             ledger: RwLock::new(sealgate_authority::Ledger::new()),
             fresh_ms: AtomicU64::new(0),
@@ -403,6 +417,17 @@ impl Revocations {
         // 3. New records, a page at a time, with the checkpoints over them.
         let mut reread = false;
         loop {
+            // What this process appended right after the position, and learns nothing from,
+            // is passed over: its hashes are the ones the copier computed from this very
+            // position, so the next record read must still link to them. (Checkpoints over
+            // it are checked against the stored records by step 2 of the next follow.)
+            if let Some(own) = &self.own
+                && let Some((seq, hash)) = own.skip(pos.seq, pos.hash)
+            {
+                (pos.seq, pos.hash) = (seq, hash);
+                pos.dirty = true;
+                continue;
+            }
             let rows = store.audit_range(seq_i64(pos.seq), PAGE).await.map_err(unavailable("audit range"))?;
             let Some(last) = rows.last() else {
                 // The end of the chain as read. A signed checkpoint beyond it: records were

@@ -114,6 +114,9 @@ pub struct ServeOptions {
     /// How long after its first approval a new withdrawal destination may receive funds
     /// (the signer's `new_destination_wait`).
     pub new_destination_wait: std::time::Duration,
+    /// The signer's audit journal size in bytes (`<data>/audit.journal`): the uses it may
+    /// sign while the store does not take their records, before it refuses.
+    pub audit_journal_size: u64,
     /// Import workers in this process.
     pub importer_workers: usize,
     /// How long an import job stays claimed without a checkpoint (each page
@@ -195,6 +198,7 @@ impl Default for ServeOptions {
             exchange_urls: Vec::new(),
             allow_sign: Vec::new(),
             new_destination_wait: SignerConfig::default().new_destination_wait,
+            audit_journal_size: crate::audit::JOURNAL_SIZE,
             importer_workers: 1,
             import_lease: Duration::from_secs(60),
             import_every: Some(crate::importer::DEFAULT_REFRESH_EVERY),
@@ -916,14 +920,21 @@ pub async fn run(
         sync_recipient_keys(c.as_ref(), &store).await?;
         println!("sealgate: root key pin {pin}");
     }
-    let audit = AuditLog::start(
-        store.clone(),
-        custody.as_ref().map(|c| CheckpointPolicy {
-            custody: c.clone(),
-            every_records: 1000,
-            every: Duration::from_secs(1),
-        }),
-    );
+    let checkpoints = custody.as_ref().map(|c| CheckpointPolicy {
+        custody: c.clone(),
+        every_records: 1000,
+        every: Duration::from_secs(1),
+    });
+    // A signer answers each use once its record is durable in its own journal, and copies it
+    // into the shared chain behind (issue 20); frames a crash left are copied first.
+    let audit = match has(ServeRole::Signer) {
+        true => {
+            AuditLog::start_journaled(store.clone(), checkpoints, &data.join("audit.journal"), opts.audit_journal_size)
+                .await
+                .map_err(ServeError)?
+        }
+        false => AuditLog::start(store.clone(), checkpoints),
+    };
 
     // Exchanges: production addresses, the sandbox, or what was given.
     let mut exchanges = default_exchange_urls();

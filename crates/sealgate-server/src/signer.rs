@@ -286,6 +286,7 @@ impl Signer {
             timeout: cfg.forward_timeout,
             max_response: cfg.max_response,
         })?;
+        let own = audit.own_appends();
         Ok(Self {
             store,
             custody,
@@ -303,7 +304,7 @@ impl Signer {
             touched: Mutex::new(HashMap::new()),
             denial_buckets: Mutex::new(HashMap::new()),
             prices: Mutex::new(HashMap::new()),
-            revocations: Revocations::new(cfg.state_file.clone()),
+            revocations: Revocations::new(cfg.state_file.clone(), own),
             anomaly: crate::anomaly::Detectors::new(cfg.anomaly.clone(), cfg.revalidate),
             root_pin: tokio::sync::OnceCell::new(),
             cfg,
@@ -352,7 +353,7 @@ impl Signer {
             return Ok(());
         }
         let refused = refusal_event(owner, credential_id.as_str(), &detail);
-        self.record(AuditEvent::new(actor, Action::Denied, credential_id.as_str(), detail).owner(owner)).await?;
+        self.record_use(AuditEvent::new(actor, Action::Denied, credential_id.as_str(), detail).owner(owner)).await?;
         // A refused withdraw or trade is told to users who asked (under the same rate limit
         // as its record, so a flood of refusals is not a flood of messages).
         if let Some(event) = refused
@@ -548,7 +549,7 @@ impl Signer {
         if let Some(s) = status {
             detail["status"] = json!(s);
         }
-        self.record(
+        self.record_use(
             AuditEvent::new(format!("role:{}", role.name()), action, call.credential_id.as_str(), detail)
                 .owner(&ready.entry.owner),
         )
@@ -557,9 +558,20 @@ impl Signer {
         Ok(())
     }
 
+    /// Records `event` in the store's chain.
     async fn record(&self, event: AuditEvent) -> Result<(), SignerCallError> {
+        self.recorded(self.audit.record(event).await.map(|_| ()))
+    }
+
+    /// Records a use (signed, forwarded, denied): durable in the audit journal where the log
+    /// has one, the store's chain a moment later ([`AuditLog::record_use`]).
+    async fn record_use(&self, event: AuditEvent) -> Result<(), SignerCallError> {
+        self.recorded(self.audit.record_use(event).await)
+    }
+
+    fn recorded(&self, r: Result<(), crate::audit::AuditWriteError>) -> Result<(), SignerCallError> {
         // No audit, no signature: an unrecorded use must not happen.
-        self.audit.record(event).await.map_err(|e| {
+        r.map_err(|e| {
             tracing::error!(error = %e, "audit write failed; refusing");
             SignerCallError::Unavailable("audit unavailable".into())
         })?;
@@ -815,11 +827,11 @@ impl Signer {
         call: &ForwardCall,
     ) -> Result<(EndpointClass, Request), SignerCallError> {
         let Whose { exchange, owner, own } = whose;
-        let class = sealgate_exchanges::classify(exchange, &call.request.path)
-            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
         // One request, one meaning: read as the exchange reads it; what is judged is what is
         // sent. An ambiguous request is refused, and the refusal is evidence.
-        let canon = match sealgate_exchanges::canonicalize(exchange, &call.request) {
+        let (class, canon) = sealgate_exchanges::classify_and_canonicalize(exchange, &call.request)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let canon = match canon {
             Ok(c) => c,
             Err(e) => {
                 inc(&self.metrics.signer_denied_total);

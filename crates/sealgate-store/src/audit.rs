@@ -111,6 +111,17 @@ impl Store {
     /// [`StoreError::Invalid`] if the records do not link to `tail` and to each other, or
     /// a `detail` is not JSON.
     pub async fn append_audit(&self, tail: Option<&AuditTail>, records: &[NewAuditRecord]) -> Result<AuditTail> {
+        self.append_audit_marked(tail, records, None).await
+    }
+
+    /// [`Self::append_audit`], also setting `mark` (a setting's name and value) in the same
+    /// transaction: the audit journal's copied position, which must move with the records.
+    pub async fn append_audit_marked(
+        &self,
+        tail: Option<&AuditTail>,
+        records: &[NewAuditRecord],
+        mark: Option<(&str, &str)>,
+    ) -> Result<AuditTail> {
         let new_tail = check_append(tail, records)?;
         let base = tail.map_or(0, |t| t.seq);
         let insert = format!("INSERT INTO audit_log ({RECORD_COLUMNS}) ");
@@ -136,6 +147,10 @@ impl Store {
                 });
                 q.build().execute(&mut *tx).await?;
             }
+            if let Some((name, value)) = mark {
+                sqlx::query(crate::settings::UPSERT_SETTING).bind(name).bind(value).bind(crate::store::now_ms())
+                    .execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(true)
         }.await)
@@ -150,14 +165,22 @@ impl Store {
     /// Reads the tail, asks `build` for records hashed against it, appends them, and on
     /// [`StoreError::AuditConflict`] does it again with the new tail. Group commit: pass
     /// every record waiting to be written as one batch.
-    pub async fn append_audit_with<F>(&self, mut build: F) -> Result<AuditTail>
+    pub async fn append_audit_with<F>(&self, build: F) -> Result<AuditTail>
+    where
+        F: FnMut(Option<&AuditTail>) -> Vec<NewAuditRecord>,
+    {
+        self.append_audit_with_mark(build, None).await
+    }
+
+    /// [`Self::append_audit_with`] with [`Self::append_audit_marked`]'s `mark`.
+    pub async fn append_audit_with_mark<F>(&self, mut build: F, mark: Option<(&str, &str)>) -> Result<AuditTail>
     where
         F: FnMut(Option<&AuditTail>) -> Vec<NewAuditRecord>,
     {
         for _ in 0..MAX_APPEND_RETRIES {
             let tail = self.audit_tail().await?;
             let records = build(tail.as_ref());
-            match self.append_audit(tail.as_ref(), &records).await {
+            match self.append_audit_marked(tail.as_ref(), &records, mark).await {
                 Err(StoreError::AuditConflict) => continue,
                 other => return other,
             }

@@ -155,6 +155,17 @@ impl SqliteAuditAppender {
     /// transaction and returns the new tail. [`StoreError::AuditConflict`] if `tail` is no
     /// longer the chain's tail.
     pub fn append(&mut self, tail: Option<&AuditTail>, records: &[NewAuditRecord]) -> Result<AuditTail> {
+        self.append_marked(tail, records, None)
+    }
+
+    /// [`Self::append`], also setting `mark` (a setting's name and value) in the same
+    /// transaction: the audit journal's copied position, which must move with the records.
+    pub fn append_marked(
+        &mut self,
+        tail: Option<&AuditTail>,
+        records: &[NewAuditRecord],
+        mark: Option<(&str, &str)>,
+    ) -> Result<AuditTail> {
         let new_tail = check_append(tail, records)?;
         let op = "append audit";
         let base = tail.map_or(0, |t| t.seq);
@@ -189,6 +200,11 @@ impl SqliteAuditAppender {
                         e if e.is_unique_violation() => StoreError::AuditConflict,
                         e => e,
                     })?;
+            }
+            if let Some((name, value)) = mark {
+                tx.prepare_cached(crate::settings::UPSERT_SETTING)
+                    .and_then(|mut st| st.execute(params![name, value, crate::store::now_ms()]))
+                    .map_err(|e| db_err(op, e))?;
             }
         }
         tx.commit().map_err(|e| db_err(op, e))?;

@@ -25,6 +25,10 @@ pub const KILL_SWITCH: &str = "kill_switch";
 /// Setting name of the audit root public JWK (JSON text).
 pub const AUDIT_ROOT_JWK: &str = "audit_root_jwk";
 
+/// Sets a setting (name, value, time).
+pub(crate) const UPSERT_SETTING: &str = "INSERT INTO settings (name, value, updated_ms) VALUES ($1, $2, $3) \
+                                         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms";
+
 impl Store {
     /// Records a checkpoint; a second one for the same `seq` is ignored.
     pub async fn add_audit_checkpoint(&self, cp: &StoredCheckpoint) -> Result<()> {
@@ -58,9 +62,7 @@ impl Store {
 
     /// Sets a setting.
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        const SQL: &str = "INSERT INTO settings (name, value, updated_ms) VALUES ($1, $2, $3) \
-                           ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms";
-        with_pool!(self, p => sqlx::query(SQL).bind(name).bind(value).bind(now_ms()).execute(p).await.map(|_| ()))
+        with_pool!(self, p => sqlx::query(UPSERT_SETTING).bind(name).bind(value).bind(now_ms()).execute(p).await.map(|_| ()))
             .ctx("set setting")?;
         Ok(())
     }

@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// funds may go there (0: no wait). Each withdrawal still needs the owner's passkey.
     #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(0..=2_592_000))]
     new_destination_wait: u64,
+    /// The signer's audit journal (`<data>/audit.journal`), in MiB: each use is answered once
+    /// its record is durable there, and copied into the database behind; should the
+    /// database stop taking records, the signer signs until the journal is full (about 3,000
+    /// uses a MiB), then refuses.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    audit_journal_mib: u64,
     /// Import workers in this process.
     #[arg(long, default_value_t = 1)]
     importer_workers: usize,
@@ -224,6 +230,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         opts.exchange_urls.push((id.to_owned(), url));
     }
     opts.new_destination_wait = std::time::Duration::from_secs(a.new_destination_wait);
+    opts.audit_journal_size = a.audit_journal_mib << 20;
     for r in &a.allow_sign {
         opts.allow_sign
             .push(sealgate_policy::Role::parse(r).with_context(|| format!("--allow-sign: unknown role {r:?}"))?);

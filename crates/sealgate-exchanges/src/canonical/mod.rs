@@ -64,8 +64,20 @@ pub struct WithdrawalFacts {
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
     let scheme = crate::scheme(id)?;
+    read_as(id, req, crate::classify_path(scheme.routes, &req.path))
+}
+
+/// [`crate::classify`] and [`canonicalize`] with one pass over the exchange's table (the
+/// signer's hot path asks both): the path rule's refusal or an unknown exchange is the
+/// outer error; inside, the class and the request's one reading, or why it has none.
+pub fn classify_and_canonicalize(id: &str, req: &Request) -> Result<(EndpointClass, Result<Canonical, Error>), Error> {
+    let class = crate::classify(id, &req.path)?;
+    Ok((class, read_as(id, req, class)))
+}
+
+/// [`canonicalize`] once `class` is `req.path`'s class in `id`'s table.
+fn read_as(id: &str, req: &Request, class: EndpointClass) -> Result<Canonical, Error> {
     req.validate()?;
-    let class = crate::classify_path(scheme.routes, &req.path);
     match id {
         "binance" => binance::read(req, class, &binance::BINANCE),
         "mexc" => binance::read(req, class, &binance::MEXC),
@@ -268,5 +280,34 @@ mod tests {
         let bad = Request::new("POST", "/api/v2/private/buy", "", "{");
         assert!(matches!(unread("deribit", &bad, EndpointClass::Trade), Err(Error::Ambiguous(_))));
         assert!(canonicalize("nope", &r).is_err());
+    }
+
+    #[test]
+    fn one_pass_reads_as_the_two_calls_do() {
+        // The signer's one pass must give the class and the reading (or the refusal) that
+        // `classify` and `canonicalize` give apart, on good, ambiguous and refused paths.
+        let cases = [
+            ("gate", Request::new("GET", "/api/v4/spot/accounts", "", "")),
+            (
+                "gate",
+                Request::new(
+                    "POST",
+                    "/api/v4/spot/orders",
+                    "",
+                    r#"{"currency_pair":"BTC_USDT","side":"buy","amount":"1","price":"2"}"#,
+                ),
+            ),
+            ("gate", Request::new("POST", "/api/v4/spot/orders", "", r#"{"amount":"1","amount":"9"}"#)),
+            ("binance", Request::new("POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1", "")),
+            ("binance", Request::new("GET", "/api/v3/../v3/order", "", "")),
+            ("okx", Request::new("POST", "/api/v5/trade/order", "", "")),
+            ("kraken", Request::new("POST", "/0/private/Balance", "", "nonce=1")),
+            ("nope", Request::new("GET", "/x", "", "")),
+        ];
+        for (id, r) in cases {
+            let apart = crate::classify(id, &r.path).map(|c| (c, canonicalize(id, &r)));
+            let one = classify_and_canonicalize(id, &r);
+            assert_eq!(format!("{one:?}"), format!("{apart:?}"), "{id} {r:?}");
+        }
     }
 }

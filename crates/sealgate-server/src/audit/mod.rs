@@ -23,6 +23,21 @@ use sealgate_store::{AuditTail, NewAuditRecord, SqliteAuditAppender, Store, Stor
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+mod journal;
+mod journaled;
+
+use journaled::Copy;
+
+/// The audit journal's allocated size by default: 64 MiB, about 200,000 use records (the
+/// signer's uses until it refuses, should the store stop taking them); a new epoch starts
+/// from its beginning once everything in it is in the store.
+pub const JOURNAL_SIZE: u64 = 64 << 20;
+/// How long a full journal waits for the store to take its records before events are
+/// refused ("no audit, no signature").
+const JOURNAL_FULL_WAIT: Duration = Duration::from_secs(5);
+/// Most records the copier puts in one transaction.
+const COPY_BATCH: usize = 8192;
+
 /// Most records in one transaction.
 const MAX_BATCH: usize = 2048;
 /// Times the writer lets other tasks run while gathering a batch.
@@ -98,17 +113,62 @@ struct Prepared {
 type Reply = oneshot::Sender<Result<u64, AuditWriteError>>;
 
 enum Msg {
+    /// Answered once the record is in the store.
     Event(Prepared, Reply),
+    /// A signer's use (signed, forwarded, denied): answered once durable in the journal
+    /// where there is one ([`AuditLog::record_use`]), else as `Event`.
+    Use(Prepared, Reply),
     /// "Time passed": lets a writer that blocks on the queue sign an idle checkpoint.
     Tick,
     /// A checkpoint the custody root signed for the writer thread (or why not).
     Signed(Result<StoredCheckpoint, String>),
+    /// Answered once every event sent before is in the store ([`AuditLog::flush`]).
+    Flush(oneshot::Sender<()>),
+}
+
+/// Runs of records this process's journal copier appended to the chain that the revocation
+/// follower learns nothing from ([`crate::revocation::learns_from`]), from one chain position
+/// to another: the follower passes over them without reading back what it wrote itself.
+#[derive(Debug, Default)]
+pub struct OwnAppends(std::sync::Mutex<std::collections::VecDeque<((u64, Hash), (u64, Hash))>>);
+
+impl OwnAppends {
+    /// Runs kept for a follower that is behind (older ones are read back as usual).
+    const KEEP: usize = 4096;
+
+    fn push(&self, from: (u64, Hash), to: (u64, Hash)) {
+        let mut runs = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match runs.back_mut() {
+            Some(last) if last.1 == from => last.1 = to,
+            _ => runs.push_back((from, to)),
+        }
+        while runs.len() > Self::KEEP {
+            runs.pop_front();
+        }
+    }
+
+    /// Where a follower at (`seq`, `hash`) may pass over to, when a run starts there.
+    pub(crate) fn skip(&self, seq: u64, hash: Hash) -> Option<(u64, Hash)> {
+        let mut runs = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while runs.front().is_some_and(|(from, _)| from.0 < seq) {
+            runs.pop_front();
+        }
+        match runs.front() {
+            Some(&(from, to)) if from == (seq, hash) => {
+                runs.pop_front();
+                Some(to)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A handle on the audit writer (cheap to clone).
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    /// The journal copier's runs the revocation follower may pass over.
+    own: Option<Arc<OwnAppends>>,
     /// Records nothing: the signer_load bench's baseline only (feature `bench-unaudited`,
     /// which no build of the server enables).
     #[cfg(feature = "bench-unaudited")]
@@ -169,6 +229,7 @@ impl AuditLog {
     fn writing(tx: mpsc::Sender<Msg>) -> Self {
         Self {
             tx,
+            own: None,
             #[cfg(feature = "bench-unaudited")]
             off: false,
         }
@@ -182,18 +243,57 @@ impl AuditLog {
     #[doc(hidden)]
     pub fn off_for_bench() -> Self {
         let (tx, _) = mpsc::channel(1);
-        Self { tx, off: true }
+        Self { tx, own: None, off: true }
     }
 
-    /// Records `event` and returns its sequence number once it is committed.
+    /// Records `event` and returns its sequence number once it is committed to the store.
     pub async fn record(&self, event: AuditEvent) -> Result<u64, AuditWriteError> {
-        #[cfg(feature = "bench-unaudited")]
-        if self.off {
+        if self.switched_off() {
             return Ok(0);
         }
         let prepared = prepare(event)?;
+        self.send(|reply| Msg::Event(prepared, reply)).await
+    }
+
+    /// Records a signer's use of a credential (signed, forwarded, denied): returns once the
+    /// record is durable, in the audit journal where this log has one
+    /// ([`AuditLog::start_journaled`]); the store's chain has it a moment later, and after a
+    /// crash once the journal is replayed on start. Elsewhere as [`AuditLog::record`].
+    pub async fn record_use(&self, event: AuditEvent) -> Result<(), AuditWriteError> {
+        if self.switched_off() {
+            return Ok(());
+        }
+        let prepared = prepare(event)?;
+        self.send(|reply| Msg::Use(prepared, reply)).await.map(|_| ())
+    }
+
+    /// Returns once every event recorded before the call is in the store's chain (a use
+    /// answered from the journal included): for a reader of the chain in this process.
+    pub async fn flush(&self) -> Result<(), AuditWriteError> {
+        if self.switched_off() {
+            return Ok(());
+        }
         let (reply, wait) = oneshot::channel();
-        self.tx.send(Msg::Event(prepared, reply)).await.map_err(|_| AuditWriteError::Stopped)?;
+        self.tx.send(Msg::Flush(reply)).await.map_err(|_| AuditWriteError::Stopped)?;
+        wait.await.map_err(|_| AuditWriteError::Stopped)
+    }
+
+    /// What this log's journal copier appended that the revocation follower may pass over.
+    pub(crate) fn own_appends(&self) -> Option<Arc<OwnAppends>> {
+        self.own.clone()
+    }
+
+    /// Only the bench's baseline is ([`AuditLog::off_for_bench`]).
+    fn switched_off(&self) -> bool {
+        #[cfg(feature = "bench-unaudited")]
+        return self.off;
+        #[cfg(not(feature = "bench-unaudited"))]
+        false
+    }
+
+    async fn send(&self, msg: impl FnOnce(Reply) -> Msg) -> Result<u64, AuditWriteError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx.send(msg(reply)).await.map_err(|_| AuditWriteError::Stopped)?;
         wait.await.map_err(|_| AuditWriteError::Stopped)?
     }
 }
@@ -294,9 +394,14 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
     let root_named = AtomicBool::new(false);
     loop {
         let first = match tokio::time::timeout(idle, rx.recv()).await {
-            Ok(Some(Msg::Event(p, r))) => (p, r),
+            Ok(Some(Msg::Event(p, r) | Msg::Use(p, r))) => (p, r),
             // (Only the writer thread signs in the background and is sent `Signed`.)
             Ok(Some(Msg::Tick | Msg::Signed(_))) => continue,
+            // Every event before it was answered after its commit.
+            Ok(Some(Msg::Flush(r))) => {
+                let _ = r.send(());
+                continue;
+            }
             Ok(None) => break,
             Err(_) => {
                 // Quiet for a while: seal what was written since the last checkpoint.
@@ -317,8 +422,11 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Msg>, checkpoints: Option<C
         let mut yields = 0;
         while b.batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Msg::Event(p, r)) => b.batch.push((p, r)),
+                Ok(Msg::Event(p, r) | Msg::Use(p, r)) => b.batch.push((p, r)),
                 Ok(Msg::Tick | Msg::Signed(_)) => {}
+                Ok(Msg::Flush(r)) => {
+                    let _ = r.send(());
+                }
                 Err(_) if yields < GATHER_YIELDS => {
                     yields += 1;
                     tokio::task::yield_now().await;
@@ -343,9 +451,8 @@ struct Checkpoints {
     policy: Option<CheckpointPolicy>,
     rt: tokio::runtime::Handle,
     store: Store,
-    /// The writer's queue, for signed checkpoints (weak, so it still closes when the last
-    /// [`AuditLog`] handle is dropped).
-    weak: mpsc::WeakSender<Msg>,
+    /// Where a signed checkpoint goes back to.
+    back: Back,
     root_named: Arc<AtomicBool>,
     /// `since_checkpoint` when the signature in flight was asked for.
     in_flight: Option<u64>,
@@ -359,21 +466,43 @@ impl Checkpoints {
             return;
         }
         self.in_flight = Some(b.since_checkpoint);
-        let (store, weak, named) = (self.store.clone(), self.weak.clone(), self.root_named.clone());
+        let (store, back, named) = (self.store.clone(), self.back.clone(), self.root_named.clone());
         self.rt.spawn(async move {
             let r = signed_checkpoint(&store, &policy, &tail, &named).await;
-            if let Some(tx) = weak.upgrade() {
-                let _ = tx.send(Msg::Signed(r)).await;
+            match back {
+                Back::Writer(weak) => {
+                    if let Some(tx) = weak.upgrade() {
+                        let _ = tx.send(Msg::Signed(r)).await;
+                    }
+                }
+                Back::Copier(tx) => {
+                    let _ = tx.send(Copy::Signed(r));
+                }
             }
         });
     }
 
-    /// Stores a signed checkpoint on the writer's connection.
-    fn landed(&mut self, b: &mut Batches, app: &mut SqliteAuditAppender, r: Result<StoredCheckpoint, String>) {
+    /// Stores a signed checkpoint with `add`.
+    fn landed(
+        &mut self,
+        b: &mut Batches,
+        r: Result<StoredCheckpoint, String>,
+        add: impl FnOnce(&StoredCheckpoint) -> Result<(), sealgate_store::StoreError>,
+    ) {
         let covered = self.in_flight.take().unwrap_or(0);
-        let r = r.and_then(|cp| app.add_checkpoint(&cp).map_err(|e| e.to_string()));
+        let r = r.and_then(|cp| add(&cp).map_err(|e| e.to_string()));
         b.checkpointed(r, covered);
     }
+}
+
+/// Where the task that signs a checkpoint sends it.
+#[derive(Clone)]
+enum Back {
+    /// The writer thread's queue (weak, so it still closes when the last [`AuditLog`]
+    /// handle is dropped).
+    Writer(mpsc::WeakSender<Msg>),
+    /// The journal's copier.
+    Copier(std::sync::mpsc::Sender<Copy>),
 }
 
 /// The writer thread of a SQLite file (see [`AuditLog::start`]): blocks on the queue, takes
@@ -391,35 +520,14 @@ fn blocking_writer(
         policy: checkpoints,
         rt,
         store: store.clone(),
-        weak,
+        back: Back::Writer(weak),
         root_named: Arc::new(AtomicBool::new(false)),
         in_flight: None,
     };
-    // The WAL is copied into the database on a thread of its own, woken after commits; it
-    // says when the WAL is long and mostly copied, and this thread then resets it.
-    let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-    let restart_due = Arc::new(AtomicBool::new(false));
-    let due = restart_due.clone();
-    let copier = match store.sqlite_wal_checkpointer() {
-        Ok(Some(c)) => std::thread::Builder::new()
-            .name("sealgate-audit-wal".into())
-            .spawn(move || wal_checkpointer(c, kicked, &due))
-            .map_err(|e| tracing::error!(error = %e, "audit: no WAL checkpoint thread; checkpointing in commits"))
-            .ok(),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::error!(error = %e, "audit: no WAL checkpoint connection; checkpointing in commits");
-            None
-        }
-    };
-    if copier.is_none()
-        && let Err(e) = app.checkpoint_in_commits()
-    {
-        tracing::error!(error = %e, "audit: cannot checkpoint in commits either; the WAL grows until restart");
-    }
+    let wal = WalCopy::start(&store, &mut app);
     while let Some(msg) = rx.blocking_recv() {
         let first = match msg {
-            Msg::Event(p, r) => (p, r),
+            Msg::Event(p, r) | Msg::Use(p, r) => (p, r),
             Msg::Tick => {
                 if b.idle_due(cps.policy.as_ref())
                     && let Ok(Some(tail)) = app.tail()
@@ -429,7 +537,11 @@ fn blocking_writer(
                 continue;
             }
             Msg::Signed(r) => {
-                cps.landed(&mut b, &mut app, r);
+                cps.landed(&mut b, r, |cp| app.add_checkpoint(cp));
+                continue;
+            }
+            Msg::Flush(r) => {
+                let _ = r.send(());
                 continue;
             }
         };
@@ -439,26 +551,81 @@ fn blocking_writer(
         // (Waiting for more was measured: it lengthens the cycle more than it fills it.)
         while b.batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Msg::Event(p, r)) => b.batch.push((p, r)),
+                Ok(Msg::Event(p, r) | Msg::Use(p, r)) => b.batch.push((p, r)),
                 Ok(Msg::Tick) => {}
-                Ok(Msg::Signed(r)) => cps.landed(&mut b, &mut app, r),
+                Ok(Msg::Signed(r)) => cps.landed(&mut b, r, |cp| app.add_checkpoint(cp)),
+                Ok(Msg::Flush(r)) => {
+                    let _ = r.send(());
+                }
                 Err(_) => break,
             }
         }
         let result = commit_blocking(&mut app, &b.batch, b.known_tail.take());
-        let _ = kick.try_send(());
+        wal.kick();
         if let Some(tail) = b.finish(result, cps.policy.as_ref()) {
             cps.launch(&b, tail);
         }
-        if restart_due.swap(false, Ordering::Relaxed)
+        wal.between_commits(&mut app);
+    }
+}
+
+/// The WAL of an appender's database, copied into the database on a thread of its own,
+/// woken after commits; it says when the WAL is long and mostly copied, and the appender's
+/// thread then resets it between two commits. Stops (and is joined) on drop.
+struct WalCopy {
+    kick: Option<std::sync::mpsc::SyncSender<()>>,
+    restart_due: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WalCopy {
+    fn start(store: &Store, app: &mut SqliteAuditAppender) -> Self {
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        let restart_due = Arc::new(AtomicBool::new(false));
+        let due = restart_due.clone();
+        let thread = match store.sqlite_wal_checkpointer() {
+            Ok(Some(c)) => std::thread::Builder::new()
+                .name("sealgate-audit-wal".into())
+                .spawn(move || wal_checkpointer(c, kicked, &due))
+                .map_err(|e| tracing::error!(error = %e, "audit: no WAL checkpoint thread; checkpointing in commits"))
+                .ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "audit: no WAL checkpoint connection; checkpointing in commits");
+                None
+            }
+        };
+        if thread.is_none()
+            && let Err(e) = app.checkpoint_in_commits()
+        {
+            tracing::error!(error = %e, "audit: cannot checkpoint in commits either; the WAL grows until restart");
+        }
+        Self { kick: Some(kick), restart_due, thread }
+    }
+
+    /// A commit was made.
+    fn kick(&self) {
+        if let Some(k) = &self.kick {
+            let _ = k.try_send(());
+        }
+    }
+
+    /// Resets the WAL when the checkpoint thread says it is due.
+    fn between_commits(&self, app: &mut SqliteAuditAppender) {
+        if self.restart_due.swap(false, Ordering::Relaxed)
             && let Err(e) = app.restart_wal()
         {
             tracing::warn!(error = %e, "audit WAL reset failed; will retry");
         }
     }
-    drop(kick);
-    if let Some(t) = copier {
-        let _ = t.join();
+}
+
+impl Drop for WalCopy {
+    fn drop(&mut self) {
+        drop(self.kick.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -481,12 +648,12 @@ fn wal_checkpointer(mut c: WalCheckpointer, kicked: std::sync::mpsc::Receiver<()
 async fn commit(store: &Store, batch: &[(Prepared, Reply)], known: Option<AuditTail>) -> Result<AuditTail, String> {
     let time = crate::now_ms();
     if let Some(tail) = known {
-        match store.append_audit(Some(&tail), &records(batch, Some(&tail), time)).await {
+        match store.append_audit(Some(&tail), &records(timed(batch, time), Some(&tail))).await {
             Err(sealgate_store::StoreError::AuditConflict) => {} // another writer: read the tail
             other => return other.map_err(|e| e.to_string()),
         }
     }
-    store.append_audit_with(|tail| records(batch, tail, time)).await.map_err(|e| e.to_string())
+    store.append_audit_with(|tail| records(timed(batch, time), tail)).await.map_err(|e| e.to_string())
 }
 
 /// [`commit`] on the writer thread's own connection.
@@ -501,7 +668,7 @@ fn commit_blocking(
         if read {
             tail = app.tail().map_err(|e| e.to_string())?;
         }
-        match app.append(tail.as_ref(), &records(batch, tail.as_ref(), time)) {
+        match app.append(tail.as_ref(), &records(timed(batch, time), tail.as_ref())) {
             // Another writer (another process) moved the tail: re-read, re-hash, retry.
             Err(sealgate_store::StoreError::AuditConflict) => read = true,
             other => return other.map_err(|e| e.to_string()),
@@ -510,8 +677,13 @@ fn commit_blocking(
     Err(sealgate_store::StoreError::AuditConflict.to_string())
 }
 
-/// The batch as records hashed against `tail`.
-fn records(batch: &[(Prepared, Reply)], tail: Option<&AuditTail>, time: u64) -> Vec<NewAuditRecord> {
+/// A writer's batch as events with their time.
+fn timed(batch: &[(Prepared, Reply)], time: u64) -> impl Iterator<Item = (&Prepared, u64)> {
+    batch.iter().map(move |(p, _)| (p, time))
+}
+
+/// Events (with their times) as records hashed against `tail`.
+fn records<'a>(events: impl Iterator<Item = (&'a Prepared, u64)>, tail: Option<&AuditTail>) -> Vec<NewAuditRecord> {
     let mut chain = match tail {
         Some(t) => match (u64::try_from(t.seq), Hash::from_hex(&t.hash)) {
             (Ok(seq), Some(h)) => Chain::resume(seq, h),
@@ -520,9 +692,8 @@ fn records(batch: &[(Prepared, Reply)], tail: Option<&AuditTail>, time: u64) -> 
         },
         None => Chain::new(),
     };
-    batch
-        .iter()
-        .filter_map(|(p, _)| {
+    events
+        .filter_map(|(p, time)| {
             let r = chain.append(&p.actor, p.action.clone(), &p.subject, p.detail.clone(), time).ok()?;
             Some(NewAuditRecord {
                 prev_hash: r.prev_hash.to_string(),
