@@ -21,9 +21,21 @@ impl Server {
     /// Starts `serve` on `data` (and `database`), with each of `exchanges` and the
     /// portfolio's price sources at `sandbox`: the test never leaves loopback.
     pub async fn start(data: &Path, database: Option<&str>, sandbox: &str, exchanges: &[&str]) -> Server {
+        Server::start_with(data, database, sandbox, exchanges, &[]).await
+    }
+
+    /// [`Server::start`] with further `serve` options (e.g. `--allow-sign trader`).
+    pub async fn start_with(
+        data: &Path,
+        database: Option<&str>,
+        sandbox: &str,
+        exchanges: &[&str],
+        extra: &[&str],
+    ) -> Server {
         let mut cmd = Command::new(super::BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
+            .args(extra)
             .args(
                 exchanges
                     .iter()
