@@ -7,24 +7,26 @@
 //! path), so the `signed` record of request N names N in its `path`.
 //!
 //! - `sigkill_under_load_loses_no_answered_signature`: 32 clients sign as fast as serve
-//!   answers; serve is SIGKILLed under load, restarted on the same data directory, loaded and
-//!   SIGKILLed again, and restarted once more. After each kill every N answered 200 with a
-//!   signature has its `signed` record (answered ⊆ recorded), and the chain, with its signed
-//!   checkpoints and the signer's checkpoint file, verifies against the custody root's pin.
+//!   answers; serve is SIGKILLed under load (after 1.5 s and more than 200 answers), restarted
+//!   on the same data directory, loaded and SIGKILLed again, and restarted once more. After
+//!   each kill every N answered 200 with a signature has its `signed` record (answered ⊆
+//!   recorded), and the chain, with its signed checkpoints and the signer's checkpoint file,
+//!   verifies against the custody root's pin.
 //! - `a_full_disk_refuses_to_sign_and_recovers`: the data directory on an 8 MiB tmpfs (as
 //!   root, as CI runs), filled to ENOSPC by a file beside it: signing is refused (503, no
 //!   signature) while the audit cannot be written and serve keeps running; every signature
-//!   answered meanwhile has its record; once the file is deleted the same process signs again;
-//!   the chain verifies, and a restarted serve accepts it and signs.
+//!   answered meanwhile has its record; once the file is deleted the same process signs again
+//!   and seals the chain with a signed checkpoint again; the chain verifies, and a restarted
+//!   serve accepts it and signs.
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::api::{Client, Who, login, seal};
@@ -42,10 +44,14 @@ const API_KEY: &str = "durability-gate-key-0001";
 const SECRET: &str = "CANARY-durability-gate-secret-5c1e";
 /// Concurrent signing clients under load.
 const CLIENTS: usize = 32;
-/// How long each load runs before the SIGKILL.
+/// How long each load runs before the SIGKILL (longer, up to `LOAD_AT_MOST`, until more than
+/// `LEAST_ANSWERED` signatures were answered: a slow machine still kills under load).
 const LOAD: Duration = Duration::from_millis(1500);
+const LOAD_AT_MOST: Duration = Duration::from_secs(15);
 /// Fewer answers than this in a load and the test proves nothing: it fails.
 const LEAST_ANSWERED: usize = 200;
+/// Bound on the waits for recovery (signing again, a checkpoint signed again).
+const RECOVERY: Duration = Duration::from_secs(10);
 /// The tmpfs the full-disk test fills.
 const TMPFS_SIZE: &str = "8m";
 
@@ -203,15 +209,19 @@ struct Seen {
 /// while they still send: the numbers answered 200 with a signature of their own path.
 async fn load_then_sigkill(server: &mut Server, signing: &Signing, next: &Arc<AtomicU64>) -> BTreeSet<u64> {
     let killing = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (signing, next, killing) = (signing.clone(), next.clone(), killing.clone());
+            let (signing, next, killing, count) = (signing.clone(), next.clone(), killing.clone(), count.clone());
             tokio::spawn(async move {
                 let mut seen = Seen::default();
                 loop {
                     let n = next.fetch_add(1, Ordering::SeqCst);
                     match signing.sign(n).await {
-                        Ok(a) if a.signed(n) => seen.answered.push(n),
+                        Ok(a) if a.signed(n) => {
+                            seen.answered.push(n);
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
                         Ok(a) => seen.wrong.push(format!("request {n}: {} {}", a.status, a.body)),
                         // The kill: no answer, and every later request is refused a connection.
                         Err(_) if killing.load(Ordering::SeqCst) => return seen,
@@ -224,7 +234,11 @@ async fn load_then_sigkill(server: &mut Server, signing: &Signing, next: &Arc<At
             })
         })
         .collect();
+    let began = Instant::now();
     tokio::time::sleep(LOAD).await;
+    while count.load(Ordering::SeqCst) <= LEAST_ANSWERED && began.elapsed() < LOAD_AT_MOST {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     killing.store(true, Ordering::SeqCst);
     sigkill(server);
     let mut answered = BTreeSet::new();
@@ -249,11 +263,15 @@ async fn load_then_sigkill(server: &mut Server, signing: &Signing, next: &Arc<At
     answered
 }
 
-/// The numbers of every `signed` record in the chain serve left in `data` (read while no
-/// serve runs on it), and how many records the chain has.
-async fn recorded(data: &Path) -> (BTreeSet<u64>, usize) {
-    let store = Store::connect(&sqlite_url(data)).await.expect("open the store serve left");
-    let (mut after, mut signed, mut all) = (0, BTreeSet::new(), 0);
+/// The store serve keeps in `data` (as `sealgate audit verify --database` opens it).
+async fn open_store(data: &Path) -> Store {
+    Store::connect(&sqlite_url(data)).await.expect("open serve's store")
+}
+
+/// Every `signed` record of the chain in `store`: request number → seq; and how many records
+/// the chain has.
+async fn recorded(store: &Store) -> (BTreeMap<u64, i64>, usize) {
+    let (mut after, mut signed, mut all) = (0, BTreeMap::new(), 0);
     loop {
         let rows = store.audit_range(after, 10_000).await.expect("read the audit chain");
         let Some(last) = rows.last() else { break };
@@ -263,18 +281,20 @@ async fn recorded(data: &Path) -> (BTreeSet<u64>, usize) {
             let detail: Value = serde_json::from_str(&r.detail).expect("a record's detail is JSON");
             let n = detail["path"].as_str().and_then(|p| p.strip_prefix(PATH_PREFIX)).and_then(|n| n.parse().ok());
             if let Some(n) = n {
-                assert!(signed.insert(n), "two `signed` records of request {n}");
+                assert!(signed.insert(n, r.seq).is_none(), "two `signed` records of request {n}");
             }
         }
     }
-    store.close().await;
     (signed, all)
 }
 
-/// Every answered number has its `signed` record in the chain serve left in `data`.
+/// Every answered number has its `signed` record in the chain serve left in `data` (read
+/// while no serve runs on it): the number of records.
 async fn answered_are_recorded(data: &Path, answered: &BTreeSet<u64>, when: &str) -> usize {
-    let (signed, records) = recorded(data).await;
-    let missing: Vec<u64> = answered.difference(&signed).copied().collect();
+    let store = open_store(data).await;
+    let (signed, records) = recorded(&store).await;
+    store.close().await;
+    let missing: Vec<u64> = answered.iter().filter(|n| !signed.contains_key(n)).copied().collect();
     assert!(
         missing.is_empty(),
         "{when}: {} of {} signatures answered have no `signed` record (e.g. requests {:?}); the chain has {records} \
@@ -477,8 +497,9 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
 
     // Space again: the same process signs again (each attempt a request of its own).
     std::fs::remove_file(&filler).expect("delete the filler");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + RECOVERY;
     let mut n = next.fetch_add(1, Ordering::SeqCst).max(2001);
+    let mut attempts = 1;
     loop {
         let a = signing.sign(n).await.expect("an answer");
         if a.signed(n) {
@@ -495,10 +516,32 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
         n += 1;
+        attempts += 1;
     }
+
+    // And the chain is sealed again: a checkpoint signed by the custody root (serve signs one
+    // after a second of quiet) covers the record made after the disk was freed.
+    let store = open_store(&data).await;
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let (signed, _) = recorded(&store).await;
+        let seq = *signed.get(&n).unwrap_or_else(|| panic!("request {n} was answered but has no `signed` record"));
+        let covered = store.latest_tree_checkpoint().await.expect("checkpoints").map_or(0, |c| c.seq);
+        if covered >= seq {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint signed over seq {seq} (request {n}) 10 s after the disk was freed; the latest covers seq \
+             {covered}\nserve:\n{}",
+            tail(&server.proc.logs())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    store.close().await;
     eprintln!(
-        "full disk: {} signed before the first refusal, {} refused (503, audit unavailable), signing again after \
-         the filler was deleted",
+        "full disk: {} signed before the first refusal, {} refused (503, audit unavailable); after the filler was \
+         deleted signing again at attempt {attempts}, and a checkpoint signed over it",
         answered.len() - 2,
         refusals.len()
     );
@@ -516,5 +559,6 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
     sigkill(&mut server);
     answered_are_recorded(&data, &answered, "after the restart").await;
     let summary = verify_chain(&data, &pin, "after the restart");
+    assert!(!summary.contains(" 0 checkpoints verified"), "after the restart: {summary}");
     eprintln!("full disk, after the restart: {summary}");
 }
