@@ -81,6 +81,66 @@ pub fn classify_path(table: &[Route], path: &str) -> EndpointClass {
     best.map_or(EndpointClass::Unknown, |(_, c)| c)
 }
 
+/// An exchange's table split once (the signer classifies every request): its rows grouped
+/// by segment count, each row's segments (`None` for `{}`) in table order. Reads exactly as
+/// [`classify_path`] does over the same table (the tests hold it to that).
+pub(crate) struct Compiled {
+    by_len: std::collections::HashMap<usize, Vec<CompiledRow>>,
+}
+
+/// A row's segments (`None` for `{}`) and its class.
+type CompiledRow = (Vec<Option<&'static str>>, EndpointClass);
+
+impl Compiled {
+    fn new(table: &'static [Route]) -> Self {
+        let mut by_len: std::collections::HashMap<usize, Vec<_>> = std::collections::HashMap::new();
+        for (pattern, class) in table {
+            let segs: Vec<Option<&'static str>> =
+                pattern.split('/').skip(1).map(|p| (p != "{}").then_some(p)).collect();
+            by_len.entry(segs.len()).or_default().push((segs, *class));
+        }
+        Self { by_len }
+    }
+
+    /// [`classify_path`] over the table this was made from.
+    pub(crate) fn classify(&self, path: &str) -> EndpointClass {
+        if crate::check_path(path).is_err() {
+            return EndpointClass::Unknown;
+        }
+        let segs: Vec<&str> = path.split('/').skip(1).collect();
+        let Some(rows) = self.by_len.get(&segs.len()).filter(|_| segs.len() <= 64) else {
+            return EndpointClass::Unknown;
+        };
+        let mut best: Option<(u64, EndpointClass)> = None;
+        'rows: for (pattern, class) in rows {
+            let mut literal = 0u64;
+            for (n, (p, s)) in pattern.iter().zip(&segs).enumerate() {
+                match p {
+                    None if s.is_empty() => continue 'rows,
+                    None => {}
+                    Some(p) if p == s => literal |= 1 << (63 - n),
+                    Some(_) => continue 'rows,
+                }
+            }
+            if best.is_none_or(|(b, _)| literal > b) {
+                best = Some((literal, *class));
+            }
+        }
+        best.map_or(EndpointClass::Unknown, |(_, c)| c)
+    }
+}
+
+/// The compiled table of every exchange in [`crate::ALL`], made on first use.
+pub(crate) fn compiled(scheme: &'static crate::Scheme) -> &'static Compiled {
+    static ALL: std::sync::OnceLock<Vec<(&'static str, Compiled)>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| crate::ALL.iter().map(|s| (s.id, Compiled::new(s.routes))).collect());
+    match all.iter().find(|(id, _)| *id == scheme.id) {
+        Some((_, c)) => c,
+        // A scheme outside ALL (none today): compiled once and kept.
+        None => Box::leak(Box::new(Compiled::new(scheme.routes))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::EndpointClass::*;
@@ -210,5 +270,31 @@ mod tests {
             assert_eq!(classify_path(P, bad), Unknown, "{bad:?}");
         }
         assert_eq!(classify_path(P, "/acc/A-1_b.c~d:e/list"), Read);
+    }
+
+    #[test]
+    fn the_compiled_tables_read_as_the_tables_do() {
+        // Every exchange's table, on paths made from its own rows: each pattern with its `{}`
+        // filled by a value, by another row's literal at that place (overlaps), by nothing
+        // (an empty segment); with and without a trailing `/`; and a few foreign paths.
+        let mut checked = 0;
+        for scheme in crate::ALL {
+            let c = compiled(scheme);
+            let literals: Vec<&str> = scheme.routes.iter().flat_map(|(p, _)| p.split('/')).collect();
+            let mut paths = vec!["/".to_owned(), "/x".to_owned(), "//".to_owned(), "/a/../b".to_owned()];
+            for (pattern, _) in scheme.routes {
+                for fill in ["42", "", literals[checked % literals.len().max(1)]] {
+                    let p = pattern.replace("{}", fill);
+                    paths.push(format!("{p}/"));
+                    paths.push(p.trim_end_matches('/').to_owned());
+                    paths.push(p);
+                    checked += 1;
+                }
+            }
+            for p in &paths {
+                assert_eq!(c.classify(p), classify_path(scheme.routes, p), "{} {p:?}", scheme.id);
+            }
+        }
+        assert!(checked > 1000, "{checked}");
     }
 }

@@ -206,5 +206,5 @@ pub fn check_sign(id: &str) -> Result<(), Error> {
 pub fn classify(id: &str, path: &str) -> Result<EndpointClass, Error> {
     let scheme = scheme(id)?;
     check_path(path)?;
-    Ok(classify_path(scheme.routes, path))
+    Ok(class::compiled(scheme).classify(path))
 }

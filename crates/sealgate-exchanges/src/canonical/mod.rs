@@ -64,7 +64,7 @@ pub struct WithdrawalFacts {
 /// trade-class requests given unknown facts ([`OrderFacts::unknown`]).
 pub fn canonicalize(id: &str, req: &Request) -> Result<Canonical, Error> {
     let scheme = crate::scheme(id)?;
-    read_as(id, req, crate::classify_path(scheme.routes, &req.path))
+    read_as(id, req, crate::class::compiled(scheme).classify(&req.path))
 }
 
 /// [`crate::classify`] and [`canonicalize`] with one pass over the exchange's table (the
