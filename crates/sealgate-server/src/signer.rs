@@ -504,15 +504,22 @@ impl Signer {
         let exchange = ready.entry.exchange.clone();
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
-        let _guard = match self.uses_nonce(&ready, &ready.request) {
-            true => Some(
-                self.store.nonce_guard(call.owner.as_str(), call.credential_id.as_str()).await.map_err(store_err)?,
-            ),
-            false => None,
+        // One signature where the scheme takes no nonce (the first is the one sent); else the
+        // nonce is reserved under the lock and the request signed with it.
+        let (signed, floor) = self.sign_first(&ready, &ready.request).await?;
+        let (_guard, mut signed) = match floor {
+            None => (None, signed),
+            Some(floor) => {
+                let guard = self
+                    .store
+                    .nonce_guard(call.owner.as_str(), call.credential_id.as_str())
+                    .await
+                    .map_err(store_err)?;
+                (Some(guard), self.sign_nonce(&ready, &call.credential_id, &ready.request, floor).await?)
+            }
         };
         // Each signed request is on the record before it leaves: a signer that dies after
         // sending cannot leave a use of the key unaudited.
-        let mut signed = self.sign_ready(&ready, &call.credential_id, &ready.request).await?;
         self.audit_use(role, call, &ready, Action::Forwarded, None).await?;
         let mut resp = self.send(&exchange, &signed).await?;
         // The answer is parsed, never searched (`sealgate_exchanges::answer`): only a documented
@@ -1161,19 +1168,6 @@ impl Signer {
         lock(&self.disabled).contains(kid)
     }
 
-    /// Whether the exchange's scheme takes a nonce for this request (asked by
-    /// signing once with a probe; an HMAC costs about a microsecond).
-    fn uses_nonce(&self, ready: &Ready, req: &Request) -> bool {
-        if ready.entry.held.is_some() {
-            // The exchanges that take held keys use none (`sign_held` refuses otherwise).
-            return false;
-        }
-        let probe = NonceProbe::default();
-        let ctx = sealgate_exchanges::Context { clock: &FixedClock(crate::now_ms()), nonce: &probe };
-        let _ = sealgate_exchanges::sign(&ready.entry.exchange, &ready.entry.credential, req, &ctx);
-        probe.floor().is_some()
-    }
-
     /// Step 5-6: nonce, clock, signature.
     async fn sign_ready(
         &self,
@@ -1181,22 +1175,43 @@ impl Signer {
         cid: &CredentialId,
         req: &Request,
     ) -> Result<SignedRequest, SignerCallError> {
+        let (signed, floor) = self.sign_first(ready, req).await?;
+        match floor {
+            None => Ok(signed),
+            Some(floor) => self.sign_nonce(ready, cid, req, floor).await,
+        }
+    }
+
+    /// Signs `req` at the exchange's clock: the signature, final when the scheme took no
+    /// nonce; else the least nonce the scheme takes (the signature is then a probe's).
+    async fn sign_first(&self, ready: &Ready, req: &Request) -> Result<(SignedRequest, Option<u64>), SignerCallError> {
         let exch = &ready.entry.exchange;
-        let now = crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch));
-        let clock = FixedClock(now);
+        let clock = FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch)));
         if let Some(key_id) = &ready.entry.held {
-            return self.sign_held(ready, key_id, req, &clock).await;
+            // The exchanges that take held keys use no nonce (`sign_held` refuses otherwise).
+            return Ok((self.sign_held(ready, key_id, req, &clock).await?, None));
         }
         let probe = NonceProbe::default();
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &probe };
         let signed = sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
-        let Some(floor) = probe.floor() else { return Ok(signed) };
-        // The scheme needs a nonce: take the next one from the store, shared by every signer.
-        // The entry's owner is the call's: the entry was loaded, and is cached, by (owner, id).
+        Ok((signed, probe.floor()))
+    }
+
+    /// Signs `req` with the next nonce at or above `floor`, from the store (shared by every
+    /// signer), at the exchange's clock read again (the nonce lock may have taken a while).
+    /// The entry's owner is the call's: the entry was loaded, and is cached, by (owner, id).
+    async fn sign_nonce(
+        &self,
+        ready: &Ready,
+        cid: &CredentialId,
+        req: &Request,
+        floor: u64,
+    ) -> Result<SignedRequest, SignerCallError> {
         let nonce = self.store.next_nonce(&ready.entry.owner, cid.as_str(), floor).await.map_err(store_err)?;
+        let clock = FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(&ready.entry.exchange)));
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &FixedNonce(nonce) };
-        sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
+        sealgate_exchanges::sign(&ready.entry.exchange, &ready.entry.credential, req, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))
     }
 
