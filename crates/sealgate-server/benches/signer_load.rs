@@ -30,7 +30,9 @@
 //! (comma list of `inproc`, `echo`, `bao` to run beside the sign run; default all),
 //! `SEALGATE_BENCH_BAO` (the `bao` binary; default `.venv-openbao/bin/bao`),
 //! `SEALGATE_BENCH_STORE` (`sqlite`, the default, or `postgres`: a fresh database on
-//! `SEALGATE_TEST_POSTGRES_ADMIN`, default the local cluster).
+//! `SEALGATE_TEST_POSTGRES_ADMIN`, default the local cluster; PostgreSQL also runs two more
+//! signer processes on the one database, each with its own audit journal, loaded together:
+//! issue 20 item 3).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -166,7 +168,7 @@ fn wrk_present() -> bool {
 /// The signer's world: SQLite on a temp dir, local custody, one Gate credential
 /// sealed to `trader`, the audit writer with the `serve` checkpoint policy.
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     store: Store,
     custody: Arc<dyn Custody>,
     metrics: Arc<Metrics>,
@@ -174,6 +176,8 @@ struct World {
     token: String,
     signer: Arc<Signer>,
     audit: AuditLog,
+    /// The store's URL (the two-process run's signers open it too).
+    url: String,
 }
 
 /// `audited: false` is the bench's baseline, the same signer with its audit switched off
@@ -245,7 +249,7 @@ async fn world(audited: bool) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-    World { _dir: dir, store, custody, metrics, addr, token, signer, audit }
+    World { dir, store, custody, metrics, addr, token, signer, audit, url }
 }
 
 #[cfg(feature = "bench-unaudited")]
@@ -522,7 +526,7 @@ async fn in_process(signer: &Arc<Signer>, tasks: u32, duration: Duration) -> Run
 async fn smoke(w: &World) {
     let http = reqwest::Client::new();
     let base = format!("http://{}", w.addr);
-    let before = signed_records(&w).await;
+    let before = signed_records(w).await;
     for _ in 0..20 {
         let r = http
             .post(format!("{base}/v1/sign"))
@@ -536,16 +540,16 @@ async fn smoke(w: &World) {
         let r = http.post(format!("{base}/echo")).body(SIGN_BODY).send().await.expect("echo");
         assert_eq!(r.bytes().await.expect("echo body").as_ref(), SIGN_BODY.as_bytes());
     }
-    assert_eq!(signed_records(&w).await - before, 20);
+    assert_eq!(signed_records(w).await - before, 20);
     // The own client, briefly: every answer it counted is a signature on the record.
     let dir = tempfile::tempdir().expect("temp dir");
     let auth = format!("Bearer {}", w.token);
     let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
     let load = Load { threads: 2, connections: 4, seconds: 1 };
-    let before = signed_records(&w).await;
+    let before = signed_records(w).await;
     let run = own_client(w.addr, "/v1/sign", SIGN_BODY, &headers, &load, dir.path());
     assert!(run.requests > 0 && run.non_2xx == 0, "{run:?}");
-    assert_eq!(signed_records(&w).await - before, run.requests, "one record per answer");
+    assert_eq!(signed_records(w).await - before, run.requests, "one record per answer");
     println!(
         "signer_load smoke pass: 20 signatures, 20 echoes, 20 `signed` records; own client {} signatures \
          (run with cargo bench to measure)",
@@ -563,6 +567,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--client") {
         return client_main(&args[2..]);
+    }
+    if args.get(1).map(String::as_str) == Some("--signer") {
+        return signer_main(&args[2..]);
     }
     // `cargo bench` passes --bench; `cargo test --all-targets` does not.
     let measuring = args.iter().any(|a| a == "--bench");
@@ -641,6 +648,13 @@ fn main() {
         // The baseline: the same signer with its audit switched off, on its own server.
         let unaudited_run = unaudited_run(&load, scripts.path()).await;
 
+        // Issue 20 item 3: two signer processes on the one PostgreSQL database (the scaled
+        // deployment), each with its own journal, wrk's connections split between them.
+        let two = match postgres_admin() {
+            Some(_) => Some(two_signers(&w, &load, scripts.path()).await),
+            None => None,
+        };
+
         let bin = bao_binary();
         let (bao_run, bao_audited_run) = if !only("bao") {
             (None, None)
@@ -676,6 +690,9 @@ fn main() {
         row("signer /v1/sign, durably audited", &sign_run);
         if let Some(u) = &unaudited_run {
             row("signer /v1/sign, audit switched off (bench-only)", u);
+        }
+        if let Some(t) = &two {
+            row("two signer processes, durably audited (sum; the slower p50/p99)", t);
         }
         row("signer in-process, no HTTP (callers = connections)", &inproc_run);
         if let Some(b) = &bao_run {
@@ -766,6 +783,117 @@ fn main() {
         );
         w.store.close().await;
         drop_postgres().await;
+    });
+}
+
+/// Two more signer processes (`--signer`) on `w`'s database, custody and credential, loaded
+/// at once by two wrk runs of half the connections each; checks that every answer of both has
+/// its `signed` record in the one chain, which still verifies.
+async fn two_signers(w: &World, load: &Load, scripts: &Path) -> Run {
+    use std::io::{BufRead as _, Read as _};
+    let before = signed_records(w).await;
+    let exe = std::env::current_exe().expect("the bench binary");
+    let mut children: Vec<(Child, String, String)> = (0..2)
+        .map(|i| {
+            let mut child = Command::new(&exe)
+                .args(["--signer", &w.url, &w.dir.path().display().to_string(), &i.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("a signer process");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("its address");
+            let (addr, token) = line.trim().split_once(' ').expect("ADDR TOKEN");
+            (child, addr.to_owned(), token.to_owned())
+        })
+        .collect();
+    let half = Load { threads: 1, connections: load.connections / 2, seconds: load.seconds };
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = children
+            .iter()
+            .enumerate()
+            .map(|(i, (_, addr, token))| {
+                let auth = format!("Bearer {token}");
+                let json = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+                let lua = post_script(scripts, &format!("sign-{i}"), SIGN_BODY, &json);
+                let url = format!("http://{addr}/v1/sign");
+                let warm = half.wrk(&lua, &url, 1);
+                assert_eq!(warm.non_2xx, 0, "signer process {i} answered errors");
+                let half = &half;
+                scope.spawn(move || half.wrk(&lua, &url, half.seconds))
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("wrk")).collect()
+    });
+    // Stop them: each settles, copies its journal into the chain, and says what it answered.
+    let mut answered = 0u64;
+    for (mut child, _, _) in children.drain(..) {
+        drop(child.stdin.take());
+        let mut out = String::new();
+        child.stdout.take().expect("stdout").read_to_string(&mut out).expect("its count");
+        assert!(child.wait().expect("signer process").success(), "a signer process failed");
+        answered += out.trim().parse::<u64>().expect("signatures answered");
+    }
+    let records = signed_records(w).await - before;
+    // The warm-ups' answers are in both counts; a request whose connection wrk dropped at the
+    // end may be recorded and never answered (one per connection at most).
+    assert!(
+        records >= answered && records <= answered + u64::from(load.connections),
+        "two signer processes: {records} `signed` records for {answered} answers"
+    );
+    println!("two signer processes: {records} `signed` records for {answered} signatures answered");
+    let worst = |f: fn(&Run) -> f64| runs.iter().map(f).fold(0.0, f64::max);
+    Run {
+        rps: runs.iter().map(|r| r.rps).sum(),
+        p50_us: worst(|r| r.p50_us),
+        p99_us: worst(|r| r.p99_us),
+        requests: runs.iter().map(|r| r.requests).sum(),
+        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+        ..Run::default()
+    }
+}
+
+/// `signer_load --signer DB_URL DIR N`: one more signer on the bench's database and custody
+/// (the keyring in DIR), its own audit journal (`DIR/audit-N.journal`) and service key, as
+/// `serve --roles signer` runs one: prints `ADDR TOKEN`, serves until its stdin closes, then
+/// copies its journal into the chain and prints the signatures it answered.
+fn signer_main(args: &[String]) {
+    let [url, dir, n] = args else { panic!("usage: --signer DB_URL DIR N") };
+    let dir = PathBuf::from(dir);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let master = MasterKey::from_key_file(&dir.join("master.key")).expect("master key");
+        let custody: Arc<dyn Custody> = Arc::new(LocalCustody::open(&dir.join("keyring"), master).expect("keyring"));
+        let store = Store::connect(url).await.expect("store");
+        let policy = CheckpointPolicy { custody: custody.clone(), every_records: 1000, every: Duration::from_secs(60) };
+        let journal = dir.join(format!("audit-{n}.journal"));
+        let audit =
+            AuditLog::start_journaled(store.clone(), Some(policy), &journal, sealgate_server::audit::JOURNAL_SIZE)
+                .await
+                .expect("audit journal");
+        let metrics = Arc::new(Metrics::default());
+        let cfg = SignerConfig { sign_allowed: vec![Role::Trader], ..SignerConfig::default() };
+        let signer =
+            Arc::new(Signer::new(store.clone(), custody, audit.clone(), metrics.clone(), cfg).expect("signer"));
+        let (trader, _) = ServiceKey::generate("trader").expect("service key");
+        let verifier = Arc::new(ServiceVerifier::new(HashMap::from([("trader".to_owned(), trader.public_key())])));
+        let token = trader.token(sealgate_server::now_ms() / 1000);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = signer.router(verifier);
+        tokio::spawn(
+            async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await },
+        );
+        println!("{addr} {token}");
+        tokio::task::spawn_blocking(|| {
+            let mut rest = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
+        })
+        .await
+        .expect("stdin");
+        let answered = settle(&metrics).await;
+        audit.flush().await.expect("the audit copy");
+        println!("{answered}");
     });
 }
 

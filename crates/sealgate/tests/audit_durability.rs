@@ -9,12 +9,14 @@
 //! - `sigkill_under_load_loses_no_answered_signature`: 32 clients sign as fast as serve
 //!   answers; serve is SIGKILLed under load (after 1.5 s and more than 200 answers), restarted
 //!   on the same data directory, loaded and SIGKILLed again, and restarted once more. After
-//!   each kill every N answered 200 with a signature has its `signed` record (answered ⊆
+//!   each restart (which copies into the chain what the signer's audit journal held beyond
+//!   it) every N answered 200 with a signature has its `signed` record (answered ⊆
 //!   recorded), and the chain, with its signed checkpoints and the signer's checkpoint file,
 //!   verifies against the custody root's pin.
 //! - `a_full_disk_refuses_to_sign_and_recovers`: the data directory on an 8 MiB tmpfs (as
-//!   root, as CI runs), filled to ENOSPC by a file beside it: signing is refused (503, no
-//!   signature) while the audit cannot be written and serve keeps running; every signature
+//!   root, as CI runs), with a 1 MiB audit journal, filled to ENOSPC by a file beside it: the
+//!   signer signs while its journal takes the records the database cannot, then refuses (503,
+//!   no signature) while the audit cannot be written, and serve keeps running; every signature
 //!   answered meanwhile has its record; once the file is deleted the same process signs again
 //!   and seals the chain with a signed checkpoint again; the chain verifies, and a restarted
 //!   serve accepts it and signs.
@@ -54,6 +56,8 @@ const LEAST_ANSWERED: usize = 200;
 const RECOVERY: Duration = Duration::from_secs(10);
 /// The tmpfs the full-disk test fills.
 const TMPFS_SIZE: &str = "8m";
+/// Requests sent on the full disk at most: past a 1 MiB journal's uses.
+const MOST_ON_A_FULL_DISK: u64 = 20_000;
 
 /// Both tests run serve processes on a 2-core machine: one at a time, so the load is real.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -83,8 +87,13 @@ async fn sandbox() -> Sandbox {
 }
 
 async fn start(data: &Path, sandbox: &Sandbox) -> Server {
+    start_with(data, sandbox, &[]).await
+}
+
+async fn start_with(data: &Path, sandbox: &Sandbox, more: &[&str]) -> Server {
     let url = format!("http://{}", sandbox.addr());
-    Server::start_with(data, None, &url, &["gate"], &["--allow-sign", "trader"]).await
+    let args: Vec<&str> = ["--allow-sign", "trader"].iter().chain(more).copied().collect();
+    Server::start_with(data, None, &url, &["gate"], &args).await
 }
 
 /// Signs in with the printed link, seals a Gate credential (scope `read`) to the trader's key
@@ -288,8 +297,8 @@ async fn recorded(store: &Store) -> (BTreeMap<u64, i64>, usize) {
     (signed, all)
 }
 
-/// Every answered number has its `signed` record in the chain serve left in `data` (read
-/// while no serve runs on it): the number of records.
+/// Every answered number has its `signed` record in the chain in `data`: the number of
+/// records.
 async fn answered_are_recorded(data: &Path, answered: &BTreeSet<u64>, when: &str) -> usize {
     let store = open_store(data).await;
     let (signed, records) = recorded(&store).await;
@@ -341,17 +350,18 @@ async fn sigkill_under_load_loses_no_answered_signature() {
         let now = load_then_sigkill(&mut server, &to_this, &next).await;
         let when = format!("after SIGKILL {round}");
         answered.extend(now.iter().copied());
+        // Restarted on the same data: serve copies into the chain what its audit journal holds
+        // beyond it, then verifies the chain against its state file.
+        server = start(&data, &sandbox).await;
+        assert_eq!(server.pin, pin, "the restarted serve has another custody root");
         // What the crash left: every answered signature is on the record, the chain holds.
         let records = answered_are_recorded(&data, &answered, &when).await;
         let summary = verify_chain(&data, &pin, &when);
         eprintln!(
-            "{when}: {} signatures answered ({} in all), {records} records; {summary}",
+            "{when}: {} signatures answered ({} in all), {records} records after the restart; {summary}",
             now.len(),
             answered.len()
         );
-        // Restarted on the same data: serve verifies the chain against its state file first.
-        server = start(&data, &sandbox).await;
-        assert_eq!(server.pin, pin, "the restarted serve has another custody root");
     }
 
     // The twice-restarted serve signs, and its record joins the chain.
@@ -360,8 +370,10 @@ async fn sigkill_under_load_loses_no_answered_signature() {
     assert!(a.signed(n), "the restarted serve did not sign request {n}: {} {}", a.status, a.body);
     answered.insert(n);
     sigkill(&mut server);
+    server = start(&data, &sandbox).await;
     answered_are_recorded(&data, &answered, "at the end").await;
     verify_chain(&data, &pin, "at the end");
+    sigkill(&mut server);
 }
 
 /// A tmpfs mounted on a directory, lazily unmounted on drop.
@@ -427,7 +439,9 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
     // Everything serve writes (store, keyring, service keys, signer state) is on the tmpfs.
     let data = mount_at.join("data");
     let sandbox = sandbox().await;
-    let mut server = start(&data, &sandbox).await;
+    // The smallest audit journal (about 4,000 uses): with the database unable to take records,
+    // the signer signs, each use durable in the journal, until it is full; then it refuses.
+    let mut server = start_with(&data, &sandbox, &["--audit-journal-mib", "1"]).await;
     let pin = server.pin.clone();
     let (owner, cid) = gate_credential(&server).await;
     let signing = Signing::new(&server, &owner, &cid);
@@ -450,7 +464,7 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
                 let mut seen: Vec<(u64, Answer)> = Vec::new();
                 while !refused.load(Ordering::SeqCst) {
                     let n = next.fetch_add(1, Ordering::SeqCst);
-                    if n > 2000 {
+                    if n > MOST_ON_A_FULL_DISK {
                         break;
                     }
                     let a = signing.sign(n).await.unwrap_or_else(|e| panic!("request {n}: no answer: {e}"));
@@ -498,7 +512,7 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
     // Space again: the same process signs again (each attempt a request of its own).
     std::fs::remove_file(&filler).expect("delete the filler");
     let deadline = Instant::now() + RECOVERY;
-    let mut n = next.fetch_add(1, Ordering::SeqCst).max(2001);
+    let mut n = next.fetch_add(1, Ordering::SeqCst).max(MOST_ON_A_FULL_DISK + 1);
     let mut attempts = 1;
     loop {
         let a = signing.sign(n).await.expect("an answer");
@@ -546,19 +560,20 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
         refusals.len()
     );
 
-    // What the process left has every answered signature, and the chain verifies.
-    sigkill(&mut server);
+    // What the process left has every answered signature (those the journal kept while the
+    // database could not take them included), and the chain verifies.
     answered_are_recorded(&data, &answered, "after the full disk").await;
     verify_chain(&data, &pin, "after the full disk");
+    sigkill(&mut server);
     // A restarted serve accepts the chain (it verifies it against its state file) and signs.
-    server = start(&data, &sandbox).await;
+    server = start_with(&data, &sandbox, &["--audit-journal-mib", "1"]).await;
     let n = n + 1;
     let a = signing.to(&server).sign(n).await.expect("an answer");
     assert!(a.signed(n), "the restarted serve did not sign request {n}: {} {}", a.status, a.body);
     answered.insert(n);
-    sigkill(&mut server);
     answered_are_recorded(&data, &answered, "after the restart").await;
     let summary = verify_chain(&data, &pin, "after the restart");
     assert!(!summary.contains(" 0 checkpoints verified"), "after the restart: {summary}");
     eprintln!("full disk, after the restart: {summary}");
+    sigkill(&mut server);
 }

@@ -270,6 +270,8 @@ struct World {
     importer_key: Arc<ServiceKey>,
     /// (credential id, owner, sandbox API key).
     binance: Vec<(String, String, String)>,
+    /// Each signer's command line (to restart one on its data directory).
+    signer_args: Vec<Vec<String>>,
 }
 
 fn amt(s: &str) -> Amount {
@@ -337,7 +339,7 @@ impl World {
         // As the scaled doc says: the custody (a local keyring here) and the service key
         // pairs are made once, explicitly; signer A's first start creates the recipient
         // keys; B opens the same custody.
-        let (data, keys, custody) = (dir.path("signer-data"), dir.path("service-keys"), dir.path("custody.toml"));
+        let (keys, custody) = (dir.path("service-keys"), dir.path("custody.toml"));
         std::fs::write(
             &custody,
             format!(
@@ -349,31 +351,38 @@ impl World {
         .expect("custody.toml");
         common::ok(common::run(&["keys", "init", "--custody", common::p(&custody)], b""));
         common::ok(common::run(&["keys", "service-keys", "--dir", common::p(&keys)], b""));
-        let signer_args: Vec<String> = [
-            "--roles",
-            "signer",
-            "--database",
-            &db.url,
-            "--custody-config",
-            common::p(&custody),
-            "--data-dir",
-            common::p(&data),
-            "--service-keys",
-            common::p(&keys),
-            "--listen",
-            "127.0.0.1:0",
-            "--exchange-url",
-            &format!("kraken={exchange}"),
-            "--exchange-url",
-            &format!("binance={exchange}"),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        // Each signer has a data directory of its own (its audit journal and state file), as
+        // the scaled doc runs them.
+        let signer_args = |data: &str| -> Vec<String> {
+            [
+                "--roles",
+                "signer",
+                "--database",
+                &db.url,
+                "--custody-config",
+                common::p(&custody),
+                "--data-dir",
+                data,
+                "--service-keys",
+                common::p(&keys),
+                "--listen",
+                "127.0.0.1:0",
+                "--exchange-url",
+                &format!("kraken={exchange}"),
+                "--exchange-url",
+                &format!("binance={exchange}"),
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+        };
         let mut signers = Vec::new();
         let mut urls = Vec::new();
+        let mut args_of = Vec::new();
         for name in ["signer-a", "signer-b"] {
-            let mut p = Proc::spawn(name, &dir.0, &signer_args);
+            let data = dir.path(&format!("{name}-data"));
+            args_of.push(signer_args(common::p(&data)));
+            let mut p = Proc::spawn(name, &dir.0, &args_of[args_of.len() - 1]);
             p.ready().await;
             // Importers reach a signer at its service listener, never the public one.
             let service = p
@@ -412,7 +421,7 @@ impl World {
             binance.push((cid, owner, binance_key(i)));
         }
         let importer_key = Arc::new(ServiceKey::load(&keys, "importer").expect("importer service key"));
-        Some(World { signers, store, db, sandbox, dir, urls, pin, importer_key, binance })
+        Some(World { signers, store, db, sandbox, dir, urls, pin, importer_key, binance, signer_args: args_of })
     }
 
     /// An importer client of signer `i` (what an importer process holds).
@@ -551,6 +560,30 @@ impl World {
     }
 
     /// `forwarded` audit records: (subject, path) → count.
+    /// [`World::forwarded`] once the running signers have copied their audit journals into
+    /// the chain (each use is answered once durable in its signer's journal, and reaches
+    /// the chain tens of milliseconds later): two reads 300 ms apart agree.
+    async fn forwarded_settled(&self) -> BTreeMap<(String, String), usize> {
+        let mut last = self.forwarded().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = self.forwarded().await;
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    /// Starts signer `i` again on its data directory (it copies what its journal holds into
+    /// the chain before it serves).
+    async fn restart_signer(&mut self, i: usize) {
+        let mut p = Proc::spawn(&format!("signer-{i}-again"), &self.dir.0, &self.signer_args[i]);
+        p.ready().await;
+        self.signers[i] = p;
+    }
+
     async fn forwarded(&self) -> BTreeMap<(String, String), usize> {
         let mut out = BTreeMap::new();
         let mut after = 0;
@@ -710,7 +743,7 @@ async fn two_signers_and_two_importer_processes_share_one_postgresql() {
         let r = t.await.expect("join").unwrap_or_else(|e| panic!("request {i} through signer {}: {e}", i % 2));
         assert!(kraken_ok(&r), "Kraken refused request {i}: {} {}", r.status, r.body);
     }
-    let forwarded = world.forwarded().await;
+    let forwarded = world.forwarded_settled().await;
     assert_eq!(forwarded.get(&(KRAKEN_CID.into(), "/0/private/Balance".into())), Some(&100));
 
     eprintln!("{:.1?}: 100 Kraken requests answered", started.elapsed());
@@ -738,7 +771,7 @@ async fn two_signers_and_two_importer_processes_share_one_postgresql() {
     // The stored trades are the exchange's, exactly.
     world.assert_trades_exact().await;
     // Every trade page was fetched exactly once, and the balances once, per credential.
-    let forwarded = world.forwarded().await;
+    let forwarded = world.forwarded_settled().await;
     for (cid, _, key) in &world.binance {
         let pages = forwarded.get(&(cid.clone(), "/api/v3/myTrades".into())).copied().unwrap_or(0);
         assert_eq!(pages, world.trade_pages(key), "{cid}: trade pages forwarded");
@@ -823,8 +856,10 @@ async fn killed_importers_and_a_killed_signer_lose_and_duplicate_nothing() {
     assert!(attempts[&interrupted.id] >= 2, "the killed job was re-claimed: {attempts:?}");
     // Nothing lost, nothing duplicated.
     world.assert_trades_exact().await;
-    // Every page was fetched (some more than once: a retried page is idempotent).
-    let forwarded = world.forwarded().await;
+    // Every page was fetched (some more than once: a retried page is idempotent). Signer A
+    // is started again first: what its journal held when it was killed joins the chain.
+    world.restart_signer(0).await;
+    let forwarded = world.forwarded_settled().await;
     for (cid, _, key) in &world.binance {
         let pages = forwarded.get(&(cid.clone(), "/api/v3/myTrades".into())).copied().unwrap_or(0);
         assert!(pages >= world.trade_pages(key), "{cid}: {pages} trade pages forwarded");

@@ -99,7 +99,8 @@ impl Journal {
     /// second process, and returns it with the frames of its current epoch.
     pub fn open(path: &Path, size: u64) -> io::Result<(Self, Vec<Entry>)> {
         use std::os::unix::fs::OpenOptionsExt as _;
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).mode(0o600).open(path)?;
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
             .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "another process holds this audit journal"))?;
         let len = file.metadata()?.len();
@@ -228,9 +229,19 @@ fn invalid(why: &'static str) -> io::Error {
 }
 
 fn allocate(file: &File, size: u64) -> io::Result<()> {
-    // Real blocks, not a sparse file: a sync after a write into a hole would also sync the
-    // file system's allocation, and a full disk shows now rather than under load.
+    // Real blocks (a full disk shows now, not under load), and written ones: a block that is
+    // only allocated is an "unwritten extent" whose first write is a metadata change, so the
+    // sync after it also commits the file system's journal. Measured here on ext4, a sync
+    // after 1.8 KB took 0.44 ms (p99 4.5 ms) into allocated blocks, 0.26 ms (p99 1.9 ms) into
+    // written ones. (PostgreSQL zero-fills its WAL segments for the same reason.)
     rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, size).map_err(io::Error::from)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(zeros.len() as u64);
+        file.write_all_at(&zeros[..n as usize], at)?;
+        at += n;
+    }
     file.sync_all()
 }
 
@@ -390,7 +401,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.journal");
         let _j = Journal::open(&path, 1 << 20).expect("open");
-        let e = Journal::open(&path, 1 << 20).expect_err("locked");
+        let Err(e) = Journal::open(&path, 1 << 20) else { panic!("a second open of a locked journal") };
         assert!(e.to_string().contains("another process"), "{e}");
     }
 
@@ -403,7 +414,7 @@ mod tests {
         j.append(&f).expect("append");
         let (epoch, off) = (j.epoch(), j.offset());
         drop(j);
-        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("file");
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("file");
         // A torn last frame: only its first half reached the disk.
         let one = {
             let mut b = Vec::new();

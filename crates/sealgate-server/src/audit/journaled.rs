@@ -35,6 +35,9 @@ pub(super) enum Copy {
     Signed(Result<StoredCheckpoint, String>),
     /// Answered once every batch handed over before it is in the store.
     Flush(tokio::sync::oneshot::Sender<()>),
+    /// The writer has stopped (the last handle is gone): copy what is left, then stop. (The
+    /// copier's own checkpoint tasks hold senders too, so the channel alone never closes.)
+    Stop,
 }
 
 pub(super) struct Item {
@@ -207,6 +210,7 @@ fn journal_writer(mut j: Journal, mut rx: mpsc::Receiver<Msg>, copy: &std_mpsc::
         }
         flushes(pending_flush);
     }
+    let _ = copy.send(Copy::Stop);
 }
 
 /// Writes the batch's uses as frames (starting a new epoch when the journal is drained and
@@ -346,6 +350,7 @@ fn copier(
                 queued.push_back((items, mark));
             }
             Copy::Flush(r) => flushes.push((handed, r)),
+            Copy::Stop => {}
             Copy::Tick => {
                 if b.idle_due(cps.policy.as_ref())
                     && let Ok(Some(tail)) = sink.tail()
@@ -355,13 +360,22 @@ fn copier(
             }
             Copy::Signed(r) => cps.landed(b, r, |cp| sink.add_checkpoint(cp)),
         };
-        match first {
-            Ok(m) => handle(m, &mut queued, &mut b),
-            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => open = false,
+        let mut stopping = matches!(first, Err(std_mpsc::RecvTimeoutError::Disconnected));
+        let mut handle = |m: Copy, queued: &mut Queued, b: &mut Batches| {
+            if matches!(m, Copy::Stop) {
+                stopping = true;
+            } else {
+                handle(m, queued, b);
+            }
+        };
+        if let Ok(m) = first {
+            handle(m, &mut queued, &mut b);
         }
         while let Ok(m) = rx.try_recv() {
             handle(m, &mut queued, &mut b);
+        }
+        if stopping {
+            open = false;
         }
         answer(&mut flushes, done);
         if queued.is_empty() {
@@ -641,7 +655,7 @@ mod tests {
                 u.await.expect("task").expect("use");
             }
             let seq = log
-                .record(AuditEvent::new("operator", Action::Denied, format!("e-{round}"), json!({})))
+                .record(AuditEvent::new("user:op", Action::Denied, format!("e-{round}"), json!({})))
                 .await
                 .expect("event");
             // An event is answered with its place: after every use answered before it.

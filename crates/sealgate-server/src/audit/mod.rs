@@ -130,13 +130,16 @@ enum Msg {
 /// follower learns nothing from ([`crate::revocation::learns_from`]), from one chain position
 /// to another: the follower passes over them without reading back what it wrote itself.
 #[derive(Debug, Default)]
-pub struct OwnAppends(std::sync::Mutex<std::collections::VecDeque<((u64, Hash), (u64, Hash))>>);
+pub struct OwnAppends(std::sync::Mutex<std::collections::VecDeque<(ChainAt, ChainAt)>>);
+
+/// A position in the chain: a record's seq and hash (0 and the genesis hash: empty).
+type ChainAt = (u64, Hash);
 
 impl OwnAppends {
     /// Runs kept for a follower that is behind (older ones are read back as usual).
     const KEEP: usize = 4096;
 
-    fn push(&self, from: (u64, Hash), to: (u64, Hash)) {
+    fn push(&self, from: ChainAt, to: ChainAt) {
         let mut runs = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match runs.back_mut() {
             Some(last) if last.1 == from => last.1 = to,
@@ -148,7 +151,7 @@ impl OwnAppends {
     }
 
     /// Where a follower at (`seq`, `hash`) may pass over to, when a run starts there.
-    pub(crate) fn skip(&self, seq: u64, hash: Hash) -> Option<(u64, Hash)> {
+    pub(crate) fn skip(&self, seq: u64, hash: Hash) -> Option<ChainAt> {
         let mut runs = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while runs.front().is_some_and(|(from, _)| from.0 < seq) {
             runs.pop_front();
