@@ -533,13 +533,22 @@ async fn a_full_disk_refuses_to_sign_and_recovers() {
         attempts += 1;
     }
 
-    // And the chain is sealed again: a checkpoint signed by the custody root (serve signs one
-    // after a second of quiet) covers the record made after the disk was freed.
+    // And the chain is sealed again: the record made after the disk was freed reaches the chain
+    // (from the journal, after the records the journal kept while the disk was full), and a
+    // checkpoint signed by the custody root (serve signs one after a second of quiet) covers it.
     let store = open_store(&data).await;
     let deadline = Instant::now() + RECOVERY;
     loop {
         let (signed, _) = recorded(&store).await;
-        let seq = *signed.get(&n).unwrap_or_else(|| panic!("request {n} was answered but has no `signed` record"));
+        let Some(&seq) = signed.get(&n) else {
+            assert!(
+                Instant::now() < deadline,
+                "request {n} was answered but has no `signed` record 10 s after the disk was freed\nserve:\n{}",
+                tail(&server.proc.logs())
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
         let covered = store.latest_tree_checkpoint().await.expect("checkpoints").map_or(0, |c| c.seq);
         if covered >= seq {
             break;
