@@ -59,8 +59,14 @@ fn good_and_tampered_chains() {
     let out = ok(run(&["audit", "verify", "--file", p(&good), "--pin", &pin], b""));
     assert!(out.trim_end().ends_with(", 2 checkpoints verified"), "{out}");
     // A pin is base64url, so one in 64 begins with '-': it is still read as the pin (here a
-    // wrong one), never as an unknown option.
-    let hyphen = format!("-{}", &pin[1..]);
+    // wrong one), never as an unknown option. (The key is random: when its own pin begins with
+    // '-', the wrong one differs in its second character.)
+    let hyphen = match pin.strip_prefix('-') {
+        Some(rest) if rest.starts_with('A') => format!("-B{}", &rest[1..]),
+        Some(rest) => format!("-A{}", &rest[1..]),
+        None => format!("-{}", &pin[1..]),
+    };
+    assert_ne!(hyphen, pin);
     let out = run(&["audit", "verify", "--file", p(&good), "--pin", &hyphen], b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
