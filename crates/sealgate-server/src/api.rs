@@ -1546,6 +1546,11 @@ async fn audit_trail(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad("limit must be 1 to 1000"));
     }
+    // A signer in this process answers its uses from its journal: the trail shows them too.
+    s.audit.flush().await.map_err(|e| {
+        tracing::error!(error = %e, "audit trail: the journal's records not copied");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the audit trail is unavailable; try again".to_owned())
+    })?;
     let records =
         s.store.audit_for_owner(&user.id, after, limit).await.map_err(|e| ApiError::store("audit trail", e))?;
     let next_after = records.last().map_or(after, |r| r.seq);
