@@ -193,6 +193,15 @@ pub fn sign(id: &str, cred: &Credential, req: &Request, ctx: &Context<'_>) -> Re
     (scheme(id)?.sign)(cred, req, ctx)
 }
 
+/// The floor exchange `id`'s scheme would ask its [`NonceSource`] for, signing `req` at
+/// `now_ms` (the [`Clock`]'s reading), or `None` when it would draw no nonce. A signer that
+/// keeps nonces in a store reserves one at this floor, then signs once. It is the scheme's
+/// own prediction, held to `sign` by test; a signer still checks what `sign` asked (a
+/// request `sign` refuses may be predicted either way).
+pub fn nonce_floor(id: &str, req: &Request, now_ms: u64) -> Result<Option<u64>, Error> {
+    Ok((scheme(id)?.nonce_floor)(req, now_ms))
+}
+
 /// Whether a signed request of exchange `id` may be handed out (`sign`),
 /// see [`Scheme::check_sign`]. The signer and the agent refuse `sign`
 /// otherwise; [`sign`] itself (the primitive, also behind `forward`) does

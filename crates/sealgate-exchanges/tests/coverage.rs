@@ -13,29 +13,8 @@
 use base64::Engine as _;
 use sealgate_exchanges::{ALL, Context, Credential, EndpointClass, FixedClock, FixedNonce, Request, Scheme};
 
-const SECRET: &str = "c2VhbGdhdGUtdGVzdC1zZWNyZXQtMTIzNDU2Nzg5MA=="; // base64: Kraken, Coinbase Exchange
-const PASSPHRASE: &str = "pass-phrase-in-clear";
-
-fn credential(s: &Scheme) -> Credential {
-    if s.id == "coinbase" {
-        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &aws_lc_rs::rand::SystemRandom::new())
-                .expect("p256");
-        let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8.as_ref()).expect("pem");
-        return Credential {
-            key_name: Some("organizations/o/apiKeys/k".into()),
-            private_key: Some(pem.into()),
-            ..Credential::default()
-        };
-    }
-    Credential {
-        api_key: Some("test-key".into()),
-        api_secret: Some(SECRET.into()),
-        passphrase: Some(PASSPHRASE.into()),
-        ..Credential::default()
-    }
-}
+mod common;
+use common::{PASSPHRASE, SECRET, credential};
 
 /// A concrete path of the first route of `class` (`{}` → `X1`).
 fn path_of(s: &Scheme, class: EndpointClass) -> String {

@@ -504,18 +504,21 @@ impl Signer {
         let exchange = ready.entry.exchange.clone();
         // A nonce exchange refuses a nonce lower than one it has seen: reserve and send under
         // the credential's lock (in this process, and across processes through the store).
-        // One signature where the scheme takes no nonce (the first is the one sent); else the
-        // nonce is reserved under the lock and the request signed with it.
-        let (signed, floor) = self.sign_first(&ready, &ready.request).await?;
-        let (_guard, mut signed) = match floor {
-            None => (None, signed),
-            Some(floor) => {
-                let guard = self
-                    .store
-                    .nonce_guard(call.owner.as_str(), call.credential_id.as_str())
-                    .await
-                    .map_err(store_err)?;
-                (Some(guard), self.sign_nonce(&ready, &call.credential_id, &ready.request, floor).await?)
+        // One signature: where the scheme predicts a nonce it is reserved under the lock
+        // first; else the first signature is the one sent, unless the scheme drew a nonce
+        // after all (then it is signed again, under the lock, with a reserved one).
+        let guard = || self.store.nonce_guard(call.owner.as_str(), call.credential_id.as_str());
+        let cid = &call.credential_id;
+        let (_guard, mut signed) = if self.takes_nonce(&ready, &ready.request) {
+            let g = guard().await.map_err(store_err)?;
+            (Some(g), self.sign_reserved(&ready, cid, &ready.request).await?)
+        } else {
+            match self.sign_first(&ready, &ready.request).await? {
+                (signed, None) => (None, signed),
+                (_, Some(floor)) => {
+                    let g = guard().await.map_err(store_err)?;
+                    (Some(g), self.sign_nonce(&ready, cid, &ready.request, floor).await?)
+                }
             }
         };
         // Each signed request is on the record before it leaves: a signer that dies after
@@ -1175,10 +1178,48 @@ impl Signer {
         cid: &CredentialId,
         req: &Request,
     ) -> Result<SignedRequest, SignerCallError> {
+        if self.takes_nonce(ready, req) {
+            return self.sign_reserved(ready, cid, req).await;
+        }
         let (signed, floor) = self.sign_first(ready, req).await?;
         match floor {
             None => Ok(signed),
             Some(floor) => self.sign_nonce(ready, cid, req, floor).await,
+        }
+    }
+
+    /// Whether the scheme says it will draw a nonce for `req` (held keys take none).
+    fn takes_nonce(&self, ready: &Ready, req: &Request) -> bool {
+        ready.entry.held.is_none()
+            && sealgate_exchanges::nonce_floor(&ready.entry.exchange, req, crate::now_ms()).is_ok_and(|f| f.is_some())
+    }
+
+    /// Signs `req` once with a nonce reserved first, at the floor the scheme predicts at the
+    /// exchange's clock. Should `sign` ask more than was reserved (a prediction gone wrong),
+    /// a nonce at its floor is reserved and the request signed again.
+    async fn sign_reserved(
+        &self,
+        ready: &Ready,
+        cid: &CredentialId,
+        req: &Request,
+    ) -> Result<SignedRequest, SignerCallError> {
+        let exch = &ready.entry.exchange;
+        let clock = FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch)));
+        let floor = sealgate_exchanges::nonce_floor(exch, req, clock.0)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?
+            .unwrap_or(0);
+        let nonce = self.store.next_nonce(&ready.entry.owner, cid.as_str(), floor).await.map_err(store_err)?;
+        let reserved = ReservedNonce { nonce, asked: Mutex::new(None) };
+        let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &reserved };
+        let signed = sealgate_exchanges::sign(exch, &ready.entry.credential, req, &ctx)
+            .map_err(|e| SignerCallError::BadRequest(e.to_string()))?;
+        let asked = *lock(&reserved.asked);
+        match asked {
+            Some(asked) if asked > nonce => {
+                tracing::warn!(exchange = %exch, "nonce floor predicted too low; signing again");
+                self.sign_nonce(ready, cid, req, asked).await
+            }
+            _ => Ok(signed),
         }
     }
 
@@ -1448,6 +1489,20 @@ enum Op {
 
 /// Records the floor a scheme asks a nonce for, and answers with it; the
 /// real nonce is then reserved in the store.
+/// A nonce reserved before signing; remembers the floor the scheme asked for.
+struct ReservedNonce {
+    nonce: u64,
+    asked: Mutex<Option<u64>>,
+}
+
+impl NonceSource for ReservedNonce {
+    fn next_nonce(&self, floor: u64) -> u64 {
+        *lock(&self.asked) = Some(floor);
+        // (Never an unreserved value: a floor above it discards this signature.)
+        self.nonce
+    }
+}
+
 #[derive(Default)]
 struct NonceProbe {
     floor: Mutex<Option<u64>>,

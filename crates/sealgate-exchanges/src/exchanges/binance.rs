@@ -40,6 +40,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         parse: |b| crate::send::num(crate::send::top(b, "serverTime")?),
     }),
     content_type: crate::send::form_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// Binance: `{"code":-1021,"msg":"Timestamp for this request is outside of

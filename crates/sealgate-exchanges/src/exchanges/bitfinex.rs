@@ -38,6 +38,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor,
 };
 
 /// Bitfinex v2: `["error",10114,"nonce: small"]` (error code 10114).
@@ -50,6 +51,11 @@ fn answer(_status: u16, body: &[u8]) -> crate::Answer {
         return crate::Answer::NonceRejected;
     }
     crate::Answer::Other
+}
+
+/// Microseconds: every request draws one.
+fn nonce_floor(_: &Request, now_ms: u64) -> Option<u64> {
+    Some(now_ms.saturating_mul(1000))
 }
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {

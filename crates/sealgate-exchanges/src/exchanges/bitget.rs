@@ -41,6 +41,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type,
+    nonce_floor: super::no_nonce,
 };
 
 /// JSON on every `POST` (as [`sign`] sends it), and with any other body.

@@ -45,10 +45,16 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer: crate::send::never,
     time: None,
     content_type: crate::send::form_body,
+    nonce_floor,
 };
 
 const HOST: &str = "www.bitstamp.net";
 const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Milliseconds: every request draws one.
+fn nonce_floor(_: &Request, now_ms: u64) -> Option<u64> {
+    Some(now_ms)
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

@@ -40,6 +40,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// Bybit v5: `"retCode":10002` ("The request time exceeds the time window

@@ -45,6 +45,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         parse: |b| crate::send::num(crate::send::top(b, "epochMillis")?),
     }),
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// The host in the `uri` claim.

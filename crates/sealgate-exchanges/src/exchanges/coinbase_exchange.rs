@@ -38,6 +38,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// Coinbase Exchange: `{"message":"request timestamp expired"}` (the

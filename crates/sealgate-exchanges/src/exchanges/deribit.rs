@@ -41,7 +41,13 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer: crate::send::never,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor,
 };
+
+/// Milliseconds: every request draws one.
+fn nonce_floor(_: &Request, now_ms: u64) -> Option<u64> {
+    Some(now_ms)
+}
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {
     req.validate()?;

@@ -42,6 +42,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// Gate v4: `{"label":"REQUEST_EXPIRED",…}` ("Error codes": the request

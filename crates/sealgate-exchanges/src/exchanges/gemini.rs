@@ -42,6 +42,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type,
+    nonce_floor,
 };
 
 /// Gemini: `{"result":"error","reason":"InvalidNonce",…}` ("Error Codes").
@@ -56,6 +57,13 @@ fn answer(_status: u16, body: &[u8]) -> crate::Answer {
 /// body is empty, as the docs' example sends it.
 fn content_type(_method: &str, _body: &str) -> Option<&'static str> {
     Some("text/plain")
+}
+
+/// `now_ms`, unless the payload carries its own nonce ([`payload`]).
+fn nonce_floor(req: &Request, now_ms: u64) -> Option<u64> {
+    let text = if req.body.trim().is_empty() { "{}" } else { req.body.as_str() };
+    let own = serde_json::from_str::<serde_json::Map<String, Value>>(text).is_ok_and(|o| o.contains_key("nonce"));
+    (!own).then_some(now_ms)
 }
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {

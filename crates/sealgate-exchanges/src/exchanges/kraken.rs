@@ -46,6 +46,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         parse: |b| crate::send::num(crate::send::parse(b)?.pointer("/result/unixtime")?.clone())?.checked_mul(1000),
     }),
     content_type,
+    nonce_floor,
 };
 
 /// Kraken: `{"error":["EAPI:Invalid nonce"]}` (an element of the top-level
@@ -68,6 +69,17 @@ fn content_type(_method: &str, body: &str) -> Option<&'static str> {
     } else {
         Some(crate::send::FORM)
     }
+}
+
+/// `now_ms`, unless the body carries its own nonce ([`form_nonce`], [`json_nonce`]).
+fn nonce_floor(req: &Request, now_ms: u64) -> Option<u64> {
+    let own = if req.body.trim_start().starts_with('{') {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&req.body)
+            .is_ok_and(|o| o.contains_key("nonce"))
+    } else {
+        params::has(&req.body, "nonce")
+    };
+    (!own).then_some(now_ms)
 }
 
 fn sign(cred: &Credential, req: &Request, ctx: &Context<'_>) -> Result<SignedRequest, Error> {

@@ -46,6 +46,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// KuCoin: `{"code":"400002","msg":"KC-API-TIMESTAMP Invalid"}` (the

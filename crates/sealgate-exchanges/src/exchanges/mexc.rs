@@ -40,6 +40,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer,
     time: None,
     content_type: crate::send::form_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// MEXC spot v3: `{"code":700003,"msg":"Timestamp for this request is

@@ -49,6 +49,16 @@ pub struct Scheme {
     /// The `Content-Type` a request (method, body) is sent with, see
     /// [`crate::content_type`].
     pub content_type: fn(&str, &str) -> Option<&'static str>,
+    /// The floor [`Scheme::sign`] would ask its nonce source for, signing this request at
+    /// this time (Unix ms); `None` when it would draw no nonce. Lets a signer reserve the
+    /// nonce first and sign once (see [`crate::nonce_floor`]); `tests/nonce_floor.rs` holds
+    /// each one to what its `sign` asks.
+    pub nonce_floor: fn(&Request, u64) -> Option<u64>,
+}
+
+/// [`Scheme::nonce_floor`] of a scheme that takes no nonce.
+pub(crate) fn no_nonce(_: &Request, _: u64) -> Option<u64> {
+    None
 }
 
 /// Which parts of a request a scheme's signature binds. A part is bound

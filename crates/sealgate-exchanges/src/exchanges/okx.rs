@@ -42,6 +42,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
         parse: |b| crate::send::num(crate::send::parse(b)?.pointer("/data/0/ts")?.clone()),
     }),
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// OKX v5: the top-level `"code":"50102"` ("Timestamp request expired", in

@@ -46,6 +46,7 @@ pub(crate) const SCHEME: Scheme = Scheme {
     answer: crate::send::never,
     time: None,
     content_type: crate::send::json_body,
+    nonce_floor: super::no_nonce,
 };
 
 /// The value of parameter `name` in `query`, if present.
