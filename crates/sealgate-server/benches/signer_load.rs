@@ -77,6 +77,81 @@ struct Run {
     requests: u64,
     non_2xx: u64,
     socket_errors: Option<String>,
+    /// CPU spent during the run (wrk's runs only), per response: see [`CpuUse`].
+    cpu: Option<CpuUse>,
+}
+
+/// Where the CPU went during a run, in µs per response: this process's threads by kind
+/// (from each thread's `/proc/self/task/*/schedstat`, ns on a CPU), and the whole machine
+/// (`/proc/stat`: the servers, wrk and anything else). On two cores shared with wrk the
+/// throughput follows the machine's figure, so the audit's own threads show what a durable
+/// record costs beside a request, whatever the request path does.
+#[derive(Debug, Clone, Default)]
+struct CpuUse {
+    /// (thread kind, µs per response), in [`THREAD_KINDS`] order, then "other".
+    threads: Vec<(&'static str, f64)>,
+    machine: f64,
+}
+
+/// Thread kinds by name prefix (a thread's name is cut to 15 bytes in `comm`).
+const THREAD_KINDS: [(&str, &str); 6] = [
+    ("tokio-rt-worker", "tokio runtime"),
+    ("audit-journal", "audit-journal"),
+    ("audit-copy", "audit-copy"),
+    ("audit-wal", "audit-wal"),
+    ("audit-writer", "audit-writer"),
+    ("sqlx-sqlite-wor", "sqlx SQLite"),
+];
+
+/// CPU ns so far: each thread of this process (by tid, with its kind) and the machine's busy time.
+struct CpuSnap {
+    threads: HashMap<u32, (&'static str, u64)>,
+    machine_ns: u64,
+}
+
+fn cpu_snap() -> CpuSnap {
+    let mut threads = HashMap::new();
+    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let (Ok(name), Ok(stat)) =
+            (std::fs::read_to_string(t.path().join("comm")), std::fs::read_to_string(t.path().join("schedstat")))
+        else {
+            continue;
+        };
+        let ns = stat.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let kind = THREAD_KINDS.iter().find(|(prefix, _)| name.trim().starts_with(prefix)).map_or("other", |k| k.1);
+        threads.insert(tid, (kind, ns));
+    }
+    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait, in
+    // USER_HZ ticks (100 a second on Linux).
+    let machine_ns = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let ticks: Vec<u64> = s.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+            Some(ticks.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, t)| t).sum::<u64>())
+        })
+        .unwrap_or(0)
+        * 10_000_000;
+    CpuSnap { threads, machine_ns }
+}
+
+impl CpuSnap {
+    /// What was spent since `before`, per response (threads that ended in between are lost).
+    fn since(&self, before: &CpuSnap, responses: u64) -> CpuUse {
+        let per = |ns: u64| ns as f64 / 1e3 / responses.max(1) as f64;
+        let mut by_kind: Vec<(&'static str, u64)> =
+            THREAD_KINDS.iter().map(|k| (k.1, 0)).chain(std::iter::once(("other", 0))).collect();
+        for (tid, (kind, ns)) in &self.threads {
+            let was = before.threads.get(tid).map_or(0, |t| t.1);
+            if let Some(slot) = by_kind.iter_mut().find(|(k, _)| k == kind) {
+                slot.1 += ns.saturating_sub(was);
+            }
+        }
+        CpuUse {
+            threads: by_kind.into_iter().map(|(k, ns)| (k, per(ns))).collect(),
+            machine: per(self.machine_ns.saturating_sub(before.machine_ns)),
+        }
+    }
 }
 
 /// A latency as wrk prints it (`224.00us`, `3.30ms`, `1.02s`, `1.00m`), in µs.
@@ -144,6 +219,7 @@ struct Load {
 
 impl Load {
     fn wrk(&self, script: &Path, url: &str, seconds: u32) -> Run {
+        let before = cpu_snap();
         let out = Command::new("wrk")
             .arg(format!("-t{}", self.threads))
             .arg(format!("-c{}", self.connections))
@@ -157,7 +233,9 @@ impl Load {
             .expect("run wrk");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "wrk failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
-        parse_wrk(&text).unwrap_or_else(|e| panic!("{e}"))
+        let mut run = parse_wrk(&text).unwrap_or_else(|e| panic!("{e}"));
+        run.cpu = Some(cpu_snap().since(&before, run.requests));
+        run
     }
 }
 
@@ -339,8 +417,9 @@ async fn settle(metrics: &Metrics) -> u64 {
 }
 
 /// The same signer with its audit switched off, on a server of its own: one wrk run of its
-/// `/v1/sign` after a warm-up. `None` without the `bench-unaudited` feature.
-async fn unaudited_run(load: &Load, scripts: &Path) -> Option<Run> {
+/// `/v1/sign` after a warm-up, then one of the own client (the p99 the audit is held to).
+/// `None` without the `bench-unaudited` feature.
+async fn unaudited_run(load: &Load, scripts: &Path) -> Option<(Run, Run)> {
     if !cfg!(feature = "bench-unaudited") {
         return None;
     }
@@ -355,8 +434,10 @@ async fn unaudited_run(load: &Load, scripts: &Path) -> Option<Run> {
     assert_eq!(run.non_2xx, 0, "the unaudited signer answered errors");
     // Switched off means off: not one record.
     assert_eq!(count_records(&u.store).await, (0, 0), "the unaudited signer wrote audit records");
+    let own = own_client(u.addr, "/v1/sign", SIGN_BODY, &json, load, scripts);
+    assert_eq!(own.non_2xx, 0, "the unaudited signer answered the own client errors");
     u.store.close().await;
-    Some(run)
+    Some((run, own))
 }
 
 /// One OpenBao dev server (`audited`: with a file audit device), Transit `hmac` under wrk.
@@ -482,6 +563,45 @@ fn bao_hmac_body() -> String {
 
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Where each run's CPU went, and the ratio the audit's own threads leave possible: were the
+/// audited request path as cheap as the unaudited one, a CPU-bound machine would spend the
+/// unaudited run's figure plus theirs on each response.
+fn cpu_table(runs: &[(&str, &Run)], unaudited: Option<&Run>, cores: usize) {
+    let named: Vec<(&str, &Run)> =
+        runs.iter().copied().chain(unaudited.map(|u| ("signer, audit switched off", u))).collect();
+    let Some(kinds) = named.iter().find_map(|(_, r)| r.cpu.as_ref()) else { return };
+    println!();
+    print!("| CPU per response, µs |");
+    for (k, _) in &kinds.threads {
+        print!(" {k} |");
+    }
+    println!(" machine (wrk too) | machine busy |");
+    println!("|---|{}---:|---:|", "---:|".repeat(kinds.threads.len()));
+    for (name, r) in &named {
+        let Some(c) = &r.cpu else { continue };
+        print!("| {name} |");
+        for (_, us) in &c.threads {
+            print!(" {us:.1} |");
+        }
+        println!(" {:.1} | {:.0}% |", c.machine, c.machine * r.rps / 1e4 / cores as f64);
+    }
+    let (Some(u), Some(a)) = (unaudited.and_then(|u| u.cpu.as_ref()), runs.get(1).and_then(|r| r.1.cpu.as_ref()))
+    else {
+        return;
+    };
+    let own: f64 = a.threads.iter().filter(|(k, _)| k.starts_with("audit-") || *k == "sqlx SQLite").map(|t| t.1).sum();
+    let unaudited_own: f64 =
+        u.threads.iter().filter(|(k, _)| k.starts_with("audit-") || *k == "sqlx SQLite").map(|t| t.1).sum();
+    let extra = (own - unaudited_own).max(0.0);
+    println!(
+        "ceiling: the audit's own threads (journal, copy, WAL, SQLite) spend {extra:.1} µs a response beyond the \
+         unaudited run's; with the request path no dearer than unaudited ({:.1} µs of machine CPU a response), \
+         a CPU-bound run reaches at most {:.2}x the unaudited throughput",
+        u.machine,
+        u.machine / (u.machine + extra)
+    );
 }
 
 fn fmt_us(us: f64) -> String {
@@ -646,7 +766,7 @@ fn main() {
         let rows_after = signed_records(&w).await;
 
         // The baseline: the same signer with its audit switched off, on its own server.
-        let unaudited_run = unaudited_run(&load, scripts.path()).await;
+        let (unaudited_run, own_unaudited) = unaudited_run(&load, scripts.path()).await.unzip();
 
         // Issue 20 item 3: two signer processes on the one PostgreSQL database (the scaled
         // deployment), each with its own journal, wrk's connections split between them.
@@ -721,6 +841,7 @@ fn main() {
             println!("signer/OpenBao hmac       {:>6.2}x  (no audit device; for comparison)", sign_run.rps / b.rps);
         }
         println!("signer/echo throughput    {:>6.2}x  (for comparison)", sign_run.rps / echo_run.rps);
+        cpu_table(&[("echo", &echo_run), ("signer, durably audited", &sign_run)], unaudited_run.as_ref(), workers);
 
         // "Durably audited" checked, not assumed: each signed response wrk saw has its record,
         // the records match the signer's count exactly, and the whole chain verifies.
@@ -750,7 +871,10 @@ fn main() {
         println!();
         println!("| own client (closed loop, 2 threads, same connections) | req/s | p50 | p99 | p99.9 | responses |");
         println!("|---|---:|---:|---:|---:|---:|");
-        for (name, r) in [("echo", &own_echo), ("signer /v1/sign, durably audited", &own_sign)] {
+        let own_rows = [("echo", Some(&own_echo)), ("signer /v1/sign, durably audited", Some(&own_sign))];
+        let off = ("signer /v1/sign, audit switched off (bench-only)", own_unaudited.as_ref());
+        for (name, r) in own_rows.into_iter().chain(std::iter::once(off)) {
+            let Some(r) = r else { continue };
             println!(
                 "| {name} | {:.0} | {} | {} | {} | {} |",
                 r.rps,
@@ -766,6 +890,15 @@ fn main() {
             verdict(tail <= 2.0),
             own_sign.p999_us / own_echo.p999_us
         );
+        if let Some(u) = &own_unaudited {
+            // The floor under the target: the signer with no audit at all, same client.
+            println!(
+                "own client: unaudited signer/echo p99 {:.2}x, p99.9 {:.2}x (the audit's part: audited/unaudited p99 {:.2}x)",
+                u.p99_us / own_echo.p99_us,
+                u.p999_us / own_echo.p999_us,
+                own_sign.p99_us / u.p99_us
+            );
+        }
 
         let root = sealgate_audit::RootKey::from_jwk(&w.custody.root_public().await.expect("root")).expect("root key");
         let pin = root.thumbprint();
@@ -1002,5 +1135,6 @@ fn own_client(addr: SocketAddr, path: &str, body: &str, headers: &[(&str, &str)]
         requests: requests as u64,
         non_2xx: non_2xx as u64,
         socket_errors: None,
+        cpu: None,
     }
 }

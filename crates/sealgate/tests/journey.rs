@@ -281,7 +281,16 @@ async fn the_whole_journey_through_http() {
         drop(server); // SIGKILL: the database files are what a crash leaves behind.
         let transcript = client.transcript();
         let db_bytes = database_bytes(&db, &data).await;
-        for (what, hay) in [("logs", logs.as_bytes()), ("HTTP responses", transcript.as_bytes()), ("database", &db_bytes)] {
+        // The signer's audit journal: every use was written there before its answer, so it
+        // must hold them (else the search below proves nothing) and nothing secret.
+        let journal = std::fs::read(data.join("audit.journal")).expect("the signer's audit journal");
+        assert!(contains(&journal, "forwarded") && contains(&journal, "denied"), "the journal holds no uses");
+        for (what, hay) in [
+            ("logs", logs.as_bytes()),
+            ("HTTP responses", transcript.as_bytes()),
+            ("database", &db_bytes),
+            ("audit journal", &journal),
+        ] {
             assert!(!hay.is_empty(), "{what} is empty: nothing was searched");
             assert!(!contains(hay, SECRET), "the secret is in the {what}");
             assert!(!contains(hay, &SECRET[..16]), "part of the secret is in the {what}");

@@ -138,12 +138,12 @@ impl AuditLog {
             Sink::Pool(..) => None,
         };
         std::thread::Builder::new()
-            .name("sealgate-audit-copy".into())
+            .name("audit-copy".into())
             .spawn(move || copier(sink, wal, crx, cps, &c, name, &own_c))
             .map_err(|e| format!("audit: no copier thread: {e}"))?;
         let writer_ctx = ctx.clone();
         std::thread::Builder::new()
-            .name("sealgate-audit".into())
+            .name("audit-journal".into())
             .spawn(move || journal_writer(j, rx, &writer_ctx, &copied))
             .map_err(|e| format!("audit: no journal writer thread: {e}"))?;
         drop(ctx);

@@ -206,7 +206,7 @@ impl AuditLog {
         if let Some(appender) = appender {
             let (st, cps, rt, sl, weak) =
                 (store.clone(), checkpoints.clone(), tokio::runtime::Handle::current(), slot.clone(), tx.downgrade());
-            let spawned = std::thread::Builder::new().name("sealgate-audit".into()).spawn(move || {
+            let spawned = std::thread::Builder::new().name("audit-writer".into()).spawn(move || {
                 let rx = sl.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 if let Some(rx) = rx {
                     blocking_writer(appender, st, rx, weak, cps, rt);
@@ -588,7 +588,7 @@ impl WalCopy {
         let due = restart_due.clone();
         let thread = match store.sqlite_wal_checkpointer() {
             Ok(Some(c)) => std::thread::Builder::new()
-                .name("sealgate-audit-wal".into())
+                .name("audit-wal".into())
                 .spawn(move || wal_checkpointer(c, kicked, &due))
                 .map_err(|e| tracing::error!(error = %e, "audit: no WAL checkpoint thread; checkpointing in commits"))
                 .ok(),
@@ -685,7 +685,9 @@ fn timed(batch: &[(Prepared, Reply)], time: u64) -> impl Iterator<Item = (&Prepa
     batch.iter().map(move |(p, _)| (p, time))
 }
 
-/// Events (with their times) as records hashed against `tail`.
+/// Events (with their times) as records hashed against `tail`: all of them, or none when one
+/// cannot be chained (the store refuses an empty append, so the whole batch fails and no
+/// caller is answered with another record's seq).
 fn records<'a>(events: impl Iterator<Item = (&'a Prepared, u64)>, tail: Option<&AuditTail>) -> Vec<NewAuditRecord> {
     let mut chain = match tail {
         Some(t) => match (u64::try_from(t.seq), Hash::from_hex(&t.hash)) {
@@ -695,10 +697,10 @@ fn records<'a>(events: impl Iterator<Item = (&'a Prepared, u64)>, tail: Option<&
         },
         None => Chain::new(),
     };
-    events
-        .filter_map(|(p, time)| {
-            let r = chain.append(&p.actor, p.action.clone(), &p.subject, p.detail.clone(), time).ok()?;
-            Some(NewAuditRecord {
+    let built = events
+        .map(|(p, time)| {
+            let r = chain.append(&p.actor, p.action.clone(), &p.subject, p.detail.clone(), time)?;
+            Ok(NewAuditRecord {
                 prev_hash: r.prev_hash.to_string(),
                 hash: r.hash.to_string(),
                 time_ms: i64::try_from(time).unwrap_or(i64::MAX),
@@ -709,7 +711,11 @@ fn records<'a>(events: impl Iterator<Item = (&'a Prepared, u64)>, tail: Option<&
                 detail: r.detail.canonical().to_owned(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, sealgate_audit::AuditError>>();
+    built.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "audit: a record cannot be chained; the batch is refused");
+        Vec::new()
+    })
 }
 
 /// Signs a checkpoint of `tail` with the custody root (naming the root key in the store
@@ -934,4 +940,28 @@ pub async fn verify_store(
     let mut text = Vec::new();
     export_store(store, &mut text).await?;
     sealgate_audit::jsonl::verify_export(&text, trust).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(actor: &str, n: u64) -> Prepared {
+        let detail = Detail::new(&serde_json::json!({ "n": n })).expect("detail");
+        Prepared { actor: actor.into(), action: Action::Signed, subject: format!("cred-{n}"), owner: None, detail }
+    }
+
+    #[test]
+    fn a_batch_with_a_record_that_cannot_be_chained_is_built_as_nothing() {
+        let good = [event("role:trader", 1), event("role:trader", 2)];
+        let built = records(good.iter().map(|p| (p, 7)), None);
+        assert_eq!(built.len(), 2);
+        assert_eq!(built[1].prev_hash, built[0].hash);
+        // One bad actor among good ones: were it left out, the callers after it would be
+        // answered with the seqs of the records before them.
+        let mixed = [event("role:trader", 1), event("", 2), event("role:trader", 3)];
+        assert!(records(mixed.iter().map(|p| (p, 7)), None).is_empty());
+        let tail = AuditTail { seq: 5, hash: built[1].hash.clone() };
+        assert!(records(mixed.iter().map(|p| (p, 7)), Some(&tail)).is_empty());
+    }
 }
