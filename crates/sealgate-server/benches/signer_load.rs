@@ -88,7 +88,8 @@ struct Run {
 /// record costs beside a request, whatever the request path does.
 #[derive(Debug, Clone, Default)]
 struct CpuUse {
-    /// (thread kind, µs per response), in [`THREAD_KINDS`] order, then "other".
+    /// (thread kind, µs per response), in [`THREAD_KINDS`] order, then "other", then the
+    /// PostgreSQL server's processes.
     threads: Vec<(&'static str, f64)>,
     machine: f64,
 }
@@ -106,7 +107,28 @@ const THREAD_KINDS: [(&str, &str); 6] = [
 /// CPU ns so far: each thread of this process (by tid, with its kind) and the machine's busy time.
 struct CpuSnap {
     threads: HashMap<u32, (&'static str, u64)>,
+    /// The local PostgreSQL server's processes (`SEALGATE_BENCH_STORE=postgres`: its share
+    /// of the audit is the records' inserts), by pid.
+    postgres: HashMap<u32, u64>,
     machine_ns: u64,
+}
+
+/// CPU ns of every process named `postgres` (`/proc/*/stat`: utime and stime, in ticks).
+fn postgres_ns() -> HashMap<u32, u64> {
+    let mut out = HashMap::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(p.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if &stat[open + 1..close] != "postgres" {
+            continue;
+        }
+        // After the name: state is field 3, utime and stime fields 14 and 15.
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        out.insert(pid, (ticks(14) + ticks(15)) * 10_000_000);
+    }
+    out
 }
 
 fn cpu_snap() -> CpuSnap {
@@ -132,7 +154,7 @@ fn cpu_snap() -> CpuSnap {
         })
         .unwrap_or(0)
         * 10_000_000;
-    CpuSnap { threads, machine_ns }
+    CpuSnap { threads, postgres: postgres_ns(), machine_ns }
 }
 
 impl CpuSnap {
@@ -147,6 +169,9 @@ impl CpuSnap {
                 slot.1 += ns.saturating_sub(was);
             }
         }
+        let pg: u64 =
+            self.postgres.iter().map(|(pid, ns)| ns.saturating_sub(*before.postgres.get(pid).unwrap_or(&0))).sum();
+        by_kind.push(("PostgreSQL", pg));
         CpuUse {
             threads: by_kind.into_iter().map(|(k, ns)| (k, per(ns))).collect(),
             machine: per(self.machine_ns.saturating_sub(before.machine_ns)),
@@ -256,6 +281,8 @@ struct World {
     audit: AuditLog,
     /// The store's URL (the two-process run's signers open it too).
     url: String,
+    /// Keeps the signer's background audit follow running, as `serve` does.
+    _follow: tokio::sync::watch::Sender<bool>,
 }
 
 /// `audited: false` is the bench's baseline, the same signer with its audit switched off
@@ -327,7 +354,9 @@ async fn world(audited: bool) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-    World { dir, store, custody, metrics, addr, token, signer, audit, url }
+    let (_follow, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(signer.clone().run_audit_follow(stop));
+    World { dir, store, custody, metrics, addr, token, signer, audit, url, _follow }
 }
 
 #[cfg(feature = "bench-unaudited")]
@@ -591,13 +620,13 @@ fn cpu_table(runs: &[(&str, &Run)], unaudited: Option<&Run>, cores: usize) {
     else {
         return;
     };
-    let own: f64 = a.threads.iter().filter(|(k, _)| k.starts_with("audit-") || *k == "sqlx SQLite").map(|t| t.1).sum();
-    let unaudited_own: f64 =
-        u.threads.iter().filter(|(k, _)| k.starts_with("audit-") || *k == "sqlx SQLite").map(|t| t.1).sum();
+    let store_side = |k: &str| k.starts_with("audit-") || k == "sqlx SQLite" || k == "PostgreSQL";
+    let own: f64 = a.threads.iter().filter(|(k, _)| store_side(k)).map(|t| t.1).sum();
+    let unaudited_own: f64 = u.threads.iter().filter(|(k, _)| store_side(k)).map(|t| t.1).sum();
     let extra = (own - unaudited_own).max(0.0);
     println!(
-        "ceiling: the audit's own threads (journal, copy, WAL, SQLite) spend {extra:.1} µs a response beyond the \
-         unaudited run's; with the request path no dearer than unaudited ({:.1} µs of machine CPU a response), \
+        "ceiling: the audit's own threads (journal, copy, WAL, SQLite; the PostgreSQL server) spend {extra:.1} µs \
+         a response beyond the unaudited run's; with the request path no dearer than unaudited ({:.1} µs of machine CPU a response), \
          a CPU-bound run reaches at most {:.2}x the unaudited throughput",
         u.machine,
         u.machine / (u.machine + extra)
@@ -969,9 +998,10 @@ async fn two_signers(w: &World, load: &Load, scripts: &Path) -> Run {
     }
     let records = signed_records(w).await - before;
     // The warm-ups' answers are in both counts; a request whose connection wrk dropped at the
-    // end may be recorded and never answered (one per connection at most).
+    // end of a run may be recorded and never answered (one per connection at most, in each of
+    // the two runs: the warm-up and the measured one).
     assert!(
-        records >= answered && records <= answered + u64::from(load.connections),
+        records >= answered && records <= answered + 2 * u64::from(load.connections),
         "two signer processes: {records} `signed` records for {answered} answers"
     );
     println!("two signer processes: {records} `signed` records for {answered} signatures answered");
@@ -1008,6 +1038,8 @@ fn signer_main(args: &[String]) {
         let cfg = SignerConfig { sign_allowed: vec![Role::Trader], ..SignerConfig::default() };
         let signer =
             Arc::new(Signer::new(store.clone(), custody, audit.clone(), metrics.clone(), cfg).expect("signer"));
+        let (_follow, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(signer.clone().run_audit_follow(stop));
         let (trader, _) = ServiceKey::generate("trader").expect("service key");
         let verifier = Arc::new(ServiceVerifier::new(HashMap::from([("trader".to_owned(), trader.public_key())])));
         let token = trader.token(sealgate_server::now_ms() / 1000);

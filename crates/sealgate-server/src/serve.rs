@@ -1013,6 +1013,8 @@ pub async fn run(
             service_app = service_app.merge(signer.clone().router(verifier));
             // Exchange keys made in the custody and never activated are destroyed (hourly).
             tokio::spawn(signer.clone().run_held_key_sweep(std::time::Duration::from_secs(3600), stop_rx.clone()));
+            // The audit chain read behind the requests, not inside one.
+            tokio::spawn(signer.clone().run_audit_follow(stop_rx.clone()));
             Some(signer)
         }
         _ => None,

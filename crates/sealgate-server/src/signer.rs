@@ -390,6 +390,28 @@ impl Signer {
         Ok(followed)
     }
 
+    /// Follows the audit chain every half `revalidate` in the background, so that a request
+    /// rarely finds the last read too old and does the reading itself: where other signers
+    /// append to the same chain (the scaled deployment) a follow reads all they wrote since,
+    /// and inside a request that was its latency. The request path still refuses to use a
+    /// key on a read older than `revalidate` (it follows itself then), so this changes when
+    /// the chain is read, not what a request may rely on. Stops with `shutdown`.
+    pub async fn run_audit_follow(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let every = self.cfg.revalidate / 2;
+        let max_age = every.as_millis() as u64;
+        loop {
+            match self.revocations.ensure(&self.store, self.custody.as_ref(), max_age).await {
+                Ok((learnt, _)) => self.forget(&learnt),
+                // The request path reports it (and refuses) on its next use.
+                Err(e) => tracing::debug!(error = %e, "background audit follow"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+            }
+        }
+    }
+
     /// Follows the audit chain when the last read is older than `revalidate` (or a revoke in
     /// this process asked for it), and drops the cached credentials of what it learnt.
     async fn follow_revocations(&self) -> Result<(), SignerCallError> {

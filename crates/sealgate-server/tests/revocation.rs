@@ -198,6 +198,36 @@ async fn a_revocation_in_another_process_reaches_a_warm_cache_though_the_row_is_
     .await;
 }
 
+/// `serve` runs the signer's audit follow in the background: a revocation made in another
+/// process leaves the signer's memory with no request of the signer's reading it (the
+/// request path no longer has to, which in a scaled deployment was its tail latency).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_follow_learns_a_revocation_made_elsewhere_without_a_request() {
+    harness::on_both("revoked_in_background", |db| async move {
+        let world = World::new(&db.url).await;
+        world
+            .credential("alice", "cid-b", "binance", &binance_json(), &[("importer", "read"), ("trader", "read,trade")])
+            .await;
+        let cfg = SignerConfig { revalidate: Duration::from_millis(200), ..world.signer_config() };
+        let signer = world.signer(cfg);
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(signer.clone().run_audit_follow(stop));
+        let api = api(&world, None).await;
+        let alice = api.login("alice").await;
+        signer.forward(Role::Trader, &read("cid-b")).await.expect("warm");
+        assert_eq!(signer.cached(), 1);
+        let (status, body) = api.call(&alice, "DELETE", "/v1/credentials/cid-b/roles/trader", None).await;
+        assert_eq!(status, 200, "{body}");
+        // No request to the signer: only its background follow can drop the cached copy.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while signer.cached() != 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the revoked credential is still cached");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_envelope_restored_never_opens() {
     harness::on_both("replaced_restored", |db| async move {
