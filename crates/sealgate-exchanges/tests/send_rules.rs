@@ -3,36 +3,16 @@
 //! it), it is the one [`sealgate_exchanges::content_type`] names for the
 //! body that is sent, so the sender never sends two different ones.
 
-use sealgate_exchanges::{ALL, Context, Credential, EndpointClass, FixedClock, FixedNonce, Request, content_type};
+use sealgate_exchanges::{ALL, Context, EndpointClass, FixedClock, FixedNonce, Request, content_type};
 
-const SECRET: &str = "c2VhbGdhdGUtdGVzdC1zZWNyZXQtMTIzNDU2Nzg5MA==";
-
-fn credential(id: &str) -> Credential {
-    if id == "coinbase" {
-        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &aws_lc_rs::rand::SystemRandom::new())
-                .expect("p256");
-        let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8.as_ref()).expect("pem");
-        return Credential {
-            key_name: Some("organizations/o/apiKeys/k".into()),
-            private_key: Some(pem.into()),
-            ..Credential::default()
-        };
-    }
-    Credential {
-        api_key: Some("test-key".into()),
-        api_secret: Some(SECRET.into()),
-        passphrase: Some("pass".into()),
-        ..Credential::default()
-    }
-}
+mod common;
+use common::credential;
 
 #[test]
 fn a_signed_content_type_is_the_rule() {
     let mut checked = 0;
     for s in ALL {
-        let cred = credential(s.id);
+        let cred = credential(s);
         let (path, _) = s.routes.iter().find(|(_, c)| *c == EndpointClass::Trade).expect("a trade route");
         let path = path.replace("{}", "X1");
         for body in ["", "symbol=BTCUSDT&side=BUY", r#"{"symbol":"BTCUSDT","side":"BUY"}"#] {
