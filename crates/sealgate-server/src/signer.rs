@@ -1509,8 +1509,6 @@ enum Op {
     Forward,
 }
 
-/// Records the floor a scheme asks a nonce for, and answers with it; the
-/// real nonce is then reserved in the store.
 /// A nonce reserved before signing; remembers the floor the scheme asked for.
 struct ReservedNonce {
     nonce: u64,
@@ -1525,6 +1523,8 @@ impl NonceSource for ReservedNonce {
     }
 }
 
+/// Records the floor a scheme asks a nonce for, and answers with it; the
+/// real nonce is then reserved in the store.
 #[derive(Default)]
 struct NonceProbe {
     floor: Mutex<Option<u64>>,
