@@ -3,11 +3,13 @@
 //! detectors judge it against the credential's baseline and the market.
 //!
 //! - The baseline and the owner's overrides of the thresholds are rows of
-//!   the store (migration 0012), read again every `revalidate` interval (so
-//!   every signer instance learns from what the others wrote) and written
-//!   after each order let through. A baseline row that does not read is a
-//!   fresh baseline (logged); overrides that do not read refuse the
-//!   credential's orders, as unreadable limits do.
+//!   the store (migration 0012). The overrides are read again every
+//!   `revalidate` interval; the baseline is read, judged and written back in
+//!   one transaction per judgement, which no other signer's judgement of the
+//!   same credential interleaves with, so signers on one database learn from
+//!   each other's orders (a burst spread over them is one burst). A baseline
+//!   row that does not read is a fresh baseline (logged); overrides that do
+//!   not read refuse the credential's orders, as unreadable limits do.
 //! - Market facts (last trade, 24 h quote volume) come from the exchange's
 //!   public ticker ([`sealgate_exchanges::market_stats_request`]) through the
 //!   signer's own exchange addresses and send path, cached for
@@ -77,7 +79,8 @@ impl Default for AnomalyConfig {
     }
 }
 
-/// One credential's baseline and rules, as last read.
+/// One credential's rules, as last read (its baseline is read and written in the store, in
+/// one transaction per judgement: [`Detectors::judged`]).
 /// The rules applied: for a credential that names its owner's authority (`owner_bound`), the
 /// stored overrides only tighten the defaults (a row is not the owner's word).
 fn effective(stored: &Rules, owner_bound: bool) -> Rules {
@@ -85,7 +88,6 @@ fn effective(stored: &Rules, owner_bound: bool) -> Rules {
 }
 
 struct Slot {
-    baseline: Baseline,
     rules: Rules,
     read_ms: u64,
 }
@@ -132,8 +134,8 @@ impl Detectors {
         self.cfg.clock.now()
     }
 
-    /// Reads the credential's baseline and overrides when this signer's copy is older than
-    /// `revalidate` (or absent).
+    /// Reads the credential's overrides when this signer's copy is older than `revalidate`
+    /// (or absent).
     async fn refresh(&self, store: &Store, owner: &str, cid: &str) -> Result<(), SignerCallError> {
         let now = crate::now_ms();
         let key = (owner.to_owned(), cid.to_owned());
@@ -148,18 +150,11 @@ impl Detectors {
                 SignerCallError::Denied("the credential's stored anomaly rules are unreadable".into())
             })?,
         };
-        let baseline = match store.anomaly_baseline(owner, cid).await.map_err(store_err)? {
-            None => Baseline::new(),
-            Some(text) => Baseline::from_json(&text).unwrap_or_else(|e| {
-                tracing::warn!(owner, credential = cid, error = %e, "stored anomaly baseline unreadable: starting afresh");
-                Baseline::new()
-            }),
-        };
         let mut slots = lock(&self.slots);
         if slots.len() >= MAX_SLOTS && !slots.contains_key(&key) {
             slots.clear();
         }
-        slots.insert(key, Slot { baseline, rules, read_ms: now });
+        slots.insert(key, Slot { rules, read_ms: now });
         Ok(())
     }
 
@@ -243,18 +238,49 @@ impl Detectors {
             sealgate_exchanges::Price::Market => None,
         });
         let order = Order { at_ms: self.now(), symbol: &symbol, side, notional, limit_price };
-        let json = {
-            let mut slots = lock(&self.slots);
-            let Some(slot) = slots.get_mut(&(owner.to_owned(), cid.to_owned())) else { return Ok(None) };
-            let rules = effective(&slot.rules, owner_bound);
-            if let Err(v) = sealgate_anomaly::check_order(&rules, &slot.baseline, &order, &market) {
-                return Ok(Some(v));
-            }
-            slot.baseline.record_order(&order);
-            slot.baseline.to_json()
-        };
-        store.put_anomaly_baseline(owner, cid, &json).await.map_err(store_err)?;
-        Ok(None)
+        let Some(rules) = self.rules(owner, cid, owner_bound) else { return Ok(None) };
+        self.judged(store, owner, cid, |baseline| {
+            sealgate_anomaly::check_order(&rules, baseline, &order, &market)?;
+            baseline.record_order(&order);
+            Ok(())
+        })
+        .await
+    }
+
+    /// This signer's copy of the credential's rules, as applied (see [`effective`]).
+    fn rules(&self, owner: &str, cid: &str, owner_bound: bool) -> Option<Rules> {
+        lock(&self.slots).get(&(owner.to_owned(), cid.to_owned())).map(|s| effective(&s.rules, owner_bound))
+    }
+
+    /// Runs `judge` on the credential's stored baseline and stores what it made of it, in one
+    /// transaction that no other signer's judgement of the credential interleaves with: with
+    /// several signers on one database each order is learnt (a burst spread over signers is
+    /// still one burst). An `Err` verdict stores nothing; a baseline that does not read is a
+    /// fresh one (logged).
+    async fn judged(
+        &self,
+        store: &Store,
+        owner: &str,
+        cid: &str,
+        judge: impl FnOnce(&mut Baseline) -> Result<(), Verdict>,
+    ) -> Result<Option<Verdict>, SignerCallError> {
+        store
+            .update_anomaly_baseline(owner, cid, |stored| {
+                let mut baseline = match stored.as_deref().map(Baseline::from_json) {
+                    None => Baseline::new(),
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => {
+                        tracing::warn!(owner, credential = cid, error = %e, "stored anomaly baseline unreadable: starting afresh");
+                        Baseline::new()
+                    }
+                };
+                match judge(&mut baseline) {
+                    Ok(()) => (Some(baseline.to_json()), None),
+                    Err(v) => (None, Some(v)),
+                }
+            })
+            .await
+            .map_err(store_err)
     }
 
     /// Learns of a denied withdraw attempt and judges the credential. `Ok(Some(verdict))`: freeze.
@@ -270,14 +296,15 @@ impl Detectors {
         }
         self.refresh(store, owner, cid).await?;
         let now = self.now();
-        let (verdict, json) = {
-            let mut slots = lock(&self.slots);
-            let Some(slot) = slots.get_mut(&(owner.to_owned(), cid.to_owned())) else { return Ok(None) };
-            let rules = effective(&slot.rules, owner_bound);
-            slot.baseline.record_withdraw_denied(now, &rules);
-            (sealgate_anomaly::check_withdraw_denied(&rules, &slot.baseline, now).err(), slot.baseline.to_json())
-        };
-        store.put_anomaly_baseline(owner, cid, &json).await.map_err(store_err)?;
+        let Some(rules) = self.rules(owner, cid, owner_bound) else { return Ok(None) };
+        // The attempt is learnt whatever the verdict: the baseline is stored either way.
+        let mut verdict = None;
+        self.judged(store, owner, cid, |baseline| {
+            baseline.record_withdraw_denied(now, &rules);
+            verdict = sealgate_anomaly::check_withdraw_denied(&rules, baseline, now).err();
+            Ok(())
+        })
+        .await?;
         Ok(verdict)
     }
 

@@ -343,3 +343,40 @@ async fn a_new_credential_is_not_frozen_for_normal_use_but_a_burst_is() {
     })
     .await;
 }
+
+/// Two signers on one database (the scaled deployment) share the credential's baseline: a
+/// burst spread over both is one burst. (Each signer used to judge on its own copy and write
+/// it back whole, so each counted about half and the last write erased the other's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_spread_over_two_signers_is_one_burst() {
+    harness::on_both("anomaly_two_signers", |db| async move {
+        let world = World::new(&db.url).await;
+        world.credential("alice", "cid-two", "binance", &binance_json(), &[("trader", "read,trade")]).await;
+        let clock = Arc::new(AtomicU64::new(sealgate_server::now_ms() / 3_600_000 * 3_600_000 + 1_000));
+        let signers: Vec<Arc<Signer>> = (0..2)
+            .map(|_| {
+                let c = clock.clone();
+                let anomaly = AnomalyConfig {
+                    clock: AnomalyClock::new(move || c.load(Ordering::Relaxed)),
+                    ..AnomalyConfig::default()
+                };
+                world.signer(SignerConfig { anomaly, ..world.signer_config() })
+            })
+            .collect();
+        let order = call("cid-two", "POST", "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001", "");
+        let mut n = 0;
+        let why = loop {
+            n += 1;
+            clock.fetch_add(1_000, Ordering::Relaxed);
+            match signers[n % 2].forward(Role::Trader, &order).await {
+                Ok(_) => assert!(n < 100, "never frozen"),
+                Err(SignerCallError::Denied(m)) => break m,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(n, 21, "{why}");
+        assert!(why.contains("orders_last_minute 21 (threshold 20)"), "{why}");
+        assert_eq!(status(&world, "cid-two").await, CredentialStatus::Frozen);
+    })
+    .await;
+}

@@ -3,10 +3,17 @@
 //! and checks; the store keeps them whole.
 
 use crate::error::{Ctx, Result, StoreError};
-use crate::store::{Store, now_ms, with_pool};
+use crate::store::{BeginWrite as _, Store, now_ms, with_pool};
 
 /// Largest baseline or overrides text stored (the anomaly crate's own bounds are lower).
 const MAX_TEXT: usize = 256 * 1024;
+
+/// Stores a credential's baseline, if the credential is the owner's ($1 owner, $2 id, $3
+/// baseline, $4 time).
+const UPSERT_BASELINE: &str = "INSERT INTO anomaly_baselines (owner, credential_id, baseline, updated_ms) \
+     SELECT owner, id, $3, $4 FROM credentials WHERE owner = $1 AND id = $2 \
+     ON CONFLICT (owner, credential_id) DO UPDATE SET baseline = excluded.baseline, \
+     updated_ms = excluded.updated_ms";
 
 impl Store {
     /// The stored baseline of the owner's credential, if any.
@@ -23,14 +30,49 @@ impl Store {
         if baseline.len() > MAX_TEXT {
             return Err(StoreError::Invalid { what: "anomaly baseline", reason: "larger than 256 KiB" });
         }
-        const SQL: &str = "INSERT INTO anomaly_baselines (owner, credential_id, baseline, updated_ms) \
-             SELECT owner, id, $3, $4 FROM credentials WHERE owner = $1 AND id = $2 \
-             ON CONFLICT (owner, credential_id) DO UPDATE SET baseline = excluded.baseline, \
-             updated_ms = excluded.updated_ms";
-        let n = with_pool!(self, p => sqlx::query(SQL).bind(owner).bind(credential_id).bind(baseline).bind(now_ms())
+        let n = with_pool!(self, p => sqlx::query(UPSERT_BASELINE).bind(owner).bind(credential_id).bind(baseline).bind(now_ms())
             .execute(p).await.map(|r| r.rows_affected()))
         .ctx("put anomaly baseline")?;
         if n == 0 { Err(StoreError::NotFound { what: "credential" }) } else { Ok(()) }
+    }
+
+    /// Reads the stored baseline of the owner's credential, lets `update` judge it and say
+    /// what to store instead (`None`: nothing), and stores that, in one transaction no other
+    /// writer of the same credential's baseline runs beside (PostgreSQL: an advisory lock on
+    /// the credential; SQLite: a write transaction). Signers on one database then learn from
+    /// each other's orders instead of overwriting them with their own copies.
+    /// [`StoreError::NotFound`] when the credential is not the owner's.
+    pub async fn update_anomaly_baseline<T>(
+        &self,
+        owner: &str,
+        credential_id: &str,
+        update: impl FnOnce(Option<String>) -> (Option<String>, T),
+    ) -> Result<T> {
+        const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 5209))";
+        const READ: &str = "SELECT baseline FROM anomaly_baselines WHERE owner = $1 AND credential_id = $2";
+        let mut update = Some(update);
+        let result = with_pool!(self, p => async {
+            let mut tx = p.begin_write().await?;
+            if matches!(self.db, crate::store::Db::Postgres(_)) {
+                sqlx::query(LOCK).bind(owner).bind(credential_id).execute(&mut *tx).await?;
+            }
+            let stored: Option<String> =
+                sqlx::query_scalar(READ).bind(owner).bind(credential_id).fetch_optional(&mut *tx).await?;
+            let Some(update) = update.take() else { return Ok(Err(StoreError::Internal { op: "update anomaly baseline", cause: "ran twice" })) };
+            let (new, out) = update(stored);
+            let Some(new) = new else { return Ok(Ok(out)) };
+            if new.len() > MAX_TEXT {
+                return Ok(Err(StoreError::Invalid { what: "anomaly baseline", reason: "larger than 256 KiB" }));
+            }
+            let n = sqlx::query(UPSERT_BASELINE).bind(owner).bind(credential_id).bind(&new).bind(now_ms())
+                .execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Ok(Err(StoreError::NotFound { what: "credential" }));
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Ok(out))
+        }.await);
+        result.ctx("update anomaly baseline")?
     }
 
     /// The owner's overrides of the detectors' thresholds for a credential, if set.
