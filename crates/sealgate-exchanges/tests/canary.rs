@@ -4,36 +4,14 @@
 //! one path of each of read, trade and withdraw, and leaves unlisted paths
 //! unknown.
 
-use aws_lc_rs::signature::{self, KeyPair as _};
+mod common;
+use common::credential_with;
 use sealgate_exchanges::{ALL, Context, Credential, EndpointClass, FixedClock, MonotonicNonce, Request, classify_path};
 
 /// Valid base64 (Kraken and Coinbase Exchange decode their secret) and
 /// recognisable in any output.
 const SECRET: &str = "Q0FOQVJZc2VjcmV0Q0FOQVJZc2VjcmV0Q0FOQVJZc2VjcmV0Q0FOQVJZc2VjcmV0";
 const PASSPHRASE: &str = "CANARYpassphrase";
-
-fn credential(exchange: &str) -> Credential {
-    if exchange == "coinbase" {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 =
-            signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("gen");
-        let _ = signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-            .expect("pair")
-            .public_key();
-        let pem = pem_rfc7468::encode_string("PRIVATE KEY", pem_rfc7468::LineEnding::LF, pkcs8.as_ref()).expect("pem");
-        return Credential {
-            key_name: Some("organizations/o/apiKeys/k".into()),
-            private_key: Some(pem.into()),
-            ..Credential::default()
-        };
-    }
-    Credential {
-        api_key: Some("canary-api-key".into()),
-        api_secret: Some(SECRET.into()),
-        passphrase: Some(PASSPHRASE.into()),
-        ..Credential::default()
-    }
-}
 
 /// Schemes whose protocol sends the passphrase itself in a header.
 const SENDS_PASSPHRASE: &[&str] = &["okx", "coinbase-exchange", "bitget"];
@@ -53,7 +31,7 @@ fn every_exchange_signs_without_leaking_and_classifies() {
         }
         assert_eq!(classify_path(scheme.routes, "/definitely/not/an/endpoint"), EndpointClass::Unknown, "{id}");
 
-        let cred = credential(id);
+        let cred = credential_with(scheme, "canary-api-key", SECRET, PASSPHRASE);
         assert_eq!(format!("{cred:?}"), "Credential([REDACTED])");
         for class in [EndpointClass::Read, EndpointClass::Trade] {
             let path = a_path(scheme.routes, class).expect("route");

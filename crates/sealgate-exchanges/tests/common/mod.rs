@@ -1,5 +1,8 @@
 //! What more than one test file signs with.
 
+// Each test file is its own crate and uses part of this.
+#![allow(dead_code)]
+
 use sealgate_exchanges::{Credential, Scheme};
 
 pub const SECRET: &str = "c2VhbGdhdGUtdGVzdC1zZWNyZXQtMTIzNDU2Nzg5MA=="; // base64: Kraken, Coinbase Exchange
@@ -7,6 +10,12 @@ pub const PASSPHRASE: &str = "pass-phrase-in-clear";
 
 /// A credential every scheme signs with (an EC key for Coinbase's JWT).
 pub fn credential(s: &Scheme) -> Credential {
+    credential_with(s, "test-key", SECRET, PASSPHRASE)
+}
+
+/// [`credential`] with the given API key, secret and passphrase (Coinbase's EC key is made
+/// fresh either way).
+pub fn credential_with(s: &Scheme, api_key: &str, secret: &str, passphrase: &str) -> Credential {
     if s.id == "coinbase" {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
         let pkcs8 =
@@ -20,9 +29,9 @@ pub fn credential(s: &Scheme) -> Credential {
         };
     }
     Credential {
-        api_key: Some("test-key".into()),
-        api_secret: Some(SECRET.into()),
-        passphrase: Some(PASSPHRASE.into()),
+        api_key: Some(api_key.into()),
+        api_secret: Some(secret.into()),
+        passphrase: Some(passphrase.into()),
         ..Credential::default()
     }
 }
