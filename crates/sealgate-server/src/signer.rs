@@ -498,6 +498,11 @@ impl Signer {
         lock(&self.cache).len()
     }
 
+    /// The exchange's clock now, as measured (ours plus its offset): what a signature is made at.
+    fn exchange_clock(&self, exchange: &str) -> FixedClock {
+        FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(exchange)))
+    }
+
     /// The measured clock offset of `exchange` (exchange − us, ms).
     pub fn clock_offset_ms(&self, exchange: &str) -> i64 {
         lock(&self.offsets).get(exchange).copied().unwrap_or(0)
@@ -1226,7 +1231,7 @@ impl Signer {
         req: &Request,
     ) -> Result<SignedRequest, SignerCallError> {
         let exch = &ready.entry.exchange;
-        let clock = FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch)));
+        let clock = self.exchange_clock(exch);
         let floor = sealgate_exchanges::nonce_floor(exch, req, clock.0)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))?
             .unwrap_or(0);
@@ -1249,7 +1254,7 @@ impl Signer {
     /// nonce; else the least nonce the scheme takes (the signature is then a probe's).
     async fn sign_first(&self, ready: &Ready, req: &Request) -> Result<(SignedRequest, Option<u64>), SignerCallError> {
         let exch = &ready.entry.exchange;
-        let clock = FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(exch)));
+        let clock = self.exchange_clock(exch);
         if let Some(key_id) = &ready.entry.held {
             // The exchanges that take held keys use no nonce (`sign_held` refuses otherwise).
             return Ok((self.sign_held(ready, key_id, req, &clock).await?, None));
@@ -1272,7 +1277,7 @@ impl Signer {
         floor: u64,
     ) -> Result<SignedRequest, SignerCallError> {
         let nonce = self.store.next_nonce(&ready.entry.owner, cid.as_str(), floor).await.map_err(store_err)?;
-        let clock = FixedClock(crate::now_ms().saturating_add_signed(self.clock_offset_ms(&ready.entry.exchange)));
+        let clock = self.exchange_clock(&ready.entry.exchange);
         let ctx = sealgate_exchanges::Context { clock: &clock, nonce: &FixedNonce(nonce) };
         sealgate_exchanges::sign(&ready.entry.exchange, &ready.entry.credential, req, &ctx)
             .map_err(|e| SignerCallError::BadRequest(e.to_string()))

@@ -50,7 +50,6 @@ impl Store {
     ) -> Result<T> {
         const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 5209))";
         const READ: &str = "SELECT baseline FROM anomaly_baselines WHERE owner = $1 AND credential_id = $2";
-        let mut update = Some(update);
         let result = with_pool!(self, p => async {
             let mut tx = p.begin_write().await?;
             if matches!(self.db, crate::store::Db::Postgres(_)) {
@@ -58,7 +57,6 @@ impl Store {
             }
             let stored: Option<String> =
                 sqlx::query_scalar(READ).bind(owner).bind(credential_id).fetch_optional(&mut *tx).await?;
-            let Some(update) = update.take() else { return Ok(Err(StoreError::Internal { op: "update anomaly baseline", cause: "ran twice" })) };
             let (new, out) = update(stored);
             let Some(new) = new else { return Ok(Ok(out)) };
             if new.len() > MAX_TEXT {
