@@ -353,9 +353,12 @@ async fn a_request_that_left_is_unknown_and_one_that_never_connected_is_rejected
                 held.push(sock);
             }
         });
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        // A port bound but never listening: connections are refused, and no other test's
+        // server can take it while this one runs (a port merely freed again was, once: this
+        // signer's order reached another test's sandbox).
+        let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+        closed.bind("127.0.0.1:0".parse().expect("addr")).expect("port");
         let closed_url = format!("http://{}", closed.local_addr().expect("addr"));
-        drop(closed);
         let signer_to = |url: &str| {
             let mut cfg = world.signer_config();
             cfg.forward_timeout = Duration::from_millis(500);
